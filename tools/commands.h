@@ -1,0 +1,18 @@
+#pragma once
+// Subcommands of the whittle command line. Each registers itself on the app and stores its
+// exit code through setExitCode(); main() returns it.
+
+#include <CLI/CLI.hpp>
+
+#include "whittle/common/status.h"
+
+namespace whittle::tools {
+
+void registerInspect(CLI::App& app);
+
+/// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.
+int reportError(const Status& status);
+void setExitCode(int code);
+int exitCode();
+
+}  // namespace whittle::tools
