@@ -10,8 +10,10 @@ MaxPool, GlobalAveragePool, Flatten and a final Gemm.
 
 Everything (forward pass, backward pass, im2col convolutions, Adam) is written
 by hand in numpy; no deep-learning framework is used.  A fixed seed makes the
-run deterministic: running the script twice on the same machine produces a
-byte-identical models/demo_cnn.onnx.
+run deterministic: running the script twice produces a byte-identical
+models/demo_cnn.onnx (BLAS is pinned to one thread so the core count does not
+matter; a different numpy/BLAS build or CPU instruction set may still change
+the last bits of the weights).
 
 Outputs (all next to this script):
   demo_cnn.onnx                  opset 17, IR 8, input "input" [batch,1,8,8],
@@ -29,7 +31,14 @@ import os
 import sys
 import time
 
-import numpy as np
+# Single-threaded BLAS: multi-threaded GEMM may sum in a different order
+# depending on the core count, which would change the trained weights in the
+# last bits.  With one thread the result depends only on the numpy/BLAS build
+# and CPU instruction set.  Must be set before numpy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
 
 SEED = 20240607
 EPOCHS = 60
@@ -255,7 +264,6 @@ def init_params(rng):
 
 
 TRAINABLE_SUFFIXES = (".weight", ".scale", ".bias")
-BN_STATS_SUFFIXES = (".mean", ".var")
 
 
 def forward(p, x, train):

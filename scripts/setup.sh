@@ -2,9 +2,10 @@
 # Installs everything whittle needs to build, test and benchmark on Debian 12.
 # Idempotent: a second run finds everything present and does almost nothing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libprotobuf-dev protobuf-compiler libonnx-dev
   libeigen3-dev libdnnl-dev libcli11-dev catch2 nlohmann-json3-dev
   ocl-icd-opencl-dev opencl-headers libjpeg-dev libpng-dev zlib1g-dev
@@ -27,4 +28,27 @@ PY=${PYTHON:-python3}
 if ! "$PY" -c "import numpy, onnx, onnxruntime" 2>/dev/null; then
   echo "setup: installing Python packages: ${PIP_PACKAGES[*]}"
   "$PY" -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+fi
+
+# The ONNX backend node tests (the runtime's conformance suite) ship in the onnx wheel up to
+# 1.16; newer wheels leave them out. Unpack them once into .cache/onnx-node-tests.
+NODE_TESTS_DIR=".cache/onnx-node-tests"
+if [ ! -d "$NODE_TESTS_DIR/node" ]; then
+  echo "setup: unpacking the ONNX backend node tests (onnx 1.16.2 wheel)"
+  tmp=$(mktemp -d)
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d "$tmp" onnx==1.16.2
+  mkdir -p "$NODE_TESTS_DIR"
+  "$PY" - "$tmp" "$NODE_TESTS_DIR" <<'PYEOF'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "onnx-*.whl"))[0]
+prefix = "onnx/backend/test/data/node/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            dest = os.path.join(sys.argv[2], "node", name[len(prefix):])
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with z.open(name) as src, open(dest, "wb") as out:
+                out.write(src.read())
+PYEOF
+  rm -rf "$tmp"
 fi

@@ -10,11 +10,16 @@
 namespace whittle::ir {
 
 std::shared_ptr<Buffer> Buffer::allocate(size_t bytes) {
+  auto buffer = allocateUninitialized(bytes);
+  std::memset(buffer->data_, 0, bytes);
+  return buffer;
+}
+
+std::shared_ptr<Buffer> Buffer::allocateUninitialized(size_t bytes) {
   constexpr size_t kAlign = 64;
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   void* memory = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
   WH_CHECK(memory != nullptr, "out of memory allocating " + std::to_string(bytes) + " bytes");
-  std::memset(memory, 0, rounded == 0 ? kAlign : rounded);
   std::shared_ptr<Buffer> buffer(new Buffer());
   buffer->data_ = static_cast<std::byte*>(memory);
   buffer->size_ = bytes;

@@ -20,6 +20,8 @@ class Buffer {
  public:
   /// A zero-filled, 64-byte aligned buffer of `bytes` bytes.
   static std::shared_ptr<Buffer> allocate(size_t bytes);
+  /// A 64-byte aligned buffer whose contents are left uninitialised (for kernel outputs).
+  static std::shared_ptr<Buffer> allocateUninitialized(size_t bytes);
   /// A buffer that takes over the bytes of `bytes` without copying them.
   static std::shared_ptr<Buffer> fromString(std::string&& bytes);
   /// A read-only view of `size` bytes at `data`; `owner` keeps them alive.

@@ -1,0 +1,119 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/graph.h"
+#include "whittle/ir/tensor.h"
+
+namespace dnnl {
+class engine;
+class stream;
+}  // namespace dnnl
+
+namespace whittle::runtime {
+
+class BufferPool;
+
+/// What a kernel sees while it runs one node: its input tensors and a way to make outputs.
+class KernelContext {
+ public:
+  KernelContext(const ir::Node& node, std::vector<const ir::Tensor*> inputs, std::vector<ir::Tensor>& outputs,
+                BufferPool& pool, int threads, dnnl::engine& engine, dnnl::stream& stream)
+      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), threads_(threads), engine_(engine),
+        stream_(stream) {}
+
+  const ir::Node& node() const { return node_; }
+  size_t numInputs() const { return inputs_.size(); }
+  /// Whether optional input `i` is present.
+  bool hasInput(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  const ir::Tensor& input(size_t i) const { return *inputs_[i]; }
+  size_t numOutputs() const { return outputs_.size(); }
+  /// Whether output `i` is wanted (present in the graph).
+  bool hasOutput(size_t i) const;
+
+  /// A new output tensor with uninitialised contents, from the session's buffer pool.
+  ir::Tensor& allocateOutput(size_t i, ir::DataType dtype, std::vector<int64_t> dims);
+  /// Sets output `i` to an existing tensor (a view sharing an input's buffer, say).
+  void setOutput(size_t i, ir::Tensor tensor);
+
+  int threads() const { return threads_; }
+  dnnl::engine& engine() { return engine_; }
+  dnnl::stream& stream() { return stream_; }
+
+  /// "Conv 'conv1'": for messages.
+  std::string describe() const { return node_.describe(); }
+  /// An error naming the node: "Conv 'conv1': MESSAGE".
+  Status error(const std::string& message) const { return invalidInput(describe() + ": " + message); }
+  Status unsupported(const std::string& message) const { return unimplemented(describe() + ": " + message); }
+
+ private:
+  const ir::Node& node_;
+  std::vector<const ir::Tensor*> inputs_;
+  std::vector<ir::Tensor>& outputs_;
+  BufferPool& pool_;
+  int threads_;
+  dnnl::engine& engine_;
+  dnnl::stream& stream_;
+};
+
+/// A compiled node: created once per session (packing weights, creating primitives), then
+/// run many times. Shapes may change between runs; a kernel re-plans when they do.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual Status run(KernelContext& ctx) = 0;
+};
+
+/// What a kernel factory knows at compile time.
+struct KernelCreateInfo {
+  const ir::Node& node;
+  /// The opset version of the node's domain in this model.
+  int64_t opset;
+  /// Input dtypes as far as they are known before running (kUndefined otherwise).
+  std::vector<ir::DataType> inputTypes;
+  int threads;
+  dnnl::engine& engine;
+
+  /// The constant tensor feeding input `i`, or nullptr when it is not a constant.
+  const ir::Tensor* constantInput(size_t i) const;
+  Status error(const std::string& message) const { return invalidInput(node.describe() + ": " + message); }
+  Status unsupported(const std::string& message) const { return unimplemented(node.describe() + ": " + message); }
+};
+
+using KernelFactory = std::function<Expected<std::unique_ptr<Kernel>>(const KernelCreateInfo&)>;
+
+/// Kernels by (domain, op type). A registration covers opset versions from `sinceVersion`
+/// on, until the next registration of the same op; dtypes are checked by the factory.
+class KernelRegistry {
+ public:
+  void add(std::string domain, std::string opType, int64_t sinceVersion, KernelFactory factory);
+  /// The factory for a node at `opset`, or nullptr when the runtime has none.
+  const KernelFactory* find(std::string_view domain, std::string_view opType, int64_t opset) const;
+  bool has(std::string_view domain, std::string_view opType) const;
+  /// "domain:op" for every registered op, sorted.
+  std::vector<std::string> opNames() const;
+
+  /// The registry with every CPU kernel (kernels/cpu/registry.cpp).
+  static const KernelRegistry& cpu();
+
+ private:
+  struct Entry {
+    int64_t sinceVersion;
+    KernelFactory factory;
+  };
+  std::unordered_map<std::string, std::vector<Entry>> entries_;
+};
+
+/// A kernel from a plain function, for ops that need no compile-time state.
+std::unique_ptr<Kernel> makeFunctionKernel(std::function<Status(KernelContext&)> fn);
+
+/// Normalises "ai.onnx" to "".
+std::string_view canonicalDomain(std::string_view domain);
+
+}  // namespace whittle::runtime

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/graph.h"
+
+namespace whittle::runtime {
+
+enum class DeviceKind { kCpu, kCuda };
+
+struct SessionOptions {
+  DeviceKind device = DeviceKind::kCpu;
+  /// Threads for kernels (oneDNN and ours); results do not depend on it beyond rounding.
+  int threads = 1;
+  /// Record time per node.
+  bool profile = false;
+  /// Extra values to return besides the graph outputs (per-layer comparison, calibration).
+  std::vector<std::string> extraOutputs;
+};
+
+/// A named tensor.
+using NamedTensor = std::pair<std::string, ir::Tensor>;
+
+/// Time spent in one node, summed over runs.
+struct NodeProfile {
+  std::string node;
+  std::string opType;
+  double totalMs = 0;
+  int64_t runs = 0;
+};
+
+/// A model compiled for a backend once (kernel selection, weight packing, primitive
+/// creation) and run many times. Not thread-safe: one run at a time.
+class Session {
+ public:
+  /// Compiles `model`. The session keeps its own copy of the graph; `model` may go away.
+  static Expected<std::unique_ptr<Session>> create(const ir::Model& model, const SessionOptions& options = {});
+  ~Session();
+
+  /// Runs the model. Inputs are matched by name; every graph input without an initializer
+  /// must be given. Returns the graph outputs (then extraOutputs) in order.
+  Expected<std::vector<NamedTensor>> run(const std::vector<NamedTensor>& inputs);
+
+  /// The graph inputs to feed (initializer-backed inputs excluded) and the outputs.
+  const std::vector<const ir::Value*>& inputs() const;
+  const std::vector<const ir::Value*>& outputs() const;
+  const SessionOptions& options() const;
+
+  /// Per-node times when options.profile is set, in graph order.
+  std::vector<NodeProfile> profile() const;
+  /// Peak bytes of activation buffers held by the pool.
+  size_t peakActivationBytes() const;
+
+ private:
+  Session();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace whittle::runtime

@@ -1,0 +1,8 @@
+#include "cpu/families.h"
+#include "cpu/kernel_util.h"
+
+namespace whittle::runtime::cpu {
+
+void registerReductionKernels(KernelRegistry& registry) {}
+
+}  // namespace whittle::runtime::cpu

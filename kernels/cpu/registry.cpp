@@ -1,0 +1,24 @@
+// The CPU kernel registry: one explicit list of op families (no self-registering statics,
+// which linkers drop from static libraries). Each family lives in its own file.
+#include "cpu/families.h"
+#include "whittle/runtime/kernel.h"
+
+namespace whittle::runtime {
+
+const KernelRegistry& KernelRegistry::cpu() {
+  static const KernelRegistry registry = [] {
+    KernelRegistry r;
+    cpu::registerElementwiseKernels(r);
+    cpu::registerShapeKernels(r);
+    cpu::registerConvKernels(r);
+    cpu::registerPoolKernels(r);
+    cpu::registerMatMulKernels(r);
+    cpu::registerNormalizationKernels(r);
+    cpu::registerReductionKernels(r);
+    cpu::registerQuantKernels(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace whittle::runtime
