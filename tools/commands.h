@@ -9,6 +9,7 @@
 namespace whittle::tools {
 
 void registerInspect(CLI::App& app);
+void registerOptimize(CLI::App& app);
 
 /// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.
 int reportError(const Status& status);

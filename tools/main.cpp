@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   whittle::tools::registerInspect(app);
+  whittle::tools::registerOptimize(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,104 @@
+// eliminate-identity
+// Before: y = Identity(x)                    After: uses of y read x
+//         y = Dropout(x) (inference)                uses of y read x
+//         y = Cast(x, to=type(x))                   uses of y read x
+//         y = Reshape(x, dims(x))                   uses of y read x
+//         y = Transpose(x, perm=[0,1,..,n-1])       uses of y read x
+//         z = Reshape(Reshape|Flatten|Squeeze|Unsqueeze(x), s), s without 0
+//                                                   z = Reshape(x, s)
+// Requires: the graph's inputs and outputs keep their names (canForward); the Dropout
+// mask output is unused and training_mode, if given, is a constant false.
+#include "pass_factories.h"
+
+namespace whittle::passes {
+namespace {
+
+bool isDefaultDomain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+
+// Whether `node` passes its first input through unchanged.
+bool isNoOp(const ir::Node& node) {
+  const std::string& op = node.opType();
+  const ir::Value* x = node.input(0);
+  if (x == nullptr || node.output(0) == nullptr) return false;
+  if (op == "Identity") return true;
+  if (op == "Dropout") {
+    if (node.output(1) != nullptr && (node.output(1)->hasUses() || node.output(1)->isGraphOutput())) return false;
+    if (node.numInputs() >= 3 && node.input(2) != nullptr) {
+      const ir::Tensor* mode = constantOf(node.input(2));
+      if (mode == nullptr || mode->numel() != 1 || mode->valueAsDouble(0) != 0.0) return false;
+    }
+    return true;  // inference: ratio and the legacy is_test attribute do not matter
+  }
+  if (op == "Cast") {
+    return x->dtype() != ir::DataType::kUndefined && node.attrInt("to", 0) == static_cast<int64_t>(x->dtype()) &&
+           !node.hasAttribute("saturate");
+  }
+  if (op == "Transpose") {
+    std::vector<int64_t> perm = node.attrInts("perm");
+    if (perm.empty()) return x->type().shape && x->type().shape->size() <= 1;
+    for (size_t i = 0; i < perm.size(); ++i) {
+      if (perm[i] != static_cast<int64_t>(i)) return false;
+    }
+    return true;
+  }
+  if (op == "Reshape") {
+    auto dims = x->type().staticDims();
+    const ir::Tensor* shape = constantOf(node.input(1));
+    if (!dims || shape == nullptr || shape->dtype() != ir::DataType::kInt64) return false;
+    if (shape->numel() != static_cast<int64_t>(dims->size())) return false;
+    bool allowZero = node.attrInt("allowzero", 0) != 0;
+    for (int64_t i = 0; i < shape->numel(); ++i) {
+      int64_t s = shape->data<int64_t>()[i];
+      bool copies = s == 0 && !allowZero;
+      if (!copies && s != (*dims)[static_cast<size_t>(i)]) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+class RemoveNoOp final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"Identity", "Dropout", "Cast", "Transpose", "Reshape"}; }
+  bool match(const ir::Node& node, const PassContext&) const override {
+    return isDefaultDomain(node) && isNoOp(node) && canForward(node.output(0), node.input(0));
+  }
+  Status rewrite(ir::Node& node, PassContext&) const override {
+    node.graph().replaceAllUsesWith(node.output(0), node.input(0));
+    return Status::ok();
+  }
+};
+
+class MergeReshapes final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"Reshape"}; }
+  bool match(const ir::Node& node, const PassContext&) const override {
+    const ir::Value* x = node.input(0);
+    const ir::Node* first = x ? x->producer() : nullptr;
+    if (first == nullptr || !isDefaultDomain(*first) || x->hasImplicitUses()) return false;
+    const std::string& op = first->opType();
+    if (op != "Reshape" && op != "Flatten" && op != "Squeeze" && op != "Unsqueeze") return false;
+    if (first->input(0) == nullptr) return false;
+    const ir::Tensor* shape = constantOf(node.input(1));
+    if (shape == nullptr || shape->dtype() != ir::DataType::kInt64) return false;
+    for (int64_t s : shape->values<int64_t>()) {
+      if (s == 0) return false;  // 0 copies a dim of the first reshape's output
+    }
+    return true;
+  }
+  Status rewrite(ir::Node& node, PassContext&) const override {
+    node.setInput(0, node.input(0)->producer()->input(0));
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeEliminateIdentity(const PassOptions&) {
+  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  patterns.push_back(std::make_unique<RemoveNoOp>());
+  patterns.push_back(std::make_unique<MergeReshapes>());
+  return std::make_unique<PatternPass>(std::move(patterns));
+}
+
+}  // namespace whittle::passes
