@@ -1,0 +1,38 @@
+// fuse-conv-mul
+// Before: y = Mul(Conv(x, W, b), s)    s constant, scalar or per output channel ([C,1,1])
+// After:  y = Conv(x, W', b')   W'[c] = W[c] * s[c],  b'[c] = b[c] * s[c]
+// Requires: the Conv output has one use and is not a graph output; W and b are float
+// constants of s's dtype.
+#include "pass_factories.h"
+#include "fold_util.h"
+
+namespace whittle::passes {
+namespace {
+
+class FuseConvMul final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"Mul"}; }
+  bool match(const ir::Node& mul, const PassContext&) const override { return matchConvWithConstant(mul).conv != nullptr; }
+  Status rewrite(ir::Node& mul, PassContext&) const override {
+    ConvWithConstant m = matchConvWithConstant(mul);
+    ir::Node& conv = *m.conv;
+    const ir::Tensor& w = *constantOf(conv.input(1));
+    int64_t channels = w.dims()[0];
+    std::vector<double> bias = conv.input(2) ? toDoubles(*constantOf(conv.input(2))) : std::vector<double>(channels, 0.0);
+    for (size_t c = 0; c < bias.size(); ++c) bias[c] *= m.values[c];
+    replaceConvParameters(conv, scaleOutputChannels(conv, w, m.values), fromDoubles(w.dtype(), {channels}, bias));
+    conv.output(0)->mutableType() = mul.output(0)->type();
+    mul.graph().replaceAllUsesWith(mul.output(0), conv.output(0));
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeFuseConvMul(const PassOptions&) {
+  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  patterns.push_back(std::make_unique<FuseConvMul>());
+  return std::make_unique<PatternPass>(std::move(patterns));
+}
+
+}  // namespace whittle::passes
