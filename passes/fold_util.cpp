@@ -149,3 +149,68 @@ void replaceConvParameters(ir::Node& conv, ir::Tensor weight, ir::Tensor bias) {
 }
 
 }  // namespace whittle::passes
+
+#include <cmath>
+
+namespace whittle::passes {
+
+std::optional<std::vector<int64_t>> knownRankDims(const ir::Value* v) {
+  if (v == nullptr) return std::nullopt;
+  if (const ir::Tensor* t = constantOf(v)) return t->dims();
+  if (!v->type().shape) return std::nullopt;
+  std::vector<int64_t> dims;
+  for (const ir::Dim& d : *v->type().shape) dims.push_back(d.isKnown() ? d.value : -1);
+  return dims;
+}
+
+bool bnAffine(const ir::Node& bn, int64_t channels, std::vector<double>& factor, std::vector<double>& shift) {
+  if (!isDefaultDomainOp(bn, {"BatchNormalization"}) || bn.attrInt("training_mode", 0) != 0) return false;
+  if (bn.numOutputs() > 1 && bn.output(1) != nullptr) return false;
+  for (size_t i = 1; i <= 4; ++i) {
+    if (!isFloatConstant(bn.input(i)) || constantOf(bn.input(i))->numel() != channels) return false;
+  }
+  std::vector<double> scale = toDoubles(*constantOf(bn.input(1)));
+  std::vector<double> beta = toDoubles(*constantOf(bn.input(2)));
+  std::vector<double> mean = toDoubles(*constantOf(bn.input(3)));
+  std::vector<double> var = toDoubles(*constantOf(bn.input(4)));
+  double eps = bn.attrFloat("epsilon", 1e-5f);
+  factor.resize(static_cast<size_t>(channels));
+  shift.resize(static_cast<size_t>(channels));
+  for (size_t c = 0; c < factor.size(); ++c) {
+    factor[c] = scale[c] / std::sqrt(var[c] + eps);
+    shift[c] = beta[c] - mean[c] * factor[c];
+  }
+  return true;
+}
+
+}  // namespace whittle::passes
+
+namespace whittle::passes {
+
+ir::Node* producerIs(const ir::Value* v, std::string_view op, bool singleUse) {
+  if (v == nullptr || v->producer() == nullptr) return nullptr;
+  ir::Node* p = v->producer();
+  if (!isDefaultDomainOp(*p, {op})) return nullptr;
+  if (singleUse && !hasSingleUse(*v)) return nullptr;
+  return p;
+}
+
+std::optional<double> scalarConstant(const ir::Value* v) {
+  const ir::Tensor* t = constantOf(v);
+  if (t == nullptr || t->numel() != 1 || t->dtype() == ir::DataType::kString) return std::nullopt;
+  return t->valueAsDouble(0);
+}
+
+bool isScalarConstant(const ir::Value* v, double expected, double tol) {
+  auto s = scalarConstant(v);
+  return s && std::fabs(*s - expected) <= tol * std::max(1.0, std::fabs(expected));
+}
+
+ir::Value* otherInput(const ir::Node& node, const ir::Value* one) {
+  if (node.numInputs() != 2) return nullptr;
+  if (node.input(0) == one) return node.input(1);
+  if (node.input(1) == one) return node.input(0);
+  return nullptr;
+}
+
+}  // namespace whittle::passes

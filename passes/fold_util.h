@@ -3,6 +3,7 @@
 // done in double and rounded once to the weight's dtype.
 
 #include <initializer_list>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -49,5 +50,32 @@ ConvWithConstant matchConvWithConstant(const ir::Node& root);
 
 /// Sets the Conv's weight and bias to new initializers named after them.
 void replaceConvParameters(ir::Node& conv, ir::Tensor weight, ir::Tensor bias);
+
+}  // namespace whittle::passes
+
+namespace whittle::passes {
+
+/// The dims of `v` when its rank is known (unknown dims as -1), or nullopt.
+std::optional<std::vector<int64_t>> knownRankDims(const ir::Value* v);
+
+/// BatchNormalization parameters folded to y = x * factor + shift, per channel, in double.
+/// Returns false when `bn` is not an inference BN with float constant parameters of
+/// `channels` elements.
+bool bnAffine(const ir::Node& bn, int64_t channels, std::vector<double>& factor, std::vector<double>& shift);
+
+}  // namespace whittle::passes
+
+namespace whittle::passes {
+
+/// The node producing `v` when it is the default-domain `op`, else nullptr. With
+/// `singleUse`, also requires `v` to have one use and not be a graph output.
+ir::Node* producerIs(const ir::Value* v, std::string_view op, bool singleUse = true);
+/// Whether `v` is a constant holding one value (any rank) equal to `expected` within `tol`
+/// relative.
+bool isScalarConstant(const ir::Value* v, double expected, double tol = 1e-6);
+/// The scalar value of a one-element float constant.
+std::optional<double> scalarConstant(const ir::Value* v);
+/// For a binary node, the input that is not `one` (nullptr if `one` is not an input).
+ir::Value* otherInput(const ir::Node& node, const ir::Value* one);
 
 }  // namespace whittle::passes

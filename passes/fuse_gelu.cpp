@@ -1,0 +1,133 @@
+// fuse-gelu
+// Before (erf form):  y = Mul(Mul(x, Add(Erf(Div(x, sqrt(2))), 1)), 0.5)
+//                     (any operand order; Div by sqrt(2) or Mul by 1/sqrt(2); the 0.5 may
+//                     multiply x first: Mul(Mul(x, 0.5), Add(Erf(..), 1)))
+// Before (tanh form): y = 0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+// After:              y = Gelu(x){approximate = none | tanh}
+// Requires: opset >= 20 (where Gelu exists); below it the pattern is left decomposed.
+#include <cmath>
+
+#include "pass_factories.h"
+#include "fold_util.h"
+
+namespace whittle::passes {
+namespace {
+
+constexpr double kSqrt2 = 1.4142135623730951;
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+
+// x when `v` = x / sqrt(2) or x * (1/sqrt(2)).
+ir::Value* scaledBySqrtHalf(const ir::Value* v) {
+  if (ir::Node* div = producerIs(v, "Div"); div != nullptr && isScalarConstant(div->input(1), kSqrt2, 1e-4)) {
+    return div->input(0);
+  }
+  if (ir::Node* mul = producerIs(v, "Mul")) {
+    for (size_t i = 0; i < 2; ++i) {
+      if (isScalarConstant(mul->input(1 - i), 1.0 / kSqrt2, 1e-4)) return mul->input(i);
+    }
+  }
+  return nullptr;
+}
+
+// x when `v` = 1 + Erf(x / sqrt(2)) (erf) or 1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3)) (tanh).
+ir::Value* onePlusCore(const ir::Value* v, bool& tanh) {
+  ir::Node* add = producerIs(v, "Add");
+  if (add == nullptr) return nullptr;
+  for (size_t i = 0; i < 2; ++i) {
+    if (!isScalarConstant(add->input(1 - i), 1.0)) continue;
+    if (ir::Node* erf = producerIs(add->input(i), "Erf")) {
+      tanh = false;
+      return scaledBySqrtHalf(erf->input(0));
+    }
+    if (ir::Node* th = producerIs(add->input(i), "Tanh")) {
+      ir::Node* scale = producerIs(th->input(0), "Mul");
+      if (scale == nullptr) return nullptr;
+      for (size_t j = 0; j < 2; ++j) {
+        if (!isScalarConstant(scale->input(1 - j), kSqrt2OverPi, 1e-4)) continue;
+        ir::Node* inner = producerIs(scale->input(j), "Add");  // x + 0.044715 * x^3
+        if (inner == nullptr) return nullptr;
+        for (size_t k = 0; k < 2; ++k) {
+          ir::Value* x = inner->input(k);
+          ir::Node* cubic = producerIs(inner->input(1 - k), "Mul");
+          if (cubic == nullptr) continue;
+          for (size_t q = 0; q < 2; ++q) {
+            ir::Node* pow = producerIs(cubic->input(q), "Pow");
+            if (pow != nullptr && pow->input(0) == x && isScalarConstant(pow->input(1), 3.0) &&
+                isScalarConstant(cubic->input(1 - q), 0.044715, 1e-3)) {
+              tanh = true;
+              return x;
+            }
+          }
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+struct GeluMatch {
+  ir::Value* x = nullptr;
+  bool tanh = false;
+};
+
+std::optional<GeluMatch> matchGelu(const ir::Node& root) {
+  if (root.numInputs() != 2) return std::nullopt;
+  GeluMatch m;
+  for (size_t i = 0; i < 2; ++i) {
+    const ir::Value* a = root.input(i);
+    const ir::Value* b = root.input(1 - i);
+    // Form 1: root = Mul(Mul(x, onePlus), 0.5)
+    if (isScalarConstant(b, 0.5)) {
+      if (ir::Node* inner = producerIs(a, "Mul")) {
+        for (size_t j = 0; j < 2; ++j) {
+          ir::Value* x = onePlusCore(inner->input(1 - j), m.tanh);
+          if (x != nullptr && x == inner->input(j)) {
+            m.x = x;
+            return m;
+          }
+        }
+      }
+    }
+    // Form 2: root = Mul(Mul(x, 0.5), onePlus)  or  Mul(x, Mul(onePlus, 0.5))
+    ir::Value* x = onePlusCore(b, m.tanh);
+    if (x != nullptr) {
+      if (ir::Node* half = producerIs(a, "Mul")) {
+        for (size_t j = 0; j < 2; ++j) {
+          if (half->input(j) == x && isScalarConstant(half->input(1 - j), 0.5)) {
+            m.x = x;
+            return m;
+          }
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+class FuseGelu final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"Mul"}; }
+  bool match(const ir::Node& root, const PassContext& ctx) const override {
+    return ctx.opset() >= 20 && matchGelu(root).has_value();
+  }
+  Status rewrite(ir::Node& root, PassContext&) const override {
+    GeluMatch m = *matchGelu(root);
+    ir::Graph& graph = root.graph();
+    std::string name = graph.uniqueNodeName(root.name().empty() ? "gelu" : root.name() + "_gelu");
+    ir::Node* gelu = graph.addNode("Gelu", {m.x}, {root.output(0)->name() + "_gelu"}, name, "", &root);
+    if (m.tanh) gelu->setAttribute(ir::Attribute::makeString("approximate", "tanh"));
+    gelu->output(0)->mutableType() = root.output(0)->type();
+    graph.replaceAllUsesWith(root.output(0), gelu->output(0));
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeFuseGelu(const PassOptions&) {
+  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  patterns.push_back(std::make_unique<FuseGelu>());
+  return std::make_unique<PatternPass>(std::move(patterns));
+}
+
+}  // namespace whittle::passes

@@ -1,0 +1,81 @@
+// fuse-gemm-bn
+// Before: y = BatchNormalization(Gemm(A, B, C){alpha, beta, transB}, s, bb, mean, var)
+// After:  y = Gemm(A, B', C'){alpha=1, beta=1}
+//   f[n] = s[n] / sqrt(var[n] + eps)
+//   B'[:, n] = alpha * B[:, n] * f[n]          (rows of B when transB = 1)
+//   C'[n]    = (beta * C[n] - mean[n]) * f[n] + bb[n]       (C absent: 0)
+// Requires: the Gemm output has one use and is not a graph output; B constant; C absent,
+// scalar, [N] or [1,N] and constant; BN parameters float constants with N elements.
+#include "pass_factories.h"
+#include "fold_util.h"
+
+namespace whittle::passes {
+namespace {
+
+bool cIsPerColumn(const ir::Node& gemm, int64_t n) {
+  if (gemm.input(2) == nullptr) return true;
+  const ir::Tensor* c = constantOf(gemm.input(2));
+  if (c == nullptr || !isFloatTensor(*c)) return false;
+  if (c->numel() == 1) return true;
+  const auto& d = c->dims();
+  return c->numel() == n && (d.size() == 1 || (d.size() == 2 && d[0] == 1));
+}
+
+class FuseGemmBn final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"BatchNormalization"}; }
+  bool match(const ir::Node& bn, const PassContext&) const override {
+    const ir::Value* y = bn.input(0);
+    const ir::Node* gemm = y ? y->producer() : nullptr;
+    if (gemm == nullptr || !isDefaultDomainOp(*gemm, {"Gemm"}) || !hasSingleUse(*y)) return false;
+    const ir::Tensor* b = constantOf(gemm->input(1));
+    if (b == nullptr || !isFloatTensor(*b) || b->rank() != 2) return false;
+    int64_t n = gemm->attrInt("transB", 0) ? b->dims()[0] : b->dims()[1];
+    std::vector<double> f, shift;
+    return cIsPerColumn(*gemm, n) && bnAffine(bn, n, f, shift);
+  }
+  Status rewrite(ir::Node& bn, PassContext&) const override {
+    ir::Node& gemm = *bn.input(0)->producer();
+    ir::Graph& graph = bn.graph();
+    const ir::Tensor& b = *constantOf(gemm.input(1));
+    bool transB = gemm.attrInt("transB", 0) != 0;
+    int64_t rows = b.dims()[0], cols = b.dims()[1];
+    int64_t n = transB ? rows : cols;
+    std::vector<double> f, shift;
+    bnAffine(bn, n, f, shift);
+    double alpha = gemm.attrFloat("alpha", 1.0f), beta = gemm.attrFloat("beta", 1.0f);
+    std::vector<double> w = toDoubles(b);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) w[static_cast<size_t>(r * cols + c)] *= alpha * f[static_cast<size_t>(transB ? r : c)];
+    }
+    std::vector<double> bias(static_cast<size_t>(n), 0.0);
+    if (gemm.input(2) != nullptr) {
+      const ir::Tensor& c = *constantOf(gemm.input(2));
+      for (int64_t i = 0; i < n; ++i) bias[static_cast<size_t>(i)] = beta * c.valueAsDouble(c.numel() == 1 ? 0 : i);
+    }
+    for (size_t i = 0; i < bias.size(); ++i) bias[i] = bias[i] * f[i] + shift[i];
+    ir::Value* newB = graph.addInitializer(gemm.input(1)->name() + "_bn_fused", fromDoubles(b.dtype(), b.dims(), w));
+    ir::Value* newC = graph.addInitializer(bn.output(0)->name() + "_bias_fused", fromDoubles(b.dtype(), {n}, bias));
+    gemm.setInput(1, newB);
+    if (gemm.numInputs() < 3) {
+      gemm.addInput(newC);
+    } else {
+      gemm.setInput(2, newC);
+    }
+    gemm.removeAttribute("alpha");
+    gemm.removeAttribute("beta");
+    gemm.output(0)->mutableType() = bn.output(0)->type();
+    graph.replaceAllUsesWith(bn.output(0), gemm.output(0));
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeFuseGemmBn(const PassOptions&) {
+  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  patterns.push_back(std::make_unique<FuseGemmBn>());
+  return std::make_unique<PatternPass>(std::move(patterns));
+}
+
+}  // namespace whittle::passes

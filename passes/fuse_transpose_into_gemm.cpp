@@ -1,0 +1,50 @@
+// fuse-transpose-into-gemm
+// Before: y = Gemm(Transpose(A, perm=[1,0]), B, C){transA=t}
+// After:  y = Gemm(A, B, C){transA=1-t}            (and the same for B with transB)
+// Requires: the Transpose is 2-D with perm [1,0] (or no perm on a rank-2 input).
+#include "pass_factories.h"
+#include "fold_util.h"
+
+namespace whittle::passes {
+namespace {
+
+bool isSwap2d(const ir::Node& t) {
+  std::vector<int64_t> perm = t.attrInts("perm");
+  if (perm.empty()) return t.input(0)->type().shape && t.input(0)->type().shape->size() == 2;
+  return perm == std::vector<int64_t>{1, 0};
+}
+
+const ir::Node* transposeFeeding(const ir::Node& gemm, size_t i) {
+  const ir::Value* v = gemm.input(i);
+  const ir::Node* t = v ? v->producer() : nullptr;
+  if (t == nullptr || !isDefaultDomainOp(*t, {"Transpose"}) || t->input(0) == nullptr || !isSwap2d(*t)) return nullptr;
+  return t;
+}
+
+class FuseTransposeIntoGemm final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"Gemm"}; }
+  bool match(const ir::Node& gemm, const PassContext&) const override {
+    return transposeFeeding(gemm, 0) != nullptr || transposeFeeding(gemm, 1) != nullptr;
+  }
+  Status rewrite(ir::Node& gemm, PassContext&) const override {
+    for (size_t i = 0; i < 2; ++i) {
+      const ir::Node* t = transposeFeeding(gemm, i);
+      if (t == nullptr) continue;
+      const char* attr = i == 0 ? "transA" : "transB";
+      gemm.setAttribute(ir::Attribute::makeInt(attr, 1 - gemm.attrInt(attr, 0)));
+      gemm.setInput(i, t->input(0));
+    }
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeFuseTransposeIntoGemm(const PassOptions&) {
+  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  patterns.push_back(std::make_unique<FuseTransposeIntoGemm>());
+  return std::make_unique<PatternPass>(std::move(patterns));
+}
+
+}  // namespace whittle::passes
