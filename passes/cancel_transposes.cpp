@@ -50,10 +50,10 @@ class CancelTransposes final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeCancelTransposes(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeCancelTransposes(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<CancelTransposes>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

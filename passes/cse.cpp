@@ -122,6 +122,6 @@ class Cse final : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeCse(const PassOptions&) { return std::make_unique<Cse>(); }
+Expected<std::unique_ptr<Pass>> makeCse(const PassOptions&) { return std::unique_ptr<Pass>(std::make_unique<Cse>()); }
 
 }  // namespace whittle::passes

@@ -16,6 +16,8 @@ class EliminateDead final : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeEliminateDead(const PassOptions&) { return std::make_unique<EliminateDead>(); }
+Expected<std::unique_ptr<Pass>> makeEliminateDead(const PassOptions&) {
+  return std::unique_ptr<Pass>(std::make_unique<EliminateDead>());
+}
 
 }  // namespace whittle::passes

@@ -94,11 +94,11 @@ class MergeReshapes final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeEliminateIdentity(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeEliminateIdentity(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<RemoveNoOp>());
   patterns.push_back(std::make_unique<MergeReshapes>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

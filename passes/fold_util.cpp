@@ -214,3 +214,23 @@ ir::Value* otherInput(const ir::Node& node, const ir::Value* one) {
 }
 
 }  // namespace whittle::passes
+
+namespace whittle::passes {
+
+std::optional<ir::Tensor> constantNodeValue(const ir::Node& node) {
+  using K = ir::Attribute::Kind;
+  if (node.attributes().size() != 1) return std::nullopt;
+  const ir::Attribute& a = node.attributes()[0];
+  if (a.name == "value" && a.kind == K::kTensor) return a.t;
+  if (a.name == "value_float" && a.kind == K::kFloat) return ir::Tensor::fromVector(ir::DataType::kFloat, {}, std::vector<float>{a.f});
+  if (a.name == "value_int" && a.kind == K::kInt) return ir::Tensor::fromVector(ir::DataType::kInt64, {}, std::vector<int64_t>{a.i});
+  if (a.name == "value_floats" && a.kind == K::kFloats) {
+    return ir::Tensor::fromVector(ir::DataType::kFloat, {static_cast<int64_t>(a.floats.size())}, a.floats);
+  }
+  if (a.name == "value_ints" && a.kind == K::kInts) {
+    return ir::Tensor::fromVector(ir::DataType::kInt64, {static_cast<int64_t>(a.ints.size())}, a.ints);
+  }
+  return std::nullopt;
+}
+
+}  // namespace whittle::passes

@@ -79,3 +79,11 @@ std::optional<double> scalarConstant(const ir::Value* v);
 ir::Value* otherInput(const ir::Node& node, const ir::Value* one);
 
 }  // namespace whittle::passes
+
+namespace whittle::passes {
+
+/// The tensor a Constant node produces, from any of its attribute forms (value,
+/// value_float(s), value_int(s)); nullopt for sparse and string forms.
+std::optional<ir::Tensor> constantNodeValue(const ir::Node& node);
+
+}  // namespace whittle::passes

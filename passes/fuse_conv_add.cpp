@@ -29,10 +29,10 @@ class FuseConvAdd final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseConvAdd(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseConvAdd(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvAdd>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -74,10 +74,10 @@ class FuseConvBn final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseConvBn(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseConvBn(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvBn>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

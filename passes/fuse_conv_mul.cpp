@@ -29,10 +29,10 @@ class FuseConvMul final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseConvMul(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseConvMul(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvMul>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -124,10 +124,10 @@ class FuseGelu final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseGelu(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseGelu(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseGelu>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -72,10 +72,10 @@ class FuseGemmBn final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseGemmBn(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseGemmBn(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseGemmBn>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -143,10 +143,10 @@ class FuseLayerNorm final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseLayerNorm(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseLayerNorm(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseLayerNorm>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -60,10 +60,10 @@ class FuseMatMulAdd final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseMatMulAdd(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseMatMulAdd(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseMatMulAdd>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -46,10 +46,10 @@ class FuseMatMulBn final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseMatMulBn(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseMatMulBn(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseMatMulBn>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

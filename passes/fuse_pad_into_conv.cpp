@@ -79,10 +79,10 @@ class FusePadIntoConv final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFusePadIntoConv(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFusePadIntoConv(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FusePadIntoConv>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

@@ -41,10 +41,10 @@ class FuseTransposeIntoGemm final : public RewritePattern {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeFuseTransposeIntoGemm(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseTransposeIntoGemm(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<FuseTransposeIntoGemm>());
-  return std::make_unique<PatternPass>(std::move(patterns));
+  return makePatternPass(std::move(patterns));
 }
 
 }  // namespace whittle::passes

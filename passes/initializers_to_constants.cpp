@@ -37,9 +37,9 @@ class InitializersToConstants final : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> makeInitializersToConstants(const PassOptions& options) {
-  auto keep = options.getBool("keep", false);
-  return std::make_unique<InitializersToConstants>(keep.isOk() && keep.value());
+Expected<std::unique_ptr<Pass>> makeInitializersToConstants(const PassOptions& options) {
+  WH_ASSIGN_OR_RETURN(bool keep, options.getBool("keep", false));
+  return std::unique_ptr<Pass>(std::make_unique<InitializersToConstants>(keep));
 }
 
 }  // namespace whittle::passes

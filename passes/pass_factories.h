@@ -7,7 +7,8 @@
 
 namespace whittle::passes {
 
-#define WH_PASS(factory, name, level, description, ...) std::unique_ptr<Pass> factory(const PassOptions& options);
+#define WH_PASS(factory, name, level, description, ...) \
+  Expected<std::unique_ptr<Pass>> factory(const PassOptions& options);
 #include "passes.def"
 #undef WH_PASS
 

@@ -75,8 +75,9 @@ Expected<std::vector<PassStats>> runPipeline(ir::Model& model, const std::vector
     stats.parameterBytesBefore = parameterBytes(*model.graph);
     ctx.setCurrentStats(&stats);
     auto start = std::chrono::steady_clock::now();
-    std::unique_ptr<Pass> pass = entry.info->factory(entry.options);
-    Status status = pass->run(model, ctx);
+    auto pass = entry.info->factory(entry.options);
+    if (!pass.isOk()) return pass.status().withContext("pass " + entry.info->name);
+    Status status = (*pass)->run(model, ctx);
     stats.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ctx.setCurrentStats(nullptr);
     if (!status.isOk()) return status.withContext("pass " + entry.info->name);

@@ -75,7 +75,10 @@ Expected<PipelineEntry> makeEntry(const std::string& name, std::map<std::string,
                         (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
                         (list.empty() ? " (it takes no options)" : " (options: " + list + ")"));
   }
-  return PipelineEntry{info, PassOptions(std::move(options))};
+  PipelineEntry entry{info, PassOptions(std::move(options))};
+  auto probe = info->factory(entry.options);  // checks the option values now, not mid-pipeline
+  if (!probe.isOk()) return probe.status().withContext("pass '" + name + "'");
+  return entry;
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ struct OptimizeArgs {
   bool json = false;
   bool externalData = false;
   bool inPlace = false;
+  bool keepInitializerInputs = false;
 };
 
 void listPasses() {
@@ -44,6 +45,11 @@ Status runOptimize(const OptimizeArgs& args) {
   }
   if (args.level < 0 || args.level > 2) return invalidInput("-O" + std::to_string(args.level) + ": levels are 0, 1 and 2");
   std::vector<passes::PipelineEntry> pipeline = passes::pipelineForLevel(args.level);
+  if (args.keepInitializerInputs) {
+    for (auto& entry : pipeline) {
+      if (entry.info->name == "initializers-to-constants") entry.options = passes::PassOptions(std::map<std::string, std::string>{{"keep", "true"}});
+    }
+  }
   if (!args.passes.empty()) {
     WH_ASSIGN_OR_RETURN(auto named, passes::parsePipeline(args.passes));
     pipeline.insert(pipeline.end(), named.begin(), named.end());
@@ -124,6 +130,8 @@ void registerOptimize(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print per-pass statistics as JSON");
   cmd->add_flag("--external-data", args->externalData, "Store weights in OUTPUT.data beside the model");
   cmd->add_flag("--in-place", args->inPlace, "Allow -o to name the input file");
+  cmd->add_flag("--keep-initializer-inputs", args->keepInitializerInputs,
+                "Keep weights that old exporters also list as graph inputs (they then cannot fold)");
   cmd->callback([args] {
     if (args->listPasses) return listPasses();
     if (args->input.empty()) return setExitCode(reportError(invalidInput("missing the input model")));

@@ -109,6 +109,11 @@ class PatternPass : public Pass {
   std::vector<std::unique_ptr<RewritePattern>> patterns_;
 };
 
+/// A PatternPass over `patterns`, as a pass factory returns it.
+inline Expected<std::unique_ptr<Pass>> makePatternPass(std::vector<std::unique_ptr<RewritePattern>> patterns) {
+  return std::unique_ptr<Pass>(std::make_unique<PatternPass>(std::move(patterns)));
+}
+
 /// The constant tensor behind `v`: an initializer (not also a graph input, which a caller
 /// could override) or the output of a Constant node with a `value` tensor. nullptr otherwise.
 const ir::Tensor* constantOf(const ir::Value* v);

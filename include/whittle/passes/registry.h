@@ -14,7 +14,8 @@ struct PassInfo {
   std::string name;
   std::string description;
   std::vector<OptionSpec> options;
-  std::unique_ptr<Pass> (*factory)(const PassOptions&);
+  /// Makes the pass; bad option values are an error naming the option.
+  Expected<std::unique_ptr<Pass>> (*factory)(const PassOptions&);
   /// The lowest -O level that includes the pass by default; 0 = only when named.
   int level;
 };

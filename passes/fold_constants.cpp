@@ -1,0 +1,133 @@
+// fold-constants
+// Before: y = Op(c1, c2, ...)        every input a constant (initializer or Constant node)
+// After:  y is an initializer holding Op evaluated by the runtime's own kernels.
+// Constant nodes become initializers first, so their consumers fold too.
+// Never folds: DequantizeLinear of a weight (QDQ models keep int8 weights behind DQ, as ONNX
+// Runtime and TensorRT expect), nondeterministic ops (Random*), ops with subgraphs, and
+// results much larger than their inputs (option max-growth-bytes, default 1 MiB: a folded
+// Expand or Tile would bloat the file).
+#include "pass_factories.h"
+#include "fold_util.h"
+#include "whittle/runtime/kernel.h"
+#include "whittle/runtime/session.h"
+
+namespace whittle::passes {
+namespace {
+
+bool foldable(const ir::Node& node) {
+  if (node.hasSubgraphs() || node.numOutputs() == 0) return false;
+  const std::string& op = node.opType();
+  if (op.rfind("Random", 0) == 0 || op == "Multinomial" || op == "Bernoulli" || op == "Constant") return false;
+  if (op == "DequantizeLinear") return false;  // keep int8 weights behind DequantizeLinear
+  for (const ir::Value* in : node.inputs()) {
+    if (in != nullptr && constantOf(in) == nullptr) return false;
+  }
+  return !node.inputs().empty() || op == "ConstantOfShape" || op == "Range" || op == "EyeLike";
+}
+
+class FoldConstants final : public Pass {
+ public:
+  explicit FoldConstants(int64_t maxGrowth) : maxGrowth_(maxGrowth) {}
+
+  Status run(ir::Model& model, PassContext& ctx) override {
+    ir::Graph& graph = *model.graph;
+    int64_t constants = constantNodesToInitializers(graph);
+    int64_t folded = 0, skippedUnsupported = 0, skippedSize = 0;
+    for (ir::Node* node : graph.nodes()) {
+      if (!foldable(*node)) continue;
+      if (!runtime::KernelRegistry::cpu().has(node->domain(), node->opType())) {
+        ++skippedUnsupported;
+        continue;
+      }
+      auto outputs = evaluate(model, *node);
+      if (!outputs.isOk()) {
+        if (outputs.status().code() == StatusCode::kUnimplemented) {
+          ++skippedUnsupported;
+          continue;
+        }
+        return outputs.status().withContext("fold-constants: evaluating " + node->describe());
+      }
+      int64_t inBytes = 0, outBytes = 0;
+      for (const ir::Value* in : node->inputs()) inBytes += in ? static_cast<int64_t>(constantOf(in)->byteSize()) : 0;
+      for (const auto& t : *outputs) outBytes += static_cast<int64_t>(t.byteSize());
+      if (outBytes > inBytes + maxGrowth_) {
+        ++skippedSize;
+        continue;
+      }
+      bool forwardable = true;
+      for (const ir::Value* out : node->outputs()) {
+        if (out != nullptr && out->isGraphOutput()) forwardable = false;
+      }
+      if (!forwardable) continue;  // keep the node that produces a graph output
+      for (size_t i = 0; i < node->numOutputs(); ++i) {
+        ir::Value* out = node->output(i);
+        if (out == nullptr || !out->hasUses()) continue;
+        ir::Value* c = graph.addInitializer(out->name() + "_folded", std::move((*outputs)[i]));
+        graph.replaceAllUsesWith(out, c);
+      }
+      ++folded;
+    }
+    removeDeadNodes(graph);
+    ctx.stats().rewrites += folded + constants;
+    ctx.stats().counters["folded"] += folded;
+    ctx.stats().counters["constant-nodes"] += constants;
+    if (skippedUnsupported) ctx.stats().counters["skipped-unsupported"] += skippedUnsupported;
+    if (skippedSize) ctx.stats().counters["skipped-size"] += skippedSize;
+    return Status::ok();
+  }
+
+ private:
+  // Runs `node` alone on the runtime with its constant inputs.
+  static Expected<std::vector<ir::Tensor>> evaluate(const ir::Model& model, const ir::Node& node) {
+    ir::Model single;
+    single.irVersion = model.irVersion;
+    single.opsetImports = model.opsetImports;
+    ir::Graph& g = *single.graph;
+    std::vector<ir::Value*> inputs;
+    for (size_t i = 0; i < node.numInputs(); ++i) {
+      const ir::Value* in = node.input(i);
+      inputs.push_back(in ? g.addInitializer("in" + std::to_string(i), *constantOf(in)) : nullptr);
+    }
+    std::vector<std::string> outNames;
+    for (size_t i = 0; i < node.numOutputs(); ++i) outNames.push_back(node.output(i) ? "out" + std::to_string(i) : "");
+    ir::Node* copy = g.addNode(node.opType(), inputs, outNames, node.name(), node.domain());
+    for (const ir::Attribute& a : node.attributes()) copy->setAttribute(a);
+    for (ir::Value* out : copy->outputs()) {
+      if (out != nullptr) g.addOutput(out);
+    }
+    WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(single));
+    WH_ASSIGN_OR_RETURN(auto results, session->run({}));
+    std::vector<ir::Tensor> outputs(node.numOutputs());
+    size_t k = 0;
+    for (size_t i = 0; i < node.numOutputs(); ++i) {
+      if (node.output(i) != nullptr) outputs[i] = std::move(results[k++].second);
+    }
+    return outputs;
+  }
+
+  static int64_t constantNodesToInitializers(ir::Graph& graph) {
+    int64_t count = 0;
+    for (ir::Node* node : graph.nodes()) {
+      if (!isDefaultDomainOp(*node, {"Constant"}) || node->output(0) == nullptr) continue;
+      std::optional<ir::Tensor> t = constantNodeValue(*node);
+      ir::Value* out = node->output(0);
+      if (!t || out->isGraphOutput() || out->hasImplicitUses()) continue;
+      ir::Value* c = graph.addInitializer(out->name() + "_const", std::move(*t));
+      graph.replaceAllUsesWith(out, c);
+      ++count;
+    }
+    return count;
+  }
+
+  int64_t maxGrowth_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Pass>> makeFoldConstants(const PassOptions& options) {
+  WH_ASSIGN_OR_RETURN(int64_t growth, options.getInt("max-growth-bytes", 1 << 20));
+  if (growth < 0) return invalidInput("max-growth-bytes must not be negative");
+  return std::unique_ptr<Pass>(std::make_unique<FoldConstants>(growth));
+}
+
+}  // namespace whittle::passes
