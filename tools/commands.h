@@ -9,6 +9,10 @@
 namespace whittle::tools {
 
 void registerInspect(CLI::App& app);
+/// whittle run: feed input files to a model, write its outputs as .npy (tools/cmd_run.cpp).
+void registerRun(CLI::App& app);
+/// whittle bench: latency, throughput, memory and profile on random inputs (tools/cmd_bench.cpp).
+void registerBench(CLI::App& app);
 void registerOptimize(CLI::App& app);
 
 /// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.

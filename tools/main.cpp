@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   whittle::tools::registerInspect(app);
+  whittle::tools::registerRun(app);
+  whittle::tools::registerBench(app);
   whittle::tools::registerOptimize(app);
 
   try {

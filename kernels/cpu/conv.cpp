@@ -1,8 +1,402 @@
+// Conv and the lowering's FusedConv on oneDNN.
+//
+// Weights are packed once into the layout the primitive prefers (format_tag::any); the
+// primitive is created per input shape and cached. oneDNN's fastest float32 convolutions on
+// AVX-512 (brgconv) read and write channels-last activations, so the primitive always runs
+// channels last; inputs and outputs in ONNX order are reordered at the edges. The CPU
+// lowering (src/runtime/lowering.cpp) keeps values between convolutions channels last, so
+// inside a chain there is nothing to reorder.
+//
+// FusedConv (domain com.whittle.internal) = Conv + an epilogue run as oneDNN post-ops:
+//   attributes: every Conv attribute, plus
+//     post_ops         strings  activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
+//                               HardSwish, Elu, Swish) and at most one "Sum", in order
+//     post_op_params   floats   two per post-op (LeakyRelu/Elu alpha, Clip min/max,
+//                               HardSigmoid alpha/beta)
+//     channels_last_in / channels_last_out / channels_last_sum   ints   layouts of X, Y, Z
+//     sum_in_place     int      Z has no other reader: its buffer may become Y's
+//   inputs: X, W, B (optional), Z (the Sum operand, same shape as Y)
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "cpu/conv_params.h"
+#include "cpu/conv_reference.h"
+#include "cpu/dnnl_glue.h"
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
 
 namespace whittle::runtime::cpu {
 
-void registerConvKernels(KernelRegistry& registry) {}
+void registerConvTransposeKernels(KernelRegistry& registry);
+void registerConvLayoutKernels(KernelRegistry& registry);
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+/// Sets the OpenMP thread count for the lifetime of the object: oneDNN sizes its work split
+/// when a primitive is created, so primitives made at compile time must see the session's count.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~ScopedThreads() { omp_set_num_threads(saved_); }
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
+/// A convolution prepared for one input shape.
+struct ConvPlan {
+  std::vector<int64_t> xDims;  ///< physical dims of X this plan was made for
+  std::vector<int64_t> wDims;
+  ConvGeometry geo;
+  std::vector<int64_t> yDims;  ///< physical dims of Y
+  dnnl::convolution_forward conv;
+  dnnl::memory src, wei, bia, dst;  ///< what the primitive reads and writes
+  dnnl::memory userSrc, userDst, userSum, userWei;
+  bool reorderSrc = false, reorderDst = false, sumSameDesc = true;
+  dnnl::reorder srcReorder, dstReorder, sumReorder, weiReorder;
+  DnnlArgs args;
+};
+
+class ConvKernel final : public Kernel {
+ public:
+  static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info);
+  Status run(KernelContext& ctx) override;
+
+ private:
+  ConvKernel(const ir::Node& node, dnnl::engine& engine) : node_(node), engine_(engine) {}
+  Expected<ConvPlan*> planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims);
+  /// Runs on oneDNN in float32. Y goes to output 0, or to `floatOut` when given.
+  Status runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
+                    const ir::Tensor* z, bool mayTakeZ, ir::Tensor* floatOut);
+  /// Runs the scalar reference in T (float or double). Y goes to output 0 or `floatOut`.
+  template <typename T>
+  Status runReference(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
+                      const ir::Tensor* z, ir::Tensor* floatOut);
+
+  const ir::Node& node_;
+  dnnl::engine& engine_;
+  std::string what_;
+  ConvAttrs attrs_;
+  std::vector<ConvPostOp> postOps_;
+  bool hasSum_ = false;
+  bool sumInPlace_ = false;
+  Layout inLayout_ = Layout::kChannelsFirst;
+  Layout outLayout_ = Layout::kChannelsFirst;
+  Layout sumLayout_ = Layout::kChannelsFirst;
+  const ir::Tensor* constW_ = nullptr;
+  std::vector<float> constBias_;  ///< float32 copy of a constant B
+  bool hasConstBias_ = false;
+  ir::Tensor floatW_;  ///< float32 copy of a constant W (float16/bfloat16 models)
+  /// Packed weights, by the descriptor the primitive asked for.
+  dnnl::memory::desc packedDesc_;
+  dnnl::memory packed_;
+  std::vector<std::unique_ptr<ConvPlan>> plans_;
+};
+
+/// The ONNX W dims as oneDNN weight dims: [G, M/G, C/G, k...] for grouped convolutions.
+dnnl::memory::dims weightDims(const ConvGeometry& g) {
+  dnnl::memory::dims d;
+  if (g.group > 1) {
+    d.push_back(g.group);
+    d.push_back(g.wei[0] / g.group);
+  } else {
+    d.push_back(g.wei[0]);
+  }
+  d.insert(d.end(), g.wei.begin() + 1, g.wei.end());
+  return d;
+}
+
+dnnl::memory::dims minusOne(const std::vector<int64_t>& v) {
+  dnnl::memory::dims d;
+  for (int64_t x : v) d.push_back(x - 1);
+  return d;
+}
+
+Expected<std::unique_ptr<Kernel>> ConvKernel::create(const KernelCreateInfo& info) {
+  std::unique_ptr<ConvKernel> k(new ConvKernel(info.node, info.engine));
+  const ir::Node& node = info.node;
+  k->what_ = node.describe();
+  WH_ASSIGN_OR_RETURN(k->attrs_, readConvAttrs(node));
+  WH_ASSIGN_OR_RETURN(k->postOps_, readConvPostOps(node));
+  for (const ConvPostOp& op : k->postOps_) k->hasSum_ = k->hasSum_ || op.isSum();
+  k->sumInPlace_ = node.attrInt("sum_in_place", 0) != 0;
+  k->inLayout_ = layoutAttr(node, "channels_last_in");
+  k->outLayout_ = layoutAttr(node, "channels_last_out");
+  k->sumLayout_ = layoutAttr(node, "channels_last_sum");
+  if (node.numInputs() < 2 || node.input(0) == nullptr || node.input(1) == nullptr) {
+    return info.error("needs inputs X and W");
+  }
+  if (k->hasSum_ && node.input(3) == nullptr) return info.error("has a Sum post-op but no input Z");
+  ir::DataType xType = info.inputTypes.empty() ? ir::DataType::kUndefined : info.inputTypes[0];
+  if (xType != ir::DataType::kUndefined && xType != ir::DataType::kFloat && xType != ir::DataType::kFloat16 &&
+      xType != ir::DataType::kBFloat16 && xType != ir::DataType::kDouble) {
+    return info.unsupported("dtype " + std::string(ir::dataTypeName(xType)) + " is not supported");
+  }
+  k->constW_ = info.constantInput(1);
+  if (const ir::Tensor* b = info.constantInput(2); b != nullptr && b->dtype() != ir::DataType::kDouble) {
+    ir::Tensor bf = toFloat32(*b);
+    k->constBias_.assign(bf.data<float>(), bf.data<float>() + bf.numel());
+    k->hasConstBias_ = true;
+  }
+  if (k->constW_ != nullptr && k->constW_->dtype() != ir::DataType::kFloat &&
+      k->constW_->dtype() != ir::DataType::kDouble) {
+    k->floatW_ = toFloat32(*k->constW_);
+  }
+  // With a static input shape, pack the weights and create the primitive now.
+  const ir::Value* x = node.input(0);
+  auto xDims = x->type().staticDims();
+  if (k->constW_ != nullptr && xDims && (xType == ir::DataType::kFloat || xType == ir::DataType::kFloat16 ||
+                                         xType == ir::DataType::kBFloat16)) {
+    bool empty = false;
+    for (int64_t d : *xDims) empty = empty || d == 0;
+    if (!empty && xDims->size() == k->constW_->dims().size()) {
+      ScopedThreads threads(info.threads);
+      // Value types describe the stored tensor: channels last when the lowering made it so.
+      auto plan = k->planFor(*xDims, k->constW_->dims());
+      if (!plan.isOk()) return plan.status();
+    }
+  }
+  return std::unique_ptr<Kernel>(std::move(k));
+}
+
+Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims) {
+  for (size_t i = 0; i < plans_.size(); ++i) {
+    if (plans_[i]->xDims == xDims && plans_[i]->wDims == wDims) {
+      if (i != 0) std::rotate(plans_.begin(), plans_.begin() + static_cast<std::ptrdiff_t>(i), plans_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      return plans_.front().get();
+    }
+  }
+  auto plan = std::make_unique<ConvPlan>();
+  plan->xDims = xDims;
+  plan->wDims = wDims;
+  WH_ASSIGN_OR_RETURN(plan->geo, resolveConv(attrs_, logicalDims(xDims, inLayout_), wDims, what_));
+  const ConvGeometry& g = plan->geo;
+  plan->yDims = physicalDims(g.dst, outLayout_);
+  Status status = dnnlCall(what_, [&] {
+    size_t rank = g.src.size();
+    dnnl::memory::desc weiAny(weightDims(g), dt::f32, dnnl::memory::format_tag::any);
+    dnnl::memory::desc biaDesc = hasConstBias_ || node_.input(2) != nullptr
+                                     ? dnnl::memory::desc({g.dst[1]}, dt::f32, dnnl::memory::format_tag::x)
+                                     : dnnl::memory::desc();
+    dnnl::post_ops chain;
+    appendDnnlPostOps(postOps_, chain);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(chain);
+    auto makePd = [&](dnnl::memory::desc src, dnnl::memory::desc dst) {
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                                           weiAny, biaDesc, dst, toDnnlDims(g.strides), minusOne(g.dilations),
+                                           toDnnlDims(g.padBegin), toDnnlDims(g.padEnd));
+      return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
+    };
+    // Channels last first (brgconv); oneDNN's own choice when that only has a reference kernel.
+    dnnl::convolution_forward::primitive_desc pd =
+        makePd(activationDesc(g.src, dt::f32, Layout::kChannelsLast), activationDesc(g.dst, dt::f32, Layout::kChannelsLast));
+    if (isReferenceImpl(pd.impl_info_str()) && rank > 3) {
+      dnnl::memory::desc anySrc(toDnnlDims(g.src), dt::f32, dnnl::memory::format_tag::any);
+      dnnl::memory::desc anyDst(toDnnlDims(g.dst), dt::f32, dnnl::memory::format_tag::any);
+      auto other = makePd(anySrc, anyDst);
+      if (!isReferenceImpl(other.impl_info_str())) pd = other;
+    }
+    plan->conv = dnnl::convolution_forward(pd);
+    plan->userSrc = dnnl::memory(activationDesc(g.src, dt::f32, inLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->userDst = dnnl::memory(activationDesc(g.dst, dt::f32, outLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->reorderSrc = pd.src_desc() != plan->userSrc.get_desc();
+    plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
+    plan->src = plan->reorderSrc ? dnnl::memory(pd.src_desc(), engine_) : plan->userSrc;
+    plan->dst = plan->reorderDst ? dnnl::memory(pd.dst_desc(), engine_) : plan->userDst;
+    if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
+    if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
+    if (hasSum_) {
+      plan->userSum = dnnl::memory(activationDesc(g.dst, dt::f32, sumLayout_), engine_, DNNL_MEMORY_NONE);
+      plan->sumSameDesc = plan->userSum.get_desc() == pd.dst_desc();
+      if (!plan->sumSameDesc) plan->sumReorder = dnnl::reorder(plan->userSum, plan->dst);
+    }
+    // Weights: packed once when constant, reordered per run otherwise.
+    dnnl::memory::dims weiDims = weightDims(g);
+    dnnl::memory::desc userWeiDesc = plainDesc(std::vector<int64_t>(weiDims.begin(), weiDims.end()), dt::f32);
+    if (constW_ != nullptr) {
+      if (!packed_ || packedDesc_ != pd.weights_desc()) {
+        const ir::Tensor& wf = floatW_.dtype() == ir::DataType::kFloat ? floatW_ : *constW_;
+        dnnl::memory user(userWeiDesc, engine_, const_cast<std::byte*>(wf.rawData()));
+        packed_ = dnnl::memory(pd.weights_desc(), engine_);
+        dnnl::stream s(engine_);
+        dnnl::reorder(user, packed_).execute(s, user, packed_);
+        s.wait();
+        packedDesc_ = pd.weights_desc();
+      }
+      plan->wei = packed_;
+    } else {
+      plan->userWei = dnnl::memory(userWeiDesc, engine_, DNNL_MEMORY_NONE);
+      if (userWeiDesc != pd.weights_desc()) {
+        plan->wei = dnnl::memory(pd.weights_desc(), engine_);
+        plan->weiReorder = dnnl::reorder(plan->userWei, plan->wei);
+      } else {
+        plan->wei = plan->userWei;
+      }
+    }
+    plan->args.set(DNNL_ARG_SRC, plan->src);
+    plan->args.set(DNNL_ARG_WEIGHTS, plan->wei);
+    plan->args.set(DNNL_ARG_DST, plan->dst);
+    if (!biaDesc.is_zero()) {
+      plan->bia = hasConstBias_ ? dnnl::memory(biaDesc, engine_, constBias_.data()) : dnnl::memory(biaDesc, engine_);
+      plan->args.set(DNNL_ARG_BIAS, plan->bia);
+    }
+  });
+  WH_RETURN_IF_ERROR(status);
+  if (plans_.size() >= 8) plans_.pop_back();
+  plans_.insert(plans_.begin(), std::move(plan));
+  return plans_.front().get();
+}
+
+Status ConvKernel::run(KernelContext& ctx) {
+  const ir::Tensor& x = ctx.input(0);
+  const ir::Tensor& w = ctx.input(1);
+  const ir::Tensor* b = ctx.hasInput(2) ? &ctx.input(2) : nullptr;
+  const ir::Tensor* z = hasSum_ && ctx.hasInput(3) ? &ctx.input(3) : nullptr;
+  if (hasSum_ && z == nullptr) return ctx.error("input Z is missing");
+  ir::DataType type = x.dtype();
+  if (w.dtype() != type) {
+    return ctx.error("W is " + std::string(ir::dataTypeName(w.dtype())) + " but X is " +
+                     std::string(ir::dataTypeName(type)));
+  }
+  if (b != nullptr && b->dtype() != type) return ctx.error("B must have the dtype of X");
+  if (z != nullptr && z->dtype() != type) return ctx.error("Z must have the dtype of X");
+  if (x.rank() != w.rank() || x.rank() < 3) {
+    return ctx.error("X " + shapeToString(x.dims()) + " and W " + shapeToString(w.dims()) +
+                     " must have the same rank, at least 3");
+  }
+  if (type == ir::DataType::kDouble) return runReference<double>(ctx, x, w, b, z, nullptr);
+  if (type != ir::DataType::kFloat && type != ir::DataType::kFloat16 && type != ir::DataType::kBFloat16) {
+    return ctx.unsupported("dtype " + std::string(ir::dataTypeName(type)) + " is not supported");
+  }
+  bool empty = x.empty() || w.empty();
+  if (type == ir::DataType::kFloat) {
+    return empty ? runReference<float>(ctx, x, w, b, z, nullptr) : runFloat32(ctx, x, w, b, z, sumInPlace_, nullptr);
+  }
+  // float16 / bfloat16: compute in float32 and round once at the end.
+  ir::Tensor xf = toFloat32(x);
+  ir::Tensor wf = constW_ != nullptr && !empty ? floatW_ : toFloat32(w);
+  std::optional<ir::Tensor> bf, zf;
+  if (b != nullptr) bf = toFloat32(*b);
+  if (z != nullptr) zf = toFloat32(*z);
+  ir::Tensor out;
+  if (empty) {
+    WH_RETURN_IF_ERROR(runReference<float>(ctx, xf, wf, bf ? &*bf : nullptr, zf ? &*zf : nullptr, &out));
+  } else {
+    WH_RETURN_IF_ERROR(runFloat32(ctx, xf, wf, bf ? &*bf : nullptr, zf ? &*zf : nullptr, /*mayTakeZ=*/false, &out));
+  }
+  ctx.setOutput(0, fromFloat32(out, type));
+  return Status::ok();
+}
+
+Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
+                              const ir::Tensor* z, bool mayTakeZ, ir::Tensor* floatOut) {
+  WH_ASSIGN_OR_RETURN(ConvPlan * plan, planFor(x.dims(), w.dims()));
+  if (b != nullptr && b->numel() != plan->geo.dst[1]) {
+    return ctx.error("B has " + std::to_string(b->numel()) + " values, expected " + std::to_string(plan->geo.dst[1]));
+  }
+  if (z != nullptr && z->dims() != physicalDims(plan->geo.dst, sumLayout_)) {
+    return ctx.error("Z " + shapeToString(z->dims()) + " does not match the output " +
+                     shapeToString(physicalDims(plan->geo.dst, sumLayout_)));
+  }
+  // Where Y goes: Z's own buffer when the lowering said nobody else reads Z and it is ours.
+  ir::Tensor* y = nullptr;
+  ir::Tensor taken;
+  bool inPlace = mayTakeZ && z != nullptr && plan->sumSameDesc && !plan->reorderDst && sumLayout_ == outLayout_ &&
+                 z->buffer() && z->buffer().use_count() == 1 && z->buffer()->writable();
+  if (inPlace) {
+    taken = *z;
+    y = &taken;
+  } else if (floatOut != nullptr) {
+    *floatOut = ir::Tensor(ir::DataType::kFloat, plan->yDims);
+    y = floatOut;
+  } else {
+    y = &ctx.allocateOutput(0, ir::DataType::kFloat, plan->yDims);
+  }
+  dnnl::stream& stream = ctx.stream();
+  Status status = dnnlCall(what_, [&] {
+    plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
+    plan->userDst.set_data_handle(y->rawData() == nullptr ? nullptr : const_cast<std::byte*>(y->rawData()));
+    if (plan->reorderSrc) plan->srcReorder.execute(stream, plan->userSrc, plan->src);
+    if (constW_ == nullptr) {
+      plan->userWei.set_data_handle(const_cast<std::byte*>(w.rawData()));
+      if (plan->weiReorder) plan->weiReorder.execute(stream, plan->userWei, plan->wei);
+    }
+    if (b != nullptr && !hasConstBias_) {
+      std::memcpy(plan->bia.get_data_handle(), b->rawData(), static_cast<size_t>(b->numel()) * sizeof(float));
+    }
+    if (z != nullptr && !inPlace) {
+      if (plan->sumSameDesc) {
+        std::memcpy(plan->dst.get_data_handle(), z->rawData(), static_cast<size_t>(z->numel()) * sizeof(float));
+      } else {
+        plan->userSum.set_data_handle(const_cast<std::byte*>(z->rawData()));
+        plan->sumReorder.execute(stream, plan->userSum, plan->dst);
+      }
+    }
+    plan->args.execute(plan->conv, stream);
+    if (plan->reorderDst) plan->dstReorder.execute(stream, plan->dst, plan->userDst);
+    stream.wait();
+  });
+  WH_RETURN_IF_ERROR(status);
+  if (inPlace) ctx.setOutput(0, std::move(taken));
+  return Status::ok();
+}
+
+template <typename T>
+Status ConvKernel::runReference(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
+                                const ir::Tensor* z, ir::Tensor* floatOut) {
+  ir::DataType type = x.dtype();
+  std::vector<int64_t> xLogical = logicalDims(x.dims(), inLayout_);
+  WH_ASSIGN_OR_RETURN(ConvGeometry g, resolveConv(attrs_, xLogical, w.dims(), what_));
+  if (b != nullptr && b->numel() != g.dst[1]) {
+    return ctx.error("B has " + std::to_string(b->numel()) + " values, expected " + std::to_string(g.dst[1]));
+  }
+  std::vector<int64_t> yDims = physicalDims(g.dst, outLayout_);
+  if (z != nullptr && z->dims() != physicalDims(g.dst, sumLayout_)) {
+    return ctx.error("Z " + shapeToString(z->dims()) + " does not match the output " +
+                     shapeToString(physicalDims(g.dst, sumLayout_)));
+  }
+  ir::Tensor xf(type, xLogical);
+  permuteLayout(x.rawData(), xf.mutableRawData(), xLogical, inLayout_, Layout::kChannelsFirst, sizeof(T));
+  ir::Tensor yf(type, g.dst);
+  T* yp = yf.mutableData<T>();
+  referenceConv<T>(g, xf.data<T>(), w.data<T>(), b != nullptr ? b->data<T>() : nullptr, yp);
+  std::vector<T> zf;
+  if (z != nullptr) {
+    zf.resize(static_cast<size_t>(z->numel()));
+    permuteLayout(z->rawData(), reinterpret_cast<std::byte*>(zf.data()), g.dst, sumLayout_, Layout::kChannelsFirst,
+                  sizeof(T));
+  }
+  for (int64_t i = 0; i < yf.numel(); ++i) {
+    double v = static_cast<double>(yp[i]);
+    for (const ConvPostOp& op : postOps_) v = op.isSum() ? v + static_cast<double>(zf[static_cast<size_t>(i)]) : applyActivation(op, v);
+    yp[i] = static_cast<T>(v);
+  }
+  ir::Tensor* out = nullptr;
+  if (floatOut != nullptr) {
+    *floatOut = ir::Tensor(type, yDims);
+    out = floatOut;
+  } else {
+    out = &ctx.allocateOutput(0, type, yDims);
+  }
+  permuteLayout(yf.rawData(), out->mutableRawData(), g.dst, Layout::kChannelsFirst, outLayout_, sizeof(T));
+  return Status::ok();
+}
+
+}  // namespace
+
+void registerConvKernels(KernelRegistry& registry) {
+  registry.add("", "Conv", 1, ConvKernel::create);
+  registry.add(kInternalDomain, "FusedConv", 1, ConvKernel::create);
+  registerConvTransposeKernels(registry);
+  registerConvLayoutKernels(registry);
+}
 
 }  // namespace whittle::runtime::cpu

@@ -1,8 +1,312 @@
+// MaxPool, AveragePool, LpPool and the global pools.
+//
+// float32 MaxPool (without Indices) and AveragePool run on oneDNN's pooling (with
+// dilations); ceil_mode becomes extra end padding, which oneDNN's max and exclude-padding
+// average treat as ONNX does. The rest (Indices, LpPool, integer and float64 dtypes, average
+// pooling that counts padding while ceil_mode windows overhang it) runs the scalar
+// reference in pool_reference.cpp. Global pools are plain loops.
+//
+// The CPU lowering may give these ops channels-last inputs or outputs: it re-creates them in
+// the com.whittle.internal domain with the ints channels_last_in / channels_last_out (the
+// global pools always write channels first, where [N, C, 1, 1] and [N, 1, 1, C] agree).
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "cpu/dnnl_glue.h"
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
+#include "cpu/pool_nhwc.h"
+#include "cpu/pool_reference.h"
 
 namespace whittle::runtime::cpu {
 
-void registerPoolKernels(KernelRegistry& registry) {}
+void registerPoolNormKernels(KernelRegistry& registry);
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+struct PoolPlan {
+  std::vector<int64_t> xDims;  ///< physical
+  PoolGeometry geo;
+  bool reference = false;
+  bool channelsLast2d = false;  ///< runs channelsLastPool2d
+  dnnl::pooling_v2_forward pool;
+  dnnl::memory src, dst, userDst;
+  bool reorderDst = false;
+  dnnl::reorder dstReorder;
+  DnnlArgs args;
+};
+
+class PoolKernel final : public Kernel {
+ public:
+  static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info, PoolKind kind) {
+    std::unique_ptr<PoolKernel> k(new PoolKernel(info.engine, kind));
+    k->what_ = info.node.describe();
+    k->opType_ = info.node.opType();
+    WH_ASSIGN_OR_RETURN(k->attrs_, readPoolAttrs(info.node));
+    k->inLayout_ = layoutAttr(info.node, "channels_last_in");
+    k->outLayout_ = layoutAttr(info.node, "channels_last_out");
+    if (kind == PoolKind::kLp && !(k->attrs_.p > 0)) return info.error("p must be positive");
+    if (kind == PoolKind::kMax && info.node.output(1) != nullptr && k->inLayout_ != Layout::kChannelsFirst) {
+      return info.error("Indices need a channels-first input");
+    }
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& x = ctx.input(0);
+    ir::DataType type = x.dtype();
+    bool wantIndices = kind_ == PoolKind::kMax && ctx.hasOutput(1);
+    if (type == ir::DataType::kFloat && !wantIndices && kind_ != PoolKind::kLp) {
+      WH_ASSIGN_OR_RETURN(PoolPlan * plan, planFor(x.dims()));
+      if (plan->channelsLast2d) {
+        ir::Tensor& y = ctx.allocateOutput(0, type, physicalDims(plan->geo.dst, outLayout_));
+        channelsLastPool2d(plan->geo, kind_ == PoolKind::kMax, attrs_.countIncludePad, x.data<float>(),
+                           y.mutableData<float>());
+        return Status::ok();
+      }
+      if (!plan->reference) return runDnnl(ctx, *plan, x);
+    }
+    switch (type) {
+      case ir::DataType::kFloat: return runReference<float>(ctx, x, x.dtype());
+      case ir::DataType::kDouble: return runReference<double>(ctx, x, x.dtype());
+      case ir::DataType::kFloat16:
+      case ir::DataType::kBFloat16: return runReference<float>(ctx, toFloat32(x), type);
+      case ir::DataType::kInt8:
+        if (kind_ == PoolKind::kMax) return runReference<int8_t>(ctx, x, type);
+        break;
+      case ir::DataType::kUint8:
+        if (kind_ == PoolKind::kMax) return runReference<uint8_t>(ctx, x, type);
+        break;
+      default: break;
+    }
+    return ctx.unsupported("dtype " + std::string(ir::dataTypeName(type)) + " is not supported");
+  }
+
+ private:
+  PoolKernel(dnnl::engine& engine, PoolKind kind) : engine_(engine), kind_(kind) {}
+
+  Expected<PoolPlan*> planFor(const std::vector<int64_t>& xDims) {
+    for (auto& p : plans_) {
+      if (p->xDims == xDims) return p.get();
+    }
+    auto plan = std::make_unique<PoolPlan>();
+    plan->xDims = xDims;
+    WH_ASSIGN_OR_RETURN(plan->geo, resolvePool(attrs_, logicalDims(xDims, inLayout_), what_));
+    const PoolGeometry& g = plan->geo;
+    bool overhang = g.padEndEffective != g.padEnd;
+    bool empty = false;
+    for (int64_t d : g.dst) empty = empty || d == 0;
+    for (int64_t d : g.src) empty = empty || d == 0;
+    plan->reference = empty || g.src.size() > 5 || (kind_ == PoolKind::kAverage && attrs_.countIncludePad && overhang);
+    plan->channelsLast2d = !empty && g.src.size() == 4 && inLayout_ == Layout::kChannelsLast &&
+                           outLayout_ == Layout::kChannelsLast && channelsLastPoolAvailable();
+    if (plan->channelsLast2d) plan->reference = true;  // no oneDNN primitive needed
+    for (size_t i = 0; i < g.kernel.size() && !plan->reference; ++i) {
+      // oneDNN wants every window to touch the input.
+      int64_t extent = (g.kernel[i] - 1) * g.dilations[i] + 1;
+      plan->reference = g.padBegin[i] >= extent || g.padEndEffective[i] >= extent;
+    }
+    if (!plan->reference) {
+      try {
+        dnnl::algorithm alg = kind_ == PoolKind::kMax ? dnnl::algorithm::pooling_max
+                              : attrs_.countIncludePad ? dnnl::algorithm::pooling_avg_include_padding
+                                                       : dnnl::algorithm::pooling_avg_exclude_padding;
+        dnnl::memory::desc src = activationDesc(g.src, dt::f32, inLayout_);
+        dnnl::memory::desc dst = activationDesc(g.dst, dt::f32, inLayout_);
+        dnnl::memory::dims dil;
+        for (int64_t d : g.dilations) dil.push_back(d - 1);
+        dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, dst, toDnnlDims(g.strides),
+                                            toDnnlDims(g.kernel), dil, toDnnlDims(g.padBegin),
+                                            toDnnlDims(g.padEndEffective));
+        dnnl::pooling_v2_forward::primitive_desc pd(desc, engine_);
+        plan->pool = dnnl::pooling_v2_forward(pd);
+        plan->src = dnnl::memory(src, engine_, DNNL_MEMORY_NONE);
+        plan->userDst = dnnl::memory(activationDesc(g.dst, dt::f32, outLayout_), engine_, DNNL_MEMORY_NONE);
+        plan->reorderDst = plan->userDst.get_desc() != dst;
+        plan->dst = plan->reorderDst ? dnnl::memory(dst, engine_) : plan->userDst;
+        if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
+        plan->args.set(DNNL_ARG_SRC, plan->src);
+        plan->args.set(DNNL_ARG_DST, plan->dst);
+        if (pd.workspace_desc().get_size() != 0) {
+          plan->args.set(DNNL_ARG_WORKSPACE, dnnl::memory(pd.workspace_desc(), engine_));
+        }
+      } catch (const dnnl::error&) {
+        plan->reference = true;
+      }
+    }
+    if (plans_.size() >= 8) plans_.pop_back();
+    plans_.insert(plans_.begin(), std::move(plan));
+    return plans_.front().get();
+  }
+
+  Status runDnnl(KernelContext& ctx, PoolPlan& plan, const ir::Tensor& x) {
+    ir::Tensor& y = ctx.allocateOutput(0, ir::DataType::kFloat, physicalDims(plan.geo.dst, outLayout_));
+    dnnl::stream& stream = ctx.stream();
+    return dnnlCall(what_, [&] {
+      plan.src.set_data_handle(const_cast<std::byte*>(x.rawData()));
+      plan.userDst.set_data_handle(y.mutableRawData());
+      plan.args.execute(plan.pool, stream);
+      if (plan.reorderDst) plan.dstReorder.execute(stream, plan.dst, plan.userDst);
+      stream.wait();
+    });
+  }
+
+  /// Runs the scalar pool in T on `x` (already widened for float16/bfloat16); the output
+  /// gets dtype `outType`.
+  template <typename T>
+  Status runReference(KernelContext& ctx, const ir::Tensor& x, ir::DataType outType) {
+    std::vector<int64_t> logical = logicalDims(x.dims(), inLayout_);
+    WH_ASSIGN_OR_RETURN(PoolGeometry g, resolvePool(attrs_, logical, what_));
+    ir::Tensor xf = x;
+    if (inLayout_ != Layout::kChannelsFirst) {
+      xf = ir::Tensor(x.dtype(), logical);
+      permuteLayout(x.rawData(), xf.mutableRawData(), logical, inLayout_, Layout::kChannelsFirst, sizeof(T));
+    }
+    ir::Tensor yf(x.dtype(), g.dst);
+    int64_t* indices = nullptr;
+    if (kind_ == PoolKind::kMax && ctx.hasOutput(1)) {
+      indices = ctx.allocateOutput(1, ir::DataType::kInt64, g.dst).mutableData<int64_t>();
+    }
+    referencePool<T>(g, kind_, attrs_.countIncludePad, attrs_.p, attrs_.storageOrder, xf.data<T>(),
+                     yf.mutableData<T>(), indices);
+    if (outLayout_ != Layout::kChannelsFirst) {
+      ir::Tensor permuted(x.dtype(), physicalDims(g.dst, outLayout_));
+      permuteLayout(yf.rawData(), permuted.mutableRawData(), g.dst, Layout::kChannelsFirst, outLayout_, sizeof(T));
+      yf = permuted;
+    }
+    ctx.setOutput(0, outType == x.dtype() ? yf : fromFloat32(yf, outType));
+    return Status::ok();
+  }
+
+  dnnl::engine& engine_;
+  PoolKind kind_;
+  std::string what_;
+  std::string opType_;
+  PoolAttrs attrs_;
+  Layout inLayout_ = Layout::kChannelsFirst;
+  Layout outLayout_ = Layout::kChannelsFirst;
+  std::vector<std::unique_ptr<PoolPlan>> plans_;
+};
+
+/// Reduces every channel over the spatial dims: mean, max or Lp norm. The output is
+/// [N, C, 1, ...] in ONNX order whatever the input layout.
+template <typename T>
+void globalPool(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, Layout layout, PoolKind kind, double p) {
+  if (layout == Layout::kChannelsFirst) {
+    int64_t planes = n * c;
+#pragma omp parallel for if (planes * spatial > 32768)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const T* xp = x + plane * spatial;
+      if (kind == PoolKind::kMax) {
+        T best = spatial > 0 ? xp[0] : T(0);
+        for (int64_t s = 1; s < spatial; ++s) best = xp[s] > best ? xp[s] : best;
+        y[plane] = best;
+      } else if (kind == PoolKind::kAverage) {
+        T acc = 0;
+        for (int64_t s = 0; s < spatial; ++s) acc += xp[s];
+        y[plane] = spatial > 0 ? acc / static_cast<T>(spatial) : T(0);
+      } else {
+        double acc = 0;
+        for (int64_t s = 0; s < spatial; ++s) acc += std::pow(std::fabs(static_cast<double>(xp[s])), p);
+        y[plane] = static_cast<T>(std::pow(acc, 1.0 / p));
+      }
+    }
+    return;
+  }
+  // Channels last: stream through the rows, keeping one accumulator per channel.
+  for (int64_t b = 0; b < n; ++b) {
+    const T* xb = x + b * spatial * c;
+    T* yb = y + b * c;
+    if (kind == PoolKind::kLp) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        double acc = 0;
+        for (int64_t s = 0; s < spatial; ++s) acc += std::pow(std::fabs(static_cast<double>(xb[s * c + ch])), p);
+        yb[ch] = static_cast<T>(std::pow(acc, 1.0 / p));
+      }
+      continue;
+    }
+    if (spatial == 0) {
+      std::fill(yb, yb + c, T(0));
+      continue;
+    }
+    std::copy(xb, xb + c, yb);
+    for (int64_t s = 1; s < spatial; ++s) {
+      const T* row = xb + s * c;
+      if (kind == PoolKind::kMax) {
+        for (int64_t ch = 0; ch < c; ++ch) yb[ch] = row[ch] > yb[ch] ? row[ch] : yb[ch];
+      } else {
+        for (int64_t ch = 0; ch < c; ++ch) yb[ch] += row[ch];
+      }
+    }
+    if (kind == PoolKind::kAverage) {
+      T scale = T(1) / static_cast<T>(spatial);
+      for (int64_t ch = 0; ch < c; ++ch) yb[ch] *= scale;
+    }
+  }
+}
+
+Expected<std::unique_ptr<Kernel>> createGlobalPool(const KernelCreateInfo& info, PoolKind kind) {
+  Layout layout = layoutAttr(info.node, "channels_last_in");
+  if (layoutAttr(info.node, "channels_last_out") != Layout::kChannelsFirst) {
+    return info.error("global pools write channels first");
+  }
+  double p = static_cast<double>(info.node.attrInt("p", 2));
+  if (const ir::Attribute* a = info.node.findAttribute("p"); a != nullptr && a->kind == ir::Attribute::Kind::kFloat) {
+    p = a->f;
+  }
+  if (kind == PoolKind::kLp && !(p > 0)) return info.error("p must be positive");
+  return makeFunctionKernel([layout, kind, p](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    if (x.rank() < 3) return ctx.error("input must have rank 3 or more, got " + shapeToString(x.dims()));
+    std::vector<int64_t> logical = logicalDims(x.dims(), layout);
+    int64_t n = logical[0], c = logical[1], spatial = 1;
+    for (size_t i = 2; i < logical.size(); ++i) spatial *= logical[i];
+    std::vector<int64_t> outDims(logical.size(), 1);
+    outDims[0] = n;
+    outDims[1] = c;
+    ir::DataType type = x.dtype();
+    if (type == ir::DataType::kFloat) {
+      ir::Tensor& y = ctx.allocateOutput(0, type, outDims);
+      globalPool<float>(x.data<float>(), y.mutableData<float>(), n, c, spatial, layout, kind, p);
+    } else if (type == ir::DataType::kDouble) {
+      ir::Tensor& y = ctx.allocateOutput(0, type, outDims);
+      globalPool<double>(x.data<double>(), y.mutableData<double>(), n, c, spatial, layout, kind, p);
+    } else if (type == ir::DataType::kFloat16 || type == ir::DataType::kBFloat16) {
+      ir::Tensor xf = toFloat32(x);
+      ir::Tensor yf(ir::DataType::kFloat, outDims);
+      globalPool<float>(xf.data<float>(), yf.mutableData<float>(), n, c, spatial, layout, kind, p);
+      ctx.setOutput(0, fromFloat32(yf, type));
+    } else {
+      return ctx.unsupported("dtype " + std::string(ir::dataTypeName(type)) + " is not supported");
+    }
+    return Status::ok();
+  });
+}
+
+}  // namespace
+
+void registerPoolKernels(KernelRegistry& registry) {
+  auto pool = [](PoolKind kind) {
+    return [kind](const KernelCreateInfo& info) { return PoolKernel::create(info, kind); };
+  };
+  auto global = [](PoolKind kind) {
+    return [kind](const KernelCreateInfo& info) { return createGlobalPool(info, kind); };
+  };
+  for (const char* domain : {"", kInternalDomain}) {
+    registry.add(domain, "MaxPool", 1, pool(PoolKind::kMax));
+    registry.add(domain, "AveragePool", 1, pool(PoolKind::kAverage));
+    registry.add(domain, "GlobalAveragePool", 1, global(PoolKind::kAverage));
+    registry.add(domain, "GlobalMaxPool", 1, global(PoolKind::kMax));
+  }
+  registry.add("", "LpPool", 1, pool(PoolKind::kLp));
+  registry.add("", "GlobalLpPool", 1, global(PoolKind::kLp));
+  registerPoolNormKernels(registry);
+}
 
 }  // namespace whittle::runtime::cpu

@@ -447,8 +447,24 @@ Status Graph::topologicalSort() {
     }
   }
   if (!nodes_.empty()) {
-    // Whatever is left lies on or behind a cycle. Name a node that is on one.
+    // Whatever is left lies on or behind a cycle. Name a node that is on one: every node
+    // left reads a value that another node left produces, so walking from producer to
+    // producer must come back to a node already seen, and that node is on a cycle.
+    std::unordered_set<const Node*> seen;
     Node* culprit = nodes_.front().get();
+    while (seen.insert(culprit).second) {
+      auto pendingProducer = [&](const Value* v) {
+        return v != nullptr && v->producer_ != nullptr && pending[v->producer_] > 0;
+      };
+      auto next = std::find_if(culprit->inputs_.begin(), culprit->inputs_.end(), pendingProducer);
+      if (next != culprit->inputs_.end()) {
+        culprit = (*next)->producer_;
+        continue;
+      }
+      next = std::find_if(culprit->implicitInputs_.begin(), culprit->implicitInputs_.end(), pendingProducer);
+      WH_CHECK(next != culprit->implicitInputs_.end(), culprit->describe() + " is left unsorted but waits for nothing");
+      culprit = (*next)->producer_;
+    }
     std::string message = "graph has a cycle through " + culprit->describe();
     sorted.splice(sorted.end(), nodes_);
     nodes_.swap(sorted);
@@ -462,6 +478,7 @@ std::unique_ptr<Graph> Graph::clone() const {
   auto copy = std::make_unique<Graph>();
   copy->name_ = name_;
   copy->docString_ = docString_;
+  copy->unknownFields_ = unknownFields_;
   copy->opaqueSparse_ = opaqueSparse_;
   copy->opaqueQuantAnnotations_ = opaqueQuantAnnotations_;
   std::unordered_map<const Value*, Value*> map;
@@ -486,6 +503,7 @@ std::unique_ptr<Graph> Graph::clone() const {
     Node* nn = copy->addNodeWithOutputs(n->opType_, ins, outs, n->name_, n->domain_);
     nn->attributes_ = n->attributes_;
     nn->docString_ = n->docString_;
+    nn->unknownFields_ = n->unknownFields_;
     for (Value* v : n->implicitInputs_) nn->addImplicitInput(mapped(v));
   }
   return copy;

@@ -31,6 +31,9 @@ Status verify(const Graph& graph) {
   for (const Node* node : graph.nodes()) {
     auto checkInput = [&](const Value* in, int32_t index) -> Status {
       if (in == nullptr) return Status::ok();
+      if (&in->graph() != &graph) {
+        return internalError(node->describe() + ": input '" + in->name() + "' belongs to another graph");
+      }
       if (!defined.contains(in)) {
         if (in->producer() == nullptr) {
           return invalidInput(node->describe() + ": input '" + in->name() +

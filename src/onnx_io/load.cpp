@@ -1,6 +1,8 @@
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/unknown_field_set.h>
 
 #include <climits>
+#include <cstring>
 #include <map>
 #include <unordered_set>
 
@@ -50,6 +52,9 @@ Expected<ir::ValueType> valueTypeFromProto(const onnx::TypeProto& proto, const s
 namespace {
 
 using ExternalFiles = std::map<std::string, std::shared_ptr<const MappedFile>>;
+
+// External data at offsets that are a multiple of this is mapped; elsewhere it is copied.
+constexpr int64_t kBufferAlignment = 64;
 
 // Names that nodes inside `graph` read from enclosing scopes. `scopes` holds the names
 // defined by the enclosing subgraphs (not the main graph).
@@ -117,12 +122,22 @@ Expected<std::shared_ptr<ir::Buffer>> Loader::resolveExternal(const ir::External
     it = externalFiles_.emplace(location, std::move(mapped).value()).first;
   }
   const auto& file = it->second;
-  if (ref.offset < 0 || static_cast<size_t>(ref.offset + ref.length) > file->size()) {
+  // Compared without adding offset and length: a hostile offset must not overflow.
+  if (ref.offset < 0 || ref.length < 0 || static_cast<uint64_t>(ref.offset) > file->size() ||
+      static_cast<uint64_t>(ref.length) > file->size() - static_cast<uint64_t>(ref.offset)) {
     return invalidInput("external data '" + location + "' holds " + std::to_string(file->size()) +
                         " bytes, the tensor needs bytes " + std::to_string(ref.offset) + ".." +
-                        std::to_string(ref.offset + ref.length));
+                        std::to_string(static_cast<uint64_t>(ref.offset) + static_cast<uint64_t>(ref.length)));
   }
-  return ir::Buffer::view(file->data() + ref.offset, static_cast<size_t>(ref.length), file);
+  const std::byte* bytes = file->data() + ref.offset;
+  if (ref.offset % kBufferAlignment != 0) {
+    // Kernels read elements in place: copy what is not aligned (ONNX does not require it;
+    // whittle's own files and large tensors from ONNX's writer are aligned and stay mapped).
+    auto copy = ir::Buffer::allocate(static_cast<size_t>(ref.length));
+    if (ref.length > 0) std::memcpy(copy->mutableData(), bytes, static_cast<size_t>(ref.length));
+    return copy;
+  }
+  return ir::Buffer::view(bytes, static_cast<size_t>(ref.length), file);
 }
 
 Expected<ir::Attribute> Loader::convertAttribute(onnx::AttributeProto& proto, const std::string& nodeLabel) {
@@ -165,6 +180,7 @@ Expected<ir::Attribute> Loader::convertAttribute(onnx::AttributeProto& proto, co
         auto t = tensorFromProto(tp, resolver);
         if (!t.isOk()) return t.status().withContext(nodeLabel + ": attribute '" + a.name + "'");
         a.tensors.push_back(std::move(t).value());
+        a.tensorNames.push_back(tp.name());
       }
       break;
     case onnx::AttributeProto::GRAPH:
@@ -179,6 +195,14 @@ Expected<ir::Attribute> Loader::convertAttribute(onnx::AttributeProto& proto, co
   return a;
 }
 
+// Fields the linked onnx.proto does not know (newer ONNX versions add some), serialized.
+std::string unknownFieldsOf(const google::protobuf::Message& message) {
+  std::string out;
+  const auto& unknown = message.GetReflection()->GetUnknownFields(message);
+  if (!unknown.empty()) unknown.SerializeToString(&out);
+  return out;
+}
+
 std::string nodeLabel(const onnx::NodeProto& n, int index) {
   std::string op = n.domain().empty() || n.domain() == "ai.onnx" ? n.op_type() : n.domain() + "." + n.op_type();
   return op + (n.name().empty() ? " #" + std::to_string(index) : " '" + n.name() + "'");
@@ -187,6 +211,7 @@ std::string nodeLabel(const onnx::NodeProto& n, int index) {
 Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
   graph.setName(proto.name());
   graph.setDocString(proto.doc_string());
+  graph.setUnknownFields(unknownFieldsOf(proto));
   ExternalResolver resolver = [this](const ir::ExternalDataRef& ref) { return resolveExternal(ref); };
 
   for (const auto& in : proto.input()) {
@@ -266,6 +291,7 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     ir::Node* node = graph.addNodeWithOutputs(n.op_type(), inputs, outputs[i], n.name(), n.domain());
     for (auto& a : attributes) node->setAttribute(std::move(a));
     node->setDocString(n.doc_string());
+    node->setUnknownFields(unknownFieldsOf(n));
     for (const std::string& name : captures) {
       ir::Value* v = graph.findValue(name);
       if (v == nullptr) {
@@ -323,6 +349,7 @@ Expected<ir::Model> Loader::run(onnx::ModelProto& proto, const LoadOptions& opti
   onnx::ModelProto rest;
   rest.mutable_training_info()->Swap(proto.mutable_training_info());
   rest.mutable_functions()->Swap(proto.mutable_functions());
+  rest.mutable_unknown_fields()->Swap(proto.mutable_unknown_fields());
   if (rest.ByteSizeLong() > 0) model.opaqueRest = rest.SerializeAsString();
   return model;
 }

@@ -1,3 +1,4 @@
+#include <google/protobuf/unknown_field_set.h>
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
@@ -36,7 +37,11 @@ namespace {
 void valueInfoToProto(const ir::Value& v, onnx::ValueInfoProto* proto) {
   proto->set_name(v.name());
   if (!v.docString().empty()) proto->set_doc_string(v.docString());
-  valueTypeToProto(v.type(), proto->mutable_type());
+  const ir::ValueType& type = v.type();
+  // A value_info without a type stays without one (an empty TypeProto would be added).
+  if (!type.opaqueTypeProto.empty() || type.dtype != ir::DataType::kUndefined || type.shape) {
+    valueTypeToProto(type, proto->mutable_type());
+  }
 }
 
 void writeTensor(const ir::Tensor& tensor, const std::string& name, onnx::TensorProto* proto, const TensorWriter& writer,
@@ -76,7 +81,10 @@ void attributeToProto(const ir::Attribute& a, onnx::AttributeProto* proto, const
       for (const auto& s : a.strings) proto->add_strings(s);
       break;
     case K::kTensors:
-      for (const auto& t : a.tensors) writeTensor(t, "", proto->add_tensors(), writer, strip);
+      for (size_t k = 0; k < a.tensors.size(); ++k) {
+        const std::string& name = k < a.tensorNames.size() ? a.tensorNames[k] : std::string();
+        writeTensor(a.tensors[k], name, proto->add_tensors(), writer, strip);
+      }
       break;
     default: break;
   }
@@ -107,6 +115,7 @@ void modelToProto(const ir::Model& model, onnx::ModelProto* proto, const TensorW
   auto* g = proto->mutable_graph();
   g->set_name(graph.name());
   if (!graph.docString().empty()) g->set_doc_string(graph.docString());
+  if (!graph.unknownFields().empty()) g->mutable_unknown_fields()->ParseFromString(graph.unknownFields());
   for (const ir::Value* v : graph.inputs()) valueInfoToProto(*v, g->add_input());
   for (const ir::Value* v : graph.initializers()) writeTensor(*v->constant(), v->name(), g->add_initializer(), writer, stripLargeData);
   for (const std::string& s : graph.opaqueSparseInitializers()) g->add_sparse_initializer()->ParseFromString(s);
@@ -118,6 +127,7 @@ void modelToProto(const ir::Model& model, onnx::ModelProto* proto, const TensorW
     np->set_op_type(n->opType());
     if (!n->domain().empty()) np->set_domain(n->domain());
     if (!n->docString().empty()) np->set_doc_string(n->docString());
+    if (!n->unknownFields().empty()) np->mutable_unknown_fields()->ParseFromString(n->unknownFields());
     for (const ir::Attribute& a : n->attributes()) attributeToProto(a, np->add_attribute(), writer, stripLargeData);
   }
   for (const ir::Value* v : graph.outputs()) valueInfoToProto(*v, g->add_output());

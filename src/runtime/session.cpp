@@ -10,6 +10,7 @@
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"
+#include "whittle/runtime/lowering.h"
 
 namespace whittle::runtime {
 
@@ -73,6 +74,7 @@ Status Session::Impl::compile() {
   // Types of intermediate values help kernels choose at compile time; libonnx fills them
   // where it knows the opset, and kernels check dtypes again when they run.
   (void)onnx_io::inferShapes(model);
+  WH_RETURN_IF_ERROR(lowerForCpu(graph, options.extraOutputs));
 
   for (const ir::Value* v : graph.initializers()) {
     int s = slotFor(v);

@@ -134,6 +134,7 @@ struct Attribute {
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
   std::vector<Tensor> tensors;
+  std::vector<std::string> tensorNames;  ///< The names the `tensors` carried in the model ("" when none).
   std::string refAttrName;  ///< Set inside functions: the attribute refers to a caller's.
   std::string docString;
   std::string opaque;  ///< Serialized AttributeProto for graph/sparse/type-proto kinds.
@@ -196,6 +197,10 @@ class Node {
 
   const std::string& docString() const { return docString_; }
   void setDocString(std::string s) { docString_ = std::move(s); }
+  /// NodeProto fields that the linked ONNX does not know (metadata_props from ONNX 1.16 on),
+  /// serialized; written back unchanged.
+  const std::string& unknownFields() const { return unknownFields_; }
+  void setUnknownFields(std::string s) { unknownFields_ = std::move(s); }
 
  private:
   friend class Graph;
@@ -208,6 +213,7 @@ class Node {
   std::string domain_;
   std::string name_;
   std::string docString_;
+  std::string unknownFields_;
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
   std::vector<Value*> implicitInputs_;
@@ -231,6 +237,9 @@ class Graph {
   void setName(std::string n) { name_ = std::move(n); }
   const std::string& docString() const { return docString_; }
   void setDocString(std::string s) { docString_ = std::move(s); }
+  /// GraphProto fields that the linked ONNX does not know, serialized; written back unchanged.
+  const std::string& unknownFields() const { return unknownFields_; }
+  void setUnknownFields(std::string s) { unknownFields_ = std::move(s); }
 
   // ---- values ----
   /// A new value with a unique name derived from `name` (unchanged when it is free).
@@ -313,6 +322,7 @@ class Graph {
 
   std::string name_;
   std::string docString_;
+  std::string unknownFields_;
   std::list<std::unique_ptr<Node>> nodes_;
   std::list<std::unique_ptr<Value>> values_;
   std::unordered_map<std::string, Value*> valuesByName_;
@@ -344,7 +354,8 @@ struct Model {
   int64_t modelVersion = 0;
   std::string docString;
   std::vector<std::pair<std::string, std::string>> metadata;
-  /// A serialized ModelProto holding only the fields not listed above.
+  /// A serialized ModelProto holding only the fields not listed above (functions, training
+  /// info, and fields that the linked ONNX does not know).
   std::string opaqueRest;
 
   /// The opset version imported for `domain` ("" or "ai.onnx" for the default), or 0.

@@ -20,7 +20,8 @@ struct LoadOptions {
 };
 
 /// Reads an .onnx file into the IR. Weights stored in external-data files are memory-mapped,
-/// not copied. Errors name the file and the node or tensor at fault.
+/// not copied (except those at offsets that are not a multiple of 64 bytes, which are copied
+/// so that kernels can read them in place). Errors name the file and the node or tensor at fault.
 Expected<ir::Model> load(const std::string& path, const LoadOptions& options = {});
 
 /// Parses a serialized ModelProto. `baseDir` resolves external-data locations; `label`

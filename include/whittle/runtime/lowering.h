@@ -1,0 +1,36 @@
+#pragma once
+// The CPU lowering: rewrites of a session's private copy of the graph into ops that only the
+// CPU runtime knows (domain com.whittle.internal). These never reach an emitted model.
+
+#include <string>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/graph.h"
+
+namespace whittle::runtime {
+
+/// Rewrites `graph` for the CPU kernels, in two steps:
+///
+/// 1. Fused epilogues. Conv followed by activations (Relu, LeakyRelu, Clip with constant
+///    bounds, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, x*Sigmoid(x), x*HardSigmoid(x) with
+///    HardSwish's constants) and at most one residual Add of a tensor with the Conv output's
+///    static shape becomes one FusedConv node, whose post_ops / post_op_params attributes
+///    list the epilogue in order ("Sum" for the Add, whose operand becomes input 3). A value
+///    is only fused away when it has exactly one reader and is neither a graph output nor in
+///    `keep`. The FusedConv output keeps the name of the last value it replaces.
+///
+/// 2. Channels-last activations. Values flowing between 2-D float32 convolutions, through
+///    pools, Concat on the channel axis and elementwise ops, are kept as [N, H, W, C]
+///    tensors, so that oneDNN's channels-last kernels run without reorders in between.
+///    FusedConv and the (internal-domain) pools carry channels_last_in / channels_last_out
+///    (and channels_last_sum) ints; Concat's axis moves to 3; Shape of such a value becomes
+///    an internal Shape that reports the ONNX dims; value types are permuted.
+///    Graph inputs and outputs, values in `keep` and values read by any other op stay in
+///    ONNX order.
+///
+/// `keep` names values that must survive unchanged (SessionOptions::extraOutputs).
+/// Rewrites that do not apply are skipped; an error means the graph was malformed.
+Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
+}  // namespace whittle::runtime

@@ -1,0 +1,216 @@
+// ConvTranspose on oneDNN's deconvolution. output_padding and an output_shape larger than
+// the input covers become negative end padding; where oneDNN declines a configuration,
+// the scalar reference runs instead.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "cpu/conv_params.h"
+#include "cpu/conv_reference.h"
+#include "cpu/dnnl_glue.h"
+#include "cpu/kernel_util.h"
+
+namespace whittle::runtime::cpu {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+struct DeconvPlan {
+  std::vector<int64_t> xDims, wDims;
+  ConvGeometry geo;
+  bool useReference = false;
+  dnnl::deconvolution_forward deconv;
+  dnnl::memory src, wei, bia, dst, userSrc, userDst, userWei;
+  bool reorderSrc = false, reorderDst = false;
+  dnnl::reorder srcReorder, dstReorder, weiReorder;
+  DnnlArgs args;
+};
+
+/// The ONNX W [C, M/G, k...] as oneDNN deconvolution weights ([G,] O, I, k...) with strides.
+dnnl::memory::desc userWeightDesc(const ConvGeometry& g) {
+  int64_t ks = 1;
+  for (int64_t k : g.kernel) ks *= k;
+  int64_t cG = g.wei[0] / g.group, mG = g.wei[1];
+  dnnl::memory::dims dims, strides;
+  if (g.group > 1) {
+    dims = {g.group, mG, cG};
+    strides = {cG * mG * ks, ks, mG * ks};
+  } else {
+    dims = {mG, cG};
+    strides = {ks, mG * ks};
+  }
+  int64_t stride = 1;
+  std::vector<int64_t> kStrides(g.kernel.size());
+  for (size_t k = g.kernel.size(); k-- > 0;) {
+    kStrides[k] = stride;
+    stride *= g.kernel[k];
+  }
+  dims.insert(dims.end(), g.kernel.begin(), g.kernel.end());
+  strides.insert(strides.end(), kStrides.begin(), kStrides.end());
+  return dnnl::memory::desc(dims, dt::f32, strides);
+}
+
+dnnl::memory::dims minusOne(const std::vector<int64_t>& v) {
+  dnnl::memory::dims d;
+  for (int64_t x : v) d.push_back(x - 1);
+  return d;
+}
+
+class ConvTransposeKernel final : public Kernel {
+ public:
+  static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info) {
+    std::unique_ptr<ConvTransposeKernel> k(new ConvTransposeKernel(info.engine));
+    k->what_ = info.node.describe();
+    WH_ASSIGN_OR_RETURN(k->attrs_, readConvAttrs(info.node));
+    if (info.node.input(0) == nullptr || info.node.input(1) == nullptr) return info.error("needs inputs X and W");
+    ir::DataType xType = info.inputTypes.empty() ? ir::DataType::kUndefined : info.inputTypes[0];
+    if (xType != ir::DataType::kUndefined && xType != ir::DataType::kFloat && xType != ir::DataType::kFloat16 &&
+        xType != ir::DataType::kBFloat16 && xType != ir::DataType::kDouble) {
+      return info.unsupported("dtype " + std::string(ir::dataTypeName(xType)) + " is not supported");
+    }
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& x = ctx.input(0);
+    const ir::Tensor& w = ctx.input(1);
+    const ir::Tensor* b = ctx.hasInput(2) ? &ctx.input(2) : nullptr;
+    ir::DataType type = x.dtype();
+    if (w.dtype() != type || (b != nullptr && b->dtype() != type)) return ctx.error("X, W and B must have one dtype");
+    if (x.rank() != w.rank() || x.rank() < 3) {
+      return ctx.error("X " + shapeToString(x.dims()) + " and W " + shapeToString(w.dims()) +
+                       " must have the same rank, at least 3");
+    }
+    if (type == ir::DataType::kDouble) {
+      WH_ASSIGN_OR_RETURN(ConvGeometry g, resolveConvTranspose(attrs_, x.dims(), w.dims(), what_));
+      if (b != nullptr && b->numel() != g.dst[1]) return ctx.error("B must have one value per output channel");
+      ir::Tensor& y = ctx.allocateOutput(0, type, g.dst);
+      referenceConvTranspose<double>(g, x.data<double>(), w.data<double>(), b ? b->data<double>() : nullptr,
+                                     y.mutableData<double>());
+      return Status::ok();
+    }
+    if (type != ir::DataType::kFloat && type != ir::DataType::kFloat16 && type != ir::DataType::kBFloat16) {
+      return ctx.unsupported("dtype " + std::string(ir::dataTypeName(type)) + " is not supported");
+    }
+    if (type == ir::DataType::kFloat) return runFloat32(ctx, x, w, b, nullptr);
+    ir::Tensor xf = toFloat32(x), wf = toFloat32(w), out;
+    std::optional<ir::Tensor> bf;
+    if (b != nullptr) bf = toFloat32(*b);
+    WH_RETURN_IF_ERROR(runFloat32(ctx, xf, wf, bf ? &*bf : nullptr, &out));
+    ctx.setOutput(0, fromFloat32(out, type));
+    return Status::ok();
+  }
+
+ private:
+  explicit ConvTransposeKernel(dnnl::engine& engine) : engine_(engine) {}
+
+  Expected<DeconvPlan*> planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims, bool hasBias) {
+    for (auto& p : plans_) {
+      if (p->xDims == xDims && p->wDims == wDims) return p.get();
+    }
+    auto plan = std::make_unique<DeconvPlan>();
+    plan->xDims = xDims;
+    plan->wDims = wDims;
+    WH_ASSIGN_OR_RETURN(plan->geo, resolveConvTranspose(attrs_, xDims, wDims, what_));
+    const ConvGeometry& g = plan->geo;
+    bool empty = false;
+    for (int64_t d : g.src) empty = empty || d == 0;
+    for (int64_t d : g.dst) empty = empty || d == 0;
+    plan->useReference = empty;
+    if (!empty) {
+      try {
+        dnnl::memory::desc userWei = userWeightDesc(g);
+        dnnl::memory::desc weiAny(userWei.dims(), dt::f32, dnnl::memory::format_tag::any);
+        dnnl::memory::desc biaDesc =
+            hasBias ? dnnl::memory::desc({g.dst[1]}, dt::f32, dnnl::memory::format_tag::x) : dnnl::memory::desc();
+        auto makePd = [&](dnnl::memory::desc src, dnnl::memory::desc dst) {
+          dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                                 dnnl::algorithm::deconvolution_direct, src, weiAny, biaDesc, dst,
+                                                 toDnnlDims(g.strides), minusOne(g.dilations), toDnnlDims(g.padBegin),
+                                                 toDnnlDims(g.padEnd));
+          return dnnl::deconvolution_forward::primitive_desc(desc, engine_);
+        };
+        auto pd = makePd(activationDesc(g.src, dt::f32, Layout::kChannelsLast),
+                         activationDesc(g.dst, dt::f32, Layout::kChannelsLast));
+        if (isReferenceImpl(pd.impl_info_str())) {
+          auto other = makePd(dnnl::memory::desc(toDnnlDims(g.src), dt::f32, dnnl::memory::format_tag::any),
+                              dnnl::memory::desc(toDnnlDims(g.dst), dt::f32, dnnl::memory::format_tag::any));
+          if (!isReferenceImpl(other.impl_info_str())) pd = other;
+        }
+        plan->deconv = dnnl::deconvolution_forward(pd);
+        plan->userSrc = dnnl::memory(plainDesc(g.src, dt::f32), engine_, DNNL_MEMORY_NONE);
+        plan->userDst = dnnl::memory(plainDesc(g.dst, dt::f32), engine_, DNNL_MEMORY_NONE);
+        plan->reorderSrc = pd.src_desc() != plan->userSrc.get_desc();
+        plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
+        plan->src = plan->reorderSrc ? dnnl::memory(pd.src_desc(), engine_) : plan->userSrc;
+        plan->dst = plan->reorderDst ? dnnl::memory(pd.dst_desc(), engine_) : plan->userDst;
+        if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
+        if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
+        plan->userWei = dnnl::memory(userWei, engine_, DNNL_MEMORY_NONE);
+        plan->wei = dnnl::memory(pd.weights_desc(), engine_);
+        plan->weiReorder = dnnl::reorder(plan->userWei, plan->wei);
+        plan->args.set(DNNL_ARG_SRC, plan->src);
+    plan->args.set(DNNL_ARG_WEIGHTS, plan->wei);
+    plan->args.set(DNNL_ARG_DST, plan->dst);
+        if (hasBias) {
+          plan->bia = dnnl::memory(biaDesc, engine_);
+          plan->args.set(DNNL_ARG_BIAS, plan->bia);
+        }
+      } catch (const dnnl::error&) {
+        plan->useReference = true;  // e.g. end padding oneDNN does not take
+      }
+    }
+    if (plans_.size() >= 8) plans_.pop_back();
+    plans_.insert(plans_.begin(), std::move(plan));
+    return plans_.front().get();
+  }
+
+  Status runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
+                    ir::Tensor* floatOut) {
+    WH_ASSIGN_OR_RETURN(DeconvPlan * plan, planFor(x.dims(), w.dims(), b != nullptr));
+    const ConvGeometry& g = plan->geo;
+    if (b != nullptr && b->numel() != g.dst[1]) return ctx.error("B must have one value per output channel");
+    ir::Tensor* y = nullptr;
+    if (floatOut != nullptr) {
+      *floatOut = ir::Tensor(ir::DataType::kFloat, g.dst);
+      y = floatOut;
+    } else {
+      y = &ctx.allocateOutput(0, ir::DataType::kFloat, g.dst);
+    }
+    if (plan->useReference) {
+      referenceConvTranspose<float>(g, x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
+                                    y->mutableData<float>());
+      return Status::ok();
+    }
+    // Weights are reordered on every run: ConvTranspose is rare enough in inference graphs
+    // that packing per run costs little next to the deconvolution itself.
+    dnnl::stream& stream = ctx.stream();
+    return dnnlCall(what_, [&] {
+      plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
+      plan->userDst.set_data_handle(y->mutableRawData());
+      plan->userWei.set_data_handle(const_cast<std::byte*>(w.rawData()));
+      plan->weiReorder.execute(stream, plan->userWei, plan->wei);
+      if (b != nullptr) std::memcpy(plan->bia.get_data_handle(), b->rawData(), static_cast<size_t>(b->numel()) * 4);
+      if (plan->reorderSrc) plan->srcReorder.execute(stream, plan->userSrc, plan->src);
+      plan->args.execute(plan->deconv, stream);
+      if (plan->reorderDst) plan->dstReorder.execute(stream, plan->dst, plan->userDst);
+      stream.wait();
+    });
+  }
+
+  dnnl::engine& engine_;
+  std::string what_;
+  ConvAttrs attrs_;
+  std::vector<std::unique_ptr<DeconvPlan>> plans_;
+};
+
+}  // namespace
+
+void registerConvTransposeKernels(KernelRegistry& registry) {
+  registry.add("", "ConvTranspose", 1, ConvTransposeKernel::create);
+}
+
+}  // namespace whittle::runtime::cpu

@@ -1,0 +1,113 @@
+#include "cpu/dnnl_glue.h"
+
+#include <cstring>
+
+namespace whittle::runtime::cpu {
+
+Layout layoutAttr(const ir::Node& node, std::string_view name) {
+  return node.attrInt(name, 0) != 0 ? Layout::kChannelsLast : Layout::kChannelsFirst;
+}
+
+std::vector<int64_t> physicalDims(const std::vector<int64_t>& logical, Layout layout) {
+  if (layout == Layout::kChannelsFirst || logical.size() < 3) return logical;
+  std::vector<int64_t> out;
+  out.reserve(logical.size());
+  out.push_back(logical[0]);
+  out.insert(out.end(), logical.begin() + 2, logical.end());
+  out.push_back(logical[1]);
+  return out;
+}
+
+std::vector<int64_t> logicalDims(const std::vector<int64_t>& physical, Layout layout) {
+  if (layout == Layout::kChannelsFirst || physical.size() < 3) return physical;
+  std::vector<int64_t> out;
+  out.reserve(physical.size());
+  out.push_back(physical[0]);
+  out.push_back(physical.back());
+  out.insert(out.end(), physical.begin() + 1, physical.end() - 1);
+  return out;
+}
+
+dnnl::memory::dims toDnnlDims(const std::vector<int64_t>& dims) { return dnnl::memory::dims(dims.begin(), dims.end()); }
+
+std::optional<dnnl::memory::data_type> toDnnlType(ir::DataType dtype) {
+  using dt = dnnl::memory::data_type;
+  switch (dtype) {
+    case ir::DataType::kFloat: return dt::f32;
+    case ir::DataType::kFloat16: return dt::f16;
+    case ir::DataType::kBFloat16: return dt::bf16;
+    case ir::DataType::kInt32: return dt::s32;
+    case ir::DataType::kInt8: return dt::s8;
+    case ir::DataType::kUint8: return dt::u8;
+    default: return std::nullopt;
+  }
+}
+
+dnnl::memory::desc plainDesc(const std::vector<int64_t>& dims, dnnl::memory::data_type type) {
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (size_t k = dims.size(); k-- > 1;) strides[k - 1] = strides[k] * std::max<int64_t>(dims[k], 1);
+  return dnnl::memory::desc(toDnnlDims(dims), type, strides);
+}
+
+dnnl::memory::desc activationDesc(const std::vector<int64_t>& logical, dnnl::memory::data_type type, Layout layout) {
+  if (layout == Layout::kChannelsFirst || logical.size() < 3) return plainDesc(logical, type);
+  // Channels last: strides of the physical order [N, D..., C] mapped back to logical dims.
+  size_t rank = logical.size();
+  dnnl::memory::dims strides(rank);
+  int64_t stride = 1;
+  strides[1] = stride;
+  stride *= std::max<int64_t>(logical[1], 1);
+  for (size_t k = rank; k-- > 2;) {
+    strides[k] = stride;
+    stride *= std::max<int64_t>(logical[k], 1);
+  }
+  strides[0] = stride;
+  return dnnl::memory::desc(toDnnlDims(logical), type, strides);
+}
+
+void DnnlArgs::set(int arg, const dnnl::memory& memory) {
+  for (size_t i = 0; i < args_.size(); ++i) {
+    if (args_[i].arg == arg) {
+      memories_[i] = memory;
+      args_[i].memory = memory.get();
+      return;
+    }
+  }
+  memories_.push_back(memory);
+  args_.push_back({arg, memory.get()});
+}
+
+void DnnlArgs::execute(const dnnl::primitive& primitive, dnnl::stream& stream) const {
+  dnnl::error::wrap_c_api(
+      dnnl_primitive_execute(primitive.get(), stream.get(), static_cast<int>(args_.size()), args_.data()),
+      "could not execute a primitive");
+}
+
+bool isReferenceImpl(std::string_view implInfo) { return implInfo.rfind("ref", 0) == 0; }
+
+void permuteLayout(const std::byte* src, std::byte* dst, const std::vector<int64_t>& logical, Layout from, Layout to,
+                   size_t elementBytes) {
+  int64_t numel = 1;
+  for (int64_t d : logical) numel *= d;
+  if (from == to || logical.size() < 3) {
+    std::memcpy(dst, src, static_cast<size_t>(numel) * elementBytes);
+    return;
+  }
+  int64_t n = logical[0], c = logical[1];
+  int64_t spatial = numel / std::max<int64_t>(n * c, 1);
+  if (n * c == 0) return;
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t s = 0; s < spatial; ++s) {
+        int64_t first = (b * c + ch) * spatial + s;
+        int64_t last = (b * spatial + s) * c + ch;
+        int64_t si = from == Layout::kChannelsFirst ? first : last;
+        int64_t di = to == Layout::kChannelsFirst ? first : last;
+        std::memcpy(dst + di * static_cast<int64_t>(elementBytes), src + si * static_cast<int64_t>(elementBytes),
+                    elementBytes);
+      }
+    }
+  }
+}
+
+}  // namespace whittle::runtime::cpu

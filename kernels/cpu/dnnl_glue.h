@@ -1,0 +1,82 @@
+#pragma once
+// oneDNN glue for the conv and pool families: dims conversion, memory descriptors for
+// channels-first (ONNX) and channels-last tensors, and dnnl::error → Status at the call.
+// It could serve the other oneDNN-backed families too.
+
+#include <cstdint>
+#include <exception>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/graph.h"
+#include "whittle/ir/tensor.h"
+
+namespace whittle::runtime::cpu {
+
+/// Where an activation tensor keeps its channels. ONNX tensors are channels first
+/// ([N, C, D1, ...]); the CPU lowering may keep values between convolutions channels last
+/// ([N, D1, ..., C]), which oneDNN's fastest convolution and pooling kernels read directly.
+enum class Layout { kChannelsFirst, kChannelsLast };
+
+/// The internal domain of ops that the CPU lowering creates (FusedConv, channels-last pools).
+inline constexpr const char* kInternalDomain = "com.whittle.internal";
+
+/// Reads a layout attribute (an int: 1 = channels last); absent means channels first.
+Layout layoutAttr(const ir::Node& node, std::string_view name);
+
+/// The dims a tensor of logical (ONNX) dims `logical` has when stored in `layout`.
+std::vector<int64_t> physicalDims(const std::vector<int64_t>& logical, Layout layout);
+/// The logical (ONNX) dims of a tensor whose stored dims are `physical` in `layout`.
+std::vector<int64_t> logicalDims(const std::vector<int64_t>& physical, Layout layout);
+
+/// int64 dims as oneDNN dims.
+dnnl::memory::dims toDnnlDims(const std::vector<int64_t>& dims);
+
+/// The oneDNN element type of `dtype`, or nullopt when oneDNN has none.
+std::optional<dnnl::memory::data_type> toDnnlType(ir::DataType dtype);
+
+/// A descriptor for a tensor of logical dims `logical` (N, C, spatial...) stored in `layout`.
+dnnl::memory::desc activationDesc(const std::vector<int64_t>& logical, dnnl::memory::data_type type, Layout layout);
+/// A descriptor for a row-major tensor of `dims`.
+dnnl::memory::desc plainDesc(const std::vector<int64_t>& dims, dnnl::memory::data_type type);
+
+/// Whether a primitive's implementation string names oneDNN's slow reference kernels.
+bool isReferenceImpl(std::string_view implInfo);
+
+/// Runs `fn`, turning a dnnl::error (or another exception) into a Status that names `what`
+/// (usually the node, as "Conv 'conv1'").
+template <typename F>
+Status dnnlCall(const std::string& what, F&& fn) {
+  try {
+    fn();
+  } catch (const dnnl::error& e) {
+    return internalError(what + ": oneDNN failed: " + e.what());
+  } catch (const std::exception& e) {
+    return internalError(what + ": " + e.what());
+  }
+  return Status::ok();
+}
+
+/// A primitive's arguments, prebuilt once: executing through them skips the C++ API's
+/// per-call conversion of an argument map (a heap allocation per primitive per run).
+class DnnlArgs {
+ public:
+  void set(int arg, const dnnl::memory& memory);
+  /// Runs `primitive` on `stream` with these arguments; throws dnnl::error.
+  void execute(const dnnl::primitive& primitive, dnnl::stream& stream) const;
+
+ private:
+  std::vector<dnnl::memory> memories_;
+  std::vector<dnnl_exec_arg_t> args_;
+};
+
+/// Copies `src` (logical dims `logical`) from channels-first to channels-last order or back,
+/// `elementBytes` bytes per element. Used by scalar paths and by tests.
+void permuteLayout(const std::byte* src, std::byte* dst, const std::vector<int64_t>& logical, Layout from, Layout to,
+                   size_t elementBytes);
+
+}  // namespace whittle::runtime::cpu

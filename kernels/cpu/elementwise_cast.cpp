@@ -1,0 +1,405 @@
+// Cast and CastLike between every numeric type, bool, float16, bfloat16, the four float8
+// types (with the saturate attribute), int4/uint4 and strings.
+//
+// Numeric pairs convert directly, one loop per pair. float8, int4 and string go through
+// double (parsing and formatting strings directly for integers, so int64 stays exact).
+// Casting to the input's own type returns the input as a view.
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "cpu/elementwise_common.h"
+#include "cpu/kernel_util.h"
+#include "whittle/runtime/kernel.h"
+
+namespace whittle::runtime::cpu {
+namespace {
+
+// ---- scalar conversions ----
+
+/// A float to an integer type: through int64 (so that -1.0 to uint8 wraps to 255 as in
+/// numpy); nan and values outside int64 give INT64_MIN's low bits, as x86 does, without
+/// undefined behaviour.
+template <typename D, typename F>
+WH_ALWAYS_INLINE D floatToInt(F x) {
+  if constexpr (std::is_same_v<D, uint64_t>) {
+    if (x >= F(9223372036854775808.0) && x < F(18446744073709551616.0)) return static_cast<uint64_t>(x);
+  }
+  bool inRange = x >= F(-9223372036854775808.0) && x < F(9223372036854775808.0);
+  int64_t v = inRange ? static_cast<int64_t>(x) : std::numeric_limits<int64_t>::min();
+  return static_cast<D>(v);
+}
+
+/// double to float16 with one rounding: round to odd into float first (which keeps the
+/// sticky bit), then to nearest even into float16.
+WH_ALWAYS_INLINE float roundToOddFloat(double d) {
+  auto f = static_cast<float>(d);
+  if (std::isfinite(d) && static_cast<double>(f) != d) {
+    uint32_t bits = std::bit_cast<uint32_t>(f);
+    // f was rounded away from d's magnitude: step back toward zero, then mark inexact.
+    if (std::fabs(static_cast<double>(f)) > std::fabs(d)) bits -= 1;
+    f = std::bit_cast<float>(bits | 1u);
+  }
+  return f;
+}
+
+/// Converts one element from S to D (storage types; bool is bool).
+template <typename S, typename D>
+WH_ALWAYS_INLINE D convert(S s) {
+  if constexpr (std::is_same_v<D, bool>) {
+    return Elem<S>::load(s) != ComputeT<S>{0};
+  } else if constexpr (std::is_same_v<D, Half>) {
+    if constexpr (std::is_same_v<S, double>) return Half{floatToHalfFast(roundToOddFloat(s))};
+    else return Half{floatToHalfFast(static_cast<float>(Elem<S>::load(s)))};
+  } else if constexpr (std::is_same_v<D, BFloat16>) {
+    if constexpr (std::is_same_v<S, double>) return BFloat16{floatToBfloat16Fast(roundToOddFloat(s))};
+    else return BFloat16{floatToBfloat16Fast(static_cast<float>(Elem<S>::load(s)))};
+  } else if constexpr (std::is_integral_v<D> && std::is_floating_point_v<ComputeT<S>>) {
+    return floatToInt<D>(Elem<S>::load(s));
+  } else {
+    return static_cast<D>(Elem<S>::load(s));
+  }
+}
+
+template <typename S, typename D>
+WH_SIMD_CLONES void convertSimd(const S* s, D* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = convert<S, D>(s[i]);
+}
+template <typename S, typename D>
+void convertPlain(const S* s, D* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = convert<S, D>(s[i]);
+}
+
+// ---- float8 ----
+
+/// The layout of a float8 type.
+struct Float8Format {
+  int mantBits;
+  int bias;
+  bool ieee;     ///< E5M2: exponent all ones is inf (mantissa 0) or nan.
+  bool uz;       ///< FNUZ: no negative zero; 0x80 is the only nan.
+  double maxFinite;
+};
+
+Float8Format float8Format(ir::DataType t) {
+  switch (t) {
+    case ir::DataType::kFloat8E4M3FN: return {3, 7, false, false, 448.0};
+    case ir::DataType::kFloat8E4M3FNUZ: return {3, 8, false, true, 240.0};
+    case ir::DataType::kFloat8E5M2: return {2, 15, true, false, 57344.0};
+    default: return {2, 16, false, true, 57344.0};  // kFloat8E5M2FNUZ
+  }
+}
+
+bool isFloat8(ir::DataType t) {
+  return t == ir::DataType::kFloat8E4M3FN || t == ir::DataType::kFloat8E4M3FNUZ || t == ir::DataType::kFloat8E5M2 ||
+         t == ir::DataType::kFloat8E5M2FNUZ;
+}
+
+double float8ToDouble(uint8_t bits, const Float8Format& f) {
+  const int expBits = 7 - f.mantBits;
+  const int expMax = (1 << expBits) - 1;
+  const int mantMask = (1 << f.mantBits) - 1;
+  bool negative = (bits & 0x80u) != 0;
+  int e = (bits >> f.mantBits) & expMax;
+  int m = bits & mantMask;
+  if (f.uz && bits == 0x80u) return std::numeric_limits<double>::quiet_NaN();
+  if (!f.uz && !f.ieee && (bits & 0x7fu) == 0x7fu) return std::numeric_limits<double>::quiet_NaN();
+  if (f.ieee && e == expMax) {
+    return m == 0 ? (negative ? -1.0 : 1.0) * std::numeric_limits<double>::infinity()
+                  : std::numeric_limits<double>::quiet_NaN();
+  }
+  double v = e == 0 ? std::ldexp(m, 1 - f.bias - f.mantBits) : std::ldexp(m + (1 << f.mantBits), e - f.bias - f.mantBits);
+  return negative ? -v : v;
+}
+
+/// Rounds to nearest even; beyond the largest finite value it saturates to it or becomes
+/// inf (E5M2) / nan (the others), as the ONNX Cast saturate attribute says.
+uint8_t doubleToFloat8(double x, const Float8Format& f, bool saturate) {
+  const uint8_t nan = f.uz ? 0x80u : 0x7fu;
+  uint8_t sign = std::signbit(x) ? 0x80u : 0x00u;
+  if (std::isnan(x)) return f.uz ? nan : static_cast<uint8_t>(nan | sign);
+  double a = std::fabs(x);
+  auto overflow = [&]() -> uint8_t {
+    if (saturate) return static_cast<uint8_t>(sign | (f.ieee ? 0x7bu : (f.uz ? 0x7fu : 0x7eu)));
+    if (f.ieee) return static_cast<uint8_t>(sign | 0x7cu);
+    return f.uz ? nan : static_cast<uint8_t>(nan | sign);
+  };
+  if (std::isinf(a)) return overflow();
+  if (a == 0.0) return f.uz ? 0x00u : sign;
+  int e = std::ilogb(a);
+  int minExp = 1 - f.bias;
+  int q = std::max(e, minExp) - f.mantBits;  // quantum exponent
+  double r = std::nearbyint(std::ldexp(a, -q));  // mantissa count, round half to even
+  if (r == 0.0) return f.uz ? 0x00u : sign;
+  double value = std::ldexp(r, q);
+  if (value > f.maxFinite) return overflow();
+  int er = std::ilogb(value);
+  uint32_t code;
+  if (er < minExp) {
+    code = static_cast<uint32_t>(r);  // subnormal: exponent field 0
+  } else {
+    auto mant = static_cast<uint32_t>(std::ldexp(value, f.mantBits - er)) - (1u << f.mantBits);
+    code = static_cast<uint32_t>(er + f.bias) << f.mantBits | mant;
+  }
+  return static_cast<uint8_t>(sign | code);
+}
+
+// ---- strings ----
+
+/// numpy's str() of a float: shortest round-trip digits, positional for exponents -4..15,
+/// scientific otherwise ("1e-05", "1.5e+16"), "nan", "inf".
+template <typename F>
+std::string formatFloat(F v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  std::string sci(buf, res.ptr);
+  size_t ePos = sci.find('e');
+  int exp = std::stoi(sci.substr(ePos + 1));
+  std::string mant = sci.substr(0, ePos);
+  bool negative = mant[0] == '-';
+  if (negative) mant.erase(0, 1);
+  std::string digits;
+  for (char c : mant) {
+    if (c != '.') digits += c;
+  }
+  std::string out;
+  if (exp < -4 || exp >= 16) {
+    out = digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char e[16];
+    std::snprintf(e, sizeof(e), "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
+    out += e;
+  } else if (exp < 0) {
+    out = "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+  } else {
+    auto intDigits = static_cast<size_t>(exp + 1);
+    if (digits.size() <= intDigits) {
+      out = digits + std::string(intDigits - digits.size(), '0') + ".0";
+    } else {
+      out = digits.substr(0, intDigits) + "." + digits.substr(intDigits);
+    }
+  }
+  return negative ? "-" + out : out;
+}
+
+template <typename T>
+std::string formatValue(T v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "True" : "False";
+  } else if constexpr (std::is_integral_v<T>) {
+    return std::to_string(v);
+  } else if constexpr (std::is_same_v<T, double>) {
+    return formatFloat(v);
+  } else {
+    return formatFloat(static_cast<float>(Elem<T>::load(v)));
+  }
+}
+
+/// Parses a number as numpy's astype does: integers for integer targets, else a float.
+template <typename D>
+bool parseValue(const std::string& s, D& out) {
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(*b))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(e[-1]))) --e;
+  if (b < e && *b == '+') ++b;
+  if constexpr (std::is_same_v<D, bool>) {
+    double v = 0;
+    auto r = std::from_chars(b, e, v);
+    out = v != 0.0;
+    return r.ec == std::errc() && r.ptr == e;
+  } else if constexpr (std::is_integral_v<D>) {
+    auto r = std::from_chars(b, e, out);
+    return r.ec == std::errc() && r.ptr == e;
+  } else if constexpr (std::is_same_v<D, double>) {
+    auto r = std::from_chars(b, e, out);
+    return r.ec == std::errc() && r.ptr == e;
+  } else {
+    float v = 0;
+    auto r = std::from_chars(b, e, v);
+    out = convert<float, D>(v);
+    return r.ec == std::errc() && r.ptr == e;
+  }
+}
+
+// ---- kernel ----
+
+bool isInt4(ir::DataType t) { return t == ir::DataType::kInt4 || t == ir::DataType::kUint4; }
+
+/// Casting *to* float8 and int4 is implemented (doubleToFloat8, the int4 packing below) but
+/// switched off: ir::Tensor::valueAsDouble does not read those dtypes yet, so the node-test
+/// comparer aborts the whole test binary on their expected outputs. Turn this on together
+/// with valueAsDouble support (and drop the cases listed for it in
+/// tests/runtime/node_expected_failures_elementwise.txt); elementwise_cast_test.cpp then
+/// checks the results against a brute-force reference.
+constexpr bool kCastToFloat8AndInt4 = false;
+
+std::string typeName(ir::DataType t) { return std::string(ir::dataTypeName(t)); }
+
+class CastKernel final : public Kernel {
+ public:
+  /// `to` is the target dtype, or kUndefined for CastLike (the dtype of input 1).
+  CastKernel(ir::DataType to, bool saturate) : to_(to), saturate_(saturate) {}
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& x = ctx.input(0);
+    ir::DataType to = to_ != ir::DataType::kUndefined ? to_ : ctx.input(1).dtype();
+    ir::DataType from = x.dtype();
+    if (from == to) {
+      ctx.setOutput(0, x);
+      return Status::ok();
+    }
+    int64_t n = x.numel();
+    if (to == ir::DataType::kString) return toString(ctx, x);
+    ir::Tensor& y = ctx.allocateOutput(0, to, x.dims());
+    if (n == 0) return Status::ok();
+    if (from == ir::DataType::kString) return fromString(ctx, x, y);
+    // Numeric to numeric: one direct loop per pair.
+    bool handled = false;
+    dispatchTypes<kAllTypes>(from, [&](auto fromTag) {
+      using S = decltype(fromTag);
+      handled = dispatchTypes<kAllTypes>(to, [&](auto toTag) {
+        using D = decltype(toTag);
+        const S* s = x.data<S>();
+        D* d = y.mutableData<D>();
+        parallelChunks(n, ctx.threads(), kParallelGrain, [&](int64_t b, int64_t e) {
+          if constexpr (kSimdType<S> || kSimdType<D>) {
+            convertSimd(s + b, d + b, e - b);
+          } else {
+            convertPlain(s + b, d + b, e - b);
+          }
+        });
+      });
+    });
+    if (handled) return Status::ok();
+    // float8 and int4 on either side: through double.
+    bool fromOk = typeBit(from) != 0 || isFloat8(from) || isInt4(from);
+    bool toOk = typeBit(to) != 0 || isFloat8(to) || isInt4(to);
+    if (!fromOk || !toOk) return ctx.unsupported("cast from " + typeName(from) + " to " + typeName(to) + " is not supported");
+    if (!kCastToFloat8AndInt4 && (isFloat8(to) || isInt4(to))) {
+      return ctx.unsupported("cast to " + typeName(to) + " is not enabled yet");
+    }
+    constexpr int64_t kBlock = 256;
+    double buf[kBlock];
+    for (int64_t b = 0; b < n; b += kBlock) {
+      int64_t m = std::min(kBlock, n - b);
+      readDoubles(x, b, m, buf);
+      writeDoubles(y, b, m, buf);
+    }
+    return Status::ok();
+  }
+
+ private:
+  static void readDoubles(const ir::Tensor& x, int64_t begin, int64_t n, double* out) {
+    ir::DataType t = x.dtype();
+    if (isFloat8(t)) {
+      Float8Format f = float8Format(t);
+      const auto* p = reinterpret_cast<const uint8_t*>(x.rawData());
+      for (int64_t i = 0; i < n; ++i) out[i] = float8ToDouble(p[begin + i], f);
+    } else if (isInt4(t)) {
+      const auto* p = reinterpret_cast<const uint8_t*>(x.rawData());
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t k = begin + i;
+        int v = (p[k / 2] >> ((k % 2) * 4)) & 0xf;
+        if (t == ir::DataType::kInt4 && v >= 8) v -= 16;
+        out[i] = v;
+      }
+    } else {
+      dispatchTypes<kAllTypes>(t, [&](auto tag) {
+        using S = decltype(tag);
+        const S* p = x.data<S>();
+        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(Elem<S>::load(p[begin + i]));
+      });
+    }
+  }
+
+  void writeDoubles(ir::Tensor& y, int64_t begin, int64_t n, const double* in) const {
+    ir::DataType t = y.dtype();
+    if (isFloat8(t)) {
+      Float8Format f = float8Format(t);
+      auto* p = reinterpret_cast<uint8_t*>(y.mutableRawData());
+      for (int64_t i = 0; i < n; ++i) p[begin + i] = doubleToFloat8(in[i], f, saturate_);
+    } else if (isInt4(t)) {
+      auto* p = reinterpret_cast<uint8_t*>(y.mutableRawData());
+      double lo = t == ir::DataType::kInt4 ? -8.0 : 0.0;
+      double hi = t == ir::DataType::kInt4 ? 7.0 : 15.0;
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t k = begin + i;
+        double v = std::isnan(in[i]) ? 0.0 : std::nearbyint(std::clamp(in[i], lo, hi));
+        auto nibble = static_cast<uint8_t>(static_cast<int>(v) & 0xf);
+        uint8_t& byte = p[k / 2];
+        byte = k % 2 == 0 ? static_cast<uint8_t>((byte & 0xf0u) | nibble) : static_cast<uint8_t>((byte & 0x0fu) | nibble << 4);
+      }
+    } else {
+      dispatchTypes<kAllTypes>(t, [&](auto tag) {
+        using D = decltype(tag);
+        D* p = y.mutableData<D>();
+        for (int64_t i = 0; i < n; ++i) p[begin + i] = convert<double, D>(in[i]);
+      });
+    }
+  }
+
+  Status toString(KernelContext& ctx, const ir::Tensor& x) {
+    std::vector<std::string> values(static_cast<size_t>(x.numel()));
+    bool ok = dispatchTypes<kAllTypes>(x.dtype(), [&](auto tag) {
+      using S = decltype(tag);
+      const S* p = x.data<S>();
+      for (size_t i = 0; i < values.size(); ++i) values[i] = formatValue(p[i]);
+    });
+    if (!ok) return ctx.unsupported("cast from " + typeName(x.dtype()) + " to string is not supported");
+    ctx.setOutput(0, ir::Tensor::strings(x.dims(), std::move(values)));
+    return Status::ok();
+  }
+
+  Status fromString(KernelContext& ctx, const ir::Tensor& x, ir::Tensor& y) {
+    const auto& strings = x.stringValues();
+    Status status = Status::ok();
+    bool ok = dispatchTypes<kAllTypes>(y.dtype(), [&](auto tag) {
+      using D = decltype(tag);
+      D* p = y.mutableData<D>();
+      for (size_t i = 0; i < strings.size() && status.isOk(); ++i) {
+        if (!parseValue(strings[i], p[i])) {
+          status = ctx.error("cannot parse '" + strings[i] + "' as " + typeName(y.dtype()));
+        }
+      }
+    });
+    if (!ok) return ctx.unsupported("cast from string to " + typeName(y.dtype()) + " is not supported");
+    return status;
+  }
+
+  ir::DataType to_;
+  bool saturate_;
+};
+
+}  // namespace
+
+void registerCastKernels(KernelRegistry& r) {
+  r.add("", "Cast", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    const ir::Attribute* to = info.node.findAttribute("to");
+    if (to == nullptr) return info.error("attribute 'to' is missing");
+    int64_t code = to->i;
+    if (to->kind == ir::Attribute::Kind::kString) {
+      // Opset 1-5 spelled the type as a string ("FLOAT").
+      auto parsed = ir::parseDataType(to->s);
+      if (!parsed) return info.error("unknown type '" + to->s + "'");
+      code = static_cast<int64_t>(*parsed);
+    }
+    if (!ir::isKnownDataType(static_cast<int32_t>(code))) return info.error("unknown type " + std::to_string(code));
+    bool saturate = info.node.attrInt("saturate", 1) != 0;
+    return std::unique_ptr<Kernel>(std::make_unique<CastKernel>(static_cast<ir::DataType>(code), saturate));
+  });
+  r.add("", "CastLike", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    if (info.node.input(1) == nullptr) return info.error("input target_type is missing");
+    bool saturate = info.node.attrInt("saturate", 1) != 0;
+    return std::unique_ptr<Kernel>(std::make_unique<CastKernel>(ir::DataType::kUndefined, saturate));
+  });
+}
+
+}  // namespace whittle::runtime::cpu

@@ -1,0 +1,16 @@
+#pragma once
+// Channels-last 2-D pooling of float32 tensors with AVX-512 (pool_nhwc.cpp).
+
+#include "cpu/pool_reference.h"
+
+namespace whittle::runtime::cpu {
+
+/// Whether this CPU runs channelsLastPool2d (AVX-512F).
+bool channelsLastPoolAvailable();
+
+/// Max or average pooling of x [N, H, W, C] into y [N, OH, OW, C] for the 2-D geometry `g`
+/// (logical dims). Average divides by the taps inside the input, or inside input + pads when
+/// `countIncludePad` (windows overhanging the end padding in ceil_mode count only up to it).
+void channelsLastPool2d(const PoolGeometry& g, bool max, bool countIncludePad, const float* x, float* y);
+
+}  // namespace whittle::runtime::cpu

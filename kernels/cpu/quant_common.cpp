@@ -1,0 +1,318 @@
+// Shared helpers of the quantized CPU kernels; see quant_common.h.
+#include "cpu/quant_common.h"
+
+#include "cpu/kernel_util.h"
+
+#include <algorithm>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
+
+namespace whittle::runtime::cpu::quant {
+
+using ir::DataType;
+
+std::optional<IntRange> intRange(DataType dtype) {
+  switch (dtype) {
+    case DataType::kUint8: return IntRange{0, 255};
+    case DataType::kInt8: return IntRange{-128, 127};
+    case DataType::kUint16: return IntRange{0, 65535};
+    case DataType::kInt16: return IntRange{-32768, 32767};
+    case DataType::kUint4: return IntRange{0, 15};
+    case DataType::kInt4: return IntRange{-8, 7};
+    default: return std::nullopt;
+  }
+}
+
+std::string typeName(DataType dtype) { return std::string(ir::dataTypeName(dtype)); }
+
+bool isFloat8(DataType dtype) {
+  return dtype == DataType::kFloat8E4M3FN || dtype == DataType::kFloat8E4M3FNUZ || dtype == DataType::kFloat8E5M2 ||
+         dtype == DataType::kFloat8E5M2FNUZ;
+}
+
+float float8ToFloat(uint8_t bits, DataType dtype) {
+  const bool e4m3 = dtype == DataType::kFloat8E4M3FN || dtype == DataType::kFloat8E4M3FNUZ;
+  const bool fnuz = dtype == DataType::kFloat8E4M3FNUZ || dtype == DataType::kFloat8E5M2FNUZ;
+  const int mantissaBits = e4m3 ? 3 : 2;
+  const int exponentMask = e4m3 ? 0x0f : 0x1f;
+  int bias = e4m3 ? 7 : 15;
+  if (fnuz) {
+    ++bias;
+    if (bits == 0x80) return std::numeric_limits<float>::quiet_NaN();
+  }
+  const bool negative = (bits & 0x80) != 0;
+  const int exponent = (bits >> mantissaBits) & exponentMask;
+  const int mantissa = bits & ((1 << mantissaBits) - 1);
+  if (!fnuz) {
+    if (e4m3 && exponent == 0x0f && mantissa == 0x07) return std::numeric_limits<float>::quiet_NaN();
+    if (!e4m3 && exponent == 0x1f) {
+      if (mantissa != 0) return std::numeric_limits<float>::quiet_NaN();
+      return negative ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+    }
+  }
+  float value = exponent == 0
+                    ? std::ldexp(static_cast<float>(mantissa), 1 - bias - mantissaBits)
+                    : std::ldexp(static_cast<float>(mantissa + (1 << mantissaBits)), exponent - bias - mantissaBits);
+  return negative ? -value : value;
+}
+
+Expected<std::vector<float>> readScales(const ir::Tensor& t, const ir::Node& node, std::string_view what) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  switch (t.dtype()) {
+    case DataType::kFloat: std::copy_n(t.data<float>(), out.size(), out.begin()); break;
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kDouble:
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(t.valueAsDouble(static_cast<int64_t>(i)));
+      break;
+    default: return unimplemented(node.describe() + ": " + std::string(what) + ": dtype " + typeName(t.dtype()) + " is not supported for a scale");
+  }
+  return out;
+}
+
+Expected<std::vector<int32_t>> readZeroPoints(const ir::Tensor& t, const ir::Node& node, std::string_view what) {
+  const auto n = static_cast<size_t>(t.numel());
+  std::vector<int32_t> out(n);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(t.rawData());
+  switch (t.dtype()) {
+    case DataType::kUint8: std::copy_n(t.data<uint8_t>(), n, out.begin()); break;
+    case DataType::kInt8: std::copy_n(t.data<int8_t>(), n, out.begin()); break;
+    case DataType::kUint16: std::copy_n(t.data<uint16_t>(), n, out.begin()); break;
+    case DataType::kInt16: std::copy_n(t.data<int16_t>(), n, out.begin()); break;
+    case DataType::kInt32: std::copy_n(t.data<int32_t>(), n, out.begin()); break;
+    case DataType::kUint4:
+    case DataType::kInt4:
+      for (size_t i = 0; i < n; ++i) out[i] = int4At(bytes, static_cast<int64_t>(i), t.dtype() == DataType::kInt4);
+      break;
+    default:
+      if (isFloat8(t.dtype())) {
+        for (size_t i = 0; i < n; ++i) {
+          float v = float8ToFloat(bytes[i], t.dtype());
+          if (!(v == std::nearbyint(v))) return unimplemented(node.describe() + ": " + std::string(what) + ": a non-integral float8 zero point is not supported");
+          out[i] = static_cast<int32_t>(v);
+        }
+        break;
+      }
+      return unimplemented(node.describe() + ": " + std::string(what) + ": dtype " + typeName(t.dtype()) + " is not supported for a zero point");
+  }
+  return out;
+}
+
+Expected<float> scalarScaleOf(const ir::Tensor* t, const ir::Node& node, std::string_view what) {
+  if (t == nullptr) return invalidInput(node.describe() + ": input " + std::string(what) + " is missing");
+  if (t->numel() != 1) {
+    return unimplemented(node.describe() + ": " + std::string(what) + " must hold one value (per-tensor), got " +
+                         std::to_string(t->numel()));
+  }
+  auto v = readScales(*t, node, what);
+  if (!v.isOk()) return v.status();
+  return (*v)[0];
+}
+
+Expected<int32_t> scalarZeroPointOf(const ir::Tensor* t, const ir::Node& node, std::string_view what) {
+  if (t == nullptr) return 0;
+  if (t->numel() != 1) {
+    return unimplemented(node.describe() + ": " + std::string(what) + " must hold one value (per-tensor), got " +
+                         std::to_string(t->numel()));
+  }
+  auto v = readZeroPoints(*t, node, what);
+  if (!v.isOk()) return v.status();
+  return (*v)[0];
+}
+
+Expected<float> scalarScale(const KernelContext& ctx, size_t i, const std::string& what) {
+  if (ctx.hasInput(i) && ctx.input(i).numel() == 1 && ctx.input(i).dtype() == DataType::kFloat) {  // the usual case, no strings
+    return ctx.input(i).data<float>()[0];
+  }
+  return scalarScaleOf(ctx.hasInput(i) ? &ctx.input(i) : nullptr, ctx.node(), what);
+}
+
+Expected<int32_t> scalarZeroPoint(const KernelContext& ctx, size_t i, const std::string& what) {
+  if (!ctx.hasInput(i)) return 0;
+  const ir::Tensor& t = ctx.input(i);
+  if (t.numel() == 1 && t.dtype() == DataType::kUint8) return static_cast<int32_t>(t.data<uint8_t>()[0]);
+  if (t.numel() == 1 && t.dtype() == DataType::kInt8) return static_cast<int32_t>(t.data<int8_t>()[0]);
+  return scalarZeroPointOf(&t, ctx.node(), what);
+}
+
+Expected<ConvGeometry> convGeometry(const ir::Node& node, const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims) {
+  const size_t spatial = xDims.size() - 2;
+  ConvGeometry g;
+  g.kernel = node.attrInts("kernel_shape", std::vector<int64_t>(wDims.begin() + 2, wDims.end()));
+  g.strides = node.attrInts("strides", std::vector<int64_t>(spatial, 1));
+  g.dilations = node.attrInts("dilations", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pads = node.attrInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  if (g.kernel.size() != spatial || g.strides.size() != spatial || g.dilations.size() != spatial || pads.size() != 2 * spatial) {
+    return invalidInput(node.describe() + ": kernel_shape/strides/dilations/pads do not match " + std::to_string(spatial) + " spatial dims");
+  }
+  const std::string autoPad = node.attrString("auto_pad", "NOTSET");
+  g.padsBegin.assign(pads.begin(), pads.begin() + static_cast<int64_t>(spatial));
+  g.padsEnd.assign(pads.begin() + static_cast<int64_t>(spatial), pads.end());
+  for (size_t i = 0; i < spatial; ++i) {
+    const int64_t in = xDims[i + 2], k = g.kernel[i], s = g.strides[i], d = g.dilations[i];
+    if (k < 1 || s < 1 || d < 1) return invalidInput(node.describe() + ": kernel, strides and dilations must be positive");
+    const int64_t extent = (k - 1) * d + 1;
+    if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      const int64_t out = (in + s - 1) / s;
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s + extent - in);
+      g.padsBegin[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.padsEnd[i] = total - g.padsBegin[i];
+    } else if (autoPad == "VALID") {
+      g.padsBegin[i] = g.padsEnd[i] = 0;
+    } else if (autoPad != "NOTSET") {
+      return invalidInput(node.describe() + ": auto_pad '" + autoPad + "' is not valid");
+    }
+    const int64_t out = (in + g.padsBegin[i] + g.padsEnd[i] - extent) / s + 1;
+    if (out < 1) return invalidInput(node.describe() + ": input " + shapeToString(xDims) + " is smaller than the kernel");
+    g.outSpatial.push_back(out);
+  }
+  return g;
+}
+
+Status dnnlGuard(const ir::Node& node, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const dnnl::error& e) {
+    if (e.status == dnnl_unimplemented) return unimplemented(node.describe() + ": oneDNN has no implementation (" + e.what() + ")");
+    return internalError(node.describe() + ": oneDNN error: " + e.what());
+  }
+  return Status::ok();
+}
+
+// ---- the channels-last plan ----
+
+namespace {
+
+constexpr const char* kMicrosoft = "com.microsoft";
+
+bool isOp(const ir::Node* n, std::string_view domain, std::string_view op) {
+  return n != nullptr && n->opType() == op && canonicalDomain(n->domain()) == domain;
+}
+
+bool isByteQuantType(DataType t) { return t == DataType::kUint8 || t == DataType::kInt8; }
+
+int64_t staticRank(const ir::Value* v) {
+  if (v == nullptr) return -1;
+  if (v->constant() != nullptr) return v->constant()->rank();
+  return v->type().shape ? static_cast<int64_t>(v->type().shape->size()) : -1;
+}
+
+// A 2-D QLinearConv (4-D weights) whose output type is one byte.
+bool isConv2d(const ir::Node* n) {
+  if (!isOp(n, "", "QLinearConv") || n->numInputs() < 8) return false;
+  if (staticRank(n->input(3)) != 4) return false;
+  const ir::Value* yzp = n->input(7);
+  DataType out = yzp != nullptr && yzp->dtype() != DataType::kUndefined ? yzp->dtype() : n->output(0)->dtype();
+  return yzp == nullptr ? out == DataType::kUint8 || out == DataType::kUndefined : isByteQuantType(out);
+}
+
+// A QuantizeLinear of a 4-D float32 tensor with one scale, to uint8 or int8.
+bool isPerTensorQuantize4d(const ir::Node* n) {
+  if (!isOp(n, "", "QuantizeLinear") || n->attrInt("block_size", 0) != 0) return false;
+  const ir::Value* x = n->input(0);
+  const ir::Value* scale = n->input(1);
+  if (x == nullptr || x->dtype() != DataType::kFloat || staticRank(x) != 4) return false;
+  if (scale == nullptr || scale->constant() == nullptr || scale->constant()->numel() != 1) return false;
+  const ir::Value* zp = n->input(2);
+  if (zp != nullptr) return isByteQuantType(zp->dtype());
+  int64_t outType = n->attrInt("output_dtype", 0);
+  return outType == 0 || outType == static_cast<int64_t>(DataType::kUint8) || outType == static_cast<int64_t>(DataType::kInt8);
+}
+
+bool isQLinearAdd(const ir::Node* n) { return isOp(n, kMicrosoft, "QLinearAdd") && n->numInputs() >= 7; }
+
+// The dims of `v` when its rank is known and every dim is a number or a named symbol.
+using DimsMemo = std::unordered_map<const ir::Value*, std::optional<std::vector<ir::Dim>>>;
+std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo) {
+  if (v == nullptr) return std::nullopt;
+  if (auto it = memo.find(v); it != memo.end()) return it->second;
+  memo[v] = std::nullopt;  // breaks cycles (there are none in a valid graph)
+  std::optional<std::vector<ir::Dim>> result;
+  if (v->constant() != nullptr) {
+    std::vector<ir::Dim> d;
+    for (int64_t x : v->constant()->dims()) d.push_back(ir::Dim::known(x));
+    result = d;
+  } else if (v->type().shape) {
+    bool ok = true;
+    for (const ir::Dim& d : *v->type().shape) ok = ok && (d.isKnown() || !d.param.empty());
+    if (ok) result = *v->type().shape;
+  }
+  const ir::Node* producer = v->producer();
+  if (!result && isQLinearAdd(producer)) {
+    auto a = knownDims(producer->input(0), memo);
+    auto b = knownDims(producer->input(3), memo);
+    if (a && b && *a == *b) result = a;
+  }
+  if (!result && isPerTensorQuantize4d(producer)) result = knownDims(producer->input(0), memo);
+  if (!result && isConv2d(producer) && v == producer->output(0)) {
+    // Shape inference stops at the first com.microsoft op; carry the shapes on through the convs.
+    auto x = knownDims(producer->input(0), memo);
+    const ir::Tensor* w = producer->input(3)->constant();
+    if (x && x->size() == 4 && w != nullptr && (*x)[2].isKnown() && (*x)[3].isKnown()) {
+      std::vector<int64_t> xd{1, w->dims()[1] * producer->attrInt("group", 1), (*x)[2].value, (*x)[3].value};
+      auto g = convGeometry(*producer, xd, w->dims());
+      if (g.isOk()) result = std::vector<ir::Dim>{(*x)[0], ir::Dim::known(w->dims()[0]), ir::Dim::known(g->outSpatial[0]),
+                                                  ir::Dim::known(g->outSpatial[1])};
+    }
+  }
+  memo[v] = result;
+  return result;
+}
+
+}  // namespace
+
+std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) {
+  std::unordered_set<const ir::Value*> set;
+  DimsMemo memo;
+  auto eligible = [&](const ir::Value* v) { return v != nullptr && !v->isGraphOutput() && !v->hasImplicitUses(); };
+  for (const ir::Node* n : graph.nodes()) {
+    const ir::Value* out = n->output(0);
+    if (!eligible(out)) continue;
+    if (isConv2d(n) || isPerTensorQuantize4d(n)) {
+      set.insert(out);
+    } else if (isQLinearAdd(n)) {
+      auto a = knownDims(n->input(0), memo);
+      auto b = knownDims(n->input(3), memo);
+      if (a && b && *a == *b && a->size() == 4) set.insert(out);
+    }
+  }
+  // Remove values that break a rule until none does (the greatest consistent set).
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (auto it = set.begin(); it != set.end();) {
+      const ir::Value* v = *it;
+      bool ok = true;
+      if (isQLinearAdd(v->producer())) {
+        ok = set.contains(v->producer()->input(0)) && set.contains(v->producer()->input(3));
+      }
+      for (const ir::Value::Use& use : v->uses()) {
+        if (!ok) break;
+        const ir::Node* user = use.user;
+        if (isConv2d(user)) {
+          ok = use.index == 0;
+        } else if (isOp(user, kMicrosoft, "QLinearGlobalAveragePool")) {
+          ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
+        } else if (isQLinearAdd(user)) {
+          ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
+        } else {
+          ok = false;
+        }
+      }
+      if (ok) {
+        ++it;
+      } else {
+        it = set.erase(it);
+        changed = true;
+      }
+    }
+  }
+  return set;
+}
+
+bool isChannelsLast(const ir::Value* v) {
+  if (v == nullptr) return false;
+  return channelsLastValues(v->graph()).contains(v);
+}
+
+}  // namespace whittle::runtime::cpu::quant

@@ -1,0 +1,473 @@
+// The com.microsoft quantized ops that ONNX Runtime's quantizer emits in QOperator models, with
+// ONNX Runtime's arithmetic (MLAS x86 kernels):
+//
+//   QLinearAdd: c = sat(round(fma(a, sa/sc, fma(b, sb/sc, zc - (sa/sc*za + sb/sc*zb)))))
+//   QLinearMul: c = sat(round(float((a - za) * (b - zb)) * (sa*sb/sc) + zc))
+//   QLinearGlobalAveragePool: y = sat(round(float(sum(x) - zx*HW) * (sx / (sy*HW))) + zy)
+//   QLinearAveragePool: dequantize, average in float, y = sat(round(avg / sy + zy))
+//   QLinearConcat: each input requantised to (y_scale, y_zp) through a 256-entry table
+//   QLinearLeakyRelu, QLinearSigmoid: y = quantize(f(dequantize(x))) through a 256-entry table
+// All of them take uint8 or int8 tensors; zero points are optional (0).
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/kernel_util.h"
+#include "cpu/quant_common.h"
+
+namespace whittle::runtime::cpu::quant {
+namespace {
+
+using ir::DataType;
+
+constexpr const char* kMicrosoft = "com.microsoft";
+constexpr int64_t kParallelMin = 65536;
+
+Status checkByteTensor(const KernelContext& ctx, const ir::Tensor& t, const std::string& what) {
+  if (t.dtype() == DataType::kUint8 || t.dtype() == DataType::kInt8) return Status::ok();
+  return ctx.unsupported("input " + what + " of dtype " + typeName(t.dtype()) + " is not supported (uint8, int8 are)");
+}
+
+// Calls fn(aOffset, aStep, bOffset, bStep, outOffset, count) over runs of the output of a
+// broadcasting binary op; steps are 0 (broadcast) or 1.
+template <typename F>
+Status forEachBroadcastRun(const KernelContext& ctx, const std::vector<int64_t>& aDims, const std::vector<int64_t>& bDims,
+                           std::vector<int64_t>& outDims, F&& fn) {
+  auto shape = broadcastShapes(aDims, bDims);
+  if (!shape) return ctx.error("shapes " + shapeToString(aDims) + " and " + shapeToString(bDims) + " do not broadcast");
+  outDims = *shape;
+  int64_t total = 1;
+  for (int64_t d : outDims) total *= d;
+  int64_t aN = 1, bN = 1;
+  for (int64_t d : aDims) aN *= d;
+  for (int64_t d : bDims) bN *= d;
+  if (total == 0) return Status::ok();
+  if (aN == total && bN == total) {  // same shape
+    fn(0, 1, 0, 1, 0, total);
+    return Status::ok();
+  }
+  if (aN == total && bN == 1) {
+    fn(0, 1, 0, 0, 0, total);
+    return Status::ok();
+  }
+  if (aN == 1 && bN == total) {
+    fn(0, 0, 0, 1, 0, total);
+    return Status::ok();
+  }
+  const std::vector<int64_t> aStrides = broadcastStrides(aDims, outDims), bStrides = broadcastStrides(bDims, outDims);
+  const size_t rank = outDims.size();
+  const int64_t inner = outDims[rank - 1];
+  const int64_t aStep = aStrides[rank - 1] != 0 ? 1 : 0, bStep = bStrides[rank - 1] != 0 ? 1 : 0;
+  for (int64_t row = 0; row < total / inner; ++row) {
+    int64_t rem = row, ao = 0, bo = 0;
+    for (size_t d = rank - 1; d-- > 0;) {
+      const int64_t idx = rem % outDims[d];
+      rem /= outDims[d];
+      ao += idx * aStrides[d];
+      bo += idx * bStrides[d];
+    }
+    fn(ao, aStep, bo, bStep, row * inner, inner);
+  }
+  return Status::ok();
+}
+
+// ---- QLinearAdd / QLinearMul ----
+
+struct BinaryParams {
+  float sa, sb, sc;
+  int32_t za, zb, zc;
+};
+
+template <typename T>
+WH_QUANT_SIMD void addRows(const T* a, const T* b, T* c, int64_t n, float ra, float rb, float fixed, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = std::fma(static_cast<float>(a[i]), ra, std::fma(static_cast<float>(b[i]), rb, fixed));
+    c[i] = static_cast<T>(clampRoundAddZp(v, lo, hi, 0));
+  }
+}
+
+template <typename T>
+WH_QUANT_SIMD void addRowScalar(const T* a, T* c, int64_t n, float ra, float fixed, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) c[i] = static_cast<T>(clampRoundAddZp(std::fma(static_cast<float>(a[i]), ra, fixed), lo, hi, 0));
+}
+
+template <typename T>
+WH_QUANT_SIMD void mulRows(const T* a, int64_t aStep, const T* b, int64_t bStep, T* c, int64_t n, int32_t za, int32_t zb,
+                           float ratio, float zc, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t prod = (static_cast<int32_t>(a[i * aStep]) - za) * (static_cast<int32_t>(b[i * bStep]) - zb);
+    const float v = static_cast<float>(prod) * ratio + zc;
+    c[i] = static_cast<T>(clampRoundAddZp(v, lo, hi, 0));
+  }
+}
+
+template <typename T>
+void binaryRun(bool isAdd, const BinaryParams& p, const T* a, int64_t aStep, const T* b, int64_t bStep, T* c, int64_t n) {
+  const IntRange range = *intRange(std::is_signed_v<T> ? DataType::kInt8 : DataType::kUint8);
+  const float lo = static_cast<float>(range.lo), hi = static_cast<float>(range.hi);
+  if (!isAdd) {
+    mulRows(a, aStep, b, bStep, c, n, p.za, p.zb, p.sa * p.sb / p.sc, static_cast<float>(p.zc), lo, hi);
+    return;
+  }
+  const float ra = p.sa / p.sc, rb = p.sb / p.sc;
+  float fixed = static_cast<float>(p.zc) - (ra * static_cast<float>(p.za) + rb * static_cast<float>(p.zb));
+  if (aStep == 1 && bStep == 1) {
+    addRows(a, b, c, n, ra, rb, fixed, lo, hi);
+  } else if (aStep == 1) {
+    fixed = fixed + static_cast<float>(b[0]) * rb;
+    addRowScalar(a, c, n, ra, fixed, lo, hi);
+  } else if (bStep == 1) {
+    fixed = fixed + static_cast<float>(a[0]) * ra;
+    addRowScalar(b, c, n, rb, fixed, lo, hi);
+  } else {
+    addRows(a, b, c, 1, ra, rb, fixed, lo, hi);
+    std::fill(c + 1, c + n, c[0]);
+  }
+}
+
+class QLinearBinaryKernel final : public Kernel {
+ public:
+  QLinearBinaryKernel(const KernelCreateInfo& info, bool isAdd)
+      : isAdd_(isAdd), channelsLast_(isAdd && isChannelsLast(info.node.output(0))) {}
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& a = ctx.input(0);
+    const ir::Tensor& b = ctx.input(3);
+    WH_RETURN_IF_ERROR(checkByteTensor(ctx, a, "A"));
+    if (b.dtype() != a.dtype()) return ctx.error("A is " + typeName(a.dtype()) + " but B is " + typeName(b.dtype()));
+    BinaryParams p{};
+    WH_ASSIGN_OR_RETURN(p.sa, scalarScale(ctx, 1, "A_scale"));
+    WH_ASSIGN_OR_RETURN(p.za, scalarZeroPoint(ctx, 2, "A_zero_point"));
+    WH_ASSIGN_OR_RETURN(p.sb, scalarScale(ctx, 4, "B_scale"));
+    WH_ASSIGN_OR_RETURN(p.zb, scalarZeroPoint(ctx, 5, "B_zero_point"));
+    WH_ASSIGN_OR_RETURN(p.sc, scalarScale(ctx, 6, "C_scale"));
+    WH_ASSIGN_OR_RETURN(p.zc, scalarZeroPoint(ctx, 7, "C_zero_point"));
+    if (channelsLast_ && a.dims() != b.dims()) {
+      return ctx.error("channels-last inputs " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()) + " differ");
+    }
+    std::vector<int64_t> outDims;
+    std::vector<std::array<int64_t, 6>> runs;
+    WH_RETURN_IF_ERROR(forEachBroadcastRun(ctx, a.dims(), b.dims(), outDims,
+                                           [&](int64_t ao, int64_t as, int64_t bo, int64_t bs, int64_t co, int64_t n) {
+                                             runs.push_back({ao, as, bo, bs, co, n});
+                                           }));
+    ir::Tensor& c = ctx.allocateOutput(0, a.dtype(), outDims);
+    auto go = [&](auto* cd) {
+      using T = std::remove_pointer_t<decltype(cd)>;
+      const T* ad = reinterpret_cast<const T*>(a.rawData());
+      const T* bd = reinterpret_cast<const T*>(b.rawData());
+      if (runs.size() == 1 && runs[0][5] > kParallelMin) {  // one long run: split it
+        const auto& r = runs[0];
+        const int64_t chunks = std::min<int64_t>(omp_get_max_threads() * 4, r[5] / 16384);
+#pragma omp parallel for
+        for (int64_t k = 0; k < chunks; ++k) {
+          const int64_t begin = r[5] * k / chunks, end = r[5] * (k + 1) / chunks;
+          binaryRun<T>(isAdd_, p, ad + r[0] + begin * r[1], r[1], bd + r[2] + begin * r[3], r[3], cd + r[4] + begin, end - begin);
+        }
+        return;
+      }
+      for (const auto& r : runs) binaryRun<T>(isAdd_, p, ad + r[0], r[1], bd + r[2], r[3], cd + r[4], r[5]);
+    };
+    if (a.dtype() == DataType::kUint8) {
+      go(c.mutableData<uint8_t>());
+    } else {
+      go(c.mutableData<int8_t>());
+    }
+    return Status::ok();
+  }
+
+ private:
+  bool isAdd_;
+  bool channelsLast_;
+};
+
+// ---- QLinearGlobalAveragePool ----
+
+class QLinearGlobalAveragePoolKernel final : public Kernel {
+ public:
+  explicit QLinearGlobalAveragePoolKernel(const KernelCreateInfo& info)
+      : channelsLastAttr_(info.node.attrInt("channels_last", 0) != 0), nhwcInput_(isChannelsLast(info.node.input(0))) {}
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(checkByteTensor(ctx, x, "X"));
+    if (x.rank() < 3) return ctx.error("X must have rank >= 3, got " + shapeToString(x.dims()));
+    WH_ASSIGN_OR_RETURN(float sx, scalarScale(ctx, 1, "x_scale"));
+    WH_ASSIGN_OR_RETURN(int32_t zx, scalarZeroPoint(ctx, 2, "x_zero_point"));
+    WH_ASSIGN_OR_RETURN(float sy, scalarScale(ctx, 3, "y_scale"));
+    WH_ASSIGN_OR_RETURN(int32_t zy, scalarZeroPoint(ctx, 4, "y_zero_point"));
+    const int64_t n = x.dims()[0];
+    const int64_t c = channelsLastAttr_ ? x.dims().back() : x.dims()[1];
+    const int64_t hw = x.numel() / std::max<int64_t>(n * c, 1);
+    std::vector<int64_t> yDims(x.dims().size(), 1);
+    yDims[0] = n;
+    yDims[channelsLastAttr_ ? yDims.size() - 1 : 1] = c;
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), yDims);
+    const float scale = sx / (sy * static_cast<float>(hw));
+    const IntRange range = *intRange(x.dtype());
+    const int32_t bias = -zx * static_cast<int32_t>(hw);
+    const bool nhwc = channelsLastAttr_ || nhwcInput_;
+    auto go = [&](const auto* xd, auto* yd) {
+      std::vector<int32_t> sums(static_cast<size_t>(c));
+      for (int64_t b = 0; b < n; ++b) {
+        const auto* img = xd + b * c * hw;
+        if (nhwc) {
+          std::fill(sums.begin(), sums.end(), bias);
+          for (int64_t p = 0; p < hw; ++p) {
+            for (int64_t ch = 0; ch < c; ++ch) sums[static_cast<size_t>(ch)] += img[p * c + ch];
+          }
+        } else {
+          for (int64_t ch = 0; ch < c; ++ch) {
+            int32_t s = bias;
+            for (int64_t p = 0; p < hw; ++p) s += img[ch * hw + p];
+            sums[static_cast<size_t>(ch)] = s;
+          }
+        }
+        for (int64_t ch = 0; ch < c; ++ch) {
+          yd[b * c + ch] = static_cast<std::remove_reference_t<decltype(yd[0])>>(requantize(sums[static_cast<size_t>(ch)], scale, range, zy));
+        }
+      }
+    };
+    if (x.dtype() == DataType::kUint8) {
+      go(x.data<uint8_t>(), y.mutableData<uint8_t>());
+    } else {
+      go(x.data<int8_t>(), y.mutableData<int8_t>());
+    }
+    return Status::ok();
+  }
+
+ private:
+  bool channelsLastAttr_;  // the op's own attribute: X's dims are [N, H, W, C]
+  bool nhwcInput_;         // the runtime's channels-last plan: X's dims are NCHW, its bytes NHWC
+};
+
+// ---- table-driven ops: QLinearLeakyRelu, QLinearSigmoid, QLinearConcat ----
+
+// table[v] = quantize(f(dequantize(v))) for every byte value v, as ONNX Runtime's
+// QlinearBuildLookupTable does (MlasDequantizeLinear, f, MlasQuantizeLinear).
+template <typename F>
+std::array<uint8_t, 256> buildTable(DataType type, float xs, int32_t xz, float ys, int32_t yz, F&& f) {
+  std::array<uint8_t, 256> table{};
+  const IntRange r = *intRange(type);
+  for (int i = 0; i < 256; ++i) {
+    const int32_t q = type == DataType::kInt8 ? static_cast<int8_t>(i) : i;
+    const float x = static_cast<float>(q - xz) * xs;
+    table[static_cast<size_t>(i)] = static_cast<uint8_t>(
+        clampRoundAddZp(f(x) / ys, static_cast<float>(r.lo - yz), static_cast<float>(r.hi - yz), yz));
+  }
+  return table;
+}
+
+void applyTable(const std::array<uint8_t, 256>& table, const uint8_t* x, uint8_t* y, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = table[x[i]];
+}
+
+// Inputs X, X_scale, X_zero_point, Y_scale, Y_zero_point.
+Status lookupOp(KernelContext& ctx, const std::function<float(float)>& f) {
+  const ir::Tensor& x = ctx.input(0);
+  WH_RETURN_IF_ERROR(checkByteTensor(ctx, x, "X"));
+  WH_ASSIGN_OR_RETURN(float xs, scalarScale(ctx, 1, "X_scale"));
+  WH_ASSIGN_OR_RETURN(int32_t xz, scalarZeroPoint(ctx, 2, "X_zero_point"));
+  WH_ASSIGN_OR_RETURN(float ys, scalarScale(ctx, 3, "Y_scale"));
+  WH_ASSIGN_OR_RETURN(int32_t yz, scalarZeroPoint(ctx, 4, "Y_zero_point"));
+  auto table = buildTable(x.dtype(), xs, xz, ys, yz, f);
+  ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), x.dims());
+  applyTable(table, reinterpret_cast<const uint8_t*>(x.rawData()), reinterpret_cast<uint8_t*>(y.mutableRawData()), x.numel());
+  return Status::ok();
+}
+
+// Inputs Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input; attribute axis.
+Status qlinearConcat(KernelContext& ctx) {
+  if (ctx.numInputs() < 5 || (ctx.numInputs() - 2) % 3 != 0) {
+    return ctx.error("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " + std::to_string(ctx.numInputs()) + " inputs");
+  }
+  WH_ASSIGN_OR_RETURN(float ys, scalarScale(ctx, 0, "Y_scale"));
+  WH_ASSIGN_OR_RETURN(int32_t yz, scalarZeroPoint(ctx, 1, "Y_zero_point"));
+  const size_t count = (ctx.numInputs() - 2) / 3;
+  const ir::Tensor& first = ctx.input(2);
+  WH_RETURN_IF_ERROR(checkByteTensor(ctx, first, "X"));
+  const DataType type = ctx.hasInput(1) ? ctx.input(1).dtype() : first.dtype();
+  auto axis = normalizeAxis(ctx.node().attrInt("axis", 0), first.rank());
+  if (!axis) return ctx.error("axis is out of range for rank " + std::to_string(first.rank()));
+  std::vector<int64_t> outDims = first.dims();
+  outDims[static_cast<size_t>(*axis)] = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const ir::Tensor& x = ctx.input(2 + 3 * i);
+    if (x.dtype() != type) return ctx.error("input " + std::to_string(i) + " is " + typeName(x.dtype()) + ", expected " + typeName(type));
+    bool ok = x.rank() == first.rank();
+    for (int64_t d = 0; ok && d < x.rank(); ++d) ok = d == *axis || x.dims()[static_cast<size_t>(d)] == first.dims()[static_cast<size_t>(d)];
+    if (!ok) return ctx.error("input " + shapeToString(x.dims()) + " does not match " + shapeToString(first.dims()) + " off axis " + std::to_string(*axis));
+    outDims[static_cast<size_t>(*axis)] += x.dims()[static_cast<size_t>(*axis)];
+  }
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < *axis; ++d) outer *= outDims[static_cast<size_t>(d)];
+  for (size_t d = static_cast<size_t>(*axis) + 1; d < outDims.size(); ++d) inner *= outDims[d];
+  ir::Tensor& y = ctx.allocateOutput(0, type, outDims);
+  auto* yd = reinterpret_cast<uint8_t*>(y.mutableRawData());
+  const int64_t rowOut = outDims[static_cast<size_t>(*axis)] * inner;
+  int64_t offset = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const ir::Tensor& x = ctx.input(2 + 3 * i);
+    WH_ASSIGN_OR_RETURN(float xs, scalarScale(ctx, 3 + 3 * i, "X_scale"));
+    WH_ASSIGN_OR_RETURN(int32_t xz, scalarZeroPoint(ctx, 4 + 3 * i, "X_zero_point"));
+    const bool same = xs == ys && xz == yz;
+    auto table = buildTable(type, xs, xz, ys, yz, [](float v) { return v; });
+    const int64_t row = x.dims()[static_cast<size_t>(*axis)] * inner;
+    const auto* xd = reinterpret_cast<const uint8_t*>(x.rawData());
+    for (int64_t o = 0; o < outer; ++o) {
+      if (same) {
+        std::memcpy(yd + o * rowOut + offset, xd + o * row, static_cast<size_t>(row));
+      } else {
+        applyTable(table, xd + o * row, yd + o * rowOut + offset, row);
+      }
+    }
+    offset += row;
+  }
+  return Status::ok();
+}
+
+// ---- QLinearAveragePool ----
+
+// Inputs X, x_scale, x_zero_point, y_scale, y_zero_point. Pools the dequantized values in float
+// (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp).
+Status qlinearAveragePool(KernelContext& ctx) {
+  const ir::Node& node = ctx.node();
+  const ir::Tensor& xIn = ctx.input(0);
+  WH_RETURN_IF_ERROR(checkByteTensor(ctx, xIn, "X"));
+  if (xIn.rank() < 3 || xIn.rank() > 5) return ctx.unsupported("X of rank " + std::to_string(xIn.rank()) + " is not supported (3 to 5)");
+  WH_ASSIGN_OR_RETURN(float xs, scalarScale(ctx, 1, "x_scale"));
+  WH_ASSIGN_OR_RETURN(int32_t xz, scalarZeroPoint(ctx, 2, "x_zero_point"));
+  WH_ASSIGN_OR_RETURN(float ys, scalarScale(ctx, 3, "y_scale"));
+  WH_ASSIGN_OR_RETURN(int32_t yz, scalarZeroPoint(ctx, 4, "y_zero_point"));
+  const bool channelsLast = node.attrInt("channels_last", 0) != 0;
+  const size_t spatial = static_cast<size_t>(xIn.rank() - 2);
+  // Work in NCHW: dims of the NCHW view and the element order of X.
+  std::vector<int64_t> dims = xIn.dims();
+  if (channelsLast) {
+    dims.insert(dims.begin() + 1, dims.back());
+    dims.pop_back();
+  }
+  const int64_t n = dims[0], c = dims[1];
+  int64_t imageSize = 1;
+  for (size_t i = 0; i < spatial; ++i) imageSize *= dims[i + 2];
+  std::vector<int64_t> kernel = node.attrInts("kernel_shape");
+  std::vector<int64_t> strides = node.attrInts("strides", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pads = node.attrInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  if (kernel.size() != spatial || strides.size() != spatial || pads.size() != 2 * spatial) {
+    return ctx.error("kernel_shape/strides/pads do not match " + std::to_string(spatial) + " spatial dims");
+  }
+  const bool ceilMode = node.attrInt("ceil_mode", 0) != 0;
+  const bool includePad = node.attrInt("count_include_pad", 0) != 0;
+  const std::string autoPad = node.attrString("auto_pad", "NOTSET");
+  // Padded to three spatial dims.
+  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, pb[3] = {0, 0, 0}, out[3] = {1, 1, 1};
+  for (size_t i = 0; i < spatial; ++i) {
+    const size_t j = 3 - spatial + i;
+    in[j] = dims[i + 2];
+    k[j] = kernel[i];
+    s[j] = strides[i];
+    if (k[j] < 1 || s[j] < 1) return ctx.error("kernel_shape and strides must be positive");
+    int64_t padBegin = pads[i], padEnd = pads[i + spatial];
+    if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      const int64_t o = (in[j] + s[j] - 1) / s[j];
+      const int64_t total = std::max<int64_t>(0, (o - 1) * s[j] + k[j] - in[j]);
+      padBegin = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      padEnd = total - padBegin;
+    } else if (autoPad == "VALID") {
+      padBegin = padEnd = 0;
+    }
+    const int64_t span = in[j] + padBegin + padEnd - k[j];
+    int64_t o = (ceilMode ? (span + s[j] - 1) / s[j] : span / s[j]) + 1;
+    if (ceilMode && (o - 1) * s[j] >= in[j] + padBegin) --o;
+    if (o < 1) return ctx.error("input " + shapeToString(xIn.dims()) + " is smaller than the kernel");
+    pb[j] = padBegin;
+    out[j] = o;
+  }
+  // Dequantize to NCHW floats.
+  std::vector<float> xf(static_cast<size_t>(xIn.numel()));
+  const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
+  const bool isSigned = xIn.dtype() == DataType::kInt8;
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t p = 0; p < imageSize; ++p) {
+        const int64_t src = channelsLast ? (b * imageSize + p) * c + ch : (b * c + ch) * imageSize + p;
+        const int32_t q = isSigned ? static_cast<int8_t>(xb[src]) : xb[src];
+        xf[static_cast<size_t>((b * c + ch) * imageSize + p)] = xs * static_cast<float>(q - xz);
+      }
+    }
+  }
+  std::vector<int64_t> yDims = {n, c};
+  for (size_t i = 0; i < spatial; ++i) yDims.push_back(out[3 - spatial + i]);
+  const int64_t outSize = out[0] * out[1] * out[2];
+  if (channelsLast) {
+    yDims.push_back(c);
+    yDims.erase(yDims.begin() + 1);
+  }
+  ir::Tensor& y = ctx.allocateOutput(0, xIn.dtype(), yDims);
+  auto* yb = reinterpret_cast<uint8_t*>(y.mutableRawData());
+  const IntRange range = *intRange(xIn.dtype());
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* img = xf.data() + (b * c + ch) * imageSize;
+      for (int64_t o0 = 0; o0 < out[0]; ++o0) {
+        const int64_t d0 = std::max<int64_t>(o0 * s[0] - pb[0], 0), e0 = std::min(o0 * s[0] - pb[0] + k[0], in[0]);
+        for (int64_t o1 = 0; o1 < out[1]; ++o1) {
+          const int64_t d1 = std::max<int64_t>(o1 * s[1] - pb[1], 0), e1 = std::min(o1 * s[1] - pb[1] + k[1], in[1]);
+          for (int64_t o2 = 0; o2 < out[2]; ++o2) {
+            const int64_t d2 = std::max<int64_t>(o2 * s[2] - pb[2], 0), e2 = std::min(o2 * s[2] - pb[2] + k[2], in[2]);
+            float sum = 0.0f;
+            for (int64_t i0 = d0; i0 < e0; ++i0) {
+              for (int64_t i1 = d1; i1 < e1; ++i1) {
+                for (int64_t i2 = d2; i2 < e2; ++i2) sum += img[(i0 * in[1] + i1) * in[2] + i2];
+              }
+            }
+            const int64_t countAll = includePad ? k[0] * k[1] * k[2] : (e0 - d0) * (e1 - d1) * (e2 - d2);
+            const float avg = sum / static_cast<float>(countAll);
+            const auto q = std::clamp(static_cast<int32_t>(std::nearbyint(avg / ys + static_cast<float>(yz))), range.lo, range.hi);
+            const int64_t p = (o0 * out[1] + o1) * out[2] + o2;
+            const int64_t dst = channelsLast ? (b * outSize + p) * c + ch : (b * c + ch) * outSize + p;
+            yb[dst] = static_cast<uint8_t>(q);
+          }
+        }
+      }
+    }
+  }
+  return Status::ok();
+}
+
+template <typename Fn>
+KernelFactory functionFactory(Fn fn) {
+  return [fn](const KernelCreateInfo&) -> Expected<std::unique_ptr<Kernel>> { return makeFunctionKernel(fn); };
+}
+
+}  // namespace
+
+void registerQuantContribKernels(KernelRegistry& registry) {
+  registry.add(kMicrosoft, "QLinearAdd", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(std::make_unique<QLinearBinaryKernel>(info, /*isAdd=*/true));
+  });
+  registry.add(kMicrosoft, "QLinearMul", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(std::make_unique<QLinearBinaryKernel>(info, /*isAdd=*/false));
+  });
+  registry.add(kMicrosoft, "QLinearGlobalAveragePool", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(std::make_unique<QLinearGlobalAveragePoolKernel>(info));
+  });
+  registry.add(kMicrosoft, "QLinearConcat", 1, functionFactory(qlinearConcat));
+  registry.add(kMicrosoft, "QLinearAveragePool", 1, functionFactory(qlinearAveragePool));
+  registry.add(kMicrosoft, "QLinearLeakyRelu", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    const float alpha = info.node.attrFloat("alpha", 0.01f);
+    return makeFunctionKernel([alpha](KernelContext& ctx) {
+      return lookupOp(ctx, [alpha](float v) { return v >= 0.0f ? v : v * alpha; });
+    });
+  });
+  registry.add(kMicrosoft, "QLinearSigmoid", 1, functionFactory([](KernelContext& ctx) {
+    return lookupOp(ctx, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+  }));
+}
+
+}  // namespace whittle::runtime::cpu::quant

@@ -1,0 +1,422 @@
+// QLinearMatMul, MatMulInteger and com.microsoft QGemm.
+//
+//   acc[m, n] = sum_k (a[m, k] - a_zp) * (b[k, n] - b_zp[n])        (numpy matmul broadcasting)
+//   MatMulInteger: y = acc (int32)
+//   QLinearMatMul: y = saturate(round_half_even(float(acc) * (a_scale * b_scale[n] / y_scale)) + y_zp)
+//   QGemm:         acc += C (int32); y as QLinearMatMul with scale alpha * a_scale * b_scale[n]
+//                  (/ y_scale), or float(acc) * scale when there is no y_scale
+//
+// Fast path: a constant 2-D int8 B with zero points 0 (or uint8 with zero points 128, shifted)
+// runs on a oneDNN int8 matmul with B packed once; a's zero point is folded into an int32 bias
+// (bias[n] = -a_zp * sum_k b[k, n]), per-column output scales and eltwise_round give MLAS's
+// requantisation. Everything else runs the reference: int16 operands, int32 dot products.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+
+#include "cpu/kernel_util.h"
+#include "cpu/quant_common.h"
+
+namespace whittle::runtime::cpu::quant {
+namespace {
+
+using ir::DataType;
+
+WH_QUANT_SIMD int32_t dotI16(const int16_t* a, const int16_t* b, int64_t k) {
+  int32_t sum = 0;
+  for (int64_t i = 0; i < k; ++i) sum += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
+  return sum;
+}
+
+// Element i of a uint8/int8 tensor as int32.
+inline int32_t byteAt(const ir::Tensor& t, int64_t i) {
+  return t.dtype() == DataType::kInt8 ? static_cast<int32_t>(t.data<int8_t>()[i]) : static_cast<int32_t>(t.data<uint8_t>()[i]);
+}
+
+// The shapes of a numpy-style matmul of a [..., M, K] by b [..., K, N].
+struct MatMulShape {
+  int64_t m = 1, n = 1, k = 1;
+  std::vector<int64_t> outDims;
+  std::vector<int64_t> aOffsets, bOffsets;  // per output batch: element offset of the A and B matrices
+};
+
+Expected<MatMulShape> matmulShape(const KernelContext& ctx, const std::vector<int64_t>& aIn, const std::vector<int64_t>& bIn) {
+  if (aIn.empty() || bIn.empty()) return ctx.error("matmul inputs must have rank >= 1");
+  std::vector<int64_t> a = aIn, b = bIn;
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  MatMulShape s;
+  s.m = a[a.size() - 2];
+  s.k = a.back();
+  s.n = b.back();
+  if (b[b.size() - 2] != s.k) {
+    return ctx.error("cannot multiply " + shapeToString(aIn) + " by " + shapeToString(bIn));
+  }
+  std::vector<int64_t> aBatch(a.begin(), a.end() - 2), bBatch(b.begin(), b.end() - 2);
+  auto batch = broadcastShapes(aBatch, bBatch);
+  if (!batch) return ctx.error("batch dims of " + shapeToString(aIn) + " and " + shapeToString(bIn) + " do not broadcast");
+  std::vector<int64_t> aStrides = broadcastStrides(aBatch, *batch), bStrides = broadcastStrides(bBatch, *batch);
+  int64_t count = 1;
+  for (int64_t d : *batch) count *= d;
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t rem = i, ao = 0, bo = 0;
+    for (size_t d = batch->size(); d-- > 0;) {
+      const int64_t idx = rem % (*batch)[d];
+      rem /= (*batch)[d];
+      ao += idx * aStrides[d];
+      bo += idx * bStrides[d];
+    }
+    s.aOffsets.push_back(ao * s.m * s.k);
+    s.bOffsets.push_back(bo * s.k * s.n);
+  }
+  s.outDims = *batch;
+  if (aIn.size() > 1) s.outDims.push_back(s.m);
+  if (bIn.size() > 1) s.outDims.push_back(s.n);
+  return s;
+}
+
+// acc for every batch: reference path. aZp has 1 or M values, bZp 1 or N values.
+void referenceMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
+                     const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
+  std::vector<int16_t> aRows(static_cast<size_t>(s.m * s.k)), bCols(static_cast<size_t>(s.n * s.k));
+  for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
+    const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
+    for (int64_t i = 0; i < s.m; ++i) {
+      const int32_t z = aZp.size() == 1 ? aZp[0] : aZp[static_cast<size_t>(i)];
+      for (int64_t kk = 0; kk < s.k; ++kk) {
+        const int64_t idx = transA ? kk * s.m + i : i * s.k + kk;
+        aRows[static_cast<size_t>(i * s.k + kk)] = static_cast<int16_t>(byteAt(a, ao + idx) - z);
+      }
+    }
+    for (int64_t j = 0; j < s.n; ++j) {
+      const int32_t z = bZp.size() == 1 ? bZp[0] : bZp[static_cast<size_t>(j)];
+      for (int64_t kk = 0; kk < s.k; ++kk) {
+        const int64_t idx = transB ? j * s.k + kk : kk * s.n + j;
+        bCols[static_cast<size_t>(j * s.k + kk)] = static_cast<int16_t>(byteAt(b, bo + idx) - z);
+      }
+    }
+    int32_t* out = acc + static_cast<int64_t>(batch) * s.m * s.n;
+#pragma omp parallel for if (s.m * s.n * s.k > (1 << 20))
+    for (int64_t i = 0; i < s.m; ++i) {
+      for (int64_t j = 0; j < s.n; ++j) out[i * s.n + j] += dotI16(&aRows[static_cast<size_t>(i * s.k)], &bCols[static_cast<size_t>(j * s.k)], s.k);
+    }
+  }
+}
+
+Expected<std::vector<int32_t>> zeroPoints(const KernelContext& ctx, size_t i, const std::string& what, int64_t allowed,
+                                          DataType valueType) {
+  if (!ctx.hasInput(i)) return std::vector<int32_t>{0};
+  const ir::Tensor& t = ctx.input(i);
+  if (t.dtype() != valueType) return ctx.error(what + " is " + typeName(t.dtype()) + " but its input is " + typeName(valueType));
+  if (t.numel() != 1 && (t.rank() != 1 || t.numel() != allowed)) {
+    return ctx.unsupported(what + " of shape " + shapeToString(t.dims()) + " is not supported (one value or " +
+                           std::to_string(allowed) + ")");
+  }
+  return readZeroPoints(t, ctx.node(), what);
+}
+
+Status checkByteType(const KernelContext& ctx, const ir::Tensor& t, const std::string& what) {
+  if (t.dtype() == DataType::kUint8 || t.dtype() == DataType::kInt8) return Status::ok();
+  return ctx.unsupported("input " + what + " of dtype " + typeName(t.dtype()) + " is not supported (uint8, int8 are)");
+}
+
+// ---- QLinearMatMul and MatMulInteger ----
+
+class Int8MatMulKernel final : public Kernel {
+ public:
+  static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info, bool qlinear) {
+    auto k = std::unique_ptr<Int8MatMulKernel>(new Int8MatMulKernel(info, qlinear));
+    WH_RETURN_IF_ERROR(k->prepare(info));
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& a = ctx.input(0);
+    // Steady state: same shape, constant parameters: straight to the primitive.
+    if (plan_ && paramsConstant_ && a.dims() == plan_->aDims && a.dtype() == plan_->aType && plan_->threads == ctx.threads()) {
+      return runOnednn(ctx, a);
+    }
+    const ir::Tensor& b = ctx.input(bIdx());
+    WH_RETURN_IF_ERROR(checkByteType(ctx, a, "A"));
+    WH_RETURN_IF_ERROR(checkByteType(ctx, b, "B"));
+    WH_ASSIGN_OR_RETURN(MatMulShape s, matmulShape(ctx, a.dims(), b.dims()));
+    Params p;
+    WH_RETURN_IF_ERROR(readParams(ctx, s, p));
+    if (fastPath_ && b.rank() == 2 && p.aZp.size() == 1) {
+      Status st = ensurePlan(ctx, a, s, p);
+      if (st.isOk()) return runOnednn(ctx, a);
+      if (st.code() != StatusCode::kUnimplemented) return st;
+      fastPath_ = false;
+    }
+    const int64_t count = static_cast<int64_t>(s.aOffsets.size()) * s.m * s.n;
+    std::vector<int32_t> accBuffer;
+    int32_t* acc = nullptr;
+    if (qlinear_) {
+      accBuffer.assign(static_cast<size_t>(count), 0);
+      acc = accBuffer.data();
+    } else {
+      acc = ctx.allocateOutput(0, DataType::kInt32, s.outDims).mutableData<int32_t>();
+      std::fill(acc, acc + count, 0);
+    }
+    referenceMatMul(a, b, s, p.aZp, p.bZp, false, false, acc);
+    if (!qlinear_) return Status::ok();
+    ir::Tensor& y = ctx.allocateOutput(0, p.yType, s.outDims);
+    const IntRange range = *intRange(p.yType);
+    auto* out = reinterpret_cast<uint8_t*>(y.mutableRawData());
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t col = i % s.n;
+      const float scale = p.aScale * (p.bScales.size() == 1 ? p.bScales[0] : p.bScales[static_cast<size_t>(col)]) / p.yScale;
+      out[i] = static_cast<uint8_t>(requantize(acc[i], scale, range, p.yZp));
+    }
+    return Status::ok();
+  }
+
+ private:
+  struct Params {
+    float aScale = 1.0f, yScale = 1.0f;
+    std::vector<float> bScales{1.0f};
+    std::vector<int32_t> aZp{0}, bZp{0};
+    int32_t yZp = 0;
+    DataType yType = DataType::kInt32;
+  };
+
+  struct Plan {
+    std::vector<int64_t> aDims, yDims;
+    int64_t rows = 0;
+    int threads = 0;
+    DataType aType = DataType::kUndefined;
+    float aScale = 0, yScale = 0;
+    int32_t aZp = 0, yZp = 0;
+    DataType yType = DataType::kUndefined;
+    dnnl::matmul prim;
+    dnnl::memory src, dst, weights, bias, scratchpad, dstZpMem;
+    std::unordered_map<int, dnnl::memory> args;
+    std::shared_ptr<ir::Buffer> scratchBuffer;
+    std::vector<int32_t> biasValues;
+    int32_t dstZp = 0;
+  };
+
+  Int8MatMulKernel(const KernelCreateInfo& info, bool qlinear) : qlinear_(qlinear) {
+    paramsConstant_ = true;
+    for (size_t i : qlinear ? std::vector<size_t>{1, 2, 4, 5, 6, 7} : std::vector<size_t>{2, 3}) {
+      paramsConstant_ = paramsConstant_ && (info.node.input(i) == nullptr || info.constantInput(i) != nullptr);
+    }
+  }
+
+  size_t bIdx() const { return qlinear_ ? 3 : 1; }
+
+  Status prepare(const KernelCreateInfo& info) {
+    const ir::Tensor* b = info.constantInput(bIdx());
+    const size_t bZpIdx = qlinear_ ? 5 : 3;
+    const ir::Tensor* bzp = info.constantInput(bZpIdx);
+    if (b == nullptr || b->rank() != 2 || (info.node.input(bZpIdx) != nullptr && bzp == nullptr)) return Status::ok();
+    if (b->dtype() != DataType::kInt8 && b->dtype() != DataType::kUint8) return Status::ok();
+    const int32_t wantZp = b->dtype() == DataType::kUint8 ? 128 : 0;
+    std::vector<int32_t> zps{0};
+    if (bzp != nullptr) { WH_ASSIGN_OR_RETURN(zps, readZeroPoints(*bzp, info.node, "b_zero_point")); }
+    for (int32_t z : zps) {
+      if (z != wantZp) return Status::ok();
+    }
+    if (qlinear_) {
+      const ir::Tensor* bs = info.constantInput(4);
+      if (bs == nullptr) return Status::ok();
+      WH_ASSIGN_OR_RETURN(bScales_, readScales(*bs, info.node, "b_scale"));
+      if (bScales_.size() != 1 && static_cast<int64_t>(bScales_.size()) != b->dims()[1]) return Status::ok();
+    }
+    k_ = b->dims()[0];
+    n_ = b->dims()[1];
+    weights_.resize(static_cast<size_t>(b->numel()));
+    columnSums_.assign(static_cast<size_t>(n_), 0);
+    const auto* raw = reinterpret_cast<const uint8_t*>(b->rawData());
+    for (int64_t i = 0; i < b->numel(); ++i) {
+      const int32_t v = b->dtype() == DataType::kUint8 ? static_cast<int32_t>(raw[i]) - 128 : static_cast<int8_t>(raw[i]);
+      weights_[static_cast<size_t>(i)] = static_cast<int8_t>(v);
+      columnSums_[static_cast<size_t>(i % n_)] += v;
+    }
+    fastPath_ = true;
+    return Status::ok();
+  }
+
+  Status readParams(const KernelContext& ctx, const MatMulShape& s, Params& p) const {
+    const DataType aType = ctx.input(0).dtype(), bType = ctx.input(bIdx()).dtype();
+    if (qlinear_) {
+      WH_ASSIGN_OR_RETURN(p.aScale, scalarScale(ctx, 1, "a_scale"));
+      WH_ASSIGN_OR_RETURN(p.aZp, zeroPoints(ctx, 2, "a_zero_point", 1, aType));
+      WH_ASSIGN_OR_RETURN(p.bScales, readScales(ctx.input(4), ctx.node(), "b_scale"));
+      if (p.bScales.size() != 1 && (ctx.input(4).rank() != 1 || static_cast<int64_t>(p.bScales.size()) != s.n)) {
+        return ctx.unsupported("b_scale of shape " + shapeToString(ctx.input(4).dims()) + " is not supported (one value or " +
+                               std::to_string(s.n) + ")");
+      }
+      WH_ASSIGN_OR_RETURN(p.bZp, zeroPoints(ctx, 5, "b_zero_point", s.n, bType));
+      WH_ASSIGN_OR_RETURN(p.yScale, scalarScale(ctx, 6, "y_scale"));
+      WH_ASSIGN_OR_RETURN(p.yZp, scalarZeroPoint(ctx, 7, "y_zero_point"));
+      p.yType = ctx.hasInput(7) ? ctx.input(7).dtype() : DataType::kUint8;
+      if (p.yType != DataType::kUint8 && p.yType != DataType::kInt8) {
+        return ctx.unsupported("output dtype " + typeName(p.yType) + " is not supported (uint8, int8 are)");
+      }
+    } else {
+      WH_ASSIGN_OR_RETURN(p.aZp, zeroPoints(ctx, 2, "a_zero_point", s.m, aType));
+      WH_ASSIGN_OR_RETURN(p.bZp, zeroPoints(ctx, 3, "b_zero_point", s.n, bType));
+    }
+    return Status::ok();
+  }
+
+  Status ensurePlan(KernelContext& ctx, const ir::Tensor& a, const MatMulShape& s, const Params& p) {
+    const int64_t rows = static_cast<int64_t>(s.aOffsets.size()) * s.m;
+    if (plan_ && plan_->threads == ctx.threads() && plan_->aDims == a.dims() && plan_->aType == a.dtype() && plan_->aScale == p.aScale &&
+        plan_->yScale == p.yScale && plan_->aZp == p.aZp[0] && plan_->yZp == p.yZp && plan_->yType == p.yType) {
+      return Status::ok();
+    }
+    plan_.reset();
+    auto plan = std::make_unique<Plan>();
+    plan->rows = rows;
+    plan->aType = a.dtype();
+    plan->aScale = p.aScale;
+    plan->yScale = p.yScale;
+    plan->aZp = p.aZp[0];
+    plan->yZp = p.yZp;
+    plan->yType = qlinear_ ? p.yType : DataType::kInt32;
+    plan->threads = ctx.threads();
+    plan->aDims = a.dims();
+    plan->yDims = s.outDims;
+    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { buildPlan(ctx.engine(), *plan, p); }));
+    plan_ = std::move(plan);
+    return Status::ok();
+  }
+
+  void buildPlan(dnnl::engine& engine, Plan& plan, const Params& p) {
+    using dnnl::memory;
+    using tag = memory::format_tag;
+    using dt = memory::data_type;
+    const dt dstType = !qlinear_ ? dt::s32 : p.yType == DataType::kUint8 ? dt::u8 : dt::s8;
+    auto srcMd = memory::desc({plan.rows, k_}, plan.aType == DataType::kUint8 ? dt::u8 : dt::s8, tag::ab);
+    auto wMd = memory::desc({k_, n_}, dt::s8, tag::any);
+    auto dstMd = memory::desc({plan.rows, n_}, dstType, tag::ab);
+    plan.biasValues.resize(static_cast<size_t>(n_));
+    for (int64_t j = 0; j < n_; ++j) plan.biasValues[static_cast<size_t>(j)] = -plan.aZp * columnSums_[static_cast<size_t>(j)];
+    const bool hasBias = plan.aZp != 0;
+    auto biasMd = memory::desc({1, n_}, dt::s32, tag::ab);
+    dnnl::matmul::desc desc(srcMd, wMd, hasBias ? biasMd : memory::desc(), dstMd);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (qlinear_) {
+      std::vector<float> scales(bScales_.size());
+      for (size_t j = 0; j < scales.size(); ++j) scales[j] = p.aScale * bScales_[j] / p.yScale;
+      attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_round, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+      if (p.yZp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    }
+    dnnl::matmul::primitive_desc pd(desc, attr, engine);
+    plan.prim = dnnl::matmul(pd);
+    dnnl::stream stream(engine);
+    memory userW({{k_, n_}, dt::s8, tag::ab}, engine, weights_.data());
+    plan.weights = memory(pd.weights_desc(), engine);
+    dnnl::reorder(userW, plan.weights).execute(stream, userW, plan.weights);
+    stream.wait();
+    plan.scratchBuffer = ir::Buffer::allocateUninitialized(std::max<size_t>(pd.scratchpad_desc().get_size(), 64));
+    plan.scratchpad = memory(pd.scratchpad_desc(), engine, plan.scratchBuffer->mutableData());
+    plan.src = memory(srcMd, engine, DNNL_MEMORY_NONE);
+    plan.dst = memory(dstMd, engine, DNNL_MEMORY_NONE);
+    plan.args = {{DNNL_ARG_SRC, plan.src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_DST, plan.dst},
+                 {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
+    if (hasBias) {
+      plan.bias = memory(biasMd, engine, plan.biasValues.data());
+      plan.args[DNNL_ARG_BIAS] = plan.bias;
+    }
+    plan.dstZp = p.yZp;
+    if (qlinear_ && p.yZp != 0) {
+      plan.dstZpMem = memory({{1}, dt::s32, tag::x}, engine, &plan.dstZp);
+      plan.args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = plan.dstZpMem;
+    }
+  }
+
+  // B is 2-D, so A's batches are one (rows x K) matrix.
+  Status runOnednn(KernelContext& ctx, const ir::Tensor& a) {
+    Plan& plan = *plan_;
+    ir::Tensor& y = ctx.allocateOutput(0, plan.yType, plan.yDims);
+    plan.src.set_data_handle(const_cast<std::byte*>(a.rawData()));
+    plan.dst.set_data_handle(y.mutableRawData());
+    return dnnlGuard(ctx.node(), [&] { plan.prim.execute(ctx.stream(), plan.args); });
+  }
+
+  bool qlinear_;
+  bool fastPath_ = false;
+  bool paramsConstant_ = false;  // scales and zero points are initializers
+  int64_t k_ = 0, n_ = 0;
+  std::vector<int8_t> weights_;      // B as int8, K x N
+  std::vector<int32_t> columnSums_;  // sum_k B[k][n]
+  std::vector<float> bScales_;
+  std::unique_ptr<Plan> plan_;
+};
+
+// ---- com.microsoft QGemm ----
+
+// Inputs: A, a_scale, a_zero_point, B, b_scale, b_zero_point, C (int32 bias), y_scale, y_zero_point.
+Status qgemm(KernelContext& ctx) {
+  const ir::Node& node = ctx.node();
+  const bool transA = node.attrInt("transA", 0) != 0, transB = node.attrInt("transB", 0) != 0;
+  const float alpha = node.attrFloat("alpha", 1.0f);
+  const ir::Tensor& a = ctx.input(0);
+  const ir::Tensor& b = ctx.input(3);
+  WH_RETURN_IF_ERROR(checkByteType(ctx, a, "A"));
+  WH_RETURN_IF_ERROR(checkByteType(ctx, b, "B"));
+  if (a.rank() != 2 || b.rank() != 2) return ctx.error("A and B must be 2-D, got " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()));
+  MatMulShape s;
+  s.m = transA ? a.dims()[1] : a.dims()[0];
+  s.k = transA ? a.dims()[0] : a.dims()[1];
+  s.n = transB ? b.dims()[0] : b.dims()[1];
+  if ((transB ? b.dims()[1] : b.dims()[0]) != s.k) return ctx.error("cannot multiply " + shapeToString(a.dims()) + " by " + shapeToString(b.dims()));
+  s.outDims = {s.m, s.n};
+  s.aOffsets = {0};
+  s.bOffsets = {0};
+  WH_ASSIGN_OR_RETURN(float aScale, scalarScale(ctx, 1, "a_scale"));
+  WH_ASSIGN_OR_RETURN(std::vector<int32_t> aZp, zeroPoints(ctx, 2, "a_zero_point", 1, a.dtype()));
+  WH_ASSIGN_OR_RETURN(std::vector<float> bScales, readScales(ctx.input(4), ctx.node(), "b_scale"));
+  if (bScales.size() != 1 && static_cast<int64_t>(bScales.size()) != s.n) return ctx.error("b_scale must hold 1 or N values");
+  WH_ASSIGN_OR_RETURN(std::vector<int32_t> bZp, zeroPoints(ctx, 5, "b_zero_point", s.n, b.dtype()));
+  std::vector<int32_t> acc(static_cast<size_t>(s.m * s.n), 0);
+  if (ctx.hasInput(6)) {  // C broadcasts to [M, N]
+    const ir::Tensor& c = ctx.input(6);
+    if (c.dtype() != DataType::kInt32) return ctx.error("C must be int32, got " + typeName(c.dtype()));
+    auto shape = broadcastShapes(c.dims(), s.outDims);
+    if (!shape || *shape != s.outDims) return ctx.error("C " + shapeToString(c.dims()) + " does not broadcast to " + shapeToString(s.outDims));
+    std::vector<int64_t> strides = broadcastStrides(c.dims(), s.outDims);
+    for (int64_t i = 0; i < s.m; ++i) {
+      for (int64_t j = 0; j < s.n; ++j) acc[static_cast<size_t>(i * s.n + j)] = c.data<int32_t>()[i * strides[0] + j * strides[1]];
+    }
+  }
+  referenceMatMul(a, b, s, aZp, bZp, transA, transB, acc.data());
+  const bool requant = ctx.hasInput(7) && ctx.hasInput(8);
+  float yScale = 1.0f;
+  if (ctx.hasInput(7)) { WH_ASSIGN_OR_RETURN(yScale, scalarScale(ctx, 7, "y_scale")); }
+  auto scaleOf = [&](int64_t col) {
+    float v = alpha * aScale * (bScales.size() == 1 ? bScales[0] : bScales[static_cast<size_t>(col)]);
+    return ctx.hasInput(7) ? v / yScale : v;
+  };
+  if (!requant) {
+    float* y = ctx.allocateOutput(0, DataType::kFloat, s.outDims).mutableData<float>();
+    for (int64_t i = 0; i < s.m * s.n; ++i) y[i] = static_cast<float>(acc[static_cast<size_t>(i)]) * scaleOf(i % s.n);
+    return Status::ok();
+  }
+  WH_ASSIGN_OR_RETURN(int32_t yZp, scalarZeroPoint(ctx, 8, "y_zero_point"));
+  const DataType yType = ctx.input(8).dtype();
+  if (yType != DataType::kUint8 && yType != DataType::kInt8) return ctx.unsupported("output dtype " + typeName(yType) + " is not supported");
+  auto* y = reinterpret_cast<uint8_t*>(ctx.allocateOutput(0, yType, s.outDims).mutableRawData());
+  const IntRange range = *intRange(yType);
+  for (int64_t i = 0; i < s.m * s.n; ++i) y[i] = static_cast<uint8_t>(requantize(acc[static_cast<size_t>(i)], scaleOf(i % s.n), range, yZp));
+  return Status::ok();
+}
+
+}  // namespace
+
+void registerQuantMatMulKernels(KernelRegistry& registry) {
+  registry.add("", "QLinearMatMul", 10, [](const KernelCreateInfo& info) { return Int8MatMulKernel::create(info, true); });
+  registry.add("", "MatMulInteger", 10, [](const KernelCreateInfo& info) { return Int8MatMulKernel::create(info, false); });
+  registry.add("com.microsoft", "QGemm", 1, [](const KernelCreateInfo&) -> Expected<std::unique_ptr<Kernel>> {
+    return makeFunctionKernel(qgemm);
+  });
+}
+
+}  // namespace whittle::runtime::cpu::quant

@@ -1,0 +1,367 @@
+#include "whittle/data/dataset.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+#include "data/dataset_internal.h"
+#include "whittle/data/npy.h"
+#include "whittle/onnx_io/tensor_proto.h"
+
+namespace whittle::data {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------- helpers
+
+std::vector<InputSpec> inputSpecs(const std::vector<const ir::Value*>& values) {
+  std::vector<InputSpec> out;
+  for (const ir::Value* v : values) out.push_back({v->name(), v->dtype(), v->type().shape});
+  return out;
+}
+
+std::vector<InputSpec> inputSpecs(const ir::Graph& graph) {
+  std::vector<const ir::Value*> feeds;
+  for (const ir::Value* v : graph.inputs()) {
+    if (!v->isInitializer()) feeds.push_back(v);
+  }
+  return inputSpecs(feeds);
+}
+
+std::string dimsText(const std::vector<ir::Dim>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    s += i ? "," : "";
+    s += dims[i].isKnown() ? std::to_string(dims[i].value) : dims[i].param.empty() ? "?" : dims[i].param;
+  }
+  return s + "]";
+}
+
+std::string dimsText(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + (dims[i] < 0 ? std::string("?") : std::to_string(dims[i]));
+  return s + "]";
+}
+
+std::string_view datasetKindName(DatasetKind kind) {
+  switch (kind) {
+    case DatasetKind::kAuto: return "auto";
+    case DatasetKind::kNpy: return "npy";
+    case DatasetKind::kNpz: return "npz";
+    case DatasetKind::kTensorProto: return "pb";
+    case DatasetKind::kImages: return "images";
+    case DatasetKind::kRawBin: return "rawbin";
+    case DatasetKind::kMnist: return "mnist";
+  }
+  return "auto";
+}
+
+std::optional<DatasetKind> parseDatasetKind(std::string_view name) {
+  for (DatasetKind k : {DatasetKind::kAuto, DatasetKind::kNpy, DatasetKind::kNpz, DatasetKind::kTensorProto,
+                        DatasetKind::kImages, DatasetKind::kRawBin, DatasetKind::kMnist}) {
+    if (datasetKindName(k) == name) return k;
+  }
+  if (name == "image") return DatasetKind::kImages;
+  if (name == "idx") return DatasetKind::kMnist;
+  return std::nullopt;
+}
+
+namespace detail {
+
+std::optional<std::vector<int64_t>> modelSampleDims(const InputSpec& input) {
+  if (!input.dims || input.dims->empty()) return std::nullopt;
+  std::vector<int64_t> dims;
+  for (size_t i = 1; i < input.dims->size(); ++i) dims.push_back((*input.dims)[i].isKnown() ? (*input.dims)[i].value : -1);
+  return dims;
+}
+
+Expected<SampleSlot> fitSlot(const InputSpec& input, ir::DataType dtype, const std::vector<int64_t>& sampleDims,
+                             const std::string& source) {
+  if (input.dims && input.dims->empty()) {
+    return invalidInput("input '" + input.name + "' is a scalar; a data set needs a leading batch axis to feed it");
+  }
+  if (input.dims) {
+    std::vector<ir::Dim> want(input.dims->begin() + 1, input.dims->end());
+    bool ok = want.size() == sampleDims.size();
+    for (size_t i = 0; ok && i < want.size(); ++i) ok = !want[i].isKnown() || want[i].value == sampleDims[i];
+    if (!ok) {
+      return invalidInput("input '" + input.name + "': expected samples of shape " + dimsText(want) +
+                          " (model input " + dimsText(*input.dims) + "), got " + dimsText(sampleDims) + " from " +
+                          source);
+    }
+  }
+  if (input.dtype != ir::DataType::kUndefined && input.dtype != dtype) {
+    return invalidInput("input '" + input.name + "': expected " + std::string(ir::dataTypeName(input.dtype)) +
+                        ", got " + std::string(ir::dataTypeName(dtype)) + " from " + source);
+  }
+  int64_t numel = 1;
+  for (int64_t d : sampleDims) numel *= d;
+  return SampleSlot{input.name, dtype, sampleDims, ir::storageBytes(dtype, numel)};
+}
+
+Expected<const InputSpec*> singleInput(const std::vector<InputSpec>& inputs, const std::string& wanted,
+                                       const std::string& source) {
+  std::string names;
+  for (const auto& in : inputs) names += (names.empty() ? "" : ", ") + in.name;
+  if (!wanted.empty()) {
+    for (const auto& in : inputs) {
+      if (in.name == wanted) return &in;
+    }
+    return notFound(source + ": the model has no input named '" + wanted + "' (inputs: " + names + ")");
+  }
+  if (inputs.size() == 1) return &inputs[0];
+  if (inputs.empty()) return invalidInput(source + ": the model has no inputs to feed");
+  return invalidInput(source + ": this data set feeds one input, but the model has " + std::to_string(inputs.size()) +
+                      " (" + names + "); use a .npz with one array per input or a .pb folder, or name the input (input=)");
+}
+
+std::optional<int64_t> fixedBatchOf(const std::vector<InputSpec>& inputs, const std::vector<SampleSlot>& slots) {
+  for (const SampleSlot& slot : slots) {
+    for (const InputSpec& in : inputs) {
+      if (in.name == slot.input && in.dims && !in.dims->empty() && (*in.dims)[0].isKnown()) return (*in.dims)[0].value;
+    }
+  }
+  return std::nullopt;
+}
+
+Expected<std::vector<int64_t>> labelsInOrder(const std::string& labelPath, int64_t count, const std::string& source) {
+  WH_ASSIGN_OR_RETURN(LabelFile file, readLabelFile(labelPath));
+  if (static_cast<int64_t>(file.size()) < count) {
+    return invalidInput(labelPath + ": has " + std::to_string(file.size()) + " labels, but " + source + " has " +
+                        std::to_string(count) + " samples");
+  }
+  file.labels.resize(static_cast<size_t>(count));
+  return file.labels;
+}
+
+std::string extensionOf(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+bool isImageFile(const std::string& path) {
+  std::string ext = extensionOf(path);
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------- Dataset
+
+std::string Dataset::describe() const {
+  std::string s = std::string(datasetKindName(kind_)) + " '" + path_ + "' (" + std::to_string(size_) + " samples";
+  std::string extra = details();
+  if (!extra.empty()) s += "; " + extra;
+  s += ")";
+  return s;
+}
+
+Expected<Batch> Dataset::read(int64_t first, int64_t count) {
+  if (first < 0 || count < 0 || first > size_ || count > size_ - first) {
+    return invalidInput(path_ + ": samples [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                        ") out of range (the data set has " + std::to_string(size_) + ")");
+  }
+  Batch batch;
+  batch.first = first;
+  batch.count = count;
+  if (count == 0) return batch;
+  int64_t rows = count;
+  if (fixedBatch_) {
+    if (count > *fixedBatch_) {
+      return invalidInput("input '" + slots_.front().input + "' has a fixed batch size of " +
+                          std::to_string(*fixedBatch_) + " in the model; cannot read batches of " +
+                          std::to_string(count));
+    }
+    rows = *fixedBatch_;
+  }
+  std::vector<std::byte*> dst;
+  for (const SampleSlot& slot : slots_) {
+    std::vector<int64_t> dims{rows};
+    dims.insert(dims.end(), slot.sampleDims.begin(), slot.sampleDims.end());
+    auto buffer = ir::Buffer::allocateUninitialized(slot.sampleBytes * static_cast<size_t>(rows));
+    dst.push_back(buffer->mutableData());
+    batch.inputs.emplace_back(slot.input, ir::Tensor(slot.dtype, std::move(dims), std::move(buffer)));
+  }
+  if (hasLabels_) batch.labels.resize(static_cast<size_t>(count));
+  WH_RETURN_IF_ERROR(readSamples(first, count, dst, hasLabels_ ? batch.labels.data() : nullptr));
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    const size_t bytes = slots_[k].sampleBytes;
+    for (int64_t r = count; r < rows; ++r) {
+      std::memcpy(dst[k] + static_cast<size_t>(r) * bytes, dst[k] + static_cast<size_t>(count - 1) * bytes, bytes);
+    }
+  }
+  for (int64_t i = first; i < first + count; ++i) batch.ids.push_back(sampleId(i));
+  return batch;
+}
+
+Expected<Batch> Dataset::next(int64_t batchSize) {
+  if (batchSize < 1) return invalidInput("batch size must be at least 1, got " + std::to_string(batchSize));
+  int64_t count = std::min(batchSize, size_ - cursor_);
+  WH_ASSIGN_OR_RETURN(Batch batch, read(cursor_, count));
+  cursor_ += count;
+  return batch;
+}
+
+// ---------------------------------------------------------------- options and factory
+
+Status parseDatasetOptions(std::string_view text, DatasetSpec& spec) {
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq + 1 == item.size()) {
+      return invalidInput("data set options: '" + item + "' needs a value (kind=, labels=, input=, shape=, dtype=, limit=)");
+    }
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "kind") {
+      auto kind = parseDatasetKind(value);
+      if (!kind) return invalidInput("data set options: kind=" + value + ": expected npy, npz, pb, images, rawbin or mnist");
+      spec.kind = *kind;
+    } else if (key == "labels") {
+      spec.labels = value;
+    } else if (key == "input") {
+      spec.input = value;
+    } else if (key == "shape") {
+      spec.rawShape.clear();
+      size_t pos = 0;
+      while (pos <= value.size()) {
+        size_t x = value.find_first_of("x,:", pos);
+        std::string part = value.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+        int64_t d = 0;
+        auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), d);
+        if (part.empty() || ec != std::errc() || end != part.data() + part.size() || d <= 0) {
+          return invalidInput("data set options: shape=" + value + ": expected HxWxC or HxW with positive sizes");
+        }
+        spec.rawShape.push_back(d);
+        pos = x == std::string::npos ? value.size() + 1 : x + 1;
+      }
+      if (spec.rawShape.size() < 2 || spec.rawShape.size() > 3) {
+        return invalidInput("data set options: shape=" + value + ": expected HxWxC or HxW");
+      }
+    } else if (key == "dtype") {
+      auto type = ir::parseDataType(value);
+      if (!type || (*type != ir::DataType::kUint8 && *type != ir::DataType::kInt8)) {
+        return invalidInput("data set options: dtype=" + value + ": raw samples are uint8 or int8");
+      }
+      spec.rawType = *type;
+    } else if (key == "limit") {
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n < 0) {
+        return invalidInput("data set options: limit=" + value + ": expected a non-negative integer");
+      }
+      spec.limit = n;
+    } else {
+      return invalidInput("data set options: unknown key '" + key + "' (kind, labels, input, shape, dtype, limit)");
+    }
+  }
+  return Status::ok();
+}
+
+Expected<DatasetKind> detectDatasetKind(const std::string& path) {
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) return notFound(path + ": no such file or folder");
+  if (fs::is_regular_file(status)) {
+    std::string ext = detail::extensionOf(path);
+    std::string name = fs::path(path).filename().string();
+    if (ext == ".npy") return DatasetKind::kNpy;
+    if (ext == ".npz") return DatasetKind::kNpz;
+    if (ext == ".pb") return DatasetKind::kTensorProto;
+    if (detail::isImageFile(path)) return DatasetKind::kImages;
+    if (name.find("-idx") != std::string::npos || name.find(".idx") != std::string::npos) return DatasetKind::kMnist;
+    return invalidInput(path + ": cannot tell what kind of data set this file is (expected .npy, .npz, .pb, an image or "
+                               "an idx file); give the kind (kind=...)");
+  }
+  if (!fs::is_directory(status)) return invalidInput(path + ": not a file or folder");
+  bool pb = false, idx = false, bin = false, images = false;
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_directory()) {
+      if (name.rfind("test_data_set", 0) == 0) pb = true;
+      continue;
+    }
+    if (name.rfind("input_", 0) == 0 && detail::extensionOf(name) == ".pb") pb = true;
+    if (name.find("images-idx3") != std::string::npos) idx = true;
+    if (detail::extensionOf(name) == ".bin") bin = true;
+    if (detail::isImageFile(name)) images = true;
+  }
+  if (pb) return DatasetKind::kTensorProto;
+  if (idx) return DatasetKind::kMnist;
+  if (bin) return DatasetKind::kRawBin;
+  if (images) return DatasetKind::kImages;
+  for (const auto& entry : fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec)) {
+    if (entry.is_regular_file() && detail::isImageFile(entry.path().string())) return DatasetKind::kImages;
+  }
+  return invalidInput(path + ": cannot tell what kind of data set this folder is (no test_data_set_*/input_*.pb, idx, "
+                             ".bin or image files); give the kind (kind=...)");
+}
+
+Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec, const std::vector<InputSpec>& modelInputs) {
+  DatasetKind kind = spec.kind;
+  if (kind == DatasetKind::kAuto) {
+    WH_ASSIGN_OR_RETURN(kind, detectDatasetKind(spec.path));
+  } else if (!fs::exists(spec.path)) {
+    return notFound(spec.path + ": no such file or folder");
+  }
+  if (spec.preprocess.hasGeometry() || spec.preprocess.hasNormalization() ||
+      spec.preprocess.channels != ChannelOrder::kAuto || spec.preprocess.layout != Layout::kAuto ||
+      spec.preprocess.dtype) {
+    if (kind == DatasetKind::kNpy || kind == DatasetKind::kNpz || kind == DatasetKind::kTensorProto) {
+      return invalidInput(spec.path + ": preprocessing applies to images, rawbin and mnist data sets, not to " +
+                          std::string(datasetKindName(kind)) + " tensors (they are fed as stored)");
+    }
+  }
+  switch (kind) {
+    case DatasetKind::kNpy: return detail::openNpy(spec, modelInputs);
+    case DatasetKind::kNpz: return detail::openNpz(spec, modelInputs);
+    case DatasetKind::kTensorProto: return detail::openTensorProto(spec, modelInputs);
+    case DatasetKind::kImages: return detail::openImages(spec, modelInputs);
+    case DatasetKind::kRawBin: return detail::openRawBin(spec, modelInputs);
+    case DatasetKind::kMnist: return detail::openMnist(spec, modelInputs);
+    case DatasetKind::kAuto: break;
+  }
+  return internalError("openDataset: unresolved data set kind");
+}
+
+Expected<std::vector<NamedTensor>> readTensorsFromFile(const std::string& path) {
+  std::string ext = detail::extensionOf(path);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return notFound(path + ": no such file");
+  if (fs::is_directory(path, ec)) return invalidInput(path + ": is a folder, expected a .npy, .npz or .pb file");
+  if (ext != ".npy" && ext != ".npz" && ext != ".pb") {
+    // Decide by content: the .npy magic, a zip archive, else a TensorProto.
+    char magic[6] = {0};
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      size_t n = std::fread(magic, 1, sizeof(magic), f);
+      std::fclose(f);
+      if (n == 6 && std::memcmp(magic, "\x93NUMPY", 6) == 0) ext = ".npy";
+      else if (n >= 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0) ext = ".npz";
+      else ext = ".pb";
+    }
+  }
+  std::vector<NamedTensor> out;
+  if (ext == ".npy") {
+    WH_ASSIGN_OR_RETURN(ir::Tensor t, readNpy(path));
+    out.emplace_back("", std::move(t));
+  } else if (ext == ".npz") {
+    WH_ASSIGN_OR_RETURN(out, readNpz(path));
+  } else {
+    std::string name;
+    auto t = onnx_io::readTensorFile(path, &name);
+    if (!t.isOk()) {
+      const std::string& m = t.status().message();
+      return Status(t.status().code(), m.find(path) == std::string::npos ? path + ": " + m : m);
+    }
+    out.emplace_back(name, std::move(t).value());
+  }
+  return out;
+}
+
+}  // namespace whittle::data

@@ -1,0 +1,473 @@
+// The CPU lowering (see lowering.h).
+//
+// Before: y = Relu(Add(Conv(x, W, B), z))          After: y = FusedConv(x, W, B, z)
+//                                                           post_ops = ["Sum", "Relu"]
+// Before: c = Concat(Relu(Conv(a)), Relu(Conv(b)))  After: the FusedConv outputs and c are
+//                                                   [N, H, W, C]; Concat axis = 3
+// Requires: every fused-away value has one reader and is neither a graph output nor kept;
+// the Add operand has the Conv output's static shape; channels-last values are rank 4,
+// float32 at the convolutions, and read only by ops that know the layout or do not care.
+#include "whittle/runtime/lowering.h"
+
+#include <cfloat>
+#include <cmath>
+#include <numeric>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace whittle::runtime {
+
+namespace {
+
+constexpr const char* kInternalDomain = "com.whittle.internal";
+
+struct PostOp {
+  std::string op;
+  float alpha = 0;
+  float beta = 0;
+};
+
+class Lowering {
+ public:
+  Lowering(ir::Graph& graph, const std::vector<std::string>& keep) : graph_(graph) {
+    for (const std::string& name : keep) {
+      if (const ir::Value* v = graph.findValue(name)) keep_.insert(v);
+    }
+  }
+
+  Status fuseEpilogues();
+  Status keepChannelsLast();
+  void markSumInPlace();
+
+ private:
+  bool pinned(const ir::Value* v) const {
+    return v->isGraphOutput() || v->isGraphInput() || v->isInitializer() || keep_.contains(v) || v->hasImplicitUses();
+  }
+  ir::Node* replaceNodes(const std::vector<ir::Node*>& old, ir::Value* finalOut, const std::string& opType,
+                         const std::string& domain, const std::string& name, const std::vector<ir::Value*>& inputs,
+                         std::vector<ir::Attribute> attrs);
+  int64_t rankOf(const ir::Value* v) const {
+    if (v == nullptr) return -1;
+    if (v->type().shape) return static_cast<int64_t>(v->type().shape->size());
+    if (v->constant() != nullptr) return v->constant()->rank();
+    auto it = ranks_.find(v);
+    return it == ranks_.end() ? -1 : it->second;
+  }
+
+  ir::Graph& graph_;
+  std::unordered_set<const ir::Value*> keep_;
+  std::unordered_map<const ir::Value*, int64_t> ranks_;
+};
+
+// ---- helpers ----
+
+std::optional<double> scalarConstant(const ir::Value* v) {
+  if (v == nullptr || v->constant() == nullptr || v->constant()->numel() != 1) return std::nullopt;
+  return v->constant()->valueAsDouble(0);
+}
+
+bool isScalarConstant(const ir::Value* v) { return scalarConstant(v).has_value(); }
+
+/// The epilogue step for an activation node, or nullopt when it cannot be fused.
+std::optional<PostOp> activationOf(const ir::Node& n) {
+  if (!n.domain().empty() || n.output(0) == nullptr) return std::nullopt;
+  for (size_t i = 1; i < n.numOutputs(); ++i) {
+    if (n.output(i) != nullptr) return std::nullopt;
+  }
+  const std::string& op = n.opType();
+  if (op == "Clip") {
+    float lo = n.attrFloat("min", -FLT_MAX), hi = n.attrFloat("max", FLT_MAX);
+    if (n.numInputs() > 1 && n.input(1) != nullptr) {
+      auto v = scalarConstant(n.input(1));
+      if (!v) return std::nullopt;
+      lo = static_cast<float>(*v);
+    }
+    if (n.numInputs() > 2 && n.input(2) != nullptr) {
+      auto v = scalarConstant(n.input(2));
+      if (!v) return std::nullopt;
+      hi = static_cast<float>(*v);
+    }
+    return PostOp{op, lo, hi};
+  }
+  if (n.numInputs() != 1) return std::nullopt;
+  if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "HardSwish") return PostOp{op, 0, 0};
+  if (op == "LeakyRelu") return PostOp{op, n.attrFloat("alpha", 0.01f), 0};
+  if (op == "Elu") return PostOp{op, n.attrFloat("alpha", 1.0f), 0};
+  if (op == "HardSigmoid") return PostOp{op, n.attrFloat("alpha", 0.2f), n.attrFloat("beta", 0.5f)};
+  return std::nullopt;
+}
+
+/// Whether two values have the same static shape (known sizes, or the same symbolic names).
+bool sameStaticShape(const ir::Value* a, const ir::Value* b) {
+  if (!a->type().shape || !b->type().shape) return false;
+  const auto& sa = *a->type().shape;
+  const auto& sb = *b->type().shape;
+  if (sa.size() != sb.size()) return false;
+  for (size_t i = 0; i < sa.size(); ++i) {
+    if (sa[i].isKnown() || sb[i].isKnown()) {
+      if (sa[i].value != sb[i].value) return false;
+    } else if (sa[i].param.empty() || sa[i].param != sb[i].param) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The only explicit use of `v`, or nullptr.
+const ir::Value::Use* onlyUse(const ir::Value* v) {
+  return v->uses().size() == 1 && !v->uses()[0].implicit() ? &v->uses()[0] : nullptr;
+}
+
+ir::Attribute stringsAttr(std::string name, std::vector<std::string> values) {
+  ir::Attribute a;
+  a.name = std::move(name);
+  a.kind = ir::Attribute::Kind::kStrings;
+  a.strings = std::move(values);
+  return a;
+}
+
+/// The node's attributes, with `extra` added or replacing those of the same name.
+std::vector<ir::Attribute> mergedAttributes(const ir::Node& n, std::vector<ir::Attribute> extra) {
+  std::vector<ir::Attribute> out;
+  for (const ir::Attribute& a : n.attributes()) {
+    bool replaced = false;
+    for (const ir::Attribute& e : extra) replaced = replaced || e.name == a.name;
+    if (!replaced) out.push_back(a);
+  }
+  for (ir::Attribute& e : extra) out.push_back(std::move(e));
+  return out;
+}
+
+ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* finalOut, const std::string& opType,
+                                 const std::string& domain, const std::string& name,
+                                 const std::vector<ir::Value*>& inputs, std::vector<ir::Attribute> attrs) {
+  std::string finalName = finalOut->name();
+  WH_CHECK(graph_.renameValue(finalOut, graph_.uniqueValueName(finalName + "_lowered")).isOk());
+  ir::Node* node = graph_.addNode(opType, inputs, {finalName}, name, domain, old.back());
+  ir::Value* out = node->output(0);
+  out->mutableType() = finalOut->type();
+  out->setHasValueInfo(finalOut->hasValueInfo());
+  out->setDocString(finalOut->docString());
+  for (ir::Attribute& a : attrs) node->setAttribute(std::move(a));
+  std::vector<ir::Value::Use> uses = finalOut->uses();
+  for (const ir::Value::Use& use : uses) use.user->replaceInput(finalOut, out);
+  for (size_t i = 0; i < graph_.outputs().size(); ++i) {
+    if (graph_.outputs()[i] == finalOut) graph_.setOutput(i, out);
+  }
+  if (keep_.erase(finalOut) > 0) keep_.insert(out);
+  for (auto it = old.rbegin(); it != old.rend(); ++it) graph_.eraseNode(*it);
+  return node;
+}
+
+// ---- step 1: fused epilogues ----
+
+Status Lowering::fuseEpilogues() {
+  std::vector<ir::Node*> convs;
+  for (ir::Node* n : graph_.nodes()) {
+    if (n->opType() == "Conv" && n->domain().empty() && n->numOutputs() == 1 && n->output(0) != nullptr &&
+        n->input(0) != nullptr && n->input(1) != nullptr) {
+      convs.push_back(n);
+    }
+  }
+  for (ir::Node* conv : convs) {
+    ir::Value* cur = conv->output(0);
+    std::vector<PostOp> ops;
+    std::vector<ir::Node*> absorbed = {conv};
+    ir::Value* z = nullptr;
+    while (!pinned(cur)) {
+      if (const ir::Value::Use* use = onlyUse(cur)) {
+        ir::Node* user = use->user;
+        if (auto op = activationOf(*user); op && use->index == 0) {
+          ops.push_back(*op);
+          absorbed.push_back(user);
+          cur = user->output(0);
+          continue;
+        }
+        if (user->opType() == "Add" && user->domain().empty() && user->numInputs() == 2 && z == nullptr &&
+            user->output(0) != nullptr) {
+          ir::Value* other = user->input(static_cast<size_t>(1 - use->index));
+          if (other != nullptr && other != cur && other->dtype() == cur->dtype() && sameStaticShape(cur, other)) {
+            ops.push_back({"Sum", 0, 0});
+            z = other;
+            absorbed.push_back(user);
+            cur = user->output(0);
+            continue;
+          }
+        }
+        break;
+      }
+      // x * Sigmoid(x) and x * HardSigmoid(x) (with HardSwish's constants): two readers.
+      if (cur->uses().size() == 2 && !cur->uses()[0].implicit() && !cur->uses()[1].implicit()) {
+        ir::Node* gate = nullptr;
+        ir::Node* mul = nullptr;
+        for (const ir::Value::Use& u : cur->uses()) {
+          if (u.user->opType() == "Mul" && u.user->domain().empty()) mul = u.user;
+          if ((u.user->opType() == "Sigmoid" || u.user->opType() == "HardSigmoid") && u.user->domain().empty()) gate = u.user;
+        }
+        if (gate != nullptr && mul != nullptr && gate->output(0) != nullptr && !pinned(gate->output(0)) &&
+            onlyUse(gate->output(0)) != nullptr && onlyUse(gate->output(0))->user == mul && mul->numInputs() == 2 &&
+            mul->output(0) != nullptr && gate->numOutputs() == 1) {
+          std::optional<PostOp> g = activationOf(*gate);
+          bool ok = g.has_value();
+          std::string fused = "Swish";
+          if (ok && gate->opType() == "HardSigmoid") {
+            ok = std::fabs(g->alpha - 1.0f / 6.0f) < 1e-6f && std::fabs(g->beta - 0.5f) < 1e-6f;
+            fused = "HardSwish";
+          }
+          if (ok) {
+            ops.push_back({fused, 0, 0});
+            absorbed.push_back(gate);
+            absorbed.push_back(mul);
+            cur = mul->output(0);
+            continue;
+          }
+        }
+      }
+      break;
+    }
+    if (ops.empty()) continue;
+    std::vector<std::string> names;
+    std::vector<float> params;
+    for (const PostOp& op : ops) {
+      names.push_back(op.op);
+      params.push_back(op.alpha);
+      params.push_back(op.beta);
+    }
+    std::vector<ir::Value*> inputs = {conv->input(0), conv->input(1), conv->input(2)};
+    if (z != nullptr) inputs.push_back(z);
+    while (!inputs.empty() && inputs.back() == nullptr) inputs.pop_back();
+    std::vector<ir::Attribute> attrs =
+        mergedAttributes(*conv, {stringsAttr("post_ops", names), ir::Attribute::makeFloats("post_op_params", params)});
+    replaceNodes(absorbed, cur, "FusedConv", kInternalDomain, conv->name(), inputs, std::move(attrs));
+  }
+  return Status::ok();
+}
+
+// ---- step 2: channels-last activations ----
+
+enum class Role { kOther, kConv, kPool, kGlobalPool, kSameLayout, kShape };
+
+bool isUnaryLayoutFree(const std::string& op) {
+  static const std::unordered_set<std::string> ops = {
+      "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus",
+      "Softsign", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Identity",
+      "Dropout", "Sign", "Gelu", "Mish", "Celu", "ThresholdedRelu"};
+  return ops.contains(op);
+}
+
+bool isBinaryLayoutFree(const std::string& op) {
+  static const std::unordered_set<std::string> ops = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean"};
+  return ops.contains(op);
+}
+
+/// Union-find over values.
+class ValueClasses {
+ public:
+  const ir::Value* find(const ir::Value* v) {
+    auto it = parent_.find(v);
+    if (it == parent_.end()) {
+      parent_[v] = v;
+      return v;
+    }
+    if (it->second == v) return v;
+    const ir::Value* root = find(it->second);
+    parent_[v] = root;
+    return root;
+  }
+  void unite(const ir::Value* a, const ir::Value* b) { parent_[find(a)] = find(b); }
+
+ private:
+  std::unordered_map<const ir::Value*, const ir::Value*> parent_;
+};
+
+Status Lowering::keepChannelsLast() {
+  std::vector<ir::Node*> nodes = graph_.nodes();
+  auto isConv = [](const ir::Node* n) {
+    return (n->opType() == "Conv" && n->domain().empty()) || (n->opType() == "FusedConv" && n->domain() == kInternalDomain);
+  };
+  // Ranks of values without a static shape, from the ops this pass understands.
+  for (const ir::Node* n : nodes) {
+    const ir::Value* out = n->output(0);
+    if (out == nullptr || out->type().shape) continue;
+    int64_t r = -1;
+    const std::string& op = n->opType();
+    if (isConv(n)) {
+      r = rankOf(n->input(1));
+    } else if (n->domain().empty() && (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
+                                       op == "GlobalMaxPool" || op == "Concat" || isUnaryLayoutFree(op))) {
+      r = rankOf(n->input(0));
+    } else if (n->domain().empty() && isBinaryLayoutFree(op)) {
+      for (const ir::Value* in : n->inputs()) {
+        int64_t ri = rankOf(in);
+        if (ri < 0) {
+          r = -1;
+          break;
+        }
+        r = std::max(r, ri);
+      }
+    }
+    if (r >= 0) ranks_[out] = r;
+  }
+
+  auto roleOf = [&](const ir::Node* n) {
+    const std::string& op = n->opType();
+    const ir::Value* x = n->input(0);
+    if (x == nullptr || n->output(0) == nullptr) return Role::kOther;
+    bool rank4 = rankOf(x) == 4;
+    if (isConv(n)) {
+      return rank4 && rankOf(n->input(1)) == 4 && x->dtype() == ir::DataType::kFloat ? Role::kConv : Role::kOther;
+    }
+    if (!n->domain().empty() || !rank4) return Role::kOther;
+    if ((op == "MaxPool" && (n->numOutputs() == 1 || n->output(1) == nullptr)) || op == "AveragePool") {
+      return x->dtype() == ir::DataType::kFloat ? Role::kPool : Role::kOther;
+    }
+    if (op == "GlobalAveragePool" || op == "GlobalMaxPool") return Role::kGlobalPool;
+    if (op == "Shape") return Role::kShape;
+    if (op == "Concat") {
+      int64_t axis = n->attrInt("axis", 1);
+      if (axis != 1 && axis != -3) return Role::kOther;
+      for (const ir::Value* in : n->inputs()) {
+        if (in == nullptr || rankOf(in) != 4) return Role::kOther;
+      }
+      return Role::kSameLayout;
+    }
+    if (isUnaryLayoutFree(op) || isBinaryLayoutFree(op)) {
+      for (size_t i = 1; i < n->numOutputs(); ++i) {
+        const ir::Value* extra = n->output(i);
+        if (extra != nullptr && (extra->hasUses() || pinned(extra))) return Role::kOther;
+      }
+      return Role::kSameLayout;
+    }
+    return Role::kOther;
+  };
+
+  ValueClasses classes;
+  std::unordered_set<const ir::Value*> forced;     // values that must stay channels first
+  std::unordered_set<const ir::Value*> convOutputs;
+  std::unordered_map<const ir::Node*, Role> roles;
+  for (const ir::Node* n : nodes) {
+    Role role = roleOf(n);
+    roles[n] = role;
+    switch (role) {
+      case Role::kConv:
+        convOutputs.insert(n->output(0));
+        break;
+      case Role::kPool:
+        break;
+      case Role::kGlobalPool:
+      case Role::kShape:
+        forced.insert(n->output(0));
+        break;
+      case Role::kSameLayout: {
+        bool unary = isUnaryLayoutFree(n->opType());
+        for (size_t i = 0; i < n->numInputs(); ++i) {
+          const ir::Value* in = n->input(i);
+          if (in == nullptr || (unary && i > 0) || (!unary && isScalarConstant(in))) continue;
+          classes.unite(in, n->output(0));
+        }
+        break;
+      }
+      case Role::kOther:
+        for (const ir::Value* in : n->inputs()) {
+          if (in != nullptr) forced.insert(in);
+        }
+        for (const ir::Value* out : n->outputs()) {
+          if (out != nullptr) forced.insert(out);
+        }
+        for (const ir::Value* in : n->implicitInputs()) forced.insert(in);
+        break;
+    }
+  }
+  // A class goes channels last when nothing forces it and a convolution writes into it.
+  std::unordered_set<const ir::Value*> forcedRoots, convRoots;
+  auto visit = [&](const ir::Value* v) {
+    if (v == nullptr) return;
+    const ir::Value* root = classes.find(v);
+    if (forced.contains(v) || pinned(v) || rankOf(v) != 4) forcedRoots.insert(root);
+    if (convOutputs.contains(v)) convRoots.insert(root);
+  };
+  for (const ir::Value* v : graph_.values()) visit(v);
+  auto channelsLast = [&](const ir::Value* v) {
+    if (v == nullptr) return false;
+    const ir::Value* root = classes.find(v);
+    return convRoots.contains(root) && !forcedRoots.contains(root);
+  };
+  // A pool reading channels last writes channels last too, where nothing forces otherwise.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const ir::Node* n : nodes) {
+      if (roles[n] != Role::kPool || !channelsLast(n->input(0))) continue;
+      const ir::Value* root = classes.find(n->output(0));
+      if (!forcedRoots.contains(root) && convRoots.insert(root).second) changed = true;
+    }
+  }
+
+  // Decide every node's change first (values are replaced as nodes are rebuilt).
+  struct Change {
+    ir::Node* node;
+    bool rebuild;
+    std::string opType;
+    std::vector<ir::Attribute> attrs;
+  };
+  std::vector<Change> changes;
+  std::vector<ir::Value*> permuted;
+  for (ir::Value* v : graph_.values()) {
+    if (channelsLast(v)) permuted.push_back(v);
+  }
+  for (ir::Node* n : nodes) {
+    Role role = roles[n];
+    if (role == Role::kShape) {
+      if (channelsLast(n->input(0))) {
+        changes.push_back({n, true, "Shape", {ir::Attribute::makeInt("channels_last_in", 1)}});
+      }
+    } else if (role == Role::kConv || role == Role::kPool || role == Role::kGlobalPool) {
+      bool in = channelsLast(n->input(0)), out = channelsLast(n->output(0));
+      bool sum = role == Role::kConv && n->input(3) != nullptr && channelsLast(n->input(3));
+      if (!in && !out && !sum) continue;
+      std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("channels_last_in", in ? 1 : 0),
+                                          ir::Attribute::makeInt("channels_last_out", out ? 1 : 0)};
+      if (role == Role::kConv) attrs.push_back(ir::Attribute::makeInt("channels_last_sum", sum ? 1 : 0));
+      bool rebuild = n->domain() != kInternalDomain;
+      changes.push_back({n, rebuild, role == Role::kConv ? "FusedConv" : n->opType(), std::move(attrs)});
+    } else if (role == Role::kSameLayout && n->opType() == "Concat" && channelsLast(n->output(0))) {
+      changes.push_back({n, false, "", {ir::Attribute::makeInt("axis", 3)}});
+    }
+  }
+  for (ir::Value* v : permuted) {
+    auto& shape = v->mutableType().shape;
+    if (shape && shape->size() == 4) *shape = {(*shape)[0], (*shape)[2], (*shape)[3], (*shape)[1]};
+  }
+  for (Change& c : changes) {
+    if (!c.rebuild) {
+      for (ir::Attribute& a : c.attrs) c.node->setAttribute(std::move(a));
+      continue;
+    }
+    std::vector<ir::Attribute> attrs = mergedAttributes(*c.node, std::move(c.attrs));
+    replaceNodes({c.node}, c.node->output(0), c.opType, kInternalDomain, c.node->name(), c.node->inputs(),
+                 std::move(attrs));
+  }
+  return Status::ok();
+}
+
+void Lowering::markSumInPlace() {
+  for (ir::Node* n : graph_.nodes()) {
+    if (n->opType() != "FusedConv" || n->domain() != kInternalDomain || n->input(3) == nullptr) continue;
+    const ir::Value* z = n->input(3);
+    if (z->producer() != nullptr && !pinned(z) && onlyUse(z) != nullptr) {
+      n->setAttribute(ir::Attribute::makeInt("sum_in_place", 1));
+    }
+  }
+}
+
+}  // namespace
+
+Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Lowering lowering(graph, keep);
+  WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
+  WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
+  lowering.markSumInPlace();
+  return Status::ok();
+}
+
+}  // namespace whittle::runtime

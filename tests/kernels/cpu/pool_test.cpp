@@ -1,0 +1,288 @@
+// MaxPool, AveragePool, LpPool, the global pools, BatchNormalization and LRN on the CPU
+// runtime against naive loops in double, over one shape list (channel counts around 16,
+// windows with pads, strides, dilations and ceil_mode overhang), for float32 at 1 and 2
+// threads and the other dtypes each op supports; the channels-last variants the lowering
+// creates are checked against the channels-first ones.
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "kernels/cpu/conv_test_util.h"
+
+using namespace whittle;
+using whittle::testing::GraphBuilder;
+
+namespace {
+
+struct PoolCase {
+  std::vector<int64_t> x;
+  std::vector<int64_t> kernel, strides, pads, dilations;
+  bool ceil = false;
+};
+
+const std::vector<PoolCase> kPoolCases = {
+    {{1, 1, 5, 5}, {2, 2}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+    {{1, 16, 11, 11}, {3, 3}, {2, 2}, {0, 0, 0, 0}, {1, 1}},
+    {{2, 15, 8, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+    {{1, 17, 7, 7}, {2, 3}, {2, 1}, {0, 1, 1, 0}, {1, 1}},
+    {{1, 4, 9, 9}, {3, 3}, {2, 2}, {0, 0, 0, 0}, {1, 1}, true},
+    {{1, 3, 6, 6}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, true},
+    {{1, 5, 10, 10}, {2, 2}, {1, 1}, {0, 0, 0, 0}, {2, 2}},
+    {{1, 3, 12}, {3}, {2}, {1, 1}, {1}},
+    {{1, 2, 5, 6, 7}, {2, 2, 2}, {2, 2, 2}, {0, 0, 0, 1, 1, 1}, {1, 1, 1}},
+};
+
+enum class Kind { kMax, kAverage, kLp };
+
+/// Output spatial dims of `c` (ONNX: floor, or ceil with the last window starting inside).
+std::vector<int64_t> outDims(const PoolCase& c) {
+  std::vector<int64_t> y = {c.x[0], c.x[1]};
+  size_t n = c.kernel.size();
+  for (size_t i = 0; i < n; ++i) {
+    int64_t extent = (c.kernel[i] - 1) * c.dilations[i] + 1;
+    int64_t span = c.x[i + 2] + c.pads[i] + c.pads[n + i] - extent;
+    int64_t out = c.ceil ? (span + c.strides[i] - 1) / c.strides[i] + 1 : span / c.strides[i] + 1;
+    if (c.ceil && (out - 1) * c.strides[i] >= c.x[i + 2] + c.pads[i]) --out;
+    y.push_back(out);
+  }
+  return y;
+}
+
+std::vector<double> naivePool(const PoolCase& c, Kind kind, bool includePad, double p, const std::vector<double>& x,
+                              std::vector<int64_t>* indices = nullptr) {
+  std::vector<int64_t> y = outDims(c);
+  size_t n = c.kernel.size();
+  std::vector<int64_t> inSp(c.x.begin() + 2, c.x.end()), outSp(y.begin() + 2, y.end());
+  int64_t inSize = whittle::testing::product(inSp);
+  std::vector<double> out;
+  for (int64_t plane = 0; plane < c.x[0] * c.x[1]; ++plane) {
+    std::vector<int64_t> o(n, 0);
+    do {
+      double acc = 0, best = -std::numeric_limits<double>::infinity();
+      int64_t count = 0, padded = 0, bestIndex = -1;
+      std::vector<int64_t> k(n, 0);
+      do {
+        bool inside = true, insidePads = true;
+        int64_t off = 0;
+        for (size_t d = 0; d < n; ++d) {
+          int64_t pos = o[d] * c.strides[d] + k[d] * c.dilations[d] - c.pads[d];
+          inside = inside && pos >= 0 && pos < inSp[d];
+          insidePads = insidePads && pos < inSp[d] + c.pads[n + d];
+          off = off * inSp[d] + pos;
+        }
+        padded += insidePads ? 1 : 0;
+        if (!inside) continue;
+        double v = x[static_cast<size_t>(plane * inSize + off)];
+        ++count;
+        if (v > best) {
+          best = v;
+          bestIndex = plane * inSize + off;
+        }
+        acc += kind == Kind::kLp ? std::pow(std::fabs(v), p) : v;
+      } while (whittle::testing::nextIndex(k, c.kernel));
+      if (kind == Kind::kMax) {
+        out.push_back(best);
+        if (indices != nullptr) indices->push_back(bestIndex);
+      } else if (kind == Kind::kAverage) {
+        out.push_back(acc / static_cast<double>(includePad ? padded : count));
+      } else {
+        out.push_back(std::pow(acc, 1.0 / p));
+      }
+    } while (whittle::testing::nextIndex(o, outSp));
+  }
+  return out;
+}
+
+std::vector<ir::Attribute> poolAttrs(const PoolCase& c) {
+  return {ir::Attribute::makeInts("kernel_shape", c.kernel), ir::Attribute::makeInts("strides", c.strides),
+          ir::Attribute::makeInts("pads", c.pads), ir::Attribute::makeInts("dilations", c.dilations),
+          ir::Attribute::makeInt("ceil_mode", c.ceil ? 1 : 0)};
+}
+
+/// Runs a one-node model: `op` on x with `attrs`; returns its outputs.
+std::vector<ir::Tensor> runOne(const std::string& op, const ir::Tensor& x, std::vector<ir::Attribute> attrs,
+                               int threads = 1, size_t outputs = 1, const std::string& domain = "") {
+  GraphBuilder gb(1);
+  ir::Value* in = gb.input("x", x.dtype(), x.dims());
+  auto outs = gb.nodeN(op, {in}, outputs, std::move(attrs), "node", domain);
+  for (ir::Value* v : outs) gb.output(v);
+  if (!domain.empty()) gb.importDomain(domain, 1);
+  return whittle::testing::runModel(gb.build(18), {{"x", x}}, threads);
+}
+
+/// Channels-first [N, C, D...] values of a channels-last tensor.
+ir::Tensor toChannelsLast(const ir::Tensor& t) {
+  std::vector<int64_t> d = t.dims();
+  std::vector<int64_t> phys = {d[0]};
+  phys.insert(phys.end(), d.begin() + 2, d.end());
+  phys.push_back(d[1]);
+  ir::Tensor out(t.dtype(), phys);
+  int64_t spatial = whittle::testing::product(d, 2);
+  for (int64_t b = 0; b < d[0]; ++b) {
+    for (int64_t c = 0; c < d[1]; ++c) {
+      for (int64_t s = 0; s < spatial; ++s) {
+        out.mutableData<float>()[(b * spatial + s) * d[1] + c] = t.data<float>()[(b * d[1] + c) * spatial + s];
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("MaxPool and AveragePool float32 match naive pools over the shape list", "[kernels][pool]") {
+  uint64_t seed = 100;
+  for (const PoolCase& c : kPoolCases) {
+    GraphBuilder gb(seed++);
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, c.x, -2, 2);
+    std::vector<double> xv = whittle::testing::tensorValues(x);
+    for (int threads : {1, 2}) {
+      INFO(c.x.size() - 2 << "-d pool over C " << c.x[1] << ", ceil " << c.ceil << ", threads " << threads);
+      auto mx = runOne("MaxPool", x, poolAttrs(c), threads);
+      REQUIRE(mx[0].dims() == outDims(c));
+      whittle::testing::checkClose(mx[0], naivePool(c, Kind::kMax, false, 0, xv), 0, 0);
+      for (int include : {0, 1}) {
+        auto attrs = poolAttrs(c);
+        attrs.push_back(ir::Attribute::makeInt("count_include_pad", include));
+        auto av = runOne("AveragePool", x, attrs, threads);
+        REQUIRE(av[0].dims() == outDims(c));
+        whittle::testing::checkClose(av[0], naivePool(c, Kind::kAverage, include != 0, 0, xv), 1e-5, 1e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("MaxPool returns Indices and pools float16, float64 and 8-bit integers", "[kernels][pool]") {
+  const PoolCase& c = kPoolCases[2];
+  GraphBuilder gb(7);
+  ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, c.x, -2, 2);
+  std::vector<int64_t> indices;
+  std::vector<double> expected = naivePool(c, Kind::kMax, false, 0, whittle::testing::tensorValues(x), &indices);
+  auto out = runOne("MaxPool", x, poolAttrs(c), 1, 2);
+  whittle::testing::checkClose(out[0], expected, 0, 0);
+  REQUIRE(out[1].dtype() == ir::DataType::kInt64);
+  CHECK(std::vector<int64_t>(out[1].data<int64_t>(), out[1].data<int64_t>() + out[1].numel()) == indices);
+  for (ir::DataType type : {ir::DataType::kFloat16, ir::DataType::kDouble, ir::DataType::kUint8, ir::DataType::kInt8}) {
+    INFO(ir::dataTypeName(type));
+    ir::Tensor xt = gb.randomTensor(type, c.x, -100, 100);
+    auto y = runOne("MaxPool", xt, poolAttrs(c));
+    CHECK(y[0].dtype() == type);
+    whittle::testing::checkClose(y[0], naivePool(c, Kind::kMax, false, 0, whittle::testing::tensorValues(xt)), 0, 0);
+  }
+  ir::Tensor xh = gb.randomTensor(ir::DataType::kFloat16, c.x);
+  auto avg = runOne("AveragePool", xh, poolAttrs(c));
+  whittle::testing::checkClose(avg[0], naivePool(c, Kind::kAverage, false, 0, whittle::testing::tensorValues(xh)), 2e-3, 1e-3);
+}
+
+TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
+  GraphBuilder gb(8);
+  for (const PoolCase& c : {kPoolCases[2], kPoolCases[7], kPoolCases[6]}) {
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, c.x);
+    for (int64_t p : {1, 2, 3}) {
+      auto attrs = poolAttrs(c);
+      attrs.push_back(ir::Attribute::makeInt("p", p));
+      auto y = runOne("LpPool", x, attrs);
+      whittle::testing::checkClose(y[0], naivePool(c, Kind::kLp, false, static_cast<double>(p), whittle::testing::tensorValues(x)),
+                                   1e-5, 1e-6);
+    }
+  }
+  for (std::vector<int64_t> dims : {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims);
+    std::vector<double> xv = whittle::testing::tensorValues(x);
+    int64_t spatial = whittle::testing::product(dims, 2);
+    std::vector<double> mean, max;
+    for (int64_t plane = 0; plane < dims[0] * dims[1]; ++plane) {
+      double s = 0, m = -1e30;
+      for (int64_t i = 0; i < spatial; ++i) {
+        s += xv[static_cast<size_t>(plane * spatial + i)];
+        m = std::max(m, xv[static_cast<size_t>(plane * spatial + i)]);
+      }
+      mean.push_back(s / static_cast<double>(spatial));
+      max.push_back(m);
+    }
+    std::vector<int64_t> outShape(dims.size(), 1);
+    outShape[0] = dims[0];
+    outShape[1] = dims[1];
+    for (int threads : {1, 2}) {
+      auto ga = runOne("GlobalAveragePool", x, {}, threads);
+      CHECK(ga[0].dims() == outShape);
+      whittle::testing::checkClose(ga[0], mean, 1e-5, 1e-6);
+      auto gm = runOne("GlobalMaxPool", x, {}, threads);
+      whittle::testing::checkClose(gm[0], max, 0, 0);
+    }
+    if (dims.size() == 4) {
+      // The lowering's channels-last form reads [N, H, W, C] and writes [N, C, 1, 1].
+      auto gl = runOne("GlobalAveragePool", toChannelsLast(x), {ir::Attribute::makeInt("channels_last_in", 1)}, 1, 1,
+                       "com.whittle.internal");
+      CHECK(gl[0].dims() == outShape);
+      whittle::testing::checkClose(gl[0], mean, 1e-5, 1e-6);
+    }
+  }
+}
+
+TEST_CASE("Channels-last pools match the channels-first ones", "[kernels][pool]") {
+  GraphBuilder gb(9);
+  for (const PoolCase& c : {kPoolCases[1], kPoolCases[2], kPoolCases[3], kPoolCases[4], kPoolCases[5], kPoolCases[6]}) {
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, c.x);
+    for (const char* op : {"MaxPool", "AveragePool"}) {
+      for (int include : {0, 1}) {
+        auto attrs = poolAttrs(c);
+        attrs.push_back(ir::Attribute::makeInt("count_include_pad", include));
+        auto ref = runOne(op, x, attrs);
+        for (int out : {0, 1}) {
+          INFO(op << " C " << c.x[1] << " include_pad " << include << " channels_last_out " << out);
+          auto cl = attrs;
+          cl.push_back(ir::Attribute::makeInt("channels_last_in", 1));
+          cl.push_back(ir::Attribute::makeInt("channels_last_out", out));
+          auto y = runOne(op, toChannelsLast(x), cl, 1 + out, 1, "com.whittle.internal");
+          whittle::testing::checkClose(y[0], whittle::testing::tensorValues(out ? toChannelsLast(ref[0]) : ref[0]), 1e-6,
+                                       1e-7);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("BatchNormalization and LRN match their formulas", "[kernels][pool]") {
+  GraphBuilder gb(10);
+  for (std::vector<int64_t> dims : {std::vector<int64_t>{2, 17, 5, 6}, {1, 16, 3}, {3, 4}}) {
+    int64_t c = dims[1];
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims, -3, 3);
+    ir::Tensor scale = gb.randomTensor(ir::DataType::kFloat, {c});
+    ir::Tensor bias = gb.randomTensor(ir::DataType::kFloat, {c});
+    ir::Tensor mean = gb.randomTensor(ir::DataType::kFloat, {c});
+    ir::Tensor var = gb.randomTensor(ir::DataType::kFloat, {c}, 0.1, 2.0);
+    GraphBuilder b(1);
+    ir::Value* in = b.input("x", ir::DataType::kFloat, dims);
+    b.output(b.node("BatchNormalization", {in, b.constant("s", scale), b.constant("b", bias), b.constant("m", mean),
+                                           b.constant("v", var)},
+                    {ir::Attribute::makeFloat("epsilon", 1e-3f)}));
+    auto y = whittle::testing::runModel(b.build(15), {{"x", x}}, 2);
+    std::vector<double> expected;
+    int64_t spatial = whittle::testing::product(dims, 2);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      int64_t ch = (i / spatial) % c;
+      expected.push_back((x.valueAsDouble(i) - mean.valueAsDouble(ch)) / std::sqrt(var.valueAsDouble(ch) + 1e-3) *
+                             scale.valueAsDouble(ch) + bias.valueAsDouble(ch));
+    }
+    whittle::testing::checkClose(y[0], expected, 1e-5, 1e-5);
+  }
+  for (int64_t size : {3, 4, 5}) {
+    std::vector<int64_t> dims = {2, 17, 4, 5};
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims, -3, 3);
+    auto y = runOne("LRN", x, {ir::Attribute::makeInt("size", size), ir::Attribute::makeFloat("alpha", 0.01f),
+                               ir::Attribute::makeFloat("beta", 0.6f), ir::Attribute::makeFloat("bias", 2.0f)});
+    std::vector<double> expected;
+    int64_t spatial = 20, c = 17;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      int64_t b = i / (c * spatial), ch = (i / spatial) % c, s = i % spatial;
+      double sum = 0;
+      for (int64_t k = std::max<int64_t>(0, ch - (size - 1) / 2); k <= std::min<int64_t>(c - 1, ch + size / 2); ++k) {
+        double v = x.valueAsDouble((b * c + k) * spatial + s);
+        sum += v * v;
+      }
+      expected.push_back(x.valueAsDouble(i) / std::pow(2.0 + 0.01 / static_cast<double>(size) * sum, 0.6));
+    }
+    whittle::testing::checkClose(y[0], expected, 1e-5, 1e-6);
+  }
+}

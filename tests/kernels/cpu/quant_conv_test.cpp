@@ -1,0 +1,280 @@
+// QLinearConv and ConvInteger on the CPU runtime against a naive integer convolution and MLAS's
+// requantisation, bit for bit, over one shape list (channel counts at, below and above 16 and 64,
+// 1x1 / 3x3 / strided / padded / asymmetric / dilated / grouped / depthwise, 1-D and 3-D) and
+// parameter variants that take each path: oneDNN u8s8 and s8s8, uint8 weights shifted to int8,
+// non-zero weight zero points and runtime weights (reference). Also: a chain of quantized ops,
+// which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "kernels/cpu/quant_test_util.h"
+
+using namespace whittle;
+using namespace whittle::testing::quant;
+using whittle::testing::GraphBuilder;
+
+namespace {
+
+struct ConvShape {
+  std::vector<int64_t> x;
+  int64_t m;
+  std::vector<int64_t> kernel, strides, pads, dilations;
+  int64_t group = 1;
+};
+
+const std::vector<ConvShape> kShapes = {
+    {{1, 1, 5, 7}, 1, {3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+    {{1, 3, 16, 16}, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+    {{2, 15, 9, 9}, 17, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+    {{1, 16, 8, 8}, 16, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+    {{1, 17, 7, 7}, 15, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+    {{1, 63, 6, 6}, 65, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+    {{1, 64, 5, 5}, 64, {3, 3}, {1, 1}, {0, 1, 1, 0}, {1, 1}},
+    {{1, 65, 4, 4}, 63, {1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}},
+    {{1, 32, 9, 9}, 32, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 32},
+    {{1, 24, 10, 10}, 24, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 24},
+    {{1, 8, 6, 6}, 12, {3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 4},
+    {{1, 4, 11, 11}, 6, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
+    {{1, 6, 7, 9}, 5, {2, 4}, {1, 3}, {1, 0, 0, 2}, {1, 1}},
+    {{2, 5, 20}, 7, {5}, {2}, {1, 2}, {1}},
+    {{1, 3, 5, 6, 7}, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}},
+};
+
+struct Variant {
+  const char* name;
+  DataType xType, wType, yType;
+  int32_t xZp, yZp;
+  int32_t wZpBase;     // the weights' zero point (per channel: base + channel % 3 when perChannelZp)
+  bool perChannelZp;
+  bool perChannelScale;
+  bool bias;
+  bool constW;
+};
+
+const std::vector<Variant> kVariants = {
+    {"u8s8 per-channel", DataType::kUint8, DataType::kInt8, DataType::kUint8, 7, 3, 0, false, true, true, true},
+    {"s8s8 per-tensor", DataType::kInt8, DataType::kInt8, DataType::kInt8, -5, 2, 0, false, false, false, true},
+    {"u8u8 zp 128", DataType::kUint8, DataType::kUint8, DataType::kUint8, 0, 0, 128, false, true, true, true},
+    {"u8u8 zp per channel", DataType::kUint8, DataType::kUint8, DataType::kInt8, 100, -3, 10, true, true, true, true},
+    {"runtime weights", DataType::kUint8, DataType::kInt8, DataType::kUint8, 7, 3, 0, false, true, true, false},
+};
+
+std::vector<ir::Attribute> convAttrs(const ConvShape& s) {
+  return {ir::Attribute::makeInts("kernel_shape", s.kernel), ir::Attribute::makeInts("strides", s.strides),
+          ir::Attribute::makeInts("pads", s.pads), ir::Attribute::makeInts("dilations", s.dilations),
+          ir::Attribute::makeInt("group", s.group)};
+}
+
+RefConv refOf(const ConvShape& s) {
+  RefConv r;
+  r.x = s.x;
+  r.w = {s.m, s.x[1] / s.group};
+  r.w.insert(r.w.end(), s.kernel.begin(), s.kernel.end());
+  r.strides = s.strides;
+  r.pads = s.pads;
+  r.dilations = s.dilations;
+  r.group = s.group;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("QLinearConv matches a naive integer convolution and MLAS requantisation", "[kernels][quant]") {
+  std::mt19937_64 rng(11);
+  for (const ConvShape& s : kShapes) {
+    for (const Variant& v : kVariants) {
+      CAPTURE(s.x, s.m, s.kernel, s.group, v.name);
+      const RefConv ref = refOf(s);
+      const std::vector<int32_t> x = randomInts(rng, numel(s.x), typeMin(v.xType), typeMax(v.xType));
+      std::vector<int32_t> wZp(v.perChannelZp ? static_cast<size_t>(s.m) : 1);
+      for (size_t i = 0; i < wZp.size(); ++i) wZp[i] = v.wZpBase + static_cast<int32_t>(i % 3);
+      std::vector<int32_t> w = randomInts(rng, numel(ref.w), -20, 20);
+      const int64_t perOc = numel(ref.w) / s.m;
+      for (size_t i = 0; i < w.size(); ++i) {
+        w[i] = std::clamp(w[i] + wZp[wZp.size() == 1 ? 0 : i / static_cast<size_t>(perOc)], typeMin(v.wType), typeMax(v.wType));
+      }
+      const std::vector<float> wScales = randomFloats(rng, v.perChannelScale ? s.m : 1, 0.005f, 0.02f);
+      const std::vector<int32_t> bias = randomInts(rng, s.m, -2000, 2000);
+      const float xScale = 0.02f;
+      const std::vector<int64_t> acc = ref.run(x, v.xZp, w, wZp);
+      const int64_t outSpatial = numel(ref.outDims()) / (s.x[0] * s.m);
+      int64_t maxAbs = 1;
+      for (size_t i = 0; i < acc.size(); ++i) {
+        const int64_t oc = static_cast<int64_t>(i) / outSpatial % s.m;
+        maxAbs = std::max<int64_t>(maxAbs, std::llabs(acc[i] + (v.bias ? bias[static_cast<size_t>(oc)] : 0)));
+      }
+      const float yScale = static_cast<float>(maxAbs) * xScale * 0.0125f / 110.0f;  // some saturation
+      std::vector<int32_t> expected(acc.size());
+      for (size_t i = 0; i < acc.size(); ++i) {
+        const auto oc = static_cast<size_t>(static_cast<int64_t>(i) / outSpatial % s.m);
+        const float scale = xScale * wScales[wScales.size() == 1 ? 0 : oc] / yScale;
+        expected[i] = refRequantize(acc[i] + (v.bias ? bias[oc] : 0), scale, v.yZp, v.yType);
+      }
+      for (int threads : {1, 2}) {
+        GraphBuilder gb;
+        ir::Value* xv = gb.input("x", v.xType, s.x);
+        ir::Value* wv = v.constW ? gb.constant("w", intTensor(v.wType, ref.w, w)) : gb.input("w", v.wType, ref.w);
+        ir::Value* ws = gb.constant("ws", v.perChannelScale ? floatTensor({s.m}, wScales) : scalar(wScales[0]));
+        ir::Value* wz = gb.constant("wz", v.perChannelZp ? intTensor(v.wType, {s.m}, wZp) : scalar(v.wType, wZp[0]));
+        ir::Value* b = v.bias ? gb.constant("b", intTensor(DataType::kInt32, {s.m}, bias)) : nullptr;
+        gb.output(gb.node("QLinearConv",
+                          {xv, gb.constant("xs", scalar(xScale)), gb.constant("xz", scalar(v.xType, v.xZp)), wv, ws, wz,
+                           gb.constant("ys", scalar(yScale)), gb.constant("yz", scalar(v.yType, v.yZp)), b},
+                          convAttrs(s)));
+        std::vector<runtime::NamedTensor> feeds{{"x", intTensor(v.xType, s.x, x)}};
+        if (!v.constW) feeds.emplace_back("w", intTensor(v.wType, ref.w, w));
+        auto out = run(gb.build(13), feeds, threads);
+        REQUIRE(out[0].dtype() == v.yType);
+        REQUIRE(out[0].dims() == ref.outDims());
+        checkInts(out[0], expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("ConvInteger matches a naive integer convolution", "[kernels][quant]") {
+  std::mt19937_64 rng(12);
+  for (const ConvShape& s : kShapes) {
+    for (int variant = 0; variant < 3; ++variant) {
+      // 0: u8 x, s8 w with zero point 0 (oneDNN); 1: u8 w with a per-channel zero point; 2: runtime w.
+      CAPTURE(s.x, s.m, s.kernel, s.group, variant);
+      const RefConv ref = refOf(s);
+      const DataType wType = variant == 1 ? DataType::kUint8 : DataType::kInt8;
+      const std::vector<int32_t> x = randomInts(rng, numel(s.x), 0, 255);
+      std::vector<int32_t> wZp{0};
+      if (variant == 1) wZp = randomInts(rng, s.m, 20, 40);
+      const std::vector<int32_t> w = randomInts(rng, numel(ref.w), variant == 1 ? 0 : -60, 60);
+      const int32_t xZp = 131;
+      const std::vector<int64_t> acc = ref.run(x, xZp, w, wZp);
+      GraphBuilder gb;
+      ir::Value* xv = gb.input("x", DataType::kUint8, s.x);
+      ir::Value* wv = variant == 2 ? gb.input("w", wType, ref.w) : gb.constant("w", intTensor(wType, ref.w, w));
+      ir::Value* wz = gb.constant("wz", wZp.size() == 1 ? scalar(wType, wZp[0]) : intTensor(wType, {s.m}, wZp));
+      gb.output(gb.node("ConvInteger", {xv, wv, gb.constant("xz", scalar(DataType::kUint8, xZp)), wz}, convAttrs(s)));
+      std::vector<runtime::NamedTensor> feeds{{"x", intTensor(DataType::kUint8, s.x, x)}};
+      if (variant == 2) feeds.emplace_back("w", intTensor(wType, ref.w, w));
+      auto out = run(gb.build(10), feeds, 2);
+      REQUIRE(out[0].dtype() == DataType::kInt32);
+      REQUIRE(out[0].dims() == ref.outDims());
+      checkInts(out[0], std::vector<int32_t>(acc.begin(), acc.end()));
+    }
+  }
+}
+
+TEST_CASE("QLinearConv reports channel mismatches and unsupported types", "[kernels][quant]") {
+  GraphBuilder gb;
+  ir::Value* x = gb.input("x", DataType::kUint8, {1, 3, 4, 4});
+  gb.output(gb.node("QLinearConv",
+                    {x, gb.constant("xs", scalar(0.1f)), gb.constant("xz", scalar(DataType::kUint8, 0)),
+                     gb.constant("w", intTensor(DataType::kInt8, {2, 2, 1, 1}, {1, 2, 3, 4})), gb.constant("ws", scalar(0.1f)),
+                     gb.constant("wz", scalar(DataType::kInt8, 0)), gb.constant("ys", scalar(0.1f)),
+                     gb.constant("yz", scalar(DataType::kUint8, 0))},
+                    {}, "qc"));
+  auto session = runtime::Session::create(gb.build(13));
+  REQUIRE(session.isOk());
+  auto out = (*session)->run({{"x", intTensor(DataType::kUint8, {1, 3, 4, 4}, std::vector<int32_t>(48, 1))}});
+  REQUIRE_FALSE(out.isOk());
+  CHECK(out.status().code() == StatusCode::kInvalidInput);
+  CHECK_THAT(out.status().message(), Catch::Contains("qc") && Catch::Contains("channels"));
+}
+
+// ---- channels-last chains ----
+
+namespace {
+
+// Runs every node of `model` as a one-node model of its own (so every value is a graph output,
+// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs.
+std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds) {
+  std::map<std::string, ir::Tensor> values(feeds.begin(), feeds.end());
+  for (const ir::Node* node : model.graph->nodes()) {
+    ir::Model one;
+    one.opsetImports = model.opsetImports;
+    std::vector<ir::Value*> ins;
+    std::vector<runtime::NamedTensor> nodeFeeds;
+    for (const ir::Value* in : node->inputs()) {
+      if (in == nullptr) {
+        ins.push_back(nullptr);
+      } else if (in->constant() != nullptr) {
+        ins.push_back(one.graph->addInitializer(in->name(), *in->constant()));
+      } else if (ir::Value* existing = one.graph->findValue(in->name())) {
+        ins.push_back(existing);
+      } else {
+        const ir::Tensor& t = values.at(in->name());
+        ir::ValueType type;
+        type.dtype = t.dtype();
+        ins.push_back(one.graph->addInput(in->name(), type));
+        nodeFeeds.emplace_back(in->name(), t);
+      }
+    }
+    std::vector<std::string> outNames;
+    for (const ir::Value* o : node->outputs()) outNames.push_back(o->name());
+    ir::Node* copy = one.graph->addNode(node->opType(), ins, outNames, node->name(), node->domain());
+    for (const ir::Attribute& a : node->attributes()) copy->setAttribute(a);
+    for (ir::Value* o : copy->outputs()) one.graph->addOutput(o);
+    auto outs = run(one, nodeFeeds);
+    for (size_t i = 0; i < outs.size(); ++i) values[outNames[i]] = outs[i];
+  }
+  std::vector<ir::Tensor> result;
+  for (const ir::Value* o : model.graph->outputs()) result.push_back(values.at(o->name()));
+  return result;
+}
+
+// A quantized block: Q -> conv 3x3 (padded, x_zp != 0) -> conv 1x1 (x_zp folded) -> add with the
+// first conv -> depthwise 3x3 s2 -> global average pool -> DQ, and a second output that
+// dequantizes the depthwise conv (so that value stays NCHW).
+ir::Model quantizedBlock(std::mt19937_64& rng, int64_t c, int64_t hw, DataType actType) {
+  GraphBuilder gb;
+  gb.importDomain("com.microsoft", 1);
+  const int32_t zp = actType == DataType::kUint8 ? 120 : -8;
+  auto act = [&](const std::string& name, float scale, int32_t z) {
+    return std::pair{gb.constant(name + "_s", scalar(scale)), gb.constant(name + "_z", scalar(actType, z))};
+  };
+  auto conv = [&](ir::Value* x, std::pair<ir::Value*, ir::Value*> xq, int64_t m, int64_t k, int64_t group, int64_t stride,
+                  std::pair<ir::Value*, ir::Value*> yq, const std::string& name) {
+    const int64_t inC = name == "c1" ? c : 16;  // the first conv reads x, the others 16 channels
+    const std::vector<int64_t> wd{m, inC / group, k, k};
+    ir::Value* w = gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -40, 40)));
+    ir::Value* ws = gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f)));
+    ir::Value* wz = gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(static_cast<size_t>(m), 0)));
+    ir::Value* b = gb.constant(name + "_b", intTensor(DataType::kInt32, {m}, randomInts(rng, m, -500, 500)));
+    const int64_t p = k / 2;
+    return gb.node("QLinearConv", {x, xq.first, xq.second, w, ws, wz, yq.first, yq.second, b},
+                   {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("strides", {stride, stride}),
+                    ir::Attribute::makeInts("pads", {p, p, p, p}), ir::Attribute::makeInt("group", group)},
+                   name);
+  };
+  ir::Value* x = gb.input("x", DataType::kFloat, {2, c, hw, hw});
+  auto q0 = act("q0", 0.02f, zp), q1 = act("q1", 0.05f, zp + 3), q2 = act("q2", 0.04f, zp - 5), q3 = act("q3", 0.06f, zp + 1),
+       q4 = act("q4", 0.05f, zp), q5 = act("q5", 0.03f, zp + 2);
+  ir::Value* xq = gb.node("QuantizeLinear", {x, q0.first, q0.second}, {}, "q");
+  ir::Value* c1 = conv(xq, q0, 16, 3, 1, 1, q1, "c1");
+  ir::Value* c2 = conv(c1, q1, 16, 1, 1, 1, q2, "c2");
+  ir::Value* add = gb.node("QLinearAdd", {c1, q1.first, q1.second, c2, q2.first, q2.second, q3.first, q3.second}, {}, "add",
+                           "com.microsoft");
+  ir::Value* c3 = conv(add, q3, 16, 3, 16, 2, q4, "c3");
+  ir::Value* gap = gb.node("QLinearGlobalAveragePool", {c3, q4.first, q4.second, q5.first, q5.second},
+                           {ir::Attribute::makeInt("channels_last", 0)}, "gap", "com.microsoft");
+  gb.output(gb.node("DequantizeLinear", {gap, q5.first, q5.second}, {}, "dq"));
+  gb.output(gb.node("DequantizeLinear", {c3, q4.first, q4.second}, {}, "dq_c3"));
+  return gb.build(13);
+}
+
+}  // namespace
+
+TEST_CASE("A chain of quantized ops on NHWC activations gives the bytes of the ops run one by one", "[kernels][quant]") {
+  std::mt19937_64 rng(13);
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (int64_t c : {3, 16}) {
+      CAPTURE(ir::dataTypeName(act), c);
+      ir::Model model = quantizedBlock(rng, c, 9, act);
+      const ir::Tensor x = floatTensor({2, c, 9, 9}, randomFloats(rng, 2 * c * 81, -2.5f, 2.5f));
+      const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}});
+      for (int threads : {1, 2}) {
+        auto out = run(model, {{"x", x}}, threads);
+        REQUIRE(out.size() == expected.size());
+        for (size_t i = 0; i < out.size(); ++i) CHECK(out[i].bitwiseEqual(expected[i]));
+      }
+    }
+  }
+}

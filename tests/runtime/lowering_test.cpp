@@ -1,0 +1,289 @@
+// The CPU lowering (src/runtime/lowering.cpp): which graphs become FusedConv and channels-last
+// chains (structure), which must stay as they are (negative cases), and that the lowered
+// graph computes what the original does. The unlowered result comes from the same session
+// with every intermediate value requested as an extra output, which pins it in place.
+#include <catch2/catch.hpp>
+
+
+#include "kernels/cpu/conv_test_util.h"
+#include "support/graph_builder.h"
+#include "whittle/ir/verifier.h"
+#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/runtime/kernel.h"
+#include "whittle/runtime/lowering.h"
+
+using namespace whittle;
+using whittle::testing::GraphBuilder;
+
+namespace {
+
+/// Lowers a copy of `model` (after shape inference, as the session does).
+ir::Model lowered(const ir::Model& model) {
+  ir::Model m = model.clone();
+  (void)onnx_io::inferShapes(m);
+  REQUIRE(runtime::lowerForCpu(*m.graph).isOk());
+  REQUIRE(ir::verify(*m.graph).isOk());
+  return m;
+}
+
+const ir::Node* findOp(const ir::Model& m, const std::string& op) {
+  for (const ir::Node* n : m.graph->nodes()) {
+    if (n->opType() == op) return n;
+  }
+  return nullptr;
+}
+
+bool registered(const ir::Model& m) {
+  for (const ir::Node* n : m.graph->nodes()) {
+    if (!runtime::KernelRegistry::cpu().has(n->domain(), n->opType())) return false;
+  }
+  return true;
+}
+
+/// Runs `model` lowered and unlowered (every value pinned) and compares the outputs.
+void checkSameAsUnlowered(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds, double tol = 1e-5) {
+  if (!registered(model)) {
+    WARN("skipped the numerical check: some ops are not registered yet");
+    return;
+  }
+  runtime::SessionOptions pinnedOptions;
+  for (const ir::Node* n : model.graph->nodes()) {
+    for (const ir::Value* v : n->outputs()) {
+      if (v != nullptr && !v->isGraphOutput()) pinnedOptions.extraOutputs.push_back(v->name());
+    }
+  }
+  auto pinned = runtime::Session::create(model, pinnedOptions);
+  INFO((pinned.isOk() ? std::string() : pinned.status().message()));
+  REQUIRE(pinned.isOk());
+  auto expected = (*pinned)->run(feeds);
+  INFO((expected.isOk() ? std::string() : expected.status().message()));
+  REQUIRE(expected.isOk());
+  for (int threads : {1, 2}) {
+    auto actual = whittle::testing::runModel(model, feeds, threads);
+    for (size_t i = 0; i < actual.size(); ++i) {
+      REQUIRE(actual[i].dims() == (*expected)[i].second.dims());
+      whittle::testing::checkClose(actual[i], whittle::testing::tensorValues((*expected)[i].second), tol, tol);
+    }
+  }
+}
+
+ir::Value* conv(GraphBuilder& b, ir::Value* x, int64_t cin, int64_t cout, int64_t k, const std::string& name) {
+  int64_t p = k / 2;
+  return b.node("Conv", {x, b.weight(name + "_w", {cout, cin, k, k}, ir::DataType::kFloat, -0.3, 0.3), b.weight(name + "_b", {cout})},
+                {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+}
+
+}  // namespace
+
+TEST_CASE("Conv and its activations become one FusedConv", "[runtime][lowering]") {
+  struct Act {
+    std::string op;
+    std::vector<ir::Attribute> attrs;
+    std::string postOp;
+  };
+  const std::vector<Act> acts = {{"Relu", {}, "Relu"},
+                                 {"LeakyRelu", {ir::Attribute::makeFloat("alpha", 0.2f)}, "LeakyRelu"},
+                                 {"Sigmoid", {}, "Sigmoid"},
+                                 {"Tanh", {}, "Tanh"},
+                                 {"HardSigmoid", {ir::Attribute::makeFloat("alpha", 0.3f)}, "HardSigmoid"},
+                                 {"HardSwish", {}, "HardSwish"},
+                                 {"Clip", {}, "Clip"}};
+  for (const Act& act : acts) {
+    INFO(act.op);
+    GraphBuilder b(7);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 5, 9, 9});
+    ir::Value* y = conv(b, x, 5, 8, 3, "conv");
+    std::vector<ir::Value*> inputs = {y};
+    if (act.op == "Clip") {
+      inputs.push_back(b.constant("lo", {}, {0.0f}));
+      inputs.push_back(b.constant("hi", {}, {0.5f}));
+    }
+    ir::Value* out = b.node(act.op, inputs, act.attrs, "act");
+    b.output(out);
+    ir::Model model = b.build(17);
+    ir::Model m = lowered(model);
+    REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
+    const ir::Node* fused = findOp(m, "FusedConv");
+    CHECK(fused->domain() == "com.whittle.internal");
+    CHECK(fused->name() == "conv");
+    CHECK(fused->output(0)->name() == "act");
+    REQUIRE(fused->findAttribute("post_ops") != nullptr);
+    CHECK(fused->findAttribute("post_ops")->strings == std::vector<std::string>{act.postOp});
+    if (act.op == "Clip") CHECK(fused->attrFloats("post_op_params") == std::vector<float>{0.0f, 0.5f});
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 5, 9, 9})}});
+  }
+}
+
+TEST_CASE("Conv, a residual Add and an activation become one FusedConv with a Sum", "[runtime][lowering]") {
+  for (bool convFirst : {true, false}) {
+    GraphBuilder b(8);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 16, 7, 7});
+    ir::Value* z = b.input("z", ir::DataType::kFloat, {1, 24, 7, 7});
+    ir::Value* y = conv(b, x, 16, 24, 1, "conv");
+    ir::Value* sum = b.node("Add", convFirst ? std::vector<ir::Value*>{y, z} : std::vector<ir::Value*>{z, y}, {}, "add");
+    b.output(b.node("Relu", {sum}, {}, "relu"));
+    ir::Model model = b.build(17);
+    ir::Model m = lowered(model);
+    REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
+    const ir::Node* fused = findOp(m, "FusedConv");
+    CHECK(fused->findAttribute("post_ops")->strings == std::vector<std::string>{"Sum", "Relu"});
+    REQUIRE(fused->numInputs() == 4);
+    CHECK(fused->input(3)->name() == "z");
+    CHECK(fused->attrInt("sum_in_place", 0) == 0);  // z is a graph input: not ours to overwrite
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 16, 7, 7})},
+                                 {"z", b.randomTensor(ir::DataType::kFloat, {1, 24, 7, 7})}});
+  }
+}
+
+TEST_CASE("x * Sigmoid(x) and x * HardSigmoid(x) after a Conv fuse as Swish and HardSwish", "[runtime][lowering]") {
+  for (const std::string gateOp : {"Sigmoid", "HardSigmoid"}) {
+    GraphBuilder b(9);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 6, 6});
+    ir::Value* y = conv(b, x, 4, 4, 3, "conv");
+    std::vector<ir::Attribute> attrs;
+    if (gateOp == "HardSigmoid") {
+      attrs = {ir::Attribute::makeFloat("alpha", 1.0f / 6.0f), ir::Attribute::makeFloat("beta", 0.5f)};
+    }
+    ir::Value* gate = b.node(gateOp, {y}, attrs, "gate");
+    b.output(b.node("Mul", {y, gate}, {}, "mul"));
+    ir::Model model = b.build(17);
+    ir::Model m = lowered(model);
+    REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
+    CHECK(findOp(m, "FusedConv")->findAttribute("post_ops")->strings ==
+          std::vector<std::string>{gateOp == "Sigmoid" ? "Swish" : "HardSwish"});
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 6, 6})}});
+  }
+}
+
+TEST_CASE("Conv outputs with other readers, graph outputs or broadcasting Adds are not fused", "[runtime][lowering]") {
+  SECTION("two readers") {
+    GraphBuilder b(10);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 5, 5});
+    ir::Value* y = conv(b, x, 3, 4, 3, "conv");
+    b.output(b.node("Relu", {y}));
+    b.output(b.node("Sigmoid", {y}));
+    ir::Model m = lowered(b.build(17));
+    CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "Relu", "Sigmoid"});
+  }
+  SECTION("graph output") {
+    GraphBuilder b(11);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 5, 5});
+    ir::Value* y = conv(b, x, 3, 4, 3, "conv");
+    b.output(y);
+    b.output(b.node("Relu", {y}));
+    ir::Model m = lowered(b.build(17));
+    CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "Relu"});
+  }
+  SECTION("broadcasting Add") {
+    GraphBuilder b(12);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 5, 5});
+    ir::Value* y = conv(b, x, 3, 4, 3, "conv");
+    b.output(b.node("Add", {y, b.weight("bias", {1, 4, 1, 1})}));
+    ir::Model m = lowered(b.build(17));
+    CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "Add"});
+  }
+  SECTION("kept value") {
+    GraphBuilder b(13);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 5, 5});
+    ir::Value* y = conv(b, x, 3, 4, 3, "conv");
+    b.output(b.node("Relu", {y}));
+    ir::Model m = b.build(17);
+    (void)onnx_io::inferShapes(m);
+    REQUIRE(runtime::lowerForCpu(*m.graph, {"conv"}).isOk());
+    CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "Relu"});
+  }
+}
+
+TEST_CASE("Values between convolutions stay channels last", "[runtime][lowering]") {
+  // x -> conv1+relu -> maxpool -> squeeze+relu -> (e1 1x1+relu, e3 3x3+relu) -> concat -> conv -> gap
+  GraphBuilder b(14);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 20, 20});
+  ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 16, 3, "c1")}, {}, "r1");
+  ir::Value* pool = b.node("MaxPool", {c1}, {ir::Attribute::makeInts("kernel_shape", {3, 3}),
+                                             ir::Attribute::makeInts("strides", {2, 2})}, "pool");
+  ir::Value* s = b.node("Relu", {conv(b, pool, 16, 8, 1, "squeeze")}, {}, "rs");
+  ir::Value* e1 = b.node("Relu", {conv(b, s, 8, 16, 1, "e1")}, {}, "r_e1");
+  ir::Value* e3 = b.node("Relu", {conv(b, s, 8, 16, 3, "e3")}, {}, "r_e3");
+  ir::Value* cat = b.node("Concat", {e1, e3}, {ir::Attribute::makeInt("axis", 1)}, "cat");
+  ir::Value* last = conv(b, cat, 32, 10, 1, "last");
+  b.output(b.node("GlobalAveragePool", {last}, {}, "gap"));
+  ir::Model model = b.build(17);
+  ir::Model m = lowered(model);
+  CHECK(whittle::testing::opTypes(*m.graph) ==
+        std::vector<std::string>{"FusedConv", "MaxPool", "FusedConv", "FusedConv", "FusedConv", "Concat", "FusedConv",
+                                 "GlobalAveragePool"});
+  for (const ir::Node* n : m.graph->nodes()) {
+    INFO(n->describe());
+    if (n->opType() == "FusedConv") {
+      CHECK(n->attrInt("channels_last_in", 0) == (n->name() == "c1" ? 0 : 1));
+      CHECK(n->attrInt("channels_last_out", 0) == 1);
+    } else if (n->opType() == "Concat") {
+      CHECK(n->attrInt("axis", 1) == 3);
+      REQUIRE(n->output(0)->type().shape);
+      CHECK((*n->output(0)->type().shape)[3].value == 32);
+    } else {
+      CHECK(n->domain() == "com.whittle.internal");
+      CHECK(n->attrInt("channels_last_in", 0) == 1);
+    }
+  }
+  CHECK(m.graph->outputs()[0]->name() == "gap");
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 20, 20})}}, 1e-4);
+}
+
+TEST_CASE("A residual Add whose operand has no other reader overwrites it in place", "[runtime][lowering]") {
+  SECTION("MobileNetV2-style blocks: the operand is read twice, so it is copied") {
+    GraphBuilder b(15);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 8, 6, 6});
+    ir::Value* a = b.node("Clip", {conv(b, x, 8, 16, 1, "a"), b.constant("lo", {}, {0.0f}), b.constant("hi", {}, {6.0f})});
+    ir::Value* sb = b.node("Add", {conv(b, a, 16, 16, 3, "b"), a}, {}, "add_b");
+    ir::Value* dw = b.node("Conv", {sb, b.weight("dw_w", {16, 1, 3, 3}), b.weight("dw_b", {16})},
+                           {ir::Attribute::makeInt("group", 16), ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "dw");
+    ir::Value* sc = b.node("Add", {conv(b, dw, 16, 16, 1, "c"), sb}, {}, "add_c");
+    b.output(b.node("Relu", {sc}, {}, "out"));
+    ir::Model model = b.build(17);
+    ir::Model m = lowered(model);
+    std::vector<std::string> ops = whittle::testing::opTypes(*m.graph);
+    CHECK(ops == std::vector<std::string>(4, "FusedConv"));
+    for (const ir::Node* n : m.graph->nodes()) CHECK(n->attrInt("sum_in_place", 0) == 0);
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 8, 6, 6})}}, 1e-4);
+  }
+  SECTION("two branches: the second conv's output is only the Add's") {
+    GraphBuilder b(16);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 8, 6, 6});
+    ir::Value* p = conv(b, x, 8, 16, 3, "p");
+    ir::Value* q = b.node("Relu", {conv(b, x, 8, 16, 1, "q")}, {}, "q_relu");
+    ir::Value* sum = b.node("Add", {p, q}, {}, "add");
+    b.output(b.node("Relu", {sum}, {}, "out"));
+    ir::Model model = b.build(17);
+    ir::Model m = lowered(model);
+    REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv", "FusedConv"});
+    const ir::Node* first = m.graph->nodes()[0];
+    const ir::Node* second = m.graph->nodes()[1];
+    CHECK(first->name() == "q");
+    CHECK(second->name() == "p");
+    CHECK(second->input(3) == first->output(0));
+    CHECK(second->attrInt("sum_in_place", 0) == 1);
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 8, 6, 6})}}, 1e-4);
+  }
+}
+
+TEST_CASE("Shape of a channels-last value reports the ONNX dims", "[runtime][lowering]") {
+  GraphBuilder b(17);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 10, 12});
+  ir::Value* y = b.node("Relu", {conv(b, x, 3, 16, 3, "conv")}, {}, "relu");
+  b.output(b.node("GlobalAveragePool", {y}, {}, "gap"));
+  b.output(b.node("Shape", {y}, {}, "shape"));
+  b.output(b.node("Shape", {y}, {ir::Attribute::makeInt("start", 1), ir::Attribute::makeInt("end", -1)}, "middle"));
+  ir::Model model = b.build(17);
+  ir::Model m = lowered(model);
+  REQUIRE(whittle::testing::opTypes(*m.graph) ==
+          std::vector<std::string>{"FusedConv", "GlobalAveragePool", "Shape", "Shape"});
+  for (const ir::Node* n : m.graph->nodes()) {
+    CHECK(n->domain() == "com.whittle.internal");
+    CHECK(n->attrInt(n->opType() == "FusedConv" ? "channels_last_out" : "channels_last_in", 0) == 1);
+  }
+  auto out = whittle::testing::runModel(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
+  CHECK(std::vector<int64_t>(out[1].data<int64_t>(), out[1].data<int64_t>() + 4) == std::vector<int64_t>{1, 16, 10, 12});
+  CHECK(std::vector<int64_t>(out[2].data<int64_t>(), out[2].data<int64_t>() + 2) == std::vector<int64_t>{16, 10});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
+}

@@ -1,0 +1,102 @@
+// Runs the built `whittle inspect` binary and checks what it prints and its exit code.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "support/shared_data.h"
+
+namespace whittle {
+namespace {
+
+struct RunResult {
+  int exitCode = -1;
+  std::string out;
+};
+
+/// Runs `whittle ARGS` through the shell; `stderrToo` merges stderr into the output.
+RunResult runWhittle(const std::string& args, bool stderrToo) {
+  std::string command = std::string("'") + WHITTLE_BINARY + "' " + args + (stderrToo ? " 2>&1" : " 2>/dev/null");
+  RunResult r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string shellQuoted(const std::string& path) { return "'" + path + "'"; }
+
+TEST_CASE("whittle inspect --json on squeezenet1.1", "[inspect]") {
+  auto path = testing::sharedPath("models/squeezenet1.1.onnx");
+  if (!path) return;
+  RunResult r = runWhittle("inspect --json " + shellQuoted(*path), /*stderrToo=*/false);
+  REQUIRE(r.exitCode == 0);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["schema"] == "whittle.inspect/1");
+  CHECK(j["parameters"]["total"] == 1235496);
+  CHECK(j["parameters"]["byDtype"]["float32"]["count"] == 1235496);
+  CHECK(j["macs"]["total"] == 349151936);
+  CHECK(j["macs"]["batch"] == 1);
+  CHECK(j["macs"]["approximate"] == false);
+  CHECK(j["macs"]["byOpType"]["Conv"] == 349151936);
+  CHECK(j["nodes"]["count"] == 66);
+  CHECK(j["nodes"]["byOpType"]["Conv"] == 26);
+  CHECK(j["model"]["irVersion"] == 3);
+  CHECK(j["model"]["opsets"]["ai.onnx"] == 7);
+  REQUIRE(j["inputs"].size() == 1);
+  CHECK(j["inputs"][0]["name"] == "data_0");
+  CHECK(j["inputs"][0]["dtype"] == "float32");
+  CHECK(j["inputs"][0]["shape"] == nlohmann::json::array({1, 3, 224, 224}));
+  CHECK(j["quantization"]["form"] == "none");
+  CHECK(j["quantization"]["weightDtype"].is_null());
+  CHECK(j["sparsity"]["weightElements"] == 1231552);
+  CHECK(j["file"]["sizeBytes"] == 4955170);
+  CHECK_FALSE(j.contains("shapes"));
+}
+
+TEST_CASE("whittle inspect text output names the key figures", "[inspect]") {
+  auto path = testing::sharedPath("models/mobilenetv2-12-int8.onnx");
+  if (!path) return;
+  RunResult r = runWhittle("inspect --shapes " + shellQuoted(*path), /*stderrToo=*/true);
+  REQUIRE(r.exitCode == 0);
+  CHECK_THAT(r.out, Catch::Contains("3,487,816"));
+  CHECK_THAT(r.out, Catch::Contains("300.8 M (300,774,272) at batch 1"));
+  CHECK_THAT(r.out, Catch::Contains("com.microsoft.QLinearAdd"));
+  CHECK_THAT(r.out, Catch::Contains("qoperator, int8 weights, per-channel"));
+  CHECK_THAT(r.out, Catch::Contains("[batch_size, 3, 224, 224]"));
+  CHECK_THAT(r.out, Catch::Contains("[1, 1000]"));  // the inferred output shape at batch 1
+}
+
+TEST_CASE("whittle inspect on a file that is not a model: exit code 2, one line naming it", "[inspect]") {
+  auto dir = std::filesystem::temp_directory_path() / ("whittle_inspect_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string garbage = (dir / "garbage.onnx").string();
+  {
+    std::ofstream f(garbage, std::ios::binary);
+    f << "\x0f\xff\xfe this is not a protobuf \x01\x02\x03";
+  }
+  RunResult r = runWhittle("inspect --json " + shellQuoted(garbage), /*stderrToo=*/true);
+  CHECK(r.exitCode == 2);
+  CHECK_THAT(r.out, Catch::StartsWith("whittle: error: "));
+  CHECK_THAT(r.out, Catch::Contains(garbage));
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+
+  RunResult missing = runWhittle("inspect " + shellQuoted((dir / "missing.onnx").string()), /*stderrToo=*/true);
+  CHECK(missing.exitCode == 2);
+  CHECK_THAT(missing.out, Catch::Contains("missing.onnx"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace whittle

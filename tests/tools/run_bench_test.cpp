@@ -1,0 +1,217 @@
+// End-to-end tests of `whittle run` and `whittle bench`: they run the built binary.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "data/data_test_util.h"
+#include "support/shared_data.h"
+#include "support/temp_dir.h"
+#include "whittle/data/npy.h"
+
+namespace whittle {
+namespace {
+
+using testing::TempDir;
+
+const std::string kDemo = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_cnn.onnx";
+const std::string kDemoImages = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_data/test_images.npy";
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+Result whittle(const std::string& args) {
+  Result r;
+  r.code = testing::shell(std::string(WHITTLE_BINARY) + " " + args, &r.output);
+  return r;
+}
+
+// Checks a failed command: exit 2 and one line "whittle: error: ..." containing `needle`.
+void expectBadInput(const Result& r, const std::string& needle) {
+  INFO(r.output);
+  CHECK(r.code == 2);
+  CHECK(r.output.rfind("whittle: error: ", 0) == 0);
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  CHECK(r.output.find(needle) != std::string::npos);
+}
+
+// True when the command succeeded. When the runtime lacks a kernel the command must fail
+// cleanly (exit 2, one line naming the node and op) and the caller stops there.
+bool ranOrUnsupported(const Result& r) {
+  if (r.code == 0) return true;
+  expectBadInput(r, "is not supported by the CPU runtime");
+  WARN("the CPU runtime cannot run this model yet: " << r.output);
+  return false;
+}
+
+// The first `rows` samples of the demo test images as an input file.
+std::string demoInput(const TempDir& dir, int64_t rows, const std::string& name = "x.npy") {
+  auto all = data::readNpy(kDemoImages);
+  REQUIRE(all.isOk());
+  ir::Tensor t(ir::DataType::kFloat, {rows, 1, 8, 8});
+  std::memcpy(t.mutableRawData(), all->rawData(), t.byteSize());
+  std::string path = dir.file(name);
+  REQUIRE(data::writeNpy(t, path).isOk());
+  return path;
+}
+
+// Runs onnxruntime on the same inputs (OUT/NAME.npy per output); false when unavailable.
+bool ortReference(const std::string& model, const std::string& outDir, const std::string& feeds) {
+  if (!testing::havePython("numpy, onnx, onnxruntime")) {
+    WARN("skipped the comparison: python3 with numpy, onnx and onnxruntime is needed");
+    return false;
+  }
+  std::string out;
+  int rc = testing::shell("python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/tools/ort_reference.py " + model + " " +
+                              outDir + " " + feeds,
+                          &out);
+  INFO(out);
+  REQUIRE(rc == 0);
+  return true;
+}
+
+// Outputs agree within 1e-5, relative to max(1, |reference|).
+void compareOutputs(const std::string& ours, const std::string& reference) {
+  auto a = data::readNpy(ours);
+  auto b = data::readNpy(reference);
+  REQUIRE(a.isOk());
+  REQUIRE(b.isOk());
+  REQUIRE(a->dims() == b->dims());
+  REQUIRE(a->dtype() == b->dtype());
+  double worst = 0;
+  for (int64_t i = 0; i < a->numel(); ++i) {
+    double x = a->valueAsDouble(i), y = b->valueAsDouble(i);
+    worst = std::max(worst, std::abs(x - y) / std::max(1.0, std::abs(y)));
+  }
+  CAPTURE(ours, worst);
+  CHECK(worst <= 1e-5);
+}
+
+TEST_CASE("run: demo model outputs match onnxruntime", "[tools][run]") {
+  TempDir dir;
+  std::string x = demoInput(dir, 16);
+  Result r = whittle("run " + kDemo + " --input input=" + x + " --output-dir " + dir.file("out") + " --threads 2");
+  if (!ranOrUnsupported(r)) return;
+  INFO(r.output);
+  CHECK(r.output == "logits: float32 [16,10] -> " + dir.file("out") + "/logits.npy\n");
+  if (!ortReference(kDemo, dir.path(), "input=" + x)) return;
+  compareOutputs(dir.file("out/logits.npy"), dir.file("logits.npy"));
+}
+
+TEST_CASE("run: mnist-8 on its ONNX test data matches onnxruntime", "[tools][run][shared]") {
+  auto model = testing::sharedPath("models/mnist-8.onnx");
+  auto set = testing::sharedPath("data/mnist-8-test-data/test_data_set_1");
+  if (!model || !set) return;
+  TempDir dir;
+  // A test_data_set folder feeds the inputs by position.
+  Result r = whittle("run " + *model + " --input " + *set + " -o " + dir.file("out"));
+  if (!ranOrUnsupported(r)) return;
+  if (!ortReference(*model, dir.path(), "Input3=" + *set + "/input_0.pb")) return;
+  compareOutputs(dir.file("out/Plus214_Output_0.npy"), dir.file("Plus214_Output_0.npy"));
+}
+
+TEST_CASE("run: bad inputs exit 2 with a one-line error naming the input", "[tools][run]") {
+  TempDir dir;
+  std::string x = demoInput(dir, 2);
+  std::string out = " --output-dir " + dir.file("out");
+  expectBadInput(whittle("run " + kDemo + " --input input=" + dir.file("missing.npy") + out), "missing.npy: no such file");
+  expectBadInput(whittle("run " + kDemo + " --input bogus=" + x + out),
+                 "the model has no input named 'bogus' (inputs: input)");
+  ir::Tensor wrongShape(ir::DataType::kFloat, {2, 8, 8});
+  REQUIRE(data::writeNpy(wrongShape, dir.file("shape.npy")).isOk());
+  expectBadInput(whittle("run " + kDemo + " --input input=" + dir.file("shape.npy") + out),
+                 "input 'input' (" + dir.file("shape.npy") + "): expected float32 [batch,1,8,8], got float32 [2,8,8]");
+  ir::Tensor wrongType(ir::DataType::kDouble, {2, 1, 8, 8});
+  REQUIRE(data::writeNpy(wrongType, dir.file("type.npy")).isOk());
+  expectBadInput(whittle("run " + kDemo + " --input " + dir.file("type.npy") + out),
+                 "input 'input' (" + dir.file("type.npy") + "): expected float32 [batch,1,8,8], got float64 [2,1,8,8]");
+  testing::writeBytes(dir.file("junk.npy"), "not an array");
+  expectBadInput(whittle("run " + kDemo + " --input " + dir.file("junk.npy") + out), "junk.npy: not a .npy file");
+  expectBadInput(whittle("run " + kDemo + " --input input=" + x + " --input input=" + x + out), "given twice");
+  expectBadInput(whittle("run " + dir.file("nomodel.onnx") + " --input " + x + out), "nomodel.onnx");
+  // Nothing was written for the failed runs.
+  CHECK_FALSE(std::filesystem::exists(dir.file("out/logits.npy")));
+  // A missing required option is a usage error, also exit 2.
+  Result usage = whittle("run " + kDemo + out);
+  CHECK(usage.code == 2);
+}
+
+TEST_CASE("run: output names are made safe for the file system", "[tools][run][shared]") {
+  auto model = testing::sharedPath("models/mlperftiny_ic_resnet8.onnx");
+  if (!model) return;
+  TempDir dir;
+  ir::Tensor x(ir::DataType::kFloat, {1, 32, 32, 3});
+  REQUIRE(data::writeNpy(x, dir.file("x.npy")).isOk());
+  Result r = whittle("run " + *model + " --input " + dir.file("x.npy") + " -o " + dir.file("out"));
+  if (!ranOrUnsupported(r)) return;
+  CHECK(std::filesystem::exists(dir.file("out/Identity.npy")));
+}
+
+TEST_CASE("bench: --json has the documented fields", "[tools][bench]") {
+  Result r = whittle("bench " + kDemo + " --batch 4 --iterations 5 --warmup 1 --threads 1 --json --profile");
+  if (!ranOrUnsupported(r)) return;
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  CHECK(j["schema"] == "whittle.bench/1");
+  CHECK(j["model"] == kDemo);
+  CHECK(j["threads"] == 1);
+  CHECK(j["batch"] == 4);
+  CHECK(j["warmup"] == 1);
+  CHECK(j["iterations"] == 5);
+  CHECK(j["inputs"][0]["name"] == "input");
+  CHECK(j["inputs"][0]["dtype"] == "float32");
+  CHECK(j["inputs"][0]["shape"] == nlohmann::json::array({4, 1, 8, 8}));
+  const auto& lat = j["latencyMs"];
+  for (const char* key : {"mean", "p50", "p90", "p99", "min", "max", "stddev"}) {
+    CAPTURE(key);
+    REQUIRE(lat.contains(key));
+    CHECK(lat[key].get<double>() >= 0);
+  }
+  CHECK(lat["min"].get<double>() <= lat["p50"].get<double>());
+  CHECK(lat["p50"].get<double>() <= lat["p90"].get<double>());
+  CHECK(lat["p90"].get<double>() <= lat["p99"].get<double>());
+  CHECK(lat["p99"].get<double>() <= lat["max"].get<double>());
+  CHECK(j["throughputSamplesPerSecond"].get<double>() > 0);
+  CHECK(j["memory"]["activationPeakBytes"].get<int64_t>() >= 0);
+  CHECK(j["memory"]["processPeakRssBytes"].get<int64_t>() > 0);
+  const auto& profile = j["profile"];
+  REQUIRE(profile.is_object());
+  CHECK(profile["opTypes"].size() >= 3);
+  // Every compiled node of the demo model (fewer than 20; the runtime may have fused some).
+  CHECK(profile["topNodes"].size() >= 3);
+  CHECK(profile["topNodes"].size() <= 17);
+  double fraction = 0;
+  for (const auto& t : profile["opTypes"]) fraction += t["fraction"].get<double>();
+  CHECK(fraction == Approx(1.0).margin(1e-6));
+  for (const auto& n : profile["topNodes"]) {
+    CHECK(n.contains("node"));
+    CHECK(n.contains("op"));
+    CHECK(n["msPerRun"].get<double>() >= 0);
+  }
+  // Without --profile the field is null.
+  Result plain = whittle("bench " + kDemo + " --iterations 2 --warmup 0 --json");
+  REQUIRE(plain.code == 0);
+  CHECK(nlohmann::json::parse(plain.output)["profile"].is_null());
+  CHECK(j["notes"].is_array());
+}
+
+TEST_CASE("bench: text report, symbolic dims and bad input", "[tools][bench]") {
+  Result r = whittle("bench " + kDemo + " --iterations 3 --warmup 0");
+  if (ranOrUnsupported(r)) {
+    INFO(r.output);
+    CHECK(r.output.find("latency ms  mean") != std::string::npos);
+    CHECK(r.output.find("throughput") != std::string::npos);
+    CHECK(r.output.find("input       input float32 [1,1,8,8] (random)") != std::string::npos);
+  }
+  expectBadInput(whittle("bench /nonexistent/model.onnx"), "/nonexistent/model.onnx");
+  Result zero = whittle("bench " + kDemo + " --iterations 0");
+  CHECK(zero.code == 2);
+}
+
+}  // namespace
+}  // namespace whittle

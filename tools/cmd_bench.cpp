@@ -1,0 +1,294 @@
+// whittle bench: time a model on random inputs (latency percentiles, throughput, memory,
+// optionally time per op type and per node). The --json schema is docs/bench-schema.md.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "commands.h"
+#include "whittle/data/dataset.h"
+#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/runtime/session.h"
+
+namespace whittle::tools {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int threads = 0;  // 0: all hardware threads
+  int64_t batch = 1;
+  bool batchGiven = false;
+  int iterations = 50;
+  int warmup = 5;
+  bool json = false;
+  bool profile = false;
+  uint64_t seed = 0;
+};
+
+struct LatencyStats {
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0, min = 0, max = 0, stddev = 0;
+};
+
+// Percentile with linear interpolation between the closest ranks (numpy's default).
+double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  double rank = p / 100.0 * static_cast<double>(sorted.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(rank));
+  size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - static_cast<double>(lo));
+}
+
+LatencyStats statsOf(std::vector<double> ms) {
+  LatencyStats s;
+  std::sort(ms.begin(), ms.end());
+  double sum = 0;
+  for (double v : ms) sum += v;
+  s.mean = sum / static_cast<double>(ms.size());
+  double var = 0;
+  for (double v : ms) var += (v - s.mean) * (v - s.mean);
+  s.stddev = ms.size() > 1 ? std::sqrt(var / static_cast<double>(ms.size() - 1)) : 0;
+  s.p50 = percentile(ms, 50);
+  s.p90 = percentile(ms, 90);
+  s.p99 = percentile(ms, 99);
+  s.min = ms.front();
+  s.max = ms.back();
+  return s;
+}
+
+// A random tensor: floats uniform in [-1, 1), uint8 in [0, 255], int8 in [-128, 127], other
+// integers in [0, 10), bools 0/1.
+Expected<ir::Tensor> randomTensor(const std::string& name, ir::DataType dtype, std::vector<int64_t> dims,
+                                  std::mt19937_64& rng) {
+  ir::Tensor t(dtype, std::move(dims));
+  int64_t n = t.numel();
+  std::uniform_real_distribution<float> real(-1.0f, 1.0f);
+  auto ints = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  switch (dtype) {
+    case ir::DataType::kFloat: for (int64_t i = 0; i < n; ++i) t.mutableData<float>()[i] = real(rng); break;
+    case ir::DataType::kDouble: for (int64_t i = 0; i < n; ++i) t.mutableData<double>()[i] = real(rng); break;
+    case ir::DataType::kFloat16: for (int64_t i = 0; i < n; ++i) t.mutableData<uint16_t>()[i] = ir::floatToHalf(real(rng)); break;
+    case ir::DataType::kBFloat16: for (int64_t i = 0; i < n; ++i) t.mutableData<uint16_t>()[i] = ir::floatToBfloat16(real(rng)); break;
+    case ir::DataType::kUint8: for (int64_t i = 0; i < n; ++i) t.mutableData<uint8_t>()[i] = static_cast<uint8_t>(ints(0, 255)); break;
+    case ir::DataType::kInt8: for (int64_t i = 0; i < n; ++i) t.mutableData<int8_t>()[i] = static_cast<int8_t>(ints(-128, 127)); break;
+    case ir::DataType::kBool: for (int64_t i = 0; i < n; ++i) t.mutableData<bool>()[i] = ints(0, 1) != 0; break;
+    case ir::DataType::kInt16: for (int64_t i = 0; i < n; ++i) t.mutableData<int16_t>()[i] = static_cast<int16_t>(ints(0, 9)); break;
+    case ir::DataType::kInt32: for (int64_t i = 0; i < n; ++i) t.mutableData<int32_t>()[i] = static_cast<int32_t>(ints(0, 9)); break;
+    case ir::DataType::kInt64: for (int64_t i = 0; i < n; ++i) t.mutableData<int64_t>()[i] = ints(0, 9); break;
+    case ir::DataType::kUint16: for (int64_t i = 0; i < n; ++i) t.mutableData<uint16_t>()[i] = static_cast<uint16_t>(ints(0, 9)); break;
+    case ir::DataType::kUint32: for (int64_t i = 0; i < n; ++i) t.mutableData<uint32_t>()[i] = static_cast<uint32_t>(ints(0, 9)); break;
+    case ir::DataType::kUint64: for (int64_t i = 0; i < n; ++i) t.mutableData<uint64_t>()[i] = static_cast<uint64_t>(ints(0, 9)); break;
+    default:
+      return unimplemented("input '" + name + "': cannot make random " + std::string(ir::dataTypeName(dtype)) +
+                           " inputs for bench");
+  }
+  return t;
+}
+
+std::string bytesText(double bytes) {
+  char buf[64];
+  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof(buf), "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof(buf), "%.2f MiB", bytes / (1024.0 * 1024));
+  else if (bytes >= 1024.0) std::snprintf(buf, sizeof(buf), "%.1f KiB", bytes / 1024.0);
+  else std::snprintf(buf, sizeof(buf), "%.0f B", bytes);
+  return buf;
+}
+
+struct OpTypeTime {
+  std::string opType;
+  int64_t nodes = 0;
+  double msPerRun = 0;
+};
+
+Status benchCommand(const BenchOptions& opts) {
+  auto loaded = onnx_io::load(opts.model);
+  if (!loaded.isOk()) return loaded.status();
+  ir::Model& model = *loaded;
+  std::vector<data::InputSpec> inputs = data::inputSpecs(*model.graph);
+  std::vector<std::string> notes;
+
+  // Random inputs: a symbolic first dim is the batch; other symbolic dims become 1.
+  std::mt19937_64 rng(opts.seed);
+  std::vector<runtime::NamedTensor> feeds;
+  int64_t samples = 0;
+  for (const auto& in : inputs) {
+    if (!in.dims) return invalidInput("input '" + in.name + "' has no shape in the model; bench cannot make inputs for it");
+    if (in.dtype == ir::DataType::kUndefined) return invalidInput("input '" + in.name + "' has no element type in the model");
+    std::vector<int64_t> dims;
+    for (size_t i = 0; i < in.dims->size(); ++i) {
+      const ir::Dim& d = (*in.dims)[i];
+      if (d.isKnown()) {
+        dims.push_back(d.value);
+        if (i == 0 && opts.batchGiven && d.value != opts.batch) {
+          notes.push_back("input '" + in.name + "' has a fixed batch of " + std::to_string(d.value) + "; --batch " +
+                          std::to_string(opts.batch) + " does not apply to it");
+        }
+      } else if (i == 0) {
+        dims.push_back(opts.batch);
+      } else {
+        dims.push_back(1);
+        notes.push_back("input '" + in.name + "' dim " + std::to_string(i) + " ('" + (d.param.empty() ? "?" : d.param) +
+                        "') is symbolic; using 1");
+      }
+    }
+    if (samples == 0) samples = dims.empty() ? 1 : dims[0];
+    auto tensor = randomTensor(in.name, in.dtype, dims, rng);
+    if (!tensor.isOk()) return tensor.status();
+    feeds.emplace_back(in.name, std::move(tensor).value());
+  }
+  if (samples == 0) samples = 1;
+
+  runtime::SessionOptions sessionOptions;
+  sessionOptions.threads = opts.threads > 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  sessionOptions.profile = opts.profile;
+  auto session = runtime::Session::create(model, sessionOptions);
+  if (!session.isOk()) return session.status();
+  runtime::Session& s = **session;
+
+  for (int i = 0; i < opts.warmup; ++i) {
+    auto out = s.run(feeds);
+    if (!out.isOk()) return out.status();
+  }
+  std::vector<runtime::NodeProfile> before = s.profile();
+  std::vector<double> ms;
+  for (int i = 0; i < opts.iterations; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    auto out = s.run(feeds);
+    auto end = std::chrono::steady_clock::now();
+    if (!out.isOk()) return out.status();
+    ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+  }
+  LatencyStats lat = statsOf(ms);
+  double throughput = lat.mean > 0 ? static_cast<double>(samples) * 1000.0 / lat.mean : 0;
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  double peakRss = static_cast<double>(usage.ru_maxrss) * 1024.0;  // KiB on Linux
+  auto activationPeak = static_cast<double>(s.peakActivationBytes());
+
+  // Per-node time of the timed runs only: the difference from the snapshot after warm-up.
+  std::vector<runtime::NodeProfile> nodes;
+  std::vector<OpTypeTime> opTypes;
+  double nodeTotal = 0;
+  if (opts.profile) {
+    std::vector<runtime::NodeProfile> after = s.profile();
+    for (size_t i = 0; i < after.size(); ++i) {
+      runtime::NodeProfile p = after[i];
+      double prior = i < before.size() ? before[i].totalMs : 0;
+      p.totalMs = (p.totalMs - prior) / opts.iterations;
+      p.runs = opts.iterations;
+      nodeTotal += p.totalMs;
+      nodes.push_back(p);
+    }
+    std::map<std::string, OpTypeTime> byType;
+    for (const auto& p : nodes) {
+      auto& t = byType[p.opType];
+      t.opType = p.opType;
+      t.nodes += 1;
+      t.msPerRun += p.totalMs;
+    }
+    for (auto& [_, t] : byType) opTypes.push_back(t);
+    std::sort(opTypes.begin(), opTypes.end(), [](const OpTypeTime& a, const OpTypeTime& b) { return a.msPerRun > b.msPerRun; });
+    std::stable_sort(nodes.begin(), nodes.end(),
+                     [](const runtime::NodeProfile& a, const runtime::NodeProfile& b) { return a.totalMs > b.totalMs; });
+    notes.push_back("--profile times each node, which adds overhead to the latency figures");
+  }
+  auto fractionOf = [&](double v) { return nodeTotal > 0 ? v / nodeTotal : 0.0; };
+  auto percentOf = [&](double v) { return 100.0 * fractionOf(v); };
+  constexpr size_t kTopNodes = 20;
+
+  if (opts.json) {
+    nlohmann::json j;
+    j["schema"] = "whittle.bench/1";
+    j["model"] = opts.model;
+    j["nodes"] = model.graph->numNodes();
+    j["threads"] = sessionOptions.threads;
+    j["batch"] = samples;
+    j["warmup"] = opts.warmup;
+    j["iterations"] = opts.iterations;
+    j["seed"] = opts.seed;
+    j["inputs"] = nlohmann::json::array();
+    for (const auto& [name, t] : feeds) {
+      j["inputs"].push_back({{"name", name}, {"dtype", std::string(ir::dataTypeName(t.dtype()))}, {"shape", t.dims()}});
+    }
+    j["latencyMs"] = {{"mean", lat.mean}, {"p50", lat.p50}, {"p90", lat.p90}, {"p99", lat.p99},
+                      {"min", lat.min},   {"max", lat.max}, {"stddev", lat.stddev}};
+    j["throughputSamplesPerSecond"] = throughput;
+    j["memory"] = {{"activationPeakBytes", s.peakActivationBytes()},
+                   {"processPeakRssBytes", static_cast<int64_t>(peakRss)}};
+    if (opts.profile) {
+      nlohmann::json types = nlohmann::json::array(), top = nlohmann::json::array();
+      for (const auto& t : opTypes) {
+        types.push_back({{"op", t.opType}, {"nodes", t.nodes}, {"msPerRun", t.msPerRun}, {"fraction", fractionOf(t.msPerRun)}});
+      }
+      for (size_t i = 0; i < nodes.size() && i < kTopNodes; ++i) {
+        top.push_back({{"node", nodes[i].node}, {"op", nodes[i].opType}, {"msPerRun", nodes[i].totalMs},
+                       {"fraction", fractionOf(nodes[i].totalMs)}});
+      }
+      j["profile"] = {{"nodeMsPerRun", nodeTotal}, {"opTypes", types}, {"topNodes", top}};
+    } else {
+      j["profile"] = nullptr;
+    }
+    j["notes"] = notes;
+    std::printf("%s\n", j.dump(2).c_str());
+    return Status::ok();
+  }
+
+  for (const auto& note : notes) std::fprintf(stderr, "note: %s\n", note.c_str());
+  std::printf("model       %s (%zu nodes)\n", opts.model.c_str(), model.graph->numNodes());
+  for (const auto& [name, t] : feeds) {
+    std::printf("input       %s %s %s (random)\n", name.c_str(), std::string(ir::dataTypeName(t.dtype())).c_str(),
+                data::dimsText(t.dims()).c_str());
+  }
+  std::printf("runs        %d threads, batch %lld, %d warm-up, %d timed\n", sessionOptions.threads,
+              static_cast<long long>(samples), opts.warmup, opts.iterations);
+  std::printf("latency ms  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  max %.3f  (stddev %.3f)\n", lat.mean,
+              lat.p50, lat.p90, lat.p99, lat.min, lat.max, lat.stddev);
+  std::printf("throughput  %.1f samples/s\n", throughput);
+  std::printf("memory      activations peak %s, process peak RSS %s\n", bytesText(activationPeak).c_str(),
+              bytesText(peakRss).c_str());
+  if (opts.profile) {
+    std::printf("\n%-24s %6s %12s %7s\n", "op type", "nodes", "ms/run", "%");
+    for (const auto& t : opTypes) {
+      std::printf("%-24s %6lld %12.4f %6.1f%%\n", t.opType.c_str(), static_cast<long long>(t.nodes), t.msPerRun,
+                  percentOf(t.msPerRun));
+    }
+    std::printf("%-24s %6zu %12.4f %6.1f%%\n", "total", nodes.size(), nodeTotal, nodeTotal > 0 ? 100.0 : 0.0);
+    std::printf("\ntop %zu nodes\n%-4s %-40s %-20s %12s %7s\n", std::min(kTopNodes, nodes.size()), "#", "node", "op type",
+                "ms/run", "%");
+    for (size_t i = 0; i < nodes.size() && i < kTopNodes; ++i) {
+      std::string name = nodes[i].node.size() > 40 ? nodes[i].node.substr(0, 37) + "..." : nodes[i].node;
+      std::printf("%-4zu %-40s %-20s %12.4f %6.1f%%\n", i + 1, name.c_str(), nodes[i].opType.c_str(), nodes[i].totalMs,
+                  percentOf(nodes[i].totalMs));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void registerBench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Time a model on random inputs: latency, throughput, memory, profile");
+  auto opts = std::make_shared<BenchOptions>();
+  cmd->add_option("model", opts->model, "The .onnx file")->required();
+  cmd->add_option("--threads", opts->threads, "Threads for the kernels (default: all hardware threads)")
+      ->check(CLI::PositiveNumber);
+  auto* batch = cmd->add_option("--batch", opts->batch, "Batch size for a symbolic first input dim (default 1)")
+                    ->check(CLI::PositiveNumber);
+  cmd->add_option("--iterations", opts->iterations, "Timed runs (default 50)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", opts->warmup, "Untimed runs first (default 5)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", opts->seed, "Seed of the random inputs (default 0)");
+  cmd->add_flag("--json", opts->json, "Print JSON (schema: docs/bench-schema.md)");
+  cmd->add_flag("--profile", opts->profile, "Time every node: per op type and the top 20 nodes");
+  cmd->callback([opts, batch] {
+    opts->batchGiven = batch->count() > 0;
+    Status status = benchCommand(*opts);
+    setExitCode(status.isOk() ? 0 : reportError(status));
+  });
+}
+
+}  // namespace whittle::tools
