@@ -152,8 +152,8 @@ Expected<std::unique_ptr<Kernel>> ConvKernel::create(const KernelCreateInfo& inf
   // With a static input shape, pack the weights and create the primitive now.
   const ir::Value* x = node.input(0);
   auto xDims = x->type().staticDims();
-  if (k->constW_ != nullptr && xDims && (xType == ir::DataType::kFloat || xType == ir::DataType::kFloat16 ||
-                                         xType == ir::DataType::kBFloat16)) {
+  if (k->constW_ != nullptr && xDims &&
+      (xType == ir::DataType::kFloat || xType == ir::DataType::kFloat16 || xType == ir::DataType::kBFloat16)) {
     bool empty = false;
     for (int64_t d : *xDims) empty = empty || d == 0;
     if (!empty && xDims->size() == k->constW_->dims().size()) {
@@ -169,7 +169,9 @@ Expected<std::unique_ptr<Kernel>> ConvKernel::create(const KernelCreateInfo& inf
 Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims) {
   for (size_t i = 0; i < plans_.size(); ++i) {
     if (plans_[i]->xDims == xDims && plans_[i]->wDims == wDims) {
-      if (i != 0) std::rotate(plans_.begin(), plans_.begin() + static_cast<std::ptrdiff_t>(i), plans_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      if (i != 0)
+        std::rotate(plans_.begin(), plans_.begin() + static_cast<std::ptrdiff_t>(i),
+                    plans_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
       return plans_.front().get();
     }
   }
@@ -196,8 +198,8 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
       return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
     };
     // Channels last first (brgconv); oneDNN's own choice when that only has a reference kernel.
-    dnnl::convolution_forward::primitive_desc pd =
-        makePd(activationDesc(g.src, dt::f32, Layout::kChannelsLast), activationDesc(g.dst, dt::f32, Layout::kChannelsLast));
+    dnnl::convolution_forward::primitive_desc pd = makePd(activationDesc(g.src, dt::f32, Layout::kChannelsLast),
+                                                          activationDesc(g.dst, dt::f32, Layout::kChannelsLast));
     if (isReferenceImpl(pd.impl_info_str()) && rank > 3) {
       dnnl::memory::desc anySrc(toDnnlDims(g.src), dt::f32, dnnl::memory::format_tag::any);
       dnnl::memory::desc anyDst(toDnnlDims(g.dst), dt::f32, dnnl::memory::format_tag::any);
@@ -376,7 +378,8 @@ Status ConvKernel::runReference(KernelContext& ctx, const ir::Tensor& x, const i
   }
   for (int64_t i = 0; i < yf.numel(); ++i) {
     double v = static_cast<double>(yp[i]);
-    for (const ConvPostOp& op : postOps_) v = op.isSum() ? v + static_cast<double>(zf[static_cast<size_t>(i)]) : applyActivation(op, v);
+    for (const ConvPostOp& op : postOps_)
+      v = op.isSum() ? v + static_cast<double>(zf[static_cast<size_t>(i)]) : applyActivation(op, v);
     yp[i] = static_cast<T>(v);
   }
   ir::Tensor* out = nullptr;

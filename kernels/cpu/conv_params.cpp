@@ -91,7 +91,8 @@ Expected<ConvGeometry> resolveConv(const ConvAttrs& attrs, const std::vector<int
   size_t n = x.size() - 2;
   if (x[1] != w[1] * attrs.group) {
     return invalidInput(what + ": X has " + std::to_string(x[1]) + " channels but W " + shapeToString(w) +
-                        " with group " + std::to_string(attrs.group) + " expects " + std::to_string(w[1] * attrs.group));
+                        " with group " + std::to_string(attrs.group) + " expects " +
+                        std::to_string(w[1] * attrs.group));
   }
   if (w[0] % attrs.group != 0) {
     return invalidInput(what + ": W has " + std::to_string(w[0]) + " output channels, not a multiple of group " +
@@ -104,8 +105,12 @@ Expected<ConvGeometry> resolveConv(const ConvAttrs& attrs, const std::vector<int
     int64_t s = g.strides[i];
     int64_t out = 0;
     switch (attrs.autoPad) {
-      case AutoPad::kNotSet: out = (in + g.padBegin[i] + g.padEnd[i] - extent) / s + 1; break;
-      case AutoPad::kValid: out = (in - extent) / s + 1; break;
+      case AutoPad::kNotSet:
+        out = (in + g.padBegin[i] + g.padEnd[i] - extent) / s + 1;
+        break;
+      case AutoPad::kValid:
+        out = (in - extent) / s + 1;
+        break;
       case AutoPad::kSameUpper:
       case AutoPad::kSameLower: {
         out = (in + s - 1) / s;
@@ -146,7 +151,8 @@ Expected<ConvGeometry> resolveConvTranspose(const ConvAttrs& attrs, const std::v
   if (!outPad) return invalidInput(what + ": output_padding needs one value per spatial dim");
   std::vector<int64_t> outShape = attrs.outputShape;
   if (outShape.size() == n + 2) outShape.erase(outShape.begin(), outShape.begin() + 2);
-  if (!outShape.empty() && outShape.size() != n) return invalidInput(what + ": output_shape needs one value per spatial dim");
+  if (!outShape.empty() && outShape.size() != n)
+    return invalidInput(what + ": output_shape needs one value per spatial dim");
   bool autoPads = attrs.autoPad == AutoPad::kSameUpper || attrs.autoPad == AutoPad::kSameLower;
   g.dst = {x[0], w[1] * attrs.group};
   for (size_t i = 0; i < n; ++i) {

@@ -114,8 +114,7 @@ void referenceConvTranspose(const ConvGeometry& g, const T* x, const T* w, const
 template void referenceConv<float>(const ConvGeometry&, const float*, const float*, const float*, float*);
 template void referenceConv<double>(const ConvGeometry&, const double*, const double*, const double*, double*);
 template void referenceConvTranspose<float>(const ConvGeometry&, const float*, const float*, const float*, float*);
-template void referenceConvTranspose<double>(const ConvGeometry&, const double*, const double*, const double*,
-                                             double*);
+template void referenceConvTranspose<double>(const ConvGeometry&, const double*, const double*, const double*, double*);
 
 bool isFusableActivation(const std::string& op) {
   return op == "Relu" || op == "LeakyRelu" || op == "Clip" || op == "Sigmoid" || op == "Tanh" || op == "HardSigmoid" ||

@@ -25,6 +25,7 @@ struct DeconvPlan {
   dnnl::deconvolution_forward deconv;
   dnnl::memory src, wei, bia, dst, userSrc, userDst, userWei;
   bool reorderSrc = false, reorderDst = false;
+  bool weightsPacked = false;  ///< constant W, reordered once when the plan was made
   dnnl::reorder srcReorder, dstReorder, weiReorder;
   DnnlArgs args;
 };
@@ -66,6 +67,13 @@ class ConvTransposeKernel final : public Kernel {
     k->what_ = info.node.describe();
     WH_ASSIGN_OR_RETURN(k->attrs_, readConvAttrs(info.node));
     if (info.node.input(0) == nullptr || info.node.input(1) == nullptr) return info.error("needs inputs X and W");
+    k->constW_ = info.constantInput(1);
+    if (k->constW_ != nullptr && (k->constW_->dtype() == ir::DataType::kFloat16 ||
+                                  k->constW_->dtype() == ir::DataType::kBFloat16)) {
+      k->floatW_ = toFloat32(*k->constW_);
+    } else if (k->constW_ != nullptr && k->constW_->dtype() != ir::DataType::kFloat) {
+      k->constW_ = nullptr;  // float64 runs the reference on the given W
+    }
     ir::DataType xType = info.inputTypes.empty() ? ir::DataType::kUndefined : info.inputTypes[0];
     if (xType != ir::DataType::kUndefined && xType != ir::DataType::kFloat && xType != ir::DataType::kFloat16 &&
         xType != ir::DataType::kBFloat16 && xType != ir::DataType::kDouble) {
@@ -127,10 +135,9 @@ class ConvTransposeKernel final : public Kernel {
         dnnl::memory::desc biaDesc =
             hasBias ? dnnl::memory::desc({g.dst[1]}, dt::f32, dnnl::memory::format_tag::x) : dnnl::memory::desc();
         auto makePd = [&](dnnl::memory::desc src, dnnl::memory::desc dst) {
-          dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                                 dnnl::algorithm::deconvolution_direct, src, weiAny, biaDesc, dst,
-                                                 toDnnlDims(g.strides), minusOne(g.dilations), toDnnlDims(g.padBegin),
-                                                 toDnnlDims(g.padEnd));
+          dnnl::deconvolution_forward::desc desc(
+              dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src, weiAny, biaDesc, dst,
+              toDnnlDims(g.strides), minusOne(g.dilations), toDnnlDims(g.padBegin), toDnnlDims(g.padEnd));
           return dnnl::deconvolution_forward::primitive_desc(desc, engine_);
         };
         auto pd = makePd(activationDesc(g.src, dt::f32, Layout::kChannelsLast),
@@ -152,9 +159,18 @@ class ConvTransposeKernel final : public Kernel {
         plan->userWei = dnnl::memory(userWei, engine_, DNNL_MEMORY_NONE);
         plan->wei = dnnl::memory(pd.weights_desc(), engine_);
         plan->weiReorder = dnnl::reorder(plan->userWei, plan->wei);
+        if (constW_ != nullptr) {
+          // Pack a constant W once.
+          const ir::Tensor& wf = floatW_.dtype() == ir::DataType::kFloat ? floatW_ : *constW_;
+          plan->userWei.set_data_handle(const_cast<std::byte*>(wf.rawData()));
+          dnnl::stream s(engine_);
+          plan->weiReorder.execute(s, plan->userWei, plan->wei);
+          s.wait();
+          plan->weightsPacked = true;
+        }
         plan->args.set(DNNL_ARG_SRC, plan->src);
-    plan->args.set(DNNL_ARG_WEIGHTS, plan->wei);
-    plan->args.set(DNNL_ARG_DST, plan->dst);
+        plan->args.set(DNNL_ARG_WEIGHTS, plan->wei);
+        plan->args.set(DNNL_ARG_DST, plan->dst);
         if (hasBias) {
           plan->bia = dnnl::memory(biaDesc, engine_);
           plan->args.set(DNNL_ARG_BIAS, plan->bia);
@@ -185,14 +201,14 @@ class ConvTransposeKernel final : public Kernel {
                                     y->mutableData<float>());
       return Status::ok();
     }
-    // Weights are reordered on every run: ConvTranspose is rare enough in inference graphs
-    // that packing per run costs little next to the deconvolution itself.
     dnnl::stream& stream = ctx.stream();
     return dnnlCall(what_, [&] {
       plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
       plan->userDst.set_data_handle(y->mutableRawData());
-      plan->userWei.set_data_handle(const_cast<std::byte*>(w.rawData()));
-      plan->weiReorder.execute(stream, plan->userWei, plan->wei);
+      if (!plan->weightsPacked) {
+        plan->userWei.set_data_handle(const_cast<std::byte*>(w.rawData()));
+        plan->weiReorder.execute(stream, plan->userWei, plan->wei);
+      }
       if (b != nullptr) std::memcpy(plan->bia.get_data_handle(), b->rawData(), static_cast<size_t>(b->numel()) * 4);
       if (plan->reorderSrc) plan->srcReorder.execute(stream, plan->userSrc, plan->src);
       plan->args.execute(plan->deconv, stream);
@@ -204,6 +220,8 @@ class ConvTransposeKernel final : public Kernel {
   dnnl::engine& engine_;
   std::string what_;
   ConvAttrs attrs_;
+  const ir::Tensor* constW_ = nullptr;  ///< a constant W (float32, or widened into floatW_)
+  ir::Tensor floatW_;
   std::vector<std::unique_ptr<DeconvPlan>> plans_;
 };
 

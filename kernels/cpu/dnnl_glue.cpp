@@ -28,18 +28,27 @@ std::vector<int64_t> logicalDims(const std::vector<int64_t>& physical, Layout la
   return out;
 }
 
-dnnl::memory::dims toDnnlDims(const std::vector<int64_t>& dims) { return dnnl::memory::dims(dims.begin(), dims.end()); }
+dnnl::memory::dims toDnnlDims(const std::vector<int64_t>& dims) {
+  return dnnl::memory::dims(dims.begin(), dims.end());
+}
 
 std::optional<dnnl::memory::data_type> toDnnlType(ir::DataType dtype) {
   using dt = dnnl::memory::data_type;
   switch (dtype) {
-    case ir::DataType::kFloat: return dt::f32;
-    case ir::DataType::kFloat16: return dt::f16;
-    case ir::DataType::kBFloat16: return dt::bf16;
-    case ir::DataType::kInt32: return dt::s32;
-    case ir::DataType::kInt8: return dt::s8;
-    case ir::DataType::kUint8: return dt::u8;
-    default: return std::nullopt;
+    case ir::DataType::kFloat:
+      return dt::f32;
+    case ir::DataType::kFloat16:
+      return dt::f16;
+    case ir::DataType::kBFloat16:
+      return dt::bf16;
+    case ir::DataType::kInt32:
+      return dt::s32;
+    case ir::DataType::kInt8:
+      return dt::s8;
+    case ir::DataType::kUint8:
+      return dt::u8;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -83,7 +92,9 @@ void DnnlArgs::execute(const dnnl::primitive& primitive, dnnl::stream& stream) c
       "could not execute a primitive");
 }
 
-bool isReferenceImpl(std::string_view implInfo) { return implInfo.rfind("ref", 0) == 0; }
+bool isReferenceImpl(std::string_view implInfo) {
+  return implInfo.rfind("ref", 0) == 0;
+}
 
 void permuteLayout(const std::byte* src, std::byte* dst, const std::vector<int64_t>& logical, Layout from, Layout to,
                    size_t elementBytes) {

@@ -225,7 +225,7 @@ class MatMulKernel final : public Kernel {
     memory src, wei, dst, bias;
     std::unordered_map<int, memory> args;
     bool packedWeights = false;     // wei holds the packed constant B
-    bool prefillC = false;          // Y starts as C; a sum post-op adds beta * Y
+    bool prefillC = false;          // Y starts as C; a sum post-op scaled by beta adds it
     bool runtimeBias = false;       // bias reads C's data on every run
     std::vector<float> biasValues;  // constant bias: beta * C, broadcast to [N]
     std::vector<int64_t> cStrides;  // C broadcast to [M, N] (prefill)

@@ -73,17 +73,21 @@ class PoolKernel final : public Kernel {
       if (!plan->reference) return runDnnl(ctx, *plan, x);
     }
     switch (type) {
-      case ir::DataType::kFloat: return runReference<float>(ctx, x, x.dtype());
-      case ir::DataType::kDouble: return runReference<double>(ctx, x, x.dtype());
+      case ir::DataType::kFloat:
+        return runReference<float>(ctx, x, x.dtype());
+      case ir::DataType::kDouble:
+        return runReference<double>(ctx, x, x.dtype());
       case ir::DataType::kFloat16:
-      case ir::DataType::kBFloat16: return runReference<float>(ctx, toFloat32(x), type);
+      case ir::DataType::kBFloat16:
+        return runReference<float>(ctx, toFloat32(x), type);
       case ir::DataType::kInt8:
         if (kind_ == PoolKind::kMax) return runReference<int8_t>(ctx, x, type);
         break;
       case ir::DataType::kUint8:
         if (kind_ == PoolKind::kMax) return runReference<uint8_t>(ctx, x, type);
         break;
-      default: break;
+      default:
+        break;
     }
     return ctx.unsupported("dtype " + std::string(ir::dataTypeName(type)) + " is not supported");
   }
@@ -114,7 +118,7 @@ class PoolKernel final : public Kernel {
     }
     if (!plan->reference) {
       try {
-        dnnl::algorithm alg = kind_ == PoolKind::kMax ? dnnl::algorithm::pooling_max
+        dnnl::algorithm alg = kind_ == PoolKind::kMax  ? dnnl::algorithm::pooling_max
                               : attrs_.countIncludePad ? dnnl::algorithm::pooling_avg_include_padding
                                                        : dnnl::algorithm::pooling_avg_exclude_padding;
         dnnl::memory::desc src = activationDesc(g.src, dt::f32, inLayout_);
@@ -173,8 +177,8 @@ class PoolKernel final : public Kernel {
     if (kind_ == PoolKind::kMax && ctx.hasOutput(1)) {
       indices = ctx.allocateOutput(1, ir::DataType::kInt64, g.dst).mutableData<int64_t>();
     }
-    referencePool<T>(g, kind_, attrs_.countIncludePad, attrs_.p, attrs_.storageOrder, xf.data<T>(),
-                     yf.mutableData<T>(), indices);
+    referencePool<T>(g, kind_, attrs_.countIncludePad, attrs_.p, attrs_.storageOrder, xf.data<T>(), yf.mutableData<T>(),
+                     indices);
     if (outLayout_ != Layout::kChannelsFirst) {
       ir::Tensor permuted(x.dtype(), physicalDims(g.dst, outLayout_));
       permuteLayout(yf.rawData(), permuted.mutableRawData(), g.dst, Layout::kChannelsFirst, outLayout_, sizeof(T));

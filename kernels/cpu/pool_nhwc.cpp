@@ -24,7 +24,8 @@ struct Window {
 };
 
 /// The taps of output position `o` along one dim that land inside the input.
-Window window(int64_t o, int64_t stride, int64_t dilation, int64_t kernel, int64_t padBegin, int64_t padEnd, int64_t in) {
+Window window(int64_t o, int64_t stride, int64_t dilation, int64_t kernel, int64_t padBegin, int64_t padEnd,
+              int64_t in) {
   int64_t start = o * stride - padBegin;
   Window w{kernel, 0, 0};
   for (int64_t k = 0; k < kernel; ++k) {
@@ -38,9 +39,12 @@ Window window(int64_t o, int64_t stride, int64_t dilation, int64_t kernel, int64
   return w;
 }
 
+// GCC 12 warns about the undefined pass-through operand inside _mm512_max_ps.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 /// One output pixel: reduces a kh x kw grid of C-channel rows starting at x.
 __attribute__((target("avx512f"))) void poolPixel(const float* x, float* y, int64_t c, int64_t rowStride,
-                                                   int64_t colStride, int64_t kh, int64_t kw, bool max, float scale) {
+                                                  int64_t colStride, int64_t kh, int64_t kw, bool max, float scale) {
   for (int64_t ch = 0; ch < c; ch += 16) {
     __mmask16 mask = c - ch >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (c - ch)) - 1u);
     __m512 acc = max ? _mm512_set1_ps(-std::numeric_limits<float>::infinity()) : _mm512_setzero_ps();
@@ -55,6 +59,7 @@ __attribute__((target("avx512f"))) void poolPixel(const float* x, float* y, int6
     _mm512_mask_storeu_ps(y + ch, mask, acc);
   }
 }
+#pragma GCC diagnostic pop
 
 }  // namespace
 
@@ -78,8 +83,7 @@ void channelsLastPool2d(const PoolGeometry& g, bool max, bool countIncludePad, c
       }
       int64_t divisor = countIncludePad ? wh.padded * ww.padded : taps;
       // The first tap inside the input, then (end - begin) taps per dim.
-      const float* base =
-          x + ((b * h + ih0 + wh.begin * g.dilations[0]) * w + iw0 + ww.begin * g.dilations[1]) * c;
+      const float* base = x + ((b * h + ih0 + wh.begin * g.dilations[0]) * w + iw0 + ww.begin * g.dilations[1]) * c;
       poolPixel(base, out, c, g.dilations[0] * w * c, g.dilations[1] * c, wh.end - wh.begin, ww.end - ww.begin, max,
                 1.0f / static_cast<float>(divisor));
     }

@@ -65,7 +65,8 @@ Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool trai
     double count = static_cast<double>(n * spatial);
     for (int64_t b = 0; b < n; ++b) {
       for (int64_t ch = 0; ch < c; ++ch) {
-        for (int64_t s = 0; s < spatial; ++s) batchMean[static_cast<size_t>(ch)] += x.valueAsDouble((b * c + ch) * spatial + s);
+        for (int64_t s = 0; s < spatial; ++s)
+          batchMean[static_cast<size_t>(ch)] += x.valueAsDouble((b * c + ch) * spatial + s);
       }
     }
     for (double& m : batchMean) m /= std::max(count, 1.0);
@@ -110,7 +111,8 @@ Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool trai
         r.mutableData<double>()[ch] = given[ch] * momentum + batch[ch] * (1.0 - momentum);
       }
       ir::Tensor asFloat(ir::DataType::kFloat, input.dims());
-      for (size_t ch = 0; ch < static_cast<size_t>(c); ++ch) asFloat.mutableData<float>()[ch] = static_cast<float>(r.data<double>()[ch]);
+      for (size_t ch = 0; ch < static_cast<size_t>(c); ++ch)
+        asFloat.mutableData<float>()[ch] = static_cast<float>(r.data<double>()[ch]);
       ctx.setOutput(out, input.dtype() == ir::DataType::kDouble ? r : fromFloat32(asFloat, input.dtype()));
     }
   }
@@ -132,14 +134,14 @@ Expected<std::unique_ptr<Kernel>> createBatchNorm(const KernelCreateInfo& info) 
       }
     }
   }
-  return makeFunctionKernel([epsilon, momentum, training](KernelContext& ctx) {
-    return runBatchNorm(ctx, epsilon, momentum, training);
-  });
+  return makeFunctionKernel(
+      [epsilon, momentum, training](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, momentum, training); });
 }
 
 /// y = x / (bias + alpha / size * sum of x^2 over nearby channels)^beta.
 template <typename T>
-void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, double alpha, double beta, double bias) {
+void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, double alpha, double beta,
+         double bias) {
   int64_t lo = (size - 1) / 2, hi = size - 1 - lo;  // channels before and after
   double scale = alpha / static_cast<double>(size);
   int64_t planes = n * c;
@@ -164,7 +166,8 @@ Expected<std::unique_ptr<Kernel>> createLrn(const KernelCreateInfo& info) {
   const ir::Node& node = info.node;
   int64_t size = node.attrInt("size", 0);
   if (size < 1) return info.error("size must be a positive integer");
-  double alpha = node.attrFloat("alpha", 1e-4f), beta = node.attrFloat("beta", 0.75f), bias = node.attrFloat("bias", 1.0f);
+  double alpha = node.attrFloat("alpha", 1e-4f), beta = node.attrFloat("beta", 0.75f),
+         bias = node.attrFloat("bias", 1.0f);
   return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     if (x.rank() < 3) return ctx.error("X must have rank 3 or more, got " + shapeToString(x.dims()));

@@ -34,7 +34,8 @@ Expected<PoolAttrs> readPoolAttrs(const ir::Node& node) {
   for (int64_t p : a.pads) {
     if (p < 0) return invalidInput(node.describe() + ": pads must not be negative");
   }
-  if (a.storageOrder != 0 && a.storageOrder != 1) return invalidInput(node.describe() + ": storage_order must be 0 or 1");
+  if (a.storageOrder != 0 && a.storageOrder != 1)
+    return invalidInput(node.describe() + ": storage_order must be 0 or 1");
   return a;
 }
 
@@ -50,7 +51,8 @@ Expected<PoolGeometry> resolvePool(const PoolAttrs& attrs, const std::vector<int
   auto strides = spatialList(attrs.strides, n, 1);
   auto dilations = spatialList(attrs.dilations, n, 1);
   if (!strides || !dilations) return invalidInput(what + ": strides and dilations need one value per spatial dim");
-  if (!attrs.pads.empty() && attrs.pads.size() != 2 * n) return invalidInput(what + ": pads needs 2 values per spatial dim");
+  if (!attrs.pads.empty() && attrs.pads.size() != 2 * n)
+    return invalidInput(what + ": pads needs 2 values per spatial dim");
   g.strides = *strides;
   g.dilations = *dilations;
   g.padBegin.assign(n, 0);
@@ -69,7 +71,9 @@ Expected<PoolGeometry> resolvePool(const PoolAttrs& attrs, const std::vector<int
         g.padEnd[i] = total - g.padBegin[i];
         break;
       }
-      case AutoPad::kValid: out = in >= extent ? (in - extent) / s + 1 : 0; break;
+      case AutoPad::kValid:
+        out = in >= extent ? (in - extent) / s + 1 : 0;
+        break;
       case AutoPad::kNotSet: {
         if (!attrs.pads.empty()) {
           g.padBegin[i] = attrs.pads[i];
@@ -180,7 +184,7 @@ void referencePool(const PoolGeometry& g, PoolKind kind, bool countIncludePad, f
   }
 }
 
-#define WH_INSTANTIATE_POOL(T)                                                                                      \
+#define WH_INSTANTIATE_POOL(T) \
   template void referencePool<T>(const PoolGeometry&, PoolKind, bool, float, int64_t, const T*, T*, int64_t*);
 WH_INSTANTIATE_POOL(float)
 WH_INSTANTIATE_POOL(double)

@@ -218,6 +218,9 @@ class QuantizeLinearKernel final : public Kernel {
   // plane, then interleave the tile's channels (vectorised for the 1 to 4 channels of images).
   template <typename Y>
   static Status quantizeChannelsLast(const KernelContext& ctx, const ir::Tensor& x, Y* y, float scale, int32_t zp, IntRange range) {
+    if constexpr (sizeof(Y) != 1) {
+      return internalError(ctx.describe() + ": the channels-last plan is for 8-bit outputs only");
+    }
     if (x.rank() != 4) return ctx.error("a channels-last output needs a 4-D input, got " + shapeToString(x.dims()));
     const int64_t n = x.dims()[0], c = x.dims()[1], hw = x.dims()[2] * x.dims()[3];
     constexpr int64_t kTile = 1024;

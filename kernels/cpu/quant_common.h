@@ -148,6 +148,8 @@ void nhwcToNchw(const T* in, T* out, int64_t n, int64_t c, int64_t hw) {
 /// consumer reads NHWC (QLinearConv input X, QLinearGlobalAveragePool input X, QLinearAdd of two
 /// such values of equal shape), and it is not a graph output. Every kernel that takes part asks
 /// the same question of the same graph, so producer and consumers agree.
+/// Caveat: the kernels cannot see SessionOptions::extraOutputs; a session that returns such a
+/// value must make it a graph output of its private graph before creating kernels.
 std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph);
 
 /// Whether `v` (may be null) is in the channels-last plan of its graph.

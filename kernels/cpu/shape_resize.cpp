@@ -16,6 +16,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "cpu/shape_internal.h"
 
 namespace whittle::runtime::cpu {
@@ -52,7 +56,32 @@ struct AxisPlan {
   std::vector<float> weight;      // outDim * taps
   std::vector<uint8_t> outside;   // outDim: 1 where the value is the extrapolation value
   bool anyOutside = false;
+  int64_t repeat = 0;             // nearest: output i reads input i / repeat (0: no such factor)
 };
+
+/// Sets plan.repeat when a nearest plan repeats every source index `repeat` times in order
+/// (integer upsampling with floor-like rounding, the common 2x case).
+void detectRepeat(AxisPlan& p) {
+  if (p.taps != 1 || p.anyOutside || p.inDim == 0 || p.outDim % p.inDim != 0) return;
+  int64_t f = p.outDim / p.inDim;
+  for (int64_t i = 0; i < p.outDim; ++i) {
+    if (p.index[static_cast<size_t>(i)] != i / f) return;
+  }
+  p.repeat = f;
+}
+
+#if defined(__SSE2__)
+/// d[2i] = d[2i+1] = s[i] for n 32-bit elements.
+inline void repeat2x32(uint32_t* d, const uint32_t* s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m128 v = _mm_loadu_ps(reinterpret_cast<const float*>(s + i));
+    _mm_storeu_ps(reinterpret_cast<float*>(d + 2 * i), _mm_unpacklo_ps(v, v));
+    _mm_storeu_ps(reinterpret_cast<float*>(d + 2 * i + 4), _mm_unpackhi_ps(v, v));
+  }
+  for (; i < n; ++i) d[2 * i] = d[2 * i + 1] = s[i];
+}
+#endif
 
 double cubicKernel(double x, double a) {
   x = std::fabs(x);
@@ -200,6 +229,38 @@ void parallelRanges(int64_t count, bool parallel, Fn&& fn) {
   }
 }
 
+/// One output row of a nearest resize along the last axis: d[i] = s[index[i]], with a
+/// vectorised path for 2x upsampling of 32-bit elements.
+template <size_t kSize>
+void nearestRow(std::byte* d, const std::byte* s, const AxisPlan& last, size_t es) {
+  const int64_t* idx = last.index.data();
+  if constexpr (kSize == 0) {
+    for (int64_t i = 0; i < last.outDim; ++i) {
+      std::memcpy(d + static_cast<size_t>(i) * es, s + static_cast<size_t>(idx[i]) * es, es);
+    }
+  } else {
+    using E = typename ElementOf<kSize>::type;
+    auto* de = reinterpret_cast<E*>(d);
+    const auto* se = reinterpret_cast<const E*>(s);
+#if defined(__SSE2__)
+    if constexpr (kSize == 4) {
+      if (last.repeat == 2) {
+        repeat2x32(de, se, last.inDim);
+        return;
+      }
+    }
+#endif
+    if (last.repeat > 0) {
+      int64_t f = last.repeat;
+      for (int64_t i = 0; i < last.inDim; ++i) {
+        for (int64_t k = 0; k < f; ++k) de[i * f + k] = se[i];
+      }
+      return;
+    }
+    for (int64_t i = 0; i < last.outDim; ++i) de[i] = se[idx[i]];
+  }
+}
+
 /// Nearest: out[i0, ..., in] = x[idx0[i0], ..., idxn[in]], by bytes.
 void nearestGather(const ir::Tensor& x, std::byte* dst, const std::vector<int64_t>& outDims,
                    const std::vector<AxisPlan>& plans, const ScalarBytes& extrapolation) {
@@ -244,14 +305,11 @@ void nearestGather(const ir::Tensor& x, std::byte* dst, const std::vector<int64_
           if (last.identity) {
             std::memcpy(d, s, rowBytes);
           } else {
-            const int64_t* idx = last.index.data();
+            nearestRow<kSize>(d, s, last, es);
+          }
+          if (!last.identity && last.anyOutside) {
             for (int64_t i = 0; i < rowLen; ++i) {
-              copyElement<kSize>(d + static_cast<size_t>(i) * es, s + static_cast<size_t>(idx[i]) * es, es);
-            }
-            if (last.anyOutside) {
-              for (int64_t i = 0; i < rowLen; ++i) {
-                if (last.outside[static_cast<size_t>(i)]) std::memcpy(d + static_cast<size_t>(i) * es, extrapolation.data(), es);
-              }
+              if (last.outside[static_cast<size_t>(i)]) std::memcpy(d + static_cast<size_t>(i) * es, extrapolation.data(), es);
             }
           }
           previousSource = source;
@@ -496,6 +554,7 @@ class ResizeKernel final : public Kernel {
         continue;
       }
       plans_[a] = planAxis(attrs_, in, out, fullScale[a], roiStart[a], roiEnd[a]);
+      detectRepeat(plans_[a]);
     }
     planKey_ = std::move(key);
     return Status::ok();

@@ -203,11 +203,6 @@ void walkOuter(const Axis* axes, size_t rank, int64_t begin, int64_t end, Fn&& f
   }
 }
 
-template <size_t kSize>
-struct Element {
-  std::byte bytes[kSize];
-};
-
 #if defined(__SSE2__)
 /// dst[b * db + a] = src[a * sa + b] for a 4x4 block of 32-bit elements.
 inline void transpose4x4(float* dst, int64_t db, const float* src, int64_t sa) {
@@ -226,7 +221,7 @@ inline void transpose4x4(float* dst, int64_t db, const float* src, int64_t sa) {
 /// dst[b * db + a] = src[a * sa + b] for a in [0, na), b in [0, nb): a tile of a 2-D transpose.
 template <size_t kSize>
 void transposeBlock(std::byte* dstBytes, int64_t db, const std::byte* srcBytes, int64_t sa, int64_t na, int64_t nb) {
-  using E = Element<kSize>;
+  using E = typename ElementOf<kSize>::type;
   auto* dst = reinterpret_cast<E*>(dstBytes);
   const auto* src = reinterpret_cast<const E*>(srcBytes);
   int64_t a = 0;
@@ -257,7 +252,7 @@ void transposeBlock(std::byte* dstBytes, int64_t db, const std::byte* srcBytes, 
 
 template <size_t kSize>
 void copyStridedTyped(std::byte* dst, const std::byte* src, const std::vector<Axis>& axes) {
-  using E = Element<kSize>;
+  using E = typename ElementOf<kSize>::type;
   constexpr auto es = static_cast<int64_t>(kSize);
   const Axis inner = axes.back();
   int64_t total = 1;

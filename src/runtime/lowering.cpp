@@ -36,6 +36,7 @@ class Lowering {
     }
   }
 
+  void foldBatchNorms();
   Status fuseEpilogues();
   Status keepChannelsLast();
   void markSumInPlace();
@@ -67,7 +68,9 @@ std::optional<double> scalarConstant(const ir::Value* v) {
   return v->constant()->valueAsDouble(0);
 }
 
-bool isScalarConstant(const ir::Value* v) { return scalarConstant(v).has_value(); }
+bool isScalarConstant(const ir::Value* v) {
+  return scalarConstant(v).has_value();
+}
 
 /// The epilogue step for an activation node, or nullopt when it cannot be fused.
 std::optional<PostOp> activationOf(const ir::Node& n) {
@@ -160,6 +163,80 @@ ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* f
   return node;
 }
 
+// ---- step 0: inference BatchNormalization folded into the Conv before it ----
+// Before: y = BatchNormalization(Conv(x, W, B), s, beta, mean, var)
+// After:  y = Conv(x, W', B'),  W'[m] = W[m] * a[m],  B'[m] = (B[m] - mean[m]) * a[m] + beta[m],
+//         a[m] = s[m] / sqrt(var[m] + epsilon), computed in double.
+// Requires float32 constants W, B (or none), s, beta, mean, var; training_mode 0; the Conv
+// output read only by the BatchNormalization.
+
+void Lowering::foldBatchNorms() {
+  std::vector<ir::Node*> convs;
+  for (ir::Node* n : graph_.nodes()) {
+    if (n->opType() == "Conv" && n->domain().empty() && n->numOutputs() == 1 && n->output(0) != nullptr &&
+        n->input(0) != nullptr && n->input(1) != nullptr) {
+      convs.push_back(n);
+    }
+  }
+  auto floatConstant = [](const ir::Value* v, int64_t numel) {
+    return v != nullptr && v->constant() != nullptr && v->constant()->dtype() == ir::DataType::kFloat &&
+           (numel < 0 || v->constant()->numel() == numel);
+  };
+  for (ir::Node* conv : convs) {
+    ir::Value* y = conv->output(0);
+    const ir::Value::Use* use = onlyUse(y);
+    if (pinned(y) || use == nullptr || use->index != 0) continue;
+    ir::Node* bn = use->user;
+    if (bn->opType() != "BatchNormalization" || !bn->domain().empty() || bn->output(0) == nullptr ||
+        bn->attrInt("training_mode", 0) != 0 || bn->attrInt("spatial", 1) != 1 || bn->numInputs() != 5) {
+      continue;
+    }
+    bool extraOutputs = false;
+    for (size_t i = 1; i < bn->numOutputs(); ++i) {
+      const ir::Value* o = bn->output(i);
+      extraOutputs = extraOutputs || (o != nullptr && (o->hasUses() || pinned(o)));
+    }
+    const ir::Value* w = conv->input(1);
+    if (extraOutputs || !floatConstant(w, -1) || w->constant()->rank() < 3) continue;
+    int64_t m = w->constant()->dims()[0];
+    const ir::Value* b = conv->input(2);
+    if (b != nullptr && !floatConstant(b, m)) continue;
+    bool ok = true;
+    for (size_t i = 1; i < 5; ++i) ok = ok && floatConstant(bn->input(i), m);
+    if (!ok) continue;
+    double epsilon = bn->attrFloat("epsilon", 1e-5f);
+    const ir::Tensor& wt = *w->constant();
+    int64_t perChannel = wt.numel() / std::max<int64_t>(m, 1);
+    ir::Tensor newW(ir::DataType::kFloat, wt.dims());
+    ir::Tensor newB(ir::DataType::kFloat, {m});
+    const float* s = bn->input(1)->constant()->data<float>();
+    const float* beta = bn->input(2)->constant()->data<float>();
+    const float* mean = bn->input(3)->constant()->data<float>();
+    const float* var = bn->input(4)->constant()->data<float>();
+    for (int64_t c = 0; c < m; ++c) {
+      double a = static_cast<double>(s[c]) / std::sqrt(static_cast<double>(var[c]) + epsilon);
+      for (int64_t k = 0; k < perChannel; ++k) {
+        newW.mutableData<float>()[c * perChannel + k] = static_cast<float>(wt.data<float>()[c * perChannel + k] * a);
+      }
+      double bias = b != nullptr ? static_cast<double>(b->constant()->data<float>()[c]) : 0.0;
+      newB.mutableData<float>()[c] = static_cast<float>((bias - mean[c]) * a + beta[c]);
+    }
+    ir::Value* wv = graph_.addInitializer(graph_.uniqueValueName(w->name() + "_bn"), std::move(newW));
+    ir::Value* bv = graph_.addInitializer(
+        graph_.uniqueValueName(bn->name().empty() ? w->name() + "_bn_bias" : bn->name() + "_bias"), std::move(newB));
+    ir::Value* oldW = conv->input(1);
+    ir::Value* oldB = conv->input(2);
+    replaceNodes({conv, bn}, bn->output(0), "Conv", "", conv->name(), {conv->input(0), wv, bv},
+                 mergedAttributes(*conv, {}));
+    for (ir::Value* old : {oldW, oldB}) {  // drop the unfolded weights when nothing else reads them
+      if (old != nullptr && !old->hasUses() && !old->isGraphInput() && !old->isGraphOutput() && !keep_.contains(old)) {
+        graph_.removeInitializer(old);
+        graph_.eraseValue(old);
+      }
+    }
+  }
+}
+
 // ---- step 1: fused epilogues ----
 
 Status Lowering::fuseEpilogues() {
@@ -203,7 +280,8 @@ Status Lowering::fuseEpilogues() {
         ir::Node* mul = nullptr;
         for (const ir::Value::Use& u : cur->uses()) {
           if (u.user->opType() == "Mul" && u.user->domain().empty()) mul = u.user;
-          if ((u.user->opType() == "Sigmoid" || u.user->opType() == "HardSigmoid") && u.user->domain().empty()) gate = u.user;
+          if ((u.user->opType() == "Sigmoid" || u.user->opType() == "HardSigmoid") && u.user->domain().empty())
+            gate = u.user;
         }
         if (gate != nullptr && mul != nullptr && gate->output(0) != nullptr && !pinned(gate->output(0)) &&
             onlyUse(gate->output(0)) != nullptr && onlyUse(gate->output(0))->user == mul && mul->numInputs() == 2 &&
@@ -250,9 +328,10 @@ enum class Role { kOther, kConv, kPool, kGlobalPool, kSameLayout, kShape };
 
 bool isUnaryLayoutFree(const std::string& op) {
   static const std::unordered_set<std::string> ops = {
-      "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus",
-      "Softsign", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Identity",
-      "Dropout", "Sign", "Gelu", "Mish", "Celu", "ThresholdedRelu"};
+      "Relu",     "LeakyRelu", "Clip",       "Sigmoid",  "Tanh", "HardSigmoid", "HardSwish",
+      "Elu",      "Selu",      "Softplus",   "Softsign", "Abs",  "Neg",         "Exp",
+      "Log",      "Sqrt",      "Reciprocal", "Floor",    "Ceil", "Round",       "Erf",
+      "Identity", "Dropout",   "Sign",       "Gelu",     "Mish", "Celu",        "ThresholdedRelu"};
   return ops.contains(op);
 }
 
@@ -284,7 +363,8 @@ class ValueClasses {
 Status Lowering::keepChannelsLast() {
   std::vector<ir::Node*> nodes = graph_.nodes();
   auto isConv = [](const ir::Node* n) {
-    return (n->opType() == "Conv" && n->domain().empty()) || (n->opType() == "FusedConv" && n->domain() == kInternalDomain);
+    return (n->opType() == "Conv" && n->domain().empty()) ||
+           (n->opType() == "FusedConv" && n->domain() == kInternalDomain);
   };
   // Ranks of values without a static shape, from the ops this pass understands.
   for (const ir::Node* n : nodes) {
@@ -343,7 +423,7 @@ Status Lowering::keepChannelsLast() {
   };
 
   ValueClasses classes;
-  std::unordered_set<const ir::Value*> forced;     // values that must stay channels first
+  std::unordered_set<const ir::Value*> forced;  // values that must stay channels first
   std::unordered_set<const ir::Value*> convOutputs;
   std::unordered_map<const ir::Node*, Role> roles;
   for (const ir::Node* n : nodes) {
@@ -464,6 +544,7 @@ void Lowering::markSumInPlace() {
 
 Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   Lowering lowering(graph, keep);
+  lowering.foldBatchNorms();
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
   lowering.markSumInPlace();

@@ -69,6 +69,8 @@ struct Session::Impl {
 };
 
 Status Session::Impl::compile() {
+  // Kernels may create oneDNN primitives now, which fix their thread count when created.
+  omp_set_num_threads(options.threads);
   ir::Graph& graph = *model.graph;
   WH_RETURN_IF_ERROR(ir::verify(graph));
   // Types of intermediate values help kernels choose at compile time; libonnx fills them

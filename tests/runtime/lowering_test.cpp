@@ -2,15 +2,15 @@
 // chains (structure), which must stay as they are (negative cases), and that the lowered
 // graph computes what the original does. The unlowered result comes from the same session
 // with every intermediate value requested as an extra output, which pins it in place.
-#include <catch2/catch.hpp>
+#include "whittle/runtime/lowering.h"
 
+#include <catch2/catch.hpp>
 
 #include "kernels/cpu/conv_test_util.h"
 #include "support/graph_builder.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/kernel.h"
-#include "whittle/runtime/lowering.h"
 
 using namespace whittle;
 using whittle::testing::GraphBuilder;
@@ -69,8 +69,10 @@ void checkSameAsUnlowered(const ir::Model& model, const std::vector<runtime::Nam
 
 ir::Value* conv(GraphBuilder& b, ir::Value* x, int64_t cin, int64_t cout, int64_t k, const std::string& name) {
   int64_t p = k / 2;
-  return b.node("Conv", {x, b.weight(name + "_w", {cout, cin, k, k}, ir::DataType::kFloat, -0.3, 0.3), b.weight(name + "_b", {cout})},
-                {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+  return b.node(
+      "Conv",
+      {x, b.weight(name + "_w", {cout, cin, k, k}, ir::DataType::kFloat, -0.3, 0.3), b.weight(name + "_b", {cout})},
+      {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
 }
 
 }  // namespace
@@ -120,7 +122,8 @@ TEST_CASE("Conv, a residual Add and an activation become one FusedConv with a Su
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 16, 7, 7});
     ir::Value* z = b.input("z", ir::DataType::kFloat, {1, 24, 7, 7});
     ir::Value* y = conv(b, x, 16, 24, 1, "conv");
-    ir::Value* sum = b.node("Add", convFirst ? std::vector<ir::Value*>{y, z} : std::vector<ir::Value*>{z, y}, {}, "add");
+    ir::Value* sum =
+        b.node("Add", convFirst ? std::vector<ir::Value*>{y, z} : std::vector<ir::Value*>{z, y}, {}, "add");
     b.output(b.node("Relu", {sum}, {}, "relu"));
     ir::Model model = b.build(17);
     ir::Model m = lowered(model);
@@ -199,8 +202,9 @@ TEST_CASE("Values between convolutions stay channels last", "[runtime][lowering]
   GraphBuilder b(14);
   ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 20, 20});
   ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 16, 3, "c1")}, {}, "r1");
-  ir::Value* pool = b.node("MaxPool", {c1}, {ir::Attribute::makeInts("kernel_shape", {3, 3}),
-                                             ir::Attribute::makeInts("strides", {2, 2})}, "pool");
+  ir::Value* pool =
+      b.node("MaxPool", {c1},
+             {ir::Attribute::makeInts("kernel_shape", {3, 3}), ir::Attribute::makeInts("strides", {2, 2})}, "pool");
   ir::Value* s = b.node("Relu", {conv(b, pool, 16, 8, 1, "squeeze")}, {}, "rs");
   ir::Value* e1 = b.node("Relu", {conv(b, s, 8, 16, 1, "e1")}, {}, "r_e1");
   ir::Value* e3 = b.node("Relu", {conv(b, s, 8, 16, 3, "e3")}, {}, "r_e3");
@@ -209,9 +213,9 @@ TEST_CASE("Values between convolutions stay channels last", "[runtime][lowering]
   b.output(b.node("GlobalAveragePool", {last}, {}, "gap"));
   ir::Model model = b.build(17);
   ir::Model m = lowered(model);
-  CHECK(whittle::testing::opTypes(*m.graph) ==
-        std::vector<std::string>{"FusedConv", "MaxPool", "FusedConv", "FusedConv", "FusedConv", "Concat", "FusedConv",
-                                 "GlobalAveragePool"});
+  CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv", "MaxPool", "FusedConv",
+                                                                        "FusedConv", "FusedConv", "Concat", "FusedConv",
+                                                                        "GlobalAveragePool"});
   for (const ir::Node* n : m.graph->nodes()) {
     INFO(n->describe());
     if (n->opType() == "FusedConv") {
@@ -234,7 +238,8 @@ TEST_CASE("A residual Add whose operand has no other reader overwrites it in pla
   SECTION("MobileNetV2-style blocks: the operand is read twice, so it is copied") {
     GraphBuilder b(15);
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 8, 6, 6});
-    ir::Value* a = b.node("Clip", {conv(b, x, 8, 16, 1, "a"), b.constant("lo", {}, {0.0f}), b.constant("hi", {}, {6.0f})});
+    ir::Value* a =
+        b.node("Clip", {conv(b, x, 8, 16, 1, "a"), b.constant("lo", {}, {0.0f}), b.constant("hi", {}, {6.0f})});
     ir::Value* sb = b.node("Add", {conv(b, a, 16, 16, 3, "b"), a}, {}, "add_b");
     ir::Value* dw = b.node("Conv", {sb, b.weight("dw_w", {16, 1, 3, 3}), b.weight("dw_b", {16})},
                            {ir::Attribute::makeInt("group", 16), ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "dw");
@@ -283,7 +288,39 @@ TEST_CASE("Shape of a channels-last value reports the ONNX dims", "[runtime][low
     CHECK(n->attrInt(n->opType() == "FusedConv" ? "channels_last_out" : "channels_last_in", 0) == 1);
   }
   auto out = whittle::testing::runModel(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
-  CHECK(std::vector<int64_t>(out[1].data<int64_t>(), out[1].data<int64_t>() + 4) == std::vector<int64_t>{1, 16, 10, 12});
+  CHECK(std::vector<int64_t>(out[1].data<int64_t>(), out[1].data<int64_t>() + 4) ==
+        std::vector<int64_t>{1, 16, 10, 12});
   CHECK(std::vector<int64_t>(out[2].data<int64_t>(), out[2].data<int64_t>() + 2) == std::vector<int64_t>{16, 10});
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
+}
+
+TEST_CASE("BatchNormalization after a Conv folds into its weights", "[runtime][lowering]") {
+  for (bool bias : {true, false}) {
+    GraphBuilder b(18);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 6, 9, 9});
+    ir::Value* w = b.weight("w", {8, 6, 3, 3}, ir::DataType::kFloat, -0.3, 0.3);
+    std::vector<ir::Value*> inputs = {x, w};
+    if (bias) inputs.push_back(b.weight("b", {8}));
+    ir::Value* y = b.node("Conv", inputs, {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+    ir::Value* bn = b.node("BatchNormalization",
+                           {y, b.weight("s", {8}), b.weight("beta", {8}), b.weight("mean", {8}),
+                            b.weight("var", {8}, ir::DataType::kFloat, 0.2, 2.0)},
+                           {ir::Attribute::makeFloat("epsilon", 1e-3f)}, "bn");
+    b.output(b.node("Relu", {bn}, {}, "relu"));
+    ir::Model model = b.build(15);
+    ir::Model m = lowered(model);
+    REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
+    CHECK(m.graph->findValue("w") == nullptr);  // the unfolded weights are gone
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 9, 9})}}, 1e-5);
+  }
+  SECTION("not when the Conv output has another reader") {
+    GraphBuilder b(19);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 2, 5, 5});
+    ir::Value* y = conv(b, x, 2, 3, 3, "conv");
+    b.output(b.node("BatchNormalization", {y, b.weight("s", {3}), b.weight("beta", {3}), b.weight("mean", {3}),
+                                           b.weight("var", {3}, ir::DataType::kFloat, 0.2, 2.0)}));
+    b.output(y);
+    ir::Model m = lowered(b.build(15));
+    CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "BatchNormalization"});
+  }
 }

@@ -10,7 +10,10 @@
 
 namespace whittle::runtime {
 
-/// Rewrites `graph` for the CPU kernels, in two steps:
+/// Rewrites `graph` for the CPU kernels, in three steps:
+///
+/// 0. An inference BatchNormalization right after a Conv with float32 constant weights is
+///    folded into the Conv's weights and bias (new initializers; computed in double).
 ///
 /// 1. Fused epilogues. Conv followed by activations (Relu, LeakyRelu, Clip with constant
 ///    bounds, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, x*Sigmoid(x), x*HardSigmoid(x) with

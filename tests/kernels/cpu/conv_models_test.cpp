@@ -3,7 +3,6 @@
 // same seeded random input. Skipped (with a warning) when the model, python3 with onnxruntime,
 // or a kernel for one of the model's ops is missing.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <random>
 

@@ -74,11 +74,10 @@ BuiltConv buildConv(const ConvCase& c, ir::DataType dtype, uint64_t seed, std::v
   ir::Value* x = gb.input("x", dtype, c.x);
   ir::Value* w = gb.constant("w", out.w);
   ir::Value* b = c.bias ? gb.constant("b", out.b) : nullptr;
-  std::vector<ir::Attribute> attrs = {ir::Attribute::makeInts("kernel_shape", c.kernel),
-                                      ir::Attribute::makeInts("strides", c.strides),
-                                      ir::Attribute::makeInts("pads", c.pads),
-                                      ir::Attribute::makeInts("dilations", c.dilations),
-                                      ir::Attribute::makeInt("group", c.group)};
+  std::vector<ir::Attribute> attrs = {
+      ir::Attribute::makeInts("kernel_shape", c.kernel), ir::Attribute::makeInts("strides", c.strides),
+      ir::Attribute::makeInts("pads", c.pads), ir::Attribute::makeInts("dilations", c.dilations),
+      ir::Attribute::makeInt("group", c.group)};
   for (auto& a : extra) attrs.push_back(a);
   std::vector<ir::Value*> inputs = {x, w};
   if (b != nullptr) inputs.push_back(b);
@@ -100,7 +99,8 @@ TEST_CASE("Conv float32 matches a naive convolution over the shape list", "[kern
   for (const ConvCase& c : kConvCases) {
     for (int threads : {1, 2}) {
       BuiltConv built = buildConv(c, ir::DataType::kFloat, seed++);
-      INFO("x " << c.x.size() << "-d, C " << c.x[1] << ", M " << c.m << ", group " << c.group << ", threads " << threads);
+      INFO("x " << c.x.size() << "-d, C " << c.x[1] << ", M " << c.m << ", group " << c.group << ", threads "
+                << threads);
       auto y = whittle::testing::runModel(built.model, {{"x", built.x}}, threads);
       REQUIRE(y[0].dims() == whittle::testing::naiveConvOutput(naiveOf(c)));
       whittle::testing::checkClose(y[0], expectedConv(c, built), 1e-4, 1e-4);
@@ -145,8 +145,9 @@ TEST_CASE("Conv auto_pad gives the ONNX output shapes and pads", "[kernels][conv
     ir::Tensor xt = gb.randomTensor(ir::DataType::kFloat, cc.x);
     ir::Tensor wt = gb.randomTensor(ir::DataType::kFloat, {3, 2, c.k, c.k});
     ir::Value* x = gb.input("x", ir::DataType::kFloat, cc.x);
-    gb.output(gb.node("Conv", {x, gb.constant("w", wt)},
-                      {ir::Attribute::makeString("auto_pad", c.autoPad), ir::Attribute::makeInts("strides", cc.strides)}));
+    gb.output(
+        gb.node("Conv", {x, gb.constant("w", wt)},
+                {ir::Attribute::makeString("auto_pad", c.autoPad), ir::Attribute::makeInts("strides", cc.strides)}));
     auto y = whittle::testing::runModel(gb.build(17), {{"x", xt}});
     REQUIRE(y[0].dims() == std::vector<int64_t>{1, 3, c.out, c.out});
     whittle::testing::checkClose(y[0],
@@ -158,8 +159,9 @@ TEST_CASE("Conv auto_pad gives the ONNX output shapes and pads", "[kernels][conv
 
 TEST_CASE("Conv takes weights computed at run time and changes of input shape", "[kernels][conv]") {
   GraphBuilder gb(21);
-  ir::Value* x = gb.symbolicInput("x", ir::DataType::kFloat,
-                                  {ir::Dim::symbolic("n"), ir::Dim::known(8), ir::Dim::symbolic("h"), ir::Dim::symbolic("w")});
+  ir::Value* x =
+      gb.symbolicInput("x", ir::DataType::kFloat,
+                       {ir::Dim::symbolic("n"), ir::Dim::known(8), ir::Dim::symbolic("h"), ir::Dim::symbolic("w")});
   ir::Value* w = gb.input("w", ir::DataType::kFloat, {16, 8, 3, 3});
   gb.output(gb.node("Conv", {x, w}, {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}));
   ir::Model model = gb.build(17);
@@ -251,11 +253,11 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
       n.padBegin = c.padBegin;
       n.group = c.group;
       std::vector<double> b = whittle::testing::tensorValues(bt);
-      whittle::testing::checkClose(y[0],
-                                   whittle::testing::naiveConvTransposeRun(n, c.expectedSpatial,
-                                                                           whittle::testing::tensorValues(xt),
-                                                                           whittle::testing::tensorValues(wt), &b),
-                                   1e-4, 1e-4);
+      whittle::testing::checkClose(
+          y[0],
+          whittle::testing::naiveConvTransposeRun(n, c.expectedSpatial, whittle::testing::tensorValues(xt),
+                                                  whittle::testing::tensorValues(wt), &b),
+          1e-4, 1e-4);
     }
   }
 }

@@ -3,7 +3,6 @@
 // comparing with a reference, and an independent naive N-d convolution in double.
 
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <string>
 #include <vector>

@@ -4,7 +4,6 @@
 // threads and the other dtypes each op supports; the channels-last variants the lowering
 // creates are checked against the channels-first ones.
 #include <catch2/catch.hpp>
-
 #include <limits>
 
 #include "kernels/cpu/conv_test_util.h"
@@ -171,7 +170,8 @@ TEST_CASE("MaxPool returns Indices and pools float16, float64 and 8-bit integers
   }
   ir::Tensor xh = gb.randomTensor(ir::DataType::kFloat16, c.x);
   auto avg = runOne("AveragePool", xh, poolAttrs(c));
-  whittle::testing::checkClose(avg[0], naivePool(c, Kind::kAverage, false, 0, whittle::testing::tensorValues(xh)), 2e-3, 1e-3);
+  whittle::testing::checkClose(avg[0], naivePool(c, Kind::kAverage, false, 0, whittle::testing::tensorValues(xh)), 2e-3,
+                               1e-3);
 }
 
 TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
@@ -182,8 +182,8 @@ TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
       auto attrs = poolAttrs(c);
       attrs.push_back(ir::Attribute::makeInt("p", p));
       auto y = runOne("LpPool", x, attrs);
-      whittle::testing::checkClose(y[0], naivePool(c, Kind::kLp, false, static_cast<double>(p), whittle::testing::tensorValues(x)),
-                                   1e-5, 1e-6);
+      whittle::testing::checkClose(
+          y[0], naivePool(c, Kind::kLp, false, static_cast<double>(p), whittle::testing::tensorValues(x)), 1e-5, 1e-6);
     }
   }
   for (std::vector<int64_t> dims : {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
@@ -235,8 +235,8 @@ TEST_CASE("Channels-last pools match the channels-first ones", "[kernels][pool]"
           cl.push_back(ir::Attribute::makeInt("channels_last_in", 1));
           cl.push_back(ir::Attribute::makeInt("channels_last_out", out));
           auto y = runOne(op, toChannelsLast(x), cl, 1 + out, 1, "com.whittle.internal");
-          whittle::testing::checkClose(y[0], whittle::testing::tensorValues(out ? toChannelsLast(ref[0]) : ref[0]), 1e-6,
-                                       1e-7);
+          whittle::testing::checkClose(y[0], whittle::testing::tensorValues(out ? toChannelsLast(ref[0]) : ref[0]),
+                                       1e-6, 1e-7);
         }
       }
     }
@@ -254,8 +254,8 @@ TEST_CASE("BatchNormalization and LRN match their formulas", "[kernels][pool]") 
     ir::Tensor var = gb.randomTensor(ir::DataType::kFloat, {c}, 0.1, 2.0);
     GraphBuilder b(1);
     ir::Value* in = b.input("x", ir::DataType::kFloat, dims);
-    b.output(b.node("BatchNormalization", {in, b.constant("s", scale), b.constant("b", bias), b.constant("m", mean),
-                                           b.constant("v", var)},
+    b.output(b.node("BatchNormalization",
+                    {in, b.constant("s", scale), b.constant("b", bias), b.constant("m", mean), b.constant("v", var)},
                     {ir::Attribute::makeFloat("epsilon", 1e-3f)}));
     auto y = whittle::testing::runModel(b.build(15), {{"x", x}}, 2);
     std::vector<double> expected;
@@ -263,15 +263,17 @@ TEST_CASE("BatchNormalization and LRN match their formulas", "[kernels][pool]") 
     for (int64_t i = 0; i < x.numel(); ++i) {
       int64_t ch = (i / spatial) % c;
       expected.push_back((x.valueAsDouble(i) - mean.valueAsDouble(ch)) / std::sqrt(var.valueAsDouble(ch) + 1e-3) *
-                             scale.valueAsDouble(ch) + bias.valueAsDouble(ch));
+                             scale.valueAsDouble(ch) +
+                         bias.valueAsDouble(ch));
     }
     whittle::testing::checkClose(y[0], expected, 1e-5, 1e-5);
   }
   for (int64_t size : {3, 4, 5}) {
     std::vector<int64_t> dims = {2, 17, 4, 5};
     ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims, -3, 3);
-    auto y = runOne("LRN", x, {ir::Attribute::makeInt("size", size), ir::Attribute::makeFloat("alpha", 0.01f),
-                               ir::Attribute::makeFloat("beta", 0.6f), ir::Attribute::makeFloat("bias", 2.0f)});
+    auto y = runOne("LRN", x,
+                    {ir::Attribute::makeInt("size", size), ir::Attribute::makeFloat("alpha", 0.01f),
+                     ir::Attribute::makeFloat("beta", 0.6f), ir::Attribute::makeFloat("bias", 2.0f)});
     std::vector<double> expected;
     int64_t spatial = 20, c = 17;
     for (int64_t i = 0; i < x.numel(); ++i) {
