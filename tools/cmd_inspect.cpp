@@ -1,9 +1,8 @@
 // whittle inspect MODEL [--json] [--shapes]: what a model holds and what it costs.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,8 +24,10 @@ json shapeJson(const std::optional<std::vector<ir::Dim>>& shape) {
   if (!shape) return nullptr;
   json out = json::array();
   for (const ir::Dim& d : *shape) {
-    if (d.isKnown()) out.push_back(d.value);
-    else out.push_back(d.param.empty() ? "?" : d.param);
+    if (d.isKnown())
+      out.push_back(d.value);
+    else
+      out.push_back(d.param.empty() ? "?" : d.param);
   }
   return out;
 }
@@ -39,7 +40,9 @@ json tensorsJson(const std::vector<analysis::TensorInfo>& tensors) {
   return out;
 }
 
-json nullIfEmpty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+json nullIfEmpty(const std::string& s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
 
 json toJson(const ModelStats& s, bool withShapes) {
   json j;
@@ -104,9 +107,10 @@ json toJson(const ModelStats& s, bool withShapes) {
   if (withShapes) {
     json shapes = json::array();
     for (const auto& v : s.valueShapes) {
-      shapes.push_back({{"name", v.name},
-                        {"dtype", v.dtype == ir::DataType::kUndefined ? json(nullptr) : json(ir::dataTypeName(v.dtype))},
-                        {"shape", v.dims ? json(*v.dims) : json(nullptr)}});
+      shapes.push_back(
+          {{"name", v.name},
+           {"dtype", v.dtype == ir::DataType::kUndefined ? json(nullptr) : json(ir::dataTypeName(v.dtype))},
+           {"shape", v.dims ? json(*v.dims) : json(nullptr)}});
     }
     j["shapes"] = shapes;
   }
@@ -186,7 +190,9 @@ std::string shortened(const std::string& name) {
 /// aligned. Title rows start a section: "title        summary" at the left margin.
 class Table {
  public:
-  void title(std::string name, std::string summary = "") { rows_.push_back({true, {std::move(name), std::move(summary)}}); }
+  void title(std::string name, std::string summary = "") {
+    rows_.push_back({true, {std::move(name), std::move(summary)}});
+  }
   void row(std::vector<std::string> cells) { rows_.push_back({false, std::move(cells)}); }
 
   void print() const {
@@ -202,7 +208,8 @@ class Table {
       std::string line;
       if (r.isTitle) {
         line = r.cells[0];
-        if (!r.cells[1].empty()) line += std::string(line.size() < kTitleWidth ? kTitleWidth - line.size() : 1, ' ') + r.cells[1];
+        if (!r.cells[1].empty())
+          line += std::string(line.size() < kTitleWidth ? kTitleWidth - line.size() : 1, ' ') + r.cells[1];
       } else {
         line = "  ";
         for (size_t i = 0; i < r.cells.size(); ++i) {
@@ -237,7 +244,8 @@ void printText(const ModelStats& s, bool withShapes) {
   std::string producer = s.producerName + (s.producerVersion.empty() ? "" : " " + s.producerVersion);
   model.row({"producer", producer.empty() ? "-" : producer});
   std::string opsets;
-  for (const auto& [domain, version] : s.opsets) opsets += (opsets.empty() ? "" : ", ") + domain + " " + std::to_string(version);
+  for (const auto& [domain, version] : s.opsets)
+    opsets += (opsets.empty() ? "" : ", ") + domain + " " + std::to_string(version);
   model.row({"opsets", opsets.empty() ? "-" : opsets});
   model.print();
 
@@ -250,7 +258,8 @@ void printText(const ModelStats& s, bool withShapes) {
 
   Table ops;
   std::string nodes = grouped(s.nodeCount) + " nodes, " + std::to_string(s.opHistogram.size()) + " op types";
-  if (s.nodesWithSubgraphs > 0) nodes += " (subgraphs of " + std::to_string(s.nodesWithSubgraphs) + " nodes not counted)";
+  if (s.nodesWithSubgraphs > 0)
+    nodes += " (subgraphs of " + std::to_string(s.nodesWithSubgraphs) + " nodes not counted)";
   ops.title("ops", nodes);
   for (const auto& [op, count] : s.opHistogram) ops.row({op, grouped(count)});
   ops.print();
@@ -287,7 +296,8 @@ void printText(const ModelStats& s, bool withShapes) {
   std::stable_sort(sparse.begin(), sparse.end(), [&](auto* a, auto* b) { return fraction(a) > fraction(b); });
   constexpr size_t kMaxLayers = 10;
   for (size_t i = 0; i < std::min(sparse.size(), kMaxLayers); ++i) {
-    sparsity.row({shortened(sparse[i]->node), sparse[i]->opType, percent(fraction(sparse[i])), "of " + grouped(sparse[i]->elements)});
+    sparsity.row({shortened(sparse[i]->node), sparse[i]->opType, percent(fraction(sparse[i])),
+                  "of " + grouped(sparse[i]->elements)});
   }
   if (sparse.size() > kMaxLayers) {
     sparsity.row({"... " + std::to_string(sparse.size() - kMaxLayers) + " more layers with zeros (see --json)"});
@@ -310,7 +320,8 @@ void printText(const ModelStats& s, bool withShapes) {
   quant.print();
 
   Table file;
-  std::string size = s.file.sizeBytes >= 0 ? grouped(s.file.sizeBytes) + " B (" + bytesText(s.file.sizeBytes) + ")" : "-";
+  std::string size =
+      s.file.sizeBytes >= 0 ? grouped(s.file.sizeBytes) + " B (" + bytesText(s.file.sizeBytes) + ")" : "-";
   if (s.file.externalDataBytes > 0) {
     size += ", external data " + grouped(s.file.externalDataBytes) + " B in " +
             std::to_string(s.file.externalDataFiles.size()) + " file(s)";

@@ -62,6 +62,8 @@ struct ConvPlan {
   bool reorderSrc = false, reorderDst = false, sumSameDesc = true;
   dnnl::reorder srcReorder, dstReorder, sumReorder, weiReorder;
   DnnlArgs args;
+  std::shared_ptr<std::byte> srcHold, dstHold;  ///< scratch for reordered src / dst
+  std::shared_ptr<std::byte> weiHold;           ///< the packed weights this plan reads
 };
 
 class ConvKernel final : public Kernel {
@@ -97,6 +99,7 @@ class ConvKernel final : public Kernel {
   /// Packed weights, by the descriptor the primitive asked for.
   dnnl::memory::desc packedDesc_;
   dnnl::memory packed_;
+  std::shared_ptr<std::byte> packedHold_;
   std::vector<std::unique_ptr<ConvPlan>> plans_;
 };
 
@@ -211,8 +214,8 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
     plan->userDst = dnnl::memory(activationDesc(g.dst, dt::f32, outLayout_), engine_, DNNL_MEMORY_NONE);
     plan->reorderSrc = pd.src_desc() != plan->userSrc.get_desc();
     plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
-    plan->src = plan->reorderSrc ? dnnl::memory(pd.src_desc(), engine_) : plan->userSrc;
-    plan->dst = plan->reorderDst ? dnnl::memory(pd.dst_desc(), engine_) : plan->userDst;
+    plan->src = plan->reorderSrc ? longLivedMemory(pd.src_desc(), engine_, plan->srcHold) : plan->userSrc;
+    plan->dst = plan->reorderDst ? longLivedMemory(pd.dst_desc(), engine_, plan->dstHold) : plan->userDst;
     if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
     if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
     if (hasSum_) {
@@ -227,13 +230,14 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
       if (!packed_ || packedDesc_ != pd.weights_desc()) {
         const ir::Tensor& wf = floatW_.dtype() == ir::DataType::kFloat ? floatW_ : *constW_;
         dnnl::memory user(userWeiDesc, engine_, const_cast<std::byte*>(wf.rawData()));
-        packed_ = dnnl::memory(pd.weights_desc(), engine_);
+        packed_ = longLivedMemory(pd.weights_desc(), engine_, packedHold_);
         dnnl::stream s(engine_);
         dnnl::reorder(user, packed_).execute(s, user, packed_);
         s.wait();
         packedDesc_ = pd.weights_desc();
       }
       plan->wei = packed_;
+      plan->weiHold = packedHold_;
     } else {
       plan->userWei = dnnl::memory(userWeiDesc, engine_, DNNL_MEMORY_NONE);
       if (userWeiDesc != pd.weights_desc()) {

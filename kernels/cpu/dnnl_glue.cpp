@@ -1,6 +1,10 @@
 #include "cpu/dnnl_glue.h"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace whittle::runtime::cpu {
 
@@ -72,6 +76,45 @@ dnnl::memory::desc activationDesc(const std::vector<int64_t>& logical, dnnl::mem
   }
   strides[0] = stride;
   return dnnl::memory::desc(toDnnlDims(logical), type, strides);
+}
+
+namespace {
+
+/// One huge-page-backed region; blocks point into it and share its ownership.
+struct Chunk {
+  std::byte* base = nullptr;
+  size_t size = 0;
+  size_t used = 0;
+  ~Chunk() { std::free(base); }
+};
+
+}  // namespace
+
+std::shared_ptr<std::byte> allocateLongLived(size_t bytes) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  constexpr size_t kChunk = size_t{32} << 20;
+  constexpr size_t kAlign = 64;
+  static std::mutex mutex;
+  static std::shared_ptr<Chunk> current;
+  bytes = std::max<size_t>((bytes + kAlign - 1) / kAlign * kAlign, kAlign);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!current || current->size - current->used < bytes) {
+    auto chunk = std::make_shared<Chunk>();
+    chunk->size = std::max(kChunk, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+    chunk->base = static_cast<std::byte*>(std::aligned_alloc(kHugePage, chunk->size));
+    if (chunk->base == nullptr) throw std::bad_alloc();
+    (void)madvise(chunk->base, chunk->size, MADV_HUGEPAGE);  // a hint: fine if refused
+    current = std::move(chunk);
+  }
+  std::byte* block = current->base + current->used;
+  current->used += bytes;
+  return std::shared_ptr<std::byte>(current, block);  // aliasing: owns the chunk
+}
+
+dnnl::memory longLivedMemory(const dnnl::memory::desc& desc, const dnnl::engine& engine,
+                             std::shared_ptr<std::byte>& hold) {
+  hold = allocateLongLived(desc.get_size());
+  return dnnl::memory(desc, engine, hold.get());
 }
 
 void DnnlArgs::set(int arg, const dnnl::memory& memory) {

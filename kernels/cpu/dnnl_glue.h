@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
@@ -60,6 +61,16 @@ Status dnnlCall(const std::string& what, F&& fn) {
   }
   return Status::ok();
 }
+
+/// Long-lived memory for packed weights and per-plan scratch, carved (64-byte aligned) from
+/// 2 MiB-aligned chunks advised as transparent huge pages: a model's weights then cost a few
+/// TLB entries instead of thousands, which matters most when other processes share the CPU.
+/// The block lives as long as the returned pointer (or a copy) does. Thread-safe.
+std::shared_ptr<std::byte> allocateLongLived(size_t bytes);
+
+/// A oneDNN memory object over a new allocateLongLived() block; `hold` keeps the block alive.
+dnnl::memory longLivedMemory(const dnnl::memory::desc& desc, const dnnl::engine& engine,
+                             std::shared_ptr<std::byte>& hold);
 
 /// A primitive's arguments, prebuilt once: executing through them skips the C++ API's
 /// per-call conversion of an argument map (a heap allocation per primitive per run).

@@ -7,6 +7,10 @@
 #pragma GCC optimize("no-trapping-math", "no-math-errno")
 
 #include <charconv>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define WH_HAVE_F16C_PATH 1
+#endif
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -74,6 +78,36 @@ template <typename S, typename D>
 void convertPlain(const S* s, D* d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = convert<S, D>(s[i]);
 }
+
+// ---- float32 <-> float16 with F16C ----
+// The bit-twiddling conversion vectorises but takes a dozen instructions per vector; F16C
+// converts 8 values in one (round to nearest even, as floatToHalfFast). It is in every x86-64
+// since 2013, but not in the baseline the build targets, hence the runtime check.
+
+#if WH_HAVE_F16C_PATH
+bool hasF16c() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+__attribute__((target("avx2,f16c"))) void floatToHalfF16c(const float* s, uint16_t* d, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), h);
+  }
+  for (; i < n; ++i) d[i] = floatToHalfFast(s[i]);
+}
+
+__attribute__((target("avx2,f16c"))) void halfToFloatF16c(const uint16_t* s, float* d, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) d[i] = halfToFloatFast(s[i]);
+}
+#endif
 
 // ---- float8 ----
 
@@ -261,6 +295,22 @@ class CastKernel final : public Kernel {
     ir::Tensor& y = ctx.allocateOutput(0, to, x.dims());
     if (n == 0) return Status::ok();
     if (from == ir::DataType::kString) return fromString(ctx, x, y);
+#if WH_HAVE_F16C_PATH
+    if (hasF16c() && ((from == ir::DataType::kFloat && to == ir::DataType::kFloat16) ||
+                      (from == ir::DataType::kFloat16 && to == ir::DataType::kFloat))) {
+      const std::byte* s = x.rawData();
+      std::byte* d = y.mutableRawData();
+      bool toHalf = to == ir::DataType::kFloat16;
+      parallelChunks(n, ctx.threads(), kParallelGrain, [&](int64_t b, int64_t e) {
+        if (toHalf) {
+          floatToHalfF16c(reinterpret_cast<const float*>(s) + b, reinterpret_cast<uint16_t*>(d) + b, e - b);
+        } else {
+          halfToFloatF16c(reinterpret_cast<const uint16_t*>(s) + b, reinterpret_cast<float*>(d) + b, e - b);
+        }
+      });
+      return Status::ok();
+    }
+#endif
     // Numeric to numeric: one direct loop per pair.
     bool handled = false;
     dispatchTypes<kAllTypes>(from, [&](auto fromTag) {

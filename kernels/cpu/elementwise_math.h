@@ -1,11 +1,16 @@
 #pragma once
-// Branch-free float32 versions of exp, expm1, log, log1p, tanh, sigmoid, erf and erfc that GCC
-// vectorises inside the elementwise loops (libm calls do not vectorise). Accuracy against the
-// double-precision libm result: a few float ulps over the whole range (relative error below
-// 1e-6, checked in tests/kernels/cpu/elementwise_test.cpp). Double inputs use libm.
+// Branch-free float32 versions of exp, expm1, log, tanh, sigmoid, softplus, erf and erfc that
+// GCC vectorises inside the elementwise loops (libm calls do not vectorise). Accuracy against
+// the double-precision libm result: relative error below 1e-6 over the whole range (checked
+// in tests/kernels/cpu/elementwise_unary_test.cpp). Double inputs use libm.
 //
-// Every function handles nan, +-inf and the overflow/underflow ends explicitly; results that
-// would be float subnormals flush to zero (absolute error below 1.2e-38).
+// Every public function handles nan, +-inf and the overflow/underflow ends explicitly; results
+// that would be float subnormals flush to zero (absolute error below 1.2e-38). The *Core
+// functions skip that handling for callers that know their argument's range.
+//
+// A translation unit using these must be compiled with "no-trapping-math" (see the pragma at
+// the top of elementwise_unary.cpp): otherwise GCC keeps the selects as branches, and a
+// composition of several functions becomes branchy scalar code (tens of times slower).
 
 #include <bit>
 #include <cmath>
@@ -47,6 +52,50 @@ WH_ALWAYS_INLINE float expFast(float x) {
   y = x > kMax ? std::numeric_limits<float>::infinity() : y;
   y = x < kMin ? 0.0f : y;
   return x != x ? x : y;
+}
+
+/// e^x for x in [-87.33, 88.37] (no clamping or special values, for callers that know their
+/// range: 2^n stays a normal float).
+WH_ALWAYS_INLINE float expCore(float x) {
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float z = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * z + r + 1.0f;
+  auto ni = static_cast<int32_t>(n);
+  return p * std::bit_cast<float>((ni + 127) << 23);
+}
+
+/// log(x) for positive, normal, finite x (no special values).
+WH_ALWAYS_INLINE float logCore(float x) {
+  uint32_t b = std::bit_cast<uint32_t>(x);
+  auto e = static_cast<int32_t>(b >> 23) - 126;
+  float m = std::bit_cast<float>((b & 0x007fffffu) | 0x3f000000u);  // in [0.5, 1)
+  bool lowM = m < 0.707106781186547524f;
+  e -= lowM ? 1 : 0;
+  m = (lowM ? m + m : m) - 1.0f;
+  float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = p * m - 1.1514610310e-1f;
+  p = p * m + 1.1676998740e-1f;
+  p = p * m - 1.2420140846e-1f;
+  p = p * m + 1.4249322787e-1f;
+  p = p * m - 1.6668057665e-1f;
+  p = p * m + 2.0000714765e-1f;
+  p = p * m - 2.4999993993e-1f;
+  p = p * m + 3.3333331174e-1f;
+  auto fe = static_cast<float>(e);
+  float y = p * m * z;
+  y = y + fe * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  y = m + y;
+  return y + fe * 0.693359375f;
 }
 
 /// e^x - 1, accurate near 0 (a Taylor polynomial for |x| < 0.5).
@@ -99,30 +148,41 @@ WH_ALWAYS_INLINE float logFast(float x) {
   return y;
 }
 
-/// log(1 + x), accurate for small x: log(u) * x / (u - 1) with u = 1 + x rounded.
-WH_ALWAYS_INLINE float log1pFast(float x) {
-  float u = 1.0f + x;
+/// log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with log1p(e) = log(u) e / (u - 1), u = 1 + e:
+/// never overflows and keeps the tiny results of very negative x. Only the core exp and log
+/// run (their arguments stay in range), which keeps the composition branch-free.
+WH_ALWAYS_INLINE float softplusFast(float x) {
+  float ax = std::fabs(x);
+  float na = ax < 87.0f ? -ax : -87.0f;
+  float e = expCore(na);  // in [1.6e-38, 1]
+  float u = 1.0f + e;     // in [1, 2]
   float d = u - 1.0f;
-  float l = logFast(u);
-  float y = d == 0.0f ? x : l * (x / d);
-  return u == std::numeric_limits<float>::infinity() ? u : y;
+  float lp = d == 0.0f ? e : logCore(u) * (e / d);
+  float y = (x > 0.0f ? x : 0.0f) + lp;
+  return x != x ? x : y;
 }
 
-/// Hyperbolic tangent: an odd polynomial below |x| 0.625 (Cephes tanhf), 1 - 2/(e^2x + 1) above.
-WH_ALWAYS_INLINE float tanhFast(float x) {
-  float ax = std::fabs(x);
-  ax = ax < 9.1f ? ax : 9.1f;  // tanh(9.1) rounds to 1 in float
-  float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  float small = p * z * x + x;
-  float big = 1.0f - 2.0f / (expFast(ax + ax) + 1.0f);
-  big = std::copysign(big, x);
-  float y = std::fabs(x) < 0.625f ? small : big;
-  return x != x ? x : y;
+/// Hyperbolic tangent: Eigen's rational approximation (odd degree 13 over even degree 6),
+/// clamped to +-7.9053 where it reaches 1, and tanh(x) = x below |x| 0.0004.
+WH_ALWAYS_INLINE float tanhFast(float a) {
+  float x = a < 7.90531110763549805f ? a : 7.90531110763549805f;
+  x = x > -7.90531110763549805f ? x : -7.90531110763549805f;
+  float x2 = x * x;
+  float p = -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 - 8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * x;
+  float q = 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  float y = p / q;
+  y = std::fabs(a) < 0.0004f ? a : y;
+  return a != a ? a : y;
 }
 
 /// 1 / (1 + e^-x).
@@ -147,26 +207,31 @@ WH_ALWAYS_INLINE float erfcPositiveFast(float z) {
   return t * expFast(p - z * z);
 }
 
-/// The error function: its Taylor series below |x| 0.5, 1 - erfc(|x|) above.
-WH_ALWAYS_INLINE float erfFast(float x) {
-  float ax = std::fabs(x);
-  float z = x * x;
-  // 2/sqrt(pi) * (x - x^3/3 + x^5/10 - x^7/42 + x^9/216 - x^11/1320 + x^13/9360 - x^15/75600)
-  float p = -1.0f / 75600.0f;
-  p = p * z + 1.0f / 9360.0f;
-  p = p * z - 1.0f / 1320.0f;
-  p = p * z + 1.0f / 216.0f;
-  p = p * z - 1.0f / 42.0f;
-  p = p * z + 1.0f / 10.0f;
-  p = p * z - 1.0f / 3.0f;
-  p = p * z + 1.0f;
-  float small = 1.12837916709551257f * p * x;
-  float big = std::copysign(1.0f - erfcPositiveFast(ax < 10.0f ? ax : 10.0f), x);
-  float y = ax < 0.5f ? small : big;
-  return x != x ? x : y;
+/// The error function: Eigen's rational approximation (odd degree 13 over even degree 8),
+/// clamped to +-4 where erf rounds to +-1 in float.
+WH_ALWAYS_INLINE float erfFast(float a) {
+  float x = a < 4.0f ? a : 4.0f;
+  x = x > -4.0f ? x : -4.0f;
+  float x2 = x * x;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 - 2.10102402082508e-06f;
+  p = p * x2 - 5.69250639462346e-05f;
+  p = p * x2 - 7.34990630326855e-04f;
+  p = p * x2 - 2.95459980854025e-03f;
+  p = p * x2 - 1.60960333262415e-02f;
+  p = p * x;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 - 2.13374055278905e-04f;
+  q = q * x2 - 1.68282697438203e-03f;
+  q = q * x2 - 7.37332916720468e-03f;
+  q = q * x2 - 1.42647390514189e-02f;
+  float y = p / q;
+  return a != a ? a : y;
 }
 
-/// erfc(x) for any x: erfc(-x) = 2 - erfc(x).
+/// erfc(x) for any x: erfc(-x) = 2 - erfc(x). Keeps its relative accuracy in the tail where
+/// 1 - erf(x) would cancel (Gelu of negative x).
 WH_ALWAYS_INLINE float erfcFast(float x) {
   float ax = std::fabs(x);
   float e = erfcPositiveFast(ax < 10.0f ? ax : 10.0f);

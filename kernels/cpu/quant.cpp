@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
@@ -43,7 +44,8 @@ void quantizeRowPerElement(const float* x, Y* y, int64_t n, const float* scale, 
 
 template <typename X>
 WH_QUANT_SIMD void dequantizeRow(const X* x, float* y, int64_t n, float scale, int32_t zp) {
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(x[i]) - zp) * scale;
+  using Wide = std::conditional_t<sizeof(X) >= 4, int64_t, int32_t>;  // int32 x - zp must not overflow
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<Wide>(x[i]) - zp) * scale;
 }
 
 // How scale and zero point map onto x: per tensor, per axis or blocked along `axis`.
@@ -313,7 +315,7 @@ class DequantizeLinearKernel final : public Kernel {
           const auto first = static_cast<size_t>(-1 - s);
           for (int64_t i = 0; i < count; ++i) {
             const int32_t z = zps.empty() ? 0 : zps[first + static_cast<size_t>(i)];
-            yd[offset + i] = static_cast<float>(static_cast<int32_t>(xd[offset + i]) - z) * scales[first + static_cast<size_t>(i)];
+            yd[offset + i] = static_cast<float>(static_cast<int64_t>(xd[offset + i]) - z) * scales[first + static_cast<size_t>(i)];
           }
         }
       });

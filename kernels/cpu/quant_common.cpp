@@ -25,6 +25,15 @@ std::optional<IntRange> intRange(DataType dtype) {
 
 std::string typeName(DataType dtype) { return std::string(ir::dataTypeName(dtype)); }
 
+bool int8KernelsExact() {
+  static const bool exact = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+           isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
+  }();
+  return exact;
+}
+
 bool isFloat8(DataType dtype) {
   return dtype == DataType::kFloat8E4M3FN || dtype == DataType::kFloat8E4M3FNUZ || dtype == DataType::kFloat8E5M2 ||
          dtype == DataType::kFloat8E5M2FNUZ;

@@ -157,6 +157,11 @@ bool isChannelsLast(const ir::Value* v);
 
 // ---- misc ----
 
+/// Whether oneDNN's int8 kernels on this CPU multiply-accumulate exactly for every input: true
+/// with VNNI (AVX-512 VNNI, AVX-VNNI) or AMX. Without it they use VPMADDUBSW, whose int16 pair
+/// sums saturate unless |weight| <= 64, and they halve s8s8 weights (inexact).
+bool int8KernelsExact();
+
 /// "uint8", "float32", ... for messages.
 std::string typeName(ir::DataType dtype);
 

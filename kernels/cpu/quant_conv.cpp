@@ -58,7 +58,7 @@ void referenceConvAcc(const X* x, const W* w, int32_t* acc, const std::vector<in
       for (int64_t o0 = 0; o0 < out[0]; ++o0) {
         for (int64_t o1 = 0; o1 < out[1]; ++o1) {
           for (int64_t o2 = 0; o2 < out[2]; ++o2) {
-            int32_t sum = 0;
+            int64_t sum = 0;
             for (int64_t ic = 0; ic < cg; ++ic) {
               const X* src = x + (b * c + grp * cg + ic) * inSize;
               const W* wk = w + (oc * cg + ic) * kSize;
@@ -73,12 +73,12 @@ void referenceConvAcc(const X* x, const W* w, int32_t* acc, const std::vector<in
                     if (i2 < 0 || i2 >= in[2]) continue;
                     const int32_t xv = static_cast<int32_t>(src[(i0 * in[1] + i1) * in[2] + i2]) - xZp;
                     const int32_t wv = static_cast<int32_t>(wk[(k0 * k[1] + k1) * k[2] + k2]) - wz;
-                    sum += xv * wv;
+                    sum += static_cast<int64_t>(xv) * wv;
                   }
                 }
               }
             }
-            dst[(o0 * out[1] + o1) * out[2] + o2] = sum;
+            dst[(o0 * out[1] + o1) * out[2] + o2] = static_cast<int32_t>(sum);  // wraps as int32 accumulators do
           }
         }
       }
@@ -199,12 +199,14 @@ class Int8ConvKernel final : public Kernel {
     }
     const int64_t m = w->dims()[0], perOc = w->numel() / std::max<int64_t>(m, 1);
     weights_.resize(static_cast<size_t>(w->numel()));
+    weightsFit7Bits_ = true;
     weightSums_.assign(static_cast<size_t>(m), 0);
     const auto* raw = reinterpret_cast<const uint8_t*>(w->rawData());
     for (int64_t i = 0; i < w->numel(); ++i) {
       const int32_t v = w->dtype() == DataType::kUint8 ? static_cast<int32_t>(raw[i]) - 128 : static_cast<int8_t>(raw[i]);
       weights_[static_cast<size_t>(i)] = static_cast<int8_t>(v);
       weightSums_[static_cast<size_t>(i / perOc)] += v;
+      weightsFit7Bits_ = weightsFit7Bits_ && v >= -64 && v <= 64;
     }
     wDims_ = w->dims();
     fastPath_ = true;
@@ -321,7 +323,8 @@ class Int8ConvKernel final : public Kernel {
         const int32_t bias = p.bias.empty() ? 0 : p.bias[static_cast<size_t>(oc)];
         const int64_t base = (b * m + oc) * outSize;
         for (int64_t i = 0; i < outSize; ++i) {
-          const int32_t v = requantize(acc[base + i] + bias, scale, range, p.yZp);
+          const auto sum = static_cast<int32_t>(static_cast<uint32_t>(acc[base + i]) + static_cast<uint32_t>(bias));
+          const int32_t v = requantize(sum, scale, range, p.yZp);
           out[base + i] = static_cast<uint8_t>(v);  // int8 values keep their two's-complement byte
         }
       }
@@ -340,6 +343,10 @@ class Int8ConvKernel final : public Kernel {
       return Status::ok();
     }
     plan_.reset();
+    if (!int8KernelsExact() && (xType != DataType::kUint8 || !weightsFit7Bits_)) {
+      // Without VNNI oneDNN's int8 kernels could saturate or round: use the exact reference.
+      return unimplemented(node.describe() + ": no exact oneDNN int8 kernel on this CPU");
+    }
     auto plan = std::make_unique<Plan>();
     plan->xDims = xDims;
     plan->xType = xType;
@@ -497,6 +504,7 @@ class Int8ConvKernel final : public Kernel {
   bool yChannelsLast_ = false;
   bool fastPath_ = false;
   bool paramsConstant_ = false;  // scales, zero points and bias are initializers
+  bool weightsFit7Bits_ = false;  // every int8 weight in [-64, 64] (exact without VNNI too)
   std::vector<int64_t> wDims_;
   std::vector<int8_t> weights_;        // int8 weights (uint8 ones shifted by -128), OIHW
   std::vector<int32_t> weightSums_;    // sum over c, kh, kw of weights_, per output channel

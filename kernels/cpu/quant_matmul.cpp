@@ -22,10 +22,11 @@ namespace {
 
 using ir::DataType;
 
+// sum a[i] * b[i], wrapping modulo 2^32 as the int32 accumulators of MLAS and oneDNN do.
 WH_QUANT_SIMD int32_t dotI16(const int16_t* a, const int16_t* b, int64_t k) {
-  int32_t sum = 0;
-  for (int64_t i = 0; i < k; ++i) sum += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
-  return sum;
+  uint32_t sum = 0;
+  for (int64_t i = 0; i < k; ++i) sum += static_cast<uint32_t>(static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]));
+  return static_cast<int32_t>(sum);
 }
 
 // Element i of a uint8/int8 tensor as int32.
@@ -98,7 +99,10 @@ void referenceMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape
     int32_t* out = acc + static_cast<int64_t>(batch) * s.m * s.n;
 #pragma omp parallel for if (s.m * s.n * s.k > (1 << 20))
     for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) out[i * s.n + j] += dotI16(&aRows[static_cast<size_t>(i * s.k)], &bCols[static_cast<size_t>(j * s.k)], s.k);
+      for (int64_t j = 0; j < s.n; ++j) {
+        const int32_t dot = dotI16(&aRows[static_cast<size_t>(i * s.k)], &bCols[static_cast<size_t>(j * s.k)], s.k);
+        out[i * s.n + j] = static_cast<int32_t>(static_cast<uint32_t>(out[i * s.n + j]) + static_cast<uint32_t>(dot));
+      }
     }
   }
 }
@@ -227,11 +231,13 @@ class Int8MatMulKernel final : public Kernel {
     n_ = b->dims()[1];
     weights_.resize(static_cast<size_t>(b->numel()));
     columnSums_.assign(static_cast<size_t>(n_), 0);
+    weightsFit7Bits_ = true;
     const auto* raw = reinterpret_cast<const uint8_t*>(b->rawData());
     for (int64_t i = 0; i < b->numel(); ++i) {
       const int32_t v = b->dtype() == DataType::kUint8 ? static_cast<int32_t>(raw[i]) - 128 : static_cast<int8_t>(raw[i]);
       weights_[static_cast<size_t>(i)] = static_cast<int8_t>(v);
       columnSums_[static_cast<size_t>(i % n_)] += v;
+      weightsFit7Bits_ = weightsFit7Bits_ && v >= -64 && v <= 64;
     }
     fastPath_ = true;
     return Status::ok();
@@ -268,6 +274,10 @@ class Int8MatMulKernel final : public Kernel {
       return Status::ok();
     }
     plan_.reset();
+    if (!int8KernelsExact() && (a.dtype() != DataType::kUint8 || !weightsFit7Bits_)) {
+      // Without VNNI oneDNN's int8 kernels could saturate or round: use the exact reference.
+      return unimplemented(ctx.describe() + ": no exact oneDNN int8 kernel on this CPU");
+    }
     auto plan = std::make_unique<Plan>();
     plan->rows = rows;
     plan->aType = a.dtype();
@@ -344,6 +354,7 @@ class Int8MatMulKernel final : public Kernel {
   bool qlinear_;
   bool fastPath_ = false;
   bool paramsConstant_ = false;  // scales and zero points are initializers
+  bool weightsFit7Bits_ = false;  // every int8 weight in [-64, 64] (exact without VNNI too)
   int64_t k_ = 0, n_ = 0;
   std::vector<int8_t> weights_;      // B as int8, K x N
   std::vector<int32_t> columnSums_;  // sum_k B[k][n]

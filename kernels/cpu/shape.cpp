@@ -27,8 +27,8 @@ Expected<std::vector<int64_t>> reshapeDims(const KernelContext& ctx, const std::
     int64_t v = shape[i];
     if (v == 0 && !allowZero) {
       if (i >= in.size()) {
-        return ctx.error("shape " + shapeToString(shape) + " copies dim " + std::to_string(i) + " of an input of shape " +
-                         shapeToString(in));
+        return ctx.error("shape " + shapeToString(shape) + " copies dim " + std::to_string(i) +
+                         " of an input of shape " + shapeToString(in));
       }
       v = in[i];
     } else if (v == -1) {
@@ -252,11 +252,16 @@ KernelPtr makeRange(const KernelCreateInfo&) {
       if (ctx.input(i).dtype() != ctx.input(0).dtype()) return ctx.error("inputs must have the same dtype");
     }
     switch (ctx.input(0).dtype()) {
-      case ir::DataType::kFloat: return runRange<float>(ctx);
-      case ir::DataType::kDouble: return runRange<double>(ctx);
-      case ir::DataType::kInt16: return runRange<int16_t>(ctx);
-      case ir::DataType::kInt32: return runRange<int32_t>(ctx);
-      case ir::DataType::kInt64: return runRange<int64_t>(ctx);
+      case ir::DataType::kFloat:
+        return runRange<float>(ctx);
+      case ir::DataType::kDouble:
+        return runRange<double>(ctx);
+      case ir::DataType::kInt16:
+        return runRange<int16_t>(ctx);
+      case ir::DataType::kInt32:
+        return runRange<int32_t>(ctx);
+      case ir::DataType::kInt64:
+        return runRange<int64_t>(ctx);
       default:
         return ctx.unsupported("dtype " + std::string(ir::dataTypeName(ctx.input(0).dtype())) + " is not supported");
     }

@@ -14,7 +14,9 @@ namespace {
 
 using KernelPtr = Expected<std::unique_ptr<Kernel>>;
 
-std::string dtypeName(ir::DataType t) { return std::string(ir::dataTypeName(t)); }
+std::string dtypeName(ir::DataType t) {
+  return std::string(ir::dataTypeName(t));
+}
 
 // ---- Gather ----
 
@@ -180,11 +182,20 @@ Expected<Reduction> parseReduction(const KernelCreateInfo& info) {
 Expected<CombineFn> combineOrError(const KernelContext& ctx, Reduction r, ir::DataType dtype) {
   CombineFn fn = nullptr;
   switch (r) {
-    case Reduction::kNone: return fn;
-    case Reduction::kAdd: fn = combineFor<Reduction::kAdd>(dtype); break;
-    case Reduction::kMul: fn = combineFor<Reduction::kMul>(dtype); break;
-    case Reduction::kMax: fn = combineFor<Reduction::kMax>(dtype); break;
-    case Reduction::kMin: fn = combineFor<Reduction::kMin>(dtype); break;
+    case Reduction::kNone:
+      return fn;
+    case Reduction::kAdd:
+      fn = combineFor<Reduction::kAdd>(dtype);
+      break;
+    case Reduction::kMul:
+      fn = combineFor<Reduction::kMul>(dtype);
+      break;
+    case Reduction::kMax:
+      fn = combineFor<Reduction::kMax>(dtype);
+      break;
+    case Reduction::kMin:
+      fn = combineFor<Reduction::kMin>(dtype);
+      break;
   }
   if (fn == nullptr) return ctx.unsupported("a scatter reduction on dtype " + dtypeName(dtype) + " is not supported");
   return fn;
@@ -253,8 +264,8 @@ Expected<std::vector<int64_t>> ndOffsets(const KernelContext& ctx, const ir::Ten
   auto bd = static_cast<size_t>(batchDims);
   int64_t batches = dimProduct(data.dims(), 0, bd);
   int64_t batchStride = bd == 0 ? 0 : strides[bd - 1];
-  int64_t tuples = k == 0 ? dimProduct(idxTensor.dims(), 0, idxTensor.dims().size() - 1)
-                          : static_cast<int64_t>(raw.size()) / k;
+  int64_t tuples =
+      k == 0 ? dimProduct(idxTensor.dims(), 0, idxTensor.dims().size() - 1) : static_cast<int64_t>(raw.size()) / k;
   int64_t perBatch = tuples / std::max<int64_t>(batches, 1);
   std::vector<int64_t> offsets(static_cast<size_t>(tuples));
   for (int64_t t = 0; t < tuples; ++t) {
@@ -285,7 +296,8 @@ KernelPtr makeGatherND(const KernelCreateInfo& info) {
     outDims.insert(outDims.end(), data.dims().begin() + batchDims + static_cast<int64_t>(k), data.dims().end());
     ir::Tensor& out = ctx.allocateOutput(0, data.dtype(), outDims);
     size_t es = ir::elementSize(data.dtype());
-    size_t sliceBytes = static_cast<size_t>(dimProduct(data.dims(), static_cast<size_t>(batchDims) + k, data.dims().size())) * es;
+    size_t sliceBytes =
+        static_cast<size_t>(dimProduct(data.dims(), static_cast<size_t>(batchDims) + k, data.dims().size())) * es;
     std::byte* dst = out.mutableRawData();
     for (size_t t = 0; t < offsets.size(); ++t) {
       std::memcpy(dst + t * sliceBytes, data.rawData() + static_cast<size_t>(offsets[t]) * es, sliceBytes);
@@ -337,7 +349,8 @@ KernelPtr makeOneHot(const KernelCreateInfo& info) {
     const ir::Tensor& depthT = ctx.input(1);
     const ir::Tensor& values = ctx.input(2);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, values.dtype()));
-    if (depthT.numel() != 1 || values.numel() != 2) return ctx.error("depth must be a scalar and values hold two elements");
+    if (depthT.numel() != 1 || values.numel() != 2)
+      return ctx.error("depth must be a scalar and values hold two elements");
     if (!ir::isFloatingPoint(indices.dtype()) && !ir::isInteger(indices.dtype())) {
       return ctx.unsupported("indices dtype " + dtypeName(indices.dtype()) + " is not supported");
     }

@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernel_util.h"
@@ -38,10 +38,14 @@ std::vector<int64_t> contiguousStrides(const std::vector<int64_t>& dims);
 
 /// The product of dims[begin, end).
 int64_t dimProduct(const std::vector<int64_t>& dims, size_t begin, size_t end);
-inline int64_t dimProduct(const std::vector<int64_t>& dims) { return dimProduct(dims, 0, dims.size()); }
+inline int64_t dimProduct(const std::vector<int64_t>& dims) {
+  return dimProduct(dims, 0, dims.size());
+}
 
 /// Whether elements of `dtype` can be moved by their bytes (every fixed-size dtype).
-inline bool isByteCopyable(ir::DataType dtype) { return ir::elementSize(dtype) > 0; }
+inline bool isByteCopyable(ir::DataType dtype) {
+  return ir::elementSize(dtype) > 0;
+}
 
 /// ctx.unsupported("OP 'name': dtype D is not supported") unless `dtype` is byte-copyable.
 Status checkByteCopyable(const KernelContext& ctx, ir::DataType dtype);
@@ -82,12 +86,24 @@ Expected<std::vector<int64_t>> readIntInput(const KernelContext& ctx, size_t i, 
 template <typename F>
 void withElementSize(size_t elementSize, F&& fn) {
   switch (elementSize) {
-    case 1: fn(std::integral_constant<size_t, 1>{}); return;
-    case 2: fn(std::integral_constant<size_t, 2>{}); return;
-    case 4: fn(std::integral_constant<size_t, 4>{}); return;
-    case 8: fn(std::integral_constant<size_t, 8>{}); return;
-    case 16: fn(std::integral_constant<size_t, 16>{}); return;
-    default: fn(std::integral_constant<size_t, 0>{}); return;
+    case 1:
+      fn(std::integral_constant<size_t, 1>{});
+      return;
+    case 2:
+      fn(std::integral_constant<size_t, 2>{});
+      return;
+    case 4:
+      fn(std::integral_constant<size_t, 4>{});
+      return;
+    case 8:
+      fn(std::integral_constant<size_t, 8>{});
+      return;
+    case 16:
+      fn(std::integral_constant<size_t, 16>{});
+      return;
+    default:
+      fn(std::integral_constant<size_t, 0>{});
+      return;
   }
 }
 

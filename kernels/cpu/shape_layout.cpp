@@ -16,7 +16,9 @@ namespace {
 
 using KernelPtr = Expected<std::unique_ptr<Kernel>>;
 
-std::string dtypeName(ir::DataType t) { return std::string(ir::dataTypeName(t)); }
+std::string dtypeName(ir::DataType t) {
+  return std::string(ir::dataTypeName(t));
+}
 
 // ---- Transpose ----
 
@@ -107,7 +109,8 @@ KernelPtr makeSpaceToDepth(const KernelCreateInfo& info) {
     const ir::Tensor& x = ctx.input(0);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, x.dtype()));
     if (x.rank() != 4 || x.dims()[2] % b != 0 || x.dims()[3] % b != 0) {
-      return ctx.error("input " + shapeToString(x.dims()) + " must be 4-D with height and width divisible by blocksize");
+      return ctx.error("input " + shapeToString(x.dims()) +
+                       " must be 4-D with height and width divisible by blocksize");
     }
     int64_t n = x.dims()[0], c = x.dims()[1], h = x.dims()[2], w = x.dims()[3];
     int64_t oh = h / b, ow = w / b;
@@ -359,7 +362,8 @@ KernelPtr makeExpand(const KernelCreateInfo&) {
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, x.dtype()));
     WH_ASSIGN_OR_RETURN(auto shape, readIntInput(ctx, 1, "shape"));
     auto outDims = broadcastShapes(x.dims(), shape);
-    if (!outDims) return ctx.error("input " + shapeToString(x.dims()) + " does not broadcast to " + shapeToString(shape));
+    if (!outDims)
+      return ctx.error("input " + shapeToString(x.dims()) + " does not broadcast to " + shapeToString(shape));
     if (*outDims == x.dims()) {
       ctx.setOutput(0, viewWithDims(x, *outDims));
       return Status::ok();
@@ -415,9 +419,15 @@ std::vector<int64_t> padMap(int64_t inDim, int64_t outDim, int64_t before, PadMo
     int64_t p = o - before;
     if (p < 0 || p >= inDim) {
       switch (mode) {
-        case PadMode::kConstant: p = -1; break;
-        case PadMode::kEdge: p = std::clamp<int64_t>(p, 0, inDim - 1); break;
-        case PadMode::kWrap: p = ((p % inDim) + inDim) % inDim; break;
+        case PadMode::kConstant:
+          p = -1;
+          break;
+        case PadMode::kEdge:
+          p = std::clamp<int64_t>(p, 0, inDim - 1);
+          break;
+        case PadMode::kWrap:
+          p = ((p % inDim) + inDim) % inDim;
+          break;
         case PadMode::kReflect:
           if (inDim == 1) {
             p = 0;
@@ -481,7 +491,8 @@ KernelPtr makePad(const KernelCreateInfo& info) {
       }
     } else {
       if (pads.size() != 2 * rank) {
-        return ctx.error("pads " + shapeToString(pads) + " must hold two entries per axis of " + shapeToString(x.dims()));
+        return ctx.error("pads " + shapeToString(pads) + " must hold two entries per axis of " +
+                         shapeToString(x.dims()));
       }
       for (size_t i = 0; i < rank; ++i) {
         before[i] = pads[i];

@@ -14,7 +14,9 @@ namespace {
 
 using KernelPtr = Expected<std::unique_ptr<Kernel>>;
 
-std::string dtypeName(ir::DataType t) { return std::string(ir::dataTypeName(t)); }
+std::string dtypeName(ir::DataType t) {
+  return std::string(ir::dataTypeName(t));
+}
 
 // ---- TopK ----
 
@@ -81,7 +83,8 @@ KernelPtr makeTopK(const KernelCreateInfo& info) {
       k = kv[0];
     }
     int64_t n = x.dims()[static_cast<size_t>(axis)];
-    if (k < 0 || k > n) return ctx.error("K " + std::to_string(k) + " is out of range for an axis of size " + std::to_string(n));
+    if (k < 0 || k > n)
+      return ctx.error("K " + std::to_string(k) + " is out of range for an axis of size " + std::to_string(n));
     std::vector<int64_t> outDims = x.dims();
     outDims[static_cast<size_t>(axis)] = k;
     ir::Tensor& values = ctx.allocateOutput(0, x.dtype(), outDims);
@@ -92,15 +95,17 @@ KernelPtr makeTopK(const KernelCreateInfo& info) {
     if (dt == ir::DataType::kFloat16 || dt == ir::DataType::kBFloat16) {
       const auto* p = x.data<uint16_t>();
       bool bf = dt == ir::DataType::kBFloat16;
-      topKRows<float>(x, axis, k, largest, [&](int64_t i) { return bf ? ir::bfloat16ToFloat(p[i]) : ir::halfToFloat(p[i]); },
-                      valueData, indexData);
+      topKRows<float>(
+          x, axis, k, largest, [&](int64_t i) { return bf ? ir::bfloat16ToFloat(p[i]) : ir::halfToFloat(p[i]); },
+          valueData, indexData);
       return Status::ok();
     }
     if (dt == ir::DataType::kBool) return ctx.unsupported("dtype bool is not supported");
     bool ok = dispatchNumeric(dt, [&](auto tag) {
       using T = decltype(tag);
       const T* p = x.data<T>();
-      topKRows<T>(x, axis, k, largest, [&](int64_t i) { return p[i]; }, valueData, indexData);
+      topKRows<T>(
+          x, axis, k, largest, [&](int64_t i) { return p[i]; }, valueData, indexData);
     });
     if (!ok) return ctx.unsupported("dtype " + dtypeName(dt) + " is not supported");
     return Status::ok();
@@ -186,13 +191,26 @@ KernelPtr makeCumSum(const KernelCreateInfo& info) {
     }
     ir::Tensor& out = ctx.allocateOutput(0, dt, x.dims());
     switch (dt) {
-      case ir::DataType::kFloat: cumSum(x.data<float>(), out.mutableData<float>(), outer, n, inner, exclusive, reverse); break;
-      case ir::DataType::kDouble: cumSum(x.data<double>(), out.mutableData<double>(), outer, n, inner, exclusive, reverse); break;
-      case ir::DataType::kInt32: cumSum(x.data<int32_t>(), out.mutableData<int32_t>(), outer, n, inner, exclusive, reverse); break;
-      case ir::DataType::kInt64: cumSum(x.data<int64_t>(), out.mutableData<int64_t>(), outer, n, inner, exclusive, reverse); break;
-      case ir::DataType::kUint32: cumSum(x.data<uint32_t>(), out.mutableData<uint32_t>(), outer, n, inner, exclusive, reverse); break;
-      case ir::DataType::kUint64: cumSum(x.data<uint64_t>(), out.mutableData<uint64_t>(), outer, n, inner, exclusive, reverse); break;
-      default: return ctx.unsupported("dtype " + dtypeName(dt) + " is not supported");
+      case ir::DataType::kFloat:
+        cumSum(x.data<float>(), out.mutableData<float>(), outer, n, inner, exclusive, reverse);
+        break;
+      case ir::DataType::kDouble:
+        cumSum(x.data<double>(), out.mutableData<double>(), outer, n, inner, exclusive, reverse);
+        break;
+      case ir::DataType::kInt32:
+        cumSum(x.data<int32_t>(), out.mutableData<int32_t>(), outer, n, inner, exclusive, reverse);
+        break;
+      case ir::DataType::kInt64:
+        cumSum(x.data<int64_t>(), out.mutableData<int64_t>(), outer, n, inner, exclusive, reverse);
+        break;
+      case ir::DataType::kUint32:
+        cumSum(x.data<uint32_t>(), out.mutableData<uint32_t>(), outer, n, inner, exclusive, reverse);
+        break;
+      case ir::DataType::kUint64:
+        cumSum(x.data<uint64_t>(), out.mutableData<uint64_t>(), outer, n, inner, exclusive, reverse);
+        break;
+      default:
+        return ctx.unsupported("dtype " + dtypeName(dt) + " is not supported");
     }
     return Status::ok();
   });

@@ -27,7 +27,15 @@ namespace whittle::runtime::cpu {
 namespace {
 
 enum class Mode { kNearest, kLinear, kCubic };
-enum class Coord { kHalfPixel, kHalfPixelSymmetric, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixelForNn, kTfCropAndResize };
+enum class Coord {
+  kHalfPixel,
+  kHalfPixelSymmetric,
+  kPytorchHalfPixel,
+  kAlignCorners,
+  kAsymmetric,
+  kTfHalfPixelForNn,
+  kTfCropAndResize
+};
 enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kSimple };
 enum class AspectPolicy { kStretch, kNotLarger, kNotSmaller };
 
@@ -52,11 +60,11 @@ struct AxisPlan {
   int64_t inDim = 0;
   int64_t outDim = 0;
   int taps = 1;
-  std::vector<int64_t> index;     // outDim * taps, clamped to [0, inDim)
-  std::vector<float> weight;      // outDim * taps
-  std::vector<uint8_t> outside;   // outDim: 1 where the value is the extrapolation value
+  std::vector<int64_t> index;    // outDim * taps, clamped to [0, inDim)
+  std::vector<float> weight;     // outDim * taps
+  std::vector<uint8_t> outside;  // outDim: 1 where the value is the extrapolation value
   bool anyOutside = false;
-  int64_t repeat = 0;             // nearest: output i reads input i / repeat (0: no such factor)
+  int64_t repeat = 0;  // nearest: output i reads input i / repeat (0: no such factor)
 };
 
 /// Sets plan.repeat when a nearest plan repeats every source index `repeat` times in order
@@ -96,20 +104,26 @@ double sourceCoordinate(const ResizeAttrs& at, double x, double scale, int64_t i
   double outWidth = scale * static_cast<double>(inDim);
   auto in = static_cast<double>(inDim);
   switch (at.coord) {
-    case Coord::kAlignCorners: return outWidth == 1 ? 0.0 : x * (in - 1) / (outWidth - 1);
-    case Coord::kAsymmetric: return x / scale;
-    case Coord::kTfHalfPixelForNn: return (x + 0.5) / scale;
+    case Coord::kAlignCorners:
+      return outWidth == 1 ? 0.0 : x * (in - 1) / (outWidth - 1);
+    case Coord::kAsymmetric:
+      return x / scale;
+    case Coord::kTfHalfPixelForNn:
+      return (x + 0.5) / scale;
     case Coord::kTfCropAndResize: {
-      double v = outWidth == 1 ? (roiEnd - roiStart) * (in - 1) / 2 : x * (roiEnd - roiStart) * (in - 1) / (outWidth - 1);
+      double v =
+          outWidth == 1 ? (roiEnd - roiStart) * (in - 1) / 2 : x * (roiEnd - roiStart) * (in - 1) / (outWidth - 1);
       return v + roiStart * (in - 1);
     }
-    case Coord::kPytorchHalfPixel: return outWidth == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
+    case Coord::kPytorchHalfPixel:
+      return outWidth == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
     case Coord::kHalfPixelSymmetric: {
       double adjustment = static_cast<double>(outDim) / outWidth;
       double offset = in / 2 * (1 - adjustment);
       return offset + (x + 0.5) / scale - 0.5;
     }
-    case Coord::kHalfPixel: break;
+    case Coord::kHalfPixel:
+      break;
   }
   return (x + 0.5) / scale - 0.5;
 }
@@ -146,12 +160,22 @@ AxisPlan planAxis(const ResizeAttrs& at, int64_t inDim, int64_t outDim, double s
       int64_t i;
       double base = std::floor(x), ratio = x - base;
       switch (at.nearest) {
-        case NearestMode::kRoundPreferFloor: i = static_cast<int64_t>(ratio <= 0.5 ? base : base + 1); break;
-        case NearestMode::kRoundPreferCeil: i = static_cast<int64_t>(ratio < 0.5 ? base : base + 1); break;
-        case NearestMode::kFloor: i = static_cast<int64_t>(base); break;
-        case NearestMode::kCeil: i = static_cast<int64_t>(std::ceil(x)); break;
+        case NearestMode::kRoundPreferFloor:
+          i = static_cast<int64_t>(ratio <= 0.5 ? base : base + 1);
+          break;
+        case NearestMode::kRoundPreferCeil:
+          i = static_cast<int64_t>(ratio < 0.5 ? base : base + 1);
+          break;
+        case NearestMode::kFloor:
+          i = static_cast<int64_t>(base);
+          break;
+        case NearestMode::kCeil:
+          i = static_cast<int64_t>(std::ceil(x));
+          break;
         case NearestMode::kSimple:
-        default: i = scale < 1.0 ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(x); break;
+        default:
+          i = scale < 1.0 ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(x);
+          break;
       }
       p.index[at0] = std::clamp<int64_t>(i, 0, inDim - 1);
       p.weight[at0] = 1.0f;
@@ -273,10 +297,17 @@ void nearestGather(const ir::Tensor& x, std::byte* dst, const std::vector<int64_
   const AxisPlan& last = plans.back();
   const std::byte* src = x.rawData();
   auto rowBytes = static_cast<size_t>(rowLen) * es;
-  auto sourceIndex = [&](size_t axis, int64_t o) { return plans[axis].identity ? o : plans[axis].index[static_cast<size_t>(o)]; };
-  auto outsideAt = [&](size_t axis, int64_t o) {
-    return !plans[axis].identity && plans[axis].anyOutside && plans[axis].outside[static_cast<size_t>(o)] != 0;
-  };
+  // Per outer axis and output index: the source offset in elements, or -1 outside the crop.
+  std::vector<std::vector<int64_t>> offsets(rank - 1);
+  for (size_t k = 0; k + 1 < rank; ++k) {
+    const AxisPlan& p = plans[k];
+    offsets[k].resize(static_cast<size_t>(outDims[k]));
+    for (int64_t o = 0; o < outDims[k]; ++o) {
+      bool outside = !p.identity && p.anyOutside && p.outside[static_cast<size_t>(o)] != 0;
+      int64_t i = p.identity ? o : p.index[static_cast<size_t>(o)];
+      offsets[k][static_cast<size_t>(o)] = outside ? -1 : i * inStrides[k];
+    }
+  }
   parallelRanges(rows, rows * rowLen > kShapeParallelGrain, [&](int64_t begin, int64_t end) {
     std::vector<int64_t> index(rank - 1, 0);
     int64_t rem = begin;
@@ -292,8 +323,9 @@ void nearestGather(const ir::Tensor& x, std::byte* dst, const std::vector<int64_
         int64_t source = 0;
         bool outside = false;
         for (size_t k = 0; k + 1 < rank; ++k) {
-          outside = outside || outsideAt(k, index[k]);
-          source += sourceIndex(k, index[k]) * inStrides[k];
+          int64_t off = offsets[k][static_cast<size_t>(index[k])];
+          outside = outside || off < 0;
+          source += off;
         }
         if (outside) {
           fillElements(d, extrapolation.data(), rowLen, es);
@@ -309,7 +341,8 @@ void nearestGather(const ir::Tensor& x, std::byte* dst, const std::vector<int64_
           }
           if (!last.identity && last.anyOutside) {
             for (int64_t i = 0; i < rowLen; ++i) {
-              if (last.outside[static_cast<size_t>(i)]) std::memcpy(d + static_cast<size_t>(i) * es, extrapolation.data(), es);
+              if (last.outside[static_cast<size_t>(i)])
+                std::memcpy(d + static_cast<size_t>(i) * es, extrapolation.data(), es);
             }
           }
           previousSource = source;
@@ -529,7 +562,8 @@ class ResizeKernel final : public Kernel {
         }
         for (int64_t a : axes) {
           fullScale[static_cast<size_t>(a)] = s;
-          outDims_[static_cast<size_t>(a)] = static_cast<int64_t>(s * static_cast<double>(x.dims()[static_cast<size_t>(a)]) + 0.5);
+          outDims_[static_cast<size_t>(a)] =
+              static_cast<int64_t>(s * static_cast<double>(x.dims()[static_cast<size_t>(a)]) + 0.5);
         }
       }
     } else {
@@ -544,7 +578,8 @@ class ResizeKernel final : public Kernel {
     plans_.assign(rank, AxisPlan{});
     for (size_t a = 0; a < rank; ++a) {
       int64_t in = x.dims()[a], out = outDims_[a];
-      bool sameSpan = attrs_.coord != Coord::kTfCropAndResize || (std::fabs(roiStart[a]) < 1e-9 && std::fabs(roiEnd[a] - 1) < 1e-9);
+      bool sameSpan =
+          attrs_.coord != Coord::kTfCropAndResize || (std::fabs(roiStart[a]) < 1e-9 && std::fabs(roiEnd[a] - 1) < 1e-9);
       if (in == out && std::fabs(fullScale[a] - 1.0) < 1e-9 && sameSpan) continue;
       if (in == 0 && out != 0) return ctx.error("cannot resize an empty axis of " + shapeToString(x.dims()));
       if (in == 0 || out == 0) {
@@ -644,8 +679,10 @@ Expected<std::unique_ptr<Kernel>> makeResizeKernel(const KernelCreateInfo& info,
 }  // namespace
 
 void registerShapeResizeKernels(KernelRegistry& registry) {
-  registry.add("", "Resize", 10, [](const KernelCreateInfo& info) { return makeResizeKernel(info, /*upsample=*/false); });
-  registry.add("", "Upsample", 7, [](const KernelCreateInfo& info) { return makeResizeKernel(info, /*upsample=*/true); });
+  registry.add("", "Resize", 10,
+               [](const KernelCreateInfo& info) { return makeResizeKernel(info, /*upsample=*/false); });
+  registry.add("", "Upsample", 7,
+               [](const KernelCreateInfo& info) { return makeResizeKernel(info, /*upsample=*/true); });
 }
 
 }  // namespace whittle::runtime::cpu

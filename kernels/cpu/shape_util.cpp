@@ -46,7 +46,8 @@ Expected<std::vector<int64_t>> readIndices(const KernelContext& ctx, size_t i, i
   WH_ASSIGN_OR_RETURN(auto values, readIntInput(ctx, i, what));
   for (int64_t& v : values) {
     if (v < -dim || v >= dim) {
-      return ctx.error(what + " value " + std::to_string(v) + " is out of range for an axis of size " + std::to_string(dim));
+      return ctx.error(what + " value " + std::to_string(v) + " is out of range for an axis of size " +
+                       std::to_string(dim));
     }
     if (v < 0) v += dim;
   }
@@ -66,20 +67,47 @@ bool scalarBytes(double value, ir::DataType dtype, ScalarBytes& out) {
   auto put = [&](auto v) { std::memcpy(out.data(), &v, sizeof(v)); };
   using ir::DataType;
   switch (dtype) {
-    case DataType::kFloat: put(static_cast<float>(value)); return true;
-    case DataType::kDouble: put(value); return true;
-    case DataType::kFloat16: put(ir::floatToHalf(static_cast<float>(value))); return true;
-    case DataType::kBFloat16: put(ir::floatToBfloat16(static_cast<float>(value))); return true;
-    case DataType::kInt8: put(static_cast<int8_t>(value)); return true;
-    case DataType::kInt16: put(static_cast<int16_t>(value)); return true;
-    case DataType::kInt32: put(static_cast<int32_t>(value)); return true;
-    case DataType::kInt64: put(static_cast<int64_t>(value)); return true;
-    case DataType::kUint8: put(static_cast<uint8_t>(value)); return true;
-    case DataType::kUint16: put(static_cast<uint16_t>(value)); return true;
-    case DataType::kUint32: put(static_cast<uint32_t>(value)); return true;
-    case DataType::kUint64: put(static_cast<uint64_t>(value)); return true;
-    case DataType::kBool: put(static_cast<uint8_t>(value != 0)); return true;
-    default: return false;
+    case DataType::kFloat:
+      put(static_cast<float>(value));
+      return true;
+    case DataType::kDouble:
+      put(value);
+      return true;
+    case DataType::kFloat16:
+      put(ir::floatToHalf(static_cast<float>(value)));
+      return true;
+    case DataType::kBFloat16:
+      put(ir::floatToBfloat16(static_cast<float>(value)));
+      return true;
+    case DataType::kInt8:
+      put(static_cast<int8_t>(value));
+      return true;
+    case DataType::kInt16:
+      put(static_cast<int16_t>(value));
+      return true;
+    case DataType::kInt32:
+      put(static_cast<int32_t>(value));
+      return true;
+    case DataType::kInt64:
+      put(static_cast<int64_t>(value));
+      return true;
+    case DataType::kUint8:
+      put(static_cast<uint8_t>(value));
+      return true;
+    case DataType::kUint16:
+      put(static_cast<uint16_t>(value));
+      return true;
+    case DataType::kUint32:
+      put(static_cast<uint32_t>(value));
+      return true;
+    case DataType::kUint64:
+      put(static_cast<uint64_t>(value));
+      return true;
+    case DataType::kBool:
+      put(static_cast<uint8_t>(value != 0));
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -230,7 +258,8 @@ void transposeBlock(std::byte* dstBytes, int64_t db, const std::byte* srcBytes, 
     int64_t na4 = na & ~int64_t{3}, nb4 = nb & ~int64_t{3};
     for (int64_t b = 0; b < nb4; b += 4) {
       for (int64_t a4 = 0; a4 < na4; a4 += 4) {
-        transpose4x4(reinterpret_cast<float*>(dst + b * db + a4), db, reinterpret_cast<const float*>(src + a4 * sa + b), sa);
+        transpose4x4(reinterpret_cast<float*>(dst + b * db + a4), db, reinterpret_cast<const float*>(src + a4 * sa + b),
+                     sa);
       }
     }
     // Leftover columns (a) for the rows done above, then leftover rows (b).
@@ -347,12 +376,24 @@ void copyStrided(std::byte* dst, const std::byte* src, const std::vector<int64_t
     return;
   }
   switch (elementSize) {
-    case 1: copyStridedTyped<1>(dst, src, axes); return;
-    case 2: copyStridedTyped<2>(dst, src, axes); return;
-    case 4: copyStridedTyped<4>(dst, src, axes); return;
-    case 8: copyStridedTyped<8>(dst, src, axes); return;
-    case 16: copyStridedTyped<16>(dst, src, axes); return;
-    default: copyStridedReference(dst, src, dims, dstStrides, srcStrides, elementSize); return;
+    case 1:
+      copyStridedTyped<1>(dst, src, axes);
+      return;
+    case 2:
+      copyStridedTyped<2>(dst, src, axes);
+      return;
+    case 4:
+      copyStridedTyped<4>(dst, src, axes);
+      return;
+    case 8:
+      copyStridedTyped<8>(dst, src, axes);
+      return;
+    case 16:
+      copyStridedTyped<16>(dst, src, axes);
+      return;
+    default:
+      copyStridedReference(dst, src, dims, dstStrides, srcStrides, elementSize);
+      return;
   }
 }
 

@@ -19,7 +19,9 @@ namespace {
 using ir::DataType;
 using Dims = std::vector<int64_t>;
 
-bool isDefaultDomain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+bool isDefaultDomain(const ir::Node& n) {
+  return n.domain().empty() || n.domain() == "ai.onnx";
+}
 
 constexpr int64_t kOverflow = std::numeric_limits<int64_t>::max();
 // Larger dims and attribute values are not believed (a hostile model may declare anything);
@@ -54,7 +56,9 @@ int64_t product(const Dims& dims, size_t from = 0, size_t to = std::numeric_limi
 }
 
 /// The product of sizes; kOverflow when it does not fit in int64.
-int64_t product(std::initializer_list<int64_t> factors) { return product(Dims(factors)); }
+int64_t product(std::initializer_list<int64_t> factors) {
+  return product(Dims(factors));
+}
 
 /// The constant tensor behind a value: an initializer or the output of a Constant node.
 const ir::Tensor* constantTensor(const ir::Value* v) {
@@ -66,7 +70,9 @@ const ir::Tensor* constantTensor(const ir::Value* v) {
   return a != nullptr && a->kind == ir::Attribute::Kind::kTensor ? &a->t : nullptr;
 }
 
-int64_t normalizeAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+int64_t normalizeAxis(int64_t axis, int64_t rank) {
+  return axis < 0 ? axis + rank : axis;
+}
 
 Dims broadcastDims(const Dims& a, const Dims& b) {
   Dims out(std::max(a.size(), b.size()), 1);
@@ -79,17 +85,58 @@ Dims broadcastDims(const Dims& a, const Dims& b) {
 }
 
 // Ops whose first output has the shape of their first input.
-const std::unordered_set<std::string> kSameShapeOps = {
-    "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Softmax", "LogSoftmax",
-    "Clip", "Identity", "Dropout", "BatchNormalization", "InstanceNormalization", "LayerNormalization",
-    "LRN", "Exp", "Log", "Sqrt", "Erf", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round", "Sin", "Cos",
-    "Elu", "Selu", "Softplus", "Softsign", "Gelu", "Mish", "Not", "Sign", "Cast", "CastLike",
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearSigmoid", "QLinearLeakyRelu",
-    "QLinearSoftmax", "MeanVarianceNormalization", "ThresholdedRelu", "Celu", "GroupNormalization"};
-const std::unordered_set<std::string> kBroadcastOps = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
-                                                       "Mean", "Equal", "Less", "Greater", "LessOrEqual",
-                                                       "GreaterOrEqual", "And", "Or", "Xor", "Mod", "Where",
-                                                       "BitShift"};
+const std::unordered_set<std::string> kSameShapeOps = {"Relu",
+                                                       "LeakyRelu",
+                                                       "PRelu",
+                                                       "Sigmoid",
+                                                       "HardSigmoid",
+                                                       "HardSwish",
+                                                       "Tanh",
+                                                       "Softmax",
+                                                       "LogSoftmax",
+                                                       "Clip",
+                                                       "Identity",
+                                                       "Dropout",
+                                                       "BatchNormalization",
+                                                       "InstanceNormalization",
+                                                       "LayerNormalization",
+                                                       "LRN",
+                                                       "Exp",
+                                                       "Log",
+                                                       "Sqrt",
+                                                       "Erf",
+                                                       "Abs",
+                                                       "Neg",
+                                                       "Reciprocal",
+                                                       "Floor",
+                                                       "Ceil",
+                                                       "Round",
+                                                       "Sin",
+                                                       "Cos",
+                                                       "Elu",
+                                                       "Selu",
+                                                       "Softplus",
+                                                       "Softsign",
+                                                       "Gelu",
+                                                       "Mish",
+                                                       "Not",
+                                                       "Sign",
+                                                       "Cast",
+                                                       "CastLike",
+                                                       "QuantizeLinear",
+                                                       "DequantizeLinear",
+                                                       "DynamicQuantizeLinear",
+                                                       "QLinearSigmoid",
+                                                       "QLinearLeakyRelu",
+                                                       "QLinearSoftmax",
+                                                       "MeanVarianceNormalization",
+                                                       "ThresholdedRelu",
+                                                       "Celu",
+                                                       "GroupNormalization"};
+const std::unordered_set<std::string> kBroadcastOps = {
+    "Add", "Sub",  "Mul",   "Div",  "Pow",     "Max",         "Min",
+    "Sum", "Mean", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+    "And", "Or",   "Xor",   "Mod",  "Where",   "BitShift"};
 
 // ---------------------------------------------------------------- shape propagation
 
@@ -160,7 +207,8 @@ class ShapePropagator {
   /// Float values of a constant input (Resize/Upsample scales).
   std::optional<std::vector<double>> floats(const ir::Node& n, size_t i) const {
     const ir::Tensor* t = constantTensor(n.input(i));
-    if (t == nullptr || t->numel() == 0 || t->byteSize() < ir::storageBytes(t->dtype(), t->numel())) return std::nullopt;
+    if (t == nullptr || t->numel() == 0 || t->byteSize() < ir::storageBytes(t->dtype(), t->numel()))
+      return std::nullopt;
     if (t->dtype() != DataType::kFloat && t->dtype() != DataType::kDouble && t->dtype() != DataType::kFloat16) {
       return std::nullopt;
     }
@@ -289,12 +337,16 @@ std::optional<Dims> ShapePropagator::slice(const ir::Node& n, const Dims& x) {
     if (const Dims* v = ints(n, 1)) starts = *v;
     if (const Dims* v = ints(n, 2)) ends = *v;
     if (n.input(3) != nullptr) {
-      if (const Dims* v = ints(n, 3)) axes = *v;
-      else return std::nullopt;
+      if (const Dims* v = ints(n, 3))
+        axes = *v;
+      else
+        return std::nullopt;
     }
     if (n.input(4) != nullptr) {
-      if (const Dims* v = ints(n, 4)) steps = *v;
-      else return std::nullopt;
+      if (const Dims* v = ints(n, 4))
+        steps = *v;
+      else
+        return std::nullopt;
     }
   }
   if (!starts || !ends || starts->size() != ends->size()) return std::nullopt;
@@ -310,7 +362,8 @@ std::optional<Dims> ShapePropagator::slice(const ir::Node& n, const Dims& x) {
   for (size_t i = 0; i < axes->size(); ++i) {
     int64_t axis = normalizeAxis((*axes)[i], static_cast<int64_t>(x.size()));
     int64_t step = (*steps)[i];
-    if (axis < 0 || axis >= static_cast<int64_t>(x.size()) || step == 0 || step == std::numeric_limits<int64_t>::min()) {
+    if (axis < 0 || axis >= static_cast<int64_t>(x.size()) || step == 0 ||
+        step == std::numeric_limits<int64_t>::min()) {
       return std::nullopt;
     }
     int64_t dim = x[axis];
@@ -392,8 +445,10 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
     }
   } else if (kBroadcastOps.contains(op) || op == "QLinearAdd" || op == "QLinearMul") {
     std::vector<size_t> operands;
-    if (op == "QLinearAdd" || op == "QLinearMul") operands = {0, 3};
-    else for (size_t i = 0; i < n.numInputs(); ++i) operands.push_back(i);
+    if (op == "QLinearAdd" || op == "QLinearMul")
+      operands = {0, 3};
+    else
+      for (size_t i = 0; i < n.numInputs(); ++i) operands.push_back(i);
     Dims d;
     for (size_t i : operands) {
       const Dims* s = in(n, i);
@@ -429,8 +484,10 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
       int64_t known = 1, inferAt = -1;
       for (size_t i = 0; i < d.size(); ++i) {
         if (d[i] == 0 && !allowZero && i < x->size()) d[i] = (*x)[i];
-        if (d[i] == -1) inferAt = static_cast<int64_t>(i);
-        else known = mulSaturated(known, d[i]);
+        if (d[i] == -1)
+          inferAt = static_cast<int64_t>(i);
+        else
+          known = mulSaturated(known, d[i]);
       }
       if (inferAt >= 0) d[inferAt] = known > 0 ? product(*x) / known : 0;
       y = d;
@@ -444,7 +501,8 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
   } else if (op == "Transpose") {
     if (x != nullptr) {
       Dims perm = n.attrInts("perm");
-      if (perm.empty()) for (size_t i = x->size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+      if (perm.empty())
+        for (size_t i = x->size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
       if (perm.size() != x->size()) return;
       Dims d;
       for (int64_t p : perm) {
@@ -456,9 +514,11 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
   } else if (op == "Squeeze" || op == "Unsqueeze") {
     std::optional<Dims> axes = attrOrInput(n, "axes", 1);
     if (x == nullptr) return;
-    int64_t rank = static_cast<int64_t>(x->size()) + (op == "Unsqueeze" && axes ? static_cast<int64_t>(axes->size()) : 0);
+    int64_t rank =
+        static_cast<int64_t>(x->size()) + (op == "Unsqueeze" && axes ? static_cast<int64_t>(axes->size()) : 0);
     std::set<int64_t> axisSet;
-    if (axes) for (int64_t a : *axes) axisSet.insert(normalizeAxis(a, rank));
+    if (axes)
+      for (int64_t a : *axes) axisSet.insert(normalizeAxis(a, rank));
     if (axes && (axisSet.size() != axes->size() || *axisSet.begin() < 0 || *axisSet.rbegin() >= rank)) return;
     Dims d;
     if (op == "Squeeze") {
@@ -486,8 +546,10 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
       const Dims* s = in(n, i);
       if (s == nullptr || s->size() != d.size()) return;
       d[axis] += (*s)[axis];
-      if (const Dims* v = ints(n, i); haveValues && v != nullptr) values.insert(values.end(), v->begin(), v->end());
-      else haveValues = false;
+      if (const Dims* v = ints(n, i); haveValues && v != nullptr)
+        values.insert(values.end(), v->begin(), v->end());
+      else
+        haveValues = false;
     }
     y = d;
     if (haveValues && d.size() == 1) setInts(n, std::move(values));
@@ -531,7 +593,8 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
     }
   } else if (op == "Resize" || op == "Upsample") {
     if (x == nullptr) return;
-    if (const Dims* sizes = op == "Resize" && opset_ >= 11 ? ints(n, 3) : nullptr; sizes && sizes->size() == x->size()) {
+    if (const Dims* sizes = op == "Resize" && opset_ >= 11 ? ints(n, 3) : nullptr;
+        sizes && sizes->size() == x->size()) {
       y = *sizes;
       return;
     }
@@ -554,8 +617,10 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
     if (x == nullptr) return;
     int64_t rank = static_cast<int64_t>(x->size());
     std::optional<Dims> axes;
-    if (op == "ArgMax" || op == "ArgMin") axes = Dims{n.attrInt("axis", 0)};
-    else if (n.hasAttribute("axes")) axes = n.attrInts("axes");
+    if (op == "ArgMax" || op == "ArgMin")
+      axes = Dims{n.attrInt("axis", 0)};
+    else if (n.hasAttribute("axes"))
+      axes = n.attrInts("axes");
     else if (n.input(1) != nullptr) {
       if (ints(n, 1) == nullptr) return;
       axes = *ints(n, 1);
@@ -566,13 +631,16 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
       return;
     }
     std::set<int64_t> axisSet;
-    if (axes) for (int64_t a : *axes) axisSet.insert(normalizeAxis(a, rank));
+    if (axes)
+      for (int64_t a : *axes) axisSet.insert(normalizeAxis(a, rank));
     bool keep = n.attrInt("keepdims", 1) != 0;
     Dims d;
     for (int64_t i = 0; i < rank; ++i) {
       bool reduced = !axes || axisSet.contains(i);
-      if (!reduced) d.push_back((*x)[i]);
-      else if (keep) d.push_back(1);
+      if (!reduced)
+        d.push_back((*x)[i]);
+      else if (keep)
+        d.push_back(1);
     }
     y = d;
   } else if (op == "Pad") {
@@ -617,26 +685,68 @@ void ShapePropagator::inferNode(const ir::Node& n, std::vector<std::optional<Dim
 enum class SlotRole { kWeight, kNotWeight, kData };
 
 // Inputs that hold weights whatever their size.
-const std::unordered_map<std::string, std::vector<int>> kWeightSlots = {
-    {"Conv", {1, 2}}, {"ConvTranspose", {1, 2}}, {"Gemm", {0, 1, 2}}, {"MatMul", {0, 1}},
-    {"BatchNormalization", {1, 2, 3, 4}}, {"InstanceNormalization", {1, 2}}, {"LayerNormalization", {1, 2}},
-    {"GroupNormalization", {1, 2}}, {"PRelu", {1}}, {"LSTM", {1, 2, 3}}, {"GRU", {1, 2, 3}}, {"RNN", {1, 2, 3}},
-    {"Gather", {0}}, {"QLinearConv", {0, 3, 8}}, {"QLinearMatMul", {0, 3}}, {"ConvInteger", {0, 1}},
-    {"MatMulInteger", {0, 1}}, {"QGemm", {0, 3, 6}}};
+const std::unordered_map<std::string, std::vector<int>> kWeightSlots = {{"Conv", {1, 2}},
+                                                                        {"ConvTranspose", {1, 2}},
+                                                                        {"Gemm", {0, 1, 2}},
+                                                                        {"MatMul", {0, 1}},
+                                                                        {"BatchNormalization", {1, 2, 3, 4}},
+                                                                        {"InstanceNormalization", {1, 2}},
+                                                                        {"LayerNormalization", {1, 2}},
+                                                                        {"GroupNormalization", {1, 2}},
+                                                                        {"PRelu", {1}},
+                                                                        {"LSTM", {1, 2, 3}},
+                                                                        {"GRU", {1, 2, 3}},
+                                                                        {"RNN", {1, 2, 3}},
+                                                                        {"Gather", {0}},
+                                                                        {"QLinearConv", {0, 3, 8}},
+                                                                        {"QLinearMatMul", {0, 3}},
+                                                                        {"ConvInteger", {0, 1}},
+                                                                        {"MatMulInteger", {0, 1}},
+                                                                        {"QGemm", {0, 3, 6}}};
 
 // Inputs that never hold weights: quantization parameters and shape-like operands.
-const std::unordered_map<std::string, std::vector<int>> kNonWeightSlots = {
-    {"QuantizeLinear", {1, 2}}, {"DequantizeLinear", {1, 2}}, {"QLinearConv", {1, 2, 4, 5, 6, 7}},
-    {"QLinearMatMul", {1, 2, 4, 5, 6, 7}}, {"ConvInteger", {2, 3}}, {"MatMulInteger", {2, 3}},
-    {"QGemm", {1, 2, 4, 5, 7, 8}}, {"QLinearAdd", {1, 2, 4, 5, 6, 7}}, {"QLinearMul", {1, 2, 4, 5, 6, 7}},
-    {"QLinearGlobalAveragePool", {1, 2, 3, 4}}, {"QLinearAveragePool", {1, 2, 3, 4}},
-    {"QLinearLeakyRelu", {1, 2, 3, 4}}, {"QLinearSigmoid", {1, 2, 3, 4}}, {"QLinearSoftmax", {1, 2, 3, 4}},
-    {"Reshape", {1}}, {"Slice", {1, 2, 3, 4}}, {"Resize", {1, 2, 3}}, {"Upsample", {1}}, {"Expand", {1}},
-    {"Tile", {1}}, {"Pad", {1, 2, 3}}, {"Gather", {1}}, {"GatherElements", {1}}, {"GatherND", {1}},
-    {"Squeeze", {1}}, {"Unsqueeze", {1}}, {"Split", {1}}, {"Clip", {1, 2}}, {"TopK", {1}}, {"ReduceMean", {1}},
-    {"ReduceSum", {1}}, {"ReduceMax", {1}}, {"ReduceMin", {1}}, {"ReduceProd", {1}}, {"ReduceL2", {1}},
-    {"ConstantOfShape", {0}}, {"Range", {0, 1, 2}}, {"OneHot", {1, 2}}, {"CumSum", {1}}, {"Dropout", {1, 2}},
-    {"NonMaxSuppression", {2, 3, 4}}, {"Trilu", {1}}};
+const std::unordered_map<std::string, std::vector<int>> kNonWeightSlots = {{"QuantizeLinear", {1, 2}},
+                                                                           {"DequantizeLinear", {1, 2}},
+                                                                           {"QLinearConv", {1, 2, 4, 5, 6, 7}},
+                                                                           {"QLinearMatMul", {1, 2, 4, 5, 6, 7}},
+                                                                           {"ConvInteger", {2, 3}},
+                                                                           {"MatMulInteger", {2, 3}},
+                                                                           {"QGemm", {1, 2, 4, 5, 7, 8}},
+                                                                           {"QLinearAdd", {1, 2, 4, 5, 6, 7}},
+                                                                           {"QLinearMul", {1, 2, 4, 5, 6, 7}},
+                                                                           {"QLinearGlobalAveragePool", {1, 2, 3, 4}},
+                                                                           {"QLinearAveragePool", {1, 2, 3, 4}},
+                                                                           {"QLinearLeakyRelu", {1, 2, 3, 4}},
+                                                                           {"QLinearSigmoid", {1, 2, 3, 4}},
+                                                                           {"QLinearSoftmax", {1, 2, 3, 4}},
+                                                                           {"Reshape", {1}},
+                                                                           {"Slice", {1, 2, 3, 4}},
+                                                                           {"Resize", {1, 2, 3}},
+                                                                           {"Upsample", {1}},
+                                                                           {"Expand", {1}},
+                                                                           {"Tile", {1}},
+                                                                           {"Pad", {1, 2, 3}},
+                                                                           {"Gather", {1}},
+                                                                           {"GatherElements", {1}},
+                                                                           {"GatherND", {1}},
+                                                                           {"Squeeze", {1}},
+                                                                           {"Unsqueeze", {1}},
+                                                                           {"Split", {1}},
+                                                                           {"Clip", {1, 2}},
+                                                                           {"TopK", {1}},
+                                                                           {"ReduceMean", {1}},
+                                                                           {"ReduceSum", {1}},
+                                                                           {"ReduceMax", {1}},
+                                                                           {"ReduceMin", {1}},
+                                                                           {"ReduceProd", {1}},
+                                                                           {"ReduceL2", {1}},
+                                                                           {"ConstantOfShape", {0}},
+                                                                           {"Range", {0, 1, 2}},
+                                                                           {"OneHot", {1, 2}},
+                                                                           {"CumSum", {1}},
+                                                                           {"Dropout", {1, 2}},
+                                                                           {"NonMaxSuppression", {2, 3, 4}},
+                                                                           {"Trilu", {1}}};
 
 bool listed(const std::unordered_map<std::string, std::vector<int>>& table, const std::string& op, int slot) {
   auto it = table.find(op);
@@ -655,8 +765,8 @@ SlotRole slotRole(const ir::Node& n, int slot) {
 
 /// Ops that only move or re-type their first input; a weight is followed through them.
 bool isPassThrough(const ir::Node& n, int slot) {
-  static const std::unordered_set<std::string> kOps = {"Identity",  "Cast",      "Reshape", "Transpose",
-                                                       "Squeeze",   "Unsqueeze", "Flatten", "DequantizeLinear"};
+  static const std::unordered_set<std::string> kOps = {"Identity", "Cast",      "Reshape", "Transpose",
+                                                       "Squeeze",  "Unsqueeze", "Flatten", "DequantizeLinear"};
   return slot == 0 && kOps.contains(n.opType());
 }
 
@@ -675,10 +785,20 @@ void finalUses(const ir::Value* v, std::vector<ir::Value::Use>& out, std::unorde
 
 bool isParameterDtype(DataType t) {
   switch (t) {
-    case DataType::kFloat: case DataType::kFloat16: case DataType::kBFloat16: case DataType::kDouble:
-    case DataType::kInt8: case DataType::kUint8: case DataType::kInt16: case DataType::kUint16:
-    case DataType::kInt32: case DataType::kInt4: case DataType::kUint4: return true;
-    default: return false;
+    case DataType::kFloat:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kDouble:
+    case DataType::kInt8:
+    case DataType::kUint8:
+    case DataType::kInt16:
+    case DataType::kUint16:
+    case DataType::kInt32:
+    case DataType::kInt4:
+    case DataType::kUint4:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -763,7 +883,8 @@ std::optional<WeightSlot> mainWeightSlot(const ir::Node& n, bool second = false)
   if (!isDefaultDomain(n)) return std::nullopt;
   bool matmulLike = op == "MatMul" || op == "Gemm" || op == "QLinearMatMul" || op == "MatMulInteger";
   if (second && !matmulLike) return std::nullopt;
-  if (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul") return WeightSlot{second ? 0 : 1, -1, -1};
+  if (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul")
+    return WeightSlot{second ? 0 : 1, -1, -1};
   if (op == "QLinearConv" || op == "QLinearMatMul") return second ? WeightSlot{0, 1, 2} : WeightSlot{3, 4, 5};
   if (op == "ConvInteger" || op == "MatMulInteger") return second ? WeightSlot{0, -1, 2} : WeightSlot{1, -1, 3};
   return std::nullopt;
@@ -821,7 +942,9 @@ int64_t countZeros(const TracedWeight& w) {
   return zeros;
 }
 
-std::string nodeLabel(const ir::Node& n) { return n.name().empty() ? n.describe() : n.name(); }
+std::string nodeLabel(const ir::Node& n) {
+  return n.name().empty() ? n.describe() : n.name();
+}
 
 SparsityStats computeSparsity(const ir::Graph& g) {
   SparsityStats stats;
@@ -891,10 +1014,14 @@ QuantStats computeQuantization(const ir::Graph& g) {
       if (op == "MatMulInteger" || op == "ConvInteger") dynamicOps = true;
     }
   }
-  if (dynamicOps) q.form = QuantForm::kDynamic;
-  else if (integerOps) q.form = QuantForm::kQOperator;
-  else if (quantizesActivations && q.dequantizeLinear > 0) q.form = QuantForm::kQdq;
-  else if (dequantizesConstants) q.form = QuantForm::kWeightOnly;
+  if (dynamicOps)
+    q.form = QuantForm::kDynamic;
+  else if (integerOps)
+    q.form = QuantForm::kQOperator;
+  else if (quantizesActivations && q.dequantizeLinear > 0)
+    q.form = QuantForm::kQdq;
+  else if (dequantizesConstants)
+    q.form = QuantForm::kWeightOnly;
   return q;
 }
 
@@ -999,7 +1126,8 @@ MacStats computeMacs(const ir::Model& model, std::vector<ValueShape>* valueShape
   }
   if (!stats.uncountedNodes.empty()) {
     stats.approximate = true;
-    stats.notes.push_back(std::to_string(stats.uncountedNodes.size()) + " MAC nodes left out: shapes unknown or too large");
+    stats.notes.push_back(std::to_string(stats.uncountedNodes.size()) +
+                          " MAC nodes left out: shapes unknown or too large");
   }
   if (valueShapes != nullptr) {
     auto add = [&](const ir::Value* v) {
@@ -1033,7 +1161,9 @@ FileStats fileStats(const ir::Graph& g, const std::string& path) {
   return f;
 }
 
-TensorInfo tensorInfo(const ir::Value& v) { return {v.name(), v.dtype(), v.type().shape}; }
+TensorInfo tensorInfo(const ir::Value& v) {
+  return {v.name(), v.dtype(), v.type().shape};
+}
 
 }  // namespace
 
@@ -1061,11 +1191,16 @@ std::string qualifiedOpType(const ir::Node& node) {
 
 std::string_view quantFormName(QuantForm form) {
   switch (form) {
-    case QuantForm::kNone: return "none";
-    case QuantForm::kQdq: return "qdq";
-    case QuantForm::kQOperator: return "qoperator";
-    case QuantForm::kDynamic: return "dynamic";
-    case QuantForm::kWeightOnly: return "weight-only";
+    case QuantForm::kNone:
+      return "none";
+    case QuantForm::kQdq:
+      return "qdq";
+    case QuantForm::kQOperator:
+      return "qoperator";
+    case QuantForm::kDynamic:
+      return "dynamic";
+    case QuantForm::kWeightOnly:
+      return "weight-only";
   }
   return "none";
 }

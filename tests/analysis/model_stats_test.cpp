@@ -1,7 +1,6 @@
 #include "whittle/analysis/model_stats.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -17,7 +16,9 @@ using ir::Dim;
 
 // ---------------------------------------------------------------- small graphs
 
-ir::ValueType tensorType(DataType dtype, std::vector<Dim> dims) { return {dtype, std::move(dims), {}}; }
+ir::ValueType tensorType(DataType dtype, std::vector<Dim> dims) {
+  return {dtype, std::move(dims), {}};
+}
 
 std::vector<Dim> known(std::vector<int64_t> dims) {
   std::vector<Dim> out;
@@ -46,7 +47,8 @@ struct TestModel {
     return g.addInitializer(name, std::move(t));
   }
   template <typename T>
-  ir::Value* constant(const std::string& name, DataType dtype, std::vector<int64_t> dims, const std::vector<T>& values) {
+  ir::Value* constant(const std::string& name, DataType dtype, std::vector<int64_t> dims,
+                      const std::vector<T>& values) {
     return g.addInitializer(name, ir::Tensor::fromVector(dtype, std::move(dims), values));
   }
   ir::Node* node(const std::string& op, std::vector<ir::Value*> inputs, const std::string& name,
@@ -64,12 +66,15 @@ struct TestModel {
   }
 };
 
-Attribute ints(const std::string& name, std::vector<int64_t> v) { return Attribute::makeInts(name, std::move(v)); }
+Attribute ints(const std::string& name, std::vector<int64_t> v) {
+  return Attribute::makeInts(name, std::move(v));
+}
 
 /// MACs of a graph holding one Conv on `x` with weight dims `w`.
 int64_t convMacs(std::vector<int64_t> x, std::vector<int64_t> w, std::vector<Attribute> attributes) {
   TestModel m;
-  ir::Node* conv = m.node("Conv", {m.input("x", std::move(x)), m.weight("w", std::move(w))}, "conv", std::move(attributes));
+  ir::Node* conv =
+      m.node("Conv", {m.input("x", std::move(x)), m.weight("w", std::move(w))}, "conv", std::move(attributes));
   m.output(conv);
   ModelStats s = m.stats();
   CHECK_FALSE(s.macs.approximate);
@@ -99,8 +104,8 @@ TEST_CASE("Conv MACs: plain, strided, padded, dilated, grouped, depthwise, auto_
   CHECK(convMacs({1, 8, 6, 6}, {4, 4, 1, 1}, {Attribute::makeInt("group", 2)}) == 4 * 36 * 4);
   CHECK(convMacs({1, 16, 8, 8}, {16, 1, 3, 3}, {Attribute::makeInt("group", 16), ints("pads", {1, 1, 1, 1})}) ==
         16 * 64 * 9);
-  CHECK(convMacs({1, 1, 7, 7}, {2, 1, 3, 3}, {Attribute::makeString("auto_pad", "SAME_UPPER"), ints("strides", {2, 2})}) ==
-        2 * 16 * 9);
+  CHECK(convMacs({1, 1, 7, 7}, {2, 1, 3, 3},
+                 {Attribute::makeString("auto_pad", "SAME_UPPER"), ints("strides", {2, 2})}) == 2 * 16 * 9);
   CHECK(convMacs({1, 1, 7, 7}, {2, 1, 3, 3}, {Attribute::makeString("auto_pad", "VALID"), ints("strides", {2, 2})}) ==
         2 * 9 * 9);
   CHECK(convMacs({1, 2, 16}, {4, 2, 3}, {}) == 4 * 14 * 6);  // 1-D
@@ -144,7 +149,8 @@ TEST_CASE("ConvTranspose MACs and output shape", "[analysis]") {
   CHECK(s.macs.byOpType["Conv"] == 121 * 2);
 
   TestModel grouped;
-  grouped.output(grouped.node("ConvTranspose", {grouped.input("x", {1, 4, 5, 5}), grouped.weight("w", {4, 1, 3, 3})}, "up",
+  grouped.output(grouped.node("ConvTranspose", {grouped.input("x", {1, 4, 5, 5}), grouped.weight("w", {4, 1, 3, 3})},
+                              "up",
                               {Attribute::makeInt("group", 2), ints("pads", {1, 1, 1, 1}), ints("strides", {2, 2}),
                                ints("output_padding", {1, 1})}));
   ModelStats sg = grouped.stats();
@@ -186,10 +192,12 @@ TEST_CASE("Shapes computed in the graph are followed (Shape -> Gather -> Concat 
   TestModel m;
   ir::Value* x = m.input("x", {Dim::symbolic("N"), Dim::known(8), Dim::known(2), Dim::known(2)});
   ir::Node* shape = m.node("Shape", {x}, "shape");
-  ir::Node* batch = m.node("Gather", {shape->output(0), m.constant<int64_t>("zero", DataType::kInt64, {}, {0})}, "gather");
-  ir::Node* unsq = m.node("Unsqueeze", {batch->output(0), m.constant<int64_t>("axes", DataType::kInt64, {1}, {0})}, "unsq");
-  ir::Node* target = m.node("Concat", {unsq->output(0), m.constant<int64_t>("rest", DataType::kInt64, {1}, {-1})}, "cat",
-                            {Attribute::makeInt("axis", 0)});
+  ir::Node* batch =
+      m.node("Gather", {shape->output(0), m.constant<int64_t>("zero", DataType::kInt64, {}, {0})}, "gather");
+  ir::Node* unsq =
+      m.node("Unsqueeze", {batch->output(0), m.constant<int64_t>("axes", DataType::kInt64, {1}, {0})}, "unsq");
+  ir::Node* target = m.node("Concat", {unsq->output(0), m.constant<int64_t>("rest", DataType::kInt64, {1}, {-1})},
+                            "cat", {Attribute::makeInt("axis", 0)});
   ir::Node* flat = m.node("Reshape", {x, target->output(0)}, "flat");
   ir::Node* mm = m.node("MatMul", {flat->output(0), m.weight("w", {32, 10})}, "fc");
   m.output(mm);
@@ -202,21 +210,29 @@ TEST_CASE("Shapes computed in the graph are followed (Shape -> Gather -> Concat 
 TEST_CASE("Parameters: weights and biases, not scales, zero points or shapes", "[analysis]") {
   TestModel m;
   ir::Value* x = m.input("x", {1, 3, 4, 4});
-  ir::Node* qx = m.node("QuantizeLinear", {x, m.constant<float>("xs", DataType::kFloat, {}, {0.1f}),
-                                           m.constant<uint8_t>("xzp", DataType::kUint8, {}, {128})}, "qx");
+  ir::Node* qx = m.node("QuantizeLinear",
+                        {x, m.constant<float>("xs", DataType::kFloat, {}, {0.1f}),
+                         m.constant<uint8_t>("xzp", DataType::kUint8, {}, {128})},
+                        "qx");
   ir::Node* dqx = m.node("DequantizeLinear", {qx->output(0), m.g.findValue("xs"), m.g.findValue("xzp")}, "dqx");
   ir::Value* w = m.constant<int8_t>("w", DataType::kInt8, {4, 3, 1, 1}, std::vector<int8_t>(12, 1));
-  ir::Node* dqw = m.node("DequantizeLinear", {w, m.constant<float>("ws", DataType::kFloat, {4}, {0.1f, 0.2f, 0.3f, 0.4f}),
-                                              m.constant<int8_t>("wzp", DataType::kInt8, {4}, {0, 0, 0, 0})},
+  ir::Node* dqw = m.node("DequantizeLinear",
+                         {w, m.constant<float>("ws", DataType::kFloat, {4}, {0.1f, 0.2f, 0.3f, 0.4f}),
+                          m.constant<int8_t>("wzp", DataType::kInt8, {4}, {0, 0, 0, 0})},
                          "dqw", {Attribute::makeInt("axis", 0)});
-  ir::Node* dqb = m.node("DequantizeLinear", {m.constant<int32_t>("b", DataType::kInt32, {4}, {1, 2, 3, 4}),
-                                              m.constant<float>("bs", DataType::kFloat, {4}, {1, 1, 1, 1})}, "dqb");
+  ir::Node* dqb = m.node("DequantizeLinear",
+                         {m.constant<int32_t>("b", DataType::kInt32, {4}, {1, 2, 3, 4}),
+                          m.constant<float>("bs", DataType::kFloat, {4}, {1, 1, 1, 1})},
+                         "dqb");
   ir::Node* conv = m.node("Conv", {dqx->output(0), dqw->output(0), dqb->output(0)}, "conv");
   ir::Node* eps = m.node("Add", {conv->output(0), m.constant<float>("eps", DataType::kFloat, {}, {1e-5f})}, "eps");
   ir::Node* shift = m.node("Add", {eps->output(0), m.weight("shift", {1, 4, 1, 1})}, "shift");
-  ir::Node* clip = m.node("Clip", {shift->output(0), m.constant<float>("lo", DataType::kFloat, {}, {0.0f}),
-                                   m.constant<float>("hi", DataType::kFloat, {}, {6.0f})}, "clip");
-  ir::Node* flat = m.node("Reshape", {clip->output(0), m.constant<int64_t>("shape", DataType::kInt64, {2}, {1, -1})}, "flat");
+  ir::Node* clip = m.node("Clip",
+                          {shift->output(0), m.constant<float>("lo", DataType::kFloat, {}, {0.0f}),
+                           m.constant<float>("hi", DataType::kFloat, {}, {6.0f})},
+                          "clip");
+  ir::Node* flat =
+      m.node("Reshape", {clip->output(0), m.constant<int64_t>("shape", DataType::kInt64, {2}, {1, -1})}, "flat");
   m.output(flat);
   m.weight("unused", {100});
   ModelStats s = m.stats();
@@ -245,8 +261,9 @@ TEST_CASE("Quantization form: none, qdq, qoperator, dynamic, weight-only", "[ana
     ir::Value* zp = m.constant<uint8_t>("zp", DataType::kUint8, {}, {128});
     ir::Node* q = m.node("QuantizeLinear", {m.input("x", {1, 3, 4, 4}), s, zp}, "q");
     ir::Node* dq = m.node("DequantizeLinear", {q->output(0), s, zp}, "dq");
-    ir::Node* dqw = m.node("DequantizeLinear", {m.constant<int8_t>("w", DataType::kInt8, {2, 3, 1, 1}, std::vector<int8_t>(6, 3)),
-                                                m.constant<float>("ws", DataType::kFloat, {2}, {0.5f, 0.25f})},
+    ir::Node* dqw = m.node("DequantizeLinear",
+                           {m.constant<int8_t>("w", DataType::kInt8, {2, 3, 1, 1}, std::vector<int8_t>(6, 3)),
+                            m.constant<float>("ws", DataType::kFloat, {2}, {0.5f, 0.25f})},
                            "dqw", {Attribute::makeInt("axis", 0)});
     ir::Node* conv = m.node("Conv", {dq->output(0), dqw->output(0)}, "conv");
     ir::Node* q2 = m.node("QuantizeLinear", {conv->output(0), s, zp}, "q2");
@@ -294,8 +311,10 @@ TEST_CASE("Quantization form: none, qdq, qoperator, dynamic, weight-only", "[ana
   }
   SECTION("weight-only: DequantizeLinear of weights, float activations") {
     TestModel m;
-    ir::Node* dqw = m.node("DequantizeLinear", {m.constant<int8_t>("w", DataType::kInt8, {8, 4}, std::vector<int8_t>(32, 1)),
-                                                m.constant<float>("ws", DataType::kFloat, {}, {0.5f})}, "dqw");
+    ir::Node* dqw = m.node("DequantizeLinear",
+                           {m.constant<int8_t>("w", DataType::kInt8, {8, 4}, std::vector<int8_t>(32, 1)),
+                            m.constant<float>("ws", DataType::kFloat, {}, {0.5f})},
+                           "dqw");
     ir::Node* mm = m.node("MatMul", {m.input("x", {2, 8}), dqw->output(0)}, "mm");
     m.output(mm);
     ModelStats st = m.stats();
@@ -330,8 +349,9 @@ TEST_CASE("Sparsity of per-channel quantized weights uses each channel's zero po
   TestModel m;
   // Channel 0 zero point 0, channel 1 zero point 5: elements equal to it are zero.
   ir::Value* w = m.constant<int8_t>("w", DataType::kInt8, {2, 3, 1, 1}, {0, 0, 5, 5, 5, 0});
-  ir::Node* dqw = m.node("DequantizeLinear", {w, m.constant<float>("ws", DataType::kFloat, {2}, {0.5f, 0.5f}),
-                                              m.constant<int8_t>("wzp", DataType::kInt8, {2}, {0, 5})},
+  ir::Node* dqw = m.node("DequantizeLinear",
+                         {w, m.constant<float>("ws", DataType::kFloat, {2}, {0.5f, 0.5f}),
+                          m.constant<int8_t>("wzp", DataType::kInt8, {2}, {0, 5})},
                          "dqw", {Attribute::makeInt("axis", 0)});
   m.output(m.node("Conv", {m.input("x", {1, 3, 2, 2}), dqw->output(0)}, "conv"));
   SparsityStats s = m.stats().sparsity;

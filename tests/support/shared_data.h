@@ -2,7 +2,6 @@
 // Access to ../shared (real models and data, kept beside the checkout, never in the repo).
 
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <optional>

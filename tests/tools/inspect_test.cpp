@@ -1,14 +1,14 @@
 // Runs the built `whittle inspect` binary and checks what it prints and its exit code.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "support/shared_data.h"
@@ -35,7 +35,9 @@ RunResult runWhittle(const std::string& args, bool stderrToo) {
   return r;
 }
 
-std::string shellQuoted(const std::string& path) { return "'" + path + "'"; }
+std::string shellQuoted(const std::string& path) {
+  return "'" + path + "'";
+}
 
 TEST_CASE("whittle inspect --json on squeezenet1.1", "[inspect]") {
   auto path = testing::sharedPath("models/squeezenet1.1.onnx");

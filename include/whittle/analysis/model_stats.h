@@ -34,7 +34,7 @@ struct ParameterStats {
   int64_t total = 0;
   int64_t bytes = 0;
   std::map<std::string, DtypeCount> byDtype;  ///< Keyed by dataTypeName(): "float32", "int8", ...
-  int64_t tensors = 0;                         ///< How many constant tensors were counted.
+  int64_t tensors = 0;                        ///< How many constant tensors were counted.
 };
 
 /// The multiply-accumulates of one node.
@@ -106,8 +106,8 @@ struct QuantStats {
 };
 
 struct FileStats {
-  int64_t sizeBytes = -1;          ///< Size of the .onnx file; -1 when it was not read from a file.
-  int64_t externalDataBytes = 0;   ///< Bytes of tensors stored in external-data files.
+  int64_t sizeBytes = -1;                      ///< Size of the .onnx file; -1 when it was not read from a file.
+  int64_t externalDataBytes = 0;               ///< Bytes of tensors stored in external-data files.
   std::vector<std::string> externalDataFiles;  ///< Their locations, as written in the model.
 };
 

@@ -121,6 +121,38 @@ TEST_CASE("Cast rounds floats to nearest even and truncates to integers", "[kern
   CHECK(castTo(s, DataType::kFloat).rawData() == s.rawData());
 }
 
+TEST_CASE("Cast between float32 and float16 is exact for every bit pattern", "[kernels][elementwise]") {
+  // float16 -> float32: all 65536 values.
+  ir::Tensor h(DataType::kFloat16, {65536});
+  for (int i = 0; i < 65536; ++i) h.mutableData<uint16_t>()[i] = static_cast<uint16_t>(i);
+  for (int threads : kThreadCounts) {
+    ir::Tensor f = castTo(h, DataType::kFloat, threads);
+    int bad = 0;
+    for (int i = 0; i < 65536; ++i) {
+      float want = ir::halfToFloat(static_cast<uint16_t>(i));
+      float got = f.data<float>()[i];
+      bool ok = std::isnan(want) ? std::isnan(got) : std::bit_cast<uint32_t>(want) == std::bit_cast<uint32_t>(got);
+      if (!ok && bad++ < 5) UNSCOPED_INFO("half bits " << i << ": got " << got << ", expected " << want);
+    }
+    CHECK(bad == 0);
+  }
+  // float32 -> float16: random bit patterns (all exponents: subnormals, overflow, nan).
+  std::mt19937 rng(12);
+  ir::Tensor x(DataType::kFloat, {300001});
+  for (int64_t i = 0; i < x.numel(); ++i) x.mutableData<uint32_t>()[i] = static_cast<uint32_t>(rng());
+  for (int threads : kThreadCounts) {
+    ir::Tensor y = castTo(x, DataType::kFloat16, threads);
+    int bad = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      float v = x.data<float>()[i];
+      uint16_t want = ir::floatToHalf(v), got = y.data<uint16_t>()[i];
+      bool ok = std::isnan(v) ? (got & 0x7c00u) == 0x7c00u && (got & 0x3ffu) != 0 : got == want;
+      if (!ok && bad++ < 5) UNSCOPED_INFO("float " << v << ": got " << got << ", expected " << want);
+    }
+    CHECK(bad == 0);
+  }
+}
+
 TEST_CASE("Cast to float8 picks the nearest value, ties to even, and saturates", "[kernels][elementwise]") {
   struct Format {
     DataType type;

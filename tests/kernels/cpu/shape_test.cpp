@@ -2,17 +2,16 @@
 // shared shape list (tiny shapes, shapes at, just below and just above 16 and 64), for
 // 1-, 2-, 4- and 8-byte dtypes, at 1 and 2 threads. Views (Reshape, Flatten, Squeeze,
 // Unsqueeze) must share the input buffer.
-#include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <span>
-
-#include <omp.h>
 
 #include "../../../kernels/cpu/shape_internal.h"
 #include "whittle/ir/graph.h"
@@ -26,8 +25,8 @@ namespace {
 using ir::DataType;
 
 const std::vector<std::vector<int64_t>> kShapes = {
-    {1}, {7}, {15}, {16}, {17}, {3, 5}, {16, 16}, {15, 17}, {63, 65}, {2, 3, 4}, {1, 16, 17, 3}, {2, 64, 5, 7},
-    {2, 3, 65, 2}, {1, 1, 1, 1}, {4, 1, 16, 1}, {2, 3, 0, 4}};
+    {1},      {7},       {15},           {16},          {17},          {3, 5},       {16, 16},      {15, 17},
+    {63, 65}, {2, 3, 4}, {1, 16, 17, 3}, {2, 64, 5, 7}, {2, 3, 65, 2}, {1, 1, 1, 1}, {4, 1, 16, 1}, {2, 3, 0, 4}};
 const std::vector<DataType> kByteTypes = {DataType::kFloat, DataType::kFloat16, DataType::kInt8, DataType::kInt64,
                                           DataType::kBool};
 const std::vector<int> kThreads = {1, 2};
@@ -38,13 +37,21 @@ struct In {
   bool constant = false;
 };
 
-In feed(std::string name, ir::Tensor t) { return {std::move(name), std::move(t), false}; }
-In init(std::string name, ir::Tensor t) { return {std::move(name), std::move(t), true}; }
-In none() { return {"", {}, false}; }
+In feed(std::string name, ir::Tensor t) {
+  return {std::move(name), std::move(t), false};
+}
+In init(std::string name, ir::Tensor t) {
+  return {std::move(name), std::move(t), true};
+}
+In none() {
+  return {"", {}, false};
+}
 ir::Tensor ints(std::vector<int64_t> v) {
   return ir::Tensor::fromVector(DataType::kInt64, {static_cast<int64_t>(v.size())}, v);
 }
-ir::Tensor scalarInt(int64_t v) { return ir::Tensor::fromVector(DataType::kInt64, {}, std::vector<int64_t>{v}); }
+ir::Tensor scalarInt(int64_t v) {
+  return ir::Tensor::fromVector(DataType::kInt64, {}, std::vector<int64_t>{v});
+}
 ir::Tensor floats(std::vector<int64_t> dims, std::vector<float> v) {
   return ir::Tensor::fromVector(DataType::kFloat, std::move(dims), v);
 }
@@ -89,8 +96,9 @@ RunResult tryRun(const std::string& op, const std::vector<In>& inputs, const std
   return r;
 }
 
-std::vector<ir::Tensor> run(const std::string& op, const std::vector<In>& inputs, const std::vector<ir::Attribute>& attrs,
-                            size_t numOutputs = 1, int64_t opset = 18, int threads = 1) {
+std::vector<ir::Tensor> run(const std::string& op, const std::vector<In>& inputs,
+                            const std::vector<ir::Attribute>& attrs, size_t numOutputs = 1, int64_t opset = 18,
+                            int threads = 1) {
   RunResult r = tryRun(op, inputs, attrs, numOutputs, opset, threads);
   INFO(op << ": " << r.status.message());
   REQUIRE(r.status.isOk());
@@ -142,7 +150,8 @@ ir::Tensor gatherReference(const ir::Tensor& src, const std::vector<int64_t>& ou
   size_t es = ir::elementSize(src.dtype());
   for (int64_t i = 0; i < out.numel(); ++i) {
     int64_t s = map(unravel(i, outDims));
-    std::memcpy(out.mutableRawData() + i * static_cast<int64_t>(es), s < 0 ? fill : src.rawData() + s * static_cast<int64_t>(es), es);
+    std::memcpy(out.mutableRawData() + i * static_cast<int64_t>(es),
+                s < 0 ? fill : src.rawData() + s * static_cast<int64_t>(es), es);
   }
   return out;
 }
@@ -307,8 +316,8 @@ TEST_CASE("Concat, Split and Slice match the reference on every axis", "[kernels
         }
         for (int threads : kThreads) {
           INFO("dims " << cpu::shapeToString(dims) << " axis " << axis);
-          auto y = run("Concat", {feed("a", a), feed("b", b)}, {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))}, 1,
-                       18, threads);
+          auto y = run("Concat", {feed("a", a), feed("b", b)},
+                       {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))}, 1, 18, threads);
           requireBitwiseEqual(expected, y[0]);
           // Split undoes it.
           auto parts = run("Split", {feed("x", y[0]), init("s", ints({dims[axis], 3}))},
@@ -336,8 +345,9 @@ TEST_CASE("Concat, Split and Slice match the reference on every axis", "[kernels
           return ravel(in, dims);
         });
         for (int threads : kThreads) {
-          auto y = run("Slice", {feed("x", a), init("s", ints(starts)), init("e", ints(ends)), init("a", ints(axes)),
-                                 init("t", ints(steps))},
+          auto y = run("Slice",
+                       {feed("x", a), init("s", ints(starts)), init("e", ints(ends)), init("a", ints(axes)),
+                        init("t", ints(steps))},
                        {}, 1, 18, threads);
           requireBitwiseEqual(sliced, y[0]);
         }
@@ -380,25 +390,29 @@ TEST_CASE("Gather, GatherElements and GatherND match the reference", "[kernels][
           return ravel(in, dims);
         });
         for (int threads : kThreads) {
-          auto y = run("Gather", {feed("x", x), init("i", indices)}, {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))},
-                       1, 18, threads);
+          auto y = run("Gather", {feed("x", x), init("i", indices)},
+                       {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))}, 1, 18, threads);
           requireBitwiseEqual(expected, y[0]);
         }
         // GatherElements with random indices of the data's shape.
         ir::Tensor ge(DataType::kInt64, dims);
-        for (int64_t i = 0; i < ge.numel(); ++i) ge.mutableData<int64_t>()[i] = static_cast<int64_t>(rng() % dims[axis]);
+        for (int64_t i = 0; i < ge.numel(); ++i)
+          ge.mutableData<int64_t>()[i] = static_cast<int64_t>(rng() % dims[axis]);
         ir::Tensor expectedElements = gatherReference(x, dims, [&](const std::vector<int64_t>& o) {
           std::vector<int64_t> in = o;
           in[axis] = ge.data<int64_t>()[ravel(o, dims)];
           return ravel(in, dims);
         });
-        auto y = run("GatherElements", {feed("x", x), feed("i", ge)}, {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))});
+        auto y = run("GatherElements", {feed("x", x), feed("i", ge)},
+                     {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))});
         requireBitwiseEqual(expectedElements, y[0]);
       }
     }
   }
   ir::Tensor data = floats({2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7});
-  auto y = run("GatherND", {feed("x", data), init("i", ir::Tensor::fromVector(DataType::kInt64, {2, 1, 2}, std::vector<int64_t>{0, 1, 1, 0}))},
+  auto y = run("GatherND",
+               {feed("x", data),
+                init("i", ir::Tensor::fromVector(DataType::kInt64, {2, 1, 2}, std::vector<int64_t>{0, 1, 1, 0}))},
                {ir::Attribute::makeInt("batch_dims", 1)});
   CHECK(y[0].dims() == std::vector<int64_t>{2, 1});
   CHECK(y[0].data<float>()[0] == 1.0f);
@@ -413,22 +427,26 @@ TEST_CASE("Expand, Tile, DepthToSpace and SpaceToDepth match the reference", "[k
       ir::Tensor x = randomTensor(dt, {3, 1, 17}, seed++);
       std::vector<int64_t> outDims = {2, 3, 65, 17};
       auto y = run("Expand", {feed("x", x), init("s", ints({2, 1, 65, 1}))}, {}, 1, 18, threads);
-      requireBitwiseEqual(gatherReference(x, outDims, [](const std::vector<int64_t>& o) { return o[1] * 17 + o[3]; }), y[0]);
-      y = run("Tile", {feed("x", x), init("r", ints({2, 65, 3}))}, {}, 1, 18, threads);
-      requireBitwiseEqual(gatherReference(x, {6, 65, 51}, [](const std::vector<int64_t>& o) { return (o[0] % 3) * 17 + o[2] % 17; }),
+      requireBitwiseEqual(gatherReference(x, outDims, [](const std::vector<int64_t>& o) { return o[1] * 17 + o[3]; }),
                           y[0]);
+      y = run("Tile", {feed("x", x), init("r", ints({2, 65, 3}))}, {}, 1, 18, threads);
+      requireBitwiseEqual(
+          gatherReference(x, {6, 65, 51}, [](const std::vector<int64_t>& o) { return (o[0] % 3) * 17 + o[2] % 17; }),
+          y[0]);
       ir::Tensor img = randomTensor(dt, {2, 36, 5, 7}, seed++);
       for (std::string mode : {"DCR", "CRD"}) {
         y = run("DepthToSpace", {feed("x", img)},
                 {ir::Attribute::makeInt("blocksize", 3), ir::Attribute::makeString("mode", mode)}, 1, 18, threads);
-        requireBitwiseEqual(gatherReference(img, {2, 4, 15, 21}, [&](const std::vector<int64_t>& o) {
-                              int64_t i = o[2] % 3, j = o[3] % 3;
-                              int64_t c = mode == "DCR" ? (i * 3 + j) * 4 + o[1] : o[1] * 9 + i * 3 + j;
-                              return ravel({o[0], c, o[2] / 3, o[3] / 3}, {2, 36, 5, 7});
-                            }),
+        requireBitwiseEqual(gatherReference(img, {2, 4, 15, 21},
+                                            [&](const std::vector<int64_t>& o) {
+                                              int64_t i = o[2] % 3, j = o[3] % 3;
+                                              int64_t c = mode == "DCR" ? (i * 3 + j) * 4 + o[1] : o[1] * 9 + i * 3 + j;
+                                              return ravel({o[0], c, o[2] / 3, o[3] / 3}, {2, 36, 5, 7});
+                                            }),
                             y[0]);
       }
-      auto back = run("SpaceToDepth", {feed("x", run("DepthToSpace", {feed("x", img)}, {ir::Attribute::makeInt("blocksize", 3)})[0])},
+      auto back = run("SpaceToDepth",
+                      {feed("x", run("DepthToSpace", {feed("x", img)}, {ir::Attribute::makeInt("blocksize", 3)})[0])},
                       {ir::Attribute::makeInt("blocksize", 3)}, 1, 18, threads);
       requireBitwiseEqual(img, back[0]);
     }
@@ -482,7 +500,8 @@ TEST_CASE("Pad matches the reference in every mode", "[kernels][shape]") {
   }
   // Opset 2: pads and value as attributes; opset 18: axes.
   ir::Tensor x = floats({2, 2}, {1, 2, 3, 4});
-  auto y = run("Pad", {feed("x", x)}, {ir::Attribute::makeInts("pads", {0, 1, 0, 0}), ir::Attribute::makeFloat("value", 9)}, 1, 7);
+  auto y = run("Pad", {feed("x", x)},
+               {ir::Attribute::makeInts("pads", {0, 1, 0, 0}), ir::Attribute::makeFloat("value", 9)}, 1, 7);
   CHECK(y[0].dims() == std::vector<int64_t>{2, 3});
   CHECK(y[0].data<float>()[0] == 9.0f);
   y = run("Pad", {feed("x", x), init("p", ints({1, 1})), none(), init("a", ints({-1}))}, {}, 1, 18);
@@ -569,7 +588,8 @@ TEST_CASE("Resize matches the reference for nearest, linear and cubic on NCHW", 
             INFO(mode << " " << coord << " " << nearestMode << " " << cpu::shapeToString(inDims) << " -> "
                       << cpu::shapeToString(outDims) << " threads " << threads);
             auto y = run("Resize", {feed("x", x), none(), none(), init("sizes", ints(outDims))},
-                         {ir::Attribute::makeString("mode", mode), ir::Attribute::makeString("coordinate_transformation_mode", coord),
+                         {ir::Attribute::makeString("mode", mode),
+                          ir::Attribute::makeString("coordinate_transformation_mode", coord),
                           ir::Attribute::makeString("nearest_mode", nearestMode)},
                          1, 19, threads);
             REQUIRE(y[0].dims() == outDims);
@@ -588,9 +608,10 @@ TEST_CASE("Resize matches the reference for nearest, linear and cubic on NCHW", 
                  {ir::Attribute::makeString("coordinate_transformation_mode", "asymmetric"),
                   ir::Attribute::makeString("nearest_mode", "floor")},
                  1, 13);
-    requireBitwiseEqual(gatherReference(x, {1, 3, 10, 12}, [](const std::vector<int64_t>& o) {
-                          return ravel({0, o[1], o[2] / 2, o[3] / 2}, {1, 3, 5, 6});
-                        }),
+    requireBitwiseEqual(gatherReference(x, {1, 3, 10, 12},
+                                        [](const std::vector<int64_t>& o) {
+                                          return ravel({0, o[1], o[2] / 2, o[3] / 2}, {1, 3, 5, 6});
+                                        }),
                         y[0]);
   }
   // float16 linear goes through float32.
@@ -598,13 +619,15 @@ TEST_CASE("Resize matches the reference for nearest, linear and cubic on NCHW", 
   auto y = run("Resize", {feed("x", x), none(), init("scales", floats({4}, {1, 1, 2, 2}))},
                {ir::Attribute::makeString("mode", "linear")}, 1, 13);
   std::vector<double> expected = resizeReference(x, {1, 2, 12, 12}, "linear", "half_pixel", "");
-  for (size_t i = 0; i < expected.size(); ++i) REQUIRE(y[0].valueAsDouble(static_cast<int64_t>(i)) == Approx(expected[i]).margin(1e-2));
+  for (size_t i = 0; i < expected.size(); ++i)
+    REQUIRE(y[0].valueAsDouble(static_cast<int64_t>(i)) == Approx(expected[i]).margin(1e-2));
   // Upsample-7 (attribute scales) and Upsample-9 (input scales), nearest.
   ir::Tensor small = floats({1, 1, 2, 2}, {1, 2, 3, 4});
   y = run("Upsample", {feed("x", small)}, {ir::Attribute::makeFloats("scales", {1, 1, 2, 3})}, 1, 7);
   CHECK(y[0].dims() == std::vector<int64_t>{1, 1, 4, 6});
   CHECK(y[0].data<float>()[5] == 2.0f);
-  y = run("Upsample", {feed("x", small), init("s", floats({4}, {1, 1, 2, 2}))}, {ir::Attribute::makeString("mode", "linear")}, 1, 9);
+  y = run("Upsample", {feed("x", small), init("s", floats({4}, {1, 1, 2, 2}))},
+          {ir::Attribute::makeString("mode", "linear")}, 1, 9);
   CHECK(y[0].data<float>()[1] == Approx(1.5));
   CHECK(y[0].data<float>()[3] == Approx(2.0));
 }
@@ -614,7 +637,8 @@ TEST_CASE("TopK, CumSum, Trilu, OneHot, NonZero and the scatters", "[kernels][sh
   ir::Tensor x = floats({2, 6}, {3, 1, 3, 2, 3, 1, 0, 0, 5, 5, -1, 0});
   for (int threads : kThreads) {
     auto y = run("TopK", {feed("x", x), init("k", ints({3}))}, {}, 2, 11, threads);
-    CHECK(std::vector<int64_t>(y[1].data<int64_t>(), y[1].data<int64_t>() + 6) == std::vector<int64_t>{0, 2, 4, 2, 3, 0});
+    CHECK(std::vector<int64_t>(y[1].data<int64_t>(), y[1].data<int64_t>() + 6) ==
+          std::vector<int64_t>{0, 2, 4, 2, 3, 0});
     y = run("TopK", {feed("x", x), init("k", ints({2}))}, {ir::Attribute::makeInt("largest", 0)}, 2, 11, threads);
     CHECK(std::vector<int64_t>(y[1].data<int64_t>(), y[1].data<int64_t>() + 4) == std::vector<int64_t>{1, 5, 4, 0});
     CHECK(y[0].data<float>()[2] == -1.0f);
@@ -623,17 +647,21 @@ TEST_CASE("TopK, CumSum, Trilu, OneHot, NonZero and the scatters", "[kernels][sh
   CHECK(std::vector<int64_t>(y[1].data<int64_t>(), y[1].data<int64_t>() + 6) == std::vector<int64_t>{0, 0, 1, 1, 0, 0});
 
   ir::Tensor c = ir::Tensor::fromVector(DataType::kInt32, {2, 3}, std::vector<int32_t>{1, 2, 3, 4, 5, 6});
-  y = run("CumSum", {feed("x", c), init("a", scalarInt(1))}, {ir::Attribute::makeInt("exclusive", 1), ir::Attribute::makeInt("reverse", 1)});
-  CHECK(std::vector<int32_t>(y[0].data<int32_t>(), y[0].data<int32_t>() + 6) == std::vector<int32_t>{5, 3, 0, 11, 6, 0});
+  y = run("CumSum", {feed("x", c), init("a", scalarInt(1))},
+          {ir::Attribute::makeInt("exclusive", 1), ir::Attribute::makeInt("reverse", 1)});
+  CHECK(std::vector<int32_t>(y[0].data<int32_t>(), y[0].data<int32_t>() + 6) ==
+        std::vector<int32_t>{5, 3, 0, 11, 6, 0});
 
   ir::Tensor m = floats({3, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
   y = run("Trilu", {feed("x", m), init("k", scalarInt(-1))}, {ir::Attribute::makeInt("upper", 0)});
-  CHECK(std::vector<float>(y[0].data<float>(), y[0].data<float>() + 12) == std::vector<float>{0, 0, 0, 0, 5, 0, 0, 0, 9, 10, 0, 0});
+  CHECK(std::vector<float>(y[0].data<float>(), y[0].data<float>() + 12) ==
+        std::vector<float>{0, 0, 0, 0, 5, 0, 0, 0, 9, 10, 0, 0});
 
   y = run("OneHot", {feed("i", ints({1, -1, 5})), init("d", scalarInt(3)), init("v", floats({2}, {0, 7}))},
           {ir::Attribute::makeInt("axis", 0)}, 1, 11);
   CHECK(y[0].dims() == std::vector<int64_t>{3, 3});
-  CHECK(std::vector<float>(y[0].data<float>(), y[0].data<float>() + 9) == std::vector<float>{0, 0, 0, 7, 0, 0, 0, 7, 0});
+  CHECK(std::vector<float>(y[0].data<float>(), y[0].data<float>() + 9) ==
+        std::vector<float>{0, 0, 0, 7, 0, 0, 0, 7, 0});
 
   y = run("NonZero", {feed("x", floats({2, 2}, {0, -0.0f, 3, 1}))}, {}, 1, 13);
   CHECK(y[0].dims() == std::vector<int64_t>{2, 2});
@@ -645,8 +673,9 @@ TEST_CASE("TopK, CumSum, Trilu, OneHot, NonZero and the scatters", "[kernels][sh
   y = run("ScatterElements", {feed("x", data), init("i", idx), init("u", upd)},
           {ir::Attribute::makeInt("axis", 1), ir::Attribute::makeString("reduction", "mul")});
   CHECK(std::vector<float>(y[0].data<float>(), y[0].data<float>() + 6) == std::vector<float>{1, 24, 1, 1, 1, 1});
-  y = run("ScatterND", {feed("x", data), init("i", ir::Tensor::fromVector(DataType::kInt64, {1, 1}, std::vector<int64_t>{1})),
-                        init("u", floats({1, 3}, {5, 6, 7}))},
+  y = run("ScatterND",
+          {feed("x", data), init("i", ir::Tensor::fromVector(DataType::kInt64, {1, 1}, std::vector<int64_t>{1})),
+           init("u", floats({1, 3}, {5, 6, 7}))},
           {ir::Attribute::makeString("reduction", "add")});
   CHECK(std::vector<float>(y[0].data<float>(), y[0].data<float>() + 6) == std::vector<float>{1, 1, 1, 6, 7, 8});
 }
@@ -677,10 +706,12 @@ TEST_CASE("Shape ops reject bad input and name unsupported dtypes", "[kernels][s
   CHECK(r.status.code() == StatusCode::kUnimplemented);
   CHECK(r.status.message().find("string") != std::string::npos);
   ir::Tensor x = floats({2, 2}, {1, 2, 3, 4});
-  r = tryRun("Concat", {feed("a", x), feed("b", floats({3, 3}, std::vector<float>(9)))}, {ir::Attribute::makeInt("axis", 0)});
+  r = tryRun("Concat", {feed("a", x), feed("b", floats({3, 3}, std::vector<float>(9)))},
+             {ir::Attribute::makeInt("axis", 0)});
   CHECK(r.status.code() == StatusCode::kInvalidInput);
-  r = tryRun("Resize", {feed("x", ir::Tensor::fromVector(DataType::kInt32, {1, 1, 2, 2}, std::vector<int32_t>{1, 2, 3, 4})), none(),
-                        init("s", floats({4}, {1, 1, 2, 2}))},
+  r = tryRun("Resize",
+             {feed("x", ir::Tensor::fromVector(DataType::kInt32, {1, 1, 2, 2}, std::vector<int32_t>{1, 2, 3, 4})),
+              none(), init("s", floats({4}, {1, 1, 2, 2}))},
              {ir::Attribute::makeString("mode", "linear")}, 1, 13);
   CHECK(r.status.code() == StatusCode::kUnimplemented);
   r = tryRun("Pad", {feed("x", x), init("p", ints({1, 1, 1, 1}))}, {ir::Attribute::makeString("mode", "wrap")}, 1, 18);
