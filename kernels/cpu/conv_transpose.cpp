@@ -68,8 +68,8 @@ class ConvTransposeKernel final : public Kernel {
     WH_ASSIGN_OR_RETURN(k->attrs_, readConvAttrs(info.node));
     if (info.node.input(0) == nullptr || info.node.input(1) == nullptr) return info.error("needs inputs X and W");
     k->constW_ = info.constantInput(1);
-    if (k->constW_ != nullptr && (k->constW_->dtype() == ir::DataType::kFloat16 ||
-                                  k->constW_->dtype() == ir::DataType::kBFloat16)) {
+    if (k->constW_ != nullptr &&
+        (k->constW_->dtype() == ir::DataType::kFloat16 || k->constW_->dtype() == ir::DataType::kBFloat16)) {
       k->floatW_ = toFloat32(*k->constW_);
     } else if (k->constW_ != nullptr && k->constW_->dtype() != ir::DataType::kFloat) {
       k->constW_ = nullptr;  // float64 runs the reference on the given W

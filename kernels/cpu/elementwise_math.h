@@ -191,8 +191,10 @@ WH_ALWAYS_INLINE float sigmoidFast(float x) {
   return x != x ? x : y;
 }
 
-/// erfc(x) for x >= 0 (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
+/// erfc(z) for z >= 0 (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7). z is
+/// clamped to 9 (erfc(9) = 4e-37), which keeps the exponent in expCore's range.
 WH_ALWAYS_INLINE float erfcPositiveFast(float z) {
+  z = z < 9.0f ? z : 9.0f;
   float t = 1.0f / (1.0f + 0.5f * z);
   float p = 0.17087277f;
   p = p * t - 0.82215223f;
@@ -204,7 +206,7 @@ WH_ALWAYS_INLINE float erfcPositiveFast(float z) {
   p = p * t + 0.37409196f;
   p = p * t + 1.00002368f;
   p = p * t - 1.26551223f;
-  return t * expFast(p - z * z);
+  return t * expCore(p - z * z);
 }
 
 /// The error function: Eigen's rational approximation (odd degree 13 over even degree 8),
@@ -233,8 +235,7 @@ WH_ALWAYS_INLINE float erfFast(float a) {
 /// erfc(x) for any x: erfc(-x) = 2 - erfc(x). Keeps its relative accuracy in the tail where
 /// 1 - erf(x) would cancel (Gelu of negative x).
 WH_ALWAYS_INLINE float erfcFast(float x) {
-  float ax = std::fabs(x);
-  float e = erfcPositiveFast(ax < 10.0f ? ax : 10.0f);
+  float e = erfcPositiveFast(std::fabs(x));
   float y = x < 0.0f ? 2.0f - e : e;
   return x != x ? x : y;
 }

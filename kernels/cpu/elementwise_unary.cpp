@@ -39,11 +39,12 @@ void unarySegmentPlain(const T* x, O* y, int64_t n, Op op) {
   unarySegment(x, y, n, op);
 }
 
-/// Elements per thread below which the loop stays on one thread: fewer for costly ops.
+/// Elements per thread below which the loop stays on one thread: half as many for the
+/// transcendental ops, whose elements cost several times a memory-bound op's.
 template <typename Op>
 constexpr int64_t grainOf() {
   if constexpr (requires { Op::kCostly; }) {
-    return kParallelGrain / 8;
+    return kParallelGrain / 2;
   } else {
     return kParallelGrain;
   }

@@ -1,4 +1,4 @@
-// MaxPool, AveragePool, LpPool and the global pools.
+// MaxPool, AveragePool, LpPool, the global pools and MaxUnpool.
 //
 // float32 MaxPool (without Indices) and AveragePool run on oneDNN's pooling (with
 // dilations); ceil_mode becomes extra end padding, which oneDNN's max and exclude-padding
@@ -293,6 +293,61 @@ Expected<std::unique_ptr<Kernel>> createGlobalPool(const KernelCreateInfo& info,
   });
 }
 
+/// MaxUnpool: scatters X into a zero tensor at the flat positions in I (as MaxPool's Indices
+/// give them), then places that tensor at the start of output_shape when one is given.
+Expected<std::unique_ptr<Kernel>> createMaxUnpool(const KernelCreateInfo& info) {
+  std::vector<int64_t> kernel = info.node.attrInts("kernel_shape");
+  if (kernel.empty()) return info.error("kernel_shape is required");
+  std::vector<int64_t> strides = info.node.attrInts("strides"), pads = info.node.attrInts("pads");
+  return makeFunctionKernel([=](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    const ir::Tensor& indices = ctx.input(1);
+    size_t n = kernel.size();
+    if (x.rank() != static_cast<int64_t>(n) + 2) return ctx.error("X must have rank " + std::to_string(n + 2));
+    if (indices.dims() != x.dims() || indices.dtype() != ir::DataType::kInt64) {
+      return ctx.error("I must be int64 with the shape of X");
+    }
+    // Indices address the shape the pooling came from; output_shape, when given, only
+    // pads (or cuts) that shape at the end of each dim, as the ONNX reference does.
+    std::vector<int64_t> inferred = {x.dims()[0], x.dims()[1]};
+    for (size_t i = 0; i < n; ++i) {
+      int64_t s = strides.empty() ? 1 : strides[i];
+      int64_t p = pads.empty() ? 0 : pads[i] + pads[n + i];
+      inferred.push_back((x.dims()[i + 2] - 1) * s + kernel[i] - p);
+    }
+    std::vector<int64_t> outDims = inferred;
+    if (ctx.hasInput(2)) {
+      WH_ASSIGN_OR_RETURN(outDims, readInts(ctx.input(2), "output_shape"));
+      if (outDims.size() != n + 2) return ctx.error("output_shape must have " + std::to_string(n + 2) + " values");
+    }
+    size_t es = ir::elementSize(x.dtype());
+    if (es == 0) return ctx.unsupported("dtype " + std::string(ir::dataTypeName(x.dtype())) + " is not supported");
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), outDims);
+    std::memset(y.mutableRawData(), 0, static_cast<size_t>(y.numel()) * es);
+    int64_t inferredTotal = 1;
+    for (int64_t d : inferred) inferredTotal *= d;
+    const int64_t* idx = indices.data<int64_t>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (idx[i] < 0 || idx[i] >= inferredTotal) {
+        return ctx.error("index " + std::to_string(idx[i]) + " is out of range");
+      }
+      // Flat index in `inferred` -> flat index in `outDims`; dropped when outside.
+      int64_t rest = idx[i], flat = 0, stride = 1;
+      bool inside = true;
+      for (size_t d = inferred.size(); d-- > 0;) {
+        int64_t coord = rest % inferred[d];
+        rest /= inferred[d];
+        inside = inside && coord < outDims[d];
+        flat += coord * stride;
+        stride *= outDims[d];
+      }
+      if (!inside) continue;
+      std::memcpy(y.mutableRawData() + flat * static_cast<int64_t>(es), x.rawData() + i * static_cast<int64_t>(es), es);
+    }
+    return Status::ok();
+  });
+}
+
 }  // namespace
 
 void registerPoolKernels(KernelRegistry& registry) {
@@ -310,6 +365,7 @@ void registerPoolKernels(KernelRegistry& registry) {
   }
   registry.add("", "LpPool", 1, pool(PoolKind::kLp));
   registry.add("", "GlobalLpPool", 1, global(PoolKind::kLp));
+  registry.add("", "MaxUnpool", 9, createMaxUnpool);
   registerPoolNormKernels(registry);
 }
 

@@ -3,6 +3,8 @@
 
 #include "cpu/kernel_util.h"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
@@ -176,6 +178,49 @@ Expected<ConvGeometry> convGeometry(const ir::Node& node, const std::vector<int6
     g.outSpatial.push_back(out);
   }
   return g;
+}
+
+namespace {
+
+// out[c * ldo + r] = in[r * ldi + c] for a 16x16 block: four rounds of interleaving (bytes, then
+// 16-, 32- and 64-bit groups) turn 16 rows into 16 columns.
+void transpose16x16(const uint8_t* in, int64_t ldi, uint8_t* out, int64_t ldo) {
+  __m128i a[16], b[16];
+  for (int i = 0; i < 16; ++i) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i * ldi));
+  for (int i = 0; i < 8; ++i) {  // b[2i]: rows 2i, 2i+1 x cols 0-7; b[2i+1]: cols 8-15
+    b[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+    b[2 * i + 1] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; ++g) {  // a[4g + j]: rows 4g..4g+3 x cols 4j..4j+3
+    const __m128i* p = b + 4 * g;
+    a[4 * g + 0] = _mm_unpacklo_epi16(p[0], p[2]);
+    a[4 * g + 1] = _mm_unpackhi_epi16(p[0], p[2]);
+    a[4 * g + 2] = _mm_unpacklo_epi16(p[1], p[3]);
+    a[4 * g + 3] = _mm_unpackhi_epi16(p[1], p[3]);
+  }
+  for (int h = 0; h < 2; ++h) {  // b[8h + k]: rows 8h..8h+7 x cols 2k, 2k+1
+    const __m128i* p = a + 8 * h;
+    for (int j = 0; j < 4; ++j) {
+      b[8 * h + 2 * j] = _mm_unpacklo_epi32(p[j], p[j + 4]);
+      b[8 * h + 2 * j + 1] = _mm_unpackhi_epi32(p[j], p[j + 4]);
+    }
+  }
+  for (int k = 0; k < 8; ++k) {  // whole columns 2k and 2k+1
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (2 * k) * ldo), _mm_unpacklo_epi64(b[k], b[8 + k]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (2 * k + 1) * ldo), _mm_unpackhi_epi64(b[k], b[8 + k]));
+  }
+}
+
+}  // namespace
+
+void transposeBytes(const uint8_t* in, uint8_t* out, int64_t rows, int64_t cols) {
+  const int64_t rows16 = rows / 16 * 16, cols16 = cols / 16 * 16;
+  for (int64_t r = 0; r < rows16; r += 16) {
+    for (int64_t c = 0; c < cols16; c += 16) transpose16x16(in + r * cols + c, cols, out + c * rows + r, rows);
+  }
+  for (int64_t r = 0; r < rows; ++r) {  // the edges
+    for (int64_t c = r < rows16 ? cols16 : 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+  }
 }
 
 Status dnnlGuard(const ir::Node& node, const std::function<void()>& fn) {

@@ -115,9 +115,16 @@ Expected<ConvGeometry> convGeometry(const ir::Node& node, const std::vector<int6
 
 // ---- layouts ----
 
+/// Transposes a rows x cols byte matrix into cols x rows: SSE2 16x16 blocks, scalar edges.
+void transposeBytes(const uint8_t* in, uint8_t* out, int64_t rows, int64_t cols);
+
 /// Transposes a rows x cols matrix into cols x rows, in cache-sized tiles.
 template <typename T>
 void transposeMatrix(const T* in, T* out, int64_t rows, int64_t cols) {
+  if constexpr (sizeof(T) == 1) {
+    transposeBytes(reinterpret_cast<const uint8_t*>(in), reinterpret_cast<uint8_t*>(out), rows, cols);
+    return;
+  }
   constexpr int64_t kTile = 32;
   for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
     const int64_t r1 = r0 + kTile < rows ? r0 + kTile : rows;

@@ -473,10 +473,9 @@ def reference(path):
 
 
 def find_whittle():
-    for p in sorted(glob.glob(os.path.join(ROOT, 'build*', 'whittle'))):
-        if os.access(p, os.X_OK):
-            return p
-    return None
+    """The most recently built build*/whittle under the project root."""
+    found = [p for p in glob.glob(os.path.join(ROOT, 'build*', 'whittle')) if os.access(p, os.X_OK)]
+    return max(found, key=os.path.getmtime) if found else None
 
 
 def compare(ref, got):
@@ -518,6 +517,8 @@ def main():
         print(f'no models found in {args.models_dir}', file=sys.stderr)
         return 2
     whittle = None if args.no_compare else (args.whittle or find_whittle())
+    if whittle and not args.json:
+        print(f'comparing with {whittle}')
     results = {}
     failed = False
     for path in paths:

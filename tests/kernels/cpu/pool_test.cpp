@@ -288,3 +288,32 @@ TEST_CASE("BatchNormalization and LRN match their formulas", "[kernels][pool]") 
     whittle::testing::checkClose(y[0], expected, 1e-5, 1e-6);
   }
 }
+
+TEST_CASE("MaxUnpool puts MaxPool's maxima back where they were", "[kernels][pool]") {
+  GraphBuilder gb(11);
+  std::vector<int64_t> dims = {2, 3, 6, 8};
+  ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims);
+  ir::Value* in = gb.input("x", ir::DataType::kFloat, dims);
+  std::vector<ir::Attribute> attrs = {ir::Attribute::makeInts("kernel_shape", {2, 2}),
+                                      ir::Attribute::makeInts("strides", {2, 2})};
+  auto pooled = gb.nodeN("MaxPool", {in}, 2, attrs, "pool");
+  gb.output(gb.node("MaxUnpool", {pooled[0], pooled[1]}, attrs, "unpool"));
+  auto y = whittle::testing::runModel(gb.build(18), {{"x", x}});
+  REQUIRE(y[0].dims() == dims);
+  std::vector<double> expected(static_cast<size_t>(x.numel()), 0.0);
+  for (int64_t plane = 0; plane < 6; ++plane) {
+    for (int64_t i = 0; i < 3; ++i) {
+      for (int64_t j = 0; j < 4; ++j) {
+        int64_t best = -1;
+        for (int64_t di = 0; di < 2; ++di) {
+          for (int64_t dj = 0; dj < 2; ++dj) {
+            int64_t at = plane * 48 + (2 * i + di) * 8 + 2 * j + dj;
+            if (best < 0 || x.valueAsDouble(at) > x.valueAsDouble(best)) best = at;
+          }
+        }
+        expected[static_cast<size_t>(best)] = x.valueAsDouble(best);
+      }
+    }
+  }
+  whittle::testing::checkClose(y[0], expected, 0, 0);
+}
