@@ -68,7 +68,8 @@ class Tensor {
   const std::vector<int64_t>& dims() const { return dims_; }
   int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
   int64_t numel() const;
-  size_t byteSize() const { return buffer_ ? buffer_->size() : 0; }
+  /// Bytes of the elements (storageBytes(dtype, numel)); the buffer may be larger (pooled).
+  size_t byteSize() const { return buffer_ ? std::min(buffer_->size(), storageBytes(dtype_, numel())) : 0; }
   bool empty() const { return numel() == 0; }
 
   const std::byte* rawData() const { return buffer_ ? buffer_->data() : nullptr; }
