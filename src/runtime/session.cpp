@@ -76,6 +76,14 @@ Status Session::Impl::compile() {
   // Types of intermediate values help kernels choose at compile time; libonnx fills them
   // where it knows the opset, and kernels check dtypes again when they run.
   (void)onnx_io::inferShapes(model);
+  // Extra outputs become graph outputs of the private graph before lowering and kernel
+  // creation, so that no fusion swallows them and every kernel writes them in the standard
+  // layout (int8 convolutions keep their other activations channels-last).
+  for (const std::string& name : options.extraOutputs) {
+    ir::Value* v = graph.findValue(name);
+    if (v == nullptr) return notFound("no value named '" + name + "' in the model");
+    if (!v->isGraphOutput()) graph.addOutput(v);
+  }
   WH_RETURN_IF_ERROR(lowerForCpu(graph, options.extraOutputs));
 
   for (const ir::Value* v : graph.initializers()) {
@@ -116,14 +124,7 @@ Status Session::Impl::compile() {
     for (const ir::Value* out : node->outputs()) step.outputSlots.push_back(out ? slotFor(out) : -1);
     steps.push_back(std::move(step));
   }
-  for (const std::string& name : options.extraOutputs) {
-    const ir::Value* v = graph.findValue(name);
-    if (v == nullptr) return notFound("no value named '" + name + "' in the model");
-    outputValues.push_back(v);
-  }
-  std::vector<const ir::Value*> all(graph.outputs().begin(), graph.outputs().end());
-  all.insert(all.end(), outputValues.begin(), outputValues.end());
-  outputValues = all;
+  outputValues.assign(graph.outputs().begin(), graph.outputs().end());
   for (const ir::Value* v : outputValues) {
     int s = slotFor(v);
     outputSlots.push_back(s);

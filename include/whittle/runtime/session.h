@@ -20,7 +20,8 @@ struct SessionOptions {
   int threads = 1;
   /// Record time per node.
   bool profile = false;
-  /// Extra values to return besides the graph outputs (per-layer comparison, calibration).
+  /// Extra values to return after the graph outputs (per-layer comparison, calibration);
+  /// a name that is already a graph output is returned once, in its place.
   std::vector<std::string> extraOutputs;
 };
 

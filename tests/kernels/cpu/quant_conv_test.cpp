@@ -184,8 +184,10 @@ TEST_CASE("QLinearConv reports channel mismatches and unsupported types", "[kern
 namespace {
 
 // Runs every node of `model` as a one-node model of its own (so every value is a graph output,
-// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs.
-std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds) {
+// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs,
+// then those named in `extra`.
+std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
+                                      const std::vector<std::string>& extra = {}) {
   std::map<std::string, ir::Tensor> values(feeds.begin(), feeds.end());
   for (const ir::Node* node : model.graph->nodes()) {
     ir::Model one;
@@ -217,6 +219,7 @@ std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<
   }
   std::vector<ir::Tensor> result;
   for (const ir::Value* o : model.graph->outputs()) result.push_back(values.at(o->name()));
+  for (const std::string& name : extra) result.push_back(values.at(name));
   return result;
 }
 
@@ -277,4 +280,33 @@ TEST_CASE("A chain of quantized ops on NHWC activations gives the bytes of the o
       }
     }
   }
+}
+
+TEST_CASE("Extra outputs inside a chain of quantized ops come back NCHW", "[kernels][quant][runtime]") {
+  // c1, c2 and add would stay channels-last inside the session; asked for as extra outputs
+  // (per-layer comparison, calibration), they must come back in the standard layout.
+  std::mt19937_64 rng(17);
+  ir::Model model = quantizedBlock(rng, 16, 9, DataType::kUint8);
+  const ir::Tensor x = floatTensor({2, 16, 9, 9}, randomFloats(rng, 2 * 16 * 81, -2.5f, 2.5f));
+  const std::vector<std::string> extra = {"c1", "c2", "add", "dq"};
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}}, {"c1", "c2", "add"});
+  runtime::SessionOptions options;
+  options.extraOutputs = extra;
+  auto session = runtime::Session::create(model, options);
+  REQUIRE(session.isOk());
+  auto out = (*session)->run({{"x", x}});
+  REQUIRE(out.isOk());
+  // "dq" is already a graph output: it comes back once, in its place.
+  REQUIRE(out->size() == expected.size());
+  for (size_t i = 0; i < out->size(); ++i) {
+    CAPTURE(i, (*out)[i].first);
+    CHECK((*out)[i].second.bitwiseEqual(expected[i]));
+  }
+  CHECK((*out)[0].first == "dq");
+  CHECK((*out)[2].first == "c1");
+
+  options.extraOutputs = {"no_such_value"};
+  auto bad = runtime::Session::create(model, options);
+  REQUIRE_FALSE(bad.isOk());
+  CHECK(bad.status().message().find("no_such_value") != std::string::npos);
 }
