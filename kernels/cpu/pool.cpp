@@ -1,7 +1,7 @@
 // MaxPool, AveragePool, LpPool, the global pools and MaxUnpool.
 //
 // float32 MaxPool (without Indices) and AveragePool run on oneDNN's pooling (with
-// dilations); ceil_mode becomes extra end padding, which oneDNN's max and exclude-padding
+// dilations); int8/uint8 2-D MaxPool (QDQ models) runs maxPool2dBytes, a separable max; ceil_mode becomes extra end padding, which oneDNN's max and exclude-padding
 // average treat as ONNX does. The rest (Indices, LpPool, integer and float64 dtypes, average
 // pooling that counts padding while ceil_mode windows overhang it) runs the scalar
 // reference in pool_reference.cpp. Global pools are plain loops.
@@ -11,10 +11,12 @@
 // global pools always write channels first, where [N, C, 1, 1] and [N, 1, 1, C] agree).
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "cpu/dnnl_glue.h"
 #include "cpu/families.h"
@@ -41,6 +43,43 @@ struct PoolPlan {
   dnnl::reorder dstReorder;
   DnnlArgs args;
 };
+
+/// 2-D max pooling of NCHW bytes without dilation: the max over each row window first, then
+/// over the rows of each column window. Windows are clipped to the input (padding never wins).
+template <typename T>
+void maxPool2dBytes(const PoolGeometry& g, const T* x, T* y) {
+  const int64_t planes = g.src[0] * g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
+  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
+#pragma omp parallel
+  {
+    std::vector<T> rows(static_cast<size_t>(ih * ow));
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const T* xp = x + p * ih * iw;
+      for (int64_t r = 0; r < ih; ++r) {
+        const T* xr = xp + r * iw;
+        T* out = rows.data() + r * ow;
+        for (int64_t o = 0; o < ow; ++o) {
+          const int64_t c0 = std::max<int64_t>(o * sw - pl, 0), c1 = std::min<int64_t>(o * sw - pl + kw, iw);
+          T m = xr[c0];
+          for (int64_t c = c0 + 1; c < c1; ++c) m = std::max(m, xr[c]);
+          out[o] = m;
+        }
+      }
+      T* yp = y + p * oh * ow;
+      for (int64_t o = 0; o < oh; ++o) {
+        const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
+        T* out = yp + o * ow;
+        std::memcpy(out, rows.data() + r0 * ow, static_cast<size_t>(ow) * sizeof(T));
+        for (int64_t r = r0 + 1; r < r1; ++r) {
+          const T* in = rows.data() + r * ow;
+          for (int64_t c = 0; c < ow; ++c) out[c] = std::max(out[c], in[c]);
+        }
+      }
+    }
+  }
+}
 
 class PoolKernel final : public Kernel {
  public:
@@ -71,6 +110,19 @@ class PoolKernel final : public Kernel {
         return Status::ok();
       }
       if (!plan->reference) return runDnnl(ctx, *plan, x);
+    }
+    if ((type == ir::DataType::kUint8 || type == ir::DataType::kInt8) && kind_ == PoolKind::kMax && !wantIndices &&
+        x.rank() == 4 && inLayout_ == Layout::kChannelsFirst && outLayout_ == Layout::kChannelsFirst) {
+      WH_ASSIGN_OR_RETURN(PoolGeometry g, resolvePool(attrs_, x.dims(), what_));
+      if (g.dilations[0] == 1 && g.dilations[1] == 1) {
+        ir::Tensor& y = ctx.allocateOutput(0, type, g.dst);
+        if (type == ir::DataType::kUint8) {
+          maxPool2dBytes(g, x.data<uint8_t>(), y.mutableData<uint8_t>());
+        } else {
+          maxPool2dBytes(g, x.data<int8_t>(), y.mutableData<int8_t>());
+        }
+        return Status::ok();
+      }
     }
     switch (type) {
       case ir::DataType::kFloat:

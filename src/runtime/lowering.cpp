@@ -9,6 +9,8 @@
 // float32 at the convolutions, and read only by ops that know the layout or do not care.
 #include "whittle/runtime/lowering.h"
 
+#include "runtime/lowering_util.h"
+
 #include <cfloat>
 #include <cmath>
 #include <numeric>
@@ -117,11 +119,6 @@ bool sameStaticShape(const ir::Value* a, const ir::Value* b) {
   return true;
 }
 
-/// The only explicit use of `v`, or nullptr.
-const ir::Value::Use* onlyUse(const ir::Value* v) {
-  return v->uses().size() == 1 && !v->uses()[0].implicit() ? &v->uses()[0] : nullptr;
-}
-
 ir::Attribute stringsAttr(std::string name, std::vector<std::string> values) {
   ir::Attribute a;
   a.name = std::move(name);
@@ -145,21 +142,9 @@ std::vector<ir::Attribute> mergedAttributes(const ir::Node& n, std::vector<ir::A
 ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* finalOut, const std::string& opType,
                                  const std::string& domain, const std::string& name,
                                  const std::vector<ir::Value*>& inputs, std::vector<ir::Attribute> attrs) {
-  std::string finalName = finalOut->name();
-  WH_CHECK(graph_.renameValue(finalOut, graph_.uniqueValueName(finalName + "_lowered")).isOk());
-  ir::Node* node = graph_.addNode(opType, inputs, {finalName}, name, domain, old.back());
-  ir::Value* out = node->output(0);
-  out->mutableType() = finalOut->type();
-  out->setHasValueInfo(finalOut->hasValueInfo());
-  out->setDocString(finalOut->docString());
-  for (ir::Attribute& a : attrs) node->setAttribute(std::move(a));
-  std::vector<ir::Value::Use> uses = finalOut->uses();
-  for (const ir::Value::Use& use : uses) use.user->replaceInput(finalOut, out);
-  for (size_t i = 0; i < graph_.outputs().size(); ++i) {
-    if (graph_.outputs()[i] == finalOut) graph_.setOutput(i, out);
-  }
-  if (keep_.erase(finalOut) > 0) keep_.insert(out);
-  for (auto it = old.rbegin(); it != old.rend(); ++it) graph_.eraseNode(*it);
+  const bool kept = keep_.erase(finalOut) > 0;
+  ir::Node* node = replaceChain(graph_, old, finalOut, opType, domain, name, inputs, std::move(attrs));
+  if (kept) keep_.insert(node->output(0));
   return node;
 }
 
@@ -543,6 +528,7 @@ void Lowering::markSumInPlace() {
 }  // namespace
 
 Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
+  lowerQdqGroups(graph, keep);
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());

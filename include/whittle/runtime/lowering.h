@@ -10,7 +10,16 @@
 
 namespace whittle::runtime {
 
-/// Rewrites `graph` for the CPU kernels, in three steps:
+/// Rewrites the quantized groups of a QDQ model (DQ -> Conv/MatMul/Add/Mul/pools/Concat -> Q,
+/// and data-movement ops between a DQ and a Q with the same parameters) into the QOperator
+/// ops that the int8 kernels run (QLinearConv, QLinearMatMul, com.microsoft QLinearAdd, ...),
+/// then turns every DequantizeLinear of a constant into a float constant. Values in `keep`
+/// survive unchanged. Groups that do not fit are left as they are (float simulation).
+void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
+/// Rewrites `graph` for the CPU kernels, in these steps:
+///
+/// Q. lowerQdqGroups().
 ///
 /// 0. An inference BatchNormalization right after a Conv with float32 constant weights is
 ///    folded into the Conv's weights and bias (new initializers; computed in double).

@@ -174,6 +174,25 @@ TEST_CASE("MaxPool returns Indices and pools float16, float64 and 8-bit integers
                                1e-3);
 }
 
+TEST_CASE("8-bit MaxPool matches the naive pool over the shape list", "[kernels][pool]") {
+  // 2-D channels-first cases take the separable byte path, the others the reference.
+  uint64_t seed = 300;
+  for (const PoolCase& c : kPoolCases) {
+    for (ir::DataType type : {ir::DataType::kUint8, ir::DataType::kInt8}) {
+      GraphBuilder gb(seed++);
+      ir::Tensor x = gb.randomTensor(type, c.x, -128, 255);
+      for (int threads : {1, 2}) {
+        INFO(ir::dataTypeName(type) << " " << c.x.size() - 2 << "-d pool over C " << c.x[1] << ", ceil " << c.ceil
+                                    << ", threads " << threads);
+        auto y = runOne("MaxPool", x, poolAttrs(c), threads);
+        REQUIRE(y[0].dims() == outDims(c));
+        CHECK(y[0].dtype() == type);
+        whittle::testing::checkClose(y[0], naivePool(c, Kind::kMax, false, 0, whittle::testing::tensorValues(x)), 0, 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
   GraphBuilder gb(8);
   for (const PoolCase& c : {kPoolCases[2], kPoolCases[7], kPoolCases[6]}) {

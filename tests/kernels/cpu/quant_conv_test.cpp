@@ -183,46 +183,6 @@ TEST_CASE("QLinearConv reports channel mismatches and unsupported types", "[kern
 
 namespace {
 
-// Runs every node of `model` as a one-node model of its own (so every value is a graph output,
-// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs,
-// then those named in `extra`.
-std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
-                                      const std::vector<std::string>& extra = {}) {
-  std::map<std::string, ir::Tensor> values(feeds.begin(), feeds.end());
-  for (const ir::Node* node : model.graph->nodes()) {
-    ir::Model one;
-    one.opsetImports = model.opsetImports;
-    std::vector<ir::Value*> ins;
-    std::vector<runtime::NamedTensor> nodeFeeds;
-    for (const ir::Value* in : node->inputs()) {
-      if (in == nullptr) {
-        ins.push_back(nullptr);
-      } else if (in->constant() != nullptr) {
-        ins.push_back(one.graph->addInitializer(in->name(), *in->constant()));
-      } else if (ir::Value* existing = one.graph->findValue(in->name())) {
-        ins.push_back(existing);
-      } else {
-        const ir::Tensor& t = values.at(in->name());
-        ir::ValueType type;
-        type.dtype = t.dtype();
-        ins.push_back(one.graph->addInput(in->name(), type));
-        nodeFeeds.emplace_back(in->name(), t);
-      }
-    }
-    std::vector<std::string> outNames;
-    for (const ir::Value* o : node->outputs()) outNames.push_back(o->name());
-    ir::Node* copy = one.graph->addNode(node->opType(), ins, outNames, node->name(), node->domain());
-    for (const ir::Attribute& a : node->attributes()) copy->setAttribute(a);
-    for (ir::Value* o : copy->outputs()) one.graph->addOutput(o);
-    auto outs = run(one, nodeFeeds);
-    for (size_t i = 0; i < outs.size(); ++i) values[outNames[i]] = outs[i];
-  }
-  std::vector<ir::Tensor> result;
-  for (const ir::Value* o : model.graph->outputs()) result.push_back(values.at(o->name()));
-  for (const std::string& name : extra) result.push_back(values.at(name));
-  return result;
-}
-
 // A quantized block: Q -> conv 3x3 (padded, x_zp != 0) -> conv 1x1 (x_zp folded) -> add with the
 // first conv -> depthwise 3x3 s2 -> global average pool -> DQ, and a second output that
 // dequantizes the depthwise conv (so that value stays NCHW).

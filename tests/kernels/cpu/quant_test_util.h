@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -183,6 +184,46 @@ inline std::vector<ir::Tensor> run(const ir::Model& model, const std::vector<run
 }
 
 /// Checks that `actual` holds exactly `expected` (as integers), naming the first difference.
+// Runs every node of `model` as a one-node model of its own (so every value is a graph output,
+// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs,
+// then those named in `extra`.
+inline std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
+                                      const std::vector<std::string>& extra = {}) {
+  std::map<std::string, ir::Tensor> values(feeds.begin(), feeds.end());
+  for (const ir::Node* node : model.graph->nodes()) {
+    ir::Model one;
+    one.opsetImports = model.opsetImports;
+    std::vector<ir::Value*> ins;
+    std::vector<runtime::NamedTensor> nodeFeeds;
+    for (const ir::Value* in : node->inputs()) {
+      if (in == nullptr) {
+        ins.push_back(nullptr);
+      } else if (in->constant() != nullptr) {
+        ins.push_back(one.graph->addInitializer(in->name(), *in->constant()));
+      } else if (ir::Value* existing = one.graph->findValue(in->name())) {
+        ins.push_back(existing);
+      } else {
+        const ir::Tensor& t = values.at(in->name());
+        ir::ValueType type;
+        type.dtype = t.dtype();
+        ins.push_back(one.graph->addInput(in->name(), type));
+        nodeFeeds.emplace_back(in->name(), t);
+      }
+    }
+    std::vector<std::string> outNames;
+    for (const ir::Value* o : node->outputs()) outNames.push_back(o->name());
+    ir::Node* copy = one.graph->addNode(node->opType(), ins, outNames, node->name(), node->domain());
+    for (const ir::Attribute& a : node->attributes()) copy->setAttribute(a);
+    for (ir::Value* o : copy->outputs()) one.graph->addOutput(o);
+    auto outs = run(one, nodeFeeds);
+    for (size_t i = 0; i < outs.size(); ++i) values[outNames[i]] = outs[i];
+  }
+  std::vector<ir::Tensor> result;
+  for (const ir::Value* o : model.graph->outputs()) result.push_back(values.at(o->name()));
+  for (const std::string& name : extra) result.push_back(values.at(name));
+  return result;
+}
+
 inline void checkInts(const ir::Tensor& actual, const std::vector<int32_t>& expected, int32_t tolerance = 0) {
   REQUIRE(static_cast<size_t>(actual.numel()) == expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
