@@ -23,6 +23,7 @@
 #include "cpu/kernel_util.h"
 #include "cpu/pool_nhwc.h"
 #include "cpu/pool_reference.h"
+#include "cpu/quant_common.h"
 
 namespace whittle::runtime::cpu {
 
@@ -81,6 +82,32 @@ void maxPool2dBytes(const PoolGeometry& g, const T* x, T* y) {
   }
 }
 
+/// maxPool2dBytes over NHWC bytes (dims in `g` are NCHW): each output pixel is the max of the
+/// window's pixels, C bytes at a time.
+template <typename T>
+void maxPool2dBytesNhwc(const PoolGeometry& g, const T* x, T* y) {
+  const int64_t n = g.src[0], c = g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
+  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t o = 0; o < oh; ++o) {
+      const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
+      for (int64_t q = 0; q < ow; ++q) {
+        const int64_t c0 = std::max<int64_t>(q * sw - pl, 0), c1 = std::min<int64_t>(q * sw - pl + kw, iw);
+        T* out = y + ((b * oh + o) * ow + q) * c;
+        std::memcpy(out, x + ((b * ih + r0) * iw + c0) * c, static_cast<size_t>(c) * sizeof(T));
+        for (int64_t r = r0; r < r1; ++r) {
+          for (int64_t s = r == r0 ? c0 + 1 : c0; s < c1; ++s) {
+            const T* in = x + ((b * ih + r) * iw + s) * c;
+            for (int64_t k = 0; k < c; ++k) out[k] = std::max(out[k], in[k]);
+          }
+        }
+      }
+    }
+  }
+}
+
 class PoolKernel final : public Kernel {
  public:
   static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info, PoolKind kind) {
@@ -88,6 +115,8 @@ class PoolKernel final : public Kernel {
     k->what_ = info.node.describe();
     k->opType_ = info.node.opType();
     WH_ASSIGN_OR_RETURN(k->attrs_, readPoolAttrs(info.node));
+    // In a quantized chain the int8 kernels keep their activations NHWC (quant_common.h).
+    k->bytesNhwc_ = kind == PoolKind::kMax && quant::isChannelsLast(info.node.input(0));
     k->inLayout_ = layoutAttr(info.node, "channels_last_in");
     k->outLayout_ = layoutAttr(info.node, "channels_last_out");
     if (kind == PoolKind::kLp && !(k->attrs_.p > 0)) return info.error("p must be positive");
@@ -117,13 +146,14 @@ class PoolKernel final : public Kernel {
       if (g.dilations[0] == 1 && g.dilations[1] == 1) {
         ir::Tensor& y = ctx.allocateOutput(0, type, g.dst);
         if (type == ir::DataType::kUint8) {
-          maxPool2dBytes(g, x.data<uint8_t>(), y.mutableData<uint8_t>());
+          (bytesNhwc_ ? maxPool2dBytesNhwc<uint8_t> : maxPool2dBytes<uint8_t>)(g, x.data<uint8_t>(), y.mutableData<uint8_t>());
         } else {
-          maxPool2dBytes(g, x.data<int8_t>(), y.mutableData<int8_t>());
+          (bytesNhwc_ ? maxPool2dBytesNhwc<int8_t> : maxPool2dBytes<int8_t>)(g, x.data<int8_t>(), y.mutableData<int8_t>());
         }
         return Status::ok();
       }
     }
+    if (bytesNhwc_) return ctx.error("expects a 2-D int8/uint8 input in the channels-last plan");
     switch (type) {
       case ir::DataType::kFloat:
         return runReference<float>(ctx, x, x.dtype());
@@ -247,6 +277,7 @@ class PoolKernel final : public Kernel {
   PoolAttrs attrs_;
   Layout inLayout_ = Layout::kChannelsFirst;
   Layout outLayout_ = Layout::kChannelsFirst;
+  bool bytesNhwc_ = false;  ///< X and Y: NCHW dims over NHWC bytes
   std::vector<std::unique_ptr<PoolPlan>> plans_;
 };
 

@@ -275,6 +275,30 @@ bool isPerTensorQuantize4d(const ir::Node* n) {
 
 bool isQLinearAdd(const ir::Node* n) { return isOp(n, kMicrosoft, "QLinearAdd") && n->numInputs() >= 7; }
 
+// A MaxPool that pools a 4-D value in 2-D, without dilation and without Indices.
+bool isMaxPool2d(const ir::Node* n) {
+  if (!isOp(n, "", "MaxPool") || n->output(1) != nullptr || n->attrInts("kernel_shape").size() != 2) return false;
+  for (int64_t d : n->attrInts("dilations")) {
+    if (d != 1) return false;
+  }
+  return n->attrInt("storage_order", 0) == 0;
+}
+
+// A QLinearConcat on the channel axis of 4-D values.
+bool isChannelConcat(const ir::Node* n) {
+  if (!isOp(n, kMicrosoft, "QLinearConcat") || n->numInputs() < 5) return false;
+  const int64_t axis = n->attrInt("axis", 0);
+  return axis == 1 || axis == -3;
+}
+
+// The X inputs of a QLinearConcat: 2, 5, 8, ...
+bool allConcatInputs(const ir::Node* n, const std::unordered_set<const ir::Value*>& set) {
+  for (size_t i = 2; i < n->numInputs(); i += 3) {
+    if (!set.contains(n->input(i))) return false;
+  }
+  return true;
+}
+
 // The dims of `v` when its rank is known and every dim is a number or a named symbol.
 using DimsMemo = std::unordered_map<const ir::Value*, std::optional<std::vector<ir::Dim>>>;
 std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo) {
@@ -324,6 +348,10 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     if (!eligible(out)) continue;
     if (isConv2d(n) || isPerTensorQuantize4d(n)) {
       set.insert(out);
+    } else if (isMaxPool2d(n)) {
+      if (set.contains(n->input(0))) set.insert(out);
+    } else if (isChannelConcat(n)) {
+      if (allConcatInputs(n, set)) set.insert(out);
     } else if (isQLinearAdd(n)) {
       auto a = knownDims(n->input(0), memo);
       auto b = knownDims(n->input(3), memo);
@@ -337,8 +365,13 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     for (auto it = set.begin(); it != set.end();) {
       const ir::Value* v = *it;
       bool ok = true;
-      if (isQLinearAdd(v->producer())) {
-        ok = set.contains(v->producer()->input(0)) && set.contains(v->producer()->input(3));
+      const ir::Node* producer = v->producer();
+      if (isQLinearAdd(producer)) {
+        ok = set.contains(producer->input(0)) && set.contains(producer->input(3));
+      } else if (isMaxPool2d(producer)) {
+        ok = set.contains(producer->input(0));
+      } else if (isChannelConcat(producer)) {
+        ok = allConcatInputs(producer, set);
       }
       for (const ir::Value::Use& use : v->uses()) {
         if (!ok) break;
@@ -349,6 +382,10 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
         } else if (isQLinearAdd(user)) {
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
+        } else if (isMaxPool2d(user)) {
+          ok = use.index == 0 && set.contains(user->output(0));
+        } else if (isChannelConcat(user)) {
+          ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));
         } else {
           ok = false;
         }

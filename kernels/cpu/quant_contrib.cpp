@@ -282,7 +282,9 @@ Status lookupOp(KernelContext& ctx, const std::function<float(float)>& f) {
 }
 
 // Inputs Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input; attribute axis.
-Status qlinearConcat(KernelContext& ctx) {
+/// `nhwc`: the inputs and the output are in the channels-last plan (dims NCHW, bytes NHWC), and
+/// the axis is the channel axis, so the concatenation runs along the last physical axis.
+Status qlinearConcat(KernelContext& ctx, bool nhwc) {
   if (ctx.numInputs() < 5 || (ctx.numInputs() - 2) % 3 != 0) {
     return ctx.error("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " + std::to_string(ctx.numInputs()) + " inputs");
   }
@@ -307,6 +309,10 @@ Status qlinearConcat(KernelContext& ctx) {
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < *axis; ++d) outer *= outDims[static_cast<size_t>(d)];
   for (size_t d = static_cast<size_t>(*axis) + 1; d < outDims.size(); ++d) inner *= outDims[d];
+  if (nhwc) {  // [N, C, H, W] dims over [N, H, W, C] bytes: rows of C per pixel
+    outer *= inner;
+    inner = 1;
+  }
   ir::Tensor& y = ctx.allocateOutput(0, type, outDims);
   auto* yd = reinterpret_cast<uint8_t*>(y.mutableRawData());
   const int64_t rowOut = outDims[static_cast<size_t>(*axis)] * inner;
@@ -457,7 +463,10 @@ void registerQuantContribKernels(KernelRegistry& registry) {
   registry.add(kMicrosoft, "QLinearGlobalAveragePool", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
     return std::unique_ptr<Kernel>(std::make_unique<QLinearGlobalAveragePoolKernel>(info));
   });
-  registry.add(kMicrosoft, "QLinearConcat", 1, functionFactory(qlinearConcat));
+  registry.add(kMicrosoft, "QLinearConcat", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    const bool nhwc = isChannelsLast(info.node.output(0));
+    return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearConcat(ctx, nhwc); });
+  });
   registry.add(kMicrosoft, "QLinearAveragePool", 1, functionFactory(qlinearAveragePool));
   registry.add(kMicrosoft, "QLinearLeakyRelu", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
     const float alpha = info.node.attrFloat("alpha", 0.01f);

@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include "cpu/quant_common.h"
 #include "kernels/cpu/quant_test_util.h"
 
 using namespace whittle;
@@ -269,4 +270,57 @@ TEST_CASE("Extra outputs inside a chain of quantized ops come back NCHW", "[kern
   auto bad = runtime::Session::create(model, options);
   REQUIRE_FALSE(bad.isOk());
   CHECK(bad.status().message().find("no_such_value") != std::string::npos);
+}
+
+TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the chain's bytes", "[kernels][quant]") {
+  // q -> conv -> MaxPool 3x3/2 (ceil) -> {conv 1x1, conv 3x3} -> QLinearConcat (requantizing one
+  // input) -> conv -> DQ: the runtime keeps all of it NHWC; the one-by-one run is NCHW.
+  std::mt19937_64 rng(29);
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    CAPTURE(ir::dataTypeName(act));
+    GraphBuilder gb;
+    gb.importDomain("com.microsoft", 1);
+    const int32_t zp = act == DataType::kUint8 ? 110 : -10;
+    auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+    auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+    auto conv = [&](ir::Value* x, ir::Value* xs, ir::Value* xz, int64_t c, int64_t m, int64_t k, ir::Value* ys,
+                    ir::Value* yz, const std::string& name) {
+      const std::vector<int64_t> wd{m, c, k, k};
+      ir::Value* w = gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50)));
+      ir::Value* ws = gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f)));
+      ir::Value* wz = gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0)));
+      const int64_t p = k / 2;
+      return gb.node("QLinearConv", {x, xs, xz, w, ws, wz, ys, yz},
+                     {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+    };
+    ir::Value* x = gb.input("x", DataType::kFloat, {2, 8, 15, 15});
+    ir::Value* xq = gb.node("QuantizeLinear", {x, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+    ir::Value* c1 = conv(xq, s("s0b", 0.02f), z("z0b", zp), 8, 16, 3, s("s1", 0.05f), z("z1", zp + 2), "c1");
+    ir::Value* pool = gb.node("MaxPool", {c1},
+                              {ir::Attribute::makeInts("kernel_shape", {3, 3}), ir::Attribute::makeInts("strides", {2, 2}),
+                               ir::Attribute::makeInt("ceil_mode", 1)},
+                              "pool");
+    ir::Value* e1 = conv(pool, s("s1b", 0.05f), z("z1b", zp + 2), 16, 8, 1, s("s2", 0.04f), z("z2", zp), "e1");
+    ir::Value* e3 = conv(pool, s("s1c", 0.05f), z("z1c", zp + 2), 16, 8, 3, s("s3", 0.06f), z("z3", zp + 1), "e3");
+    ir::Value* cat = gb.node("QLinearConcat",
+                             {s("s4", 0.06f), z("z4", zp + 1), e1, s("s2b", 0.04f), z("z2b", zp), e3, s("s3b", 0.06f),
+                              z("z3b", zp + 1)},
+                             {ir::Attribute::makeInt("axis", 1)}, "cat", "com.microsoft");
+    ir::Value* c2 = conv(cat, s("s4b", 0.06f), z("z4b", zp + 1), 16, 4, 3, s("s5", 0.05f), z("z5", zp), "c2");
+    gb.output(gb.node("DequantizeLinear", {c2, s("s5b", 0.05f), z("z5b", zp)}, {}, "dq"));
+    ir::Model model = gb.build(13);
+    const ir::Tensor xv = floatTensor({2, 8, 15, 15}, randomFloats(rng, 2 * 8 * 225, -2.5f, 2.5f));
+    const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
+    for (int threads : {1, 2}) {
+      auto out = run(model, {{"x", xv}}, threads);
+      REQUIRE(out.size() == 1);
+      CHECK(out[0].bitwiseEqual(expected[0]));
+    }
+    // The plan covers the whole chain.
+    auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
+    for (const char* name : {"q", "c1", "pool", "e1", "e3", "cat"}) {
+      CAPTURE(name);
+      CHECK(plan.contains(model.graph->findValue(name)));
+    }
+  }
 }
