@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "whittle/common/status.h"
 
@@ -86,8 +87,56 @@ std::byte* Tensor::mutableRawData() {
   return buffer_->mutableData();
 }
 
+namespace {
+
+/// A minifloat with `expBits` exponent and `mantBits` mantissa bits (no infinities, no NaN
+/// handling: callers check their NaN patterns first).
+double minifloat(uint32_t bits, int expBits, int mantBits, int bias) {
+  const bool negative = (bits >> (expBits + mantBits)) & 1u;
+  const uint32_t e = (bits >> mantBits) & ((1u << expBits) - 1);
+  const uint32_t m = bits & ((1u << mantBits) - 1);
+  double v = e == 0 ? std::ldexp(static_cast<double>(m), 1 - bias - mantBits)
+                    : std::ldexp(1.0 + static_cast<double>(m) / static_cast<double>(1u << mantBits), static_cast<int>(e) - bias);
+  return negative ? -v : v;
+}
+
+/// The 8-bit float types of ONNX (opset 19): E4M3FN (bias 7, NaN S.1111.111), E4M3FNUZ (bias 8),
+/// E5M2 (bias 15, IEEE infinities and NaNs), E5M2FNUZ (bias 16); the FNUZ types' NaN is 0x80.
+double float8ToDouble(uint8_t b, DataType type) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  switch (type) {
+    case DataType::kFloat8E4M3FN: return (b & 0x7f) == 0x7f ? nan : minifloat(b, 4, 3, 7);
+    case DataType::kFloat8E4M3FNUZ: return b == 0x80 ? nan : minifloat(b, 4, 3, 8);
+    case DataType::kFloat8E5M2:
+      if ((b & 0x7c) == 0x7c) {
+        if ((b & 0x03) != 0) return nan;
+        return (b & 0x80) ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+      }
+      return minifloat(b, 5, 2, 15);
+    default: return b == 0x80 ? nan : minifloat(b, 5, 2, 16);  // kFloat8E5M2FNUZ
+  }
+}
+
+/// Element i of packed 4-bit data: two per byte, the first in the low nibble.
+uint32_t nibble(const std::byte* data, int64_t i) {
+  const auto byte = static_cast<uint32_t>(data[i / 2]);
+  return (i % 2 == 0 ? byte : byte >> 4) & 0x0fu;
+}
+
+}  // namespace
+
 double Tensor::valueAsDouble(int64_t i) const {
   switch (dtype_) {
+    case DataType::kFloat8E4M3FN:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2:
+    case DataType::kFloat8E5M2FNUZ: return float8ToDouble(data<uint8_t>()[i], dtype_);
+    case DataType::kUint4: return nibble(rawData(), i);
+    case DataType::kInt4: {
+      const uint32_t v = nibble(rawData(), i);
+      return v >= 8 ? static_cast<double>(v) - 16.0 : static_cast<double>(v);
+    }
+    case DataType::kFloat4E2M1: return minifloat(nibble(rawData(), i), 2, 1, 1);
     case DataType::kFloat: return data<float>()[i];
     case DataType::kDouble: return data<double>()[i];
     case DataType::kFloat16: return halfToFloat(data<uint16_t>()[i]);
