@@ -2,8 +2,8 @@
 // Before: y = Transpose(Transpose(x, p1), p2)
 // After:  y = Transpose(x, p) with p[i] = p1[p2[i]], or uses of y read x when p is the
 //         identity permutation.
-// Requires: both perms explicit (an absent perm reverses the axes: needs the rank, taken
-// from the other perm); the inner Transpose may have other uses (it then stays).
+// Requires: the rank known for an absent perm (which reverses the axes): from the other
+// perm or the input's shape; the inner Transpose may have other uses (it then stays).
 #include "pass_factories.h"
 #include "fold_util.h"
 
@@ -17,14 +17,16 @@ class CancelTransposes final : public RewritePattern {
     const ir::Value* mid = outer.input(0);
     const ir::Node* inner = mid ? mid->producer() : nullptr;
     if (inner == nullptr || !isDefaultDomainOp(*inner, {"Transpose"}) || mid->hasImplicitUses()) return false;
-    std::vector<int64_t> p1 = inner->attrInts("perm"), p2 = outer.attrInts("perm");
-    if (p1.empty() || p2.empty() || p1.size() != p2.size()) return false;
+    std::vector<int64_t> p1, p2;
+    if (!perms(*inner, outer, p1, p2)) return false;
     std::vector<int64_t> p = compose(p1, p2);
     return !isIdentity(p) || canForward(outer.output(0), inner->input(0));
   }
   Status rewrite(ir::Node& outer, PassContext&) const override {
     ir::Node* inner = outer.input(0)->producer();
-    std::vector<int64_t> p = compose(inner->attrInts("perm"), outer.attrInts("perm"));
+    std::vector<int64_t> p1, p2;
+    perms(*inner, outer, p1, p2);
+    std::vector<int64_t> p = compose(p1, p2);
     if (isIdentity(p)) {
       outer.graph().replaceAllUsesWith(outer.output(0), inner->input(0));
       return Status::ok();
@@ -35,6 +37,23 @@ class CancelTransposes final : public RewritePattern {
   }
 
  private:
+  // Both permutations, an absent one made explicit (it reverses the axes); false when the
+  // rank that needs is unknown or the two disagree on it.
+  static bool perms(const ir::Node& inner, const ir::Node& outer, std::vector<int64_t>& p1, std::vector<int64_t>& p2) {
+    p1 = inner.attrInts("perm");
+    p2 = outer.attrInts("perm");
+    size_t rank = !p1.empty() ? p1.size() : p2.size();
+    if (rank == 0) {
+      auto dims = knownRankDims(inner.input(0));
+      if (!dims) return false;
+      rank = dims->size();
+    }
+    for (std::vector<int64_t>* p : {&p1, &p2}) {
+      if (!p->empty()) continue;
+      for (size_t i = 0; i < rank; ++i) p->push_back(static_cast<int64_t>(rank - 1 - i));
+    }
+    return p1.size() == rank && p2.size() == rank;
+  }
   static std::vector<int64_t> compose(const std::vector<int64_t>& p1, const std::vector<int64_t>& p2) {
     std::vector<int64_t> p(p2.size());
     for (size_t i = 0; i < p2.size(); ++i) p[i] = p1[static_cast<size_t>(p2[i])];

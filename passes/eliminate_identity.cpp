@@ -6,6 +6,9 @@
 //         y = Transpose(x, perm=[0,1,..,n-1])       uses of y read x
 //         z = Reshape(Reshape|Flatten|Squeeze|Unsqueeze(x), s), s without 0
 //                                                   z = Reshape(x, s)
+//         z = Squeeze|Unsqueeze|Flatten(Reshape|Flatten|Squeeze|Unsqueeze(x)), z of static
+//             shape d, the inner output used only there
+//                                                   z = Reshape(x, d)
 // Requires: the graph's inputs and outputs keep their names (canForward); the Dropout
 // mask output is unused and training_mode, if given, is a constant false.
 #include "pass_factories.h"
@@ -92,12 +95,43 @@ class MergeReshapes final : public RewritePattern {
   }
 };
 
+// A Squeeze, Unsqueeze or Flatten of a reshaping op's output whose result has a static
+// shape: one Reshape from the first op's input does both. (A Reshape root is MergeReshapes'.)
+class MergeIntoReshape final : public RewritePattern {
+ public:
+  std::vector<std::string_view> rootOps() const override { return {"Squeeze", "Unsqueeze", "Flatten"}; }
+  bool match(const ir::Node& node, const PassContext& ctx) const override {
+    if (ctx.opset() < 5) return false;  // Reshape takes its shape as an input from opset 5
+    if (!isDefaultDomain(node) || node.output(0) == nullptr || !node.output(0)->type().staticDims()) return false;
+    const ir::Value* x = node.input(0);
+    const ir::Node* first = x ? x->producer() : nullptr;
+    if (first == nullptr || !isDefaultDomain(*first) || first->input(0) == nullptr) return false;
+    const std::string& op = first->opType();
+    if (op != "Reshape" && op != "Flatten" && op != "Squeeze" && op != "Unsqueeze") return false;
+    return x->uses().size() == 1 && !x->hasImplicitUses() && !x->isGraphOutput();
+  }
+  Status rewrite(ir::Node& node, PassContext&) const override {
+    ir::Graph& graph = node.graph();
+    std::vector<int64_t> dims = *node.output(0)->type().staticDims();
+    ir::Value* shape = graph.addInitializer(
+        graph.uniqueValueName(node.output(0)->name() + "_shape"),
+        ir::Tensor::fromVector(ir::DataType::kInt64, {static_cast<int64_t>(dims.size())}, dims));
+    std::string name = graph.uniqueNodeName(node.name().empty() ? "reshape" : node.name() + "_reshape");
+    ir::Node* reshape = graph.addNode("Reshape", {node.input(0)->producer()->input(0), shape},
+                                      {graph.uniqueValueName(node.output(0)->name() + "_reshaped")}, name, "", &node);
+    reshape->output(0)->mutableType() = node.output(0)->type();
+    graph.replaceAllUsesWith(node.output(0), reshape->output(0));
+    return Status::ok();
+  }
+};
+
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeEliminateIdentity(const PassOptions&) {
   std::vector<std::unique_ptr<RewritePattern>> patterns;
   patterns.push_back(std::make_unique<RemoveNoOp>());
   patterns.push_back(std::make_unique<MergeReshapes>());
+  patterns.push_back(std::make_unique<MergeIntoReshape>());
   return makePatternPass(std::move(patterns));
 }
 

@@ -91,6 +91,8 @@ ir::Tensor scaleOutputChannels(const ir::Node& conv, const ir::Tensor& weight, c
 }
 
 std::vector<double> perChannelValues(const ir::Tensor& t, int64_t channels, int64_t rank) {
+  // A constant of higher rank than the Conv output would broadcast it to more dims.
+  if (t.rank() > rank) return {};
   if (t.numel() == 1) return std::vector<double>(static_cast<size_t>(channels), t.valueAsDouble(0));
   if (t.numel() != channels) return {};
   // Accept [C,1,...,1] (rank - 1 dims) and [1,C,1,...,1] (rank dims), leading 1s optional.

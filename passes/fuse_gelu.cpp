@@ -1,10 +1,13 @@
 // fuse-gelu
 // Before (erf form):  y = Mul(Mul(x, Add(Erf(Div(x, sqrt(2))), 1)), 0.5)
 //                     (any operand order; Div by sqrt(2) or Mul by 1/sqrt(2); the 0.5 may
-//                     multiply x first: Mul(Mul(x, 0.5), Add(Erf(..), 1)))
+//                     multiply x first: Mul(Mul(x, 0.5), Add(Erf(..), 1)), or the other
+//                     factor: Mul(x, Mul(Add(Erf(..), 1), 0.5)))
 // Before (tanh form): y = 0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+//                     (x^3 as Pow(x, 3) or Mul(x, Mul(x, x)); the same orders of the Muls)
 // After:              y = Gelu(x){approximate = none | tanh}
-// Requires: opset >= 20 (where Gelu exists); below it the pattern is left decomposed.
+// Requires: opset >= 20 (where Gelu exists); below it the pattern is left decomposed and
+// the pass notes how many it left.
 #include <cmath>
 
 #include "pass_factories.h"
@@ -29,6 +32,18 @@ ir::Value* scaledBySqrtHalf(const ir::Value* v) {
   return nullptr;
 }
 
+// Whether `v` = Pow(x, 3) or x * (x * x) in any operand order.
+bool isCube(const ir::Value* v, const ir::Value* x) {
+  if (ir::Node* pow = producerIs(v, "Pow")) return pow->input(0) == x && isScalarConstant(pow->input(1), 3.0);
+  ir::Node* outer = producerIs(v, "Mul");
+  if (outer == nullptr || outer->numInputs() != 2) return false;
+  for (size_t i = 0; i < 2; ++i) {
+    ir::Node* square = producerIs(outer->input(1 - i), "Mul");
+    if (outer->input(i) == x && square != nullptr && square->input(0) == x && square->input(1) == x) return true;
+  }
+  return false;
+}
+
 // x when `v` = 1 + Erf(x / sqrt(2)) (erf) or 1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3)) (tanh).
 ir::Value* onePlusCore(const ir::Value* v, bool& tanh) {
   ir::Node* add = producerIs(v, "Add");
@@ -51,9 +66,7 @@ ir::Value* onePlusCore(const ir::Value* v, bool& tanh) {
           ir::Node* cubic = producerIs(inner->input(1 - k), "Mul");
           if (cubic == nullptr) continue;
           for (size_t q = 0; q < 2; ++q) {
-            ir::Node* pow = producerIs(cubic->input(q), "Pow");
-            if (pow != nullptr && pow->input(0) == x && isScalarConstant(pow->input(1), 3.0) &&
-                isScalarConstant(cubic->input(1 - q), 0.044715, 1e-3)) {
+            if (isCube(cubic->input(q), x) && isScalarConstant(cubic->input(1 - q), 0.044715, 1e-3)) {
               tanh = true;
               return x;
             }
@@ -88,7 +101,18 @@ std::optional<GeluMatch> matchGelu(const ir::Node& root) {
         }
       }
     }
-    // Form 2: root = Mul(Mul(x, 0.5), onePlus)  or  Mul(x, Mul(onePlus, 0.5))
+    // Form 2: root = Mul(x, Mul(onePlus, 0.5))
+    if (ir::Node* half = producerIs(b, "Mul"); half != nullptr && half->numInputs() == 2) {
+      for (size_t j = 0; j < 2; ++j) {
+        if (!isScalarConstant(half->input(1 - j), 0.5)) continue;
+        ir::Value* x = onePlusCore(half->input(j), m.tanh);
+        if (x != nullptr && x == a) {
+          m.x = x;
+          return m;
+        }
+      }
+    }
+    // Form 3: root = Mul(Mul(x, 0.5), onePlus)
     ir::Value* x = onePlusCore(b, m.tanh);
     if (x != nullptr) {
       if (ir::Node* half = producerIs(a, "Mul")) {
@@ -104,11 +128,13 @@ std::optional<GeluMatch> matchGelu(const ir::Node& root) {
   return std::nullopt;
 }
 
+constexpr int64_t kGeluOpset = 20;
+
 class FuseGelu final : public RewritePattern {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Mul"}; }
   bool match(const ir::Node& root, const PassContext& ctx) const override {
-    return ctx.opset() >= 20 && matchGelu(root).has_value();
+    return ctx.opset() >= kGeluOpset && matchGelu(root).has_value();
   }
   Status rewrite(ir::Node& root, PassContext&) const override {
     GeluMatch m = *matchGelu(root);
@@ -122,12 +148,37 @@ class FuseGelu final : public RewritePattern {
   }
 };
 
+// Fuses at opset >= 20; below it counts the decomposed GELUs it leaves and says so.
+class FuseGeluPass final : public Pass {
+ public:
+  Status run(ir::Model& model, PassContext& ctx) override {
+    if (ctx.opset() < kGeluOpset) {
+      int64_t left = 0;
+      for (const ir::Node* node : model.graph->nodes()) {
+        if (isDefaultDomainOp(*node, {"Mul"}) && matchGelu(*node)) ++left;
+      }
+      if (left > 0) {
+        ctx.stats().counters["left-decomposed"] += left;
+        ctx.note("fuse-gelu: opset " + std::to_string(ctx.opset()) + " < 20 has no Gelu; left " +
+                 std::to_string(left) + " decomposed");
+      }
+      return Status::ok();
+    }
+    return patterns_.run(model, ctx);
+  }
+
+ private:
+  PatternPass patterns_{[] {
+    std::vector<std::unique_ptr<RewritePattern>> patterns;
+    patterns.push_back(std::make_unique<FuseGelu>());
+    return patterns;
+  }()};
+};
+
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseGelu(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
-  patterns.push_back(std::make_unique<FuseGelu>());
-  return makePatternPass(std::move(patterns));
+  return std::unique_ptr<Pass>(std::make_unique<FuseGeluPass>());
 }
 
 }  // namespace whittle::passes

@@ -5,7 +5,8 @@
 // After:  y = LayerNormalization(x, gamma, beta){axis=A[0], epsilon=eps}
 // Requires: opset >= 17; A the trailing axes of x (e.g. [-1]) in both ReduceMeans, with
 // keepdims=1; eps, gamma, beta constants (beta optional: a Mul root fuses without it);
-// every intermediate has no other use. Below opset 17 the pattern is left as it is.
+// every intermediate has no other use. Below opset 17 the pattern is left as it is and the
+// pass notes how many it left.
 #include <algorithm>
 #include <cmath>
 
@@ -114,17 +115,23 @@ std::optional<LayerNormMatch> matchLayerNorm(const ir::Node& root) {
   return m;
 }
 
+constexpr int64_t kLayerNormOpset = 17;
+
+// Whether `root` is where a LayerNormalization ends: an Add of beta, or a Mul by gamma whose
+// user is not such an Add (which then fuses both).
+bool isLayerNormRoot(const ir::Node& root) {
+  if (root.opType() == "Mul" && hasSingleUse(*root.output(0))) {
+    const ir::Node& user = *root.output(0)->uses()[0].user;
+    if (isDefaultDomainOp(user, {"Add"}) && matchLayerNorm(user)) return false;
+  }
+  return matchLayerNorm(root).has_value();
+}
+
 class FuseLayerNorm final : public RewritePattern {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Add", "Mul"}; }
   bool match(const ir::Node& root, const PassContext& ctx) const override {
-    if (ctx.opset() < 17) return false;
-    if (root.opType() == "Mul" && hasSingleUse(*root.output(0))) {
-      // Leave a Mul followed by the beta Add to the Add, which fuses both.
-      const ir::Node& user = *root.output(0)->uses()[0].user;
-      if (isDefaultDomainOp(user, {"Add"}) && constantOf(otherInput(user, root.output(0)))) return false;
-    }
-    return matchLayerNorm(root).has_value();
+    return ctx.opset() >= kLayerNormOpset && isLayerNormRoot(root);
   }
   Status rewrite(ir::Node& root, PassContext&) const override {
     LayerNormMatch m = *matchLayerNorm(root);
@@ -141,12 +148,37 @@ class FuseLayerNorm final : public RewritePattern {
   }
 };
 
+// Fuses at opset >= 17; below it counts the decomposed LayerNorms it leaves and says so.
+class FuseLayerNormPass final : public Pass {
+ public:
+  Status run(ir::Model& model, PassContext& ctx) override {
+    if (ctx.opset() < kLayerNormOpset) {
+      int64_t left = 0;
+      for (const ir::Node* node : model.graph->nodes()) {
+        if (isDefaultDomainOp(*node, {"Add", "Mul"}) && isLayerNormRoot(*node)) ++left;
+      }
+      if (left > 0) {
+        ctx.stats().counters["left-decomposed"] += left;
+        ctx.note("fuse-layernorm: opset " + std::to_string(ctx.opset()) +
+                 " < 17 has no LayerNormalization; left " + std::to_string(left) + " decomposed");
+      }
+      return Status::ok();
+    }
+    return patterns_.run(model, ctx);
+  }
+
+ private:
+  PatternPass patterns_{[] {
+    std::vector<std::unique_ptr<RewritePattern>> patterns;
+    patterns.push_back(std::make_unique<FuseLayerNorm>());
+    return patterns;
+  }()};
+};
+
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseLayerNorm(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
-  patterns.push_back(std::make_unique<FuseLayerNorm>());
-  return makePatternPass(std::move(patterns));
+  return std::unique_ptr<Pass>(std::make_unique<FuseLayerNormPass>());
 }
 
 }  // namespace whittle::passes

@@ -1,12 +1,19 @@
 // fuse-pad-into-conv
 // Before: y = Conv(Pad(x, pads=p, mode=constant, value=0), W, b){pads=q}
 // After:  y = Conv(x, W, b){pads=q+p}
-// Likewise into AveragePool with count_include_pad=1 (pad value 0) and MaxPool (pad value
-// -inf: only that is exact for MaxPool).
+// Likewise into pooling:
+//   AveragePool(Pad(x, p, value=0)){pads=q, count_include_pad=c}
+//     -> AveragePool(x){pads=q+p, count_include_pad=1}   when c = 1, or q = 0 (the window
+//        then never held implicit padding, so counting the explicit zeros is the same);
+//   MaxPool(Pad(x, p, value=v)){pads=q} -> MaxPool(x){pads=q+p}   when v is -inf or the
+//        lowest value of x's type (MaxPool's own padding is ignored, as -inf would be).
 // Requires: constant pads that touch only the spatial axes and are non-negative; the Pad
-// output has one use and is not a graph output; the consumer's auto_pad is NOTSET.
+// output has one use and is not a graph output; the consumer's auto_pad is NOTSET. Pooling
+// also needs ceil_mode = 0, no Indices output, and summed pads smaller than the kernel
+// (ONNX Runtime refuses larger pooling pads, and a window of padding only would differ).
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "pass_factories.h"
 #include "fold_util.h"
@@ -14,9 +21,32 @@
 namespace whittle::passes {
 namespace {
 
+// The lowest value of `dtype` (-inf for floating point types), or nullopt for other types.
+std::optional<double> lowestValue(ir::DataType dtype) {
+  switch (dtype) {
+    case ir::DataType::kFloat:
+    case ir::DataType::kFloat16:
+    case ir::DataType::kBFloat16:
+    case ir::DataType::kDouble: return -std::numeric_limits<double>::infinity();
+    case ir::DataType::kInt8: return -128.0;
+    case ir::DataType::kUint8: return 0.0;
+    default: return std::nullopt;
+  }
+}
+
+// Whether a Pad with constant `value` in front of `consumer` is what the consumer's own
+// padding does: zeros for Conv and AveragePool, nothing (the lowest value) for MaxPool.
+bool padValueFits(const ir::Node& consumer, ir::DataType dtype, double value) {
+  if (consumer.opType() != "MaxPool") return value == 0.0;
+  if (std::isinf(value) && value < 0) return true;
+  if (dtype == ir::DataType::kFloat && value <= -static_cast<double>(std::numeric_limits<float>::max())) return true;
+  std::optional<double> lowest = lowestValue(dtype);
+  return lowest && !std::isinf(*lowest) && value == *lowest;
+}
+
 // The Pad's spatial pads in ONNX layout [x1_begin, x2_begin, ..., x1_end, x2_end, ...] for
 // an input of `rank`, or empty when the Pad is not a pure spatial constant pad.
-std::vector<int64_t> spatialPads(const ir::Node& pad, int64_t rank, double requiredValue) {
+std::vector<int64_t> spatialPads(const ir::Node& pad, int64_t rank, const ir::Node& consumer) {
   if (pad.attrString("mode", "constant") != "constant") return {};
   std::vector<int64_t> pads;
   double value = 0;
@@ -34,7 +64,7 @@ std::vector<int64_t> spatialPads(const ir::Node& pad, int64_t rank, double requi
     }
     if (pad.input(3) != nullptr) return {};  // axes (opset 18): keep it simple
   }
-  if (value != requiredValue && !(std::isinf(requiredValue) && std::isinf(value) && value < 0)) return {};
+  if (!padValueFits(consumer, pad.input(0)->dtype(), value)) return {};
   if (static_cast<int64_t>(pads.size()) != 2 * rank) return {};
   for (int64_t v : pads) {
     if (v < 0) return {};
@@ -47,8 +77,19 @@ std::vector<int64_t> spatialPads(const ir::Node& pad, int64_t rank, double requi
   return spatial;
 }
 
-double padValueFor(const ir::Node& consumer) {
-  return consumer.opType() == "MaxPool" ? -std::numeric_limits<double>::infinity() : 0.0;
+// For pooling: ceil_mode 0, and the summed pads stay below the kernel; an AveragePool that
+// excludes padding from its count takes the explicit zeros only when it had no pads itself.
+bool poolingAccepts(const ir::Node& pool, const std::vector<int64_t>& extra) {
+  if (pool.attrInt("ceil_mode", 0) != 0) return false;
+  std::vector<int64_t> kernel = pool.attrInts("kernel_shape");
+  std::vector<int64_t> pads = pool.attrInts("pads", std::vector<int64_t>(extra.size(), 0));
+  if (kernel.size() * 2 != extra.size() || pads.size() != extra.size()) return false;
+  bool hadPads = false;
+  for (size_t i = 0; i < extra.size(); ++i) {
+    if (pads[i] != 0) hadPads = true;
+    if (pads[i] + extra[i] >= kernel[i % kernel.size()]) return false;
+  }
+  return pool.opType() != "AveragePool" || pool.attrInt("count_include_pad", 0) != 0 || !hadPads;
 }
 
 class FusePadIntoConv final : public RewritePattern {
@@ -59,19 +100,22 @@ class FusePadIntoConv final : public RewritePattern {
     const ir::Node* pad = padded ? padded->producer() : nullptr;
     if (pad == nullptr || !isDefaultDomainOp(*pad, {"Pad"}) || !hasSingleUse(*padded)) return false;
     if (consumer.attrString("auto_pad", "NOTSET") != "NOTSET") return false;
-    if (consumer.opType() == "AveragePool" && consumer.attrInt("count_include_pad", 0) == 0) return false;
     if (consumer.opType() == "MaxPool" && consumer.numOutputs() > 1 && consumer.output(1) != nullptr) return false;
     auto dims = knownRankDims(pad->input(0));
     if (!dims || dims->size() < 3) return false;
-    return !spatialPads(*pad, static_cast<int64_t>(dims->size()), padValueFor(consumer)).empty();
+    std::vector<int64_t> extra = spatialPads(*pad, static_cast<int64_t>(dims->size()), consumer);
+    if (extra.empty()) return false;
+    if (consumer.opType() == "Conv") return true;
+    return poolingAccepts(consumer, extra);
   }
   Status rewrite(ir::Node& consumer, PassContext&) const override {
     const ir::Node& pad = *consumer.input(0)->producer();
     auto dims = knownRankDims(pad.input(0));
-    std::vector<int64_t> extra = spatialPads(pad, static_cast<int64_t>(dims->size()), padValueFor(consumer));
+    std::vector<int64_t> extra = spatialPads(pad, static_cast<int64_t>(dims->size()), consumer);
     std::vector<int64_t> pads = consumer.attrInts("pads", std::vector<int64_t>(extra.size(), 0));
     for (size_t i = 0; i < pads.size(); ++i) pads[i] += extra[i];
     consumer.setAttribute(ir::Attribute::makeInts("pads", pads));
+    if (consumer.opType() == "AveragePool") consumer.setAttribute(ir::Attribute::makeInt("count_include_pad", 1));
     consumer.setInput(0, pad.input(0));
     return Status::ok();
   }

@@ -93,6 +93,11 @@ std::string nearestName(std::string_view name, const std::vector<std::string>& c
       best = c;
     }
   }
+  if (!best.empty() || name.size() < 3) return best;
+  // A truncated name ("max-growth" for "max-growth-bytes"): the shortest name it begins.
+  for (const std::string& c : candidates) {
+    if (c.rfind(name, 0) == 0 && (best.empty() || c.size() < best.size())) best = c;
+  }
   return best;
 }
 

@@ -1,0 +1,56 @@
+// fold-constants: nodes whose inputs are all constant evaluated with the runtime's kernels.
+#include <catch2/catch.hpp>
+
+#include "passes/pass_test_util.h"
+
+using namespace whittle;
+using ir::Attribute;
+using ir::DataType;
+
+TEST_CASE("fold-constants evaluates constant subgraphs", "[passes][fold-constants]") {
+  testing::GraphBuilder b(121);
+  ir::Value* x = b.input("x", DataType::kFloat, {2, 3});
+  ir::Value* c = b.node("Constant", {}, {Attribute::makeTensor("value", b.randomTensor(DataType::kFloat, {2, 3}))});
+  ir::Value* s = b.node("Sqrt", {b.node("Abs", {b.node("Add", {c, b.weight("w", {2, 3})})})});
+  b.output(b.node("Mul", {x, s}), DataType::kFloat, {2, 3});
+  ir::Model model = b.build(13);
+  auto run = testing::runPipelineOn(model, "fold-constants");
+  CHECK(testing::opTypes(*run.after.graph) == std::vector<std::string>{"Mul"});
+  CHECK(run.after.graph->initializers().size() == 1);
+  CHECK(run.stats[0].counters.at("folded") == 3);
+  CHECK(run.stats[0].counters.at("constant-nodes") == 1);
+  CHECK(testing::interfaceNames(run.after) == testing::interfaceNames(model));
+  testing::requireSameOutputs(model, run.after);
+}
+
+TEST_CASE("fold-constants leaves what it must not fold", "[passes][fold-constants]") {
+  testing::GraphBuilder b(122);
+  ir::Value* x = b.input("x", DataType::kFloat, {4, 3});
+  SECTION("DequantizeLinear of an int8 weight") {
+    ir::Value* q = b.weight("wq", {3, 5}, DataType::kInt8, -127, 127);
+    ir::Value* w = b.node("DequantizeLinear", {q, b.constant("scale", {}, {0.02f})});
+    b.output(b.node("MatMul", {x, w}), DataType::kFloat, {4, 5});
+    testing::requireUnchanged(b.build(13), "fold-constants");
+  }
+  SECTION("a node whose input is a graph input") {
+    b.output(b.node("Add", {x, b.weight("w", {4, 3})}), DataType::kFloat, {4, 3});
+    testing::requireUnchanged(b.build(13), "fold-constants");
+  }
+  SECTION("an initializer that is also a graph input (the caller may override it)") {
+    ir::Value* w = b.input("w", DataType::kFloat, {4, 3});
+    w->setConstant(b.randomTensor(DataType::kFloat, {4, 3}));
+    b.output(b.node("Add", {x, b.node("Neg", {w})}), DataType::kFloat, {4, 3});
+    testing::requireUnchanged(b.build(13), "fold-constants");
+  }
+  SECTION("a result that grows the model beyond max-growth-bytes") {
+    ir::Value* big = b.node("Expand", {b.constant("one", {1}, {1.f}), b.constantInt64("shape", {2}, {1000, 3})});
+    b.output(
+        b.node("Add", {b.node("Slice", {big, b.constantInt64("st", {1}, {0}), b.constantInt64("en", {1}, {4})}), x}),
+        DataType::kFloat, {4, 3});
+    ir::Model model = b.build(13);
+    auto run = testing::runPipelineOn(model, "fold-constants{max-growth-bytes=1000}");
+    CHECK(run.stats[0].counters.at("skipped-size") == 1);
+    CHECK(testing::opTypes(*run.after.graph) == std::vector<std::string>{"Expand", "Slice", "Add"});
+    testing::requireSameOutputs(model, run.after);
+  }
+}

@@ -1,0 +1,203 @@
+// Runs the built `whittle optimize` binary: levels, pipelines, recipes, statistics, the
+// metadata it records, and how it treats the input and output files.
+#include <sys/wait.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "support/graph_builder.h"
+#include "support/temp_dir.h"
+#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/passes/registry.h"
+
+namespace whittle {
+namespace {
+
+struct RunResult {
+  int exitCode = -1;
+  std::string out;
+};
+
+RunResult runWhittle(const std::string& args, bool stderrToo = true) {
+  std::string command = std::string("'") + WHITTLE_BINARY + "' " + args + (stderrToo ? " 2>&1" : " 2>/dev/null");
+  RunResult r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string q(const std::string& s) {
+  return "'" + s + "'";
+}
+
+// x -> Identity -> Conv -> BatchNormalization -> Relu -> y, saved to `path`.
+void writeModel(const std::string& path) {
+  testing::GraphBuilder b(191);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 6, 6});
+  ir::Value* c = b.node("Conv", {b.node("Identity", {x}), b.weight("w", {4, 3, 3, 3})});
+  ir::Value* bn = b.node("BatchNormalization", {c, b.weight("s", {4}), b.weight("bb", {4}), b.weight("m", {4}),
+                                                b.weight("v", {4}, ir::DataType::kFloat, 0.5, 1.0)});
+  b.output(b.node("Relu", {bn}), ir::DataType::kFloat, {1, 4, 4, 4});
+  REQUIRE(onnx_io::save(b.build(13), path).isOk());
+}
+
+std::string metadata(const ir::Model& m, const std::string& key) {
+  for (const auto& [k, v] : m.metadata) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("whittle optimize -O2 fuses, prints per-pass statistics and records metadata", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  std::string before = testing::readBytes(tmp.file("in.onnx"));
+  RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) + " --verify-each");
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  CHECK(r.out.find("nodes removed") != std::string::npos);
+  for (const auto& e : passes::pipelineForLevel(2)) CHECK(r.out.find(e.info->name) != std::string::npos);
+  CHECK(testing::readBytes(tmp.file("in.onnx")) == before);  // the input is never touched
+  auto out = onnx_io::load(tmp.file("out.onnx"));
+  REQUIRE(out.isOk());
+  CHECK(testing::opTypes(*out->graph) == std::vector<std::string>{"Conv", "Relu"});
+  CHECK(metadata(*out, "whittle.pipeline") == passes::printPipeline(passes::pipelineForLevel(2)));
+  CHECK_FALSE(metadata(*out, "whittle.version").empty());
+  CHECK(tmp.list() == std::set<std::string>{"in.onnx", "out.onnx"});  // no temporary left behind
+}
+
+TEST_CASE("whittle optimize --json reports every pass", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  RunResult r = runWhittle(
+      "optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) + " -O1 --passes 'fuse-conv-bn' --json",
+      /*stderrToo=*/false);
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["schema"] == "whittle.optimize/1");
+  CHECK(j["pipeline"] == passes::printPipeline(passes::pipelineForLevel(1)) + ",fuse-conv-bn");
+  REQUIRE(j["passes"].size() == passes::pipelineForLevel(1).size() + 1);
+  const auto& last = j["passes"].back();
+  CHECK(last["pass"] == "fuse-conv-bn");
+  CHECK(last["rewrites"] == 1);
+  CHECK(last["nodes_before"].get<int>() - last["nodes_after"].get<int>() == 1);
+  int64_t removed = 0;
+  for (const auto& p : j["passes"]) removed += p["nodes_before"].get<int64_t>() - p["nodes_after"].get<int64_t>();
+  CHECK(removed == 2);
+}
+
+TEST_CASE("whittle optimize -O0 writes the model unchanged, with the metadata", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) + " -O0");
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  auto in = onnx_io::load(tmp.file("in.onnx"));
+  auto out = onnx_io::load(tmp.file("out.onnx"));
+  REQUIRE(in.isOk());
+  REQUIRE(out.isOk());
+  CHECK(testing::opTypes(*out->graph) == testing::opTypes(*in->graph));
+  CHECK(metadata(*out, "whittle.pipeline").empty());
+  CHECK_FALSE(metadata(*out, "whittle.version").empty());
+}
+
+TEST_CASE("whittle optimize --recipe reads a YAML recipe", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  testing::writeBytes(tmp.file("recipe.yaml"), "- pass: eliminate-identity\n- pass: fuse-conv-bn\n");
+  RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) + " -O0 --recipe " +
+                           q(tmp.file("recipe.yaml")));
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  auto out = onnx_io::load(tmp.file("out.onnx"));
+  REQUIRE(out.isOk());
+  CHECK(testing::opTypes(*out->graph) == std::vector<std::string>{"Conv", "Relu"});
+  CHECK(metadata(*out, "whittle.pipeline") == "eliminate-identity,fuse-conv-bn");
+}
+
+TEST_CASE("whittle optimize refuses -o equal to the input unless --in-place", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  std::string before = testing::readBytes(tmp.file("in.onnx"));
+  RunResult refused = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("in.onnx")));
+  INFO(refused.out);
+  CHECK(refused.exitCode != 0);
+  CHECK(refused.out.find("--in-place") != std::string::npos);
+  CHECK(testing::readBytes(tmp.file("in.onnx")) == before);
+  // The same file under another spelling is refused too.
+  RunResult other = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.path() + "/./in.onnx"));
+  CHECK(other.exitCode != 0);
+  CHECK(testing::readBytes(tmp.file("in.onnx")) == before);
+
+  RunResult inPlace =
+      runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("in.onnx")) + " --in-place");
+  INFO(inPlace.out);
+  REQUIRE(inPlace.exitCode == 0);
+  auto out = onnx_io::load(tmp.file("in.onnx"));
+  REQUIRE(out.isOk());
+  CHECK(testing::opTypes(*out->graph) == std::vector<std::string>{"Conv", "Relu"});
+  CHECK(tmp.list() == std::set<std::string>{"in.onnx"});
+}
+
+TEST_CASE("a failed optimize leaves no output file", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  SECTION("an unknown pass, with a suggestion") {
+    RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) +
+                             " --passes 'fuse-conv-bm'");
+    INFO(r.out);
+    CHECK(r.exitCode != 0);
+    CHECK(r.out.find("did you mean 'fuse-conv-bn'") != std::string::npos);
+  }
+  SECTION("an unknown option") {
+    RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) +
+                             " --passes 'fold-constants{max-growth=3}'");
+    INFO(r.out);
+    CHECK(r.exitCode != 0);
+    CHECK(r.out.find("did you mean 'max-growth-bytes'") != std::string::npos);
+  }
+  SECTION("a bad level") {
+    RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) + " -O3");
+    CHECK(r.exitCode != 0);
+  }
+  SECTION("an input that is not a model") {
+    testing::writeBytes(tmp.file("in.onnx"), "not a model");
+    RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")));
+    CHECK(r.exitCode != 0);
+  }
+  CHECK_FALSE(std::filesystem::exists(tmp.file("out.onnx")));
+  CHECK(tmp.list() == std::set<std::string>{"in.onnx"});
+}
+
+TEST_CASE("whittle optimize --list-passes lists every pass with its options", "[optimize][tools]") {
+  RunResult r = runWhittle("optimize --list-passes");
+  REQUIRE(r.exitCode == 0);
+  for (const passes::PassInfo& p : passes::allPasses()) {
+    CHECK(r.out.find(p.name) != std::string::npos);
+    for (const auto& o : p.options) CHECK(r.out.find(o.name + "=" + o.defaultValue) != std::string::npos);
+  }
+}
+
+TEST_CASE("whittle optimize --print-after dumps the graph", "[optimize][tools]") {
+  testing::TempDir tmp;
+  writeModel(tmp.file("in.onnx"));
+  RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("out.onnx")) +
+                           " --print-after fuse-conv-bn");
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  CHECK(r.out.find("after fuse-conv-bn") != std::string::npos);
+}
+
+}  // namespace whittle
