@@ -325,11 +325,22 @@ Status qlinearConcat(KernelContext& ctx, bool nhwc) {
     auto table = buildTable(type, xs, xz, ys, yz, [](float v) { return v; });
     const int64_t row = x.dims()[static_cast<size_t>(*axis)] * inner;
     const auto* xd = reinterpret_cast<const uint8_t*>(x.rawData());
-    for (int64_t o = 0; o < outer; ++o) {
+    if (outer == 1) {  // one block: the table lookup parallelizes inside
       if (same) {
-        std::memcpy(yd + o * rowOut + offset, xd + o * row, static_cast<size_t>(row));
+        std::memcpy(yd + offset, xd, static_cast<size_t>(row));
       } else {
-        applyTable(table, xd + o * row, yd + o * rowOut + offset, row);
+        applyTable(table, xd, yd + offset, row);
+      }
+    } else {  // many rows (channels-last: one per pixel): parallel over rows
+#pragma omp parallel for if (outer * row > kParallelMin) schedule(static)
+      for (int64_t o = 0; o < outer; ++o) {
+        uint8_t* dst = yd + o * rowOut + offset;
+        const uint8_t* src = xd + o * row;
+        if (same) {
+          std::memcpy(dst, src, static_cast<size_t>(row));
+        } else {
+          for (int64_t k = 0; k < row; ++k) dst[k] = table[src[k]];
+        }
       }
     }
     offset += row;
