@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libprotobuf-dev protobuf-compiler libonnx-dev
   libeigen3-dev libdnnl-dev libcli11-dev catch2 nlohmann-json3-dev
-  ocl-icd-opencl-dev opencl-headers libjpeg-dev libpng-dev zlib1g-dev
+  ocl-icd-opencl-dev opencl-headers libjpeg-dev libpng-dev zlib1g-dev chromium
 )
 PIP_PACKAGES=(numpy onnx onnxruntime)
 

@@ -14,6 +14,7 @@ void registerRun(CLI::App& app);
 /// whittle bench: latency, throughput, memory and profile on random inputs (tools/cmd_bench.cpp).
 void registerBench(CLI::App& app);
 void registerOptimize(CLI::App& app);
+void registerCompare(CLI::App& app);  ///< whittle compare (tools/cmd_compare.cpp).
 
 /// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.
 int reportError(const Status& status);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   whittle::tools::registerRun(app);
   whittle::tools::registerBench(app);
   whittle::tools::registerOptimize(app);
+  whittle::tools::registerCompare(app);
 
   try {
     app.parse(argc, argv);

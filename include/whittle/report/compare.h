@@ -1,0 +1,181 @@
+#pragma once
+// The comparison engine of `whittle compare` (and `whittle optimize --report`): runs an
+// original model and an optimized one on the same data set with the CPU runtime and measures
+// output error, accuracy, per-layer SQNR, latency, size and op changes. Works on any pair of
+// models with the same inputs, whichever tool made the optimized one.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/data/dataset.h"
+#include "whittle/ir/graph.h"
+
+namespace whittle::report {
+
+/// The metrics of one graph output, over every sample of the data set.
+struct OutputMetrics {
+  std::string name;
+  std::vector<int64_t> dims;  ///< Of one batch of the original model's output.
+  int64_t elements = 0;       ///< Elements compared, over all batches (padding excluded).
+  double cosine = 1.0;
+  double sqnrDb = 0;  ///< +infinity when the outputs are identical.
+  double maxAbsError = 0;
+  double meanAbsError = 0;
+  /// The output holds one row of class scores per sample ([N, C] or [N, C, 1, 1], C >= 2):
+  /// then top-1 agreement is measured, and top-1/top-5 accuracy when the labels fit (< C).
+  bool classScores = false;
+  int64_t classes = 0;
+  std::optional<double> agreement;  ///< Fraction of samples with the same top-1 class.
+  bool hasAccuracy = false;
+  double top1Original = 0, top5Original = 0, top1Optimized = 0, top5Optimized = 0;  ///< Fractions.
+};
+
+/// SQNR of one activation of the optimized model against the original's.
+struct LayerMetrics {
+  std::string tensor;           ///< Its name in the original model.
+  std::string optimizedTensor;  ///< Its name in the optimized model.
+  /// "qdq": the DequantizeLinear output of a QDQ pair on `tensor`; "name": `tensor` itself;
+  /// "fused-name" / "fused-qdq": the same, found on the first value of a chain of ops
+  /// (Conv -> Add -> Relu) that the optimized model fused into one node keeping the first
+  /// value's name, compared here with the chain's last value `tensor`.
+  std::string match;
+  std::string opType;  ///< The original producer's op type.
+  std::string node;    ///< The original producer's name.
+  double sqnrDb = 0;
+  double cosine = 1.0;
+  double maxAbsError = 0;
+};
+
+/// Latency of one model: milliseconds per run of one batch.
+struct LatencyStats {
+  int64_t runs = 0;
+  int64_t batch = 0;  ///< Samples per run.
+  double p50Ms = 0, p90Ms = 0, p99Ms = 0, meanMs = 0;
+  double throughput = 0;  ///< Samples per second, from the mean.
+};
+
+/// Size and composition of one model.
+struct ModelSummary {
+  std::string path;
+  int64_t fileBytes = -1;  ///< The .onnx file plus external data; -1 when not from a file.
+  int64_t nodes = 0;
+  int64_t parameters = 0;
+  int64_t parameterBytes = 0;
+  std::map<std::string, int64_t> parameterBytesByDtype;  ///< "float32" -> bytes.
+  std::map<std::string, int64_t> opHistogram;            ///< Op type -> count.
+  std::string pipeline;                                  ///< Metadata whittle.pipeline, if any.
+  std::string producer;                                  ///< producer_name producer_version.
+};
+
+/// The thresholds of the CI gates; an unset one is not checked.
+struct Gates {
+  std::optional<double> maxAccuracyDrop;  ///< Percentage points of top-1 (needs labels).
+  std::optional<double> minAgreement;     ///< Percent of samples with the same top-1 class.
+  std::optional<double> minSqnr;          ///< dB, the lowest over the outputs.
+  std::optional<double> minSpeedup;       ///< Original p50 / optimized p50.
+  std::optional<double> maxSizeRatio;     ///< Optimized file bytes / original file bytes.
+  bool any() const { return maxAccuracyDrop || minAgreement || minSqnr || minSpeedup || maxSizeRatio; }
+};
+
+/// One gate as checked.
+struct GateResult {
+  std::string name;  ///< "max-accuracy-drop", "min-agreement", "min-sqnr", "min-speedup", "max-size-ratio".
+  double threshold = 0;
+  double measured = 0;
+  bool passed = false;
+  std::string message;  ///< "min-sqnr: 12.3 dB < 20 dB" (also on success: "... >= ...").
+};
+
+/// Everything `whittle compare` measured.
+struct CompareResult {
+  std::string dataset;  ///< Dataset::describe().
+  int64_t samples = 0;
+  int64_t batch = 0;
+  int threads = 1;
+  bool hasLabels = false;
+  std::vector<OutputMetrics> outputs;
+  bool perLayer = false;
+  std::vector<LayerMetrics> layers;  ///< In the original graph's order.
+  LatencyStats originalLatency, optimizedLatency;
+  ModelSummary original, optimized;
+  std::vector<GateResult> gates;
+
+  /// Original p50 over optimized p50 (0 when unknown).
+  double speedup() const;
+  /// Optimized file bytes over original file bytes (0 when unknown).
+  double sizeRatio() const;
+  /// The lowest SQNR over the outputs.
+  double minOutputSqnr() const;
+  /// The first output with accuracy, else the first with agreement; nullptr when none.
+  const OutputMetrics* classification() const;
+  bool gatesPassed() const;
+  /// Op type -> optimized count minus original count, for types whose counts differ.
+  std::map<std::string, int64_t> opDelta() const;
+};
+
+/// Called as the comparison goes: `phase` ("accuracy", "per-layer", "latency"), work done and
+/// total in that phase.
+using ProgressFn = std::function<void(std::string_view phase, int64_t done, int64_t total)>;
+
+struct CompareOptions {
+  int threads = 1;
+  /// Samples per run when the model's batch dimension is free; a fixed batch size wins.
+  int64_t batchSize = 8;
+  /// Also measure per-layer SQNR (a run with every matched activation as an extra output).
+  bool perLayer = false;
+  /// Timed runs of each model (interleaved) and untimed warm-up runs before them.
+  int latencyRuns = 20;
+  int warmupRuns = 3;
+  ProgressFn progress;
+};
+
+/// The activations of `optimized` that correspond to activations of `original`: the
+/// DequantizeLinear output of a QuantizeLinear -> DequantizeLinear pair on a tensor of that
+/// name (preferred: it carries the activation's quantization error), else the same name.
+/// When the single-use elementwise ops after a matched tensor (Add, Mul, Relu, Clip,
+/// BatchNormalization, ...) are all gone from `optimized`, they were fused into its producer,
+/// and the match moves to the last of them (match "fused-name" / "fused-qdq"). Graph inputs, constants and
+/// graph outputs are left out. In the original graph's node order; LayerMetrics holds the names, op type and node only.
+std::vector<LayerMetrics> matchLayers(const ir::Graph& original, const ir::Graph& optimized);
+
+/// Size, parameters, op histogram and pipeline of a model read from `path` ("" if none).
+Expected<ModelSummary> summarizeModel(const ir::Model& model, const std::string& path);
+
+/// Compares two loaded models on `dataset`, which must have been opened for the original
+/// model's inputs; the optimized model's inputs must have the same names, types and shapes.
+/// Gates are not evaluated (see evaluateGates).
+Expected<CompareResult> compareModels(const ir::Model& original, const std::string& originalPath,
+                                      const ir::Model& optimized, const std::string& optimizedPath,
+                                      data::Dataset& dataset, const CompareOptions& options);
+
+/// Checks the gates against `result` and stores them in result.gates. A gate that cannot be
+/// measured is an error: max-accuracy-drop without labels, min-agreement without an output of
+/// class scores, min-speedup without timed runs, max-size-ratio without file sizes.
+Status evaluateGates(CompareResult& result, const Gates& gates);
+
+/// Where to write reports; an empty path writes none. "-" writes to stdout (JSON, Markdown).
+struct ReportPaths {
+  std::string html;
+  std::string json;
+  std::string markdown;
+  std::string junit;
+};
+
+/// Loads both models, opens `data` for the original, compares, checks `gates` and writes the
+/// reports: the entry point that `whittle compare` and `whittle optimize --report` share.
+/// A failed gate is not an error here: see CompareResult::gatesPassed().
+Expected<CompareResult> compareFiles(const std::string& originalPath, const std::string& optimizedPath,
+                                     const data::DatasetSpec& data, const CompareOptions& options, const Gates& gates,
+                                     const ReportPaths& reports);
+
+/// Writes the reports that `paths` names.
+Status writeReports(const CompareResult& result, const ReportPaths& paths);
+
+}  // namespace whittle::report

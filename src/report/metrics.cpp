@@ -1,0 +1,111 @@
+#include "whittle/report/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+
+#include "whittle/common/status.h"
+
+namespace whittle::report {
+
+void ErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
+  WH_CHECK(ref.size() == test.size(), "ErrorAccumulator::add: lengths differ");
+  for (size_t i = 0; i < ref.size(); ++i) {
+    double r = ref[i];
+    double t = test[i];
+    double e = t - r;
+    sumRefSq_ += r * r;
+    sumTestSq_ += t * t;
+    sumDot_ += r * t;
+    sumNoiseSq_ += e * e;
+    double a = std::fabs(e);
+    sumAbs_ += a;
+    // NaN in either tensor makes the error NaN; keep it visible instead of hiding it in max().
+    if (a > maxAbs_ || std::isnan(a)) maxAbs_ = a;
+  }
+  count_ += static_cast<int64_t>(ref.size());
+}
+
+double ErrorAccumulator::cosine() const {
+  if (sumRefSq_ == 0 && sumTestSq_ == 0) return 1.0;
+  if (sumRefSq_ == 0 || sumTestSq_ == 0) return 0.0;
+  return sumDot_ / std::sqrt(sumRefSq_ * sumTestSq_);
+}
+
+double ErrorAccumulator::sqnrDb() const {
+  if (sumNoiseSq_ == 0) return std::numeric_limits<double>::infinity();
+  if (sumRefSq_ == 0) return -std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(sumRefSq_ / sumNoiseSq_);
+}
+
+std::vector<int64_t> topK(std::span<const float> scores, int k) {
+  std::vector<int64_t> idx(scores.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  size_t n = std::min(idx.size(), static_cast<size_t>(std::max(k, 0)));
+  auto greater = [&](int64_t a, int64_t b) {
+    float sa = scores[a], sb = scores[b];
+    // NaN sorts last so that it never wins.
+    if (std::isnan(sa) != std::isnan(sb)) return std::isnan(sb);
+    return sa > sb || (sa == sb && a < b);
+  };
+  std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n), idx.end(), greater);
+  idx.resize(n);
+  return idx;
+}
+
+void ClassificationAccumulator::add(std::span<const float> original, std::span<const float> optimized, int64_t label) {
+  std::vector<int64_t> a = topK(original, 5);
+  std::vector<int64_t> b = topK(optimized, 5);
+  ++samples_;
+  if (!a.empty() && !b.empty() && a[0] == b[0]) ++agree_;
+  if (label < 0) return;
+  ++labelled_;
+  if (!a.empty() && a[0] == label) ++top1Orig_;
+  if (!b.empty() && b[0] == label) ++top1Opt_;
+  if (std::find(a.begin(), a.end(), label) != a.end()) ++top5Orig_;
+  if (std::find(b.begin(), b.end(), label) != b.end()) ++top5Opt_;
+}
+
+namespace {
+double fraction(int64_t n, int64_t d) {
+  return d > 0 ? static_cast<double>(n) / static_cast<double>(d) : 0.0;
+}
+}  // namespace
+
+double ClassificationAccumulator::agreement() const {
+  return fraction(agree_, samples_);
+}
+double ClassificationAccumulator::top1Original() const {
+  return fraction(top1Orig_, labelled_);
+}
+double ClassificationAccumulator::top5Original() const {
+  return fraction(top5Orig_, labelled_);
+}
+double ClassificationAccumulator::top1Optimized() const {
+  return fraction(top1Opt_, labelled_);
+}
+double ClassificationAccumulator::top5Optimized() const {
+  return fraction(top5Opt_, labelled_);
+}
+
+double percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  double pos = std::clamp(q, 0.0, 100.0) / 100.0 * static_cast<double>(values.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(pos));
+  size_t hi = std::min(lo + 1, values.size() - 1);
+  double frac = pos - static_cast<double>(lo);
+  return values[lo] + (values[hi] - values[lo]) * frac;
+}
+
+std::string formatDb(double db, int digits) {
+  if (std::isinf(db)) return db > 0 ? "inf dB" : "-inf dB";
+  if (std::isnan(db)) return "nan dB";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f dB", digits, db);
+  return buf;
+}
+
+}  // namespace whittle::report
