@@ -1,5 +1,6 @@
-// whittle bench: time a model on random inputs (latency percentiles, throughput, memory,
-// optionally time per op type and per node). The --json schema is docs/bench-schema.md.
+// whittle bench: time a model on random inputs, or on inputs read from files with --input
+// (latency percentiles, throughput, memory, optionally time per op type and per node). The
+// --json schema is docs/bench-schema.md.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -29,6 +30,8 @@ struct BenchOptions {
   bool json = false;
   bool profile = false;
   uint64_t seed = 0;
+  /// --input values: NAME=FILE, or FILE for a model with one input.
+  std::vector<std::string> inputFiles;
 };
 
 struct LatencyStats {
@@ -99,6 +102,64 @@ std::string bytesText(double bytes) {
   return buf;
 }
 
+// The tensors given with --input, by model input name, with the file each came from. A file
+// holds one array (.npy, .pb) or an array named after the input (.npz); its first dim is the
+// batch, the other dims and the element type must match the model input.
+Status readInputFiles(const std::vector<std::string>& args, const std::vector<data::InputSpec>& inputs,
+                      std::map<std::string, std::pair<ir::Tensor, std::string>>& given) {
+  for (const std::string& arg : args) {
+    std::string name, path = arg;
+    size_t eq = arg.find('=');
+    if (eq != std::string::npos && eq > 0) {
+      name = arg.substr(0, eq);
+      path = arg.substr(eq + 1);
+    } else if (inputs.size() == 1) {
+      name = inputs.front().name;
+    } else {
+      return invalidInput("--input " + arg + ": the model has " + std::to_string(inputs.size()) +
+                          " inputs; say which one it feeds (--input NAME=FILE)");
+    }
+    auto spec = std::find_if(inputs.begin(), inputs.end(), [&](const data::InputSpec& in) { return in.name == name; });
+    if (spec == inputs.end()) {
+      std::string names;
+      for (const auto& in : inputs) names += (names.empty() ? "" : ", ") + in.name;
+      return notFound("--input " + arg + ": the model has no input named '" + name + "' (inputs: " + names + ")");
+    }
+    if (given.count(name) != 0) return invalidInput("input '" + name + "' is given twice (" + given[name].second + ", " + path + ")");
+    if (path.empty()) return invalidInput("input '" + name + "': no file given (use --input " + name + "=FILE)");
+    auto tensors = data::readTensorsFromFile(path);
+    if (!tensors.isOk()) return tensors.status().withContext("input '" + name + "'");
+    ir::Tensor* chosen = nullptr;
+    if (tensors->size() == 1) {
+      chosen = &tensors->front().second;
+    } else {
+      for (auto& [n, t] : *tensors) {
+        if (n == name) chosen = &t;
+      }
+    }
+    if (chosen == nullptr) {
+      return invalidInput("input '" + name + "': " + path + " holds " + std::to_string(tensors->size()) +
+                          " arrays and none is named '" + name + "'");
+    }
+    const ir::Tensor& t = *chosen;
+    bool typeOk = spec->dtype == ir::DataType::kUndefined || spec->dtype == t.dtype();
+    bool shapeOk = !t.dims().empty();
+    if (spec->dims) {
+      shapeOk = shapeOk && spec->dims->size() == t.dims().size();
+      for (size_t i = 0; shapeOk && i < spec->dims->size(); ++i) {
+        shapeOk = !(*spec->dims)[i].isKnown() || (*spec->dims)[i].value == t.dims()[i];
+      }
+    }
+    if (!typeOk || !shapeOk) {
+      std::string want = std::string(ir::dataTypeName(spec->dtype)) + (spec->dims ? " " + data::dimsText(*spec->dims) : "");
+      return invalidInput("input '" + name + "' (" + path + "): expected " + want + ", got " +
+                          std::string(ir::dataTypeName(t.dtype())) + " " + data::dimsText(t.dims()));
+    }
+    given[name] = {std::move(*chosen), path};
+  }
+  return Status::ok();
+}
+
 struct OpTypeTime {
   std::string opType;
   int64_t nodes = 0;
@@ -111,12 +172,34 @@ Status benchCommand(const BenchOptions& opts) {
   ir::Model& model = *loaded;
   std::vector<data::InputSpec> inputs = data::inputSpecs(*model.graph);
   std::vector<std::string> notes;
+  std::map<std::string, std::pair<ir::Tensor, std::string>> given;
+  WH_RETURN_IF_ERROR(readInputFiles(opts.inputFiles, inputs, given));
 
-  // Random inputs: a symbolic first dim is the batch; other symbolic dims become 1.
+  // Inputs from files as they are (their first dim is the batch); random inputs for the rest:
+  // a symbolic first dim is the batch (the first file's, else --batch); other symbolic dims
+  // become 1.
   std::mt19937_64 rng(opts.seed);
   std::vector<runtime::NamedTensor> feeds;
+  std::vector<std::string> sources;  // per feed: the file, or "random"
   int64_t samples = 0;
+  int64_t randomBatch = opts.batch;
   for (const auto& in : inputs) {
+    auto it = given.find(in.name);
+    if (it == given.end()) continue;
+    randomBatch = it->second.first.dims()[0];
+    if (opts.batchGiven && randomBatch != opts.batch) {
+      notes.push_back("input '" + in.name + "' comes from " + it->second.second + " with a batch of " +
+                      std::to_string(randomBatch) + "; --batch " + std::to_string(opts.batch) + " does not apply");
+    }
+    break;
+  }
+  for (const auto& in : inputs) {
+    if (auto it = given.find(in.name); it != given.end()) {
+      if (samples == 0) samples = it->second.first.dims()[0];
+      feeds.emplace_back(in.name, std::move(it->second.first));
+      sources.push_back(it->second.second);
+      continue;
+    }
     if (!in.dims) return invalidInput("input '" + in.name + "' has no shape in the model; bench cannot make inputs for it");
     if (in.dtype == ir::DataType::kUndefined) return invalidInput("input '" + in.name + "' has no element type in the model");
     std::vector<int64_t> dims;
@@ -129,7 +212,7 @@ Status benchCommand(const BenchOptions& opts) {
                           std::to_string(opts.batch) + " does not apply to it");
         }
       } else if (i == 0) {
-        dims.push_back(opts.batch);
+        dims.push_back(randomBatch);
       } else {
         dims.push_back(1);
         notes.push_back("input '" + in.name + "' dim " + std::to_string(i) + " ('" + (d.param.empty() ? "?" : d.param) +
@@ -140,6 +223,7 @@ Status benchCommand(const BenchOptions& opts) {
     auto tensor = randomTensor(in.name, in.dtype, dims, rng);
     if (!tensor.isOk()) return tensor.status();
     feeds.emplace_back(in.name, std::move(tensor).value());
+    sources.push_back("random");
   }
   if (samples == 0) samples = 1;
 
@@ -212,8 +296,12 @@ Status benchCommand(const BenchOptions& opts) {
     j["iterations"] = opts.iterations;
     j["seed"] = opts.seed;
     j["inputs"] = nlohmann::json::array();
-    for (const auto& [name, t] : feeds) {
-      j["inputs"].push_back({{"name", name}, {"dtype", std::string(ir::dataTypeName(t.dtype()))}, {"shape", t.dims()}});
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      const auto& [name, t] = feeds[i];
+      j["inputs"].push_back({{"name", name},
+                             {"dtype", std::string(ir::dataTypeName(t.dtype()))},
+                             {"shape", t.dims()},
+                             {"source", sources[i]}});
     }
     j["latencyMs"] = {{"mean", lat.mean}, {"p50", lat.p50}, {"p90", lat.p90}, {"p99", lat.p99},
                       {"min", lat.min},   {"max", lat.max}, {"stddev", lat.stddev}};
@@ -240,9 +328,10 @@ Status benchCommand(const BenchOptions& opts) {
 
   for (const auto& note : notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   std::printf("model       %s (%zu nodes)\n", opts.model.c_str(), model.graph->numNodes());
-  for (const auto& [name, t] : feeds) {
-    std::printf("input       %s %s %s (random)\n", name.c_str(), std::string(ir::dataTypeName(t.dtype())).c_str(),
-                data::dimsText(t.dims()).c_str());
+  for (size_t i = 0; i < feeds.size(); ++i) {
+    const auto& [name, t] = feeds[i];
+    std::printf("input       %s %s %s (%s)\n", name.c_str(), std::string(ir::dataTypeName(t.dtype())).c_str(),
+                data::dimsText(t.dims()).c_str(), sources[i] == "random" ? "random" : ("from " + sources[i]).c_str());
   }
   std::printf("runs        %d threads, batch %lld, %d warm-up, %d timed\n", sessionOptions.threads,
               static_cast<long long>(samples), opts.warmup, opts.iterations);
@@ -272,7 +361,7 @@ Status benchCommand(const BenchOptions& opts) {
 }  // namespace
 
 void registerBench(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Time a model on random inputs: latency, throughput, memory, profile");
+  auto* cmd = app.add_subcommand("bench", "Time a model on random or given inputs: latency, throughput, memory, profile");
   auto opts = std::make_shared<BenchOptions>();
   cmd->add_option("model", opts->model, "The .onnx file")->required();
   cmd->add_option("--threads", opts->threads, "Threads for the kernels (default: all hardware threads)")
@@ -282,6 +371,9 @@ void registerBench(CLI::App& app) {
   cmd->add_option("--iterations", opts->iterations, "Timed runs (default 50)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", opts->warmup, "Untimed runs first (default 5)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", opts->seed, "Seed of the random inputs (default 0)");
+  cmd->add_option("--input,-i", opts->inputFiles,
+                  "NAME=FILE (or FILE for a one-input model): bench on this tensor (.npy, .npz array named NAME, "
+                  ".pb TensorProto) instead of random data; its first dim is the batch. Repeat for several inputs");
   cmd->add_flag("--json", opts->json, "Print JSON (schema: docs/bench-schema.md)");
   cmd->add_flag("--profile", opts->profile, "Time every node: per op type and the top 20 nodes");
   cmd->callback([opts, batch] {

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "whittle/analysis/model_stats.h"
+#include "whittle/analysis/sparsity.h"
 #include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle::tools {
@@ -340,6 +341,30 @@ void printText(const ModelStats& s, bool withShapes) {
   }
 }
 
+// The 2:4 structure of the prunable layers (src/analysis/sparsity.cpp), for the JSON's
+// sparsity.nm and a line of the text output.
+json nmJson(const std::vector<analysis::NmLayer>& layers) {
+  json out = json::array();
+  int64_t compliant = 0, applicable = 0;
+  for (const auto& l : layers) {
+    compliant += l.compliant() ? 1 : 0;
+    applicable += l.applicable ? 1 : 0;
+    out.push_back({{"node", l.node}, {"op", l.opType}, {"weight", l.weight}, {"applicable", l.applicable},
+                   {"groups", l.groups}, {"compliantGroups", l.compliantGroups}, {"compliant", l.compliant()}});
+  }
+  return {{"n", 2}, {"m", 4}, {"applicableLayers", applicable}, {"compliantLayers", compliant}, {"layers", out}};
+}
+
+void printNm(const std::vector<analysis::NmLayer>& layers) {
+  int64_t compliant = 0, applicable = 0;
+  for (const auto& l : layers) {
+    compliant += l.compliant() ? 1 : 0;
+    applicable += l.applicable ? 1 : 0;
+  }
+  std::printf("2:4 pattern   %lld of %lld layers comply (%lld have a reduction length that is a multiple of 4)\n",
+              static_cast<long long>(compliant), static_cast<long long>(layers.size()), static_cast<long long>(applicable));
+}
+
 }  // namespace
 
 void registerInspect(CLI::App& app) {
@@ -357,10 +382,14 @@ void registerInspect(CLI::App& app) {
     options.valueShapes = *shapes;
     auto stats = analysis::computeStats(*model, *path, options);
     if (!stats.isOk()) return setExitCode(reportError(stats.status().withContext(*path)));
+    auto nm = analysis::nmStructure(*model->graph, 2, 4);
     if (*asJson) {
-      std::printf("%s\n", toJson(*stats, *shapes).dump(2, ' ', false, json::error_handler_t::replace).c_str());
+      json j = toJson(*stats, *shapes);
+      j["sparsity"]["nm"] = nmJson(nm);
+      std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     } else {
       printText(*stats, *shapes);
+      printNm(nm);
     }
     setExitCode(0);
   });

@@ -7,10 +7,124 @@
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/passes/pass_manager.h"
+#include "whittle/data/dataset.h"
+#include "whittle/quant/calibration.h"
+#include <chrono>
+#include <unistd.h>
 #include "whittle/version.h"
 
 namespace whittle::tools {
 namespace {
+
+// --quantize and its calibration options (docs/calibration-schema.md).
+struct QuantizeArgs {
+  std::string mode;  // "", "int8" or "dynamic"
+  std::string calib;
+  int64_t calibSize = -1;
+  std::string calibKind;
+  std::string calibOptions;
+  std::string preprocess;
+  std::string inputName;
+  std::string method = "minmax";
+  bool perTensor = false;
+  std::string format = "qdq";
+  std::string activationType = "uint8";
+  bool reduceRange = false;
+  std::vector<std::string> opTypes;
+  std::vector<std::string> excludeNodes;
+  std::vector<std::string> excludeOpTypes;
+  std::string saveCalib;
+  std::string loadCalib;
+  int threads = 1;
+};
+
+std::string joinList(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ";") + i;
+  return out;
+}
+
+// The pipeline entry that --quantize appends after the level's passes.
+Expected<passes::PipelineEntry> quantizeEntry(const QuantizeArgs& q) {
+  std::string text;
+  std::map<std::string, std::string> o;
+  if (q.mode == "int8") {
+    o["method"] = q.method;
+    if (q.perTensor) o["per-channel"] = "false";
+    if (q.format != "qdq") o["format"] = q.format;
+    if (q.activationType != "uint8") o["activation-type"] = q.activationType;
+    if (q.reduceRange) o["reduce-range"] = "true";
+    if (!q.opTypes.empty()) o["op-types"] = joinList(q.opTypes);
+    if (!q.excludeNodes.empty()) o["exclude-nodes"] = joinList(q.excludeNodes);
+    if (!q.excludeOpTypes.empty()) o["exclude-op-types"] = joinList(q.excludeOpTypes);
+    text = "quantize-int8";
+  } else if (q.mode == "dynamic") {
+    if (q.perTensor) o["per-channel"] = "false";
+    if (q.reduceRange) o["reduce-range"] = "true";
+    if (!q.opTypes.empty()) o["op-types"] = joinList(q.opTypes);
+    if (!q.excludeNodes.empty()) o["exclude-nodes"] = joinList(q.excludeNodes);
+    if (!q.excludeOpTypes.empty()) o["exclude-op-types"] = joinList(q.excludeOpTypes);
+    text = "quantize-dynamic";
+  } else {
+    return invalidInput("--quantize '" + q.mode + "': expected int8 or dynamic");
+  }
+  std::string body;
+  for (const auto& [k, v] : o) body += (body.empty() ? "" : ",") + k + "=" + v;
+  WH_ASSIGN_OR_RETURN(auto entries, passes::parsePipeline(text + (body.empty() ? "" : "{" + body + "}")));
+  return entries.front();
+}
+
+// The calibration source of --calib / --load-calib, with a progress bar on stderr.
+struct CalibrationSetup {
+  std::unique_ptr<data::Dataset> data;
+  std::unique_ptr<quant::StandardCalibrationProvider> provider;
+};
+
+Expected<CalibrationSetup> setUpCalibration(const QuantizeArgs& q, const ir::Model& model, bool quiet) {
+  CalibrationSetup setup;
+  std::optional<quant::CalibrationTable> loaded;
+  if (!q.loadCalib.empty()) {
+    WH_ASSIGN_OR_RETURN(loaded, quant::loadCalibrationTable(q.loadCalib));
+  }
+  if (!q.calib.empty()) {
+    data::DatasetSpec spec;
+    spec.path = q.calib;
+    if (!q.calibOptions.empty()) WH_RETURN_IF_ERROR(data::parseDatasetOptions(q.calibOptions, spec).withContext("--calib-options"));
+    if (!q.calibKind.empty()) {
+      auto kind = data::parseDatasetKind(q.calibKind);
+      if (!kind) return invalidInput("--calib-kind '" + q.calibKind + "': expected auto, npy, npz, pb, images, rawbin or mnist");
+      spec.kind = *kind;
+    }
+    if (!q.inputName.empty()) spec.input = q.inputName;
+    if (q.calibSize >= 0) spec.limit = q.calibSize;
+    if (!q.preprocess.empty()) {
+      auto pre = data::loadPreprocessSpec(q.preprocess);
+      if (!pre.isOk()) return pre.status().withContext("--preprocess");
+      spec.preprocess = *pre;
+    }
+    auto opened = data::openDataset(spec, data::inputSpecs(*model.graph));
+    if (!opened.isOk()) return opened.status().withContext("--calib");
+    setup.data = std::move(opened).value();
+  }
+  quant::CalibrationOptions options;
+  options.threads = q.threads;
+  options.batchSize = 1;
+  if (!quiet && isatty(STDERR_FILENO)) {
+    auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    options.progress = [start](int64_t done, int64_t total) {
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
+      double left = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total - done) : 0;
+      int width = 30;
+      int filled = total > 0 ? static_cast<int>(width * done / total) : width;
+      std::fprintf(stderr, "\rcalibrating [%s%s] %lld/%lld samples, %.0f s left   ", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total), left);
+      if (done >= total) std::fprintf(stderr, "\n");
+    };
+  }
+  setup.provider = std::make_unique<quant::StandardCalibrationProvider>(std::move(loaded), setup.data.get(), options);
+  return setup;
+}
 
 struct OptimizeArgs {
   std::string input;
@@ -25,6 +139,8 @@ struct OptimizeArgs {
   bool externalData = false;
   bool inPlace = false;
   bool keepInitializerInputs = false;
+  QuantizeArgs quant;
+  std::string convert;  // --convert fp16|bf16
 };
 
 void listPasses() {
@@ -59,8 +175,26 @@ Status runOptimize(const OptimizeArgs& args) {
     pipeline.insert(pipeline.end(), fromRecipe.begin(), fromRecipe.end());
   }
 
+  if (!args.quant.mode.empty()) {
+    if (args.quant.mode == "int8" && args.quant.calib.empty() && args.quant.loadCalib.empty()) {
+      return invalidInput("--quantize int8 needs calibration data: --calib DATA or --load-calib FILE (or use --quantize dynamic)");
+    }
+    WH_ASSIGN_OR_RETURN(auto entry, quantizeEntry(args.quant));
+    pipeline.push_back(std::move(entry));
+  }
+  if (!args.convert.empty()) {
+    if (args.convert != "fp16" && args.convert != "bf16") return invalidInput("--convert '" + args.convert + "': expected fp16 or bf16");
+    WH_ASSIGN_OR_RETURN(auto converted, passes::parsePipeline("convert-" + args.convert));
+    pipeline.insert(pipeline.end(), converted.begin(), converted.end());
+  }
+
   WH_ASSIGN_OR_RETURN(ir::Model model, onnx_io::load(args.input));
   passes::PassContext ctx(model);
+  CalibrationSetup calibration;
+  if (!args.quant.calib.empty() || !args.quant.loadCalib.empty()) {
+    WH_ASSIGN_OR_RETURN(calibration, setUpCalibration(args.quant, model, args.json));
+    ctx.calibration = calibration.provider.get();
+  }
   passes::PipelineRunOptions runOptions;
   runOptions.verifyEach = args.verifyEach;
   runOptions.printAfter = args.printAfter;
@@ -70,6 +204,13 @@ Status runOptimize(const OptimizeArgs& args) {
   auto stats = passes::runPipeline(model, pipeline, ctx, runOptions);
   if (!stats.isOk()) return stats.status().withContext(args.input);
   WH_RETURN_IF_ERROR(ir::verify(*model.graph).withContext(args.input + ": after optimization"));
+  if (!args.quant.saveCalib.empty()) {
+    if (calibration.provider == nullptr) return invalidInput("--save-calib needs --calib DATA");
+    quant::CalibrationTable table = calibration.provider->table();
+    table.model = args.input;
+    auto method = quant::parseCalibrationMethod(args.quant.method).value_or(quant::CalibrationMethod::kMinMax);
+    WH_RETURN_IF_ERROR(quant::saveCalibrationTable(table, args.quant.saveCalib, method));
+  }
 
   std::string pipelineText = passes::printPipeline(pipeline);
   model.setMetadata("whittle.version", kVersion);
@@ -132,6 +273,27 @@ void registerOptimize(CLI::App& app) {
   cmd->add_flag("--in-place", args->inPlace, "Allow -o to name the input file");
   cmd->add_flag("--keep-initializer-inputs", args->keepInitializerInputs,
                 "Keep weights that old exporters also list as graph inputs (they then cannot fold)");
+  QuantizeArgs& q = args->quant;
+  cmd->add_option("--quantize", q.mode, "Append int8 quantization after the level's passes: int8 (static, needs --calib) or dynamic");
+  cmd->add_option("--calib", q.calib, "Calibration data: .npy, .npz, test-data folder, image folder, rawbin or MNIST idx (docs/datasets.md)");
+  cmd->add_option("--calib-size", q.calibSize, "Use only the first N calibration samples")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--calib-kind", q.calibKind, "auto, npy, npz, pb, images, rawbin or mnist (default: from the path)");
+  cmd->add_option("--calib-options", q.calibOptions, "Data set options: kind=,labels=,input=,shape=HxWxC,dtype=uint8|int8,limit=N");
+  cmd->add_option("--preprocess", q.preprocess, "Image preprocessing of --calib: resize=256,crop=224,rgb,scale=1/255,mean=A:B:C,std=A:B:C or a JSON file");
+  cmd->add_option("--input-name", q.inputName, "The model input a single-tensor calibration set feeds");
+  cmd->add_option("--calib-method", q.method, "Range from calibration: minmax (default), percentile, entropy or mse");
+  cmd->add_flag("--per-tensor", q.perTensor, "Quantize weights per tensor instead of per output channel");
+  cmd->add_option("--format", q.format, "qdq (default) or qoperator");
+  cmd->add_option("--activation-type", q.activationType, "uint8 (asymmetric, default) or int8 (symmetric)");
+  cmd->add_flag("--reduce-range", q.reduceRange, "7-bit weights, for CPUs without VNNI");
+  cmd->add_option("--op-types", q.opTypes, "Quantize only these op types")->delimiter(',');
+  cmd->add_option("--exclude-nodes", q.excludeNodes, "Never quantize these nodes (names or regular expressions)");
+  cmd->add_option("--exclude-op-types", q.excludeOpTypes, "Never quantize these op types")->delimiter(',');
+  cmd->add_option("--save-calib", q.saveCalib, "Save the calibration table as JSON (docs/calibration-schema.md)");
+  cmd->add_option("--load-calib", q.loadCalib, "Reuse a saved calibration table (tensors it lacks are calibrated with --calib)");
+  cmd->add_option("--calib-threads", q.threads, "Threads for running the model during calibration (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--convert", args->convert,
+                  "Append convert-fp16 or convert-bf16 (fp16|bf16) last; options via --passes 'convert-fp16{block-ops=...}'");
   cmd->callback([args] {
     if (args->listPasses) return listPasses();
     if (args->input.empty()) return setExitCode(reportError(invalidInput("missing the input model")));

@@ -271,7 +271,7 @@ bool isInt4(ir::DataType t) { return t == ir::DataType::kInt4 || t == ir::DataTy
 /// switched off: ir::Tensor::valueAsDouble does not read those dtypes yet, so the node-test
 /// comparer aborts the whole test binary on their expected outputs. Turn this on together
 /// with valueAsDouble support (and drop the cases listed for it in
-/// tests/runtime/node_expected_failures_elementwise.txt); elementwise_cast_test.cpp then
+/// tests/runtime/node_expected_failures.txt); elementwise_cast_test.cpp then
 /// checks the results against a brute-force reference.
 constexpr bool kCastToFloat8AndInt4 = false;
 

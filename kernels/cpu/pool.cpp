@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cpu/dnnl_glue.h"
@@ -130,15 +131,27 @@ class PoolKernel final : public Kernel {
     const ir::Tensor& x = ctx.input(0);
     ir::DataType type = x.dtype();
     bool wantIndices = kind_ == PoolKind::kMax && ctx.hasOutput(1);
-    if (type == ir::DataType::kFloat && !wantIndices && kind_ != PoolKind::kLp) {
-      WH_ASSIGN_OR_RETURN(PoolPlan * plan, planFor(x.dims()));
-      if (plan->channelsLast2d) {
-        ir::Tensor& y = ctx.allocateOutput(0, type, physicalDims(plan->geo.dst, outLayout_));
-        channelsLastPool2d(plan->geo, kind_ == PoolKind::kMax, attrs_.countIncludePad, x.data<float>(),
-                           y.mutableData<float>());
+    bool half = type == ir::DataType::kFloat16 || type == ir::DataType::kBFloat16;
+    if ((type == ir::DataType::kFloat || half) && !wantIndices && kind_ != PoolKind::kLp) {
+      // float16/bfloat16 take the float32 kernels on a widened copy (max is exact; average
+      // rounds once, at the end, as the scalar path does).
+      ir::Tensor xf = half ? toFloat32(x) : x;
+      WH_ASSIGN_OR_RETURN(PoolPlan * plan, planFor(xf.dims()));
+      if (plan->channelsLast2d || !plan->reference) {
+        std::vector<int64_t> yDims = physicalDims(plan->geo.dst, outLayout_);
+        std::optional<ir::Tensor> wide;
+        if (half) wide.emplace(ir::DataType::kFloat, yDims);
+        ir::Tensor& y = half ? *wide : ctx.allocateOutput(0, type, yDims);
+        if (plan->channelsLast2d) {
+          channelsLastPool2d(plan->geo, kind_ == PoolKind::kMax, attrs_.countIncludePad, xf.data<float>(),
+                             y.mutableData<float>());
+        } else {
+          WH_RETURN_IF_ERROR(runDnnl(ctx, *plan, xf, y));
+        }
+        if (half) ctx.setOutput(0, fromFloat32(y, type));
         return Status::ok();
       }
-      if (!plan->reference) return runDnnl(ctx, *plan, x);
+      if (half) return runReference<float>(ctx, xf, type);
     }
     if ((type == ir::DataType::kUint8 || type == ir::DataType::kInt8) && kind_ == PoolKind::kMax && !wantIndices &&
         x.rank() == 4 && inLayout_ == Layout::kChannelsFirst && outLayout_ == Layout::kChannelsFirst) {
@@ -231,8 +244,8 @@ class PoolKernel final : public Kernel {
     return plans_.front().get();
   }
 
-  Status runDnnl(KernelContext& ctx, PoolPlan& plan, const ir::Tensor& x) {
-    ir::Tensor& y = ctx.allocateOutput(0, ir::DataType::kFloat, physicalDims(plan.geo.dst, outLayout_));
+  /// Runs the oneDNN primitive of `plan` on float32 `x` into float32 `y` (physical dims).
+  Status runDnnl(KernelContext& ctx, PoolPlan& plan, const ir::Tensor& x, ir::Tensor& y) {
     dnnl::stream& stream = ctx.stream();
     return dnnlCall(what_, [&] {
       plan.src.set_data_handle(const_cast<std::byte*>(x.rawData()));

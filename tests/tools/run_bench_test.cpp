@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "data/data_test_util.h"
@@ -226,6 +227,48 @@ TEST_CASE("bench: text report, symbolic dims and bad input", "[tools][bench]") {
   expectBadInput(whittle("bench /nonexistent/model.onnx"), "/nonexistent/model.onnx");
   Result zero = whittle("bench " + kDemo + " --iterations 0");
   CHECK(zero.code == 2);
+}
+
+TEST_CASE("bench: --input benches on the given tensor and takes its batch", "[tools][bench]") {
+  TempDir dir;
+  std::string x = demoInput(dir, 6);
+  Result r = whittle("bench " + kDemo + " --input input=" + x + " --batch 2 --iterations 2 --warmup 0 --threads 1 --json");
+  if (!ranOrUnsupported(r)) return;
+  INFO(r.output);
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  // The batch comes from the file; --batch does not apply to it, and a note says so.
+  CHECK(j["batch"] == 6);
+  CHECK(j["inputs"][0]["shape"] == nlohmann::json::array({6, 1, 8, 8}));
+  CHECK(j["inputs"][0]["source"] == x);
+  bool noted = false;
+  for (const auto& note : j["notes"]) noted = noted || note.get<std::string>().find("--batch 2 does not apply") != std::string::npos;
+  CHECK(noted);
+  // FILE alone feeds a one-input model; the text report names the file.
+  Result text = whittle("bench " + kDemo + " --input " + x + " --iterations 1 --warmup 0");
+  REQUIRE(text.code == 0);
+  CHECK(text.output.find("input       input float32 [6,1,8,8] (from " + x + ")") != std::string::npos);
+}
+
+TEST_CASE("bench: a bad --input file exits 2 naming the input", "[tools][bench]") {
+  TempDir dir;
+  // Missing file, not a .npy, wrong shape, wrong dtype, unknown input name.
+  expectBadInput(whittle("bench " + kDemo + " --input input=" + dir.file("missing.npy")), "input 'input'");
+  {
+    std::ofstream(dir.file("junk.npy")) << "not an array";
+  }
+  Result junk = whittle("bench " + kDemo + " --input input=" + dir.file("junk.npy"));
+  expectBadInput(junk, "input 'input'");
+  CHECK(junk.output.find(dir.file("junk.npy")) != std::string::npos);
+  ir::Tensor wrongShape(ir::DataType::kFloat, {2, 1, 4, 4});
+  REQUIRE(data::writeNpy(wrongShape, dir.file("shape.npy")).isOk());
+  Result shape = whittle("bench " + kDemo + " --input input=" + dir.file("shape.npy"));
+  expectBadInput(shape, "input 'input'");
+  CHECK(shape.output.find("[2,1,4,4]") != std::string::npos);
+  ir::Tensor wrongType(ir::DataType::kDouble, {2, 1, 8, 8});
+  REQUIRE(data::writeNpy(wrongType, dir.file("double.npy")).isOk());
+  expectBadInput(whittle("bench " + kDemo + " --input input=" + dir.file("double.npy")), "float64");
+  std::string x = demoInput(dir, 2);
+  expectBadInput(whittle("bench " + kDemo + " --input images=" + x), "no input named 'images'");
 }
 
 }  // namespace

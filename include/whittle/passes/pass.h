@@ -13,6 +13,10 @@
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
 
+namespace whittle::quant {
+class CalibrationProvider;
+}
+
 namespace whittle::passes {
 
 /// One declared option of a pass: its name, default (as text) and a one-line help.
@@ -68,6 +72,8 @@ class PassContext {
   /// A note for the user ("fuse-gelu: opset 17 < 20, left decomposed"), shown by optimize.
   void note(std::string message) { notes_.push_back(std::move(message)); }
   const std::vector<std::string>& notes() const { return notes_; }
+  /// Where quantize passes get activation ranges (whittle optimize --calib/--load-calib); may be null.
+  quant::CalibrationProvider* calibration = nullptr;
 
  private:
   ir::Model& model_;

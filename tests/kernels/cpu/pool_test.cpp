@@ -174,6 +174,31 @@ TEST_CASE("MaxPool returns Indices and pools float16, float64 and 8-bit integers
                                1e-3);
 }
 
+TEST_CASE("float16 and bfloat16 pools match the naive pool over the shape list", "[kernels][pool]") {
+  // They take the float32 kernels (oneDNN or the channels-last loop) on a widened copy.
+  uint64_t seed = 500;
+  for (const PoolCase& c : kPoolCases) {
+    for (ir::DataType type : {ir::DataType::kFloat16, ir::DataType::kBFloat16}) {
+      GraphBuilder gb(seed++);
+      ir::Tensor x = gb.randomTensor(type, c.x, -4, 4);
+      std::vector<double> values = whittle::testing::tensorValues(x);
+      for (int threads : {1, 2}) {
+        INFO(ir::dataTypeName(type) << " " << c.x.size() - 2 << "-d pool over C " << c.x[1] << ", ceil " << c.ceil
+                                    << ", threads " << threads);
+        auto maxY = runOne("MaxPool", x, poolAttrs(c), threads);
+        REQUIRE(maxY[0].dims() == outDims(c));
+        CHECK(maxY[0].dtype() == type);
+        whittle::testing::checkClose(maxY[0], naivePool(c, Kind::kMax, false, 0, values), 0, 0);
+        auto avgY = runOne("AveragePool", x, poolAttrs(c), threads);
+        CHECK(avgY[0].dtype() == type);
+        // One rounding to the 16-bit type: half an ulp, 2^-11 (float16) or 2^-8 (bfloat16).
+        double rel = type == ir::DataType::kFloat16 ? 1e-3 : 8e-3;
+        whittle::testing::checkClose(avgY[0], naivePool(c, Kind::kAverage, false, 0, values), rel, rel);
+      }
+    }
+  }
+}
+
 TEST_CASE("8-bit MaxPool matches the naive pool over the shape list", "[kernels][pool]") {
   // 2-D channels-first cases take the separable byte path, the others the reference.
   uint64_t seed = 300;

@@ -1,0 +1,390 @@
+// convert-fp16 / convert-bf16: weights and computation in a 16-bit float type.
+//
+// Before: y = Conv(x, W, b)                      x, W, b, y float32
+// After:  xh = Cast(x, to=half)                  (only at the model's inputs, keep-io-types)
+//         yh = Conv(xh, half(W), half(b))        weights converted once, at rest
+//         y  = Cast(yh, to=float)                (only at the model's outputs, keep-io-types)
+//   half(w) = round-to-nearest-even(w), clamped to the half type's largest finite value
+//   (+-65504 for float16); every clamped weight is counted in "weights-clamped".
+// Nodes of a blocked op type (block-ops), named in block-nodes, reductions over more than
+// long-reduction elements, and ops whose types are fixed (QuantizeLinear, DequantizeLinear,
+// random generators) stay float32: their float inputs are cast back to float32 and their
+// outputs cast to half for half users. Casts are inserted only where a type changes, one per
+// value, and a Cast of a Cast between float types collapses (float->half->float cancels).
+// An existing Cast to float32 inside the converted region casts to the half type instead.
+// Every value's recorded type follows.
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "pass_factories.h"
+#include "whittle/onnx_io/onnx_io.h"
+
+namespace whittle::passes {
+namespace {
+
+using ir::DataType;
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (c == ';' || c == ':' || c == ' ') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+struct HalfConfig {
+  DataType half = DataType::kFloat16;
+  bool keepIoTypes = true;
+  std::set<std::string> blockOps;
+  std::set<std::string> blockNodes;
+  int64_t longReduction = 4096;
+};
+
+bool isFloatLike(DataType t) {
+  return t == DataType::kFloat || t == DataType::kFloat16 || t == DataType::kBFloat16 || t == DataType::kDouble;
+}
+
+// Ops that always stay float32: their type constraints or attributes fix the float type.
+bool alwaysFloat(const ir::Node& n) {
+  static const std::set<std::string, std::less<>> kOps = {
+      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "RandomNormal", "RandomUniform",
+      "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial", "EyeLike", "QLinearConv",
+      "QLinearMatMul", "ConvInteger", "MatMulInteger", "If", "Loop", "Scan", "SequenceConstruct"};
+  return kOps.contains(n.opType()) || n.hasSubgraphs();
+}
+
+// Input slots that must be float32 whatever the node computes in.
+bool floatOnlySlot(const ir::Node& n, size_t slot) {
+  return (n.opType() == "Resize" && slot == 2) || (n.opType() == "Upsample" && slot == 1);
+}
+
+// Input slots that accept any type (the node reads only the shape, or converts).
+bool anyTypeSlot(const ir::Node& n, size_t slot) {
+  const std::string& op = n.opType();
+  return slot == 0 && (op == "Cast" || op == "Shape" || op == "Size");
+}
+
+int64_t reducedElements(const ir::Node& n) {
+  const ir::Value* x = n.input(0);
+  if (x == nullptr) return -1;
+  auto dims = x->type().staticDims();
+  if (!dims) return -1;
+  std::vector<int64_t> axes = n.attrInts("axes");
+  if (axes.empty() && n.input(1) != nullptr) {
+    const ir::Tensor* a = constantOf(n.input(1));
+    if (a == nullptr) return -1;
+    for (int64_t i = 0; i < a->numel(); ++i) axes.push_back(static_cast<int64_t>(a->valueAsDouble(i)));
+  }
+  int64_t rank = static_cast<int64_t>(dims->size());
+  int64_t count = 1;
+  if (axes.empty()) {
+    if (n.attrInt("noop_with_empty_axes", 0) != 0) return 1;
+    for (int64_t d : *dims) count *= d;
+    return count;
+  }
+  for (int64_t a : axes) {
+    if (a < 0) a += rank;
+    if (a < 0 || a >= rank) return -1;
+    count *= (*dims)[static_cast<size_t>(a)];
+  }
+  return count;
+}
+
+bool isReduction(const std::string& op) { return op.rfind("Reduce", 0) == 0 && op != "ReduceMax" && op != "ReduceMin"; }
+
+// Fills element types that the model and shape inference left unknown, by simple rules, so
+// that every float value is seen.
+void fillElementTypes(ir::Graph& graph) {
+  static const std::set<std::string, std::less<>> kInt64Out = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero",
+                                                               "NonMaxSuppression"};
+  static const std::set<std::string, std::less<>> kBoolOut = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+                                                              "Not", "And", "Or", "Xor", "IsNaN", "IsInf"};
+  for (ir::Node* n : graph.nodes()) {
+    for (size_t o = 0; o < n->numOutputs(); ++o) {
+      ir::Value* out = n->output(o);
+      if (out == nullptr || out->dtype() != DataType::kUndefined) continue;
+      DataType t = DataType::kUndefined;
+      const std::string& op = n->opType();
+      if (op == "Cast") {
+        t = static_cast<DataType>(n->attrInt("to", 0));
+      } else if (op == "Constant") {
+        const ir::Attribute* a = n->findAttribute("value");
+        if (a != nullptr && a->kind == ir::Attribute::Kind::kTensor) t = a->t.dtype();
+        if (n->hasAttribute("value_float") || n->hasAttribute("value_floats")) t = DataType::kFloat;
+        if (n->hasAttribute("value_int") || n->hasAttribute("value_ints")) t = DataType::kInt64;
+      } else if (op == "ConstantOfShape") {
+        const ir::Attribute* a = n->findAttribute("value");
+        t = a != nullptr && a->kind == ir::Attribute::Kind::kTensor ? a->t.dtype() : DataType::kFloat;
+      } else if (kInt64Out.contains(op) || (op == "TopK" && o == 1) || (op == "MaxPool" && o == 1)) {
+        t = DataType::kInt64;
+      } else if (kBoolOut.contains(op)) {
+        t = DataType::kBool;
+      } else if (op == "Where" && n->input(1) != nullptr) {
+        t = n->input(1)->dtype();
+      } else if (n->domain().empty()) {
+        for (const ir::Value* in : n->inputs()) {
+          if (in != nullptr && in->dtype() != DataType::kUndefined) {
+            t = in->dtype();
+            break;
+          }
+        }
+      }
+      if (t != DataType::kUndefined) out->mutableType().dtype = t;
+    }
+  }
+}
+
+struct ConvertCounters {
+  int64_t clamped = 0;
+  int64_t converted = 0;
+};
+
+ir::Tensor toHalf(const ir::Tensor& t, DataType half, ConvertCounters& counters) {
+  ir::Tensor out(half, t.dims());
+  uint16_t* dst = out.mutableData<uint16_t>();
+  const float limit = half == DataType::kFloat16 ? 65504.0f : std::numeric_limits<float>::max();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    float v = static_cast<float>(t.valueAsDouble(i));
+    if (std::isfinite(v) && std::fabs(v) > limit) {
+      v = std::copysign(limit, v);
+      ++counters.clamped;
+    }
+    dst[i] = half == DataType::kFloat16 ? ir::floatToHalf(v) : ir::floatToBfloat16(v);
+  }
+  counters.converted += n;
+  return out;
+}
+
+class ConvertHalf final : public Pass {
+ public:
+  explicit ConvertHalf(HalfConfig c) : config_(std::move(c)) {}
+  Status run(ir::Model& model, PassContext& ctx) override;
+
+ private:
+  bool converts(const ir::Node& n) const;
+  ir::Node* addCast(ir::Graph& graph, ir::Value* v, DataType to, ir::Node* before) const;
+  HalfConfig config_;
+};
+
+bool ConvertHalf::converts(const ir::Node& n) const {
+  if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
+  if (alwaysFloat(n) || config_.blockOps.contains(n.opType())) return false;
+  if (!n.name().empty() && config_.blockNodes.contains(n.name())) return false;
+  if (isReduction(n.opType())) {
+    int64_t count = reducedElements(n);
+    if (count < 0 || count > config_.longReduction) return false;
+  }
+  return true;
+}
+
+ir::Node* ConvertHalf::addCast(ir::Graph& graph, ir::Value* v, DataType to, ir::Node* before) const {
+  std::string suffix = to == DataType::kFloat ? "_fp32" : (to == DataType::kFloat16 ? "_fp16" : "_bf16");
+  ir::Node* cast = graph.addNode("Cast", {v}, {v->name() + suffix}, graph.uniqueNodeName(v->name() + suffix + "_Cast"), "", before);
+  cast->setAttribute(ir::Attribute::makeInt("to", static_cast<int64_t>(to)));
+  cast->output(0)->mutableType() = v->type();
+  cast->output(0)->mutableType().dtype = to;
+  return cast;
+}
+
+// A Cast of a Cast between float types: the outer Cast reads the inner one's input, and
+// disappears when that already has the wanted type.
+int64_t cancelCastPairs(ir::Graph& graph) {
+  int64_t removed = 0;
+  for (ir::Node* n : graph.nodes()) {
+    if (n->opType() != "Cast" || !n->domain().empty()) continue;
+    ir::Value* mid = n->input(0);
+    ir::Node* inner = mid != nullptr ? mid->producer() : nullptr;
+    if (inner == nullptr || inner->opType() != "Cast" || !inner->domain().empty()) continue;
+    ir::Value* x = inner->input(0);
+    auto to = static_cast<DataType>(n->attrInt("to", 0));
+    if (x == nullptr || !isFloatLike(x->dtype()) || !isFloatLike(mid->dtype()) || !isFloatLike(to)) continue;
+    n->setInput(0, x);
+    ++removed;
+    if (x->dtype() == to && canForward(n->output(0), x)) {
+      graph.replaceAllUsesWith(n->output(0), x);
+      if (!n->output(0)->hasUses() && !n->output(0)->isGraphOutput()) graph.eraseNode(n);
+    }
+  }
+  removeDeadNodes(graph);
+  return removed;
+}
+
+Status ConvertHalf::run(ir::Model& model, PassContext& ctx) {
+  ir::Graph& graph = *model.graph;
+  const DataType half = config_.half;
+  const char* passName = half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16";
+  (void)onnx_io::inferShapes(model);
+  fillElementTypes(graph);
+  ConvertCounters counters;
+
+  const std::vector<ir::Node*> nodes = graph.nodes();
+  std::unordered_set<const ir::Node*> converted;
+  int64_t kept = 0;
+  for (ir::Node* n : nodes) {
+    if (converts(*n)) {
+      converted.insert(n);
+    } else {
+      bool touchesFloat = false;
+      for (const ir::Value* v : n->outputs()) touchesFloat |= v != nullptr && v->dtype() == DataType::kFloat;
+      for (const ir::Value* v : n->inputs()) touchesFloat |= v != nullptr && v->dtype() == DataType::kFloat;
+      kept += touchesFloat ? 1 : 0;
+    }
+  }
+
+  // 1. Values produced by converted nodes become half; so do the model's inputs without keep-io-types.
+  std::unordered_set<const ir::Value*> halfValues;
+  for (ir::Node* n : nodes) {
+    if (!converted.contains(n)) continue;
+    for (ir::Value* out : n->outputs()) {
+      if (out != nullptr && out->dtype() == DataType::kFloat) {
+        out->mutableType().dtype = half;
+        halfValues.insert(out);
+      }
+    }
+    // Attributes that fix the output type.
+    const std::string& op = n->opType();
+    if (op == "Cast" && n->attrInt("to", 0) == static_cast<int64_t>(DataType::kFloat)) {
+      n->setAttribute(ir::Attribute::makeInt("to", static_cast<int64_t>(half)));
+    } else if (op == "Constant") {
+      const ir::Attribute* a = n->findAttribute("value");
+      if (a != nullptr && a->kind == ir::Attribute::Kind::kTensor && a->t.dtype() == DataType::kFloat) {
+        n->setAttribute(ir::Attribute::makeTensor("value", toHalf(a->t, half, counters)));
+      } else if (n->hasAttribute("value_float") || n->hasAttribute("value_floats")) {
+        std::vector<float> vals = n->hasAttribute("value_float") ? std::vector<float>{n->attrFloat("value_float", 0)}
+                                                                   : n->attrFloats("value_floats");
+        std::vector<int64_t> dims;
+        if (n->hasAttribute("value_floats")) dims.push_back(static_cast<int64_t>(vals.size()));
+        n->removeAttribute("value_float");
+        n->removeAttribute("value_floats");
+        n->setAttribute(ir::Attribute::makeTensor("value", toHalf(ir::Tensor::fromVector(DataType::kFloat, dims, vals), half, counters)));
+      }
+    } else if (op == "ConstantOfShape" && n->output(0) != nullptr && n->output(0)->dtype() == half) {
+      const ir::Attribute* a = n->findAttribute("value");
+      ir::Tensor value = a != nullptr && a->kind == ir::Attribute::Kind::kTensor
+                             ? a->t
+                             : ir::Tensor::fromVector(DataType::kFloat, {1}, std::vector<float>{0.0f});
+      n->setAttribute(ir::Attribute::makeTensor("value", toHalf(value, half, counters)));
+    }
+  }
+  std::vector<ir::Value*> floatInputs;  // model inputs that stay float32 (keep-io-types)
+  for (ir::Value* in : graph.inputs()) {
+    if (in->dtype() != DataType::kFloat || in->isInitializer()) continue;
+    if (config_.keepIoTypes) {
+      floatInputs.push_back(in);
+    } else {
+      in->mutableType().dtype = half;
+      halfValues.insert(in);
+    }
+  }
+
+  // 2. Every use gets the type its node computes in: half for converted nodes, float32 otherwise.
+  std::unordered_map<const ir::Value*, ir::Value*> halfOf;   // float32 value -> its half twin
+  std::unordered_map<const ir::Value*, ir::Value*> floatOf;  // half value -> its float32 twin
+  int64_t castsInserted = 0;
+  for (ir::Node* n : nodes) {
+    const bool isHalfNode = converted.contains(n);
+    for (size_t i = 0; i < n->numInputs(); ++i) {
+      ir::Value* v = n->input(i);
+      if (v == nullptr) continue;
+      const bool wantHalf = isHalfNode && !floatOnlySlot(*n, i);
+      if (anyTypeSlot(*n, i) && isHalfNode) continue;
+      if (v->dtype() == half && halfValues.contains(v) && !wantHalf) {
+        auto it = floatOf.find(v);
+        if (it == floatOf.end()) {
+          it = floatOf.emplace(v, addCast(graph, v, DataType::kFloat, n)->output(0)).first;
+          ++castsInserted;
+        }
+        n->setInput(i, it->second);
+      } else if (v->dtype() == DataType::kFloat && wantHalf) {
+        auto it = halfOf.find(v);
+        if (it == halfOf.end()) {
+          const ir::Tensor* c = v->isInitializer() && !v->isGraphInput() ? v->constant() : nullptr;
+          ir::Value* twin = nullptr;
+          if (c != nullptr) {
+            twin = graph.addInitializer(graph.uniqueValueName(v->name() + (half == DataType::kFloat16 ? "_fp16" : "_bf16")),
+                                        toHalf(*c, half, counters));
+            twin->mutableType() = v->type();
+            twin->mutableType().dtype = half;
+          } else {
+            twin = addCast(graph, v, half, n)->output(0);
+            ++castsInserted;
+          }
+          it = halfOf.emplace(v, twin).first;
+        }
+        n->setInput(i, it->second);
+      }
+    }
+  }
+
+  // 3. The model's outputs: keep-io-types ends each half output with one Cast to float32.
+  if (config_.keepIoTypes) {
+    for (size_t j = 0; j < graph.outputs().size(); ++j) {
+      ir::Value* v = graph.outputs()[j];
+      if (v->dtype() != half || !halfValues.contains(v)) continue;
+      std::string name = v->name();
+      WH_RETURN_IF_ERROR(graph.renameValue(v, graph.uniqueValueName(name + (half == DataType::kFloat16 ? "_fp16" : "_bf16"))));
+      ir::Node* cast = graph.addNode("Cast", {v}, {name}, graph.uniqueNodeName(name + "_Cast"), "", nullptr);
+      cast->setAttribute(ir::Attribute::makeInt("to", static_cast<int64_t>(DataType::kFloat)));
+      cast->output(0)->mutableType() = v->type();
+      cast->output(0)->mutableType().dtype = DataType::kFloat;
+      if (cast->output(0)->name() != name) return internalError(std::string(passName) + ": output '" + name + "' could not keep its name");
+      graph.setOutput(j, cast->output(0));
+      ++castsInserted;
+    }
+  }
+
+  int64_t cancelled = cancelCastPairs(graph);
+  removeDeadNodes(graph);
+  WH_RETURN_IF_ERROR(graph.topologicalSort());
+  ctx.stats().rewrites = static_cast<int64_t>(converted.size());
+  ctx.stats().counters["nodes-converted"] = static_cast<int64_t>(converted.size());
+  ctx.stats().counters["nodes-kept-float32"] = kept;
+  ctx.stats().counters["casts-inserted"] = castsInserted;
+  ctx.stats().counters["cast-pairs-cancelled"] = cancelled;
+  ctx.stats().counters["weights-converted"] = counters.converted;
+  ctx.stats().counters["weights-clamped"] = counters.clamped;
+  if (counters.clamped > 0) {
+    ctx.note(std::string(passName) + ": " + std::to_string(counters.clamped) + " weights outside the half range were clamped");
+  }
+  if (half == DataType::kBFloat16 && model.opsetVersion("") < 13) {
+    ctx.note("convert-bf16: opset " + std::to_string(model.opsetVersion("")) +
+             " < 13: most ops only admit bfloat16 from opset 13 on (Conv from 22); whittle runs the model, other runtimes may refuse it");
+  }
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<Pass>> makeConvertHalf(const PassOptions& options, DataType half) {
+  HalfConfig c;
+  c.half = half;
+  WH_ASSIGN_OR_RETURN(c.keepIoTypes, options.getBool("keep-io-types", true));
+  WH_ASSIGN_OR_RETURN(c.longReduction, options.getInt("long-reduction", 4096));
+  for (const std::string& s : splitList(options.getString("block-ops", "Resize;TopK;NonMaxSuppression;Range;CumSum;RoiAlign"))) {
+    c.blockOps.insert(s);
+  }
+  for (const std::string& s : splitList(options.getString("block-nodes", ""))) c.blockNodes.insert(s);
+  return std::unique_ptr<Pass>(std::make_unique<ConvertHalf>(std::move(c)));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Pass>> makeConvertFp16(const PassOptions& options) {
+  return makeConvertHalf(options, DataType::kFloat16);
+}
+
+Expected<std::unique_ptr<Pass>> makeConvertBf16(const PassOptions& options) {
+  return makeConvertHalf(options, DataType::kBFloat16);
+}
+
+}  // namespace whittle::passes

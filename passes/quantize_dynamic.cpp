@@ -1,0 +1,150 @@
+// quantize-dynamic: int8 weights, activations quantized at run time (no calibration).
+//
+// Before: y = MatMul(x, W)            (or Gemm(x, W, b) with transA = 0, alpha = beta = 1)
+// After:
+//   xq, sx, zx = DynamicQuantizeLinear(x)                      (uint8, per tensor, per run)
+//   acc = MatMulInteger(xq, Wq, zx, 0)                          (Wq int8, per column or tensor)
+//   y   = Cast(acc, float) * (sx * sW)     [+ b]
+//   sW[n] = max_k |W[k, n]| / 127 (per column; one value per tensor with per-channel=false)
+// This is ONNX Runtime's dynamic quantization of MatMul, the usual choice for transformer
+// weights; ORT fuses the chain into DynamicQuantizeMatMul. Requires opset >= 11 (upgraded
+// when no op changed meaning) and a constant 2-D float W.
+
+#include <regex>
+#include <set>
+
+#include "pass_factories.h"
+#include "whittle/quant/qdq.h"
+#include "whittle/quant/quant_math.h"
+
+namespace whittle::passes {
+namespace {
+
+std::vector<std::string> splitItems(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (c == ';' || c == ':') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+struct DynamicConfig {
+  bool perChannel = true;
+  bool reduceRange = false;
+  std::set<std::string> opTypes;
+  std::set<std::string> excludeOpTypes;
+  std::vector<std::string> excludeNodes;
+};
+
+class QuantizeDynamic final : public Pass {
+ public:
+  explicit QuantizeDynamic(DynamicConfig c) : config_(std::move(c)) {}
+  Status run(ir::Model& model, PassContext& ctx) override;
+
+ private:
+  bool selected(const ir::Node& n) const;
+  DynamicConfig config_;
+};
+
+bool QuantizeDynamic::selected(const ir::Node& n) const {
+  if (!n.domain().empty()) return false;
+  const std::string& op = n.opType();
+  if (op != "MatMul" && op != "Gemm") return false;
+  if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
+  if (config_.excludeOpTypes.contains(op)) return false;
+  for (const std::string& pattern : config_.excludeNodes) {
+    if (n.name() == pattern) return false;
+    try {
+      if (std::regex_match(n.name(), std::regex(pattern))) return false;
+    } catch (const std::regex_error&) {
+    }
+  }
+  const ir::Value* x = n.input(0);
+  if (x == nullptr || constantOf(x) != nullptr || (x->dtype() != ir::DataType::kFloat && x->dtype() != ir::DataType::kUndefined)) return false;
+  const ir::Tensor* w = constantOf(n.input(1));
+  if (w == nullptr || w->dtype() != ir::DataType::kFloat || w->rank() != 2) return false;
+  if (op == "Gemm") {
+    if (n.attrInt("transA", 0) != 0 || n.attrInt("transB", 0) != 0) return false;
+    if (n.attrFloat("alpha", 1.0f) != 1.0f || n.attrFloat("beta", 1.0f) != 1.0f) return false;
+    if (n.input(2) != nullptr && constantOf(n.input(2)) == nullptr) return false;
+    // Gemm's input is 2-D; MatMulInteger then gives the same [M, N].
+  }
+  return true;
+}
+
+Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
+  ir::Graph& graph = *model.graph;
+  std::vector<ir::Node*> targets;
+  for (ir::Node* n : graph.nodes()) {
+    if (selected(*n)) targets.push_back(n);
+  }
+  if (targets.empty()) {
+    ctx.note("quantize-dynamic: no MatMul/Gemm with a constant 2-D weight to quantize");
+    return Status::ok();
+  }
+  if (model.opsetVersion("") < 11) WH_RETURN_IF_ERROR(quant::ensureOpset(model, 11));
+  std::map<const ir::Value*, std::array<ir::Value*, 3>> dynamicOf;  // x -> (xq, sx, zx), shared by users
+  for (ir::Node* n : targets) {
+    ir::Value* x = n->input(0);
+    auto it = dynamicOf.find(x);
+    if (it == dynamicOf.end()) {
+      std::string base = x->name();
+      ir::Node* dql = graph.addNode("DynamicQuantizeLinear", {x}, {base + "_quantized", base + "_scale", base + "_zero_point"},
+                                    graph.uniqueNodeName(base + "_DynamicQuantizeLinear"), "", n);
+      dql->output(0)->mutableType().dtype = ir::DataType::kUint8;
+      dql->output(1)->mutableType().dtype = ir::DataType::kFloat;
+      dql->output(2)->mutableType().dtype = ir::DataType::kUint8;
+      it = dynamicOf.emplace(x, std::array<ir::Value*, 3>{dql->output(0), dql->output(1), dql->output(2)}).first;
+    }
+    auto [xq, sx, zx] = it->second;
+    const ir::Tensor w = *constantOf(n->input(1));
+    WH_ASSIGN_OR_RETURN(quant::QuantizedWeight qw, quant::quantizeWeight(w, config_.perChannel ? 1 : -1, config_.reduceRange));
+    std::string base = n->name().empty() ? n->output(0)->name() : n->name();
+    ir::Value* wq = graph.addInitializer(graph.uniqueValueName(n->input(1)->name() + "_quantized"), qw.values);
+    ir::Value* wzp = quant::addZeroPointInitializer(graph, n->input(1)->name(), ir::DataType::kInt8,
+                                                    std::vector<int32_t>(qw.scales.size(), 0), qw.scales.size() == 1);
+    ir::Value* ws = quant::addScaleInitializer(graph, n->input(1)->name(), qw.scales, qw.scales.size() == 1);
+    ir::Node* mmi = graph.addNode("MatMulInteger", {xq, wq, zx, wzp}, {base + "_int32"}, graph.uniqueNodeName(base + "_MatMulInteger"), "", n);
+    mmi->output(0)->mutableType().dtype = ir::DataType::kInt32;
+    ir::Node* cast = graph.addNode("Cast", {mmi->output(0)}, {base + "_float"}, graph.uniqueNodeName(base + "_Cast"), "", n);
+    cast->setAttribute(ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DataType::kFloat)));
+    cast->output(0)->mutableType().dtype = ir::DataType::kFloat;
+    ir::Node* scale = graph.addNode("Mul", {sx, ws}, {base + "_scale"}, graph.uniqueNodeName(base + "_scale_Mul"), "", n);
+    scale->output(0)->mutableType().dtype = ir::DataType::kFloat;
+    ir::Node* mul = graph.addNode("Mul", {cast->output(0), scale->output(0)}, {base + "_scaled"}, graph.uniqueNodeName(base + "_Mul"), "", n);
+    ir::Value* y = mul->output(0);
+    y->mutableType() = n->output(0)->type();
+    if (n->opType() == "Gemm" && n->input(2) != nullptr) {
+      ir::Node* add = graph.addNode("Add", {y, n->input(2)}, {base + "_biased"}, graph.uniqueNodeName(base + "_Add"), "", n);
+      add->output(0)->mutableType() = n->output(0)->type();
+      y = add->output(0);
+    }
+    graph.replaceAllUsesWith(n->output(0), y);
+    graph.eraseNode(n);
+  }
+  ctx.stats().rewrites = static_cast<int64_t>(targets.size());
+  ctx.stats().counters["matmuls-quantized"] = static_cast<int64_t>(targets.size());
+  removeDeadNodes(graph);
+  return graph.topologicalSort();
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Pass>> makeQuantizeDynamic(const PassOptions& options) {
+  DynamicConfig c;
+  WH_ASSIGN_OR_RETURN(c.perChannel, options.getBool("per-channel", true));
+  WH_ASSIGN_OR_RETURN(c.reduceRange, options.getBool("reduce-range", false));
+  for (const std::string& s : splitItems(options.getString("op-types", ""))) c.opTypes.insert(s);
+  for (const std::string& s : splitItems(options.getString("exclude-op-types", ""))) c.excludeOpTypes.insert(s);
+  for (const std::string& s : splitItems(options.getString("exclude-nodes", ""))) c.excludeNodes.push_back(s);
+  return std::unique_ptr<Pass>(std::make_unique<QuantizeDynamic>(std::move(c)));
+}
+
+}  // namespace whittle::passes

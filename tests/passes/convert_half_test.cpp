@@ -1,0 +1,207 @@
+// convert-fp16 / convert-bf16: half weights and values, Casts only at type changes, the
+// block list kept in float32, and on squeezenet1.1 the same top-1 as float32 at half the size.
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+#include "passes/pass_test_util.h"
+#include "support/shared_data.h"
+#include "support/temp_dir.h"
+#include "whittle/data/dataset.h"
+#include "whittle/data/preprocess.h"
+#include "whittle/onnx_io/onnx_io.h"
+
+using namespace whittle;
+
+namespace {
+
+// x -> Conv -> Relu -> CumSum (blocked by default) -> Add(bias) -> y
+ir::Model convCumSum() {
+  testing::GraphBuilder b(11);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* c = b.node("Conv", {x, b.weight("w", {4, 3, 3, 3}), b.weight("b", {4})},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* r = b.node("Relu", {c}, {}, "relu");
+  ir::Value* s = b.node("CumSum", {r, b.constantInt64("axis", {}, {3})}, {}, "cumsum");
+  ir::Value* y = b.node("Add", {s, b.weight("bias", {4, 1, 1})}, {}, "add");
+  b.output(y, ir::DataType::kFloat, {1, 4, 8, 8});
+  return b.build(17);
+}
+
+int countOps(const ir::Graph& g, const std::string& op) {
+  int k = 0;
+  for (const ir::Node* n : g.nodes()) k += n->opType() == op ? 1 : 0;
+  return k;
+}
+
+const ir::Node* nodeNamed(const ir::Graph& g, const std::string& name) {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->name() == name) return n;
+  }
+  return nullptr;
+}
+
+// No Cast reads the output of another Cast.
+bool hasCastPair(const ir::Graph& g) {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->opType() == "Cast" && n->input(0)->producer() != nullptr && n->input(0)->producer()->opType() == "Cast") return true;
+  }
+  return false;
+}
+
+bool hasOrt() {
+  static const bool has = std::system("python3 -c 'import onnx, onnxruntime' >/dev/null 2>&1") == 0;
+  return has;
+}
+
+void requireOrtLoads(const ir::Model& model, const std::string& path) {
+  if (!hasOrt()) {
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnx and onnxruntime is required under CI");
+    WARN("skipped the ONNX Runtime check: python3 with onnx and onnxruntime not found");
+    return;
+  }
+  REQUIRE(onnx_io::save(model, path).isOk());
+  std::string cmd = "python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/convert_half_ort.py' '" + path + "'";
+  CHECK(std::system(cmd.c_str()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("convert-fp16 converts weights and values, casting only at type changes", "[passes][convert-half]") {
+  ir::Model model = convCumSum();
+  auto run = testing::runPipelineOn(model, "convert-fp16");
+  const ir::Graph& g = *run.after.graph;
+  // Model input -> half, half -> float before CumSum, float -> half after it, half -> float output.
+  CHECK(countOps(g, "Cast") == 4);
+  CHECK_FALSE(hasCastPair(g));
+  CHECK(g.inputs()[0]->dtype() == ir::DataType::kFloat);
+  CHECK(g.outputs()[0]->dtype() == ir::DataType::kFloat);
+  CHECK(g.outputs()[0]->name() == "add");
+  const ir::Node* conv = nodeNamed(g, "conv");
+  REQUIRE(conv != nullptr);
+  CHECK(conv->input(0)->dtype() == ir::DataType::kFloat16);
+  CHECK(conv->input(1)->constant()->dtype() == ir::DataType::kFloat16);
+  CHECK(conv->input(2)->constant()->dtype() == ir::DataType::kFloat16);
+  CHECK(conv->output(0)->dtype() == ir::DataType::kFloat16);
+  const ir::Node* cumsum = nodeNamed(g, "cumsum");
+  REQUIRE(cumsum != nullptr);
+  CHECK(cumsum->input(0)->dtype() == ir::DataType::kFloat);
+  CHECK(cumsum->output(0)->dtype() == ir::DataType::kFloat);
+  // Every float value left is on the float32 side of a Cast or in the blocked CumSum.
+  for (const ir::Node* n : g.nodes()) {
+    if (n->opType() == "Cast" || n->name() == "cumsum") continue;
+    for (const ir::Value* v : n->outputs()) CHECK(v->dtype() != ir::DataType::kFloat);
+  }
+  CHECK(run.stats.back().counters.at("weights-converted") == 4 * 3 * 3 * 3 + 4 + 4);
+  CHECK(run.stats.back().counters.at("weights-clamped") == 0);
+  CHECK(onnx_io::checkModel(run.after).status.isOk());
+  testing::requireSameOutputs(model, run.after, /*tolerance=*/1e-2);
+  testing::TempDir dir;
+  requireOrtLoads(run.after, dir.file("fp16.onnx"));
+}
+
+TEST_CASE("convert-fp16 respects block-ops and block-nodes", "[passes][convert-half]") {
+  ir::Model model = convCumSum();
+  auto run = testing::runPipelineOn(model, "convert-fp16{block-ops=Relu,block-nodes=add}");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(nodeNamed(g, "relu")->output(0)->dtype() == ir::DataType::kFloat);
+  CHECK(nodeNamed(g, "add")->output(0)->dtype() == ir::DataType::kFloat);
+  CHECK(nodeNamed(g, "cumsum")->output(0)->dtype() == ir::DataType::kFloat16);  // no longer blocked
+  CHECK(nodeNamed(g, "conv")->output(0)->dtype() == ir::DataType::kFloat16);
+  CHECK_FALSE(hasCastPair(g));
+  // x -> half for conv, conv -> float for relu, relu -> half for cumsum, cumsum -> float for add.
+  CHECK(countOps(g, "Cast") == 4);
+  testing::requireSameOutputs(model, run.after, /*tolerance=*/1e-2);
+}
+
+TEST_CASE("convert-fp16 rewrites Cast-to-float, clamps big weights, keep-io-types=false", "[passes][convert-half]") {
+  testing::GraphBuilder b(3);
+  ir::Value* x = b.input("x", ir::DataType::kInt64, {2, 3});
+  ir::Value* f = b.node("Cast", {x}, {ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DataType::kFloat))}, "to_float");
+  ir::Value* y = b.node("Mul", {f, b.constant("k", {3}, {0.5f, 1e6f, -2.0f})}, {}, "mul");
+  b.output(y, ir::DataType::kFloat, {2, 3});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "convert-fp16{keep-io-types=false}");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(countOps(g, "Cast") == 1);  // only the model's own Cast, now to float16
+  CHECK(nodeNamed(g, "to_float")->attrInt("to", 0) == static_cast<int64_t>(ir::DataType::kFloat16));
+  CHECK(g.outputs()[0]->dtype() == ir::DataType::kFloat16);
+  CHECK(run.stats.back().counters.at("weights-clamped") == 1);
+  const ir::Tensor* k = nodeNamed(g, "mul")->input(1)->constant();
+  REQUIRE(k != nullptr);
+  CHECK(k->valueAsDouble(1) == 65504.0);
+  CHECK(onnx_io::checkModel(run.after).status.isOk());
+  auto out = testing::runModel(run.after, testing::randomFeeds(run.after, 5));
+  CHECK(out[0].second.dtype() == ir::DataType::kFloat16);
+}
+
+TEST_CASE("convert-bf16 runs on the CPU runtime", "[passes][convert-half]") {
+  ir::Model model = convCumSum();
+  auto run = testing::runPipelineOn(model, "convert-bf16");
+  const ir::Node* conv = nodeNamed(*run.after.graph, "conv");
+  CHECK(conv->output(0)->dtype() == ir::DataType::kBFloat16);
+  CHECK(conv->input(1)->constant()->dtype() == ir::DataType::kBFloat16);
+  CHECK_FALSE(hasCastPair(*run.after.graph));
+  testing::requireSameOutputs(model, run.after, /*tolerance=*/3e-2);
+}
+
+TEST_CASE("convert-fp16 on squeezenet1.1: same top-1 as float32, half the file, ONNX Runtime loads it",
+          "[passes][convert-half][shared]") {
+  auto path = testing::sharedPath("models/squeezenet1.1.onnx");
+  if (!path) return;
+  auto images = testing::sharedPath("data/imagenet-sample");
+  if (!images) return;
+  auto loaded = onnx_io::load(*path);
+  REQUIRE(loaded.isOk());
+  ir::Model model = std::move(loaded).value();
+  // The model (IR 3) lists its weights as inputs too: -O1's initializers-to-constants makes them weights.
+  auto run = testing::runPipelineOn(model, "initializers-to-constants,convert-fp16");
+  CHECK(countOps(*run.after.graph, "Cast") == 2);
+  CHECK_FALSE(hasCastPair(*run.after.graph));
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(model, dir.file("fp32.onnx")).isOk());
+  requireOrtLoads(run.after, dir.file("fp16.onnx"));
+  if (std::filesystem::exists(dir.file("fp16.onnx"))) {
+    double ratio = static_cast<double>(std::filesystem::file_size(dir.file("fp16.onnx"))) /
+                   static_cast<double>(std::filesystem::file_size(dir.file("fp32.onnx")));
+    CAPTURE(ratio);
+    CHECK(ratio <= 0.51);
+  }
+
+  data::DatasetSpec spec;
+  spec.path = *images;
+  spec.limit = 40;
+  auto pre = data::parsePreprocessSpec("resize=256,crop=224,bgr,mean=104:117:123,layout=nchw");
+  REQUIRE(pre.isOk());
+  spec.preprocess = *pre;
+  auto data = data::openDataset(spec, data::inputSpecs(*model.graph));
+  INFO(data.status().message());
+  REQUIRE(data.isOk());
+  auto fp32 = runtime::Session::create(model);
+  auto fp16 = runtime::Session::create(run.after);
+  REQUIRE(fp32.isOk());
+  REQUIRE(fp16.isOk());
+  int agree = 0, total = 0;
+  for (int64_t i = 0; i < (*data)->size(); ++i) {
+    auto batch = (*data)->get(i);
+    REQUIRE(batch.isOk());
+    auto a = (*fp32)->run(batch->inputs);
+    auto h = (*fp16)->run(batch->inputs);
+    REQUIRE(a.isOk());
+    REQUIRE(h.isOk());
+    const ir::Tensor& ta = (*a)[0].second;
+    const ir::Tensor& th = (*h)[0].second;
+    REQUIRE(th.dtype() == ir::DataType::kFloat);
+    int64_t besta = 0, besth = 0;
+    for (int64_t k = 1; k < ta.numel(); ++k) {
+      if (ta.valueAsDouble(k) > ta.valueAsDouble(besta)) besta = k;
+      if (th.valueAsDouble(k) > th.valueAsDouble(besth)) besth = k;
+    }
+    agree += besta == besth ? 1 : 0;
+    ++total;
+  }
+  CAPTURE(agree, total);
+  CHECK(total == 40);
+  CHECK(agree >= total - 1);  // at most one near-tie may flip
+}

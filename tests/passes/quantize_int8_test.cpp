@@ -1,0 +1,444 @@
+// quantize-int8: QDQ placement on small graphs (structure, weights int8 per channel, biases
+// int32, Relu folded), selection options, the emitted model on whittle's runtime and in
+// ONNX Runtime, and MNIST end to end.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <sys/wait.h>
+
+#include "passes/pass_test_util.h"
+#include "quant/quant_test_util.h"
+#include "support/shared_data.h"
+#include "support/temp_dir.h"
+#include "whittle/common/file_util.h"
+#include "whittle/data/npy.h"
+#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/quant/calibration.h"
+
+using namespace whittle;
+
+namespace {
+
+// x[1,3,8,8] -> Conv(4) -> Relu -> MaxPool -> Conv(6) -> GlobalAveragePool -> Flatten -> Gemm(5) -> y
+ir::Model smallCnn() {
+  testing::GraphBuilder b(21);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* c1 = b.node("Conv", {x, b.weight("w1", {4, 3, 3, 3}), b.weight("b1", {4}, ir::DataType::kFloat, -0.2, 0.2)},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv1");
+  ir::Value* r1 = b.node("Relu", {c1}, {}, "relu1");
+  ir::Value* p1 = b.node("MaxPool", {r1}, {ir::Attribute::makeInts("kernel_shape", {2, 2}), ir::Attribute::makeInts("strides", {2, 2})}, "pool1");
+  ir::Value* c2 = b.node("Conv", {p1, b.weight("w2", {6, 4, 3, 3}), b.weight("b2", {6}, ir::DataType::kFloat, -0.2, 0.2)},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv2");
+  ir::Value* g = b.node("GlobalAveragePool", {c2}, {}, "gap");
+  ir::Value* f = b.node("Flatten", {g}, {}, "flatten");
+  ir::Value* y = b.node("Gemm", {f, b.weight("wg", {5, 6}), b.weight("bg", {5}, ir::DataType::kFloat, -0.2, 0.2)},
+                        {ir::Attribute::makeInt("transB", 1)}, "fc");
+  b.output(y, ir::DataType::kFloat, {1, 5});
+  return b.build(17);
+}
+
+struct Quantized {
+  ir::Model model;
+  std::vector<passes::PassStats> stats;
+  std::vector<std::string> notes;
+};
+
+Quantized quantize(const ir::Model& model, const std::string& pipelineText, uint64_t seed = 3) {
+  testing::TempDir dir;
+  auto data = testing::randomCalibrationSet(model, dir, 16, seed);
+  quant::StandardCalibrationProvider provider(std::nullopt, data.get(), {});
+  auto pipeline = passes::parsePipeline(pipelineText);
+  INFO(pipeline.status().message());
+  REQUIRE(pipeline.isOk());
+  Quantized q{model.clone(), {}, {}};
+  passes::PassContext ctx(q.model);
+  ctx.calibration = &provider;
+  passes::PipelineRunOptions options;
+  options.verifyEach = true;
+  auto stats = passes::runPipeline(q.model, *pipeline, ctx, options);
+  INFO(stats.status().message());
+  REQUIRE(stats.isOk());
+  q.stats = *stats;
+  q.notes = ctx.notes();
+  Status verified = ir::verify(*q.model.graph);
+  INFO(verified.message());
+  REQUIRE(verified.isOk());
+  return q;
+}
+
+const ir::Node* producerOf(const ir::Node& n, size_t input) {
+  return n.input(input) != nullptr ? n.input(input)->producer() : nullptr;
+}
+
+const ir::Node* findNode(const ir::Graph& g, const std::string& op, const std::string& name = "") {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->opType() == op && (name.empty() || n->name() == name)) return n;
+  }
+  return nullptr;
+}
+
+int countOps(const ir::Graph& g, const std::string& op) {
+  int k = 0;
+  for (const ir::Node* n : g.nodes()) k += n->opType() == op ? 1 : 0;
+  return k;
+}
+
+// Signal-to-quantization-noise ratio of `q` against `ref`, in dB.
+double sqnrDb(const ir::Tensor& q, const ir::Tensor& ref) {
+  double err = testing::normRelativeError(q, ref);
+  return -20.0 * std::log10(std::max(err, 1e-12));
+}
+
+bool haveOrt() { return std::system("python3 -c 'import onnxruntime' >/dev/null 2>&1") == 0; }
+
+std::string script() { return std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py"; }
+
+}  // namespace
+
+TEST_CASE("quantize-int8 places QDQ pairs as ONNX Runtime's QDQ quantizer does", "[passes][quantize-int8]") {
+  ir::Model model = smallCnn();
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  // Relu folded into conv1's output range; every compute op reads dequantized values.
+  CHECK(countOps(g, "Relu") == 0);
+  for (std::string name : {"conv1", "conv2", "fc"}) {
+    INFO(name);
+    const ir::Node* n = findNode(g, name == "fc" ? "Gemm" : "Conv", name);
+    REQUIRE(n != nullptr);
+    for (size_t i = 0; i < 3; ++i) {
+      const ir::Node* dq = producerOf(*n, i);
+      REQUIRE(dq != nullptr);
+      CHECK(dq->opType() == "DequantizeLinear");
+    }
+    // Weight: int8 initializer, per channel (axis 0 for Conv and for Gemm with transB=1).
+    const ir::Node* wdq = producerOf(*n, 1);
+    REQUIRE(wdq->input(0)->constant() != nullptr);
+    CHECK(wdq->input(0)->constant()->dtype() == ir::DataType::kInt8);
+    CHECK(wdq->attrInt("axis", 1) == 0);
+    CHECK(wdq->input(1)->constant()->numel() == wdq->input(0)->constant()->dims()[0]);
+    // Bias: int32 with scale = input scale x weight scale.
+    const ir::Node* bdq = producerOf(*n, 2);
+    CHECK(bdq->input(0)->constant()->dtype() == ir::DataType::kInt32);
+    const ir::Node* xdq = producerOf(*n, 0);
+    REQUIRE(xdq->opType() == "DequantizeLinear");
+    float sx = xdq->input(1)->constant()->data<float>()[0];
+    const ir::Tensor& sw = *wdq->input(1)->constant();
+    const ir::Tensor& sb = *bdq->input(1)->constant();
+    for (int64_t c = 0; c < sw.numel(); ++c) CHECK(sb.data<float>()[c] == Approx(sx * sw.data<float>()[c]));
+    // The input comes through a Q -> DQ pair of uint8 with one scalar scale.
+    const ir::Node* xq = producerOf(*xdq, 0);
+    REQUIRE(xq != nullptr);
+    CHECK(xq->opType() == "QuantizeLinear");
+    CHECK(xq->input(2)->constant()->dtype() == ir::DataType::kUint8);
+    // The output has exactly one user, a QuantizeLinear (ORT's fusion condition).
+    REQUIRE(n->output(0)->uses().size() == 1);
+    CHECK(n->output(0)->uses()[0].user->opType() == "QuantizeLinear");
+  }
+  // conv1's output range starts at 0 (the folded Relu): zero point 0.
+  const ir::Node* c1 = findNode(g, "Conv", "conv1");
+  const ir::Node* c1q = c1->output(0)->uses()[0].user;
+  CHECK(c1q->input(2)->constant()->data<uint8_t>()[0] == 0);
+  // MaxPool passes the quantized tensor through with the same parameters on both sides.
+  const ir::Node* pool = findNode(g, "MaxPool");
+  const ir::Node* poolInDq = producerOf(*pool, 0);
+  const ir::Node* poolOutQ = pool->output(0)->uses()[0].user;
+  REQUIRE(poolInDq->opType() == "DequantizeLinear");
+  REQUIRE(poolOutQ->opType() == "QuantizeLinear");
+  CHECK(poolInDq->input(1)->constant()->data<float>()[0] == poolOutQ->input(1)->constant()->data<float>()[0]);
+  // The graph output keeps its name.
+  CHECK(g.outputs()[0]->name() == model.graph->outputs()[0]->name());
+  CHECK(g.outputs()[0]->producer()->opType() == "DequantizeLinear");
+  // Accuracy on the runtime: the int8 simulation stays close to float.
+  auto feeds = testing::randomFeeds(model, 99);
+  auto ref = runtime::Session::create(model);
+  auto qs = runtime::Session::create(q.model);
+  REQUIRE(ref.isOk());
+  REQUIRE(qs.isOk());
+  auto a = (*ref)->run(feeds);
+  auto c = (*qs)->run(feeds);
+  REQUIRE(a.isOk());
+  REQUIRE(c.isOk());
+  CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 25.0);
+}
+
+TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's runtime", "[passes][quantize-int8]") {
+  if (!haveOrt()) {
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnxruntime is required under CI");
+    WARN("skipped: python3 with onnxruntime not found");
+    return;
+  }
+  ir::Model model = smallCnn();
+  Quantized q = quantize(model, "quantize-int8");
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
+  auto feeds = testing::randomFeeds(model, 5);
+  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
+  std::string cmd = "python3 '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") + "' '" +
+                    dir.file("y.npy") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto ort = data::readNpy(dir.file("y.npy"));
+  REQUIRE(ort.isOk());
+  auto qs = runtime::Session::create(q.model);
+  REQUIRE(qs.isOk());
+  auto mine = (*qs)->run(feeds);
+  REQUIRE(mine.isOk());
+  // ORT runs real int8 kernels (requantizing in integers), whittle may simulate in float:
+  // they differ by rounding of a few quantization steps at most.
+  CHECK(testing::normRelativeError((*mine)[0].second, *ort) < 0.05);
+  std::string ops = "python3 '" + script() + "' ops '" + dir.file("q.onnx") + "' > '" + dir.file("ops.txt") + "'";
+  REQUIRE(std::system(ops.c_str()) == 0);
+  std::ifstream in(dir.file("ops.txt"));
+  std::map<std::string, int> seen;
+  for (std::string line; std::getline(in, line);) ++seen[line];
+  CHECK(seen["QLinearConv"] == 2);
+  CHECK(seen["QGemm"] == 1);
+  CHECK(seen["Conv"] == 0);
+}
+
+TEST_CASE("quantize-int8 options: int8 activations, per-tensor, reduce-range, selection", "[passes][quantize-int8]") {
+  ir::Model model = smallCnn();
+  SECTION("int8 symmetric activations keep the Relu and use zero point 0") {
+    Quantized q = quantize(model, "quantize-int8{activation-type=int8}");
+    const ir::Graph& g = *q.model.graph;
+    CHECK(countOps(g, "Relu") == 1);
+    for (const ir::Node* n : g.nodes()) {
+      if (n->opType() != "QuantizeLinear") continue;
+      CHECK(n->input(2)->constant()->dtype() == ir::DataType::kInt8);
+      CHECK(n->input(2)->constant()->data<int8_t>()[0] == 0);
+    }
+  }
+  SECTION("per-tensor weights have one scale") {
+    Quantized q = quantize(model, "quantize-int8{per-channel=false}");
+    const ir::Node* wdq = producerOf(*findNode(*q.model.graph, "Conv", "conv2"), 1);
+    CHECK(wdq->input(1)->constant()->numel() == 1);
+    CHECK_FALSE(wdq->hasAttribute("axis"));
+  }
+  SECTION("reduce-range keeps weights within 7 bits and says so") {
+    Quantized q = quantize(model, "quantize-int8{reduce-range=true}");
+    const ir::Node* wdq = producerOf(*findNode(*q.model.graph, "Conv", "conv1"), 1);
+    for (int8_t v : wdq->input(0)->constant()->values<int8_t>()) CHECK(std::abs(v) <= 63);
+    bool noted = false;
+    for (const std::string& n : q.notes) noted = noted || n.find("reduce-range") != std::string::npos;
+    CHECK(noted);
+  }
+  SECTION("exclude-nodes by regex and op-types leave nodes in float") {
+    Quantized q = quantize(model, "quantize-int8{exclude-nodes=conv[2-9]}");
+    const ir::Node* c2 = findNode(*q.model.graph, "Conv", "conv2");
+    CHECK(c2->input(1)->constant() != nullptr);  // float weight kept
+    CHECK(c2->input(1)->constant()->dtype() == ir::DataType::kFloat);
+    Quantized onlyConv = quantize(model, "quantize-int8{op-types=Conv}");
+    const ir::Node* fc = findNode(*onlyConv.model.graph, "Gemm", "fc");
+    CHECK(fc->input(1)->constant() != nullptr);
+    Quantized noGemm = quantize(model, "quantize-int8{exclude-op-types=Gemm;MaxPool}");
+    CHECK(findNode(*noGemm.model.graph, "Gemm", "fc")->input(1)->constant() != nullptr);
+    CHECK(producerOf(*findNode(*noGemm.model.graph, "MaxPool"), 0)->opType() == "DequantizeLinear");
+  }
+  SECTION("every method gives a model that verifies and stays accurate") {
+    auto feeds = testing::randomFeeds(model, 17);
+    auto ref = runtime::Session::create(model);
+    REQUIRE(ref.isOk());
+    auto a = (*ref)->run(feeds);
+    REQUIRE(a.isOk());
+    for (std::string m : {"minmax", "percentile", "entropy", "mse"}) {
+      INFO(m);
+      Quantized q = quantize(model, "quantize-int8{method=" + m + "}");
+      auto s = runtime::Session::create(q.model);
+      REQUIRE(s.isOk());
+      auto c = (*s)->run(feeds);
+      REQUIRE(c.isOk());
+      CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
+    }
+  }
+}
+
+TEST_CASE("quantize-int8 without calibration data is an error that says what to give", "[passes][quantize-int8]") {
+  ir::Model model = smallCnn();
+  auto pipeline = passes::parsePipeline("quantize-int8");
+  REQUIRE(pipeline.isOk());
+  passes::PassContext ctx(model);
+  auto stats = passes::runPipeline(model, *pipeline, ctx, {});
+  REQUIRE_FALSE(stats.isOk());
+  CHECK_THAT(stats.status().message(), Catch::Contains("--calib"));
+  CHECK_FALSE(passes::parsePipeline("quantize-int8{method=kmeans}").isOk());
+  CHECK_FALSE(passes::parsePipeline("quantize-int8{activation-type=int4}").isOk());
+}
+
+TEST_CASE("quantize-int8 takes per-tensor overrides from a JSON file", "[passes][quantize-int8]") {
+  ir::Model model = smallCnn();
+  testing::TempDir dir;
+  REQUIRE(writeFileAtomic(dir.file("o.json"), R"({"x": {"scale": 0.125, "zero_point": 100, "dtype": "uint8"}})").isOk());
+  Quantized q = quantize(model, "quantize-int8{overrides=" + dir.file("o.json") + "}");
+  const ir::Node* xdq = producerOf(*findNode(*q.model.graph, "Conv", "conv1"), 0);
+  CHECK(xdq->input(1)->constant()->data<float>()[0] == 0.125f);
+  CHECK(xdq->input(2)->constant()->data<uint8_t>()[0] == 100);
+}
+
+TEST_CASE("mnist-8 int8: calibrated on 100 test images, top-1 within 0.1 pp on all 10,000", "[passes][quantize-int8][mnist]") {
+  auto modelPath = testing::sharedPath("models/mnist-8.onnx");
+  if (!modelPath) return;
+  auto dataPath = testing::sharedPath("data/mnist");
+  if (!dataPath) return;
+  auto loaded = onnx_io::load(*modelPath);
+  REQUIRE(loaded.isOk());
+  ir::Model model = std::move(loaded).value();
+  data::DatasetSpec spec;
+  spec.path = *dataPath;
+  spec.limit = 100;
+  auto calib = data::openDataset(spec, data::inputSpecs(*model.graph));
+  INFO(calib.status().message());
+  REQUIRE(calib.isOk());
+  quant::StandardCalibrationProvider provider(std::nullopt, calib->get(), {});
+  ir::Model q = model.clone();
+  passes::PassContext ctx(q);
+  ctx.calibration = &provider;
+  auto pipeline = passes::pipelineForLevel(2);
+  auto quantizePass = passes::parsePipeline("quantize-int8");
+  REQUIRE(quantizePass.isOk());
+  pipeline.push_back(quantizePass->front());
+  auto stats = passes::runPipeline(q, pipeline, ctx, {});
+  INFO(stats.status().message());
+  REQUIRE(stats.isOk());
+  CHECK(provider.table().samples == 100);
+
+  spec.limit = -1;
+  auto eval = data::openDataset(spec, data::inputSpecs(*model.graph));
+  REQUIRE(eval.isOk());
+  REQUIRE((*eval)->size() == 10000);
+  auto fs = runtime::Session::create(model);
+  auto qs = runtime::Session::create(q);
+  REQUIRE(fs.isOk());
+  REQUIRE(qs.isOk());
+  auto argmax = [](const ir::Tensor& t) {
+    const float* p = t.data<float>();
+    return static_cast<int64_t>(std::max_element(p, p + t.numel()) - p);
+  };
+  int64_t correctF = 0, correctQ = 0;
+  for (int64_t i = 0; i < (*eval)->size(); ++i) {
+    auto batch = (*eval)->get(i);
+    REQUIRE(batch.isOk());
+    auto a = (*fs)->run(batch->inputs);
+    auto c = (*qs)->run(batch->inputs);
+    REQUIRE(a.isOk());
+    REQUIRE(c.isOk());
+    correctF += argmax((*a)[0].second) == batch->labels[0] ? 1 : 0;
+    correctQ += argmax((*c)[0].second) == batch->labels[0] ? 1 : 0;
+  }
+  double accF = 100.0 * correctF / 10000.0, accQ = 100.0 * correctQ / 10000.0;
+  INFO("fp32 " << accF << " %, int8 (whittle runtime) " << accQ << " %");
+  CHECK(accF > 98.0);
+  CHECK(accF - accQ <= 0.1);
+
+  if (!haveOrt()) return;
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(q, dir.file("m8.int8.onnx")).isOk());
+  std::string cmd = "python3 '" + script() + "' mnist '" + dir.file("m8.int8.onnx") + "' '" + *dataPath + "' > '" +
+                    dir.file("acc.txt") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream in(dir.file("acc.txt"));
+  std::string word;
+  int64_t correct = 0, total = 0;
+  in >> word >> correct >> total;
+  REQUIRE(total == 10000);
+  double accOrt = 100.0 * correct / 10000.0;
+  INFO("int8 in ONNX Runtime " << accOrt << " %");
+  CHECK(accF - accOrt <= 0.1);
+}
+
+TEST_CASE("whittle optimize --quantize: calibration errors, --save-calib and --load-calib", "[passes][quantize-int8][mnist]") {
+  auto modelPath = testing::sharedPath("models/mnist-8.onnx");
+  if (!modelPath) return;
+  auto dataPath = testing::sharedPath("data/mnist");
+  if (!dataPath) return;
+  testing::TempDir dir;
+  std::string bin = WHITTLE_BINARY;
+  auto run = [&](const std::string& args) {
+    std::string cmd = "'" + bin + "' optimize '" + *modelPath + "' " + args + " > '" + dir.file("out.txt") + "' 2> '" +
+                      dir.file("err.txt") + "'";
+    int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  auto stderrText = [&] {
+    std::ifstream in(dir.file("err.txt"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Static quantization without data: exit 2, one line.
+  CHECK(run("-o '" + dir.file("a.onnx") + "' --quantize int8") == 2);
+  std::string err = stderrText();
+  CHECK_THAT(err, Catch::Contains("--calib"));
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  // Calibrate once and save the table; reuse it with another method and no data.
+  REQUIRE(run("-o '" + dir.file("a.onnx") + "' --quantize int8 --calib '" + *dataPath + "' --calib-size 20 --save-calib '" +
+              dir.file("calib.json") + "' --json") == 0);
+  auto table = quant::loadCalibrationTable(dir.file("calib.json"));
+  REQUIRE(table.isOk());
+  CHECK(table->samples == 20);
+  CHECK(table->tensors.size() >= 4);  // input, two folded Relu outputs, Gemm output
+  CHECK(run("-o '" + dir.file("b.onnx") + "' --quantize int8 --load-calib '" + dir.file("calib.json") +
+            "' --calib-method entropy --per-tensor") == 0);
+  auto b = onnx_io::load(dir.file("b.onnx"));
+  REQUIRE(b.isOk());
+  int quantizeNodes = 0;
+  for (const ir::Node* n : b->graph->nodes()) quantizeNodes += n->opType() == "QuantizeLinear" ? 1 : 0;
+  CHECK(quantizeNodes >= 4);
+  // Dynamic needs no data.
+  CHECK(run("-o '" + dir.file("d.onnx") + "' --quantize dynamic") == 0);
+  CHECK(run("-o '" + dir.file("e.onnx") + "' --quantize int4") == 2);
+}
+
+TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at the edges", "[passes][quantize-int8]") {
+  // x -> Conv -> Relu -> Conv -> Add(residual) -> GlobalAveragePool -> Flatten -> MatMul -> y
+  testing::GraphBuilder b(31);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 6, 6});
+  ir::Value* c1 = b.node("Conv", {x, b.weight("w1", {4, 4, 3, 3}), b.weight("b1", {4})},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv1");
+  ir::Value* r1 = b.node("Relu", {c1}, {}, "relu1");
+  ir::Value* c2 = b.node("Conv", {r1, b.weight("w2", {4, 4, 1, 1}), b.weight("b2", {4})}, {}, "conv2");
+  ir::Value* sum = b.node("Add", {c2, r1}, {}, "add");
+  ir::Value* g = b.node("GlobalAveragePool", {sum}, {}, "gap");
+  ir::Value* f = b.node("Flatten", {g}, {}, "flatten");
+  ir::Value* y = b.node("MatMul", {f, b.weight("wm", {4, 3})}, {}, "fc");
+  b.output(y, ir::DataType::kFloat, {1, 3});
+  ir::Model model = b.build(17);
+  Quantized q = quantize(model, "quantize-int8{format=qoperator}");
+  const ir::Graph& graph = *q.model.graph;
+  CHECK(countOps(graph, "QLinearConv") == 2);
+  CHECK(countOps(graph, "QLinearAdd") == 1);
+  CHECK(countOps(graph, "QLinearGlobalAveragePool") == 1);
+  CHECK(countOps(graph, "QLinearMatMul") == 1);
+  CHECK(countOps(graph, "Conv") == 0);
+  CHECK(countOps(graph, "QuantizeLinear") == 1);  // the input
+  CHECK(countOps(graph, "DequantizeLinear") == 1);  // the output
+  CHECK(findNode(graph, "QLinearAdd")->domain() == "com.microsoft");
+  CHECK(q.model.opsetVersion("com.microsoft") == 1);
+  const ir::Node* conv = findNode(graph, "QLinearConv");
+  CHECK(conv->input(3)->constant()->dtype() == ir::DataType::kInt8);
+  CHECK(conv->input(8)->constant()->dtype() == ir::DataType::kInt32);
+  CHECK(conv->attrInts("pads") == std::vector<int64_t>{1, 1, 1, 1});
+  // Runs on whittle's runtime close to float.
+  auto feeds = testing::randomFeeds(model, 2);
+  auto ref = runtime::Session::create(model);
+  auto qs = runtime::Session::create(q.model);
+  REQUIRE(ref.isOk());
+  INFO(qs.status().message());
+  REQUIRE(qs.isOk());
+  auto a = (*ref)->run(feeds);
+  auto c = (*qs)->run(feeds);
+  REQUIRE(a.isOk());
+  REQUIRE(c.isOk());
+  CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
+  if (!haveOrt()) return;
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
+  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
+  std::string cmd = "python3 '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") + "' '" +
+                    dir.file("y.npy") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto ort = data::readNpy(dir.file("y.npy"));
+  REQUIRE(ort.isOk());
+  CHECK(testing::normRelativeError((*c)[0].second, *ort) < 0.05);
+}

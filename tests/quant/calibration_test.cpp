@@ -1,0 +1,181 @@
+// Calibration methods on known distributions, the observer's re-binning, the JSON table and
+// calibrate() over a data set.
+#include "whittle/quant/calibration.h"
+
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "quant/quant_test_util.h"
+#include "whittle/common/file_util.h"
+#include "support/graph_builder.h"
+#include "support/temp_dir.h"
+
+using namespace whittle;
+
+namespace {
+
+quant::Observation observeAll(const std::vector<float>& values, size_t chunk = 4096) {
+  quant::Observer o;
+  for (size_t i = 0; i < values.size(); i += chunk) {
+    o.observe(std::span<const float>(values.data() + i, std::min(chunk, values.size() - i)));
+  }
+  return o.observation();
+}
+
+std::vector<float> gaussianWithOutliers(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> v(1000000);
+  for (float& x : v) x = n(rng);
+  // Two outliers at +-50 among a million values: rare enough that clipping them costs less
+  // squared error than the coarser steps keeping them would (what mse weighs).
+  v[1000] = 50.0f;
+  v[500000] = -50.0f;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("calibration methods on a uniform distribution keep (almost) the whole range", "[quant][calibration]") {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(100000);
+  for (float& x : v) x = u(rng);
+  quant::Observation obs = observeAll(v);
+  CHECK(obs.samples == 100000);
+  quant::Range mm = quant::chooseRange(obs, quant::CalibrationMethod::kMinMax);
+  CHECK(mm.lo == obs.min);
+  CHECK(mm.hi == obs.max);
+  CHECK(obs.max == Approx(1.0).margin(1e-3));
+  quant::Range pc = quant::chooseRange(obs, quant::CalibrationMethod::kPercentile, 99.99);
+  CHECK(pc.hi == Approx(1.0).margin(0.01));
+  CHECK(pc.lo == Approx(-1.0).margin(0.01));
+  for (auto m : {quant::CalibrationMethod::kEntropy, quant::CalibrationMethod::kMse}) {
+    INFO(quant::calibrationMethodName(m));
+    quant::Range r = quant::chooseRange(obs, m, 99.99, ir::DataType::kUint8);
+    // Nothing to clip in a uniform distribution beyond a few levels at the ends.
+    CHECK(r.hi > 0.85f);
+    CHECK(r.lo < -0.85f);
+    CHECK(r.hi <= obs.max);
+    CHECK(r.lo >= obs.min);
+  }
+}
+
+TEST_CASE("percentile, entropy and mse clip outliers that minmax keeps", "[quant][calibration]") {
+  quant::Observation obs = observeAll(gaussianWithOutliers(7));
+  quant::Range mm = quant::chooseRange(obs, quant::CalibrationMethod::kMinMax);
+  CHECK(mm.hi == 50.0f);
+  CHECK(mm.lo == -50.0f);
+  for (auto m : {quant::CalibrationMethod::kPercentile, quant::CalibrationMethod::kEntropy, quant::CalibrationMethod::kMse}) {
+    for (auto dtype : {ir::DataType::kUint8, ir::DataType::kInt8}) {
+      INFO(quant::calibrationMethodName(m) << " " << ir::dataTypeName(dtype));
+      quant::Range r = quant::chooseRange(obs, m, 99.99, dtype);
+      // mse weighs the outliers' squared distance (2 x 36^2 at +-14) against the finer steps,
+      // so it clips less deep than percentile and entropy, but far inside +-50.
+      float bound = m == quant::CalibrationMethod::kMse ? 20.0f : 12.0f;
+      CHECK(r.hi < bound);
+      CHECK(r.hi > 2.0f);
+      CHECK(r.lo > -bound);
+      CHECK(r.lo < -2.0f);
+    }
+  }
+  // A nonnegative (post-Relu) tensor: the range starts at 0 and percentile clips the top.
+  std::vector<float> relu = gaussianWithOutliers(9);
+  for (float& x : relu) x = std::max(x, 0.0f);
+  quant::Observation ro = observeAll(relu);
+  CHECK(ro.min == 0.0f);
+  quant::Range rp = quant::chooseRange(ro, quant::CalibrationMethod::kPercentile, 99.99);
+  CHECK(rp.lo == 0.0f);
+  CHECK(rp.hi < 12.0f);
+}
+
+TEST_CASE("the observer re-bins its histogram when the range grows", "[quant][calibration]") {
+  quant::Observer o;
+  std::vector<float> small = {-1.0f, -0.5f, 0.0f, 0.25f, 1.0f};
+  o.observe(small);
+  CHECK(o.observation().histRange == 1.0f);
+  std::vector<float> large = {-7.5f, 3.0f, 6.0f};
+  o.observe(large);
+  const quant::Observation& obs = o.observation();
+  CHECK(obs.histRange == 8.0f);  // doubled until it covers 7.5
+  CHECK(obs.min == -7.5f);
+  CHECK(obs.max == 6.0f);
+  uint64_t total = 0;
+  for (uint64_t c : obs.counts) total += c;
+  CHECK(total == 8);
+  CHECK(obs.samples == 8);
+  // Every value lands in the bin that holds it in the new window.
+  auto binOf = [&](float x) { return static_cast<int>((x + 8.0f) / 16.0f * quant::kHistogramBins); };
+  CHECK(obs.counts[binOf(6.0f)] >= 1);
+  CHECK(obs.counts[binOf(-7.5f)] >= 1);
+  // Zeros first, then values: the zeros are kept.
+  quant::Observer z;
+  std::vector<float> zeros(10, 0.0f);
+  z.observe(zeros);
+  z.observe(small);
+  uint64_t zt = 0;
+  for (uint64_t c : z.observation().counts) zt += c;
+  CHECK(zt == 15);
+}
+
+TEST_CASE("a calibration table round-trips through JSON and reports bad files", "[quant][calibration]") {
+  testing::TempDir dir;
+  quant::CalibrationTable table;
+  table.model = "m.onnx";
+  table.dataset = "npy 'x.npy'";
+  table.samples = 12;
+  table.tensors["a"] = observeAll(gaussianWithOutliers(1));
+  quant::Observer zerosOnly;
+  std::vector<float> zeros(4, 0.0f);
+  zerosOnly.observe(zeros);
+  table.tensors["b"] = zerosOnly.observation();
+  std::string path = dir.file("calib.json");
+  REQUIRE(quant::saveCalibrationTable(table, path, quant::CalibrationMethod::kPercentile).isOk());
+  auto loaded = quant::loadCalibrationTable(path);
+  INFO(loaded.status().message());
+  REQUIRE(loaded.isOk());
+  CHECK(loaded->samples == 12);
+  CHECK(loaded->savedMethod == "percentile");
+  CHECK(loaded->tensors == table.tensors);
+  REQUIRE(writeFileAtomic(dir.file("bad.json"), R"({"schema": "whittle.calibration/1", "tensors": {"t": {"min": 1}}})").isOk());
+  auto bad = quant::loadCalibrationTable(dir.file("bad.json"));
+  REQUIRE_FALSE(bad.isOk());
+  CHECK_THAT(bad.status().message(), Catch::Contains("tensor 't'"));
+  REQUIRE(writeFileAtomic(dir.file("old.json"), R"({"schema": "other/2", "tensors": {}})").isOk());
+  CHECK_FALSE(quant::loadCalibrationTable(dir.file("old.json")).isOk());
+}
+
+TEST_CASE("calibrate() streams a data set through the runtime and observes the requested tensors", "[quant][calibration]") {
+  testing::GraphBuilder b(4);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 8});
+  ir::Value* relu = b.node("Relu", {x}, {}, "relu");
+  ir::Value* y = b.node("Mul", {relu, b.constant("two", {1}, {2.0f})}, {}, "mul");
+  b.output(y, ir::DataType::kFloat, {1, 8});
+  ir::Model model = b.build(17);
+  testing::TempDir dir;
+  auto data = testing::randomCalibrationSet(model, dir, 30, 8, -3.0, 5.0);
+  int64_t lastDone = 0, calls = 0;
+  quant::CalibrationOptions options;
+  options.progress = [&](int64_t done, int64_t total) {
+    CHECK(total == 30);
+    CHECK(done > lastDone);
+    lastDone = done;
+    ++calls;
+  };
+  auto table = quant::calibrate(model, *data, {"x", "relu", "mul"}, options);
+  INFO(table.status().message());
+  REQUIRE(table.isOk());
+  CHECK(lastDone == 30);
+  CHECK(calls == 30);
+  CHECK(table->samples == 30);
+  const auto& tx = table->tensors.at("x");
+  const auto& tr = table->tensors.at("relu");
+  const auto& tm = table->tensors.at("mul");
+  CHECK(tx.samples == 240);
+  CHECK(tx.min < -2.5f);
+  CHECK(tx.max > 4.5f);
+  CHECK(tr.min == 0.0f);
+  CHECK(tr.max == tx.max);
+  CHECK(tm.max == 2 * tx.max);
+  CHECK_FALSE(quant::calibrate(model, *data, {"nope"}).isOk());
+}
