@@ -12,30 +12,6 @@
 namespace whittle::report {
 namespace {
 
-std::string esc(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string fmt(const char* format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, v);
@@ -92,7 +68,7 @@ section,figure{break-inside:avoid}details{display:block}details>*{display:block}
 )css";
 
 std::string card(const std::string& key, const std::string& value, const std::string& id) {
-  return "<div class=\"card\" id=\"" + id + "\"><div class=\"k\">" + esc(key) + "</div><div class=\"v\">" + esc(value) +
+  return "<div class=\"card\" id=\"" + id + "\"><div class=\"k\">" + xmlEscape(key) + "</div><div class=\"v\">" + xmlEscape(value) +
          "</div></div>";
 }
 
@@ -178,7 +154,7 @@ std::string sqnrSvg(const std::vector<LayerMetrics>& layers) {
     bool marked = jump && *jump == i;
     s += "<circle class=\"layer-point\" cx=\"" + fmt("%.1f", xAt(i)) + "\" cy=\"" + fmt("%.1f", yAt(layers[i].sqnrDb)) +
          "\" r=\"" + (marked ? "5" : "2.5") + "\" fill=\"" + (marked ? "#cf222e" : "#0969da") + "\"><title>" +
-         std::to_string(i + 1) + ". " + esc(layers[i].tensor) + " (" + esc(layers[i].opType) +
+         std::to_string(i + 1) + ". " + xmlEscape(layers[i].tensor) + " (" + xmlEscape(layers[i].opType) +
          "): " + formatDb(layers[i].sqnrDb, 2) + "</title></circle>";
   }
   if (jump) {
@@ -186,7 +162,7 @@ std::string sqnrSvg(const std::vector<LayerMetrics>& layers) {
     bool leftSide = x > width / 2;
     s += "<text x=\"" + fmt("%.1f", leftSide ? x - 8 : x + 8) + "\" y=\"" + fmt("%.1f", std::min(y + 16, top + plotH)) +
          "\" fill=\"#cf222e\" text-anchor=\"" + (leftSide ? "end" : "start") +
-         "\">first jump: " + esc(layers[*jump].tensor) + " (" + formatDb(layers[*jump].sqnrDb) + ")</text>";
+         "\">first jump: " + xmlEscape(layers[*jump].tensor) + " (" + formatDb(layers[*jump].sqnrDb) + ")</text>";
   }
   return s + "</svg>";
 }
@@ -200,16 +176,16 @@ std::string htmlReport(const CompareResult& r) {
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       "<title>whittle compare: " +
-      v + " — " + esc(fileName(r.optimized.path)) + "</title><style>" + kStyle + "</style></head><body><main>\n";
+      v + " — " + xmlEscape(fileName(r.optimized.path)) + "</title><style>" + kStyle + "</style></head><body><main>\n";
 
   // Verdict and headline numbers.
-  std::string sub = esc(fileName(r.original.path)) + " → " + esc(fileName(r.optimized.path)) + " · " +
+  std::string sub = xmlEscape(fileName(r.original.path)) + " → " + xmlEscape(fileName(r.optimized.path)) + " · " +
                     std::to_string(r.samples) + " samples · " + std::to_string(r.threads) + " thread" +
                     (r.threads == 1 ? "" : "s");
   std::string detail;
   if (v == "FAIL") {
     for (const auto& g : r.gates) {
-      if (!g.passed) detail += (detail.empty() ? "Failed: " : "; ") + esc(g.message);
+      if (!g.passed) detail += (detail.empty() ? "Failed: " : "; ") + xmlEscape(g.message);
     }
   } else if (v == "PASS") {
     detail = "All " + std::to_string(r.gates.size()) + " gates passed.";
@@ -234,7 +210,7 @@ std::string htmlReport(const CompareResult& r) {
          "<th>measured</th><th>result</th></tr></thead><tbody>";
     for (const auto& g : r.gates) {
       std::string measured = std::isinf(g.measured) ? (g.measured > 0 ? "inf" : "-inf") : fmt("%.4g", g.measured);
-      h += "<tr><td>" + esc(g.name) + "</td><td>" + fmt("%g", g.threshold) + "</td><td>" + measured +
+      h += "<tr><td>" + xmlEscape(g.name) + "</td><td>" + fmt("%g", g.threshold) + "</td><td>" + measured +
            "</td><td class=\"" + (g.passed ? "pass-t\">pass" : "fail-t\">FAIL") + "</td></tr>";
     }
     h += "</tbody></table></div></section>\n";
@@ -245,13 +221,13 @@ std::string htmlReport(const CompareResult& r) {
        "<th>cosine</th><th>SQNR</th><th>max |err|</th><th>mean |err|</th></tr></thead><tbody>";
   for (const auto& o : r.outputs) {
     auto acc = [&](double f) { return o.hasAccuracy ? pct(f) : std::string("—"); };
-    h += "<tr><td><code>" + esc(o.name) + "</code></td><td>" + acc(o.top1Original) + "</td><td>" +
+    h += "<tr><td><code>" + xmlEscape(o.name) + "</code></td><td>" + acc(o.top1Original) + "</td><td>" +
          acc(o.top1Optimized) + "</td><td>" + acc(o.top5Original) + "</td><td>" + acc(o.top5Optimized) + "</td><td>" +
          (o.agreement ? pct(*o.agreement) : std::string("—")) + "</td><td>" + fmt("%.6f", o.cosine) + "</td><td>" +
          formatDb(o.sqnrDb, 2) + "</td><td>" + fmt("%.4g", o.maxAbsError) + "</td><td>" + fmt("%.4g", o.meanAbsError) +
          "</td></tr>";
   }
-  h += "</tbody></table></div><p class=\"muted\">" + esc(r.dataset) +
+  h += "</tbody></table></div><p class=\"muted\">" + xmlEscape(r.dataset) +
        (r.hasLabels ? "" : " — no labels: error metrics only") + ".</p></section>\n";
 
   if (r.originalLatency.runs > 0) {
@@ -284,8 +260,8 @@ std::string htmlReport(const CompareResult& r) {
            "</thead><tbody>";
       for (size_t i = 0; i < r.layers.size(); ++i) {
         const auto& l = r.layers[i];
-        h += "<tr><td>" + std::to_string(i + 1) + "</td><td><code>" + esc(l.tensor) + "</code></td><td>" +
-             esc(l.opType) + "</td><td>" + esc(l.match) + "</td><td>" + formatDb(l.sqnrDb, 2) + "</td><td>" +
+        h += "<tr><td>" + std::to_string(i + 1) + "</td><td><code>" + xmlEscape(l.tensor) + "</code></td><td>" +
+             xmlEscape(l.opType) + "</td><td>" + xmlEscape(l.match) + "</td><td>" + formatDb(l.sqnrDb, 2) + "</td><td>" +
              fmt("%.6f", l.cosine) + "</td><td>" + fmt("%.4g", l.maxAbsError) + "</td></tr>";
       }
       h += "</tbody></table></div></details>";
@@ -295,7 +271,7 @@ std::string htmlReport(const CompareResult& r) {
 
   h += "<section id=\"models\"><h2>Models</h2><div class=\"scroll\"><table><thead><tr><th></th><th>original</th>"
        "<th>optimized</th></tr></thead><tbody>";
-  h += "<tr><td>file</td><td><code>" + esc(r.original.path) + "</code></td><td><code>" + esc(r.optimized.path) +
+  h += "<tr><td>file</td><td><code>" + xmlEscape(r.original.path) + "</code></td><td><code>" + xmlEscape(r.optimized.path) +
        "</code></td></tr>";
   h += "<tr><td>file size</td><td>" + bytesText(r.original.fileBytes) + "</td><td>" + bytesText(r.optimized.fileBytes) +
        "</td></tr>";
@@ -307,15 +283,15 @@ std::string htmlReport(const CompareResult& r) {
   for (const auto& [d, b] : r.original.parameterBytesByDtype) dtypes[d].first = b;
   for (const auto& [d, b] : r.optimized.parameterBytesByDtype) dtypes[d].second = b;
   for (const auto& [d, ab] : dtypes) {
-    h += "<tr><td>&nbsp;&nbsp;" + esc(d) + "</td><td>" + bytesText(ab.first) + "</td><td>" + bytesText(ab.second) +
+    h += "<tr><td>&nbsp;&nbsp;" + xmlEscape(d) + "</td><td>" + bytesText(ab.first) + "</td><td>" + bytesText(ab.second) +
          "</td></tr>";
   }
-  h += "<tr><td>producer</td><td>" + esc(r.original.producer) + "</td><td>" + esc(r.optimized.producer) + "</td></tr>";
+  h += "<tr><td>producer</td><td>" + xmlEscape(r.original.producer) + "</td><td>" + xmlEscape(r.optimized.producer) + "</td></tr>";
   h += "</tbody></table></div>";
   h += "<p>Pipeline: " +
        (r.optimized.pipeline.empty()
             ? std::string("<span class=\"muted\">none recorded (no whittle.pipeline metadata)</span>")
-            : "<code>" + esc(r.optimized.pipeline) + "</code>") +
+            : "<code>" + xmlEscape(r.optimized.pipeline) + "</code>") +
        "</p>";
   std::map<std::string, std::pair<int64_t, int64_t>> ops;
   for (const auto& [op, n] : r.original.opHistogram) ops[op].first = n;
@@ -324,7 +300,7 @@ std::string htmlReport(const CompareResult& r) {
        "<th>original</th><th>optimized</th><th>change</th></tr></thead><tbody>";
   for (const auto& [op, ab] : ops) {
     int64_t d = ab.second - ab.first;
-    h += "<tr><td>" + esc(op) + "</td><td>" + std::to_string(ab.first) + "</td><td>" + std::to_string(ab.second) +
+    h += "<tr><td>" + xmlEscape(op) + "</td><td>" + std::to_string(ab.first) + "</td><td>" + std::to_string(ab.second) +
          "</td><td>" + (d == 0 ? std::string("") : (d > 0 ? "+" : "") + std::to_string(d)) + "</td></tr>";
   }
   h += "</tbody></table></div></details></section>\n";

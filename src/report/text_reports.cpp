@@ -57,6 +57,22 @@ std::string bytesText(int64_t b) {
   return std::to_string(b) + " B";
 }
 
+Status writeText(const std::string& path, const std::string& text, const std::string& what) {
+  if (path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return Status::ok();
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return ioError(path + ": cannot write the " + what + " report");
+  out << text;
+  out.close();
+  if (!out) return ioError(path + ": writing the " + what + " report failed");
+  return Status::ok();
+}
+
+}  // namespace
+
 std::string xmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -83,22 +99,6 @@ std::string xmlEscape(const std::string& s) {
   }
   return out;
 }
-
-Status writeText(const std::string& path, const std::string& text, const std::string& what) {
-  if (path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return Status::ok();
-  }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return ioError(path + ": cannot write the " + what + " report");
-  out << text;
-  out.close();
-  if (!out) return ioError(path + ": writing the " + what + " report failed");
-  return Status::ok();
-}
-
-}  // namespace
 
 std::string verdict(const CompareResult& result) {
   if (result.gates.empty()) return "MEASURED";

@@ -21,6 +21,9 @@ std::string verdict(const CompareResult& result);
 /// layers before it (before the first layer: +infinity), i.e. where the error starts or jumps.
 std::optional<size_t> firstErrorJump(const std::vector<LayerMetrics>& layers, double jumpDb = 10.0);
 
+/// `s` with & < > " ' escaped: safe in XML and HTML text and attribute values.
+std::string xmlEscape(const std::string& s);
+
 std::string htmlReport(const CompareResult& result);
 std::string jsonReport(const CompareResult& result);
 std::string markdownReport(const CompareResult& result);
