@@ -8,6 +8,7 @@
 #include <string>
 
 #include "commands.h"
+#include "progress.h"
 #include "whittle/data/dataset.h"
 #include "whittle/report/compare.h"
 #include "whittle/report/metrics.h"
@@ -63,39 +64,6 @@ Expected<data::DatasetSpec> datasetSpec(const CompareArgs& a) {
   }
   return spec;
 }
-
-/// A one-line progress bar on stderr, redrawn in place.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
-  ~ProgressBar() { finish(); }
-  void update(std::string_view phase, int64_t done, int64_t total) {
-    if (!enabled_ || total <= 0) return;
-    // Redraw at most every 100 ms, and at the end of each phase.
-    auto now = std::chrono::steady_clock::now();
-    if (phase == phase_ && done < total && now - last_ < std::chrono::milliseconds(100)) return;
-    phase_ = std::string(phase);
-    last_ = now;
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(kWidth * done / total);
-    std::string bar(static_cast<size_t>(filled), '#');
-    bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r\033[K%-20.*s [%s] %lld/%lld", static_cast<int>(phase.size()), phase.data(), bar.c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total));
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-  void finish() {
-    if (drawn_) std::fprintf(stderr, "\r\033[K");
-    drawn_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool drawn_ = false;
-  std::string phase_;
-  std::chrono::steady_clock::time_point last_;
-};
 
 void printSummary(const report::CompareResult& r) {
   std::printf("compare: %s -> %s on %lld samples (%d thread%s)\n", r.original.path.c_str(), r.optimized.path.c_str(),
