@@ -1,16 +1,24 @@
+// whittle optimize: the pass pipeline (-O levels, --passes, --recipe), int8 quantization with
+// calibration (--quantize), half-precision conversion (--convert), and a comparison report of
+// the written model against its input (--report).
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "progress.h"
 #include "whittle/common/file_util.h"
+#include "whittle/data/dataset.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/passes/pass_manager.h"
-#include "whittle/data/dataset.h"
 #include "whittle/quant/calibration.h"
-#include <chrono>
-#include <unistd.h>
+#include "whittle/report/compare.h"
+#include "whittle/report/metrics.h"
+#include "whittle/report/report.h"
 #include "whittle/version.h"
 
 namespace whittle::tools {
@@ -80,6 +88,26 @@ struct CalibrationSetup {
   std::unique_ptr<quant::StandardCalibrationProvider> provider;
 };
 
+/// The data set at `path` with the --calib-* options (kind, options, input, preprocessing).
+Expected<data::DatasetSpec> datasetSpec(const QuantizeArgs& q, const std::string& path, int64_t limit) {
+  data::DatasetSpec spec;
+  spec.path = path;
+  if (!q.calibOptions.empty()) WH_RETURN_IF_ERROR(data::parseDatasetOptions(q.calibOptions, spec).withContext("--calib-options"));
+  if (!q.calibKind.empty()) {
+    auto kind = data::parseDatasetKind(q.calibKind);
+    if (!kind) return invalidInput("--calib-kind '" + q.calibKind + "': expected auto, npy, npz, pb, images, rawbin or mnist");
+    spec.kind = *kind;
+  }
+  if (!q.inputName.empty()) spec.input = q.inputName;
+  if (limit >= 0) spec.limit = limit;
+  if (!q.preprocess.empty()) {
+    auto pre = data::loadPreprocessSpec(q.preprocess);
+    if (!pre.isOk()) return pre.status().withContext("--preprocess");
+    spec.preprocess = *pre;
+  }
+  return spec;
+}
+
 Expected<CalibrationSetup> setUpCalibration(const QuantizeArgs& q, const ir::Model& model, bool quiet) {
   CalibrationSetup setup;
   std::optional<quant::CalibrationTable> loaded;
@@ -87,21 +115,7 @@ Expected<CalibrationSetup> setUpCalibration(const QuantizeArgs& q, const ir::Mod
     WH_ASSIGN_OR_RETURN(loaded, quant::loadCalibrationTable(q.loadCalib));
   }
   if (!q.calib.empty()) {
-    data::DatasetSpec spec;
-    spec.path = q.calib;
-    if (!q.calibOptions.empty()) WH_RETURN_IF_ERROR(data::parseDatasetOptions(q.calibOptions, spec).withContext("--calib-options"));
-    if (!q.calibKind.empty()) {
-      auto kind = data::parseDatasetKind(q.calibKind);
-      if (!kind) return invalidInput("--calib-kind '" + q.calibKind + "': expected auto, npy, npz, pb, images, rawbin or mnist");
-      spec.kind = *kind;
-    }
-    if (!q.inputName.empty()) spec.input = q.inputName;
-    if (q.calibSize >= 0) spec.limit = q.calibSize;
-    if (!q.preprocess.empty()) {
-      auto pre = data::loadPreprocessSpec(q.preprocess);
-      if (!pre.isOk()) return pre.status().withContext("--preprocess");
-      spec.preprocess = *pre;
-    }
+    WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, datasetSpec(q, q.calib, q.calibSize));
     auto opened = data::openDataset(spec, data::inputSpecs(*model.graph));
     if (!opened.isOk()) return opened.status().withContext("--calib");
     setup.data = std::move(opened).value();
@@ -109,19 +123,11 @@ Expected<CalibrationSetup> setUpCalibration(const QuantizeArgs& q, const ir::Mod
   quant::CalibrationOptions options;
   options.threads = q.threads;
   options.batchSize = 1;
-  if (!quiet && isatty(STDERR_FILENO)) {
-    auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-    options.progress = [start](int64_t done, int64_t total) {
-      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
-      double left = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total - done) : 0;
-      int width = 30;
-      int filled = total > 0 ? static_cast<int>(width * done / total) : width;
-      std::fprintf(stderr, "\rcalibrating [%s%s] %lld/%lld samples, %.0f s left   ", std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), static_cast<long long>(done),
-                   static_cast<long long>(total), left);
-      if (done >= total) std::fprintf(stderr, "\n");
-    };
-  }
+  auto bar = std::make_shared<ProgressBar>(!quiet && isatty(STDERR_FILENO) != 0);
+  options.progress = [bar](int64_t done, int64_t total) {
+    bar->update("calibrating", done, total);
+    if (done >= total) bar->finish();
+  };
   setup.provider = std::make_unique<quant::StandardCalibrationProvider>(std::move(loaded), setup.data.get(), options);
   return setup;
 }
@@ -141,7 +147,43 @@ struct OptimizeArgs {
   bool keepInitializerInputs = false;
   QuantizeArgs quant;
   std::string convert;  // --convert fp16|bf16
+  // --report: compare the written model with the input on --eval (default: --calib).
+  report::ReportPaths reports;
+  std::string eval;
+  int64_t evalLimit = 100;
+  bool wantsReport() const {
+    return !reports.html.empty() || !reports.json.empty() || !reports.markdown.empty() || !reports.junit.empty();
+  }
 };
+
+/// Compares the written model with its input and writes the reports; prints a summary line.
+Status writeOptimizeReport(const OptimizeArgs& args) {
+  const std::string& path = args.eval.empty() ? args.quant.calib : args.eval;
+  WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, datasetSpec(args.quant, path, args.evalLimit));
+  ProgressBar bar(!args.json && isatty(STDERR_FILENO) != 0);
+  report::CompareOptions options;
+  options.threads = args.quant.threads;
+  options.perLayer = true;
+  options.progress = [&bar](std::string_view phase, int64_t done, int64_t total) { bar.update(phase, done, total); };
+  auto result = report::compareFiles(args.input, args.output, spec, options, report::Gates{}, args.reports);
+  bar.finish();
+  if (!result.isOk()) return result.status().withContext("--report");
+  if (args.json) return Status::ok();
+  std::printf("report: %s on %lld samples", report::verdict(*result).c_str(), static_cast<long long>(result->samples));
+  if (const report::OutputMetrics* o = result->classification()) {
+    if (o->agreement) std::printf(", top-1 agreement %.2f %%", *o->agreement * 100);
+    if (o->hasAccuracy) std::printf(", top-1 %.2f %% -> %.2f %%", o->top1Original * 100, o->top1Optimized * 100);
+  }
+  std::printf(", output SQNR %s", report::formatDb(result->minOutputSqnr(), 1).c_str());
+  if (auto jump = report::firstErrorJump(result->layers)) {
+    std::printf(", error first jumps at '%s'", result->layers[*jump].tensor.c_str());
+  }
+  for (const std::string* written : {&args.reports.html, &args.reports.json, &args.reports.markdown, &args.reports.junit}) {
+    if (!written->empty() && *written != "-") std::printf("\nwrote %s", written->c_str());
+  }
+  std::printf("\n");
+  return Status::ok();
+}
 
 void listPasses() {
   std::printf("Passes (name, -O level that runs it by default, description, options):\n\n");
@@ -186,6 +228,10 @@ Status runOptimize(const OptimizeArgs& args) {
     if (args.convert != "fp16" && args.convert != "bf16") return invalidInput("--convert '" + args.convert + "': expected fp16 or bf16");
     WH_ASSIGN_OR_RETURN(auto converted, passes::parsePipeline("convert-" + args.convert));
     pipeline.insert(pipeline.end(), converted.begin(), converted.end());
+  }
+
+  if (args.wantsReport() && args.eval.empty() && args.quant.calib.empty()) {
+    return invalidInput("--report needs data to compare on: --eval DATA (or --calib DATA)");
   }
 
   WH_ASSIGN_OR_RETURN(ir::Model model, onnx_io::load(args.input));
@@ -238,7 +284,7 @@ Status runOptimize(const OptimizeArgs& args) {
     }
     out["notes"] = ctx.notes();
     std::cout << out.dump(2) << "\n";
-    return Status::ok();
+    return args.wantsReport() ? writeOptimizeReport(args) : Status::ok();
   }
   std::printf("%-26s %9s %14s %16s %9s\n", "pass", "rewrites", "nodes removed", "bytes removed", "ms");
   for (const passes::PassStats& s : *stats) {
@@ -248,7 +294,7 @@ Status runOptimize(const OptimizeArgs& args) {
   }
   for (const std::string& note : ctx.notes()) std::printf("note: %s\n", note.c_str());
   std::printf("wrote %s (pipeline: %s)\n", args.output.c_str(), pipelineText.empty() ? "none" : pipelineText.c_str());
-  return Status::ok();
+  return args.wantsReport() ? writeOptimizeReport(args) : Status::ok();
 }
 
 }  // namespace
@@ -294,6 +340,20 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--calib-threads", q.threads, "Threads for running the model during calibration (default 1)")->check(CLI::PositiveNumber);
   cmd->add_option("--convert", args->convert,
                   "Append convert-fp16 or convert-bf16 (fp16|bf16) last; options via --passes 'convert-fp16{block-ops=...}'");
+  cmd->add_option("--report", args->reports.html,
+                  "Compare the written model with the input (accuracy, SQNR per output and per layer, latency, size) "
+                  "and write the HTML report; data from --eval, else --calib")
+      ->group("Report");
+  cmd->add_option("--report-json", args->reports.json, "Also write the JSON report (docs/compare-schema.md)")->group("Report");
+  cmd->add_option("--report-markdown", args->reports.markdown, "Also write the Markdown report")->group("Report");
+  cmd->add_option("--report-junit", args->reports.junit, "Also write the JUnit XML report")->group("Report");
+  cmd->add_option("--eval", args->eval,
+                  "Data set for the report (read with the --calib-kind, --calib-options, --preprocess and "
+                  "--input-name options; default: the --calib data)")
+      ->group("Report");
+  cmd->add_option("--eval-limit", args->evalLimit, "Samples for the report (default 100)")
+      ->check(CLI::PositiveNumber)
+      ->group("Report");
   cmd->callback([args] {
     if (args->listPasses) return listPasses();
     if (args->input.empty()) return setExitCode(reportError(invalidInput("missing the input model")));

@@ -6,11 +6,13 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "support/graph_builder.h"
 #include "support/temp_dir.h"
+#include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/passes/registry.h"
 
@@ -198,6 +200,39 @@ TEST_CASE("whittle optimize --print-after dumps the graph", "[optimize][tools]")
   INFO(r.out);
   REQUIRE(r.exitCode == 0);
   CHECK(r.out.find("after fuse-conv-bn") != std::string::npos);
+}
+
+TEST_CASE("optimize --report compares the written model with its input", "[tools][optimize][report]") {
+  testing::TempDir dir;
+  const std::string model = dir.file("m.onnx");
+  writeModel(model);
+  // A small .npy data set: 6 samples of the model's input.
+  testing::GraphBuilder b(5);
+  ir::Tensor samples = b.randomTensor(ir::DataType::kFloat, {6, 3, 6, 6});
+  REQUIRE(data::writeNpy(samples, dir.file("x.npy")).isOk());
+
+  SECTION("HTML and JSON, on --eval data") {
+    RunResult r = runWhittle("optimize " + q(model) + " -o " + q(dir.file("o.onnx")) + " --eval " + q(dir.file("x.npy")) +
+                             " --report " + q(dir.file("r.html")) + " --report-json " + q(dir.file("r.json")));
+    INFO(r.out);
+    REQUIRE(r.exitCode == 0);
+    CHECK(r.out.find("report: ") != std::string::npos);
+    CHECK(std::filesystem::exists(dir.file("r.html")));
+    std::ifstream in(dir.file("r.json"));
+    nlohmann::json j = nlohmann::json::parse(in);
+    CHECK(j["dataset"]["samples"] == 6);
+    // -O2 folds the BatchNormalization exactly: the outputs agree up to float rounding.
+    REQUIRE(j["outputs"].size() == 1);
+    const nlohmann::json& sqnr = j["outputs"][0]["sqnr_db"];
+    CHECK((sqnr.is_string() ? sqnr == "inf" : sqnr.get<double>() > 100.0));
+  }
+  SECTION("no data to compare on: exit 2 before anything is written") {
+    RunResult r = runWhittle("optimize " + q(model) + " -o " + q(dir.file("o.onnx")) + " --report " + q(dir.file("r.html")));
+    CHECK(r.exitCode == 2);
+    CHECK(r.out.find("--report needs data") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("o.onnx")));
+    CHECK_FALSE(std::filesystem::exists(dir.file("r.html")));
+  }
 }
 
 }  // namespace whittle
