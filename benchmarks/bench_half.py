@@ -16,9 +16,10 @@ import tempfile
 
 import numpy as np
 
+from bench_common import update_results  # noqa: E402  (beside this script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 DATA = os.path.join(SHARED, "data")
 
 IMAGENET_BGR = "resize=256,crop=224,bgr,mean=104:117:123"
@@ -86,7 +87,7 @@ def compare(binary, fp32, half, data, pre, limit=None):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--binary", default=os.path.join(ROOT, "build-e", "whittle"))
+    p.add_argument("--binary", default=os.path.join(ROOT, "build", "whittle"))
     p.add_argument("--update-results", action="store_true")
     p.add_argument("--models", nargs="*", default=list(MODELS))
     p.add_argument("--imagenet-limit", type=int, default=300, help="images of imagenet-sample per model (1000: all)")
@@ -158,18 +159,6 @@ def render(rows, a):
         out.append(f"| {r['model']} | {r['type']} | {r['samples']} | {agree} | {top1} | {r['sqnr']:.1f} dB | "
                    f"{r['size_ratio'] * 100:.1f} % | {r['kept_fp32']} | {r['clamped']} | {r['ort']} |")
     return "\n".join(out)
-
-
-def update_results(section, text):
-    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
-    old = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in old and end in old:
-        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    with open(RESULTS, "w") as f:
-        f.write(new)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ import tempfile
 
 import numpy as np
 
+from bench_common import update_results  # noqa: E402  (beside this script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 IMAGES = os.path.join(SHARED, "data", "imagenet-sample")
 
 MODELS = {
@@ -114,7 +115,7 @@ def inspect(binary, path):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--binary", default=os.path.join(ROOT, "build-e", "whittle"))
+    p.add_argument("--binary", default=os.path.join(ROOT, "build", "whittle"))
     p.add_argument("--update-results", action="store_true")
     p.add_argument("--latency-runs", type=int, default=20)
     p.add_argument("--calib-size", type=int, default=32)
@@ -208,18 +209,6 @@ def render(rows, a):
             "latency drop. Convs whose channels reach an Add (MobileNetV2's residual projections), a Softmax or a graph "
             "output are left whole. No fine-tuning follows any pruning here, so accuracy falls fast with sparsity."]
     return "\n".join(out)
-
-
-def update_results(section, text):
-    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
-    old = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in old and end in old:
-        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    with open(RESULTS, "w") as f:
-        f.write(new)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ import tempfile
 
 import numpy as np
 
+from bench_common import update_results  # noqa: E402  (beside this script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 IMAGES = os.path.join(SHARED, "data", "imagenet-sample")
 
 MODELS = {
@@ -267,21 +268,6 @@ def render(rows, a, ort_version):
     if notes:
         out += ["", "Notes:"] + notes
     return "\n".join(out)
-
-
-def update_results(section, text):
-    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
-    content = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in content and end in content:
-        start, stop = content.index(begin), content.index(end) + len(end)
-        content = content[:start] + block + content[stop:]
-    else:
-        content = content.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(content)
-    os.replace(tmp, RESULTS)
 
 
 if __name__ == "__main__":

@@ -43,9 +43,10 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from bench_common import update_results  # noqa: E402  (beside this script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.normpath(os.path.join(ROOT, "..", "shared", "models"))
-RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 RUNTIME_MODELS = ["squeezenet1.1", "mobilenetv2-12-rebuilt-fp32", "mobilenetv2-12-int8", "mnist-8"]
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int8)": np.int8,
              "tensor(uint8)": np.uint8, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
@@ -297,21 +298,6 @@ def section_text(section, command, lines, rows, args):
     if notes:
         body += ["", "Rows above 1.0:"] + notes
     return "\n".join(body)
-
-
-def update_results(section, text):
-    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
-    content = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in content and end in content:
-        start, stop = content.index(begin), content.index(end) + len(end)
-        content = content[:start] + block + content[stop:]
-    else:
-        content = content.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(content)
-    os.replace(tmp, RESULTS)
 
 
 def main():
