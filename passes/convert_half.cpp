@@ -28,21 +28,6 @@ namespace {
 
 using ir::DataType;
 
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (c == ';' || c == ':' || c == ' ') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
 struct HalfConfig {
   DataType half = DataType::kFloat16;
   bool keepIoTypes = true;
@@ -370,10 +355,10 @@ Expected<std::unique_ptr<Pass>> makeConvertHalf(const PassOptions& options, Data
   c.half = half;
   WH_ASSIGN_OR_RETURN(c.keepIoTypes, options.getBool("keep-io-types", true));
   WH_ASSIGN_OR_RETURN(c.longReduction, options.getInt("long-reduction", 4096));
-  for (const std::string& s : splitList(options.getString("block-ops", "Resize;TopK;NonMaxSuppression;Range;CumSum;RoiAlign"))) {
+  for (const std::string& s : options.getList("block-ops", "Resize;TopK;NonMaxSuppression;Range;CumSum;RoiAlign")) {
     c.blockOps.insert(s);
   }
-  for (const std::string& s : splitList(options.getString("block-nodes", ""))) c.blockNodes.insert(s);
+  for (const std::string& s : options.getList("block-nodes", "")) c.blockNodes.insert(s);
   return std::unique_ptr<Pass>(std::make_unique<ConvertHalf>(std::move(c)));
 }
 

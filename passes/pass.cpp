@@ -31,6 +31,25 @@ Expected<int64_t> PassOptions::getInt(const std::string& name, int64_t fallback)
   return static_cast<int64_t>(v);
 }
 
+std::vector<std::string> PassOptions::getList(const std::string& name, const std::string& fallback) const {
+  std::vector<std::string> items;
+  std::string current;
+  auto flush = [&] {
+    const size_t first = current.find_first_not_of(" \t");
+    if (first != std::string::npos) items.push_back(current.substr(first, current.find_last_not_of(" \t") - first + 1));
+    current.clear();
+  };
+  for (char c : getString(name, fallback)) {
+    if (c == ';' || c == ':') {
+      flush();
+    } else {
+      current += c;
+    }
+  }
+  flush();
+  return items;
+}
+
 Expected<bool> PassOptions::getBool(const std::string& name, bool fallback) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;

@@ -20,21 +20,6 @@
 namespace whittle::passes {
 namespace {
 
-std::vector<std::string> splitItems(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (c == ';' || c == ':') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
 struct DynamicConfig {
   bool perChannel = true;
   bool reduceRange = false;
@@ -141,9 +126,9 @@ Expected<std::unique_ptr<Pass>> makeQuantizeDynamic(const PassOptions& options) 
   DynamicConfig c;
   WH_ASSIGN_OR_RETURN(c.perChannel, options.getBool("per-channel", true));
   WH_ASSIGN_OR_RETURN(c.reduceRange, options.getBool("reduce-range", false));
-  for (const std::string& s : splitItems(options.getString("op-types", ""))) c.opTypes.insert(s);
-  for (const std::string& s : splitItems(options.getString("exclude-op-types", ""))) c.excludeOpTypes.insert(s);
-  for (const std::string& s : splitItems(options.getString("exclude-nodes", ""))) c.excludeNodes.push_back(s);
+  for (const std::string& s : options.getList("op-types", "")) c.opTypes.insert(s);
+  for (const std::string& s : options.getList("exclude-op-types", "")) c.excludeOpTypes.insert(s);
+  for (const std::string& s : options.getList("exclude-nodes", "")) c.excludeNodes.push_back(s);
   return std::unique_ptr<Pass>(std::make_unique<QuantizeDynamic>(std::move(c)));
 }
 

@@ -46,21 +46,6 @@ const std::set<std::string> kSameScale = {"MaxPool", "Reshape", "Transpose", "Fl
                                           "Resize"};
 const std::set<std::string> kOwnScale = {"Concat", "AveragePool", "GlobalAveragePool"};
 
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (c == ';' || c == ':') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
 struct Config {
   quant::CalibrationMethod method = quant::CalibrationMethod::kMinMax;
   double percentile = 99.99;
@@ -418,9 +403,9 @@ Expected<std::unique_ptr<Pass>> makeQuantizeInt8(const PassOptions& options) {
   std::string act = options.getString("activation-type", "uint8");
   if (act != "uint8" && act != "int8") return invalidInput("activation-type='" + act + "': expected uint8 or int8");
   c.activationType = act == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
-  for (const std::string& s : splitList(options.getString("op-types", ""))) c.opTypes.insert(s);
-  for (const std::string& s : splitList(options.getString("exclude-op-types", ""))) c.excludeOpTypes.insert(s);
-  for (const std::string& s : splitList(options.getString("exclude-nodes", ""))) c.excludeNodes.push_back(s);
+  for (const std::string& s : options.getList("op-types", "")) c.opTypes.insert(s);
+  for (const std::string& s : options.getList("exclude-op-types", "")) c.excludeOpTypes.insert(s);
+  for (const std::string& s : options.getList("exclude-nodes", "")) c.excludeNodes.push_back(s);
   c.overrides = options.getString("overrides", "");
   return std::unique_ptr<Pass>(std::make_unique<QuantizeInt8>(std::move(c)));
 }

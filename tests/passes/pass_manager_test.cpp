@@ -204,3 +204,10 @@ TEST_CASE("print-after dumps the graph after the named pass", "[passes][pass-man
   // The Identity went in eliminate-identity, the BatchNormalization in fuse-conv-bn.
   CHECK(dumps[0].second.find("(1 nodes)") != std::string::npos);
 }
+
+TEST_CASE("list options split on ';' and ':', trimmed, without empty items", "[passes][registry]") {
+  passes::PassOptions options(std::map<std::string, std::string>{{"ops", " Resize; TopK::CumSum ;"}});
+  CHECK(options.getList("ops") == std::vector<std::string>{"Resize", "TopK", "CumSum"});
+  CHECK(options.getList("absent", "A;B") == std::vector<std::string>{"A", "B"});
+  CHECK(options.getList("absent").empty());
+}

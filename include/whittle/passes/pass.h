@@ -38,6 +38,9 @@ class PassOptions {
   Expected<double> getDouble(const std::string& name, double fallback) const;
   Expected<int64_t> getInt(const std::string& name, int64_t fallback) const;
   Expected<bool> getBool(const std::string& name, bool fallback) const;
+  /// A list option: items separated by ';' or ':' (the pipeline text uses ',' between options),
+  /// surrounding spaces trimmed, empty items dropped; `fallback` when the option is absent.
+  std::vector<std::string> getList(const std::string& name, const std::string& fallback = "") const;
   const std::map<std::string, std::string>& values() const { return values_; }
 
  private:
