@@ -196,6 +196,7 @@ def main():
             row["whittle_int8_ort"] = ort_top1(w8, tensors, labels)
             row["ort_int8"] = ort_top1(o8, tensors, labels)
             row["whittle_int8_whittle"], row["whittle_runtime_note"] = whittle_top1(a.binary, fp32, w8, eval_folder, spec)
+            row.update(speed_row(a.binary, fp32, w8, tmp))
             row["whittle_s"] = min(t for t, _ in wt)
             row["ort_s"] = min(t for t, _ in ot)
             row["whittle_mib"] = max(m for _, m in wt)
@@ -209,6 +210,19 @@ def main():
     print(text)
     if a.update_results:
         update_results("quantization", text)
+
+
+def speed_row(binary, fp32, int8, tmp, rounds=5, iterations=50):
+    """p50 latency at 1 thread, batch 1, on the same seeded input, interleaved over rounds:
+    whittle on the fp32 model, whittle and ONNX Runtime on whittle's int8 model."""
+    from bench_vs_ort import interleaved, make_inputs, ort_round, ort_session, whittle_round
+    session = ort_session(int8, 1)
+    feeds, input_args = make_inputs(session, "int8", 1, 7, tmp)
+    w_fp32, w_int8, ort_int8 = interleaved(
+        [lambda: whittle_round(binary, fp32, 1, input_args, iterations, 5),
+         lambda: whittle_round(binary, int8, 1, input_args, iterations, 5),
+         lambda: ort_round(session, feeds, iterations, 5)], rounds)
+    return {"w_fp32_ms": w_fp32, "w_int8_ms": w_int8, "ort_int8_ms": ort_int8}
 
 
 def render(rows, a, ort_version):
@@ -265,6 +279,22 @@ def render(rows, a, ort_version):
                          "parameters and shorter generated names.")
         if r.get("whittle_runtime_note"):
             notes.append(f"- {r['model']}: whittle runtime column: {r['whittle_runtime_note']}")
+    out += ["", "Speed, 1 thread, batch 1, seeded random input, p50 over 5 interleaved rounds of 50 runs: whittle "
+            "on the fp32 model and on its own int8 model; ONNX Runtime (all optimizations on) on the same int8 model. "
+            "Goals: int8 at least 2× faster than fp32 in whittle (squeezenet1.1), and at least as fast as ONNX Runtime "
+            "on the same int8 model.", "",
+            "| model | whittle fp32 (ms) | whittle int8 (ms) | int8 speed-up | ORT int8 (ms) | whittle / ORT on int8 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        if "w_int8_ms" not in r:
+            continue
+        out.append(f"| {r['model']} | {r['w_fp32_ms']:.3f} | {r['w_int8_ms']:.3f} | "
+                   f"{r['w_fp32_ms'] / r['w_int8_ms']:.2f}× | {r['ort_int8_ms']:.3f} | "
+                   f"{r['w_int8_ms'] / r['ort_int8_ms']:.2f} |")
+        if r["model"] == "squeezenet1.1" and r["w_fp32_ms"] / r["w_int8_ms"] < 2:
+            notes.append(f"- {r['model']}: int8 speed-up goal (2×) missed.")
+        if r["w_int8_ms"] > r["ort_int8_ms"]:
+            notes.append(f"- {r['model']}: whittle's int8 run is slower than ONNX Runtime's on the same model.")
     if notes:
         out += ["", "Notes:"] + notes
     return "\n".join(out)

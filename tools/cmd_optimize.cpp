@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -43,7 +44,7 @@ struct QuantizeArgs {
   std::vector<std::string> excludeOpTypes;
   std::string saveCalib;
   std::string loadCalib;
-  int threads = 1;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 };
 
 std::string joinList(const std::vector<std::string>& items) {
@@ -337,7 +338,7 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--exclude-op-types", q.excludeOpTypes, "Never quantize these op types")->delimiter(',');
   cmd->add_option("--save-calib", q.saveCalib, "Save the calibration table as JSON (docs/calibration-schema.md)");
   cmd->add_option("--load-calib", q.loadCalib, "Reuse a saved calibration table (tensors it lacks are calibrated with --calib)");
-  cmd->add_option("--calib-threads", q.threads, "Threads for running the model during calibration (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--calib-threads", q.threads, "Threads for calibration and the report (default: all cores)")->check(CLI::PositiveNumber);
   cmd->add_option("--convert", args->convert,
                   "Append convert-fp16 or convert-bf16 (fp16|bf16) last; options via --passes 'convert-fp16{block-ops=...}'");
   cmd->add_option("--report", args->reports.html,

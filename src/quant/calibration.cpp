@@ -401,7 +401,11 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
       if (fromInputs.contains(name)) WH_RETURN_IF_ERROR(observeTensor(name, t));
     }
     WH_ASSIGN_OR_RETURN(auto outs, session->run(b.inputs));
-    for (const auto& [name, t] : outs) WH_RETURN_IF_ERROR(observeTensor(name, t));
+    // Each tensor has its own observer: observe them in parallel.
+    std::vector<Status> observed(outs.size());
+#pragma omp parallel for schedule(dynamic) num_threads(std::max(1, options.threads))
+    for (size_t k = 0; k < outs.size(); ++k) observed[k] = observeTensor(outs[k].first, outs[k].second);
+    for (const Status& status : observed) WH_RETURN_IF_ERROR(status);
     done += count;
     if (options.progress) options.progress(done, total);
   }
