@@ -16,11 +16,14 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "pass_factories.h"
+#include "whittle/quant/calibration.h"
+#include "whittle/runtime/session.h"
 #include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle::passes {
@@ -34,6 +37,9 @@ struct HalfConfig {
   std::set<std::string> blockOps;
   std::set<std::string> blockNodes;
   int64_t longReduction = 4096;
+  /// > 0: automatic mixed precision (see ConvertHalf::chooseFloatNodes).
+  double tolerance = 0;
+  int64_t toleranceSamples = 8;
 };
 
 bool isFloatLike(DataType t) {
@@ -158,13 +164,17 @@ class ConvertHalf final : public Pass {
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
-  bool converts(const ir::Node& n) const;
+  /// Converts `model`; nodes whose first output is named in `keepFloat` stay float32.
+  Status convert(ir::Model& model, PassContext& ctx, const std::set<std::string>& keepFloat) const;
+  Expected<std::set<std::string>> chooseFloatNodes(const ir::Model& model, PassContext& ctx) const;
+  bool converts(const ir::Node& n, const std::set<std::string>& keepFloat) const;
   ir::Node* addCast(ir::Graph& graph, ir::Value* v, DataType to, ir::Node* before) const;
   HalfConfig config_;
 };
 
-bool ConvertHalf::converts(const ir::Node& n) const {
+bool ConvertHalf::converts(const ir::Node& n, const std::set<std::string>& keepFloat) const {
   if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
+  if (n.output(0) != nullptr && keepFloat.contains(n.output(0)->name())) return false;
   if (alwaysFloat(n) || config_.blockOps.contains(n.opType())) return false;
   if (!n.name().empty() && config_.blockNodes.contains(n.name())) return false;
   if (isReduction(n.opType())) {
@@ -206,7 +216,116 @@ int64_t cancelCastPairs(ir::Graph& graph) {
   return removed;
 }
 
+/// max |half - float| / max |float| of one tensor pair (infinite when the half run overflowed).
+double relativeError(const ir::Tensor& reference, const ir::Tensor& half) {
+  if (reference.numel() != half.numel()) return std::numeric_limits<double>::infinity();
+  double maxRef = 0, maxDiff = 0;
+  for (int64_t i = 0; i < reference.numel(); ++i) {
+    const double r = reference.valueAsDouble(i), h = half.valueAsDouble(i);
+    if (!std::isfinite(r)) continue;
+    if (!std::isfinite(h)) return std::numeric_limits<double>::infinity();
+    maxRef = std::max(maxRef, std::fabs(r));
+    maxDiff = std::max(maxDiff, std::fabs(h - r));
+  }
+  return maxDiff / std::max(maxRef, 1e-12);
+}
+
+/// Runs `model` on every feed set with `names` as extra outputs; returns them by name, per feed.
+Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
+    const ir::Model& model, const std::vector<std::string>& names,
+    const std::vector<std::vector<std::pair<std::string, ir::Tensor>>>& feeds) {
+  runtime::SessionOptions options;
+  options.extraOutputs = names;
+  WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, options));
+  std::vector<std::map<std::string, ir::Tensor>> results;
+  for (const auto& feed : feeds) {
+    WH_ASSIGN_OR_RETURN(auto outs, session->run(feed));
+    std::map<std::string, ir::Tensor> byName;
+    for (auto& [name, t] : outs) byName[name] = std::move(t);
+    results.push_back(std::move(byName));
+  }
+  return results;
+}
+
+// Automatic mixed precision (tolerance > 0). Converts a copy, runs it and the float32 model
+// on calibration samples with every float node output as an extra output, and measures each
+// output's error (max |half - float| / max |float| over the samples). The nodes where the
+// error first crosses the tolerance (their own output is above it, their measured inputs are
+// not) stay float32; the copy is converted again, until no node output is above the tolerance
+// or no crossing is left (at most 8 rounds). Returns the outputs whose producers stay float32.
+Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& model, PassContext& ctx) const {
+  if (ctx.calibration == nullptr) {
+    return invalidInput(std::string(config_.half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16") + ": tolerance needs calibration inputs (--calib DATA)");
+  }
+  WH_ASSIGN_OR_RETURN(auto feeds, ctx.calibration->sampleFeeds(config_.toleranceSamples));
+  if (feeds.empty()) return invalidInput("convert-fp16: the calibration data set is empty");
+  ir::Model reference = model.clone();
+  (void)onnx_io::inferShapes(reference);
+  fillElementTypes(*reference.graph);
+  std::vector<std::string> names;
+  std::unordered_map<std::string, const ir::Node*> producerOf;
+  for (const ir::Node* n : reference.graph->nodes()) {
+    for (const ir::Value* out : n->outputs()) {
+      if (out == nullptr || out->dtype() != DataType::kFloat || n->opType() == "Constant") continue;
+      names.push_back(out->name());
+      producerOf[out->name()] = n;
+    }
+  }
+  WH_ASSIGN_OR_RETURN(auto expected, runWith(reference, names, feeds));
+  std::set<std::string> keepFloat;
+  for (int round = 0; round < 8; ++round) {
+    ir::Model candidate = model.clone();
+    PassContext scratch(candidate);
+    PassStats scratchStats;
+    scratch.setCurrentStats(&scratchStats);
+    WH_RETURN_IF_ERROR(convert(candidate, scratch, keepFloat));
+    std::vector<std::string> present;
+    for (const std::string& name : names) {
+      if (candidate.graph->findValue(name) != nullptr) present.push_back(name);
+    }
+    WH_ASSIGN_OR_RETURN(auto got, runWith(candidate, present, feeds));
+    std::unordered_map<std::string, double> error;
+    for (const std::string& name : present) {
+      double worst = 0;
+      for (size_t k = 0; k < feeds.size(); ++k) worst = std::max(worst, relativeError(expected[k].at(name), got[k].at(name)));
+      error[name] = worst;
+    }
+    std::set<std::string> crossing;
+    for (const auto& [name, e] : error) {
+      if (e <= config_.tolerance || keepFloat.contains(name)) continue;
+      bool inputsWithin = true;
+      for (const ir::Value* in : producerOf.at(name)->inputs()) {
+        if (in == nullptr) continue;
+        auto it = error.find(in->name());
+        inputsWithin = inputsWithin && (it == error.end() || it->second <= config_.tolerance);
+      }
+      if (inputsWithin) crossing.insert(producerOf.at(name)->output(0)->name());
+    }
+    if (crossing.empty()) {
+      double worst = 0;
+      for (const auto& [name, e] : error) worst = std::max(worst, e);
+      if (worst > config_.tolerance) {
+        ctx.note("convert-fp16: tolerance " + std::to_string(config_.tolerance) + " not met everywhere: the largest "
+                 "node error left is " + std::to_string(worst) + " (accumulated over nodes that are each within it)");
+      }
+      break;
+    }
+    keepFloat.insert(crossing.begin(), crossing.end());
+  }
+  return keepFloat;
+}
+
 Status ConvertHalf::run(ir::Model& model, PassContext& ctx) {
+  std::set<std::string> keepFloat;
+  if (config_.tolerance > 0) {
+    WH_ASSIGN_OR_RETURN(keepFloat, chooseFloatNodes(model, ctx));
+  }
+  WH_RETURN_IF_ERROR(convert(model, ctx, keepFloat));
+  ctx.stats().counters["nodes-kept-by-tolerance"] = static_cast<int64_t>(keepFloat.size());
+  return Status::ok();
+}
+
+Status ConvertHalf::convert(ir::Model& model, PassContext& ctx, const std::set<std::string>& keepFloat) const {
   ir::Graph& graph = *model.graph;
   const DataType half = config_.half;
   const char* passName = half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16";
@@ -218,7 +337,7 @@ Status ConvertHalf::run(ir::Model& model, PassContext& ctx) {
   std::unordered_set<const ir::Node*> converted;
   int64_t kept = 0;
   for (ir::Node* n : nodes) {
-    if (converts(*n)) {
+    if (converts(*n, keepFloat)) {
       converted.insert(n);
     } else {
       bool touchesFloat = false;
@@ -359,6 +478,10 @@ Expected<std::unique_ptr<Pass>> makeConvertHalf(const PassOptions& options, Data
     c.blockOps.insert(s);
   }
   for (const std::string& s : options.getList("block-nodes", "")) c.blockNodes.insert(s);
+  WH_ASSIGN_OR_RETURN(c.tolerance, options.getDouble("tolerance", 0.0));
+  WH_ASSIGN_OR_RETURN(c.toleranceSamples, options.getInt("tolerance-samples", 8));
+  if (c.tolerance < 0) return invalidInput("tolerance must be >= 0");
+  if (c.toleranceSamples < 1) return invalidInput("tolerance-samples must be >= 1");
   return std::unique_ptr<Pass>(std::make_unique<ConvertHalf>(std::move(c)));
 }
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -148,6 +149,7 @@ struct OptimizeArgs {
   bool keepInitializerInputs = false;
   QuantizeArgs quant;
   std::string convert;  // --convert fp16|bf16
+  double tolerance = 0;  // --tolerance: mixed precision for --convert
   // --report: compare the written model with the input on --eval (default: --calib).
   report::ReportPaths reports;
   std::string eval;
@@ -225,9 +227,16 @@ Status runOptimize(const OptimizeArgs& args) {
     WH_ASSIGN_OR_RETURN(auto entry, quantizeEntry(args.quant));
     pipeline.push_back(std::move(entry));
   }
+  if (args.tolerance > 0 && args.convert.empty()) return invalidInput("--tolerance applies to --convert fp16|bf16");
   if (!args.convert.empty()) {
     if (args.convert != "fp16" && args.convert != "bf16") return invalidInput("--convert '" + args.convert + "': expected fp16 or bf16");
-    WH_ASSIGN_OR_RETURN(auto converted, passes::parsePipeline("convert-" + args.convert));
+    std::string entry = "convert-" + args.convert;
+    if (args.tolerance > 0) {
+      std::ostringstream tolerance;
+      tolerance << args.tolerance;
+      entry += "{tolerance=" + tolerance.str() + "}";
+    }
+    WH_ASSIGN_OR_RETURN(auto converted, passes::parsePipeline(entry));
     pipeline.insert(pipeline.end(), converted.begin(), converted.end());
   }
 
@@ -341,6 +350,10 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--calib-threads", q.threads, "Threads for calibration and the report (default: all cores)")->check(CLI::PositiveNumber);
   cmd->add_option("--convert", args->convert,
                   "Append convert-fp16 or convert-bf16 (fp16|bf16) last; options via --passes 'convert-fp16{block-ops=...}'");
+  cmd->add_option("--tolerance", args->tolerance,
+                  "With --convert: automatic mixed precision; nodes whose half output error on --calib samples "
+                  "exceeds this (relative to the tensor's largest value) stay float32")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--report", args->reports.html,
                   "Compare the written model with the input (accuracy, SQNR per output and per layer, latency, size) "
                   "and write the HTML report; data from --eval, else --calib")

@@ -451,4 +451,16 @@ Expected<CalibrationTable> StandardCalibrationProvider::observe(const ir::Model&
   return out;
 }
 
+Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> StandardCalibrationProvider::sampleFeeds(
+    int64_t count) {
+  if (data_ == nullptr) return invalidInput("no calibration data set: give --calib DATA");
+  std::vector<std::vector<std::pair<std::string, ir::Tensor>>> feeds;
+  const int64_t n = std::min(count, data_->size());
+  for (int64_t i = 0; i < n; ++i) {
+    WH_ASSIGN_OR_RETURN(data::Batch b, data_->read(i, 1));
+    feeds.push_back(std::move(b.inputs));
+  }
+  return feeds;
+}
+
 }  // namespace whittle::quant

@@ -1,6 +1,7 @@
 // convert-fp16 / convert-bf16: half weights and values, Casts only at type changes, the
 // block list kept in float32, and on squeezenet1.1 the same top-1 as float32 at half the size.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -10,6 +11,7 @@
 #include "whittle/data/dataset.h"
 #include "whittle/data/preprocess.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "whittle/quant/calibration.h"
 
 using namespace whittle;
 
@@ -204,4 +206,90 @@ TEST_CASE("convert-fp16 on squeezenet1.1: same top-1 as float32, half the file, 
   CAPTURE(agree, total);
   CHECK(total == 40);
   CHECK(agree >= total - 1);  // at most one near-tie may flip
+}
+
+namespace {
+
+/// Calibration samples for the tolerance mode: seeded random feeds of the model's inputs.
+class FeedProvider final : public quant::CalibrationProvider {
+ public:
+  explicit FeedProvider(const ir::Model& model) : model_(model.clone()) {}
+  Expected<quant::CalibrationTable> observe(const ir::Model&, const std::vector<std::string>&) override {
+    return invalidInput("not used");
+  }
+  Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override {
+    std::vector<std::vector<std::pair<std::string, ir::Tensor>>> feeds;
+    for (int64_t i = 0; i < count && i < 3; ++i) feeds.push_back(testing::randomFeeds(model_, 100 + static_cast<uint64_t>(i)));
+    return feeds;
+  }
+
+ private:
+  ir::Model model_;
+};
+
+// x -> Mul(400) -> Mul(400) -> Mul(1/160000) -> Relu -> y: the middle value reaches 1.6e5,
+// beyond float16's 65504.
+ir::Model overflowingChain() {
+  testing::GraphBuilder b(3);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 16});
+  ir::Value* a = b.node("Mul", {x, b.constant("k1", {}, {400.0f})}, {}, "scale1");
+  ir::Value* big = b.node("Mul", {a, b.constant("k2", {}, {400.0f})}, {}, "scale2");
+  ir::Value* back = b.node("Mul", {big, b.constant("k3", {}, {1.0f / 160000.0f})}, {}, "scale3");
+  b.output(b.node("Relu", {back}, {}, "relu"), ir::DataType::kFloat, {2, 16});
+  return b.build(17);
+}
+
+}  // namespace
+
+TEST_CASE("convert-fp16 tolerance keeps the nodes where half precision fails in float32", "[passes][convert-half]") {
+  ir::Model model = overflowingChain();
+  auto convertWith = [&](const std::string& text, passes::PassContext& ctx, ir::Model& m) {
+    auto pipeline = passes::parsePipeline(text);
+    REQUIRE(pipeline.isOk());
+    auto stats = passes::runPipeline(m, *pipeline, ctx, {});
+    INFO(stats.status().message());
+    REQUIRE(stats.isOk());
+    return std::move(stats).value();
+  };
+  const auto feeds = testing::randomFeeds(model, 7);
+  const ir::Tensor expected = testing::runModel(model, feeds)[0].second;
+
+  SECTION("without it the overflow reaches the output") {
+    ir::Model plain = model.clone();
+    passes::PassContext ctx(plain);
+    convertWith("convert-fp16", ctx, plain);
+    const ir::Tensor y = testing::runModel(plain, feeds)[0].second;
+    bool finite = true;
+    for (int64_t i = 0; i < y.numel(); ++i) finite = finite && std::isfinite(y.valueAsDouble(i));
+    CHECK_FALSE(finite);
+  }
+  SECTION("with it the nodes that overflow stay float32, the others convert") {
+    ir::Model mixed = model.clone();
+    FeedProvider provider(model);
+    passes::PassContext ctx(mixed);
+    ctx.calibration = &provider;
+    auto stats = convertWith("convert-fp16{tolerance=0.01}", ctx, mixed);
+    // scale2 overflows; then scale3 would read its 1.6e5 through a Cast to half and overflow
+    // in turn: the second round keeps it too.
+    CHECK(stats.back().counters.at("nodes-kept-by-tolerance") == 2);
+    for (const char* name : {"scale2", "scale3"}) {
+      const ir::Node* n = nodeNamed(*mixed.graph, name);
+      REQUIRE(n != nullptr);
+      CHECK(n->output(0)->dtype() == ir::DataType::kFloat);
+    }
+    CHECK(nodeNamed(*mixed.graph, "scale1")->output(0)->dtype() == ir::DataType::kFloat16);
+    CHECK(nodeNamed(*mixed.graph, "relu")->output(0)->dtype() == ir::DataType::kFloat16);
+    CHECK_FALSE(hasCastPair(*mixed.graph));
+    const ir::Tensor y = testing::runModel(mixed, feeds)[0].second;
+    CHECK(testing::normRelativeError(y, expected) < 1e-2);
+  }
+  SECTION("without calibration data it is an error naming the option") {
+    ir::Model m = model.clone();
+    passes::PassContext ctx(m);
+    auto pipeline = passes::parsePipeline("convert-fp16{tolerance=0.01}");
+    REQUIRE(pipeline.isOk());
+    auto stats = passes::runPipeline(m, *pipeline, ctx, {});
+    REQUIRE_FALSE(stats.isOk());
+    CHECK(stats.status().message().find("tolerance needs calibration") != std::string::npos);
+  }
 }

@@ -235,4 +235,26 @@ TEST_CASE("optimize --report compares the written model with its input", "[tools
   }
 }
 
+TEST_CASE("optimize --convert fp16, and --tolerance without --convert", "[tools][optimize]") {
+  testing::TempDir dir;
+  const std::string model = dir.file("m.onnx");
+  writeModel(model);
+  RunResult r = runWhittle("optimize " + q(model) + " -o " + q(dir.file("h.onnx")) + " --convert fp16");
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  auto half = onnx_io::load(dir.file("h.onnx"));
+  REQUIRE(half.isOk());
+  bool anyHalfWeight = false;
+  for (const ir::Value* v : half->graph->initializers()) anyHalfWeight |= v->constant()->dtype() == ir::DataType::kFloat16;
+  CHECK(anyHalfWeight);
+  CHECK(half->graph->outputs()[0]->dtype() == ir::DataType::kFloat);  // keep-io-types
+  CHECK(metadata(*half, "whittle.pipeline").find("convert-fp16") != std::string::npos);
+
+  RunResult bad = runWhittle("optimize " + q(model) + " -o " + q(dir.file("t.onnx")) + " --tolerance 0.01");
+  CHECK(bad.exitCode == 2);
+  CHECK(bad.out.find("--tolerance applies to --convert") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("t.onnx")));
+}
+
+
 }  // namespace whittle

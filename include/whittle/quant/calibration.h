@@ -22,10 +22,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/ir/data_type.h"
+#include "whittle/ir/tensor.h"
 
 namespace whittle::ir {
 struct Model;
@@ -128,6 +130,13 @@ class CalibrationProvider {
   /// Observations of `tensors` of `model` (the model as the pass sees it). Every requested
   /// tensor must be in the returned table.
   virtual Expected<CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) = 0;
+  /// Up to `count` calibration samples as model feeds (one sample per feed set), for passes
+  /// that measure outputs themselves (convert-fp16's tolerance). An error when there is no
+  /// data set behind the provider.
+  virtual Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) {
+    (void)count;
+    return invalidInput("this calibration source has no samples (a data set is needed: --calib DATA)");
+  }
 };
 
 /// The provider behind `whittle optimize --calib/--load-calib`: tensors found in a loaded
@@ -139,6 +148,7 @@ class StandardCalibrationProvider final : public CalibrationProvider {
   /// `loaded` may be empty, `data` null (not both for useful work); `data` must outlive this.
   StandardCalibrationProvider(std::optional<CalibrationTable> loaded, data::Dataset* data, CalibrationOptions options);
   Expected<CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) override;
+  Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override;
   /// The loaded observations plus every observation made so far.
   const CalibrationTable& table() const { return table_; }
   /// Whether calibrate() ran (false when the loaded table had every tensor).
