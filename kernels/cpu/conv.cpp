@@ -54,6 +54,7 @@ class ScopedThreads {
 struct ConvPlan {
   std::vector<int64_t> xDims;  ///< physical dims of X this plan was made for
   std::vector<int64_t> wDims;
+  dnnl::memory::data_type act = dnnl::memory::data_type::f32;  ///< X, Y and Z: f32 or bf16
   ConvGeometry geo;
   std::vector<int64_t> yDims;  ///< physical dims of Y
   dnnl::convolution_forward conv;
@@ -73,8 +74,13 @@ class ConvKernel final : public Kernel {
 
  private:
   ConvKernel(const ir::Node& node, dnnl::engine& engine) : node_(node), engine_(engine) {}
-  Expected<ConvPlan*> planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims);
-  /// Runs on oneDNN in float32. Y goes to output 0, or to `floatOut` when given.
+  /// The oneDNN plan for these dims, with activations (X, Y, Z) in `act`: f32, or bf16 (native
+  /// bfloat16 kernels, AVX-512 BF16 / AMX where the CPU has them; weights packed to bf16 too,
+  /// bias and accumulation in f32).
+  Expected<ConvPlan*> planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims,
+                              dt act = dt::f32);
+  /// Runs on oneDNN in float32, or in bfloat16 when X is bfloat16 (then B must be float32).
+  /// Y goes to output 0, or to `floatOut` when given.
   Status runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
                     const ir::Tensor* z, bool mayTakeZ, ir::Tensor* floatOut);
   /// Runs the scalar reference in T (float or double). Y goes to output 0 or `floatOut`.
@@ -162,16 +168,17 @@ Expected<std::unique_ptr<Kernel>> ConvKernel::create(const KernelCreateInfo& inf
     if (!empty && xDims->size() == k->constW_->dims().size()) {
       ScopedThreads threads(info.threads);
       // Value types describe the stored tensor: channels last when the lowering made it so.
-      auto plan = k->planFor(*xDims, k->constW_->dims());
+      auto plan = k->planFor(*xDims, k->constW_->dims(), xType == ir::DataType::kBFloat16 ? dt::bf16 : dt::f32);
       if (!plan.isOk()) return plan.status();
     }
   }
   return std::unique_ptr<Kernel>(std::move(k));
 }
 
-Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims) {
+Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims,
+                                        dt act) {
   for (size_t i = 0; i < plans_.size(); ++i) {
-    if (plans_[i]->xDims == xDims && plans_[i]->wDims == wDims) {
+    if (plans_[i]->xDims == xDims && plans_[i]->wDims == wDims && plans_[i]->act == act) {
       if (i != 0)
         std::rotate(plans_.begin(), plans_.begin() + static_cast<std::ptrdiff_t>(i),
                     plans_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
@@ -181,12 +188,13 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
   auto plan = std::make_unique<ConvPlan>();
   plan->xDims = xDims;
   plan->wDims = wDims;
+  plan->act = act;
   WH_ASSIGN_OR_RETURN(plan->geo, resolveConv(attrs_, logicalDims(xDims, inLayout_), wDims, what_));
   const ConvGeometry& g = plan->geo;
   plan->yDims = physicalDims(g.dst, outLayout_);
   Status status = dnnlCall(what_, [&] {
     size_t rank = g.src.size();
-    dnnl::memory::desc weiAny(weightDims(g), dt::f32, dnnl::memory::format_tag::any);
+    dnnl::memory::desc weiAny(weightDims(g), act, dnnl::memory::format_tag::any);
     dnnl::memory::desc biaDesc = hasConstBias_ || node_.input(2) != nullptr
                                      ? dnnl::memory::desc({g.dst[1]}, dt::f32, dnnl::memory::format_tag::x)
                                      : dnnl::memory::desc();
@@ -201,17 +209,17 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
       return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
     };
     // Channels last first (brgconv); oneDNN's own choice when that only has a reference kernel.
-    dnnl::convolution_forward::primitive_desc pd = makePd(activationDesc(g.src, dt::f32, Layout::kChannelsLast),
-                                                          activationDesc(g.dst, dt::f32, Layout::kChannelsLast));
+    dnnl::convolution_forward::primitive_desc pd = makePd(activationDesc(g.src, act, Layout::kChannelsLast),
+                                                          activationDesc(g.dst, act, Layout::kChannelsLast));
     if (isReferenceImpl(pd.impl_info_str()) && rank > 3) {
-      dnnl::memory::desc anySrc(toDnnlDims(g.src), dt::f32, dnnl::memory::format_tag::any);
-      dnnl::memory::desc anyDst(toDnnlDims(g.dst), dt::f32, dnnl::memory::format_tag::any);
+      dnnl::memory::desc anySrc(toDnnlDims(g.src), act, dnnl::memory::format_tag::any);
+      dnnl::memory::desc anyDst(toDnnlDims(g.dst), act, dnnl::memory::format_tag::any);
       auto other = makePd(anySrc, anyDst);
       if (!isReferenceImpl(other.impl_info_str())) pd = other;
     }
     plan->conv = dnnl::convolution_forward(pd);
-    plan->userSrc = dnnl::memory(activationDesc(g.src, dt::f32, inLayout_), engine_, DNNL_MEMORY_NONE);
-    plan->userDst = dnnl::memory(activationDesc(g.dst, dt::f32, outLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->userSrc = dnnl::memory(activationDesc(g.src, act, inLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->userDst = dnnl::memory(activationDesc(g.dst, act, outLayout_), engine_, DNNL_MEMORY_NONE);
     plan->reorderSrc = pd.src_desc() != plan->userSrc.get_desc();
     plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
     plan->src = plan->reorderSrc ? longLivedMemory(pd.src_desc(), engine_, plan->srcHold) : plan->userSrc;
@@ -219,13 +227,15 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
     if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
     if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
     if (hasSum_) {
-      plan->userSum = dnnl::memory(activationDesc(g.dst, dt::f32, sumLayout_), engine_, DNNL_MEMORY_NONE);
+      plan->userSum = dnnl::memory(activationDesc(g.dst, act, sumLayout_), engine_, DNNL_MEMORY_NONE);
       plan->sumSameDesc = plan->userSum.get_desc() == pd.dst_desc();
       if (!plan->sumSameDesc) plan->sumReorder = dnnl::reorder(plan->userSum, plan->dst);
     }
     // Weights: packed once when constant, reordered per run otherwise.
     dnnl::memory::dims weiDims = weightDims(g);
-    dnnl::memory::desc userWeiDesc = plainDesc(std::vector<int64_t>(weiDims.begin(), weiDims.end()), dt::f32);
+    // Constant weights are packed from their float32 copy; runtime weights come in X's type.
+    dnnl::memory::desc userWeiDesc =
+        plainDesc(std::vector<int64_t>(weiDims.begin(), weiDims.end()), constW_ != nullptr ? dt::f32 : act);
     if (constW_ != nullptr) {
       if (!packed_ || packedDesc_ != pd.weights_desc()) {
         const ir::Tensor& wf = floatW_.dtype() == ir::DataType::kFloat ? floatW_ : *constW_;
@@ -286,7 +296,12 @@ Status ConvKernel::run(KernelContext& ctx) {
   if (type == ir::DataType::kFloat) {
     return empty ? runReference<float>(ctx, x, w, b, z, nullptr) : runFloat32(ctx, x, w, b, z, sumInPlace_, nullptr);
   }
-  // float16 / bfloat16: compute in float32 and round once at the end.
+  if (type == ir::DataType::kBFloat16 && !empty) {  // native bfloat16 (f32 bias)
+    std::optional<ir::Tensor> bf;
+    if (b != nullptr) bf = toFloat32(*b);
+    return runFloat32(ctx, x, w, bf ? &*bf : nullptr, z, sumInPlace_, nullptr);
+  }
+  // float16: compute in float32 and round once at the end.
   ir::Tensor xf = toFloat32(x);
   ir::Tensor wf = constW_ != nullptr && !empty ? floatW_ : toFloat32(w);
   std::optional<ir::Tensor> bf, zf;
@@ -304,7 +319,8 @@ Status ConvKernel::run(KernelContext& ctx) {
 
 Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
                               const ir::Tensor* z, bool mayTakeZ, ir::Tensor* floatOut) {
-  WH_ASSIGN_OR_RETURN(ConvPlan * plan, planFor(x.dims(), w.dims()));
+  const bool bf16 = x.dtype() == ir::DataType::kBFloat16;
+  WH_ASSIGN_OR_RETURN(ConvPlan * plan, planFor(x.dims(), w.dims(), bf16 ? dt::bf16 : dt::f32));
   if (b != nullptr && b->numel() != plan->geo.dst[1]) {
     return ctx.error("B has " + std::to_string(b->numel()) + " values, expected " + std::to_string(plan->geo.dst[1]));
   }
@@ -321,10 +337,10 @@ Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir:
     taken = *z;
     y = &taken;
   } else if (floatOut != nullptr) {
-    *floatOut = ir::Tensor(ir::DataType::kFloat, plan->yDims);
+    *floatOut = ir::Tensor(x.dtype(), plan->yDims);
     y = floatOut;
   } else {
-    y = &ctx.allocateOutput(0, ir::DataType::kFloat, plan->yDims);
+    y = &ctx.allocateOutput(0, x.dtype(), plan->yDims);
   }
   dnnl::stream& stream = ctx.stream();
   Status status = dnnlCall(what_, [&] {
@@ -340,7 +356,7 @@ Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir:
     }
     if (z != nullptr && !inPlace) {
       if (plan->sumSameDesc) {
-        std::memcpy(plan->dst.get_data_handle(), z->rawData(), static_cast<size_t>(z->numel()) * sizeof(float));
+        std::memcpy(plan->dst.get_data_handle(), z->rawData(), z->byteSize());
       } else {
         plan->userSum.set_data_handle(const_cast<std::byte*>(z->rawData()));
         plan->sumReorder.execute(stream, plan->userSum, plan->dst);

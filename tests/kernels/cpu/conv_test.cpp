@@ -108,7 +108,7 @@ TEST_CASE("Conv float32 matches a naive convolution over the shape list", "[kern
   }
 }
 
-TEST_CASE("Conv widens float16 and bfloat16 and computes float64 exactly", "[kernels][conv]") {
+TEST_CASE("Conv computes float16 widened, bfloat16 natively and float64 exactly", "[kernels][conv]") {
   const ConvCase& depthwise = kConvCases[8];
   const ConvCase& plain = kConvCases[5];
   for (const ConvCase* c : {&plain, &depthwise}) {
