@@ -18,19 +18,18 @@ namespace {
 
 class PruneMagnitude final : public Pass {
  public:
-  PruneMagnitude(double sparsity, bool global, bool excludeFirstLast)
-      : sparsity_(sparsity), global_(global), excludeFirstLast_(excludeFirstLast) {}
+  PruneMagnitude(double sparsity, bool global, PruneScope scope) : sparsity_(sparsity), global_(global), scope_(scope) {}
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
   double sparsity_;
   bool global_;
-  bool excludeFirstLast_;
+  PruneScope scope_;
 };
 
 Status PruneMagnitude::run(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
-  std::vector<analysis::PrunableWeight> targets = pruneTargets(graph, excludeFirstLast_);
+  std::vector<analysis::PrunableWeight> targets = pruneTargets(graph, scope_);
   if (targets.empty()) {
     ctx.note("prune-magnitude: no Conv/Gemm/MatMul with a constant float weight to prune");
     return Status::ok();
@@ -80,8 +79,8 @@ Expected<std::unique_ptr<Pass>> makePruneMagnitude(const PassOptions& options) {
   }
   std::string scope = options.getString("scope", "layer");
   if (scope != "layer" && scope != "global") return invalidInput("prune-magnitude: scope='" + scope + "': expected layer or global");
-  WH_ASSIGN_OR_RETURN(bool excludeFirstLast, options.getBool("exclude-first-last", true));
-  return std::unique_ptr<Pass>(std::make_unique<PruneMagnitude>(sparsity, scope == "global", excludeFirstLast));
+  WH_ASSIGN_OR_RETURN(PruneScope excluded, readPruneScope(options));
+  return std::unique_ptr<Pass>(std::make_unique<PruneMagnitude>(sparsity, scope == "global", excluded));
 }
 
 }  // namespace whittle::passes

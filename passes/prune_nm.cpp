@@ -33,7 +33,7 @@ Status PruneNm::run(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
   int64_t layers = 0, skipped = 0, pruned = 0;
   std::vector<int64_t> order(static_cast<size_t>(m_));
-  for (const analysis::PrunableWeight& t : pruneTargets(graph, /*excludeFirstLast=*/false)) {
+  for (const analysis::PrunableWeight& t : pruneTargets(graph, PruneScope{false, false})) {
     auto groups = analysis::reductionGroups(*t.node, t.tensor->dims(), m_);
     if (!groups) {
       ++skipped;

@@ -5,18 +5,28 @@
 
 namespace whittle::passes {
 
-std::vector<analysis::PrunableWeight> pruneTargets(ir::Graph& graph, bool excludeFirstLast) {
+std::vector<analysis::PrunableWeight> pruneTargets(ir::Graph& graph, const PruneScope& scope) {
   std::vector<analysis::PrunableWeight> all = analysis::prunableWeights(graph);
-  if (excludeFirstLast && !all.empty()) {
+  if (scope.excludeFirstLast && !all.empty()) {
     all.erase(all.begin());
     if (!all.empty()) all.pop_back();
   }
   std::vector<analysis::PrunableWeight> out;
   std::set<const ir::Value*> seen;
   for (const auto& w : all) {
+    const bool depthwise = w.node->opType() == "Conv" && w.node->attrInt("group", 1) > 1 && w.tensor->rank() >= 3 &&
+                           w.tensor->dims()[1] == 1;
+    if (scope.excludeDepthwise && depthwise) continue;
     if (seen.insert(w.value).second) out.push_back(w);
   }
   return out;
+}
+
+Expected<PruneScope> readPruneScope(const PassOptions& options) {
+  PruneScope scope;
+  WH_ASSIGN_OR_RETURN(scope.excludeFirstLast, options.getBool("exclude-first-last", true));
+  WH_ASSIGN_OR_RETURN(scope.excludeDepthwise, options.getBool("exclude-depthwise", true));
+  return scope;
 }
 
 void replaceWeight(ir::Graph& graph, ir::Node& node, ir::Tensor tensor) {

@@ -6,12 +6,25 @@
 
 #include "whittle/analysis/sparsity.h"
 #include "whittle/ir/graph.h"
+#include "whittle/passes/pass.h"
 
 namespace whittle::passes {
 
-/// The prunable layers (analysis::prunableWeights), without the first and the last in graph
-/// order when `excludeFirstLast` is set, and each weight once even when several layers share it.
-std::vector<analysis::PrunableWeight> pruneTargets(ir::Graph& graph, bool excludeFirstLast);
+/// Which prunable layers a pruning pass leaves dense.
+struct PruneScope {
+  /// The first and the last prunable layers in graph order (the input stem and the classifier).
+  bool excludeFirstLast = true;
+  /// Depthwise convolutions (group = input channels): a few weights per channel, each a whole
+  /// filter tap, and the layers that unstructured pruning hurts most (MobileNets).
+  bool excludeDepthwise = true;
+};
+
+/// The prunable layers (analysis::prunableWeights) that `scope` does not exclude, each weight
+/// once even when several layers share it.
+std::vector<analysis::PrunableWeight> pruneTargets(ir::Graph& graph, const PruneScope& scope);
+
+/// Reads the exclude-first-last and exclude-depthwise options.
+Expected<PruneScope> readPruneScope(const PassOptions& options);
 
 /// Gives `node` the weight `tensor` at input 1: in place when the node is the weight's only
 /// user and it is an initializer, else as a new initializer named after the old one.

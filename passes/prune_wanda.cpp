@@ -25,14 +25,13 @@ namespace {
 
 class PruneWanda final : public Pass {
  public:
-  PruneWanda(double sparsity, bool perLayer, bool excludeFirstLast)
-      : sparsity_(sparsity), perLayer_(perLayer), excludeFirstLast_(excludeFirstLast) {}
+  PruneWanda(double sparsity, bool perLayer, PruneScope scope) : sparsity_(sparsity), perLayer_(perLayer), scope_(scope) {}
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
   double sparsity_;
   bool perLayer_;
-  bool excludeFirstLast_;
+  PruneScope scope_;
 };
 
 // The channel axis of a layer's input: 1 for Conv, the last for Gemm/MatMul.
@@ -55,7 +54,7 @@ Status PruneWanda::run(ir::Model& model, PassContext& ctx) {
     return invalidInput("prune-wanda needs calibration data for the activation norms: whittle optimize --calib DATA");
   }
   ir::Graph& graph = *model.graph;
-  std::vector<analysis::PrunableWeight> targets = pruneTargets(graph, excludeFirstLast_);
+  std::vector<analysis::PrunableWeight> targets = pruneTargets(graph, scope_);
   // Observe, on a copy, one scalar per input channel of every distinct layer input.
   ir::Model probe = model.clone();
   ir::Graph& pg = *probe.graph;
@@ -199,8 +198,8 @@ Expected<std::unique_ptr<Pass>> makePruneWanda(const PassOptions& options) {
   }
   std::string scope = options.getString("scope", "output");
   if (scope != "output" && scope != "layer") return invalidInput("prune-wanda: scope='" + scope + "': expected output or layer");
-  WH_ASSIGN_OR_RETURN(bool excludeFirstLast, options.getBool("exclude-first-last", true));
-  return std::unique_ptr<Pass>(std::make_unique<PruneWanda>(sparsity, scope == "layer", excludeFirstLast));
+  WH_ASSIGN_OR_RETURN(PruneScope excluded, readPruneScope(options));
+  return std::unique_ptr<Pass>(std::make_unique<PruneWanda>(sparsity, scope == "layer", excluded));
 }
 
 }  // namespace whittle::passes

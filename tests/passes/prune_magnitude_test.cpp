@@ -78,3 +78,22 @@ TEST_CASE("prune-magnitude rejects bad options", "[passes][prune]") {
   CHECK_FALSE(info.factory(passes::PassOptions(std::map<std::string, std::string>{{"scope", "row"}})).isOk());
   CHECK(info.factory(passes::PassOptions(std::map<std::string, std::string>{{"scope", "global"}})).isOk());
 }
+
+TEST_CASE("prune-magnitude leaves depthwise convolutions dense unless told otherwise", "[passes][prune]") {
+  testing::GraphBuilder b(23);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 8, 6, 6});
+  ir::Value* a = b.node("Conv", {x, b.weight("wa", {16, 8, 1, 1})}, {}, "first");
+  ir::Value* d = b.node("Conv", {a, b.weight("wd", {16, 1, 3, 3})},
+                        {ir::Attribute::makeInt("group", 16), ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "depthwise");
+  ir::Value* m = b.node("Conv", {d, b.weight("wm", {16, 16, 1, 1})}, {}, "middle");
+  b.output(b.node("Conv", {m, b.weight("wc", {8, 16, 1, 1})}, {}, "last"), ir::DataType::kFloat, {1, 8, 6, 6});
+  ir::Model model = b.build(17);
+
+  auto byDefault = testing::runPipelineOn(model, "prune-magnitude{sparsity=0.5}");
+  CHECK(zeros(weightOf(*byDefault.after.graph, "depthwise")) == 0);
+  CHECK(zeros(weightOf(*byDefault.after.graph, "middle")) == 16 * 16 / 2);
+
+  auto all = testing::runPipelineOn(model, "prune-magnitude{sparsity=0.5,exclude-depthwise=false}");
+  CHECK(zeros(weightOf(*all.after.graph, "depthwise")) == 16 * 9 / 2);
+  CHECK(zeros(weightOf(*all.after.graph, "middle")) == 16 * 16 / 2);
+}
