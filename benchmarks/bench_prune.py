@@ -178,8 +178,8 @@ def render(rows, a):
            "classes up to float rounding). Wanda calibrates on the first "
            f"{a.calib_size} of the 100 images whose class index is divisible by 10. "
            "Baseline: the model after `whittle optimize -O2`; each row runs one pruning pass on it "
-           "(`optimize -O0 --passes PIPELINE`), no fine-tuning. First and last prunable layers stay dense for "
-           "magnitude and Wanda (squeezenet's last Conv holds 41 % of its weights, so model-wide sparsity is lower "
+           "(`optimize -O0 --passes PIPELINE`), no fine-tuning. First and last prunable layers and depthwise "
+           "convolutions stay dense for magnitude and Wanda (their defaults; squeezenet's last Conv holds 41 % of its weights, so model-wide sparsity is lower "
            "than the per-layer figure). MACs and parameters from `whittle inspect`; '2:4 layers': layers whose every "
            "group of 4 along the reduction axis has at most 2 nonzeros.", "",
            "| model | pruning | top-1 (900) | weight sparsity | 2:4 layers | MACs | parameters | whittle p50 ms (fp32 → pruned) | latency ratio |",
