@@ -313,8 +313,13 @@ void registerOptimize(CLI::App& app) {
   auto args = std::make_shared<OptimizeArgs>();
   auto* cmd = app.add_subcommand("optimize",
                                  "Run a pass pipeline over a model and write the optimized model.\n"
-                                 "The pipeline is the passes of the -O level, then --passes, then --recipe.\n"
-                                 "Example: whittle optimize model.onnx -o model.opt.onnx -O2 --verify-each");
+                                 "The pipeline is the passes of the -O level, then --passes, then --recipe, then\n"
+                                 "--quantize, then --convert. Examples:\n"
+                                 "  whittle optimize model.onnx -o model.opt.onnx -O2 --verify-each\n"
+                                 "  whittle optimize model.onnx -o model.int8.onnx --quantize int8 --calib images/ \\\n"
+                                 "      --preprocess resize=256,crop=224,rgb,scale=1/255 --report report.html\n"
+                                 "  whittle optimize model.onnx -o model.fp16.onnx --convert fp16 --tolerance 1e-3 --calib images/\n"
+                                 "  whittle optimize model.onnx -o model.pruned.onnx --passes 'prune-nm{n=2,m=4}' --quantize int8 --calib data.npy");
   cmd->add_option("model", args->input, "The input .onnx file (never modified)");
   cmd->add_option("-o,--output", args->output, "Where to write the optimized model (written atomically)");
   cmd->add_option("-O", args->level, "Optimization level: 0 nothing, 1 exact clean-up, 2 exact fusions (default)");
