@@ -15,3 +15,12 @@ echo "== whittle optimize models/demo_cnn.onnx -o out/demo_cnn.opt.onnx -O2 --ve
 echo
 echo "== whittle inspect out/demo_cnn.opt.onnx"
 ./build/whittle inspect out/demo_cnn.opt.onnx
+echo
+echo "== whittle optimize models/demo_cnn.onnx -o out/demo_cnn.int8.onnx --quantize int8 --calib models/demo_data/calib_images.npy"
+./build/whittle optimize models/demo_cnn.onnx -o out/demo_cnn.int8.onnx --quantize int8 \
+  --calib models/demo_data/calib_images.npy
+echo
+echo "== whittle compare models/demo_cnn.onnx out/demo_cnn.int8.onnx (report: out/demo_compare.html)"
+./build/whittle compare models/demo_cnn.onnx out/demo_cnn.int8.onnx --data models/demo_data/test_images.npy \
+  --labels models/demo_data/test_labels.txt --per-layer --report out/demo_compare.html \
+  --max-accuracy-drop 1 --min-agreement 95 --max-size-ratio 0.5
