@@ -3,7 +3,7 @@
 data where a model has some (whittle's runtime, `whittle compare`), output SQNR, file size
 ratio, and whether the ONNX checker and ONNX Runtime accept the fp16 model.
 
-usage: python3 benchmarks/bench_half.py [--binary build-e/whittle] [--update-results]
+usage: python3 benchmarks/bench_half.py [--binary build/whittle] [--update-results]
 Writes the `half` section of benchmarks/RESULTS.md with --update-results.
 """
 import argparse
@@ -99,10 +99,12 @@ def main():
             fp32 = os.path.join(SHARED, "models", name + ".onnx")
             if data is None:
                 data = random_inputs(fp32, tmp)
-            for kind in ("fp16", "bf16"):
-                out = os.path.join(tmp, f"{name}.{kind}.onnx")
-                r = subprocess.run([a.binary, "optimize", fp32, "-o", out, "--convert", kind, "--json"],
-                                   capture_output=True, text=True)
+            for kind in ("fp16", "bf16", "fp16 tol 1e-3"):
+                out = os.path.join(tmp, f"{name}.{kind.replace(' ', '_')}.onnx")
+                cmd = [a.binary, "optimize", fp32, "-o", out, "--convert", kind.split()[0], "--json"]
+                if "tol" in kind:  # mixed precision, measured on 8 samples of the data set
+                    cmd += ["--tolerance", "1e-3", "--calib", data, "--calib-size", "8"] + (["--preprocess", pre] if pre else [])
+                r = subprocess.run(cmd, capture_output=True, text=True)
                 row = {"model": name, "type": kind}
                 if r.returncode != 0:
                     row["error"] = (r.stderr.strip().splitlines() or ["optimize failed"])[-1][:160]
@@ -110,11 +112,11 @@ def main():
                     print(json.dumps(row), flush=True)
                     continue
                 stats = json.loads(r.stdout)
-                conv = [s for s in stats["passes"] if s["pass"] == "convert-" + kind][0]["counters"]
-                row["kept_fp32"] = conv.get("nodes-kept-float32", 0)
+                conv = [s for s in stats["passes"] if s["pass"].startswith("convert-" + kind.split()[0])][0]["counters"]
+                row["kept_fp32"] = conv.get("nodes-kept-float32", 0) + conv.get("nodes-kept-by-tolerance", 0)
                 row["clamped"] = conv.get("weights-clamped", 0)
                 row["size_ratio"] = os.path.getsize(out) / os.path.getsize(fp32)
-                row["ort"] = ort_check(out) if kind == "fp16" else "n/a"
+                row["ort"] = ort_check(out) if kind.startswith("fp16") else "n/a"
                 limit = a.imagenet_limit if "imagenet" in data else None
                 doc, err = compare(a.binary, fp32, out, data, pre, limit)
                 if err:
@@ -139,14 +141,16 @@ def main():
 def render(rows, a):
     out = ["## fp16 / bf16 conversion (convert-fp16, convert-bf16)", "",
            f"Command: `python3 benchmarks/bench_half.py --binary {os.path.relpath(a.binary, ROOT)} --imagenet-limit {a.imagenet_limit} --update-results`  ",
-           f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; {datetime.date.today().isoformat()}; shared with "
-           "other helpers' builds while it ran.  ",
+           f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; {datetime.date.today().isoformat()} "
+           "(accuracy only: nothing here is timed).  ",
            "Each model: `whittle optimize MODEL --convert fp16|bf16` (-O2 first, keep-io-types, default block list), "
+           "and `--convert fp16 --tolerance 1e-3 --calib DATA --calib-size 8` (mixed precision: nodes whose measured "
+           "error crosses 1e-3 of the tensor's range stay float32; 'nodes kept fp32' counts them with the block list), "
            "then `whittle compare` fp32 vs converted, both on whittle's CPU runtime. Data: the first "
            f"{a.imagenet_limit} images of imagenet-sample for the ImageNet models (fewer than all 1000 because the "
            "shared 2-core machine was slow), mnist (10,000), cifar10-200, vww-400; models without labelled data here "
            "run on seeded random inputs (uniform 0..1; one sample for fixed batch 1, else 8; agreement is not meaningful there, SQNR over every output is). "
-           "ORT: the ONNX checker (full_check) and ONNX Runtime 1-run load of the fp16 model (bf16 is not checked: "
+           "ORT: the ONNX checker (full_check) and ONNX Runtime 1-run load of the fp16 models (bf16 is not checked: "
            "ORT's CPU provider has no bf16 Conv).", "",
            "| model | type | samples | top-1 agreement | top-1 fp32 → half | min output SQNR | size vs fp32 | nodes kept fp32 | weights clamped | ORT loads |",
            "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
