@@ -19,3 +19,12 @@ def update_results(section, text, path=RESULTS):
     with open(tmp, "w") as f:
         f.write(content)
     os.replace(tmp, path)
+
+
+def cpu_model():
+    """The CPU's model name, for the machine line of every section."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"

@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from bench_common import update_results  # noqa: E402  (beside this script)
+from bench_common import cpu_model, update_results  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -39,14 +39,6 @@ MODELS = {
     "super_resolution_subpixel_cnn_x3": (None, None),
     "vittrack_vitTracker": (None, None),
 }
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def random_inputs(model, folder):

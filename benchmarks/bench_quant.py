@@ -21,7 +21,7 @@ import tempfile
 
 import numpy as np
 
-from bench_common import update_results  # noqa: E402  (beside this script)
+from bench_common import cpu_model, update_results  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -137,14 +137,6 @@ def timed(cmd):
     seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) / 1024.0
     return seconds, rss, r.stdout
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def whittle_top1(binary, fp32, int8, eval_folder, spec):

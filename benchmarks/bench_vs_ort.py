@@ -43,7 +43,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from bench_common import update_results  # noqa: E402  (beside this script)
+from bench_common import cpu_model, update_results  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.normpath(os.path.join(ROOT, "..", "shared", "models"))
@@ -88,14 +88,6 @@ NOTES = {
                      "let the lowering give the two expand FusedConvs views into the Concat's output "
                      "(a zero-copy Concat), and run MaxPool channels-last in place of a copy.",
 }
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def ort_session(model, threads, no_spin=False):

@@ -23,14 +23,7 @@ constexpr int kGateFailed = 3;
 struct CompareArgs {
   std::string original;
   std::string optimized;
-  // Data set: the same options as the data set readers take (docs/datasets.md).
-  std::string data;
-  std::string labels;
-  std::string kind;
-  std::string dataOptions;
-  std::string preprocess;
-  std::string input;
-  int64_t limit = -1;
+  DatasetArgs data;
   // Runs.
   int threads = 1;
   int64_t batch = 8;
@@ -42,28 +35,6 @@ struct CompareArgs {
   report::ReportPaths reports;
   report::Gates gates;
 };
-
-Expected<data::DatasetSpec> datasetSpec(const CompareArgs& a) {
-  data::DatasetSpec spec;
-  spec.path = a.data;
-  if (!a.dataOptions.empty())
-    WH_RETURN_IF_ERROR(data::parseDatasetOptions(a.dataOptions, spec).withContext("--data-options"));
-  if (!a.kind.empty()) {
-    auto kind = data::parseDatasetKind(a.kind);
-    if (!kind)
-      return invalidInput("--data-kind '" + a.kind + "': expected auto, npy, npz, pb, images, rawbin or mnist");
-    spec.kind = *kind;
-  }
-  if (!a.labels.empty()) spec.labels = a.labels;
-  if (!a.input.empty()) spec.input = a.input;
-  if (a.limit >= 0) spec.limit = a.limit;
-  if (!a.preprocess.empty()) {
-    auto pre = data::loadPreprocessSpec(a.preprocess);
-    if (!pre.isOk()) return pre.status().withContext("--preprocess");
-    spec.preprocess = *pre;
-  }
-  return spec;
-}
 
 void printSummary(const report::CompareResult& r) {
   std::printf("compare: %s -> %s on %lld samples (%d thread%s)\n", r.original.path.c_str(), r.optimized.path.c_str(),
@@ -97,7 +68,7 @@ void printSummary(const report::CompareResult& r) {
 }
 
 int runCompare(const CompareArgs& args) {
-  auto spec = datasetSpec(args);
+  auto spec = datasetSpec(args.data, "--data-options", "--data-kind");
   if (!spec.isOk()) return reportError(spec.status());
   bool toStdout =
       args.reports.json == "-" || args.reports.markdown == "-" || args.reports.html == "-" || args.reports.junit == "-";
@@ -134,18 +105,18 @@ void registerCompare(CLI::App& app) {
   auto a = std::make_shared<CompareArgs>();
   cmd->add_option("original", a->original, "The original .onnx model")->required();
   cmd->add_option("optimized", a->optimized, "The optimized .onnx model (same inputs)")->required();
-  cmd->add_option("--data", a->data,
+  cmd->add_option("--data", a->data.path,
                   "The data set: .npy, .npz, test-data folder, image folder, rawbin folder or MNIST idx "
                   "(docs/datasets.md)")
       ->required();
-  cmd->add_option("--labels", a->labels, "A label file (default: the one beside the data, if any)");
-  cmd->add_option("--data-kind", a->kind, "auto, npy, npz, pb, images, rawbin or mnist (default: from the path)");
-  cmd->add_option("--data-options", a->dataOptions, "kind=,labels=,input=,shape=HxWxC,dtype=uint8|int8,limit=N");
-  cmd->add_option("--preprocess", a->preprocess,
+  cmd->add_option("--labels", a->data.labels, "A label file (default: the one beside the data, if any)");
+  cmd->add_option("--data-kind", a->data.kind, "auto, npy, npz, pb, images, rawbin or mnist (default: from the path)");
+  cmd->add_option("--data-options", a->data.options, "kind=,labels=,input=,shape=HxWxC,dtype=uint8|int8,limit=N");
+  cmd->add_option("--preprocess", a->data.preprocess,
                   "Image preprocessing: resize=256,crop=224,rgb,scale=1/255,mean=A:B:C,std=A:B:C,layout=nchw "
                   "or a JSON file");
-  cmd->add_option("--input-name", a->input, "The model input a single-tensor data set feeds");
-  cmd->add_option("--limit", a->limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--input-name", a->data.input, "The model input a single-tensor data set feeds");
+  cmd->add_option("--limit", a->data.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a->threads, "Threads for both models (the same for both)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", a->batch, "Samples per run when the batch dimension is free (default 8)")
       ->check(CLI::PositiveNumber);

@@ -90,24 +90,10 @@ struct CalibrationSetup {
   std::unique_ptr<quant::StandardCalibrationProvider> provider;
 };
 
-/// The data set at `path` with the --calib-* options (kind, options, input, preprocessing).
-Expected<data::DatasetSpec> datasetSpec(const QuantizeArgs& q, const std::string& path, int64_t limit) {
-  data::DatasetSpec spec;
-  spec.path = path;
-  if (!q.calibOptions.empty()) WH_RETURN_IF_ERROR(data::parseDatasetOptions(q.calibOptions, spec).withContext("--calib-options"));
-  if (!q.calibKind.empty()) {
-    auto kind = data::parseDatasetKind(q.calibKind);
-    if (!kind) return invalidInput("--calib-kind '" + q.calibKind + "': expected auto, npy, npz, pb, images, rawbin or mnist");
-    spec.kind = *kind;
-  }
-  if (!q.inputName.empty()) spec.input = q.inputName;
-  if (limit >= 0) spec.limit = limit;
-  if (!q.preprocess.empty()) {
-    auto pre = data::loadPreprocessSpec(q.preprocess);
-    if (!pre.isOk()) return pre.status().withContext("--preprocess");
-    spec.preprocess = *pre;
-  }
-  return spec;
+/// The data set at `path` read with the --calib-* options (kind, options, input, preprocessing).
+Expected<data::DatasetSpec> calibDatasetSpec(const QuantizeArgs& q, const std::string& path, int64_t limit) {
+  DatasetArgs args{path, q.calibOptions, q.calibKind, /*labels=*/"", q.inputName, q.preprocess, limit};
+  return datasetSpec(args, "--calib-options", "--calib-kind");
 }
 
 Expected<CalibrationSetup> setUpCalibration(const QuantizeArgs& q, const ir::Model& model, bool quiet) {
@@ -117,7 +103,7 @@ Expected<CalibrationSetup> setUpCalibration(const QuantizeArgs& q, const ir::Mod
     WH_ASSIGN_OR_RETURN(loaded, quant::loadCalibrationTable(q.loadCalib));
   }
   if (!q.calib.empty()) {
-    WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, datasetSpec(q, q.calib, q.calibSize));
+    WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, calibDatasetSpec(q, q.calib, q.calibSize));
     auto opened = data::openDataset(spec, data::inputSpecs(*model.graph));
     if (!opened.isOk()) return opened.status().withContext("--calib");
     setup.data = std::move(opened).value();
@@ -162,7 +148,7 @@ struct OptimizeArgs {
 /// Compares the written model with its input and writes the reports; prints a summary line.
 Status writeOptimizeReport(const OptimizeArgs& args) {
   const std::string& path = args.eval.empty() ? args.quant.calib : args.eval;
-  WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, datasetSpec(args.quant, path, args.evalLimit));
+  WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, calibDatasetSpec(args.quant, path, args.evalLimit));
   ProgressBar bar(!args.json && isatty(STDERR_FILENO) != 0);
   report::CompareOptions options;
   options.threads = args.quant.threads;

@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <string>
+
 #include "whittle/common/status.h"
+#include "whittle/data/dataset.h"
 
 namespace whittle::tools {
 
@@ -15,6 +19,21 @@ void registerRun(CLI::App& app);
 void registerBench(CLI::App& app);
 void registerOptimize(CLI::App& app);
 void registerCompare(CLI::App& app);  ///< whittle compare (tools/cmd_compare.cpp).
+
+/// The data-set options of the commands that read data (docs/datasets.md), as given.
+struct DatasetArgs {
+  std::string path;
+  std::string options;     ///< "kind=,labels=,input=,shape=,dtype=,limit="
+  std::string kind;        ///< "" (from the path), auto, npy, npz, pb, images, rawbin or mnist
+  std::string labels;      ///< "" (the data set's own, if any)
+  std::string input;       ///< the model input a single-tensor data set feeds
+  std::string preprocess;  ///< image preprocessing: inline spec or a JSON file
+  int64_t limit = -1;      ///< < 0: every sample
+};
+
+/// The data set spec of `args`; errors name the flag (`optionsFlag`, `kindFlag`, --preprocess).
+Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::string& optionsFlag,
+                                        const std::string& kindFlag);
 
 /// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.
 int reportError(const Status& status);

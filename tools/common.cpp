@@ -12,6 +12,27 @@ int reportError(const Status& status) {
   return exitCodeFor(status);
 }
 
+Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::string& optionsFlag,
+                                        const std::string& kindFlag) {
+  data::DatasetSpec spec;
+  spec.path = args.path;
+  if (!args.options.empty()) WH_RETURN_IF_ERROR(data::parseDatasetOptions(args.options, spec).withContext(optionsFlag));
+  if (!args.kind.empty()) {
+    auto kind = data::parseDatasetKind(args.kind);
+    if (!kind) return invalidInput(kindFlag + " '" + args.kind + "': expected auto, npy, npz, pb, images, rawbin or mnist");
+    spec.kind = *kind;
+  }
+  if (!args.labels.empty()) spec.labels = args.labels;
+  if (!args.input.empty()) spec.input = args.input;
+  if (args.limit >= 0) spec.limit = args.limit;
+  if (!args.preprocess.empty()) {
+    auto pre = data::loadPreprocessSpec(args.preprocess);
+    if (!pre.isOk()) return pre.status().withContext("--preprocess");
+    spec.preprocess = *pre;
+  }
+  return spec;
+}
+
 void setExitCode(int code) { gExitCode = code; }
 int exitCode() { return gExitCode; }
 

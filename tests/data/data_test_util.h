@@ -10,20 +10,9 @@
 #include <fstream>
 #include <string>
 
-namespace whittle::testing {
+#include "support/shell.h"
 
-/// Runs a shell command; returns its exit status and puts stdout+stderr in `output`.
-inline int shell(const std::string& command, std::string* output = nullptr) {
-  std::string text;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return -1;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
-  int status = ::pclose(pipe);
-  if (output != nullptr) *output = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+namespace whittle::testing {
 
 /// Whether python3 can import every module in `modules` ("numpy", "numpy, PIL").
 inline bool havePython(const std::string& modules) {

@@ -3,9 +3,7 @@
 // on a real input, both on whittle's runtime and on ONNX Runtime; and optimize's table says
 // how many nodes each pass removed. The Python side (optimize_models.py) prepares the real
 // input, runs the checker and ONNX Runtime, and writes report.json for this test to judge.
-#include <sys/wait.h>
 
-#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +17,7 @@
 
 #include "passes/pass_test_util.h"
 #include "support/shared_data.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -34,22 +33,6 @@ bool pythonHasOrt() {
   return has;
 }
 
-struct Captured {
-  int exitCode = -1;
-  std::string out;
-};
-
-Captured capture(const std::string& command) {
-  Captured r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 // The "nodes removed" column of optimize's table, per pass.
 std::map<std::string, int64_t> nodesRemovedByPass(const std::string& table) {
@@ -93,7 +76,7 @@ void checkOptimizedModel(const std::string& file) {
   const std::string optimized = tmp.file("optimized.onnx");
 
   // 1. whittle optimize -O2 through the binary, as a user runs it.
-  Captured opt = capture(std::string("'") + WHITTLE_BINARY + "' optimize '" + *path + "' -o '" + optimized + "' -O2");
+  testing::RunResult opt = testing::runWhittle("optimize '" + *path + "' -o '" + optimized + "' -O2");
   INFO(opt.out);
   REQUIRE(opt.exitCode == 0);
   auto before = onnx_io::load(*path);
@@ -113,8 +96,10 @@ void checkOptimizedModel(const std::string& file) {
         static_cast<int64_t>(before->graph->numNodes()) - static_cast<int64_t>(after->graph->numNodes()));
 
   // 2. The ONNX checker and ONNX Runtime, on a real input.
-  Captured py = capture("python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/optimize_models.py' '" + *path +
-                        "' '" + optimized + "' '" + tmp.path() + "'");
+  testing::RunResult py;
+  py.exitCode = testing::shell("python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/optimize_models.py' '" + *path +
+                                "' '" + optimized + "' '" + tmp.path() + "'",
+                                &py.out);
   INFO(py.out);
   REQUIRE(py.exitCode == 0);
   std::ifstream reportFile(tmp.file("report.json"));

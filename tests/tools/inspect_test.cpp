@@ -1,9 +1,7 @@
 // Runs the built `whittle inspect` binary and checks what it prints and its exit code.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -12,28 +10,13 @@
 #include <string>
 
 #include "support/shared_data.h"
+#include "support/shell.h"
 
 namespace whittle {
 namespace {
 
-struct RunResult {
-  int exitCode = -1;
-  std::string out;
-};
-
-/// Runs `whittle ARGS` through the shell; `stderrToo` merges stderr into the output.
-RunResult runWhittle(const std::string& args, bool stderrToo) {
-  std::string command = std::string("'") + WHITTLE_BINARY + "' " + args + (stderrToo ? " 2>&1" : " 2>/dev/null");
-  RunResult r;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using testing::RunResult;
+using testing::runWhittle;
 
 std::string shellQuoted(const std::string& path) {
   return "'" + path + "'";

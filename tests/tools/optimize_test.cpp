@@ -1,8 +1,6 @@
 // Runs the built `whittle optimize` binary: levels, pipelines, recipes, statistics, the
 // metadata it records, and how it treats the input and output files.
-#include <sys/wait.h>
 
-#include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include <string>
 
 #include "support/graph_builder.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -19,23 +18,8 @@
 namespace whittle {
 namespace {
 
-struct RunResult {
-  int exitCode = -1;
-  std::string out;
-};
-
-RunResult runWhittle(const std::string& args, bool stderrToo = true) {
-  std::string command = std::string("'") + WHITTLE_BINARY + "' " + args + (stderrToo ? " 2>&1" : " 2>/dev/null");
-  RunResult r;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using testing::RunResult;
+using testing::runWhittle;
 
 std::string q(const std::string& s) {
   return "'" + s + "'";

@@ -9,7 +9,6 @@
 // Skips (a WARN) when ../shared, python3 or onnxruntime is missing, unless CI=true.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +19,7 @@
 #include <random>
 
 #include "support/shared_data.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/image.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -51,14 +51,9 @@ std::string missingOps(const ir::Model& model) {
 // under CI) when python3 with onnx and onnxruntime is not available.
 bool ortReference(const std::string& model, const std::string& dir, bool noOptimize) {
   const std::string command = "python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/kernels/cpu/ort_quant_reference.py '" + model +
-                              "' '" + dir + "'" + (noOptimize ? " --no-optimize" : "") + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
+                              "' '" + dir + "'" + (noOptimize ? " --no-optimize" : "");
   std::string output;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  const int status = ::pclose(pipe);
-  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const int rc = testing::shell(command, &output);
   if (rc == 3 || rc == 127) {
     if (inCi()) FAIL("python3 with onnx and onnxruntime is needed under CI=true: " << output);
     WARN("skipped the ONNX Runtime comparison: " << output);
