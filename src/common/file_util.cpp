@@ -16,7 +16,7 @@ std::string errnoText() { return std::strerror(errno); }
 
 }  // namespace
 
-Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
+Expected<OpenFile> openRegularFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return notFound(path + ": no such file");
@@ -27,8 +27,14 @@ Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& 
     ::close(fd);
     return ioError(path + ": not a regular file");
   }
+  return OpenFile{fd, static_cast<uint64_t>(st.st_size)};
+}
+
+Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
+  WH_ASSIGN_OR_RETURN(OpenFile opened, openRegularFile(path));
+  const int fd = opened.fd;
   std::shared_ptr<MappedFile> file(new MappedFile());
-  file->size_ = static_cast<size_t>(st.st_size);
+  file->size_ = static_cast<size_t>(opened.size);
   if (file->size_ > 0) {
     void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

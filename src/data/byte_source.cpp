@@ -1,7 +1,7 @@
 #include "data/byte_source.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
+#include "whittle/common/file_util.h"
+
 #include <unistd.h>
 #include <zlib.h>
 
@@ -168,19 +168,10 @@ class GzipSource final : public ByteSource {
 }  // namespace
 
 Expected<std::shared_ptr<FileHandle>> FileHandle::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return notFound(path + ": no such file");
-    return ioError(path + ": cannot open: " + errnoText());
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return ioError(path + ": not a regular file");
-  }
+  WH_ASSIGN_OR_RETURN(OpenFile opened, openRegularFile(path));
   std::shared_ptr<FileHandle> file(new FileHandle());
-  file->fd_ = fd;
-  file->size_ = static_cast<uint64_t>(st.st_size);
+  file->fd_ = opened.fd;
+  file->size_ = opened.size;
   file->path_ = path;
   return file;
 }

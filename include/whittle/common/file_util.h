@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,16 @@ class MappedFile {
   std::byte* data_ = nullptr;
   size_t size_ = 0;
 };
+
+/// A file opened read-only: its descriptor (the caller closes it) and its size in bytes.
+struct OpenFile {
+  int fd = -1;
+  uint64_t size = 0;
+};
+
+/// Opens `path` read-only. A missing path is notFound; anything but a regular file, or a file
+/// that cannot be opened, is an error naming it.
+Expected<OpenFile> openRegularFile(const std::string& path);
 
 /// Reads a whole file; a missing or unreadable file is an error naming it.
 Expected<std::string> readFile(const std::string& path);
