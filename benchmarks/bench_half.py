@@ -3,7 +3,7 @@
 data where a model has some (whittle's runtime, `whittle compare`), output SQNR, file size
 ratio, and whether the ONNX checker and ONNX Runtime accept the fp16 model.
 
-usage: python3 benchmarks/bench_half.py [--binary build/whittle] [--update-results]
+usage: .venv/bin/python benchmarks/bench_half.py [--binary build/whittle] [--update-results]
 Writes the `half` section of benchmarks/RESULTS.md with --update-results.
 """
 import argparse
@@ -132,7 +132,7 @@ def main():
 
 def render(rows, a):
     out = ["## fp16 / bf16 conversion (convert-fp16, convert-bf16)", "",
-           f"Command: `python3 benchmarks/bench_half.py --binary {os.path.relpath(a.binary, ROOT)} --imagenet-limit {a.imagenet_limit} --update-results`  ",
+           f"Command: `.venv/bin/python benchmarks/bench_half.py --binary {os.path.relpath(a.binary, ROOT)} --imagenet-limit {a.imagenet_limit} --update-results`  ",
            f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; {datetime.date.today().isoformat()} "
            "(accuracy only: nothing here is timed).  ",
            "Each model: `whittle optimize MODEL --convert fp16|bf16` (-O2 first, keep-io-types, default block list), "

@@ -4,7 +4,7 @@ images of ../shared/data/imagenet-sample (class index not divisible by 10) for m
 pruning at sparsity 0.3/0.5/0.7, 2:4, and channel pruning, with MACs, parameters and whittle
 latency (fp32 and pruned interleaved by `whittle compare`).
 
-usage: python3 benchmarks/bench_prune.py [--binary build-e/whittle] [--update-results]
+usage: .venv/bin/python benchmarks/bench_prune.py [--binary build-e/whittle] [--update-results]
 Writes the `prune` section of benchmarks/RESULTS.md with --update-results.
 """
 import argparse
@@ -160,7 +160,7 @@ def main():
 
 def render(rows, a):
     out = ["## Pruning (prune-magnitude, prune-wanda, prune-nm, prune-channels)", "",
-           f"Command: `python3 benchmarks/bench_prune.py --binary {os.path.relpath(a.binary, ROOT)} --update-results`  ",
+           f"Command: `.venv/bin/python benchmarks/bench_prune.py --binary {os.path.relpath(a.binary, ROOT)} --update-results`  ",
            f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; {datetime.date.today().isoformat()}; shared with "
            "other helpers' builds while it ran, so latencies are noisy: read the ratio column (fp32 and pruned runs "
            f"interleaved by `whittle compare --limit 1 --latency-runs {a.latency_runs}`, 1 thread, batch 1, p50).  ",

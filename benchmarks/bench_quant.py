@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """int8 quantization, whittle against ONNX Runtime's quantize_static, on the ImageNet sample.
 
-    python3 benchmarks/bench_quant.py [--binary build-c/whittle] [--update-results]
+    .venv/bin/python benchmarks/bench_quant.py [--binary build-c/whittle] [--update-results]
 
 Split of ../shared/data/imagenet-sample: calibrate on the 100 images whose class index is
 divisible by 10, evaluate on the other 900. For each model: fp32 top-1; whittle int8
@@ -220,7 +220,7 @@ def speed_row(binary, fp32, int8, tmp, rounds=5, iterations=50):
 def render(rows, a, ort_version):
     machine = f"{os.cpu_count()} cores (`nproc`), {cpu_model()}"
     out = ["## int8 quantization: whittle vs ONNX Runtime quantize_static", "",
-           f"Command: `python3 benchmarks/bench_quant.py --binary {os.path.relpath(a.binary, ROOT)} --update-results`  ",
+           f"Command: `.venv/bin/python benchmarks/bench_quant.py --binary {os.path.relpath(a.binary, ROOT)} --update-results`  ",
            f"Machine: {machine}; ONNX Runtime {ort_version}; {datetime.date.today().isoformat()}.  ",
            "Data: ../shared/data/imagenet-sample, calibrated on the 100 images whose class index is divisible by 10, "
            "evaluated on the other 900. whittle: `optimize --quantize int8` at default settings (QDQ, minmax, "

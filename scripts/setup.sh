@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything whittle needs to build, test and benchmark on Debian 12.
-# Idempotent: a second run finds everything present and does almost nothing.
+# Installs everything whittle needs to build, test and benchmark on Debian 12: Debian packages
+# with apt-get, Python packages (requirements.txt, pinned) into the project virtualenv .venv,
+# which the tests and benchmarks use instead of the machine's own Python packages.
+# Idempotent and quiet: a second run finds everything present and prints nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,9 +10,8 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libprotobuf-dev protobuf-compiler libonnx-dev
   libeigen3-dev libdnnl-dev libcli11-dev catch2 nlohmann-json3-dev
-  ocl-icd-opencl-dev opencl-headers libjpeg-dev libpng-dev zlib1g-dev chromium
+  ocl-icd-opencl-dev opencl-headers libjpeg-dev libpng-dev zlib1g-dev chromium python3-venv
 )
-PIP_PACKAGES=(numpy onnx onnxruntime)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,10 +25,21 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
-if ! "$PY" -c "import numpy, onnx, onnxruntime" 2>/dev/null; then
-  echo "setup: installing Python packages: ${PIP_PACKAGES[*]}"
-  "$PY" -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+# The project virtualenv, without the system site-packages: a package missing from
+# requirements.txt fails here, on the machine where it was introduced.
+BASE_PY=${PYTHON:-python3}
+VENV=.venv
+PY="$VENV/bin/python"
+if [ ! -x "$PY" ]; then
+  echo "setup: creating the virtualenv $VENV ($("$BASE_PY" --version 2>&1))"
+  "$BASE_PY" -m venv "$VENV"
+fi
+STAMP="$VENV/.requirements.sha256"
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing requirements.txt into $VENV"
+  "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$STAMP"
 fi
 
 # The ONNX backend node tests (the runtime's conformance suite) ship in the onnx wheel up to
@@ -37,8 +49,8 @@ if [ ! -d "$NODE_TESTS_DIR/node" ]; then
   echo "setup: unpacking the ONNX backend node tests (onnx 1.16.2 wheel)"
   tmp=$(mktemp -d)
   "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d "$tmp" onnx==1.16.2
-  mkdir -p "$NODE_TESTS_DIR"
-  "$PY" - "$tmp" "$NODE_TESTS_DIR" <<'PYEOF'
+  mkdir -p "$NODE_TESTS_DIR.partial"
+  "$PY" - "$tmp" "$NODE_TESTS_DIR.partial" <<'PYEOF'
 import glob, os, sys, zipfile
 wheel = glob.glob(os.path.join(sys.argv[1], "onnx-*.whl"))[0]
 prefix = "onnx/backend/test/data/node/"
@@ -50,5 +62,6 @@ with zipfile.ZipFile(wheel) as z:
             with z.open(name) as src, open(dest, "wb") as out:
                 out.write(src.read())
 PYEOF
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$NODE_TESTS_DIR"
+  mv "$NODE_TESTS_DIR.partial" "$NODE_TESTS_DIR"
 fi

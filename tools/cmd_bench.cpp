@@ -143,9 +143,9 @@ Status readInputFiles(const std::vector<std::string>& args, const std::vector<da
     }
     const ir::Tensor& t = *chosen;
     bool typeOk = spec->dtype == ir::DataType::kUndefined || spec->dtype == t.dtype();
-    bool shapeOk = !t.dims().empty();
+    bool shapeOk = true;
     if (spec->dims) {
-      shapeOk = shapeOk && spec->dims->size() == t.dims().size();
+      shapeOk = spec->dims->size() == t.dims().size();
       for (size_t i = 0; shapeOk && i < spec->dims->size(); ++i) {
         shapeOk = !(*spec->dims)[i].isKnown() || (*spec->dims)[i].value == t.dims()[i];
       }
@@ -166,6 +166,24 @@ struct OpTypeTime {
   double msPerRun = 0;
 };
 
+/// The peak resident set of this process image, in bytes: VmHWM from /proc/self/status.
+/// (getrusage's ru_maxrss survives exec, so it reports the launching program's peak when
+/// that was larger.) Falls back to ru_maxrss where /proc is not there.
+int64_t processPeakRssBytes() {
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    long long kib = -1;
+    while (std::fgets(line, sizeof(line), f) != nullptr) {
+      if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+    }
+    std::fclose(f);
+    if (kib >= 0) return static_cast<int64_t>(kib) * 1024;
+  }
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+}
+
 Status benchCommand(const BenchOptions& opts) {
   auto loaded = onnx_io::load(opts.model);
   if (!loaded.isOk()) return loaded.status();
@@ -185,7 +203,7 @@ Status benchCommand(const BenchOptions& opts) {
   int64_t randomBatch = opts.batch;
   for (const auto& in : inputs) {
     auto it = given.find(in.name);
-    if (it == given.end()) continue;
+    if (it == given.end() || it->second.first.rank() == 0) continue;  // a scalar has no batch
     randomBatch = it->second.first.dims()[0];
     if (opts.batchGiven && randomBatch != opts.batch) {
       notes.push_back("input '" + in.name + "' comes from " + it->second.second + " with a batch of " +
@@ -195,7 +213,7 @@ Status benchCommand(const BenchOptions& opts) {
   }
   for (const auto& in : inputs) {
     if (auto it = given.find(in.name); it != given.end()) {
-      if (samples == 0) samples = it->second.first.dims()[0];
+      if (samples == 0 && it->second.first.rank() > 0) samples = it->second.first.dims()[0];
       feeds.emplace_back(in.name, std::move(it->second.first));
       sources.push_back(it->second.second);
       continue;
@@ -249,9 +267,7 @@ Status benchCommand(const BenchOptions& opts) {
   }
   LatencyStats lat = statsOf(ms);
   double throughput = lat.mean > 0 ? static_cast<double>(samples) * 1000.0 / lat.mean : 0;
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  double peakRss = static_cast<double>(usage.ru_maxrss) * 1024.0;  // KiB on Linux
+  double peakRss = static_cast<double>(processPeakRssBytes());
   auto activationPeak = static_cast<double>(s.peakActivationBytes());
 
   // Per-node time of the timed runs only: the difference from the snapshot after warm-up.

@@ -63,6 +63,7 @@ void printSummary(const report::CompareResult& r) {
     }
     std::printf("\n");
   }
+  for (const auto& n : r.notes) std::printf("  note: %s\n", n.c_str());
   for (const auto& g : r.gates) std::printf("  gate %s: %s\n", g.passed ? "pass" : "FAIL", g.message.c_str());
   std::printf("verdict: %s\n", report::verdict(r).c_str());
 }
@@ -117,6 +118,8 @@ void registerCompare(CLI::App& app) {
                   "or a JSON file");
   cmd->add_option("--input-name", a->data.input, "The model input a single-tensor data set feeds");
   cmd->add_option("--limit", a->data.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--allow-nonfinite", a->data.allowNonfinite,
+               "Accept NaN and infinity in the data (by default a sample holding one is an error naming it)");
   cmd->add_option("--threads", a->threads, "Threads for both models (the same for both)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", a->batch, "Samples per run when the batch dimension is free (default 8)")
       ->check(CLI::PositiveNumber);

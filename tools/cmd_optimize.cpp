@@ -45,7 +45,8 @@ struct QuantizeArgs {
   std::vector<std::string> excludeOpTypes;
   std::string saveCalib;
   std::string loadCalib;
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  bool allowNonfinite = false;
+  int threads = 0;  // 0: calibration picks by the work; the report uses every core
 };
 
 std::string joinList(const std::vector<std::string>& items) {
@@ -92,7 +93,8 @@ struct CalibrationSetup {
 
 /// The data set at `path` read with the --calib-* options (kind, options, input, preprocessing).
 Expected<data::DatasetSpec> calibDatasetSpec(const QuantizeArgs& q, const std::string& path, int64_t limit) {
-  DatasetArgs args{path, q.calibOptions, q.calibKind, /*labels=*/"", q.inputName, q.preprocess, limit};
+  DatasetArgs args{path, q.calibOptions, q.calibKind, /*labels=*/"", q.inputName, q.preprocess, limit,
+                   q.allowNonfinite};
   return datasetSpec(args, "--calib-options", "--calib-kind");
 }
 
@@ -151,7 +153,8 @@ Status writeOptimizeReport(const OptimizeArgs& args) {
   WH_ASSIGN_OR_RETURN(data::DatasetSpec spec, calibDatasetSpec(args.quant, path, args.evalLimit));
   ProgressBar bar(!args.json && isatty(STDERR_FILENO) != 0);
   report::CompareOptions options;
-  options.threads = args.quant.threads;
+  options.threads = args.quant.threads > 0 ? args.quant.threads
+                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.perLayer = true;
   options.progress = [&bar](std::string_view phase, int64_t done, int64_t total) { bar.update(phase, done, total); };
   auto result = report::compareFiles(args.input, args.output, spec, options, report::Gates{}, args.reports);
@@ -338,7 +341,12 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--exclude-op-types", q.excludeOpTypes, "Never quantize these op types")->delimiter(',');
   cmd->add_option("--save-calib", q.saveCalib, "Save the calibration table as JSON (docs/calibration-schema.md)");
   cmd->add_option("--load-calib", q.loadCalib, "Reuse a saved calibration table (tensors it lacks are calibrated with --calib)");
-  cmd->add_option("--calib-threads", q.threads, "Threads for calibration and the report (default: all cores)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--allow-nonfinite", q.allowNonfinite,
+               "Accept NaN and infinity in --calib/--eval data (by default a sample holding one is an error naming it)");
+  cmd->add_option("--calib-threads", q.threads,
+                  "Threads for calibration and the report (default 0: calibration starts on one thread and uses every "
+                  "core only when a timed sample is faster there; the report uses every core)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--convert", args->convert,
                   "Append convert-fp16 or convert-bf16 (fp16|bf16) last; options via --passes 'convert-fp16{block-ops=...}'");
   cmd->add_option("--tolerance", args->tolerance,

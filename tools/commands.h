@@ -29,6 +29,7 @@ struct DatasetArgs {
   std::string input;       ///< the model input a single-tensor data set feeds
   std::string preprocess;  ///< image preprocessing: inline spec or a JSON file
   int64_t limit = -1;      ///< < 0: every sample
+  bool allowNonfinite = false;  ///< --allow-nonfinite: accept NaN and infinity in samples
 };
 
 /// The data set spec of `args`; errors name the flag (`optionsFlag`, `kindFlag`, --preprocess).

@@ -25,6 +25,7 @@ Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::stri
   if (!args.labels.empty()) spec.labels = args.labels;
   if (!args.input.empty()) spec.input = args.input;
   if (args.limit >= 0) spec.limit = args.limit;
+  spec.allowNonfinite = args.allowNonfinite;
   if (!args.preprocess.empty()) {
     auto pre = data::loadPreprocessSpec(args.preprocess);
     if (!pre.isOk()) return pre.status().withContext("--preprocess");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -194,7 +195,57 @@ Expected<Batch> Dataset::read(int64_t first, int64_t count) {
     }
   }
   for (int64_t i = first; i < first + count; ++i) batch.ids.push_back(sampleId(i));
+  if (!allowNonfinite_) WH_RETURN_IF_ERROR(checkFinite(batch));
   return batch;
+}
+
+namespace {
+
+/// The index of the first NaN or infinity among `n` elements of a floating-point type, and
+/// whether it is a NaN; nullopt when all are finite or the type is not floating point.
+std::optional<std::pair<int64_t, bool>> firstNonfinite(ir::DataType dtype, const std::byte* data, int64_t n) {
+  auto halfLike = [&](uint16_t expMask, uint16_t mantissaMask) -> std::optional<std::pair<int64_t, bool>> {
+    const auto* bits = reinterpret_cast<const uint16_t*>(data);
+    for (int64_t i = 0; i < n; ++i) {
+      if ((bits[i] & expMask) == expMask) return std::make_pair(i, (bits[i] & mantissaMask) != 0);
+    }
+    return std::nullopt;
+  };
+  auto ieee = [&](auto tag) -> std::optional<std::pair<int64_t, bool>> {
+    using T = decltype(tag);
+    const auto* v = reinterpret_cast<const T*>(data);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(v[i])) return std::make_pair(i, std::isnan(v[i]));
+    }
+    return std::nullopt;
+  };
+  switch (dtype) {
+    case ir::DataType::kFloat: return ieee(float{});
+    case ir::DataType::kDouble: return ieee(double{});
+    case ir::DataType::kFloat16: return halfLike(0x7C00, 0x03FF);
+    case ir::DataType::kBFloat16: return halfLike(0x7F80, 0x007F);
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Status Dataset::checkFinite(const Batch& batch) const {
+  for (const auto& [input, tensor] : batch.inputs) {
+    if (!ir::isFloatingPoint(tensor.dtype()) || tensor.numel() == 0 || batch.count == 0) continue;
+    const int64_t perSample = tensor.numel() / (tensor.rank() == 0 ? 1 : tensor.dims()[0]);
+    const size_t elementBytes = ir::storageBytes(tensor.dtype(), 1);
+    for (int64_t s = 0; s < batch.count; ++s) {
+      const std::byte* sample = tensor.rawData() + static_cast<size_t>(s * perSample) * elementBytes;
+      if (auto bad = firstNonfinite(tensor.dtype(), sample, perSample)) {
+        return invalidInput(path_ + ": sample " + std::to_string(batch.first + s) + " (" +
+                            batch.ids[static_cast<size_t>(s)] + "), input '" + input + "': element " +
+                            std::to_string(bad->first) + " is " + (bad->second ? "NaN" : "infinite") +
+                            "; pass --allow-nonfinite to use data with NaN or infinity");
+      }
+    }
+  }
+  return Status::ok();
 }
 
 Expected<Batch> Dataset::next(int64_t batchSize) {
@@ -318,16 +369,20 @@ Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec, const st
                           std::string(datasetKindName(kind)) + " tensors (they are fed as stored)");
     }
   }
-  switch (kind) {
-    case DatasetKind::kNpy: return detail::openNpy(spec, modelInputs);
-    case DatasetKind::kNpz: return detail::openNpz(spec, modelInputs);
-    case DatasetKind::kTensorProto: return detail::openTensorProto(spec, modelInputs);
-    case DatasetKind::kImages: return detail::openImages(spec, modelInputs);
-    case DatasetKind::kRawBin: return detail::openRawBin(spec, modelInputs);
-    case DatasetKind::kMnist: return detail::openMnist(spec, modelInputs);
-    case DatasetKind::kAuto: break;
-  }
-  return internalError("openDataset: unresolved data set kind");
+  auto opened = [&]() -> Expected<std::unique_ptr<Dataset>> {
+    switch (kind) {
+      case DatasetKind::kNpy: return detail::openNpy(spec, modelInputs);
+      case DatasetKind::kNpz: return detail::openNpz(spec, modelInputs);
+      case DatasetKind::kTensorProto: return detail::openTensorProto(spec, modelInputs);
+      case DatasetKind::kImages: return detail::openImages(spec, modelInputs);
+      case DatasetKind::kRawBin: return detail::openRawBin(spec, modelInputs);
+      case DatasetKind::kMnist: return detail::openMnist(spec, modelInputs);
+      case DatasetKind::kAuto: break;
+    }
+    return internalError("openDataset: unresolved data set kind");
+  }();
+  if (opened.isOk()) (*opened)->allowNonfinite_ = spec.allowNonfinite;
+  return opened;
 }
 
 Expected<std::vector<NamedTensor>> readTensorsFromFile(const std::string& path) {

@@ -57,6 +57,25 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 
 bool isKnownDataType(int32_t code) { return code > 0 && static_cast<size_t>(code) < kTypes.size(); }
 
+bool isNewerOnnxDataType(int32_t code) { return code >= 24 && code <= 28; }
+
+std::string unsupportedDataTypeText(int32_t code) {
+  struct Newer {
+    int32_t code;
+    const char* name;
+    int irVersion;
+  };
+  static constexpr Newer kNewer[] = {
+      {24, "FLOAT8E8M0", 12}, {25, "UINT2", 13}, {26, "INT2", 13}, {27, "FLOAT6E2M3", 14}, {28, "FLOAT6E3M2", 14}};
+  for (const Newer& t : kNewer) {
+    if (t.code == code) {
+      return "data type " + std::string(t.name) + " (" + std::to_string(code) + ", from IR version " +
+             std::to_string(t.irVersion) + ") is not supported by whittle";
+    }
+  }
+  return "unknown data type " + std::to_string(code);
+}
+
 size_t elementSize(DataType type) {
   const TypeInfo* info = find(type);
   return info ? info->size : 0;

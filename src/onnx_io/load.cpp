@@ -25,7 +25,8 @@ Expected<ir::ValueType> valueTypeFromProto(const onnx::TypeProto& proto, const s
   }
   const auto& tensor = proto.tensor_type();
   if (tensor.elem_type() != 0 && !ir::isKnownDataType(tensor.elem_type())) {
-    return invalidInput("value '" + valueName + "': unknown data type " + std::to_string(tensor.elem_type()));
+    return Status(ir::isNewerOnnxDataType(tensor.elem_type()) ? StatusCode::kUnimplemented : StatusCode::kInvalidInput,
+                  "value '" + valueName + "': " + ir::unsupportedDataTypeText(tensor.elem_type()));
   }
   type.dtype = static_cast<ir::DataType>(tensor.elem_type());
   if (tensor.has_shape()) {
@@ -220,18 +221,21 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     WH_ASSIGN_OR_RETURN(ir::ValueType type, detail::valueTypeFromProto(in.type(), in.name()));
     ir::Value* v = graph.addInput(in.name(), std::move(type));
     v->setDocString(in.doc_string());
+    v->setValueInfoUnknownFields(unknownFieldsOf(in));
   }
   for (auto& init : *proto.mutable_initializer()) {
     const std::string name = init.name();
     if (name.empty()) return invalidInput("an initializer has an empty name");
+    std::string initUnknown = unknownFieldsOf(init);
     auto tensor = tensorFromProto(init, resolver);
     if (!tensor.isOk()) return tensor.status().withContext("initializer '" + name + "'");
     ir::Value* existing = graph.findValue(name);
     if (existing != nullptr && existing->isInitializer()) return invalidInput("two initializers are named '" + name + "'");
     if (existing != nullptr) {  // listed as a graph input too (IR < 4 style): keep both roles
       existing->setConstant(std::move(tensor).value());
+      existing->setTensorUnknownFields(std::move(initUnknown));
     } else {
-      graph.addInitializer(name, std::move(tensor).value());
+      graph.addInitializer(name, std::move(tensor).value())->setTensorUnknownFields(std::move(initUnknown));
     }
   }
   for (const auto& sparse : proto.sparse_initializer()) graph.opaqueSparseInitializers().push_back(sparse.SerializeAsString());
@@ -306,6 +310,7 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     WH_ASSIGN_OR_RETURN(ir::ValueType type, detail::valueTypeFromProto(out.type(), out.name()));
     if (!v->isInitializer() || type.dtype != ir::DataType::kUndefined) v->mutableType() = std::move(type);
     if (!out.doc_string().empty()) v->setDocString(out.doc_string());
+    if (!v->isGraphInput()) v->setValueInfoUnknownFields(unknownFieldsOf(out));
     graph.addOutput(v);
   }
   for (const auto& info : proto.value_info()) {
@@ -314,6 +319,7 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     WH_ASSIGN_OR_RETURN(ir::ValueType type, detail::valueTypeFromProto(info.type(), info.name()));
     if (!v->isGraphInput() && !v->isGraphOutput()) v->mutableType() = std::move(type);
     if (!info.doc_string().empty()) v->setDocString(info.doc_string());
+    if (!v->isGraphInput() && !v->isGraphOutput()) v->setValueInfoUnknownFields(unknownFieldsOf(info));
     v->setHasValueInfo(true);
   }
   return graph.topologicalSort();
@@ -322,9 +328,9 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
 Expected<ir::Model> Loader::run(onnx::ModelProto& proto, const LoadOptions& options) {
   if (!proto.has_graph()) return fail(invalidInput("not an ONNX model (no graph)"));
   if (proto.ir_version() <= 0) return fail(invalidInput("not an ONNX model (no ir_version)"));
-  if (proto.ir_version() > kMaxIrVersion + 1) {
-    return fail(unimplemented("IR version " + std::to_string(proto.ir_version()) + " is newer than whittle reads (" +
-                              std::to_string(kMinIrVersion) + " to " + std::to_string(kMaxIrVersion) + ")"));
+  if (proto.ir_version() > kMaxIrVersion) {
+    return fail(unimplemented("IR version " + std::to_string(proto.ir_version()) + " is newer than the newest whittle "
+                              "knows (" + std::to_string(kMaxIrVersion) + ", ONNX 1.20 and later)"));
   }
   ir::Model model;
   model.irVersion = proto.ir_version();

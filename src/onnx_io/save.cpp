@@ -37,6 +37,7 @@ namespace {
 void valueInfoToProto(const ir::Value& v, onnx::ValueInfoProto* proto) {
   proto->set_name(v.name());
   if (!v.docString().empty()) proto->set_doc_string(v.docString());
+  if (!v.valueInfoUnknownFields().empty()) proto->mutable_unknown_fields()->ParseFromString(v.valueInfoUnknownFields());
   const ir::ValueType& type = v.type();
   // A value_info without a type stays without one (an empty TypeProto would be added).
   if (!type.opaqueTypeProto.empty() || type.dtype != ir::DataType::kUndefined || type.shape) {
@@ -117,7 +118,11 @@ void modelToProto(const ir::Model& model, onnx::ModelProto* proto, const TensorW
   if (!graph.docString().empty()) g->set_doc_string(graph.docString());
   if (!graph.unknownFields().empty()) g->mutable_unknown_fields()->ParseFromString(graph.unknownFields());
   for (const ir::Value* v : graph.inputs()) valueInfoToProto(*v, g->add_input());
-  for (const ir::Value* v : graph.initializers()) writeTensor(*v->constant(), v->name(), g->add_initializer(), writer, stripLargeData);
+  for (const ir::Value* v : graph.initializers()) {
+    onnx::TensorProto* t = g->add_initializer();
+    writeTensor(*v->constant(), v->name(), t, writer, stripLargeData);
+    if (!v->tensorUnknownFields().empty()) t->mutable_unknown_fields()->ParseFromString(v->tensorUnknownFields());
+  }
   for (const std::string& s : graph.opaqueSparseInitializers()) g->add_sparse_initializer()->ParseFromString(s);
   for (const ir::Node* n : graph.nodes()) {
     auto* np = g->add_node();

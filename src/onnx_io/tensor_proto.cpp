@@ -32,7 +32,8 @@ void copyNarrowed(const Field& field, std::byte* out) {
 
 Expected<ir::Tensor> tensorFromProto(onnx::TensorProto& proto, const ExternalResolver& resolver) {
   if (!ir::isKnownDataType(proto.data_type())) {
-    return invalidInput(label(proto) + ": unknown data type " + std::to_string(proto.data_type()));
+    return Status(ir::isNewerOnnxDataType(proto.data_type()) ? StatusCode::kUnimplemented : StatusCode::kInvalidInput,
+                  label(proto) + ": " + ir::unsupportedDataTypeText(proto.data_type()));
   }
   auto dtype = static_cast<DataType>(proto.data_type());
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());

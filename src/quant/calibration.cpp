@@ -1,10 +1,12 @@
 #include "whittle/quant/calibration.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "whittle/common/file_util.h"
 #include "whittle/data/dataset.h"
@@ -369,10 +371,20 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
       wanted.push_back(t);
     }
   }
+  // Threads: fixed, or (0) chosen by the work: start on one thread; after a warm-up sample,
+  // time one; a heavy model tries every core on the next two (warm-up, timed) and keeps
+  // whichever was faster.
+  const bool autoThreads = options.threads <= 0;
+  const int coreCount = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = autoThreads ? 1 : options.threads;
+  enum class Probe { kWarmUp, kTimeOne, kWarmUpMany, kTimeMany, kDone };
+  Probe probe = autoThreads && coreCount > 1 ? Probe::kWarmUp : Probe::kDone;
+  double oneThreadMs = 0;
   runtime::SessionOptions so;
-  so.threads = options.threads;
+  so.threads = threads;
   so.extraOutputs = wanted;
   WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
+  std::unique_ptr<runtime::Session> singleThreaded;  // kept while the many-thread one is on trial
 
   std::map<std::string, Observer> observers;
   for (const std::string& t : seen) observers[t];
@@ -397,15 +409,48 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
       it->second.observe(std::span<const float>(t.data<float>(), static_cast<size_t>(n)));
       return Status::ok();
     };
+    const auto start = std::chrono::steady_clock::now();
+    auto ran = session->run(b.inputs);
+    if (!ran.isOk() && count > 1 && done == 0) {
+      // A graph that pins batch 1 behind a free input dimension: calibrate one sample at a
+      // time (the statistics do not depend on the batch size).
+      batch = 1;
+      continue;
+    }
+    WH_ASSIGN_OR_RETURN(auto outs, std::move(ran));
     for (const auto& [name, t] : b.inputs) {
       if (fromInputs.contains(name)) WH_RETURN_IF_ERROR(observeTensor(name, t));
     }
-    WH_ASSIGN_OR_RETURN(auto outs, session->run(b.inputs));
     // Each tensor has its own observer: observe them in parallel.
     std::vector<Status> observed(outs.size());
-#pragma omp parallel for schedule(dynamic) num_threads(std::max(1, options.threads))
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (size_t k = 0; k < outs.size(); ++k) observed[k] = observeTensor(outs[k].first, outs[k].second);
     for (const Status& status : observed) WH_RETURN_IF_ERROR(status);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    switch (probe) {
+      case Probe::kWarmUp: probe = Probe::kTimeOne; break;
+      case Probe::kTimeOne:
+        oneThreadMs = ms;
+        probe = Probe::kDone;
+        if (ms >= kAutoThreadsMinSampleMs && total - done - count >= 4) {
+          so.threads = coreCount;
+          singleThreaded = std::move(session);
+          WH_ASSIGN_OR_RETURN(session, runtime::Session::create(model, so));
+          threads = coreCount;
+          probe = Probe::kWarmUpMany;
+        }
+        break;
+      case Probe::kWarmUpMany: probe = Probe::kTimeMany; break;
+      case Probe::kTimeMany:
+        if (ms >= oneThreadMs) {  // no faster on every core: back to one thread
+          session = std::move(singleThreaded);
+          threads = 1;
+        }
+        singleThreaded.reset();
+        probe = Probe::kDone;
+        break;
+      case Probe::kDone: break;
+    }
     done += count;
     if (options.progress) options.progress(done, total);
   }

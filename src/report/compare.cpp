@@ -322,6 +322,24 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   std::vector<ErrorAccumulator> layerErr(layers.size());
   std::vector<bool> layerFloat(layers.size(), true);
 
+  // Models whose input declares a free batch dimension but whose graph pins batch 1 (a Reshape
+  // to [1,...], common in detector exports) fail at a larger batch: probe the first batch, and
+  // on failure run everything at batch 1 if that works, with a note.
+  if (batch > 1 && !dataset.fixedBatch()) {
+    WH_ASSIGN_OR_RETURN(data::Batch probe, dataset.read(0, batch));
+    Status failed = runA.run(probe.inputs).status();
+    if (failed.isOk()) failed = runB.run(probe.inputs).status();
+    if (!failed.isOk()) {
+      WH_ASSIGN_OR_RETURN(data::Batch one, dataset.read(0, 1));
+      if (!runA.run(one.inputs).isOk() || !runB.run(one.inputs).isOk()) return failed;
+      result.notes.push_back("ran at batch 1: at batch " + std::to_string(batch) +
+                             " the model failed (" + failed.message() +
+                             "); its graph likely fixes the batch size although its input leaves it free");
+      batch = 1;
+      result.batch = 1;
+    }
+  }
+
   dataset.reset();
   int64_t done = 0;
   const std::string phase = options.perLayer ? "accuracy + per-layer" : "accuracy";

@@ -228,7 +228,9 @@ std::string htmlReport(const CompareResult& r) {
          "</td></tr>";
   }
   h += "</tbody></table></div><p class=\"muted\">" + xmlEscape(r.dataset) +
-       (r.hasLabels ? "" : " — no labels: error metrics only") + ".</p></section>\n";
+       (r.hasLabels ? "" : " — no labels: error metrics only") + ".</p>";
+  for (const auto& n : r.notes) h += "<p class=\"muted\">Note: " + xmlEscape(n) + "</p>";
+  h += "</section>\n";
 
   if (r.originalLatency.runs > 0) {
     h +=

@@ -124,6 +124,7 @@ std::string jsonReport(const CompareResult& r) {
   j["passed"] = r.gatesPassed();
   j["dataset"] = {{"description", r.dataset}, {"samples", r.samples}, {"batch", r.batch}, {"labels", r.hasLabels}};
   j["threads"] = r.threads;
+  j["notes"] = r.notes;
   j["models"] = {{"original", modelJson(r.original)}, {"optimized", modelJson(r.optimized)}};
   j["op_delta"] = r.opDelta();
   j["size_ratio"] = r.sizeRatio() > 0 ? json(r.sizeRatio()) : json(nullptr);
@@ -192,6 +193,7 @@ std::string markdownReport(const CompareResult& r) {
   std::string md = "### " + icon + " whittle compare: " + v + "\n\n";
   md += "`" + r.original.path + "` → `" + r.optimized.path + "` on " + std::to_string(r.samples) + " samples, " +
         std::to_string(r.threads) + " thread" + (r.threads == 1 ? "" : "s") + "\n\n";
+  for (const auto& n : r.notes) md += "> Note: " + n + "\n\n";
   md += "| | original | optimized | change |\n| --- | ---: | ---: | ---: |\n";
   if (const OutputMetrics* c = r.classification()) {
     if (c->hasAccuracy) {

@@ -13,10 +13,17 @@ std::shared_ptr<ir::Buffer> BufferPool::acquire(size_t bytes) {
     free_.erase(it);
     return buffer;
   }
-  auto buffer = ir::Buffer::allocateUninitialized(bytes);
-  allocated_ += bytes;
-  peak_ = std::max(peak_, allocated_);
-  return buffer;
+  // The returned pointer owns the real buffer through its deleter, which also takes the
+  // bytes off the live count when the last holder lets go.
+  std::shared_ptr<ir::Buffer> real = ir::Buffer::allocateUninitialized(bytes);
+  ir::Buffer* raw = real.get();
+  const size_t size = real->size();
+  std::shared_ptr<ir::Buffer> tracked(raw, [real = std::move(real), live = live_, size](ir::Buffer*) mutable {
+    real.reset();
+    *live -= size;
+  });
+  peak_ = std::max(peak_, *live_ += size);
+  return tracked;
 }
 
 void BufferPool::release(std::shared_ptr<ir::Buffer> buffer) {

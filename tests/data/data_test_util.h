@@ -10,24 +10,19 @@
 #include <fstream>
 #include <string>
 
+#include "support/python.h"
 #include "support/shell.h"
 
 namespace whittle::testing {
 
-/// Whether python3 can import every module in `modules` ("numpy", "numpy, PIL").
-inline bool havePython(const std::string& modules) {
-  return shell("python3 -c 'import " + modules + "'") == 0;
-}
-
-/// Writes the fixtures of make_fixtures.py into `folder`; false (with a warning) when
-/// python3 with numpy is not available.
+/// Writes the fixtures of make_fixtures.py into `folder`; false (with a warning, or a failure
+/// under CI=true) when the test Python cannot import numpy.
 inline bool makeFixtures(const std::string& folder) {
-  if (!havePython("numpy")) {
-    WARN("skipped: python3 with numpy is needed to write the fixtures");
-    return false;
-  }
+  if (!requirePython("numpy", "to write the data-set fixtures (tests/data/make_fixtures.py)")) return false;
   std::string out;
-  int rc = shell("python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/data/make_fixtures.py " + folder, &out);
+  int rc = shell(python() + " " + shellQuote(std::string(WHITTLE_SOURCE_DIR) + "/tests/data/make_fixtures.py") + " " +
+                     shellQuote(folder),
+                 &out);
   INFO(out);
   REQUIRE(rc == 0);
   return true;

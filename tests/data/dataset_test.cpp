@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "data/data_test_util.h"
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/data/labels.h"
@@ -398,8 +399,7 @@ TEST_CASE("image: ImageNet preprocessing matches PIL + numpy", "[data][image][sh
   auto images = testing::sharedPath("data/imagenet-sample/images");
   auto photos = testing::sharedPath("data/photos");
   if (!images || !photos) return;
-  if (!testing::havePython("numpy, PIL")) {
-    WARN("skipped: python3 with numpy and Pillow is needed for the reference");
+  if (!testing::requirePython("numpy, PIL", "for the PIL + numpy reference (tests/data/preprocess_reference.py)")) {
     return;
   }
   std::vector<std::string> files = {*images + "/n01440764_tench.JPEG", *images + "/n01443537_goldfish.JPEG",
@@ -415,9 +415,8 @@ TEST_CASE("image: ImageNet preprocessing matches PIL + numpy", "[data][image][sh
   }
   files.push_back(grey);
   TempDir dir;
-  std::string cmd = "python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/data/preprocess_reference.py " +
-                    dir.file("ref.npy") +
-                    " 256,224,rgb,0.00392156862745098,0.485:0.456:0.406,0.229:0.224:0.225,nchw";
+  std::string cmd = testing::python() + " " + std::string(WHITTLE_SOURCE_DIR) + "/tests/data/preprocess_reference.py " +
+                    dir.file("ref.npy") + " 256,224,rgb,0.00392156862745098,0.485:0.456:0.406,0.229:0.224:0.225,nchw";
   for (const auto& f : files) cmd += " '" + f + "'";
   std::string out;
   int rc = testing::shell(cmd, &out);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "data/data_test_util.h"
+#include "support/python.h"
 #include "support/temp_dir.h"
 
 namespace whittle {
@@ -178,8 +179,8 @@ TEST_CASE("npy: files written by numpy read back, and numpy reads ours", "[data]
     REQUIRE(data::writeNpy(*t, dir.file(std::string("ours_") + code + ".npy")).isOk());
   }
   std::string out;
-  int rc = testing::shell("cd " + dir.path() +
-                              " && python3 -c \"import numpy as np\n"
+  int rc = testing::shell("cd " + testing::shellQuote(dir.path()) + " && " + testing::python() +
+                              " -c \"import numpy as np\n"
                               "for c in ['f2','f4','f8','i1','i2','i4','i8','u1','u2','u4','u8','b1']:\n"
                               "  a=np.load('ours_'+c+'.npy'); b=np.load('dtype_'+c+'.npy')\n"
                               "  assert a.dtype==b.dtype and a.shape==b.shape and (a==b).all(), c\n"

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/ir/verifier.h"
@@ -24,11 +25,6 @@ constexpr int kSkipExitCode = 77;  // roundtrip.py: numpy, onnx or onnxruntime m
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
-bool inCi() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
 // Runs `command` with stdout and stderr into `logPath`; returns the exit code (-1 if none).
 int runLogged(const std::string& command, const std::string& logPath) {
   int status = std::system((command + " >" + quote(logPath) + " 2>&1").c_str());
@@ -43,13 +39,10 @@ TEST_CASE("shared models run bit-identically in ONNX Runtime after load and save
   const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/interop/roundtrip.py";
   TempDir dir;
 
-  // Is there a Python with onnxruntime? Without one this test cannot run: a skip on a
-  // developer's machine, a failure in CI.
-  int probe = runLogged("python3 -c 'import numpy, onnx, onnxruntime'", dir.file("probe.log"));
-  if (probe != 0) {
-    std::string why = "python3 with numpy, onnx and onnxruntime is not available: " + testing::readBytes(dir.file("probe.log"));
-    if (inCi()) FAIL(why);
-    WARN("skipped: " << why);
+  // Without the test Python and onnxruntime this test cannot run: a skip on a developer's
+  // machine, a failure in CI.
+  if (!testing::requirePython("numpy, onnx, onnxruntime",
+                              "for the ONNX Runtime comparison (tests/interop/roundtrip.py)")) {
     return;
   }
 
@@ -95,11 +88,12 @@ TEST_CASE("shared models run bit-identically in ONNX Runtime after load and save
   }
 
   std::string log = dir.file("roundtrip.log");
-  int code = runLogged("python3 " + quote(script) + pairs, log);
+  int code = runLogged(testing::python() + " " + quote(script) + pairs, log);
   std::string output = testing::readBytes(log);
   INFO("roundtrip.py output:\n" << output);
   if (code == kSkipExitCode) {
-    if (inCi()) FAIL("roundtrip.py cannot import its modules");
+    if (testing::inCi())
+      FAIL("roundtrip.py cannot import its modules under WHITTLE_PYTHON=" << WHITTLE_PYTHON << ": " << output);
     WARN("skipped: roundtrip.py cannot import its modules: " << output);
     return;
   }

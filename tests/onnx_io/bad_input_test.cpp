@@ -248,6 +248,18 @@ std::vector<BadCase> badCases() {
   modelCase("an unknown data type in an initializer",
             [](onnx::ModelProto& m) { m.mutable_graph()->mutable_initializer(0)->set_data_type(99); },
             StatusCode::kInvalidInput, {"initializer 'w'", "unknown data type 99"});
+  modelCase("a FLOAT8E8M0 initializer (IR 12), a type whittle does not hold",
+            [](onnx::ModelProto& m) {
+              m.set_ir_version(12);
+              m.mutable_graph()->mutable_initializer(0)->set_data_type(24);
+            },
+            StatusCode::kUnimplemented, {"initializer 'w'", "FLOAT8E8M0", "IR version 12"});
+  modelCase("an INT2 graph input (IR 13)",
+            [](onnx::ModelProto& m) {
+              m.set_ir_version(13);
+              m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(26);
+            },
+            StatusCode::kUnimplemented, {"value 'x'", "INT2"});
   modelCase("an unknown data type in a graph input",
             [](onnx::ModelProto& m) {
               m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(99);

@@ -2,6 +2,7 @@
 // tensors; IR versions 3-10 and opsets 7-21; other domains; pass-through of what whittle
 // does not model; external data (memory-mapped on load, aligned on save); atomic saves.
 #include <catch2/catch.hpp>
+#include <google/protobuf/unknown_field_set.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <onnx/onnx_pb.h>
 #include <sys/mman.h>
@@ -450,7 +451,43 @@ TEST_CASE("typed-field tensors load as their values", "[onnx_io]") {
   requireSameModel(model, reloaded);
 }
 
-TEST_CASE("IR versions 3 to 10 and opsets 7 to 21 load and save", "[onnx_io]") {
+TEST_CASE("fields of newer IR versions on value infos and initializers are carried through", "[onnx_io]") {
+  // IR 10 added metadata_props to ValueInfoProto (field 4) and TensorProto (field 16), fields
+  // the linked libonnx 1.12 does not know; IR 11 added ModelProto.configuration (26) and
+  // NodeProto.device_configurations (10). Each must come back unchanged.
+  onnx::ModelProto m = smallModel(12, 21);
+  auto addEntry = [](google::protobuf::Message* msg, int field, const std::string& key, const std::string& value) {
+    onnx::StringStringEntryProto entry;
+    entry.set_key(key);
+    entry.set_value(value);
+    msg->GetReflection()->MutableUnknownFields(msg)->AddLengthDelimited(field, entry.SerializeAsString());
+  };
+  auto* g = m.mutable_graph();
+  addEntry(g->mutable_input(0), 4, "source", "camera");
+  addEntry(g->mutable_output(0), 4, "unit", "logits");
+  addEntry(g->mutable_initializer(0), 16, "origin", "layer0");
+  addEntry(g->mutable_node(0), 10, "device", "cpu");
+  addEntry(&m, 26, "config", "one");
+  testing::TempDir dir;
+  writeProto(m, dir.file("m.onnx"));
+  ir::Model model = mustLoad(dir.file("m.onnx"));
+  CHECK(model.irVersion == 12);
+  mustSave(model, dir.file("out.onnx"));
+  onnx::ModelProto back = readProto(dir.file("out.onnx"));
+  auto unknown = [](const google::protobuf::Message& msg) {
+    std::string s;
+    msg.GetReflection()->GetUnknownFields(msg).SerializeToString(&s);
+    return s;
+  };
+  CHECK(unknown(back.graph().input(0)) == unknown(m.graph().input(0)));
+  CHECK(unknown(back.graph().output(0)) == unknown(m.graph().output(0)));
+  CHECK(unknown(back.graph().initializer(0)) == unknown(m.graph().initializer(0)));
+  CHECK(unknown(back.graph().node(0)) == unknown(m.graph().node(0)));
+  CHECK(unknown(back) == unknown(m));
+  CHECK_FALSE(unknown(back.graph().input(0)).empty());
+}
+
+TEST_CASE("IR versions 3 to 14 and opsets 7 to 21 load and save", "[onnx_io]") {
   TempDir dir;
   int checked = 0;
   for (int64_t irVersion = onnx_io::kMinIrVersion; irVersion <= onnx_io::kMaxIrVersion; ++irVersion) {
@@ -500,11 +537,15 @@ TEST_CASE("opsets and IR versions outside the range", "[onnx_io]") {
   writeProto(ml, dir.file("ml.onnx"));
   CHECK(mustLoad(dir.file("ml.onnx"), {/*strictOpsetRange=*/true}).opsetVersion("ai.onnx.ml") == 5);
 
+  // IR 11 to 14 load (they added element types and fields that are carried through); a
+  // version newer than any ONNX release whittle knows is refused, saying which it knows.
   writeProto(smallModel(12, 17), dir.file("ir12.onnx"));
-  auto tooNew = onnx_io::load(dir.file("ir12.onnx"));
+  CHECK(mustLoad(dir.file("ir12.onnx")).irVersion == 12);
+  writeProto(smallModel(15, 17), dir.file("ir15.onnx"));
+  auto tooNew = onnx_io::load(dir.file("ir15.onnx"));
   REQUIRE_FALSE(tooNew.isOk());
   CHECK(tooNew.status().code() == StatusCode::kUnimplemented);
-  CHECK_THAT(tooNew.status().message(), Catch::Contains("IR version 12"));
+  CHECK_THAT(tooNew.status().message(), Catch::Contains("IR version 15") && Catch::Contains("newest whittle knows (14"));
 }
 
 TEST_CASE("com.microsoft and ai.onnx.ml nodes and imports round-trip", "[onnx_io]") {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "passes/pass_test_util.h"
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/data/dataset.h"
@@ -51,20 +52,11 @@ bool hasCastPair(const ir::Graph& g) {
   return false;
 }
 
-bool hasOrt() {
-  static const bool has = std::system("python3 -c 'import onnx, onnxruntime' >/dev/null 2>&1") == 0;
-  return has;
-}
-
 void requireOrtLoads(const ir::Model& model, const std::string& path) {
-  if (!hasOrt()) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnx and onnxruntime is required under CI");
-    WARN("skipped the ONNX Runtime check: python3 with onnx and onnxruntime not found");
-    return;
-  }
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime check (convert_half_ort.py)")) return;
   REQUIRE(onnx_io::save(model, path).isOk());
-  std::string cmd = "python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/convert_half_ort.py' '" + path + "'";
+  std::string cmd =
+      testing::python() + " '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/convert_half_ort.py' '" + path + "'";
   CHECK(std::system(cmd.c_str()) == 0);
 }
 

@@ -90,6 +90,9 @@ def real_inputs(model_file):
         template = full[64:192, 64:192]
         prep = lambda a: nchw((a / 255.0 - mean_bgr) / std_bgr).astype(np.float32)
         return {"template": prep(template), "search": prep(full)}
+    if base.startswith("all-MiniLM"):
+        test = np.load(os.path.join(DATA, "clinc150", "test.npz"))
+        return {"input_ids": test["input_ids"][:2].copy(), "attention_mask": test["attention_mask"][:2].copy()}
     raise SystemExit(f"optimize_models.py: no real input known for {base}")
 
 

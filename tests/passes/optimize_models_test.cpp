@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "passes/pass_test_util.h"
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
@@ -27,12 +28,6 @@ using namespace whittle;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool pythonHasOrt() {
-  static const bool has = std::system("python3 -c 'import onnx, onnxruntime, PIL' >/dev/null 2>&1") == 0;
-  return has;
-}
-
 
 // The "nodes removed" column of optimize's table, per pass.
 std::map<std::string, int64_t> nodesRemovedByPass(const std::string& table) {
@@ -66,10 +61,8 @@ constexpr double kFloat16Tolerance = 1e-3;
 void checkOptimizedModel(const std::string& file) {
   auto path = testing::sharedPath("models/" + file);
   if (!path) return;
-  if (!pythonHasOrt()) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnx, onnxruntime and PIL is required under CI");
-    WARN("skipped: python3 with onnx, onnxruntime and PIL not found");
+  if (!testing::requirePython("numpy, onnx, onnxruntime, PIL",
+                              "for the checker and ONNX Runtime (optimize_models.py)")) {
     return;
   }
   testing::TempDir tmp;
@@ -97,9 +90,10 @@ void checkOptimizedModel(const std::string& file) {
 
   // 2. The ONNX checker and ONNX Runtime, on a real input.
   testing::RunResult py;
-  py.exitCode = testing::shell("python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/optimize_models.py' '" + *path +
-                                "' '" + optimized + "' '" + tmp.path() + "'",
-                                &py.out);
+  py.exitCode =
+      testing::shell(testing::python() + " '" + std::string(WHITTLE_SOURCE_DIR) +
+                         "/tests/passes/optimize_models.py' '" + *path + "' '" + optimized + "' '" + tmp.path() + "'",
+                     &py.out);
   INFO(py.out);
   REQUIRE(py.exitCode == 0);
   std::ifstream reportFile(tmp.file("report.json"));
@@ -165,6 +159,7 @@ WH_OPTIMIZE_MODEL_TEST("retinaface_mbnet0.25.onnx")
 WH_OPTIMIZE_MODEL_TEST("yolo-fastestv2_352.onnx")
 WH_OPTIMIZE_MODEL_TEST("super_resolution_subpixel_cnn_x3.onnx")
 WH_OPTIMIZE_MODEL_TEST("vittrack_vitTracker.onnx")
+WH_OPTIMIZE_MODEL_TEST("all-MiniLM-L6-v2-intent157.onnx")
 
 TEST_CASE("the interop test covers every model in ../shared/models", "[passes][optimize-models]") {
   auto readme = testing::sharedPath("models/README.md");
@@ -182,7 +177,8 @@ TEST_CASE("the interop test covers every model in ../shared/models", "[passes][o
                                          "retinaface_mbnet0.25.onnx",
                                          "yolo-fastestv2_352.onnx",
                                          "super_resolution_subpixel_cnn_x3.onnx",
-                                         "vittrack_vitTracker.onnx"};
+                                         "vittrack_vitTracker.onnx",
+                                         "all-MiniLM-L6-v2-intent157.onnx"};
   for (const auto& entry : fs::directory_iterator(fs::path(*readme).parent_path())) {
     if (entry.path().extension() != ".onnx") continue;
     INFO("model " << entry.path().filename().string());

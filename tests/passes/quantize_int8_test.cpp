@@ -12,6 +12,7 @@
 
 #include "passes/pass_test_util.h"
 #include "quant/quant_test_util.h"
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/common/file_util.h"
@@ -93,7 +94,10 @@ double sqnrDb(const ir::Tensor& q, const ir::Tensor& ref) {
   return -20.0 * std::log10(std::max(err, 1e-12));
 }
 
-bool haveOrt() { return std::system("python3 -c 'import onnxruntime' >/dev/null 2>&1") == 0; }
+// Whether quant_reference.py can run: a skip with a warning, or a failure under CI=true, if not.
+bool haveOrt() {
+  return testing::requirePython("numpy, onnxruntime", "for the ONNX Runtime check (quant_reference.py)");
+}
 
 std::string script() { return std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py"; }
 
@@ -166,20 +170,15 @@ TEST_CASE("quantize-int8 places QDQ pairs as ONNX Runtime's QDQ quantizer does",
 }
 
 TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's runtime", "[passes][quantize-int8]") {
-  if (!haveOrt()) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnxruntime is required under CI");
-    WARN("skipped: python3 with onnxruntime not found");
-    return;
-  }
+  if (!haveOrt()) return;
   ir::Model model = smallCnn();
   Quantized q = quantize(model, "quantize-int8");
   testing::TempDir dir;
   REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
   auto feeds = testing::randomFeeds(model, 5);
   REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
-  std::string cmd = "python3 '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") + "' '" +
-                    dir.file("y.npy") + "'";
+  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
+                    "' '" + dir.file("y.npy") + "'";
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto ort = data::readNpy(dir.file("y.npy"));
   REQUIRE(ort.isOk());
@@ -190,7 +189,8 @@ TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's 
   // ORT runs real int8 kernels (requantizing in integers), whittle may simulate in float:
   // they differ by rounding of a few quantization steps at most.
   CHECK(testing::normRelativeError((*mine)[0].second, *ort) < 0.05);
-  std::string ops = "python3 '" + script() + "' ops '" + dir.file("q.onnx") + "' > '" + dir.file("ops.txt") + "'";
+  std::string ops =
+      testing::python() + " '" + script() + "' ops '" + dir.file("q.onnx") + "' > '" + dir.file("ops.txt") + "'";
   REQUIRE(std::system(ops.c_str()) == 0);
   std::ifstream in(dir.file("ops.txt"));
   std::map<std::string, int> seen;
@@ -336,8 +336,8 @@ TEST_CASE("mnist-8 int8: calibrated on 100 test images, top-1 within 0.1 pp on a
   if (!haveOrt()) return;
   testing::TempDir dir;
   REQUIRE(onnx_io::save(q, dir.file("m8.int8.onnx")).isOk());
-  std::string cmd = "python3 '" + script() + "' mnist '" + dir.file("m8.int8.onnx") + "' '" + *dataPath + "' > '" +
-                    dir.file("acc.txt") + "'";
+  std::string cmd = testing::python() + " '" + script() + "' mnist '" + dir.file("m8.int8.onnx") + "' '" + *dataPath +
+                    "' > '" + dir.file("acc.txt") + "'";
   REQUIRE(std::system(cmd.c_str()) == 0);
   std::ifstream in(dir.file("acc.txt"));
   std::string word;
@@ -435,8 +435,8 @@ TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at th
   testing::TempDir dir;
   REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
   REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
-  std::string cmd = "python3 '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") + "' '" +
-                    dir.file("y.npy") + "'";
+  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
+                    "' '" + dir.file("y.npy") + "'";
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto ort = data::readNpy(dir.file("y.npy"));
   REQUIRE(ort.isOk());

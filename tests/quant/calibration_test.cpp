@@ -179,3 +179,68 @@ TEST_CASE("calibrate() streams a data set through the runtime and observes the r
   CHECK(tm.max == 2 * tx.max);
   CHECK_FALSE(quant::calibrate(model, *data, {"nope"}).isOk());
 }
+
+namespace {
+
+// Every field of two observations of the same tensor.
+void requireSameObservation(const quant::Observation& a, const quant::Observation& b) {
+  CHECK(a.min == b.min);
+  CHECK(a.max == b.max);
+  CHECK(a.samples == b.samples);
+  CHECK(a.histRange == b.histRange);
+  CHECK(a.counts == b.counts);
+}
+
+// x: [batch, 4] with a free batch, reshaped to [1, 2, 2]: runs only at batch 1.
+ir::Model pinnedBatchModel() {
+  testing::GraphBuilder b(5);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat, {ir::Dim::symbolic("batch"), ir::Dim::known(4)});
+  ir::Value* r = b.node("Reshape", {x, b.constantInt64("shape", {3}, {1, 2, 2})}, {}, "reshape");
+  b.output(b.node("Relu", {r}, {}, "relu"));
+  return b.build(17);
+}
+
+}  // namespace
+
+TEST_CASE("calibrate() falls back to batch 1 when the graph pins it behind a free batch dim", "[quant][calibration]") {
+  ir::Model model = pinnedBatchModel();
+  testing::TempDir dir;
+  auto data = testing::randomCalibrationSet(model, dir, 10, 3, -2.0, 2.0);
+  quant::CalibrationOptions one, four;
+  four.batchSize = 4;
+  auto a = quant::calibrate(model, *data, {"reshape", "relu"}, one);
+  auto b = quant::calibrate(model, *data, {"reshape", "relu"}, four);
+  INFO(a.status().message() << b.status().message());
+  REQUIRE(a.isOk());
+  REQUIRE(b.isOk());
+  CHECK(b->samples == 10);
+  for (const char* t : {"reshape", "relu"}) requireSameObservation(a->tensors.at(t), b->tensors.at(t));
+}
+
+TEST_CASE("calibrate() gives the same table on 1, 2 and auto threads", "[quant][calibration]") {
+  testing::GraphBuilder gb(6);
+  ir::Value* x = gb.input("x", ir::DataType::kFloat, {1, 3, 12, 12});
+  ir::Value* c = gb.node("Conv", {x, gb.weight("w", {8, 3, 3, 3}), gb.weight("bias", {8})},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* r = gb.node("Relu", {c}, {}, "relu");
+  gb.output(gb.node("GlobalAveragePool", {r}, {}, "gap"));
+  ir::Model model = gb.build(17);
+  testing::TempDir dir;
+  auto data = testing::randomCalibrationSet(model, dir, 24, 9);
+  const std::vector<std::string> tensors = {"x", "conv", "relu", "gap"};
+  std::vector<quant::CalibrationTable> tables;
+  for (int threads : {1, 2, 0}) {
+    quant::CalibrationOptions options;
+    options.threads = threads;
+    auto t = quant::calibrate(model, *data, tensors, options);
+    INFO("threads " << threads << ": " << t.status().message());
+    REQUIRE(t.isOk());
+    tables.push_back(std::move(t).value());
+  }
+  for (size_t k = 1; k < tables.size(); ++k) {
+    for (const std::string& t : tensors) {
+      INFO("tensor " << t << ", run " << k);
+      requireSameObservation(tables[0].tensors.at(t), tables[k].tensors.at(t));
+    }
+  }
+}

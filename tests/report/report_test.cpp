@@ -11,8 +11,9 @@
 #include <set>
 #include <sstream>
 
-#include "data/data_test_util.h"
 #include "report/compare_test_util.h"
+#include "support/python.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 
 namespace whittle::report {
@@ -167,15 +168,15 @@ TEST_CASE("JUnit report: one test case per gate, failures marked", "[report][jun
   CHECK(count("<failure ") == 1);
   CHECK(xml.find("name=\"min-sqnr\">\n      <failure message=\"min-sqnr: output SQNR") != std::string::npos);
   CHECK(xml.find("tests=\"5\" failures=\"1\"") != std::string::npos);
-  if (testing::havePython("xml.etree.ElementTree")) {
+  if (testing::requirePython("xml.etree.ElementTree", "to parse the JUnit XML")) {
     std::string path = dir.file("junit.xml");
     std::ofstream(path) << xml;
     std::string out;
-    int rc = testing::shell(
-        "python3 -c \"import sys,xml.etree.ElementTree as E; t=E.parse(sys.argv[1]).getroot(); "
-        "print(len(t.findall('.//testcase')), len(t.findall('.//failure')))\" " +
-            path,
-        &out);
+    int rc = testing::shell(testing::python() +
+                                " -c \"import sys,xml.etree.ElementTree as E; t=E.parse(sys.argv[1]).getroot(); "
+                                "print(len(t.findall('.//testcase')), len(t.findall('.//failure')))\" " +
+                                path,
+                            &out);
     INFO(out);
     CHECK(rc == 0);
     CHECK(out == "5 1\n");
@@ -211,9 +212,7 @@ TEST_CASE("HTML report is one self-contained page with the figures", "[report][h
 // Runs chromium; false (a skip) when it is not installed, a failure under CI=true.
 bool haveChromium() {
   if (testing::shell("command -v chromium >/dev/null 2>&1") == 0) return true;
-  const char* ci = std::getenv("CI");
-  if (ci != nullptr && std::string(ci) == "true")
-    FAIL("chromium is missing (scripts/setup.sh installs it); CI=true requires it");
+  if (testing::inCi()) FAIL("chromium is missing (scripts/setup.sh installs it); CI=true requires it");
   WARN("skipped: chromium is not installed (scripts/setup.sh installs it)");
   return false;
 }

@@ -14,8 +14,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/data_test_util.h"
+#include "support/python.h"
 #include "support/shared_data.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/dataset.h"
 #include "whittle/data/image.h"
@@ -62,11 +63,7 @@ std::unique_ptr<data::Dataset> open(const data::DatasetSpec& spec, const runtime
 }
 
 bool haveOrt() {
-  if (testing::havePython("numpy, onnxruntime")) return true;
-  const char* ci = std::getenv("CI");
-  if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with numpy and onnxruntime is required under CI");
-  WARN("skipped: python3 with numpy and onnxruntime is needed for the ONNX Runtime reference");
-  return false;
+  return testing::requirePython("numpy, onnxruntime", "for the ONNX Runtime reference (tests/runtime/ort_predict.py)");
 }
 
 TEST_CASE("accuracy: mnist-8 reproduces the zoo's reference outputs", "[runtime][accuracy][shared]") {
@@ -213,8 +210,8 @@ void checkImageNet(const ImageNetCase& c) {
   }
   REQUIRE(ours.size() == 1000);
 
-  std::string command = "python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/runtime/ort_predict.py " + *model +
-                        " " + inputs[0].name + " " + dir.file("ort.txt");
+  std::string command = testing::python() + " " + std::string(WHITTLE_SOURCE_DIR) + "/tests/runtime/ort_predict.py " +
+                        *model + " " + inputs[0].name + " " + dir.file("ort.txt");
   for (const auto& f : chunkFiles) command += " " + f;
   std::string out;
   int rc = testing::shell(command, &out);

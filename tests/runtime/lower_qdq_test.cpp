@@ -11,6 +11,7 @@
 #include <random>
 
 #include "kernels/cpu/quant_test_util.h"
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
@@ -231,17 +232,15 @@ TEST_CASE("ONNX Runtime's QDQ models run in int8 and agree with ONNX Runtime", "
   const char* name = GENERATE("squeezenet1.1.onnx", "mobilenetv2-12-rebuilt-fp32.onnx");
   auto path = testing::sharedPath(std::string("models/") + name);
   if (!path) return;
-  if (std::system("python3 -c 'import onnxruntime' >/dev/null 2>&1") != 0) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnxruntime is required under CI");
-    WARN("skipped: python3 with onnxruntime not found");
+  if (!testing::requirePython("numpy, onnx, onnxruntime",
+                              "for ONNX Runtime's QDQ quantizer (tests/runtime/qdq_reference.py)")) {
     return;
   }
   INFO("model " << name);
   testing::TempDir tmp;
   const std::filesystem::path dir = tmp.path();
-  const std::string cmd = "python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/runtime/qdq_reference.py' '" + *path +
-                          "' '" + dir.string() + "' >/dev/null 2>&1";
+  const std::string cmd = testing::python() + " '" + std::string(WHITTLE_SOURCE_DIR) +
+                          "/tests/runtime/qdq_reference.py' '" + *path + "' '" + dir.string() + "' >/dev/null 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto model = onnx_io::load((dir / "qdq.onnx").string());
   REQUIRE(model.isOk());

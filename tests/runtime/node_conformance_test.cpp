@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "support/python.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/onnx_io/tensor_proto.h"
 #include "whittle/runtime/kernel.h"
@@ -145,8 +146,7 @@ std::map<std::string, std::string> readExpectedFailures(const fs::path& path) {
 TEST_CASE("ONNX backend node tests pass on the CPU runtime", "[runtime][conformance]") {
   fs::path root = fs::path(WHITTLE_SOURCE_DIR) / ".cache/onnx-node-tests/node";
   if (!fs::exists(root)) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") FAIL("node tests missing at " << root << ": run scripts/setup.sh");
+    if (testing::inCi()) FAIL("node tests missing at " << root << ": run scripts/setup.sh");
     WARN("skipped: node tests missing at " << root << " (run scripts/setup.sh)");
     return;
   }

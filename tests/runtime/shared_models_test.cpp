@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
@@ -44,10 +45,6 @@ constexpr ModelCase kModels[] = {
     {"vittrack_vitTracker.onnx", 1e-4},
 };
 
-bool pythonHasOrt() {
-  return std::system("python3 -c 'import onnxruntime' >/dev/null 2>&1") == 0;
-}
-
 double relativeError(const ir::Tensor& ours, const ir::Tensor& ref) {
   double maxRef = 0, maxDiff = 0;
   for (int64_t i = 0; i < ref.numel(); ++i) {
@@ -64,17 +61,14 @@ TEST_CASE("every shared model matches ONNX Runtime", "[runtime][models]") {
   const ModelCase& mc = GENERATE(from_range(std::begin(kModels), std::end(kModels)));
   auto path = testing::sharedPath(std::string("models/") + mc.file);
   if (!path) return;
-  if (!pythonHasOrt()) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") FAIL("python3 with onnxruntime is required under CI");
-    WARN("skipped: python3 with onnxruntime not found");
+  if (!testing::requirePython("numpy, onnxruntime", "for the ONNX Runtime reference (ort_reference.py)")) {
     return;
   }
   INFO("model " << mc.file);
   testing::TempDir tmp;
   const fs::path dirPath = tmp.path();
-  std::string cmd = "python3 '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/runtime/ort_reference.py' '" + *path +
-                    "' '" + dirPath.string() + "'";
+  std::string cmd = testing::python() + " '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/runtime/ort_reference.py' '" +
+                    *path + "' '" + dirPath.string() + "'";
   REQUIRE(std::system(cmd.c_str()) == 0);
 
   auto model = onnx_io::load(*path);

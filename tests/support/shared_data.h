@@ -2,11 +2,11 @@
 // Access to ../shared (real models and data, kept beside the checkout, never in the repo).
 
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <string_view>
+
+#include "support/python.h"
 
 namespace whittle::testing {
 
@@ -18,8 +18,7 @@ namespace whittle::testing {
 inline std::optional<std::string> sharedPath(const std::string& rel) {
   std::string path = std::string(WHITTLE_SOURCE_DIR) + "/../shared/" + rel;
   if (std::filesystem::exists(path)) return path;
-  const char* ci = std::getenv("CI");
-  if (ci != nullptr && std::string_view(ci) == "true") {
+  if (inCi()) {
     FAIL("shared test data missing: " << path << " (CI=true requires ../shared beside the checkout)");
   }
   WARN("skipped: shared test data missing: " << path);

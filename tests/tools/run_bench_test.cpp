@@ -7,9 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/data_test_util.h"
 #include "support/graph_builder.h"
+#include "support/python.h"
 #include "support/shared_data.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -62,15 +63,16 @@ std::string demoInput(const TempDir& dir, int64_t rows, const std::string& name 
   return path;
 }
 
-// Runs onnxruntime on the same inputs (OUT/NAME.npy per output); false when unavailable.
+// Runs onnxruntime on the same inputs (OUT/NAME.npy per output); false (after a WARN, or a FAIL
+// under CI=true) when the test Python cannot import numpy, onnx and onnxruntime.
 bool ortReference(const std::string& model, const std::string& outDir, const std::string& feeds) {
-  if (!testing::havePython("numpy, onnx, onnxruntime")) {
-    WARN("skipped the comparison: python3 with numpy, onnx and onnxruntime is needed");
+  if (!testing::requirePython("numpy, onnx, onnxruntime",
+                              "for the ONNX Runtime comparison (tests/tools/ort_reference.py)")) {
     return false;
   }
   std::string out;
-  int rc = testing::shell("python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/tools/ort_reference.py " + model + " " +
-                              outDir + " " + feeds,
+  int rc = testing::shell(testing::python() + " " + std::string(WHITTLE_SOURCE_DIR) + "/tests/tools/ort_reference.py " +
+                              model + " " + outDir + " " + feeds,
                           &out);
   INFO(out);
   REQUIRE(rc == 0);

@@ -98,6 +98,10 @@ struct DatasetSpec {
   ir::DataType rawType = ir::DataType::kUint8;
   /// Use only the first `limit` samples (-1: all).
   int64_t limit = -1;
+  /// Accept NaN and infinity in floating-point samples. Off: reading a sample that holds one
+  /// is an error naming the file, the sample and the input (calibration and evaluation on
+  /// such data give meaningless ranges and metrics).
+  bool allowNonfinite = false;
 };
 
 /// Reads "key=value" options separated by commas into `spec`: kind=, labels=, input=,
@@ -142,6 +146,8 @@ class Dataset {
   virtual std::string sampleId(int64_t i) const = 0;
   /// Extra text for describe(): label source, preprocessing.
   virtual std::string details() const { return {}; }
+  /// An error naming the first NaN or infinity among the real samples of `batch`.
+  Status checkFinite(const Batch& batch) const;
 
   DatasetKind kind_ = DatasetKind::kAuto;
   std::string path_;
@@ -149,8 +155,11 @@ class Dataset {
   bool hasLabels_ = false;
   std::vector<SampleSlot> slots_;
   std::optional<int64_t> fixedBatch_;
+  bool allowNonfinite_ = false;
 
  private:
+  friend Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec,
+                                                        const std::vector<InputSpec>& modelInputs);
   int64_t cursor_ = 0;
 };
 

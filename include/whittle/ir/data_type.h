@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace whittle::ir {
@@ -37,6 +38,11 @@ enum class DataType : int32_t {
 
 /// Whether `code` is a TensorProto.DataType that whittle knows.
 bool isKnownDataType(int32_t code);
+/// Why an ONNX element type code is not one whittle holds: "data type FLOAT8E8M0 (24, from
+/// IR version 12) is not supported by whittle", or "unknown data type 99".
+std::string unsupportedDataTypeText(int32_t code);
+/// Whether `code` is an element type of a newer ONNX than whittle holds (as opposed to no type).
+bool isNewerOnnxDataType(int32_t code);
 
 /// Size of one element in bytes; 0 for strings and undefined. Sub-byte types (int4, uint4,
 /// float4) report 0 as well: use storageBytes() for buffers.

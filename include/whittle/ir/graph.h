@@ -83,6 +83,12 @@ class Value {
   void setHasValueInfo(bool v) { hasValueInfo_ = v; }
   const std::string& docString() const { return docString_; }
   void setDocString(std::string s) { docString_ = std::move(s); }
+  /// Fields of this value's ValueInfoProto and of its initializer's TensorProto that whittle
+  /// does not model (newer IR versions' metadata_props, say), serialized, written back on save.
+  const std::string& valueInfoUnknownFields() const { return valueInfoUnknownFields_; }
+  void setValueInfoUnknownFields(std::string s) { valueInfoUnknownFields_ = std::move(s); }
+  const std::string& tensorUnknownFields() const { return tensorUnknownFields_; }
+  void setTensorUnknownFields(std::string s) { tensorUnknownFields_ = std::move(s); }
 
  private:
   friend class Graph;
@@ -99,6 +105,8 @@ class Value {
   bool isGraphInput_ = false;
   bool hasValueInfo_ = false;
   std::string docString_;
+  std::string valueInfoUnknownFields_;
+  std::string tensorUnknownFields_;
   std::list<std::unique_ptr<Value>>::iterator self_;
 };
 

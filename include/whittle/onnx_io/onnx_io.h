@@ -8,9 +8,11 @@
 
 namespace whittle::onnx_io {
 
-/// The range of model versions whittle reads.
+/// The range of model versions whittle reads. IR versions 11 to 14 added only element types
+/// (FLOAT4E2M1; FLOAT8E8M0; UINT2, INT2; FLOAT6E2M3, FLOAT6E3M2) and fields that are carried
+/// through unchanged; a model using a type whittle cannot hold is refused naming the type.
 inline constexpr int64_t kMinIrVersion = 3;
-inline constexpr int64_t kMaxIrVersion = 10;
+inline constexpr int64_t kMaxIrVersion = 14;
 inline constexpr int64_t kMinOpset = 7;
 inline constexpr int64_t kMaxOpset = 21;
 

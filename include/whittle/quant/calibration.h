@@ -105,11 +105,18 @@ Status saveCalibrationTable(const CalibrationTable& table, const std::string& pa
 /// Reads a table written by saveCalibrationTable(); errors name the file and the entry.
 Expected<CalibrationTable> loadCalibrationTable(const std::string& path);
 
+/// With CalibrationOptions::threads == 0, a model whose sample runs faster than this on one
+/// thread is calibrated on one thread: more threads cost more than they save there.
+inline constexpr double kAutoThreadsMinSampleMs = 5.0;
+
 /// How calibrate() runs.
 struct CalibrationOptions {
   int64_t batchSize = 1;
   /// Samples to use (-1: the whole data set).
   int64_t limit = -1;
+  /// Threads for the runtime and the observers; 0: chosen by the work. Auto starts on one
+  /// thread, times a sample, and moves to every core only when the model is heavy enough
+  /// (at least kAutoThreadsMinSampleMs a sample) and the timed sample is faster there.
   int threads = 1;
   /// Called after each batch with (samples done, samples in all); may be empty.
   std::function<void(int64_t, int64_t)> progress;

@@ -106,6 +106,9 @@ struct CompareResult {
   LatencyStats originalLatency, optimizedLatency;
   ModelSummary original, optimized;
   std::vector<GateResult> gates;
+  /// What the comparison did differently from what was asked, one sentence each (a batch
+  /// size it had to lower); printed, and in every report.
+  std::vector<std::string> notes;
 
   /// Original p50 over optimized p50 (0 when unknown).
   double speedup() const;

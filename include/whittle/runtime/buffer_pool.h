@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -15,13 +16,16 @@ class BufferPool {
   std::shared_ptr<ir::Buffer> acquire(size_t bytes);
   /// Takes a buffer back if nobody else holds it.
   void release(std::shared_ptr<ir::Buffer> buffer);
-  /// Bytes currently held, free or in use, and the peak.
-  size_t bytesAllocated() const { return allocated_; }
+  /// Bytes of the pool's buffers alive now, free in the pool or held by anyone (a kernel,
+  /// a caller holding an output), and the peak of that. A buffer stops counting when its last
+  /// holder drops it, so repeated runs do not add up.
+  size_t bytesAllocated() const { return live_->load(); }
   size_t peakBytes() const { return peak_; }
 
  private:
   std::multimap<size_t, std::shared_ptr<ir::Buffer>> free_;
-  size_t allocated_ = 0;
+  /// Shared with each buffer's deleter, which may outlive the pool.
+  std::shared_ptr<std::atomic<size_t>> live_ = std::make_shared<std::atomic<size_t>>(0);
   size_t peak_ = 0;
 };
 

@@ -1,12 +1,15 @@
 // Conv-dominated real models (../shared/models) on whittle's CPU runtime against ONNX Runtime:
 // the reference outputs are computed at test time by tests/kernels/cpu/ort_reference.py on the
-// same seeded random input. Skipped (with a warning) when the model, python3 with onnxruntime,
-// or a kernel for one of the model's ops is missing.
+// same seeded random input. Skipped (with a warning) when the model, the test Python
+// (WHITTLE_PYTHON) with onnxruntime, or a kernel for one of the model's ops is missing; under
+// CI=true a missing model or Python fails instead.
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <random>
 
+#include "support/python.h"
 #include "support/shared_data.h"
+#include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -67,12 +70,15 @@ TEST_CASE("Conv models match ONNX Runtime within 1e-4", "[models][conv]") {
     whittle::testing::TempDir dir;
     REQUIRE(data::writeNpy(x, dir.file("input.npy")).isOk());
     std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/kernels/cpu/ort_reference.py";
-    std::string command = "python3 '" + script + "' '" + *path + "' '" + dir.path() + "' '" + in->name() + "=" +
-                          dir.file("input.npy") + "' 2>&1";
-    if (std::system(command.c_str()) != 0) {
-      WARN("skipped " << c.file << ": python3 with onnxruntime did not run (" << command << ")");
+    if (!whittle::testing::requirePython("numpy, onnxruntime", "for the ONNX Runtime reference (ort_reference.py)")) {
       continue;
     }
+    std::string command = whittle::testing::python() + " '" + script + "' '" + *path + "' '" + dir.path() + "' '" +
+                          in->name() + "=" + dir.file("input.npy") + "'";
+    std::string output;
+    int rc = whittle::testing::shell(command, &output);
+    INFO(command << "\n" << output);
+    REQUIRE(rc == 0);
     for (int threads : {1, 2}) {
       options.threads = threads;
       auto s = runtime::Session::create(*model, options);

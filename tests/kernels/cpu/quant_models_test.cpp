@@ -6,7 +6,8 @@
 //  - mlperftiny_kws_dscnn_int8_qdq (QDQ: QuantizeLinear/DequantizeLinear around float Conv,
 //    AveragePool, Gemm, Softmax) on KWS feature files, against ONNX Runtime running the graph as
 //    written: within one int8 step, same top-1.
-// Skips (a WARN) when ../shared, python3 or onnxruntime is missing, unless CI=true.
+// Skips (a WARN) when ../shared or the test Python (WHITTLE_PYTHON) with onnx and onnxruntime
+// is missing, unless CI=true.
 #include <catch2/catch.hpp>
 
 
@@ -18,6 +19,7 @@
 #include <optional>
 #include <random>
 
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
@@ -31,11 +33,6 @@ using namespace whittle;
 
 namespace {
 
-bool inCi() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
 // The model's ops that the CPU runtime does not register yet ("" when all are there).
 std::string missingOps(const ir::Model& model) {
   std::string missing;
@@ -48,17 +45,16 @@ std::string missingOps(const ir::Model& model) {
 }
 
 // Runs ort_quant_reference.py on the input_K.pb files of `dir`; false (after a WARN, or a FAIL
-// under CI) when python3 with onnx and onnxruntime is not available.
+// under CI) when the test Python cannot import onnx and onnxruntime.
 bool ortReference(const std::string& model, const std::string& dir, bool noOptimize) {
-  const std::string command = "python3 " + std::string(WHITTLE_SOURCE_DIR) + "/tests/kernels/cpu/ort_quant_reference.py '" + model +
-                              "' '" + dir + "'" + (noOptimize ? " --no-optimize" : "");
-  std::string output;
-  const int rc = testing::shell(command, &output);
-  if (rc == 3 || rc == 127) {
-    if (inCi()) FAIL("python3 with onnx and onnxruntime is needed under CI=true: " << output);
-    WARN("skipped the ONNX Runtime comparison: " << output);
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime reference (ort_quant_reference.py)")) {
     return false;
   }
+  const std::string command = testing::python() + " " + std::string(WHITTLE_SOURCE_DIR) +
+                              "/tests/kernels/cpu/ort_quant_reference.py '" + model + "' '" + dir + "'" +
+                              (noOptimize ? " --no-optimize" : "");
+  std::string output;
+  const int rc = testing::shell(command, &output);
   INFO(output);
   REQUIRE(rc == 0);
   return true;
