@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -233,6 +234,22 @@ std::string printPipeline(const std::vector<PipelineEntry>& pipeline) {
       out += k + "=" + v;
     }
     out += '}';
+  }
+  return out;
+}
+
+std::string describePasses() {
+  std::string out = "Passes (name, -O level that runs it by default, description, options):\n\n";
+  char line[1024];
+  for (const PassInfo& p : allPasses()) {
+    std::string level = p.level == 0 ? "named only" : "-O" + std::to_string(p.level);
+    std::snprintf(line, sizeof(line), "  %-28s %-11s %s\n", p.name.c_str(), level.c_str(), p.description.c_str());
+    out += line;
+    for (const OptionSpec& o : p.options) {
+      std::snprintf(line, sizeof(line), "  %-28s %-11s   %s=%s  %s\n", "", "", o.name.c_str(), o.defaultValue.c_str(),
+                    o.help.c_str());
+      out += line;
+    }
   }
   return out;
 }

@@ -24,6 +24,10 @@ struct PassInfo {
 const std::vector<PassInfo>& allPasses();
 const PassInfo* findPass(std::string_view name);
 
+/// Every pass with its -O level, description and options (defaults and help), one block per
+/// pass: what `whittle optimize --list-passes` prints.
+std::string describePasses();
+
 /// The closest registered name to `name`, for "did you mean" messages; empty when none is close.
 std::string nearestName(std::string_view name, const std::vector<std::string>& candidates);
 
