@@ -9,7 +9,7 @@
 #include "pass_factories.h"
 #include "fold_util.h"
 #include "whittle/runtime/kernel.h"
-#include "whittle/runtime/session.h"
+#include "whittle/runtime/backend.h"
 
 namespace whittle::passes {
 namespace {
@@ -33,13 +33,17 @@ class FoldConstants final : public Pass {
     ir::Graph& graph = *model.graph;
     int64_t constants = constantNodesToInitializers(graph);
     int64_t folded = 0, skippedUnsupported = 0, skippedSize = 0;
+    WH_ASSIGN_OR_RETURN(const runtime::Backend* backend, runtime::backendFor(ctx.device));
     for (ir::Node* node : graph.nodes()) {
       if (!foldable(*node)) continue;
-      if (!runtime::KernelRegistry::cpu().has(node->domain(), node->opType())) {
+      const int64_t opset = model.opsetVersion(node->domain());
+      if (!backend->supports(*node, opset)) {
         ++skippedUnsupported;
         continue;
       }
-      auto outputs = evaluate(model, *node);
+      std::vector<const ir::Tensor*> inputs;
+      for (const ir::Value* in : node->inputs()) inputs.push_back(in ? constantOf(in) : nullptr);
+      auto outputs = runtime::evaluateNode(*node, opset, inputs, ctx.threads, *backend);
       if (!outputs.isOk()) {
         if (outputs.status().code() == StatusCode::kUnimplemented) {
           ++skippedUnsupported;
@@ -77,34 +81,6 @@ class FoldConstants final : public Pass {
   }
 
  private:
-  // Runs `node` alone on the runtime with its constant inputs.
-  static Expected<std::vector<ir::Tensor>> evaluate(const ir::Model& model, const ir::Node& node) {
-    ir::Model single;
-    single.irVersion = model.irVersion;
-    single.opsetImports = model.opsetImports;
-    ir::Graph& g = *single.graph;
-    std::vector<ir::Value*> inputs;
-    for (size_t i = 0; i < node.numInputs(); ++i) {
-      const ir::Value* in = node.input(i);
-      inputs.push_back(in ? g.addInitializer("in" + std::to_string(i), *constantOf(in)) : nullptr);
-    }
-    std::vector<std::string> outNames;
-    for (size_t i = 0; i < node.numOutputs(); ++i) outNames.push_back(node.output(i) ? "out" + std::to_string(i) : "");
-    ir::Node* copy = g.addNode(node.opType(), inputs, outNames, node.name(), node.domain());
-    for (const ir::Attribute& a : node.attributes()) copy->setAttribute(a);
-    for (ir::Value* out : copy->outputs()) {
-      if (out != nullptr) g.addOutput(out);
-    }
-    WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(single));
-    WH_ASSIGN_OR_RETURN(auto results, session->run({}));
-    std::vector<ir::Tensor> outputs(node.numOutputs());
-    size_t k = 0;
-    for (size_t i = 0; i < node.numOutputs(); ++i) {
-      if (node.output(i) != nullptr) outputs[i] = std::move(results[k++].second);
-    }
-    return outputs;
-  }
-
   static int64_t constantNodesToInitializers(ir::Graph& graph) {
     int64_t count = 0;
     for (ir::Node* node : graph.nodes()) {

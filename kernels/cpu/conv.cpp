@@ -129,7 +129,7 @@ dnnl::memory::dims minusOne(const std::vector<int64_t>& v) {
 }
 
 Expected<std::unique_ptr<Kernel>> ConvKernel::create(const KernelCreateInfo& info) {
-  std::unique_ptr<ConvKernel> k(new ConvKernel(info.node, info.engine));
+  std::unique_ptr<ConvKernel> k(new ConvKernel(info.node, engineOf(info.context)));
   const ir::Node& node = info.node;
   k->what_ = node.describe();
   WH_ASSIGN_OR_RETURN(k->attrs_, readConvAttrs(node));
@@ -342,7 +342,7 @@ Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir:
   } else {
     y = &ctx.allocateOutput(0, x.dtype(), plan->yDims);
   }
-  dnnl::stream& stream = ctx.stream();
+  dnnl::stream& stream = streamOf(ctx.context());
   Status status = dnnlCall(what_, [&] {
     plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
     plan->userDst.set_data_handle(y->rawData() == nullptr ? nullptr : const_cast<std::byte*>(y->rawData()));

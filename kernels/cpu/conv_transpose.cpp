@@ -63,7 +63,7 @@ dnnl::memory::dims minusOne(const std::vector<int64_t>& v) {
 class ConvTransposeKernel final : public Kernel {
  public:
   static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info) {
-    std::unique_ptr<ConvTransposeKernel> k(new ConvTransposeKernel(info.engine));
+    std::unique_ptr<ConvTransposeKernel> k(new ConvTransposeKernel(engineOf(info.context)));
     k->what_ = info.node.describe();
     WH_ASSIGN_OR_RETURN(k->attrs_, readConvAttrs(info.node));
     if (info.node.input(0) == nullptr || info.node.input(1) == nullptr) return info.error("needs inputs X and W");
@@ -201,7 +201,7 @@ class ConvTransposeKernel final : public Kernel {
                                     y->mutableData<float>());
       return Status::ok();
     }
-    dnnl::stream& stream = ctx.stream();
+    dnnl::stream& stream = streamOf(ctx.context());
     return dnnlCall(what_, [&] {
       plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
       plan->userDst.set_data_handle(y->mutableRawData());

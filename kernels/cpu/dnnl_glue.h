@@ -15,8 +15,21 @@
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/tensor.h"
+#include "whittle/runtime/backend.h"
 
 namespace whittle::runtime::cpu {
+
+/// The CPU backend's per-session state: one oneDNN engine and stream (kernels/cpu/cpu_backend.cpp).
+class CpuContext final : public ExecutionContext {
+ public:
+  explicit CpuContext(int threads) : ExecutionContext(threads), engine(dnnl::engine::kind::cpu, 0), stream(engine) {}
+  dnnl::engine engine;
+  dnnl::stream stream;
+};
+
+/// The oneDNN engine and stream of a CPU kernel's context.
+inline dnnl::engine& engineOf(ExecutionContext& context) { return static_cast<CpuContext&>(context).engine; }
+inline dnnl::stream& streamOf(ExecutionContext& context) { return static_cast<CpuContext&>(context).stream; }
 
 /// Where an activation tensor keeps its channels. ONNX tensors are channels first
 /// ([N, C, D1, ...]); the CPU lowering may keep values between convolutions channels last

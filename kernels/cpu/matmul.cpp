@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cpu/families.h"
+#include "cpu/dnnl_glue.h"
 #include "cpu/kernel_util.h"
 #include "cpu/normalization_internal.h"
 
@@ -206,7 +207,7 @@ struct MatMulAttrs {
 
 class MatMulKernel final : public Kernel {
  public:
-  MatMulKernel(const KernelCreateInfo& info, MatMulAttrs attrs) : attrs_(attrs), engine_(info.engine) {}
+  MatMulKernel(const KernelCreateInfo& info, MatMulAttrs attrs) : attrs_(attrs), engine_(engineOf(info.context)) {}
 
   /// Reads the constant inputs (packing B) and, when the input shapes are static, creates
   /// the primitive for them now.
@@ -542,8 +543,8 @@ Status MatMulKernel::run(KernelContext& ctx) {
     if (p.runtimeBias) p.bias.set_data_handle(const_cast<float*>(cValues));
     if (p.prefillC) writeBroadcastC(cValues, p.cStrides, g.m, g.n, 1.f, outDt, yData);
     try {
-      p.primitive.execute(ctx.stream(), p.args);
-      ctx.stream().wait();
+      p.primitive.execute(streamOf(ctx.context()), p.args);
+      streamOf(ctx.context()).wait();
     } catch (const dnnl::error& e) {
       return dnnlFailure(ctx.describe() + ": running the matmul primitive", e);
     }

@@ -112,7 +112,7 @@ void maxPool2dBytesNhwc(const PoolGeometry& g, const T* x, T* y) {
 class PoolKernel final : public Kernel {
  public:
   static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info, PoolKind kind) {
-    std::unique_ptr<PoolKernel> k(new PoolKernel(info.engine, kind));
+    std::unique_ptr<PoolKernel> k(new PoolKernel(engineOf(info.context), kind));
     k->what_ = info.node.describe();
     k->opType_ = info.node.opType();
     WH_ASSIGN_OR_RETURN(k->attrs_, readPoolAttrs(info.node));
@@ -246,7 +246,7 @@ class PoolKernel final : public Kernel {
 
   /// Runs the oneDNN primitive of `plan` on float32 `x` into float32 `y` (physical dims).
   Status runDnnl(KernelContext& ctx, PoolPlan& plan, const ir::Tensor& x, ir::Tensor& y) {
-    dnnl::stream& stream = ctx.stream();
+    dnnl::stream& stream = streamOf(ctx.context());
     return dnnlCall(what_, [&] {
       plan.src.set_data_handle(const_cast<std::byte*>(x.rawData()));
       plan.userDst.set_data_handle(y.mutableRawData());

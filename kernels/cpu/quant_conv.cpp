@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/dnnl_glue.h"
 #include "cpu/kernel_util.h"
 #include "cpu/quant_common.h"
 
@@ -124,7 +125,7 @@ class Int8ConvKernel final : public Kernel {
     std::vector<int64_t> yDims{x.dims()[0], m};
     yDims.insert(yDims.end(), geom.outSpatial.begin(), geom.outSpatial.end());
     if (fastPath_) {
-      Status s = ensurePlan(ctx.engine(), ctx.threads(), ctx.node(), x.dims(), x.dtype(), p, geom, yDims);
+      Status s = ensurePlan(engineOf(ctx.context()), ctx.threads(), ctx.node(), x.dims(), x.dtype(), p, geom, yDims);
       if (s.isOk()) return runOnednn(ctx, x);
       if (s.code() != StatusCode::kUnimplemented) return s;
       fastPath_ = false;  // oneDNN has no kernel for this combination: the reference is exact too
@@ -231,7 +232,7 @@ class Int8ConvKernel final : public Kernel {
     auto geom = convGeometry(info.node, xDims, wDims_);
     if (!geom.isOk() || xDims[1] != wDims_[1] * group_) return;
     std::vector<int64_t> yDims{xDims[0], wDims_[0], geom->outSpatial[0], geom->outSpatial[1]};
-    if (!ensurePlan(info.engine, info.threads, info.node, xDims, xType, p, *geom, yDims).isOk()) plan_.reset();
+    if (!ensurePlan(engineOf(info.context), info.threads, info.node, xDims, xType, p, *geom, yDims).isOk()) plan_.reset();
   }
 
   // Reads the quantisation parameters through `in` (the run's inputs, or the constants at
@@ -487,7 +488,7 @@ class Int8ConvKernel final : public Kernel {
     void* dst = yChannelsLast_ ? static_cast<void*>(y.mutableRawData()) : static_cast<void*>(plan.dstBuffer->mutableData());
     plan.src.set_data_handle(src);
     plan.dst.set_data_handle(dst);
-    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.prim.execute(ctx.stream(), plan.args); }));
+    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); }));
     if (!yChannelsLast_) {
       if (yType == DataType::kInt32) {
         nhwcToNchw(reinterpret_cast<const int32_t*>(dst), y.mutableData<int32_t>(), yDims[0], yDims[1], hwOut);

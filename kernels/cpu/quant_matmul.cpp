@@ -14,6 +14,7 @@
 
 #include <algorithm>
 
+#include "cpu/dnnl_glue.h"
 #include "cpu/kernel_util.h"
 #include "cpu/quant_common.h"
 
@@ -289,7 +290,7 @@ class Int8MatMulKernel final : public Kernel {
     plan->threads = ctx.threads();
     plan->aDims = a.dims();
     plan->yDims = s.outDims;
-    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { buildPlan(ctx.engine(), *plan, p); }));
+    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { buildPlan(engineOf(ctx.context()), *plan, p); }));
     plan_ = std::move(plan);
     return Status::ok();
   }
@@ -348,7 +349,7 @@ class Int8MatMulKernel final : public Kernel {
     ir::Tensor& y = ctx.allocateOutput(0, plan.yType, plan.yDims);
     plan.src.set_data_handle(const_cast<std::byte*>(a.rawData()));
     plan.dst.set_data_handle(y.mutableRawData());
-    return dnnlGuard(ctx.node(), [&] { plan.prim.execute(ctx.stream(), plan.args); });
+    return dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); });
   }
 
   bool qlinear_;

@@ -1,16 +1,14 @@
 #include "whittle/runtime/session.h"
 
-#include <omp.h>
-
+#include <algorithm>
 #include <chrono>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "whittle/runtime/backend.h"
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"
-#include "whittle/runtime/lowering.h"
 
 namespace whittle::runtime {
 
@@ -36,8 +34,8 @@ void KernelContext::setOutput(size_t i, ir::Tensor tensor) {
 struct Session::Impl {
   SessionOptions options;
   ir::Model model;
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
+  const Backend* backend = nullptr;
+  std::unique_ptr<ExecutionContext> context;
   BufferPool pool;
 
   struct Step {
@@ -69,8 +67,9 @@ struct Session::Impl {
 };
 
 Status Session::Impl::compile() {
-  // Kernels may create oneDNN primitives now, which fix their thread count when created.
-  omp_set_num_threads(options.threads);
+  // Kernels may create their primitives now, which fix their thread count when created.
+  WH_ASSIGN_OR_RETURN(context, backend->createContext(options.threads));
+  backend->enter(*context);
   ir::Graph& graph = *model.graph;
   WH_RETURN_IF_ERROR(ir::verify(graph));
   // Types of intermediate values help kernels choose at compile time; libonnx fills them
@@ -84,7 +83,7 @@ Status Session::Impl::compile() {
     if (v == nullptr) return notFound("no value named '" + name + "' in the model");
     if (!v->isGraphOutput()) graph.addOutput(v);
   }
-  WH_RETURN_IF_ERROR(lowerForCpu(graph, options.extraOutputs));
+  WH_RETURN_IF_ERROR(backend->lower(graph, options.extraOutputs));
 
   for (const ir::Value* v : graph.initializers()) {
     int s = slotFor(v);
@@ -99,19 +98,21 @@ Status Session::Impl::compile() {
   }
   std::unordered_map<int, size_t> lastUse;
   std::vector<std::string> unsupported;
-  const KernelRegistry& registry = KernelRegistry::cpu();
+  const KernelRegistry& registry = backend->kernels();
   for (const ir::Node* node : graph.nodes()) {
     if (node->hasSubgraphs()) {
-      return unimplemented(node->describe() + ": control-flow ops with subgraphs are not supported by the CPU runtime");
+      return unimplemented(node->describe() + ": control-flow ops with subgraphs are not supported by the " +
+                           std::string(backend->name() == "cpu" ? "CPU" : backend->name()) + " runtime");
     }
     int64_t opset = model.opsetVersion(node->domain());
     const KernelFactory* factory = registry.find(node->domain(), node->opType(), opset);
     if (factory == nullptr) {
       std::string domain = node->domain().empty() ? "ai.onnx" : node->domain();
       return unimplemented(node->describe() + ": op " + node->opType() + " (domain " + domain + ", opset " +
-                           std::to_string(opset) + ") is not supported by the CPU runtime");
+                           std::to_string(opset) + ") is not supported by the " +
+                           std::string(backend->name() == "cpu" ? "CPU" : backend->name()) + " runtime");
     }
-    KernelCreateInfo info{*node, opset, {}, options.threads, engine};
+    KernelCreateInfo info{*node, opset, {}, options.threads, *context};
     for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
     auto kernel = (*factory)(info);
     if (!kernel.isOk()) return kernel.status();
@@ -141,10 +142,11 @@ Session::Session() : impl_(std::make_unique<Impl>()) {}
 Session::~Session() = default;
 
 Expected<std::unique_ptr<Session>> Session::create(const ir::Model& model, const SessionOptions& options) {
-  if (options.device != DeviceKind::kCpu) return unimplemented("the CUDA backend is not built into this runtime yet");
+  WH_ASSIGN_OR_RETURN(const Backend* backend, backendFor(options.device));
   if (options.threads < 1) return invalidInput("threads must be at least 1");
   std::unique_ptr<Session> session(new Session());
   session->impl_->options = options;
+  session->impl_->backend = backend;
   session->impl_->model = model.clone();
   WH_RETURN_IF_ERROR(session->impl_->compile());
   return session;
@@ -182,7 +184,7 @@ Status checkFeed(const ir::Value& expected, const ir::Tensor& given) {
 
 Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& inputs) {
   Impl& s = *impl_;
-  omp_set_num_threads(s.options.threads);
+  s.backend->enter(*s.context);
   for (const ir::Value* v : s.feedInputs) {
     const ir::Tensor* given = nullptr;
     for (const auto& [name, tensor] : inputs) {
@@ -190,7 +192,7 @@ Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& 
     }
     if (given == nullptr) return invalidInput("input '" + v->name() + "' was not given");
     WH_RETURN_IF_ERROR(checkFeed(*v, *given));
-    s.slots[static_cast<size_t>(s.slotOf.at(v))] = *given;
+    WH_ASSIGN_OR_RETURN(s.slots[static_cast<size_t>(s.slotOf.at(v))], s.backend->copyIn(*given, *s.context));
   }
   for (const auto& [name, tensor] : inputs) {
     const ir::Value* v = s.model.graph->findValue(name);
@@ -205,7 +207,7 @@ Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& 
     ins.clear();
     for (int slot : step.inputSlots) ins.push_back(slot >= 0 ? &s.slots[static_cast<size_t>(slot)] : nullptr);
     outs.assign(step.outputSlots.size(), ir::Tensor());
-    KernelContext ctx(*step.node, ins, outs, s.pool, s.options.threads, s.engine, s.stream);
+    KernelContext ctx(*step.node, ins, outs, s.pool, *s.context);
     auto start = std::chrono::steady_clock::now();
     Status status = step.kernel->run(ctx);
     if (!status.isOk()) return status;
@@ -230,12 +232,9 @@ Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& 
   std::vector<NamedTensor> results;
   for (size_t i = 0; i < s.outputValues.size(); ++i) {
     auto slot = static_cast<size_t>(s.outputSlots[i]);
-    if (s.isConstantSlot[slot]) {
-      results.emplace_back(s.outputValues[i]->name(), s.slots[slot]);
-      continue;
-    }
-    results.emplace_back(s.outputValues[i]->name(), std::move(s.slots[slot]));
-    s.slots[slot] = ir::Tensor();
+    WH_ASSIGN_OR_RETURN(ir::Tensor host, s.backend->copyOut(s.slots[slot], *s.context));
+    results.emplace_back(s.outputValues[i]->name(), std::move(host));
+    if (!s.isConstantSlot[slot]) s.slots[slot] = ir::Tensor();
   }
   // Feeds are the caller's: drop our references so their buffers are not pooled.
   for (const ir::Value* v : s.feedInputs) s.slots[static_cast<size_t>(s.slotOf.at(v))] = ir::Tensor();

@@ -12,6 +12,7 @@
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
+#include "whittle/runtime/backend.h"
 
 namespace whittle::quant {
 class CalibrationProvider;
@@ -77,6 +78,9 @@ class PassContext {
   const std::vector<std::string>& notes() const { return notes_; }
   /// Where quantize passes get activation ranges (whittle optimize --calib/--load-calib); may be null.
   quant::CalibrationProvider* calibration = nullptr;
+  /// The runtime that passes evaluating nodes (fold-constants) use: its backend and threads.
+  runtime::DeviceKind device = runtime::DeviceKind::kCpu;
+  int threads = 1;
 
  private:
   ir::Model& model_;

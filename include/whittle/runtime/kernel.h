@@ -10,11 +10,8 @@
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/tensor.h"
+#include "whittle/runtime/backend.h"
 
-namespace dnnl {
-class engine;
-class stream;
-}  // namespace dnnl
 
 namespace whittle::runtime {
 
@@ -24,9 +21,8 @@ class BufferPool;
 class KernelContext {
  public:
   KernelContext(const ir::Node& node, std::vector<const ir::Tensor*> inputs, std::vector<ir::Tensor>& outputs,
-                BufferPool& pool, int threads, dnnl::engine& engine, dnnl::stream& stream)
-      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), threads_(threads), engine_(engine),
-        stream_(stream) {}
+                BufferPool& pool, ExecutionContext& context)
+      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), context_(context) {}
 
   const ir::Node& node() const { return node_; }
   size_t numInputs() const { return inputs_.size(); }
@@ -42,9 +38,9 @@ class KernelContext {
   /// Sets output `i` to an existing tensor (a view sharing an input's buffer, say).
   void setOutput(size_t i, ir::Tensor tensor);
 
-  int threads() const { return threads_; }
-  dnnl::engine& engine() { return engine_; }
-  dnnl::stream& stream() { return stream_; }
+  int threads() const { return context_.threads(); }
+  /// The backend's per-session state (the CPU backend's engine and stream: kernels/cpu/).
+  ExecutionContext& context() { return context_; }
 
   /// "Conv 'conv1'": for messages.
   std::string describe() const { return node_.describe(); }
@@ -57,9 +53,7 @@ class KernelContext {
   std::vector<const ir::Tensor*> inputs_;
   std::vector<ir::Tensor>& outputs_;
   BufferPool& pool_;
-  int threads_;
-  dnnl::engine& engine_;
-  dnnl::stream& stream_;
+  ExecutionContext& context_;
 };
 
 /// A compiled node: created once per session (packing weights, creating primitives), then
@@ -78,7 +72,8 @@ struct KernelCreateInfo {
   /// Input dtypes as far as they are known before running (kUndefined otherwise).
   std::vector<ir::DataType> inputTypes;
   int threads;
-  dnnl::engine& engine;
+  /// The backend's per-session state, as in KernelContext::context().
+  ExecutionContext& context;
 
   /// The constant tensor feeding input `i`, or nullptr when it is not a constant.
   const ir::Tensor* constantInput(size_t i) const;

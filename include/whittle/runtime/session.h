@@ -9,10 +9,10 @@
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
+#include "whittle/runtime/backend.h"
 
 namespace whittle::runtime {
 
-enum class DeviceKind { kCpu, kCuda };
 
 struct SessionOptions {
   DeviceKind device = DeviceKind::kCpu;

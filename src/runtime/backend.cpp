@@ -1,0 +1,60 @@
+#include "whittle/runtime/backend.h"
+
+#include "whittle/runtime/buffer_pool.h"
+#include "whittle/runtime/kernel.h"
+
+namespace whittle::runtime {
+
+bool Backend::supports(const ir::Node& node, int64_t opset) const {
+  return kernels().find(node.domain(), node.opType(), opset) != nullptr;
+}
+
+std::shared_ptr<ir::Buffer> Backend::allocate(size_t bytes) const { return ir::Buffer::allocateUninitialized(bytes); }
+
+Expected<ir::Tensor> Backend::copyIn(const ir::Tensor& host, ExecutionContext&) const { return host; }
+
+Expected<ir::Tensor> Backend::copyOut(const ir::Tensor& tensor, ExecutionContext&) const { return tensor; }
+
+Expected<const Backend*> backendFor(DeviceKind device) {
+  if (device == DeviceKind::kCpu) return &cpuBackend();
+  return unimplemented("the CUDA backend is not built into this runtime yet");
+}
+
+Expected<std::vector<ir::Tensor>> evaluateNode(const ir::Node& node, int64_t opset,
+                                               const std::vector<const ir::Tensor*>& inputs, int threads,
+                                               const Backend& backend) {
+  const KernelFactory* factory = backend.kernels().find(node.domain(), node.opType(), opset);
+  if (factory == nullptr) {
+    return unimplemented(node.describe() + ": op " + node.opType() + " is not supported by the " +
+                         std::string(backend.name()) + " backend");
+  }
+  WH_ASSIGN_OR_RETURN(auto context, backend.createContext(threads));
+  backend.enter(*context);
+  KernelCreateInfo info{node, opset, {}, threads, *context};
+  for (const ir::Tensor* t : inputs) info.inputTypes.push_back(t ? t->dtype() : ir::DataType::kUndefined);
+  WH_ASSIGN_OR_RETURN(auto kernel, (*factory)(info));
+  std::vector<const ir::Tensor*> deviceInputs;
+  std::vector<ir::Tensor> copies(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i] == nullptr) {
+      deviceInputs.push_back(nullptr);
+      continue;
+    }
+    WH_ASSIGN_OR_RETURN(copies[i], backend.copyIn(*inputs[i], *context));
+    deviceInputs.push_back(&copies[i]);
+  }
+  std::vector<ir::Tensor> outputs(node.numOutputs());
+  BufferPool pool;
+  KernelContext ctx(node, deviceInputs, outputs, pool, *context);
+  WH_RETURN_IF_ERROR(kernel->run(ctx));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (node.output(i) == nullptr) continue;
+    if (outputs[i].dtype() == ir::DataType::kUndefined) {
+      return internalError(node.describe() + ": kernel did not produce output " + std::to_string(i));
+    }
+    WH_ASSIGN_OR_RETURN(outputs[i], backend.copyOut(outputs[i], *context));
+  }
+  return outputs;
+}
+
+}  // namespace whittle::runtime
