@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "whittle/common/text.h"
 #include "whittle/data/dataset.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/session.h"
@@ -91,15 +92,6 @@ Expected<ir::Tensor> randomTensor(const std::string& name, ir::DataType dtype, s
                            " inputs for bench");
   }
   return t;
-}
-
-std::string bytesText(double bytes) {
-  char buf[64];
-  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof(buf), "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
-  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof(buf), "%.2f MiB", bytes / (1024.0 * 1024));
-  else if (bytes >= 1024.0) std::snprintf(buf, sizeof(buf), "%.1f KiB", bytes / 1024.0);
-  else std::snprintf(buf, sizeof(buf), "%.0f B", bytes);
-  return buf;
 }
 
 // The tensors given with --input, by model input name, with the file each came from. A file
@@ -354,8 +346,8 @@ Status benchCommand(const BenchOptions& opts) {
   std::printf("latency ms  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  max %.3f  (stddev %.3f)\n", lat.mean,
               lat.p50, lat.p90, lat.p99, lat.min, lat.max, lat.stddev);
   std::printf("throughput  %.1f samples/s\n", throughput);
-  std::printf("memory      activations peak %s, process peak RSS %s\n", bytesText(activationPeak).c_str(),
-              bytesText(peakRss).c_str());
+  std::printf("memory      activations peak %s, process peak RSS %s\n", bytesText(static_cast<int64_t>(activationPeak)).c_str(),
+              bytesText(static_cast<int64_t>(peakRss)).c_str());
   if (opts.profile) {
     std::printf("\n%-24s %6s %12s %7s\n", "op type", "nodes", "ms/run", "%");
     for (const auto& t : opTypes) {

@@ -13,13 +13,13 @@
 #include "commands.h"
 #include "progress.h"
 #include "whittle/common/file_util.h"
+#include "whittle/common/text.h"
 #include "whittle/data/dataset.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/passes/pass_manager.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/report/compare.h"
-#include "whittle/report/metrics.h"
 #include "whittle/report/report.h"
 #include "whittle/version.h"
 
@@ -166,7 +166,7 @@ Status writeOptimizeReport(const OptimizeArgs& args) {
     if (o->agreement) std::printf(", top-1 agreement %.2f %%", *o->agreement * 100);
     if (o->hasAccuracy) std::printf(", top-1 %.2f %% -> %.2f %%", o->top1Original * 100, o->top1Optimized * 100);
   }
-  std::printf(", output SQNR %s", report::formatDb(result->minOutputSqnr(), 1).c_str());
+  std::printf(", output SQNR %s", formatDb(result->minOutputSqnr(), 1).c_str());
   if (auto jump = report::firstErrorJump(result->layers)) {
     std::printf(", error first jumps at '%s'", result->layers[*jump].tensor.c_str());
   }

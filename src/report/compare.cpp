@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "whittle/analysis/model_stats.h"
+#include "whittle/common/text.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/report/metrics.h"
 #include "whittle/report/report.h"
@@ -108,12 +109,6 @@ LatencyStats latencyOf(const std::vector<double>& ms, int64_t batch) {
   s.meanMs = sum / static_cast<double>(ms.size());
   s.throughput = s.meanMs > 0 ? static_cast<double>(batch) * 1000.0 / s.meanMs : 0.0;
   return s;
-}
-
-std::string fmt(double v, const char* format) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
 }
 
 }  // namespace
@@ -472,8 +467,8 @@ Status evaluateGates(CompareResult& result, const Gates& gates) {
     // Accuracies are ratios of counts: 0.65 - 0.64 must not read as more than 1 pp.
     bool ok = drop <= *gates.maxAccuracyDrop + 1e-9;
     add("max-accuracy-drop", *gates.maxAccuracyDrop, drop, ok,
-        "top-1 drop " + fmt(drop, "%.2f") + " pp " + (ok ? "<=" : ">") + " " + fmt(*gates.maxAccuracyDrop, "%g") +
-            " pp (" + fmt(cls->top1Original * 100, "%.2f") + " % -> " + fmt(cls->top1Optimized * 100, "%.2f") + " %)");
+        "top-1 drop " + fmt("%.2f", drop) + " pp " + (ok ? "<=" : ">") + " " + fmt("%g", *gates.maxAccuracyDrop) +
+            " pp (" + fmt("%.2f", cls->top1Original * 100) + " % -> " + fmt("%.2f", cls->top1Optimized * 100) + " %)");
   }
   if (gates.minAgreement) {
     if (cls == nullptr || !cls->agreement) {
@@ -483,22 +478,22 @@ Status evaluateGates(CompareResult& result, const Gates& gates) {
     double pct = *cls->agreement * 100.0;
     bool ok = pct >= *gates.minAgreement - 1e-9;
     add("min-agreement", *gates.minAgreement, pct, ok,
-        "top-1 agreement " + fmt(pct, "%.2f") + " % " + (ok ? ">=" : "<") + " " + fmt(*gates.minAgreement, "%g") +
+        "top-1 agreement " + fmt("%.2f", pct) + " % " + (ok ? ">=" : "<") + " " + fmt("%g", *gates.minAgreement) +
             " %");
   }
   if (gates.minSqnr) {
     double s = result.minOutputSqnr();
     bool ok = s >= *gates.minSqnr;
     add("min-sqnr", *gates.minSqnr, s, ok,
-        "output SQNR " + formatDb(s) + " " + (ok ? ">=" : "<") + " " + fmt(*gates.minSqnr, "%g") + " dB");
+        "output SQNR " + formatDb(s) + " " + (ok ? ">=" : "<") + " " + fmt("%g", *gates.minSqnr) + " dB");
   }
   if (gates.minSpeedup) {
     if (result.originalLatency.runs == 0) return invalidInput("--min-speedup needs timed runs (--latency-runs > 0)");
     double s = result.speedup();
     bool ok = s >= *gates.minSpeedup;
     add("min-speedup", *gates.minSpeedup, s, ok,
-        "speedup " + fmt(s, "%.2f") + "x " + (ok ? ">=" : "<") + " " + fmt(*gates.minSpeedup, "%g") + "x (p50 " +
-            fmt(result.originalLatency.p50Ms, "%.3f") + " ms -> " + fmt(result.optimizedLatency.p50Ms, "%.3f") +
+        "speedup " + fmt("%.2f", s) + "x " + (ok ? ">=" : "<") + " " + fmt("%g", *gates.minSpeedup) + "x (p50 " +
+            fmt("%.3f", result.originalLatency.p50Ms) + " ms -> " + fmt("%.3f", result.optimizedLatency.p50Ms) +
             " ms)");
   }
   if (gates.maxSizeRatio) {
@@ -508,7 +503,7 @@ Status evaluateGates(CompareResult& result, const Gates& gates) {
     double r = result.sizeRatio();
     bool ok = r <= *gates.maxSizeRatio;
     add("max-size-ratio", *gates.maxSizeRatio, r, ok,
-        "size ratio " + fmt(r, "%.3f") + " " + (ok ? "<=" : ">") + " " + fmt(*gates.maxSizeRatio, "%g") + " (" +
+        "size ratio " + fmt("%.3f", r) + " " + (ok ? "<=" : ">") + " " + fmt("%g", *gates.maxSizeRatio) + " (" +
             std::to_string(result.original.fileBytes) + " -> " + std::to_string(result.optimized.fileBytes) +
             " bytes)");
   }

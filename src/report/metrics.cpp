@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <numeric>
 
@@ -98,14 +97,6 @@ double percentile(std::vector<double> values, double q) {
   size_t hi = std::min(lo + 1, values.size() - 1);
   double frac = pos - static_cast<double>(lo);
   return values[lo] + (values[hi] - values[lo]) * frac;
-}
-
-std::string formatDb(double db, int digits) {
-  if (std::isinf(db)) return db > 0 ? "inf dB" : "-inf dB";
-  if (std::isnan(db)) return "nan dB";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f dB", digits, db);
-  return buf;
 }
 
 }  // namespace whittle::report

@@ -102,11 +102,5 @@ TEST_CASE("percentile interpolates between ranks like numpy", "[report][metrics]
   CHECK(percentile({7}, 99) == 7.0);
 }
 
-TEST_CASE("formatDb writes infinities by name", "[report][metrics]") {
-  CHECK(formatDb(INFINITY) == "inf dB");
-  CHECK(formatDb(-INFINITY) == "-inf dB");
-  CHECK(formatDb(12.345, 2) == "12.35 dB");
-}
-
 }  // namespace
 }  // namespace whittle::report

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <span>
-#include <string>
 #include <vector>
 
 namespace whittle::report {
@@ -71,8 +70,5 @@ class ClassificationAccumulator {
 /// The q-th percentile (0..100) of `values` by linear interpolation between closest ranks
 /// (numpy's default); 0 for an empty list.
 double percentile(std::vector<double> values, double q);
-
-/// "42.1 dB", "inf dB" or "-inf dB" with `digits` decimals.
-std::string formatDb(double db, int digits = 1);
 
 }  // namespace whittle::report
