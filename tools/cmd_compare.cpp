@@ -1,5 +1,6 @@
 // whittle compare: run an original and an optimized model on a data set and report accuracy,
-// output and per-layer error, latency and size side by side (src/report/), with CI gates.
+// output and per-layer error, latency and size side by side (measured by src/eval/, written by
+// src/report/), with CI gates.
 #include <unistd.h>
 
 #include <chrono>
