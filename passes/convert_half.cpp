@@ -22,6 +22,7 @@
 #include <unordered_set>
 
 #include "pass_factories.h"
+#include "whittle/eval/metrics.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/runtime/session.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -216,20 +217,6 @@ int64_t cancelCastPairs(ir::Graph& graph) {
   return removed;
 }
 
-/// max |half - float| / max |float| of one tensor pair (infinite when the half run overflowed).
-double relativeError(const ir::Tensor& reference, const ir::Tensor& half) {
-  if (reference.numel() != half.numel()) return std::numeric_limits<double>::infinity();
-  double maxRef = 0, maxDiff = 0;
-  for (int64_t i = 0; i < reference.numel(); ++i) {
-    const double r = reference.valueAsDouble(i), h = half.valueAsDouble(i);
-    if (!std::isfinite(r)) continue;
-    if (!std::isfinite(h)) return std::numeric_limits<double>::infinity();
-    maxRef = std::max(maxRef, std::fabs(r));
-    maxDiff = std::max(maxDiff, std::fabs(h - r));
-  }
-  return maxDiff / std::max(maxRef, 1e-12);
-}
-
 /// Runs `model` on every feed set with `names` as extra outputs; returns them by name, per feed.
 Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
     const ir::Model& model, const std::vector<std::string>& names,
@@ -249,9 +236,9 @@ Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
 
 // Automatic mixed precision (tolerance > 0). Converts a copy, runs it and the float32 model
 // on calibration samples with every float node output as an extra output, and measures each
-// output's error (max |half - float| / max |float| over the samples). The nodes where the
-// error first crosses the tolerance (their own output is above it, their measured inputs are
-// not) stay float32; the copy is converted again, until no node output is above the tolerance
+// output's error (eval::relativeError: max |half - float| / max |float|, the worst over the
+// samples). The nodes where the error first crosses the tolerance (their own output is above
+// it, their measured inputs are not) stay float32; the copy is converted again, until no node output is above the tolerance
 // or no crossing is left (at most 8 rounds). Returns the outputs whose producers stay float32.
 Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& model, PassContext& ctx) const {
   if (ctx.calibration == nullptr) {
@@ -287,7 +274,9 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
     std::unordered_map<std::string, double> error;
     for (const std::string& name : present) {
       double worst = 0;
-      for (size_t k = 0; k < feeds.size(); ++k) worst = std::max(worst, relativeError(expected[k].at(name), got[k].at(name)));
+      for (size_t k = 0; k < feeds.size(); ++k) {
+        worst = std::max(worst, eval::relativeError(expected[k].at(name), got[k].at(name)));
+      }
       error[name] = worst;
     }
     std::set<std::string> crossing;

@@ -4,8 +4,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,7 +11,9 @@
 #include <thread>
 
 #include "commands.h"
+#include "whittle/common/text.h"
 #include "whittle/data/dataset.h"
+#include "whittle/eval/latency.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/session.h"
 
@@ -33,36 +33,6 @@ struct BenchOptions {
   /// --input values: NAME=FILE, or FILE for a model with one input.
   std::vector<std::string> inputFiles;
 };
-
-struct LatencyStats {
-  double mean = 0, p50 = 0, p90 = 0, p99 = 0, min = 0, max = 0, stddev = 0;
-};
-
-// Percentile with linear interpolation between the closest ranks (numpy's default).
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  double rank = p / 100.0 * static_cast<double>(sorted.size() - 1);
-  size_t lo = static_cast<size_t>(std::floor(rank));
-  size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - static_cast<double>(lo));
-}
-
-LatencyStats statsOf(std::vector<double> ms) {
-  LatencyStats s;
-  std::sort(ms.begin(), ms.end());
-  double sum = 0;
-  for (double v : ms) sum += v;
-  s.mean = sum / static_cast<double>(ms.size());
-  double var = 0;
-  for (double v : ms) var += (v - s.mean) * (v - s.mean);
-  s.stddev = ms.size() > 1 ? std::sqrt(var / static_cast<double>(ms.size() - 1)) : 0;
-  s.p50 = percentile(ms, 50);
-  s.p90 = percentile(ms, 90);
-  s.p99 = percentile(ms, 99);
-  s.min = ms.front();
-  s.max = ms.back();
-  return s;
-}
 
 // A random tensor: floats uniform in [-1, 1), uint8 in [0, 255], int8 in [-128, 127], other
 // integers in [0, 10), bools 0/1.
@@ -91,15 +61,6 @@ Expected<ir::Tensor> randomTensor(const std::string& name, ir::DataType dtype, s
                            " inputs for bench");
   }
   return t;
-}
-
-std::string bytesText(double bytes) {
-  char buf[64];
-  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof(buf), "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
-  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof(buf), "%.2f MiB", bytes / (1024.0 * 1024));
-  else if (bytes >= 1024.0) std::snprintf(buf, sizeof(buf), "%.1f KiB", bytes / 1024.0);
-  else std::snprintf(buf, sizeof(buf), "%.0f B", bytes);
-  return buf;
 }
 
 // The tensors given with --input, by model input name, with the file each came from. A file
@@ -252,23 +213,18 @@ Status benchCommand(const BenchOptions& opts) {
   if (!session.isOk()) return session.status();
   runtime::Session& s = **session;
 
-  for (int i = 0; i < opts.warmup; ++i) {
-    auto out = s.run(feeds);
-    if (!out.isOk()) return out.status();
-  }
+  // Warm-up first, on its own, so that the profile snapshot taken after it leaves the node
+  // times of the timed runs alone.
+  runtime::Session* sessions[] = {&s};
+  WH_RETURN_IF_ERROR(eval::warmUp(sessions, feeds, opts.warmup));
   std::vector<runtime::NodeProfile> before = s.profile();
-  std::vector<double> ms;
-  for (int i = 0; i < opts.iterations; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    auto out = s.run(feeds);
-    auto end = std::chrono::steady_clock::now();
-    if (!out.isOk()) return out.status();
-    ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
-  }
-  LatencyStats lat = statsOf(ms);
-  double throughput = lat.mean > 0 ? static_cast<double>(samples) * 1000.0 / lat.mean : 0;
-  double peakRss = static_cast<double>(processPeakRssBytes());
-  auto activationPeak = static_cast<double>(s.peakActivationBytes());
+  eval::LatencyOptions timing;
+  timing.warmupRuns = 0;
+  timing.runs = opts.iterations;
+  timing.batch = samples;
+  WH_ASSIGN_OR_RETURN(std::vector<eval::LatencyStats> stats, eval::measureLatency(sessions, feeds, timing));
+  const eval::LatencyStats& lat = stats.front();
+  int64_t peakRss = processPeakRssBytes();
 
   // Per-node time of the timed runs only: the difference from the snapshot after warm-up.
   std::vector<runtime::NodeProfile> nodes;
@@ -319,11 +275,10 @@ Status benchCommand(const BenchOptions& opts) {
                              {"shape", t.dims()},
                              {"source", sources[i]}});
     }
-    j["latencyMs"] = {{"mean", lat.mean}, {"p50", lat.p50}, {"p90", lat.p90}, {"p99", lat.p99},
-                      {"min", lat.min},   {"max", lat.max}, {"stddev", lat.stddev}};
-    j["throughputSamplesPerSecond"] = throughput;
-    j["memory"] = {{"activationPeakBytes", s.peakActivationBytes()},
-                   {"processPeakRssBytes", static_cast<int64_t>(peakRss)}};
+    j["latencyMs"] = {{"mean", lat.meanMs}, {"p50", lat.p50Ms}, {"p90", lat.p90Ms}, {"p99", lat.p99Ms},
+                      {"min", lat.minMs},   {"max", lat.maxMs}, {"stddev", lat.stddevMs}};
+    j["throughputSamplesPerSecond"] = lat.throughput;
+    j["memory"] = {{"activationPeakBytes", s.peakActivationBytes()}, {"processPeakRssBytes", peakRss}};
     if (opts.profile) {
       nlohmann::json types = nlohmann::json::array(), top = nlohmann::json::array();
       for (const auto& t : opTypes) {
@@ -351,11 +306,11 @@ Status benchCommand(const BenchOptions& opts) {
   }
   std::printf("runs        %d threads, batch %lld, %d warm-up, %d timed\n", sessionOptions.threads,
               static_cast<long long>(samples), opts.warmup, opts.iterations);
-  std::printf("latency ms  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  max %.3f  (stddev %.3f)\n", lat.mean,
-              lat.p50, lat.p90, lat.p99, lat.min, lat.max, lat.stddev);
-  std::printf("throughput  %.1f samples/s\n", throughput);
-  std::printf("memory      activations peak %s, process peak RSS %s\n", bytesText(activationPeak).c_str(),
-              bytesText(peakRss).c_str());
+  std::printf("latency ms  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  max %.3f  (stddev %.3f)\n",
+              lat.meanMs, lat.p50Ms, lat.p90Ms, lat.p99Ms, lat.minMs, lat.maxMs, lat.stddevMs);
+  std::printf("throughput  %.1f samples/s\n", lat.throughput);
+  std::printf("memory      activations peak %s, process peak RSS %s\n",
+              bytesText(static_cast<int64_t>(s.peakActivationBytes())).c_str(), bytesText(peakRss).c_str());
   if (opts.profile) {
     std::printf("\n%-24s %6s %12s %7s\n", "op type", "nodes", "ms/run", "%");
     for (const auto& t : opTypes) {

@@ -1,5 +1,6 @@
 // whittle compare: run an original and an optimized model on a data set and report accuracy,
-// output and per-layer error, latency and size side by side (src/report/), with CI gates.
+// output and per-layer error, latency and size side by side (measured by src/eval/, written by
+// src/report/), with CI gates.
 #include <unistd.h>
 
 #include <chrono>
@@ -9,9 +10,9 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "whittle/common/text.h"
 #include "whittle/data/dataset.h"
 #include "whittle/report/compare.h"
-#include "whittle/report/metrics.h"
 #include "whittle/report/report.h"
 
 namespace whittle::tools {
@@ -41,7 +42,7 @@ void printSummary(const report::CompareResult& r) {
               static_cast<long long>(r.samples), r.threads, r.threads == 1 ? "" : "s");
   for (const auto& o : r.outputs) {
     std::printf("  output %s: SQNR %s, cosine %.6f, max |err| %.4g, mean |err| %.4g", o.name.c_str(),
-                report::formatDb(o.sqnrDb, 2).c_str(), o.cosine, o.maxAbsError, o.meanAbsError);
+                formatDb(o.sqnrDb, 2).c_str(), o.cosine, o.maxAbsError, o.meanAbsError);
     if (o.agreement) std::printf(", top-1 agreement %.2f %%", *o.agreement * 100);
     if (o.hasAccuracy) {
       std::printf(", top-1 %.2f %% -> %.2f %%, top-5 %.2f %% -> %.2f %%", o.top1Original * 100, o.top1Optimized * 100,
@@ -59,7 +60,7 @@ void printSummary(const report::CompareResult& r) {
     std::printf("  per-layer: %zu matched activations", r.layers.size());
     if (auto jump = report::firstErrorJump(r.layers)) {
       std::printf(", error first jumps at '%s' (%s, %s)", r.layers[*jump].tensor.c_str(),
-                  r.layers[*jump].opType.c_str(), report::formatDb(r.layers[*jump].sqnrDb, 2).c_str());
+                  r.layers[*jump].opType.c_str(), formatDb(r.layers[*jump].sqnrDb, 2).c_str());
     }
     std::printf("\n");
   }

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "whittle/analysis/model_stats.h"
 #include "whittle/analysis/sparsity.h"
+#include "whittle/common/text.h"
 #include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle::tools {
@@ -142,19 +143,6 @@ std::string scaled(int64_t v) {
   }
   char buf[32];
   std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", x, units[u]);
-  return buf;
-}
-
-std::string bytesText(int64_t v) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double x = static_cast<double>(v);
-  int u = 0;
-  while (x >= 1024.0 && u < 4) {
-    x /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", x, units[u]);
   return buf;
 }
 

@@ -11,8 +11,8 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "whittle/common/text.h"
 #include "whittle/optimize.h"
-#include "whittle/report/metrics.h"
 #include "whittle/report/report.h"
 
 namespace whittle::tools {
@@ -64,7 +64,7 @@ void printReportSummary(const OptimizeRequest& request, const report::CompareRes
     if (o->agreement) std::printf(", top-1 agreement %.2f %%", *o->agreement * 100);
     if (o->hasAccuracy) std::printf(", top-1 %.2f %% -> %.2f %%", o->top1Original * 100, o->top1Optimized * 100);
   }
-  std::printf(", output SQNR %s", report::formatDb(r.minOutputSqnr(), 1).c_str());
+  std::printf(", output SQNR %s", formatDb(r.minOutputSqnr(), 1).c_str());
   if (auto jump = report::firstErrorJump(r.layers)) std::printf(", error first jumps at '%s'", r.layers[*jump].tensor.c_str());
   const report::ReportPaths& p = request.report.paths;
   for (const std::string* written : {&p.html, &p.json, &p.markdown, &p.junit}) {

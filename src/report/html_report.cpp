@@ -3,30 +3,16 @@
 // and the models' composition.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 
-#include "whittle/report/metrics.h"
+#include "whittle/common/text.h"
 #include "whittle/report/report.h"
 
 namespace whittle::report {
 namespace {
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 std::string pct(double fraction) {
   return fmt("%.2f %%", fraction * 100.0);
-}
-
-std::string bytesText(int64_t b) {
-  if (b < 0) return "?";
-  if (b >= (1 << 20)) return fmt("%.2f MiB", static_cast<double>(b) / (1 << 20));
-  if (b >= (1 << 10)) return fmt("%.1f KiB", static_cast<double>(b) / (1 << 10));
-  return std::to_string(b) + " B";
 }
 
 std::string fileName(const std::string& path) {

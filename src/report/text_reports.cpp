@@ -5,7 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "whittle/report/metrics.h"
+#include "whittle/common/text.h"
 #include "whittle/report/report.h"
 
 namespace whittle::report {
@@ -42,19 +42,6 @@ json latencyJson(const LatencyStats& s) {
           {"p99_ms", s.p99Ms},
           {"mean_ms", s.meanMs},
           {"throughput_per_s", s.throughput}};
-}
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-std::string bytesText(int64_t b) {
-  if (b < 0) return "?";
-  if (b >= (1 << 20)) return fmt("%.2f MiB", static_cast<double>(b) / (1 << 20));
-  if (b >= (1 << 10)) return fmt("%.1f KiB", static_cast<double>(b) / (1 << 10));
-  return std::to_string(b) + " B";
 }
 
 Status writeText(const std::string& path, const std::string& text, const std::string& what) {

@@ -1,12 +1,13 @@
-// The comparison engine on small built graphs (self, damaged copy, QDQ copy, bad inputs, gates)
-// and on the shared models and images.
+// whittle compare as a library call on small built graphs (self, damaged copy, QDQ copy, bad
+// inputs, gates) and on the shared models and images. The evaluation engine under it has its
+// own tests in tests/eval/.
 #include "whittle/report/compare.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 
-#include "report/compare_test_util.h"
+#include "support/compare_models.h"
 #include "support/graph_builder.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
@@ -92,23 +93,7 @@ TEST_CASE("compare: a damaged layer shows in the per-layer SQNR there and not be
 TEST_CASE("compare: activations match through a QDQ pair", "[report][compare]") {
   TempDir dir;
   Files f = writeData(dir);
-  ir::Model q = mlp();
-  ir::Graph& g = *q.graph;
-  ir::Value* r1 = g.findValue("r1");
-  ir::Value* scale = g.addInitializer("r1_scale", ir::Tensor::fromVector<float>(ir::DataType::kFloat, {}, {0.02f}));
-  ir::Value* zp = g.addInitializer("r1_zp", ir::Tensor::fromVector<uint8_t>(ir::DataType::kUint8, {}, {0}));
-  ir::Node* h2 = g.findValue("h2")->producer();
-  ir::Node* quant = g.addNode("QuantizeLinear", {r1, scale, zp}, {"r1_quantized"}, "r1_q", "", h2);
-  ir::Node* dequant = g.addNode("DequantizeLinear", {quant->output(0), scale, zp}, {"r1_dequantized"}, "r1_dq", "", h2);
-  h2->setInput(0, dequant->output(0));
-
-  std::vector<LayerMetrics> layers = matchLayers(*mlp().graph, g);
-  REQUIRE(layers.size() == 4);
-  CHECK(layers[1].tensor == "r1");
-  CHECK(layers[1].optimizedTensor == "r1_dequantized");
-  CHECK(layers[1].match == "qdq");
-  CHECK(layers[0].match == "name");
-
+  ir::Model q = testing::mlpWithQdqOnR1();
   std::string a = save(mlp(), dir, "a.onnx");
   std::string b = save(q, dir, "q.onnx");
   data::DatasetSpec spec;
@@ -116,6 +101,7 @@ TEST_CASE("compare: activations match through a QDQ pair", "[report][compare]") 
   auto r = compareFiles(a, b, spec, quick(), {}, {});
   REQUIRE(r.isOk());
   REQUIRE(r->layers.size() == 4);
+  CHECK(r->layers[1].match == "qdq");
   CHECK(std::isinf(r->layers[0].sqnrDb));
   // uint8 with step 0.02 on values of a few units: rounding noise, well above 20 dB.
   CHECK(std::isfinite(r->layers[1].sqnrDb));
@@ -125,48 +111,17 @@ TEST_CASE("compare: activations match through a QDQ pair", "[report][compare]") 
 }
 
 TEST_CASE("compare: a fused chain matches the last value it computes", "[report][compare]") {
-  // Original: x -> MatMul -> h1 -> Add(b) -> a1 -> Relu -> r1 -> MatMul -> y.
-  GraphBuilder o(3);
-  ir::Value* x = o.input("x", ir::DataType::kFloat, {2, 4});
-  ir::Value* w = o.weight("w", {4, 6});
-  ir::Value* bias = o.weight("b", {6});
-  ir::Value* w2 = o.weight("w2", {6, 3});
-  ir::Value* h1 = o.node("MatMul", {x, w}, {}, "h1");
-  ir::Value* a1 = o.node("Add", {h1, bias}, {}, "a1");
-  ir::Value* r1 = o.node("Relu", {a1}, {}, "r1");
-  o.output(o.node("MatMul", {r1, w2}, {}, "y"), ir::DataType::kFloat, {2, 3});
-  ir::Model original = o.build();
-  // Optimized: the same math, but the value named h1 is now Relu(MatMul + b), as a fusion
-  // that keeps the first node's output name leaves it; a1 and r1 are gone.
-  ir::Model optimized = original.clone();
-  ir::Graph& g = *optimized.graph;
-  ir::Value* r1v = g.findValue("r1");
-  ir::Value* h1v = g.findValue("h1");
-  REQUIRE(g.renameValue(h1v, "h1_mm").isOk());
-  REQUIRE(g.renameValue(g.findValue("a1"), "h1_add").isOk());
-  REQUIRE(g.renameValue(r1v, "h1").isOk());
-
-  std::vector<LayerMetrics> layers = matchLayers(*original.graph, g);
-  REQUIRE(layers.size() == 1);
-  CHECK(layers[0].tensor == "r1");
-  CHECK(layers[0].optimizedTensor == "h1");
-  CHECK(layers[0].match == "fused-name");
-  CHECK(layers[0].opType == "Relu");
-
-  // Not fused (a1 still present): the plain name matches stay.
-  std::vector<LayerMetrics> plain = matchLayers(*original.graph, *original.graph);
-  REQUIRE(plain.size() == 3);
-  CHECK(plain[0].match == "name");
-
+  testing::FusedPair p = testing::fusedChain();
   TempDir dir;
   ir::Tensor xs = GraphBuilder(5).randomTensor(ir::DataType::kFloat, {6, 4});
   REQUIRE(data::writeNpy(xs, dir.file("x.npy")).isOk());
   data::DatasetSpec spec;
   spec.path = dir.file("x.npy");
   CompareOptions options = quick();
-  auto r = compareFiles(save(original, dir, "a.onnx"), save(optimized, dir, "b.onnx"), spec, options, {}, {});
+  auto r = compareFiles(save(p.original, dir, "a.onnx"), save(p.optimized, dir, "b.onnx"), spec, options, {}, {});
   REQUIRE(r.isOk());
   REQUIRE(r->layers.size() == 1);
+  CHECK(r->layers[0].match == "fused-name");
   CHECK(std::isinf(r->layers[0].sqnrDb));  // the same computation
 }
 

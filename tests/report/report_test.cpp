@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "report/compare_test_util.h"
+#include "support/compare_models.h"
 #include "support/python.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"

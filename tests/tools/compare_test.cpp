@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/data_test_util.h"
-#include "report/compare_test_util.h"
+#include "support/compare_models.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 

@@ -1,65 +1,31 @@
 #pragma once
-// The comparison engine of `whittle compare` (and `whittle optimize --report`): runs an
-// original model and an optimized one on the same data set with the CPU runtime and measures
-// output error, accuracy, per-layer SQNR, latency, size and op changes. Works on any pair of
-// models with the same inputs, whichever tool made the optimized one.
+// `whittle compare` (and `whittle optimize --report`) as one call: loads an original model and
+// an optimized one, measures them on the same data set with the evaluation engine (eval::
+// Evaluator for output error, accuracy and per-layer SQNR; eval::measureLatency), adds size
+// and op changes, checks the CI gates and writes the reports. Works on any pair of models with
+// the same inputs, whichever tool made the optimized one.
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/data/dataset.h"
+#include "whittle/eval/evaluator.h"
+#include "whittle/eval/latency.h"
+#include "whittle/eval/layers.h"
 #include "whittle/ir/graph.h"
 
 namespace whittle::report {
 
-/// The metrics of one graph output, over every sample of the data set.
-struct OutputMetrics {
-  std::string name;
-  std::vector<int64_t> dims;  ///< Of one batch of the original model's output.
-  int64_t elements = 0;       ///< Elements compared, over all batches (padding excluded).
-  double cosine = 1.0;
-  double sqnrDb = 0;  ///< +infinity when the outputs are identical.
-  double maxAbsError = 0;
-  double meanAbsError = 0;
-  /// The output holds one row of class scores per sample ([N, C] or [N, C, 1, 1], C >= 2):
-  /// then top-1 agreement is measured, and top-1/top-5 accuracy when the labels fit (< C).
-  bool classScores = false;
-  int64_t classes = 0;
-  std::optional<double> agreement;  ///< Fraction of samples with the same top-1 class.
-  bool hasAccuracy = false;
-  double top1Original = 0, top5Original = 0, top1Optimized = 0, top5Optimized = 0;  ///< Fractions.
-};
-
-/// SQNR of one activation of the optimized model against the original's.
-struct LayerMetrics {
-  std::string tensor;           ///< Its name in the original model.
-  std::string optimizedTensor;  ///< Its name in the optimized model.
-  /// "qdq": the DequantizeLinear output of a QDQ pair on `tensor`; "name": `tensor` itself;
-  /// "fused-name" / "fused-qdq": the same, found on the first value of a chain of ops
-  /// (Conv -> Add -> Relu) that the optimized model fused into one node keeping the first
-  /// value's name, compared here with the chain's last value `tensor`.
-  std::string match;
-  std::string opType;  ///< The original producer's op type.
-  std::string node;    ///< The original producer's name.
-  double sqnrDb = 0;
-  double cosine = 1.0;
-  double maxAbsError = 0;
-};
-
-/// Latency of one model: milliseconds per run of one batch.
-struct LatencyStats {
-  int64_t runs = 0;
-  int64_t batch = 0;  ///< Samples per run.
-  double p50Ms = 0, p90Ms = 0, p99Ms = 0, meanMs = 0;
-  double throughput = 0;  ///< Samples per second, from the mean.
-};
+/// The measurements come from the evaluation engine (include/whittle/eval/).
+using OutputMetrics = eval::OutputMetrics;
+using LayerMetrics = eval::LayerMetrics;
+using LatencyStats = eval::LatencyStats;
+using ProgressFn = eval::ProgressFn;
 
 /// Size and composition of one model.
 struct ModelSummary {
@@ -123,10 +89,6 @@ struct CompareResult {
   std::map<std::string, int64_t> opDelta() const;
 };
 
-/// Called as the comparison goes: `phase` ("accuracy", "per-layer", "latency"), work done and
-/// total in that phase.
-using ProgressFn = std::function<void(std::string_view phase, int64_t done, int64_t total)>;
-
 struct CompareOptions {
   int threads = 1;
   /// Samples per run when the model's batch dimension is free; a fixed batch size wins.
@@ -138,15 +100,6 @@ struct CompareOptions {
   int warmupRuns = 3;
   ProgressFn progress;
 };
-
-/// The activations of `optimized` that correspond to activations of `original`: the
-/// DequantizeLinear output of a QuantizeLinear -> DequantizeLinear pair on a tensor of that
-/// name (preferred: it carries the activation's quantization error), else the same name.
-/// When the single-use elementwise ops after a matched tensor (Add, Mul, Relu, Clip,
-/// BatchNormalization, ...) are all gone from `optimized`, they were fused into its producer,
-/// and the match moves to the last of them (match "fused-name" / "fused-qdq"). Graph inputs, constants and
-/// graph outputs are left out. In the original graph's node order; LayerMetrics holds the names, op type and node only.
-std::vector<LayerMetrics> matchLayers(const ir::Graph& original, const ir::Graph& optimized);
 
 /// Size, parameters, op histogram and pipeline of a model read from `path` ("" if none).
 Expected<ModelSummary> summarizeModel(const ir::Model& model, const std::string& path);

@@ -1,5 +1,6 @@
 #pragma once
-// Small models and data for the tests of whittle compare (library, reports and command).
+// Small models and data for the tests of the evaluation engine and of whittle compare (library,
+// reports and command).
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -36,6 +37,49 @@ inline void perturb(ir::Model& model, const std::string& name) {
   float* p = t.mutableData<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] *= 1.0f + 0.5f * static_cast<float>((i % 7) - 3) / 3.0f;
   w->setConstant(std::move(t));
+}
+
+// mlp() with a uint8 QuantizeLinear -> DequantizeLinear pair (scale 0.02) on r1, read by h2's
+// MatMul: r1_quantized -> r1_dequantized.
+inline ir::Model mlpWithQdqOnR1() {
+  ir::Model q = mlp();
+  ir::Graph& g = *q.graph;
+  ir::Value* r1 = g.findValue("r1");
+  ir::Value* scale = g.addInitializer("r1_scale", ir::Tensor::fromVector<float>(ir::DataType::kFloat, {}, {0.02f}));
+  ir::Value* zp = g.addInitializer("r1_zp", ir::Tensor::fromVector<uint8_t>(ir::DataType::kUint8, {}, {0}));
+  ir::Node* h2 = g.findValue("h2")->producer();
+  ir::Node* quant = g.addNode("QuantizeLinear", {r1, scale, zp}, {"r1_quantized"}, "r1_q", "", h2);
+  ir::Node* dequant = g.addNode("DequantizeLinear", {quant->output(0), scale, zp}, {"r1_dequantized"}, "r1_dq", "", h2);
+  h2->setInput(0, dequant->output(0));
+  return q;
+}
+
+struct FusedPair {
+  ir::Model original, optimized;
+};
+
+// Original: x[2,4] -> MatMul -> h1 -> Add(b) -> a1 -> Relu -> r1 -> MatMul -> y.
+// Optimized: the same math, but the value named h1 is now Relu(MatMul + b), as a fusion that
+// keeps the first node's output name leaves it; a1 and r1 are gone.
+inline FusedPair fusedChain() {
+  GraphBuilder o(3);
+  ir::Value* x = o.input("x", ir::DataType::kFloat, {2, 4});
+  ir::Value* w = o.weight("w", {4, 6});
+  ir::Value* bias = o.weight("b", {6});
+  ir::Value* w2 = o.weight("w2", {6, 3});
+  ir::Value* h1 = o.node("MatMul", {x, w}, {}, "h1");
+  ir::Value* a1 = o.node("Add", {h1, bias}, {}, "a1");
+  ir::Value* r1 = o.node("Relu", {a1}, {}, "r1");
+  o.output(o.node("MatMul", {r1, w2}, {}, "y"), ir::DataType::kFloat, {2, 3});
+  FusedPair p{o.build(), {}};
+  p.optimized = p.original.clone();
+  ir::Graph& g = *p.optimized.graph;
+  ir::Value* r1v = g.findValue("r1");
+  ir::Value* h1v = g.findValue("h1");
+  REQUIRE(g.renameValue(h1v, "h1_mm").isOk());
+  REQUIRE(g.renameValue(g.findValue("a1"), "h1_add").isOk());
+  REQUIRE(g.renameValue(r1v, "h1").isOk());
+  return p;
 }
 
 struct Files {

@@ -1,14 +1,24 @@
-#include "whittle/report/metrics.h"
+#include "whittle/eval/metrics.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <numeric>
 
 #include "whittle/common/status.h"
 
-namespace whittle::report {
+namespace whittle::eval {
+
+std::vector<float> floatValues(const ir::Tensor& tensor, int64_t count) {
+  int64_t n = count < 0 ? tensor.numel() : std::min(count, tensor.numel());
+  std::vector<float> out(static_cast<size_t>(n));
+  if (tensor.dtype() == ir::DataType::kFloat) {
+    std::copy_n(tensor.data<float>(), n, out.begin());
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<float>(tensor.valueAsDouble(i));
+  }
+  return out;
+}
 
 void ErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
   WH_CHECK(ref.size() == test.size(), "ErrorAccumulator::add: lengths differ");
@@ -40,6 +50,34 @@ double ErrorAccumulator::sqnrDb() const {
   return 10.0 * std::log10(sumRefSq_ / sumNoiseSq_);
 }
 
+void RelativeErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
+  WH_CHECK(ref.size() == test.size(), "RelativeErrorAccumulator::add: lengths differ");
+  for (size_t i = 0; i < ref.size(); ++i) {
+    double r = ref[i];
+    double t = test[i];
+    if (!std::isfinite(r)) continue;
+    if (!std::isfinite(t)) {
+      overflow_ = true;
+      continue;
+    }
+    maxRef_ = std::max(maxRef_, std::fabs(r));
+    maxDiff_ = std::max(maxDiff_, std::fabs(t - r));
+  }
+  count_ += static_cast<int64_t>(ref.size());
+}
+
+double RelativeErrorAccumulator::value() const {
+  if (overflow_) return std::numeric_limits<double>::infinity();
+  return maxDiff_ / std::max(maxRef_, 1e-12);
+}
+
+double relativeError(const ir::Tensor& reference, const ir::Tensor& test) {
+  if (reference.numel() != test.numel()) return std::numeric_limits<double>::infinity();
+  RelativeErrorAccumulator acc;
+  acc.add(floatValues(reference), floatValues(test));
+  return acc.value();
+}
+
 std::vector<int64_t> topK(std::span<const float> scores, int k) {
   std::vector<int64_t> idx(scores.size());
   std::iota(idx.begin(), idx.end(), 0);
@@ -59,7 +97,10 @@ void ClassificationAccumulator::add(std::span<const float> original, std::span<c
   std::vector<int64_t> a = topK(original, 5);
   std::vector<int64_t> b = topK(optimized, 5);
   ++samples_;
-  if (!a.empty() && !b.empty() && a[0] == b[0]) ++agree_;
+  if (!optimized.empty()) {
+    ++pairs_;
+    if (!a.empty() && !b.empty() && a[0] == b[0]) ++agree_;
+  }
   if (label < 0) return;
   ++labelled_;
   if (!a.empty() && a[0] == label) ++top1Orig_;
@@ -75,7 +116,7 @@ double fraction(int64_t n, int64_t d) {
 }  // namespace
 
 double ClassificationAccumulator::agreement() const {
-  return fraction(agree_, samples_);
+  return fraction(agree_, pairs_);
 }
 double ClassificationAccumulator::top1Original() const {
   return fraction(top1Orig_, labelled_);
@@ -90,22 +131,4 @@ double ClassificationAccumulator::top5Optimized() const {
   return fraction(top5Opt_, labelled_);
 }
 
-double percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0.0;
-  std::sort(values.begin(), values.end());
-  double pos = std::clamp(q, 0.0, 100.0) / 100.0 * static_cast<double>(values.size() - 1);
-  size_t lo = static_cast<size_t>(std::floor(pos));
-  size_t hi = std::min(lo + 1, values.size() - 1);
-  double frac = pos - static_cast<double>(lo);
-  return values[lo] + (values[hi] - values[lo]) * frac;
-}
-
-std::string formatDb(double db, int digits) {
-  if (std::isinf(db)) return db > 0 ? "inf dB" : "-inf dB";
-  if (std::isnan(db)) return "nan dB";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f dB", digits, db);
-  return buf;
-}
-
-}  // namespace whittle::report
+}  // namespace whittle::eval

@@ -1,13 +1,19 @@
 #pragma once
-// Error and accuracy metrics of `whittle compare`, accumulated one batch at a time so that a
-// data set of any size streams through them.
+// The metric primitives of the evaluation engine: accumulators that take one chunk of
+// elements (or one sample of class scores) at a time, so that a data set of any size streams
+// through them. This header and src/eval/metrics.cpp depend on nothing beyond common and ir:
+// passes, which sit below the rest of eval, include them too (convert-fp16's tolerance search).
 
 #include <cstdint>
 #include <span>
-#include <string>
 #include <vector>
 
-namespace whittle::report {
+#include "whittle/ir/tensor.h"
+
+namespace whittle::eval {
+
+/// The first `count` elements of a numeric tensor as float (every element when `count` < 0).
+std::vector<float> floatValues(const ir::Tensor& tensor, int64_t count = -1);
 
 /// Error of a tensor against a reference, summed over every element seen:
 ///   cosine = sum(r*t) / sqrt(sum(r^2) * sum(t^2))
@@ -39,19 +45,44 @@ class ErrorAccumulator {
   double maxAbs_ = 0;
 };
 
-/// Indices of the `k` largest scores, largest first; ties go to the lower index.
+/// The largest error relative to the largest reference magnitude, over every element seen:
+///   max |t - r| / max(max |r|, 1e-12)
+/// over the elements whose reference is finite; +infinity as soon as the tested value is not
+/// finite where the reference is (an overflow of the tested run).
+class RelativeErrorAccumulator {
+ public:
+  /// Adds elements of the reference `ref` and the tested tensor `test` (same length).
+  void add(std::span<const float> ref, std::span<const float> test);
+
+  int64_t count() const { return count_; }
+  double value() const;
+
+ private:
+  int64_t count_ = 0;
+  double maxRef_ = 0;
+  double maxDiff_ = 0;
+  bool overflow_ = false;
+};
+
+/// RelativeErrorAccumulator over one pair of tensors; +infinity when their element counts differ.
+double relativeError(const ir::Tensor& reference, const ir::Tensor& test);
+
+/// Indices of the `k` largest scores, largest first; ties go to the lower index; NaN sorts last.
 std::vector<int64_t> topK(std::span<const float> scores, int k);
 
 /// Top-1 / top-5 accuracy against labels and top-1 agreement between two models' rows of
 /// class scores.
 class ClassificationAccumulator {
  public:
-  /// Adds one sample: the class scores of both models (same length) and its label (-1: none).
+  /// Adds one sample: the class scores of both models (same length; `optimized` empty when one
+  /// model is evaluated) and its label (-1: none).
   void add(std::span<const float> original, std::span<const float> optimized, int64_t label);
 
   int64_t samples() const { return samples_; }
   int64_t labelled() const { return labelled_; }
-  /// Fractions in [0, 1]; 0 when nothing was added.
+  /// Samples added with both models' scores.
+  int64_t pairs() const { return pairs_; }
+  /// Fractions in [0, 1]; 0 when nothing was added. Agreement is over pairs().
   double agreement() const;
   double top1Original() const;
   double top5Original() const;
@@ -61,6 +92,7 @@ class ClassificationAccumulator {
  private:
   int64_t samples_ = 0;
   int64_t labelled_ = 0;
+  int64_t pairs_ = 0;
   int64_t agree_ = 0;
   int64_t top1Orig_ = 0;
   int64_t top5Orig_ = 0;
@@ -68,11 +100,4 @@ class ClassificationAccumulator {
   int64_t top5Opt_ = 0;
 };
 
-/// The q-th percentile (0..100) of `values` by linear interpolation between closest ranks
-/// (numpy's default); 0 for an empty list.
-double percentile(std::vector<double> values, double q);
-
-/// "42.1 dB", "inf dB" or "-inf dB" with `digits` decimals.
-std::string formatDb(double db, int digits = 1);
-
-}  // namespace whittle::report
+}  // namespace whittle::eval

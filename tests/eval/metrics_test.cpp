@@ -1,0 +1,160 @@
+// The metric accumulators against values computed by hand.
+#include "whittle/eval/metrics.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <vector>
+
+namespace whittle::eval {
+namespace {
+
+TEST_CASE("ErrorAccumulator gives hand-computed SQNR, cosine and abs errors", "[eval][metrics]") {
+  std::vector<float> ref = {1, 2, 3, 4};
+  std::vector<float> test = {1, 2, 3, 5};
+  ErrorAccumulator acc;
+  acc.add(ref, test);
+  // signal 1+4+9+16 = 30, noise 1: 10*log10(30).
+  CHECK(acc.sqnrDb() == Approx(14.771212547196624));
+  // dot 1+4+9+20 = 34; |test|^2 = 1+4+9+25 = 39.
+  CHECK(acc.cosine() == Approx(34.0 / std::sqrt(30.0 * 39.0)));
+  CHECK(acc.maxAbsError() == 1.0);
+  CHECK(acc.meanAbsError() == 0.25);
+  CHECK(acc.count() == 4);
+}
+
+TEST_CASE("ErrorAccumulator streams: chunks give the totals of one pass", "[eval][metrics]") {
+  std::vector<float> ref = {0.5f, -1.0f, 2.0f, 3.0f, -4.0f, 0.25f};
+  std::vector<float> test = {0.4f, -1.5f, 2.0f, 2.5f, -4.0f, 0.0f};
+  ErrorAccumulator whole, parts;
+  whole.add(ref, test);
+  parts.add(std::span(ref).first(2), std::span(test).first(2));
+  parts.add(std::span(ref).subspan(2), std::span(test).subspan(2));
+  CHECK(parts.sqnrDb() == Approx(whole.sqnrDb()));
+  CHECK(parts.cosine() == Approx(whole.cosine()));
+  CHECK(parts.meanAbsError() == Approx(whole.meanAbsError()));
+  CHECK(parts.maxAbsError() == Approx(0.5));
+  // noise: 0.01 + 0.25 + 0 + 0.25 + 0 + 0.0625 = 0.5725; signal 0.25+1+4+9+16+0.0625 = 30.3125.
+  CHECK(whole.sqnrDb() == Approx(10.0 * std::log10(30.3125 / 0.5725)).epsilon(1e-6));
+}
+
+TEST_CASE("ErrorAccumulator edge cases: identical, zero signal, all zero", "[eval][metrics]") {
+  std::vector<float> a = {1.5f, -2.0f};
+  ErrorAccumulator same;
+  same.add(a, a);
+  CHECK(std::isinf(same.sqnrDb()));
+  CHECK(same.sqnrDb() > 0);
+  CHECK(same.cosine() == Approx(1.0));
+  CHECK(same.maxAbsError() == 0.0);
+
+  std::vector<float> zero = {0, 0};
+  ErrorAccumulator noSignal;
+  noSignal.add(zero, a);
+  CHECK(std::isinf(noSignal.sqnrDb()));
+  CHECK(noSignal.sqnrDb() < 0);
+  CHECK(noSignal.cosine() == 0.0);
+
+  ErrorAccumulator bothZero;
+  bothZero.add(zero, zero);
+  CHECK(bothZero.cosine() == 1.0);
+  CHECK(std::isinf(bothZero.sqnrDb()));
+}
+
+TEST_CASE("topK orders by score, ties to the lower index", "[eval][metrics]") {
+  std::vector<float> s = {0.1f, 0.5f, 0.5f, 0.2f, NAN};
+  CHECK(topK(s, 2) == std::vector<int64_t>{1, 2});
+  CHECK(topK(s, 4) == std::vector<int64_t>{1, 2, 3, 0});
+  CHECK(topK(s, 9).size() == 5);
+  CHECK(topK(s, 9).back() == 4);
+}
+
+TEST_CASE("ClassificationAccumulator counts top-1, top-5 and agreement", "[eval][metrics]") {
+  ClassificationAccumulator acc;
+  // Sample 1: both pick class 1, the label.
+  acc.add(std::vector<float>{0.1f, 0.9f, 0.0f}, std::vector<float>{0.2f, 0.7f, 0.1f}, 1);
+  // Sample 2: the original picks 0 (the label), the optimized 1.
+  acc.add(std::vector<float>{0.6f, 0.3f, 0.1f}, std::vector<float>{0.2f, 0.5f, 0.3f}, 0);
+  // Sample 3: unlabelled, both pick 2.
+  acc.add(std::vector<float>{0.0f, 0.1f, 0.9f}, std::vector<float>{0.0f, 0.2f, 0.8f}, -1);
+  CHECK(acc.samples() == 3);
+  CHECK(acc.labelled() == 2);
+  CHECK(acc.agreement() == Approx(2.0 / 3.0));
+  CHECK(acc.top1Original() == 1.0);
+  CHECK(acc.top1Optimized() == 0.5);
+  // Three classes: every label is in the top 5.
+  CHECK(acc.top5Original() == 1.0);
+  CHECK(acc.top5Optimized() == 1.0);
+
+  ClassificationAccumulator wide;
+  std::vector<float> scores = {9, 8, 7, 6, 5, 4};  // class 5 is sixth
+  wide.add(scores, scores, 5);
+  CHECK(wide.top5Original() == 0.0);
+  wide.add(scores, scores, 4);
+  CHECK(wide.top5Original() == 0.5);
+}
+
+TEST_CASE("ClassificationAccumulator with one model: accuracy without agreement", "[eval][metrics]") {
+  ClassificationAccumulator acc;
+  acc.add(std::vector<float>{0.1f, 0.9f, 0.0f}, {}, 1);
+  acc.add(std::vector<float>{0.6f, 0.3f, 0.1f}, {}, 1);
+  CHECK(acc.samples() == 2);
+  CHECK(acc.pairs() == 0);
+  CHECK(acc.agreement() == 0.0);
+  CHECK(acc.top1Original() == 0.5);
+  CHECK(acc.top5Original() == 1.0);
+  CHECK(acc.top1Optimized() == 0.0);
+}
+
+TEST_CASE("RelativeErrorAccumulator: max error over max reference magnitude", "[eval][metrics]") {
+  RelativeErrorAccumulator acc;
+  acc.add(std::vector<float>{1, -4, 2}, std::vector<float>{1.5f, -4, 2});
+  // max |t - r| = 0.5, max |r| = 4.
+  CHECK(acc.value() == Approx(0.125));
+  // Streams: a later chunk with a larger reference and a larger error.
+  acc.add(std::vector<float>{8}, std::vector<float>{9});
+  CHECK(acc.value() == Approx(1.0 / 8.0));
+  acc.add(std::vector<float>{0}, std::vector<float>{-2});
+  CHECK(acc.value() == Approx(2.0 / 8.0));
+  CHECK(acc.count() == 5);
+
+  RelativeErrorAccumulator zero;
+  CHECK(zero.value() == 0.0);
+  zero.add(std::vector<float>{0, 0}, std::vector<float>{0, 1e-12f});
+  CHECK(zero.value() == Approx(1e-12f / 1e-12));  // the reference magnitude floors at 1e-12
+}
+
+TEST_CASE("RelativeErrorAccumulator: a non-finite reference is skipped, a non-finite test is infinite",
+          "[eval][metrics]") {
+  RelativeErrorAccumulator skip;
+  skip.add(std::vector<float>{INFINITY, 2}, std::vector<float>{0, 2.5f});
+  CHECK(skip.value() == Approx(0.25));
+  skip.add(std::vector<float>{NAN}, std::vector<float>{NAN});
+  CHECK(skip.value() == Approx(0.25));
+
+  RelativeErrorAccumulator overflow;
+  overflow.add(std::vector<float>{1, 70000}, std::vector<float>{1, INFINITY});
+  CHECK(std::isinf(overflow.value()));
+  overflow.add(std::vector<float>{1}, std::vector<float>{1});
+  CHECK(std::isinf(overflow.value()));
+}
+
+TEST_CASE("relativeError compares tensors of any float type", "[eval][metrics]") {
+  ir::Tensor ref = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {2}, {2.0f, -1.0f});
+  ir::Tensor half(ir::DataType::kFloat16, {2});
+  half.mutableData<uint16_t>()[0] = ir::floatToHalf(2.5f);
+  half.mutableData<uint16_t>()[1] = ir::floatToHalf(-1.0f);
+  CHECK(relativeError(ref, half) == Approx(0.25));
+  CHECK(relativeError(ref, ref) == 0.0);
+  ir::Tensor three = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {3}, {2.0f, -1.0f, 0.0f});
+  CHECK(std::isinf(relativeError(ref, three)));
+}
+
+TEST_CASE("floatValues converts the first elements of any numeric tensor", "[eval][metrics]") {
+  ir::Tensor ints = ir::Tensor::fromVector<int64_t>(ir::DataType::kInt64, {3}, {1, -2, 3});
+  CHECK(floatValues(ints) == std::vector<float>{1, -2, 3});
+  CHECK(floatValues(ints, 2) == std::vector<float>{1, -2});
+  ir::Tensor f = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {2}, {0.5f, 1.5f});
+  CHECK(floatValues(f, 9) == std::vector<float>{0.5f, 1.5f});
+}
+
+}  // namespace
+}  // namespace whittle::eval
