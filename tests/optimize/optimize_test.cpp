@@ -4,14 +4,15 @@
 
 #include <filesystem>
 
+#include "support/demo_model.h"
 #include "support/temp_dir.h"
 #include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle {
 namespace {
 
-const std::string kDemo = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_cnn.onnx";
-const std::string kCalib = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_data/calib_images.npy";
+const std::string& kDemo = testing::kDemoModel;
+const std::string& kCalib = testing::kDemoCalib;
 
 int64_t countOps(const ir::Graph& g, const std::string& op) {
   int64_t n = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/graph_builder.h"
+#include "support/demo_model.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
@@ -23,8 +24,8 @@ namespace {
 using testing::runWhittle;
 using testing::TempDir;
 
-const std::string kDemo = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_cnn.onnx";
-const std::string kCalib = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_data/calib_images.npy";
+const std::string& kDemo = testing::kDemoModel;
+const std::string& kCalib = testing::kDemoCalib;
 
 // A copy of the demo calibration images with `value` at element 5 of sample `sample`.
 std::string poisonedCalib(const TempDir& dir, int64_t sample, float value) {

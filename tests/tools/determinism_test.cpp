@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "support/demo_model.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/common/file_util.h"
@@ -15,8 +16,8 @@ namespace {
 using testing::runWhittle;
 using testing::TempDir;
 
-const std::string kDemo = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_cnn.onnx";
-const std::string kCalib = std::string(WHITTLE_SOURCE_DIR) + "/models/demo_data/calib_images.npy";
+const std::string& kDemo = testing::kDemoModel;
+const std::string& kCalib = testing::kDemoCalib;
 
 std::string bytesOf(const std::string& path) {
   auto bytes = readFile(path);
