@@ -95,7 +95,7 @@ def reference(model, dims):
     return {
         "symbolic": inferred(model),
         "concrete": inferred(concrete),
-        "ort": ort_shapes(concrete, feeds),
+        "ort": ort_shapes(model, feeds),
         "feeds": feeds,
     }
 
