@@ -1,8 +1,10 @@
 // Shape rules of the compute ops: Conv and ConvTranspose (with auto_pad), pooling, MatMul and
 // Gemm broadcasting, and their integer and QLinear forms (ConvInteger, QLinearConv,
 // MatMulInteger, QLinearMatMul, com.microsoft QGemm, QLinearAveragePool,
-// QLinearGlobalAveragePool, FusedConv).
+// QLinearGlobalAveragePool, FusedConv); Einsum; LSTM, GRU and RNN.
 #include <algorithm>
+#include <cctype>
+#include <map>
 
 #include "ir/shape_inference_internal.h"
 
@@ -247,6 +249,112 @@ void qgemm(NodeContext& c) {
   c.set(0, dtype, gemmShape(c, 0, 3));
 }
 
+// ---------------------------------------------------------------- Einsum, recurrent ops
+
+/// One operand or result of an Einsum equation: its letters, and where "..." stands.
+struct EinsumTerm {
+  std::string letters;
+  std::optional<size_t> ellipsis;  ///< The position of "..." among the letters.
+
+  static std::optional<EinsumTerm> parse(std::string_view s) {
+    EinsumTerm t;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s.substr(i, 3) == "...") {
+        if (t.ellipsis) return std::nullopt;
+        t.ellipsis = t.letters.size();
+        i += 2;
+      } else if (std::isalpha(static_cast<unsigned char>(s[i])) != 0) {
+        t.letters += s[i];
+      } else {
+        return std::nullopt;
+      }
+    }
+    return t;
+  }
+};
+
+/// Einsum: each letter's dim from the operands; "..." dims broadcast; without "->" the output
+/// is "..." then the letters used once, in alphabetical order.
+void einsum(NodeContext& c) {
+  c.set(0, c.dtype(0), std::nullopt);
+  std::string eq;
+  for (char ch : c.node().attrString("equation", "")) {
+    if (ch != ' ') eq += ch;
+  }
+  size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow);
+  std::vector<EinsumTerm> terms;
+  for (size_t start = 0;;) {
+    size_t comma = lhs.find(',', start);
+    auto t = EinsumTerm::parse(std::string_view(lhs).substr(start, comma == std::string::npos ? comma : comma - start));
+    if (!t) return;
+    terms.push_back(*t);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (terms.size() != c.numInputs()) return;
+  std::map<char, SymInt> letterDims;
+  std::map<char, int> uses;
+  std::vector<SymShape> ellipsisDims;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const SymShape* x = c.shape(i);
+    const EinsumTerm& t = terms[i];
+    if (x == nullptr || x->size() < t.letters.size() || (!t.ellipsis && x->size() != t.letters.size())) return;
+    size_t extra = x->size() - t.letters.size();
+    for (size_t k = 0; k < t.letters.size(); ++k) {
+      size_t at = t.ellipsis && k >= *t.ellipsis ? k + extra : k;
+      SymInt& d = letterDims[t.letters[k]];
+      if (d.isUnknown() || (!d.isConst() && (*x)[at].isConst())) d = (*x)[at];
+      ++uses[t.letters[k]];
+    }
+    if (t.ellipsis) ellipsisDims.emplace_back(x->begin() + *t.ellipsis, x->begin() + *t.ellipsis + extra);
+  }
+  std::vector<const SymShape*> parts;
+  for (const SymShape& e : ellipsisDims) parts.push_back(&e);
+  auto batch = broadcast(parts);
+  if (!batch) return;
+  EinsumTerm out;
+  if (arrow != std::string::npos) {
+    auto t = EinsumTerm::parse(std::string_view(eq).substr(arrow + 2));
+    if (!t) return;
+    out = *t;
+  } else {
+    out.ellipsis = 0;
+    for (const auto& [letter, n] : uses) {
+      if (n == 1) out.letters += letter;
+    }
+  }
+  SymShape y;
+  for (size_t k = 0; k <= out.letters.size(); ++k) {
+    if (out.ellipsis == k) y.insert(y.end(), batch->begin(), batch->end());
+    if (k == out.letters.size()) break;
+    auto it = letterDims.find(out.letters[k]);
+    if (it == letterDims.end()) return;
+    y.push_back(it->second);
+  }
+  c.set(0, c.dtype(0), std::move(y));
+}
+
+/// LSTM, GRU, RNN: Y [seq, directions, batch, hidden] and Y_h (Y_c) [directions, batch, hidden];
+/// with layout 1 (opset 14) the batch comes first: [batch, seq, directions, hidden], [batch,
+/// directions, hidden].
+void recurrent(NodeContext& c) {
+  const Node& n = c.node();
+  const SymShape* x = c.shape(0);
+  bool batchFirst = n.attrInt("layout", 0) != 0;
+  SymInt seq, batch;
+  if (x != nullptr && x->size() == 3) {
+    seq = (*x)[batchFirst ? 1 : 0];
+    batch = (*x)[batchFirst ? 0 : 1];
+  }
+  SymInt dirs = SymInt::of(n.attrString("direction", "forward") == "bidirectional" ? 2 : 1);
+  SymInt hidden = n.hasAttribute("hidden_size") ? SymInt::of(n.attrInt("hidden_size", 0)) : SymInt();
+  c.set(0, c.dtype(0), batchFirst ? SymShape{batch, seq, dirs, hidden} : SymShape{seq, dirs, batch, hidden});
+  for (size_t i = 1; i < c.numOutputs(); ++i) {
+    c.set(i, c.dtype(0), batchFirst ? SymShape{batch, dirs, hidden} : SymShape{dirs, batch, hidden});
+  }
+}
+
 }  // namespace
 
 void addNnRules(std::vector<RuleEntry>& rules) {
@@ -267,6 +375,8 @@ void addNnRules(std::vector<RuleEntry>& rules) {
   rules.push_back({"", "QLinearMatMul", qlinearMatMul});
   rules.push_back({"", "Gemm", gemm});
   rules.push_back({kMicrosoft, "QGemm", qgemm});
+  rules.push_back({"", "Einsum", einsum});
+  for (std::string_view op : {"LSTM", "GRU", "RNN"}) rules.push_back({"", op, recurrent});
 }
 
 }  // namespace whittle::ir::shape

@@ -161,3 +161,41 @@ TEST_CASE("Integer and QLinear compute ops: int32 accumulators, the output zero 
   CHECK(typeOf(qavg) == "uint8[1,3,3,4]");
   CHECK(typeOf(qgemm) == "float32[2,7]");  // no y_scale: a float output
 }
+
+TEST_CASE("Einsum: explicit and implicit outputs, ellipsis broadcasting", "[ir][shape]") {
+  GraphBuilder b;
+  auto eq = [](const std::string& e) { return ir::Attribute::makeString("equation", e); };
+  ir::Value* q = b.symbolicInput("q", DataType::kFloat, dims({"batch", "seq", "64"}));
+  ir::Value* k = b.symbolicInput("k", DataType::kFloat, dims({"batch", "ctx", "64"}));
+  ir::Value* scores = b.node("Einsum", {q, k}, {eq("bid, bjd -> bij")});
+  ir::Value* implicit =
+      b.node("Einsum", {b.input("a", DataType::kFloat, {2, 3}), b.weight("w", {3, 4})}, {eq("ij,jk")});
+  ir::Value* ellipsis = b.node("Einsum", {b.input("x", DataType::kFloat, {5, 1, 2, 3}), b.weight("y", {4, 3, 6})},
+                               {eq("...ij,...jk->...ik")});
+  ir::Value* diagonal = b.node("Einsum", {b.input("m", DataType::kFloat, {4, 4})}, {eq("ii->i")});
+  ir::Value* bad = b.node("Einsum", {q}, {eq("ij->ij")});  // rank 3 for two letters
+  ir::Model model;
+  testing::buildAndInfer(b, model, 12);
+  CHECK(typeOf(scores) == "float32[batch,seq,ctx]");
+  CHECK(typeOf(implicit) == "float32[2,4]");
+  CHECK(typeOf(ellipsis) == "float32[5,4,2,6]");
+  CHECK(typeOf(diagonal) == "float32[4]");
+  CHECK(typeOf(bad) == "float32[*]");
+}
+
+TEST_CASE("LSTM, GRU and RNN outputs, with layout 1 from opset 14", "[ir][shape]") {
+  GraphBuilder b;
+  ir::Value* x = b.symbolicInput("x", DataType::kFloat, dims({"seq", "batch", "10"}));
+  std::vector<ir::Value*> lstm = b.nodeN("LSTM", {x, b.weight("w", {2, 80, 10}), b.weight("r", {2, 80, 20})}, 3,
+                                         {intAttr("hidden_size", 20), stringAttr("direction", "bidirectional")});
+  ir::Value* xb = b.symbolicInput("xb", DataType::kFloat, dims({"batch", "seq", "10"}));
+  std::vector<ir::Value*> gru = b.nodeN("GRU", {xb, b.weight("gw", {1, 60, 10}), b.weight("gr", {1, 60, 20})}, 2,
+                                        {intAttr("hidden_size", 20), intAttr("layout", 1)});
+  ir::Model model;
+  testing::buildAndInfer(b, model, 14);
+  CHECK(typeOf(lstm[0]) == "float32[seq,2,batch,20]");
+  CHECK(typeOf(lstm[1]) == "float32[2,batch,20]");
+  CHECK(typeOf(lstm[2]) == "float32[2,batch,20]");
+  CHECK(typeOf(gru[0]) == "float32[batch,seq,1,20]");
+  CHECK(typeOf(gru[1]) == "float32[batch,1,20]");
+}
