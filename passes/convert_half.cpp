@@ -25,7 +25,7 @@
 #include "whittle/eval/metrics.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/runtime/session.h"
-#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/ir/shape_inference.h"
 
 namespace whittle::passes {
 namespace {
@@ -247,7 +247,7 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
   WH_ASSIGN_OR_RETURN(auto feeds, ctx.calibration->sampleFeeds(config_.toleranceSamples));
   if (feeds.empty()) return invalidInput("convert-fp16: the calibration data set is empty");
   ir::Model reference = model.clone();
-  (void)onnx_io::inferShapes(reference);
+  (void)ir::inferShapes(reference);
   fillElementTypes(*reference.graph);
   std::vector<std::string> names;
   std::unordered_map<std::string, const ir::Node*> producerOf;
@@ -318,7 +318,7 @@ Status ConvertHalf::convert(ir::Model& model, PassContext& ctx, const std::set<s
   ir::Graph& graph = *model.graph;
   const DataType half = config_.half;
   const char* passName = half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16";
-  (void)onnx_io::inferShapes(model);
+  (void)ir::inferShapes(model);
   fillElementTypes(graph);
   ConvertCounters counters;
 

@@ -24,7 +24,7 @@
 
 #include "pass_factories.h"
 #include "prune_util.h"
-#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/ir/shape_inference.h"
 
 namespace whittle::passes {
 namespace {
@@ -204,7 +204,7 @@ class PruneChannels final : public Pass {
 
 Status PruneChannels::run(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
-  (void)onnx_io::inferShapes(model);
+  (void)ir::inferShapes(model);
   int64_t layers = 0, removed = 0, skipped = 0;
   for (ir::Node* conv : graph.nodes()) {
     if (conv->opType() != "Conv" || !isDefaultDomain(*conv) || conv->attrInt("group", 1) != 1) continue;

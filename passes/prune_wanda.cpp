@@ -17,7 +17,7 @@
 
 #include "pass_factories.h"
 #include "prune_util.h"
-#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/ir/shape_inference.h"
 #include "whittle/quant/calibration.h"
 
 namespace whittle::passes {
@@ -58,7 +58,7 @@ Status PruneWanda::run(ir::Model& model, PassContext& ctx) {
   // Observe, on a copy, one scalar per input channel of every distinct layer input.
   ir::Model probe = model.clone();
   ir::Graph& pg = *probe.graph;
-  (void)onnx_io::inferShapes(probe);
+  (void)ir::inferShapes(probe);
   const int64_t opset = model.opsetVersion("");
   std::map<std::string, std::vector<std::string>> channelNames;  // layer input -> one tensor per channel
   std::vector<std::string> observed;

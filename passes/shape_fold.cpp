@@ -8,7 +8,7 @@
 
 #include "pass_factories.h"
 #include "fold_util.h"
-#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/ir/shape_inference.h"
 
 namespace whittle::passes {
 namespace {
@@ -18,7 +18,7 @@ class ShapeFold final : public Pass {
   Status run(ir::Model& model, PassContext& ctx) override {
     // Shape inference fills types on the model itself (value_info is not written back
     // unless the model had it), which later passes also use.
-    (void)onnx_io::inferShapes(model);
+    (void)ir::inferShapes(model);
     ir::Graph& graph = *model.graph;
     int64_t folded = 0;
     for (ir::Node* node : graph.nodes()) {

@@ -1,7 +1,6 @@
 #include <google/protobuf/unknown_field_set.h>
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
-#include <onnx/shape_inference/implementation.h>
 
 #include <climits>
 
@@ -254,28 +253,6 @@ CheckResult checkModel(const ir::Model& model) {
     result.status = invalidInput("ONNX checker: " + message);
   }
   return result;
-}
-
-Expected<int64_t> inferShapes(ir::Model& model) {
-  onnx::ModelProto proto;
-  detail::modelToProto(model, &proto, {}, /*stripLargeData=*/true);
-  try {
-    onnx::ShapeInferenceOptions options{/*check_type=*/false, /*error_mode=*/0, /*enable_data_propagation=*/false};
-    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception& e) {
-    return invalidInput(std::string("shape inference failed: ") + e.what());
-  }
-  int64_t filled = 0;
-  for (const auto& info : proto.graph().value_info()) {
-    ir::Value* v = model.graph->findValue(info.name());
-    if (v == nullptr || v->type().shape) continue;
-    auto type = detail::valueTypeFromProto(info.type(), info.name());
-    if (!type.isOk() || !type->shape) continue;
-    if (v->dtype() != ir::DataType::kUndefined && type->dtype != v->dtype()) continue;
-    v->mutableType() = std::move(type).value();
-    ++filled;
-  }
-  return filled;
 }
 
 }  // namespace whittle::onnx_io

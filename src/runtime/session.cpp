@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "whittle/ir/verifier.h"
-#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/ir/shape_inference.h"
 #include "whittle/runtime/backend.h"
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"
@@ -72,9 +72,10 @@ Status Session::Impl::compile() {
   backend->enter(*context);
   ir::Graph& graph = *model.graph;
   WH_RETURN_IF_ERROR(ir::verify(graph));
-  // Types of intermediate values help kernels choose at compile time; libonnx fills them
-  // where it knows the opset, and kernels check dtypes again when they run.
-  (void)onnx_io::inferShapes(model);
+  // Types of intermediate values help kernels choose at compile time; the IR's shape rules
+  // fill them for every op the runtime runs, at any opset, and kernels check dtypes again
+  // when they run.
+  (void)ir::inferShapes(model);
   // Extra outputs become graph outputs of the private graph before lowering and kernel
   // creation, so that no fusion swallows them and every kernel writes them in the standard
   // layout (int8 convolutions keep their other activations channels-last).

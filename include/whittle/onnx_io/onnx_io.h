@@ -5,6 +5,7 @@
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
+#include "whittle/ir/shape_inference.h"
 
 namespace whittle::onnx_io {
 
@@ -58,9 +59,12 @@ struct CheckResult {
 /// Runs libonnx's checker (full check, including shape inference) on the model.
 CheckResult checkModel(const ir::Model& model);
 
-/// Fills in value types with libonnx shape inference, where it knows the model's opsets.
-/// Types already known are kept; nothing else changes. Returns how many values got a shape.
-Expected<int64_t> inferShapes(ir::Model& model);
+/// Fills in value types with whittle's own rules (ir::inferShapes), and with libonnx's shape
+/// inference for the outputs of ops without a rule where libonnx knows the model's opset
+/// (<= libonnxMaxOpset()). Declared types are kept; nothing else changes. Returns how many
+/// values got a type, a rank or a dim. Inside the session and the passes, where every op the
+/// runtime runs has a rule, call ir::inferShapes directly: it needs no protobuf round trip.
+Expected<int64_t> inferShapes(ir::Model& model, const ir::ShapeInferenceOptions& options = {});
 
 /// The newest default-domain opset that the linked libonnx knows.
 int64_t libonnxMaxOpset();

@@ -1,0 +1,51 @@
+// Shape inference for whole models: whittle's own rules (ir/shape_inference.h), with libonnx
+// as the fallback for the ops they do not cover, where libonnx knows the model's opset.
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include "proto_convert.h"
+#include "whittle/ir/shape_inference.h"
+#include "whittle/onnx_io/onnx_io.h"
+
+namespace whittle::onnx_io {
+namespace {
+
+bool hasRule(const ir::Node& n) {
+  return ir::hasShapeRule(n.domain(), n.opType()) && !n.hasSubgraphs();
+}
+
+/// Types from libonnx for the outputs of nodes that have no rule and no declared shape.
+int64_t libonnxFallback(ir::Model& model) {
+  onnx::ModelProto proto;
+  detail::modelToProto(model, &proto, {}, /*stripLargeData=*/true);
+  try {
+    onnx::ShapeInferenceOptions options{/*check_type=*/false, /*error_mode=*/0, /*enable_data_propagation=*/false};
+    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception&) {
+    return 0;  // our own rules still run
+  }
+  int64_t filled = 0;
+  for (const auto& info : proto.graph().value_info()) {
+    ir::Value* v = model.graph->findValue(info.name());
+    if (v == nullptr || v->type().shape || v->producer() == nullptr || hasRule(*v->producer())) continue;
+    auto type = detail::valueTypeFromProto(info.type(), info.name());
+    if (!type.isOk() || !type->shape) continue;
+    if (v->dtype() != ir::DataType::kUndefined && type->dtype != v->dtype()) continue;
+    v->mutableType() = std::move(type).value();
+    ++filled;
+  }
+  return filled;
+}
+
+}  // namespace
+
+Expected<int64_t> inferShapes(ir::Model& model, const ir::ShapeInferenceOptions& options) {
+  int64_t filled = 0;
+  bool gaps = false;
+  for (const ir::Node* n : model.graph->nodes()) gaps = gaps || !hasRule(*n);
+  if (gaps && model.opsetVersion("") <= libonnxMaxOpset()) filled += libonnxFallback(model);
+  filled += ir::inferShapes(model, options).filled;
+  return filled;
+}
+
+}  // namespace whittle::onnx_io
