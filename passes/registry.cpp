@@ -211,7 +211,15 @@ Expected<std::vector<PipelineEntry>> parseRecipe(const std::string& path) {
     std::map<std::string, std::string> options;
     for (const auto& [key, value] : item.items()) {
       if (key == "pass") continue;
-      options[key] = value.is_string() ? value.get<std::string>() : value.dump();
+      // Options are recorded as pipeline text (printPipeline, in the optimized model's
+      // metadata), which trims a value and ends it at ',' or '}': trim it here too, and refuse
+      // what that text cannot carry, so that the recorded pipeline parses back to this one.
+      std::string text = trim(value.is_string() ? value.get<std::string>() : value.dump());
+      if (text.find_first_of(",}") != std::string::npos) {
+        return invalidInput(where + ": option " + key + "='" + text +
+                            "': a value cannot hold ',' or '}' (list items are separated by ';')");
+      }
+      options[key] = std::move(text);
     }
     auto entry = makeEntry(item["pass"].get<std::string>(), std::move(options));
     if (!entry.isOk()) return entry.status().withContext(where);

@@ -86,7 +86,7 @@ void convertPlain(const S* s, D* d, int64_t n) {
 
 #if WH_HAVE_F16C_PATH
 bool hasF16c() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  static const bool has = __builtin_cpu_supports("avx2") && cpuHasAvxF16c();
   return has;
 }
 

@@ -1,6 +1,7 @@
 #include "cpu/kernel_util.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define WH_KERNEL_UTIL_F16C 1
 #endif
@@ -15,7 +16,7 @@ namespace {
 // runtime check; elsewhere the scalar ir:: conversions.
 #if WH_KERNEL_UTIL_F16C
 bool haveF16c() {
-  static const bool has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool has = cpuHasAvxF16c();
   return has;
 }
 
@@ -39,6 +40,16 @@ __attribute__((target("avx,f16c"))) void floatToHalfF16c(const float* src, uint1
 #endif
 
 }  // namespace
+
+bool cpuHasAvxF16c() {
+#if WH_KERNEL_UTIL_F16C
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  return __builtin_cpu_supports("avx") && (ecx & bit_F16C) != 0;
+#else
+  return false;
+#endif
+}
 
 std::string shapeToString(const std::vector<int64_t>& dims) {
   std::string s = "[";

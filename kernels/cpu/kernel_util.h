@@ -13,6 +13,10 @@
 
 namespace whittle::runtime::cpu {
 
+/// Whether the CPU has AVX and F16C. F16C is read from CPUID leaf 1 because clang 14's
+/// __builtin_cpu_supports does not know "f16c"; false off x86-64.
+bool cpuHasAvxF16c();
+
 /// "[1,3,224,224]".
 std::string shapeToString(const std::vector<int64_t>& dims);
 

@@ -77,9 +77,10 @@ void softmaxReference(const T* x, T* y, int64_t outer, int64_t n, int64_t inner,
 // AVX-512 float32 kernels.
 
 #define WH_AVX512 __attribute__((target("avx512f")))
-// GCC 12 flags the intrinsics' own _mm512_undefined_ps() inside OpenMP-outlined bodies.
+// GCC 12 flags the intrinsics' own _mm512_undefined_ps() (a self-initialised variable).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 /// exp of 16 floats: Cody-Waite range reduction to [-ln2/2, ln2/2] and the Cephes degree-6
 /// polynomial; inputs below -87.34 give 0 (no denormals), above 88.38 give about 2.4e38,
@@ -108,107 +109,117 @@ WH_AVX512 inline __mmask16 tailMask(int64_t count) {
   return static_cast<__mmask16>((1u << count) - 1u);
 }
 
-/// Softmax or LogSoftmax of `rows` contiguous rows of n floats.
-WH_AVX512 void softmaxRowsAvx512(const float* x, float* y, int64_t rows, int64_t n, bool log) {
-#pragma omp parallel for if (rows * n > kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xp = x + r * n;
-    float* yp = y + r * n;
-    const int64_t body = n & ~int64_t{15};
-    const __mmask16 tail = tailMask(n - body);
-    // Two vectors per step: independent chains keep both FMA ports busy.
-    __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    __m512 vmax2 = vmax;
-    int64_t k = 0;
-    for (; k + 32 <= body; k += 32) {
-      vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(xp + k));
-      vmax2 = _mm512_max_ps(vmax2, _mm512_loadu_ps(xp + k + 16));
+/// Softmax or LogSoftmax of one contiguous row of n floats.
+WH_AVX512 void softmaxRowAvx512(const float* xp, float* yp, int64_t n, bool log) {
+  const int64_t body = n & ~int64_t{15};
+  const __mmask16 tail = tailMask(n - body);
+  // Two vectors per step: independent chains keep both FMA ports busy.
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 vmax2 = vmax;
+  int64_t k = 0;
+  for (; k + 32 <= body; k += 32) {
+    vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(xp + k));
+    vmax2 = _mm512_max_ps(vmax2, _mm512_loadu_ps(xp + k + 16));
+  }
+  if (k < body) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(xp + k));
+  vmax = _mm512_max_ps(vmax, vmax2);
+  if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, xp + body));
+  const float mx = _mm512_reduce_max_ps(vmax);
+  const __m512 vmx = _mm512_set1_ps(mx);
+  __m512 vsum = _mm512_setzero_ps();
+  __m512 vsum2 = vsum;
+  for (k = 0; k + 32 <= body; k += 32) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vmx));
+    __m512 e2 = exp16(_mm512_sub_ps(_mm512_loadu_ps(xp + k + 16), vmx));
+    if (!log) {
+      _mm512_storeu_ps(yp + k, e);
+      _mm512_storeu_ps(yp + k + 16, e2);
     }
-    if (k < body) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(xp + k));
-    vmax = _mm512_max_ps(vmax, vmax2);
-    if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, xp + body));
-    const float mx = _mm512_reduce_max_ps(vmax);
-    const __m512 vmx = _mm512_set1_ps(mx);
-    __m512 vsum = _mm512_setzero_ps();
-    __m512 vsum2 = vsum;
-    for (k = 0; k + 32 <= body; k += 32) {
-      __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vmx));
-      __m512 e2 = exp16(_mm512_sub_ps(_mm512_loadu_ps(xp + k + 16), vmx));
-      if (!log) {
-        _mm512_storeu_ps(yp + k, e);
-        _mm512_storeu_ps(yp + k + 16, e2);
-      }
-      vsum = _mm512_add_ps(vsum, e);
-      vsum2 = _mm512_add_ps(vsum2, e2);
+    vsum = _mm512_add_ps(vsum, e);
+    vsum2 = _mm512_add_ps(vsum2, e2);
+  }
+  if (k < body) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vmx));
+    if (!log) _mm512_storeu_ps(yp + k, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  vsum = _mm512_add_ps(vsum, vsum2);
+  if (tail) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xp + body), vmx));
+    if (!log) _mm512_mask_storeu_ps(yp + body, tail, e);
+    vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
+  }
+  const float sum = _mm512_reduce_add_ps(vsum);
+  if (log) {
+    const __m512 logSum = _mm512_set1_ps(std::log(sum));
+    for (k = 0; k < body; k += 16) {
+      _mm512_storeu_ps(yp + k, _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vmx), logSum));
     }
-    if (k < body) {
-      __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vmx));
-      if (!log) _mm512_storeu_ps(yp + k, e);
-      vsum = _mm512_add_ps(vsum, e);
-    }
-    vsum = _mm512_add_ps(vsum, vsum2);
     if (tail) {
-      __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xp + body), vmx));
-      if (!log) _mm512_mask_storeu_ps(yp + body, tail, e);
-      vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
+      _mm512_mask_storeu_ps(yp + body, tail,
+                            _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xp + body), vmx), logSum));
     }
-    const float sum = _mm512_reduce_add_ps(vsum);
-    if (log) {
-      const __m512 logSum = _mm512_set1_ps(std::log(sum));
-      for (k = 0; k < body; k += 16) {
-        _mm512_storeu_ps(yp + k, _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vmx), logSum));
-      }
-      if (tail) {
-        _mm512_mask_storeu_ps(yp + body, tail,
-                              _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xp + body), vmx), logSum));
-      }
-    } else {
-      const __m512 inv = _mm512_set1_ps(1.f / sum);
-      for (k = 0; k < body; k += 16) _mm512_storeu_ps(yp + k, _mm512_mul_ps(_mm512_loadu_ps(yp + k), inv));
-      if (tail) _mm512_mask_storeu_ps(yp + body, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, yp + body), inv));
-    }
+  } else {
+    const __m512 inv = _mm512_set1_ps(1.f / sum);
+    for (k = 0; k < body; k += 16) _mm512_storeu_ps(yp + k, _mm512_mul_ps(_mm512_loadu_ps(yp + k), inv));
+    if (tail) _mm512_mask_storeu_ps(yp + body, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, yp + body), inv));
   }
 }
 
-/// Softmax or LogSoftmax over the middle axis of [outer, n, inner], 16 columns of `inner` at
-/// a time: each lane runs the row algorithm on its own column.
-WH_AVX512 void softmaxColumnsAvx512(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
-  const int64_t blocks = (inner + 15) / 16;
-#pragma omp parallel for if (outer * n * inner > kParallelThreshold)
-  for (int64_t ob = 0; ob < outer * blocks; ++ob) {
-    const int64_t o = ob / blocks;
-    const int64_t i0 = (ob % blocks) * 16;
-    const __mmask16 m = inner - i0 >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(inner - i0);
-    const float* xp = x + o * n * inner + i0;
-    float* yp = y + o * n * inner + i0;
-    __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (int64_t k = 0; k < n; ++k) vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, xp + k * inner));
-    __m512 vsum = _mm512_setzero_ps();
+/// Softmax or LogSoftmax over the middle axis of [outer, n, inner] for the 16 columns of
+/// `inner` from i0 on (fewer at the end) of outer index o: each lane runs the row algorithm on
+/// its own column.
+WH_AVX512 void softmaxColumnBlockAvx512(const float* x, float* y, int64_t o, int64_t i0, int64_t n, int64_t inner,
+                                        bool log) {
+  const __mmask16 m = inner - i0 >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(inner - i0);
+  const float* xp = x + o * n * inner + i0;
+  float* yp = y + o * n * inner + i0;
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t k = 0; k < n; ++k) vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, xp + k * inner));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t k = 0; k < n; ++k) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xp + k * inner), vmax));
+    if (!log) _mm512_mask_storeu_ps(yp + k * inner, m, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  if (log) {
+    // log of the 16 sums, one lane at a time (n exps amortise it).
+    alignas(64) float sums[16];
+    _mm512_store_ps(sums, vsum);
+    for (float& s : sums) s = std::log(s);
+    const __m512 logSum = _mm512_load_ps(sums);
     for (int64_t k = 0; k < n; ++k) {
-      __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xp + k * inner), vmax));
-      if (!log) _mm512_mask_storeu_ps(yp + k * inner, m, e);
-      vsum = _mm512_add_ps(vsum, e);
+      __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xp + k * inner), vmax);
+      _mm512_mask_storeu_ps(yp + k * inner, m, _mm512_sub_ps(v, logSum));
     }
-    if (log) {
-      // log of the 16 sums, one lane at a time (n exps amortise it).
-      alignas(64) float sums[16];
-      _mm512_store_ps(sums, vsum);
-      for (float& s : sums) s = std::log(s);
-      const __m512 logSum = _mm512_load_ps(sums);
-      for (int64_t k = 0; k < n; ++k) {
-        __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xp + k * inner), vmax);
-        _mm512_mask_storeu_ps(yp + k * inner, m, _mm512_sub_ps(v, logSum));
-      }
-    } else {
-      const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_mask_mov_ps(_mm512_set1_ps(1.f), m, vsum));
-      for (int64_t k = 0; k < n; ++k) {
-        _mm512_mask_storeu_ps(yp + k * inner, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, yp + k * inner), inv));
-      }
+  } else {
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_mask_mov_ps(_mm512_set1_ps(1.f), m, vsum));
+    for (int64_t k = 0; k < n; ++k) {
+      _mm512_mask_storeu_ps(yp + k * inner, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, yp + k * inner), inv));
     }
   }
 }
 
 #pragma GCC diagnostic pop
+
+// The parallel loops stay outside the target("avx512f") functions: clang 14 outlines an
+// OpenMP region into a function without the caller's target attribute, where __m512 is
+// not allowed.
+
+/// Softmax or LogSoftmax of `rows` contiguous rows of n floats.
+void softmaxRowsAvx512(const float* x, float* y, int64_t rows, int64_t n, bool log) {
+#pragma omp parallel for if (rows * n > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) softmaxRowAvx512(x + r * n, y + r * n, n, log);
+}
+
+/// Softmax or LogSoftmax over the middle axis of [outer, n, inner], 16 columns at a time.
+void softmaxColumnsAvx512(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  const int64_t blocks = (inner + 15) / 16;
+#pragma omp parallel for if (outer * n * inner > kParallelThreshold)
+  for (int64_t ob = 0; ob < outer * blocks; ++ob) {
+    softmaxColumnBlockAvx512(x, y, ob / blocks, (ob % blocks) * 16, n, inner, log);
+  }
+}
 
 /// float32 softmax family over [outer, n, inner], choosing the kernel.
 void softmaxFloat(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, SoftmaxMode mode) {

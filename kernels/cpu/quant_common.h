@@ -29,7 +29,12 @@
 
 /// Compiles a hot loop three times (AVX-512, AVX2+FMA, baseline) and picks one at load time:
 /// the project builds for baseline x86-64, and these loops are plain C++ the compiler vectorises.
+/// Baseline only with clang, which does not clone templates (as WH_SIMD_CLONES).
+#if defined(__clang__)
+#define WH_QUANT_SIMD
+#else
 #define WH_QUANT_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 namespace whittle::runtime::cpu::quant {
 

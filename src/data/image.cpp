@@ -1,6 +1,8 @@
 #include "whittle/data/image.h"
 
 #include <jpeglib.h>
+// After jpeglib.h, which it needs.
+#include <jerror.h>
 #include <png.h>
 
 #include <algorithm>
@@ -13,6 +15,14 @@
 
 namespace whittle::data {
 namespace {
+
+// Writes the error for an image over kMaxImagePixels into `message`; leaves it alone otherwise.
+void checkPixelCount(uint64_t width, uint64_t height, char* message, size_t size) {
+  if (width * height <= static_cast<uint64_t>(kMaxImagePixels)) return;
+  std::snprintf(message, size, "%llu x %llu pixels is more than the %lld that PIL decodes (a decompression bomb?)",
+                static_cast<unsigned long long>(width), static_cast<unsigned long long>(height),
+                static_cast<long long>(kMaxImagePixels));
+}
 
 // ---------------------------------------------------------------- JPEG
 
@@ -30,6 +40,12 @@ void jpegErrorExit(j_common_ptr cinfo) {
 
 void jpegQuiet(j_common_ptr) {}  // library code never prints: drop warnings
 
+// Warnings pass, except data that ends early: PIL refuses a truncated file ("image file is
+// truncated"), and libjpeg would make up every missing row, however many the header claims.
+void jpegEmitMessage(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpegErrorExit(cinfo);
+}
+
 // libjpeg reports errors by longjmp, so this function keeps only trivially destructible
 // locals alive across the jump; the output vector belongs to the caller.
 bool decodeJpegRaw(const unsigned char* data, size_t size, Image* out, bool* cmyk, bool* adobe, char* message) {
@@ -38,6 +54,7 @@ bool decodeJpegRaw(const unsigned char* data, size_t size, Image* out, bool* cmy
   cinfo.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = jpegErrorExit;
   err.pub.output_message = jpegQuiet;
+  err.pub.emit_message = jpegEmitMessage;
   err.message[0] = '\0';
   if (setjmp(err.jump)) {
     std::snprintf(message, JMSG_LENGTH_MAX, "%s", err.message);
@@ -47,6 +64,11 @@ bool decodeJpegRaw(const unsigned char* data, size_t size, Image* out, bool* cmy
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
+  checkPixelCount(cinfo.image_width, cinfo.image_height, message, JMSG_LENGTH_MAX);
+  if (message[0] != '\0') {
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   *cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   *adobe = cinfo.saw_Adobe_marker;
   if (*cmyk) {
@@ -145,6 +167,12 @@ bool decodePngRaw(const unsigned char* data, size_t size, Image* out, std::vecto
   }
   png_set_read_fn(png, state, pngRead);
   png_read_info(png, info);
+  checkPixelCount(png_get_image_width(png, info), png_get_image_height(png, info), state->message,
+                  sizeof(state->message));
+  if (state->message[0] != '\0') {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
   int colorType = png_get_color_type(png, info);
   int bitDepth = png_get_bit_depth(png, info);
   // Expand palettes, low-bit grey and tRNS; keep the high byte of 16-bit samples (as PIL);

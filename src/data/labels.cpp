@@ -1,5 +1,6 @@
 #include "whittle/data/labels.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "data/byte_source.h"
@@ -129,9 +130,29 @@ Expected<std::vector<int64_t>> readIdxLabels(const std::string& path) {
     return invalidInput(path + ": expected a 1-dimensional uint8 idx file of labels (magic 0x801)");
   }
   WH_ASSIGN_OR_RETURN(auto source, openByteSource(path));
-  std::vector<uint8_t> bytes(static_cast<size_t>(header.dims[0]));
-  WH_RETURN_IF_ERROR(source->readAt(header.dataOffset, bytes.data(), bytes.size()));
-  return std::vector<int64_t>(bytes.begin(), bytes.end());
+  // The count comes from the file: check it against the file's size before allocating, and
+  // read gzip streams (whose size is unknown) a chunk at a time, so that a bad header is a
+  // truncation error rather than an allocation of up to 4 GB.
+  const uint64_t count = static_cast<uint64_t>(header.dims[0]);
+  if (source->size() >= 0) {
+    const uint64_t size = static_cast<uint64_t>(source->size());
+    const uint64_t have = size > header.dataOffset ? size - header.dataOffset : 0;
+    if (count > have) {
+      return invalidInput(path + ": truncated: the header says " + std::to_string(count) + " labels, the file holds " +
+                          std::to_string(have));
+    }
+  }
+  constexpr uint64_t kChunk = 1 << 16;
+  std::vector<int64_t> labels;
+  labels.reserve(static_cast<size_t>(std::min(count, kChunk)));
+  std::vector<uint8_t> chunk;
+  for (uint64_t done = 0; done < count;) {
+    chunk.resize(static_cast<size_t>(std::min(count - done, kChunk)));
+    WH_RETURN_IF_ERROR(source->readAt(header.dataOffset + done, chunk.data(), chunk.size()));
+    labels.insert(labels.end(), chunk.begin(), chunk.end());
+    done += chunk.size();
+  }
+  return labels;
 }
 
 }  // namespace whittle::data

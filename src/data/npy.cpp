@@ -147,14 +147,22 @@ Expected<DataType> dtypeFromDescr(const std::string& descr, const std::string& l
 }
 
 Status checkedNumel(const std::vector<int64_t>& shape, DataType dtype, const std::string& label, int64_t* numel) {
-  int64_t n = 1;
+  // The bound is on the product of the non-zero dimensions (as numpy checks it), so that the
+  // product of any of the dimensions (a row's size, shape[1:]) fits too: with the bound on the
+  // whole product, (0, 2**40, 2**40) passes and its row size overflows.
+  int64_t nonZero = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0) return invalidInput(label + ": negative dimension in shape " + shapeText(shape));
-    if (d > 0 && n > (int64_t{1} << 48) / d) return invalidInput(label + ": shape " + shapeText(shape) + " is too large");
-    n *= d;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonZero > (int64_t{1} << 48) / d) return invalidInput(label + ": shape " + shapeText(shape) + " is too large");
+    nonZero *= d;
   }
   (void)dtype;
-  *numel = n;
+  *numel = empty ? 0 : nonZero;
   return Status::ok();
 }
 

@@ -11,6 +11,8 @@ constexpr uint32_t kZip64EndLocator = 0x07064b50;
 constexpr uint32_t kZip64End = 0x06064b50;
 constexpr uint32_t kCentralHeader = 0x02014b50;
 constexpr uint32_t kLocalHeader = 0x04034b50;
+// The most that deflate expands: 258-byte matches of one bit each, plus block overhead.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 uint16_t le16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t le32(const unsigned char* p) {
@@ -112,7 +114,9 @@ Expected<std::unique_ptr<ByteSource>> ZipArchive::openEntry(const ZipEntry& entr
   std::string label = path_ + ":" + entry.name;
   if (entry.flags & 0x1) return unimplemented(label + ": encrypted zip entries are not supported");
   unsigned char local[30];
-  if (entry.localHeaderOffset + 30 > file_->size()) return invalidInput(label + ": local header out of range");
+  if (entry.localHeaderOffset > file_->size() || file_->size() - entry.localHeaderOffset < 30) {
+    return invalidInput(label + ": local header out of range");
+  }
   WH_RETURN_IF_ERROR(file_->readAt(entry.localHeaderOffset, local, 30));
   if (le32(local) != kLocalHeader) return invalidInput(label + ": bad local header");
   uint64_t dataOffset = entry.localHeaderOffset + 30 + le16(local + 26) + le16(local + 28);
@@ -124,6 +128,12 @@ Expected<std::unique_ptr<ByteSource>> ZipArchive::openEntry(const ZipEntry& entr
       if (entry.compressedSize != entry.size) return invalidInput(label + ": stored entry with differing sizes");
       return fileRangeSource(file_, dataOffset, entry.size, label);
     case 8:
+      // Readers allocate what an entry declares: a size that deflate cannot reach from the
+      // compressed bytes (it expands at most 1032:1) is a corrupt or hostile directory.
+      if (entry.size / kMaxDeflateRatio > entry.compressedSize) {
+        return invalidInput(label + ": declares " + std::to_string(entry.size) + " bytes from " +
+                            std::to_string(entry.compressedSize) + " compressed bytes, more than deflate can expand to");
+      }
       return inflateSource(file_, dataOffset, entry.compressedSize, entry.size, label);
     default:
       return unimplemented(label + ": zip compression method " + std::to_string(entry.method) +

@@ -87,14 +87,21 @@ Expected<ir::Tensor> tensorFromProto(onnx::TensorProto& proto, const ExternalRes
     return ir::Tensor(dtype, std::move(dims), ir::Buffer::fromString(std::move(*proto.mutable_raw_data())));
   }
 
-  ir::Tensor tensor(dtype, dims);
-  std::byte* out = tensor.mutableRawData();
+  // The buffer is allocated once the values are counted: the dims come from the file, and a
+  // tensor that carries no data must not allocate what its dims claim (up to 2**48 elements).
+  ir::Tensor tensor;
+  std::byte* out = nullptr;
+  auto allocate = [&] {
+    tensor = ir::Tensor(dtype, dims);
+    out = tensor.mutableRawData();
+  };
   auto checkCount = [&](int count, int64_t perElement) -> Status {
     // An empty typed field with numel > 0 is a tensor that carries no data at all.
     if (count != numel * perElement) {
       return invalidInput(label(proto) + ": has " + std::to_string(count) + " values, dims " + dimsText(dims) +
                           " need " + std::to_string(numel * perElement));
     }
+    allocate();
     return Status::ok();
   };
   switch (dtype) {
@@ -142,6 +149,7 @@ Expected<ir::Tensor> tensorFromProto(onnx::TensorProto& proto, const ExternalRes
     case DataType::kFloat4E2M1:
       // Two 4-bit values per int32 entry, low nibble first.
       if (static_cast<size_t>(proto.int32_data_size()) != expected) return sizeError(proto.int32_data_size());
+      allocate();
       copyNarrowed<uint8_t>(proto.int32_data(), out);
       break;
     default:  // int8, uint8, bool and the 8-bit float types: one value per int32 entry

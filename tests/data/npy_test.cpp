@@ -162,6 +162,19 @@ TEST_CASE("npy: row reader reads slices along axis 0", "[data][npy]") {
   CHECK(past.message().find("out of range") != std::string::npos);
 }
 
+TEST_CASE("npy: an empty shape with huge other dimensions is too large (found by fuzz_npy)", "[data][npy][fuzz]") {
+  // numel is 0, but the row size 2**40 * 2**40 overflowed int64 in rowBytes() (UBSan).
+  std::string header =
+      npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }", "");
+  auto parsed = data::parseNpyHeader(header, "x.npy");
+  REQUIRE_FALSE(parsed.isOk());
+  CHECK(parsed.status().message() == "x.npy: shape (0, 1099511627776, 1099511627776) is too large");
+  // Empty arrays with ordinary dimensions still read.
+  auto empty = data::parseNpyHeader(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3, 4), }", ""), "e.npy");
+  REQUIRE(empty.isOk());
+  CHECK(empty->numel() == 0);
+}
+
 TEST_CASE("npy: files written by numpy read back, and numpy reads ours", "[data][npy]") {
   TempDir dir;
   if (!testing::makeFixtures(dir.path())) return;

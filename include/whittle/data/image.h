@@ -20,6 +20,11 @@ struct Image {
   size_t byteSize() const { return static_cast<size_t>(width) * height * channels; }
 };
 
+/// The most pixels an image may have: PIL's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS,
+/// beyond which Image.open raises DecompressionBombError). A few bytes of PNG or JPEG header can
+/// claim 1,000,000 x 1,000,000 pixels; larger images are an error before anything is allocated.
+inline constexpr int64_t kMaxImagePixels = 178956970;
+
 /// Decodes a JPEG or PNG file (chosen by its first bytes) to 8-bit RGB, as PIL's
 /// Image.open(path).convert("RGB") does: greyscale is replicated to three channels, alpha is
 /// dropped, 16-bit samples keep their high byte, palettes are expanded; CMYK JPEGs are
