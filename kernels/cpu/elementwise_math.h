@@ -30,7 +30,9 @@ namespace whittle::runtime::cpu {
 WH_ALWAYS_INLINE float expFast(float x) {
   constexpr float kMax = 88.72283935546875f;  // largest x with a finite result
   constexpr float kMin = -87.33654022216796875f;  // smallest x with a normal result
-  float xc = x < kMin ? kMin : x;
+  // NaN clamps to kMin too (the comparison is false), so that n below converts to an integer
+  // without undefined behaviour; the result is NaN all the same (last line).
+  float xc = x >= kMin ? x : kMin;
   xc = xc > kMax ? kMax : xc;
   // Round to nearest by adding and subtracting 1.5 * 2^23 (vectorises without SSE4.1).
   float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;

@@ -118,7 +118,8 @@ void Observer::observe(std::span<const float> values) {
 #pragma omp simd
       for (size_t k = 0; k < m; ++k) {
         float f = (q[k] + range) * perBin;
-        f = f < 0.0f ? 0.0f : (f > maxBin ? maxBin : f);
+        // NaN goes to bin 0 (not counted below): converting NaN to an integer is undefined.
+        f = f >= 0.0f ? (f > maxBin ? maxBin : f) : 0.0f;
         bins[k] = static_cast<int32_t>(f);
       }
       for (i = 0; i + kCopies <= m; i += kCopies) {

@@ -64,6 +64,13 @@ inline int64_t numelOf(const std::vector<int64_t>& dims) {
   return n;
 }
 
+/// `v` as an unsigned integer: negative values wrap (through int64), as converting a negative
+/// double to an unsigned type directly is undefined behaviour (UBSan: -4 into uint8).
+template <typename T>
+T toUnsigned(double v) {
+  return v < 0 ? static_cast<T>(static_cast<int64_t>(v)) : static_cast<T>(v);
+}
+
 /// Writes `v` into element i of `t`, converting to its dtype (bool: v != 0).
 inline void setValue(ir::Tensor& t, int64_t i, double v) {
   switch (t.dtype()) {
@@ -75,10 +82,10 @@ inline void setValue(ir::Tensor& t, int64_t i, double v) {
     case ir::DataType::kInt16: t.mutableData<int16_t>()[i] = static_cast<int16_t>(v); break;
     case ir::DataType::kInt32: t.mutableData<int32_t>()[i] = static_cast<int32_t>(v); break;
     case ir::DataType::kInt64: t.mutableData<int64_t>()[i] = static_cast<int64_t>(v); break;
-    case ir::DataType::kUint8: t.mutableData<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-    case ir::DataType::kUint16: t.mutableData<uint16_t>()[i] = static_cast<uint16_t>(v); break;
-    case ir::DataType::kUint32: t.mutableData<uint32_t>()[i] = static_cast<uint32_t>(v); break;
-    case ir::DataType::kUint64: t.mutableData<uint64_t>()[i] = static_cast<uint64_t>(v); break;
+    case ir::DataType::kUint8: t.mutableData<uint8_t>()[i] = toUnsigned<uint8_t>(v); break;
+    case ir::DataType::kUint16: t.mutableData<uint16_t>()[i] = toUnsigned<uint16_t>(v); break;
+    case ir::DataType::kUint32: t.mutableData<uint32_t>()[i] = toUnsigned<uint32_t>(v); break;
+    case ir::DataType::kUint64: t.mutableData<uint64_t>()[i] = toUnsigned<uint64_t>(v); break;
     case ir::DataType::kBool: t.mutableData<uint8_t>()[i] = v != 0.0 ? 1 : 0; break;
     default: FAIL("setValue: unsupported dtype");
   }
