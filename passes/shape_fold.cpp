@@ -7,7 +7,6 @@
 #include <algorithm>
 
 #include "pass_factories.h"
-#include "fold_util.h"
 #include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle::passes {
@@ -22,7 +21,7 @@ class ShapeFold final : public Pass {
     ir::Graph& graph = *model.graph;
     int64_t folded = 0;
     for (ir::Node* node : graph.nodes()) {
-      if (!isDefaultDomainOp(*node, {"Shape", "Size"}) || node->input(0) == nullptr || node->output(0) == nullptr) continue;
+      if (!ir::isDefaultDomainOp(*node, {"Shape", "Size"}) || node->input(0) == nullptr || node->output(0) == nullptr) continue;
       ir::Value* out = node->output(0);
       if (out->isGraphOutput() || out->hasImplicitUses()) continue;
       auto dims = node->input(0)->type().staticDims();
