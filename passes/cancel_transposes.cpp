@@ -5,34 +5,36 @@
 // Requires: the rank known for an absent perm (which reverses the axes): from the other
 // perm or the input's shape; the inner Transpose may have other uses (it then stays).
 #include "pass_factories.h"
-#include "fold_util.h"
 
 namespace whittle::passes {
 namespace {
 
-class CancelTransposes final : public RewritePattern {
+// The inner Transpose and the composed permutation (p[i] = p1[p2[i]]).
+struct TransposePair {
+  const ir::Node* inner = nullptr;
+  std::vector<int64_t> perm;
+};
+
+class CancelTransposes final : public RewritePattern<TransposePair> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Transpose"}; }
-  bool match(const ir::Node& outer, const PassContext&) const override {
+  std::optional<TransposePair> match(const ir::Node& outer, const PassContext&) const override {
     const ir::Value* mid = outer.input(0);
-    const ir::Node* inner = mid ? mid->producer() : nullptr;
-    if (inner == nullptr || !isDefaultDomainOp(*inner, {"Transpose"}) || mid->hasImplicitUses()) return false;
+    const ir::Node* inner = ir::producerIs(mid, "Transpose", /*singleUse=*/false);
+    if (inner == nullptr || mid->hasImplicitUses()) return std::nullopt;
     std::vector<int64_t> p1, p2;
-    if (!perms(*inner, outer, p1, p2)) return false;
+    if (!perms(*inner, outer, p1, p2)) return std::nullopt;
     std::vector<int64_t> p = compose(p1, p2);
-    return !isIdentity(p) || canForward(outer.output(0), inner->input(0));
+    if (isIdentity(p) && !canForward(outer.output(0), inner->input(0))) return std::nullopt;
+    return TransposePair{inner, std::move(p)};
   }
-  Status rewrite(ir::Node& outer, PassContext&) const override {
-    ir::Node* inner = outer.input(0)->producer();
-    std::vector<int64_t> p1, p2;
-    perms(*inner, outer, p1, p2);
-    std::vector<int64_t> p = compose(p1, p2);
-    if (isIdentity(p)) {
-      outer.graph().replaceAllUsesWith(outer.output(0), inner->input(0));
+  Status rewrite(ir::Node& outer, const TransposePair& m, ir::Rewriter& rw) const override {
+    if (isIdentity(m.perm)) {
+      rw.replaceAllUsesWith(outer.output(0), m.inner->input(0));
       return Status::ok();
     }
-    outer.setInput(0, inner->input(0));
-    outer.setAttribute(ir::Attribute::makeInts("perm", p));
+    outer.setInput(0, m.inner->input(0));
+    outer.setAttribute(ir::Attribute::makeInts("perm", m.perm));
     return Status::ok();
   }
 
@@ -44,7 +46,7 @@ class CancelTransposes final : public RewritePattern {
     p2 = outer.attrInts("perm");
     size_t rank = !p1.empty() ? p1.size() : p2.size();
     if (rank == 0) {
-      auto dims = knownRankDims(inner.input(0));
+      auto dims = ir::knownRankDims(inner.input(0));
       if (!dims) return false;
       rank = dims->size();
     }
@@ -70,7 +72,7 @@ class CancelTransposes final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeCancelTransposes(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<CancelTransposes>());
   return makePatternPass(std::move(patterns));
 }

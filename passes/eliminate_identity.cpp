@@ -16,8 +16,6 @@
 namespace whittle::passes {
 namespace {
 
-bool isDefaultDomain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
-
 // Whether `node` passes its first input through unchanged.
 bool isNoOp(const ir::Node& node) {
   const std::string& op = node.opType();
@@ -60,67 +58,82 @@ bool isNoOp(const ir::Node& node) {
   return false;
 }
 
-class RemoveNoOp final : public RewritePattern {
+class RemoveNoOp final : public RewritePattern<ir::RootMatch> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Identity", "Dropout", "Cast", "Transpose", "Reshape"}; }
-  bool match(const ir::Node& node, const PassContext&) const override {
-    return isDefaultDomain(node) && isNoOp(node) && canForward(node.output(0), node.input(0));
+  std::optional<ir::RootMatch> match(const ir::Node& node, const PassContext&) const override {
+    if (!ir::isDefaultDomain(node) || !isNoOp(node) || !canForward(node.output(0), node.input(0))) return std::nullopt;
+    return ir::RootMatch{};
   }
-  Status rewrite(ir::Node& node, PassContext&) const override {
-    node.graph().replaceAllUsesWith(node.output(0), node.input(0));
+  Status rewrite(ir::Node& node, const ir::RootMatch&, ir::Rewriter& rw) const override {
+    rw.replaceAllUsesWith(node.output(0), node.input(0));
     return Status::ok();
   }
 };
 
-class MergeReshapes final : public RewritePattern {
+// The input of the reshaping op before the root: the root reshapes it directly.
+struct ReshapeSource {
+  ir::Value* source = nullptr;
+};
+
+// The reshaping op feeding `node` (Reshape, Flatten, Squeeze, Unsqueeze with an input), or nullptr.
+const ir::Node* reshapingProducer(const ir::Node& node) {
+  const ir::Value* x = node.input(0);
+  const ir::Node* first = x ? x->producer() : nullptr;
+  if (first == nullptr || !ir::isDefaultDomainOp(*first, {"Reshape", "Flatten", "Squeeze", "Unsqueeze"})) return nullptr;
+  return first->input(0) != nullptr ? first : nullptr;
+}
+
+class MergeReshapes final : public RewritePattern<ReshapeSource> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Reshape"}; }
-  bool match(const ir::Node& node, const PassContext&) const override {
-    const ir::Value* x = node.input(0);
-    const ir::Node* first = x ? x->producer() : nullptr;
-    if (first == nullptr || !isDefaultDomain(*first) || x->hasImplicitUses()) return false;
-    const std::string& op = first->opType();
-    if (op != "Reshape" && op != "Flatten" && op != "Squeeze" && op != "Unsqueeze") return false;
-    if (first->input(0) == nullptr) return false;
+  std::optional<ReshapeSource> match(const ir::Node& node, const PassContext&) const override {
+    const ir::Node* first = reshapingProducer(node);
+    if (first == nullptr || node.input(0)->hasImplicitUses()) return std::nullopt;
     const ir::Tensor* shape = constantOf(node.input(1));
-    if (shape == nullptr || shape->dtype() != ir::DataType::kInt64) return false;
+    if (shape == nullptr || shape->dtype() != ir::DataType::kInt64) return std::nullopt;
     for (int64_t s : shape->values<int64_t>()) {
-      if (s == 0) return false;  // 0 copies a dim of the first reshape's output
+      if (s == 0) return std::nullopt;  // 0 copies a dim of the first reshape's output
     }
-    return true;
+    return ReshapeSource{first->input(0)};
   }
-  Status rewrite(ir::Node& node, PassContext&) const override {
-    node.setInput(0, node.input(0)->producer()->input(0));
+  Status rewrite(ir::Node& node, const ReshapeSource& m, ir::Rewriter&) const override {
+    node.setInput(0, m.source);
     return Status::ok();
   }
+};
+
+// The first op's input and the root's static output dims.
+struct ReshapeTo {
+  ir::Value* source = nullptr;
+  std::vector<int64_t> dims;
 };
 
 // A Squeeze, Unsqueeze or Flatten of a reshaping op's output whose result has a static
 // shape: one Reshape from the first op's input does both. (A Reshape root is MergeReshapes'.)
-class MergeIntoReshape final : public RewritePattern {
+class MergeIntoReshape final : public RewritePattern<ReshapeTo> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Squeeze", "Unsqueeze", "Flatten"}; }
-  bool match(const ir::Node& node, const PassContext& ctx) const override {
-    if (ctx.opset() < 5) return false;  // Reshape takes its shape as an input from opset 5
-    if (!isDefaultDomain(node) || node.output(0) == nullptr || !node.output(0)->type().staticDims()) return false;
-    const ir::Value* x = node.input(0);
-    const ir::Node* first = x ? x->producer() : nullptr;
-    if (first == nullptr || !isDefaultDomain(*first) || first->input(0) == nullptr) return false;
-    const std::string& op = first->opType();
-    if (op != "Reshape" && op != "Flatten" && op != "Squeeze" && op != "Unsqueeze") return false;
-    return x->uses().size() == 1 && !x->hasImplicitUses() && !x->isGraphOutput();
+  std::optional<ReshapeTo> match(const ir::Node& node, const PassContext& ctx) const override {
+    if (ctx.opset() < 5) return std::nullopt;  // Reshape takes its shape as an input from opset 5
+    if (!ir::isDefaultDomain(node) || node.output(0) == nullptr) return std::nullopt;
+    auto dims = node.output(0)->type().staticDims();
+    if (!dims) return std::nullopt;
+    const ir::Node* first = reshapingProducer(node);
+    if (first == nullptr || !ir::hasSingleUse(*node.input(0))) return std::nullopt;
+    return ReshapeTo{first->input(0), std::move(*dims)};
   }
-  Status rewrite(ir::Node& node, PassContext&) const override {
-    ir::Graph& graph = node.graph();
-    std::vector<int64_t> dims = *node.output(0)->type().staticDims();
+  Status rewrite(ir::Node& node, const ReshapeTo& m, ir::Rewriter& rw) const override {
+    ir::Graph& graph = rw.graph();
+    const std::vector<int64_t>& dims = m.dims;
     ir::Value* shape = graph.addInitializer(
         graph.uniqueValueName(node.output(0)->name() + "_shape"),
         ir::Tensor::fromVector(ir::DataType::kInt64, {static_cast<int64_t>(dims.size())}, dims));
     std::string name = graph.uniqueNodeName(node.name().empty() ? "reshape" : node.name() + "_reshape");
-    ir::Node* reshape = graph.addNode("Reshape", {node.input(0)->producer()->input(0), shape},
+    ir::Node* reshape = graph.addNode("Reshape", {m.source, shape},
                                       {graph.uniqueValueName(node.output(0)->name() + "_reshaped")}, name, "", &node);
     reshape->output(0)->mutableType() = node.output(0)->type();
-    graph.replaceAllUsesWith(node.output(0), reshape->output(0));
+    rw.replaceAllUsesWith(node.output(0), reshape->output(0));
     return Status::ok();
   }
 };
@@ -128,7 +141,7 @@ class MergeIntoReshape final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeEliminateIdentity(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<RemoveNoOp>());
   patterns.push_back(std::make_unique<MergeReshapes>());
   patterns.push_back(std::make_unique<MergeIntoReshape>());

@@ -7,7 +7,6 @@
 // results much larger than their inputs (option max-growth-bytes, default 1 MiB: a folded
 // Expand or Tile would bloat the file).
 #include "pass_factories.h"
-#include "fold_util.h"
 #include "whittle/runtime/kernel.h"
 #include "whittle/runtime/backend.h"
 
@@ -84,8 +83,8 @@ class FoldConstants final : public Pass {
   static int64_t constantNodesToInitializers(ir::Graph& graph) {
     int64_t count = 0;
     for (ir::Node* node : graph.nodes()) {
-      if (!isDefaultDomainOp(*node, {"Constant"}) || node->output(0) == nullptr) continue;
-      std::optional<ir::Tensor> t = constantNodeValue(*node);
+      if (!ir::isDefaultDomainOp(*node, {"Constant"}) || node->output(0) == nullptr) continue;
+      std::optional<ir::Tensor> t = ir::constantNodeValue(*node);
       ir::Value* out = node->output(0);
       if (!t || out->isGraphOutput() || out->hasImplicitUses()) continue;
       ir::Value* c = graph.addInitializer(out->name() + "_const", std::move(*t));

@@ -9,20 +9,21 @@
 namespace whittle::passes {
 namespace {
 
-class FuseConvAdd final : public RewritePattern {
+class FuseConvAdd final : public RewritePattern<ConvWithConstant> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Add"}; }
-  bool match(const ir::Node& add, const PassContext&) const override { return matchConvWithConstant(add).conv != nullptr; }
-  Status rewrite(ir::Node& add, PassContext&) const override {
-    ConvWithConstant m = matchConvWithConstant(add);
+  std::optional<ConvWithConstant> match(const ir::Node& add, const PassContext&) const override {
+    return matchConvWithConstant(add);
+  }
+  Status rewrite(ir::Node& add, const ConvWithConstant& m, ir::Rewriter& rw) const override {
     ir::Node& conv = *m.conv;
     const ir::Tensor& w = *constantOf(conv.input(1));
     int64_t channels = w.dims()[0];
-    std::vector<double> bias = conv.input(2) ? toDoubles(*constantOf(conv.input(2))) : std::vector<double>(channels, 0.0);
+    std::vector<double> bias = conv.input(2) ? ir::toDoubles(*constantOf(conv.input(2))) : std::vector<double>(channels, 0.0);
     for (size_t c = 0; c < bias.size(); ++c) bias[c] += m.values[c];
-    replaceConvParameters(conv, w, fromDoubles(w.dtype(), {channels}, bias));
+    replaceConvParameters(conv, w, ir::fromDoubles(w.dtype(), {channels}, bias));
     conv.output(0)->mutableType() = add.output(0)->type();
-    add.graph().replaceAllUsesWith(add.output(0), conv.output(0));
+    rw.replaceAllUsesWith(add.output(0), conv.output(0));
     return Status::ok();
   }
 };
@@ -30,7 +31,7 @@ class FuseConvAdd final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseConvAdd(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvAdd>());
   return makePatternPass(std::move(patterns));
 }

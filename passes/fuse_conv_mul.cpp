@@ -9,20 +9,21 @@
 namespace whittle::passes {
 namespace {
 
-class FuseConvMul final : public RewritePattern {
+class FuseConvMul final : public RewritePattern<ConvWithConstant> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Mul"}; }
-  bool match(const ir::Node& mul, const PassContext&) const override { return matchConvWithConstant(mul).conv != nullptr; }
-  Status rewrite(ir::Node& mul, PassContext&) const override {
-    ConvWithConstant m = matchConvWithConstant(mul);
+  std::optional<ConvWithConstant> match(const ir::Node& mul, const PassContext&) const override {
+    return matchConvWithConstant(mul);
+  }
+  Status rewrite(ir::Node& mul, const ConvWithConstant& m, ir::Rewriter& rw) const override {
     ir::Node& conv = *m.conv;
     const ir::Tensor& w = *constantOf(conv.input(1));
     int64_t channels = w.dims()[0];
-    std::vector<double> bias = conv.input(2) ? toDoubles(*constantOf(conv.input(2))) : std::vector<double>(channels, 0.0);
+    std::vector<double> bias = conv.input(2) ? ir::toDoubles(*constantOf(conv.input(2))) : std::vector<double>(channels, 0.0);
     for (size_t c = 0; c < bias.size(); ++c) bias[c] *= m.values[c];
-    replaceConvParameters(conv, scaleOutputChannels(conv, w, m.values), fromDoubles(w.dtype(), {channels}, bias));
+    replaceConvParameters(conv, ir::scaleOutputChannels(conv, w, m.values), ir::fromDoubles(w.dtype(), {channels}, bias));
     conv.output(0)->mutableType() = mul.output(0)->type();
-    mul.graph().replaceAllUsesWith(mul.output(0), conv.output(0));
+    rw.replaceAllUsesWith(mul.output(0), conv.output(0));
     return Status::ok();
   }
 };
@@ -30,7 +31,7 @@ class FuseConvMul final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseConvMul(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvMul>());
   return makePatternPass(std::move(patterns));
 }

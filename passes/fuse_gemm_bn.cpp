@@ -15,36 +15,41 @@ namespace {
 bool cIsPerColumn(const ir::Node& gemm, int64_t n) {
   if (gemm.input(2) == nullptr) return true;
   const ir::Tensor* c = constantOf(gemm.input(2));
-  if (c == nullptr || !isFloatTensor(*c)) return false;
+  if (c == nullptr || !ir::isFloatTensor(*c)) return false;
   if (c->numel() == 1) return true;
   const auto& d = c->dims();
   return c->numel() == n && (d.size() == 1 || (d.size() == 2 && d[0] == 1));
 }
 
-class FuseGemmBn final : public RewritePattern {
+// The Gemm before the BN and the BN as y = x * factor + shift over the Gemm's N columns.
+struct GemmBnMatch {
+  ir::Node* gemm = nullptr;
+  std::vector<double> factor;
+  std::vector<double> shift;
+};
+
+class FuseGemmBn final : public RewritePattern<GemmBnMatch> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"BatchNormalization"}; }
-  bool match(const ir::Node& bn, const PassContext&) const override {
-    const ir::Value* y = bn.input(0);
-    const ir::Node* gemm = y ? y->producer() : nullptr;
-    if (gemm == nullptr || !isDefaultDomainOp(*gemm, {"Gemm"}) || !hasSingleUse(*y)) return false;
-    const ir::Tensor* b = constantOf(gemm->input(1));
-    if (b == nullptr || !isFloatTensor(*b) || b->rank() != 2) return false;
-    int64_t n = gemm->attrInt("transB", 0) ? b->dims()[0] : b->dims()[1];
-    std::vector<double> f, shift;
-    return cIsPerColumn(*gemm, n) && bnAffine(bn, n, f, shift);
+  std::optional<GemmBnMatch> match(const ir::Node& bn, const PassContext&) const override {
+    GemmBnMatch m;
+    m.gemm = ir::producerIs(bn.input(0), "Gemm");
+    if (m.gemm == nullptr) return std::nullopt;
+    const ir::Tensor* b = constantOf(m.gemm->input(1));
+    if (b == nullptr || !ir::isFloatTensor(*b) || b->rank() != 2) return std::nullopt;
+    int64_t n = m.gemm->attrInt("transB", 0) ? b->dims()[0] : b->dims()[1];
+    if (!cIsPerColumn(*m.gemm, n) || !bnAffine(bn, n, m.factor, m.shift)) return std::nullopt;
+    return m;
   }
-  Status rewrite(ir::Node& bn, PassContext&) const override {
-    ir::Node& gemm = *bn.input(0)->producer();
-    ir::Graph& graph = bn.graph();
+  Status rewrite(ir::Node& bn, const GemmBnMatch& m, ir::Rewriter& rw) const override {
+    ir::Node& gemm = *m.gemm;
+    const std::vector<double>& f = m.factor;
     const ir::Tensor& b = *constantOf(gemm.input(1));
     bool transB = gemm.attrInt("transB", 0) != 0;
     int64_t rows = b.dims()[0], cols = b.dims()[1];
     int64_t n = transB ? rows : cols;
-    std::vector<double> f, shift;
-    bnAffine(bn, n, f, shift);
     double alpha = gemm.attrFloat("alpha", 1.0f), beta = gemm.attrFloat("beta", 1.0f);
-    std::vector<double> w = toDoubles(b);
+    std::vector<double> w = ir::toDoubles(b);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) w[static_cast<size_t>(r * cols + c)] *= alpha * f[static_cast<size_t>(transB ? r : c)];
     }
@@ -53,9 +58,9 @@ class FuseGemmBn final : public RewritePattern {
       const ir::Tensor& c = *constantOf(gemm.input(2));
       for (int64_t i = 0; i < n; ++i) bias[static_cast<size_t>(i)] = beta * c.valueAsDouble(c.numel() == 1 ? 0 : i);
     }
-    for (size_t i = 0; i < bias.size(); ++i) bias[i] = bias[i] * f[i] + shift[i];
-    ir::Value* newB = graph.addInitializer(gemm.input(1)->name() + "_bn_fused", fromDoubles(b.dtype(), b.dims(), w));
-    ir::Value* newC = graph.addInitializer(bn.output(0)->name() + "_bias_fused", fromDoubles(b.dtype(), {n}, bias));
+    for (size_t i = 0; i < bias.size(); ++i) bias[i] = bias[i] * f[i] + m.shift[i];
+    ir::Value* newB = rw.addInitializer(gemm.input(1)->name() + "_bn_fused", ir::fromDoubles(b.dtype(), b.dims(), w));
+    ir::Value* newC = rw.addInitializer(bn.output(0)->name() + "_bias_fused", ir::fromDoubles(b.dtype(), {n}, bias));
     gemm.setInput(1, newB);
     if (gemm.numInputs() < 3) {
       gemm.addInput(newC);
@@ -65,7 +70,7 @@ class FuseGemmBn final : public RewritePattern {
     gemm.removeAttribute("alpha");
     gemm.removeAttribute("beta");
     gemm.output(0)->mutableType() = bn.output(0)->type();
-    graph.replaceAllUsesWith(bn.output(0), gemm.output(0));
+    rw.replaceAllUsesWith(bn.output(0), gemm.output(0));
     return Status::ok();
   }
 };
@@ -73,7 +78,7 @@ class FuseGemmBn final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseGemmBn(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseGemmBn>());
   return makePatternPass(std::move(patterns));
 }

@@ -11,7 +11,6 @@
 #include <cmath>
 
 #include "pass_factories.h"
-#include "fold_util.h"
 
 namespace whittle::passes {
 namespace {
@@ -52,7 +51,7 @@ std::optional<LayerNormMatch> matchLayerNorm(const ir::Node& root) {
   const ir::Node* mul = &root;
   if (root.opType() == "Add") {
     for (size_t i = 0; i < 2 && m.beta == nullptr; ++i) {
-      if (ir::Node* p = producerIs(root.input(i), "Mul"); p != nullptr && constantOf(root.input(1 - i))) {
+      if (ir::Node* p = ir::producerIs(root.input(i), "Mul"); p != nullptr && constantOf(root.input(1 - i))) {
         mul = p;
         m.beta = root.input(1 - i);
       }
@@ -61,40 +60,40 @@ std::optional<LayerNormMatch> matchLayerNorm(const ir::Node& root) {
   }
   ir::Node* div = nullptr;
   for (size_t i = 0; i < 2 && div == nullptr; ++i) {
-    if (ir::Node* p = producerIs(mul->input(i), "Div"); p != nullptr && constantOf(mul->input(1 - i))) {
+    if (ir::Node* p = ir::producerIs(mul->input(i), "Div"); p != nullptr && constantOf(mul->input(1 - i))) {
       div = p;
       m.gamma = mul->input(1 - i);
     }
   }
   if (div == nullptr) return std::nullopt;
-  ir::Node* sqrt = producerIs(div->input(1), "Sqrt");
-  ir::Node* sub = producerIs(div->input(0), "Sub", /*singleUse=*/false);
+  ir::Node* sqrt = ir::producerIs(div->input(1), "Sqrt");
+  ir::Node* sub = ir::producerIs(div->input(0), "Sub", /*singleUse=*/false);
   if (sqrt == nullptr || sub == nullptr || sub->output(0)->uses().size() != 2 || sub->output(0)->isGraphOutput()) {
     return std::nullopt;
   }
-  ir::Node* addEps = producerIs(sqrt->input(0), "Add");
+  ir::Node* addEps = ir::producerIs(sqrt->input(0), "Add");
   if (addEps == nullptr) return std::nullopt;
   ir::Node* var = nullptr;
   for (size_t i = 0; i < 2 && var == nullptr; ++i) {
-    auto eps = scalarConstant(addEps->input(1 - i));
-    if (ir::Node* p = producerIs(addEps->input(i), "ReduceMean"); p != nullptr && eps) {
+    auto eps = ir::scalarConstant(addEps->input(1 - i));
+    if (ir::Node* p = ir::producerIs(addEps->input(i), "ReduceMean"); p != nullptr && eps) {
       var = p;
       m.epsilon = *eps;
     }
   }
   if (var == nullptr) return std::nullopt;
-  ir::Node* pow = producerIs(var->input(0), "Pow");
-  if (pow == nullptr || !isScalarConstant(pow->input(1), 2.0)) return std::nullopt;
+  ir::Node* pow = ir::producerIs(var->input(0), "Pow");
+  if (pow == nullptr || !ir::isScalarConstant(pow->input(1), 2.0)) return std::nullopt;
   const ir::Value* squared = pow->input(0);
-  if (ir::Node* cast = producerIs(squared, "Cast")) {
+  if (ir::Node* cast = ir::producerIs(squared, "Cast")) {
     if (cast->attrInt("to", 0) != static_cast<int64_t>(ir::DataType::kFloat)) return std::nullopt;
     squared = cast->input(0);
   }
   if (squared != sub->output(0)) return std::nullopt;
-  ir::Node* mean = producerIs(sub->input(1), "ReduceMean");
+  ir::Node* mean = ir::producerIs(sub->input(1), "ReduceMean");
   if (mean == nullptr || mean->input(0) != sub->input(0)) return std::nullopt;
   m.x = sub->input(0);
-  auto dims = knownRankDims(m.x);
+  auto dims = ir::knownRankDims(m.x);
   int64_t rank = dims ? static_cast<int64_t>(dims->size()) : -1;
   std::vector<int64_t> a1 = trailingAxes(*mean, rank), a2 = trailingAxes(*var, rank);
   if (a1.empty() || a1 != a2) return std::nullopt;
@@ -117,25 +116,25 @@ std::optional<LayerNormMatch> matchLayerNorm(const ir::Node& root) {
 
 constexpr int64_t kLayerNormOpset = 17;
 
-// Whether `root` is where a LayerNormalization ends: an Add of beta, or a Mul by gamma whose
-// user is not such an Add (which then fuses both).
-bool isLayerNormRoot(const ir::Node& root) {
-  if (root.opType() == "Mul" && hasSingleUse(*root.output(0))) {
+// The match at `root` when it is where a LayerNormalization ends: an Add of beta, or a Mul
+// by gamma whose user is not such an Add (which then fuses both).
+std::optional<LayerNormMatch> matchLayerNormRoot(const ir::Node& root) {
+  if (root.opType() == "Mul" && ir::hasSingleUse(*root.output(0))) {
     const ir::Node& user = *root.output(0)->uses()[0].user;
-    if (isDefaultDomainOp(user, {"Add"}) && matchLayerNorm(user)) return false;
+    if (ir::isDefaultDomainOp(user, {"Add"}) && matchLayerNorm(user)) return std::nullopt;
   }
-  return matchLayerNorm(root).has_value();
+  return matchLayerNorm(root);
 }
 
-class FuseLayerNorm final : public RewritePattern {
+class FuseLayerNorm final : public RewritePattern<LayerNormMatch> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Add", "Mul"}; }
-  bool match(const ir::Node& root, const PassContext& ctx) const override {
-    return ctx.opset() >= kLayerNormOpset && isLayerNormRoot(root);
+  std::optional<LayerNormMatch> match(const ir::Node& root, const PassContext& ctx) const override {
+    if (ctx.opset() < kLayerNormOpset) return std::nullopt;
+    return matchLayerNormRoot(root);
   }
-  Status rewrite(ir::Node& root, PassContext&) const override {
-    LayerNormMatch m = *matchLayerNorm(root);
-    ir::Graph& graph = root.graph();
+  Status rewrite(ir::Node& root, const LayerNormMatch& m, ir::Rewriter& rw) const override {
+    ir::Graph& graph = rw.graph();
     std::vector<ir::Value*> inputs = {m.x, m.gamma};
     if (m.beta != nullptr) inputs.push_back(m.beta);
     std::string name = graph.uniqueNodeName(root.name().empty() ? "layernorm" : root.name() + "_layernorm");
@@ -143,7 +142,7 @@ class FuseLayerNorm final : public RewritePattern {
     ln->setAttribute(ir::Attribute::makeInt("axis", m.axis));
     ln->setAttribute(ir::Attribute::makeFloat("epsilon", static_cast<float>(m.epsilon)));
     ln->output(0)->mutableType() = root.output(0)->type();
-    graph.replaceAllUsesWith(root.output(0), ln->output(0));
+    rw.replaceAllUsesWith(root.output(0), ln->output(0));
     return Status::ok();
   }
 };
@@ -155,7 +154,7 @@ class FuseLayerNormPass final : public Pass {
     if (ctx.opset() < kLayerNormOpset) {
       int64_t left = 0;
       for (const ir::Node* node : model.graph->nodes()) {
-        if (isDefaultDomainOp(*node, {"Add", "Mul"}) && isLayerNormRoot(*node)) ++left;
+        if (ir::isDefaultDomainOp(*node, {"Add", "Mul"}) && matchLayerNormRoot(*node)) ++left;
       }
       if (left > 0) {
         ctx.stats().counters["left-decomposed"] += left;
@@ -169,7 +168,7 @@ class FuseLayerNormPass final : public Pass {
 
  private:
   PatternPass patterns_{[] {
-    std::vector<std::unique_ptr<RewritePattern>> patterns;
+    std::vector<std::unique_ptr<Pattern>> patterns;
     patterns.push_back(std::make_unique<FuseLayerNorm>());
     return patterns;
   }()};

@@ -5,25 +5,25 @@
 // [1,N], [M,1] or [M,N], with a symbolic M only where C has 1); the MatMul output has one
 // use and is not a graph output; float, float16 or double.
 #include "pass_factories.h"
-#include "fold_util.h"
 
 namespace whittle::passes {
 namespace {
 
-struct Match {
+// The MatMul feeding the Add, and the Add's other operand (the Gemm's C).
+struct MatMulAddMatch {
   ir::Node* matmul = nullptr;
   ir::Value* c = nullptr;
 };
 
-Match find(const ir::Node& add) {
+std::optional<MatMulAddMatch> find(const ir::Node& add) {
   for (size_t i = 0; i < 2 && add.numInputs() == 2; ++i) {
     ir::Value* mm = add.input(i);
     ir::Value* c = add.input(1 - i);
-    ir::Node* matmul = mm ? mm->producer() : nullptr;
-    if (matmul == nullptr || c == nullptr || !isDefaultDomainOp(*matmul, {"MatMul"}) || !hasSingleUse(*mm)) continue;
-    auto a = knownRankDims(matmul->input(0));
-    auto b = knownRankDims(matmul->input(1));
-    auto cd = knownRankDims(c);
+    ir::Node* matmul = ir::producerIs(mm, "MatMul");
+    if (matmul == nullptr || c == nullptr) continue;
+    auto a = ir::knownRankDims(matmul->input(0));
+    auto b = ir::knownRankDims(matmul->input(1));
+    auto cd = ir::knownRankDims(c);
     if (!a || !b || !cd || a->size() != 2 || b->size() != 2 || cd->size() > 2) continue;
     ir::DataType dt = mm->dtype() != ir::DataType::kUndefined ? mm->dtype() : c->dtype();
     if (dt != ir::DataType::kFloat && dt != ir::DataType::kFloat16 && dt != ir::DataType::kDouble) continue;
@@ -37,23 +37,22 @@ Match find(const ir::Node& add) {
       if (cdims[k] < 0 || cdims[k] != out[k]) ok = false;
     }
     if (!ok) continue;
-    return {matmul, c};
+    return MatMulAddMatch{matmul, c};
   }
-  return {};
+  return std::nullopt;
 }
 
-class FuseMatMulAdd final : public RewritePattern {
+class FuseMatMulAdd final : public RewritePattern<MatMulAddMatch> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Add"}; }
-  bool match(const ir::Node& add, const PassContext&) const override { return find(add).matmul != nullptr; }
-  Status rewrite(ir::Node& add, PassContext&) const override {
-    Match m = find(add);
-    ir::Graph& graph = add.graph();
+  std::optional<MatMulAddMatch> match(const ir::Node& add, const PassContext&) const override { return find(add); }
+  Status rewrite(ir::Node& add, const MatMulAddMatch& m, ir::Rewriter& rw) const override {
+    ir::Graph& graph = rw.graph();
     std::string name = graph.uniqueNodeName(m.matmul->name().empty() ? "gemm" : m.matmul->name() + "_gemm");
     ir::Node* gemm = graph.addNode("Gemm", {m.matmul->input(0), m.matmul->input(1), m.c},
                                    {add.output(0)->name() + "_gemm"}, name, "", &add);
     gemm->output(0)->mutableType() = add.output(0)->type();
-    graph.replaceAllUsesWith(add.output(0), gemm->output(0));
+    rw.replaceAllUsesWith(add.output(0), gemm->output(0));
     return Status::ok();
   }
 };
@@ -61,7 +60,7 @@ class FuseMatMulAdd final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseMatMulAdd(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseMatMulAdd>());
   return makePatternPass(std::move(patterns));
 }

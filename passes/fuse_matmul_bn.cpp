@@ -10,36 +10,41 @@
 namespace whittle::passes {
 namespace {
 
-class FuseMatMulBn final : public RewritePattern {
+// The MatMul before the BN and the BN as y = x * factor + shift over the N columns.
+struct MatMulBnMatch {
+  ir::Node* matmul = nullptr;
+  std::vector<double> factor;
+  std::vector<double> shift;
+};
+
+class FuseMatMulBn final : public RewritePattern<MatMulBnMatch> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"BatchNormalization"}; }
-  bool match(const ir::Node& bn, const PassContext&) const override {
-    const ir::Value* y = bn.input(0);
-    const ir::Node* mm = y ? y->producer() : nullptr;
-    if (mm == nullptr || !isDefaultDomainOp(*mm, {"MatMul"}) || !hasSingleUse(*y)) return false;
-    auto a = knownRankDims(mm->input(0));
-    const ir::Tensor* b = constantOf(mm->input(1));
-    if (!a || a->size() != 2 || b == nullptr || !isFloatTensor(*b) || b->rank() != 2) return false;
-    std::vector<double> f, shift;
-    return bnAffine(bn, b->dims()[1], f, shift);
+  std::optional<MatMulBnMatch> match(const ir::Node& bn, const PassContext&) const override {
+    MatMulBnMatch m;
+    m.matmul = ir::producerIs(bn.input(0), "MatMul");
+    if (m.matmul == nullptr) return std::nullopt;
+    auto a = ir::knownRankDims(m.matmul->input(0));
+    const ir::Tensor* b = constantOf(m.matmul->input(1));
+    if (!a || a->size() != 2 || b == nullptr || !ir::isFloatTensor(*b) || b->rank() != 2) return std::nullopt;
+    if (!bnAffine(bn, b->dims()[1], m.factor, m.shift)) return std::nullopt;
+    return m;
   }
-  Status rewrite(ir::Node& bn, PassContext&) const override {
-    ir::Node& mm = *bn.input(0)->producer();
-    ir::Graph& graph = bn.graph();
+  Status rewrite(ir::Node& bn, const MatMulBnMatch& m, ir::Rewriter& rw) const override {
+    ir::Node& mm = *m.matmul;
+    ir::Graph& graph = rw.graph();
     const ir::Tensor& b = *constantOf(mm.input(1));
     int64_t k = b.dims()[0], n = b.dims()[1];
-    std::vector<double> f, shift;
-    bnAffine(bn, n, f, shift);
-    std::vector<double> w = toDoubles(b);
+    std::vector<double> w = ir::toDoubles(b);
     for (int64_t r = 0; r < k; ++r) {
-      for (int64_t c = 0; c < n; ++c) w[static_cast<size_t>(r * n + c)] *= f[static_cast<size_t>(c)];
+      for (int64_t c = 0; c < n; ++c) w[static_cast<size_t>(r * n + c)] *= m.factor[static_cast<size_t>(c)];
     }
-    ir::Value* newB = graph.addInitializer(mm.input(1)->name() + "_bn_fused", fromDoubles(b.dtype(), b.dims(), w));
-    ir::Value* c = graph.addInitializer(bn.output(0)->name() + "_bias_fused", fromDoubles(b.dtype(), {n}, shift));
+    ir::Value* newB = rw.addInitializer(mm.input(1)->name() + "_bn_fused", ir::fromDoubles(b.dtype(), b.dims(), w));
+    ir::Value* c = rw.addInitializer(bn.output(0)->name() + "_bias_fused", ir::fromDoubles(b.dtype(), {n}, m.shift));
     std::string name = graph.uniqueNodeName(mm.name().empty() ? "gemm" : mm.name() + "_gemm");
     ir::Node* gemm = graph.addNode("Gemm", {mm.input(0), newB, c}, {bn.output(0)->name() + "_gemm"}, name, "", &bn);
     gemm->output(0)->mutableType() = bn.output(0)->type();
-    graph.replaceAllUsesWith(bn.output(0), gemm->output(0));
+    rw.replaceAllUsesWith(bn.output(0), gemm->output(0));
     return Status::ok();
   }
 };
@@ -47,7 +52,7 @@ class FuseMatMulBn final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFuseMatMulBn(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseMatMulBn>());
   return makePatternPass(std::move(patterns));
 }

@@ -16,7 +16,6 @@
 #include <optional>
 
 #include "pass_factories.h"
-#include "fold_util.h"
 
 namespace whittle::passes {
 namespace {
@@ -92,31 +91,33 @@ bool poolingAccepts(const ir::Node& pool, const std::vector<int64_t>& extra) {
   return pool.opType() != "AveragePool" || pool.attrInt("count_include_pad", 0) != 0 || !hadPads;
 }
 
-class FusePadIntoConv final : public RewritePattern {
+// The Pad before the consumer and the spatial pads it adds ([x1_begin, ..., x1_end, ...]).
+struct PadMatch {
+  const ir::Node* pad = nullptr;
+  std::vector<int64_t> extra;
+};
+
+class FusePadIntoConv final : public RewritePattern<PadMatch> {
  public:
   std::vector<std::string_view> rootOps() const override { return {"Conv", "AveragePool", "MaxPool"}; }
-  bool match(const ir::Node& consumer, const PassContext&) const override {
-    const ir::Value* padded = consumer.input(0);
-    const ir::Node* pad = padded ? padded->producer() : nullptr;
-    if (pad == nullptr || !isDefaultDomainOp(*pad, {"Pad"}) || !hasSingleUse(*padded)) return false;
-    if (consumer.attrString("auto_pad", "NOTSET") != "NOTSET") return false;
-    if (consumer.opType() == "MaxPool" && consumer.numOutputs() > 1 && consumer.output(1) != nullptr) return false;
-    auto dims = knownRankDims(pad->input(0));
-    if (!dims || dims->size() < 3) return false;
+  std::optional<PadMatch> match(const ir::Node& consumer, const PassContext&) const override {
+    const ir::Node* pad = ir::producerIs(consumer.input(0), "Pad");
+    if (pad == nullptr) return std::nullopt;
+    if (consumer.attrString("auto_pad", "NOTSET") != "NOTSET") return std::nullopt;
+    if (consumer.opType() == "MaxPool" && consumer.numOutputs() > 1 && consumer.output(1) != nullptr) return std::nullopt;
+    auto dims = ir::knownRankDims(pad->input(0));
+    if (!dims || dims->size() < 3) return std::nullopt;
     std::vector<int64_t> extra = spatialPads(*pad, static_cast<int64_t>(dims->size()), consumer);
-    if (extra.empty()) return false;
-    if (consumer.opType() == "Conv") return true;
-    return poolingAccepts(consumer, extra);
+    if (extra.empty()) return std::nullopt;
+    if (consumer.opType() != "Conv" && !poolingAccepts(consumer, extra)) return std::nullopt;
+    return PadMatch{pad, std::move(extra)};
   }
-  Status rewrite(ir::Node& consumer, PassContext&) const override {
-    const ir::Node& pad = *consumer.input(0)->producer();
-    auto dims = knownRankDims(pad.input(0));
-    std::vector<int64_t> extra = spatialPads(pad, static_cast<int64_t>(dims->size()), consumer);
-    std::vector<int64_t> pads = consumer.attrInts("pads", std::vector<int64_t>(extra.size(), 0));
-    for (size_t i = 0; i < pads.size(); ++i) pads[i] += extra[i];
+  Status rewrite(ir::Node& consumer, const PadMatch& m, ir::Rewriter&) const override {
+    std::vector<int64_t> pads = consumer.attrInts("pads", std::vector<int64_t>(m.extra.size(), 0));
+    for (size_t i = 0; i < pads.size(); ++i) pads[i] += m.extra[i];
     consumer.setAttribute(ir::Attribute::makeInts("pads", pads));
     if (consumer.opType() == "AveragePool") consumer.setAttribute(ir::Attribute::makeInt("count_include_pad", 1));
-    consumer.setInput(0, pad.input(0));
+    consumer.setInput(0, m.pad->input(0));
     return Status::ok();
   }
 };
@@ -124,7 +125,7 @@ class FusePadIntoConv final : public RewritePattern {
 }  // namespace
 
 Expected<std::unique_ptr<Pass>> makeFusePadIntoConv(const PassOptions&) {
-  std::vector<std::unique_ptr<RewritePattern>> patterns;
+  std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FusePadIntoConv>());
   return makePatternPass(std::move(patterns));
 }

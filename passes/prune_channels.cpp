@@ -29,8 +29,6 @@
 namespace whittle::passes {
 namespace {
 
-bool isDefaultDomain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
-
 // Ops that carry channel c of their input 0 to channel c of output 0 and need no change.
 bool passesChannels(const ir::Node& n) {
   static const std::set<std::string, std::less<>> kOps = {"Relu", "LeakyRelu", "Tanh", "HardSwish", "Identity",
@@ -79,7 +77,7 @@ bool collectRegion(ir::Value* v, int64_t offset, int64_t channels, std::vector<R
   edits.push_back({RegionEdit::Kind::kShape, nullptr, offset, v});
   for (const ir::Value::Use& u : v->uses()) {
     ir::Node* n = u.user;
-    if (!isDefaultDomain(*n)) return false;
+    if (!ir::isDefaultDomain(*n)) return false;
     const std::string& op = n->opType();
     if (!flat && op == "Conv" && u.index == 0) {
       const ir::Tensor* w = constantOf(n->input(1));
@@ -207,7 +205,7 @@ Status PruneChannels::run(ir::Model& model, PassContext& ctx) {
   (void)ir::inferShapes(model);
   int64_t layers = 0, removed = 0, skipped = 0;
   for (ir::Node* conv : graph.nodes()) {
-    if (conv->opType() != "Conv" || !isDefaultDomain(*conv) || conv->attrInt("group", 1) != 1) continue;
+    if (conv->opType() != "Conv" || !ir::isDefaultDomain(*conv) || conv->attrInt("group", 1) != 1) continue;
     const ir::Tensor* w = constantOf(conv->input(1));
     if (w == nullptr || w->dtype() != ir::DataType::kFloat || w->rank() < 3) continue;
     if (conv->input(1)->uses().size() != 1) continue;

@@ -22,7 +22,7 @@ class ShapeFold final : public Pass {
     ir::Graph& graph = *model.graph;
     int64_t folded = 0;
     for (ir::Node* node : graph.nodes()) {
-      if (!isDefaultDomainOp(*node, {"Shape", "Size"}) || node->input(0) == nullptr || node->output(0) == nullptr) continue;
+      if (!ir::isDefaultDomainOp(*node, {"Shape", "Size"}) || node->input(0) == nullptr || node->output(0) == nullptr) continue;
       ir::Value* out = node->output(0);
       if (out->isGraphOutput() || out->hasImplicitUses()) continue;
       auto dims = node->input(0)->type().staticDims();

@@ -31,6 +31,12 @@ void Value::setConstant(Tensor tensor) {
   bool wasInitializer = isInitializer();
   constant_ = std::make_shared<const Tensor>(std::move(tensor));
   if (!wasInitializer) graph_->initializers_.push_back(this);
+  if (graph_->listener_ != nullptr) graph_->listener_->valueModified(*this);
+}
+
+void Value::clearConstant() {
+  constant_.reset();
+  if (graph_->listener_ != nullptr) graph_->listener_->valueModified(*this);
 }
 
 bool Value::isGraphOutput() const {
@@ -118,6 +124,8 @@ std::string Node::describe() const {
   return out + " #" + std::to_string(serial_);
 }
 
+GraphListener* Node::listener() const { return graph_->listener_; }
+
 void Node::removeUse(Value* value, int32_t index) {
   if (value == nullptr) return;
   auto& uses = value->uses_;
@@ -128,17 +136,21 @@ void Node::removeUse(Value* value, int32_t index) {
 
 void Node::setInput(size_t i, Value* value) {
   if (i >= inputs_.size()) inputs_.resize(i + 1, nullptr);
-  removeUse(inputs_[i], static_cast<int32_t>(i));
+  Value* old = inputs_[i];
+  removeUse(old, static_cast<int32_t>(i));
   inputs_[i] = value;
   if (value != nullptr) value->uses_.push_back({this, static_cast<int32_t>(i)});
+  if (GraphListener* l = listener(); l != nullptr && old != value) l->inputChanged(*this, old, value);
 }
 
 void Node::addInput(Value* value) { setInput(inputs_.size(), value); }
 
 void Node::truncateInputs(size_t count) {
   while (inputs_.size() > count) {
-    removeUse(inputs_.back(), static_cast<int32_t>(inputs_.size() - 1));
+    Value* old = inputs_.back();
+    removeUse(old, static_cast<int32_t>(inputs_.size() - 1));
     inputs_.pop_back();
+    if (GraphListener* l = listener(); l != nullptr && old != nullptr) l->inputChanged(*this, old, nullptr);
   }
 }
 
@@ -152,6 +164,7 @@ void Node::replaceInput(Value* from, Value* to) {
     removeUse(from, index);
     implicitInputs_[k] = to;
     to->uses_.push_back({this, index});
+    if (GraphListener* l = listener(); l != nullptr && from != to) l->inputChanged(*this, from, to);
   }
 }
 
@@ -159,6 +172,7 @@ void Node::addImplicitInput(Value* value) {
   auto index = static_cast<int32_t>(-static_cast<int32_t>(implicitInputs_.size()) - 1);
   implicitInputs_.push_back(value);
   value->uses_.push_back({this, index});
+  if (GraphListener* l = listener()) l->inputChanged(*this, nullptr, value);
 }
 
 bool Node::hasSubgraphs() const {
@@ -200,17 +214,18 @@ std::vector<float> Node::attrFloats(std::string_view name, std::vector<float> fa
 }
 
 void Node::setAttribute(Attribute attribute) {
-  for (Attribute& a : attributes_) {
-    if (a.name == attribute.name) {
-      a = std::move(attribute);
-      return;
-    }
+  auto it = std::find_if(attributes_.begin(), attributes_.end(), [&](const Attribute& a) { return a.name == attribute.name; });
+  if (it != attributes_.end()) {
+    *it = std::move(attribute);
+  } else {
+    attributes_.push_back(std::move(attribute));
   }
-  attributes_.push_back(std::move(attribute));
+  if (GraphListener* l = listener()) l->nodeModified(*this);
 }
 
 void Node::removeAttribute(std::string_view name) {
-  std::erase_if(attributes_, [&](const Attribute& a) { return a.name == name; });
+  if (std::erase_if(attributes_, [&](const Attribute& a) { return a.name == name; }) == 0) return;
+  if (GraphListener* l = listener()) l->nodeModified(*this);
 }
 
 // ---------------------------------------------------------------- Graph
@@ -230,6 +245,7 @@ Value* Graph::addInput(const std::string& name, ValueType type) {
   v->type_ = std::move(type);
   v->isGraphInput_ = true;
   inputs_.push_back(v);
+  if (listener_ != nullptr) listener_->valueModified(*v);
   return v;
 }
 
@@ -275,21 +291,49 @@ void Graph::eraseValue(Value* value) {
   values_.erase(value->self_);
 }
 
-void Graph::addOutput(Value* value) { outputs_.push_back(value); }
+void Graph::eraseValues(const std::vector<Value*>& values) {
+  std::unordered_set<const Value*> gone;
+  for (Value* value : values) {
+    WH_CHECK(value->uses_.empty(), "erasing value '" + value->name_ + "' that still has uses");
+    WH_CHECK(value->producer_ == nullptr, "erasing value '" + value->name_ + "' that has a producer");
+    WH_CHECK(!value->isGraphOutput(), "erasing graph output '" + value->name_ + "'");
+    gone.insert(value);
+  }
+  if (gone.empty()) return;
+  std::erase_if(inputs_, [&](Value* v) { return gone.contains(v); });
+  std::erase_if(initializers_, [&](Value* v) { return gone.contains(v); });
+  for (Value* value : values) {
+    if (gone.erase(value) == 0) continue;  // a repeat, already gone
+    valuesByName_.erase(value->name_);
+    values_.erase(value->self_);
+  }
+}
+
+void Graph::addOutput(Value* value) {
+  outputs_.push_back(value);
+  if (listener_ != nullptr) listener_->valueModified(*value);
+}
 
 void Graph::setOutput(size_t i, Value* value) {
   WH_CHECK(i < outputs_.size(), "output index out of range");
+  Value* old = outputs_[i];
   outputs_[i] = value;
+  if (listener_ != nullptr && old != value) {
+    listener_->valueModified(*old);
+    listener_->valueModified(*value);
+  }
 }
 
 void Graph::removeInput(Value* value) {
   std::erase(inputs_, value);
   value->isGraphInput_ = false;
+  if (listener_ != nullptr) listener_->valueModified(*value);
 }
 
 void Graph::removeInitializer(Value* value) {
   std::erase(initializers_, value);
   value->constant_.reset();
+  if (listener_ != nullptr) listener_->valueModified(*value);
 }
 
 void Graph::replaceAllUsesWith(Value* from, Value* to) {
@@ -307,6 +351,10 @@ void Graph::replaceAllUsesWith(Value* from, Value* to) {
     for (auto& out : outputs_) {
       if (out == from) out = to;
     }
+    if (listener_ != nullptr) {
+      listener_->valueModified(*from);
+      listener_->valueModified(*to);
+    }
     return;
   }
   // `to` keeps its own name: route it to the output through an Identity that takes over
@@ -318,6 +366,10 @@ void Graph::replaceAllUsesWith(Value* from, Value* to) {
     Node* identity = addNode("Identity", {to}, {outputName}, uniqueNodeName(outputName + "_identity"));
     identity->output(0)->type_ = from->type_;
     outputs_[i] = identity->output(0);
+    if (listener_ != nullptr) {
+      listener_->valueModified(*from);
+      listener_->valueModified(*identity->output(0));
+    }
   }
 }
 
@@ -352,6 +404,7 @@ Node* Graph::addNodeWithOutputs(const std::string& opType, const std::vector<Val
     out->producer_ = node;
     out->producerIndex_ = static_cast<int32_t>(i);
   }
+  if (listener_ != nullptr) listener_->nodeInserted(*node);
   return node;
 }
 
@@ -369,7 +422,10 @@ void Graph::eraseNode(Node* node) {
     WH_CHECK(out->uses_.empty(), node->describe() + ": erasing a node whose output '" + out->name_ + "' is used");
     WH_CHECK(!out->isGraphOutput(), node->describe() + ": erasing the producer of graph output '" + out->name_ + "'");
   }
-  node->truncateInputs(0);
+  if (listener_ != nullptr) listener_->nodeErased(*node);
+  // Detach without further notifications: the listener has been told the node goes.
+  for (size_t i = node->inputs_.size(); i-- > 0;) node->removeUse(node->inputs_[i], static_cast<int32_t>(i));
+  node->inputs_.clear();
   for (size_t k = 0; k < node->implicitInputs_.size(); ++k) {
     node->removeUse(node->implicitInputs_[k], static_cast<int32_t>(-static_cast<int32_t>(k) - 1));
   }

@@ -22,7 +22,8 @@
 #include <optional>
 #include <unordered_set>
 
-#include "runtime/lowering_util.h"
+#include "whittle/ir/match.h"
+#include "whittle/ir/rewrite.h"
 #include "whittle/runtime/lowering.h"
 
 namespace whittle::runtime {
@@ -31,17 +32,14 @@ namespace {
 
 constexpr const char* kMicrosoft = "com.microsoft";
 
-bool isOp(const ir::Node* n, std::string_view op) {
-  return n != nullptr && n->domain().empty() && n->opType() == op;
-}
+bool isOp(const ir::Node* n, std::string_view op) { return n != nullptr && ir::isDefaultDomainOp(*n, {op}); }
 
 bool isQuantType(ir::DataType t) {
   return t == ir::DataType::kUint8 || t == ir::DataType::kInt8;
 }
 
-const ir::Tensor* constantOf(const ir::Value* v) {
-  return v == nullptr ? nullptr : v->constant();
-}
+// A session's graph: every initializer is a constant, graph input or not.
+constexpr ir::ConstantScope kSession = ir::ConstantScope::kSession;
 
 /// The quantization of one Q or DQ node: its scale, zero point and quantized type.
 struct QuantParams {
@@ -60,9 +58,9 @@ std::optional<QuantParams> paramsOf(ir::Node* n, ir::DataType dataType) {
   p.node = n;
   p.scale = n->input(1);
   p.zeroPoint = n->input(2);
-  const ir::Tensor* s = constantOf(p.scale);
+  const ir::Tensor* s = ir::constantOf(p.scale, kSession);
   if (s == nullptr || s->dtype() != ir::DataType::kFloat || s->numel() == 0) return std::nullopt;
-  const ir::Tensor* z = constantOf(p.zeroPoint);
+  const ir::Tensor* z = ir::constantOf(p.zeroPoint, kSession);
   if (p.zeroPoint != nullptr && (z == nullptr || z->numel() != s->numel())) return std::nullopt;
   p.type = z != nullptr ? z->dtype() : dataType;
   if (z == nullptr && n->opType() == "QuantizeLinear") {
@@ -87,7 +85,7 @@ std::optional<QuantParams> dequantized(const ir::Value* v, bool perTensorOnly) {
 }
 
 double scalarOf(const ir::Value* v, int64_t i = 0) {
-  const ir::Tensor* t = constantOf(v);
+  const ir::Tensor* t = ir::constantOf(v, kSession);
   return t->numel() == 1 ? t->valueAsDouble(0) : t->valueAsDouble(i);
 }
 
@@ -102,8 +100,8 @@ int64_t lowestOf(ir::DataType t) {
 /// Whether two per-tensor quantizations are the same (scale bits, zero point, type).
 bool sameParams(const QuantParams& a, const QuantParams& b) {
   if (!a.perTensor || !b.perTensor || a.type != b.type) return false;
-  const float sa = constantOf(a.scale)->data<float>()[0];
-  const float sb = constantOf(b.scale)->data<float>()[0];
+  const float sa = ir::constantOf(a.scale, kSession)->data<float>()[0];
+  const float sb = ir::constantOf(b.scale, kSession)->data<float>()[0];
   return std::memcmp(&sa, &sb, sizeof(float)) == 0 && zeroPointOf(a) == zeroPointOf(b);
 }
 
@@ -130,7 +128,7 @@ class QdqLowering {
     return v->isGraphOutput() || v->isGraphInput() || v->isInitializer() || keep_.contains(v) || v->hasImplicitUses();
   }
   /// `v` may disappear: one reader (the group) and not pinned.
-  bool internal(const ir::Value* v) const { return v != nullptr && onlyUse(v) != nullptr && !pinned(v); }
+  bool internal(const ir::Value* v) const { return v != nullptr && ir::onlyUse(v) != nullptr && !pinned(v); }
 
   /// The zero point as a value: the given one, or a new zero constant of the type.
   ir::Value* zeroPointValue(const QuantParams& p) {
@@ -192,16 +190,16 @@ void QdqLowering::lowerGroupAt(ir::Node* q) {
 /// float constant): round(b / (xs * ws[m])), half to even, saturated. nullptr when unusable.
 ir::Value* QdqLowering::requantizedBias(const ir::Value* bias, const QuantParams& x, const QuantParams& w, int64_t m) {
   std::vector<double> values(static_cast<size_t>(m));
-  if (const ir::Tensor* f = constantOf(bias); f != nullptr) {
+  if (const ir::Tensor* f = ir::constantOf(bias, kSession); f != nullptr) {
     if (f->dtype() != ir::DataType::kFloat || f->numel() != m) return nullptr;
     for (int64_t i = 0; i < m; ++i) values[static_cast<size_t>(i)] = f->data<float>()[i];
   } else {
     if (bias == nullptr || !isOp(bias->producer(), "DequantizeLinear")) return nullptr;
     const ir::Node* dq = bias->producer();
-    const ir::Tensor* data = constantOf(dq->input(0));
+    const ir::Tensor* data = ir::constantOf(dq->input(0), kSession);
     auto p = paramsOf(const_cast<ir::Node*>(dq), ir::DataType::kInt32);
     if (data == nullptr || !p || data->dtype() != ir::DataType::kInt32 || data->numel() != m) return nullptr;
-    if (!p->perTensor && constantOf(p->scale)->numel() != m) return nullptr;
+    if (!p->perTensor && ir::constantOf(p->scale, kSession)->numel() != m) return nullptr;
     for (int64_t i = 0; i < m; ++i) {
       const double zp = static_cast<double>(zeroPointOf(*p, p->perTensor ? 0 : i));
       // In float, as DequantizeLinear computes it.
@@ -228,11 +226,11 @@ bool QdqLowering::lowerConv(ir::Node* q, const QuantParams& yq, std::vector<ir::
   ir::Node* conv = chain.front();
   auto x = dequantized(conv->input(0), true);
   auto w = dequantized(conv->input(1), false);
-  if (!x || !w || constantOf(w->node->input(0)) == nullptr) return false;
-  const ir::Tensor& wq = *constantOf(w->node->input(0));
+  if (!x || !w || ir::constantOf(w->node->input(0), kSession) == nullptr) return false;
+  const ir::Tensor& wq = *ir::constantOf(w->node->input(0), kSession);
   if (wq.rank() < 3) return false;
   const int64_t m = wq.dims()[0];
-  if (!w->perTensor && (constantOf(w->scale)->numel() != m || (w->axis != 0 && w->axis != -wq.rank()))) return false;
+  if (!w->perTensor && (ir::constantOf(w->scale, kSession)->numel() != m || (w->axis != 0 && w->axis != -wq.rank()))) return false;
   ir::Value* bias = nullptr;
   if (conv->input(2) != nullptr) {
     bias = requantizedBias(conv->input(2), *x, *w, m);
@@ -242,7 +240,7 @@ bool QdqLowering::lowerConv(ir::Node* q, const QuantParams& yq, std::vector<ir::
                                     w->scale,          zeroPointValue(*w), q->input(1),  zeroPointValue(yq)};
   if (bias != nullptr) inputs.push_back(bias);
   std::vector<ir::Attribute> attrs(conv->attributes().begin(), conv->attributes().end());
-  replaceChain(graph_, chain, q->output(0), "QLinearConv", "", conv->name(), inputs, std::move(attrs));
+  ir::replaceChain(graph_, chain, q->output(0), "QLinearConv", "", conv->name(), inputs, std::move(attrs));
   return true;
 }
 
@@ -252,15 +250,15 @@ bool QdqLowering::lowerMatMul(ir::Node* q, const QuantParams& yq, ir::Node* mm) 
   if (!a || !b) return false;
   if (!b->perTensor) {
     // Per column of a constant 2-D B (axis 1): what QLinearMatMul's 1-D b_scale means.
-    const ir::Tensor* data = constantOf(b->node->input(0));
+    const ir::Tensor* data = ir::constantOf(b->node->input(0), kSession);
     if (data == nullptr || data->rank() != 2 || (b->axis != 1 && b->axis != -1) ||
-        constantOf(b->scale)->numel() != data->dims()[1]) {
+        ir::constantOf(b->scale, kSession)->numel() != data->dims()[1]) {
       return false;
     }
   }
   std::vector<ir::Value*> inputs = {a->node->input(0), a->scale, zeroPointValue(*a), b->node->input(0),
                                     b->scale,          zeroPointValue(*b), q->input(1), zeroPointValue(yq)};
-  replaceChain(graph_, {mm, q}, q->output(0), "QLinearMatMul", "", mm->name(), inputs, {});
+  ir::replaceChain(graph_, {mm, q}, q->output(0), "QLinearMatMul", "", mm->name(), inputs, {});
   return true;
 }
 
@@ -270,7 +268,7 @@ bool QdqLowering::lowerBinary(ir::Node* q, const QuantParams& yq, ir::Node* op) 
   if (!a || !b || a->type != yq.type || b->type != yq.type) return false;
   std::vector<ir::Value*> inputs = {a->node->input(0), a->scale, zeroPointValue(*a), b->node->input(0),
                                     b->scale,          zeroPointValue(*b), q->input(1), zeroPointValue(yq)};
-  replaceChain(graph_, {op, q}, q->output(0), op->opType() == "Add" ? "QLinearAdd" : "QLinearMul", kMicrosoft,
+  ir::replaceChain(graph_, {op, q}, q->output(0), op->opType() == "Add" ? "QLinearAdd" : "QLinearMul", kMicrosoft,
                op->name(), inputs, {});
   return true;
 }
@@ -282,7 +280,7 @@ bool QdqLowering::lowerPool(ir::Node* q, const QuantParams& yq, ir::Node* op) {
   std::vector<ir::Attribute> attrs;
   if (op->opType() == "GlobalAveragePool") {
     attrs.push_back(ir::Attribute::makeInt("channels_last", 0));
-    replaceChain(graph_, {op, q}, q->output(0), "QLinearGlobalAveragePool", kMicrosoft, op->name(), inputs,
+    ir::replaceChain(graph_, {op, q}, q->output(0), "QLinearGlobalAveragePool", kMicrosoft, op->name(), inputs,
                  std::move(attrs));
     return true;
   }
@@ -292,7 +290,7 @@ bool QdqLowering::lowerPool(ir::Node* q, const QuantParams& yq, ir::Node* op) {
   for (const ir::Attribute& a : op->attributes()) {
     if (a.name != "dilations") attrs.push_back(a);
   }
-  replaceChain(graph_, {op, q}, q->output(0), "QLinearAveragePool", kMicrosoft, op->name(), inputs, std::move(attrs));
+  ir::replaceChain(graph_, {op, q}, q->output(0), "QLinearAveragePool", kMicrosoft, op->name(), inputs, std::move(attrs));
   return true;
 }
 
@@ -303,7 +301,7 @@ bool QdqLowering::lowerConcat(ir::Node* q, const QuantParams& yq, ir::Node* op) 
     if (!x || x->type != yq.type) return false;
     inputs.insert(inputs.end(), {x->node->input(0), x->scale, zeroPointValue(*x)});
   }
-  replaceChain(graph_, {op, q}, q->output(0), "QLinearConcat", kMicrosoft, op->name(), inputs,
+  ir::replaceChain(graph_, {op, q}, q->output(0), "QLinearConcat", kMicrosoft, op->name(), inputs,
                {ir::Attribute::makeInt("axis", op->attrInt("axis", 0))});
   return true;
 }
@@ -314,7 +312,7 @@ bool QdqLowering::lowerPassThrough(ir::Node* q, const QuantParams& yq, ir::Node*
   std::vector<ir::Value*> inputs(op->inputs().begin(), op->inputs().end());
   inputs[0] = x->node->input(0);
   std::vector<ir::Attribute> attrs(op->attributes().begin(), op->attributes().end());
-  replaceChain(graph_, {op, q}, q->output(0), op->opType(), "", op->name(), inputs, std::move(attrs));
+  ir::replaceChain(graph_, {op, q}, q->output(0), op->opType(), "", op->name(), inputs, std::move(attrs));
   return true;
 }
 
@@ -329,12 +327,12 @@ void QdqLowering::removeDeadDequantizes() {
 void QdqLowering::foldConstantDequantizes() {
   graph_.forEachNode([&](ir::Node& n) {
     if (!isOp(&n, "DequantizeLinear") || n.output(0) == nullptr || pinned(n.output(0))) return;
-    const ir::Tensor* data = constantOf(n.input(0));
+    const ir::Tensor* data = ir::constantOf(n.input(0), kSession);
     if (data == nullptr) return;
     if (!isQuantType(data->dtype()) && data->dtype() != ir::DataType::kInt32) return;
     auto p = paramsOf(&n, data->dtype());
     if (!p || p->type != data->dtype()) return;
-    const int64_t count = constantOf(p->scale)->numel();
+    const int64_t count = ir::constantOf(p->scale, kSession)->numel();
     int64_t axis = p->axis < 0 ? p->axis + data->rank() : p->axis;
     if (count > 1 && (axis < 0 || axis >= data->rank() || data->dims()[static_cast<size_t>(axis)] != count)) return;
     int64_t inner = 1;

@@ -9,14 +9,16 @@
 // float32 at the convolutions, and read only by ops that know the layout or do not care.
 #include "whittle/runtime/lowering.h"
 
-#include "runtime/lowering_util.h"
-
 #include <cfloat>
 #include <cmath>
 #include <numeric>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "whittle/ir/fold.h"
+#include "whittle/ir/match.h"
+#include "whittle/ir/rewrite.h"
 
 namespace whittle::runtime {
 
@@ -65,14 +67,8 @@ class Lowering {
 
 // ---- helpers ----
 
-std::optional<double> scalarConstant(const ir::Value* v) {
-  if (v == nullptr || v->constant() == nullptr || v->constant()->numel() != 1) return std::nullopt;
-  return v->constant()->valueAsDouble(0);
-}
-
-bool isScalarConstant(const ir::Value* v) {
-  return scalarConstant(v).has_value();
-}
+// A session's graph: every initializer is a constant, graph input or not.
+constexpr ir::ConstantScope kSession = ir::ConstantScope::kSession;
 
 /// The epilogue step for an activation node, or nullopt when it cannot be fused.
 std::optional<PostOp> activationOf(const ir::Node& n) {
@@ -84,12 +80,12 @@ std::optional<PostOp> activationOf(const ir::Node& n) {
   if (op == "Clip") {
     float lo = n.attrFloat("min", -FLT_MAX), hi = n.attrFloat("max", FLT_MAX);
     if (n.numInputs() > 1 && n.input(1) != nullptr) {
-      auto v = scalarConstant(n.input(1));
+      auto v = ir::scalarConstant(n.input(1), kSession);
       if (!v) return std::nullopt;
       lo = static_cast<float>(*v);
     }
     if (n.numInputs() > 2 && n.input(2) != nullptr) {
-      auto v = scalarConstant(n.input(2));
+      auto v = ir::scalarConstant(n.input(2), kSession);
       if (!v) return std::nullopt;
       hi = static_cast<float>(*v);
     }
@@ -143,7 +139,7 @@ ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* f
                                  const std::string& domain, const std::string& name,
                                  const std::vector<ir::Value*>& inputs, std::vector<ir::Attribute> attrs) {
   const bool kept = keep_.erase(finalOut) > 0;
-  ir::Node* node = replaceChain(graph_, old, finalOut, opType, domain, name, inputs, std::move(attrs));
+  ir::Node* node = ir::replaceChain(graph_, old, finalOut, opType, domain, name, inputs, std::move(attrs));
   if (kept) keep_.insert(node->output(0));
   return node;
 }
@@ -152,74 +148,40 @@ ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* f
 // Before: y = BatchNormalization(Conv(x, W, B), s, beta, mean, var)
 // After:  y = Conv(x, W', B'),  W'[m] = W[m] * a[m],  B'[m] = (B[m] - mean[m]) * a[m] + beta[m],
 //         a[m] = s[m] / sqrt(var[m] + epsilon), computed in double.
-// Requires float32 constants W, B (or none), s, beta, mean, var; training_mode 0; the Conv
-// output read only by the BatchNormalization.
+// The match and the fold are the fuse-conv-bn pass's (ir::matchConvBatchNorm /
+// ir::foldConvBatchNorm); the lowering takes only float32 Convs (what its kernels fuse
+// further) whose output is not pinned.
 
 void Lowering::foldBatchNorms() {
-  std::vector<ir::Node*> convs;
-  for (ir::Node* n : graph_.nodes()) {
-    if (n->opType() == "Conv" && n->domain().empty() && n->numOutputs() == 1 && n->output(0) != nullptr &&
-        n->input(0) != nullptr && n->input(1) != nullptr) {
-      convs.push_back(n);
-    }
-  }
-  auto floatConstant = [](const ir::Value* v, int64_t numel) {
-    return v != nullptr && v->constant() != nullptr && v->constant()->dtype() == ir::DataType::kFloat &&
-           (numel < 0 || v->constant()->numel() == numel);
-  };
-  for (ir::Node* conv : convs) {
-    ir::Value* y = conv->output(0);
-    const ir::Value::Use* use = onlyUse(y);
-    if (pinned(y) || use == nullptr || use->index != 0) continue;
-    ir::Node* bn = use->user;
-    if (bn->opType() != "BatchNormalization" || !bn->domain().empty() || bn->output(0) == nullptr ||
-        bn->attrInt("training_mode", 0) != 0 || bn->attrInt("spatial", 1) != 1 || bn->numInputs() != 5) {
+  std::vector<ir::Value*> unfolded;  // the weights and biases folds replaced
+  for (ir::Node* bn : graph_.nodes()) {
+    std::optional<ir::ConvBatchNorm> m = ir::matchConvBatchNorm(*bn, kSession);
+    if (!m || m->conv->opType() != "Conv" || pinned(m->conv->output(0)) ||
+        ir::constantOf(m->conv->input(1), kSession)->dtype() != ir::DataType::kFloat) {
       continue;
     }
-    bool extraOutputs = false;
-    for (size_t i = 1; i < bn->numOutputs(); ++i) {
-      const ir::Value* o = bn->output(i);
-      extraOutputs = extraOutputs || (o != nullptr && (o->hasUses() || pinned(o)));
+    ir::Value* bnOut = bn->output(0);
+    ir::Value* convOut = m->conv->output(0);
+    const bool kept = keep_.erase(bnOut) > 0;
+    const std::string name = bnOut->name();
+    for (ir::Value* old : {m->conv->input(1), m->conv->input(2)}) {
+      if (old != nullptr) unfolded.push_back(old);
     }
-    const ir::Value* w = conv->input(1);
-    if (extraOutputs || !floatConstant(w, -1) || w->constant()->rank() < 3) continue;
-    int64_t m = w->constant()->dims()[0];
-    const ir::Value* b = conv->input(2);
-    if (b != nullptr && !floatConstant(b, m)) continue;
-    bool ok = true;
-    for (size_t i = 1; i < 5; ++i) ok = ok && floatConstant(bn->input(i), m);
-    if (!ok) continue;
-    double epsilon = bn->attrFloat("epsilon", 1e-5f);
-    const ir::Tensor& wt = *w->constant();
-    int64_t perChannel = wt.numel() / std::max<int64_t>(m, 1);
-    ir::Tensor newW(ir::DataType::kFloat, wt.dims());
-    ir::Tensor newB(ir::DataType::kFloat, {m});
-    const float* s = bn->input(1)->constant()->data<float>();
-    const float* beta = bn->input(2)->constant()->data<float>();
-    const float* mean = bn->input(3)->constant()->data<float>();
-    const float* var = bn->input(4)->constant()->data<float>();
-    for (int64_t c = 0; c < m; ++c) {
-      double a = static_cast<double>(s[c]) / std::sqrt(static_cast<double>(var[c]) + epsilon);
-      for (int64_t k = 0; k < perChannel; ++k) {
-        newW.mutableData<float>()[c * perChannel + k] = static_cast<float>(wt.data<float>()[c * perChannel + k] * a);
-      }
-      double bias = b != nullptr ? static_cast<double>(b->constant()->data<float>()[c]) : 0.0;
-      newB.mutableData<float>()[c] = static_cast<float>((bias - mean[c]) * a + beta[c]);
-    }
-    ir::Value* wv = graph_.addInitializer(graph_.uniqueValueName(w->name() + "_bn"), std::move(newW));
-    ir::Value* bv = graph_.addInitializer(
-        graph_.uniqueValueName(bn->name().empty() ? w->name() + "_bn_bias" : bn->name() + "_bias"), std::move(newB));
-    ir::Value* oldW = conv->input(1);
-    ir::Value* oldB = conv->input(2);
-    replaceNodes({conv, bn}, bn->output(0), "Conv", "", conv->name(), {conv->input(0), wv, bv},
-                 mergedAttributes(*conv, {}));
-    for (ir::Value* old : {oldW, oldB}) {  // drop the unfolded weights when nothing else reads them
-      if (old != nullptr && !old->hasUses() && !old->isGraphInput() && !old->isGraphOutput() && !keep_.contains(old)) {
-        graph_.removeInitializer(old);
-        graph_.eraseValue(old);
+    ir::foldConvBatchNorm(graph_, *m, kSession);
+    if (kept) {  // the Conv output now stands for the kept value, under its name
+      keep_.insert(convOut);
+      if (convOut->name() != name) {
+        WH_CHECK(graph_.renameValue(bnOut, graph_.uniqueValueName(name + "_folded")).isOk());
+        WH_CHECK(graph_.renameValue(convOut, name).isOk());
       }
     }
+    graph_.eraseNode(bn);
   }
+  // Drop the unfolded weights that nothing else reads, all in one pass.
+  std::erase_if(unfolded, [&](const ir::Value* v) {
+    return v->hasUses() || v->isGraphInput() || v->isGraphOutput() || keep_.contains(v);
+  });
+  graph_.eraseValues(unfolded);
 }
 
 // ---- step 1: fused epilogues ----
@@ -238,7 +200,7 @@ Status Lowering::fuseEpilogues() {
     std::vector<ir::Node*> absorbed = {conv};
     ir::Value* z = nullptr;
     while (!pinned(cur)) {
-      if (const ir::Value::Use* use = onlyUse(cur)) {
+      if (const ir::Value::Use* use = ir::onlyUse(cur)) {
         ir::Node* user = use->user;
         if (auto op = activationOf(*user); op && use->index == 0) {
           ops.push_back(*op);
@@ -269,7 +231,7 @@ Status Lowering::fuseEpilogues() {
             gate = u.user;
         }
         if (gate != nullptr && mul != nullptr && gate->output(0) != nullptr && !pinned(gate->output(0)) &&
-            onlyUse(gate->output(0)) != nullptr && onlyUse(gate->output(0))->user == mul && mul->numInputs() == 2 &&
+            ir::onlyUse(gate->output(0)) != nullptr && ir::onlyUse(gate->output(0))->user == mul && mul->numInputs() == 2 &&
             mul->output(0) != nullptr && gate->numOutputs() == 1) {
           std::optional<PostOp> g = activationOf(*gate);
           bool ok = g.has_value();
@@ -428,7 +390,7 @@ Status Lowering::keepChannelsLast() {
         bool unary = isUnaryLayoutFree(n->opType());
         for (size_t i = 0; i < n->numInputs(); ++i) {
           const ir::Value* in = n->input(i);
-          if (in == nullptr || (unary && i > 0) || (!unary && isScalarConstant(in))) continue;
+          if (in == nullptr || (unary && i > 0) || (!unary && ir::scalarConstant(in, kSession))) continue;
           classes.unite(in, n->output(0));
         }
         break;
@@ -519,7 +481,7 @@ void Lowering::markSumInPlace() {
   for (ir::Node* n : graph_.nodes()) {
     if (n->opType() != "FusedConv" || n->domain() != kInternalDomain || n->input(3) == nullptr) continue;
     const ir::Value* z = n->input(3);
-    if (z->producer() != nullptr && !pinned(z) && onlyUse(z) != nullptr) {
+    if (z->producer() != nullptr && !pinned(z) && ir::onlyUse(z) != nullptr) {
       n->setAttribute(ir::Attribute::makeInt("sum_in_place", 1));
     }
   }

@@ -604,6 +604,68 @@ TEST_CASE("node attributes: set replaces, typed getters fall back on a kind mism
   CHECK_THAT(unnamed->describe(), Catch::StartsWith("com.microsoft.Relu #"));
 }
 
+// ------------------------------------------------------------------------------ listener
+
+namespace {
+
+// Writes down every notification as a line of text.
+class RecordingListener final : public ir::GraphListener {
+ public:
+  std::vector<std::string> events;
+  void nodeInserted(ir::Node& node) override { events.push_back("inserted " + node.name()); }
+  void nodeErased(ir::Node& node) override {
+    // The node is still whole when the listener hears of it.
+    events.push_back("erased " + node.name() + " reading " + std::to_string(node.inputs().size()));
+  }
+  void inputChanged(ir::Node& user, ir::Value* from, ir::Value* to) override {
+    events.push_back("input " + user.name() + " " + (from ? from->name() : "-") + " -> " + (to ? to->name() : "-"));
+  }
+  void nodeModified(ir::Node& node) override { events.push_back("modified " + node.name()); }
+  void valueModified(ir::Value& value) override { events.push_back("value " + value.name()); }
+};
+
+}  // namespace
+
+TEST_CASE("a graph listener hears of every change to the graph's structure", "[ir]") {
+  GraphBuilder b;
+  ir::Value* x = b.input("x", DataType::kFloat, {2});
+  ir::Value* a = b.node("Neg", {x}, {}, "neg");
+  ir::Value* y = b.node("Relu", {a}, {}, "relu");
+  b.output(y);
+  ir::Model model = b.build(17);
+  ir::Graph& g = *model.graph;
+  RecordingListener listener;
+  REQUIRE(g.setListener(&listener) == nullptr);
+
+  ir::Node* relu = y->producer();
+  ir::Node* exp = g.addNode("Exp", {x}, {"e"}, "exp", "", relu);
+  CHECK(listener.events == std::vector<std::string>{"input exp - -> x", "inserted exp"});
+  listener.events.clear();
+  exp->setAttribute(ir::Attribute::makeInt("k", 1));
+  exp->removeAttribute("missing");  // nothing removed: no news
+  exp->removeAttribute("k");
+  CHECK(listener.events == std::vector<std::string>{"modified exp", "modified exp"});
+  listener.events.clear();
+  relu->setInput(0, exp->output(0));
+  relu->setInput(0, exp->output(0));  // the same value again: no news
+  CHECK(listener.events == std::vector<std::string>{"input relu neg -> e"});
+  listener.events.clear();
+  g.eraseNode(a->producer());
+  CHECK(listener.events == std::vector<std::string>{"erased neg reading 1"});  // no input news after it
+  listener.events.clear();
+  // Replacing a graph output renames its replacement: both values change.
+  g.replaceAllUsesWith(y, exp->output(0));
+  CHECK(listener.events == std::vector<std::string>{"value relu_replaced", "value relu"});
+  listener.events.clear();
+  ir::Value* w = g.addInitializer("w", ir::Tensor(DataType::kFloat, {2}));
+  g.removeInitializer(w);
+  CHECK(listener.events == std::vector<std::string>{"value w", "value w"});
+
+  CHECK(g.clone()->listener() == nullptr);
+  CHECK(g.setListener(nullptr) == &listener);
+  requireConsistent(g);
+}
+
 // --------------------------------------------------------------------------------- clone
 
 TEST_CASE("Graph::clone is a deep copy that can change on its own", "[ir]") {

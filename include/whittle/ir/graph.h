@@ -17,6 +17,26 @@ namespace whittle::ir {
 
 class Graph;
 class Node;
+class Value;
+
+/// Told of every change to a graph's structure while installed with Graph::setListener, so
+/// that a rewrite driver can keep its worklist without rescanning the graph (MLIR's
+/// RewriterBase::Listener). Each callback runs after the change, except nodeErased, which
+/// runs before the node goes (its inputs and outputs are still attached).
+class GraphListener {
+ public:
+  virtual ~GraphListener() = default;
+  /// `node` was added, with its inputs and outputs.
+  virtual void nodeInserted(Node& node) {}
+  /// `node` is about to be erased.
+  virtual void nodeErased(Node& node) {}
+  /// An input (or implicit input) of `user` changed from `from` to `to`; either may be null.
+  virtual void inputChanged(Node& user, Value* from, Value* to) {}
+  /// An attribute of `node` was set or removed.
+  virtual void nodeModified(Node& node) {}
+  /// `value` became or stopped being a graph input, output or initializer, or its constant changed.
+  virtual void valueModified(Value& value) {}
+};
 
 /// One dimension of a shape: a known size, a symbolic name ("batch"), or unknown.
 struct Dim {
@@ -73,7 +93,7 @@ class Value {
   bool isInitializer() const { return constant_ != nullptr; }
   const Tensor* constant() const { return constant_.get(); }
   void setConstant(Tensor tensor);
-  void clearConstant() { constant_.reset(); }
+  void clearConstant();
 
   bool isGraphInput() const { return isGraphInput_; }
   bool isGraphOutput() const;
@@ -215,6 +235,7 @@ class Node {
   Node(Graph* graph, std::string opType, std::string domain, std::string name)
       : graph_(graph), opType_(std::move(opType)), domain_(std::move(domain)), name_(std::move(name)) {}
   void removeUse(Value* value, int32_t index);
+  GraphListener* listener() const;
 
   Graph* graph_;
   std::string opType_;
@@ -238,8 +259,18 @@ class Graph {
   Graph() = default;
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
-  /// A deep copy: new nodes and values, tensors shared (they are copy on write).
+  /// A deep copy: new nodes and values, tensors shared (they are copy on write). The copy
+  /// has no listener.
   std::unique_ptr<Graph> clone() const;
+
+  /// Installs `listener` (nullptr: none) to be told of every change from now on; returns the
+  /// one it replaces. The graph does not own it.
+  GraphListener* setListener(GraphListener* listener) {
+    GraphListener* previous = listener_;
+    listener_ = listener;
+    return previous;
+  }
+  GraphListener* listener() const { return listener_; }
 
   const std::string& name() const { return name_; }
   void setName(std::string n) { name_ = std::move(n); }
@@ -264,6 +295,9 @@ class Graph {
   std::string uniqueValueName(const std::string& base) const;
   /// Removes a value that has no producer and no uses and is neither input nor output.
   void eraseValue(Value* value);
+  /// Removes several such values (repeats allowed) in one pass over the input and
+  /// initializer lists: what eraseValue costs once, not once per value.
+  void eraseValues(const std::vector<Value*>& values);
 
   const std::vector<Value*>& inputs() const { return inputs_; }
   const std::vector<Value*>& outputs() const { return outputs_; }
@@ -341,6 +375,7 @@ class Graph {
   std::vector<std::string> opaqueQuantAnnotations_;
   std::unordered_map<std::string, int> nodeNames_;
   int64_t nextNodeSerial_ = 0;
+  GraphListener* listener_ = nullptr;
 };
 
 /// One entry of a model's opset_import.

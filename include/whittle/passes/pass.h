@@ -13,6 +13,8 @@
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
 #include "whittle/runtime/backend.h"
+#include "whittle/ir/match.h"
+#include "whittle/ir/rewrite.h"
 
 namespace whittle::quant {
 class CalibrationProvider;
@@ -95,48 +97,34 @@ class Pass {
   virtual Status run(ir::Model& model, PassContext& ctx) = 0;
 };
 
-/// A local rewrite: cheap checks in match(), the change in rewrite(). "Not applicable" is
-/// match() returning false, never an error.
-class RewritePattern {
- public:
-  virtual ~RewritePattern() = default;
-  /// Op types (default domain) whose nodes may be the root of a match.
-  virtual std::vector<std::string_view> rootOps() const = 0;
-  virtual bool match(const ir::Node& root, const PassContext& ctx) const = 0;
-  /// Rewrites the matched graph; must leave a graph that passes the verifier.
-  virtual Status rewrite(ir::Node& root, PassContext& ctx) const = 0;
-};
+/// A pattern of a PatternPass: tried by the greedy driver with the pass's context.
+using Pattern = ir::Pattern<PassContext>;
 
-/// Applies `patterns` to every node, over and over, until none matches. Returns how many
-/// rewrites were applied. Nodes made dead by a rewrite are removed as it goes.
-Expected<int64_t> applyPatternsGreedily(ir::Graph& graph, const std::vector<const RewritePattern*>& patterns,
-                                        PassContext& ctx);
+/// A local rewrite (ir/rewrite.h): match() does the cheap checks and returns a MatchT with
+/// what it found; rewrite() changes the graph from that alone. "Not applicable" is match()
+/// returning nullopt, never an error.
+template <typename MatchT>
+using RewritePattern = ir::RewritePattern<MatchT, PassContext>;
 
-/// A pass made of one or more rewrite patterns run by the greedy driver.
+/// A pass made of one or more rewrite patterns run by the greedy worklist driver.
 class PatternPass : public Pass {
  public:
-  explicit PatternPass(std::vector<std::unique_ptr<RewritePattern>> patterns) : patterns_(std::move(patterns)) {}
+  explicit PatternPass(std::vector<std::unique_ptr<Pattern>> patterns) : patterns_(std::move(patterns)) {}
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
-  std::vector<std::unique_ptr<RewritePattern>> patterns_;
+  std::vector<std::unique_ptr<Pattern>> patterns_;
 };
 
 /// A PatternPass over `patterns`, as a pass factory returns it.
-inline Expected<std::unique_ptr<Pass>> makePatternPass(std::vector<std::unique_ptr<RewritePattern>> patterns) {
+inline Expected<std::unique_ptr<Pass>> makePatternPass(std::vector<std::unique_ptr<Pattern>> patterns) {
   return std::unique_ptr<Pass>(std::make_unique<PatternPass>(std::move(patterns)));
 }
 
-/// The constant tensor behind `v`: an initializer (not also a graph input, which a caller
-/// could override) or the output of a Constant node with a `value` tensor. nullptr otherwise.
-const ir::Tensor* constantOf(const ir::Value* v);
-
-/// Whether every use of `from` may be redirected to `to` without changing the model's
-/// interface (a graph output fed straight from a graph input or initializer needs a node).
-bool canForward(const ir::Value* from, const ir::Value* to);
-
-/// Removes nodes (without side effects) whose outputs nothing uses, and unused initializers.
-/// Returns how many nodes went. Shared by passes that leave dead code behind.
-int64_t removeDeadNodes(ir::Graph& graph);
+/// The matcher and clean-up that every kind of pass uses, from ir/match.h and ir/rewrite.h:
+/// constantOf (in the model's scope), canForward and removeDeadNodes.
+using ir::canForward;
+using ir::constantOf;
+using ir::removeDeadNodes;
 
 }  // namespace whittle::passes

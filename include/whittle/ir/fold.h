@@ -1,0 +1,48 @@
+#pragma once
+// Folding constant parameters into the ops that use them: per-channel math done in double
+// and rounded once to the weight's type. Shared by the fusion passes and the runtime's
+// lowering, so that a fold is written once (BatchNormalization into a Conv, for one).
+
+#include <optional>
+#include <vector>
+
+#include "whittle/ir/graph.h"
+#include "whittle/ir/match.h"
+
+namespace whittle::ir {
+
+/// The values of a tensor of any numeric type, as doubles.
+std::vector<double> toDoubles(const Tensor& t);
+/// A tensor of `dtype` (float32, float16, bfloat16 or float64) from double values.
+Tensor fromDoubles(DataType dtype, std::vector<int64_t> dims, const std::vector<double>& values);
+
+/// Output channels of a Conv (W[0]) or ConvTranspose (W[1] * group).
+int64_t outputChannels(const Node& conv, const Tensor& weight);
+/// The Conv/ConvTranspose weight with every output channel c multiplied by factor[c].
+Tensor scaleOutputChannels(const Node& conv, const Tensor& weight, const std::vector<double>& factor);
+
+/// y = BatchNormalization(Conv(x, W, b), scale, beta, mean, var), as matchConvBatchNorm
+/// found it (Conv may be ConvTranspose).
+struct ConvBatchNorm {
+  Node* conv = nullptr;
+  Node* bn = nullptr;
+};
+
+/// Matches at `bn`: an inference BatchNormalization (training_mode 0, spatial 1, any extra
+/// outputs unread and not graph outputs) whose input is a Conv or ConvTranspose output that
+/// it alone reads; W (floating point, rank >= 3), b (if present) and the BN's scale, beta,
+/// mean and var are constants in `scope` with one value per output channel. Cheap checks
+/// first; nullopt when any of this does not hold.
+std::optional<ConvBatchNorm> matchConvBatchNorm(const Node& bn, ConstantScope scope = ConstantScope::kModel);
+
+/// Folds what matchConvBatchNorm found:
+///   a[c] = scale[c] / sqrt(var[c] + epsilon)
+///   W'[c] = W[c] * a[c],  b'[c] = (b[c] - mean[c]) * a[c] + beta[c]   (b absent: 0)
+/// in double, rounded once to W's type. The Conv reads W' and b' (new initializers named
+/// after W and the BN output) and takes the BN output's type; the BN's readers (and the
+/// graph output, by name) read the Conv instead. The BN is left unread, and W and b too
+/// unless something else reads them, for the caller to erase (the rewrite driver does; one
+/// removeDeadNodes at the end takes the initializers of many folds in one pass).
+void foldConvBatchNorm(Graph& graph, const ConvBatchNorm& m, ConstantScope scope = ConstantScope::kModel);
+
+}  // namespace whittle::ir
