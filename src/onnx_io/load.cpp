@@ -1,8 +1,10 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <onnx/defs/schema.h>
 
 #include <climits>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <unordered_set>
 
@@ -99,8 +101,11 @@ class Loader {
   Expected<std::shared_ptr<ir::Buffer>> resolveExternal(const ir::ExternalDataRef& ref);
   Expected<ir::Attribute> convertAttribute(onnx::AttributeProto& proto, const std::string& nodeLabel);
   Status convertGraph(onnx::GraphProto& proto, ir::Graph& graph);
+  Status checkArity(const onnx::NodeProto& n, const std::string& labelText) const;
 
   std::string baseDir_;
+  /// The model's opset imports, by domain ("" for ai.onnx).
+  std::map<std::string, int64_t> opsets_;
   std::string label_;
   ExternalFiles externalFiles_;
 };
@@ -204,6 +209,38 @@ std::string unknownFieldsOf(const google::protobuf::Message& message) {
   return out;
 }
 
+/// Refuses a node whose input or output count its ONNX schema does not allow, as ONNX Runtime
+/// does when it loads a model: kernels index their inputs by position, and a MatMul with one
+/// input would otherwise read past its input list. Ops that libonnx does not know, and opsets
+/// newer than it knows, are not checked (their arity is the runtime's to check).
+Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText) const {
+  std::string domain = n.domain() == "ai.onnx" ? "" : n.domain();
+  auto opset = opsets_.find(domain);
+  if (opset == opsets_.end()) return Status::ok();
+  const auto& ranges = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto range = ranges.find(domain);
+  if (range == ranges.end() || opset->second > range->second.second) return Status::ok();
+  const onnx::OpSchema* schema =
+      onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset->second), domain);
+  if (schema == nullptr) return Status::ok();
+  auto count = [](int k, const char* what) { return std::to_string(k) + " " + what + (k == 1 ? "" : "s"); };
+  auto allowed = [](int lo, int hi) {
+    if (lo == hi) return std::to_string(lo);
+    if (hi == std::numeric_limits<int>::max()) return std::to_string(lo) + " or more";
+    return std::to_string(lo) + " to " + std::to_string(hi);
+  };
+  std::string version = n.op_type() + "-" + std::to_string(schema->SinceVersion());
+  if (n.input_size() < schema->min_input() || n.input_size() > schema->max_input()) {
+    return invalidInput(labelText + ": has " + count(n.input_size(), "input") + "; " + version + " takes " +
+                        allowed(schema->min_input(), schema->max_input()));
+  }
+  if (n.output_size() < schema->min_output() || n.output_size() > schema->max_output()) {
+    return invalidInput(labelText + ": has " + count(n.output_size(), "output") + "; " + version + " gives " +
+                        allowed(schema->min_output(), schema->max_output()));
+  }
+  return Status::ok();
+}
+
 std::string nodeLabel(const onnx::NodeProto& n, int index) {
   std::string op = n.domain().empty() || n.domain() == "ai.onnx" ? n.op_type() : n.domain() + "." + n.op_type();
   return op + (n.name().empty() ? " #" + std::to_string(index) : " '" + n.name() + "'");
@@ -268,6 +305,7 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     auto& n = *proto.mutable_node(i);
     std::string labelText = nodeLabel(n, i);
     if (n.op_type().empty()) return invalidInput(labelText + ": empty op_type");
+    WH_RETURN_IF_ERROR(checkArity(n, labelText));
     std::vector<ir::Value*> inputs;
     for (const auto& name : n.input()) {
       if (name.empty()) {
@@ -341,6 +379,7 @@ Expected<ir::Model> Loader::run(onnx::ModelProto& proto, const LoadOptions& opti
                                 std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + ")"));
     }
     model.opsetImports.push_back({op.domain(), op.version()});
+    opsets_[isDefault ? "" : op.domain()] = op.version();
   }
   model.producerName = proto.producer_name();
   model.producerVersion = proto.producer_version();

@@ -214,6 +214,25 @@ std::vector<BadCase> badCases() {
   modelCase("two producers of one tensor",
             [](onnx::ModelProto& m) { addNode(m.mutable_graph(), "Neg", {"x"}, {"s"}, "neg"); },
             StatusCode::kInvalidInput, {"tensor 's'", "produced by two nodes", "Add 'add'", "Neg 'neg'"});
+  // Kernels index their inputs by position: the schema's arity is checked at load, as in ORT.
+  modelCase("a node with fewer inputs than its schema takes",
+            [](onnx::ModelProto& m) { m.mutable_graph()->mutable_node(0)->mutable_input()->RemoveLast(); },
+            StatusCode::kInvalidInput, {"Add 'add'", "has 1 input;", "Add-14 takes 2"});
+  modelCase("a node with more inputs than its schema takes",
+            [](onnx::ModelProto& m) { m.mutable_graph()->mutable_node(1)->add_input("w"); },
+            StatusCode::kInvalidInput, {"Relu 'relu'", "has 2 inputs;", "Relu-14 takes 1"});
+  modelCase("a node with more outputs than its schema gives",
+            [](onnx::ModelProto& m) { m.mutable_graph()->mutable_node(1)->add_output("extra"); },
+            StatusCode::kInvalidInput, {"Relu 'relu'", "has 2 outputs;", "Relu-14 gives 1"});
+  // Found by fuzz_optimize: a one-input MatMul reached fold-constants' kernel run.
+  cases.push_back({"a MatMul with one input (fuzz regression)",
+                   [](const TempDir& dir) {
+                     std::string path = dir.file("matmul.onnx");
+                     testing::writeBytes(path, testing::readBytes(std::string(WHITTLE_SOURCE_DIR) +
+                                                                  "/tests/fuzz_regressions/optimize_matmul_with_one_input.onnx"));
+                     return path;
+                   },
+                   StatusCode::kInvalidInput, {"MatMul", "has 1 input;", "takes 2"}});
   modelCase("a node output that overwrites an initializer",
             [](onnx::ModelProto& m) { addNode(m.mutable_graph(), "Neg", {"x"}, {"w"}, "neg"); },
             StatusCode::kInvalidInput, {"Neg 'neg'", "output 'w'", "initializer"});
