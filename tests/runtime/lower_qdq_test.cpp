@@ -103,10 +103,7 @@ ir::Model qdqNetwork() {
   return gb.build(13);
 }
 
-int countOps(const ir::Graph& g, const std::string& op) {
-  auto types = testing::opTypes(g);
-  return static_cast<int>(std::count(types.begin(), types.end(), op));
-}
+using testing::countOps;
 
 }  // namespace
 
