@@ -46,47 +46,20 @@ int64_t broadcastIndex(const std::vector<int64_t>& out, const std::vector<int64_
 
 void setValue(ir::Tensor& t, int64_t i, double v) {
   switch (t.dtype()) {
-    case ir::DataType::kFloat:
-      t.mutableData<float>()[i] = static_cast<float>(v);
-      break;
-    case ir::DataType::kDouble:
-      t.mutableData<double>()[i] = v;
-      break;
-    case ir::DataType::kFloat16:
-      t.mutableData<uint16_t>()[i] = ir::floatToHalf(static_cast<float>(v));
-      break;
-    case ir::DataType::kBFloat16:
-      t.mutableData<uint16_t>()[i] = ir::floatToBfloat16(static_cast<float>(v));
-      break;
-    case ir::DataType::kInt8:
-      t.mutableData<int8_t>()[i] = static_cast<int8_t>(v);
-      break;
-    case ir::DataType::kInt16:
-      t.mutableData<int16_t>()[i] = static_cast<int16_t>(v);
-      break;
-    case ir::DataType::kInt32:
-      t.mutableData<int32_t>()[i] = static_cast<int32_t>(v);
-      break;
-    case ir::DataType::kInt64:
-      t.mutableData<int64_t>()[i] = static_cast<int64_t>(v);
-      break;
-    case ir::DataType::kUint8:
-      t.mutableData<uint8_t>()[i] = toUnsigned<uint8_t>(v);
-      break;
-    case ir::DataType::kUint16:
-      t.mutableData<uint16_t>()[i] = toUnsigned<uint16_t>(v);
-      break;
-    case ir::DataType::kUint32:
-      t.mutableData<uint32_t>()[i] = toUnsigned<uint32_t>(v);
-      break;
-    case ir::DataType::kUint64:
-      t.mutableData<uint64_t>()[i] = toUnsigned<uint64_t>(v);
-      break;
-    case ir::DataType::kBool:
-      t.mutableData<uint8_t>()[i] = v != 0.0 ? 1 : 0;
-      break;
-    default:
-      FAIL("setValue: unsupported dtype " << ir::dataTypeName(t.dtype()));
+    case ir::DataType::kFloat: t.mutableData<float>()[i] = static_cast<float>(v); break;
+    case ir::DataType::kDouble: t.mutableData<double>()[i] = v; break;
+    case ir::DataType::kFloat16: t.mutableData<uint16_t>()[i] = ir::floatToHalf(static_cast<float>(v)); break;
+    case ir::DataType::kBFloat16: t.mutableData<uint16_t>()[i] = ir::floatToBfloat16(static_cast<float>(v)); break;
+    case ir::DataType::kInt8: t.mutableData<int8_t>()[i] = static_cast<int8_t>(v); break;
+    case ir::DataType::kInt16: t.mutableData<int16_t>()[i] = static_cast<int16_t>(v); break;
+    case ir::DataType::kInt32: t.mutableData<int32_t>()[i] = static_cast<int32_t>(v); break;
+    case ir::DataType::kInt64: t.mutableData<int64_t>()[i] = static_cast<int64_t>(v); break;
+    case ir::DataType::kUint8: t.mutableData<uint8_t>()[i] = toUnsigned<uint8_t>(v); break;
+    case ir::DataType::kUint16: t.mutableData<uint16_t>()[i] = toUnsigned<uint16_t>(v); break;
+    case ir::DataType::kUint32: t.mutableData<uint32_t>()[i] = toUnsigned<uint32_t>(v); break;
+    case ir::DataType::kUint64: t.mutableData<uint64_t>()[i] = toUnsigned<uint64_t>(v); break;
+    case ir::DataType::kBool: t.mutableData<uint8_t>()[i] = v != 0.0 ? 1 : 0; break;
+    default: FAIL("setValue: unsupported dtype " << ir::dataTypeName(t.dtype()));
   }
 }
 
@@ -101,21 +74,11 @@ ir::Tensor intTensor(ir::DataType type, std::vector<int64_t> dims, const std::ve
   ir::Tensor t(type, std::move(dims));
   for (size_t i = 0; i < values.size(); ++i) {
     switch (type) {
-      case ir::DataType::kUint8:
-        t.mutableData<uint8_t>()[i] = static_cast<uint8_t>(values[i]);
-        break;
-      case ir::DataType::kInt8:
-        t.mutableData<int8_t>()[i] = static_cast<int8_t>(values[i]);
-        break;
-      case ir::DataType::kUint16:
-        t.mutableData<uint16_t>()[i] = static_cast<uint16_t>(values[i]);
-        break;
-      case ir::DataType::kInt16:
-        t.mutableData<int16_t>()[i] = static_cast<int16_t>(values[i]);
-        break;
-      default:
-        t.mutableData<int32_t>()[i] = values[i];
-        break;
+      case ir::DataType::kUint8: t.mutableData<uint8_t>()[i] = static_cast<uint8_t>(values[i]); break;
+      case ir::DataType::kInt8: t.mutableData<int8_t>()[i] = static_cast<int8_t>(values[i]); break;
+      case ir::DataType::kUint16: t.mutableData<uint16_t>()[i] = static_cast<uint16_t>(values[i]); break;
+      case ir::DataType::kInt16: t.mutableData<int16_t>()[i] = static_cast<int16_t>(values[i]); break;
+      default: t.mutableData<int32_t>()[i] = values[i]; break;
     }
   }
   return t;

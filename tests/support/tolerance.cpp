@@ -30,27 +30,19 @@ std::string shapeText(const std::vector<int64_t>& dims) {
 
 double singleRoundingTolerance(ir::DataType dtype) {
   switch (dtype) {
-    case ir::DataType::kFloat16:
-      return 1e-3;
-    case ir::DataType::kBFloat16:
-      return 8e-3;
-    case ir::DataType::kFloat:
-      return 2e-6;
-    default:
-      return 1e-12;
+    case ir::DataType::kFloat16: return 1e-3;
+    case ir::DataType::kBFloat16: return 8e-3;
+    case ir::DataType::kFloat: return 2e-6;
+    default: return 1e-12;
   }
 }
 
 double accumulatedRoundingTolerance(ir::DataType dtype) {
   switch (dtype) {
-    case ir::DataType::kFloat16:
-      return 2e-3;
-    case ir::DataType::kBFloat16:
-      return 1e-2;
-    case ir::DataType::kDouble:
-      return 1e-12;
-    default:
-      return 2e-5;
+    case ir::DataType::kFloat16: return 2e-3;
+    case ir::DataType::kBFloat16: return 1e-2;
+    case ir::DataType::kDouble: return 1e-12;
+    default: return 2e-5;
   }
 }
 
