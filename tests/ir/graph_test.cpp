@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/verifier.h"
 

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/verifier.h"
 

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/ir/verifier.h"

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "support/demo_model.h"
-#include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "support/temp_dir.h"
 #include "whittle/onnx_io/onnx_io.h"
 

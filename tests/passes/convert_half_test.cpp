@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 #include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 
 using namespace whittle;
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 #include "quant/quant_test_util.h"
 #include "support/python.h"
 #include "support/shared_data.h"

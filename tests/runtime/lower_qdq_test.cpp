@@ -11,6 +11,7 @@
 #include <random>
 
 #include "kernels/cpu/quant_test_util.h"
+#include "support/graph_queries.h"
 #include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"

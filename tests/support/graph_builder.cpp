@@ -230,17 +230,4 @@ std::vector<std::string> opTypes(const ir::Graph& graph) {
   return out;
 }
 
-int64_t countOps(const ir::Graph& graph, const std::string& opType) {
-  int64_t n = 0;
-  for (const ir::Node* node : graph.nodes()) n += node->opType() == opType ? 1 : 0;
-  return n;
-}
-
-ir::Node* findNode(const ir::Graph& graph, const std::string& name) {
-  for (ir::Node* n : graph.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
-
 }  // namespace whittle::testing

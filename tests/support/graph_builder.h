@@ -94,10 +94,4 @@ std::string useListMismatch(const ir::Graph& graph);
 /// The op types of the graph's nodes, in list order.
 std::vector<std::string> opTypes(const ir::Graph& graph);
 
-/// How many of the graph's nodes (not those of subgraphs) are `opType` nodes.
-int64_t countOps(const ir::Graph& graph, const std::string& opType);
-
-/// The graph's node named `name` (not in subgraphs), or nullptr.
-ir::Node* findNode(const ir::Graph& graph, const std::string& name);
-
 }  // namespace whittle::testing

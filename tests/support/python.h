@@ -14,6 +14,13 @@
 
 namespace whittle::testing {
 
+/// The string `s` quoted for the shell: in single quotes, each inner quote written as '\''.
+inline std::string shellQuote(const std::string& s) {
+  std::string quoted = "'";
+  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 /// The test interpreter (WHITTLE_PYTHON) quoted for the shell, to start a command line with:
 ///   shell(python() + " " + shellQuote(script) + " ...")
 inline std::string python() {

@@ -9,13 +9,6 @@
 
 namespace whittle::testing {
 
-/// The string `s` quoted for the shell: in single quotes, each inner quote written as '\''.
-inline std::string shellQuote(const std::string& s) {
-  std::string quoted = "'";
-  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 /// Runs a shell command; returns its exit status and puts stdout+stderr in `output`.
 inline int shell(const std::string& command, std::string* output = nullptr) {
   std::string text;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
