@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/verifier.h"
 
@@ -36,12 +37,7 @@ std::vector<std::string> nodeNames(const ir::Graph& g) {
   return out;
 }
 
-ir::Node* findNode(const ir::Graph& g, const std::string& name) {
-  for (ir::Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
+using testing::findNode;
 
 bool hasUse(const ir::Value* v, const ir::Node* user, int32_t index) {
   const auto& uses = v->uses();

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/verifier.h"
 
@@ -24,12 +25,7 @@ ir::Model goodModel() {
   return b.build(13);
 }
 
-ir::Node* findNode(const ir::Graph& g, const std::string& name) {
-  for (ir::Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
+using testing::findNode;
 
 // Asserts that verify() fails with `code` and a single-line message containing every part.
 void requireRejected(const ir::Graph& g, StatusCode code, std::initializer_list<std::string> parts) {

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "whittle/ir/verifier.h"
@@ -226,12 +227,7 @@ void requireSameModel(const ir::Model& a, const ir::Model& b) {
   }
 }
 
-ir::Node* findNode(const ir::Graph& g, const std::string& name) {
-  for (ir::Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
+using testing::findNode;
 
 std::set<std::string> nameSet(const std::vector<ir::Value*>& values) {
   auto v = names(values);

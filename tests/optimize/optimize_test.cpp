@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "support/demo_model.h"
+#include "support/graph_queries.h"
 #include "support/temp_dir.h"
 #include "whittle/onnx_io/onnx_io.h"
 
@@ -14,11 +15,7 @@ namespace {
 const std::string& kDemo = testing::kDemoModel;
 const std::string& kCalib = testing::kDemoCalib;
 
-int64_t countOps(const ir::Graph& g, const std::string& op) {
-  int64_t n = 0;
-  for (const ir::Node* node : g.nodes()) n += node->opType() == op ? 1 : 0;
-  return n;
-}
+using testing::countOps;
 
 TEST_CASE("buildPipeline: level passes, then --passes, recipe, quantization, conversion", "[optimize]") {
   OptimizeRequest r;

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 #include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
@@ -31,18 +32,8 @@ ir::Model convCumSum() {
   return b.build(17);
 }
 
-int countOps(const ir::Graph& g, const std::string& op) {
-  int k = 0;
-  for (const ir::Node* n : g.nodes()) k += n->opType() == op ? 1 : 0;
-  return k;
-}
+using testing::countOps;
 
-const ir::Node* nodeNamed(const ir::Graph& g, const std::string& name) {
-  for (const ir::Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
 
 // No Cast reads the output of another Cast.
 bool hasCastPair(const ir::Graph& g) {
@@ -72,13 +63,13 @@ TEST_CASE("convert-fp16 converts weights and values, casting only at type change
   CHECK(g.inputs()[0]->dtype() == ir::DataType::kFloat);
   CHECK(g.outputs()[0]->dtype() == ir::DataType::kFloat);
   CHECK(g.outputs()[0]->name() == "add");
-  const ir::Node* conv = nodeNamed(g, "conv");
+  const ir::Node* conv = testing::findNode(g, "conv");
   REQUIRE(conv != nullptr);
   CHECK(conv->input(0)->dtype() == ir::DataType::kFloat16);
   CHECK(conv->input(1)->constant()->dtype() == ir::DataType::kFloat16);
   CHECK(conv->input(2)->constant()->dtype() == ir::DataType::kFloat16);
   CHECK(conv->output(0)->dtype() == ir::DataType::kFloat16);
-  const ir::Node* cumsum = nodeNamed(g, "cumsum");
+  const ir::Node* cumsum = testing::findNode(g, "cumsum");
   REQUIRE(cumsum != nullptr);
   CHECK(cumsum->input(0)->dtype() == ir::DataType::kFloat);
   CHECK(cumsum->output(0)->dtype() == ir::DataType::kFloat);
@@ -99,10 +90,10 @@ TEST_CASE("convert-fp16 respects block-ops and block-nodes", "[passes][convert-h
   ir::Model model = convCumSum();
   auto run = testing::runPipelineOn(model, "convert-fp16{block-ops=Relu,block-nodes=add}");
   const ir::Graph& g = *run.after.graph;
-  CHECK(nodeNamed(g, "relu")->output(0)->dtype() == ir::DataType::kFloat);
-  CHECK(nodeNamed(g, "add")->output(0)->dtype() == ir::DataType::kFloat);
-  CHECK(nodeNamed(g, "cumsum")->output(0)->dtype() == ir::DataType::kFloat16);  // no longer blocked
-  CHECK(nodeNamed(g, "conv")->output(0)->dtype() == ir::DataType::kFloat16);
+  CHECK(testing::findNode(g, "relu")->output(0)->dtype() == ir::DataType::kFloat);
+  CHECK(testing::findNode(g, "add")->output(0)->dtype() == ir::DataType::kFloat);
+  CHECK(testing::findNode(g, "cumsum")->output(0)->dtype() == ir::DataType::kFloat16);  // no longer blocked
+  CHECK(testing::findNode(g, "conv")->output(0)->dtype() == ir::DataType::kFloat16);
   CHECK_FALSE(hasCastPair(g));
   // x -> half for conv, conv -> float for relu, relu -> half for cumsum, cumsum -> float for add.
   CHECK(countOps(g, "Cast") == 4);
@@ -119,10 +110,10 @@ TEST_CASE("convert-fp16 rewrites Cast-to-float, clamps big weights, keep-io-type
   auto run = testing::runPipelineOn(model, "convert-fp16{keep-io-types=false}");
   const ir::Graph& g = *run.after.graph;
   CHECK(countOps(g, "Cast") == 1);  // only the model's own Cast, now to float16
-  CHECK(nodeNamed(g, "to_float")->attrInt("to", 0) == static_cast<int64_t>(ir::DataType::kFloat16));
+  CHECK(testing::findNode(g, "to_float")->attrInt("to", 0) == static_cast<int64_t>(ir::DataType::kFloat16));
   CHECK(g.outputs()[0]->dtype() == ir::DataType::kFloat16);
   CHECK(run.stats.back().counters.at("weights-clamped") == 1);
-  const ir::Tensor* k = nodeNamed(g, "mul")->input(1)->constant();
+  const ir::Tensor* k = testing::findNode(g, "mul")->input(1)->constant();
   REQUIRE(k != nullptr);
   CHECK(k->valueAsDouble(1) == 65504.0);
   CHECK(onnx_io::checkModel(run.after).status.isOk());
@@ -133,7 +124,7 @@ TEST_CASE("convert-fp16 rewrites Cast-to-float, clamps big weights, keep-io-type
 TEST_CASE("convert-bf16 runs on the CPU runtime", "[passes][convert-half]") {
   ir::Model model = convCumSum();
   auto run = testing::runPipelineOn(model, "convert-bf16");
-  const ir::Node* conv = nodeNamed(*run.after.graph, "conv");
+  const ir::Node* conv = testing::findNode(*run.after.graph, "conv");
   CHECK(conv->output(0)->dtype() == ir::DataType::kBFloat16);
   CHECK(conv->input(1)->constant()->dtype() == ir::DataType::kBFloat16);
   CHECK_FALSE(hasCastPair(*run.after.graph));
@@ -265,12 +256,12 @@ TEST_CASE("convert-fp16 tolerance keeps the nodes where half precision fails in 
     // in turn: the second round keeps it too.
     CHECK(stats.back().counters.at("nodes-kept-by-tolerance") == 2);
     for (const char* name : {"scale2", "scale3"}) {
-      const ir::Node* n = nodeNamed(*mixed.graph, name);
+      const ir::Node* n = testing::findNode(*mixed.graph, name);
       REQUIRE(n != nullptr);
       CHECK(n->output(0)->dtype() == ir::DataType::kFloat);
     }
-    CHECK(nodeNamed(*mixed.graph, "scale1")->output(0)->dtype() == ir::DataType::kFloat16);
-    CHECK(nodeNamed(*mixed.graph, "relu")->output(0)->dtype() == ir::DataType::kFloat16);
+    CHECK(testing::findNode(*mixed.graph, "scale1")->output(0)->dtype() == ir::DataType::kFloat16);
+    CHECK(testing::findNode(*mixed.graph, "relu")->output(0)->dtype() == ir::DataType::kFloat16);
     CHECK_FALSE(hasCastPair(*mixed.graph));
     const ir::Tensor y = testing::runModel(mixed, feeds)[0].second;
     CHECK(testing::normRelativeError(y, expected) < 1e-2);

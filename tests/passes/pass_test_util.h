@@ -8,12 +8,13 @@
 //   testing::requireSameOutputs(model, run.after);
 
 #include <catch2/catch.hpp>
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "support/graph_builder.h"
+#include "support/kernel_harness.h"
+#include "support/tolerance.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/passes/pass_manager.h"
 #include "whittle/runtime/session.h"
@@ -72,33 +73,6 @@ inline std::vector<runtime::NamedTensor> randomFeeds(const ir::Model& model, uin
     feeds.emplace_back(in->name(), rng.randomTensor(in->dtype(), dims, isFloat ? lo : 0, isFloat ? hi : 3));
   }
   return feeds;
-}
-
-/// ||a - b|| / ||b|| over all elements (NaN in one but not the other gives infinity).
-inline double normRelativeError(const ir::Tensor& a, const ir::Tensor& b) {
-  double diff = 0, ref = 0;
-  for (int64_t i = 0; i < b.numel(); ++i) {
-    double x = a.valueAsDouble(i), y = b.valueAsDouble(i);
-    if (std::isnan(x) || std::isnan(y)) {
-      if (std::isnan(x) != std::isnan(y)) return INFINITY;
-      continue;
-    }
-    diff += (x - y) * (x - y);
-    ref += y * y;
-  }
-  return std::sqrt(diff) / std::max(std::sqrt(ref), 1e-30);
-}
-
-/// Runs `model` on the CPU runtime; REQUIREs success.
-inline std::vector<runtime::NamedTensor> runModel(const ir::Model& model,
-                                                  const std::vector<runtime::NamedTensor>& feeds) {
-  auto session = runtime::Session::create(model);
-  INFO(session.status().message());
-  REQUIRE(session.isOk());
-  auto outputs = (*session)->run(feeds);
-  INFO(outputs.status().message());
-  REQUIRE(outputs.isOk());
-  return std::move(outputs).value();
 }
 
 /// Runs `before` and `after` on the same seeded random inputs and checks that they give the

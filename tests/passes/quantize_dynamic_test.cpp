@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 
 using namespace whittle;
 
@@ -20,11 +21,7 @@ ir::Model transformerBlock() {
   return b.build(17);
 }
 
-int countOps(const ir::Graph& g, const std::string& op) {
-  int k = 0;
-  for (const ir::Node* n : g.nodes()) k += n->opType() == op ? 1 : 0;
-  return k;
-}
+using testing::countOps;
 
 }  // namespace
 
@@ -41,16 +38,9 @@ TEST_CASE("quantize-dynamic quantizes MatMuls with constant weights", "[passes][
     CHECK(n->input(3)->constant()->numel() == n->input(1)->constant()->dims()[1]);  // per column
   }
   auto feeds = testing::randomFeeds(model, 4);
-  auto a = runtime::Session::create(model);
-  auto b = runtime::Session::create(run.after);
-  REQUIRE(a.isOk());
-  REQUIRE(b.isOk());
-  auto ya = (*a)->run(feeds);
-  auto yb = (*b)->run(feeds);
-  REQUIRE(ya.isOk());
-  INFO(yb.status().message());
-  REQUIRE(yb.isOk());
-  CHECK(testing::normRelativeError((*yb)[0].second, (*ya)[0].second) < 0.03);
+  auto ya = testing::runModel(model, feeds);
+  auto yb = testing::runModel(run.after, feeds);
+  CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 0.03);
 }
 
 TEST_CASE("quantize-dynamic leaves excluded and non-constant MatMuls alone", "[passes][quantize-dynamic]") {

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 #include "quant/quant_test_util.h"
 #include "support/python.h"
 #include "support/shared_data.h"
@@ -82,11 +83,7 @@ const ir::Node* findNode(const ir::Graph& g, const std::string& op, const std::s
   return nullptr;
 }
 
-int countOps(const ir::Graph& g, const std::string& op) {
-  int k = 0;
-  for (const ir::Node* n : g.nodes()) k += n->opType() == op ? 1 : 0;
-  return k;
-}
+using testing::countOps;
 
 // Signal-to-quantization-noise ratio of `q` against `ref`, in dB.
 double sqnrDb(const ir::Tensor& q, const ir::Tensor& ref) {
@@ -158,15 +155,9 @@ TEST_CASE("quantize-int8 places QDQ pairs as ONNX Runtime's QDQ quantizer does",
   CHECK(g.outputs()[0]->producer()->opType() == "DequantizeLinear");
   // Accuracy on the runtime: the int8 simulation stays close to float.
   auto feeds = testing::randomFeeds(model, 99);
-  auto ref = runtime::Session::create(model);
-  auto qs = runtime::Session::create(q.model);
-  REQUIRE(ref.isOk());
-  REQUIRE(qs.isOk());
-  auto a = (*ref)->run(feeds);
-  auto c = (*qs)->run(feeds);
-  REQUIRE(a.isOk());
-  REQUIRE(c.isOk());
-  CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 25.0);
+  auto a = testing::runModel(model, feeds);
+  auto c = testing::runModel(q.model, feeds);
+  CHECK(sqnrDb(c[0].second, a[0].second) > 25.0);
 }
 
 TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's runtime", "[passes][quantize-int8]") {
@@ -182,13 +173,10 @@ TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's 
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto ort = data::readNpy(dir.file("y.npy"));
   REQUIRE(ort.isOk());
-  auto qs = runtime::Session::create(q.model);
-  REQUIRE(qs.isOk());
-  auto mine = (*qs)->run(feeds);
-  REQUIRE(mine.isOk());
+  auto mine = testing::runModel(q.model, feeds);
   // ORT runs real int8 kernels (requantizing in integers), whittle may simulate in float:
   // they differ by rounding of a few quantization steps at most.
-  CHECK(testing::normRelativeError((*mine)[0].second, *ort) < 0.05);
+  CHECK(testing::normRelativeError(mine[0].second, *ort) < 0.05);
   std::string ops =
       testing::python() + " '" + script() + "' ops '" + dir.file("q.onnx") + "' > '" + dir.file("ops.txt") + "'";
   REQUIRE(std::system(ops.c_str()) == 0);
@@ -240,18 +228,12 @@ TEST_CASE("quantize-int8 options: int8 activations, per-tensor, reduce-range, se
   }
   SECTION("every method gives a model that verifies and stays accurate") {
     auto feeds = testing::randomFeeds(model, 17);
-    auto ref = runtime::Session::create(model);
-    REQUIRE(ref.isOk());
-    auto a = (*ref)->run(feeds);
-    REQUIRE(a.isOk());
+    auto a = testing::runModel(model, feeds);
     for (std::string m : {"minmax", "percentile", "entropy", "mse"}) {
       INFO(m);
       Quantized q = quantize(model, "quantize-int8{method=" + m + "}");
-      auto s = runtime::Session::create(q.model);
-      REQUIRE(s.isOk());
-      auto c = (*s)->run(feeds);
-      REQUIRE(c.isOk());
-      CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
+      auto c = testing::runModel(q.model, feeds);
+      CHECK(sqnrDb(c[0].second, a[0].second) > 20.0);
     }
   }
 }
@@ -421,16 +403,9 @@ TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at th
   CHECK(conv->attrInts("pads") == std::vector<int64_t>{1, 1, 1, 1});
   // Runs on whittle's runtime close to float.
   auto feeds = testing::randomFeeds(model, 2);
-  auto ref = runtime::Session::create(model);
-  auto qs = runtime::Session::create(q.model);
-  REQUIRE(ref.isOk());
-  INFO(qs.status().message());
-  REQUIRE(qs.isOk());
-  auto a = (*ref)->run(feeds);
-  auto c = (*qs)->run(feeds);
-  REQUIRE(a.isOk());
-  REQUIRE(c.isOk());
-  CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
+  auto a = testing::runModel(model, feeds);
+  auto c = testing::runModel(q.model, feeds);
+  CHECK(sqnrDb(c[0].second, a[0].second) > 20.0);
   if (!haveOrt()) return;
   testing::TempDir dir;
   REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
@@ -440,5 +415,5 @@ TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at th
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto ort = data::readNpy(dir.file("y.npy"));
   REQUIRE(ort.isOk());
-  CHECK(testing::normRelativeError((*c)[0].second, *ort) < 0.05);
+  CHECK(testing::normRelativeError(c[0].second, *ort) < 0.05);
 }

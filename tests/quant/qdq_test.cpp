@@ -32,16 +32,9 @@ TEST_CASE("ensureOpset upgrades old models without changing what they compute", 
     }
   }
   auto feeds = testing::randomFeeds(model, 3, -2.0, 2.0);
-  auto a = runtime::Session::create(model);
-  auto bsess = runtime::Session::create(up);
-  REQUIRE(a.isOk());
-  INFO(bsess.status().message());
-  REQUIRE(bsess.isOk());
-  auto ya = (*a)->run(feeds);
-  auto yb = (*bsess)->run(feeds);
-  REQUIRE(ya.isOk());
-  REQUIRE(yb.isOk());
-  CHECK(testing::normRelativeError((*yb)[0].second, (*ya)[0].second) < 1e-6);
+  auto ya = testing::runModel(model, feeds);
+  auto yb = testing::runModel(up, feeds);
+  CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 1e-6);
 
   // An op whose meaning changed in a way whittle does not rewrite blocks the upgrade.
   testing::GraphBuilder b2(6);

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "kernels/cpu/quant_test_util.h"
+#include "support/graph_queries.h"
 #include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
@@ -103,10 +104,7 @@ ir::Model qdqNetwork() {
   return gb.build(13);
 }
 
-int countOps(const ir::Graph& g, const std::string& op) {
-  auto types = testing::opTypes(g);
-  return static_cast<int>(std::count(types.begin(), types.end(), op));
-}
+using testing::countOps;
 
 }  // namespace
 

@@ -6,8 +6,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "kernels/cpu/conv_test_util.h"
 #include "support/graph_builder.h"
+#include "support/kernel_harness.h"
+#include "support/tolerance.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/kernel.h"
@@ -59,7 +60,7 @@ void checkSameAsUnlowered(const ir::Model& model, const std::vector<runtime::Nam
   INFO((expected.isOk() ? std::string() : expected.status().message()));
   REQUIRE(expected.isOk());
   for (int threads : {1, 2}) {
-    auto actual = whittle::testing::runModel(model, feeds, threads);
+    auto actual = whittle::testing::runOutputs(model, feeds, threads);
     for (size_t i = 0; i < actual.size(); ++i) {
       REQUIRE(actual[i].dims() == (*expected)[i].second.dims());
       whittle::testing::checkClose(actual[i], whittle::testing::tensorValues((*expected)[i].second), tol, tol);
@@ -287,7 +288,7 @@ TEST_CASE("Shape of a channels-last value reports the ONNX dims", "[runtime][low
     CHECK(n->domain() == "com.whittle.internal");
     CHECK(n->attrInt(n->opType() == "FusedConv" ? "channels_last_out" : "channels_last_in", 0) == 1);
   }
-  auto out = whittle::testing::runModel(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
+  auto out = whittle::testing::runOutputs(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
   CHECK(std::vector<int64_t>(out[1].data<int64_t>(), out[1].data<int64_t>() + 4) ==
         std::vector<int64_t>{1, 16, 10, 12});
   CHECK(std::vector<int64_t>(out[2].data<int64_t>(), out[2].data<int64_t>() + 2) == std::vector<int64_t>{16, 10});

@@ -1,7 +1,6 @@
 // Every model in ../shared/models runs on whittle's CPU runtime and matches ONNX Runtime on
 // the same seeded inputs (reference outputs made at test time by ort_reference.py).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +9,7 @@
 #include "support/python.h"
 #include "support/shared_data.h"
 #include "support/temp_dir.h"
+#include "support/tolerance.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/session.h"
@@ -44,16 +44,6 @@ constexpr ModelCase kModels[] = {
     {"super_resolution_subpixel_cnn_x3.onnx", 1e-4},
     {"vittrack_vitTracker.onnx", 1e-4},
 };
-
-double relativeError(const ir::Tensor& ours, const ir::Tensor& ref) {
-  double maxRef = 0, maxDiff = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    double r = ref.valueAsDouble(i), o = ours.valueAsDouble(i);
-    maxRef = std::max(maxRef, std::fabs(r));
-    maxDiff = std::max(maxDiff, std::isnan(o) != std::isnan(r) ? INFINITY : std::fabs(o - r));
-  }
-  return maxDiff / std::max(maxRef, 1e-30);
-}
 
 }  // namespace
 
@@ -98,7 +88,7 @@ TEST_CASE("every shared model matches ONNX Runtime", "[runtime][models]") {
       INFO("output " << (*outputs)[k].first);
       REQUIRE(ours.dtype() == ref->dtype());
       REQUIRE(ours.dims() == ref->dims());
-      double err = relativeError(ours, *ref);
+      double err = whittle::testing::maxRelativeError(ours, *ref);
       CAPTURE(err);
       CHECK(err <= mc.tolerance);
     }

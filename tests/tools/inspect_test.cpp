@@ -1,16 +1,16 @@
 // Runs the built `whittle inspect` binary and checks what it prints and its exit code.
-#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/python.h"
 #include "support/shared_data.h"
 #include "support/shell.h"
+#include "support/temp_dir.h"
 
 namespace whittle {
 namespace {
@@ -18,14 +18,10 @@ namespace {
 using testing::RunResult;
 using testing::runWhittle;
 
-std::string shellQuoted(const std::string& path) {
-  return "'" + path + "'";
-}
-
 TEST_CASE("whittle inspect --json on squeezenet1.1", "[inspect]") {
   auto path = testing::sharedPath("models/squeezenet1.1.onnx");
   if (!path) return;
-  RunResult r = runWhittle("inspect --json " + shellQuoted(*path), /*stderrToo=*/false);
+  RunResult r = runWhittle("inspect --json " + testing::shellQuote(*path), /*stderrToo=*/false);
   REQUIRE(r.exitCode == 0);
   nlohmann::json j = nlohmann::json::parse(r.out);
   CHECK(j["schema"] == "whittle.inspect/1");
@@ -53,7 +49,7 @@ TEST_CASE("whittle inspect --json on squeezenet1.1", "[inspect]") {
 TEST_CASE("whittle inspect text output names the key figures", "[inspect]") {
   auto path = testing::sharedPath("models/mobilenetv2-12-int8.onnx");
   if (!path) return;
-  RunResult r = runWhittle("inspect --shapes " + shellQuoted(*path), /*stderrToo=*/true);
+  RunResult r = runWhittle("inspect --shapes " + testing::shellQuote(*path), /*stderrToo=*/true);
   REQUIRE(r.exitCode == 0);
   CHECK_THAT(r.out, Catch::Contains("3,487,816"));
   CHECK_THAT(r.out, Catch::Contains("300.8 M (300,774,272) at batch 1"));
@@ -64,23 +60,21 @@ TEST_CASE("whittle inspect text output names the key figures", "[inspect]") {
 }
 
 TEST_CASE("whittle inspect on a file that is not a model: exit code 2, one line naming it", "[inspect]") {
-  auto dir = std::filesystem::temp_directory_path() / ("whittle_inspect_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::string garbage = (dir / "garbage.onnx").string();
+  testing::TempDir dir;
+  std::string garbage = dir.file("garbage.onnx");
   {
     std::ofstream f(garbage, std::ios::binary);
     f << "\x0f\xff\xfe this is not a protobuf \x01\x02\x03";
   }
-  RunResult r = runWhittle("inspect --json " + shellQuoted(garbage), /*stderrToo=*/true);
+  RunResult r = runWhittle("inspect --json " + testing::shellQuote(garbage), /*stderrToo=*/true);
   CHECK(r.exitCode == 2);
   CHECK_THAT(r.out, Catch::StartsWith("whittle: error: "));
   CHECK_THAT(r.out, Catch::Contains(garbage));
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
 
-  RunResult missing = runWhittle("inspect " + shellQuoted((dir / "missing.onnx").string()), /*stderrToo=*/true);
+  RunResult missing = runWhittle("inspect " + testing::shellQuote(dir.file("missing.onnx")), /*stderrToo=*/true);
   CHECK(missing.exitCode == 2);
   CHECK_THAT(missing.out, Catch::Contains("missing.onnx"));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "support/shared_data.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
+#include "support/tolerance.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/kernel.h"
@@ -24,16 +25,6 @@ struct ModelCase {
   const char* file;
   float lo, hi;  ///< input range after the model's preprocessing
 };
-
-/// max |actual - expected| / max |expected|.
-double relativeError(const ir::Tensor& actual, const ir::Tensor& expected) {
-  double maxDiff = 0, maxRef = 0;
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    maxDiff = std::max(maxDiff, std::fabs(actual.valueAsDouble(i) - expected.valueAsDouble(i)));
-    maxRef = std::max(maxRef, std::fabs(expected.valueAsDouble(i)));
-  }
-  return maxRef > 0 ? maxDiff / maxRef : maxDiff;
-}
 
 }  // namespace
 
@@ -91,7 +82,7 @@ TEST_CASE("Conv models match ONNX Runtime within 1e-4", "[models][conv]") {
         REQUIRE(expected.isOk());
         const ir::Tensor& actual = (*outputs)[i].second;
         REQUIRE(actual.dims() == expected->dims());
-        double err = relativeError(actual, *expected);
+        double err = whittle::testing::maxRelativeError(actual, *expected);
         INFO("output " << (*outputs)[i].first << " at " << threads << " threads: max relative error " << err);
         CHECK(err <= 1e-4);
       }

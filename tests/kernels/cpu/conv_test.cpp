@@ -101,7 +101,7 @@ TEST_CASE("Conv float32 matches a naive convolution over the shape list", "[kern
       BuiltConv built = buildConv(c, ir::DataType::kFloat, seed++);
       INFO("x " << c.x.size() << "-d, C " << c.x[1] << ", M " << c.m << ", group " << c.group << ", threads "
                 << threads);
-      auto y = whittle::testing::runModel(built.model, {{"x", built.x}}, threads);
+      auto y = whittle::testing::runOutputs(built.model, {{"x", built.x}}, threads);
       REQUIRE(y[0].dims() == whittle::testing::naiveConvOutput(naiveOf(c)));
       whittle::testing::checkClose(y[0], expectedConv(c, built), 1e-4, 1e-4);
     }
@@ -113,15 +113,15 @@ TEST_CASE("Conv computes float16 widened, bfloat16 natively and float64 exactly"
   const ConvCase& plain = kConvCases[5];
   for (const ConvCase* c : {&plain, &depthwise}) {
     BuiltConv h = buildConv(*c, ir::DataType::kFloat16, 11);
-    auto yh = whittle::testing::runModel(h.model, {{"x", h.x}});
+    auto yh = whittle::testing::runOutputs(h.model, {{"x", h.x}});
     CHECK(yh[0].dtype() == ir::DataType::kFloat16);
     whittle::testing::checkClose(yh[0], expectedConv(*c, h), 2e-3, 5e-3);
     BuiltConv bf = buildConv(*c, ir::DataType::kBFloat16, 12);
-    auto yb = whittle::testing::runModel(bf.model, {{"x", bf.x}});
+    auto yb = whittle::testing::runOutputs(bf.model, {{"x", bf.x}});
     CHECK(yb[0].dtype() == ir::DataType::kBFloat16);
     whittle::testing::checkClose(yb[0], expectedConv(*c, bf), 1e-2, 3e-2);
     BuiltConv d = buildConv(*c, ir::DataType::kDouble, 13);
-    auto yd = whittle::testing::runModel(d.model, {{"x", d.x}});
+    auto yd = whittle::testing::runOutputs(d.model, {{"x", d.x}});
     CHECK(yd[0].dtype() == ir::DataType::kDouble);
     whittle::testing::checkClose(yd[0], expectedConv(*c, d), 1e-12, 1e-12);
   }
@@ -148,7 +148,7 @@ TEST_CASE("Conv auto_pad gives the ONNX output shapes and pads", "[kernels][conv
     gb.output(
         gb.node("Conv", {x, gb.constant("w", wt)},
                 {ir::Attribute::makeString("auto_pad", c.autoPad), ir::Attribute::makeInts("strides", cc.strides)}));
-    auto y = whittle::testing::runModel(gb.build(17), {{"x", xt}});
+    auto y = whittle::testing::runOutputs(gb.build(17), {{"x", xt}});
     REQUIRE(y[0].dims() == std::vector<int64_t>{1, 3, c.out, c.out});
     whittle::testing::checkClose(y[0],
                                  whittle::testing::naiveConvRun(naiveOf(cc), whittle::testing::tensorValues(xt),
@@ -241,7 +241,7 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
       if (!c.outputPadding.empty()) attrs.push_back(ir::Attribute::makeInts("output_padding", c.outputPadding));
       if (!c.outputShape.empty()) attrs.push_back(ir::Attribute::makeInts("output_shape", c.outputShape));
       gb.output(gb.node("ConvTranspose", {x, gb.constant("w", wt), gb.constant("b", bt)}, attrs));
-      auto y = whittle::testing::runModel(gb.build(17), {{"x", xt}}, threads);
+      auto y = whittle::testing::runOutputs(gb.build(17), {{"x", xt}}, threads);
       std::vector<int64_t> expectedDims = {c.x[0], c.mPerGroup * c.group};
       expectedDims.insert(expectedDims.end(), c.expectedSpatial.begin(), c.expectedSpatial.end());
       REQUIRE(y[0].dims() == expectedDims);

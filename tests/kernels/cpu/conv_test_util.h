@@ -1,66 +1,19 @@
 #pragma once
-// Helpers shared by the conv and pool kernel tests: running a model on the CPU runtime,
-// comparing with a reference, and an independent naive N-d convolution in double.
+// The reference of the conv kernel tests: an independent naive N-d convolution (and
+// ConvTranspose) in double. Running models, random tensors and the tolerance checks come from
+// tests/support/kernel_harness.h and tests/support/tolerance.h.
 
-#include <catch2/catch.hpp>
-#include <cmath>
-#include <string>
+#include <algorithm>
 #include <vector>
 
 #include "support/graph_builder.h"
-#include "whittle/ir/graph.h"
-#include "whittle/runtime/session.h"
+#include "support/kernel_harness.h"
+#include "support/tolerance.h"
 
 namespace whittle::testing {
 
-inline std::vector<double> tensorValues(const ir::Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.valueAsDouble(i);
-  return v;
-}
-
-/// Runs `model` with `feeds` at `threads` threads; fails the test on an error.
-inline std::vector<ir::Tensor> runModel(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
-                                        int threads = 1) {
-  runtime::SessionOptions options;
-  options.threads = threads;
-  auto session = runtime::Session::create(model, options);
-  INFO((session.isOk() ? std::string() : session.status().message()));
-  REQUIRE(session.isOk());
-  auto outputs = (*session)->run(feeds);
-  INFO((outputs.isOk() ? std::string() : outputs.status().message()));
-  REQUIRE(outputs.isOk());
-  std::vector<ir::Tensor> out;
-  for (auto& [name, t] : *outputs) out.push_back(t);
-  return out;
-}
-
-/// Checks |a - e| <= atol + rtol * |e| elementwise; reports the first mismatch.
-inline void checkClose(const ir::Tensor& actual, const std::vector<double>& expected, double rtol, double atol) {
-  REQUIRE(static_cast<size_t>(actual.numel()) == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    double a = actual.valueAsDouble(static_cast<int64_t>(i)), e = expected[i];
-    if (std::isnan(e) && std::isnan(a)) continue;
-    if (!(std::fabs(a - e) <= atol + rtol * std::fabs(e))) {
-      FAIL("element " << i << ": got " << a << ", expected " << e);
-    }
-  }
-}
-
-inline int64_t product(const std::vector<int64_t>& dims, size_t from = 0) {
-  int64_t p = 1;
-  for (size_t i = from; i < dims.size(); ++i) p *= dims[i];
-  return p;
-}
-
-/// Advances a multi-index over `dims`; false after the last one.
-inline bool nextIndex(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  for (size_t k = idx.size(); k-- > 0;) {
-    if (++idx[k] < dims[k]) return true;
-    idx[k] = 0;
-  }
-  return false;
-}
+/// The product of dims[from:] (numel), under the name these tests used before tests/support/.
+inline int64_t product(const std::vector<int64_t>& dims, size_t from = 0) { return numel(dims, from); }
 
 /// A convolution spelled out: channels first, explicit pads, ONNX dilations.
 struct NaiveConv {
@@ -85,7 +38,7 @@ inline std::vector<double> naiveConvRun(const NaiveConv& c, const std::vector<do
   size_t n = c.x.size() - 2;
   std::vector<int64_t> inSp(c.x.begin() + 2, c.x.end()), outSp(y.begin() + 2, y.end()), kSp(c.w.begin() + 2, c.w.end());
   int64_t cinG = c.x[1] / c.group, coutG = y[1] / c.group;
-  std::vector<double> out(static_cast<size_t>(product(y)));
+  std::vector<double> out(static_cast<size_t>(numel(y)));
   size_t oi = 0;
   for (int64_t bi = 0; bi < y[0]; ++bi) {
     for (int64_t m = 0; m < y[1]; ++m) {
@@ -105,8 +58,8 @@ inline std::vector<double> naiveConvRun(const NaiveConv& c, const std::vector<do
               off = off * inSp[d] + p;
             }
             if (inside) {
-              acc += x[static_cast<size_t>((bi * c.x[1] + cin) * product(inSp) + off)] *
-                     w[static_cast<size_t>((m * cinG + ci) * product(kSp) + ki)];
+              acc += x[static_cast<size_t>((bi * c.x[1] + cin) * numel(inSp) + off)] *
+                     w[static_cast<size_t>((m * cinG + ci) * numel(kSp) + ki)];
             }
             ++ki;
           } while (nextIndex(k, kSp));
@@ -126,7 +79,7 @@ inline std::vector<double> naiveConvTransposeRun(const NaiveConv& c, const std::
   size_t n = c.x.size() - 2;
   int64_t coutG = c.w[1], cout = coutG * c.group, cinG = c.x[1] / c.group;
   std::vector<int64_t> inSp(c.x.begin() + 2, c.x.end()), kSp(c.w.begin() + 2, c.w.end());
-  int64_t outSize = product(outSpatial);
+  int64_t outSize = numel(outSpatial);
   std::vector<double> out(static_cast<size_t>(c.x[0] * cout * outSize), 0.0);
   for (int64_t bi = 0; bi < c.x[0]; ++bi) {
     for (int64_t m = 0; m < cout; ++m) {
@@ -138,7 +91,7 @@ inline std::vector<double> naiveConvTransposeRun(const NaiveConv& c, const std::
         std::vector<int64_t> i(n, 0);
         int64_t ii = 0;
         do {
-          double xv = x[static_cast<size_t>((bi * c.x[1] + cin) * product(inSp) + ii)];
+          double xv = x[static_cast<size_t>((bi * c.x[1] + cin) * numel(inSp) + ii)];
           std::vector<int64_t> k(n, 0);
           int64_t ki = 0;
           do {
@@ -149,7 +102,7 @@ inline std::vector<double> naiveConvTransposeRun(const NaiveConv& c, const std::
               inside = inside && p >= 0 && p < outSpatial[d];
               off = off * outSpatial[d] + p;
             }
-            if (inside) yp[off] += xv * w[static_cast<size_t>((cin * coutG + m % coutG) * product(kSp) + ki)];
+            if (inside) yp[off] += xv * w[static_cast<size_t>((cin * coutG + m % coutG) * numel(kSp) + ki)];
             ++ki;
           } while (nextIndex(k, kSp));
           ++ii;

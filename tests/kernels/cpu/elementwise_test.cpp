@@ -48,30 +48,31 @@ struct BinaryCase {
 /// Runs one binary op over every shape pair, dtype and thread count against `c.ref`.
 void checkBinary(const BinaryCase& c, bool unidirectional = false) {
   std::mt19937 rng(7);
-  for (DataType dtype : c.dtypes) {
-    for (const auto& [aDims, bDims] : kBinaryShapes) {
-      std::vector<int64_t> outDims = broadcastDims(aDims, bDims);
-      if (unidirectional && outDims != aDims) continue;
-      ir::Tensor a = randomTensor(rng, dtype, aDims, c.lo, c.hi);
-      ir::Tensor b = randomTensor(rng, dtype, bDims, c.bLo, c.bHi);
-      std::vector<double> expected(static_cast<size_t>(numelOf(outDims)));
-      for (int64_t o = 0; o < numelOf(outDims); ++o) {
-        double va = a.valueAsDouble(broadcastIndex(outDims, aDims, o));
-        double vb = b.valueAsDouble(broadcastIndex(outDims, bDims, o));
-        double r = c.ref(va, vb);
-        expected[static_cast<size_t>(o)] = c.boolOutput || ir::isFloatingPoint(dtype) ? r : wrapTo(dtype, r);
-      }
-      for (int threads : kThreadCounts) {
-        ir::Tensor y = runOk(c.op, {{"a", a}, {"b", b}}, {}, 17, threads);
-        std::string what = c.op + " " + std::string(ir::dataTypeName(dtype)) + " " + shapeText(aDims) + " x " +
-                           shapeText(bDims) + ", threads " + std::to_string(threads);
-        CHECK(y.dtype() == (c.boolOutput ? DataType::kBool : dtype));
-        CHECK(y.dims() == outDims);
-        checkClose(y, c.boolOutput ? expected : roundTo(dtype, expected), c.boolOutput ? 0 : roundingTolerance(dtype),
-                   c.boolOutput ? 0 : tinyTolerance(dtype), what);
-      }
+  using ShapePair = std::pair<std::vector<int64_t>, std::vector<int64_t>>;
+  testing::compareWithReference<ShapePair>(c.dtypes, kBinaryShapes, [&](const ShapePair& shapes, DataType dtype) {
+    const auto& [aDims, bDims] = shapes;
+    std::vector<testing::KernelCase> cases;
+    std::vector<int64_t> outDims = broadcastDims(aDims, bDims);
+    if (unidirectional && outDims != aDims) return cases;
+    std::vector<NodeInput> inputs = {{"a", randomTensor(rng, dtype, aDims, c.lo, c.hi)},
+                                     {"b", randomTensor(rng, dtype, bDims, c.bLo, c.bHi)}};
+    std::vector<double> expected(static_cast<size_t>(numel(outDims)));
+    for (int64_t o = 0; o < numel(outDims); ++o) {
+      double va = inputs[0].tensor.valueAsDouble(broadcastIndex(outDims, aDims, o));
+      double vb = inputs[1].tensor.valueAsDouble(broadcastIndex(outDims, bDims, o));
+      double r = c.ref(va, vb);
+      expected[static_cast<size_t>(o)] = c.boolOutput || ir::isFloatingPoint(dtype) ? r : wrapTo(dtype, r);
     }
-  }
+    testing::ExpectedOutput out{
+        c.boolOutput ? expected : roundTo(dtype, expected), c.boolOutput ? 0 : singleRoundingTolerance(dtype),
+        c.boolOutput ? 0 : tinyTolerance(dtype), outDims, c.boolOutput ? DataType::kBool : dtype};
+    cases.push_back(
+        {oneNodeModel(c.op, inputs, {}, 17),
+         inputs,
+         {out},
+         c.op + " " + std::string(ir::dataTypeName(dtype)) + " " + shapeText(aDims) + " x " + shapeText(bDims)});
+    return cases;
+  });
 }
 
 const std::vector<DataType> kFloats = {DataType::kFloat, DataType::kFloat16, DataType::kBFloat16, DataType::kDouble};
@@ -201,7 +202,7 @@ TEST_CASE("Sum, Mean, Max, Min take any number of broadcasting inputs", "[kernel
           outDims = broadcastDims(outDims, shapes[i]);
         }
         std::vector<double> expected;
-        for (int64_t o = 0; o < numelOf(outDims); ++o) {
+        for (int64_t o = 0; o < numel(outDims); ++o) {
           double acc = inputs[0].tensor.valueAsDouble(broadcastIndex(outDims, shapes[0], o));
           for (size_t i = 1; i < n; ++i) acc = c.combine(acc, inputs[i].tensor.valueAsDouble(broadcastIndex(outDims, shapes[i], o)));
           expected.push_back(c.mean ? acc / static_cast<double>(n) : acc);
@@ -210,8 +211,8 @@ TEST_CASE("Sum, Mean, Max, Min take any number of broadcasting inputs", "[kernel
           ir::Tensor y = runOk(c.op, inputs, {}, 13, threads);
           CHECK(y.dims() == outDims);
           // float16 rounds after every input: allow that much absolute error (inputs in [-1, 1)).
-          checkClose(y, expected, 2 * roundingTolerance(dtype), static_cast<double>(n) * roundingTolerance(dtype),
-                     c.op + " of " + std::to_string(n));
+          checkClose(y, expected, 2 * singleRoundingTolerance(dtype),
+                     static_cast<double>(n) * singleRoundingTolerance(dtype), c.op + " of " + std::to_string(n));
         }
       }
     }
@@ -236,7 +237,7 @@ TEST_CASE("Where selects with three-way broadcasting", "[kernels][elementwise]")
       ir::Tensor y = randomTensor(rng, dtype, s[2], -9, 9);
       std::vector<int64_t> outDims = broadcastDims(broadcastDims(s[0], s[1]), s[2]);
       std::vector<double> expected;
-      for (int64_t o = 0; o < numelOf(outDims); ++o) {
+      for (int64_t o = 0; o < numel(outDims); ++o) {
         bool take = c.valueAsDouble(broadcastIndex(outDims, s[0], o)) != 0;
         expected.push_back(take ? x.valueAsDouble(broadcastIndex(outDims, s[1], o))
                                 : y.valueAsDouble(broadcastIndex(outDims, s[2], o)));

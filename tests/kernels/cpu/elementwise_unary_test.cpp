@@ -80,26 +80,25 @@ std::vector<UnaryCase> unaryCases() {
 
 TEST_CASE("Unary ops match libm over the shape list in every float dtype", "[kernels][elementwise]") {
   std::mt19937 rng(21);
+  const std::vector<DataType> dtypes = {DataType::kFloat, DataType::kFloat16, DataType::kBFloat16, DataType::kDouble};
   for (const UnaryCase& c : unaryCases()) {
-    for (DataType dtype : {DataType::kFloat, DataType::kFloat16, DataType::kBFloat16, DataType::kDouble}) {
-      for (const auto& dims : kUnaryShapes) {
-        if (dtype != DataType::kFloat && numelOf(dims) > 1000) continue;
-        ir::Tensor x = randomTensor(rng, dtype, dims, c.lo, c.hi);
-        std::vector<double> expected;
-        for (int64_t i = 0; i < x.numel(); ++i) expected.push_back(c.ref(x.valueAsDouble(i)));
-        // float32 results are within a few ulps; rounded dtypes within their rounding.
-        double rtol = dtype == DataType::kFloat ? c.rtol : roundingTolerance(dtype);
-        double atol = std::max(tinyTolerance(dtype), dtype == DataType::kDouble ? 0.0 : c.atol);
-        expected = roundTo(dtype, expected);
-        for (int threads : kThreadCounts) {
-          ir::Tensor y = runOk(c.op, {{"x", x}}, c.attrs, c.opset, threads);
-          CHECK(y.dtype() == dtype);
-          CHECK(y.dims() == dims);
-          checkClose(y, expected, rtol, atol, c.op + " " + std::string(ir::dataTypeName(dtype)) + " " +
-                                                    shapeText(dims) + " threads " + std::to_string(threads));
-        }
-      }
-    }
+    testing::compareWithReference<std::vector<int64_t>>(
+        dtypes, kUnaryShapes, [&](const std::vector<int64_t>& dims, DataType dtype) {
+          std::vector<testing::KernelCase> cases;
+          if (dtype != DataType::kFloat && numel(dims) > 1000) return cases;
+          std::vector<NodeInput> inputs = {{"x", randomTensor(rng, dtype, dims, c.lo, c.hi)}};
+          std::vector<double> expected;
+          for (int64_t i = 0; i < inputs[0].tensor.numel(); ++i)
+            expected.push_back(c.ref(inputs[0].tensor.valueAsDouble(i)));
+          // float32 results are within a few ulps; rounded dtypes within their rounding.
+          double rtol = dtype == DataType::kFloat ? c.rtol : singleRoundingTolerance(dtype);
+          double atol = std::max(tinyTolerance(dtype), dtype == DataType::kDouble ? 0.0 : c.atol);
+          cases.push_back({oneNodeModel(c.op, inputs, c.attrs, c.opset),
+                           inputs,
+                           {{roundTo(dtype, expected), rtol, atol, dims, dtype}},
+                           c.op + " " + std::string(ir::dataTypeName(dtype)) + " " + shapeText(dims)});
+          return cases;
+        });
   }
 }
 

@@ -5,7 +5,8 @@
 #include <catch2/catch.hpp>
 #include <optional>
 
-#include "kernels/cpu/matmul_test_util.h"
+#include "support/kernel_harness.h"
+#include "support/tolerance.h"
 
 using namespace whittle;
 using whittle::testing::NodeInput;
@@ -116,31 +117,24 @@ const std::vector<MatMulShape> kMatMulShapes = {
 
 TEST_CASE("MatMul matches the reference for every shape, dtype and thread count", "[kernels][matmul]") {
   std::mt19937 rng(7);
-  for (ir::DataType dtype : kFloatTypes) {
-    for (const MatMulShape& shape : kMatMulShapes) {
-      for (bool bConstant : {false, true}) {
-        std::vector<NodeInput> inputs = {{"a", testing::randomFloatTensor(rng, dtype, shape.a)},
-                                         {"b", testing::randomFloatTensor(rng, dtype, shape.b), bConstant}};
-        std::vector<int64_t> outDims;
-        std::vector<double> expected = matmulReference(inputs[0].tensor, inputs[1].tensor, outDims);
-        ir::Model model = testing::oneNodeModel("MatMul", inputs, {}, 13);
-        for (int threads : {1, 2}) {
-          std::string context = std::string(ir::dataTypeName(dtype)) + " A" + testing::dimsText(shape.a) + " B" +
-                                testing::dimsText(shape.b) + (bConstant ? " const" : "") + " threads " +
-                                std::to_string(threads);
-          std::vector<ir::Tensor> out;
-          Status st = testing::runModel(model, inputs, threads, out);
-          INFO(context);
-          REQUIRE(st.message() == "");
-          CHECK(out[0].dtype() == dtype);
-          CHECK(out[0].dims() == outDims);
+  testing::compareWithReference<MatMulShape>(
+      kFloatTypes, kMatMulShapes, [&](const MatMulShape& shape, ir::DataType dtype) {
+        std::vector<testing::KernelCase> cases;
+        for (bool bConstant : {false, true}) {
+          std::vector<NodeInput> inputs = {{"a", testing::randomTensor(rng, dtype, shape.a)},
+                                           {"b", testing::randomTensor(rng, dtype, shape.b), bConstant}};
+          std::vector<int64_t> outDims;
+          std::vector<double> expected = matmulReference(inputs[0].tensor, inputs[1].tensor, outDims);
           const int64_t k = shape.a.back();
-          double rtol = testing::roundingTolerance(dtype);
-          testing::checkClose(out[0], expected, rtol, rtol * 0.1 + 1e-6 * static_cast<double>(k), context);
+          const double rtol = testing::accumulatedRoundingTolerance(dtype);
+          cases.push_back({testing::oneNodeModel("MatMul", inputs, {}, 13),
+                           inputs,
+                           {{expected, rtol, rtol * 0.1 + 1e-6 * static_cast<double>(k), outDims, dtype}},
+                           std::string(ir::dataTypeName(dtype)) + " A" + testing::shapeText(shape.a) + " B" +
+                               testing::shapeText(shape.b) + (bConstant ? " const" : "")});
         }
-      }
-    }
-  }
+        return cases;
+      });
 }
 
 TEST_CASE("Gemm matches the reference for transposes, alpha, beta and every C broadcast", "[kernels][matmul]") {
@@ -174,34 +168,28 @@ TEST_CASE("Gemm matches the reference for transposes, alpha, beta and every C br
                                                       : ir::DataType::kFloat;
         auto cShape = cShapes(d.m, d.n)[ci];
         std::vector<NodeInput> inputs = {
-            {"a", testing::randomFloatTensor(rng, dtype,
-                                             transA ? std::vector<int64_t>{d.k, d.m} : std::vector<int64_t>{d.m, d.k})},
+            {"a", testing::randomTensor(rng, dtype,
+                                        transA ? std::vector<int64_t>{d.k, d.m} : std::vector<int64_t>{d.m, d.k})},
             {"b",
-             testing::randomFloatTensor(rng, dtype,
-                                        transB ? std::vector<int64_t>{d.n, d.k} : std::vector<int64_t>{d.k, d.n}),
+             testing::randomTensor(rng, dtype,
+                                   transB ? std::vector<int64_t>{d.n, d.k} : std::vector<int64_t>{d.k, d.n}),
              bConstant}};
-        if (cShape) inputs.push_back({"c", testing::randomFloatTensor(rng, dtype, *cShape), cConstant});
+        if (cShape) inputs.push_back({"c", testing::randomTensor(rng, dtype, *cShape), cConstant});
         std::vector<ir::Attribute> attrs = {
             ir::Attribute::makeFloat("alpha", alpha), ir::Attribute::makeFloat("beta", beta),
             ir::Attribute::makeInt("transA", transA), ir::Attribute::makeInt("transB", transB)};
         std::vector<double> expected = gemmReference(inputs[0].tensor, inputs[1].tensor,
                                                      cShape ? &inputs[2].tensor : nullptr, transA, transB, alpha, beta);
-        ir::Model model = testing::oneNodeModel("Gemm", inputs, attrs, 13);
-        for (int threads : {1, 2}) {
-          std::string context = std::string(ir::dataTypeName(dtype)) + " m" + std::to_string(d.m) + " k" +
-                                std::to_string(d.k) + " n" + std::to_string(d.n) + " transA " + std::to_string(transA) +
-                                " transB " + std::to_string(transB) + " alpha " + std::to_string(alpha) + " beta " +
-                                std::to_string(beta) + " C " + (cShape ? testing::dimsText(*cShape) : "none") +
-                                (bConstant ? " constB" : "") + (cConstant ? " constC" : "") + " threads " +
-                                std::to_string(threads);
-          std::vector<ir::Tensor> out;
-          Status st = testing::runModel(model, inputs, threads, out);
-          INFO(context);
-          REQUIRE(st.message() == "");
-          CHECK(out[0].dims() == std::vector<int64_t>{d.m, d.n});
-          double rtol = testing::roundingTolerance(dtype);
-          testing::checkClose(out[0], expected, rtol, rtol * 0.2 + 1e-6 * static_cast<double>(d.k), context);
-        }
+        double rtol = testing::accumulatedRoundingTolerance(dtype);
+        testing::checkKernelCase(
+            {testing::oneNodeModel("Gemm", inputs, attrs, 13),
+             inputs,
+             {{expected, rtol, rtol * 0.2 + 1e-6 * static_cast<double>(d.k), std::vector<int64_t>{d.m, d.n}}},
+             std::string(ir::dataTypeName(dtype)) + " m" + std::to_string(d.m) + " k" + std::to_string(d.k) + " n" +
+                 std::to_string(d.n) + " transA " + std::to_string(transA) + " transB " + std::to_string(transB) +
+                 " alpha " + std::to_string(alpha) + " beta " + std::to_string(beta) + " C " +
+                 (cShape ? testing::shapeText(*cShape) : "none") + (bConstant ? " constB" : "") +
+                 (cConstant ? " constC" : "")});
       }
     }
   }
@@ -216,13 +204,13 @@ TEST_CASE("MatMul with a packed constant B follows a changing batch size", "[ker
   type.dtype = ir::DataType::kFloat;
   type.shape = std::vector<ir::Dim>{ir::Dim::symbolic("batch"), ir::Dim::known(48)};
   ir::Value* a = g.addInput("a", type);
-  ir::Tensor b = testing::randomFloatTensor(rng, ir::DataType::kFloat, {48, 144});
+  ir::Tensor b = testing::randomTensor(rng, ir::DataType::kFloat, {48, 144});
   ir::Node* node = g.addNode("MatMul", {a, g.addInitializer("b", b)}, {"y"});
   g.addOutput(node->output(0));
   auto session = runtime::Session::create(model);
   REQUIRE(session.isOk());
   for (int64_t batch : {1, 320, 5, 1, 320}) {
-    ir::Tensor x = testing::randomFloatTensor(rng, ir::DataType::kFloat, {batch, 48});
+    ir::Tensor x = testing::randomTensor(rng, ir::DataType::kFloat, {batch, 48});
     auto out = (*session)->run({{"a", x}});
     REQUIRE(out.isOk());
     std::vector<int64_t> dims;
@@ -235,10 +223,9 @@ TEST_CASE("MatMul with a packed constant B follows a changing batch size", "[ker
 TEST_CASE("MatMul and Gemm reject bad shapes and unsupported dtypes", "[kernels][matmul]") {
   std::mt19937 rng(5);
   auto run = [&](const std::string& op, std::vector<NodeInput> inputs, std::vector<ir::Attribute> attrs = {}) {
-    std::vector<ir::Tensor> out;
-    return testing::runModel(testing::oneNodeModel(op, inputs, attrs, 13), inputs, 1, out);
+    return testing::runNode(op, inputs, attrs, 13).status();
   };
-  auto f32 = [&](std::vector<int64_t> dims) { return testing::randomFloatTensor(rng, ir::DataType::kFloat, dims); };
+  auto f32 = [&](std::vector<int64_t> dims) { return testing::randomTensor(rng, ir::DataType::kFloat, dims); };
 
   Status k = run("MatMul", {{"a", f32({2, 3})}, {"b", f32({4, 5})}});
   CHECK(k.code() == StatusCode::kInvalidInput);

@@ -7,7 +7,8 @@
 #include <catch2/catch.hpp>
 #include <functional>
 
-#include "kernels/cpu/matmul_test_util.h"
+#include "support/kernel_harness.h"
+#include "support/tolerance.h"
 
 using namespace whittle;
 using whittle::testing::NodeInput;
@@ -16,12 +17,6 @@ namespace {
 
 const std::vector<ir::DataType> kFloatTypes = {ir::DataType::kFloat, ir::DataType::kFloat16, ir::DataType::kBFloat16,
                                                ir::DataType::kDouble};
-
-std::vector<double> values(const ir::Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.valueAsDouble(i);
-  return v;
-}
 
 /// (outer, n, inner) of `dims` for an axis; `coerce` flattens everything from the axis on.
 void split(const std::vector<int64_t>& dims, int64_t axis, bool coerce, int64_t& outer, int64_t& n, int64_t& inner) {
@@ -45,7 +40,7 @@ enum class Mode { kSoftmax, kLogSoftmax, kHardmax };
 std::vector<double> softmaxReference(const ir::Tensor& x, int64_t axis, bool coerce, Mode mode) {
   int64_t outer, n, inner;
   split(x.dims(), axis, coerce, outer, n, inner);
-  std::vector<double> v = values(x), y(v.size());
+  std::vector<double> v = testing::tensorValues(x), y(v.size());
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
       auto at = [&](int64_t k) { return static_cast<size_t>((o * n + k) * inner + i); };
@@ -86,21 +81,13 @@ void normalizeRows(std::vector<double>& v, int64_t length, double eps, std::vect
   }
 }
 
-/// Runs the model at 1 and 2 threads and checks output `index` against `expected`.
+/// Runs the model at 1 and 2 threads and checks every output against `expected`.
 void runAndCheck(const ir::Model& model, const std::vector<NodeInput>& inputs,
                  const std::vector<std::vector<double>>& expected, double rtol, double atol,
                  const std::string& context) {
-  for (int threads : {1, 2}) {
-    std::vector<ir::Tensor> out;
-    Status st = testing::runModel(model, inputs, threads, out);
-    INFO(context << " threads " << threads);
-    REQUIRE(st.message() == "");
-    REQUIRE(out.size() == expected.size());
-    for (size_t i = 0; i < expected.size(); ++i) {
-      testing::checkClose(out[i], expected[i], rtol, atol,
-                          context + " output " + std::to_string(i) + " threads " + std::to_string(threads));
-    }
-  }
+  testing::KernelCase c{model.clone(), inputs, {}, context};
+  for (const std::vector<double>& e : expected) c.expected.push_back({e, rtol, atol});
+  testing::checkKernelCase(c);
 }
 
 struct AxisCase {
@@ -132,13 +119,13 @@ TEST_CASE("Softmax, LogSoftmax and Hardmax match the reference", "[kernels][norm
         // Big shapes once, in float32, to keep the test fast.
         if (numel > 20000 && (dtype != ir::DataType::kFloat || mode == Mode::kHardmax)) continue;
         for (int64_t opset : {11, 13}) {
-          std::vector<NodeInput> inputs = {{"x", testing::randomFloatTensor(rng, dtype, c.dims, -8.0, 8.0)}};
+          std::vector<NodeInput> inputs = {{"x", testing::randomTensor(rng, dtype, c.dims, -8.0, 8.0)}};
           ir::Model model = testing::oneNodeModel(op, inputs, {ir::Attribute::makeInt("axis", c.axis)}, opset);
           std::vector<double> expected = softmaxReference(inputs[0].tensor, c.axis, opset < 13, mode);
-          double rtol = std::max(testing::roundingTolerance(dtype), 1e-5);
+          double rtol = std::max(testing::accumulatedRoundingTolerance(dtype), 1e-5);
           double atol = mode == Mode::kLogSoftmax ? rtol * 10 : rtol * 1e-3;
           runAndCheck(model, inputs, {expected}, rtol, atol,
-                      op + " " + std::string(ir::dataTypeName(dtype)) + " " + testing::dimsText(c.dims) + " axis " +
+                      op + " " + std::string(ir::dataTypeName(dtype)) + " " + testing::shapeText(c.dims) + " axis " +
                           std::to_string(c.axis) + " opset " + std::to_string(opset));
         }
       }
@@ -164,7 +151,7 @@ TEST_CASE("Softmax is stable for large inputs and uses the opset's default axis"
               {softmaxReference(xn, -1, false, Mode::kSoftmax)}, 1e-5, 1e-7, "nan");
   // Opset 11 defaults to axis 1 with 2-D coercion: on [2, 3, 4] the rows are 12 long.
   std::mt19937 rng(1);
-  ir::Tensor x3 = testing::randomFloatTensor(rng, ir::DataType::kFloat, {2, 3, 4});
+  ir::Tensor x3 = testing::randomTensor(rng, ir::DataType::kFloat, {2, 3, 4});
   std::vector<NodeInput> inputs3 = {{"x", x3}};
   runAndCheck(testing::oneNodeModel("Softmax", inputs3, {}, 11), inputs3,
               {softmaxReference(x3, 1, true, Mode::kSoftmax)}, 1e-5, 1e-7, "opset 11 default");
@@ -181,21 +168,21 @@ TEST_CASE("LayerNormalization matches the reference, with Mean and InvStdDev", "
             c.dims.begin() + (c.axis < 0 ? c.axis + static_cast<int64_t>(c.dims.size()) : c.axis), c.dims.end());
         int64_t inner = 1;
         for (int64_t d : normDims) inner *= d;
-        std::vector<NodeInput> inputs = {{"x", testing::randomFloatTensor(rng, dtype, c.dims, -3, 5)},
-                                         {"scale", testing::randomFloatTensor(rng, dtype, normDims), true},
-                                         {withBias ? "bias" : "", testing::randomFloatTensor(rng, dtype, normDims)}};
+        std::vector<NodeInput> inputs = {{"x", testing::randomTensor(rng, dtype, c.dims, -3, 5)},
+                                         {"scale", testing::randomTensor(rng, dtype, normDims), true},
+                                         {withBias ? "bias" : "", testing::randomTensor(rng, dtype, normDims)}};
         const float eps = 1e-3f;
         ir::Model model = testing::oneNodeModel(
             "LayerNormalization", inputs,
             {ir::Attribute::makeInt("axis", c.axis), ir::Attribute::makeFloat("epsilon", eps)}, 17, 3);
-        std::vector<double> y = values(inputs[0].tensor), means, invStds;
+        std::vector<double> y = testing::tensorValues(inputs[0].tensor), means, invStds;
         normalizeRows(y, inner, eps, &means, &invStds);
-        std::vector<double> s = values(inputs[1].tensor), b = values(inputs[2].tensor);
+        std::vector<double> s = testing::tensorValues(inputs[1].tensor), b = testing::tensorValues(inputs[2].tensor);
         for (size_t i = 0; i < y.size(); ++i) y[i] = y[i] * s[i % s.size()] + (withBias ? b[i % b.size()] : 0.0);
         // Mean and InvStdDev are float32 whatever the dtype of X (stash_type 1).
-        double rtol = std::max(testing::roundingTolerance(dtype) * 5, 1e-6);
+        double rtol = std::max(testing::accumulatedRoundingTolerance(dtype) * 5, 1e-6);
         runAndCheck(model, inputs, {y, means, invStds}, rtol, rtol,
-                    "LayerNormalization " + std::string(ir::dataTypeName(dtype)) + " " + testing::dimsText(c.dims) +
+                    "LayerNormalization " + std::string(ir::dataTypeName(dtype)) + " " + testing::shapeText(c.dims) +
                         " axis " + std::to_string(c.axis) + (withBias ? " bias" : ""));
       }
     }
@@ -204,12 +191,12 @@ TEST_CASE("LayerNormalization matches the reference, with Mean and InvStdDev", "
 
 TEST_CASE("LayerNormalization broadcasts a smaller Scale to the normalized shape", "[kernels][normalization]") {
   std::mt19937 rng(2);
-  std::vector<NodeInput> inputs = {{"x", testing::randomFloatTensor(rng, ir::DataType::kFloat, {2, 3, 4})},
-                                   {"scale", testing::randomFloatTensor(rng, ir::DataType::kFloat, {1, 4})}};
+  std::vector<NodeInput> inputs = {{"x", testing::randomTensor(rng, ir::DataType::kFloat, {2, 3, 4})},
+                                   {"scale", testing::randomTensor(rng, ir::DataType::kFloat, {1, 4})}};
   ir::Model model = testing::oneNodeModel("LayerNormalization", inputs, {ir::Attribute::makeInt("axis", 1)}, 17);
-  std::vector<double> y = values(inputs[0].tensor);
+  std::vector<double> y = testing::tensorValues(inputs[0].tensor);
   normalizeRows(y, 12, 1e-5);
-  std::vector<double> s = values(inputs[1].tensor);
+  std::vector<double> s = testing::tensorValues(inputs[1].tensor);
   for (size_t i = 0; i < y.size(); ++i) y[i] *= s[i % 4];
   runAndCheck(model, inputs, {y}, 1e-5, 1e-5, "broadcast scale");
 }
@@ -234,25 +221,25 @@ TEST_CASE("InstanceNormalization and GroupNormalization match the reference", "[
           for (size_t i = 2; i < c.dims.size(); ++i) p *= c.dims[i];
           return p;
         }();
-        std::vector<NodeInput> inputs = {{"x", testing::randomFloatTensor(rng, dtype, c.dims, -2, 4)},
-                                         {"scale", testing::randomFloatTensor(rng, dtype, {params}), true},
-                                         {"bias", testing::randomFloatTensor(rng, dtype, {params})}};
+        std::vector<NodeInput> inputs = {{"x", testing::randomTensor(rng, dtype, c.dims, -2, 4)},
+                                         {"scale", testing::randomTensor(rng, dtype, {params}), true},
+                                         {"bias", testing::randomTensor(rng, dtype, {params})}};
         const float eps = 1e-2f;
         std::vector<ir::Attribute> attrs = {ir::Attribute::makeFloat("epsilon", eps)};
         if (c.groups != 0) attrs.push_back(ir::Attribute::makeInt("num_groups", c.groups));
         const std::string op = c.groups == 0 ? "InstanceNormalization" : "GroupNormalization";
         ir::Model model = testing::oneNodeModel(op, inputs, attrs, opset);
-        std::vector<double> y = values(inputs[0].tensor);
+        std::vector<double> y = testing::tensorValues(inputs[0].tensor);
         normalizeRows(y, (channels / groups) * spatial, eps);
-        std::vector<double> s = values(inputs[1].tensor), b = values(inputs[2].tensor);
+        std::vector<double> s = testing::tensorValues(inputs[1].tensor), b = testing::tensorValues(inputs[2].tensor);
         for (size_t i = 0; i < y.size(); ++i) {
           int64_t ch = (static_cast<int64_t>(i) / spatial) % channels;
           int64_t p = params == channels ? ch : ch / (channels / groups);
           y[i] = y[i] * s[static_cast<size_t>(p)] + b[static_cast<size_t>(p)];
         }
-        double rtol = testing::roundingTolerance(dtype) * 5;
+        double rtol = testing::accumulatedRoundingTolerance(dtype) * 5;
         runAndCheck(model, inputs, {y}, rtol, rtol,
-                    op + " " + std::string(ir::dataTypeName(dtype)) + " " + testing::dimsText(c.dims) + " groups " +
+                    op + " " + std::string(ir::dataTypeName(dtype)) + " " + testing::shapeText(c.dims) + " groups " +
                         std::to_string(groups) + " opset " + std::to_string(opset));
       }
     }
@@ -269,14 +256,14 @@ TEST_CASE("MeanVarianceNormalization matches the reference over any axes", "[ker
       {{2, 3, 4, 5}, {}}, {{3, 3, 3, 1}, {}}, {{2, 3, 17}, {2}}, {{2, 3, 4, 5}, {1, 3}}, {{4, 65}, {0, 1}}};
   for (ir::DataType dtype : kFloatTypes) {
     for (const Case& c : cases) {
-      std::vector<NodeInput> inputs = {{"x", testing::randomFloatTensor(rng, dtype, c.dims, -1, 3)}};
+      std::vector<NodeInput> inputs = {{"x", testing::randomTensor(rng, dtype, c.dims, -1, 3)}};
       std::vector<ir::Attribute> attrs;
       if (!c.axes.empty()) attrs.push_back(ir::Attribute::makeInts("axes", c.axes));
       ir::Model model = testing::oneNodeModel("MeanVarianceNormalization", inputs, attrs, 13);
       const std::vector<int64_t> axes = c.axes.empty() ? std::vector<int64_t>{0, 2, 3} : c.axes;
       // Reference by brute force: for each element, average over the elements sharing its
       // kept coordinates.
-      const std::vector<double> x = values(inputs[0].tensor);
+      const std::vector<double> x = testing::tensorValues(inputs[0].tensor);
       const size_t rank = c.dims.size();
       auto coords = [&](size_t flat) {
         std::vector<int64_t> idx(rank);
@@ -305,10 +292,10 @@ TEST_CASE("MeanVarianceNormalization matches the reference over any axes", "[ker
         double mean = sum / count;
         y[i] = (x[i] - mean) / (std::sqrt(std::max(sq / count - mean * mean, 0.0)) + 1e-9);
       }
-      double rtol = testing::roundingTolerance(dtype) * 5;
+      double rtol = testing::accumulatedRoundingTolerance(dtype) * 5;
       runAndCheck(
           model, inputs, {y}, rtol, rtol,
-          "MeanVarianceNormalization " + std::string(ir::dataTypeName(dtype)) + " " + testing::dimsText(c.dims));
+          "MeanVarianceNormalization " + std::string(ir::dataTypeName(dtype)) + " " + testing::shapeText(c.dims));
     }
   }
 }
@@ -319,12 +306,12 @@ TEST_CASE("LpNormalization matches the reference for p = 1 and 2", "[kernels][no
   for (ir::DataType dtype : kFloatTypes) {
     for (const AxisCase& c : cases) {
       for (int64_t p : {1, 2}) {
-        std::vector<NodeInput> inputs = {{"x", testing::randomFloatTensor(rng, dtype, c.dims)}};
+        std::vector<NodeInput> inputs = {{"x", testing::randomTensor(rng, dtype, c.dims)}};
         ir::Model model = testing::oneNodeModel(
             "LpNormalization", inputs, {ir::Attribute::makeInt("axis", c.axis), ir::Attribute::makeInt("p", p)}, 13);
         int64_t outer, n, inner;
         split(c.dims, c.axis, false, outer, n, inner);
-        std::vector<double> x = values(inputs[0].tensor), y(x.size());
+        std::vector<double> x = testing::tensorValues(inputs[0].tensor), y(x.size());
         for (int64_t o = 0; o < outer; ++o) {
           for (int64_t i = 0; i < inner; ++i) {
             double acc = 0;
@@ -339,9 +326,9 @@ TEST_CASE("LpNormalization matches the reference for p = 1 and 2", "[kernels][no
             }
           }
         }
-        double rtol = testing::roundingTolerance(dtype) * 2;
+        double rtol = testing::accumulatedRoundingTolerance(dtype) * 2;
         runAndCheck(model, inputs, {y}, rtol, rtol * 1e-2,
-                    "LpNormalization " + std::string(ir::dataTypeName(dtype)) + " " + testing::dimsText(c.dims) +
+                    "LpNormalization " + std::string(ir::dataTypeName(dtype)) + " " + testing::shapeText(c.dims) +
                         " p " + std::to_string(p));
       }
     }
@@ -355,18 +342,15 @@ TEST_CASE("LpNormalization matches the reference for p = 1 and 2", "[kernels][no
 
 TEST_CASE("Normalization kernels reject unsupported dtypes and bad attributes", "[kernels][normalization]") {
   auto run = [&](const std::string& op, std::vector<NodeInput> inputs, std::vector<ir::Attribute> attrs,
-                 int64_t opset) {
-    std::vector<ir::Tensor> out;
-    return testing::runModel(testing::oneNodeModel(op, inputs, attrs, opset), inputs, 1, out);
-  };
+                 int64_t opset) { return testing::runNode(op, inputs, attrs, opset).status(); };
   ir::Tensor ints = ir::Tensor::fromVector<int32_t>(ir::DataType::kInt32, {2, 2}, {1, 2, 3, 4});
   Status softmax = run("Softmax", {{"x", ints}}, {}, 13);
   CHECK(softmax.code() == StatusCode::kUnimplemented);
   CHECK_THAT(softmax.message(), Catch::Contains("int32"));
 
   std::mt19937 rng(3);
-  ir::Tensor x = testing::randomFloatTensor(rng, ir::DataType::kFloat, {2, 6, 4});
-  ir::Tensor s = testing::randomFloatTensor(rng, ir::DataType::kFloat, {6});
+  ir::Tensor x = testing::randomTensor(rng, ir::DataType::kFloat, {2, 6, 4});
+  ir::Tensor s = testing::randomTensor(rng, ir::DataType::kFloat, {6});
   Status groups =
       run("GroupNormalization", {{"x", x}, {"s", s}, {"b", s}}, {ir::Attribute::makeInt("num_groups", 4)}, 21);
   CHECK(groups.code() == StatusCode::kInvalidInput);

@@ -52,7 +52,7 @@ std::vector<double> naivePool(const PoolCase& c, Kind kind, bool includePad, dou
   std::vector<int64_t> y = outDims(c);
   size_t n = c.kernel.size();
   std::vector<int64_t> inSp(c.x.begin() + 2, c.x.end()), outSp(y.begin() + 2, y.end());
-  int64_t inSize = whittle::testing::product(inSp);
+  int64_t inSize = whittle::testing::numel(inSp);
   std::vector<double> out;
   for (int64_t plane = 0; plane < c.x[0] * c.x[1]; ++plane) {
     std::vector<int64_t> o(n, 0);
@@ -106,7 +106,7 @@ std::vector<ir::Tensor> runOne(const std::string& op, const ir::Tensor& x, std::
   auto outs = gb.nodeN(op, {in}, outputs, std::move(attrs), "node", domain);
   for (ir::Value* v : outs) gb.output(v);
   if (!domain.empty()) gb.importDomain(domain, 1);
-  return whittle::testing::runModel(gb.build(18), {{"x", x}}, threads);
+  return whittle::testing::runOutputs(gb.build(18), {{"x", x}}, threads);
 }
 
 /// Channels-first [N, C, D...] values of a channels-last tensor.
@@ -116,7 +116,7 @@ ir::Tensor toChannelsLast(const ir::Tensor& t) {
   phys.insert(phys.end(), d.begin() + 2, d.end());
   phys.push_back(d[1]);
   ir::Tensor out(t.dtype(), phys);
-  int64_t spatial = whittle::testing::product(d, 2);
+  int64_t spatial = whittle::testing::numel(d, 2);
   for (int64_t b = 0; b < d[0]; ++b) {
     for (int64_t c = 0; c < d[1]; ++c) {
       for (int64_t s = 0; s < spatial; ++s) {
@@ -233,7 +233,7 @@ TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
   for (std::vector<int64_t> dims : {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
     ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims);
     std::vector<double> xv = whittle::testing::tensorValues(x);
-    int64_t spatial = whittle::testing::product(dims, 2);
+    int64_t spatial = whittle::testing::numel(dims, 2);
     std::vector<double> mean, max;
     for (int64_t plane = 0; plane < dims[0] * dims[1]; ++plane) {
       double s = 0, m = -1e30;
@@ -301,9 +301,9 @@ TEST_CASE("BatchNormalization and LRN match their formulas", "[kernels][pool]") 
     b.output(b.node("BatchNormalization",
                     {in, b.constant("s", scale), b.constant("b", bias), b.constant("m", mean), b.constant("v", var)},
                     {ir::Attribute::makeFloat("epsilon", 1e-3f)}));
-    auto y = whittle::testing::runModel(b.build(15), {{"x", x}}, 2);
+    auto y = whittle::testing::runOutputs(b.build(15), {{"x", x}}, 2);
     std::vector<double> expected;
-    int64_t spatial = whittle::testing::product(dims, 2);
+    int64_t spatial = whittle::testing::numel(dims, 2);
     for (int64_t i = 0; i < x.numel(); ++i) {
       int64_t ch = (i / spatial) % c;
       expected.push_back((x.valueAsDouble(i) - mean.valueAsDouble(ch)) / std::sqrt(var.valueAsDouble(ch) + 1e-3) *
@@ -342,7 +342,7 @@ TEST_CASE("MaxUnpool puts MaxPool's maxima back where they were", "[kernels][poo
                                       ir::Attribute::makeInts("strides", {2, 2})};
   auto pooled = gb.nodeN("MaxPool", {in}, 2, attrs, "pool");
   gb.output(gb.node("MaxUnpool", {pooled[0], pooled[1]}, attrs, "unpool"));
-  auto y = whittle::testing::runModel(gb.build(18), {{"x", x}});
+  auto y = whittle::testing::runOutputs(gb.build(18), {{"x", x}});
   REQUIRE(y[0].dims() == dims);
   std::vector<double> expected(static_cast<size_t>(x.numel()), 0.0);
   for (int64_t plane = 0; plane < 6; ++plane) {

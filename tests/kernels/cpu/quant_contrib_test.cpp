@@ -16,33 +16,6 @@ namespace {
 
 constexpr const char* kMs = "com.microsoft";
 
-std::vector<int64_t> broadcastDims(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  std::vector<int64_t> out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    out[i] = std::max(da, db);
-  }
-  return out;
-}
-
-// The element of `dims` (right-aligned, broadcast) that output index i reads.
-int64_t broadcastIndex(const std::vector<int64_t>& dims, const std::vector<int64_t>& out, int64_t i) {
-  int64_t idx = 0, stride = 1;
-  for (size_t k = 0; k < out.size(); ++k) {
-    const size_t d = out.size() - 1 - k;
-    const int64_t coord = i % out[d];
-    i /= out[d];
-    if (k < dims.size()) {
-      const int64_t size = dims[dims.size() - 1 - k];
-      idx += (size == 1 ? 0 : coord) * stride;
-      stride *= size;
-    }
-  }
-  return idx;
-}
-
 struct BinaryCase {
   std::vector<int64_t> a, b;
 };
@@ -73,13 +46,13 @@ TEST_CASE("QLinearAdd and QLinearMul match dequantize-compute-quantize within on
         gb.output(gb.node(op, {av, gb.constant("sa", scalar(sa)), gb.constant("za", scalar(type, za)), bv, gb.constant("sb", scalar(sb)),
                                gb.constant("zb", scalar(type, zb)), gb.constant("sc", scalar(sc)), gb.constant("zc", scalar(type, zc))},
                           {}, "", kMs));
-        auto out = run(gb.build(13), {{"a", intTensor(type, c.a, a)}, {"b", intTensor(type, c.b, b)}}, 2);
-        const std::vector<int64_t> od = broadcastDims(c.a, c.b);
+        auto out = runOutputs(gb.build(13), {{"a", intTensor(type, c.a, a)}, {"b", intTensor(type, c.b, b)}}, 2);
+        const std::vector<int64_t> od = testing::broadcastDims(c.a, c.b);
         REQUIRE(out[0].dims() == od);
         std::vector<int32_t> expected(static_cast<size_t>(numel(od)));
         for (int64_t i = 0; i < numel(od); ++i) {
-          const double x = sa * static_cast<double>(a[static_cast<size_t>(broadcastIndex(c.a, od, i))] - za);
-          const double y = sb * static_cast<double>(b[static_cast<size_t>(broadcastIndex(c.b, od, i))] - zb);
+          const double x = sa * static_cast<double>(a[static_cast<size_t>(testing::broadcastIndex(od, c.a, i))] - za);
+          const double y = sb * static_cast<double>(b[static_cast<size_t>(testing::broadcastIndex(od, c.b, i))] - zb);
           const double r = std::nearbyint((isAdd ? x + y : x * y) / sc) + zc;
           expected[static_cast<size_t>(i)] = static_cast<int32_t>(std::clamp<double>(r, typeMin(type), typeMax(type)));
         }
@@ -109,7 +82,7 @@ TEST_CASE("QLinearGlobalAveragePool matches the integer sum and MLAS requantisat
         gb.output(gb.node("QLinearGlobalAveragePool", {xv, gb.constant("sx", scalar(sx)), gb.constant("zx", scalar(type, zx)),
                                                        gb.constant("sy", scalar(sy)), gb.constant("zy", scalar(type, zy))},
                           {ir::Attribute::makeInt("channels_last", channelsLast ? 1 : 0)}, "", kMs));
-        auto out = run(gb.build(13), {{"x", intTensor(type, dims, x)}});
+        auto out = runOutputs(gb.build(13), {{"x", intTensor(type, dims, x)}});
         std::vector<int64_t> yDims(dims.size(), 1);
         yDims[0] = n;
         yDims[channelsLast ? yDims.size() - 1 : 1] = c;
@@ -153,7 +126,7 @@ TEST_CASE("QLinearConcat requantises each input to the output's parameters", "[k
         feeds.emplace_back(name, intTensor(type, dims[i], values.back()));
       }
       gb.output(gb.node("QLinearConcat", ins, {ir::Attribute::makeInt("axis", axis)}, "", kMs));
-      auto out = run(gb.build(13), feeds);
+      auto out = runOutputs(gb.build(13), feeds);
       const size_t ax = static_cast<size_t>(axis < 0 ? axis + 3 : axis);
       int64_t outer = 1;
       for (size_t d = 0; d < ax; ++d) outer *= dims[0][d];
@@ -188,7 +161,7 @@ TEST_CASE("QLinearLeakyRelu and QLinearSigmoid apply the function to every dequa
       gb.output(gb.node(op, {xv, gb.constant("xs", scalar(xs)), gb.constant("xz", scalar(type, xz)), gb.constant("ys", scalar(ys)),
                              gb.constant("yz", scalar(type, yz))},
                         attrs, "", kMs));
-      auto out = run(gb.build(13), {{"x", intTensor(type, {16, 16}, x)}});
+      auto out = runOutputs(gb.build(13), {{"x", intTensor(type, {16, 16}, x)}});
       std::vector<int32_t> expected;
       for (int32_t q : x) {
         const float v = static_cast<float>(q - xz) * xs;
@@ -229,7 +202,7 @@ TEST_CASE("QLinearAveragePool averages dequantized values", "[kernels][quant]") 
                          ir::Attribute::makeInts("pads", c.pads), ir::Attribute::makeInt("count_include_pad", c.includePad),
                          ir::Attribute::makeInt("ceil_mode", c.ceil), ir::Attribute::makeInt("channels_last", c.channelsLast)},
                         "", kMs));
-      auto out = run(gb.build(13), {{"x", intTensor(type, c.x, x)}});
+      auto out = runOutputs(gb.build(13), {{"x", intTensor(type, c.x, x)}});
       // Reference over an NCHW view.
       const size_t sp = c.kernel.size();
       std::vector<int64_t> nchw = c.x;

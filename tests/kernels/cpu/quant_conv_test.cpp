@@ -125,7 +125,7 @@ TEST_CASE("QLinearConv matches a naive integer convolution and MLAS requantisati
                           convAttrs(s)));
         std::vector<runtime::NamedTensor> feeds{{"x", intTensor(v.xType, s.x, x)}};
         if (!v.constW) feeds.emplace_back("w", intTensor(v.wType, ref.w, w));
-        auto out = run(gb.build(13), feeds, threads);
+        auto out = runOutputs(gb.build(13), feeds, threads);
         REQUIRE(out[0].dtype() == v.yType);
         REQUIRE(out[0].dims() == ref.outDims());
         checkInts(out[0], expected);
@@ -155,7 +155,7 @@ TEST_CASE("ConvInteger matches a naive integer convolution", "[kernels][quant]")
       gb.output(gb.node("ConvInteger", {xv, wv, gb.constant("xz", scalar(DataType::kUint8, xZp)), wz}, convAttrs(s)));
       std::vector<runtime::NamedTensor> feeds{{"x", intTensor(DataType::kUint8, s.x, x)}};
       if (variant == 2) feeds.emplace_back("w", intTensor(wType, ref.w, w));
-      auto out = run(gb.build(10), feeds, 2);
+      auto out = runOutputs(gb.build(10), feeds, 2);
       REQUIRE(out[0].dtype() == DataType::kInt32);
       REQUIRE(out[0].dims() == ref.outDims());
       checkInts(out[0], std::vector<int32_t>(acc.begin(), acc.end()));
@@ -235,7 +235,7 @@ TEST_CASE("A chain of quantized ops on NHWC activations gives the bytes of the o
       const ir::Tensor x = floatTensor({2, c, 9, 9}, randomFloats(rng, 2 * c * 81, -2.5f, 2.5f));
       const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}});
       for (int threads : {1, 2}) {
-        auto out = run(model, {{"x", x}}, threads);
+        auto out = runOutputs(model, {{"x", x}}, threads);
         REQUIRE(out.size() == expected.size());
         for (size_t i = 0; i < out.size(); ++i) CHECK(out[i].bitwiseEqual(expected[i]));
       }
@@ -312,7 +312,7 @@ TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the 
     const ir::Tensor xv = floatTensor({2, 8, 15, 15}, randomFloats(rng, 2 * 8 * 225, -2.5f, 2.5f));
     const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
     for (int threads : {1, 2}) {
-      auto out = run(model, {{"x", xv}}, threads);
+      auto out = runOutputs(model, {{"x", xv}}, threads);
       REQUIRE(out.size() == 1);
       CHECK(out[0].bitwiseEqual(expected[0]));
     }

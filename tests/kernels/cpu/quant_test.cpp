@@ -81,7 +81,7 @@ TEST_CASE("QuantizeLinear matches round-half-to-even quantisation", "[kernels][q
         for (size_t i = 0; i < xv.size() && i < 8; ++i) xv[i] = (static_cast<float>(i) - 3.5f) * scales[static_cast<size_t>(scaleIndex(c, static_cast<int64_t>(i)))];
         const bool withZp = type != DataType::kUint8 || c.dims.size() != 1;  // absent zp: uint8, 0
         auto model = qdqModel("QuantizeLinear", c, DataType::kFloat, floatTensor(sd, scales), intTensor(type, sd, zps), withZp);
-        auto out = run(model, {{"x", floatTensor(c.dims, xv)}}, threads);
+        auto out = runOutputs(model, {{"x", floatTensor(c.dims, xv)}}, threads);
         REQUIRE(out[0].dtype() == type);
         std::vector<int32_t> expected(xv.size());
         for (size_t i = 0; i < xv.size(); ++i) {
@@ -106,7 +106,7 @@ TEST_CASE("DequantizeLinear matches (x - zero_point) * scale", "[kernels][quant]
       const std::vector<int32_t> zps = randomInts(rng, ns, lo / 2, hi / 2);
       const std::vector<int32_t> xv = randomInts(rng, numel(c.dims), lo, hi);
       auto model = qdqModel("DequantizeLinear", c, type, floatTensor(sd, scales), intTensor(type, sd, zps), true);
-      auto out = run(model, {{"x", intTensor(type, c.dims, xv)}}, 2);
+      auto out = runOutputs(model, {{"x", intTensor(type, c.dims, xv)}}, 2);
       REQUIRE(out[0].dtype() == DataType::kFloat);
       for (size_t i = 0; i < xv.size(); ++i) {
         const auto s = static_cast<size_t>(scaleIndex(c, static_cast<int64_t>(i)));
@@ -127,7 +127,7 @@ TEST_CASE("QuantizeLinear and DequantizeLinear take float16 scales and inputs", 
   gb.output(q);
   std::vector<uint16_t> xv;
   for (float v : {-1.25f, 0.25f, 0.75f, 3.0f, 100.0f, -100.0f}) xv.push_back(ir::floatToHalf(v));
-  auto out = run(gb.build(21), {{"x", ir::Tensor::fromVector(DataType::kFloat16, {2, 3}, xv)}});
+  auto out = runOutputs(gb.build(21), {{"x", ir::Tensor::fromVector(DataType::kFloat16, {2, 3}, xv)}});
   checkInts(out[1], {-4, -2, 0, 4, 127, -128});  // -2.5 -> -2, 0.5 -> 0, 1.5 -> 2 (half to even)
   REQUIRE(out[0].dtype() == DataType::kFloat16);
   const std::vector<float> expected{-1.0f, 0.0f, 1.0f, 3.0f, 64.5f, -63.0f};
@@ -167,7 +167,7 @@ TEST_CASE("DynamicQuantizeLinear computes scale, zero point and values as ONNX R
       auto outs = gb.nodeN("DynamicQuantizeLinear", {x}, 3);
       for (ir::Value* v : outs) gb.output(v);
       std::vector<float> xv = randomFloats(rng, n, -2.0f + shift, 2.0f + shift);
-      auto out = run(gb.build(11), {{"x", floatTensor({n}, xv)}}, 2);
+      auto out = runOutputs(gb.build(11), {{"x", floatTensor({n}, xv)}}, 2);
       float lo = 0.0f, hi = 0.0f;
       for (float v : xv) {
         lo = std::min(lo, v);
@@ -279,7 +279,7 @@ TEST_CASE("QLinearMatMul matches int32 accumulation and MLAS requantisation", "[
                                             bz, gb.constant("ys", scalar(yScale)), gb.constant("yz", scalar(yType, yZp))}));
         std::vector<runtime::NamedTensor> feeds{{"a", intTensor(aType, c.a, a)}};
         if (!constB) feeds.emplace_back("b", intTensor(bType, c.b, b));
-        auto out = run(gb.build(21), feeds, threads);
+        auto out = runOutputs(gb.build(21), feeds, threads);
         REQUIRE(out[0].dims() == outDims);
         std::vector<int32_t> expected(acc.size());
         for (size_t i = 0; i < acc.size(); ++i) {
@@ -317,7 +317,7 @@ TEST_CASE("MatMulInteger matches int32 accumulation", "[kernels][quant]") {
       gb.output(gb.node("MatMulInteger", {av, bv, az, bz}));
       std::vector<runtime::NamedTensor> feeds{{"a", intTensor(DataType::kUint8, c.a, a)}};
       if (variant == 2) feeds.emplace_back("b", intTensor(DataType::kInt8, c.b, b));
-      auto out = run(gb.build(10), feeds, 2);
+      auto out = runOutputs(gb.build(10), feeds, 2);
       REQUIRE(out[0].dtype() == DataType::kInt32);
       REQUIRE(out[0].dims() == outDims);
       checkInts(out[0], std::vector<int32_t>(acc.begin(), acc.end()));
@@ -341,7 +341,7 @@ TEST_CASE("QGemm adds the int32 bias and requantises or scales to float", "[kern
       ins.push_back(gb.constant("yz", scalar(DataType::kUint8, 120)));
     }
     gb.output(gb.node("QGemm", ins, {ir::Attribute::makeInt("transB", 1), ir::Attribute::makeFloat("alpha", alpha)}, "qg", "com.microsoft"));
-    auto out = run(gb.build(17), {{"a", intTensor(DataType::kUint8, {m, k}, a)}});
+    auto out = runOutputs(gb.build(17), {{"a", intTensor(DataType::kUint8, {m, k}, a)}});
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
         int64_t acc = c[static_cast<size_t>(j)];

@@ -1,29 +1,38 @@
 #pragma once
-// Helpers of the quantized-kernel tests: tensors of quantized values, one-node models, and plain
-// scalar references (integer convolution/matmul in int64, ONNX's round-half-to-even quantize).
+// The references of the quantized-kernel tests: integer ranges, ONNX's round-half-to-even
+// quantize, MLAS's requantize, a naive integer convolution in int64, and a model run node by
+// node. Tensors, random values, running and the integer checks come from
+// tests/support/kernel_harness.h and tests/support/tolerance.h.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
-
+#include <climits>
 #include <cmath>
-#include <map>
 #include <cstdint>
-#include <random>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "support/graph_builder.h"
-#include "whittle/ir/graph.h"
-#include "whittle/runtime/session.h"
+#include "support/kernel_harness.h"
+#include "support/tolerance.h"
 
 namespace whittle::testing::quant {
 
 using ir::DataType;
+using testing::checkInts;
+using testing::intTensor;
+using testing::numel;
+using testing::randomFloats;
+using testing::randomInts;
+using testing::runOutputs;
 
-inline int64_t numel(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
+/// The names these tests used before tests/support/: runOutputs and intValues.
+inline std::vector<ir::Tensor> run(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
+                                   int threads = 1) {
+  return runOutputs(model, feeds, threads);
 }
+inline std::vector<int32_t> intsOf(const ir::Tensor& t) { return testing::intValues(t); }
 
 inline int32_t typeMin(DataType t) {
   switch (t) {
@@ -45,36 +54,6 @@ inline int32_t typeMax(DataType t) {
   }
 }
 
-/// A tensor of `type` (uint8, int8, uint16, int16, int32) holding `values`.
-inline ir::Tensor intTensor(DataType type, std::vector<int64_t> dims, const std::vector<int32_t>& values) {
-  ir::Tensor t(type, std::move(dims));
-  for (size_t i = 0; i < values.size(); ++i) {
-    switch (type) {
-      case DataType::kUint8: t.mutableData<uint8_t>()[i] = static_cast<uint8_t>(values[i]); break;
-      case DataType::kInt8: t.mutableData<int8_t>()[i] = static_cast<int8_t>(values[i]); break;
-      case DataType::kUint16: t.mutableData<uint16_t>()[i] = static_cast<uint16_t>(values[i]); break;
-      case DataType::kInt16: t.mutableData<int16_t>()[i] = static_cast<int16_t>(values[i]); break;
-      default: t.mutableData<int32_t>()[i] = values[i]; break;
-    }
-  }
-  return t;
-}
-
-/// Seeded uniform integers in [lo, hi].
-inline std::vector<int32_t> randomInts(std::mt19937_64& rng, int64_t n, int32_t lo, int32_t hi) {
-  std::uniform_int_distribution<int32_t> dist(lo, hi);
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-inline std::vector<float> randomFloats(std::mt19937_64& rng, int64_t n, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
 inline ir::Tensor floatTensor(std::vector<int64_t> dims, const std::vector<float>& values) {
   return ir::Tensor::fromVector(DataType::kFloat, std::move(dims), values);
 }
@@ -83,13 +62,6 @@ inline ir::Tensor floatTensor(std::vector<int64_t> dims, const std::vector<float
 inline ir::Tensor scalar(float v) { return floatTensor({}, {v}); }
 /// A rank-0 tensor of `type`.
 inline ir::Tensor scalar(DataType type, int32_t v) { return intTensor(type, {}, {v}); }
-
-/// The values of an integer tensor as int32.
-inline std::vector<int32_t> intsOf(const ir::Tensor& t) {
-  std::vector<int32_t> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = static_cast<int32_t>(t.valueAsDouble(i));
-  return v;
-}
 
 /// ONNX QuantizeLinear of one value: saturate(round_half_even(v / scale) + zp).
 inline int32_t refQuantize(float v, float scale, int32_t zp, DataType type) {
@@ -168,25 +140,9 @@ struct RefConv {
   }
 };
 
-/// Runs `model` at `threads` threads; REQUIREs success and returns the outputs.
-inline std::vector<ir::Tensor> run(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds, int threads = 1) {
-  runtime::SessionOptions options;
-  options.threads = threads;
-  auto session = runtime::Session::create(model, options);
-  INFO((session.isOk() ? std::string() : session.status().message()));
-  REQUIRE(session.isOk());
-  auto outputs = (*session)->run(feeds);
-  INFO((outputs.isOk() ? std::string() : outputs.status().message()));
-  REQUIRE(outputs.isOk());
-  std::vector<ir::Tensor> out;
-  for (auto& [name, t] : *outputs) out.push_back(t);
-  return out;
-}
-
-/// Checks that `actual` holds exactly `expected` (as integers), naming the first difference.
-// Runs every node of `model` as a one-node model of its own (so every value is a graph output,
-// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs,
-// then those named in `extra`.
+/// Runs every node of `model` as a one-node model of its own (so every value is a graph output,
+/// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs,
+/// then those named in `extra`.
 inline std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
                                       const std::vector<std::string>& extra = {}) {
   std::map<std::string, ir::Tensor> values(feeds.begin(), feeds.end());
@@ -215,21 +171,13 @@ inline std::vector<ir::Tensor> runNodeByNode(const ir::Model& model, const std::
     ir::Node* copy = one.graph->addNode(node->opType(), ins, outNames, node->name(), node->domain());
     for (const ir::Attribute& a : node->attributes()) copy->setAttribute(a);
     for (ir::Value* o : copy->outputs()) one.graph->addOutput(o);
-    auto outs = run(one, nodeFeeds);
+    auto outs = runOutputs(one, nodeFeeds);
     for (size_t i = 0; i < outs.size(); ++i) values[outNames[i]] = outs[i];
   }
   std::vector<ir::Tensor> result;
   for (const ir::Value* o : model.graph->outputs()) result.push_back(values.at(o->name()));
   for (const std::string& name : extra) result.push_back(values.at(name));
   return result;
-}
-
-inline void checkInts(const ir::Tensor& actual, const std::vector<int32_t>& expected, int32_t tolerance = 0) {
-  REQUIRE(static_cast<size_t>(actual.numel()) == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const auto a = static_cast<int64_t>(actual.valueAsDouble(static_cast<int64_t>(i)));
-    if (std::llabs(a - expected[i]) > tolerance) FAIL("element " << i << ": got " << a << ", expected " << expected[i]);
-  }
 }
 
 }  // namespace whittle::testing::quant

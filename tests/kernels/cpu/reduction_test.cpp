@@ -51,7 +51,7 @@ std::vector<double> reduceRef(const ReduceCase& c, const ir::Tensor& x, const st
     outDims.push_back(reduced[i] ? 1 : dims[i]);
     if (reduced[i]) count *= dims[i];
   }
-  std::vector<double> acc(static_cast<size_t>(numelOf(outDims)), c.init);
+  std::vector<double> acc(static_cast<size_t>(numel(outDims)), c.init);
   for (int64_t i = 0; i < x.numel(); ++i) {
     int64_t rem = i, out = 0, stride = 1;
     for (size_t k = dims.size(); k-- > 0;) {
@@ -78,7 +78,7 @@ TEST_CASE("Reductions match the reference over every subset of axes", "[kernels]
     for (const auto& dims : kReduceShapes) {
       size_t rank = dims.size();
       // Big shapes: a few subsets only, float32 only.
-      bool big = numelOf(dims) > 10000;
+      bool big = numel(dims) > 10000;
       for (uint32_t mask = 0; mask < (1u << rank); ++mask) {
         if (big && mask != 1u && mask != (1u << rank) - 1 && mask != 2u) continue;
         std::vector<bool> reduced(rank);
@@ -125,15 +125,12 @@ TEST_CASE("Reductions match the reference over every subset of axes", "[kernels]
               } else {
                 attrs.push_back(ir::Attribute::makeInts("axes", axes));
               }
-              for (int threads : kThreadCounts) {
-                ir::Tensor y = runOk(c.op, inputs, attrs, opset, threads);
-                CHECK(y.dtype() == dtype);
-                CHECK(y.dims() == outDims);
-                checkClose(y, expected, rtol, 1e-6,
-                           c.op + " " + std::string(ir::dataTypeName(dtype)) + " " + shapeText(dims) + " mask " +
-                               std::to_string(mask) + " keepdims " + std::to_string(keepdims) + " opset " +
-                               std::to_string(opset) + " threads " + std::to_string(threads));
-              }
+              testing::checkKernelCase({oneNodeModel(c.op, inputs, attrs, opset),
+                                        inputs,
+                                        {{expected, rtol, 1e-6, outDims, dtype}},
+                                        c.op + " " + std::string(ir::dataTypeName(dtype)) + " " + shapeText(dims) +
+                                            " mask " + std::to_string(mask) + " keepdims " + std::to_string(keepdims) +
+                                            " opset " + std::to_string(opset)});
             }
           }
         }

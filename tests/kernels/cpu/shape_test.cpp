@@ -14,6 +14,7 @@
 #include <span>
 
 #include "../../../kernels/cpu/shape_internal.h"
+#include "support/kernel_harness.h"
 #include "whittle/ir/graph.h"
 #include "whittle/runtime/session.h"
 
@@ -29,13 +30,8 @@ const std::vector<std::vector<int64_t>> kShapes = {
     {63, 65}, {2, 3, 4}, {1, 16, 17, 3}, {2, 64, 5, 7}, {2, 3, 65, 2}, {1, 1, 1, 1}, {4, 1, 16, 1}, {2, 3, 0, 4}};
 const std::vector<DataType> kByteTypes = {DataType::kFloat, DataType::kFloat16, DataType::kInt8, DataType::kInt64,
                                           DataType::kBool};
-const std::vector<int> kThreads = {1, 2};
 
-struct In {
-  std::string name;  // empty: an absent optional input
-  ir::Tensor tensor;
-  bool constant = false;
-};
+using In = testing::NodeInput;
 
 In feed(std::string name, ir::Tensor t) {
   return {std::move(name), std::move(t), false};
@@ -61,39 +57,12 @@ struct RunResult {
   std::vector<ir::Tensor> outputs;
 };
 
-/// Runs a one-node model.
+/// Runs a one-node model whose graph inputs declare only their dtypes (shapes known at run time).
 RunResult tryRun(const std::string& op, const std::vector<In>& inputs, const std::vector<ir::Attribute>& attrs,
                  size_t numOutputs = 1, int64_t opset = 18, int threads = 1) {
-  ir::Model m;
-  m.opsetImports = {{"", opset}};
-  std::vector<ir::Value*> ins;
-  std::vector<runtime::NamedTensor> feeds;
-  for (const In& in : inputs) {
-    if (in.name.empty()) {
-      ins.push_back(nullptr);
-    } else if (in.constant) {
-      ins.push_back(m.graph->addInitializer(in.name, in.tensor));
-    } else {
-      ir::ValueType type;
-      type.dtype = in.tensor.dtype();
-      ins.push_back(m.graph->addInput(in.name, type));
-      feeds.emplace_back(in.name, in.tensor);
-    }
-  }
-  std::vector<std::string> names;
-  for (size_t i = 0; i < numOutputs; ++i) names.push_back(std::string(1, 'y').append(std::to_string(i)));
-  ir::Node* node = m.graph->addNode(op, ins, names, "n");
-  for (const ir::Attribute& a : attrs) node->setAttribute(a);
-  for (ir::Value* v : node->outputs()) m.graph->addOutput(v);
-  runtime::SessionOptions options;
-  options.threads = threads;
-  auto session = runtime::Session::create(m, options);
-  if (!session.isOk()) return {session.status(), {}};
-  auto out = (*session)->run(feeds);
+  auto out = testing::runNode(op, inputs, attrs, opset, threads, numOutputs, testing::InputShapes::kUndeclared);
   if (!out.isOk()) return {out.status(), {}};
-  RunResult r;
-  for (auto& [name, t] : *out) r.outputs.push_back(t);
-  return r;
+  return {Status::ok(), std::move(out).value()};
 }
 
 std::vector<ir::Tensor> run(const std::string& op, const std::vector<In>& inputs,
@@ -136,10 +105,6 @@ int64_t ravel(const std::vector<int64_t>& idx, const std::vector<int64_t>& dims)
   int64_t off = 0;
   for (size_t k = 0; k < dims.size(); ++k) off = off * dims[k] + idx[k];
   return off;
-}
-
-int64_t numelOf(const std::vector<int64_t>& dims) {
-  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
 }
 
 /// A tensor whose element i is src element map(i) (or `fill` bytes where map gives -1).
@@ -196,11 +161,11 @@ TEST_CASE("copyStrided matches its scalar reference for permuted, broadcast and 
             src[k] = -src[k];
           }
         }
-        int64_t n = numelOf(dims);
+        int64_t n = testing::numel(dims);
         std::vector<std::byte> in(static_cast<size_t>(n) * es + 1);
         for (auto& b : in) b = static_cast<std::byte>(rng() & 0xffu);
         std::vector<std::byte> a(static_cast<size_t>(n) * es + 1), b(a.size());
-        for (int threads : kThreads) {
+        for (int threads : testing::kThreadCounts) {
           omp_set_num_threads(threads);
           cpu::copyStrided(a.data(), in.data() + offset * static_cast<int64_t>(es), outDims,
                            cpu::contiguousStrides(outDims), src, es);
@@ -228,7 +193,7 @@ TEST_CASE("Transpose matches the reference for every permutation, dtype and thre
           for (size_t k = 0; k < o.size(); ++k) in[static_cast<size_t>(perm[k])] = o[k];
           return ravel(in, dims);
         });
-        for (int threads : kThreads) {
+        for (int threads : testing::kThreadCounts) {
           INFO("dims " << cpu::shapeToString(dims) << " perm " << cpu::shapeToString(perm) << " threads " << threads);
           auto y = run("Transpose", {feed("x", x)}, {ir::Attribute::makeInts("perm", perm)}, 1, 18, threads);
           requireBitwiseEqual(expected, y[0]);
@@ -247,7 +212,7 @@ TEST_CASE("Transpose matches the reference for every permutation, dtype and thre
         for (size_t k = 0; k < 4; ++k) in[static_cast<size_t>(perm[k])] = o[k];
         return ravel(in, dims);
       });
-      for (int threads : kThreads) {
+      for (int threads : testing::kThreadCounts) {
         auto y = run("Transpose", {feed("x", x)}, {ir::Attribute::makeInts("perm", perm)}, 1, 18, threads);
         requireBitwiseEqual(expected, y[0]);
       }
@@ -314,7 +279,7 @@ TEST_CASE("Concat, Split and Slice match the reference on every axis", "[kernels
           std::memcpy(expected.mutableRawData() + i * static_cast<int64_t>(es),
                       src->rawData() + ravel(idx, src->dims()) * static_cast<int64_t>(es), es);
         }
-        for (int threads : kThreads) {
+        for (int threads : testing::kThreadCounts) {
           INFO("dims " << cpu::shapeToString(dims) << " axis " << axis);
           auto y = run("Concat", {feed("a", a), feed("b", b)},
                        {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))}, 1, 18, threads);
@@ -344,7 +309,7 @@ TEST_CASE("Concat, Split and Slice match the reference on every axis", "[kernels
           if (other != axis) in[other] = 2 * o[other];
           return ravel(in, dims);
         });
-        for (int threads : kThreads) {
+        for (int threads : testing::kThreadCounts) {
           auto y = run("Slice",
                        {feed("x", a), init("s", ints(starts)), init("e", ints(ends)), init("a", ints(axes)),
                         init("t", ints(steps))},
@@ -372,7 +337,7 @@ TEST_CASE("Split handles num_outputs, uneven chunks and the opset-11 attribute",
 TEST_CASE("Gather, GatherElements and GatherND match the reference", "[kernels][shape]") {
   uint64_t seed = 300;
   for (const auto& dims : kShapes) {
-    if (numelOf(dims) == 0) continue;
+    if (testing::numel(dims) == 0) continue;
     for (DataType dt : {DataType::kFloat, DataType::kFloat16, DataType::kInt8}) {
       ir::Tensor x = randomTensor(dt, dims, seed++);
       for (size_t axis = 0; axis < dims.size(); ++axis) {
@@ -389,7 +354,7 @@ TEST_CASE("Gather, GatherElements and GatherND match the reference", "[kernels][
           in.insert(in.end(), o.begin() + static_cast<int64_t>(axis) + 2, o.end());
           return ravel(in, dims);
         });
-        for (int threads : kThreads) {
+        for (int threads : testing::kThreadCounts) {
           auto y = run("Gather", {feed("x", x), init("i", indices)},
                        {ir::Attribute::makeInt("axis", static_cast<int64_t>(axis))}, 1, 18, threads);
           requireBitwiseEqual(expected, y[0]);
@@ -422,7 +387,7 @@ TEST_CASE("Gather, GatherElements and GatherND match the reference", "[kernels][
 
 TEST_CASE("Expand, Tile, DepthToSpace and SpaceToDepth match the reference", "[kernels][shape]") {
   uint64_t seed = 500;
-  for (int threads : kThreads) {
+  for (int threads : testing::kThreadCounts) {
     for (DataType dt : kByteTypes) {
       ir::Tensor x = randomTensor(dt, {3, 1, 17}, seed++);
       std::vector<int64_t> outDims = {2, 3, 65, 17};
@@ -457,7 +422,7 @@ TEST_CASE("Pad matches the reference in every mode", "[kernels][shape]") {
   uint64_t seed = 700;
   for (std::string mode : {"constant", "reflect", "edge", "wrap"}) {
     for (const auto& dims : kShapes) {
-      if (numelOf(dims) == 0) continue;
+      if (testing::numel(dims) == 0) continue;
       for (DataType dt : {DataType::kFloat, DataType::kInt8, DataType::kFloat16}) {
         ir::Tensor x = randomTensor(dt, dims, seed++);
         size_t rank = dims.size();
@@ -489,7 +454,7 @@ TEST_CASE("Pad matches the reference in every mode", "[kernels][shape]") {
               return ravel(in, dims);
             },
             value.rawData());
-        for (int threads : kThreads) {
+        for (int threads : testing::kThreadCounts) {
           INFO(mode << " dims " << cpu::shapeToString(dims) << " pads " << cpu::shapeToString(pads));
           auto y = run("Pad", {feed("x", x), init("p", ints(pads)), init("v", value)},
                        {ir::Attribute::makeString("mode", mode)}, 1, 19, threads);
@@ -515,7 +480,7 @@ namespace {
 std::vector<double> resizeReference(const ir::Tensor& x, const std::vector<int64_t>& outDims, const std::string& mode,
                                     const std::string& coord, const std::string& nearestMode) {
   const auto& d = x.dims();
-  std::vector<double> y(static_cast<size_t>(numelOf(outDims)));
+  std::vector<double> y(static_cast<size_t>(testing::numel(outDims)));
   auto source = [&](int64_t o, int64_t in, int64_t out) {
     double scale = static_cast<double>(out) / static_cast<double>(in);
     if (coord == "asymmetric") return o / scale;
@@ -535,7 +500,7 @@ std::vector<double> resizeReference(const ir::Tensor& x, const std::vector<int64
     w = std::clamp<int64_t>(w, 0, d[3] - 1);
     return x.valueAsDouble(((n * d[1] + c) * d[2] + h) * d[3] + w);
   };
-  for (int64_t i = 0; i < numelOf(outDims); ++i) {
+  for (int64_t i = 0; i < testing::numel(outDims); ++i) {
     auto o = unravel(i, outDims);
     double sy = source(o[2], d[2], outDims[2]), sx = source(o[3], d[3], outDims[3]);
     double v = 0;
@@ -584,7 +549,7 @@ TEST_CASE("Resize matches the reference for nearest, linear and cubic on NCHW", 
         for (std::string nearestMode : {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}) {
           if (mode != "nearest" && nearestMode != "round_prefer_floor") continue;
           std::vector<double> expected = resizeReference(x, outDims, mode, coord, nearestMode);
-          for (int threads : kThreads) {
+          for (int threads : testing::kThreadCounts) {
             INFO(mode << " " << coord << " " << nearestMode << " " << cpu::shapeToString(inDims) << " -> "
                       << cpu::shapeToString(outDims) << " threads " << threads);
             auto y = run("Resize", {feed("x", x), none(), none(), init("sizes", ints(outDims))},
@@ -635,7 +600,7 @@ TEST_CASE("Resize matches the reference for nearest, linear and cubic on NCHW", 
 TEST_CASE("TopK, CumSum, Trilu, OneHot, NonZero and the scatters", "[kernels][shape]") {
   // TopK: ties go to the lower index, for largest and smallest, at 1 and 2 threads.
   ir::Tensor x = floats({2, 6}, {3, 1, 3, 2, 3, 1, 0, 0, 5, 5, -1, 0});
-  for (int threads : kThreads) {
+  for (int threads : testing::kThreadCounts) {
     auto y = run("TopK", {feed("x", x), init("k", ints({3}))}, {}, 2, 11, threads);
     CHECK(std::vector<int64_t>(y[1].data<int64_t>(), y[1].data<int64_t>() + 6) ==
           std::vector<int64_t>{0, 2, 4, 2, 3, 0});
