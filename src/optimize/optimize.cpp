@@ -140,6 +140,7 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
   WH_ASSIGN_OR_RETURN(result.model, onnx_io::load(request.inputPath));
   ir::Model& model = result.model;
   passes::PassContext ctx(model);
+  ctx.strict = request.strict;
   Calibration calibration;
   if (request.calibration.wanted()) {
     WH_ASSIGN_OR_RETURN(calibration, setUpCalibration(request.calibration, model));
@@ -149,6 +150,7 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
   if (!stats.isOk()) return stats.status().withContext(request.inputPath);
   result.passes = std::move(stats).value();
   result.notes = ctx.notes();
+  result.warnings = ctx.warnings();
   WH_RETURN_IF_ERROR(ir::verify(*model.graph).withContext(request.inputPath + ": after optimization"));
   if (!request.calibration.saveTable.empty()) {
     if (calibration.provider == nullptr) return invalidInput("--save-calib needs --calib DATA");
@@ -173,6 +175,7 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
     options.threads = std::max(1, report.threads);
     options.perLayer = true;
     options.progress = report.progress;
+    for (const std::string& w : result.warnings) options.notes.push_back("warning from optimize: " + w);
     auto compared = report::compareFiles(request.inputPath, request.outputPath, spec, options, report::Gates{},
                                          report.paths);
     if (!compared.isOk()) return compared.status().withContext("--report");
@@ -199,6 +202,7 @@ nlohmann::json optimizeResultJson(const OptimizeRequest& request, const Optimize
                              {"counters", s.counters}});
   }
   out["notes"] = result.notes;
+  out["warnings"] = result.warnings;
   return out;
 }
 

@@ -123,7 +123,8 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   result.batch = measured.batch;
   result.outputs = std::move(measured.outputs);
   result.layers = std::move(measured.layers);
-  result.notes = std::move(measured.notes);
+  result.notes = options.notes;
+  result.notes.insert(result.notes.end(), measured.notes.begin(), measured.notes.end());
   layerA.reset();
   layerB.reset();
 
