@@ -300,6 +300,7 @@ Status axesAttributeToInput(ir::Node& node, Upgrade& up) {
 Status softmaxAlongOneAxis(ir::Node& node, Upgrade& up) {
   int64_t axis = node.attrInt("axis", 1);
   ir::Value* x = node.input(0);
+  if (axis == -1) return Status::ok();  // the last axis: the same either way, whatever the rank
   if (x->type().shape) {
     const auto& dims = *x->type().shape;
     int64_t rank = static_cast<int64_t>(dims.size());
