@@ -42,8 +42,7 @@ ir::Node* Upgrade::replace(ir::Node& node, const std::string& op, const std::vec
     n->output(i)->mutableType() = out->type();
     graph_.replaceAllUsesWith(out, n->output(i));
   }
-  erased_.insert(&node);
-  graph_.eraseNode(&node);
+  erase(node);
   for (size_t i = 0; i < keepOutputs; ++i) {
     ir::Value* out = n->output(i);
     if (out != nullptr && out->name() != original[i] && graph_.findValue(original[i]) == nullptr) {
@@ -59,9 +58,17 @@ void Upgrade::replaceOutput(ir::Node& node, ir::Value* by) {
   std::string name = out->name();
   if (by->type().dtype == ir::DataType::kUndefined) by->mutableType() = out->type();
   graph_.replaceAllUsesWith(out, by);
-  erased_.insert(&node);
-  graph_.eraseNode(&node);
+  erase(node);
   if (by->name() != name && graph_.findValue(name) == nullptr) WH_CHECK(graph_.renameValue(by, name).isOk());
+}
+
+void Upgrade::erase(ir::Node& node) {
+  // Only the node being adapted is ever erased. Its address may be reused by a later node, so
+  // nothing keyed by it may survive.
+  WH_CHECK(&node == current_, "an adapter erased a node other than its own");
+  currentErased_ = true;
+  fromUpsample.erase(&node);
+  graph_.eraseNode(&node);
 }
 
 ir::Value* Upgrade::int64s(const std::string& base, const std::vector<int64_t>& values, bool scalar) {

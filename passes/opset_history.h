@@ -80,7 +80,14 @@ class Upgrade {
                     const std::vector<std::string>& dropAttributes = {});
   /// Routes every use of `node`'s only output to `by` (which takes its name) and erases `node`.
   void replaceOutput(ir::Node& node, ir::Value* by);
-  bool erased(const ir::Node* node) const { return erased_.contains(node); }
+  /// Erases the node being adapted (its outputs must be unused).
+  void erase(ir::Node& node);
+  /// Starts applying a change to `node`; currentErased() then says whether the adapter erased it.
+  void beginAdapter(const ir::Node* node) {
+    current_ = node;
+    currentErased_ = false;
+  }
+  bool currentErased() const { return currentErased_; }
 
   /// A 1-D int64 initializer (a 0-D one when `scalar`).
   ir::Value* int64s(const std::string& base, const std::vector<int64_t>& values, bool scalar = false);
@@ -103,7 +110,8 @@ class Upgrade {
   int64_t to_;
   int64_t version_ = 0;
   int64_t nodeVersion_ = 0;
-  std::set<const ir::Node*> erased_;
+  const ir::Node* current_ = nullptr;
+  bool currentErased_ = false;
 };
 
 // The adapters (passes/opset_adapters.cpp). Each says on top which change it handles.

@@ -71,7 +71,7 @@ Status checkSubgraphs(const ir::Node& node, int64_t from, int64_t to) {
 
 // Carries one node from the form of opset `version` up to `to`, change by change.
 Status carry(ir::Node* node, int64_t version, opset::Upgrade& up, OpsetUpgrade& result) {
-  while (!up.erased(node)) {
+  for (;;) {
     const opset::OpHistory* h = opset::findHistory(node->opType());
     if (h == nullptr) {
       return unimplemented("upgrade-opset: " + node->describe() + ": " + unknownOp(node->opType(), up.from(), up.to()));
@@ -83,12 +83,13 @@ Status carry(ir::Node* node, int64_t version, opset::Upgrade& up, OpsetUpgrade& 
     if (next->kind == opset::ChangeKind::kRefused) return up.refuse(*node, std::string(next->what));
     if (next->kind == opset::ChangeKind::kAdapter) {
       std::string op = node->opType();
+      up.beginAdapter(node);
       WH_RETURN_IF_ERROR(next->adapter(*node, up));
       ++result.adapted[op];
+      if (up.currentErased()) return Status::ok();  // its replacement nodes are pending
     }
     version = next->version;
   }
-  return Status::ok();
 }
 
 }  // namespace
@@ -129,9 +130,9 @@ Expected<OpsetUpgrade> upgradeOpset(ir::Model& model, int64_t to) {
     if (n->hasSubgraphs()) WH_RETURN_IF_ERROR(checkSubgraphs(*n, result.from, to));
     up.pending.emplace_back(n, result.from);
   }
+  // Adapters erase only the node they adapt, so every pending node is alive when its turn comes.
   for (size_t i = 0; i < up.pending.size(); ++i) {
     auto [node, version] = up.pending[i];
-    if (up.erased(node)) continue;
     WH_RETURN_IF_ERROR(carry(node, version, up, result));
   }
   WH_RETURN_IF_ERROR(graph.topologicalSort());
