@@ -69,6 +69,18 @@ Status checkSubgraphs(const ir::Node& node, int64_t from, int64_t to) {
   return Status::ok();
 }
 
+// What an adapter may change in place: inputs and attribute values.
+std::string signature(const ir::Node& n) {
+  std::string out;
+  for (const ir::Value* v : n.inputs()) out += (v != nullptr ? v->name() : "") + ",";
+  for (const ir::Attribute& a : n.attributes()) {
+    out += ";" + a.name + "=" + std::to_string(a.i) + "/" + std::to_string(a.f) + "/" + a.s + "/";
+    for (int64_t i : a.ints) out += std::to_string(i) + " ";
+    for (float f : a.floats) out += std::to_string(f) + " ";
+  }
+  return out;
+}
+
 // Carries one node from the form of opset `version` up to `to`, change by change.
 Status carry(ir::Node* node, int64_t version, opset::Upgrade& up, OpsetUpgrade& result) {
   for (;;) {
@@ -83,10 +95,14 @@ Status carry(ir::Node* node, int64_t version, opset::Upgrade& up, OpsetUpgrade& 
     if (next->kind == opset::ChangeKind::kRefused) return up.refuse(*node, std::string(next->what));
     if (next->kind == opset::ChangeKind::kAdapter) {
       std::string op = node->opType();
+      std::string before = signature(*node);
       up.beginAdapter(node);
       WH_RETURN_IF_ERROR(next->adapter(*node, up));
-      ++result.adapted[op];
-      if (up.currentErased()) return Status::ok();  // its replacement nodes are pending
+      if (up.currentErased()) {
+        ++result.adapted[op];
+        return Status::ok();  // its replacement nodes are pending
+      }
+      if (signature(*node) != before) ++result.adapted[op];
     }
     version = next->version;
   }

@@ -19,7 +19,8 @@ inline constexpr int64_t kNewestOpset = onnx_io::kMaxOpset;
 struct OpsetUpgrade {
   int64_t from = 0;
   int64_t to = 0;
-  /// Nodes an adapter rewrote, by op type ("Slice" -> 4).
+  /// Rewrites by adapters, by the op type rewritten ("Slice" -> 4); a node that crosses two
+  /// changes (Upsample 7 -> 9 -> Resize) counts once per change.
   std::map<std::string, int64_t> adapted;
   int64_t adaptedCount() const;
   /// "opset 9 -> 13: Slice 4, Softmax 2 rewritten" (or "... no node needed a rewrite").
