@@ -21,6 +21,7 @@
 #include "opset_history.h"
 #include "pass_factories.h"
 #include "whittle/ir/shape_inference.h"
+#include "whittle/onnx_io/subgraphs.h"
 
 namespace whittle::passes {
 

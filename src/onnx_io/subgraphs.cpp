@@ -1,8 +1,7 @@
-// The nodes of subgraph attributes, which the IR keeps as serialized AttributeProtos: read for
-// passes that must know what a body holds (upgrade-opset refuses bodies it would have to change).
+// The nodes of subgraph attributes (include/whittle/onnx_io/subgraphs.h).
 #include <onnx/onnx_pb.h>
 
-#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/onnx_io/subgraphs.h"
 
 namespace whittle::onnx_io {
 namespace {

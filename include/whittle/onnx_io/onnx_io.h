@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
@@ -66,17 +65,6 @@ CheckResult checkModel(const ir::Model& model);
 /// values got a type, a rank or a dim. Inside the session and the passes, where every op the
 /// runtime runs has a rule, call ir::inferShapes directly: it needs no protobuf round trip.
 Expected<int64_t> inferShapes(ir::Model& model, const ir::ShapeInferenceOptions& options = {});
-
-/// A node inside a subgraph attribute (an If, Loop or Scan body, nested bodies included).
-struct SubgraphNode {
-  std::string domain;
-  std::string opType;
-  std::string name;
-};
-
-/// Every node inside the graph-valued attribute `attribute` (kinds GRAPH and GRAPHS, which the
-/// IR keeps serialized), in order, nested bodies included; empty for other kinds.
-Expected<std::vector<SubgraphNode>> subgraphNodes(const ir::Attribute& attribute);
 
 /// The newest default-domain opset that the linked libonnx knows.
 int64_t libonnxMaxOpset();
