@@ -175,11 +175,16 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
     options.threads = std::max(1, report.threads);
     options.perLayer = true;
     options.progress = report.progress;
-    for (const std::string& w : result.warnings) options.notes.push_back("warning from optimize: " + w);
+    // The reports are written here, after the optimizer's warnings join the comparison's notes.
     auto compared = report::compareFiles(request.inputPath, request.outputPath, spec, options, report::Gates{},
-                                         report.paths);
+                                         report::ReportPaths{});
     if (!compared.isOk()) return compared.status().withContext("--report");
     result.report = std::move(compared).value();
+    std::vector<std::string>& notes = result.report->notes;
+    for (size_t i = 0; i < result.warnings.size(); ++i) {
+      notes.insert(notes.begin() + static_cast<std::ptrdiff_t>(i), "warning from optimize: " + result.warnings[i]);
+    }
+    WH_RETURN_IF_ERROR(report::writeReports(*result.report, report.paths).withContext("--report"));
   }
   return result;
 }

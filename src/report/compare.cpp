@@ -123,8 +123,7 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   result.batch = measured.batch;
   result.outputs = std::move(measured.outputs);
   result.layers = std::move(measured.layers);
-  result.notes = options.notes;
-  result.notes.insert(result.notes.end(), measured.notes.begin(), measured.notes.end());
+  result.notes = std::move(measured.notes);
   layerA.reset();
   layerB.reset();
 

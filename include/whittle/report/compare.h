@@ -99,9 +99,6 @@ struct CompareOptions {
   int latencyRuns = 20;
   int warmupRuns = 3;
   ProgressFn progress;
-  /// Sentences the caller adds to the result's notes, before the comparison's own (optimize
-  /// puts its warnings here, so that every report shows them).
-  std::vector<std::string> notes;
 };
 
 /// Size, parameters, op histogram and pipeline of a model read from `path` ("" if none).
