@@ -356,6 +356,7 @@ def session(path):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # no warnings about initializers listed as inputs (old exporters)
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
