@@ -293,7 +293,8 @@ def _():
     return model(nodes, inputs, [vi(o, F, None) for o in outs], 7, inits), feeds
 
 
-@case("compatible10", 10)
+# ort-only: the C++ side feeds random integers to whittle's runtime, and Mod by 0 fails
+@case("compatible10", 10, "exact", "ort-only")
 def _():
     nodes = [
         helper.make_node("Mod", ["a", "b"], ["m"]),
