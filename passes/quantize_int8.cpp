@@ -203,7 +203,16 @@ std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n) const {
 
 Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
-  // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph.
+  // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
+  // a model with nothing to quantize is left at its opset.
+  bool candidates = false;
+  for (const ir::Node* n : model.graph->nodes()) {
+    candidates = candidates || (selected(*n) && !activationInputs(*n).empty());
+  }
+  if (!candidates) {
+    ctx.note("quantize-int8: no node to quantize");
+    return Status::ok();
+  }
   bool perChannel = config_.perChannel;
   const int64_t needed = perChannel ? 13 : 10;
   if (model.opsetVersion("") < needed) {
