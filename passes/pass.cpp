@@ -55,6 +55,12 @@ Expected<bool> PassOptions::getBool(const std::string& name, bool fallback) cons
   return invalidInput("option " + name + "='" + v + "' is not true or false");
 }
 
+Status PassContext::fallback(std::string message) {
+  if (strict) return unimplemented(message + " (an error under --strict)");
+  warnings_.push_back(std::move(message));
+  return Status::ok();
+}
+
 Status PatternPass::run(ir::Model& model, PassContext& ctx) {
   std::vector<const Pattern*> raw;
   raw.reserve(patterns_.size());

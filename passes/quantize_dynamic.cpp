@@ -7,13 +7,14 @@
 //   y   = Cast(acc, float) * (sx * sW)     [+ b]
 //   sW[n] = max_k |W[k, n]| / 127 (per column; one value per tensor with per-channel=false)
 // This is ONNX Runtime's dynamic quantization of MatMul, the usual choice for transformer
-// weights; ORT fuses the chain into DynamicQuantizeMatMul. Requires opset >= 11 (upgraded
-// when no op changed meaning) and a constant 2-D float W.
+// weights; ORT fuses the chain into DynamicQuantizeMatMul. Requires opset >= 11 (older models
+// are converted by upgradeOpset) and a constant 2-D float W.
 
 #include <regex>
 #include <set>
 
 #include "pass_factories.h"
+#include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
 
@@ -65,16 +66,25 @@ bool QuantizeDynamic::selected(const ir::Node& n) const {
 }
 
 Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
-  ir::Graph& graph = *model.graph;
   std::vector<ir::Node*> targets;
-  for (ir::Node* n : graph.nodes()) {
+  for (ir::Node* n : model.graph->nodes()) {
     if (selected(*n)) targets.push_back(n);
   }
   if (targets.empty()) {
     ctx.note("quantize-dynamic: no MatMul/Gemm with a constant 2-D weight to quantize");
     return Status::ok();
   }
-  if (model.opsetVersion("") < 11) WH_RETURN_IF_ERROR(quant::ensureOpset(model, 11));
+  if (model.opsetVersion("") < 11) {
+    // DynamicQuantizeLinear is an opset-11 op. The conversion replaces the graph: choose again.
+    auto up = upgradeOpset(model, 11);
+    if (!up.isOk()) return up.status().withContext("quantize-dynamic needs opset 11 (DynamicQuantizeLinear)");
+    ctx.note("quantize-dynamic: upgraded the model for DynamicQuantizeLinear, " + up->summary());
+    targets.clear();
+    for (ir::Node* n : model.graph->nodes()) {
+      if (selected(*n)) targets.push_back(n);
+    }
+  }
+  ir::Graph& graph = *model.graph;
   std::map<const ir::Value*, std::array<ir::Value*, 3>> dynamicOf;  // x -> (xq, sx, zx), shared by users
   for (ir::Node* n : targets) {
     ir::Value* x = n->input(0);

@@ -20,8 +20,9 @@
 // sees it, or a loaded table); the method (minmax, percentile, entropy, mse) chooses them.
 // Pass-through ops (MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Resize) give
 // their output the input's parameters, so that ORT drops their Q/DQ pair.
-// Requires: opset >= 13 for per-channel weights (older models are upgraded when no op
-// changed meaning on the way, else per-tensor at opset >= 10).
+// Requires: opset >= 13 for per-channel weights, >= 10 for per tensor: older models are
+// converted first (upgradeOpset, the upgrade-opset pass); where a node cannot be converted to
+// 13, weights go per tensor with a warning (an error under --strict).
 
 #include <algorithm>
 #include <map>
@@ -31,6 +32,7 @@
 
 #include "pass_factories.h"
 #include "whittle/common/file_util.h"
+#include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
@@ -200,6 +202,39 @@ std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n) const {
 }
 
 Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
+  // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
+  // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
+  // a model with nothing to quantize is left at its opset.
+  bool candidates = false;
+  for (const ir::Node* n : model.graph->nodes()) {
+    candidates = candidates || (selected(*n) && !activationInputs(*n).empty());
+  }
+  if (!candidates) {
+    ctx.note("quantize-int8: no node to quantize");
+    return Status::ok();
+  }
+  bool perChannel = config_.perChannel;
+  const int64_t needed = perChannel ? 13 : 10;
+  if (model.opsetVersion("") < needed) {
+    auto up = upgradeOpset(model, needed);
+    if (up.isOk()) {
+      ctx.note("quantize-int8: upgraded the model for " + std::string(perChannel ? "per-axis " : "") +
+               "DequantizeLinear, " + up->summary());
+    } else if (!perChannel) {
+      return up.status().withContext("quantize-int8 needs opset 10");
+    } else {
+      // Per tensor needs only opset 10: what the model has, or what it can reach.
+      Status blocked = up.status();
+      if (model.opsetVersion("") < 10) {
+        auto ten = upgradeOpset(model, 10);
+        if (!ten.isOk()) return blocked.withContext("quantize-int8 needs opset 10");
+        ctx.note("quantize-int8: upgraded the model for DequantizeLinear, " + ten->summary());
+      }
+      perChannel = false;
+      WH_RETURN_IF_ERROR(ctx.fallback("quantize-int8: weights quantized per tensor, not per channel: per-axis "
+                                      "DequantizeLinear needs opset 13, and " + blocked.message()));
+    }
+  }
   ir::Graph& graph = *model.graph;
   WH_RETURN_IF_ERROR(graph.topologicalSort());
   const bool asymmetric = config_.activationType == ir::DataType::kUint8;
@@ -298,19 +333,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     if (it != inheritsFrom.end()) params[n->output(0)] = params.at(it->second);
   }
 
-  // ---- 3. Opset ----
-  bool perChannel = config_.perChannel;
-  if (model.opsetVersion("") < 13) {
-    Status up = quant::ensureOpset(model, 13);
-    if (!up.isOk()) {
-      if (model.opsetVersion("") < 10) return up;
-      perChannel = false;
-      ctx.note("quantize-int8: opset " + std::to_string(model.opsetVersion("")) +
-               " < 13 and not upgradable, weights quantized per tensor (" + up.message() + ")");
-    } else {
-      ctx.note("quantize-int8: upgraded the model to opset 13 for per-axis DequantizeLinear");
-    }
-  }
+  // ---- 3. Notes ----
   if (config_.reduceRange) {
     ctx.note("quantize-int8: reduce-range: weights use 7 bits ([-63, 63]) so that u8*s8 products cannot saturate int16 on CPUs without VNNI");
   }

@@ -81,6 +81,7 @@ void printTable(const OptimizeRequest& request, const OptimizeResult& result) {
                 static_cast<long long>(s.parameterBytesBefore - s.parameterBytesAfter), s.milliseconds);
   }
   for (const std::string& note : result.notes) std::printf("note: %s\n", note.c_str());
+  for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   std::printf("wrote %s (pipeline: %s)\n", request.outputPath.c_str(),
               result.pipeline.empty() ? "none" : result.pipeline.c_str());
 }
@@ -93,6 +94,7 @@ Status runOptimize(const OptimizeArgs& args) {
   bar.finish();
   if (!result.isOk()) return result.status();
   if (args.json) {
+    for (const std::string& warning : result->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::cout << optimizeResultJson(request, *result).dump(2) << "\n";
   } else {
     printTable(request, *result);
@@ -126,6 +128,9 @@ void registerOptimize(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print per-pass statistics as JSON");
   cmd->add_flag("--external-data", args->request.externalData, "Store weights in OUTPUT.data beside the model");
   cmd->add_flag("--in-place", args->request.inPlace, "Allow -o to name the input file");
+  cmd->add_flag("--strict", args->request.strict,
+                "Make fallbacks that cost accuracy errors (quantize-int8 going per tensor because the model cannot be "
+                "converted to opset 13); without it they are warnings, also in --json and the report");
   cmd->add_flag("--keep-initializer-inputs", args->request.keepInitializerInputs,
                 "Keep weights that old exporters also list as graph inputs (they then cannot fold)");
   QuantizeRequest& q = args->request.quantize;

@@ -103,6 +103,9 @@ struct OptimizeRequest {
   CalibrationRequest calibration;
   passes::PipelineRunOptions run;
   ReportRequest report;
+  /// A fallback that costs accuracy (quantize-int8 going per tensor because the model cannot
+  /// be converted to opset 13) is an error instead of a warning.
+  bool strict = false;
 };
 
 struct OptimizeResult {
@@ -110,8 +113,11 @@ struct OptimizeResult {
   /// The pipeline as it ran, in canonical text (also stored in the model's metadata).
   std::string pipeline;
   std::vector<passes::PassStats> passes;
-  /// What the passes want the user to know (a fallback, a skipped node), one sentence each.
+  /// What the passes want the user to know (a skipped node, an upgrade), one sentence each.
   std::vector<std::string> notes;
+  /// Fallbacks that cost accuracy or speed, one sentence each (errors under `strict`); also in
+  /// the report's notes and the JSON summary.
+  std::vector<std::string> warnings;
   /// Present when the request asked for a report.
   std::optional<report::CompareResult> report;
 };
@@ -127,7 +133,7 @@ Expected<std::vector<passes::PipelineEntry>> buildPipeline(const OptimizeRequest
 Expected<OptimizeResult> optimize(const OptimizeRequest& request);
 
 /// The machine-readable summary of a run (`whittle optimize --json`, schema
-/// "whittle.optimize/1"): input, output, pipeline, per-pass statistics and notes.
+/// "whittle.optimize/1"): input, output, pipeline, per-pass statistics, notes and warnings.
 nlohmann::json optimizeResultJson(const OptimizeRequest& request, const OptimizeResult& result);
 
 }  // namespace whittle

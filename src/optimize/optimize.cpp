@@ -140,6 +140,7 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
   WH_ASSIGN_OR_RETURN(result.model, onnx_io::load(request.inputPath));
   ir::Model& model = result.model;
   passes::PassContext ctx(model);
+  ctx.strict = request.strict;
   Calibration calibration;
   if (request.calibration.wanted()) {
     WH_ASSIGN_OR_RETURN(calibration, setUpCalibration(request.calibration, model));
@@ -149,6 +150,7 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
   if (!stats.isOk()) return stats.status().withContext(request.inputPath);
   result.passes = std::move(stats).value();
   result.notes = ctx.notes();
+  result.warnings = ctx.warnings();
   WH_RETURN_IF_ERROR(ir::verify(*model.graph).withContext(request.inputPath + ": after optimization"));
   if (!request.calibration.saveTable.empty()) {
     if (calibration.provider == nullptr) return invalidInput("--save-calib needs --calib DATA");
@@ -173,10 +175,16 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
     options.threads = std::max(1, report.threads);
     options.perLayer = true;
     options.progress = report.progress;
+    // The reports are written here, after the optimizer's warnings join the comparison's notes.
     auto compared = report::compareFiles(request.inputPath, request.outputPath, spec, options, report::Gates{},
-                                         report.paths);
+                                         report::ReportPaths{});
     if (!compared.isOk()) return compared.status().withContext("--report");
     result.report = std::move(compared).value();
+    std::vector<std::string>& notes = result.report->notes;
+    for (size_t i = 0; i < result.warnings.size(); ++i) {
+      notes.insert(notes.begin() + static_cast<std::ptrdiff_t>(i), "warning from optimize: " + result.warnings[i]);
+    }
+    WH_RETURN_IF_ERROR(report::writeReports(*result.report, report.paths).withContext("--report"));
   }
   return result;
 }
@@ -199,6 +207,7 @@ nlohmann::json optimizeResultJson(const OptimizeRequest& request, const Optimize
                              {"counters", s.counters}});
   }
   out["notes"] = result.notes;
+  out["warnings"] = result.warnings;
   return out;
 }
 

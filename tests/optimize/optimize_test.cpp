@@ -4,8 +4,10 @@
 
 #include <filesystem>
 
+#include "quant/quant_test_util.h"
 #include "support/demo_model.h"
 #include "support/graph_queries.h"
+#include "support/graph_builder.h"
 #include "support/temp_dir.h"
 #include "whittle/onnx_io/onnx_io.h"
 
@@ -114,4 +116,48 @@ TEST_CASE("optimize() refuses to overwrite its input and writes nothing on error
 }
 
 }  // namespace
+
+TEST_CASE("optimize() reports a per-tensor fallback as a warning, and fails on it under strict", "[optimize]") {
+  // An opset-10 Conv -> Resize whose nearest scales are computed (an Add that -O0 leaves): the
+  // model cannot be converted to opset 13, so quantize-int8 can only go per tensor.
+  testing::GraphBuilder b(3);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 6, 6});
+  ir::Value* c = b.node("Conv", {x, b.weight("w", {4, 3, 3, 3})}, {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* s = b.node("Add", {b.constant("s", {4}, {1, 1, 2, 2}), b.constant("z", {4}, {0, 0, 0, 0})}, {}, "scales");
+  b.output(b.node("Resize", {c, s}, {ir::Attribute::makeString("mode", "nearest")}, "resize"), ir::DataType::kFloat,
+           {1, 4, 12, 12});
+  ir::Model model = b.build(10);
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(model, dir.file("old.onnx")).isOk());
+  (void)testing::randomCalibrationSet(model, dir, 4, 9);  // writes dir/calib.npy
+
+  OptimizeRequest r;
+  r.inputPath = dir.file("old.onnx");
+  r.outputPath = dir.file("out.onnx");
+  r.level = 0;
+  r.quantize.mode = QuantizeMode::kInt8;
+  r.calibration.data = data::DatasetSpec{};
+  r.calibration.data->path = dir.file("calib.npy");
+  r.report.paths.json = dir.file("report.json");
+  auto result = optimize(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  REQUIRE(result->warnings.size() == 1);
+  CHECK_THAT(result->warnings[0], Catch::Contains("per tensor") && Catch::Contains("Resize 'resize'"));
+  auto json = optimizeResultJson(r, *result);
+  REQUIRE(json["warnings"].size() == 1);
+  REQUIRE(result->report.has_value());
+  bool inReport = false;
+  for (const std::string& n : result->report->notes) inReport = inReport || n.find("per tensor") != std::string::npos;
+  CHECK(inReport);
+
+  r.strict = true;
+  r.outputPath = dir.file("strict.onnx");
+  r.report = {};
+  auto strict = optimize(r);
+  REQUIRE_FALSE(strict.isOk());
+  CHECK_THAT(strict.status().message(), Catch::Contains("--strict"));
+  CHECK_FALSE(std::filesystem::exists(r.outputPath));
+}
+
 }  // namespace whittle

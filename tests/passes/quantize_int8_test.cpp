@@ -417,3 +417,67 @@ TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at th
   REQUIRE(ort.isOk());
   CHECK(testing::normRelativeError(c[0].second, *ort) < 0.05);
 }
+
+namespace {
+
+// x -> Conv -> Resize(scales) -> Softmax (default axis 1: the opset-13 coercion) at `opset`.
+// With `computedScales` the Resize's scales are an Add of two constants, which the opset-11
+// form cannot take over for nearest (how opset 10 rounds depends on the scales).
+ir::Model oldConvResize(int64_t opset, bool computedScales) {
+  testing::GraphBuilder b(21);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 6, 6});
+  ir::Value* c = b.node("Conv", {x, b.weight("w", {4, 3, 3, 3}), b.weight("b", {4}, ir::DataType::kFloat, -0.2, 0.2)},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* scales = b.constant("scales", {4}, {1, 1, 2, 2});
+  if (computedScales) scales = b.node("Add", {scales, b.constant("zero", {4}, {0, 0, 0, 0})}, {}, "scales_sum");
+  ir::Value* r = b.node("Resize", {c, scales}, {ir::Attribute::makeString("mode", "nearest")}, "resize");
+  b.output(b.node("Softmax", {r}, {}, "softmax"), ir::DataType::kFloat, {1, 4, 12, 12});
+  return b.build(opset);
+}
+
+}  // namespace
+
+TEST_CASE("quantize-int8 converts old models to opset 13 for per-channel weights", "[passes][quantize-int8]") {
+  ir::Model model = oldConvResize(10, /*computedScales=*/false);
+  Quantized q = quantize(model, "quantize-int8");
+  CHECK(q.model.opsetVersion("") == 13);
+  const ir::Node* conv = findNode(*q.model.graph, "Conv", "conv");
+  REQUIRE(conv != nullptr);
+  const ir::Node* wdq = producerOf(*conv, 1);
+  REQUIRE(wdq != nullptr);
+  CHECK(wdq->input(1)->constant()->numel() == 4);  // one scale per output channel
+  bool noted = false;
+  for (const std::string& n : q.notes) noted = noted || n.find("opset 10 -> 13") != std::string::npos;
+  CHECK(noted);
+  CHECK(countOps(*q.model.graph, "Flatten") == 1);  // Softmax's opset-10 meaning kept
+}
+
+TEST_CASE("quantize-int8 falls back to per tensor only with a warning, and not under strict", "[passes][quantize-int8]") {
+  ir::Model model = oldConvResize(10, /*computedScales=*/true);
+  testing::TempDir dir;
+  auto data = testing::randomCalibrationSet(model, dir, 4, 5);
+  quant::StandardCalibrationProvider provider(std::nullopt, data.get(), {});
+  auto pipeline = passes::parsePipeline("quantize-int8");
+  REQUIRE(pipeline.isOk());
+
+  ir::Model lenient = model.clone();
+  passes::PassContext ctx(lenient);
+  ctx.calibration = &provider;
+  auto ran = passes::runPipeline(lenient, *pipeline, ctx);
+  INFO(ran.status().message());
+  REQUIRE(ran.isOk());
+  REQUIRE(ctx.warnings().size() == 1);
+  CHECK_THAT(ctx.warnings()[0], Catch::Contains("per tensor") && Catch::Contains("Resize 'resize'"));
+  CHECK(lenient.opsetVersion("") == 10);
+  const ir::Node* conv = findNode(*lenient.graph, "Conv", "conv");
+  REQUIRE(conv != nullptr);
+  CHECK(producerOf(*conv, 1)->input(1)->constant()->numel() == 1);
+
+  ir::Model strict = model.clone();
+  passes::PassContext strictCtx(strict);
+  strictCtx.calibration = &provider;
+  strictCtx.strict = true;
+  auto refused = passes::runPipeline(strict, *pipeline, strictCtx);
+  REQUIRE_FALSE(refused.isOk());
+  CHECK_THAT(refused.status().message(), Catch::Contains("per tensor") && Catch::Contains("--strict"));
+}

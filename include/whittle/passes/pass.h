@@ -78,6 +78,13 @@ class PassContext {
   /// A note for the user ("fuse-gelu: opset 17 < 20, left decomposed"), shown by optimize.
   void note(std::string message) { notes_.push_back(std::move(message)); }
   const std::vector<std::string>& notes() const { return notes_; }
+  /// A fallback that costs accuracy or speed (per-tensor weights where per-channel was asked
+  /// for): a warning for the user and the report, or, under `strict`, an error with the same
+  /// message that stops the pipeline. Usage: WH_RETURN_IF_ERROR(ctx.fallback("quantize-int8: ..."));
+  Status fallback(std::string message);
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  /// Fallbacks are errors (whittle optimize --strict).
+  bool strict = false;
   /// Where quantize passes get activation ranges (whittle optimize --calib/--load-calib); may be null.
   quant::CalibrationProvider* calibration = nullptr;
   /// The runtime that passes evaluating nodes (fold-constants) use: its backend and threads.
@@ -88,6 +95,7 @@ class PassContext {
   ir::Model& model_;
   PassStats* current_ = nullptr;
   std::vector<std::string> notes_;
+  std::vector<std::string> warnings_;
 };
 
 /// A pass over a whole model.

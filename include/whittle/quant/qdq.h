@@ -1,7 +1,7 @@
 #pragma once
 // Graph surgery shared by the quantize passes: QuantizeLinear/DequantizeLinear pairs on
-// activations, int8 weights behind DequantizeLinear, int32 biases, channel axes by op, and
-// the opset the quantized model needs.
+// activations, int8 weights behind DequantizeLinear, int32 biases and channel axes by op. The
+// opset the quantized model needs comes from passes::upgradeOpset (whittle/passes/upgrade_opset.h).
 
 #include <cstdint>
 #include <string>
@@ -37,11 +37,6 @@ Expected<ir::Value*> addWeightDq(ir::Graph& graph, const ir::Tensor& weight, con
 /// there are several scales). Returns the DequantizeLinear output.
 Expected<ir::Value*> addBiasDq(ir::Graph& graph, const ir::Tensor& bias, const std::string& base, float inputScale,
                                const std::vector<float>& weightScales);
-
-/// Makes the model import at least `minOpset` of the default domain when that does not
-/// change the meaning of any node (every op type is on a list of ops whose semantics did not
-/// change on the way). Returns an error saying which op blocks it otherwise.
-Status ensureOpset(ir::Model& model, int64_t minOpset);
 
 /// Rewrites the QDQ groups of a graph that quantize-int8 made into QOperator ops:
 ///   DQ(x), DQ(W), DQ(b) -> Conv -> Q          => QLinearConv
