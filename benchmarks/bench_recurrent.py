@@ -93,8 +93,11 @@ def main():
         print(line, flush=True)
         lines.append(line)
     if args.update_results:
-        command = ".venv/bin/python benchmarks/bench_recurrent.py --update-results" + (
-            f" --threads {args.threads}" if args.threads != 1 else "")
+        command = ".venv/bin/python benchmarks/bench_recurrent.py --update-results"
+        for flag, value, default in (("--threads", args.threads, 1), ("--rounds", args.rounds, 5),
+                                     ("--iterations", args.iterations, 30), ("--warmup", args.warmup, 5)):
+            if value != default:
+                command += f" {flag} {value}"
         text = "\n".join([
             "## Recurrent ops: whittle vs ONNX Runtime", "", f"Command: `{command}`", "",
             f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; ONNX Runtime {ort.__version__}; "

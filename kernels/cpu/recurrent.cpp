@@ -106,12 +106,9 @@ WH_SIMD_CLONES void clipInPlace(float* x, int64_t n, float bound) {
   }
 }
 
-/// g = a + b + c over n values (c may be null).
+/// g += a + c over n values.
 WH_SIMD_CLONES void add3(float* g, const float* a, const float* c, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] += a[i] + c[i];
-}
-WH_SIMD_CLONES void add2(float* g, const float* a, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] += a[i];
 }
 /// g += p . c
 WH_SIMD_CLONES void addProduct(float* g, const float* p, const float* c, int64_t n) {
