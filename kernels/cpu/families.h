@@ -21,6 +21,8 @@ void registerMatMulKernels(KernelRegistry& registry);
 void registerNormalizationKernels(KernelRegistry& registry);
 /// ReduceMean/Sum/Max/Min/Prod/L1/L2/LogSumExp/SumSquare, ArgMax/ArgMin.
 void registerReductionKernels(KernelRegistry& registry);
+/// LSTM, GRU and RNN (float32; float16 and bfloat16 widened).
+void registerRecurrentKernels(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, MatMulInteger, ConvInteger,
 /// DynamicQuantizeLinear and the com.microsoft QLinear ops.
 void registerQuantKernels(KernelRegistry& registry);

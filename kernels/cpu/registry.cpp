@@ -15,6 +15,7 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerMatMulKernels(r);
     cpu::registerNormalizationKernels(r);
     cpu::registerReductionKernels(r);
+    cpu::registerRecurrentKernels(r);
     cpu::registerQuantKernels(r);
     return r;
   }();

@@ -1,0 +1,632 @@
+// LSTM, GRU and RNN (opsets 7 to 22) in float32; float16 and bfloat16 widen to float32 and
+// round once at the end.
+//
+//   X [seq, batch, input] (layout 1: [batch, seq, input]); per direction d, gates g of size H:
+//   RNN:  H_t = f(X_t W^T + H_{t-1} R^T + Wb + Rb)
+//   GRU:  z = f(X_t Wz^T + H_{t-1} Rz^T + Wbz + Rbz),  r = f(... Wr, Rr ...)
+//         h = g(X_t Wh^T + (r . H_{t-1}) Rh^T + Rbh + Wbh)            linear_before_reset = 0
+//         h = g(X_t Wh^T + r . (H_{t-1} Rh^T + Rbh) + Wbh)             linear_before_reset != 0
+//         H_t = (1 - z) . h + z . H_{t-1}
+//   LSTM: i = f(X_t Wi^T + H_{t-1} Ri^T + Pi . C_{t-1} + Wbi + Rbi),  f likewise with Pf
+//         (input_forget: f = 1 - i), c = g(X_t Wc^T + H_{t-1} Rc^T + Wbc + Rbc),
+//         C_t = f . C_{t-1} + i . c,  o = f(... + Po . C_t ...),  H_t = o . h(C_t)
+//   Gate order in W, R and B: RNN i; GRU z, r, h; LSTM i, o, f, c; P holds i, o, f.
+//   clip bounds every gate's input to its activation (after bias and peephole), not C_t.
+//
+// Computation. The input projection X W^T of every time step and direction is one GEMM
+// (dnnl_sgemm) before the time loop; each step then does H_{t-1} R^T as one GEMM over the
+// batch (two for GRU with linear_before_reset = 0: z and r first, then (r . H) Rh^T) and the
+// gate math as vectorised loops over the hidden units (cpu/elementwise_math.h).
+//
+// sequence_lens, as ONNX Runtime 1.32 does: batch entry b runs len[b] steps (the reverse
+// direction reads X[len[b]-1] down to X[0]); Y is zero at t >= len[b]; Y_h and Y_c hold the
+// state after the last step, and are zero for a sequence of length 0.
+//
+// Activation parameters, as ONNX Runtime does: activation_alpha and activation_beta are
+// consumed in order by the activations that take them (Affine, LeakyRelu, ThresholdedRelu,
+// ScaledTanh, HardSigmoid, Elu); when a list runs out, LeakyRelu takes alpha 0.01,
+// HardSigmoid 0.2 and 0.5, Elu alpha 1, and the others 0. Names match case-insensitively.
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cpu/elementwise_common.h"
+#include "cpu/families.h"
+#include "cpu/kernel_util.h"
+
+namespace whittle::runtime::cpu {
+namespace {
+
+using ir::DataType;
+
+enum class Cell { kRnn, kGru, kLstm };
+
+enum class ActKind {
+  kRelu,
+  kTanh,
+  kSigmoid,
+  kAffine,
+  kLeakyRelu,
+  kThresholdedRelu,
+  kScaledTanh,
+  kHardSigmoid,
+  kElu,
+  kSoftsign,
+  kSoftplus
+};
+
+struct Activation {
+  ActKind kind = ActKind::kTanh;
+  float alpha = 0.f, beta = 0.f;
+};
+
+// ---- activations: one vectorised loop per kind ----
+
+template <typename Op>
+WH_SIMD_CLONES void mapInPlace(float* x, int64_t n, Op op) {
+  for (int64_t i = 0; i < n; ++i) x[i] = op(x[i]);
+}
+
+/// x = act(x) over n values.
+void applyActivation(const Activation& a, float* x, int64_t n) {
+  const float alpha = a.alpha, beta = a.beta;
+  switch (a.kind) {
+    case ActKind::kRelu: mapInPlace(x, n, [](float v) { return v > 0.f ? v : 0.f; }); break;
+    case ActKind::kTanh: mapInPlace(x, n, [](float v) { return tanhFast(v); }); break;
+    case ActKind::kSigmoid: mapInPlace(x, n, [](float v) { return sigmoidFast(v); }); break;
+    case ActKind::kAffine: mapInPlace(x, n, [=](float v) { return alpha * v + beta; }); break;
+    case ActKind::kLeakyRelu: mapInPlace(x, n, [=](float v) { return v >= 0.f ? v : alpha * v; }); break;
+    case ActKind::kThresholdedRelu: mapInPlace(x, n, [=](float v) { return v > alpha ? v : 0.f; }); break;
+    case ActKind::kScaledTanh: mapInPlace(x, n, [=](float v) { return alpha * tanhFast(beta * v); }); break;
+    case ActKind::kHardSigmoid:
+      mapInPlace(x, n, [=](float v) {
+        float y = alpha * v + beta;
+        y = y > 0.f ? y : 0.f;
+        return y < 1.f ? y : 1.f;
+      });
+      break;
+    case ActKind::kElu: mapInPlace(x, n, [=](float v) { return v >= 0.f ? v : alpha * expm1Fast(v); }); break;
+    case ActKind::kSoftsign: mapInPlace(x, n, [](float v) { return v / (1.f + std::fabs(v)); }); break;
+    case ActKind::kSoftplus: mapInPlace(x, n, [](float v) { return softplusFast(v); }); break;
+  }
+}
+
+WH_SIMD_CLONES void clipInPlace(float* x, int64_t n, float bound) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] < bound ? x[i] : bound;
+    x[i] = v > -bound ? v : -bound;
+  }
+}
+
+/// g += a + c over n values.
+WH_SIMD_CLONES void add3(float* g, const float* a, const float* c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] += a[i] + c[i];
+}
+/// g += p . c
+WH_SIMD_CLONES void addProduct(float* g, const float* p, const float* c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] += p[i] * c[i];
+}
+
+// ---- attributes ----
+
+struct Attrs {
+  Cell cell = Cell::kLstm;
+  int64_t hidden = 0;
+  int dirs = 1;
+  bool reverse = false;  // direction == "reverse"
+  int gates = 4;         // gate blocks per direction: RNN 1, GRU 3, LSTM 4
+  int actsPerDir = 3;
+  std::vector<Activation> acts;  // dirs * actsPerDir
+  float clip = std::numeric_limits<float>::infinity();
+  bool inputForget = false;
+  bool linearBeforeReset = false;
+  int layout = 0;
+};
+
+bool takesAlpha(ActKind k) {
+  return k == ActKind::kAffine || k == ActKind::kLeakyRelu || k == ActKind::kThresholdedRelu ||
+         k == ActKind::kScaledTanh || k == ActKind::kHardSigmoid || k == ActKind::kElu;
+}
+bool takesBeta(ActKind k) {
+  return k == ActKind::kAffine || k == ActKind::kScaledTanh || k == ActKind::kHardSigmoid;
+}
+
+Expected<Attrs> parseAttrs(const KernelCreateInfo& info, Cell cell) {
+  const ir::Node& node = info.node;
+  Attrs a;
+  a.cell = cell;
+  a.gates = cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 3 : 4;
+  a.actsPerDir = cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 2 : 3;
+  a.hidden = node.attrInt("hidden_size", 0);
+  if (a.hidden <= 0) return info.error("hidden_size must be a positive integer");
+  std::string direction = node.attrString("direction", "forward");
+  if (direction == "forward") {
+    a.dirs = 1;
+  } else if (direction == "reverse") {
+    a.dirs = 1;
+    a.reverse = true;
+  } else if (direction == "bidirectional") {
+    a.dirs = 2;
+  } else {
+    return info.error("direction must be forward, reverse or bidirectional, got '" + direction + "'");
+  }
+  if (info.opset >= 14) a.layout = static_cast<int>(node.attrInt("layout", 0));
+  if (a.layout != 0 && a.layout != 1) return info.error("layout must be 0 or 1, got " + std::to_string(a.layout));
+  if (const ir::Attribute* clip = node.findAttribute("clip")) {
+    if (!(clip->f > 0.f)) return info.error("clip must be positive, got " + std::to_string(clip->f));
+    a.clip = clip->f;
+  }
+  if (cell == Cell::kLstm) a.inputForget = node.attrInt("input_forget", 0) != 0;
+  if (cell == Cell::kGru) a.linearBeforeReset = node.attrInt("linear_before_reset", 0) != 0;
+
+  std::vector<std::string> names;
+  if (const ir::Attribute* acts = node.findAttribute("activations")) names = acts->strings;
+  if (names.empty()) {
+    std::vector<std::string> defaults = cell == Cell::kRnn   ? std::vector<std::string>{"Tanh"}
+                                        : cell == Cell::kGru ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                                             : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
+    for (int d = 0; d < a.dirs; ++d) names.insert(names.end(), defaults.begin(), defaults.end());
+  }
+  if (names.size() != static_cast<size_t>(a.dirs * a.actsPerDir)) {
+    return info.error("activations must list " + std::to_string(a.actsPerDir) + " function(s) per direction (" +
+                      std::to_string(a.dirs * a.actsPerDir) + " in all), got " + std::to_string(names.size()));
+  }
+  const std::vector<float> alphas = node.attrFloats("activation_alpha");
+  const std::vector<float> betas = node.attrFloats("activation_beta");
+  size_t nextAlpha = 0, nextBeta = 0;
+  static const std::vector<std::pair<std::string, ActKind>> kKinds = {
+      {"relu", ActKind::kRelu},
+      {"tanh", ActKind::kTanh},
+      {"sigmoid", ActKind::kSigmoid},
+      {"affine", ActKind::kAffine},
+      {"leakyrelu", ActKind::kLeakyRelu},
+      {"thresholdedrelu", ActKind::kThresholdedRelu},
+      {"scaledtanh", ActKind::kScaledTanh},
+      {"hardsigmoid", ActKind::kHardSigmoid},
+      {"elu", ActKind::kElu},
+      {"softsign", ActKind::kSoftsign},
+      {"softplus", ActKind::kSoftplus}};
+  for (const std::string& name : names) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    auto found = std::find_if(kKinds.begin(), kKinds.end(), [&](const auto& k) { return k.first == lower; });
+    if (found == kKinds.end()) {
+      return info.unsupported("activation '" + name +
+                              "' is not one of Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, "
+                              "HardSigmoid, Elu, Softsign, Softplus");
+    }
+    Activation act;
+    act.kind = found->second;
+    if (act.kind == ActKind::kLeakyRelu) act.alpha = 0.01f;
+    if (act.kind == ActKind::kHardSigmoid) {
+      act.alpha = 0.2f;
+      act.beta = 0.5f;
+    }
+    if (act.kind == ActKind::kElu) act.alpha = 1.0f;
+    if (takesAlpha(act.kind) && nextAlpha < alphas.size()) act.alpha = alphas[nextAlpha++];
+    if (takesBeta(act.kind) && nextBeta < betas.size()) act.beta = betas[nextBeta++];
+    a.acts.push_back(act);
+  }
+  return a;
+}
+
+// ---- weights ----
+
+/// W, R, B and P of every direction, as float32, with the biases folded.
+struct Weights {
+  int64_t input = 0;
+  std::vector<float> wt;         // W transposed: [input, dirs * G*H] (all directions side by side)
+  std::vector<float> rt;         // R transposed per direction: [dirs, H, G*H]
+  std::vector<float> bias;       // [dirs, G*H]: Wb + Rb (GRU with linear_before_reset: Rbh left out)
+  std::vector<float> recurBias;  // GRU with linear_before_reset: Rbh [dirs, H]
+  std::vector<float> peep;       // LSTM: [dirs, 3H] (i, o, f), empty when absent
+};
+
+void copyFloats(const ir::Tensor& t, std::vector<float>& out) {
+  ir::Tensor f = toFloat32(t);
+  out.assign(f.data<float>(), f.data<float>() + f.numel());
+}
+
+/// Reads and checks W (1), R (2), B (3) and P (7, LSTM) from tensors (nullptr when absent).
+Status buildWeights(const Attrs& a, const std::string& who, const ir::Tensor& w, const ir::Tensor& r,
+                    const ir::Tensor* b, const ir::Tensor* p, Weights& out) {
+  auto error = [&](const std::string& m) { return invalidInput(who + ": " + m); };
+  const int64_t gh = a.gates * a.hidden;
+  if (w.dims().size() != 3 || w.dims()[0] != a.dirs || w.dims()[1] != gh)
+    return error("W must be [" + std::to_string(a.dirs) + ", " + std::to_string(gh) + ", input_size], got " +
+                 shapeToString(w.dims()));
+  out.input = w.dims()[2];
+  if (r.dims() != std::vector<int64_t>{a.dirs, gh, a.hidden})
+    return error("R must be " + shapeToString({a.dirs, gh, a.hidden}) + ", got " + shapeToString(r.dims()));
+  // Transposed, so that both GEMMs read B as [K, N] row-major (oneDNN's sgemm is about twice as
+  // fast that way for the one-row products of batch 1 than with B transposed).
+  std::vector<float> wv, rv;
+  copyFloats(w, wv);
+  copyFloats(r, rv);
+  const int64_t in = out.input, cols = a.dirs * gh;
+  out.wt.resize(static_cast<size_t>(in * cols));
+  for (int64_t j = 0; j < cols; ++j) {
+    for (int64_t i = 0; i < in; ++i) out.wt[static_cast<size_t>(i * cols + j)] = wv[static_cast<size_t>(j * in + i)];
+  }
+  out.rt.resize(rv.size());
+  for (int64_t d = 0; d < a.dirs; ++d) {
+    const float* src = rv.data() + d * gh * a.hidden;
+    float* dst = out.rt.data() + d * gh * a.hidden;
+    for (int64_t j = 0; j < gh; ++j) {
+      for (int64_t k = 0; k < a.hidden; ++k) dst[k * gh + j] = src[j * a.hidden + k];
+    }
+  }
+  out.bias.assign(static_cast<size_t>(a.dirs * gh), 0.f);
+  out.recurBias.clear();
+  if (a.linearBeforeReset) out.recurBias.assign(static_cast<size_t>(a.dirs * a.hidden), 0.f);
+  if (b != nullptr) {
+    if (b->dims() != std::vector<int64_t>{a.dirs, 2 * gh})
+      return error("B must be " + shapeToString({a.dirs, 2 * gh}) + ", got " + shapeToString(b->dims()));
+    std::vector<float> bv;
+    copyFloats(*b, bv);
+    for (int64_t d = 0; d < a.dirs; ++d) {
+      const float* wb = bv.data() + d * 2 * gh;
+      const float* rb = wb + gh;
+      float* dst = out.bias.data() + d * gh;
+      for (int64_t i = 0; i < gh; ++i) dst[i] = wb[i] + rb[i];
+      if (a.linearBeforeReset) {
+        for (int64_t i = 0; i < a.hidden; ++i) {
+          dst[2 * a.hidden + i] = wb[2 * a.hidden + i];
+          out.recurBias[static_cast<size_t>(d * a.hidden + i)] = rb[2 * a.hidden + i];
+        }
+      }
+    }
+  }
+  out.peep.clear();
+  if (p != nullptr) {
+    if (p->dims() != std::vector<int64_t>{a.dirs, 3 * a.hidden})
+      return error("P must be " + shapeToString({a.dirs, 3 * a.hidden}) + ", got " + shapeToString(p->dims()));
+    copyFloats(*p, out.peep);
+  }
+  return Status::ok();
+}
+
+/// C[m, n] (ldc) = A[m, k] (lda) * B[k, n] (ldb); beta 0. Row-major.
+Status gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+              int64_t ldc, const std::string& who) {
+  if (m == 0 || n == 0) return Status::ok();
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.f);
+    return Status::ok();
+  }
+  dnnl_status_t st = dnnl_sgemm('N', 'N', m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc);
+  if (st != dnnl_success) return internalError(who + ": dnnl_sgemm failed with status " + std::to_string(st));
+  return Status::ok();
+}
+
+// ---- the kernel ----
+
+class RecurrentKernel final : public Kernel {
+ public:
+  explicit RecurrentKernel(Attrs attrs) : a_(std::move(attrs)) {}
+
+  Status prepare(const KernelCreateInfo& info) {
+    const ir::Tensor* w = info.constantInput(1);
+    const ir::Tensor* r = info.constantInput(2);
+    const bool hasB = info.node.input(3) != nullptr;
+    const bool hasP = a_.cell == Cell::kLstm && info.node.input(7) != nullptr;
+    const ir::Tensor* b = hasB ? info.constantInput(3) : nullptr;
+    const ir::Tensor* p = hasP ? info.constantInput(7) : nullptr;
+    if (w == nullptr || r == nullptr || (hasB && b == nullptr) || (hasP && p == nullptr)) return Status::ok();
+    for (const ir::Tensor* t : {w, r, b, p}) {
+      if (t != nullptr && !isFloat(t->dtype())) return info.unsupported(dtypeMessage(t->dtype()));
+    }
+    WH_RETURN_IF_ERROR(buildWeights(a_, info.node.describe(), *w, *r, b, p, weights_));
+    constantWeights_ = true;
+    return Status::ok();
+  }
+
+  Status run(KernelContext& ctx) override;
+
+ private:
+  static bool isFloat(DataType t) {
+    return t == DataType::kFloat || t == DataType::kFloat16 || t == DataType::kBFloat16;
+  }
+  static std::string dtypeMessage(DataType t) {
+    return "dtype " + std::string(ir::dataTypeName(t)) + " is not supported (float32, float16, bfloat16)";
+  }
+  Status runDirection(KernelContext& ctx, const Weights& w, int d, int64_t seq, int64_t batch,
+                      const std::vector<int64_t>& lens, const float* h0, const float* c0, float* y, float* yh,
+                      float* yc);
+
+  Attrs a_;
+  bool constantWeights_ = false;
+  Weights weights_;
+  // Per-run scratch, kept between runs.
+  std::vector<float> xproj_, gates_, state_, cell_, hidden_, tmp_;
+};
+
+Status RecurrentKernel::run(KernelContext& ctx) {
+  const ir::Tensor& x = ctx.input(0);
+  const DataType dtype = x.dtype();
+  if (!isFloat(dtype)) return ctx.unsupported(dtypeMessage(dtype));
+  if (x.dims().size() != 3) return ctx.error("X must be 3-D, got " + shapeToString(x.dims()));
+  const int64_t seq = a_.layout == 0 ? x.dims()[0] : x.dims()[1];
+  const int64_t batch = a_.layout == 0 ? x.dims()[1] : x.dims()[0];
+  const int64_t H = a_.hidden;
+  const std::string who = ctx.describe();
+
+  Weights runWeights;
+  const Weights* wts = &weights_;
+  if (!constantWeights_) {
+    const bool hasB = ctx.hasInput(3);
+    const bool hasP = a_.cell == Cell::kLstm && ctx.hasInput(7);
+    for (size_t i : {size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+      if (ctx.hasInput(i) && (i != 7 || a_.cell == Cell::kLstm) && ctx.input(i).dtype() != dtype)
+        return ctx.error("input " + std::to_string(i) + " must have X's dtype " + std::string(ir::dataTypeName(dtype)));
+    }
+    WH_RETURN_IF_ERROR(buildWeights(a_, who, ctx.input(1), ctx.input(2), hasB ? &ctx.input(3) : nullptr,
+                                    hasP ? &ctx.input(7) : nullptr, runWeights));
+    wts = &runWeights;
+  }
+  if (wts->input != x.dims()[2])
+    return ctx.error("X " + shapeToString(x.dims()) + " has input_size " + std::to_string(x.dims()[2]) +
+                     ", W expects " + std::to_string(wts->input));
+
+  // sequence_lens
+  std::vector<int64_t> lens(static_cast<size_t>(batch), seq);
+  if (ctx.hasInput(4)) {
+    const ir::Tensor& sl = ctx.input(4);
+    if (sl.dims() != std::vector<int64_t>{batch})
+      return ctx.error("sequence_lens must be [" + std::to_string(batch) + "], got " + shapeToString(sl.dims()));
+    WH_ASSIGN_OR_RETURN(lens, readInts(sl, who + ": sequence_lens"));
+    for (int64_t len : lens) {
+      if (len < 0 || len > seq)
+        return ctx.error("sequence_lens holds " + std::to_string(len) + ", outside [0, " + std::to_string(seq) + "]");
+    }
+  }
+  // Initial states, as float32, in [dirs, batch, H] (layout 1 inputs are [batch, dirs, H]).
+  const std::vector<int64_t> stateDims =
+      a_.layout == 0 ? std::vector<int64_t>{a_.dirs, batch, H} : std::vector<int64_t>{batch, a_.dirs, H};
+  auto readState = [&](size_t index, const char* name, std::vector<float>& out) -> Status {
+    out.clear();
+    if (!ctx.hasInput(index)) return Status::ok();
+    const ir::Tensor& t = ctx.input(index);
+    if (t.dtype() != dtype) return ctx.error(std::string(name) + " must have X's dtype");
+    if (t.dims() != stateDims)
+      return ctx.error(std::string(name) + " must be " + shapeToString(stateDims) + ", got " + shapeToString(t.dims()));
+    ir::Tensor f = toFloat32(t);
+    const float* src = f.data<float>();
+    out.resize(static_cast<size_t>(a_.dirs * batch * H));
+    for (int64_t d = 0; d < a_.dirs; ++d) {
+      for (int64_t b = 0; b < batch; ++b) {
+        const float* row = a_.layout == 0 ? src + (d * batch + b) * H : src + (b * a_.dirs + d) * H;
+        std::copy_n(row, H, out.data() + (d * batch + b) * H);
+      }
+    }
+    return Status::ok();
+  };
+  std::vector<float> h0, c0;
+  WH_RETURN_IF_ERROR(readState(5, "initial_h", h0));
+  if (a_.cell == Cell::kLstm) WH_RETURN_IF_ERROR(readState(6, "initial_c", c0));
+
+  // Outputs: computed in float32 in ONNX layout; narrowed at the end for half types.
+  const bool wide = dtype != DataType::kFloat;
+  const std::vector<int64_t> yDims = a_.layout == 0 ? std::vector<int64_t>{seq, a_.dirs, batch, H}
+                                                    : std::vector<int64_t>{batch, seq, a_.dirs, H};
+  const size_t numStateOutputs = a_.cell == Cell::kLstm ? 3 : 2;
+  std::vector<ir::Tensor> wideOut(numStateOutputs);
+  float* outs[3] = {nullptr, nullptr, nullptr};
+  for (size_t i = 0; i < numStateOutputs; ++i) {
+    if (!ctx.hasOutput(i)) continue;
+    std::vector<int64_t> dims = i == 0 ? yDims : stateDims;
+    if (wide) {
+      wideOut[i] = ir::Tensor(DataType::kFloat, dims);
+      outs[i] = wideOut[i].mutableData<float>();
+    } else {
+      outs[i] = ctx.allocateOutput(i, DataType::kFloat, dims).mutableData<float>();
+    }
+  }
+  if (outs[0] != nullptr && std::any_of(lens.begin(), lens.end(), [&](int64_t l) { return l < seq; }))
+    std::fill_n(outs[0], seq * a_.dirs * batch * H, 0.f);
+
+  // The input projection of every step and direction: [rows, dirs * G * H], rows in X's order.
+  const int64_t gh = a_.gates * H;
+  const int64_t rows = seq * batch;
+  xproj_.resize(static_cast<size_t>(rows * a_.dirs * gh));
+  ir::Tensor xf = toFloat32(x);
+  WH_RETURN_IF_ERROR(gemm(rows, a_.dirs * gh, wts->input, xf.data<float>(), wts->input, wts->wt.data(), a_.dirs * gh,
+                          xproj_.data(), a_.dirs * gh, who));
+  for (int d = 0; d < a_.dirs; ++d) {
+    WH_RETURN_IF_ERROR(runDirection(ctx, *wts, d, seq, batch, lens, h0.empty() ? nullptr : h0.data() + d * batch * H,
+                                    c0.empty() ? nullptr : c0.data() + d * batch * H, outs[0], outs[1], outs[2]));
+  }
+  if (wide) {
+    for (size_t i = 0; i < numStateOutputs; ++i) {
+      if (outs[i] != nullptr) ctx.setOutput(i, fromFloat32(wideOut[i], dtype));
+    }
+  }
+  return Status::ok();
+}
+
+/// c = f . c + i . g (c holds C_{t-1} on entry, C_t on exit).
+WH_SIMD_CLONES void lstmCell(float* c, const float* i, const float* f, const float* g, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) c[k] = f[k] * c[k] + i[k] * g[k];
+}
+/// h = o . a (a holds h(C_t)).
+WH_SIMD_CLONES void multiply(float* h, const float* o, const float* a, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) h[k] = o[k] * a[k];
+}
+/// f = 1 - i.
+WH_SIMD_CLONES void oneMinus(float* f, const float* i, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) f[k] = 1.f - i[k];
+}
+/// h = (1 - z) . g + z . h.
+WH_SIMD_CLONES void gruUpdate(float* h, const float* z, const float* g, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) h[k] = (1.f - z[k]) * g[k] + z[k] * h[k];
+}
+/// g = g0 + r . (g + rb): GRU with linear_before_reset, g holding H_{t-1} Rh^T on entry.
+WH_SIMD_CLONES void gruLinearBeforeReset(float* g, const float* x, const float* r, const float* rb, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) g[k] = x[k] + r[k] * (g[k] + rb[k]);
+}
+
+Status RecurrentKernel::runDirection(KernelContext& ctx, const Weights& w, int d, int64_t seq, int64_t batch,
+                                     const std::vector<int64_t>& lens, const float* h0, const float* c0, float* y,
+                                     float* yh, float* yc) {
+  const std::string who = ctx.describe();
+  const int64_t H = a_.hidden, gh = a_.gates * H, ld = a_.dirs * gh;
+  const float* rt = w.rt.data() + d * gh * H;  // [H, G*H]
+  const float* bias = w.bias.data() + d * gh;
+  const float* rbh = a_.linearBeforeReset ? w.recurBias.data() + d * H : nullptr;
+  const float* peep = w.peep.empty() ? nullptr : w.peep.data() + d * 3 * H;
+  const Activation* act = a_.acts.data() + d * a_.actsPerDir;
+  const bool reverse = a_.reverse || d == 1;
+  const bool clip = a_.clip != std::numeric_limits<float>::infinity();
+  const bool lstm = a_.cell == Cell::kLstm, gru = a_.cell == Cell::kGru;
+  const bool gruTwoGemms = gru && !a_.linearBeforeReset;
+
+  state_.assign(static_cast<size_t>(batch * H), 0.f);
+  if (h0 != nullptr) std::copy_n(h0, batch * H, state_.data());
+  if (lstm) {
+    cell_.assign(static_cast<size_t>(batch * H), 0.f);
+    if (c0 != nullptr) std::copy_n(c0, batch * H, cell_.data());
+  }
+  gates_.resize(static_cast<size_t>(batch * gh));
+  tmp_.resize(static_cast<size_t>(batch * H));
+  const int64_t maxLen = batch == 0 ? 0 : *std::max_element(lens.begin(), lens.end());
+  const bool parallel = batch > 1 && batch * gh >= 2048 && ctx.threads() > 1;
+
+  auto xRow = [&](int64_t b, int64_t t) {
+    return xproj_.data() + (a_.layout == 0 ? t * batch + b : b * seq + t) * ld + d * gh;
+  };
+  auto timeOf = [&](int64_t b, int64_t s) { return reverse ? lens[static_cast<size_t>(b)] - 1 - s : s; };
+  auto writeY = [&](int64_t b, int64_t t) {
+    if (y == nullptr) return;
+    float* dst = a_.layout == 0 ? y + ((t * a_.dirs + d) * batch + b) * H : y + ((b * seq + t) * a_.dirs + d) * H;
+    std::copy_n(state_.data() + b * H, H, dst);
+  };
+
+  for (int64_t s = 0; s < maxLen; ++s) {
+    // H_{t-1} R^T for the whole batch (GRU without linear_before_reset: z and r only).
+    WH_RETURN_IF_ERROR(gemm(batch, gruTwoGemms ? 2 * H : gh, H, state_.data(), H, rt, gh, gates_.data(), gh, who));
+    if (gruTwoGemms) {
+#pragma omp parallel for if (parallel) num_threads(ctx.threads())
+      for (int64_t b = 0; b < batch; ++b) {
+        float* g = gates_.data() + b * gh;
+        float* rh = tmp_.data() + b * H;
+        if (s >= lens[static_cast<size_t>(b)]) {
+          std::fill_n(rh, H, 0.f);
+          continue;
+        }
+        add3(g, xRow(b, timeOf(b, s)), bias, 2 * H);
+        if (clip) clipInPlace(g, 2 * H, a_.clip);
+        applyActivation(act[0], g, 2 * H);
+        multiply(rh, g + H, state_.data() + b * H, H);
+      }
+      // (r . H_{t-1}) Rh^T into the h block of the gates.
+      WH_RETURN_IF_ERROR(gemm(batch, H, H, tmp_.data(), H, rt + 2 * H, gh, gates_.data() + 2 * H, gh, who));
+    }
+#pragma omp parallel for if (parallel) num_threads(ctx.threads())
+    for (int64_t b = 0; b < batch; ++b) {
+      if (s >= lens[static_cast<size_t>(b)]) continue;
+      const int64_t t = timeOf(b, s);
+      const float* x = xRow(b, t);
+      float* g = gates_.data() + b * gh;
+      float* h = state_.data() + b * H;
+      if (a_.cell == Cell::kRnn) {
+        add3(g, x, bias, H);
+        if (clip) clipInPlace(g, H, a_.clip);
+        applyActivation(act[0], g, H);
+        std::copy_n(g, H, h);
+      } else if (gru) {
+        float* z = g;
+        float* rg = g + H;
+        float* hh = g + 2 * H;
+        if (gruTwoGemms) {
+          add3(hh, x + 2 * H, bias + 2 * H, H);
+        } else {
+          add3(g, x, bias, 2 * H);
+          if (clip) clipInPlace(g, 2 * H, a_.clip);
+          applyActivation(act[0], g, 2 * H);
+          float* xh = tmp_.data() + b * H;
+          for (int64_t k = 0; k < H; ++k) xh[k] = x[2 * H + k] + bias[2 * H + k];
+          gruLinearBeforeReset(hh, xh, rg, rbh, H);
+        }
+        if (clip) clipInPlace(hh, H, a_.clip);
+        applyActivation(act[1], hh, H);
+        gruUpdate(h, z, hh, H);
+      } else {
+        float* gi = g;
+        float* go = g + H;
+        float* gf = g + 2 * H;
+        float* gc = g + 3 * H;
+        float* c = cell_.data() + b * H;
+        add3(g, x, bias, gh);
+        if (peep != nullptr) {
+          addProduct(gi, peep, c, H);
+          if (!a_.inputForget) addProduct(gf, peep + 2 * H, c, H);
+        }
+        if (clip) {
+          clipInPlace(gi, H, a_.clip);
+          clipInPlace(gf, 2 * H, a_.clip);  // f and c
+        }
+        applyActivation(act[0], gi, H);
+        if (a_.inputForget) {
+          oneMinus(gf, gi, H);
+        } else {
+          applyActivation(act[0], gf, H);
+        }
+        applyActivation(act[1], gc, H);
+        lstmCell(c, gi, gf, gc, H);
+        if (peep != nullptr) addProduct(go, peep + H, c, H);
+        if (clip) clipInPlace(go, H, a_.clip);
+        applyActivation(act[0], go, H);
+        float* hc = tmp_.data() + b * H;
+        std::copy_n(c, H, hc);
+        applyActivation(act[2], hc, H);
+        multiply(h, go, hc, H);
+      }
+      writeY(b, t);
+    }
+  }
+  // Final states; zero for an empty sequence.
+  for (int64_t b = 0; b < batch; ++b) {
+    const bool empty = lens[static_cast<size_t>(b)] == 0;
+    const int64_t at = a_.layout == 0 ? (d * batch + b) * H : (b * a_.dirs + d) * H;
+    if (yh != nullptr) {
+      if (empty) {
+        std::fill_n(yh + at, H, 0.f);
+      } else {
+        std::copy_n(state_.data() + b * H, H, yh + at);
+      }
+    }
+    if (yc != nullptr) {
+      if (empty) {
+        std::fill_n(yc + at, H, 0.f);
+      } else {
+        std::copy_n(cell_.data() + b * H, H, yc + at);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<Kernel>> createRecurrent(const KernelCreateInfo& info, Cell cell) {
+  WH_ASSIGN_OR_RETURN(Attrs attrs, parseAttrs(info, cell));
+  auto kernel = std::make_unique<RecurrentKernel>(std::move(attrs));
+  WH_RETURN_IF_ERROR(kernel->prepare(info));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+}  // namespace
+
+void registerRecurrentKernels(KernelRegistry& registry) {
+  registry.add("", "RNN", 7, [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kRnn); });
+  registry.add("", "GRU", 7, [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kGru); });
+  registry.add("", "LSTM", 7, [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kLstm); });
+}
+
+}  // namespace whittle::runtime::cpu
