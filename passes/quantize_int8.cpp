@@ -12,14 +12,19 @@
 // After, format=qoperator: the same groups as QOperator ops, uint8 tensors between them:
 //   xq = QuantizeLinear(x)   yq = QLinearConv(xq, sx, zx, Wq, sW, 0, sy, zy, bq)
 //   y = DequantizeLinear(yq, sy, zy)          (at the edges only)
-// with QLinearMatMul, com.microsoft QLinearAdd/QLinearMul/QLinearGlobalAveragePool/
-// QLinearConcat, and MaxPool/Reshape/... on the quantized tensor; Gemm and ConvTranspose
-// stay in QDQ form (no standard QLinear op).
+// with QLinearMatMul, com.microsoft QLinearAdd/QLinearMul/QLinearAveragePool/
+// QLinearGlobalAveragePool/QLinearConcat, and MaxPool/Reshape/... on the quantized tensor;
+// Gemm, ConvTranspose and Resize stay in QDQ form (no QLinear op).
+//
+// Which nodes get QDQ around them, which of their inputs are activations, weights and biases,
+// which keep their input's parameters and which absorb a following Relu/Clip is the QDQ group
+// selector's rule (quant::qdqOpRule in whittle/quant/qdq_groups.h), the same that the qoperator
+// conversion and the runtime's QDQ lowering match groups with.
 //
 // Ranges come from PassContext::calibration (one calibration run over the model as this pass
 // sees it, or a loaded table); the method (minmax, percentile, entropy, mse) chooses them.
-// Pass-through ops (MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Resize) give
-// their output the input's parameters, so that ORT drops their Q/DQ pair.
+// Data-movement ops (MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize)
+// give their output the input's parameters, so that ORT drops their Q/DQ pair.
 // Requires: opset >= 13 for per-channel weights, >= 10 for per tensor: older models are
 // converted first (upgradeOpset, the upgrade-opset pass); where a node cannot be converted to
 // 13, weights go per tensor with a warning (an error under --strict).
@@ -35,18 +40,20 @@
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/quant/qdq.h"
+#include "whittle/quant/qdq_groups.h"
 #include "whittle/quant/quant_math.h"
 
 namespace whittle::passes {
 namespace {
 
+using quant::QdqInputRole;
+using quant::QdqOpRule;
 using quant::QuantParams;
 
-const std::set<std::string> kCompute = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
-const std::set<std::string> kBinary = {"Add", "Mul"};
-const std::set<std::string> kSameScale = {"MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze",
-                                          "Resize"};
-const std::set<std::string> kOwnScale = {"Concat", "AveragePool", "GlobalAveragePool"};
+/// Whether the rule's op has a constant weight (Conv, ConvTranspose, Gemm, MatMul's B).
+bool hasWeight(const QdqOpRule& rule) {
+  return rule.inputWith(QdqInputRole::kWeight) >= 0 || rule.inputWith(QdqInputRole::kWeightOrActivation) >= 0;
+}
 
 struct Config {
   quant::CalibrationMethod method = quant::CalibrationMethod::kMinMax;
@@ -110,12 +117,12 @@ const ir::Tensor* floatConstant(const ir::Value* v) {
   return (t != nullptr && t->dtype() == ir::DataType::kFloat) ? t : nullptr;
 }
 
-bool isFoldableActivation(const ir::Node& n, const std::set<const ir::Node*>& quantized) {
+bool isFoldableActivation(const ir::Node& n, const std::map<const ir::Node*, QdqOpRule>& quantized) {
   if ((n.opType() != "Relu" && n.opType() != "Clip") || !n.domain().empty()) return false;
   const ir::Value* x = n.input(0);
-  if (x == nullptr || x->producer() == nullptr || !quantized.contains(x->producer())) return false;
-  const std::string& pop = x->producer()->opType();
-  if (!kCompute.contains(pop) && !kBinary.contains(pop)) return false;
+  if (x == nullptr || x->producer() == nullptr) return false;
+  auto rule = quantized.find(x->producer());
+  if (rule == quantized.end() || !rule->second.absorbsActivation) return false;
   if (x->uses().size() != 1 || x->isGraphOutput()) return false;
   if (n.opType() == "Clip") {
     float lo = n.attrFloat("min", -3.4e38f);
@@ -145,18 +152,16 @@ class QuantizeInt8 final : public Pass {
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
-  bool selected(const ir::Node& n) const;
+  bool selected(const ir::Node& n, const QdqOpRule& rule) const;
   /// Which inputs of `n` are activations to quantize; empty when `n` is not quantizable.
-  std::vector<size_t> activationInputs(const ir::Node& n) const;
+  std::vector<size_t> activationInputs(const ir::Node& n, const QdqOpRule& rule) const;
 
   Config config_;
   std::vector<std::regex> excludeRegex_;
 };
 
-bool QuantizeInt8::selected(const ir::Node& n) const {
-  if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
+bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
   const std::string& op = n.opType();
-  if (!kCompute.contains(op) && !kBinary.contains(op) && !kSameScale.contains(op) && !kOwnScale.contains(op)) return false;
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
   for (const std::string& name : config_.excludeNodes) {
@@ -168,37 +173,32 @@ bool QuantizeInt8::selected(const ir::Node& n) const {
   return true;
 }
 
-std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n) const {
-  const std::string& op = n.opType();
-  if (n.numOutputs() < 1 || n.output(0) == nullptr) return {};
-  if (op == "Conv" || op == "ConvTranspose") {
-    if (!isFloatActivation(n.input(0)) || floatConstant(n.input(1)) == nullptr) return {};
-    if (n.input(2) != nullptr && floatConstant(n.input(2)) == nullptr) return {};
-    return {0};
-  }
-  if (op == "Gemm") {
-    if (!isFloatActivation(n.input(0)) || floatConstant(n.input(1)) == nullptr) return {};
-    if (n.attrInt("transA", 0) != 0) return {};
-    if (n.input(2) != nullptr && floatConstant(n.input(2)) == nullptr) return {};
-    return {0};
-  }
-  if (op == "MatMul") {
-    if (!isFloatActivation(n.input(0))) return {};
-    if (floatConstant(n.input(1)) != nullptr) return {0};
-    if (isFloatActivation(n.input(1))) return {0, 1};
-    return {};
-  }
-  if (kBinary.contains(op) || op == "Concat") {
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < n.numInputs(); ++i) {
-      if (!isFloatActivation(n.input(i))) return {};
-      idx.push_back(i);
+std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqOpRule& rule) const {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < rule.inputs.size(); ++i) {
+    const ir::Value* v = n.input(i);
+    switch (rule.inputs[i]) {
+      case QdqInputRole::kActivation:
+        if (!isFloatActivation(v)) return {};
+        idx.push_back(i);
+        break;
+      case QdqInputRole::kWeight:
+        if (floatConstant(v) == nullptr) return {};
+        break;
+      case QdqInputRole::kWeightOrActivation:  // MatMul's B
+        if (isFloatActivation(v)) {
+          idx.push_back(i);
+        } else if (floatConstant(v) == nullptr) {
+          return {};
+        }
+        break;
+      case QdqInputRole::kBias:
+        if (v != nullptr && floatConstant(v) == nullptr) return {};
+        break;
+      case QdqInputRole::kParameter: break;
     }
-    return idx;
   }
-  // Single-data-input ops: input 0.
-  if (!isFloatActivation(n.input(0))) return {};
-  return {0};
+  return idx;
 }
 
 Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
@@ -240,7 +240,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   const bool asymmetric = config_.activationType == ir::DataType::kUint8;
 
   // ---- 1. Choose the quantized nodes and the tensors that need a range ----
-  std::set<const ir::Node*> quantized;
+  std::map<const ir::Node*, QdqOpRule> quantized;  // node -> its group rule
   std::map<const ir::Node*, std::vector<size_t>> inputsOf;
   std::set<const ir::Value*> quantizedTensors;  // values that will carry a Q/DQ pair
   std::map<const ir::Value*, ir::Node*> foldedActivation;  // producer output -> Relu/Clip after it
@@ -252,17 +252,18 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       quantizedTensors.insert(n->output(0));
       continue;
     }
-    if (!selected(*n)) continue;
-    std::vector<size_t> idx = activationInputs(*n);
+    std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+    if (!rule || !selected(*n, *rule)) continue;
+    std::vector<size_t> idx = activationInputs(*n, *rule);
     if (idx.empty()) continue;
     // Ops that only pass values through are worth quantizing when their input is already
     // quantized (ORT then drops their Q/DQ pair); alone they would only add error.
-    if (kSameScale.contains(n->opType()) || kOwnScale.contains(n->opType()) || kBinary.contains(n->opType())) {
+    if (rule->needsQuantizedInputs) {
       bool allQuantized = true;
       for (size_t i : idx) allQuantized = allQuantized && quantizedTensors.contains(n->input(i));
       if (!allQuantized) continue;
     }
-    quantized.insert(n);
+    quantized.emplace(n, *rule);
     inputsOf[n] = idx;
     for (size_t i : idx) quantizedTensors.insert(n->input(i));
     quantizedTensors.insert(n->output(0));
@@ -293,7 +294,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       calibName[v] = f != foldedActivation.end() ? f->second->output(0)->name() : v->name();
     }
     const ir::Value* out = n->output(0);
-    if (kSameScale.contains(n->opType())) {
+    if (quantized.at(n).sameParams) {
       inheritsFrom[out] = n->input(inputsOf[n][0]);
       calibName.erase(out);
     } else if (!calibName.contains(out)) {
@@ -346,8 +347,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
 
   // ---- 4. Rewrite ----
   std::map<const ir::Node*, QuantParams> inputParams;  // compute node -> its input's parameters
-  for (const ir::Node* n : quantized) {
-    if (kCompute.contains(n->opType())) inputParams[n] = params.at(n->input(0));
+  for (const auto& [n, rule] : quantized) {
+    if (hasWeight(rule)) inputParams[n] = params.at(n->input(0));
   }
   int64_t folded = 0;
   for (auto& [x, act] : foldedActivation) {
@@ -370,7 +371,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   // Weights and biases.
   int64_t weights = 0;
   for (ir::Node* n : graph.nodes()) {
-    if (!quantized.contains(n) || !kCompute.contains(n->opType())) continue;
+    auto rule = quantized.find(n);
+    if (rule == quantized.end() || !hasWeight(rule->second)) continue;
     const ir::Tensor* w = floatConstant(n->input(1));
     if (w == nullptr) continue;
     int64_t axis = perChannel ? quant::weightChannelAxis(*n, 1, w->rank()) : -1;
@@ -395,7 +397,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     n->setInput(2, bdq);
   }
   if (config_.qoperator) {
-    ctx.stats().counters["qoperator-groups"] = quant::convertQdqToQOperator(graph);
+    ctx.stats().counters["qoperator-groups"] = quant::rewriteQdqGroupsAsQOperator(graph);
     if (model.opsetVersion("com.microsoft") == 0) {
       for (const ir::Node* n : graph.nodes()) {
         if (n->domain() == "com.microsoft") {

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "cpu/dnnl_glue.h"
+#include "cpu/quant_common.h"
 #include "whittle/runtime/kernel.h"
 #include "whittle/runtime/lowering.h"
 #include "whittle/runtime/session.h"
@@ -16,8 +17,11 @@ class CpuBackend final : public Backend {
   DeviceKind device() const override { return DeviceKind::kCpu; }
   std::string_view name() const override { return "cpu"; }
   const KernelRegistry& kernels() const override { return KernelRegistry::cpu(); }
-  Status lower(ir::Graph& graph, const std::vector<std::string>& keep) const override {
-    return lowerForCpu(graph, keep);
+  Status lower(ir::Graph& graph, const std::vector<std::string>& keep, LoweringResult& result) const override {
+    WH_RETURN_IF_ERROR(lowerForCpu(graph, keep));
+    // The int8 layout is decided once, on the lowered graph, for every int8 kernel to read.
+    result.channelsLastInt8 = cpu::quant::channelsLastValues(graph);
+    return Status::ok();
   }
   Expected<std::unique_ptr<ExecutionContext>> createContext(int threads) const override {
     if (threads < 1) return invalidInput("threads must be at least 1");

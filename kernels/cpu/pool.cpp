@@ -117,7 +117,7 @@ class PoolKernel final : public Kernel {
     k->opType_ = info.node.opType();
     WH_ASSIGN_OR_RETURN(k->attrs_, readPoolAttrs(info.node));
     // In a quantized chain the int8 kernels keep their activations NHWC (quant_common.h).
-    k->bytesNhwc_ = kind == PoolKind::kMax && quant::isChannelsLast(info.node.input(0));
+    k->bytesNhwc_ = kind == PoolKind::kMax && info.channelsLastInt8(info.node.input(0));
     k->inLayout_ = layoutAttr(info.node, "channels_last_in");
     k->outLayout_ = layoutAttr(info.node, "channels_last_out");
     if (kind == PoolKind::kLp && !(k->attrs_.p > 0)) return info.error("p must be positive");

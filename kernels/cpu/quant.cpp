@@ -150,7 +150,7 @@ class QuantizeLinearKernel final : public Kernel {
       : axis_(info.node.attrInt("axis", 1)),
         blockSize_(info.node.attrInt("block_size", 0)),
         outputDtypeAttr_(info.node.attrInt("output_dtype", 0)),
-        channelsLast_(isChannelsLast(info.node.output(0))) {}
+        channelsLast_(info.channelsLastInt8(info.node.output(0))) {}
 
   static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info) {
     auto kernel = std::make_unique<QuantizeLinearKernel>(info);

@@ -401,9 +401,4 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
   return set;
 }
 
-bool isChannelsLast(const ir::Value* v) {
-  if (v == nullptr) return false;
-  return channelsLastValues(v->graph()).contains(v);
-}
-
 }  // namespace whittle::runtime::cpu::quant

@@ -155,18 +155,18 @@ void nhwcToNchw(const T* in, T* out, int64_t n, int64_t c, int64_t hw) {
 }
 
 /// The channels-last plan of a graph: the 4-D uint8/int8 values that the quantized kernels
-/// store in NHWC order (their dims stay NCHW). A value qualifies when its producer can write
+/// store in NHWC order (their dims stay NCHW). The CPU backend's lowering computes it once, after
+/// the QDQ lowering and the float lowering, and records it in the LoweringResult that the
+/// kernels read through KernelCreateInfo::channelsLastInt8. A value qualifies when its producer can write
 /// NHWC (QLinearConv, QuantizeLinear per-tensor, QLinearAdd of two such values, a 2-D MaxPool
 /// without dilation or Indices of such a value, a QLinearConcat on the channel axis of such
 /// values) and every consumer reads NHWC (QLinearConv input X, QLinearGlobalAveragePool input X,
 /// QLinearAdd of two such values of equal shape, such a MaxPool or QLinearConcat), and it is not
-/// a graph output. Every kernel that takes part asks the same question of the same graph, so
-/// producer and consumers agree. (The session makes SessionOptions::extraOutputs graph outputs
-/// of its private graph before creating kernels, so they stay NCHW.)
+/// a graph output. Every kernel that takes part reads the same recorded plan, so producer and
+/// consumers agree; a kernel created outside a session (runtime::evaluateNode) has no plan and
+/// works NCHW. (The session makes SessionOptions::extraOutputs graph outputs of its private
+/// graph before lowering, so they stay NCHW.)
 std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph);
-
-/// Whether `v` (may be null) is in the channels-last plan of its graph.
-bool isChannelsLast(const ir::Value* v);
 
 // ---- misc ----
 

@@ -132,7 +132,7 @@ void binaryRun(bool isAdd, const BinaryParams& p, const T* a, int64_t aStep, con
 class QLinearBinaryKernel final : public Kernel {
  public:
   QLinearBinaryKernel(const KernelCreateInfo& info, bool isAdd)
-      : isAdd_(isAdd), channelsLast_(isAdd && isChannelsLast(info.node.output(0))) {}
+      : isAdd_(isAdd), channelsLast_(isAdd && info.channelsLastInt8(info.node.output(0))) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& a = ctx.input(0);
@@ -190,7 +190,7 @@ class QLinearBinaryKernel final : public Kernel {
 class QLinearGlobalAveragePoolKernel final : public Kernel {
  public:
   explicit QLinearGlobalAveragePoolKernel(const KernelCreateInfo& info)
-      : channelsLastAttr_(info.node.attrInt("channels_last", 0) != 0), nhwcInput_(isChannelsLast(info.node.input(0))) {}
+      : channelsLastAttr_(info.node.attrInt("channels_last", 0) != 0), nhwcInput_(info.channelsLastInt8(info.node.input(0))) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& x = ctx.input(0);
@@ -475,7 +475,7 @@ void registerQuantContribKernels(KernelRegistry& registry) {
     return std::unique_ptr<Kernel>(std::make_unique<QLinearGlobalAveragePoolKernel>(info));
   });
   registry.add(kMicrosoft, "QLinearConcat", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
-    const bool nhwc = isChannelsLast(info.node.output(0));
+    const bool nhwc = info.channelsLastInt8(info.node.output(0));
     return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearConcat(ctx, nhwc); });
   });
   registry.add(kMicrosoft, "QLinearAveragePool", 1, functionFactory(qlinearAveragePool));

@@ -163,8 +163,8 @@ class Int8ConvKernel final : public Kernel {
 
   Int8ConvKernel(const KernelCreateInfo& info, bool qlinear)
       : qlinear_(qlinear), group_(info.node.attrInt("group", 1)) {
-    xChannelsLast_ = qlinear && isChannelsLast(info.node.input(0));
-    yChannelsLast_ = qlinear && isChannelsLast(info.node.output(0));
+    xChannelsLast_ = qlinear && info.channelsLastInt8(info.node.input(0));
+    yChannelsLast_ = qlinear && info.channelsLastInt8(info.node.output(0));
     paramsConstant_ = true;
     for (size_t i : qlinear ? std::vector<size_t>{1, 2, 4, 5, 6, 7, 8} : std::vector<size_t>{2, 3}) {
       paramsConstant_ = paramsConstant_ && (info.node.input(i) == nullptr || info.constantInput(i) != nullptr);

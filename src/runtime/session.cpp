@@ -36,6 +36,7 @@ struct Session::Impl {
   ir::Model model;
   const Backend* backend = nullptr;
   std::unique_ptr<ExecutionContext> context;
+  LoweringResult lowering;
   BufferPool pool;
 
   struct Step {
@@ -84,7 +85,7 @@ Status Session::Impl::compile() {
     if (v == nullptr) return notFound("no value named '" + name + "' in the model");
     if (!v->isGraphOutput()) graph.addOutput(v);
   }
-  WH_RETURN_IF_ERROR(backend->lower(graph, options.extraOutputs));
+  WH_RETURN_IF_ERROR(backend->lower(graph, options.extraOutputs, lowering));
 
   for (const ir::Value* v : graph.initializers()) {
     int s = slotFor(v);
@@ -113,7 +114,7 @@ Status Session::Impl::compile() {
                            std::to_string(opset) + ") is not supported by the " +
                            std::string(backend->name() == "cpu" ? "CPU" : backend->name()) + " runtime");
     }
-    KernelCreateInfo info{*node, opset, {}, options.threads, *context};
+    KernelCreateInfo info{*node, opset, {}, options.threads, *context, &lowering};
     for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
     auto kernel = (*factory)(info);
     if (!kernel.isOk()) return kernel.status();

@@ -1,7 +1,9 @@
 // The module direction (docs/DESIGN.md): common <- ir <- onnx_io <- analysis, data, runtime
 // <- quant <- passes <- eval <- report <- tools. A file may include the public headers of its
-// own module and of modules below it; the one exception is include/whittle/eval/metrics.h,
-// which depends on nothing beyond common and ir so that passes can use the accumulators.
+// own module and of modules below it; the two exceptions are include/whittle/eval/metrics.h,
+// which depends on nothing beyond common and ir so that passes can use the accumulators, and
+// include/whittle/quant/qdq_groups.h, likewise, so that the runtime's QDQ lowering uses the one
+// QDQ group selector.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -62,7 +64,8 @@ TEST_CASE("every module includes only its own and lower modules' headers", "[eva
         INFO(file.string() << " includes whittle/" << included << "/" << header);
         REQUIRE(it != kRank.end());
         bool metricsPrimitives = included == "eval" && header == "metrics.h" && rank > kRank.at("ir");
-        CHECK((it->second < rank || metricsPrimitives));
+        bool qdqSelector = included == "quant" && header == "qdq_groups.h" && rank > kRank.at("ir");
+        CHECK((it->second < rank || metricsPrimitives || qdqSelector));
         ++checked;
       }
     }
@@ -77,6 +80,17 @@ TEST_CASE("eval's metric primitives depend on nothing beyond common and ir", "[e
     for (const auto& [included, header] : whittleIncludes(file)) {
       INFO(file.string() << " includes whittle/" << included << "/" << header);
       CHECK((included == "common" || included == "ir" || (included == "eval" && header == "metrics.h")));
+    }
+  }
+}
+
+TEST_CASE("the QDQ group selector depends on nothing beyond common and ir", "[eval][layering]") {
+  const fs::path root = WHITTLE_SOURCE_DIR;
+  for (const fs::path& file : {root / "include/whittle/quant/qdq_groups.h", root / "src/quant/qdq_groups.cpp"}) {
+    REQUIRE(fs::exists(file));
+    for (const auto& [included, header] : whittleIncludes(file)) {
+      INFO(file.string() << " includes whittle/" << included << "/" << header);
+      CHECK((included == "common" || included == "ir" || (included == "quant" && header == "qdq_groups.h")));
     }
   }
 }

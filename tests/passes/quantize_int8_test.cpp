@@ -481,3 +481,52 @@ TEST_CASE("quantize-int8 falls back to per tensor only with a warning, and not u
   REQUIRE_FALSE(refused.isOk());
   CHECK_THAT(refused.status().message(), Catch::Contains("per tensor") && Catch::Contains("--strict"));
 }
+
+TEST_CASE("quantize-int8 format=qoperator turns AveragePool into QLinearAveragePool, which ONNX Runtime runs",
+          "[passes][quantize-int8]") {
+  // x -> Conv -> Relu -> AveragePool 2x2 -> Conv -> GlobalAveragePool -> Flatten -> MatMul -> y: the
+  // AveragePool group, QDQ-quantized by the pass, has a QOperator form (com.microsoft).
+  testing::GraphBuilder b(41);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* c1 = b.node("Conv", {x, b.weight("w1", {8, 3, 3, 3}), b.weight("b1", {8})},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv1");
+  ir::Value* r1 = b.node("Relu", {c1}, {}, "relu1");
+  ir::Value* ap = b.node("AveragePool", {r1}, {ir::Attribute::makeInts("kernel_shape", {2, 2}),
+                                               ir::Attribute::makeInts("strides", {2, 2})},
+                         "avgpool");
+  ir::Value* c2 = b.node("Conv", {ap, b.weight("w2", {6, 8, 1, 1}), b.weight("b2", {6})}, {}, "conv2");
+  ir::Value* g = b.node("GlobalAveragePool", {c2}, {}, "gap");
+  ir::Value* f = b.node("Flatten", {g}, {}, "flatten");
+  ir::Value* y = b.node("MatMul", {f, b.weight("wm", {6, 4})}, {}, "fc");
+  b.output(y, ir::DataType::kFloat, {1, 4});
+  ir::Model model = b.build(17);
+  Quantized q = quantize(model, "quantize-int8{format=qoperator}");
+  const ir::Graph& graph = *q.model.graph;
+  CHECK(countOps(graph, "QLinearAveragePool") == 1);
+  CHECK(countOps(graph, "AveragePool") == 0);
+  CHECK(countOps(graph, "QLinearConv") == 2);
+  CHECK(countOps(graph, "QuantizeLinear") == 1);
+  CHECK(countOps(graph, "DequantizeLinear") == 1);
+  CHECK(findNode(graph, "QLinearAveragePool")->domain() == "com.microsoft");
+  auto feeds = testing::randomFeeds(model, 8);
+  auto ref = runtime::Session::create(model);
+  auto qs = runtime::Session::create(q.model);
+  REQUIRE(ref.isOk());
+  INFO(qs.status().message());
+  REQUIRE(qs.isOk());
+  auto a = (*ref)->run(feeds);
+  auto c = (*qs)->run(feeds);
+  REQUIRE(a.isOk());
+  REQUIRE(c.isOk());
+  CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
+  if (!haveOrt()) return;
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
+  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
+  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
+                    "' '" + dir.file("y.npy") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto ort = data::readNpy(dir.file("y.npy"));
+  REQUIRE(ort.isOk());
+  CHECK(testing::normRelativeError((*c)[0].second, *ort) < 0.05);
+}

@@ -38,16 +38,7 @@ Expected<ir::Value*> addWeightDq(ir::Graph& graph, const ir::Tensor& weight, con
 Expected<ir::Value*> addBiasDq(ir::Graph& graph, const ir::Tensor& bias, const std::string& base, float inputScale,
                                const std::vector<float>& weightScales);
 
-/// Rewrites the QDQ groups of a graph that quantize-int8 made into QOperator ops:
-///   DQ(x), DQ(W), DQ(b) -> Conv -> Q          => QLinearConv
-///   DQ(a), DQ(b) -> MatMul -> Q                => QLinearMatMul
-///   DQ(a), DQ(b) -> Add / Mul -> Q             => com.microsoft QLinearAdd / QLinearMul
-///   DQ(x) -> GlobalAveragePool -> Q            => com.microsoft QLinearGlobalAveragePool
-///   DQ(x1..n) -> Concat -> Q                   => com.microsoft QLinearConcat
-///   DQ(x) -> MaxPool/Reshape/Transpose/Flatten/Squeeze/Unsqueeze -> Q, same parameters
-///                                              => the op on the quantized tensor
-/// Groups that do not match (Gemm, ConvTranspose, per-axis activations) stay in QDQ form.
-/// Returns how many groups were rewritten; dead Q/DQ nodes are left for the caller to remove.
-int64_t convertQdqToQOperator(ir::Graph& graph);
+// The QDQ groups themselves (which nodes form one, and their QOperator form) are defined in
+// whittle/quant/qdq_groups.h.
 
 }  // namespace whittle::quant

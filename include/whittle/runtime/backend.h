@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "whittle/common/status.h"
@@ -36,6 +37,15 @@ class ExecutionContext {
   int threads_;
 };
 
+/// What a backend's lowering decided about the values of a session's private graph, for the
+/// kernels to read when they are created (KernelCreateInfo::lowering), so that no kernel
+/// factory recomputes a whole-graph decision.
+struct LoweringResult {
+  /// 4-D uint8/int8 values that the int8 kernels store channels-last (NHWC bytes under their
+  /// NCHW dims) between them (the CPU: kernels/cpu/quant_common.h, channelsLastValues).
+  std::unordered_set<const ir::Value*> channelsLastInt8;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -45,8 +55,9 @@ class Backend {
   /// Kernels by (domain, op, opset).
   virtual const KernelRegistry& kernels() const = 0;
   /// Rewrites the session's private graph into what the kernels run: QDQ groups into int8
-  /// ops, epilogue fusion, layouts. `keep` names values that must stay observable.
-  virtual Status lower(ir::Graph& graph, const std::vector<std::string>& keep) const = 0;
+  /// ops, epilogue fusion, layouts. `keep` names values that must stay observable. What the
+  /// kernels must know of the decisions taken goes into `result`.
+  virtual Status lower(ir::Graph& graph, const std::vector<std::string>& keep, LoweringResult& result) const = 0;
   /// Whether the backend can run `node` at `opset` (GetCapability). The registry decides by
   /// default; the kernel factory still checks dtypes and attributes.
   virtual bool supports(const ir::Node& node, int64_t opset) const;

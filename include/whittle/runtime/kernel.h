@@ -74,6 +74,13 @@ struct KernelCreateInfo {
   int threads;
   /// The backend's per-session state, as in KernelContext::context().
   ExecutionContext& context;
+  /// What the session's lowering decided (layouts); nullptr outside a session (evaluateNode).
+  const LoweringResult* lowering = nullptr;
+
+  /// Whether the lowering put `v` (may be null) channels-last for the int8 kernels.
+  bool channelsLastInt8(const ir::Value* v) const {
+    return lowering != nullptr && v != nullptr && lowering->channelsLastInt8.contains(v);
+  }
 
   /// The constant tensor feeding input `i`, or nullptr when it is not a constant.
   const ir::Tensor* constantInput(size_t i) const;
