@@ -5,17 +5,21 @@ in the corpus folder (listed in corpus/models.tsv). The stages, per model:
 
   inspect  `whittle inspect --json`: opset and node count
   run      `whittle run` on seeded random-but-valid inputs, against ONNX Runtime on the same
-           inputs (norm-relative error per output; passes at <= 1e-4, 1e-2 for float16 outputs)
+           inputs (norm-relative error per output; passes at <= the tolerance below)
   o2       `whittle optimize -O2`; ONNX Runtime loads and runs the emitted model and its outputs
-           match ONNX Runtime's on the original (same tolerance); whittle runs it too
+           match ONNX Runtime's on the original (same tolerance); whittle runs it too and agrees
   int8     `whittle optimize --quantize int8 --calib calib.npz`, a synthetic calibration set of
            8 seeded random samples drawn like the inputs (no real data: the corpus has none);
-           ONNX Runtime and whittle run the emitted model; its error is reported, and the stage
-           passes when ONNX Runtime and whittle run it and both give finite outputs
-  fp16     `whittle optimize --convert fp16`; ONNX Runtime and whittle run the emitted model;
-           error reported, passes when both run it with finite outputs
+           ONNX Runtime and whittle run the emitted model; its error is reported; the stage
+           passes when both run it with finite outputs and they disagree by no more than
+           max(0.1, the emitted model's own error); --ort-int8 adds ORT's quantize_static error
+  fp16     `whittle optimize --convert fp16`; as int8
   bench    `whittle bench --threads 1` against ONNX Runtime at 1 thread on the same inputs,
            interleaved rounds; the ratio whittle / ORT of the medians
+
+The reference is ONNX Runtime with its graph optimizations off. The tolerance is 1e-4
+norm-relative (1e-2 for float16 outputs), or 4x how far ORT's own optimizations move the outputs
+when that is larger (outputs all near zero on random inputs move by percent under any change).
 
 A stage that fails records a one-line reason and the command that failed. Prints a table, writes
 JSON (--json), and with --update-results replaces the `corpus` section of benchmarks/RESULTS.md.
@@ -58,6 +62,7 @@ EXACT_TOLERANCE = 1e-4
 FLOAT16_TOLERANCE = 1e-2
 CALIB_SAMPLES = 8
 STAGE_TIMEOUT_S = 600
+WORK_ROOT = [""]  # the work folder of this run, written WORK/ in the results
 NOISE_FACTOR = 4
 LOSSY_DISAGREEMENT = 0.1
 
@@ -480,6 +485,25 @@ def bench(args, path, feeds, work):
 # Reporting
 
 
+def relative(text):
+    """Paths in a reason or command, written relative to the checkout (and the work folder as WORK)."""
+    text = text.replace(ROOT + "/", "")
+    if WORK_ROOT[0]:
+        text = text.replace(WORK_ROOT[0].rstrip("/") + "/", "WORK/")
+    return text
+
+
+def short_reason(reason, limit=110):
+    """A failure reason without the exit code, the 'whittle: error:' prefix and the model path."""
+    r = re.sub(r"^(optimize )?exit \d+: ", "", reason)
+    r = r.replace("whittle: error: ", "")
+    r = re.sub(r"^[^ ]+\.onnx: ", "", r)
+    r = re.sub(r"^--calib: [^ ]+\.npz: ", "--calib: ", r)
+    r = re.sub(r"^pass ([a-z0-9-]+): ", r"\1: ", r)
+    r = relative(r)
+    return r if len(r) <= limit else r[:limit - 1] + "…"
+
+
 def cell(stage):
     if stage is None:
         return "–"
@@ -492,7 +516,7 @@ def cell(stage):
                 text += f" (ORT int8 {stage['ort_int8']:.1e})"
             return text
         return "ok"
-    return f"{stage['status'].upper()}: {stage['reason']}".replace("|", "\\|")
+    return f"{stage['status'].upper()}: {short_reason(stage['reason'])}".replace("|", "\\|")
 
 
 def table(records):
@@ -512,7 +536,7 @@ def findings(records):
         for k in STAGES:
             s = r["stages"].get(k)
             if s and s["status"] == "fail":
-                out.append(f"- **{r['name']}** `{k}`: {s['reason']}  \n  `{s['cmd']}`")
+                out.append(f"- **{r['name']}** `{k}`: {relative(s['reason'])}  \n  `{relative(s['cmd'])}`")
     return "\n".join(out) if out else "None."
 
 
@@ -530,6 +554,7 @@ def main():
     p.add_argument("--json", default="", help="write the records as JSON here")
     p.add_argument("--work", default="", help="keep the emitted models and inputs here (default: a temporary folder)")
     p.add_argument("--update-results", action="store_true", help="replace the corpus section of benchmarks/RESULTS.md")
+    p.add_argument("--from-json", default="", help="print (and with --update-results, record) the table of a saved --json run")
     p.add_argument("--quiet", action="store_true", help="no table on stdout")
     args = p.parse_args()
     args.stages = [s for s in args.stages.split(",") if s]
@@ -539,9 +564,18 @@ def main():
     if not os.path.exists(args.binary):
         sys.exit(f"corpus.py: no whittle binary at {args.binary} (build it, or pass --binary)")
 
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        records, WORK_ROOT[0] = saved["models"], saved.get("work", "")
+        stamp = saved.get("date") or datetime.datetime.fromtimestamp(os.path.getmtime(args.from_json),
+                                                                     datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        report(args, records, stamp)
+        return
     models = list_models(args)
     records = []
     root = args.work or tempfile.mkdtemp(prefix="whittle-corpus-")
+    WORK_ROOT[0] = root
     try:
         for name, source, path, spec in models:
             work = os.path.join(root, name)
@@ -562,26 +596,43 @@ def main():
         if not args.work:
             shutil.rmtree(root, ignore_errors=True)
 
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(schema="whittle.corpus/1", stages=args.stages, models=records), f, indent=1)
+            json.dump(dict(schema="whittle.corpus/1", stages=args.stages, date=stamp, work=root, models=records), f, indent=1)
+    report(args, records, stamp)
+
+
+def report(args, records, stamp):
     text = table(records)
     if not args.quiet:
         print(text)
         print("\nFailures:\n" + findings(records))
     if args.update_results:
-        command = "python3 " + " ".join(["benchmarks/corpus.py"] + [a for a in sys.argv[1:]])
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        # The command that makes the same table, without where this run kept its files.
+        argv, kept = sys.argv[1:], []
+        while argv:
+            a = argv.pop(0)
+            if a == "--quiet":
+                continue
+            if a in ("--json", "--work", "--from-json", "--binary"):
+                argv = argv[1:]
+            elif not a.startswith(("--json=", "--work=", "--from-json=", "--binary=")):
+                kept.append(a)
+        command = " ".join([".venv/bin/python", "benchmarks/corpus.py"] + kept)
         section = (
             "## The model corpus: every stage on every model\n\n"
             f"Command: `bash scripts/fetch_corpus.sh && {command}`\n\n"
             f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; ONNX Runtime {ort.__version__}; {stamp}. "
             "Models: ../shared/models and the corpus of `corpus/models.tsv`. Inputs are seeded random but valid "
-            "(images in [0, 1), audio in [-1, 1), token ids in range; the specs are in `corpus/models.tsv`); int8 "
+            "(images in [0, 1) or standard normal where the model expects normalized pixels, audio in [-1, 1), token ids in range; the specs are in `corpus/models.tsv`); int8 "
             f"calibrates on {CALIB_SAMPLES} synthetic samples drawn the same way, so its error says whether the "
-            "output is sane, not how accurate int8 is on real data. A cell is `ok` with the norm-relative error of "
-            "the outputs against ONNX Runtime on the original model (for -O2, int8 and fp16: of the emitted model "
-            "run by ONNX Runtime), or the stage's failure in one line. Latency: `whittle bench --threads 1` and ONNX "
+            "output is sane, not how accurate int8 is on real data; `ORT int8` is the error of ONNX Runtime's "
+            "`quantize_static` (QDQ, per-channel, MinMax) on the same samples, where it makes a model ORT runs. A "
+            "cell is `ok` with the norm-relative error of the outputs against ONNX Runtime (graph optimizations off) "
+            "on the original model (for -O2, int8 and fp16: of the emitted model run by ONNX Runtime), or the "
+            "stage's failure in one line; the stages are defined in the docstring of `benchmarks/corpus.py`, and "
+            "`tests/corpus/expected_failures.txt` gives the reason behind each failure. Latency: `whittle bench --threads 1` and ONNX "
             f"Runtime at 1 thread (all optimizations on), {args.rounds} interleaved rounds of {args.iterations} runs, "
             "medians; the machine is shared with builds, so these are noisy.\n\n"
             + text + "\n\nFailing stages, with the command:\n\n" + findings(records))
