@@ -8,6 +8,7 @@
 //   ./build/whittle_tests "[corpus]"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
