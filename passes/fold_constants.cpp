@@ -7,6 +7,7 @@
 // results much larger than their inputs (option max-growth-bytes, default 1 MiB: a folded
 // Expand or Tile would bloat the file).
 #include "pass_factories.h"
+#include "whittle/ir/fold.h"
 #include "whittle/runtime/kernel.h"
 #include "whittle/runtime/backend.h"
 
@@ -30,7 +31,7 @@ class FoldConstants final : public Pass {
 
   Status run(ir::Model& model, PassContext& ctx) override {
     ir::Graph& graph = *model.graph;
-    int64_t constants = constantNodesToInitializers(graph);
+    int64_t constants = ir::constantNodesToInitializers(graph, /*eraseNodes=*/false);
     int64_t folded = 0, skippedUnsupported = 0, skippedSize = 0;
     WH_ASSIGN_OR_RETURN(const runtime::Backend* backend, runtime::backendFor(ctx.device));
     for (ir::Node* node : graph.nodes()) {
@@ -80,20 +81,6 @@ class FoldConstants final : public Pass {
   }
 
  private:
-  static int64_t constantNodesToInitializers(ir::Graph& graph) {
-    int64_t count = 0;
-    for (ir::Node* node : graph.nodes()) {
-      if (!ir::isDefaultDomainOp(*node, {"Constant"}) || node->output(0) == nullptr) continue;
-      std::optional<ir::Tensor> t = ir::constantNodeValue(*node);
-      ir::Value* out = node->output(0);
-      if (!t || out->isGraphOutput() || out->hasImplicitUses()) continue;
-      ir::Value* c = graph.addInitializer(out->name() + "_const", std::move(*t));
-      graph.replaceAllUsesWith(out, c);
-      ++count;
-    }
-    return count;
-  }
-
   int64_t maxGrowth_;
 };
 

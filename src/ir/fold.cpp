@@ -1,5 +1,6 @@
 #include "whittle/ir/fold.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace whittle::ir {
@@ -122,6 +123,23 @@ void foldConvBatchNorm(Graph& graph, const ConvBatchNorm& m, ConstantScope scope
   }
   conv.output(0)->mutableType() = bn.output(0)->type();
   graph.replaceAllUsesWith(bn.output(0), conv.output(0));
+}
+
+int64_t constantNodesToInitializers(Graph& graph, bool eraseNodes, const std::vector<std::string>& keep) {
+  int64_t count = 0;
+  graph.forEachNode([&](Node& node) {
+    if (!isDefaultDomainOp(node, {"Constant"}) || node.numOutputs() != 1 || node.output(0) == nullptr) return;
+    Value* out = node.output(0);
+    if (out->isGraphOutput() || out->hasImplicitUses()) return;
+    if (std::find(keep.begin(), keep.end(), out->name()) != keep.end()) return;
+    std::optional<Tensor> t = constantNodeValue(node);
+    if (!t) return;
+    Value* c = graph.addInitializer(out->name() + "_const", std::move(*t));
+    graph.replaceAllUsesWith(out, c);
+    if (eraseNodes) graph.eraseNode(&node);
+    ++count;
+  });
+  return count;
 }
 
 }  // namespace whittle::ir

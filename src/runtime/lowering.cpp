@@ -490,6 +490,10 @@ void Lowering::markSumInPlace() {
 }  // namespace
 
 Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
+  // Paddle2ONNX and other exporters write weights as Constant nodes: as initializers, the
+  // folds and fusions below see them, and the session holds them instead of running a
+  // kernel per Constant on every run.
+  ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
   lowerQdqGroups(graph, keep);
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();

@@ -4,6 +4,7 @@
 // with every intermediate value requested as an extra output, which pins it in place.
 #include "whittle/runtime/lowering.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "support/graph_builder.h"
@@ -323,5 +324,47 @@ TEST_CASE("BatchNormalization after a Conv folds into its weights", "[runtime][l
     b.output(y);
     ir::Model m = lowered(b.build(15));
     CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "BatchNormalization"});
+  }
+}
+
+TEST_CASE("Weights written as Constant nodes fold and fuse like initializers", "[runtime][lowering]") {
+  // Paddle2ONNX writes every weight as a Constant node (the PP-OCR models of the corpus): the
+  // session used to run them as kernels and leave Conv, BatchNormalization and the activation
+  // unfused. Before: Relu(BN(Conv(x, Constant W, Constant B), Constant s, ...)).
+  GraphBuilder b(20);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 7, 7});
+  auto constant = [&](const std::string& name, std::vector<int64_t> dims, double lo, double hi) {
+    return b.node("Constant", {}, {ir::Attribute::makeTensor("value", b.randomTensor(ir::DataType::kFloat, dims, lo, hi))},
+                  name);
+  };
+  ir::Value* y = b.node("Conv", {x, constant("w", {5, 4, 3, 3}, -0.3, 0.3), constant("b", {5}, -1, 1)},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* bn = b.node("BatchNormalization",
+                         {y, constant("s", {5}, 0.5, 1.5), constant("beta", {5}, -1, 1),
+                          constant("mean", {5}, -1, 1), constant("var", {5}, 0.2, 2.0)},
+                         {}, "bn");
+  ir::Value* shared = constant("shared", {1}, 0.4, 0.6);  // read by two nodes: one initializer
+  ir::Value* out = b.node("Relu", {bn}, {}, "relu");
+  b.output(b.node("Add", {out, shared}, {}, "add1"));
+  b.output(b.node("Mul", {out, shared}, {}, "mul1"));
+  ir::Value* kept = constant("kept", {1}, 1.5, 2.5);  // a graph output stays a Constant node
+  b.output(kept);
+  ir::Model model = b.build(15);
+  ir::Model m = lowered(model);
+  std::vector<std::string> ops = whittle::testing::opTypes(*m.graph);
+  CHECK(std::count(ops.begin(), ops.end(), "Constant") == 1);
+  CHECK(std::count(ops.begin(), ops.end(), "FusedConv") == 1);
+  CHECK(std::count(ops.begin(), ops.end(), "BatchNormalization") == 0);
+  CHECK(std::count(ops.begin(), ops.end(), "Relu") == 0);
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 7, 7})}}, 1e-5);
+
+  SECTION("a value named in keep stays a Constant node") {
+    ir::Model k = model.clone();
+    REQUIRE(runtime::lowerForCpu(*k.graph, {"w"}).isOk());
+    REQUIRE(ir::verify(*k.graph).isOk());
+    const ir::Value* w = k.graph->findValue("w");
+    REQUIRE(w != nullptr);
+    REQUIRE(w->producer() != nullptr);
+    CHECK(w->producer()->opType() == "Constant");
   }
 }

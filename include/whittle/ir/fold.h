@@ -4,6 +4,7 @@
 // lowering, so that a fold is written once (BatchNormalization into a Conv, for one).
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "whittle/ir/graph.h"
@@ -44,5 +45,14 @@ std::optional<ConvBatchNorm> matchConvBatchNorm(const Node& bn, ConstantScope sc
 /// unless something else reads them, for the caller to erase (the rewrite driver does; one
 /// removeDeadNodes at the end takes the initializers of many folds in one pass).
 void foldConvBatchNorm(Graph& graph, const ConvBatchNorm& m, ConstantScope scope = ConstantScope::kModel);
+
+/// Turns every default-domain Constant node whose value constantNodeValue reads into an
+/// initializer (named after the node's output with "_const", made unique) that the node's
+/// readers read instead. Outputs that are graph outputs, read inside subgraphs or named in
+/// `keep` stay as they are. With `eraseNodes` the Constant nodes go; otherwise they are left
+/// unread for the caller's dead-code sweep. Returns how many nodes were turned. The passes (fold-constants)
+/// and the runtime's lowering share it: exporters such as Paddle2ONNX write every weight as a
+/// Constant node, and the lowering's folds and fusions only see initializers.
+int64_t constantNodesToInitializers(Graph& graph, bool eraseNodes, const std::vector<std::string>& keep = {});
 
 }  // namespace whittle::ir

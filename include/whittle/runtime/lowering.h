@@ -19,6 +19,9 @@ void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {})
 
 /// Rewrites `graph` for the CPU kernels, in these steps:
 ///
+/// C. Constant nodes become initializers (ir::constantNodesToInitializers), so that weights
+///    written as Constant nodes (Paddle2ONNX exports) fold and fuse like initializers.
+///
 /// Q. lowerQdqGroups().
 ///
 /// 0. An inference BatchNormalization right after a Conv with float32 constant weights is
