@@ -207,7 +207,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   // a model with nothing to quantize is left at its opset.
   bool candidates = false;
   for (const ir::Node* n : model.graph->nodes()) {
-    candidates = candidates || (selected(*n) && !activationInputs(*n).empty());
+    std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+    candidates = candidates || (rule && selected(*n, *rule) && !activationInputs(*n, *rule).empty());
   }
   if (!candidates) {
     ctx.note("quantize-int8: no node to quantize");
