@@ -123,6 +123,10 @@ void arithmetic(NodeContext& c) {
   }
   c.set(0, dtype, broadcastInputs(c, inputs));
   const std::string& op = c.op();
+  // The values combine only when every input is there (a node with an input left out is the
+  // loader's or the runtime's to refuse, not a reason to read past the list here).
+  if (inputs.size() != c.numInputs() || inputs.empty()) return;
+  if (inputs.size() < 2 && op != "Max" && op != "Min") return;
   if (op == "Add") {
     combineValues(c, inputs, [](const std::vector<SymInt>& a) { return a[0] + a[1]; });
   } else if (op == "Sub") {

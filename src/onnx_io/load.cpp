@@ -2,6 +2,7 @@
 #include <google/protobuf/unknown_field_set.h>
 #include <onnx/defs/schema.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <limits>
@@ -210,18 +211,21 @@ std::string unknownFieldsOf(const google::protobuf::Message& message) {
 }
 
 /// Refuses a node whose input or output count its ONNX schema does not allow, as ONNX Runtime
-/// does when it loads a model: kernels index their inputs by position, and a MatMul with one
-/// input would otherwise read past its input list. Ops that libonnx does not know, and opsets
-/// newer than it knows, are not checked (their arity is the runtime's to check).
+/// does when it loads a model: kernels and shape rules index their inputs by position, and a
+/// MatMul with one input would otherwise read past its input list. At an opset newer than
+/// libonnx knows, only the minimum counts of the newest schema it has are checked (later
+/// versions add optional inputs, as ReduceMean-18 did, but do not drop required ones). Ops that
+/// libonnx does not know are not checked.
 Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText) const {
   std::string domain = n.domain() == "ai.onnx" ? "" : n.domain();
   auto opset = opsets_.find(domain);
   if (opset == opsets_.end()) return Status::ok();
   const auto& ranges = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
   auto range = ranges.find(domain);
-  if (range == ranges.end() || opset->second > range->second.second) return Status::ok();
-  const onnx::OpSchema* schema =
-      onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset->second), domain);
+  if (range == ranges.end()) return Status::ok();
+  const bool newer = opset->second > range->second.second;
+  const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(
+      n.op_type(), static_cast<int>(std::min<int64_t>(opset->second, range->second.second)), domain);
   if (schema == nullptr) return Status::ok();
   auto count = [](int k, const char* what) { return std::to_string(k) + " " + what + (k == 1 ? "" : "s"); };
   auto allowed = [](int lo, int hi) {
@@ -230,11 +234,11 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
     return std::to_string(lo) + " to " + std::to_string(hi);
   };
   std::string version = n.op_type() + "-" + std::to_string(schema->SinceVersion());
-  if (n.input_size() < schema->min_input() || n.input_size() > schema->max_input()) {
+  if (n.input_size() < schema->min_input() || (!newer && n.input_size() > schema->max_input())) {
     return invalidInput(labelText + ": has " + count(n.input_size(), "input") + "; " + version + " takes " +
                         allowed(schema->min_input(), schema->max_input()));
   }
-  if (n.output_size() < schema->min_output() || n.output_size() > schema->max_output()) {
+  if (n.output_size() < schema->min_output() || (!newer && n.output_size() > schema->max_output())) {
     return invalidInput(labelText + ": has " + count(n.output_size(), "output") + "; " + version + " gives " +
                         allowed(schema->min_output(), schema->max_output()));
   }

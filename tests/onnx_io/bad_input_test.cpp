@@ -224,6 +224,21 @@ std::vector<BadCase> badCases() {
   modelCase("a node with more outputs than its schema gives",
             [](onnx::ModelProto& m) { m.mutable_graph()->mutable_node(1)->add_output("extra"); },
             StatusCode::kInvalidInput, {"Relu 'relu'", "has 2 outputs;", "Relu-14 gives 1"});
+  // At an opset newer than libonnx knows, the newest schema's minimum counts still hold.
+  modelCase("a node with too few inputs at an opset newer than libonnx knows",
+            [](onnx::ModelProto& m) {
+              m.mutable_opset_import(0)->set_version(onnx_io::libonnxMaxOpset() + 1);
+              m.mutable_graph()->mutable_node(0)->mutable_input()->RemoveLast();
+            },
+            StatusCode::kInvalidInput, {"Add 'add'", "has 1 input;", "takes 2"});
+  cases.push_back({"a Div with no inputs at opset 20 (fuzz regression)",
+                   [](const TempDir& dir) {
+                     std::string path = dir.file("div.onnx");
+                     testing::writeBytes(path, testing::readBytes(std::string(WHITTLE_SOURCE_DIR) +
+                                                                  "/tests/fuzz_regressions/optimize_div_without_inputs_opset20.onnx"));
+                     return path;
+                   },
+                   StatusCode::kInvalidInput, {"Div", "has 0 inputs;", "takes 2"}});
   // Found by fuzz_optimize: a one-input MatMul reached fold-constants' kernel run.
   cases.push_back({"a MatMul with one input (fuzz regression)",
                    [](const TempDir& dir) {
