@@ -71,7 +71,7 @@ class CancelTransposes final : public RewritePattern<TransposePair> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeCancelTransposes(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeCancelTransposes(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<CancelTransposes>());
   return makePatternPass(std::move(patterns));

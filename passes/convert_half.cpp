@@ -7,9 +7,18 @@
 //   half(w) = round-to-nearest-even(w), clamped to the half type's largest finite value
 //   (+-65504 for float16); every clamped weight is counted in "weights-clamped".
 // Nodes of a blocked op type (block-ops), named in block-nodes, reductions over more than
-// long-reduction elements, and ops whose types are fixed (QuantizeLinear, DequantizeLinear,
-// random generators) stay float32: their float inputs are cast back to float32 and their
-// outputs cast to half for half users. Casts are inserted only where a type changes, one per
+// long-reduction elements, and the op types of kHalfFixedFloatOps (passes/half_ops.h: fixed
+// float types, control flow, sequences, RNNs) stay float32: their float inputs are cast back
+// to float32 and their outputs cast to half for half users.
+//
+// Subgraphs (If/Loop/Scan bodies, at any depth) are kept float32 as they are, never rewritten:
+// the node that holds them stays float32 (Casts at its explicit inputs and outputs), and so
+// does every value the bodies read from the enclosing graph by name: its producer is not
+// converted, and a model input a body reads stays float32 even with keep-io-types=false.
+// Converting bodies instead would mean rewriting serialized graphs and every scope's value
+// types consistently; keeping them float32 costs one float node per captured value and always
+// gives a model whose subgraph types match. The outputs of a control-flow node take the element
+// types its subgraph declares (onnx_io::subgraphOutputTypes), so half consumers get a Cast. Casts are inserted only where a type changes, one per
 // value, and a Cast of a Cast between float types collapses (float->half->float cancels).
 // An existing Cast to float32 inside the converted region casts to the half type instead.
 // Every value's recorded type follows.
@@ -21,8 +30,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "half_ops.h"
 #include "pass_factories.h"
 #include "whittle/eval/metrics.h"
+#include "whittle/onnx_io/onnx_io.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/runtime/session.h"
 #include "whittle/ir/shape_inference.h"
@@ -32,27 +43,25 @@ namespace {
 
 using ir::DataType;
 
+// From ConvertHalfOptions (passes/pass_options.h, where the defaults are).
 struct HalfConfig {
-  DataType half = DataType::kFloat16;
-  bool keepIoTypes = true;
+  DataType half;
+  bool keepIoTypes;
   std::set<std::string> blockOps;
   std::set<std::string> blockNodes;
-  int64_t longReduction = 4096;
+  int64_t longReduction;
   /// > 0: automatic mixed precision (see ConvertHalf::chooseFloatNodes).
-  double tolerance = 0;
-  int64_t toleranceSamples = 8;
+  double tolerance;
+  int64_t toleranceSamples;
 };
 
 bool isFloatLike(DataType t) {
   return t == DataType::kFloat || t == DataType::kFloat16 || t == DataType::kBFloat16 || t == DataType::kDouble;
 }
 
-// Ops that always stay float32: their type constraints or attributes fix the float type.
+// Ops that always stay float32 (kHalfFixedFloatOps), and every node that holds a subgraph.
 bool alwaysFloat(const ir::Node& n) {
-  static const std::set<std::string, std::less<>> kOps = {
-      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "RandomNormal", "RandomUniform",
-      "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial", "EyeLike", "QLinearConv",
-      "QLinearMatMul", "ConvInteger", "MatMulInteger", "If", "Loop", "Scan", "SequenceConstruct"};
+  static const std::set<std::string_view, std::less<>> kOps(kHalfFixedFloatOps.begin(), kHalfFixedFloatOps.end());
   return kOps.contains(n.opType()) || n.hasSubgraphs();
 }
 
@@ -103,6 +112,15 @@ void fillElementTypes(ir::Graph& graph) {
   static const std::set<std::string, std::less<>> kBoolOut = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
                                                               "Not", "And", "Or", "Xor", "IsNaN", "IsInf"};
   for (ir::Node* n : graph.nodes()) {
+    if (n->hasSubgraphs()) {
+      // Not from the inputs (an If's first input is its bool condition): from the subgraph.
+      const std::vector<DataType> declared = onnx_io::subgraphOutputTypes(*n);
+      for (size_t o = 0; o < n->numOutputs() && o < declared.size(); ++o) {
+        ir::Value* out = n->output(o);
+        if (out != nullptr && out->dtype() == DataType::kUndefined) out->mutableType().dtype = declared[o];
+      }
+      continue;
+    }
     for (size_t o = 0; o < n->numOutputs(); ++o) {
       ir::Value* out = n->output(o);
       if (out == nullptr || out->dtype() != DataType::kUndefined) continue;
@@ -169,6 +187,7 @@ class ConvertHalf final : public Pass {
   Status convert(ir::Model& model, PassContext& ctx, const std::set<std::string>& keepFloat) const;
   Expected<std::set<std::string>> chooseFloatNodes(const ir::Model& model, PassContext& ctx) const;
   bool converts(const ir::Node& n, const std::set<std::string>& keepFloat) const;
+  const char* passName() const { return config_.half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16"; }
   ir::Node* addCast(ir::Graph& graph, ir::Value* v, DataType to, ir::Node* before) const;
   HalfConfig config_;
 };
@@ -176,6 +195,9 @@ class ConvertHalf final : public Pass {
 bool ConvertHalf::converts(const ir::Node& n, const std::set<std::string>& keepFloat) const {
   if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
   if (n.output(0) != nullptr && keepFloat.contains(n.output(0)->name())) return false;
+  for (const ir::Value* out : n.outputs()) {
+    if (out != nullptr && out->hasImplicitUses()) return false;  // a subgraph reads it by name, as float32
+  }
   if (alwaysFloat(n) || config_.blockOps.contains(n.opType())) return false;
   if (!n.name().empty() && config_.blockNodes.contains(n.name())) return false;
   if (isReduction(n.opType())) {
@@ -242,10 +264,10 @@ Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
 // or no crossing is left (at most 8 rounds). Returns the outputs whose producers stay float32.
 Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& model, PassContext& ctx) const {
   if (ctx.calibration == nullptr) {
-    return invalidInput(std::string(config_.half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16") + ": tolerance needs calibration inputs (--calib DATA)");
+    return invalidInput(std::string(passName()) + ": tolerance needs calibration inputs (--calib DATA)");
   }
   WH_ASSIGN_OR_RETURN(auto feeds, ctx.calibration->sampleFeeds(config_.toleranceSamples));
-  if (feeds.empty()) return invalidInput("convert-fp16: the calibration data set is empty");
+  if (feeds.empty()) return invalidInput(std::string(passName()) + ": the calibration data set is empty");
   ir::Model reference = model.clone();
   (void)ir::inferShapes(reference);
   fillElementTypes(*reference.graph);
@@ -294,7 +316,7 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
       double worst = 0;
       for (const auto& [name, e] : error) worst = std::max(worst, e);
       if (worst > config_.tolerance) {
-        ctx.note("convert-fp16: tolerance " + std::to_string(config_.tolerance) + " not met everywhere: the largest "
+        ctx.note(std::string(passName()) + ": tolerance " + std::to_string(config_.tolerance) + " not met everywhere: the largest "
                  "node error left is " + std::to_string(worst) + " (accumulated over nodes that are each within it)");
       }
       break;
@@ -317,7 +339,7 @@ Status ConvertHalf::run(ir::Model& model, PassContext& ctx) {
 Status ConvertHalf::convert(ir::Model& model, PassContext& ctx, const std::set<std::string>& keepFloat) const {
   ir::Graph& graph = *model.graph;
   const DataType half = config_.half;
-  const char* passName = half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16";
+  const char* passName = this->passName();
   (void)ir::inferShapes(model);
   fillElementTypes(graph);
   ConvertCounters counters;
@@ -372,9 +394,11 @@ Status ConvertHalf::convert(ir::Model& model, PassContext& ctx, const std::set<s
     }
   }
   std::vector<ir::Value*> floatInputs;  // model inputs that stay float32 (keep-io-types)
+  int64_t capturedInputs = 0;
   for (ir::Value* in : graph.inputs()) {
     if (in->dtype() != DataType::kFloat || in->isInitializer()) continue;
-    if (config_.keepIoTypes) {
+    if (!config_.keepIoTypes && in->hasImplicitUses()) ++capturedInputs;  // a subgraph reads it as float32
+    if (config_.keepIoTypes || in->hasImplicitUses()) {
       floatInputs.push_back(in);
     } else {
       in->mutableType().dtype = half;
@@ -448,6 +472,10 @@ Status ConvertHalf::convert(ir::Model& model, PassContext& ctx, const std::set<s
   ctx.stats().counters["cast-pairs-cancelled"] = cancelled;
   ctx.stats().counters["weights-converted"] = counters.converted;
   ctx.stats().counters["weights-clamped"] = counters.clamped;
+  if (capturedInputs > 0) {
+    ctx.note(std::string(passName) + ": " + std::to_string(capturedInputs) +
+             " model input(s) read inside subgraphs stay float32 despite keep-io-types=false");
+  }
   if (counters.clamped > 0) {
     ctx.note(std::string(passName) + ": " + std::to_string(counters.clamped) + " weights outside the half range were clamped");
   }
@@ -458,29 +486,25 @@ Status ConvertHalf::convert(ir::Model& model, PassContext& ctx, const std::set<s
   return Status::ok();
 }
 
-Expected<std::unique_ptr<Pass>> makeConvertHalf(const PassOptions& options, DataType half) {
+Expected<std::unique_ptr<Pass>> makeConvertHalf(const ConvertHalfOptions& options, DataType half) {
   HalfConfig c;
   c.half = half;
-  WH_ASSIGN_OR_RETURN(c.keepIoTypes, options.getBool("keep-io-types", true));
-  WH_ASSIGN_OR_RETURN(c.longReduction, options.getInt("long-reduction", 4096));
-  for (const std::string& s : options.getList("block-ops", "Resize;TopK;NonMaxSuppression;Range;CumSum;RoiAlign")) {
-    c.blockOps.insert(s);
-  }
-  for (const std::string& s : options.getList("block-nodes", "")) c.blockNodes.insert(s);
-  WH_ASSIGN_OR_RETURN(c.tolerance, options.getDouble("tolerance", 0.0));
-  WH_ASSIGN_OR_RETURN(c.toleranceSamples, options.getInt("tolerance-samples", 8));
-  if (c.tolerance < 0) return invalidInput("tolerance must be >= 0");
-  if (c.toleranceSamples < 1) return invalidInput("tolerance-samples must be >= 1");
+  c.keepIoTypes = options.keepIoTypes;
+  c.blockOps.insert(options.blockOps.begin(), options.blockOps.end());
+  c.blockNodes.insert(options.blockNodes.begin(), options.blockNodes.end());
+  c.longReduction = options.longReduction;
+  c.tolerance = options.tolerance;
+  c.toleranceSamples = options.toleranceSamples;
   return std::unique_ptr<Pass>(std::make_unique<ConvertHalf>(std::move(c)));
 }
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeConvertFp16(const PassOptions& options) {
+Expected<std::unique_ptr<Pass>> makeConvertFp16(const ConvertHalfOptions& options) {
   return makeConvertHalf(options, DataType::kFloat16);
 }
 
-Expected<std::unique_ptr<Pass>> makeConvertBf16(const PassOptions& options) {
+Expected<std::unique_ptr<Pass>> makeConvertBf16(const ConvertHalfOptions& options) {
   return makeConvertHalf(options, DataType::kBFloat16);
 }
 

@@ -122,6 +122,6 @@ class Cse final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeCse(const PassOptions&) { return std::unique_ptr<Pass>(std::make_unique<Cse>()); }
+Expected<std::unique_ptr<Pass>> makeCse(const NoOptions&) { return std::unique_ptr<Pass>(std::make_unique<Cse>()); }
 
 }  // namespace whittle::passes

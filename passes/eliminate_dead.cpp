@@ -16,7 +16,7 @@ class EliminateDead final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeEliminateDead(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeEliminateDead(const NoOptions&) {
   return std::unique_ptr<Pass>(std::make_unique<EliminateDead>());
 }
 

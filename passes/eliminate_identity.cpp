@@ -140,7 +140,7 @@ class MergeIntoReshape final : public RewritePattern<ReshapeTo> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeEliminateIdentity(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeEliminateIdentity(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<RemoveNoOp>());
   patterns.push_back(std::make_unique<MergeReshapes>());

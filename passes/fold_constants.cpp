@@ -86,10 +86,8 @@ class FoldConstants final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFoldConstants(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(int64_t growth, options.getInt("max-growth-bytes", 1 << 20));
-  if (growth < 0) return invalidInput("max-growth-bytes must not be negative");
-  return std::unique_ptr<Pass>(std::make_unique<FoldConstants>(growth));
+Expected<std::unique_ptr<Pass>> makeFoldConstants(const FoldConstantsOptions& options) {
+  return std::unique_ptr<Pass>(std::make_unique<FoldConstants>(options.maxGrowthBytes));
 }
 
 }  // namespace whittle::passes

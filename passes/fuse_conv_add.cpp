@@ -30,7 +30,7 @@ class FuseConvAdd final : public RewritePattern<ConvWithConstant> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseConvAdd(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseConvAdd(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvAdd>());
   return makePatternPass(std::move(patterns));

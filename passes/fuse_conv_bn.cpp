@@ -29,7 +29,7 @@ class FuseConvBn final : public RewritePattern<ir::ConvBatchNorm> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseConvBn(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseConvBn(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvBn>());
   return makePatternPass(std::move(patterns));

@@ -30,7 +30,7 @@ class FuseConvMul final : public RewritePattern<ConvWithConstant> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseConvMul(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseConvMul(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseConvMul>());
   return makePatternPass(std::move(patterns));

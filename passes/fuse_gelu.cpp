@@ -176,7 +176,7 @@ class FuseGeluPass final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseGelu(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseGelu(const NoOptions&) {
   return std::unique_ptr<Pass>(std::make_unique<FuseGeluPass>());
 }
 

@@ -77,7 +77,7 @@ class FuseGemmBn final : public RewritePattern<GemmBnMatch> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseGemmBn(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseGemmBn(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseGemmBn>());
   return makePatternPass(std::move(patterns));

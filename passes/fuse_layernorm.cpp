@@ -176,7 +176,7 @@ class FuseLayerNormPass final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseLayerNorm(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseLayerNorm(const NoOptions&) {
   return std::unique_ptr<Pass>(std::make_unique<FuseLayerNormPass>());
 }
 

@@ -59,7 +59,7 @@ class FuseMatMulAdd final : public RewritePattern<MatMulAddMatch> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseMatMulAdd(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseMatMulAdd(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseMatMulAdd>());
   return makePatternPass(std::move(patterns));

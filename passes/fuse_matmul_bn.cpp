@@ -51,7 +51,7 @@ class FuseMatMulBn final : public RewritePattern<MatMulBnMatch> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseMatMulBn(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseMatMulBn(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseMatMulBn>());
   return makePatternPass(std::move(patterns));

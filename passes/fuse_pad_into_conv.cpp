@@ -124,7 +124,7 @@ class FusePadIntoConv final : public RewritePattern<PadMatch> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFusePadIntoConv(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFusePadIntoConv(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FusePadIntoConv>());
   return makePatternPass(std::move(patterns));

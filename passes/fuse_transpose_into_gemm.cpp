@@ -47,7 +47,7 @@ class FuseTransposeIntoGemm final : public RewritePattern<TransposeInputs> {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeFuseTransposeIntoGemm(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeFuseTransposeIntoGemm(const NoOptions&) {
   std::vector<std::unique_ptr<Pattern>> patterns;
   patterns.push_back(std::make_unique<FuseTransposeIntoGemm>());
   return makePatternPass(std::move(patterns));

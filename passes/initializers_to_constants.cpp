@@ -37,9 +37,8 @@ class InitializersToConstants final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeInitializersToConstants(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(bool keep, options.getBool("keep", false));
-  return std::unique_ptr<Pass>(std::make_unique<InitializersToConstants>(keep));
+Expected<std::unique_ptr<Pass>> makeInitializersToConstants(const InitializersToConstantsOptions& options) {
+  return std::unique_ptr<Pass>(std::make_unique<InitializersToConstants>(options.keep));
 }
 
 }  // namespace whittle::passes

@@ -1,59 +1,6 @@
 #include "whittle/passes/pass.h"
 
-#include <cstdlib>
-
 namespace whittle::passes {
-
-std::string PassOptions::getString(const std::string& name, const std::string& fallback) const {
-  auto it = values_.find(name);
-  return it == values_.end() ? fallback : it->second;
-}
-
-Expected<double> PassOptions::getDouble(const std::string& name, double fallback) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  char* end = nullptr;
-  double v = std::strtod(it->second.c_str(), &end);
-  if (it->second.empty() || *end != '\0') return invalidInput("option " + name + "='" + it->second + "' is not a number");
-  return v;
-}
-
-Expected<int64_t> PassOptions::getInt(const std::string& name, int64_t fallback) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  char* end = nullptr;
-  long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0') return invalidInput("option " + name + "='" + it->second + "' is not an integer");
-  return static_cast<int64_t>(v);
-}
-
-std::vector<std::string> PassOptions::getList(const std::string& name, const std::string& fallback) const {
-  std::vector<std::string> items;
-  std::string current;
-  auto flush = [&] {
-    const size_t first = current.find_first_not_of(" \t");
-    if (first != std::string::npos) items.push_back(current.substr(first, current.find_last_not_of(" \t") - first + 1));
-    current.clear();
-  };
-  for (char c : getString(name, fallback)) {
-    if (c == ';' || c == ':') {
-      flush();
-    } else {
-      current += c;
-    }
-  }
-  flush();
-  return items;
-}
-
-Expected<bool> PassOptions::getBool(const std::string& name, bool fallback) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  const std::string& v = it->second;
-  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
-  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
-  return invalidInput("option " + name + "='" + v + "' is not true or false");
-}
 
 Status PassContext::fallback(std::string message) {
   if (strict) return unimplemented(message + " (an error under --strict)");

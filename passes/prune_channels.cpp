@@ -282,12 +282,8 @@ Status PruneChannels::run(ir::Model& model, PassContext& ctx) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makePruneChannels(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(double ratio, options.getDouble("ratio", 0.3));
-  if (!(ratio >= 0.0 && ratio < 1.0)) return invalidInput("prune-channels: ratio=" + options.getString("ratio", "") + " is not in [0, 1)");
-  std::string norm = options.getString("norm", "l1");
-  if (norm != "l1" && norm != "l2") return invalidInput("prune-channels: norm='" + norm + "': expected l1 or l2");
-  return std::unique_ptr<Pass>(std::make_unique<PruneChannels>(ratio, norm == "l2"));
+Expected<std::unique_ptr<Pass>> makePruneChannels(const PruneChannelsOptions& options) {
+  return std::unique_ptr<Pass>(std::make_unique<PruneChannels>(options.ratio, options.norm == "l2"));
 }
 
 }  // namespace whittle::passes

@@ -72,15 +72,9 @@ Status PruneMagnitude::run(ir::Model& model, PassContext& ctx) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makePruneMagnitude(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(double sparsity, options.getDouble("sparsity", 0.5));
-  if (!(sparsity >= 0.0 && sparsity <= 1.0)) {
-    return invalidInput("prune-magnitude: sparsity=" + options.getString("sparsity", "") + " is not in [0, 1]");
-  }
-  std::string scope = options.getString("scope", "layer");
-  if (scope != "layer" && scope != "global") return invalidInput("prune-magnitude: scope='" + scope + "': expected layer or global");
-  WH_ASSIGN_OR_RETURN(PruneScope excluded, readPruneScope(options));
-  return std::unique_ptr<Pass>(std::make_unique<PruneMagnitude>(sparsity, scope == "global", excluded));
+Expected<std::unique_ptr<Pass>> makePruneMagnitude(const PruneMagnitudeOptions& options) {
+  const PruneScope excluded{options.excludeFirstLast, options.excludeDepthwise};
+  return std::unique_ptr<Pass>(std::make_unique<PruneMagnitude>(options.sparsity, options.scope == "global", excluded));
 }
 
 }  // namespace whittle::passes

@@ -71,13 +71,12 @@ Status PruneNm::run(ir::Model& model, PassContext& ctx) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makePruneNm(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(int64_t n, options.getInt("n", 2));
-  WH_ASSIGN_OR_RETURN(int64_t m, options.getInt("m", 4));
-  if (m < 1 || n < 0 || n > m) {
-    return invalidInput("prune-nm: n=" + std::to_string(n) + ", m=" + std::to_string(m) + ": expected 0 <= n <= m, m >= 1");
+Expected<std::unique_ptr<Pass>> makePruneNm(const PruneNmOptions& options) {
+  if (options.n > options.m) {
+    return invalidInput("prune-nm: options n=" + std::to_string(options.n) + " and m=" + std::to_string(options.m) +
+                        ": n must be at most m");
   }
-  return std::unique_ptr<Pass>(std::make_unique<PruneNm>(n, m));
+  return std::unique_ptr<Pass>(std::make_unique<PruneNm>(options.n, options.m));
 }
 
 }  // namespace whittle::passes

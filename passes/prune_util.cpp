@@ -22,13 +22,6 @@ std::vector<analysis::PrunableWeight> pruneTargets(ir::Graph& graph, const Prune
   return out;
 }
 
-Expected<PruneScope> readPruneScope(const PassOptions& options) {
-  PruneScope scope;
-  WH_ASSIGN_OR_RETURN(scope.excludeFirstLast, options.getBool("exclude-first-last", true));
-  WH_ASSIGN_OR_RETURN(scope.excludeDepthwise, options.getBool("exclude-depthwise", true));
-  return scope;
-}
-
 void replaceWeight(ir::Graph& graph, ir::Node& node, ir::Tensor tensor) {
   ir::Value* old = node.input(1);
   if (old->isInitializer() && old->uses().size() == 1 && !old->isGraphOutput()) {

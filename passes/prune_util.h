@@ -10,21 +10,19 @@
 
 namespace whittle::passes {
 
-/// Which prunable layers a pruning pass leaves dense.
+/// Which prunable layers a pruning pass leaves dense (the exclude-first-last and
+/// exclude-depthwise options, declared in passes/pass_options.h).
 struct PruneScope {
   /// The first and the last prunable layers in graph order (the input stem and the classifier).
-  bool excludeFirstLast = true;
+  bool excludeFirstLast;
   /// Depthwise convolutions (group = input channels): a few weights per channel, each a whole
   /// filter tap, and the layers that unstructured pruning hurts most (MobileNets).
-  bool excludeDepthwise = true;
+  bool excludeDepthwise;
 };
 
 /// The prunable layers (analysis::prunableWeights) that `scope` does not exclude, each weight
 /// once even when several layers share it.
 std::vector<analysis::PrunableWeight> pruneTargets(ir::Graph& graph, const PruneScope& scope);
-
-/// Reads the exclude-first-last and exclude-depthwise options.
-Expected<PruneScope> readPruneScope(const PassOptions& options);
 
 /// Gives `node` the weight `tensor` at input 1: in place when the node is the weight's only
 /// user and it is an initializer, else as a new initializer named after the old one.

@@ -191,15 +191,9 @@ Status PruneWanda::run(ir::Model& model, PassContext& ctx) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makePruneWanda(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(double sparsity, options.getDouble("sparsity", 0.5));
-  if (!(sparsity >= 0.0 && sparsity <= 1.0)) {
-    return invalidInput("prune-wanda: sparsity=" + options.getString("sparsity", "") + " is not in [0, 1]");
-  }
-  std::string scope = options.getString("scope", "output");
-  if (scope != "output" && scope != "layer") return invalidInput("prune-wanda: scope='" + scope + "': expected output or layer");
-  WH_ASSIGN_OR_RETURN(PruneScope excluded, readPruneScope(options));
-  return std::unique_ptr<Pass>(std::make_unique<PruneWanda>(sparsity, scope == "layer", excluded));
+Expected<std::unique_ptr<Pass>> makePruneWanda(const PruneWandaOptions& options) {
+  const PruneScope excluded{options.excludeFirstLast, options.excludeDepthwise};
+  return std::unique_ptr<Pass>(std::make_unique<PruneWanda>(options.sparsity, options.scope == "layer", excluded));
 }
 
 }  // namespace whittle::passes

@@ -21,9 +21,10 @@
 namespace whittle::passes {
 namespace {
 
+// From QuantizeDynamicOptions (passes/pass_options.h, where the defaults are).
 struct DynamicConfig {
-  bool perChannel = true;
-  bool reduceRange = false;
+  bool perChannel;
+  bool reduceRange;
   std::set<std::string> opTypes;
   std::set<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
@@ -137,13 +138,13 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeQuantizeDynamic(const PassOptions& options) {
+Expected<std::unique_ptr<Pass>> makeQuantizeDynamic(const QuantizeDynamicOptions& options) {
   DynamicConfig c;
-  WH_ASSIGN_OR_RETURN(c.perChannel, options.getBool("per-channel", true));
-  WH_ASSIGN_OR_RETURN(c.reduceRange, options.getBool("reduce-range", false));
-  for (const std::string& s : options.getList("op-types", "")) c.opTypes.insert(s);
-  for (const std::string& s : options.getList("exclude-op-types", "")) c.excludeOpTypes.insert(s);
-  for (const std::string& s : options.getList("exclude-nodes", "")) c.excludeNodes.push_back(s);
+  c.perChannel = options.perChannel;
+  c.reduceRange = options.reduceRange;
+  c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
+  c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
+  c.excludeNodes = options.excludeNodes;
   return std::unique_ptr<Pass>(std::make_unique<QuantizeDynamic>(std::move(c)));
 }
 

@@ -55,13 +55,14 @@ bool hasWeight(const QdqOpRule& rule) {
   return rule.inputWith(QdqInputRole::kWeight) >= 0 || rule.inputWith(QdqInputRole::kWeightOrActivation) >= 0;
 }
 
+// From QuantizeInt8Options (passes/pass_options.h, where the defaults are).
 struct Config {
-  quant::CalibrationMethod method = quant::CalibrationMethod::kMinMax;
-  double percentile = 99.99;
-  bool perChannel = true;
-  bool qoperator = false;
-  ir::DataType activationType = ir::DataType::kUint8;
-  bool reduceRange = false;
+  quant::CalibrationMethod method;
+  double percentile;
+  bool perChannel;
+  bool qoperator;
+  ir::DataType activationType;
+  bool reduceRange;
   std::set<std::string> opTypes;
   std::set<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
@@ -419,26 +420,20 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeQuantizeInt8(const PassOptions& options) {
+Expected<std::unique_ptr<Pass>> makeQuantizeInt8(const QuantizeInt8Options& options) {
   Config c;
-  std::string method = options.getString("method", "minmax");
-  auto m = quant::parseCalibrationMethod(method);
-  if (!m) return invalidInput("method='" + method + "': expected minmax, percentile, entropy or mse");
-  c.method = *m;
-  WH_ASSIGN_OR_RETURN(c.percentile, options.getDouble("p", 99.99));
-  if (c.percentile <= 50 || c.percentile > 100) return invalidInput("p=" + std::to_string(c.percentile) + ": expected 50 < p <= 100");
-  WH_ASSIGN_OR_RETURN(c.perChannel, options.getBool("per-channel", true));
-  WH_ASSIGN_OR_RETURN(c.reduceRange, options.getBool("reduce-range", false));
-  std::string format = options.getString("format", "qdq");
-  if (format != "qdq" && format != "qoperator") return invalidInput("format='" + format + "': expected qdq or qoperator");
-  c.qoperator = format == "qoperator";
-  std::string act = options.getString("activation-type", "uint8");
-  if (act != "uint8" && act != "int8") return invalidInput("activation-type='" + act + "': expected uint8 or int8");
-  c.activationType = act == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
-  for (const std::string& s : options.getList("op-types", "")) c.opTypes.insert(s);
-  for (const std::string& s : options.getList("exclude-op-types", "")) c.excludeOpTypes.insert(s);
-  for (const std::string& s : options.getList("exclude-nodes", "")) c.excludeNodes.push_back(s);
-  c.overrides = options.getString("overrides", "");
+  auto method = quant::parseCalibrationMethod(options.method);
+  if (!method) return internalError("quantize-int8: method '" + options.method + "' has no calibration method");
+  c.method = *method;
+  c.percentile = options.p;
+  c.perChannel = options.perChannel;
+  c.reduceRange = options.reduceRange;
+  c.qoperator = options.format == "qoperator";
+  c.activationType = options.activationType == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
+  c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
+  c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
+  c.excludeNodes = options.excludeNodes;
+  c.overrides = options.overrides;
   return std::unique_ptr<Pass>(std::make_unique<QuantizeInt8>(std::move(c)));
 }
 

@@ -14,11 +14,33 @@ namespace whittle::passes {
 
 const std::vector<PassInfo>& allPasses() {
   static const std::vector<PassInfo> passes = {
-#define WH_PASS(factory, name, level, description, ...) PassInfo{name, description, __VA_ARGS__, &factory, level},
+// Each entry's factory parses the text options into the pass's struct, then makes the pass.
+#define WH_PASS(factory, Options, name, level, description)                                     \
+  PassInfo{name, description, Options::declare().specs(),                                       \
+           +[](const PassOptions& given) -> Expected<std::unique_ptr<Pass>> {                   \
+             WH_ASSIGN_OR_RETURN(Options typed, Options::declare().parse(name, given));        \
+             return factory(typed);                                                             \
+           },                                                                                   \
+           level},
 #include "passes.def"
 #undef WH_PASS
   };
   return passes;
+}
+
+const OptionSpec* PassInfo::option(std::string_view optionName) const {
+  for (const OptionSpec& o : options) {
+    if (o.name == optionName) return &o;
+  }
+  return nullptr;
+}
+
+const OptionSpec& passOption(std::string_view pass, std::string_view option) {
+  const PassInfo* info = findPass(pass);
+  WH_CHECK(info != nullptr, "no pass " + std::string(pass));
+  const OptionSpec* spec = info->option(option);
+  WH_CHECK(spec != nullptr, "pass " + std::string(pass) + " declares no option " + std::string(option));
+  return *spec;
 }
 
 const PassInfo* findPass(std::string_view name) {
@@ -65,20 +87,11 @@ Expected<PipelineEntry> makeEntry(const std::string& name, std::map<std::string,
     return invalidInput("unknown pass '" + name + "'" + (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
                         " (whittle optimize --list-passes lists them)");
   }
-  std::vector<std::string> known;
-  for (const OptionSpec& o : info->options) known.push_back(o.name);
-  for (const auto& [key, value] : options) {
-    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string hint = nearestName(key, known);
-    std::string list;
-    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-    return invalidInput("pass '" + name + "' has no option '" + key + "'" +
-                        (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
-                        (list.empty() ? " (it takes no options)" : " (options: " + list + ")"));
-  }
   PipelineEntry entry{info, PassOptions(std::move(options))};
-  auto probe = info->factory(entry.options);  // checks the option values now, not mid-pipeline
-  if (!probe.isOk()) return probe.status().withContext("pass '" + name + "'");
+  // Parses and checks the options now, not mid-pipeline; the errors name the pass already.
+  WH_RETURN_IF_ERROR(parseOptions(name, info->options, entry.options).status());
+  auto probe = info->factory(entry.options);  // the checks across options a factory makes
+  if (!probe.isOk()) return probe.status();
   return entry;
 }
 
@@ -247,15 +260,16 @@ std::string printPipeline(const std::vector<PipelineEntry>& pipeline) {
 }
 
 std::string describePasses() {
-  std::string out = "Passes (name, -O level that runs it by default, description, options):\n\n";
+  std::string out =
+      "Passes (name, -O level that runs it by default, description; options as name=default [type] help):\n\n";
   char line[1024];
   for (const PassInfo& p : allPasses()) {
     std::string level = p.level == 0 ? "named only" : "-O" + std::to_string(p.level);
     std::snprintf(line, sizeof(line), "  %-28s %-11s %s\n", p.name.c_str(), level.c_str(), p.description.c_str());
     out += line;
     for (const OptionSpec& o : p.options) {
-      std::snprintf(line, sizeof(line), "  %-28s %-11s   %s=%s  %s\n", "", "", o.name.c_str(), o.defaultValue.c_str(),
-                    o.help.c_str());
+      std::snprintf(line, sizeof(line), "  %-28s %-11s   %s=%s  [%s]  %s\n", "", "", o.name.c_str(),
+                    o.defaultValue.c_str(), o.typeText().c_str(), o.help.c_str());
       out += line;
     }
   }

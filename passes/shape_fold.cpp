@@ -54,7 +54,7 @@ class ShapeFold final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeShapeFold(const PassOptions&) {
+Expected<std::unique_ptr<Pass>> makeShapeFold(const NoOptions&) {
   return std::unique_ptr<Pass>(std::make_unique<ShapeFold>());
 }
 

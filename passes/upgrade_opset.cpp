@@ -178,13 +178,8 @@ class UpgradeOpset final : public Pass {
 
 }  // namespace
 
-Expected<std::unique_ptr<Pass>> makeUpgradeOpset(const PassOptions& options) {
-  WH_ASSIGN_OR_RETURN(int64_t to, options.getInt("to", kNewestOpset));
-  if (to < onnx_io::kMinOpset || to > kNewestOpset) {
-    return invalidInput("upgrade-opset: to=" + std::to_string(to) + ": whittle converts to opsets " +
-                        std::to_string(onnx_io::kMinOpset) + " to " + std::to_string(kNewestOpset));
-  }
-  return std::unique_ptr<Pass>(std::make_unique<UpgradeOpset>(to));
+Expected<std::unique_ptr<Pass>> makeUpgradeOpset(const UpgradeOpsetOptions& options) {
+  return std::unique_ptr<Pass>(std::make_unique<UpgradeOpset>(options.to));
 }
 
 }  // namespace whittle::passes

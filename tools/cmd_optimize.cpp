@@ -58,6 +58,13 @@ Expected<OptimizeRequest> requestOf(const OptimizeArgs& args, ProgressBar& bar) 
   return r;
 }
 
+// The help of a flag that sets a pass option: what it sets, then the option's admitted values
+// and default as the pass declares them (passes/pass_options.h).
+std::string optionHelp(std::string_view what, std::string_view pass, std::string_view option) {
+  const passes::OptionSpec& spec = passes::passOption(pass, option);
+  return std::string(what) + ": " + spec.typeText() + " (default " + spec.defaultValue + ")";
+}
+
 void printReportSummary(const OptimizeRequest& request, const report::CompareResult& r) {
   std::printf("report: %s on %lld samples", report::verdict(r).c_str(), static_cast<long long>(r.samples));
   if (const report::OutputMetrics* o = r.classification()) {
@@ -142,10 +149,11 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--calib-options", calib.options, "Data set options: kind=,labels=,input=,shape=HxWxC,dtype=uint8|int8,limit=N");
   cmd->add_option("--preprocess", calib.preprocess, "Image preprocessing of --calib: resize=256,crop=224,rgb,scale=1/255,mean=A:B:C,std=A:B:C or a JSON file");
   cmd->add_option("--input-name", calib.input, "The model input a single-tensor calibration set feeds");
-  cmd->add_option("--calib-method", q.method, "Range from calibration: minmax (default), percentile, entropy or mse");
+  cmd->add_option("--calib-method", q.method, optionHelp("Range from calibration", "quantize-int8", "method"));
   cmd->add_flag("--per-tensor", q.perTensor, "Quantize weights per tensor instead of per output channel");
-  cmd->add_option("--format", q.format, "qdq (default) or qoperator");
-  cmd->add_option("--activation-type", q.activationType, "uint8 (asymmetric, default) or int8 (symmetric)");
+  cmd->add_option("--format", q.format, optionHelp("Quantized model format", "quantize-int8", "format"));
+  cmd->add_option("--activation-type", q.activationType,
+                  optionHelp("Activations, uint8 asymmetric or int8 symmetric", "quantize-int8", "activation-type"));
   cmd->add_flag("--reduce-range", q.reduceRange, "7-bit weights, for CPUs without VNNI");
   cmd->add_option("--op-types", q.opTypes, "Quantize only these op types")->delimiter(',');
   cmd->add_option("--exclude-nodes", q.excludeNodes, "Never quantize these nodes (names or regular expressions)");

@@ -38,10 +38,11 @@ enum class QuantizeMode {
 };
 
 /// The quantization step appended after the level's passes. Fields left at their defaults
-/// leave the pass's own defaults in place (passes/passes.def holds them).
+/// leave the pass's own defaults in place (declared once, in passes/pass_options.h); the
+/// values are checked where every pass option is (passes::parseOptions).
 struct QuantizeRequest {
   QuantizeMode mode = QuantizeMode::kNone;
-  std::string method;          ///< int8: minmax, percentile, entropy or mse ("" = the pass default)
+  std::string method;          ///< int8: a quantize-int8 method ("" = the pass default)
   bool perTensor = false;      ///< per-tensor weights instead of per-channel
   std::string format;          ///< int8: qdq or qoperator ("" = the pass default)
   std::string activationType;  ///< int8: uint8 or int8 ("" = the pass default)

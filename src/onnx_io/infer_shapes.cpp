@@ -48,4 +48,25 @@ Expected<int64_t> inferShapes(ir::Model& model, const ir::ShapeInferenceOptions&
   return filled;
 }
 
+std::vector<ir::DataType> subgraphOutputTypes(const ir::Node& node) {
+  if (!node.domain().empty() && node.domain() != "ai.onnx") return {};
+  const std::string& op = node.opType();
+  const char* attribute = op == "If" ? "then_branch" : (op == "Loop" || op == "Scan") ? "body" : nullptr;
+  if (attribute == nullptr) return {};
+  std::vector<ir::DataType> types(node.numOutputs(), ir::DataType::kUndefined);
+  const ir::Attribute* a = node.findAttribute(attribute);
+  onnx::AttributeProto proto;
+  if (a == nullptr || a->opaque.empty() || !proto.ParseFromString(a->opaque) || !proto.has_g()) return types;
+  const int skip = op == "Loop" ? 1 : 0;  // a Loop body's first output is the condition
+  for (size_t i = 0; i < types.size(); ++i) {
+    const int k = static_cast<int>(i) + skip;
+    if (k >= proto.g().output_size()) break;
+    const onnx::TypeProto& type = proto.g().output(k).type();
+    if (type.has_tensor_type() && type.tensor_type().elem_type() != 0) {
+      types[i] = static_cast<ir::DataType>(type.tensor_type().elem_type());
+    }
+  }
+  return types;
+}
+
 }  // namespace whittle::onnx_io

@@ -156,8 +156,12 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
     if (calibration.provider == nullptr) return invalidInput("--save-calib needs --calib DATA");
     quant::CalibrationTable table = calibration.provider->table();
     table.model = request.inputPath;
-    auto method = quant::parseCalibrationMethod(request.quantize.method).value_or(quant::CalibrationMethod::kMinMax);
-    WH_RETURN_IF_ERROR(quant::saveCalibrationTable(table, request.calibration.saveTable, method));
+    const std::string& methodName = request.quantize.method.empty()
+                                        ? passes::passOption("quantize-int8", "method").defaultValue
+                                        : request.quantize.method;
+    auto method = quant::parseCalibrationMethod(methodName);
+    if (!method) return invalidInput("--calib-method '" + methodName + "': not a calibration method");
+    WH_RETURN_IF_ERROR(quant::saveCalibrationTable(table, request.calibration.saveTable, *method));
   }
 
   result.pipeline = passes::printPipeline(pipeline);

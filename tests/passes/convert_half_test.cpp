@@ -276,3 +276,68 @@ TEST_CASE("convert-fp16 tolerance keeps the nodes where half precision fails in 
     CHECK(stats.status().message().find("tolerance needs calibration") != std::string::npos);
   }
 }
+
+namespace {
+
+// Whether every float value `n` reads (explicitly or inside its subgraphs) and writes is float32.
+bool allFloat32(const ir::Node& n) {
+  auto isHalf = [](const ir::Value* v) {
+    return v != nullptr && (v->dtype() == ir::DataType::kFloat16 || v->dtype() == ir::DataType::kBFloat16);
+  };
+  for (const ir::Value* v : n.inputs()) {
+    if (isHalf(v)) return false;
+  }
+  for (const ir::Value* v : n.implicitInputs()) {
+    if (isHalf(v) || v->dtype() != ir::DataType::kFloat) return false;
+  }
+  for (const ir::Value* v : n.outputs()) {
+    if (isHalf(v)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("convert-fp16/bf16 keep control flow and RNNs float32; ONNX Runtime runs every model they emit",
+          "[passes][convert-half][ort]") {
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "to build the models and run them (convert_half_models.py)")) return;
+  testing::TempDir dir;
+  const std::string script = testing::shellQuote(std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/convert_half_models.py");
+  std::string made;
+  REQUIRE(testing::shell(testing::python() + " " + script + " make " + testing::shellQuote(dir.path()), &made) == 0);
+  for (const char* name : {"if", "loop", "scan", "nested", "lstm", "gru", "rnn"}) {
+    auto loaded = onnx_io::load(dir.file(std::string(name) + ".onnx"));
+    INFO(name << ": " << loaded.status().message());
+    REQUIRE(loaded.isOk());
+    const ir::Model model = std::move(loaded).value();
+    for (const char* pipeline : {"convert-fp16", "convert-fp16{keep-io-types=false}", "convert-bf16"}) {
+      INFO(name << " " << pipeline);
+      auto run = testing::runPipelineOn(model, pipeline);  // the ONNX checker after the pass, subgraphs included
+      int kept = 0, converted = 0;
+      for (const ir::Node* n : run.after.graph->nodes()) {
+        const std::string& op = n->opType();
+        if (n->hasSubgraphs() || op == "LSTM" || op == "GRU" || op == "RNN") {
+          INFO(n->describe());
+          CHECK(allFloat32(*n));
+          ++kept;
+        }
+        for (const ir::Value* v : n->outputs()) {
+          converted += v != nullptr && n->opType() != "Cast" && v->dtype() != ir::DataType::kFloat &&
+                       v->dtype() != ir::DataType::kBool && v->dtype() != ir::DataType::kInt64;
+        }
+      }
+      CHECK(kept == 1);
+      CHECK(converted > 0);  // the ops around it are converted
+      if (std::string(pipeline) == "convert-bf16") continue;  // ONNX Runtime's CPU provider has no bfloat16 kernels to run
+      const std::string path = dir.file(std::string(name) + (std::string(pipeline) == "convert-fp16" ? ".fp16.onnx" : ".fp16io.onnx"));
+      REQUIRE(onnx_io::save(run.after, path).isOk());
+      std::string out;
+      const int rc = testing::shell(testing::python() + " " + script + " check " +
+                                        testing::shellQuote(dir.file(std::string(name) + ".onnx")) + " " +
+                                        testing::shellQuote(path) + " 1e-2",
+                                    &out);
+      INFO(out);
+      CHECK(rc == 0);
+    }
+  }
+}

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
@@ -65,6 +66,13 @@ CheckResult checkModel(const ir::Model& model);
 /// values got a type, a rank or a dim. Inside the session and the passes, where every op the
 /// runtime runs has a rule, call ir::inferShapes directly: it needs no protobuf round trip.
 Expected<int64_t> inferShapes(ir::Model& model, const ir::ShapeInferenceOptions& options = {});
+
+/// The element types of an If, Loop or Scan node's outputs, as its subgraph declares them (If:
+/// then_branch's outputs; Loop: the body's outputs after the condition; Scan: the body's
+/// outputs), one per node output; kUndefined where the subgraph does not say or the output is
+/// not a tensor. Empty for other nodes. The subgraphs are kept serialized in the IR, and
+/// ir::inferShapes has no rule for these ops.
+std::vector<ir::DataType> subgraphOutputTypes(const ir::Node& node);
 
 /// The newest default-domain opset that the linked libonnx knows.
 int64_t libonnxMaxOpset();

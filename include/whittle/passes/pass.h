@@ -12,6 +12,7 @@
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
+#include "whittle/passes/options.h"
 #include "whittle/runtime/backend.h"
 #include "whittle/ir/match.h"
 #include "whittle/ir/rewrite.h"
@@ -21,34 +22,6 @@ class CalibrationProvider;
 }
 
 namespace whittle::passes {
-
-/// One declared option of a pass: its name, default (as text) and a one-line help.
-struct OptionSpec {
-  std::string name;
-  std::string defaultValue;
-  std::string help;
-};
-
-/// The options given to a pass, checked against its declared OptionSpecs.
-class PassOptions {
- public:
-  PassOptions() = default;
-  explicit PassOptions(std::map<std::string, std::string> values) : values_(std::move(values)) {}
-
-  bool has(const std::string& name) const { return values_.contains(name); }
-  /// The option's text, or `fallback`.
-  std::string getString(const std::string& name, const std::string& fallback) const;
-  Expected<double> getDouble(const std::string& name, double fallback) const;
-  Expected<int64_t> getInt(const std::string& name, int64_t fallback) const;
-  Expected<bool> getBool(const std::string& name, bool fallback) const;
-  /// A list option: items separated by ';' or ':' (the pipeline text uses ',' between options),
-  /// surrounding spaces trimmed, empty items dropped; `fallback` when the option is absent.
-  std::vector<std::string> getList(const std::string& name, const std::string& fallback = "") const;
-  const std::map<std::string, std::string>& values() const { return values_; }
-
- private:
-  std::map<std::string, std::string> values_;
-};
 
 /// What a pass did, for the report: counts and time.
 struct PassStats {

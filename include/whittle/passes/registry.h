@@ -13,19 +13,27 @@ namespace whittle::passes {
 struct PassInfo {
   std::string name;
   std::string description;
+  /// The declared options (passes/pass_options.h), in the order --list-passes shows them.
   std::vector<OptionSpec> options;
-  /// Makes the pass; bad option values are an error naming the option.
+  /// Parses and checks the options (parseOptions) and makes the pass; a bad option is a
+  /// one-line error naming the pass, the option and the value.
   Expected<std::unique_ptr<Pass>> (*factory)(const PassOptions&);
   /// The lowest -O level that includes the pass by default; 0 = only when named.
   int level;
+
+  /// The declared option `name`, or nullptr.
+  const OptionSpec* option(std::string_view name) const;
 };
 
 /// Every pass, in the order of passes/passes.def.
 const std::vector<PassInfo>& allPasses();
 const PassInfo* findPass(std::string_view name);
+/// The declared option `option` of pass `pass`; a missing one is a broken invariant (WH_CHECK),
+/// for callers that name a pass option in code (the command line's help texts).
+const OptionSpec& passOption(std::string_view pass, std::string_view option);
 
-/// Every pass with its -O level, description and options (defaults and help), one block per
-/// pass: what `whittle optimize --list-passes` prints.
+/// Every pass with its -O level, description and options (name=default, type or admitted
+/// values, help), one block per pass: what `whittle optimize --list-passes` prints.
 std::string describePasses();
 
 /// The closest registered name to `name`, for "did you mean" messages; empty when none is close.

@@ -1,0 +1,210 @@
+#pragma once
+// The options of every pass that takes any, declared once: each struct's declare() gives every
+// field its option name, type, default, help and admitted values (include/whittle/passes/options.h).
+// passes/passes.def names the struct of each pass; the registry parses pipeline text into it and
+// hands it to the pass's factory, and `whittle optimize --list-passes` prints these declarations.
+// No other file holds a pass option's default. The fields carry no initializers: a struct comes
+// from declare().parse() (what the registry does) or declare().defaults().
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "half_ops.h"
+#include "whittle/passes/options.h"
+#include "whittle/passes/upgrade_opset.h"
+
+namespace whittle::passes {
+
+struct InitializersToConstantsOptions {
+  bool keep;
+  static const OptionList<InitializersToConstantsOptions>& declare() {
+    using S = InitializersToConstantsOptions;
+    static const auto list =
+        OptionList<S>().flag(&S::keep, "keep", false, "keep the inputs (what --keep-initializer-inputs sets)");
+    return list;
+  }
+};
+
+struct FoldConstantsOptions {
+  int64_t maxGrowthBytes;
+  static const OptionList<FoldConstantsOptions>& declare() {
+    using S = FoldConstantsOptions;
+    static const auto list = OptionList<S>().integer(&S::maxGrowthBytes, "max-growth-bytes", 1 << 20,
+                                                     "skip folds that grow the model by more than this",
+                                                     OptionRange::atLeast(0));
+    return list;
+  }
+};
+
+struct UpgradeOpsetOptions {
+  int64_t to;
+  static const OptionList<UpgradeOpsetOptions>& declare() {
+    using S = UpgradeOpsetOptions;
+    static const auto list = OptionList<S>().integer(
+        &S::to, "to", kNewestOpset,
+        "the opset to reach (7 to 21, the newest whittle runs); models already there are left alone",
+        OptionRange::closed(static_cast<double>(onnx_io::kMinOpset), static_cast<double>(kNewestOpset)));
+    return list;
+  }
+};
+
+/// The selection options both quantization passes take, declared for either struct.
+template <typename S>
+OptionList<S>& declareQuantizeSelection(OptionList<S>& list, const std::string& opTypesHelp) {
+  return list.flag(&S::reduceRange, "reduce-range", false, "7-bit weights, for CPUs without VNNI")
+      .list(&S::opTypes, "op-types", {}, opTypesHelp)
+      .list(&S::excludeOpTypes, "exclude-op-types", {}, "never these op types, ';'-separated")
+      .list(&S::excludeNodes, "exclude-nodes", {}, "never these nodes: names or regular expressions, ';'-separated");
+}
+
+struct QuantizeInt8Options {
+  std::string method;
+  double p;
+  bool perChannel;
+  std::string format;
+  std::string activationType;
+  bool reduceRange;
+  std::vector<std::string> opTypes;
+  std::vector<std::string> excludeOpTypes;
+  std::vector<std::string> excludeNodes;
+  std::string overrides;
+  static const OptionList<QuantizeInt8Options>& declare() {
+    using S = QuantizeInt8Options;
+    static const auto list = [] {
+      OptionList<S> l;
+      l.oneOf(&S::method, "method", "minmax", {"minmax", "percentile", "entropy", "mse"}, "range from calibration")
+          .real(&S::p, "p", 99.99, "the percentile, when method is percentile", OptionRange::openClosed(50, 100))
+          .flag(&S::perChannel, "per-channel", true, "int8 weights per output channel (false: per tensor)")
+          .oneOf(&S::format, "format", "qdq", {"qdq", "qoperator"},
+                 "QuantizeLinear/DequantizeLinear pairs, or QLinearConv, QLinearMatMul, com.microsoft QLinearAdd, ...")
+          .oneOf(&S::activationType, "activation-type", "uint8", {"uint8", "int8"},
+                 "activations: uint8 asymmetric or int8 symmetric");
+      declareQuantizeSelection(l, "only these op types, ';'-separated (empty: all supported)")
+          .text(&S::overrides, "overrides", "",
+                "JSON file of per-tensor overrides: {tensor: {range | scale, zero_point, dtype}}");
+      return l;
+    }();
+    return list;
+  }
+};
+
+struct QuantizeDynamicOptions {
+  bool perChannel;
+  bool reduceRange;
+  std::vector<std::string> opTypes;
+  std::vector<std::string> excludeOpTypes;
+  std::vector<std::string> excludeNodes;
+  static const OptionList<QuantizeDynamicOptions>& declare() {
+    using S = QuantizeDynamicOptions;
+    static const auto list = [] {
+      OptionList<S> l;
+      l.flag(&S::perChannel, "per-channel", true, "int8 weights per output column (false: per tensor)");
+      declareQuantizeSelection(l, "only these op types (MatMul, Gemm), ';'-separated");
+      return l;
+    }();
+    return list;
+  }
+};
+
+/// convert-fp16 and convert-bf16 (one struct, one declaration).
+struct ConvertHalfOptions {
+  bool keepIoTypes;
+  std::vector<std::string> blockOps;
+  std::vector<std::string> blockNodes;
+  int64_t longReduction;
+  double tolerance;
+  int64_t toleranceSamples;
+  static const OptionList<ConvertHalfOptions>& declare() {
+    using S = ConvertHalfOptions;
+    static const auto list =
+        OptionList<S>()
+            .flag(&S::keepIoTypes, "keep-io-types", true,
+                  "keep the model's float32 inputs/outputs, with one Cast at each edge")
+            .list(&S::blockOps, "block-ops", {kHalfBlockOps.begin(), kHalfBlockOps.end()},
+                  "op types kept in float32, ';'-separated (control flow, RNNs and quantization always are)")
+            .list(&S::blockNodes, "block-nodes", {}, "node names kept in float32, ';'-separated")
+            .integer(&S::longReduction, "long-reduction", 4096,
+                     "ReduceSum/Mean/Prod/L1/L2/SumSquare/LogSum/LogSumExp over more elements (or unknown) stay float32",
+                     OptionRange::atLeast(0))
+            .real(&S::tolerance, "tolerance", 0,
+                  "> 0: mixed precision: nodes whose half output error (max |err| / max |x| on calibration samples, "
+                  "--calib) crosses it stay float32",
+                  OptionRange::atLeast(0))
+            .integer(&S::toleranceSamples, "tolerance-samples", 8, "calibration samples the tolerance is measured on",
+                     OptionRange::atLeast(1));
+    return list;
+  }
+};
+
+/// The layers both unstructured pruning passes leave dense, declared for either struct.
+template <typename S>
+OptionList<S>& declarePruneExclusions(OptionList<S>& list) {
+  return list.flag(&S::excludeFirstLast, "exclude-first-last", true, "leave the first and the last prunable layers dense")
+      .flag(&S::excludeDepthwise, "exclude-depthwise", true, "leave depthwise convolutions dense");
+}
+
+struct PruneMagnitudeOptions {
+  double sparsity;
+  std::string scope;
+  bool excludeFirstLast;
+  bool excludeDepthwise;
+  static const OptionList<PruneMagnitudeOptions>& declare() {
+    using S = PruneMagnitudeOptions;
+    static const auto list = [] {
+      OptionList<S> l;
+      l.real(&S::sparsity, "sparsity", 0.5, "fraction of the weights to zero, reached exactly", OptionRange::closed(0, 1))
+          .oneOf(&S::scope, "scope", "layer", {"layer", "global"},
+                 "layer: that fraction in every layer; global: one threshold across the layers");
+      return declarePruneExclusions(l);
+    }();
+    return list;
+  }
+};
+
+struct PruneNmOptions {
+  int64_t n;
+  int64_t m;
+  static const OptionList<PruneNmOptions>& declare() {
+    using S = PruneNmOptions;
+    static const auto list =
+        OptionList<S>()
+            .integer(&S::n, "n", 2, "nonzero weights kept in every group (at most m)", OptionRange::atLeast(0))
+            .integer(&S::m, "m", 4, "group size along the reduction axis", OptionRange::atLeast(1));
+    return list;
+  }
+};
+
+struct PruneChannelsOptions {
+  double ratio;
+  std::string norm;
+  static const OptionList<PruneChannelsOptions>& declare() {
+    using S = PruneChannelsOptions;
+    static const auto list =
+        OptionList<S>()
+            .real(&S::ratio, "ratio", 0.3, "fraction of each prunable Conv's output channels to remove",
+                  OptionRange::closedOpen(0, 1))
+            .oneOf(&S::norm, "norm", "l1", {"l1", "l2"}, "channel importance: the norm of its weights");
+    return list;
+  }
+};
+
+struct PruneWandaOptions {
+  double sparsity;
+  std::string scope;
+  bool excludeFirstLast;
+  bool excludeDepthwise;
+  static const OptionList<PruneWandaOptions>& declare() {
+    using S = PruneWandaOptions;
+    static const auto list = [] {
+      OptionList<S> l;
+      l.real(&S::sparsity, "sparsity", 0.5, "fraction of the weights to zero, reached exactly", OptionRange::closed(0, 1))
+          .oneOf(&S::scope, "scope", "output", {"output", "layer"},
+                 "output: that fraction in every output's weights (the paper); layer: across each layer");
+      return declarePruneExclusions(l);
+    }();
+    return list;
+  }
+};
+
+}  // namespace whittle::passes
