@@ -1,4 +1,5 @@
 #include "whittle/passes/pass.h"
+#include "subgraph_note.h"
 
 #include <cstdlib>
 
@@ -53,6 +54,20 @@ Expected<bool> PassOptions::getBool(const std::string& name, bool fallback) cons
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
   return invalidInput("option " + name + "='" + v + "' is not true or false");
+}
+
+void noteSubgraphsLeftAlone(const ir::Graph& graph, PassContext& ctx, std::string_view pass, std::string_view what) {
+  std::vector<std::string> nodes;
+  for (const ir::Node* n : graph.nodes()) {
+    if (n->hasSubgraphs()) nodes.push_back(n->describe());
+  }
+  if (nodes.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < nodes.size() && i < 3; ++i) list += (i ? ", " : "") + nodes[i];
+  if (nodes.size() > 3) list += ", ...";
+  ctx.note(std::string(pass) + ": the subgraphs of " + std::to_string(nodes.size()) + " control-flow node" +
+           (nodes.size() == 1 ? "" : "s") + " (" + list + ") are left " + std::string(what) +
+           " (passes do not rewrite inside subgraphs)");
 }
 
 Status PatternPass::run(ir::Model& model, PassContext& ctx) {

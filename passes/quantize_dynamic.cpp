@@ -16,6 +16,7 @@
 #include "pass_factories.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
+#include "subgraph_note.h"
 
 namespace whittle::passes {
 namespace {
@@ -66,6 +67,7 @@ bool QuantizeDynamic::selected(const ir::Node& n) const {
 
 Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
+  noteSubgraphsLeftAlone(graph, ctx, "quantize-dynamic", "float");
   std::vector<ir::Node*> targets;
   for (ir::Node* n : graph.nodes()) {
     if (selected(*n)) targets.push_back(n);

@@ -34,6 +34,7 @@
 #include "whittle/quant/calibration.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
+#include "subgraph_note.h"
 
 namespace whittle::passes {
 namespace {
@@ -201,6 +202,7 @@ std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n) const {
 
 Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
+  noteSubgraphsLeftAlone(graph, ctx, "quantize-int8", "float");
   WH_RETURN_IF_ERROR(graph.topologicalSort());
   const bool asymmetric = config_.activationType == ir::DataType::kUint8;
 
