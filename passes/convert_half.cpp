@@ -37,6 +37,7 @@
 #include "whittle/quant/calibration.h"
 #include "whittle/runtime/session.h"
 #include "whittle/ir/shape_inference.h"
+#include "subgraph_note.h"
 
 namespace whittle::passes {
 namespace {
@@ -327,6 +328,7 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
 }
 
 Status ConvertHalf::run(ir::Model& model, PassContext& ctx) {
+  noteSubgraphsLeftAlone(*model.graph, ctx, config_.half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16", "float32");
   std::set<std::string> keepFloat;
   if (config_.tolerance > 0) {
     WH_ASSIGN_OR_RETURN(keepFloat, chooseFloatNodes(model, ctx));

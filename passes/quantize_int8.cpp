@@ -42,6 +42,7 @@
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/qdq_groups.h"
 #include "whittle/quant/quant_math.h"
+#include "subgraph_note.h"
 
 namespace whittle::passes {
 namespace {
@@ -238,6 +239,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   ir::Graph& graph = *model.graph;
+  noteSubgraphsLeftAlone(graph, ctx, "quantize-int8", "float");
   WH_RETURN_IF_ERROR(graph.topologicalSort());
   const bool asymmetric = config_.activationType == ir::DataType::kUint8;
 

@@ -338,38 +338,46 @@ void Graph::removeInitializer(Value* value) {
 
 void Graph::replaceAllUsesWith(Value* from, Value* to) {
   WH_CHECK(from != to, "replacing a value with itself");
+  // Subgraphs read the values they capture by name, and the node's implicit inputs only
+  // mirror that: like a graph output, a captured value's name must keep naming the value.
+  const bool captured = from->hasImplicitUses();
+  const bool toCaptured = to->hasImplicitUses();
   std::vector<Value::Use> uses = from->uses_;
-  for (const Value::Use& use : uses) use.user->replaceInput(from, to);
-  if (!from->isGraphOutput()) return;
-  bool canRename = !to->isGraphInput_ && !to->isGraphOutput() && !to->isInitializer();
-  if (canRename) {
-    std::string outputName = from->name_;
-    std::string spare = uniqueValueName(outputName + "_replaced");
-    WH_CHECK(renameValue(from, spare).isOk());
-    WH_CHECK(renameValue(to, outputName).isOk());
-    if (to->type_.dtype == DataType::kUndefined) to->type_ = from->type_;
-    for (auto& out : outputs_) {
-      if (out == from) out = to;
-    }
-    if (listener_ != nullptr) {
-      listener_->valueModified(*from);
-      listener_->valueModified(*to);
-    }
-    return;
+  for (const Value::Use& use : uses) {
+    if (!use.implicit()) use.user->setInput(static_cast<size_t>(use.index), to);
   }
-  // `to` keeps its own name: route it to the output through an Identity that takes over
-  // the output's name.
-  for (size_t i = 0; i < outputs_.size(); ++i) {
-    if (outputs_[i] != from) continue;
-    std::string outputName = from->name_;
-    WH_CHECK(renameValue(from, uniqueValueName(outputName + "_replaced")).isOk());
-    Node* identity = addNode("Identity", {to}, {outputName}, uniqueNodeName(outputName + "_identity"));
-    identity->output(0)->type_ = from->type_;
-    outputs_[i] = identity->output(0);
-    if (listener_ != nullptr) {
-      listener_->valueModified(*from);
-      listener_->valueModified(*identity->output(0));
+  if (!from->isGraphOutput() && !captured) return;
+  // `to` may take over the name unless something reads it by its own name (the interface, a
+  // subgraph). An initializer may be renamed when only subgraphs read `from` by name.
+  bool canRename = !to->isGraphInput_ && !to->isGraphOutput() && !toCaptured &&
+                   (!to->isInitializer() || !from->isGraphOutput());
+  Value* named = to;
+  const std::string name = from->name_;
+  WH_CHECK(renameValue(from, uniqueValueName(name + "_replaced")).isOk());
+  if (canRename) {
+    WH_CHECK(renameValue(to, name).isOk());
+    if (to->type_.dtype == DataType::kUndefined) to->type_ = from->type_;
+  } else {
+    // `to` keeps its own name: an Identity takes over `from`'s, at the end for a graph
+    // output, right after `to`'s producer (before any reader) for a subgraph.
+    Node* identity = addNode("Identity", {to}, {name}, uniqueNodeName(name + "_identity"));
+    if (captured && to->producer_ != nullptr) {
+      moveAfter(identity, to->producer_);
+    } else if (captured && nodes_.front().get() != identity) {
+      moveBefore(identity, nodes_.front().get());
     }
+    identity->output(0)->type_ = from->type_;
+    named = identity->output(0);
+  }
+  for (const Value::Use& use : uses) {
+    if (use.implicit()) use.user->replaceInput(from, named);
+  }
+  for (auto& out : outputs_) {
+    if (out == from) out = named;
+  }
+  if (listener_ != nullptr) {
+    listener_->valueModified(*from);
+    listener_->valueModified(*named);
   }
 }
 

@@ -249,6 +249,7 @@ const std::unordered_map<std::string, Rule>& ruleTable() {
     addElementwiseRules(entries);
     addNnRules(entries);
     addReductionRules(entries);
+    addControlFlowRules(entries);
     addShapeOpRules(entries);
     addDataMovementRules(entries);
     std::unordered_map<std::string, Rule> t;
@@ -356,7 +357,7 @@ class Inference {
     for (const Value* in : n.inputs()) inputs.push_back(factsOf(in));
     NodeContext ctx(n, opsetOf(n.domain()), std::move(inputs));
     Rule rule = findRule(n.domain(), n.opType());
-    if (rule != nullptr && !n.hasSubgraphs()) {
+    if (rule != nullptr) {  // control-flow rules read no subgraph
       rule(ctx);
     } else {
       result_.unresolved.push_back(&n);

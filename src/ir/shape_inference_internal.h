@@ -159,5 +159,6 @@ void addNnRules(std::vector<RuleEntry>& rules);            // shape_inference_nn
 void addShapeOpRules(std::vector<RuleEntry>& rules);       // shape_inference_shape_ops.cpp
 void addDataMovementRules(std::vector<RuleEntry>& rules);  // shape_inference_data_movement.cpp
 void addReductionRules(std::vector<RuleEntry>& rules);     // shape_inference_reduction.cpp
+void addControlFlowRules(std::vector<RuleEntry>& rules);   // shape_inference_control_flow.cpp
 
 }  // namespace whittle::ir::shape

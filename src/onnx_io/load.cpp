@@ -12,6 +12,7 @@
 #include "proto_convert.h"
 #include "whittle/common/file_util.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "whittle/onnx_io/subgraph.h"
 
 namespace whittle::onnx_io {
 namespace detail {
@@ -88,6 +89,10 @@ void collectCaptures(const onnx::GraphProto& graph, std::vector<const std::unord
       for (const auto& g : a.graphs()) collectCaptures(g, scopes, captures, seen);
     }
   }
+  // A graph output may name an enclosing scope's value directly, with no node in between.
+  for (const auto& out : graph.output()) {
+    if (!out.name().empty() && !definedInScope(out.name()) && seen.insert(out.name()).second) captures.push_back(out.name());
+  }
   scopes.pop_back();
 }
 
@@ -96,6 +101,7 @@ class Loader {
   Loader(std::string baseDir, std::string label) : baseDir_(std::move(baseDir)), label_(std::move(label)) {}
 
   Expected<ir::Model> run(onnx::ModelProto& proto, const LoadOptions& options);
+  Status convertSubgraph(onnx::GraphProto& proto, ir::Graph& graph) { return convertGraph(proto, graph); }
 
  private:
   Status fail(const Status& s) const { return s.withContext(label_); }
@@ -113,6 +119,9 @@ class Loader {
 
 Expected<std::shared_ptr<ir::Buffer>> Loader::resolveExternal(const ir::ExternalDataRef& ref) {
   const std::string& location = ref.location;
+  if (baseDir_.empty()) {
+    return unimplemented("external data '" + location + "' inside a subgraph cannot be read once the model is loaded");
+  }
   if (location.front() == '/' || location.find("..") != std::string::npos) {
     return invalidInput("external data location '" + location + "' must be a relative path inside the model's folder");
   }
@@ -417,6 +426,25 @@ Expected<ir::Model> loadFromBytes(const std::string& bytes, const std::string& b
   }
   Loader loader(baseDir, label);
   return loader.run(proto, options);
+}
+
+Expected<Subgraph> loadSubgraph(const ir::Attribute& attribute, const std::string& label) {
+  onnx::AttributeProto proto;
+  if (attribute.kind != ir::Attribute::Kind::kGraph || !proto.ParseFromString(attribute.opaque) || !proto.has_g()) {
+    return invalidInput(label + ": attribute '" + attribute.name + "' is not a graph");
+  }
+  onnx::GraphProto& graphProto = *proto.mutable_g();
+  Subgraph sub;
+  sub.numFormalInputs = static_cast<size_t>(graphProto.input_size());
+  std::vector<const std::unordered_set<std::string>*> scopes;
+  std::unordered_set<std::string> seen;
+  collectCaptures(graphProto, scopes, sub.captures, seen);
+  for (const std::string& name : sub.captures) graphProto.add_input()->set_name(name);
+  sub.graph = std::make_unique<ir::Graph>();
+  Loader loader("", label);
+  Status status = loader.convertSubgraph(graphProto, *sub.graph);
+  if (!status.isOk()) return status.withContext(label + ": subgraph '" + attribute.name + "'");
+  return sub;
 }
 
 Expected<ir::Model> load(const std::string& path, const LoadOptions& options) {

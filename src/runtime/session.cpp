@@ -9,6 +9,7 @@
 #include "whittle/runtime/backend.h"
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"
+#include "plan.h"
 
 namespace whittle::runtime {
 
@@ -31,52 +32,173 @@ void KernelContext::setOutput(size_t i, ir::Tensor tensor) {
   outputs_[i] = std::move(tensor);
 }
 
-struct Session::Impl {
-  SessionOptions options;
-  ir::Model model;
-  const Backend* backend = nullptr;
-  std::unique_ptr<ExecutionContext> context;
-  LoweringResult lowering;
-  BufferPool pool;
+namespace detail {
 
-  struct Step {
-    const ir::Node* node;
-    std::unique_ptr<Kernel> kernel;
-    std::vector<int> inputSlots;   // -1 for absent inputs
-    std::vector<int> outputSlots;  // -1 for absent outputs
-    std::vector<int> releaseAfter; // slots whose last use is this step
-  };
-  std::vector<Step> steps;
-  std::vector<ir::Tensor> slots;
-  std::vector<bool> isConstantSlot;
-  std::unordered_map<const ir::Value*, int> slotOf;
-  std::vector<const ir::Value*> feedInputs;
-  std::vector<const ir::Value*> outputValues;
-  std::vector<int> outputSlots;
-  std::vector<double> nodeMs;
-  int64_t runs = 0;
-
-  Status compile();
-  int slotFor(const ir::Value* v) {
-    auto [it, inserted] = slotOf.emplace(v, static_cast<int>(slots.size()));
-    if (inserted) {
-      slots.emplace_back();
-      isConstantSlot.push_back(false);
-    }
-    return it->second;
+int Plan::slotFor(const ir::Value* v) {
+  auto [it, inserted] = slotOf_.emplace(v, static_cast<int>(slots_.size()));
+  if (inserted) {
+    slots_.emplace_back();
+    isConstantSlot_.push_back(false);
   }
-};
+  return it->second;
+}
 
-Status Session::Impl::compile() {
-  // Kernels may create their primitives now, which fix their thread count when created.
-  WH_ASSIGN_OR_RETURN(context, backend->createContext(options.threads));
-  backend->enter(*context);
-  ir::Graph& graph = *model.graph;
+Expected<std::unique_ptr<Plan>> Plan::compile(ir::Model model, const PlanEnv& env, const std::vector<std::string>& keep) {
+  std::unique_ptr<Plan> plan(new Plan());
+  plan->env_ = env;
+  plan->model_ = std::move(model);
+  WH_RETURN_IF_ERROR(plan->compileSteps(keep));
+  return plan;
+}
+
+Status Plan::compileSteps(const std::vector<std::string>& keep) {
+  const Backend* backend = env_.backend;
+  ir::Graph& graph = *model_.graph;
   WH_RETURN_IF_ERROR(ir::verify(graph));
   // Types of intermediate values help kernels choose at compile time; the IR's shape rules
   // fill them for every op the runtime runs, at any opset, and kernels check dtypes again
   // when they run.
-  (void)ir::inferShapes(model);
+  (void)ir::inferShapes(model_);
+  WH_RETURN_IF_ERROR(backend->lower(graph, keep, lowering_));
+
+  for (const ir::Value* v : graph.initializers()) {
+    int s = slotFor(v);
+    slots_[static_cast<size_t>(s)] = *v->constant();
+    isConstantSlot_[static_cast<size_t>(s)] = true;
+  }
+  for (const ir::Value* v : graph.inputs()) {
+    if (!v->isInitializer()) {
+      feedInputs_.push_back(v);
+      feedSlots_.push_back(slotFor(v));
+    }
+  }
+  std::unordered_map<int, size_t> lastUse;
+  const KernelRegistry& registry = backend->kernels();
+  const std::string runtimeName = backend->name() == "cpu" ? "CPU" : std::string(backend->name());
+  for (const ir::Node* node : graph.nodes()) {
+    int64_t opset = model_.opsetVersion(node->domain());
+    std::unique_ptr<Kernel> kernel;
+    if (node->hasSubgraphs()) {
+      if (!isControlFlow(*node)) {
+        return unimplemented(node->describe() + ": op " + node->opType() + " has subgraphs and is not control flow the " +
+                             runtimeName + " runtime runs (If, Loop, Scan)");
+      }
+      WH_ASSIGN_OR_RETURN(kernel, createControlFlowKernel(*node, model_, env_));
+    } else {
+      const KernelFactory* factory = registry.find(node->domain(), node->opType(), opset);
+      if (factory == nullptr) {
+        std::string domain = node->domain().empty() ? "ai.onnx" : node->domain();
+        return unimplemented(node->describe() + ": op " + node->opType() + " (domain " + domain + ", opset " +
+                             std::to_string(opset) + ") is not supported by the " + runtimeName + " runtime");
+      }
+      KernelCreateInfo info{*node, opset, {}, env_.threads, *env_.context, &lowering_};
+      for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
+      WH_ASSIGN_OR_RETURN(kernel, (*factory)(info));
+    }
+    Step step{node, std::move(kernel), {}, {}, {}, {}};
+    for (const ir::Value* in : node->inputs()) {
+      int s = in ? slotFor(in) : -1;
+      step.inputSlots.push_back(s);
+      if (s >= 0) lastUse[s] = steps_.size();
+    }
+    for (const ir::Value* in : node->implicitInputs()) {
+      int s = slotFor(in);
+      step.implicitSlots.push_back(s);
+      lastUse[s] = steps_.size();
+    }
+    for (const ir::Value* out : node->outputs()) step.outputSlots.push_back(out ? slotFor(out) : -1);
+    steps_.push_back(std::move(step));
+  }
+  outputValues_.assign(graph.outputs().begin(), graph.outputs().end());
+  for (const ir::Value* v : outputValues_) {
+    int s = slotFor(v);
+    outputSlots_.push_back(s);
+    lastUse.erase(s);  // outputs live to the end
+  }
+  for (auto [slot, stepIndex] : lastUse) {
+    if (!isConstantSlot_[static_cast<size_t>(slot)]) steps_[stepIndex].releaseAfter.push_back(slot);
+  }
+  nodeMs_.assign(steps_.size(), 0.0);
+  return Status::ok();
+}
+
+void Plan::clearSlots() {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (!isConstantSlot_[i]) slots_[i] = ir::Tensor();
+  }
+}
+
+Expected<std::vector<ir::Tensor>> Plan::run(std::vector<ir::Tensor> feeds) {
+  WH_CHECK(feeds.size() == feedSlots_.size(), "plan run with the wrong number of feeds");
+  for (size_t i = 0; i < feeds.size(); ++i) slots_[static_cast<size_t>(feedSlots_[i])] = std::move(feeds[i]);
+  std::vector<const ir::Tensor*> ins;
+  std::vector<ir::Tensor> outs;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& step = steps_[i];
+    ins.clear();
+    for (int slot : step.inputSlots) ins.push_back(slot >= 0 ? &slots_[static_cast<size_t>(slot)] : nullptr);
+    // A control-flow node's captures follow its explicit inputs (implicitInput()).
+    for (int slot : step.implicitSlots) ins.push_back(&slots_[static_cast<size_t>(slot)]);
+    outs.assign(step.outputSlots.size(), ir::Tensor());
+    KernelContext ctx(*step.node, ins, outs, *env_.pool, *env_.context);
+    auto start = std::chrono::steady_clock::now();
+    Status status = step.kernel->run(ctx);
+    if (!status.isOk()) {
+      clearSlots();
+      return status;
+    }
+    if (env_.profile) {
+      nodeMs_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    }
+    for (size_t o = 0; o < step.outputSlots.size(); ++o) {
+      int slot = step.outputSlots[o];
+      if (slot < 0) continue;
+      if (outs[o].dtype() == ir::DataType::kUndefined) {
+        clearSlots();
+        return internalError(step.node->describe() + ": kernel did not produce output " + std::to_string(o));
+      }
+      slots_[static_cast<size_t>(slot)] = std::move(outs[o]);
+    }
+    for (int slot : step.releaseAfter) {
+      auto buffer = slots_[static_cast<size_t>(slot)].buffer();
+      slots_[static_cast<size_t>(slot)] = ir::Tensor();
+      env_.pool->release(std::move(buffer));
+    }
+  }
+  ++runs_;
+  std::vector<ir::Tensor> results;
+  results.reserve(outputSlots_.size());
+  for (int slot : outputSlots_) results.push_back(slots_[static_cast<size_t>(slot)]);
+  // What is left (outputs, feeds nobody read) is the caller's now: drop our references so
+  // their buffers are not pooled while the caller holds them.
+  clearSlots();
+  return results;
+}
+
+std::vector<std::pair<const ir::Node*, double>> Plan::profile() const {
+  std::vector<std::pair<const ir::Node*, double>> out;
+  for (size_t i = 0; i < steps_.size(); ++i) out.emplace_back(steps_[i].node, nodeMs_[i]);
+  return out;
+}
+
+}  // namespace detail
+
+struct Session::Impl {
+  SessionOptions options;
+  const Backend* backend = nullptr;
+  std::unique_ptr<ExecutionContext> context;
+  BufferPool pool;
+  std::unique_ptr<detail::Plan> plan;
+
+  Status compile(const ir::Model& model);
+};
+
+Status Session::Impl::compile(const ir::Model& source) {
+  // Kernels may create their primitives now, which fix their thread count when created.
+  WH_ASSIGN_OR_RETURN(context, backend->createContext(options.threads));
+  backend->enter(*context);
+  ir::Model model = source.clone();
+  ir::Graph& graph = *model.graph;
   // Extra outputs become graph outputs of the private graph before lowering and kernel
   // creation, so that no fusion swallows them and every kernel writes them in the standard
   // layout (int8 convolutions keep their other activations channels-last).
@@ -85,58 +207,8 @@ Status Session::Impl::compile() {
     if (v == nullptr) return notFound("no value named '" + name + "' in the model");
     if (!v->isGraphOutput()) graph.addOutput(v);
   }
-  WH_RETURN_IF_ERROR(backend->lower(graph, options.extraOutputs, lowering));
-
-  for (const ir::Value* v : graph.initializers()) {
-    int s = slotFor(v);
-    slots[static_cast<size_t>(s)] = *v->constant();
-    isConstantSlot[static_cast<size_t>(s)] = true;
-  }
-  for (const ir::Value* v : graph.inputs()) {
-    if (!v->isInitializer()) {
-      feedInputs.push_back(v);
-      slotFor(v);
-    }
-  }
-  std::unordered_map<int, size_t> lastUse;
-  std::vector<std::string> unsupported;
-  const KernelRegistry& registry = backend->kernels();
-  for (const ir::Node* node : graph.nodes()) {
-    if (node->hasSubgraphs()) {
-      return unimplemented(node->describe() + ": control-flow ops with subgraphs are not supported by the " +
-                           std::string(backend->name() == "cpu" ? "CPU" : backend->name()) + " runtime");
-    }
-    int64_t opset = model.opsetVersion(node->domain());
-    const KernelFactory* factory = registry.find(node->domain(), node->opType(), opset);
-    if (factory == nullptr) {
-      std::string domain = node->domain().empty() ? "ai.onnx" : node->domain();
-      return unimplemented(node->describe() + ": op " + node->opType() + " (domain " + domain + ", opset " +
-                           std::to_string(opset) + ") is not supported by the " +
-                           std::string(backend->name() == "cpu" ? "CPU" : backend->name()) + " runtime");
-    }
-    KernelCreateInfo info{*node, opset, {}, options.threads, *context, &lowering};
-    for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
-    auto kernel = (*factory)(info);
-    if (!kernel.isOk()) return kernel.status();
-    Step step{node, std::move(kernel).value(), {}, {}, {}};
-    for (const ir::Value* in : node->inputs()) {
-      int s = in ? slotFor(in) : -1;
-      step.inputSlots.push_back(s);
-      if (s >= 0) lastUse[s] = steps.size();
-    }
-    for (const ir::Value* out : node->outputs()) step.outputSlots.push_back(out ? slotFor(out) : -1);
-    steps.push_back(std::move(step));
-  }
-  outputValues.assign(graph.outputs().begin(), graph.outputs().end());
-  for (const ir::Value* v : outputValues) {
-    int s = slotFor(v);
-    outputSlots.push_back(s);
-    lastUse.erase(s);  // outputs live to the end
-  }
-  for (auto [slot, stepIndex] : lastUse) {
-    if (!isConstantSlot[static_cast<size_t>(slot)]) steps[stepIndex].releaseAfter.push_back(slot);
-  }
-  nodeMs.assign(steps.size(), 0.0);
+  detail::PlanEnv env{backend, context.get(), &pool, options.threads, options.profile};
+  WH_ASSIGN_OR_RETURN(plan, detail::Plan::compile(std::move(model), env, options.extraOutputs));
   return Status::ok();
 }
 
@@ -149,8 +221,7 @@ Expected<std::unique_ptr<Session>> Session::create(const ir::Model& model, const
   std::unique_ptr<Session> session(new Session());
   session->impl_->options = options;
   session->impl_->backend = backend;
-  session->impl_->model = model.clone();
-  WH_RETURN_IF_ERROR(session->impl_->compile());
+  WH_RETURN_IF_ERROR(session->impl_->compile(model));
   return session;
 }
 
@@ -187,72 +258,42 @@ Status checkFeed(const ir::Value& expected, const ir::Tensor& given) {
 Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& inputs) {
   Impl& s = *impl_;
   s.backend->enter(*s.context);
-  for (const ir::Value* v : s.feedInputs) {
+  const auto& feedInputs = s.plan->feedInputs();
+  for (const auto& [name, tensor] : inputs) {
+    bool known = std::any_of(feedInputs.begin(), feedInputs.end(), [&](const ir::Value* v) { return v->name() == name; });
+    if (!known) return invalidInput("the model has no input named '" + name + "'");
+  }
+  std::vector<ir::Tensor> feeds;
+  feeds.reserve(feedInputs.size());
+  for (const ir::Value* v : feedInputs) {
     const ir::Tensor* given = nullptr;
     for (const auto& [name, tensor] : inputs) {
       if (name == v->name()) given = &tensor;
     }
     if (given == nullptr) return invalidInput("input '" + v->name() + "' was not given");
     WH_RETURN_IF_ERROR(checkFeed(*v, *given));
-    WH_ASSIGN_OR_RETURN(s.slots[static_cast<size_t>(s.slotOf.at(v))], s.backend->copyIn(*given, *s.context));
+    WH_ASSIGN_OR_RETURN(ir::Tensor device, s.backend->copyIn(*given, *s.context));
+    feeds.push_back(std::move(device));
   }
-  for (const auto& [name, tensor] : inputs) {
-    const ir::Value* v = s.model.graph->findValue(name);
-    if (v == nullptr || std::find(s.feedInputs.begin(), s.feedInputs.end(), v) == s.feedInputs.end()) {
-      return invalidInput("the model has no input named '" + name + "'");
-    }
-  }
-  std::vector<const ir::Tensor*> ins;
-  std::vector<ir::Tensor> outs;
-  for (size_t i = 0; i < s.steps.size(); ++i) {
-    Impl::Step& step = s.steps[i];
-    ins.clear();
-    for (int slot : step.inputSlots) ins.push_back(slot >= 0 ? &s.slots[static_cast<size_t>(slot)] : nullptr);
-    outs.assign(step.outputSlots.size(), ir::Tensor());
-    KernelContext ctx(*step.node, ins, outs, s.pool, *s.context);
-    auto start = std::chrono::steady_clock::now();
-    Status status = step.kernel->run(ctx);
-    if (!status.isOk()) return status;
-    if (s.options.profile) {
-      s.nodeMs[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    }
-    for (size_t o = 0; o < step.outputSlots.size(); ++o) {
-      int slot = step.outputSlots[o];
-      if (slot < 0) continue;
-      if (outs[o].dtype() == ir::DataType::kUndefined) {
-        return internalError(step.node->describe() + ": kernel did not produce output " + std::to_string(o));
-      }
-      s.slots[static_cast<size_t>(slot)] = std::move(outs[o]);
-    }
-    for (int slot : step.releaseAfter) {
-      auto buffer = s.slots[static_cast<size_t>(slot)].buffer();
-      s.slots[static_cast<size_t>(slot)] = ir::Tensor();
-      s.pool.release(std::move(buffer));
-    }
-  }
-  ++s.runs;
+  WH_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, s.plan->run(std::move(feeds)));
   std::vector<NamedTensor> results;
-  for (size_t i = 0; i < s.outputValues.size(); ++i) {
-    auto slot = static_cast<size_t>(s.outputSlots[i]);
-    WH_ASSIGN_OR_RETURN(ir::Tensor host, s.backend->copyOut(s.slots[slot], *s.context));
-    results.emplace_back(s.outputValues[i]->name(), std::move(host));
-    if (!s.isConstantSlot[slot]) s.slots[slot] = ir::Tensor();
+  const auto& outputValues = s.plan->outputs();
+  for (size_t i = 0; i < outputValues.size(); ++i) {
+    WH_ASSIGN_OR_RETURN(ir::Tensor host, s.backend->copyOut(outputs[i], *s.context));
+    results.emplace_back(outputValues[i]->name(), std::move(host));
   }
-  // Feeds are the caller's: drop our references so their buffers are not pooled.
-  for (const ir::Value* v : s.feedInputs) s.slots[static_cast<size_t>(s.slotOf.at(v))] = ir::Tensor();
   return results;
 }
 
-const std::vector<const ir::Value*>& Session::inputs() const { return impl_->feedInputs; }
-const std::vector<const ir::Value*>& Session::outputs() const { return impl_->outputValues; }
+const std::vector<const ir::Value*>& Session::inputs() const { return impl_->plan->feedInputs(); }
+const std::vector<const ir::Value*>& Session::outputs() const { return impl_->plan->outputs(); }
 const SessionOptions& Session::options() const { return impl_->options; }
 size_t Session::peakActivationBytes() const { return impl_->pool.peakBytes(); }
 
 std::vector<NodeProfile> Session::profile() const {
   std::vector<NodeProfile> out;
-  for (size_t i = 0; i < impl_->steps.size(); ++i) {
-    const ir::Node* n = impl_->steps[i].node;
-    out.push_back({n->name().empty() ? n->describe() : n->name(), n->opType(), impl_->nodeMs[i], impl_->runs});
+  for (const auto& [n, ms] : impl_->plan->profile()) {
+    out.push_back({n->name().empty() ? n->describe() : n->name(), n->opType(), ms, impl_->plan->runs()});
   }
   return out;
 }

@@ -201,12 +201,13 @@ TEST_CASE("replaceAllUsesWith redirects every use of an inner value", "[ir]") {
   CHECK(findNode(g, "neg")->input(0) == sig);
   CHECK(findNode(g, "add")->input(0) == sig);
   CHECK(findNode(g, "if")->implicitInputs().front() == sig);
-  CHECK(sig->name() == "sig");  // not an output: no renaming
-  CHECK(a->name() == "a");
+  // The If's subgraph reads "a" by name: the replacement takes the name over.
+  CHECK(sig->name() == "a");
+  CHECK(a->name() != "a");
   requireConsistent(g);
 
   g.eraseNode(findNode(g, "a"));
-  CHECK(g.findValue("a") == nullptr);
+  CHECK(g.findValue("a") == sig);
   CHECK(g.numNodes() == 4);
   requireConsistent(g);
 }
@@ -290,6 +291,33 @@ TEST_CASE("replaceAllUsesWith inserts an Identity when the replacement cannot be
 
   g.eraseNode(findNode(g, "relu"));
   CHECK(testing::opTypes(g) == std::vector<std::string>{"Neg", "Tanh", "Identity"});
+  requireConsistent(g);
+}
+
+TEST_CASE("replaceAllUsesWith keeps the name a subgraph reads when the replacement cannot take it", "[ir]") {
+  GraphBuilder b;
+  ir::Value* x = b.input("x", DataType::kFloat, {4});
+  ir::Value* cond = b.input("cond", DataType::kBool, {});
+  ir::Value* a = b.node("Relu", {x}, {}, "a");
+  ir::Value* r = b.node("If", {cond}, {}, "if");
+  b.lastNode()->addImplicitInput(a);
+  b.lastNode()->addImplicitInput(x);
+  b.output(r);
+  ir::Graph& g = b.graph();
+  const std::string aName = a->name();
+
+  g.replaceAllUsesWith(a, x);  // x is a graph input, and captured itself: it keeps its name
+
+  ir::Node* ifNode = findNode(g, "if");
+  ir::Value* captured = ifNode->implicitInputs()[0];
+  CHECK(captured->name() == aName);
+  REQUIRE(captured->producer() != nullptr);
+  CHECK(captured->producer()->opType() == "Identity");
+  CHECK(captured->producer()->input(0) == x);
+  CHECK(ifNode->implicitInputs()[1] == x);
+  CHECK(x->name() == "x");
+  CHECK_FALSE(a->hasUses());
+  CHECK(g.nodes().front() == captured->producer());  // before its reader
   requireConsistent(g);
 }
 

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "passes/pass_test_util.h"
+#include "support/onnx_builder.h"
 
 using namespace whittle;
 using ir::Attribute;
@@ -52,5 +53,37 @@ TEST_CASE("fold-constants leaves what it must not fold", "[passes][fold-constant
     CHECK(run.stats[0].counters.at("skipped-size") == 1);
     CHECK(testing::opTypes(*run.after.graph) == std::vector<std::string>{"Expand", "Slice", "Add"});
     testing::requireSameOutputs(model, run.after);
+  }
+}
+
+TEST_CASE("fold-constants keeps the names that an If's branches read from the main graph", "[passes][fold-constants]") {
+  // k = a + b is folded into an initializer; both branches read k by name.
+  testing::ProtoGraph thenBranch("then"), elseBranch("else");
+  thenBranch.node("Add", {"x", "k"}, {"t"}).output("t", onnx::TensorProto::FLOAT, {2});
+  elseBranch.node("Sub", {"x", "k"}, {"e"}).output("e", onnx::TensorProto::FLOAT, {2});
+  testing::ProtoGraph main("main");
+  main.input("c", onnx::TensorProto::BOOL, {}).input("x", onnx::TensorProto::FLOAT, {2});
+  main.floats("a", {2}, {1, 2}).floats("b", {2}, {10, 20}).node("Add", {"a", "b"}, {"k"});
+  main.node("If", {"c"}, {"z"}, {testing::onnxGraph("then_branch", thenBranch), testing::onnxGraph("else_branch", elseBranch)});
+  main.output("z", onnx::TensorProto::FLOAT, {2}, true);
+  ir::Model model = testing::loadProtoModel(main, 13);
+  auto run = testing::runPipelineOn(model, "fold-constants");
+  CHECK(testing::opTypes(*run.after.graph) == std::vector<std::string>{"If"});
+  const ir::Value* k = run.after.graph->findValue("k");
+  REQUIRE(k != nullptr);
+  CHECK(k->isInitializer());
+  // Saved and loaded again, the branches still find k (the loader fails on a capture it cannot resolve).
+  auto bytes = onnx_io::serialize(run.after);
+  REQUIRE(bytes.isOk());
+  auto reloaded = onnx_io::loadFromBytes(*bytes, "", "folded");
+  INFO(reloaded.status().message());
+  REQUIRE(reloaded.isOk());
+  for (bool c : {true, false}) {
+    std::vector<runtime::NamedTensor> feeds{
+        {"c", ir::Tensor::fromVector(DataType::kBool, {}, std::vector<uint8_t>{c})},
+        {"x", ir::Tensor::fromVector(DataType::kFloat, {2}, std::vector<float>{3, 4})}};
+    auto want = testing::runModel(model, feeds);
+    auto got = testing::runModel(*reloaded, feeds);
+    CHECK(got[0].second.bitwiseEqual(want[0].second));
   }
 }

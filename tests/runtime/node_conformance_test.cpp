@@ -13,6 +13,7 @@
 
 #include "support/python.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "whittle/onnx_io/subgraph.h"
 #include "whittle/onnx_io/tensor_proto.h"
 #include "whittle/runtime/kernel.h"
 #include "whittle/runtime/session.h"
@@ -61,6 +62,32 @@ std::string compareTensors(const ir::Tensor& expected, const ir::Tensor& actual,
   return "";
 }
 
+// Whether every op of `graph` and of its subgraphs has a CPU kernel (If, Loop and Scan are
+// the runtime's own) and every input and output is a tensor (sequences and optionals are not
+// runtime values).
+bool runsOnCpu(const ir::Graph& graph) {
+  const auto& registry = runtime::KernelRegistry::cpu();
+  for (const ir::Value* v : graph.inputs()) {
+    if (!v->type().opaqueTypeProto.empty()) return false;
+  }
+  for (const ir::Value* v : graph.outputs()) {
+    if (!v->type().opaqueTypeProto.empty()) return false;
+  }
+  for (const ir::Node* n : graph.nodes()) {
+    if (!n->hasSubgraphs()) {
+      if (!registry.has(n->domain(), n->opType())) return false;
+      continue;
+    }
+    if (!n->domain().empty() || (n->opType() != "If" && n->opType() != "Loop" && n->opType() != "Scan")) return false;
+    for (const ir::Attribute& a : n->attributes()) {
+      if (a.kind != ir::Attribute::Kind::kGraph) continue;
+      auto sub = onnx_io::loadSubgraph(a, n->describe());
+      if (!sub.isOk() || !runsOnCpu(*sub->graph)) return false;
+    }
+  }
+  return true;
+}
+
 CaseResult runCase(const fs::path& dir) {
   CaseResult result;
   auto model = onnx_io::load((dir / "model.onnx").string());
@@ -68,16 +95,7 @@ CaseResult runCase(const fs::path& dir) {
     result.reason = "load: " + model.status().message();
     return result;
   }
-  const auto& registry = runtime::KernelRegistry::cpu();
-  for (const ir::Node* n : model->graph->nodes()) {
-    if (!registry.has(n->domain(), n->opType()) || n->hasSubgraphs()) return result;  // not supported: not counted
-  }
-  for (const ir::Value* v : model->graph->inputs()) {
-    if (!v->type().opaqueTypeProto.empty()) return result;  // sequences, optionals: not supported
-  }
-  for (const ir::Value* v : model->graph->outputs()) {
-    if (!v->type().opaqueTypeProto.empty()) return result;
-  }
+  if (!runsOnCpu(*model->graph)) return result;  // not supported: not counted
   result.supported = true;
   auto session = runtime::Session::create(*model);
   if (!session.isOk()) {

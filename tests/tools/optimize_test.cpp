@@ -2,13 +2,16 @@
 // metadata it records, and how it treats the input and output files.
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/demo_model.h"
 #include "support/graph_builder.h"
+#include "support/onnx_builder.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
@@ -240,5 +243,51 @@ TEST_CASE("optimize --convert fp16, and --tolerance without --convert", "[tools]
   CHECK_FALSE(std::filesystem::exists(dir.file("t.onnx")));
 }
 
+
+}  // namespace whittle
+
+namespace whittle {
+
+TEST_CASE("whittle optimize -O2 --quantize int8 and compare run a model with If, and say what stays float",
+          "[optimize][tools][control-flow]") {
+  // input -> Conv -> c; If(mean(c) > 0): Relu(c) else Sigmoid(c) -> Conv -> y. The branches read c.
+  testing::TempDir tmp;
+  testing::ProtoGraph thenBranch("then"), elseBranch("else");
+  thenBranch.node("Relu", {"c"}, {"t"}).output("t");
+  elseBranch.node("Sigmoid", {"c"}, {"e"}).output("e");
+  testing::ProtoGraph main("main");
+  main.input("input", onnx::TensorProto::FLOAT, {-1, 1, 8, 8});
+  std::vector<float> w1(4 * 9), w2(2 * 4 * 9);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = 0.1f * static_cast<float>(static_cast<int>(i % 7) - 3);
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = 0.05f * static_cast<float>(static_cast<int>(i % 5) - 2);
+  main.floats("w1", {4, 1, 3, 3}, w1).floats("w2", {2, 4, 3, 3}, w2).floats("zero", {}, {0});
+  main.node("Conv", {"input", "w1"}, {"c"}, {testing::onnxInts("pads", {1, 1, 1, 1})});
+  main.node("ReduceMean", {"c"}, {"m"}, {testing::onnxInt("keepdims", 0)}).node("Greater", {"m", "zero"}, {"cond"});
+  main.node("If", {"cond"}, {"b"}, {testing::onnxGraph("then_branch", thenBranch), testing::onnxGraph("else_branch", elseBranch)},
+            "branch");
+  main.node("Conv", {"b", "w2"}, {"y"});
+  main.output("y", onnx::TensorProto::FLOAT, {-1, 2, 6, 6}, true);
+  {
+    std::ofstream f(tmp.file("in.onnx"), std::ios::binary);
+    f << testing::serializeProtoModel(main, 13);
+  }
+  RunResult r = runWhittle("optimize " + q(tmp.file("in.onnx")) + " -o " + q(tmp.file("q.onnx")) +
+                           " -O2 --quantize int8 --calib " + q(testing::kDemoCalib));
+  INFO(r.out);
+  REQUIRE(r.exitCode == 0);
+  CHECK(r.out.find("quantize-int8: the subgraphs of 1 control-flow node (If 'branch') are left float") != std::string::npos);
+  auto out = onnx_io::load(tmp.file("q.onnx"));
+  INFO(out.status().message());
+  REQUIRE(out.isOk());
+  auto ops = testing::opTypes(*out->graph);
+  CHECK(std::count(ops.begin(), ops.end(), "If") == 1);
+  CHECK(std::count(ops.begin(), ops.end(), "QuantizeLinear") > 0);
+
+  RunResult c = runWhittle("compare " + q(tmp.file("in.onnx")) + " " + q(tmp.file("q.onnx")) + " --data " +
+                           q(testing::kDemoCalib) + " --latency-runs 2 --warmup 1");
+  INFO(c.out);
+  CHECK(c.exitCode == 0);
+  CHECK(c.out.find("verdict:") != std::string::npos);
+}
 
 }  // namespace whittle

@@ -310,8 +310,10 @@ class Graph {
   void removeInitializer(Value* value);
 
   /// Redirects every use of `from` (explicit, implicit, graph output) to `to`. When `from`
-  /// is a graph output, `to` takes over its name so the model's interface is unchanged;
-  /// if `to` cannot be renamed (it is a graph input or output), an Identity is inserted.
+  /// is a graph output, or is captured by a subgraph (which reads it by name), `to` takes
+  /// over its name so the model's interface and the subgraphs stay right; if `to` cannot be
+  /// renamed (it is a graph input or output, or itself captured), an Identity that takes the
+  /// name is inserted right after `to`'s producer.
   void replaceAllUsesWith(Value* from, Value* to);
 
   // ---- nodes ----

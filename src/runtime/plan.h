@@ -1,0 +1,89 @@
+#pragma once
+// The compiled form of one graph, shared by `Session` (the model's main graph) and the
+// control-flow kernels (If branches, Loop and Scan bodies, each compiled once when the
+// session is created): the graph after verification, shape inference and the backend's
+// lowering, a kernel per node, a slot per value, and the step after which each slot's buffer
+// goes back to the pool. Internal to src/runtime/.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/graph.h"
+#include "whittle/runtime/backend.h"
+#include "whittle/runtime/buffer_pool.h"
+#include "whittle/runtime/kernel.h"
+
+namespace whittle::runtime::detail {
+
+/// What a plan compiles and runs with; a subgraph's plan shares its parent's.
+struct PlanEnv {
+  const Backend* backend = nullptr;
+  ExecutionContext* context = nullptr;
+  BufferPool* pool = nullptr;
+  int threads = 1;
+  bool profile = false;
+};
+
+class Plan {
+ public:
+  /// Compiles `model` (the plan keeps it). `keep` names values the lowering must leave
+  /// observable. Nodes with subgraphs get control-flow kernels, which compile their subgraphs
+  /// into plans of their own now.
+  static Expected<std::unique_ptr<Plan>> compile(ir::Model model, const PlanEnv& env, const std::vector<std::string>& keep);
+
+  /// Runs the graph on backend tensors, one per feedInputs() entry, in that order, and
+  /// returns the graph outputs in order. The feeds are moved into the plan's slots, so a
+  /// feed the caller gives up is pooled after its last use.
+  Expected<std::vector<ir::Tensor>> run(std::vector<ir::Tensor> feeds);
+
+  const ir::Model& model() const { return model_; }
+  const ir::Graph& graph() const { return *model_.graph; }
+  /// The graph inputs without an initializer.
+  const std::vector<const ir::Value*>& feedInputs() const { return feedInputs_; }
+  const std::vector<const ir::Value*>& outputs() const { return outputValues_; }
+  /// Per node: the node and the milliseconds spent in it over all runs (with env.profile).
+  std::vector<std::pair<const ir::Node*, double>> profile() const;
+  int64_t runs() const { return runs_; }
+
+ private:
+  struct Step {
+    const ir::Node* node;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> inputSlots;     // -1 for absent inputs
+    std::vector<int> implicitSlots;  // the node's implicit inputs (subgraph captures)
+    std::vector<int> outputSlots;    // -1 for absent outputs
+    std::vector<int> releaseAfter;   // slots whose last use is this step
+  };
+
+  Status compileSteps(const std::vector<std::string>& keep);
+  int slotFor(const ir::Value* v);
+  void clearSlots();
+
+  PlanEnv env_;
+  ir::Model model_;
+  /// What the backend's lowering decided for this plan's graph (kernels read it when created).
+  LoweringResult lowering_;
+  std::vector<Step> steps_;
+  std::vector<ir::Tensor> slots_;
+  std::vector<bool> isConstantSlot_;
+  std::unordered_map<const ir::Value*, int> slotOf_;
+  std::vector<const ir::Value*> feedInputs_;
+  std::vector<int> feedSlots_;
+  std::vector<const ir::Value*> outputValues_;
+  std::vector<int> outputSlots_;
+  std::vector<double> nodeMs_;
+  int64_t runs_ = 0;
+};
+
+/// Whether the runtime runs `node` as control flow (If, Loop, Scan of the default domain).
+bool isControlFlow(const ir::Node& node);
+
+/// The kernel for a control-flow node of `outer` (whose opsets its subgraphs share): each
+/// subgraph is decoded and compiled into a plan once, here. Errors name the node.
+Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, const ir::Model& outer,
+                                                          const PlanEnv& env);
+
+}  // namespace whittle::runtime::detail
