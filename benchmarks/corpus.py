@@ -12,7 +12,8 @@ in the corpus folder (listed in corpus/models.tsv). The stages, per model:
            8 seeded random samples drawn like the inputs (no real data: the corpus has none);
            ONNX Runtime and whittle run the emitted model; its error is reported; the stage
            passes when both run it with finite outputs and they disagree by no more than
-           max(0.1, the emitted model's own error); --ort-int8 adds ORT's quantize_static error
+           max(0.1, the emitted model's own error), against ORT with its optimizations off or,
+           failing that, on (its fused int8 kernels round as whittle's do); --ort-int8 adds ORT's quantize_static error
   fp16     `whittle optimize --convert fp16`; as int8
   bench    `whittle bench --threads 1` against ONNX Runtime at 1 thread on the same inputs,
            interleaved rounds; the ratio whittle / ORT of the medians
@@ -401,6 +402,17 @@ def run_model(args, name, source, path, spec, work):
             # original; lossy ones may differ by rounding (int8 requantization, float16 steps
             # that ORT keeps in float32) but not by more than the stage's own error, nor by 0.1.
             limit = tol if exact else max(LOSSY_DISAGREEMENT, worst)
+            if not exact and extra["whittle_vs_ort"] > limit:
+                # ORT's fused int8 kernels (its optimizations on) requantize like whittle's do;
+                # its unfused DequantizeLinear -> op -> QuantizeLinear path rounds differently,
+                # and on an output that is almost all zeros one flipped step is a large relative
+                # difference (rapidocr-det-v4 on random input: ORT fused vs unfused 2.26).
+                fused, ferr = ort_run(out_model, feeds, optimize=True)
+                fused_errs = errors(mine, fused) if ferr is None else "cannot run"
+                if not isinstance(fused_errs, str):
+                    extra["whittle_vs_ort_fused"] = max((e[0] for e in fused_errs), default=0.0)
+                    if extra["whittle_vs_ort_fused"] <= limit:
+                        return stage_result("ok", "", quote(cmd), **extra)
             if extra["whittle_vs_ort"] > limit:
                 return stage_result("fail", f"whittle and ORT disagree on the emitted model: norm-relative "
                                     f"{extra['whittle_vs_ort']:.3g} > {limit:.3g}", quote(cmd) + " && " + wcmd, **extra)
