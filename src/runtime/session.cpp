@@ -259,7 +259,9 @@ Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& 
   Impl& s = *impl_;
   s.backend->enter(*s.context);
   const auto& feedInputs = s.plan->feedInputs();
-  for (const auto& [name, tensor] : inputs) {
+  for (const NamedTensor& input : inputs) {
+    // (A named pair, not a structured binding: clang 14 cannot capture those in a lambda.)
+    const std::string& name = input.first;
     bool known = std::any_of(feedInputs.begin(), feedInputs.end(), [&](const ir::Value* v) { return v->name() == name; });
     if (!known) return invalidInput("the model has no input named '" + name + "'");
   }
