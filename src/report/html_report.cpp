@@ -53,6 +53,13 @@ details summary{cursor:pointer;margin:6px 0}
 section,figure{break-inside:avoid}details{display:block}details>*{display:block}.scroll{overflow:visible}}
 )css";
 
+/// The lowest per-channel SQNR of an output, with the channel, or a dash for one channel.
+std::string channelText(const OutputMetrics& o) {
+  if (o.channels <= 1) return "—";
+  return formatDb(o.minChannelSqnrDb, 2) + " (channel " + std::to_string(o.minChannel) + " of " +
+         std::to_string(o.channels) + ")";
+}
+
 std::string card(const std::string& key, const std::string& value, const std::string& id) {
   return "<div class=\"card\" id=\"" + id + "\"><div class=\"k\">" + xmlEscape(key) + "</div><div class=\"v\">" + xmlEscape(value) +
          "</div></div>";
@@ -204,13 +211,13 @@ std::string htmlReport(const CompareResult& r) {
 
   h += "<section id=\"accuracy\"><h2>Accuracy and output error</h2><div class=\"scroll\"><table><thead><tr>"
        "<th>output</th><th>top-1 orig</th><th>top-1 opt</th><th>top-5 orig</th><th>top-5 opt</th><th>agreement</th>"
-       "<th>cosine</th><th>SQNR</th><th>max |err|</th><th>mean |err|</th></tr></thead><tbody>";
+       "<th>cosine</th><th>SQNR</th><th>min channel SQNR</th><th>max |err|</th><th>mean |err|</th></tr></thead><tbody>";
   for (const auto& o : r.outputs) {
     auto acc = [&](double f) { return o.hasAccuracy ? pct(f) : std::string("—"); };
     h += "<tr><td><code>" + xmlEscape(o.name) + "</code></td><td>" + acc(o.top1Original) + "</td><td>" +
          acc(o.top1Optimized) + "</td><td>" + acc(o.top5Original) + "</td><td>" + acc(o.top5Optimized) + "</td><td>" +
          (o.agreement ? pct(*o.agreement) : std::string("—")) + "</td><td>" + fmt("%.6f", o.cosine) + "</td><td>" +
-         formatDb(o.sqnrDb, 2) + "</td><td>" + fmt("%.4g", o.maxAbsError) + "</td><td>" + fmt("%.4g", o.meanAbsError) +
+         formatDb(o.sqnrDb, 2) + "</td><td>" + channelText(o) + "</td><td>" + fmt("%.4g", o.maxAbsError) + "</td><td>" + fmt("%.4g", o.meanAbsError) +
          "</td></tr>";
   }
   h += "</tbody></table></div><p class=\"muted\">" + xmlEscape(r.dataset) +

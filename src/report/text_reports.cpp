@@ -123,6 +123,9 @@ std::string jsonReport(const CompareResult& r) {
     x["elements"] = o.elements;
     x["cosine"] = number(o.cosine);
     x["sqnr_db"] = number(o.sqnrDb);
+    x["channels"] = o.channels;
+    x["min_channel_sqnr_db"] = number(o.minChannelSqnrDb);
+    x["min_channel"] = o.minChannel;
     x["max_abs_error"] = number(o.maxAbsError);
     x["mean_abs_error"] = number(o.meanAbsError);
     x["class_scores"] = o.classScores;
@@ -192,6 +195,7 @@ std::string markdownReport(const CompareResult& r) {
     if (c->agreement) md += "| top-1 agreement | | | " + fmt("%.2f %%", *c->agreement * 100) + " |\n";
   }
   md += "| output SQNR (min) | | | " + formatDb(r.minOutputSqnr()) + " |\n";
+  md += "| per-channel SQNR (min over the last axis) | | | " + formatDb(r.minChannelSqnr()) + " |\n";
   if (r.originalLatency.runs > 0) {
     md += "| p50 latency | " + fmt("%.3f ms", r.originalLatency.p50Ms) + " | " +
           fmt("%.3f ms", r.optimizedLatency.p50Ms) + " | " + fmt("%.2fx", r.speedup()) + " |\n";

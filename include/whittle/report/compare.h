@@ -82,6 +82,9 @@ struct CompareResult {
   double sizeRatio() const;
   /// The lowest SQNR over the outputs.
   double minOutputSqnr() const;
+  /// The lowest SQNR over every output and every channel of an output's last axis
+  /// (OutputMetrics::minChannelSqnrDb): what a collapsed channel cannot hide from.
+  double minChannelSqnr() const;
   /// The first output with accuracy, else the first with agreement; nullptr when none.
   const OutputMetrics* classification() const;
   bool gatesPassed() const;
