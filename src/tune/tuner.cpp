@@ -246,6 +246,7 @@ class Search {
   std::unordered_map<std::string, std::string> opOf_;
   ir::Model bestModel_;
   Metrics lastFirst_;  ///< the last trial's metrics on the ranking samples
+  bool notesTaken_ = false;
 
  public:
   /// The best model found, with what fell back in it; sets met and shortfall.
@@ -284,7 +285,8 @@ Expected<ir::Model> Search::quantize(const Config& c) {
     ctx.calibration = ranges_.get();
     auto stats = passes::runPipeline(m, {e}, ctx);
     if (!stats.isOk()) return stats.status().withContext(req_.optimize.inputPath);
-    if (result_.trials.empty()) {
+    if (!notesTaken_) {
+      notesTaken_ = true;
       for (const auto& n : ctx.notes()) result_.notes.push_back(n);
       for (const auto& w : ctx.warnings()) result_.notes.push_back("warning: " + w);
     }
@@ -503,7 +505,8 @@ Status Search::run() {
     }
     std::set<std::string> found;
     for (const ir::Node* n : q0.graph->nodes()) {
-      if (n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear" || !floatNames.contains(n->name())) {
+      if (n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear" || !floatNames.contains(n->name()) ||
+          !quant::qdqOpRule(*n)) {
         continue;
       }
       for (const ir::Value* v : n->inputs()) {
@@ -529,26 +532,14 @@ Status Search::run() {
     return Status::ok();
   }
 
-  // ---- Sensitivity ----
-  say("sensitivity: per-layer SQNR of the quantized model");
-  WH_RETURN_IF_ERROR(cheapSensitivity(q0));
-  WH_RETURN_IF_ERROR(measuredSensitivity(config, baseRank));
-  if (req_.sensitivityOnly) return Status::ok();
-
-  auto fullCheck = [&](const std::string& stage, const std::string& change) -> Expected<bool> {
-    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, stage, change, true));
-    t->kept = true;
-    return t->meetsBudget;
-  };
-
-  // ---- Repair 1: range methods, for all tensors, then per tensor of the most harmful nodes ----
+  // ---- Repair 1a: one range method for every tensor (before ranking: it changes the ranking) ----
   const std::vector<quant::CalibrationMethod> allMethods = {quant::CalibrationMethod::kMinMax,
                                                             quant::CalibrationMethod::kPercentile,
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
   double current = baseRank;
   for (auto m : allMethods) {
-    if (m == config.defaultMethod || !timeLeft(0.6)) continue;
+    if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
     Config c = config;
     c.defaultMethod = m;
     WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "method", std::string(quant::calibrationMethodName(m)) + " ranges for every tensor", false));
@@ -558,6 +549,22 @@ Status Search::run() {
       t->kept = true;
     }
   }
+  // ---- Sensitivity, of the model with the chosen method ----
+  say("sensitivity: per-layer SQNR of the quantized model");
+  if (config.defaultMethod != *method) {
+    WH_ASSIGN_OR_RETURN(q0, quantize(config));
+  }
+  WH_RETURN_IF_ERROR(cheapSensitivity(q0));
+  WH_RETURN_IF_ERROR(measuredSensitivity(config, current));
+  if (req_.sensitivityOnly) return Status::ok();
+
+  auto fullCheck = [&](const std::string& stage, const std::string& change) -> Expected<bool> {
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, stage, change, true));
+    t->kept = true;
+    return t->meetsBudget;
+  };
+
+  // ---- Repair 1b: a range method per tensor of the most harmful nodes ----
   std::unordered_map<std::string, const ir::Node*> byName;
   for (const ir::Node* n : float_.graph->nodes()) byName[n->name()] = n;
   const size_t topRanges = 3;
