@@ -432,6 +432,9 @@ Status Search::run() {
   if (!o.calibration.wanted()) return invalidInput(flag + " needs calibration data: --calib DATA or --load-calib FILE");
   if (!o.convert.to.empty()) return invalidInput(flag + " cannot be combined with --convert");
   if (req_.timeBudgetSeconds <= 0) return invalidInput("--time-budget must be positive");
+  if (req_.sensitivityOnly && o.report.wanted()) {
+    return invalidInput("--sensitivity-only writes no model to report on: use --trial-log FILE or --json");
+  }
   if (budget.maxAccuracyDropPp && *budget.maxAccuracyDropPp < 0) return invalidInput("--max-accuracy-drop must be >= 0");
 
   // ---- The float model after the level's passes ----
@@ -652,6 +655,41 @@ Status Search::run() {
 
 }  // namespace
 
+namespace {
+
+report::TuningSection tuningSection(const TuneRequest& request, const TuneResult& result) {
+  report::TuningSection t;
+  t.budget = request.budget.text();
+  t.met = result.met;
+  if (result.best >= 0) {
+    const Trial& best = result.trials[static_cast<size_t>(result.best)];
+    t.summary = "Best: trial " + std::to_string(best.index) + " of " + std::to_string(result.trials.size()) + ", " +
+                std::to_string(best.floatNodes.size()) + " node(s) float, " + num(result.seconds, 1) + " s" +
+                (result.met ? "." : "; " + result.shortfall + ".");
+  }
+  for (const Sensitivity& s : result.sensitivity) t.sensitivity.push_back({s.rank, s.node, s.opType, s.localLossDb, s.gainDb});
+  for (const Trial& x : result.trials) {
+    report::TuningSection::Trial y;
+    y.index = x.index;
+    y.stage = x.stage;
+    y.change = x.change;
+    y.fullData = x.fullData;
+    y.best = x.index == result.best;
+    y.meets = x.meetsBudget;
+    y.floatNodes = static_cast<int>(x.floatNodes.size());
+    y.sqnrDb = x.metrics.minChannelSqnrDb;
+    y.agreementPct = x.metrics.agreementPct;
+    y.accuracyDropPp = x.accuracyDropPp;
+    y.parameterBytes = x.parameterBytes;
+    y.msPerSample = x.metrics.msPerSample;
+    t.trials.push_back(std::move(y));
+  }
+  t.fellBack = result.fellBack;
+  return t;
+}
+
+}  // namespace
+
 std::string Budget::text() const {
   std::vector<std::string> parts;
   if (maxAccuracyDropPp) parts.push_back("top-1 drop <= " + num(*maxAccuracyDropPp) + " pp");
@@ -684,6 +722,22 @@ Expected<TuneResult> tune(const TuneRequest& request) {
     }
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (o.report.wanted() && result.best >= 0) {
+    // The comparison of the written model with its input, on the ranking samples (the budget
+    // was checked on all of them), with the tuning section.
+    data::DatasetSpec spec = *request.eval;
+    spec.limit = spec.limit < 0 ? request.rankingSamples : std::min(spec.limit, request.rankingSamples);
+    report::CompareOptions options;
+    options.threads = std::max(1, o.report.threads);
+    options.perLayer = true;
+    options.progress = o.report.progress;
+    auto compared = report::compareFiles(o.inputPath, o.outputPath, spec, options, report::Gates{}, report::ReportPaths{});
+    if (!compared.isOk()) return compared.status().withContext("--report");
+    result.report = std::move(compared).value();
+    result.report->tuning = tuningSection(request, result);
+    for (const std::string& n : result.notes) result.report->notes.push_back("tune: " + n);
+    WH_RETURN_IF_ERROR(report::writeReports(*result.report, o.report.paths).withContext("--report"));
+  }
   if (!request.trialLogPath.empty()) {
     WH_RETURN_IF_ERROR(writeFileAtomic(request.trialLogPath, tuneResultJson(request, result).dump(2) + "\n")
                            .withContext("--trial-log"));
