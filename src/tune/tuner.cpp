@@ -231,6 +231,8 @@ class Search {
   bool better(const Trial& a, const Trial& b) const;
   Status cheapSensitivity(const ir::Model& quantized);
   Status measuredSensitivity(const Config& base, double baseRank);
+  /// After the budget holds: quantize float nodes again while it still holds.
+  Status minimize(Config config);
 
   const TuneRequest& req_;
   TuneResult& result_;
@@ -648,7 +650,25 @@ Status Search::run() {
     t->kept = true;
     result_.fellBack.emplace_back(s.node, "rank " + std::to_string(s.rank) + " in sensitivity" +
                                               (s.gainDb ? " (float alone: +" + num(*s.gainDb, 1) + " dB)" : std::string()));
-    if (t->meetsBudget) return Status::ok();
+    if (t->meetsBudget) return minimize(config);
+  }
+  return Status::ok();
+}
+
+Status Search::minimize(Config config) {
+  // The greedy fallback adds nodes in ranked order; some of the earlier ones may not be needed
+  // once the later ones are float. Each float node costs speed: quantize it again, the earliest
+  // first (the last one added is what met the budget), and keep that when the budget still holds.
+  const std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  for (const std::string& node : order) {
+    if (!timeLeft()) break;
+    Config c = config;
+    std::erase(c.floatNodes, node);
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "minimize", "'" + node + "' quantized again", true));
+    if (!t->meetsBudget) continue;
+    t->kept = true;
+    config = c;
+    std::erase_if(result_.fellBack, [&](const auto& f) { return f.first == node; });
   }
   return Status::ok();
 }
