@@ -68,6 +68,7 @@ struct QuantizeInt8Options {
   std::vector<std::string> opTypes;
   std::vector<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
+  std::vector<std::string> floatNodes;
   std::string overrides;
   static const OptionList<QuantizeInt8Options>& declare() {
     using S = QuantizeInt8Options;
@@ -81,6 +82,9 @@ struct QuantizeInt8Options {
           .oneOf(&S::activationType, "activation-type", "uint8", {"uint8", "int8"},
                  "activations: uint8 asymmetric or int8 symmetric");
       declareQuantizeSelection(l, "only these op types, ';'-separated (empty: all supported)")
+          .list(&S::floatNodes, "float-nodes", {},
+                "these nodes stay float and so do their outputs, up to the next nodes with weights (which read "
+                "them in float, weights still int8): exact names, ';'-separated")
           .text(&S::overrides, "overrides", "",
                 "JSON file of per-tensor overrides: {tensor: {range | scale, zero_point, dtype}}");
       return l;

@@ -67,6 +67,7 @@ struct Config {
   std::set<std::string> opTypes;
   std::set<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
+  std::set<std::string> floatNodes;
   std::string overrides;
 };
 
@@ -166,6 +167,7 @@ bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
   const std::string& op = n.opType();
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
+  if (config_.floatNodes.contains(n.name())) return false;
   for (const std::string& name : config_.excludeNodes) {
     if (n.name() == name) return false;
   }
@@ -248,6 +250,30 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   std::map<const ir::Node*, std::vector<size_t>> inputsOf;
   std::set<const ir::Value*> quantizedTensors;  // values that will carry a Q/DQ pair
   std::map<const ir::Value*, ir::Node*> foldedActivation;  // producer output -> Relu/Clip after it
+  // float-nodes: their outputs stay float, and so do the outputs of ops without weights whose
+  // every activation input is float (a Relu after such a node, a MaxPool, ...), up to the next
+  // ops with weights, which then read float and keep only their weights int8.
+  std::set<const ir::Value*> floatValues;
+  if (!config_.floatNodes.empty()) {
+    for (const ir::Node* n : graph.nodes()) {
+      bool isFloat = config_.floatNodes.contains(n->name());
+      if (!isFloat) {
+        std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+        if (rule && hasWeight(*rule)) continue;
+        bool any = false, all = true;
+        for (const ir::Value* v : n->inputs()) {
+          if (v == nullptr || constantOf(v) != nullptr) continue;
+          any = true;
+          all = all && floatValues.contains(v);
+        }
+        isFloat = any && all;
+      }
+      if (!isFloat) continue;
+      for (const ir::Value* v : n->outputs()) {
+        if (v != nullptr) floatValues.insert(v);
+      }
+    }
+  }
   for (ir::Node* n : graph.nodes()) {
     // Relu/Clip(0, x) right after a quantized compute/binary node: folded into the range of
     // that node's output (uint8: the range [0, hi] clamps as the activation does).
@@ -260,9 +286,17 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     if (!rule || !selected(*n, *rule)) continue;
     std::vector<size_t> idx = activationInputs(*n, *rule);
     if (idx.empty()) continue;
+    if (!floatValues.empty()) {
+      const size_t before = idx.size();
+      std::erase_if(idx, [&](size_t i) { return floatValues.contains(n->input(i)); });
+      // An op without weights reading a float tensor stays float (a Concat of a float and a
+      // quantized tensor would quantize both at its output); an op with weights whose
+      // activations all stay float keeps its weights int8 only.
+      if (idx.size() != before && !hasWeight(*rule)) continue;
+    }
     // Ops that only pass values through are worth quantizing when their input is already
     // quantized (ORT then drops their Q/DQ pair); alone they would only add error.
-    if (rule->needsQuantizedInputs) {
+    if (rule->needsQuantizedInputs && !idx.empty()) {
       bool allQuantized = true;
       for (size_t i : idx) allQuantized = allQuantized && quantizedTensors.contains(n->input(i));
       if (!allQuantized) continue;
@@ -298,7 +332,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       calibName[v] = f != foldedActivation.end() ? f->second->output(0)->name() : v->name();
     }
     const ir::Value* out = n->output(0);
-    if (quantized.at(n).sameParams) {
+    if (quantized.at(n).sameParams && !inputsOf[n].empty()) {
       inheritsFrom[out] = n->input(inputsOf[n][0]);
       calibName.erase(out);
     } else if (!calibName.contains(out)) {
@@ -352,7 +386,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   // ---- 4. Rewrite ----
   std::map<const ir::Node*, QuantParams> inputParams;  // compute node -> its input's parameters
   for (const auto& [n, rule] : quantized) {
-    if (hasWeight(rule)) inputParams[n] = params.at(n->input(0));
+    auto p = params.find(n->input(0));
+    if (hasWeight(rule) && p != params.end()) inputParams[n] = p->second;
   }
   int64_t folded = 0;
   for (auto& [x, act] : foldedActivation) {
@@ -435,6 +470,7 @@ Expected<std::unique_ptr<Pass>> makeQuantizeInt8(const QuantizeInt8Options& opti
   c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
   c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
   c.excludeNodes = options.excludeNodes;
+  c.floatNodes.insert(options.floatNodes.begin(), options.floatNodes.end());
   c.overrides = options.overrides;
   return std::unique_ptr<Pass>(std::make_unique<QuantizeInt8>(std::move(c)));
 }

@@ -43,6 +43,10 @@ void printSummary(const report::CompareResult& r) {
   for (const auto& o : r.outputs) {
     std::printf("  output %s: SQNR %s, cosine %.6f, max |err| %.4g, mean |err| %.4g", o.name.c_str(),
                 formatDb(o.sqnrDb, 2).c_str(), o.cosine, o.maxAbsError, o.meanAbsError);
+    if (o.channels > 1) {
+      std::printf(", lowest channel SQNR %s (channel %lld of %lld on the last axis)", formatDb(o.minChannelSqnrDb, 2).c_str(),
+                  static_cast<long long>(o.minChannel), static_cast<long long>(o.channels));
+    }
     if (o.agreement) std::printf(", top-1 agreement %.2f %%", *o.agreement * 100);
     if (o.hasAccuracy) {
       std::printf(", top-1 %.2f %% -> %.2f %%, top-5 %.2f %% -> %.2f %%", o.top1Original * 100, o.top1Optimized * 100,

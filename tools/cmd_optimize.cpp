@@ -14,6 +14,7 @@
 #include "whittle/common/text.h"
 #include "whittle/optimize.h"
 #include "whittle/report/report.h"
+#include "whittle/tune/tune.h"
 
 namespace whittle::tools {
 namespace {
@@ -26,7 +27,33 @@ struct OptimizeArgs {
   DatasetArgs calib;     // --calib and the options that read it (also --eval's)
   std::string eval;      // --eval: data for the report (default: --calib)
   int64_t evalLimit = 100;
+  bool evalLimitGiven = false;
+  std::string labels;  // --labels: of the --eval data
+  // Accuracy-aware quantization (whittle/tune/tune.h).
+  tune::Budget budget;
+  std::string timeBudget;
+  bool sensitivityOnly = false;
+  std::string trialLog;
+  int64_t rankingSamples = 100;
 };
+
+/// "90", "90s", "10m", "1h" as seconds.
+Expected<double> parseDuration(const std::string& text) {
+  if (text.empty()) return invalidInput("--time-budget: empty");
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return invalidInput("--time-budget '" + text + "': expected a duration such as 90s, 10m or 1h");
+  }
+  std::string unit = text.substr(used);
+  double scale = unit.empty() || unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : -1;
+  if (scale < 0 || !(v > 0)) return invalidInput("--time-budget '" + text + "': expected a positive duration such as 90s, 10m or 1h");
+  return v * scale;
+}
+
+bool wantsTuning(const OptimizeArgs& args) { return args.budget.any() || args.sensitivityOnly; }
 
 Expected<OptimizeRequest> requestOf(const OptimizeArgs& args, ProgressBar& bar) {
   OptimizeRequest r = args.request;
@@ -46,7 +73,8 @@ Expected<OptimizeRequest> requestOf(const OptimizeArgs& args, ProgressBar& bar) 
   if (!args.eval.empty() || (r.report.wanted() && !calib.path.empty())) {
     DatasetArgs eval = calib;
     eval.path = args.eval.empty() ? calib.path : args.eval;
-    eval.limit = args.evalLimit;
+    eval.limit = wantsTuning(args) && !args.evalLimitGiven ? -1 : args.evalLimit;
+    if (!args.labels.empty()) eval.labels = args.labels;
     WH_ASSIGN_OR_RETURN(r.report.eval, datasetSpec(eval, "--calib-options", "--calib-kind"));
   }
   const int threads = r.calibration.threads;
@@ -93,7 +121,68 @@ void printTable(const OptimizeRequest& request, const OptimizeResult& result) {
               result.pipeline.empty() ? "none" : result.pipeline.c_str());
 }
 
+void printTuning(const tune::TuneRequest& request, const tune::TuneResult& r) {
+  if (!r.sensitivity.empty()) {
+    std::printf("sensitivity (most harmful first; gain: the ranking SQNR with the node float, minus all quantized):\n");
+    std::printf("%5s  %-40s %-18s %12s %12s\n", "rank", "node", "op", "local loss", "gain");
+    for (const tune::Sensitivity& s : r.sensitivity) {
+      std::printf("%5d  %-40s %-18s %9.2f dB %s\n", s.rank, s.node.c_str(), s.opType.c_str(), s.localLossDb,
+                  s.gainDb ? (formatDb(*s.gainDb, 2)).c_str() : "   (not measured)");
+    }
+  }
+  for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
+  if (request.sensitivityOnly || r.best < 0) return;
+  const tune::Trial& best = r.trials[static_cast<size_t>(r.best)];
+  for (const auto& [node, why] : r.fellBack) std::printf("kept float: %s (%s)\n", node.c_str(), why.c_str());
+  std::printf("best: trial %d of %zu, SQNR %s (lowest channel %s)", best.index, r.trials.size(),
+              formatDb(best.metrics.outputSqnrDb, 1).c_str(), formatDb(best.metrics.minChannelSqnrDb, 1).c_str());
+  if (best.metrics.agreementPct) std::printf(", agreement %.2f %%", *best.metrics.agreementPct);
+  if (best.accuracyDropPp && r.reference.top1Pct) {
+    std::printf(", top-1 %.2f %% -> %.2f %% (drop %.2f pp)", *r.reference.top1Pct, *best.metrics.top1Pct, *best.accuracyDropPp);
+  }
+  std::printf(", %zu node%s float, %.1f s\n", best.floatNodes.size(), best.floatNodes.size() == 1 ? "" : "s", r.seconds);
+  std::printf("wrote %s (pipeline: %s)\n", request.optimize.outputPath.c_str(), r.pipeline.c_str());
+}
+
+Status runTune(const OptimizeArgs& args) {
+  ProgressBar bar(false);
+  WH_ASSIGN_OR_RETURN(OptimizeRequest optimizeRequest, requestOf(args, bar));
+  tune::TuneRequest request;
+  request.optimize = std::move(optimizeRequest);
+  request.eval = request.optimize.report.eval;
+  if (args.eval.empty()) request.eval.reset();  // the budget is checked on --eval data only
+  request.budget = args.budget;
+  if (!args.timeBudget.empty()) {
+    WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, parseDuration(args.timeBudget));
+  }
+  request.sensitivityOnly = args.sensitivityOnly;
+  request.trialLogPath = args.trialLog;
+  request.rankingSamples = args.rankingSamples;
+  const int threads = request.optimize.calibration.threads;
+  request.threads = threads > 0 ? threads : 1;
+  if (!args.json) request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  auto result = tune::tune(request);
+  if (!result.isOk()) return result.status();
+  if (args.json) {
+    std::cout << tune::tuneResultJson(request, *result).dump(2) << "\n";
+  } else {
+    printTuning(request, *result);
+  }
+  if (!request.sensitivityOnly && !result->met) {
+    std::fprintf(stderr, "error: budget not met: %s; wrote the best model found to %s\n", result->shortfall.c_str(),
+                 request.optimize.outputPath.c_str());
+    setExitCode(3);
+  }
+  return Status::ok();
+}
+
 Status runOptimize(const OptimizeArgs& args) {
+  if (wantsTuning(args)) {
+    if (args.request.outputPath.empty() && !args.sensitivityOnly) {
+      return invalidInput("missing -o OUTPUT (the optimized model's path)");
+    }
+    return runTune(args);
+  }
   if (args.request.outputPath.empty()) return invalidInput("missing -o OUTPUT (the optimized model's path)");
   ProgressBar bar(!args.json && isatty(STDERR_FILENO) != 0);
   WH_ASSIGN_OR_RETURN(OptimizeRequest request, requestOf(args, bar));
@@ -186,7 +275,33 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--eval-limit", args->evalLimit, "Samples for the report (default 100)")
       ->check(CLI::PositiveNumber)
       ->group("Report");
-  cmd->callback([args] {
+  cmd->add_option("--labels", args->labels, "Label file of the --eval data (default: the one beside it, if any)")
+      ->group("Accuracy budget");
+  cmd->add_option("--max-accuracy-drop", args->budget.maxAccuracyDropPp,
+                  "With --quantize int8 and --eval: top-1 may drop at most PP percentage points below the float "
+                  "model (needs labels); ranges are tuned and the most harmful layers kept float until it holds")
+      ->group("Accuracy budget");
+  cmd->add_option("--min-agreement", args->budget.minAgreementPct,
+                  "Budget: top-1 agreement with the float model at least PCT percent (no labels needed)")
+      ->group("Accuracy budget");
+  cmd->add_option("--min-sqnr", args->budget.minSqnrDb,
+                  "Budget: SQNR of every output and of every channel of its last axis at least DB dB (detectors, "
+                  "regressors, embeddings)")
+      ->group("Accuracy budget");
+  cmd->add_option("--time-budget", args->timeBudget, "Stop the search after this long (90s, 10m, 1h; default 10m); "
+                  "the best model so far is written")
+      ->group("Accuracy budget");
+  cmd->add_flag("--sensitivity-only", args->sensitivityOnly,
+                "Rank the quantized nodes by their share of the output error and stop (no model written)")
+      ->group("Accuracy budget");
+  cmd->add_option("--trial-log", args->trialLog, "Write every trial of the search as JSON (schema whittle.tune/1)")
+      ->group("Accuracy budget");
+  cmd->add_option("--ranking-samples", args->rankingSamples,
+                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
+      ->check(CLI::PositiveNumber)
+      ->group("Accuracy budget");
+  cmd->callback([args, cmd] {
+    args->evalLimitGiven = cmd->count("--eval-limit") > 0;
     if (args->listPasses) return static_cast<void>(std::fputs(passes::describePasses().c_str(), stdout));
     if (args->request.inputPath.empty()) return setExitCode(reportError(invalidInput("missing the input model")));
     Status status = runOptimize(*args);

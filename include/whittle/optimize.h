@@ -127,6 +127,10 @@ struct OptimizeResult {
 /// and conversion. Bad pass names, options and combinations are errors naming the flag.
 Expected<std::vector<passes::PipelineEntry>> buildPipeline(const OptimizeRequest& request);
 
+/// The quantize-int8 / quantize-dynamic entry of a quantization request: only the options the
+/// request sets, so that the pass's declared defaults stay the single source of defaults.
+Expected<passes::PipelineEntry> quantizeEntry(const QuantizeRequest& request);
+
 /// Loads the model, runs the pipeline (calibrating on demand), verifies the result, stamps
 /// the pipeline into the model's metadata, writes it atomically (when outputPath is set) and
 /// compares it with the input (when a report is asked for). The input file is never modified;

@@ -34,10 +34,24 @@ int64_t classCount(std::span<const int64_t> dims, int64_t rows) {
   return dims[1];
 }
 
+}  // namespace
+
+int64_t lastAxisChannels(std::span<const int64_t> dims) {
+  return dims.size() >= 2 && dims.back() >= 1 ? dims.back() : 1;
+}
+
+namespace {
+
 class ErrorMetric final : public MetricAccumulator {
  public:
   Status add(const OutputBatch& batch) override {
     acc_.add(batch.original, batch.optimized);
+    int64_t c = lastAxisChannels(batch.dims);
+    if (channels_.channels() == 0 || channels_.channels() == c) {
+      channels_.add(batch.original, batch.optimized, c);
+    } else {
+      channelsChanged_ = true;  // a dynamic last dim: per-channel error is not defined
+    }
     return Status::ok();
   }
   void finish(OutputMetrics& m) const override {
@@ -46,10 +60,21 @@ class ErrorMetric final : public MetricAccumulator {
     m.sqnrDb = acc_.sqnrDb();
     m.maxAbsError = acc_.maxAbsError();
     m.meanAbsError = acc_.meanAbsError();
+    m.channels = channelsChanged_ ? 1 : std::max<int64_t>(1, channels_.channels());
+    if (m.channels > 1) {
+      auto [sqnr, channel] = channels_.minSqnrDb();
+      m.minChannelSqnrDb = sqnr;
+      m.minChannel = channel;
+    } else {
+      m.minChannelSqnrDb = m.sqnrDb;
+      m.minChannel = m.elements > 0 ? 0 : -1;
+    }
   }
 
  private:
   ErrorAccumulator acc_;
+  ChannelErrorAccumulator channels_;
+  bool channelsChanged_ = false;
 };
 
 class ClassificationMetric final : public MetricAccumulator {

@@ -50,6 +50,46 @@ double ErrorAccumulator::sqnrDb() const {
   return 10.0 * std::log10(sumRefSq_ / sumNoiseSq_);
 }
 
+void ChannelErrorAccumulator::add(std::span<const float> ref, std::span<const float> test, int64_t channels) {
+  WH_CHECK(ref.size() == test.size(), "ChannelErrorAccumulator::add: lengths differ");
+  WH_CHECK(channels >= 1 && ref.size() % static_cast<size_t>(channels) == 0,
+           "ChannelErrorAccumulator::add: length is not a multiple of the channel count");
+  if (refSq_.empty()) {
+    refSq_.assign(static_cast<size_t>(channels), 0.0);
+    noiseSq_.assign(static_cast<size_t>(channels), 0.0);
+  }
+  WH_CHECK(static_cast<int64_t>(refSq_.size()) == channels, "ChannelErrorAccumulator::add: the channel count changed");
+  const auto c = static_cast<size_t>(channels);
+  for (size_t i = 0; i < ref.size(); i += c) {
+    for (size_t k = 0; k < c; ++k) {
+      double r = ref[i + k];
+      double e = static_cast<double>(test[i + k]) - r;
+      refSq_[k] += r * r;
+      noiseSq_[k] += e * e;
+    }
+  }
+}
+
+double ChannelErrorAccumulator::sqnrDb(int64_t c) const {
+  const auto k = static_cast<size_t>(c);
+  WH_CHECK(k < refSq_.size(), "ChannelErrorAccumulator::sqnrDb: no such channel");
+  if (noiseSq_[k] == 0) return std::numeric_limits<double>::infinity();
+  if (refSq_[k] == 0) return -std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(refSq_[k] / noiseSq_[k]);
+}
+
+std::pair<double, int64_t> ChannelErrorAccumulator::minSqnrDb() const {
+  std::pair<double, int64_t> worst{std::numeric_limits<double>::infinity(), -1};
+  for (size_t k = 0; k < refSq_.size(); ++k) {
+    if (refSq_[k] == 0) continue;
+    double s = sqnrDb(static_cast<int64_t>(k));
+    // NaN noise (a NaN in the tested tensor) counts as the worst.
+    if (std::isnan(s)) s = -std::numeric_limits<double>::infinity();
+    if (worst.second < 0 || s < worst.first) worst = {s, static_cast<int64_t>(k)};
+  }
+  return worst;
+}
+
 void RelativeErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
   WH_CHECK(ref.size() == test.size(), "RelativeErrorAccumulator::add: lengths differ");
   for (size_t i = 0; i < ref.size(); ++i) {

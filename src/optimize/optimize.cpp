@@ -21,8 +21,8 @@ std::string joinList(const std::vector<std::string>& items) {
   return out;
 }
 
-// The quantize-int8 / quantize-dynamic entry of a request: only the options the request sets,
-// so the pass's declared defaults stay the single source of defaults.
+}  // namespace
+
 Expected<passes::PipelineEntry> quantizeEntry(const QuantizeRequest& q) {
   std::map<std::string, std::string> o;
   if (q.perTensor) o["per-channel"] = "false";
@@ -47,6 +47,8 @@ Expected<passes::PipelineEntry> quantizeEntry(const QuantizeRequest& q) {
   WH_ASSIGN_OR_RETURN(auto entries, passes::parsePipeline(pass + (body.empty() ? "" : "{" + body + "}")));
   return entries.front();
 }
+
+namespace {
 
 // The calibration provider of a request, with the data set it streams (kept alive beside it).
 struct Calibration {

@@ -30,6 +30,12 @@ double CompareResult::minOutputSqnr() const {
   return m;
 }
 
+double CompareResult::minChannelSqnr() const {
+  double m = std::numeric_limits<double>::infinity();
+  for (const auto& o : outputs) m = std::min({m, o.sqnrDb, o.minChannelSqnrDb});
+  return m;
+}
+
 const OutputMetrics* CompareResult::classification() const {
   for (const auto& o : outputs) {
     if (o.hasAccuracy) return &o;

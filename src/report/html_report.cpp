@@ -53,6 +53,13 @@ details summary{cursor:pointer;margin:6px 0}
 section,figure{break-inside:avoid}details{display:block}details>*{display:block}.scroll{overflow:visible}}
 )css";
 
+/// The lowest per-channel SQNR of an output, with the channel, or a dash for one channel.
+std::string channelText(const OutputMetrics& o) {
+  if (o.channels <= 1) return "—";
+  return formatDb(o.minChannelSqnrDb, 2) + " (channel " + std::to_string(o.minChannel) + " of " +
+         std::to_string(o.channels) + ")";
+}
+
 std::string card(const std::string& key, const std::string& value, const std::string& id) {
   return "<div class=\"card\" id=\"" + id + "\"><div class=\"k\">" + xmlEscape(key) + "</div><div class=\"v\">" + xmlEscape(value) +
          "</div></div>";
@@ -155,6 +162,82 @@ std::string sqnrSvg(const std::vector<LayerMetrics>& layers) {
 
 }  // namespace
 
+/// Sensitivity as horizontal bars: the measured gain of keeping each node float (the most
+/// harmful 20), fallen-back nodes in red.
+std::string sensitivitySvg(const TuningSection& t) {
+  std::vector<const TuningSection::Node*> rows;
+  for (const auto& n : t.sensitivity) {
+    if (n.gainDb && rows.size() < 20) rows.push_back(&n);
+  }
+  if (rows.empty()) return "";
+  double hi = 0.1;
+  for (const auto* n : rows) hi = std::max(hi, *n->gainDb);
+  const double left = 260, width = 800, barH = 16, gap = 4, top = 8;
+  const double height = top + static_cast<double>(rows.size()) * (barH + gap) + 24;
+  std::string s = "<svg id=\"sensitivity-chart\" viewBox=\"0 0 800 " + fmt("%.0f", height) +
+                  "\" role=\"img\" aria-label=\"sensitivity\" preserveAspectRatio=\"xMinYMin meet\">";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& n = *rows[i];
+    bool fell = std::any_of(t.fellBack.begin(), t.fellBack.end(), [&](const auto& f) { return f.first == n.node; });
+    double y = top + static_cast<double>(i) * (barH + gap);
+    double w = std::max(0.0, *n.gainDb) / hi * (width - left - 80);
+    s += "<text x=\"" + fmt("%.1f", left - 6) + "\" y=\"" + fmt("%.1f", y + barH - 4) + "\" text-anchor=\"end\">" +
+         xmlEscape(n.node.size() > 36 ? n.node.substr(0, 35) + "…" : n.node) + "</text>";
+    s += "<rect x=\"" + fmt("%.1f", left) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" + fmt("%.1f", w) + "\" height=\"" +
+         fmt("%.0f", barH) + "\" fill=\"" + (fell ? "#cf222e" : "#0969da") + "\"><title>" + xmlEscape(n.node) + " (" +
+         xmlEscape(n.opType) + "): " + fmt("%+.2f dB", *n.gainDb) + "</title></rect>";
+    s += "<text x=\"" + fmt("%.1f", left + w + 6) + "\" y=\"" + fmt("%.1f", y + barH - 4) + "\">" + fmt("%+.2f dB", *n.gainDb) +
+         "</text>";
+  }
+  s += "<text x=\"" + fmt("%.1f", left) + "\" y=\"" + fmt("%.1f", height - 6) +
+       "\">SQNR gained by keeping the node float (red: kept float in the written model)</text>";
+  return s + "</svg>";
+}
+
+std::string tuningSection(const TuningSection& t) {
+  std::string h = "<section id=\"tuning\"><h2>Accuracy-aware quantization</h2><p>Budget: " + xmlEscape(t.budget) +
+                  " — <strong class=\"" + (t.met ? "pass-t\">met" : "fail-t\">not met") + "</strong>. " +
+                  xmlEscape(t.summary) + "</p>";
+  if (!t.fellBack.empty()) {
+    h += "<p>Kept float:</p><ul>";
+    for (const auto& [node, why] : t.fellBack) h += "<li><code>" + xmlEscape(node) + "</code>: " + xmlEscape(why) + "</li>";
+    h += "</ul>";
+  }
+  std::string chart = sensitivitySvg(t);
+  if (!chart.empty()) {
+    h += "<figure>" + chart +
+         "<figcaption>Sensitivity: each quantized node kept float alone, measured on the ranking samples.</figcaption>"
+         "</figure>";
+  }
+  if (!t.sensitivity.empty()) {
+    h += "<details><summary>" + std::to_string(t.sensitivity.size()) +
+         " nodes ranked</summary><div class=\"scroll\"><table><thead><tr><th>rank</th><th>node</th><th>op</th>"
+         "<th>float alone</th><th>per-layer loss</th></tr></thead><tbody>";
+    for (const auto& n : t.sensitivity) {
+      h += "<tr><td>" + std::to_string(n.rank) + "</td><td><code>" + xmlEscape(n.node) + "</code></td><td>" +
+           xmlEscape(n.opType) + "</td><td>" + (n.gainDb ? fmt("%+.2f dB", *n.gainDb) : std::string("—")) + "</td><td>" +
+           fmt("%.2f dB", n.localLossDb) + "</td></tr>";
+    }
+    h += "</tbody></table></div></details>";
+  }
+  h += "<h3>Trials on every evaluation sample: accuracy against size and speed</h3><div class=\"scroll\"><table><thead>"
+       "<tr><th>#</th><th>stage</th><th>change</th><th>float nodes</th><th>SQNR (min channel)</th><th>agreement</th>"
+       "<th>top-1 drop</th><th>parameter bytes</th><th>ms / sample</th></tr></thead><tbody>";
+  for (const auto& x : t.trials) {
+    if (!x.fullData) continue;
+    h += std::string("<tr") + (x.best ? " class=\"best\"" : "") + "><td>" + std::to_string(x.index) + (x.best ? " ★" : "") +
+         "</td><td>" + xmlEscape(x.stage) + "</td><td>" + xmlEscape(x.change) + "</td><td>" +
+         std::to_string(x.floatNodes) + "</td><td>" + formatDb(x.sqnrDb, 2) + "</td><td>" +
+         (x.agreementPct ? fmt("%.2f %%", *x.agreementPct) : std::string("—")) + "</td><td>" +
+         (x.accuracyDropPp ? fmt("%.2f pp", *x.accuracyDropPp) : std::string("—")) + "</td><td>" +
+         bytesText(x.parameterBytes) + "</td><td>" + fmt("%.3f", x.msPerSample) + "</td></tr>";
+  }
+  h += "</tbody></table></div><p class=\"muted\">" +
+       std::to_string(std::count_if(t.trials.begin(), t.trials.end(), [](const auto& x) { return !x.fullData; })) +
+       " more trials ran on the ranking samples only (sensitivity, range methods): see the trial log.</p></section>\n";
+  return h;
+}
+
 std::string htmlReport(const CompareResult& r) {
   std::string v = verdict(r);
   std::string cls = v == "PASS" ? "pass" : v == "FAIL" ? "fail" : "measured";
@@ -204,13 +287,13 @@ std::string htmlReport(const CompareResult& r) {
 
   h += "<section id=\"accuracy\"><h2>Accuracy and output error</h2><div class=\"scroll\"><table><thead><tr>"
        "<th>output</th><th>top-1 orig</th><th>top-1 opt</th><th>top-5 orig</th><th>top-5 opt</th><th>agreement</th>"
-       "<th>cosine</th><th>SQNR</th><th>max |err|</th><th>mean |err|</th></tr></thead><tbody>";
+       "<th>cosine</th><th>SQNR</th><th>min channel SQNR</th><th>max |err|</th><th>mean |err|</th></tr></thead><tbody>";
   for (const auto& o : r.outputs) {
     auto acc = [&](double f) { return o.hasAccuracy ? pct(f) : std::string("—"); };
     h += "<tr><td><code>" + xmlEscape(o.name) + "</code></td><td>" + acc(o.top1Original) + "</td><td>" +
          acc(o.top1Optimized) + "</td><td>" + acc(o.top5Original) + "</td><td>" + acc(o.top5Optimized) + "</td><td>" +
          (o.agreement ? pct(*o.agreement) : std::string("—")) + "</td><td>" + fmt("%.6f", o.cosine) + "</td><td>" +
-         formatDb(o.sqnrDb, 2) + "</td><td>" + fmt("%.4g", o.maxAbsError) + "</td><td>" + fmt("%.4g", o.meanAbsError) +
+         formatDb(o.sqnrDb, 2) + "</td><td>" + channelText(o) + "</td><td>" + fmt("%.4g", o.maxAbsError) + "</td><td>" + fmt("%.4g", o.meanAbsError) +
          "</td></tr>";
   }
   h += "</tbody></table></div><p class=\"muted\">" + xmlEscape(r.dataset) +
@@ -256,6 +339,8 @@ std::string htmlReport(const CompareResult& r) {
     }
     h += "</section>\n";
   }
+
+  if (r.tuning) h += tuningSection(*r.tuning);
 
   h += "<section id=\"models\"><h2>Models</h2><div class=\"scroll\"><table><thead><tr><th></th><th>original</th>"
        "<th>optimized</th></tr></thead><tbody>";

@@ -123,6 +123,9 @@ std::string jsonReport(const CompareResult& r) {
     x["elements"] = o.elements;
     x["cosine"] = number(o.cosine);
     x["sqnr_db"] = number(o.sqnrDb);
+    x["channels"] = o.channels;
+    x["min_channel_sqnr_db"] = number(o.minChannelSqnrDb);
+    x["min_channel"] = o.minChannel;
     x["max_abs_error"] = number(o.maxAbsError);
     x["mean_abs_error"] = number(o.meanAbsError);
     x["class_scores"] = o.classScores;
@@ -171,6 +174,39 @@ std::string jsonReport(const CompareResult& r) {
                      {"message", g.message}});
   }
   j["gates"] = std::move(gates);
+  if (r.tuning) {
+    const TuningSection& t = *r.tuning;
+    json tj;
+    tj["budget"] = t.budget;
+    tj["met"] = t.met;
+    tj["summary"] = t.summary;
+    tj["sensitivity"] = json::array();
+    for (const auto& n : t.sensitivity) {
+      tj["sensitivity"].push_back({{"rank", n.rank},
+                                   {"node", n.node},
+                                   {"op_type", n.opType},
+                                   {"local_loss_db", number(n.localLossDb)},
+                                   {"gain_db", n.gainDb ? number(*n.gainDb) : json(nullptr)}});
+    }
+    tj["trials"] = json::array();
+    for (const auto& x : t.trials) {
+      tj["trials"].push_back({{"index", x.index},
+                              {"stage", x.stage},
+                              {"change", x.change},
+                              {"full_data", x.fullData},
+                              {"best", x.best},
+                              {"meets_budget", x.meets},
+                              {"float_nodes", x.floatNodes},
+                              {"min_channel_sqnr_db", number(x.sqnrDb)},
+                              {"agreement_pct", x.agreementPct ? json(*x.agreementPct) : json(nullptr)},
+                              {"accuracy_drop_pp", x.accuracyDropPp ? json(*x.accuracyDropPp) : json(nullptr)},
+                              {"parameter_bytes", x.parameterBytes},
+                              {"ms_per_sample", x.msPerSample}});
+    }
+    tj["fell_back"] = json::array();
+    for (const auto& [node, why] : t.fellBack) tj["fell_back"].push_back({{"node", node}, {"why", why}});
+    j["tuning"] = std::move(tj);
+  }
   return j.dump(2) + "\n";
 }
 
@@ -192,6 +228,7 @@ std::string markdownReport(const CompareResult& r) {
     if (c->agreement) md += "| top-1 agreement | | | " + fmt("%.2f %%", *c->agreement * 100) + " |\n";
   }
   md += "| output SQNR (min) | | | " + formatDb(r.minOutputSqnr()) + " |\n";
+  md += "| per-channel SQNR (min over the last axis) | | | " + formatDb(r.minChannelSqnr()) + " |\n";
   if (r.originalLatency.runs > 0) {
     md += "| p50 latency | " + fmt("%.3f ms", r.originalLatency.p50Ms) + " | " +
           fmt("%.3f ms", r.optimizedLatency.p50Ms) + " | " + fmt("%.2fx", r.speedup()) + " |\n";
@@ -207,6 +244,23 @@ std::string markdownReport(const CompareResult& r) {
       const LayerMetrics& l = r.layers[*jump];
       md += "\nError first jumps at `" + l.tensor + "` (" + l.opType + ", layer " + std::to_string(*jump + 1) + " of " +
             std::to_string(r.layers.size()) + "): " + formatDb(l.sqnrDb) + "\n";
+    }
+  }
+  if (r.tuning) {
+    const TuningSection& t = *r.tuning;
+    md += "\n### Accuracy-aware quantization\n\nBudget: " + t.budget + " — " + (t.met ? "met" : "**not met**") + ". " +
+          t.summary + "\n";
+    if (!t.fellBack.empty()) {
+      md += "\nKept float:\n";
+      for (const auto& [node, why] : t.fellBack) md += "- `" + node + "`: " + why + "\n";
+    }
+    if (!t.sensitivity.empty()) {
+      md += "\n| rank | node | op | float alone (dB) | per-layer loss (dB) |\n| --- | --- | --- | --- | --- |\n";
+      for (size_t i = 0; i < std::min<size_t>(t.sensitivity.size(), 10); ++i) {
+        const auto& n = t.sensitivity[i];
+        md += "| " + std::to_string(n.rank) + " | `" + n.node + "` | " + n.opType + " | " +
+              (n.gainDb ? fmt("%+.2f", *n.gainDb) : std::string("—")) + " | " + fmt("%.2f", n.localLossDb) + " |\n";
+      }
     }
   }
   if (!r.optimized.pipeline.empty()) md += "\nPipeline: `" + r.optimized.pipeline + "`\n";

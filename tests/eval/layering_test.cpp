@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 const std::map<std::string, int> kRank = {
     {"common", 0}, {"ir", 1},     {"onnx_io", 2}, {"analysis", 3}, {"data", 3},  {"runtime", 3},
-    {"quant", 4},  {"passes", 5}, {"eval", 6},    {"report", 7},   {"tools", 8},
+    {"quant", 4},  {"passes", 5}, {"eval", 6},    {"report", 7},   {"tune", 8}, {"tools", 9},
 };
 
 /// The whittle modules that `path` includes, with the header each include names.

@@ -2,6 +2,9 @@
 #include "whittle/eval/metrics.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
+#include <span>
+#include <vector>
 #include <cmath>
 #include <vector>
 
@@ -57,6 +60,41 @@ TEST_CASE("ErrorAccumulator edge cases: identical, zero signal, all zero", "[eva
   bothZero.add(zero, zero);
   CHECK(bothZero.cosine() == 1.0);
   CHECK(std::isinf(bothZero.sqnrDb()));
+}
+
+TEST_CASE("ChannelErrorAccumulator catches a collapsed low-range channel beside a large one", "[eval][metrics]") {
+  // Rows of [box (hundreds of pixels), score (0..1)]: the scores collapse to 0, the boxes
+  // stay almost exact. The output's SQNR is high; the score channel's is not.
+  std::vector<float> ref, test;
+  for (int i = 0; i < 64; ++i) {
+    float box = 100.0f + 3.0f * static_cast<float>(i);
+    float score = static_cast<float>(i % 8) / 8.0f;
+    ref.insert(ref.end(), {box, score});
+    test.insert(test.end(), {box + 0.1f, 0.0f});
+  }
+  eval::ErrorAccumulator whole;
+  whole.add(ref, test);
+  CHECK(whole.sqnrDb() > 30.0);
+  eval::ChannelErrorAccumulator channels;
+  channels.add(std::span(ref).first(64), std::span(test).first(64), 2);  // streams in chunks
+  channels.add(std::span(ref).subspan(64), std::span(test).subspan(64), 2);
+  REQUIRE(channels.channels() == 2);
+  CHECK(channels.sqnrDb(0) > 60.0);
+  CHECK(channels.sqnrDb(1) == Approx(0.0).margin(1e-9));
+  auto [worst, which] = channels.minSqnrDb();
+  CHECK(which == 1);
+  CHECK(worst == Approx(channels.sqnrDb(1)));
+
+  SECTION("a channel with no signal is left out of the minimum; none at all gives +inf") {
+    eval::ChannelErrorAccumulator c;
+    std::vector<float> r = {0, 1, 0, 2}, t = {0.5f, 1, 0.5f, 2};
+    c.add(r, t, 2);
+    CHECK(c.sqnrDb(0) == -std::numeric_limits<double>::infinity());
+    CHECK(c.minSqnrDb().second == 1);
+    eval::ChannelErrorAccumulator empty;
+    CHECK(empty.minSqnrDb().first == std::numeric_limits<double>::infinity());
+    CHECK(empty.minSqnrDb().second == -1);
+  }
 }
 
 TEST_CASE("topK orders by score, ties to the lower index", "[eval][metrics]") {

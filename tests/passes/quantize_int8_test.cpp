@@ -226,6 +226,25 @@ TEST_CASE("quantize-int8 options: int8 activations, per-tensor, reduce-range, se
     CHECK(findNode(*noGemm.model.graph, "Gemm", "fc")->input(1)->constant() != nullptr);
     CHECK(producerOf(*findNode(*noGemm.model.graph, "MaxPool"), 0)->opType() == "DequantizeLinear");
   }
+  SECTION("float-nodes keep the node and its outputs float up to the next node with weights") {
+    Quantized q = quantize(model, "quantize-int8{float-nodes=conv1}");
+    const ir::Graph& g = *q.model.graph;
+    const ir::Node* c1 = findNode(g, "Conv", "conv1");
+    CHECK(c1->input(1)->constant() != nullptr);  // float weight
+    CHECK(producerOf(*c1, 0) == nullptr);        // reads the graph input in float
+    // Relu and MaxPool after it stay float: conv2 reads float and keeps int8 weights.
+    CHECK(countOps(g, "Relu") == 1);
+    const ir::Node* pool = findNode(g, "MaxPool");
+    CHECK(producerOf(*pool, 0)->opType() == "Relu");
+    const ir::Node* c2 = findNode(g, "Conv", "conv2");
+    CHECK(producerOf(*c2, 0)->opType() == "MaxPool");
+    CHECK(producerOf(*c2, 1)->opType() == "DequantizeLinear");
+    CHECK(producerOf(*c2, 1)->input(0)->constant()->dtype() == ir::DataType::kInt8);
+    // Its output is quantized again for what follows.
+    CHECK(c2->output(0)->uses()[0].user->opType() == "QuantizeLinear");
+    auto feeds = testing::randomFeeds(model, 17);
+    CHECK(sqnrDb(testing::runModel(q.model, feeds)[0].second, testing::runModel(model, feeds)[0].second) > 20.0);
+  }
   SECTION("every method gives a model that verifies and stays accurate") {
     auto feeds = testing::randomFeeds(model, 17);
     auto a = testing::runModel(model, feeds);

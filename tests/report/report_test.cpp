@@ -279,5 +279,36 @@ TEST_CASE("HTML report renders in headless Chromium, on a desktop and a phone", 
   CHECK(bytes.size() > 10000);
 }
 
+TEST_CASE("reports show the tuning section: ranking chart, trials, what fell back", "[report][tune]") {
+  TempDir dir;
+  CompareResult r = damagedResult(dir, /*failSqnr=*/false);
+  TuningSection t;
+  t.budget = "top-1 drop <= 0.50 pp";
+  t.met = true;
+  t.summary = "Best: trial 2 of 3.";
+  t.sensitivity.push_back({1, "conv_hostile", "Conv", 12.5, 9.0});
+  t.sensitivity.push_back({2, "conv_ok", "Conv", 0.5, std::nullopt});
+  t.trials.push_back({0, "baseline", "every node quantized", true, false, false, 0, 8.0, 90.0, 2.0, 1000, 1.5});
+  t.trials.push_back({1, "sensitivity", "'conv_hostile' float", false, false, false, 1, 17.0, 95.0, std::nullopt, 1200, 1.6});
+  t.trials.push_back({2, "fallback", "'conv_hostile' (Conv) float", true, true, true, 1, 17.0, 99.0, 0.2, 1200, 1.7});
+  t.fellBack.emplace_back("conv_hostile", "rank 1 in sensitivity");
+  r.tuning = t;
+
+  std::string html = htmlReport(r);
+  CHECK_THAT(html, Catch::Contains("id=\"tuning\"") && Catch::Contains("id=\"sensitivity-chart\""));
+  CHECK_THAT(html, Catch::Contains("conv_hostile") && Catch::Contains("+9.00 dB"));
+  CHECK_THAT(html, Catch::Contains("fill=\"#cf222e\""));  // the fallen-back node's bar
+  CHECK_THAT(html, Catch::Contains("2 ★"));                 // the best trial, among the full-data ones
+  std::string md = markdownReport(r);
+  CHECK_THAT(md, Catch::Contains("### Accuracy-aware quantization") && Catch::Contains("`conv_hostile`: rank 1"));
+  json j = json::parse(jsonReport(r));
+  REQUIRE(j.contains("tuning"));
+  CHECK(j["tuning"]["met"] == true);
+  CHECK(j["tuning"]["sensitivity"][0]["gain_db"] == 9.0);
+  CHECK(j["tuning"]["sensitivity"][1]["gain_db"].is_null());
+  CHECK(j["tuning"]["trials"].size() == 3);
+  CHECK(j["tuning"]["fell_back"][0]["node"] == "conv_hostile");
+}
+
 }  // namespace
 }  // namespace whittle::report

@@ -14,6 +14,7 @@
 #include "support/onnx_builder.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
+#include "tune/tune_test_util.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/passes/registry.h"
@@ -290,4 +291,54 @@ TEST_CASE("whittle optimize -O2 --quantize int8 and compare run a model with If,
   CHECK(c.out.find("verdict:") != std::string::npos);
 }
 
+namespace {
+
+TEST_CASE("whittle optimize with an accuracy budget: exit codes, best model, trial log", "[tools][optimize][tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  const std::string base = "optimize " + q(model) + " --quantize int8 --calib " + q(dir.file("calib.npy")) +
+                           " --ranking-samples 48 --calib-threads 1 -o " + q(dir.file("out.onnx"));
+  const std::string eval = " --eval " + q(dir.file("eval.npy"));
+
+  SECTION("a reachable budget: exit 0, the hostile layer kept float") {
+    RunResult r = runWhittle(base + eval + " --min-sqnr 15 --trial-log " + q(dir.file("t.json")));
+    INFO(r.out);
+    CHECK(r.exitCode == 0);
+    CHECK_THAT(r.out, Catch::Contains("kept float: hostile"));
+    nlohmann::json log = nlohmann::json::parse(std::ifstream(dir.file("t.json")));
+    CHECK(log["met"] == true);
+    CHECK(std::filesystem::exists(dir.file("out.onnx")));
+  }
+  SECTION("an unreachable budget: exit 3, one line with the shortfall, the best model written") {
+    RunResult r = runWhittle(base + eval + " --min-sqnr 500 --time-budget 60s");
+    INFO(r.out);
+    CHECK(r.exitCode == 3);
+    CHECK_THAT(r.out, Catch::Contains("budget not met: SQNR") && Catch::Contains("short by"));
+    CHECK(std::filesystem::exists(dir.file("out.onnx")));
+  }
+  SECTION("bad input: one-line errors, exit 2") {
+    RunResult noEval = runWhittle(base + " --min-sqnr 20");
+    CHECK(noEval.exitCode == 2);
+    CHECK_THAT(noEval.out, Catch::Contains("--min-sqnr needs evaluation data: --eval DATA"));
+    RunResult noLabels = runWhittle(base + eval + " --max-accuracy-drop 0.5");
+    CHECK(noLabels.exitCode == 2);
+    CHECK_THAT(noLabels.out, Catch::Contains("--max-accuracy-drop needs labels"));
+    RunResult fewLabels = runWhittle(base + eval + " --max-accuracy-drop 0.5 --labels " + q(dir.file("few_labels.txt")));
+    CHECK(fewLabels.exitCode == 2);
+    CHECK_THAT(fewLabels.out, Catch::Contains("10 labels"));
+    RunResult badTime = runWhittle(base + eval + " --min-sqnr 20 --time-budget soon");
+    CHECK(badTime.exitCode == 2);
+    CHECK_THAT(badTime.out, Catch::Contains("--time-budget"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("out.onnx")));
+  }
+  SECTION("--sensitivity-only ranks and writes no model") {
+    RunResult r = runWhittle(base + eval + " --sensitivity-only");
+    INFO(r.out);
+    CHECK(r.exitCode == 0);
+    CHECK_THAT(r.out, Catch::Contains("    1  hostile"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("out.onnx")));
+  }
+}
+
+}  // namespace
 }  // namespace whittle

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "whittle/ir/tensor.h"
@@ -43,6 +44,28 @@ class ErrorAccumulator {
   double sumNoiseSq_ = 0;
   double sumAbs_ = 0;
   double maxAbs_ = 0;
+};
+
+/// Error per channel along the last axis of a tensor: elements are laid out row-major, so
+/// element i belongs to channel i % C. A detector that concatenates box coordinates (hundreds
+/// of pixels) with scores (0..1) along its last axis has an output SQNR that the boxes dominate;
+/// the scores' collapse shows only in their own channel. Sums are kept in double.
+class ChannelErrorAccumulator {
+ public:
+  /// Adds elements of `ref` and `test` (same length, a multiple of `channels` >= 1). The first
+  /// call fixes the channel count; a later call with another count is an error.
+  void add(std::span<const float> ref, std::span<const float> test, int64_t channels);
+
+  int64_t channels() const { return static_cast<int64_t>(refSq_.size()); }
+  /// SQNR of channel `c` in dB (as ErrorAccumulator::sqnrDb()).
+  double sqnrDb(int64_t c) const;
+  /// The lowest SQNR over the channels whose reference is not all zero (a channel with no
+  /// signal has nothing to lose), and that channel; +infinity and -1 when there is none.
+  std::pair<double, int64_t> minSqnrDb() const;
+
+ private:
+  std::vector<double> refSq_;
+  std::vector<double> noiseSq_;
 };
 
 /// The largest error relative to the largest reference magnitude, over every element seen:

@@ -60,6 +60,38 @@ struct GateResult {
 };
 
 /// Everything `whittle compare` measured.
+/// What accuracy-aware quantization did (whittle optimize with a budget, whittle/tune/tune.h):
+/// the ranking, the trials and what fell back to float. The tuner fills it; the writers show it.
+struct TuningSection {
+  std::string budget;   ///< "top-1 drop <= 0.5 pp", ...
+  bool met = false;
+  std::string summary;  ///< one line: the best trial, or by how much the budget was missed
+  struct Node {
+    int rank = 0;
+    std::string node;
+    std::string opType;
+    double localLossDb = 0;        ///< per-layer pass: SQNR lost across the node
+    std::optional<double> gainDb;  ///< measured: ranking SQNR with the node float minus all quantized
+  };
+  std::vector<Node> sensitivity;  ///< most harmful first
+  struct Trial {
+    int index = 0;
+    std::string stage;
+    std::string change;
+    bool fullData = false;
+    bool best = false;
+    bool meets = false;
+    int floatNodes = 0;
+    double sqnrDb = 0;  ///< the lowest over outputs and last-axis channels
+    std::optional<double> agreementPct;
+    std::optional<double> accuracyDropPp;
+    int64_t parameterBytes = 0;
+    double msPerSample = 0;
+  };
+  std::vector<Trial> trials;
+  std::vector<std::pair<std::string, std::string>> fellBack;  ///< node, why
+};
+
 struct CompareResult {
   std::string dataset;  ///< Dataset::describe().
   int64_t samples = 0;
@@ -81,7 +113,13 @@ struct CompareResult {
   /// Optimized file bytes over original file bytes (0 when unknown).
   double sizeRatio() const;
   /// The lowest SQNR over the outputs.
+  /// Present in the report of `whittle optimize` with an accuracy budget.
+  std::optional<TuningSection> tuning;
+
   double minOutputSqnr() const;
+  /// The lowest SQNR over every output and every channel of an output's last axis
+  /// (OutputMetrics::minChannelSqnrDb): what a collapsed channel cannot hide from.
+  double minChannelSqnr() const;
   /// The first output with accuracy, else the first with agreement; nullptr when none.
   const OutputMetrics* classification() const;
   bool gatesPassed() const;

@@ -1,0 +1,145 @@
+#pragma once
+// Accuracy-aware int8 quantization: `whittle optimize --quantize int8 --eval DATA` with a budget
+// (--max-accuracy-drop, --min-agreement, --min-sqnr). The tuner quantizes the model, measures it
+// against the float model on the evaluation data with whittle's runtime, ranks the quantized
+// nodes by how much of the output error each one causes (sensitivity), and repairs, cheapest
+// first, until the budget holds or the time is up:
+//   1. a better range method for all tensors, then per tensor for the most sensitive nodes
+//      (minmax, percentile, entropy, mse, chosen by the measured output error);
+//   2. the output-decoding tail (the ops after the last Conv/MatMul/Gemm, with that op) kept
+//      float, when that is what hurts;
+//   3. the most harmful nodes kept float, one at a time in ranked order, re-measured each time.
+// Calibration observations are made once, on the first trial, and every later trial reuses them
+// (ranges are chosen per tensor from the stored observations). Trials are deterministic. The
+// best model found is always returned, whether or not the budget holds.
+//
+//   tune::TuneRequest request;
+//   request.optimize.inputPath = "model.onnx";
+//   request.optimize.outputPath = "model.int8.onnx";
+//   request.optimize.quantize.mode = QuantizeMode::kInt8;
+//   request.optimize.calibration.data = data::DatasetSpec{.path = "calib/"};
+//   request.eval = data::DatasetSpec{.path = "eval/"};
+//   request.budget.maxAccuracyDropPp = 0.5;
+//   auto result = tune::tune(request);   // result->met, result->trials, result->sensitivity
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+#include <nlohmann/json.hpp>
+
+#include "whittle/common/status.h"
+#include "whittle/data/dataset.h"
+#include "whittle/optimize.h"
+
+namespace whittle::tune {
+
+/// What the quantized model must keep; every budget given must hold.
+struct Budget {
+  std::optional<double> maxAccuracyDropPp;  ///< top-1 percentage points below the float model (needs labels)
+  std::optional<double> minAgreementPct;    ///< top-1 agreement with the float model, percent
+  std::optional<double> minSqnrDb;          ///< the lowest SQNR over every output and every last-axis channel
+
+  bool any() const { return maxAccuracyDropPp || minAgreementPct || minSqnrDb; }
+  /// "accuracy drop <= 0.5 pp", "agreement >= 99 %", ... joined by " and ".
+  std::string text() const;
+};
+
+struct TuneRequest {
+  /// The model, level, quantization (mode int8; its method is the starting method), calibration
+  /// data (or a loaded table) and the output path. Its report request, when set, gets the
+  /// tuning section. Half-precision conversion cannot be combined with tuning.
+  OptimizeRequest optimize;
+  /// The evaluation data (labels beside it or named in the spec).
+  std::optional<data::DatasetSpec> eval;
+  Budget budget;
+  /// Wall-clock limit for the whole search (seconds); the best model so far is returned at it.
+  double timeBudgetSeconds = 600;
+  /// Rank the nodes only: no repair, no model written.
+  bool sensitivityOnly = false;
+  /// Samples (the first of the evaluation data) that rank nodes and choose ranges; the budget
+  /// is always checked on all of them.
+  int64_t rankingSamples = 100;
+  /// Threads of the runtime sessions.
+  int threads = 1;
+  /// Evaluation inputs are kept in memory between trials when they fit in this many bytes;
+  /// beyond it every trial reads them again.
+  int64_t inputCacheBytes = int64_t{768} << 20;
+  /// Write the trial log (JSON, schema whittle.tune/1) here.
+  std::string trialLogPath;
+  /// Progress lines ("trial 3: ...").
+  std::function<void(const std::string& line)> progress;
+};
+
+/// What one trial measured.
+struct Metrics {
+  int64_t samples = 0;
+  double outputSqnrDb = 0;      ///< the lowest output SQNR
+  double minChannelSqnrDb = 0;  ///< the lowest over outputs and their last-axis channels
+  std::string worstOutput;      ///< the output holding minChannelSqnrDb
+  int64_t worstChannel = -1;
+  std::optional<double> top1Pct;       ///< with labels and a class-score output
+  std::optional<double> agreementPct;  ///< with a class-score output
+  double msPerSample = 0;              ///< the quantized model's run time over the data, per sample
+};
+
+struct Trial {
+  int index = 0;
+  std::string stage;   ///< "baseline", "method", "sensitivity", "range", "tail", "fallback"
+  std::string change;  ///< what this trial changed, one line
+  std::vector<std::string> floatNodes;             ///< nodes kept float
+  std::map<std::string, std::string> methods;      ///< per-tensor range methods differing from the default
+  std::string defaultMethod;
+  Metrics metrics;
+  std::optional<double> accuracyDropPp;
+  bool fullData = false;  ///< measured on every evaluation sample (else on the ranking samples)
+  bool meetsBudget = false;
+  bool kept = false;  ///< the search kept this change
+  int64_t parameterBytes = 0;
+  double seconds = 0;  ///< this trial's time (quantize + measure)
+};
+
+/// One quantized node's share of the output error.
+struct Sensitivity {
+  std::string node;
+  std::string opType;
+  /// Cheap pass: the SQNR lost across the node in the all-quantized model (its inputs' SQNR
+  /// minus its output's, per layer against the float model), dB.
+  double localLossDb = 0;
+  /// Measured: the ranking metric with this node float minus with every node quantized, dB
+  /// (positive: keeping it float helps). Absent when the time ran out first.
+  std::optional<double> gainDb;
+  int rank = 0;  ///< 1 = most harmful
+};
+
+struct TuneResult {
+  ir::Model model;  ///< the best model found (empty graph with sensitivityOnly)
+  bool met = false;
+  /// One line: how far the best model is from the budget (empty when met).
+  std::string shortfall;
+  Metrics reference;  ///< the float model's own (top-1, speed)
+  std::vector<Trial> trials;
+  std::vector<Sensitivity> sensitivity;  ///< ranked, most harmful first
+  int best = -1;                         ///< index into trials
+  /// Nodes kept float in the best model, each with why.
+  std::vector<std::pair<std::string, std::string>> fellBack;
+  std::vector<std::string> notes;
+  /// The pipeline of the best model, in canonical text (also in its metadata).
+  std::string pipeline;
+  double seconds = 0;
+  /// Present when the optimize request asked for a report.
+  std::optional<report::CompareResult> report;
+};
+
+/// Runs the search. Bad input (no budget, no evaluation data, an accuracy budget without
+/// labels, labels that do not fit the data) is an error naming the flag; a budget that cannot
+/// be met is not an error: `met` is false and `shortfall` says by how much.
+Expected<TuneResult> tune(const TuneRequest& request);
+
+/// The trial log (schema "whittle.tune/1"): budget, reference, every trial, the ranking, the
+/// choice and what fell back.
+nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& result);
+
+}  // namespace whittle::tune

@@ -1,0 +1,217 @@
+// The tuner's reference and measurement (src/tune/measure.h).
+#include "tune/measure.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "whittle/eval/evaluator.h"
+#include "whittle/eval/latency.h"
+#include "whittle/eval/metrics.h"
+#include "whittle/runtime/session.h"
+
+namespace whittle::tune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool isNumeric(ir::DataType t) { return t != ir::DataType::kString && t != ir::DataType::kUndefined; }
+
+/// C when `dims` is [rows, C] or [rows, C, 1, ...] with C >= 2, else 0 (the evaluator's rule).
+int64_t classCount(const std::vector<int64_t>& dims, int64_t rows) {
+  if (dims.size() < 2 || dims[0] != rows || dims[1] < 2) return 0;
+  for (size_t i = 2; i < dims.size(); ++i) {
+    if (dims[i] != 1) return 0;
+  }
+  return dims[1];
+}
+
+/// Elements of the real samples of a batch padded to `rows`.
+int64_t realElements(const ir::Tensor& t, int64_t rows, int64_t count) {
+  if (t.rank() >= 1 && t.dims()[0] == rows && count < rows && rows > 0) return t.numel() / rows * count;
+  return t.numel();
+}
+
+/// The accumulators of one measurement.
+struct Accumulators {
+  std::vector<eval::ErrorAccumulator> error;
+  std::vector<eval::ChannelErrorAccumulator> channel;
+  eval::ClassificationAccumulator classes;
+  int64_t samples = 0;
+  double seconds = 0;
+
+  explicit Accumulators(size_t outputs) : error(outputs), channel(outputs) {}
+
+  Metrics metrics(const std::vector<std::string>& names, bool labels) const {
+    Metrics m;
+    m.samples = samples;
+    m.outputSqnrDb = std::numeric_limits<double>::infinity();
+    m.minChannelSqnrDb = std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < error.size(); ++k) {
+      if (error[k].count() == 0) continue;
+      double s = error[k].sqnrDb();
+      if (std::isnan(s)) s = -std::numeric_limits<double>::infinity();
+      m.outputSqnrDb = std::min(m.outputSqnrDb, s);
+      auto [c, which] = channel[k].channels() > 1 ? channel[k].minSqnrDb() : std::pair<double, int64_t>{s, 0};
+      double worst = std::min(c, s);
+      if (m.worstOutput.empty() || worst < m.minChannelSqnrDb) {
+        m.minChannelSqnrDb = worst;
+        m.worstOutput = names[k];
+        m.worstChannel = c <= s ? which : -1;
+      }
+    }
+    if (classes.pairs() > 0) m.agreementPct = classes.agreement() * 100.0;
+    if (labels && classes.labelled() > 0) m.top1Pct = classes.top1Optimized() * 100.0;
+    m.msPerSample = samples > 0 ? seconds * 1000.0 / static_cast<double>(samples) : 0.0;
+    return m;
+  }
+};
+
+}  // namespace
+
+Expected<data::Batch> Reference::batch(size_t index) {
+  if (index < cached_.size()) return cached_[index];
+  return data_->read(static_cast<int64_t>(index) * batchSize_,
+                     std::min(batchSize_, samples_ - static_cast<int64_t>(index) * batchSize_));
+}
+
+Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatModel, const data::DatasetSpec& spec,
+                                                      int threads, int64_t cacheBytes) {
+  auto ref = std::unique_ptr<Reference>(new Reference());
+  auto opened = data::openDataset(spec, data::inputSpecs(*floatModel.graph));
+  if (!opened.isOk()) return opened.status().withContext("--eval");
+  ref->data_ = std::move(opened).value();
+  data::Dataset& ds = *ref->data_;
+  if (ds.size() == 0) return invalidInput("--eval " + ds.path() + ": the data set has no samples");
+  ref->samples_ = ds.size();
+  ref->hasLabels_ = ds.hasLabels();
+
+  runtime::SessionOptions so;
+  so.threads = std::max(1, threads);
+  auto created = runtime::Session::create(floatModel, so);
+  if (!created.isOk()) return created.status().withContext("the float model");
+  runtime::Session& session = **created;
+
+  int64_t batch = ds.fixedBatch() ? *ds.fixedBatch() : std::min<int64_t>(8, ds.size());
+  if (batch > 1 && !ds.fixedBatch()) {
+    WH_ASSIGN_OR_RETURN(data::Batch probe, ds.read(0, batch));
+    if (!session.run(probe.inputs).isOk()) {
+      batch = 1;
+      ref->notes.push_back("evaluated at batch 1: the model failed at batch 8 (its graph likely fixes the batch)");
+    }
+  }
+  ref->batchSize_ = batch;
+  const int64_t batches = (ds.size() + batch - 1) / batch;
+  Accumulators own(0);
+  for (int64_t b = 0; b < batches; ++b) {
+    WH_ASSIGN_OR_RETURN(data::Batch in, ds.read(b * batch, std::min(batch, ds.size() - b * batch)));
+    int64_t rows = eval::batchOf(in.inputs, in.count);
+    auto start = Clock::now();
+    auto outs = session.run(in.inputs);
+    if (!outs.isOk()) return outs.status().withContext("the float model on --eval sample " + std::to_string(b * batch));
+    own.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    own.samples += in.count;
+    if (b == 0) {
+      for (size_t k = 0; k < outs->size(); ++k) {
+        const ir::Tensor& t = (*outs)[k].second;
+        ref->outputNames_.push_back((*outs)[k].first);
+        ref->channels_.push_back(eval::lastAxisChannels(t.dims()));
+        int64_t c = isNumeric(t.dtype()) ? classCount(t.dims(), rows) : 0;
+        if (c > 0 && ref->classOutput_ < 0) {
+          ref->classOutput_ = static_cast<int>(k);
+          ref->classes_ = c;
+        }
+      }
+    }
+    std::vector<std::vector<float>> kept;
+    for (size_t k = 0; k < outs->size(); ++k) {
+      const ir::Tensor& t = (*outs)[k].second;
+      if (!isNumeric(t.dtype())) {
+        kept.emplace_back();
+        continue;
+      }
+      kept.push_back(eval::floatValues(t, realElements(t, rows, in.count)));
+    }
+    std::vector<int64_t> labels(in.labels.begin(), in.labels.begin() + std::min<ptrdiff_t>(in.labels.size(), in.count));
+    if (ref->classOutput_ >= 0) {
+      const auto& scores = kept[static_cast<size_t>(ref->classOutput_)];
+      const auto c = static_cast<size_t>(ref->classes_);
+      for (int64_t s = 0; s < in.count && (static_cast<size_t>(s) + 1) * c <= scores.size(); ++s) {
+        int64_t label = static_cast<size_t>(s) < labels.size() ? labels[static_cast<size_t>(s)] : -1;
+        if (label >= ref->classes_) ref->labelsFit_ = false;
+        std::span<const float> row(scores.data() + static_cast<size_t>(s) * c, c);
+        own.classes.add(row, {}, label < ref->classes_ ? label : -1);
+      }
+    }
+    ref->outs_.push_back(std::move(kept));
+    ref->labels_.push_back(std::move(labels));
+    ref->counts_.push_back(in.count);
+    ref->rows_.push_back(rows);
+    size_t bytes = 0;
+    for (const auto& t : in.inputs) bytes += static_cast<size_t>(t.second.numel()) * ir::elementSize(t.second.dtype());
+    if (static_cast<int64_t>(bytes) * batches <= cacheBytes) ref->cached_.push_back(std::move(in));
+  }
+  if (static_cast<int64_t>(ref->cached_.size()) != batches) {
+    ref->cached_.clear();
+    ref->notes.push_back("the evaluation inputs do not fit the input cache: every trial reads them again");
+  }
+  ref->own_ = own.metrics(ref->outputNames_, ref->hasLabels_);
+  if (own.classes.labelled() > 0) ref->own_.top1Pct = own.classes.top1Original() * 100.0;
+  ref->own_.agreementPct.reset();
+  ref->own_.outputSqnrDb = ref->own_.minChannelSqnrDb = std::numeric_limits<double>::infinity();
+  return ref;
+}
+
+Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t firstSamples, bool firstOnly,
+                                                 int threads) {
+  runtime::SessionOptions so;
+  so.threads = std::max(1, threads);
+  auto created = runtime::Session::create(model, so);
+  if (!created.isOk()) return created.status().withContext("the quantized model");
+  runtime::Session& session = **created;
+  const size_t outputs = outputNames_.size();
+  Accumulators acc(outputs);
+  Measured result;
+  bool firstDone = false;
+  for (size_t b = 0; b < outs_.size(); ++b) {
+    WH_ASSIGN_OR_RETURN(data::Batch in, batch(b));
+    auto start = Clock::now();
+    auto outs = session.run(in.inputs);
+    if (!outs.isOk()) return outs.status().withContext("the quantized model");
+    acc.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    if (outs->size() != outputs) return internalError("the quantized model returned another number of outputs");
+    for (size_t k = 0; k < outputs; ++k) {
+      const std::vector<float>& r = outs_[b][k];
+      if (r.empty()) continue;
+      const ir::Tensor& t = (*outs)[k].second;
+      if (!isNumeric(t.dtype()) || t.numel() < static_cast<int64_t>(r.size())) {
+        return invalidInput("output '" + outputNames_[k] + "': the quantized model gives " + data::dimsText(t.dims()));
+      }
+      std::vector<float> q = eval::floatValues(t, static_cast<int64_t>(r.size()));
+      acc.error[k].add(r, q);
+      if (channels_[k] > 1 && static_cast<int64_t>(r.size()) % channels_[k] == 0) acc.channel[k].add(r, q, channels_[k]);
+      if (static_cast<int>(k) == classOutput_) {
+        const auto c = static_cast<size_t>(classes_);
+        for (int64_t s = 0; s < counts_[b] && (static_cast<size_t>(s) + 1) * c <= r.size(); ++s) {
+          const auto& labels = labels_[b];
+          int64_t label = static_cast<size_t>(s) < labels.size() ? labels[static_cast<size_t>(s)] : -1;
+          std::span<const float> rowR(r.data() + static_cast<size_t>(s) * c, c);
+          std::span<const float> rowQ(q.data() + static_cast<size_t>(s) * c, c);
+          acc.classes.add(rowR, rowQ, label < classes_ ? label : -1);
+        }
+      }
+    }
+    acc.samples += counts_[b];
+    if (!firstDone && acc.samples >= firstSamples) {
+      result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_);
+      firstDone = true;
+      if (firstOnly) return result;
+    }
+  }
+  result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_);
+  if (!firstDone) result.first = result.full;
+  return result;
+}
+
+}  // namespace whittle::tune

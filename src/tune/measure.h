@@ -1,0 +1,66 @@
+#pragma once
+// The tuner's measuring side: the evaluation data read once (inputs kept in memory when they
+// fit), the float model's outputs kept as the reference, and one quantized model measured
+// against them on whittle's runtime with the evaluation engine's accumulators.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "whittle/data/dataset.h"
+#include "whittle/ir/graph.h"
+#include "whittle/tune/tune.h"
+
+namespace whittle::tune {
+
+/// The reference: inputs (or where to read them), the float model's outputs and the labels.
+class Reference {
+ public:
+  /// Runs `floatModel` over `spec` (opened for the model's inputs) and keeps its outputs.
+  /// `needLabels`: an error unless the data has labels that fit a class-score output.
+  static Expected<std::unique_ptr<Reference>> build(const ir::Model& floatModel, const data::DatasetSpec& spec,
+                                                    int threads, int64_t cacheBytes);
+
+  int64_t samples() const { return samples_; }
+  bool hasLabels() const { return hasLabels_; }
+  /// The output of class scores ([N, C] or [N, C, 1, ...]), or -1.
+  int classOutput() const { return classOutput_; }
+  int64_t classes() const { return classes_; }
+  /// Whether every label is a class index of classOutput() (< classes()).
+  bool labelsFit() const { return labelsFit_; }
+  const std::vector<std::string>& outputNames() const { return outputNames_; }
+  /// The float model's own measurements (top-1, speed; errors are zero).
+  const Metrics& own() const { return own_; }
+  std::vector<std::string> notes;
+
+  /// Measures `model` against the reference on every sample (`full`) and on the first
+  /// `firstSamples` of them (`first`, whole batches: at least that many), in one pass.
+  struct Measured {
+    Metrics full;
+    Metrics first;
+  };
+  Expected<Measured> measure(const ir::Model& model, int64_t firstSamples, bool firstOnly, int threads);
+
+ private:
+  Expected<data::Batch> batch(size_t index);
+
+  std::unique_ptr<data::Dataset> data_;
+  int64_t batchSize_ = 1;
+  int64_t samples_ = 0;
+  bool hasLabels_ = false;
+  int classOutput_ = -1;
+  int64_t classes_ = 0;
+  bool labelsFit_ = true;
+  std::vector<std::string> outputNames_;
+  std::vector<int64_t> channels_;                      ///< per output, along its last axis
+  std::vector<data::Batch> cached_;                    ///< every batch, when they fit
+  std::vector<int64_t> counts_;                        ///< real samples per batch
+  std::vector<int64_t> rows_;                          ///< batch dim as run
+  std::vector<std::vector<int64_t>> labels_;           ///< per batch
+  std::vector<std::vector<std::vector<float>>> outs_;  ///< [batch][output] real elements
+  Metrics own_;
+};
+
+}  // namespace whittle::tune

@@ -1,0 +1,840 @@
+// The accuracy-aware quantization search (include/whittle/tune/tune.h): baseline, sensitivity
+// (cheap per-layer pass, then measured one node at a time), range methods, output tail, and
+// the greedy fallback of the most harmful nodes to float.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tune/measure.h"
+#include "whittle/common/file_util.h"
+#include "whittle/common/text.h"
+#include "whittle/eval/evaluator.h"
+#include "whittle/eval/layers.h"
+#include "whittle/ir/verifier.h"
+#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/passes/pass.h"
+#include "whittle/passes/pass_manager.h"
+#include "whittle/passes/registry.h"
+#include "whittle/quant/calibration.h"
+#include "whittle/quant/qdq_groups.h"
+#include "whittle/report/report.h"
+#include "whittle/tune/tune.h"
+#include "whittle/version.h"
+
+namespace whittle::tune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kCapDb = 100.0;  // SQNR beyond this (or +inf: no error) counts as this
+
+double capped(double db) {
+  if (std::isnan(db)) return -kCapDb;
+  return std::clamp(db, -kCapDb, kCapDb);
+}
+
+std::string num(double v, int digits = 2) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+/// Serves the observations of the first calibration run to every later trial, with the range
+/// of each tensor chosen by its own method: the quantize pass runs with method=minmax and sees
+/// [lo, hi] of the chosen method as the observation's min and max.
+class RangeProvider final : public quant::CalibrationProvider {
+ public:
+  RangeProvider(quant::CalibrationProvider& inner, double percentile, ir::DataType dtype)
+      : inner_(inner), percentile_(percentile), dtype_(dtype) {}
+
+  Expected<quant::CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) override {
+    std::vector<std::string> missing;
+    for (const std::string& t : tensors) {
+      if (!cache_.contains(t)) missing.push_back(t);
+    }
+    if (!missing.empty()) {
+      WH_ASSIGN_OR_RETURN(quant::CalibrationTable table, inner_.observe(model, missing));
+      for (const std::string& t : missing) {
+        auto it = table.tensors.find(t);
+        if (it == table.tensors.end()) return internalError("calibration returned no observation of '" + t + "'");
+        cache_[t] = it->second;
+      }
+      ++runs_;
+    }
+    quant::CalibrationTable out;
+    for (const std::string& t : tensors) {
+      const quant::Observation& o = cache_.at(t);
+      quant::Range r = quant::chooseRange(o, methodOf(t), percentile_, dtype_);
+      quant::Observation chosen;
+      chosen.min = r.lo;
+      chosen.max = r.hi;
+      chosen.samples = o.samples;
+      out.tensors[t] = chosen;
+      requested_.insert(t);
+    }
+    return out;
+  }
+  Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override {
+    return inner_.sampleFeeds(count);
+  }
+
+  quant::CalibrationMethod methodOf(const std::string& t) const {
+    auto it = methods_.find(t);
+    return it != methods_.end() ? it->second : defaultMethod_;
+  }
+  void set(quant::CalibrationMethod defaultMethod, std::map<std::string, quant::CalibrationMethod> methods) {
+    defaultMethod_ = defaultMethod;
+    methods_ = std::move(methods);
+  }
+  /// Every tensor a trial asked a range for.
+  const std::set<std::string>& requested() const { return requested_; }
+  int runs() const { return runs_; }
+
+ private:
+  quant::CalibrationProvider& inner_;
+  double percentile_;
+  ir::DataType dtype_;
+  std::map<std::string, quant::Observation> cache_;
+  quant::CalibrationMethod defaultMethod_ = quant::CalibrationMethod::kMinMax;
+  std::map<std::string, quant::CalibrationMethod> methods_;
+  std::set<std::string> requested_;
+  int runs_ = 0;
+};
+
+/// The float-nodes option of quantize-int8.
+std::string floatList(const std::vector<std::string>& nodes) {
+  std::string list;
+  for (const std::string& n : nodes) list += (list.empty() ? "" : ";") + n;
+  return list;
+}
+
+/// One point of the search: the nodes kept float and the range methods.
+struct Config {
+  std::vector<std::string> floatNodes;
+  quant::CalibrationMethod defaultMethod = quant::CalibrationMethod::kMinMax;
+  std::map<std::string, quant::CalibrationMethod> methods;
+};
+
+bool isCompute(const std::string& op) {
+  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
+}
+
+/// The output-decoding tail: nodes none of whose paths to a graph output crosses a
+/// Conv/ConvTranspose/MatMul/Gemm, and the compute nodes that feed only them (or the outputs).
+std::set<std::string> outputTail(const ir::Graph& graph) {
+  std::set<const ir::Node*> tail;
+  std::vector<ir::Node*> nodes = graph.nodes();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+    const ir::Node* n = *it;
+    bool feedsOnlyTail = true;
+    bool reaches = false;
+    for (const ir::Value* out : n->outputs()) {
+      if (out == nullptr) continue;
+      if (out->isGraphOutput()) reaches = true;
+      for (const auto& use : out->uses()) {
+        if (tail.contains(use.user)) {
+          reaches = true;
+        } else {
+          feedsOnlyTail = false;
+        }
+      }
+    }
+    if (!feedsOnlyTail || !reaches) continue;
+    tail.insert(n);
+  }
+  // Only the compute nodes right before the tail stay in it: the tail stops at them.
+  std::set<std::string> names;
+  std::set<const ir::Node*> stop;
+  for (const ir::Node* n : tail) {
+    if (isCompute(n->opType())) stop.insert(n);
+  }
+  for (const ir::Node* n : tail) {
+    // A node is in the decoding tail when no compute node of the tail lies downstream of it
+    // other than itself: walk its readers.
+    bool behindCompute = false;
+    std::vector<const ir::Node*> todo = {n};
+    std::set<const ir::Node*> seen;
+    while (!todo.empty() && !behindCompute) {
+      const ir::Node* m = todo.back();
+      todo.pop_back();
+      for (const ir::Value* out : m->outputs()) {
+        if (out == nullptr) continue;
+        for (const auto& use : out->uses()) {
+          if (use.user == nullptr || !seen.insert(use.user).second) continue;
+          if (stop.contains(use.user)) behindCompute = true;
+          todo.push_back(use.user);
+        }
+      }
+    }
+    if (!behindCompute && !n->name().empty()) names.insert(n->name());
+  }
+  return names;
+}
+
+/// How far a trial is from the budget: the smallest margin over the budgets given (>= 0: met).
+double slack(const Budget& b, const Metrics& m, std::optional<double> dropPp) {
+  double s = std::numeric_limits<double>::infinity();
+  if (b.maxAccuracyDropPp) s = std::min(s, dropPp ? *b.maxAccuracyDropPp - *dropPp : -kCapDb);
+  if (b.minAgreementPct) s = std::min(s, m.agreementPct ? *m.agreementPct - *b.minAgreementPct : -kCapDb);
+  if (b.minSqnrDb) s = std::min(s, capped(m.minChannelSqnrDb) - *b.minSqnrDb);
+  return s;
+}
+
+std::string shortfallText(const Budget& b, const Metrics& m, std::optional<double> dropPp) {
+  std::vector<std::string> parts;
+  if (b.maxAccuracyDropPp && (!dropPp || *dropPp > *b.maxAccuracyDropPp)) {
+    parts.push_back("accuracy drop " + (dropPp ? num(*dropPp) : std::string("?")) + " pp > " +
+                    num(*b.maxAccuracyDropPp) + " pp (short by " +
+                    (dropPp ? num(*dropPp - *b.maxAccuracyDropPp) : std::string("?")) + " pp)");
+  }
+  if (b.minAgreementPct && (!m.agreementPct || *m.agreementPct < *b.minAgreementPct)) {
+    parts.push_back("agreement " + (m.agreementPct ? num(*m.agreementPct) : std::string("?")) + " % < " +
+                    num(*b.minAgreementPct) + " % (short by " +
+                    (m.agreementPct ? num(*b.minAgreementPct - *m.agreementPct) : std::string("?")) + " pp)");
+  }
+  if (b.minSqnrDb && m.minChannelSqnrDb < *b.minSqnrDb) {
+    parts.push_back("SQNR " + num(m.minChannelSqnrDb) + " dB < " + num(*b.minSqnrDb) + " dB (short by " +
+                    num(*b.minSqnrDb - m.minChannelSqnrDb) + " dB, at '" + m.worstOutput + "'" +
+                    (m.worstChannel >= 0 ? " channel " + std::to_string(m.worstChannel) : std::string()) + ")");
+  }
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : "; ") + p;
+  return s;
+}
+
+class Search {
+ public:
+  Search(const TuneRequest& request, TuneResult& result) : req_(request), result_(result), start_(Clock::now()) {}
+  Status run();
+
+ private:
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  bool timeLeft(double fraction = 1.0) const { return elapsed() < req_.timeBudgetSeconds * fraction; }
+  void say(const std::string& line) const {
+    if (req_.progress) req_.progress(line);
+  }
+  /// The ranking metric: the lowest last-axis channel SQNR under an SQNR budget, else the
+  /// lowest output SQNR (smoother than accuracy on a few samples).
+  double rankOf(const Metrics& m) const {
+    return capped(req_.budget.minSqnrDb ? m.minChannelSqnrDb : m.outputSqnrDb);
+  }
+  Expected<ir::Model> quantize(const Config& c);
+  /// Quantizes and measures `c` (on every sample when `full`), records the trial and keeps the
+  /// best full-data model.
+  Expected<Trial*> trial(const Config& c, const std::string& stage, const std::string& change, bool full);
+  bool better(const Trial& a, const Trial& b) const;
+  Status cheapSensitivity(const ir::Model& quantized);
+  Status measuredSensitivity(const Config& base, double baseRank);
+  /// After the budget holds: quantize float nodes again while it still holds.
+  Status minimize(Config config);
+
+  const TuneRequest& req_;
+  TuneResult& result_;
+  Clock::time_point start_;
+  ir::Model float_;
+  passes::PipelineEntry entry_{};
+  std::vector<passes::PipelineEntry> levelPipeline_;
+  std::unique_ptr<data::Dataset> calibData_;
+  std::unique_ptr<quant::StandardCalibrationProvider> calib_;
+  std::unique_ptr<RangeProvider> ranges_;
+  std::unique_ptr<Reference> ref_;
+  std::vector<std::string> candidates_;  ///< quantized nodes, in graph order
+  std::unordered_map<std::string, std::string> opOf_;
+  ir::Model bestModel_;
+  Metrics lastFirst_;  ///< the last trial's metrics on the ranking samples
+  bool notesTaken_ = false;
+
+ public:
+  /// The best model found, with what fell back in it; sets met and shortfall.
+  void finish();
+};
+
+void Search::finish() {
+  if (result_.best < 0) return;
+  const Trial& best = result_.trials[static_cast<size_t>(result_.best)];
+  result_.model = std::move(bestModel_);
+  result_.met = best.meetsBudget;
+  if (!result_.met && req_.budget.any()) result_.shortfall = shortfallText(req_.budget, best.metrics, best.accuracyDropPp);
+  std::erase_if(result_.fellBack, [&](const auto& f) {
+    return std::find(best.floatNodes.begin(), best.floatNodes.end(), f.first) == best.floatNodes.end();
+  });
+  std::vector<passes::PipelineEntry> pipeline = levelPipeline_;
+  passes::PipelineEntry e = entry_;
+  std::map<std::string, std::string> options = e.options.values();
+  if (!best.floatNodes.empty()) options["float-nodes"] = floatList(best.floatNodes);
+  e.options = passes::PassOptions(options);
+  pipeline.push_back(e);
+  result_.pipeline = passes::printPipeline(pipeline);
+}
+
+Expected<ir::Model> Search::quantize(const Config& c) {
+  ranges_->set(c.defaultMethod, c.methods);
+  ir::Model m = float_.clone();
+  passes::PipelineEntry e = entry_;
+  std::map<std::string, std::string> options = e.options.values();
+  options["method"] = "minmax";
+  if (!c.floatNodes.empty()) options["float-nodes"] = floatList(c.floatNodes);
+  e.options = passes::PassOptions(options);
+  {
+    passes::PassContext ctx(m);
+    ctx.strict = req_.optimize.strict;
+    ctx.calibration = ranges_.get();
+    auto stats = passes::runPipeline(m, {e}, ctx);
+    if (!stats.isOk()) return stats.status().withContext(req_.optimize.inputPath);
+    if (!notesTaken_) {
+      notesTaken_ = true;
+      for (const auto& n : ctx.notes()) result_.notes.push_back(n);
+      for (const auto& w : ctx.warnings()) result_.notes.push_back("warning: " + w);
+    }
+  }
+  WH_RETURN_IF_ERROR(ir::verify(*m.graph).withContext(req_.optimize.inputPath + ": after quantization"));
+  return m;
+}
+
+bool Search::better(const Trial& a, const Trial& b) const {
+  if (a.meetsBudget != b.meetsBudget) return a.meetsBudget;
+  if (a.meetsBudget && a.floatNodes.size() != b.floatNodes.size()) return a.floatNodes.size() < b.floatNodes.size();
+  double sa = slack(req_.budget, a.metrics, a.accuracyDropPp), sb = slack(req_.budget, b.metrics, b.accuracyDropPp);
+  if (sa != sb) return sa > sb;
+  return rankOf(a.metrics) > rankOf(b.metrics);
+}
+
+Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const std::string& change, bool full) {
+  auto t0 = Clock::now();
+  WH_ASSIGN_OR_RETURN(ir::Model m, quantize(c));
+  WH_ASSIGN_OR_RETURN(Reference::Measured measured, ref_->measure(m, req_.rankingSamples, !full, req_.threads));
+  Trial t;
+  t.index = static_cast<int>(result_.trials.size());
+  t.stage = stage;
+  t.change = change;
+  t.floatNodes = c.floatNodes;
+  t.defaultMethod = std::string(quant::calibrationMethodName(c.defaultMethod));
+  for (const auto& [tensor, method] : c.methods) t.methods[tensor] = std::string(quant::calibrationMethodName(method));
+  t.fullData = full;
+  t.metrics = full ? measured.full : measured.first;
+  lastFirst_ = measured.first;
+  if (full && t.metrics.top1Pct && ref_->own().top1Pct) t.accuracyDropPp = *ref_->own().top1Pct - *t.metrics.top1Pct;
+  t.meetsBudget = full && req_.budget.any() && slack(req_.budget, t.metrics, t.accuracyDropPp) >= 0;
+  t.parameterBytes = passes::parameterBytes(*m.graph);
+  t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::string line = "trial " + std::to_string(t.index) + " (" + stage + (full ? "" : ", ranking samples") + "): " +
+                     change + ": SQNR " + num(t.metrics.outputSqnrDb, 1) + " dB, channel min " +
+                     num(t.metrics.minChannelSqnrDb, 1) + " dB";
+  if (t.metrics.agreementPct) line += ", agreement " + num(*t.metrics.agreementPct) + " %";
+  if (t.accuracyDropPp) line += ", top-1 drop " + num(*t.accuracyDropPp) + " pp";
+  say(line + (t.meetsBudget ? " (meets the budget)" : ""));
+  result_.trials.push_back(std::move(t));
+  Trial& stored = result_.trials.back();
+  if (full && (result_.best < 0 || better(stored, result_.trials[static_cast<size_t>(result_.best)]))) {
+    result_.best = stored.index;
+    bestModel_ = std::move(m);
+  }
+  return &stored;
+}
+
+Status Search::cheapSensitivity(const ir::Model& quantized) {
+  // Per-layer SQNR of the all-quantized model against the float one on the ranking samples,
+  // through the evaluation engine's layer matching.
+  data::DatasetSpec spec = *req_.eval;
+  spec.limit = spec.limit < 0 ? req_.rankingSamples : std::min(spec.limit, req_.rankingSamples);
+  auto opened = data::openDataset(spec, data::inputSpecs(*float_.graph));
+  if (!opened.isOk()) return opened.status().withContext("--eval");
+  eval::EvalOptions options;
+  options.layers = eval::matchLayers(*float_.graph, *quantized.graph);
+  runtime::SessionOptions soA, soB;
+  soA.threads = soB.threads = std::max(1, req_.threads);
+  for (const auto& l : options.layers) {
+    soA.extraOutputs.push_back(l.tensor);
+    soB.extraOutputs.push_back(l.optimizedTensor);
+  }
+  WH_ASSIGN_OR_RETURN(auto a, runtime::Session::create(float_, soA));
+  WH_ASSIGN_OR_RETURN(auto b, runtime::Session::create(quantized, soB));
+  eval::Evaluator evaluator(*a, b.get(), std::move(options));
+  WH_ASSIGN_OR_RETURN(eval::EvalResult evaluated, evaluator.run(**opened));
+  std::unordered_map<std::string, double> sqnr;
+  for (const auto& l : evaluated.layers) sqnr[l.tensor] = capped(l.sqnrDb);
+  // A value fused away in the quantized model is matched at the end of its chain: follow
+  // single readers until a matched value.
+  auto sqnrOf = [&](const ir::Value* v) -> std::optional<double> {
+    for (int hops = 0; v != nullptr && hops < 4; ++hops) {
+      auto it = sqnr.find(v->name());
+      if (it != sqnr.end()) return it->second;
+      if (v->uses().size() != 1 || v->uses()[0].user == nullptr) break;
+      v = v->uses()[0].user->output(0);
+    }
+    return std::nullopt;
+  };
+  std::unordered_map<std::string, const ir::Node*> byName;
+  for (const ir::Node* n : float_.graph->nodes()) byName[n->name()] = n;
+  for (const std::string& name : candidates_) {
+    Sensitivity s;
+    s.node = name;
+    s.opType = opOf_[name];
+    const ir::Node* n = byName.at(name);
+    double in = kCapDb;
+    for (const ir::Value* v : n->inputs()) {
+      if (v == nullptr || v->producer() == nullptr) continue;
+      if (auto x = sqnrOf(v)) in = std::min(in, *x);
+    }
+    auto out = sqnrOf(n->output(0));
+    s.localLossDb = out ? in - *out : 0.0;
+    result_.sensitivity.push_back(s);
+  }
+  std::stable_sort(result_.sensitivity.begin(), result_.sensitivity.end(),
+                   [](const Sensitivity& x, const Sensitivity& y) { return x.localLossDb > y.localLossDb; });
+  return Status::ok();
+}
+
+Status Search::measuredSensitivity(const Config& base, double baseRank) {
+  // All-but-one: each node float alone, in the cheap pass's order, while a share of the time
+  // budget lasts.
+  const double share = req_.sensitivityOnly ? 1.0 : 0.45;
+  for (Sensitivity& s : result_.sensitivity) {
+    if (!timeLeft(share)) {
+      result_.notes.push_back("sensitivity: the time budget allowed measuring " +
+                              std::to_string(std::count_if(result_.sensitivity.begin(), result_.sensitivity.end(),
+                                                           [](const Sensitivity& x) { return x.gainDb.has_value(); })) +
+                              " of " + std::to_string(result_.sensitivity.size()) +
+                              " nodes; the rest are ranked by the per-layer pass");
+      break;
+    }
+    Config c = base;
+    c.floatNodes.push_back(s.node);
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "sensitivity", "'" + s.node + "' (" + s.opType + ") float", false));
+    s.gainDb = rankOf(t->metrics) - baseRank;
+  }
+  std::stable_sort(result_.sensitivity.begin(), result_.sensitivity.end(), [](const Sensitivity& x, const Sensitivity& y) {
+    if (x.gainDb.has_value() != y.gainDb.has_value()) return x.gainDb.has_value();
+    if (x.gainDb) return *x.gainDb > *y.gainDb;
+    return x.localLossDb > y.localLossDb;
+  });
+  for (size_t i = 0; i < result_.sensitivity.size(); ++i) result_.sensitivity[i].rank = static_cast<int>(i) + 1;
+  return Status::ok();
+}
+
+Status Search::run() {
+  const OptimizeRequest& o = req_.optimize;
+  const Budget& budget = req_.budget;
+  // ---- Bad input ----
+  if (o.quantize.mode != QuantizeMode::kInt8) return invalidInput("an accuracy budget applies to --quantize int8");
+  if (!budget.any() && !req_.sensitivityOnly) {
+    return invalidInput("tuning needs a budget: --max-accuracy-drop PP, --min-agreement PCT or --min-sqnr DB (or --sensitivity-only)");
+  }
+  std::string flag = budget.maxAccuracyDropPp ? "--max-accuracy-drop"
+                     : budget.minAgreementPct ? "--min-agreement"
+                     : budget.minSqnrDb       ? "--min-sqnr"
+                                              : "--sensitivity-only";
+  if (!req_.eval) return invalidInput(flag + " needs evaluation data: --eval DATA");
+  if (!o.calibration.wanted()) return invalidInput(flag + " needs calibration data: --calib DATA or --load-calib FILE");
+  if (!o.convert.to.empty()) return invalidInput(flag + " cannot be combined with --convert");
+  if (req_.timeBudgetSeconds <= 0) return invalidInput("--time-budget must be positive");
+  if (req_.sensitivityOnly && o.report.wanted()) {
+    return invalidInput("--sensitivity-only writes no model to report on: use --trial-log FILE or --json");
+  }
+  if (budget.maxAccuracyDropPp && *budget.maxAccuracyDropPp < 0) return invalidInput("--max-accuracy-drop must be >= 0");
+
+  // ---- The float model after the level's passes ----
+  OptimizeRequest floatRequest = o;
+  floatRequest.outputPath.clear();
+  floatRequest.quantize = QuantizeRequest{};
+  floatRequest.calibration = CalibrationRequest{};
+  floatRequest.report = ReportRequest{};
+  WH_ASSIGN_OR_RETURN(OptimizeResult floatResult, optimize(floatRequest));
+  float_ = std::move(floatResult.model);
+  WH_ASSIGN_OR_RETURN(levelPipeline_, buildPipeline(floatRequest));
+  int unnamed = 0;
+  for (ir::Node* n : float_.graph->nodes()) {
+    if (n->name().empty() && quant::qdqOpRule(*n)) {
+      n->setName(float_.graph->uniqueNodeName(n->opType() + "_tune" + std::to_string(unnamed++)));
+    }
+  }
+  if (unnamed > 0) result_.notes.push_back("named " + std::to_string(unnamed) + " unnamed nodes so that they can be kept float");
+  WH_ASSIGN_OR_RETURN(entry_, quantizeEntry(o.quantize));
+
+  // ---- Reference and calibration ----
+  say("measuring the float model on the evaluation data");
+  WH_ASSIGN_OR_RETURN(ref_, Reference::build(float_, *req_.eval, req_.threads, req_.inputCacheBytes));
+  for (const auto& n : ref_->notes) result_.notes.push_back(n);
+  result_.reference = ref_->own();
+  if (budget.maxAccuracyDropPp) {
+    if (!ref_->hasLabels()) {
+      return invalidInput("--max-accuracy-drop needs labels: --labels FILE (or a label file beside --eval data)");
+    }
+    if (ref_->classOutput() < 0) return invalidInput("--max-accuracy-drop: the model has no output of class scores ([N, C])");
+    if (!ref_->labelsFit()) {
+      return invalidInput("--labels: a label is not a class index of output '" +
+                          ref_->outputNames()[static_cast<size_t>(ref_->classOutput())] + "' (" +
+                          std::to_string(ref_->classes()) + " classes)");
+    }
+  }
+  if (budget.minAgreementPct && ref_->classOutput() < 0) {
+    return invalidInput("--min-agreement: the model has no output of class scores ([N, C]); use --min-sqnr");
+  }
+  if (o.calibration.data) {
+    auto opened = data::openDataset(*o.calibration.data, data::inputSpecs(*float_.graph));
+    if (!opened.isOk()) return opened.status().withContext("--calib");
+    calibData_ = std::move(opened).value();
+  }
+  std::optional<quant::CalibrationTable> loaded;
+  if (!o.calibration.loadTable.empty()) {
+    WH_ASSIGN_OR_RETURN(loaded, quant::loadCalibrationTable(o.calibration.loadTable));
+  }
+  quant::CalibrationOptions copt;
+  copt.threads = o.calibration.threads;
+  copt.progress = o.calibration.progress;
+  calib_ = std::make_unique<quant::StandardCalibrationProvider>(std::move(loaded), calibData_.get(), copt);
+  const std::string methodName =
+      o.quantize.method.empty() ? passes::passOption("quantize-int8", "method").defaultValue : o.quantize.method;
+  auto method = quant::parseCalibrationMethod(methodName);
+  if (!method) return invalidInput("--calib-method '" + methodName + "': not a calibration method");
+  const double percentile = std::stod(passes::passOption("quantize-int8", "p").defaultValue);
+  const ir::DataType act = o.quantize.activationType == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
+  ranges_ = std::make_unique<RangeProvider>(*calib_, percentile, act);
+
+  // ---- Baseline: every node quantized ----
+  Config config;
+  config.defaultMethod = *method;
+  say("calibrating (once) and measuring the fully quantized model");
+  WH_ASSIGN_OR_RETURN(ir::Model q0, quantize(config));
+  {
+    std::unordered_set<std::string> floatNames;
+    for (const ir::Node* n : float_.graph->nodes()) {
+      floatNames.insert(n->name());
+      opOf_[n->name()] = n->opType();
+    }
+    std::set<std::string> found;
+    for (const ir::Node* n : q0.graph->nodes()) {
+      if (n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear" || !floatNames.contains(n->name()) ||
+          !quant::qdqOpRule(*n)) {
+        continue;
+      }
+      for (const ir::Value* v : n->inputs()) {
+        if (v != nullptr && v->producer() != nullptr && v->producer()->opType() == "DequantizeLinear") {
+          found.insert(n->name());
+          break;
+        }
+      }
+    }
+    for (const ir::Node* n : float_.graph->nodes()) {
+      if (!found.contains(n->name())) continue;
+      if (n->name().find_first_of(";:") != std::string::npos) {
+        result_.notes.push_back("node '" + n->name() + "' cannot be kept float by name (';' or ':' in it): not a candidate");
+        continue;
+      }
+      candidates_.push_back(n->name());
+    }
+  }
+  WH_ASSIGN_OR_RETURN(Trial * base, trial(config, "baseline", "every node quantized, " + methodName + " ranges", true));
+  const double baseRank = rankOf(lastFirst_);
+  if (base->meetsBudget && !req_.sensitivityOnly) {
+    base->kept = true;
+    return Status::ok();
+  }
+
+  // ---- Repair 1a: one range method for every tensor (before ranking: it changes the ranking) ----
+  const std::vector<quant::CalibrationMethod> allMethods = {quant::CalibrationMethod::kMinMax,
+                                                            quant::CalibrationMethod::kPercentile,
+                                                            quant::CalibrationMethod::kEntropy,
+                                                            quant::CalibrationMethod::kMse};
+  double current = baseRank;
+  for (auto m : allMethods) {
+    if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
+    Config c = config;
+    c.defaultMethod = m;
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "method", std::string(quant::calibrationMethodName(m)) + " ranges for every tensor", false));
+    if (rankOf(t->metrics) > current + 0.1) {
+      current = rankOf(t->metrics);
+      config = c;
+      t->kept = true;
+    }
+  }
+  // ---- Sensitivity, of the model with the chosen method ----
+  say("sensitivity: per-layer SQNR of the quantized model");
+  if (config.defaultMethod != *method) {
+    WH_ASSIGN_OR_RETURN(q0, quantize(config));
+  }
+  WH_RETURN_IF_ERROR(cheapSensitivity(q0));
+  WH_RETURN_IF_ERROR(measuredSensitivity(config, current));
+  if (req_.sensitivityOnly) return Status::ok();
+
+  auto fullCheck = [&](const std::string& stage, const std::string& change) -> Expected<bool> {
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, stage, change, true));
+    t->kept = true;
+    return t->meetsBudget;
+  };
+
+  // ---- Repair 1b: a range method per tensor of the most harmful nodes ----
+  std::unordered_map<std::string, const ir::Node*> byName;
+  for (const ir::Node* n : float_.graph->nodes()) byName[n->name()] = n;
+  const size_t topRanges = 3;
+  std::set<std::string> tried;
+  for (size_t i = 0; i < std::min(topRanges, result_.sensitivity.size()); ++i) {
+    const ir::Node* n = byName.at(result_.sensitivity[i].node);
+    std::vector<std::string> tensors;
+    auto add = [&](const ir::Value* v) {
+      if (v != nullptr && ranges_->requested().contains(v->name()) &&
+          std::find(tensors.begin(), tensors.end(), v->name()) == tensors.end()) {
+        tensors.push_back(v->name());
+      }
+    };
+    for (const ir::Value* v : n->inputs()) add(v);
+    add(n->output(0));
+    for (const auto& use : n->output(0)->uses()) {  // a folded Relu/Clip carries the range
+      if (use.user != nullptr && (use.user->opType() == "Relu" || use.user->opType() == "Clip")) add(use.user->output(0));
+    }
+    for (const std::string& tensor : tensors) {
+      if (!tried.insert(tensor).second) continue;
+      for (auto m : allMethods) {
+        auto chosen = config.methods.find(tensor);
+        if (m == (chosen != config.methods.end() ? chosen->second : config.defaultMethod) || !timeLeft(0.65)) continue;
+        Config c = config;
+        c.methods[tensor] = m;
+        if (m == c.defaultMethod) c.methods.erase(tensor);
+        WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "range",
+                                             std::string(quant::calibrationMethodName(m)) + " range for '" + tensor + "'",
+                                             false));
+        if (rankOf(t->metrics) > current + 0.1) {
+          current = rankOf(t->metrics);
+          config = c;
+          t->kept = true;
+        }
+      }
+    }
+  }
+  if (config.defaultMethod != *method || !config.methods.empty()) {
+    WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges, on every sample"));
+    if (met) return Status::ok();
+  }
+
+  // ---- Repair 2: the output-decoding tail float ----
+  std::set<std::string> tail = outputTail(*float_.graph);
+  std::vector<std::string> tailQuantized;
+  for (const std::string& c : candidates_) {
+    if (tail.contains(c)) tailQuantized.push_back(c);
+  }
+  if (!tailQuantized.empty() && timeLeft(0.7)) {
+    Config c = config;
+    c.floatNodes.insert(c.floatNodes.end(), tailQuantized.begin(), tailQuantized.end());
+    std::string names;
+    for (const auto& t : tailQuantized) names += (names.empty() ? "'" : ", '") + t + "'";
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "tail", "the output tail float: " + names, false));
+    if (rankOf(t->metrics) > current + 1.0) {
+      current = rankOf(t->metrics);
+      config = c;
+      t->kept = true;
+      for (const auto& n : tailQuantized) {
+        result_.fellBack.emplace_back(n, "output-decoding tail: float gained " + num(rankOf(t->metrics) - baseRank, 1) +
+                                             " dB together");
+      }
+      WH_ASSIGN_OR_RETURN(bool met, fullCheck("tail", "the output tail float, on every sample"));
+      if (met) return Status::ok();
+    }
+  }
+
+  // ---- Repair 3: the most harmful nodes float, one at a time ----
+  for (const Sensitivity& s : result_.sensitivity) {
+    if (!timeLeft()) {
+      result_.notes.push_back("the time budget (" + num(req_.timeBudgetSeconds, 0) + " s) ran out during the fallback");
+      break;
+    }
+    if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s.node) != config.floatNodes.end()) continue;
+    if (s.gainDb && *s.gainDb <= 0) continue;  // measured: float does not help
+    config.floatNodes.push_back(s.node);
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "fallback", "'" + s.node + "' (" + s.opType + ") float", true));
+    t->kept = true;
+    result_.fellBack.emplace_back(s.node, "rank " + std::to_string(s.rank) + " in sensitivity" +
+                                              (s.gainDb ? " (float alone: +" + num(*s.gainDb, 1) + " dB)" : std::string()));
+    if (t->meetsBudget) return minimize(config);
+  }
+  return Status::ok();
+}
+
+Status Search::minimize(Config config) {
+  // The greedy fallback adds nodes in ranked order; some of the earlier ones may not be needed
+  // once the later ones are float. Each float node costs speed: quantize it again, the earliest
+  // first (the last one added is what met the budget), and keep that when the budget still holds.
+  const std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  for (const std::string& node : order) {
+    if (!timeLeft()) break;
+    Config c = config;
+    std::erase(c.floatNodes, node);
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "minimize", "'" + node + "' quantized again", true));
+    if (!t->meetsBudget) continue;
+    t->kept = true;
+    config = c;
+    std::erase_if(result_.fellBack, [&](const auto& f) { return f.first == node; });
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+namespace {
+
+report::TuningSection tuningSection(const TuneRequest& request, const TuneResult& result) {
+  report::TuningSection t;
+  t.budget = request.budget.text();
+  t.met = result.met;
+  if (result.best >= 0) {
+    const Trial& best = result.trials[static_cast<size_t>(result.best)];
+    t.summary = "Best: trial " + std::to_string(best.index) + " of " + std::to_string(result.trials.size()) + ", " +
+                std::to_string(best.floatNodes.size()) + " node(s) float, " + num(result.seconds, 1) + " s" +
+                (result.met ? "." : "; " + result.shortfall + ".");
+  }
+  for (const Sensitivity& s : result.sensitivity) t.sensitivity.push_back({s.rank, s.node, s.opType, s.localLossDb, s.gainDb});
+  for (const Trial& x : result.trials) {
+    report::TuningSection::Trial y;
+    y.index = x.index;
+    y.stage = x.stage;
+    y.change = x.change;
+    y.fullData = x.fullData;
+    y.best = x.index == result.best;
+    y.meets = x.meetsBudget;
+    y.floatNodes = static_cast<int>(x.floatNodes.size());
+    y.sqnrDb = x.metrics.minChannelSqnrDb;
+    y.agreementPct = x.metrics.agreementPct;
+    y.accuracyDropPp = x.accuracyDropPp;
+    y.parameterBytes = x.parameterBytes;
+    y.msPerSample = x.metrics.msPerSample;
+    t.trials.push_back(std::move(y));
+  }
+  t.fellBack = result.fellBack;
+  return t;
+}
+
+}  // namespace
+
+std::string Budget::text() const {
+  std::vector<std::string> parts;
+  if (maxAccuracyDropPp) parts.push_back("top-1 drop <= " + num(*maxAccuracyDropPp) + " pp");
+  if (minAgreementPct) parts.push_back("top-1 agreement >= " + num(*minAgreementPct) + " %");
+  if (minSqnrDb) parts.push_back("SQNR (per output and last-axis channel) >= " + num(*minSqnrDb) + " dB");
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : " and ") + p;
+  return s.empty() ? "none" : s;
+}
+
+Expected<TuneResult> tune(const TuneRequest& request) {
+  auto start = Clock::now();
+  TuneResult result;
+  Search search(request, result);
+  WH_RETURN_IF_ERROR(search.run());
+  search.finish();
+  const OptimizeRequest& o = request.optimize;
+  if (!request.sensitivityOnly && result.best >= 0) {
+    result.model.setMetadata("whittle.version", kVersion);
+    result.model.setMetadata("whittle.pipeline", result.pipeline);
+    const Trial& best = result.trials[static_cast<size_t>(result.best)];
+    result.model.setMetadata("whittle.tune", "budget " + request.budget.text() + ": " +
+                                                 (result.met ? "met" : "not met (" + result.shortfall + ")") +
+                                                 "; trial " + std::to_string(best.index) + " of " +
+                                                 std::to_string(result.trials.size()));
+    if (!o.outputPath.empty()) {
+      onnx_io::SaveOptions saveOptions;
+      saveOptions.externalData = o.externalData;
+      WH_RETURN_IF_ERROR(onnx_io::save(result.model, o.outputPath, saveOptions));
+    }
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (o.report.wanted() && result.best >= 0) {
+    // The comparison of the written model with its input, on the ranking samples (the budget
+    // was checked on all of them), with the tuning section.
+    data::DatasetSpec spec = *request.eval;
+    spec.limit = spec.limit < 0 ? request.rankingSamples : std::min(spec.limit, request.rankingSamples);
+    report::CompareOptions options;
+    options.threads = std::max(1, o.report.threads);
+    options.perLayer = true;
+    options.progress = o.report.progress;
+    auto compared = report::compareFiles(o.inputPath, o.outputPath, spec, options, report::Gates{}, report::ReportPaths{});
+    if (!compared.isOk()) return compared.status().withContext("--report");
+    result.report = std::move(compared).value();
+    result.report->tuning = tuningSection(request, result);
+    for (const std::string& n : result.notes) result.report->notes.push_back("tune: " + n);
+    WH_RETURN_IF_ERROR(report::writeReports(*result.report, o.report.paths).withContext("--report"));
+  }
+  if (!request.trialLogPath.empty()) {
+    WH_RETURN_IF_ERROR(writeFileAtomic(request.trialLogPath, tuneResultJson(request, result).dump(2) + "\n")
+                           .withContext("--trial-log"));
+  }
+  return result;
+}
+
+namespace {
+
+nlohmann::json numberOrText(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+}
+
+nlohmann::json metricsJson(const Metrics& m) {
+  nlohmann::json j;
+  j["samples"] = m.samples;
+  j["output_sqnr_db"] = numberOrText(m.outputSqnrDb);
+  j["min_channel_sqnr_db"] = numberOrText(m.minChannelSqnrDb);
+  j["worst_output"] = m.worstOutput;
+  j["worst_channel"] = m.worstChannel;
+  j["top1_pct"] = m.top1Pct ? nlohmann::json(*m.top1Pct) : nlohmann::json(nullptr);
+  j["agreement_pct"] = m.agreementPct ? nlohmann::json(*m.agreementPct) : nlohmann::json(nullptr);
+  j["ms_per_sample"] = m.msPerSample;
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& result) {
+  nlohmann::json j;
+  j["schema"] = "whittle.tune/1";
+  j["input"] = request.optimize.inputPath;
+  j["output"] = request.sensitivityOnly ? "" : request.optimize.outputPath;
+  nlohmann::json b = nlohmann::json::object();
+  if (request.budget.maxAccuracyDropPp) b["max_accuracy_drop_pp"] = *request.budget.maxAccuracyDropPp;
+  if (request.budget.minAgreementPct) b["min_agreement_pct"] = *request.budget.minAgreementPct;
+  if (request.budget.minSqnrDb) b["min_sqnr_db"] = *request.budget.minSqnrDb;
+  j["budget"] = b;
+  j["time_budget_s"] = request.timeBudgetSeconds;
+  j["ranking_samples"] = request.rankingSamples;
+  j["reference"] = metricsJson(result.reference);
+  j["trials"] = nlohmann::json::array();
+  for (const Trial& t : result.trials) {
+    nlohmann::json x;
+    x["index"] = t.index;
+    x["stage"] = t.stage;
+    x["change"] = t.change;
+    x["float_nodes"] = t.floatNodes;
+    x["default_method"] = t.defaultMethod;
+    x["methods"] = t.methods;
+    x["full_data"] = t.fullData;
+    x["metrics"] = metricsJson(t.metrics);
+    x["accuracy_drop_pp"] = t.accuracyDropPp ? nlohmann::json(*t.accuracyDropPp) : nlohmann::json(nullptr);
+    x["meets_budget"] = t.meetsBudget;
+    x["kept"] = t.kept;
+    x["parameter_bytes"] = t.parameterBytes;
+    x["seconds"] = t.seconds;
+    j["trials"].push_back(x);
+  }
+  j["sensitivity"] = nlohmann::json::array();
+  for (const Sensitivity& s : result.sensitivity) {
+    j["sensitivity"].push_back({{"rank", s.rank},
+                                {"node", s.node},
+                                {"op_type", s.opType},
+                                {"local_loss_db", s.localLossDb},
+                                {"gain_db", s.gainDb ? nlohmann::json(*s.gainDb) : nlohmann::json(nullptr)}});
+  }
+  j["best"] = result.best;
+  j["met"] = result.met;
+  j["shortfall"] = result.shortfall;
+  j["pipeline"] = result.pipeline;
+  j["fell_back"] = nlohmann::json::array();
+  for (const auto& [node, why] : result.fellBack) j["fell_back"].push_back({{"node", node}, {"why", why}});
+  j["notes"] = result.notes;
+  j["seconds"] = result.seconds;
+  return j;
+}
+
+}  // namespace whittle::tune
