@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -47,7 +48,7 @@ void dequantizeColumnScalar(const PackedNBits& w, int64_t col, float* dst) {
       v = q[k];
     }
     const int64_t b = k / w.blockSize;
-    dst[k] = static_cast<float>(v) * s[b] + o[b];
+    dst[k] = std::fma(static_cast<float>(v), s[b], o[b]);  // as the vector paths round it
   }
 }
 
