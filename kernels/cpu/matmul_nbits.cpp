@@ -47,7 +47,7 @@ void dequantizeColumnScalar(const PackedNBits& w, int64_t col, float* dst) {
     } else {
       v = q[k];
     }
-    const int64_t b = k / w.blockSize;
+    const int64_t b = k >> w.blockShift;
     dst[k] = std::fma(static_cast<float>(v), s[b], o[b]);  // as the vector paths round it
   }
 }
@@ -104,7 +104,7 @@ WH_AVX2 inline void dequantGroupAvx2(const PackedNBits& w, const uint8_t* q, con
     v[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(b1, 8));
   }
   for (int i = 0; i < 4; ++i) {
-    const int64_t b = (k0 + 8 * i) / w.blockSize;
+    const int64_t b = (k0 + 8 * i) >> w.blockShift;
     out[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v[i]), _mm256_broadcast_ss(s + b), _mm256_broadcast_ss(o + b));
   }
 }
@@ -170,7 +170,7 @@ WH_AVX512 inline void dequantGroupAvx512(const PackedNBits& w, const uint8_t* q,
     v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k0)));
     v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k0 + 16)));
   }
-  const int64_t b0 = k0 / w.blockSize, b1 = (k0 + 16) / w.blockSize;
+  const int64_t b0 = k0 >> w.blockShift, b1 = (k0 + 16) >> w.blockShift;
   w0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v0), _mm512_set1_ps(s[b0]), _mm512_set1_ps(o[b0]));
   w1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v1), _mm512_set1_ps(s[b1]), _mm512_set1_ps(o[b1]));
 }
@@ -332,6 +332,7 @@ Expected<PackedNBits> packMatMulNBits(const ir::Tensor& b, const ir::Tensor& sca
   w.n = n;
   w.bits = bits;
   w.blockSize = blockSize;
+  while ((int64_t{1} << w.blockShift) < blockSize) ++w.blockShift;
   w.kPad = roundUp(blocks * blockSize, 32);
   w.scaleBlocks = (w.kPad + blockSize - 1) / blockSize;
   w.q.assign(static_cast<size_t>(n * w.columnBytes()), 0);

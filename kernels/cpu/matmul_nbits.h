@@ -27,6 +27,7 @@ struct PackedNBits {
   int64_t k = 0, n = 0;
   int64_t bits = 4;        ///< 4 or 8.
   int64_t blockSize = 0;   ///< A power of two, at least 16.
+  int blockShift = 0;      ///< log2(blockSize): block of k = k >> blockShift (no division in the loops).
   int64_t kPad = 0;        ///< K rounded up to whole blocks and to a multiple of 32.
   int64_t scaleBlocks = 0; ///< kPad / blockSize, rounded up: scale entries per column.
   /// q per column, kPad values each, column after column. 4 bits: groups of 32 k in 16 bytes,
