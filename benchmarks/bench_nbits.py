@@ -60,12 +60,11 @@ def make_models(fp32, work, block):
 
 def perplexity(binary, fp32, q4, windows):
     cmd = [binary, "compare", fp32, q4, "--data", EVAL, "--metric", "perplexity", "--limit", str(windows),
-           "--format", "json", "--threads", "2"]
+           "--batch", "1", "--latency-runs", "0", "--json", "-", "--threads", "2"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-    report = json.loads(r.stdout)
-    p = report["accuracy"]["perplexity"]
+    p = json.loads(r.stdout)["outputs"][0]["perplexity"]
     return p["original"], p["optimized"]
 
 
