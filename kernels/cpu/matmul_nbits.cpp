@@ -513,6 +513,7 @@ class MatMulNBitsKernel final : public Kernel {
 
 void registerMatMulNBitsKernels(KernelRegistry& registry) {
   registry.add("com.microsoft", "MatMulNBits", 1, MatMulNBitsKernel::create);
+  registerGatherBlockQuantizedKernel(registry);
 }
 
 }  // namespace whittle::runtime::cpu

@@ -17,6 +17,15 @@
 #include "whittle/common/status.h"
 #include "whittle/ir/tensor.h"
 
+namespace whittle::runtime {
+class KernelRegistry;
+}  // namespace whittle::runtime
+
+namespace whittle::runtime::cpu {
+/// com.microsoft GatherBlockQuantized (kernels/cpu/gather_block_quantized.cpp).
+void registerGatherBlockQuantizedKernel(KernelRegistry& registry);
+}  // namespace whittle::runtime::cpu
+
 namespace whittle::runtime::cpu::nbits {
 
 /// Rows of A up to which the register (GEMV) path runs; above, dequantized panels and sgemm.
