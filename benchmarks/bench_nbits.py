@@ -9,7 +9,8 @@ Steps:
    model (--fp32, default /work/smollm2/SmolLM2-135M-Instruct-fp32.onnx or
    ../shared/models/smollm2/SmolLM2-135M-Instruct-fp32.onnx), once as com.microsoft
    MatMulNBits (quant_format QOperator) and once as opset-21 block-wise DequantizeLinear ->
-   MatMul (quant_format QDQ). Written to --work (default /tmp/whittle-nbits), reused when there.
+   MatMul (quant_format QDQ, on the model converted to opset 21 by onnx.version_converter first:
+   the quantizer raises the opset without converting ReduceMean's axes). Written to --work (default /tmp/whittle-nbits), reused when there.
    ORT's quantizer imports onnx_ir (and sympy), which requirements.txt does not pin: set
    PYTHONPATH to a folder that has them (`pip install --target DIR onnx-ir==1.0.0 sympy mpmath`).
 2. perplexity: `whittle compare FP32 Q4 --metric perplexity --data eval_512.npz --limit W` for both
@@ -51,6 +52,12 @@ def make_models(fp32, work, block):
         if os.path.exists(path):
             continue
         model = onnx.load(fp32)
+        if fmt == QuantFormat.QDQ:
+            # The QDQ form needs opset 21 (int4 DequantizeLinear with block_size), and ORT's quantizer
+            # raises the opset without converting the graph: ReduceMean would keep its axes attribute,
+            # which opset 18 moved to an input (ORT refuses that model). Convert first.
+            from onnx import version_converter
+            model = version_converter.convert_version(model, 21)
         q = MatMulNBitsQuantizer(model, bits=4, block_size=block, is_symmetric=True, quant_format=fmt)
         q.process()
         onnx.save(q.model.model, path + ".tmp", save_as_external_data=False)

@@ -16,6 +16,12 @@
 #include <cstring>
 #include <oneapi/dnnl/dnnl.h>
 
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+
+#include "cpu/dnnl_glue.h"
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
 
@@ -374,7 +380,7 @@ void dequantizeColumns(const PackedNBits& w, int64_t n0, int64_t n1, float* dst,
 }
 
 Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias, float* y, int threads, Isa isa,
-              std::vector<float>& scratch) {
+              std::vector<float>& scratch, const PanelGemm& gemm) {
   if (m == 0) return Status::ok();
   if (m <= kGemvMaxRows) {
     // A padded to kPad (the padding multiplies weights whose scale is 0).
@@ -395,20 +401,24 @@ Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias
     const int64_t panels = (w.n + panel - 1) / panel;
     const int useThreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, panels)));
     scratch.resize(static_cast<size_t>(useThreads * panel * w.kPad));
-    dnnl_status_t failed = dnnl_success;
+    std::vector<Status> failed(static_cast<size_t>(useThreads), Status::ok());
 #pragma omp parallel for num_threads(useThreads) schedule(static) if (useThreads > 1)
     for (int64_t p = 0; p < panels; ++p) {
-      float* buf = scratch.data() + static_cast<int64_t>(omp_get_thread_num()) * panel * w.kPad;
+      const int t = omp_get_thread_num();
+      float* buf = scratch.data() + static_cast<int64_t>(t) * panel * w.kPad;
       const int64_t n0 = p * panel, n1 = std::min(w.n, n0 + panel);
+      // The panel as W^T[n1 - n0, kPad]: each column dequantizes to contiguous floats; the GEMM
+      // reads it transposed (ldb = kPad).
       dequantizeColumns(w, n0, n1, buf, isa);
-      // Y[:, n0:n1] = A [m, K] * buf[n1 - n0, kPad]^T (only the first K of each row).
-      const dnnl_status_t st = dnnl_sgemm('N', 'T', m, n1 - n0, w.k, 1.0f, a, w.k, buf, w.kPad, 0.0f, y + n0, w.n);
-      if (st != dnnl_success) {
-#pragma omp critical
-        failed = st;
+      if (gemm) {
+        Status st = gemm(m, n1 - n0, a, buf, w.kPad, y + n0, w.n);
+        if (!st.isOk()) failed[static_cast<size_t>(t)] = std::move(st);
+        continue;
       }
+      const dnnl_status_t st = dnnl_sgemm('N', 'T', m, n1 - n0, w.k, 1.0f, a, w.k, buf, w.kPad, 0.0f, y + n0, w.n);
+      if (st != dnnl_success) failed[static_cast<size_t>(t)] = internalError("dnnl_sgemm failed with status " + std::to_string(st));
     }
-    if (failed != dnnl_success) return internalError("dnnl_sgemm failed with status " + std::to_string(failed));
+    for (Status& st : failed) WH_RETURN_IF_ERROR(st);
   }
   if (bias != nullptr) {
     for (int64_t r = 0; r < m; ++r) {
@@ -436,7 +446,8 @@ class MatMulNBitsKernel final : public Kernel {
   }
 
   explicit MatMulNBitsKernel(const KernelCreateInfo& info)
-      : k_(info.node.attrInt("K", 0)),
+      : engine_(engineOf(info.context)),
+        k_(info.node.attrInt("K", 0)),
         n_(info.node.attrInt("N", 0)),
         bits_(info.node.attrInt("bits", 4)),
         blockSize_(info.node.attrInt("block_size", 0)),
@@ -467,7 +478,10 @@ class MatMulNBitsKernel final : public Kernel {
     outDims.back() = n_;
     const int64_t m = a.numel() / k_;
     ir::Tensor& y = ctx.allocateOutput(0, DataType::kFloat, outDims);
-    return nbits::matmul(weights_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), isa_, scratch_);
+    dnnl::stream& stream = streamOf(ctx.context());
+    nbits::PanelGemm gemm = [this, &stream](int64_t rows, int64_t cols, const float* src, const float* wei, int64_t ldb,
+                                            float* dst, int64_t ldy) { return panelGemm(stream, rows, cols, src, wei, ldb, dst, ldy); };
+    return nbits::matmul(weights_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), isa_, scratch_, gemm);
   }
 
  private:
@@ -502,6 +516,50 @@ class MatMulNBitsKernel final : public Kernel {
     return Status::ok();
   }
 
+  /// dst[rows, cols] (stride ldy) = src[rows, K] * wei[K, cols] (stride ldb) on a oneDNN matmul
+  /// primitive made once per shape (its brgemm kernels beat dnnl_sgemm on these panels).
+  Status panelGemm(dnnl::stream& stream, int64_t rows, int64_t cols, const float* src, const float* wei, int64_t ldb,
+                   float* dst, int64_t ldy) {
+    using dnnl::memory;
+    const auto key = std::make_tuple(rows, cols, ldb, ldy);
+    const Plan* plan = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);  // map nodes stay put: the plan outlives the lock
+      auto it = primitives_.find(key);
+      if (it == primitives_.end()) {
+        try {
+          memory::desc srcMd({rows, k_}, memory::data_type::f32, memory::dims{k_, 1});
+          memory::desc weiMd({k_, cols}, memory::data_type::f32, memory::dims{1, ldb});
+          memory::desc dstMd({rows, cols}, memory::data_type::f32, memory::dims{ldy, 1});
+          dnnl::primitive_attr attr;
+          attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+          dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(srcMd, weiMd, dstMd), attr, engine_);
+          it = primitives_.emplace(key, Plan{dnnl::matmul(pd), srcMd, weiMd, dstMd}).first;
+        } catch (const dnnl::error& e) {
+          return internalError("MatMulNBits: oneDNN matmul for a " + std::to_string(rows) + " x " + std::to_string(cols) +
+                               " panel: " + e.what());
+        }
+      }
+      plan = &it->second;
+    }
+    try {
+      memory s(plan->src, engine_, const_cast<float*>(src));
+      memory w(plan->wei, engine_, const_cast<float*>(wei));
+      memory d(plan->dst, engine_, dst);
+      plan->primitive.execute(stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}});
+    } catch (const dnnl::error& e) {
+      return internalError(std::string("MatMulNBits: oneDNN matmul failed: ") + e.what());
+    }
+    return Status::ok();
+  }
+
+  struct Plan {
+    dnnl::matmul primitive;
+    dnnl::memory::desc src, wei, dst;
+  };
+  dnnl::engine engine_;
+  std::mutex mutex_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, Plan> primitives_;
   int64_t k_, n_, bits_, blockSize_;
   nbits::Isa isa_;
   bool packed_ = false;

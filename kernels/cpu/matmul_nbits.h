@@ -11,6 +11,7 @@
 // float buffer and run oneDNN's sgemm on them, in parallel over panels of N.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,10 +65,16 @@ const char* isaName(Isa isa);
 Expected<PackedNBits> packMatMulNBits(const ir::Tensor& b, const ir::Tensor& scales, const ir::Tensor* zeroPoints,
                                       int64_t k, int64_t n, int64_t bits, int64_t blockSize, const std::string& who);
 
+/// y[m, cols] (row stride ldy) = a[m, K] * b[K, cols], b given transposed ([cols, K], row
+/// stride ldb): the product of one dequantized panel. Called from several threads at once, one panel each.
+using PanelGemm = std::function<Status(int64_t m, int64_t cols, const float* a, const float* b, int64_t ldb, float* y,
+                                       int64_t ldy)>;
+
 /// y[M, N] = a[M, K] * W + bias (bias may be null), with `isa`'s kernels and up to `threads`
-/// threads. `scratch` is reused between calls.
+/// threads. `scratch` is reused between calls. `gemm` multiplies the dequantized panels above
+/// kGemvMaxRows rows (the kernel passes oneDNN's matmul primitive); empty: dnnl_sgemm.
 Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias, float* y, int threads, Isa isa,
-              std::vector<float>& scratch);
+              std::vector<float>& scratch, const PanelGemm& gemm = {});
 
 /// Dequantizes columns [n0, n1) into dst, column after column, kPad floats each (W transposed).
 void dequantizeColumns(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, Isa isa);
