@@ -8,7 +8,8 @@
 // a scalar reference, AVX2 and AVX-512 (picked from what the CPU has). Up to kGemvMaxRows rows
 // of A, each block of W is dequantized into registers and multiplied there (memory-bound GEMV:
 // 4-bit weights are read once, at half a byte each); more rows dequantize panels of W into a
-// float buffer and run oneDNN's sgemm on them, in parallel over panels of N.
+// float buffer and multiply them with oneDNN (a matmul primitive per panel shape), in parallel
+// over panels of N.
 
 #include <cstdint>
 #include <functional>
@@ -29,7 +30,7 @@ void registerGatherBlockQuantizedKernel(KernelRegistry& registry);
 
 namespace whittle::runtime::cpu::nbits {
 
-/// Rows of A up to which the register (GEMV) path runs; above, dequantized panels and sgemm.
+/// Rows of A up to which the register (GEMV) path runs; above, dequantized panels and a GEMM.
 inline constexpr int64_t kGemvMaxRows = 4;
 
 /// The weights of one MatMulNBits, packed for the kernels.
@@ -46,7 +47,7 @@ struct PackedNBits {
   std::vector<uint8_t> q;
   /// Per column and block: W = q * scale + offset (offset = -zero_point * scale). Padding
   /// blocks have scale 0 and offset 0; k from K to the end of the last block dequantize to
-  /// -zero_point * scale, which the kernels multiply by zero (A's padding) or skip (sgemm reads K).
+  /// -zero_point * scale, which the kernels multiply by zero (A's padding) or skip (the GEMM reads K).
   std::vector<float> scale, offset;
 
   int64_t columnBytes() const { return bits == 4 ? kPad / 2 : kPad; }
