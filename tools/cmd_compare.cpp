@@ -32,6 +32,9 @@ struct CompareArgs {
   int latencyRuns = 20;
   int warmup = 3;
   bool noProgress = false;
+  std::vector<std::string> metrics;
+  std::string tokensInput = "input_ids";
+  std::string output;
   // Reports and gates.
   report::ReportPaths reports;
   report::Gates gates;
@@ -48,6 +51,13 @@ void printSummary(const report::CompareResult& r) {
                   static_cast<long long>(o.minChannel), static_cast<long long>(o.channels));
     }
     if (o.agreement) std::printf(", top-1 agreement %.2f %%", *o.agreement * 100);
+    if (o.perplexityOriginal) {
+      std::printf(", perplexity %.4f", *o.perplexityOriginal);
+      if (o.perplexityOptimized) {
+        std::printf(" -> %.4f (%+.2f %%)", *o.perplexityOptimized, (*o.perplexityOptimized / *o.perplexityOriginal - 1) * 100);
+      }
+      std::printf(" over %lld positions", static_cast<long long>(o.perplexityTokens));
+    }
     if (o.hasAccuracy) {
       std::printf(", top-1 %.2f %% -> %.2f %%, top-5 %.2f %% -> %.2f %%", o.top1Original * 100, o.top1Optimized * 100,
                   o.top5Original * 100, o.top5Optimized * 100);
@@ -85,6 +95,9 @@ int runCompare(const CompareArgs& args) {
   options.perLayer = args.perLayer;
   options.latencyRuns = args.latencyRuns;
   options.warmupRuns = args.warmup;
+  options.metrics = args.metrics;
+  options.tokensInput = args.tokensInput;
+  options.output = args.output;
   options.progress = [&bar](std::string_view phase, int64_t done, int64_t total) { bar.update(phase, done, total); };
   auto result = report::compareFiles(args.original, args.optimized, *spec, options, args.gates, args.reports);
   bar.finish();
@@ -125,6 +138,13 @@ void registerCompare(CLI::App& app) {
   cmd->add_option("--limit", a->data.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--allow-nonfinite", a->data.allowNonfinite,
                "Accept NaN and infinity in the data (by default a sample holding one is an error naming it)");
+  cmd->add_option("--metric", a->metrics,
+                  "Task metric beyond output error and classification: perplexity (causal LMs: next-token NLL from "
+                  "logits [batch, seq, vocab] and the token-id input, positions 1..seq-1). Repeatable")
+      ->check(CLI::IsMember({"default", "perplexity"}));
+  cmd->add_option("--tokens-input", a->tokensInput, "The input holding the token ids for perplexity (default input_ids)");
+  cmd->add_option("--output", a->output,
+                  "The graph output that classification and task metrics read (default: every output they fit)");
   cmd->add_option("--threads", a->threads, "Threads for both models (the same for both)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", a->batch, "Samples per run when the batch dimension is free (default 8)")
       ->check(CLI::PositiveNumber);

@@ -17,6 +17,8 @@ void registerConvKernels(KernelRegistry& registry);
 void registerPoolKernels(KernelRegistry& registry);
 /// Gemm and MatMul on oneDNN.
 void registerMatMulKernels(KernelRegistry& registry);
+/// com.microsoft MatMulNBits and GatherBlockQuantized: low-bit weight-only kernels.
+void registerMatMulNBitsKernels(KernelRegistry& registry);
 /// Softmax, LogSoftmax, LayerNormalization, InstanceNormalization.
 void registerNormalizationKernels(KernelRegistry& registry);
 /// ReduceMean/Sum/Max/Min/Prod/L1/L2/LogSumExp/SumSquare, ArgMax/ArgMin.

@@ -13,6 +13,7 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerConvKernels(r);
     cpu::registerPoolKernels(r);
     cpu::registerMatMulKernels(r);
+    cpu::registerMatMulNBitsKernels(r);
     cpu::registerNormalizationKernels(r);
     cpu::registerReductionKernels(r);
     cpu::registerRecurrentKernels(r);

@@ -153,7 +153,71 @@ MetricFactory classificationMetric() {
   };
 }
 
+MetricFactory classificationMetric(const std::string& output) {
+  return [output, all = classificationMetric()](const OutputInfo& info) -> std::unique_ptr<MetricAccumulator> {
+    return info.name == output ? all(info) : nullptr;
+  };
+}
+
 std::vector<MetricFactory> defaultMetrics() { return {errorMetric(), classificationMetric()}; }
+
+namespace {
+
+class PerplexityMetric final : public MetricAccumulator {
+ public:
+  PerplexityMetric(std::string name, std::string tokensInput, bool paired)
+      : name_(std::move(name)), tokensInput_(std::move(tokensInput)), paired_(paired) {}
+
+  Status add(const OutputBatch& batch) override {
+    const ir::Tensor* ids = nullptr;
+    if (batch.inputs != nullptr) {
+      for (const auto& in : *batch.inputs) {
+        if (in.first == tokensInput_) ids = &in.second;
+      }
+    }
+    if (ids == nullptr) {
+      return invalidInput("perplexity of output '" + name_ + "': the model has no input '" + tokensInput_ +
+                          "' holding the token ids");
+    }
+    if (batch.dims.size() != 3 || ids->rank() != 2 || ids->dims()[1] != batch.dims[1] ||
+        (ids->dtype() != ir::DataType::kInt64 && ids->dtype() != ir::DataType::kInt32)) {
+      return invalidInput("perplexity of output '" + name_ + "': expected logits [batch, seq, vocab] and int64 " +
+                          tokensInput_ + " [batch, seq], got " + data::dimsText(std::vector<int64_t>(batch.dims.begin(), batch.dims.end())) +
+                          " and " + std::string(ir::dataTypeName(ids->dtype())) + " " + data::dimsText(ids->dims()));
+    }
+    const int64_t seq = batch.dims[1], vocab = batch.dims[2];
+    std::vector<int64_t> tokens(static_cast<size_t>(batch.count * seq));
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int64_t>(ids->valueAsDouble(static_cast<int64_t>(i)));
+    if (!original_.add(batch.original, tokens, batch.count, seq, vocab) ||
+        (paired_ && !optimized_.add(batch.optimized, tokens, batch.count, seq, vocab))) {
+      return invalidInput("perplexity of output '" + name_ + "': a token id in '" + tokensInput_ +
+                          "' is outside the vocabulary of " + std::to_string(vocab));
+    }
+    return Status::ok();
+  }
+
+  void finish(OutputMetrics& metrics) const override {
+    if (original_.count() == 0) return;
+    metrics.perplexityOriginal = original_.perplexity();
+    if (paired_) metrics.perplexityOptimized = optimized_.perplexity();
+    metrics.perplexityTokens = original_.count();
+  }
+
+ private:
+  std::string name_, tokensInput_;
+  bool paired_;
+  PerplexityAccumulator original_, optimized_;
+};
+
+}  // namespace
+
+MetricFactory perplexityMetric(const std::string& tokensInput, const std::string& output) {
+  return [tokensInput, output](const OutputInfo& info) -> std::unique_ptr<MetricAccumulator> {
+    if (!output.empty() && info.name != output) return nullptr;
+    if (!isNumeric(info.dtype) || info.dims.size() != 3) return nullptr;
+    return std::make_unique<PerplexityMetric>(info.name, tokensInput, info.paired);
+  };
+}
 
 Evaluator::Evaluator(runtime::Session& original, runtime::Session* optimized, EvalOptions options)
     : original_(original), optimized_(optimized), options_(std::move(options)) {}
@@ -244,7 +308,7 @@ Expected<EvalResult> Evaluator::run(data::Dataset& dataset) {
       int64_t n = realElements(ta, rows, b.count);
       std::vector<float> fa = floatValues(ta, n);
       std::vector<float> fb = tb != nullptr ? floatValues(*tb, n) : std::vector<float>{};
-      OutputBatch ob{k, ta.dims(), rows, b.count, fa, fb, labels};
+      OutputBatch ob{k, ta.dims(), rows, b.count, fa, fb, labels, &b.inputs};
       for (auto& m : metrics[k]) WH_RETURN_IF_ERROR(m->add(ob));
     }
     for (size_t l = 0; l < options_.layers.size(); ++l) {

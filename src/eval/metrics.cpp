@@ -171,4 +171,27 @@ double ClassificationAccumulator::top5Optimized() const {
   return fraction(top5Opt_, labelled_);
 }
 
+bool PerplexityAccumulator::add(std::span<const float> logits, std::span<const int64_t> tokens, int64_t batch,
+                                int64_t seq, int64_t vocab) {
+  if (static_cast<int64_t>(logits.size()) < batch * seq * vocab || static_cast<int64_t>(tokens.size()) < batch * seq) return false;
+  for (int64_t i = 0; i < batch * seq; ++i) {
+    if (tokens[static_cast<size_t>(i)] < 0 || tokens[static_cast<size_t>(i)] >= vocab) return false;
+  }
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t + 1 < seq; ++t) {
+      const float* row = logits.data() + (b * seq + t) * vocab;
+      double maxv = -std::numeric_limits<double>::infinity();
+      for (int64_t v = 0; v < vocab; ++v) maxv = std::max(maxv, static_cast<double>(row[v]));
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v]) - maxv);
+      const int64_t next = tokens[static_cast<size_t>(b * seq + t + 1)];
+      nll_ += maxv + std::log(sum) - static_cast<double>(row[next]);
+      ++count_;
+    }
+  }
+  return true;
+}
+
+double PerplexityAccumulator::perplexity() const { return count_ > 0 ? std::exp(meanNll()) : 0.0; }
+
 }  // namespace whittle::eval

@@ -293,6 +293,23 @@ void gather(NodeContext& c) {
   }
 }
 
+/// com.microsoft GatherBlockQuantized: like Gather along gather_axis, in the scales' type; uint8
+/// data with bits = 4 holds two values a byte along its last axis.
+void gatherBlockQuantized(NodeContext& c) {
+  const SymShape* x = c.shape(0);
+  const SymShape* idx = c.shape(1);
+  c.set(0, c.dtype(2), std::nullopt);
+  if (x == nullptr || idx == nullptr || x->empty()) return;
+  SymShape dims = *x;
+  if (c.dtype(0) == DataType::kUint8 && c.node().attrInt("bits", 4) == 4) dims.back() = dims.back() * SymInt::of(2);
+  auto axis = normalizeAxis(c.node().attrInt("gather_axis", 0), static_cast<int64_t>(dims.size()));
+  if (!axis) return;
+  SymShape y(dims.begin(), dims.begin() + *axis);
+  y.insert(y.end(), idx->begin(), idx->end());
+  y.insert(y.end(), dims.begin() + *axis + 1, dims.end());
+  c.set(0, c.dtype(2), std::move(y));
+}
+
 /// GatherElements: the indices' shape, the data's type.
 void gatherElements(NodeContext& c) {
   c.set(0, c.dtype(0), c.shape(1) ? std::optional(*c.shape(1)) : std::nullopt);
@@ -527,6 +544,7 @@ void addDataMovementRules(std::vector<RuleEntry>& rules) {
   rules.push_back({"", "Split", split});
   rules.push_back({"", "Slice", slice});
   rules.push_back({"", "Gather", gather});
+  rules.push_back({kMicrosoft, "GatherBlockQuantized", gatherBlockQuantized});
   rules.push_back({"", "GatherElements", gatherElements});
   rules.push_back({"", "GatherND", gatherNd});
   rules.push_back({"", "Compress", compress});

@@ -1,6 +1,6 @@
 // Shape rules of the compute ops: Conv and ConvTranspose (with auto_pad), pooling, MatMul and
 // Gemm broadcasting, and their integer and QLinear forms (ConvInteger, QLinearConv,
-// MatMulInteger, QLinearMatMul, com.microsoft QGemm, QLinearAveragePool,
+// MatMulInteger, QLinearMatMul, com.microsoft QGemm and MatMulNBits, QLinearAveragePool,
 // QLinearGlobalAveragePool, FusedConv); Einsum; LSTM, GRU and RNN.
 #include <algorithm>
 #include <cctype>
@@ -249,6 +249,16 @@ void qgemm(NodeContext& c) {
   c.set(0, dtype, gemmShape(c, 0, 3));
 }
 
+/// com.microsoft MatMulNBits: A [..., K] -> [..., N] (attribute N), in A's type.
+void matMulNBits(NodeContext& c) {
+  std::optional<SymShape> y;
+  if (const SymShape* a = c.shape(0); a != nullptr && !a->empty() && c.node().hasAttribute("N")) {
+    y = *a;
+    y->back() = SymInt::of(c.node().attrInt("N", 0));
+  }
+  c.set(0, c.dtype(0), y);
+}
+
 // ---------------------------------------------------------------- Einsum, recurrent ops
 
 /// One operand or result of an Einsum equation: its letters, and where "..." stands.
@@ -375,6 +385,7 @@ void addNnRules(std::vector<RuleEntry>& rules) {
   rules.push_back({"", "QLinearMatMul", qlinearMatMul});
   rules.push_back({"", "Gemm", gemm});
   rules.push_back({kMicrosoft, "QGemm", qgemm});
+  rules.push_back({kMicrosoft, "MatMulNBits", matMulNBits});
   rules.push_back({"", "Einsum", einsum});
   for (std::string_view op : {"LSTM", "GRU", "RNN"}) rules.push_back({"", op, recurrent});
 }

@@ -46,6 +46,18 @@ const OutputMetrics* CompareResult::classification() const {
   return nullptr;
 }
 
+const OutputMetrics* CompareResult::perplexity() const {
+  for (const auto& o : outputs) {
+    if (o.perplexityOriginal) return &o;
+  }
+  return nullptr;
+}
+
+double CompareResult::perplexityIncreasePct(const OutputMetrics& o) {
+  if (!o.perplexityOriginal || !o.perplexityOptimized || *o.perplexityOriginal <= 0) return 0;
+  return (*o.perplexityOptimized / *o.perplexityOriginal - 1) * 100;
+}
+
 bool CompareResult::gatesPassed() const {
   return std::all_of(gates.begin(), gates.end(), [](const GateResult& g) { return g.passed; });
 }
@@ -111,6 +123,19 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   eval::EvalOptions evalOptions;
   evalOptions.batchSize = options.batchSize;
   evalOptions.progress = options.progress;
+  if (!options.output.empty()) {
+    bool found = false;
+    for (const ir::Value* v : original.graph->outputs()) found = found || v->name() == options.output;
+    if (!found) return invalidInput("--output '" + options.output + "': " + originalPath + " has no output of that name");
+    evalOptions.metrics = {eval::errorMetric(), eval::classificationMetric(options.output)};
+  }
+  for (const std::string& metric : options.metrics) {
+    if (metric == "perplexity") {
+      evalOptions.metrics.push_back(eval::perplexityMetric(options.tokensInput, options.output));
+    } else if (metric != "default") {
+      return invalidInput("unknown metric '" + metric + "' (default, perplexity)");
+    }
+  }
   std::unique_ptr<runtime::Session> layerA, layerB;
   if (options.perLayer) {
     evalOptions.layers = eval::matchLayers(*original.graph, *optimized.graph);

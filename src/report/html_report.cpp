@@ -269,6 +269,13 @@ std::string htmlReport(const CompareResult& r) {
               fmt("%.1f", c->top1Original * 100) + " → " + fmt("%.1f", c->top1Optimized * 100), "card-top1");
   }
   if (c != nullptr && c->agreement) h += card("top-1 agreement", pct(*c->agreement), "card-agreement");
+  if (const OutputMetrics* p = r.perplexity()) {
+    std::string value = fmt("%.3f", *p->perplexityOriginal);
+    if (p->perplexityOptimized) {
+      value += " → " + fmt("%.3f", *p->perplexityOptimized) + " (" + fmt("%+.1f %%", CompareResult::perplexityIncreasePct(*p)) + ")";
+    }
+    h += card("perplexity (original → optimized)", value, "card-perplexity");
+  }
   h += card("output SQNR (min)", formatDb(r.minOutputSqnr()), "card-sqnr");
   if (r.speedup() > 0) h += card("speedup (p50)", fmt("%.2f×", r.speedup()), "card-speedup");
   if (r.sizeRatio() > 0) h += card("size ratio", fmt("%.3f×", r.sizeRatio()), "card-size");

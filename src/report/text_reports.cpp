@@ -140,6 +140,14 @@ std::string jsonReport(const CompareResult& r) {
     } else {
       x["accuracy"] = nullptr;
     }
+    if (o.perplexityOriginal) {
+      x["perplexity"] = {{"original", number(*o.perplexityOriginal)},
+                         {"optimized", o.perplexityOptimized ? number(*o.perplexityOptimized) : json(nullptr)},
+                         {"increase_pct", o.perplexityOptimized ? json(CompareResult::perplexityIncreasePct(o)) : json(nullptr)},
+                         {"positions", o.perplexityTokens}};
+    } else {
+      x["perplexity"] = nullptr;
+    }
     outs.push_back(std::move(x));
   }
   j["outputs"] = std::move(outs);
@@ -227,6 +235,12 @@ std::string markdownReport(const CompareResult& r) {
     }
     if (c->agreement) md += "| top-1 agreement | | | " + fmt("%.2f %%", *c->agreement * 100) + " |\n";
   }
+  if (const OutputMetrics* p = r.perplexity()) {
+    md += "| perplexity (`" + p->name + "`, " + std::to_string(p->perplexityTokens) + " positions) | " +
+          fmt("%.4f", *p->perplexityOriginal) + " | " +
+          (p->perplexityOptimized ? fmt("%.4f", *p->perplexityOptimized) : std::string("?")) + " | " +
+          (p->perplexityOptimized ? fmt("%+.2f %%", CompareResult::perplexityIncreasePct(*p)) : std::string("?")) + " |\n";
+  }
   md += "| output SQNR (min) | | | " + formatDb(r.minOutputSqnr()) + " |\n";
   md += "| per-channel SQNR (min over the last axis) | | | " + formatDb(r.minChannelSqnr()) + " |\n";
   if (r.originalLatency.runs > 0) {
@@ -281,6 +295,13 @@ std::string junitReport(const CompareResult& r) {
   x += "      <property name=\"optimized\" value=\"" + xmlEscape(r.optimized.path) + "\"/>\n";
   x += "      <property name=\"samples\" value=\"" + std::to_string(r.samples) + "\"/>\n";
   x += "      <property name=\"output_sqnr_db\" value=\"" + xmlEscape(formatDb(r.minOutputSqnr(), 2)) + "\"/>\n";
+  if (const OutputMetrics* p = r.perplexity()) {
+    x += "      <property name=\"perplexity_original\" value=\"" + fmt("%.6g", *p->perplexityOriginal) + "\"/>\n";
+    if (p->perplexityOptimized) {
+      x += "      <property name=\"perplexity_optimized\" value=\"" + fmt("%.6g", *p->perplexityOptimized) + "\"/>\n";
+      x += "      <property name=\"perplexity_increase_pct\" value=\"" + fmt("%.4g", CompareResult::perplexityIncreasePct(*p)) + "\"/>\n";
+    }
+  }
   x += "    </properties>\n";
   if (r.gates.empty()) {
     x += "    <testcase classname=\"whittle.compare\" name=\"compare\">\n";

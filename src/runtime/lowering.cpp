@@ -494,6 +494,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   // folds and fusions below see them, and the session holds them instead of running a
   // kernel per Constant on every run.
   ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
+  lowerBlockwiseWeights(graph, keep);
   lowerQdqGroups(graph, keep);
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();

@@ -5,7 +5,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include <sstream>
+
 #include "support/compare_models.h"
+#include "support/python.h"
+#include "whittle/onnx_io/onnx_io.h"
 #include "support/graph_builder.h"
 #include "support/temp_dir.h"
 
@@ -256,4 +260,53 @@ TEST_CASE("checkSameInputs names both input lists", "[eval][evaluator]") {
 }
 
 }  // namespace
+}  // namespace whittle::eval
+
+namespace whittle::eval {
+
+TEST_CASE("Perplexity: a tiny causal LM against numpy, both sessions, and what it refuses", "[eval][evaluator][perplexity]") {
+  if (!testing::requirePython("numpy, onnx", "to build the tiny LM and its numpy perplexity")) return;
+  TempDir dir;
+  std::string out;
+  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/eval/perplexity_reference.py";
+  REQUIRE(testing::shell(testing::python() + " " + testing::shellQuote(script) + " " + testing::shellQuote(dir.path()), &out) == 0);
+  std::istringstream expected(out);
+  double pplFull = 0, pplHalf = 0;
+  int64_t positions = 0;
+  expected >> pplFull >> pplHalf >> positions;
+  REQUIRE(positions == 50);
+  auto full = onnx_io::load(dir.path() + "/lm.onnx");
+  auto half = onnx_io::load(dir.path() + "/lm_half.onnx");
+  REQUIRE(full.isOk());
+  REQUIRE(half.isOk());
+  auto a = session(*full);
+  auto b = session(*half);
+  data::DatasetSpec spec;
+  spec.path = dir.path() + "/ids.npz";
+  auto d = data::openDataset(spec, data::inputSpecs(*full->graph));
+  REQUIRE(d.isOk());
+  EvalOptions options;
+  options.batchSize = 2;  // batches of 2, 2 and 1 sequences
+  options.metrics.push_back(perplexityMetric());
+  auto r = Evaluator(*a, b.get(), options).run(**d);
+  REQUIRE(r.isOk());
+  const OutputMetrics& o = r->outputs[0];
+  REQUIRE(o.perplexityOriginal);
+  REQUIRE(o.perplexityOptimized);
+  CHECK(*o.perplexityOriginal == Approx(pplFull).epsilon(1e-5));
+  CHECK(*o.perplexityOptimized == Approx(pplHalf).epsilon(1e-5));
+  CHECK(o.perplexityTokens == positions);
+
+  // Only the named output; a missing token input is an error naming it.
+  EvalOptions other;
+  other.metrics = {perplexityMetric("input_ids", "not_logits")};
+  auto none = Evaluator(*a, nullptr, other).run(**d);
+  REQUIRE(none.isOk());
+  CHECK_FALSE(none->outputs[0].perplexityOriginal);
+  other.metrics = {perplexityMetric("tokens")};
+  auto missing = Evaluator(*a, nullptr, other).run(**d);
+  REQUIRE_FALSE(missing.isOk());
+  CHECK_THAT(missing.status().message(), Catch::Contains("no input 'tokens'"));
+}
+
 }  // namespace whittle::eval

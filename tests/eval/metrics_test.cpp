@@ -194,5 +194,17 @@ TEST_CASE("floatValues converts the first elements of any numeric tensor", "[eva
   CHECK(floatValues(f, 9) == std::vector<float>{0.5f, 1.5f});
 }
 
+TEST_CASE("PerplexityAccumulator: uniform logits give the vocabulary size; bad ids are refused", "[eval][metrics][perplexity]") {
+  PerplexityAccumulator p;
+  const std::vector<float> logits(2 * 3 * 4, 0.5f);
+  const std::vector<int64_t> tokens = {0, 1, 2, 3, 2, 1};
+  REQUIRE(p.add(logits, tokens, 2, 3, 4));
+  CHECK(p.count() == 4);
+  CHECK(p.perplexity() == Approx(4.0));
+  const std::vector<int64_t> bad = {0, 1, 4, 3, 2, 1};
+  CHECK_FALSE(p.add(logits, bad, 2, 3, 4));
+  CHECK(p.count() == 4);
+}
+
 }  // namespace
 }  // namespace whittle::eval

@@ -213,3 +213,19 @@ TEST_CASE("TopK's k is an attribute before opset 10", "[ir][shape]") {
   CHECK(typeOf(top[0]) == "float32[2,4]");
   CHECK(typeOf(top[1]) == "int64[2,4]");
 }
+
+TEST_CASE("GatherBlockQuantized: Gather's shape in the scales' type; packed uint8 tables unpack", "[ir][shape]") {
+  GraphBuilder b;
+  ir::Value* ids = b.symbolicInput("ids", DataType::kInt64, dims({"batch", "seq"}));
+  ir::Value* packed = b.node("GatherBlockQuantized", {b.weight("t8", {100, 16}, DataType::kUint8), ids, b.weight("s8", {100, 1})},
+                             {intAttr("block_size", 32), intAttr("bits", 4)}, "", "com.microsoft");
+  ir::Value* axis1 = b.node("GatherBlockQuantized",
+                            {b.weight("t3", {2, 5, 32}, DataType::kUint8), b.input("i", DataType::kInt64, {4}), b.weight("s3", {2, 5, 1})},
+                            {intAttr("gather_axis", 1), intAttr("quantize_axis", 2), intAttr("block_size", 32), intAttr("bits", 8)}, "",
+                            "com.microsoft");
+  ir::Model model;
+  ir::ShapeInferenceResult r = testing::buildAndInfer(b, model, 21);
+  CHECK(r.unresolved.empty());
+  CHECK(typeOf(packed) == "float32[batch,seq,32]");
+  CHECK(typeOf(axis1) == "float32[2,4,32]");
+}

@@ -162,6 +162,19 @@ TEST_CASE("Integer and QLinear compute ops: int32 accumulators, the output zero 
   CHECK(typeOf(qgemm) == "float32[2,7]");  // no y_scale: a float output
 }
 
+TEST_CASE("MatMulNBits: A's leading dims and N, in A's type", "[ir][shape]") {
+  GraphBuilder b;
+  ir::Value* a = b.symbolicInput("a", DataType::kFloat, dims({"batch", "seq", "40"}));
+  ir::Value* y = b.node("MatMulNBits",
+                        {a, b.weight("q", {6, 2, 16}, DataType::kUint8), b.weight("s", {12})},
+                        {intAttr("K", 40), intAttr("N", 6), intAttr("bits", 4), intAttr("block_size", 32)}, "",
+                        "com.microsoft");
+  ir::Model model;
+  ir::ShapeInferenceResult r = testing::buildAndInfer(b, model, 13);
+  CHECK(r.unresolved.empty());
+  CHECK(typeOf(y) == "float32[batch,seq,6]");
+}
+
 TEST_CASE("Einsum: explicit and implicit outputs, ellipsis broadcasting", "[ir][shape]") {
   GraphBuilder b;
   auto eq = [](const std::string& e) { return ir::Attribute::makeString("equation", e); };

@@ -125,6 +125,33 @@ TEST_CASE("compare: a fused chain matches the last value it computes", "[report]
   CHECK(std::isinf(r->layers[0].sqnrDb));  // the same computation
 }
 
+TEST_CASE("compare: --output picks the output classification reads; unknown names and metrics are errors",
+          "[report][compare]") {
+  TempDir dir;
+  Files f = writeData(dir);
+  std::string a = save(mlp(), dir, "a.onnx");
+  data::DatasetSpec spec;
+  spec.path = f.data;
+  spec.labels = f.labels;
+  CompareOptions options = quick();
+  options.perLayer = false;
+  const std::string output = testing::mlp().graph->outputs()[0]->name();
+  options.output = output;
+  auto r = compareFiles(a, a, spec, options, {}, {});
+  REQUIRE(r.isOk());
+  CHECK(r->outputs[0].hasAccuracy);
+  CHECK_FALSE(r->outputs[0].perplexityOriginal);  // not a [batch, seq, vocab] output, and not asked for
+  options.output = "no_such_output";
+  auto missing = compareFiles(a, a, spec, options, {}, {});
+  REQUIRE_FALSE(missing.isOk());
+  CHECK_THAT(missing.status().message(), Catch::Contains("'no_such_output'") && Catch::Contains("no output of that name"));
+  options.output = output;
+  options.metrics = {"bleu"};
+  auto unknown = compareFiles(a, a, spec, options, {}, {});
+  REQUIRE_FALSE(unknown.isOk());
+  CHECK_THAT(unknown.status().message(), Catch::Contains("unknown metric 'bleu'"));
+}
+
 TEST_CASE("compare: bad inputs are errors that name the problem", "[report][compare]") {
   TempDir dir;
   Files f = writeData(dir);

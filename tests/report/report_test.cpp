@@ -45,6 +45,11 @@ CompareResult damagedResult(const TempDir& dir, bool failSqnr) {
   gates.maxSizeRatio = 10;
   auto r = compareFiles(a, b, spec, options, gates, {});
   REQUIRE(r.isOk());
+  // A perplexity as `--metric perplexity` measures it on a causal LM (the MLP has no logits of
+  // rank 3), so that every report shows one.
+  r->outputs[0].perplexityOriginal = 12.5;
+  r->outputs[0].perplexityOptimized = 13.75;
+  r->outputs[0].perplexityTokens = 1022;
   return std::move(r).value();
 }
 
@@ -126,6 +131,8 @@ TEST_CASE("JSON report: every field is documented and every documented field is 
   for (const auto& g : j["gates"]) failed += g["passed"].get<bool>() ? 0 : 1;
   CHECK(failed == 1);
   CHECK(j["outputs"][0]["accuracy"]["top1_drop_pp"].is_number());
+  CHECK(j["outputs"][0]["perplexity"]["increase_pct"] == Approx(10.0));
+  CHECK(j["outputs"][0]["perplexity"]["positions"] == 1022);
 }
 
 TEST_CASE("JSON report: infinite SQNR is the string inf", "[report][json]") {
@@ -151,6 +158,7 @@ TEST_CASE("Markdown report is short and names the failing gate", "[report][markd
   CHECK(md.find("✅ max-size-ratio:") != std::string::npos);
   CHECK(md.find("Error first jumps at `h2`") != std::string::npos);
   CHECK(md.find("Pipeline: `perturb{layer=w2}`") != std::string::npos);
+  CHECK(md.find("| 12.5000 | 13.7500 | +10.00 % |") != std::string::npos);
   CHECK(std::count(md.begin(), md.end(), '\n') < 30);
   CHECK(md.size() < 2500);
 }
@@ -159,6 +167,7 @@ TEST_CASE("JUnit report: one test case per gate, failures marked", "[report][jun
   TempDir dir;
   CompareResult r = damagedResult(dir, /*failSqnr=*/true);
   std::string xml = junitReport(r);
+  CHECK(xml.find("<property name=\"perplexity_increase_pct\" value=\"10\"/>") != std::string::npos);
   auto count = [&](const std::string& s) {
     size_t n = 0;
     for (size_t p = xml.find(s); p != std::string::npos; p = xml.find(s, p + 1)) ++n;
@@ -203,6 +212,7 @@ TEST_CASE("HTML report is one self-contained page with the figures", "[report][h
   CHECK(html.find("src=") == std::string::npos);
   CHECK(html.find("id=\"verdict\"") < html.find("id=\"accuracy\""));
   CHECK(html.find("class=\"verdict fail\"") != std::string::npos);
+  CHECK(html.find("12.500 → 13.750 (+10.0 %)") != std::string::npos);
   CHECK(html.find("id=\"latency-chart\"") != std::string::npos);
   CHECK(html.find("id=\"sqnr-chart\"") != std::string::npos);
   CHECK(html.find("min-sqnr: output SQNR") != std::string::npos);

@@ -48,8 +48,11 @@ struct OutputMetrics {
   std::optional<double> agreement;  ///< Fraction of samples with the same top-1 class.
   bool hasAccuracy = false;
   double top1Original = 0, top5Original = 0, top1Optimized = 0, top5Optimized = 0;  ///< Fractions.
-  /// Task metrics by name ("perplexity", ...), written by accumulators beyond the built-in ones.
+  /// Task metrics by name, written by accumulators beyond the built-in ones.
   std::map<std::string, double> task;
+  /// Causal-LM perplexity (perplexityMetric()) of both models, and the positions it averaged over.
+  std::optional<double> perplexityOriginal, perplexityOptimized;
+  int64_t perplexityTokens = 0;
 };
 
 /// One graph output as its first batch showed it: what a MetricFactory decides on.
@@ -71,6 +74,7 @@ struct OutputBatch {
   std::span<const float> original;   ///< The original's elements of the real samples.
   std::span<const float> optimized;  ///< The optimized session's; empty with one session.
   std::span<const int64_t> labels;   ///< One per real sample (-1: none); empty without labels.
+  const std::vector<runtime::NamedTensor>* inputs = nullptr;  ///< The batch's model inputs.
 };
 
 /// A metric over one graph output, fed batch by batch. Built-in: errorMetric() and
@@ -101,8 +105,15 @@ MetricFactory errorMetric();
 /// accuracy of both sessions (ClassificationAccumulator); applies to numeric outputs of class
 /// scores ([N, C] or [N, C, 1, ...], C >= 2).
 MetricFactory classificationMetric();
+/// classificationMetric() restricted to the graph output named `output`.
+MetricFactory classificationMetric(const std::string& output);
 /// errorMetric() and classificationMetric().
 std::vector<MetricFactory> defaultMetrics();
+/// Perplexity of a causal language model (PerplexityAccumulator) for both sessions: applies to
+/// numeric outputs of rank 3 ([batch, seq, vocab] logits), only the one named `output` when it
+/// is not empty; the token ids are the model input `tokensInput` ([batch, seq], int64 or int32).
+/// A batch without that input, or with ids outside the vocabulary, is an error.
+MetricFactory perplexityMetric(const std::string& tokensInput = "input_ids", const std::string& output = "");
 
 struct EvalOptions {
   /// Samples per run when the model's batch dimension is free; a fixed batch size wins, and

@@ -123,4 +123,25 @@ class ClassificationAccumulator {
   int64_t top5Opt_ = 0;
 };
 
+/// Perplexity of a causal language model: the mean next-token negative log-likelihood over
+/// every position but the last of each sequence,
+///   nll = sum over b, t < S-1 of [ logsumexp(logits[b, t, :]) - logits[b, t, tokens[b, t+1]] ]
+///   perplexity = exp(nll / count)
+/// with logits [B, S, V] and tokens [B, S] (the model's input ids). Sums in double.
+class PerplexityAccumulator {
+ public:
+  /// Adds `batch` sequences of `seq` positions; `logits` holds batch * seq * vocab values.
+  /// Returns false (adding nothing) when a token is outside [0, vocab).
+  bool add(std::span<const float> logits, std::span<const int64_t> tokens, int64_t batch, int64_t seq, int64_t vocab);
+
+  int64_t count() const { return count_; }
+  /// exp(mean NLL); 0 when nothing was added.
+  double perplexity() const;
+  double meanNll() const { return count_ > 0 ? nll_ / static_cast<double>(count_) : 0.0; }
+
+ private:
+  int64_t count_ = 0;
+  double nll_ = 0;
+};
+
 }  // namespace whittle::eval

@@ -122,6 +122,10 @@ struct CompareResult {
   double minChannelSqnr() const;
   /// The first output with accuracy, else the first with agreement; nullptr when none.
   const OutputMetrics* classification() const;
+  /// The first output with a perplexity; nullptr when none.
+  const OutputMetrics* perplexity() const;
+  /// Optimized perplexity over original, minus one, in percent (0 when either is unknown).
+  static double perplexityIncreasePct(const OutputMetrics& o);
   bool gatesPassed() const;
   /// Op type -> optimized count minus original count, for types whose counts differ.
   std::map<std::string, int64_t> opDelta() const;
@@ -137,6 +141,13 @@ struct CompareOptions {
   int latencyRuns = 20;
   int warmupRuns = 3;
   ProgressFn progress;
+  /// Task metrics beyond the default error and classification ones: "perplexity" (causal LMs:
+  /// logits [batch, seq, vocab] and the token ids of the input `tokensInput`).
+  std::vector<std::string> metrics;
+  std::string tokensInput = "input_ids";
+  /// The graph output that classification and task metrics read; empty: every output they fit.
+  /// Naming an output the original model lacks is an error.
+  std::string output;
 };
 
 /// Size, parameters, op histogram and pipeline of a model read from `path` ("" if none).

@@ -17,10 +17,17 @@ namespace whittle::runtime {
 /// survive unchanged. Groups that do not fit are left as they are (float simulation).
 void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Rewrites MatMul(a, DequantizeLinear(q, s, z; axis 0, block_size)) with a constant
+/// int4/uint4/int8/uint8 q [K, N] into com.microsoft MatMulNBits, which the low-bit kernel
+/// runs with q kept packed (src/runtime/lower_nbits.cpp). Values in `keep` stay.
+void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
 /// Rewrites `graph` for the CPU kernels, in these steps:
 ///
 /// C. Constant nodes become initializers (ir::constantNodesToInitializers), so that weights
 ///    written as Constant nodes (Paddle2ONNX exports) fold and fuse like initializers.
+///
+/// W. lowerBlockwiseWeights(): block-wise weight-only MatMuls onto the low-bit kernel.
 ///
 /// Q. lowerQdqGroups().
 ///

@@ -1,0 +1,83 @@
+#pragma once
+// Low-bit weight-only matrix products (com.microsoft MatMulNBits, and block-wise
+// DequantizeLinear -> MatMul, which the lowering turns into MatMulNBits):
+//
+//   Y[m, n] = sum_k A[m, k] * W[k, n] + bias[n],   W[k, n] = (q[n, k] - z[n, b]) * s[n, b],  b = k / block
+//
+// The weights stay packed in memory (see PackedNBits). Three paths compute the same product:
+// a scalar reference, AVX2 and AVX-512 (picked from what the CPU has). Up to kGemvMaxRows rows
+// of A, each block of W is dequantized into registers and multiplied there (memory-bound GEMV:
+// 4-bit weights are read once, at half a byte each); more rows dequantize panels of W into a
+// float buffer and multiply them with oneDNN (a matmul primitive per panel shape), in parallel
+// over panels of N.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/tensor.h"
+
+namespace whittle::runtime {
+class KernelRegistry;
+}  // namespace whittle::runtime
+
+namespace whittle::runtime::cpu {
+/// com.microsoft GatherBlockQuantized (kernels/cpu/gather_block_quantized.cpp).
+void registerGatherBlockQuantizedKernel(KernelRegistry& registry);
+}  // namespace whittle::runtime::cpu
+
+namespace whittle::runtime::cpu::nbits {
+
+/// Rows of A up to which the register (GEMV) path runs; above, dequantized panels and a GEMM.
+inline constexpr int64_t kGemvMaxRows = 4;
+
+/// The weights of one MatMulNBits, packed for the kernels.
+struct PackedNBits {
+  int64_t k = 0, n = 0;
+  int64_t bits = 4;        ///< 4 or 8.
+  int64_t blockSize = 0;   ///< A power of two, at least 16.
+  int blockShift = 0;      ///< log2(blockSize): block of k = k >> blockShift (no division in the loops).
+  int64_t kPad = 0;        ///< K rounded up to whole blocks and to a multiple of 32.
+  int64_t scaleBlocks = 0; ///< kPad / blockSize, rounded up: scale entries per column.
+  /// q per column, kPad values each, column after column. 4 bits: groups of 32 k in 16 bytes,
+  /// byte j holding k = j (low nibble) and k = j + 16 (high nibble), so that one 16-byte load
+  /// gives two vectors of 16 consecutive k. 8 bits: one byte per k.
+  std::vector<uint8_t> q;
+  /// Per column and block: W = q * scale + offset (offset = -zero_point * scale). Padding
+  /// blocks have scale 0 and offset 0; k from K to the end of the last block dequantize to
+  /// -zero_point * scale, which the kernels multiply by zero (A's padding) or skip (the GEMM reads K).
+  std::vector<float> scale, offset;
+
+  int64_t columnBytes() const { return bits == 4 ? kPad / 2 : kPad; }
+};
+
+/// Instruction sets of the kernels.
+enum class Isa { kScalar, kAvx2, kAvx512 };
+/// The best one this CPU runs.
+Isa bestIsa();
+const char* isaName(Isa isa);
+
+/// Packs MatMulNBits inputs: B uint8 [N, blocks, block * bits / 8] (any shape of that many
+/// bytes), scales float [N * blocks], zero points optional: uint8 packed like B (bits per
+/// block, low nibble first, each column starting on a byte) or float [N * blocks]; absent
+/// means 2^(bits-1). `who` names the node in messages.
+Expected<PackedNBits> packMatMulNBits(const ir::Tensor& b, const ir::Tensor& scales, const ir::Tensor* zeroPoints,
+                                      int64_t k, int64_t n, int64_t bits, int64_t blockSize, const std::string& who);
+
+/// y[m, cols] (row stride ldy) = a[m, K] * b[K, cols], b given transposed ([cols, K], row
+/// stride ldb): the product of one dequantized panel. Called from several threads at once, one panel each.
+using PanelGemm = std::function<Status(int64_t m, int64_t cols, const float* a, const float* b, int64_t ldb, float* y,
+                                       int64_t ldy)>;
+
+/// y[M, N] = a[M, K] * W + bias (bias may be null), with `isa`'s kernels and up to `threads`
+/// threads. `scratch` is reused between calls. `gemm` multiplies the dequantized panels above
+/// kGemvMaxRows rows (the kernel passes oneDNN's matmul primitive); empty: dnnl_sgemm.
+Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias, float* y, int threads, Isa isa,
+              std::vector<float>& scratch, const PanelGemm& gemm = {});
+
+/// Dequantizes columns [n0, n1) into dst, column after column, kPad floats each (W transposed).
+void dequantizeColumns(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, Isa isa);
+
+}  // namespace whittle::runtime::cpu::nbits

@@ -1,0 +1,267 @@
+// com.microsoft MatMulNBits: every instruction-set path (scalar reference, AVX2, AVX-512, as the
+// CPU has them) and both the register (GEMV) and the dequantize-panel + sgemm paths, against a
+// double-precision product of the dequantized weights, over shapes with K off the block size,
+// odd N, M = 1 and M = 512, with and without zero points and bias, 4 and 8 bits.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "cpu/matmul_nbits.h"
+#include "support/graph_builder.h"
+#include "support/kernel_harness.h"
+#include "support/python.h"
+#include "support/temp_dir.h"
+#include "whittle/data/npy.h"
+#include "whittle/onnx_io/onnx_io.h"
+
+using namespace whittle;
+using ir::DataType;
+using runtime::cpu::nbits::Isa;
+
+namespace {
+
+/// One MatMulNBits problem in ONNX Runtime's layout, with the dequantized weights beside it.
+struct NBitsCase {
+  int64_t m, k, n, bits, block;
+  bool zeroPoints, bias;
+  bool floatZeroPoints = false;
+};
+
+struct NBitsData {
+  ir::Tensor b, scales, zp;  // zp empty when absent
+  std::vector<double> w;     // [K, N] dequantized
+  std::vector<float> a, bias;
+};
+
+NBitsData makeData(const NBitsCase& c, std::mt19937_64& rng) {
+  NBitsData d;
+  const int64_t blocks = (c.k + c.block - 1) / c.block, blob = c.block * c.bits / 8;
+  const int32_t qmax = (1 << c.bits) - 1;
+  std::uniform_int_distribution<int32_t> qd(0, qmax);
+  std::uniform_real_distribution<float> sd(0.001f, 0.02f), ad(-1.0f, 1.0f);
+  d.b = ir::Tensor(DataType::kUint8, {c.n, blocks, blob});
+  auto* bq = reinterpret_cast<uint8_t*>(d.b.mutableRawData());
+  std::fill(bq, bq + d.b.numel(), uint8_t{0});
+  std::vector<int32_t> q(static_cast<size_t>(c.n * blocks * c.block));
+  for (int64_t col = 0; col < c.n; ++col) {
+    for (int64_t k = 0; k < blocks * c.block; ++k) {
+      const int32_t v = qd(rng);
+      q[static_cast<size_t>(col * blocks * c.block + k)] = v;
+      uint8_t* dst = bq + col * blocks * blob;
+      if (c.bits == 4) {
+        dst[k / 2] |= static_cast<uint8_t>(v << ((k & 1) * 4));
+      } else {
+        dst[k] = static_cast<uint8_t>(v);
+      }
+    }
+  }
+  d.scales = ir::Tensor(DataType::kFloat, {c.n, blocks});
+  for (int64_t i = 0; i < c.n * blocks; ++i) d.scales.mutableData<float>()[i] = sd(rng);
+  std::vector<double> z(static_cast<size_t>(c.n * blocks), static_cast<double>(1 << (c.bits - 1)));
+  if (c.zeroPoints && c.floatZeroPoints) {
+    d.zp = ir::Tensor(DataType::kFloat, {c.n * blocks});
+    std::uniform_real_distribution<float> zd(0.0f, static_cast<float>(qmax));
+    for (size_t i = 0; i < z.size(); ++i) d.zp.mutableData<float>()[i] = static_cast<float>(z[i] = zd(rng));
+  } else if (c.zeroPoints) {
+    const int64_t perCol = (blocks * c.bits + 7) / 8;
+    d.zp = ir::Tensor(DataType::kUint8, {c.n * perCol});
+    auto* zq = reinterpret_cast<uint8_t*>(d.zp.mutableRawData());
+    std::fill(zq, zq + d.zp.numel(), uint8_t{0});
+    for (int64_t col = 0; col < c.n; ++col) {
+      for (int64_t bl = 0; bl < blocks; ++bl) {
+        const int32_t v = qd(rng);
+        z[static_cast<size_t>(col * blocks + bl)] = v;
+        if (c.bits == 4) {
+          zq[col * perCol + bl / 2] |= static_cast<uint8_t>(v << ((bl & 1) * 4));
+        } else {
+          zq[col * perCol + bl] = static_cast<uint8_t>(v);
+        }
+      }
+    }
+  }
+  d.w.resize(static_cast<size_t>(c.k * c.n));
+  for (int64_t col = 0; col < c.n; ++col) {
+    for (int64_t k = 0; k < c.k; ++k) {
+      const size_t bi = static_cast<size_t>(col * blocks + k / c.block);
+      d.w[static_cast<size_t>(k * c.n + col)] =
+          (q[static_cast<size_t>(col * blocks * c.block + k)] - z[bi]) * static_cast<double>(d.scales.data<float>()[bi]);
+    }
+  }
+  d.a.resize(static_cast<size_t>(c.m * c.k));
+  for (float& v : d.a) v = ad(rng);
+  if (c.bias) {
+    d.bias.resize(static_cast<size_t>(c.n));
+    for (float& v : d.bias) v = ad(rng);
+  }
+  return d;
+}
+
+/// Checks y against the double product; the bound scales with sum |a * w| of each output.
+void checkAgainstDouble(const NBitsCase& c, const NBitsData& d, const float* y) {
+  double worst = 0;
+  for (int64_t r = 0; r < c.m; ++r) {
+    for (int64_t col = 0; col < c.n; ++col) {
+      double acc = c.bias ? d.bias[static_cast<size_t>(col)] : 0.0, mag = 1e-6;
+      for (int64_t k = 0; k < c.k; ++k) {
+        const double p = d.a[static_cast<size_t>(r * c.k + k)] * d.w[static_cast<size_t>(k * c.n + col)];
+        acc += p;
+        mag += std::abs(p);
+      }
+      worst = std::max(worst, std::abs(y[r * c.n + col] - acc) / mag);
+    }
+  }
+  CHECK(worst < 2e-6 * std::sqrt(static_cast<double>(c.k)) + 1e-6);
+}
+
+const std::vector<NBitsCase> kCases = {
+    // m, k, n, bits, block, zero points, bias
+    {1, 64, 16, 4, 32, false, false},   {1, 100, 7, 4, 32, true, true},   {1, 576, 33, 4, 128, false, false},
+    {3, 40, 9, 4, 16, true, false},     {2, 200, 31, 8, 64, true, true},  {1, 130, 5, 8, 128, false, true},
+    {4, 48, 17, 4, 16, false, true},    {5, 100, 7, 4, 32, true, true},   {512, 96, 70, 4, 32, true, true},
+    {512, 130, 33, 8, 64, false, false}, {17, 300, 200, 4, 128, true, false},
+};
+
+std::vector<Isa> availableIsas() {
+  std::vector<Isa> isas = {Isa::kScalar};
+  if (runtime::cpu::nbits::bestIsa() != Isa::kScalar) isas.push_back(Isa::kAvx2);
+  if (runtime::cpu::nbits::bestIsa() == Isa::kAvx512) isas.push_back(Isa::kAvx512);
+  return isas;
+}
+
+}  // namespace
+
+TEST_CASE("MatMulNBits kernels match a double-precision reference on every instruction set", "[kernels][nbits]") {
+  std::mt19937_64 rng(16);
+  for (NBitsCase c : kCases) {
+    for (bool floatZp : {false, true}) {
+      if (floatZp && !c.zeroPoints) continue;
+      c.floatZeroPoints = floatZp;
+      const NBitsData d = makeData(c, rng);
+      auto packed = runtime::cpu::nbits::packMatMulNBits(d.b, d.scales, c.zeroPoints ? &d.zp : nullptr, c.k, c.n, c.bits,
+                                                          c.block, "MatMulNBits 'test'");
+      REQUIRE(packed.isOk());
+      for (Isa isa : availableIsas()) {
+        for (int threads : {1, 2}) {
+          CAPTURE(c.m, c.k, c.n, c.bits, c.block, c.zeroPoints, floatZp, c.bias, runtime::cpu::nbits::isaName(isa), threads);
+          std::vector<float> y(static_cast<size_t>(c.m * c.n), -1.0f), scratch;
+          Status st = runtime::cpu::nbits::matmul(*packed, d.a.data(), c.m, c.bias ? d.bias.data() : nullptr, y.data(),
+                                                  threads, isa, scratch);
+          REQUIRE(st.isOk());
+          checkAgainstDouble(c, d, y.data());
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("MatMulNBits dequantized panels agree across instruction sets", "[kernels][nbits]") {
+  std::mt19937_64 rng(3);
+  const NBitsCase c{1, 88, 9, 4, 16, true, false};  // 6 blocks of 16, kPad 96
+  const NBitsData d = makeData(c, rng);
+  auto packed = runtime::cpu::nbits::packMatMulNBits(d.b, d.scales, &d.zp, c.k, c.n, c.bits, c.block, "t");
+  REQUIRE(packed.isOk());
+  std::vector<float> ref(static_cast<size_t>(c.n * packed->kPad));
+  runtime::cpu::nbits::dequantizeColumns(*packed, 0, c.n, ref.data(), Isa::kScalar);
+  for (int64_t col = 0; col < c.n; ++col) {
+    for (int64_t k = 0; k < c.k; ++k) {
+      CHECK(ref[static_cast<size_t>(col * packed->kPad + k)] == Approx(d.w[static_cast<size_t>(k * c.n + col)]).margin(1e-6));
+    }
+    const int64_t blocksEnd = (c.k + c.block - 1) / c.block * c.block;  // whole padding blocks dequantize to 0
+    for (int64_t k = blocksEnd; k < packed->kPad; ++k) CHECK(ref[static_cast<size_t>(col * packed->kPad + k)] == 0.0f);
+  }
+  for (Isa isa : availableIsas()) {
+    std::vector<float> got(ref.size());
+    runtime::cpu::nbits::dequantizeColumns(*packed, 0, c.n, got.data(), isa);
+    CHECK(got == ref);
+  }
+}
+
+namespace {
+
+ir::Model nbitsModel(const NBitsCase& c, const NBitsData& d, std::vector<int64_t> aDims, const ir::Tensor* gidx) {
+  testing::GraphBuilder gb;
+  ir::Value* a = gb.input("a", DataType::kFloat, aDims);
+  std::vector<ir::Value*> inputs = {a, gb.constant("b", d.b), gb.constant("scales", d.scales),
+                                    c.zeroPoints ? gb.constant("zp", d.zp) : nullptr,
+                                    gidx != nullptr ? gb.constant("g_idx", *gidx) : nullptr,
+                                    c.bias ? gb.constant("bias", {c.n}, d.bias) : nullptr};
+  while (inputs.back() == nullptr) inputs.pop_back();
+  gb.output(gb.node("MatMulNBits", inputs,
+                    {ir::Attribute::makeInt("K", c.k), ir::Attribute::makeInt("N", c.n), ir::Attribute::makeInt("bits", c.bits),
+                     ir::Attribute::makeInt("block_size", c.block)},
+                    "mm", "com.microsoft"));
+  return gb.build(17);
+}
+
+}  // namespace
+
+TEST_CASE("MatMulNBits runs in a session: batch dims, bias, trivial g_idx; act-order is refused", "[kernels][nbits]") {
+  std::mt19937_64 rng(5);
+  const NBitsCase c{6, 72, 11, 4, 32, true, true};
+  const NBitsData d = makeData(c, rng);
+  ir::Tensor gidx(DataType::kInt32, {c.k});
+  for (int64_t i = 0; i < c.k; ++i) gidx.mutableData<int32_t>()[i] = static_cast<int32_t>(i / c.block);
+  for (const ir::Tensor* g : std::vector<const ir::Tensor*>{nullptr, &gidx}) {
+    for (int threads : {1, 2}) {
+      ir::Tensor a(DataType::kFloat, {2, 3, c.k});
+      std::copy(d.a.begin(), d.a.end(), a.mutableData<float>());
+      auto out = testing::runOutputs(nbitsModel(c, d, {2, 3, c.k}, g), {{"a", a}}, threads);
+      REQUIRE(out[0].dims() == std::vector<int64_t>{2, 3, c.n});
+      checkAgainstDouble(c, d, out[0].data<float>());
+    }
+  }
+  gidx.mutableData<int32_t>()[0] = 1;
+  auto result = testing::tryRunModel(nbitsModel(c, d, {2, 3, c.k}, &gidx), {{"a", ir::Tensor(DataType::kFloat, {2, 3, c.k})}});
+  REQUIRE_FALSE(result.isOk());
+  CHECK_THAT(result.status().message(), Catch::Contains("act-order"));
+}
+
+TEST_CASE("MatMulNBits refuses bits it does not run and malformed weights, naming the node", "[kernels][nbits]") {
+  std::mt19937_64 rng(6);
+  NBitsCase c{1, 64, 4, 4, 32, false, false};
+  NBitsData d = makeData(c, rng);
+  auto bad = runtime::cpu::nbits::packMatMulNBits(d.b, d.scales, nullptr, c.k, c.n, 3, c.block, "MatMulNBits 'x'");
+  REQUIRE_FALSE(bad.isOk());
+  CHECK_THAT(bad.status().message(), Catch::Contains("MatMulNBits 'x'") && Catch::Contains("bits=3"));
+  auto wrongK = runtime::cpu::nbits::packMatMulNBits(d.b, d.scales, nullptr, 100, c.n, 4, c.block, "MatMulNBits 'x'");
+  REQUIRE_FALSE(wrongK.isOk());
+  CHECK_THAT(wrongK.status().message(), Catch::Contains("B must be uint8"));
+  auto oddBlock = runtime::cpu::nbits::packMatMulNBits(d.b, d.scales, nullptr, c.k, c.n, 4, 24, "MatMulNBits 'x'");
+  REQUIRE_FALSE(oddBlock.isOk());
+  CHECK_THAT(oddBlock.status().message(), Catch::Contains("power of two"));
+}
+
+TEST_CASE("MatMulNBits and block-wise DequantizeLinear -> MatMul match ONNX Runtime on its own quantized models",
+          "[kernels][nbits][ort]") {
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime reference")) return;
+  testing::TempDir dir;
+  std::string out;
+  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/kernels/cpu/nbits_ort_reference.py";
+  REQUIRE(testing::shell(testing::python() + " " + testing::shellQuote(script) + " " + testing::shellQuote(dir.path()), &out) == 0);
+  std::istringstream names(out);
+  int cases = 0;
+  for (std::string name; std::getline(names, name);) {
+    if (name.empty()) continue;
+    CAPTURE(name);
+    ++cases;
+    auto model = onnx_io::load(dir.path() + "/" + name + ".onnx");
+    REQUIRE(model.isOk());
+    auto arrays = data::readNpz(dir.path() + "/" + name + ".npz");
+    REQUIRE(arrays.isOk());
+    const ir::Tensor& a = (*arrays)[0].first == "a" ? (*arrays)[0].second : (*arrays)[1].second;
+    const ir::Tensor& y = (*arrays)[0].first == "y" ? (*arrays)[0].second : (*arrays)[1].second;
+    for (int threads : {1, 2}) {
+      auto got = testing::runOutputs(*model, {{"a", a}}, threads);
+      REQUIRE(got[0].dims() == y.dims());
+      double worst = 0, scale = 1e-6;
+      for (int64_t i = 0; i < y.numel(); ++i) scale = std::max(scale, static_cast<double>(std::abs(y.data<float>()[i])));
+      for (int64_t i = 0; i < y.numel(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::abs(got[0].data<float>()[i] - y.data<float>()[i])));
+      }
+      CHECK(worst / scale < 1e-5);
+    }
+  }
+  CHECK(cases == 36);
+}
