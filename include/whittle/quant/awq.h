@@ -30,6 +30,6 @@ struct AwqResult {
 /// strided) enter the search, to bound its cost.
 AwqResult searchAwqScales(const std::vector<std::span<const float>>& weights, const std::vector<int64_t>& rows, int64_t k,
                           std::span<const double> xtx, std::span<const float> meanAbs, const BlockConfig& config,
-                          int grid = 20, int64_t maxRows = 256);
+                          int grid = 20, int64_t maxRows = 128);
 
 }  // namespace whittle::quant
