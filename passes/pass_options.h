@@ -131,7 +131,7 @@ struct QuantizeWeightsOptions {
             .integer(&S::bits, "bits", 4, "bits per weight: 4 or 8", OptionRange::closed(4, 8))
             .integer(&S::block, "block", 128,
                      "weights per block along the reduction axis: a power of two >= 16 (0: one block per output "
-                     "channel, bits=8 only); a block that does not divide K leaves the last block short",
+                     "channel, 8-bit only); a block that does not divide K leaves the last block short",
                      OptionRange::closed(0, 1 << 20))
             .flag(&S::symmetric, "symmetric", true, "symmetric blocks (no zero point); false: a zero point per block")
             .oneOf(&S::method, "method", "rtn", {"rtn", "gptq", "awq"},

@@ -66,7 +66,7 @@ TEST_CASE("fold-constants never duplicates a weight that another node still read
   ir::Value* e = b.weight("embedding", {512, 1024});
   ir::Value* h = b.node("Gather", {e, ids}, {ir::Attribute::makeInt("axis", 0)});
   ir::Value* head = b.node("MatMul", {h, b.node("Transpose", {e}, {ir::Attribute::makeInts("perm", {1, 0})})});
-  ir::Value* w = b.weight("w", {512, 1024});
+  ir::Value* w = b.weight("w", {1024, 512});
   ir::Value* other = b.node("MatMul", {head, b.node("Transpose", {w}, {ir::Attribute::makeInts("perm", {1, 0})})});
   b.output(other, ir::DataType::kFloat, {1, 4, 1024});
   ir::Model model = b.build(17);
