@@ -4,8 +4,12 @@
 // Constant nodes become initializers first, so their consumers fold too.
 // Never folds: DequantizeLinear of a weight (QDQ models keep int8 weights behind DQ, as ONNX
 // Runtime and TensorRT expect), nondeterministic ops (Random*), ops with subgraphs, and
-// results much larger than their inputs (option max-growth-bytes, default 1 MiB: a folded
-// Expand or Tile would bloat the file).
+// folds that grow the model by more than max-growth-bytes (default 1 MiB): the result less
+// the inputs the fold frees, so a folded Expand or Tile would not bloat the file, and a
+// Transpose of a weight that another node also reads (a tied LM head's embedding) would not
+// duplicate it.
+#include <set>
+
 #include "pass_factories.h"
 #include "whittle/ir/fold.h"
 #include "whittle/runtime/kernel.h"
@@ -51,10 +55,19 @@ class FoldConstants final : public Pass {
         }
         return outputs.status().withContext("fold-constants: evaluating " + node->describe());
       }
-      int64_t inBytes = 0, outBytes = 0;
-      for (const ir::Value* in : node->inputs()) inBytes += in ? static_cast<int64_t>(constantOf(in)->byteSize()) : 0;
+      // The model grows by the outputs less the inputs that the fold frees: an input that other
+      // nodes still read stays (a Transpose of an embedding that a Gather also reads would be a
+      // second copy of the weight; the consumer takes the transposed form instead).
+      int64_t freedBytes = 0, outBytes = 0;
+      std::set<const ir::Value*> counted;
+      for (const ir::Value* in : node->inputs()) {
+        if (in == nullptr || !counted.insert(in).second || in->isGraphOutput()) continue;
+        bool onlyHere = true;
+        for (const auto& u : in->uses()) onlyHere = onlyHere && u.user == node;
+        if (onlyHere) freedBytes += static_cast<int64_t>(constantOf(in)->byteSize());
+      }
       for (const auto& t : *outputs) outBytes += static_cast<int64_t>(t.byteSize());
-      if (outBytes > inBytes + maxGrowth_) {
+      if (outBytes > freedBytes + maxGrowth_) {
         ++skippedSize;
         continue;
       }

@@ -111,6 +111,61 @@ struct QuantizeDynamicOptions {
   }
 };
 
+struct QuantizeWeightsOptions {
+  int64_t bits;
+  int64_t block;
+  bool symmetric;
+  std::string method;
+  std::string format;
+  bool embeddings;
+  int64_t embeddingBits;
+  bool clipSearch;
+  double dampPercent;
+  bool actOrder;
+  int64_t gptqBlock;
+  int64_t awqGrid;
+  int64_t accuracyLevel;
+  std::vector<std::string> opTypes;
+  std::vector<std::string> excludeOpTypes;
+  std::vector<std::string> excludeNodes;
+  static const OptionList<QuantizeWeightsOptions>& declare() {
+    using S = QuantizeWeightsOptions;
+    static const auto list =
+        OptionList<S>()
+            .integer(&S::bits, "bits", 4, "bits per weight: 4 or 8", OptionRange::closed(4, 8))
+            .integer(&S::block, "block", 128,
+                     "weights per block along the reduction axis: a power of two >= 16 (0: one block per output "
+                     "channel, 8-bit only); a block that does not divide K leaves the last block short",
+                     OptionRange::closed(0, 1 << 20))
+            .flag(&S::symmetric, "symmetric", true, "symmetric blocks (no zero point); false: a zero point per block")
+            .oneOf(&S::method, "method", "rtn", {"rtn", "gptq", "awq"},
+                   "round to nearest; GPTQ (Hessian error compensation); AWQ (activation-aware scales); gptq and awq "
+                   "need --calib")
+            .oneOf(&S::format, "format", "qdq", {"qdq", "matmulnbits"},
+                   "opset-21 DequantizeLinear with block_size (portable), or com.microsoft MatMulNBits / "
+                   "GatherBlockQuantized (ONNX Runtime)")
+            .flag(&S::embeddings, "embeddings", true, "quantize Gather embedding tables too (blocks along the hidden axis)")
+            .integer(&S::embeddingBits, "embedding-bits", 0,
+                     "bits of a weight read by a Gather (embedding tables, tied LM heads included): 4 or 8; 0: bits",
+                     OptionRange::closed(0, 8))
+            .flag(&S::clipSearch, "clip-search", true,
+                  "search each block's clipping for the smallest (activation-weighted, with --calib) error")
+            .real(&S::dampPercent, "damp-percent", 0.01, "GPTQ: dampening, a fraction of the mean Hessian diagonal",
+                  OptionRange::closed(0, 1))
+            .flag(&S::actOrder, "act-order", true, "GPTQ: quantize input channels in decreasing Hessian diagonal")
+            .integer(&S::gptqBlock, "gptq-block", 128, "GPTQ: input channels per lazy batch update", OptionRange::atLeast(1))
+            .integer(&S::awqGrid, "awq-grid", 20, "AWQ: grid points of the scale exponent alpha in [0, 1)",
+                     OptionRange::closed(1, 1000))
+            .integer(&S::accuracyLevel, "accuracy-level", 0,
+                     "MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations)",
+                     OptionRange::closed(0, 4))
+            .list(&S::opTypes, "op-types", {}, "only these op types (MatMul, Gemm, Gather), ';'-separated")
+            .list(&S::excludeOpTypes, "exclude-op-types", {}, "never these op types, ';'-separated")
+            .list(&S::excludeNodes, "exclude-nodes", {}, "never these nodes: names or regular expressions, ';'-separated");
+    return list;
+  }
+};
+
 /// convert-fp16 and convert-bf16 (one struct, one declaration).
 struct ConvertHalfOptions {
   bool keepIoTypes;

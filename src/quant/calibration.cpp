@@ -462,6 +462,66 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
   return table;
 }
 
+Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
+                                    const std::map<std::string, TensorCollector*>& collectors,
+                                    const CalibrationOptions& options) {
+  std::vector<std::string> wanted;
+  std::set<std::string> fromInputs;
+  for (const auto& [name, collector] : collectors) {
+    const ir::Value* v = model.graph->findValue(name);
+    if (v == nullptr) return notFound("calibration: no tensor named '" + name + "' in the model");
+    if (v->isGraphInput() && !v->isInitializer()) {
+      fromInputs.insert(name);
+    } else {
+      wanted.push_back(name);
+    }
+  }
+  const int threads = options.threads <= 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
+                                           : options.threads;
+  runtime::SessionOptions so;
+  so.threads = threads;
+  so.extraOutputs = wanted;
+  WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
+  int64_t total = data.size();
+  if (options.limit >= 0) total = std::min(total, options.limit);
+  int64_t batch = std::max<int64_t>(1, options.batchSize);
+  if (data.fixedBatch()) batch = std::min(batch, *data.fixedBatch());
+  int64_t done = 0;
+  while (done < total) {
+    const int64_t count = std::min(batch, total - done);
+    WH_ASSIGN_OR_RETURN(data::Batch b, data.read(done, count));
+    auto ran = session->run(b.inputs);
+    if (!ran.isOk() && count > 1 && done == 0) {
+      batch = 1;  // a graph that pins batch 1: one sample at a time
+      continue;
+    }
+    WH_ASSIGN_OR_RETURN(auto outs, std::move(ran));
+    std::vector<std::pair<const std::string*, const ir::Tensor*>> work;
+    for (const auto& [name, t] : b.inputs) {
+      if (fromInputs.contains(name)) work.emplace_back(&name, &t);
+    }
+    for (const auto& [name, t] : outs) {
+      if (collectors.contains(name)) work.emplace_back(&name, &t);
+    }
+    std::vector<Status> collected(work.size());
+    const int64_t real = b.count > 0 ? b.count : count;
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+    for (size_t k = 0; k < work.size(); ++k) {
+      const ir::Tensor& t = *work[k].second;
+      if (t.dtype() != ir::DataType::kFloat) {
+        collected[k] = invalidInput("calibration: tensor '" + *work[k].first + "' is " +
+                                    std::string(ir::dataTypeName(t.dtype())) + ", only float32 tensors are collected");
+        continue;
+      }
+      collected[k] = collectors.at(*work[k].first)->collect(*work[k].first, t, real);
+    }
+    for (const Status& status : collected) WH_RETURN_IF_ERROR(status);
+    done += count;
+    if (options.progress) options.progress(done, total);
+  }
+  return done;
+}
+
 StandardCalibrationProvider::StandardCalibrationProvider(std::optional<CalibrationTable> loaded, data::Dataset* data,
                                                          CalibrationOptions options)
     : data_(data), options_(std::move(options)) {
@@ -507,6 +567,13 @@ Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> StandardC
     feeds.push_back(std::move(b.inputs));
   }
   return feeds;
+}
+
+Expected<int64_t> StandardCalibrationProvider::collect(const ir::Model& model,
+                                                      const std::map<std::string, TensorCollector*>& collectors) {
+  if (data_ == nullptr) return invalidInput("no calibration data set: give --calib DATA");
+  data_->reset();
+  return collectStatistics(model, *data_, collectors, options_);
 }
 
 }  // namespace whittle::quant

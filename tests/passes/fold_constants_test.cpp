@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "passes/pass_test_util.h"
+#include "support/graph_queries.h"
 #include "support/onnx_builder.h"
+#include "whittle/passes/registry.h"
 
 using namespace whittle;
 using ir::Attribute;
@@ -86,4 +88,35 @@ TEST_CASE("fold-constants keeps the names that an If's branches read from the ma
     auto got = testing::runModel(*reloaded, feeds);
     CHECK(got[0].second.bitwiseEqual(want[0].second));
   }
+}
+
+TEST_CASE("fold-constants never duplicates a weight that another node still reads (tied LM head)",
+          "[passes][fold-constants]") {
+  // E[512, 1024] (2 MiB) read by Gather and, transposed, by the LM head MatMul: folding the
+  // Transpose would add a second 2 MiB copy. A Transpose of a weight read there alone still folds.
+  testing::GraphBuilder b(5);
+  ir::Value* ids = b.input("ids", ir::DataType::kInt64, {1, 4});
+  ir::Value* e = b.weight("embedding", {512, 1024});
+  ir::Value* h = b.node("Gather", {e, ids}, {ir::Attribute::makeInt("axis", 0)});
+  ir::Value* head = b.node("MatMul", {h, b.node("Transpose", {e}, {ir::Attribute::makeInts("perm", {1, 0})})});
+  ir::Value* w = b.weight("w", {1024, 512});
+  ir::Value* other = b.node("MatMul", {head, b.node("Transpose", {w}, {ir::Attribute::makeInts("perm", {1, 0})})});
+  b.output(other, ir::DataType::kFloat, {1, 4, 1024});
+  ir::Model model = b.build(17);
+  int64_t before = 0;
+  for (const ir::Value* v : model.graph->initializers()) before += static_cast<int64_t>(v->constant()->byteSize());
+  auto run = testing::runPipelineOn(model, "fold-constants,eliminate-dead");
+  int64_t after = 0;
+  for (const ir::Value* v : run.after.graph->initializers()) after += static_cast<int64_t>(v->constant()->byteSize());
+  CHECK(after <= before);
+  CHECK(testing::countOps(*run.after.graph, "Transpose") == 1);  // the tied one stays; w's folded
+  testing::requireSameOutputs(model, run.after);
+  // The -O2 pipeline does not grow the model either.
+  auto o2 = passes::pipelineForLevel(2);
+  ir::Model optimized = model.clone();
+  passes::PassContext ctx(optimized);
+  REQUIRE(passes::runPipeline(optimized, o2, ctx, {}).isOk());
+  int64_t o2Bytes = 0;
+  for (const ir::Value* v : optimized.graph->initializers()) o2Bytes += static_cast<int64_t>(v->constant()->byteSize());
+  CHECK(o2Bytes <= before);
 }

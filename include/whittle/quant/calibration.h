@@ -128,6 +128,24 @@ struct CalibrationOptions {
 Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data, const std::vector<std::string>& tensors,
                                      const CalibrationOptions& options = {});
 
+/// A pluggable streaming statistic of one tensor, beside the histograms: the calibration run
+/// hands it every batch's value of its tensor and forgets the batch, so memory stays what the
+/// collector keeps (quant/collectors.h: per-channel mean |x| and X^T X for GPTQ and AWQ).
+class TensorCollector {
+ public:
+  virtual ~TensorCollector() = default;
+  /// One batch's value of the tensor (float32); `samples` is the number of real samples in it
+  /// (a padded last batch repeats its last sample: only the first `samples` count).
+  virtual Status collect(const std::string& name, const ir::Tensor& value, int64_t samples) = 0;
+};
+
+/// Runs `model` (float) over `data` as calibrate() does and feeds each batch's value of every
+/// tensor named in `collectors` to its collector (different tensors in parallel). Returns the
+/// number of samples run. A tensor the model does not have is an error naming it.
+Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
+                                    const std::map<std::string, TensorCollector*>& collectors,
+                                    const CalibrationOptions& options = {});
+
 /// Where the quantize passes get ranges from (PassContext::calibration). The command line
 /// implements it with a data set (calibrating the model as the pass sees it) or a loaded
 /// table.
@@ -144,6 +162,13 @@ class CalibrationProvider {
     (void)count;
     return invalidInput("this calibration source has no samples (a data set is needed: --calib DATA)");
   }
+  /// Runs `model` over the calibration data and feeds `collectors` (collectStatistics); returns
+  /// the samples run. An error when there is no data set behind the provider.
+  virtual Expected<int64_t> collect(const ir::Model& model, const std::map<std::string, TensorCollector*>& collectors) {
+    (void)model;
+    (void)collectors;
+    return invalidInput("this calibration source has no samples (a data set is needed: --calib DATA)");
+  }
 };
 
 /// The provider behind `whittle optimize --calib/--load-calib`: tensors found in a loaded
@@ -156,6 +181,7 @@ class StandardCalibrationProvider final : public CalibrationProvider {
   StandardCalibrationProvider(std::optional<CalibrationTable> loaded, data::Dataset* data, CalibrationOptions options);
   Expected<CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) override;
   Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override;
+  Expected<int64_t> collect(const ir::Model& model, const std::map<std::string, TensorCollector*>& collectors) override;
   /// The loaded observations plus every observation made so far.
   const CalibrationTable& table() const { return table_; }
   /// Whether calibrate() ran (false when the loaded table had every tensor).

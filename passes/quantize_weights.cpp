@@ -1,0 +1,621 @@
+// quantize-weights: weight-only block-wise int4/int8 quantization (RTN, GPTQ, AWQ).
+//
+// Before: y = MatMul(x, W)              W constant [K, N]   (also Gemm(x, W[, c]) with
+//                                                             transA = 0, alpha = 1; transB
+//                                                             reads W as [N, K]; and MatMul(x,
+//                                                             Transpose(E)) of a constant E)
+//         e = Gather(E, ids)            E constant [V, H]    (embeddings=true)
+// After (format=qdq, opset 21):
+//   Wd = DequantizeLinear(Wq, s[, z], axis = the K axis, block_size = block)
+//   y  = MatMul(x, Wd);  e = Gather(Ed, ids)
+//   w ~= (q - z) * s per block of `block` values along K (blocks along H for an embedding);
+//   Wq int4/int8 (symmetric, no z) or uint4/uint8 with z.
+// After (format=matmulnbits, ONNX Runtime's com.microsoft ops):
+//   y = MatMulNBits(x, B, s[, zp][, , bias])  B uint8 [N, blocks, block * bits / 8]
+//   e = Slice(Reshape(GatherBlockQuantized(B, ids, Reshape(s, [V, blocks, 1])[, zp3])))
+//       (the same B as the MatMulNBits of a tied LM head; the Slice only when block does not
+//       divide H).
+// A weight shared by several consumers (SmolLM2's embedding, read by Gather and, transposed,
+// by the LM head) is quantized once and every consumer reads the one quantized copy.
+// The codes come from quant/blockwise.h (RTN with a clipping search weighed by the input
+// channels' E[x^2] when calibration data is given; embedding-bits=8 keeps tables read by a
+// Gather, tied LM heads included, at 8 bits), quant/gptq.h or quant/awq.h, fed by the
+// streaming input statistics of quant/collectors.h (one calibration run over the float model).
+// AWQ's 1/s goes into the op that makes x where it can: a Mul by a constant vector (the
+// RMSNorm/LayerNorm weight), a MatMul with a constant weight (directly or through one operand
+// of a Mul, as the up projection before down_proj); otherwise an explicit Mul before the
+// group. Blocks that do not divide K are padded as ONNX Runtime does (the last block short;
+// MatMulNBits pads its storage with the zero point). Non-constant weights stay float (a note).
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "pass_factories.h"
+#include "whittle/ir/shape_inference.h"
+#include "whittle/passes/upgrade_opset.h"
+#include "whittle/quant/awq.h"
+#include "whittle/quant/blockwise.h"
+#include "whittle/quant/calibration.h"
+#include "whittle/quant/collectors.h"
+#include "whittle/quant/gptq.h"
+
+namespace whittle::passes {
+namespace {
+
+constexpr const char* kMsDomain = "com.microsoft";
+
+struct Config {
+  quant::BlockConfig block;
+  quant::BlockConfig embeddingBlock;  // for weights read by a Gather (embedding-bits)
+  std::string method;
+  bool matmulNBits = false;
+  bool embeddings = true;
+  quant::GptqOptions gptq;
+  int awqGrid = 20;
+  int64_t accuracyLevel = 0;
+  std::set<std::string> opTypes;
+  std::set<std::string> excludeOpTypes;
+  std::vector<std::string> excludeNodes;
+};
+
+// How a consumer reads its weight source.
+enum class Use { kMatMul, kMatMulTransposed, kGather };
+
+struct Target {
+  ir::Node* node;
+  Use use;
+  ir::Value* source;  // the constant weight (through the Transpose for kMatMulTransposed)
+};
+
+// One constant weight and everything that reads it.
+struct Source {
+  ir::Value* value = nullptr;
+  bool kn = false;  // stored [K, N] (a MatMul / Gemm transB = 0 weight); otherwise [N, K]
+  int64_t rows = 0, k = 0;
+  std::vector<float> w;  // [N, K], AWQ scales applied
+  std::vector<Target> targets;
+  ir::Value* statsInput = nullptr;  // the MatMul input whose statistics weigh this weight
+  std::vector<float> inputScale;    // AWQ's s (empty: none)
+  quant::BlockQuantized q;
+};
+
+bool nameExcluded(const std::string& name, const std::vector<std::string>& patterns) {
+  for (const std::string& pattern : patterns) {
+    if (name == pattern) return true;
+    try {
+      if (std::regex_match(name, std::regex(pattern))) return true;
+    } catch (const std::regex_error&) {
+    }
+  }
+  return false;
+}
+
+const ir::Tensor* float2d(const ir::Value* v) {
+  const ir::Tensor* t = v != nullptr ? constantOf(v) : nullptr;
+  return t != nullptr && t->dtype() == ir::DataType::kFloat && t->rank() == 2 ? t : nullptr;
+}
+
+class QuantizeWeights final : public Pass {
+ public:
+  explicit QuantizeWeights(Config c) : config_(std::move(c)) {}
+  Status run(ir::Model& model, PassContext& ctx) override;
+
+ private:
+  bool selected(const ir::Node& n) const;
+  std::vector<Target> findTargets(ir::Graph& graph, int64_t& nonConstant) const;
+  Status applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>& sources,
+                  std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>>& stats, PassContext& ctx) const;
+  Status emitQdq(ir::Graph& graph, Source& s, PassContext& ctx) const;
+  // The bits/block of a source: embeddingBlock for a table read by a Gather (tied or not).
+  const quant::BlockConfig& blockConfigOf(const Source& s) const;
+  Status emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const;
+  Config config_;
+};
+
+const quant::BlockConfig& QuantizeWeights::blockConfigOf(const Source& s) const {
+  for (const Target& t : s.targets) {
+    if (t.use == Use::kGather) return config_.embeddingBlock;
+  }
+  return config_.block;
+}
+
+bool QuantizeWeights::selected(const ir::Node& n) const {
+  if (!n.domain().empty()) return false;
+  const std::string& op = n.opType();
+  if (op != "MatMul" && op != "Gemm" && op != "Gather") return false;
+  if (op == "Gather" && !config_.embeddings) return false;
+  if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
+  if (config_.excludeOpTypes.contains(op)) return false;
+  return !nameExcluded(n.name(), config_.excludeNodes);
+}
+
+std::vector<Target> QuantizeWeights::findTargets(ir::Graph& graph, int64_t& nonConstant) const {
+  std::vector<Target> targets;
+  for (ir::Node* n : graph.nodes()) {
+    if (!selected(*n)) continue;
+    const std::string& op = n->opType();
+    if (op == "Gather") {
+      ir::Value* data = n->input(0);
+      if (float2d(data) != nullptr && n->attrInt("axis", 0) == 0 && constantOf(n->input(1)) == nullptr) {
+        targets.push_back({n, Use::kGather, data});
+      }
+      continue;
+    }
+    ir::Value* x = n->input(0);
+    ir::Value* b = n->input(1);
+    if (x == nullptr || b == nullptr || constantOf(x) != nullptr) continue;
+    if (op == "Gemm") {
+      if (n->attrInt("transA", 0) != 0 || n->attrFloat("alpha", 1.0f) != 1.0f) continue;
+      if (float2d(b) == nullptr) {
+        ++nonConstant;
+        continue;
+      }
+      ir::Value* c = n->input(2);
+      if (c != nullptr && constantOf(c) == nullptr) continue;
+      targets.push_back({n, n->attrInt("transB", 0) != 0 ? Use::kMatMulTransposed : Use::kMatMul, b});
+      continue;
+    }
+    if (float2d(b) != nullptr) {
+      targets.push_back({n, Use::kMatMul, b});
+      continue;
+    }
+    const ir::Node* t = b->producer();
+    if (t != nullptr && t->opType() == "Transpose" && t->domain().empty() && float2d(t->input(0)) != nullptr) {
+      const std::vector<int64_t> perm = t->attrInts("perm", {1, 0});
+      if (perm == std::vector<int64_t>{1, 0}) {
+        targets.push_back({n, Use::kMatMulTransposed, t->input(0)});
+        continue;
+      }
+    }
+    ++nonConstant;
+  }
+  return targets;
+}
+
+// The node that makes `x` and can absorb a per-channel 1/s on x's last axis, with the constant
+// it would change; null when none can (then an explicit Mul).
+struct Absorber {
+  ir::Value* vector = nullptr;   // a Mul's constant [K] operand: divide it by s
+  ir::Value* weight = nullptr;   // a MatMul's constant [K', K] weight: divide its columns by s
+};
+
+Absorber findAbsorber(ir::Value* x, int64_t k, const std::set<const ir::Node*>& group,
+                      const std::map<ir::Value*, Source>& sources) {
+  auto onlyUsedBy = [](const ir::Value* v, auto pred) {
+    if (v->isGraphOutput() || !v->hasUses()) return false;
+    for (const auto& u : v->uses()) {
+      if (!pred(u.user)) return false;
+    }
+    return true;
+  };
+  if (!onlyUsedBy(x, [&](const ir::Node* n) { return group.contains(n); })) return {};
+  ir::Node* p = x->producer();
+  if (p == nullptr || !p->domain().empty()) return {};
+  // A MatMul whose weight is constant and used there alone; when that weight is itself being
+  // quantized, its scaled copy in `sources` is what changes.
+  auto matmulWeight = [&](ir::Node* mm) -> ir::Value* {
+    if (mm == nullptr || mm->opType() != "MatMul" || !mm->domain().empty()) return nullptr;
+    ir::Value* w = mm->input(1);
+    const ir::Tensor* t = float2d(w);
+    if (t == nullptr || t->dims()[1] != k || w->uses().size() != 1) return nullptr;
+    auto it = sources.find(w);
+    if (it != sources.end() && (!it->second.kn || it->second.targets.size() != 1)) return nullptr;
+    return w;
+  };
+  if (ir::Value* w = matmulWeight(p)) return {nullptr, w};
+  if (p->opType() != "Mul") return {};
+  for (int side = 0; side < 2; ++side) {
+    ir::Value* c = p->input(static_cast<size_t>(side));
+    const ir::Tensor* t = c != nullptr ? constantOf(c) : nullptr;
+    if (t != nullptr && t->dtype() == ir::DataType::kFloat && t->numel() == k && !t->dims().empty() && t->dims().back() == k &&
+        c->uses().size() == 1) {
+      return {c, nullptr};
+    }
+  }
+  for (int side = 0; side < 2; ++side) {
+    ir::Value* operand = p->input(static_cast<size_t>(side));
+    if (operand == nullptr || operand->uses().size() != 1 || operand->isGraphOutput()) continue;
+    if (ir::Value* w = matmulWeight(operand->producer())) return {nullptr, w};
+  }
+  return {};
+}
+
+Status QuantizeWeights::applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>& sources,
+                                 std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>>& stats,
+                                 PassContext& ctx) const {
+  // Groups: the weights (read by one MatMul/Gemm alone, not shared) that share one input.
+  std::map<ir::Value*, std::vector<Source*>> groups;
+  for (auto& [v, s] : sources) {
+    if (s.statsInput == nullptr || s.targets.size() != 1 || s.targets[0].use == Use::kGather) continue;
+    if (s.value->uses().size() != 1) continue;  // shared with something else (a tied embedding)
+    groups[s.statsInput].push_back(&s);
+  }
+  int64_t folded = 0, explicitMuls = 0, unscaled = 0;
+  for (auto& [x, members] : groups) {
+    quant::InputStatsCollector& st = *stats.at(x);
+    const int64_t k = st.channels();
+    const std::vector<double> h = st.secondMoment();
+    const std::vector<float> meanAbs = st.meanAbs();
+    std::vector<std::span<const float>> ws;
+    std::vector<int64_t> rows;
+    for (Source* s : members) {
+      ws.emplace_back(s->w);
+      rows.push_back(s->rows);
+    }
+    quant::AwqResult r = quant::searchAwqScales(ws, rows, k, h, meanAbs, config_.block, config_.awqGrid);
+    if (r.alpha == 0) {
+      ++unscaled;
+      continue;
+    }
+    const std::vector<float>& sc = r.scales;
+    std::set<const ir::Node*> group;
+    for (Source* s : members) group.insert(s->targets[0].node);
+    Absorber a = findAbsorber(x, k, group, sources);
+    if (a.vector != nullptr) {
+      ir::Tensor t = *constantOf(a.vector);
+      float* d = t.mutableData<float>();
+      for (int64_t c = 0; c < k; ++c) d[c] /= sc[static_cast<size_t>(c)];
+      a.vector->setConstant(std::move(t));
+      ++folded;
+    } else if (a.weight != nullptr) {
+      auto it = sources.find(a.weight);
+      if (it != sources.end()) {  // [N', K'] rows are the previous layer's outputs = our channels
+        Source& prev = it->second;
+        for (int64_t n = 0; n < prev.rows; ++n) {
+          for (int64_t c = 0; c < prev.k; ++c) prev.w[static_cast<size_t>(n * prev.k + c)] /= sc[static_cast<size_t>(n)];
+        }
+      } else {
+        ir::Tensor t = *constantOf(a.weight);
+        float* d = t.mutableData<float>();
+        const int64_t kp = t.dims()[0];
+        for (int64_t i = 0; i < kp; ++i) {
+          for (int64_t c = 0; c < k; ++c) d[i * k + c] /= sc[static_cast<size_t>(c)];
+        }
+        a.weight->setConstant(std::move(t));
+      }
+      ++folded;
+    } else {
+      std::vector<float> inv(sc.size());
+      for (size_t c = 0; c < sc.size(); ++c) inv[c] = 1.0f / sc[c];
+      ir::Value* invS = graph.addInitializer(graph.uniqueValueName(x->name() + "_awq_inv_scale"),
+                                             ir::Tensor::fromVector(ir::DataType::kFloat, {k}, inv));
+      ir::Node* first = members.front()->targets[0].node;
+      ir::Node* mul = graph.addNode("Mul", {x, invS}, {x->name() + "_awq"}, graph.uniqueNodeName(x->name() + "_awq_Mul"), "", first);
+      mul->output(0)->mutableType() = x->type();
+      for (Source* s : members) s->targets[0].node->replaceInput(x, mul->output(0));
+      ++explicitMuls;
+    }
+    for (Source* s : members) {
+      for (int64_t n = 0; n < s->rows; ++n) {
+        for (int64_t c = 0; c < k; ++c) s->w[static_cast<size_t>(n * k + c)] *= sc[static_cast<size_t>(c)];
+      }
+      s->inputScale = sc;
+    }
+  }
+  ctx.stats().counters["awq-scaled-inputs"] = folded + explicitMuls;
+  ctx.stats().counters["awq-folded"] = folded;
+  if (explicitMuls > 0) {
+    ctx.note("quantize-weights: AWQ: " + std::to_string(explicitMuls) +
+             " input(s) scaled by an explicit Mul (no constant producer could absorb 1/s)");
+  }
+  if (unscaled > 0) ctx.stats().counters["awq-unscaled-inputs"] = unscaled;
+  return Status::ok();
+}
+
+Status QuantizeWeights::emitQdq(ir::Graph& graph, Source& s, PassContext& ctx) const {
+  quant::QdqTensors t = quant::toQdqTensors(s.q, s.kn);
+  const std::string base = s.value->name();
+  ir::Value* values = graph.addInitializer(graph.uniqueValueName(base + "_q" + std::to_string(s.q.bits)), std::move(t.values));
+  ir::Value* scales = graph.addInitializer(graph.uniqueValueName(base + "_scale"), std::move(t.scales));
+  std::vector<ir::Value*> inputs{values, scales};
+  if (t.zeroPoints) inputs.push_back(graph.addInitializer(graph.uniqueValueName(base + "_zero_point"), std::move(*t.zeroPoints)));
+  ir::Node* first = nullptr;
+  for (const ir::Node* n : graph.nodes()) {
+    for (const auto& u : s.value->uses()) {
+      if (u.user == n && first == nullptr) first = const_cast<ir::Node*>(n);
+    }
+  }
+  ir::Node* dq = graph.addNode("DequantizeLinear", inputs, {base + "_dequantized"}, graph.uniqueNodeName(base + "_DequantizeLinear"),
+                               "", first);
+  dq->setAttribute(ir::Attribute::makeInt("axis", s.kn ? 0 : 1));
+  dq->setAttribute(ir::Attribute::makeInt("block_size", s.q.block));
+  dq->output(0)->mutableType().dtype = ir::DataType::kFloat;
+  dq->output(0)->mutableType().shape = std::vector<ir::Dim>{ir::Dim::known(s.kn ? s.k : s.rows), ir::Dim::known(s.kn ? s.rows : s.k)};
+  // Only the selected consumers read the quantized weight (a Gather left out by embeddings=false
+  // keeps reading the float table).
+  for (const Target& t : s.targets) {
+    ir::Node* user = t.node;
+    if (std::find(user->inputs().begin(), user->inputs().end(), s.value) == user->inputs().end()) {
+      user = t.node->input(1)->producer();  // the Transpose of a tied LM head
+    }
+    user->replaceInput(s.value, dq->output(0));
+  }
+  if (s.value->hasUses() || s.value->isGraphOutput()) {
+    WH_RETURN_IF_ERROR(ctx.fallback("quantize-weights: '" + base +
+                                    "' keeps its float copy beside the quantized one: other nodes read it as it is"));
+  }
+  return Status::ok();
+}
+
+Status QuantizeWeights::emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const {
+  const quant::BlockQuantized& q = s.q;
+  const std::string base = s.value->name();
+  ir::Value* b = graph.addInitializer(graph.uniqueValueName(base + "_nbits"), quant::packMatMulNBitsWeight(q));
+  ir::Value* scales = nullptr;
+  ir::Value* zp = nullptr;
+  ir::Value* scales3 = nullptr;
+  ir::Value* zp3 = nullptr;
+  auto scales2d = [&] {
+    if (scales == nullptr) {
+      scales = graph.addInitializer(graph.uniqueValueName(base + "_scales"),
+                                    ir::Tensor::fromVector(ir::DataType::kFloat, {q.rows, q.blocks}, q.scales));
+    }
+    return scales;
+  };
+  int64_t consumers = 0;
+  for (const Target& t : s.targets) {
+    ir::Node* n = t.node;
+    ir::Value* y = n->output(0);
+    const std::string name = n->name().empty() ? y->name() : n->name();
+    if (t.use == Use::kGather) {
+      const ir::Value* ids = n->input(1);
+      if (!ids->type().shape) {
+        ctx.note("quantize-weights: " + n->describe() + " stays float: the rank of its indices is unknown");
+        continue;
+      }
+      const int64_t r = static_cast<int64_t>(ids->type().shape->size());
+      if (scales3 == nullptr) {
+        if (s.targets.size() > 1) {
+          ir::Value* shape = graph.addInitializer(graph.uniqueValueName(base + "_scales_shape3"),
+                                                  ir::Tensor::fromVector(ir::DataType::kInt64, {3}, std::vector<int64_t>{q.rows, q.blocks, 1}));
+          ir::Node* rs = graph.addNode("Reshape", {scales2d(), shape}, {base + "_scales3"}, graph.uniqueNodeName(base + "_scales_Reshape"), "", n);
+          rs->output(0)->mutableType().dtype = ir::DataType::kFloat;
+          scales3 = rs->output(0);
+        } else {
+          scales3 = graph.addInitializer(graph.uniqueValueName(base + "_scales3"),
+                                         ir::Tensor::fromVector(ir::DataType::kFloat, {q.rows, q.blocks, 1}, q.scales));
+        }
+        if (!q.symmetric) {
+          std::vector<uint8_t> z(q.zeroPoints);
+          zp3 = graph.addInitializer(graph.uniqueValueName(base + "_zero_points3"), ir::Tensor::fromVector(ir::DataType::kUint8, {q.rows, q.blocks, 1}, z));
+        }
+      }
+      std::vector<ir::Value*> inputs{b, n->input(1), scales3};
+      if (zp3 != nullptr) inputs.push_back(zp3);
+      ir::Node* g = graph.addNode("GatherBlockQuantized", inputs, {name + "_gbq"}, graph.uniqueNodeName(name + "_GatherBlockQuantized"), kMsDomain, n);
+      g->setAttribute(ir::Attribute::makeInt("gather_axis", 0));
+      g->setAttribute(ir::Attribute::makeInt("quantize_axis", 2));
+      g->setAttribute(ir::Attribute::makeInt("block_size", q.block));
+      g->setAttribute(ir::Attribute::makeInt("bits", q.bits));
+      g->output(0)->mutableType().dtype = ir::DataType::kFloat;
+      std::vector<int64_t> shape(static_cast<size_t>(r), 0);
+      shape.push_back(q.blocks * q.block);
+      ir::Value* shapeV = graph.addInitializer(graph.uniqueValueName(name + "_gbq_shape"),
+                                               ir::Tensor::fromVector(ir::DataType::kInt64, {r + 1}, shape));
+      ir::Node* rs = graph.addNode("Reshape", {g->output(0), shapeV}, {name + "_gbq_rows"}, graph.uniqueNodeName(name + "_gbq_Reshape"), "", n);
+      rs->output(0)->mutableType().dtype = ir::DataType::kFloat;
+      ir::Value* out = rs->output(0);
+      if (q.blocks * q.block != q.k) {
+        auto i64 = [&](const std::string& suffix, int64_t v) {
+          return graph.addInitializer(graph.uniqueValueName(name + suffix), ir::Tensor::fromVector(ir::DataType::kInt64, {1}, std::vector<int64_t>{v}));
+        };
+        ir::Node* sl = graph.addNode("Slice", {out, i64("_gbq_start", 0), i64("_gbq_end", q.k), i64("_gbq_axis", -1)}, {name + "_gbq_sliced"},
+                                     graph.uniqueNodeName(name + "_gbq_Slice"), "", n);
+        sl->output(0)->mutableType().dtype = ir::DataType::kFloat;
+        out = sl->output(0);
+      }
+      out->mutableType() = y->type();
+      graph.replaceAllUsesWith(y, out);
+      graph.eraseNode(n);
+      ++consumers;
+      continue;
+    }
+    // MatMul / Gemm.
+    ir::Value* bias = nullptr;
+    if (n->opType() == "Gemm" && n->input(2) != nullptr) {
+      const ir::Tensor* c = constantOf(n->input(2));
+      if (c == nullptr || c->dtype() != ir::DataType::kFloat || c->numel() != q.rows || n->attrFloat("beta", 1.0f) != 1.0f) {
+        WH_RETURN_IF_ERROR(ctx.fallback("quantize-weights: " + n->describe() +
+                                        " stays float: MatMulNBits takes a bias of N values with beta = 1 only"));
+        continue;
+      }
+      ir::Tensor flat(ir::DataType::kFloat, {q.rows});
+      std::memcpy(flat.mutableRawData(), c->rawData(), static_cast<size_t>(q.rows) * sizeof(float));
+      bias = graph.addInitializer(graph.uniqueValueName(name + "_bias"), std::move(flat));
+    }
+    if (zp == nullptr && !q.symmetric) {
+      zp = graph.addInitializer(graph.uniqueValueName(base + "_zero_points"), quant::packMatMulNBitsZeroPoints(q));
+    }
+    std::vector<ir::Value*> inputs{n->input(0), b, scales2d(), zp};
+    if (bias != nullptr) {
+      inputs.push_back(nullptr);
+      inputs.push_back(bias);
+    }
+    while (!inputs.empty() && inputs.back() == nullptr) inputs.pop_back();
+    ir::Node* mm = graph.addNode("MatMulNBits", inputs, {name + "_nbits_out"}, graph.uniqueNodeName(name + "_MatMulNBits"), kMsDomain, n);
+    mm->setAttribute(ir::Attribute::makeInt("K", q.k));
+    mm->setAttribute(ir::Attribute::makeInt("N", q.rows));
+    mm->setAttribute(ir::Attribute::makeInt("bits", q.bits));
+    mm->setAttribute(ir::Attribute::makeInt("block_size", q.block));
+    mm->setAttribute(ir::Attribute::makeInt("accuracy_level", config_.accuracyLevel));
+    mm->output(0)->mutableType() = y->type();
+    graph.replaceAllUsesWith(y, mm->output(0));
+    graph.eraseNode(n);
+    ++consumers;
+  }
+  if (s.value->hasUses()) {
+    WH_RETURN_IF_ERROR(ctx.fallback("quantize-weights: '" + base +
+                                    "' keeps its float copy beside the quantized one: other nodes read it as it is"));
+  }
+  ctx.stats().counters["consumers-rewritten-nbits"] += consumers;
+  return Status::ok();
+}
+
+Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
+  WH_RETURN_IF_ERROR(quant::checkBlockConfig(config_.block));
+  const bool calibrated = config_.method != "rtn";
+  if (calibrated && ctx.calibration == nullptr) {
+    return invalidInput("quantize-weights: method=" + config_.method +
+                        " needs calibration data for the layer inputs: whittle optimize --calib DATA");
+  }
+  bool nbits = config_.matmulNBits;
+  int64_t nonConstant = 0;
+  std::vector<Target> targets = findTargets(*model.graph, nonConstant);
+  if (targets.empty()) {
+    ctx.note("quantize-weights: no MatMul/Gemm/Gather with a constant 2-D float weight to quantize");
+    return Status::ok();
+  }
+  if (!nbits && model.opsetVersion("") < 21) {
+    auto up = upgradeOpset(model, 21);
+    if (up.isOk()) {
+      ctx.note("quantize-weights: upgraded the model for block-wise DequantizeLinear, " + up->summary());
+    } else {
+      WH_RETURN_IF_ERROR(ctx.fallback("quantize-weights: " + up.status().message() +
+                                      "; block-wise DequantizeLinear needs opset 21, so the weights go to com.microsoft "
+                                      "MatMulNBits/GatherBlockQuantized instead"));
+      nbits = true;
+    }
+    nonConstant = 0;
+    targets = findTargets(*model.graph, nonConstant);
+  }
+  ir::Graph& graph = *model.graph;
+  // Sources: one per constant weight, however many consumers read it.
+  std::map<ir::Value*, Source> sources;
+  std::set<ir::Value*> conflicting;
+  for (const Target& t : targets) {
+    const bool kn = t.use == Use::kMatMul;
+    Source& s = sources[t.source];
+    if (s.value == nullptr) {
+      s.value = t.source;
+      s.kn = kn;
+    } else if (s.kn != kn) {
+      conflicting.insert(t.source);
+    }
+    s.targets.push_back(t);
+    if (t.use != Use::kGather && s.statsInput == nullptr) s.statsInput = t.node->input(0);
+  }
+  for (ir::Value* v : conflicting) {
+    ctx.note("quantize-weights: '" + v->name() + "' stays float: its consumers read it both as [K, N] and as [N, K]");
+    sources.erase(v);
+  }
+  for (auto& [v, s] : sources) {
+    const ir::Tensor& t = *constantOf(v);
+    const int64_t d0 = t.dims()[0], d1 = t.dims()[1];
+    const float* src = t.data<float>();
+    s.rows = s.kn ? d1 : d0;
+    s.k = s.kn ? d0 : d1;
+    s.w.resize(static_cast<size_t>(s.rows * s.k));
+    if (s.kn) {
+      for (int64_t i = 0; i < d0; ++i) {
+        for (int64_t j = 0; j < d1; ++j) s.w[static_cast<size_t>(j * d0 + i)] = src[i * d1 + j];
+      }
+    } else {
+      std::copy(src, src + d0 * d1, s.w.begin());
+    }
+  }
+  // Statistics of the MatMul inputs, one streaming calibration run over the float model.
+  std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>> stats;
+  if (ctx.calibration != nullptr) {
+    std::map<std::string, quant::TensorCollector*> collectors;
+    for (auto& [v, s] : sources) {
+      if (s.statsInput == nullptr || stats.contains(s.statsInput)) continue;
+      auto c = std::make_unique<quant::InputStatsCollector>(s.k, /*secondMoment=*/true);
+      collectors[s.statsInput->name()] = c.get();
+      stats[s.statsInput] = std::move(c);
+    }
+    if (!collectors.empty()) {
+      auto ran = ctx.calibration->collect(model, collectors);
+      if (!ran.isOk()) {
+        if (calibrated) return ran.status().withContext("quantize-weights: collecting the layer input statistics");
+        WH_RETURN_IF_ERROR(ctx.fallback("quantize-weights: RTN without activation weighting: " + ran.status().message()));
+        stats.clear();
+      } else {
+        ctx.stats().counters["calibration-samples"] = *ran;
+      }
+    }
+  }
+  if (config_.method == "awq") WH_RETURN_IF_ERROR(applyAwq(graph, sources, stats, ctx));
+  // Quantize each source once.
+  int64_t gptqFallbacks = 0;
+  for (auto& [v, s] : sources) {
+    const quant::InputStatsCollector* st = s.statsInput != nullptr && stats.contains(s.statsInput) ? stats.at(s.statsInput).get() : nullptr;
+    std::vector<double> h = st != nullptr ? st->secondMoment() : std::vector<double>{};
+    if (!h.empty() && !s.inputScale.empty()) {  // x / s: H -> diag(1/s) H diag(1/s)
+      for (int64_t i = 0; i < s.k; ++i) {
+        for (int64_t j = 0; j < s.k; ++j) {
+          h[static_cast<size_t>(i * s.k + j)] /= static_cast<double>(s.inputScale[static_cast<size_t>(i)]) *
+                                                 static_cast<double>(s.inputScale[static_cast<size_t>(j)]);
+        }
+      }
+    }
+    std::vector<float> importance;
+    if (!h.empty()) {
+      for (int64_t i = 0; i < s.k; ++i) importance.push_back(static_cast<float>(h[static_cast<size_t>(i * s.k + i)]));
+    }
+    if (config_.method == "gptq" && !h.empty()) {
+      WH_ASSIGN_OR_RETURN(s.q, quant::quantizeGptq(s.w, s.rows, s.k, h, blockConfigOf(s), config_.gptq));
+    } else {
+      if (config_.method == "gptq") ++gptqFallbacks;
+      s.q = quant::quantizeRtn(s.w, s.rows, s.k, blockConfigOf(s), importance);
+    }
+  }
+  if (gptqFallbacks > 0) {
+    ctx.note("quantize-weights: " + std::to_string(gptqFallbacks) +
+             " weight(s) read by Gather alone have no layer input statistics: RTN with the clipping search");
+  }
+  int64_t bytesBefore = 0, quantized = 0;
+  for (auto& [v, s] : sources) {
+    bytesBefore += static_cast<int64_t>(constantOf(v)->byteSize());
+    if (nbits) {
+      WH_RETURN_IF_ERROR(emitMatMulNBits(graph, s, ctx));
+    } else {
+      WH_RETURN_IF_ERROR(emitQdq(graph, s, ctx));
+    }
+    quantized += static_cast<int64_t>(s.targets.size());
+  }
+  if (nbits) model.setOpsetVersion(kMsDomain, 1);
+  if (nonConstant > 0) {
+    ctx.note("quantize-weights: " + std::to_string(nonConstant) +
+             " MatMul/Gemm left float: their weight is not a constant (activation x activation, as in attention)");
+  }
+  ctx.stats().rewrites = quantized;
+  ctx.stats().counters["weights-quantized"] = static_cast<int64_t>(sources.size());
+  ctx.stats().counters["consumers-rewritten"] = quantized;
+  ctx.stats().counters["float-weight-bytes"] = bytesBefore;
+  removeDeadNodes(graph);
+  return graph.topologicalSort();
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Pass>> makeQuantizeWeights(const QuantizeWeightsOptions& options) {
+  Config c;
+  c.block.bits = static_cast<int>(options.bits);
+  c.block.block = options.block;
+  c.block.symmetric = options.symmetric;
+  c.block.clipSearch = options.clipSearch;
+  WH_RETURN_IF_ERROR(quant::checkBlockConfig(c.block));
+  c.embeddingBlock = c.block;
+  if (options.embeddingBits != 0) c.embeddingBlock.bits = static_cast<int>(options.embeddingBits);
+  WH_RETURN_IF_ERROR(quant::checkBlockConfig(c.embeddingBlock));
+  c.method = options.method;
+  c.matmulNBits = options.format == "matmulnbits";
+  if (c.matmulNBits && (c.block.block == 0 || c.embeddingBlock.block == 0)) {
+    return invalidInput("quantize-weights: format=matmulnbits needs a block size (16 to 256); block=0 is for format=qdq");
+  }
+  c.embeddings = options.embeddings;
+  c.gptq.dampPercent = options.dampPercent;
+  c.gptq.actOrder = options.actOrder;
+  c.gptq.blockSize = options.gptqBlock;
+  c.awqGrid = static_cast<int>(options.awqGrid);
+  c.accuracyLevel = options.accuracyLevel;
+  c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
+  c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
+  c.excludeNodes = options.excludeNodes;
+  return std::unique_ptr<Pass>(std::make_unique<QuantizeWeights>(std::move(c)));
+}
+
+}  // namespace whittle::passes

@@ -1,0 +1,61 @@
+// Streaming input statistics for weight quantization (include/whittle/quant/collectors.h).
+// X^T X is accumulated with Eigen's symmetric rank update, one batch of rows at a time.
+#include "whittle/quant/collectors.h"
+
+#include <Eigen/Dense>
+#include <cmath>
+
+namespace whittle::quant {
+
+InputStatsCollector::InputStatsCollector(int64_t channels, bool secondMoment)
+    : channels_(channels), wantSecond_(secondMoment), absSum_(static_cast<size_t>(channels), 0.0) {
+  if (wantSecond_) xtx_.assign(static_cast<size_t>(channels * channels), 0.0f);
+}
+
+Status InputStatsCollector::collect(const std::string& name, const ir::Tensor& value, int64_t samples) {
+  const auto& dims = value.dims();
+  if (dims.empty() || dims.back() != channels_) {
+    return invalidInput("calibration: tensor '" + name + "' has " + (dims.empty() ? std::string("no axes") : std::to_string(dims.back()) + " channels") +
+                        ", expected " + std::to_string(channels_) + " on its last axis");
+  }
+  int64_t rows = value.numel() / std::max<int64_t>(1, channels_);
+  // A padded last batch repeats its last sample: keep the real ones.
+  if (dims.size() >= 2 && dims[0] > samples && samples > 0) rows = rows / dims[0] * samples;
+  if (rows == 0) return Status::ok();
+  const float* x = value.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < channels_; ++c) absSum_[static_cast<size_t>(c)] += std::fabs(x[r * channels_ + c]);
+  }
+  if (wantSecond_) {
+    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    Eigen::Map<const RowMajor> X(x, rows, channels_);
+    Eigen::Map<Eigen::MatrixXf> H(xtx_.data(), channels_, channels_);
+    H.selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
+  }
+  rows_ += rows;
+  return Status::ok();
+}
+
+std::vector<double> InputStatsCollector::secondMoment() const {
+  if (!wantSecond_) return {};
+  const int64_t k = channels_;
+  std::vector<double> h(static_cast<size_t>(k * k));
+  const double inv = rows_ > 0 ? 1.0 / static_cast<double>(rows_) : 0.0;
+  // Column-major lower triangle: element (i, j), i >= j, at j * k + i.
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t i = j; i < k; ++i) {
+      const double v = static_cast<double>(xtx_[static_cast<size_t>(j * k + i)]) * inv;
+      h[static_cast<size_t>(i * k + j)] = v;
+      h[static_cast<size_t>(j * k + i)] = v;
+    }
+  }
+  return h;
+}
+
+std::vector<float> InputStatsCollector::meanAbs() const {
+  std::vector<float> m(absSum_.size());
+  for (size_t c = 0; c < m.size(); ++c) m[c] = rows_ > 0 ? static_cast<float>(absSum_[c] / static_cast<double>(rows_)) : 0.0f;
+  return m;
+}
+
+}  // namespace whittle::quant
