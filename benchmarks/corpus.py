@@ -9,7 +9,9 @@ in the corpus folder (listed in corpus/models.tsv). The stages, per model:
   o2       `whittle optimize -O2`; ONNX Runtime loads and runs the emitted model and its outputs
            match ONNX Runtime's on the original (same tolerance); whittle runs it too and agrees
   int8     `whittle optimize --quantize int8 --calib calib.npz`, a synthetic calibration set of
-           8 seeded random samples drawn like the inputs (no real data: the corpus has none);
+           8 seeded random samples drawn like the inputs (no real data: the corpus has none),
+           each stacked along a new first axis, or written once when it is the same fixed
+           tensor in every sample (calib_arrays);
            ONNX Runtime and whittle run the emitted model; its error is reported; the stage
            passes when both run it with finite outputs and they disagree by no more than
            max(0.1, the emitted model's own error), against ORT with its optimizations off or,
@@ -195,6 +197,36 @@ def make_feeds(model, spec, seed):
             sdtype, sdims, dist = dtype, [d if d is not None else 1 for d in dims], default_dist(dtype)
         feeds[name] = draw(rng, sdtype, sdims, dist)
     return feeds
+
+
+def calib_arrays(model, samples):
+    """{input name: array} of a calibration .npz holding `samples` (feeds of one run each), as
+    whittle's data sets read them (docs/datasets.md, "Arrays and model inputs"): an input with a
+    fully static shape that is the same in every sample is written once (fixed: fed with every
+    sample, such as a scalar sample rate); one whose rank the model leaves unknown is concatenated
+    along axis 0; every other is stacked along a new first axis (each sample keeps the input's
+    whole shape, so a batch-second state or a scalar needs no rule of its own)."""
+    declared = {}
+    inits = {t.name for t in model.graph.initializer}
+    for v in model.graph.input:
+        if v.name in inits:
+            continue
+        t = v.type.tensor_type
+        if t.HasField("shape"):
+            declared[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        else:
+            declared[v.name] = None
+    out = {}
+    for k in samples[0]:
+        arrays = [s[k] for s in samples]
+        dims = declared.get(k)
+        if dims is None:
+            out[k] = np.concatenate([a if a.ndim else a.reshape(1) for a in arrays], axis=0)
+        elif None not in dims and list(arrays[0].shape) == dims and all(np.array_equal(a, arrays[0]) for a in arrays):
+            out[k] = arrays[0]
+        else:
+            out[k] = np.stack(arrays, axis=0)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +454,7 @@ def run_model(args, name, source, path, spec, work):
         stages["o2"] = emitted("o2", ["-O2"], exact=True)
     if "int8" in want:
         samples = [make_feeds(model, spec, seed=1000 + k) for k in range(CALIB_SAMPLES)]
-        calib = {k: np.concatenate([s[k] if s[k].ndim else s[k].reshape(1) for s in samples], axis=0) for k in feeds}
+        calib = calib_arrays(model, samples)
         calib_npz = os.path.join(work, "calib.npz")
         save_npz(calib_npz, calib)
         stages["int8"] = emitted("int8", ["--quantize", "int8", "--calib", calib_npz], exact=False)

@@ -232,7 +232,10 @@ void registerOptimize(CLI::App& app) {
   QuantizeRequest& q = args->request.quantize;
   DatasetArgs& calib = args->calib;
   cmd->add_option("--quantize", args->quantize, "Append int8 quantization after the level's passes: int8 (static, needs --calib) or dynamic");
-  cmd->add_option("--calib", calib.path, "Calibration data: .npy, .npz, test-data folder, image folder, rawbin or MNIST idx (docs/datasets.md)");
+  cmd->add_option("--calib", calib.path, "Calibration data: .npy, .npz, test-data folder, image folder, rawbin or MNIST idx. An array of "
+                 "an input's rank holds samples along its batch axis ([N,3,224,224]; a state [2,N,128]), one more "
+                 "axis stacks whole samples ([N] for a scalar), the exact static shape is fixed (a 0-d sr) "
+                 "(docs/datasets.md)");
   cmd->add_option("--calib-size", calib.limit, "Use only the first N calibration samples")->check(CLI::NonNegativeNumber);
   cmd->add_option("--calib-kind", calib.kind, "auto, npy, npz, pb, images, rawbin or mnist (default: from the path)");
   cmd->add_option("--calib-options", calib.options, "Data set options: kind=,labels=,input=,shape=HxWxC,dtype=uint8|int8,limit=N");

@@ -99,7 +99,12 @@ Expected<SampleSlot> fitSlot(const InputSpec& input, ir::DataType dtype, const s
   }
   int64_t numel = 1;
   for (int64_t d : sampleDims) numel *= d;
-  return SampleSlot{input.name, dtype, sampleDims, ir::storageBytes(dtype, numel)};
+  SampleSlot slot;
+  slot.input = input.name;
+  slot.dtype = dtype;
+  slot.sampleDims = sampleDims;
+  slot.sampleBytes = ir::storageBytes(dtype, numel);
+  return slot;
 }
 
 Expected<const InputSpec*> singleInput(const std::vector<InputSpec>& inputs, const std::string& wanted,
@@ -118,13 +123,153 @@ Expected<const InputSpec*> singleInput(const std::vector<InputSpec>& inputs, con
                       " (" + names + "); use a .npz with one array per input or a .pb folder, or name the input (input=)");
 }
 
-std::optional<int64_t> fixedBatchOf(const std::vector<InputSpec>& inputs, const std::vector<SampleSlot>& slots) {
+std::optional<std::pair<int64_t, std::string>> fixedBatchOf(const std::vector<InputSpec>& inputs,
+                                                            const std::vector<SampleSlot>& slots) {
+  bool anySamples = false;
   for (const SampleSlot& slot : slots) {
+    if (slot.isFixed()) continue;
+    anySamples = true;
+    if (slot.batchAxis < 0) return std::make_pair(int64_t{1}, slot.input);
+  }
+  if (!anySamples) return slots.empty() ? std::nullopt : std::make_optional(std::make_pair(int64_t{1}, slots.front().input));
+  for (const SampleSlot& slot : slots) {
+    if (slot.isFixed()) continue;
     for (const InputSpec& in : inputs) {
-      if (in.name == slot.input && in.dims && !in.dims->empty() && (*in.dims)[0].isKnown()) return (*in.dims)[0].value;
+      if (in.name != slot.input || !in.dims || slot.batchAxis >= static_cast<int>(in.dims->size())) continue;
+      const ir::Dim& d = (*in.dims)[static_cast<size_t>(slot.batchAxis)];
+      if (d.isKnown()) return std::make_pair(d.value, slot.input);
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+bool namesBatch(const ir::Dim& d) {
+  std::string p = d.param;
+  std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return !d.isKnown() && p.find("batch") != std::string::npos;
+}
+
+// The batch axis of an input of declared dims `dims`: a dim named like "batch"; else the first
+// symbolic or unknown dim unless dim 0 is the number 1; else 0 for a static shape. nullopt for
+// a scalar; -2 when it cannot be told ([1,seq]: axis 0 or the symbolic one).
+std::optional<int> batchAxisOf(const std::vector<ir::Dim>& dims) {
+  if (dims.empty()) return std::nullopt;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (namesBatch(dims[i])) return static_cast<int>(i);
+  }
+  int firstFree = -1;
+  for (size_t i = 0; i < dims.size() && firstFree < 0; ++i) {
+    if (!dims[i].isKnown()) firstFree = static_cast<int>(i);
+  }
+  if (firstFree < 0) return 0;
+  if (firstFree > 0 && dims[0].value == 1) return -2;
+  return firstFree;
+}
+
+std::vector<int64_t> without(const std::vector<int64_t>& dims, size_t axis) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i != axis) out.push_back(dims[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Expected<ArrayLayout> arrayLayout(const InputSpec& input, ir::DataType dtype, const std::vector<int64_t>& shape,
+                                  const std::string& source) {
+  if (input.dtype != ir::DataType::kUndefined && input.dtype != dtype) {
+    return invalidInput("input '" + input.name + "': expected " + std::string(ir::dataTypeName(input.dtype)) +
+                        ", got " + std::string(ir::dataTypeName(dtype)) + " from " + source);
+  }
+  ArrayLayout out;
+  out.slot.input = input.name;
+  out.slot.dtype = dtype;
+  auto done = [&](std::vector<int64_t> dims, int batchAxis) {
+    int64_t numel = 1;
+    for (int64_t d : dims) numel *= d;
+    out.slot.sampleDims = std::move(dims);
+    out.slot.sampleBytes = ir::storageBytes(dtype, numel);
+    out.slot.batchAxis = batchAxis;
+    return out;
+  };
+  if (!input.dims) {  // rank unknown: samples along axis 0, as stored
+    if (shape.empty()) {
+      return invalidInput("input '" + input.name + "': " + source +
+                          " is a 0-dimensional array, and the model does not declare the input's rank; give samples "
+                          "along axis 0");
+    }
+    out.count = shape[0];
+    return done({shape.begin() + 1, shape.end()}, 0);
+  }
+  const std::vector<ir::Dim>& want = *input.dims;
+  const size_t rank = want.size();
+  bool isStatic = std::all_of(want.begin(), want.end(), [](const ir::Dim& d) { return d.isKnown(); });
+  std::optional<int> axis = batchAxisOf(want);
+  out.inputBatchAxis = axis && *axis >= 0 ? *axis : -1;
+  // Does `dims` (the input's rank) fit the declared dims, except at `skip`?
+  auto fits = [&](const std::vector<int64_t>& dims, size_t skip) {
+    if (dims.size() != rank) return false;
+    for (size_t i = 0; i < rank; ++i) {
+      if (i != skip && want[i].isKnown() && want[i].value != dims[i]) return false;
+    }
+    return true;
+  };
+  const size_t none = rank;
+  if (shape.size() == rank + 1) {  // rule 1: samples of the input's whole shape, stacked along a new axis
+    std::vector<int64_t> sample(shape.begin() + 1, shape.end());
+    if (fits(sample, none)) {
+      out.count = shape[0];
+      if (axis && *axis >= 0 && sample[static_cast<size_t>(*axis)] == 1) {
+        return done(without(sample, static_cast<size_t>(*axis)), *axis);
+      }
+      return done(sample, -1);
+    }
+  } else if (shape.size() == rank) {
+    if (isStatic && fits(shape, none)) {  // rule 3: the input's whole static shape, fed with every sample
+      out.fixed = true;
+      return done(shape, -1);
+    }
+    if (axis && *axis >= 0 && fits(shape, static_cast<size_t>(*axis))) {  // rule 2: samples along the batch axis
+      out.count = shape[static_cast<size_t>(*axis)];
+      out.sampleAxis = *axis;
+      return done(without(shape, static_cast<size_t>(*axis)), *axis);
+    }
+  }
+  // Nothing fits: say what would.
+  std::string dims = dimsText(want);
+  std::string inner = dims.substr(1, dims.size() - 2);
+  std::string accepted = "[N" + std::string(rank ? "," : "") + inner + "] (N samples of the input's shape)";
+  if (axis && *axis >= 0) {
+    std::vector<ir::Dim> alongAxis = want;
+    alongAxis[static_cast<size_t>(*axis)] = ir::Dim::symbolic("N");
+    accepted += ", " + dimsText(alongAxis) + " (N samples along its batch axis " + std::to_string(*axis) + ")";
+  }
+  if (isStatic) accepted += ", " + dims + " (one tensor fed with every sample)";
+  std::string why;
+  if (axis && *axis == -2 && shape.size() == rank) {
+    why = "; its batch axis is ambiguous (axis 0 has size 1, and a later dim is free), so an array of the input's rank "
+          "cannot be split into samples";
+  }
+  return invalidInput("input '" + input.name + "' (model input " + dims + "): " + source + " has shape " +
+                      dimsText(shape) + why + "; accepted: " + accepted);
+}
+
+void copySamples(const std::byte* src, const std::vector<int64_t>& shape, int axis, size_t elementBytes, int64_t first,
+                 int64_t count, std::byte* dst) {
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= shape[static_cast<size_t>(i)];
+  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
+  const int64_t n = shape[static_cast<size_t>(axis)];
+  const size_t block = static_cast<size_t>(inner) * elementBytes;
+  for (int64_t s = 0; s < count; ++s) {
+    for (int64_t o = 0; o < outer; ++o) {
+      std::memcpy(dst + static_cast<size_t>(s * outer + o) * block, src + static_cast<size_t>(o * n + first + s) * block,
+                  block);
+    }
+  }
 }
 
 Expected<std::vector<int64_t>> labelsInOrder(const std::string& labelPath, int64_t count, const std::string& source) {
@@ -152,6 +297,12 @@ bool isImageFile(const std::string& path) {
 
 // ---------------------------------------------------------------- Dataset
 
+std::vector<int64_t> SampleSlot::batchDims(int64_t rows) const {
+  std::vector<int64_t> dims = sampleDims;
+  if (!isFixed() && batchAxis >= 0) dims.insert(dims.begin() + batchAxis, rows);
+  return dims;
+}
+
 std::string Dataset::describe() const {
   std::string s = std::string(datasetKindName(kind_)) + " '" + path_ + "' (" + std::to_string(size_) + " samples";
   std::string extra = details();
@@ -172,30 +323,53 @@ Expected<Batch> Dataset::read(int64_t first, int64_t count) {
   int64_t rows = count;
   if (fixedBatch_) {
     if (count > *fixedBatch_) {
-      return invalidInput("input '" + slots_.front().input + "' has a fixed batch size of " +
+      return invalidInput("input '" + fixedBatchInput_ + "' has a fixed batch size of " +
                           std::to_string(*fixedBatch_) + " in the model; cannot read batches of " +
                           std::to_string(count));
     }
     rows = *fixedBatch_;
   }
+  std::vector<std::shared_ptr<ir::Buffer>> buffers;
   std::vector<std::byte*> dst;
   for (const SampleSlot& slot : slots_) {
-    std::vector<int64_t> dims{rows};
-    dims.insert(dims.end(), slot.sampleDims.begin(), slot.sampleDims.end());
-    auto buffer = ir::Buffer::allocateUninitialized(slot.sampleBytes * static_cast<size_t>(rows));
-    dst.push_back(buffer->mutableData());
-    batch.inputs.emplace_back(slot.input, ir::Tensor(slot.dtype, std::move(dims), std::move(buffer)));
+    if (slot.isFixed()) {
+      buffers.emplace_back();
+      dst.push_back(nullptr);
+      continue;
+    }
+    buffers.push_back(ir::Buffer::allocateUninitialized(slot.sampleBytes * static_cast<size_t>(rows)));
+    dst.push_back(buffers.back()->mutableData());
   }
   if (hasLabels_) batch.labels.resize(static_cast<size_t>(count));
   WH_RETURN_IF_ERROR(readSamples(first, count, dst, hasLabels_ ? batch.labels.data() : nullptr));
   for (size_t k = 0; k < slots_.size(); ++k) {
+    if (dst[k] == nullptr) continue;
     const size_t bytes = slots_[k].sampleBytes;
     for (int64_t r = count; r < rows; ++r) {
       std::memcpy(dst[k] + static_cast<size_t>(r) * bytes, dst[k] + static_cast<size_t>(count - 1) * bytes, bytes);
     }
   }
   for (int64_t i = first; i < first + count; ++i) batch.ids.push_back(sampleId(i));
-  if (!allowNonfinite_) WH_RETURN_IF_ERROR(checkFinite(batch));
+  if (!allowNonfinite_) WH_RETURN_IF_ERROR(checkFinite(dst, first, count));
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    const SampleSlot& slot = slots_[k];
+    if (slot.isFixed()) {
+      batch.inputs.emplace_back(slot.input, *slot.fixed);
+      continue;
+    }
+    std::shared_ptr<ir::Buffer> buffer = std::move(buffers[k]);
+    if (slot.batchAxis > 0 && rows > 1) {
+      // Samples one after the other ([rows][outer][inner]) to the batch layout [outer][rows][inner].
+      int64_t outer = 1, inner = 1;
+      for (int i = 0; i < slot.batchAxis; ++i) outer *= slot.sampleDims[static_cast<size_t>(i)];
+      for (size_t i = static_cast<size_t>(slot.batchAxis); i < slot.sampleDims.size(); ++i) inner *= slot.sampleDims[i];
+      auto stacked = ir::Buffer::allocateUninitialized(buffer->size());
+      detail::copySamples(buffer->data(), {rows, outer, inner}, 1, ir::storageBytes(slot.dtype, 1), 0, outer,
+                          stacked->mutableData());
+      buffer = std::move(stacked);
+    }
+    batch.inputs.emplace_back(slot.input, ir::Tensor(slot.dtype, slot.batchDims(rows), std::move(buffer)));
+  }
   return batch;
 }
 
@@ -230,17 +404,26 @@ std::optional<std::pair<int64_t, bool>> firstNonfinite(ir::DataType dtype, const
 
 }  // namespace
 
-Status Dataset::checkFinite(const Batch& batch) const {
-  for (const auto& [input, tensor] : batch.inputs) {
-    if (!ir::isFloatingPoint(tensor.dtype()) || tensor.numel() == 0 || batch.count == 0) continue;
-    const int64_t perSample = tensor.numel() / (tensor.rank() == 0 ? 1 : tensor.dims()[0]);
-    const size_t elementBytes = ir::storageBytes(tensor.dtype(), 1);
-    for (int64_t s = 0; s < batch.count; ++s) {
-      const std::byte* sample = tensor.rawData() + static_cast<size_t>(s * perSample) * elementBytes;
-      if (auto bad = firstNonfinite(tensor.dtype(), sample, perSample)) {
-        return invalidInput(path_ + ": sample " + std::to_string(batch.first + s) + " (" +
-                            batch.ids[static_cast<size_t>(s)] + "), input '" + input + "': element " +
-                            std::to_string(bad->first) + " is " + (bad->second ? "NaN" : "infinite") +
+Status Dataset::checkFinite(const std::vector<std::byte*>& samples, int64_t first, int64_t count) const {
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    const SampleSlot& slot = slots_[k];
+    if (!ir::isFloatingPoint(slot.dtype)) continue;
+    const size_t elementBytes = ir::storageBytes(slot.dtype, 1);
+    if (slot.isFixed()) {
+      if (auto bad = firstNonfinite(slot.dtype, slot.fixed->rawData(), slot.fixed->numel())) {
+        return invalidInput(path_ + ": the fixed input '" + slot.input + "': element " + std::to_string(bad->first) +
+                            " is " + (bad->second ? "NaN" : "infinite") +
+                            "; pass --allow-nonfinite to use data with NaN or infinity");
+      }
+      continue;
+    }
+    const int64_t perSample = elementBytes == 0 ? 0 : static_cast<int64_t>(slot.sampleBytes / elementBytes);
+    for (int64_t s = 0; s < count; ++s) {
+      const std::byte* sample = samples[k] + static_cast<size_t>(s) * slot.sampleBytes;
+      if (auto bad = firstNonfinite(slot.dtype, sample, perSample)) {
+        return invalidInput(path_ + ": sample " + std::to_string(first + s) + " (" + sampleId(first + s) +
+                            "), input '" + slot.input + "': element " + std::to_string(bad->first) + " is " +
+                            (bad->second ? "NaN" : "infinite") +
                             "; pass --allow-nonfinite to use data with NaN or infinity");
       }
     }
@@ -381,7 +564,13 @@ Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec, const st
     }
     return internalError("openDataset: unresolved data set kind");
   }();
-  if (opened.isOk()) (*opened)->allowNonfinite_ = spec.allowNonfinite;
+  if (opened.isOk()) {
+    Dataset& ds = **opened;
+    ds.allowNonfinite_ = spec.allowNonfinite;
+    auto fixedBatch = detail::fixedBatchOf(modelInputs, ds.slots_);
+    ds.fixedBatch_ = fixedBatch ? std::make_optional(fixedBatch->first) : std::nullopt;
+    ds.fixedBatchInput_ = fixedBatch ? fixedBatch->second : "";
+  }
   return opened;
 }
 

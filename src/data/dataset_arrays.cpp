@@ -13,45 +13,82 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<int64_t> tail(const std::vector<int64_t>& dims) { return {dims.begin() + 1, dims.end()}; }
 
 // ---------------------------------------------------------------- .npy / .npz
 
+// One array of a .npy/.npz data set: rows streamed from the file when samples lie along
+// axis 0, the whole array in memory when they lie along a later axis (recurrent states such
+// as [2,N,128]: small), nothing for a fixed input (its tensor is in the slot).
+struct ArraySource {
+  std::unique_ptr<NpyArrayReader> reader;
+  std::optional<ir::Tensor> whole;
+  int sampleAxis = 0;
+};
+
 class ArrayDataset final : public Dataset {
  public:
-  ArrayDataset(DatasetKind kind, std::string path, std::vector<std::unique_ptr<NpyArrayReader>> readers,
-               std::vector<SampleSlot> slots, int64_t size, std::vector<int64_t> labels, std::string labelSource,
-               const std::vector<InputSpec>& inputs)
-      : readers_(std::move(readers)), labels_(std::move(labels)), labelSource_(std::move(labelSource)) {
+  ArrayDataset(DatasetKind kind, std::string path, std::vector<ArraySource> sources, std::vector<SampleSlot> slots,
+               int64_t size, std::string idLabel, std::vector<int64_t> labels, std::string labelSource)
+      : sources_(std::move(sources)), idLabel_(std::move(idLabel)), labels_(std::move(labels)),
+        labelSource_(std::move(labelSource)) {
     kind_ = kind;
     path_ = std::move(path);
     slots_ = std::move(slots);
     size_ = size;
     hasLabels_ = !labels_.empty();
-    fixedBatch_ = fixedBatchOf(inputs, slots_);
   }
 
  protected:
   Status readSamples(int64_t first, int64_t count, const std::vector<std::byte*>& dst, int64_t* labels) override {
-    for (size_t k = 0; k < readers_.size(); ++k) WH_RETURN_IF_ERROR(readers_[k]->readRows(first, count, dst[k]));
+    for (size_t k = 0; k < sources_.size(); ++k) {
+      ArraySource& src = sources_[k];
+      if (src.whole) {
+        copySamples(src.whole->rawData(), src.whole->dims(), src.sampleAxis, ir::storageBytes(src.whole->dtype(), 1),
+                    first, count, dst[k]);
+      } else if (src.reader) {
+        WH_RETURN_IF_ERROR(src.reader->readRows(first, count, dst[k]));
+      }
+    }
     if (labels != nullptr) std::copy_n(labels_.begin() + first, count, labels);
     return Status::ok();
   }
-  std::string sampleId(int64_t i) const override { return readers_.front()->label() + "[" + std::to_string(i) + "]"; }
-  std::string details() const override { return labelSource_.empty() ? "" : "labels from " + labelSource_; }
+  std::string sampleId(int64_t i) const override { return idLabel_ + "[" + std::to_string(i) + "]"; }
+  std::string details() const override {
+    std::string fixed;
+    for (const SampleSlot& slot : slots_) {
+      if (slot.isFixed()) fixed += (fixed.empty() ? "" : ", ") + slot.input;
+    }
+    std::string s = fixed.empty() ? "" : "fixed: " + fixed;
+    if (!labelSource_.empty()) s += (s.empty() ? "" : "; ") + std::string("labels from ") + labelSource_;
+    return s;
+  }
 
  private:
-  std::vector<std::unique_ptr<NpyArrayReader>> readers_;
+  std::vector<ArraySource> sources_;
+  std::string idLabel_;
   std::vector<int64_t> labels_;
   std::string labelSource_;
 };
 
-Expected<SampleSlot> slotForArray(const InputSpec& input, const NpyArrayReader& reader) {
-  if (reader.header().shape.empty()) {
-    return invalidInput("input '" + input.name + "': " + reader.label() +
-                        " is a 0-dimensional array; a data set needs samples along axis 0");
+// How `reader`'s array feeds `input`, with its source opened accordingly. `count` gets the
+// number of samples (-1 for a fixed input).
+Expected<std::pair<SampleSlot, ArraySource>> sourceForArray(const InputSpec& input,
+                                                            std::unique_ptr<NpyArrayReader> reader, int64_t* count) {
+  WH_ASSIGN_OR_RETURN(ArrayLayout layout,
+                      arrayLayout(input, reader->header().dtype, reader->header().shape, reader->label()));
+  ArraySource src;
+  src.sampleAxis = layout.sampleAxis;
+  *count = layout.fixed ? -1 : layout.count;
+  if (layout.fixed) {
+    WH_ASSIGN_OR_RETURN(ir::Tensor t, reader->readAll());
+    layout.slot.fixed = std::move(t);
+  } else if (layout.sampleAxis > 0) {
+    WH_ASSIGN_OR_RETURN(ir::Tensor t, reader->readAll());
+    src.whole = std::move(t);
+  } else {
+    src.reader = std::move(reader);
   }
-  return fitSlot(input, reader.header().dtype, tail(reader.header().shape), reader.label());
+  return std::make_pair(std::move(layout.slot), std::move(src));
 }
 
 int64_t limited(int64_t size, int64_t limit) { return limit >= 0 ? std::min(size, limit) : size; }
@@ -61,15 +98,15 @@ int64_t limited(int64_t size, int64_t limit) { return limit >= 0 ? std::min(size
 class TensorProtoDataset final : public Dataset {
  public:
   TensorProtoDataset(std::string path, std::vector<std::vector<std::string>> files, std::vector<int> slotOfFile,
-                     std::vector<SampleSlot> slots, int64_t rowsPerSet, int64_t size, std::vector<int64_t> labels,
-                     const std::vector<InputSpec>& inputs)
-      : files_(std::move(files)), slotOfFile_(std::move(slotOfFile)), rowsPerSet_(rowsPerSet), labels_(std::move(labels)) {
+                     std::vector<int> axisOfFile, std::vector<std::vector<int64_t>> shapeOfFile,
+                     std::vector<SampleSlot> slots, int64_t rowsPerSet, int64_t size, std::vector<int64_t> labels)
+      : files_(std::move(files)), slotOfFile_(std::move(slotOfFile)), axisOfFile_(std::move(axisOfFile)),
+        shapeOfFile_(std::move(shapeOfFile)), rowsPerSet_(rowsPerSet), labels_(std::move(labels)) {
     kind_ = DatasetKind::kTensorProto;
     path_ = std::move(path);
     slots_ = std::move(slots);
     size_ = size;
     hasLabels_ = !labels_.empty();
-    fixedBatch_ = fixedBatchOf(inputs, slots_);
   }
 
  protected:
@@ -79,9 +116,13 @@ class TensorProtoDataset final : public Dataset {
       WH_RETURN_IF_ERROR(load(set));
       for (size_t f = 0; f < loaded_.size(); ++f) {
         auto k = static_cast<size_t>(slotOfFile_[f]);
-        size_t bytes = slots_[k].sampleBytes;
-        std::memcpy(dst[k] + static_cast<size_t>(i - first) * bytes, loaded_[f].rawData() + static_cast<size_t>(row) * bytes,
-                    bytes);
+        const ir::Tensor& t = loaded_[f];
+        std::byte* out = dst[k] + static_cast<size_t>(i - first) * slots_[k].sampleBytes;
+        if (axisOfFile_[f] < 0) {  // the set's value, the same for each of its samples
+          std::memcpy(out, t.rawData(), slots_[k].sampleBytes);
+          continue;
+        }
+        copySamples(t.rawData(), t.dims(), axisOfFile_[f], ir::storageBytes(t.dtype(), 1), row, 1, out);
       }
     }
     if (labels != nullptr) std::copy_n(labels_.begin() + first, count, labels);
@@ -105,8 +146,7 @@ class TensorProtoDataset final : public Dataset {
     for (size_t f = 0; f < files.size(); ++f) {
       WH_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::readTensorFile(files[f]));
       const SampleSlot& slot = slots_[static_cast<size_t>(slotOfFile_[f])];
-      std::vector<int64_t> want{rowsPerSet_};
-      want.insert(want.end(), slot.sampleDims.begin(), slot.sampleDims.end());
+      const std::vector<int64_t>& want = shapeOfFile_[f];
       if (t.dims() != want || t.dtype() != slot.dtype) {
         return invalidInput("input '" + slot.input + "': " + files[f] + " holds " +
                             std::string(ir::dataTypeName(t.dtype())) + " " + dimsText(t.dims()) +
@@ -121,6 +161,8 @@ class TensorProtoDataset final : public Dataset {
 
   std::vector<std::vector<std::string>> files_;  // per set, per input file
   std::vector<int> slotOfFile_;                  // input file index → slot
+  std::vector<int> axisOfFile_;                  // input file index → its sample axis (-1: the set's value)
+  std::vector<std::vector<int64_t>> shapeOfFile_;  // input file index → its shape in every set
   int64_t rowsPerSet_;
   std::vector<int64_t> labels_;
   int64_t loadedSet_ = -1;
@@ -153,16 +195,18 @@ std::vector<std::string> inputFilesOf(const std::string& folder) {
 Expected<std::unique_ptr<Dataset>> openNpy(const DatasetSpec& spec, const std::vector<InputSpec>& inputs) {
   WH_ASSIGN_OR_RETURN(const InputSpec* input, singleInput(inputs, spec.input, spec.path));
   WH_ASSIGN_OR_RETURN(auto reader, NpyArrayReader::open(spec.path));
-  WH_ASSIGN_OR_RETURN(SampleSlot slot, slotForArray(*input, *reader));
-  int64_t size = limited(reader->rows(), spec.limit);
+  std::string label = reader->label();
+  int64_t count = 0;
+  WH_ASSIGN_OR_RETURN(auto fed, sourceForArray(*input, std::move(reader), &count));
+  int64_t size = limited(count < 0 ? 1 : count, spec.limit);
   std::vector<int64_t> labels;
   if (!spec.labels.empty()) {
     WH_ASSIGN_OR_RETURN(labels, labelsInOrder(spec.labels, size, spec.path));
   }
-  std::vector<std::unique_ptr<NpyArrayReader>> readers;
-  readers.push_back(std::move(reader));
-  return std::unique_ptr<Dataset>(new ArrayDataset(DatasetKind::kNpy, spec.path, std::move(readers), {std::move(slot)},
-                                                   size, std::move(labels), spec.labels, inputs));
+  std::vector<ArraySource> sources;
+  sources.push_back(std::move(fed.second));
+  return std::unique_ptr<Dataset>(new ArrayDataset(DatasetKind::kNpy, spec.path, std::move(sources),
+                                                   {std::move(fed.first)}, size, label, std::move(labels), spec.labels));
 }
 
 Expected<std::unique_ptr<Dataset>> openNpz(const DatasetSpec& spec, const std::vector<InputSpec>& inputs) {
@@ -181,8 +225,10 @@ Expected<std::unique_ptr<Dataset>> openNpz(const DatasetSpec& spec, const std::v
   for (const auto& n : archive.names()) {
     if (n != "labels") dataArrays.push_back(n);
   }
-  std::vector<std::unique_ptr<NpyArrayReader>> readers;
+  std::vector<ArraySource> sources;
   std::vector<SampleSlot> slots;
+  std::string counted;  // the first array that holds samples
+  int64_t samples = -1;
   for (const InputSpec* in : fed) {
     std::string array;
     if (archive.contains(in->name)) {
@@ -194,16 +240,24 @@ Expected<std::unique_ptr<Dataset>> openNpz(const DatasetSpec& spec, const std::v
                           (names.empty() ? "none" : names) + "); name each array after the input it feeds");
     }
     WH_ASSIGN_OR_RETURN(auto reader, archive.openArray(array));
-    WH_ASSIGN_OR_RETURN(SampleSlot slot, slotForArray(*in, *reader));
-    if (!readers.empty() && reader->rows() != readers.front()->rows()) {
-      return invalidInput(spec.path + ": arrays hold different numbers of samples: " + readers.front()->label() + " has " +
-                          std::to_string(readers.front()->rows()) + ", " + reader->label() + " has " +
-                          std::to_string(reader->rows()));
+    std::string label = reader->label();
+    int64_t count = 0;
+    WH_ASSIGN_OR_RETURN(auto one, sourceForArray(*in, std::move(reader), &count));
+    if (count >= 0) {
+      if (samples >= 0 && count != samples) {
+        return invalidInput(spec.path + ": arrays hold different numbers of samples: " + counted + " has " +
+                            std::to_string(samples) + ", " + label + " has " + std::to_string(count) +
+                            " (fixed inputs aside, every array must hold the same number; docs/datasets.md)");
+      }
+      if (samples < 0) counted = label;
+      samples = count;
     }
-    readers.push_back(std::move(reader));
-    slots.push_back(std::move(slot));
+    sources.push_back(std::move(one.second));
+    slots.push_back(std::move(one.first));
   }
-  int64_t size = limited(readers.front()->rows(), spec.limit);
+  // Only fixed inputs: one sample.
+  int64_t size = limited(samples < 0 ? 1 : samples, spec.limit);
+  if (counted.empty()) counted = spec.path;
   std::vector<int64_t> labels;
   std::string labelSource;
   if (!spec.labels.empty()) {
@@ -220,8 +274,8 @@ Expected<std::unique_ptr<Dataset>> openNpz(const DatasetSpec& spec, const std::v
     for (int64_t i = 0; i < size; ++i) labels.push_back(static_cast<int64_t>(t.valueAsDouble(i)));
     labelSource = spec.path + ":labels";
   }
-  return std::unique_ptr<Dataset>(new ArrayDataset(DatasetKind::kNpz, spec.path, std::move(readers), std::move(slots),
-                                                   size, std::move(labels), labelSource, inputs));
+  return std::unique_ptr<Dataset>(new ArrayDataset(DatasetKind::kNpz, spec.path, std::move(sources), std::move(slots),
+                                                   size, counted, std::move(labels), labelSource));
 }
 
 Expected<std::unique_ptr<Dataset>> openTensorProto(const DatasetSpec& spec, const std::vector<InputSpec>& inputs) {
@@ -270,9 +324,11 @@ Expected<std::unique_ptr<Dataset>> openTensorProto(const DatasetSpec& spec, cons
                         ")");
   }
   std::vector<SampleSlot> slots(fed.size());
-  std::vector<int> slotOfFile(firstSet.size(), -1);
+  std::vector<int> slotOfFile(firstSet.size(), -1), axisOfFile(firstSet.size(), 0);
+  std::vector<std::vector<int64_t>> shapeOfFile(firstSet.size());
   std::vector<bool> taken(fed.size(), false);
   int64_t rowsPerSet = -1;
+  std::string counted;
   for (size_t f = 0; f < firstSet.size(); ++f) {
     std::string name;
     WH_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::readTensorFile(firstSet[f], &name));
@@ -282,18 +338,35 @@ Expected<std::unique_ptr<Dataset>> openTensorProto(const DatasetSpec& spec, cons
     }
     if (taken[k]) return invalidInput(firstSet[f] + ": feeds input '" + fed[k]->name + "', which another file feeds too");
     taken[k] = true;
-    if (t.rank() == 0) {
-      return invalidInput("input '" + fed[k]->name + "': " + firstSet[f] +
-                          " is a 0-dimensional tensor; a data set needs a leading batch axis");
+    WH_ASSIGN_OR_RETURN(ArrayLayout layout, arrayLayout(*fed[k], t.dtype(), t.dims(), firstSet[f]));
+    if (!layout.fixed) {
+      if (rowsPerSet >= 0 && layout.count != rowsPerSet) {
+        return invalidInput(firstSet[f] + ": holds " + std::to_string(layout.count) + " sample(s), " + counted + " holds " +
+                            std::to_string(rowsPerSet));
+      }
+      rowsPerSet = layout.count;
+      if (counted.empty()) counted = firstSet[f];
+    } else {
+      // The ONNX test-data layout: each set holds one run's tensors, so a tensor of the input's
+      // whole shape is that set's value, fed with each of the set's samples (not one tensor for
+      // the whole data set).
+      const int b = layout.inputBatchAxis;
+      if (b >= 0 && t.dims()[static_cast<size_t>(b)] == 1) {
+        std::vector<int64_t> dims = t.dims();
+        dims.erase(dims.begin() + b);
+        layout.slot.sampleDims = std::move(dims);
+        layout.slot.batchAxis = b;
+      } else {
+        layout.slot.batchAxis = -1;
+      }
+      layout.sampleAxis = -1;
     }
-    if (rowsPerSet >= 0 && t.dims()[0] != rowsPerSet) {
-      return invalidInput(firstSet[f] + ": has batch " + std::to_string(t.dims()[0]) + ", other inputs have " +
-                          std::to_string(rowsPerSet));
-    }
-    rowsPerSet = t.dims()[0];
-    WH_ASSIGN_OR_RETURN(slots[k], fitSlot(*fed[k], t.dtype(), tail(t.dims()), firstSet[f]));
+    slots[k] = std::move(layout.slot);
     slotOfFile[f] = static_cast<int>(k);
+    axisOfFile[f] = layout.sampleAxis;
+    shapeOfFile[f] = t.dims();
   }
+  if (rowsPerSet < 0) rowsPerSet = 1;  // only fixed inputs: one sample per set
   if (rowsPerSet == 0) return invalidInput(firstSet.front() + ": holds no samples (batch 0)");
   int64_t size = static_cast<int64_t>(sets.size()) * rowsPerSet;
   if (spec.limit >= 0) size = std::min(size, spec.limit);
@@ -302,7 +375,8 @@ Expected<std::unique_ptr<Dataset>> openTensorProto(const DatasetSpec& spec, cons
     WH_ASSIGN_OR_RETURN(labels, labelsInOrder(spec.labels, size, spec.path));
   }
   return std::unique_ptr<Dataset>(new TensorProtoDataset(spec.path, std::move(sets), std::move(slotOfFile),
-                                                         std::move(slots), rowsPerSet, size, std::move(labels), inputs));
+                                                         std::move(axisOfFile), std::move(shapeOfFile), std::move(slots),
+                                                         rowsPerSet, size, std::move(labels)));
 }
 
 }  // namespace whittle::data::detail

@@ -118,7 +118,6 @@ class ImageDataset final : public Dataset {
     slots_ = {std::move(slot)};
     size_ = static_cast<int64_t>(files_.files.size());
     hasLabels_ = !files_.labels.empty();
-    fixedBatch_ = fixedBatchOf(inputs, slots_);
     base_ = fs::is_directory(path_) ? path_ : fs::path(path_).parent_path().string();
   }
 
@@ -186,7 +185,6 @@ class RawImageDataset final : public Dataset {
     size_ = size;
     slots_ = {std::move(slot)};
     hasLabels_ = !labels_.empty();
-    fixedBatch_ = fixedBatchOf(inputs, slots_);
   }
 
   /// Whether the sample goes through the image steps (channel conversion, resize, crop).

@@ -23,8 +23,39 @@ Expected<SampleSlot> fitSlot(const InputSpec& input, ir::DataType dtype, const s
 Expected<const InputSpec*> singleInput(const std::vector<InputSpec>& inputs, const std::string& wanted,
                                        const std::string& source);
 
-/// The model's fixed batch size: the first dim of the first input when it is a number.
-std::optional<int64_t> fixedBatchOf(const std::vector<InputSpec>& inputs, const std::vector<SampleSlot>& slots);
+/// The batch size the model requires and the input that fixes it: 1 when a slot's sample is
+/// a whole input (batchAxis < 0) or every slot is fixed, else the size of the first slot's
+/// batch axis that is a number.
+std::optional<std::pair<int64_t, std::string>> fixedBatchOf(const std::vector<InputSpec>& inputs,
+                                                            const std::vector<SampleSlot>& slots);
+
+/// How a stored array (a .npy, a .npz member, a TensorProto) of `shape` feeds `input`
+/// (docs/datasets.md, "Arrays and model inputs").
+struct ArrayLayout {
+  /// The slot it feeds; slot.fixed is left empty for the caller to fill when `fixed`.
+  SampleSlot slot;
+  /// The same tensor with every sample (the array is the input's whole static shape, or a
+  /// 0-d array for a scalar input).
+  bool fixed = false;
+  /// The array's axis that indexes samples: 0 for samples stacked along a new first axis,
+  /// else the input's batch axis.
+  int sampleAxis = 0;
+  /// The number of samples (0 when fixed).
+  int64_t count = 0;
+  /// The input's batch axis (-1: none, or it cannot be told).
+  int inputBatchAxis = -1;
+};
+
+/// Decides how an array of `dtype` and `shape` from `source` feeds `input`. An array that fits
+/// no rule is an error naming the input, the source and its shape, and listing the shapes
+/// that would be accepted.
+Expected<ArrayLayout> arrayLayout(const InputSpec& input, ir::DataType dtype, const std::vector<int64_t>& shape,
+                                  const std::string& source);
+
+/// Copies samples [first, first + count) of an array of `shape` (C order, `elementBytes` per
+/// element) whose samples lie along `axis` into `dst`, one sample after the other.
+void copySamples(const std::byte* src, const std::vector<int64_t>& shape, int axis, size_t elementBytes, int64_t first,
+                 int64_t count, std::byte* dst);
 
 /// Labels of an array-like data set from spec.labels: a list in sample order (file names,
 /// if any, are ignored) of at least `count` entries.

@@ -147,11 +147,13 @@ TEST_CASE("dataset: a shape or dtype that does not fit names the input", "[data]
 
   auto shape = data::openDataset(specFor(dir.file("x.npy")), {input("input", DataType::kFloat, {-1, 3, 8, 8})});
   REQUIRE_FALSE(shape.isOk());
-  CHECK(shape.status().message() == "input 'input': expected samples of shape [3,8,8] (model input [batch,3,8,8]), got "
-                                    "[1,8,8] from " + dir.file("x.npy"));
+  CHECK(shape.status().message() == "input 'input' (model input [batch,3,8,8]): " + dir.file("x.npy") +
+                                        " has shape [4,1,8,8]; accepted: [N,batch,3,8,8] (N samples of the input's "
+                                        "shape), [N,3,8,8] (N samples along its batch axis 0)");
   auto rank = data::openDataset(specFor(dir.file("x.npy")), {input("input", DataType::kFloat, {-1, 64})});
   REQUIRE_FALSE(rank.isOk());
-  CHECK(rank.status().message().find("input 'input': expected samples of shape [64]") != std::string::npos);
+  CHECK(rank.status().message().find("input 'input' (model input [batch,64]): " + dir.file("x.npy") +
+                                     " has shape [4,1,8,8]") != std::string::npos);
   auto dtype = data::openDataset(specFor(dir.file("x.npy")), {input("input", DataType::kFloat16, {-1, 1, 8, 8})});
   REQUIRE_FALSE(dtype.isOk());
   CHECK(dtype.status().message().find("input 'input': expected float16, got float32") != std::string::npos);
@@ -577,7 +579,7 @@ TEST_CASE("dataset: ONNX test-data folders of .pb tensors", "[data][dataset][sha
   CHECK(b->ids[0] == "test_data_set_2");
   auto wrong = data::openDataset(specFor(*folder), {input("Input3", DataType::kFloat, {1, 1, 32, 32})});
   REQUIRE_FALSE(wrong.isOk());
-  CHECK(wrong.status().message().find("input 'Input3': expected samples of shape [1,32,32]") == 0);
+  CHECK(wrong.status().message().find("input 'Input3' (model input [1,1,32,32]): ") == 0);
 }
 
 // ---------------------------------------------------------------- streaming

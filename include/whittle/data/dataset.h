@@ -2,9 +2,12 @@
 // Data sets for calibration and evaluation, read one batch at a time.
 //
 // A data set is a sequence of samples. A sample holds one tensor per model input it feeds,
-// without the batch axis; a batch stacks samples along a new leading axis, which becomes the
-// model input's first dimension. Kinds (chosen from the path unless given):
-//   npy        a .npy file: samples along axis 0, feeds the model's only input
+// without the batch axis; a batch stacks samples along the input's batch axis (its first
+// symbolic dim, else axis 0). An input may also be fixed: one tensor fed with every batch
+// (a sample rate). How a stored array maps to an input (samples along a new first axis, along
+// the input's batch axis, or fixed) is in docs/datasets.md, "Arrays and model inputs".
+// Kinds (chosen from the path unless given):
+//   npy        a .npy file: feeds the model's only input
 //   npz        a .npz file: one array per input (by name; a single array feeds a single input)
 //   pb         ONNX test-data folders: test_data_set_N/input_K.pb (TensorProto)
 //   images     a folder of JPEG/PNG images with a PreprocessSpec
@@ -52,14 +55,26 @@ std::string dimsText(const std::vector<int64_t>& dims);
 struct SampleSlot {
   std::string input;
   ir::DataType dtype = ir::DataType::kUndefined;
-  /// The dims of one sample: the model input's dims without the batch axis.
+  /// The dims of one sample without the batch axis (batchAxis >= 0); the whole tensor a
+  /// sample feeds (batchAxis < 0); the fixed tensor's dims (fixed inputs).
   std::vector<int64_t> sampleDims;
   size_t sampleBytes = 0;
+  /// The model input's axis along which a batch stacks samples: 0 for [batch,3,224,224], 1 for
+  /// a recurrent state [2,batch,128]. -1: a sample is the whole input (a scalar, or a sample
+  /// that fills the batch axis), so a batch holds one sample.
+  int batchAxis = 0;
+  /// A fixed input: this tensor is fed with every batch and holds no samples (sr = 16000).
+  std::optional<ir::Tensor> fixed;
+
+  bool isFixed() const { return fixed.has_value(); }
+  /// The dims of this slot's tensor in a batch of `rows` samples.
+  std::vector<int64_t> batchDims(int64_t rows) const;
 };
 
-/// Consecutive samples stacked along a new leading batch axis.
+/// Consecutive samples stacked along each input's batch axis.
 struct Batch {
-  /// One tensor per slot, in the data set's slot order (the model's input order).
+  /// One tensor per slot, in the data set's slot order (the model's input order); a fixed
+  /// input's tensor is the same in every batch.
   std::vector<NamedTensor> inputs;
   /// One class per sample when the data set has labels; empty otherwise.
   std::vector<int64_t> labels;
@@ -122,7 +137,8 @@ class Dataset {
   bool hasLabels() const { return hasLabels_; }
   /// The model inputs it feeds, in model order.
   const std::vector<SampleSlot>& slots() const { return slots_; }
-  /// The batch size the model requires (its first dim is a number), or nullopt.
+  /// The batch size the model requires (a batch axis whose size is a number; 1 when a sample
+  /// is a whole input, such as a scalar), or nullopt.
   std::optional<int64_t> fixedBatch() const { return fixedBatch_; }
   /// One line: "images '/data/val' (1000 samples, labels from labels.tsv; resize=256,...)".
   std::string describe() const;
@@ -139,15 +155,17 @@ class Dataset {
 
  protected:
   Dataset() = default;
-  /// Writes samples [first, first + count) into dst[k] (slot k, count * sampleBytes bytes)
-  /// and their labels into `labels` (count entries) when the data set has labels.
+  /// Writes samples [first, first + count) into dst[k] (slot k, count * sampleBytes bytes,
+  /// one sample after the other; nullptr for fixed slots) and their labels into `labels`
+  /// (count entries) when the data set has labels.
   virtual Status readSamples(int64_t first, int64_t count, const std::vector<std::byte*>& dst, int64_t* labels) = 0;
   /// The id of sample `i` for Batch::ids.
   virtual std::string sampleId(int64_t i) const = 0;
   /// Extra text for describe(): label source, preprocessing.
   virtual std::string details() const { return {}; }
-  /// An error naming the first NaN or infinity among the real samples of `batch`.
-  Status checkFinite(const Batch& batch) const;
+  /// An error naming the first NaN or infinity among the `count` real samples in `samples`
+  /// (per slot, as readSamples wrote them) and the fixed tensors.
+  Status checkFinite(const std::vector<std::byte*>& samples, int64_t first, int64_t count) const;
 
   DatasetKind kind_ = DatasetKind::kAuto;
   std::string path_;
@@ -155,6 +173,8 @@ class Dataset {
   bool hasLabels_ = false;
   std::vector<SampleSlot> slots_;
   std::optional<int64_t> fixedBatch_;
+  /// The input whose shape fixes the batch size (for errors).
+  std::string fixedBatchInput_;
   bool allowNonfinite_ = false;
 
  private:
