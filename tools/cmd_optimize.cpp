@@ -37,22 +37,6 @@ struct OptimizeArgs {
   int64_t rankingSamples = 100;
 };
 
-/// "90", "90s", "10m", "1h" as seconds.
-Expected<double> parseDuration(const std::string& text) {
-  if (text.empty()) return invalidInput("--time-budget: empty");
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    return invalidInput("--time-budget '" + text + "': expected a duration such as 90s, 10m or 1h");
-  }
-  std::string unit = text.substr(used);
-  double scale = unit.empty() || unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : -1;
-  if (scale < 0 || !(v > 0)) return invalidInput("--time-budget '" + text + "': expected a positive duration such as 90s, 10m or 1h");
-  return v * scale;
-}
-
 bool wantsTuning(const OptimizeArgs& args) { return args.budget.any() || args.sensitivityOnly; }
 
 Expected<OptimizeRequest> requestOf(const OptimizeArgs& args, ProgressBar& bar) {
@@ -121,29 +105,6 @@ void printTable(const OptimizeRequest& request, const OptimizeResult& result) {
               result.pipeline.empty() ? "none" : result.pipeline.c_str());
 }
 
-void printTuning(const tune::TuneRequest& request, const tune::TuneResult& r) {
-  if (!r.sensitivity.empty()) {
-    std::printf("sensitivity (most harmful first; gain: the ranking SQNR with the node float, minus all quantized):\n");
-    std::printf("%5s  %-40s %-18s %12s %12s\n", "rank", "node", "op", "local loss", "gain");
-    for (const tune::Sensitivity& s : r.sensitivity) {
-      std::printf("%5d  %-40s %-18s %9.2f dB %s\n", s.rank, s.node.c_str(), s.opType.c_str(), s.localLossDb,
-                  s.gainDb ? (formatDb(*s.gainDb, 2)).c_str() : "   (not measured)");
-    }
-  }
-  for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
-  if (request.sensitivityOnly || r.best < 0) return;
-  const tune::Trial& best = r.trials[static_cast<size_t>(r.best)];
-  for (const auto& [node, why] : r.fellBack) std::printf("kept float: %s (%s)\n", node.c_str(), why.c_str());
-  std::printf("best: trial %d of %zu, SQNR %s (lowest channel %s)", best.index, r.trials.size(),
-              formatDb(best.metrics.outputSqnrDb, 1).c_str(), formatDb(best.metrics.minChannelSqnrDb, 1).c_str());
-  if (best.metrics.agreementPct) std::printf(", agreement %.2f %%", *best.metrics.agreementPct);
-  if (best.accuracyDropPp && r.reference.top1Pct) {
-    std::printf(", top-1 %.2f %% -> %.2f %% (drop %.2f pp)", *r.reference.top1Pct, *best.metrics.top1Pct, *best.accuracyDropPp);
-  }
-  std::printf(", %zu node%s float, %.1f s\n", best.floatNodes.size(), best.floatNodes.size() == 1 ? "" : "s", r.seconds);
-  std::printf("wrote %s (pipeline: %s)\n", request.optimize.outputPath.c_str(), r.pipeline.c_str());
-}
-
 Status runTune(const OptimizeArgs& args) {
   ProgressBar bar(false);
   WH_ASSIGN_OR_RETURN(OptimizeRequest optimizeRequest, requestOf(args, bar));
@@ -153,7 +114,7 @@ Status runTune(const OptimizeArgs& args) {
   if (args.eval.empty()) request.eval.reset();  // the budget is checked on --eval data only
   request.budget = args.budget;
   if (!args.timeBudget.empty()) {
-    WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, parseDuration(args.timeBudget));
+    WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, tune::parseDuration(args.timeBudget));
   }
   request.sensitivityOnly = args.sensitivityOnly;
   request.trialLogPath = args.trialLog;
@@ -166,7 +127,7 @@ Status runTune(const OptimizeArgs& args) {
   if (args.json) {
     std::cout << tune::tuneResultJson(request, *result).dump(2) << "\n";
   } else {
-    printTuning(request, *result);
+    std::fputs(tune::tuneResultText(request, *result).c_str(), stdout);
   }
   if (!request.sensitivityOnly && !result->met) {
     std::fprintf(stderr, "error: budget not met: %s; wrote the best model found to %s\n", result->shortfall.c_str(),

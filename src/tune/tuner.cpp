@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -835,6 +836,47 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
   j["notes"] = result.notes;
   j["seconds"] = result.seconds;
   return j;
+}
+
+/// "90", "90s", "10m", "1h" as seconds.
+Expected<double> parseDuration(const std::string& text) {
+  if (text.empty()) return invalidInput("--time-budget: empty");
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return invalidInput("--time-budget '" + text + "': expected a duration such as 90s, 10m or 1h");
+  }
+  std::string unit = text.substr(used);
+  double scale = unit.empty() || unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : -1;
+  if (scale < 0 || !(v > 0)) return invalidInput("--time-budget '" + text + "': expected a positive duration such as 90s, 10m or 1h");
+  return v * scale;
+}
+
+std::string tuneResultText(const TuneRequest& request, const TuneResult& r) {
+  std::string out;
+  if (!r.sensitivity.empty()) {
+    out += fmt("sensitivity (most harmful first; gain: the ranking SQNR with the node float, minus all quantized):\n");
+    out += fmt("%5s  %-40s %-18s %12s %12s\n", "rank", "node", "op", "local loss", "gain");
+    for (const Sensitivity& s : r.sensitivity) {
+      out += fmt("%5d  %-40s %-18s %9.2f dB %s\n", s.rank, s.node.c_str(), s.opType.c_str(), s.localLossDb,
+                 s.gainDb ? (formatDb(*s.gainDb, 2)).c_str() : "   (not measured)");
+    }
+  }
+  for (const std::string& n : r.notes) out += fmt("note: %s\n", n.c_str());
+  if (request.sensitivityOnly || r.best < 0) return out;
+  const Trial& best = r.trials[static_cast<size_t>(r.best)];
+  for (const auto& [node, why] : r.fellBack) out += fmt("kept float: %s (%s)\n", node.c_str(), why.c_str());
+  out += fmt("best: trial %d of %zu, SQNR %s (lowest channel %s)", best.index, r.trials.size(),
+             formatDb(best.metrics.outputSqnrDb, 1).c_str(), formatDb(best.metrics.minChannelSqnrDb, 1).c_str());
+  if (best.metrics.agreementPct) out += fmt(", agreement %.2f %%", *best.metrics.agreementPct);
+  if (best.accuracyDropPp && r.reference.top1Pct) {
+    out += fmt(", top-1 %.2f %% -> %.2f %% (drop %.2f pp)", *r.reference.top1Pct, *best.metrics.top1Pct, *best.accuracyDropPp);
+  }
+  out += fmt(", %zu node%s float, %.1f s\n", best.floatNodes.size(), best.floatNodes.size() == 1 ? "" : "s", r.seconds);
+  out += fmt("wrote %s (pipeline: %s)\n", request.optimize.outputPath.c_str(), r.pipeline.c_str());
+  return out;
 }
 
 }  // namespace whittle::tune

@@ -142,4 +142,11 @@ Expected<TuneResult> tune(const TuneRequest& request);
 /// choice and what fell back.
 nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& result);
 
+/// What `whittle optimize` prints after a search: the ranking, the notes, what fell back and
+/// the best trial, one line each.
+std::string tuneResultText(const TuneRequest& request, const TuneResult& result);
+
+/// --time-budget's text ("90", "90s", "10m", "1h") as seconds; an error names the flag.
+Expected<double> parseDuration(const std::string& text);
+
 }  // namespace whittle::tune
