@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "optimize_budget.h"
 #include "progress.h"
 #include "whittle/common/text.h"
 #include "whittle/optimize.h"
 #include "whittle/report/report.h"
-#include "whittle/tune/tune.h"
 
 namespace whittle::tools {
 namespace {
@@ -29,15 +29,10 @@ struct OptimizeArgs {
   int64_t evalLimit = 100;
   bool evalLimitGiven = false;
   std::string labels;  // --labels: of the --eval data
-  // Accuracy-aware quantization (whittle/tune/tune.h).
-  tune::Budget budget;
-  std::string timeBudget;
-  bool sensitivityOnly = false;
-  std::string trialLog;
-  int64_t rankingSamples = 100;
+  BudgetArgs tuning;  // the accuracy budget (tools/optimize_budget.h)
 };
 
-bool wantsTuning(const OptimizeArgs& args) { return args.budget.any() || args.sensitivityOnly; }
+bool wantsTuning(const OptimizeArgs& args) { return args.tuning.wanted(); }
 
 Expected<OptimizeRequest> requestOf(const OptimizeArgs& args, ProgressBar& bar) {
   OptimizeRequest r = args.request;
@@ -77,72 +72,14 @@ std::string optionHelp(std::string_view what, std::string_view pass, std::string
   return std::string(what) + ": " + spec.typeText() + " (default " + spec.defaultValue + ")";
 }
 
-void printReportSummary(const OptimizeRequest& request, const report::CompareResult& r) {
-  std::printf("report: %s on %lld samples", report::verdict(r).c_str(), static_cast<long long>(r.samples));
-  if (const report::OutputMetrics* o = r.classification()) {
-    if (o->agreement) std::printf(", top-1 agreement %.2f %%", *o->agreement * 100);
-    if (o->hasAccuracy) std::printf(", top-1 %.2f %% -> %.2f %%", o->top1Original * 100, o->top1Optimized * 100);
-  }
-  std::printf(", output SQNR %s", formatDb(r.minOutputSqnr(), 1).c_str());
-  if (auto jump = report::firstErrorJump(r.layers)) std::printf(", error first jumps at '%s'", r.layers[*jump].tensor.c_str());
-  const report::ReportPaths& p = request.report.paths;
-  for (const std::string* written : {&p.html, &p.json, &p.markdown, &p.junit}) {
-    if (!written->empty() && *written != "-") std::printf("\nwrote %s", written->c_str());
-  }
-  std::printf("\n");
-}
-
-void printTable(const OptimizeRequest& request, const OptimizeResult& result) {
-  std::printf("%-26s %9s %14s %16s %9s\n", "pass", "rewrites", "nodes removed", "bytes removed", "ms");
-  for (const passes::PassStats& s : result.passes) {
-    std::printf("%-26s %9lld %14lld %16lld %9.2f\n", s.pass.c_str(), static_cast<long long>(s.rewrites),
-                static_cast<long long>(s.nodesBefore - s.nodesAfter),
-                static_cast<long long>(s.parameterBytesBefore - s.parameterBytesAfter), s.milliseconds);
-  }
-  for (const std::string& note : result.notes) std::printf("note: %s\n", note.c_str());
-  for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
-  std::printf("wrote %s (pipeline: %s)\n", request.outputPath.c_str(),
-              result.pipeline.empty() ? "none" : result.pipeline.c_str());
-}
-
-Status runTune(const OptimizeArgs& args) {
-  ProgressBar bar(false);
-  WH_ASSIGN_OR_RETURN(OptimizeRequest optimizeRequest, requestOf(args, bar));
-  tune::TuneRequest request;
-  request.optimize = std::move(optimizeRequest);
-  request.eval = request.optimize.report.eval;
-  if (args.eval.empty()) request.eval.reset();  // the budget is checked on --eval data only
-  request.budget = args.budget;
-  if (!args.timeBudget.empty()) {
-    WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, tune::parseDuration(args.timeBudget));
-  }
-  request.sensitivityOnly = args.sensitivityOnly;
-  request.trialLogPath = args.trialLog;
-  request.rankingSamples = args.rankingSamples;
-  const int threads = request.optimize.calibration.threads;
-  request.threads = threads > 0 ? threads : 1;
-  if (!args.json) request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-  auto result = tune::tune(request);
-  if (!result.isOk()) return result.status();
-  if (args.json) {
-    std::cout << tune::tuneResultJson(request, *result).dump(2) << "\n";
-  } else {
-    std::fputs(tune::tuneResultText(request, *result).c_str(), stdout);
-  }
-  if (!request.sensitivityOnly && !result->met) {
-    std::fprintf(stderr, "error: budget not met: %s; wrote the best model found to %s\n", result->shortfall.c_str(),
-                 request.optimize.outputPath.c_str());
-    setExitCode(3);
-  }
-  return Status::ok();
-}
-
 Status runOptimize(const OptimizeArgs& args) {
   if (wantsTuning(args)) {
-    if (args.request.outputPath.empty() && !args.sensitivityOnly) {
+    if (args.request.outputPath.empty() && !args.tuning.sensitivityOnly) {
       return invalidInput("missing -o OUTPUT (the optimized model's path)");
     }
-    return runTune(args);
+    ProgressBar bar(false);
+    WH_ASSIGN_OR_RETURN(OptimizeRequest request, requestOf(args, bar));
+    return runBudget(args.tuning, std::move(request), !args.eval.empty(), args.json);
   }
   if (args.request.outputPath.empty()) return invalidInput("missing -o OUTPUT (the optimized model's path)");
   ProgressBar bar(!args.json && isatty(STDERR_FILENO) != 0);
@@ -154,8 +91,8 @@ Status runOptimize(const OptimizeArgs& args) {
     for (const std::string& warning : result->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::cout << optimizeResultJson(request, *result).dump(2) << "\n";
   } else {
-    printTable(request, *result);
-    if (result->report) printReportSummary(request, *result->report);
+    for (const std::string& warning : result->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    std::fputs(optimizeResultText(request, *result).c_str(), stdout);
   }
   return Status::ok();
 }
@@ -241,29 +178,7 @@ void registerOptimize(CLI::App& app) {
       ->group("Report");
   cmd->add_option("--labels", args->labels, "Label file of the --eval data (default: the one beside it, if any)")
       ->group("Accuracy budget");
-  cmd->add_option("--max-accuracy-drop", args->budget.maxAccuracyDropPp,
-                  "With --quantize int8 and --eval: top-1 may drop at most PP percentage points below the float "
-                  "model (needs labels); ranges are tuned and the most harmful layers kept float until it holds")
-      ->group("Accuracy budget");
-  cmd->add_option("--min-agreement", args->budget.minAgreementPct,
-                  "Budget: top-1 agreement with the float model at least PCT percent (no labels needed)")
-      ->group("Accuracy budget");
-  cmd->add_option("--min-sqnr", args->budget.minSqnrDb,
-                  "Budget: SQNR of every output and of every channel of its last axis at least DB dB (detectors, "
-                  "regressors, embeddings)")
-      ->group("Accuracy budget");
-  cmd->add_option("--time-budget", args->timeBudget, "Stop the search after this long (90s, 10m, 1h; default 10m); "
-                  "the best model so far is written")
-      ->group("Accuracy budget");
-  cmd->add_flag("--sensitivity-only", args->sensitivityOnly,
-                "Rank the quantized nodes by their share of the output error and stop (no model written)")
-      ->group("Accuracy budget");
-  cmd->add_option("--trial-log", args->trialLog, "Write every trial of the search as JSON (schema whittle.tune/1)")
-      ->group("Accuracy budget");
-  cmd->add_option("--ranking-samples", args->rankingSamples,
-                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
-      ->check(CLI::PositiveNumber)
-      ->group("Accuracy budget");
+  addBudgetOptions(*cmd, args->tuning);
   cmd->callback([args, cmd] {
     args->evalLimitGiven = cmd->count("--eval-limit") > 0;
     if (args->listPasses) return static_cast<void>(std::fputs(passes::describePasses().c_str(), stdout));

@@ -139,6 +139,10 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request);
 
 /// The machine-readable summary of a run (`whittle optimize --json`, schema
 /// "whittle.optimize/1"): input, output, pipeline, per-pass statistics, notes and warnings.
+/// What `whittle optimize` prints: per-pass statistics as a table, the notes, the written path,
+/// and a one-line summary of the report when one was made (warnings are the caller's: stderr).
+std::string optimizeResultText(const OptimizeRequest& request, const OptimizeResult& result);
+
 nlohmann::json optimizeResultJson(const OptimizeRequest& request, const OptimizeResult& result);
 
 }  // namespace whittle

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "whittle/common/file_util.h"
+#include "whittle/common/text.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/report/report.h"
@@ -193,6 +194,43 @@ Expected<OptimizeResult> optimize(const OptimizeRequest& request) {
     WH_RETURN_IF_ERROR(report::writeReports(*result.report, report.paths).withContext("--report"));
   }
   return result;
+}
+
+namespace {
+
+// The one-line summary of the report optimize wrote (its verdict and headline figures).
+std::string reportSummaryText(const OptimizeRequest& request, const report::CompareResult& r) {
+  std::string out;
+  out += fmt("report: %s on %lld samples", report::verdict(r).c_str(), static_cast<long long>(r.samples));
+  if (const report::OutputMetrics* o = r.classification()) {
+    if (o->agreement) out += fmt(", top-1 agreement %.2f %%", *o->agreement * 100);
+    if (o->hasAccuracy) out += fmt(", top-1 %.2f %% -> %.2f %%", o->top1Original * 100, o->top1Optimized * 100);
+  }
+  out += fmt(", output SQNR %s", formatDb(r.minOutputSqnr(), 1).c_str());
+  if (auto jump = report::firstErrorJump(r.layers)) out += fmt(", error first jumps at '%s'", r.layers[*jump].tensor.c_str());
+  const report::ReportPaths& p = request.report.paths;
+  for (const std::string* written : {&p.html, &p.json, &p.markdown, &p.junit}) {
+    if (!written->empty() && *written != "-") out += fmt("\nwrote %s", written->c_str());
+  }
+  out += "\n";
+  return out;
+}
+
+}  // namespace
+
+std::string optimizeResultText(const OptimizeRequest& request, const OptimizeResult& result) {
+  std::string out;
+  out += fmt("%-26s %9s %14s %16s %9s\n", "pass", "rewrites", "nodes removed", "bytes removed", "ms");
+  for (const passes::PassStats& s : result.passes) {
+    out += fmt("%-26s %9lld %14lld %16lld %9.2f\n", s.pass.c_str(), static_cast<long long>(s.rewrites),
+               static_cast<long long>(s.nodesBefore - s.nodesAfter),
+               static_cast<long long>(s.parameterBytesBefore - s.parameterBytesAfter), s.milliseconds);
+  }
+  for (const std::string& note : result.notes) out += fmt("note: %s\n", note.c_str());
+  out += fmt("wrote %s (pipeline: %s)\n", request.outputPath.c_str(),
+             result.pipeline.empty() ? "none" : result.pipeline.c_str());
+  if (result.report) out += reportSummaryText(request, *result.report);
+  return out;
 }
 
 nlohmann::json optimizeResultJson(const OptimizeRequest& request, const OptimizeResult& result) {

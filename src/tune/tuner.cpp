@@ -857,7 +857,7 @@ Expected<double> parseDuration(const std::string& text) {
 std::string tuneResultText(const TuneRequest& request, const TuneResult& r) {
   std::string out;
   if (!r.sensitivity.empty()) {
-    out += fmt("sensitivity (most harmful first; gain: the ranking SQNR with the node float, minus all quantized):\n");
+    out += "sensitivity (most harmful first; gain: the ranking SQNR with the node float, minus all quantized):\n";
     out += fmt("%5s  %-40s %-18s %12s %12s\n", "rank", "node", "op", "local loss", "gain");
     for (const Sensitivity& s : r.sensitivity) {
       out += fmt("%5d  %-40s %-18s %9.2f dB %s\n", s.rank, s.node.c_str(), s.opType.c_str(), s.localLossDb,

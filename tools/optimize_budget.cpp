@@ -1,0 +1,69 @@
+// whittle optimize's accuracy budget: flags onto a tune::TuneRequest, and the result printed.
+#include "optimize_budget.h"
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+
+namespace whittle::tools {
+
+void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
+  const std::string group = "Accuracy budget";
+  cmd.add_option("--max-accuracy-drop", args.budget.maxAccuracyDropPp,
+                 "With --quantize int8 and --eval: top-1 may drop at most PP percentage points below the float "
+                 "model (needs labels); ranges are tuned and the most harmful layers kept float until it holds")
+      ->group(group);
+  cmd.add_option("--min-agreement", args.budget.minAgreementPct,
+                 "Budget: top-1 agreement with the float model at least PCT percent (no labels needed)")
+      ->group(group);
+  cmd.add_option("--min-sqnr", args.budget.minSqnrDb,
+                 "Budget: SQNR of every output and of every channel of its last axis at least DB dB (detectors, "
+                 "regressors, embeddings)")
+      ->group(group);
+  cmd.add_option("--time-budget", args.timeBudget,
+                 "Stop the search after this long (90s, 10m, 1h; default 10m); the best model so far is written")
+      ->group(group);
+  cmd.add_flag("--sensitivity-only", args.sensitivityOnly,
+               "Rank the quantized nodes by their share of the output error and stop (no model written)")
+      ->group(group);
+  cmd.add_option("--trial-log", args.trialLog, "Write every trial of the search as JSON (schema whittle.tune/1)")
+      ->group(group);
+  cmd.add_option("--ranking-samples", args.rankingSamples,
+                 "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
+      ->check(CLI::PositiveNumber)
+      ->group(group);
+}
+
+Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool evalGiven, bool json) {
+  tune::TuneRequest request;
+  request.optimize = std::move(optimizeRequest);
+  request.eval = request.optimize.report.eval;
+  if (!evalGiven) request.eval.reset();  // the budget is checked on --eval data only
+  request.budget = args.budget;
+  if (!args.timeBudget.empty()) {
+    WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, tune::parseDuration(args.timeBudget));
+  }
+  request.sensitivityOnly = args.sensitivityOnly;
+  request.trialLogPath = args.trialLog;
+  request.rankingSamples = args.rankingSamples;
+  const int threads = request.optimize.calibration.threads;
+  request.threads = threads > 0 ? threads : 1;
+  if (!json) request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  auto result = tune::tune(request);
+  if (!result.isOk()) return result.status();
+  if (json) {
+    std::cout << tune::tuneResultJson(request, *result).dump(2) << "\n";
+  } else {
+    std::fputs(tune::tuneResultText(request, *result).c_str(), stdout);
+  }
+  if (!request.sensitivityOnly && !result->met) {
+    std::fprintf(stderr, "error: budget not met: %s; wrote the best model found to %s\n", result->shortfall.c_str(),
+                 request.optimize.outputPath.c_str());
+    setExitCode(3);
+  }
+  return Status::ok();
+}
+
+}  // namespace whittle::tools
