@@ -251,6 +251,22 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
     return invalidInput(labelText + ": has " + count(n.output_size(), "output") + "; " + version + " gives " +
                         allowed(schema->min_output(), schema->max_output()));
   }
+  // An attribute the op's version does not have, as ONNX Runtime and the checker refuse it: often
+  // one that became an input (ReduceSum's axes at 13) in a model whose opset was raised without
+  // converting it, which kernels would otherwise ignore. Default domain only (ATen takes any), and
+  // only at opsets libonnx knows (its schemas end at 17 on Debian 12: ReduceMean's axes at 18 is
+  // not caught here).
+  if (!newer && domain.empty() && n.op_type() != "ATen") {
+    for (const onnx::AttributeProto& a : n.attribute()) {
+      // (An attribute without a type gets its own error when attributes are converted.)
+      if (schema->attributes().count(a.name()) != 0 || a.type() == onnx::AttributeProto::UNDEFINED) continue;
+      bool isInput = false;
+      for (const auto& in : schema->inputs()) isInput = isInput || in.GetName() == a.name();
+      return invalidInput(labelText + ": attribute '" + a.name() + "' is not part of " + version +
+                          (isInput ? " (there it is an input: the model's opset was raised without converting the node)"
+                                   : ""));
+    }
+  }
   return Status::ok();
 }
 

@@ -224,6 +224,25 @@ std::vector<BadCase> badCases() {
   modelCase("a node with more outputs than its schema gives",
             [](onnx::ModelProto& m) { m.mutable_graph()->mutable_node(1)->add_output("extra"); },
             StatusCode::kInvalidInput, {"Relu 'relu'", "has 2 outputs;", "Relu-14 gives 1"});
+  modelCase("an attribute the op does not have",
+            [](onnx::ModelProto& m) {
+              auto* a = m.mutable_graph()->mutable_node(1)->add_attribute();
+              a->set_name("alpha");
+              a->set_type(onnx::AttributeProto::FLOAT);
+              a->set_f(0.1f);
+            },
+            StatusCode::kInvalidInput, {"Relu 'relu'", "attribute 'alpha' is not part of Relu-14"});
+  // A model whose opset was raised without converting its nodes: ReduceSum's axes is an input from 13.
+  modelCase("an attribute that became an input at the model's opset",
+            [](onnx::ModelProto& m) {
+              addNode(m.mutable_graph(), "ReduceSum", {"x"}, {"total"}, "reduce");
+              auto* a = m.mutable_graph()->mutable_node(m.graph().node_size() - 1)->add_attribute();
+              a->set_name("axes");
+              a->set_type(onnx::AttributeProto::INTS);
+              a->add_ints(1);
+            },
+            StatusCode::kInvalidInput, {"ReduceSum 'reduce'", "attribute 'axes' is not part of ReduceSum-13",
+                                        "there it is an input"});
   // At an opset newer than libonnx knows, the newest schema's minimum counts still hold.
   modelCase("a node with too few inputs at an opset newer than libonnx knows",
             [](onnx::ModelProto& m) {
