@@ -119,7 +119,7 @@ struct QuantizeWeightsOptions {
   std::string format;
   bool embeddings;
   int64_t embeddingBits;
-  bool clipSearch;
+  std::string clipSearch;
   double dampPercent;
   bool actOrder;
   int64_t gptqBlock;
@@ -148,8 +148,9 @@ struct QuantizeWeightsOptions {
             .integer(&S::embeddingBits, "embedding-bits", 0,
                      "bits of a weight read by a Gather (embedding tables, tied LM heads included): 4 or 8; 0: bits",
                      OptionRange::closed(0, 8))
-            .flag(&S::clipSearch, "clip-search", true,
-                  "search each block's clipping for the smallest (activation-weighted, with --calib) error")
+            .oneOf(&S::clipSearch, "clip-search", "auto", {"auto", "true", "false"},
+                   "search each block's clipping for the smallest error; auto: only where --calib weights the "
+                   "error by the layer's inputs (unweighted, the search clips the few large weights that matter)")
             .real(&S::dampPercent, "damp-percent", 0.01, "GPTQ: dampening, a fraction of the mean Hessian diagonal",
                   OptionRange::closed(0, 1))
             .flag(&S::actOrder, "act-order", true, "GPTQ: quantize input channels in decreasing Hessian diagonal")
