@@ -358,20 +358,41 @@ Expected<CalibrationTable> loadCalibrationTable(const std::string& path) {
 // ---------------------------------------------------------------------------------------
 // Running the model
 
-Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data, const std::vector<std::string>& tensors,
-                                     const CalibrationOptions& options) {
-  std::vector<std::string> wanted;
-  std::set<std::string> seen, fromInputs;
-  for (const std::string& t : tensors) {
-    if (!seen.insert(t).second) continue;
-    const ir::Value* v = model.graph->findValue(t);
-    if (v == nullptr) return notFound("calibration: no tensor named '" + t + "' in the model");
+namespace {
+
+// Where each tensor to calibrate comes from: a graph input is read from the data set itself;
+// any other value the session must give as an extra output. `names` hold each tensor once.
+struct TensorSources {
+  std::vector<std::string> outputs;
+  std::set<std::string> inputs;
+};
+
+Expected<TensorSources> tensorSources(const ir::Model& model, const std::vector<std::string>& names) {
+  TensorSources sources;
+  for (const std::string& name : names) {
+    const ir::Value* v = model.graph->findValue(name);
+    if (v == nullptr) return notFound("calibration: no tensor named '" + name + "' in the model");
     if (v->isGraphInput() && !v->isInitializer()) {
-      fromInputs.insert(t);
+      sources.inputs.insert(name);
     } else {
-      wanted.push_back(t);
+      sources.outputs.push_back(name);
     }
   }
+  return sources;
+}
+
+}  // namespace
+
+Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data, const std::vector<std::string>& tensors,
+                                     const CalibrationOptions& options) {
+  std::set<std::string> seen;
+  std::vector<std::string> unique;
+  for (const std::string& t : tensors) {
+    if (seen.insert(t).second) unique.push_back(t);
+  }
+  WH_ASSIGN_OR_RETURN(TensorSources sources, tensorSources(model, unique));
+  const std::vector<std::string>& wanted = sources.outputs;
+  const std::set<std::string>& fromInputs = sources.inputs;
   // Threads: fixed, or (0) chosen by the work: start on one thread; after a warm-up sample,
   // time one; a heavy model tries every core on the next two (warm-up, timed) and keeps
   // whichever was faster.
@@ -465,17 +486,11 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
 Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
                                     const std::map<std::string, TensorCollector*>& collectors,
                                     const CalibrationOptions& options) {
-  std::vector<std::string> wanted;
-  std::set<std::string> fromInputs;
-  for (const auto& [name, collector] : collectors) {
-    const ir::Value* v = model.graph->findValue(name);
-    if (v == nullptr) return notFound("calibration: no tensor named '" + name + "' in the model");
-    if (v->isGraphInput() && !v->isInitializer()) {
-      fromInputs.insert(name);
-    } else {
-      wanted.push_back(name);
-    }
-  }
+  std::vector<std::string> names;
+  for (const auto& [name, collector] : collectors) names.push_back(name);
+  WH_ASSIGN_OR_RETURN(TensorSources sources, tensorSources(model, names));
+  const std::vector<std::string>& wanted = sources.outputs;
+  const std::set<std::string>& fromInputs = sources.inputs;
   const int threads = options.threads <= 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
                                            : options.threads;
   runtime::SessionOptions so;

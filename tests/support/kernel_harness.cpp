@@ -1,6 +1,12 @@
 #include "support/kernel_harness.h"
 
 #include <algorithm>
+#include <sstream>
+
+#include "support/python.h"
+#include "support/shell.h"
+#include "whittle/data/npy.h"
+#include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle::testing {
 
@@ -209,6 +215,26 @@ void checkKernelCase(const KernelCase& c, const std::vector<int>& threads) {
       checkClose(actual, e.values, e.rtol, e.atol, context + " output " + std::to_string(i));
     }
   }
+}
+
+std::vector<ReferenceCase> referenceCases(const std::string& script, const std::string& dir) {
+  const std::string path = std::string(WHITTLE_SOURCE_DIR) + "/" + script;
+  std::string out;
+  REQUIRE(shell(python() + " " + shellQuote(path) + " " + shellQuote(dir), &out) == 0);
+  std::vector<ReferenceCase> cases;
+  std::istringstream names(out);
+  for (std::string name; std::getline(names, name);) {
+    if (name.empty()) continue;
+    INFO("reference case " << name);
+    auto model = onnx_io::load(dir + "/" + name + ".onnx");
+    REQUIRE(model.isOk());
+    auto arrays = data::readNpz(dir + "/" + name + ".npz");
+    REQUIRE(arrays.isOk());
+    ReferenceCase c{name, std::move(model).value(), {}};
+    for (auto& [key, tensor] : *arrays) c.arrays.emplace(key, std::move(tensor));
+    cases.push_back(std::move(c));
+  }
+  return cases;
 }
 
 }  // namespace whittle::testing

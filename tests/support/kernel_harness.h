@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -184,5 +185,16 @@ void compareWithReference(const std::vector<ir::DataType>& dtypes, const std::ve
     }
   }
 }
+
+/// A case that a Python reference script wrote: DIR/NAME.onnx and the arrays of DIR/NAME.npz.
+struct ReferenceCase {
+  std::string name;
+  ir::Model model;
+  std::map<std::string, ir::Tensor> arrays;
+};
+
+/// Runs `script` (a path under the source tree) with the project's Python on the folder `dir`;
+/// the script writes each case's model and arrays there and prints the case names, one a line.
+std::vector<ReferenceCase> referenceCases(const std::string& script, const std::string& dir);
 
 }  // namespace whittle::testing

@@ -3,14 +3,11 @@
 // the cases it refuses.
 #include <catch2/catch.hpp>
 
-#include <sstream>
 
 #include "support/graph_builder.h"
 #include "support/kernel_harness.h"
 #include "support/python.h"
 #include "support/temp_dir.h"
-#include "whittle/data/npy.h"
-#include "whittle/onnx_io/onnx_io.h"
 
 using namespace whittle;
 using ir::DataType;
@@ -18,26 +15,16 @@ using ir::DataType;
 TEST_CASE("GatherBlockQuantized matches ONNX Runtime", "[kernels][nbits][ort]") {
   if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime reference")) return;
   testing::TempDir dir;
-  std::string out;
-  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/kernels/cpu/gather_block_quantized_reference.py";
-  REQUIRE(testing::shell(testing::python() + " " + testing::shellQuote(script) + " " + testing::shellQuote(dir.path()), &out) == 0);
-  std::istringstream names(out);
-  int cases = 0;
-  for (std::string name; std::getline(names, name);) {
-    if (name.empty()) continue;
-    CAPTURE(name);
-    ++cases;
-    auto model = onnx_io::load(dir.path() + "/" + name + ".onnx");
-    REQUIRE(model.isOk());
-    auto arrays = data::readNpz(dir.path() + "/" + name + ".npz");
-    REQUIRE(arrays.isOk());
-    const ir::Tensor& ids = (*arrays)[0].first == "ids" ? (*arrays)[0].second : (*arrays)[1].second;
-    const ir::Tensor& y = (*arrays)[0].first == "y" ? (*arrays)[0].second : (*arrays)[1].second;
-    auto got = testing::runOutputs(*model, {{"ids", ids}});
+  auto cases = testing::referenceCases("tests/kernels/cpu/gather_block_quantized_reference.py", dir.path());
+  for (const testing::ReferenceCase& c : cases) {
+    CAPTURE(c.name);
+    const ir::Tensor& ids = c.arrays.at("ids");
+    const ir::Tensor& y = c.arrays.at("y");
+    auto got = testing::runOutputs(c.model, {{"ids", ids}});
     REQUIRE(got[0].dims() == y.dims());
     for (int64_t i = 0; i < y.numel(); ++i) CHECK(got[0].data<float>()[i] == Approx(y.data<float>()[i]).margin(1e-6));
   }
-  CHECK(cases == 6);
+  CHECK(cases.size() == 6);
 }
 
 TEST_CASE("GatherBlockQuantized refuses what it does not run, naming the node", "[kernels][nbits]") {

@@ -6,15 +6,12 @@
 
 #include <cmath>
 #include <random>
-#include <sstream>
 
 #include "cpu/matmul_nbits.h"
 #include "support/graph_builder.h"
 #include "support/kernel_harness.h"
 #include "support/python.h"
 #include "support/temp_dir.h"
-#include "whittle/data/npy.h"
-#include "whittle/onnx_io/onnx_io.h"
 
 using namespace whittle;
 using ir::DataType;
@@ -237,23 +234,13 @@ TEST_CASE("MatMulNBits and block-wise DequantizeLinear -> MatMul match ONNX Runt
           "[kernels][nbits][ort]") {
   if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime reference")) return;
   testing::TempDir dir;
-  std::string out;
-  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/kernels/cpu/nbits_ort_reference.py";
-  REQUIRE(testing::shell(testing::python() + " " + testing::shellQuote(script) + " " + testing::shellQuote(dir.path()), &out) == 0);
-  std::istringstream names(out);
-  int cases = 0;
-  for (std::string name; std::getline(names, name);) {
-    if (name.empty()) continue;
-    CAPTURE(name);
-    ++cases;
-    auto model = onnx_io::load(dir.path() + "/" + name + ".onnx");
-    REQUIRE(model.isOk());
-    auto arrays = data::readNpz(dir.path() + "/" + name + ".npz");
-    REQUIRE(arrays.isOk());
-    const ir::Tensor& a = (*arrays)[0].first == "a" ? (*arrays)[0].second : (*arrays)[1].second;
-    const ir::Tensor& y = (*arrays)[0].first == "y" ? (*arrays)[0].second : (*arrays)[1].second;
+  auto cases = testing::referenceCases("tests/kernels/cpu/nbits_ort_reference.py", dir.path());
+  for (const testing::ReferenceCase& c : cases) {
+    CAPTURE(c.name);
+    const ir::Tensor& a = c.arrays.at("a");
+    const ir::Tensor& y = c.arrays.at("y");
     for (int threads : {1, 2}) {
-      auto got = testing::runOutputs(*model, {{"a", a}}, threads);
+      auto got = testing::runOutputs(c.model, {{"a", a}}, threads);
       REQUIRE(got[0].dims() == y.dims());
       double worst = 0, scale = 1e-6;
       for (int64_t i = 0; i < y.numel(); ++i) scale = std::max(scale, static_cast<double>(std::abs(y.data<float>()[i])));
@@ -263,5 +250,5 @@ TEST_CASE("MatMulNBits and block-wise DequantizeLinear -> MatMul match ONNX Runt
       CHECK(worst / scale < 1e-5);
     }
   }
-  CHECK(cases == 36);
+  CHECK(cases.size() == 36);
 }
