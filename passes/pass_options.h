@@ -111,6 +111,27 @@ struct QuantizeDynamicOptions {
   }
 };
 
+struct SmoothQuantOptions {
+  std::string alpha;
+  int64_t grid;
+  bool explicitMul;
+  std::vector<std::string> excludeNodes;
+  static const OptionList<SmoothQuantOptions>& declare() {
+    using S = SmoothQuantOptions;
+    static const auto list =
+        OptionList<S>()
+            .text(&S::alpha, "alpha", "auto",
+                  "migration strength in [0, 1] for every layer input (0.5 in the paper), or auto: searched per "
+                  "input for the smallest modeled W8A8 error, leaving an input alone where smoothing does not help")
+            .integer(&S::grid, "grid", 20, "alpha=auto: candidates 0, 1/grid, ..., 1", OptionRange::closed(1, 1000))
+            .flag(&S::explicitMul, "explicit-mul", true,
+                  "smooth an input that no constant producer can absorb (RMSNorm/LayerNorm weight, a MatMul weight) "
+                  "with an explicit Mul; false: leave it")
+            .list(&S::excludeNodes, "exclude-nodes", {}, "never these MatMul/Gemm nodes: names or regular expressions, ';'-separated");
+    return list;
+  }
+};
+
 struct QuantizeWeightsOptions {
   int64_t bits;
   int64_t block;

@@ -30,9 +30,10 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <regex>
 #include <set>
 
+#include "input_scaling.h"
+#include "name_patterns.h"
 #include "pass_factories.h"
 #include "whittle/ir/shape_inference.h"
 #include "whittle/passes/upgrade_opset.h"
@@ -83,17 +84,6 @@ struct Source {
   quant::BlockQuantized q;
 };
 
-bool nameExcluded(const std::string& name, const std::vector<std::string>& patterns) {
-  for (const std::string& pattern : patterns) {
-    if (name == pattern) return true;
-    try {
-      if (std::regex_match(name, std::regex(pattern))) return true;
-    } catch (const std::regex_error&) {
-    }
-  }
-  return false;
-}
-
 const ir::Tensor* float2d(const ir::Value* v) {
   const ir::Tensor* t = v != nullptr ? constantOf(v) : nullptr;
   return t != nullptr && t->dtype() == ir::DataType::kFloat && t->rank() == 2 ? t : nullptr;
@@ -130,7 +120,7 @@ bool QuantizeWeights::selected(const ir::Node& n) const {
   if (op == "Gather" && !config_.embeddings) return false;
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
-  return !nameExcluded(n.name(), config_.excludeNodes);
+  return !nameMatchesAny(n.name(), config_.excludeNodes);
 }
 
 std::vector<Target> QuantizeWeights::findTargets(ir::Graph& graph, int64_t& nonConstant) const {
@@ -176,54 +166,6 @@ std::vector<Target> QuantizeWeights::findTargets(ir::Graph& graph, int64_t& nonC
   return targets;
 }
 
-// The node that makes `x` and can absorb a per-channel 1/s on x's last axis, with the constant
-// it would change; null when none can (then an explicit Mul).
-struct Absorber {
-  ir::Value* vector = nullptr;   // a Mul's constant [K] operand: divide it by s
-  ir::Value* weight = nullptr;   // a MatMul's constant [K', K] weight: divide its columns by s
-};
-
-Absorber findAbsorber(ir::Value* x, int64_t k, const std::set<const ir::Node*>& group,
-                      const std::map<ir::Value*, Source>& sources) {
-  auto onlyUsedBy = [](const ir::Value* v, auto pred) {
-    if (v->isGraphOutput() || !v->hasUses()) return false;
-    for (const auto& u : v->uses()) {
-      if (!pred(u.user)) return false;
-    }
-    return true;
-  };
-  if (!onlyUsedBy(x, [&](const ir::Node* n) { return group.contains(n); })) return {};
-  ir::Node* p = x->producer();
-  if (p == nullptr || !p->domain().empty()) return {};
-  // A MatMul whose weight is constant and used there alone; when that weight is itself being
-  // quantized, its scaled copy in `sources` is what changes.
-  auto matmulWeight = [&](ir::Node* mm) -> ir::Value* {
-    if (mm == nullptr || mm->opType() != "MatMul" || !mm->domain().empty()) return nullptr;
-    ir::Value* w = mm->input(1);
-    const ir::Tensor* t = float2d(w);
-    if (t == nullptr || t->dims()[1] != k || w->uses().size() != 1) return nullptr;
-    auto it = sources.find(w);
-    if (it != sources.end() && (!it->second.kn || it->second.targets.size() != 1)) return nullptr;
-    return w;
-  };
-  if (ir::Value* w = matmulWeight(p)) return {nullptr, w};
-  if (p->opType() != "Mul") return {};
-  for (int side = 0; side < 2; ++side) {
-    ir::Value* c = p->input(static_cast<size_t>(side));
-    const ir::Tensor* t = c != nullptr ? constantOf(c) : nullptr;
-    if (t != nullptr && t->dtype() == ir::DataType::kFloat && t->numel() == k && !t->dims().empty() && t->dims().back() == k &&
-        c->uses().size() == 1) {
-      return {c, nullptr};
-    }
-  }
-  for (int side = 0; side < 2; ++side) {
-    ir::Value* operand = p->input(static_cast<size_t>(side));
-    if (operand == nullptr || operand->uses().size() != 1 || operand->isGraphOutput()) continue;
-    if (ir::Value* w = matmulWeight(operand->producer())) return {nullptr, w};
-  }
-  return {};
-}
-
 Status QuantizeWeights::applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>& sources,
                                  std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>>& stats,
                                  PassContext& ctx) const {
@@ -254,39 +196,26 @@ Status QuantizeWeights::applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>&
     const std::vector<float>& sc = r.scales;
     std::set<const ir::Node*> group;
     for (Source* s : members) group.insert(s->targets[0].node);
-    Absorber a = findAbsorber(x, k, group, sources);
-    if (a.vector != nullptr) {
-      ir::Tensor t = *constantOf(a.vector);
-      float* d = t.mutableData<float>();
-      for (int64_t c = 0; c < k; ++c) d[c] /= sc[static_cast<size_t>(c)];
-      a.vector->setConstant(std::move(t));
-      ++folded;
-    } else if (a.weight != nullptr) {
-      auto it = sources.find(a.weight);
-      if (it != sources.end()) {  // [N', K'] rows are the previous layer's outputs = our channels
-        Source& prev = it->second;
-        for (int64_t n = 0; n < prev.rows; ++n) {
-          for (int64_t c = 0; c < prev.k; ++c) prev.w[static_cast<size_t>(n * prev.k + c)] /= sc[static_cast<size_t>(n)];
-        }
-      } else {
-        ir::Tensor t = *constantOf(a.weight);
-        float* d = t.mutableData<float>();
-        const int64_t kp = t.dims()[0];
-        for (int64_t i = 0; i < kp; ++i) {
-          for (int64_t c = 0; c < k; ++c) d[i * k + c] /= sc[static_cast<size_t>(c)];
-        }
-        a.weight->setConstant(std::move(t));
+    // A weight being quantized changes in its Source copy: only a [K', K] one read once qualifies.
+    auto usable = [&](const ir::Value* w) {
+      auto it = sources.find(const_cast<ir::Value*>(w));
+      return it == sources.end() || (it->second.kn && it->second.targets.size() == 1);
+    };
+    InputAbsorber a = findInputAbsorber(x, k, group, usable);
+    auto prev = a.weight != nullptr ? sources.find(a.weight) : sources.end();
+    if (prev != sources.end()) {  // [N', K'] rows are the previous layer's outputs = our channels
+      Source& p = prev->second;
+      for (int64_t n = 0; n < p.rows; ++n) {
+        for (int64_t c = 0; c < p.k; ++c) p.w[static_cast<size_t>(n * p.k + c)] /= sc[static_cast<size_t>(n)];
       }
+    }
+    if (a.vector != nullptr || a.weight != nullptr || a.layerNorm != nullptr) {
+      divideAbsorber(a, sc, /*divideWeight=*/prev == sources.end());
       ++folded;
     } else {
-      std::vector<float> inv(sc.size());
-      for (size_t c = 0; c < sc.size(); ++c) inv[c] = 1.0f / sc[c];
-      ir::Value* invS = graph.addInitializer(graph.uniqueValueName(x->name() + "_awq_inv_scale"),
-                                             ir::Tensor::fromVector(ir::DataType::kFloat, {k}, inv));
-      ir::Node* first = members.front()->targets[0].node;
-      ir::Node* mul = graph.addNode("Mul", {x, invS}, {x->name() + "_awq"}, graph.uniqueNodeName(x->name() + "_awq_Mul"), "", first);
-      mul->output(0)->mutableType() = x->type();
-      for (Source* s : members) s->targets[0].node->replaceInput(x, mul->output(0));
+      std::vector<ir::Node*> nodes;
+      for (Source* s : members) nodes.push_back(s->targets[0].node);
+      insertInputScale(graph, x, sc, nodes, "awq");
       ++explicitMuls;
     }
     for (Source* s : members) {

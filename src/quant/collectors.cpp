@@ -3,12 +3,15 @@
 #include "whittle/quant/collectors.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 
 namespace whittle::quant {
 
 InputStatsCollector::InputStatsCollector(int64_t channels, bool secondMoment)
-    : channels_(channels), wantSecond_(secondMoment), absSum_(static_cast<size_t>(channels), 0.0) {
+    : channels_(channels), wantSecond_(secondMoment), absSum_(static_cast<size_t>(channels), 0.0),
+      sqSum_(static_cast<size_t>(channels), 0.0),
+      maxAbs_(static_cast<size_t>(channels), 0.0f) {
   if (wantSecond_) xtx_.assign(static_cast<size_t>(channels * channels), 0.0f);
 }
 
@@ -24,7 +27,13 @@ Status InputStatsCollector::collect(const std::string& name, const ir::Tensor& v
   if (rows == 0) return Status::ok();
   const float* x = value.data<float>();
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < channels_; ++c) absSum_[static_cast<size_t>(c)] += std::fabs(x[r * channels_ + c]);
+    for (int64_t c = 0; c < channels_; ++c) {
+      const float v = x[r * channels_ + c], a = std::fabs(v);
+      const size_t i = static_cast<size_t>(c);
+      absSum_[i] += a;
+      sqSum_[i] += static_cast<double>(v) * static_cast<double>(v);
+      maxAbs_[i] = std::max(maxAbs_[i], a);
+    }
   }
   if (wantSecond_) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -57,5 +66,12 @@ std::vector<float> InputStatsCollector::meanAbs() const {
   for (size_t c = 0; c < m.size(); ++c) m[c] = rows_ > 0 ? static_cast<float>(absSum_[c] / static_cast<double>(rows_)) : 0.0f;
   return m;
 }
+
+std::vector<double> InputStatsCollector::meanSquare() const {
+  std::vector<double> m(sqSum_.size());
+  for (size_t c = 0; c < m.size(); ++c) m[c] = rows_ > 0 ? sqSum_[c] / static_cast<double>(rows_) : 0.0;
+  return m;
+}
+
 
 }  // namespace whittle::quant

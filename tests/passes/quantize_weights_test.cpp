@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "passes/calib_test_util.h"
 #include "passes/pass_test_util.h"
 #include "support/graph_queries.h"
 #include "support/python.h"
@@ -54,55 +55,6 @@ int64_t parameterBytes(const ir::Graph& g) {
   int64_t n = 0;
   for (const ir::Value* v : g.initializers()) n += static_cast<int64_t>(v->constant()->byteSize());
   return n;
-}
-
-// Feeds every collector the MatMul inputs of `samples` random runs of the model; input
-// channel `loud` (if >= 0) of x is 30x louder.
-class RandomInputsProvider final : public quant::CalibrationProvider {
- public:
-  explicit RandomInputsProvider(int loud = -1) : loud_(loud) {}
-  Expected<quant::CalibrationTable> observe(const ir::Model&, const std::vector<std::string>&) override {
-    return invalidInput("ranges are not what quantize-weights asks for");
-  }
-  Expected<int64_t> collect(const ir::Model& model, const std::map<std::string, quant::TensorCollector*>& collectors) override {
-    runtime::SessionOptions so;
-    for (const auto& [name, c] : collectors) so.extraOutputs.push_back(name);
-    WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
-    constexpr int kSamples = 24;
-    for (int s = 0; s < kSamples; ++s) {
-      auto feeds = testing::randomFeeds(model, 100 + static_cast<uint64_t>(s));
-      for (auto& [name, t] : feeds) {
-        if (loud_ >= 0 && t.dtype() == ir::DataType::kFloat) {
-          float* d = t.mutableData<float>();
-          const int64_t k = t.dims().back();
-          for (int64_t i = loud_; i < t.numel(); i += k) d[i] *= 30.0f;
-        }
-      }
-      WH_ASSIGN_OR_RETURN(auto outs, session->run(feeds));
-      for (const auto& [name, t] : outs) {
-        auto it = collectors.find(name);
-        if (it != collectors.end()) WH_RETURN_IF_ERROR(it->second->collect(name, t, 1));
-      }
-      for (const auto& [name, t] : feeds) {
-        auto it = collectors.find(name);
-        if (it != collectors.end()) WH_RETURN_IF_ERROR(it->second->collect(name, t, 1));
-      }
-    }
-    ++calls;
-    return kSamples;
-  }
-  int calls = 0;
-
- private:
-  int loud_;
-};
-
-Expected<std::vector<passes::PassStats>> runWith(ir::Model& model, const std::string& pipeline,
-                                                 quant::CalibrationProvider* provider = nullptr) {
-  WH_ASSIGN_OR_RETURN(auto p, passes::parsePipeline(pipeline));
-  passes::PassContext ctx(model);
-  ctx.calibration = provider;
-  return passes::runPipeline(model, p, ctx, {});
 }
 
 }  // namespace
@@ -187,8 +139,8 @@ TEST_CASE("quantize-weights with GPTQ and AWQ collects the layer inputs once", "
   for (const std::string method : {"gptq", "awq"}) {
     INFO(method);
     ir::Model after = model.clone();
-    RandomInputsProvider provider(3);
-    auto stats = runWith(after, "quantize-weights{bits=4,block=32,method=" + method + "}", &provider);
+    testing::RandomInputsProvider provider(3);
+    auto stats = testing::runWith(after, "quantize-weights{bits=4,block=32,method=" + method + "}", &provider);
     INFO(stats.status().message());
     REQUIRE(stats.isOk());
     CHECK(provider.calls == 1);
@@ -208,9 +160,9 @@ TEST_CASE("AWQ folds 1/s into the preceding Mul by a constant and cuts the outpu
   b.output(b.node("MatMul", {n, b.weight("w", {64, 32})}, {}, "proj"), ir::DataType::kFloat, {8, 32});
   ir::Model model = b.build(17);
   ir::Model awq = model.clone(), rtn = model.clone();
-  RandomInputsProvider p1(7), p2(7);
-  auto s1 = runWith(awq, "quantize-weights{bits=4,block=32,method=awq}", &p1);
-  auto s2 = runWith(rtn, "quantize-weights{bits=4,block=32,method=rtn,clip-search=false}", &p2);
+  testing::RandomInputsProvider p1(7), p2(7);
+  auto s1 = testing::runWith(awq, "quantize-weights{bits=4,block=32,method=awq}", &p1);
+  auto s2 = testing::runWith(rtn, "quantize-weights{bits=4,block=32,method=rtn,clip-search=false}", &p2);
   REQUIRE(s1.isOk());
   REQUIRE(s2.isOk());
   CHECK(s1->back().counters.at("awq-folded") == 1);
@@ -240,10 +192,10 @@ TEST_CASE("quantize-weights refuses bad options and leaves non-constant weights 
                                 "quantize-weights{bits=8,block=0,format=matmulnbits}", "quantize-weights{method=foo}"}) {
     INFO(bad);
     ir::Model m = model.clone();
-    CHECK_FALSE(runWith(m, bad).isOk());
+    CHECK_FALSE(testing::runWith(m, bad).isOk());
   }
   ir::Model m = model.clone();
-  auto noCalib = runWith(m, "quantize-weights{method=gptq}");
+  auto noCalib = testing::runWith(m, "quantize-weights{method=gptq}");
   REQUIRE_FALSE(noCalib.isOk());
   CHECK(noCalib.status().message().find("--calib") != std::string::npos);
   // Activation x activation: nothing to quantize, a note, the model unchanged.

@@ -3,7 +3,8 @@
 // clipping search), collected in one calibration pass (quant::collectStatistics):
 //   X^T X   the K x K second moment of the input rows x (the last axis is the channel axis;
 //           every other axis is rows), the layer Hessian of GPTQ up to a factor 2/rows;
-//   mean|x| per channel, AWQ's activation magnitude.
+//   mean|x| per channel, AWQ's activation magnitude;
+//   max|x| and mean x^2 per channel, SmoothQuant's activation range and the weight error's weighting.
 // Memory is K x K floats (or K without the Hessian), whatever the number of samples.
 
 #include <cstdint>
@@ -26,6 +27,10 @@ class InputStatsCollector final : public TensorCollector {
   std::vector<double> secondMoment() const;
   /// mean |x| per channel.
   std::vector<float> meanAbs() const;
+  /// max |x| per channel.
+  std::vector<float> maxAbs() const { return maxAbs_; }
+  /// mean x^2 per channel (the diagonal of the second moment, also without it).
+  std::vector<double> meanSquare() const;
 
  private:
   int64_t channels_;
@@ -33,6 +38,8 @@ class InputStatsCollector final : public TensorCollector {
   int64_t rows_ = 0;
   std::vector<float> xtx_;  // K x K, lower triangle accumulated
   std::vector<double> absSum_;
+  std::vector<double> sqSum_;
+  std::vector<float> maxAbs_;
 };
 
 }  // namespace whittle::quant
