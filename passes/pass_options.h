@@ -123,7 +123,7 @@ struct SmoothQuantOptions {
             .text(&S::alpha, "alpha", "auto",
                   "migration strength in [0, 1] for every layer input (0.5 in the paper), or auto: searched per "
                   "input for the smallest modeled W8A8 error, leaving an input alone where smoothing does not help")
-            .integer(&S::grid, "grid", 20, "alpha=auto: candidates 0, 1/grid, ..., 1", OptionRange::closed(1, 1000))
+            .integer(&S::grid, "grid", 20, "the alpha candidates when searching: 0, 1/grid, ..., 1", OptionRange::closed(1, 1000))
             .flag(&S::explicitMul, "explicit-mul", true,
                   "smooth an input that no constant producer can absorb (RMSNorm/LayerNorm weight, a MatMul weight) "
                   "with an explicit Mul; false: leave it")
