@@ -125,8 +125,8 @@ struct SmoothQuantOptions {
                   "input for the smallest modeled W8A8 error, leaving an input alone where smoothing does not help")
             .integer(&S::grid, "grid", 20, "the alpha candidates when searching: 0, 1/grid, ..., 1", OptionRange::closed(1, 1000))
             .flag(&S::explicitMul, "explicit-mul", true,
-                  "smooth an input that no constant producer can absorb (RMSNorm/LayerNorm weight, a MatMul weight) "
-                  "with an explicit Mul; false: leave it")
+                  "smooth an input that no constant producer can absorb (RMSNorm/LayerNorm weight, a MatMul weight), "
+                  "or that other ops read too, with an explicit Mul on the MatMul branch; false: leave it")
             .list(&S::excludeNodes, "exclude-nodes", {}, "never these MatMul/Gemm nodes: names or regular expressions, ';'-separated");
     return list;
   }

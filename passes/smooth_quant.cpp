@@ -10,8 +10,9 @@
 // s_j = max|x_j|^alpha / max|W_j|^(1 - alpha) from one calibration run over the float model;
 // alpha fixed or searched per input (quant/smoothquant.h). The model computes the same function
 // (float rounding aside); int8 quantization that follows (quantize-int8, quantize-dynamic) sees
-// activations without outlier channels. Inputs shared with non-MatMul readers, weights shared
-// with other nodes (a tied embedding) and non-constant weights are left alone (counted).
+// activations without outlier channels. An input that other ops read too (a post-LN
+// transformer's residual) is scaled by an explicit Mul on the MatMul branch only; weights shared
+// with other nodes (a tied embedding) and non-constant weights are left alone.
 
 #include <map>
 #include <optional>
@@ -96,37 +97,29 @@ Status SmoothQuant::run(ir::Model& model, PassContext& ctx) {
     return invalidInput("smooth-quant needs calibration data for the activation ranges: whittle optimize --calib DATA");
   }
   ir::Graph& graph = *model.graph;
-  // Groups: every MatMul/Gemm reading x must be a member, or x is left alone.
+  // Groups: the MatMul/Gemm with scalable weights that read x. When x has other readers too
+  // (a residual Add, a MatMul with a non-constant weight), only an explicit Mul can scale it.
   std::map<ir::Value*, std::vector<Member>> groups;
-  std::set<ir::Value*> blocked;
   for (ir::Node* n : graph.nodes()) {
     if ((n->opType() != "MatMul" && n->opType() != "Gemm") || !n->domain().empty() || n->numInputs() < 2) continue;
     ir::Value* x = n->input(0);
     if (x == nullptr || constantOf(x) != nullptr) continue;
-    std::optional<Member> m = memberOf(n);
-    if (!m) {
-      blocked.insert(x);
-      continue;
-    }
-    groups[x].push_back(std::move(*m));
+    if (std::optional<Member> m = memberOf(n)) groups[x].push_back(std::move(*m));
   }
-  int64_t shared = 0;
+  int64_t mismatched = 0;
   for (auto it = groups.begin(); it != groups.end();) {
     const int64_t k = it->second.front().k;
-    bool ok = !blocked.contains(it->first);
+    bool ok = true;
     for (const Member& m : it->second) ok = ok && m.k == k;
-    std::set<const ir::Node*> readers;
-    for (const Member& m : it->second) readers.insert(m.node);
-    for (const auto& u : it->first->uses()) ok = ok && readers.contains(u.user);
     if (!ok) {
-      ++shared;
+      ++mismatched;
       it = groups.erase(it);
     } else {
       ++it;
     }
   }
   if (groups.empty()) {
-    ctx.note("smooth-quant: no MatMul/Gemm input read only by MatMul/Gemm with constant float weights");
+    ctx.note("smooth-quant: no MatMul/Gemm with a constant float weight used there alone");
     return Status::ok();
   }
   // Statistics of every group input, one streaming calibration run over the float model.
@@ -152,9 +145,9 @@ Status SmoothQuant::run(ir::Model& model, PassContext& ctx) {
       ws.emplace_back(m.w);
       rows.push_back(m.rows);
     }
-    const std::vector<float> maxAbs = st.maxAbs();
     const std::vector<double> meanSq = st.meanSquare();
-    quant::SmoothResult r = quant::searchSmoothScales(ws, rows, k, maxAbs, meanSq, options);
+    const quant::ChannelStats channels{st.minValue(), st.maxValue(), meanSq};
+    quant::SmoothResult r = quant::searchSmoothScales(ws, rows, k, channels, options);
     if (r.alpha < 0) {
       ++unscaled;
       continue;
@@ -198,11 +191,11 @@ Status SmoothQuant::run(ir::Model& model, PassContext& ctx) {
     ctx.note("smooth-quant: no input smoothed (" + std::to_string(unscaled) + " would not gain)");
   }
   if (unabsorbed > 0) {
-    ctx.note("smooth-quant: " + std::to_string(unabsorbed) + " input(s) left alone: no producer absorbs 1/s (explicit-mul=false)");
+    ctx.note("smooth-quant: " + std::to_string(unabsorbed) +
+             " input(s) left alone: no producer absorbs 1/s exactly, or other ops read the input too (explicit-mul=false)");
   }
-  if (shared > 0) {
-    ctx.note("smooth-quant: " + std::to_string(shared) + " input(s) left alone: read by other ops too, or by a MatMul/Gemm "
-             "whose weight cannot be scaled (not constant, or shared)");
+  if (mismatched > 0) {
+    ctx.note("smooth-quant: " + std::to_string(mismatched) + " input(s) left alone: their MatMul/Gemm weights disagree on the channel count");
   }
   return Status::ok();
 }

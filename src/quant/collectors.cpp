@@ -5,13 +5,15 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace whittle::quant {
 
 InputStatsCollector::InputStatsCollector(int64_t channels, bool secondMoment)
     : channels_(channels), wantSecond_(secondMoment), absSum_(static_cast<size_t>(channels), 0.0),
       sqSum_(static_cast<size_t>(channels), 0.0),
-      maxAbs_(static_cast<size_t>(channels), 0.0f) {
+      min_(static_cast<size_t>(channels), std::numeric_limits<float>::infinity()),
+      max_(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity()) {
   if (wantSecond_) xtx_.assign(static_cast<size_t>(channels * channels), 0.0f);
 }
 
@@ -32,7 +34,8 @@ Status InputStatsCollector::collect(const std::string& name, const ir::Tensor& v
       const size_t i = static_cast<size_t>(c);
       absSum_[i] += a;
       sqSum_[i] += static_cast<double>(v) * static_cast<double>(v);
-      maxAbs_[i] = std::max(maxAbs_[i], a);
+      min_[i] = std::min(min_[i], v);
+      max_[i] = std::max(max_[i], v);
     }
   }
   if (wantSecond_) {
@@ -67,11 +70,16 @@ std::vector<float> InputStatsCollector::meanAbs() const {
   return m;
 }
 
+std::vector<float> InputStatsCollector::maxAbs() const {
+  std::vector<float> m(min_.size(), 0.0f);
+  for (size_t c = 0; c < m.size(); ++c) m[c] = rows_ > 0 ? std::max(std::fabs(min_[c]), std::fabs(max_[c])) : 0.0f;
+  return m;
+}
+
 std::vector<double> InputStatsCollector::meanSquare() const {
   std::vector<double> m(sqSum_.size());
   for (size_t c = 0; c < m.size(); ++c) m[c] = rows_ > 0 ? sqSum_[c] / static_cast<double>(rows_) : 0.0;
   return m;
 }
-
 
 }  // namespace whittle::quant

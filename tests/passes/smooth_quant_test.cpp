@@ -3,6 +3,7 @@
 // producer can take it; with a loud input channel it lowers the error of dynamic int8 that
 // follows; bad options and missing calibration are errors.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 
 #include "passes/calib_test_util.h"
@@ -125,6 +126,34 @@ TEST_CASE("smooth-quant takes a LayerNormalization's scale and bias, and a fixed
   const auto b0 = constantNamed(*model.graph, "bias").values<float>(), b1 = constantNamed(*after.graph, "bias").values<float>();
   for (size_t j = 0; j < 16; ++j) CHECK(s1[j] / s0[j] == Approx(b1[j] / b0[j]));
   testing::requireSameOutputs(model, after);
+}
+
+TEST_CASE("smooth-quant scales an input the residual reads too by a Mul on the MatMul branch", "[passes][smoothquant]") {
+  // Post-LN: h = LayerNorm(x) feeds the MatMul and the residual Add.
+  testing::GraphBuilder b(8);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {4, 16});
+  ir::Value* h = b.node("LayerNormalization", {x, b.weight("scale", {16}), b.weight("bias", {16})}, {}, "ln");
+  ir::Value* y = b.node("MatMul", {h, b.weight("w", {16, 16})}, {}, "fc");
+  b.output(b.node("Add", {y, h}, {}, "residual"), ir::DataType::kFloat, {4, 16});
+  ir::Model model = b.build(17);
+  ir::Model after = model.clone(), kept = model.clone();
+  testing::RandomInputsProvider provider(kLoud, 60.0f);
+  auto stats = testing::runWith(after, "smooth-quant{alpha=0.5}", &provider);
+  INFO(stats.status().message());
+  REQUIRE(stats.isOk());
+  CHECK(stats->back().counters.at("inputs-smoothed") == 1);
+  CHECK(stats->back().counters.at("inputs-folded") == 0);
+  REQUIRE(testing::countOps(*after.graph, "Mul") == 1);
+  // The residual still reads the unscaled h; the LayerNorm is untouched.
+  const auto s0 = constantNamed(*model.graph, "scale").values<float>(), s1 = constantNamed(*after.graph, "scale").values<float>();
+  CHECK(std::equal(s0.begin(), s0.end(), s1.begin(), s1.end()));
+  testing::requireSameOutputs(model, after);
+  // Without explicit Muls the input is left alone.
+  testing::RandomInputsProvider again(kLoud, 60.0f);
+  auto none = testing::runWith(kept, "smooth-quant{alpha=0.5,explicit-mul=false}", &again);
+  REQUIRE(none.isOk());
+  CHECK(none->back().counters.at("inputs-smoothed") == 0);
+  CHECK(testing::graphText(kept) == testing::graphText(model));
 }
 
 TEST_CASE("smooth-quant: bad options and missing calibration are errors", "[passes][smoothquant]") {

@@ -1,4 +1,4 @@
-// InputStatsCollector: X^T X, mean |x|, max |x| and mean x^2 over batches equal the direct sums; a padded batch
+// InputStatsCollector: X^T X, mean |x|, min, max, max |x| and mean x^2 over batches equal the direct sums; a padded batch
 // counts its real samples only; a tensor with the wrong channel count is an error.
 #include "whittle/quant/collectors.h"
 
@@ -32,6 +32,8 @@ TEST_CASE("the input statistics collector streams X^T X and mean |x|", "[quant][
   CHECK(m[2] == Approx(5.0f / 3));
   // max |x| and mean x^2 per channel (SmoothQuant), over the real rows only (not the 9s).
   CHECK(c.maxAbs() == std::vector<float>{3, 2, 4});
+  CHECK(c.minValue() == std::vector<float>{1, -2, -1});
+  CHECK(c.maxValue() == std::vector<float>{3, 1, 4});
   std::vector<double> sq = c.meanSquare();
   CHECK(sq[0] == Approx(14.0 / 3));
   CHECK(sq[1] == Approx(5.0 / 3));

@@ -4,7 +4,7 @@
 //   X^T X   the K x K second moment of the input rows x (the last axis is the channel axis;
 //           every other axis is rows), the layer Hessian of GPTQ up to a factor 2/rows;
 //   mean|x| per channel, AWQ's activation magnitude;
-//   max|x| and mean x^2 per channel, SmoothQuant's activation range and the weight error's weighting.
+//   min, max and mean x^2 per channel, SmoothQuant's activation range and the weight error's weighting.
 // Memory is K x K floats (or K without the Hessian), whatever the number of samples.
 
 #include <cstdint>
@@ -28,7 +28,10 @@ class InputStatsCollector final : public TensorCollector {
   /// mean |x| per channel.
   std::vector<float> meanAbs() const;
   /// max |x| per channel.
-  std::vector<float> maxAbs() const { return maxAbs_; }
+  std::vector<float> maxAbs() const;
+  /// min x and max x per channel (+inf / -inf before any row).
+  const std::vector<float>& minValue() const { return min_; }
+  const std::vector<float>& maxValue() const { return max_; }
   /// mean x^2 per channel (the diagonal of the second moment, also without it).
   std::vector<double> meanSquare() const;
 
@@ -39,7 +42,7 @@ class InputStatsCollector final : public TensorCollector {
   std::vector<float> xtx_;  // K x K, lower triangle accumulated
   std::vector<double> absSum_;
   std::vector<double> sqSum_;
-  std::vector<float> maxAbs_;
+  std::vector<float> min_, max_;
 };
 
 }  // namespace whittle::quant
