@@ -1,7 +1,10 @@
 // The CUDA backend (include/whittle/runtime/backend.h): device detection at run time, one
 // stream per session (CudaContext), stream-ordered device allocations from CUDA's memory pool
-// (cudaMallocAsync; no managed memory) that the session's BufferPool reuses by value lifetime,
-// host<->device copies at the graph's edges, and the CUDA kernel registry.
+// (cudaMallocAsync; no managed memory): a value's buffer is freed on the session's stream when
+// its last reader has been queued (the plan drops it after its last use), and the pool hands
+// the memory to the next allocation in stream order. Host<->device copies happen only at the
+// graph's edges (feeds, constants once, outputs). The buffers are ir::Buffer views that the
+// host may not write; the kernels write them through dptr().
 #include <cstring>
 #include <mutex>
 
@@ -101,6 +104,16 @@ Status CudaContext::synchronize(std::string_view where) {
   return Status::ok();
 }
 
+bool isDevicePointer(const void* p) {
+  if (p == nullptr) return false;
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, p) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeDevice;
+}
+
 bool elemType(ir::DataType dtype, ElemType& out) {
   switch (dtype) {
     case ir::DataType::kFloat: out = ElemType::kF32; return true;
@@ -117,7 +130,7 @@ bool elemType(ir::DataType dtype, ElemType& out) {
 namespace {
 
 std::shared_ptr<ir::Buffer> allocateOn(CudaContext* context, size_t bytes) {
-  if (bytes == 0) return ir::Buffer::external(nullptr, 0, nullptr, true);
+  if (bytes == 0) return ir::Buffer::view(nullptr, 0, nullptr);
   void* p = nullptr;
   if (context != nullptr) {
     if (cudaMallocAsync(&p, bytes, context->stream()) != cudaSuccess) {
@@ -128,14 +141,14 @@ std::shared_ptr<ir::Buffer> allocateOn(CudaContext* context, size_t bytes) {
     std::shared_ptr<const void> owner(p, [holder = context->streamHolder()](const void* q) {
       (void)cudaFreeAsync(const_cast<void*>(q), holder->stream);
     });
-    return ir::Buffer::external(p, bytes, std::move(owner), true);
+    return ir::Buffer::view(p, bytes, std::move(owner));
   }
   if (cudaMalloc(&p, bytes) != cudaSuccess) {
     (void)cudaGetLastError();
     return nullptr;
   }
   std::shared_ptr<const void> owner(p, [](const void* q) { (void)cudaFree(const_cast<void*>(q)); });
-  return ir::Buffer::external(p, bytes, std::move(owner), true);
+  return ir::Buffer::view(p, bytes, std::move(owner));
 }
 
 class CudaBackend final : public Backend {
@@ -161,7 +174,7 @@ class CudaBackend final : public Backend {
     return uploadTensor(host, cudaContext(context), "CUDA backend");
   }
   Expected<ir::Tensor> copyOut(const ir::Tensor& tensor, ExecutionContext& context) const override {
-    if (!tensor.buffer() || !tensor.buffer()->onDevice()) return tensor;
+    if (!isDevicePointer(tensor.rawData())) return tensor;
     CudaContext& c = cudaContext(context);
     ir::Tensor host(tensor.dtype(), tensor.dims(), ir::Buffer::allocateUninitialized(tensor.byteSize()));
     if (tensor.byteSize() > 0) {
@@ -179,7 +192,7 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 Expected<ir::Tensor> uploadTensor(const ir::Tensor& host, CudaContext& context, std::string_view where) {
-  if (host.buffer() && host.buffer()->onDevice()) return host;
+  if (isDevicePointer(host.rawData())) return host;
   if (host.dtype() == ir::DataType::kString) {
     return unimplemented(std::string(where) + ": string tensors are not supported by the cuda runtime");
   }
@@ -189,7 +202,7 @@ Expected<ir::Tensor> uploadTensor(const ir::Tensor& host, CudaContext& context, 
     return invalidInput(std::string(where) + ": out of device memory for " + std::to_string(bytes) + " bytes");
   }
   if (bytes > 0) {
-    WH_CUDA(where, cudaMemcpyAsync(buffer->mutableData(), host.rawData(), bytes, cudaMemcpyHostToDevice, context.stream()));
+    WH_CUDA(where, cudaMemcpyAsync(const_cast<std::byte*>(buffer->data()), host.rawData(), bytes, cudaMemcpyHostToDevice, context.stream()));
   }
   return ir::Tensor(host.dtype(), host.dims(), std::move(buffer));
 }
@@ -211,7 +224,7 @@ Expected<std::vector<int64_t>> hostInts(KernelContext& ctx, size_t i, std::strin
     return ctx.error(std::string(what) + " must be int32 or int64");
   }
   std::vector<std::byte> bytes(t.byteSize());
-  if (t.buffer() && t.buffer()->onDevice()) {
+  if (isDevicePointer(t.rawData())) {
     CudaContext& c = cudaContext(ctx);
     if (!bytes.empty()) {
       WH_CUDA(ctx.describe(), cudaMemcpyAsync(bytes.data(), t.rawData(), bytes.size(), cudaMemcpyDeviceToHost, c.stream()));

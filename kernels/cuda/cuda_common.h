@@ -68,6 +68,9 @@ class CudaContext final : public ExecutionContext {
 inline CudaContext& cudaContext(ExecutionContext& c) { return static_cast<CudaContext&>(c); }
 inline CudaContext& cudaContext(KernelContext& ctx) { return cudaContext(ctx.context()); }
 
+/// Whether `p` is device memory (ours: the backend's buffers are read-only views for the host,
+/// and only the kernels, through dptr(), write them).
+bool isDevicePointer(const void* p);
 /// The kernels' element type for `dtype`; false when the kernels have none.
 bool elemType(ir::DataType dtype, ElemType& out);
 inline const void* dptr(const ir::Tensor& t) { return t.rawData(); }

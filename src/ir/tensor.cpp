@@ -48,16 +48,6 @@ std::shared_ptr<Buffer> Buffer::view(const void* data, size_t size, std::shared_
   return buffer;
 }
 
-std::shared_ptr<Buffer> Buffer::external(void* data, size_t size, std::shared_ptr<const void> owner, bool onDevice) {
-  std::shared_ptr<Buffer> buffer(new Buffer());
-  buffer->data_ = static_cast<std::byte*>(data);
-  buffer->size_ = size;
-  buffer->writable_ = true;
-  buffer->onDevice_ = onDevice;
-  buffer->owner_ = std::move(owner);
-  return buffer;
-}
-
 std::byte* Buffer::mutableData() {
   WH_CHECK(writable_, "write to a read-only buffer");
   return data_;
@@ -89,8 +79,6 @@ int64_t Tensor::numel() const {
 std::byte* Tensor::mutableRawData() {
   if (!buffer_) buffer_ = Buffer::allocate(storageBytes(dtype_, numel()));
   if (!buffer_->writable() || buffer_.use_count() > 1) {
-    // A host copy of device bytes would be garbage: device kernels write only buffers they own.
-    WH_CHECK(!buffer_->onDevice(), "copy-on-write of a shared device buffer");
     auto copy = Buffer::allocate(buffer_->size());
     if (buffer_->size() != 0) std::memcpy(copy->mutableData(), buffer_->data(), buffer_->size());
     buffer_ = std::move(copy);

@@ -1,4 +1,5 @@
 #include "whittle/runtime/backend.h"
+#include "whittle/runtime/device.h"
 
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"

@@ -26,25 +26,18 @@ class Buffer {
   static std::shared_ptr<Buffer> fromString(std::string&& bytes);
   /// A read-only view of `size` bytes at `data`; `owner` keeps them alive.
   static std::shared_ptr<Buffer> view(const void* data, size_t size, std::shared_ptr<const void> owner);
-  /// A writable buffer over memory that `owner` keeps alive and frees (a backend's allocation).
-  /// `onDevice` marks bytes the host cannot read (a GPU's memory): they are never copied
-  /// on write, and only their backend's kernels and copies touch them.
-  static std::shared_ptr<Buffer> external(void* data, size_t size, std::shared_ptr<const void> owner, bool onDevice);
 
   const std::byte* data() const { return data_; }
   size_t size() const { return size_; }
   /// Whether the bytes may be written in place (owned, not a read-only view).
   bool writable() const { return writable_; }
   std::byte* mutableData();
-  /// Whether the bytes live in a device's memory (see external()).
-  bool onDevice() const { return onDevice_; }
 
  private:
   Buffer() = default;
   std::byte* data_ = nullptr;
   size_t size_ = 0;
   bool writable_ = false;
-  bool onDevice_ = false;
   std::shared_ptr<const void> owner_;
 };
 

@@ -76,19 +76,8 @@ class Backend {
 /// The CPU backend: oneDNN for the heavy ops, OpenMP threads (kernels/cpu/cpu_backend.cpp).
 const Backend& cpuBackend();
 
-/// The backend for `device`, or an error saying why it is not available (not built in; no
-/// CUDA device present: "no CUDA device ...").
+/// The backend for `device`, or an error saying why it is not available in this build.
 Expected<const Backend*> backendFor(DeviceKind device);
-
-/// "cpu", "cuda".
-std::string_view deviceName(DeviceKind device);
-/// "cpu" or "cuda" ("gpu" too) as a DeviceKind; an error naming the choices otherwise.
-Expected<DeviceKind> parseDevice(std::string_view name);
-/// Whether this runtime was built with the CUDA backend (it may still find no device).
-bool builtWithCuda();
-/// The one-line warning printed when the CUDA backend is chosen, until scripts/gpu_check.sh
-/// has passed on hardware.
-std::string_view cudaUnverifiedWarning();
 
 /// Evaluates one node on `backend` with the given input tensors (nullptr for absent optional
 /// inputs) and returns its outputs (empty tensors for absent outputs), without building a
