@@ -66,8 +66,10 @@ Expected<std::unique_ptr<CudaContext>> CudaContext::create(int threads, int devi
 
 CudaContext::~CudaContext() {
   if (currentContext == this) currentContext = nullptr;
-  (void)cudaSetDevice(device());
-  if (holder_) (void)cudaStreamSynchronize(stream());
+  if (holder_) {
+    (void)cudaSetDevice(device());
+    (void)cudaStreamSynchronize(stream());
+  }
   if (workspace_ != nullptr) (void)cudaFree(workspace_);
   if (flag_ != nullptr) (void)cudaFree(flag_);
   if (dnn_ != nullptr) (void)cudnnDestroy(dnn_);

@@ -51,10 +51,11 @@ Expected<std::unique_ptr<Kernel>> makeUnary(const KernelCreateInfo& info) {
       for (size_t i = 1; i < 3 && i < node.numInputs(); ++i) {
         if (node.input(i) == nullptr) continue;
         const ir::Tensor* c = info.constantInput(i);
-        if (c == nullptr || c->numel() != 1 || c->dtype() != DataType::kFloat) {
-          return info.unsupported("Clip bounds must be float32 constants on the cuda runtime");
+        if (c == nullptr || c->numel() != 1 || (c->dtype() != DataType::kFloat && c->dtype() != DataType::kFloat16)) {
+          return info.unsupported("Clip bounds must be float32 or float16 constants on the cuda runtime");
         }
-        (i == 1 ? params.alpha : params.beta) = c->data<float>()[0];
+        (i == 1 ? params.alpha : params.beta) =
+            c->dtype() == DataType::kFloat ? c->data<float>()[0] : ir::halfToFloat(c->data<uint16_t>()[0]);
       }
     }
   }

@@ -154,8 +154,8 @@ Status runTranspose(KernelContext& ctx) {
   }
   std::vector<int64_t> outDims;
   auto walk = planTranspose(x.dims(), perm, outDims);
-  if (!walk && perm.size() != x.dims().size()) return ctx.error("perm does not match the input's rank");
-  WH_ASSIGN_OR_RETURN(ir::Tensor * y, newOutput(ctx, 0, x.dtype(), outDims.empty() ? x.dims() : outDims));
+  if (!walk) return ctx.error("perm is not a permutation of the input's axes (or the rank is above 8)");
+  WH_ASSIGN_OR_RETURN(ir::Tensor * y, newOutput(ctx, 0, x.dtype(), outDims));
   return copyWalk(ctx, x, *y, walk);
 }
 
