@@ -247,6 +247,25 @@ Expected<std::vector<int64_t>> hostInts(KernelContext& ctx, size_t i, std::strin
   return out;
 }
 
+ConstInts::ConstInts(const KernelCreateInfo& info) {
+  for (size_t i = 0; i < info.node.numInputs(); ++i) {
+    const ir::Tensor* c = info.constantInput(i);
+    std::optional<std::vector<int64_t>> v;
+    if (c != nullptr && c->numel() <= 4096 && (c->dtype() == ir::DataType::kInt64 || c->dtype() == ir::DataType::kInt32)) {
+      v.emplace();
+      for (int64_t k = 0; k < c->numel(); ++k) {
+        v->push_back(c->dtype() == ir::DataType::kInt64 ? c->data<int64_t>()[k] : c->data<int32_t>()[k]);
+      }
+    }
+    values_.push_back(std::move(v));
+  }
+}
+
+Expected<std::vector<int64_t>> ConstInts::get(KernelContext& ctx, size_t i, std::string_view what) const {
+  if (i < values_.size() && values_[i]) return *values_[i];
+  return hostInts(ctx, i, what);
+}
+
 const KernelRegistry& cudaKernelRegistry() {
   static const KernelRegistry registry = [] {
     KernelRegistry r;

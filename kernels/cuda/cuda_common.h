@@ -9,6 +9,7 @@
 #include <cudnn.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,18 @@ Expected<ir::Tensor*> newOutput(KernelContext& ctx, size_t i, ir::DataType dtype
 ir::Tensor viewAs(const ir::Tensor& from, std::vector<int64_t> dims);
 /// The values of a small int32/int64 input (a shape, axes), copied to the host if needed.
 Expected<std::vector<int64_t>> hostInts(KernelContext& ctx, size_t i, std::string_view what);
+/// The small integer inputs (shapes, axes, starts) of a node that are constants, read on the
+/// host once when the kernel is made, so that runs need no device-to-host copy for them.
+class ConstInts {
+ public:
+  explicit ConstInts(const KernelCreateInfo& info);
+  /// Input `i`'s values: the constant's, or hostInts() (a copy and a wait) for a computed one.
+  Expected<std::vector<int64_t>> get(KernelContext& ctx, size_t i, std::string_view what) const;
+
+ private:
+  std::vector<std::optional<std::vector<int64_t>>> values_;
+};
+
 /// A host tensor's bytes on the device, for constants that kernels prepare when created.
 Expected<ir::Tensor> uploadTensor(const ir::Tensor& host, CudaContext& context, std::string_view where);
 

@@ -15,9 +15,9 @@ std::optional<int64_t> axisIn(int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
-Status runReshape(KernelContext& ctx) {
+Status runReshape(KernelContext& ctx, const ConstInts& ints) {
   const ir::Tensor& x = ctx.input(0);
-  WH_ASSIGN_OR_RETURN(std::vector<int64_t> shape, hostInts(ctx, 1, "shape"));
+  WH_ASSIGN_OR_RETURN(std::vector<int64_t> shape, ints.get(ctx, 1, "shape"));
   const bool allowZero = ctx.node().attrInt("allowzero", 0) != 0;
   int64_t known = 1;
   int inferred = -1;
@@ -56,10 +56,10 @@ Status runFlatten(KernelContext& ctx) {
 }
 
 /// Squeeze/Unsqueeze axes: an attribute before opset 13, an input from 13 on.
-Expected<std::vector<int64_t>> axesOf(KernelContext& ctx, int64_t opset) {
+Expected<std::vector<int64_t>> axesOf(KernelContext& ctx, int64_t opset, const ConstInts& ints) {
   if (opset >= 13) {
     if (!ctx.hasInput(1)) return std::vector<int64_t>{};
-    return hostInts(ctx, 1, "axes");
+    return ints.get(ctx, 1, "axes");
   }
   return ctx.node().attrInts("axes");
 }
@@ -67,9 +67,10 @@ Expected<std::vector<int64_t>> axesOf(KernelContext& ctx, int64_t opset) {
 Expected<std::unique_ptr<Kernel>> makeSqueeze(const KernelCreateInfo& info) {
   const int64_t opset = info.opset;
   const bool unsqueeze = info.node.opType() == "Unsqueeze";
-  return makeFunctionKernel([opset, unsqueeze](KernelContext& ctx) -> Status {
+  ConstInts ints(info);
+  return makeFunctionKernel([opset, unsqueeze, ints](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
-    WH_ASSIGN_OR_RETURN(std::vector<int64_t> axes, axesOf(ctx, opset));
+    WH_ASSIGN_OR_RETURN(std::vector<int64_t> axes, axesOf(ctx, opset, ints));
     std::vector<int64_t> dims;
     if (unsqueeze) {
       const int64_t rank = x.rank() + static_cast<int64_t>(axes.size());
@@ -182,19 +183,19 @@ Status runConcat(KernelContext& ctx) {
   return Status::ok();
 }
 
-Status runSlice(KernelContext& ctx) {
+Status runSlice(KernelContext& ctx, const ConstInts& ints) {
   const ir::Tensor& x = ctx.input(0);
   const auto rank = static_cast<int64_t>(x.dims().size());
-  WH_ASSIGN_OR_RETURN(std::vector<int64_t> starts, hostInts(ctx, 1, "starts"));
-  WH_ASSIGN_OR_RETURN(std::vector<int64_t> ends, hostInts(ctx, 2, "ends"));
+  WH_ASSIGN_OR_RETURN(std::vector<int64_t> starts, ints.get(ctx, 1, "starts"));
+  WH_ASSIGN_OR_RETURN(std::vector<int64_t> ends, ints.get(ctx, 2, "ends"));
   std::vector<int64_t> axes, steps;
   if (ctx.hasInput(3)) {
-    WH_ASSIGN_OR_RETURN(axes, hostInts(ctx, 3, "axes"));
+    WH_ASSIGN_OR_RETURN(axes, ints.get(ctx, 3, "axes"));
   } else {
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   }
   if (ctx.hasInput(4)) {
-    WH_ASSIGN_OR_RETURN(steps, hostInts(ctx, 4, "steps"));
+    WH_ASSIGN_OR_RETURN(steps, ints.get(ctx, 4, "steps"));
   } else {
     steps.assign(starts.size(), 1);
   }
@@ -229,9 +230,9 @@ Status runSlice(KernelContext& ctx) {
   return copyWalk(ctx, x, *y, planSlice(x.dims(), st, sp, out));
 }
 
-Status runExpand(KernelContext& ctx) {
+Status runExpand(KernelContext& ctx, const ConstInts& ints) {
   const ir::Tensor& x = ctx.input(0);
-  WH_ASSIGN_OR_RETURN(std::vector<int64_t> shape, hostInts(ctx, 1, "shape"));
+  WH_ASSIGN_OR_RETURN(std::vector<int64_t> shape, ints.get(ctx, 1, "shape"));
   auto outDims = broadcastDims({x.dims(), shape});
   if (!outDims) return ctx.error("shape does not broadcast with the input");
   WH_ASSIGN_OR_RETURN(ir::Tensor * y, newOutput(ctx, 0, x.dtype(), *outDims));
@@ -266,10 +267,17 @@ Expected<std::unique_ptr<Kernel>> plain(const KernelCreateInfo&) {
   return makeFunctionKernel(Fn);
 }
 
+/// A kernel whose constant integer inputs are read once, when it is made.
+template <Status (*Fn)(KernelContext&, const ConstInts&)>
+Expected<std::unique_ptr<Kernel>> withInts(const KernelCreateInfo& info) {
+  ConstInts ints(info);
+  return makeFunctionKernel([ints](KernelContext& ctx) { return Fn(ctx, ints); });
+}
+
 }  // namespace
 
 void registerShapeKernels(KernelRegistry& r) {
-  r.add("", "Reshape", 5, plain<runReshape>);
+  r.add("", "Reshape", 5, withInts<runReshape>);
   r.add("", "Flatten", 1, plain<runFlatten>);
   r.add("", "Squeeze", 1, makeSqueeze);
   r.add("", "Unsqueeze", 1, makeSqueeze);
@@ -277,8 +285,8 @@ void registerShapeKernels(KernelRegistry& r) {
   r.add("", "Constant", 1, makeConstant);
   r.add("", "Transpose", 1, plain<runTranspose>);
   r.add("", "Concat", 1, plain<runConcat>);
-  r.add("", "Slice", 10, plain<runSlice>);
-  r.add("", "Expand", 8, plain<runExpand>);
+  r.add("", "Slice", 10, withInts<runSlice>);
+  r.add("", "Expand", 8, withInts<runExpand>);
   r.add("", "Gather", 1, makeGather);
 }
 
