@@ -40,7 +40,7 @@ TEST_CASE("run, bench and compare take --device cuda and warn that the GPU path 
                                       "' --limit 4 --latency-runs 0 --device cuda --reference-device cpu"));
 }
 
-TEST_CASE("--device cpu is the default and says nothing more", "[tools]") {
+TEST_CASE("the cpu device is the default and says nothing more", "[tools]") {
   auto r = testing::runWhittle("bench '" + std::string(kDemo) + "' --device cpu --iterations 2 --warmup 0");
   INFO(r.out);
   CHECK(r.exitCode == 0);
