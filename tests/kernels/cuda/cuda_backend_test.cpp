@@ -107,13 +107,15 @@ TEST_CASE("CUDA elementwise ops match the CPU", "[cuda]") {
     checkNode("Add", t, {{2, 3, 4}, {4}}, {}, 17, rtol, atol);
     checkNode("Mul", t, {{2, 1, 4}, {3, 1}}, {}, 17, rtol, atol);
     checkNode("Sub", t, {{1, 5}, {6, 1}}, {}, 17, rtol, atol);
-    checkNode("Div", t, {{64}, {64}}, {}, 17, 1e-4, 1e-4);
     for (const char* op : {"Relu", "Sigmoid", "Tanh", "Exp", "Abs", "Neg", "Erf", "HardSwish", "Softplus"}) {
       checkNode(op, t, {{3, 17}}, {}, 17, rtol * 10, atol * 10);
     }
     checkNode("LeakyRelu", t, {{40}}, {ir::Attribute::makeFloat("alpha", 0.1f)}, 17, rtol, atol);
   }
   checkNode("Gelu", DataType::kFloat, {{50}}, {}, 20, 1e-5, 1e-6);
+  checkNode("Div", DataType::kFloat, {{64}, {64}}, {}, 17, 1e-5, 1e-6);
+  checkNode("Max", DataType::kFloat, {{3, 4}, {4}}, {}, 17, 0, 0);
+  checkNode("Less", DataType::kFloat, {{3, 4}, {3, 1}}, {}, 17, 0, 0);
 }
 
 TEST_CASE("CUDA MatMul and Gemm match the CPU (float32 without TF32, float16)", "[cuda]") {
