@@ -60,7 +60,7 @@ fi
 
 say ""
 say "## 2. [cuda] tests"
-if run 180 "$BUILD/whittle_tests" "[cuda]" "[cuda-host]"; then
+if run 180 "$BUILD/whittle_tests" "[cuda],[cuda-host]"; then
   if grep -q "skipped:" "$LOG"; then
     fail "[cuda] tests skipped on a machine with a GPU: $(grep -m1 -o 'skipped: .*' "$LOG")"
   else
