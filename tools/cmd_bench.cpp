@@ -23,6 +23,7 @@ namespace {
 struct BenchOptions {
   std::string model;
   int threads = 0;  // 0: all hardware threads
+  std::string device = "cpu";
   int64_t batch = 1;
   bool batchGiven = false;
   int iterations = 50;
@@ -209,6 +210,7 @@ Status benchCommand(const BenchOptions& opts) {
   runtime::SessionOptions sessionOptions;
   sessionOptions.threads = opts.threads > 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   sessionOptions.profile = opts.profile;
+  WH_ASSIGN_OR_RETURN(sessionOptions.device, deviceOption(opts.device, "--device"));
   auto session = runtime::Session::create(model, sessionOptions);
   if (!session.isOk()) return session.status();
   runtime::Session& s = **session;
@@ -263,6 +265,7 @@ Status benchCommand(const BenchOptions& opts) {
     j["model"] = opts.model;
     j["nodes"] = model.graph->numNodes();
     j["threads"] = sessionOptions.threads;
+    j["device"] = std::string(runtime::deviceName(sessionOptions.device));
     j["batch"] = samples;
     j["warmup"] = opts.warmup;
     j["iterations"] = opts.iterations;
@@ -304,13 +307,14 @@ Status benchCommand(const BenchOptions& opts) {
     std::printf("input       %s %s %s (%s)\n", name.c_str(), std::string(ir::dataTypeName(t.dtype())).c_str(),
                 data::dimsText(t.dims()).c_str(), sources[i] == "random" ? "random" : ("from " + sources[i]).c_str());
   }
-  std::printf("runs        %d threads, batch %lld, %d warm-up, %d timed\n", sessionOptions.threads,
+  std::printf("runs        %s, %d threads, batch %lld, %d warm-up, %d timed\n",
+              std::string(runtime::deviceName(sessionOptions.device)).c_str(), sessionOptions.threads,
               static_cast<long long>(samples), opts.warmup, opts.iterations);
   std::printf("latency ms  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  max %.3f  (stddev %.3f)\n",
               lat.meanMs, lat.p50Ms, lat.p90Ms, lat.p99Ms, lat.minMs, lat.maxMs, lat.stddevMs);
   std::printf("throughput  %.1f samples/s\n", lat.throughput);
-  std::printf("memory      activations peak %s, process peak RSS %s\n",
-              bytesText(static_cast<int64_t>(s.peakActivationBytes())).c_str(), bytesText(peakRss).c_str());
+  std::printf("memory      %sactivations peak %s, process peak RSS %s\n",
+              sessionOptions.device == runtime::DeviceKind::kCuda ? "device " : "", bytesText(static_cast<int64_t>(s.peakActivationBytes())).c_str(), bytesText(peakRss).c_str());
   if (opts.profile) {
     std::printf("\n%-24s %6s %12s %7s\n", "op type", "nodes", "ms/run", "%");
     for (const auto& t : opTypes) {
@@ -337,6 +341,10 @@ void registerBench(CLI::App& app) {
   cmd->add_option("model", opts->model, "The .onnx file")->required();
   cmd->add_option("--threads", opts->threads, "Threads for the kernels (default: all hardware threads)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--device", opts->device,
+                  "cpu (default) or cuda; on cuda the times include the copies of inputs and outputs "
+                  "(the GPU path is unverified in this build)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   auto* batch = cmd->add_option("--batch", opts->batch, "Batch size for a symbolic first input dim (default 1)")
                     ->check(CLI::PositiveNumber);
   cmd->add_option("--iterations", opts->iterations, "Timed runs (default 50)")->check(CLI::PositiveNumber);

@@ -27,6 +27,8 @@ struct CompareArgs {
   DatasetArgs data;
   // Runs.
   int threads = 1;
+  std::string device = "cpu";
+  std::string referenceDevice;  // "": the same as device
   int64_t batch = 8;
   bool perLayer = false;
   int latencyRuns = 20;
@@ -91,6 +93,15 @@ int runCompare(const CompareArgs& args) {
   ProgressBar bar(!args.noProgress && !toStdout && ::isatty(STDERR_FILENO) != 0);
   report::CompareOptions options;
   options.threads = args.threads;
+  auto device = deviceOption(args.device, "--device");
+  if (!device.isOk()) return reportError(device.status());
+  options.optimizedDevice = *device;
+  options.originalDevice = *device;
+  if (!args.referenceDevice.empty() && args.referenceDevice != args.device) {
+    auto reference = deviceOption(args.referenceDevice, "--reference-device");
+    if (!reference.isOk()) return reportError(reference.status());
+    options.originalDevice = *reference;
+  }
   options.batchSize = args.batch;
   options.perLayer = args.perLayer;
   options.latencyRuns = args.latencyRuns;
@@ -146,6 +157,14 @@ void registerCompare(CLI::App& app) {
   cmd->add_option("--output", a->output,
                   "The graph output that classification and task metrics read (default: every output they fit)");
   cmd->add_option("--threads", a->threads, "Threads for both models (the same for both)")->check(CLI::PositiveNumber);
+  cmd->add_option("--device", a->device,
+                  "cpu (default) or cuda: where both models run, or the optimized one with --reference-device "
+                  "(the GPU path is unverified in this build)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--reference-device", a->referenceDevice,
+                  "cpu or cuda: where the original model runs (default: --device); e.g. --device cuda "
+                  "--reference-device cpu checks the GPU against the CPU runtime")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--batch", a->batch, "Samples per run when the batch dimension is free (default 8)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--per-layer", a->perLayer,

@@ -1,4 +1,4 @@
-// whittle run: feed input files to a model on the CPU runtime and write every output as .npy.
+// whittle run: feed input files to a model on the CPU (or CUDA) runtime and write every output as .npy.
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -22,6 +22,7 @@ struct RunOptions {
   std::vector<std::string> inputs;
   std::string outputDir;
   int threads = 1;
+  std::string device = "cpu";
 };
 
 std::string inputNames(const std::vector<data::InputSpec>& inputs) {
@@ -156,6 +157,7 @@ Status runCommand(const RunOptions& opts) {
 
   runtime::SessionOptions sessionOptions;
   sessionOptions.threads = opts.threads;
+  WH_ASSIGN_OR_RETURN(sessionOptions.device, deviceOption(opts.device, "--device"));
   auto session = runtime::Session::create(model, sessionOptions);
   if (!session.isOk()) return session.status();
   auto outputs = (*session)->run(ordered);
@@ -200,6 +202,8 @@ void registerRun(CLI::App& app) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--output-dir,-o", opts->outputDir, "Folder for the outputs, one OUTPUT_NAME.npy each")->required();
   cmd->add_option("--threads", opts->threads, "Threads for the kernels")->check(CLI::PositiveNumber);
+  cmd->add_option("--device", opts->device, "cpu (default) or cuda (the GPU path is unverified in this build)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([opts] {
     Status status = runCommand(*opts);
     setExitCode(status.isOk() ? 0 : reportError(status));

@@ -9,6 +9,7 @@
 
 #include "whittle/common/status.h"
 #include "whittle/data/dataset.h"
+#include "whittle/runtime/device.h"
 
 namespace whittle::tools {
 
@@ -35,6 +36,10 @@ struct DatasetArgs {
 /// The data set spec of `args`; errors name the flag (`optionsFlag`, `kindFlag`, --preprocess).
 Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::string& optionsFlag,
                                         const std::string& kindFlag);
+
+/// The --device value ("cpu", "cuda") as a DeviceKind; choosing cuda prints the one-line
+/// warning that this build's GPU path is unverified (runtime::cudaUnverifiedWarning()).
+Expected<runtime::DeviceKind> deviceOption(const std::string& value, const std::string& flag);
 
 /// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.
 int reportError(const Status& status);

@@ -34,6 +34,15 @@ Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::stri
   return spec;
 }
 
+Expected<runtime::DeviceKind> deviceOption(const std::string& value, const std::string& flag) {
+  auto device = runtime::parseDevice(value);
+  if (!device.isOk()) return device.status().withContext(flag);
+  if (*device == runtime::DeviceKind::kCuda) {
+    std::fprintf(stderr, "whittle: %s\n", std::string(runtime::cudaUnverifiedWarning()).c_str());
+  }
+  return device;
+}
+
 void setExitCode(int code) { gExitCode = code; }
 int exitCode() { return gExitCode; }
 

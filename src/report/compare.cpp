@@ -109,14 +109,21 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
 
   runtime::SessionOptions plain;
   plain.threads = options.threads;
+  runtime::SessionOptions plainA = plain, plainB = plain;
+  plainA.device = options.originalDevice;
+  plainB.device = options.optimizedDevice;
+  if (options.originalDevice != runtime::DeviceKind::kCpu || options.optimizedDevice != runtime::DeviceKind::kCpu) {
+    result.notes.push_back("the original runs on " + std::string(runtime::deviceName(options.originalDevice)) +
+                           ", the optimized on " + std::string(runtime::deviceName(options.optimizedDevice)));
+  }
   auto sessionFor = [&](const ir::Model& model, const runtime::SessionOptions& so,
                         const std::string& which) -> Expected<std::unique_ptr<runtime::Session>> {
     auto s = runtime::Session::create(model, so);
     if (!s.isOk()) return s.status().withContext(which);
     return s;
   };
-  WH_ASSIGN_OR_RETURN(auto sessionA, sessionFor(original, plain, "original model " + originalPath));
-  WH_ASSIGN_OR_RETURN(auto sessionB, sessionFor(optimized, plain, "optimized model " + optimizedPath));
+  WH_ASSIGN_OR_RETURN(auto sessionA, sessionFor(original, plainA, "original model " + originalPath));
+  WH_ASSIGN_OR_RETURN(auto sessionB, sessionFor(optimized, plainB, "optimized model " + optimizedPath));
 
   // With --per-layer the accuracy pass runs sessions that also return the matched activations;
   // the plain sessions are timed.
@@ -139,7 +146,7 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   std::unique_ptr<runtime::Session> layerA, layerB;
   if (options.perLayer) {
     evalOptions.layers = eval::matchLayers(*original.graph, *optimized.graph);
-    runtime::SessionOptions soA = plain, soB = plain;
+    runtime::SessionOptions soA = plainA, soB = plainB;
     for (const auto& l : evalOptions.layers) {
       soA.extraOutputs.push_back(l.tensor);
       soB.extraOutputs.push_back(l.optimizedTensor);

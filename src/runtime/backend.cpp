@@ -1,4 +1,5 @@
 #include "whittle/runtime/backend.h"
+#include "whittle/runtime/device.h"
 
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"
@@ -15,9 +16,41 @@ Expected<ir::Tensor> Backend::copyIn(const ir::Tensor& host, ExecutionContext&) 
 
 Expected<ir::Tensor> Backend::copyOut(const ir::Tensor& tensor, ExecutionContext&) const { return tensor; }
 
+#ifdef WHITTLE_HAVE_CUDA
+namespace cuda {
+// kernels/cuda/cuda_backend.cpp: the CUDA backend once a device is found, or why not.
+Expected<const Backend*> cudaBackend();
+}  // namespace cuda
+#endif
+
 Expected<const Backend*> backendFor(DeviceKind device) {
   if (device == DeviceKind::kCpu) return &cpuBackend();
-  return unimplemented("the CUDA backend is not built into this runtime yet");
+#ifdef WHITTLE_HAVE_CUDA
+  return cuda::cudaBackend();
+#else
+  return unimplemented("the CUDA backend is not built into this runtime (configured with WHITTLE_CUDA=OFF or without the CUDA toolkit)");
+#endif
+}
+
+std::string_view deviceName(DeviceKind device) { return device == DeviceKind::kCpu ? "cpu" : "cuda"; }
+
+Expected<DeviceKind> parseDevice(std::string_view name) {
+  if (name == "cpu") return DeviceKind::kCpu;
+  if (name == "cuda" || name == "gpu") return DeviceKind::kCuda;
+  return invalidInput("unknown device '" + std::string(name) + "' (expected cpu or cuda)");
+}
+
+bool builtWithCuda() {
+#ifdef WHITTLE_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string_view cudaUnverifiedWarning() {
+  return "warning: this build's CUDA path is unverified: it compiles, but it has not yet run on a GPU "
+         "(scripts/gpu_check.sh does the checks)";
 }
 
 Expected<std::vector<ir::Tensor>> evaluateNode(const ir::Node& node, int64_t opset,

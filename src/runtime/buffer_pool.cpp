@@ -15,7 +15,8 @@ std::shared_ptr<ir::Buffer> BufferPool::acquire(size_t bytes) {
   }
   // The returned pointer owns the real buffer through its deleter, which also takes the
   // bytes off the live count when the last holder lets go.
-  std::shared_ptr<ir::Buffer> real = ir::Buffer::allocateUninitialized(bytes);
+  std::shared_ptr<ir::Buffer> real = allocator_ ? allocator_(bytes) : ir::Buffer::allocateUninitialized(bytes);
+  if (!real) return nullptr;
   ir::Buffer* raw = real.get();
   const size_t size = real->size();
   std::shared_ptr<ir::Buffer> tracked(raw, [real = std::move(real), live = live_, size](ir::Buffer*) mutable {

@@ -61,9 +61,10 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
   (void)ir::inferShapes(model_);
   WH_RETURN_IF_ERROR(backend->lower(graph, keep, lowering_));
 
+  // Constants go to the backend's memory once, here (the CPU: the same tensor, shared).
   for (const ir::Value* v : graph.initializers()) {
     int s = slotFor(v);
-    slots_[static_cast<size_t>(s)] = *v->constant();
+    WH_ASSIGN_OR_RETURN(slots_[static_cast<size_t>(s)], backend->copyIn(*v->constant(), *env_.context));
     isConstantSlot_[static_cast<size_t>(s)] = true;
   }
   for (const ir::Value* v : graph.inputs()) {
@@ -82,6 +83,11 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
       if (!isControlFlow(*node)) {
         return unimplemented(node->describe() + ": op " + node->opType() + " has subgraphs and is not control flow the " +
                              runtimeName + " runtime runs (If, Loop, Scan)");
+      }
+      if (backend->device() != DeviceKind::kCpu) {
+        // The control-flow kernels read their conditions and trip counts on the host.
+        return unimplemented(node->describe() + ": op " + node->opType() + " (control flow) is not supported by the " +
+                             runtimeName + " runtime; it runs on the CPU runtime only");
       }
       WH_ASSIGN_OR_RETURN(kernel, createControlFlowKernel(*node, model_, env_));
     } else {
@@ -197,6 +203,7 @@ Status Session::Impl::compile(const ir::Model& source) {
   // Kernels may create their primitives now, which fix their thread count when created.
   WH_ASSIGN_OR_RETURN(context, backend->createContext(options.threads));
   backend->enter(*context);
+  pool.setAllocator([backend = backend](size_t bytes) { return backend->allocate(bytes); });
   ir::Model model = source.clone();
   ir::Graph& graph = *model.graph;
   // Extra outputs become graph outputs of the private graph before lowering and kernel

@@ -18,6 +18,7 @@
 #include "whittle/eval/latency.h"
 #include "whittle/eval/layers.h"
 #include "whittle/ir/graph.h"
+#include "whittle/runtime/device.h"
 
 namespace whittle::report {
 
@@ -133,6 +134,10 @@ struct CompareResult {
 
 struct CompareOptions {
   int threads = 1;
+  /// Where each model runs (runtime::SessionOptions::device): the original on the CPU and the
+  /// optimized on the GPU checks the GPU path against the CPU runtime.
+  runtime::DeviceKind originalDevice = runtime::DeviceKind::kCpu;
+  runtime::DeviceKind optimizedDevice = runtime::DeviceKind::kCpu;
   /// Samples per run when the model's batch dimension is free; a fixed batch size wins.
   int64_t batchSize = 8;
   /// Also measure per-layer SQNR (a run with every matched activation as an extra output).

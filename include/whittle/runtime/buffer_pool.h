@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -13,6 +14,11 @@ namespace whittle::runtime {
 /// similar size takes it. Buffers are 64-byte aligned and uninitialised.
 class BufferPool {
  public:
+  /// Where new buffers come from: the session's backend (Backend::allocate); the host heap
+  /// by default. A null buffer means the allocation failed.
+  using Allocator = std::function<std::shared_ptr<ir::Buffer>(size_t)>;
+  void setAllocator(Allocator allocator) { allocator_ = std::move(allocator); }
+
   std::shared_ptr<ir::Buffer> acquire(size_t bytes);
   /// Takes a buffer back if nobody else holds it.
   void release(std::shared_ptr<ir::Buffer> buffer);
@@ -23,6 +29,7 @@ class BufferPool {
   size_t peakBytes() const { return peak_; }
 
  private:
+  Allocator allocator_;
   std::multimap<size_t, std::shared_ptr<ir::Buffer>> free_;
   /// Shared with each buffer's deleter, which may outlive the pool.
   std::shared_ptr<std::atomic<size_t>> live_ = std::make_shared<std::atomic<size_t>>(0);
