@@ -415,6 +415,11 @@ def run_model(args, name, source, path, spec, work):
         worst = max((e[0] for e in errs), default=0.0)
         max_rel = max((e[1] for e in errs), default=0.0)
         extra = dict(seconds=seconds, norm_rel=worst, max_rel=max_rel)
+        # whittle's fallbacks (per-tensor weights, weights left float inside subgraphs): an "ok"
+        # that says so, since a stage that quantized nothing also matches the original.
+        warnings = [line[len("warning: "):] for line in out.splitlines() if line.startswith("warning: ")]
+        if warnings:
+            extra["warnings"] = warnings
         if exact and worst > tol:
             return stage_result("fail", f"emitted model in ORT differs from the original: norm-relative error {worst:.3g} > {tol:.3g}",
                                 quote(cmd), **extra)
@@ -558,6 +563,9 @@ def cell(stage):
             text = f"ok {stage['norm_rel']:.1e}"
             if isinstance(stage.get("ort_int8"), float):
                 text += f" (ORT int8 {stage['ort_int8']:.1e})"
+            if stage.get("warnings"):
+                n = len(stage["warnings"])
+                text += f" ({n} warning{'s' if n != 1 else ''})"
             return text
         return "ok"
     return f"{stage['status'].upper()}: {short_reason(stage['reason'])}".replace("|", "\\|")
@@ -652,6 +660,10 @@ def report(args, records, stamp):
     if not args.quiet:
         print(text)
         print("\nFailures:\n" + findings(records))
+        warned = [f"- {r['name']} {stage}: {w}" for r in records for stage, st in r["stages"].items()
+                  for w in (st or {}).get("warnings", [])]
+        if warned:
+            print("\nWarnings:\n" + "\n".join(warned))
     if args.update_results:
         # The command that makes the same table, without where this run kept its files.
         argv, kept = sys.argv[1:], []
