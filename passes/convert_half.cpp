@@ -353,7 +353,15 @@ Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& mo
       if (out != nullptr && out->dtype() == DataType::kFloat && n->opType() != "Constant") names.push_back(out->name());
     }
   }
-  WH_ASSIGN_OR_RETURN(auto values, runWith(reference, names, feeds));
+  auto run = runWith(reference, names, feeds);
+  if (!run.isOk()) {
+    // A model whittle's runtime cannot run (an op it lacks) still converts, with the static rules.
+    WH_RETURN_IF_ERROR(ctx.fallback(std::string(passName()) + ": no range check, the float32 model does not run on the "
+                                    "calibration samples (" + run.status().message() +
+                                    "): only the static rules keep nodes float32"));
+    return std::set<std::string>{};
+  }
+  const auto& values = *run;
   std::set<std::string> keep;
   auto magnitude = [](double v) { return std::isnan(v) ? std::numeric_limits<double>::infinity() : std::fabs(v); };
   auto text = [](double v) {
