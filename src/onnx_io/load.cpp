@@ -109,6 +109,9 @@ class Loader {
   Expected<ir::Attribute> convertAttribute(onnx::AttributeProto& proto, const std::string& nodeLabel);
   Status convertGraph(onnx::GraphProto& proto, ir::Graph& graph);
   Status checkArity(const onnx::NodeProto& n, const std::string& labelText) const;
+  /// checkArity on every node inside `n`'s subgraph attributes, nested bodies included: the IR
+  /// keeps bodies serialized, and the runtime decodes them later without the model's opsets.
+  Status checkSubgraphNodes(const onnx::NodeProto& n, const std::string& labelText) const;
 
   std::string baseDir_;
   /// The model's opset imports, by domain ("" for ai.onnx).
@@ -304,6 +307,23 @@ std::string nodeLabel(const onnx::NodeProto& n, int index) {
   return op + (n.name().empty() ? " #" + std::to_string(index) : " '" + n.name() + "'");
 }
 
+Status Loader::checkSubgraphNodes(const onnx::NodeProto& n, const std::string& labelText) const {
+  auto checkGraph = [&](const onnx::GraphProto& g, const std::string& where) -> Status {
+    for (int i = 0; i < g.node_size(); ++i) {
+      const onnx::NodeProto& inner = g.node(i);
+      std::string innerLabel = where + ": " + nodeLabel(inner, i);
+      WH_RETURN_IF_ERROR(checkArity(inner, innerLabel));
+      WH_RETURN_IF_ERROR(checkSubgraphNodes(inner, innerLabel));
+    }
+    return Status::ok();
+  };
+  for (const onnx::AttributeProto& a : n.attribute()) {
+    if (a.has_g()) WH_RETURN_IF_ERROR(checkGraph(a.g(), labelText + " > " + a.name()));
+    for (const onnx::GraphProto& g : a.graphs()) WH_RETURN_IF_ERROR(checkGraph(g, labelText + " > " + a.name()));
+  }
+  return Status::ok();
+}
+
 Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
   graph.setName(proto.name());
   graph.setDocString(proto.doc_string());
@@ -364,6 +384,7 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     std::string labelText = nodeLabel(n, i);
     if (n.op_type().empty()) return invalidInput(labelText + ": empty op_type");
     WH_RETURN_IF_ERROR(checkArity(n, labelText));
+    WH_RETURN_IF_ERROR(checkSubgraphNodes(n, labelText));
     std::vector<ir::Value*> inputs;
     for (const auto& name : n.input()) {
       if (name.empty()) {

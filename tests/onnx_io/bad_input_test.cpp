@@ -257,6 +257,35 @@ std::vector<BadCase> badCases() {
             },
             StatusCode::kInvalidInput, {"ReduceMean 'norm_mean'", "attribute 'axes' is not part of ReduceMean at opset 21",
                                         "an input from ReduceMean-18 on"});
+  // Inside a subgraph too: the IR keeps bodies serialized and the runtime decodes them later.
+  modelCase("an attribute that became an input, inside an If branch",
+            [](onnx::ModelProto& m) {
+              m.mutable_opset_import(0)->set_version(21);
+              onnx::NodeProto* ifNode = m.mutable_graph()->add_node();
+              ifNode->set_op_type("If");
+              ifNode->set_name("gate");
+              ifNode->add_input("x");
+              ifNode->add_output("branch_out");
+              for (const char* name : {"then_branch", "else_branch"}) {
+                onnx::AttributeProto* a = ifNode->add_attribute();
+                a->set_name(name);
+                a->set_type(onnx::AttributeProto::GRAPH);
+                onnx::GraphProto* g = a->mutable_g();
+                g->set_name(name);
+                onnx::NodeProto* r = g->add_node();
+                r->set_op_type("ReduceMean");
+                r->set_name("inner_mean");
+                r->add_input("x");
+                r->add_output("m");
+                onnx::AttributeProto* axes = r->add_attribute();
+                axes->set_name("axes");
+                axes->set_type(onnx::AttributeProto::INTS);
+                axes->add_ints(-1);
+                g->add_output()->set_name("m");
+              }
+            },
+            StatusCode::kInvalidInput, {"If 'gate' > then_branch: ReduceMean 'inner_mean'",
+                                        "attribute 'axes' is not part of ReduceMean at opset 21"});
   modelCase("DFT's axis attribute at opset 20",
             [](onnx::ModelProto& m) {
               m.mutable_opset_import(0)->set_version(20);
