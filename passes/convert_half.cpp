@@ -23,7 +23,9 @@
 // An existing Cast to float32 inside the converted region casts to the half type instead.
 // Every value's recorded type follows.
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -187,6 +189,7 @@ class ConvertHalf final : public Pass {
   /// Converts `model`; nodes whose first output is named in `keepFloat` stay float32.
   Status convert(ir::Model& model, PassContext& ctx, const std::set<std::string>& keepFloat) const;
   Expected<std::set<std::string>> chooseFloatNodes(const ir::Model& model, PassContext& ctx) const;
+  Expected<std::set<std::string>> outOfRangeNodes(const ir::Model& model, PassContext& ctx) const;
   bool converts(const ir::Node& n, const std::set<std::string>& keepFloat) const;
   const char* passName() const { return config_.half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16"; }
   ir::Node* addCast(ir::Graph& graph, ir::Value* v, DataType to, ir::Node* before) const;
@@ -327,14 +330,86 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
   return keepFloat;
 }
 
+/// The largest magnitude a float16 value may reach on the calibration samples: float16 ends at
+/// 65504, and a factor 8 is left for inputs the samples did not cover.
+constexpr double kHalfSafeBound = 8192.0;
+
+// The range rule (float16 with calibration data, tolerance or not): runs the float32 model on
+// the calibration samples with every float node output as an extra output; a node whose output
+// exceeds kHalfSafeBound in magnitude (or is not finite) stays float32, and so does every node
+// that reads such a value (in half it would read it through a Cast to half: inf). A note names
+// each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
+// long reductions), as in onnxconverter-common's float16 converter, whose default block list
+// also names ops rather than ranges.
+Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& model, PassContext& ctx) const {
+  WH_ASSIGN_OR_RETURN(auto feeds, ctx.calibration->sampleFeeds(config_.toleranceSamples));
+  if (feeds.empty()) return invalidInput(std::string(passName()) + ": the calibration data set is empty");
+  ir::Model reference = model.clone();
+  (void)ir::inferShapes(reference);
+  fillElementTypes(*reference.graph);
+  std::vector<std::string> names;
+  for (const ir::Node* n : reference.graph->nodes()) {
+    for (const ir::Value* out : n->outputs()) {
+      if (out != nullptr && out->dtype() == DataType::kFloat && n->opType() != "Constant") names.push_back(out->name());
+    }
+  }
+  auto run = runWith(reference, names, feeds);
+  if (!run.isOk()) {
+    // A model whittle's runtime cannot run (an op it lacks) still converts, with the static rules.
+    WH_RETURN_IF_ERROR(ctx.fallback(std::string(passName()) + ": no range check, the float32 model does not run on the "
+                                    "calibration samples (" + run.status().message() +
+                                    "): only the static rules keep nodes float32"));
+    return std::set<std::string>{};
+  }
+  const auto& values = *run;
+  std::set<std::string> keep;
+  auto magnitude = [](double v) { return std::isnan(v) ? std::numeric_limits<double>::infinity() : std::fabs(v); };
+  auto text = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.3g", v);
+    return std::string(buf);
+  };
+  for (const std::string& name : names) {
+    double peak = 0;
+    for (const auto& sample : values) {
+      const ir::Tensor& t = sample.at(name);
+      for (int64_t i = 0; i < t.numel(); ++i) peak = std::max(peak, magnitude(t.valueAsDouble(i)));
+    }
+    if (peak <= kHalfSafeBound) continue;
+    const ir::Value* v = model.graph->findValue(name);
+    if (v == nullptr || v->producer() == nullptr) continue;
+    const ir::Node* producer = v->producer();
+    if (producer->output(0) != nullptr && keep.insert(producer->output(0)->name()).second && converts(*producer, {})) {
+      ctx.note(std::string(passName()) + ": " + producer->describe() + " stays float32: its output '" + name + "' reaches " +
+               text(peak) + " on the calibration samples (float16 ends at 65504; the bound is " + text(kHalfSafeBound) + ")");
+    }
+    for (const ir::Value::Use& use : v->uses()) {
+      const ir::Node* user = use.user;
+      if (use.implicit() || user->output(0) == nullptr) continue;
+      if (keep.insert(user->output(0)->name()).second && converts(*user, {})) {
+        ctx.note(std::string(passName()) + ": " + user->describe() + " stays float32: it reads '" + name + "', which reaches " +
+                 text(peak) + " (beyond float16's range once cast)");
+      }
+    }
+  }
+  return keep;
+}
+
 Status ConvertHalf::run(ir::Model& model, PassContext& ctx) {
   noteSubgraphsLeftAlone(*model.graph, ctx, config_.half == DataType::kFloat16 ? "convert-fp16" : "convert-bf16", "float32");
   std::set<std::string> keepFloat;
   if (config_.tolerance > 0) {
     WH_ASSIGN_OR_RETURN(keepFloat, chooseFloatNodes(model, ctx));
   }
+  const size_t byTolerance = keepFloat.size();
+  int64_t byRange = 0;
+  if (config_.half == DataType::kFloat16 && ctx.calibration != nullptr) {
+    WH_ASSIGN_OR_RETURN(auto outOfRange, outOfRangeNodes(model, ctx));
+    for (const std::string& name : outOfRange) byRange += keepFloat.insert(name).second ? 1 : 0;
+  }
   WH_RETURN_IF_ERROR(convert(model, ctx, keepFloat));
-  ctx.stats().counters["nodes-kept-by-tolerance"] = static_cast<int64_t>(keepFloat.size());
+  ctx.stats().counters["nodes-kept-by-tolerance"] = static_cast<int64_t>(byTolerance);
+  ctx.stats().counters["nodes-kept-by-range"] = byRange;
   return Status::ok();
 }
 

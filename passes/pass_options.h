@@ -212,7 +212,7 @@ struct ConvertHalfOptions {
                   "> 0: mixed precision: nodes whose half output error (max |err| / max |x| on calibration samples, "
                   "--calib) crosses it stay float32",
                   OptionRange::atLeast(0))
-            .integer(&S::toleranceSamples, "tolerance-samples", 8, "calibration samples the tolerance is measured on",
+            .integer(&S::toleranceSamples, "tolerance-samples", 8, "calibration samples the tolerance is measured on, and (float16, whenever --calib is given) the range check that keeps nodes whose values pass 8192 in float32",
                      OptionRange::atLeast(1));
     return list;
   }

@@ -17,7 +17,7 @@
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
-#include "subgraph_note.h"
+#include "subgraph_float.h"
 
 namespace whittle::passes {
 namespace {
@@ -68,7 +68,7 @@ bool QuantizeDynamic::selected(const ir::Node& n) const {
 }
 
 Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
-  noteSubgraphsLeftAlone(*model.graph, ctx, "quantize-dynamic", "float");
+  WH_RETURN_IF_ERROR(warnSubgraphWeightsLeftFloat(*model.graph, ctx, "quantize-dynamic"));
   std::vector<ir::Node*> targets;
   for (ir::Node* n : model.graph->nodes()) {
     if (selected(*n)) targets.push_back(n);

@@ -42,7 +42,7 @@
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/qdq_groups.h"
 #include "whittle/quant/quant_math.h"
-#include "subgraph_note.h"
+#include "subgraph_float.h"
 
 namespace whittle::passes {
 namespace {
@@ -206,6 +206,7 @@ std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqO
 }
 
 Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
+  WH_RETURN_IF_ERROR(warnSubgraphWeightsLeftFloat(*model.graph, ctx, "quantize-int8"));
   // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
   // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
   // a model with nothing to quantize is left at its opset.
@@ -241,7 +242,6 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   ir::Graph& graph = *model.graph;
-  noteSubgraphsLeftAlone(graph, ctx, "quantize-int8", "float");
   WH_RETURN_IF_ERROR(graph.topologicalSort());
   const bool asymmetric = config_.activationType == ir::DataType::kUint8;
 

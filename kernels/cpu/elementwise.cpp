@@ -2,6 +2,9 @@
 // identity-like ops (Identity, Dropout at inference), which return their input as a view.
 // Binary ops live in elementwise_binary.cpp, unary ops in elementwise_unary.cpp, Cast in
 // elementwise_cast.cpp.
+#include <optional>
+#include <random>
+
 #include "cpu/elementwise_common.h"
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
@@ -71,17 +74,21 @@ bool makeBroadcastPlan(const std::vector<int64_t>& outDims, std::initializer_lis
 
 namespace {
 
-/// Dropout at inference: the output is the input; the optional mask is all true. Training
-/// mode with a non-zero ratio would need the random mask, which the runtime does not make.
+/// Dropout at inference: the output is the input; the optional mask is all true.
+/// training_mode=true (opset 12+) with a non-zero ratio keeps each element with probability
+/// 1 - ratio and scales it by 1 / (1 - ratio). The draws are numpy's legacy generator (MT19937
+/// seeded with init_genrand, one double from two 32-bit words), so that with the `seed`
+/// attribute the mask is the one the ONNX reference (np.random.seed(seed); uniform >= ratio)
+/// makes; without it the seed comes from std::random_device, as the spec leaves it free.
 class DropoutKernel final : public Kernel {
  public:
-  explicit DropoutKernel(int64_t opset) : opset_(opset) {}
+  DropoutKernel(int64_t opset, std::optional<int64_t> seed) : opset_(opset), seed_(seed) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& x = ctx.input(0);
     if (opset_ >= 12 && ctx.hasInput(2) && ctx.input(2).numel() == 1 && ctx.input(2).data<bool>()[0]) {
       double ratio = ctx.hasInput(1) && ctx.input(1).numel() == 1 ? ctx.input(1).valueAsDouble(0) : 0.5;
-      if (ratio != 0.0) return ctx.unsupported("training_mode=true is not supported (inference runtime)");
+      if (ratio != 0.0) return training(ctx, x, ratio);
     }
     ctx.setOutput(0, x);
     if (ctx.hasOutput(1)) {
@@ -101,7 +108,35 @@ class DropoutKernel final : public Kernel {
   }
 
  private:
+  Status training(KernelContext& ctx, const ir::Tensor& x, double ratio) const {
+    if (!(ratio > 0.0 && ratio < 1.0)) return ctx.error("ratio " + std::to_string(ratio) + " is outside [0, 1)");
+    std::mt19937 rng(static_cast<std::mt19937::result_type>(seed_ ? *seed_ : std::random_device{}()));
+    auto uniform = [&rng] {
+      const uint32_t a = static_cast<uint32_t>(rng()) >> 5, b = static_cast<uint32_t>(rng()) >> 6;
+      return (a * 67108864.0 + b) / 9007199254740992.0;
+    };
+    const int64_t n = x.numel();
+    std::vector<uint8_t> keep(static_cast<size_t>(n));
+    for (auto& k : keep) k = uniform() >= ratio ? 1 : 0;
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), x.dims());
+    bool ok = dispatchTypes<kFloatTypes>(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      using C = ComputeT<T>;
+      const C scale = static_cast<C>(1.0 / (1.0 - ratio));
+      const T* xd = x.data<T>();
+      T* yd = y.mutableData<T>();
+      for (int64_t i = 0; i < n; ++i) yd[i] = Elem<T>::store(keep[static_cast<size_t>(i)] ? Elem<T>::load(xd[i]) * scale : C{0});
+    });
+    if (!ok) return ctx.unsupported("training-mode Dropout of dtype " + std::string(ir::dataTypeName(x.dtype())) + " is not supported");
+    if (ctx.hasOutput(1)) {
+      ir::Tensor& mask = ctx.allocateOutput(1, ir::DataType::kBool, x.dims());
+      std::copy(keep.begin(), keep.end(), reinterpret_cast<uint8_t*>(mask.mutableRawData()));
+    }
+    return Status::ok();
+  }
+
   int64_t opset_;
+  std::optional<int64_t> seed_;
 };
 
 }  // namespace
@@ -117,7 +152,9 @@ void registerElementwiseKernels(KernelRegistry& registry) {
     });
   });
   registry.add("", "Dropout", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
-    return std::unique_ptr<Kernel>(std::make_unique<DropoutKernel>(info.opset));
+    std::optional<int64_t> seed;
+    if (info.node.findAttribute("seed") != nullptr) seed = info.node.attrInt("seed", 0);
+    return std::unique_ptr<Kernel>(std::make_unique<DropoutKernel>(info.opset, seed));
   });
 }
 

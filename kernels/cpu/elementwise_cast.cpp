@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "cpu/elementwise_common.h"
+#include "cpu/float8.h"
 #include "cpu/kernel_util.h"
 #include "whittle/runtime/kernel.h"
 
@@ -109,80 +110,6 @@ __attribute__((target("avx2,f16c"))) void halfToFloatF16c(const uint16_t* s, flo
 }
 #endif
 
-// ---- float8 ----
-
-/// The layout of a float8 type.
-struct Float8Format {
-  int mantBits;
-  int bias;
-  bool ieee;     ///< E5M2: exponent all ones is inf (mantissa 0) or nan.
-  bool uz;       ///< FNUZ: no negative zero; 0x80 is the only nan.
-  double maxFinite;
-};
-
-Float8Format float8Format(ir::DataType t) {
-  switch (t) {
-    case ir::DataType::kFloat8E4M3FN: return {3, 7, false, false, 448.0};
-    case ir::DataType::kFloat8E4M3FNUZ: return {3, 8, false, true, 240.0};
-    case ir::DataType::kFloat8E5M2: return {2, 15, true, false, 57344.0};
-    default: return {2, 16, false, true, 57344.0};  // kFloat8E5M2FNUZ
-  }
-}
-
-bool isFloat8(ir::DataType t) {
-  return t == ir::DataType::kFloat8E4M3FN || t == ir::DataType::kFloat8E4M3FNUZ || t == ir::DataType::kFloat8E5M2 ||
-         t == ir::DataType::kFloat8E5M2FNUZ;
-}
-
-double float8ToDouble(uint8_t bits, const Float8Format& f) {
-  const int expBits = 7 - f.mantBits;
-  const int expMax = (1 << expBits) - 1;
-  const int mantMask = (1 << f.mantBits) - 1;
-  bool negative = (bits & 0x80u) != 0;
-  int e = (bits >> f.mantBits) & expMax;
-  int m = bits & mantMask;
-  if (f.uz && bits == 0x80u) return std::numeric_limits<double>::quiet_NaN();
-  if (!f.uz && !f.ieee && (bits & 0x7fu) == 0x7fu) return std::numeric_limits<double>::quiet_NaN();
-  if (f.ieee && e == expMax) {
-    return m == 0 ? (negative ? -1.0 : 1.0) * std::numeric_limits<double>::infinity()
-                  : std::numeric_limits<double>::quiet_NaN();
-  }
-  double v = e == 0 ? std::ldexp(m, 1 - f.bias - f.mantBits) : std::ldexp(m + (1 << f.mantBits), e - f.bias - f.mantBits);
-  return negative ? -v : v;
-}
-
-/// Rounds to nearest even; beyond the largest finite value it saturates to it or becomes
-/// inf (E5M2) / nan (the others), as the ONNX Cast saturate attribute says.
-uint8_t doubleToFloat8(double x, const Float8Format& f, bool saturate) {
-  const uint8_t nan = f.uz ? 0x80u : 0x7fu;
-  uint8_t sign = std::signbit(x) ? 0x80u : 0x00u;
-  if (std::isnan(x)) return f.uz ? nan : static_cast<uint8_t>(nan | sign);
-  double a = std::fabs(x);
-  auto overflow = [&]() -> uint8_t {
-    if (saturate) return static_cast<uint8_t>(sign | (f.ieee ? 0x7bu : (f.uz ? 0x7fu : 0x7eu)));
-    if (f.ieee) return static_cast<uint8_t>(sign | 0x7cu);
-    return f.uz ? nan : static_cast<uint8_t>(nan | sign);
-  };
-  if (std::isinf(a)) return overflow();
-  if (a == 0.0) return f.uz ? 0x00u : sign;
-  int e = std::ilogb(a);
-  int minExp = 1 - f.bias;
-  int q = std::max(e, minExp) - f.mantBits;  // quantum exponent
-  double r = std::nearbyint(std::ldexp(a, -q));  // mantissa count, round half to even
-  if (r == 0.0) return f.uz ? 0x00u : sign;
-  double value = std::ldexp(r, q);
-  if (value > f.maxFinite) return overflow();
-  int er = std::ilogb(value);
-  uint32_t code;
-  if (er < minExp) {
-    code = static_cast<uint32_t>(r);  // subnormal: exponent field 0
-  } else {
-    auto mant = static_cast<uint32_t>(std::ldexp(value, f.mantBits - er)) - (1u << f.mantBits);
-    code = static_cast<uint32_t>(er + f.bias) << f.mantBits | mant;
-  }
-  return static_cast<uint8_t>(sign | code);
-}
-
 // ---- strings ----
 
 /// numpy's str() of a float: shortest round-trip digits, positional for exponents -4..15,
@@ -267,13 +194,6 @@ bool parseValue(const std::string& s, D& out) {
 
 bool isInt4(ir::DataType t) { return t == ir::DataType::kInt4 || t == ir::DataType::kUint4; }
 
-/// Casting *to* float8 and int4 is implemented (doubleToFloat8, the int4 packing below) but
-/// switched off: ir::Tensor::valueAsDouble does not read those dtypes yet, so the node-test
-/// comparer aborts the whole test binary on their expected outputs. Turn this on together
-/// with valueAsDouble support (and drop the cases listed for it in
-/// tests/runtime/node_expected_failures.txt); elementwise_cast_test.cpp then
-/// checks the results against a brute-force reference.
-constexpr bool kCastToFloat8AndInt4 = false;
 
 std::string typeName(ir::DataType t) { return std::string(ir::dataTypeName(t)); }
 
@@ -330,12 +250,9 @@ class CastKernel final : public Kernel {
     });
     if (handled) return Status::ok();
     // float8 and int4 on either side: through double.
-    bool fromOk = typeBit(from) != 0 || isFloat8(from) || isInt4(from);
-    bool toOk = typeBit(to) != 0 || isFloat8(to) || isInt4(to);
+    bool fromOk = typeBit(from) != 0 || float8::isFloat8(from) || isInt4(from);
+    bool toOk = typeBit(to) != 0 || float8::isFloat8(to) || isInt4(to);
     if (!fromOk || !toOk) return ctx.unsupported("cast from " + typeName(from) + " to " + typeName(to) + " is not supported");
-    if (!kCastToFloat8AndInt4 && (isFloat8(to) || isInt4(to))) {
-      return ctx.unsupported("cast to " + typeName(to) + " is not enabled yet");
-    }
     constexpr int64_t kBlock = 256;
     double buf[kBlock];
     for (int64_t b = 0; b < n; b += kBlock) {
@@ -349,10 +266,10 @@ class CastKernel final : public Kernel {
  private:
   static void readDoubles(const ir::Tensor& x, int64_t begin, int64_t n, double* out) {
     ir::DataType t = x.dtype();
-    if (isFloat8(t)) {
-      Float8Format f = float8Format(t);
+    if (float8::isFloat8(t)) {
+      const float8::Format f = float8::formatOf(t);
       const auto* p = reinterpret_cast<const uint8_t*>(x.rawData());
-      for (int64_t i = 0; i < n; ++i) out[i] = float8ToDouble(p[begin + i], f);
+      for (int64_t i = 0; i < n; ++i) out[i] = float8::toDouble(p[begin + i], f);
     } else if (isInt4(t)) {
       const auto* p = reinterpret_cast<const uint8_t*>(x.rawData());
       for (int64_t i = 0; i < n; ++i) {
@@ -372,10 +289,10 @@ class CastKernel final : public Kernel {
 
   void writeDoubles(ir::Tensor& y, int64_t begin, int64_t n, const double* in) const {
     ir::DataType t = y.dtype();
-    if (isFloat8(t)) {
-      Float8Format f = float8Format(t);
+    if (float8::isFloat8(t)) {
+      const float8::Format f = float8::formatOf(t);
       auto* p = reinterpret_cast<uint8_t*>(y.mutableRawData());
-      for (int64_t i = 0; i < n; ++i) p[begin + i] = doubleToFloat8(in[i], f, saturate_);
+      for (int64_t i = 0; i < n; ++i) p[begin + i] = float8::fromDouble(in[i], f, saturate_);
     } else if (isInt4(t)) {
       auto* p = reinterpret_cast<uint8_t*>(y.mutableRawData());
       double lo = t == ir::DataType::kInt4 ? -8.0 : 0.0;

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "cpu/families.h"
+#include "cpu/float8.h"
 #include "cpu/kernel_util.h"
 #include "cpu/quant_common.h"
 
@@ -150,6 +151,7 @@ class QuantizeLinearKernel final : public Kernel {
       : axis_(info.node.attrInt("axis", 1)),
         blockSize_(info.node.attrInt("block_size", 0)),
         outputDtypeAttr_(info.node.attrInt("output_dtype", 0)),
+        saturate_(info.node.attrInt("saturate", 1) != 0),
         channelsLast_(info.channelsLastInt8(info.node.output(0))) {}
 
   static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info) {
@@ -176,6 +178,7 @@ class QuantizeLinearKernel final : public Kernel {
     std::vector<int32_t> zps;
     if (zpT != nullptr) { WH_ASSIGN_OR_RETURN(zps, readZeroPoints(*zpT, ctx.node(), "y_zero_point")); }
     ir::Tensor& y = ctx.allocateOutput(0, outType, x.dims());
+    if (isNarrow(outType)) return quantizeNarrow(x, layout, scales, zps, y);
     const IntRange range = *intRange(outType);
     const float* xd = x.data<float>();
     auto runAll = [&](auto* yd) {
@@ -203,6 +206,8 @@ class QuantizeLinearKernel final : public Kernel {
   }
 
  private:
+  static bool isNarrow(DataType t) { return t == DataType::kInt4 || t == DataType::kUint4 || float8::isFloat8(t); }
+
   static Status checkOutputType(const ir::Node& node, DataType t) {
     switch (t) {
       case DataType::kUint8:
@@ -210,10 +215,52 @@ class QuantizeLinearKernel final : public Kernel {
       case DataType::kUint16:
       case DataType::kInt16: return Status::ok();
       default:
-        // int4/uint4/float8 outputs: the conversions are easy, but ir::Tensor::valueAsDouble
-        // cannot read those types yet, so nothing could check them.
-        return unimplemented(node.describe() + ": output dtype " + typeName(t) + " is not supported (uint8, int8, uint16, int16 are)");
+        if (isNarrow(t)) return Status::ok();
+        return unimplemented(node.describe() + ": output dtype " + typeName(t) +
+                             " is not supported (uint8, int8, uint16, int16, uint4, int4 and the float8 types are)");
     }
+  }
+
+  // int4/uint4 (packed two to a byte, the first in the low nibble) and float8 outputs, one
+  // element at a time: x / scale in float as for the 8-bit types, then saturate(round half to
+  // even + zp) for int4, or float8's own round to nearest even (and the `saturate` rule) of
+  // x / scale + zp. Not a hot path: such tensors are weights, quantized offline.
+  Status quantizeNarrow(const ir::Tensor& x, const AxisLayout& layout, const std::vector<float>& scales,
+                        const std::vector<int32_t>& zps, ir::Tensor& y) const {
+    const DataType outType = y.dtype();
+    const float* xd = x.data<float>();
+    auto* yd = reinterpret_cast<uint8_t*>(y.mutableRawData());
+    const bool isFloat8 = float8::isFloat8(outType);
+    const float8::Format format = isFloat8 ? float8::formatOf(outType) : float8::Format{};
+    const IntRange range = isFloat8 ? IntRange{0, 0} : *intRange(outType);
+    if (!isFloat8) std::fill(yd, yd + y.byteSize(), uint8_t{0});
+    // Serial, not forEachRun: two runs of packed nibbles may meet inside one byte.
+    auto one = [&](int64_t i, size_t s) {
+      const float v = xd[i] / scales[s];
+      const int32_t z = zps.empty() ? 0 : zps[s];
+      if (isFloat8) {
+        yd[i] = float8::fromDouble(static_cast<double>(v) + z, format, saturate_);
+        return;
+      }
+      const int32_t q = clampRoundAddZp(v, static_cast<float>(range.lo - z), static_cast<float>(range.hi - z), z);
+      const auto nibble = static_cast<uint8_t>(q & 0xf);
+      yd[i / 2] = static_cast<uint8_t>(yd[i / 2] | (i % 2 == 0 ? nibble : nibble << 4));
+    };
+    const int64_t rows = layout.mode == AxisLayout::Mode::kTensor ? 1 : layout.outer * layout.axisDim;
+    for (int64_t r = 0; r < rows; ++r) {
+      if (layout.mode == AxisLayout::Mode::kTensor) {
+        for (int64_t i = 0; i < layout.inner; ++i) one(i, 0);
+        continue;
+      }
+      const int64_t o = r / layout.axisDim, a = r % layout.axisDim;
+      for (int64_t j = 0; j < layout.inner; ++j) {
+        const int64_t s = layout.mode == AxisLayout::Mode::kAxis
+                              ? a
+                              : (o * layout.scaleAxisDim + a / layout.blockSize) * layout.inner + j;
+        one(r * layout.inner + j, static_cast<size_t>(s));
+      }
+    }
+    return Status::ok();
   }
 
   // y is NHWC while its dims stay NCHW (the channels-last plan): quantize a tile of each channel
@@ -268,6 +315,7 @@ class QuantizeLinearKernel final : public Kernel {
   int64_t axis_;
   int64_t blockSize_;
   int64_t outputDtypeAttr_;
+  bool saturate_;
   bool channelsLast_;
 };
 

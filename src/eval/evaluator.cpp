@@ -269,7 +269,7 @@ Expected<EvalResult> Evaluator::run(data::Dataset& dataset) {
   for (;;) {
     WH_ASSIGN_OR_RETURN(data::Batch b, dataset.next(batch));
     if (b.empty()) break;
-    int64_t rows = batchOf(b.inputs, b.count);
+    int64_t rows = samplesPerRun(b, dataset.fixedBatch());
     WH_ASSIGN_OR_RETURN(auto resA, original_.run(b.inputs));
     std::vector<runtime::NamedTensor> resB;
     if (paired) {

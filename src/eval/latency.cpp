@@ -80,9 +80,8 @@ Expected<std::vector<LatencyStats>> measureLatency(std::span<runtime::Session* c
   return stats;
 }
 
-int64_t batchOf(const std::vector<runtime::NamedTensor>& feeds, int64_t fallback) {
-  if (feeds.empty() || feeds.front().second.rank() == 0) return fallback;
-  return feeds.front().second.dims()[0];
+int64_t samplesPerRun(const data::Batch& batch, std::optional<int64_t> fixedBatch) {
+  return fixedBatch ? std::max(*fixedBatch, batch.count) : batch.count;
 }
 
 }  // namespace whittle::eval

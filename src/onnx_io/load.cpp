@@ -109,6 +109,9 @@ class Loader {
   Expected<ir::Attribute> convertAttribute(onnx::AttributeProto& proto, const std::string& nodeLabel);
   Status convertGraph(onnx::GraphProto& proto, ir::Graph& graph);
   Status checkArity(const onnx::NodeProto& n, const std::string& labelText) const;
+  /// checkArity on every node inside `n`'s subgraph attributes, nested bodies included: the IR
+  /// keeps bodies serialized, and the runtime decodes them later without the model's opsets.
+  Status checkSubgraphNodes(const onnx::NodeProto& n, const std::string& labelText) const;
 
   std::string baseDir_;
   /// The model's opset imports, by domain ("" for ai.onnx).
@@ -219,6 +222,21 @@ std::string unknownFieldsOf(const google::protobuf::Message& message) {
   return out;
 }
 
+/// A default-domain attribute that became an input at an opset newer than libonnx 1.12 knows
+/// (17): every such change from 18 through 28, listed from ONNX 1.23's operator schemas (an
+/// attribute in version N-1 that version N lacks). Earlier ones are caught by libonnx's schemas.
+struct TurnedInput {
+  const char* op;
+  int64_t since;
+  const char* attribute;
+};
+constexpr TurnedInput kAttributesTurnedInputs[] = {
+    {"ReduceL1", 18, "axes"},       {"ReduceL2", 18, "axes"},   {"ReduceLogSum", 18, "axes"},
+    {"ReduceLogSumExp", 18, "axes"}, {"ReduceMax", 18, "axes"},  {"ReduceMean", 18, "axes"},
+    {"ReduceMin", 18, "axes"},      {"ReduceProd", 18, "axes"}, {"ReduceSumSquare", 18, "axes"},
+    {"DFT", 20, "axis"},
+};
+
 /// Refuses a node whose input or output count its ONNX schema does not allow, as ONNX Runtime
 /// does when it loads a model: kernels and shape rules index their inputs by position, and a
 /// MatMul with one input would otherwise read past its input list. At an opset newer than
@@ -229,6 +247,20 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
   std::string domain = n.domain() == "ai.onnx" ? "" : n.domain();
   auto opset = opsets_.find(domain);
   if (opset == opsets_.end()) return Status::ok();
+  // Attributes that became inputs after the newest opset libonnx knows, from our own table (see
+  // kAttributesTurnedInputs): ONNX Runtime refuses them as unrecognized, and whittle's kernels,
+  // which read the input, would silently ignore them (ReduceMean over every axis).
+  if (domain.empty()) {
+    for (const TurnedInput& t : kAttributesTurnedInputs) {
+      if (n.op_type() != t.op || opset->second < t.since) continue;
+      for (const onnx::AttributeProto& a : n.attribute()) {
+        if (a.name() != t.attribute) continue;
+        return invalidInput(labelText + ": attribute '" + a.name() + "' is not part of " + n.op_type() +
+                            " at opset " + std::to_string(opset->second) + " (an input from " + n.op_type() + "-" +
+                            std::to_string(t.since) + " on: the model's opset was raised without converting the node)");
+      }
+    }
+  }
   const auto& ranges = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
   auto range = ranges.find(domain);
   if (range == ranges.end()) return Status::ok();
@@ -254,8 +286,8 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
   // An attribute the op's version does not have, as ONNX Runtime and the checker refuse it: often
   // one that became an input (ReduceSum's axes at 13) in a model whose opset was raised without
   // converting it, which kernels would otherwise ignore. Default domain only (ATen takes any), and
-  // only at opsets libonnx knows (its schemas end at 17 on Debian 12: ReduceMean's axes at 18 is
-  // not caught here).
+  // only at opsets libonnx knows (its schemas end at 17 on Debian 12; past that, only the table
+  // above is checked, since libonnx cannot tell a newer version's new attributes from stray ones).
   if (!newer && domain.empty() && n.op_type() != "ATen") {
     for (const onnx::AttributeProto& a : n.attribute()) {
       // (An attribute without a type gets its own error when attributes are converted.)
@@ -273,6 +305,23 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
 std::string nodeLabel(const onnx::NodeProto& n, int index) {
   std::string op = n.domain().empty() || n.domain() == "ai.onnx" ? n.op_type() : n.domain() + "." + n.op_type();
   return op + (n.name().empty() ? " #" + std::to_string(index) : " '" + n.name() + "'");
+}
+
+Status Loader::checkSubgraphNodes(const onnx::NodeProto& n, const std::string& labelText) const {
+  auto checkGraph = [&](const onnx::GraphProto& g, const std::string& where) -> Status {
+    for (int i = 0; i < g.node_size(); ++i) {
+      const onnx::NodeProto& inner = g.node(i);
+      std::string innerLabel = where + ": " + nodeLabel(inner, i);
+      WH_RETURN_IF_ERROR(checkArity(inner, innerLabel));
+      WH_RETURN_IF_ERROR(checkSubgraphNodes(inner, innerLabel));
+    }
+    return Status::ok();
+  };
+  for (const onnx::AttributeProto& a : n.attribute()) {
+    if (a.has_g()) WH_RETURN_IF_ERROR(checkGraph(a.g(), labelText + " > " + a.name()));
+    for (const onnx::GraphProto& g : a.graphs()) WH_RETURN_IF_ERROR(checkGraph(g, labelText + " > " + a.name()));
+  }
+  return Status::ok();
 }
 
 Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
@@ -335,6 +384,7 @@ Status Loader::convertGraph(onnx::GraphProto& proto, ir::Graph& graph) {
     std::string labelText = nodeLabel(n, i);
     if (n.op_type().empty()) return invalidInput(labelText + ": empty op_type");
     WH_RETURN_IF_ERROR(checkArity(n, labelText));
+    WH_RETURN_IF_ERROR(checkSubgraphNodes(n, labelText));
     std::vector<ir::Value*> inputs;
     for (const auto& name : n.input()) {
       if (name.empty()) {

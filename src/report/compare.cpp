@@ -171,7 +171,7 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
     eval::LatencyOptions latency;
     latency.warmupRuns = options.warmupRuns;
     latency.runs = options.latencyRuns;
-    latency.batch = eval::batchOf(first.inputs, first.count);
+    latency.batch = eval::samplesPerRun(first, dataset.fixedBatch());
     latency.progress = options.progress;
     std::array<runtime::Session*, 2> sessions = {sessionA.get(), sessionB.get()};
     WH_ASSIGN_OR_RETURN(auto stats, eval::measureLatency(sessions, first.inputs, latency));

@@ -106,7 +106,7 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   Accumulators own(0);
   for (int64_t b = 0; b < batches; ++b) {
     WH_ASSIGN_OR_RETURN(data::Batch in, ds.read(b * batch, std::min(batch, ds.size() - b * batch)));
-    int64_t rows = eval::batchOf(in.inputs, in.count);
+    int64_t rows = eval::samplesPerRun(in, ds.fixedBatch());
     auto start = Clock::now();
     auto outs = session.run(in.inputs);
     if (!outs.isOk()) return outs.status().withContext("the float model on --eval sample " + std::to_string(b * batch));

@@ -41,14 +41,21 @@ TEST_CASE("latencyStats: percentiles, mean, extremes, spread and throughput", "[
   CHECK(none.throughput == 0.0);
 }
 
-TEST_CASE("batchOf reads the first input's first dim", "[eval][latency]") {
-  std::vector<runtime::NamedTensor> feeds;
-  CHECK(batchOf(feeds, 3) == 3);
-  feeds.emplace_back("s", ir::Tensor(ir::DataType::kFloat, {}));
-  feeds.emplace_back("x", ir::Tensor(ir::DataType::kFloat, {5, 2}));
-  CHECK(batchOf(feeds, 3) == 3);  // a scalar first input
-  feeds.erase(feeds.begin());
-  CHECK(batchOf(feeds) == 5);
+TEST_CASE("samplesPerRun counts samples, not the first input's first dim", "[eval][latency]") {
+  data::Batch b;
+  b.count = 3;
+  // A recurrent state [2, batch, 128] first: its dim 0 is not the batch.
+  b.inputs.emplace_back("state", ir::Tensor(ir::DataType::kFloat, {2, 3, 128}));
+  b.inputs.emplace_back("x", ir::Tensor(ir::DataType::kFloat, {3, 16}));
+  CHECK(samplesPerRun(b, std::nullopt) == 3);
+  // A model with a fixed batch of 4: the last batch of 3 was padded to 4.
+  CHECK(samplesPerRun(b, 4) == 4);
+  // Whole-window samples: a sample fills the input [8, 512], batch axis included, so a run
+  // holds one sample (Dataset::fixedBatch() is 1), not 8.
+  data::Batch window;
+  window.count = 1;
+  window.inputs.emplace_back("x", ir::Tensor(ir::DataType::kFloat, {8, 512}));
+  CHECK(samplesPerRun(window, 1) == 1);
 }
 
 TEST_CASE("measureLatency times every session, interleaved, after the warm-up", "[eval][latency]") {
@@ -64,7 +71,7 @@ TEST_CASE("measureLatency times every session, interleaved, after the warm-up", 
   LatencyOptions options;
   options.warmupRuns = 2;
   options.runs = 5;
-  options.batch = batchOf(feeds);
+  options.batch = 3;  // x [3, 4]
   std::vector<std::pair<int64_t, int64_t>> progress;
   options.progress = [&](std::string_view phase, int64_t done, int64_t total) {
     CHECK(phase == "latency");

@@ -266,6 +266,27 @@ TEST_CASE("convert-fp16 tolerance keeps the nodes where half precision fails in 
     const ir::Tensor y = testing::runModel(mixed, feeds)[0].second;
     CHECK(testing::normRelativeError(y, expected) < 1e-2);
   }
+  SECTION("calibration data alone keeps the nodes whose values leave float16's range") {
+    ir::Model ranged = model.clone();
+    FeedProvider provider(model);
+    passes::PassContext ctx(ranged);
+    ctx.calibration = &provider;
+    auto stats = convertWith("convert-fp16", ctx, ranged);
+    // scale2's output reaches 1.6e5 (> 8192): it stays float32, and so does scale3, which reads it.
+    CHECK(stats.back().counters.at("nodes-kept-by-range") == 2);
+    CHECK(stats.back().counters.at("nodes-kept-by-tolerance") == 0);
+    for (const char* name : {"scale2", "scale3"}) CHECK(testing::findNode(*ranged.graph, name)->output(0)->dtype() == ir::DataType::kFloat);
+    CHECK(testing::findNode(*ranged.graph, "scale1")->output(0)->dtype() == ir::DataType::kFloat16);
+    CHECK(testing::findNode(*ranged.graph, "relu")->output(0)->dtype() == ir::DataType::kFloat16);
+    int notes = 0;
+    for (const std::string& n : ctx.notes()) {
+      notes += n.find("Mul 'scale2' stays float32: its output") != std::string::npos ? 1 : 0;
+      notes += n.find("Mul 'scale3' stays float32: it reads") != std::string::npos ? 1 : 0;
+    }
+    CHECK(notes == 2);
+    const ir::Tensor y = testing::runModel(ranged, feeds)[0].second;
+    CHECK(testing::normRelativeError(y, expected) < 1e-2);
+  }
   SECTION("without calibration data it is an error naming the option") {
     ir::Model m = model.clone();
     passes::PassContext ctx(m);

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "whittle/common/status.h"
+#include "whittle/data/dataset.h"
 #include "whittle/runtime/session.h"
 
 namespace whittle::eval {
@@ -54,8 +56,10 @@ Expected<std::vector<LatencyStats>> measureLatency(std::span<runtime::Session* c
                                                    const std::vector<runtime::NamedTensor>& feeds,
                                                    const LatencyOptions& options);
 
-/// The samples per run that `feeds` hold: the first dim of the first input; `fallback` when
-/// there is no input or the first is a scalar.
-int64_t batchOf(const std::vector<runtime::NamedTensor>& feeds, int64_t fallback = 1);
+/// The samples one run of `batch` processes, padding included: the model's fixed batch size
+/// when the data set has one (`Dataset::fixedBatch()`: the batch was padded up to it; 1 when a
+/// sample is a whole input), else the batch's samples. Not a dim of the feeds: the first
+/// input may be a recurrent state [2, batch, 128], a scalar, a fixed input or a whole window.
+int64_t samplesPerRun(const data::Batch& batch, std::optional<int64_t> fixedBatch);
 
 }  // namespace whittle::eval

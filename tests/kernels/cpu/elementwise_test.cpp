@@ -283,15 +283,41 @@ TEST_CASE("Identity and Dropout return their input as a view", "[kernels][elemen
   auto old = runNode("Dropout", {{"x", x}}, {ir::Attribute::makeFloat("ratio", 0.3f)}, 7, 1, 2);
   REQUIRE(old.isOk());
   CHECK((*old)[1].dtype() == DataType::kFloat);
-  // Training mode: ratio 0 is still the identity; a real ratio is not supported.
+  // Training mode: ratio 0 is still the identity.
   auto ratio0 = makeTensor(DataType::kFloat, {}, {0});
   auto train = makeTensor(DataType::kBool, {}, {1});
   auto t0 = runNode("Dropout", {{"x", x}, {"r", ratio0}, {"t", train}}, {}, 13);
   REQUIRE(t0.isOk());
   CHECK((*t0)[0].rawData() == x.rawData());
-  auto t1 = runNode("Dropout", {{"x", x}, {"r", makeTensor(DataType::kFloat, {}, {0.5})}, {"t", train}}, {}, 13);
-  REQUIRE_FALSE(t1.isOk());
-  CHECK(t1.status().code() == StatusCode::kUnimplemented);
+}
+
+TEST_CASE("Dropout in training mode draws numpy's mask for a given seed", "[kernels][elementwise]") {
+  // np.random.seed(0); np.random.uniform(0, 1, 10) = .549 .715 .603 .545 .424 .646 .438 .892 .964 .383
+  ir::Tensor x = makeTensor(DataType::kFloat, {2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  auto train = makeTensor(DataType::kBool, {}, {1});
+  for (auto [ratio, keep] : {std::pair<double, std::vector<double>>{0.5, {1, 1, 1, 1, 0, 1, 0, 1, 1, 0}},
+                             std::pair<double, std::vector<double>>{0.6, {0, 1, 1, 0, 0, 1, 0, 1, 1, 0}}}) {
+    INFO("ratio " << ratio);
+    auto out = runNode("Dropout", {{"x", x}, {"r", makeTensor(DataType::kFloat, {}, {ratio})}, {"t", train}},
+                       {ir::Attribute::makeInt("seed", 0)}, 13, 1, 2);
+    REQUIRE(out.isOk());
+    std::vector<double> want(10);
+    const double scale = 1.0 / (1.0 - static_cast<float>(ratio));
+    for (size_t i = 0; i < want.size(); ++i) want[i] = keep[i] * static_cast<double>(i + 1) * scale;
+    checkClose((*out)[0], want, 1e-6, 0, "y");
+    CHECK((*out)[1].dtype() == DataType::kBool);
+    checkClose((*out)[1], keep, 0, 0, "mask");
+  }
+  // Without a seed the mask is random, but every output is 0 or the scaled input.
+  auto unseeded = runNode("Dropout", {{"x", x}, {"r", makeTensor(DataType::kFloat, {}, {0.5})}, {"t", train}}, {}, 13);
+  REQUIRE(unseeded.isOk());
+  for (int64_t i = 0; i < 10; ++i) {
+    double v = (*unseeded)[0].valueAsDouble(i);
+    CHECK((v == 0.0 || v == 2.0 * static_cast<double>(i + 1)));
+  }
+  auto bad = runNode("Dropout", {{"x", x}, {"r", makeTensor(DataType::kFloat, {}, {1.0})}, {"t", train}}, {}, 13);
+  REQUIRE_FALSE(bad.isOk());
+  CHECK(bad.status().message().find("outside [0, 1)") != std::string::npos);
   // Sum of one input is that input.
   CHECK(runOk("Sum", {{"x", x}}, {}, 13).rawData() == x.rawData());
 }

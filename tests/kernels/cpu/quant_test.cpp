@@ -2,6 +2,8 @@
 // on the CPU runtime against plain scalar references, over shared shape lists (sizes at, below
 // and above 16 and 64, broadcasting, per-tensor / per-axis / blocked parameters), at 1 and 2
 // threads. Convolutions: quant_conv_test.cpp; com.microsoft ops: quant_contrib_test.cpp.
+#include <cmath>
+
 #include <catch2/catch.hpp>
 
 #include "kernels/cpu/quant_test_util.h"
@@ -134,15 +136,37 @@ TEST_CASE("QuantizeLinear and DequantizeLinear take float16 scales and inputs", 
   for (size_t i = 0; i < expected.size(); ++i) CHECK(ir::halfToFloat(out[0].data<uint16_t>()[i]) == expected[i]);
 }
 
+TEST_CASE("QuantizeLinear to int4 packs nibbles and to float8 rounds and saturates", "[kernels][quant]") {
+  auto quantize = [](DataType to, std::vector<float> xs, float scale, int64_t saturate) {
+    GraphBuilder gb;
+    ir::Value* x = gb.input("x", DataType::kFloat, {static_cast<int64_t>(xs.size())});
+    gb.output(gb.node("QuantizeLinear", {x, gb.constant("s", scalar(scale))},
+                      {ir::Attribute::makeInt("output_dtype", static_cast<int64_t>(to)),
+                       ir::Attribute::makeInt("saturate", saturate)}));
+    auto out = runOutputs(gb.build(21), {{"x", ir::Tensor::fromVector(DataType::kFloat, {static_cast<int64_t>(xs.size())}, xs)}});
+    REQUIRE(out[0].dtype() == to);
+    std::vector<double> got;
+    for (int64_t i = 0; i < out[0].numel(); ++i) got.push_back(out[0].valueAsDouble(i));
+    return got;
+  };
+  // Round half to even, then saturate to [-8, 7] / [0, 15]; five values fill three bytes.
+  CHECK(quantize(DataType::kInt4, {-9, -2.5, 0.5, 1.5, 20}, 1.0f, 1) == std::vector<double>{-8, -2, 0, 2, 7});
+  CHECK(quantize(DataType::kUint4, {-3, 2.5, 3.5, 99}, 1.0f, 1) == std::vector<double>{0, 2, 4, 15});
+  // x / 0.5: 2, 0.6 -> 0.625 (nearest E4M3 value), 600 and -2000 saturate to +-448.
+  CHECK(quantize(DataType::kFloat8E4M3FN, {1.0f, 0.3f, 300, -1000}, 0.5f, 1) == std::vector<double>{2, 0.625, 448, -448});
+  auto noSaturate = quantize(DataType::kFloat8E4M3FN, {300}, 0.5f, 0);
+  CHECK(std::isnan(noSaturate[0]));
+}
+
 TEST_CASE("QuantizeLinear to a type it cannot produce is refused at compile time", "[kernels][quant]") {
   GraphBuilder gb;
   ir::Value* x = gb.input("x", DataType::kFloat, {4});
   gb.output(gb.node("QuantizeLinear", {x, gb.constant("s", scalar(0.5f))},
-                    {ir::Attribute::makeInt("output_dtype", static_cast<int64_t>(DataType::kFloat8E4M3FN))}, "q8"));
+                    {ir::Attribute::makeInt("output_dtype", static_cast<int64_t>(DataType::kInt32))}, "q32"));
   auto session = runtime::Session::create(gb.build(21));
   REQUIRE_FALSE(session.isOk());
   CHECK(session.status().code() == StatusCode::kUnimplemented);
-  CHECK_THAT(session.status().message(), Catch::Contains("q8") && Catch::Contains("float8e4m3fn"));
+  CHECK_THAT(session.status().message(), Catch::Contains("q32") && Catch::Contains("int32"));
 }
 
 TEST_CASE("DequantizeLinear rejects a per-axis scale of the wrong length", "[kernels][quant]") {
