@@ -149,14 +149,14 @@ ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* f
 // After:  y = Conv(x, W', B'),  W'[m] = W[m] * a[m],  B'[m] = (B[m] - mean[m]) * a[m] + beta[m],
 //         a[m] = s[m] / sqrt(var[m] + epsilon), computed in double.
 // The match and the fold are the fuse-conv-bn pass's (ir::matchConvBatchNorm /
-// ir::foldConvBatchNorm); the lowering takes only float32 Convs (what its kernels fuse
-// further) whose output is not pinned.
+// ir::foldConvBatchNorm); the lowering takes float32 Convs and ConvTransposes whose output
+// is not pinned.
 
 void Lowering::foldBatchNorms() {
   std::vector<ir::Value*> unfolded;  // the weights and biases folds replaced
   for (ir::Node* bn : graph_.nodes()) {
     std::optional<ir::ConvBatchNorm> m = ir::matchConvBatchNorm(*bn, kSession);
-    if (!m || m->conv->opType() != "Conv" || pinned(m->conv->output(0)) ||
+    if (!m || pinned(m->conv->output(0)) ||
         ir::constantOf(m->conv->input(1), kSession)->dtype() != ir::DataType::kFloat) {
       continue;
     }
@@ -382,7 +382,8 @@ Status Lowering::keepChannelsLast() {
         break;
       case Role::kPool:
         break;
-      case Role::kGlobalPool:
+      case Role::kGlobalPool:  // [N, C, 1, 1] and [N, 1, 1, C] are the same memory: free to follow
+        break;
       case Role::kShape:
         forced.insert(n->output(0));
         break;
@@ -424,7 +425,7 @@ Status Lowering::keepChannelsLast() {
   for (bool changed = true; changed;) {
     changed = false;
     for (const ir::Node* n : nodes) {
-      if (roles[n] != Role::kPool || !channelsLast(n->input(0))) continue;
+      if ((roles[n] != Role::kPool && roles[n] != Role::kGlobalPool) || !channelsLast(n->input(0))) continue;
       const ir::Value* root = classes.find(n->output(0));
       if (!forcedRoots.contains(root) && convRoots.insert(root).second) changed = true;
     }
@@ -496,8 +497,12 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
   lowerBlockwiseWeights(graph, keep);
   lowerQdqGroups(graph, keep);
+  foldConstantReshapes(graph, keep);
+  foldConvAffine(graph, keep);  // a bias Add between a ConvTranspose and its BatchNormalization
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();
+  foldConvAffine(graph, keep);
+  fuseHardSwishChains(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
   lowering.markSumInPlace();
