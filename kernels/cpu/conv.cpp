@@ -10,9 +10,9 @@
 // FusedConv (domain com.whittle.internal) = Conv + an epilogue run as oneDNN post-ops:
 //   attributes: every Conv attribute, plus
 //     post_ops         strings  activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
-//                               HardSwish, Elu, Swish) and at most one "Sum", in order
+//                               HardSwish, Elu, Swish, Linear) and at most one "Sum", in order
 //     post_op_params   floats   two per post-op (LeakyRelu/Elu alpha, Clip min/max,
-//                               HardSigmoid alpha/beta)
+//                               HardSigmoid alpha/beta, Linear alpha/beta: alpha * y + beta)
 //     channels_last_in / channels_last_out / channels_last_sum   ints   layouts of X, Y, Z
 //     sum_in_place     int      Z has no other reader: its buffer may become Y's
 //   inputs: X, W, B (optional), Z (the Sum operand, same shape as Y)

@@ -10,6 +10,7 @@
 #include "whittle/runtime/lowering.h"
 
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <optional>
@@ -97,6 +98,34 @@ std::optional<PostOp> activationOf(const ir::Node& n) {
   if (op == "Elu") return PostOp{op, n.attrFloat("alpha", 1.0f), 0};
   if (op == "HardSigmoid") return PostOp{op, n.attrFloat("alpha", 0.2f), n.attrFloat("beta", 0.5f)};
   return std::nullopt;
+}
+
+/// The rank of a value with a static shape, else 0 (a scalar constant of rank 0 or 1 fits).
+int64_t rankOfValue(const ir::Value* v) {
+  return v->type().shape ? static_cast<int64_t>(v->type().shape->size()) : 1;
+}
+
+/// The epilogue step for a Mul, Div, Add or Sub of `x` (the chain's value) and a scalar
+/// constant, as alpha * x + beta ("Linear"), or nullopt. Only the scalar case: a per-channel
+/// constant right after a Conv goes into its weights (foldConvAffine); here it follows an
+/// activation (PP-LCNet's learnable affine after HardSwish: Mul(a, .) then Add(., b)).
+std::optional<PostOp> linearOf(const ir::Node& n, const ir::Value* x) {
+  if (!n.domain().empty() || n.numInputs() != 2 || n.numOutputs() != 1 || n.output(0) == nullptr) return std::nullopt;
+  const std::string& op = n.opType();
+  if (op != "Mul" && op != "Div" && op != "Add" && op != "Sub") return std::nullopt;
+  const ir::Value* other = ir::otherInput(n, x);
+  if (other == nullptr || other == x || ((op == "Div" || op == "Sub") && n.input(0) != x)) return std::nullopt;
+  const ir::Tensor* c = ir::constantOf(other, kSession);
+  if (c == nullptr || c->dtype() != ir::DataType::kFloat || c->numel() != 1 || c->rank() > rankOfValue(x)) {
+    return std::nullopt;
+  }
+  const double v = c->valueAsDouble(0);
+  if (op == "Mul") return PostOp{"Linear", static_cast<float>(v), 0};
+  if (op == "Div") {
+    if (v == 0 || !std::isfinite(1.0 / v)) return std::nullopt;
+    return PostOp{"Linear", static_cast<float>(1.0 / v), 0};
+  }
+  return PostOp{"Linear", 1, static_cast<float>(op == "Add" ? v : -v)};
 }
 
 /// Whether two values have the same static shape (known sizes, or the same symbolic names).
@@ -202,8 +231,26 @@ Status Lowering::fuseEpilogues() {
     while (!pinned(cur)) {
       if (const ir::Value::Use* use = ir::onlyUse(cur)) {
         ir::Node* user = use->user;
-        if (auto op = activationOf(*user); op && use->index == 0) {
+        // oneDNN 2.6 runs a second eltwise_linear of a chain (Linear, or the first half of
+        // HardSigmoid) with the first one's alpha and beta: one per FusedConv.
+        auto usesLinear = [&] {
+          return std::any_of(ops.begin(), ops.end(), [](const PostOp& p) { return p.op == "Linear" || p.op == "HardSigmoid"; });
+        };
+        if (auto op = activationOf(*user); op && use->index == 0 && !(op->op == "HardSigmoid" && usesLinear())) {
           ops.push_back(*op);
+          absorbed.push_back(user);
+          cur = user->output(0);
+          continue;
+        }
+        if (auto op = linearOf(*user, cur)) {
+          if (!ops.empty() && ops.back().op == "Linear") {  // two in a row: one alpha * x + beta
+            PostOp& last = ops.back();
+            last = {"Linear", op->alpha * last.alpha, op->alpha * last.beta + op->beta};
+          } else if (usesLinear()) {
+            break;
+          } else {
+            ops.push_back(*op);
+          }
           absorbed.push_back(user);
           cur = user->output(0);
           continue;

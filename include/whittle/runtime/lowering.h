@@ -60,7 +60,8 @@ int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& ke
 ///
 /// 1. Fused epilogues. Conv followed by activations (Relu, LeakyRelu, Clip with constant
 ///    bounds, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, x*Sigmoid(x), x*HardSigmoid(x) with
-///    HardSwish's constants) and at most one residual Add of a tensor with the Conv output's
+///    HardSwish's constants), Mul/Div/Add/Sub by a scalar constant (a "Linear" step,
+///    alpha * y + beta; two in a row merge) and at most one residual Add of a tensor with the Conv output's
 ///    static shape becomes one FusedConv node, whose post_ops / post_op_params attributes
 ///    list the epilogue in order ("Sum" for the Add, whose operand becomes input 3). A value
 ///    is only fused away when it has exactly one reader and is neither a graph output nor in
