@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "cpu/conv_params.h"
 #include "cpu/conv_reference.h"
@@ -65,7 +66,21 @@ struct ConvPlan {
   DnnlArgs args;
   std::shared_ptr<std::byte> srcHold, dstHold;  ///< scratch for reordered src / dst
   std::shared_ptr<std::byte> weiHold;           ///< the packed weights this plan reads
+  bool oneThread = false;  ///< small enough that a second thread costs more than it saves
 };
+
+/// Below this many multiply-adds a convolution runs on one thread: waking a second thread
+/// (OpenMP fork and join, passive waits on a shared machine) costs tens of microseconds,
+/// what such a convolution takes in all. mnist-8's and the keyword-spotting models' Convs were
+/// slower at 2 threads than at 1.
+constexpr int64_t kOneThreadMacs = int64_t{1} << 20;
+
+int64_t convMacs(const ConvGeometry& g) {
+  int64_t macs = g.dst[0] * g.dst[1] * (g.src[1] / std::max<int64_t>(g.group, 1));
+  for (size_t i = 2; i < g.dst.size(); ++i) macs *= g.dst[i];
+  for (int64_t k : g.kernel) macs *= k;
+  return macs;
+}
 
 class ConvKernel final : public Kernel {
  public:
@@ -212,6 +227,10 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
   const ConvGeometry& g = plan->geo;
   plan->yDims = physicalDims(g.dst, outLayout_);
   const ConvGeometry d = dnnlGeometry(g);  // what oneDNN is asked for: the same memory
+  // oneDNN fixes a primitive's threads when it is created: a small one is created on one.
+  plan->oneThread = convMacs(g) < kOneThreadMacs;
+  std::optional<ScopedThreads> oneThread;
+  if (plan->oneThread) oneThread.emplace(1);
   Status status = dnnlCall(what_, [&] {
     size_t rank = d.src.size();
     dnnl::memory::desc weiAny(weightDims(d), act, dnnl::memory::format_tag::any);
@@ -363,6 +382,8 @@ Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir:
     y = &ctx.allocateOutput(0, x.dtype(), plan->yDims);
   }
   dnnl::stream& stream = streamOf(ctx.context());
+  std::optional<ScopedThreads> oneThread;
+  if (plan->oneThread) oneThread.emplace(1);
   Status status = dnnlCall(what_, [&] {
     plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
     plan->userDst.set_data_handle(y->rawData() == nullptr ? nullptr : const_cast<std::byte*>(y->rawData()));

@@ -6,7 +6,9 @@
 //    After:  y is an initializer: c's buffer, shared, under the new dims (also Squeeze,
 //            Unsqueeze and Flatten of a constant, whose axes are constant); and
 //            y = Transpose(c) an initializer holding the transposed copy (a weight that
-//            jax2tf or TF exporters transpose at run time, which left a Conv unpacked).
+//            jax2tf or TF exporters transpose at run time, which left a Conv unpacked), and
+//            y = ConstantOfShape(s) the filled initializer (the onnx package's "light" models
+//            make every weight so: alexnet spent 70 ms a run filling them).
 // A. Before: y = Add(Conv(x, W, B), c)          c a scalar or one value per output channel
 //    After:  y = Conv(x, W, B + c)              (Sub: B - c; Mul: W * c, B * c; Div: W / c, B / c)
 //    computed in double and rounded once; repeated down a chain (Paddle's Conv -> Mul -> Add).
@@ -40,8 +42,7 @@ class Pins {
   }
   /// Whether `v` must stay as it is: a graph input, output or initializer, kept, or read by a subgraph.
   bool operator()(const ir::Value* v) const {
-    return v->isGraphOutput() || v->isGraphInput() || v->isInitializer() || keep_.contains(v) ||
-           v->hasImplicitUses();
+    return v->isGraphOutput() || v->isGraphInput() || v->isInitializer() || keep_.contains(v) || v->hasImplicitUses();
   }
   bool kept(const ir::Value* v) const { return keep_.contains(v); }
 
@@ -57,7 +58,9 @@ ir::Node* soleReader(const ir::Value* v, const Pins& pinned) {
   return use->user;
 }
 
-bool isFloat32(const ir::Value* v) { return v != nullptr && v->dtype() == ir::DataType::kFloat; }
+bool isFloat32(const ir::Value* v) {
+  return v != nullptr && v->dtype() == ir::DataType::kFloat;
+}
 
 /// The dims a shape-only op gives its constant input, or nullopt when they are not static.
 std::optional<std::vector<int64_t>> reshapedDims(const ir::Node& n, const ir::Tensor& data) {
@@ -202,6 +205,34 @@ std::optional<ir::Tensor> transposed(const ir::Tensor& t, std::vector<int64_t> p
   return out;
 }
 
+/// Above this a ConstantOfShape stays a kernel (a session would hold the filled tensor).
+constexpr int64_t kMaxFilledBytes = int64_t{512} << 20;
+
+/// The tensor ConstantOfShape(shape) makes, or nullopt.
+std::optional<ir::Tensor> filled(const ir::Node& n, const ir::Tensor& shape) {
+  if (shape.dtype() != ir::DataType::kInt64 || shape.rank() != 1) return std::nullopt;
+  ir::Tensor value = ir::Tensor::fromVector(ir::DataType::kFloat, {1}, std::vector<float>{0.0f});
+  if (const ir::Attribute* a = n.findAttribute("value")) {
+    if (a->kind != ir::Attribute::Kind::kTensor || a->t.numel() != 1) return std::nullopt;
+    value = a->t;
+  }
+  const size_t elem = ir::storageBytes(value.dtype(), 1);
+  if (value.dtype() == ir::DataType::kString || elem == 0 || ir::storageBytes(value.dtype(), 2) != 2 * elem) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> dims(shape.values<int64_t>().begin(), shape.values<int64_t>().end());
+  int64_t numel = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d > 0 && numel > kMaxFilledBytes / d)) return std::nullopt;
+    numel *= d;
+  }
+  if (numel * static_cast<int64_t>(elem) > kMaxFilledBytes) return std::nullopt;
+  ir::Tensor out(value.dtype(), dims);
+  std::byte* dst = out.mutableRawData();
+  for (int64_t i = 0; i < numel; ++i) std::memcpy(dst + i * static_cast<int64_t>(elem), value.rawData(), elem);
+  return out;
+}
+
 }  // namespace
 
 int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& keep) {
@@ -209,11 +240,23 @@ int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& k
   int64_t count = 0;
   std::vector<ir::Value*> sources;  // the constants read, dropped at the end when nothing else reads them
   for (ir::Node* n : graph.nodes()) {
-    if (!ir::isDefaultDomainOp(*n, {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose"}) ||
+    if (!ir::isDefaultDomainOp(*n, {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "ConstantOfShape"}) ||
         n->numOutputs() != 1) {
       continue;
     }
     ir::Value* out = n->output(0);
+    if (n->opType() == "ConstantOfShape") {
+      const ir::Tensor* shape = n->numInputs() > 0 ? ir::constantOf(n->input(0), kSession) : nullptr;
+      std::optional<ir::Tensor> t =
+          shape != nullptr && out != nullptr && !pinned(out) ? filled(*n, *shape) : std::nullopt;
+      if (!t) continue;
+      sources.push_back(n->input(0));
+      ir::Value* c = graph.addInitializer(graph.uniqueValueName(out->name() + "_const"), std::move(*t));
+      graph.replaceAllUsesWith(out, c);
+      graph.eraseNode(n);
+      ++count;
+      continue;
+    }
     const ir::Tensor* data = n->numInputs() > 0 ? ir::constantOf(n->input(0), kSession) : nullptr;
     if (out == nullptr || data == nullptr || pinned(out) || data->dtype() == ir::DataType::kString) continue;
     if (n->input(0)->isInitializer()) sources.push_back(n->input(0));
@@ -271,8 +314,8 @@ int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep) {
     }
     if (conv == nullptr || conv->numOutputs() != 1 || conv->input(1) == nullptr) continue;
     const ir::Tensor* w = ir::constantOf(conv->input(1), kSession);
-    const ir::Tensor* b = conv->numInputs() > 2 && conv->input(2) != nullptr ? ir::constantOf(conv->input(2), kSession)
-                                                                              : nullptr;
+    const ir::Tensor* b =
+        conv->numInputs() > 2 && conv->input(2) != nullptr ? ir::constantOf(conv->input(2), kSession) : nullptr;
     const ir::Tensor* c = ir::constantOf(op->input(1 - convSlot), kSession);
     if (w == nullptr || w->dtype() != ir::DataType::kFloat || w->rank() < 3 || c == nullptr ||
         c->dtype() != ir::DataType::kFloat || !isFloat32(op->output(0)) ||
@@ -282,7 +325,8 @@ int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep) {
     const int64_t channels = ir::outputChannels(*conv, *w);
     std::optional<std::vector<double>> k = perChannel(*c, w->rank(), channels);
     if (!k) continue;
-    std::vector<double> bias = b != nullptr ? ir::toDoubles(*b) : std::vector<double>(static_cast<size_t>(channels), 0.0);
+    std::vector<double> bias =
+        b != nullptr ? ir::toDoubles(*b) : std::vector<double>(static_cast<size_t>(channels), 0.0);
     std::vector<double> scale(static_cast<size_t>(channels), 1.0);
     const std::string& kind = op->opType();
     bool finite = true;
@@ -352,8 +396,8 @@ int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& ke
     ir::Node* first = soleReader(clip->output(0), pinned);
     if (first == nullptr || first->numOutputs() != 1 || first->output(0) == nullptr) continue;
     ir::Node* second = nullptr;
-    const bool mulFirst = first->opType() == "Mul" && first->numInputs() == 2 &&
-                          ir::otherInput(*first, clip->output(0)) == x;
+    const bool mulFirst =
+        first->opType() == "Mul" && first->numInputs() == 2 && ir::otherInput(*first, clip->output(0)) == x;
     if (mulFirst) {
       second = soleReader(first->output(0), pinned);
       if (second == nullptr || !dividesBySix(*second, first->output(0))) continue;

@@ -234,7 +234,8 @@ Status Lowering::fuseEpilogues() {
         // oneDNN 2.6 runs a second eltwise_linear of a chain (Linear, or the first half of
         // HardSigmoid) with the first one's alpha and beta: one per FusedConv.
         auto usesLinear = [&] {
-          return std::any_of(ops.begin(), ops.end(), [](const PostOp& p) { return p.op == "Linear" || p.op == "HardSigmoid"; });
+          return std::any_of(ops.begin(), ops.end(),
+                             [](const PostOp& p) { return p.op == "Linear" || p.op == "HardSigmoid"; });
         };
         if (auto op = activationOf(*user); op && use->index == 0 && !(op->op == "HardSigmoid" && usesLinear())) {
           ops.push_back(*op);

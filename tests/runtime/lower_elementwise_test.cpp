@@ -67,13 +67,33 @@ TEST_CASE("A weight transposed at run time becomes a transposed constant", "[run
   ir::Value* w = b.node("Transpose", {b.weight("w_hwio", {3, 1, 3, 6}, ir::DataType::kFloat, -0.3, 0.3)},
                         {ir::Attribute::makeInts("perm", {3, 2, 0, 1})}, "wt");
   ir::Value* y = b.node("Conv", {x, w}, {ir::Attribute::makeInts("kernel_shape", {3, 1})}, "conv");  // [1, 6, 5, 5]
-  ir::Value* m = b.node("Transpose", {b.weight("m", {4, 5})}, {}, "mt");                          // [5, 4]
+  ir::Value* m = b.node("Transpose", {b.weight("m", {4, 5})}, {}, "mt");                             // [5, 4]
   b.output(b.node("MatMul", {y, m}, {}, "matmul"));
   ir::Model model = b.build(13);
   ir::Model lowered_ = lowered(model);
   CHECK(opTypes(*lowered_.graph) == std::vector<std::string>{"Conv", "MatMul"});
   CHECK(lowered_.graph->findValue("w_hwio") == nullptr);  // the untransposed weight is gone
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 7, 5})}});
+}
+
+TEST_CASE("A weight made by ConstantOfShape becomes a constant the Conv packs and folds into", "[runtime][lowering]") {
+  // The onnx package's "light" models: W = ConstantOfShape([M, C, k, k], value), then BN.
+  GraphBuilder b(42);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 6, 6});
+  ir::Value* w = b.node("ConstantOfShape", {int64s(b, "wshape", {4, 3, 3, 3})},
+                        {ir::Attribute::makeTensor(
+                            "value", ir::Tensor::fromVector(ir::DataType::kFloat, {1}, std::vector<float>{0.05f}))},
+                        "fill");
+  ir::Value* y = b.node("Conv", {x, w}, {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  y = b.node("BatchNormalization",
+             {y, b.weight("s", {4}), b.weight("beta", {4}), b.weight("mean", {4}),
+              b.weight("var", {4}, ir::DataType::kFloat, 0.2, 2.0)},
+             {}, "bn");
+  b.output(b.node("Relu", {y}, {}, "relu"));
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 6, 6})}});
 }
 
 TEST_CASE("Scalar and per-channel Add, Sub, Mul and Div after a Conv fold into it", "[runtime][lowering]") {
@@ -85,8 +105,8 @@ TEST_CASE("Scalar and per-channel Add, Sub, Mul and Div after a Conv fold into i
         GraphBuilder b(32);
         ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 6, 6});
         ir::Value* y = conv(b, x, 4, 5, 3, "conv");
-        ir::Value* c = perChannel ? b.weight("c", {5, 1, 1}, ir::DataType::kFloat, 0.5, 2.0)
-                                  : b.constant("c", {1}, {1.7f});
+        ir::Value* c =
+            perChannel ? b.weight("c", {5, 1, 1}, ir::DataType::kFloat, 0.5, 2.0) : b.constant("c", {1}, {1.7f});
         b.output(b.node(op, constantFirst ? std::vector<ir::Value*>{c, y} : std::vector<ir::Value*>{y, c}, {}, "op"));
         ir::Model model = b.build(13);
         ir::Model m = lowered(model);
@@ -188,7 +208,8 @@ TEST_CASE("HardSwish written as Add, Clip, Mul and Div becomes one HardSwish", "
     ir::Value* clip = b.node("Clip", {sum, b.constant("lo", {}, {0.0f}), b.constant("hi", {}, {5.0f})}, {}, "clip");
     b.output(b.node("Div", {b.node("Mul", {x, clip}, {}, "mul"), b.constant("six", {1}, {6.0f})}, {}, "div"));
     ir::Value* sum2 = b.node("Add", {x, b.constant("three2", {1}, {3.0f})}, {}, "add2");
-    ir::Value* clip2 = b.node("Clip", {sum2, b.constant("lo2", {}, {0.0f}), b.constant("hi2", {}, {6.0f})}, {}, "clip2");
+    ir::Value* clip2 =
+        b.node("Clip", {sum2, b.constant("lo2", {}, {0.0f}), b.constant("hi2", {}, {6.0f})}, {}, "clip2");
     b.output(b.node("Div", {b.node("Mul", {x, clip2}, {}, "mul2"), b.constant("six2", {1}, {6.0f})}, {}, "div2"));
     b.output(sum2);
     ir::Model m = lowered(b.build(13));
