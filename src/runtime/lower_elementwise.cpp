@@ -12,6 +12,9 @@
 // A. Before: y = Add(Conv(x, W, B), c)          c a scalar or one value per output channel
 //    After:  y = Conv(x, W, B + c)              (Sub: B - c; Mul: W * c, B * c; Div: W / c, B / c)
 //    computed in double and rounded once; repeated down a chain (Paddle's Conv -> Mul -> Add).
+// B. Before: y = Add(Mul(BatchNormalization(x, s, beta, mean, var), c), d)   c, d per channel
+//    After:  y = BatchNormalization(x, s * c, beta * c + d, mean, var)  (the "light" DenseNet's
+//            pre-activation BN -> Mul -> Add -> Relu -> Conv: one pass over memory instead of three)
 // H. Before: y = Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)   or Mul(x, Div(Clip(Add(x, 3), 0, 6), 6)),
 //            with Mul(., 1/6) in place of Div(., 6)
 //    After:  y = HardSwish(x), which the epilogue fusion then takes into a Conv before it.
@@ -173,6 +176,19 @@ bool dividesBySix(const ir::Node& n, const ir::Value* v) {
   return false;
 }
 
+/// Erases, in one pass, the initializers among `values` that nothing reads any more.
+void eraseUnread(ir::Graph& graph, const std::vector<ir::Value*>& values, const Pins& pinned) {
+  std::vector<ir::Value*> unread;
+  std::unordered_set<const ir::Value*> seen;
+  for (ir::Value* v : values) {
+    if (v->isInitializer() && !v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() && !pinned.kept(v) &&
+        seen.insert(v).second) {
+      unread.push_back(v);
+    }
+  }
+  graph.eraseValues(unread);
+}
+
 /// The transpose of a constant (any element type but strings), or nullopt for a bad perm.
 std::optional<ir::Tensor> transposed(const ir::Tensor& t, std::vector<int64_t> perm) {
   const int64_t rank = t.rank();
@@ -280,14 +296,7 @@ int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& k
     graph.eraseNode(n);
     ++count;
   }
-  std::vector<ir::Value*> unread;
-  std::unordered_set<const ir::Value*> seen;
-  for (ir::Value* v : sources) {
-    if (!v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() && !pinned.kept(v) && seen.insert(v).second) {
-      unread.push_back(v);
-    }
-  }
-  graph.eraseValues(unread);
+  eraseUnread(graph, sources, pinned);
   return count;
 }
 
@@ -361,15 +370,71 @@ int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep) {
     graph.eraseNode(op);
     ++count;
   }
-  // Drop the replaced weights and biases that nothing else reads, all in one pass.
-  std::vector<ir::Value*> unread;
-  std::unordered_set<const ir::Value*> seen;
-  for (ir::Value* v : replaced) {
-    if (!v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() && !pinned.kept(v) && seen.insert(v).second) {
-      unread.push_back(v);
+  eraseUnread(graph, replaced, pinned);
+  return count;
+}
+
+int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  std::vector<ir::Value*> replaced;  // scales and biases that folds replaced
+  int64_t count = 0;
+  for (ir::Node* op : graph.nodes()) {
+    if (!ir::isDefaultDomainOp(*op, {"Add", "Sub", "Mul", "Div"}) || op->numInputs() != 2 || op->numOutputs() != 1 ||
+        op->output(0) == nullptr || pinned.kept(op->output(0)) || !isFloat32(op->output(0))) {
+      continue;
     }
+    ir::Node* bn = nullptr;
+    size_t bnSlot = 0;
+    for (size_t i = 0; i < 2 && bn == nullptr; ++i) {
+      if ((op->opType() == "Sub" || op->opType() == "Div") && i == 1) break;
+      ir::Value* in = op->input(i);
+      ir::Node* p = in != nullptr ? in->producer() : nullptr;
+      if (p != nullptr && ir::isDefaultDomainOp(*p, {"BatchNormalization"}) && soleReader(in, pinned) == op) {
+        bn = p;
+        bnSlot = i;
+      }
+    }
+    if (bn == nullptr || bn->numInputs() != 5 || bn->attrInt("training_mode", 0) != 0) continue;
+    bool extraOutputs = false;
+    for (size_t i = 1; i < bn->numOutputs(); ++i) extraOutputs = extraOutputs || bn->output(i) != nullptr;
+    const ir::Value* y = bn->output(0);
+    if (extraOutputs || !y->type().shape || y->type().shape->size() < 2) continue;
+    const ir::Tensor* scale = ir::constantOf(bn->input(1), kSession);
+    const ir::Tensor* beta = ir::constantOf(bn->input(2), kSession);
+    const ir::Tensor* c = ir::constantOf(op->input(1 - bnSlot), kSession);
+    if (scale == nullptr || beta == nullptr || c == nullptr || scale->dtype() != ir::DataType::kFloat ||
+        beta->dtype() != ir::DataType::kFloat || c->dtype() != ir::DataType::kFloat ||
+        scale->numel() != beta->numel()) {
+      continue;
+    }
+    const int64_t channels = scale->numel();
+    std::optional<std::vector<double>> k = perChannel(*c, static_cast<int64_t>(y->type().shape->size()), channels);
+    if (!k) continue;
+    std::vector<double> s = ir::toDoubles(*scale), b = ir::toDoubles(*beta);
+    const std::string& kind = op->opType();
+    bool finite = true;
+    for (size_t ch = 0; ch < s.size(); ++ch) {
+      const double v = (*k)[ch];
+      const double f = kind == "Mul" ? v : kind == "Div" ? 1.0 / v : 1.0;
+      finite = finite && std::isfinite(f);
+      s[ch] *= f;
+      b[ch] = b[ch] * f + (kind == "Add" ? v : kind == "Sub" ? -v : 0.0);
+    }
+    if (!finite) continue;
+    const std::string base = op->output(0)->name();
+    replaced.push_back(bn->input(1));
+    replaced.push_back(bn->input(2));
+    bn->setInput(1, graph.addInitializer(graph.uniqueValueName(base + "_scale"),
+                                         ir::fromDoubles(ir::DataType::kFloat, scale->dims(), s)));
+    bn->setInput(2, graph.addInitializer(graph.uniqueValueName(base + "_beta"),
+                                         ir::fromDoubles(ir::DataType::kFloat, beta->dims(), b)));
+    ir::Value* bnOut = bn->output(0);
+    bnOut->mutableType() = op->output(0)->type();
+    graph.replaceAllUsesWith(op->output(0), bnOut);
+    graph.eraseNode(op);
+    ++count;
   }
-  graph.eraseValues(unread);
+  eraseUnread(graph, replaced, pinned);
   return count;
 }
 

@@ -550,6 +550,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();
   foldConvAffine(graph, keep);
+  foldBatchNormAffine(graph, keep);
   fuseHardSwishChains(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());

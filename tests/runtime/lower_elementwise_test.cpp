@@ -145,6 +145,35 @@ TEST_CASE("Scalar and per-channel Add, Sub, Mul and Div after a Conv fold into i
   }
 }
 
+TEST_CASE("Per-channel Mul and Add after a BatchNormalization fold into its scale and bias", "[runtime][lowering]") {
+  // The "light" DenseNet's pre-activation: Relu(Add(Mul(BN(x), Unsqueeze(w)), Unsqueeze(b))) -> Conv.
+  GraphBuilder b(43);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 5, 6, 6});
+  ir::Value* y = b.node("BatchNormalization",
+                        {x, b.weight("s", {5}), b.weight("beta", {5}), b.weight("mean", {5}),
+                         b.weight("var", {5}, ir::DataType::kFloat, 0.2, 2.0)},
+                        {}, "bn");
+  y = b.node("Mul", {y, b.node("Unsqueeze", {b.weight("w", {5}), int64s(b, "axes_w", {1, 2})}, {}, "uw")}, {}, "mul");
+  y = b.node("Add", {y, b.node("Unsqueeze", {b.weight("c", {5}), int64s(b, "axes_c", {1, 2})}, {}, "uc")}, {}, "add");
+  y = b.node("Div", {y, b.constant("d", {1}, {2.0f})}, {}, "div");
+  b.output(conv(b, b.node("Relu", {y}, {}, "relu"), 5, 3, 3, "conv"));
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(opTypes(*m.graph) == std::vector<std::string>{"BatchNormalization", "Relu", "Conv"});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 5, 6, 6})}});
+  SECTION("not when the BN output has another reader") {
+    GraphBuilder b2(44);
+    ir::Value* x2 = b2.input("x", ir::DataType::kFloat, {1, 2, 3, 3});
+    ir::Value* n = b2.node("BatchNormalization",
+                           {x2, b2.weight("s", {2}), b2.weight("beta", {2}), b2.weight("mean", {2}),
+                            b2.weight("var", {2}, ir::DataType::kFloat, 0.2, 2.0)},
+                           {}, "bn");
+    b2.output(b2.node("Mul", {n, b2.weight("w", {2, 1, 1})}, {}, "mul"));
+    b2.output(b2.node("Relu", {n}, {}, "relu"));
+    CHECK(opTypes(*lowered(b2.build(13)).graph) == std::vector<std::string>{"BatchNormalization", "Mul", "Relu"});
+  }
+}
+
 TEST_CASE("Affine ops that are not per channel, or whose Conv has other readers, stay", "[runtime][lowering]") {
   SECTION("a constant that varies along the spatial axes") {
     GraphBuilder b(35);

@@ -37,6 +37,11 @@ int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& k
 /// chain (Conv -> Mul -> Add). Division by zero is left alone. Returns the folds made.
 int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Step B of lowerForCpu: the same for an inference BatchNormalization (not after a Conv: the
+/// pre-activation BN of a DenseNet) followed by per-channel constant Add/Sub/Mul/Div, folded
+/// into its scale and bias. Returns the folds made.
+int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
 /// Step H of lowerForCpu: HardSwish written out, x * Clip(x + 3, 0, 6) / 6 (the division as
 /// Div by 6 or Mul by 1/6, before or after the Mul), becomes one HardSwish node on x, which
 /// the epilogue fusion takes into a Conv before it. Returns the chains replaced.
@@ -57,6 +62,8 @@ int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& ke
 ///    constant weights is folded into its weights and bias (new initializers; computed in double).
 ///
 /// A. foldConvAffine(): per-channel Add/Sub/Mul/Div after a Conv go into its bias and weights.
+///
+/// B. foldBatchNormAffine(): those after a BatchNormalization go into its scale and bias.
 ///
 /// H. fuseHardSwishChains().
 ///
