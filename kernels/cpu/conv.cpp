@@ -10,9 +10,9 @@
 // FusedConv (domain com.whittle.internal) = Conv + an epilogue run as oneDNN post-ops:
 //   attributes: every Conv attribute, plus
 //     post_ops         strings  activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
-//                               HardSwish, Elu, Swish) and at most one "Sum", in order
+//                               HardSwish, Elu, Swish, Linear) and at most one "Sum", in order
 //     post_op_params   floats   two per post-op (LeakyRelu/Elu alpha, Clip min/max,
-//                               HardSigmoid alpha/beta)
+//                               HardSigmoid alpha/beta, Linear alpha/beta: alpha * y + beta)
 //     channels_last_in / channels_last_out / channels_last_sum   ints   layouts of X, Y, Z
 //     sum_in_place     int      Z has no other reader: its buffer may become Y's
 //   inputs: X, W, B (optional), Z (the Sum operand, same shape as Y)
@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "cpu/conv_params.h"
 #include "cpu/conv_reference.h"
@@ -65,7 +66,21 @@ struct ConvPlan {
   DnnlArgs args;
   std::shared_ptr<std::byte> srcHold, dstHold;  ///< scratch for reordered src / dst
   std::shared_ptr<std::byte> weiHold;           ///< the packed weights this plan reads
+  bool oneThread = false;  ///< small enough that a second thread costs more than it saves
 };
+
+/// Below this many multiply-adds a convolution runs on one thread: waking a second thread
+/// (OpenMP fork and join, passive waits on a shared machine) costs tens of microseconds,
+/// what such a convolution takes in all. mnist-8's and the keyword-spotting models' Convs were
+/// slower at 2 threads than at 1.
+constexpr int64_t kOneThreadMacs = int64_t{1} << 20;
+
+int64_t convMacs(const ConvGeometry& g) {
+  int64_t macs = g.dst[0] * g.dst[1] * (g.src[1] / std::max<int64_t>(g.group, 1));
+  for (size_t i = 2; i < g.dst.size(); ++i) macs *= g.dst[i];
+  for (int64_t k : g.kernel) macs *= k;
+  return macs;
+}
 
 class ConvKernel final : public Kernel {
  public:
@@ -110,6 +125,25 @@ class ConvKernel final : public Kernel {
 };
 
 /// The ONNX W dims as oneDNN weight dims: [G, M/G, C/G, k...] for grouped convolutions.
+/// The geometry oneDNN is asked for. A 2-D convolution along H alone (W = 1 in X, Y and the
+/// kernel, no W padding) is asked for along W instead: the same memory in both layouts
+/// ([N, C, H, 1] and [N, C, 1, H]; [N, H, 1, C] and [N, 1, H, C]; weights too), and brgconv
+/// blocks along the output width (magika's 5x1 Conv over 512x1 ran 3x faster).
+ConvGeometry dnnlGeometry(const ConvGeometry& g) {
+  if (g.src.size() != 4 || g.src[3] != 1 || g.dst[3] != 1 || g.wei[3] != 1 || g.padBegin[1] != 0 ||
+      g.padEnd[1] != 0 || g.src[2] == 1) {
+    return g;
+  }
+  ConvGeometry d = g;
+  std::swap(d.src[2], d.src[3]);
+  std::swap(d.dst[2], d.dst[3]);
+  std::swap(d.wei[2], d.wei[3]);
+  for (std::vector<int64_t>* v : {&d.kernel, &d.strides, &d.dilations, &d.padBegin, &d.padEnd}) {
+    if (v->size() == 2) std::swap((*v)[0], (*v)[1]);
+  }
+  return d;
+}
+
 dnnl::memory::dims weightDims(const ConvGeometry& g) {
   dnnl::memory::dims d;
   if (g.group > 1) {
@@ -192,11 +226,16 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
   WH_ASSIGN_OR_RETURN(plan->geo, resolveConv(attrs_, logicalDims(xDims, inLayout_), wDims, what_));
   const ConvGeometry& g = plan->geo;
   plan->yDims = physicalDims(g.dst, outLayout_);
+  const ConvGeometry d = dnnlGeometry(g);  // what oneDNN is asked for: the same memory
+  // oneDNN fixes a primitive's threads when it is created: a small one is created on one.
+  plan->oneThread = convMacs(g) < kOneThreadMacs;
+  std::optional<ScopedThreads> oneThread;
+  if (plan->oneThread) oneThread.emplace(1);
   Status status = dnnlCall(what_, [&] {
-    size_t rank = g.src.size();
-    dnnl::memory::desc weiAny(weightDims(g), act, dnnl::memory::format_tag::any);
+    size_t rank = d.src.size();
+    dnnl::memory::desc weiAny(weightDims(d), act, dnnl::memory::format_tag::any);
     dnnl::memory::desc biaDesc = hasConstBias_ || node_.input(2) != nullptr
-                                     ? dnnl::memory::desc({g.dst[1]}, dt::f32, dnnl::memory::format_tag::x)
+                                     ? dnnl::memory::desc({d.dst[1]}, dt::f32, dnnl::memory::format_tag::x)
                                      : dnnl::memory::desc();
     dnnl::post_ops chain;
     appendDnnlPostOps(postOps_, chain);
@@ -204,22 +243,22 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
     attr.set_post_ops(chain);
     auto makePd = [&](dnnl::memory::desc src, dnnl::memory::desc dst) {
       dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                                           weiAny, biaDesc, dst, toDnnlDims(g.strides), minusOne(g.dilations),
-                                           toDnnlDims(g.padBegin), toDnnlDims(g.padEnd));
+                                           weiAny, biaDesc, dst, toDnnlDims(d.strides), minusOne(d.dilations),
+                                           toDnnlDims(d.padBegin), toDnnlDims(d.padEnd));
       return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
     };
     // Channels last first (brgconv); oneDNN's own choice when that only has a reference kernel.
-    dnnl::convolution_forward::primitive_desc pd = makePd(activationDesc(g.src, act, Layout::kChannelsLast),
-                                                          activationDesc(g.dst, act, Layout::kChannelsLast));
+    dnnl::convolution_forward::primitive_desc pd = makePd(activationDesc(d.src, act, Layout::kChannelsLast),
+                                                          activationDesc(d.dst, act, Layout::kChannelsLast));
     if (isReferenceImpl(pd.impl_info_str()) && rank > 3) {
-      dnnl::memory::desc anySrc(toDnnlDims(g.src), act, dnnl::memory::format_tag::any);
-      dnnl::memory::desc anyDst(toDnnlDims(g.dst), act, dnnl::memory::format_tag::any);
+      dnnl::memory::desc anySrc(toDnnlDims(d.src), act, dnnl::memory::format_tag::any);
+      dnnl::memory::desc anyDst(toDnnlDims(d.dst), act, dnnl::memory::format_tag::any);
       auto other = makePd(anySrc, anyDst);
       if (!isReferenceImpl(other.impl_info_str())) pd = other;
     }
     plan->conv = dnnl::convolution_forward(pd);
-    plan->userSrc = dnnl::memory(activationDesc(g.src, act, inLayout_), engine_, DNNL_MEMORY_NONE);
-    plan->userDst = dnnl::memory(activationDesc(g.dst, act, outLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->userSrc = dnnl::memory(activationDesc(d.src, act, inLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->userDst = dnnl::memory(activationDesc(d.dst, act, outLayout_), engine_, DNNL_MEMORY_NONE);
     plan->reorderSrc = pd.src_desc() != plan->userSrc.get_desc();
     plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
     plan->src = plan->reorderSrc ? longLivedMemory(pd.src_desc(), engine_, plan->srcHold) : plan->userSrc;
@@ -227,12 +266,12 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
     if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
     if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
     if (hasSum_) {
-      plan->userSum = dnnl::memory(activationDesc(g.dst, act, sumLayout_), engine_, DNNL_MEMORY_NONE);
+      plan->userSum = dnnl::memory(activationDesc(d.dst, act, sumLayout_), engine_, DNNL_MEMORY_NONE);
       plan->sumSameDesc = plan->userSum.get_desc() == pd.dst_desc();
       if (!plan->sumSameDesc) plan->sumReorder = dnnl::reorder(plan->userSum, plan->dst);
     }
     // Weights: packed once when constant, reordered per run otherwise.
-    dnnl::memory::dims weiDims = weightDims(g);
+    dnnl::memory::dims weiDims = weightDims(d);
     // Constant weights are packed from their float32 copy; runtime weights come in X's type.
     dnnl::memory::desc userWeiDesc =
         plainDesc(std::vector<int64_t>(weiDims.begin(), weiDims.end()), constW_ != nullptr ? dt::f32 : act);
@@ -343,6 +382,8 @@ Status ConvKernel::runFloat32(KernelContext& ctx, const ir::Tensor& x, const ir:
     y = &ctx.allocateOutput(0, x.dtype(), plan->yDims);
   }
   dnnl::stream& stream = streamOf(ctx.context());
+  std::optional<ScopedThreads> oneThread;
+  if (plan->oneThread) oneThread.emplace(1);
   Status status = dnnlCall(what_, [&] {
     plan->userSrc.set_data_handle(const_cast<std::byte*>(x.rawData()));
     plan->userDst.set_data_handle(y->rawData() == nullptr ? nullptr : const_cast<std::byte*>(y->rawData()));

@@ -8,7 +8,7 @@
 //
 // The CPU lowering may give these ops channels-last inputs or outputs: it re-creates them in
 // the com.whittle.internal domain with the ints channels_last_in / channels_last_out (the
-// global pools always write channels first, where [N, C, 1, 1] and [N, 1, 1, C] agree).
+// global pools write [N, 1, 1, C] for channels last: the same memory as [N, C, 1, 1]).
 #include <omp.h>
 
 #include <algorithm>
@@ -353,15 +353,14 @@ void globalPool(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, Layout 
 
 Expected<std::unique_ptr<Kernel>> createGlobalPool(const KernelCreateInfo& info, PoolKind kind) {
   Layout layout = layoutAttr(info.node, "channels_last_in");
-  if (layoutAttr(info.node, "channels_last_out") != Layout::kChannelsFirst) {
-    return info.error("global pools write channels first");
-  }
+  // Channels last, the output [N, C, 1, ..., 1] is the same memory under the dims [N, 1, ..., 1, C].
+  const bool channelsLastOut = layoutAttr(info.node, "channels_last_out") != Layout::kChannelsFirst;
   double p = static_cast<double>(info.node.attrInt("p", 2));
   if (const ir::Attribute* a = info.node.findAttribute("p"); a != nullptr && a->kind == ir::Attribute::Kind::kFloat) {
     p = a->f;
   }
   if (kind == PoolKind::kLp && !(p > 0)) return info.error("p must be positive");
-  return makeFunctionKernel([layout, kind, p](KernelContext& ctx) -> Status {
+  return makeFunctionKernel([layout, channelsLastOut, kind, p](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     if (x.rank() < 3) return ctx.error("input must have rank 3 or more, got " + shapeToString(x.dims()));
     std::vector<int64_t> logical = logicalDims(x.dims(), layout);
@@ -369,7 +368,7 @@ Expected<std::unique_ptr<Kernel>> createGlobalPool(const KernelCreateInfo& info,
     for (size_t i = 2; i < logical.size(); ++i) spatial *= logical[i];
     std::vector<int64_t> outDims(logical.size(), 1);
     outDims[0] = n;
-    outDims[1] = c;
+    outDims[channelsLastOut ? outDims.size() - 1 : 1] = c;
     ir::DataType type = x.dtype();
     if (type == ir::DataType::kFloat) {
       ir::Tensor& y = ctx.allocateOutput(0, type, outDims);

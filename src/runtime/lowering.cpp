@@ -10,6 +10,7 @@
 #include "whittle/runtime/lowering.h"
 
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <optional>
@@ -99,6 +100,34 @@ std::optional<PostOp> activationOf(const ir::Node& n) {
   return std::nullopt;
 }
 
+/// The rank of a value with a static shape, else 0 (a scalar constant of rank 0 or 1 fits).
+int64_t rankOfValue(const ir::Value* v) {
+  return v->type().shape ? static_cast<int64_t>(v->type().shape->size()) : 1;
+}
+
+/// The epilogue step for a Mul, Div, Add or Sub of `x` (the chain's value) and a scalar
+/// constant, as alpha * x + beta ("Linear"), or nullopt. Only the scalar case: a per-channel
+/// constant right after a Conv goes into its weights (foldConvAffine); here it follows an
+/// activation (PP-LCNet's learnable affine after HardSwish: Mul(a, .) then Add(., b)).
+std::optional<PostOp> linearOf(const ir::Node& n, const ir::Value* x) {
+  if (!n.domain().empty() || n.numInputs() != 2 || n.numOutputs() != 1 || n.output(0) == nullptr) return std::nullopt;
+  const std::string& op = n.opType();
+  if (op != "Mul" && op != "Div" && op != "Add" && op != "Sub") return std::nullopt;
+  const ir::Value* other = ir::otherInput(n, x);
+  if (other == nullptr || other == x || ((op == "Div" || op == "Sub") && n.input(0) != x)) return std::nullopt;
+  const ir::Tensor* c = ir::constantOf(other, kSession);
+  if (c == nullptr || c->dtype() != ir::DataType::kFloat || c->numel() != 1 || c->rank() > rankOfValue(x)) {
+    return std::nullopt;
+  }
+  const double v = c->valueAsDouble(0);
+  if (op == "Mul") return PostOp{"Linear", static_cast<float>(v), 0};
+  if (op == "Div") {
+    if (v == 0 || !std::isfinite(1.0 / v)) return std::nullopt;
+    return PostOp{"Linear", static_cast<float>(1.0 / v), 0};
+  }
+  return PostOp{"Linear", 1, static_cast<float>(op == "Add" ? v : -v)};
+}
+
 /// Whether two values have the same static shape (known sizes, or the same symbolic names).
 bool sameStaticShape(const ir::Value* a, const ir::Value* b) {
   if (!a->type().shape || !b->type().shape) return false;
@@ -149,14 +178,14 @@ ir::Node* Lowering::replaceNodes(const std::vector<ir::Node*>& old, ir::Value* f
 // After:  y = Conv(x, W', B'),  W'[m] = W[m] * a[m],  B'[m] = (B[m] - mean[m]) * a[m] + beta[m],
 //         a[m] = s[m] / sqrt(var[m] + epsilon), computed in double.
 // The match and the fold are the fuse-conv-bn pass's (ir::matchConvBatchNorm /
-// ir::foldConvBatchNorm); the lowering takes only float32 Convs (what its kernels fuse
-// further) whose output is not pinned.
+// ir::foldConvBatchNorm); the lowering takes float32 Convs and ConvTransposes whose output
+// is not pinned.
 
 void Lowering::foldBatchNorms() {
   std::vector<ir::Value*> unfolded;  // the weights and biases folds replaced
   for (ir::Node* bn : graph_.nodes()) {
     std::optional<ir::ConvBatchNorm> m = ir::matchConvBatchNorm(*bn, kSession);
-    if (!m || m->conv->opType() != "Conv" || pinned(m->conv->output(0)) ||
+    if (!m || pinned(m->conv->output(0)) ||
         ir::constantOf(m->conv->input(1), kSession)->dtype() != ir::DataType::kFloat) {
       continue;
     }
@@ -202,8 +231,27 @@ Status Lowering::fuseEpilogues() {
     while (!pinned(cur)) {
       if (const ir::Value::Use* use = ir::onlyUse(cur)) {
         ir::Node* user = use->user;
-        if (auto op = activationOf(*user); op && use->index == 0) {
+        // oneDNN 2.6 runs a second eltwise_linear of a chain (Linear, or the first half of
+        // HardSigmoid) with the first one's alpha and beta: one per FusedConv.
+        auto usesLinear = [&] {
+          return std::any_of(ops.begin(), ops.end(),
+                             [](const PostOp& p) { return p.op == "Linear" || p.op == "HardSigmoid"; });
+        };
+        if (auto op = activationOf(*user); op && use->index == 0 && !(op->op == "HardSigmoid" && usesLinear())) {
           ops.push_back(*op);
+          absorbed.push_back(user);
+          cur = user->output(0);
+          continue;
+        }
+        if (auto op = linearOf(*user, cur)) {
+          if (!ops.empty() && ops.back().op == "Linear") {  // two in a row: one alpha * x + beta
+            PostOp& last = ops.back();
+            last = {"Linear", op->alpha * last.alpha, op->alpha * last.beta + op->beta};
+          } else if (usesLinear()) {
+            break;
+          } else {
+            ops.push_back(*op);
+          }
           absorbed.push_back(user);
           cur = user->output(0);
           continue;
@@ -382,7 +430,8 @@ Status Lowering::keepChannelsLast() {
         break;
       case Role::kPool:
         break;
-      case Role::kGlobalPool:
+      case Role::kGlobalPool:  // [N, C, 1, 1] and [N, 1, 1, C] are the same memory: free to follow
+        break;
       case Role::kShape:
         forced.insert(n->output(0));
         break;
@@ -424,7 +473,7 @@ Status Lowering::keepChannelsLast() {
   for (bool changed = true; changed;) {
     changed = false;
     for (const ir::Node* n : nodes) {
-      if (roles[n] != Role::kPool || !channelsLast(n->input(0))) continue;
+      if ((roles[n] != Role::kPool && roles[n] != Role::kGlobalPool) || !channelsLast(n->input(0))) continue;
       const ir::Value* root = classes.find(n->output(0));
       if (!forcedRoots.contains(root) && convRoots.insert(root).second) changed = true;
     }
@@ -496,8 +545,13 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
   lowerBlockwiseWeights(graph, keep);
   lowerQdqGroups(graph, keep);
+  foldConstantReshapes(graph, keep);
+  foldConvAffine(graph, keep);  // a bias Add between a ConvTranspose and its BatchNormalization
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();
+  foldConvAffine(graph, keep);
+  foldBatchNormAffine(graph, keep);
+  fuseHardSwishChains(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
   lowering.markSumInPlace();

@@ -9,64 +9,24 @@
 
 #include "support/graph_builder.h"
 #include "support/kernel_harness.h"
+#include "support/lowering_check.h"
 #include "support/tolerance.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/runtime/kernel.h"
 
 using namespace whittle;
+using whittle::testing::checkSameAsUnlowered;
 using whittle::testing::GraphBuilder;
+using whittle::testing::lowered;
 
 namespace {
-
-/// Lowers a copy of `model` (after shape inference, as the session does).
-ir::Model lowered(const ir::Model& model) {
-  ir::Model m = model.clone();
-  (void)onnx_io::inferShapes(m);
-  REQUIRE(runtime::lowerForCpu(*m.graph).isOk());
-  REQUIRE(ir::verify(*m.graph).isOk());
-  return m;
-}
 
 const ir::Node* findOp(const ir::Model& m, const std::string& op) {
   for (const ir::Node* n : m.graph->nodes()) {
     if (n->opType() == op) return n;
   }
   return nullptr;
-}
-
-bool registered(const ir::Model& m) {
-  for (const ir::Node* n : m.graph->nodes()) {
-    if (!runtime::KernelRegistry::cpu().has(n->domain(), n->opType())) return false;
-  }
-  return true;
-}
-
-/// Runs `model` lowered and unlowered (every value pinned) and compares the outputs.
-void checkSameAsUnlowered(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds, double tol = 1e-5) {
-  if (!registered(model)) {
-    WARN("skipped the numerical check: some ops are not registered yet");
-    return;
-  }
-  runtime::SessionOptions pinnedOptions;
-  for (const ir::Node* n : model.graph->nodes()) {
-    for (const ir::Value* v : n->outputs()) {
-      if (v != nullptr && !v->isGraphOutput()) pinnedOptions.extraOutputs.push_back(v->name());
-    }
-  }
-  auto pinned = runtime::Session::create(model, pinnedOptions);
-  INFO((pinned.isOk() ? std::string() : pinned.status().message()));
-  REQUIRE(pinned.isOk());
-  auto expected = (*pinned)->run(feeds);
-  INFO((expected.isOk() ? std::string() : expected.status().message()));
-  REQUIRE(expected.isOk());
-  for (int threads : {1, 2}) {
-    auto actual = whittle::testing::runOutputs(model, feeds, threads);
-    for (size_t i = 0; i < actual.size(); ++i) {
-      REQUIRE(actual[i].dims() == (*expected)[i].second.dims());
-      whittle::testing::checkClose(actual[i], whittle::testing::tensorValues((*expected)[i].second), tol, tol);
-    }
-  }
 }
 
 ir::Value* conv(GraphBuilder& b, ir::Value* x, int64_t cin, int64_t cout, int64_t k, const std::string& name) {
@@ -160,6 +120,52 @@ TEST_CASE("x * Sigmoid(x) and x * HardSigmoid(x) after a Conv fuse as Swish and 
   }
 }
 
+TEST_CASE("Scalar Mul, Div, Add and Sub after a fused activation become one Linear post-op", "[runtime][lowering]") {
+  // PP-LCNet's learnable affine block: y = Add(Mul(a, HardSwish(Conv(x))), b).
+  GraphBuilder b(21);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 6, 6});
+  ir::Value* y = b.node("HardSwish", {conv(b, x, 4, 6, 3, "conv")}, {}, "act");
+  y = b.node("Mul", {b.constant("a", {1}, {0.63f}), y}, {}, "mul");
+  y = b.node("Add", {y, b.constant("b", {1}, {-0.5f})}, {}, "add");
+  y = b.node("Relu", {y}, {}, "relu");
+  y = b.node("Div", {y, b.constant("d", {}, {4.0f})}, {}, "div");
+  b.output(b.node("Sub", {y, b.constant("s", {1}, {0.25f})}, {}, "sub"));
+  ir::Model model = b.build(17);
+  ir::Model m = lowered(model);
+  // One Linear per FusedConv: oneDNN 2.6 gives a second eltwise_linear of a chain the first
+  // one's alpha and beta (HardSigmoid counts: it is one too). The second pair stays.
+  REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv", "Div", "Sub"});
+  const ir::Node* fused = findOp(m, "FusedConv");
+  CHECK(fused->findAttribute("post_ops")->strings == std::vector<std::string>{"HardSwish", "Linear", "Relu"});
+  const std::vector<float> params = fused->attrFloats("post_op_params");
+  REQUIRE(params.size() == 6);
+  CHECK(params[2] == Approx(0.63f));
+  CHECK(params[3] == Approx(-0.5f));
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 6, 6}, -4.0, 4.0)}});
+
+  SECTION("two in a row merge") {
+    GraphBuilder b3(23);
+    ir::Value* x3 = b3.input("x", ir::DataType::kFloat, {1, 2, 5, 5});
+    ir::Value* r = b3.node("Relu", {conv(b3, x3, 2, 3, 3, "conv")}, {}, "relu");
+    r = b3.node("Div", {r, b3.constant("d", {}, {4.0f})}, {}, "div");
+    b3.output(b3.node("Sub", {r, b3.constant("s", {1}, {0.25f})}, {}, "sub"));
+    ir::Model model3 = b3.build(17);
+    ir::Model m3 = lowered(model3);
+    REQUIRE(whittle::testing::opTypes(*m3.graph) == std::vector<std::string>{"FusedConv"});
+    CHECK(findOp(m3, "FusedConv")->attrFloats("post_op_params") == std::vector<float>{0, 0, 0.25f, -0.25f});
+    checkSameAsUnlowered(model3, {{"x", b3.randomTensor(ir::DataType::kFloat, {1, 2, 5, 5})}});
+  }
+  SECTION("not a constant divided by the chain, nor a per-channel constant after an activation") {
+    GraphBuilder b2(22);
+    ir::Value* x2 = b2.input("x", ir::DataType::kFloat, {1, 2, 5, 5});
+    ir::Value* r = b2.node("Relu", {conv(b2, x2, 2, 3, 3, "conv")}, {}, "relu");
+    ir::Value* q = b2.node("Div", {b2.constant("one", {1}, {1.0f}), r}, {}, "div");
+    b2.output(b2.node("Mul", {q, b2.weight("pc", {3, 1, 1})}, {}, "mul"));
+    CHECK(whittle::testing::opTypes(*lowered(b2.build(17)).graph) ==
+          std::vector<std::string>{"FusedConv", "Div", "Mul"});
+  }
+}
+
 TEST_CASE("Conv outputs with other readers, graph outputs or broadcasting Adds are not fused", "[runtime][lowering]") {
   SECTION("two readers") {
     GraphBuilder b(10);
@@ -183,7 +189,9 @@ TEST_CASE("Conv outputs with other readers, graph outputs or broadcasting Adds a
     GraphBuilder b(12);
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 5, 5});
     ir::Value* y = conv(b, x, 3, 4, 3, "conv");
-    b.output(b.node("Add", {y, b.weight("bias", {1, 4, 1, 1})}));
+    // A graph input, not a constant (a constant per-channel Add folds into the Conv's bias:
+    // lower_elementwise_test.cpp).
+    b.output(b.node("Add", {y, b.input("bias", ir::DataType::kFloat, {1, 4, 1, 1})}));
     ir::Model m = lowered(b.build(17));
     CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Conv", "Add"});
   }

@@ -22,6 +22,31 @@ void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {})
 /// runs with q kept packed (src/runtime/lower_nbits.cpp). Values in `keep` stay.
 void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Step R of lowerForCpu: Reshape, Squeeze, Unsqueeze and Flatten of a constant with constant
+/// shape operands become initializers sharing the constant's buffer (Paddle2ONNX reshapes
+/// every Conv bias to [1, C, 1, 1] at run time); Transpose of a constant becomes the
+/// transposed initializer (jax2tf transposes Conv weights at run time, which kept the Conv
+/// from packing them once), ConstantOfShape of a constant shape the filled initializer (up to
+/// 512 MiB; the onnx package's "light" models make every weight so). Returns how many went
+/// (src/runtime/lower_elementwise.cpp).
+int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
+/// Step A of lowerForCpu: Add, Sub, Mul or Div of a float32 Conv or ConvTranspose output (its
+/// only reader) and a constant that is a scalar or one value per output channel, folded into
+/// the Conv's bias (and, for Mul and Div, its weights), in double and rounded once; down a
+/// chain (Conv -> Mul -> Add). Division by zero is left alone. Returns the folds made.
+int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
+/// Step B of lowerForCpu: the same for an inference BatchNormalization (not after a Conv: the
+/// pre-activation BN of a DenseNet) followed by per-channel constant Add/Sub/Mul/Div, folded
+/// into its scale and bias. Returns the folds made.
+int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
+/// Step H of lowerForCpu: HardSwish written out, x * Clip(x + 3, 0, 6) / 6 (the division as
+/// Div by 6 or Mul by 1/6, before or after the Mul), becomes one HardSwish node on x, which
+/// the epilogue fusion takes into a Conv before it. Returns the chains replaced.
+int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
 /// Rewrites `graph` for the CPU kernels, in these steps:
 ///
 /// C. Constant nodes become initializers (ir::constantNodesToInitializers), so that weights
@@ -31,12 +56,21 @@ void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& kee
 ///
 /// Q. lowerQdqGroups().
 ///
-/// 0. An inference BatchNormalization right after a Conv with float32 constant weights is
-///    folded into the Conv's weights and bias (new initializers; computed in double).
+/// R. foldConstantReshapes().
+///
+/// 0. An inference BatchNormalization right after a Conv or ConvTranspose with float32
+///    constant weights is folded into its weights and bias (new initializers; computed in double).
+///
+/// A. foldConvAffine(): per-channel Add/Sub/Mul/Div after a Conv go into its bias and weights.
+///
+/// B. foldBatchNormAffine(): those after a BatchNormalization go into its scale and bias.
+///
+/// H. fuseHardSwishChains().
 ///
 /// 1. Fused epilogues. Conv followed by activations (Relu, LeakyRelu, Clip with constant
 ///    bounds, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, x*Sigmoid(x), x*HardSigmoid(x) with
-///    HardSwish's constants) and at most one residual Add of a tensor with the Conv output's
+///    HardSwish's constants), Mul/Div/Add/Sub by a scalar constant (a "Linear" step,
+///    alpha * y + beta; two in a row merge) and at most one residual Add of a tensor with the Conv output's
 ///    static shape becomes one FusedConv node, whose post_ops / post_op_params attributes
 ///    list the epilogue in order ("Sum" for the Add, whose operand becomes input 3). A value
 ///    is only fused away when it has exactly one reader and is neither a graph output nor in
@@ -49,7 +83,9 @@ void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& kee
 ///    (and channels_last_sum) ints; Concat's axis moves to 3; Shape of such a value becomes
 ///    an internal Shape that reports the ONNX dims; value types are permuted.
 ///    Graph inputs and outputs, values in `keep` and values read by any other op stay in
-///    ONNX order.
+///    ONNX order. A global pool reading channels last writes [N, 1, 1, C] (the same memory as
+///    [N, C, 1, 1]) where its readers allow, so that a squeeze-and-excitation block (global
+///    pool, 1x1 Convs, a gate multiplied into the block's input) stays channels last.
 ///
 /// `keep` names values that must survive unchanged (SessionOptions::extraOutputs).
 /// Rewrites that do not apply are skipped; an error means the graph was malformed.

@@ -1,0 +1,488 @@
+// The CPU lowering's elementwise rewrites (see lowering.h, steps R, A and H): they run before
+// the epilogue fusion of lowering.cpp, so that what exporters write as several elementwise
+// ops reaches the convolutions as one bias or one activation.
+//
+// R. Before: y = Reshape(c, s)                 c, s constants
+//    After:  y is an initializer: c's buffer, shared, under the new dims (also Squeeze,
+//            Unsqueeze and Flatten of a constant, whose axes are constant); and
+//            y = Transpose(c) an initializer holding the transposed copy (a weight that
+//            jax2tf or TF exporters transpose at run time, which left a Conv unpacked), and
+//            y = ConstantOfShape(s) the filled initializer (the onnx package's "light" models
+//            make every weight so: alexnet spent 70 ms a run filling them).
+// A. Before: y = Add(Conv(x, W, B), c)          c a scalar or one value per output channel
+//    After:  y = Conv(x, W, B + c)              (Sub: B - c; Mul: W * c, B * c; Div: W / c, B / c)
+//    computed in double and rounded once; repeated down a chain (Paddle's Conv -> Mul -> Add).
+// B. Before: y = Add(Mul(BatchNormalization(x, s, beta, mean, var), c), d)   c, d per channel
+//    After:  y = BatchNormalization(x, s * c, beta * c + d, mean, var)  (the "light" DenseNet's
+//            pre-activation BN -> Mul -> Add -> Relu -> Conv: one pass over memory instead of three)
+// H. Before: y = Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)   or Mul(x, Div(Clip(Add(x, 3), 0, 6), 6)),
+//            with Mul(., 1/6) in place of Div(., 6)
+//    After:  y = HardSwish(x), which the epilogue fusion then takes into a Conv before it.
+// Requires: every value that goes away has one reader and is neither a graph output nor kept;
+// float32 tensors.
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <unordered_set>
+
+#include "whittle/ir/fold.h"
+#include "whittle/ir/match.h"
+#include "whittle/ir/rewrite.h"
+#include "whittle/runtime/lowering.h"
+
+namespace whittle::runtime {
+namespace {
+
+constexpr ir::ConstantScope kSession = ir::ConstantScope::kSession;
+
+/// Names of the values that must survive the lowering unchanged.
+class Pins {
+ public:
+  Pins(const ir::Graph& graph, const std::vector<std::string>& keep) {
+    for (const std::string& name : keep) {
+      if (const ir::Value* v = graph.findValue(name)) keep_.insert(v);
+    }
+  }
+  /// Whether `v` must stay as it is: a graph input, output or initializer, kept, or read by a subgraph.
+  bool operator()(const ir::Value* v) const {
+    return v->isGraphOutput() || v->isGraphInput() || v->isInitializer() || keep_.contains(v) || v->hasImplicitUses();
+  }
+  bool kept(const ir::Value* v) const { return keep_.contains(v); }
+
+ private:
+  std::unordered_set<const ir::Value*> keep_;
+};
+
+/// A value read once, by a default-domain node, that may go away; that reader, else nullptr.
+ir::Node* soleReader(const ir::Value* v, const Pins& pinned) {
+  if (v == nullptr || pinned(v)) return nullptr;
+  const ir::Value::Use* use = ir::onlyUse(v);
+  if (use == nullptr || use->implicit() || !use->user->domain().empty()) return nullptr;
+  return use->user;
+}
+
+bool isFloat32(const ir::Value* v) {
+  return v != nullptr && v->dtype() == ir::DataType::kFloat;
+}
+
+/// The dims a shape-only op gives its constant input, or nullopt when they are not static.
+std::optional<std::vector<int64_t>> reshapedDims(const ir::Node& n, const ir::Tensor& data) {
+  const std::string& op = n.opType();
+  std::vector<int64_t> in = data.dims();
+  if (op == "Reshape") {
+    const ir::Tensor* shape = n.numInputs() > 1 ? ir::constantOf(n.input(1), kSession) : nullptr;
+    if (shape == nullptr || shape->dtype() != ir::DataType::kInt64 || shape->rank() != 1) return std::nullopt;
+    std::vector<int64_t> out(shape->values<int64_t>().begin(), shape->values<int64_t>().end());
+    const bool allowZero = n.attrInt("allowzero", 0) != 0;
+    int64_t known = 1, inferred = -1;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] == 0 && !allowZero) {
+        if (i >= in.size()) return std::nullopt;
+        out[i] = in[i];
+      }
+      if (out[i] == -1) {
+        if (inferred >= 0) return std::nullopt;
+        inferred = static_cast<int64_t>(i);
+      } else if (out[i] < 0) {
+        return std::nullopt;
+      } else {
+        known *= out[i];
+      }
+    }
+    if (inferred >= 0) {
+      if (known == 0 || data.numel() % known != 0) return std::nullopt;
+      out[static_cast<size_t>(inferred)] = data.numel() / known;
+    }
+    return out;
+  }
+  if (op == "Squeeze" || op == "Unsqueeze") {
+    std::vector<int64_t> axes = n.attrInts("axes");
+    if (n.numInputs() > 1 && n.input(1) != nullptr) {
+      const ir::Tensor* a = ir::constantOf(n.input(1), kSession);
+      if (a == nullptr || a->dtype() != ir::DataType::kInt64) return std::nullopt;
+      axes.assign(a->values<int64_t>().begin(), a->values<int64_t>().end());
+    }
+    const int64_t rank = static_cast<int64_t>(in.size()) + (op == "Unsqueeze" ? static_cast<int64_t>(axes.size()) : 0);
+    std::vector<bool> marked(static_cast<size_t>(rank), false);
+    for (int64_t a : axes) {
+      if (a < -rank || a >= rank) return std::nullopt;
+      marked[static_cast<size_t>(a < 0 ? a + rank : a)] = true;
+    }
+    std::vector<int64_t> out;
+    if (op == "Unsqueeze") {
+      size_t next = 0;
+      for (int64_t i = 0; i < rank; ++i) out.push_back(marked[static_cast<size_t>(i)] ? 1 : in[next++]);
+      return out;
+    }
+    for (size_t i = 0; i < in.size(); ++i) {
+      const bool squeeze = axes.empty() ? in[i] == 1 : marked[i];
+      if (squeeze && in[i] != 1) return std::nullopt;
+      if (!squeeze) out.push_back(in[i]);
+    }
+    return out;
+  }
+  if (op == "Flatten") {
+    int64_t axis = n.attrInt("axis", 1);
+    const int64_t rank = static_cast<int64_t>(in.size());
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis > rank) return std::nullopt;
+    int64_t outer = 1;
+    for (int64_t i = 0; i < axis; ++i) outer *= in[static_cast<size_t>(i)];
+    return std::vector<int64_t>{outer, outer == 0 ? 0 : data.numel() / outer};
+  }
+  return std::nullopt;
+}
+
+/// One value per output channel of `conv` (`channels` of them), broadcast from constant `c`
+/// against the Conv output of rank `rank`; nullopt when c varies along another axis or would
+/// change the output's shape.
+std::optional<std::vector<double>> perChannel(const ir::Tensor& c, int64_t rank, int64_t channels) {
+  if (c.rank() > rank) return std::nullopt;
+  const std::vector<int64_t>& dims = c.dims();
+  for (int64_t i = 0; i < c.rank(); ++i) {
+    const int64_t axis = rank - c.rank() + i;  // the output axis this dim lines up with
+    const int64_t d = dims[static_cast<size_t>(i)];
+    if (d != 1 && !(axis == 1 && d == channels)) return std::nullopt;
+  }
+  std::vector<double> values = ir::toDoubles(c);
+  if (values.size() == 1) values.assign(static_cast<size_t>(channels), values[0]);
+  return values;
+}
+
+/// The bounds of a Clip, from its inputs or (before opset 11) its attributes.
+std::optional<std::pair<double, double>> clipBounds(const ir::Node& clip) {
+  double lo = clip.attrFloat("min", -INFINITY), hi = clip.attrFloat("max", INFINITY);
+  if (clip.numInputs() > 1 && clip.input(1) != nullptr) {
+    auto v = ir::scalarConstant(clip.input(1), kSession);
+    if (!v) return std::nullopt;
+    lo = *v;
+  }
+  if (clip.numInputs() > 2 && clip.input(2) != nullptr) {
+    auto v = ir::scalarConstant(clip.input(2), kSession);
+    if (!v) return std::nullopt;
+    hi = *v;
+  }
+  return std::make_pair(lo, hi);
+}
+
+/// Whether `n` divides `v` by 6 (Div(v, 6) or Mul by 1/6, either order for Mul).
+bool dividesBySix(const ir::Node& n, const ir::Value* v) {
+  if (n.numInputs() != 2 || n.numOutputs() != 1) return false;
+  if (n.opType() == "Div") return n.input(0) == v && ir::isScalarConstant(n.input(1), 6.0, 1e-6, kSession);
+  if (n.opType() == "Mul") {
+    const ir::Value* other = ir::otherInput(n, v);
+    return other != nullptr && other != v && ir::isScalarConstant(other, 1.0 / 6.0, 1e-6, kSession);
+  }
+  return false;
+}
+
+/// Erases, in one pass, the initializers among `values` that nothing reads any more.
+void eraseUnread(ir::Graph& graph, const std::vector<ir::Value*>& values, const Pins& pinned) {
+  std::vector<ir::Value*> unread;
+  std::unordered_set<const ir::Value*> seen;
+  for (ir::Value* v : values) {
+    if (v->isInitializer() && !v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() && !pinned.kept(v) &&
+        seen.insert(v).second) {
+      unread.push_back(v);
+    }
+  }
+  graph.eraseValues(unread);
+}
+
+/// The transpose of a constant (any element type but strings), or nullopt for a bad perm.
+std::optional<ir::Tensor> transposed(const ir::Tensor& t, std::vector<int64_t> perm) {
+  const int64_t rank = t.rank();
+  if (perm.empty()) {
+    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+  }
+  if (static_cast<int64_t>(perm.size()) != rank) return std::nullopt;
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int64_t& p : perm) {
+    if (p < 0) p += rank;
+    if (p < 0 || p >= rank || seen[static_cast<size_t>(p)]) return std::nullopt;
+    seen[static_cast<size_t>(p)] = true;
+  }
+  const size_t elem = ir::storageBytes(t.dtype(), 1);
+  if (elem == 0 || ir::storageBytes(t.dtype(), 2) != 2 * elem) return std::nullopt;  // sub-byte types
+  std::vector<int64_t> outDims(static_cast<size_t>(rank));
+  std::vector<int64_t> inStrides(static_cast<size_t>(rank), 1);
+  for (int64_t i = rank - 2; i >= 0; --i) inStrides[i] = inStrides[i + 1] * t.dims()[i + 1];
+  for (int64_t i = 0; i < rank; ++i) outDims[i] = t.dims()[perm[i]];
+  ir::Tensor out(t.dtype(), outDims);
+  const std::byte* src = t.rawData();
+  std::byte* dst = out.mutableRawData();
+  std::vector<int64_t> index(static_cast<size_t>(rank), 0);  // over the output
+  for (int64_t o = 0; o < t.numel(); ++o) {
+    int64_t offset = 0;
+    for (int64_t i = 0; i < rank; ++i) offset += index[i] * inStrides[perm[i]];
+    std::memcpy(dst + o * elem, src + offset * elem, elem);
+    for (int64_t i = rank - 1; i >= 0 && ++index[i] == outDims[i]; --i) index[i] = 0;
+  }
+  return out;
+}
+
+/// Above this a ConstantOfShape stays a kernel (a session would hold the filled tensor).
+constexpr int64_t kMaxFilledBytes = int64_t{512} << 20;
+
+/// The tensor ConstantOfShape(shape) makes, or nullopt.
+std::optional<ir::Tensor> filled(const ir::Node& n, const ir::Tensor& shape) {
+  if (shape.dtype() != ir::DataType::kInt64 || shape.rank() != 1) return std::nullopt;
+  ir::Tensor value = ir::Tensor::fromVector(ir::DataType::kFloat, {1}, std::vector<float>{0.0f});
+  if (const ir::Attribute* a = n.findAttribute("value")) {
+    if (a->kind != ir::Attribute::Kind::kTensor || a->t.numel() != 1) return std::nullopt;
+    value = a->t;
+  }
+  const size_t elem = ir::storageBytes(value.dtype(), 1);
+  if (value.dtype() == ir::DataType::kString || elem == 0 || ir::storageBytes(value.dtype(), 2) != 2 * elem) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> dims(shape.values<int64_t>().begin(), shape.values<int64_t>().end());
+  int64_t numel = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d > 0 && numel > kMaxFilledBytes / d)) return std::nullopt;
+    numel *= d;
+  }
+  if (numel * static_cast<int64_t>(elem) > kMaxFilledBytes) return std::nullopt;
+  ir::Tensor out(value.dtype(), dims);
+  std::byte* dst = out.mutableRawData();
+  for (int64_t i = 0; i < numel; ++i) std::memcpy(dst + i * static_cast<int64_t>(elem), value.rawData(), elem);
+  return out;
+}
+
+}  // namespace
+
+int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  int64_t count = 0;
+  std::vector<ir::Value*> sources;  // the constants read, dropped at the end when nothing else reads them
+  for (ir::Node* n : graph.nodes()) {
+    if (!ir::isDefaultDomainOp(*n, {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "ConstantOfShape"}) ||
+        n->numOutputs() != 1) {
+      continue;
+    }
+    ir::Value* out = n->output(0);
+    if (n->opType() == "ConstantOfShape") {
+      const ir::Tensor* shape = n->numInputs() > 0 ? ir::constantOf(n->input(0), kSession) : nullptr;
+      std::optional<ir::Tensor> t =
+          shape != nullptr && out != nullptr && !pinned(out) ? filled(*n, *shape) : std::nullopt;
+      if (!t) continue;
+      sources.push_back(n->input(0));
+      ir::Value* c = graph.addInitializer(graph.uniqueValueName(out->name() + "_const"), std::move(*t));
+      graph.replaceAllUsesWith(out, c);
+      graph.eraseNode(n);
+      ++count;
+      continue;
+    }
+    const ir::Tensor* data = n->numInputs() > 0 ? ir::constantOf(n->input(0), kSession) : nullptr;
+    if (out == nullptr || data == nullptr || pinned(out) || data->dtype() == ir::DataType::kString) continue;
+    if (n->input(0)->isInitializer()) sources.push_back(n->input(0));
+    if (n->opType() == "Transpose") {
+      std::optional<ir::Tensor> t = transposed(*data, n->attrInts("perm"));
+      if (!t) continue;
+      ir::Value* c = graph.addInitializer(graph.uniqueValueName(out->name() + "_const"), std::move(*t));
+      graph.replaceAllUsesWith(out, c);
+      graph.eraseNode(n);
+      ++count;
+      continue;
+    }
+    std::optional<std::vector<int64_t>> dims = reshapedDims(*n, *data);
+    if (!dims) continue;
+    int64_t numel = 1;
+    for (int64_t d : *dims) numel *= d;
+    if (numel != data->numel()) continue;
+    ir::Value* c = graph.addInitializer(graph.uniqueValueName(out->name() + "_const"),
+                                        ir::Tensor(data->dtype(), *dims, data->buffer()));
+    graph.replaceAllUsesWith(out, c);
+    graph.eraseNode(n);
+    ++count;
+  }
+  eraseUnread(graph, sources, pinned);
+  return count;
+}
+
+int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  std::vector<ir::Value*> replaced;  // weights and biases that folds replaced
+  int64_t count = 0;
+  for (ir::Node* op : graph.nodes()) {
+    if (!ir::isDefaultDomainOp(*op, {"Add", "Sub", "Mul", "Div"}) || op->numInputs() != 2 || op->numOutputs() != 1 ||
+        op->output(0) == nullptr || pinned.kept(op->output(0))) {
+      continue;
+    }
+    // The Conv operand (for Sub and Div only the first) and the constant one.
+    ir::Node* conv = nullptr;
+    size_t convSlot = 0;
+    for (size_t i = 0; i < 2 && conv == nullptr; ++i) {
+      if ((op->opType() == "Sub" || op->opType() == "Div") && i == 1) break;
+      ir::Value* in = op->input(i);
+      ir::Node* p = in != nullptr ? in->producer() : nullptr;
+      if (p != nullptr && ir::isDefaultDomainOp(*p, {"Conv", "ConvTranspose"}) && soleReader(in, pinned) == op) {
+        conv = p;
+        convSlot = i;
+      }
+    }
+    if (conv == nullptr || conv->numOutputs() != 1 || conv->input(1) == nullptr) continue;
+    const ir::Tensor* w = ir::constantOf(conv->input(1), kSession);
+    const ir::Tensor* b =
+        conv->numInputs() > 2 && conv->input(2) != nullptr ? ir::constantOf(conv->input(2), kSession) : nullptr;
+    const ir::Tensor* c = ir::constantOf(op->input(1 - convSlot), kSession);
+    if (w == nullptr || w->dtype() != ir::DataType::kFloat || w->rank() < 3 || c == nullptr ||
+        c->dtype() != ir::DataType::kFloat || !isFloat32(op->output(0)) ||
+        (conv->numInputs() > 2 && conv->input(2) != nullptr && (b == nullptr || b->dtype() != ir::DataType::kFloat))) {
+      continue;
+    }
+    const int64_t channels = ir::outputChannels(*conv, *w);
+    std::optional<std::vector<double>> k = perChannel(*c, w->rank(), channels);
+    if (!k) continue;
+    std::vector<double> bias =
+        b != nullptr ? ir::toDoubles(*b) : std::vector<double>(static_cast<size_t>(channels), 0.0);
+    std::vector<double> scale(static_cast<size_t>(channels), 1.0);
+    const std::string& kind = op->opType();
+    bool finite = true;
+    for (size_t ch = 0; ch < bias.size(); ++ch) {
+      const double v = (*k)[ch];
+      if (kind == "Add") bias[ch] += v;
+      if (kind == "Sub") bias[ch] -= v;
+      if (kind == "Mul") scale[ch] = v;
+      if (kind == "Div") scale[ch] = 1.0 / v;
+      finite = finite && std::isfinite(scale[ch]);
+      bias[ch] *= scale[ch];
+    }
+    if (!finite) continue;  // Div by zero stays a Div, with its infinities
+    ir::Value* oldW = conv->input(1);
+    ir::Value* oldB = b != nullptr ? conv->input(2) : nullptr;
+    if (kind == "Mul" || kind == "Div") {
+      conv->setInput(1, graph.addInitializer(graph.uniqueValueName(oldW->name() + "_affine"),
+                                             ir::scaleOutputChannels(*conv, *w, scale)));
+      replaced.push_back(oldW);
+    }
+    ir::Value* newB = graph.addInitializer(graph.uniqueValueName(op->output(0)->name() + "_bias"),
+                                           ir::fromDoubles(ir::DataType::kFloat, {channels}, bias));
+    if (conv->numInputs() < 3) {
+      conv->addInput(newB);
+    } else {
+      conv->setInput(2, newB);
+    }
+    if (oldB != nullptr) replaced.push_back(oldB);
+    ir::Value* convOut = conv->output(0);
+    convOut->mutableType() = op->output(0)->type();
+    graph.replaceAllUsesWith(op->output(0), convOut);
+    graph.eraseNode(op);
+    ++count;
+  }
+  eraseUnread(graph, replaced, pinned);
+  return count;
+}
+
+int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  std::vector<ir::Value*> replaced;  // scales and biases that folds replaced
+  int64_t count = 0;
+  for (ir::Node* op : graph.nodes()) {
+    if (!ir::isDefaultDomainOp(*op, {"Add", "Sub", "Mul", "Div"}) || op->numInputs() != 2 || op->numOutputs() != 1 ||
+        op->output(0) == nullptr || pinned.kept(op->output(0)) || !isFloat32(op->output(0))) {
+      continue;
+    }
+    ir::Node* bn = nullptr;
+    size_t bnSlot = 0;
+    for (size_t i = 0; i < 2 && bn == nullptr; ++i) {
+      if ((op->opType() == "Sub" || op->opType() == "Div") && i == 1) break;
+      ir::Value* in = op->input(i);
+      ir::Node* p = in != nullptr ? in->producer() : nullptr;
+      if (p != nullptr && ir::isDefaultDomainOp(*p, {"BatchNormalization"}) && soleReader(in, pinned) == op) {
+        bn = p;
+        bnSlot = i;
+      }
+    }
+    if (bn == nullptr || bn->numInputs() != 5 || bn->attrInt("training_mode", 0) != 0) continue;
+    bool extraOutputs = false;
+    for (size_t i = 1; i < bn->numOutputs(); ++i) extraOutputs = extraOutputs || bn->output(i) != nullptr;
+    const ir::Value* y = bn->output(0);
+    if (extraOutputs || !y->type().shape || y->type().shape->size() < 2) continue;
+    const ir::Tensor* scale = ir::constantOf(bn->input(1), kSession);
+    const ir::Tensor* beta = ir::constantOf(bn->input(2), kSession);
+    const ir::Tensor* c = ir::constantOf(op->input(1 - bnSlot), kSession);
+    if (scale == nullptr || beta == nullptr || c == nullptr || scale->dtype() != ir::DataType::kFloat ||
+        beta->dtype() != ir::DataType::kFloat || c->dtype() != ir::DataType::kFloat ||
+        scale->numel() != beta->numel()) {
+      continue;
+    }
+    const int64_t channels = scale->numel();
+    std::optional<std::vector<double>> k = perChannel(*c, static_cast<int64_t>(y->type().shape->size()), channels);
+    if (!k) continue;
+    std::vector<double> s = ir::toDoubles(*scale), b = ir::toDoubles(*beta);
+    const std::string& kind = op->opType();
+    bool finite = true;
+    for (size_t ch = 0; ch < s.size(); ++ch) {
+      const double v = (*k)[ch];
+      const double f = kind == "Mul" ? v : kind == "Div" ? 1.0 / v : 1.0;
+      finite = finite && std::isfinite(f);
+      s[ch] *= f;
+      b[ch] = b[ch] * f + (kind == "Add" ? v : kind == "Sub" ? -v : 0.0);
+    }
+    if (!finite) continue;
+    const std::string base = op->output(0)->name();
+    replaced.push_back(bn->input(1));
+    replaced.push_back(bn->input(2));
+    bn->setInput(1, graph.addInitializer(graph.uniqueValueName(base + "_scale"),
+                                         ir::fromDoubles(ir::DataType::kFloat, scale->dims(), s)));
+    bn->setInput(2, graph.addInitializer(graph.uniqueValueName(base + "_beta"),
+                                         ir::fromDoubles(ir::DataType::kFloat, beta->dims(), b)));
+    ir::Value* bnOut = bn->output(0);
+    bnOut->mutableType() = op->output(0)->type();
+    graph.replaceAllUsesWith(op->output(0), bnOut);
+    graph.eraseNode(op);
+    ++count;
+  }
+  eraseUnread(graph, replaced, pinned);
+  return count;
+}
+
+int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  int64_t count = 0;
+  for (ir::Node* clip : graph.nodes()) {
+    if (!ir::isDefaultDomainOp(*clip, {"Clip"}) || clip->numOutputs() != 1) continue;
+    auto bounds = clipBounds(*clip);
+    if (!bounds || bounds->first != 0.0 || bounds->second != 6.0) continue;
+    // Add(x, 3) before the Clip.
+    ir::Value* shifted = clip->input(0);
+    ir::Node* add = shifted != nullptr ? shifted->producer() : nullptr;
+    if (add == nullptr || !ir::isDefaultDomainOp(*add, {"Add"}) || add->numInputs() != 2 ||
+        soleReader(shifted, pinned) != clip) {
+      continue;
+    }
+    ir::Value* x = nullptr;
+    for (size_t i = 0; i < 2; ++i) {
+      if (ir::isScalarConstant(add->input(1 - i), 3.0, 1e-6, kSession)) x = add->input(i);
+    }
+    if (!isFloat32(x) || ir::constantOf(x, kSession) != nullptr || !isFloat32(clip->output(0))) continue;
+    // Then Mul by x and divide by 6, in either order.
+    ir::Node* first = soleReader(clip->output(0), pinned);
+    if (first == nullptr || first->numOutputs() != 1 || first->output(0) == nullptr) continue;
+    ir::Node* second = nullptr;
+    const bool mulFirst =
+        first->opType() == "Mul" && first->numInputs() == 2 && ir::otherInput(*first, clip->output(0)) == x;
+    if (mulFirst) {
+      second = soleReader(first->output(0), pinned);
+      if (second == nullptr || !dividesBySix(*second, first->output(0))) continue;
+    } else {
+      if (!dividesBySix(*first, clip->output(0))) continue;
+      second = soleReader(first->output(0), pinned);
+      if (second == nullptr || second->opType() != "Mul" || second->numInputs() != 2 ||
+          ir::otherInput(*second, first->output(0)) != x) {
+        continue;
+      }
+    }
+    if (second->numOutputs() != 1 || second->output(0) == nullptr) continue;
+    // The constants must not broadcast x to a higher rank.
+    const ir::Value* y = second->output(0);
+    if (pinned.kept(y)) continue;  // the lowering's other steps hold kept values by address
+    if (!x->type().shape || !y->type().shape || x->type().shape->size() != y->type().shape->size()) continue;
+    ir::replaceChain(graph, {add, clip, first, second}, second->output(0), "HardSwish", "", second->name(), {x}, {});
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace whittle::runtime
