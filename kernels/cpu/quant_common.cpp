@@ -273,7 +273,13 @@ bool isPerTensorQuantize4d(const ir::Node* n) {
   return outType == 0 || outType == static_cast<int64_t>(DataType::kUint8) || outType == static_cast<int64_t>(DataType::kInt8);
 }
 
-bool isQLinearAdd(const ir::Node* n) { return isOp(n, kMicrosoft, "QLinearAdd") && n->numInputs() >= 7; }
+// QLinearAdd or QLinearMul (element-wise: channels-last when both inputs have one shape).
+bool isQLinearAdd(const ir::Node* n) {
+  return (isOp(n, kMicrosoft, "QLinearAdd") || isOp(n, kMicrosoft, "QLinearMul")) && n->numInputs() >= 7;
+}
+
+// The table lookup of an element-wise chain: any memory order passes through.
+bool isLookup(const ir::Node* n) { return isOp(n, "com.whittle.internal", "QLinearLookup") && n->numInputs() == 2; }
 
 // A MaxPool that pools a 4-D value in 2-D, without dilation and without Indices.
 bool isMaxPool2d(const ir::Node* n) {
@@ -321,7 +327,7 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     auto b = knownDims(producer->input(3), memo);
     if (a && b && *a == *b) result = a;
   }
-  if (!result && isPerTensorQuantize4d(producer)) result = knownDims(producer->input(0), memo);
+  if (!result && (isPerTensorQuantize4d(producer) || isLookup(producer))) result = knownDims(producer->input(0), memo);
   if (!result && isConv2d(producer) && v == producer->output(0)) {
     // Shape inference stops at the first com.microsoft op; carry the shapes on through the convs.
     auto x = knownDims(producer->input(0), memo);
@@ -348,7 +354,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     if (!eligible(out)) continue;
     if (isConv2d(n) || isPerTensorQuantize4d(n)) {
       set.insert(out);
-    } else if (isMaxPool2d(n)) {
+    } else if (isMaxPool2d(n) || isLookup(n)) {
       if (set.contains(n->input(0))) set.insert(out);
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
@@ -368,7 +374,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
       const ir::Node* producer = v->producer();
       if (isQLinearAdd(producer)) {
         ok = set.contains(producer->input(0)) && set.contains(producer->input(3));
-      } else if (isMaxPool2d(producer)) {
+      } else if (isMaxPool2d(producer) || isLookup(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {
         ok = allConcatInputs(producer, set);
@@ -382,7 +388,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
         } else if (isQLinearAdd(user)) {
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
-        } else if (isMaxPool2d(user)) {
+        } else if (isMaxPool2d(user) || isLookup(user)) {
           ok = use.index == 0 && set.contains(user->output(0));
         } else if (isChannelConcat(user)) {
           ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));

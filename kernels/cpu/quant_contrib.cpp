@@ -132,7 +132,7 @@ void binaryRun(bool isAdd, const BinaryParams& p, const T* a, int64_t aStep, con
 class QLinearBinaryKernel final : public Kernel {
  public:
   QLinearBinaryKernel(const KernelCreateInfo& info, bool isAdd)
-      : isAdd_(isAdd), channelsLast_(isAdd && info.channelsLastInt8(info.node.output(0))) {}
+      : isAdd_(isAdd), channelsLast_(info.channelsLastInt8(info.node.output(0))) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& a = ctx.input(0);

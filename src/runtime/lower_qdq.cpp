@@ -13,6 +13,8 @@
 //         QLinearAveragePool and QLinearConcat
 // Before: yq = Q(MaxPool(DQ(xq)))                After: yq = MaxPool(xq), when Q and DQ have the same
 //         scale and zero point (also Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity)
+// Before: yq = Q(f(DQ(xq), DQ(xq), ...))       After: yq = QLinearLookup(xq, table) for any chain f of
+//         element-wise ops of one 8-bit tensor (lower_qdq_lookup.cpp), before the groups above
 // Then:   a DequantizeLinear of a constant (weights of ops left in float) becomes a float constant.
 //
 // Requires: per-tensor activation scales and zero points (constants); constant weights with a
@@ -45,6 +47,9 @@ class QdqLowering {
   }
 
   void run() {
+    // Element-wise chains first: the QDQ form of SiLU holds a Mul group that would otherwise
+    // become a QLinearMul of the input and a separate Sigmoid table.
+    lowerQdqLookups(graph_, options_.keep);
     quant::rewriteQdqGroupsAsQOperator(graph_, options_);
     removeDeadDequantizes();
     foldConstantDequantizes();

@@ -16,8 +16,12 @@
 //   Concat                        com.microsoft QLinearConcat
 //   MaxPool, Reshape, Transpose,  the op itself on the quantized tensor, when the DQ and the Q
 //   Flatten, Squeeze, Unsqueeze,  have the same scale and zero point
-//   Identity
+//   Identity, Slice, Resize
+//   (nearest, not tf_crop_and_resize)
 //   Gemm, ConvTranspose, Resize   no QOperator form: the group stays in QDQ form
+//   (interpolating), Sigmoid,     (the runtime's lowering runs the unary ones, and any chain of
+//   HardSigmoid, HardSwish,       element-wise ops of one quantized tensor, as a 256-entry table:
+//   LeakyRelu, Tanh               runtime::lowerQdqLookups)
 // A Relu or Clip between the target (Conv, MatMul, Gemm, ConvTranspose, Add, Mul) and the Q is
 // part of the group when the Q's saturation does what it does: the Q's lowest code is at or
 // above the activation's lower bound, and its highest code at or below the upper bound
@@ -47,7 +51,8 @@ enum class QdqGroupKind {
   kBinary,         ///< Add, Mul
   kAveragePool,    ///< AveragePool, GlobalAveragePool
   kConcat,         ///< Concat
-  kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize
+  kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize, Slice
+  kUnary,          ///< Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh (QDQ form only)
 };
 
 /// "conv", "matmul", ... for messages and statistics.
