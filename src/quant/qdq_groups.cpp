@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 
 #include "whittle/ir/rewrite.h"
 
@@ -163,6 +164,13 @@ std::string_view qdqGroupKindName(QdqGroupKind kind) {
     case QdqGroupKind::kUnary: return "unary";
   }
   return "?";
+}
+
+bool isTableOp(const ir::Node& node) {
+  static const std::unordered_set<std::string> ops = {
+      "Sigmoid", "Tanh", "Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Elu", "Exp", "Neg", "Abs",
+      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"};
+  return ir::isDefaultDomain(node) && node.numOutputs() == 1 && ops.contains(node.opType());
 }
 
 int QdqOpRule::inputWith(QdqInputRole role) const {

@@ -21,6 +21,7 @@
 
 #include "whittle/ir/match.h"
 #include "whittle/ir/rewrite.h"
+#include "whittle/quant/qdq_groups.h"
 #include "whittle/runtime/lowering.h"
 
 namespace whittle::runtime {
@@ -33,12 +34,7 @@ using Column = std::vector<float>;  // one value per code of the source
 
 bool isQuantType(ir::DataType t) { return t == ir::DataType::kUint8 || t == ir::DataType::kInt8; }
 
-bool isElementwise(const ir::Node& n) {
-  static const std::unordered_set<std::string> ops = {
-      "Sigmoid", "Tanh", "Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Elu", "Exp", "Neg", "Abs",
-      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"};
-  return ir::isDefaultDomain(n) && ops.contains(n.opType());
-}
+bool isElementwise(const ir::Node& n) { return quant::isTableOp(n); }
 
 /// The per-tensor parameters of a Q or DQ with constant scale and zero point.
 struct QParams {

@@ -93,6 +93,14 @@ struct QdqOpRule {
 /// with dilations (QLinearAveragePool has none), Gemm with transA, an op with several outputs.
 std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason = nullptr);
 
+/// Whether `node` is an element-wise op that the runtime folds into a table lookup when every
+/// value it reads is a function of one quantized tensor (its other operands one-element float
+/// constants): Sigmoid, Tanh, Relu, LeakyRelu, HardSigmoid, HardSwish, Clip, Elu, Exp, Neg, Abs,
+/// Softplus, Erf, Sqrt, Reciprocal, Identity, Mish, Add, Sub, Mul, Div, Max, Min, Pow in the
+/// default domain. quantize-int8 quantizes the end of such a chain where an int8 group reads it
+/// (a Concat of SiLU or HardSwish outputs), and runtime::lowerQdqLookups folds it.
+bool isTableOp(const ir::Node& node);
+
 /// How groups are selected.
 struct QdqGroupOptions {
   /// What counts as a constant (scales, zero points, weights): kModel for a model that will be
