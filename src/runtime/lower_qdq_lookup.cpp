@@ -1,9 +1,11 @@
 // Element-wise QDQ chains as one int8 table lookup (see lowering.h, lowerQdqLookups).
 //
 // Before: yq = Q(Mul(DQ(xq), Sigmoid(DQ(xq))))                  (SiLU, float in between)
+//         yq = Q(DQ(xq)) with other parameters                  (a requantization)
 //         yq = Q(Mul(DQ(xq), DQ(Q(Sigmoid(DQ(xq))))))           (SiLU, QDQ groups as ORT writes them)
 //         yq = Q(LeakyRelu(DQ(xq))), Q(HardSwish(DQ(xq))), Q(Mul(DQ(xq), Div(Clip(Add(DQ(xq), 3), 0, 6), 6)))
 // After:  yq = com.whittle.internal.QLinearLookup(xq, table)   table[b] = the chain at the code whose byte is b
+// and Q(DQ(xq)) with the same parameters on both sides is xq itself.
 //
 // Every value in between is a function of the one 8-bit tensor xq, so the chain has 256 possible
 // results; they are computed once here, float op by float op, with each QuantizeLinear and
@@ -15,6 +17,7 @@
 // every op in the list below, and every value inside the chain read only by the chain and not
 // pinned (a leaf DequantizeLinear may have other readers: it stays for them).
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -256,10 +259,21 @@ class LookupLowering {
     if (inType != ir::DataType::kFloat && inType != ir::DataType::kUndefined) return false;
     Walk w;
     if (!collect(q->input(0), w) || w.source == nullptr) return false;
-    // At least one float op: a bare DQ -> Q requantization is left to the Q and DQ kernels.
+    // A bare DQ -> Q: nothing when both have the same parameters, else a requantizing table.
     bool anyOp = false;
     for (const ir::Node* n : w.order) anyOp = anyOp || isElementwise(*n);
-    if (!anyOp) return false;
+    if (!anyOp) {
+      if (w.order.size() != 1) return false;
+      const QParams in = *qparamsOf(*w.order[0]);
+      if (in.type == out->type && in.zeroPoint == out->zeroPoint &&
+          std::memcmp(&in.scale, &out->scale, sizeof(float)) == 0) {
+        if (pinned(q->output(0))) return false;
+        graph_.replaceAllUsesWith(q->output(0), const_cast<ir::Value*>(w.source));
+        erased_.insert(q);
+        graph_.eraseNode(q);
+        return true;
+      }
+    }
     // Values inside the chain: read only by it, not pinned (leaf DQs may have other readers).
     std::unordered_set<const ir::Node*> inChain(w.order.begin(), w.order.end());
     inChain.insert(q);

@@ -169,3 +169,48 @@ TEST_CASE("Element-wise chains that do not fit stay as they are", "[runtime][low
     CHECK(countOps(*m.graph, "Mul") == 1);
   }
 }
+
+TEST_CASE("Split of a DQ moves bytes; DQ -> Q pairs fold or requantize by table", "[runtime][lowering][quant]") {
+  Builder b;
+  ir::Value* x = b.gb.input("x", DataType::kFloat, {1, 4, 8, 8});
+  ir::Value* a = b.dq(b.q(x, kXs, 128), kXs, 128);
+  std::vector<ir::Value*> parts = b.gb.nodeN("Split", {a}, 2, {ir::Attribute::makeInt("axis", 1)}, "split");
+  ir::Value* same = b.q(parts[0], kXs, 128);  // the DQ's own parameters: nothing to do
+  REQUIRE(b.gb.graph().renameValue(same, "same").isOk());
+  ir::Value* other = b.q(parts[1], 0.03f, 100);  // other parameters: a requantization
+  REQUIRE(b.gb.graph().renameValue(other, "other").isOk());
+  b.gb.output(b.dq(same, kXs, 128), DataType::kFloat, {1, 2, 8, 8});
+  b.gb.output(b.dq(other, 0.03f, 100), DataType::kFloat, {1, 2, 8, 8});
+  ir::Model model = b.gb.build(13);
+
+  ir::Model lowered = model.clone();
+  runtime::lowerQdqGroups(*lowered.graph);
+  INFO(ir::verify(*lowered.graph).message());
+  REQUIRE(ir::verify(*lowered.graph).isOk());
+  const ir::Node* split = nullptr;
+  for (const ir::Node* n : lowered.graph->nodes()) split = n->opType() == "Split" ? n : split;
+  REQUIRE(split != nullptr);
+  CHECK(split->input(0)->producer()->opType() == "QuantizeLinear");  // the graph input's Q
+  CHECK(countOps(*lowered.graph, "QLinearLookup") == 1);
+  CHECK(countOps(*lowered.graph, "QuantizeLinear") == 1);
+  CHECK(countOps(*lowered.graph, "DequantizeLinear") == 2);  // the two graph outputs
+
+  std::vector<float> v(256);
+  for (int i = 0; i < 256; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i - 128) * kXs;
+  const ir::Tensor in = floatTensor({1, 4, 8, 8}, v);
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", in}}, {"same", "other"});
+  runtime::SessionOptions options;
+  options.extraOutputs = {"same", "other"};
+  auto session = runtime::Session::create(model, options);
+  REQUIRE(session.isOk());
+  auto out = (*session)->run({{"x", in}});
+  REQUIRE(out.isOk());
+  for (size_t k : {size_t{2}, size_t{3}}) {
+    const ir::Tensor& got = (*out)[k].second;
+    REQUIRE(got.dtype() == DataType::kUint8);
+    REQUIRE(got.numel() == expected[k].numel());
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) wrong += got.data<uint8_t>()[i] != expected[k].data<uint8_t>()[i];
+    CHECK(wrong == 0);
+  }
+}
