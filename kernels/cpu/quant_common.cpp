@@ -328,6 +328,11 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     if (a && b && *a == *b) result = a;
   }
   if (!result && (isPerTensorQuantize4d(producer) || isLookup(producer))) result = knownDims(producer->input(0), memo);
+  if (!result && isOp(producer, kMicrosoft, "QLinearGlobalAveragePool") &&
+      producer->attrInt("channels_last", 0) == 0) {
+    auto x = knownDims(producer->input(0), memo);
+    if (x && x->size() == 4) result = std::vector<ir::Dim>{(*x)[0], (*x)[1], ir::Dim::known(1), ir::Dim::known(1)};
+  }
   if (!result && isConv2d(producer) && v == producer->output(0)) {
     // Shape inference stops at the first com.microsoft op; carry the shapes on through the convs.
     auto x = knownDims(producer->input(0), memo);
@@ -341,6 +346,23 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
   }
   memo[v] = result;
   return result;
+}
+
+// How a QLinearAdd/QLinearMul can run channels-last: both inputs of one 4-D shape, or one
+// [N, C, H, W] and the other [N, C, 1, 1] (a squeeze-excitation gate), whose bytes are the same
+// in either order, so it is read as it is.
+enum class BinaryLayout { kNone, kSame, kBroadcastA, kBroadcastB };
+BinaryLayout binaryLayout(const ir::Node* n, DimsMemo& memo) {
+  auto a = knownDims(n->input(0), memo);
+  auto b = knownDims(n->input(3), memo);
+  if (!a || !b || a->size() != 4 || b->size() != 4) return BinaryLayout::kNone;
+  if (*a == *b) return BinaryLayout::kSame;
+  auto gate = [](const std::vector<ir::Dim>& full, const std::vector<ir::Dim>& vec) {
+    return vec[0] == full[0] && vec[1] == full[1] && vec[2] == ir::Dim::known(1) && vec[3] == ir::Dim::known(1);
+  };
+  if (gate(*a, *b)) return BinaryLayout::kBroadcastB;
+  if (gate(*b, *a)) return BinaryLayout::kBroadcastA;
+  return BinaryLayout::kNone;
 }
 
 }  // namespace
@@ -359,9 +381,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
     } else if (isQLinearAdd(n)) {
-      auto a = knownDims(n->input(0), memo);
-      auto b = knownDims(n->input(3), memo);
-      if (a && b && *a == *b && a->size() == 4) set.insert(out);
+      if (binaryLayout(n, memo) != BinaryLayout::kNone) set.insert(out);
     }
   }
   // Remove values that break a rule until none does (the greatest consistent set).
@@ -373,7 +393,12 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
       bool ok = true;
       const ir::Node* producer = v->producer();
       if (isQLinearAdd(producer)) {
-        ok = set.contains(producer->input(0)) && set.contains(producer->input(3));
+        switch (binaryLayout(producer, memo)) {
+          case BinaryLayout::kSame: ok = set.contains(producer->input(0)) && set.contains(producer->input(3)); break;
+          case BinaryLayout::kBroadcastB: ok = set.contains(producer->input(0)); break;
+          case BinaryLayout::kBroadcastA: ok = set.contains(producer->input(3)); break;
+          case BinaryLayout::kNone: ok = false; break;
+        }
       } else if (isMaxPool2d(producer) || isLookup(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {

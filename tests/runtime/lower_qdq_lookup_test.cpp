@@ -3,10 +3,12 @@
 // time) on every code, and chains that do not fit stay as they are.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
 
+#include "cpu/quant_common.h"
 #include "kernels/cpu/quant_test_util.h"
 #include "support/graph_queries.h"
 #include "whittle/ir/verifier.h"
@@ -213,4 +215,58 @@ TEST_CASE("Split of a DQ moves bytes; DQ -> Q pairs fold or requantize by table"
     for (int64_t i = 0; i < got.numel(); ++i) wrong += got.data<uint8_t>()[i] != expected[k].data<uint8_t>()[i];
     CHECK(wrong == 0);
   }
+}
+
+namespace {
+
+/// A QDQ Conv (int8 weights per tensor, no bias) of `x` (already DQ'd) with m output channels.
+ir::Value* qdqConv(Builder& b, ir::Value* x, int64_t c, int64_t m, int64_t k, std::mt19937_64& rng) {
+  std::string n = b.fresh("w");
+  ir::Value* wq = b.gb.constant(n + "_q", intTensor(DataType::kInt8, {m, c, k, k}, randomInts(rng, m * c * k * k, -100, 100)));
+  ir::Value* w = b.gb.node("DequantizeLinear", {wq, b.c(0.01f), b.gb.constant(n + "_z", scalar(DataType::kInt8, 0))}, {}, n);
+  const int64_t p = k / 2;
+  return b.gb.node("Conv", {x, w}, {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})},
+                   b.fresh("conv"));
+}
+
+}  // namespace
+
+TEST_CASE("A squeeze-excitation gate (QLinearMul by [N, C, 1, 1]) stays channels-last", "[runtime][lowering][quant]") {
+  std::mt19937_64 rng(41);
+  Builder b;
+  ir::Value* x = b.gb.input("x", DataType::kFloat, {1, 8, 6, 6});
+  ir::Value* a = b.dq(b.q(x, 0.02f, 128), 0.02f, 128);
+  ir::Value* f = b.dq(b.q(qdqConv(b, a, 8, 8, 3, rng), 0.05f, 128), 0.05f, 128);  // the features
+  ir::Value* pooled = b.dq(b.q(b.gb.node("GlobalAveragePool", {f}, {}, "gap"), 0.02f, 128), 0.02f, 128);
+  ir::Value* s = b.dq(b.q(qdqConv(b, pooled, 8, 8, 1, rng), 0.04f, 128), 0.04f, 128);
+  ir::Value* gate = b.dq(b.q(b.gb.node("HardSigmoid", {s}, {}, "hsig"), 1.0f / 255, 0), 1.0f / 255, 0);
+  ir::Value* y = b.dq(b.q(b.gb.node("Mul", {f, gate}, {}, "se"), 0.05f, 128), 0.05f, 128);
+  ir::Value* out = b.q(qdqConv(b, y, 8, 4, 3, rng), 0.1f, 128);
+  REQUIRE(b.gb.graph().renameValue(out, "out").isOk());
+  b.gb.output(b.dq(out, 0.1f, 128), DataType::kFloat, {1, 4, 6, 6});
+  ir::Model model = b.gb.build(13);
+
+  ir::Model lowered = model.clone();
+  REQUIRE(runtime::lowerForCpu(*lowered.graph).isOk());
+  CHECK(countOps(*lowered.graph, "QLinearMul") == 1);
+  CHECK(countOps(*lowered.graph, "QLinearLookup") == 1);
+  const auto plan = runtime::cpu::quant::channelsLastValues(*lowered.graph);
+  for (const ir::Node* n : lowered.graph->nodes()) {
+    if (n->opType() == "QLinearMul") {
+      CHECK(plan.contains(n->output(0)));
+      CHECK(plan.contains(n->input(0)));
+    }
+  }
+  // The session (NHWC Mul) against the QDQ model run node by node (NCHW, float simulation).
+  const ir::Tensor in = floatTensor({1, 8, 6, 6}, randomFloats(rng, 8 * 36, -2.0f, 2.0f));
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", in}});
+  auto session = runtime::Session::create(model, {});
+  REQUIRE(session.isOk());
+  auto got = (*session)->run({{"x", in}});
+  REQUIRE(got.isOk());
+  double worst = 0;
+  for (int64_t i = 0; i < expected[0].numel(); ++i) {
+    worst = std::max(worst, std::fabs(static_cast<double>((*got)[0].second.data<float>()[i]) - expected[0].data<float>()[i]));
+  }
+  CHECK(worst <= 3 * 0.1 + 1e-6);  // integer accumulation against float: within three output steps
 }
