@@ -337,6 +337,23 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     for (size_t i : idx) quantizedTensors.insert(n->input(i));
     quantizedTensors.insert(n->output(0));
   }
+  // A group without weights whose output no int8 group reads (the tail of a detector head:
+  // Sigmoid -> Concat -> Reshape -> output) would only add rounding: it stays float. Last first,
+  // so that a chain of them goes at once; a Relu/Clip folded into the output counts as a reader.
+  {
+    std::vector<const ir::Node*> order;
+    for (const ir::Node* n : graph.nodes()) order.push_back(n);
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      auto q = quantized.find(*it);
+      if (q == quantized.end() || hasWeight(q->second) || !q->second.needsQuantizedInputs) continue;
+      const ir::Value* out = (*it)->output(0);
+      bool read = foldedActivation.contains(out);
+      for (const ir::Value::Use& u : out->uses()) read = read || quantized.contains(u.user);
+      if (read) continue;
+      quantized.erase(q);
+      inputsOf.erase(*it);
+    }
+  }
   // Ops with weights that have no int8 form here: say so, so that a float op is never a surprise.
   for (const ir::Node* n : graph.nodes()) {
     if (n->opType() == "LSTM" || n->opType() == "GRU" || n->opType() == "RNN") {

@@ -621,3 +621,24 @@ TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between
   REQUIRE(ort.isOk());
   CHECK(testing::normRelativeError(mine[0].second, *ort) < 0.05);
 }
+
+TEST_CASE("quantize-int8 leaves a head that no int8 group reads in float", "[passes][quantize-int8]") {
+  // x -> Conv -> Sigmoid -> Concat(with itself) -> Reshape -> y: the tail after the Conv would
+  // only add rounding (a detector's decoded outputs), so only the Conv is quantized.
+  testing::GraphBuilder b(31);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* c = b.node("Conv", {x, b.weight("w", {4, 3, 3, 3}), b.weight("bias", {4})},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* s = b.node("Sigmoid", {c}, {}, "sig");
+  ir::Value* cat = b.node("Concat", {s, s}, {ir::Attribute::makeInt("axis", 1)}, "cat");
+  b.output(b.node("Reshape", {cat, b.constantInt64("shape", {2}, {1, -1})}, {}, "flat"), ir::DataType::kFloat, {1, 512});
+  ir::Model model = b.build(13);
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  for (const ir::Node* n : g.nodes()) {
+    if (n->name() != "sig" && n->name() != "cat" && n->name() != "flat") continue;
+    CAPTURE(n->name());
+    for (const ir::Value::Use& u : n->output(0)->uses()) CHECK(u.user->opType() != "QuantizeLinear");
+  }
+  CHECK(countOps(g, "QuantizeLinear") == 2);  // the Conv's input and output
+}
