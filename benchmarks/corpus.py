@@ -76,6 +76,8 @@ LOSSY_DISAGREEMENT = 0.1
 SHARED_SPECS = {
     "all-MiniLM-L6-v2-intent157": "input_ids=int64[1,16]@int:101:30521 attention_mask=int64[1,16]@const:1",
     "mnist-8": "Input3=float32[1,1,28,28]@uniform:0:255",
+    # Dynamic H and W: a 320x240 BGR-minus-mean image, not the 1x1 that symbolic dims default to.
+    "retinaface_mbnet0.25": "input=float32[1,3,240,320]@uniform:-123:151",
 }
 
 NP_TYPES = {
