@@ -30,6 +30,7 @@
 // 13, weights go per tensor with a warning (an error under --strict).
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -339,17 +340,29 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   }
   // A group without weights whose output no int8 group reads (the tail of a detector head:
   // Sigmoid -> Concat -> Reshape -> output) would only add rounding: it stays float. Last first,
-  // so that a chain of them goes at once; a Relu/Clip folded into the output counts as a reader.
+  // so that a chain of them goes at once; a Relu/Clip folded into the output counts as a reader,
+  // and so does a Split/Slice/Reshape/... whose outputs an int8 group reads (the runtime moves
+  // the bytes: runtime::lowerQdqGroups), as in a YOLOv8 C2f block's Split.
+  std::function<bool(const ir::Value*)> readByInt8 = [&](const ir::Value* v) {
+    if (foldedActivation.contains(v)) return true;
+    for (const ir::Value::Use& u : v->uses()) {
+      if (quantized.contains(u.user)) return true;
+      if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"}) &&
+          u.index == 0) {
+        for (const ir::Value* o : u.user->outputs()) {
+          if (o != nullptr && readByInt8(o)) return true;
+        }
+      }
+    }
+    return false;
+  };
   {
     std::vector<const ir::Node*> order;
     for (const ir::Node* n : graph.nodes()) order.push_back(n);
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       auto q = quantized.find(*it);
       if (q == quantized.end() || hasWeight(q->second) || !q->second.needsQuantizedInputs) continue;
-      const ir::Value* out = (*it)->output(0);
-      bool read = foldedActivation.contains(out);
-      for (const ir::Value::Use& u : out->uses()) read = read || quantized.contains(u.user);
-      if (read) continue;
+      if (readByInt8((*it)->output(0))) continue;
       quantized.erase(q);
       inputsOf.erase(*it);
     }

@@ -274,6 +274,18 @@ class LookupLowering {
         return true;
       }
     }
+    // A one-element constant of a higher rank than the source would broadcast the output to
+    // more dims than the table keeps: such a chain stays as it is.
+    const auto& sourceShape = w.source->type().shape;
+    const int64_t sourceRank = sourceShape ? static_cast<int64_t>(sourceShape->size()) : 1;
+    for (const ir::Node* n : w.order) {
+      for (const ir::Value* in : n->inputs()) {
+        const ir::Tensor* c = in != nullptr ? ir::constantOf(in, kSession) : nullptr;
+        if (c != nullptr && n->opType() != "DequantizeLinear" && n->opType() != "QuantizeLinear" && c->rank() > sourceRank) {
+          return false;
+        }
+      }
+    }
     // Values inside the chain: read only by it, not pinned (leaf DQs may have other readers).
     std::unordered_set<const ir::Node*> inChain(w.order.begin(), w.order.end());
     inChain.insert(q);

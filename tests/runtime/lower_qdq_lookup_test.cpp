@@ -159,6 +159,16 @@ TEST_CASE("Element-wise chains that do not fit stay as they are", "[runtime][low
     CHECK(countOps(*m.graph, "QLinearLookup") == 0);
     CHECK(countOps(*m.graph, "Sigmoid") == 1);
   }
+  SECTION("a one-element constant that broadcasts to more dims") {
+    Builder b;
+    ir::Value* x = b.gb.input("x", DataType::kFloat, {1, 4, 8, 8});
+    ir::Value* a = b.dq(b.q(x, 0.05f, 128), 0.05f, 128);
+    ir::Value* k = b.gb.constant("k", floatTensor({1, 1, 1, 1, 1}, {2}));
+    b.gb.output(b.dq(b.q(b.gb.node("Mul", {a, k}, {}, "mul"), 0.03f, 128), 0.03f, 128), DataType::kFloat, {1, 1, 4, 8, 8});
+    ir::Model m = b.gb.build(13);
+    runtime::lowerQdqGroups(*m.graph);
+    CHECK(countOps(*m.graph, "QLinearLookup") == 0);
+  }
   SECTION("a per-channel constant operand") {
     Builder b;
     ir::Value* x = b.gb.input("x", DataType::kFloat, {1, 4, 8, 8});
