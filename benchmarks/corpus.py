@@ -20,6 +20,9 @@ in the corpus folder (listed in corpus/models.tsv). The stages, per model:
            what leaves float16's range on them); as int8
   bench    `whittle bench --threads 1` against ONNX Runtime at 1 thread on the same inputs,
            interleaved rounds; the ratio whittle / ORT of the medians
+  int8bench  with o2 and int8 (or --reuse-emitted): whittle on its -O2 model, whittle on its int8
+           model and ONNX Runtime on the int8 model, 1 thread, interleaved rounds; int8/fp32
+           speed-up of whittle (fp32 ms / int8 ms) and whittle / ORT on the int8 model
 
 The reference is ONNX Runtime with its graph optimizations off. The tolerance is 1e-4
 norm-relative (1e-2 for float16 outputs), or 4x how far ORT's own optimizations move the outputs
@@ -61,7 +64,7 @@ from bench_common import cpu_model, update_results  # noqa: E402
 ort.set_default_logger_severity(3)
 logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs advice at WARNING
 
-STAGES = ["inspect", "run", "o2", "int8", "fp16", "bench"]
+STAGES = ["inspect", "run", "o2", "int8", "fp16", "bench", "int8bench"]
 EXACT_TOLERANCE = 1e-4
 FLOAT16_TOLERANCE = 1e-2
 CALIB_SAMPLES = 8
@@ -74,6 +77,8 @@ LOSSY_DISAGREEMENT = 0.1
 SHARED_SPECS = {
     "all-MiniLM-L6-v2-intent157": "input_ids=int64[1,16]@int:101:30521 attention_mask=int64[1,16]@const:1",
     "mnist-8": "Input3=float32[1,1,28,28]@uniform:0:255",
+    # Dynamic H and W: a 320x240 BGR-minus-mean image, not the 1x1 that symbolic dims default to.
+    "retinaface_mbnet0.25": "input=float32[1,3,240,320]@uniform:-123:151",
 }
 
 NP_TYPES = {
@@ -456,14 +461,16 @@ def run_model(args, name, source, path, spec, work):
                                     f"{extra['whittle_vs_ort']:.3g} > {limit:.3g}", quote(cmd) + " && " + wcmd, **extra)
         return stage_result("ok", "", quote(cmd), **extra)
 
-    if "o2" in want:
+    reuse = getattr(args, "reuse_emitted", False)
+    if "o2" in want and not (reuse and os.path.exists(os.path.join(work, "o2.onnx"))):
         stages["o2"] = emitted("o2", ["-O2"], exact=True)
-    if "int8" in want or "fp16" in want:
+    run_int8 = "int8" in want and not (reuse and os.path.exists(os.path.join(work, "int8.onnx")))
+    if run_int8 or "fp16" in want:
         samples = [make_feeds(model, spec, seed=1000 + k) for k in range(CALIB_SAMPLES)]
         calib = calib_arrays(model, samples)
         calib_npz = os.path.join(work, "calib.npz")
         save_npz(calib_npz, calib)
-    if "int8" in want:
+    if run_int8:
         stages["int8"] = emitted("int8", ["--quantize", "int8", "--calib", calib_npz], exact=False)
         if args.ort_int8:
             stages["int8"]["ort_int8"] = ort_int8_error(path, samples, feeds, expected, work)
@@ -472,6 +479,8 @@ def run_model(args, name, source, path, spec, work):
         # float16's range (light-bvlc-alexnet, light-inception-v1, magika-v3.3).
         stages["fp16"] = emitted("fp16", ["--convert", "fp16", "--calib", calib_npz], exact=False)
 
+    if "int8bench" in want:
+        stages["int8bench"] = bench_int8(args, work, feeds)
     if "bench" in want:
         if not whittle_ok:
             stages["bench"] = stage_result("skip", "whittle run did not pass")
@@ -532,6 +541,48 @@ def bench(args, path, feeds, work):
         ort_ms.append(float(np.median(times)))
     w, o = float(np.median(whittle_ms)), float(np.median(ort_ms))
     return stage_result("ok", "", quote(cmd), whittle_ms=w, ort_ms=o, ratio=w / o if o > 0 else None)
+
+
+def bench_int8(args, work, feeds):
+    """whittle on o2.onnx and int8.onnx, ORT on int8.onnx: 1 thread, interleaved rounds, medians."""
+    fp32, int8 = os.path.join(work, "o2.onnx"), os.path.join(work, "int8.onnx")
+    if not (os.path.exists(fp32) and os.path.exists(int8)):
+        return stage_result("skip", "no o2.onnx and int8.onnx (run the o2 and int8 stages)")
+    input_args = []
+    for k, v in feeds.items():
+        f = os.path.join(work, f"bench_{len(input_args)}.npy")
+        np.save(f, v)
+        input_args += ["--input", f"{k}={f}"]
+    env = dict(os.environ, OMP_WAIT_POLICY="passive")
+
+    def whittle_cmd(path):
+        return [args.binary, "bench", path, "--threads", "1", "--iterations", str(args.iterations), "--warmup", "3",
+                "--json"] + input_args
+
+    try:
+        session = ort_session(int8)
+    except Exception as e:  # noqa: BLE001 (a model ORT refuses is a result)
+        return stage_result("fail", f"ORT cannot load the int8 model: {one_line(str(e))}")
+    names = {i.name for i in session.get_inputs()}
+    ort_feeds = {k: v for k, v in feeds.items() if k in names}
+    times = {"fp32": [], "int8": [], "ort_int8": []}
+    for _ in range(args.rounds):
+        for key, path in (("fp32", fp32), ("int8", int8)):
+            rc, out = sh(whittle_cmd(path), env=env)
+            if rc != 0:
+                return stage_result("fail", f"exit {rc}: {one_line(out)}", quote(whittle_cmd(path)))
+            times[key].append(json.loads(out[out.index("{"):])["latencyMs"]["p50"])
+        for _ in range(3):
+            session.run(None, ort_feeds)
+        runs = []
+        for _ in range(args.iterations):
+            start = time.perf_counter()
+            session.run(None, ort_feeds)
+            runs.append((time.perf_counter() - start) * 1000.0)
+        times["ort_int8"].append(float(np.median(runs)))
+    m = {k: float(np.median(v)) for k, v in times.items()}
+    return stage_result("ok", "", quote(whittle_cmd(int8)), fp32_ms=m["fp32"], int8_ms=m["int8"],
+                        ort_int8_ms=m["ort_int8"], speedup=m["fp32"] / m["int8"], vs_ort=m["int8"] / m["ort_int8"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,6 +658,8 @@ def main():
     p.add_argument("--iterations", type=int, default=20, help="bench: timed runs per round")
     p.add_argument("--ort-int8", action="store_true",
                    help="int8: also quantize with ONNX Runtime's quantize_static on the same samples, as a yardstick")
+    p.add_argument("--reuse-emitted", action="store_true",
+                   help="o2/int8: keep o2.onnx and int8.onnx already in --work instead of emitting them again")
     p.add_argument("--json", default="", help="write the records as JSON here")
     p.add_argument("--work", default="", help="keep the emitted models and inputs here (default: a temporary folder)")
     p.add_argument("--update-results", action="store_true", help="replace the corpus section of benchmarks/RESULTS.md")

@@ -30,6 +30,7 @@
 // 13, weights go per tensor with a warning (an error under --strict).
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -274,6 +275,25 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       }
     }
   }
+  // Outputs of element-wise chains over quantized tensors (x * Sigmoid(x), HardSwish as
+  // Add/Clip/Div/Mul with constants): the runtime runs such a chain ending in a Q as one table
+  // lookup, so an int8 group (Concat, Add, ...) reading one counts it as quantized and gives it
+  // a Q/DQ pair, instead of the chain's float output keeping the group in float.
+  std::set<const ir::Value*> tableOutputs;
+  auto tableOutput = [&](const ir::Node& n) {
+    if (!quant::isTableOp(n) || n.output(0) == nullptr) return false;
+    bool any = false;
+    for (const ir::Value* v : n.inputs()) {
+      if (v == nullptr) continue;
+      if (const ir::Tensor* c = constantOf(v); c != nullptr) {
+        if (c->numel() != 1) return false;
+        continue;
+      }
+      if (!quantizedTensors.contains(v) && !tableOutputs.contains(v)) return false;
+      any = true;
+    }
+    return any;
+  };
   for (ir::Node* n : graph.nodes()) {
     // Relu/Clip(0, x) right after a quantized compute/binary node: folded into the range of
     // that node's output (uint8: the range [0, hi] clamps as the activation does).
@@ -282,10 +302,17 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       quantizedTensors.insert(n->output(0));
       continue;
     }
+    const bool fromTable = tableOutput(*n);
     std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
-    if (!rule || !selected(*n, *rule)) continue;
+    if (!rule || !selected(*n, *rule)) {
+      if (fromTable) tableOutputs.insert(n->output(0));
+      continue;
+    }
     std::vector<size_t> idx = activationInputs(*n, *rule);
-    if (idx.empty()) continue;
+    if (idx.empty()) {
+      if (fromTable) tableOutputs.insert(n->output(0));
+      continue;
+    }
     if (!floatValues.empty()) {
       const size_t before = idx.size();
       std::erase_if(idx, [&](size_t i) { return floatValues.contains(n->input(i)); });
@@ -298,13 +325,47 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     // quantized (ORT then drops their Q/DQ pair); alone they would only add error.
     if (rule->needsQuantizedInputs && !idx.empty()) {
       bool allQuantized = true;
-      for (size_t i : idx) allQuantized = allQuantized && quantizedTensors.contains(n->input(i));
-      if (!allQuantized) continue;
+      for (size_t i : idx) {
+        allQuantized = allQuantized && (quantizedTensors.contains(n->input(i)) || tableOutputs.contains(n->input(i)));
+      }
+      if (!allQuantized) {
+        if (fromTable) tableOutputs.insert(n->output(0));
+        continue;
+      }
     }
     quantized.emplace(n, *rule);
     inputsOf[n] = idx;
     for (size_t i : idx) quantizedTensors.insert(n->input(i));
     quantizedTensors.insert(n->output(0));
+  }
+  // A group without weights whose output no int8 group reads (the tail of a detector head:
+  // Sigmoid -> Concat -> Reshape -> output) would only add rounding: it stays float. Last first,
+  // so that a chain of them goes at once; a Relu/Clip folded into the output counts as a reader,
+  // and so does a Split/Slice/Reshape/... whose outputs an int8 group reads (the runtime moves
+  // the bytes: runtime::lowerQdqGroups), as in a YOLOv8 C2f block's Split.
+  std::function<bool(const ir::Value*)> readByInt8 = [&](const ir::Value* v) {
+    if (foldedActivation.contains(v)) return true;
+    for (const ir::Value::Use& u : v->uses()) {
+      if (quantized.contains(u.user)) return true;
+      if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"}) &&
+          u.index == 0) {
+        for (const ir::Value* o : u.user->outputs()) {
+          if (o != nullptr && readByInt8(o)) return true;
+        }
+      }
+    }
+    return false;
+  };
+  {
+    std::vector<const ir::Node*> order;
+    for (const ir::Node* n : graph.nodes()) order.push_back(n);
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      auto q = quantized.find(*it);
+      if (q == quantized.end() || hasWeight(q->second) || !q->second.needsQuantizedInputs) continue;
+      if (readByInt8((*it)->output(0))) continue;
+      quantized.erase(q);
+      inputsOf.erase(*it);
+    }
   }
   // Ops with weights that have no int8 form here: say so, so that a float op is never a surprise.
   for (const ir::Node* n : graph.nodes()) {

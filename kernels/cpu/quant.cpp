@@ -454,6 +454,7 @@ void registerQuantKernels(KernelRegistry& registry) {
   quant::registerQuantConvKernels(registry);
   quant::registerQuantMatMulKernels(registry);
   quant::registerQuantContribKernels(registry);
+  quant::registerQuantLookupKernels(registry);
 }
 
 }  // namespace whittle::runtime::cpu

@@ -273,7 +273,13 @@ bool isPerTensorQuantize4d(const ir::Node* n) {
   return outType == 0 || outType == static_cast<int64_t>(DataType::kUint8) || outType == static_cast<int64_t>(DataType::kInt8);
 }
 
-bool isQLinearAdd(const ir::Node* n) { return isOp(n, kMicrosoft, "QLinearAdd") && n->numInputs() >= 7; }
+// QLinearAdd or QLinearMul (element-wise: channels-last when both inputs have one shape).
+bool isQLinearAdd(const ir::Node* n) {
+  return (isOp(n, kMicrosoft, "QLinearAdd") || isOp(n, kMicrosoft, "QLinearMul")) && n->numInputs() >= 7;
+}
+
+// The table lookup of an element-wise chain: any memory order passes through.
+bool isLookup(const ir::Node* n) { return isOp(n, "com.whittle.internal", "QLinearLookup") && n->numInputs() == 2; }
 
 // A MaxPool that pools a 4-D value in 2-D, without dilation and without Indices.
 bool isMaxPool2d(const ir::Node* n) {
@@ -321,7 +327,12 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     auto b = knownDims(producer->input(3), memo);
     if (a && b && *a == *b) result = a;
   }
-  if (!result && isPerTensorQuantize4d(producer)) result = knownDims(producer->input(0), memo);
+  if (!result && (isPerTensorQuantize4d(producer) || isLookup(producer))) result = knownDims(producer->input(0), memo);
+  if (!result && isOp(producer, kMicrosoft, "QLinearGlobalAveragePool") &&
+      producer->attrInt("channels_last", 0) == 0) {
+    auto x = knownDims(producer->input(0), memo);
+    if (x && x->size() == 4) result = std::vector<ir::Dim>{(*x)[0], (*x)[1], ir::Dim::known(1), ir::Dim::known(1)};
+  }
   if (!result && isConv2d(producer) && v == producer->output(0)) {
     // Shape inference stops at the first com.microsoft op; carry the shapes on through the convs.
     auto x = knownDims(producer->input(0), memo);
@@ -337,6 +348,23 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
   return result;
 }
 
+// How a QLinearAdd/QLinearMul can run channels-last: both inputs of one 4-D shape, or one
+// [N, C, H, W] and the other [N, C, 1, 1] (a squeeze-excitation gate), whose bytes are the same
+// in either order, so it is read as it is.
+enum class BinaryLayout { kNone, kSame, kBroadcastA, kBroadcastB };
+BinaryLayout binaryLayout(const ir::Node* n, DimsMemo& memo) {
+  auto a = knownDims(n->input(0), memo);
+  auto b = knownDims(n->input(3), memo);
+  if (!a || !b || a->size() != 4 || b->size() != 4) return BinaryLayout::kNone;
+  if (*a == *b) return BinaryLayout::kSame;
+  auto gate = [](const std::vector<ir::Dim>& full, const std::vector<ir::Dim>& vec) {
+    return vec[0] == full[0] && vec[1] == full[1] && vec[2] == ir::Dim::known(1) && vec[3] == ir::Dim::known(1);
+  };
+  if (gate(*a, *b)) return BinaryLayout::kBroadcastB;
+  if (gate(*b, *a)) return BinaryLayout::kBroadcastA;
+  return BinaryLayout::kNone;
+}
+
 }  // namespace
 
 std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) {
@@ -348,14 +376,12 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     if (!eligible(out)) continue;
     if (isConv2d(n) || isPerTensorQuantize4d(n)) {
       set.insert(out);
-    } else if (isMaxPool2d(n)) {
+    } else if (isMaxPool2d(n) || isLookup(n)) {
       if (set.contains(n->input(0))) set.insert(out);
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
     } else if (isQLinearAdd(n)) {
-      auto a = knownDims(n->input(0), memo);
-      auto b = knownDims(n->input(3), memo);
-      if (a && b && *a == *b && a->size() == 4) set.insert(out);
+      if (binaryLayout(n, memo) != BinaryLayout::kNone) set.insert(out);
     }
   }
   // Remove values that break a rule until none does (the greatest consistent set).
@@ -367,8 +393,13 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
       bool ok = true;
       const ir::Node* producer = v->producer();
       if (isQLinearAdd(producer)) {
-        ok = set.contains(producer->input(0)) && set.contains(producer->input(3));
-      } else if (isMaxPool2d(producer)) {
+        switch (binaryLayout(producer, memo)) {
+          case BinaryLayout::kSame: ok = set.contains(producer->input(0)) && set.contains(producer->input(3)); break;
+          case BinaryLayout::kBroadcastB: ok = set.contains(producer->input(0)); break;
+          case BinaryLayout::kBroadcastA: ok = set.contains(producer->input(3)); break;
+          case BinaryLayout::kNone: ok = false; break;
+        }
+      } else if (isMaxPool2d(producer) || isLookup(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {
         ok = allConcatInputs(producer, set);
@@ -382,7 +413,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
         } else if (isQLinearAdd(user)) {
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
-        } else if (isMaxPool2d(user)) {
+        } else if (isMaxPool2d(user) || isLookup(user)) {
           ok = use.index == 0 && set.contains(user->output(0));
         } else if (isChannelConcat(user)) {
           ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));

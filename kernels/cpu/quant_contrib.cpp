@@ -132,7 +132,7 @@ void binaryRun(bool isAdd, const BinaryParams& p, const T* a, int64_t aStep, con
 class QLinearBinaryKernel final : public Kernel {
  public:
   QLinearBinaryKernel(const KernelCreateInfo& info, bool isAdd)
-      : isAdd_(isAdd), channelsLast_(isAdd && info.channelsLastInt8(info.node.output(0))) {}
+      : isAdd_(isAdd), channelsLast_(info.channelsLastInt8(info.node.output(0))) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& a = ctx.input(0);
@@ -147,7 +147,39 @@ class QLinearBinaryKernel final : public Kernel {
     WH_ASSIGN_OR_RETURN(p.sc, scalarScale(ctx, 6, "C_scale"));
     WH_ASSIGN_OR_RETURN(p.zc, scalarZeroPoint(ctx, 7, "C_zero_point"));
     if (channelsLast_ && a.dims() != b.dims()) {
-      return ctx.error("channels-last inputs " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()) + " differ");
+      // [N, C, H, W] over NHWC bytes with a [N, C, 1, 1] gate: per pixel, one row of C by C.
+      auto gate = [](const std::vector<int64_t>& full, const std::vector<int64_t>& vec) {
+        return full.size() == 4 && vec.size() == 4 && vec[0] == full[0] && vec[1] == full[1] && vec[2] == 1 && vec[3] == 1;
+      };
+      const bool gateB = gate(a.dims(), b.dims());
+      if (!gateB && !gate(b.dims(), a.dims())) {
+        return ctx.error("channels-last inputs " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()) + " differ");
+      }
+      const ir::Tensor& full = gateB ? a : b;
+      const ir::Tensor& vec = gateB ? b : a;
+      const int64_t n = full.dims()[0], ch = full.dims()[1], hw = full.dims()[2] * full.dims()[3];
+      ir::Tensor& c = ctx.allocateOutput(0, a.dtype(), full.dims());
+      auto go = [&](auto* cd) {
+        using T = std::remove_pointer_t<decltype(cd)>;
+        const T* fd = reinterpret_cast<const T*>(full.rawData());
+        const T* vd = reinterpret_cast<const T*>(vec.rawData());
+#pragma omp parallel for if (n * hw * ch > kParallelMin) schedule(static)
+        for (int64_t px = 0; px < n * hw; ++px) {
+          const T* row = fd + px * ch;
+          const T* g = vd + (px / hw) * ch;
+          if (gateB) {
+            binaryRun<T>(isAdd_, p, row, 1, g, 1, cd + px * ch, ch);
+          } else {
+            binaryRun<T>(isAdd_, p, g, 1, row, 1, cd + px * ch, ch);
+          }
+        }
+      };
+      if (a.dtype() == DataType::kUint8) {
+        go(c.mutableData<uint8_t>());
+      } else {
+        go(c.mutableData<int8_t>());
+      }
+      return Status::ok();
     }
     std::vector<int64_t> outDims;
     std::vector<std::array<int64_t, 6>> runs;

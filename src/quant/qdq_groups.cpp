@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 
 #include "whittle/ir/rewrite.h"
 
@@ -160,8 +161,16 @@ std::string_view qdqGroupKindName(QdqGroupKind kind) {
     case QdqGroupKind::kAveragePool: return "average-pool";
     case QdqGroupKind::kConcat: return "concat";
     case QdqGroupKind::kDataMovement: return "data-movement";
+    case QdqGroupKind::kUnary: return "unary";
   }
   return "?";
+}
+
+bool isTableOp(const ir::Node& node) {
+  static const std::unordered_set<std::string> ops = {
+      "Sigmoid", "Tanh", "Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Elu", "Exp", "Neg", "Abs",
+      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"};
+  return ir::isDefaultDomain(node) && node.numOutputs() == 1 && ops.contains(node.opType());
 }
 
 int QdqOpRule::inputWith(QdqInputRole role) const {
@@ -231,13 +240,23 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason) {
     rule.qoperatorOp = "QLinearConcat";
     rule.qoperatorDomain = kMicrosoft;
   } else if (op == "MaxPool" || op == "Reshape" || op == "Transpose" || op == "Flatten" || op == "Squeeze" ||
-             op == "Unsqueeze" || op == "Identity" || op == "Resize") {
+             op == "Unsqueeze" || op == "Identity" || op == "Resize" || op == "Slice") {
     rule.kind = QdqGroupKind::kDataMovement;
     setRoles({R::kActivation});
     rule.sameParams = true;
     rule.needsQuantizedInputs = true;
-    // Resize interpolates: it stays in QDQ form (float between the DQ and the Q).
-    if (op != "Resize") rule.qoperatorOp = op;
+    // Resize that interpolates stays in QDQ form (float between the DQ and the Q); nearest
+    // only picks elements, so it runs on the quantized tensor (tf_crop_and_resize excepted:
+    // its extrapolation value is a float).
+    const bool picks = node.attrString("mode", "nearest") == "nearest" &&
+                       node.attrString("coordinate_transformation_mode", "half_pixel") != "tf_crop_and_resize";
+    if (op != "Resize" || picks) rule.qoperatorOp = op;
+  } else if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Tanh") {
+    // Element-wise functions of one quantized tensor: QDQ form (ORT's QDQ format quantizes
+    // Sigmoid, LeakyRelu and the like the same way); the runtime runs them as a table lookup.
+    rule.kind = QdqGroupKind::kUnary;
+    setRoles({R::kActivation});
+    rule.needsQuantizedInputs = true;
   } else {
     return refuse("op " + op + " cannot be a QDQ group");
   }
@@ -508,7 +527,8 @@ ir::Node* rewriteAsQOperator(ir::Graph& graph, const QdqGroup& group, ir::Consta
       break;
     }
     case QdqGroupKind::kConvTranspose:
-    case QdqGroupKind::kGemm: return nullptr;  // no QOperator form (checked above)
+    case QdqGroupKind::kGemm:
+    case QdqGroupKind::kUnary: return nullptr;  // no QOperator form (checked above)
   }
   return ir::replaceChain(graph, chain, q->output(0), group.rule.qoperatorOp, group.rule.qoperatorDomain, t->name(),
                           inputs, std::move(attrs));

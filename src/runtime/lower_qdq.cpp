@@ -13,6 +13,8 @@
 //         QLinearAveragePool and QLinearConcat
 // Before: yq = Q(MaxPool(DQ(xq)))                After: yq = MaxPool(xq), when Q and DQ have the same
 //         scale and zero point (also Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity)
+// Before: yq = Q(f(DQ(xq), DQ(xq), ...))       After: yq = QLinearLookup(xq, table) for any chain f of
+//         element-wise ops of one 8-bit tensor (lower_qdq_lookup.cpp), before the groups above
 // Then:   a DequantizeLinear of a constant (weights of ops left in float) becomes a float constant.
 //
 // Requires: per-tensor activation scales and zero points (constants); constant weights with a
@@ -45,6 +47,10 @@ class QdqLowering {
   }
 
   void run() {
+    pushDequantizesDown();
+    // Element-wise chains first: the QDQ form of SiLU holds a Mul group that would otherwise
+    // become a QLinearMul of the input and a separate Sigmoid table.
+    lowerQdqLookups(graph_, options_.keep);
     quant::rewriteQdqGroupsAsQOperator(graph_, options_);
     removeDeadDequantizes();
     foldConstantDequantizes();
@@ -57,10 +63,55 @@ class QdqLowering {
   }
   void removeDeadDequantizes();
   void foldConstantDequantizes();
+  void pushDequantizesDown();
 
   ir::Graph& graph_;
   quant::QdqGroupOptions options_;
 };
+
+// Split, Slice, Reshape, ... of DQ(xq) (per tensor) move bytes instead of floats: the op reads xq
+// and a DQ with the same parameters follows each of its outputs. The DQ -> Q pairs this leaves
+// fold later (same parameters: nothing; else a requantizing table), and the groups that read
+// the new DQs (Concat, Conv, ...) become int8 ops.
+void QdqLowering::pushDequantizesDown() {
+  std::vector<ir::Node*> candidates;
+  for (ir::Node* n : graph_.nodes()) {
+    if (ir::isDefaultDomainOp(*n, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"})) {
+      candidates.push_back(n);
+    }
+  }
+  for (ir::Node* n : candidates) {
+    ir::Value* x = n->input(0);
+    ir::Node* dq = x != nullptr ? x->producer() : nullptr;
+    if (!isOp(dq, "DequantizeLinear") || pinned(x) || ir::onlyUse(x) == nullptr) continue;
+    if (dq->numInputs() < 2 || dq->attrInt("block_size", 0) != 0) continue;
+    const ir::Tensor* scale = ir::constantOf(dq->input(1), kSession);
+    if (scale == nullptr || scale->numel() != 1) continue;
+    ir::Value* zp = dq->numInputs() > 2 ? dq->input(2) : nullptr;
+    const ir::Tensor* zpc = ir::constantOf(zp, kSession);
+    if (zp != nullptr && (zpc == nullptr || zpc->numel() != 1)) continue;
+    ir::Value* xq = dq->input(0);
+    const ir::DataType type = zpc != nullptr ? zpc->dtype() : xq->dtype();
+    if (!isQuantType(type)) continue;
+    bool ok = true;
+    for (ir::Value* o : n->outputs()) ok = ok && (o == nullptr || !pinned(o));
+    if (!ok) continue;
+    n->replaceInput(x, xq);
+    for (ir::Value* o : n->outputs()) {
+      if (o == nullptr) continue;
+      std::vector<ir::Value::Use> uses = o->uses();
+      std::vector<ir::Value*> inputs = {o, dq->input(1)};
+      if (zp != nullptr) inputs.push_back(zp);
+      ir::Node* after = graph_.addNode("DequantizeLinear", inputs, {graph_.uniqueValueName(o->name() + "_dequantized")},
+                                       graph_.uniqueNodeName(o->name() + "_DequantizeLinear"));
+      graph_.moveAfter(after, n);
+      ir::Value* d = after->output(0);
+      d->mutableType() = o->type();
+      o->mutableType().dtype = type;
+      for (const ir::Value::Use& u : uses) u.user->replaceInput(o, d);
+    }
+  }
+}
 
 void QdqLowering::removeDeadDequantizes() {
   graph_.forEachNode([&](ir::Node& n) {

@@ -20,6 +20,7 @@
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/quant/calibration.h"
+#include "whittle/runtime/lowering.h"
 
 using namespace whittle;
 
@@ -548,4 +549,96 @@ TEST_CASE("quantize-int8 format=qoperator turns AveragePool into QLinearAverageP
   auto ort = data::readNpy(dir.file("y.npy"));
   REQUIRE(ort.isOk());
   CHECK(testing::normRelativeError((*c)[0].second, *ort) < 0.05);
+}
+
+// x -> {Conv -> SiLU (x * Sigmoid(x)), Conv -> HardSwish as x * Clip(x + 3, 0, 6) / 6}
+//   -> Concat -> Resize (nearest) -> Conv -> y
+ir::Model siluHardSwishCnn() {
+  testing::GraphBuilder b(29);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  auto conv = [&](ir::Value* in, int64_t c, int64_t m, const std::string& name) {
+    return b.node("Conv", {in, b.weight(name + "_w", {m, c, 3, 3}), b.weight(name + "_b", {m}, ir::DataType::kFloat, -0.2, 0.2)},
+                  {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, name);
+  };
+  ir::Value* c1 = conv(x, 3, 4, "conv1");
+  ir::Value* silu = b.node("Mul", {c1, b.node("Sigmoid", {c1}, {}, "sig")}, {}, "silu");
+  ir::Value* c2 = conv(x, 3, 4, "conv2");
+  ir::Value* clip = b.node("Clip", {b.node("Add", {c2, b.constant("three", {}, {3.0f})}, {}, "hs_add"),
+                                    b.constant("zero", {}, {0.0f}), b.constant("six", {}, {6.0f})},
+                           {}, "hs_clip");
+  ir::Value* hs = b.node("Mul", {c2, b.node("Div", {clip, b.constant("six2", {}, {6.0f})}, {}, "hs_div")}, {}, "hs_mul");
+  ir::Value* cat = b.node("Concat", {silu, hs}, {ir::Attribute::makeInt("axis", 1)}, "cat");
+  ir::Value* up = b.node("Resize", {cat, nullptr, b.constant("scales", {4}, {1.0f, 1.0f, 2.0f, 2.0f})}, {}, "up");
+  b.output(conv(up, 8, 2, "conv3"), ir::DataType::kFloat, {1, 2, 16, 16});
+  return b.build(13);
+}
+
+TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between int8 tensors", "[passes][quantize-int8]") {
+  ir::Model model = siluHardSwishCnn();
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  // Sigmoid is a group of its own, the SiLU Mul reads two quantized tensors, and the end of the
+  // HardSwish chain is quantized because the Concat reads it; Concat and Resize are groups.
+  for (const char* name : {"sig", "silu", "hs_mul", "cat", "up"}) {
+    CAPTURE(name);
+    const ir::Node* n = nullptr;
+    for (const ir::Node* m : g.nodes()) n = m->name() == name ? m : n;
+    REQUIRE(n != nullptr);
+    REQUIRE(n->output(0)->uses().size() == 1);
+    CHECK(n->output(0)->uses()[0].user->opType() == "QuantizeLinear");
+    for (const ir::Value* in : n->inputs()) {
+      if (in == nullptr || in->producer() == nullptr || in->isInitializer()) continue;
+      if (std::string(name) == "hs_mul" && in->producer()->opType() == "Div") continue;  // inside the chain
+      CHECK(in->producer()->opType() == "DequantizeLinear");
+    }
+  }
+  // whittle's runtime runs it all in int8: two tables, QLinearConcat, Resize on bytes.
+  ir::Model lowered = q.model.clone();
+  runtime::lowerQdqGroups(*lowered.graph);
+  CHECK(countOps(*lowered.graph, "QLinearLookup") == 2);
+  CHECK(countOps(*lowered.graph, "QLinearConcat") == 1);
+  CHECK(countOps(*lowered.graph, "QLinearConv") == 3);
+  for (const char* gone : {"Sigmoid", "Mul", "Clip", "Div", "Concat", "DequantizeLinear"}) {
+    CAPTURE(gone);
+    CHECK(countOps(*lowered.graph, gone) == (std::string(gone) == "DequantizeLinear" ? 1 : 0));
+  }
+  const ir::Node* up = findNode(*lowered.graph, "Resize");
+  REQUIRE(up != nullptr);
+  CHECK(up->input(0)->producer()->opType() == "QLinearConcat");
+  // Close to the float model, in whittle's runtime and in ONNX Runtime.
+  auto feeds = testing::randomFeeds(model, 5);
+  auto ref = testing::runModel(model, feeds);
+  auto mine = testing::runModel(q.model, feeds);
+  CHECK(testing::normRelativeError(mine[0].second, ref[0].second) < 0.05);
+  if (!haveOrt()) return;
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
+  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
+  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
+                    "' '" + dir.file("y.npy") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto ort = data::readNpy(dir.file("y.npy"));
+  REQUIRE(ort.isOk());
+  CHECK(testing::normRelativeError(mine[0].second, *ort) < 0.05);
+}
+
+TEST_CASE("quantize-int8 leaves a head that no int8 group reads in float", "[passes][quantize-int8]") {
+  // x -> Conv -> Sigmoid -> Concat(with itself) -> Reshape -> y: the tail after the Conv would
+  // only add rounding (a detector's decoded outputs), so only the Conv is quantized.
+  testing::GraphBuilder b(31);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* c = b.node("Conv", {x, b.weight("w", {4, 3, 3, 3}), b.weight("bias", {4})},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* s = b.node("Sigmoid", {c}, {}, "sig");
+  ir::Value* cat = b.node("Concat", {s, s}, {ir::Attribute::makeInt("axis", 1)}, "cat");
+  b.output(b.node("Reshape", {cat, b.constantInt64("shape", {2}, {1, -1})}, {}, "flat"), ir::DataType::kFloat, {1, 512});
+  ir::Model model = b.build(13);
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  for (const ir::Node* n : g.nodes()) {
+    if (n->name() != "sig" && n->name() != "cat" && n->name() != "flat") continue;
+    CAPTURE(n->name());
+    for (const ir::Value::Use& u : n->output(0)->uses()) CHECK(u.user->opType() != "QuantizeLinear");
+  }
+  CHECK(countOps(g, "QuantizeLinear") == 2);  // the Conv's input and output
 }

@@ -300,9 +300,9 @@ TEST_CASE("QDQ group conditions refuse with a reason", "[quant][qdq-groups]") {
   SECTION("an op that is no group") {
     Qdq b;
     ir::Value* x = b.qdq(b.gb.input("x", DataType::kFloat, {1, 4, 6, 6}), 0.02f, 128);
-    b.gb.output(b.dq(b.q(b.gb.node("Sigmoid", {x}, {}, "s"), 0.004f, 0, DataType::kUint8, "qs"), 0.004f, 0));
+    b.gb.output(b.dq(b.q(b.gb.node("Softmax", {x}, {}, "s"), 0.004f, 0, DataType::kUint8, "qs"), 0.004f, 0));
     ir::Model m = b.gb.build(13);
-    CHECK_THAT(reasonAt(*m.graph, "qs"), Catch::Contains("op Sigmoid cannot be a QDQ group"));
+    CHECK_THAT(reasonAt(*m.graph, "qs"), Catch::Contains("op Softmax cannot be a QDQ group"));
   }
 }
 
@@ -317,6 +317,8 @@ TEST_CASE("The op rule is what quantize-int8 asks before it inserts QDQ", "[quan
           "ap_dilated");
   gb.node("Reshape", {conv, gb.constantInt64("shape", {2}, {1, -1})}, {}, "reshape");
   gb.node("Resize", {conv}, {}, "resize");
+  gb.node("Resize", {conv}, {ir::Attribute::makeString("mode", "linear")}, "resize_linear");
+  gb.node("Sigmoid", {conv}, {}, "sigmoid");
   ir::Model m = gb.build(13);
   const ir::Graph& g = *m.graph;
 
@@ -341,7 +343,18 @@ TEST_CASE("The op rule is what quantize-int8 asks before it inserts QDQ", "[quan
   rule = quant::qdqOpRule(*nodeNamed(g, "resize"));
   REQUIRE(rule);
   CHECK(rule->kind == QdqGroupKind::kDataMovement);
-  CHECK(rule->qoperatorOp.empty());  // stays in QDQ form
+  CHECK(rule->qoperatorOp == "Resize");  // nearest picks elements: runs on the quantized tensor
+  rule = quant::qdqOpRule(*nodeNamed(g, "resize_linear"));
+  REQUIRE(rule);
+  CHECK(rule->kind == QdqGroupKind::kDataMovement);
+  CHECK(rule->qoperatorOp.empty());  // interpolates: stays in QDQ form
+
+  rule = quant::qdqOpRule(*nodeNamed(g, "sigmoid"));
+  REQUIRE(rule);
+  CHECK(rule->kind == QdqGroupKind::kUnary);
+  CHECK(rule->needsQuantizedInputs);
+  CHECK_FALSE(rule->sameParams);
+  CHECK(rule->qoperatorOp.empty());  // QDQ form; the runtime runs it as a table lookup
 
   std::string reason;
   CHECK_FALSE(quant::qdqOpRule(*nodeNamed(g, "gemm_ta"), &reason));

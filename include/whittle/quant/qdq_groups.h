@@ -16,8 +16,12 @@
 //   Concat                        com.microsoft QLinearConcat
 //   MaxPool, Reshape, Transpose,  the op itself on the quantized tensor, when the DQ and the Q
 //   Flatten, Squeeze, Unsqueeze,  have the same scale and zero point
-//   Identity
+//   Identity, Slice, Resize
+//   (nearest, not tf_crop_and_resize)
 //   Gemm, ConvTranspose, Resize   no QOperator form: the group stays in QDQ form
+//   (interpolating), Sigmoid,     (the runtime's lowering runs the unary ones, and any chain of
+//   HardSigmoid, HardSwish,       element-wise ops of one quantized tensor, as a 256-entry table:
+//   LeakyRelu, Tanh               runtime::lowerQdqLookups)
 // A Relu or Clip between the target (Conv, MatMul, Gemm, ConvTranspose, Add, Mul) and the Q is
 // part of the group when the Q's saturation does what it does: the Q's lowest code is at or
 // above the activation's lower bound, and its highest code at or below the upper bound
@@ -47,7 +51,8 @@ enum class QdqGroupKind {
   kBinary,         ///< Add, Mul
   kAveragePool,    ///< AveragePool, GlobalAveragePool
   kConcat,         ///< Concat
-  kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize
+  kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize, Slice
+  kUnary,          ///< Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh (QDQ form only)
 };
 
 /// "conv", "matmul", ... for messages and statistics.
@@ -87,6 +92,14 @@ struct QdqOpRule {
 /// group: an op outside the list above, another domain, MaxPool with Indices, AveragePool
 /// with dilations (QLinearAveragePool has none), Gemm with transA, an op with several outputs.
 std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason = nullptr);
+
+/// Whether `node` is an element-wise op that the runtime folds into a table lookup when every
+/// value it reads is a function of one quantized tensor (its other operands one-element float
+/// constants): Sigmoid, Tanh, Relu, LeakyRelu, HardSigmoid, HardSwish, Clip, Elu, Exp, Neg, Abs,
+/// Softplus, Erf, Sqrt, Reciprocal, Identity, Mish, Add, Sub, Mul, Div, Max, Min, Pow in the
+/// default domain. quantize-int8 quantizes the end of such a chain where an int8 group reads it
+/// (a Concat of SiLU or HardSwish outputs), and runtime::lowerQdqLookups folds it.
+bool isTableOp(const ir::Node& node);
 
 /// How groups are selected.
 struct QdqGroupOptions {

@@ -3,6 +3,7 @@
 // CPU runtime knows (domain com.whittle.internal). These never reach an emitted model.
 
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "whittle/common/status.h"
@@ -16,6 +17,14 @@ namespace whittle::runtime {
 /// then turns every DequantizeLinear of a constant into a float constant. Values in `keep`
 /// survive unchanged. Groups that do not fit are left as they are (float simulation).
 void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
+/// The first step of lowerQdqGroups (src/runtime/lower_qdq_lookup.cpp): a chain of element-wise
+/// float ops (Sigmoid, HardSwish, LeakyRelu, x*sigmoid(x), Add/Clip/Div/Mul with one-element
+/// constants, inner Q/DQ pairs, ...) between DequantizeLinear nodes of one uint8/int8 tensor and
+/// a QuantizeLinear becomes com.whittle.internal QLinearLookup(x, table): 256 output codes, one
+/// per byte of x, computed from the chain (inner Q/DQ rounded as their kernels round). Values in
+/// `keep` survive. Returns how many chains were rewritten.
+int64_t lowerQdqLookups(ir::Graph& graph, const std::unordered_set<const ir::Value*>& keep = {});
 
 /// Rewrites MatMul(a, DequantizeLinear(q, s, z; axis 0, block_size)) with a constant
 /// int4/uint4/int8/uint8 q [K, N] into com.microsoft MatMulNBits, which the low-bit kernel
