@@ -99,12 +99,18 @@ Status SmoothQuant::run(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
   // Groups: the MatMul/Gemm with scalable weights that read x. When x has other readers too
   // (a residual Add, a MatMul with a non-constant weight), only an explicit Mul can scale it.
-  std::map<ir::Value*, std::vector<Member>> groups;
+  // In graph order (not pointer order), so that the written model is the same on every run.
+  std::vector<std::pair<ir::Value*, std::vector<Member>>> groups;
+  std::map<ir::Value*, size_t> groupOf;
   for (ir::Node* n : graph.nodes()) {
     if ((n->opType() != "MatMul" && n->opType() != "Gemm") || !n->domain().empty() || n->numInputs() < 2) continue;
     ir::Value* x = n->input(0);
     if (x == nullptr || constantOf(x) != nullptr) continue;
-    if (std::optional<Member> m = memberOf(n)) groups[x].push_back(std::move(*m));
+    std::optional<Member> m = memberOf(n);
+    if (!m) continue;
+    auto [it, added] = groupOf.emplace(x, groups.size());
+    if (added) groups.emplace_back(x, std::vector<Member>{});
+    groups[it->second].second.push_back(std::move(*m));
   }
   int64_t mismatched = 0;
   for (auto it = groups.begin(); it != groups.end();) {

@@ -38,7 +38,8 @@ std::string optimized(const TempDir& dir, const std::string& name, const std::st
 // The options that let a pass run on the demo model: calibration data where it needs it.
 std::string argsFor(const passes::PassInfo& pass) {
   std::string args = "-O0 --passes '" + pass.name + "'";
-  if (pass.name == "quantize-int8" || pass.name == "prune-wanda" || pass.name.rfind("convert-", 0) == 0) {
+  if (pass.name == "quantize-int8" || pass.name == "prune-wanda" || pass.name == "smooth-quant" ||
+      pass.name.rfind("convert-", 0) == 0) {
     args += " --calib '" + kCalib + "'";
   }
   return args;
