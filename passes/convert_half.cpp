@@ -260,6 +260,15 @@ Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
   return results;
 }
 
+// A copy of `model` with inferred shapes and every value's element type, for the float32 runs
+// that measure what half precision would do.
+ir::Model typedReference(const ir::Model& model) {
+  ir::Model reference = model.clone();
+  (void)ir::inferShapes(reference);
+  fillElementTypes(*reference.graph);
+  return reference;
+}
+
 // Automatic mixed precision (tolerance > 0). Converts a copy, runs it and the float32 model
 // on calibration samples with every float node output as an extra output, and measures each
 // output's error (eval::relativeError: max |half - float| / max |float|, the worst over the
@@ -272,9 +281,7 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
   }
   WH_ASSIGN_OR_RETURN(auto feeds, ctx.calibration->sampleFeeds(config_.toleranceSamples));
   if (feeds.empty()) return invalidInput(std::string(passName()) + ": the calibration data set is empty");
-  ir::Model reference = model.clone();
-  (void)ir::inferShapes(reference);
-  fillElementTypes(*reference.graph);
+  ir::Model reference = typedReference(model);
   std::vector<std::string> names;
   std::unordered_map<std::string, const ir::Node*> producerOf;
   for (const ir::Node* n : reference.graph->nodes()) {
@@ -344,9 +351,7 @@ constexpr double kHalfSafeBound = 8192.0;
 Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& model, PassContext& ctx) const {
   WH_ASSIGN_OR_RETURN(auto feeds, ctx.calibration->sampleFeeds(config_.toleranceSamples));
   if (feeds.empty()) return invalidInput(std::string(passName()) + ": the calibration data set is empty");
-  ir::Model reference = model.clone();
-  (void)ir::inferShapes(reference);
-  fillElementTypes(*reference.graph);
+  ir::Model reference = typedReference(model);
   std::vector<std::string> names;
   for (const ir::Node* n : reference.graph->nodes()) {
     for (const ir::Value* out : n->outputs()) {

@@ -99,6 +99,19 @@ bool haveOrt() {
 
 std::string script() { return std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py"; }
 
+// The first output of `model` in ONNX Runtime on input `x` (quant_reference.py run).
+ir::Tensor ortOutput(const ir::Model& model, const ir::Tensor& x) {
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(model, dir.file("q.onnx")).isOk());
+  REQUIRE(data::writeNpy(x, dir.file("x.npy")).isOk());
+  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
+                    "' '" + dir.file("y.npy") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto ort = data::readNpy(dir.file("y.npy"));
+  REQUIRE(ort.isOk());
+  return *ort;
+}
+
 }  // namespace
 
 TEST_CASE("quantize-int8 places QDQ pairs as ONNX Runtime's QDQ quantizer does", "[passes][quantize-int8]") {
@@ -165,19 +178,14 @@ TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's 
   if (!haveOrt()) return;
   ir::Model model = smallCnn();
   Quantized q = quantize(model, "quantize-int8");
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
   auto feeds = testing::randomFeeds(model, 5);
-  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
-  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
-                    "' '" + dir.file("y.npy") + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  auto ort = data::readNpy(dir.file("y.npy"));
-  REQUIRE(ort.isOk());
+  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
   auto mine = testing::runModel(q.model, feeds);
   // ORT runs real int8 kernels (requantizing in integers), whittle may simulate in float:
   // they differ by rounding of a few quantization steps at most.
-  CHECK(testing::normRelativeError(mine[0].second, *ort) < 0.05);
+  CHECK(testing::normRelativeError(mine[0].second, ort) < 0.05);
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
   std::string ops =
       testing::python() + " '" + script() + "' ops '" + dir.file("q.onnx") + "' > '" + dir.file("ops.txt") + "'";
   REQUIRE(std::system(ops.c_str()) == 0);
@@ -427,15 +435,8 @@ TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at th
   auto c = testing::runModel(q.model, feeds);
   CHECK(sqnrDb(c[0].second, a[0].second) > 20.0);
   if (!haveOrt()) return;
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
-  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
-  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
-                    "' '" + dir.file("y.npy") + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  auto ort = data::readNpy(dir.file("y.npy"));
-  REQUIRE(ort.isOk());
-  CHECK(testing::normRelativeError(c[0].second, *ort) < 0.05);
+  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  CHECK(testing::normRelativeError(c[0].second, ort) < 0.05);
 }
 
 namespace {
@@ -540,15 +541,8 @@ TEST_CASE("quantize-int8 format=qoperator turns AveragePool into QLinearAverageP
   REQUIRE(c.isOk());
   CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
   if (!haveOrt()) return;
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
-  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
-  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
-                    "' '" + dir.file("y.npy") + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  auto ort = data::readNpy(dir.file("y.npy"));
-  REQUIRE(ort.isOk());
-  CHECK(testing::normRelativeError((*c)[0].second, *ort) < 0.05);
+  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  CHECK(testing::normRelativeError((*c)[0].second, ort) < 0.05);
 }
 
 // x -> {Conv -> SiLU (x * Sigmoid(x)), Conv -> HardSwish as x * Clip(x + 3, 0, 6) / 6}
@@ -611,15 +605,8 @@ TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between
   auto mine = testing::runModel(q.model, feeds);
   CHECK(testing::normRelativeError(mine[0].second, ref[0].second) < 0.05);
   if (!haveOrt()) return;
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(q.model, dir.file("q.onnx")).isOk());
-  REQUIRE(data::writeNpy(feeds[0].second, dir.file("x.npy")).isOk());
-  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
-                    "' '" + dir.file("y.npy") + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  auto ort = data::readNpy(dir.file("y.npy"));
-  REQUIRE(ort.isOk());
-  CHECK(testing::normRelativeError(mine[0].second, *ort) < 0.05);
+  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  CHECK(testing::normRelativeError(mine[0].second, ort) < 0.05);
 }
 
 TEST_CASE("quantize-int8 leaves a head that no int8 group reads in float", "[passes][quantize-int8]") {
