@@ -290,8 +290,16 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
   // above is checked, since libonnx cannot tell a newer version's new attributes from stray ones).
   if (!newer && domain.empty() && n.op_type() != "ATen") {
     for (const onnx::AttributeProto& a : n.attribute()) {
-      // (An attribute without a type gets its own error when attributes are converted.)
-      if (schema->attributes().count(a.name()) != 0 || a.type() == onnx::AttributeProto::UNDEFINED) continue;
+      // Typed or not: an untyped attribute with a value is converted with the type its value has
+      // (old exporters leave the type out), and then written with it, so it must be refused here
+      // too, or the saved model would not load (found by fuzz_model_load). One with neither type
+      // nor value gets its own error when attributes are converted.
+      if (schema->attributes().count(a.name()) != 0) continue;
+      const bool valueless = !a.has_f() && !a.has_i() && !a.has_s() && !a.has_t() && !a.has_g() && !a.has_sparse_tensor() &&
+                             !a.has_tp() && a.floats_size() == 0 && a.ints_size() == 0 && a.strings_size() == 0 &&
+                             a.tensors_size() == 0 && a.graphs_size() == 0 && a.sparse_tensors_size() == 0 &&
+                             a.type_protos_size() == 0;
+      if (a.type() == onnx::AttributeProto::UNDEFINED && valueless) continue;
       bool isInput = false;
       for (const auto& in : schema->inputs()) isInput = isInput || in.GetName() == a.name();
       return invalidInput(labelText + ": attribute '" + a.name() + "' is not part of " + version +

@@ -321,6 +321,16 @@ std::vector<BadCase> badCases() {
                      return path;
                    },
                    StatusCode::kInvalidInput, {"MatMul", "has 1 input;", "takes 2"}});
+  // Found by fuzz_model_load: an unknown attribute without a type loaded (its type came from its
+  // value) and was saved with the type, so the saved model did not load.
+  cases.push_back({"an unknown attribute without a type (fuzz regression)",
+                   [](const TempDir& dir) {
+                     std::string path = dir.file("transpose.onnx");
+                     testing::writeBytes(path, testing::readBytes(std::string(WHITTLE_SOURCE_DIR) +
+                                                                  "/tests/fuzz_regressions/model_load_untyped_unknown_attribute.onnx"));
+                     return path;
+                   },
+                   StatusCode::kInvalidInput, {"Transpose #1", "attribute 'per@' is not part of Transpose-13"}});
   modelCase("a node output that overwrites an initializer",
             [](onnx::ModelProto& m) { addNode(m.mutable_graph(), "Neg", {"x"}, {"w"}, "neg"); },
             StatusCode::kInvalidInput, {"Neg 'neg'", "output 'w'", "initializer"});
