@@ -40,7 +40,7 @@ class CancelTransposes final : public RewritePattern<TransposePair> {
 
  private:
   // Both permutations, an absent one made explicit (it reverses the axes); false when the
-  // rank that needs is unknown or the two disagree on it.
+  // rank that needs is unknown, the two disagree on it, or either is not a permutation.
   static bool perms(const ir::Node& inner, const ir::Node& outer, std::vector<int64_t>& p1, std::vector<int64_t>& p2) {
     p1 = inner.attrInts("perm");
     p2 = outer.attrInts("perm");
@@ -54,7 +54,17 @@ class CancelTransposes final : public RewritePattern<TransposePair> {
       if (!p->empty()) continue;
       for (size_t i = 0; i < rank; ++i) p->push_back(static_cast<int64_t>(rank - 1 - i));
     }
-    return p1.size() == rank && p2.size() == rank;
+    return p1.size() == rank && p2.size() == rank && isPermutation(p1) && isPermutation(p2);
+  }
+  // Each of 0..size-1 once: a perm that is not (a hostile or broken model) is left to the
+  // Transpose kernel's error rather than composed (found by fuzz_optimize: a heap overflow).
+  static bool isPermutation(const std::vector<int64_t>& p) {
+    std::vector<bool> seen(p.size(), false);
+    for (int64_t v : p) {
+      if (v < 0 || v >= static_cast<int64_t>(p.size()) || seen[static_cast<size_t>(v)]) return false;
+      seen[static_cast<size_t>(v)] = true;
+    }
+    return true;
   }
   static std::vector<int64_t> compose(const std::vector<int64_t>& p1, const std::vector<int64_t>& p2) {
     std::vector<int64_t> p(p2.size());

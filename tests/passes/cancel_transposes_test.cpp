@@ -71,3 +71,22 @@ TEST_CASE("cancel-transposes keeps the interface and shared Transposes", "[passe
     testing::requireSameOutputs(model, run.after);
   }
 }
+
+TEST_CASE("cancel-transposes leaves a perm that is not a permutation alone", "[passes][cancel-transposes]") {
+  // Found by fuzz_optimize: composing {0, 2} (out of range for rank 2) read past the inner perm.
+  for (const std::vector<int64_t>& bad : {std::vector<int64_t>{0, 2}, std::vector<int64_t>{1, 1}, std::vector<int64_t>{-1, 0}}) {
+    testing::GraphBuilder b(85);
+    ir::Value* x = b.input("x", DataType::kFloat, {2, 3});
+    ir::Value* t1 = b.node("Transpose", {x}, {Attribute::makeInts("perm", {1, 0})});
+    ir::Value* t2 = b.node("Transpose", {t1}, {Attribute::makeInts("perm", bad)});
+    b.output(t2);
+    ir::Model model = b.build(13);
+    auto pipeline = passes::parsePipeline("cancel-transposes");
+    REQUIRE(pipeline.isOk());
+    passes::PassContext ctx(model);
+    auto stats = passes::runPipeline(model, *pipeline, ctx, {});
+    REQUIRE(stats.isOk());
+    CHECK(stats->front().rewrites == 0);
+    CHECK(testing::opTypes(*model.graph) == std::vector<std::string>{"Transpose", "Transpose"});
+  }
+}
