@@ -39,6 +39,9 @@ std::vector<int64_t> trailingAxes(const ir::Node& reduce, int64_t rank) {
       a -= rank;
     }
   }
+  // More axes than x has (a broken or hostile model) is no LayerNorm (found by fuzz_optimize:
+  // the gamma check indexed x's dims from their end).
+  if (rank >= 0 && static_cast<int64_t>(axes.size()) > rank) return {};
   std::sort(axes.begin(), axes.end());
   for (size_t i = 0; i < axes.size(); ++i) {
     if (axes[i] != -static_cast<int64_t>(axes.size()) + static_cast<int64_t>(i)) return {};

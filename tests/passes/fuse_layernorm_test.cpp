@@ -18,6 +18,8 @@ struct Options {
   bool normalizedIsOutput = false;
   /// beta as [1, 8]: Add broadcasts it, LayerNormalization would not take it.
   bool betaOfRank2 = false;
+  /// gamma's (and beta's) dims when set; otherwise they follow the axes.
+  std::vector<int64_t> gammaDims;
 };
 
 ir::Value* reduceMean(testing::GraphBuilder& b, ir::Value* x, const Options& o) {
@@ -41,6 +43,7 @@ ir::Model decomposed(const Options& o) {
   // gamma and beta broadcast along the normalized axis: [8] for the last, [5, 1] for axis 1.
   std::vector<int64_t> normalized =
       o.axes == std::vector<int64_t>{-1} ? std::vector<int64_t>{8} : std::vector<int64_t>{5, 1};
+  if (!o.gammaDims.empty()) normalized = o.gammaDims;
   ir::Value* y = b.node("Mul", {n, b.weight("gamma", normalized, DataType::kFloat, 0.5, 1.5)});
   if (o.withBeta) {
     std::vector<int64_t> betaDims = o.betaOfRank2 ? std::vector<int64_t>{1, 8} : normalized;
@@ -96,6 +99,11 @@ TEST_CASE("fuse-layernorm leaves the pattern decomposed when it must", "[passes]
   }
   SECTION("the reduced axis is not the last") {
     o.axes = {1};
+  }
+  SECTION("more reduced axes than x has, gamma of that rank (fuzz regression)") {
+    o.axes = {-4, -3, -2, -1};
+    o.gammaDims = {1, 2, 5, 8};
+    o.withBeta = false;
   }
   testing::requireUnchanged(decomposed(o), "fuse-layernorm");
 }
