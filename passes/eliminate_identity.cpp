@@ -63,6 +63,9 @@ class RemoveNoOp final : public RewritePattern<ir::RootMatch> {
   std::vector<std::string_view> rootOps() const override { return {"Identity", "Dropout", "Cast", "Transpose", "Reshape"}; }
   std::optional<ir::RootMatch> match(const ir::Node& node, const PassContext&) const override {
     if (!ir::isDefaultDomain(node) || !isNoOp(node) || !canForward(node.output(0), node.input(0))) return std::nullopt;
+    // Nothing left to forward: the node is dead, or kept for its side effects (a hostile Transpose
+    // carrying a graph attribute matched again after every rewrite; found by fuzz_optimize).
+    if (!node.output(0)->hasUses() && !node.output(0)->isGraphOutput()) return std::nullopt;
     return ir::RootMatch{};
   }
   Status rewrite(ir::Node& node, const ir::RootMatch&, ir::Rewriter& rw) const override {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "passes/pass_test_util.h"
+#include "whittle/onnx_io/onnx_io.h"
 
 using namespace whittle;
 using ir::Attribute;
@@ -144,4 +145,20 @@ TEST_CASE("eliminate-identity leaves nodes that do something", "[passes][elimina
   }
   b.output(v, outType, outDims);
   testing::requireUnchanged(b.build(13), "eliminate-identity");
+}
+
+TEST_CASE("eliminate-identity converges on a dead no-op that cannot be erased (fuzz regression)", "[passes][eliminate-identity]") {
+  // Found by fuzz_optimize: a no-op Transpose carrying a graph-typed attribute counts as having
+  // side effects, so it stayed after its uses were forwarded and matched again, forever.
+  auto model = onnx_io::load(std::string(WHITTLE_SOURCE_DIR) +
+                             "/tests/fuzz_regressions/optimize_noop_transpose_with_graph_attribute.onnx");
+  INFO(model.status().message());
+  REQUIRE(model.isOk());
+  auto pipeline = passes::parsePipeline("eliminate-identity");
+  REQUIRE(pipeline.isOk());
+  passes::PassContext ctx(*model);
+  auto stats = passes::runPipeline(*model, *pipeline, ctx, {});
+  INFO(stats.status().message());
+  REQUIRE(stats.isOk());
+  CHECK(stats->front().rewrites == 1);
 }
