@@ -22,20 +22,7 @@ using whittle::testing::countOps;
 
 namespace {
 
-struct Builder {
-  GraphBuilder gb{5};
-  int counter = 0;
-  std::string fresh(const std::string& base) { return base + std::to_string(counter++); }
-  ir::Value* q(ir::Value* x, float scale, int32_t zp, DataType type = DataType::kUint8) {
-    std::string n = fresh("q");
-    return gb.node("QuantizeLinear", {x, gb.constant(n + "_s", scalar(scale)), gb.constant(n + "_z", scalar(type, zp))},
-                   {}, n);
-  }
-  ir::Value* dq(ir::Value* xq, float scale, int32_t zp, DataType type = DataType::kUint8) {
-    std::string n = fresh("dq");
-    return gb.node("DequantizeLinear", {xq, gb.constant(n + "_s", scalar(scale)), gb.constant(n + "_z", scalar(type, zp))},
-                   {}, n);
-  }
+struct Builder : QdqGraphBuilder {
   ir::Value* c(float v) { return gb.constant(fresh("c"), scalar(v)); }
 };
 

@@ -27,25 +27,8 @@ using whittle::testing::GraphBuilder;
 namespace {
 
 /// Builds QDQ models: every helper quantizes or dequantizes with constant parameters.
-struct QdqBuilder {
-  GraphBuilder gb{5};
+struct QdqBuilder : QdqGraphBuilder {
   std::mt19937_64 rng{23};
-  int counter = 0;
-
-  std::string fresh(const std::string& base) { return base + std::to_string(counter++); }
-
-  ir::Value* q(ir::Value* x, float scale, int32_t zp, DataType type = DataType::kUint8) {
-    std::string n = fresh("q");
-    return gb.node("QuantizeLinear", {x, gb.constant(n + "_s", scalar(scale)), gb.constant(n + "_z", scalar(type, zp))},
-                   {}, n);
-  }
-  ir::Value* dq(ir::Value* xq, float scale, int32_t zp, DataType type = DataType::kUint8) {
-    std::string n = fresh("dq");
-    return gb.node("DequantizeLinear",
-                   {xq, gb.constant(n + "_s", scalar(scale)), gb.constant(n + "_z", scalar(type, zp))}, {}, n);
-  }
-  /// Q then DQ with the same parameters: a quantized activation as QDQ models carry it.
-  ir::Value* qdq(ir::Value* x, float scale, int32_t zp) { return dq(q(x, scale, zp), scale, zp); }
 
   /// A DequantizeLinear of int8 weights, per output channel along `axis`.
   ir::Value* weights(std::vector<int64_t> dims, int64_t axis, std::vector<float>* scalesOut = nullptr) {

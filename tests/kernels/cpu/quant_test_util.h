@@ -63,6 +63,27 @@ inline ir::Tensor scalar(float v) { return floatTensor({}, {v}); }
 /// A rank-0 tensor of `type`.
 inline ir::Tensor scalar(DataType type, int32_t v) { return intTensor(type, {}, {v}); }
 
+/// Builds QDQ graphs: QuantizeLinear / DequantizeLinear with constant per-tensor parameters,
+/// each node and constant with a fresh name.
+struct QdqGraphBuilder {
+  GraphBuilder gb{5};
+  int counter = 0;
+
+  std::string fresh(const std::string& base) { return base + std::to_string(counter++); }
+  ir::Value* q(ir::Value* x, float scale, int32_t zp, DataType type = DataType::kUint8) {
+    std::string n = fresh("q");
+    return gb.node("QuantizeLinear", {x, gb.constant(n + "_s", scalar(scale)), gb.constant(n + "_z", scalar(type, zp))},
+                   {}, n);
+  }
+  ir::Value* dq(ir::Value* xq, float scale, int32_t zp, DataType type = DataType::kUint8) {
+    std::string n = fresh("dq");
+    return gb.node("DequantizeLinear",
+                   {xq, gb.constant(n + "_s", scalar(scale)), gb.constant(n + "_z", scalar(type, zp))}, {}, n);
+  }
+  /// Q then DQ with the same parameters: a quantized activation as QDQ models carry it.
+  ir::Value* qdq(ir::Value* x, float scale, int32_t zp) { return dq(q(x, scale, zp), scale, zp); }
+};
+
 /// ONNX QuantizeLinear of one value: saturate(round_half_even(v / scale) + zp).
 inline int32_t refQuantize(float v, float scale, int32_t zp, DataType type) {
   const double r = std::nearbyint(static_cast<double>(v / scale)) + zp;
