@@ -381,6 +381,18 @@ Expected<TensorSources> tensorSources(const ir::Model& model, const std::vector<
   return sources;
 }
 
+// How many samples of `data` a calibration run reads (options.limit, when set, caps them).
+int64_t samplesToRun(const data::Dataset& data, const CalibrationOptions& options) {
+  return options.limit >= 0 ? std::min(data.size(), options.limit) : data.size();
+}
+
+// The batch a calibration run starts with: options.batchSize, within the data set's fixed
+// batch (a recurrent state or a whole-window input); a run falls back to 1 if the graph pins it.
+int64_t firstBatchSize(const data::Dataset& data, const CalibrationOptions& options) {
+  const int64_t batch = std::max<int64_t>(1, options.batchSize);
+  return data.fixedBatch() ? std::min(batch, *data.fixedBatch()) : batch;
+}
+
 }  // namespace
 
 Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data, const std::vector<std::string>& tensors,
@@ -410,10 +422,8 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
 
   std::map<std::string, Observer> observers;
   for (const std::string& t : seen) observers[t];
-  int64_t total = data.size();
-  if (options.limit >= 0) total = std::min(total, options.limit);
-  int64_t batch = std::max<int64_t>(1, options.batchSize);
-  if (data.fixedBatch()) batch = std::min(batch, *data.fixedBatch());
+  const int64_t total = samplesToRun(data, options);
+  int64_t batch = firstBatchSize(data, options);
   int64_t done = 0;
   while (done < total) {
     int64_t count = std::min(batch, total - done);
@@ -497,10 +507,8 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
   so.threads = threads;
   so.extraOutputs = wanted;
   WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
-  int64_t total = data.size();
-  if (options.limit >= 0) total = std::min(total, options.limit);
-  int64_t batch = std::max<int64_t>(1, options.batchSize);
-  if (data.fixedBatch()) batch = std::min(batch, *data.fixedBatch());
+  const int64_t total = samplesToRun(data, options);
+  int64_t batch = firstBatchSize(data, options);
   int64_t done = 0;
   while (done < total) {
     const int64_t count = std::min(batch, total - done);
