@@ -129,12 +129,12 @@ Status SmoothQuant::run(ir::Model& model, PassContext& ctx) {
     return Status::ok();
   }
   // Statistics of every group input, one streaming calibration run over the float model.
-  std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>> stats;
+  std::vector<quant::InputStatsCollector> stats;  // one per group, in the groups' order
+  stats.reserve(groups.size());
   std::map<std::string, quant::TensorCollector*> collectors;
   for (auto& [x, members] : groups) {
-    auto c = std::make_unique<quant::InputStatsCollector>(members.front().k, /*secondMoment=*/false);
-    collectors[x->name()] = c.get();
-    stats[x] = std::move(c);
+    stats.emplace_back(members.front().k, /*secondMoment=*/false);
+    collectors[x->name()] = &stats.back();
   }
   WH_ASSIGN_OR_RETURN(int64_t samples, ctx.calibration->collect(model, collectors));
   quant::SmoothOptions options;
@@ -142,8 +142,10 @@ Status SmoothQuant::run(ir::Model& model, PassContext& ctx) {
   options.grid = grid_;
   int64_t folded = 0, explicitMuls = 0, unscaled = 0, unabsorbed = 0, scaledWeights = 0;
   double alphaSum = 0;
-  for (auto& [x, members] : groups) {
-    const quant::InputStatsCollector& st = *stats.at(x);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    ir::Value* x = groups[g].first;
+    const std::vector<Member>& members = groups[g].second;
+    const quant::InputStatsCollector& st = stats[g];
     const int64_t k = st.channels();
     std::vector<std::span<const float>> ws;
     std::vector<int64_t> rows;
