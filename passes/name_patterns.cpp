@@ -1,17 +1,24 @@
 // Node selection by name (passes/name_patterns.h).
 #include "name_patterns.h"
 
-#include <regex>
-
 namespace whittle::passes {
 
-bool nameMatchesAny(const std::string& name, const std::vector<std::string>& patterns) {
+NamePatterns::NamePatterns(const std::vector<std::string>& patterns) : names_(patterns) {
   for (const std::string& pattern : patterns) {
-    if (name == pattern) return true;
     try {
-      if (std::regex_match(name, std::regex(pattern))) return true;
+      regexes_.emplace_back(pattern);
     } catch (const std::regex_error&) {
+      // Not a regular expression: matched as a plain name only.
     }
+  }
+}
+
+bool NamePatterns::matches(const std::string& name) const {
+  for (const std::string& n : names_) {
+    if (name == n) return true;
+  }
+  for (const std::regex& re : regexes_) {
+    if (std::regex_match(name, re)) return true;
   }
   return false;
 }

@@ -10,13 +10,13 @@
 // weights; ORT fuses the chain into DynamicQuantizeMatMul. Requires opset >= 11 (older models
 // are converted by upgradeOpset) and a constant 2-D float W.
 
-#include <regex>
 #include <set>
 
 #include "pass_factories.h"
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
+#include "name_patterns.h"
 #include "subgraph_float.h"
 
 namespace whittle::passes {
@@ -33,12 +33,13 @@ struct DynamicConfig {
 
 class QuantizeDynamic final : public Pass {
  public:
-  explicit QuantizeDynamic(DynamicConfig c) : config_(std::move(c)) {}
+  explicit QuantizeDynamic(DynamicConfig c) : config_(std::move(c)), excluded_(config_.excludeNodes) {}
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
   bool selected(const ir::Node& n) const;
   DynamicConfig config_;
+  NamePatterns excluded_;
 };
 
 bool QuantizeDynamic::selected(const ir::Node& n) const {
@@ -47,13 +48,7 @@ bool QuantizeDynamic::selected(const ir::Node& n) const {
   if (op != "MatMul" && op != "Gemm") return false;
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
-  for (const std::string& pattern : config_.excludeNodes) {
-    if (n.name() == pattern) return false;
-    try {
-      if (std::regex_match(n.name(), std::regex(pattern))) return false;
-    } catch (const std::regex_error&) {
-    }
-  }
+  if (excluded_.matches(n.name())) return false;
   const ir::Value* x = n.input(0);
   if (x == nullptr || constantOf(x) != nullptr || (x->dtype() != ir::DataType::kFloat && x->dtype() != ir::DataType::kUndefined)) return false;
   const ir::Tensor* w = constantOf(n.input(1));

@@ -33,7 +33,6 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "pass_factories.h"
@@ -43,6 +42,7 @@
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/qdq_groups.h"
 #include "whittle/quant/quant_math.h"
+#include "name_patterns.h"
 #include "subgraph_float.h"
 
 namespace whittle::passes {
@@ -143,15 +143,7 @@ bool isFoldableActivation(const ir::Node& n, const std::map<const ir::Node*, Qdq
 
 class QuantizeInt8 final : public Pass {
  public:
-  explicit QuantizeInt8(Config config) : config_(std::move(config)) {
-    for (const std::string& pattern : config_.excludeNodes) {
-      try {
-        excludeRegex_.emplace_back(pattern);
-      } catch (const std::regex_error&) {
-        // Not a regular expression: matched as a plain name only.
-      }
-    }
-  }
+  explicit QuantizeInt8(Config config) : config_(std::move(config)), excluded_(config_.excludeNodes) {}
 
   Status run(ir::Model& model, PassContext& ctx) override;
 
@@ -161,7 +153,7 @@ class QuantizeInt8 final : public Pass {
   std::vector<size_t> activationInputs(const ir::Node& n, const QdqOpRule& rule) const;
 
   Config config_;
-  std::vector<std::regex> excludeRegex_;
+  NamePatterns excluded_;
 };
 
 bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
@@ -169,13 +161,7 @@ bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
   if (config_.floatNodes.contains(n.name())) return false;
-  for (const std::string& name : config_.excludeNodes) {
-    if (n.name() == name) return false;
-  }
-  for (const std::regex& re : excludeRegex_) {
-    if (std::regex_match(n.name(), re)) return false;
-  }
-  return true;
+  return !excluded_.matches(n.name());
 }
 
 std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqOpRule& rule) const {

@@ -91,7 +91,7 @@ const ir::Tensor* float2d(const ir::Value* v) {
 
 class QuantizeWeights final : public Pass {
  public:
-  explicit QuantizeWeights(Config c) : config_(std::move(c)) {}
+  explicit QuantizeWeights(Config c) : config_(std::move(c)), excluded_(config_.excludeNodes) {}
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
@@ -104,6 +104,7 @@ class QuantizeWeights final : public Pass {
   const quant::BlockConfig& blockConfigOf(const Source& s) const;
   Status emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const;
   Config config_;
+  NamePatterns excluded_;
 };
 
 const quant::BlockConfig& QuantizeWeights::blockConfigOf(const Source& s) const {
@@ -120,7 +121,7 @@ bool QuantizeWeights::selected(const ir::Node& n) const {
   if (op == "Gather" && !config_.embeddings) return false;
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
-  return !nameMatchesAny(n.name(), config_.excludeNodes);
+  return !excluded_.matches(n.name());
 }
 
 std::vector<Target> QuantizeWeights::findTargets(ir::Graph& graph, int64_t& nonConstant) const {

@@ -49,11 +49,11 @@ class SmoothQuant final : public Pass {
   double alpha_;
   int grid_;
   bool explicitMul_;
-  std::vector<std::string> excluded_;
+  NamePatterns excluded_;
 };
 
 std::optional<Member> SmoothQuant::memberOf(ir::Node* n) const {
-  if (!n->domain().empty() || nameMatchesAny(n->name(), excluded_)) return std::nullopt;
+  if (!n->domain().empty() || excluded_.matches(n->name())) return std::nullopt;
   const std::string& op = n->opType();
   if (op != "MatMul" && op != "Gemm") return std::nullopt;
   if (n->numInputs() < 2 || n->input(0) == nullptr || constantOf(n->input(0)) != nullptr) return std::nullopt;

@@ -149,6 +149,7 @@ void registerCompare(CLI::App& app) {
   cmd->add_option("--limit", a->data.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--allow-nonfinite", a->data.allowNonfinite,
                "Accept NaN and infinity in the data (by default a sample holding one is an error naming it)");
+  addFixedInputOption(*cmd, a->data, "--data");
   cmd->add_option("--metric", a->metrics,
                   "Task metric beyond output error and classification: perplexity (causal LMs: next-token NLL from "
                   "logits [batch, seq, vocab] and the token-id input, positions 1..seq-1). Repeatable")

@@ -152,6 +152,7 @@ void registerOptimize(CLI::App& app) {
   cmd->add_option("--load-calib", args->request.calibration.loadTable, "Reuse a saved calibration table (tensors it lacks are calibrated with --calib)");
   cmd->add_flag("--allow-nonfinite", calib.allowNonfinite,
                "Accept NaN and infinity in --calib/--eval data (by default a sample holding one is an error naming it)");
+  addFixedInputOption(*cmd, calib, "--calib and --eval");
   cmd->add_option("--calib-threads", args->request.calibration.threads,
                   "Threads for calibration and the report (default 0: calibration starts on one thread and uses every "
                   "core only when a timed sample is faster there; the report uses every core)")

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/data/dataset.h"
@@ -31,7 +32,11 @@ struct DatasetArgs {
   std::string preprocess;  ///< image preprocessing: inline spec or a JSON file
   int64_t limit = -1;      ///< < 0: every sample
   bool allowNonfinite = false;  ///< --allow-nonfinite: accept NaN and infinity in samples
+  std::vector<std::string> fixedInputs;  ///< --fixed-input NAME=VALUE, as given
 };
+
+/// Adds the repeatable --fixed-input option, stored in `args.fixedInputs`.
+void addFixedInputOption(CLI::App& cmd, DatasetArgs& args, const std::string& dataFlags);
 
 /// The data set spec of `args`; errors name the flag (`optionsFlag`, `kindFlag`, --preprocess).
 Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::string& optionsFlag,

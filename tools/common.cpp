@@ -26,12 +26,23 @@ Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::stri
   if (!args.input.empty()) spec.input = args.input;
   if (args.limit >= 0) spec.limit = args.limit;
   spec.allowNonfinite = args.allowNonfinite;
+  for (const std::string& text : args.fixedInputs) {
+    WH_ASSIGN_OR_RETURN(data::FixedInputSpec fixed, data::parseFixedInput(text));
+    spec.fixedInputs.push_back(std::move(fixed));
+  }
   if (!args.preprocess.empty()) {
     auto pre = data::loadPreprocessSpec(args.preprocess);
     if (!pre.isOk()) return pre.status().withContext("--preprocess");
     spec.preprocess = *pre;
   }
   return spec;
+}
+
+void addFixedInputOption(CLI::App& cmd, DatasetArgs& args, const std::string& dataFlags) {
+  cmd.add_option("--fixed-input", args.fixedInputs,
+                 "NAME=VALUE: feed model input NAME the same tensor with every batch of " + dataFlags +
+                     ", which then feeds the other inputs: a number fills the input's static shape (sr=16000), "
+                     "or a .npy/.npz/.pb file holds the whole tensor (state=h0.npy). Repeatable");
 }
 
 Expected<runtime::DeviceKind> deviceOption(const std::string& value, const std::string& flag) {

@@ -120,8 +120,13 @@ Expected<const InputSpec*> singleInput(const std::vector<InputSpec>& inputs, con
   if (inputs.size() == 1) return &inputs[0];
   if (inputs.empty()) return invalidInput(source + ": the model has no inputs to feed");
   return invalidInput(source + ": this data set feeds one input, but the model has " + std::to_string(inputs.size()) +
-                      " (" + names + "); use a .npz with one array per input or a .pb folder, or name the input (input=)");
+                      " (" + names + "); use a .npz with one array per input or a .pb folder, name the input (input=), or fix the others "
+                      "(--fixed-input NAME=VALUE)");
 }
+
+namespace {
+std::optional<int> batchAxisOf(const std::vector<ir::Dim>& dims);
+}  // namespace
 
 std::optional<std::pair<int64_t, std::string>> fixedBatchOf(const std::vector<InputSpec>& inputs,
                                                             const std::vector<SampleSlot>& slots) {
@@ -138,6 +143,18 @@ std::optional<std::pair<int64_t, std::string>> fixedBatchOf(const std::vector<In
       if (in.name != slot.input || !in.dims || slot.batchAxis >= static_cast<int>(in.dims->size())) continue;
       const ir::Dim& d = (*in.dims)[static_cast<size_t>(slot.batchAxis)];
       if (d.isKnown()) return std::make_pair(d.value, slot.input);
+    }
+  }
+  // A fixed tensor (--fixed-input) whose input has a free batch axis pins the batch to its size
+  // there: an initial state [2,1,128] for [2,batch,128] makes every batch one sample.
+  for (const SampleSlot& slot : slots) {
+    if (!slot.isFixed()) continue;
+    for (const InputSpec& in : inputs) {
+      if (in.name != slot.input || !in.dims) continue;
+      std::optional<int> axis = batchAxisOf(*in.dims);
+      if (!axis || *axis < 0 || static_cast<size_t>(*axis) >= slot.fixed->dims().size()) continue;
+      if ((*in.dims)[static_cast<size_t>(*axis)].isKnown()) continue;
+      return std::make_pair(slot.fixed->dims()[static_cast<size_t>(*axis)], slot.input);
     }
   }
   return std::nullopt;
@@ -307,6 +324,7 @@ std::string Dataset::describe() const {
   std::string s = std::string(datasetKindName(kind_)) + " '" + path_ + "' (" + std::to_string(size_) + " samples";
   std::string extra = details();
   if (!extra.empty()) s += "; " + extra;
+  if (!fixedDescription_.empty()) s += "; fixed by --fixed-input: " + fixedDescription_;
   s += ")";
   return s;
 }
@@ -552,14 +570,22 @@ Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec, const st
                           std::string(datasetKindName(kind)) + " tensors (they are fed as stored)");
     }
   }
+  // Inputs fixed by --fixed-input are not the data set's to feed: it opens against the others,
+  // and their slots follow its own.
+  std::vector<InputSpec> fedInputs;
+  std::vector<SampleSlot> fixedSlots;
+  if (!spec.fixedInputs.empty()) {
+    WH_RETURN_IF_ERROR(detail::splitFixedInputs(spec.fixedInputs, modelInputs, fedInputs, fixedSlots));
+  }
+  const std::vector<InputSpec>& inputs = spec.fixedInputs.empty() ? modelInputs : fedInputs;
   auto opened = [&]() -> Expected<std::unique_ptr<Dataset>> {
     switch (kind) {
-      case DatasetKind::kNpy: return detail::openNpy(spec, modelInputs);
-      case DatasetKind::kNpz: return detail::openNpz(spec, modelInputs);
-      case DatasetKind::kTensorProto: return detail::openTensorProto(spec, modelInputs);
-      case DatasetKind::kImages: return detail::openImages(spec, modelInputs);
-      case DatasetKind::kRawBin: return detail::openRawBin(spec, modelInputs);
-      case DatasetKind::kMnist: return detail::openMnist(spec, modelInputs);
+      case DatasetKind::kNpy: return detail::openNpy(spec, inputs);
+      case DatasetKind::kNpz: return detail::openNpz(spec, inputs);
+      case DatasetKind::kTensorProto: return detail::openTensorProto(spec, inputs);
+      case DatasetKind::kImages: return detail::openImages(spec, inputs);
+      case DatasetKind::kRawBin: return detail::openRawBin(spec, inputs);
+      case DatasetKind::kMnist: return detail::openMnist(spec, inputs);
       case DatasetKind::kAuto: break;
     }
     return internalError("openDataset: unresolved data set kind");
@@ -567,6 +593,10 @@ Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec, const st
   if (opened.isOk()) {
     Dataset& ds = **opened;
     ds.allowNonfinite_ = spec.allowNonfinite;
+    for (SampleSlot& slot : fixedSlots) {
+      ds.fixedDescription_ += (ds.fixedDescription_.empty() ? "" : ", ") + slot.input + " " + dimsText(slot.sampleDims);
+      ds.slots_.push_back(std::move(slot));
+    }
     auto fixedBatch = detail::fixedBatchOf(modelInputs, ds.slots_);
     ds.fixedBatch_ = fixedBatch ? std::make_optional(fixedBatch->first) : std::nullopt;
     ds.fixedBatchInput_ = fixedBatch ? fixedBatch->second : "";

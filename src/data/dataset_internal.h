@@ -23,6 +23,16 @@ Expected<SampleSlot> fitSlot(const InputSpec& input, ir::DataType dtype, const s
 Expected<const InputSpec*> singleInput(const std::vector<InputSpec>& inputs, const std::string& wanted,
                                        const std::string& source);
 
+/// The slot of a --fixed-input: its number fills the input's static shape, or its file holds the
+/// whole tensor (type and known dims checked against `input`).
+Expected<SampleSlot> fixedInputSlot(const FixedInputSpec& spec, const InputSpec& input);
+
+/// Splits the model's inputs into those the data set feeds (`fed`, in model order) and the
+/// slots of `fixedInputs` (in model order). Errors: a name that is no model input, a name
+/// given twice, a value that does not fit, every input fixed.
+Status splitFixedInputs(const std::vector<FixedInputSpec>& fixedInputs, const std::vector<InputSpec>& modelInputs,
+                        std::vector<InputSpec>& fed, std::vector<SampleSlot>& fixedSlots);
+
 /// The batch size the model requires and the input that fixes it: 1 when a slot's sample is
 /// a whole input (batchAxis < 0) or every slot is fixed, else the size of the first slot's
 /// batch axis that is a number.

@@ -357,5 +357,42 @@ assert err <= 0.05 * max(1.0, float(np.abs(a).max())), err
   CHECK(rc == 0);
 }
 
+TEST_CASE("arrays: --fixed-input feeds the state and the sample rate while a .npy of audio feeds x (optimize, compare)",
+          "[data][dataset][cli]") {
+  if (!testing::requirePython("numpy, onnx", "to build the model")) return;
+  TempDir dir;
+  std::string out;
+  int rc = testing::shell(testing::python() + " -c " + testing::shellQuote(kVadModel) + " " + testing::shellQuote(dir.path()),
+                          &out);
+  INFO(out);
+  REQUIRE(rc == 0);
+  REQUIRE(data::writeNpy(iota({16, 4}, -8), dir.file("x.npy")).isOk());
+  REQUIRE(data::writeNpy(iota({2, 1, 3}, -3), dir.file("h0.npy")).isOk());
+  const std::string fixed = " --fixed-input sr=16000 --fixed-input state=" + testing::shellQuote(dir.file("h0.npy"));
+  // Without the flag the audio alone cannot feed the model.
+  auto refused = testing::runWhittle("optimize " + testing::shellQuote(dir.file("vad.onnx")) + " -o " +
+                                     testing::shellQuote(dir.file("no.onnx")) + " --quantize int8 --calib " +
+                                     testing::shellQuote(dir.file("x.npy")));
+  CHECK(refused.exitCode == 2);
+  CHECK_THAT(refused.out, Catch::Contains("--fixed-input NAME=VALUE"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("no.onnx")));
+  auto q = testing::runWhittle("optimize " + testing::shellQuote(dir.file("vad.onnx")) + " -o " +
+                               testing::shellQuote(dir.file("vad.int8.onnx")) + " --quantize int8 --calib " +
+                               testing::shellQuote(dir.file("x.npy")) + fixed);
+  INFO(q.out);
+  REQUIRE(q.exitCode == 0);
+  auto c = testing::runWhittle("compare " + testing::shellQuote(dir.file("vad.onnx")) + " " +
+                               testing::shellQuote(dir.file("vad.int8.onnx")) + " --data " +
+                               testing::shellQuote(dir.file("x.npy")) + fixed + " --json -", false);
+  INFO(c.out);
+  CHECK(c.exitCode == 0);
+  CHECK_THAT(c.out, Catch::Contains("\"samples\": 16"));
+  auto bad = testing::runWhittle("compare " + testing::shellQuote(dir.file("vad.onnx")) + " " +
+                                 testing::shellQuote(dir.file("vad.int8.onnx")) + " --data " +
+                                 testing::shellQuote(dir.file("x.npy")) + " --fixed-input rate=16000");
+  CHECK(bad.exitCode == 2);
+  CHECK_THAT(bad.out, Catch::Contains("--fixed-input rate=16000: the model has no input named 'rate' (inputs: x, state, sr)"));
+}
+
 }  // namespace
 }  // namespace whittle

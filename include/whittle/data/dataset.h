@@ -95,6 +95,19 @@ enum class DatasetKind { kAuto, kNpy, kNpz, kTensorProto, kImages, kRawBin, kMni
 std::string_view datasetKindName(DatasetKind kind);
 std::optional<DatasetKind> parseDatasetKind(std::string_view name);
 
+/// A model input fed the same tensor with every batch, given beside the data set
+/// (`--fixed-input sr=16000`): the data set then feeds the other inputs.
+struct FixedInputSpec {
+  std::string input;
+  /// A number (the input's static shape filled with it; a scalar for a rank-0 input) or the
+  /// path of a .npy, .pb or .npz file (its array named after the input, or its only array)
+  /// holding the whole tensor.
+  std::string value;
+};
+
+/// Reads "NAME=VALUE" (the text of one --fixed-input).
+Expected<FixedInputSpec> parseFixedInput(std::string_view text);
+
 /// Where the data is and how to read it.
 struct DatasetSpec {
   std::string path;
@@ -117,6 +130,9 @@ struct DatasetSpec {
   /// is an error naming the file, the sample and the input (calibration and evaluation on
   /// such data give meaningless ranges and metrics).
   bool allowNonfinite = false;
+  /// Inputs fed one tensor with every batch instead of from the data (a data set's array of
+  /// the same name is not read). Their slots follow the data set's own.
+  std::vector<FixedInputSpec> fixedInputs;
 };
 
 /// Reads "key=value" options separated by commas into `spec`: kind=, labels=, input=,
@@ -176,6 +192,8 @@ class Dataset {
   /// The input whose shape fixes the batch size (for errors).
   std::string fixedBatchInput_;
   bool allowNonfinite_ = false;
+  /// "sr [], state [2,1,128]": the inputs --fixed-input fixes, for describe().
+  std::string fixedDescription_;
 
  private:
   friend Expected<std::unique_ptr<Dataset>> openDataset(const DatasetSpec& spec,
