@@ -29,6 +29,7 @@ struct OptimizeArgs {
   int64_t evalLimit = 100;
   bool evalLimitGiven = false;
   std::string labels;  // --labels: of the --eval data
+  std::vector<std::string> carryState;  // --carry-state OUTPUT=INPUT, as given
   BudgetArgs tuning;  // the accuracy budget (tools/optimize_budget.h)
 };
 
@@ -44,6 +45,13 @@ Expected<OptimizeRequest> requestOf(const OptimizeArgs& args, ProgressBar& bar) 
   const DatasetArgs& calib = args.calib;
   if (!calib.path.empty()) {
     WH_ASSIGN_OR_RETURN(r.calibration.data, datasetSpec(calib, "--calib-options", "--calib-kind"));
+  }
+  for (const std::string& text : args.carryState) {
+    WH_ASSIGN_OR_RETURN(quant::CarriedState c, quant::parseCarriedState(text));
+    r.calibration.carry.push_back(std::move(c));
+  }
+  if (!r.calibration.carry.empty() && calib.path.empty()) {
+    return invalidInput("--carry-state needs --calib: it carries state between calibration samples");
   }
   r.calibration.progress = [&bar](int64_t done, int64_t total) {
     bar.update("calibrating", done, total);
@@ -153,6 +161,10 @@ void registerOptimize(CLI::App& app) {
   cmd->add_flag("--allow-nonfinite", calib.allowNonfinite,
                "Accept NaN and infinity in --calib/--eval data (by default a sample holding one is an error naming it)");
   addFixedInputOption(*cmd, calib, "--calib and --eval");
+  cmd->add_option("--carry-state", args->carryState,
+                  "OUTPUT=INPUT: calibrate a stateful model as one stream: each --calib sample's INPUT takes the value "
+                  "OUTPUT had on the sample before (the first from the data or --fixed-input), samples one at a time in "
+                  "order (e.g. --carry-state stateN=state). Repeatable");
   cmd->add_option("--calib-threads", args->request.calibration.threads,
                   "Threads for calibration and the report (default 0: calibration starts on one thread and uses every "
                   "core only when a timed sample is faster there; the report uses every core)")

@@ -67,6 +67,8 @@ struct CalibrationRequest {
   /// Threads for calibration: 0 picks by the work (quant::CalibrationOptions::threads).
   int threads = 0;
   std::function<void(int64_t done, int64_t total)> progress;
+  /// States carried from one calibration sample to the next (quant::CalibrationOptions::carry).
+  std::vector<quant::CarriedState> carry;
 
   bool wanted() const { return data.has_value() || !loadTable.empty(); }
 };

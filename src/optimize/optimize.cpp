@@ -72,6 +72,7 @@ Expected<Calibration> setUpCalibration(const CalibrationRequest& request, const 
   options.threads = request.threads;
   options.batchSize = 1;
   options.progress = request.progress;
+  options.carry = request.carry;
   c.provider = std::make_unique<quant::StandardCalibrationProvider>(std::move(loaded), c.data.get(), options);
   return c;
 }

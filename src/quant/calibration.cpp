@@ -381,6 +381,65 @@ Expected<TensorSources> tensorSources(const ir::Model& model, const std::vector<
   return sources;
 }
 
+// Feeds each run the states the previous run gave (CalibrationOptions::carry).
+class StateCarry {
+ public:
+  // Checks that every carried output is a value of `model` and every carried input a graph
+  // input, and adds the outputs that are not graph outputs to `extraOutputs`.
+  static Expected<StateCarry> make(const ir::Model& model, const std::vector<CarriedState>& carry,
+                                   std::vector<std::string>& extraOutputs) {
+    for (size_t i = 0; i < carry.size(); ++i) {
+      const CarriedState& c = carry[i];
+      const std::string what = "--carry-state " + c.output + "=" + c.input;
+      const ir::Value* out = model.graph->findValue(c.output);
+      if (out == nullptr) return notFound(what + ": the model has no tensor named '" + c.output + "'");
+      const ir::Value* in = model.graph->findValue(c.input);
+      if (in == nullptr || !in->isGraphInput() || in->isInitializer()) {
+        return notFound(what + ": the model has no input named '" + c.input + "'");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (carry[j].input == c.input) return invalidInput(what + ": input '" + c.input + "' is carried into twice");
+      }
+      if (!out->isGraphOutput() && std::find(extraOutputs.begin(), extraOutputs.end(), c.output) == extraOutputs.end()) {
+        extraOutputs.push_back(c.output);
+      }
+    }
+    return StateCarry(carry);
+  }
+
+  bool active() const { return !carry_.empty(); }
+
+  // Replaces the carried inputs of `inputs` by the previous run's states (none before the first).
+  void feed(std::vector<data::NamedTensor>& inputs) const {
+    for (auto& [name, tensor] : inputs) {
+      auto it = states_.find(name);
+      if (it != states_.end()) tensor = it->second;
+    }
+  }
+
+  // Keeps this run's states for the next run.
+  Status keep(const std::vector<runtime::NamedTensor>& outputs) {
+    for (const CarriedState& c : carry_) {
+      auto it = std::find_if(outputs.begin(), outputs.end(), [&](const auto& o) { return o.first == c.output; });
+      if (it == outputs.end()) return internalError("calibration: the run gave no '" + c.output + "' to carry");
+      states_[c.input] = it->second;
+    }
+    return Status::ok();
+  }
+
+  // Context for a failed run: which sample, and that its state came from the previous one.
+  std::string context(int64_t sample) const {
+    std::string pairs;
+    for (const CarriedState& c : carry_) pairs += (pairs.empty() ? "" : ", ") + c.output + " -> " + c.input;
+    return "calibration sample " + std::to_string(sample) + " (state carried from the previous sample: " + pairs + ")";
+  }
+
+ private:
+  explicit StateCarry(std::vector<CarriedState> carry) : carry_(std::move(carry)) {}
+  std::vector<CarriedState> carry_;
+  std::map<std::string, ir::Tensor> states_;
+};
+
 // How many samples of `data` a calibration run reads (options.limit, when set, caps them).
 int64_t samplesToRun(const data::Dataset& data, const CalibrationOptions& options) {
   return options.limit >= 0 ? std::min(data.size(), options.limit) : data.size();
@@ -389,11 +448,21 @@ int64_t samplesToRun(const data::Dataset& data, const CalibrationOptions& option
 // The batch a calibration run starts with: options.batchSize, within the data set's fixed
 // batch (a recurrent state or a whole-window input); a run falls back to 1 if the graph pins it.
 int64_t firstBatchSize(const data::Dataset& data, const CalibrationOptions& options) {
+  if (!options.carry.empty()) return 1;  // consecutive steps of one stream
   const int64_t batch = std::max<int64_t>(1, options.batchSize);
   return data.fixedBatch() ? std::min(batch, *data.fixedBatch()) : batch;
 }
 
 }  // namespace
+
+Expected<CarriedState> parseCarriedState(std::string_view text) {
+  size_t eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size()) {
+    return invalidInput("--carry-state '" + std::string(text) +
+                        "': expected OUTPUT=INPUT (the output whose value the next sample's INPUT takes)");
+  }
+  return CarriedState{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+}
 
 Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data, const std::vector<std::string>& tensors,
                                      const CalibrationOptions& options) {
@@ -417,6 +486,7 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
   runtime::SessionOptions so;
   so.threads = threads;
   so.extraOutputs = wanted;
+  WH_ASSIGN_OR_RETURN(StateCarry carry, StateCarry::make(model, options.carry, so.extraOutputs));
   WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
   std::unique_ptr<runtime::Session> singleThreaded;  // kept while the many-thread one is on trial
 
@@ -442,6 +512,7 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
       return Status::ok();
     };
     const auto start = std::chrono::steady_clock::now();
+    carry.feed(b.inputs);
     auto ran = session->run(b.inputs);
     if (!ran.isOk() && count > 1 && done == 0) {
       // A graph that pins batch 1 behind a free input dimension: calibrate one sample at a
@@ -449,7 +520,9 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
       batch = 1;
       continue;
     }
+    if (!ran.isOk() && carry.active()) return ran.status().withContext(carry.context(done));
     WH_ASSIGN_OR_RETURN(auto outs, std::move(ran));
+    WH_RETURN_IF_ERROR(carry.keep(outs));
     for (const auto& [name, t] : b.inputs) {
       if (fromInputs.contains(name)) WH_RETURN_IF_ERROR(observeTensor(name, t));
     }
@@ -506,6 +579,7 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
   runtime::SessionOptions so;
   so.threads = threads;
   so.extraOutputs = wanted;
+  WH_ASSIGN_OR_RETURN(StateCarry carry, StateCarry::make(model, options.carry, so.extraOutputs));
   WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
   const int64_t total = samplesToRun(data, options);
   int64_t batch = firstBatchSize(data, options);
@@ -513,12 +587,15 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
   while (done < total) {
     const int64_t count = std::min(batch, total - done);
     WH_ASSIGN_OR_RETURN(data::Batch b, data.read(done, count));
+    carry.feed(b.inputs);
     auto ran = session->run(b.inputs);
     if (!ran.isOk() && count > 1 && done == 0) {
       batch = 1;  // a graph that pins batch 1: one sample at a time
       continue;
     }
+    if (!ran.isOk() && carry.active()) return ran.status().withContext(carry.context(done));
     WH_ASSIGN_OR_RETURN(auto outs, std::move(ran));
+    WH_RETURN_IF_ERROR(carry.keep(outs));
     std::vector<std::pair<const std::string*, const ir::Tensor*>> work;
     for (const auto& [name, t] : b.inputs) {
       if (fromInputs.contains(name)) work.emplace_back(&name, &t);

@@ -489,6 +489,7 @@ Status Search::run() {
   quant::CalibrationOptions copt;
   copt.threads = o.calibration.threads;
   copt.progress = o.calibration.progress;
+  copt.carry = o.calibration.carry;
   calib_ = std::make_unique<quant::StandardCalibrationProvider>(std::move(loaded), calibData_.get(), copt);
   const std::string methodName =
       o.quantize.method.empty() ? passes::passOption("quantize-int8", "method").defaultValue : o.quantize.method;

@@ -244,3 +244,101 @@ TEST_CASE("calibrate() gives the same table on 1, 2 and auto threads", "[quant][
     }
   }
 }
+
+namespace {
+
+// A running average: stateN = 0.5 * state + x, y = Relu(stateN); x [1,4], state [1,4].
+ir::Model accumulatorModel() {
+  testing::GraphBuilder b(4);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4});
+  ir::Value* state = b.input("state", ir::DataType::kFloat, {1, 4});
+  ir::Value* half = b.node("Mul", {state, b.constant("half", {1}, {0.5f})}, {}, "decay");
+  ir::Value* next = b.node("Add", {half, x}, {}, "stateN");
+  b.output(next, ir::DataType::kFloat, {1, 4});
+  b.output(b.node("Relu", {next}, {}, "y"), ir::DataType::kFloat, {1, 4});
+  return b.build(17);
+}
+
+// Five samples of x = 1 and the state fixed at 0 (--fixed-input state=0).
+std::unique_ptr<data::Dataset> onesWithZeroState(const ir::Model& model, const testing::TempDir& dir) {
+  REQUIRE(data::writeNpy(ir::Tensor::fromVector<float>(ir::DataType::kFloat, {5, 1, 4}, std::vector<float>(20, 1.0f)),
+                         dir.file("x.npy"))
+              .isOk());
+  data::DatasetSpec spec;
+  spec.path = dir.file("x.npy");
+  spec.fixedInputs = {{"state", "0"}};
+  auto ds = data::openDataset(spec, data::inputSpecs(*model.graph));
+  INFO(ds.status().message());
+  REQUIRE(ds.isOk());
+  return std::move(ds).value();
+}
+
+}  // namespace
+
+TEST_CASE("calibrate() carries a state from one sample to the next (--carry-state)", "[quant][calibration]") {
+  ir::Model model = accumulatorModel();
+  testing::TempDir dir;
+  auto data = onesWithZeroState(model, dir);
+  // Without carrying, every sample starts from state 0: stateN is always 1.
+  auto fixed = quant::calibrate(model, *data, {"state", "stateN"});
+  REQUIRE(fixed.isOk());
+  CHECK(fixed->tensors.at("stateN").max == 1.0f);
+  CHECK(fixed->tensors.at("state").max == 0.0f);
+  // Carried: the states are 1, 1.5, 1.75, 1.875, 1.9375, and the input sees the one before.
+  quant::CalibrationOptions options;
+  options.batchSize = 4;  // carrying runs one sample at a time whatever the batch asked
+  options.carry = {{"stateN", "state"}};
+  auto carried = quant::calibrate(model, *data, {"state", "stateN", "decay"}, options);
+  INFO(carried.status().message());
+  REQUIRE(carried.isOk());
+  CHECK(carried->samples == 5);
+  CHECK(carried->tensors.at("stateN").min == 1.0f);
+  CHECK(carried->tensors.at("stateN").max == 1.9375f);
+  CHECK(carried->tensors.at("state").min == 0.0f);
+  CHECK(carried->tensors.at("state").max == 1.875f);
+  CHECK(carried->tensors.at("decay").max == 0.9375f);
+  // An intermediate value can be carried too (it becomes an extra output of the run).
+  options.carry = {{"decay", "state"}};  // state_k+1 = 0.5 * state_k: stays 0
+  auto intermediate = quant::calibrate(model, *data, {"stateN"}, options);
+  REQUIRE(intermediate.isOk());
+  CHECK(intermediate->tensors.at("stateN").max == 1.0f);
+
+  // collectStatistics() carries the same way.
+  struct MaxCollector final : quant::TensorCollector {
+    float max = -1;
+    Status collect(const std::string&, const ir::Tensor& value, int64_t) override {
+      for (float v : value.values<float>()) max = std::max(max, v);
+      return Status::ok();
+    }
+  } collector;
+  options.carry = {{"stateN", "state"}};
+  auto ran = quant::collectStatistics(model, *data, {{"stateN", &collector}}, options);
+  REQUIRE(ran.isOk());
+  CHECK(*ran == 5);
+  CHECK(collector.max == 1.9375f);
+}
+
+TEST_CASE("calibrate() names a bad --carry-state", "[quant][calibration]") {
+  ir::Model model = accumulatorModel();
+  testing::TempDir dir;
+  auto data = onesWithZeroState(model, dir);
+  auto error = [&](std::vector<quant::CarriedState> carry) {
+    quant::CalibrationOptions options;
+    options.carry = std::move(carry);
+    auto r = quant::calibrate(model, *data, {"stateN"}, options);
+    REQUIRE_FALSE(r.isOk());
+    return r.status().message();
+  };
+  CHECK(error({{"nope", "state"}}) == "--carry-state nope=state: the model has no tensor named 'nope'");
+  CHECK(error({{"stateN", "half"}}) == "--carry-state stateN=half: the model has no input named 'half'");
+  CHECK(error({{"stateN", "state"}, {"decay", "state"}}) ==
+        "--carry-state decay=state: input 'state' is carried into twice");
+  auto parsed = quant::parseCarriedState("stateN=state");
+  REQUIRE(parsed.isOk());
+  CHECK(parsed->output == "stateN");
+  CHECK(parsed->input == "state");
+  auto bad = quant::parseCarriedState("stateN");
+  REQUIRE_FALSE(bad.isOk());
+  CHECK(bad.status().message() ==
+        "--carry-state 'stateN': expected OUTPUT=INPUT (the output whose value the next sample's INPUT takes)");
+}

@@ -340,5 +340,42 @@ TEST_CASE("whittle optimize with an accuracy budget: exit codes, best model, tri
   }
 }
 
+TEST_CASE("optimize --carry-state calibrates a stateful model as one stream", "[tools][optimize][calibration]") {
+  testing::TempDir tmp;
+  // stateN = (0.5 * state + x) W: s, the MatMul's input, grows over consecutive samples.
+  testing::GraphBuilder b(23);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4});
+  ir::Value* state = b.input("state", ir::DataType::kFloat, {1, 4});
+  ir::Value* decay = b.node("Mul", {state, b.constant("half", {1}, {0.5f})}, {}, "decay");
+  ir::Value* sum = b.node("Add", {decay, x}, {}, "s");
+  b.output(b.node("MatMul", {sum, b.weight("w", {4, 4}, ir::DataType::kFloat, 0.1, 0.2)}, {}, "stateN"),
+           ir::DataType::kFloat, {1, 4});
+  REQUIRE(onnx_io::save(b.build(13), tmp.file("acc.onnx")).isOk());
+  REQUIRE(data::writeNpy(ir::Tensor::fromVector<float>(ir::DataType::kFloat, {8, 1, 4}, std::vector<float>(32, 1.0f)),
+                         tmp.file("x.npy"))
+              .isOk());
+  auto stateMax = [&](const std::string& extra) {
+    RunResult r = runWhittle("optimize " + q(tmp.file("acc.onnx")) + " -o " + q(tmp.file("acc.int8.onnx")) +
+                             " -O0 --quantize int8 --calib " + q(tmp.file("x.npy")) + " --fixed-input state=0 --save-calib " +
+                             q(tmp.file("t.json")) + extra);
+    INFO(r.out);
+    REQUIRE(r.exitCode == 0);
+    auto table = nlohmann::json::parse(testing::readBytes(tmp.file("t.json")));
+    return table["tensors"]["s"]["max"].get<double>();
+  };
+  CHECK(stateMax("") == 1.0);  // every sample from state 0: s = x
+  CHECK(stateMax(" --carry-state stateN=state") > 1.1);
+  RunResult bad = runWhittle("optimize " + q(tmp.file("acc.onnx")) + " -o " + q(tmp.file("bad.onnx")) +
+                             " --quantize int8 --calib " + q(tmp.file("x.npy")) +
+                             " --fixed-input state=0 --carry-state stateN=nope");
+  CHECK(bad.exitCode == 2);
+  CHECK_THAT(bad.out, Catch::Contains("--carry-state stateN=nope: the model has no input named 'nope'"));
+  CHECK_FALSE(std::filesystem::exists(tmp.file("bad.onnx")));
+  RunResult noCalib = runWhittle("optimize " + q(tmp.file("acc.onnx")) + " -o " + q(tmp.file("bad.onnx")) +
+                                 " --carry-state stateN=state");
+  CHECK(noCalib.exitCode == 2);
+  CHECK_THAT(noCalib.out, Catch::Contains("--carry-state needs --calib"));
+}
+
 }  // namespace
 }  // namespace whittle

@@ -109,6 +109,16 @@ Expected<CalibrationTable> loadCalibrationTable(const std::string& path);
 /// thread is calibrated on one thread: more threads cost more than they save there.
 inline constexpr double kAutoThreadsMinSampleMs = 5.0;
 
+/// A recurrent model's state carried from one run to the next: run k+1 feeds input `input`
+/// the value that run k gave for `output` (the first run takes it from the data).
+struct CarriedState {
+  std::string output;
+  std::string input;
+};
+
+/// Reads "OUTPUT=INPUT" (the text of one --carry-state).
+Expected<CarriedState> parseCarriedState(std::string_view text);
+
 /// How calibrate() runs.
 struct CalibrationOptions {
   int64_t batchSize = 1;
@@ -120,6 +130,10 @@ struct CalibrationOptions {
   int threads = 1;
   /// Called after each batch with (samples done, samples in all); may be empty.
   std::function<void(int64_t, int64_t)> progress;
+  /// States carried between runs, for models that take their previous state as an input
+  /// (a voice-activity detector's LSTM state). Non-empty: the samples run one at a time, in
+  /// order, as consecutive steps of one stream.
+  std::vector<CarriedState> carry;
 };
 
 /// Runs `model` (float) over `data` with the runtime, one batch at a time, and observes
