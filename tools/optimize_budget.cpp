@@ -30,6 +30,15 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
       ->group(group);
   cmd.add_option("--trial-log", args.trialLog, "Write every trial of the search as JSON (schema whittle.tune/1)")
       ->group(group);
+  cmd.add_option("--shard", args.shard,
+                 "I/N: with --sensitivity-only --trial-log FILE, measure only slice I (0..N-1) of the nodes, so that N "
+                 "processes (an array job) share the analysis; then --merge-shards their logs")
+      ->group(group);
+  cmd.add_option("--merge-shards", args.mergeShards,
+                 "Trial logs of --shard runs (comma-separated): their measured gains are used instead of measuring "
+                 "again, with a budget (the whole search) or --sensitivity-only (the merged ranking)")
+      ->delimiter(',')
+      ->group(group);
   cmd.add_option("--ranking-samples", args.rankingSamples,
                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
       ->check(CLI::PositiveNumber)
@@ -48,6 +57,12 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   request.sensitivityOnly = args.sensitivityOnly;
   request.trialLogPath = args.trialLog;
   request.rankingSamples = args.rankingSamples;
+  if (!args.shard.empty()) {
+    WH_ASSIGN_OR_RETURN(auto shard, tune::parseShard(args.shard));
+    request.shardIndex = shard.first;
+    request.shardCount = shard.second;
+  }
+  request.mergeLogs = args.mergeShards;
   const int threads = request.optimize.calibration.threads;
   request.threads = threads > 0 ? threads : 1;
   if (!json) request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/optimize.h"
@@ -21,9 +22,11 @@ struct BudgetArgs {
   bool sensitivityOnly = false;
   std::string trialLog;
   int64_t rankingSamples = 100;
+  std::string shard;                    // --shard I/N
+  std::vector<std::string> mergeShards;  // --merge-shards LOG,...
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
-  bool wanted() const { return budget.any() || sensitivityOnly; }
+  bool wanted() const { return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty(); }
 };
 
 /// Adds the flags to `cmd`, in the help's "Accuracy budget" group.

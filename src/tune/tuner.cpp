@@ -2,6 +2,7 @@
 // (cheap per-layer pass, then measured one node at a time), range methods, output tail, and
 // the greedy fallback of the most harmful nodes to float.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -232,6 +233,8 @@ class Search {
   bool better(const Trial& a, const Trial& b) const;
   Status cheapSensitivity(const ir::Model& quantized);
   Status measuredSensitivity(const Config& base, double baseRank);
+  /// Reads the gains of req_.mergeLogs into mergedGains_ (checking their shards).
+  Status loadMergeLogs();
   /// After the budget holds: quantize float nodes again while it still holds.
   Status minimize(Config config);
 
@@ -250,6 +253,8 @@ class Search {
   ir::Model bestModel_;
   Metrics lastFirst_;  ///< the last trial's metrics on the ranking samples
   bool notesTaken_ = false;
+  std::map<std::string, double> mergedGains_;  ///< node -> gain dB, from req_.mergeLogs
+  std::string mergedMethod_;                   ///< the range method the merged gains were measured with
 
  public:
   /// The best model found, with what fell back in it; sets met and shortfall.
@@ -396,13 +401,26 @@ Status Search::measuredSensitivity(const Config& base, double baseRank) {
   // All-but-one: each node float alone, in the cheap pass's order, while a share of the time
   // budget lasts.
   const double share = req_.sensitivityOnly ? 1.0 : 0.45;
+  const bool sharded = req_.shardCount > 0;
+  size_t toMeasure = 0, position = 0, merged = 0;  // toMeasure: this shard's slice (every node when not sharded)
+  for (size_t p = 0; p < result_.sensitivity.size(); ++p) {
+    toMeasure += !sharded || static_cast<int>(p % static_cast<size_t>(req_.shardCount)) == req_.shardIndex;
+  }
   for (Sensitivity& s : result_.sensitivity) {
+    const size_t p = position++;
+    if (auto it = mergedGains_.find(s.node); it != mergedGains_.end()) {
+      s.gainDb = it->second;  // measured by a shard (or an earlier run) of the same model
+      ++merged;
+      continue;
+    }
+    if (sharded && static_cast<int>(p % static_cast<size_t>(req_.shardCount)) != req_.shardIndex) continue;
     if (!timeLeft(share)) {
       result_.notes.push_back("sensitivity: the time budget allowed measuring " +
                               std::to_string(std::count_if(result_.sensitivity.begin(), result_.sensitivity.end(),
-                                                           [](const Sensitivity& x) { return x.gainDb.has_value(); })) +
-                              " of " + std::to_string(result_.sensitivity.size()) +
-                              " nodes; the rest are ranked by the per-layer pass");
+                                                           [](const Sensitivity& x) { return x.gainDb.has_value(); }) -
+                                             static_cast<std::ptrdiff_t>(merged)) +
+                              " of " + std::to_string(toMeasure) +
+                              (sharded ? " nodes of this shard" : " nodes") + "; the rest are ranked by the per-layer pass");
       break;
     }
     Config c = base;
@@ -410,12 +428,66 @@ Status Search::measuredSensitivity(const Config& base, double baseRank) {
     WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "sensitivity", "'" + s.node + "' (" + s.opType + ") float", false));
     s.gainDb = rankOf(t->metrics) - baseRank;
   }
+  if (merged > 0) {
+    result_.notes.push_back("sensitivity: " + std::to_string(merged) + " of " + std::to_string(result_.sensitivity.size()) +
+                            " gains taken from --merge-shards logs");
+  }
   std::stable_sort(result_.sensitivity.begin(), result_.sensitivity.end(), [](const Sensitivity& x, const Sensitivity& y) {
     if (x.gainDb.has_value() != y.gainDb.has_value()) return x.gainDb.has_value();
     if (x.gainDb) return *x.gainDb > *y.gainDb;
     return x.localLossDb > y.localLossDb;
   });
   for (size_t i = 0; i < result_.sensitivity.size(); ++i) result_.sensitivity[i].rank = static_cast<int>(i) + 1;
+  return Status::ok();
+}
+
+Status Search::loadMergeLogs() {
+  int count = -1;
+  std::map<int, std::string> shards;  // index -> log
+  for (const std::string& path : req_.mergeLogs) {
+    WH_ASSIGN_OR_RETURN(std::string text, readFile(path));
+    nlohmann::json log = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (log.is_discarded() || !log.is_object() || log.value("schema", "") != "whittle.tune/1" ||
+        !log.contains("sensitivity") || !log["sensitivity"].is_array()) {
+      return invalidInput("--merge-shards " + path + ": not a whittle trial log (schema whittle.tune/1 with \"sensitivity\")");
+    }
+    std::string method;
+    if (log.contains("trials") && log["trials"].is_array() && !log["trials"].empty() && log["trials"][0].is_object()) {
+      method = log["trials"][0].value("default_method", "");
+    }
+    if (!mergedMethod_.empty() && !method.empty() && method != mergedMethod_) {
+      return invalidInput("--merge-shards " + path + ": measured with " + method + " ranges, another log with " +
+                          mergedMethod_ + " (logs of one analysis agree)");
+    }
+    if (!method.empty()) mergedMethod_ = method;
+    if (log.contains("shard") && log["shard"].is_object()) {
+      const int index = log["shard"].value("index", -1), n = log["shard"].value("count", 0);
+      if (n <= 0 || index < 0 || index >= n) return invalidInput("--merge-shards " + path + ": a bad \"shard\" entry");
+      if (count >= 0 && n != count) {
+        return invalidInput("--merge-shards " + path + ": shard " + std::to_string(index) + "/" + std::to_string(n) +
+                            ", but " + shards.begin()->second + " is one of " + std::to_string(count) + " shards");
+      }
+      count = n;
+      if (auto [it, fresh] = shards.emplace(index, path); !fresh) {
+        return invalidInput("--merge-shards " + path + ": shard " + std::to_string(index) + "/" + std::to_string(n) +
+                            " is also " + it->second);
+      }
+    }
+    for (const auto& e : log["sensitivity"]) {
+      if (!e.is_object() || !e.contains("node") || !e["node"].is_string()) {
+        return invalidInput("--merge-shards " + path + ": a sensitivity entry without a node");
+      }
+      if (!e.contains("gain_db") || !e["gain_db"].is_number()) continue;  // not measured by this shard
+      mergedGains_.emplace(e["node"].get<std::string>(), e["gain_db"].get<double>());
+    }
+  }
+  if (count > 0 && static_cast<int>(shards.size()) < count) {
+    std::string missing;
+    for (int i = 0; i < count; ++i) {
+      if (!shards.contains(i)) missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(count);
+    }
+    result_.notes.push_back("--merge-shards: shard(s) " + missing + " missing; their nodes are measured here");
+  }
   return Status::ok();
 }
 
@@ -435,6 +507,17 @@ Status Search::run() {
   if (!o.calibration.wanted()) return invalidInput(flag + " needs calibration data: --calib DATA or --load-calib FILE");
   if (!o.convert.to.empty()) return invalidInput(flag + " cannot be combined with --convert");
   if (req_.timeBudgetSeconds <= 0) return invalidInput("--time-budget must be positive");
+  if (req_.shardCount > 0) {
+    if (!req_.sensitivityOnly) {
+      return invalidInput("--shard measures a slice of the sensitivity analysis: use it with --sensitivity-only "
+                          "--trial-log FILE, then --merge-shards the logs");
+    }
+    if (req_.shardIndex < 0 || req_.shardIndex >= req_.shardCount) {
+      return invalidInput("--shard " + std::to_string(req_.shardIndex) + "/" + std::to_string(req_.shardCount) +
+                          ": the index must be in 0.." + std::to_string(req_.shardCount - 1));
+    }
+  }
+  WH_RETURN_IF_ERROR(loadMergeLogs());
   if (req_.sensitivityOnly && o.report.wanted()) {
     return invalidInput("--sensitivity-only writes no model to report on: use --trial-log FILE or --json");
   }
@@ -562,6 +645,18 @@ Status Search::run() {
     WH_ASSIGN_OR_RETURN(q0, quantize(config));
   }
   WH_RETURN_IF_ERROR(cheapSensitivity(q0));
+  for (const auto& [node, gain] : mergedGains_) {
+    if (std::find(candidates_.begin(), candidates_.end(), node) == candidates_.end()) {
+      return invalidInput("--merge-shards: node '" + node +
+                          "' is not a quantized node of this model (logs of another model, or other options?)");
+    }
+  }
+  if (!mergedGains_.empty() && !mergedMethod_.empty() &&
+      mergedMethod_ != quant::calibrationMethodName(config.defaultMethod)) {
+    result_.notes.push_back("--merge-shards: the merged gains were measured with " + mergedMethod_ +
+                            " ranges, this run chose " + std::string(quant::calibrationMethodName(config.defaultMethod)) +
+                            "; they order the fallback as measured");
+  }
   WH_RETURN_IF_ERROR(measuredSensitivity(config, current));
   if (req_.sensitivityOnly) return Status::ok();
 
@@ -801,6 +896,7 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
   j["budget"] = b;
   j["time_budget_s"] = request.timeBudgetSeconds;
   j["ranking_samples"] = request.rankingSamples;
+  if (request.shardCount > 0) j["shard"] = {{"index", request.shardIndex}, {"count", request.shardCount}};
   j["reference"] = metricsJson(result.reference);
   j["trials"] = nlohmann::json::array();
   for (const Trial& t : result.trials) {
@@ -837,6 +933,20 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
   j["notes"] = result.notes;
   j["seconds"] = result.seconds;
   return j;
+}
+
+Expected<std::pair<int, int>> parseShard(const std::string& text) {
+  const std::string error = "--shard '" + text + "': expected I/N with 0 <= I < N (e.g. 0/4)";
+  size_t slash = text.find('/');
+  if (slash == std::string::npos) return invalidInput(error);
+  int index = -1, count = 0;
+  auto [e1, c1] = std::from_chars(text.data(), text.data() + slash, index);
+  auto [e2, c2] = std::from_chars(text.data() + slash + 1, text.data() + text.size(), count);
+  if (c1 != std::errc() || e1 != text.data() + slash || c2 != std::errc() || e2 != text.data() + text.size() ||
+      count <= 0 || index < 0 || index >= count) {
+    return invalidInput(error);
+  }
+  return std::make_pair(index, count);
 }
 
 /// "90", "90s", "10m", "1h" as seconds.

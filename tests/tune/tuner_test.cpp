@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "support/temp_dir.h"
@@ -173,6 +176,113 @@ TEST_CASE("tune: bad input is a one-line error naming the flag", "[tune]") {
     CHECK(result->met);
     CHECK(result->reference.top1Pct.has_value());
   }
+}
+
+TEST_CASE("tune: sensitivity shards merge into the ranking one process measures", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  r.sensitivityOnly = true;
+  auto whole = tune::tune(r);
+  REQUIRE(whole.isOk());
+  std::map<std::string, double> gains;
+  for (const auto& s : whole->sensitivity) {
+    REQUIRE(s.gainDb.has_value());
+    gains[s.node] = *s.gainDb;
+  }
+  REQUIRE(gains.size() == 3);
+  auto sensitivityTrials = [](const tune::TuneResult& t) {
+    return std::count_if(t.trials.begin(), t.trials.end(), [](const tune::Trial& x) { return x.stage == "sensitivity"; });
+  };
+  // Two shards measure disjoint slices (2 + 1 of the 3 nodes) and say so in their logs.
+  std::vector<std::string> logs;
+  std::set<std::string> measured;
+  for (int i = 0; i < 2; ++i) {
+    tune::TuneRequest shard = r;
+    shard.shardIndex = i;
+    shard.shardCount = 2;
+    shard.trialLogPath = dir.file("shard" + std::to_string(i) + ".json");
+    auto part = tune::tune(shard);
+    INFO(part.status().message());
+    REQUIRE(part.isOk());
+    CHECK(sensitivityTrials(*part) == (i == 0 ? 2 : 1));
+    for (const auto& s : part->sensitivity) {
+      if (!s.gainDb) continue;
+      CHECK(measured.insert(s.node).second);
+      CHECK(*s.gainDb == gains.at(s.node));  // deterministic: the same trial as in one process
+    }
+    auto log = nlohmann::json::parse(*readFile(shard.trialLogPath));
+    CHECK(log["shard"]["index"] == i);
+    CHECK(log["shard"]["count"] == 2);
+    logs.push_back(shard.trialLogPath);
+  }
+  CHECK(measured.size() == 3);
+  // Merged: nothing measured again, the same ranking.
+  tune::TuneRequest merge = r;
+  merge.mergeLogs = logs;
+  auto merged = tune::tune(merge);
+  INFO(merged.status().message());
+  REQUIRE(merged.isOk());
+  CHECK(sensitivityTrials(*merged) == 0);
+  REQUIRE(merged->sensitivity.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(merged->sensitivity[i].node == whole->sensitivity[i].node);
+    CHECK(*merged->sensitivity[i].gainDb == *whole->sensitivity[i].gainDb);
+  }
+  // The whole search on the merged ranking: the hostile node falls back, no sensitivity trial.
+  tune::TuneRequest search = requestFor(dir, model);
+  search.budget.minSqnrDb = 15;
+  search.mergeLogs = logs;
+  auto searched = tune::tune(search);
+  REQUIRE(searched.isOk());
+  CHECK(searched->met);
+  CHECK(sensitivityTrials(*searched) == 0);
+  REQUIRE(searched->fellBack.size() == 1);
+  CHECK(searched->fellBack[0].first == "hostile");
+  // One shard missing: its nodes are measured here, with a note.
+  merge.mergeLogs = {logs[0]};
+  auto partial = tune::tune(merge);
+  REQUIRE(partial.isOk());
+  CHECK(sensitivityTrials(*partial) == 1);
+  CHECK_THAT(partial->notes, Catch::VectorContains(std::string("--merge-shards: shard(s) 1/2 missing; their nodes are measured here")));
+}
+
+TEST_CASE("tune: bad shards and logs are one-line errors", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  for (const char* bad : {"2/2", "1", "-1/2", "a/b", "0/0", "1/2x"}) {
+    auto parsed = tune::parseShard(bad);
+    REQUIRE_FALSE(parsed.isOk());
+    CHECK(parsed.status().message() == std::string("--shard '") + bad + "': expected I/N with 0 <= I < N (e.g. 0/4)");
+  }
+  CHECK(tune::parseShard("3/4").value() == std::make_pair(3, 4));
+  r.budget.minSqnrDb = 15;
+  r.shardCount = 2;
+  auto noOnly = tune::tune(r);
+  REQUIRE_FALSE(noOnly.isOk());
+  CHECK_THAT(noOnly.status().message(), Catch::StartsWith("--shard measures a slice of the sensitivity analysis"));
+  r.shardCount = 0;
+  REQUIRE(writeFileAtomic(dir.file("other.json"), "{\"schema\": \"whittle.calibration/1\"}").isOk());
+  r.mergeLogs = {dir.file("other.json")};
+  auto notLog = tune::tune(r);
+  REQUIRE_FALSE(notLog.isOk());
+  CHECK(notLog.status().message() == "--merge-shards " + dir.file("other.json") +
+                                         ": not a whittle trial log (schema whittle.tune/1 with \"sensitivity\")");
+  REQUIRE(writeFileAtomic(dir.file("foreign.json"),
+                          R"({"schema": "whittle.tune/1", "sensitivity": [{"node": "conv_9", "gain_db": 3.0}]})")
+              .isOk());
+  r.mergeLogs = {dir.file("foreign.json")};
+  auto foreign = tune::tune(r);
+  REQUIRE_FALSE(foreign.isOk());
+  CHECK(foreign.status().message() ==
+        "--merge-shards: node 'conv_9' is not a quantized node of this model (logs of another model, or other options?)");
+  REQUIRE(writeFileAtomic(dir.file("s0.json"), R"({"schema": "whittle.tune/1", "shard": {"index": 0, "count": 2}, "sensitivity": []})")
+              .isOk());
+  r.mergeLogs = {dir.file("s0.json"), dir.file("s0.json")};
+  auto twice = tune::tune(r);
+  REQUIRE_FALSE(twice.isOk());
+  CHECK(twice.status().message() == "--merge-shards " + dir.file("s0.json") + ": shard 0/2 is also " + dir.file("s0.json"));
 }
 
 }  // namespace

@@ -59,6 +59,17 @@ struct TuneRequest {
   double timeBudgetSeconds = 600;
   /// Rank the nodes only: no repair, no model written.
   bool sensitivityOnly = false;
+  /// Measure one slice of the sensitivity analysis (with sensitivityOnly): the nodes at
+  /// positions p of the per-layer ranking with p % shardCount == shardIndex. Each shard is
+  /// deterministic and independent of the others (the per-layer ranking is the same in
+  /// every shard), so N shards can run as an array job; their trial logs merge (mergeLogs).
+  /// shardCount 0: no sharding.
+  int shardIndex = 0;
+  int shardCount = 0;
+  /// Trial logs of sensitivity shards (or of any earlier run of the same model): their
+  /// measured gains are taken instead of measured again; nodes none of them measured are
+  /// measured here.
+  std::vector<std::string> mergeLogs;
   /// Samples (the first of the evaluation data) that rank nodes and choose ranges; the budget
   /// is always checked on all of them.
   int64_t rankingSamples = 100;
@@ -132,6 +143,9 @@ struct TuneResult {
   /// Present when the optimize request asked for a report.
   std::optional<report::CompareResult> report;
 };
+
+/// "I/N" (--shard) as (I, N); an error unless 0 <= I < N.
+Expected<std::pair<int, int>> parseShard(const std::string& text);
 
 /// Runs the search. Bad input (no budget, no evaluation data, an accuracy budget without
 /// labels, labels that do not fit the data) is an error naming the flag; a budget that cannot
