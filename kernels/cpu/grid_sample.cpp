@@ -76,7 +76,9 @@ AxisTaps axisTaps(double g, int64_t size, const GridSampleParams& p) {
   double lo = p.alignCorners ? 0.0 : -0.5, hi = p.alignCorners ? static_cast<double>(size - 1) : size - 0.5;
   if (p.mode == SampleMode::kNearest) x = std::nearbyint(x);
   if (x < lo || x > hi) {
-    if (p.pad == PadMode::kBorder) x = std::clamp(x, 0.0, static_cast<double>(size - 1));
+    // Cubic border padding clamps each tap, not the coordinate (as ONNX Runtime and PyTorch do;
+    // the ONNX Python reference clamps the coordinate first, which moves the taps).
+    if (p.pad == PadMode::kBorder && p.mode != SampleMode::kCubic) x = std::clamp(x, 0.0, static_cast<double>(size - 1));
     if (p.pad == PadMode::kReflection) x = reflect(x, lo, hi);
   }
   // Maps a tap index to the index read (-1: zero).
