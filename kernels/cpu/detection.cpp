@@ -189,6 +189,11 @@ struct Box {
   float y1, x1, y2, x2, area;
 };
 
+struct Candidate {
+  float score;
+  int64_t index;
+};
+
 /// Whether IoU(a, b) > threshold; boxes without area never suppress.
 bool suppresses(const Box& a, const Box& b, float threshold) {
   if (a.area <= 0 || b.area <= 0) return false;
@@ -243,8 +248,9 @@ KernelPtr makeNonMaxSuppression(const KernelCreateInfo& info) {
     std::vector<int64_t> selected;  // (batch, class, box) triples
     if (maxPerClass > 0 && spatial > 0) {
       std::vector<Box> boxes(static_cast<size_t>(spatial));
-      std::vector<int64_t> order;
+      std::vector<Candidate> heap;
       std::vector<int64_t> kept;
+      std::vector<Box> keptBoxes;
       for (int64_t b = 0; b < batches; ++b) {
         for (int64_t i = 0; i < spatial; ++i) {
           const float* q = boxData + (b * spatial + i) * 4;
@@ -259,23 +265,34 @@ KernelPtr makeNonMaxSuppression(const KernelCreateInfo& info) {
         }
         for (int64_t c = 0; c < classes; ++c) {
           const float* s = scoreData + (b * classes + c) * spatial;
-          order.clear();
+          // A max-heap of the candidates, popped only as far as the budget needs: detector
+          // exports have thousands of candidates per class and keep ~100 (sorting all dominated).
+          heap.clear();
           for (int64_t i = 0; i < spatial; ++i) {
-            if (!hasScoreThreshold || s[i] > scoreThreshold) order.push_back(i);
+            if (!hasScoreThreshold || s[i] > scoreThreshold) heap.push_back({s[i], i});
           }
-          std::stable_sort(order.begin(), order.end(), [&](int64_t l, int64_t r) { return s[l] > s[r]; });
+          auto lower = [](const Candidate& l, const Candidate& r) {
+            return l.score < r.score || (l.score == r.score && l.index > r.index);  // ties: lower index first
+          };
+          std::make_heap(heap.begin(), heap.end(), lower);
           kept.clear();
-          for (int64_t i : order) {
-            if (static_cast<int64_t>(kept.size()) >= maxPerClass) break;
+          keptBoxes.clear();  // beside `kept`, contiguous for the IoU loop
+          while (!heap.empty() && static_cast<int64_t>(kept.size()) < maxPerClass) {
+            std::pop_heap(heap.begin(), heap.end(), lower);
+            int64_t i = heap.back().index;
+            heap.pop_back();
             const Box& cand = boxes[static_cast<size_t>(i)];
             bool drop = false;
-            for (int64_t k : kept) {
-              if (suppresses(boxes[static_cast<size_t>(k)], cand, iouThreshold)) {
+            for (const Box& k : keptBoxes) {
+              if (suppresses(k, cand, iouThreshold)) {
                 drop = true;
                 break;
               }
             }
-            if (!drop) kept.push_back(i);
+            if (!drop) {
+              kept.push_back(i);
+              keptBoxes.push_back(cand);
+            }
           }
           for (int64_t k : kept) selected.insert(selected.end(), {b, c, k});
         }
