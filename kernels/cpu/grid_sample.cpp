@@ -10,6 +10,7 @@
 // The taps and weights of one output position are computed once and applied to every channel.
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
@@ -74,6 +75,9 @@ struct AxisTaps {
 AxisTaps axisTaps(double g, int64_t size, const GridSampleParams& p) {
   double x = p.alignCorners ? (g + 1) / 2 * static_cast<double>(size - 1) : ((g + 1) * static_cast<double>(size) - 1) / 2;
   double lo = p.alignCorners ? 0.0 : -0.5, hi = p.alignCorners ? static_cast<double>(size - 1) : size - 0.5;
+  // Beyond 1e9 pixels zeros and border padding read the same values and reflection has no
+  // precision left; the clamp keeps the integer conversions below defined for any finite grid.
+  if (std::isfinite(x)) x = std::clamp(x, -1e9, 1e9);
   if (p.mode == SampleMode::kNearest) x = std::nearbyint(x);
   if (x < lo || x > hi) {
     // Cubic border padding clamps each tap, not the coordinate (as ONNX Runtime and PyTorch do;
