@@ -3,6 +3,8 @@
 // (vision_loss_ort_cases.py); an identity grid; empty grids; and the inputs they refuse.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "kernels/cpu/vision_loss_test_util.h"
 
 using namespace whittle;
@@ -61,4 +63,21 @@ TEST_CASE("GridSample and AffineGrid refuse bad shapes and modes, naming the nod
   e = nodeError("AffineGrid", {{"theta", floats({1, 3, 4}, std::vector<double>(12, 0.0))}, {"size", int64s({4}, {1, 1, 4, 4}), true}},
                 {}, 20);
   CHECK_THAT(e, Catch::Contains("theta has shape [1,3,4], expected [1, 2, 3]"));
+}
+
+TEST_CASE("GridSample far outside the image: zeros read 0, border the edge, reflection stays finite", "[kernels][grid_sample]") {
+  ir::Tensor x = floats({1, 1, 2, 2}, {1, 2, 3, 4});
+  ir::Tensor grid = floats({1, 1, 2, 2}, {1e20, 1e20, -1e30, 0.0});
+  for (const char* mode : {"linear", "nearest", "cubic"}) {
+    CAPTURE(mode);
+    auto run = [&](const char* pad) {
+      return testing::tensorValues(testing::runOk(
+          "GridSample", {{"x", x}, {"g", grid}},
+          {ir::Attribute::makeString("mode", mode), ir::Attribute::makeString("padding_mode", pad)}, 20));
+    };
+    CHECK(run("zeros") == std::vector<double>{0, 0});
+    std::vector<double> border = run("border");
+    CHECK(border[0] == Approx(4.0));  // the bottom-right pixel
+    for (double v : run("reflection")) CHECK(std::isfinite(v));
+  }
 }
