@@ -121,6 +121,12 @@ AxisTaps axisTaps(double g, int64_t size, const GridSampleParams& p) {
   return taps;
 }
 
+/// Output positions per block: the taps of a block are computed once, then every channel runs
+/// over the block (so each channel's plane is read while it is in cache).
+constexpr int64_t kGridBlock = 256;
+/// The most taps one output position may read (4^3: cubic in 3-D).
+constexpr int64_t kMaxGridTaps = 64;
+
 template <typename T>
 void gridSample(const ir::Tensor& xt, const ir::Tensor& gridT, ir::Tensor& yt, const GridSampleParams& p) {
   const auto& xd = xt.dims();
@@ -135,50 +141,61 @@ void gridSample(const ir::Tensor& xt, const ir::Tensor& gridT, ir::Tensor& yt, c
   const T* x = xt.data<T>();
   const T* grid = gridT.data<T>();
   T* y = yt.mutableData<T>();
-  int64_t total = n * outPlane;
-  bool parallel = total * c > 4096;
+  size_t maxTaps = 1;
+  for (size_t a = 0; a < r; ++a) maxTaps *= p.mode == SampleMode::kCubic ? 4 : p.mode == SampleMode::kLinear ? 2 : 1;
+  int64_t blocksPerBatch = (outPlane + kGridBlock - 1) / kGridBlock;
+  int64_t jobs = n * blocksPerBatch;
+  bool parallel = jobs > 1 && n * outPlane * c > 4096;
 #pragma omp parallel if (parallel)
   {
     std::vector<AxisTaps> taps(r);
-    // Two buffers per thread for the tensor product of the axes' taps (no allocation per output).
-    std::vector<int64_t> offsets, nextOff;
-    std::vector<double> weights, nextW;
-    size_t maxTaps = 1;
-    for (size_t a = 0; a < r; ++a) maxTaps *= 4;
-    offsets.reserve(maxTaps);
-    nextOff.reserve(maxTaps);
-    weights.reserve(maxTaps);
-    nextW.reserve(maxTaps);
+    // The tensor product of the axes' taps per position of the block (zero reads dropped).
+    std::vector<int64_t> blockOff(static_cast<size_t>(kGridBlock) * maxTaps);
+    std::vector<double> blockW(static_cast<size_t>(kGridBlock) * maxTaps);
+    std::vector<int> blockCount(static_cast<size_t>(kGridBlock));
 #pragma omp for schedule(static)
-    for (int64_t job = 0; job < total; ++job) {
-      int64_t b = job / outPlane, o = job % outPlane;
-      const T* g = grid + job * static_cast<int64_t>(r);
-      // grid[..., k] is the coordinate of spatial axis r-1-k.
-      for (size_t k = 0; k < r; ++k) taps[r - 1 - k] = axisTaps(static_cast<double>(g[k]), in[r - 1 - k], p);
-      // The tensor product of the axes' taps, zero reads dropped.
-      offsets.assign(1, 0);
-      weights.assign(1, 1.0);
-      for (size_t a = 0; a < r; ++a) {
-        nextOff.clear();
-        nextW.clear();
-        for (size_t q = 0; q < offsets.size(); ++q) {
-          for (int k = 0; k < taps[a].count; ++k) {
-            int64_t idx = taps[a].index[static_cast<size_t>(k)];
-            if (idx < 0) continue;
-            nextOff.push_back(offsets[q] + idx * inStride[a]);
-            nextW.push_back(weights[q] * taps[a].weight[static_cast<size_t>(k)]);
+    for (int64_t job = 0; job < jobs; ++job) {
+      int64_t b = job / blocksPerBatch;
+      int64_t o0 = (job % blocksPerBatch) * kGridBlock, o1 = std::min(o0 + kGridBlock, outPlane);
+      for (int64_t o = o0; o < o1; ++o) {
+        const T* g = grid + (b * outPlane + o) * static_cast<int64_t>(r);
+        // grid[..., k] is the coordinate of spatial axis r-1-k.
+        for (size_t k = 0; k < r; ++k) taps[r - 1 - k] = axisTaps(static_cast<double>(g[k]), in[r - 1 - k], p);
+        int64_t* off = blockOff.data() + static_cast<size_t>(o - o0) * maxTaps;
+        double* w = blockW.data() + static_cast<size_t>(o - o0) * maxTaps;
+        int count = 1;
+        off[0] = 0;
+        w[0] = 1.0;
+        for (size_t a = 0; a < r; ++a) {
+          // Expands in place from the back: entry q becomes entries q * taps + k.
+          int next = 0;
+          int64_t tmpOff[kMaxGridTaps];
+          double tmpW[kMaxGridTaps];
+          for (int q = 0; q < count; ++q) {
+            for (int k = 0; k < taps[a].count; ++k) {
+              int64_t idx = taps[a].index[static_cast<size_t>(k)];
+              if (idx < 0) continue;
+              tmpOff[next] = off[q] + idx * inStride[a];
+              tmpW[next] = w[q] * taps[a].weight[static_cast<size_t>(k)];
+              ++next;
+            }
           }
+          std::copy(tmpOff, tmpOff + next, off);
+          std::copy(tmpW, tmpW + next, w);
+          count = next;
         }
-        offsets.swap(nextOff);
-        weights.swap(nextW);
+        blockCount[static_cast<size_t>(o - o0)] = count;
       }
-      const T* xb = x + b * c * inPlane;
-      T* yb = y + b * c * outPlane + o;
       for (int64_t ch = 0; ch < c; ++ch) {
-        const T* xc = xb + ch * inPlane;
-        double acc = 0;
-        for (size_t q = 0; q < offsets.size(); ++q) acc += weights[q] * static_cast<double>(xc[offsets[q]]);
-        yb[ch * outPlane] = static_cast<T>(acc);
+        const T* xc = x + (b * c + ch) * inPlane;
+        T* yc = y + (b * c + ch) * outPlane;
+        for (int64_t o = o0; o < o1; ++o) {
+          const int64_t* off = blockOff.data() + static_cast<size_t>(o - o0) * maxTaps;
+          const double* w = blockW.data() + static_cast<size_t>(o - o0) * maxTaps;
+          double acc = 0;
+          for (int q = 0; q < blockCount[static_cast<size_t>(o - o0)]; ++q) acc += w[q] * static_cast<double>(xc[off[q]]);
+          yc[o] = static_cast<T>(acc);
+        }
       }
     }
   }
@@ -220,6 +237,12 @@ KernelPtr makeGridSample(const KernelCreateInfo& info) {
       return ctx.error("X must be " + std::string(only4d ? "4-D before opset 20" : "of rank >= 3") + ", got " +
                        shapeToString(x.dims()));
     int64_t r = x.rank() - 2;
+    int64_t taps = 1;
+    for (int64_t a = 0; a < r; ++a) taps *= p.mode == SampleMode::kCubic ? 4 : p.mode == SampleMode::kLinear ? 2 : 1;
+    if (taps > kMaxGridTaps)
+      return ctx.unsupported(std::to_string(r) + " spatial axes need " + std::to_string(taps) +
+                             " taps per output in this mode; at most " + std::to_string(kMaxGridTaps) +
+                             " are supported (cubic up to 3-D, linear up to 6-D)");
     if (grid.rank() != x.rank() || grid.dims()[0] != x.dims()[0] || grid.dims().back() != r)
       return ctx.error("grid has shape " + shapeToString(grid.dims()) + ", expected [N, ...(" + std::to_string(r) +
                        " dims), " + std::to_string(r) + "] for X " + shapeToString(x.dims()));

@@ -55,6 +55,10 @@ TEST_CASE("GridSample and AffineGrid refuse bad shapes and modes, naming the nod
   CHECK_THAT(e, Catch::Contains("mode must be"));
   e = nodeError("GridSample", {{"x", floats({1, 1, 1, 2, 2}, {1, 2, 3, 4})}, {"g", floats({1, 1, 1, 1, 3}, {0, 0, 0})}}, {}, 16);
   CHECK_THAT(e, Catch::Contains("4-D before opset 20"));
+  e = nodeError("GridSample", {{"x", floats({1, 1, 2, 2, 2, 2}, std::vector<double>(16, 1.0))},
+                               {"g", floats({1, 1, 1, 1, 1, 4}, {0, 0, 0, 0})}},
+                {ir::Attribute::makeString("mode", "cubic")}, 20);
+  CHECK_THAT(e, Catch::Contains("4 spatial axes need 256 taps per output in this mode"));
   e = nodeError("GridSample", {{"x", x}, {"g", floats({1, 1, 1, 2}, {0, 0})}},
                 {ir::Attribute::makeString("padding_mode", "wrap")}, 20);
   CHECK_THAT(e, Catch::Contains("padding_mode must be"));
