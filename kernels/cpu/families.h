@@ -28,5 +28,19 @@ void registerRecurrentKernels(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, MatMulInteger, ConvInteger,
 /// DynamicQuantizeLinear and the com.microsoft QLinear ops.
 void registerQuantKernels(KernelRegistry& registry);
+/// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (loss.cpp).
+void registerLossKernels(KernelRegistry& registry);
+/// GridSample and AffineGrid (grid_sample.cpp).
+void registerGridSampleKernels(KernelRegistry& registry);
+/// Col2Im and DeformConv (col2im_deform_conv.cpp).
+void registerCol2ImKernels(KernelRegistry& registry);
+/// RoiAlign and NonMaxSuppression (detection.cpp).
+void registerDetectionKernels(KernelRegistry& registry);
+/// Einsum (einsum.cpp).
+void registerEinsumKernels(KernelRegistry& registry);
+/// Compress, Unique and CenterCropPad (selection.cpp).
+void registerSelectionKernels(KernelRegistry& registry);
+/// Det and Shrink (math_misc.cpp).
+void registerMathMiscKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu

@@ -18,6 +18,13 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerReductionKernels(r);
     cpu::registerRecurrentKernels(r);
     cpu::registerQuantKernels(r);
+    cpu::registerLossKernels(r);
+    cpu::registerGridSampleKernels(r);
+    cpu::registerCol2ImKernels(r);
+    cpu::registerDetectionKernels(r);
+    cpu::registerEinsumKernels(r);
+    cpu::registerSelectionKernels(r);
+    cpu::registerMathMiscKernels(r);
     return r;
   }();
   return registry;

@@ -235,7 +235,7 @@ def _():
     return model([n], [vi("x", F, [2, 3])], [vi("y", F, None)], 9, inits), {"x": rand(2, 3)}
 
 
-@case("roialign10", 10, "close", "ort-only")
+@case("roialign10", 10, "close", "whittle")
 def _():
     n = helper.make_node("RoiAlign", ["x", "rois", "idx"], ["y"], output_height=2, output_width=2, sampling_ratio=2)
     inits = [init("rois", np.array([[0.5, 0.5, 3.2, 4.1], [1, 0, 4, 3]], np.float32)),
@@ -243,7 +243,7 @@ def _():
     return model([n], [vi("x", F, [1, 2, 6, 6])], [vi("y", F, None)], 10, inits), {"x": rand(1, 2, 6, 6)}
 
 
-@case("gridsample16", 16, "close", "ort-only")
+@case("gridsample16", 16, "close", "whittle")
 def _():
     n = helper.make_node("GridSample", ["x", "g"], ["y"], mode="bilinear", align_corners=0)
     grid = RNG.uniform(-1, 1, [1, 3, 4, 2]).astype(np.float32)
