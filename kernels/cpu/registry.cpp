@@ -18,6 +18,14 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerReductionKernels(r);
     cpu::registerRecurrentKernels(r);
     cpu::registerQuantKernels(r);
+    cpu::registerBitwiseKernels(r);
+    cpu::registerSignalKernels(r);
+    cpu::registerTrainingKernels(r);
+    cpu::registerRandomKernels(r);
+    cpu::registerStringKernels(r);
+    cpu::registerTfIdfKernels(r);
+    cpu::registerMlKernels(r);
+    cpu::registerImageDecoderKernels(r);
     return r;
   }();
   return registry;

@@ -160,5 +160,7 @@ void addShapeOpRules(std::vector<RuleEntry>& rules);       // shape_inference_sh
 void addDataMovementRules(std::vector<RuleEntry>& rules);  // shape_inference_data_movement.cpp
 void addReductionRules(std::vector<RuleEntry>& rules);     // shape_inference_reduction.cpp
 void addControlFlowRules(std::vector<RuleEntry>& rules);   // shape_inference_control_flow.cpp
+void addSignalRules(std::vector<RuleEntry>& rules);        // shape_inference_signal.cpp
+void addMlRules(std::vector<RuleEntry>& rules);            // shape_inference_ml.cpp
 
 }  // namespace whittle::ir::shape
