@@ -1,7 +1,9 @@
 // The ai.onnx.ml operators: LabelEncoder (opsets 1 to 4, keys and values as lists or, from 4,
 // tensors), TreeEnsemble (opset 5), ArrayFeatureExtractor, Binarizer, LinearClassifier and
 // Normalizer. Plain reference code in double, checked against ONNX Runtime 1.32
-// (tests/kernels/cpu/ml_test.cpp).
+// (tests/kernels/cpu/ml_test.cpp). TreeEnsemble's post_transform follows the spec's numbering
+// (1 SOFTMAX, 2 LOGISTIC); ONNX Runtime 1.32 swaps the two (it applies softmax for 2), so only
+// post_transform 0 is compared with it and the others are checked against the formulas.
 #include <cmath>
 #include <limits>
 #include <cstring>
@@ -139,7 +141,10 @@ Expected<Column> readColumn(const KernelCreateInfo& info, const std::string& pre
     for (float v : a->floats) c.numbers.push_back(v);
     found.push_back(std::move(c));
   }
-  if (const ir::Attribute* a = n.findAttribute(prefix + "_tensor")) found.push_back(columnFromTensor(a->t));
+  if (const ir::Attribute* a = n.findAttribute(prefix + "_tensor")) {
+    if (a->kind != ir::Attribute::Kind::kTensor) return info.error(prefix + "_tensor must be a tensor attribute");
+    found.push_back(columnFromTensor(a->t));
+  }
   if (found.size() != 1) {
     return info.error("exactly one of " + prefix + "_strings, " + prefix + "_int64s, " + prefix + "_floats and " +
                       prefix + "_tensor is required");
@@ -173,7 +178,7 @@ KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
   }
   const ir::Node& n = info.node;
   if (const ir::Attribute* d = n.findAttribute("default_tensor")) {
-    if (d->t.numel() != 1 || d->t.dtype() != c->values.dtype) {
+    if (d->kind != ir::Attribute::Kind::kTensor || d->t.numel() != 1 || d->t.dtype() != c->values.dtype) {
       return info.error("default_tensor must hold one value of the values' dtype " + dtypeName(c->values.dtype));
     }
     Column dc = columnFromTensor(d->t);
@@ -249,7 +254,7 @@ struct TreeEnsembleConfig {
 
 std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
   std::vector<double> v;
-  if (a == nullptr) return v;
+  if (a == nullptr || a->kind != ir::Attribute::Kind::kTensor) return v;
   for (int64_t i = 0; i < a->t.numel(); ++i) v.push_back(a->t.valueAsDouble(i));
   return v;
 }
@@ -287,7 +292,7 @@ KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
   c->leafWeight = tensorAttrAsDoubles(n.findAttribute("leaf_weights"));
   c->targets = n.attrInt("n_targets", 0);
   std::vector<double> modes = tensorAttrAsDoubles(n.findAttribute("nodes_modes"));
-  std::vector<double> missing = tensorAttrAsDoubles(n.findAttribute("nodes_missing_value_tracks_true"));
+  std::vector<int64_t> missing = n.attrInts("nodes_missing_value_tracks_true");
   size_t nodes = c->splits.size();
   for (const auto* v : {&c->feature, &c->trueIds, &c->falseIds, &c->trueLeaf, &c->falseLeaf}) {
     if (v->size() != nodes) return info.error("the nodes_* attributes differ in length");
@@ -346,12 +351,11 @@ KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
     }
     ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {rows, c->targets});
     std::vector<double> score(static_cast<size_t>(c->targets));
-    double init = c->aggregate == Aggregate::kMin   ? std::numeric_limits<double>::max()
-                  : c->aggregate == Aggregate::kMax ? std::numeric_limits<double>::lowest()
-                                                    : 0.0;
+    std::vector<uint8_t> hit(static_cast<size_t>(c->targets));
     size_t steps = c->splits.size() + 1;
     for (int64_t r = 0; r < rows; ++r) {
-      std::fill(score.begin(), score.end(), init);
+      std::fill(score.begin(), score.end(), 0.0);
+      std::fill(hit.begin(), hit.end(), 0);
       for (int64_t root : c->roots) {
         auto i = static_cast<size_t>(root);
         // A root whose two branches are the same leaf is that leaf.
@@ -366,14 +370,18 @@ KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
           isLeaf = (branch ? c->trueLeaf[k] : c->falseLeaf[k]) != 0;
         }
         auto leaf = static_cast<size_t>(at);
-        double& s = score[static_cast<size_t>(c->leafTarget[leaf])];
+        auto target = static_cast<size_t>(c->leafTarget[leaf]);
+        double& s = score[target];
         double w = c->leafWeight[leaf];
+        // MIN and MAX over the leaves that reached a target; one no leaf reached stays 0 (ONNX
+        // Runtime; the ONNX reference leaves the float type's extreme there).
         switch (c->aggregate) {
           case Aggregate::kAverage:
           case Aggregate::kSum: s += w; break;
-          case Aggregate::kMin: s = std::min(s, w); break;
-          case Aggregate::kMax: s = std::max(s, w); break;
+          case Aggregate::kMin: s = hit[target] != 0 ? std::min(s, w) : w; break;
+          case Aggregate::kMax: s = hit[target] != 0 ? std::max(s, w) : w; break;
         }
+        hit[target] = 1;
       }
       if (c->aggregate == Aggregate::kAverage && !c->roots.empty()) {
         for (double& s : score) s /= static_cast<double>(c->roots.size());
@@ -483,9 +491,13 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
     WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
     WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
     auto [rows, features] = rc;
-    if (features * c->classes != static_cast<int64_t>(c->coefficients.size())) {
-      return ctx.error("X has " + std::to_string(features) + " features; the coefficients expect " +
-                       std::to_string(static_cast<int64_t>(c->coefficients.size()) / c->classes));
+    // The coefficients are read as [classes, features] with X's feature count. More of them
+    // than that is accepted, the first classes x features used, as ONNX Runtime does: the
+    // logistic-regression sample it ships (logreg_iris.onnx, in the corpus) has 12 coefficients
+    // for 3 classes and declares X as [3, 2]. Fewer is an error.
+    if (features * c->classes > static_cast<int64_t>(c->coefficients.size())) {
+      return ctx.error("X has " + std::to_string(features) + " features; the coefficients hold " +
+                       std::to_string(static_cast<int64_t>(c->coefficients.size()) / c->classes) + " per class");
     }
     // One row of coefficients for two labels: the scores are [-s, s] (ONNX Runtime, the reference).
     bool binary = c->classes == 1;

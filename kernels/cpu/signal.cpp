@@ -219,8 +219,8 @@ KernelPtr makeWindow(const KernelCreateInfo& info, WindowKind kind) {
         case WindowKind::kHamming: v = 25.0 / 46.0 - (21.0 / 46.0) * std::cos(phase); break;
         case WindowKind::kBlackman: v = 0.42 - 0.5 * std::cos(phase) + 0.08 * std::cos(2.0 * phase); break;
       }
-      // A one-point symmetric window divides 0 by 0; it is [1] (numpy, torch).
-      storeDouble(y, i, denominator == 0 ? 1.0 : v);
+      // A one-point symmetric window divides 0 by 0: NaN, as in ONNX Runtime and the reference.
+      storeDouble(y, i, v);
     }
     return Status::ok();
   });

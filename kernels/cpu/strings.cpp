@@ -68,9 +68,13 @@ KernelPtr makeStringConcat(const KernelCreateInfo&) {
 // ---- StringSplit ----
 
 /// Python's s.split(delimiter, maxsplit) (maxsplit < 0: no limit); an empty delimiter is
-/// str.split() on runs of whitespace, which drops leading and trailing whitespace.
+/// str.split() on runs of whitespace, which drops leading and trailing whitespace. Two edge
+/// cases follow ONNX Runtime 1.32 where it differs from Python (and the ONNX reference): an
+/// empty string has no substrings with a delimiter too (Python: ['']), and the remainder after
+/// maxsplit whitespace splits loses its trailing whitespace (Python keeps it).
 std::vector<std::string> splitString(const std::string& s, const std::string& delimiter, int64_t maxsplit) {
   std::vector<std::string> parts;
+  if (s.empty()) return parts;
   if (!delimiter.empty()) {
     size_t begin = 0;
     while (maxsplit < 0 || static_cast<int64_t>(parts.size()) < maxsplit) {
@@ -88,7 +92,9 @@ std::vector<std::string> splitString(const std::string& s, const std::string& de
     while (i < s.size() && space(s[i])) ++i;
     if (i == s.size()) break;
     if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
-      parts.push_back(s.substr(i));  // the rest, trailing whitespace included
+      size_t end = s.size();
+      while (end > i && space(s[end - 1])) --end;
+      parts.push_back(s.substr(i, end - i));
       break;
     }
     size_t end = i;
