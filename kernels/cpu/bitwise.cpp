@@ -20,8 +20,10 @@ bool isBitwiseType(ir::DataType t) {
     case DataType::kUint8:
     case DataType::kUint16:
     case DataType::kUint32:
-    case DataType::kUint64: return true;
-    default: return false;
+    case DataType::kUint64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -29,10 +31,18 @@ bool isBitwiseType(ir::DataType t) {
 template <typename F>
 void dispatchBits(ir::DataType t, F&& fn) {
   switch (ir::elementSize(t)) {
-    case 1: fn(uint8_t{}); break;
-    case 2: fn(uint16_t{}); break;
-    case 4: fn(uint32_t{}); break;
-    default: fn(uint64_t{}); break;
+    case 1:
+      fn(uint8_t{});
+      break;
+    case 2:
+      fn(uint16_t{});
+      break;
+    case 4:
+      fn(uint32_t{});
+      break;
+    default:
+      fn(uint64_t{});
+      break;
   }
 }
 
@@ -41,9 +51,12 @@ enum class BitOp { kAnd, kOr, kXor };
 template <typename T>
 T apply(BitOp op, T a, T b) {
   switch (op) {
-    case BitOp::kAnd: return static_cast<T>(a & b);
-    case BitOp::kOr: return static_cast<T>(a | b);
-    default: return static_cast<T>(a ^ b);
+    case BitOp::kAnd:
+      return static_cast<T>(a & b);
+    case BitOp::kOr:
+      return static_cast<T>(a | b);
+    default:
+      return static_cast<T>(a ^ b);
   }
 }
 

@@ -5,8 +5,8 @@
 // (1 SOFTMAX, 2 LOGISTIC); ONNX Runtime 1.32 swaps the two (it applies softmax for 2), so only
 // post_transform 0 is compared with it and the others are checked against the formulas.
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <numbers>
 #include <unordered_map>
@@ -53,7 +53,8 @@ double probit(double p) {
 
 void postTransform(PostTransform kind, double* row, int64_t n) {
   switch (kind) {
-    case PostTransform::kNone: return;
+    case PostTransform::kNone:
+      return;
     case PostTransform::kLogistic:
       for (int64_t i = 0; i < n; ++i) row[i] = 1.0 / (1.0 + std::exp(-row[i]));
       return;
@@ -92,7 +93,8 @@ Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, c
 
 Status requireNumeric(const KernelContext& ctx, const ir::Tensor& x) {
   ir::DataType t = x.dtype();
-  if (t != ir::DataType::kFloat && t != ir::DataType::kDouble && t != ir::DataType::kInt32 && t != ir::DataType::kInt64) {
+  if (t != ir::DataType::kFloat && t != ir::DataType::kDouble && t != ir::DataType::kInt32 &&
+      t != ir::DataType::kInt64) {
     return ctx.error("X has dtype " + dtypeName(t) + "; float, double, int32 and int64 are supported");
   }
   return Status::ok();
@@ -190,7 +192,7 @@ KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
   } else {
     c->defaultString = n.attrString("default_string", "_Unused");
     c->defaultNumber = ir::isFloatingPoint(c->values.dtype) ? static_cast<double>(n.attrFloat("default_float", -0.0f))
-                                                               : static_cast<double>(n.attrInt("default_int64", -1));
+                                                            : static_cast<double>(n.attrInt("default_int64", -1));
   }
   if (c->values.dtype != ir::DataType::kString && !isDoubleStorable(c->values.dtype)) {
     return info.unsupported("values of dtype " + dtypeName(c->values.dtype) + " are not supported");
@@ -206,7 +208,8 @@ KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
     const ir::Tensor& x = ctx.input(0);
     bool stringKeys = c->keys.dtype == ir::DataType::kString;
     if ((x.dtype() == ir::DataType::kString) != stringKeys ||
-        (!stringKeys && x.dtype() != c->keys.dtype && !(c->keys.dtype == ir::DataType::kInt64 && ir::isInteger(x.dtype())))) {
+        (!stringKeys && x.dtype() != c->keys.dtype &&
+         !(c->keys.dtype == ir::DataType::kInt64 && ir::isInteger(x.dtype())))) {
       return ctx.error("input dtype " + dtypeName(x.dtype()) + " does not match the keys' dtype " +
                        dtypeName(c->keys.dtype));
     }
@@ -262,13 +265,20 @@ std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
 bool takeBranch(NodeMode mode, double x, double split, const std::vector<double>& members, bool missingTrue) {
   if (std::isnan(x) && missingTrue) return true;
   switch (mode) {
-    case NodeMode::kLeq: return x <= split;
-    case NodeMode::kLt: return x < split;
-    case NodeMode::kGte: return x >= split;
-    case NodeMode::kGt: return x > split;
-    case NodeMode::kEq: return x == split;
-    case NodeMode::kNeq: return x != split;
-    case NodeMode::kMember: return std::find(members.begin(), members.end(), x) != members.end();
+    case NodeMode::kLeq:
+      return x <= split;
+    case NodeMode::kLt:
+      return x < split;
+    case NodeMode::kGte:
+      return x >= split;
+    case NodeMode::kGt:
+      return x > split;
+    case NodeMode::kEq:
+      return x == split;
+    case NodeMode::kNeq:
+      return x != split;
+    case NodeMode::kMember:
+      return std::find(members.begin(), members.end(), x) != members.end();
   }
   return false;
 }
@@ -276,9 +286,9 @@ bool takeBranch(NodeMode mode, double x, double split, const std::vector<double>
 KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
   const ir::Node& n = info.node;
   auto c = std::make_shared<TreeEnsembleConfig>();
-  for (const char* required : {"nodes_splits", "nodes_featureids", "nodes_modes", "nodes_truenodeids",
-                               "nodes_falsenodeids", "nodes_trueleafs", "nodes_falseleafs", "leaf_targetids",
-                               "leaf_weights", "tree_roots", "n_targets"}) {
+  for (const char* required :
+       {"nodes_splits", "nodes_featureids", "nodes_modes", "nodes_truenodeids", "nodes_falsenodeids", "nodes_trueleafs",
+        "nodes_falseleafs", "leaf_targetids", "leaf_weights", "tree_roots", "n_targets"}) {
     if (!n.hasAttribute(required)) return info.error("attribute '" + std::string(required) + "' is required");
   }
   c->feature = n.attrInts("nodes_featureids");
@@ -300,11 +310,13 @@ KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
   if (modes.size() != nodes || (!missing.empty() && missing.size() != nodes)) {
     return info.error("the nodes_* attributes differ in length");
   }
-  if (c->leafTarget.size() != c->leafWeight.size()) return info.error("leaf_targetids and leaf_weights differ in length");
+  if (c->leafTarget.size() != c->leafWeight.size())
+    return info.error("leaf_targetids and leaf_weights differ in length");
   if (c->targets < 1) return info.error("n_targets must be positive");
   int64_t aggregate = n.attrInt("aggregate_function", 1);
   int64_t post = n.attrInt("post_transform", 0);
-  if (aggregate < 0 || aggregate > 3) return info.error("aggregate_function " + std::to_string(aggregate) + " is not 0 to 3");
+  if (aggregate < 0 || aggregate > 3)
+    return info.error("aggregate_function " + std::to_string(aggregate) + " is not 0 to 3");
   if (post < 0 || post > 4) return info.error("post_transform " + std::to_string(post) + " is not 0 to 4");
   c->aggregate = static_cast<Aggregate>(aggregate);
   c->post = static_cast<PostTransform>(post);
@@ -330,18 +342,22 @@ KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
     }
     for (auto [id, leaf] : {std::pair{c->trueIds[i], c->trueLeaf[i]}, std::pair{c->falseIds[i], c->falseLeaf[i]}}) {
       int64_t limit = leaf != 0 ? static_cast<int64_t>(c->leafWeight.size()) : static_cast<int64_t>(nodes);
-      if (id < 0 || id >= limit) return info.error("node " + std::to_string(i) + " points at " + std::to_string(id) + ", out of range");
+      if (id < 0 || id >= limit)
+        return info.error("node " + std::to_string(i) + " points at " + std::to_string(id) + ", out of range");
     }
   }
   for (int64_t t : c->leafTarget) {
-    if (t < 0 || t >= c->targets) return info.error("leaf_targetids holds " + std::to_string(t) + ", not below n_targets");
+    if (t < 0 || t >= c->targets)
+      return info.error("leaf_targetids holds " + std::to_string(t) + ", not below n_targets");
   }
   for (int64_t r : c->roots) {
-    if (r < 0 || r >= static_cast<int64_t>(nodes)) return info.error("tree_roots holds " + std::to_string(r) + ", out of range");
+    if (r < 0 || r >= static_cast<int64_t>(nodes))
+      return info.error("tree_roots holds " + std::to_string(r) + ", out of range");
   }
   return makeFunctionKernel([c](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
-    if (x.dtype() != ir::DataType::kFloat && x.dtype() != ir::DataType::kDouble && x.dtype() != ir::DataType::kFloat16) {
+    if (x.dtype() != ir::DataType::kFloat && x.dtype() != ir::DataType::kDouble &&
+        x.dtype() != ir::DataType::kFloat16) {
       return ctx.error("X has dtype " + dtypeName(x.dtype()) + "; float, double and float16 are supported");
     }
     WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
@@ -377,9 +393,15 @@ KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
         // Runtime; the ONNX reference leaves the float type's extreme there).
         switch (c->aggregate) {
           case Aggregate::kAverage:
-          case Aggregate::kSum: s += w; break;
-          case Aggregate::kMin: s = hit[target] != 0 ? std::min(s, w) : w; break;
-          case Aggregate::kMax: s = hit[target] != 0 ? std::max(s, w) : w; break;
+          case Aggregate::kSum:
+            s += w;
+            break;
+          case Aggregate::kMin:
+            s = hit[target] != 0 ? std::min(s, w) : w;
+            break;
+          case Aggregate::kMax:
+            s = hit[target] != 0 ? std::max(s, w) : w;
+            break;
         }
         hit[target] = 1;
       }

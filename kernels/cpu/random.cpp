@@ -143,7 +143,8 @@ KernelPtr makeBernoulli(const KernelCreateInfo& info) {
 void registerRandomKernels(KernelRegistry& r) {
   r.add("", "RandomUniform", 1, [](const KernelCreateInfo& i) { return makeRandom(i, Distribution::kUniform); });
   r.add("", "RandomNormal", 1, [](const KernelCreateInfo& i) { return makeRandom(i, Distribution::kNormal); });
-  r.add("", "RandomUniformLike", 1, [](const KernelCreateInfo& i) { return makeRandomLike(i, Distribution::kUniform); });
+  r.add("", "RandomUniformLike", 1,
+        [](const KernelCreateInfo& i) { return makeRandomLike(i, Distribution::kUniform); });
   r.add("", "RandomNormalLike", 1, [](const KernelCreateInfo& i) { return makeRandomLike(i, Distribution::kNormal); });
   r.add("", "Bernoulli", 15, makeBernoulli);
 }

@@ -120,7 +120,8 @@ Status runDft(KernelContext& ctx, const DftAttrs& attrs) {
         // n, X[n/2] do not contribute (numpy.fft.irfft).
         in[0] = in[0].real();
         if (n % 2 == 0 && n / 2 < used) in[static_cast<size_t>(n / 2)] = in[static_cast<size_t>(n / 2)].real();
-        for (int64_t k = 1; k < (n + 1) / 2; ++k) in[static_cast<size_t>(n - k)] = std::conj(in[static_cast<size_t>(k)]);
+        for (int64_t k = 1; k < (n + 1) / 2; ++k)
+          in[static_cast<size_t>(n - k)] = std::conj(in[static_cast<size_t>(k)]);
       }
       directDft(in, w, attrs.inverse, out);
       for (int64_t k = 0; k < outLen; ++k) {
@@ -215,9 +216,15 @@ KernelPtr makeWindow(const KernelCreateInfo& info, WindowKind kind) {
       double phase = 2.0 * std::numbers::pi * static_cast<double>(i) / denominator;
       double v = 0;
       switch (kind) {
-        case WindowKind::kHann: v = 0.5 - 0.5 * std::cos(phase); break;
-        case WindowKind::kHamming: v = 25.0 / 46.0 - (21.0 / 46.0) * std::cos(phase); break;
-        case WindowKind::kBlackman: v = 0.42 - 0.5 * std::cos(phase) + 0.08 * std::cos(2.0 * phase); break;
+        case WindowKind::kHann:
+          v = 0.5 - 0.5 * std::cos(phase);
+          break;
+        case WindowKind::kHamming:
+          v = 25.0 / 46.0 - (21.0 / 46.0) * std::cos(phase);
+          break;
+        case WindowKind::kBlackman:
+          v = 0.42 - 0.5 * std::cos(phase) + 0.08 * std::cos(2.0 * phase);
+          break;
       }
       // A one-point symmetric window divides 0 by 0: NaN, as in ONNX Runtime and the reference.
       storeDouble(y, i, v);
@@ -256,8 +263,8 @@ KernelPtr makeMelWeightMatrix(const KernelCreateInfo& info) {
     std::vector<int64_t> bin(static_cast<size_t>(melBins + 2));
     for (int64_t i = 0; i < melBins + 2; ++i) {
       double hz = 700.0 * (std::pow(10.0, (static_cast<double>(i) * step + lowMel) / 2595.0) - 1.0);
-      bin[static_cast<size_t>(i)] = static_cast<int64_t>(std::floor(static_cast<double>(dftLength + 1) * hz /
-                                                                    static_cast<double>(sampleRate)));
+      bin[static_cast<size_t>(i)] =
+          static_cast<int64_t>(std::floor(static_cast<double>(dftLength + 1) * hz / static_cast<double>(sampleRate)));
     }
     auto set = [&](int64_t row, int64_t col, double v) {
       if (row >= 0 && row < spectrumBins) storeDouble(y, row * melBins + col, v);

@@ -44,7 +44,8 @@ KernelPtr makeStringConcat(const KernelCreateInfo&) {
     WH_RETURN_IF_ERROR(requireStrings(ctx, a, "X"));
     WH_RETURN_IF_ERROR(requireStrings(ctx, b, "Y"));
     auto dims = broadcastShapes(a.dims(), b.dims());
-    if (!dims) return ctx.error("shapes " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()) + " do not broadcast");
+    if (!dims)
+      return ctx.error("shapes " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()) + " do not broadcast");
     std::vector<int64_t> sa = broadcastStrides(a.dims(), *dims), sb = broadcastStrides(b.dims(), *dims);
     int64_t n = 1;
     for (int64_t d : *dims) n *= d;
@@ -58,7 +59,8 @@ KernelPtr makeStringConcat(const KernelCreateInfo&) {
         oa += k * sa[d];
         ob += k * sb[d];
       }
-      out[static_cast<size_t>(i)] = a.stringValues()[static_cast<size_t>(oa)] + b.stringValues()[static_cast<size_t>(ob)];
+      out[static_cast<size_t>(i)] =
+          a.stringValues()[static_cast<size_t>(oa)] + b.stringValues()[static_cast<size_t>(ob)];
     }
     ctx.setOutput(0, ir::Tensor::strings(*dims, std::move(out)));
     return Status::ok();

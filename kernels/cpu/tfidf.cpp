@@ -22,7 +22,7 @@ struct TfIdfConfig {
   Weighting weighting = Weighting::kTf;
   std::vector<float> weights;
   bool strings = false;
-  std::map<std::vector<int64_t>, int64_t> intPool;       // n-gram -> output column
+  std::map<std::vector<int64_t>, int64_t> intPool;  // n-gram -> output column
   std::map<std::vector<std::string>, int64_t> stringPool;
 };
 
@@ -82,16 +82,18 @@ Status runTfIdf(KernelContext& ctx, const TfIdfConfig& c) {
   }
   int64_t rows = x.rank() == 2 ? x.dims()[0] : 1;
   int64_t length = x.rank() == 0 ? 1 : x.dims().back();
-  std::vector<int64_t> outDims = x.rank() == 2 ? std::vector<int64_t>{rows, c.outputSize}
-                                               : std::vector<int64_t>{c.outputSize};
+  std::vector<int64_t> outDims =
+      x.rank() == 2 ? std::vector<int64_t>{rows, c.outputSize} : std::vector<int64_t>{c.outputSize};
   std::vector<int64_t> counts(static_cast<size_t>(rows * c.outputSize), 0);
   for (int64_t r = 0; r < rows; ++r) {
     int64_t* row = counts.data() + r * c.outputSize;
     int64_t base = r * length;
     if (isString) {
-      countRow<std::string>(c, c.stringPool, length, [&](int64_t i) { return x.stringValues()[static_cast<size_t>(base + i)]; }, row);
+      countRow<std::string>(
+          c, c.stringPool, length, [&](int64_t i) { return x.stringValues()[static_cast<size_t>(base + i)]; }, row);
     } else {
-      countRow<int64_t>(c, c.intPool, length, [&](int64_t i) { return static_cast<int64_t>(x.valueAsDouble(base + i)); }, row);
+      countRow<int64_t>(
+          c, c.intPool, length, [&](int64_t i) { return static_cast<int64_t>(x.valueAsDouble(base + i)); }, row);
     }
   }
   ir::Tensor& y = ctx.allocateOutput(0, ir::DataType::kFloat, outDims);
@@ -101,9 +103,15 @@ Status runTfIdf(KernelContext& ctx, const TfIdfConfig& c) {
     float w = c.weights.empty() ? 1.0f : c.weights[column];
     auto n = static_cast<float>(counts[i]);
     switch (c.weighting) {
-      case Weighting::kTf: out[i] = n; break;
-      case Weighting::kIdf: out[i] = counts[i] > 0 ? w : 0.0f; break;
-      case Weighting::kTfIdf: out[i] = w * n; break;
+      case Weighting::kTf:
+        out[i] = n;
+        break;
+      case Weighting::kIdf:
+        out[i] = counts[i] > 0 ? w : 0.0f;
+        break;
+      case Weighting::kTfIdf:
+        out[i] = w * n;
+        break;
     }
   }
   return Status::ok();
@@ -112,8 +120,8 @@ Status runTfIdf(KernelContext& ctx, const TfIdfConfig& c) {
 KernelPtr makeTfIdf(const KernelCreateInfo& info) {
   const ir::Node& node = info.node;
   auto c = std::make_shared<TfIdfConfig>();
-  for (const char* required : {"mode", "min_gram_length", "max_gram_length", "max_skip_count", "ngram_counts",
-                               "ngram_indexes"}) {
+  for (const char* required :
+       {"mode", "min_gram_length", "max_gram_length", "max_skip_count", "ngram_counts", "ngram_indexes"}) {
     if (!node.hasAttribute(required)) return info.error("attribute '" + std::string(required) + "' is required");
   }
   std::string mode = node.attrString("mode", "");
@@ -145,7 +153,8 @@ KernelPtr makeTfIdf(const KernelCreateInfo& info) {
   }
   const ir::Attribute* ints = node.findAttribute("pool_int64s");
   const ir::Attribute* strings = node.findAttribute("pool_strings");
-  if ((ints != nullptr) == (strings != nullptr)) return info.error("exactly one of pool_int64s and pool_strings is required");
+  if ((ints != nullptr) == (strings != nullptr))
+    return info.error("exactly one of pool_int64s and pool_strings is required");
   c->strings = strings != nullptr;
   if (c->strings) {
     WH_RETURN_IF_ERROR(buildPool(info, strings->strings, counts, indexes, c->stringPool));

@@ -60,7 +60,8 @@ Status runOptimizer(KernelContext& ctx, const OptimizerAttrs& a) {
   // Learning rate (Adagrad: decayed; Adam: bias-corrected) and the gradient's coefficient.
   double rate = *r;
   if (a.kind == Optimizer::kAdagrad) rate = *r / (1.0 + t * a.decayFactor);
-  if (a.kind == Optimizer::kAdam && t > 0) rate = *r * std::sqrt(1.0 - std::pow(a.beta, t)) / (1.0 - std::pow(a.alpha, t));
+  if (a.kind == Optimizer::kAdam && t > 0)
+    rate = *r * std::sqrt(1.0 - std::pow(a.beta, t)) / (1.0 - std::pow(a.alpha, t));
   double gradientScale = a.kind == Optimizer::kMomentum && t <= 0 ? 1.0 : a.beta;
   for (size_t i = 0; i < n; ++i) {
     const ir::Tensor& x = ctx.input(2 + i);

@@ -14,8 +14,7 @@ namespace whittle::runtime::cpu {
 /// Whether elements of `t` can be written from double by storeDouble (float, double,
 /// float16, bfloat16, the integers and bool).
 inline bool isDoubleStorable(ir::DataType t) {
-  return t == ir::DataType::kFloat16 || t == ir::DataType::kBFloat16 ||
-         dispatchNumeric(t, [](auto) {});
+  return t == ir::DataType::kFloat16 || t == ir::DataType::kBFloat16 || dispatchNumeric(t, [](auto) {});
 }
 
 /// Writes `v` into element `i` of `t` (whose dtype isDoubleStorable): rounded to nearest

@@ -111,7 +111,8 @@ void cmykToRgb(Image& image, bool inverted) {
       if (inverted) c[k] = 255 - c[k];
     }
     int nk = 255 - c[3];
-    for (int k = 0; k < 3; ++k) rgb[i * 3 + static_cast<size_t>(k)] = static_cast<uint8_t>(std::clamp(nk - muldiv255(c[k], nk), 0, 255));
+    for (int k = 0; k < 3; ++k)
+      rgb[i * 3 + static_cast<size_t>(k)] = static_cast<uint8_t>(std::clamp(nk - muldiv255(c[k], nk), 0, 255));
   }
   image.pixels = std::move(rgb);
   image.channels = 3;
@@ -197,7 +198,8 @@ bool decodePngRaw(const unsigned char* data, size_t size, Image* out, std::vecto
   }
   out->pixels.resize(static_cast<size_t>(out->width) * out->height * 3);
   rows->resize(static_cast<size_t>(out->height));
-  for (int y = 0; y < out->height; ++y) (*rows)[static_cast<size_t>(y)] = out->pixels.data() + static_cast<size_t>(y) * out->width * 3;
+  for (int y = 0; y < out->height; ++y)
+    (*rows)[static_cast<size_t>(y)] = out->pixels.data() + static_cast<size_t>(y) * out->width * 3;
   png_read_image(png, rows->data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
@@ -238,8 +240,10 @@ Expected<Image> decodeBmp(const std::string& b, const std::string& label) {
   auto width = static_cast<int32_t>(le32(b, 18)), height = static_cast<int32_t>(le32(b, 22));
   uint16_t bits = le16(b, 28);
   uint32_t compression = le32(b, 30), colors = le32(b, 46);
-  if (compression != 0) return unimplemented(label + ": compressed BMP (method " + std::to_string(compression) + ") is not supported");
-  if (bits != 8 && bits != 24 && bits != 32) return unimplemented(label + ": BMP of " + std::to_string(bits) + " bits per pixel is not supported");
+  if (compression != 0)
+    return unimplemented(label + ": compressed BMP (method " + std::to_string(compression) + ") is not supported");
+  if (bits != 8 && bits != 24 && bits != 32)
+    return unimplemented(label + ": BMP of " + std::to_string(bits) + " bits per pixel is not supported");
   bool topDown = height < 0;
   int64_t h = std::abs(static_cast<int64_t>(height)), w = width;
   if (w <= 0 || h <= 0) return bad("non-positive size");
@@ -258,7 +262,8 @@ Expected<Image> decodeBmp(const std::string& b, const std::string& label) {
   }
   Image image{static_cast<int>(w), static_cast<int>(h), 3, std::vector<uint8_t>(static_cast<size_t>(w * h) * 3)};
   for (int64_t y = 0; y < h; ++y) {
-    const auto* row = reinterpret_cast<const uint8_t*>(b.data()) + offset + stride * static_cast<size_t>(topDown ? y : h - 1 - y);
+    const auto* row =
+        reinterpret_cast<const uint8_t*>(b.data()) + offset + stride * static_cast<size_t>(topDown ? y : h - 1 - y);
     uint8_t* dst = image.pixels.data() + static_cast<size_t>(y * w) * 3;
     for (int64_t x = 0; x < w; ++x) {
       if (bits == 8) {
@@ -280,7 +285,8 @@ Expected<Image> decodeBmp(const std::string& b, const std::string& label) {
 Expected<Image> decodePnm(const std::string& b, const std::string& label) {
   auto bad = [&](const std::string& why) { return invalidInput(label + ": cannot decode PNM: " + why); };
   char kind = b[1];
-  if (kind != '5' && kind != '6') return unimplemented(label + ": PNM type P" + std::string(1, kind) + " is not supported (P5 and P6 are)");
+  if (kind != '5' && kind != '6')
+    return unimplemented(label + ": PNM type P" + std::string(1, kind) + " is not supported (P5 and P6 are)");
   size_t at = 2;
   int64_t fields[3] = {0, 0, 0};
   for (int64_t& field : fields) {
@@ -308,7 +314,8 @@ Expected<Image> decodePnm(const std::string& b, const std::string& label) {
   Image image{static_cast<int>(w), static_cast<int>(h), channels, std::vector<uint8_t>(bytes)};
   for (size_t i = 0; i < bytes; ++i) {
     auto v = static_cast<uint8_t>(b[at + i]);
-    image.pixels[i] = maxval == 255 ? v : static_cast<uint8_t>((std::min<int64_t>(v, maxval) * 255 + maxval / 2) / maxval);
+    image.pixels[i] =
+        maxval == 255 ? v : static_cast<uint8_t>((std::min<int64_t>(v, maxval) * 255 + maxval / 2) / maxval);
   }
   return toRgb(image);
 }
@@ -328,16 +335,24 @@ tmsize_t tiffRead(thandle_t h, void* buf, tmsize_t n) {
   f->pos += count;
   return static_cast<tmsize_t>(count);
 }
-tmsize_t tiffWrite(thandle_t, void*, tmsize_t) { return 0; }
+tmsize_t tiffWrite(thandle_t, void*, tmsize_t) {
+  return 0;
+}
 toff_t tiffSeek(thandle_t h, toff_t off, int whence) {
   auto* f = static_cast<MemoryFile*>(h);
   toff_t base = whence == SEEK_CUR ? f->pos : whence == SEEK_END ? f->bytes->size() : 0;
   f->pos = base + off;
   return f->pos;
 }
-int tiffClose(thandle_t) { return 0; }
-toff_t tiffSize(thandle_t h) { return static_cast<MemoryFile*>(h)->bytes->size(); }
-int tiffMap(thandle_t, void**, toff_t*) { return 0; }
+int tiffClose(thandle_t) {
+  return 0;
+}
+toff_t tiffSize(thandle_t h) {
+  return static_cast<MemoryFile*>(h)->bytes->size();
+}
+int tiffMap(thandle_t, void**, toff_t*) {
+  return 0;
+}
 void tiffUnmap(thandle_t, void*, toff_t) {}
 void tiffQuiet(const char*, const char*, va_list) {}
 
@@ -376,7 +391,8 @@ Expected<Image> decodeWebp(const std::string& b, const std::string& label) {
   int w = 0, h = 0;
   const auto* data = reinterpret_cast<const uint8_t*>(b.data());
   if (WebPGetInfo(data, b.size(), &w, &h) == 0) return invalidInput(label + ": cannot decode WebP: bad header");
-  if (static_cast<int64_t>(w) * h > kMaxImagePixels) return invalidInput(label + ": cannot decode WebP: too many pixels");
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels)
+    return invalidInput(label + ": cannot decode WebP: too many pixels");
   Image image{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
   if (WebPDecodeRGBInto(data, b.size(), image.pixels.data(), image.pixels.size(), w * 3) == nullptr) {
     return invalidInput(label + ": cannot decode WebP: libwebp could not read the pixels");
@@ -443,7 +459,8 @@ Expected<Image> decodeJpeg2000(const std::string& b, const std::string& label, b
   bool uniform = comps >= 1;
   for (uint32_t c = 0; c < comps; ++c) {
     const opj_image_comp_t& k = img->comps[c];
-    uniform = uniform && k.prec == 8 && !k.sgnd && k.dx == 1 && k.dy == 1 && k.w == img->comps[0].w && k.h == img->comps[0].h;
+    uniform =
+        uniform && k.prec == 8 && !k.sgnd && k.dx == 1 && k.dy == 1 && k.w == img->comps[0].w && k.h == img->comps[0].h;
   }
   if (uniform && (comps == 1 || comps == 2 || comps == 3 || comps == 4)) {
     int w = static_cast<int>(img->comps[0].w), h = static_cast<int>(img->comps[0].h);
@@ -464,7 +481,9 @@ Expected<Image> decodeJpeg2000(const std::string& b, const std::string& label, b
 
 Expected<Image> decodeImageBytes(const std::string& bytes, const std::string& label) {
   auto u = [&](size_t i) { return static_cast<unsigned char>(bytes[i]); };
-  auto starts = [&](const char* magic, size_t n) { return bytes.size() >= n && std::memcmp(bytes.data(), magic, n) == 0; };
+  auto starts = [&](const char* magic, size_t n) {
+    return bytes.size() >= n && std::memcmp(bytes.data(), magic, n) == 0;
+  };
   if (bytes.size() >= 3 && u(0) == 0xFF && u(1) == 0xD8 && u(2) == 0xFF) return decodeJpeg(bytes, label);
   if (starts("\x89PNG\r\n\x1a\n", 8)) return decodePng(bytes, label);
   if (starts("BM", 2)) return decodeBmp(bytes, label);
@@ -472,10 +491,12 @@ Expected<Image> decodeImageBytes(const std::string& bytes, const std::string& la
     return decodePnm(bytes, label);
   }
   if (starts("II*\0", 4) || starts("MM\0*", 4)) return decodeTiff(bytes, label);
-  if (bytes.size() >= 12 && starts("RIFF", 4) && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0) return decodeWebp(bytes, label);
+  if (bytes.size() >= 12 && starts("RIFF", 4) && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
+    return decodeWebp(bytes, label);
   if (starts("\0\0\0\x0cjP  \r\n\x87\n", 12)) return decodeJpeg2000(bytes, label, /*codestream=*/false);
   if (starts("\xff\x4f\xff\x51", 4)) return decodeJpeg2000(bytes, label, /*codestream=*/true);
-  return unimplemented(label + ": not a JPEG, PNG, BMP, PNM, TIFF, WebP or JPEG 2000 image (unrecognised file signature)");
+  return unimplemented(label +
+                       ": not a JPEG, PNG, BMP, PNM, TIFF, WebP or JPEG 2000 image (unrecognised file signature)");
 }
 
 Image toGrey(const Image& image) {

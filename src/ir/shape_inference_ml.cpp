@@ -98,7 +98,8 @@ void binarizer(NodeContext& c) {
 void linearClassifier(NodeContext& c) {
   const Node& n = c.node();
   bool strings = n.hasAttribute("classlabels_strings");
-  size_t labels = strings ? n.findAttribute("classlabels_strings")->strings.size() : n.attrInts("classlabels_ints").size();
+  size_t labels =
+      strings ? n.findAttribute("classlabels_strings")->strings.size() : n.attrInts("classlabels_ints").size();
   size_t intercepts = n.attrFloats("intercepts").size();
   size_t classes = intercepts == 0 ? labels : intercepts;
   int64_t scores = static_cast<int64_t>(classes == 1 && labels == 2 ? 2 : classes);

@@ -133,8 +133,10 @@ void addSignalRules(std::vector<RuleEntry>& rules) {
   rules.push_back({"", "MelWeightMatrix", melWeightMatrix});
   rules.push_back({"", "RandomUniform", randomFromAttributes});
   rules.push_back({"", "RandomNormal", randomFromAttributes});
-  for (std::string_view op : {"RandomUniformLike", "RandomNormalLike", "Bernoulli"}) rules.push_back({"", op, randomLike});
-  for (std::string_view op : {"Adagrad", "Adam", "Momentum"}) rules.push_back({"ai.onnx.preview.training", op, optimizer});
+  for (std::string_view op : {"RandomUniformLike", "RandomNormalLike", "Bernoulli"})
+    rules.push_back({"", op, randomLike});
+  for (std::string_view op : {"Adagrad", "Adam", "Momentum"})
+    rules.push_back({"ai.onnx.preview.training", op, optimizer});
 }
 
 }  // namespace whittle::ir::shape

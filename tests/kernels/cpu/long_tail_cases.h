@@ -4,7 +4,6 @@
 // and checkOrtCases runs each on whittle and compares (dtype and dims exactly, strings and
 // integers exactly, floating point within |a - e| <= 1e-5 + 1e-4 |e|).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <string>

@@ -28,8 +28,9 @@ double variance(const std::vector<double>& v) {
 }  // namespace
 
 TEST_CASE("random generators draw from their distributions", "[kernels][random]") {
-  std::vector<ir::Attribute> uniform = {ir::Attribute::makeInts("shape", {100, 100}), ir::Attribute::makeFloat("low", -2.0f),
-                                        ir::Attribute::makeFloat("high", 4.0f), ir::Attribute::makeFloat("seed", 3.0f)};
+  std::vector<ir::Attribute> uniform = {ir::Attribute::makeInts("shape", {100, 100}),
+                                        ir::Attribute::makeFloat("low", -2.0f), ir::Attribute::makeFloat("high", 4.0f),
+                                        ir::Attribute::makeFloat("seed", 3.0f)};
   auto u = runDomainNode("", 20, "RandomUniform", {}, uniform);
   REQUIRE(u.isOk());
   std::vector<double> uv = values((*u)[0]);
@@ -49,7 +50,8 @@ TEST_CASE("random generators draw from their distributions", "[kernels][random]"
   CHECK((*n)[0].dims() == like.dims());
   CHECK(mean(values((*n)[0])) == Approx(5.0).margin(0.15));
   CHECK(std::sqrt(variance(values((*n)[0]))) == Approx(2.0).margin(0.1));
-  auto nf = runDomainNode("", 20, "RandomNormal", {}, {ir::Attribute::makeInts("shape", {3}), ir::Attribute::makeInt("dtype", 10)});
+  auto nf = runDomainNode("", 20, "RandomNormal", {},
+                          {ir::Attribute::makeInts("shape", {3}), ir::Attribute::makeInt("dtype", 10)});
   REQUIRE(nf.isOk());
   CHECK((*nf)[0].dtype() == ir::DataType::kFloat16);
   auto ul = runDomainNode("", 20, "RandomUniformLike", {ir::Tensor(ir::DataType::kFloat, {7})}, {});
@@ -72,13 +74,15 @@ TEST_CASE("random generators draw from their distributions", "[kernels][random]"
 }
 
 TEST_CASE("random generators refuse bad input naming the node", "[kernels][random]") {
-  CHECK_THAT(failureOf(runDomainNode("", 20, "RandomUniform", {}, {ir::Attribute::makeInts("shape", {2}),
-                                                                   ir::Attribute::makeFloat("low", 1.0f),
-                                                                   ir::Attribute::makeFloat("high", 1.0f)})),
+  CHECK_THAT(failureOf(runDomainNode("", 20, "RandomUniform", {},
+                                     {ir::Attribute::makeInts("shape", {2}), ir::Attribute::makeFloat("low", 1.0f),
+                                      ir::Attribute::makeFloat("high", 1.0f)})),
              Catch::Contains("RandomUniform 'node'") && Catch::Contains("low must be below high"));
   CHECK_THAT(failureOf(runDomainNode("", 20, "RandomNormal", {}, {})), Catch::Contains("'shape' is required"));
-  CHECK_THAT(failureOf(runDomainNode("", 20, "RandomNormal", {}, {ir::Attribute::makeInts("shape", {2}), ir::Attribute::makeInt("dtype", 6)})),
+  CHECK_THAT(failureOf(runDomainNode("", 20, "RandomNormal", {},
+                                     {ir::Attribute::makeInts("shape", {2}), ir::Attribute::makeInt("dtype", 6)})),
              Catch::Contains("not a floating-point type"));
-  CHECK_THAT(failureOf(runDomainNode("", 20, "Bernoulli", {ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1}, {1.5f})}, {})),
+  CHECK_THAT(failureOf(runDomainNode("", 20, "Bernoulli",
+                                     {ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1}, {1.5f})}, {})),
              Catch::Contains("Bernoulli 'node'") && Catch::Contains("outside [0, 1]"));
 }

@@ -39,18 +39,23 @@ TEST_CASE("signal ops refuse bad input naming the node", "[kernels][signal]") {
   CHECK_THAT(failureOf(runDomainNode("", 20, "DFT", {x3}, {})),
              Catch::Contains("DFT 'node'") && Catch::Contains("must be 1 (real) or 2 (complex)"));
   ir::Tensor x = ir::Tensor(ir::DataType::kFloat, {1, 4, 1});
-  CHECK_THAT(failureOf(runDomainNode("", 20, "DFT", {x, ir::Tensor(), scalarInt(2)}, {})), Catch::Contains("axis 2 is out of range"));
-  CHECK_THAT(failureOf(runDomainNode("", 20, "DFT", {x, scalarInt(0)}, {})), Catch::Contains("dft_length must be positive"));
+  CHECK_THAT(failureOf(runDomainNode("", 20, "DFT", {x, ir::Tensor(), scalarInt(2)}, {})),
+             Catch::Contains("axis 2 is out of range"));
+  CHECK_THAT(failureOf(runDomainNode("", 20, "DFT", {x, scalarInt(0)}, {})),
+             Catch::Contains("dft_length must be positive"));
   ir::Tensor xi = ir::Tensor(ir::DataType::kInt32, {1, 4, 1});
   CHECK_THAT(failureOf(runDomainNode("", 20, "DFT", {xi}, {})), Catch::Contains("float32 and float64"));
   CHECK_THAT(failureOf(runDomainNode("", 17, "STFT", {ir::Tensor(ir::DataType::kFloat, {4, 1}), scalarInt(2)}, {})),
              Catch::Contains("STFT 'node'") && Catch::Contains("[batch, length, 1 or 2]"));
   CHECK_THAT(failureOf(runDomainNode("", 17, "STFT", {ir::Tensor(ir::DataType::kFloat, {1, 8, 1}), scalarInt(0)}, {})),
              Catch::Contains("frame_step must be positive"));
-  CHECK_THAT(failureOf(runDomainNode("", 17, "HannWindow", {scalarInt(-1)}, {})), Catch::Contains("must not be negative"));
-  CHECK_THAT(failureOf(runDomainNode("", 17, "HammingWindow", {scalarInt(4)}, {ir::Attribute::makeInt("output_datatype", 8)})),
-             Catch::Contains("not a numeric dtype"));
-  CHECK_THAT(failureOf(runDomainNode("", 17, "MelWeightMatrix",
-                                     {scalarInt(8), scalarInt(16), scalarInt(8000), scalarFloat(0), scalarFloat(5000)}, {})),
-             Catch::Contains("upper_edge_hertz <= sample_rate / 2"));
+  CHECK_THAT(failureOf(runDomainNode("", 17, "HannWindow", {scalarInt(-1)}, {})),
+             Catch::Contains("must not be negative"));
+  CHECK_THAT(
+      failureOf(runDomainNode("", 17, "HammingWindow", {scalarInt(4)}, {ir::Attribute::makeInt("output_datatype", 8)})),
+      Catch::Contains("not a numeric dtype"));
+  CHECK_THAT(
+      failureOf(runDomainNode("", 17, "MelWeightMatrix",
+                              {scalarInt(8), scalarInt(16), scalarInt(8000), scalarFloat(0), scalarFloat(5000)}, {})),
+      Catch::Contains("upper_edge_hertz <= sample_rate / 2"));
 }
