@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libprotobuf-dev protobuf-compiler libonnx-dev
   libeigen3-dev libdnnl-dev libcli11-dev catch2 nlohmann-json3-dev
   ocl-icd-opencl-dev opencl-headers libjpeg-dev libpng-dev zlib1g-dev chromium python3-venv
+  libtiff-dev libwebp-dev libopenjp2-7-dev
 )
 
 missing=()

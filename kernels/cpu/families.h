@@ -43,4 +43,21 @@ void registerSelectionKernels(KernelRegistry& registry);
 /// Det and Shrink (math_misc.cpp).
 void registerMathMiscKernels(KernelRegistry& registry);
 
+/// BitwiseAnd, BitwiseOr, BitwiseXor, BitwiseNot on the integer dtypes.
+void registerBitwiseKernels(KernelRegistry& registry);
+/// DFT, STFT, HannWindow, HammingWindow, BlackmanWindow, MelWeightMatrix.
+void registerSignalKernels(KernelRegistry& registry);
+/// ai.onnx.preview.training Adagrad, Adam, Momentum.
+void registerTrainingKernels(KernelRegistry& registry);
+/// RandomUniform, RandomNormal, RandomUniformLike, RandomNormalLike, Bernoulli.
+void registerRandomKernels(KernelRegistry& registry);
+/// StringConcat, StringSplit, StringNormalizer, RegexFullMatch.
+void registerStringKernels(KernelRegistry& registry);
+/// TfIdfVectorizer.
+void registerTfIdfKernels(KernelRegistry& registry);
+/// ai.onnx.ml LabelEncoder, TreeEnsemble, ArrayFeatureExtractor, Binarizer, LinearClassifier, Normalizer.
+void registerMlKernels(KernelRegistry& registry);
+/// ImageDecoder (JPEG, PNG, BMP, PNM, TIFF, WebP, JPEG 2000).
+void registerImageDecoderKernels(KernelRegistry& registry);
+
 }  // namespace whittle::runtime::cpu

@@ -25,6 +25,14 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerEinsumKernels(r);
     cpu::registerSelectionKernels(r);
     cpu::registerMathMiscKernels(r);
+    cpu::registerBitwiseKernels(r);
+    cpu::registerSignalKernels(r);
+    cpu::registerTrainingKernels(r);
+    cpu::registerRandomKernels(r);
+    cpu::registerStringKernels(r);
+    cpu::registerTfIdfKernels(r);
+    cpu::registerMlKernels(r);
+    cpu::registerImageDecoderKernels(r);
     return r;
   }();
   return registry;

@@ -253,6 +253,8 @@ const std::unordered_map<std::string, Rule>& ruleTable() {
     addShapeOpRules(entries);
     addDataMovementRules(entries);
     addVisionLossRules(entries);
+    addSignalRules(entries);
+    addMlRules(entries);
     std::unordered_map<std::string, Rule> t;
     for (const RuleEntry& e : entries) t.emplace(std::string(e.domain) + ":" + std::string(e.op), e.rule);
     return t;

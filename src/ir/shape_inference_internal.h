@@ -161,5 +161,7 @@ void addDataMovementRules(std::vector<RuleEntry>& rules);  // shape_inference_da
 void addReductionRules(std::vector<RuleEntry>& rules);     // shape_inference_reduction.cpp
 void addControlFlowRules(std::vector<RuleEntry>& rules);   // shape_inference_control_flow.cpp
 void addVisionLossRules(std::vector<RuleEntry>& rules);    // shape_inference_vision_loss.cpp
+void addSignalRules(std::vector<RuleEntry>& rules);        // shape_inference_signal.cpp
+void addMlRules(std::vector<RuleEntry>& rules);            // shape_inference_ml.cpp
 
 }  // namespace whittle::ir::shape

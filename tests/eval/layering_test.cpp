@@ -1,4 +1,5 @@
 // The module direction (docs/DESIGN.md): common <- ir <- onnx_io <- analysis, data, runtime
+// (codec, the image decoders, sits on common alone, below data and runtime)
 // <- quant <- passes <- eval <- report <- tools. A file may include the public headers of its
 // own module and of modules below it; the two exceptions are include/whittle/eval/metrics.h,
 // which depends on nothing beyond common and ir so that passes can use the accumulators, and
@@ -17,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::map<std::string, int> kRank = {
-    {"common", 0}, {"ir", 1},     {"onnx_io", 2}, {"analysis", 3}, {"data", 3},  {"runtime", 3},
+    {"common", 0}, {"ir", 1},     {"codec", 1},   {"onnx_io", 2}, {"analysis", 3}, {"data", 3},  {"runtime", 3},
     {"quant", 4},  {"passes", 5}, {"eval", 6},    {"report", 7},   {"tune", 8}, {"tools", 9},
 };
 

@@ -1,0 +1,614 @@
+// The ai.onnx.ml operators: LabelEncoder (opsets 1 to 4, keys and values as lists or, from 4,
+// tensors), TreeEnsemble (opset 5), ArrayFeatureExtractor, Binarizer, LinearClassifier and
+// Normalizer. Plain reference code in double, checked against ONNX Runtime 1.32
+// (tests/kernels/cpu/ml_test.cpp). TreeEnsemble's post_transform follows the spec's numbering
+// (1 SOFTMAX, 2 LOGISTIC); ONNX Runtime 1.32 swaps the two (it applies softmax for 2), so only
+// post_transform 0 is compared with it and the others are checked against the formulas.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <numbers>
+#include <unordered_map>
+
+#include "cpu/families.h"
+#include "cpu/kernel_util.h"
+#include "cpu/value_io.h"
+
+namespace whittle::runtime::cpu {
+namespace {
+
+using KernelPtr = Expected<std::unique_ptr<Kernel>>;
+constexpr std::string_view kMl = "ai.onnx.ml";
+
+std::string dtypeName(ir::DataType t) {
+  return std::string(ir::dataTypeName(t));
+}
+
+// ---- post transforms (LinearClassifier, TreeEnsemble) ----
+
+enum class PostTransform { kNone, kSoftmax, kLogistic, kSoftmaxZero, kProbit };
+
+std::optional<PostTransform> postTransformByName(const std::string& s) {
+  if (s == "NONE") return PostTransform::kNone;
+  if (s == "SOFTMAX") return PostTransform::kSoftmax;
+  if (s == "LOGISTIC") return PostTransform::kLogistic;
+  if (s == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
+  if (s == "PROBIT") return PostTransform::kProbit;
+  return std::nullopt;
+}
+
+/// The inverse of the standard normal CDF as ONNX's ml ops define PROBIT: √2 · erfinv(2p - 1),
+/// with Winitzki's approximation of erfinv (a = 0.147), as ONNX Runtime computes it.
+double probit(double p) {
+  double x = 2.0 * p - 1.0;
+  double sign = x < 0 ? -1.0 : 1.0;
+  double t = (1.0 - x) * (1.0 + x);
+  if (t == 0) return 0;
+  double log = std::log(t);
+  double v = 2.0 / (std::numbers::pi * 0.147) + 0.5 * log;
+  double v2 = log / 0.147;
+  return 1.41421356 * sign * std::sqrt(-v + std::sqrt(v * v - v2));
+}
+
+void postTransform(PostTransform kind, double* row, int64_t n) {
+  switch (kind) {
+    case PostTransform::kNone:
+      return;
+    case PostTransform::kLogistic:
+      for (int64_t i = 0; i < n; ++i) row[i] = 1.0 / (1.0 + std::exp(-row[i]));
+      return;
+    case PostTransform::kProbit:
+      for (int64_t i = 0; i < n; ++i) row[i] = probit(row[i]);
+      return;
+    case PostTransform::kSoftmax: {
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) sum += row[i] = std::exp(row[i] - mx);
+      for (int64_t i = 0; i < n; ++i) row[i] /= sum;
+      return;
+    }
+    case PostTransform::kSoftmaxZero: {
+      // Softmax over the non-zero scores; zeros stay (near) zero.
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        row[i] = std::fabs(row[i]) > 1e-7 ? std::exp(row[i] - mx) : row[i] * std::exp(-mx);
+        sum += row[i];
+      }
+      for (int64_t i = 0; i < n; ++i) row[i] = sum == 0 ? 0.5 : row[i] / sum;
+      return;
+    }
+  }
+}
+
+/// Rows and columns of a [N, C] or [C] input (a [C] input is one row).
+Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, const ir::Tensor& x) {
+  if (x.rank() == 1) return std::make_pair(int64_t{1}, x.dims()[0]);
+  if (x.rank() == 2) return std::make_pair(x.dims()[0], x.dims()[1]);
+  return ctx.error("X must be [N, C] or [C], got " + shapeToString(x.dims()));
+}
+
+Status requireNumeric(const KernelContext& ctx, const ir::Tensor& x) {
+  ir::DataType t = x.dtype();
+  if (t != ir::DataType::kFloat && t != ir::DataType::kDouble && t != ir::DataType::kInt32 &&
+      t != ir::DataType::kInt64) {
+    return ctx.error("X has dtype " + dtypeName(t) + "; float, double, int32 and int64 are supported");
+  }
+  return Status::ok();
+}
+
+// ---- LabelEncoder ----
+
+/// A key or value list: strings or numbers (as double), with the dtype it came as.
+struct Column {
+  ir::DataType dtype = ir::DataType::kUndefined;
+  std::vector<std::string> strings;
+  std::vector<double> numbers;
+  size_t size() const { return dtype == ir::DataType::kString ? strings.size() : numbers.size(); }
+};
+
+Column columnFromTensor(const ir::Tensor& t) {
+  Column c;
+  c.dtype = t.dtype();
+  if (t.dtype() == ir::DataType::kString) {
+    c.strings = t.stringValues();
+  } else {
+    for (int64_t i = 0; i < t.numel(); ++i) c.numbers.push_back(t.valueAsDouble(i));
+  }
+  return c;
+}
+
+/// The keys or values of a LabelEncoder: `<prefix>_strings`, `_int64s`, `_floats` or `_tensor`.
+Expected<Column> readColumn(const KernelCreateInfo& info, const std::string& prefix) {
+  const ir::Node& n = info.node;
+  std::vector<Column> found;
+  if (const ir::Attribute* a = n.findAttribute(prefix + "_strings")) {
+    Column c;
+    c.dtype = ir::DataType::kString;
+    c.strings = a->strings;
+    found.push_back(std::move(c));
+  }
+  if (const ir::Attribute* a = n.findAttribute(prefix + "_int64s")) {
+    Column c;
+    c.dtype = ir::DataType::kInt64;
+    for (int64_t v : a->ints) c.numbers.push_back(static_cast<double>(v));
+    found.push_back(std::move(c));
+  }
+  if (const ir::Attribute* a = n.findAttribute(prefix + "_floats")) {
+    Column c;
+    c.dtype = ir::DataType::kFloat;
+    for (float v : a->floats) c.numbers.push_back(v);
+    found.push_back(std::move(c));
+  }
+  if (const ir::Attribute* a = n.findAttribute(prefix + "_tensor")) {
+    if (a->kind != ir::Attribute::Kind::kTensor) return info.error(prefix + "_tensor must be a tensor attribute");
+    found.push_back(columnFromTensor(a->t));
+  }
+  if (found.size() != 1) {
+    return info.error("exactly one of " + prefix + "_strings, " + prefix + "_int64s, " + prefix + "_floats and " +
+                      prefix + "_tensor is required");
+  }
+  return found[0];
+}
+
+/// Orders doubles so that NaN keys find NaN inputs (every NaN is one key).
+struct NumberKeyLess {
+  bool operator()(double a, double b) const {
+    if (std::isnan(a) || std::isnan(b)) return !std::isnan(a) && std::isnan(b);
+    return a < b;
+  }
+};
+
+struct LabelEncoderConfig {
+  Column keys, values;
+  std::string defaultString;
+  double defaultNumber = 0;
+  std::unordered_map<std::string, size_t> stringIndex;
+  std::map<double, size_t, NumberKeyLess> numberIndex;
+};
+
+KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
+  auto c = std::make_shared<LabelEncoderConfig>();
+  WH_ASSIGN_OR_RETURN(c->keys, readColumn(info, "keys"));
+  WH_ASSIGN_OR_RETURN(c->values, readColumn(info, "values"));
+  if (c->keys.size() != c->values.size()) {
+    return info.error("keys and values differ in length (" + std::to_string(c->keys.size()) + " and " +
+                      std::to_string(c->values.size()) + ")");
+  }
+  const ir::Node& n = info.node;
+  if (const ir::Attribute* d = n.findAttribute("default_tensor")) {
+    if (d->kind != ir::Attribute::Kind::kTensor || d->t.numel() != 1 || d->t.dtype() != c->values.dtype) {
+      return info.error("default_tensor must hold one value of the values' dtype " + dtypeName(c->values.dtype));
+    }
+    Column dc = columnFromTensor(d->t);
+    if (dc.dtype == ir::DataType::kString) {
+      c->defaultString = dc.strings[0];
+    } else {
+      c->defaultNumber = dc.numbers[0];
+    }
+  } else {
+    c->defaultString = n.attrString("default_string", "_Unused");
+    c->defaultNumber = ir::isFloatingPoint(c->values.dtype) ? static_cast<double>(n.attrFloat("default_float", -0.0f))
+                                                            : static_cast<double>(n.attrInt("default_int64", -1));
+  }
+  if (c->values.dtype != ir::DataType::kString && !isDoubleStorable(c->values.dtype)) {
+    return info.unsupported("values of dtype " + dtypeName(c->values.dtype) + " are not supported");
+  }
+  for (size_t i = 0; i < c->keys.size(); ++i) {
+    if (c->keys.dtype == ir::DataType::kString) {
+      c->stringIndex.emplace(c->keys.strings[i], i);
+    } else {
+      c->numberIndex.emplace(c->keys.numbers[i], i);
+    }
+  }
+  return makeFunctionKernel([c](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    bool stringKeys = c->keys.dtype == ir::DataType::kString;
+    if ((x.dtype() == ir::DataType::kString) != stringKeys ||
+        (!stringKeys && x.dtype() != c->keys.dtype &&
+         !(c->keys.dtype == ir::DataType::kInt64 && ir::isInteger(x.dtype())))) {
+      return ctx.error("input dtype " + dtypeName(x.dtype()) + " does not match the keys' dtype " +
+                       dtypeName(c->keys.dtype));
+    }
+    auto find = [&](int64_t i) -> std::optional<size_t> {
+      if (stringKeys) {
+        auto it = c->stringIndex.find(x.stringValues()[static_cast<size_t>(i)]);
+        return it == c->stringIndex.end() ? std::nullopt : std::optional(it->second);
+      }
+      auto it = c->numberIndex.find(x.valueAsDouble(i));
+      return it == c->numberIndex.end() ? std::nullopt : std::optional(it->second);
+    };
+    if (c->values.dtype == ir::DataType::kString) {
+      std::vector<std::string> out(static_cast<size_t>(x.numel()));
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        auto k = find(i);
+        out[static_cast<size_t>(i)] = k ? c->values.strings[*k] : c->defaultString;
+      }
+      ctx.setOutput(0, ir::Tensor::strings(x.dims(), std::move(out)));
+      return Status::ok();
+    }
+    ir::Tensor& y = ctx.allocateOutput(0, c->values.dtype, x.dims());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      auto k = find(i);
+      storeDouble(y, i, k ? c->values.numbers[*k] : c->defaultNumber);
+    }
+    return Status::ok();
+  });
+}
+
+// ---- TreeEnsemble ----
+
+enum class NodeMode : uint8_t { kLeq = 0, kLt, kGte, kGt, kEq, kNeq, kMember };
+enum class Aggregate { kAverage = 0, kSum, kMin, kMax };
+
+struct TreeEnsembleConfig {
+  std::vector<int64_t> feature, trueIds, falseIds, trueLeaf, falseLeaf, roots, leafTarget;
+  std::vector<NodeMode> modes;
+  std::vector<double> splits, leafWeight;
+  std::vector<uint8_t> missingTrue;
+  std::vector<std::vector<double>> members;  // per node; empty unless a member node
+  int64_t targets = 0, maxFeature = -1;
+  Aggregate aggregate = Aggregate::kSum;
+  PostTransform post = PostTransform::kNone;
+};
+
+std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
+  std::vector<double> v;
+  if (a == nullptr || a->kind != ir::Attribute::Kind::kTensor) return v;
+  for (int64_t i = 0; i < a->t.numel(); ++i) v.push_back(a->t.valueAsDouble(i));
+  return v;
+}
+
+bool takeBranch(NodeMode mode, double x, double split, const std::vector<double>& members, bool missingTrue) {
+  if (std::isnan(x) && missingTrue) return true;
+  switch (mode) {
+    case NodeMode::kLeq:
+      return x <= split;
+    case NodeMode::kLt:
+      return x < split;
+    case NodeMode::kGte:
+      return x >= split;
+    case NodeMode::kGt:
+      return x > split;
+    case NodeMode::kEq:
+      return x == split;
+    case NodeMode::kNeq:
+      return x != split;
+    case NodeMode::kMember:
+      return std::find(members.begin(), members.end(), x) != members.end();
+  }
+  return false;
+}
+
+KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
+  const ir::Node& n = info.node;
+  auto c = std::make_shared<TreeEnsembleConfig>();
+  for (const char* required :
+       {"nodes_splits", "nodes_featureids", "nodes_modes", "nodes_truenodeids", "nodes_falsenodeids", "nodes_trueleafs",
+        "nodes_falseleafs", "leaf_targetids", "leaf_weights", "tree_roots", "n_targets"}) {
+    if (!n.hasAttribute(required)) return info.error("attribute '" + std::string(required) + "' is required");
+  }
+  c->feature = n.attrInts("nodes_featureids");
+  c->trueIds = n.attrInts("nodes_truenodeids");
+  c->falseIds = n.attrInts("nodes_falsenodeids");
+  c->trueLeaf = n.attrInts("nodes_trueleafs");
+  c->falseLeaf = n.attrInts("nodes_falseleafs");
+  c->roots = n.attrInts("tree_roots");
+  c->leafTarget = n.attrInts("leaf_targetids");
+  c->splits = tensorAttrAsDoubles(n.findAttribute("nodes_splits"));
+  c->leafWeight = tensorAttrAsDoubles(n.findAttribute("leaf_weights"));
+  c->targets = n.attrInt("n_targets", 0);
+  std::vector<double> modes = tensorAttrAsDoubles(n.findAttribute("nodes_modes"));
+  std::vector<int64_t> missing = n.attrInts("nodes_missing_value_tracks_true");
+  size_t nodes = c->splits.size();
+  for (const auto* v : {&c->feature, &c->trueIds, &c->falseIds, &c->trueLeaf, &c->falseLeaf}) {
+    if (v->size() != nodes) return info.error("the nodes_* attributes differ in length");
+  }
+  if (modes.size() != nodes || (!missing.empty() && missing.size() != nodes)) {
+    return info.error("the nodes_* attributes differ in length");
+  }
+  if (c->leafTarget.size() != c->leafWeight.size())
+    return info.error("leaf_targetids and leaf_weights differ in length");
+  if (c->targets < 1) return info.error("n_targets must be positive");
+  int64_t aggregate = n.attrInt("aggregate_function", 1);
+  int64_t post = n.attrInt("post_transform", 0);
+  if (aggregate < 0 || aggregate > 3)
+    return info.error("aggregate_function " + std::to_string(aggregate) + " is not 0 to 3");
+  if (post < 0 || post > 4) return info.error("post_transform " + std::to_string(post) + " is not 0 to 4");
+  c->aggregate = static_cast<Aggregate>(aggregate);
+  c->post = static_cast<PostTransform>(post);
+  // Membership sets follow each other in membership_values, NaN after each, in node order.
+  std::vector<double> memberValues = tensorAttrAsDoubles(n.findAttribute("membership_values"));
+  size_t nextMember = 0;
+  c->members.resize(nodes);
+  c->missingTrue.resize(nodes, 0);
+  for (size_t i = 0; i < nodes; ++i) {
+    if (modes[i] < 0 || modes[i] > 6) return info.error("nodes_modes[" + std::to_string(i) + "] is not 0 to 6");
+    c->modes.push_back(static_cast<NodeMode>(static_cast<int>(modes[i])));
+    if (!missing.empty()) c->missingTrue[i] = missing[i] != 0;
+    c->maxFeature = std::max(c->maxFeature, c->feature[i]);
+    if (c->feature[i] < 0) return info.error("nodes_featureids[" + std::to_string(i) + "] is negative");
+    if (c->modes[i] == NodeMode::kMember) {
+      while (nextMember < memberValues.size() && !std::isnan(memberValues[nextMember])) {
+        c->members[i].push_back(memberValues[nextMember++]);
+      }
+      if (nextMember >= memberValues.size()) {
+        return info.error("membership_values has no NaN-terminated set for member node " + std::to_string(i));
+      }
+      ++nextMember;
+    }
+    for (auto [id, leaf] : {std::pair{c->trueIds[i], c->trueLeaf[i]}, std::pair{c->falseIds[i], c->falseLeaf[i]}}) {
+      int64_t limit = leaf != 0 ? static_cast<int64_t>(c->leafWeight.size()) : static_cast<int64_t>(nodes);
+      if (id < 0 || id >= limit)
+        return info.error("node " + std::to_string(i) + " points at " + std::to_string(id) + ", out of range");
+    }
+  }
+  for (int64_t t : c->leafTarget) {
+    if (t < 0 || t >= c->targets)
+      return info.error("leaf_targetids holds " + std::to_string(t) + ", not below n_targets");
+  }
+  for (int64_t r : c->roots) {
+    if (r < 0 || r >= static_cast<int64_t>(nodes))
+      return info.error("tree_roots holds " + std::to_string(r) + ", out of range");
+  }
+  return makeFunctionKernel([c](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    if (x.dtype() != ir::DataType::kFloat && x.dtype() != ir::DataType::kDouble &&
+        x.dtype() != ir::DataType::kFloat16) {
+      return ctx.error("X has dtype " + dtypeName(x.dtype()) + "; float, double and float16 are supported");
+    }
+    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+    auto [rows, columns] = rc;
+    if (c->maxFeature >= columns) {
+      return ctx.error("a node reads feature " + std::to_string(c->maxFeature) + " of " + std::to_string(columns));
+    }
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {rows, c->targets});
+    std::vector<double> score(static_cast<size_t>(c->targets));
+    std::vector<uint8_t> hit(static_cast<size_t>(c->targets));
+    size_t steps = c->splits.size() + 1;
+    for (int64_t r = 0; r < rows; ++r) {
+      std::fill(score.begin(), score.end(), 0.0);
+      std::fill(hit.begin(), hit.end(), 0);
+      for (int64_t root : c->roots) {
+        auto i = static_cast<size_t>(root);
+        // A root whose two branches are the same leaf is that leaf.
+        bool isLeaf = c->trueLeaf[i] != 0 && c->falseLeaf[i] != 0 && c->trueIds[i] == c->falseIds[i];
+        int64_t at = isLeaf ? c->trueIds[i] : root;
+        for (size_t step = 0; !isLeaf; ++step) {
+          if (step == steps) return ctx.error("the tree at root " + std::to_string(root) + " has a cycle");
+          auto k = static_cast<size_t>(at);
+          double v = x.valueAsDouble(r * columns + c->feature[k]);
+          bool branch = takeBranch(c->modes[k], v, c->splits[k], c->members[k], c->missingTrue[k] != 0);
+          at = branch ? c->trueIds[k] : c->falseIds[k];
+          isLeaf = (branch ? c->trueLeaf[k] : c->falseLeaf[k]) != 0;
+        }
+        auto leaf = static_cast<size_t>(at);
+        auto target = static_cast<size_t>(c->leafTarget[leaf]);
+        double& s = score[target];
+        double w = c->leafWeight[leaf];
+        // MIN and MAX over the leaves that reached a target; one no leaf reached stays 0 (ONNX
+        // Runtime; the ONNX reference leaves the float type's extreme there).
+        switch (c->aggregate) {
+          case Aggregate::kAverage:
+          case Aggregate::kSum:
+            s += w;
+            break;
+          case Aggregate::kMin:
+            s = hit[target] != 0 ? std::min(s, w) : w;
+            break;
+          case Aggregate::kMax:
+            s = hit[target] != 0 ? std::max(s, w) : w;
+            break;
+        }
+        hit[target] = 1;
+      }
+      if (c->aggregate == Aggregate::kAverage && !c->roots.empty()) {
+        for (double& s : score) s /= static_cast<double>(c->roots.size());
+      }
+      postTransform(c->post, score.data(), c->targets);
+      for (int64_t t = 0; t < c->targets; ++t) storeDouble(y, r * c->targets + t, score[static_cast<size_t>(t)]);
+    }
+    return Status::ok();
+  });
+}
+
+// ---- ArrayFeatureExtractor ----
+
+KernelPtr makeArrayFeatureExtractor(const KernelCreateInfo&) {
+  return makeFunctionKernel([](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    const ir::Tensor& indices = ctx.input(1);
+    if (x.rank() < 1) return ctx.error("X must have rank >= 1");
+    if (indices.dtype() != ir::DataType::kInt64) return ctx.error("Y must be int64, got " + dtypeName(indices.dtype()));
+    if (indices.numel() == 0) return ctx.error("Y must hold at least one index");
+    int64_t last = x.dims().back();
+    for (int64_t i = 0; i < indices.numel(); ++i) {
+      int64_t k = indices.data<int64_t>()[i];
+      if (k < 0 || k >= last) {
+        return ctx.error("index " + std::to_string(k) + " is out of range for a last dim of " + std::to_string(last));
+      }
+    }
+    // ONNX Runtime gives a [C] input as one row: [1, len(Y)].
+    std::vector<int64_t> dims = x.dims();
+    if (x.rank() == 1) dims.insert(dims.begin(), 1);
+    dims.back() = indices.numel();
+    int64_t rows = x.numel() / std::max<int64_t>(last, 1);
+    if (x.dtype() == ir::DataType::kString) {
+      std::vector<std::string> out;
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < indices.numel(); ++i) {
+          out.push_back(x.stringValues()[static_cast<size_t>(r * last + indices.data<int64_t>()[i])]);
+        }
+      }
+      ctx.setOutput(0, ir::Tensor::strings(dims, std::move(out)));
+      return Status::ok();
+    }
+    size_t es = ir::elementSize(x.dtype());
+    if (es == 0) return ctx.unsupported("dtype " + dtypeName(x.dtype()) + " is not supported");
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), dims);
+    std::byte* dst = y.mutableRawData();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < indices.numel(); ++i) {
+        std::memcpy(dst, x.rawData() + static_cast<size_t>(r * last + indices.data<int64_t>()[i]) * es, es);
+        dst += es;
+      }
+    }
+    return Status::ok();
+  });
+}
+
+// ---- Binarizer ----
+
+KernelPtr makeBinarizer(const KernelCreateInfo& info) {
+  double threshold = info.node.attrFloat("threshold", 0.0f);
+  return makeFunctionKernel([threshold](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), x.dims());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double v = x.valueAsDouble(i);
+      storeDouble(y, i, std::isnan(v) ? v : (v > threshold ? 1.0 : 0.0));
+    }
+    return Status::ok();
+  });
+}
+
+// ---- LinearClassifier ----
+
+struct LinearClassifierConfig {
+  std::vector<double> coefficients, intercepts;
+  std::vector<int64_t> intLabels;
+  std::vector<std::string> stringLabels;
+  int64_t classes = 0;  // rows of coefficients
+  PostTransform post = PostTransform::kNone;
+};
+
+KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
+  const ir::Node& n = info.node;
+  auto c = std::make_shared<LinearClassifierConfig>();
+  for (float v : n.attrFloats("coefficients")) c->coefficients.push_back(v);
+  for (float v : n.attrFloats("intercepts")) c->intercepts.push_back(v);
+  c->intLabels = n.attrInts("classlabels_ints");
+  if (const ir::Attribute* a = n.findAttribute("classlabels_strings")) c->stringLabels = a->strings;
+  if (c->intLabels.empty() == c->stringLabels.empty()) {
+    return info.error("exactly one of classlabels_ints and classlabels_strings is required");
+  }
+  auto post = postTransformByName(n.attrString("post_transform", "NONE"));
+  if (!post) return info.error("post_transform '" + n.attrString("post_transform", "") + "' is not known");
+  c->post = *post;
+  int64_t labels = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
+  c->classes = c->intercepts.empty() ? labels : static_cast<int64_t>(c->intercepts.size());
+  if (c->coefficients.empty() || c->classes < 1 || static_cast<int64_t>(c->coefficients.size()) % c->classes != 0) {
+    return info.error("coefficients (" + std::to_string(c->coefficients.size()) + " values) do not split into " +
+                      std::to_string(c->classes) + " classes");
+  }
+  if (!(c->classes == labels || (c->classes == 1 && labels == 2))) {
+    return info.error(std::to_string(c->classes) + " rows of coefficients for " + std::to_string(labels) + " labels");
+  }
+  return makeFunctionKernel([c](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+    auto [rows, features] = rc;
+    // The coefficients are read as [classes, features] with X's feature count. More of them
+    // than that is accepted, the first classes x features used, as ONNX Runtime does: the
+    // logistic-regression sample it ships (logreg_iris.onnx, in the corpus) has 12 coefficients
+    // for 3 classes and declares X as [3, 2]. Fewer is an error.
+    if (features * c->classes > static_cast<int64_t>(c->coefficients.size())) {
+      return ctx.error("X has " + std::to_string(features) + " features; the coefficients hold " +
+                       std::to_string(static_cast<int64_t>(c->coefficients.size()) / c->classes) + " per class");
+    }
+    // One row of coefficients for two labels: the scores are [-s, s] (ONNX Runtime, the reference).
+    bool binary = c->classes == 1;
+    int64_t scores = binary ? 2 : c->classes;
+    bool stringOut = !c->stringLabels.empty();
+    std::vector<std::string> stringLabels;
+    int64_t* intLabels = nullptr;
+    if (!stringOut) intLabels = ctx.allocateOutput(0, ir::DataType::kInt64, {rows}).mutableData<int64_t>();
+    ir::Tensor& z = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, scores});
+    auto* zOut = z.mutableData<float>();
+    std::vector<double> s(static_cast<size_t>(scores));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t k = 0; k < c->classes; ++k) {
+        double sum = c->intercepts.empty() ? 0.0 : c->intercepts[static_cast<size_t>(k)];
+        for (int64_t f = 0; f < features; ++f) {
+          sum += c->coefficients[static_cast<size_t>(k * features + f)] * x.valueAsDouble(r * features + f);
+        }
+        s[static_cast<size_t>(k)] = sum;
+      }
+      if (binary) {
+        s[1] = s[0];
+        s[0] = -s[0];
+      }
+      postTransform(c->post, s.data(), scores);
+      size_t best = 0;
+      for (size_t k = 1; k < s.size(); ++k) {
+        if (s[k] > s[best]) best = k;
+      }
+      for (int64_t k = 0; k < scores; ++k) zOut[r * scores + k] = static_cast<float>(s[static_cast<size_t>(k)]);
+      if (stringOut) {
+        stringLabels.push_back(c->stringLabels[best]);
+      } else {
+        intLabels[r] = c->intLabels[best];
+      }
+    }
+    if (stringOut) ctx.setOutput(0, ir::Tensor::strings({rows}, std::move(stringLabels)));
+    return Status::ok();
+  });
+}
+
+// ---- Normalizer ----
+
+enum class Norm { kMax, kL1, kL2 };
+
+KernelPtr makeNormalizer(const KernelCreateInfo& info) {
+  std::string name = info.node.attrString("norm", "MAX");
+  Norm norm = Norm::kMax;
+  if (name == "L1") {
+    norm = Norm::kL1;
+  } else if (name == "L2") {
+    norm = Norm::kL2;
+  } else if (name != "MAX") {
+    return info.error("norm must be MAX, L1 or L2, got '" + name + "'");
+  }
+  return makeFunctionKernel([norm](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+    auto [rows, columns] = rc;
+    ir::Tensor& y = ctx.allocateOutput(0, ir::DataType::kFloat, x.dims());
+    auto* out = y.mutableData<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      double d = norm == Norm::kMax ? -std::numeric_limits<double>::infinity() : 0.0;
+      for (int64_t k = 0; k < columns; ++k) {
+        double v = x.valueAsDouble(r * columns + k);
+        if (norm == Norm::kMax) d = std::max(d, v);
+        if (norm == Norm::kL1) d += std::fabs(v);
+        if (norm == Norm::kL2) d += v * v;
+      }
+      if (norm == Norm::kL2) d = std::sqrt(d);
+      for (int64_t k = 0; k < columns; ++k) {
+        double v = x.valueAsDouble(r * columns + k);
+        out[r * columns + k] = static_cast<float>(d != 0 ? v / d : v);
+      }
+    }
+    return Status::ok();
+  });
+}
+
+}  // namespace
+
+void registerMlKernels(KernelRegistry& r) {
+  std::string ml(kMl);
+  r.add(ml, "LabelEncoder", 2, makeLabelEncoder);  // version 1 (classes_strings) is not run
+  r.add(ml, "TreeEnsemble", 5, makeTreeEnsemble);
+  r.add(ml, "ArrayFeatureExtractor", 1, makeArrayFeatureExtractor);
+  r.add(ml, "Binarizer", 1, makeBinarizer);
+  r.add(ml, "LinearClassifier", 1, makeLinearClassifier);
+  r.add(ml, "Normalizer", 1, makeNormalizer);
+}
+
+}  // namespace whittle::runtime::cpu
