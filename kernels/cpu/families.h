@@ -28,5 +28,9 @@ void registerRecurrentKernels(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, MatMulInteger, ConvInteger,
 /// DynamicQuantizeLinear and the com.microsoft QLinear ops.
 void registerQuantKernels(KernelRegistry& registry);
+/// The com.microsoft ops of ONNX Runtime's transformer optimizer: Gelu, BiasGelu, FastGelu, QuickGelu,
+/// SkipLayerNormalization, (Skip)SimplifiedLayerNormalization, FusedMatMul, RotaryEmbedding, Attention,
+/// MultiHeadAttention (kernels/cpu/transformer*.cpp).
+void registerTransformerKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu

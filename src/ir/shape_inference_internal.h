@@ -160,5 +160,6 @@ void addShapeOpRules(std::vector<RuleEntry>& rules);       // shape_inference_sh
 void addDataMovementRules(std::vector<RuleEntry>& rules);  // shape_inference_data_movement.cpp
 void addReductionRules(std::vector<RuleEntry>& rules);     // shape_inference_reduction.cpp
 void addControlFlowRules(std::vector<RuleEntry>& rules);   // shape_inference_control_flow.cpp
+void addTransformerRules(std::vector<RuleEntry>& rules);    // shape_inference_transformer.cpp
 
 }  // namespace whittle::ir::shape
