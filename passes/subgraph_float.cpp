@@ -54,8 +54,7 @@ void noteFloatWeightOps(const ir::Graph& graph, PassContext& ctx, std::string_vi
     } else if (n->domain() == "com.microsoft" &&
                (op == "Attention" || (op == "FusedMatMul" && n->numInputs() > 1 && n->input(1) != nullptr &&
                                       n->input(1)->isInitializer()))) {
-      ctx.note(std::string(pass) + ": " + n->describe() + " stays float32 (com.microsoft " + op +
-               " has no int8 form here; its weights stay float)");
+      ctx.note(std::string(pass) + ": " + n->describe() + " stays float32 (no int8 form here; its weights stay float)");
     }
   }
 }
