@@ -22,6 +22,8 @@
 //       rotary_embedding_dim}: input [B, S, N*H] or [B, N, S, H]; position p = position_ids[b, s]
 //       (or position_ids[0] + s for a [1] tensor); pairs (x[i], x[i + r/2]) (interleaved:
 //       (x[2i], x[2i + 1])) rotate by cos_cache[p, i], sin_cache[p, i]; dims past r are copied.
+//   EmbedLayerNormalization: word + position (+ segment) embeddings, then LayerNorm; mask_index
+//       counts each row's non-zero mask entries (see the kernel).
 //
 // Attention and MultiHeadAttention live in transformer_attention.cpp.
 #pragma GCC optimize("no-math-errno")
@@ -525,6 +527,123 @@ Expected<std::unique_ptr<Kernel>> createRotaryEmbedding(const KernelCreateInfo& 
   return std::unique_ptr<Kernel>(std::make_unique<RotaryEmbeddingKernel>(interleaved == 1, heads, rot));
 }
 
+// ---------------------------------------------------------------- EmbedLayerNormalization
+
+/// EmbedLayerNormalization(input_ids, segment_ids?, word_embedding, position_embedding,
+/// segment_embedding?, gamma, beta, mask?, position_ids?) -> output, mask_index, embedding_sum?:
+/// e = word[ids] + position[pos] + segment[seg] (pos = position_ids [B,S] or [1,S], else 0..S-1),
+/// output = LayerNorm(e) gamma + beta; mask_index[b] counts the non-zero mask entries of row b
+/// (0 without a mask).
+class EmbedLayerNormKernel final : public Kernel {
+ public:
+  explicit EmbedLayerNormKernel(float epsilon) : epsilon_(epsilon) {}
+
+  Status run(KernelContext& ctx) override {
+    const ir::Tensor& ids = ctx.input(0);
+    if (ids.rank() != 2) return ctx.error("input_ids must be [batch, seq], got " + shapeToString(ids.dims()));
+    const int64_t B = ids.dims()[0], S = ids.dims()[1];
+    auto table = [&](size_t i, const char* what) -> Expected<const ir::Tensor*> {
+      const ir::Tensor& t = ctx.input(i);
+      WH_RETURN_IF_ERROR(requireFloat(ctx, t, what));
+      if (t.rank() != 2) return ctx.error(std::string(what) + " must be [rows, hidden], got " + shapeToString(t.dims()));
+      return &t;
+    };
+    WH_ASSIGN_OR_RETURN(const ir::Tensor* word, table(2, "word_embedding"));
+    WH_ASSIGN_OR_RETURN(const ir::Tensor* pos, table(3, "position_embedding"));
+    const int64_t H = word->dims()[1];
+    const ir::Tensor* seg = nullptr;
+    if (ctx.hasInput(1) != ctx.hasInput(4)) return ctx.error("segment_ids and segment_embedding must be given together");
+    if (ctx.hasInput(4)) {
+      WH_ASSIGN_OR_RETURN(seg, table(4, "segment_embedding"));
+    }
+    if (pos->dims()[1] != H || (seg != nullptr && seg->dims()[1] != H)) {
+      return ctx.error("the embedding tables must share the hidden size " + std::to_string(H));
+    }
+    WH_RETURN_IF_ERROR(checkHiddenVector(ctx, 5, H, "gamma"));
+    WH_RETURN_IF_ERROR(checkHiddenVector(ctx, 6, H, "beta"));
+    auto indices = [&](size_t i, const char* what, bool broadcastBatch) -> Expected<std::vector<int64_t>> {
+      const ir::Tensor& t = ctx.input(i);
+      bool ok = t.rank() == 2 && t.dims()[1] == S && (t.dims()[0] == B || (broadcastBatch && t.dims()[0] == 1));
+      if (!ok) return ctx.error(std::string(what) + " " + shapeToString(t.dims()) + " must be [" + std::to_string(B) + "," + std::to_string(S) + "]");
+      return readInts(t, what);
+    };
+    WH_ASSIGN_OR_RETURN(std::vector<int64_t> wordIds, indices(0, "input_ids", false));
+    std::vector<int64_t> segIds, posIds, mask;
+    if (seg != nullptr) {
+      WH_ASSIGN_OR_RETURN(segIds, indices(1, "segment_ids", false));
+    }
+    if (ctx.hasInput(7)) {
+      WH_ASSIGN_OR_RETURN(mask, indices(7, "mask", false));
+    }
+    bool posPerBatch = false;
+    if (ctx.hasInput(8)) {
+      WH_ASSIGN_OR_RETURN(posIds, indices(8, "position_ids", true));
+      posPerBatch = ctx.input(8).dims()[0] == B && B != 1;
+    }
+    auto check = [&](const std::vector<int64_t>& v, int64_t rows, const char* what) -> Status {
+      for (int64_t x : v) {
+        if (x < 0 || x >= rows) {
+          return ctx.error(std::string(what) + " holds " + std::to_string(x) + ", outside the table's " + std::to_string(rows) + " rows");
+        }
+      }
+      return Status::ok();
+    };
+    WH_RETURN_IF_ERROR(check(wordIds, word->dims()[0], "input_ids"));
+    WH_RETURN_IF_ERROR(check(segIds, seg != nullptr ? seg->dims()[0] : 0, "segment_ids"));
+    WH_RETURN_IF_ERROR(check(posIds, pos->dims()[0], "position_ids"));
+    if (posIds.empty() && S > pos->dims()[0]) {
+      return ctx.error("sequence length " + std::to_string(S) + " exceeds position_embedding's " + std::to_string(pos->dims()[0]) + " rows");
+    }
+    float* y = ctx.allocateOutput(0, DataType::kFloat, {B, S, H}).mutableData<float>();
+    if (ctx.hasOutput(1)) {
+      int32_t* mi = ctx.allocateOutput(1, DataType::kInt32, {B}).mutableData<int32_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        int32_t n = 0;
+        for (int64_t s = 0; s < S && !mask.empty(); ++s) n += mask[static_cast<size_t>(b * S + s)] != 0;
+        mi[b] = n;
+      }
+    }
+    float* sumOut = ctx.hasOutput(2) ? ctx.allocateOutput(2, DataType::kFloat, {B, S, H}).mutableData<float>() : nullptr;
+    const float* gamma = ctx.input(5).data<float>();
+    const float* beta = ctx.input(6).data<float>();
+    std::vector<float> e(static_cast<size_t>(H));
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t s = 0; s < S; ++s) {
+        const size_t t = static_cast<size_t>(b * S + s);
+        const int64_t p = posIds.empty() ? s : posIds[static_cast<size_t>(posPerBatch ? b * S + s : s)];
+        const float* w = word->data<float>() + wordIds[t] * H;
+        const float* pe = pos->data<float>() + p * H;
+        const float* se = seg != nullptr ? seg->data<float>() + segIds[t] * H : nullptr;
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < H; ++i) {
+          float v = w[i] + pe[i];
+          if (se != nullptr) v += se[i];
+          e[static_cast<size_t>(i)] = v;
+          sum += v;
+          sq += static_cast<double>(v) * v;
+        }
+        const double mean = sum / static_cast<double>(H);
+        const double invStd = 1.0 / std::sqrt(std::max(0.0, sq / static_cast<double>(H) - mean * mean) + epsilon_);
+        float* yr = y + static_cast<int64_t>(t) * H;
+        for (int64_t i = 0; i < H; ++i) yr[i] = static_cast<float>((e[static_cast<size_t>(i)] - mean) * invStd * gamma[i] + beta[i]);
+        if (sumOut != nullptr) std::copy(e.begin(), e.end(), sumOut + static_cast<int64_t>(t) * H);
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  float epsilon_;
+};
+
+Expected<std::unique_ptr<Kernel>> createEmbedLayerNorm(const KernelCreateInfo& info) {
+  float eps = info.node.attrFloat("epsilon", 1e-12f);
+  if (!(eps >= 0.f)) return info.error("epsilon must be >= 0, got " + std::to_string(eps));
+  int64_t type = info.node.attrInt("mask_index_type", 1);
+  if (type != 0 && type != 1) return info.error("mask_index_type must be 0 or 1, got " + std::to_string(type));
+  return std::unique_ptr<Kernel>(std::make_unique<EmbedLayerNormKernel>(eps));
+}
+
 }  // namespace
 
 void registerTransformerKernels(KernelRegistry& r) {
@@ -540,6 +659,7 @@ void registerTransformerKernels(KernelRegistry& r) {
   r.add(ms, "SimplifiedLayerNormalization", 1, createSimplifiedLayerNorm);
   r.add(ms, "FusedMatMul", 1, createFusedMatMul);
   r.add(ms, "RotaryEmbedding", 1, createRotaryEmbedding);
+  r.add(ms, "EmbedLayerNormalization", 1, createEmbedLayerNorm);
   transformer::registerAttentionKernels(r);
 }
 

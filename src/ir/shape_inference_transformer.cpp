@@ -1,5 +1,6 @@
 // Shape rules of the com.microsoft ops that ONNX Runtime's transformer optimizer writes and
-// that have their own output shapes: Attention, MultiHeadAttention and FusedMatMul. (Gelu,
+// that have their own output shapes: Attention, MultiHeadAttention, FusedMatMul and
+// EmbedLayerNormalization. (Gelu,
 // BiasGelu, FastGelu, QuickGelu, RotaryEmbedding and the layer normalizations keep the input's
 // shape: shape_inference_elementwise.cpp.)
 #include <utility>
@@ -119,12 +120,29 @@ void fusedMatMul(NodeContext& c) {
   c.set(0, c.dtype(0), std::move(y));
 }
 
+/// EmbedLayerNormalization: output and embedding_sum [B, S, H] in the tables' type; mask_index
+/// [B] int32.
+void embedLayerNorm(NodeContext& c) {
+  const SymShape* ids = c.shape(0);
+  const SymShape* word = c.shape(2);
+  std::optional<SymShape> y;
+  if (ids != nullptr && ids->size() == 2 && word != nullptr && word->size() == 2) {
+    y = SymShape{(*ids)[0], (*ids)[1], (*word)[1]};
+  }
+  c.set(0, c.dtype(2), y);
+  if (c.numOutputs() > 1) {
+    c.set(1, DataType::kInt32, ids != nullptr && !ids->empty() ? std::optional(SymShape{(*ids)[0]}) : std::nullopt);
+  }
+  if (c.numOutputs() > 2) c.set(2, c.dtype(2), y);
+}
+
 }  // namespace
 
 void addTransformerRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMicrosoft, "Attention", attention});
   rules.push_back({kMicrosoft, "MultiHeadAttention", multiHeadAttention});
   rules.push_back({kMicrosoft, "FusedMatMul", fusedMatMul});
+  rules.push_back({kMicrosoft, "EmbedLayerNormalization", embedLayerNorm});
 }
 
 }  // namespace whittle::ir::shape

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 MS = "com.microsoft"
 
 
-def model_of(op, inputs, attrs, outputs, domain=MS, opset=17, initializers=()):
+def model_of(op, inputs, attrs, outputs, domain=MS, opset=17, initializers=(), int_outputs=()):
     """inputs: list of (name, array) or None for an absent optional input; initializers: names
     among them stored as initializers."""
     names, infos, inits, feeds = [], [], [], {}
@@ -37,7 +37,8 @@ def model_of(op, inputs, attrs, outputs, domain=MS, opset=17, initializers=()):
     while names and names[-1] == "":
         names.pop()
     node = helper.make_node(op, names, outputs, name="node", domain=domain, **attrs)
-    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs if o]
+    outs = [helper.make_tensor_value_info(o, TensorProto.INT32 if o in int_outputs else TensorProto.FLOAT, None)
+            for o in outputs if o]
     graph = helper.make_graph([node], "case", infos, outs, inits)
     imports = [helper.make_opsetid("", opset), helper.make_opsetid(MS, 1)]
     model = helper.make_model(graph, opset_imports=imports)
@@ -62,8 +63,8 @@ class Cases:
     def f(self, *shape, lo=-1.0, hi=1.0):
         return self.rng.uniform(lo, hi, shape).astype(np.float32)
 
-    def add(self, name, op, inputs, attrs=None, outputs=("y",), domain=MS, opset=17, initializers=()):
-        model, feeds = model_of(op, inputs, attrs or {}, list(outputs), domain, opset, initializers)
+    def add(self, name, op, inputs, attrs=None, outputs=("y",), domain=MS, opset=17, initializers=(), int_outputs=()):
+        model, feeds = model_of(op, inputs, attrs or {}, list(outputs), domain, opset, initializers, int_outputs)
         results = run_ort(model, feeds)
         arrays = dict(feeds)
         for out, value in zip([o for o in outputs if o], results):
@@ -216,6 +217,31 @@ def mha_cases(c):
     c.add("mha_causal", "MultiHeadAttention", [("q", q), ("k", ks), ("v", vs)], {"num_heads": N, "unidirectional": 1})
 
 
+def embed_cases(c):
+    B, S, H, V, P, G = 2, 5, 8, 12, 7, 2
+    ids = c.rng.integers(0, V, (B, S)).astype(np.int32)
+    seg = c.rng.integers(0, G, (B, S)).astype(np.int32)
+    word, pos, segment = c.f(V, H), c.f(P, H), c.f(G, H)
+    gamma, beta = c.f(H, lo=0.5, hi=1.5), c.f(H)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 0, 1, 1, 1]], np.int32)
+    tables = ("word", "pos", "segment", "gamma", "beta")
+    c.add("embed_ln", "EmbedLayerNormalization",
+          [("ids", ids), ("seg", seg), ("word", word), ("pos", pos), ("segment", segment), ("gamma", gamma),
+           ("beta", beta), ("mask", mask)], {"epsilon": 1e-12}, ("y", "mask_index", "sum"), initializers=tables,
+          int_outputs=("mask_index",))
+    c.add("embed_ln_no_segment_no_mask", "EmbedLayerNormalization",
+          [("ids", ids), None, ("word", word), ("pos", pos), None, ("gamma", gamma), ("beta", beta)], {},
+          ("y", "mask_index"), initializers=tables, int_outputs=("mask_index",))
+    c.add("embed_ln_position_ids", "EmbedLayerNormalization",
+          [("ids", ids), ("seg", seg), ("word", word), ("pos", pos), ("segment", segment), ("gamma", gamma),
+           ("beta", beta), ("mask", mask), ("pid", c.rng.integers(0, P, (B, S)).astype(np.int32))], {},
+          ("y", "mask_index"), initializers=tables, int_outputs=("mask_index",))
+    c.add("embed_ln_position_ids_row", "EmbedLayerNormalization",
+          [("ids", ids), ("seg", seg), ("word", word), ("pos", pos), ("segment", segment), ("gamma", gamma),
+           ("beta", beta), None, ("pid", np.array([[6, 5, 4, 3, 2]], np.int32))], {}, ("y", "mask_index"),
+          initializers=tables, int_outputs=("mask_index",))
+
+
 def main(argv):
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
@@ -228,6 +254,7 @@ def main(argv):
     rotary_cases(c)
     attention_cases(c)
     mha_cases(c)
+    embed_cases(c)
     return 0
 
 

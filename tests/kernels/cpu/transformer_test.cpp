@@ -61,10 +61,11 @@ TEST_CASE("com.microsoft transformer ops match ONNX Runtime", "[kernels][transfo
     }
     ops.insert(c.model.graph->nodes().front()->opType());
   }
-  CHECK(cases.size() >= 55);
+  CHECK(cases.size() >= 60);
   for (const char* op : {"Gelu", "FastGelu", "BiasGelu", "QuickGelu", "SkipLayerNormalization",
                          "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization", "LayerNormalization",
-                         "FusedMatMul", "RotaryEmbedding", "Attention", "MultiHeadAttention"}) {
+                         "FusedMatMul", "RotaryEmbedding", "Attention", "MultiHeadAttention",
+                         "EmbedLayerNormalization"}) {
     CAPTURE(op);
     CHECK(ops.count(op) == 1);
   }
@@ -172,6 +173,22 @@ TEST_CASE("com.microsoft transformer ops refuse bad input naming the node", "[ke
                                             {"ab", f({2, 2, 3, 4})}},
                      {Attribute::makeInt("num_heads", 2)}),
              Catch::Contains("attention_bias [2,2,3,4] must be"));
+
+  auto embed = [&](ir::Tensor ids, std::vector<ir::Attribute> attrs) {
+    return failure("EmbedLayerNormalization",
+                   {{"i", std::move(ids)}, {"", {}}, {"w", f({4, 8})}, {"p", f({4, 8})}, {"", {}}, {"g", f({8})},
+                    {"b", f({8})}},
+                   attrs, 2);
+  };
+  CHECK_THAT(embed(testing::makeTensor(DataType::kInt32, {1, 2}, {0, 9}), {}),
+             Catch::Contains("EmbedLayerNormalization 'node'") &&
+                 Catch::Contains("input_ids holds 9, outside the table's 4 rows"));
+  CHECK_THAT(embed(testing::makeTensor(DataType::kInt32, {1, 5}, {0, 1, 2, 3, 0}), {}),
+             Catch::Contains("sequence length 5 exceeds position_embedding's 4 rows"));
+  CHECK_THAT(embed(testing::makeTensor(DataType::kInt32, {2}, {0, 1}), {}),
+             Catch::Contains("input_ids must be [batch, seq]"));
+  CHECK_THAT(embed(testing::makeTensor(DataType::kInt32, {1, 2}, {0, 1}), {Attribute::makeInt("mask_index_type", 2)}),
+             Catch::Contains("mask_index_type must be 0 or 1"));
 }
 
 }  // namespace
