@@ -68,11 +68,7 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
   for (ir::Node* n : model.graph->nodes()) {
     if (selected(*n)) targets.push_back(n);
   }
-  for (const ir::Node* n : model.graph->nodes()) {
-    if (n->opType() == "LSTM" || n->opType() == "GRU" || n->opType() == "RNN") {
-      ctx.note("quantize-dynamic: " + n->describe() + " stays float32 (LSTM, GRU and RNN have no int8 form)");
-    }
-  }
+  noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
   if (targets.empty()) {
     ctx.note("quantize-dynamic: no MatMul/Gemm with a constant 2-D weight to quantize");
     return Status::ok();

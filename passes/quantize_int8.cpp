@@ -354,11 +354,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   // Ops with weights that have no int8 form here: say so, so that a float op is never a surprise.
-  for (const ir::Node* n : graph.nodes()) {
-    if (n->opType() == "LSTM" || n->opType() == "GRU" || n->opType() == "RNN") {
-      ctx.note("quantize-int8: " + n->describe() + " stays float32 (LSTM, GRU and RNN have no int8 form)");
-    }
-  }
+  noteFloatWeightOps(graph, ctx, "quantize-int8");
   if (quantized.empty()) {
     ctx.note("quantize-int8: no node to quantize");
     return Status::ok();

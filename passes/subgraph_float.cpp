@@ -46,4 +46,17 @@ Status warnSubgraphWeightsLeftFloat(const ir::Graph& graph, PassContext& ctx, st
                       " left float (" + ops + "): passes do not rewrite inside subgraphs");
 }
 
+void noteFloatWeightOps(const ir::Graph& graph, PassContext& ctx, std::string_view pass) {
+  for (const ir::Node* n : graph.nodes()) {
+    const std::string& op = n->opType();
+    if (n->domain().empty() && (op == "LSTM" || op == "GRU" || op == "RNN")) {
+      ctx.note(std::string(pass) + ": " + n->describe() + " stays float32 (LSTM, GRU and RNN have no int8 form)");
+    } else if (n->domain() == "com.microsoft" &&
+               (op == "Attention" || (op == "FusedMatMul" && n->numInputs() > 1 && n->input(1) != nullptr &&
+                                      n->input(1)->isInitializer()))) {
+      ctx.note(std::string(pass) + ": " + n->describe() + " stays float32 (no int8 form here; its weights stay float)");
+    }
+  }
+}
+
 }  // namespace whittle::passes

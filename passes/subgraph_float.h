@@ -17,4 +17,11 @@ namespace whittle::passes {
 /// inside subgraphs". Other subgraphs get noteSubgraphsLeftAlone's note; nothing without any.
 Status warnSubgraphWeightsLeftFloat(const ir::Graph& graph, PassContext& ctx, std::string_view pass);
 
+/// For a quantizer: a note for each node with weights that has no int8 form here, so that a
+/// float op is never a surprise: LSTM, GRU, RNN, and the com.microsoft Attention (packed QKV
+/// weights) and FusedMatMul with a constant B that ONNX Runtime's transformer tools write.
+/// "quantize-int8: LSTM 'l1' stays float32 (LSTM, GRU and RNN have no int8 form)",
+/// "quantize-dynamic: com.microsoft.Attention 'a' stays float32 (no int8 form here; its weights stay float)".
+void noteFloatWeightOps(const ir::Graph& graph, PassContext& ctx, std::string_view pass);
+
 }  // namespace whittle::passes

@@ -59,5 +59,9 @@ void registerTfIdfKernels(KernelRegistry& registry);
 void registerMlKernels(KernelRegistry& registry);
 /// ImageDecoder (JPEG, PNG, BMP, PNM, TIFF, WebP, JPEG 2000).
 void registerImageDecoderKernels(KernelRegistry& registry);
+/// The com.microsoft ops of ONNX Runtime's transformer optimizer: Gelu, BiasGelu, FastGelu, QuickGelu,
+/// SkipLayerNormalization, (Skip)SimplifiedLayerNormalization, FusedMatMul, RotaryEmbedding, Attention,
+/// MultiHeadAttention (kernels/cpu/transformer*.cpp).
+void registerTransformerKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu

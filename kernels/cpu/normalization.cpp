@@ -523,7 +523,11 @@ Expected<std::unique_ptr<Kernel>> createLpNorm(const KernelCreateInfo& info) {
 
 void registerNormalizationKernels(KernelRegistry& registry) {
   registerSoftmaxKernels(registry);
+  // (The registry gives opset < 17 models this kernel too: ONNX Runtime runs LayerNormalization
+  // there as a contrib op, and its transformer optimizer writes it into such models.)
   registry.add("", "LayerNormalization", 17, createLayerNorm);
+  // ONNX Runtime also has it in com.microsoft.
+  registry.add("com.microsoft", "LayerNormalization", 1, createLayerNorm);
   registry.add("", "InstanceNormalization", 1, createInstanceNorm);
   registry.add("", "GroupNormalization", 18, createGroupNorm);
   registry.add("", "MeanVarianceNormalization", 9, createMvn);

@@ -33,6 +33,7 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerTfIdfKernels(r);
     cpu::registerMlKernels(r);
     cpu::registerImageDecoderKernels(r);
+    cpu::registerTransformerKernels(r);
     return r;
   }();
   return registry;

@@ -255,6 +255,7 @@ const std::unordered_map<std::string, Rule>& ruleTable() {
     addVisionLossRules(entries);
     addSignalRules(entries);
     addMlRules(entries);
+    addTransformerRules(entries);
     std::unordered_map<std::string, Rule> t;
     for (const RuleEntry& e : entries) t.emplace(std::string(e.domain) + ":" + std::string(e.op), e.rule);
     return t;

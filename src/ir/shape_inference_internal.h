@@ -163,5 +163,6 @@ void addControlFlowRules(std::vector<RuleEntry>& rules);   // shape_inference_co
 void addVisionLossRules(std::vector<RuleEntry>& rules);    // shape_inference_vision_loss.cpp
 void addSignalRules(std::vector<RuleEntry>& rules);        // shape_inference_signal.cpp
 void addMlRules(std::vector<RuleEntry>& rules);            // shape_inference_ml.cpp
+void addTransformerRules(std::vector<RuleEntry>& rules);    // shape_inference_transformer.cpp
 
 }  // namespace whittle::ir::shape

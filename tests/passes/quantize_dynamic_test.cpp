@@ -5,6 +5,9 @@
 
 #include "passes/pass_test_util.h"
 #include "support/graph_queries.h"
+#include "quant/quant_test_util.h"
+#include "support/temp_dir.h"
+#include "whittle/quant/calibration.h"
 
 using namespace whittle;
 
@@ -52,5 +55,54 @@ TEST_CASE("quantize-dynamic leaves excluded and non-constant MatMuls alone", "[p
   CHECK(countOps(*tensorWise.after.graph, "MatMulInteger") == 1);
   for (const ir::Node* n : tensorWise.after.graph->nodes()) {
     if (n->opType() == "MatMulInteger") CHECK(n->input(3)->constant()->numel() == 1);
+  }
+}
+
+TEST_CASE("quantize-dynamic and quantize-int8 note the com.microsoft ops with weights they leave float",
+          "[passes][quantize-dynamic][transformer]") {
+  // ONNX Runtime's transformer optimizer packs Q, K and V weights into Attention, and its
+  // level-2 fusions write MatMul by a constant times a scale as FusedMatMul: both stay float32,
+  // and the passes say so; the plain MatMul beside them is still quantized.
+  testing::GraphBuilder b(3);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 4, 16});
+  ir::Value* a = b.node("Attention", {x, b.weight("qkv", {16, 48}), b.weight("qkv_bias", {48})},
+                        {ir::Attribute::makeInt("num_heads", 4)}, "att", "com.microsoft");
+  ir::Value* f = b.node("FusedMatMul", {a, b.weight("wf", {16, 16})}, {ir::Attribute::makeFloat("alpha", 0.5f)},
+                        "fmm", "com.microsoft");
+  ir::Value* y = b.node("MatMul", {f, b.weight("w", {16, 8})}, {}, "proj");
+  b.output(y, ir::DataType::kFloat, {2, 4, 8});
+  ir::Model model = b.build(17);
+  auto feeds = testing::randomFeeds(model, 5);
+  auto before = testing::runModel(model, feeds);
+  for (const char* pass : {"quantize-dynamic", "quantize-int8"}) {
+    CAPTURE(pass);
+    ir::Model after = model.clone();
+    passes::PassContext ctx(after);
+    testing::TempDir dir;
+    auto data = testing::randomCalibrationSet(model, dir, 8, 5);
+    quant::StandardCalibrationProvider provider(std::nullopt, data.get(), {});
+    if (std::string(pass) == "quantize-int8") ctx.calibration = &provider;
+    auto pipeline = passes::parsePipeline(pass);
+    REQUIRE(pipeline.isOk());
+    auto stats = passes::runPipeline(after, *pipeline, ctx, {});
+    INFO((stats.isOk() ? std::string() : stats.status().message()));
+    REQUIRE(stats.isOk());
+    int notes = 0;
+    for (const std::string& n : ctx.notes()) {
+      notes += n == std::string(pass) + ": com.microsoft.Attention 'att' stays float32 (no int8 form here; its weights stay float)";
+      notes += n.find(std::string(pass) + ": com.microsoft.FusedMatMul 'fmm' stays float32") == 0;
+    }
+    INFO("notes: " << [&] {
+      std::string all;
+      for (const std::string& n : ctx.notes()) all += n + " | ";
+      return all;
+    }());
+    CHECK(notes == 2);
+    CHECK(countOps(*after.graph, "Attention") == 1);
+    CHECK(countOps(*after.graph, "FusedMatMul") == 1);
+    CHECK(countOps(*after.graph, "MatMul") + countOps(*after.graph, "MatMulInteger") == 1);
+    CHECK(countOps(*after.graph, "MatMul") == (std::string(pass) == "quantize-int8" ? 1 : 0));
+    auto out = testing::runModel(after, feeds);
+    CHECK(testing::normRelativeError(out[0].second, before[0].second) < 0.05);
   }
 }

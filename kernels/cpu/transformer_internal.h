@@ -1,0 +1,26 @@
+#pragma once
+// Internal to the com.microsoft transformer family (kernels/cpu/transformer*.cpp): the float32
+// checks and the row-major GEMM that the elementwise/normalization file and the attention file
+// share.
+
+#include <cstdint>
+#include <string>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/tensor.h"
+#include "whittle/runtime/kernel.h"
+
+namespace whittle::runtime::cpu::transformer {
+
+/// OK when `t` is float32; else an error naming the node and the input `what`.
+Status requireFloat(const KernelContext& ctx, const ir::Tensor& t, const std::string& what);
+
+/// C[m x n] = alpha * op(A) * op(B) + beta * C, row-major (dnnl_sgemm); `who` names the node in
+/// the error when oneDNN fails.
+Status sgemm(const KernelContext& ctx, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+             const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+/// Attention and MultiHeadAttention (kernels/cpu/transformer_attention.cpp).
+void registerAttentionKernels(KernelRegistry& registry);
+
+}  // namespace whittle::runtime::cpu::transformer
