@@ -137,6 +137,39 @@ Status checkFeed(const data::InputSpec& input, const ir::Tensor& tensor, const s
                       std::string(ir::dataTypeName(tensor.dtype())) + " " + data::dimsText(tensor.dims()));
 }
 
+/// Writes one output tensor as BASE.npy (bfloat16 widened to float32); the line to print.
+Expected<std::string> writeOutput(const ir::Tensor& tensor, const std::string& name, const std::string& base) {
+  ir::Tensor out = tensor;
+  std::string note;
+  if (out.dtype() == ir::DataType::kBFloat16) {
+    // .npy has no bfloat16: widen to float32, which holds every bfloat16 exactly.
+    ir::Tensor wide(ir::DataType::kFloat, out.dims());
+    float* dst = wide.mutableData<float>();
+    for (int64_t i = 0; i < out.numel(); ++i) dst[i] = ir::bfloat16ToFloat(out.data<uint16_t>()[i]);
+    out = std::move(wide);
+    note = " (bfloat16 widened to float32)";
+  }
+  std::string file = base + ".npy";
+  Status written = data::writeNpy(out, file);
+  if (!written.isOk()) return written.withContext("output '" + name + "'");
+  return name + ": " + std::string(ir::dataTypeName(tensor.dtype())) + " " + data::dimsText(tensor.dims()) + " -> " +
+         file + note;
+}
+
+/// Tensors, sequences of tensors and optionals of either are written; maps (ZipMap's sequence
+/// of maps) have no .npy form.
+Status checkWritable(const std::string& name, const runtime::Value& value) {
+  const runtime::Value& v = value.kind() == runtime::ValueKind::kOptional && value.hasElement() ? value.elements()[0] : value;
+  bool ok = v.isTensor() || v.kind() == runtime::ValueKind::kOptional;
+  if (v.kind() == runtime::ValueKind::kSequence) {
+    ok = std::all_of(v.elements().begin(), v.elements().end(), [](const runtime::Value& e) { return e.isTensor(); });
+  }
+  if (ok) return Status::ok();
+  return unimplemented("output '" + name + "' is a " + value.describe() +
+                       ": whittle run writes tensors (.npy) and sequences of tensors (a folder of .npy), and .npy "
+                       "cannot hold a map");
+}
+
 Status runCommand(const RunOptions& opts) {
   auto loaded = onnx_io::load(opts.model);
   if (!loaded.isOk()) return loaded.status();
@@ -145,7 +178,7 @@ Status runCommand(const RunOptions& opts) {
 
   std::map<std::string, std::pair<ir::Tensor, std::string>> feeds;
   for (const std::string& arg : opts.inputs) WH_RETURN_IF_ERROR(collectFeeds(arg, inputs, feeds));
-  std::vector<runtime::NamedTensor> ordered;
+  std::vector<runtime::NamedValue> ordered;
   for (const auto& in : inputs) {
     auto it = feeds.find(in.name);
     if (it == feeds.end()) {
@@ -160,8 +193,10 @@ Status runCommand(const RunOptions& opts) {
   WH_ASSIGN_OR_RETURN(sessionOptions.device, deviceOption(opts.device, "--device"));
   auto session = runtime::Session::create(model, sessionOptions);
   if (!session.isOk()) return session.status();
-  auto outputs = (*session)->run(ordered);
+  auto outputs = (*session)->runValues(ordered);
   if (!outputs.isOk()) return outputs.status();
+  // What .npy files can hold is checked before anything is written.
+  for (const auto& [name, value] : *outputs) WH_RETURN_IF_ERROR(checkWritable(name, value));
 
   std::error_code ec;
   fs::create_directories(opts.outputDir, ec);
@@ -169,22 +204,25 @@ Status runCommand(const RunOptions& opts) {
     return ioError(opts.outputDir + ": cannot create the output folder" + (ec ? ": " + ec.message() : std::string()));
   }
   std::set<std::string> taken;
-  for (auto& [name, tensor] : *outputs) {
-    ir::Tensor out = tensor;
-    std::string note;
-    if (out.dtype() == ir::DataType::kBFloat16) {
-      // .npy has no bfloat16: widen to float32, which holds every bfloat16 exactly.
-      ir::Tensor wide(ir::DataType::kFloat, out.dims());
-      float* dst = wide.mutableData<float>();
-      for (int64_t i = 0; i < out.numel(); ++i) dst[i] = ir::bfloat16ToFloat(out.data<uint16_t>()[i]);
-      out = std::move(wide);
-      note = " (bfloat16 widened to float32)";
+  for (auto& [name, value] : *outputs) {
+    const runtime::Value& v = value.kind() == runtime::ValueKind::kOptional && value.hasElement() ? value.elements()[0] : value;
+    if (v.kind() == runtime::ValueKind::kOptional) {
+      std::printf("%s: optional holding no value (no file written)\n", name.c_str());
+    } else if (v.isTensor()) {
+      WH_ASSIGN_OR_RETURN(std::string line, writeOutput(v.tensor(), name, (fs::path(opts.outputDir) / sanitizeFileName(name, taken)).string()));
+      std::printf("%s\n", line.c_str());
+    } else {
+      // A sequence of tensors: a folder NAME/ of K.npy, one per element.
+      fs::path folder = fs::path(opts.outputDir) / sanitizeFileName(name, taken);
+      fs::create_directories(folder, ec);
+      if (ec) return ioError(folder.string() + ": cannot create the folder for output '" + name + "': " + ec.message());
+      std::printf("%s: sequence of %zu -> %s/\n", name.c_str(), v.elements().size(), folder.string().c_str());
+      for (size_t i = 0; i < v.elements().size(); ++i) {
+        std::string element = name + "[" + std::to_string(i) + "]";
+        WH_ASSIGN_OR_RETURN(std::string line, writeOutput(v.elements()[i].tensor(), element, (folder / std::to_string(i)).string()));
+        std::printf("  %s\n", line.c_str());
+      }
     }
-    std::string file = (fs::path(opts.outputDir) / (sanitizeFileName(name, taken) + ".npy")).string();
-    Status written = data::writeNpy(out, file);
-    if (!written.isOk()) return written.withContext("output '" + name + "'");
-    std::printf("%s: %s %s -> %s%s\n", name.c_str(), std::string(ir::dataTypeName(tensor.dtype())).c_str(),
-                data::dimsText(tensor.dims()).c_str(), file.c_str(), note.c_str());
   }
   return Status::ok();
 }
@@ -200,7 +238,9 @@ void registerRun(CLI::App& app) {
                   "or a test_data_set folder of input_K.pb files; repeat for several inputs")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--output-dir,-o", opts->outputDir, "Folder for the outputs, one OUTPUT_NAME.npy each")->required();
+  cmd->add_option("--output-dir,-o", opts->outputDir,
+                  "Folder for the outputs, one OUTPUT_NAME.npy each (a sequence output: a folder OUTPUT_NAME/ of K.npy)")
+      ->required();
   cmd->add_option("--threads", opts->threads, "Threads for the kernels")->check(CLI::PositiveNumber);
   cmd->add_option("--device", opts->device, "cpu (default) or cuda (the GPU path is unverified in this build)")
       ->check(CLI::IsMember({"cpu", "cuda"}));

@@ -28,5 +28,8 @@ void registerRecurrentKernels(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, MatMulInteger, ConvInteger,
 /// DynamicQuantizeLinear and the com.microsoft QLinear ops.
 void registerQuantKernels(KernelRegistry& registry);
+/// Sequence and optional ops (Sequence*, SplitToSequence, ConcatFromSequence, Optional*) and
+/// ai.onnx.ml ZipMap, on runtime Values.
+void registerSequenceKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu

@@ -18,6 +18,7 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerReductionKernels(r);
     cpu::registerRecurrentKernels(r);
     cpu::registerQuantKernels(r);
+    cpu::registerSequenceKernels(r);
     return r;
   }();
   return registry;

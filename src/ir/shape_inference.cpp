@@ -252,6 +252,7 @@ const std::unordered_map<std::string, Rule>& ruleTable() {
     addControlFlowRules(entries);
     addShapeOpRules(entries);
     addDataMovementRules(entries);
+    addSequenceRules(entries);
     std::unordered_map<std::string, Rule> t;
     for (const RuleEntry& e : entries) t.emplace(std::string(e.domain) + ":" + std::string(e.op), e.rule);
     return t;

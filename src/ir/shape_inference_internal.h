@@ -160,5 +160,6 @@ void addShapeOpRules(std::vector<RuleEntry>& rules);       // shape_inference_sh
 void addDataMovementRules(std::vector<RuleEntry>& rules);  // shape_inference_data_movement.cpp
 void addReductionRules(std::vector<RuleEntry>& rules);     // shape_inference_reduction.cpp
 void addControlFlowRules(std::vector<RuleEntry>& rules);   // shape_inference_control_flow.cpp
+void addSequenceRules(std::vector<RuleEntry>& rules);      // shape_inference_sequence.cpp
 
 }  // namespace whittle::ir::shape
