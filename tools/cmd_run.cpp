@@ -137,8 +137,9 @@ Status checkFeed(const data::InputSpec& input, const ir::Tensor& tensor, const s
                       std::string(ir::dataTypeName(tensor.dtype())) + " " + data::dimsText(tensor.dims()));
 }
 
-/// Writes one output tensor as BASE.npy (bfloat16 widened to float32); the line to print.
-Expected<std::string> writeOutput(const ir::Tensor& tensor, const std::string& name, const std::string& base) {
+/// Writes one tensor as BASE.npy (bfloat16 widened to float32); returns the file and a note.
+Expected<std::pair<std::string, std::string>> writeTensor(const ir::Tensor& tensor, const std::string& name,
+                                                          const std::string& base) {
   ir::Tensor out = tensor;
   std::string note;
   if (out.dtype() == ir::DataType::kBFloat16) {
@@ -152,22 +153,50 @@ Expected<std::string> writeOutput(const ir::Tensor& tensor, const std::string& n
   std::string file = base + ".npy";
   Status written = data::writeNpy(out, file);
   if (!written.isOk()) return written.withContext("output '" + name + "'");
-  return name + ": " + std::string(ir::dataTypeName(tensor.dtype())) + " " + data::dimsText(tensor.dims()) + " -> " +
-         file + note;
+  return std::make_pair(file, note);
 }
 
-/// Tensors, sequences of tensors and optionals of either are written; maps (ZipMap's sequence
-/// of maps) have no .npy form.
-Status checkWritable(const std::string& name, const runtime::Value& value) {
-  const runtime::Value& v = value.kind() == runtime::ValueKind::kOptional && value.hasElement() ? value.elements()[0] : value;
-  bool ok = v.isTensor() || v.kind() == runtime::ValueKind::kOptional;
-  if (v.kind() == runtime::ValueKind::kSequence) {
-    ok = std::all_of(v.elements().begin(), v.elements().end(), [](const runtime::Value& e) { return e.isTensor(); });
+std::string tensorText(const ir::Tensor& t) {
+  return std::string(ir::dataTypeName(t.dtype())) + " " + data::dimsText(t.dims());
+}
+
+/// Writes `value` under BASE and prints a line for it (then, indented, for its elements): a
+/// tensor as BASE.npy; a sequence as a folder BASE/ holding element K under BASE/K by the same
+/// rules; a map (ZipMap's) as BASE.keys.npy and BASE.values.npy; an optional as its element, or
+/// no file when it holds none.
+Status writeValue(const runtime::Value& value, const std::string& name, const std::string& base,
+                  const std::string& indent) {
+  switch (value.kind()) {
+    case runtime::ValueKind::kTensor: {
+      WH_ASSIGN_OR_RETURN(auto written, writeTensor(value.tensor(), name, base));
+      std::printf("%s%s: %s -> %s%s\n", indent.c_str(), name.c_str(), tensorText(value.tensor()).c_str(),
+                  written.first.c_str(), written.second.c_str());
+      return Status::ok();
+    }
+    case runtime::ValueKind::kOptional:
+      if (value.hasElement()) return writeValue(value.elements()[0], name, base, indent);
+      std::printf("%s%s: optional holding no value (no file written)\n", indent.c_str(), name.c_str());
+      return Status::ok();
+    case runtime::ValueKind::kMap: {
+      WH_ASSIGN_OR_RETURN(auto keys, writeTensor(value.mapKeys(), name + " keys", base + ".keys"));
+      WH_ASSIGN_OR_RETURN(auto values, writeTensor(value.mapValues(), name + " values", base + ".values"));
+      std::printf("%s%s: %s -> %s + %s\n", indent.c_str(), name.c_str(), value.describe().c_str(), keys.first.c_str(),
+                  values.first.c_str());
+      return Status::ok();
+    }
+    case runtime::ValueKind::kSequence: {
+      std::error_code ec;
+      fs::create_directories(base, ec);
+      if (ec) return ioError(base + ": cannot create the folder for output '" + name + "': " + ec.message());
+      std::printf("%s%s: sequence of %zu -> %s/\n", indent.c_str(), name.c_str(), value.elements().size(), base.c_str());
+      for (size_t i = 0; i < value.elements().size(); ++i) {
+        WH_RETURN_IF_ERROR(writeValue(value.elements()[i], name + "[" + std::to_string(i) + "]",
+                                      (fs::path(base) / std::to_string(i)).string(), indent + "  "));
+      }
+      return Status::ok();
+    }
   }
-  if (ok) return Status::ok();
-  return unimplemented("output '" + name + "' is a " + value.describe() +
-                       ": whittle run writes tensors (.npy) and sequences of tensors (a folder of .npy), and .npy "
-                       "cannot hold a map");
+  return Status::ok();
 }
 
 Status runCommand(const RunOptions& opts) {
@@ -195,8 +224,6 @@ Status runCommand(const RunOptions& opts) {
   if (!session.isOk()) return session.status();
   auto outputs = (*session)->runValues(ordered);
   if (!outputs.isOk()) return outputs.status();
-  // What .npy files can hold is checked before anything is written.
-  for (const auto& [name, value] : *outputs) WH_RETURN_IF_ERROR(checkWritable(name, value));
 
   std::error_code ec;
   fs::create_directories(opts.outputDir, ec);
@@ -205,24 +232,7 @@ Status runCommand(const RunOptions& opts) {
   }
   std::set<std::string> taken;
   for (auto& [name, value] : *outputs) {
-    const runtime::Value& v = value.kind() == runtime::ValueKind::kOptional && value.hasElement() ? value.elements()[0] : value;
-    if (v.kind() == runtime::ValueKind::kOptional) {
-      std::printf("%s: optional holding no value (no file written)\n", name.c_str());
-    } else if (v.isTensor()) {
-      WH_ASSIGN_OR_RETURN(std::string line, writeOutput(v.tensor(), name, (fs::path(opts.outputDir) / sanitizeFileName(name, taken)).string()));
-      std::printf("%s\n", line.c_str());
-    } else {
-      // A sequence of tensors: a folder NAME/ of K.npy, one per element.
-      fs::path folder = fs::path(opts.outputDir) / sanitizeFileName(name, taken);
-      fs::create_directories(folder, ec);
-      if (ec) return ioError(folder.string() + ": cannot create the folder for output '" + name + "': " + ec.message());
-      std::printf("%s: sequence of %zu -> %s/\n", name.c_str(), v.elements().size(), folder.string().c_str());
-      for (size_t i = 0; i < v.elements().size(); ++i) {
-        std::string element = name + "[" + std::to_string(i) + "]";
-        WH_ASSIGN_OR_RETURN(std::string line, writeOutput(v.elements()[i].tensor(), element, (folder / std::to_string(i)).string()));
-        std::printf("  %s\n", line.c_str());
-      }
-    }
+    WH_RETURN_IF_ERROR(writeValue(value, name, (fs::path(opts.outputDir) / sanitizeFileName(name, taken)).string(), ""));
   }
   return Status::ok();
 }
@@ -239,7 +249,8 @@ void registerRun(CLI::App& app) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--output-dir,-o", opts->outputDir,
-                  "Folder for the outputs, one OUTPUT_NAME.npy each (a sequence output: a folder OUTPUT_NAME/ of K.npy)")
+                  "Folder for the outputs, one OUTPUT_NAME.npy each (a sequence: a folder OUTPUT_NAME/ of K.npy; a map: "
+                  "OUTPUT_NAME.keys.npy and OUTPUT_NAME.values.npy)")
       ->required();
   cmd->add_option("--threads", opts->threads, "Threads for the kernels")->check(CLI::PositiveNumber);
   cmd->add_option("--device", opts->device, "cpu (default) or cuda (the GPU path is unverified in this build)")

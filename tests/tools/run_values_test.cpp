@@ -1,5 +1,5 @@
-// `whittle run` on models whose outputs are not tensors: a sequence of tensors is written as a
-// folder of .npy files, one per element; a sequence of maps (ZipMap) is refused by name.
+// `whittle run` on models whose outputs are not tensors: a sequence is written as a folder of
+// .npy files, one per element; a map (ZipMap's sequence of maps) as K.keys.npy and K.values.npy.
 #include <catch2/catch.hpp>
 
 #include <onnx/onnx_pb.h>
@@ -63,23 +63,27 @@ TEST_CASE("whittle run writes a sequence output as a folder of .npy files", "[to
   CHECK(fs::exists(dir.file("out/y.npy")));
 }
 
-TEST_CASE("whittle run refuses a sequence-of-maps output by name, writing nothing", "[tools][sequence]") {
+TEST_CASE("whittle run writes ZipMap's sequence of maps as keys and values files", "[tools][sequence]") {
   testing::TempDir dir;
   testing::ProtoGraph g("g");
-  g.input("x", onnx::TensorProto::FLOAT, {1, 2});
-  g.node("ZipMap", {"x"}, {"probabilities"}, {testing::onnxInts("classlabels_int64s", {0, 1})});
+  g.input("x", onnx::TensorProto::FLOAT, {2, 2});
+  g.node("ZipMap", {"x"}, {"probabilities"}, {testing::onnxInts("classlabels_int64s", {5, 9})});
   onnx::GraphProto proto = g.output("probabilities").proto();
   proto.mutable_node(0)->set_domain("ai.onnx.ml");
   writeModel(proto, dir.file("m.onnx"));
-  std::string x = floatsFile(dir, "x.npy", {1, 2}, {0.25f, 0.75f});
+  std::string x = floatsFile(dir, "x.npy", {2, 2}, {0.25f, 0.75f, 0.5f, 0.5f});
   std::string out;
   int rc = testing::shell(std::string(WHITTLE_BINARY) + " run " + dir.file("m.onnx") + " --input x=" + x +
                               " --output-dir " + dir.file("out"),
                           &out);
   INFO(out);
-  CHECK(rc == 2);
-  CHECK(out.rfind("whittle: error: ", 0) == 0);
-  CHECK(out.find("output 'probabilities' is a sequence of 1 (map int64 -> float32 of 2") != std::string::npos);
-  CHECK(out.find(".npy cannot hold a map") != std::string::npos);
-  CHECK_FALSE(fs::exists(dir.file("out")));
+  REQUIRE(rc == 0);
+  CHECK(out.find("probabilities: sequence of 2 -> ") != std::string::npos);
+  CHECK(out.find("  probabilities[1]: map int64 -> float32 of 2 -> ") != std::string::npos);
+  auto keys = data::readNpy(dir.file("out/probabilities/1.keys.npy"));
+  auto values = data::readNpy(dir.file("out/probabilities/1.values.npy"));
+  REQUIRE(keys.isOk());
+  REQUIRE(values.isOk());
+  CHECK(std::vector<int64_t>(keys->values<int64_t>().begin(), keys->values<int64_t>().end()) == std::vector<int64_t>{5, 9});
+  CHECK(std::vector<float>(values->values<float>().begin(), values->values<float>().end()) == std::vector<float>{0.5f, 0.5f});
 }
