@@ -295,9 +295,33 @@ def whittle_run(binary, path, inputs_npz, out_dir):
         return None, f"exit {rc}: {one_line(out)}", quote(cmd)
     files = []
     for line in out.splitlines():
-        if " -> " in line:
+        # One unindented line per output; a sequence's elements follow it, indented.
+        if " -> " in line and not line.startswith(" "):
             files.append(line.rsplit(" -> ", 1)[1].split(" (bfloat16")[0].strip())
-    return [np.load(f) for f in files], None, quote(cmd)
+    return [load_output(f) for f in files], None, quote(cmd)
+
+
+def load_output(target):
+    """An output as `whittle run` wrote it: FILE.npy (a tensor), FOLDER/ (a sequence: element K
+    under FOLDER/K by the same rules) or KEYS.npy + VALUES.npy (a map), as a list or a dict."""
+    if target.endswith("/"):
+        folder = target.rstrip("/")
+        items = []
+        for k in range(len(os.listdir(folder))):
+            base = os.path.join(folder, str(k))
+            if os.path.exists(base + ".npy"):
+                items.append(np.load(base + ".npy"))
+            elif os.path.isdir(base):
+                items.append(load_output(base + "/"))
+            elif os.path.exists(base + ".keys.npy"):
+                items.append(load_output(base + ".keys.npy + " + base + ".values.npy"))
+            else:
+                break
+        return items
+    if " + " in target:
+        keys, values = (np.load(f.strip()) for f in target.split(" + "))
+        return dict(zip(keys.tolist(), values.tolist()))
+    return np.load(target)
 
 
 def errors(actual, expected):
@@ -307,8 +331,10 @@ def errors(actual, expected):
     result = []
     for k, (a, e) in enumerate(zip(actual, expected)):
         if isinstance(e, list) or isinstance(a, list):
-            result.append((0.0, 0.0))  # sequences and maps: compared by the run succeeding only
-            continue
+            flat = flatten_sequences(a, e)
+            if isinstance(flat, str):
+                return f"output {k}: {flat}"
+            a, e = flat
         if a.shape != e.shape:
             return f"output {k}: shape {list(a.shape)}, expected {list(e.shape)}"
         if a.dtype != e.dtype:
@@ -327,6 +353,31 @@ def errors(actual, expected):
         max_rel = float(np.max(diff) / scale) if scale > 0 else float(np.max(diff))
         result.append((norm_rel, max_rel))
     return result
+
+
+def flatten_sequences(actual, expected):
+    """A sequence (of tensors, or of maps as ZipMap writes) as one flat float array each, for the
+    norm-relative error; a one-line mismatch when their structure differs."""
+    if not (isinstance(actual, list) and isinstance(expected, list)):
+        return "a sequence where a tensor is expected, or the other way round"
+    if len(actual) != len(expected):
+        return f"{len(actual)} elements, expected {len(expected)}"
+    flat_a, flat_e = [], []
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if isinstance(e, dict) or isinstance(a, dict):
+            if not (isinstance(a, dict) and isinstance(e, dict)) or sorted(a) != sorted(e):
+                return f"element {i}: map keys differ"
+            keys = sorted(e)
+            a, e = np.array([a[key] for key in keys], np.float64), np.array([e[key] for key in keys], np.float64)
+        elif isinstance(e, list) or isinstance(a, list):
+            return f"element {i}: nested sequences are not compared"
+        elif np.shape(a) != np.shape(e):
+            return f"element {i}: shape {list(np.shape(a))}, expected {list(np.shape(e))}"
+        flat_a.append(np.asarray(a, np.float64).reshape(-1))
+        flat_e.append(np.asarray(e, np.float64).reshape(-1))
+    if not flat_e:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(flat_a), np.concatenate(flat_e)
 
 
 def tolerance_for(expected):

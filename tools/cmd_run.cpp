@@ -137,6 +137,68 @@ Status checkFeed(const data::InputSpec& input, const ir::Tensor& tensor, const s
                       std::string(ir::dataTypeName(tensor.dtype())) + " " + data::dimsText(tensor.dims()));
 }
 
+/// Writes one tensor as BASE.npy (bfloat16 widened to float32); returns the file and a note.
+Expected<std::pair<std::string, std::string>> writeTensor(const ir::Tensor& tensor, const std::string& name,
+                                                          const std::string& base) {
+  ir::Tensor out = tensor;
+  std::string note;
+  if (out.dtype() == ir::DataType::kBFloat16) {
+    // .npy has no bfloat16: widen to float32, which holds every bfloat16 exactly.
+    ir::Tensor wide(ir::DataType::kFloat, out.dims());
+    float* dst = wide.mutableData<float>();
+    for (int64_t i = 0; i < out.numel(); ++i) dst[i] = ir::bfloat16ToFloat(out.data<uint16_t>()[i]);
+    out = std::move(wide);
+    note = " (bfloat16 widened to float32)";
+  }
+  std::string file = base + ".npy";
+  Status written = data::writeNpy(out, file);
+  if (!written.isOk()) return written.withContext("output '" + name + "'");
+  return std::make_pair(file, note);
+}
+
+std::string tensorText(const ir::Tensor& t) {
+  return std::string(ir::dataTypeName(t.dtype())) + " " + data::dimsText(t.dims());
+}
+
+/// Writes `value` under BASE and prints a line for it (then, indented, for its elements): a
+/// tensor as BASE.npy; a sequence as a folder BASE/ holding element K under BASE/K by the same
+/// rules; a map (ZipMap's) as BASE.keys.npy and BASE.values.npy; an optional as its element, or
+/// no file when it holds none.
+Status writeValue(const runtime::Value& value, const std::string& name, const std::string& base,
+                  const std::string& indent) {
+  switch (value.kind()) {
+    case runtime::ValueKind::kTensor: {
+      WH_ASSIGN_OR_RETURN(auto written, writeTensor(value.tensor(), name, base));
+      std::printf("%s%s: %s -> %s%s\n", indent.c_str(), name.c_str(), tensorText(value.tensor()).c_str(),
+                  written.first.c_str(), written.second.c_str());
+      return Status::ok();
+    }
+    case runtime::ValueKind::kOptional:
+      if (value.hasElement()) return writeValue(value.elements()[0], name, base, indent);
+      std::printf("%s%s: optional holding no value (no file written)\n", indent.c_str(), name.c_str());
+      return Status::ok();
+    case runtime::ValueKind::kMap: {
+      WH_ASSIGN_OR_RETURN(auto keys, writeTensor(value.mapKeys(), name + " keys", base + ".keys"));
+      WH_ASSIGN_OR_RETURN(auto values, writeTensor(value.mapValues(), name + " values", base + ".values"));
+      std::printf("%s%s: %s -> %s + %s\n", indent.c_str(), name.c_str(), value.describe().c_str(), keys.first.c_str(),
+                  values.first.c_str());
+      return Status::ok();
+    }
+    case runtime::ValueKind::kSequence: {
+      std::error_code ec;
+      fs::create_directories(base, ec);
+      if (ec) return ioError(base + ": cannot create the folder for output '" + name + "': " + ec.message());
+      std::printf("%s%s: sequence of %zu -> %s/\n", indent.c_str(), name.c_str(), value.elements().size(), base.c_str());
+      for (size_t i = 0; i < value.elements().size(); ++i) {
+        WH_RETURN_IF_ERROR(writeValue(value.elements()[i], name + "[" + std::to_string(i) + "]",
+                                      (fs::path(base) / std::to_string(i)).string(), indent + "  "));
+      }
+      return Status::ok();
+    }
+  }
+  return Status::ok();
+}
+
 Status runCommand(const RunOptions& opts) {
   auto loaded = onnx_io::load(opts.model);
   if (!loaded.isOk()) return loaded.status();
@@ -145,7 +207,7 @@ Status runCommand(const RunOptions& opts) {
 
   std::map<std::string, std::pair<ir::Tensor, std::string>> feeds;
   for (const std::string& arg : opts.inputs) WH_RETURN_IF_ERROR(collectFeeds(arg, inputs, feeds));
-  std::vector<runtime::NamedTensor> ordered;
+  std::vector<runtime::NamedValue> ordered;
   for (const auto& in : inputs) {
     auto it = feeds.find(in.name);
     if (it == feeds.end()) {
@@ -160,7 +222,7 @@ Status runCommand(const RunOptions& opts) {
   WH_ASSIGN_OR_RETURN(sessionOptions.device, deviceOption(opts.device, "--device"));
   auto session = runtime::Session::create(model, sessionOptions);
   if (!session.isOk()) return session.status();
-  auto outputs = (*session)->run(ordered);
+  auto outputs = (*session)->runValues(ordered);
   if (!outputs.isOk()) return outputs.status();
 
   std::error_code ec;
@@ -169,22 +231,8 @@ Status runCommand(const RunOptions& opts) {
     return ioError(opts.outputDir + ": cannot create the output folder" + (ec ? ": " + ec.message() : std::string()));
   }
   std::set<std::string> taken;
-  for (auto& [name, tensor] : *outputs) {
-    ir::Tensor out = tensor;
-    std::string note;
-    if (out.dtype() == ir::DataType::kBFloat16) {
-      // .npy has no bfloat16: widen to float32, which holds every bfloat16 exactly.
-      ir::Tensor wide(ir::DataType::kFloat, out.dims());
-      float* dst = wide.mutableData<float>();
-      for (int64_t i = 0; i < out.numel(); ++i) dst[i] = ir::bfloat16ToFloat(out.data<uint16_t>()[i]);
-      out = std::move(wide);
-      note = " (bfloat16 widened to float32)";
-    }
-    std::string file = (fs::path(opts.outputDir) / (sanitizeFileName(name, taken) + ".npy")).string();
-    Status written = data::writeNpy(out, file);
-    if (!written.isOk()) return written.withContext("output '" + name + "'");
-    std::printf("%s: %s %s -> %s%s\n", name.c_str(), std::string(ir::dataTypeName(tensor.dtype())).c_str(),
-                data::dimsText(tensor.dims()).c_str(), file.c_str(), note.c_str());
+  for (auto& [name, value] : *outputs) {
+    WH_RETURN_IF_ERROR(writeValue(value, name, (fs::path(opts.outputDir) / sanitizeFileName(name, taken)).string(), ""));
   }
   return Status::ok();
 }
@@ -200,7 +248,10 @@ void registerRun(CLI::App& app) {
                   "or a test_data_set folder of input_K.pb files; repeat for several inputs")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--output-dir,-o", opts->outputDir, "Folder for the outputs, one OUTPUT_NAME.npy each")->required();
+  cmd->add_option("--output-dir,-o", opts->outputDir,
+                  "Folder for the outputs, one OUTPUT_NAME.npy each (a sequence: a folder OUTPUT_NAME/ of K.npy; a map: "
+                  "OUTPUT_NAME.keys.npy and OUTPUT_NAME.values.npy)")
+      ->required();
   cmd->add_option("--threads", opts->threads, "Threads for the kernels")->check(CLI::PositiveNumber);
   cmd->add_option("--device", opts->device, "cpu (default) or cuda (the GPU path is unverified in this build)")
       ->check(CLI::IsMember({"cpu", "cuda"}));

@@ -147,7 +147,7 @@ void registerElementwiseKernels(KernelRegistry& registry) {
   registerCastKernels(registry);
   registry.add("", "Identity", 1, [](const KernelCreateInfo&) -> Expected<std::unique_ptr<Kernel>> {
     return makeFunctionKernel([](KernelContext& ctx) {
-      ctx.setOutput(0, ctx.input(0));  // a view: no copy
+      ctx.setValue(0, ctx.value(0));  // a view: no copy; sequences and optionals too
       return Status::ok();
     });
   });

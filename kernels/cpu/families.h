@@ -63,5 +63,8 @@ void registerImageDecoderKernels(KernelRegistry& registry);
 /// SkipLayerNormalization, (Skip)SimplifiedLayerNormalization, FusedMatMul, RotaryEmbedding, Attention,
 /// MultiHeadAttention (kernels/cpu/transformer*.cpp).
 void registerTransformerKernels(KernelRegistry& registry);
+/// Sequence and optional ops (Sequence*, SplitToSequence, ConcatFromSequence, Optional*) and
+/// ai.onnx.ml ZipMap, on runtime Values.
+void registerSequenceKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu

@@ -34,6 +34,7 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerMlKernels(r);
     cpu::registerImageDecoderKernels(r);
     cpu::registerTransformerKernels(r);
+    cpu::registerSequenceKernels(r);
     return r;
   }();
   return registry;

@@ -256,6 +256,7 @@ const std::unordered_map<std::string, Rule>& ruleTable() {
     addSignalRules(entries);
     addMlRules(entries);
     addTransformerRules(entries);
+    addSequenceRules(entries);
     std::unordered_map<std::string, Rule> t;
     for (const RuleEntry& e : entries) t.emplace(std::string(e.domain) + ":" + std::string(e.op), e.rule);
     return t;

@@ -164,5 +164,6 @@ void addVisionLossRules(std::vector<RuleEntry>& rules);    // shape_inference_vi
 void addSignalRules(std::vector<RuleEntry>& rules);        // shape_inference_signal.cpp
 void addMlRules(std::vector<RuleEntry>& rules);            // shape_inference_ml.cpp
 void addTransformerRules(std::vector<RuleEntry>& rules);    // shape_inference_transformer.cpp
+void addSequenceRules(std::vector<RuleEntry>& rules);      // shape_inference_sequence.cpp
 
 }  // namespace whittle::ir::shape

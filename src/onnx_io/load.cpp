@@ -275,7 +275,10 @@ Status Loader::checkArity(const onnx::NodeProto& n, const std::string& labelText
     return std::to_string(lo) + " to " + std::to_string(hi);
   };
   std::string version = n.op_type() + "-" + std::to_string(schema->SinceVersion());
-  if (n.input_size() < schema->min_input() || (!newer && n.input_size() > schema->max_input())) {
+  // The one op whose required input became optional after libonnx's newest schema:
+  // OptionalHasElement-18 takes an empty input (it has no element).
+  const bool inputMadeOptional = newer && domain.empty() && n.op_type() == "OptionalHasElement" && opset->second >= 18;
+  if ((!inputMadeOptional && n.input_size() < schema->min_input()) || (!newer && n.input_size() > schema->max_input())) {
     return invalidInput(labelText + ": has " + count(n.input_size(), "input") + "; " + version + " takes " +
                         allowed(schema->min_input(), schema->max_input()));
   }

@@ -66,26 +66,32 @@ Expected<std::vector<ir::Tensor>> evaluateNode(const ir::Node& node, int64_t ops
   KernelCreateInfo info{node, opset, {}, threads, *context};
   for (const ir::Tensor* t : inputs) info.inputTypes.push_back(t ? t->dtype() : ir::DataType::kUndefined);
   WH_ASSIGN_OR_RETURN(auto kernel, (*factory)(info));
-  std::vector<const ir::Tensor*> deviceInputs;
-  std::vector<ir::Tensor> copies(inputs.size());
+  std::vector<const Value*> deviceInputs;
+  std::vector<Value> copies(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i] == nullptr) {
       deviceInputs.push_back(nullptr);
       continue;
     }
-    WH_ASSIGN_OR_RETURN(copies[i], backend.copyIn(*inputs[i], *context));
+    WH_ASSIGN_OR_RETURN(ir::Tensor copy, backend.copyIn(*inputs[i], *context));
+    copies[i] = Value(std::move(copy));
     deviceInputs.push_back(&copies[i]);
   }
-  std::vector<ir::Tensor> outputs(node.numOutputs());
+  std::vector<Value> values(node.numOutputs());
   BufferPool pool;
-  KernelContext ctx(node, deviceInputs, outputs, pool, *context);
+  KernelContext ctx(node, deviceInputs, values, pool, *context);
   WH_RETURN_IF_ERROR(kernel->run(ctx));
-  for (size_t i = 0; i < outputs.size(); ++i) {
+  std::vector<ir::Tensor> outputs(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
     if (node.output(i) == nullptr) continue;
-    if (outputs[i].dtype() == ir::DataType::kUndefined) {
+    if (!values[i].defined()) {
       return internalError(node.describe() + ": kernel did not produce output " + std::to_string(i));
     }
-    WH_ASSIGN_OR_RETURN(outputs[i], backend.copyOut(outputs[i], *context));
+    if (!values[i].isTensor()) {
+      return unimplemented(node.describe() + ": output " + std::to_string(i) + " is a " +
+                           std::string(valueKindName(values[i].kind())) + ", not a tensor (only tensors are evaluated alone)");
+    }
+    WH_ASSIGN_OR_RETURN(outputs[i], backend.copyOut(values[i].tensor(), *context));
   }
   return outputs;
 }

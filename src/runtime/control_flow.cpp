@@ -1,13 +1,12 @@
-// Control flow in the runtime: If, Loop and Scan (opset 8 and 9+). Each subgraph is decoded
-// from its attribute (onnx_io::loadSubgraph) and compiled into a Plan of its own once, when
+// Control flow in the runtime: If, Loop, Scan (opset 8 and 9+) and SequenceMap. Each subgraph
+// is decoded from its attribute (onnx_io::loadSubgraph) and compiled into a Plan of its own once, when
 // the session is created; its graph inputs are the subgraph's formal inputs followed by the
 // values it captures from enclosing scopes, which the node carries as implicit inputs. A run
 // feeds the plan the formal inputs of the moment (a branch: none; a Loop body: the iteration
 // number, the condition and the loop-carried values; a Scan body: the states and one slice of
-// each scan input) and the captured tensors, shared, not copied.
-//
-// Sequence- and optional-typed values are not runtime values: a subgraph input or output of
-// such a type fails at compile time with the node named.
+// each scan input; a SequenceMap body: one element of each sequence input, or the whole of each
+// tensor input) and the captured values, shared, not copied. Branch outputs and loop-carried
+// values may be sequences or optionals (runtime Values); scan outputs are tensors.
 #include <cstring>
 #include <optional>
 
@@ -19,7 +18,7 @@ namespace whittle::runtime::detail {
 bool isControlFlow(const ir::Node& node) {
   if (!canonicalDomain(node.domain()).empty()) return false;
   const std::string& op = node.opType();
-  return op == "If" || op == "Loop" || op == "Scan";
+  return op == "If" || op == "Loop" || op == "Scan" || op == "SequenceMap";
 }
 
 namespace {
@@ -33,7 +32,7 @@ std::string dimsText(const std::vector<int64_t>& dims) {
 std::string tensorText(const ir::Tensor& t) { return std::string(ir::dataTypeName(t.dtype())) + " " + dimsText(t.dims()); }
 
 /// The node's implicit input `k` (a capture), which the plan passes after its explicit inputs.
-const ir::Tensor& implicitInput(const KernelContext& ctx, size_t k) { return ctx.input(ctx.node().numInputs() + k); }
+const Value& implicitInput(const KernelContext& ctx, size_t k) { return ctx.value(ctx.node().numInputs() + k); }
 
 /// One compiled subgraph and where its captured inputs come from.
 struct Subgraph {
@@ -45,8 +44,8 @@ struct Subgraph {
 
   size_t numOutputs() const { return plan->outputs().size(); }
 
-  /// Runs the plan with `formal` inputs and the node's captured tensors.
-  Expected<std::vector<ir::Tensor>> run(const KernelContext& ctx, std::vector<ir::Tensor> formal) const {
+  /// Runs the plan with `formal` inputs and the node's captured values.
+  Expected<std::vector<Value>> run(const KernelContext& ctx, std::vector<Value> formal) const {
     for (size_t index : captureSlots) formal.push_back(implicitInput(ctx, index));
     auto outputs = plan->run(std::move(formal));
     if (!outputs.isOk()) return outputs.status().withContext(ctx.describe() + ": " + attribute);
@@ -76,18 +75,8 @@ Expected<Subgraph> compileSubgraph(const ir::Node& node, const std::string& attr
     if (implicit[k]->type().opaqueTypeProto.empty()) input->mutableType() = implicit[k]->type();
   }
   for (const ir::Value* v : decoded.graph->inputs()) {
-    if (!v->type().opaqueTypeProto.empty()) {
-      return unimplemented(node.describe() + ": " + attribute + " input '" + v->name() +
-                           "' is not a tensor (sequence and optional values are not supported by the runtime)");
-    }
     if (v->isInitializer()) {
       return unimplemented(node.describe() + ": " + attribute + " input '" + v->name() + "' is also an initializer");
-    }
-  }
-  for (const ir::Value* v : decoded.graph->outputs()) {
-    if (!v->type().opaqueTypeProto.empty()) {
-      return unimplemented(node.describe() + ": " + attribute + " output '" + v->name() +
-                           "' is not a tensor (sequence and optional values are not supported by the runtime)");
     }
   }
   ir::Model model;
@@ -201,6 +190,14 @@ Expected<bool> singleBool(const KernelContext& ctx, const ir::Tensor& t, const s
   return t.data<uint8_t>()[0] != 0;
 }
 
+/// Scan output `k` of one iteration, which must be a tensor to be stacked.
+Expected<ir::Tensor> scanTensor(const KernelContext& ctx, Value v, size_t k) {
+  if (!v.isTensor()) {
+    return ctx.error("scan output " + std::to_string(k) + " is a " + v.describe() + "; scan outputs must be tensors");
+  }
+  return std::move(v.mutableTensor());
+}
+
 ir::Tensor scalar(ir::DataType dtype, int64_t value) {
   ir::Tensor t(dtype, {});
   if (dtype == ir::DataType::kBool) {
@@ -221,9 +218,9 @@ class IfKernel final : public Kernel {
   Status run(KernelContext& ctx) override {
     WH_ASSIGN_OR_RETURN(bool condition, singleBool(ctx, ctx.input(0), "the condition"));
     const Subgraph& branch = condition ? thenBranch_ : elseBranch_;
-    WH_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, branch.run(ctx, {}));
+    WH_ASSIGN_OR_RETURN(std::vector<Value> outputs, branch.run(ctx, {}));
     for (size_t i = 0; i < outputs.size(); ++i) {
-      if (ctx.hasOutput(i)) ctx.setOutput(i, std::move(outputs[i]));
+      if (ctx.hasOutput(i)) ctx.setValue(i, std::move(outputs[i]));
     }
     return Status::ok();
   }
@@ -256,29 +253,32 @@ class LoopKernel final : public Kernel {
     if (!tripCount && !hasCondition) {
       return ctx.error("neither a trip count nor a condition is given: the loop would never end");
     }
-    std::vector<ir::Tensor> carried;
+    std::vector<Value> carried;
     for (size_t i = 0; i < carried_; ++i) {
       if (!ctx.hasInput(2 + i)) return ctx.error("loop-carried input " + std::to_string(i) + " is missing");
-      carried.push_back(ctx.input(2 + i));
+      carried.push_back(ctx.value(2 + i));
     }
     const size_t scanCount = ctx.numOutputs() - carried_;
     std::vector<std::vector<ir::Tensor>> scans(scanCount);
     int64_t i = 0;
     for (; (!tripCount || i < *tripCount) && condition; ++i) {
-      std::vector<ir::Tensor> feeds;
+      std::vector<Value> feeds;
       feeds.reserve(2 + carried_ + body_.captureSlots.size());
-      feeds.push_back(scalar(ir::DataType::kInt64, i));
-      feeds.push_back(scalar(ir::DataType::kBool, condition ? 1 : 0));
-      for (ir::Tensor& t : carried) feeds.push_back(std::move(t));
-      WH_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, body_.run(ctx, std::move(feeds)));
+      feeds.emplace_back(scalar(ir::DataType::kInt64, i));
+      feeds.emplace_back(scalar(ir::DataType::kBool, condition ? 1 : 0));
+      for (Value& v : carried) feeds.push_back(std::move(v));
+      WH_ASSIGN_OR_RETURN(std::vector<Value> outputs, body_.run(ctx, std::move(feeds)));
       if (hasCondition) {  // with a trip count alone, the body's condition is ignored
-        WH_ASSIGN_OR_RETURN(condition, singleBool(ctx, outputs[0], "the body's condition output"));
+        WH_ASSIGN_OR_RETURN(condition, singleBool(ctx, outputs[0].tensor(), "the body's condition output"));
       }
       for (size_t k = 0; k < carried_; ++k) carried[k] = std::move(outputs[1 + k]);
-      for (size_t k = 0; k < scanCount; ++k) scans[k].push_back(std::move(outputs[1 + carried_ + k]));
+      for (size_t k = 0; k < scanCount; ++k) {
+        WH_ASSIGN_OR_RETURN(ir::Tensor t, scanTensor(ctx, std::move(outputs[1 + carried_ + k]), k));
+        scans[k].push_back(std::move(t));
+      }
     }
     for (size_t k = 0; k < carried_; ++k) {
-      if (ctx.hasOutput(k)) ctx.setOutput(k, std::move(carried[k]));
+      if (ctx.hasOutput(k)) ctx.setValue(k, std::move(carried[k]));
     }
     for (size_t k = 0; k < scanCount; ++k) {
       const size_t output = carried_ + k;
@@ -333,17 +333,24 @@ class ScanKernel final : public Kernel {
     Result result;
     result.scans.resize(body_.numOutputs() - states_);
     for (int64_t t = 0; t < length; ++t) {
-      std::vector<ir::Tensor> feeds;
+      std::vector<Value> feeds;
       feeds.reserve(states_ + scanInputs_ + body_.captureSlots.size());
-      for (ir::Tensor& s : states) feeds.push_back(std::move(s));
+      for (ir::Tensor& s : states) feeds.emplace_back(std::move(s));
       for (size_t j = 0; j < scanInputs_; ++j) {
         int64_t index = inputDirections_[j] != 0 ? length - 1 - t : t;
         WH_ASSIGN_OR_RETURN(ir::Tensor slice, sliceAxis(ctx, inputs[j], axes[j], index, "scan input " + std::to_string(j)));
         feeds.push_back(std::move(slice));
       }
-      WH_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, body_.run(ctx, std::move(feeds)));
-      states.assign(std::make_move_iterator(outputs.begin()), std::make_move_iterator(outputs.begin() + states_));
-      for (size_t k = 0; k < result.scans.size(); ++k) result.scans[k].push_back(std::move(outputs[states_ + k]));
+      WH_ASSIGN_OR_RETURN(std::vector<Value> outputs, body_.run(ctx, std::move(feeds)));
+      states.clear();
+      for (size_t k = 0; k < states_; ++k) {
+        if (!outputs[k].isTensor()) return ctx.error("state " + std::to_string(k) + " must be a tensor, got a " + outputs[k].describe());
+        states.push_back(std::move(outputs[k].mutableTensor()));
+      }
+      for (size_t k = 0; k < result.scans.size(); ++k) {
+        WH_ASSIGN_OR_RETURN(ir::Tensor t, scanTensor(ctx, std::move(outputs[states_ + k]), k));
+        result.scans[k].push_back(std::move(t));
+      }
     }
     result.states = std::move(states);
     return result;
@@ -454,7 +461,7 @@ class ScanKernel final : public Kernel {
         std::vector<ir::Tensor>& steps = result.scans[k];
         if (steps.empty()) return ctx.error("batch entry " + std::to_string(b) + " has a zero sequence length");
         // This entry's steps, stacked into [maxLength, ...] through a scratch output.
-        std::vector<ir::Tensor> scratch(1);
+        std::vector<Value> scratch(1);
         KernelContext entry(ctx.node(), {}, scratch, scratchPool, ctx.context());
         WH_ASSIGN_OR_RETURN(ir::Tensor stacked, stack(entry, 0, steps, 0, false, maxLength, "scan output " + std::to_string(k)));
         scans[k].push_back(std::move(stacked));
@@ -483,6 +490,54 @@ class ScanKernel final : public Kernel {
   std::vector<int64_t> outputDirections_;
 };
 
+// ---- SequenceMap ----
+
+/// Runs the body once per element of the input sequence: the body reads that element, and of
+/// each further input the element at the same position (a sequence) or the whole (a tensor).
+/// Output k is the sequence of the body's output k over the iterations.
+class SequenceMapKernel final : public Kernel {
+ public:
+  explicit SequenceMapKernel(Subgraph body) : body_(std::move(body)) {}
+
+  Status run(KernelContext& ctx) override {
+    const size_t inputs = ctx.node().numInputs();
+    size_t length = 0;
+    for (size_t j = 0; j < inputs; ++j) {
+      if (!ctx.hasInput(j)) return ctx.error("input " + std::to_string(j) + " is missing");
+      const Value& v = ctx.value(j);
+      if (j == 0 && v.kind() != ValueKind::kSequence) return ctx.error("input 0 must be a sequence, got a " + v.describe());
+      if (v.kind() == ValueKind::kSequence) {
+        if (j == 0) {
+          length = v.elements().size();
+        } else if (v.elements().size() != length) {
+          return ctx.error("input " + std::to_string(j) + " is a sequence of " + std::to_string(v.elements().size()) +
+                           " elements, input 0 of " + std::to_string(length));
+        }
+      } else if (!v.isTensor()) {
+        return ctx.error("input " + std::to_string(j) + " must be a sequence or a tensor, got a " + v.describe());
+      }
+    }
+    std::vector<std::vector<Value>> results(body_.numOutputs());
+    for (size_t t = 0; t < length; ++t) {
+      std::vector<Value> feeds;
+      feeds.reserve(inputs + body_.captureSlots.size());
+      for (size_t j = 0; j < inputs; ++j) {
+        const Value& v = ctx.value(j);
+        feeds.push_back(v.kind() == ValueKind::kSequence ? v.elements()[t] : v);
+      }
+      WH_ASSIGN_OR_RETURN(std::vector<Value> outputs, body_.run(ctx, std::move(feeds)));
+      for (size_t k = 0; k < outputs.size(); ++k) results[k].push_back(std::move(outputs[k]));
+    }
+    for (size_t k = 0; k < results.size() && k < ctx.numOutputs(); ++k) {
+      if (ctx.hasOutput(k)) ctx.setValue(k, Value::sequence(std::move(results[k]), body_.outputTypes[k].dtype));
+    }
+    return Status::ok();
+  }
+
+ private:
+  Subgraph body_;
+};
+
 }  // namespace
 
 Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, const ir::Model& outer,
@@ -509,6 +564,13 @@ Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, 
                                        " loop-carried values in; the condition and the node's " +
                                        std::to_string(node.numOutputs()) + " outputs out"));
     return std::unique_ptr<Kernel>(new LoopKernel(std::move(body), carried));
+  }
+  if (op == "SequenceMap") {
+    if (node.numInputs() < 1 || node.input(0) == nullptr) return invalidInput(node.describe() + ": expects an input sequence");
+    WH_ASSIGN_OR_RETURN(Subgraph body, compileSubgraph(node, "body", outer, env));
+    WH_RETURN_IF_ERROR(checkCounts(node, body, node.numInputs(), node.numOutputs(),
+                                   "one per node input in, one per node output out"));
+    return std::unique_ptr<Kernel>(new SequenceMapKernel(std::move(body)));
   }
   // Scan
   const int64_t opset = outer.opsetVersion("");

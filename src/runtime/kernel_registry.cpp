@@ -55,6 +55,14 @@ bool KernelRegistry::has(std::string_view domain, std::string_view opType) const
   return entries_.contains(key(domain, opType));
 }
 
+void KernelRegistry::markTakesValues(std::string_view domain, std::string_view opType) {
+  takesValues_.insert(key(domain, opType));
+}
+
+bool KernelRegistry::takesValues(std::string_view domain, std::string_view opType) const {
+  return takesValues_.contains(key(domain, opType));
+}
+
 std::vector<std::string> KernelRegistry::opNames() const {
   std::vector<std::string> names;
   for (const auto& [k, _] : entries_) names.push_back(k);

@@ -15,6 +15,7 @@
 #include "whittle/runtime/backend.h"
 #include "whittle/runtime/buffer_pool.h"
 #include "whittle/runtime/kernel.h"
+#include "whittle/runtime/value.h"
 
 namespace whittle::runtime::detail {
 
@@ -34,10 +35,11 @@ class Plan {
   /// into plans of their own now.
   static Expected<std::unique_ptr<Plan>> compile(ir::Model model, const PlanEnv& env, const std::vector<std::string>& keep);
 
-  /// Runs the graph on backend tensors, one per feedInputs() entry, in that order, and
-  /// returns the graph outputs in order. The feeds are moved into the plan's slots, so a
-  /// feed the caller gives up is pooled after its last use.
-  Expected<std::vector<ir::Tensor>> run(std::vector<ir::Tensor> feeds);
+  /// Runs the graph on backend values (tensors nearly always; sequences, maps, optionals),
+  /// one per feedInputs() entry, in that order, and returns the graph outputs in order. The
+  /// feeds are moved into the plan's slots, so a feed the caller gives up is pooled after its
+  /// last use.
+  Expected<std::vector<Value>> run(std::vector<Value> feeds);
 
   const ir::Model& model() const { return model_; }
   const ir::Graph& graph() const { return *model_.graph; }
@@ -67,7 +69,7 @@ class Plan {
   /// What the backend's lowering decided for this plan's graph (kernels read it when created).
   LoweringResult lowering_;
   std::vector<Step> steps_;
-  std::vector<ir::Tensor> slots_;
+  std::vector<Value> slots_;
   std::vector<bool> isConstantSlot_;
   std::unordered_map<const ir::Value*, int> slotOf_;
   std::vector<const ir::Value*> feedInputs_;
@@ -78,7 +80,7 @@ class Plan {
   int64_t runs_ = 0;
 };
 
-/// Whether the runtime runs `node` as control flow (If, Loop, Scan of the default domain).
+/// Whether the runtime runs `node` as control flow (If, Loop, Scan, SequenceMap of the default domain).
 bool isControlFlow(const ir::Node& node);
 
 /// The kernel for a control-flow node of `outer` (whose opsets its subgraphs share): each

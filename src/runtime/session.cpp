@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <type_traits>
 #include <unordered_map>
 
 #include "whittle/ir/verifier.h"
@@ -15,21 +16,27 @@ namespace whittle::runtime {
 
 bool KernelContext::hasOutput(size_t i) const { return i < outputs_.size() && node_.output(i) != nullptr; }
 
-ir::Tensor& KernelContext::allocateOutput(size_t i, ir::DataType dtype, std::vector<int64_t> dims) {
-  WH_CHECK(i < outputs_.size(), describe() + ": output index out of range");
+ir::Tensor KernelContext::allocateTensor(ir::DataType dtype, std::vector<int64_t> dims) {
+  if (dtype == ir::DataType::kString) return ir::Tensor(dtype, std::move(dims));
   int64_t numel = 1;
   for (int64_t d : dims) numel *= d;
-  if (dtype == ir::DataType::kString) {
-    outputs_[i] = ir::Tensor(dtype, std::move(dims));
-  } else {
-    outputs_[i] = ir::Tensor(dtype, std::move(dims), pool_.acquire(ir::storageBytes(dtype, numel)));
-  }
-  return outputs_[i];
+  return ir::Tensor(dtype, std::move(dims), pool_.acquire(ir::storageBytes(dtype, numel)));
+}
+
+ir::Tensor& KernelContext::allocateOutput(size_t i, ir::DataType dtype, std::vector<int64_t> dims) {
+  WH_CHECK(i < outputs_.size(), describe() + ": output index out of range");
+  outputs_[i] = Value(allocateTensor(dtype, std::move(dims)));
+  return outputs_[i].mutableTensor();
 }
 
 void KernelContext::setOutput(size_t i, ir::Tensor tensor) {
   WH_CHECK(i < outputs_.size(), describe() + ": output index out of range");
-  outputs_[i] = std::move(tensor);
+  outputs_[i] = Value(std::move(tensor));
+}
+
+void KernelContext::setValue(size_t i, Value value) {
+  WH_CHECK(i < outputs_.size(), describe() + ": output index out of range");
+  outputs_[i] = std::move(value);
 }
 
 namespace detail {
@@ -82,7 +89,7 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
     if (node->hasSubgraphs()) {
       if (!isControlFlow(*node)) {
         return unimplemented(node->describe() + ": op " + node->opType() + " has subgraphs and is not control flow the " +
-                             runtimeName + " runtime runs (If, Loop, Scan)");
+                             runtimeName + " runtime runs (If, Loop, Scan, SequenceMap)");
       }
       if (backend->device() != DeviceKind::kCpu) {
         // The control-flow kernels read their conditions and trip counts on the host.
@@ -96,6 +103,14 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
         std::string domain = node->domain().empty() ? "ai.onnx" : node->domain();
         return unimplemented(node->describe() + ": op " + node->opType() + " (domain " + domain + ", opset " +
                              std::to_string(opset) + ") is not supported by the " + runtimeName + " runtime");
+      }
+      if (!registry.takesValues(node->domain(), node->opType())) {
+        for (const ir::Value* in : node->inputs()) {
+          if (in != nullptr && !in->type().opaqueTypeProto.empty()) {
+            return unimplemented(node->describe() + ": input '" + in->name() + "' is a sequence, map or optional; op " +
+                                 node->opType() + " takes tensors only");
+          }
+        }
       }
       KernelCreateInfo info{*node, opset, {}, env_.threads, *env_.context, &lowering_};
       for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
@@ -130,22 +145,22 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
 
 void Plan::clearSlots() {
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (!isConstantSlot_[i]) slots_[i] = ir::Tensor();
+    if (!isConstantSlot_[i]) slots_[i] = Value();
   }
 }
 
-Expected<std::vector<ir::Tensor>> Plan::run(std::vector<ir::Tensor> feeds) {
+Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
   WH_CHECK(feeds.size() == feedSlots_.size(), "plan run with the wrong number of feeds");
   for (size_t i = 0; i < feeds.size(); ++i) slots_[static_cast<size_t>(feedSlots_[i])] = std::move(feeds[i]);
-  std::vector<const ir::Tensor*> ins;
-  std::vector<ir::Tensor> outs;
+  std::vector<const Value*> ins;
+  std::vector<Value> outs;
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& step = steps_[i];
     ins.clear();
     for (int slot : step.inputSlots) ins.push_back(slot >= 0 ? &slots_[static_cast<size_t>(slot)] : nullptr);
     // A control-flow node's captures follow its explicit inputs (implicitInput()).
     for (int slot : step.implicitSlots) ins.push_back(&slots_[static_cast<size_t>(slot)]);
-    outs.assign(step.outputSlots.size(), ir::Tensor());
+    outs.assign(step.outputSlots.size(), Value());
     KernelContext ctx(*step.node, ins, outs, *env_.pool, *env_.context);
     auto start = std::chrono::steady_clock::now();
     Status status = step.kernel->run(ctx);
@@ -159,20 +174,21 @@ Expected<std::vector<ir::Tensor>> Plan::run(std::vector<ir::Tensor> feeds) {
     for (size_t o = 0; o < step.outputSlots.size(); ++o) {
       int slot = step.outputSlots[o];
       if (slot < 0) continue;
-      if (outs[o].dtype() == ir::DataType::kUndefined) {
+      if (!outs[o].defined()) {
         clearSlots();
         return internalError(step.node->describe() + ": kernel did not produce output " + std::to_string(o));
       }
       slots_[static_cast<size_t>(slot)] = std::move(outs[o]);
     }
     for (int slot : step.releaseAfter) {
-      auto buffer = slots_[static_cast<size_t>(slot)].buffer();
-      slots_[static_cast<size_t>(slot)] = ir::Tensor();
-      env_.pool->release(std::move(buffer));
+      // A sequence's or optional's element buffers are freed, not pooled, with the last reference.
+      auto buffer = slots_[static_cast<size_t>(slot)].tensor().buffer();
+      slots_[static_cast<size_t>(slot)] = Value();
+      if (buffer) env_.pool->release(std::move(buffer));
     }
   }
   ++runs_;
-  std::vector<ir::Tensor> results;
+  std::vector<Value> results;
   results.reserve(outputSlots_.size());
   for (int slot : outputSlots_) results.push_back(slots_[static_cast<size_t>(slot)]);
   // What is left (outputs, feeds nobody read) is the caller's now: drop our references so
@@ -242,6 +258,9 @@ std::string shapeText(const std::vector<int64_t>& dims) {
 
 Status checkFeed(const ir::Value& expected, const ir::Tensor& given) {
   const ir::ValueType& type = expected.type();
+  if (!type.opaqueTypeProto.empty()) {
+    return invalidInput("input '" + expected.name() + "': expected a sequence, map or optional, got a tensor");
+  }
   if (type.dtype != ir::DataType::kUndefined && type.dtype != given.dtype()) {
     return invalidInput("input '" + expected.name() + "': expected " + std::string(ir::dataTypeName(type.dtype)) +
                         ", got " + std::string(ir::dataTypeName(given.dtype())));
@@ -260,35 +279,76 @@ Status checkFeed(const ir::Value& expected, const ir::Tensor& given) {
   return Status::ok();
 }
 
+Status checkFeed(const ir::Value& expected, const Value& given) {
+  const bool declaredTensor = expected.type().opaqueTypeProto.empty();
+  if (given.isTensor()) return checkFeed(expected, given.tensor());
+  if (declaredTensor && (expected.type().dtype != ir::DataType::kUndefined || expected.type().shape)) {
+    return invalidInput("input '" + expected.name() + "': expected a tensor, got a " +
+                        std::string(valueKindName(given.kind())));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
-Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& inputs) {
+template <class Named>
+Expected<std::vector<Value>> Session::runFeeds(const std::vector<Named>& inputs) {
   Impl& s = *impl_;
   s.backend->enter(*s.context);
   const auto& feedInputs = s.plan->feedInputs();
-  for (const NamedTensor& input : inputs) {
+  for (const Named& input : inputs) {
     // (A named pair, not a structured binding: clang 14 cannot capture those in a lambda.)
     const std::string& name = input.first;
     bool known = std::any_of(feedInputs.begin(), feedInputs.end(), [&](const ir::Value* v) { return v->name() == name; });
     if (!known) return invalidInput("the model has no input named '" + name + "'");
   }
-  std::vector<ir::Tensor> feeds;
+  std::vector<Value> feeds;
   feeds.reserve(feedInputs.size());
   for (const ir::Value* v : feedInputs) {
-    const ir::Tensor* given = nullptr;
-    for (const auto& [name, tensor] : inputs) {
-      if (name == v->name()) given = &tensor;
+    const Named* given = nullptr;
+    for (const Named& input : inputs) {
+      if (input.first == v->name()) given = &input;
     }
     if (given == nullptr) return invalidInput("input '" + v->name() + "' was not given");
-    WH_RETURN_IF_ERROR(checkFeed(*v, *given));
-    WH_ASSIGN_OR_RETURN(ir::Tensor device, s.backend->copyIn(*given, *s.context));
-    feeds.push_back(std::move(device));
+    WH_RETURN_IF_ERROR(checkFeed(*v, given->second));
+    if constexpr (std::is_same_v<Named, NamedTensor>) {
+      WH_ASSIGN_OR_RETURN(ir::Tensor device, s.backend->copyIn(given->second, *s.context));
+      feeds.emplace_back(std::move(device));
+    } else {
+      WH_ASSIGN_OR_RETURN(Value device, mapTensors(given->second, [&](const ir::Tensor& t) {
+                            return s.backend->copyIn(t, *s.context);
+                          }));
+      feeds.push_back(std::move(device));
+    }
   }
-  WH_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, s.plan->run(std::move(feeds)));
+  return s.plan->run(std::move(feeds));
+}
+
+Expected<std::vector<NamedTensor>> Session::run(const std::vector<NamedTensor>& inputs) {
+  Impl& s = *impl_;
+  WH_ASSIGN_OR_RETURN(std::vector<Value> outputs, runFeeds(inputs));
   std::vector<NamedTensor> results;
   const auto& outputValues = s.plan->outputs();
   for (size_t i = 0; i < outputValues.size(); ++i) {
-    WH_ASSIGN_OR_RETURN(ir::Tensor host, s.backend->copyOut(outputs[i], *s.context));
+    if (!outputs[i].isTensor()) {
+      return unimplemented("output '" + outputValues[i]->name() + "' is a " + outputs[i].describe() +
+                           ", not a tensor; this caller takes tensor outputs only");
+    }
+    WH_ASSIGN_OR_RETURN(ir::Tensor host, s.backend->copyOut(outputs[i].tensor(), *s.context));
+    results.emplace_back(outputValues[i]->name(), std::move(host));
+  }
+  return results;
+}
+
+Expected<std::vector<NamedValue>> Session::runValues(const std::vector<NamedValue>& inputs) {
+  Impl& s = *impl_;
+  WH_ASSIGN_OR_RETURN(std::vector<Value> outputs, runFeeds(inputs));
+  std::vector<NamedValue> results;
+  const auto& outputValues = s.plan->outputs();
+  for (size_t i = 0; i < outputValues.size(); ++i) {
+    WH_ASSIGN_OR_RETURN(Value host, mapTensors(outputs[i], [&](const ir::Tensor& t) {
+                          return s.backend->copyOut(t, *s.context);
+                        }));
     results.emplace_back(outputValues[i]->name(), std::move(host));
   }
   return results;

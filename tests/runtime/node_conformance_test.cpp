@@ -8,8 +8,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <map>
 #include <sstream>
+
+#include <onnx/onnx_pb.h>
+// onnx_pb.h first: it defines ONNX_API, which the data protos' header needs.
+#include <onnx/onnx-data_pb.h>
 
 #include "support/python.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -71,23 +77,147 @@ std::string compareTensors(const ir::Tensor& expected, const ir::Tensor& actual,
   return "";
 }
 
-// Whether every op of `graph` and of its subgraphs has a CPU kernel (If, Loop and Scan are
-// the runtime's own) and every input and output is a tensor (sequences and optionals are not
-// runtime values).
+// ---- Sequence, map and optional test data (SequenceProto, MapProto, OptionalProto files)
+
+runtime::Value valueFromProto(onnx::SequenceProto& proto);
+runtime::Value valueFromProto(onnx::OptionalProto& proto);
+runtime::Value valueFromProto(onnx::MapProto& proto);
+
+runtime::Value tensorFromProto(onnx::TensorProto& proto) {
+  auto t = onnx_io::tensorFromProto(proto, {});
+  if (!t.isOk()) throw std::runtime_error(t.status().message());
+  return runtime::Value(std::move(t).value());
+}
+
+runtime::Value valueFromProto(onnx::SequenceProto& proto) {
+  std::vector<runtime::Value> elements;
+  for (auto& t : *proto.mutable_tensor_values()) elements.push_back(tensorFromProto(t));
+  for (auto& s : *proto.mutable_sequence_values()) elements.push_back(valueFromProto(s));
+  for (auto& m : *proto.mutable_map_values()) elements.push_back(valueFromProto(m));
+  for (auto& o : *proto.mutable_optional_values()) elements.push_back(valueFromProto(o));
+  if (proto.sparse_tensor_values_size() > 0) throw std::runtime_error("sparse tensors in a sequence");
+  return runtime::Value::sequence(std::move(elements));
+}
+
+runtime::Value valueFromProto(onnx::OptionalProto& proto) {
+  if (proto.has_tensor_value()) return runtime::Value::optional(tensorFromProto(*proto.mutable_tensor_value()));
+  if (proto.has_sequence_value()) return runtime::Value::optional(valueFromProto(*proto.mutable_sequence_value()));
+  if (proto.has_map_value()) return runtime::Value::optional(valueFromProto(*proto.mutable_map_value()));
+  if (proto.has_optional_value()) return runtime::Value::optional(valueFromProto(*proto.mutable_optional_value()));
+  return runtime::Value::none();
+}
+
+runtime::Value valueFromProto(onnx::MapProto& proto) {
+  ir::Tensor keys;
+  if (proto.string_keys_size() > 0) {
+    keys = ir::Tensor::strings({proto.string_keys_size()}, {proto.string_keys().begin(), proto.string_keys().end()});
+  } else {
+    std::vector<int64_t> k(proto.keys().begin(), proto.keys().end());
+    keys = ir::Tensor::fromVector(ir::DataType::kInt64, {static_cast<int64_t>(k.size())}, k);
+  }
+  runtime::Value values = valueFromProto(*proto.mutable_values());
+  // One value per key, each a scalar tensor: stored as one 1-D tensor, as ZipMap writes maps.
+  std::vector<double> flat;
+  ir::DataType dtype = ir::DataType::kFloat;
+  for (const runtime::Value& v : values.elements()) {
+    dtype = v.tensor().dtype();
+    for (int64_t i = 0; i < v.tensor().numel(); ++i) flat.push_back(v.tensor().valueAsDouble(i));
+  }
+  ir::Tensor t(dtype, {static_cast<int64_t>(flat.size())});
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (dtype == ir::DataType::kFloat) t.mutableData<float>()[i] = static_cast<float>(flat[i]);
+    else if (dtype == ir::DataType::kDouble) t.mutableData<double>()[i] = flat[i];
+    else if (dtype == ir::DataType::kInt64) t.mutableData<int64_t>()[i] = static_cast<int64_t>(flat[i]);
+    else throw std::runtime_error("map values of type " + std::string(ir::dataTypeName(dtype)));
+  }
+  return runtime::Value::map(std::move(keys), std::move(t));
+}
+
+enum class FileKind { kTensor, kSequence, kOptional, kMap };
+
+/// What a test-data file holds, from the declared type (serialized TypeProto; empty for a tensor).
+FileKind fileKindOf(const std::string& opaqueTypeProto) {
+  if (opaqueTypeProto.empty()) return FileKind::kTensor;
+  onnx::TypeProto type;
+  if (!type.ParseFromString(opaqueTypeProto)) return FileKind::kTensor;
+  if (type.has_sequence_type()) return FileKind::kSequence;
+  if (type.has_optional_type()) return FileKind::kOptional;
+  if (type.has_map_type()) return FileKind::kMap;
+  return FileKind::kTensor;
+}
+
+FileKind fileKindOf(const runtime::Value& v) {
+  switch (v.kind()) {
+    case runtime::ValueKind::kSequence: return FileKind::kSequence;
+    case runtime::ValueKind::kOptional: return FileKind::kOptional;
+    case runtime::ValueKind::kMap: return FileKind::kMap;
+    default: return FileKind::kTensor;
+  }
+}
+
+/// Reads a test-data file of `kind`; an error message on failure.
+Expected<runtime::Value> readValueFile(const fs::path& file, FileKind kind) {
+  if (kind == FileKind::kTensor) {
+    WH_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::readTensorFile(file.string()));
+    return runtime::Value(std::move(t));
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    if (kind == FileKind::kSequence) {
+      onnx::SequenceProto p;
+      if (p.ParseFromString(bytes)) return valueFromProto(p);
+    } else if (kind == FileKind::kOptional) {
+      onnx::OptionalProto p;
+      if (p.ParseFromString(bytes)) return valueFromProto(p);
+    } else {
+      onnx::MapProto p;
+      if (p.ParseFromString(bytes)) return valueFromProto(p);
+    }
+  } catch (const std::exception& e) {
+    return invalidInput(file.string() + ": " + e.what());
+  }
+  return invalidInput(file.string() + ": not a serialized sequence, optional or map");
+}
+
+std::string compareValues(const runtime::Value& expected, const runtime::Value& actual, const std::string& name) {
+  if (expected.kind() != actual.kind()) {
+    return name + ": a " + actual.describe() + ", expected a " + expected.describe();
+  }
+  switch (expected.kind()) {
+    case runtime::ValueKind::kTensor: return compareTensors(expected.tensor(), actual.tensor(), name);
+    case runtime::ValueKind::kOptional:
+      if (expected.hasElement() != actual.hasElement()) return name + ": " + actual.describe() + ", expected " + expected.describe();
+      return expected.hasElement() ? compareValues(expected.elements()[0], actual.elements()[0], name + ".value") : "";
+    case runtime::ValueKind::kSequence:
+      if (expected.elements().size() != actual.elements().size()) {
+        return name + ": " + std::to_string(actual.elements().size()) + " elements, expected " +
+               std::to_string(expected.elements().size());
+      }
+      for (size_t i = 0; i < expected.elements().size(); ++i) {
+        std::string diff = compareValues(expected.elements()[i], actual.elements()[i], name + "[" + std::to_string(i) + "]");
+        if (!diff.empty()) return diff;
+      }
+      return "";
+    case runtime::ValueKind::kMap: {
+      std::string diff = compareTensors(expected.mapKeys(), actual.mapKeys(), name + ".keys");
+      return diff.empty() ? compareTensors(expected.mapValues(), actual.mapValues(), name + ".values") : diff;
+    }
+  }
+  return "";
+}
+
+// Whether every op of `graph` and of its subgraphs has a CPU kernel (If, Loop, Scan and
+// SequenceMap are the runtime's own).
 bool runsOnCpu(const ir::Graph& graph) {
   const auto& registry = runtime::KernelRegistry::cpu();
-  for (const ir::Value* v : graph.inputs()) {
-    if (!v->type().opaqueTypeProto.empty()) return false;
-  }
-  for (const ir::Value* v : graph.outputs()) {
-    if (!v->type().opaqueTypeProto.empty()) return false;
-  }
   for (const ir::Node* n : graph.nodes()) {
     if (!n->hasSubgraphs()) {
       if (!registry.has(n->domain(), n->opType())) return false;
       continue;
     }
-    if (!n->domain().empty() || (n->opType() != "If" && n->opType() != "Loop" && n->opType() != "Scan")) return false;
+    const std::string& op = n->opType();
+    if (!n->domain().empty() || (op != "If" && op != "Loop" && op != "Scan" && op != "SequenceMap")) return false;
     for (const ir::Attribute& a : n->attributes()) {
       if (a.kind != ir::Attribute::Kind::kGraph) continue;
       auto sub = onnx_io::loadSubgraph(a, n->describe());
@@ -117,32 +247,39 @@ CaseResult runCase(const fs::path& dir) {
   }
   std::sort(sets.begin(), sets.end());
   for (const fs::path& set : sets) {
-    std::vector<runtime::NamedTensor> feeds;
+    std::vector<runtime::NamedValue> feeds;
     const auto& feedValues = (*session)->inputs();
     for (size_t i = 0; i < feedValues.size(); ++i) {
       fs::path file = set / ("input_" + std::to_string(i) + ".pb");
       if (!fs::exists(file)) break;  // optional inputs left out
-      auto t = onnx_io::readTensorFile(file.string());
-      if (!t.isOk()) {
-        result.reason = t.status().message();
+      auto v = readValueFile(file, fileKindOf(feedValues[i]->type().opaqueTypeProto));
+      if (!v.isOk()) {
+        result.reason = v.status().message();
         return result;
       }
-      feeds.emplace_back(feedValues[i]->name(), asDeclared(std::move(t).value(), feedValues[i]->type().dtype));
+      runtime::Value value = std::move(v).value();
+      if (value.isTensor()) value = asDeclared(value.tensor(), feedValues[i]->type().dtype);
+      feeds.emplace_back(feedValues[i]->name(), std::move(value));
     }
-    auto outputs = (*session)->run(feeds);
+    auto outputs = (*session)->runValues(feeds);
     if (!outputs.isOk()) {
       result.reason = "run: " + outputs.status().message();
       return result;
     }
+    const auto& outputValues = (*session)->outputs();
     for (size_t i = 0; i < outputs->size(); ++i) {
       fs::path file = set / ("output_" + std::to_string(i) + ".pb");
-      auto expected = onnx_io::readTensorFile(file.string());
+      const runtime::Value& actual = (*outputs)[i].second;
+      FileKind kind = fileKindOf(outputValues[i]->type().opaqueTypeProto);
+      if (kind == FileKind::kTensor) kind = fileKindOf(actual);
+      auto expected = readValueFile(file, kind);
       if (!expected.isOk()) {
         result.reason = expected.status().message();
         return result;
       }
-      std::string diff =
-          compareTensors(asDeclared(*expected, (*outputs)[i].second.dtype()), (*outputs)[i].second, (*outputs)[i].first);
+      runtime::Value want = std::move(expected).value();
+      if (want.isTensor()) want = asDeclared(want.tensor(), actual.tensor().dtype());
+      std::string diff = compareValues(want, actual, (*outputs)[i].first);
       if (!diff.empty()) {
         result.reason = set.filename().string() + ": " + diff;
         return result;

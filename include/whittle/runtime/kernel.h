@@ -5,38 +5,50 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
 #include "whittle/ir/tensor.h"
 #include "whittle/runtime/backend.h"
+#include "whittle/runtime/value.h"
 
 
 namespace whittle::runtime {
 
 class BufferPool;
 
-/// What a kernel sees while it runs one node: its input tensors and a way to make outputs.
+/// What a kernel sees while it runs one node: its inputs and a way to make outputs. Inputs and
+/// outputs are runtime Values; the kernels of tensor ops read and write tensors (`input`,
+/// `allocateOutput`, `setOutput`), those of sequence and optional ops whole Values (`value`,
+/// `setValue`).
 class KernelContext {
  public:
-  KernelContext(const ir::Node& node, std::vector<const ir::Tensor*> inputs, std::vector<ir::Tensor>& outputs,
-                BufferPool& pool, ExecutionContext& context)
+  KernelContext(const ir::Node& node, std::vector<const Value*> inputs, std::vector<Value>& outputs, BufferPool& pool,
+                ExecutionContext& context)
       : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), context_(context) {}
 
   const ir::Node& node() const { return node_; }
   size_t numInputs() const { return inputs_.size(); }
   /// Whether optional input `i` is present.
   bool hasInput(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
-  const ir::Tensor& input(size_t i) const { return *inputs_[i]; }
+  /// Input `i` as a tensor (an empty tensor, dtype undefined, when it is a sequence, map or optional).
+  const ir::Tensor& input(size_t i) const { return inputs_[i]->tensor(); }
+  /// Input `i` as a runtime value, whatever its kind.
+  const Value& value(size_t i) const { return *inputs_[i]; }
   size_t numOutputs() const { return outputs_.size(); }
   /// Whether output `i` is wanted (present in the graph).
   bool hasOutput(size_t i) const;
 
   /// A new output tensor with uninitialised contents, from the session's buffer pool.
   ir::Tensor& allocateOutput(size_t i, ir::DataType dtype, std::vector<int64_t> dims);
+  /// A tensor with uninitialised contents from the pool, not (yet) an output: a sequence's element.
+  ir::Tensor allocateTensor(ir::DataType dtype, std::vector<int64_t> dims);
   /// Sets output `i` to an existing tensor (a view sharing an input's buffer, say).
   void setOutput(size_t i, ir::Tensor tensor);
+  /// Sets output `i` to a value of any kind.
+  void setValue(size_t i, Value value);
 
   int threads() const { return context_.threads(); }
   /// The backend's per-session state (the CPU backend's engine and stream: kernels/cpu/).
@@ -50,8 +62,8 @@ class KernelContext {
 
  private:
   const ir::Node& node_;
-  std::vector<const ir::Tensor*> inputs_;
-  std::vector<ir::Tensor>& outputs_;
+  std::vector<const Value*> inputs_;
+  std::vector<Value>& outputs_;
   BufferPool& pool_;
   ExecutionContext& context_;
 };
@@ -98,6 +110,10 @@ class KernelRegistry {
   /// The factory for a node at `opset`, or nullptr when the runtime has none.
   const KernelFactory* find(std::string_view domain, std::string_view opType, int64_t opset) const;
   bool has(std::string_view domain, std::string_view opType) const;
+  /// Marks an op whose kernels read or write sequences, maps or optionals (KernelContext::value,
+  /// setValue); the others take tensors only, and a session refuses to feed them anything else.
+  void markTakesValues(std::string_view domain, std::string_view opType);
+  bool takesValues(std::string_view domain, std::string_view opType) const;
   /// "domain:op" for every registered op, sorted.
   std::vector<std::string> opNames() const;
 
@@ -110,6 +126,7 @@ class KernelRegistry {
     KernelFactory factory;
   };
   std::unordered_map<std::string, std::vector<Entry>> entries_;
+  std::unordered_set<std::string> takesValues_;
 };
 
 /// A kernel from a plain function, for ops that need no compile-time state.

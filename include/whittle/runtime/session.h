@@ -10,6 +10,7 @@
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
 #include "whittle/runtime/backend.h"
+#include "whittle/runtime/value.h"
 
 namespace whittle::runtime {
 
@@ -27,6 +28,8 @@ struct SessionOptions {
 
 /// A named tensor.
 using NamedTensor = std::pair<std::string, ir::Tensor>;
+/// A named runtime value: a tensor, sequence, map or optional.
+using NamedValue = std::pair<std::string, Value>;
 
 /// Time spent in one node, summed over runs.
 struct NodeProfile {
@@ -45,8 +48,12 @@ class Session {
   ~Session();
 
   /// Runs the model. Inputs are matched by name; every graph input without an initializer
-  /// must be given. Returns the graph outputs (then extraOutputs) in order.
+  /// must be given. Returns the graph outputs (then extraOutputs) in order; an output that is
+  /// a sequence, map or optional is an error naming it (use runValues).
   Expected<std::vector<NamedTensor>> run(const std::vector<NamedTensor>& inputs);
+  /// Runs the model on values of any kind (sequence and optional inputs, ZipMap's sequence of
+  /// maps out); otherwise as run().
+  Expected<std::vector<NamedValue>> runValues(const std::vector<NamedValue>& inputs);
 
   /// The graph inputs to feed (initializer-backed inputs excluded) and the outputs.
   const std::vector<const ir::Value*>& inputs() const;
@@ -60,6 +67,8 @@ class Session {
 
  private:
   Session();
+  template <class Named>
+  Expected<std::vector<Value>> runFeeds(const std::vector<Named>& inputs);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
