@@ -195,6 +195,23 @@ float defaultScale(float scale, int64_t head) {
 
 // ---------------------------------------------------------------- Attention
 
+/// Output 0 [B, S, dv] of Attention and MultiHeadAttention: the mask from input `maskInput`
+/// (named `maskName`; with the causal part), the attention_bias of input 5, then attend().
+Status maskedAttention(KernelContext& ctx, const AttentionDims& d, size_t maskInput, const char* maskName, bool causal,
+                       float filter, const float* q, const float* k, const float* v, int64_t dv,
+                       std::vector<float>& mask) {
+  WH_RETURN_IF_ERROR(buildMask(ctx, ctx.hasInput(maskInput) ? &ctx.input(maskInput) : nullptr, d, causal, filter,
+                               maskName, mask));
+  const float* bias = nullptr;
+  int64_t bb = 1, bn = 1;
+  if (ctx.hasInput(5)) {
+    WH_RETURN_IF_ERROR(checkAttentionBias(ctx, ctx.input(5), d, bb, bn));
+    bias = ctx.input(5).data<float>();
+  }
+  float* out = ctx.allocateOutput(0, DataType::kFloat, {d.batch, d.seq, dv}).mutableData<float>();
+  return attend(ctx, d, q, k, v, mask.empty() ? nullptr : mask.data(), bias, bb, bn, out);
+}
+
 class AttentionKernel final : public Kernel {
  public:
   AttentionKernel(int64_t heads, bool causal, std::vector<int64_t> qkvSizes, float filter, float scale)
@@ -276,17 +293,8 @@ class AttentionKernel final : public Kernel {
       copyPast(past, B, N, d.past, d.qkHead, k_.data(), T);
       copyPast(past + half, B, N, d.past, d.vHead, v_.data(), T);
     }
-    WH_RETURN_IF_ERROR(
-        buildMask(ctx, ctx.hasInput(3) ? &ctx.input(3) : nullptr, d, causal_, filter_, "mask_index", mask_));
-    const float* ab = nullptr;
-    int64_t bb = 1, bn = 1;
-    if (ctx.hasInput(5)) {
-      WH_RETURN_IF_ERROR(checkAttentionBias(ctx, ctx.input(5), d, bb, bn));
-      ab = ctx.input(5).data<float>();
-    }
-    float* out = ctx.allocateOutput(0, DataType::kFloat, {B, S, Dv}).mutableData<float>();
-    WH_RETURN_IF_ERROR(attend(ctx, d, q_.data(), k_.data(), v_.data(), mask_.empty() ? nullptr : mask_.data(), ab,
-                              bb, bn, out));
+    WH_RETURN_IF_ERROR(maskedAttention(ctx, d, 3, "mask_index", causal_, filter_, q_.data(), k_.data(), v_.data(),
+                                       Dv, mask_));
     if (ctx.hasOutput(1)) {
       float* present = ctx.allocateOutput(1, DataType::kFloat, {2, B, N, T, d.qkHead}).mutableData<float>();
       std::copy(k_.begin(), k_.end(), present);
@@ -431,16 +439,7 @@ class MultiHeadAttentionKernel final : public Kernel {
       kp = k_.data();
       vp = v_.data();
     }
-    WH_RETURN_IF_ERROR(
-        buildMask(ctx, ctx.hasInput(4) ? &ctx.input(4) : nullptr, d, causal_, filter_, "key_padding_mask", mask_));
-    const float* ab = nullptr;
-    int64_t bb = 1, bn = 1;
-    if (ctx.hasInput(5)) {
-      WH_RETURN_IF_ERROR(checkAttentionBias(ctx, ctx.input(5), d, bb, bn));
-      ab = ctx.input(5).data<float>();
-    }
-    float* out = ctx.allocateOutput(0, DataType::kFloat, {B, S, Dv}).mutableData<float>();
-    WH_RETURN_IF_ERROR(attend(ctx, d, q_.data(), kp, vp, mask_.empty() ? nullptr : mask_.data(), ab, bb, bn, out));
+    WH_RETURN_IF_ERROR(maskedAttention(ctx, d, 4, "key_padding_mask", causal_, filter_, q_.data(), kp, vp, Dv, mask_));
     if (ctx.hasOutput(1)) {
       float* pk = ctx.allocateOutput(1, DataType::kFloat, {B, N, T, d.qkHead}).mutableData<float>();
       std::copy(kp, kp + B * N * T * d.qkHead, pk);

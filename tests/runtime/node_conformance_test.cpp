@@ -351,5 +351,10 @@ TEST_CASE("ONNX backend node tests pass on the CPU runtime", "[runtime][conforma
   for (const auto& p : unexpectedPasses) UNSCOPED_INFO("listed as failing but passes: " << p);
   CHECK(unexpectedFailures.empty());
   CHECK(unexpectedPasses.empty());
-  if (supported > 0 && filter == nullptr) CHECK(passed >= 0.95 * supported);
+  if (filter == nullptr) {
+    // Every case runs (an op without a kernel is a failure, not a skip), and every failure is a
+    // listed one whose reason is the test data (a stored output no runtime reproduces).
+    CHECK(static_cast<size_t>(supported) == cases.size());
+    CHECK(passed >= 0.985 * static_cast<double>(cases.size()));
+  }
 }

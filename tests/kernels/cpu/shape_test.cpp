@@ -674,6 +674,11 @@ TEST_CASE("Shape ops reject bad input and name unsupported dtypes", "[kernels][s
   r = tryRun("Concat", {feed("a", x), feed("b", floats({3, 3}, std::vector<float>(9)))},
              {ir::Attribute::makeInt("axis", 0)});
   CHECK(r.status.code() == StatusCode::kInvalidInput);
+  // Scalars have no axis (found by fuzz_optimize: fold-constants evaluated a Concat of two
+  // scalars and wrote past the empty output shape).
+  r = tryRun("Concat", {feed("a", floats({}, {1})), feed("b", floats({}, {2}))}, {ir::Attribute::makeInt("axis", 0)});
+  CHECK(r.status.code() == StatusCode::kInvalidInput);
+  CHECK_THAT(r.status.message(), Catch::Contains("input 0 is a scalar (rank 0): Concat joins tensors of rank >= 1"));
   r = tryRun("Resize",
              {feed("x", ir::Tensor::fromVector(DataType::kInt32, {1, 1, 2, 2}, std::vector<int32_t>{1, 2, 3, 4})),
               none(), init("s", floats({4}, {1, 1, 2, 2}))},
