@@ -321,15 +321,20 @@ np.savez(sys.argv[1] + "/one.npz", x=rng.standard_normal((1, 4)).astype(np.float
          state=rng.standard_normal((2, 1, 3)).astype(np.float32), sr=np.array(16000, np.int64))
 )";
 
-TEST_CASE("arrays: a model with a scalar input and a batch-second state quantizes to int8 with --calib X.npz",
-          "[data][dataset][cli]") {
-  if (!testing::requirePython("numpy, onnx, onnxruntime", "to build the model and check the int8 one")) return;
-  TempDir dir;
+// Writes vad.onnx, calib.npz and one.npz (kVadModel) into `dir`.
+void writeVadModel(const TempDir& dir) {
   std::string out;
   int rc = testing::shell(testing::python() + " -c " + testing::shellQuote(kVadModel) + " " + testing::shellQuote(dir.path()),
                           &out);
   INFO(out);
   REQUIRE(rc == 0);
+}
+
+TEST_CASE("arrays: a model with a scalar input and a batch-second state quantizes to int8 with --calib X.npz",
+          "[data][dataset][cli]") {
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "to build the model and check the int8 one")) return;
+  TempDir dir;
+  writeVadModel(dir);
   auto q = testing::runWhittle("optimize " + testing::shellQuote(dir.file("vad.onnx")) + " -o " +
                                testing::shellQuote(dir.file("vad.int8.onnx")) + " --quantize int8 --calib " +
                                testing::shellQuote(dir.file("calib.npz")));
@@ -352,7 +357,8 @@ err = float(np.abs(a - b).max())
 print("max abs error", err, "of", float(np.abs(a).max()))
 assert err <= 0.05 * max(1.0, float(np.abs(a).max())), err
 )";
-  rc = testing::shell(testing::python() + " -c " + testing::shellQuote(check) + " " + testing::shellQuote(dir.path()), &out);
+  std::string out;
+  int rc = testing::shell(testing::python() + " -c " + testing::shellQuote(check) + " " + testing::shellQuote(dir.path()), &out);
   INFO(out);
   CHECK(rc == 0);
 }
@@ -361,11 +367,7 @@ TEST_CASE("arrays: --fixed-input feeds the state and the sample rate while a .np
           "[data][dataset][cli]") {
   if (!testing::requirePython("numpy, onnx", "to build the model")) return;
   TempDir dir;
-  std::string out;
-  int rc = testing::shell(testing::python() + " -c " + testing::shellQuote(kVadModel) + " " + testing::shellQuote(dir.path()),
-                          &out);
-  INFO(out);
-  REQUIRE(rc == 0);
+  writeVadModel(dir);
   REQUIRE(data::writeNpy(iota({16, 4}, -8), dir.file("x.npy")).isOk());
   REQUIRE(data::writeNpy(iota({2, 1, 3}, -3), dir.file("h0.npy")).isOk());
   const std::string fixed = " --fixed-input sr=16000 --fixed-input state=" + testing::shellQuote(dir.file("h0.npy"));
