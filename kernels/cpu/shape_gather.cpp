@@ -25,7 +25,7 @@ KernelPtr makeGather(const KernelCreateInfo& info) {
   return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& data = ctx.input(0);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, data.dtype()));
-    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisAttr, data.rank(), "axis"));
+    WH_ASSIGN_OR_RETURN(int64_t axis, existingAxisOrError(ctx, axisAttr, data.rank(), "axis", "data"));
     auto a = static_cast<size_t>(axis);
     int64_t axisDim = data.dims()[a];
     WH_ASSIGN_OR_RETURN(auto indices, readIndices(ctx, 1, axisDim, "index"));
@@ -104,7 +104,7 @@ KernelPtr makeGatherElements(const KernelCreateInfo& info) {
   return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& data = ctx.input(0);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, data.dtype()));
-    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisAttr, data.rank(), "axis"));
+    WH_ASSIGN_OR_RETURN(int64_t axis, existingAxisOrError(ctx, axisAttr, data.rank(), "axis", "data"));
     auto a = static_cast<size_t>(axis);
     WH_RETURN_IF_ERROR(checkElementIndexShape(ctx, data, ctx.input(1), a));
     WH_ASSIGN_OR_RETURN(auto indices, readIndices(ctx, 1, data.dims()[a], "index"));
@@ -215,7 +215,7 @@ KernelPtr makeScatterElements(const KernelCreateInfo& info) {
     const ir::Tensor& data = ctx.input(0);
     const ir::Tensor& updates = ctx.input(2);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, data.dtype()));
-    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisAttr, data.rank(), "axis"));
+    WH_ASSIGN_OR_RETURN(int64_t axis, existingAxisOrError(ctx, axisAttr, data.rank(), "axis", "data"));
     auto a = static_cast<size_t>(axis);
     WH_RETURN_IF_ERROR(checkElementIndexShape(ctx, data, ctx.input(1), a));
     if (updates.dims() != ctx.input(1).dims() || updates.dtype() != data.dtype()) {

@@ -148,5 +148,9 @@ Expected<std::vector<int64_t>> readIndices(const KernelContext& ctx, size_t i, i
 
 /// Normalises axis against rank or returns ctx.error naming `what`.
 Expected<int64_t> normalizeAxisOrError(const KernelContext& ctx, int64_t axis, int64_t rank, const std::string& what);
+/// normalizeAxisOrError for ops that index the axis of an input of rank >= 1 (Gather, Split,
+/// TopK, ...): a scalar input is an error naming `input` instead of axis 0 of an empty shape.
+Expected<int64_t> existingAxisOrError(const KernelContext& ctx, int64_t axis, int64_t rank, const std::string& what,
+                                      const std::string& input);
 
 }  // namespace whittle::runtime::cpu

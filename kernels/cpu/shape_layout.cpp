@@ -201,7 +201,7 @@ KernelPtr makeSplit(const KernelCreateInfo& info) {
   return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, x.dtype()));
-    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisAttr, x.rank(), "axis"));
+    WH_ASSIGN_OR_RETURN(int64_t axis, existingAxisOrError(ctx, axisAttr, x.rank(), "axis", "input"));
     auto a = static_cast<size_t>(axis);
     int64_t dim = x.dims()[a];
     auto n = static_cast<int64_t>(ctx.numOutputs());

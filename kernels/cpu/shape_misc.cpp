@@ -75,7 +75,7 @@ KernelPtr makeTopK(const KernelCreateInfo& info) {
   int64_t kAttr = info.node.attrInt("k", -1);
   return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
-    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisAttr, x.rank(), "axis"));
+    WH_ASSIGN_OR_RETURN(int64_t axis, existingAxisOrError(ctx, axisAttr, x.rank(), "axis", "X"));
     int64_t k = kAttr;
     if (!kFromAttribute) {
       WH_ASSIGN_OR_RETURN(auto kv, readIntInput(ctx, 1, "K"));

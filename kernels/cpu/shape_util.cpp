@@ -62,6 +62,12 @@ Expected<int64_t> normalizeAxisOrError(const KernelContext& ctx, int64_t axis, i
   return *a;
 }
 
+Expected<int64_t> existingAxisOrError(const KernelContext& ctx, int64_t axis, int64_t rank, const std::string& what,
+                                      const std::string& input) {
+  if (rank == 0) return ctx.error(input + " is a scalar (rank 0): it has no axis " + std::to_string(axis));
+  return normalizeAxisOrError(ctx, axis, rank, what);
+}
+
 bool scalarBytes(double value, ir::DataType dtype, ScalarBytes& out) {
   out.fill(std::byte{0});
   auto put = [&](auto v) { std::memcpy(out.data(), &v, sizeof(v)); };

@@ -377,16 +377,21 @@ TEST_CASE("optimize --carry-state calibrates a stateful model as one stream", "[
   CHECK_THAT(noCalib.out, Catch::Contains("--carry-state needs --calib"));
 }
 
-TEST_CASE("optimize survives a Concat of scalars among constants (fuzz regression)", "[tools][optimize]") {
-  // Found by fuzz_optimize: fold-constants ran Concat on two rank-0 constants and the kernel
-  // indexed the empty shape (a segmentation fault in the release build).
-  testing::TempDir tmp;
-  const std::string model = std::string(WHITTLE_SOURCE_DIR) + "/tests/fuzz_regressions/optimize_concat_of_scalars.onnx";
-  RunResult r = runWhittle("optimize " + q(model) + " -o " + q(tmp.file("out.onnx")));
-  INFO(r.out);
-  CHECK(r.exitCode == 2);  // the model is invalid (ONNX's Concat takes rank >= 1): a one-line error
-  CHECK_THAT(r.out, Catch::Contains("Concat #5: input 0 is a scalar (rank 0): Concat joins tensors of rank >= 1"));
-  CHECK_FALSE(std::filesystem::exists(tmp.file("out.onnx")));
+TEST_CASE("optimize refuses a Concat or Gather of scalars among constants (fuzz regressions)", "[tools][optimize]") {
+  // Found by fuzz_optimize: fold-constants ran Concat on two rank-0 constants, and Gather on a
+  // rank-0 data input, and the kernels indexed the empty shape (the release build crashed).
+  const std::pair<const char*, const char*> cases[] = {
+      {"optimize_concat_of_scalars.onnx", "Concat #5: input 0 is a scalar (rank 0): Concat joins tensors of rank >= 1"},
+      {"optimize_gather_of_scalar.onnx", "Gather 'sh': data is a scalar (rank 0): it has no axis 0"}};
+  for (const auto& [file, message] : cases) {
+    testing::TempDir tmp;
+    const std::string model = std::string(WHITTLE_SOURCE_DIR) + "/tests/fuzz_regressions/" + file;
+    RunResult r = runWhittle("optimize " + q(model) + " -o " + q(tmp.file("out.onnx")));
+    INFO(r.out);
+    CHECK(r.exitCode == 2);  // the model is invalid (ONNX's Concat and Gather take rank >= 1): a one-line error
+    CHECK_THAT(r.out, Catch::Contains(message));
+    CHECK_FALSE(std::filesystem::exists(tmp.file("out.onnx")));
+  }
 }
 
 }  // namespace

@@ -679,6 +679,11 @@ TEST_CASE("Shape ops reject bad input and name unsupported dtypes", "[kernels][s
   r = tryRun("Concat", {feed("a", floats({}, {1})), feed("b", floats({}, {2}))}, {ir::Attribute::makeInt("axis", 0)});
   CHECK(r.status.code() == StatusCode::kInvalidInput);
   CHECK_THAT(r.status.message(), Catch::Contains("input 0 is a scalar (rank 0): Concat joins tensors of rank >= 1"));
+  r = tryRun("Gather", {feed("data", floats({}, {1})), init("i", ints({0}))}, {ir::Attribute::makeInt("axis", 0)});
+  CHECK(r.status.code() == StatusCode::kInvalidInput);
+  CHECK_THAT(r.status.message(), Catch::Contains("data is a scalar (rank 0): it has no axis 0"));
+  r = tryRun("Split", {feed("input", floats({}, {1}))}, {ir::Attribute::makeInt("axis", 0)}, 2, 11);
+  CHECK(r.status.code() == StatusCode::kInvalidInput);
   r = tryRun("Resize",
              {feed("x", ir::Tensor::fromVector(DataType::kInt32, {1, 1, 2, 2}, std::vector<int32_t>{1, 2, 3, 4})),
               none(), init("s", floats({4}, {1, 1, 2, 2}))},
