@@ -115,9 +115,11 @@ std::vector<double> roundTo(ir::DataType dtype, std::vector<double> values) {
 
 ir::Model oneNodeModel(const std::string& opType, const std::vector<NodeInput>& inputs,
                        const std::vector<ir::Attribute>& attributes, int64_t opset, size_t numOutputs,
-                       std::vector<std::string> outputNames, InputShapes shapes) {
+                       std::vector<std::string> outputNames, InputShapes shapes, const std::string& domain,
+                       int64_t domainOpset) {
   ir::Model m;
   m.opsetImports = {{"", opset}};
+  if (!domain.empty()) m.opsetImports.push_back({domain, domainOpset});
   ir::Graph& g = *m.graph;
   std::vector<ir::Value*> values;
   for (const NodeInput& in : inputs) {
@@ -139,7 +141,7 @@ ir::Model oneNodeModel(const std::string& opType, const std::vector<NodeInput>& 
   if (outputNames.empty()) {
     for (size_t i = 0; i < numOutputs; ++i) outputNames.push_back("y" + std::to_string(i));
   }
-  ir::Node* node = g.addNode(opType, values, outputNames, "node");
+  ir::Node* node = g.addNode(opType, values, outputNames, "node", domain);
   for (const ir::Attribute& a : attributes) node->setAttribute(a);
   for (ir::Value* out : node->outputs()) {
     if (out != nullptr) g.addOutput(out);

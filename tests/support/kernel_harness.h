@@ -115,10 +115,12 @@ enum class InputShapes { kDeclared, kUndeclared };
 
 /// A model with one `opType` node (named "node", default domain at `opset`) over `inputs`,
 /// with `numOutputs` outputs y0, y1, ...; `outputNames` overrides those names, and an empty
-/// name there leaves that output absent.
+/// name there leaves that output absent. A non-empty `domain` puts the node in that domain
+/// (imported at `domainOpset` beside the default one).
 ir::Model oneNodeModel(const std::string& opType, const std::vector<NodeInput>& inputs,
                        const std::vector<ir::Attribute>& attributes, int64_t opset, size_t numOutputs = 1,
-                       std::vector<std::string> outputNames = {}, InputShapes shapes = InputShapes::kDeclared);
+                       std::vector<std::string> outputNames = {}, InputShapes shapes = InputShapes::kDeclared,
+                       const std::string& domain = "", int64_t domainOpset = 1);
 
 /// The feeds for the graph inputs of `inputs` (not the initializers, not the absent ones).
 std::vector<runtime::NamedTensor> feedsOf(const std::vector<NodeInput>& inputs);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/python.h"
+#include "support/kernel_harness.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -80,32 +81,28 @@ inline void checkOrtCases(const std::string& family, int minCases) {
 
 namespace whittle::testing {
 
+/// The inputs x0, x1, ... of a domain node: a default tensor leaves that input absent.
+inline std::vector<NodeInput> domainNodeInputs(const std::vector<ir::Tensor>& inputs) {
+  std::vector<NodeInput> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    NodeInput in;
+    if (inputs[i].dtype() != ir::DataType::kUndefined) {
+      in.name = "x" + std::to_string(i);
+      in.tensor = inputs[i];
+    }
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
 /// A model with one `opType` node of `domain` (imported at `domainOpset`; the default domain at
 /// 20) over graph inputs named x0, x1, ... (a default tensor leaves that input absent), with
 /// `numOutputs` outputs y0, y1, ...
 inline ir::Model domainNodeModel(const std::string& domain, int64_t domainOpset, const std::string& opType,
                                  const std::vector<ir::Tensor>& inputs, const std::vector<ir::Attribute>& attributes,
                                  size_t numOutputs = 1) {
-  ir::Model m;
-  m.opsetImports = {{"", 20}};
-  if (!domain.empty()) m.opsetImports.push_back({domain, domainOpset});
-  ir::Graph& g = *m.graph;
-  std::vector<ir::Value*> values;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].dtype() == ir::DataType::kUndefined) {
-      values.push_back(nullptr);
-      continue;
-    }
-    ir::ValueType type;
-    type.dtype = inputs[i].dtype();
-    values.push_back(g.addInput("x" + std::to_string(i), type));
-  }
-  std::vector<std::string> outs;
-  for (size_t i = 0; i < numOutputs; ++i) outs.push_back("y" + std::to_string(i));
-  ir::Node* node = g.addNode(opType, values, outs, "node", domain);
-  for (const ir::Attribute& a : attributes) node->setAttribute(a);
-  for (ir::Value* out : node->outputs()) g.addOutput(out);
-  return m;
+  return oneNodeModel(opType, domainNodeInputs(inputs), attributes, 20, numOutputs, {}, InputShapes::kUndeclared, domain,
+                      domainOpset);
 }
 
 /// Runs domainNodeModel on `inputs`; the outputs or the failing status (of compile or run).
@@ -113,13 +110,8 @@ inline Expected<std::vector<ir::Tensor>> runDomainNode(const std::string& domain
                                                        const std::string& opType, const std::vector<ir::Tensor>& inputs,
                                                        const std::vector<ir::Attribute>& attributes,
                                                        size_t numOutputs = 1) {
-  ir::Model m = domainNodeModel(domain, domainOpset, opType, inputs, attributes, numOutputs);
-  WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(m));
-  std::vector<runtime::NamedTensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].dtype() != ir::DataType::kUndefined) feeds.emplace_back("x" + std::to_string(i), inputs[i]);
-  }
-  WH_ASSIGN_OR_RETURN(auto outputs, session->run(feeds));
+  WH_ASSIGN_OR_RETURN(auto outputs, tryRunModel(domainNodeModel(domain, domainOpset, opType, inputs, attributes, numOutputs),
+                                                feedsOf(domainNodeInputs(inputs))));
   std::vector<ir::Tensor> tensors;
   for (auto& [name, t] : outputs) tensors.push_back(std::move(t));
   return tensors;

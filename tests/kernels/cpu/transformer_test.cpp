@@ -74,27 +74,8 @@ TEST_CASE("com.microsoft transformer ops match ONNX Runtime", "[kernels][transfo
 /// A model of one com.microsoft node named "node" over `inputs` (empty name: absent).
 ir::Model msModel(const std::string& op, const std::vector<NodeInput>& inputs,
                   const std::vector<ir::Attribute>& attributes, size_t numOutputs = 1) {
-  ir::Model m;
-  m.opsetImports = {{"", 17}, {"com.microsoft", 1}};
-  ir::Graph& g = *m.graph;
-  std::vector<ir::Value*> values;
-  for (const NodeInput& in : inputs) {
-    if (in.name.empty()) {
-      values.push_back(nullptr);
-    } else if (in.constant) {
-      values.push_back(g.addInitializer(in.name, in.tensor));
-    } else {
-      ir::ValueType type;
-      type.dtype = in.tensor.dtype();
-      values.push_back(g.addInput(in.name, type));
-    }
-  }
-  std::vector<std::string> outs;
-  for (size_t i = 0; i < numOutputs; ++i) outs.push_back("y" + std::to_string(i));
-  ir::Node* node = g.addNode(op, values, outs, "node", "com.microsoft");
-  for (const ir::Attribute& a : attributes) node->setAttribute(a);
-  for (ir::Value* out : node->outputs()) g.addOutput(out);
-  return m;
+  return testing::oneNodeModel(op, inputs, attributes, 17, numOutputs, {}, testing::InputShapes::kUndeclared,
+                               "com.microsoft");
 }
 
 /// The message of running a com.microsoft node that must fail.
