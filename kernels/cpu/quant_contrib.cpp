@@ -327,7 +327,7 @@ Status qlinearConcat(KernelContext& ctx, bool nhwc) {
   WH_RETURN_IF_ERROR(checkByteTensor(ctx, first, "X"));
   const DataType type = ctx.hasInput(1) ? ctx.input(1).dtype() : first.dtype();
   auto axis = normalizeAxis(ctx.node().attrInt("axis", 0), first.rank());
-  if (!axis) return ctx.error("axis is out of range for rank " + std::to_string(first.rank()));
+  if (!axis || first.rank() == 0) return ctx.error("axis is out of range for rank " + std::to_string(first.rank()));
   std::vector<int64_t> outDims = first.dims();
   outDims[static_cast<size_t>(*axis)] = 0;
   for (size_t i = 0; i < count; ++i) {

@@ -146,10 +146,10 @@ inline void copyElement(std::byte* dst, const std::byte* src, size_t elementSize
 /// outside [-dim, dim) is ctx.error naming `what`.
 Expected<std::vector<int64_t>> readIndices(const KernelContext& ctx, size_t i, int64_t dim, const std::string& what);
 
-/// Normalises axis against rank or returns ctx.error naming `what`.
+/// Normalises axis against rank or returns ctx.error naming `what`. A rank-0 input has no axis:
+/// every axis is out of range for it (an op that treats a scalar as one element passes rank 1).
 Expected<int64_t> normalizeAxisOrError(const KernelContext& ctx, int64_t axis, int64_t rank, const std::string& what);
-/// normalizeAxisOrError for ops that index the axis of an input of rank >= 1 (Gather, Split,
-/// TopK, ...): a scalar input is an error naming `input` instead of axis 0 of an empty shape.
+/// normalizeAxisOrError with an error that names the scalar input `input` (Gather, Split, TopK, ...).
 Expected<int64_t> existingAxisOrError(const KernelContext& ctx, int64_t axis, int64_t rank, const std::string& what,
                                       const std::string& input);
 

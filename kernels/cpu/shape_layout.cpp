@@ -136,7 +136,7 @@ KernelPtr makeConcat(const KernelCreateInfo& info) {
     if (ins.empty()) return ctx.error("has no inputs");
     const ir::Tensor& first = *ins[0];
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, first.dtype()));
-    // Scalars have no axis to join along (normalizeAxisOrError lets axis 0 through for rank 0).
+    // Scalars have no axis to join along.
     if (first.rank() == 0) return ctx.error("input 0 is a scalar (rank 0): Concat joins tensors of rank >= 1");
     WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisAttr, first.rank(), "axis"));
     auto a = static_cast<size_t>(axis);

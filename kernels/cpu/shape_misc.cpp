@@ -175,7 +175,8 @@ KernelPtr makeCumSum(const KernelCreateInfo& info) {
     const ir::Tensor& x = ctx.input(0);
     WH_ASSIGN_OR_RETURN(auto axisValues, readIntInput(ctx, 1, "axis"));
     if (axisValues.size() != 1) return ctx.error("axis must be a scalar");
-    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisValues[0], x.rank(), "axis"));
+    // A scalar is summed as one element along axis 0 (or -1).
+    WH_ASSIGN_OR_RETURN(int64_t axis, normalizeAxisOrError(ctx, axisValues[0], std::max<int64_t>(x.rank(), 1), "axis"));
     auto a = static_cast<size_t>(axis);
     int64_t outer = dimProduct(x.dims(), 0, a), n = x.rank() == 0 ? 1 : x.dims()[a];
     int64_t inner = dimProduct(x.dims(), a + 1, x.dims().size());

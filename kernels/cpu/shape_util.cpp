@@ -56,7 +56,7 @@ Expected<std::vector<int64_t>> readIndices(const KernelContext& ctx, size_t i, i
 
 Expected<int64_t> normalizeAxisOrError(const KernelContext& ctx, int64_t axis, int64_t rank, const std::string& what) {
   auto a = normalizeAxis(axis, rank);
-  if (!a || *a >= std::max<int64_t>(rank, 1)) {
+  if (!a || *a >= rank) {
     return ctx.error(what + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
   }
   return *a;

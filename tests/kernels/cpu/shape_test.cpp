@@ -692,3 +692,29 @@ TEST_CASE("Shape ops reject bad input and name unsupported dtypes", "[kernels][s
   r = tryRun("Pad", {feed("x", x), init("p", ints({1, 1, 1, 1}))}, {ir::Attribute::makeString("mode", "wrap")}, 1, 18);
   CHECK(r.status.code() == StatusCode::kUnimplemented);
 }
+
+TEST_CASE("ops that index an axis refuse a scalar input with an error, and CumSum sums a scalar as one element",
+          "[kernels][shape]") {
+  // Each of these let axis 0 through for a rank-0 input and then indexed an empty shape.
+  ir::Tensor s = floats({}, {3});
+  auto refuses = [](const RunResult& r, const char* op) {
+    INFO(op << ": " << r.status.message());
+    CHECK(r.status.code() == StatusCode::kInvalidInput);
+    CHECK_THAT(r.status.message(), Catch::Contains("out of range for rank 0") || Catch::Contains("scalar"));
+  };
+  refuses(tryRun("Squeeze", {feed("x", s)}, {ir::Attribute::makeInts("axes", {0})}, 1, 11), "Squeeze");
+  refuses(tryRun("Slice", {feed("x", s), init("b", ints({0})), init("e", ints({1})), init("a", ints({0}))}, {}),
+          "Slice");
+  refuses(tryRun("Pad", {feed("x", s), init("p", ints({1, 1})), none(), init("a", ints({0}))}, {}), "Pad");
+  ir::Tensor cond = ir::Tensor::fromVector(DataType::kBool, {1}, std::vector<uint8_t>{1});
+  refuses(tryRun("Compress", {feed("x", s), init("c", cond)}, {ir::Attribute::makeInt("axis", 0)}), "Compress");
+  refuses(tryRun("Unique", {feed("x", s)}, {ir::Attribute::makeInt("axis", 0)}, 4, 11), "Unique");
+  refuses(tryRun("CenterCropPad", {feed("x", s), init("shape", ints({1}))}, {ir::Attribute::makeInts("axes", {0})}),
+          "CenterCropPad");
+  refuses(tryRun("Resize", {feed("x", s), none(), init("sc", floats({1}, {2}))},
+                 {ir::Attribute::makeInts("axes", {0}), ir::Attribute::makeString("mode", "nearest")}),
+          "Resize");
+  auto y = run("CumSum", {feed("x", s), init("a", scalarInt(0))}, {});
+  REQUIRE(y[0].rank() == 0);
+  CHECK(y[0].data<float>()[0] == 3.0f);
+}
