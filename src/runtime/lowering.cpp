@@ -551,6 +551,8 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   lowering.foldBatchNorms();
   foldConvAffine(graph, keep);
   foldBatchNormAffine(graph, keep);
+  // Subnormal weights cost a microcode assist per multiply (the flush-subnormals pass).
+  ir::flushSubnormalConstants(graph);
   fuseHardSwishChains(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
