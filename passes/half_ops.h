@@ -23,13 +23,16 @@ inline constexpr auto kHalfBlockOps = std::to_array<std::string_view>({"Resize",
 ///   are, float32, and so are the values they read from the enclosing graph (see convert_half.cpp);
 /// - sequence and optional ops, whose element types whittle does not rewrite;
 /// - the recurrent ops LSTM, GRU and RNN: ONNX Runtime's CPU provider registers no float16
-///   kernel for them (nor bfloat16), and their state accumulates error over every time step.
+///   kernel for them (nor bfloat16), and their state accumulates error over every time step;
+/// - DFT and STFT: ONNX Runtime's CPU provider has float and double kernels only (a log-mel
+///   front end such as onnx-asr's came out of the pass unrunnable in both runtimes), and a
+///   512-point sum in float16 loses the small bins.
 inline constexpr auto kHalfFixedFloatOps = std::to_array<std::string_view>({
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
     "MatMulInteger", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
     "Multinomial", "EyeLike", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix", "TfIdfVectorizer",
     "If", "Loop", "Scan", "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceAt", "SequenceErase",
     "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement", "LSTM", "GRU",
-    "RNN"});
+    "RNN", "DFT", "STFT"});
 
 }  // namespace whittle::passes

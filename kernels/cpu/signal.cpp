@@ -1,12 +1,17 @@
 // The signal-processing ops: DFT (opset 17, axis an attribute; opset 20, axis an input), STFT,
 // the three window generators (HannWindow, HammingWindow, BlackmanWindow) and MelWeightMatrix.
 // Plain reference code in double, stored in the requested dtype: a direct DFT over a twiddle
-// table indexed by (k·t) mod n, so every length is exact to double rounding, O(n²) per line.
+// table indexed by (k·t) mod n, so every length is exact to double rounding, O(n²) per line;
+// a real float32 STFT takes one GEMM against a cached windowed basis instead (StftBasis).
 // Semantics follow the ONNX reference (onnx/reference/ops/op_dft.py, op_stft.py, ...), which
 // ONNX Runtime 1.32 agrees with: an inverse one-sided DFT is numpy's irfft (real output).
+#include <algorithm>
 #include <cmath>
 #include <complex>
+#include <memory>
 #include <numbers>
+
+#include <dnnl.h>
 
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
@@ -145,13 +150,52 @@ KernelPtr makeDft(const KernelCreateInfo& info) {
 
 // ---- STFT ----
 
+/// The fast path of a real float32 STFT: every frame times one windowed DFT basis, one GEMM.
+/// basis[t][2k] = w[t] cos(2πkt/n), basis[t][2k+1] = -w[t] sin(2πkt/n) (angles from the exact
+/// (k·t) mod n index, in double, stored as float), so Y[f] = frame_f · basis is the spectrum
+/// in [bins, 2] layout. O(frames · n · bins) multiply-adds at GEMM speed: log-mel front ends
+/// (Whisper's 400-point frames, NeMo's 512) run in milliseconds where the direct double
+/// DFT took hundreds. The basis is kept while the window and the lengths stay the same.
+class StftBasis {
+ public:
+  const float* get(int64_t n, int64_t bins, const ir::Tensor* window) {
+    std::vector<double> w(static_cast<size_t>(n), 1.0);
+    if (window != nullptr) {
+      for (int64_t t = 0; t < n; ++t) w[static_cast<size_t>(t)] = window->valueAsDouble(t);
+    }
+    if (n != n_ || bins != bins_ || w != window_) {
+      n_ = n;
+      bins_ = bins;
+      window_ = std::move(w);
+      basis_.assign(static_cast<size_t>(n * bins * 2), 0.0f);
+      std::vector<Complex> tw = twiddles(n);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t k = 0; k < bins; ++k) {
+          Complex c = tw[static_cast<size_t>((k * t) % n)] * window_[static_cast<size_t>(t)];
+          basis_[static_cast<size_t>((t * bins + k) * 2)] = static_cast<float>(c.real());
+          basis_[static_cast<size_t>((t * bins + k) * 2 + 1)] = static_cast<float>(c.imag());
+        }
+      }
+    }
+    return basis_.data();
+  }
+
+ private:
+  int64_t n_ = -1, bins_ = -1;
+  std::vector<double> window_;
+  std::vector<float> basis_;
+};
+
 KernelPtr makeStft(const KernelCreateInfo& info) {
   bool onesided = info.node.attrInt("onesided", 1) != 0;
-  return makeFunctionKernel([onesided](KernelContext& ctx) -> Status {
+  auto basis = std::make_shared<StftBasis>();
+  return makeFunctionKernel([onesided, basis](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     WH_RETURN_IF_ERROR(checkFloatType(ctx, x.dtype(), "signal"));
-    if (x.rank() != 3 || (x.dims()[2] != 1 && x.dims()[2] != 2)) {
-      return ctx.error("signal must be [batch, length, 1 or 2], got " + shapeToString(x.dims()));
+    // [batch, length] is a real signal too: the spec asks for [batch, length, 1], but ONNX
+    // Runtime takes both and exporters rely on it (onnx-asr's log-mel preprocessors).
+    if ((x.rank() != 3 && x.rank() != 2) || (x.rank() == 3 && x.dims()[2] != 1 && x.dims()[2] != 2)) {
+      return ctx.error("signal must be [batch, length, 1 or 2] or [batch, length], got " + shapeToString(x.dims()));
     }
     WH_ASSIGN_OR_RETURN(int64_t step, scalarInt(ctx, 1, "frame_step"));
     if (step < 1) return ctx.error("frame_step must be positive, got " + std::to_string(step));
@@ -159,7 +203,7 @@ KernelPtr makeStft(const KernelCreateInfo& info) {
     if (window != nullptr && window->rank() != 1) {
       return ctx.error("window must be 1-D, got " + shapeToString(window->dims()));
     }
-    int64_t length = x.dims()[1], last = x.dims()[2];
+    int64_t length = x.dims()[1], last = x.rank() == 3 ? x.dims()[2] : 1;
     int64_t frameLength = window != nullptr ? window->dims()[0] : length;
     if (ctx.hasInput(3)) {
       WH_ASSIGN_OR_RETURN(frameLength, scalarInt(ctx, 3, "frame_length"));
@@ -176,6 +220,21 @@ KernelPtr makeStft(const KernelCreateInfo& info) {
     int64_t bins = onesided ? frameLength / 2 + 1 : frameLength;
     int64_t batch = x.dims()[0];
     ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {batch, frames, bins, 2});
+    if (x.dtype() == ir::DataType::kFloat && last == 1 && frames > 0) {
+      const float* b = basis->get(frameLength, bins, window);
+      std::vector<float> framed(static_cast<size_t>(frames * frameLength));
+      for (int64_t bi = 0; bi < batch; ++bi) {
+        const float* src = x.data<float>() + bi * length;
+        for (int64_t f = 0; f < frames; ++f) {
+          std::copy_n(src + f * step, frameLength, framed.data() + f * frameLength);
+        }
+        float* dst = y.mutableData<float>() + bi * frames * bins * 2;
+        dnnl_status_t st = dnnl_sgemm('N', 'N', frames, bins * 2, frameLength, 1.0f, framed.data(), frameLength, b,
+                                      bins * 2, 0.0f, dst, bins * 2);
+        if (st != dnnl_success) return ctx.error("dnnl_sgemm failed with status " + std::to_string(st));
+      }
+      return Status::ok();
+    }
     std::vector<Complex> w = twiddles(frameLength);
     std::vector<Complex> in(static_cast<size_t>(frameLength)), out(static_cast<size_t>(bins));
     for (int64_t b = 0; b < batch; ++b) {

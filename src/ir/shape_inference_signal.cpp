@@ -60,7 +60,8 @@ void stft(NodeContext& c) {
   const SymShape* x = c.shape(0);
   SymShape y(4);
   y[3] = SymInt::of(2);
-  if (x != nullptr && x->size() == 3) {
+  // ONNX Runtime also takes a real signal as [batch, length] (onnx-asr's preprocessors).
+  if (x != nullptr && (x->size() == 3 || x->size() == 2)) {
     y[0] = (*x)[0];
     std::optional<int64_t> frameLength;
     if (c.has(3)) {

@@ -95,6 +95,10 @@ def signal(out):
     save_case(out, "STFT_window", "STFT", [("s", signal_1d), ("step", np.array(5, np.int64)), ("w", window)], 1, {}, opset=17)
     save_case(out, "STFT_length", "STFT", [("s", signal_1d), ("step", np.array(8, np.int64)), ("w", None),
                                           ("len", np.array(12, np.int64))], 1, {}, opset=17)
+    # [batch, length] without the trailing 1: ONNX Runtime takes it as a real signal (onnx-asr's
+    # log-mel preprocessors are written so).
+    save_case(out, "STFT_rank2", "STFT", [("s", signal_1d[:, :, 0].copy()), ("step", np.array(5, np.int64)), ("w", window)],
+              1, {}, opset=17)
     save_case(out, "STFT_twosided", "STFT", [("s", signal_1d), ("step", np.array(8, np.int64)), ("w", window)], 1,
               {"onesided": 0}, opset=17)
     for op in ("HannWindow", "HammingWindow", "BlackmanWindow"):
