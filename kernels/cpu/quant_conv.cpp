@@ -89,6 +89,21 @@ void referenceConvAcc(const X* x, const W* w, int32_t* acc, const std::vector<in
 
 // ---- the kernel ----
 
+// A 1-D Conv as a 2-D one with H = 1: [N, C, L] -> [N, C, 1, L], the geometry likewise.
+std::vector<int64_t> lift1d(const std::vector<int64_t>& dims) {
+  return {dims[0], dims[1], 1, dims[2]};
+}
+ConvGeometry lift1d(const ConvGeometry& g) {
+  ConvGeometry l;
+  l.kernel = {1, g.kernel[0]};
+  l.strides = {1, g.strides[0]};
+  l.dilations = {1, g.dilations[0]};
+  l.padsBegin = {0, g.padsBegin[0]};
+  l.padsEnd = {0, g.padsEnd[0]};
+  l.outSpatial = {1, g.outSpatial[0]};
+  return l;
+}
+
 class Int8ConvKernel final : public Kernel {
  public:
   static Expected<std::unique_ptr<Kernel>> create(const KernelCreateInfo& info, bool qlinear) {
@@ -101,7 +116,7 @@ class Int8ConvKernel final : public Kernel {
   Status run(KernelContext& ctx) override {
     const ir::Tensor& x = ctx.input(0);
     // Steady state: same shape, constant parameters: straight to the primitive.
-    if (plan_ && paramsConstant_ && x.dims() == plan_->xDims && x.dtype() == plan_->xType && plan_->threads == ctx.threads()) {
+    if (plan_ && paramsConstant_ && x.dims() == plan_->inDims && x.dtype() == plan_->xType && plan_->threads == ctx.threads()) {
       return runOnednn(ctx, x);
     }
     const ir::Tensor& w = ctx.input(wIdx());
@@ -124,9 +139,15 @@ class Int8ConvKernel final : public Kernel {
     WH_RETURN_IF_ERROR(readParams([&](size_t i) { return ctx.hasInput(i) ? &ctx.input(i) : nullptr; }, ctx.node(), p));
     std::vector<int64_t> yDims{x.dims()[0], m};
     yDims.insert(yDims.end(), geom.outSpatial.begin(), geom.outSpatial.end());
-    if (fastPath_) {
-      Status s = ensurePlan(engineOf(ctx.context()), ctx.threads(), ctx.node(), x.dims(), x.dtype(), p, geom, yDims);
-      if (s.isOk()) return runOnednn(ctx, x);
+    if (fastPath_ && x.rank() == static_cast<int64_t>(wRank_)) {
+      Status s = wRank_ == 3 ? ensurePlan(engineOf(ctx.context()), ctx.threads(), ctx.node(), lift1d(x.dims()), x.dtype(), p,
+                                          lift1d(geom), lift1d(yDims))
+                             : ensurePlan(engineOf(ctx.context()), ctx.threads(), ctx.node(), x.dims(), x.dtype(), p, geom, yDims);
+      if (s.isOk()) {
+        plan_->inDims = x.dims();
+        plan_->outDims = yDims;
+        return runOnednn(ctx, x);
+      }
       if (s.code() != StatusCode::kUnimplemented) return s;
       fastPath_ = false;  // oneDNN has no kernel for this combination: the reference is exact too
     }
@@ -145,7 +166,8 @@ class Int8ConvKernel final : public Kernel {
   };
 
   struct Plan {
-    std::vector<int64_t> xDims;
+    std::vector<int64_t> inDims, outDims;  // x and y as the model has them (3-D for a 1-D Conv)
+    std::vector<int64_t> xDims;            // x and y as oneDNN sees them: 4-D, a 1-D Conv with H = 1
     DataType xType = DataType::kUndefined;
     float xScale = 0, yScale = 0;
     int32_t xZp = 0, yZp = 0;
@@ -181,7 +203,7 @@ class Int8ConvKernel final : public Kernel {
     const ir::Tensor* w = info.constantInput(wIdx());
     const ir::Value* wzpValue = info.node.input(wZpIdx());
     const ir::Tensor* wzp = info.constantInput(wZpIdx());
-    if (w == nullptr || w->rank() != 4 || (wzpValue != nullptr && wzp == nullptr)) return Status::ok();
+    if (w == nullptr || (w->rank() != 4 && w->rank() != 3) || (wzpValue != nullptr && wzp == nullptr)) return Status::ok();
     if (w->dtype() != DataType::kInt8 && w->dtype() != DataType::kUint8) return Status::ok();
     std::vector<int32_t> zps{0};
     if (wzp != nullptr) { WH_ASSIGN_OR_RETURN(zps, readZeroPoints(*wzp, info.node, "w_zero_point")); }
@@ -209,7 +231,10 @@ class Int8ConvKernel final : public Kernel {
       weightSums_[static_cast<size_t>(i / perOc)] += v;
       weightsFit7Bits_ = weightsFit7Bits_ && v >= -64 && v <= 64;
     }
-    wDims_ = w->dims();
+    // A 1-D Conv (Whisper's front end, audio models) runs as a 2-D one over [N, C, 1, L]: the
+    // OIW weight bytes are the OI1W ones.
+    wRank_ = static_cast<size_t>(w->rank());
+    wDims_ = wRank_ == 3 ? lift1d(w->dims()) : w->dims();
     fastPath_ = true;
     return Status::ok();
   }
@@ -218,7 +243,7 @@ class Int8ConvKernel final : public Kernel {
   // type and shape are known (a symbolic batch dim counts as 1); otherwise the first run does.
   void planAtCreation(const KernelCreateInfo& info) {
     const ir::Value* xv = info.node.input(0);
-    if (!fastPath_ || !paramsConstant_ || xv == nullptr || !xv->type().shape || xv->type().shape->size() != 4) return;
+    if (!fastPath_ || !paramsConstant_ || xv == nullptr || !xv->type().shape || xv->type().shape->size() != wRank_) return;
     const DataType xType = xv->dtype();
     if (xType != DataType::kUint8 && xType != DataType::kInt8) return;
     std::vector<int64_t> xDims;
@@ -229,10 +254,20 @@ class Int8ConvKernel final : public Kernel {
     Params p;
     auto constants = [&](size_t i) { return i == 0 || i == wIdx() ? nullptr : info.constantInput(i); };
     if (!readParams(constants, info.node, p).isOk()) return;
-    auto geom = convGeometry(info.node, xDims, wDims_);
+    const std::vector<int64_t> wGiven = wRank_ == 3 ? std::vector<int64_t>{wDims_[0], wDims_[1], wDims_[3]} : wDims_;
+    auto geom = convGeometry(info.node, xDims, wGiven);
     if (!geom.isOk() || xDims[1] != wDims_[1] * group_) return;
-    std::vector<int64_t> yDims{xDims[0], wDims_[0], geom->outSpatial[0], geom->outSpatial[1]};
-    if (!ensurePlan(engineOf(info.context), info.threads, info.node, xDims, xType, p, *geom, yDims).isOk()) plan_.reset();
+    std::vector<int64_t> yDims{xDims[0], wDims_[0]};
+    yDims.insert(yDims.end(), geom->outSpatial.begin(), geom->outSpatial.end());
+    Status built = wRank_ == 3 ? ensurePlan(engineOf(info.context), info.threads, info.node, lift1d(xDims), xType, p,
+                                            lift1d(*geom), lift1d(yDims))
+                               : ensurePlan(engineOf(info.context), info.threads, info.node, xDims, xType, p, *geom, yDims);
+    if (!built.isOk()) {
+      plan_.reset();
+      return;
+    }
+    plan_->inDims = xDims;
+    plan_->outDims = yDims;
   }
 
   // Reads the quantisation parameters through `in` (the run's inputs, or the constants at
@@ -476,9 +511,9 @@ class Int8ConvKernel final : public Kernel {
   Status runOnednn(KernelContext& ctx, const ir::Tensor& x) {
     Plan& plan = *plan_;
     const std::vector<int64_t>& yDims = plan.yDims;
-    const int64_t hwIn = x.dims()[2] * x.dims()[3], hwOut = yDims[2] * yDims[3];
+    const int64_t hwIn = plan.xDims[2] * plan.xDims[3], hwOut = yDims[2] * yDims[3];
     const DataType yType = plan.yType;
-    ir::Tensor& y = ctx.allocateOutput(0, yType, yDims);
+    ir::Tensor& y = ctx.allocateOutput(0, yType, plan.outDims);
     void* src = const_cast<std::byte*>(x.rawData());
     if (!xChannelsLast_) {
       nchwToNhwc(reinterpret_cast<const uint8_t*>(x.rawData()), reinterpret_cast<uint8_t*>(plan.srcBuffer->mutableData()),
@@ -506,6 +541,7 @@ class Int8ConvKernel final : public Kernel {
   bool fastPath_ = false;
   bool paramsConstant_ = false;  // scales, zero points and bias are initializers
   bool weightsFit7Bits_ = false;  // every int8 weight in [-64, 64] (exact without VNNI too)
+  size_t wRank_ = 4;                   // 3 for a 1-D Conv, run with wDims_ lifted to [M, C, 1, k]
   std::vector<int64_t> wDims_;
   std::vector<int8_t> weights_;        // int8 weights (uint8 ones shifted by -128), OIHW
   std::vector<int32_t> weightSums_;    // sum over c, kh, kw of weights_, per output channel
