@@ -28,6 +28,17 @@ struct PlanEnv {
   bool profile = false;
 };
 
+/// Turns Constant nodes into initializers, then evaluates, on `backend`, every node whose
+/// inputs are all initializers (and not graph
+/// inputs, which a caller may feed) and replaces its outputs by initializers, in graph order so
+/// that whole constant subgraphs go: what ONNX Runtime's session does at its default level.
+/// Exporters compute filters, position tables and masks from constants in the graph (onnx-asr's
+/// resampler builds a 160 x 475 sinc filter on every call otherwise). Not folded: random ops,
+/// DequantizeLinear (weights stay int8), nodes with subgraphs, outputs that are graph outputs or
+/// named in `keep`, results over 64 MiB, and nodes whose evaluation fails (they fail again, with
+/// their message, when run). Returns the number of nodes folded.
+int64_t foldConstantNodes(ir::Model& model, const Backend& backend, int threads, const std::vector<std::string>& keep);
+
 class Plan {
  public:
   /// Compiles `model` (the plan keeps it). `keep` names values the lowering must leave

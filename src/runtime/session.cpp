@@ -66,6 +66,8 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
   // fill them for every op the runtime runs, at any opset, and kernels check dtypes again
   // when they run.
   (void)ir::inferShapes(model_);
+  // Before the lowering, so that its folds and fusions see the computed constants as weights.
+  if (backend->device() == DeviceKind::kCpu) foldConstantNodes(model_, *backend, env_.threads, keep);
   WH_RETURN_IF_ERROR(backend->lower(graph, keep, lowering_));
 
   // Constants go to the backend's memory once, here (the CPU: the same tensor, shared).
