@@ -7,10 +7,18 @@
 // each scan input; a SequenceMap body: one element of each sequence input, or the whole of each
 // tensor input) and the captured values, shared, not copied. Branch outputs and loop-carried
 // values may be sequences or optionals (runtime Values); scan outputs are tensors.
+//
+// Constants cross into subgraphs as constants: a captured value that the enclosing plan holds
+// as an initializer or computes with a Constant node, and a Loop-carried value that starts as
+// such a constant and that the body hands on unchanged (Paddle2ONNX carries the weights of a
+// decoder loop that way), become initializers of the subgraph's plan, sharing the tensor and
+// no longer fed. The subgraph's lowering then folds what it computes from them (silero-vad
+// slices its LSTM gates out of captured weights) and its kernels pack them once.
 #include <cstring>
 #include <optional>
 
 #include "plan.h"
+#include "whittle/ir/match.h"
 #include "whittle/onnx_io/subgraph.h"
 
 namespace whittle::runtime::detail {
@@ -40,12 +48,23 @@ struct Subgraph {
   std::unique_ptr<Plan> plan;
   size_t numFormalInputs = 0;
   std::vector<size_t> captureSlots;  // per capture: index into node.implicitInputs()
+  std::vector<bool> constantFormal;  // per formal input: made a constant of the plan, not fed
   std::vector<ir::ValueType> outputTypes;
 
   size_t numOutputs() const { return plan->outputs().size(); }
 
-  /// Runs the plan with `formal` inputs and the node's captured values.
+  /// Runs the plan with `formal` inputs (all of them; those made constants are dropped) and
+  /// the node's captured values.
   Expected<std::vector<Value>> run(const KernelContext& ctx, std::vector<Value> formal) const {
+    if (!constantFormal.empty()) {
+      size_t kept = 0;
+      for (size_t i = 0; i < formal.size(); ++i) {
+        if (i < constantFormal.size() && constantFormal[i]) continue;
+        if (kept != i) formal[kept] = std::move(formal[i]);  // (never a self-move: it would empty the dims)
+        ++kept;
+      }
+      formal.resize(kept);
+    }
     for (size_t index : captureSlots) formal.push_back(implicitInput(ctx, index));
     auto outputs = plan->run(std::move(formal));
     if (!outputs.isOk()) return outputs.status().withContext(ctx.describe() + ": " + attribute);
@@ -53,8 +72,37 @@ struct Subgraph {
   }
 };
 
+/// The tensor a captured value always holds: an initializer of the enclosing plan, or the
+/// output of a Constant node there (the lowering leaves Constant nodes that subgraphs read as
+/// nodes, since the subgraphs read them by name).
+std::optional<ir::Tensor> enclosingConstant(const ir::Value& v) {
+  if (const ir::Tensor* t = v.constant()) return *t;
+  const ir::Node* producer = v.producer();
+  if (producer != nullptr && producer->opType() == "Constant" && ir::isDefaultDomain(*producer)) {
+    return ir::constantNodeValue(*producer);
+  }
+  return std::nullopt;
+}
+
+/// A loop-carried value that a body may hand on unchanged: formal input `formal` of the body,
+/// its output `output`, and the node input that starts it.
+struct PassThrough {
+  size_t formal;
+  size_t output;
+  const ir::Value* initial;
+};
+
+/// Whether `output` is `input`, directly or through Identity nodes.
+bool handsOn(const ir::Value* output, const ir::Value* input) {
+  while (output != input && output->producer() != nullptr && output->producer()->opType() == "Identity" &&
+         ir::isDefaultDomain(*output->producer()) && output->producer()->numInputs() == 1) {
+    output = output->producer()->input(0);
+  }
+  return output == input;
+}
+
 Expected<Subgraph> compileSubgraph(const ir::Node& node, const std::string& attribute, const ir::Model& outer,
-                                   const PlanEnv& env) {
+                                   const PlanEnv& env, const std::vector<PassThrough>& passThrough = {}) {
   const ir::Attribute* a = node.findAttribute(attribute);
   if (a == nullptr) return invalidInput(node.describe() + ": attribute '" + attribute + "' is missing");
   WH_ASSIGN_OR_RETURN(onnx_io::Subgraph decoded, onnx_io::loadSubgraph(*a, node.describe()));
@@ -62,6 +110,7 @@ Expected<Subgraph> compileSubgraph(const ir::Node& node, const std::string& attr
   sub.attribute = attribute;
   sub.numFormalInputs = decoded.numFormalInputs;
   const auto& implicit = node.implicitInputs();
+  std::vector<std::pair<ir::Value*, ir::Tensor>> constants;
   for (size_t j = 0; j < decoded.captures.size(); ++j) {
     const std::string& name = decoded.captures[j];
     size_t k = 0;
@@ -70,14 +119,43 @@ Expected<Subgraph> compileSubgraph(const ir::Node& node, const std::string& attr
       return invalidInput(node.describe() + ": " + attribute + " reads '" + name +
                           "' from the enclosing graph, which holds no value of that name for the node");
     }
-    sub.captureSlots.push_back(k);
     ir::Value* input = decoded.graph->inputs()[decoded.numFormalInputs + j];
+    if (input->isInitializer()) {
+      return unimplemented(node.describe() + ": " + attribute + " input '" + input->name() + "' is also an initializer");
+    }
+    if (std::optional<ir::Tensor> constant = enclosingConstant(*implicit[k])) {
+      constants.emplace_back(input, std::move(*constant));
+      continue;
+    }
+    sub.captureSlots.push_back(k);
     if (implicit[k]->type().opaqueTypeProto.empty()) input->mutableType() = implicit[k]->type();
   }
-  for (const ir::Value* v : decoded.graph->inputs()) {
+  for (size_t i = 0; i < decoded.numFormalInputs; ++i) {
+    const ir::Value* v = decoded.graph->inputs()[i];
     if (v->isInitializer()) {
       return unimplemented(node.describe() + ": " + attribute + " input '" + v->name() + "' is also an initializer");
     }
+  }
+  // So is a loop-carried value that starts as a constant and that the body hands on
+  // unchanged (Paddle2ONNX carries every weight a Loop body reads that way).
+  sub.constantFormal.assign(decoded.numFormalInputs, false);
+  const auto& bodyOutputs = decoded.graph->outputs();
+  for (const PassThrough& p : passThrough) {
+    if (p.formal >= decoded.numFormalInputs || p.output >= bodyOutputs.size() || p.initial == nullptr) continue;
+    ir::Value* input = decoded.graph->inputs()[p.formal];
+    if (!handsOn(bodyOutputs[p.output], input)) continue;
+    if (std::optional<ir::Tensor> constant = enclosingConstant(*p.initial)) {
+      constants.emplace_back(input, std::move(*constant));
+      sub.constantFormal[p.formal] = true;
+    }
+  }
+  // A capture of an enclosing constant (a weight the outer graph holds as an initializer,
+  // Constant nodes included, since the outer plan is lowered before its kernels are made)
+  // is a constant of the subgraph too, sharing the tensor: its lowering folds and fuses it
+  // and its kernels pack it once, instead of taking it as a run-time input on every run.
+  for (auto& [input, tensor] : constants) {
+    decoded.graph->removeInput(input);
+    input->setConstant(std::move(tensor));
   }
   ir::Model model;
   model.graph = std::move(decoded.graph);
@@ -541,12 +619,17 @@ class SequenceMapKernel final : public Kernel {
 }  // namespace
 
 Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, const ir::Model& outer,
-                                                          const PlanEnv& env) {
+                                                          const PlanEnv& env, std::vector<SubgraphPlan>* subplans) {
+  auto compiled = [&](const std::string& attribute, const std::vector<PassThrough>& passThrough = {}) -> Expected<Subgraph> {
+    WH_ASSIGN_OR_RETURN(Subgraph sub, compileSubgraph(node, attribute, outer, env, passThrough));
+    if (subplans != nullptr) subplans->push_back({attribute, sub.plan.get()});
+    return sub;
+  };
   const std::string& op = node.opType();
   if (op == "If") {
     if (node.numInputs() != 1 || node.input(0) == nullptr) return invalidInput(node.describe() + ": expects one input, the condition");
-    WH_ASSIGN_OR_RETURN(Subgraph thenBranch, compileSubgraph(node, "then_branch", outer, env));
-    WH_ASSIGN_OR_RETURN(Subgraph elseBranch, compileSubgraph(node, "else_branch", outer, env));
+    WH_ASSIGN_OR_RETURN(Subgraph thenBranch, compiled("then_branch"));
+    WH_ASSIGN_OR_RETURN(Subgraph elseBranch, compiled("else_branch"));
     WH_RETURN_IF_ERROR(checkCounts(node, thenBranch, 0, node.numOutputs(), "one per node output"));
     WH_RETURN_IF_ERROR(checkCounts(node, elseBranch, 0, node.numOutputs(), "one per node output"));
     return std::unique_ptr<Kernel>(new IfKernel(std::move(thenBranch), std::move(elseBranch)));
@@ -558,7 +641,10 @@ Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, 
       return invalidInput(node.describe() + ": has " + std::to_string(node.numOutputs()) + " outputs, fewer than its " +
                           std::to_string(carried) + " loop-carried inputs");
     }
-    WH_ASSIGN_OR_RETURN(Subgraph body, compileSubgraph(node, "body", outer, env));
+    // Body inputs 2.. are the carried values, body outputs 1.. their next values.
+    std::vector<PassThrough> passThrough;
+    for (size_t k = 0; k < carried; ++k) passThrough.push_back({2 + k, 1 + k, node.input(2 + k)});
+    WH_ASSIGN_OR_RETURN(Subgraph body, compiled("body", passThrough));
     WH_RETURN_IF_ERROR(checkCounts(node, body, 2 + carried, 1 + node.numOutputs(),
                                    "the iteration number, the condition and " + std::to_string(carried) +
                                        " loop-carried values in; the condition and the node's " +
@@ -567,7 +653,7 @@ Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, 
   }
   if (op == "SequenceMap") {
     if (node.numInputs() < 1 || node.input(0) == nullptr) return invalidInput(node.describe() + ": expects an input sequence");
-    WH_ASSIGN_OR_RETURN(Subgraph body, compileSubgraph(node, "body", outer, env));
+    WH_ASSIGN_OR_RETURN(Subgraph body, compiled("body"));
     WH_RETURN_IF_ERROR(checkCounts(node, body, node.numInputs(), node.numOutputs(),
                                    "one per node input in, one per node output out"));
     return std::unique_ptr<Kernel>(new SequenceMapKernel(std::move(body)));
@@ -587,7 +673,7 @@ Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, 
   for (size_t i = leading; i < node.numInputs(); ++i) {
     if (node.input(i) == nullptr) return invalidInput(node.describe() + ": input " + std::to_string(i) + " is missing");
   }
-  WH_ASSIGN_OR_RETURN(Subgraph body, compileSubgraph(node, "body", outer, env));
+  WH_ASSIGN_OR_RETURN(Subgraph body, compiled("body"));
   WH_RETURN_IF_ERROR(checkCounts(node, body, states + static_cast<size_t>(scanInputs), node.numOutputs(),
                                  std::to_string(states) + " states and " + std::to_string(scanInputs) +
                                      " scan slices in; the node's " + std::to_string(node.numOutputs()) + " outputs out"));

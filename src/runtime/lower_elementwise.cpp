@@ -8,7 +8,10 @@
 //            y = Transpose(c) an initializer holding the transposed copy (a weight that
 //            jax2tf or TF exporters transpose at run time, which left a Conv unpacked), and
 //            y = ConstantOfShape(s) the filled initializer (the onnx package's "light" models
-//            make every weight so: alexnet spent 70 ms a run filling them).
+//            make every weight so: alexnet spent 70 ms a run filling them); and
+//            y = Slice(c, ...) or Concat(c1, c2, ...) of constants with constant operands the
+//            copied initializer (silero-vad slices its LSTM's gates out of one weight and
+//            concatenates them again inside an If branch, every run).
 // A. Before: y = Add(Conv(x, W, B), c)          c a scalar or one value per output channel
 //    After:  y = Conv(x, W, B + c)              (Sub: B - c; Mul: W * c, B * c; Div: W / c, B / c)
 //    computed in double and rounded once; repeated down a chain (Paddle's Conv -> Mul -> Add).
@@ -20,6 +23,7 @@
 //    After:  y = HardSwish(x), which the epilogue fusion then takes into a Conv before it.
 // Requires: every value that goes away has one reader and is neither a graph output nor kept;
 // float32 tensors.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -221,6 +225,121 @@ std::optional<ir::Tensor> transposed(const ir::Tensor& t, std::vector<int64_t> p
   return out;
 }
 
+/// Bytes per element for the byte copies of the folds, or 0 for strings and sub-byte types.
+size_t copyableElementBytes(ir::DataType dtype) {
+  if (dtype == ir::DataType::kString) return 0;
+  const size_t elem = ir::storageBytes(dtype, 1);
+  return elem != 0 && ir::storageBytes(dtype, 2) == 2 * elem ? elem : 0;
+}
+
+/// The integer values of a constant int32/int64 operand, or nullopt.
+std::optional<std::vector<int64_t>> constantInts(const ir::Value* v) {
+  const ir::Tensor* t = ir::constantOf(v, kSession);
+  if (t == nullptr) return std::nullopt;
+  if (t->dtype() == ir::DataType::kInt64) return std::vector<int64_t>(t->values<int64_t>().begin(), t->values<int64_t>().end());
+  if (t->dtype() == ir::DataType::kInt32) return std::vector<int64_t>(t->values<int32_t>().begin(), t->values<int32_t>().end());
+  return std::nullopt;
+}
+
+/// Slice(data, starts, ends[, axes[, steps]]) of a constant with constant operands (or the
+/// opset-1 attributes when the node has one input), as ONNX clamps it; nullopt when an operand
+/// is not constant or not valid.
+std::optional<ir::Tensor> sliced(const ir::Node& n, const ir::Tensor& data) {
+  const int64_t rank = data.rank();
+  const size_t elem = copyableElementBytes(data.dtype());
+  if (elem == 0 || rank == 0) return std::nullopt;
+  std::optional<std::vector<int64_t>> starts, ends, axes, steps;
+  if (n.numInputs() == 1) {
+    if (n.findAttribute("starts") == nullptr || n.findAttribute("ends") == nullptr) return std::nullopt;
+    starts = n.attrInts("starts");
+    ends = n.attrInts("ends");
+    if (n.findAttribute("axes") != nullptr) axes = n.attrInts("axes");
+  } else {
+    starts = constantInts(n.input(1));
+    ends = constantInts(n.input(2));
+    if (n.input(3) != nullptr && !(axes = constantInts(n.input(3)))) return std::nullopt;
+    if (n.input(4) != nullptr && !(steps = constantInts(n.input(4)))) return std::nullopt;
+  }
+  if (!starts || !ends || starts->size() != ends->size()) return std::nullopt;
+  const size_t count = starts->size();
+  if (!axes) {
+    axes.emplace();
+    for (size_t i = 0; i < count; ++i) axes->push_back(static_cast<int64_t>(i));
+  }
+  if (!steps) steps = std::vector<int64_t>(count, 1);
+  if (axes->size() != count || steps->size() != count) return std::nullopt;
+  std::vector<int64_t> first(static_cast<size_t>(rank), 0), step(static_cast<size_t>(rank), 1), outDims = data.dims();
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (size_t i = 0; i < count; ++i) {
+    int64_t axis = (*axes)[i] < 0 ? (*axes)[i] + rank : (*axes)[i];
+    if (axis < 0 || axis >= rank || seen[static_cast<size_t>(axis)] || (*steps)[i] == 0) return std::nullopt;
+    seen[static_cast<size_t>(axis)] = true;
+    const int64_t dim = data.dims()[static_cast<size_t>(axis)], st = (*steps)[i];
+    int64_t b = (*starts)[i], e = (*ends)[i];
+    if (b < 0) b += dim;
+    if (e < 0) e += dim;
+    if (st > 0) {
+      b = std::clamp<int64_t>(b, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+    } else {
+      b = std::clamp<int64_t>(b, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+    }
+    int64_t length = st > 0 ? (e - b + st - 1) / st : (b - e - st - 1) / -st;
+    outDims[static_cast<size_t>(axis)] = std::max<int64_t>(length, 0);
+    first[static_cast<size_t>(axis)] = b;
+    step[static_cast<size_t>(axis)] = st;
+  }
+  std::vector<int64_t> inStrides(static_cast<size_t>(rank), 1);
+  for (int64_t i = rank - 2; i >= 0; --i) inStrides[i] = inStrides[i + 1] * data.dims()[i + 1];
+  ir::Tensor out(data.dtype(), outDims);
+  int64_t numel = 1;
+  for (int64_t d : outDims) numel *= d;
+  const std::byte* src = data.rawData();
+  std::byte* dst = out.mutableRawData();
+  std::vector<int64_t> index(static_cast<size_t>(rank), 0);  // over the output
+  for (int64_t o = 0; o < numel; ++o) {
+    int64_t offset = 0;
+    for (int64_t i = 0; i < rank; ++i) offset += (first[i] + index[i] * step[i]) * inStrides[i];
+    std::memcpy(dst + o * static_cast<int64_t>(elem), src + offset * static_cast<int64_t>(elem), elem);
+    for (int64_t i = rank - 1; i >= 0 && ++index[i] == outDims[i]; --i) index[i] = 0;
+  }
+  return out;
+}
+
+/// Concat of constants of one dtype and rank along `axis`, or nullopt when they do not fit.
+std::optional<ir::Tensor> concatenated(const std::vector<const ir::Tensor*>& parts, int64_t axis) {
+  if (parts.empty()) return std::nullopt;
+  const ir::Tensor& head = *parts.front();
+  const int64_t rank = head.rank();
+  const size_t elem = copyableElementBytes(head.dtype());
+  if (elem == 0 || rank == 0) return std::nullopt;
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) return std::nullopt;
+  std::vector<int64_t> dims = head.dims();
+  dims[static_cast<size_t>(axis)] = 0;
+  for (const ir::Tensor* t : parts) {
+    if (t->dtype() != head.dtype() || t->rank() != rank) return std::nullopt;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (i != axis && t->dims()[i] != head.dims()[i]) return std::nullopt;
+    }
+    dims[static_cast<size_t>(axis)] += t->dims()[static_cast<size_t>(axis)];
+  }
+  int64_t outer = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= dims[i];
+  ir::Tensor out(head.dtype(), dims);
+  std::byte* dst = out.mutableRawData();
+  for (int64_t o = 0; o < outer; ++o) {
+    for (const ir::Tensor* t : parts) {
+      const size_t block = static_cast<size_t>(t->numel() / std::max<int64_t>(outer, 1)) * elem;
+      if (block == 0) continue;
+      std::memcpy(dst, t->rawData() + static_cast<size_t>(o) * block, block);
+      dst += block;
+    }
+  }
+  return out;
+}
+
 /// Above this a ConstantOfShape stays a kernel (a session would hold the filled tensor).
 constexpr int64_t kMaxFilledBytes = int64_t{512} << 20;
 
@@ -256,7 +375,7 @@ int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& k
   int64_t count = 0;
   std::vector<ir::Value*> sources;  // the constants read, dropped at the end when nothing else reads them
   for (ir::Node* n : graph.nodes()) {
-    if (!ir::isDefaultDomainOp(*n, {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "ConstantOfShape"}) ||
+    if (!ir::isDefaultDomainOp(*n, {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "ConstantOfShape", "Slice", "Concat"}) ||
         n->numOutputs() != 1) {
       continue;
     }
@@ -273,8 +392,37 @@ int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& k
       ++count;
       continue;
     }
+    if (n->opType() == "Concat") {
+      std::vector<const ir::Tensor*> parts;
+      for (const ir::Value* in : n->inputs()) {
+        const ir::Tensor* t = in != nullptr ? ir::constantOf(in, kSession) : nullptr;
+        if (t == nullptr) break;
+        parts.push_back(t);
+      }
+      if (out == nullptr || pinned(out) || parts.size() != n->numInputs() || n->findAttribute("axis") == nullptr) continue;
+      std::optional<ir::Tensor> t = concatenated(parts, n->attrInt("axis", 0));
+      if (!t) continue;
+      for (ir::Value* in : n->inputs()) sources.push_back(in);
+      ir::Value* c = graph.addInitializer(graph.uniqueValueName(out->name() + "_const"), std::move(*t));
+      graph.replaceAllUsesWith(out, c);
+      graph.eraseNode(n);
+      ++count;
+      continue;
+    }
     const ir::Tensor* data = n->numInputs() > 0 ? ir::constantOf(n->input(0), kSession) : nullptr;
     if (out == nullptr || data == nullptr || pinned(out) || data->dtype() == ir::DataType::kString) continue;
+    if (n->opType() == "Slice") {
+      std::optional<ir::Tensor> t = sliced(*n, *data);
+      if (!t) continue;
+      for (ir::Value* in : n->inputs()) {
+        if (in != nullptr && in->isInitializer()) sources.push_back(in);
+      }
+      ir::Value* c = graph.addInitializer(graph.uniqueValueName(out->name() + "_const"), std::move(*t));
+      graph.replaceAllUsesWith(out, c);
+      graph.eraseNode(n);
+      ++count;
+      continue;
+    }
     if (n->input(0)->isInitializer()) sources.push_back(n->input(0));
     if (n->opType() == "Transpose") {
       std::optional<ir::Tensor> t = transposed(*data, n->attrInts("perm"));

@@ -39,6 +39,14 @@ struct PlanEnv {
 /// their message, when run). Returns the number of nodes folded.
 int64_t foldConstantNodes(ir::Model& model, const Backend& backend, int threads, const std::vector<std::string>& keep);
 
+class Plan;
+
+/// A subgraph plan of a control-flow kernel, by attribute name; the kernel owns the plan.
+struct SubgraphPlan {
+  std::string attribute;
+  const Plan* plan;
+};
+
 class Plan {
  public:
   /// Compiles `model` (the plan keeps it). `keep` names values the lowering must leave
@@ -57,8 +65,19 @@ class Plan {
   /// The graph inputs without an initializer.
   const std::vector<const ir::Value*>& feedInputs() const { return feedInputs_; }
   const std::vector<const ir::Value*>& outputs() const { return outputValues_; }
-  /// Per node: the node and the milliseconds spent in it over all runs (with env.profile).
-  std::vector<std::pair<const ir::Node*, double>> profile() const;
+  /// One node's time over all runs (with env.profile): `scope` is empty for this plan's own
+  /// nodes and "node/attribute/..." for those of the subgraphs below it; `selfMs` leaves out
+  /// the time of the node's subgraphs (equal to `ms` for other nodes).
+  struct NodeTime {
+    std::string scope;
+    const ir::Node* node;
+    double ms;
+    double selfMs;
+    int64_t runs;
+  };
+  /// Every node of the plan in order, each control-flow node followed by the nodes of its
+  /// subgraphs (depth first).
+  std::vector<NodeTime> profile() const;
   int64_t runs() const { return runs_; }
 
  private:
@@ -69,7 +88,9 @@ class Plan {
     std::vector<int> implicitSlots;  // the node's implicit inputs (subgraph captures)
     std::vector<int> outputSlots;    // -1 for absent outputs
     std::vector<int> releaseAfter;   // slots whose last use is this step
+    std::vector<SubgraphPlan> subplans;  // a control-flow node's compiled subgraphs (owned by its kernel)
   };
+  void appendProfile(const std::string& scope, std::vector<NodeTime>& out) const;
 
   Status compileSteps(const std::vector<std::string>& keep);
   int slotFor(const ir::Value* v);
@@ -95,8 +116,9 @@ class Plan {
 bool isControlFlow(const ir::Node& node);
 
 /// The kernel for a control-flow node of `outer` (whose opsets its subgraphs share): each
-/// subgraph is decoded and compiled into a plan once, here. Errors name the node.
+/// subgraph is decoded and compiled into a plan once, here; `subplans` receives them (for the
+/// profile). Errors name the node.
 Expected<std::unique_ptr<Kernel>> createControlFlowKernel(const ir::Node& node, const ir::Model& outer,
-                                                          const PlanEnv& env);
+                                                          const PlanEnv& env, std::vector<SubgraphPlan>* subplans);
 
 }  // namespace whittle::runtime::detail

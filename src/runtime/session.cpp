@@ -88,6 +88,7 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
   for (const ir::Node* node : graph.nodes()) {
     int64_t opset = model_.opsetVersion(node->domain());
     std::unique_ptr<Kernel> kernel;
+    std::vector<SubgraphPlan> subplans;
     if (node->hasSubgraphs()) {
       if (!isControlFlow(*node)) {
         return unimplemented(node->describe() + ": op " + node->opType() + " has subgraphs and is not control flow the " +
@@ -98,7 +99,7 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
         return unimplemented(node->describe() + ": op " + node->opType() + " (control flow) is not supported by the " +
                              runtimeName + " runtime; it runs on the CPU runtime only");
       }
-      WH_ASSIGN_OR_RETURN(kernel, createControlFlowKernel(*node, model_, env_));
+      WH_ASSIGN_OR_RETURN(kernel, createControlFlowKernel(*node, model_, env_, &subplans));
     } else {
       const KernelFactory* factory = registry.find(node->domain(), node->opType(), opset);
       if (factory == nullptr) {
@@ -118,7 +119,7 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
       for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
       WH_ASSIGN_OR_RETURN(kernel, (*factory)(info));
     }
-    Step step{node, std::move(kernel), {}, {}, {}, {}};
+    Step step{node, std::move(kernel), {}, {}, {}, {}, std::move(subplans)};
     for (const ir::Value* in : node->inputs()) {
       int s = in ? slotFor(in) : -1;
       step.inputSlots.push_back(s);
@@ -199,10 +200,30 @@ Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
   return results;
 }
 
-std::vector<std::pair<const ir::Node*, double>> Plan::profile() const {
-  std::vector<std::pair<const ir::Node*, double>> out;
-  for (size_t i = 0; i < steps_.size(); ++i) out.emplace_back(steps_[i].node, nodeMs_[i]);
+std::vector<Plan::NodeTime> Plan::profile() const {
+  std::vector<NodeTime> out;
+  appendProfile("", out);
   return out;
+}
+
+void Plan::appendProfile(const std::string& scope, std::vector<NodeTime>& out) const {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& step = steps_[i];
+    size_t self = out.size();
+    out.push_back({scope, step.node, nodeMs_[i], nodeMs_[i], runs_});
+    for (const SubgraphPlan& sub : step.subplans) {
+      const std::string name = step.node->name().empty() ? step.node->opType() : step.node->name();
+      const std::string subScope = (scope.empty() ? "" : scope + "/") + name + "/" + sub.attribute;
+      size_t first = out.size();
+      sub.plan->appendProfile(subScope, out);
+      // The subgraph's own nodes (not those of deeper subgraphs, which they include) are
+      // the time the control-flow node spent inside it.
+      for (size_t j = first; j < out.size(); ++j) {
+        if (out[j].scope == subScope) out[self].selfMs -= out[j].ms;
+      }
+    }
+    if (out[self].selfMs < 0) out[self].selfMs = 0;
+  }
 }
 
 }  // namespace detail
@@ -363,8 +384,9 @@ size_t Session::peakActivationBytes() const { return impl_->pool.peakBytes(); }
 
 std::vector<NodeProfile> Session::profile() const {
   std::vector<NodeProfile> out;
-  for (const auto& [n, ms] : impl_->plan->profile()) {
-    out.push_back({n->name().empty() ? n->describe() : n->name(), n->opType(), ms, impl_->plan->runs()});
+  for (const detail::Plan::NodeTime& t : impl_->plan->profile()) {
+    out.push_back({t.node->name().empty() ? t.node->describe() : t.node->name(), t.node->opType(), t.ms, t.runs,
+                   t.scope, t.selfMs});
   }
   return out;
 }

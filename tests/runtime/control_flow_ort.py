@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds control-flow models with onnx.helper (If reading outer values and initializers, a
 Loop with a nested If, loop-carried values that grow and scan outputs, Scan-16 with axes and
-directions) and writes, per model, OUT/NAME/model.onnx and for each input set
+directions, an LSTM whose weights a nested If branch slices out of the main graph's Constant
+nodes and initializers, as silero-vad does) and writes, per model, OUT/NAME/model.onnx and for each input set
 OUT/NAME/set_S/input_K.npy (+ input_K.name) and ONNX Runtime's outputs OUT/NAME/set_S/output_K.npy.
 
     python tests/runtime/control_flow_ort.py OUT_DIR
@@ -90,9 +91,87 @@ def scan_axes():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)]), sets
 
 
+def if_nested_lstm():
+    # silero-vad: the LSTM weights are Constant nodes of an enclosing graph, which a nested
+    # branch slices into gates, reorders (PyTorch i, f, g, o to ONNX i, o, f, c), joins and
+    # unsqueezes on every run; the runtime takes them as the branch's constants.
+    rng = np.random.default_rng(4)
+    H, I, T = 3, 2, 4
+    w = rng.standard_normal((4 * H, I)).astype(np.float32)
+    r = rng.standard_normal((4 * H, H)).astype(np.float32)
+    b = rng.standard_normal(8 * H).astype(np.float32)
+
+    def gates(src, prefix, nodes, inits):
+        parts = []
+        for k, gate in enumerate([0, 3, 1, 2]):
+            inits += [init(f"{prefix}_s{k}", np.array([gate * H], np.int64)),
+                      init(f"{prefix}_e{k}", np.array([(gate + 1) * H], np.int64))]
+            nodes.append(helper.make_node("Slice", [src, f"{prefix}_s{k}", f"{prefix}_e{k}", "axis0"], [f"{prefix}_g{k}"]))
+            parts.append(f"{prefix}_g{k}")
+        nodes.append(helper.make_node("Concat", parts, [f"{prefix}_cat"], axis=0))
+        nodes.append(helper.make_node("Unsqueeze", [f"{prefix}_cat", "axis0"], [f"{prefix}_3d"]))
+        return f"{prefix}_3d"
+
+    nodes, inits = [], [init("axis0", np.array([0], np.int64))]
+    w3, r3 = gates("w", "w", nodes, inits), gates("r", "r", nodes, inits)
+    nodes.append(helper.make_node("Unsqueeze", ["b", "axis0"], ["b2"]))
+    nodes.append(helper.make_node("LSTM", ["x", w3, r3, "b2"], ["", "h"], hidden_size=H))
+    inner_then = helper.make_graph(nodes, "inner_then", [], [vi("h", F)], inits)
+    inner_else = helper.make_graph([helper.make_node("ReduceSum", ["w"], ["ws"], keepdims=1),
+                                    helper.make_node("Mul", ["h0", "ws"], ["he"])], "inner_else", [], [vi("he", F)])
+    outer_then = helper.make_graph(
+        [helper.make_node("Not", ["d"], ["nd"]),
+         helper.make_node("If", ["nd"], ["hi"], then_branch=inner_then, else_branch=inner_else),
+         helper.make_node("Add", ["hi", "h0"], ["ht"])], "outer_then", [], [vi("ht", F)])
+    outer_else = helper.make_graph([helper.make_node("Neg", ["h0"], ["hn"])], "outer_else", [], [vi("hn", F)])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["w"], value=numpy_helper.from_array(w)),
+         helper.make_node("Constant", [], ["b"], value=numpy_helper.from_array(b)),
+         helper.make_node("If", ["c"], ["y"], then_branch=outer_then, else_branch=outer_else),
+         helper.make_node("ReduceSum", ["w"], ["wsum"], keepdims=0)],
+        "if_nested_lstm", [vi("c", B, []), vi("d", B, []), vi("x", F, [T, 1, I])],
+        [vi("y", F, [1, 1, H]), vi("wsum", F, [])],
+        [init("r", r), init("h0", np.zeros((1, 1, H), np.float32))])
+    x = rng.standard_normal((T, 1, I)).astype(np.float32)
+    sets = [[np.bool_(True), np.bool_(False), x], [np.bool_(True), np.bool_(True), x], [np.bool_(False), np.bool_(False), x]]
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), sets
+
+
+def loop_carried_weights():
+    # Paddle2ONNX: weights enter a Loop as carried values the body hands on unchanged (one
+    # directly, one through an Identity), next to a carried value that starts as a constant and
+    # changes; the runtime makes the first two constants of the body and leaves the third fed.
+    rng = np.random.default_rng(5)
+    body = helper.make_graph(
+        [helper.make_node("Transpose", ["w_in"], ["wt"], perm=[1, 0]),
+         helper.make_node("MatMul", ["acc", "wt"], ["m"]),
+         helper.make_node("Add", ["m", "v_in"], ["acc_out"]),
+         helper.make_node("Identity", ["w_in"], ["w_out"]),
+         helper.make_node("Mul", ["s_in", "two"], ["s_out"]),
+         helper.make_node("Add", ["acc_out", "s_in"], ["scan"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body", [vi("i", I64, []), vi("cond_in", B, []), vi("acc", F, [1, 3]), vi("w_in", F, [3, 3]),
+                 vi("v_in", F, [3]), vi("s_in", F, [3])],
+        [vi("cond_out", B, []), vi("acc_out", F, [1, 3]), vi("w_out", F, [3, 3]), vi("v_in", F, [3]),
+         vi("s_out", F, [3]), vi("scan", F, [1, 3])],
+        [init("two", np.float32(2))])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["v"], value=numpy_helper.from_array(rng.standard_normal(3).astype(np.float32))),
+         helper.make_node("Loop", ["M", "", "x", "w", "v", "s"], ["acc_final", "w_final", "v_final", "s_final", "scans"],
+                          body=body)],
+        "loop_carried_weights", [vi("M", I64, []), vi("x", F, [1, 3])],
+        [vi("acc_final", F, [1, 3]), vi("w_final", F, [3, 3]), vi("v_final", F, [3]), vi("s_final", F, [3]),
+         vi("scans", F, [None, 1, 3])],
+        [init("w", (rng.standard_normal((3, 3)) * 0.5).astype(np.float32)), init("s", np.ones(3, np.float32))])
+    x = rng.standard_normal((1, 3)).astype(np.float32)
+    sets = [[np.int64(3), x], [np.int64(0), x]]
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), sets
+
+
 def main():
     out = sys.argv[1]
-    for name, make in [("if_outer", if_outer), ("loop_nested_if", loop_nested_if), ("scan_axes", scan_axes)]:
+    for name, make in [("if_outer", if_outer), ("loop_nested_if", loop_nested_if), ("scan_axes", scan_axes),
+                       ("if_nested_lstm", if_nested_lstm), ("loop_carried_weights", loop_carried_weights)]:
         model, sets = make()
         model.ir_version = 8
         onnx.checker.check_model(model, full_check=True)

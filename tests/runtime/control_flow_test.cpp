@@ -302,7 +302,7 @@ TEST_CASE("Control-flow models built with onnx.helper agree with ONNX Runtime", 
   INFO(out);
   REQUIRE(testing::shell(cmd, &out) == 0);
   int compared = 0;
-  for (const std::string name : {"if_outer", "loop_nested_if", "scan_axes"}) {
+  for (const std::string name : {"if_outer", "loop_nested_if", "scan_axes", "if_nested_lstm", "loop_carried_weights"}) {
     fs::path folder = fs::path(tmp.path()) / name;
     auto model = onnx_io::load((folder / "model.onnx").string());
     INFO(name << ": " << model.status().message());
@@ -335,5 +335,66 @@ TEST_CASE("Control-flow models built with onnx.helper agree with ONNX Runtime", 
       }
     }
   }
-  CHECK(compared == 2 + 9 + 3);  // if_outer: 2 sets of 1 output; loop: 3 sets of 3; scan: 1 set of 3
+  // if_outer: 2 sets of 1 output; loop: 3 sets of 3; scan: 1 set of 3; if_nested_lstm: 3 sets of 2;
+  // loop_carried_weights: 2 sets of 5
+  CHECK(compared == 2 + 9 + 3 + 6 + 10);
+}
+
+TEST_CASE("The profile lists the nodes of If branches under their scope, each millisecond once", "[runtime][control-flow]") {
+  runtime::SessionOptions options;
+  options.profile = true;
+  auto created = runtime::Session::create(ifModel(), options);
+  REQUIRE(created.isOk());
+  runtime::Session& session = **created;
+  for (bool c : {true, true, false}) run(session, {{"c", boolean(c)}, {"x", floats({2}, {3, 4})}});
+  std::vector<std::string> rows;
+  double topTotal = 0, selfTotal = 0;
+  for (const runtime::NodeProfile& p : session.profile()) {
+    rows.push_back((p.scope.empty() ? "" : p.scope + ": ") + p.opType + " x" + std::to_string(p.runs));
+    if (p.scope.empty()) topTotal += p.totalMs;
+    selfTotal += p.selfMs;
+    CHECK(p.selfMs <= p.totalMs);
+    CHECK(p.selfMs >= 0);
+  }
+  CHECK(rows == std::vector<std::string>{"If x3", "choose/then_branch: Add x2", "choose/else_branch: Mul x1",
+                                         "choose/else_branch: Sub x1"});
+  CHECK(selfTotal == Approx(topTotal).epsilon(1e-9));
+}
+
+TEST_CASE("A branch takes the enclosing graph's constants as its own and folds what it computes from them",
+          "[runtime][control-flow]") {
+  // then: x + Slice(w, [1], [3]) with w a Constant node of the main graph, which also reads it;
+  // the Slice runs once, when the session is made, not in every run of the branch.
+  ProtoGraph thenBranch("then"), elseBranch("else");
+  thenBranch.int64s("s", {1}, {1}).int64s("e", {1}, {3});
+  thenBranch.node("Slice", {"w", "s", "e"}, {"ws"}).node("Add", {"x", "ws"}, {"t"}).output("t", kFloat);
+  elseBranch.node("Neg", {"x"}, {"n"}).output("n", kFloat);
+  onnx::AttributeProto value;
+  value.set_name("value");
+  value.set_type(onnx::AttributeProto::TENSOR);
+  value.mutable_t()->set_data_type(kFloat);
+  value.mutable_t()->add_dims(4);
+  for (float f : {1.f, 2.f, 3.f, 4.f}) value.mutable_t()->add_float_data(f);
+  ProtoGraph main("main");
+  main.input("c", kBool, {}).input("x", kFloat, {2});
+  main.node("Constant", {}, {"w"}, {value}, "weights");
+  main.node("If", {"c"}, {"z"}, {onnxGraph("then_branch", thenBranch), onnxGraph("else_branch", elseBranch)}, "pick");
+  main.node("ReduceSum", {"w"}, {"total"}, {onnxInt("keepdims", 0)});
+  main.output("z", kFloat, {2}).output("total", kFloat, {});
+  runtime::SessionOptions options;
+  options.profile = true;
+  auto created = runtime::Session::create(testing::loadProtoModel(main, 13), options);
+  INFO(created.status().message());
+  REQUIRE(created.isOk());
+  runtime::Session& session = **created;
+  auto yes = run(session, {{"c", boolean(true)}, {"x", floats({2}, {10, 20})}});
+  CHECK(values(yes[0].second) == std::vector<float>{12, 23});
+  CHECK(values(yes[1].second) == std::vector<float>{10});
+  auto no = run(session, {{"c", boolean(false)}, {"x", floats({2}, {10, 20})}});
+  CHECK(values(no[0].second) == std::vector<float>{-10, -20});
+  std::vector<std::string> thenOps;
+  for (const runtime::NodeProfile& p : session.profile()) {
+    if (p.scope == "pick/then_branch") thenOps.push_back(p.opType);
+  }
+  CHECK(thenOps == std::vector<std::string>{"Add"});
 }

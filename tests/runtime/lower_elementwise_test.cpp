@@ -5,6 +5,8 @@
 // computes what the unlowered one does; negative cases check what must stay.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "support/graph_builder.h"
 #include "support/graph_queries.h"
 #include "support/lowering_check.h"
@@ -268,4 +270,73 @@ TEST_CASE("A squeeze-and-excitation block stays channels last", "[runtime][lower
   CHECK(excite->attrInt("channels_last_out", 0) == 1);
   CHECK(whittle::testing::findNode(*m.graph, "conv2")->attrInt("channels_last_in", 0) == 1);
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}});
+}
+
+TEST_CASE("Slice and Concat of constants become constants, down a chain", "[runtime][lowering]") {
+  // silero-vad's LSTM: W = Unsqueeze(Concat(Slice(w, ...), Slice(w, ...), ...)) inside an If branch.
+  struct Case {
+    std::string what;
+    std::vector<int64_t> starts, ends, axes, steps;  // axes/steps empty: the input is absent
+    std::vector<int64_t> outDims;
+  };
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  const std::vector<Case> cases = {
+      {"rows 1..-1", {1}, {-1}, {0}, {}, {4, 5}},
+      {"reversed by 2, the end clamped", {-1}, {-100}, {0}, {-2}, {3, 5}},
+      {"both axes, negative axis, ends past the dims", {0, 1}, {kMax, 1000}, {-2, 1}, {2, 1}, {3, 4}},
+      {"no axes: the leading axes", {2, 0}, {4, 5}, {}, {}, {2, 5}},
+      {"empty", {3}, {3}, {1}, {}, {6, 0}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    GraphBuilder b(51);
+    ir::Value* w = b.weight("w", {6, 5});
+    std::vector<ir::Value*> in = {w, int64s(b, "starts", c.starts), int64s(b, "ends", c.ends)};
+    if (!c.axes.empty() || !c.steps.empty()) in.push_back(c.axes.empty() ? nullptr : int64s(b, "axes", c.axes));
+    if (!c.steps.empty()) in.push_back(int64s(b, "steps", c.steps));
+    ir::Value* x = b.input("x", ir::DataType::kFloat, c.outDims);
+    b.output(b.node("Add", {x, b.node("Slice", in, {}, "slice")}, {}, "add"));
+    ir::Model model = b.build(13);
+    ir::Model m = lowered(model);
+    CHECK(opTypes(*m.graph) == std::vector<std::string>{"Add"});
+    CHECK(m.graph->findValue("w") == nullptr);  // read by nothing else: dropped
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, c.outDims)}});
+  }
+  SECTION("Slice with the opset-1 attributes, Concat of the slices and a weight, then Unsqueeze") {
+    GraphBuilder b(52);
+    ir::Value* w = b.weight("w", {6, 5});
+    ir::Value* top = b.node("Slice", {w},
+                            {ir::Attribute::makeInts("starts", {0}), ir::Attribute::makeInts("ends", {2}),
+                             ir::Attribute::makeInts("axes", {0})},
+                            "top");
+    ir::Value* bottom = b.node("Slice", {w},
+                               {ir::Attribute::makeInts("starts", {-2, 1}), ir::Attribute::makeInts("ends", {kMax, 4})},
+                               "bottom");                                                  // [2, 3]
+    ir::Value* joined = b.node("Concat", {top, b.weight("v", {2, 2})}, {ir::Attribute::makeInt("axis", -1)}, "c0");  // [2, 7]
+    ir::Value* all = b.node("Concat", {joined, bottom, bottom}, {ir::Attribute::makeInt("axis", 1)}, "c1");          // [2, 13]
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 2, 13});
+    b.output(b.node("Add", {x, b.node("Unsqueeze", {all}, {ir::Attribute::makeInts("axes", {0})}, "u")}, {}, "add"));
+    ir::Model model = b.build(9);
+    ir::Model m = lowered(model);
+    CHECK(opTypes(*m.graph) == std::vector<std::string>{"Add"});
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 2, 13})}});
+  }
+}
+
+TEST_CASE("Slice and Concat with a run-time operand, or whose output is a graph output, stay", "[runtime][lowering]") {
+  GraphBuilder b(53);
+  ir::Value* w = b.weight("w", {4, 3});
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 3});
+  ir::Value* start = b.input("start", ir::DataType::kInt64, {1});
+  ir::Value* dynamic = b.node("Slice", {w, start, int64s(b, "ends", {100})}, {}, "dynamic");
+  ir::Value* withInput = b.node("Concat", {x, w}, {ir::Attribute::makeInt("axis", 0)}, "with_input");  // [6, 3]
+  ir::Value* shown = b.node("Slice", {w, int64s(b, "s1", {0}), int64s(b, "e1", {2})}, {}, "shown");     // [2, 3]
+  b.output(dynamic);
+  b.output(withInput);
+  b.output(shown);
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(opTypes(*m.graph) == std::vector<std::string>{"Slice", "Concat", "Slice"});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {2, 3})},
+                               {"start", ir::Tensor::fromVector(ir::DataType::kInt64, {1}, std::vector<int64_t>{1})}});
 }

@@ -36,8 +36,10 @@ void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& kee
 /// every Conv bias to [1, C, 1, 1] at run time); Transpose of a constant becomes the
 /// transposed initializer (jax2tf transposes Conv weights at run time, which kept the Conv
 /// from packing them once), ConstantOfShape of a constant shape the filled initializer (up to
-/// 512 MiB; the onnx package's "light" models make every weight so). Returns how many went
-/// (src/runtime/lower_elementwise.cpp).
+/// 512 MiB; the onnx package's "light" models make every weight so), Slice and Concat of
+/// constants with constant operands the copied initializer (silero-vad slices and re-joins its
+/// LSTM gates inside an If branch). One pass in graph order, so chains fold. Returns how many
+/// went (src/runtime/lower_elementwise.cpp).
 int64_t foldConstantReshapes(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
 /// Step A of lowerForCpu: Add, Sub, Mul or Div of a float32 Conv or ConvTranspose output (its

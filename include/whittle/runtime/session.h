@@ -36,7 +36,15 @@ struct NodeProfile {
   std::string node;
   std::string opType;
   double totalMs = 0;
+  /// Runs of the graph the node is in (a Loop body's nodes: one per iteration).
   int64_t runs = 0;
+  /// Empty for the model's graph; "If_0/then_branch" (node/attribute, nested with '/') for
+  /// the nodes of subgraphs.
+  std::string scope;
+  /// totalMs less the time of the node's subgraphs' nodes (what the control-flow kernel
+  /// itself spent); equal to totalMs for nodes without subgraphs. The self times of all
+  /// nodes, at every depth, add up to the model's node time.
+  double selfMs = 0;
 };
 
 /// A model compiled for a backend once (kernel selection, weight packing, primitive
@@ -60,7 +68,8 @@ class Session {
   const std::vector<const ir::Value*>& outputs() const;
   const SessionOptions& options() const;
 
-  /// Per-node times when options.profile is set, in graph order.
+  /// Per-node times when options.profile is set, in graph order, each control-flow node
+  /// followed by the nodes of its subgraphs (depth first).
   std::vector<NodeProfile> profile() const;
   /// Peak bytes of activation buffers held by the pool.
   size_t peakActivationBytes() const;
