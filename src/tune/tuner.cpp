@@ -1,6 +1,7 @@
-// The accuracy-aware quantization search (include/whittle/tune/tune.h): baseline, sensitivity
-// (cheap per-layer pass, then measured one node at a time), range methods, output tail, and
-// the greedy fallback of the most harmful nodes to float.
+// The accuracy-aware quantization search (include/whittle/tune/tune.h): baseline, range
+// methods, cross-layer equalization, bias correction, sensitivity (cheap per-layer pass, then
+// measured one node at a time), output tail, and the greedy fallback to float in the order of
+// gain per cost.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -12,6 +13,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tune/bias_correction.h"
+#include "tune/equalize.h"
 #include "tune/measure.h"
 #include "whittle/common/file_util.h"
 #include "whittle/common/text.h"
@@ -116,15 +119,61 @@ std::string floatList(const std::vector<std::string>& nodes) {
   return list;
 }
 
-/// One point of the search: the nodes kept float and the range methods.
+bool isCompute(const std::string& op) {
+  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
+}
+
+/// One point of the search: the nodes kept float, the range methods, the float-model repairs.
 struct Config {
   std::vector<std::string> floatNodes;
   quant::CalibrationMethod defaultMethod = quant::CalibrationMethod::kMinMax;
   std::map<std::string, quant::CalibrationMethod> methods;
+  bool equalize = false;        ///< quantize the equalized float model
+  bool biasCorrection = false;  ///< correct biases by the measured mean output shift
 };
 
-bool isCompute(const std::string& op) {
-  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
+/// What keeping `node` float costs, in estimated microseconds of float32 work: its
+/// multiply-adds (about 40 G/s on one core) and its weight bytes streamed (about 8 GB/s), and
+/// the same for the ops with weights that then read its float output. Only an order: the
+/// fallback takes the nodes of most gain per cost first.
+double floatCostUs(const ir::Node& node) {
+  auto one = [](const ir::Node& n) {
+    if (n.numInputs() < 2) return 0.0;
+    const ir::Tensor* w = ir::constantOf(n.input(1));
+    if (w == nullptr) return 0.0;
+    double positions = 1;
+    if (n.output(0) != nullptr) {
+      if (auto dims = n.output(0)->type().staticDims(); dims && dims->size() >= 2) {
+        // Conv: every output position reuses the weights; MatMul/Gemm: every row.
+        const size_t from = n.opType() == "Conv" || n.opType() == "ConvTranspose" ? 2 : 0;
+        for (size_t d = from; d < dims->size(); ++d) {
+          if (n.opType() != "Conv" && n.opType() != "ConvTranspose" && d + 1 == dims->size()) break;
+          positions *= static_cast<double>((*dims)[d]);
+        }
+      }
+    }
+    const double macs = static_cast<double>(w->numel()) * positions;
+    return macs / 40e3 + static_cast<double>(w->numel()) * 4.0 / 8e3;
+  };
+  double cost = one(node);
+  // The weighted ops downstream of its float output (through ops without weights).
+  std::vector<const ir::Value*> todo;
+  std::set<const ir::Node*> seen;
+  for (const ir::Value* v : node.outputs()) todo.push_back(v);
+  while (!todo.empty()) {
+    const ir::Value* v = todo.back();
+    todo.pop_back();
+    if (v == nullptr) continue;
+    for (const auto& use : v->uses()) {
+      if (use.user == nullptr || !seen.insert(use.user).second) continue;
+      if (isCompute(use.user->opType())) {
+        cost += one(*use.user);
+      } else {
+        for (const ir::Value* o : use.user->outputs()) todo.push_back(o);
+      }
+    }
+  }
+  return cost;
 }
 
 /// The output-decoding tail: nodes none of whose paths to a graph output crosses a
@@ -237,6 +286,10 @@ class Search {
   Status loadMergeLogs();
   /// After the budget holds: quantize float nodes again while it still holds.
   Status minimize(Config config);
+  /// Measures the bias-correction moments of `c`'s quantization (one calibration run).
+  Status measureBias(const Config& c);
+  RangeProvider& rangesFor(const Config& c) { return c.equalize ? *rangesEq_ : *ranges_; }
+  const ir::Model& floatFor(const Config& c) const { return c.equalize ? floatEq_ : float_; }
 
   const TuneRequest& req_;
   TuneResult& result_;
@@ -247,6 +300,10 @@ class Search {
   std::unique_ptr<data::Dataset> calibData_;
   std::unique_ptr<quant::StandardCalibrationProvider> calib_;
   std::unique_ptr<RangeProvider> ranges_;
+  ir::Model floatEq_;  ///< float_ after cross-layer equalization (when tried)
+  std::unique_ptr<quant::StandardCalibrationProvider> calibEq_;  ///< its own observations
+  std::unique_ptr<RangeProvider> rangesEq_;
+  std::map<std::string, SiteMoments> moments_;  ///< bias-correction input means, by node
   std::unique_ptr<Reference> ref_;
   std::vector<std::string> candidates_;  ///< quantized nodes, in graph order
   std::unordered_map<std::string, std::string> opOf_;
@@ -277,11 +334,19 @@ void Search::finish() {
   e.options = passes::PassOptions(options);
   pipeline.push_back(e);
   result_.pipeline = passes::printPipeline(pipeline);
+  if (best.equalized || best.biasCorrected) {
+    result_.notes.push_back(std::string("the best model also has ") +
+                            (best.equalized ? "cross-layer equalization" : "") +
+                            (best.equalized && best.biasCorrected ? " and " : "") +
+                            (best.biasCorrected ? "bias correction" : "") +
+                            ", which the tuner applies around the pipeline (the pipeline alone does not reproduce it)");
+  }
 }
 
 Expected<ir::Model> Search::quantize(const Config& c) {
-  ranges_->set(c.defaultMethod, c.methods);
-  ir::Model m = float_.clone();
+  RangeProvider& ranges = rangesFor(c);
+  ranges.set(c.defaultMethod, c.methods);
+  ir::Model m = floatFor(c).clone();
   passes::PipelineEntry e = entry_;
   std::map<std::string, std::string> options = e.options.values();
   options["method"] = "minmax";
@@ -290,7 +355,7 @@ Expected<ir::Model> Search::quantize(const Config& c) {
   {
     passes::PassContext ctx(m);
     ctx.strict = req_.optimize.strict;
-    ctx.calibration = ranges_.get();
+    ctx.calibration = &ranges;
     auto stats = passes::runPipeline(m, {e}, ctx);
     if (!stats.isOk()) return stats.status().withContext(req_.optimize.inputPath);
     if (!notesTaken_) {
@@ -299,8 +364,23 @@ Expected<ir::Model> Search::quantize(const Config& c) {
       for (const auto& w : ctx.warnings()) result_.notes.push_back("warning: " + w);
     }
   }
+  if (c.biasCorrection) {
+    auto corrected = correctBiases(m, floatFor(c), moments_);
+    if (!corrected.isOk()) return corrected.status().withContext(req_.optimize.inputPath);
+  }
   WH_RETURN_IF_ERROR(ir::verify(*m.graph).withContext(req_.optimize.inputPath + ": after quantization"));
   return m;
+}
+
+Status Search::measureBias(const Config& c) {
+  Config plain = c;
+  plain.biasCorrection = false;
+  WH_ASSIGN_OR_RETURN(ir::Model q, quantize(plain));
+  std::vector<BiasSite> sites = biasSites(q, floatFor(c));
+  auto measured = measureSites(floatFor(c), sites, *calib_);
+  if (!measured.isOk()) return measured.status().withContext("bias correction");
+  moments_ = std::move(measured).value();
+  return Status::ok();
 }
 
 bool Search::better(const Trial& a, const Trial& b) const {
@@ -321,6 +401,8 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
   t.change = change;
   t.floatNodes = c.floatNodes;
   t.defaultMethod = std::string(quant::calibrationMethodName(c.defaultMethod));
+  t.equalized = c.equalize;
+  t.biasCorrected = c.biasCorrection;
   for (const auto& [tensor, method] : c.methods) t.methods[tensor] = std::string(quant::calibrationMethodName(method));
   t.fullData = full;
   t.metrics = full ? measured.full : measured.first;
@@ -581,6 +663,10 @@ Status Search::run() {
   const double percentile = std::stod(passes::passOption("quantize-int8", "p").defaultValue);
   const ir::DataType act = o.quantize.activationType == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
   ranges_ = std::make_unique<RangeProvider>(*calib_, percentile, act);
+  if (calibData_) {
+    calibEq_ = std::make_unique<quant::StandardCalibrationProvider>(std::nullopt, calibData_.get(), copt);
+    rangesEq_ = std::make_unique<RangeProvider>(*calibEq_, percentile, act);
+  }
 
   // ---- Baseline: every node quantized ----
   Config config;
@@ -639,9 +725,51 @@ Status Search::run() {
       t->kept = true;
     }
   }
-  // ---- Sensitivity, of the model with the chosen method ----
+  // ---- Repair 1c: cross-layer equalization of depthwise -> pointwise pairs (float model) ----
+  const bool haveSamples = calibData_ != nullptr;
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.3)) {
+    floatEq_ = float_.clone();
+    auto eq = equalize(floatEq_, calib_.get());
+    if (!eq.isOk()) return eq.status().withContext("cross-layer equalization");
+    if (eq->pairs > 0) {
+      Config c = config;
+      c.equalize = true;
+      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "equalize",
+                                           "cross-layer equalization: " + std::to_string(eq->pairs) +
+                                               " depthwise/pointwise pairs, " + std::to_string(eq->channelsScaled) +
+                                               " channels scaled (" + std::to_string(eq->channelsPinned) +
+                                               " left alone: they reach the clip)",
+                                           false));
+      if (rankOf(t->metrics) > current + 0.1) {
+        current = rankOf(t->metrics);
+        config = c;
+        t->kept = true;
+      }
+    }
+  }
+  // ---- Repair 1d: bias correction by each layer's mean output shift ----
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.3)) {
+    WH_RETURN_IF_ERROR(measureBias(config));
+    if (!moments_.empty()) {
+      Config c = config;
+      c.biasCorrection = true;
+      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "bias",
+                                           "bias correction of " + std::to_string(moments_.size()) +
+                                               " Conv/Gemm layers (mean output shift on the calibration data)",
+                                           false));
+      if (rankOf(t->metrics) > current + 0.1) {
+        current = rankOf(t->metrics);
+        config = c;
+        t->kept = true;
+      }
+    }
+  }
+  if (!haveSamples && !req_.sensitivityOnly) {
+    result_.notes.push_back("cross-layer equalization and bias correction need calibration samples (--calib DATA); not tried");
+  }
+  // ---- Sensitivity, of the model with the chosen method and repairs ----
   say("sensitivity: per-layer SQNR of the quantized model");
-  if (config.defaultMethod != *method) {
+  if (config.defaultMethod != *method || config.equalize || config.biasCorrection) {
     WH_ASSIGN_OR_RETURN(q0, quantize(config));
   }
   WH_RETURN_IF_ERROR(cheapSensitivity(q0));
@@ -675,7 +803,7 @@ Status Search::run() {
     const ir::Node* n = byName.at(result_.sensitivity[i].node);
     std::vector<std::string> tensors;
     auto add = [&](const ir::Value* v) {
-      if (v != nullptr && ranges_->requested().contains(v->name()) &&
+      if (v != nullptr && rangesFor(config).requested().contains(v->name()) &&
           std::find(tensors.begin(), tensors.end(), v->name()) == tensors.end()) {
         tensors.push_back(v->name());
       }
@@ -704,8 +832,11 @@ Status Search::run() {
       }
     }
   }
-  if (config.defaultMethod != *method || !config.methods.empty()) {
-    WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges, on every sample"));
+  if (config.biasCorrection && !config.methods.empty()) {
+    WH_RETURN_IF_ERROR(measureBias(config));  // the per-tensor ranges moved some input scales
+  }
+  if (config.defaultMethod != *method || !config.methods.empty() || config.equalize || config.biasCorrection) {
+    WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges and repairs, on every sample"));
     if (met) return Status::ok();
   }
 
@@ -734,19 +865,60 @@ Status Search::run() {
     }
   }
 
-  // ---- Repair 3: the most harmful nodes float, one at a time ----
+  // ---- Repair 3: nodes float, one at a time, most gain per cost first ----
+  // A float node costs speed (it and the ops with weights that read its output run in float32):
+  // the measured gains (>= 0.1 dB) are taken in the order of gain per estimated cost, then the
+  // nodes the time left unmeasured in ranked order, then the small gains.
+  std::vector<const Sensitivity*> order, unmeasured, small;
+  std::unordered_map<std::string, double> cost;
   for (const Sensitivity& s : result_.sensitivity) {
+    cost[s.node] = std::max(1.0, floatCostUs(*byName.at(s.node)));
+    if (!s.gainDb) {
+      unmeasured.push_back(&s);
+    } else if (*s.gainDb >= 0.1) {
+      order.push_back(&s);
+    } else if (*s.gainDb > 0) {
+      small.push_back(&s);
+    }
+  }
+  std::stable_sort(order.begin(), order.end(), [&](const Sensitivity* x, const Sensitivity* y) {
+    return *x->gainDb / cost.at(x->node) > *y->gainDb / cost.at(y->node);
+  });
+  order.insert(order.end(), unmeasured.begin(), unmeasured.end());
+  order.insert(order.end(), small.begin(), small.end());
+  // The current configuration's full-data measurement: a fallback stays only when it meets the
+  // budget or raises the ranking SQNR or the agreement on every sample (top-1 alone moves by an
+  // image or two from one trial to the next).
+  Metrics last = result_.trials.front().metrics;
+  for (auto it = result_.trials.rbegin(); it != result_.trials.rend(); ++it) {
+    if (it->fullData && (it->kept || it->stage == "baseline")) {
+      last = it->metrics;
+      break;
+    }
+  }
+  for (const Sensitivity* s : order) {
     if (!timeLeft()) {
       result_.notes.push_back("the time budget (" + num(req_.timeBudgetSeconds, 0) + " s) ran out during the fallback");
       break;
     }
-    if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s.node) != config.floatNodes.end()) continue;
-    if (s.gainDb && *s.gainDb <= 0) continue;  // measured: float does not help
-    config.floatNodes.push_back(s.node);
-    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "fallback", "'" + s.node + "' (" + s.opType + ") float", true));
+    if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s->node) != config.floatNodes.end()) continue;
+    config.floatNodes.push_back(s->node);
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "fallback",
+                                         "'" + s->node + "' (" + s->opType + ") float, est. cost " +
+                                             num(cost.at(s->node), 0) + " us",
+                                         true));
+    const bool helps = rankOf(t->metrics) > rankOf(last) ||
+                       (t->metrics.agreementPct && last.agreementPct && *t->metrics.agreementPct > *last.agreementPct);
+    if (!t->meetsBudget && !helps) {
+      config.floatNodes.pop_back();  // no better on every sample: quantized again
+      continue;
+    }
     t->kept = true;
-    result_.fellBack.emplace_back(s.node, "rank " + std::to_string(s.rank) + " in sensitivity" +
-                                              (s.gainDb ? " (float alone: +" + num(*s.gainDb, 1) + " dB)" : std::string()));
+    last = t->metrics;
+    result_.fellBack.emplace_back(
+        s->node, "rank " + std::to_string(s->rank) + " in sensitivity" +
+                     (s->gainDb ? " (float alone: +" + num(*s->gainDb, 1) + " dB, est. cost " + num(cost.at(s->node), 0) + " us)"
+                                : std::string()));
     if (t->meetsBudget) return minimize(config);
   }
   return Status::ok();
@@ -831,7 +1003,9 @@ Expected<TuneResult> tune(const TuneRequest& request) {
     result.model.setMetadata("whittle.tune", "budget " + request.budget.text() + ": " +
                                                  (result.met ? "met" : "not met (" + result.shortfall + ")") +
                                                  "; trial " + std::to_string(best.index) + " of " +
-                                                 std::to_string(result.trials.size()));
+                                                 std::to_string(result.trials.size()) +
+                                                 (best.equalized ? "; cross-layer equalization" : "") +
+                                                 (best.biasCorrected ? "; bias correction" : ""));
     if (!o.outputPath.empty()) {
       onnx_io::SaveOptions saveOptions;
       saveOptions.externalData = o.externalData;
@@ -906,6 +1080,8 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
     x["change"] = t.change;
     x["float_nodes"] = t.floatNodes;
     x["default_method"] = t.defaultMethod;
+    x["equalized"] = t.equalized;
+    x["bias_corrected"] = t.biasCorrected;
     x["methods"] = t.methods;
     x["full_data"] = t.fullData;
     x["metrics"] = metricsJson(t.metrics);
