@@ -112,6 +112,39 @@ class RangeProvider final : public quant::CalibrationProvider {
   int runs_ = 0;
 };
 
+/// Observations for the equalized model: the tensors equalization rescaled from their own
+/// provider (one calibration run of just those), every other tensor from the original model's
+/// (computed already: those values are the same).
+class RoutingProvider final : public quant::CalibrationProvider {
+ public:
+  RoutingProvider(quant::CalibrationProvider& same, quant::CalibrationProvider& changed, std::set<std::string> rescaled)
+      : same_(same), changed_(changed), rescaled_(std::move(rescaled)) {}
+  Expected<quant::CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) override {
+    std::vector<std::string> a, b;
+    for (const std::string& t : tensors) (rescaled_.contains(t) ? b : a).push_back(t);
+    quant::CalibrationTable out;
+    if (!a.empty()) {
+      WH_ASSIGN_OR_RETURN(out, same_.observe(model, a));
+    }
+    if (!b.empty()) {
+      WH_ASSIGN_OR_RETURN(quant::CalibrationTable t, changed_.observe(model, b));
+      for (auto& [name, o] : t.tensors) out.tensors[name] = std::move(o);
+    }
+    return out;
+  }
+  Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override {
+    return same_.sampleFeeds(count);
+  }
+  Expected<int64_t> collect(const ir::Model& model, const std::map<std::string, quant::TensorCollector*>& collectors) override {
+    return same_.collect(model, collectors);
+  }
+
+ private:
+  quant::CalibrationProvider& same_;
+  quant::CalibrationProvider& changed_;
+  std::set<std::string> rescaled_;
+};
+
 /// The float-nodes option of quantize-int8.
 std::string floatList(const std::vector<std::string>& nodes) {
   std::string list;
@@ -142,14 +175,13 @@ double floatCostUs(const ir::Node& node) {
     const ir::Tensor* w = ir::constantOf(n.input(1));
     if (w == nullptr) return 0.0;
     double positions = 1;
-    if (n.output(0) != nullptr) {
-      if (auto dims = n.output(0)->type().staticDims(); dims && dims->size() >= 2) {
-        // Conv: every output position reuses the weights; MatMul/Gemm: every row.
-        const size_t from = n.opType() == "Conv" || n.opType() == "ConvTranspose" ? 2 : 0;
-        for (size_t d = from; d < dims->size(); ++d) {
-          if (n.opType() != "Conv" && n.opType() != "ConvTranspose" && d + 1 == dims->size()) break;
-          positions *= static_cast<double>((*dims)[d]);
-        }
+    if (n.output(0) != nullptr && n.output(0)->type().shape && n.output(0)->type().shape->size() >= 2) {
+      // Conv: every output position reuses the weights; MatMul/Gemm: every row. A dim not
+      // known (a free batch) counts as 1.
+      const std::vector<ir::Dim>& dims = *n.output(0)->type().shape;
+      const bool conv = n.opType() == "Conv" || n.opType() == "ConvTranspose";
+      for (size_t d = conv ? 2 : 0; d + (conv ? 0 : 1) < dims.size(); ++d) {
+        if (dims[d].isKnown()) positions *= static_cast<double>(dims[d].value);
       }
     }
     const double macs = static_cast<double>(w->numel()) * positions;
@@ -301,7 +333,8 @@ class Search {
   std::unique_ptr<quant::StandardCalibrationProvider> calib_;
   std::unique_ptr<RangeProvider> ranges_;
   ir::Model floatEq_;  ///< float_ after cross-layer equalization (when tried)
-  std::unique_ptr<quant::StandardCalibrationProvider> calibEq_;  ///< its own observations
+  std::unique_ptr<quant::StandardCalibrationProvider> calibEq_;  ///< observations of the rescaled tensors
+  std::unique_ptr<RoutingProvider> routeEq_;
   std::unique_ptr<RangeProvider> rangesEq_;
   std::map<std::string, SiteMoments> moments_;  ///< bias-correction input means, by node
   std::unique_ptr<Reference> ref_;
@@ -663,10 +696,7 @@ Status Search::run() {
   const double percentile = std::stod(passes::passOption("quantize-int8", "p").defaultValue);
   const ir::DataType act = o.quantize.activationType == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
   ranges_ = std::make_unique<RangeProvider>(*calib_, percentile, act);
-  if (calibData_) {
-    calibEq_ = std::make_unique<quant::StandardCalibrationProvider>(std::nullopt, calibData_.get(), copt);
-    rangesEq_ = std::make_unique<RangeProvider>(*calibEq_, percentile, act);
-  }
+  if (calibData_) calibEq_ = std::make_unique<quant::StandardCalibrationProvider>(std::nullopt, calibData_.get(), copt);
 
   // ---- Baseline: every node quantized ----
   Config config;
@@ -725,30 +755,9 @@ Status Search::run() {
       t->kept = true;
     }
   }
-  // ---- Repair 1c: cross-layer equalization of depthwise -> pointwise pairs (float model) ----
+  // ---- Repair 1c: bias correction by each layer's mean output shift (one statistics run) ----
   const bool haveSamples = calibData_ != nullptr;
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.3)) {
-    floatEq_ = float_.clone();
-    auto eq = equalize(floatEq_, calib_.get());
-    if (!eq.isOk()) return eq.status().withContext("cross-layer equalization");
-    if (eq->pairs > 0) {
-      Config c = config;
-      c.equalize = true;
-      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "equalize",
-                                           "cross-layer equalization: " + std::to_string(eq->pairs) +
-                                               " depthwise/pointwise pairs, " + std::to_string(eq->channelsScaled) +
-                                               " channels scaled (" + std::to_string(eq->channelsPinned) +
-                                               " left alone: they reach the clip)",
-                                           false));
-      if (rankOf(t->metrics) > current + 0.1) {
-        current = rankOf(t->metrics);
-        config = c;
-        t->kept = true;
-      }
-    }
-  }
-  // ---- Repair 1d: bias correction by each layer's mean output shift ----
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.3)) {
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
     WH_RETURN_IF_ERROR(measureBias(config));
     if (!moments_.empty()) {
       Config c = config;
@@ -761,6 +770,35 @@ Status Search::run() {
         current = rankOf(t->metrics);
         config = c;
         t->kept = true;
+      }
+    }
+  }
+  // ---- Repair 1d: cross-layer equalization of depthwise -> pointwise pairs (float model; its
+  // activations are observed again) ----
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+    floatEq_ = float_.clone();
+    auto eq = equalize(floatEq_, calib_.get());
+    if (!eq.isOk()) return eq.status().withContext("cross-layer equalization");
+    if (eq->pairs > 0) {
+      routeEq_ = std::make_unique<RoutingProvider>(*calib_, *calibEq_,
+                                                   std::set<std::string>(eq->rescaled.begin(), eq->rescaled.end()));
+      rangesEq_ = std::make_unique<RangeProvider>(*routeEq_, percentile, act);
+      Config c = config;
+      c.equalize = true;
+      std::map<std::string, SiteMoments> saved = moments_;
+      if (c.biasCorrection) WH_RETURN_IF_ERROR(measureBias(c));
+      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "equalize",
+                                           "cross-layer equalization: " + std::to_string(eq->pairs) +
+                                               " depthwise/pointwise pairs, " + std::to_string(eq->channelsScaled) +
+                                               " channels scaled (" + std::to_string(eq->channelsPinned) +
+                                               " left alone: they reach the clip)",
+                                           false));
+      if (rankOf(t->metrics) > current + 0.1) {
+        current = rankOf(t->metrics);
+        config = c;
+        t->kept = true;
+      } else {
+        moments_ = std::move(saved);
       }
     }
   }
@@ -868,7 +906,7 @@ Status Search::run() {
   // ---- Repair 3: nodes float, one at a time, most gain per cost first ----
   // A float node costs speed (it and the ops with weights that read its output run in float32):
   // the measured gains (>= 0.1 dB) are taken in the order of gain per estimated cost, then the
-  // nodes the time left unmeasured in ranked order, then the small gains.
+  // nodes the time left unmeasured (by per-layer loss per cost), then the small gains.
   std::vector<const Sensitivity*> order, unmeasured, small;
   std::unordered_map<std::string, double> cost;
   for (const Sensitivity& s : result_.sensitivity) {
@@ -883,6 +921,12 @@ Status Search::run() {
   }
   std::stable_sort(order.begin(), order.end(), [&](const Sensitivity* x, const Sensitivity* y) {
     return *x->gainDb / cost.at(x->node) > *y->gainDb / cost.at(y->node);
+  });
+  // Unmeasured: the per-layer loss per cost where it is a loss, then the rest as ranked.
+  std::stable_sort(unmeasured.begin(), unmeasured.end(), [&](const Sensitivity* x, const Sensitivity* y) {
+    const bool px = x->localLossDb > 0, py = y->localLossDb > 0;
+    if (px != py) return px;
+    return px && x->localLossDb / cost.at(x->node) > y->localLossDb / cost.at(y->node);
   });
   order.insert(order.end(), unmeasured.begin(), unmeasured.end());
   order.insert(order.end(), small.begin(), small.end());
@@ -925,10 +969,15 @@ Status Search::run() {
 }
 
 Status Search::minimize(Config config) {
-  // The greedy fallback adds nodes in ranked order; some of the earlier ones may not be needed
-  // once the later ones are float. Each float node costs speed: quantize it again, the earliest
+  // The greedy fallback adds nodes one at a time; some of the earlier ones may not be needed
+  // once the later ones are float. Each float node costs speed: quantize it again, the dearest
   // first (the last one added is what met the budget), and keep that when the budget still holds.
-  const std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  std::unordered_map<std::string, double> cost;
+  for (const ir::Node* n : float_.graph->nodes()) {
+    if (std::find(order.begin(), order.end(), n->name()) != order.end()) cost[n->name()] = floatCostUs(*n);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](const std::string& x, const std::string& y) { return cost[x] > cost[y]; });
   for (const std::string& node : order) {
     if (!timeLeft()) break;
     Config c = config;

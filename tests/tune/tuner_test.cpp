@@ -287,3 +287,49 @@ TEST_CASE("tune: bad shards and logs are one-line errors", "[tune]") {
 
 }  // namespace
 }  // namespace whittle
+
+namespace whittle {
+
+TEST_CASE("tune: bias correction and equalization are tried before the fallback, and logged", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeDepthwiseModel(dir);
+  tune::TuneRequest r;
+  r.optimize.inputPath = model;
+  r.optimize.outputPath = dir.file("out.onnx");
+  r.optimize.quantize.mode = QuantizeMode::kInt8;
+  r.optimize.calibration.data = data::DatasetSpec{};
+  r.optimize.calibration.data->path = dir.file("calib.npy");
+  r.eval = data::DatasetSpec{};
+  r.eval->path = dir.file("eval.npy");
+  r.rankingSamples = 16;
+  r.budget.minSqnrDb = 500;  // unreachable: every stage runs
+  r.trialLogPath = dir.file("trials.json");
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  std::vector<std::string> stages;
+  for (const tune::Trial& t : result->trials) stages.push_back(t.stage);
+  auto at = [&](const std::string& stage) { return std::find(stages.begin(), stages.end(), stage) - stages.begin(); };
+  REQUIRE(at("bias") < static_cast<std::ptrdiff_t>(stages.size()));
+  REQUIRE(at("equalize") < static_cast<std::ptrdiff_t>(stages.size()));
+  CHECK(at("bias") < at("equalize"));
+  CHECK(at("equalize") < at("sensitivity"));
+  const tune::Trial& bias = result->trials[static_cast<size_t>(at("bias"))];
+  CHECK(bias.biasCorrected);
+  CHECK_THAT(bias.change, Catch::Contains("3 Conv/Gemm layers"));
+  const tune::Trial& eq = result->trials[static_cast<size_t>(at("equalize"))];
+  CHECK(eq.equalized);
+  CHECK_THAT(eq.change, Catch::Contains("1 depthwise/pointwise pairs"));
+  // Every later trial carries what was kept.
+  for (const tune::Trial& t : result->trials) {
+    if (t.index <= eq.index) continue;
+    CHECK(t.biasCorrected == bias.kept);
+    CHECK(t.equalized == eq.kept);
+  }
+  auto log = nlohmann::json::parse(readFile(r.trialLogPath).value());
+  CHECK(log["trials"][static_cast<size_t>(bias.index)]["bias_corrected"] == true);
+  CHECK(log["trials"][static_cast<size_t>(eq.index)]["equalized"] == true);
+  CHECK(onnx_io::load(r.optimize.outputPath).isOk());
+}
+
+}  // namespace whittle
