@@ -43,7 +43,7 @@ struct Accumulators {
 
   explicit Accumulators(size_t outputs) : error(outputs), channel(outputs) {}
 
-  Metrics metrics(const std::vector<std::string>& names, bool labels) const {
+  Metrics metrics(const std::vector<std::string>& names, bool labels, int classOutput) const {
     Metrics m;
     m.samples = samples;
     m.outputSqnrDb = std::numeric_limits<double>::infinity();
@@ -60,6 +60,11 @@ struct Accumulators {
         m.worstOutput = names[k];
         m.worstChannel = c <= s ? which : -1;
       }
+    }
+    m.classSqnrDb = m.outputSqnrDb;
+    if (classOutput >= 0 && static_cast<size_t>(classOutput) < error.size() && error[static_cast<size_t>(classOutput)].count() > 0) {
+      const double s = error[static_cast<size_t>(classOutput)].sqnrDb();
+      m.classSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }
     if (classes.pairs() > 0) m.agreementPct = classes.agreement() * 100.0;
     if (labels && classes.labelled() > 0) m.top1Pct = classes.top1Optimized() * 100.0;
@@ -156,7 +161,7 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
     ref->cached_.clear();
     ref->notes.push_back("the evaluation inputs do not fit the input cache: every trial reads them again");
   }
-  ref->own_ = own.metrics(ref->outputNames_, ref->hasLabels_);
+  ref->own_ = own.metrics(ref->outputNames_, ref->hasLabels_, ref->classOutput_);
   if (own.classes.labelled() > 0) ref->own_.top1Pct = own.classes.top1Original() * 100.0;
   ref->own_.agreementPct.reset();
   ref->own_.outputSqnrDb = ref->own_.minChannelSqnrDb = std::numeric_limits<double>::infinity();
@@ -204,12 +209,12 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
     }
     acc.samples += counts_[b];
     if (!firstDone && acc.samples >= firstSamples) {
-      result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_);
+      result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
       firstDone = true;
       if (firstOnly) return result;
     }
   }
-  result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_);
+  result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
   if (!firstDone) result.first = result.full;
   return result;
 }

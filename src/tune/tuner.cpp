@@ -302,10 +302,13 @@ class Search {
   void say(const std::string& line) const {
     if (req_.progress) req_.progress(line);
   }
-  /// The ranking metric: the lowest last-axis channel SQNR under an SQNR budget, else the
-  /// lowest output SQNR (smoother than accuracy on a few samples).
+  /// The ranking metric: the lowest last-axis channel SQNR under an SQNR budget, else the SQNR
+  /// of the class-score output (an accuracy or agreement budget reads only that one; other
+  /// outputs, such as a classifier's hidden states, do not count), else the lowest output SQNR
+  /// (smoother than accuracy on a few samples).
   double rankOf(const Metrics& m) const {
-    return capped(req_.budget.minSqnrDb ? m.minChannelSqnrDb : m.outputSqnrDb);
+    if (req_.budget.minSqnrDb) return capped(m.minChannelSqnrDb);
+    return capped(ref_ && ref_->classOutput() >= 0 ? m.classSqnrDb : m.outputSqnrDb);
   }
   Expected<ir::Model> quantize(const Config& c);
   /// Quantizes and measures `c` (on every sample when `full`), records the trial and keeps the
@@ -931,7 +934,7 @@ Status Search::run() {
   order.insert(order.end(), unmeasured.begin(), unmeasured.end());
   order.insert(order.end(), small.begin(), small.end());
   // The current configuration's full-data measurement: a fallback stays only when it meets the
-  // budget or raises the ranking SQNR or the agreement on every sample (top-1 alone moves by an
+  // budget or raises the ranking SQNR (> 0.05 dB) or the agreement on every sample (top-1 alone moves by an
   // image or two from one trial to the next).
   Metrics last = result_.trials.front().metrics;
   for (auto it = result_.trials.rbegin(); it != result_.trials.rend(); ++it) {
@@ -951,7 +954,7 @@ Status Search::run() {
                                          "'" + s->node + "' (" + s->opType + ") float, est. cost " +
                                              num(cost.at(s->node), 0) + " us",
                                          true));
-    const bool helps = rankOf(t->metrics) > rankOf(last) ||
+    const bool helps = rankOf(t->metrics) > rankOf(last) + 0.05 ||
                        (t->metrics.agreementPct && last.agreementPct && *t->metrics.agreementPct > *last.agreementPct);
     if (!t->meetsBudget && !helps) {
       config.floatNodes.pop_back();  // no better on every sample: quantized again
@@ -1096,6 +1099,7 @@ nlohmann::json metricsJson(const Metrics& m) {
   nlohmann::json j;
   j["samples"] = m.samples;
   j["output_sqnr_db"] = numberOrText(m.outputSqnrDb);
+  j["class_sqnr_db"] = numberOrText(m.classSqnrDb);
   j["min_channel_sqnr_db"] = numberOrText(m.minChannelSqnrDb);
   j["worst_output"] = m.worstOutput;
   j["worst_channel"] = m.worstChannel;

@@ -96,6 +96,7 @@ struct Metrics {
   int64_t worstChannel = -1;
   std::optional<double> top1Pct;       ///< with labels and a class-score output
   std::optional<double> agreementPct;  ///< with a class-score output
+  double classSqnrDb = 0;              ///< the class-score output's SQNR (with one; else the lowest output's)
   double msPerSample = 0;              ///< the quantized model's run time over the data, per sample
 };
 
