@@ -6,6 +6,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "support/kernel_harness.h"
 #include "support/temp_dir.h"
 #include "tune/tune_test_util.h"
 #include "whittle/common/file_util.h"
@@ -330,6 +331,51 @@ TEST_CASE("tune: bias correction and equalization are tried before the fallback,
   CHECK(log["trials"][static_cast<size_t>(bias.index)]["bias_corrected"] == true);
   CHECK(log["trials"][static_cast<size_t>(eq.index)]["equalized"] == true);
   CHECK(onnx_io::load(r.optimize.outputPath).isOk());
+}
+
+}  // namespace whittle
+
+namespace whittle {
+
+TEST_CASE("tune: with labels, the class scores are the [N, C] output whose float top-1 is highest", "[tune]") {
+  // x -> MatMul "embed" -> output "embedding" [N, 16] (a sentence embedding), and
+  // embedding -> MatMul "head" -> output "logits" [N, 16]; the labels are the float logits' argmax.
+  testing::TempDir dir;
+  testing::GraphBuilder b(41);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat, {ir::Dim::symbolic("N"), ir::Dim::known(16)});
+  ir::Value* e = b.node("MatMul", {x, b.weight("we", {16, 16}, ir::DataType::kFloat, -0.5, 0.5)}, {}, "embed");
+  ir::Value* y = b.node("MatMul", {e, b.weight("wh", {16, 16}, ir::DataType::kFloat, -0.5, 0.5)}, {}, "head");
+  b.output(e, ir::DataType::kFloat, {1, 16});
+  b.output(y, ir::DataType::kFloat, {1, 16});
+  ir::Model m = b.build(13);
+  REQUIRE(m.graph->renameValue(e, "embedding").isOk());
+  REQUIRE(m.graph->renameValue(y, "logits").isOk());
+  for (ir::Value* out : m.graph->outputs()) {
+    out->mutableType().shape = std::vector<ir::Dim>{ir::Dim::symbolic("N"), ir::Dim::known(16)};
+  }
+  REQUIRE(onnx_io::save(m, dir.file("model.onnx")).isOk());
+  testing::GraphBuilder calib(42), eval(43);
+  REQUIRE(data::writeNpy(calib.randomTensor(ir::DataType::kFloat, {32, 16}, -1, 1), dir.file("calib.npy")).isOk());
+  ir::Tensor ev = eval.randomTensor(ir::DataType::kFloat, {40, 16}, -1, 1);
+  REQUIRE(data::writeNpy(ev, dir.file("eval.npy")).isOk());
+  auto outs = testing::runModel(m, {{"x", ev}});
+  REQUIRE(outs.size() == 2);
+  {
+    std::ofstream labels(dir.file("labels.txt"));
+    const float* logits = outs[1].second.data<float>();
+    for (int i = 0; i < 40; ++i) labels << std::max_element(logits + i * 16, logits + i * 16 + 16) - (logits + i * 16) << "\n";
+  }
+  tune::TuneRequest r = requestFor(dir, dir.file("model.onnx"));
+  r.eval->labels = dir.file("labels.txt");
+  r.budget.maxAccuracyDropPp = 100;
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  REQUIRE(result->reference.top1Pct.has_value());
+  CHECK(*result->reference.top1Pct == Approx(100.0));
+  bool noted = false;
+  for (const std::string& n : result->notes) noted = noted || n.find("class scores: output 'logits'") != std::string::npos;
+  CHECK(noted);
 }
 
 }  // namespace whittle
