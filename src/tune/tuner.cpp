@@ -912,8 +912,16 @@ Status Search::run() {
   // nodes the time left unmeasured (by per-layer loss per cost), then the small gains.
   std::vector<const Sensitivity*> order, unmeasured, small;
   std::unordered_map<std::string, double> cost;
-  for (const Sensitivity& s : result_.sensitivity) {
-    cost[s.node] = std::max(1.0, floatCostUs(*byName.at(s.node)));
+  // A node whose estimate finds no constant weights (an Add, a Transpose, a MatMul of two
+  // activations) costs at least the median node: near zero, it would go first on any gain.
+  std::vector<double> raw;
+  for (const Sensitivity& s : result_.sensitivity) raw.push_back(floatCostUs(*byName.at(s.node)));
+  std::vector<double> sorted = raw;
+  std::sort(sorted.begin(), sorted.end());
+  const double floor = sorted.empty() ? 1.0 : std::max(1.0, sorted[sorted.size() / 2]);
+  for (size_t i = 0; i < result_.sensitivity.size(); ++i) {
+    const Sensitivity& s = result_.sensitivity[i];
+    cost[s.node] = std::max(floor, raw[i]);
     if (!s.gainDb) {
       unmeasured.push_back(&s);
     } else if (*s.gainDb >= 0.1) {
