@@ -43,7 +43,7 @@ struct Accumulators {
 
   explicit Accumulators(size_t outputs) : error(outputs), channel(outputs) {}
 
-  Metrics metrics(const std::vector<std::string>& names, bool labels) const {
+  Metrics metrics(const std::vector<std::string>& names, bool labels, int classOutput) const {
     Metrics m;
     m.samples = samples;
     m.outputSqnrDb = std::numeric_limits<double>::infinity();
@@ -60,6 +60,11 @@ struct Accumulators {
         m.worstOutput = names[k];
         m.worstChannel = c <= s ? which : -1;
       }
+    }
+    m.classSqnrDb = m.outputSqnrDb;
+    if (classOutput >= 0 && static_cast<size_t>(classOutput) < error.size() && error[static_cast<size_t>(classOutput)].count() > 0) {
+      const double s = error[static_cast<size_t>(classOutput)].sqnrDb();
+      m.classSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }
     if (classes.pairs() > 0) m.agreementPct = classes.agreement() * 100.0;
     if (labels && classes.labelled() > 0) m.top1Pct = classes.top1Optimized() * 100.0;
@@ -104,6 +109,11 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   ref->batchSize_ = batch;
   const int64_t batches = (ds.size() + batch - 1) / batch;
   Accumulators own(0);
+  // Outputs shaped as class scores ([N, C], [N, C, 1, ...]): with labels, the one whose float
+  // top-1 is highest holds the classes (a classifier may also return an embedding of the same
+  // shape before its logits); without labels, the first.
+  std::vector<std::pair<size_t, int64_t>> candidates;  // output, classes
+  std::vector<int64_t> correct;
   for (int64_t b = 0; b < batches; ++b) {
     WH_ASSIGN_OR_RETURN(data::Batch in, ds.read(b * batch, std::min(batch, ds.size() - b * batch)));
     int64_t rows = eval::samplesPerRun(in, ds.fixedBatch());
@@ -118,11 +128,9 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
         ref->outputNames_.push_back((*outs)[k].first);
         ref->channels_.push_back(eval::lastAxisChannels(t.dims()));
         int64_t c = isNumeric(t.dtype()) ? classCount(t.dims(), rows) : 0;
-        if (c > 0 && ref->classOutput_ < 0) {
-          ref->classOutput_ = static_cast<int>(k);
-          ref->classes_ = c;
-        }
+        if (c > 0) candidates.emplace_back(k, c);
       }
+      correct.assign(candidates.size(), 0);
     }
     std::vector<std::vector<float>> kept;
     for (size_t k = 0; k < outs->size(); ++k) {
@@ -134,14 +142,14 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
       kept.push_back(eval::floatValues(t, realElements(t, rows, in.count)));
     }
     std::vector<int64_t> labels(in.labels.begin(), in.labels.begin() + std::min<ptrdiff_t>(in.labels.size(), in.count));
-    if (ref->classOutput_ >= 0) {
-      const auto& scores = kept[static_cast<size_t>(ref->classOutput_)];
-      const auto c = static_cast<size_t>(ref->classes_);
-      for (int64_t s = 0; s < in.count && (static_cast<size_t>(s) + 1) * c <= scores.size(); ++s) {
-        int64_t label = static_cast<size_t>(s) < labels.size() ? labels[static_cast<size_t>(s)] : -1;
-        if (label >= ref->classes_) ref->labelsFit_ = false;
-        std::span<const float> row(scores.data() + static_cast<size_t>(s) * c, c);
-        own.classes.add(row, {}, label < ref->classes_ ? label : -1);
+    for (size_t i = 0; i < candidates.size() && ref->hasLabels_; ++i) {
+      const auto& scores = kept[candidates[i].first];
+      const auto c = static_cast<size_t>(candidates[i].second);
+      for (int64_t s = 0; s < in.count && (static_cast<size_t>(s) + 1) * c <= scores.size() &&
+                          static_cast<size_t>(s) < labels.size();
+           ++s) {
+        const float* row = scores.data() + static_cast<size_t>(s) * c;
+        correct[i] += std::max_element(row, row + c) - row == labels[static_cast<size_t>(s)];
       }
     }
     ref->outs_.push_back(std::move(kept));
@@ -152,11 +160,35 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
     for (const auto& t : in.inputs) bytes += static_cast<size_t>(t.second.numel()) * ir::elementSize(t.second.dtype());
     if (static_cast<int64_t>(bytes) * batches <= cacheBytes) ref->cached_.push_back(std::move(in));
   }
+  if (!candidates.empty()) {
+    size_t best = 0;
+    for (size_t i = 1; i < candidates.size(); ++i) {
+      if (correct[i] > correct[best]) best = i;
+    }
+    ref->classOutput_ = static_cast<int>(candidates[best].first);
+    ref->classes_ = candidates[best].second;
+    if (best != 0) {
+      ref->notes.push_back("class scores: output '" + ref->outputNames_[candidates[best].first] +
+                           "' (its float top-1 is the highest of the " + std::to_string(candidates.size()) +
+                           " outputs shaped [N, C])");
+    }
+    const auto c = static_cast<size_t>(ref->classes_);
+    for (size_t b = 0; b < ref->outs_.size(); ++b) {
+      const auto& scores = ref->outs_[b][static_cast<size_t>(ref->classOutput_)];
+      const auto& labels = ref->labels_[b];
+      for (int64_t s = 0; s < ref->counts_[b] && (static_cast<size_t>(s) + 1) * c <= scores.size(); ++s) {
+        int64_t label = static_cast<size_t>(s) < labels.size() ? labels[static_cast<size_t>(s)] : -1;
+        if (label >= ref->classes_) ref->labelsFit_ = false;
+        std::span<const float> row(scores.data() + static_cast<size_t>(s) * c, c);
+        own.classes.add(row, {}, label < ref->classes_ ? label : -1);
+      }
+    }
+  }
   if (static_cast<int64_t>(ref->cached_.size()) != batches) {
     ref->cached_.clear();
     ref->notes.push_back("the evaluation inputs do not fit the input cache: every trial reads them again");
   }
-  ref->own_ = own.metrics(ref->outputNames_, ref->hasLabels_);
+  ref->own_ = own.metrics(ref->outputNames_, ref->hasLabels_, ref->classOutput_);
   if (own.classes.labelled() > 0) ref->own_.top1Pct = own.classes.top1Original() * 100.0;
   ref->own_.agreementPct.reset();
   ref->own_.outputSqnrDb = ref->own_.minChannelSqnrDb = std::numeric_limits<double>::infinity();
@@ -204,12 +236,12 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
     }
     acc.samples += counts_[b];
     if (!firstDone && acc.samples >= firstSamples) {
-      result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_);
+      result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
       firstDone = true;
       if (firstOnly) return result;
     }
   }
-  result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_);
+  result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
   if (!firstDone) result.first = result.full;
   return result;
 }

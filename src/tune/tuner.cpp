@@ -1,6 +1,7 @@
-// The accuracy-aware quantization search (include/whittle/tune/tune.h): baseline, sensitivity
-// (cheap per-layer pass, then measured one node at a time), range methods, output tail, and
-// the greedy fallback of the most harmful nodes to float.
+// The accuracy-aware quantization search (include/whittle/tune/tune.h): baseline, range
+// methods, cross-layer equalization, bias correction, sensitivity (cheap per-layer pass, then
+// measured one node at a time), output tail, and the greedy fallback to float in the order of
+// gain per cost.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -12,6 +13,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tune/bias_correction.h"
+#include "tune/equalize.h"
 #include "tune/measure.h"
 #include "whittle/common/file_util.h"
 #include "whittle/common/text.h"
@@ -109,6 +112,39 @@ class RangeProvider final : public quant::CalibrationProvider {
   int runs_ = 0;
 };
 
+/// Observations for the equalized model: the tensors equalization rescaled from their own
+/// provider (one calibration run of just those), every other tensor from the original model's
+/// (computed already: those values are the same).
+class RoutingProvider final : public quant::CalibrationProvider {
+ public:
+  RoutingProvider(quant::CalibrationProvider& same, quant::CalibrationProvider& changed, std::set<std::string> rescaled)
+      : same_(same), changed_(changed), rescaled_(std::move(rescaled)) {}
+  Expected<quant::CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) override {
+    std::vector<std::string> a, b;
+    for (const std::string& t : tensors) (rescaled_.contains(t) ? b : a).push_back(t);
+    quant::CalibrationTable out;
+    if (!a.empty()) {
+      WH_ASSIGN_OR_RETURN(out, same_.observe(model, a));
+    }
+    if (!b.empty()) {
+      WH_ASSIGN_OR_RETURN(quant::CalibrationTable t, changed_.observe(model, b));
+      for (auto& [name, o] : t.tensors) out.tensors[name] = std::move(o);
+    }
+    return out;
+  }
+  Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override {
+    return same_.sampleFeeds(count);
+  }
+  Expected<int64_t> collect(const ir::Model& model, const std::map<std::string, quant::TensorCollector*>& collectors) override {
+    return same_.collect(model, collectors);
+  }
+
+ private:
+  quant::CalibrationProvider& same_;
+  quant::CalibrationProvider& changed_;
+  std::set<std::string> rescaled_;
+};
+
 /// The float-nodes option of quantize-int8.
 std::string floatList(const std::vector<std::string>& nodes) {
   std::string list;
@@ -116,15 +152,60 @@ std::string floatList(const std::vector<std::string>& nodes) {
   return list;
 }
 
-/// One point of the search: the nodes kept float and the range methods.
+bool isCompute(const std::string& op) {
+  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
+}
+
+/// One point of the search: the nodes kept float, the range methods, the float-model repairs.
 struct Config {
   std::vector<std::string> floatNodes;
   quant::CalibrationMethod defaultMethod = quant::CalibrationMethod::kMinMax;
   std::map<std::string, quant::CalibrationMethod> methods;
+  bool equalize = false;        ///< quantize the equalized float model
+  bool biasCorrection = false;  ///< correct biases by the measured mean output shift
 };
 
-bool isCompute(const std::string& op) {
-  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
+/// What keeping `node` float costs, in estimated microseconds of float32 work: its
+/// multiply-adds (about 40 G/s on one core) and its weight bytes streamed (about 8 GB/s), and
+/// the same for the ops with weights that then read its float output. Only an order: the
+/// fallback takes the nodes of most gain per cost first.
+double floatCostUs(const ir::Node& node) {
+  auto one = [](const ir::Node& n) {
+    if (n.numInputs() < 2) return 0.0;
+    const ir::Tensor* w = ir::constantOf(n.input(1));
+    if (w == nullptr) return 0.0;
+    double positions = 1;
+    if (n.output(0) != nullptr && n.output(0)->type().shape && n.output(0)->type().shape->size() >= 2) {
+      // Conv: every output position reuses the weights; MatMul/Gemm: every row. A dim not
+      // known (a free batch) counts as 1.
+      const std::vector<ir::Dim>& dims = *n.output(0)->type().shape;
+      const bool conv = n.opType() == "Conv" || n.opType() == "ConvTranspose";
+      for (size_t d = conv ? 2 : 0; d + (conv ? 0 : 1) < dims.size(); ++d) {
+        if (dims[d].isKnown()) positions *= static_cast<double>(dims[d].value);
+      }
+    }
+    const double macs = static_cast<double>(w->numel()) * positions;
+    return macs / 40e3 + static_cast<double>(w->numel()) * 4.0 / 8e3;
+  };
+  double cost = one(node);
+  // The weighted ops downstream of its float output (through ops without weights).
+  std::vector<const ir::Value*> todo;
+  std::set<const ir::Node*> seen;
+  for (const ir::Value* v : node.outputs()) todo.push_back(v);
+  while (!todo.empty()) {
+    const ir::Value* v = todo.back();
+    todo.pop_back();
+    if (v == nullptr) continue;
+    for (const auto& use : v->uses()) {
+      if (use.user == nullptr || !seen.insert(use.user).second) continue;
+      if (isCompute(use.user->opType())) {
+        cost += one(*use.user);
+      } else {
+        for (const ir::Value* o : use.user->outputs()) todo.push_back(o);
+      }
+    }
+  }
+  return cost;
 }
 
 /// The output-decoding tail: nodes none of whose paths to a graph output crosses a
@@ -221,10 +302,13 @@ class Search {
   void say(const std::string& line) const {
     if (req_.progress) req_.progress(line);
   }
-  /// The ranking metric: the lowest last-axis channel SQNR under an SQNR budget, else the
-  /// lowest output SQNR (smoother than accuracy on a few samples).
+  /// The ranking metric: the lowest last-axis channel SQNR under an SQNR budget, else the SQNR
+  /// of the class-score output (an accuracy or agreement budget reads only that one; other
+  /// outputs, such as a classifier's hidden states, do not count), else the lowest output SQNR
+  /// (smoother than accuracy on a few samples).
   double rankOf(const Metrics& m) const {
-    return capped(req_.budget.minSqnrDb ? m.minChannelSqnrDb : m.outputSqnrDb);
+    if (req_.budget.minSqnrDb) return capped(m.minChannelSqnrDb);
+    return capped(ref_ && ref_->classOutput() >= 0 ? m.classSqnrDb : m.outputSqnrDb);
   }
   Expected<ir::Model> quantize(const Config& c);
   /// Quantizes and measures `c` (on every sample when `full`), records the trial and keeps the
@@ -237,6 +321,10 @@ class Search {
   Status loadMergeLogs();
   /// After the budget holds: quantize float nodes again while it still holds.
   Status minimize(Config config);
+  /// Measures the bias-correction moments of `c`'s quantization (one calibration run).
+  Status measureBias(const Config& c);
+  RangeProvider& rangesFor(const Config& c) { return c.equalize ? *rangesEq_ : *ranges_; }
+  const ir::Model& floatFor(const Config& c) const { return c.equalize ? floatEq_ : float_; }
 
   const TuneRequest& req_;
   TuneResult& result_;
@@ -247,6 +335,11 @@ class Search {
   std::unique_ptr<data::Dataset> calibData_;
   std::unique_ptr<quant::StandardCalibrationProvider> calib_;
   std::unique_ptr<RangeProvider> ranges_;
+  ir::Model floatEq_;  ///< float_ after cross-layer equalization (when tried)
+  std::unique_ptr<quant::StandardCalibrationProvider> calibEq_;  ///< observations of the rescaled tensors
+  std::unique_ptr<RoutingProvider> routeEq_;
+  std::unique_ptr<RangeProvider> rangesEq_;
+  std::map<std::string, SiteMoments> moments_;  ///< bias-correction input means, by node
   std::unique_ptr<Reference> ref_;
   std::vector<std::string> candidates_;  ///< quantized nodes, in graph order
   std::unordered_map<std::string, std::string> opOf_;
@@ -277,11 +370,19 @@ void Search::finish() {
   e.options = passes::PassOptions(options);
   pipeline.push_back(e);
   result_.pipeline = passes::printPipeline(pipeline);
+  if (best.equalized || best.biasCorrected) {
+    result_.notes.push_back(std::string("the best model also has ") +
+                            (best.equalized ? "cross-layer equalization" : "") +
+                            (best.equalized && best.biasCorrected ? " and " : "") +
+                            (best.biasCorrected ? "bias correction" : "") +
+                            ", which the tuner applies around the pipeline (the pipeline alone does not reproduce it)");
+  }
 }
 
 Expected<ir::Model> Search::quantize(const Config& c) {
-  ranges_->set(c.defaultMethod, c.methods);
-  ir::Model m = float_.clone();
+  RangeProvider& ranges = rangesFor(c);
+  ranges.set(c.defaultMethod, c.methods);
+  ir::Model m = floatFor(c).clone();
   passes::PipelineEntry e = entry_;
   std::map<std::string, std::string> options = e.options.values();
   options["method"] = "minmax";
@@ -290,7 +391,7 @@ Expected<ir::Model> Search::quantize(const Config& c) {
   {
     passes::PassContext ctx(m);
     ctx.strict = req_.optimize.strict;
-    ctx.calibration = ranges_.get();
+    ctx.calibration = &ranges;
     auto stats = passes::runPipeline(m, {e}, ctx);
     if (!stats.isOk()) return stats.status().withContext(req_.optimize.inputPath);
     if (!notesTaken_) {
@@ -299,8 +400,23 @@ Expected<ir::Model> Search::quantize(const Config& c) {
       for (const auto& w : ctx.warnings()) result_.notes.push_back("warning: " + w);
     }
   }
+  if (c.biasCorrection) {
+    auto corrected = correctBiases(m, floatFor(c), moments_);
+    if (!corrected.isOk()) return corrected.status().withContext(req_.optimize.inputPath);
+  }
   WH_RETURN_IF_ERROR(ir::verify(*m.graph).withContext(req_.optimize.inputPath + ": after quantization"));
   return m;
+}
+
+Status Search::measureBias(const Config& c) {
+  Config plain = c;
+  plain.biasCorrection = false;
+  WH_ASSIGN_OR_RETURN(ir::Model q, quantize(plain));
+  std::vector<BiasSite> sites = biasSites(q, floatFor(c));
+  auto measured = measureSites(floatFor(c), sites, *calib_);
+  if (!measured.isOk()) return measured.status().withContext("bias correction");
+  moments_ = std::move(measured).value();
+  return Status::ok();
 }
 
 bool Search::better(const Trial& a, const Trial& b) const {
@@ -321,6 +437,8 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
   t.change = change;
   t.floatNodes = c.floatNodes;
   t.defaultMethod = std::string(quant::calibrationMethodName(c.defaultMethod));
+  t.equalized = c.equalize;
+  t.biasCorrected = c.biasCorrection;
   for (const auto& [tensor, method] : c.methods) t.methods[tensor] = std::string(quant::calibrationMethodName(method));
   t.fullData = full;
   t.metrics = full ? measured.full : measured.first;
@@ -581,6 +699,7 @@ Status Search::run() {
   const double percentile = std::stod(passes::passOption("quantize-int8", "p").defaultValue);
   const ir::DataType act = o.quantize.activationType == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
   ranges_ = std::make_unique<RangeProvider>(*calib_, percentile, act);
+  if (calibData_) calibEq_ = std::make_unique<quant::StandardCalibrationProvider>(std::nullopt, calibData_.get(), copt);
 
   // ---- Baseline: every node quantized ----
   Config config;
@@ -639,9 +758,59 @@ Status Search::run() {
       t->kept = true;
     }
   }
-  // ---- Sensitivity, of the model with the chosen method ----
+  // ---- Repair 1c: bias correction by each layer's mean output shift (one statistics run) ----
+  const bool haveSamples = calibData_ != nullptr;
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+    WH_RETURN_IF_ERROR(measureBias(config));
+    if (!moments_.empty()) {
+      Config c = config;
+      c.biasCorrection = true;
+      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "bias",
+                                           "bias correction of " + std::to_string(moments_.size()) +
+                                               " Conv/Gemm layers (mean output shift on the calibration data)",
+                                           false));
+      if (rankOf(t->metrics) > current + 0.1) {
+        current = rankOf(t->metrics);
+        config = c;
+        t->kept = true;
+      }
+    }
+  }
+  // ---- Repair 1d: cross-layer equalization of depthwise -> pointwise pairs (float model; its
+  // activations are observed again) ----
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+    floatEq_ = float_.clone();
+    auto eq = equalize(floatEq_, calib_.get());
+    if (!eq.isOk()) return eq.status().withContext("cross-layer equalization");
+    if (eq->pairs > 0) {
+      routeEq_ = std::make_unique<RoutingProvider>(*calib_, *calibEq_,
+                                                   std::set<std::string>(eq->rescaled.begin(), eq->rescaled.end()));
+      rangesEq_ = std::make_unique<RangeProvider>(*routeEq_, percentile, act);
+      Config c = config;
+      c.equalize = true;
+      std::map<std::string, SiteMoments> saved = moments_;
+      if (c.biasCorrection) WH_RETURN_IF_ERROR(measureBias(c));
+      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "equalize",
+                                           "cross-layer equalization: " + std::to_string(eq->pairs) +
+                                               " depthwise/pointwise pairs, " + std::to_string(eq->channelsScaled) +
+                                               " channels scaled (" + std::to_string(eq->channelsPinned) +
+                                               " left alone: they reach the clip)",
+                                           false));
+      if (rankOf(t->metrics) > current + 0.1) {
+        current = rankOf(t->metrics);
+        config = c;
+        t->kept = true;
+      } else {
+        moments_ = std::move(saved);
+      }
+    }
+  }
+  if (!haveSamples && !req_.sensitivityOnly) {
+    result_.notes.push_back("cross-layer equalization and bias correction need calibration samples (--calib DATA); not tried");
+  }
+  // ---- Sensitivity, of the model with the chosen method and repairs ----
   say("sensitivity: per-layer SQNR of the quantized model");
-  if (config.defaultMethod != *method) {
+  if (config.defaultMethod != *method || config.equalize || config.biasCorrection) {
     WH_ASSIGN_OR_RETURN(q0, quantize(config));
   }
   WH_RETURN_IF_ERROR(cheapSensitivity(q0));
@@ -675,7 +844,7 @@ Status Search::run() {
     const ir::Node* n = byName.at(result_.sensitivity[i].node);
     std::vector<std::string> tensors;
     auto add = [&](const ir::Value* v) {
-      if (v != nullptr && ranges_->requested().contains(v->name()) &&
+      if (v != nullptr && rangesFor(config).requested().contains(v->name()) &&
           std::find(tensors.begin(), tensors.end(), v->name()) == tensors.end()) {
         tensors.push_back(v->name());
       }
@@ -704,8 +873,11 @@ Status Search::run() {
       }
     }
   }
-  if (config.defaultMethod != *method || !config.methods.empty()) {
-    WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges, on every sample"));
+  if (config.biasCorrection && !config.methods.empty()) {
+    WH_RETURN_IF_ERROR(measureBias(config));  // the per-tensor ranges moved some input scales
+  }
+  if (config.defaultMethod != *method || !config.methods.empty() || config.equalize || config.biasCorrection) {
+    WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges and repairs, on every sample"));
     if (met) return Status::ok();
   }
 
@@ -734,29 +906,89 @@ Status Search::run() {
     }
   }
 
-  // ---- Repair 3: the most harmful nodes float, one at a time ----
-  for (const Sensitivity& s : result_.sensitivity) {
+  // ---- Repair 3: nodes float, one at a time, most gain per cost first ----
+  // A float node costs speed (it and the ops with weights that read its output run in float32):
+  // the measured gains (>= 0.1 dB) are taken in the order of gain per estimated cost, then the
+  // nodes the time left unmeasured (by per-layer loss per cost), then the small gains.
+  std::vector<const Sensitivity*> order, unmeasured, small;
+  std::unordered_map<std::string, double> cost;
+  // A node whose estimate finds no constant weights (an Add, a Transpose, a MatMul of two
+  // activations) costs at least the median node: near zero, it would go first on any gain.
+  std::vector<double> raw;
+  for (const Sensitivity& s : result_.sensitivity) raw.push_back(floatCostUs(*byName.at(s.node)));
+  std::vector<double> sorted = raw;
+  std::sort(sorted.begin(), sorted.end());
+  const double floor = sorted.empty() ? 1.0 : std::max(1.0, sorted[sorted.size() / 2]);
+  for (size_t i = 0; i < result_.sensitivity.size(); ++i) {
+    const Sensitivity& s = result_.sensitivity[i];
+    cost[s.node] = std::max(floor, raw[i]);
+    if (!s.gainDb) {
+      unmeasured.push_back(&s);
+    } else if (*s.gainDb >= 0.1) {
+      order.push_back(&s);
+    } else if (*s.gainDb > 0) {
+      small.push_back(&s);
+    }
+  }
+  std::stable_sort(order.begin(), order.end(), [&](const Sensitivity* x, const Sensitivity* y) {
+    return *x->gainDb / cost.at(x->node) > *y->gainDb / cost.at(y->node);
+  });
+  // Unmeasured: the per-layer loss per cost where it is a loss, then the rest as ranked.
+  std::stable_sort(unmeasured.begin(), unmeasured.end(), [&](const Sensitivity* x, const Sensitivity* y) {
+    const bool px = x->localLossDb > 0, py = y->localLossDb > 0;
+    if (px != py) return px;
+    return px && x->localLossDb / cost.at(x->node) > y->localLossDb / cost.at(y->node);
+  });
+  order.insert(order.end(), unmeasured.begin(), unmeasured.end());
+  order.insert(order.end(), small.begin(), small.end());
+  // The current configuration's full-data measurement: a fallback stays only when it meets the
+  // budget or raises the ranking SQNR (> 0.05 dB) or the agreement on every sample (top-1 alone moves by an
+  // image or two from one trial to the next).
+  Metrics last = result_.trials.front().metrics;
+  for (auto it = result_.trials.rbegin(); it != result_.trials.rend(); ++it) {
+    if (it->fullData && (it->kept || it->stage == "baseline")) {
+      last = it->metrics;
+      break;
+    }
+  }
+  for (const Sensitivity* s : order) {
     if (!timeLeft()) {
       result_.notes.push_back("the time budget (" + num(req_.timeBudgetSeconds, 0) + " s) ran out during the fallback");
       break;
     }
-    if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s.node) != config.floatNodes.end()) continue;
-    if (s.gainDb && *s.gainDb <= 0) continue;  // measured: float does not help
-    config.floatNodes.push_back(s.node);
-    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "fallback", "'" + s.node + "' (" + s.opType + ") float", true));
+    if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s->node) != config.floatNodes.end()) continue;
+    config.floatNodes.push_back(s->node);
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "fallback",
+                                         "'" + s->node + "' (" + s->opType + ") float, est. cost " +
+                                             num(cost.at(s->node), 0) + " us",
+                                         true));
+    const bool helps = rankOf(t->metrics) > rankOf(last) + 0.05 ||
+                       (t->metrics.agreementPct && last.agreementPct && *t->metrics.agreementPct > *last.agreementPct);
+    if (!t->meetsBudget && !helps) {
+      config.floatNodes.pop_back();  // no better on every sample: quantized again
+      continue;
+    }
     t->kept = true;
-    result_.fellBack.emplace_back(s.node, "rank " + std::to_string(s.rank) + " in sensitivity" +
-                                              (s.gainDb ? " (float alone: +" + num(*s.gainDb, 1) + " dB)" : std::string()));
+    last = t->metrics;
+    result_.fellBack.emplace_back(
+        s->node, "rank " + std::to_string(s->rank) + " in sensitivity" +
+                     (s->gainDb ? " (float alone: +" + num(*s->gainDb, 1) + " dB, est. cost " + num(cost.at(s->node), 0) + " us)"
+                                : std::string()));
     if (t->meetsBudget) return minimize(config);
   }
   return Status::ok();
 }
 
 Status Search::minimize(Config config) {
-  // The greedy fallback adds nodes in ranked order; some of the earlier ones may not be needed
-  // once the later ones are float. Each float node costs speed: quantize it again, the earliest
+  // The greedy fallback adds nodes one at a time; some of the earlier ones may not be needed
+  // once the later ones are float. Each float node costs speed: quantize it again, the dearest
   // first (the last one added is what met the budget), and keep that when the budget still holds.
-  const std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  std::unordered_map<std::string, double> cost;
+  for (const ir::Node* n : float_.graph->nodes()) {
+    if (std::find(order.begin(), order.end(), n->name()) != order.end()) cost[n->name()] = floatCostUs(*n);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](const std::string& x, const std::string& y) { return cost[x] > cost[y]; });
   for (const std::string& node : order) {
     if (!timeLeft()) break;
     Config c = config;
@@ -831,7 +1063,9 @@ Expected<TuneResult> tune(const TuneRequest& request) {
     result.model.setMetadata("whittle.tune", "budget " + request.budget.text() + ": " +
                                                  (result.met ? "met" : "not met (" + result.shortfall + ")") +
                                                  "; trial " + std::to_string(best.index) + " of " +
-                                                 std::to_string(result.trials.size()));
+                                                 std::to_string(result.trials.size()) +
+                                                 (best.equalized ? "; cross-layer equalization" : "") +
+                                                 (best.biasCorrected ? "; bias correction" : ""));
     if (!o.outputPath.empty()) {
       onnx_io::SaveOptions saveOptions;
       saveOptions.externalData = o.externalData;
@@ -873,6 +1107,7 @@ nlohmann::json metricsJson(const Metrics& m) {
   nlohmann::json j;
   j["samples"] = m.samples;
   j["output_sqnr_db"] = numberOrText(m.outputSqnrDb);
+  j["class_sqnr_db"] = numberOrText(m.classSqnrDb);
   j["min_channel_sqnr_db"] = numberOrText(m.minChannelSqnrDb);
   j["worst_output"] = m.worstOutput;
   j["worst_channel"] = m.worstChannel;
@@ -906,6 +1141,8 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
     x["change"] = t.change;
     x["float_nodes"] = t.floatNodes;
     x["default_method"] = t.defaultMethod;
+    x["equalized"] = t.equalized;
+    x["bias_corrected"] = t.biasCorrected;
     x["methods"] = t.methods;
     x["full_data"] = t.fullData;
     x["metrics"] = metricsJson(t.metrics);

@@ -44,4 +44,38 @@ inline std::string writeHostileModel(const TempDir& dir) {
   return path;
 }
 
+/// x[N,3,8,8] -> Conv "stem" (3 -> 8, 3x3, pad 1) -> Relu -> Conv "dw" (depthwise, pad 1;
+/// channel 0's weights 30x the others) -> Clip(0, 6) -> Conv "pw" (1x1, 8 -> 4) ->
+/// GlobalAveragePool -> Flatten -> y[N,4]; every Conv with a bias. Written to dir/model.onnx with
+/// dir/calib.npy (32 samples) and dir/eval.npy (48), inputs in [0, 1].
+inline std::string writeDepthwiseModel(const TempDir& dir) {
+  GraphBuilder b(31);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat,
+                                 {ir::Dim::symbolic("N"), ir::Dim::known(3), ir::Dim::known(8), ir::Dim::known(8)});
+  const auto pads = ir::Attribute::makeInts("pads", {1, 1, 1, 1});
+  ir::Value* h = b.node("Conv", {x, b.weight("ws", {8, 3, 3, 3}, ir::DataType::kFloat, -0.5, 0.5),
+                                 b.weight("bs", {8}, ir::DataType::kFloat, -0.1, 0.1)},
+                        {pads}, "stem");
+  h = b.node("Relu", {h}, {}, "relu");
+  ir::Tensor wd = b.randomTensor(ir::DataType::kFloat, {8, 1, 3, 3}, -0.3, 0.3);
+  for (int64_t k = 0; k < 9; ++k) wd.mutableData<float>()[k] *= 30.0f;
+  h = b.node("Conv", {h, b.constant("wd", wd), b.weight("bd", {8}, ir::DataType::kFloat, -0.1, 0.1)},
+             {ir::Attribute::makeInt("group", 8), pads}, "dw");
+  h = b.node("Clip", {h, b.constant("lo", {}, {0.0f}), b.constant("hi", {}, {6.0f})}, {}, "clip");
+  h = b.node("Conv", {h, b.weight("wp", {4, 8, 1, 1}, ir::DataType::kFloat, -0.5, 0.5),
+                      b.weight("bp", {4}, ir::DataType::kFloat, -0.1, 0.1)},
+             {}, "pw");
+  h = b.node("GlobalAveragePool", {h}, {}, "gap");
+  ir::Value* y = b.node("Flatten", {h}, {}, "flatten");
+  b.output(y, ir::DataType::kFloat, {1, 4});
+  ir::Model m = b.build(13);
+  m.graph->outputs()[0]->mutableType().shape = std::vector<ir::Dim>{ir::Dim::symbolic("N"), ir::Dim::known(4)};
+  std::string path = dir.file("model.onnx");
+  REQUIRE(onnx_io::save(m, path).isOk());
+  GraphBuilder calib(17), eval(18);
+  REQUIRE(data::writeNpy(calib.randomTensor(ir::DataType::kFloat, {32, 3, 8, 8}, 0, 1), dir.file("calib.npy")).isOk());
+  REQUIRE(data::writeNpy(eval.randomTensor(ir::DataType::kFloat, {48, 3, 8, 8}, 0, 1), dir.file("eval.npy")).isOk());
+  return path;
+}
+
 }  // namespace whittle::testing

@@ -6,6 +6,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "support/kernel_harness.h"
 #include "support/temp_dir.h"
 #include "tune/tune_test_util.h"
 #include "whittle/common/file_util.h"
@@ -286,4 +287,95 @@ TEST_CASE("tune: bad shards and logs are one-line errors", "[tune]") {
 }
 
 }  // namespace
+}  // namespace whittle
+
+namespace whittle {
+
+TEST_CASE("tune: bias correction and equalization are tried before the fallback, and logged", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeDepthwiseModel(dir);
+  tune::TuneRequest r;
+  r.optimize.inputPath = model;
+  r.optimize.outputPath = dir.file("out.onnx");
+  r.optimize.quantize.mode = QuantizeMode::kInt8;
+  r.optimize.calibration.data = data::DatasetSpec{};
+  r.optimize.calibration.data->path = dir.file("calib.npy");
+  r.eval = data::DatasetSpec{};
+  r.eval->path = dir.file("eval.npy");
+  r.rankingSamples = 16;
+  r.budget.minSqnrDb = 500;  // unreachable: every stage runs
+  r.trialLogPath = dir.file("trials.json");
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  std::vector<std::string> stages;
+  for (const tune::Trial& t : result->trials) stages.push_back(t.stage);
+  auto at = [&](const std::string& stage) { return std::find(stages.begin(), stages.end(), stage) - stages.begin(); };
+  REQUIRE(at("bias") < static_cast<std::ptrdiff_t>(stages.size()));
+  REQUIRE(at("equalize") < static_cast<std::ptrdiff_t>(stages.size()));
+  CHECK(at("bias") < at("equalize"));
+  CHECK(at("equalize") < at("sensitivity"));
+  const tune::Trial& bias = result->trials[static_cast<size_t>(at("bias"))];
+  CHECK(bias.biasCorrected);
+  CHECK_THAT(bias.change, Catch::Contains("3 Conv/Gemm layers"));
+  const tune::Trial& eq = result->trials[static_cast<size_t>(at("equalize"))];
+  CHECK(eq.equalized);
+  CHECK_THAT(eq.change, Catch::Contains("1 depthwise/pointwise pairs"));
+  // Every later trial carries what was kept.
+  for (const tune::Trial& t : result->trials) {
+    if (t.index <= eq.index) continue;
+    CHECK(t.biasCorrected == bias.kept);
+    CHECK(t.equalized == eq.kept);
+  }
+  auto log = nlohmann::json::parse(readFile(r.trialLogPath).value());
+  CHECK(log["trials"][static_cast<size_t>(bias.index)]["bias_corrected"] == true);
+  CHECK(log["trials"][static_cast<size_t>(eq.index)]["equalized"] == true);
+  CHECK(onnx_io::load(r.optimize.outputPath).isOk());
+}
+
+}  // namespace whittle
+
+namespace whittle {
+
+TEST_CASE("tune: with labels, the class scores are the [N, C] output whose float top-1 is highest", "[tune]") {
+  // x -> MatMul "embed" -> output "embedding" [N, 16] (a sentence embedding), and
+  // embedding -> MatMul "head" -> output "logits" [N, 16]; the labels are the float logits' argmax.
+  testing::TempDir dir;
+  testing::GraphBuilder b(41);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat, {ir::Dim::symbolic("N"), ir::Dim::known(16)});
+  ir::Value* e = b.node("MatMul", {x, b.weight("we", {16, 16}, ir::DataType::kFloat, -0.5, 0.5)}, {}, "embed");
+  ir::Value* y = b.node("MatMul", {e, b.weight("wh", {16, 16}, ir::DataType::kFloat, -0.5, 0.5)}, {}, "head");
+  b.output(e, ir::DataType::kFloat, {1, 16});
+  b.output(y, ir::DataType::kFloat, {1, 16});
+  ir::Model m = b.build(13);
+  REQUIRE(m.graph->renameValue(e, "embedding").isOk());
+  REQUIRE(m.graph->renameValue(y, "logits").isOk());
+  for (ir::Value* out : m.graph->outputs()) {
+    out->mutableType().shape = std::vector<ir::Dim>{ir::Dim::symbolic("N"), ir::Dim::known(16)};
+  }
+  REQUIRE(onnx_io::save(m, dir.file("model.onnx")).isOk());
+  testing::GraphBuilder calib(42), eval(43);
+  REQUIRE(data::writeNpy(calib.randomTensor(ir::DataType::kFloat, {32, 16}, -1, 1), dir.file("calib.npy")).isOk());
+  ir::Tensor ev = eval.randomTensor(ir::DataType::kFloat, {40, 16}, -1, 1);
+  REQUIRE(data::writeNpy(ev, dir.file("eval.npy")).isOk());
+  auto outs = testing::runModel(m, {{"x", ev}});
+  REQUIRE(outs.size() == 2);
+  {
+    std::ofstream labels(dir.file("labels.txt"));
+    const float* logits = outs[1].second.data<float>();
+    for (int i = 0; i < 40; ++i) labels << std::max_element(logits + i * 16, logits + i * 16 + 16) - (logits + i * 16) << "\n";
+  }
+  tune::TuneRequest r = requestFor(dir, dir.file("model.onnx"));
+  r.eval->labels = dir.file("labels.txt");
+  r.budget.maxAccuracyDropPp = 100;
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  REQUIRE(result->reference.top1Pct.has_value());
+  CHECK(*result->reference.top1Pct == Approx(100.0));
+  bool noted = false;
+  for (const std::string& n : result->notes) noted = noted || n.find("class scores: output 'logits'") != std::string::npos;
+  CHECK(noted);
+}
+
 }  // namespace whittle

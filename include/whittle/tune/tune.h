@@ -5,10 +5,13 @@
 // nodes by how much of the output error each one causes (sensitivity), and repairs, cheapest
 // first, until the budget holds or the time is up:
 //   1. a better range method for all tensors, then per tensor for the most sensitive nodes
-//      (minmax, percentile, entropy, mse, chosen by the measured output error);
+//      (minmax, percentile, entropy, mse, chosen by the measured output error); cross-layer
+//      equalization of depthwise -> pointwise Conv pairs and bias correction (each kept when it
+//      lowers the measured error), before ranking;
 //   2. the output-decoding tail (the ops after the last Conv/MatMul/Gemm, with that op) kept
 //      float, when that is what hurts;
-//   3. the most harmful nodes kept float, one at a time in ranked order, re-measured each time.
+//   3. the most harmful nodes kept float, one at a time, in the order of measured gain per
+//      estimated cost (the float node's latency), re-measured each time.
 // Calibration observations are made once, on the first trial, and every later trial reuses them
 // (ranges are chosen per tensor from the stored observations). Trials are deterministic. The
 // best model found is always returned, whether or not the budget holds.
@@ -93,16 +96,19 @@ struct Metrics {
   int64_t worstChannel = -1;
   std::optional<double> top1Pct;       ///< with labels and a class-score output
   std::optional<double> agreementPct;  ///< with a class-score output
+  double classSqnrDb = 0;              ///< the class-score output's SQNR (with one; else the lowest output's)
   double msPerSample = 0;              ///< the quantized model's run time over the data, per sample
 };
 
 struct Trial {
   int index = 0;
-  std::string stage;   ///< "baseline", "method", "sensitivity", "range", "tail", "fallback"
+  std::string stage;   ///< "baseline", "method", "equalize", "bias", "sensitivity", "range", "tail", "fallback", "minimize"
   std::string change;  ///< what this trial changed, one line
   std::vector<std::string> floatNodes;             ///< nodes kept float
   std::map<std::string, std::string> methods;      ///< per-tensor range methods differing from the default
   std::string defaultMethod;
+  bool equalized = false;       ///< cross-layer equalization of depthwise -> pointwise pairs
+  bool biasCorrected = false;   ///< biases corrected by each layer's mean output shift
   Metrics metrics;
   std::optional<double> accuracyDropPp;
   bool fullData = false;  ///< measured on every evaluation sample (else on the ranking samples)
