@@ -520,6 +520,17 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
     quantized += static_cast<int64_t>(s.targets.size());
   }
   if (nbits) model.setOpsetVersion(kMsDomain, 1);
+  bool matmulQdq = false;
+  for (const auto& [v, s] : sources) {
+    for (const Target& t : s.targets) matmulQdq = matmulQdq || (!nbits && t.use != Use::kGather);
+  }
+  if (matmulQdq) {
+    // The weights are exact as emitted; the runtime that reads them may not be (benchmarks/RESULTS.md:
+    // SmolLM2 8-bit weights cost +0.08 % perplexity in float, +1.3 % through that fusion).
+    ctx.note("quantize-weights: ONNX Runtime fuses DequantizeLinear -> MatMul into MatMulNBits with int8 activations "
+             "unless session.qdq_matmulnbits_accuracy_level is 0 or 1 (its default, 4, adds that activation error); "
+             "format=matmulnbits with accuracy-level=0 keeps float activations");
+  }
   if (nonConstant > 0) {
     ctx.note("quantize-weights: " + std::to_string(nonConstant) +
              " MatMul/Gemm left float: their weight is not a constant (activation x activation, as in attention)");

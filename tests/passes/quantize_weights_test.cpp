@@ -244,3 +244,23 @@ TEST_CASE("quantize-weights clip-search=auto searches clipping only where layer 
   for (const std::string& n : notes) noted = noted || n.find("without the clipping search") != std::string::npos;
   CHECK(noted);
 }
+
+TEST_CASE("quantize-weights names ONNX Runtime's int8-activation fusion of DequantizeLinear -> MatMul",
+          "[passes][weights]") {
+  // ONNX Runtime turns a block-wise DequantizeLinear -> MatMul into MatMulNBits at accuracy level 4
+  // (int8 activations) unless told otherwise; the QDQ output says so, MatMulNBits output (its own
+  // accuracy_level attribute) and a Gather-only quantization do not.
+  auto notesOf = [](const std::string& pipeline) {
+    ir::Model m = tiedModel();
+    auto p = passes::parsePipeline(pipeline);
+    REQUIRE(p.isOk());
+    passes::PassContext ctx(m);
+    REQUIRE(passes::runPipeline(m, *p, ctx, {}).isOk());
+    bool fusion = false;
+    for (const std::string& n : ctx.notes()) fusion = fusion || n.find("qdq_matmulnbits_accuracy_level") != std::string::npos;
+    return fusion;
+  };
+  CHECK(notesOf("quantize-weights{bits=8,block=32}"));
+  CHECK_FALSE(notesOf("quantize-weights{bits=8,block=32,format=matmulnbits}"));
+  CHECK_FALSE(notesOf("quantize-weights{bits=8,block=32,op-types=Gather}"));
+}
