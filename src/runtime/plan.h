@@ -5,6 +5,8 @@
 // lowering, a kernel per node, a slot per value, and the step after which each slot's buffer
 // goes back to the pool. Internal to src/runtime/.
 
+#include <unordered_set>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -20,12 +22,19 @@
 namespace whittle::runtime::detail {
 
 /// What a plan compiles and runs with; a subgraph's plan shares its parent's.
+/// SessionOptions::observeInSubgraphs and subgraphObserver, shared by every plan of a session.
+struct SubgraphObserver {
+  std::unordered_set<std::string> names;
+  std::function<void(const std::string& name, const Value& value)> observe;
+};
+
 struct PlanEnv {
   const Backend* backend = nullptr;
   ExecutionContext* context = nullptr;
   BufferPool* pool = nullptr;
   int threads = 1;
   bool profile = false;
+  const SubgraphObserver* observer = nullptr;  // null when nothing is observed
 };
 
 class Plan {
@@ -58,9 +67,11 @@ class Plan {
     std::vector<int> implicitSlots;  // the node's implicit inputs (subgraph captures)
     std::vector<int> outputSlots;    // -1 for absent outputs
     std::vector<int> releaseAfter;   // slots whose last use is this step
+    std::vector<std::pair<size_t, std::string>> observed;  // outputs handed to env.observer
   };
 
   Status compileSteps(const std::vector<std::string>& keep);
+  std::vector<std::pair<size_t, std::string>> observedFeeds_;  // feeds handed to env.observer (a body's formal inputs)
   int slotFor(const ir::Value* v);
   void clearSlots();
 
