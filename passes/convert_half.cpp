@@ -252,9 +252,14 @@ Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
   WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, options));
   std::vector<std::map<std::string, ir::Tensor>> results;
   for (const auto& feed : feeds) {
-    WH_ASSIGN_OR_RETURN(auto outs, session->run(feed));
+    // As runtime values: a model's sequence or map outputs (a classifier's ZipMap) come back
+    // as such; only tensors are kept, and the callers skip the names that are no tensor.
+    std::vector<runtime::NamedValue> inputs(feed.begin(), feed.end());
+    WH_ASSIGN_OR_RETURN(auto outs, session->runValues(inputs));
     std::map<std::string, ir::Tensor> byName;
-    for (auto& [name, t] : outs) byName[name] = std::move(t);
+    for (auto& [name, v] : outs) {
+      if (v.isTensor()) byName[name] = v.tensor();
+    }
     results.push_back(std::move(byName));
   }
   return results;
@@ -301,7 +306,8 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
     WH_RETURN_IF_ERROR(convert(candidate, scratch, keepFloat));
     std::vector<std::string> present;
     for (const std::string& name : names) {
-      if (candidate.graph->findValue(name) != nullptr) present.push_back(name);
+      // Tensors only: a sequence or map output is no float value to measure.
+      if (candidate.graph->findValue(name) != nullptr && expected.front().contains(name)) present.push_back(name);
     }
     WH_ASSIGN_OR_RETURN(auto got, runWith(candidate, present, feeds));
     std::unordered_map<std::string, double> error;
@@ -375,6 +381,7 @@ Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& mo
     return std::string(buf);
   };
   for (const std::string& name : names) {
+    if (!values.front().contains(name)) continue;  // a sequence or map, not a tensor
     double peak = 0;
     for (const auto& sample : values) {
       const ir::Tensor& t = sample.at(name);

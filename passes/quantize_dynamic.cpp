@@ -17,6 +17,7 @@
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
 #include "name_patterns.h"
+#include "subgraph_bodies.h"
 #include "subgraph_float.h"
 
 namespace whittle::passes {
@@ -37,12 +38,15 @@ class QuantizeDynamic final : public Pass {
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
-  bool selected(const ir::Node& n) const;
+  /// `body`: the decoded If/Loop/Scan body `n` is in, null in the main graph.
+  bool selected(const ir::Node& n, const DecodedBody* body) const;
+  /// Rewrites the selected nodes of one graph; returns how many.
+  Expected<int64_t> quantizeGraph(ir::Graph& graph, const DecodedBody* body) const;
   DynamicConfig config_;
   NamePatterns excluded_;
 };
 
-bool QuantizeDynamic::selected(const ir::Node& n) const {
+bool QuantizeDynamic::selected(const ir::Node& n, const DecodedBody* body) const {
   if (!n.domain().empty()) return false;
   const std::string& op = n.opType();
   if (op != "MatMul" && op != "Gemm") return false;
@@ -50,40 +54,64 @@ bool QuantizeDynamic::selected(const ir::Node& n) const {
   if (config_.excludeOpTypes.contains(op)) return false;
   if (excluded_.matches(n.name())) return false;
   const ir::Value* x = n.input(0);
-  if (x == nullptr || constantOf(x) != nullptr || (x->dtype() != ir::DataType::kFloat && x->dtype() != ir::DataType::kUndefined)) return false;
-  const ir::Tensor* w = constantOf(n.input(1));
+  if (x == nullptr || constantIn(x, body) != nullptr || (x->dtype() != ir::DataType::kFloat && x->dtype() != ir::DataType::kUndefined)) return false;
+  const ir::Tensor* w = constantIn(n.input(1), body);
   if (w == nullptr || w->dtype() != ir::DataType::kFloat || w->rank() != 2) return false;
   if (op == "Gemm") {
     if (n.attrInt("transA", 0) != 0 || n.attrInt("transB", 0) != 0) return false;
     if (n.attrFloat("alpha", 1.0f) != 1.0f || n.attrFloat("beta", 1.0f) != 1.0f) return false;
-    if (n.input(2) != nullptr && constantOf(n.input(2)) == nullptr) return false;
+    if (n.input(2) != nullptr && constantIn(n.input(2), body) == nullptr) return false;
     // Gemm's input is 2-D; MatMulInteger then gives the same [M, N].
   }
   return true;
 }
 
 Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
-  WH_RETURN_IF_ERROR(warnSubgraphWeightsLeftFloat(*model.graph, ctx, "quantize-dynamic"));
-  std::vector<ir::Node*> targets;
-  for (ir::Node* n : model.graph->nodes()) {
-    if (selected(*n)) targets.push_back(n);
-  }
+  // The bodies of If/Loop/Scan nodes (at any depth) are quantized as the main graph is: each is
+  // decoded, rewritten and stored back.
+  WH_ASSIGN_OR_RETURN(auto bodies, decodeBodies(*model.graph));
+  auto count = [&]() {
+    int64_t found = 0;
+    for (const ir::Node* n : model.graph->nodes()) found += selected(*n, nullptr) ? 1 : 0;
+    for (const auto& body : bodies) {
+      for (const ir::Node* n : body->graph().nodes()) found += selected(*n, body.get()) ? 1 : 0;
+    }
+    return found;
+  };
   noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
-  if (targets.empty()) {
+  for (const auto& body : bodies) noteFloatWeightOps(body->graph(), ctx, "quantize-dynamic");
+  if (count() == 0) {
     ctx.note("quantize-dynamic: no MatMul/Gemm with a constant 2-D weight to quantize");
     return Status::ok();
   }
   if (model.opsetVersion("") < 11) {
-    // DynamicQuantizeLinear is an opset-11 op. The conversion replaces the graph: choose again.
+    // DynamicQuantizeLinear is an opset-11 op. The conversion replaces the graph: decode again.
     auto up = upgradeOpset(model, 11);
     if (!up.isOk()) return up.status().withContext("quantize-dynamic needs opset 11 (DynamicQuantizeLinear)");
     ctx.note("quantize-dynamic: upgraded the model for DynamicQuantizeLinear, " + up->summary());
-    targets.clear();
-    for (ir::Node* n : model.graph->nodes()) {
-      if (selected(*n)) targets.push_back(n);
-    }
+    WH_ASSIGN_OR_RETURN(bodies, decodeBodies(*model.graph));
   }
-  ir::Graph& graph = *model.graph;
+  WH_ASSIGN_OR_RETURN(int64_t done, quantizeGraph(*model.graph, nullptr));
+  int64_t inBodies = 0;
+  for (const auto& body : bodies) {
+    WH_ASSIGN_OR_RETURN(int64_t here, quantizeGraph(body->graph(), body.get()));
+    done += here;
+    inBodies += here;
+  }
+  WH_RETURN_IF_ERROR(storeBodies(bodies, *model.graph));
+  if (inBodies > 0) {
+    ctx.note("quantize-dynamic: " + std::to_string(inBodies) + " MatMul/Gemm quantized inside If/Loop/Scan bodies");
+  }
+  ctx.stats().rewrites = done;
+  ctx.stats().counters["matmuls-quantized"] = done;
+  return Status::ok();
+}
+
+Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const DecodedBody* body) const {
+  std::vector<ir::Node*> targets;
+  for (ir::Node* n : graph.nodes()) {
+    if (selected(*n, body)) targets.push_back(n);
+  }
   std::map<const ir::Value*, std::array<ir::Value*, 3>> dynamicOf;  // x -> (xq, sx, zx), shared by users
   for (ir::Node* n : targets) {
     ir::Value* x = n->input(0);
@@ -98,7 +126,7 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
       it = dynamicOf.emplace(x, std::array<ir::Value*, 3>{dql->output(0), dql->output(1), dql->output(2)}).first;
     }
     auto [xq, sx, zx] = it->second;
-    const ir::Tensor w = *constantOf(n->input(1));
+    const ir::Tensor w = *constantIn(n->input(1), body);
     WH_ASSIGN_OR_RETURN(quant::QuantizedWeight qw, quant::quantizeWeight(w, config_.perChannel ? 1 : -1, config_.reduceRange));
     std::string base = n->name().empty() ? n->output(0)->name() : n->name();
     ir::Value* wq = graph.addInitializer(graph.uniqueValueName(n->input(1)->name() + "_quantized"), qw.values);
@@ -123,10 +151,9 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
     graph.replaceAllUsesWith(n->output(0), y);
     graph.eraseNode(n);
   }
-  ctx.stats().rewrites = static_cast<int64_t>(targets.size());
-  ctx.stats().counters["matmuls-quantized"] = static_cast<int64_t>(targets.size());
   removeDeadNodes(graph);
-  return graph.topologicalSort();
+  WH_RETURN_IF_ERROR(graph.topologicalSort());
+  return static_cast<int64_t>(targets.size());
 }
 
 }  // namespace

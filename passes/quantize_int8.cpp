@@ -43,7 +43,9 @@
 #include "whittle/quant/qdq_groups.h"
 #include "whittle/quant/quant_math.h"
 #include "name_patterns.h"
+#include "subgraph_bodies.h"
 #include "subgraph_float.h"
+#include "whittle/onnx_io/subgraphs.h"
 
 namespace whittle::passes {
 namespace {
@@ -112,12 +114,15 @@ Expected<std::map<std::string, Override>> loadOverrides(const std::string& path)
   return out;
 }
 
-bool isFloatActivation(const ir::Value* v) {
-  return v != nullptr && constantOf(v) == nullptr && (v->dtype() == ir::DataType::kFloat || v->dtype() == ir::DataType::kUndefined);
+// `body`: the decoded If/Loop/Scan body `v` is in (null in the main graph), whose captures of
+// enclosing constants are constants too.
+bool isFloatActivation(const ir::Value* v, const DecodedBody* body) {
+  return v != nullptr && constantIn(v, body) == nullptr &&
+         (v->dtype() == ir::DataType::kFloat || v->dtype() == ir::DataType::kUndefined);
 }
 
-const ir::Tensor* floatConstant(const ir::Value* v) {
-  const ir::Tensor* t = constantOf(v);
+const ir::Tensor* floatConstant(const ir::Value* v, const DecodedBody* body) {
+  const ir::Tensor* t = constantIn(v, body);
   return (t != nullptr && t->dtype() == ir::DataType::kFloat) ? t : nullptr;
 }
 
@@ -128,6 +133,9 @@ bool isFoldableActivation(const ir::Node& n, const std::map<const ir::Node*, Qdq
   auto rule = quantized.find(x->producer());
   if (rule == quantized.end() || !rule->second.absorbsActivation) return false;
   if (x->uses().size() != 1 || x->isGraphOutput()) return false;
+  // A subgraph that reads the activation's output by name would read the producer's unclamped
+  // output once the activation is gone (a capture takes no Q/DQ pair).
+  if (n.output(0) == nullptr || n.output(0)->hasImplicitUses()) return false;
   if (n.opType() == "Clip") {
     float lo = n.attrFloat("min", -3.4e38f);
     if (n.input(1) != nullptr) {
@@ -141,6 +149,18 @@ bool isFoldableActivation(const ir::Node& n, const std::map<const ir::Node*, Qdq
   return true;
 }
 
+struct GraphWork;
+
+/// What the rewrite did, over every graph.
+struct RewriteCounts {
+  int64_t folded = 0;
+  int64_t pairs = 0;
+  int64_t weights = 0;
+  int64_t bodies = 0;
+  int64_t qoperatorGroups = 0;
+  bool microsoftOps = false;
+};
+
 class QuantizeInt8 final : public Pass {
  public:
   explicit QuantizeInt8(Config config) : config_(std::move(config)), excluded_(config_.excludeNodes) {}
@@ -150,7 +170,12 @@ class QuantizeInt8 final : public Pass {
  private:
   bool selected(const ir::Node& n, const QdqOpRule& rule) const;
   /// Which inputs of `n` are activations to quantize; empty when `n` is not quantizable.
-  std::vector<size_t> activationInputs(const ir::Node& n, const QdqOpRule& rule) const;
+  std::vector<size_t> activationInputs(const ir::Node& n, const QdqOpRule& rule, const DecodedBody* body) const;
+  /// Chooses the quantized nodes of one graph and the tensors that need a range.
+  void choose(GraphWork& work) const;
+  /// Inserts the Q/DQ pairs and weight/bias DQs of one graph.
+  Status rewrite(GraphWork& work, const std::map<std::string, quant::Observation>& observed,
+                 const std::map<std::string, Override>& overrides, bool perChannel, RewriteCounts& counts) const;
 
   Config config_;
   NamePatterns excluded_;
@@ -164,27 +189,28 @@ bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
   return !excluded_.matches(n.name());
 }
 
-std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqOpRule& rule) const {
+std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqOpRule& rule,
+                                                   const DecodedBody* body) const {
   std::vector<size_t> idx;
   for (size_t i = 0; i < rule.inputs.size(); ++i) {
     const ir::Value* v = n.input(i);
     switch (rule.inputs[i]) {
       case QdqInputRole::kActivation:
-        if (!isFloatActivation(v)) return {};
+        if (!isFloatActivation(v, body)) return {};
         idx.push_back(i);
         break;
       case QdqInputRole::kWeight:
-        if (floatConstant(v) == nullptr) return {};
+        if (floatConstant(v, body) == nullptr) return {};
         break;
       case QdqInputRole::kWeightOrActivation:  // MatMul's B
-        if (isFloatActivation(v)) {
+        if (isFloatActivation(v, body)) {
           idx.push_back(i);
-        } else if (floatConstant(v) == nullptr) {
+        } else if (floatConstant(v, body) == nullptr) {
           return {};
         }
         break;
       case QdqInputRole::kBias:
-        if (v != nullptr && floatConstant(v) == nullptr) return {};
+        if (v != nullptr && floatConstant(v, body) == nullptr) return {};
         break;
       case QdqInputRole::kParameter: break;
     }
@@ -192,51 +218,27 @@ std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqO
   return idx;
 }
 
-Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
-  WH_RETURN_IF_ERROR(warnSubgraphWeightsLeftFloat(*model.graph, ctx, "quantize-int8"));
-  // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
-  // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
-  // a model with nothing to quantize is left at its opset.
-  bool candidates = false;
-  for (const ir::Node* n : model.graph->nodes()) {
-    std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
-    candidates = candidates || (rule && selected(*n, *rule) && !activationInputs(*n, *rule).empty());
-  }
-  if (!candidates) {
-    ctx.note("quantize-int8: no node to quantize");
-    return Status::ok();
-  }
-  bool perChannel = config_.perChannel;
-  const int64_t needed = perChannel ? 13 : 10;
-  if (model.opsetVersion("") < needed) {
-    auto up = upgradeOpset(model, needed);
-    if (up.isOk()) {
-      ctx.note("quantize-int8: upgraded the model for " + std::string(perChannel ? "per-axis " : "") +
-               "DequantizeLinear, " + up->summary());
-    } else if (!perChannel) {
-      return up.status().withContext("quantize-int8 needs opset 10");
-    } else {
-      // Per tensor needs only opset 10: what the model has, or what it can reach.
-      Status blocked = up.status();
-      if (model.opsetVersion("") < 10) {
-        auto ten = upgradeOpset(model, 10);
-        if (!ten.isOk()) return blocked.withContext("quantize-int8 needs opset 10");
-        ctx.note("quantize-int8: upgraded the model for DequantizeLinear, " + ten->summary());
-      }
-      perChannel = false;
-      WH_RETURN_IF_ERROR(ctx.fallback("quantize-int8: weights quantized per tensor, not per channel: per-axis "
-                                      "DequantizeLinear needs opset 13, and " + blocked.message()));
-    }
-  }
-  ir::Graph& graph = *model.graph;
-  WH_RETURN_IF_ERROR(graph.topologicalSort());
-  const bool asymmetric = config_.activationType == ir::DataType::kUint8;
-
-  // ---- 1. Choose the quantized nodes and the tensors that need a range ----
+/// What quantize-int8 decided for one graph: the main graph or a decoded If/Loop/Scan body.
+struct GraphWork {
+  ir::Graph* graph = nullptr;
+  DecodedBody* body = nullptr;  // null for the main graph
   std::map<const ir::Node*, QdqOpRule> quantized;  // node -> its group rule
   std::map<const ir::Node*, std::vector<size_t>> inputsOf;
-  std::set<const ir::Value*> quantizedTensors;  // values that will carry a Q/DQ pair
   std::map<const ir::Value*, ir::Node*> foldedActivation;  // producer output -> Relu/Clip after it
+  // Tensors whose range is their own (not inherited through a pass-through op). The name
+  // to calibrate is the folded activation's output where there is one.
+  std::map<const ir::Value*, std::string> calibName;
+  std::map<const ir::Value*, const ir::Value*> inheritsFrom;
+};
+
+void QuantizeInt8::choose(GraphWork& work) const {
+  ir::Graph& graph = *work.graph;
+  const DecodedBody* body = work.body;
+  const bool asymmetric = config_.activationType == ir::DataType::kUint8;
+  auto& quantized = work.quantized;
+  auto& inputsOf = work.inputsOf;
+  auto& foldedActivation = work.foldedActivation;
+  std::set<const ir::Value*> quantizedTensors;  // values that will carry a Q/DQ pair
   // float-nodes: their outputs stay float, and so do the outputs of ops without weights whose
   // every activation input is float (a Relu after such a node, a MaxPool, ...), up to the next
   // ops with weights, which then read float and keep only their weights int8.
@@ -249,7 +251,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
         if (rule && hasWeight(*rule)) continue;
         bool any = false, all = true;
         for (const ir::Value* v : n->inputs()) {
-          if (v == nullptr || constantOf(v) != nullptr) continue;
+          if (v == nullptr || constantIn(v, body) != nullptr) continue;
           any = true;
           all = all && floatValues.contains(v);
         }
@@ -271,7 +273,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     bool any = false;
     for (const ir::Value* v : n.inputs()) {
       if (v == nullptr) continue;
-      if (const ir::Tensor* c = constantOf(v); c != nullptr) {
+      if (const ir::Tensor* c = constantIn(v, body); c != nullptr) {
         if (c->numel() != 1) return false;
         continue;
       }
@@ -294,7 +296,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       if (fromTable) tableOutputs.insert(n->output(0));
       continue;
     }
-    std::vector<size_t> idx = activationInputs(*n, *rule);
+    std::vector<size_t> idx = activationInputs(*n, *rule, body);
     if (idx.empty()) {
       if (fromTable) tableOutputs.insert(n->output(0));
       continue;
@@ -353,58 +355,36 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
       inputsOf.erase(*it);
     }
   }
-  // Ops with weights that have no int8 form here: say so, so that a float op is never a surprise.
-  noteFloatWeightOps(graph, ctx, "quantize-int8");
-  if (quantized.empty()) {
-    ctx.note("quantize-int8: no node to quantize");
-    return Status::ok();
-  }
   // A folded activation whose producer's output no quantized node reads still folds: the
   // producer is quantized, so its output gets a Q/DQ pair with the activation's range.
-
-  // Tensors whose range is their own (not inherited through a pass-through op). The name
-  // to calibrate is the folded activation's output where there is one.
-  std::map<const ir::Value*, std::string> calibName;
-  std::map<const ir::Value*, const ir::Value*> inheritsFrom;
   for (ir::Node* n : graph.nodes()) {
     if (!quantized.contains(n)) continue;
     for (size_t i : inputsOf[n]) {
       const ir::Value* v = n->input(i);
-      if (calibName.contains(v) || inheritsFrom.contains(v)) continue;
+      if (work.calibName.contains(v) || work.inheritsFrom.contains(v)) continue;
       auto f = foldedActivation.find(v);
-      calibName[v] = f != foldedActivation.end() ? f->second->output(0)->name() : v->name();
+      work.calibName[v] = f != foldedActivation.end() ? f->second->output(0)->name() : v->name();
     }
     const ir::Value* out = n->output(0);
     if (quantized.at(n).sameParams && !inputsOf[n].empty()) {
-      inheritsFrom[out] = n->input(inputsOf[n][0]);
-      calibName.erase(out);
-    } else if (!calibName.contains(out)) {
+      work.inheritsFrom[out] = n->input(inputsOf[n][0]);
+      work.calibName.erase(out);
+    } else if (!work.calibName.contains(out)) {
       auto f = foldedActivation.find(out);
-      calibName[out] = f != foldedActivation.end() ? f->second->output(0)->name() : out->name();
+      work.calibName[out] = f != foldedActivation.end() ? f->second->output(0)->name() : out->name();
     }
   }
+}
 
-  // ---- 2. Ranges ----
-  WH_ASSIGN_OR_RETURN(auto overrides, loadOverrides(config_.overrides));
-  std::vector<std::string> wanted;
-  for (const auto& [v, name] : calibName) {
-    if (!overrides.contains(name)) wanted.push_back(name);
-  }
-  std::map<std::string, quant::Observation> observed;
-  if (!wanted.empty()) {
-    if (ctx.calibration == nullptr) {
-      return invalidInput(
-          "quantize-int8 needs calibration data: give --calib DATA (or --load-calib FILE), or use quantize-dynamic");
-    }
-    WH_ASSIGN_OR_RETURN(quant::CalibrationTable table, ctx.calibration->observe(model, wanted));
-    for (const std::string& name : wanted) {
-      auto it = table.tensors.find(name);
-      if (it == table.tensors.end()) return internalError("calibration returned no observation of '" + name + "'");
-      observed[name] = it->second;
-    }
-  }
+Status QuantizeInt8::rewrite(GraphWork& work, const std::map<std::string, quant::Observation>& observed,
+                             const std::map<std::string, Override>& overrides, bool perChannel,
+                             RewriteCounts& counts) const {
+  ir::Graph& graph = *work.graph;
+  const DecodedBody* body = work.body;
+  const auto& quantized = work.quantized;
+  auto& inputsOf = work.inputsOf;
   std::map<const ir::Value*, QuantParams> params;
-  for (const auto& [v, name] : calibName) {
+  for (const auto& [v, name] : work.calibName) {
     auto o = overrides.find(name);
     if (o != overrides.end() && o->second.params) {
       params[v] = *o->second.params;
@@ -417,52 +397,42 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   }
   for (ir::Node* n : graph.nodes()) {  // topological: the source's parameters exist first
     if (!quantized.contains(n)) continue;
-    auto it = inheritsFrom.find(n->output(0));
-    if (it != inheritsFrom.end()) params[n->output(0)] = params.at(it->second);
+    auto it = work.inheritsFrom.find(n->output(0));
+    if (it != work.inheritsFrom.end()) params[n->output(0)] = params.at(it->second);
   }
-
-  // ---- 3. Notes ----
-  if (config_.reduceRange) {
-    ctx.note("quantize-int8: reduce-range: weights use 7 bits ([-63, 63]) so that u8*s8 products cannot saturate int16 on CPUs without VNNI");
-  }
-
-  // ---- 4. Rewrite ----
   std::map<const ir::Node*, QuantParams> inputParams;  // compute node -> its input's parameters
   for (const auto& [n, rule] : quantized) {
     auto p = params.find(n->input(0));
     if (hasWeight(rule) && p != params.end()) inputParams[n] = p->second;
   }
-  int64_t folded = 0;
-  for (auto& [x, act] : foldedActivation) {
+  for (auto& [x, act] : work.foldedActivation) {
     ir::Value* y = act->output(0);
     params.erase(y);  // y goes away; x carries the range
 
     ir::Value* xv = const_cast<ir::Value*>(x);
     graph.replaceAllUsesWith(y, xv);
     graph.eraseNode(act);
-    ++folded;
+    ++counts.folded;
   }
   // Activation Q/DQ pairs, on every quantized tensor (in creation order for stable names).
-  int64_t pairs = 0;
   for (ir::Value* v : graph.values()) {
     auto p = params.find(v);
     if (p == params.end()) continue;
     quant::insertQdqPair(graph, v, p->second);
-    ++pairs;
+    ++counts.pairs;
   }
   // Weights and biases.
-  int64_t weights = 0;
   for (ir::Node* n : graph.nodes()) {
     auto rule = quantized.find(n);
     if (rule == quantized.end() || !hasWeight(rule->second)) continue;
-    const ir::Tensor* w = floatConstant(n->input(1));
+    const ir::Tensor* w = floatConstant(n->input(1), body);
     if (w == nullptr) continue;
     int64_t axis = perChannel ? quant::weightChannelAxis(*n, 1, w->rank()) : -1;
     std::vector<float> wScales;
     WH_ASSIGN_OR_RETURN(ir::Value* wdq, quant::addWeightDq(graph, *w, n->input(1)->name(), axis, config_.reduceRange, &wScales));
     n->setInput(1, wdq);
-    ++weights;
-    const ir::Tensor* b = n->input(2) != nullptr ? floatConstant(n->input(2)) : nullptr;
+    ++counts.weights;
+    const ir::Tensor* b = n->input(2) != nullptr ? floatConstant(n->input(2), body) : nullptr;
     if (b == nullptr || (n->opType() != "Conv" && n->opType() != "ConvTranspose" && n->opType() != "Gemm")) continue;
     // Bias int32 needs one bias element per output channel and a plain y = xW + b.
     int64_t channels = static_cast<int64_t>(wScales.size());
@@ -479,23 +449,149 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     n->setInput(2, bdq);
   }
   if (config_.qoperator) {
-    ctx.stats().counters["qoperator-groups"] = quant::rewriteQdqGroupsAsQOperator(graph);
-    if (model.opsetVersion("com.microsoft") == 0) {
-      for (const ir::Node* n : graph.nodes()) {
-        if (n->domain() == "com.microsoft") {
-          model.setOpsetVersion("com.microsoft", 1);
-          break;
-        }
+    counts.qoperatorGroups += quant::rewriteQdqGroupsAsQOperator(graph);
+    for (const ir::Node* n : graph.nodes()) counts.microsoftOps = counts.microsoftOps || n->domain() == "com.microsoft";
+  }
+  removeDeadNodes(graph);
+  return graph.topologicalSort();
+}
+
+Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
+  // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
+  // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
+  // a model with nothing to quantize is left at its opset.
+  bool candidates = false;
+  for (const ir::Node* n : model.graph->nodes()) {
+    std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+    candidates = candidates || (rule && selected(*n, *rule) && !activationInputs(*n, *rule, nullptr).empty());
+    if (candidates || !n->hasSubgraphs()) continue;
+    for (const ir::Attribute& a : n->attributes()) {  // bodies: ops that may be quantized
+      if (a.kind != ir::Attribute::Kind::kGraph) continue;
+      WH_ASSIGN_OR_RETURN(auto inner, onnx_io::subgraphNodes(a));
+      for (const onnx_io::SubgraphNode& s : inner) {
+        candidates = candidates || (s.domain.empty() && (s.opType == "Conv" || s.opType == "ConvTranspose" ||
+                                                         s.opType == "Gemm" || s.opType == "MatMul"));
       }
     }
   }
-  ctx.stats().counters["nodes-quantized"] = static_cast<int64_t>(quantized.size());
-  ctx.stats().counters["qdq-pairs"] = pairs;
-  ctx.stats().counters["weights-quantized"] = weights;
-  ctx.stats().counters["activations-folded"] = folded;
-  ctx.stats().rewrites = static_cast<int64_t>(quantized.size());
-  removeDeadNodes(graph);
-  return graph.topologicalSort();
+  if (!candidates) {
+    ctx.note("quantize-int8: no node to quantize");
+    return Status::ok();
+  }
+  bool perChannel = config_.perChannel;
+  const int64_t needed = perChannel ? 13 : 10;
+  if (model.opsetVersion("") < needed) {
+    auto up = upgradeOpset(model, needed);
+    if (up.isOk()) {
+      ctx.note("quantize-int8: upgraded the model for " + std::string(perChannel ? "per-axis " : "") +
+               "DequantizeLinear, " + up->summary());
+    } else if (!perChannel) {
+      return up.status().withContext("quantize-int8 needs opset 10");
+    } else {
+      // Per tensor needs only opset 10: what the model has, or what it can reach.
+      Status blocked = up.status();
+      if (model.opsetVersion("") < 10) {
+        auto ten = upgradeOpset(model, 10);
+        if (!ten.isOk()) return blocked.withContext("quantize-int8 needs opset 10");
+        ctx.note("quantize-int8: upgraded the model for DequantizeLinear, " + ten->summary());
+      }
+      perChannel = false;
+      WH_RETURN_IF_ERROR(ctx.fallback("quantize-int8: weights quantized per tensor, not per channel: per-axis "
+                                      "DequantizeLinear needs opset 13, and " + blocked.message()));
+    }
+  }
+  // The bodies of If/Loop/Scan nodes, at any depth, are quantized like the main graph: each is
+  // decoded, chosen in, calibrated (one calibration run observes the values of every graph:
+  // a body's on the branches and iterations that ran) and rewritten, then stored back.
+  WH_ASSIGN_OR_RETURN(auto bodies, decodeBodies(*model.graph));
+  std::vector<GraphWork> works(1 + bodies.size());
+  works[0].graph = model.graph.get();
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    works[b + 1].graph = &bodies[b]->graph();
+    works[b + 1].body = bodies[b].get();
+  }
+  size_t total = 0;
+  for (GraphWork& work : works) {
+    WH_RETURN_IF_ERROR(work.graph->topologicalSort());
+    choose(work);
+    // Ops with weights that have no int8 form here: say so, so that a float op is never a surprise.
+    noteFloatWeightOps(*work.graph, ctx, "quantize-int8");
+    total += work.quantized.size();
+  }
+  if (total == 0) {
+    ctx.note("quantize-int8: no node to quantize");
+    return Status::ok();
+  }
+
+  // ---- 2. Ranges ----
+  WH_ASSIGN_OR_RETURN(auto overrides, loadOverrides(config_.overrides));
+  std::vector<std::string> wanted;
+  for (const GraphWork& work : works) {
+    for (const auto& [v, name] : work.calibName) {
+      if (!overrides.contains(name)) wanted.push_back(name);
+    }
+  }
+  std::map<std::string, quant::Observation> observed;
+  if (!wanted.empty()) {
+    if (ctx.calibration == nullptr) {
+      return invalidInput(
+          "quantize-int8 needs calibration data: give --calib DATA (or --load-calib FILE), or use quantize-dynamic");
+    }
+    WH_ASSIGN_OR_RETURN(quant::CalibrationTable table, ctx.calibration->observe(model, wanted));
+    for (const std::string& name : wanted) {
+      auto it = table.tensors.find(name);
+      if (it == table.tensors.end()) return internalError("calibration returned no observation of '" + name + "'");
+      observed[name] = it->second;
+    }
+  }
+  // A body that never ran on the calibration data (a branch not taken) has no ranges: it stays
+  // float, with a warning (an error under --strict).
+  for (size_t w = 1; w < works.size(); ++w) {
+    GraphWork& work = works[w];
+    std::string unseen;
+    for (const auto& [v, name] : work.calibName) {
+      auto it = observed.find(name);
+      if (it != observed.end() && it->second.samples == 0) unseen = name;
+    }
+    if (unseen.empty()) continue;
+    WH_RETURN_IF_ERROR(ctx.fallback("quantize-int8: " + work.body->label() + " left float: it did not run on the "
+                                    "calibration data (no value of '" + unseen + "' was seen)"));
+    total -= work.quantized.size();
+    work.quantized.clear();
+    work.inputsOf.clear();
+    work.foldedActivation.clear();
+    work.calibName.clear();
+    work.inheritsFrom.clear();
+  }
+
+  // ---- 3. Notes ----
+  if (config_.reduceRange) {
+    ctx.note("quantize-int8: reduce-range: weights use 7 bits ([-63, 63]) so that u8*s8 products cannot saturate int16 on CPUs without VNNI");
+  }
+
+  // ---- 4. Rewrite ----
+  RewriteCounts counts;
+  for (GraphWork& work : works) {
+    if (work.quantized.empty()) continue;
+    WH_RETURN_IF_ERROR(rewrite(work, observed, overrides, perChannel, counts));
+    if (work.body != nullptr) ++counts.bodies;
+  }
+  WH_RETURN_IF_ERROR(storeBodies(bodies, *model.graph));
+  if (counts.bodies > 0) {
+    ctx.note("quantize-int8: quantized inside " + std::to_string(counts.bodies) + " If/Loop/Scan bod" +
+             (counts.bodies == 1 ? "y" : "ies"));
+  }
+  if (config_.qoperator) {
+    ctx.stats().counters["qoperator-groups"] = counts.qoperatorGroups;
+    if (model.opsetVersion("com.microsoft") == 0 && counts.microsoftOps) model.setOpsetVersion("com.microsoft", 1);
+  }
+  ctx.stats().counters["nodes-quantized"] = static_cast<int64_t>(total);
+  ctx.stats().counters["qdq-pairs"] = counts.pairs;
+  ctx.stats().counters["weights-quantized"] = counts.weights;
+  ctx.stats().counters["activations-folded"] = counts.folded;
+  ctx.stats().counters["bodies-quantized"] = counts.bodies;
+  ctx.stats().rewrites = static_cast<int64_t>(total);
+  return Status::ok();
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
-// Internal to passes/: what a quantizer says about the work it cannot reach inside subgraphs
-// (If branches, Loop and Scan bodies, which the IR keeps serialized and passes do not rewrite).
+// Internal to passes/: what a quantizer says about the nodes with weights it leaves float (the
+// quantizers call it on the main graph and on every If/Loop/Scan body they decode).
 
 #include <string_view>
 
@@ -9,13 +9,6 @@
 #include "whittle/passes/pass.h"
 
 namespace whittle::passes {
-
-/// For a quantizer: when subgraphs hold nodes with weights (Conv, ConvTranspose, Gemm, MatMul,
-/// LSTM, GRU, RNN, nested bodies included), a fallback (a warning and a report line; an error
-/// under --strict) that counts them: "quantize-int8: 44 nodes with weights inside the subgraphs
-/// of 1 control-flow node (If 'vad') are left float (36 Conv, 8 LSTM): passes do not rewrite
-/// inside subgraphs". Other subgraphs get noteSubgraphsLeftAlone's note; nothing without any.
-Status warnSubgraphWeightsLeftFloat(const ir::Graph& graph, PassContext& ctx, std::string_view pass);
 
 /// For a quantizer: a note for each node with weights that has no int8 form here, so that a
 /// float op is never a surprise: LSTM, GRU, RNN, and the com.microsoft Attention (packed QKV

@@ -22,6 +22,16 @@
 // direction reads X[len[b]-1] down to X[0]); Y is zero at t >= len[b]; Y_h and Y_c hold the
 // state after the last step, and are zero for a sequence of length 0.
 //
+// com.microsoft DynamicQuantizeLSTM is the LSTM with W [dirs, input, 4H] and R [dirs, H, 4H]
+// stored transposed as int8 or uint8, with a scale and a zero point per direction or per output
+// column (inputs 8 to 11). It runs ONNX Runtime's arithmetic: each GEMM quantizes its float
+// operand (all of X for the input projection, H_{t-1} of the whole batch at each step) to
+// uint8 over [min(0, min), max(0, max)] (scale (max - min) / 255, zero point rounded half to
+// even, values x / scale rounded to nearest even), multiplies in int32 (oneDNN's
+// gemm_u8s8s32) and scales the sums by a_scale * w_scale of the column; the gate math is the
+// float LSTM's. Where a value x / scale lands within float rounding of a .5 the two runtimes
+// can round it apart, which the following steps carry on (a few 1e-4 on a long sequence).
+//
 // Activation parameters, as ONNX Runtime does: activation_alpha and activation_beta are
 // consumed in order by the activations that take them (Affine, LeakyRelu, ThresholdedRelu,
 // ScaledTanh, HardSigmoid, Elu); when a list runs out, LeakyRelu takes alpha 0.01,
@@ -129,6 +139,7 @@ struct Attrs {
   bool inputForget = false;
   bool linearBeforeReset = false;
   int layout = 0;
+  bool quantized = false;  // com.microsoft DynamicQuantizeLSTM
 };
 
 bool takesAlpha(ActKind k) {
@@ -139,10 +150,11 @@ bool takesBeta(ActKind k) {
   return k == ActKind::kAffine || k == ActKind::kScaledTanh || k == ActKind::kHardSigmoid;
 }
 
-Expected<Attrs> parseAttrs(const KernelCreateInfo& info, Cell cell) {
+Expected<Attrs> parseAttrs(const KernelCreateInfo& info, Cell cell, bool quantized = false) {
   const ir::Node& node = info.node;
   Attrs a;
   a.cell = cell;
+  a.quantized = quantized;
   a.gates = cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 3 : 4;
   a.actsPerDir = cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 2 : 3;
   a.hidden = node.attrInt("hidden_size", 0);
@@ -158,7 +170,7 @@ Expected<Attrs> parseAttrs(const KernelCreateInfo& info, Cell cell) {
   } else {
     return info.error("direction must be forward, reverse or bidirectional, got '" + direction + "'");
   }
-  if (info.opset >= 14) a.layout = static_cast<int>(node.attrInt("layout", 0));
+  if (info.opset >= 14 && !quantized) a.layout = static_cast<int>(node.attrInt("layout", 0));
   if (a.layout != 0 && a.layout != 1) return info.error("layout must be 0 or 1, got " + std::to_string(a.layout));
   if (const ir::Attribute* clip = node.findAttribute("clip")) {
     if (!(clip->f > 0.f)) return info.error("clip must be positive, got " + std::to_string(clip->f));
@@ -228,11 +240,55 @@ struct Weights {
   std::vector<float> bias;       // [dirs, G*H]: Wb + Rb (GRU with linear_before_reset: Rbh left out)
   std::vector<float> recurBias;  // GRU with linear_before_reset: Rbh [dirs, H]
   std::vector<float> peep;       // LSTM: [dirs, 3H] (i, o, f), empty when absent
+  // DynamicQuantizeLSTM: W and R stay int8 (uint8 weights shifted by -128, their zero points
+  // too); wt and rt are empty then.
+  bool quantized = false;
+  std::vector<int8_t> wq;       // [input, dirs * G*H], like wt
+  std::vector<int8_t> rq;       // [dirs, H, G*H], like rt
+  std::vector<int32_t> wZero;   // [dirs * G*H]
+  std::vector<float> wScale;    // [dirs * G*H]
+  std::vector<int32_t> rZero;   // [dirs * G*H]
+  std::vector<float> rScale;    // [dirs * G*H]
 };
 
 void copyFloats(const ir::Tensor& t, std::vector<float>& out) {
   ir::Tensor f = toFloat32(t);
   out.assign(f.data<float>(), f.data<float>() + f.numel());
+}
+
+/// Reads and checks B (3) and P (7, LSTM) into out.bias, out.recurBias and out.peep.
+Status buildBiasAndPeep(const Attrs& a, const std::string& who, const ir::Tensor* b, const ir::Tensor* p,
+                        Weights& out) {
+  auto error = [&](const std::string& m) { return invalidInput(who + ": " + m); };
+  const int64_t gh = a.gates * a.hidden;
+  out.bias.assign(static_cast<size_t>(a.dirs * gh), 0.f);
+  out.recurBias.clear();
+  if (a.linearBeforeReset) out.recurBias.assign(static_cast<size_t>(a.dirs * a.hidden), 0.f);
+  if (b != nullptr) {
+    if (b->dims() != std::vector<int64_t>{a.dirs, 2 * gh})
+      return error("B must be " + shapeToString({a.dirs, 2 * gh}) + ", got " + shapeToString(b->dims()));
+    std::vector<float> bv;
+    copyFloats(*b, bv);
+    for (int64_t d = 0; d < a.dirs; ++d) {
+      const float* wb = bv.data() + d * 2 * gh;
+      const float* rb = wb + gh;
+      float* dst = out.bias.data() + d * gh;
+      for (int64_t i = 0; i < gh; ++i) dst[i] = wb[i] + rb[i];
+      if (a.linearBeforeReset) {
+        for (int64_t i = 0; i < a.hidden; ++i) {
+          dst[2 * a.hidden + i] = wb[2 * a.hidden + i];
+          out.recurBias[static_cast<size_t>(d * a.hidden + i)] = rb[2 * a.hidden + i];
+        }
+      }
+    }
+  }
+  out.peep.clear();
+  if (p != nullptr) {
+    if (p->dims() != std::vector<int64_t>{a.dirs, 3 * a.hidden})
+      return error("P must be " + shapeToString({a.dirs, 3 * a.hidden}) + ", got " + shapeToString(p->dims()));
+    copyFloats(*p, out.peep);
+  }
+  return Status::ok();
 }
 
 /// Reads and checks W (1), R (2), B (3) and P (7, LSTM) from tensors (nullptr when absent).
@@ -264,34 +320,7 @@ Status buildWeights(const Attrs& a, const std::string& who, const ir::Tensor& w,
       for (int64_t k = 0; k < a.hidden; ++k) dst[k * gh + j] = src[j * a.hidden + k];
     }
   }
-  out.bias.assign(static_cast<size_t>(a.dirs * gh), 0.f);
-  out.recurBias.clear();
-  if (a.linearBeforeReset) out.recurBias.assign(static_cast<size_t>(a.dirs * a.hidden), 0.f);
-  if (b != nullptr) {
-    if (b->dims() != std::vector<int64_t>{a.dirs, 2 * gh})
-      return error("B must be " + shapeToString({a.dirs, 2 * gh}) + ", got " + shapeToString(b->dims()));
-    std::vector<float> bv;
-    copyFloats(*b, bv);
-    for (int64_t d = 0; d < a.dirs; ++d) {
-      const float* wb = bv.data() + d * 2 * gh;
-      const float* rb = wb + gh;
-      float* dst = out.bias.data() + d * gh;
-      for (int64_t i = 0; i < gh; ++i) dst[i] = wb[i] + rb[i];
-      if (a.linearBeforeReset) {
-        for (int64_t i = 0; i < a.hidden; ++i) {
-          dst[2 * a.hidden + i] = wb[2 * a.hidden + i];
-          out.recurBias[static_cast<size_t>(d * a.hidden + i)] = rb[2 * a.hidden + i];
-        }
-      }
-    }
-  }
-  out.peep.clear();
-  if (p != nullptr) {
-    if (p->dims() != std::vector<int64_t>{a.dirs, 3 * a.hidden})
-      return error("P must be " + shapeToString({a.dirs, 3 * a.hidden}) + ", got " + shapeToString(p->dims()));
-    copyFloats(*p, out.peep);
-  }
-  return Status::ok();
+  return buildBiasAndPeep(a, who, b, p, out);
 }
 
 /// C[m, n] (ldc) = A[m, k] (lda) * B[k, n] (ldb); beta 0. Row-major.
@@ -304,6 +333,109 @@ Status gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const 
   }
   dnnl_status_t st = dnnl_sgemm('N', 'N', m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc);
   if (st != dnnl_success) return internalError(who + ": dnnl_sgemm failed with status " + std::to_string(st));
+  return Status::ok();
+}
+
+/// One direction's scale and zero point per output column, from a [dirs] or [dirs, G*H] tensor.
+Status perColumn(const ir::Tensor& scale, const ir::Tensor& zero, DataType wType, int64_t dirs, int64_t gh,
+                 const std::string& what, const std::string& who, std::vector<float>& scales, std::vector<int32_t>& zeros) {
+  auto error = [&](const std::string& m) { return invalidInput(who + ": " + m); };
+  const bool perDir = scale.dims() == std::vector<int64_t>{dirs};
+  if (!perDir && scale.dims() != std::vector<int64_t>{dirs, gh})
+    return error(what + "_scale must be [" + std::to_string(dirs) + "] or " + shapeToString({dirs, gh}) + ", got " +
+                 shapeToString(scale.dims()));
+  if (scale.dtype() != DataType::kFloat) return error(what + "_scale must be float32");
+  if (zero.dims() != scale.dims()) return error(what + "_zero_point must have " + what + "_scale's shape " + shapeToString(scale.dims()));
+  if (zero.dtype() != wType) return error(what + "_zero_point must have " + what + "'s dtype");
+  scales.resize(static_cast<size_t>(dirs * gh));
+  zeros.resize(static_cast<size_t>(dirs * gh));
+  for (int64_t c = 0; c < dirs * gh; ++c) {
+    const int64_t at = perDir ? c / gh : c;
+    scales[static_cast<size_t>(c)] = scale.data<float>()[at];
+    // uint8 weights are stored shifted by -128, and so are their zero points.
+    zeros[static_cast<size_t>(c)] = wType == DataType::kUint8 ? static_cast<int32_t>(zero.data<uint8_t>()[at]) - 128
+                                                              : static_cast<int32_t>(zero.data<int8_t>()[at]);
+  }
+  return Status::ok();
+}
+
+/// DynamicQuantizeLSTM's weights: W [dirs, input, G*H] and R [dirs, H, G*H] (int8 or uint8)
+/// with their scales and zero points (`q` holds inputs 8 to 11), B and P as for LSTM.
+Status buildQuantizedWeights(const Attrs& a, const std::string& who, const ir::Tensor& w, const ir::Tensor& r,
+                             const ir::Tensor* b, const ir::Tensor* p, const ir::Tensor* const q[4], Weights& out) {
+  auto error = [&](const std::string& m) { return invalidInput(who + ": " + m); };
+  const int64_t gh = a.gates * a.hidden;
+  if (w.dtype() != DataType::kInt8 && w.dtype() != DataType::kUint8)
+    return error("W must be int8 or uint8, got " + std::string(ir::dataTypeName(w.dtype())));
+  if (r.dtype() != w.dtype()) return error("R must have W's dtype " + std::string(ir::dataTypeName(w.dtype())));
+  if (w.dims().size() != 3 || w.dims()[0] != a.dirs || w.dims()[2] != gh)
+    return error("W must be [" + std::to_string(a.dirs) + ", input_size, " + std::to_string(gh) + "], got " +
+                 shapeToString(w.dims()));
+  if (r.dims() != std::vector<int64_t>{a.dirs, a.hidden, gh})
+    return error("R must be " + shapeToString({a.dirs, a.hidden, gh}) + ", got " + shapeToString(r.dims()));
+  out.quantized = true;
+  out.wt.clear();
+  out.rt.clear();
+  out.input = w.dims()[1];
+  const int64_t in = out.input, cols = a.dirs * gh;
+  auto shifted = [&](const ir::Tensor& t, int64_t i) -> int8_t {
+    return t.dtype() == DataType::kUint8 ? static_cast<int8_t>(static_cast<int32_t>(t.data<uint8_t>()[i]) - 128)
+                                         : t.data<int8_t>()[i];
+  };
+  out.wq.resize(static_cast<size_t>(in * cols));
+  for (int64_t d = 0; d < a.dirs; ++d) {
+    for (int64_t i = 0; i < in; ++i) {
+      for (int64_t j = 0; j < gh; ++j) out.wq[static_cast<size_t>(i * cols + d * gh + j)] = shifted(w, (d * in + i) * gh + j);
+    }
+  }
+  out.rq.resize(static_cast<size_t>(r.numel()));
+  for (int64_t i = 0; i < r.numel(); ++i) out.rq[static_cast<size_t>(i)] = shifted(r, i);
+  WH_RETURN_IF_ERROR(perColumn(*q[0], *q[1], w.dtype(), a.dirs, gh, "W", who, out.wScale, out.wZero));
+  WH_RETURN_IF_ERROR(perColumn(*q[2], *q[3], w.dtype(), a.dirs, gh, "R", who, out.rScale, out.rZero));
+  return buildBiasAndPeep(a, who, b, p, out);
+}
+
+/// C[m, n] (ldc) = A[m, k] (lda) * B[k, n] (ldb) the way ONNX Runtime's quantized LSTM does it:
+/// A quantized to uint8 over [min(0, min A), max(0, max A)], B int8 with a zero point and a scale
+/// per column, int32 sums scaled by scale_A * scale_B[j]. `qa` and `acc` are scratch.
+Status quantizedGemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const int8_t* b, int64_t ldb,
+                     const int32_t* bZero, const float* bScale, float* c, int64_t ldc, std::vector<uint8_t>& qa,
+                     std::vector<int32_t>& acc, const std::string& who) {
+  if (m == 0 || n == 0) return Status::ok();
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < k; ++j) {
+      lo = std::min(lo, a[i * lda + j]);
+      hi = std::max(hi, a[i * lda + j]);
+    }
+  }
+  const float scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+  const float zeroF = std::clamp(0.f - lo / scale, 0.f, 255.f);
+  const int32_t zero = static_cast<int32_t>(std::nearbyint(zeroF));  // the default rounding: half to even
+  qa.resize(static_cast<size_t>(m * k));
+  std::vector<int32_t> rowSum(static_cast<size_t>(m), 0);  // sum over k of (qa - zero)
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < k; ++j) {
+      const float v = std::clamp(std::nearbyint(a[i * lda + j] / scale) + static_cast<float>(zero), 0.f, 255.f);
+      qa[static_cast<size_t>(i * k + j)] = static_cast<uint8_t>(v);
+      rowSum[static_cast<size_t>(i)] += static_cast<int32_t>(v) - zero;
+    }
+  }
+  acc.resize(static_cast<size_t>(m * n));
+  if (k > 0) {
+    const int32_t offset = 0;
+    dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'N', 'F', m, n, k, 1.f, qa.data(), k, static_cast<uint8_t>(zero), b, ldb, 0,
+                                         0.f, acc.data(), n, &offset);
+    if (st != dnnl_success) return internalError(who + ": dnnl_gemm_u8s8s32 failed with status " + std::to_string(st));
+  } else {
+    std::fill(acc.begin(), acc.end(), 0);
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      const int32_t sum = acc[static_cast<size_t>(i * n + j)] - bZero[j] * rowSum[static_cast<size_t>(i)];
+      c[i * ldc + j] = static_cast<float>(sum) * (scale * bScale[j]);
+    }
+  }
   return Status::ok();
 }
 
@@ -321,6 +453,20 @@ class RecurrentKernel final : public Kernel {
     const ir::Tensor* b = hasB ? info.constantInput(3) : nullptr;
     const ir::Tensor* p = hasP ? info.constantInput(7) : nullptr;
     if (w == nullptr || r == nullptr || (hasB && b == nullptr) || (hasP && p == nullptr)) return Status::ok();
+    if (a_.quantized) {
+      const ir::Tensor* q[4];
+      for (size_t i = 0; i < 4; ++i) {
+        if (info.node.input(8 + i) == nullptr) return info.error("input " + std::to_string(8 + i) + " is required");
+        q[i] = info.constantInput(8 + i);
+        if (q[i] == nullptr) return Status::ok();
+      }
+      for (const ir::Tensor* t : {b, p}) {
+        if (t != nullptr && t->dtype() != DataType::kFloat) return info.unsupported(dtypeMessage(t->dtype()));
+      }
+      WH_RETURN_IF_ERROR(buildQuantizedWeights(a_, info.node.describe(), *w, *r, b, p, q, weights_));
+      constantWeights_ = true;
+      return Status::ok();
+    }
     for (const ir::Tensor* t : {w, r, b, p}) {
       if (t != nullptr && !isFloat(t->dtype())) return info.unsupported(dtypeMessage(t->dtype()));
     }
@@ -347,6 +493,8 @@ class RecurrentKernel final : public Kernel {
   Weights weights_;
   // Per-run scratch, kept between runs.
   std::vector<float> xproj_, gates_, state_, cell_, hidden_, tmp_;
+  std::vector<uint8_t> quantizedA_;  // DynamicQuantizeLSTM: the GEMM operand in uint8
+  std::vector<int32_t> sums_;        // and the int32 sums
 };
 
 Status RecurrentKernel::run(KernelContext& ctx) {
@@ -361,7 +509,22 @@ Status RecurrentKernel::run(KernelContext& ctx) {
 
   Weights runWeights;
   const Weights* wts = &weights_;
-  if (!constantWeights_) {
+  if (!constantWeights_ && a_.quantized) {
+    const bool hasB = ctx.hasInput(3);
+    const bool hasP = ctx.hasInput(7);
+    const ir::Tensor* q[4];
+    for (size_t i = 0; i < 4; ++i) {
+      if (!ctx.hasInput(8 + i)) return ctx.error("input " + std::to_string(8 + i) + " is required");
+      q[i] = &ctx.input(8 + i);
+    }
+    for (size_t i : {size_t{3}, size_t{7}}) {
+      if (ctx.hasInput(i) && ctx.input(i).dtype() != dtype)
+        return ctx.error("input " + std::to_string(i) + " must have X's dtype " + std::string(ir::dataTypeName(dtype)));
+    }
+    WH_RETURN_IF_ERROR(buildQuantizedWeights(a_, who, ctx.input(1), ctx.input(2), hasB ? &ctx.input(3) : nullptr,
+                                             hasP ? &ctx.input(7) : nullptr, q, runWeights));
+    wts = &runWeights;
+  } else if (!constantWeights_) {
     const bool hasB = ctx.hasInput(3);
     const bool hasP = a_.cell == Cell::kLstm && ctx.hasInput(7);
     for (size_t i : {size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
@@ -438,8 +601,14 @@ Status RecurrentKernel::run(KernelContext& ctx) {
   const int64_t rows = seq * batch;
   xproj_.resize(static_cast<size_t>(rows * a_.dirs * gh));
   ir::Tensor xf = toFloat32(x);
-  WH_RETURN_IF_ERROR(gemm(rows, a_.dirs * gh, wts->input, xf.data<float>(), wts->input, wts->wt.data(), a_.dirs * gh,
-                          xproj_.data(), a_.dirs * gh, who));
+  if (wts->quantized) {
+    WH_RETURN_IF_ERROR(quantizedGemm(rows, a_.dirs * gh, wts->input, xf.data<float>(), wts->input, wts->wq.data(),
+                                     a_.dirs * gh, wts->wZero.data(), wts->wScale.data(), xproj_.data(), a_.dirs * gh,
+                                     quantizedA_, sums_, who));
+  } else {
+    WH_RETURN_IF_ERROR(gemm(rows, a_.dirs * gh, wts->input, xf.data<float>(), wts->input, wts->wt.data(), a_.dirs * gh,
+                            xproj_.data(), a_.dirs * gh, who));
+  }
   for (int d = 0; d < a_.dirs; ++d) {
     WH_RETURN_IF_ERROR(runDirection(ctx, *wts, d, seq, batch, lens, h0.empty() ? nullptr : h0.data() + d * batch * H,
                                     c0.empty() ? nullptr : c0.data() + d * batch * H, outs[0], outs[1], outs[2]));
@@ -478,7 +647,7 @@ Status RecurrentKernel::runDirection(KernelContext& ctx, const Weights& w, int d
                                      float* yh, float* yc) {
   const std::string who = ctx.describe();
   const int64_t H = a_.hidden, gh = a_.gates * H, ld = a_.dirs * gh;
-  const float* rt = w.rt.data() + d * gh * H;  // [H, G*H]
+  const float* rt = w.quantized ? nullptr : w.rt.data() + d * gh * H;  // [H, G*H]
   const float* bias = w.bias.data() + d * gh;
   const float* rbh = a_.linearBeforeReset ? w.recurBias.data() + d * H : nullptr;
   const float* peep = w.peep.empty() ? nullptr : w.peep.data() + d * 3 * H;
@@ -511,7 +680,13 @@ Status RecurrentKernel::runDirection(KernelContext& ctx, const Weights& w, int d
 
   for (int64_t s = 0; s < maxLen; ++s) {
     // H_{t-1} R^T for the whole batch (GRU without linear_before_reset: z and r only).
-    WH_RETURN_IF_ERROR(gemm(batch, gruTwoGemms ? 2 * H : gh, H, state_.data(), H, rt, gh, gates_.data(), gh, who));
+    if (w.quantized) {  // LSTM only
+      WH_RETURN_IF_ERROR(quantizedGemm(batch, gh, H, state_.data(), H, w.rq.data() + d * H * gh, gh,
+                                       w.rZero.data() + d * gh, w.rScale.data() + d * gh, gates_.data(), gh,
+                                       quantizedA_, sums_, who));
+    } else {
+      WH_RETURN_IF_ERROR(gemm(batch, gruTwoGemms ? 2 * H : gh, H, state_.data(), H, rt, gh, gates_.data(), gh, who));
+    }
     if (gruTwoGemms) {
 #pragma omp parallel for if (parallel) num_threads(ctx.threads())
       for (int64_t b = 0; b < batch; ++b) {
@@ -614,8 +789,8 @@ Status RecurrentKernel::runDirection(KernelContext& ctx, const Weights& w, int d
   return Status::ok();
 }
 
-Expected<std::unique_ptr<Kernel>> createRecurrent(const KernelCreateInfo& info, Cell cell) {
-  WH_ASSIGN_OR_RETURN(Attrs attrs, parseAttrs(info, cell));
+Expected<std::unique_ptr<Kernel>> createRecurrent(const KernelCreateInfo& info, Cell cell, bool quantized = false) {
+  WH_ASSIGN_OR_RETURN(Attrs attrs, parseAttrs(info, cell, quantized));
   auto kernel = std::make_unique<RecurrentKernel>(std::move(attrs));
   WH_RETURN_IF_ERROR(kernel->prepare(info));
   return std::unique_ptr<Kernel>(std::move(kernel));
@@ -627,6 +802,8 @@ void registerRecurrentKernels(KernelRegistry& registry) {
   registry.add("", "RNN", 7, [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kRnn); });
   registry.add("", "GRU", 7, [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kGru); });
   registry.add("", "LSTM", 7, [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kLstm); });
+  registry.add("com.microsoft", "DynamicQuantizeLSTM", 1,
+               [](const KernelCreateInfo& info) { return createRecurrent(info, Cell::kLstm, /*quantized=*/true); });
 }
 
 }  // namespace whittle::runtime::cpu

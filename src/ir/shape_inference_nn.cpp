@@ -388,6 +388,7 @@ void addNnRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMicrosoft, "MatMulNBits", matMulNBits});
   rules.push_back({"", "Einsum", einsum});
   for (std::string_view op : {"LSTM", "GRU", "RNN"}) rules.push_back({"", op, recurrent});
+  rules.push_back({kMicrosoft, "DynamicQuantizeLSTM", recurrent});  // the LSTM with int8 W and R
 }
 
 }  // namespace whittle::ir::shape

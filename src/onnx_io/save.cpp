@@ -3,10 +3,12 @@
 #include <onnx/defs/schema.h>
 
 #include <climits>
+#include <set>
 
 #include "proto_convert.h"
 #include "whittle/common/file_util.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "whittle/onnx_io/subgraph.h"
 
 namespace whittle::onnx_io {
 namespace detail {
@@ -164,6 +166,34 @@ size_t totalTensorBytes(const ir::Model& model) {
 }
 
 }  // namespace
+
+Status storeSubgraph(Subgraph& sub, ir::Attribute& attribute) {
+  onnx::AttributeProto proto;
+  if (attribute.kind != ir::Attribute::Kind::kGraph || !proto.ParseFromString(attribute.opaque) || !proto.has_g()) {
+    return invalidInput("attribute '" + attribute.name + "' is not a graph");
+  }
+  ir::Model holder;
+  holder.graph = std::move(sub.graph);
+  onnx::ModelProto model;
+  detail::modelToProto(holder, &model);
+  sub.graph = std::move(holder.graph);
+  onnx::GraphProto* g = model.mutable_graph();
+  // The captures were appended after the formal inputs: drop them (a rewrite may have removed
+  // those it no longer reads).
+  const std::set<std::string> captured(sub.captures.begin(), sub.captures.end());
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> formal;
+  for (const onnx::ValueInfoProto& in : g->input()) {
+    if (!captured.contains(in.name())) *formal.Add() = in;
+  }
+  if (formal.size() != static_cast<int>(sub.numFormalInputs)) {
+    return internalError("subgraph '" + attribute.name + "': " + std::to_string(formal.size()) + " formal inputs left, expected " +
+                         std::to_string(sub.numFormalInputs));
+  }
+  g->mutable_input()->Swap(&formal);
+  proto.mutable_g()->Swap(g);
+  attribute.opaque = proto.SerializeAsString();
+  return Status::ok();
+}
 
 Expected<std::string> serialize(const ir::Model& model) {
   if (totalTensorBytes(model) > size_t{INT_MAX} - (size_t{64} << 20)) {

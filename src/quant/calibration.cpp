@@ -11,6 +11,7 @@
 #include "whittle/common/file_util.h"
 #include "whittle/data/dataset.h"
 #include "whittle/ir/graph.h"
+#include "whittle/onnx_io/subgraph.h"
 #include "whittle/quant/quant_math.h"
 #include "whittle/runtime/session.h"
 
@@ -365,13 +366,42 @@ namespace {
 struct TensorSources {
   std::vector<std::string> outputs;
   std::set<std::string> inputs;
+  std::vector<std::string> inSubgraphs;  // computed inside If/Loop/Scan bodies
 };
+
+/// The names of the values inside the subgraphs of `graph`, at any depth: their formal inputs
+/// and what their nodes compute.
+Status addSubgraphValueNames(const ir::Graph& graph, std::set<std::string>& out) {
+  for (const ir::Node* n : graph.nodes()) {
+    for (const ir::Attribute& a : n->attributes()) {
+      if (a.kind != ir::Attribute::Kind::kGraph) continue;
+      WH_ASSIGN_OR_RETURN(onnx_io::Subgraph sub, onnx_io::loadSubgraph(a, n->describe()));
+      for (size_t i = 0; i < sub.numFormalInputs; ++i) out.insert(sub.graph->inputs()[i]->name());  // fed each run
+      for (const ir::Node* inner : sub.graph->nodes()) {
+        for (const ir::Value* v : inner->outputs()) {
+          if (v != nullptr) out.insert(v->name());
+        }
+      }
+      WH_RETURN_IF_ERROR(addSubgraphValueNames(*sub.graph, out));
+    }
+  }
+  return Status::ok();
+}
 
 Expected<TensorSources> tensorSources(const ir::Model& model, const std::vector<std::string>& names) {
   TensorSources sources;
+  std::optional<std::set<std::string>> inBodies;  // read when a name is not in the main graph
   for (const std::string& name : names) {
     const ir::Value* v = model.graph->findValue(name);
-    if (v == nullptr) return notFound("calibration: no tensor named '" + name + "' in the model");
+    if (v == nullptr) {
+      if (!inBodies) {
+        inBodies.emplace();
+        WH_RETURN_IF_ERROR(addSubgraphValueNames(*model.graph, *inBodies));
+      }
+      if (!inBodies->contains(name)) return notFound("calibration: no tensor named '" + name + "' in the model");
+      sources.inSubgraphs.push_back(name);
+      continue;
+    }
     if (v->isGraphInput() && !v->isInitializer()) {
       sources.inputs.insert(name);
     } else {
@@ -486,12 +516,28 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
   runtime::SessionOptions so;
   so.threads = threads;
   so.extraOutputs = wanted;
+  std::map<std::string, Observer> observers;
+  for (const std::string& t : seen) observers[t];
+  // Values inside If/Loop/Scan bodies: observed each time a body computes them (the branches
+  // that ran, every iteration), whole (a padded last batch is not trimmed there).
+  Status bodyStatus;
+  if (!sources.inSubgraphs.empty()) {
+    so.observeInSubgraphs = sources.inSubgraphs;
+    so.subgraphObserver = [&](const std::string& name, const runtime::Value& value) {
+      if (!bodyStatus.isOk()) return;
+      if (!value.isTensor() || value.tensor().dtype() != ir::DataType::kFloat) {
+        bodyStatus = invalidInput("calibration: tensor '" + name + "' inside a subgraph is not float32, only float32 "
+                                  "tensors can be calibrated");
+        return;
+      }
+      const ir::Tensor& t = value.tensor();
+      observers.at(name).observe(std::span<const float>(t.data<float>(), static_cast<size_t>(t.numel())));
+    };
+  }
   WH_ASSIGN_OR_RETURN(StateCarry carry, StateCarry::make(model, options.carry, so.extraOutputs));
   WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
   std::unique_ptr<runtime::Session> singleThreaded;  // kept while the many-thread one is on trial
 
-  std::map<std::string, Observer> observers;
-  for (const std::string& t : seen) observers[t];
   const int64_t total = samplesToRun(data, options);
   int64_t batch = firstBatchSize(data, options);
   int64_t done = 0;
@@ -522,6 +568,7 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
     }
     if (!ran.isOk() && carry.active()) return ran.status().withContext(carry.context(done));
     WH_ASSIGN_OR_RETURN(auto outs, std::move(ran));
+    WH_RETURN_IF_ERROR(bodyStatus);
     WH_RETURN_IF_ERROR(carry.keep(outs));
     for (const auto& [name, t] : b.inputs) {
       if (fromInputs.contains(name)) WH_RETURN_IF_ERROR(observeTensor(name, t));

@@ -5,6 +5,8 @@
 // lowering, a kernel per node, a slot per value, and the step after which each slot's buffer
 // goes back to the pool. Internal to src/runtime/.
 
+#include <unordered_set>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -20,12 +22,19 @@
 namespace whittle::runtime::detail {
 
 /// What a plan compiles and runs with; a subgraph's plan shares its parent's.
+/// SessionOptions::observeInSubgraphs and subgraphObserver, shared by every plan of a session.
+struct SubgraphObserver {
+  std::unordered_set<std::string> names;
+  std::function<void(const std::string& name, const Value& value)> observe;
+};
+
 struct PlanEnv {
   const Backend* backend = nullptr;
   ExecutionContext* context = nullptr;
   BufferPool* pool = nullptr;
   int threads = 1;
   bool profile = false;
+  const SubgraphObserver* observer = nullptr;  // null when nothing is observed
 };
 
 /// Turns Constant nodes into initializers, then evaluates, on `backend`, every node whose
@@ -89,10 +98,12 @@ class Plan {
     std::vector<int> outputSlots;    // -1 for absent outputs
     std::vector<int> releaseAfter;   // slots whose last use is this step
     std::vector<SubgraphPlan> subplans;  // a control-flow node's compiled subgraphs (owned by its kernel)
+    std::vector<std::pair<size_t, std::string>> observed;  // outputs handed to env.observer
   };
   void appendProfile(const std::string& scope, std::vector<NodeTime>& out) const;
 
   Status compileSteps(const std::vector<std::string>& keep);
+  std::vector<std::pair<size_t, std::string>> observedFeeds_;  // feeds handed to env.observer (a body's formal inputs)
   int slotFor(const ir::Value* v);
   void clearSlots();
 

@@ -66,9 +66,15 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
   // fill them for every op the runtime runs, at any opset, and kernels check dtypes again
   // when they run.
   (void)ir::inferShapes(model_);
+  std::vector<std::string> kept = keep;
+  if (env_.observer != nullptr) {  // observed values inside a subgraph stay observable too
+    for (const std::string& name : env_.observer->names) {
+      if (graph.findValue(name) != nullptr) kept.push_back(name);
+    }
+  }
   // Before the lowering, so that its folds and fusions see the computed constants as weights.
-  if (backend->device() == DeviceKind::kCpu) foldConstantNodes(model_, *backend, env_.threads, keep);
-  WH_RETURN_IF_ERROR(backend->lower(graph, keep, lowering_));
+  if (backend->device() == DeviceKind::kCpu) foldConstantNodes(model_, *backend, env_.threads, kept);
+  WH_RETURN_IF_ERROR(backend->lower(graph, kept, lowering_));
 
   // Constants go to the backend's memory once, here (the CPU: the same tensor, shared).
   for (const ir::Value* v : graph.initializers()) {
@@ -78,6 +84,9 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
   }
   for (const ir::Value* v : graph.inputs()) {
     if (!v->isInitializer()) {
+      if (env_.observer != nullptr && env_.observer->names.contains(v->name())) {
+        observedFeeds_.emplace_back(feedSlots_.size(), v->name());
+      }
       feedInputs_.push_back(v);
       feedSlots_.push_back(slotFor(v));
     }
@@ -131,6 +140,12 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
       lastUse[s] = steps_.size();
     }
     for (const ir::Value* out : node->outputs()) step.outputSlots.push_back(out ? slotFor(out) : -1);
+    if (env_.observer != nullptr) {
+      for (size_t o = 0; o < node->numOutputs(); ++o) {
+        const ir::Value* out = node->output(o);
+        if (out != nullptr && env_.observer->names.contains(out->name())) step.observed.emplace_back(o, out->name());
+      }
+    }
     steps_.push_back(std::move(step));
   }
   outputValues_.assign(graph.outputs().begin(), graph.outputs().end());
@@ -155,6 +170,7 @@ void Plan::clearSlots() {
 Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
   WH_CHECK(feeds.size() == feedSlots_.size(), "plan run with the wrong number of feeds");
   for (size_t i = 0; i < feeds.size(); ++i) slots_[static_cast<size_t>(feedSlots_[i])] = std::move(feeds[i]);
+  for (const auto& [i, name] : observedFeeds_) env_.observer->observe(name, slots_[static_cast<size_t>(feedSlots_[i])]);
   std::vector<const Value*> ins;
   std::vector<Value> outs;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -182,6 +198,9 @@ Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
         return internalError(step.node->describe() + ": kernel did not produce output " + std::to_string(o));
       }
       slots_[static_cast<size_t>(slot)] = std::move(outs[o]);
+    }
+    for (const auto& [o, name] : step.observed) {
+      env_.observer->observe(name, slots_[static_cast<size_t>(step.outputSlots[o])]);
     }
     for (int slot : step.releaseAfter) {
       // A sequence's or optional's element buffers are freed, not pooled, with the last reference.
@@ -234,6 +253,7 @@ struct Session::Impl {
   std::unique_ptr<ExecutionContext> context;
   BufferPool pool;
   std::unique_ptr<detail::Plan> plan;
+  detail::SubgraphObserver observer;
 
   Status compile(const ir::Model& model);
 };
@@ -254,6 +274,12 @@ Status Session::Impl::compile(const ir::Model& source) {
     if (!v->isGraphOutput()) graph.addOutput(v);
   }
   detail::PlanEnv env{backend, context.get(), &pool, options.threads, options.profile};
+  if (!options.observeInSubgraphs.empty()) {
+    if (!options.subgraphObserver) return invalidInput("observeInSubgraphs without a subgraphObserver");
+    observer.names.insert(options.observeInSubgraphs.begin(), options.observeInSubgraphs.end());
+    observer.observe = options.subgraphObserver;
+    env.observer = &observer;
+  }
   WH_ASSIGN_OR_RETURN(plan, detail::Plan::compile(std::move(model), env, options.extraOutputs));
   return Status::ok();
 }

@@ -287,6 +287,33 @@ TEST_CASE("convert-fp16 tolerance keeps the nodes where half precision fails in 
     const ir::Tensor y = testing::runModel(ranged, feeds)[0].second;
     CHECK(testing::normRelativeError(y, expected) < 1e-2);
   }
+  SECTION("the range check runs on a model with a sequence output too") {
+    // The chain's output also goes out as a one-element sequence (as a classifier's ZipMap
+    // gives a sequence of maps): the float32 run returns it as a sequence, and the check
+    // reads only the float tensors it asked for.
+    testing::GraphBuilder b(3);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 16});
+    ir::Value* a = b.node("Mul", {x, b.constant("k1", {}, {400.0f})}, {}, "scale1");
+    ir::Value* big = b.node("Mul", {a, b.constant("k2", {}, {400.0f})}, {}, "scale2");
+    ir::Value* back = b.node("Mul", {big, b.constant("k3", {}, {1.0f / 160000.0f})}, {}, "scale3");
+    ir::Value* y = b.node("Relu", {back}, {}, "relu");
+    b.output(y, ir::DataType::kFloat, {2, 16});
+    b.output(b.node("SequenceConstruct", {y}, {}, "sequence"));
+    ir::Model withSequence = b.build(17);
+    FeedProvider provider(withSequence);
+    passes::PassContext ctx(withSequence);
+    ctx.calibration = &provider;
+    auto stats = convertWith("convert-fp16", ctx, withSequence);
+    CHECK(stats.back().counters.at("nodes-kept-by-range") == 2);
+    for (const std::string& w : ctx.warnings()) {
+      INFO(w);
+      CHECK(w.find("no range check") == std::string::npos);
+    }
+    for (const char* name : {"scale2", "scale3"}) {
+      CHECK(testing::findNode(*withSequence.graph, name)->output(0)->dtype() == ir::DataType::kFloat);
+    }
+    CHECK(testing::findNode(*withSequence.graph, "scale1")->output(0)->dtype() == ir::DataType::kFloat16);
+  }
   SECTION("without calibration data it is an error naming the option") {
     ir::Model m = model.clone();
     passes::PassContext ctx(m);

@@ -276,7 +276,8 @@ TEST_CASE("whittle optimize -O2 --quantize int8 and compare run a model with If,
                            " -O2 --quantize int8 --calib " + q(testing::kDemoCalib));
   INFO(r.out);
   REQUIRE(r.exitCode == 0);
-  CHECK(r.out.find("quantize-int8: the subgraphs of 1 control-flow node (If 'branch') are left float") != std::string::npos);
+  // The branches hold a Relu and a Sigmoid, nothing quantize-int8 puts in int8 alone: they stay as they are.
+  CHECK(r.out.find("left float: it did not run") == std::string::npos);
   auto out = onnx_io::load(tmp.file("q.onnx"));
   INFO(out.status().message());
   REQUIRE(out.isOk());

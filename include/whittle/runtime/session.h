@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -24,6 +25,12 @@ struct SessionOptions {
   /// Extra values to return after the graph outputs (per-layer comparison, calibration);
   /// a name that is already a graph output is returned once, in its place.
   std::vector<std::string> extraOutputs;
+  /// Values computed inside subgraphs (If branches, Loop and Scan bodies, at any depth) to
+  /// hand to `subgraphObserver` each time a body computes one (calibration): a branch that did
+  /// not run hands nothing, a loop body one value per iteration. The lowering leaves them
+  /// observable, as it does extra outputs.
+  std::vector<std::string> observeInSubgraphs;
+  std::function<void(const std::string& name, const Value& value)> subgraphObserver;
 };
 
 /// A named tensor.

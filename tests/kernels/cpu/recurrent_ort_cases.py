@@ -10,6 +10,10 @@ tests/kernels/cpu/recurrent_test.cpp runs the same models on whittle and compare
 ONNX Runtime 1.32 refuses layout 1 ("Batchwise recurrent operations are not supported"): for
 those cases it runs the layout-0 twin of the model on transposed inputs, and its outputs are
 transposed back.
+
+Cases named DynamicQuantizeLSTM_* are com.microsoft DynamicQuantizeLSTM: W [dirs, input, 4H] and
+R [dirs, H, 4H] quantized to int8 or uint8 with a scale and zero point per direction or per
+output column.
 """
 import itertools
 import os
@@ -97,6 +101,70 @@ def build_case(rng, op, opset=14, direction="forward", layout=0, seq=5, batch=3,
     return model, feeds, back
 
 
+def quantize(w, dtype, per_column):
+    """w [dirs, K, N] float -> (q, scale, zero point), per direction or per column N."""
+    qmin, qmax = (-128, 127) if dtype == np.int8 else (0, 255)
+    if per_column:  # ONNX Runtime wants one zero point per direction: symmetric per column
+        scale = (np.abs(w).max(axis=1) / 127).astype(np.float32)
+        zero = np.full(scale.shape, 0 if dtype == np.int8 else 128, dtype=dtype)
+    else:
+        lo = np.minimum(w.min(axis=(1, 2)), 0)
+        hi = np.maximum(w.max(axis=(1, 2)), 0)
+        scale = ((hi - lo) / (qmax - qmin)).astype(np.float32)
+        zero = np.clip(np.round(qmin - lo / scale), qmin, qmax).astype(dtype)
+    shape = (w.shape[0], 1, w.shape[2]) if per_column else (w.shape[0], 1, 1)
+    q = np.clip(np.round(w / scale.reshape(shape)) + zero.reshape(shape).astype(np.int32), qmin, qmax).astype(dtype)
+    return q, scale, zero
+
+
+def build_quantized_lstm(rng, direction="forward", seq=5, batch=3, inp=4, hidden=6, dtype=np.int8, per_column=False,
+                         initial=False, seq_lens=None, weights_fed=False):
+    dirs = 2 if direction == "bidirectional" else 1
+    x = rng.uniform(-2, 2, (seq, batch, inp)).astype(np.float32)
+    wq, ws, wz = quantize(rng.uniform(-0.7, 0.7, (dirs, inp, 4 * hidden)), dtype, per_column)
+    rq, rs, rz = quantize(rng.uniform(-0.7, 0.7, (dirs, hidden, 4 * hidden)), dtype, per_column)
+    values = {"X": x, "W": wq, "R": rq, "B": rng.uniform(-0.5, 0.5, (dirs, 8 * hidden)).astype(np.float32),
+              "W_scale": ws, "W_zero_point": wz, "R_scale": rs, "R_zero_point": rz}
+    if initial:
+        values["initial_h"] = rng.uniform(-1, 1, (dirs, batch, hidden)).astype(np.float32)
+        values["initial_c"] = rng.uniform(-1, 1, (dirs, batch, hidden)).astype(np.float32)
+    if seq_lens is not None:
+        values["sequence_lens"] = np.array(seq_lens, dtype=np.int32)
+    order = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "", "W_scale", "W_zero_point", "R_scale",
+             "R_zero_point"]
+    names = [n if n in values else "" for n in order]
+    fed = {"X", "sequence_lens", "initial_h", "initial_c"} | ({"W", "R"} if weights_fed else set())
+    feeds, inputs, inits = {}, [], []
+    for name in names:
+        if not name:
+            continue
+        v = values[name]
+        if name in fed:
+            feeds[name] = v
+            inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape))
+        else:
+            inits.append(onnx.numpy_helper.from_array(v, name))
+    node = helper.make_node("DynamicQuantizeLSTM", names, ["y0", "y1", "y2"], domain="com.microsoft",
+                            hidden_size=hidden, direction=direction)
+    graph = helper.make_graph([node], "dqlstm", inputs,
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ["y0", "y1", "y2"]],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    return model, feeds, run_ort(model, feeds)
+
+
+def quantized_cases():
+    return [
+        ("DynamicQuantizeLSTM_forward_int8", dict()),
+        ("DynamicQuantizeLSTM_bidirectional_uint8_columns",
+         dict(direction="bidirectional", dtype=np.uint8, per_column=True, initial=True)),
+        ("DynamicQuantizeLSTM_reverse_int8_columns_lens", dict(direction="reverse", per_column=True, seq_lens=[5, 2, 4])),
+        ("DynamicQuantizeLSTM_long_fed", dict(direction="bidirectional", seq=12, batch=2, inp=16, hidden=16,
+                                              weights_fed=True, initial=True)),
+    ]
+
+
 def run_ort(model, feeds):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -154,6 +222,15 @@ def main(argv):
     rng = np.random.default_rng(14)
     for name, kwargs in cases():
         model, feeds, results = build_case(rng, **kwargs)
+        case_dir = os.path.join(out_dir, name)
+        os.makedirs(case_dir)
+        onnx.save(model, os.path.join(case_dir, "model.onnx"))
+        for feed_name, value in feeds.items():
+            np.save(os.path.join(case_dir, f"input_{feed_name}.npy"), value)
+        for i, value in enumerate(results):
+            np.save(os.path.join(case_dir, f"output_{i}.npy"), np.ascontiguousarray(value))
+    for name, kwargs in quantized_cases():
+        model, feeds, results = build_quantized_lstm(rng, **kwargs)
         case_dir = os.path.join(out_dir, name)
         os.makedirs(case_dir)
         onnx.save(model, os.path.join(case_dir, "model.onnx"))

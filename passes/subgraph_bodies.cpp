@@ -1,0 +1,99 @@
+#include "subgraph_bodies.h"
+
+#include <functional>
+
+#include "whittle/ir/match.h"
+
+namespace whittle::passes {
+namespace {
+
+/// The float constant named `name` in `graph` (an initializer or a Constant's output), or null.
+const ir::Tensor* namedConstant(const ir::Graph& graph, const std::string& name) {
+  const ir::Value* v = graph.findValue(name);
+  if (v == nullptr || (v->isGraphInput() && !v->isInitializer())) return nullptr;
+  const ir::Tensor* t = ir::constantOf(v);
+  return t != nullptr && t->dtype() == ir::DataType::kFloat ? t : nullptr;
+}
+
+}  // namespace
+
+Expected<std::vector<std::unique_ptr<DecodedBody>>> decodeBodies(ir::Graph& graph) {
+  std::vector<std::unique_ptr<DecodedBody>> bodies;
+  std::function<Status(ir::Graph&, int)> walk = [&](ir::Graph& g, int parent) -> Status {
+    for (ir::Node* n : g.nodes()) {
+      if (!n->hasSubgraphs()) continue;
+      for (const ir::Attribute& a : n->attributes()) {
+        if (a.kind != ir::Attribute::Kind::kGraph) continue;
+        auto body = std::make_unique<DecodedBody>();
+        body->holder = n;
+        body->attribute = a.name;
+        body->parent = parent;
+        WH_ASSIGN_OR_RETURN(body->sub, onnx_io::loadSubgraph(a, n->describe()));
+        for (const ir::Value* v : body->sub.graph->values()) body->decodedNames.insert(v->name());
+        for (size_t j = 0; j < body->sub.captures.size(); ++j) {
+          const ir::Value* input = body->sub.graph->inputs()[body->sub.numFormalInputs + j];
+          // The nearest enclosing scope that defines the name decides.
+          // The enclosing scope that defines the name decides; where that scope captures it
+          // in turn, what the capture resolved to.
+          const ir::Tensor* t = nullptr;
+          if (parent < 0) {
+            t = namedConstant(graph, input->name());
+          } else {
+            DecodedBody& enclosing = *bodies[static_cast<size_t>(parent)];
+            const ir::Value* v = enclosing.graph().findValue(input->name());
+            auto captured = v != nullptr ? enclosing.outerConstants.find(v) : enclosing.outerConstants.end();
+            t = captured != enclosing.outerConstants.end() ? captured->second
+                                                           : namedConstant(enclosing.graph(), input->name());
+          }
+          if (t != nullptr) body->outerConstants[input] = t;
+        }
+        bodies.push_back(std::move(body));
+        const int index = static_cast<int>(bodies.size()) - 1;
+        WH_RETURN_IF_ERROR(walk(bodies.back()->graph(), index));
+      }
+    }
+    return Status::ok();
+  };
+  WH_RETURN_IF_ERROR(walk(graph, -1));
+  return bodies;
+}
+
+Status storeBodies(std::vector<std::unique_ptr<DecodedBody>>& bodies, ir::Graph& main) {
+  for (auto it = bodies.rbegin(); it != bodies.rend(); ++it) {
+    DecodedBody& body = **it;
+    std::set<std::string> enclosing;
+    for (int p = body.parent;; p = bodies[static_cast<size_t>(p)]->parent) {
+      const ir::Graph& scope = p < 0 ? main : bodies[static_cast<size_t>(p)]->graph();
+      for (const ir::Value* v : scope.values()) enclosing.insert(v->name());
+      if (p < 0) break;
+    }
+    ir::Graph& g = body.graph();
+    for (ir::Value* v : g.values()) {
+      if (v->isGraphInput() || body.decodedNames.contains(v->name()) || !enclosing.contains(v->name())) continue;
+      std::string name = v->name() + "_" + body.attribute;
+      for (int k = 1; enclosing.contains(name) || g.findValue(name) != nullptr; ++k) {
+        name = v->name() + "_" + body.attribute + "_" + std::to_string(k);
+      }
+      WH_RETURN_IF_ERROR(g.renameValue(v, name));
+    }
+    ir::Attribute* a = nullptr;
+    for (const ir::Attribute& candidate : body.holder->attributes()) {
+      if (candidate.name == body.attribute) a = const_cast<ir::Attribute*>(&candidate);
+    }
+    if (a == nullptr) return internalError(body.label() + ": the attribute is gone");
+    ir::Attribute stored = *a;
+    WH_RETURN_IF_ERROR(onnx_io::storeSubgraph(body.sub, stored).withContext(body.label()));
+    body.holder->setAttribute(std::move(stored));
+  }
+  return Status::ok();
+}
+
+const ir::Tensor* constantIn(const ir::Value* v, const DecodedBody* body) {
+  if (v == nullptr) return nullptr;
+  if (const ir::Tensor* t = ir::constantOf(v)) return t;
+  if (body == nullptr) return nullptr;
+  auto it = body->outerConstants.find(v);
+  return it == body->outerConstants.end() ? nullptr : it->second;
+}
+
+}  // namespace whittle::passes

@@ -1,0 +1,182 @@
+// Quantization inside If/Loop bodies (passes/subgraph_bodies.h): quantize-int8 calibrates the
+// values of each body on the branches and iterations that ran and puts Q/DQ pairs and int8
+// weights inside it, weights captured from the main graph included; quantize-dynamic puts its
+// DynamicQuantizeLinear/MatMulInteger there. The models come from subgraph_quant_models.py, and
+// ONNX Runtime runs every model the passes emit (quant_reference.py run).
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "passes/pass_test_util.h"
+#include "quant/quant_test_util.h"
+#include "support/graph_queries.h"
+#include "support/python.h"
+#include "support/temp_dir.h"
+#include "whittle/data/npy.h"
+#include "whittle/onnx_io/onnx_io.h"
+#include "whittle/onnx_io/subgraph.h"
+#include "whittle/passes/pass_manager.h"
+#include "whittle/quant/calibration.h"
+
+using namespace whittle;
+
+namespace {
+
+struct Outcome {
+  ir::Model model;
+  passes::PassStats stats;
+  std::vector<std::string> warnings;
+  std::vector<std::string> notes;
+};
+
+/// Runs `pipeline` on a copy of `model`, calibrating on `samples` inputs uniform in [lo, hi).
+Outcome quantize(const ir::Model& model, const std::string& pipeline, double lo = -1.0, double hi = 1.0) {
+  testing::TempDir dir;
+  auto data = testing::randomCalibrationSet(model, dir, 16, 5, lo, hi);
+  quant::StandardCalibrationProvider provider(std::nullopt, data.get(), {});
+  auto parsed = passes::parsePipeline(pipeline);
+  REQUIRE(parsed.isOk());
+  Outcome out{model.clone(), {}, {}, {}};
+  passes::PassContext ctx(out.model);
+  ctx.calibration = &provider;
+  passes::PipelineRunOptions options;
+  options.verifyEach = true;
+  auto stats = passes::runPipeline(out.model, *parsed, ctx, options);
+  INFO(stats.status().message());
+  REQUIRE(stats.isOk());
+  out.stats = stats->back();
+  out.warnings = ctx.warnings();
+  out.notes = ctx.notes();
+  return out;
+}
+
+/// The decoded body `attribute` of the node named `node`.
+onnx_io::Subgraph body(const ir::Model& model, const std::string& node, const std::string& attribute) {
+  for (const ir::Node* n : model.graph->nodes()) {
+    if (n->name() != node) continue;
+    const ir::Attribute* a = n->findAttribute(attribute);
+    REQUIRE(a != nullptr);
+    auto sub = onnx_io::loadSubgraph(*a, n->describe());
+    INFO(sub.status().message());
+    REQUIRE(sub.isOk());
+    return std::move(sub).value();
+  }
+  FAIL("no node " << node);
+  return {};
+}
+
+/// Whether every `op` node of `g` reads its input 1 (the weight) from a DequantizeLinear.
+bool weightsDequantized(const ir::Graph& g, const std::string& op) {
+  int64_t seen = 0;
+  for (const ir::Node* n : g.nodes()) {
+    if (n->opType() != op) continue;
+    ++seen;
+    const ir::Node* p = n->input(1)->producer();
+    if (p == nullptr || p->opType() != "DequantizeLinear") return false;
+  }
+  return seen > 0;
+}
+
+std::string modelsDir(const testing::TempDir& dir) {
+  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/subgraph_quant_models.py";
+  const std::string cmd = testing::python() + " '" + script + "' '" + dir.path() + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return dir.path();
+}
+
+/// Output `index` of `model` run by ONNX Runtime (all optimizations on) on `x`.
+ir::Tensor ortOutput(const ir::Model& model, const ir::Tensor& x) {
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(model, dir.file("q.onnx")).isOk());
+  REQUIRE(data::writeNpy(x, dir.file("x.npy")).isOk());
+  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py";
+  const std::string cmd = testing::python() + " '" + script + "' run '" + dir.file("q.onnx") + "' '" +
+                          dir.file("x.npy") + "' '" + dir.file("y.npy") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto y = data::readNpy(dir.file("y.npy"));
+  REQUIRE(y.isOk());
+  return *y;
+}
+
+}  // namespace
+
+TEST_CASE("quantize-int8 quantizes inside both branches of an If; ONNX Runtime runs it", "[passes][control-flow][ort]") {
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the control-flow models and the ONNX Runtime check")) return;
+  testing::TempDir dir;
+  auto model = onnx_io::load(modelsDir(dir) + "/if_conv.onnx");
+  REQUIRE(model.isOk());
+  Outcome q = quantize(*model, "quantize-int8");
+  CHECK(q.stats.counters.at("bodies-quantized") == 2);
+  CHECK(q.warnings.empty());
+  onnx_io::Subgraph thenBranch = body(q.model, "gate", "then_branch");
+  onnx_io::Subgraph elseBranch = body(q.model, "gate", "else_branch");
+  // then: x and the Relu'd first Conv output get Q/DQ pairs (the Relu folds into the range);
+  // both weights (a Constant, an initializer) are int8. else: the main graph's weight too.
+  CHECK(testing::countOps(*thenBranch.graph, "QuantizeLinear") >= 2);
+  CHECK(testing::countOps(*thenBranch.graph, "Relu") == 0);
+  CHECK(weightsDequantized(*thenBranch.graph, "Conv"));
+  CHECK(weightsDequantized(*elseBranch.graph, "Conv"));
+  CHECK(testing::countOps(*elseBranch.graph, "QuantizeLinear") >= 1);
+
+  for (double sign : {1.0, -1.0}) {  // each branch in turn
+    INFO("inputs of sign " << sign);
+    auto feeds = testing::randomFeeds(*model, 9, sign > 0 ? 0.0 : -1.0, sign > 0 ? 1.0 : 0.0);
+    const ir::Tensor expected = testing::runModel(*model, feeds)[0].second;
+    const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
+    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    CHECK(testing::normRelativeError(ours, expected) < 0.05);
+    CHECK(testing::normRelativeError(ort, expected) < 0.05);
+    CHECK(testing::normRelativeError(ours, ort) < 0.02);
+  }
+}
+
+TEST_CASE("quantize-int8 leaves float a branch the calibration data never took", "[passes][control-flow]") {
+  if (!testing::requirePython("numpy, onnx", "for the control-flow models")) return;
+  testing::TempDir dir;
+  auto model = onnx_io::load(modelsDir(dir) + "/if_conv.onnx");
+  REQUIRE(model.isOk());
+  Outcome q = quantize(*model, "quantize-int8", 0.0, 1.0);  // mean(x) > 0: always the then branch
+  CHECK(q.stats.counters.at("bodies-quantized") == 1);
+  REQUIRE(q.warnings.size() == 1);
+  CHECK(q.warnings[0].find("If 'gate' else_branch left float: it did not run on the calibration data") != std::string::npos);
+  CHECK(weightsDequantized(*body(q.model, "gate", "then_branch").graph, "Conv"));
+  CHECK(testing::countOps(*body(q.model, "gate", "else_branch").graph, "DequantizeLinear") == 0);
+}
+
+TEST_CASE("quantize-int8 and quantize-dynamic quantize a Loop body; ONNX Runtime runs both", "[passes][control-flow][ort]") {
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the control-flow models and the ONNX Runtime check")) return;
+  testing::TempDir dir;
+  auto model = onnx_io::load(modelsDir(dir) + "/loop_matmul.onnx");
+  REQUIRE(model.isOk());
+  auto feeds = testing::randomFeeds(*model, 11);
+  const ir::Tensor expected = testing::runModel(*model, feeds)[0].second;
+
+  SECTION("static: the loop-carried input is calibrated over every iteration") {
+    Outcome q = quantize(*model, "quantize-int8");
+    CHECK(q.stats.counters.at("bodies-quantized") == 1);
+    onnx_io::Subgraph loop = body(q.model, "steps_loop", "body");
+    CHECK(weightsDequantized(*loop.graph, "MatMul"));
+    // h_in (a formal input, observed on every iteration) feeds the MatMul through a Q/DQ pair.
+    const ir::Node* mm = nullptr;
+    for (const ir::Node* n : loop.graph->nodes()) mm = n->opType() == "MatMul" ? n : mm;
+    REQUIRE(mm != nullptr);
+    REQUIRE(mm->input(0)->producer() != nullptr);
+    CHECK(mm->input(0)->producer()->opType() == "DequantizeLinear");
+    const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
+    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    CHECK(testing::normRelativeError(ours, expected) < 0.05);
+    CHECK(testing::normRelativeError(ort, expected) < 0.05);
+  }
+  SECTION("dynamic") {
+    Outcome q = quantize(*model, "quantize-dynamic");
+    CHECK(q.stats.counters.at("matmuls-quantized") == 1);
+    onnx_io::Subgraph loop = body(q.model, "steps_loop", "body");
+    CHECK(testing::countOps(*loop.graph, "DynamicQuantizeLinear") == 1);
+    CHECK(testing::countOps(*loop.graph, "MatMulInteger") == 1);
+    CHECK(testing::countOps(*loop.graph, "MatMul") == 0);
+    const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
+    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    CHECK(testing::normRelativeError(ours, expected) < 0.05);
+    CHECK(testing::normRelativeError(ours, ort) < 1e-4);
+  }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Small control-flow models for the tests of quantization inside If/Loop bodies
+(tests/passes/subgraph_bodies_test.cpp), built with onnx.helper.
+
+usage: subgraph_quant_models.py OUT_DIR
+
+Writes into OUT_DIR:
+  if_conv.onnx     x [1, 3, 8, 8] -> If(mean(x) > 0): then Conv (weight a Constant in the branch)
+                   -> Relu -> Conv (weight a branch initializer); else Conv whose weight the main
+                   graph holds (an outer-scope capture) -> y [1, 4, 8, 8]
+  loop_matmul.onnx x [1, 8] -> Loop 3 times over h (from x): h = Relu(MatMul(h, W) + b) with W a
+                   Constant in the body and b the main graph's -> y [1, 8] (the last h) and the
+                   scan output of every step's h
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def const(name, array):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array.astype(np.float32), name + "_value"))
+
+
+def if_conv(rng):
+    w1 = rng.uniform(-0.5, 0.5, (4, 3, 3, 3))
+    then_branch = helper.make_graph(
+        [const("t_w1", w1),
+         helper.make_node("Conv", ["x", "t_w1", "t_b1"], ["t_c1"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["t_c1"], ["t_r1"]),
+         helper.make_node("Conv", ["t_r1", "t_w2"], ["t_y"], pads=[1, 1, 1, 1])],
+        "then", [], [helper.make_tensor_value_info("t_y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [numpy_helper.from_array(rng.uniform(-0.2, 0.2, (4,)).astype(np.float32), "t_b1"),
+         numpy_helper.from_array(rng.uniform(-0.5, 0.5, (4, 4, 3, 3)).astype(np.float32), "t_w2")])
+    else_branch = helper.make_graph(
+        [helper.make_node("Conv", ["x", "outer_w", "outer_b"], ["e_y"], pads=[1, 1, 1, 1])],
+        "else", [], [helper.make_tensor_value_info("e_y", TensorProto.FLOAT, [1, 4, 8, 8])])
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["mean"], keepdims=0),
+        helper.make_node("Greater", ["mean", "zero"], ["cond"]),
+        helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch, name="gate"),
+    ]
+    graph = helper.make_graph(
+        nodes, "if_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [numpy_helper.from_array(np.array(0, dtype=np.float32), "zero"),
+         numpy_helper.from_array(rng.uniform(-0.5, 0.5, (4, 3, 3, 3)).astype(np.float32), "outer_w"),
+         numpy_helper.from_array(rng.uniform(-0.2, 0.2, (4,)).astype(np.float32), "outer_b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def loop_matmul(rng):
+    body = helper.make_graph(
+        [const("l_w", rng.uniform(-0.6, 0.6, (8, 8))),
+         helper.make_node("MatMul", ["h_in", "l_w"], ["l_m"]),
+         helper.make_node("Add", ["l_m", "outer_bias"], ["l_a"]),
+         helper.make_node("Relu", ["l_a"], ["h_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["h_out"], ["scan_h"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("scan_h", TensorProto.FLOAT, [1, 8])])
+    nodes = [
+        helper.make_node("Abs", ["x"], ["h0"]),
+        helper.make_node("Loop", ["trips", "keep_going", "h0"], ["y", "steps"], body=body, name="steps_loop"),
+    ]
+    graph = helper.make_graph(
+        nodes, "loop_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("steps", TensorProto.FLOAT, [3, 1, 8])],
+        [numpy_helper.from_array(np.array(3, dtype=np.int64), "trips"),
+         numpy_helper.from_array(np.array(True), "keep_going"),
+         numpy_helper.from_array(rng.uniform(0.0, 0.3, (8,)).astype(np.float32), "outer_bias")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def main(argv):
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    rng = np.random.default_rng(14)
+    for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul)):
+        model = build(rng)
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, os.path.join(argv[0], name + ".onnx"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
