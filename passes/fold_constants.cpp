@@ -76,12 +76,7 @@ class FoldConstants final : public Pass {
         if (out != nullptr && out->isGraphOutput()) forwardable = false;
       }
       if (!forwardable) continue;  // keep the node that produces a graph output
-      for (size_t i = 0; i < node->numOutputs(); ++i) {
-        ir::Value* out = node->output(i);
-        if (out == nullptr || !out->hasUses()) continue;
-        ir::Value* c = graph.addInitializer(out->name() + "_folded", std::move((*outputs)[i]));
-        graph.replaceAllUsesWith(out, c);
-      }
+      ir::replaceOutputsWithConstants(graph, *node, std::move(*outputs));
       ++folded;
     }
     removeDeadNodes(graph);

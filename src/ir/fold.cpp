@@ -142,4 +142,13 @@ int64_t constantNodesToInitializers(Graph& graph, bool eraseNodes, const std::ve
   return count;
 }
 
+void replaceOutputsWithConstants(Graph& graph, const Node& node, std::vector<Tensor> values) {
+  for (size_t i = 0; i < node.numOutputs() && i < values.size(); ++i) {
+    Value* out = node.output(i);
+    if (out == nullptr || !out->hasUses()) continue;
+    Value* c = graph.addInitializer(out->name() + "_folded", std::move(values[i]));
+    graph.replaceAllUsesWith(out, c);
+  }
+}
+
 }  // namespace whittle::ir

@@ -48,12 +48,7 @@ int64_t foldConstantNodes(ir::Model& model, const Backend& backend, int threads,
     size_t bytes = 0;
     for (const ir::Tensor& t : *outputs) bytes += t.byteSize();
     if (bytes > kMaxFoldedBytes) continue;
-    for (size_t i = 0; i < node->numOutputs(); ++i) {
-      ir::Value* out = node->output(i);
-      if (out == nullptr || !out->hasUses()) continue;
-      ir::Value* c = graph.addInitializer(out->name() + "_folded", std::move((*outputs)[i]));
-      graph.replaceAllUsesWith(out, c);
-    }
+    ir::replaceOutputsWithConstants(graph, *node, std::move(*outputs));
     ++folded;
   }
   if (folded > 0) ir::removeDeadNodes(graph);

@@ -55,6 +55,12 @@ void foldConvBatchNorm(Graph& graph, const ConvBatchNorm& m, ConstantScope scope
 /// Constant node, and the lowering's folds and fusions only see initializers.
 int64_t constantNodesToInitializers(Graph& graph, bool eraseNodes, const std::vector<std::string>& keep = {});
 
+/// Makes the readers of each used output of `node` read an initializer holding values[i]
+/// instead (named after the output with "_folded"); the node is left unread for the caller's
+/// dead-code sweep. What constant folding does once a node is evaluated (the fold-constants
+/// pass, and the runtime when it compiles a plan). values.size() must be node.numOutputs().
+void replaceOutputsWithConstants(Graph& graph, const Node& node, std::vector<Tensor> values);
+
 /// How many elements of a float32 or float64 tensor are subnormal (nonzero and smaller in
 /// magnitude than the type's smallest normal number); 0 for every other type.
 int64_t countSubnormals(const Tensor& t);
