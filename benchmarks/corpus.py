@@ -543,6 +543,31 @@ def run_model(args, name, source, path, spec, work):
 def ort_int8_error(path, samples, feeds, expected, work):
     """The norm-relative error of ONNX Runtime's own int8 (quantize_static: QDQ, per-channel,
     MinMax) on the same calibration samples, as a yardstick for whittle's; or why it has none."""
+    # quantize_static runs in a child process: ONNX Runtime's quantizer can abort the whole
+    # process on some models (an internal assertion on oww-silero-vad-v4 killed corpus.py),
+    # and a yardstick that crashes must not take the whole table with it.
+    import multiprocessing
+
+    out = os.path.join(work, "ort-int8.onnx")
+    outputs = os.path.join(work, "ort-int8-outputs.npz")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_ort_int8_child, args=(path, out, samples, feeds, outputs, queue))
+    child.start()
+    child.join()
+    message = queue.get() if not queue.empty() else None
+    if child.exitcode != 0:
+        return f"quantize_static: ONNX Runtime aborted (exit {child.exitcode})"
+    if message:
+        return message
+    with np.load(outputs, allow_pickle=False) as z:
+        got = [z[f"o{i}"] for i in range(len(z.files))]
+    errs = errors(got, expected)
+    return errs if isinstance(errs, str) else max((e[0] for e in errs), default=0.0)
+
+
+def _ort_int8_child(path, out, samples, feeds, outputs, queue):
+    """ort_int8_error's child: quantize, run the result, save its outputs; a message if not."""
     try:
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
@@ -553,15 +578,18 @@ def ort_int8_error(path, samples, feeds, expected, work):
             def get_next(self):
                 return next(self.it, None)
 
-        out = os.path.join(work, "ort-int8.onnx")
         quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
         got, err = ort_run(out, feeds)
         if err is not None:
-            return "ORT cannot run its own int8 model: " + err
-        errs = errors(got, expected)
-        return errs if isinstance(errs, str) else max((e[0] for e in errs), default=0.0)
+            queue.put("ORT cannot run its own int8 model: " + err)
+            return
+        if any(not isinstance(g, np.ndarray) for g in got):
+            queue.put("ORT's int8 model has non-tensor outputs")
+            return
+        np.savez(outputs, **{f"o{i}": g for i, g in enumerate(got)})
+        queue.put("")
     except Exception as e:  # quantize_static raises many kinds; any means "no yardstick"
-        return "quantize_static: " + (one_line(str(e), 120) if str(e) else type(e).__name__)
+        queue.put("quantize_static: " + (one_line(str(e), 120) if str(e) else type(e).__name__))
 
 
 def bench(args, path, feeds, work):
