@@ -294,14 +294,8 @@ namespace whittle {
 TEST_CASE("tune: bias correction and equalization are tried before the fallback, and logged", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeDepthwiseModel(dir);
-  tune::TuneRequest r;
-  r.optimize.inputPath = model;
-  r.optimize.outputPath = dir.file("out.onnx");
-  r.optimize.quantize.mode = QuantizeMode::kInt8;
-  r.optimize.calibration.data = data::DatasetSpec{};
-  r.optimize.calibration.data->path = dir.file("calib.npy");
-  r.eval = data::DatasetSpec{};
-  r.eval->path = dir.file("eval.npy");
+  tune::TuneRequest r = requestFor(dir, model);
+  r.timeBudgetSeconds = tune::TuneRequest{}.timeBudgetSeconds;
   r.rankingSamples = 16;
   r.budget.minSqnrDb = 500;  // unreachable: every stage runs
   r.trialLogPath = dir.file("trials.json");

@@ -220,24 +220,16 @@ def main(argv):
         return 2
     out_dir = argv[0]
     rng = np.random.default_rng(14)
-    for name, kwargs in cases():
-        model, feeds, results = build_case(rng, **kwargs)
-        case_dir = os.path.join(out_dir, name)
-        os.makedirs(case_dir)
-        onnx.save(model, os.path.join(case_dir, "model.onnx"))
-        for feed_name, value in feeds.items():
-            np.save(os.path.join(case_dir, f"input_{feed_name}.npy"), value)
-        for i, value in enumerate(results):
-            np.save(os.path.join(case_dir, f"output_{i}.npy"), np.ascontiguousarray(value))
-    for name, kwargs in quantized_cases():
-        model, feeds, results = build_quantized_lstm(rng, **kwargs)
-        case_dir = os.path.join(out_dir, name)
-        os.makedirs(case_dir)
-        onnx.save(model, os.path.join(case_dir, "model.onnx"))
-        for feed_name, value in feeds.items():
-            np.save(os.path.join(case_dir, f"input_{feed_name}.npy"), value)
-        for i, value in enumerate(results):
-            np.save(os.path.join(case_dir, f"output_{i}.npy"), np.ascontiguousarray(value))
+    for builder, listed in ((build_case, cases()), (build_quantized_lstm, quantized_cases())):
+        for name, kwargs in listed:
+            model, feeds, results = builder(rng, **kwargs)
+            case_dir = os.path.join(out_dir, name)
+            os.makedirs(case_dir)
+            onnx.save(model, os.path.join(case_dir, "model.onnx"))
+            for feed_name, value in feeds.items():
+                np.save(os.path.join(case_dir, f"input_{feed_name}.npy"), value)
+            for i, value in enumerate(results):
+                np.save(os.path.join(case_dir, f"output_{i}.npy"), np.ascontiguousarray(value))
     return 0
 
 
