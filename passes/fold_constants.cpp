@@ -19,10 +19,8 @@ namespace whittle::passes {
 namespace {
 
 bool foldable(const ir::Node& node) {
-  if (node.hasSubgraphs() || node.numOutputs() == 0) return false;
   const std::string& op = node.opType();
-  if (op.rfind("Random", 0) == 0 || op == "Multinomial" || op == "Bernoulli" || op == "Constant") return false;
-  if (op == "DequantizeLinear") return false;  // keep int8 weights behind DequantizeLinear
+  if (!ir::foldableOp(node) || op == "Constant") return false;
   for (const ir::Value* in : node.inputs()) {
     if (in != nullptr && constantOf(in) == nullptr) return false;
   }

@@ -142,6 +142,12 @@ int64_t constantNodesToInitializers(Graph& graph, bool eraseNodes, const std::ve
   return count;
 }
 
+bool foldableOp(const Node& node) {
+  if (node.hasSubgraphs() || node.numOutputs() == 0) return false;
+  const std::string& op = node.opType();
+  return op.rfind("Random", 0) != 0 && op != "Multinomial" && op != "Bernoulli" && op != "DequantizeLinear";
+}
+
 void replaceOutputsWithConstants(Graph& graph, const Node& node, std::vector<Tensor> values) {
   for (size_t i = 0; i < node.numOutputs() && i < values.size(); ++i) {
     Value* out = node.output(i);

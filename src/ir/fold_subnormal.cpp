@@ -30,6 +30,11 @@ Tensor flushed(const Tensor& t) {
   return out;
 }
 
+// t is float32 or float64 with at least one subnormal (the caller counted).
+Tensor flushedCopy(const Tensor& t) {
+  return t.dtype() == DataType::kFloat ? flushed<float>(t) : flushed<double>(t);
+}
+
 }  // namespace
 
 int64_t countSubnormals(const Tensor& t) {
@@ -41,7 +46,7 @@ int64_t countSubnormals(const Tensor& t) {
 
 std::optional<Tensor> flushSubnormals(const Tensor& t) {
   if (countSubnormals(t) == 0) return std::nullopt;
-  return t.dtype() == DataType::kFloat ? flushed<float>(t) : flushed<double>(t);
+  return flushedCopy(t);
 }
 
 SubnormalFlush flushSubnormalConstants(Graph& graph) {
@@ -51,7 +56,7 @@ SubnormalFlush flushSubnormalConstants(Graph& graph) {
     if (n == 0) return std::nullopt;
     done.tensors += 1;
     done.elements += n;
-    return flushSubnormals(t);
+    return flushedCopy(t);
   };
   for (Value* v : graph.initializers()) {
     if (auto t = flush(*v->constant())) v->setConstant(std::move(*t));

@@ -16,11 +16,7 @@ namespace {
 constexpr size_t kMaxFoldedBytes = size_t{64} << 20;
 
 bool foldable(const ir::Node& node, const std::unordered_set<std::string>& keep) {
-  if (node.hasSubgraphs() || node.numOutputs() == 0 || node.inputs().empty()) return false;
-  const std::string& op = node.opType();
-  // Random ops differ per call; DequantizeLinear of a weight stays int8 in memory (the
-  // lowering gave the ones it fuses to int8 kernels already).
-  if (op.rfind("Random", 0) == 0 || op == "Multinomial" || op == "Bernoulli" || op == "DequantizeLinear") return false;
+  if (!ir::foldableOp(node) || node.inputs().empty()) return false;
   for (const ir::Value* in : node.inputs()) {
     if (in != nullptr && (!in->isInitializer() || in->isGraphInput())) return false;  // a graph input can be fed
   }

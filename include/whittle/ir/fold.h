@@ -55,6 +55,13 @@ void foldConvBatchNorm(Graph& graph, const ConvBatchNorm& m, ConstantScope scope
 /// Constant node, and the lowering's folds and fusions only see initializers.
 int64_t constantNodesToInitializers(Graph& graph, bool eraseNodes, const std::vector<std::string>& keep = {});
 
+/// Whether constant folding may evaluate `node` once in place of every run, by its kind alone
+/// (its inputs are the caller's to check): not a node with subgraphs or without outputs, not a
+/// random op (Random*, Multinomial, Bernoulli: they differ per call), not DequantizeLinear
+/// (QDQ models keep int8 weights behind it, in the file and in memory). Shared by the
+/// fold-constants pass and the runtime's fold when it compiles a plan.
+bool foldableOp(const Node& node);
+
 /// Makes the readers of each used output of `node` read an initializer holding values[i]
 /// instead (named after the output with "_folded"); the node is left unread for the caller's
 /// dead-code sweep. What constant folding does once a node is evaluated (the fold-constants
