@@ -10,7 +10,7 @@
 // FusedConv (domain com.whittle.internal) = Conv + an epilogue run as oneDNN post-ops:
 //   attributes: every Conv attribute, plus
 //     post_ops         strings  activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
-//                               HardSwish, Elu, Swish, Linear) and at most one "Sum", in order
+//                               HardSwish, Elu, Swish, Gelu, Linear) and at most one "Sum", in order
 //     post_op_params   floats   two per post-op (LeakyRelu/Elu alpha, Clip min/max,
 //                               HardSigmoid alpha/beta, Linear alpha/beta: alpha * y + beta)
 //     channels_last_in / channels_last_out / channels_last_sum   ints   layouts of X, Y, Z

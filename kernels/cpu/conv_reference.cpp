@@ -118,7 +118,7 @@ template void referenceConvTranspose<double>(const ConvGeometry&, const double*,
 
 bool isFusableActivation(const std::string& op) {
   return op == "Relu" || op == "LeakyRelu" || op == "Clip" || op == "Sigmoid" || op == "Tanh" || op == "HardSigmoid" ||
-         op == "HardSwish" || op == "Elu" || op == "Swish" || op == "Linear";
+         op == "HardSwish" || op == "Elu" || op == "Swish" || op == "Gelu" || op == "Linear";
 }
 
 Expected<std::vector<ConvPostOp>> readConvPostOps(const ir::Node& node) {
@@ -167,6 +167,8 @@ void appendDnnlPostOps(const std::vector<ConvPostOp>& ops, dnnl::post_ops& chain
       chain.append_eltwise(1.0f, alg::eltwise_elu, op.alpha, 0.0f);
     } else if (op.op == "Swish") {
       chain.append_eltwise(1.0f, alg::eltwise_swish, 1.0f, 0.0f);
+    } else if (op.op == "Gelu") {
+      chain.append_eltwise(1.0f, alg::eltwise_gelu_erf, 0.0f, 0.0f);
     } else if (op.op == "Linear") {
       chain.append_eltwise(1.0f, alg::eltwise_linear, op.alpha, op.beta);
     }
@@ -183,6 +185,7 @@ double applyActivation(const ConvPostOp& op, double v) {
   if (op.op == "HardSwish") return v * std::max(0.0, std::min(1.0, v / 6.0 + 0.5));
   if (op.op == "Elu") return v >= 0 ? v : op.alpha * (std::exp(v) - 1.0);
   if (op.op == "Swish") return v / (1.0 + std::exp(-v));
+  if (op.op == "Gelu") return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
   if (op.op == "Linear") return op.alpha * v + op.beta;
   return v;
 }

@@ -28,7 +28,7 @@ void referenceConvTranspose(const ConvGeometry& g, const T* x, const T* w, const
 /// One step of a fused epilogue: an activation or the residual sum.
 struct ConvPostOp {
   /// ONNX op type of the activation (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
-  /// HardSwish, Elu, Swish), or "Sum" for adding input Z.
+  /// HardSwish, Elu, Swish, Gelu (the exact, erf form), Linear), or "Sum" for adding input Z.
   std::string op;
   float alpha = 0;
   float beta = 0;

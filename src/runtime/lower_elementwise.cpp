@@ -21,6 +21,13 @@
 // H. Before: y = Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)   or Mul(x, Div(Clip(Add(x, 3), 0, 6), 6)),
 //            with Mul(., 1/6) in place of Div(., 6)
 //    After:  y = HardSwish(x), which the epilogue fusion then takes into a Conv before it.
+// I. Before: y = Identity(x)  (or an inference Dropout without mask output)
+//    After:  y's readers read x (Paddle2ONNX writes an Identity after most ops: 191 in the
+//            PP-OCRv5 recognizer, each between a Conv and its activation, which kept them apart)
+// G. Before: y = Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)   GELU written out, in the forms
+//            exporters write: Div by sqrt 2 or Mul by 1/sqrt 2, the 0.5 applied to x, to the
+//            product or to the Erf term, Mul operands in either order
+//    After:  y = Gelu(x) (approximate "none"), which the epilogue fusion takes into a Conv.
 // Requires: every value that goes away has one reader and is neither a graph output nor kept;
 // float32 tensors.
 #include <algorithm>
@@ -588,9 +595,14 @@ int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& ke
 
 int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& keep) {
   Pins pinned(graph, keep);
+  // Each chain holds one Clip and erases no other: the Clips, collected first, stay valid
+  // (a rewrite frees the chain's later nodes, which a walk over all nodes would still visit).
+  std::vector<ir::Node*> clips;
+  for (ir::Node* n : graph.nodes()) {
+    if (ir::isDefaultDomainOp(*n, {"Clip"}) && n->numOutputs() == 1) clips.push_back(n);
+  }
   int64_t count = 0;
-  for (ir::Node* clip : graph.nodes()) {
-    if (!ir::isDefaultDomainOp(*clip, {"Clip"}) || clip->numOutputs() != 1) continue;
+  for (ir::Node* clip : clips) {
     auto bounds = clipBounds(*clip);
     if (!bounds || bounds->first != 0.0 || bounds->second != 6.0) continue;
     // Add(x, 3) before the Clip.
@@ -628,6 +640,118 @@ int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& ke
     if (pinned.kept(y)) continue;  // the lowering's other steps hold kept values by address
     if (!x->type().shape || !y->type().shape || x->type().shape->size() != y->type().shape->size()) continue;
     ir::replaceChain(graph, {add, clip, first, second}, second->output(0), "HardSwish", "", second->name(), {x}, {});
+    ++count;
+  }
+  return count;
+}
+
+int64_t bypassIdentities(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  std::vector<ir::Node*> gone;
+  for (ir::Node* n : graph.nodes()) {
+    if (!ir::isDefaultDomainOp(*n, {"Identity", "Dropout"}) || n->numInputs() < 1 || n->input(0) == nullptr ||
+        n->output(0) == nullptr) {
+      continue;
+    }
+    // Dropout is the identity in inference unless it is asked for its mask or told to train.
+    if (n->opType() == "Dropout" &&
+        ((n->numOutputs() > 1 && n->output(1) != nullptr) || (n->numInputs() > 2 && n->input(2) != nullptr))) {
+      continue;
+    }
+    ir::Value* x = n->input(0);
+    ir::Value* y = n->output(0);
+    if (pinned(y)) continue;  // a graph output, a kept value or one a subgraph reads by name
+    graph.replaceAllUsesWith(y, x);
+    gone.push_back(n);
+  }
+  for (ir::Node* n : gone) graph.eraseNode(n);
+  return static_cast<int64_t>(gone.size());
+}
+
+namespace {
+
+/// Whether `n` multiplies `v` by 0.5 (Mul by 0.5 in either order, or Div by 2).
+bool halves(const ir::Node& n, const ir::Value* v) {
+  if (n.numInputs() != 2 || n.numOutputs() != 1 || !n.domain().empty()) return false;
+  if (n.opType() == "Div") return n.input(0) == v && ir::isScalarConstant(n.input(1), 2.0, 1e-6, kSession);
+  if (n.opType() == "Mul") {
+    const ir::Value* other = ir::otherInput(n, v);
+    return other != nullptr && other != v && ir::isScalarConstant(other, 0.5, 1e-6, kSession);
+  }
+  return false;
+}
+
+/// The binary Mul node's operand that is not `v`, when `n` is such a Mul, else nullptr.
+ir::Value* mulPartner(const ir::Node& n, const ir::Value* v) {
+  if (!ir::isDefaultDomainOp(n, {"Mul"}) || n.numInputs() != 2 || n.numOutputs() != 1 || n.output(0) == nullptr) {
+    return nullptr;
+  }
+  ir::Value* other = ir::otherInput(n, v);
+  return other == v ? nullptr : other;
+}
+
+}  // namespace
+
+int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  // Exporters round 1/sqrt(2) and sqrt(2) to a few digits (1.4142, 0.7071): 1e-4 relative.
+  constexpr double kSqrtTol = 1e-4;
+  // Each chain holds one Erf and erases no other: the Erfs, collected first, stay valid.
+  std::vector<ir::Node*> erfs;
+  for (ir::Node* n : graph.nodes()) {
+    if (ir::isDefaultDomainOp(*n, {"Erf"}) && n->numInputs() == 1 && n->numOutputs() == 1) erfs.push_back(n);
+  }
+  int64_t count = 0;
+  for (ir::Node* erf : erfs) {
+    // t = x / sqrt(2) or x * (1 / sqrt(2)).
+    ir::Value* t = erf->input(0);
+    ir::Node* scale = t != nullptr ? t->producer() : nullptr;
+    if (scale == nullptr || soleReader(t, pinned) != erf || scale->numInputs() != 2 || !scale->domain().empty()) {
+      continue;
+    }
+    ir::Value* x = nullptr;
+    if (scale->opType() == "Div" && ir::isScalarConstant(scale->input(1), std::sqrt(2.0), kSqrtTol, kSession)) {
+      x = scale->input(0);
+    } else if (scale->opType() == "Mul") {
+      for (size_t i = 0; i < 2; ++i) {
+        if (ir::isScalarConstant(scale->input(1 - i), 1.0 / std::sqrt(2.0), kSqrtTol, kSession)) x = scale->input(i);
+      }
+    }
+    if (!isFloat32(x) || ir::constantOf(x, kSession) != nullptr) continue;
+    // s = 1 + erf(t).
+    ir::Node* add = soleReader(erf->output(0), pinned);
+    if (add == nullptr || add->opType() != "Add" || add->numInputs() != 2 || add->numOutputs() != 1 ||
+        add->output(0) == nullptr || !ir::isScalarConstant(ir::otherInput(*add, erf->output(0)), 1.0, 1e-6, kSession)) {
+      continue;
+    }
+    ir::Value* s = add->output(0);
+    ir::Node* m1 = soleReader(s, pinned);
+    if (m1 == nullptr) continue;
+    ir::Value* partner = mulPartner(*m1, s);
+    if (partner == nullptr) continue;
+    std::vector<ir::Node*> chain;  // the nodes that go, in graph order
+    if (partner == x) {
+      // (x * s) * 0.5
+      ir::Node* half = soleReader(m1->output(0), pinned);
+      if (half == nullptr || !halves(*half, m1->output(0))) continue;
+      chain = {scale, erf, add, m1, half};
+    } else if (ir::Node* h = partner->producer(); h != nullptr && halves(*h, x) && soleReader(partner, pinned) == m1) {
+      // (x * 0.5) * s, the halving of x read only here
+      chain = {h, scale, erf, add, m1};
+    } else if (halves(*m1, s)) {
+      // x * (s * 0.5)
+      ir::Node* m2 = soleReader(m1->output(0), pinned);
+      if (m2 == nullptr || mulPartner(*m2, m1->output(0)) != x) continue;
+      chain = {scale, erf, add, m1, m2};
+    } else {
+      continue;
+    }
+    ir::Value* y = chain.back()->output(0);
+    if (pinned.kept(y) || y->dtype() != ir::DataType::kFloat) continue;
+    // The constants must not broadcast x to a higher rank.
+    if (!x->type().shape || !y->type().shape || x->type().shape->size() != y->type().shape->size()) continue;
+    ir::replaceChain(graph, chain, y, "Gelu", "", chain.back()->name(),
+                     {x}, {ir::Attribute::makeString("approximate", "none")});
     ++count;
   }
   return count;

@@ -97,6 +97,7 @@ std::optional<PostOp> activationOf(const ir::Node& n) {
   if (op == "LeakyRelu") return PostOp{op, n.attrFloat("alpha", 0.01f), 0};
   if (op == "Elu") return PostOp{op, n.attrFloat("alpha", 1.0f), 0};
   if (op == "HardSigmoid") return PostOp{op, n.attrFloat("alpha", 0.2f), n.attrFloat("beta", 0.5f)};
+  if (op == "Gelu" && n.attrString("approximate", "none") == "none") return PostOp{op, 0, 0};
   return std::nullopt;
 }
 
@@ -545,6 +546,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
   lowerBlockwiseWeights(graph, keep);
   lowerQdqGroups(graph, keep);
+  bypassIdentities(graph, keep);
   foldConstantReshapes(graph, keep);
   foldConvAffine(graph, keep);  // a bias Add between a ConvTranspose and its BatchNormalization
   Lowering lowering(graph, keep);
@@ -554,6 +556,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   // Subnormal weights cost a microcode assist per multiply (the flush-subnormals pass).
   ir::flushSubnormalConstants(graph);
   fuseHardSwishChains(graph, keep);
+  fuseGeluChains(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
   lowering.markSumInPlace();

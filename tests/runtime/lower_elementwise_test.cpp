@@ -340,3 +340,103 @@ TEST_CASE("Slice and Concat with a run-time operand, or whose output is a graph 
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {2, 3})},
                                {"start", ir::Tensor::fromVector(ir::DataType::kInt64, {1}, std::vector<int64_t>{1})}});
 }
+
+TEST_CASE("GELU written out with Erf becomes one Gelu, then a Conv post-op", "[runtime][lowering]") {
+  // The forms exporters write: Paddle (x * (1 + erf(x / 1.4142135))) * 0.5, PyTorch
+  // (x * 0.5) * (1 + erf(x * 0.70710677)), and x * ((1 + erf(x / 1.4142)) * 0.5) with the
+  // constants first, the halving as Div by 2, sqrt 2 rounded to four digits.
+  enum class Form { kPaddle, kTorch, kHalfOfErfTerm, kDivByTwo };
+  for (Form form : {Form::kPaddle, Form::kTorch, Form::kHalfOfErfTerm, Form::kDivByTwo}) {
+    for (bool afterConv : {true, false}) {
+      INFO("form " << static_cast<int>(form) << (afterConv ? ", after a Conv" : ", on a graph input"));
+      GraphBuilder b(40);
+      ir::Value* in = b.input("x", ir::DataType::kFloat, {1, 4, 6, 6});
+      ir::Value* x = afterConv ? conv(b, in, 4, 4, 3, "conv") : in;
+      ir::Value* y = nullptr;
+      if (form == Form::kPaddle || form == Form::kDivByTwo) {
+        ir::Value* t = b.node("Div", {x, b.constant("sqrt2", {}, {1.4142135f})}, {}, "div");
+        ir::Value* s = b.node("Add", {b.node("Erf", {t}, {}, "erf"), b.constant("one", {1}, {1.0f})}, {}, "add");
+        ir::Value* p = b.node("Mul", {x, s}, {}, "mul");
+        y = form == Form::kPaddle ? b.node("Mul", {p, b.constant("half", {1}, {0.5f})}, {}, "half")
+                                  : b.node("Div", {p, b.constant("two", {}, {2.0f})}, {}, "half");
+      } else if (form == Form::kTorch) {
+        ir::Value* h = b.node("Mul", {x, b.constant("half", {}, {0.5f})}, {}, "half");
+        ir::Value* t = b.node("Mul", {b.constant("rsqrt2", {}, {0.70710677f}), x}, {}, "scale");
+        ir::Value* s = b.node("Add", {b.constant("one", {}, {1.0f}), b.node("Erf", {t}, {}, "erf")}, {}, "add");
+        y = b.node("Mul", {s, h}, {}, "mul");
+      } else {
+        ir::Value* t = b.node("Div", {x, b.constant("sqrt2", {}, {1.4142f})}, {}, "div");
+        ir::Value* s = b.node("Add", {b.node("Erf", {t}, {}, "erf"), b.constant("one", {}, {1.0f})}, {}, "add");
+        ir::Value* q = b.node("Mul", {b.constant("half", {1, 1, 1, 1}, {0.5f}), s}, {}, "half");
+        y = b.node("Mul", {q, x}, {}, "mul");
+      }
+      b.output(b.node("Relu", {y}, {}, "relu"));
+      ir::Model model = b.build(13);
+      ir::Model m = lowered(model);
+      if (afterConv) {
+        REQUIRE(opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
+        CHECK(onlyNode(m)->findAttribute("post_ops")->strings == std::vector<std::string>{"Gelu", "Relu"});
+      } else {
+        CHECK(opTypes(*m.graph) == std::vector<std::string>{"Gelu", "Relu"});
+      }
+      checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 6, 6}, -4.0, 4.0)}});
+    }
+  }
+  SECTION("x read twice: the Gelu forms, the Conv keeps its other reader") {
+    GraphBuilder b(41);
+    ir::Value* x = conv(b, b.input("x", ir::DataType::kFloat, {1, 4, 6, 6}), 4, 4, 3, "conv");
+    ir::Value* t = b.node("Div", {x, b.constant("sqrt2", {}, {1.4142135f})}, {}, "div");
+    ir::Value* s = b.node("Add", {b.node("Erf", {t}, {}, "erf"), b.constant("one", {}, {1.0f})}, {}, "add");
+    ir::Value* y = b.node("Mul", {b.node("Mul", {x, s}, {}, "mul"), b.constant("half", {}, {0.5f})}, {}, "half");
+    b.output(b.node("Add", {y, x}, {}, "residual"));
+    ir::Model model = b.build(13);
+    ir::Model m = lowered(model);
+    CHECK(countOps(*m.graph, "Gelu") == 1);
+    CHECK(countOps(*m.graph, "Erf") == 0);
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 6, 6}, -4.0, 4.0)}});
+  }
+  SECTION("not when a middle value is a graph output, the constants differ, or they broadcast x up") {
+    GraphBuilder b(42);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {4, 6});
+    auto gelu = [&](const std::string& p, float root, float one, std::vector<int64_t> halfDims) {
+      ir::Value* t = b.node("Div", {x, b.constant(p + "root", {}, {root})}, {}, p + "div");
+      ir::Value* s = b.node("Add", {b.node("Erf", {t}, {}, p + "erf"), b.constant(p + "one", {}, {one})}, {}, p + "add");
+      ir::Value* prod = b.node("Mul", {x, s}, {}, p + "mul");
+      return std::make_pair(prod, b.node("Mul", {prod, b.constant(p + "half", halfDims, {0.5f})}, {}, p + "half"));
+    };
+    auto [prod, y] = gelu("a", 1.4142135f, 1.0f, {});
+    b.output(y);
+    b.output(prod);                                      // the product is also an output
+    b.output(gelu("b", 1.5f, 1.0f, {}).second);          // not sqrt 2
+    b.output(gelu("c", 1.4142135f, 2.0f, {}).second);    // not 1 + erf
+    b.output(gelu("d", 1.4142135f, 1.0f, {1, 1, 1}).second);  // a rank-3 result from a rank-2 x
+    ir::Model model = b.build(13);
+    ir::Model m = lowered(model);
+    CHECK(countOps(*m.graph, "Gelu") == 0);
+    CHECK(countOps(*m.graph, "Erf") == 4);
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {4, 6}, -4.0, 4.0)}});
+  }
+}
+
+TEST_CASE("Identity and inference Dropout between a Conv and its activation go away", "[runtime][lowering]") {
+  GraphBuilder b(43);
+  ir::Value* x = conv(b, b.input("x", ir::DataType::kFloat, {1, 4, 6, 6}), 4, 4, 3, "conv");
+  ir::Value* i1 = b.node("Identity", {b.node("Identity", {x}, {}, "id1")}, {}, "id2");
+  ir::Value* r = b.node("Relu", {b.node("Dropout", {i1}, {}, "drop")}, {}, "relu");
+  ir::Value* out = b.node("Identity", {r}, {}, "id_out");  // a graph output: stays
+  b.output(out);
+  b.output(b.node("Sigmoid", {out}, {}, "sig"));
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(opTypes(*m.graph) == std::vector<std::string>{"FusedConv", "Identity", "Sigmoid"});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 6, 6}, -4.0, 4.0)}});
+  SECTION("a Dropout asked for its mask stays") {
+    GraphBuilder c(44);
+    ir::Value* in = c.input("x", ir::DataType::kFloat, {2, 3});
+    ir::Node* drop = c.graph().addNode("Dropout", {in}, {"y", "mask"}, "drop");
+    c.output(c.node("Relu", {drop->output(0)}, {}, "relu"));
+    c.output(drop->output(1), ir::DataType::kBool, {2, 3});
+    ir::Model dm = lowered(c.build(13));
+    CHECK(countOps(*dm.graph, "Dropout") == 1);
+  }
+}

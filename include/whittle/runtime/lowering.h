@@ -58,6 +58,16 @@ int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& ke
 /// the epilogue fusion takes into a Conv before it. Returns the chains replaced.
 int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Step I of lowerForCpu: Identity, and Dropout without a mask output or training_mode, go
+/// away; their readers read the input (Paddle2ONNX writes an Identity after most ops, between
+/// a Conv and its activation). Graph outputs, kept values and values a subgraph reads by name
+/// stay. Returns the nodes removed.
+int64_t bypassIdentities(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step G of lowerForCpu: GELU written out, x * 0.5 * (1 + Erf(x / sqrt 2)) (Div by sqrt 2 or
+/// Mul by 1/sqrt 2, within 1e-4; the 0.5 as Mul or Div by 2 on x, on the product or on the
+/// Erf term; Mul operands in either order), becomes one Gelu node (approximate "none") on x,
+/// which the epilogue fusion takes into a Conv before it. Returns the chains replaced.
+int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
 /// Rewrites `graph` for the CPU kernels, in these steps:
 ///
 /// C. Constant nodes become initializers (ir::constantNodesToInitializers), so that weights
@@ -66,6 +76,8 @@ int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& ke
 /// W. lowerBlockwiseWeights(): block-wise weight-only MatMuls onto the low-bit kernel.
 ///
 /// Q. lowerQdqGroups().
+///
+/// I. bypassIdentities().
 ///
 /// R. foldConstantReshapes().
 ///
@@ -77,6 +89,8 @@ int64_t fuseHardSwishChains(ir::Graph& graph, const std::vector<std::string>& ke
 /// B. foldBatchNormAffine(): those after a BatchNormalization go into its scale and bias.
 ///
 /// H. fuseHardSwishChains().
+///
+/// G. fuseGeluChains().
 ///
 /// 1. Fused epilogues. Conv followed by activations (Relu, LeakyRelu, Clip with constant
 ///    bounds, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, x*Sigmoid(x), x*HardSigmoid(x) with
