@@ -226,6 +226,14 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
       {{1, 1, 3, 3}, 2, 1, {3, 3}, {3, 2}, {1, 1}, {}, {}, {10, 8}, {10, 8}, {0, 0}},
       {{1, 17, 6}, 5, 1, {4}, {2}, {1}, {1, 2}, {}, {}, {11}, {1}},
       {{1, 2, 3, 3, 3}, 3, 1, {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {}, {}, {}, {6, 6, 6}, {0, 0, 0}},
+      // kernel == stride, no padding: the GEMM-and-scatter path (one block, several blocks
+      // with a partial last one, a non-square kernel, one output channel)
+      {{2, 16, 5, 7}, 3, 1, {2, 2}, {2, 2}, {1, 1}, {}, {}, {}, {10, 14}, {0, 0}},
+      {{1, 8, 40, 64}, 16, 1, {2, 2}, {2, 2}, {1, 1}, {}, {}, {}, {80, 128}, {0, 0}},
+      {{1, 5, 4, 3}, 1, 1, {3, 2}, {3, 2}, {1, 1}, {}, {}, {}, {12, 6}, {0, 0}},
+      // kernel == stride but with end padding or output_padding: not that path
+      {{1, 3, 4, 4}, 2, 1, {2, 2}, {2, 2}, {1, 1}, {0, 0, 1, 1}, {}, {}, {7, 7}, {0, 0}},
+      {{1, 3, 4, 4}, 2, 1, {2, 2}, {2, 2}, {1, 1}, {}, {1, 1}, {}, {9, 9}, {0, 0}},
   };
   uint64_t seed = 40;
   for (const Case& c : cases) {
