@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "kernels/cpu/conv_test_util.h"
+#include "support/lowering_check.h"
 
 using namespace whittle;
 using whittle::testing::GraphBuilder;
@@ -45,6 +46,13 @@ const std::vector<ConvCase> kConvCases = {
     {{1, 16, 33}, 16, {3}, {1}, {1, 1}, {1}, 16},
     {{1, 3, 5, 6, 7}, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}},
     {{1, 17, 4, 4, 4}, 16, {1, 1, 1}, {1, 1, 1}, {0, 0, 0, 0, 0, 0}, {1, 1, 1}},
+    // One input channel, a long kernel along W: the window GEMM (overlapping windows with
+    // padding at both ends, 1-D with stride == kernel and no bias, gaps between windows, a
+    // padded row shorter than the input); then a dilated one, which stays on oneDNN.
+    {{2, 1, 1, 500}, 16, {1, 40}, {1, 37}, {0, 3, 0, 9}, {1, 1}},
+    {{1, 1, 300}, 5, {64}, {64}, {0, 0}, {1}, 1, false},
+    {{1, 1, 1, 100}, 3, {1, 32}, {1, 50}, {0, 20, 0, 0}, {1, 1}},
+    {{1, 1, 1, 120}, 4, {1, 32}, {1, 4}, {0, 0, 0, 0}, {1, 2}},
 };
 
 NaiveConv naiveOf(const ConvCase& c) {
@@ -208,6 +216,18 @@ TEST_CASE("Conv rejects malformed inputs with a message naming the node", "[kern
   REQUIRE_FALSE(s2.isOk());
   CHECK(s2.status().code() == StatusCode::kUnimplemented);
   CHECK(s2.status().message().find("int_conv") != std::string::npos);
+}
+
+TEST_CASE("The window GEMM writes channels last when a Conv reads its output", "[kernels][conv]") {
+  // The lowering keeps the value between the two Convs channels last: the first Conv's
+  // window GEMM then writes [N, 1, W, M]; the unlowered graph writes [N, M, 1, W].
+  GraphBuilder gb(71);
+  ir::Value* x = gb.input("x", ir::DataType::kFloat, {2, 1, 1, 400});
+  ir::Value* a = gb.node("Conv", {x, gb.weight("w1", {8, 1, 1, 48}), gb.weight("b1", {8})},
+                         {ir::Attribute::makeInts("strides", {1, 16}), ir::Attribute::makeInts("pads", {0, 8, 0, 8})},
+                         "window");
+  gb.output(gb.node("Conv", {a, gb.weight("w2", {4, 8, 1, 3})}, {}, "next"));
+  whittle::testing::checkSameAsUnlowered(gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {2, 1, 1, 400})}});
 }
 
 TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
