@@ -9,7 +9,16 @@
 // Fast path: a constant 2-D int8 B with zero points 0 (or uint8 with zero points 128, shifted)
 // runs on a oneDNN int8 matmul with B packed once; a's zero point is folded into an int32 bias
 // (bias[n] = -a_zp * sum_k b[k, n]), per-column output scales and eltwise_round give MLAS's
-// requantisation. Everything else runs the reference: int16 operands, int32 dot products.
+// requantisation. Everything else accumulates exactly through float32 GEMMs (below) when the
+// problem is large, else runs the reference: int16 operands, int32 dot products.
+//
+// Exact float accumulation (activation x activation products: attention's Q K^T and P V in
+// QDQ transformers, Smart Turn's 20 of 34 QLinearMatMuls): the operands minus their zero points
+// are integers of at most 255 in magnitude, so their products are at most 65025 and any sum of
+// at most 258 of them stays below 2^24, where float32 holds every integer exactly. A GEMM over
+// K in chunks of 258 therefore computes each chunk's dot products exactly, in any order of
+// summation, and the chunks add up in int32 (wrapping as the reference does): the same
+// accumulators as the reference, bit for bit.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -108,6 +117,56 @@ void referenceMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape
   }
 }
 
+// acc for every batch through exact float32 GEMMs (see the top of the file); the same result
+// as referenceMatMul.
+void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
+                      const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
+  constexpr int64_t kChunk = 258;  // 258 * 255 * 255 < 2^24
+  std::vector<float> aF(static_cast<size_t>(s.m * s.k)), bF(static_cast<size_t>(s.k * s.n)),
+      part(static_cast<size_t>(s.m * s.n));
+  for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
+    const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
+    for (int64_t i = 0; i < s.m; ++i) {
+      const int32_t z = aZp.size() == 1 ? aZp[0] : aZp[static_cast<size_t>(i)];
+      for (int64_t kk = 0; kk < s.k; ++kk) {
+        const int64_t idx = transA ? kk * s.m + i : i * s.k + kk;
+        aF[static_cast<size_t>(i * s.k + kk)] = static_cast<float>(byteAt(a, ao + idx) - z);
+      }
+    }
+    for (int64_t kk = 0; kk < s.k; ++kk) {
+      for (int64_t j = 0; j < s.n; ++j) {
+        const int32_t z = bZp.size() == 1 ? bZp[0] : bZp[static_cast<size_t>(j)];
+        const int64_t idx = transB ? j * s.k + kk : kk * s.n + j;
+        bF[static_cast<size_t>(kk * s.n + j)] = static_cast<float>(byteAt(b, bo + idx) - z);
+      }
+    }
+    int32_t* out = acc + static_cast<int64_t>(batch) * s.m * s.n;
+    for (int64_t k0 = 0; k0 < s.k; k0 += kChunk) {
+      const int64_t kc = std::min(kChunk, s.k - k0);
+      dnnl_status_t st = dnnl_sgemm('N', 'N', s.m, s.n, kc, 1.0f, aF.data() + k0, s.k, bF.data() + k0 * s.n, s.n, 0.0f,
+                                    part.data(), s.n);
+      WH_CHECK(st == dnnl_success, "dnnl_sgemm failed on valid dims");
+      for (int64_t i = 0; i < s.m * s.n; ++i) {
+        out[i] = static_cast<int32_t>(static_cast<uint32_t>(out[i]) +
+                                      static_cast<uint32_t>(static_cast<int32_t>(part[static_cast<size_t>(i)])));
+      }
+    }
+  }
+}
+
+/// Below this many multiply-adds per batch entry the reference's dot products are as fast.
+constexpr int64_t kFloatExactMinMacs = int64_t{1} << 15;
+
+// acc for every batch: exact float GEMMs for large problems, the reference for small ones.
+void matMulAcc(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
+               const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
+  if (s.m * s.n * s.k >= kFloatExactMinMacs) {
+    floatExactMatMul(a, b, s, aZp, bZp, transA, transB, acc);
+  } else {
+    referenceMatMul(a, b, s, aZp, bZp, transA, transB, acc);
+  }
+}
+
 Expected<std::vector<int32_t>> zeroPoints(const KernelContext& ctx, size_t i, const std::string& what, int64_t allowed,
                                           DataType valueType) {
   if (!ctx.hasInput(i)) return std::vector<int32_t>{0};
@@ -163,15 +222,21 @@ class Int8MatMulKernel final : public Kernel {
       acc = ctx.allocateOutput(0, DataType::kInt32, s.outDims).mutableData<int32_t>();
       std::fill(acc, acc + count, 0);
     }
-    referenceMatMul(a, b, s, p.aZp, p.bZp, false, false, acc);
+    matMulAcc(a, b, s, p.aZp, p.bZp, false, false, acc);
     if (!qlinear_) return Status::ok();
     ir::Tensor& y = ctx.allocateOutput(0, p.yType, s.outDims);
     const IntRange range = *intRange(p.yType);
     auto* out = reinterpret_cast<uint8_t*>(y.mutableRawData());
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t col = i % s.n;
-      const float scale = p.aScale * (p.bScales.size() == 1 ? p.bScales[0] : p.bScales[static_cast<size_t>(col)]) / p.yScale;
-      out[i] = static_cast<uint8_t>(requantize(acc[i], scale, range, p.yZp));
+    std::vector<float> scales(static_cast<size_t>(s.n));
+    for (int64_t col = 0; col < s.n; ++col) {
+      scales[static_cast<size_t>(col)] =
+          p.aScale * (p.bScales.size() == 1 ? p.bScales[0] : p.bScales[static_cast<size_t>(col)]) / p.yScale;
+    }
+    for (int64_t row = 0; row < count / std::max<int64_t>(s.n, 1); ++row) {
+      for (int64_t col = 0; col < s.n; ++col) {
+        const int64_t i = row * s.n + col;
+        out[i] = static_cast<uint8_t>(requantize(acc[i], scales[static_cast<size_t>(col)], range, p.yZp));
+      }
     }
     return Status::ok();
   }
@@ -399,7 +464,7 @@ Status qgemm(KernelContext& ctx) {
       for (int64_t j = 0; j < s.n; ++j) acc[static_cast<size_t>(i * s.n + j)] = c.data<int32_t>()[i * strides[0] + j * strides[1]];
     }
   }
-  referenceMatMul(a, b, s, aZp, bZp, transA, transB, acc.data());
+  matMulAcc(a, b, s, aZp, bZp, transA, transB, acc.data());
   const bool requant = ctx.hasInput(7) && ctx.hasInput(8);
   float yScale = 1.0f;
   if (ctx.hasInput(7)) { WH_ASSIGN_OR_RETURN(yScale, scalarScale(ctx, 7, "y_scale")); }

@@ -220,6 +220,9 @@ const std::vector<MatMulCase> kMatMulCases = {
     {{1, 1}, {1, 1}},       {{1, 64}, {64, 16}},      {{15, 16}, {16, 17}},   {{16, 63}, {63, 64}},
     {{17, 65}, {65, 15}},   {{1, 1280}, {1280, 100}}, {{2, 3, 4, 5}, {5, 6}}, {{2, 1, 4, 5}, {3, 5, 6}},
     {{5}, {5, 3}},          {{4, 5}, {5}},
+    // Large enough for the exact float accumulation where B is not a packed constant: K in
+    // two chunks with broadcast batch dims, and an attention-like batched product.
+    {{2, 3, 40, 300}, {3, 300, 33}}, {{1, 6, 64, 64}, {1, 6, 64, 70}},
 };
 
 // acc for numpy matmul broadcasting of a by b (int64), with zero points per tensor / row / column.
@@ -346,6 +349,27 @@ TEST_CASE("MatMulInteger matches int32 accumulation", "[kernels][quant]") {
       REQUIRE(out[0].dims() == outDims);
       checkInts(out[0], std::vector<int32_t>(acc.begin(), acc.end()));
     }
+  }
+}
+
+TEST_CASE("MatMulInteger stays exact with extreme operands over a long K", "[kernels][quant]") {
+  // Every product is (0 - 255) * (255 - 0) = -65025: a float32 sum of more than 258 of them
+  // would leave the exactly representable integers; the exact float path sums chunks of 258.
+  for (int64_t k : {258, 259, 1000}) {
+    CAPTURE(k);
+    const MatMulCase c{{3, 2, k}, {k, 40}};
+    std::vector<int32_t> a(static_cast<size_t>(numel(c.a)), 0), b(static_cast<size_t>(numel(c.b)), 255);
+    a[1] = 254;  // one product differs, so a sum that lost its last unit would show
+    std::vector<int64_t> outDims;
+    const std::vector<int64_t> acc = refMatMul(c, a, b, {255}, {0}, outDims);
+    GraphBuilder gb;
+    gb.output(gb.node("MatMulInteger", {gb.input("a", DataType::kUint8, c.a), gb.input("b", DataType::kUint8, c.b),
+                                        gb.constant("az", scalar(DataType::kUint8, 255)),
+                                        gb.constant("bz", scalar(DataType::kUint8, 0))}));
+    auto out = runOutputs(gb.build(10),
+                          {{"a", intTensor(DataType::kUint8, c.a, a)}, {"b", intTensor(DataType::kUint8, c.b, b)}}, 1);
+    REQUIRE(out[0].dims() == outDims);
+    checkInts(out[0], std::vector<int32_t>(acc.begin(), acc.end()));
   }
 }
 
