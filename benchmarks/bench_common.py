@@ -2,6 +2,8 @@
 one script and delimited by `<!-- BEGIN name -->` / `<!-- END name -->`; a script replaces only
 its own section (appending it when missing) and never touches the others."""
 import os
+import statistics
+import time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
@@ -28,3 +30,29 @@ def cpu_model():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return "unknown CPU"
+
+
+# Which clock a timing reads (`--clock` of the scripts that time runtimes). "wall": elapsed time,
+# what a user waits for. "cpu": CPU time of the process (every thread), which at one thread
+# leaves out the time a run waited for a core: on a machine shared with builds it compares two
+# runtimes more fairly (caches and memory bandwidth stay shared). whittle reports both
+# (`whittle bench --json`: `latencyMs`, `cpuMs`); ONNX Runtime is timed in this process.
+CLOCKS = ("wall", "cpu")
+
+
+def whittle_p50(bench_json, clock="wall"):
+    """The p50 milliseconds of a parsed `whittle bench --json` output on `clock`."""
+    return bench_json["cpuMs" if clock == "cpu" else "latencyMs"]["p50"]
+
+
+def ort_median_ms(session, feeds, iterations, warmup=3, clock="wall"):
+    """Median milliseconds of `iterations` ONNX Runtime runs on `clock`, after `warmup` untimed ones."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    for _ in range(warmup):
+        session.run(None, feeds)
+    times = []
+    for _ in range(iterations):
+        start = now()
+        session.run(None, feeds)
+        times.append((now() - start) * 1000.0)
+    return statistics.median(times)

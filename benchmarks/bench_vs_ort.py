@@ -43,14 +43,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from bench_common import cpu_model, update_results  # noqa: E402  (beside this script)
+from bench_common import CLOCKS, cpu_model, ort_median_ms, update_results, whittle_p50  # noqa: E402  (beside this script)
 import corpus  # noqa: E402  (beside this script: the model list and the input specs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -172,15 +171,11 @@ def make_inputs(session, name, batch, seed, out_dir):
     return feeds, args
 
 
+CLOCK = "wall"  # --clock: which clock both runtimes are timed on
+
+
 def ort_round(session, feeds, iterations, warmup):
-    for _ in range(warmup):
-        session.run(None, feeds)
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return ort_median_ms(session, feeds, iterations, warmup, CLOCK)
 
 
 def whittle_round(binary, model, threads, input_args, iterations, warmup, no_spin=False):
@@ -190,7 +185,7 @@ def whittle_round(binary, model, threads, input_args, iterations, warmup, no_spi
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr.strip() or f"whittle bench exited {result.returncode}")
-    return json.loads(result.stdout)["latencyMs"]["p50"]
+    return whittle_p50(json.loads(result.stdout), CLOCK)
 
 
 def interleaved(contenders, rounds):
@@ -289,7 +284,10 @@ def section_text(section, command, lines, rows, args):
             f"Machine: {machine}; ONNX Runtime {ort.__version__}; "
             f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
             f"{args.rounds} interleaved rounds of {args.iterations} timed runs (after {args.warmup} warm-up runs); "
-            "a figure is the median over rounds of each round's median. ORT: all graph optimizations on, "
+            "a figure is the median over rounds of each round's median"
+            + (", on the process's CPU clock (`--clock cpu`: CPU time per run, which leaves out the time a run "
+               "waited for a core on this shared machine)" if CLOCK == "cpu" else ", on the wall clock")
+            + ". ORT: all graph optimizations on, "
             "the same intra-op threads, sequential. "
             + ("Idle threads sleep instead of spinning in both runtimes (`--no-spin`): on this machine, shared "
                "with builds and so oversubscribed, OpenMP's spin-waiting made 2-thread whittle runs slower than "
@@ -426,6 +424,9 @@ def main():
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--no-spin", action="store_true", help="idle threads sleep instead of spinning, in both runtimes")
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="wall: elapsed time per run (default); cpu: the process's CPU time per run, which at "
+                        "1 thread leaves out waiting for a core (fairer on a loaded machine; use with --threads 1)")
     parser.add_argument("--update-results", action="store_true", help="rewrite this section of benchmarks/RESULTS.md")
     parser.add_argument("--json", help="also write the rows as JSON here")
     parser.add_argument("--corpus", default=os.path.join(ROOT, ".cache", "corpus"), help="corpus-speed: the fetched corpus")
@@ -435,6 +436,8 @@ def main():
     parser.add_argument("--no-profile", dest="profile_above", action="store_false",
                         help="corpus-speed: no per-op profile of the rows above 1.0")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = args.clock
     command = ".venv/bin/python benchmarks/bench_vs_ort.py " + " ".join(sys.argv[1:])
 
     rows = []

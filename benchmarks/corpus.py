@@ -59,7 +59,7 @@ import onnxruntime as ort
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_common import cpu_model, update_results  # noqa: E402
+from bench_common import CLOCKS, cpu_model, ort_median_ms, update_results, whittle_p50  # noqa: E402
 
 ort.set_default_logger_severity(3)
 logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs advice at WARNING
@@ -609,15 +609,8 @@ def bench(args, path, feeds, work):
         rc, out = sh(cmd, env=env)
         if rc != 0:
             return stage_result("fail", f"exit {rc}: {one_line(out)}", quote(cmd))
-        whittle_ms.append(json.loads(out[out.index("{"):])["latencyMs"]["p50"])
-        for _ in range(3):
-            session.run(None, ort_feeds)
-        times = []
-        for _ in range(args.iterations):
-            start = time.perf_counter()
-            session.run(None, ort_feeds)
-            times.append((time.perf_counter() - start) * 1000.0)
-        ort_ms.append(float(np.median(times)))
+        whittle_ms.append(whittle_p50(json.loads(out[out.index("{"):]), args.clock))
+        ort_ms.append(ort_median_ms(session, ort_feeds, args.iterations, 3, args.clock))
     w, o = float(np.median(whittle_ms)), float(np.median(ort_ms))
     return stage_result("ok", "", quote(cmd), whittle_ms=w, ort_ms=o, ratio=w / o if o > 0 else None)
 
@@ -650,15 +643,8 @@ def bench_int8(args, work, feeds):
             rc, out = sh(whittle_cmd(path), env=env)
             if rc != 0:
                 return stage_result("fail", f"exit {rc}: {one_line(out)}", quote(whittle_cmd(path)))
-            times[key].append(json.loads(out[out.index("{"):])["latencyMs"]["p50"])
-        for _ in range(3):
-            session.run(None, ort_feeds)
-        runs = []
-        for _ in range(args.iterations):
-            start = time.perf_counter()
-            session.run(None, ort_feeds)
-            runs.append((time.perf_counter() - start) * 1000.0)
-        times["ort_int8"].append(float(np.median(runs)))
+            times[key].append(whittle_p50(json.loads(out[out.index("{"):]), args.clock))
+        times["ort_int8"].append(ort_median_ms(session, ort_feeds, args.iterations, 3, args.clock))
     m = {k: float(np.median(v)) for k, v in times.items()}
     return stage_result("ok", "", quote(whittle_cmd(int8)), fp32_ms=m["fp32"], int8_ms=m["int8"],
                         ort_int8_ms=m["ort_int8"], speedup=m["fp32"] / m["int8"], vs_ort=m["int8"] / m["ort_int8"])
@@ -735,6 +721,9 @@ def main():
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated, of " + ",".join(STAGES))
     p.add_argument("--rounds", type=int, default=3, help="bench: interleaved rounds")
     p.add_argument("--iterations", type=int, default=20, help="bench: timed runs per round")
+    p.add_argument("--clock", choices=CLOCKS, default="wall",
+                   help="bench: wall = elapsed time per run (default); cpu = the process's CPU time per run, "
+                   "which leaves out waiting for a core (fairer on a loaded machine; every run is 1 thread)")
     p.add_argument("--ort-int8", action="store_true",
                    help="int8: also quantize with ONNX Runtime's quantize_static on the same samples, as a yardstick")
     p.add_argument("--reuse-emitted", action="store_true",

@@ -283,6 +283,7 @@ Status benchCommand(const BenchOptions& opts) {
     }
     j["latencyMs"] = {{"mean", lat.meanMs}, {"p50", lat.p50Ms}, {"p90", lat.p90Ms}, {"p99", lat.p99Ms},
                       {"min", lat.minMs},   {"max", lat.maxMs}, {"stddev", lat.stddevMs}};
+    j["cpuMs"] = {{"mean", lat.cpuMeanMs}, {"p50", lat.cpuP50Ms}};
     j["throughputSamplesPerSecond"] = lat.throughput;
     j["memory"] = {{"activationPeakBytes", s.peakActivationBytes()}, {"processPeakRssBytes", peakRss}};
     if (opts.profile) {
@@ -315,6 +316,7 @@ Status benchCommand(const BenchOptions& opts) {
               static_cast<long long>(samples), opts.warmup, opts.iterations);
   std::printf("latency ms  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  max %.3f  (stddev %.3f)\n",
               lat.meanMs, lat.p50Ms, lat.p90Ms, lat.p99Ms, lat.minMs, lat.maxMs, lat.stddevMs);
+  std::printf("cpu ms      mean %.3f  p50 %.3f  (process CPU time per run, all threads)\n", lat.cpuMeanMs, lat.cpuP50Ms);
   std::printf("throughput  %.1f samples/s\n", lat.throughput);
   std::printf("memory      %sactivations peak %s, process peak RSS %s\n",
               sessionOptions.device == runtime::DeviceKind::kCuda ? "device " : "", bytesText(static_cast<int64_t>(s.peakActivationBytes())).c_str(), bytesText(peakRss).c_str());

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 namespace whittle::eval {
 
@@ -17,7 +18,13 @@ double percentile(std::vector<double> values, double q) {
   return values[lo] + (values[hi] - values[lo]) * frac;
 }
 
-LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch) {
+double processCpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
+LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch, const std::vector<double>& cpuMs) {
   LatencyStats s;
   s.runs = static_cast<int64_t>(ms.size());
   s.batch = batch;
@@ -35,26 +42,37 @@ LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch) {
   for (double m : ms) var += (m - s.meanMs) * (m - s.meanMs);
   s.stddevMs = ms.size() > 1 ? std::sqrt(var / static_cast<double>(ms.size() - 1)) : 0.0;
   s.throughput = s.meanMs > 0 ? static_cast<double>(batch) * 1000.0 / s.meanMs : 0.0;
+  if (!cpuMs.empty()) {
+    s.cpuP50Ms = percentile(cpuMs, 50);
+    double cpuSum = 0;
+    for (double m : cpuMs) cpuSum += m;
+    s.cpuMeanMs = cpuSum / static_cast<double>(cpuMs.size());
+  }
   return s;
 }
 
 namespace {
 
 /// Runs `rounds` rounds; round i runs session (i + k) mod n as the k-th. When `ms` is given,
-/// each run's time goes to ms[session] for rounds from `timedFrom` on.
+/// each run's wall time goes to ms[session] and its process CPU time to cpuMs[session], for
+/// rounds from `timedFrom` on.
 Status runRounds(std::span<runtime::Session* const> sessions, const std::vector<runtime::NamedTensor>& feeds,
-                 int64_t rounds, int64_t timedFrom, std::vector<std::vector<double>>* ms, const ProgressFn& progress) {
+                 int64_t rounds, int64_t timedFrom, std::vector<std::vector<double>>* ms,
+                 std::vector<std::vector<double>>* cpuMs, const ProgressFn& progress) {
   using Clock = std::chrono::steady_clock;
   const size_t n = sessions.size();
   for (int64_t i = 0; i < rounds; ++i) {
     for (size_t k = 0; k < n; ++k) {
       size_t which = (static_cast<size_t>(i) + k) % n;
+      const double cpuStart = processCpuMs();
       auto start = Clock::now();
       auto out = sessions[which]->run(feeds);
       auto end = Clock::now();
+      const double cpuEnd = processCpuMs();
       if (!out.isOk()) return out.status();
       if (ms != nullptr && i >= timedFrom) {
         (*ms)[which].push_back(std::chrono::duration<double, std::milli>(end - start).count());
+        (*cpuMs)[which].push_back(cpuEnd - cpuStart);
       }
     }
     if (progress) progress("latency", i + 1, rounds);
@@ -65,7 +83,7 @@ Status runRounds(std::span<runtime::Session* const> sessions, const std::vector<
 }  // namespace
 
 Status warmUp(std::span<runtime::Session* const> sessions, const std::vector<runtime::NamedTensor>& feeds, int runs) {
-  return runRounds(sessions, feeds, std::max(runs, 0), 0, nullptr, nullptr);
+  return runRounds(sessions, feeds, std::max(runs, 0), 0, nullptr, nullptr, nullptr);
 }
 
 Expected<std::vector<LatencyStats>> measureLatency(std::span<runtime::Session* const> sessions,
@@ -73,10 +91,10 @@ Expected<std::vector<LatencyStats>> measureLatency(std::span<runtime::Session* c
                                                    const LatencyOptions& options) {
   int64_t warmup = std::max(options.warmupRuns, 0);
   int64_t total = warmup + std::max(options.runs, 0);
-  std::vector<std::vector<double>> ms(sessions.size());
-  WH_RETURN_IF_ERROR(runRounds(sessions, feeds, total, warmup, &ms, options.progress));
+  std::vector<std::vector<double>> ms(sessions.size()), cpuMs(sessions.size());
+  WH_RETURN_IF_ERROR(runRounds(sessions, feeds, total, warmup, &ms, &cpuMs, options.progress));
   std::vector<LatencyStats> stats;
-  for (const auto& times : ms) stats.push_back(latencyStats(times, options.batch));
+  for (size_t i = 0; i < ms.size(); ++i) stats.push_back(latencyStats(ms[i], options.batch, cpuMs[i]));
   return stats;
 }
 

@@ -39,6 +39,24 @@ TEST_CASE("latencyStats: percentiles, mean, extremes, spread and throughput", "[
   LatencyStats none = latencyStats({}, 4);
   CHECK(none.runs == 0);
   CHECK(none.throughput == 0.0);
+  CHECK(none.cpuP50Ms == 0.0);
+}
+
+TEST_CASE("latencyStats summarizes the runs' CPU times apart from their wall times", "[eval][latency]") {
+  LatencyStats s = latencyStats({40, 10, 30, 20}, 1, {3, 1, 2, 6});
+  CHECK(s.p50Ms == Approx(25.0));
+  CHECK(s.cpuP50Ms == Approx(2.5));
+  CHECK(s.cpuMeanMs == Approx(3.0));
+  CHECK(latencyStats({40}, 1).cpuMeanMs == 0.0);  // no CPU times given
+}
+
+TEST_CASE("processCpuMs counts the CPU time this process uses, not the time that passes", "[eval][latency]") {
+  const double before = processCpuMs();
+  volatile double sink = 0;
+  for (int i = 0; i < 20'000'000; ++i) sink = sink + 1e-9 * i;
+  const double used = processCpuMs() - before;
+  CHECK(used > 0.0);
+  CHECK(used < 60'000.0);
 }
 
 TEST_CASE("samplesPerRun counts samples, not the first input's first dim", "[eval][latency]") {
@@ -88,6 +106,8 @@ TEST_CASE("measureLatency times every session, interleaved, after the warm-up", 
     CHECK(s.minMs <= s.p50Ms);
     CHECK(s.p50Ms <= s.maxMs);
     CHECK(s.throughput > 0);
+    CHECK(s.cpuP50Ms >= 0);
+    CHECK(s.cpuMeanMs >= 0);
   }
   REQUIRE(progress.size() == 7);  // warm-up rounds count too
   CHECK(progress.back() == std::pair<int64_t, int64_t>{7, 7});

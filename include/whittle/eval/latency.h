@@ -27,14 +27,23 @@ struct LatencyStats {
   double meanMs = 0, p50Ms = 0, p90Ms = 0, p99Ms = 0, minMs = 0, maxMs = 0;
   double stddevMs = 0;    ///< Sample standard deviation; 0 for one run.
   double throughput = 0;  ///< Samples per second, from the mean.
+  /// CPU time of the whole process per run (every thread's, kernel time included), mean and
+  /// median. On a machine shared with other work the wall clock also counts the time the run
+  /// waited for a core; at one thread the CPU time does not, so it compares two runtimes
+  /// measured under load more fairly (caches and memory bandwidth are still shared).
+  double cpuMeanMs = 0, cpuP50Ms = 0;
 };
 
 /// The q-th percentile (0..100) of `values` by linear interpolation between closest ranks
 /// (numpy's default); 0 for an empty list.
 double percentile(std::vector<double> values, double q);
 
-/// The statistics of run times `ms` (one per timed run) of batches of `batch` samples.
-LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch);
+/// The statistics of run times `ms` (one per timed run) of batches of `batch` samples, and of
+/// the runs' process CPU times `cpuMs` (empty: the CPU figures stay 0).
+LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch, const std::vector<double>& cpuMs = {});
+
+/// CPU time the whole process has used so far, in milliseconds (every thread, user and system).
+double processCpuMs();
 
 /// Runs every session `runs` times on `feeds`, untimed, interleaved as measureLatency does.
 Status warmUp(std::span<runtime::Session* const> sessions, const std::vector<runtime::NamedTensor>& feeds, int runs);
@@ -49,8 +58,8 @@ struct LatencyOptions {
   ProgressFn progress;
 };
 
-/// Times each session on `feeds` with a steady clock around Session::run (which includes
-/// allocating the outputs). Round i runs the sessions in turn starting at session i mod n, so
+/// Times each session on `feeds` with a steady clock and the process CPU clock around
+/// Session::run (which includes allocating the outputs). Round i runs the sessions in turn starting at session i mod n, so
 /// that none always goes first. Returns one LatencyStats per session, in order.
 Expected<std::vector<LatencyStats>> measureLatency(std::span<runtime::Session* const> sessions,
                                                    const std::vector<runtime::NamedTensor>& feeds,
