@@ -1,6 +1,7 @@
 // The fallback's speed cost (see cost.h).
 #include "tune/cost.h"
 
+#include <algorithm>
 #include <set>
 
 #include "whittle/ir/match.h"
@@ -82,12 +83,25 @@ Expected<std::unordered_map<std::string, double>> profileNodes(const ir::Model& 
   options.profile = true;
   WH_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session, runtime::Session::create(model, options));
   WH_RETURN_IF_ERROR(session->run(feeds).status());  // warm-up: plans, packing
-  std::unordered_map<std::string, double> before;
-  for (const runtime::NodeProfile& p : session->profile()) before[p.node] += p.selfMs;
-  for (int i = 0; i < runs; ++i) WH_RETURN_IF_ERROR(session->run(feeds).status());
+  auto totals = [&] {
+    std::unordered_map<std::string, double> t;
+    for (const runtime::NodeProfile& p : session->profile()) t[p.node] += p.selfMs;
+    return t;
+  };
+  // Each node's median over the runs: on a shared machine one run may be preempted anywhere.
+  std::unordered_map<std::string, std::vector<double>> perRun;
+  std::unordered_map<std::string, double> before = totals();
+  for (int i = 0; i < std::max(1, runs); ++i) {
+    WH_RETURN_IF_ERROR(session->run(feeds).status());
+    std::unordered_map<std::string, double> after = totals();
+    for (const auto& [name, t] : after) perRun[name].push_back(t - lookup(before, name));
+    before = std::move(after);
+  }
   std::unordered_map<std::string, double> ms;
-  for (const runtime::NodeProfile& p : session->profile()) ms[p.node] += p.selfMs;
-  for (auto& [name, t] : ms) t = (t - lookup(before, name)) / std::max(1, runs);
+  for (auto& [name, v] : perRun) {
+    std::sort(v.begin(), v.end());
+    ms[name] = v.size() % 2 == 1 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  }
   return ms;
 }
 

@@ -28,8 +28,8 @@ bool isComputeOp(const std::string& op);
 /// weights on one core).
 double estimatedFloatCostUs(const ir::Node& node);
 
-/// Milliseconds per run of each node of `model` (by name) over `runs` runs on `feeds`, after
-/// one untimed warm-up run (which builds the kernels' plans).
+/// Milliseconds per run of each node of `model` (by name): its median over `runs` runs on
+/// `feeds`, after one untimed warm-up run (which builds the kernels' plans).
 Expected<std::unordered_map<std::string, double>> profileNodes(const ir::Model& model,
                                                                const std::vector<data::NamedTensor>& feeds,
                                                                int threads, int runs);

@@ -73,12 +73,12 @@ TEST_CASE("fallback cost: the profile of real runs charges the big convolution m
   ir::Model q = m.clone();
   REQUIRE(testing::runWith(q, "quantize-int8{method=minmax}", &provider).isOk());
   auto feeds = testing::randomFeeds(m, 9, -1.0, 1.0);
-  auto times = profileNodes(m, feeds, 1, 3);
+  auto times = profileNodes(m, feeds, 1, 5);
   REQUIRE(times.isOk());
   REQUIRE(times->contains("big"));
   REQUIRE(times->contains("small"));
   CHECK(times->at("big") > times->at("small"));
-  auto cost = FallbackCost::measure(m, q, feeds, 1, 3);
+  auto cost = FallbackCost::measure(m, q, feeds, 1, 5);
   REQUIRE(cost.isOk());
   CHECK(cost->floatScale() > 0);
   CHECK(cost->costUs(nodeNamed(m, "big")) > cost->costUs(nodeNamed(m, "small")));
