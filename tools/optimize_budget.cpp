@@ -39,6 +39,11 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "again, with a budget (the whole search) or --sensitivity-only (the merged ranking)")
       ->delimiter(',')
       ->group(group);
+  cmd.add_option("--fallback-cost", args.fallbackCost,
+                 "What orders the float fallback by speed: 'measured' (default: a per-node profile of the float and "
+                 "the quantized model) or 'estimate' (from the graph; does not depend on the machine's timing)")
+      ->check(CLI::IsMember({"measured", "estimate"}))
+      ->group(group);
   cmd.add_option("--ranking-samples", args.rankingSamples,
                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
       ->check(CLI::PositiveNumber)
@@ -57,6 +62,7 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   request.sensitivityOnly = args.sensitivityOnly;
   request.trialLogPath = args.trialLog;
   request.rankingSamples = args.rankingSamples;
+  request.measureCost = args.fallbackCost != "estimate";
   if (!args.shard.empty()) {
     WH_ASSIGN_OR_RETURN(auto shard, tune::parseShard(args.shard));
     request.shardIndex = shard.first;

@@ -24,6 +24,7 @@ struct BudgetArgs {
   int64_t rankingSamples = 100;
   std::string shard;                    // --shard I/N
   std::vector<std::string> mergeShards;  // --merge-shards LOG,...
+  std::string fallbackCost = "measured";  // --fallback-cost measured|estimate
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
   bool wanted() const { return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty(); }

@@ -44,6 +44,11 @@ namespace whittle::runtime::cpu::quant {
 void registerQuantConvKernels(KernelRegistry& registry);
 /// QLinearMatMul, MatMulInteger and com.microsoft QGemm (quant_matmul.cpp).
 void registerQuantMatMulKernels(KernelRegistry& registry);
+/// com.microsoft QGemm (quant_gemm.cpp): a oneDNN int8 GEMM when B and the parameters are
+/// constants, else qgemmReference.
+Expected<std::unique_ptr<Kernel>> createQGemmKernel(const KernelCreateInfo& info);
+/// QGemm computed with int32 dot products, any inputs (quant_matmul.cpp).
+Status qgemmReference(KernelContext& ctx);
 /// The com.microsoft QLinear* element-wise, pooling and concat ops (quant_contrib.cpp).
 void registerQuantContribKernels(KernelRegistry& registry);
 /// com.whittle.internal QLinearLookup, the table of an element-wise QDQ chain (quant_lookup.cpp).

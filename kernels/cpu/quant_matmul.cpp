@@ -1,4 +1,4 @@
-// QLinearMatMul, MatMulInteger and com.microsoft QGemm.
+// QLinearMatMul, MatMulInteger and com.microsoft QGemm (its reference; the oneDNN path is quant_gemm.cpp).
 //
 //   acc[m, n] = sum_k (a[m, k] - a_zp) * (b[k, n] - b_zp[n])        (numpy matmul broadcasting)
 //   MatMulInteger: y = acc (int32)
@@ -428,10 +428,12 @@ class Int8MatMulKernel final : public Kernel {
   std::unique_ptr<Plan> plan_;
 };
 
-// ---- com.microsoft QGemm ----
+}  // namespace
+
+// ---- com.microsoft QGemm: the reference (the oneDNN kernel is quant_gemm.cpp's) ----
 
 // Inputs: A, a_scale, a_zero_point, B, b_scale, b_zero_point, C (int32 bias), y_scale, y_zero_point.
-Status qgemm(KernelContext& ctx) {
+Status qgemmReference(KernelContext& ctx) {
   const ir::Node& node = ctx.node();
   const bool transA = node.attrInt("transA", 0) != 0, transB = node.attrInt("transB", 0) != 0;
   const float alpha = node.attrFloat("alpha", 1.0f);
@@ -486,14 +488,10 @@ Status qgemm(KernelContext& ctx) {
   return Status::ok();
 }
 
-}  // namespace
-
 void registerQuantMatMulKernels(KernelRegistry& registry) {
   registry.add("", "QLinearMatMul", 10, [](const KernelCreateInfo& info) { return Int8MatMulKernel::create(info, true); });
   registry.add("", "MatMulInteger", 10, [](const KernelCreateInfo& info) { return Int8MatMulKernel::create(info, false); });
-  registry.add("com.microsoft", "QGemm", 1, [](const KernelCreateInfo&) -> Expected<std::unique_ptr<Kernel>> {
-    return makeFunctionKernel(qgemm);
-  });
+  registry.add("com.microsoft", "QGemm", 1, createQGemmKernel);
 }
 
 }  // namespace whittle::runtime::cpu::quant

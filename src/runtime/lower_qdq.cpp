@@ -15,6 +15,8 @@
 //         scale and zero point (also Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity)
 // Before: yq = Q(f(DQ(xq), DQ(xq), ...))       After: yq = QLinearLookup(xq, table) for any chain f of
 //         element-wise ops of one 8-bit tensor (lower_qdq_lookup.cpp), before the groups above
+// Before: y = Gemm(DQ(xq), DQ(wq), b), y float or Q(y)   After: com.microsoft QGemm, after the groups
+//         above (lower_qdq_gemm.cpp)
 // Then:   a DequantizeLinear of a constant (weights of ops left in float) becomes a float constant.
 //
 // Requires: per-tensor activation scales and zero points (constants); constant weights with a
@@ -52,6 +54,7 @@ class QdqLowering {
     // become a QLinearMul of the input and a separate Sigmoid table.
     lowerQdqLookups(graph_, options_.keep);
     quant::rewriteQdqGroupsAsQOperator(graph_, options_);
+    lowerQdqGemms(graph_, options_.keep);
     removeDeadDequantizes();
     foldConstantDequantizes();
   }

@@ -42,6 +42,11 @@ class Reference {
     Metrics first;
   };
   Expected<Measured> measure(const ir::Model& model, int64_t firstSamples, bool firstOnly, int threads);
+  /// The inputs of the first batch (what the tuner times per-node latency on).
+  Expected<std::vector<data::NamedTensor>> firstInputs() {
+    WH_ASSIGN_OR_RETURN(data::Batch b, batch(0));
+    return std::move(b.inputs);
+  }
 
  private:
   Expected<data::Batch> batch(size_t index);

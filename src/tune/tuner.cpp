@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "tune/bias_correction.h"
+#include "tune/cost.h"
 #include "tune/equalize.h"
 #include "tune/measure.h"
 #include "whittle/common/file_util.h"
@@ -152,9 +153,7 @@ std::string floatList(const std::vector<std::string>& nodes) {
   return list;
 }
 
-bool isCompute(const std::string& op) {
-  return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
-}
+bool isCompute(const std::string& op) { return isComputeOp(op); }
 
 /// One point of the search: the nodes kept float, the range methods, the float-model repairs.
 struct Config {
@@ -164,49 +163,6 @@ struct Config {
   bool equalize = false;        ///< quantize the equalized float model
   bool biasCorrection = false;  ///< correct biases by the measured mean output shift
 };
-
-/// What keeping `node` float costs, in estimated microseconds of float32 work: its
-/// multiply-adds (about 40 G/s on one core) and its weight bytes streamed (about 8 GB/s), and
-/// the same for the ops with weights that then read its float output. Only an order: the
-/// fallback takes the nodes of most gain per cost first.
-double floatCostUs(const ir::Node& node) {
-  auto one = [](const ir::Node& n) {
-    if (n.numInputs() < 2) return 0.0;
-    const ir::Tensor* w = ir::constantOf(n.input(1));
-    if (w == nullptr) return 0.0;
-    double positions = 1;
-    if (n.output(0) != nullptr && n.output(0)->type().shape && n.output(0)->type().shape->size() >= 2) {
-      // Conv: every output position reuses the weights; MatMul/Gemm: every row. A dim not
-      // known (a free batch) counts as 1.
-      const std::vector<ir::Dim>& dims = *n.output(0)->type().shape;
-      const bool conv = n.opType() == "Conv" || n.opType() == "ConvTranspose";
-      for (size_t d = conv ? 2 : 0; d + (conv ? 0 : 1) < dims.size(); ++d) {
-        if (dims[d].isKnown()) positions *= static_cast<double>(dims[d].value);
-      }
-    }
-    const double macs = static_cast<double>(w->numel()) * positions;
-    return macs / 40e3 + static_cast<double>(w->numel()) * 4.0 / 8e3;
-  };
-  double cost = one(node);
-  // The weighted ops downstream of its float output (through ops without weights).
-  std::vector<const ir::Value*> todo;
-  std::set<const ir::Node*> seen;
-  for (const ir::Value* v : node.outputs()) todo.push_back(v);
-  while (!todo.empty()) {
-    const ir::Value* v = todo.back();
-    todo.pop_back();
-    if (v == nullptr) continue;
-    for (const auto& use : v->uses()) {
-      if (use.user == nullptr || !seen.insert(use.user).second) continue;
-      if (isCompute(use.user->opType())) {
-        cost += one(*use.user);
-      } else {
-        for (const ir::Value* o : use.user->outputs()) todo.push_back(o);
-      }
-    }
-  }
-  return cost;
-}
 
 /// The output-decoding tail: nodes none of whose paths to a graph output crosses a
 /// Conv/ConvTranspose/MatMul/Gemm, and the compute nodes that feed only them (or the outputs).
@@ -321,6 +277,12 @@ class Search {
   Status loadMergeLogs();
   /// After the budget holds: quantize float nodes again while it still holds.
   Status minimize(Config config);
+  /// Profiles the float model and `quantized` (fully quantized) once for the fallback's cost;
+  /// a failure leaves the estimate, with a note.
+  void measureCosts(const ir::Model& quantized);
+  /// What keeping `node` float costs (us per run): measured when measureCosts succeeded.
+  double costUs(const ir::Node& node) const { return cost_ ? cost_->costUs(node) : estimatedFloatCostUs(node); }
+  std::string costWord() const { return cost_ ? "measured cost" : "est. cost"; }
   /// Measures the bias-correction moments of `c`'s quantization (one calibration run).
   Status measureBias(const Config& c);
   RangeProvider& rangesFor(const Config& c) { return c.equalize ? *rangesEq_ : *ranges_; }
@@ -341,6 +303,7 @@ class Search {
   std::unique_ptr<RangeProvider> rangesEq_;
   std::map<std::string, SiteMoments> moments_;  ///< bias-correction input means, by node
   std::unique_ptr<Reference> ref_;
+  std::optional<FallbackCost> cost_;
   std::vector<std::string> candidates_;  ///< quantized nodes, in graph order
   std::unordered_map<std::string, std::string> opOf_;
   ir::Model bestModel_;
@@ -406,6 +369,23 @@ Expected<ir::Model> Search::quantize(const Config& c) {
   }
   WH_RETURN_IF_ERROR(ir::verify(*m.graph).withContext(req_.optimize.inputPath + ": after quantization"));
   return m;
+}
+
+void Search::measureCosts(const ir::Model& quantized) {
+  if (cost_ || !req_.measureCost) return;
+  constexpr int kRuns = 5;
+  auto feeds = ref_->firstInputs();
+  auto measured = feeds.isOk() ? FallbackCost::measure(float_, quantized, *feeds, req_.threads, kRuns)
+                               : Expected<FallbackCost>(feeds.status());
+  if (!measured.isOk()) {
+    result_.notes.push_back("fallback cost: the per-node profile failed (" + measured.status().message() +
+                            "); the order uses the estimate");
+    return;
+  }
+  cost_ = std::move(measured).value();
+  result_.notes.push_back("fallback cost measured: per-node profile of the float and the fully quantized model (" +
+                          std::to_string(kRuns) + " runs of the first evaluation batch); the float convolutions take " +
+                          num(cost_->floatScale() * 1000.0, 1) + "x the estimate's time");
 }
 
 Status Search::measureBias(const Config& c) {
@@ -914,11 +894,15 @@ Status Search::run() {
   std::unordered_map<std::string, double> cost;
   // A node whose estimate finds no constant weights (an Add, a Transpose, a MatMul of two
   // activations) costs at least the median node: near zero, it would go first on any gain.
+  // Measured costs: a node whose int8 form is no faster costs 10 % of the median node (the
+  // profile is noisy; a zero would put it first on any gain).
+  measureCosts(q0);
   std::vector<double> raw;
-  for (const Sensitivity& s : result_.sensitivity) raw.push_back(floatCostUs(*byName.at(s.node)));
+  for (const Sensitivity& s : result_.sensitivity) raw.push_back(costUs(*byName.at(s.node)));
   std::vector<double> sorted = raw;
   std::sort(sorted.begin(), sorted.end());
-  const double floor = sorted.empty() ? 1.0 : std::max(1.0, sorted[sorted.size() / 2]);
+  const double median = sorted.empty() ? 1.0 : sorted[sorted.size() / 2];
+  const double floor = std::max(1.0, cost_ ? 0.1 * median : median);
   for (size_t i = 0; i < result_.sensitivity.size(); ++i) {
     const Sensitivity& s = result_.sensitivity[i];
     cost[s.node] = std::max(floor, raw[i]);
@@ -941,7 +925,8 @@ Status Search::run() {
   });
   order.insert(order.end(), unmeasured.begin(), unmeasured.end());
   order.insert(order.end(), small.begin(), small.end());
-  // The current configuration's full-data measurement: a fallback stays only when it meets the
+  // The current configuration's full-data measurement (and `current`, its ranking metric on the
+  // ranking samples): a fallback stays only when it meets the
   // budget or raises the ranking SQNR (> 0.05 dB) or the agreement on every sample (top-1 alone moves by an
   // image or two from one trial to the next).
   Metrics last = result_.trials.front().metrics;
@@ -958,8 +943,15 @@ Status Search::run() {
     }
     if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s->node) != config.floatNodes.end()) continue;
     config.floatNodes.push_back(s->node);
+    // Screen on the ranking samples first (a ninth of a full trial here): a fallback that does
+    // not raise the ranking SQNR there is quantized again without the run on every sample.
+    WH_ASSIGN_OR_RETURN(Trial * screen, trial(config, "screen", "'" + s->node + "' (" + s->opType + ") float", false));
+    if (rankOf(screen->metrics) <= current + 0.05) {
+      config.floatNodes.pop_back();
+      continue;
+    }
     WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "fallback",
-                                         "'" + s->node + "' (" + s->opType + ") float, est. cost " +
+                                         "'" + s->node + "' (" + s->opType + ") float, " + costWord() + " " +
                                              num(cost.at(s->node), 0) + " us",
                                          true));
     const bool helps = rankOf(t->metrics) > rankOf(last) + 0.05 ||
@@ -970,9 +962,10 @@ Status Search::run() {
     }
     t->kept = true;
     last = t->metrics;
+    current = rankOf(lastFirst_);
     result_.fellBack.emplace_back(
         s->node, "rank " + std::to_string(s->rank) + " in sensitivity" +
-                     (s->gainDb ? " (float alone: +" + num(*s->gainDb, 1) + " dB, est. cost " + num(cost.at(s->node), 0) + " us)"
+                     (s->gainDb ? " (float alone: +" + num(*s->gainDb, 1) + " dB, " + costWord() + " " + num(cost.at(s->node), 0) + " us)"
                                 : std::string()));
     if (t->meetsBudget) return minimize(config);
   }
@@ -986,7 +979,7 @@ Status Search::minimize(Config config) {
   std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
   std::unordered_map<std::string, double> cost;
   for (const ir::Node* n : float_.graph->nodes()) {
-    if (std::find(order.begin(), order.end(), n->name()) != order.end()) cost[n->name()] = floatCostUs(*n);
+    if (std::find(order.begin(), order.end(), n->name()) != order.end()) cost[n->name()] = costUs(*n);
   }
   std::stable_sort(order.begin(), order.end(), [&](const std::string& x, const std::string& y) { return cost[x] > cost[y]; });
   for (const std::string& node : order) {

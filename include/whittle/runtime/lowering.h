@@ -26,6 +26,13 @@ void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {})
 /// `keep` survive. Returns how many chains were rewritten.
 int64_t lowerQdqLookups(ir::Graph& graph, const std::unordered_set<const ir::Value*>& keep = {});
 
+/// A step of lowerQdqGroups, after the groups (src/runtime/lower_qdq_gemm.cpp): Gemm (transA 0)
+/// or 2-D MatMul of DequantizeLinear(uint8/int8 activation, per tensor) by DequantizeLinear(constant
+/// uint8/int8 weight, per tensor or per output column), float bias or int32 DequantizeLinear bias,
+/// becomes com.microsoft QGemm: float output, or quantized when a per-tensor QuantizeLinear is
+/// the output's only reader (it joins). Values in `keep` survive. Returns how many were rewritten.
+int64_t lowerQdqGemms(ir::Graph& graph, const std::unordered_set<const ir::Value*>& keep = {});
+
 /// Rewrites MatMul(a, DequantizeLinear(q, s, z; axis 0, block_size)) with a constant
 /// int4/uint4/int8/uint8 q [K, N] into com.microsoft MatMulNBits, which the low-bit kernel
 /// runs with q kept packed (src/runtime/lower_nbits.cpp). Values in `keep` stay.

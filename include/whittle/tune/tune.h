@@ -78,6 +78,10 @@ struct TuneRequest {
   int64_t rankingSamples = 100;
   /// Threads of the runtime sessions.
   int threads = 1;
+  /// Order the fallback by the measured speed cost of each float node (a per-node profile of the
+  /// float and the quantized model, src/tune/cost.cpp); false: by the graph estimate alone, which
+  /// does not depend on the machine's timing (a reproducible search).
+  bool measureCost = true;
   /// Evaluation inputs are kept in memory between trials when they fit in this many bytes;
   /// beyond it every trial reads them again.
   int64_t inputCacheBytes = int64_t{768} << 20;
