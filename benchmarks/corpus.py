@@ -342,7 +342,8 @@ def errors(actual, expected):
         if a.size == 0:
             result.append((0.0, 0.0))
             continue
-        a64, e64 = a.astype(np.float64), e.astype(np.float64)
+        # atleast_1d: arithmetic on 0-d arrays (a scalar output) gives numpy scalars, not arrays
+        a64, e64 = np.atleast_1d(a.astype(np.float64)), np.atleast_1d(e.astype(np.float64))
         if not np.all(np.isfinite(a64)) and np.all(np.isfinite(e64)):
             return f"output {k}: non-finite values"
         diff = np.abs(a64 - e64)
