@@ -657,7 +657,14 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
       if (collectors.contains(name)) work.emplace_back(&name, &t);
     }
     std::vector<Status> collected(work.size());
-    const int64_t real = b.count > 0 ? b.count : count;
+    // The real rows of each tensor: a padded last batch (the model's fixed batch size above the
+    // samples read) keeps its first b.count rows of an axis of that size; otherwise every row
+    // of the first axis is real, also when a sample is a whole fixed-batch input.
+    const int64_t rows = data.fixedBatch() ? std::max(*data.fixedBatch(), b.count) : b.count;
+    auto realRows = [&](const ir::Tensor& t) -> int64_t {
+      const int64_t first = t.dims().empty() ? 1 : t.dims()[0];
+      return b.count > 0 && b.count < rows && first == rows ? b.count : first;
+    };
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (size_t k = 0; k < work.size(); ++k) {
       const ir::Tensor& t = *work[k].second;
@@ -666,7 +673,7 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
                                     std::string(ir::dataTypeName(t.dtype())) + ", only float32 tensors are collected");
         continue;
       }
-      collected[k] = collectors.at(*work[k].first)->collect(*work[k].first, t, real);
+      collected[k] = collectors.at(*work[k].first)->collect(*work[k].first, t, realRows(t));
     }
     for (const Status& status : collected) WH_RETURN_IF_ERROR(status);
     done += count;

@@ -369,6 +369,15 @@ std::unique_ptr<data::Dataset> dataWithPeak(const ir::Model& model, const testin
   return std::move(ds).value();
 }
 
+// The real rows collectStatistics() hands its collector, over every batch.
+struct RowCountCollector final : quant::TensorCollector {
+  int64_t rows = 0;
+  Status collect(const std::string&, const ir::Tensor&, int64_t samples) override {
+    rows += samples;
+    return Status::ok();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("calibrate() observes every row of a sample that is a whole fixed-batch input", "[quant][calibration]") {
@@ -387,6 +396,11 @@ TEST_CASE("calibrate() observes every row of a sample that is a whole fixed-batc
   CHECK(table->tensors.at("x").max == 9.0f);
   CHECK(table->tensors.at("relu").max == 9.0f);
   CHECK(table->tensors.at("x").samples == 24);
+  // collectStatistics() (SmoothQuant, AWQ, GPTQ statistics) hands its collectors every row too.
+  RowCountCollector relu;
+  auto ran = quant::collectStatistics(model, *whole, {{"relu", &relu}});
+  REQUIRE(ran.isOk());
+  CHECK(relu.rows == 6);
 }
 
 TEST_CASE("calibrate() still drops the padding of a last batch short of the fixed batch size", "[quant][calibration]") {
@@ -402,4 +416,8 @@ TEST_CASE("calibrate() still drops the padding of a last batch short of the fixe
   REQUIRE(table.isOk());
   CHECK(table->tensors.at("x").max == 9.0f);
   CHECK(table->tensors.at("x").samples == 16);
+  RowCountCollector relu;
+  auto ran = quant::collectStatistics(model, *rows, {{"relu", &relu}}, options);
+  REQUIRE(ran.isOk());
+  CHECK(relu.rows == 4);
 }
