@@ -275,6 +275,22 @@ def ort_session(path, threads=1, optimize=True):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def ort_load_crash(path, optimize=True):
+    """Why ONNX Runtime dies loading `path` (an assertion inside its graph optimizer aborts the
+    process: whittle's int8 oww-silero-vad-v4 with ORT's optimizations on), or None when a child
+    process loads it. Probed in a child so that a crash is one cell's failure, not the table's end."""
+    code = ("import sys, onnxruntime as ort\n"
+            "o = ort.SessionOptions(); o.log_severity_level = 3\n"
+            "if sys.argv[2] == '0': o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL\n"
+            "try:\n    ort.InferenceSession(sys.argv[1], o, providers=['CPUExecutionProvider'])\n"
+            "except Exception:\n    pass\n")
+    proc = subprocess.run([sys.executable, "-c", code, path, "1" if optimize else "0"], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    tail = one_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "", 160)
+    return f"ONNX Runtime dies loading it{' with its optimizations on' if optimize else ''} (exit {proc.returncode}): {tail}"
+
+
 def ort_run(path, feeds, optimize=False):
     """(outputs as a list of arrays, None) or (None, one-line error). ORT's graph optimizations
     are off unless `optimize`: its fusions change rounding too."""
@@ -502,7 +518,8 @@ def run_model(args, name, source, path, spec, work):
                 # its unfused DequantizeLinear -> op -> QuantizeLinear path rounds differently,
                 # and on an output that is almost all zeros one flipped step is a large relative
                 # difference (rapidocr-det-v4 on random input: ORT fused vs unfused 2.26).
-                fused, ferr = ort_run(out_model, feeds, optimize=True)
+                crash = ort_load_crash(out_model)
+                fused, ferr = (None, crash) if crash else ort_run(out_model, feeds, optimize=True)
                 fused_errs = errors(mine, fused) if ferr is None else "cannot run"
                 if not isinstance(fused_errs, str):
                     extra["whittle_vs_ort_fused"] = max((e[0] for e in fused_errs), default=0.0)
@@ -660,6 +677,9 @@ def bench_int8(args, work, feeds):
         return [args.binary, "bench", path, "--threads", "1", "--iterations", str(args.iterations), "--warmup", "3",
                 "--json"] + input_args
 
+    crash = ort_load_crash(int8)
+    if crash:
+        return stage_result("fail", f"the int8 model: {crash}")
     try:
         session = ort_session(int8)
     except Exception as e:  # noqa: BLE001 (a model ORT refuses is a result)
