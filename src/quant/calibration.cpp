@@ -544,6 +544,9 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
   while (done < total) {
     int64_t count = std::min(batch, total - done);
     WH_ASSIGN_OR_RETURN(data::Batch b, data.read(done, count));
+    // The rows the batch's tensors hold: the samples read, or the model's fixed batch size
+    // when that is larger (the last batch, padded by repeating its last sample).
+    const int64_t rows = data.fixedBatch() ? std::max(*data.fixedBatch(), b.count) : b.count;
     auto observeTensor = [&](const std::string& name, const ir::Tensor& t) -> Status {
       auto it = observers.find(name);
       if (it == observers.end()) return Status::ok();
@@ -551,9 +554,12 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
         return invalidInput("calibration: tensor '" + name + "' is " + std::string(ir::dataTypeName(t.dtype())) +
                             ", only float32 tensors can be calibrated");
       }
-      // A padded last batch repeats its last sample: observe only the real ones.
+      // A padded last batch repeats its last sample: observe only the real ones. Only a batch
+      // that was padded (the model's fixed batch size above the samples read) is trimmed, and
+      // only along a leading axis of that size: when a sample is a whole input ([10, 3, 32, 32]
+      // fed as one sample), its first axis is not a sample axis and every row is real.
       int64_t n = t.numel();
-      if (b.count > 0 && !t.dims().empty() && t.dims()[0] > b.count && t.dims()[0] > 0) n = n / t.dims()[0] * b.count;
+      if (b.count > 0 && b.count < rows && !t.dims().empty() && t.dims()[0] == rows) n = n / rows * b.count;
       it->second.observe(std::span<const float>(t.data<float>(), static_cast<size_t>(n)));
       return Status::ok();
     };
@@ -651,7 +657,14 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
       if (collectors.contains(name)) work.emplace_back(&name, &t);
     }
     std::vector<Status> collected(work.size());
-    const int64_t real = b.count > 0 ? b.count : count;
+    // The real rows of each tensor: a padded last batch (the model's fixed batch size above the
+    // samples read) keeps its first b.count rows of an axis of that size; otherwise every row
+    // of the first axis is real, also when a sample is a whole fixed-batch input.
+    const int64_t rows = data.fixedBatch() ? std::max(*data.fixedBatch(), b.count) : b.count;
+    auto realRows = [&](const ir::Tensor& t) -> int64_t {
+      const int64_t first = t.dims().empty() ? 1 : t.dims()[0];
+      return b.count > 0 && b.count < rows && first == rows ? b.count : first;
+    };
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (size_t k = 0; k < work.size(); ++k) {
       const ir::Tensor& t = *work[k].second;
@@ -660,7 +673,7 @@ Expected<int64_t> collectStatistics(const ir::Model& model, data::Dataset& data,
                                     std::string(ir::dataTypeName(t.dtype())) + ", only float32 tensors are collected");
         continue;
       }
-      collected[k] = collectors.at(*work[k].first)->collect(*work[k].first, t, real);
+      collected[k] = collectors.at(*work[k].first)->collect(*work[k].first, t, realRows(t));
     }
     for (const Status& status : collected) WH_RETURN_IF_ERROR(status);
     done += count;

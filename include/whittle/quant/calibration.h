@@ -148,8 +148,9 @@ Expected<CalibrationTable> calibrate(const ir::Model& model, data::Dataset& data
 class TensorCollector {
  public:
   virtual ~TensorCollector() = default;
-  /// One batch's value of the tensor (float32); `samples` is the number of real samples in it
-  /// (a padded last batch repeats its last sample: only the first `samples` count).
+  /// One batch's value of the tensor (float32); `samples` is the number of real rows along its
+  /// first axis (a padded last batch repeats its last sample: only the first `samples` count;
+  /// all of them when a sample is a whole fixed-batch input).
   virtual Status collect(const std::string& name, const ir::Tensor& value, int64_t samples) = 0;
 };
 
