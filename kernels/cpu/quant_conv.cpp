@@ -10,8 +10,15 @@
 // NHWC activations (brgconv / jit VNNI or AMX kernels): weights are packed once per input shape,
 // per-channel output scales and the eltwise_round post-op give MLAS's requantisation, and the
 // zero points go in as oneDNN zero points, or are folded into the bias when the convolution has
-// no padding (bias' = bias - x_zp * sum_k w[m, k]). Everything else (1-D/3-D, runtime weights,
-// non-zero weight zero points) runs the plain int32 reference below.
+// no padding (bias' = bias - x_zp * sum_k w[m, k]). ConvInteger takes any constant weight zero
+// point (per tensor or per channel): with w8 = w - 128 (uint8) or w (int8) and c_m = 128 - wz[m]
+// (or -wz[m]),
+//   acc[n, m, p] = conv(x - x_zp, w8)[n, m, p] + c_m * S[n, g(m), p],
+//   S[n, g, p]   = sum over the group's channels and the taps of p's window inside x of (x - x_zp),
+// so oneDNN runs the first term and windowSums() the second (exact, in wrapping int32). Its
+// x_zero_point, often a DynamicQuantizeLinear output, is a run-time oneDNN zero point, so a new
+// value does not rebuild the primitive. Everything else (3-D, runtime weights, QLinearConv with
+// other weight zero points) runs the plain int32 reference below.
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -87,6 +94,44 @@ void referenceConvAcc(const X* x, const W* w, int32_t* acc, const std::vector<in
   }
 }
 
+// S[n, g, oh, ow] = sum over the channels of group g and the taps (kh, kw) of the window of
+// (oh, ow) that fall inside x of (x - xZp), for NCHW x: per-pixel channel sums, then a box sum over
+// the window (strided, dilated, padding contributes 0). Arithmetic wraps as int32 accumulators do.
+template <typename X>
+void windowSums(const X* x, int32_t xZp, const std::vector<int64_t>& xDims, int64_t group, const ConvGeometry& g,
+                int32_t* out, int threads) {
+  const int64_t n = xDims[0], c = xDims[1], h = xDims[2], w = xDims[3], cg = c / group;
+  const int64_t oh = g.outSpatial[0], ow = g.outSpatial[1], hw = h * w;
+#pragma omp parallel num_threads(threads) if (n * c * hw > (1 << 16))
+  {
+    std::vector<uint32_t> sums(static_cast<size_t>(hw));
+#pragma omp for
+    for (int64_t ng = 0; ng < n * group; ++ng) {
+      const X* src = x + ng * cg * hw;  // batch n, group g: channels (n * C + g * cg ...) are contiguous
+      std::fill(sums.begin(), sums.end(), 0u);
+      for (int64_t ic = 0; ic < cg; ++ic) {
+        const X* plane = src + ic * hw;
+        for (int64_t i = 0; i < hw; ++i) sums[static_cast<size_t>(i)] += static_cast<uint32_t>(static_cast<int32_t>(plane[i]) - xZp);
+      }
+      int32_t* dst = out + ng * oh * ow;
+      for (int64_t y = 0; y < oh; ++y) {
+        for (int64_t xo = 0; xo < ow; ++xo) {
+          uint32_t sum = 0;
+          for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+            const int64_t iy = y * g.strides[0] + kh * g.dilations[0] - g.padsBegin[0];
+            if (iy < 0 || iy >= h) continue;
+            for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+              const int64_t ix = xo * g.strides[1] + kw * g.dilations[1] - g.padsBegin[1];
+              if (ix >= 0 && ix < w) sum += sums[static_cast<size_t>(iy * w + ix)];
+            }
+          }
+          dst[y * ow + xo] = static_cast<int32_t>(sum);
+        }
+      }
+    }
+  }
+}
+
 // ---- the kernel ----
 
 // A 1-D Conv as a 2-D one with H = 1: [N, C, L] -> [N, C, 1, L], the geometry likewise.
@@ -117,7 +162,7 @@ class Int8ConvKernel final : public Kernel {
     const ir::Tensor& x = ctx.input(0);
     // Steady state: same shape, constant parameters: straight to the primitive.
     if (plan_ && paramsConstant_ && x.dims() == plan_->inDims && x.dtype() == plan_->xType && plan_->threads == ctx.threads()) {
-      return runOnednn(ctx, x);
+      return runOnednn(ctx, x, plan_->xZp);
     }
     const ir::Tensor& w = ctx.input(wIdx());
     if (x.dtype() != DataType::kUint8 && x.dtype() != DataType::kInt8) {
@@ -146,7 +191,7 @@ class Int8ConvKernel final : public Kernel {
       if (s.isOk()) {
         plan_->inDims = x.dims();
         plan_->outDims = yDims;
-        return runOnednn(ctx, x);
+        return runOnednn(ctx, x, p.xZp);
       }
       if (s.code() != StatusCode::kUnimplemented) return s;
       fastPath_ = false;  // oneDNN has no kernel for this combination: the reference is exact too
@@ -173,6 +218,7 @@ class Int8ConvKernel final : public Kernel {
     int32_t xZp = 0, yZp = 0;
     std::vector<int32_t> bias;  // the bias the plan was built with (before folding)
     std::vector<int64_t> yDims;
+    ConvGeometry geom;  // as oneDNN sees it (2-D)
     DataType yType = DataType::kUndefined;
     int threads = 0;
     dnnl::convolution_forward prim;
@@ -191,6 +237,7 @@ class Int8ConvKernel final : public Kernel {
     for (size_t i : qlinear ? std::vector<size_t>{1, 2, 4, 5, 6, 7, 8} : std::vector<size_t>{2, 3}) {
       paramsConstant_ = paramsConstant_ && (info.node.input(i) == nullptr || info.constantInput(i) != nullptr);
     }
+    srcZpDynamic_ = !qlinear && info.node.input(2) != nullptr && info.constantInput(2) == nullptr;
   }
 
   size_t wIdx() const { return qlinear_ ? 3 : 1; }
@@ -208,9 +255,20 @@ class Int8ConvKernel final : public Kernel {
     std::vector<int32_t> zps{0};
     if (wzp != nullptr) { WH_ASSIGN_OR_RETURN(zps, readZeroPoints(*wzp, info.node, "w_zero_point")); }
     const int32_t wantZp = w->dtype() == DataType::kUint8 ? 128 : 0;
-    if (wzp == nullptr && w->dtype() == DataType::kUint8) return Status::ok();  // zero point 0 for uint8 weights
-    for (int32_t z : zps) {
-      if (z != wantZp) return Status::ok();
+    const int64_t m0 = w->dims()[0];
+    if (zps.size() != 1 && static_cast<int64_t>(zps.size()) != m0) {
+      return info.error("w_zero_point has " + std::to_string(zps.size()) + " values, expected 1 or " + std::to_string(m0));
+    }
+    // QLinearConv: only the zero point oneDNN's int8 weights imply. ConvInteger: any, the
+    // difference applied through the window sums (the header's c_m).
+    wZpCorr_.clear();
+    for (size_t i = 0; i < zps.size(); ++i) {
+      if (zps[i] == wantZp) continue;
+      if (qlinear_) return Status::ok();
+      if (wZpCorr_.empty()) wZpCorr_.assign(static_cast<size_t>(m0), 0);
+    }
+    if (!wZpCorr_.empty()) {
+      for (int64_t oc = 0; oc < m0; ++oc) wZpCorr_[static_cast<size_t>(oc)] = wantZp - zps[zps.size() == 1 ? 0 : static_cast<size_t>(oc)];
     }
     if (qlinear_) {
       const ir::Tensor* ws = info.constantInput(4);
@@ -375,7 +433,7 @@ class Int8ConvKernel final : public Kernel {
   Status ensurePlan(dnnl::engine& engine, int threads, const ir::Node& node, const std::vector<int64_t>& xDims,
                     DataType xType, const Params& p, const ConvGeometry& geom, const std::vector<int64_t>& yDims) {
     if (plan_ && plan_->threads == threads && plan_->xDims == xDims && plan_->xType == xType && plan_->xScale == p.xScale &&
-        plan_->yScale == p.yScale && plan_->xZp == p.xZp && plan_->yZp == p.yZp && plan_->bias == p.bias) {
+        plan_->yScale == p.yScale && (plan_->xZp == p.xZp || srcZpDynamic_) && plan_->yZp == p.yZp && plan_->bias == p.bias) {
       return Status::ok();
     }
     plan_.reset();
@@ -392,6 +450,7 @@ class Int8ConvKernel final : public Kernel {
     plan->yZp = p.yZp;
     plan->bias = p.bias;
     plan->yDims = yDims;
+    plan->geom = geom;
     plan->yType = qlinear_ ? p.yType : DataType::kInt32;
     plan->threads = threads;
     // oneDNN splits the work for the thread count it sees when the primitive is created.
@@ -410,9 +469,9 @@ class Int8ConvKernel final : public Kernel {
     using dt = memory::data_type;
     const std::vector<int64_t>& xd = plan.xDims;
     const int64_t m = wDims_[0];
-    const bool foldSrcZp = p.xZp != 0 && std::all_of(geom.padsBegin.begin(), geom.padsBegin.end(), [](int64_t v) { return v == 0; }) &&
+    const bool foldSrcZp = !srcZpDynamic_ && p.xZp != 0 && std::all_of(geom.padsBegin.begin(), geom.padsBegin.end(), [](int64_t v) { return v == 0; }) &&
                            std::all_of(geom.padsEnd.begin(), geom.padsEnd.end(), [](int64_t v) { return v == 0; });
-    const bool useSrcZp = p.xZp != 0 && !foldSrcZp;
+    const bool useSrcZp = srcZpDynamic_ || (p.xZp != 0 && !foldSrcZp);
     const dt dstType = !qlinear_ ? dt::s32 : p.yType == DataType::kUint8 ? dt::u8 : dt::s8;
     const memory::dims srcDims{xd[0], xd[1], xd[2], xd[3]};
     const memory::dims dstDims{xd[0], m, geom.outSpatial[0], geom.outSpatial[1]};
@@ -508,8 +567,10 @@ class Int8ConvKernel final : public Kernel {
     pd = candidates.front();
   }
 
-  Status runOnednn(KernelContext& ctx, const ir::Tensor& x) {
+  // xZp: this run's x_zero_point (the plan's run-time source zero point when srcZpDynamic_).
+  Status runOnednn(KernelContext& ctx, const ir::Tensor& x, int32_t xZp) {
     Plan& plan = *plan_;
+    plan.srcZp = xZp;
     const std::vector<int64_t>& yDims = plan.yDims;
     const int64_t hwIn = plan.xDims[2] * plan.xDims[3], hwOut = yDims[2] * yDims[3];
     const DataType yType = plan.yType;
@@ -525,7 +586,9 @@ class Int8ConvKernel final : public Kernel {
     plan.dst.set_data_handle(dst);
     WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); }));
     if (!yChannelsLast_) {
-      if (yType == DataType::kInt32) {
+      if (yType == DataType::kInt32 && !wZpCorr_.empty()) {
+        addWeightZeroPointTerm(ctx, x, xZp, reinterpret_cast<const int32_t*>(dst), y.mutableData<int32_t>());
+      } else if (yType == DataType::kInt32) {
         nhwcToNchw(reinterpret_cast<const int32_t*>(dst), y.mutableData<int32_t>(), yDims[0], yDims[1], hwOut);
       } else {
         nhwcToNchw(reinterpret_cast<const uint8_t*>(dst), reinterpret_cast<uint8_t*>(y.mutableRawData()), yDims[0], yDims[1], hwOut);
@@ -534,8 +597,37 @@ class Int8ConvKernel final : public Kernel {
     return Status::ok();
   }
 
+  // ConvInteger with weight zero points other than oneDNN's: y[n, m, p] = acc8[n, p, m] (NHWC,
+  // from oneDNN) + c_m * S[n, g(m), p], written NCHW.
+  void addWeightZeroPointTerm(KernelContext& ctx, const ir::Tensor& x, int32_t xZp, const int32_t* accNhwc, int32_t* y) {
+    const Plan& plan = *plan_;
+    const int64_t n = plan.yDims[0], m = plan.yDims[1], hw = plan.yDims[2] * plan.yDims[3], mg = m / group_;
+    windowSumBuffer_.resize(static_cast<size_t>(n * group_ * hw));
+    if (x.dtype() == DataType::kUint8) {
+      windowSums(x.data<uint8_t>(), xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
+    } else {
+      windowSums(x.data<int8_t>(), xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
+    }
+    const int32_t* sums = windowSumBuffer_.data();
+#pragma omp parallel for collapse(2) num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
+    for (int64_t b = 0; b < n; ++b) {
+      for (int64_t oc = 0; oc < m; ++oc) {
+        const auto c = static_cast<uint32_t>(wZpCorr_[static_cast<size_t>(oc)]);
+        const int32_t* s = sums + (b * group_ + oc / mg) * hw;
+        const int32_t* a = accNhwc + b * hw * m + oc;
+        int32_t* dst = y + (b * m + oc) * hw;
+        for (int64_t i = 0; i < hw; ++i) {
+          dst[i] = static_cast<int32_t>(static_cast<uint32_t>(a[i * m]) + c * static_cast<uint32_t>(s[i]));
+        }
+      }
+    }
+  }
+
   bool qlinear_;
   int64_t group_;
+  bool srcZpDynamic_ = false;  // ConvInteger whose x_zero_point is computed: a run-time oneDNN zero point
+  std::vector<int32_t> wZpCorr_;  // ConvInteger: c_m per output channel; empty when all are 0
+  std::vector<int32_t> windowSumBuffer_;
   bool xChannelsLast_ = false;
   bool yChannelsLast_ = false;
   bool fastPath_ = false;

@@ -9,8 +9,13 @@
 // Fast path: a constant 2-D int8 B with zero points 0 (or uint8 with zero points 128, shifted)
 // runs on a oneDNN int8 matmul with B packed once; a's zero point is folded into an int32 bias
 // (bias[n] = -a_zp * sum_k b[k, n]), per-column output scales and eltwise_round give MLAS's
-// requantisation. Everything else accumulates exactly through float32 GEMMs (below) when the
-// problem is large, else runs the reference: int16 operands, int32 dot products.
+// requantisation. MatMulInteger takes any constant b_zero_point (per tensor or per column): with
+// b8 = b - 128 (uint8) or b (int8) and c_n = 128 - b_zp[n] (or -b_zp[n]),
+//   acc[m, n] = sum_k (a[m, k] - a_zp) * b8[k, n] + c_n * sum_k (a[m, k] - a_zp),
+// oneDNN computes the first term and the row sums add the second (wrapping int32, exact); its
+// a_zero_point (a DynamicQuantizeLinear output in onnx's dynamic quantization) only rewrites the
+// folded bias, the primitive is kept. Everything else accumulates exactly through float32 GEMMs
+// (below) when the problem is large, else runs the reference: int16 operands, int32 dot products.
 //
 // Exact float accumulation (activation x activation products: attention's Q K^T and P V in
 // QDQ transformers, Smart Turn's 20 of 34 QLinearMatMuls): the operands minus their zero points
@@ -198,7 +203,7 @@ class Int8MatMulKernel final : public Kernel {
     const ir::Tensor& a = ctx.input(0);
     // Steady state: same shape, constant parameters: straight to the primitive.
     if (plan_ && paramsConstant_ && a.dims() == plan_->aDims && a.dtype() == plan_->aType && plan_->threads == ctx.threads()) {
-      return runOnednn(ctx, a);
+      return runOnednn(ctx, a, plan_->aZp);
     }
     const ir::Tensor& b = ctx.input(bIdx());
     WH_RETURN_IF_ERROR(checkByteType(ctx, a, "A"));
@@ -208,7 +213,7 @@ class Int8MatMulKernel final : public Kernel {
     WH_RETURN_IF_ERROR(readParams(ctx, s, p));
     if (fastPath_ && b.rank() == 2 && p.aZp.size() == 1) {
       Status st = ensurePlan(ctx, a, s, p);
-      if (st.isOk()) return runOnednn(ctx, a);
+      if (st.isOk()) return runOnednn(ctx, a, p.aZp[0]);
       if (st.code() != StatusCode::kUnimplemented) return st;
       fastPath_ = false;
     }
@@ -284,8 +289,18 @@ class Int8MatMulKernel final : public Kernel {
     const int32_t wantZp = b->dtype() == DataType::kUint8 ? 128 : 0;
     std::vector<int32_t> zps{0};
     if (bzp != nullptr) { WH_ASSIGN_OR_RETURN(zps, readZeroPoints(*bzp, info.node, "b_zero_point")); }
+    // QLinearMatMul: only the zero point oneDNN's int8 weights imply. MatMulInteger: any, the
+    // difference applied through the row sums (the header's c_n).
+    const int64_t n0 = b->dims()[1];
+    if (zps.size() != 1 && static_cast<int64_t>(zps.size()) != n0) return Status::ok();  // run() reports it
+    bZpCorr_.clear();
     for (int32_t z : zps) {
-      if (z != wantZp) return Status::ok();
+      if (z == wantZp) continue;
+      if (qlinear_) return Status::ok();
+      bZpCorr_.assign(static_cast<size_t>(n0), 0);
+    }
+    if (!bZpCorr_.empty()) {
+      for (int64_t j = 0; j < n0; ++j) bZpCorr_[static_cast<size_t>(j)] = wantZp - zps[zps.size() == 1 ? 0 : static_cast<size_t>(j)];
     }
     if (qlinear_) {
       const ir::Tensor* bs = info.constantInput(4);
@@ -336,7 +351,7 @@ class Int8MatMulKernel final : public Kernel {
   Status ensurePlan(KernelContext& ctx, const ir::Tensor& a, const MatMulShape& s, const Params& p) {
     const int64_t rows = static_cast<int64_t>(s.aOffsets.size()) * s.m;
     if (plan_ && plan_->threads == ctx.threads() && plan_->aDims == a.dims() && plan_->aType == a.dtype() && plan_->aScale == p.aScale &&
-        plan_->yScale == p.yScale && plan_->aZp == p.aZp[0] && plan_->yZp == p.yZp && plan_->yType == p.yType) {
+        plan_->yScale == p.yScale && (plan_->aZp == p.aZp[0] || !qlinear_) && plan_->yZp == p.yZp && plan_->yType == p.yType) {
       return Status::ok();
     }
     plan_.reset();
@@ -370,7 +385,7 @@ class Int8MatMulKernel final : public Kernel {
     auto dstMd = memory::desc({plan.rows, n_}, dstType, tag::ab);
     plan.biasValues.resize(static_cast<size_t>(n_));
     for (int64_t j = 0; j < n_; ++j) plan.biasValues[static_cast<size_t>(j)] = -plan.aZp * columnSums_[static_cast<size_t>(j)];
-    const bool hasBias = plan.aZp != 0;
+    const bool hasBias = plan.aZp != 0 || !qlinear_;  // MatMulInteger: a_zp may change run to run
     auto biasMd = memory::desc({1, n_}, dt::s32, tag::ab);
     dnnl::matmul::desc desc(srcMd, wMd, hasBias ? biasMd : memory::desc(), dstMd);
     dnnl::primitive_attr attr;
@@ -408,13 +423,39 @@ class Int8MatMulKernel final : public Kernel {
     }
   }
 
-  // B is 2-D, so A's batches are one (rows x K) matrix.
-  Status runOnednn(KernelContext& ctx, const ir::Tensor& a) {
+  // B is 2-D, so A's batches are one (rows x K) matrix. aZp: this run's a_zero_point.
+  Status runOnednn(KernelContext& ctx, const ir::Tensor& a, int32_t aZp) {
     Plan& plan = *plan_;
+    if (!qlinear_ && aZp != plan.aZp) {  // MatMulInteger: a new a_zp only changes the folded bias
+      for (int64_t j = 0; j < n_; ++j) plan.biasValues[static_cast<size_t>(j)] = -aZp * columnSums_[static_cast<size_t>(j)];
+      plan.aZp = aZp;
+    }
     ir::Tensor& y = ctx.allocateOutput(0, plan.yType, plan.yDims);
     plan.src.set_data_handle(const_cast<std::byte*>(a.rawData()));
     plan.dst.set_data_handle(y.mutableRawData());
-    return dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); });
+    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); }));
+    if (!bZpCorr_.empty()) {
+      if (a.dtype() == DataType::kUint8) {
+        addRowSumTerm(a.data<uint8_t>(), aZp, plan.rows, y.mutableData<int32_t>());
+      } else {
+        addRowSumTerm(a.data<int8_t>(), aZp, plan.rows, y.mutableData<int32_t>());
+      }
+    }
+    return Status::ok();
+  }
+
+  // MatMulInteger with b zero points other than oneDNN's: y[m, n] += c_n * sum_k (a[m, k] - aZp).
+  template <typename A>
+  void addRowSumTerm(const A* a, int32_t aZp, int64_t rows, int32_t* y) const {
+    for (int64_t r = 0; r < rows; ++r) {
+      uint32_t sum = 0;
+      const A* row = a + r * k_;
+      for (int64_t i = 0; i < k_; ++i) sum += static_cast<uint32_t>(static_cast<int32_t>(row[i]) - aZp);
+      int32_t* out = y + r * n_;
+      for (int64_t j = 0; j < n_; ++j) {
+        out[j] = static_cast<int32_t>(static_cast<uint32_t>(out[j]) + static_cast<uint32_t>(bZpCorr_[static_cast<size_t>(j)]) * sum);
+      }
+    }
   }
 
   bool qlinear_;
@@ -424,6 +465,7 @@ class Int8MatMulKernel final : public Kernel {
   int64_t k_ = 0, n_ = 0;
   std::vector<int8_t> weights_;      // B as int8, K x N
   std::vector<int32_t> columnSums_;  // sum_k B[k][n]
+  std::vector<int32_t> bZpCorr_;     // MatMulInteger: c_n per column; empty when all are 0
   std::vector<float> bScales_;
   std::unique_ptr<Plan> plan_;
 };

@@ -166,6 +166,58 @@ TEST_CASE("ConvInteger matches a naive integer convolution", "[kernels][quant]")
   }
 }
 
+TEST_CASE("ConvInteger with any weight zero point and a run-time x_zero_point matches the reference", "[kernels][quant]") {
+  // oneDNN runs the convolution on shifted weights and the window sums add (wantZp - wz[m]) * S.
+  struct ZpVariant {
+    const char* name;
+    DataType xType, wType;
+    int32_t xZpLo, xZpHi;  // the x_zero_points fed, run after run, into one session
+    int32_t wZpLo, wZpHi;  // per channel in [lo, hi]; lo == hi: per tensor
+    bool wZpGiven;
+  };
+  const std::vector<ZpVariant> variants = {
+      {"u8 x, u8 w per-tensor zp (onnx dynamic quantization)", DataType::kUint8, DataType::kUint8, 0, 255, 121, 121, true},
+      {"u8 x, s8 w per-channel zp", DataType::kUint8, DataType::kInt8, 100, 160, -9, 9, true},
+      {"s8 x, s8 w per-tensor zp", DataType::kInt8, DataType::kInt8, -20, 20, 5, 5, true},
+      {"s8 x, u8 w per-channel zp", DataType::kInt8, DataType::kUint8, -3, 3, 90, 170, true},
+      {"u8 x, u8 w without zp (0)", DataType::kUint8, DataType::kUint8, 60, 70, 0, 0, false},
+  };
+  std::mt19937_64 rng(13);
+  for (const ConvShape& s : kShapes) {
+    if (s.x.size() == 5) continue;  // 3-D runs the reference, covered above
+    for (const ZpVariant& v : variants) {
+      CAPTURE(s.x, s.m, s.kernel, s.strides, s.pads, s.group, v.name);
+      const RefConv ref = refOf(s);
+      const std::vector<int32_t> wZp = v.wZpLo == v.wZpHi ? std::vector<int32_t>{v.wZpLo} : randomInts(rng, s.m, v.wZpLo, v.wZpHi);
+      const std::vector<int32_t> w = randomInts(rng, numel(ref.w), typeMin(v.wType), typeMax(v.wType));
+      for (int threads : {1, 2}) {
+        GraphBuilder gb;
+        ir::Value* xv = gb.input("x", v.xType, s.x);
+        ir::Value* xz = gb.input("xz", v.xType, {});
+        ir::Value* wz = v.wZpGiven ? gb.constant("wz", wZp.size() == 1 ? scalar(v.wType, wZp[0]) : intTensor(v.wType, {s.m}, wZp)) : nullptr;
+        std::vector<ir::Value*> ins{xv, gb.constant("w", intTensor(v.wType, ref.w, w)), xz};
+        if (wz != nullptr) ins.push_back(wz);
+        gb.output(gb.node("ConvInteger", ins, convAttrs(s)));
+        runtime::SessionOptions options;
+        options.threads = threads;
+        auto session = runtime::Session::create(gb.build(10), options);
+        REQUIRE(session.isOk());
+        for (int round = 0; round < 3; ++round) {  // a new x and x_zero_point each run, as DynamicQuantizeLinear gives
+          const int32_t xZp = randomInts(rng, 1, v.xZpLo, v.xZpHi)[0];
+          const std::vector<int32_t> x = randomInts(rng, numel(s.x), typeMin(v.xType), typeMax(v.xType));
+          const std::vector<int64_t> acc = ref.run(x, xZp, w, wZp);
+          auto out = (*session)->run({{"x", intTensor(v.xType, s.x, x)}, {"xz", scalar(v.xType, xZp)}});
+          REQUIRE(out.isOk());
+          const ir::Tensor& y = (*out)[0].second;
+          REQUIRE(y.dtype() == DataType::kInt32);
+          REQUIRE(y.dims() == ref.outDims());
+          checkInts(y, std::vector<int32_t>(acc.begin(), acc.end()));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("QLinearConv reports channel mismatches and unsupported types", "[kernels][quant]") {
   GraphBuilder gb;
   ir::Value* x = gb.input("x", DataType::kUint8, {1, 3, 4, 4});

@@ -352,6 +352,58 @@ TEST_CASE("MatMulInteger matches int32 accumulation", "[kernels][quant]") {
   }
 }
 
+TEST_CASE("MatMulInteger with any constant b zero point and a run-time a_zero_point matches int32 accumulation",
+          "[kernels][quant]") {
+  // oneDNN multiplies by the shifted int8 B, the row sums add (wantZp - b_zp[n]) * sum_k (a - a_zp);
+  // a new a_zero_point each run (as DynamicQuantizeLinear gives) only rewrites the folded bias.
+  struct ZpVariant {
+    const char* name;
+    DataType aType, bType;
+    int32_t aZpLo, aZpHi, bZpLo, bZpHi;  // b_zp per column in [lo, hi]; lo == hi: per tensor
+    bool bZpGiven;
+  };
+  const std::vector<ZpVariant> variants = {
+      {"u8 a, u8 B per-tensor zp (onnx dynamic quantization)", DataType::kUint8, DataType::kUint8, 0, 255, 113, 113, true},
+      {"u8 a, s8 B per-column zp", DataType::kUint8, DataType::kInt8, 90, 140, -7, 7, true},
+      {"s8 a, u8 B per-column zp", DataType::kInt8, DataType::kUint8, -10, 10, 100, 160, true},
+      {"s8 a, s8 B per-tensor zp", DataType::kInt8, DataType::kInt8, -3, 3, 9, 9, true},
+      {"u8 a, u8 B without zp (0)", DataType::kUint8, DataType::kUint8, 0, 255, 0, 0, false},
+  };
+  const std::vector<MatMulCase> cases = {{{1, 64}, {64, 16}},   {{20, 1024}, {1024, 300}}, {{17, 65}, {65, 15}},
+                                         {{2, 3, 4, 5}, {5, 6}}, {{5}, {5, 3}},            {{1, 1280}, {1280, 100}}};
+  std::mt19937_64 rng(9);
+  for (const MatMulCase& c : cases) {
+    for (const ZpVariant& v : variants) {
+      CAPTURE(c.a, c.b, v.name);
+      const int64_t n = c.b.back();
+      const std::vector<int32_t> bZp = v.bZpLo == v.bZpHi ? std::vector<int32_t>{v.bZpLo} : randomInts(rng, n, v.bZpLo, v.bZpHi);
+      const std::vector<int32_t> b = randomInts(rng, numel(c.b), typeMin(v.bType), typeMax(v.bType));
+      for (int threads : {1, 2}) {
+        GraphBuilder gb;
+        std::vector<ir::Value*> ins{gb.input("a", v.aType, c.a), gb.constant("b", intTensor(v.bType, c.b, b)), gb.input("az", v.aType, {})};
+        if (v.bZpGiven) ins.push_back(gb.constant("bz", bZp.size() == 1 ? scalar(v.bType, bZp[0]) : intTensor(v.bType, {n}, bZp)));
+        gb.output(gb.node("MatMulInteger", ins));
+        runtime::SessionOptions options;
+        options.threads = threads;
+        auto session = runtime::Session::create(gb.build(10), options);
+        REQUIRE(session.isOk());
+        for (int round = 0; round < 3; ++round) {
+          const int32_t aZp = randomInts(rng, 1, v.aZpLo, v.aZpHi)[0];
+          const std::vector<int32_t> a = randomInts(rng, numel(c.a), typeMin(v.aType), typeMax(v.aType));
+          std::vector<int64_t> outDims;
+          const std::vector<int64_t> acc = refMatMul(c, a, b, {aZp}, bZp, outDims);
+          auto out = (*session)->run({{"a", intTensor(v.aType, c.a, a)}, {"az", scalar(v.aType, aZp)}});
+          REQUIRE(out.isOk());
+          const ir::Tensor& y = (*out)[0].second;
+          REQUIRE(y.dtype() == DataType::kInt32);
+          REQUIRE(y.dims() == outDims);
+          checkInts(y, std::vector<int32_t>(acc.begin(), acc.end()));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("MatMulInteger stays exact with extreme operands over a long K", "[kernels][quant]") {
   // Every product is (0 - 255) * (255 - 0) = -65025: a float32 sum of more than 258 of them
   // would leave the exactly representable integers; the exact float path sums chunks of 258.
