@@ -100,8 +100,11 @@ class QuantizeWeights final : public Pass {
   Status applyAwq(ir::Graph& graph, std::map<ir::Value*, Source>& sources,
                   std::map<ir::Value*, std::unique_ptr<quant::InputStatsCollector>>& stats, PassContext& ctx) const;
   Status emitQdq(ir::Graph& graph, Source& s, PassContext& ctx) const;
-  // The bits/block of a source: embeddingBlock for a table read by a Gather (tied or not).
+  // The bits/block of a source: embeddingBlock for a table read by a Gather (tied or not) and
+  // for an untied LM head (a weight [D, V] or [V, D] of a MatMul/Gemm making a graph output,
+  // with a Gather table [V, D] in the model: rotate-residual's untied copy).
   const quant::BlockConfig& blockConfigOf(const Source& s) const;
+  std::set<std::pair<int64_t, int64_t>> tableShapes_;  // [V, D] of the Gather tables, as rows x k
   Status emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const;
   Config config_;
   NamePatterns excluded_;
@@ -110,6 +113,11 @@ class QuantizeWeights final : public Pass {
 const quant::BlockConfig& QuantizeWeights::blockConfigOf(const Source& s) const {
   for (const Target& t : s.targets) {
     if (t.use == Use::kGather) return config_.embeddingBlock;
+  }
+  if (tableShapes_.contains({s.rows, s.k})) {
+    for (const Target& t : s.targets) {
+      if (t.node->output(0)->isGraphOutput()) return config_.embeddingBlock;
+    }
   }
   return config_.block;
 }
@@ -445,6 +453,12 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
       }
     } else {
       std::copy(src, src + d0 * d1, s.w.begin());
+    }
+  }
+  tableShapes_.clear();
+  for (const auto& [v, s] : sources) {
+    for (const Target& t : s.targets) {
+      if (t.use == Use::kGather) tableShapes_.insert({s.rows, s.k});
     }
   }
   // Statistics of the MatMul inputs, one streaming calibration run over the float model.
