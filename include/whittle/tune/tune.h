@@ -11,7 +11,9 @@
 //   2. the output-decoding tail (the ops after the last Conv/MatMul/Gemm, with that op) kept
 //      float, when that is what hurts;
 //   3. the most harmful nodes kept float, one at a time, in the order of measured gain per
-//      estimated cost (the float node's latency), re-measured each time.
+//      measured cost (the float node's latency), re-measured each time; one stays only when it
+//      moves the budget's own measure beyond the noise of the samples it flips (tune/accept.h),
+//      and once the budget holds, minimize quantizes float nodes again, dearest first.
 // Calibration observations are made once, on the first trial, and every later trial reuses them
 // (ranges are chosen per tensor from the stored observations). Trials are deterministic. The
 // best model found is always returned, whether or not the budget holds.
