@@ -44,6 +44,11 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "the quantized model) or 'estimate' (from the graph; does not depend on the machine's timing)")
       ->check(CLI::IsMember({"measured", "estimate"}))
       ->group(group);
+  cmd.add_option("--min-speedup", args.minSpeedup,
+                 "A speed floor against the float model (e.g. 1.5), by the measured per-node profile: float-fallback "
+                 "candidates that would bring the estimated speedup under it are not tried")
+      ->check(CLI::PositiveNumber)
+      ->group(group);
   cmd.add_option("--ranking-samples", args.rankingSamples,
                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
       ->check(CLI::PositiveNumber)
@@ -63,6 +68,7 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   request.trialLogPath = args.trialLog;
   request.rankingSamples = args.rankingSamples;
   request.measureCost = args.fallbackCost != "estimate";
+  request.minSpeedup = args.minSpeedup;
   if (!args.shard.empty()) {
     WH_ASSIGN_OR_RETURN(auto shard, tune::parseShard(args.shard));
     request.shardIndex = shard.first;

@@ -25,6 +25,7 @@ struct BudgetArgs {
   std::string shard;                    // --shard I/N
   std::vector<std::string> mergeShards;  // --merge-shards LOG,...
   std::string fallbackCost = "measured";  // --fallback-cost measured|estimate
+  double minSpeedup = 0;                  // --min-speedup X
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
   bool wanted() const { return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty(); }

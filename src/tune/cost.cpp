@@ -161,4 +161,16 @@ Expected<FallbackCost> FallbackCost::measure(const ir::Model& floatModel, const 
   return FallbackCost(floatModel, std::move(floatMs), std::move(int8Ms), qMs, qElements);
 }
 
+double FallbackCost::floatTotalMs() const {
+  double sum = 0;
+  for (const auto& [name, ms] : float_) sum += ms;
+  return sum;
+}
+
+double FallbackCost::int8TotalMs() const {
+  double sum = 0;
+  for (const auto& [name, ms] : int8_) sum += ms;
+  return sum;
+}
+
 }  // namespace whittle::tune

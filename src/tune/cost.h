@@ -51,6 +51,9 @@ class FallbackCost {
   double costUs(const ir::Node& node) const;
   /// The nodes `node` turns float: itself, then the ops with weights that read its output.
   static std::vector<const ir::Node*> affected(const ir::Node& node);
+  /// The sums of the per-node profiles (ms per run): the float and the fully quantized model.
+  double floatTotalMs() const;
+  double int8TotalMs() const;
   /// The float time per estimated microsecond (ms / us) used for nodes the float profile lacks.
   double floatScale() const { return scale_; }
 

@@ -40,6 +40,7 @@ struct Accumulators {
   eval::ClassificationAccumulator classes;
   int64_t samples = 0;
   double seconds = 0;
+  std::vector<uint8_t> correct, agrees;  ///< per sample of the class output
 
   explicit Accumulators(size_t outputs) : error(outputs), channel(outputs) {}
 
@@ -69,6 +70,9 @@ struct Accumulators {
     if (classes.pairs() > 0) m.agreementPct = classes.agreement() * 100.0;
     if (labels && classes.labelled() > 0) m.top1Pct = classes.top1Optimized() * 100.0;
     m.msPerSample = samples > 0 ? seconds * 1000.0 / static_cast<double>(samples) : 0.0;
+    m.agrees = agrees;
+    // Flips are counted sample by sample, so only a label for every sample gives a usable vector.
+    if (labels && correct.size() == agrees.size()) m.correct = correct;
     return m;
   }
 };
@@ -231,6 +235,10 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
           std::span<const float> rowR(r.data() + static_cast<size_t>(s) * c, c);
           std::span<const float> rowQ(q.data() + static_cast<size_t>(s) * c, c);
           acc.classes.add(rowR, rowQ, label < classes_ ? label : -1);
+          const auto topQ = std::max_element(rowQ.begin(), rowQ.end()) - rowQ.begin();
+          const auto topR = std::max_element(rowR.begin(), rowR.end()) - rowR.begin();
+          acc.agrees.push_back(topQ == topR ? 1 : 0);
+          if (label >= 0 && label < classes_) acc.correct.push_back(topQ == label ? 1 : 0);
         }
       }
     }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tune/accept.h"
 #include "tune/bias_correction.h"
 #include "tune/cost.h"
 #include "tune/equalize.h"
@@ -36,6 +37,9 @@ namespace whittle::tune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// The share of the time budget the fallback has before minimize()'s time begins (when the
+// budget holds by then; short of it, the fallback goes on).
+constexpr double kFallbackShare = 0.8;
 constexpr double kCapDb = 100.0;  // SQNR beyond this (or +inf: no error) counts as this
 
 double capped(double db) {
@@ -308,6 +312,7 @@ class Search {
   std::unordered_map<std::string, std::string> opOf_;
   ir::Model bestModel_;
   Metrics lastFirst_;  ///< the last trial's metrics on the ranking samples
+  bool reserveNoted_ = false;
   bool notesTaken_ = false;
   std::map<std::string, double> mergedGains_;  ///< node -> gain dB, from req_.mergeLogs
   std::string mergedMethod_;                   ///< the range method the merged gains were measured with
@@ -326,6 +331,14 @@ void Search::finish() {
   std::erase_if(result_.fellBack, [&](const auto& f) {
     return std::find(best.floatNodes.begin(), best.floatNodes.end(), f.first) == best.floatNodes.end();
   });
+  // Short of the budget, the best trial is the closest to it, which may be a fallback the
+  // acceptance reverted (its gain was within noise): say so for its nodes.
+  for (const std::string& n : best.floatNodes) {
+    if (std::any_of(result_.fellBack.begin(), result_.fellBack.end(), [&](const auto& f) { return f.first == n; })) continue;
+    result_.fellBack.emplace_back(n, "float in trial " + std::to_string(best.index) +
+                                         ", the closest to the budget, though the search reverted it: " +
+                                         (best.verdict.empty() ? std::string("not kept") : best.verdict));
+  }
   std::vector<passes::PipelineEntry> pipeline = levelPipeline_;
   passes::PipelineEntry e = entry_;
   std::map<std::string, std::string> options = e.options.values();
@@ -605,6 +618,10 @@ Status Search::run() {
   if (!o.calibration.wanted()) return invalidInput(flag + " needs calibration data: --calib DATA or --load-calib FILE");
   if (!o.convert.to.empty()) return invalidInput(flag + " cannot be combined with --convert");
   if (req_.timeBudgetSeconds <= 0) return invalidInput("--time-budget must be positive");
+  if (req_.minSpeedup < 0) return invalidInput("--min-speedup must be positive");
+  if (req_.minSpeedup > 0 && !req_.measureCost) {
+    return invalidInput("--min-speedup reads the measured profile: it cannot be combined with --fallback-cost estimate");
+  }
   if (req_.shardCount > 0) {
     if (!req_.sensitivityOnly) {
       return invalidInput("--shard measures a slice of the sensitivity analysis: use it with --sensitivity-only "
@@ -926,9 +943,32 @@ Status Search::run() {
   order.insert(order.end(), unmeasured.begin(), unmeasured.end());
   order.insert(order.end(), small.begin(), small.end());
   // The current configuration's full-data measurement (and `current`, its ranking metric on the
-  // ranking samples): a fallback stays only when it meets the
-  // budget or raises the ranking SQNR (> 0.05 dB) or the agreement on every sample (top-1 alone moves by an
-  // image or two from one trial to the next).
+  // ranking samples): a fallback stays only when it moves the budget's own measure on every
+  // sample beyond the noise of its flips (accept.h; under an SQNR budget, the SQNR by > 0.05 dB).
+  // Time: a fallback that meets the budget hands the rest to minimize(), which always has at
+  // least the last (1 - kFallbackShare) of the time budget when the budget is met before
+  // kFallbackShare; short of the budget at kFallbackShare, the fallback goes on into that time
+  // (minimize() needs a model that meets the budget), with a note.
+  // The speed floor (--min-speedup): the float model's profiled time over the quantized one's
+  // plus the measured cost of each float node (overlapping costs add: an underestimate of the speed).
+  double floatMs = 0, quantMs = 0;
+  if (req_.minSpeedup > 0) {
+    if (!cost_) {
+      result_.notes.push_back("--min-speedup not applied: the per-node profile failed");
+    } else {
+      floatMs = cost_->floatTotalMs();
+      quantMs = cost_->int8TotalMs();
+      for (const std::string& n : config.floatNodes) {
+        if (byName.contains(n)) quantMs += std::max(0.0, costUs(*byName.at(n))) / 1000.0;
+      }
+      if (quantMs > 0 && floatMs / quantMs < req_.minSpeedup) {
+        result_.notes.push_back("--min-speedup " + num(req_.minSpeedup) + ": the model before the fallback is already at " +
+                                num(floatMs / quantMs) + "x the float model (by the profile): no node falls back");
+      }
+    }
+  }
+  int overFloor = 0;
+  bool met = false;
   Metrics last = result_.trials.front().metrics;
   for (auto it = result_.trials.rbegin(); it != result_.trials.rend(); ++it) {
     if (it->fullData && (it->kept || it->stage == "baseline")) {
@@ -941,7 +981,17 @@ Status Search::run() {
       result_.notes.push_back("the time budget (" + num(req_.timeBudgetSeconds, 0) + " s) ran out during the fallback");
       break;
     }
+    if (!timeLeft(kFallbackShare) && !reserveNoted_) {
+      reserveNoted_ = true;
+      result_.notes.push_back("the fallback passed " + num(kFallbackShare * 100, 0) +
+                              " % of the time budget short of the budget: it goes on into the time kept for minimizing");
+    }
     if (std::find(config.floatNodes.begin(), config.floatNodes.end(), s->node) != config.floatNodes.end()) continue;
+    const double addMs = std::max(0.0, cost.at(s->node)) / 1000.0;
+    if (floatMs > 0 && quantMs + addMs > 0 && floatMs / (quantMs + addMs) < req_.minSpeedup) {
+      ++overFloor;  // it would bring the estimated speedup under the floor
+      continue;
+    }
     config.floatNodes.push_back(s->node);
     // Screen on the ranking samples first (a ninth of a full trial here): a fallback that does
     // not raise the ranking SQNR there is quantized again without the run on every sample.
@@ -954,36 +1004,50 @@ Status Search::run() {
                                          "'" + s->node + "' (" + s->opType + ") float, " + costWord() + " " +
                                              num(cost.at(s->node), 0) + " us",
                                          true));
-    const bool helps = rankOf(t->metrics) > rankOf(last) + 0.05 ||
-                       (t->metrics.agreementPct && last.agreementPct && *t->metrics.agreementPct > *last.agreementPct);
-    if (!t->meetsBudget && !helps) {
-      config.floatNodes.pop_back();  // no better on every sample: quantized again
+    const Acceptance verdict = acceptFallback(req_.budget, last, t->metrics, t->meetsBudget, rankOf(t->metrics) - rankOf(last));
+    t->verdict = verdict.why;
+    say("  " + std::string(verdict.keep ? "kept: " : "reverted: ") + verdict.why);
+    if (!verdict.keep) {
+      config.floatNodes.pop_back();  // the budget's measure did not move beyond noise: quantized again
       continue;
     }
     t->kept = true;
+    quantMs += addMs;
     last = t->metrics;
     current = rankOf(lastFirst_);
     result_.fellBack.emplace_back(
         s->node, "rank " + std::to_string(s->rank) + " in sensitivity" +
                      (s->gainDb ? " (float alone: +" + num(*s->gainDb, 1) + " dB, " + costWord() + " " + num(cost.at(s->node), 0) + " us)"
-                                : std::string()));
-    if (t->meetsBudget) return minimize(config);
+                                : std::string()) + "; " + verdict.why);
+    if (t->meetsBudget) {
+      met = true;
+      break;
+    }
   }
+  if (overFloor > 0) {
+    result_.notes.push_back("--min-speedup " + num(req_.minSpeedup) + ": " + std::to_string(overFloor) +
+                            " fallback candidate(s) not tried, each would take the profiled speedup under it");
+  }
+  if (met) return minimize(config);
   return Status::ok();
 }
 
 Status Search::minimize(Config config) {
-  // The greedy fallback adds nodes one at a time; some of the earlier ones may not be needed
-  // once the later ones are float. Each float node costs speed: quantize it again, the dearest
-  // first (the last one added is what met the budget), and keep that when the budget still holds.
-  std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end() - 1);
+  // The greedy fallback adds nodes one at a time; some of them may not be needed once the
+  // others are float. Each float node costs speed: quantize it again, the dearest (measured cost)
+  // first, and keep that when the budget still holds. It has the time the fallback left, at
+  // least the last (1 - kFallbackShare) of the time budget.
+  std::vector<std::string> order(config.floatNodes.begin(), config.floatNodes.end());
   std::unordered_map<std::string, double> cost;
   for (const ir::Node* n : float_.graph->nodes()) {
     if (std::find(order.begin(), order.end(), n->name()) != order.end()) cost[n->name()] = costUs(*n);
   }
   std::stable_sort(order.begin(), order.end(), [&](const std::string& x, const std::string& y) { return cost[x] > cost[y]; });
   for (const std::string& node : order) {
-    if (!timeLeft()) break;
+    if (!timeLeft()) {
+      result_.notes.push_back("the time budget ran out while minimizing the float nodes");
+      break;
+    }
     Config c = config;
     std::erase(c.floatNodes, node);
     WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "minimize", "'" + node + "' quantized again", true));
@@ -1142,6 +1206,7 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
     x["accuracy_drop_pp"] = t.accuracyDropPp ? nlohmann::json(*t.accuracyDropPp) : nlohmann::json(nullptr);
     x["meets_budget"] = t.meetsBudget;
     x["kept"] = t.kept;
+    if (!t.verdict.empty()) x["verdict"] = t.verdict;
     x["parameter_bytes"] = t.parameterBytes;
     x["seconds"] = t.seconds;
     j["trials"].push_back(x);

@@ -287,6 +287,28 @@ TEST_CASE("tune: bad shards and logs are one-line errors", "[tune]") {
   CHECK(twice.status().message() == "--merge-shards " + dir.file("s0.json") + ": shard 0/2 is also " + dir.file("s0.json"));
 }
 
+TEST_CASE("tune: --min-speedup keeps candidates that would cost too much speed quantized", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  r.budget.minSqnrDb = 15;
+  r.optimize.outputPath.clear();
+  r.minSpeedup = 1000;  // no float node fits under this floor
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  CHECK_FALSE(result->met);
+  CHECK(result->fellBack.empty());
+  bool noted = false;
+  for (const std::string& n : result->notes) noted = noted || n.find("--min-speedup") != std::string::npos;
+  CHECK(noted);
+
+  r.measureCost = false;  // the floor reads the measured profile
+  auto refused = tune::tune(r);
+  REQUIRE_FALSE(refused.isOk());
+  CHECK_THAT(refused.status().message(), Catch::Contains("--min-speedup"));
+}
+
 }  // namespace
 }  // namespace whittle
 

@@ -11,7 +11,9 @@
 //   2. the output-decoding tail (the ops after the last Conv/MatMul/Gemm, with that op) kept
 //      float, when that is what hurts;
 //   3. the most harmful nodes kept float, one at a time, in the order of measured gain per
-//      estimated cost (the float node's latency), re-measured each time.
+//      measured cost (the float node's latency), re-measured each time; one stays only when it
+//      moves the budget's own measure beyond the noise of the samples it flips (tune/accept.h),
+//      and once the budget holds, minimize quantizes float nodes again, dearest first.
 // Calibration observations are made once, on the first trial, and every later trial reuses them
 // (ranges are chosen per tensor from the stored observations). Trials are deterministic. The
 // best model found is always returned, whether or not the budget holds.
@@ -82,6 +84,10 @@ struct TuneRequest {
   /// float and the quantized model, src/tune/cost.cpp); false: by the graph estimate alone, which
   /// does not depend on the machine's timing (a reproducible search).
   bool measureCost = true;
+  /// A speed floor against the float model, by the measured profile (needs measureCost): a
+  /// fallback candidate that would bring the estimated speedup (float time over the quantized
+  /// time plus the measured cost of every float node) under it is not tried. 0: none.
+  double minSpeedup = 0;
   /// Evaluation inputs are kept in memory between trials when they fit in this many bytes;
   /// beyond it every trial reads them again.
   int64_t inputCacheBytes = int64_t{768} << 20;
@@ -102,6 +108,10 @@ struct Metrics {
   std::optional<double> agreementPct;  ///< with a class-score output
   double classSqnrDb = 0;              ///< the class-score output's SQNR (with one; else the lowest output's)
   double msPerSample = 0;              ///< the quantized model's run time over the data, per sample
+  /// Per sample of the class-score output, in data order: top-1 equals the label (with labels),
+  /// top-1 equals the float model's. What the fallback's acceptance counts flips on.
+  std::vector<uint8_t> correct;
+  std::vector<uint8_t> agrees;
 };
 
 struct Trial {
@@ -118,6 +128,7 @@ struct Trial {
   bool fullData = false;  ///< measured on every evaluation sample (else on the ranking samples)
   bool meetsBudget = false;
   bool kept = false;  ///< the search kept this change
+  std::string verdict;  ///< a fallback's acceptance: the flips of the budget's measure against the noise
   int64_t parameterBytes = 0;
   double seconds = 0;  ///< this trial's time (quantize + measure)
 };

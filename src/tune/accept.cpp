@@ -1,0 +1,67 @@
+// The fallback's acceptance: a gain of the budget's measure beyond the noise of its flips.
+#include "tune/accept.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace whittle::tune {
+
+double Flips::noise() const { return std::sqrt(static_cast<double>(gained + lost)); }
+
+bool Flips::gain(double sigmas) const { return net() > 0 && static_cast<double>(net()) > sigmas * noise(); }
+
+bool Flips::loss(double sigmas) const { return net() < 0 && static_cast<double>(-net()) > sigmas * noise(); }
+
+Flips flips(const std::vector<uint8_t>& before, const std::vector<uint8_t>& after) {
+  Flips f;
+  if (before.size() != after.size()) return f;
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (!before[i] && after[i]) ++f.gained;
+    if (before[i] && !after[i]) ++f.lost;
+  }
+  return f;
+}
+
+namespace {
+
+std::string flipText(const char* what, const Flips& f) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s %+lld (%lld gained, %lld lost; noise %.1f)", what, static_cast<long long>(f.net()),
+                static_cast<long long>(f.gained), static_cast<long long>(f.lost), f.noise());
+  return buf;
+}
+
+}  // namespace
+
+Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metrics& trial, bool meetsBudget,
+                          double rankGainDb) {
+  struct Measure {
+    const char* name;
+    Flips flips;
+  };
+  std::vector<Measure> measures;
+  if (budget.maxAccuracyDropPp && !trial.correct.empty() && trial.correct.size() == last.correct.size()) {
+    measures.push_back({"top-1", flips(last.correct, trial.correct)});
+  }
+  if (budget.minAgreementPct && !trial.agrees.empty() && trial.agrees.size() == last.agrees.size()) {
+    measures.push_back({"agreement", flips(last.agrees, trial.agrees)});
+  }
+  if (measures.empty()) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "ranking SQNR %+.2f dB", rankGainDb);
+    return {meetsBudget || rankGainDb > 0.05, meetsBudget ? std::string("meets the budget") : std::string(buf)};
+  }
+  std::string text;
+  bool gain = false, loss = false;
+  for (const Measure& m : measures) {
+    text += (text.empty() ? "" : ", ") + flipText(m.name, m.flips);
+    gain = gain || m.flips.gain();
+    loss = loss || m.flips.loss();
+  }
+  if (loss) return {false, text + ": a loss beyond noise"};
+  if (gain) return {true, text};
+  if (meetsBudget) return {true, text + ": within noise, but meets the budget"};
+  return {false, text + ": within noise"};
+}
+
+}  // namespace whittle::tune

@@ -1,0 +1,54 @@
+#pragma once
+// Whether a fallback to float stays: it must move the budget's own measure by more than that
+// measure's noise on the evaluation data. Top-1 (against the labels, or against the float
+// model for an agreement budget) is a count of samples; from one trial to the next some samples
+// flip each way. Under "no change" the net gain (gained - lost) has mean 0 and standard
+// deviation sqrt(gained + lost) (McNemar's paired test on the flipped samples), so a change
+// counts only when the net gain exceeds kNoiseSigmas of that. A fallback that raises the SQNR
+// but flips as many samples each way is reverted: the SQNR orders and screens the candidates,
+// it does not keep one under an accuracy or agreement budget.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "whittle/tune/tune.h"
+
+namespace whittle::tune {
+
+/// Standard deviations of the no-change flip count a net gain must exceed.
+inline constexpr double kNoiseSigmas = 1.0;
+
+/// Samples that went wrong -> right (`gained`) and right -> wrong (`lost`) between two trials.
+struct Flips {
+  int64_t gained = 0;
+  int64_t lost = 0;
+  int64_t net() const { return gained - lost; }
+  /// The net gain's standard deviation under no change, in samples.
+  double noise() const;
+  /// net() > sigmas * noise() (and > 0): a real gain; net() < -sigmas * noise(): a real loss.
+  bool gain(double sigmas = kNoiseSigmas) const;
+  bool loss(double sigmas = kNoiseSigmas) const;
+};
+
+/// The flips from `before` to `after` (per-sample 0/1, the same samples in the same order).
+/// Vectors of different lengths (a measure absent in one) give no flips.
+Flips flips(const std::vector<uint8_t>& before, const std::vector<uint8_t>& after);
+
+/// The verdict on one fallback, with why (one line).
+struct Acceptance {
+  bool keep = false;
+  std::string why;
+};
+
+/// Judges `trial` (the fallback, measured on every sample) against `last` (the configuration it
+/// extends) under `budget`:
+///  - with an accuracy or agreement budget (per-sample vectors in the metrics), it stays when one
+///    of those measures gains beyond its noise and none loses beyond it, or when it meets the
+///    budget and loses on none beyond noise (the budget is defined on these samples);
+///  - with only an SQNR budget (or no per-sample vectors), when it meets the budget or raises
+///    `rankGainDb` (the ranking SQNR's change) above 0.05 dB: the SQNR is itself the measure.
+Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metrics& trial, bool meetsBudget,
+                          double rankGainDb);
+
+}  // namespace whittle::tune

@@ -1,0 +1,91 @@
+// The fallback's acceptance (src/tune/accept.cpp): a fallback stays only when it moves the
+// budget's own measure beyond the noise of the samples it flips.
+#include "tune/accept.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+namespace whittle::tune {
+namespace {
+
+/// 900 samples, the first `right` of them correct.
+std::vector<uint8_t> firstRight(int64_t right) {
+  std::vector<uint8_t> v(900, 0);
+  for (int64_t i = 0; i < right; ++i) v[static_cast<size_t>(i)] = 1;
+  return v;
+}
+
+Metrics withCorrect(std::vector<uint8_t> correct, double classSqnrDb) {
+  Metrics m;
+  m.samples = static_cast<int64_t>(correct.size());
+  m.correct = correct;
+  m.agrees = std::move(correct);
+  m.classSqnrDb = classSqnrDb;
+  return m;
+}
+
+TEST_CASE("accept: flips count each way, and the noise is the root of their sum", "[tune][accept]") {
+  const std::vector<uint8_t> before = {1, 1, 0, 0, 1, 0};
+  const std::vector<uint8_t> after = {1, 0, 1, 1, 1, 0};
+  const Flips f = flips(before, after);
+  CHECK(f.gained == 2);
+  CHECK(f.lost == 1);
+  CHECK(f.net() == 1);
+  CHECK(f.noise() == Approx(std::sqrt(3.0)));
+  CHECK_FALSE(f.gain());  // 1 < 1.73
+  CHECK_FALSE(f.loss());
+  CHECK(flips(before, {1, 0}).gained == 0);  // different lengths: nothing to count
+  CHECK((Flips{.gained = 20, .lost = 4}).gain());  // 16 > sqrt(24)
+  CHECK((Flips{.gained = 4, .lost = 20}).loss());
+}
+
+TEST_CASE("accept: a fallback that raises the SQNR but does not change decisions is not kept", "[tune][accept]") {
+  Budget budget;
+  budget.maxAccuracyDropPp = 0.5;
+  const Metrics last = withCorrect(firstRight(640), 20.0);
+
+  // +3 dB of class-score SQNR, the same decisions.
+  Acceptance same = acceptFallback(budget, last, withCorrect(firstRight(640), 23.0), false, 3.0);
+  CHECK_FALSE(same.keep);
+  CHECK_THAT(same.why, Catch::Contains("within noise"));
+
+  // +3 dB and a few images each way, a net gain of 2 out of 6 flips (noise 2.4): still noise.
+  std::vector<uint8_t> shuffled = firstRight(642);
+  shuffled[0] = shuffled[1] = 0;
+  shuffled[642] = shuffled[643] = 1;
+  Acceptance few = acceptFallback(budget, last, withCorrect(shuffled, 23.0), false, 3.0);
+  CHECK_FALSE(few.keep);
+  CHECK_THAT(few.why, Catch::Contains("top-1 +2 (4 gained, 2 lost"));
+
+  // A real gain: 12 images right that were wrong, none lost.
+  Acceptance real = acceptFallback(budget, last, withCorrect(firstRight(652), 20.5), false, 0.5);
+  CHECK(real.keep);
+
+  // A real loss is reverted whatever the SQNR says, even when it meets the budget.
+  CHECK_FALSE(acceptFallback(budget, last, withCorrect(firstRight(620), 30.0), true, 10.0).keep);
+  // Meeting the budget on these samples keeps a gain within noise (the budget is defined on them).
+  Acceptance meets = acceptFallback(budget, last, withCorrect(firstRight(641), 20.0), true, 0.0);
+  CHECK(meets.keep);
+  CHECK_THAT(meets.why, Catch::Contains("meets the budget"));
+}
+
+TEST_CASE("accept: an agreement budget counts agreement flips; an SQNR budget keeps an SQNR gain", "[tune][accept]") {
+  Budget agreement;
+  agreement.minAgreementPct = 99;
+  Metrics last = withCorrect(firstRight(640), 20.0);
+  Metrics trial = last;
+  trial.agrees = firstRight(700);  // 60 more samples agree with the float model
+  CHECK(acceptFallback(agreement, last, trial, false, 0.0).keep);
+  trial.agrees = last.agrees;
+  CHECK_FALSE(acceptFallback(agreement, last, trial, false, 5.0).keep);
+
+  Budget sqnr;
+  sqnr.minSqnrDb = 30;
+  CHECK(acceptFallback(sqnr, last, last, false, 0.2).keep);
+  CHECK_FALSE(acceptFallback(sqnr, last, last, false, 0.01).keep);
+  CHECK(acceptFallback(sqnr, last, last, true, 0.0).keep);
+}
+
+}  // namespace
+}  // namespace whittle::tune
