@@ -167,7 +167,8 @@ struct QuantizeWeightsOptions {
                    "GatherBlockQuantized (ONNX Runtime)")
             .flag(&S::embeddings, "embeddings", true, "quantize Gather embedding tables too (blocks along the hidden axis)")
             .integer(&S::embeddingBits, "embedding-bits", 0,
-                     "bits of a weight read by a Gather (embedding tables, tied LM heads included): 4 or 8; 0: bits",
+                     "bits of a weight read by a Gather (embedding tables, tied LM heads included) and of an LM head "
+                     "untied by rotate-residual (a graph output's MatMul on a table-shaped weight): 4 or 8; 0: bits",
                      OptionRange::closed(0, 8))
             .oneOf(&S::clipSearch, "clip-search", "auto", {"auto", "true", "false"},
                    "search each block's clipping for the smallest error; auto: only where --calib weights the "
@@ -284,6 +285,21 @@ struct PruneWandaOptions {
                  "output: that fraction in every output's weights (the paper); layer: across each layer");
       return declarePruneExclusions(l);
     }();
+    return list;
+  }
+};
+
+struct RotateResidualOptions {
+  std::string rotation;
+  int64_t seed;
+  static const OptionList<RotateResidualOptions>& declare() {
+    using S = RotateResidualOptions;
+    static const auto list =
+        OptionList<S>()
+            .oneOf(&S::rotation, "rotation", "hadamard", {"hadamard", "random"},
+                   "randomized Hadamard (falls back to random, with a warning, where the hidden size has no "
+                   "Sylvester x Paley Hadamard matrix) or the Q of a Gaussian matrix's QR")
+            .integer(&S::seed, "seed", 0, "seed of the random signs / Gaussian matrix", OptionRange::atLeast(0));
     return list;
   }
 };

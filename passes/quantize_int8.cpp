@@ -382,7 +382,6 @@ Status QuantizeInt8::rewrite(GraphWork& work, const std::map<std::string, quant:
   ir::Graph& graph = *work.graph;
   const DecodedBody* body = work.body;
   const auto& quantized = work.quantized;
-  auto& inputsOf = work.inputsOf;
   std::map<const ir::Value*, QuantParams> params;
   for (const auto& [v, name] : work.calibName) {
     auto o = overrides.find(name);

@@ -8,7 +8,6 @@
 #include <sstream>
 
 #include "pass_factories.h"
-#include "rotate_residual.h"
 #include "whittle/common/file_util.h"
 
 namespace whittle::passes {
@@ -24,9 +23,6 @@ const std::vector<PassInfo>& allPasses() {
            },                                                                                   \
            level},
 #include "passes.def"
-      WH_PASS(makeRotateResidual, RotateResidualOptions, "rotate-residual", 0,
-              "Rotate a pre-norm transformer's residual stream by an orthogonal matrix folded into the weights (exact), "
-              "before 4-bit weights")
 #undef WH_PASS
   };
   return passes;

@@ -25,7 +25,7 @@
 #include <optional>
 #include <set>
 
-#include "rotate_residual.h"
+#include "pass_factories.h"
 #include "whittle/quant/rotation.h"
 
 namespace whittle::passes {

@@ -4,10 +4,12 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "commands.h"
@@ -33,7 +35,40 @@ struct BenchOptions {
   uint64_t seed = 0;
   /// --input values: NAME=FILE, or FILE for a model with one input.
   std::vector<std::string> inputFiles;
+  /// --dim values: NAME=VALUE, the size of a symbolic input dim of that name for random inputs.
+  std::vector<std::string> dims;
 };
+
+/// --dim NAME=VALUE pairs, checked against the symbolic dims the model's inputs name.
+Expected<std::map<std::string, int64_t>> parseDimValues(const std::vector<std::string>& specs,
+                                                        const std::vector<data::InputSpec>& inputs) {
+  std::set<std::string> named;
+  for (const auto& in : inputs) {
+    if (!in.dims) continue;
+    for (const ir::Dim& d : *in.dims) {
+      if (!d.isKnown() && !d.param.empty()) named.insert(d.param);
+    }
+  }
+  std::map<std::string, int64_t> values;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    const std::string name = eq == std::string::npos ? "" : spec.substr(0, eq);
+    int64_t value = 0;
+    const std::string text = eq == std::string::npos ? "" : spec.substr(eq + 1);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (name.empty() || text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 1) {
+      return invalidInput("--dim '" + spec + "': expected NAME=VALUE with a positive integer VALUE");
+    }
+    if (!named.count(name)) {
+      std::string known;
+      for (const std::string& n : named) known += (known.empty() ? "" : ", ") + n;
+      return invalidInput("--dim '" + spec + "': no input of the model has a symbolic dim named '" + name + "'" +
+                          (known.empty() ? " (it has none)" : " (it has: " + known + ")"));
+    }
+    values[name] = value;
+  }
+  return values;
+}
 
 // A random tensor: floats uniform in [-1, 1), uint8 in [0, 255], int8 in [-128, 127], other
 // integers in [0, 10), bools 0/1.
@@ -157,7 +192,9 @@ Status benchCommand(const BenchOptions& opts) {
 
   // Inputs from files as they are (their first dim is the batch); random inputs for the rest:
   // a symbolic first dim is the batch (the first file's, else --batch); other symbolic dims
-  // become 1.
+  // take their --dim value, else 1.
+  WH_ASSIGN_OR_RETURN(auto dimValues, parseDimValues(opts.dims, inputs));
+  std::string defaultedDims;  // "W of 'x'" for each symbolic dim set to 1 by default
   std::mt19937_64 rng(opts.seed);
   std::vector<runtime::NamedTensor> feeds;
   std::vector<std::string> sources;  // per feed: the file, or "random"
@@ -191,12 +228,16 @@ Status benchCommand(const BenchOptions& opts) {
           notes.push_back("input '" + in.name + "' has a fixed batch of " + std::to_string(d.value) + "; --batch " +
                           std::to_string(opts.batch) + " does not apply to it");
         }
+      } else if (auto named = dimValues.find(d.param); !d.param.empty() && named != dimValues.end()) {
+        dims.push_back(named->second);
       } else if (i == 0) {
         dims.push_back(randomBatch);
       } else {
         dims.push_back(1);
         notes.push_back("input '" + in.name + "' dim " + std::to_string(i) + " ('" + (d.param.empty() ? "?" : d.param) +
-                        "') is symbolic; using 1");
+                        "') is symbolic; using 1" + (d.param.empty() ? "" : " (--dim " + d.param + "=N sets it)"));
+        defaultedDims += (defaultedDims.empty() ? "" : ", ") + (d.param.empty() ? "dim " + std::to_string(i) : d.param) +
+                         " of '" + in.name + "'";
       }
     }
     if (samples == 0) samples = dims.empty() ? 1 : dims[0];
@@ -218,13 +259,22 @@ Status benchCommand(const BenchOptions& opts) {
   // Warm-up first, on its own, so that the profile snapshot taken after it leaves the node
   // times of the timed runs alone.
   runtime::Session* sessions[] = {&s};
-  WH_RETURN_IF_ERROR(eval::warmUp(sessions, feeds, opts.warmup));
+  // A model that cannot run on a symbolic dim set to 1 (a pooling window wider than the input)
+  // fails with the kernel's message; say which dims were guessed and how to set them.
+  auto explainDefaults = [&](const Status& st) {
+    if (st.isOk() || defaultedDims.empty()) return st;
+    return Status(st.code(), st.message() + " (the random inputs set symbolic dims to 1: " + defaultedDims +
+                                 "; give their sizes with --dim NAME=N, or inputs with --input)");
+  };
+  WH_RETURN_IF_ERROR(explainDefaults(eval::warmUp(sessions, feeds, opts.warmup)));
   std::vector<runtime::NodeProfile> before = s.profile();
   eval::LatencyOptions timing;
   timing.warmupRuns = 0;
   timing.runs = opts.iterations;
   timing.batch = samples;
-  WH_ASSIGN_OR_RETURN(std::vector<eval::LatencyStats> stats, eval::measureLatency(sessions, feeds, timing));
+  auto measured = eval::measureLatency(sessions, feeds, timing);
+  if (!measured.isOk()) return explainDefaults(measured.status());
+  std::vector<eval::LatencyStats> stats = std::move(measured).value();
   const eval::LatencyStats& lat = stats.front();
   int64_t peakRss = processPeakRssBytes();
 
@@ -359,6 +409,10 @@ void registerBench(CLI::App& app) {
   cmd->add_option("--input,-i", opts->inputFiles,
                   "NAME=FILE (or FILE for a one-input model): bench on this tensor (.npy, .npz array named NAME, "
                   ".pb TensorProto) instead of random data; its first dim is the batch. Repeat for several inputs");
+  cmd->add_option("--dim", opts->dims,
+                  "NAME=N: the size of the symbolic input dim NAME (as `whittle inspect` lists the inputs) in the "
+                  "random inputs, e.g. --dim width=320 for an OCR model's [1,3,48,width]; other symbolic dims "
+                  "are 1, the first is the batch. Repeat for several");
   cmd->add_flag("--json", opts->json, "Print JSON (schema: docs/bench-schema.md)");
   cmd->add_flag("--profile", opts->profile, "Time every node, inside If/Loop/Scan bodies too (a control-flow node counts the time outside its bodies' nodes): per op type and the top 20 nodes");
   cmd->callback([opts, batch] {

@@ -231,6 +231,38 @@ TEST_CASE("bench: text report, symbolic dims and bad input", "[tools][bench]") {
   CHECK(zero.code == 2);
 }
 
+// x: float [1, 3, 4, width] (width free) into an AveragePool 1x3: width 1 cannot run.
+std::string freeWidthModel(const TempDir& dir) {
+  testing::GraphBuilder b;
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat,
+                                 {ir::Dim::known(1), ir::Dim::known(3), ir::Dim::known(4), ir::Dim::symbolic("width")});
+  b.output(b.node("AveragePool", {x}, {ir::Attribute::makeInts("kernel_shape", {1, 3})}));
+  std::string path = dir.file("free_width.onnx");
+  REQUIRE(onnx_io::save(b.build(/*opset=*/17), path).isOk());
+  return path;
+}
+
+TEST_CASE("bench: --dim sizes a symbolic input dim by name, and a run that fails on a guessed 1 says so",
+          "[tools][bench]") {
+  TempDir dir;
+  const std::string model = freeWidthModel(dir);
+  // Left at 1, the width does not fit the pooling window: the error names the guess and the option.
+  Result guessed = whittle("bench " + model + " --iterations 1 --warmup 0");
+  expectBadInput(guessed, "--dim NAME=N");
+  CHECK(guessed.output.find("width of 'x'") != std::string::npos);
+
+  Result sized = whittle("bench " + model + " --dim width=8 --iterations 2 --warmup 0 --json");
+  INFO(sized.output);
+  REQUIRE(sized.code == 0);
+  auto j = nlohmann::json::parse(sized.output);
+  CHECK(j["inputs"][0]["shape"] == nlohmann::json::array({1, 3, 4, 8}));
+  CHECK(j["cpuMs"]["p50"].get<double>() >= 0.0);
+
+  expectBadInput(whittle("bench " + model + " --dim height=8"), "no input of the model has a symbolic dim named 'height' (it has: width)");
+  expectBadInput(whittle("bench " + model + " --dim width=0"), "expected NAME=VALUE with a positive integer VALUE");
+  expectBadInput(whittle("bench " + model + " --dim width"), "--dim 'width'");
+}
+
 TEST_CASE("bench: --input benches on the given tensor and takes its batch", "[tools][bench]") {
   TempDir dir;
   std::string x = demoInput(dir, 6);
