@@ -3,6 +3,7 @@
 // channels-first (ONNX) and channels-last tensors, and dnnl::error → Status at the call.
 // It could serve the other oneDNN-backed families too.
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -84,6 +85,25 @@ std::shared_ptr<std::byte> allocateLongLived(size_t bytes);
 /// A oneDNN memory object over a new allocateLongLived() block; `hold` keeps the block alive.
 dnnl::memory longLivedMemory(const dnnl::memory::desc& desc, const dnnl::engine& engine,
                              std::shared_ptr<std::byte>& hold);
+
+/// What every int8 plan on a oneDNN primitive with constant weights sets up alike: the weights
+/// (`user`, over `data`) reordered once into the layout the primitive chose, a scratchpad buffer
+/// of its own (the attribute's scratchpad mode is user), and src/dst memories without a handle,
+/// which each run points at its tensors. Plan has members weights, scratchBuffer, scratchpad, src
+/// and dst.
+template <class Plan, class PrimitiveDesc>
+void packInt8Plan(Plan& plan, const PrimitiveDesc& pd, const dnnl::engine& engine, const dnnl::memory::desc& user,
+                  void* data, const dnnl::memory::desc& srcMd, const dnnl::memory::desc& dstMd) {
+  dnnl::stream stream(engine);
+  dnnl::memory userWeights(user, engine, data);
+  plan.weights = dnnl::memory(pd.weights_desc(), engine);
+  dnnl::reorder(userWeights, plan.weights).execute(stream, userWeights, plan.weights);
+  stream.wait();
+  plan.scratchBuffer = ir::Buffer::allocateUninitialized(std::max<size_t>(pd.scratchpad_desc().get_size(), 64));
+  plan.scratchpad = dnnl::memory(pd.scratchpad_desc(), engine, plan.scratchBuffer->mutableData());
+  plan.src = dnnl::memory(srcMd, engine, DNNL_MEMORY_NONE);
+  plan.dst = dnnl::memory(dstMd, engine, DNNL_MEMORY_NONE);
+}
 
 /// A primitive's arguments, prebuilt once: executing through them skips the C++ API's
 /// per-call conversion of an argument map (a heap allocation per primitive per run).

@@ -509,16 +509,7 @@ class Int8ConvKernel final : public Kernel {
     chooseImpl(pd, xd[1] / group_, m / group_);
     plan.prim = dnnl::convolution_forward(pd);
 
-    dnnl::stream stream(engine);
-    memory userW({wDims, dt::s8, group_ > 1 ? tag::goihw : tag::oihw}, engine, weights_.data());
-    plan.weights = memory(pd.weights_desc(), engine);
-    dnnl::reorder(userW, plan.weights).execute(stream, userW, plan.weights);
-    stream.wait();
-
-    plan.scratchBuffer = ir::Buffer::allocateUninitialized(std::max<size_t>(pd.scratchpad_desc().get_size(), 64));
-    plan.scratchpad = memory(pd.scratchpad_desc(), engine, plan.scratchBuffer->mutableData());
-    plan.src = memory(srcMd, engine, DNNL_MEMORY_NONE);
-    plan.dst = memory(dstMd, engine, DNNL_MEMORY_NONE);
+    packInt8Plan(plan, pd, engine, {wDims, dt::s8, group_ > 1 ? tag::goihw : tag::oihw}, weights_.data(), srcMd, dstMd);
     if (!xChannelsLast_) plan.srcBuffer = ir::Buffer::allocateUninitialized(srcMd.get_size());
     if (!yChannelsLast_) plan.dstBuffer = ir::Buffer::allocateUninitialized(dstMd.get_size());
     plan.args = {{DNNL_ARG_SRC, plan.src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_DST, plan.dst},

@@ -174,15 +174,7 @@ class QGemmKernel final : public Kernel {
     }
     dnnl::matmul::primitive_desc pd(desc, attr, engine);
     plan.prim = dnnl::matmul(pd);
-    dnnl::stream stream(engine);
-    memory userW({{k_, n_}, dt::s8, tag::ab}, engine, weights_.data());
-    plan.weights = memory(pd.weights_desc(), engine);
-    dnnl::reorder(userW, plan.weights).execute(stream, userW, plan.weights);
-    stream.wait();
-    plan.scratchBuffer = ir::Buffer::allocateUninitialized(std::max<size_t>(pd.scratchpad_desc().get_size(), 64));
-    plan.scratchpad = memory(pd.scratchpad_desc(), engine, plan.scratchBuffer->mutableData());
-    plan.src = memory(srcMd, engine, DNNL_MEMORY_NONE);
-    plan.dst = memory(dstMd, engine, DNNL_MEMORY_NONE);
+    packInt8Plan(plan, pd, engine, {{k_, n_}, dt::s8, tag::ab}, weights_.data(), srcMd, dstMd);
     plan.args = {{DNNL_ARG_SRC, plan.src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_DST, plan.dst},
                  {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
     if (hasBias_) {

@@ -91,19 +91,27 @@ Expected<MatMulShape> matmulShape(const KernelContext& ctx, const std::vector<in
   return s;
 }
 
+// out[i, kk] = a[i, kk] - a's zero point (row i's, or the one for all), for one batch entry of
+// a at `offset`, read transposed when transA.
+template <class T>
+void centredRows(const ir::Tensor& a, int64_t offset, const MatMulShape& s, const std::vector<int32_t>& aZp, bool transA,
+                 T* out) {
+  for (int64_t i = 0; i < s.m; ++i) {
+    const int32_t z = aZp.size() == 1 ? aZp[0] : aZp[static_cast<size_t>(i)];
+    for (int64_t kk = 0; kk < s.k; ++kk) {
+      const int64_t idx = transA ? kk * s.m + i : i * s.k + kk;
+      out[i * s.k + kk] = static_cast<T>(byteAt(a, offset + idx) - z);
+    }
+  }
+}
+
 // acc for every batch: reference path. aZp has 1 or M values, bZp 1 or N values.
 void referenceMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
                      const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
   std::vector<int16_t> aRows(static_cast<size_t>(s.m * s.k)), bCols(static_cast<size_t>(s.n * s.k));
   for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
     const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
-    for (int64_t i = 0; i < s.m; ++i) {
-      const int32_t z = aZp.size() == 1 ? aZp[0] : aZp[static_cast<size_t>(i)];
-      for (int64_t kk = 0; kk < s.k; ++kk) {
-        const int64_t idx = transA ? kk * s.m + i : i * s.k + kk;
-        aRows[static_cast<size_t>(i * s.k + kk)] = static_cast<int16_t>(byteAt(a, ao + idx) - z);
-      }
-    }
+    centredRows(a, ao, s, aZp, transA, aRows.data());
     for (int64_t j = 0; j < s.n; ++j) {
       const int32_t z = bZp.size() == 1 ? bZp[0] : bZp[static_cast<size_t>(j)];
       for (int64_t kk = 0; kk < s.k; ++kk) {
@@ -131,13 +139,7 @@ void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShap
       part(static_cast<size_t>(s.m * s.n));
   for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
     const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
-    for (int64_t i = 0; i < s.m; ++i) {
-      const int32_t z = aZp.size() == 1 ? aZp[0] : aZp[static_cast<size_t>(i)];
-      for (int64_t kk = 0; kk < s.k; ++kk) {
-        const int64_t idx = transA ? kk * s.m + i : i * s.k + kk;
-        aF[static_cast<size_t>(i * s.k + kk)] = static_cast<float>(byteAt(a, ao + idx) - z);
-      }
-    }
+    centredRows(a, ao, s, aZp, transA, aF.data());
     for (int64_t kk = 0; kk < s.k; ++kk) {
       for (int64_t j = 0; j < s.n; ++j) {
         const int32_t z = bZp.size() == 1 ? bZp[0] : bZp[static_cast<size_t>(j)];
@@ -401,15 +403,7 @@ class Int8MatMulKernel final : public Kernel {
     }
     dnnl::matmul::primitive_desc pd(desc, attr, engine);
     plan.prim = dnnl::matmul(pd);
-    dnnl::stream stream(engine);
-    memory userW({{k_, n_}, dt::s8, tag::ab}, engine, weights_.data());
-    plan.weights = memory(pd.weights_desc(), engine);
-    dnnl::reorder(userW, plan.weights).execute(stream, userW, plan.weights);
-    stream.wait();
-    plan.scratchBuffer = ir::Buffer::allocateUninitialized(std::max<size_t>(pd.scratchpad_desc().get_size(), 64));
-    plan.scratchpad = memory(pd.scratchpad_desc(), engine, plan.scratchBuffer->mutableData());
-    plan.src = memory(srcMd, engine, DNNL_MEMORY_NONE);
-    plan.dst = memory(dstMd, engine, DNNL_MEMORY_NONE);
+    packInt8Plan(plan, pd, engine, {{k_, n_}, dt::s8, tag::ab}, weights_.data(), srcMd, dstMd);
     plan.args = {{DNNL_ARG_SRC, plan.src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_DST, plan.dst},
                  {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
     if (hasBias) {
