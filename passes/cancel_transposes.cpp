@@ -21,7 +21,9 @@ class CancelTransposes final : public RewritePattern<TransposePair> {
   std::optional<TransposePair> match(const ir::Node& outer, const PassContext&) const override {
     const ir::Value* mid = outer.input(0);
     const ir::Node* inner = ir::producerIs(mid, "Transpose", /*singleUse=*/false);
-    if (inner == nullptr || mid->hasImplicitUses()) return std::nullopt;
+    if (inner == nullptr || mid->hasImplicitUses() || inner->input(0) == nullptr || outer.output(0) == nullptr) {
+      return std::nullopt;
+    }
     std::vector<int64_t> p1, p2;
     if (!perms(*inner, outer, p1, p2)) return std::nullopt;
     std::vector<int64_t> p = compose(p1, p2);

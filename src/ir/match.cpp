@@ -93,7 +93,7 @@ std::optional<std::vector<int64_t>> knownRankDims(const Value* v) {
 }
 
 bool canForward(const Value* from, const Value* to) {
-  if (from == to) return false;
+  if (from == nullptr || to == nullptr || from == to) return false;  // an omitted output or input forwards nothing
   if (from->hasImplicitUses()) return false;
   if (!from->isGraphOutput()) return true;
   return !to->isGraphInput() && !to->isGraphOutput() && !to->isInitializer();

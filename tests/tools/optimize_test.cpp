@@ -395,5 +395,17 @@ TEST_CASE("optimize refuses a Concat or Gather of scalars among constants (fuzz 
   }
 }
 
+TEST_CASE("optimize survives a Transpose pair whose values the loader left unnamed (fuzz regression)", "[tools][optimize]") {
+  // Found by fuzz_optimize (session 9, after 409,792 executions): cancel-transposes asked
+  // canForward about a value that was not there (a null Value) and the release build crashed.
+  testing::TempDir tmp;
+  const std::string model =
+      std::string(WHITTLE_SOURCE_DIR) + "/tests/fuzz_regressions/optimize_transpose_pair_without_output.onnx";
+  RunResult r = runWhittle("optimize " + q(model) + " -o " + q(tmp.file("out.onnx")));
+  INFO(r.out);
+  CHECK(r.exitCode == 0);
+  CHECK(std::filesystem::exists(tmp.file("out.onnx")));
+}
+
 }  // namespace
 }  // namespace whittle
