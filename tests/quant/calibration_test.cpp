@@ -359,14 +359,7 @@ std::unique_ptr<data::Dataset> dataWithPeak(const ir::Model& model, const testin
   std::vector<float> v(static_cast<size_t>(dims[0] * 12));
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 7) / 3.5f - 1.0f;
   v[static_cast<size_t>(peakAt)] = 9.0f;
-  std::string path = dir.file("calib.npy");
-  REQUIRE(data::writeNpy(ir::Tensor::fromVector(ir::DataType::kFloat, dims, v), path).isOk());
-  data::DatasetSpec spec;
-  spec.path = path;
-  auto ds = data::openDataset(spec, data::inputSpecs(*model.graph));
-  INFO(ds.status().message());
-  REQUIRE(ds.isOk());
-  return std::move(ds).value();
+  return testing::calibrationSet(model, dir, ir::Tensor::fromVector(ir::DataType::kFloat, dims, v));
 }
 
 // The real rows collectStatistics() hands its collector, over every batch.

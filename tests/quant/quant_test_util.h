@@ -13,6 +13,19 @@
 
 namespace whittle::testing {
 
+/// `samples` (its first axis: the samples) written to dir/calib.npy and opened as a data set
+/// for `model`'s inputs.
+inline std::unique_ptr<data::Dataset> calibrationSet(const ir::Model& model, const TempDir& dir, const ir::Tensor& samples) {
+  std::string path = dir.file("calib.npy");
+  REQUIRE(data::writeNpy(samples, path).isOk());
+  data::DatasetSpec spec;
+  spec.path = path;
+  auto ds = data::openDataset(spec, data::inputSpecs(*model.graph));
+  INFO(ds.status().message());
+  REQUIRE(ds.isOk());
+  return std::move(ds).value();
+}
+
 /// `samples` seeded uniform samples in [lo, hi) for the only input of `model`, written to
 /// dir/calib.npy and opened as a data set for it.
 inline std::unique_ptr<data::Dataset> randomCalibrationSet(const ir::Model& model, const TempDir& dir, int64_t samples,
@@ -26,15 +39,7 @@ inline std::unique_ptr<data::Dataset> randomCalibrationSet(const ir::Model& mode
   const auto& shape = *in->type().shape;
   for (size_t i = 1; i < shape.size(); ++i) dims.push_back(shape[i].value);
   GraphBuilder rng(seed);
-  ir::Tensor t = rng.randomTensor(ir::DataType::kFloat, dims, lo, hi);
-  std::string path = dir.file("calib.npy");
-  REQUIRE(data::writeNpy(t, path).isOk());
-  data::DatasetSpec spec;
-  spec.path = path;
-  auto ds = data::openDataset(spec, data::inputSpecs(*model.graph));
-  INFO(ds.status().message());
-  REQUIRE(ds.isOk());
-  return std::move(ds).value();
+  return calibrationSet(model, dir, rng.randomTensor(ir::DataType::kFloat, dims, lo, hi));
 }
 
 }  // namespace whittle::testing
