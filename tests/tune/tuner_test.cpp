@@ -31,6 +31,16 @@ tune::TuneRequest requestFor(const testing::TempDir& dir, const std::string& mod
   return r;
 }
 
+/// The depthwise model (tune_test_util.h) with 16 ranking samples, the default time budget and
+/// `budget` (an unreachable one runs every stage).
+tune::TuneRequest depthwiseRequest(const testing::TempDir& dir, const tune::Budget& budget) {
+  tune::TuneRequest r = requestFor(dir, testing::writeDepthwiseModel(dir));
+  r.timeBudgetSeconds = tune::TuneRequest{}.timeBudgetSeconds;
+  r.rankingSamples = 16;
+  r.budget = budget;
+  return r;
+}
+
 int countOp(const ir::Graph& g, const std::string& op) {
   int n = 0;
   for (const ir::Node* node : g.nodes()) n += node->opType() == op;
@@ -316,11 +326,9 @@ namespace whittle {
 
 TEST_CASE("tune: bias correction and equalization are tried before the fallback, and logged", "[tune]") {
   testing::TempDir dir;
-  std::string model = testing::writeDepthwiseModel(dir);
-  tune::TuneRequest r = requestFor(dir, model);
-  r.timeBudgetSeconds = tune::TuneRequest{}.timeBudgetSeconds;
-  r.rankingSamples = 16;
-  r.budget.minSqnrDb = 500;  // unreachable: every stage runs
+  tune::Budget budget;
+  budget.minSqnrDb = 500;  // unreachable: every stage runs
+  tune::TuneRequest r = depthwiseRequest(dir, budget);
   r.trialLogPath = dir.file("trials.json");
   auto result = tune::tune(r);
   INFO(result.status().message());
@@ -356,11 +364,9 @@ TEST_CASE("tune: under an agreement budget the repair stages are judged on every
   // equalization) that passes its screen on the ranking samples is measured on every sample
   // and stays only when the measure gets better.
   testing::TempDir dir;
-  std::string model = testing::writeDepthwiseModel(dir);
-  tune::TuneRequest r = requestFor(dir, model);
-  r.timeBudgetSeconds = tune::TuneRequest{}.timeBudgetSeconds;
-  r.rankingSamples = 16;
-  r.budget.minAgreementPct = 101;  // unreachable: every stage runs
+  tune::Budget budget;
+  budget.minAgreementPct = 101;  // unreachable: every stage runs
+  tune::TuneRequest r = depthwiseRequest(dir, budget);
   auto result = tune::tune(r);
   INFO(result.status().message());
   REQUIRE(result.isOk());
