@@ -60,8 +60,10 @@ std::string num(double v, int digits = 2) {
 /// [lo, hi] of the chosen method as the observation's min and max.
 class RangeProvider final : public quant::CalibrationProvider {
  public:
-  RangeProvider(quant::CalibrationProvider& inner, double percentile, ir::DataType dtype)
-      : inner_(inner), percentile_(percentile), dtype_(dtype) {}
+  /// `outputs`: the graph outputs, whose range is never clipped (minmax whatever the method, as
+  /// quantize-int8 does).
+  RangeProvider(quant::CalibrationProvider& inner, double percentile, ir::DataType dtype, std::set<std::string> outputs)
+      : inner_(inner), percentile_(percentile), dtype_(dtype), outputs_(std::move(outputs)) {}
 
   Expected<quant::CalibrationTable> observe(const ir::Model& model, const std::vector<std::string>& tensors) override {
     std::vector<std::string> missing;
@@ -95,6 +97,7 @@ class RangeProvider final : public quant::CalibrationProvider {
   }
 
   quant::CalibrationMethod methodOf(const std::string& t) const {
+    if (outputs_.contains(t)) return quant::CalibrationMethod::kMinMax;
     auto it = methods_.find(t);
     return it != methods_.end() ? it->second : defaultMethod_;
   }
@@ -110,6 +113,7 @@ class RangeProvider final : public quant::CalibrationProvider {
   quant::CalibrationProvider& inner_;
   double percentile_;
   ir::DataType dtype_;
+  std::set<std::string> outputs_;
   std::map<std::string, quant::Observation> cache_;
   quant::CalibrationMethod defaultMethod_ = quant::CalibrationMethod::kMinMax;
   std::map<std::string, quant::CalibrationMethod> methods_;
@@ -275,6 +279,20 @@ class Search {
   /// best full-data model.
   Expected<Trial*> trial(const Config& c, const std::string& stage, const std::string& change, bool full);
   bool better(const Trial& a, const Trial& b) const;
+  /// Where the search stands: the kept configuration's ranking metric and, when it was measured
+  /// on every sample, its slack to the budget.
+  struct Standing {
+    double rank = 0;
+    double slack = 0;
+  };
+  /// Whether the repair stages are judged by the budget's own measure on every sample (an
+  /// accuracy or agreement budget) rather than by the ranking metric on the ranking samples.
+  bool judgedOnBudget() const { return req_.budget.maxAccuracyDropPp.has_value() || req_.budget.minAgreementPct.has_value(); }
+  /// Tries the repair `c` against the kept `config` and keeps it (config = c) when it is better:
+  /// by the ranking metric on the ranking samples, and when judgedOnBudget() then also by the
+  /// budget's slack on every sample. Returns the last trial it ran.
+  Expected<Trial*> repairTrial(Config& config, Standing& standing, const Config& c, const std::string& stage,
+                               const std::string& change);
   Status cheapSensitivity(const ir::Model& quantized);
   Status measuredSensitivity(const Config& base, double baseRank);
   /// Reads the gains of req_.mergeLogs into mergedGains_ (checking their shards).
@@ -453,6 +471,32 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
     bestModel_ = std::move(m);
   }
   return &stored;
+}
+
+Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const Config& c, const std::string& stage,
+                                     const std::string& change) {
+  // A repair is screened on the ranking samples (it must raise the ranking metric by 0.1 dB).
+  // Under an accuracy or agreement budget one that passes is then measured on every sample and
+  // stays only when the budget's own measure gets better: session 9 saw the ranking SQNR
+  // misjudge MobileNetV2, where percentile ranges with bias correction raised it from 14.8 to
+  // 19.5 dB on the ranking samples and dropped top-1 by 2.00 pp on all of them (minmax: 1.11 pp).
+  WH_ASSIGN_OR_RETURN(Trial * t, trial(c, stage, change, false));
+  const double rank = rankOf(t->metrics);
+  if (rank <= standing.rank + 0.1) return t;
+  if (!judgedOnBudget()) {
+    t->kept = true;
+    config = c;
+    standing.rank = rank;
+    return t;
+  }
+  WH_ASSIGN_OR_RETURN(t, trial(c, stage, change + ", on every sample", true));
+  const double s = slack(req_.budget, t->metrics, t->accuracyDropPp);
+  if (t->meetsBudget || s > standing.slack) {
+    t->kept = true;
+    config = c;
+    standing = {rank, s};
+  }
+  return t;
 }
 
 Status Search::cheapSensitivity(const ir::Model& quantized) {
@@ -695,7 +739,9 @@ Status Search::run() {
   if (!method) return invalidInput("--calib-method '" + methodName + "': not a calibration method");
   const double percentile = std::stod(passes::passOption("quantize-int8", "p").defaultValue);
   const ir::DataType act = o.quantize.activationType == "int8" ? ir::DataType::kInt8 : ir::DataType::kUint8;
-  ranges_ = std::make_unique<RangeProvider>(*calib_, percentile, act);
+  std::set<std::string> outputs;
+  for (const ir::Value* v : float_.graph->outputs()) outputs.insert(v->name());
+  ranges_ = std::make_unique<RangeProvider>(*calib_, percentile, act, outputs);
   if (calibData_) calibEq_ = std::make_unique<quant::StandardCalibrationProvider>(std::nullopt, calibData_.get(), copt);
 
   // ---- Baseline: every node quantized ----
@@ -744,16 +790,14 @@ Status Search::run() {
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
   double current = baseRank;
+  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp)};
   for (auto m : allMethods) {
     if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
     Config c = config;
     c.defaultMethod = m;
-    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "method", std::string(quant::calibrationMethodName(m)) + " ranges for every tensor", false));
-    if (rankOf(t->metrics) > current + 0.1) {
-      current = rankOf(t->metrics);
-      config = c;
-      t->kept = true;
-    }
+    WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "method",
+                                               std::string(quant::calibrationMethodName(m)) + " ranges for every tensor"));
+    if (t->meetsBudget) return Status::ok();
   }
   // ---- Repair 1c: bias correction by each layer's mean output shift (one statistics run) ----
   const bool haveSamples = calibData_ != nullptr;
@@ -762,15 +806,10 @@ Status Search::run() {
     if (!moments_.empty()) {
       Config c = config;
       c.biasCorrection = true;
-      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "bias",
-                                           "bias correction of " + std::to_string(moments_.size()) +
-                                               " Conv/Gemm layers (mean output shift on the calibration data)",
-                                           false));
-      if (rankOf(t->metrics) > current + 0.1) {
-        current = rankOf(t->metrics);
-        config = c;
-        t->kept = true;
-      }
+      WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "bias",
+                                                 "bias correction of " + std::to_string(moments_.size()) +
+                                                     " Conv/Gemm layers (mean output shift on the calibration data)"));
+      if (t->meetsBudget) return Status::ok();
     }
   }
   // ---- Repair 1d: cross-layer equalization of depthwise -> pointwise pairs (float model; its
@@ -782,26 +821,21 @@ Status Search::run() {
     if (eq->pairs > 0) {
       routeEq_ = std::make_unique<RoutingProvider>(*calib_, *calibEq_,
                                                    std::set<std::string>(eq->rescaled.begin(), eq->rescaled.end()));
-      rangesEq_ = std::make_unique<RangeProvider>(*routeEq_, percentile, act);
+      rangesEq_ = std::make_unique<RangeProvider>(*routeEq_, percentile, act, outputs);
       Config c = config;
       c.equalize = true;
       std::map<std::string, SiteMoments> saved = moments_;
       if (c.biasCorrection) WH_RETURN_IF_ERROR(measureBias(c));
-      WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "equalize",
-                                           "cross-layer equalization: " + std::to_string(eq->pairs) +
-                                               " depthwise/pointwise pairs, " + std::to_string(eq->channelsScaled) +
-                                               " channels scaled (" + std::to_string(eq->channelsPinned) +
-                                               " left alone: they reach the clip)",
-                                           false));
-      if (rankOf(t->metrics) > current + 0.1) {
-        current = rankOf(t->metrics);
-        config = c;
-        t->kept = true;
-      } else {
-        moments_ = std::move(saved);
-      }
+      WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "equalize",
+                                                 "cross-layer equalization: " + std::to_string(eq->pairs) +
+                                                     " depthwise/pointwise pairs, " + std::to_string(eq->channelsScaled) +
+                                                     " channels scaled (" + std::to_string(eq->channelsPinned) +
+                                                     " left alone: they reach the clip)"));
+      if (t->meetsBudget) return Status::ok();
+      if (!t->kept) moments_ = std::move(saved);
     }
   }
+  current = standing.rank;
   if (!haveSamples && !req_.sensitivityOnly) {
     result_.notes.push_back("cross-layer equalization and bias correction need calibration samples (--calib DATA); not tried");
   }
@@ -873,7 +907,24 @@ Status Search::run() {
   if (config.biasCorrection && !config.methods.empty()) {
     WH_RETURN_IF_ERROR(measureBias(config));  // the per-tensor ranges moved some input scales
   }
-  if (config.defaultMethod != *method || !config.methods.empty() || config.equalize || config.biasCorrection) {
+  if (judgedOnBudget() && !config.methods.empty()) {
+    // The per-tensor ranges were chosen on the ranking SQNR: they stay only when the budget's
+    // own measure on every sample is better than the whole-model stages' best.
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(config, "range", "the chosen per-tensor ranges, on every sample", true));
+    if (t->meetsBudget) {
+      t->kept = true;
+      return Status::ok();
+    }
+    if (slack(budget, t->metrics, t->accuracyDropPp) > standing.slack) {
+      t->kept = true;
+      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp)};
+    } else {
+      config.methods.clear();
+      if (config.biasCorrection) WH_RETURN_IF_ERROR(measureBias(config));
+    }
+    current = standing.rank;
+  } else if (!judgedOnBudget() &&
+             (config.defaultMethod != *method || !config.methods.empty() || config.equalize || config.biasCorrection)) {
     WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges and repairs, on every sample"));
     if (met) return Status::ok();
   }

@@ -31,6 +31,16 @@ tune::TuneRequest requestFor(const testing::TempDir& dir, const std::string& mod
   return r;
 }
 
+/// The depthwise model (tune_test_util.h) with 16 ranking samples, the default time budget and
+/// `budget` (an unreachable one runs every stage).
+tune::TuneRequest depthwiseRequest(const testing::TempDir& dir, const tune::Budget& budget) {
+  tune::TuneRequest r = requestFor(dir, testing::writeDepthwiseModel(dir));
+  r.timeBudgetSeconds = tune::TuneRequest{}.timeBudgetSeconds;
+  r.rankingSamples = 16;
+  r.budget = budget;
+  return r;
+}
+
 int countOp(const ir::Graph& g, const std::string& op) {
   int n = 0;
   for (const ir::Node* node : g.nodes()) n += node->opType() == op;
@@ -316,11 +326,9 @@ namespace whittle {
 
 TEST_CASE("tune: bias correction and equalization are tried before the fallback, and logged", "[tune]") {
   testing::TempDir dir;
-  std::string model = testing::writeDepthwiseModel(dir);
-  tune::TuneRequest r = requestFor(dir, model);
-  r.timeBudgetSeconds = tune::TuneRequest{}.timeBudgetSeconds;
-  r.rankingSamples = 16;
-  r.budget.minSqnrDb = 500;  // unreachable: every stage runs
+  tune::Budget budget;
+  budget.minSqnrDb = 500;  // unreachable: every stage runs
+  tune::TuneRequest r = depthwiseRequest(dir, budget);
   r.trialLogPath = dir.file("trials.json");
   auto result = tune::tune(r);
   INFO(result.status().message());
@@ -347,6 +355,54 @@ TEST_CASE("tune: bias correction and equalization are tried before the fallback,
   auto log = nlohmann::json::parse(readFile(r.trialLogPath).value());
   CHECK(log["trials"][static_cast<size_t>(bias.index)]["bias_corrected"] == true);
   CHECK(log["trials"][static_cast<size_t>(eq.index)]["equalized"] == true);
+  CHECK(onnx_io::load(r.optimize.outputPath).isOk());
+}
+
+TEST_CASE("tune: under an agreement budget the repair stages are judged on every sample by the budget's measure", "[tune]") {
+  // The ranking SQNR misjudged them on MobileNetV2 (a higher SQNR, a worse top-1): under an
+  // accuracy or agreement budget each whole-model repair (range method, bias correction,
+  // equalization) that passes its screen on the ranking samples is measured on every sample
+  // and stays only when the measure gets better.
+  testing::TempDir dir;
+  tune::Budget budget;
+  budget.minAgreementPct = 101;  // unreachable: every stage runs
+  tune::TuneRequest r = depthwiseRequest(dir, budget);
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  REQUIRE(result->trials.size() > 1);
+  const tune::Trial& base = result->trials.front();
+  REQUIRE(base.stage == "baseline");
+  REQUIRE(base.metrics.agreementPct.has_value());
+  double standing = *base.metrics.agreementPct;
+  std::set<std::string> seen;
+  const tune::Trial* screen = nullptr;
+  int full = 0;
+  for (const tune::Trial& t : result->trials) {
+    if (t.stage != "method" && t.stage != "bias" && t.stage != "equalize") continue;
+    seen.insert(t.stage);
+    INFO(t.change);
+    REQUIRE(t.metrics.agreementPct.has_value());
+    if (!t.fullData) {  // the screen on the ranking samples: it decides nothing alone
+      CHECK_FALSE(t.kept);
+      screen = &t;
+      continue;
+    }
+    // Measured on every sample only after its screen, and kept only when the agreement rose.
+    REQUIRE(screen != nullptr);
+    CHECK(screen->index == t.index - 1);
+    CHECK(t.change == screen->change + ", on every sample");
+    CHECK(t.metrics.samples == 48);
+    ++full;
+    CHECK(t.kept == (*t.metrics.agreementPct > standing));
+    if (t.kept) standing = *t.metrics.agreementPct;
+  }
+  CHECK(seen == std::set<std::string>{"method", "bias", "equalize"});
+  CHECK(full > 0);  // this model has repairs that pass the screen (3 at this commit)
+  // The written model is the best full-data trial: at least the standing the stages reached.
+  const tune::Trial& best = result->trials[static_cast<size_t>(result->best)];
+  CHECK(*best.metrics.agreementPct >= standing);
+  CHECK_FALSE(result->met);
   CHECK(onnx_io::load(r.optimize.outputPath).isOk());
 }
 
