@@ -180,3 +180,32 @@ TEST_CASE("quantize-int8 and quantize-dynamic quantize a Loop body; ONNX Runtime
     CHECK(testing::normRelativeError(ours, ort) < 1e-4);
   }
 }
+
+TEST_CASE("quantize-int8 keeps float an output whose DequantizeLinear ORT would carry into a capture; ORT loads it optimized",
+          "[passes][control-flow][ort]") {
+  // ONNX Runtime 1.32 aborts loading (its QDQ propagation, at every optimization level) a model
+  // where a DequantizeLinear reaches an If's outer-scope capture through Transpose/Reshape/...
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the control-flow models and the ONNX Runtime check")) return;
+  testing::TempDir dir;
+  auto model = onnx_io::load(modelsDir(dir) + "/conv_capture.onnx");
+  REQUIRE(model.isOk());
+  Outcome q = quantize(*model, "quantize-int8");
+  CHECK(q.stats.counters.at("nodes-quantized") == 1);
+  CHECK(weightsDequantized(*q.model.graph, "Conv"));
+  // x, the Conv's input, has its pair; the Conv's output none, so the Relu is not folded away.
+  CHECK(testing::countOps(*q.model.graph, "QuantizeLinear") == 1);
+  CHECK(testing::countOps(*q.model.graph, "Relu") == 1);
+  bool noted = false;
+  for (const std::string& note : q.notes) noted = noted || note.find("1 output(s) in the main graph kept float") != std::string::npos;
+  CHECK(noted);
+  for (double sign : {1.0, -1.0}) {  // each branch in turn
+    INFO("inputs of sign " << sign);
+    auto feeds = testing::randomFeeds(*model, 5, sign > 0 ? 0.0 : -1.0, sign > 0 ? 1.0 : 0.0);
+    const ir::Tensor expected = testing::runModel(*model, feeds)[0].second;
+    const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
+    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);  // all optimizations on: it loads
+    CHECK(testing::normRelativeError(ours, expected) < 0.05);
+    CHECK(testing::normRelativeError(ort, expected) < 0.05);
+    CHECK(testing::normRelativeError(ours, ort) < 0.02);
+  }
+}
