@@ -27,6 +27,8 @@ in the corpus folder (listed in corpus/models.tsv). The stages, per model:
 The reference is ONNX Runtime with its graph optimizations off. The tolerance is 1e-4
 norm-relative (1e-2 for float16 outputs), or 4x how far ORT's own optimizations move the outputs
 when that is larger (outputs all near zero on random inputs move by percent under any change).
+Every emitted model (o2, int8, fp16) must also load in ONNX Runtime with its optimizations on
+(probed in a child process, since ORT can abort on an assertion in its optimizer).
 
 A stage that fails records a one-line reason and the command that failed. Prints a table, writes
 JSON (--json), and with --update-results replaces the `corpus` section of benchmarks/RESULTS.md.
@@ -276,19 +278,22 @@ def ort_session(path, threads=1, optimize=True):
 
 
 def ort_load_crash(path, optimize=True):
-    """Why ONNX Runtime dies loading `path` (an assertion inside its graph optimizer aborts the
-    process: whittle's int8 oww-silero-vad-v4 with ORT's optimizations on), or None when a child
-    process loads it. Probed in a child so that a crash is one cell's failure, not the table's end."""
+    """Why ONNX Runtime cannot load `path` (it raises, or an assertion inside its graph optimizer
+    aborts the process: whittle's int8 oww-silero-vad-v4 with ORT's optimizations on, before the
+    quantizer kept such outputs float), or None when a child process loads it. Probed in a child
+    so that a crash is one cell's failure, not the table's end."""
     code = ("import sys, onnxruntime as ort\n"
             "o = ort.SessionOptions(); o.log_severity_level = 3\n"
             "if sys.argv[2] == '0': o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL\n"
             "try:\n    ort.InferenceSession(sys.argv[1], o, providers=['CPUExecutionProvider'])\n"
-            "except Exception:\n    pass\n")
+            "except Exception as e:\n    print(str(e).splitlines()[0] if str(e) else type(e).__name__, file=sys.stderr)\n"
+            "    sys.exit(3)\n")
     proc = subprocess.run([sys.executable, "-c", code, path, "1" if optimize else "0"], capture_output=True, text=True)
     if proc.returncode == 0:
         return None
     tail = one_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "", 160)
-    return f"ONNX Runtime dies loading it{' with its optimizations on' if optimize else ''} (exit {proc.returncode}): {tail}"
+    how = "cannot load it" if proc.returncode == 3 else f"dies loading it (exit {proc.returncode})"
+    return f"ONNX Runtime {how}{' with its optimizations on' if optimize else ''}: {tail}"
 
 
 def ort_run(path, feeds, optimize=False):
@@ -483,6 +488,10 @@ def run_model(args, name, source, path, spec, work):
         got, err = ort_run(out_model, feeds)
         if err is not None:
             return stage_result("fail", f"ORT cannot run the emitted model: {err}", quote(cmd), seconds=seconds)
+        # Every emitted model loads with ORT's optimizations on too, as users run it.
+        crash = ort_load_crash(out_model)
+        if crash:
+            return stage_result("fail", f"the emitted model: {crash}", quote(cmd), seconds=seconds)
         errs = errors(got, expected)
         if isinstance(errs, str):
             return stage_result("fail", f"emitted model in ORT: {errs}", quote(cmd), seconds=seconds)

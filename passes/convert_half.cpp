@@ -33,6 +33,7 @@
 #include <unordered_set>
 
 #include "half_ops.h"
+#include "whittle/ir/match.h"
 #include "pass_factories.h"
 #include "whittle/eval/metrics.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -196,13 +197,31 @@ class ConvertHalf final : public Pass {
   HalfConfig config_;
 };
 
+// A Transpose of rank 3 or more that a MatMul reads: ONNX Runtime 1.32 segfaults loading a model
+// where such a Transpose is float16 (its optimizations on: the NchwcTransformer, at
+// ORT_ENABLE_ALL), whether the MatMul is float16 or reads it through a Cast to float32; the
+// 3 nodes Transpose(perm 1,0,2) -> MatMul in float16 do it (corpus model aecmos, where a GRU's
+// output goes Transpose -> Reshape -> Transpose -> MatMul). It stays float32, and a float32
+// Transpose -> Cast -> float16 MatMul loads.
+bool halfTransposeCrashesOrt(const ir::Node& n) {
+  if (n.opType() != "Transpose" || !n.domain().empty() || n.output(0) == nullptr) return false;
+  const std::vector<int64_t> perm = n.attrInts("perm");
+  const ir::Value* x = n.input(0);
+  const size_t rank = !perm.empty() ? perm.size() : (x != nullptr && x->type().shape ? x->type().shape->size() : 0);
+  if (rank != 0 && rank < 3) return false;  // unknown rank counts as 3 or more
+  for (const ir::Value::Use& u : n.output(0)->uses()) {
+    if (!u.implicit() && ir::isDefaultDomainOp(*u.user, {"MatMul"})) return true;
+  }
+  return false;
+}
+
 bool ConvertHalf::converts(const ir::Node& n, const std::set<std::string>& keepFloat) const {
   if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
   if (n.output(0) != nullptr && keepFloat.contains(n.output(0)->name())) return false;
   for (const ir::Value* out : n.outputs()) {
     if (out != nullptr && out->hasImplicitUses()) return false;  // a subgraph reads it by name, as float32
   }
-  if (alwaysFloat(n) || config_.blockOps.contains(n.opType())) return false;
+  if (alwaysFloat(n) || halfTransposeCrashesOrt(n) || config_.blockOps.contains(n.opType())) return false;
   if (!n.name().empty() && config_.blockNodes.contains(n.name())) return false;
   if (isReduction(n.opType())) {
     int64_t count = reducedElements(n);

@@ -149,6 +149,24 @@ bool isFoldableActivation(const ir::Node& n, const std::map<const ir::Node*, Qdq
   return true;
 }
 
+/// Whether a DequantizeLinear on `v` would reach a value that an If/Loop/Scan body reads from
+/// the enclosing graph (an outer-scope capture) when ONNX Runtime moves it forward: its
+/// QDQPropagationTransformer (on at every optimization level) copies a Q/DQ pair past each
+/// MaxPool, Reshape, Transpose, Squeeze, Unsqueeze and Slice that reads the DQ (onward through
+/// more of them), onto every edge out of the last one, and on an edge into a capture it indexes
+/// the node's inputs past their end: ORT 1.32 aborts loading the model (whittle's int8 Silero
+/// VAD v4: a Conv output read only by Transposes that a nested If's LSTM captures). `quantized`:
+/// those ops already quantized end the walk (their output has a QuantizeLinear).
+bool dqPropagatesIntoCapture(const ir::Value* v, const std::map<const ir::Node*, QdqOpRule>& quantized) {
+  for (const ir::Value::Use& u : v->uses()) {
+    if (u.implicit() || u.index != 0 || quantized.contains(u.user)) continue;
+    if (!ir::isDefaultDomainOp(*u.user, {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice"})) continue;
+    const ir::Value* out = u.user->output(0);
+    if (out != nullptr && (out->hasImplicitUses() || dqPropagatesIntoCapture(out, quantized))) return true;
+  }
+  return false;
+}
+
 struct GraphWork;
 
 /// What the rewrite did, over every graph.
@@ -229,6 +247,9 @@ struct GraphWork {
   // to calibrate is the folded activation's output where there is one.
   std::map<const ir::Value*, std::string> calibName;
   std::map<const ir::Value*, const ir::Value*> inheritsFrom;
+  // Outputs of quantized nodes left without a Q/DQ pair: no int8 node reads them, and ONNX
+  // Runtime would carry their DequantizeLinear into a subgraph capture (dqPropagatesIntoCapture).
+  int64_t keptFloatForCaptures = 0;
 };
 
 void QuantizeInt8::choose(GraphWork& work) const {
@@ -373,6 +394,27 @@ void QuantizeInt8::choose(GraphWork& work) const {
       auto f = foldedActivation.find(out);
       work.calibName[out] = f != foldedActivation.end() ? f->second->output(0)->name() : out->name();
     }
+  }
+  // An output that no int8 node reads and whose DequantizeLinear ONNX Runtime would move into a
+  // subgraph capture stays float: the pair would only add rounding, and ORT could not load the
+  // model. A Relu/Clip folded into it stays then (its readers are the ones that count).
+  std::set<const ir::Value*> pinned;  // read by an int8 node, or the source of an inherited range
+  for (const auto& [n, idx] : inputsOf) {
+    for (size_t i : idx) pinned.insert(n->input(i));
+  }
+  for (const auto& [out, from] : work.inheritsFrom) pinned.insert(from);
+  std::vector<const ir::Value*> outputs;
+  for (const auto& [v, name] : work.calibName) outputs.push_back(v);
+  for (const auto& [v, from] : work.inheritsFrom) outputs.push_back(v);
+  for (const ir::Value* v : outputs) {
+    if (pinned.contains(v)) continue;
+    auto f = foldedActivation.find(v);
+    const ir::Value* read = f != foldedActivation.end() ? f->second->output(0) : v;
+    if (!dqPropagatesIntoCapture(read, quantized)) continue;
+    work.calibName.erase(v);
+    work.inheritsFrom.erase(v);
+    if (f != foldedActivation.end()) foldedActivation.erase(f);
+    ++work.keptFloatForCaptures;
   }
 }
 
@@ -523,6 +565,12 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     // Ops with weights that have no int8 form here: say so, so that a float op is never a surprise.
     noteFloatWeightOps(*work.graph, ctx, "quantize-int8");
     total += work.quantized.size();
+    if (work.keptFloatForCaptures > 0) {
+      ctx.note("quantize-int8: " + std::to_string(work.keptFloatForCaptures) + " output(s) in " +
+               (work.body != nullptr ? work.body->label() : std::string("the main graph")) +
+               " kept float: no int8 node reads them, and ONNX Runtime would move their DequantizeLinear "
+               "into a subgraph's capture, where it cannot load the model");
+    }
   }
   if (total == 0) {
     ctx.note("quantize-int8: no node to quantize");

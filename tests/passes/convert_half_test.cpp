@@ -389,3 +389,23 @@ TEST_CASE("convert-fp16/bf16 keep control flow and RNNs float32; ONNX Runtime ru
     }
   }
 }
+
+TEST_CASE("convert-fp16 keeps float32 a rank-3 Transpose that a MatMul reads; ONNX Runtime loads it optimized",
+          "[passes][convert-half][ort]") {
+  // ONNX Runtime 1.32 segfaults loading (ORT_ENABLE_ALL) a float16 Transpose(perm 1,0,2) -> MatMul.
+  testing::GraphBuilder b(5);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 2, 192});
+  ir::Value* t = b.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {1, 0, 2})}, "transpose");
+  ir::Value* m = b.node("MatMul", {t, b.weight("w", {192, 64})}, {}, "matmul");
+  ir::Value* t2 = b.node("Transpose", {m}, {ir::Attribute::makeInts("perm", {1, 0, 2})}, "transpose_out");
+  b.output(t2, ir::DataType::kFloat, {1, 2, 64});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "convert-fp16");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(testing::findNode(g, "transpose")->output(0)->dtype() == ir::DataType::kFloat);
+  CHECK(testing::findNode(g, "matmul")->output(0)->dtype() == ir::DataType::kFloat16);
+  CHECK(testing::findNode(g, "transpose_out")->output(0)->dtype() == ir::DataType::kFloat16);  // no MatMul reads it
+  testing::requireSameOutputs(model, run.after, /*tolerance=*/1e-2);
+  testing::TempDir dir;
+  requireOrtLoads(run.after, dir.file("transpose_matmul.fp16.onnx"));
+}

@@ -11,6 +11,10 @@ Writes into OUT_DIR:
   loop_matmul.onnx x [1, 8] -> Loop 3 times over h (from x): h = Relu(MatMul(h, W) + b) with W a
                    Constant in the body and b the main graph's -> y [1, 8] (the last h) and the
                    scan output of every step's h
+  conv_capture.onnx x [1, 3, 8, 8] -> Conv -> Relu -> Transpose -> t; If(mean(x) > 0) whose
+                   branches read t from the main graph (then Sigmoid, else Tanh) -> y [1, 8, 8, 4]:
+                   the Conv's output is read only through a Transpose into a capture (as in
+                   Silero VAD v4, whose nested If's LSTM captures Transposes of a Conv output)
 """
 import os
 import sys
@@ -80,12 +84,34 @@ def loop_matmul(rng):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
+def conv_capture(rng):
+    then_branch = helper.make_graph([helper.make_node("Sigmoid", ["t"], ["a"])], "then", [],
+                                    [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8, 8, 4])])
+    else_branch = helper.make_graph([helper.make_node("Tanh", ["t"], ["e"])], "else", [],
+                                    [helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 8, 8, 4])])
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 3, 1]),
+        helper.make_node("ReduceMean", ["x"], ["mean"], keepdims=0),
+        helper.make_node("Greater", ["mean", "zero"], ["cond"]),
+        helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch, name="gate"),
+    ]
+    graph = helper.make_graph(
+        nodes, "conv_capture", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 4])],
+        [numpy_helper.from_array(np.array(0, dtype=np.float32), "zero"),
+         numpy_helper.from_array(rng.uniform(-0.5, 0.5, (4, 3, 3, 3)).astype(np.float32), "w"),
+         numpy_helper.from_array(rng.uniform(-0.2, 0.2, (4,)).astype(np.float32), "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
 def main(argv):
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
     rng = np.random.default_rng(14)
-    for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul)):
+    for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul), ("conv_capture", conv_capture)):
         model = build(rng)
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, os.path.join(argv[0], name + ".onnx"))
