@@ -21,7 +21,8 @@
 // least kWindowGemmMinWidth, no groups, dilation or epilogue) runs as one GEMM over the
 // windows of X: window o starts at o * stride in the padded row, so the windows are the rows
 // of a matrix with leading dimension `stride` and Y = W [M, k] x windows^T (in chunks of at
-// most `stride` taps when windows overlap, as a GEMM's leading dimension must cover a row). onnx-asr's 44.1 -> 16 kHz resampler (160 filters of 475 taps,
+// most `stride` taps when windows overlap, as a GEMM's leading dimension must cover a row;
+// copied out a block of rows at a time when that would be more than a few chunks). onnx-asr's 44.1 -> 16 kHz resampler (160 filters of 475 taps,
 // stride 441) took 1.2 ms a run on oneDNN 2.6's brgconv, which blocks over input channels.
 #include <omp.h>
 
@@ -84,6 +85,11 @@ constexpr int64_t kOneThreadMacs = int64_t{1} << 20;
 
 /// The shortest kernel the window GEMM takes (shorter ones run well on oneDNN).
 constexpr int64_t kWindowGemmMinWidth = 32;
+
+/// More chunks of `stride` taps than this and the window GEMM copies the windows out instead.
+constexpr int64_t kWindowGemmMaxChunks = 4;
+/// The copied windows' block, in floats (256 KiB: within L2 with the weights).
+constexpr int64_t kWindowBlockFloats = int64_t{1} << 16;
 
 /// Whether the window GEMM computes this convolution: one input channel, no groups or
 /// dilation, 1-D, or 2-D with H = 1 in X and the kernel and no H padding.
@@ -152,6 +158,7 @@ class ConvKernel final : public Kernel {
   std::vector<int64_t> windowXDims_;
   std::optional<ConvGeometry> windowGeo_;
   std::vector<float> windowRow_;
+  std::vector<float> windowBlock_;  ///< copied windows, a block of rows (overlapping windows)
 };
 
 /// The ONNX W dims as oneDNN weight dims: [G, M/G, C/G, k...] for grouped convolutions.
@@ -477,6 +484,25 @@ Expected<bool> ConvKernel::tryWindowGemm(KernelContext& ctx, const ir::Tensor& x
     if (b != nullptr) {
       const float* bp = b->data<float>();
       for (int64_t i = 0; i < m * out; ++i) yn[i] = lastOut ? bp[i % m] : bp[i / out];
+    }
+    if (k > kWindowGemmMaxChunks * stride) {
+      // Windows that overlap by most of their taps (basic-pitch's half-band filters: 256 taps,
+      // stride 2) are copied out, a block of rows at a time, and each block is one GEMM with
+      // all the taps: chunks of `stride` taps would each pass over all of Y (128 passes).
+      const int64_t rows = std::max<int64_t>(16, kWindowBlockFloats / k);
+      windowBlock_.resize(static_cast<size_t>(rows * k));
+      for (int64_t o0 = 0; o0 < out; o0 += rows) {
+        const int64_t count = std::min(rows, out - o0);
+        for (int64_t o = 0; o < count; ++o) {
+          std::memcpy(windowBlock_.data() + o * k, windowRow_.data() + (o0 + o) * stride, static_cast<size_t>(k) * 4);
+        }
+        const float* block = windowBlock_.data();
+        dnnl_status_t st =
+            lastOut ? dnnl_sgemm('N', 'T', count, m, k, 1.0f, block, k, wp, k, beta, yn + o0 * m, m)
+                    : dnnl_sgemm('N', 'T', m, count, k, 1.0f, wp, k, block, k, beta, yn + o0, out);
+        if (st != dnnl_success) return internalError(what_ + ": dnnl_sgemm failed with status " + std::to_string(st));
+      }
+      continue;
     }
     // The windows are [out, k] with leading dimension `stride`; a GEMM needs the leading
     // dimension to cover a row, so taps go in chunks of at most `stride`: chunk c reads

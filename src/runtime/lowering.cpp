@@ -9,6 +9,7 @@
 // float32 at the convolutions, and read only by ops that know the layout or do not care.
 #include "whittle/runtime/lowering.h"
 
+#include <array>
 #include <cfloat>
 #include <algorithm>
 #include <cmath>
@@ -257,7 +258,9 @@ Status Lowering::fuseEpilogues() {
           cur = user->output(0);
           continue;
         }
-        if (user->opType() == "Add" && user->domain().empty() && user->numInputs() == 2 && z == nullptr &&
+        // The residual: Add, or a Sum of two (Caffe2's ShuffleNet writes its shortcuts so).
+        if ((user->opType() == "Add" || user->opType() == "Sum") && user->domain().empty() && user->numInputs() == 2 &&
+            z == nullptr &&
             user->output(0) != nullptr) {
           ir::Value* other = user->input(static_cast<size_t>(1 - use->index));
           if (other != nullptr && other != cur && other->dtype() == cur->dtype() && sameStaticShape(cur, other)) {
@@ -320,7 +323,23 @@ Status Lowering::fuseEpilogues() {
 
 // ---- step 2: channels-last activations ----
 
-enum class Role { kOther, kConv, kPool, kGlobalPool, kSameLayout, kShape };
+/// kToLast: a Transpose whose output, kept channels last, is its input's memory (perm
+/// [0, 3, 1, 2], NHWC -> NCHW, as tf2onnx writes before a Conv); kFromLast: one whose output is
+/// its channels-last input's memory ([0, 2, 3, 1], after a Conv). Either becomes a view.
+enum class Role { kOther, kConv, kPool, kGlobalPool, kSameLayout, kShape, kToLast, kFromLast };
+
+/// Whether the axes of a 4-D tensor of `dims`, read in the order `axes` (keyed by `keys`),
+/// are in memory order: the keys increase once axes of size 1 are left out.
+bool inMemoryOrder(const std::vector<int64_t>& dims, const std::array<int64_t, 4>& axes,
+                   const std::array<int64_t, 4>& keys) {
+  int64_t last = -1;
+  for (size_t i = 0; i < 4; ++i) {
+    if (dims[static_cast<size_t>(axes[i])] == 1) continue;
+    if (keys[i] < last) return false;
+    last = keys[i];
+  }
+  return true;
+}
 
 bool isUnaryLayoutFree(const std::string& op) {
   static const std::unordered_set<std::string> ops = {
@@ -386,6 +405,30 @@ Status Lowering::keepChannelsLast() {
     if (r >= 0) ranks_[out] = r;
   }
 
+  // A Transpose that moves no memory once one side is channels last: kToLast when a Conv
+  // reads its output, kFromLast when a Conv writes its input.
+  auto transposeRole = [&](const ir::Node* n) {
+    auto in = n->input(0)->type().staticDims();
+    auto out = n->output(0)->type().staticDims();
+    std::vector<int64_t> p = n->attrInts("perm");
+    if (!in || !out || in->size() != 4 || out->size() != 4 || p.size() != 4) return Role::kOther;
+    for (int64_t a : p) {
+      if (a < 0 || a > 3) return Role::kOther;
+    }
+    bool convReads = false;
+    for (const ir::Value::Use& u : n->output(0)->uses()) convReads = convReads || (isConv(u.user) && u.index == 0);
+    const ir::Node* producer = n->input(0)->producer();
+    // The output channels last, [y0, y2, y3, y1], is x's axes p0, p2, p3, p1.
+    std::array<int64_t, 4> toLast = {p[0], p[2], p[3], p[1]};
+    if (convReads && inMemoryOrder(*in, toLast, toLast)) return Role::kToLast;
+    // x channels last holds its axes in the order 0, 2, 3, 1: axis a at position pos[a].
+    constexpr std::array<int64_t, 4> pos = {0, 3, 1, 2};
+    std::array<int64_t, 4> axes = {p[0], p[1], p[2], p[3]};
+    std::array<int64_t, 4> keys = {pos[static_cast<size_t>(p[0])], pos[static_cast<size_t>(p[1])],
+                                   pos[static_cast<size_t>(p[2])], pos[static_cast<size_t>(p[3])]};
+    if (producer != nullptr && isConv(producer) && inMemoryOrder(*in, axes, keys)) return Role::kFromLast;
+    return Role::kOther;
+  };
   auto roleOf = [&](const ir::Node* n) {
     const std::string& op = n->opType();
     const ir::Value* x = n->input(0);
@@ -394,6 +437,8 @@ Status Lowering::keepChannelsLast() {
     if (isConv(n)) {
       return rank4 && rankOf(n->input(1)) == 4 && x->dtype() == ir::DataType::kFloat ? Role::kConv : Role::kOther;
     }
+    if (n->domain() == kInternalDomain && op == "ChannelGather") return rank4 ? Role::kSameLayout : Role::kOther;
+    if (op == "Transpose" && n->domain().empty() && rank4 && n->numOutputs() == 1) return transposeRole(n);
     if (!n->domain().empty() || !rank4) return Role::kOther;
     if ((op == "MaxPool" && (n->numOutputs() == 1 || n->output(1) == nullptr)) || op == "AveragePool") {
       return x->dtype() == ir::DataType::kFloat ? Role::kPool : Role::kOther;
@@ -434,6 +479,13 @@ Status Lowering::keepChannelsLast() {
       case Role::kGlobalPool:  // [N, C, 1, 1] and [N, 1, 1, C] are the same memory: free to follow
         break;
       case Role::kShape:
+        forced.insert(n->output(0));
+        break;
+      case Role::kToLast:  // free to write channels last, like a convolution
+        forced.insert(n->input(0));
+        convOutputs.insert(n->output(0));
+        break;
+      case Role::kFromLast:
         forced.insert(n->output(0));
         break;
       case Role::kSameLayout: {
@@ -488,6 +540,7 @@ Status Lowering::keepChannelsLast() {
     std::vector<ir::Attribute> attrs;
   };
   std::vector<Change> changes;
+  std::vector<ir::Node*> views;  // Transposes that become a Reshape of the same memory
   std::vector<ir::Value*> permuted;
   for (ir::Value* v : graph_.values()) {
     if (channelsLast(v)) permuted.push_back(v);
@@ -509,6 +562,11 @@ Status Lowering::keepChannelsLast() {
       changes.push_back({n, rebuild, role == Role::kConv ? "FusedConv" : n->opType(), std::move(attrs)});
     } else if (role == Role::kSameLayout && n->opType() == "Concat" && channelsLast(n->output(0))) {
       changes.push_back({n, false, "", {ir::Attribute::makeInt("axis", 3)}});
+    } else if (role == Role::kSameLayout && n->opType() == "ChannelGather" && channelsLast(n->output(0))) {
+      changes.push_back({n, false, "", {ir::Attribute::makeInt("channels_last", 1)}});
+    } else if ((role == Role::kToLast && channelsLast(n->output(0))) ||
+               (role == Role::kFromLast && channelsLast(n->input(0)))) {
+      views.push_back(n);
     }
   }
   for (ir::Value* v : permuted) {
@@ -523,6 +581,16 @@ Status Lowering::keepChannelsLast() {
     std::vector<ir::Attribute> attrs = mergedAttributes(*c.node, std::move(c.attrs));
     replaceNodes({c.node}, c.node->output(0), c.opType, kInternalDomain, c.node->name(), c.node->inputs(),
                  std::move(attrs));
+  }
+  for (ir::Node* n : views) {
+    // The output's stored dims (permuted above when it went channels last), as a shape input
+    // and as Reshape-1's attribute, so that the view reads right at every opset.
+    std::vector<int64_t> dims = *n->output(0)->type().staticDims();
+    ir::Value* shape = graph_.addInitializer(
+        n->output(0)->name() + "_view_shape",
+        ir::Tensor::fromVector(ir::DataType::kInt64, {static_cast<int64_t>(dims.size())}, dims));
+    replaceNodes({n}, n->output(0), "Reshape", "", n->name(), {n->input(0), shape},
+                 {ir::Attribute::makeInts("shape", dims)});
   }
   return Status::ok();
 }
@@ -548,6 +616,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   lowerQdqGroups(graph, keep);
   bypassIdentities(graph, keep);
   foldConstantReshapes(graph, keep);
+  widenFloat16(graph, keep);
   foldConvAffine(graph, keep);  // a bias Add between a ConvTranspose and its BatchNormalization
   Lowering lowering(graph, keep);
   lowering.foldBatchNorms();
@@ -557,6 +626,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   ir::flushSubnormalConstants(graph);
   fuseHardSwishChains(graph, keep);
   fuseGeluChains(graph, keep);
+  lowerChannelGathers(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());
   lowering.markSumInPlace();

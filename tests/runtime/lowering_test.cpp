@@ -80,13 +80,15 @@ TEST_CASE("Conv and its activations become one FusedConv", "[runtime][lowering]"
 }
 
 TEST_CASE("Conv, a residual Add and an activation become one FusedConv with a Sum", "[runtime][lowering]") {
-  for (bool convFirst : {true, false}) {
+  // The residual as Add, or as a Sum of two (Caffe2's ShuffleNet), the Conv first or second.
+  for (auto [addOp, convFirst] : {std::pair{"Add", true}, std::pair{"Add", false}, std::pair{"Sum", false}}) {
+    INFO(addOp << (convFirst ? ", conv first" : ", conv second"));
     GraphBuilder b(8);
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 16, 7, 7});
     ir::Value* z = b.input("z", ir::DataType::kFloat, {1, 24, 7, 7});
     ir::Value* y = conv(b, x, 16, 24, 1, "conv");
     ir::Value* sum =
-        b.node("Add", convFirst ? std::vector<ir::Value*>{y, z} : std::vector<ir::Value*>{z, y}, {}, "add");
+        b.node(addOp, convFirst ? std::vector<ir::Value*>{y, z} : std::vector<ir::Value*>{z, y}, {}, "add");
     b.output(b.node("Relu", {sum}, {}, "relu"));
     ir::Model model = b.build(17);
     ir::Model m = lowered(model);
@@ -397,4 +399,33 @@ TEST_CASE("The lowering flushes subnormal weights to zero, including Constant-no
   CHECK(left == 0);
   CHECK(ir::countSubnormals(w) == 8);  // the caller's tensor
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 4, 4})}});
+}
+
+TEST_CASE("Transposes between NHWC and NCHW around a Conv become views of channels-last memory",
+          "[runtime][lowering]") {
+  // tf2onnx: x [N, H, W, C] -> Transpose [0, 3, 1, 2] -> Conv -> Relu -> Transpose [0, 2, 3, 1].
+  GraphBuilder b(13);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 6, 5, 3});
+  ir::Value* nchw = b.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "to_nchw");
+  ir::Value* y = conv(b, nchw, 3, 4, 3, "conv");
+  ir::Value* r = b.node("Relu", {y}, {}, "relu");
+  b.output(b.node("Transpose", {r}, {ir::Attribute::makeInts("perm", {0, 2, 3, 1})}, "to_nhwc"));
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Reshape", "FusedConv", "Reshape"});
+  const ir::Node* fused = findOp(m, "FusedConv");
+  CHECK(fused->attrInt("channels_last_in", 0) == 1);
+  CHECK(fused->attrInt("channels_last_out", 0) == 1);
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 5, 3})}});
+}
+
+TEST_CASE("A Transpose that no Conv reads or writes stays", "[runtime][lowering]") {
+  GraphBuilder b(14);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 6, 5, 3});
+  ir::Value* t = b.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "t");
+  b.output(b.node("Relu", {t}, {}, "relu"));
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Transpose", "Relu"});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 5, 3})}});
 }

@@ -75,6 +75,25 @@ int64_t bypassIdentities(ir::Graph& graph, const std::vector<std::string>& keep 
 /// Erf term; Mul operands in either order), becomes one Gelu node (approximate "none") on x,
 /// which the epilogue fusion takes into a Conv before it. Returns the chains replaced.
 int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step F of lowerForCpu (src/runtime/lower_float16.cpp): float16 is computed in float32. Every
+/// node of a list of float-generic ops (convolutions, MatMul/Gemm, activations, elementwise
+/// math, pools, normalizations, reductions, data movement) that reads or writes float16 has
+/// its float16 values widened: constants become float32 initializers, a float16 value from
+/// outside the region (a graph input, another op's output) passes through one Cast to float,
+/// and a value that leaves it (a graph output, a kept value, a reader outside) through one
+/// Cast back to float16 under its own name. The CPU has no float16 arithmetic: the kernels
+/// widened and rounded per op, and the float16 Conv ran without channels last or fused
+/// activations. The outputs are the float32 computation rounded once, as ONNX Runtime's CPU
+/// runs float16 models. Returns the nodes widened.
+int64_t widenFloat16(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step S of lowerForCpu (src/runtime/lower_channel_gather.cpp): a chain of Reshape, Squeeze,
+/// Unsqueeze, Flatten, Identity, Transpose, Gather and Slice with constant operands from a 4-D
+/// x [N, C, H, W] to a 4-D y [N, C', H, W] that picks whole channels (y[n, c', h, w] =
+/// x[n, m(c'), h, w]: ShuffleNet's channel shuffle, ShuffleNetV2's channel split, a Slice of
+/// channels) becomes com.whittle.internal ChannelGather(x) with `channels` = m, which the
+/// channels-last lowering passes through (attribute channels_last) where the Transpose forced
+/// the convolutions around it to channels first. Returns the gathers made.
+int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& keep = {});
 /// Rewrites `graph` for the CPU kernels, in these steps:
 ///
 /// C. Constant nodes become initializers (ir::constantNodesToInitializers), so that weights
@@ -88,6 +107,8 @@ int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = 
 ///
 /// R. foldConstantReshapes().
 ///
+/// F. widenFloat16().
+///
 /// 0. An inference BatchNormalization right after a Conv or ConvTranspose with float32
 ///    constant weights is folded into its weights and bias (new initializers; computed in double).
 ///
@@ -99,6 +120,8 @@ int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = 
 ///
 /// G. fuseGeluChains().
 ///
+/// S. lowerChannelGathers().
+///
 /// 1. Fused epilogues. Conv followed by activations (Relu, LeakyRelu, Clip with constant
 ///    bounds, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, x*Sigmoid(x), x*HardSigmoid(x) with
 ///    HardSwish's constants), Mul/Div/Add/Sub by a scalar constant (a "Linear" step,
@@ -109,15 +132,18 @@ int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = 
 ///    `keep`. The FusedConv output keeps the name of the last value it replaces.
 ///
 /// 2. Channels-last activations. Values flowing between 2-D float32 convolutions, through
-///    pools, Concat on the channel axis and elementwise ops, are kept as [N, H, W, C]
+///    pools, Concat on the channel axis, ChannelGather and elementwise ops, are kept as [N, H, W, C]
 ///    tensors, so that oneDNN's channels-last kernels run without reorders in between.
 ///    FusedConv and the (internal-domain) pools carry channels_last_in / channels_last_out
-///    (and channels_last_sum) ints; Concat's axis moves to 3; Shape of such a value becomes
+///    (and channels_last_sum) ints, ChannelGather channels_last; Concat's axis moves to 3; Shape of such a value becomes
 ///    an internal Shape that reports the ONNX dims; value types are permuted.
 ///    Graph inputs and outputs, values in `keep` and values read by any other op stay in
 ///    ONNX order. A global pool reading channels last writes [N, 1, 1, C] (the same memory as
 ///    [N, C, 1, 1]) where its readers allow, so that a squeeze-and-excitation block (global
-///    pool, 1x1 Convs, a gate multiplied into the block's input) stays channels last.
+///    pool, 1x1 Convs, a gate multiplied into the block's input) stays channels last. A static
+///    4-D Transpose that a Conv reads and whose output, channels last, is its input's memory
+///    (NHWC -> NCHW, perm [0, 3, 1, 2] up to axes of size 1), or that reads a Conv's output and
+///    whose channels-last input is its output's memory ([0, 2, 3, 1]), becomes a Reshape view.
 ///
 /// `keep` names values that must survive unchanged (SessionOptions::extraOutputs).
 /// Rewrites that do not apply are skipped; an error means the graph was malformed.

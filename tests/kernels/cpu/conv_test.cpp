@@ -53,6 +53,10 @@ const std::vector<ConvCase> kConvCases = {
     {{1, 1, 300}, 5, {64}, {64}, {0, 0}, {1}, 1, false},
     {{1, 1, 1, 100}, 3, {1, 32}, {1, 50}, {0, 20, 0, 0}, {1, 1}},
     {{1, 1, 1, 120}, 4, {1, 32}, {1, 4}, {0, 0, 0, 0}, {1, 2}},
+    // Windows overlapping by most of their taps (more than 4 chunks of `stride`): copied out a
+    // block of rows at a time (several blocks, the last one partial; one output channel).
+    {{2, 1, 1, 2000}, 1, {1, 256}, {1, 2}, {0, 5, 0, 7}, {1, 1}},
+    {{1, 1, 700}, 3, {40}, {3}, {2, 2}, {1}, 1, false},
 };
 
 NaiveConv naiveOf(const ConvCase& c) {
@@ -220,14 +224,18 @@ TEST_CASE("Conv rejects malformed inputs with a message naming the node", "[kern
 
 TEST_CASE("The window GEMM writes channels last when a Conv reads its output", "[kernels][conv]") {
   // The lowering keeps the value between the two Convs channels last: the first Conv's
-  // window GEMM then writes [N, 1, W, M]; the unlowered graph writes [N, M, 1, W].
-  GraphBuilder gb(71);
-  ir::Value* x = gb.input("x", ir::DataType::kFloat, {2, 1, 1, 400});
-  ir::Value* a = gb.node("Conv", {x, gb.weight("w1", {8, 1, 1, 48}), gb.weight("b1", {8})},
-                         {ir::Attribute::makeInts("strides", {1, 16}), ir::Attribute::makeInts("pads", {0, 8, 0, 8})},
-                         "window");
-  gb.output(gb.node("Conv", {a, gb.weight("w2", {4, 8, 1, 3})}, {}, "next"));
-  whittle::testing::checkSameAsUnlowered(gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {2, 1, 1, 400})}});
+  // window GEMM then writes [N, 1, W, M]; the unlowered graph writes [N, M, 1, W]. Stride 16:
+  // three chunks of taps; stride 4: the windows copied out.
+  for (int64_t stride : {16, 4}) {
+    INFO("stride " << stride);
+    GraphBuilder gb(71);
+    ir::Value* x = gb.input("x", ir::DataType::kFloat, {2, 1, 1, 400});
+    ir::Value* a = gb.node("Conv", {x, gb.weight("w1", {8, 1, 1, 48}), gb.weight("b1", {8})},
+                           {ir::Attribute::makeInts("strides", {1, stride}), ir::Attribute::makeInts("pads", {0, 8, 0, 8})},
+                           "window");
+    gb.output(gb.node("Conv", {a, gb.weight("w2", {4, 8, 1, 3})}, {}, "next"));
+    whittle::testing::checkSameAsUnlowered(gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {2, 1, 1, 400})}});
+  }
 }
 
 TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
