@@ -341,6 +341,18 @@ bool inMemoryOrder(const std::vector<int64_t>& dims, const std::array<int64_t, 4
   return true;
 }
 
+/// A Transpose view's dims: every one known, but for axis 0 (-1) where `batchFree`.
+std::optional<std::vector<int64_t>> viewDims(const ir::ValueType& type, bool batchFree) {
+  if (!type.shape) return std::nullopt;
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < type.shape->size(); ++i) {
+    const ir::Dim& d = (*type.shape)[i];
+    if (!d.isKnown() && !(batchFree && i == 0)) return std::nullopt;
+    dims.push_back(d.isKnown() ? d.value : -1);
+  }
+  return dims;
+}
+
 bool isUnaryLayoutFree(const std::string& op) {
   static const std::unordered_set<std::string> ops = {
       "Relu",     "LeakyRelu", "Clip",       "Sigmoid",  "Tanh", "HardSigmoid", "HardSwish",
@@ -407,14 +419,17 @@ Status Lowering::keepChannelsLast() {
 
   // A Transpose that moves no memory once one side is channels last: kToLast when a Conv
   // reads its output, kFromLast when a Conv writes its input.
+  // The batch may be symbolic where it stays the outer axis (perm[0] == 0): it is then first in
+  // memory on both sides, and the view copies it (a 0 in the Reshape's shape).
   auto transposeRole = [&](const ir::Node* n) {
-    auto in = n->input(0)->type().staticDims();
-    auto out = n->output(0)->type().staticDims();
     std::vector<int64_t> p = n->attrInts("perm");
-    if (!in || !out || in->size() != 4 || out->size() != 4 || p.size() != 4) return Role::kOther;
+    if (p.size() != 4) return Role::kOther;
     for (int64_t a : p) {
       if (a < 0 || a > 3) return Role::kOther;
     }
+    auto in = viewDims(n->input(0)->type(), p[0] == 0);
+    auto out = viewDims(n->output(0)->type(), p[0] == 0);
+    if (!in || !out || in->size() != 4 || out->size() != 4) return Role::kOther;
     bool convReads = false;
     for (const ir::Value::Use& u : n->output(0)->uses()) convReads = convReads || (isConv(u.user) && u.index == 0);
     const ir::Node* producer = n->input(0)->producer();
@@ -585,7 +600,8 @@ Status Lowering::keepChannelsLast() {
   for (ir::Node* n : views) {
     // The output's stored dims (permuted above when it went channels last), as a shape input
     // and as Reshape-1's attribute, so that the view reads right at every opset.
-    std::vector<int64_t> dims = *n->output(0)->type().staticDims();
+    std::vector<int64_t> dims = *viewDims(n->output(0)->type(), true);
+    if (dims[0] < 0) dims[0] = 0;  // Reshape's 0: the input's batch (axis 0 on both sides)
     ir::Value* shape = graph_.addInitializer(
         n->output(0)->name() + "_view_shape",
         ir::Tensor::fromVector(ir::DataType::kInt64, {static_cast<int64_t>(dims.size())}, dims));

@@ -419,6 +419,43 @@ TEST_CASE("Transposes between NHWC and NCHW around a Conv become views of channe
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 5, 3})}});
 }
 
+TEST_CASE("A Transpose view needs only the non-batch dims static, the batch the outer axis on both sides",
+          "[runtime][lowering]") {
+  // magika (jax2tf): x [N, L, C, 1] -> Transpose [0, 2, 1, 3] -> Conv with a k x 1 kernel, N symbolic.
+  GraphBuilder b(13);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat,
+                                 {ir::Dim::symbolic("N"), ir::Dim::known(7), ir::Dim::known(3), ir::Dim::known(1)});
+  ir::Value* nchw = b.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 2, 1, 3})}, "to_nchw");
+  ir::Value* w = b.weight("conv_w", {4, 3, 3, 1}, ir::DataType::kFloat, -0.3, 0.3);
+  ir::Value* y = b.node("Conv", {nchw, w, b.weight("conv_b", {4})}, {}, "conv");
+  ir::Value* r = b.node("Relu", {y}, {}, "relu");
+  b.output(b.node("Transpose", {r}, {ir::Attribute::makeInts("perm", {0, 2, 3, 1})}, "to_nhwc"));
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Reshape", "FusedConv", "Reshape"});
+  const ir::Node* view = findOp(m, "Reshape");
+  CHECK(view->attrInts("shape") == std::vector<int64_t>{0, 7, 1, 3});  // 0: the input's batch
+  const ir::Node* fused = findOp(m, "FusedConv");
+  CHECK(fused->attrInt("channels_last_in", 0) == 1);
+  CHECK(fused->attrInt("channels_last_out", 0) == 1);
+  for (int64_t n : {1, 3}) checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {n, 7, 3, 1})}});
+
+  // Where the batch moves (perm[0] != 0) or another axis is symbolic, the Transpose stays.
+  for (bool moveBatch : {true, false}) {
+    GraphBuilder c(13);
+    std::vector<ir::Dim> dims = {ir::Dim::symbolic("N"), ir::Dim::known(7), ir::Dim::known(3), ir::Dim::known(1)};
+    if (!moveBatch) dims[1] = ir::Dim::symbolic("L");
+    ir::Value* cx = c.symbolicInput("x", ir::DataType::kFloat, dims);
+    std::vector<int64_t> perm = moveBatch ? std::vector<int64_t>{2, 0, 1, 3} : std::vector<int64_t>{0, 2, 1, 3};
+    ir::Value* t = c.node("Transpose", {cx}, {ir::Attribute::makeInts("perm", perm)}, "t");
+    ir::Value* cw = c.weight("conv_w", {4, moveBatch ? 1 : 3, 3, 1}, ir::DataType::kFloat, -0.3, 0.3);
+    c.output(c.node("Conv", {t, cw}, {}, "conv"));
+    ir::Model cm = lowered(c.build(13));
+    CHECK(findOp(cm, "Transpose") != nullptr);
+    CHECK(findOp(cm, "Reshape") == nullptr);
+  }
+}
+
 TEST_CASE("A Transpose that no Conv reads or writes stays", "[runtime][lowering]") {
   GraphBuilder b(14);
   ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 6, 5, 3});
