@@ -789,7 +789,6 @@ Status Search::run() {
                                                             quant::CalibrationMethod::kPercentile,
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
-  double current = baseRank;
   Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp)};
   for (auto m : allMethods) {
     if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
@@ -835,7 +834,8 @@ Status Search::run() {
       if (!t->kept) moments_ = std::move(saved);
     }
   }
-  current = standing.rank;
+  // The ranking metric of the configuration kept so far (each stage below raises it).
+  double current = standing.rank;
   if (!haveSamples && !req_.sensitivityOnly) {
     result_.notes.push_back("cross-layer equalization and bias correction need calibration samples (--calib DATA); not tried");
   }
