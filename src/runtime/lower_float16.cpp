@@ -24,18 +24,20 @@ namespace {
 bool widenableOp(const ir::Node& n) {
   static const std::unordered_set<std::string> kOps = {
       // convolutions and linear algebra
-      "Conv", "ConvTranspose", "Gemm", "MatMul",
+      "Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum",
       // activations and other unary math
       "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Celu", "Gelu",
       "Softplus", "Softsign", "Mish", "Clip", "Abs", "Neg", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Floor",
-      "Ceil", "Round", "Sin", "Cos",
+      "Ceil", "Round", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign",
+      "ThresholdedRelu", "Shrink",
       // binary and variadic elementwise
       "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Where",
       // pools and normalizations
       "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization",
       "InstanceNormalization", "LayerNormalization", "LRN", "Softmax", "LogSoftmax",
       // reductions
-      "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2",
+      "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceL1", "ReduceProd", "ReduceSumSquare",
+      "ReduceLogSum", "ReduceLogSumExp", "CumSum",
       // data movement
       "Concat", "Split", "Slice", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Pad", "Resize",
       "Upsample", "DepthToSpace", "SpaceToDepth", "Tile", "Expand", "Gather", "Identity", "Dropout"};

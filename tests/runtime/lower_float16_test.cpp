@@ -113,3 +113,31 @@ TEST_CASE("A float32 graph and float16 ops outside the list are left as they are
   std::vector<ir::Tensor> out = testing::runOutputs(model, {{"x", b.randomTensor(ir::DataType::kFloat, {2, 3})}});
   CHECK(out[0].dtype() == ir::DataType::kFloat16);
 }
+
+TEST_CASE("Float16 ops whose kernels are float32 only run widened (Einsum, ReduceLogSumExp, CumSum)", "[runtime][lowering]") {
+  // piper's Arabic diacritizer, converted to float16, stopped at its positional-encoding Einsum:
+  // the Einsum kernel has no float16, and the op was not in the widening list.
+  auto build = [](ir::DataType dtype) {
+    GraphBuilder b(5);
+    ir::Value* x = b.input("x", dtype, {2, 3, 4});
+    ir::Value* w = b.constant("w", as(dtype, GraphBuilder(9).randomTensor(ir::DataType::kFloat16, {4, 5}, -1, 1)));
+    ir::Value* e = b.node("Einsum", {x, w}, {ir::Attribute::makeString("equation", "bij,jk->bik")}, "pos_enc");
+    ir::Value* cum = b.node("CumSum", {e, b.constantInt64("axis", {}, {1})}, {}, "cum");
+    b.output(b.node("ReduceLogSumExp", {cum}, {ir::Attribute::makeInts("axes", {2})}, "lse"));
+    return b.build(13);
+  };
+  ir::Model half = build(ir::DataType::kFloat16);
+  ir::Model m = lowered(half);
+  CHECK(countOps(*m.graph, "Einsum") == 1);
+  for (const ir::Node* n : m.graph->nodes()) {
+    if (n->opType() != "Cast") CHECK(n->output(0)->dtype() == ir::DataType::kFloat);
+  }
+  GraphBuilder data(3);
+  ir::Tensor x16 = data.randomTensor(ir::DataType::kFloat16, {2, 3, 4}, -1, 1);
+  std::vector<ir::Tensor> got = testing::runOutputs(half, {{"x", x16}});
+  std::vector<ir::Tensor> single = testing::runOutputs(build(ir::DataType::kFloat), {{"x", as(ir::DataType::kFloat, x16)}});
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].dtype() == ir::DataType::kFloat16);
+  REQUIRE(got[0].dims() == single[0].dims());
+  testing::checkClose(got[0], ir::toDoubles(as(ir::DataType::kFloat16, single[0])), 1e-3, 1e-6);
+}
