@@ -7,12 +7,39 @@
 namespace whittle::passes {
 namespace {
 
-/// The float constant named `name` in `graph` (an initializer or a Constant's output), or null.
-const ir::Tensor* namedConstant(const ir::Graph& graph, const std::string& name) {
-  const ir::Value* v = graph.findValue(name);
+/// The float constant `v` holds (an initializer or a Constant's output), or null.
+const ir::Tensor* floatConstant(const ir::Value* v) {
   if (v == nullptr || (v->isGraphInput() && !v->isInitializer())) return nullptr;
   const ir::Tensor* t = ir::constantOf(v);
   return t != nullptr && t->dtype() == ir::DataType::kFloat ? t : nullptr;
+}
+
+/// The float constant named `name` in `graph`, or null.
+const ir::Tensor* namedConstant(const ir::Graph& graph, const std::string& name) {
+  return floatConstant(graph.findValue(name));
+}
+
+/// A Loop's carried state that its body hands back unchanged holds the initial value on every
+/// iteration (tf2onnx passes each LSTM's kernels into its while-loop this way); where that value
+/// is a float constant of the enclosing scope (`enclosing`: null for the main graph), the body
+/// may treat the state as that constant.
+void constantLoopState(DecodedBody& body, const DecodedBody* enclosing) {
+  const ir::Node& loop = *body.holder;
+  if (loop.opType() != "Loop" || !ir::isDefaultDomain(loop) || body.attribute != "body") return;
+  const ir::Graph& g = body.graph();
+  // Loop inputs (M, cond, v...) are the body's formal inputs (iteration, cond, v...) index for
+  // index; the body's outputs are (cond, v..., scan outputs...).
+  for (size_t k = 2; k < body.sub.numFormalInputs && k < loop.numInputs() && k - 1 < g.outputs().size(); ++k) {
+    const ir::Value* state = g.inputs()[k];
+    if (g.outputs()[k - 1] != state) continue;
+    const ir::Value* initial = loop.input(k);
+    const ir::Tensor* t = floatConstant(initial);
+    if (t == nullptr && enclosing != nullptr) {
+      auto captured = enclosing->outerConstants.find(initial);
+      if (captured != enclosing->outerConstants.end()) t = captured->second;
+    }
+    if (t != nullptr) body.outerConstants[state] = t;
+  }
 }
 
 }  // namespace
@@ -47,6 +74,7 @@ Expected<std::vector<std::unique_ptr<DecodedBody>>> decodeBodies(ir::Graph& grap
           }
           if (t != nullptr) body->outerConstants[input] = t;
         }
+        constantLoopState(*body, parent < 0 ? nullptr : bodies[static_cast<size_t>(parent)].get());
         bodies.push_back(std::move(body));
         const int index = static_cast<int>(bodies.size()) - 1;
         WH_RETURN_IF_ERROR(walk(bodies.back()->graph(), index));

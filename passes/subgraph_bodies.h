@@ -8,7 +8,8 @@
 // enclosing graph (an initializer or a Constant's output, as a branch's MatMul reading the main
 // graph's weight) is listed in `outerConstants`, so that a quantizer can quantize it inside the
 // body; the enclosing graph keeps its float copy, which the node still lists among its implicit
-// inputs.
+// inputs. So is a Loop's carried state that the body hands back unchanged and whose initial value
+// is such a constant (tf2onnx's LSTM kernels): it is that constant on every iteration.
 
 #include <map>
 #include <memory>

@@ -187,6 +187,38 @@ TEST_CASE("quantize-int8 and quantize-dynamic quantize a Loop body; ONNX Runtime
   }
 }
 
+TEST_CASE("A weight the Loop carries unchanged from a main-graph initializer is quantized as a weight; ORT runs it",
+          "[passes][control-flow][ort]") {
+  // tf2onnx hands each LSTM's kernels to its while-loop as loop-carried values the body passes
+  // back unchanged (piper's Hebrew diacritizer): before, the quantizers saw an activation with no
+  // calibration statistics and left the whole body float.
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the control-flow models and the ONNX Runtime check")) return;
+  testing::TempDir dir;
+  auto model = onnx_io::load(modelsDir(dir) + "/loop_state_weight.onnx");
+  REQUIRE(model.isOk());
+  auto feeds = testing::randomFeeds(*model, 5);
+  const ir::Tensor expected = testing::runModel(*model, feeds)[0].second;
+  for (const char* pipeline : {"quantize-int8", "quantize-dynamic"}) {
+    INFO(pipeline);
+    Outcome q = quantize(*model, pipeline);
+    for (const std::string& w : q.warnings) CHECK(w.find("left float") == std::string::npos);
+    onnx_io::Subgraph loop = body(q.model, "state_loop", "body");
+    if (std::string(pipeline) == "quantize-int8") {
+      CHECK(weightsDequantized(*loop.graph, "MatMul"));
+    } else {
+      CHECK(testing::countOps(*loop.graph, "MatMulInteger") == 1);
+    }
+    // The state itself still passes through: the final value is the float weight, exactly.
+    const auto outs = testing::runModel(q.model, feeds);
+    REQUIRE(outs.size() == 2);
+    CHECK(testing::normRelativeError(outs[1].second, testing::runModel(*model, feeds)[1].second) == 0.0);
+    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    CHECK(testing::normRelativeError(outs[0].second, expected) < 0.05);
+    CHECK(testing::normRelativeError(ort, expected) < 0.05);
+    CHECK(testing::normRelativeError(outs[0].second, ort) < 0.02);
+  }
+}
+
 TEST_CASE("quantize-int8 keeps float an output whose DequantizeLinear ORT would carry into a capture; ORT loads it optimized",
           "[passes][control-flow][ort]") {
   // ONNX Runtime 1.32 aborts loading (its QDQ propagation, at every optimization level) a model

@@ -11,6 +11,10 @@ Writes into OUT_DIR:
   loop_matmul.onnx x [1, 8] -> Loop 3 times over h (from x): h = Relu(MatMul(h, W) + b) with W a
                    Constant in the body and b the main graph's -> y [1, 8] (the last h) and the
                    scan output of every step's h
+  loop_state_weight.onnx x [1, 8] -> Loop 4 times: h = Tanh(MatMul(h, w) + b), where the weight w
+                   is a loop-carried value the body hands back unchanged, initialised from a
+                   main-graph initializer (how tf2onnx passes an LSTM's kernels into its while
+                   loop) -> y [1, 8] (the last h) and w's final value
   conv_capture.onnx x [1, 3, 8, 8] -> Conv -> Relu -> Transpose -> t; If(mean(x) > 0) whose
                    branches read t from the main graph (then Sigmoid, else Tanh) -> y [1, 8, 8, 4]:
                    the Conv's output is read only through a Transpose into a capture (as in
@@ -84,6 +88,32 @@ def loop_matmul(rng):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
+def loop_state_weight(rng):
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h_in", "w_in"], ["l_m"]),
+         helper.make_node("Add", ["l_m", "l_b"], ["l_a"]),
+         helper.make_node("Tanh", ["l_a"], ["h_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("w_in", TensorProto.FLOAT, [8, 8])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("w_in", TensorProto.FLOAT, [8, 8])],
+        [numpy_helper.from_array(rng.uniform(-0.1, 0.1, (8,)).astype(np.float32), "l_b")])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "keep_going", "x", "w"], ["y", "w_final"], body=body, name="state_loop")],
+        "loop_state_weight", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("w_final", TensorProto.FLOAT, [8, 8])],
+        [numpy_helper.from_array(np.array(4, dtype=np.int64), "trips"),
+         numpy_helper.from_array(np.array(True), "keep_going"),
+         numpy_helper.from_array(rng.uniform(-0.7, 0.7, (8, 8)).astype(np.float32), "w")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
 def conv_capture(rng):
     then_branch = helper.make_graph([helper.make_node("Sigmoid", ["t"], ["a"])], "then", [],
                                     [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8, 8, 4])])
@@ -111,7 +141,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     rng = np.random.default_rng(14)
-    for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul), ("conv_capture", conv_capture)):
+    for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul), ("conv_capture", conv_capture),
+                        ("loop_state_weight", loop_state_weight)):
         model = build(rng)
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, os.path.join(argv[0], name + ".onnx"))
