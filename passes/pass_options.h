@@ -99,12 +99,16 @@ struct QuantizeDynamicOptions {
   std::vector<std::string> opTypes;
   std::vector<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
+  bool lstm;
   static const OptionList<QuantizeDynamicOptions>& declare() {
     using S = QuantizeDynamicOptions;
     static const auto list = [] {
       OptionList<S> l;
       l.flag(&S::perChannel, "per-channel", true, "int8 weights per output column (false: per tensor)");
-      declareQuantizeSelection(l, "only these op types (MatMul, Gemm), ';'-separated");
+      l.flag(&S::lstm, "lstm", false,
+             "write each LSTM with constant weights as ONNX Runtime's com.microsoft DynamicQuantizeLSTM (int8 W and R, "
+             "as ORT's quantize_dynamic does; runs in ONNX Runtime and whittle, not standard ONNX)");
+      declareQuantizeSelection(l, "only these op types (MatMul, Gemm, LSTM), ';'-separated");
       return l;
     }();
     return list;

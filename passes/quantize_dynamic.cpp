@@ -9,6 +9,13 @@
 // This is ONNX Runtime's dynamic quantization of MatMul, the usual choice for transformer
 // weights; ORT fuses the chain into DynamicQuantizeMatMul. Requires opset >= 11 (older models
 // are converted by upgradeOpset) and a constant 2-D float W.
+//
+// With lstm=true, an LSTM with constant float W [dirs, 4H, input] and R [dirs, 4H, H] (layout 0)
+// becomes ONNX Runtime's com.microsoft DynamicQuantizeLSTM, as its quantize_dynamic writes it:
+// W and R int8, symmetric (zero point 0), one scale per direction and gate row (per-channel) or
+// per direction, stored transposed as [dirs, input, 4H] and [dirs, H, 4H]; X and H_{t-1} are
+// quantized to uint8 at run time inside the op. It is not standard ONNX (ONNX Runtime and
+// whittle run it), hence opt-in; without it each LSTM gets a note naming the option.
 
 #include <set>
 
@@ -30,6 +37,7 @@ struct DynamicConfig {
   std::set<std::string> opTypes;
   std::set<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
+  bool lstm;
 };
 
 class QuantizeDynamic final : public Pass {
@@ -42,6 +50,10 @@ class QuantizeDynamic final : public Pass {
   bool selected(const ir::Node& n, const DecodedBody* body) const;
   /// Rewrites the selected nodes of one graph; returns how many.
   Expected<int64_t> quantizeGraph(ir::Graph& graph, const DecodedBody* body) const;
+  /// Whether `n` is an LSTM this pass writes as DynamicQuantizeLSTM (lstm=true).
+  bool selectedLstm(const ir::Node& n, const DecodedBody* body) const;
+  /// Rewrites the selected LSTMs of one graph; returns how many.
+  Expected<int64_t> quantizeLstms(ir::Graph& graph, const DecodedBody* body) const;
   DynamicConfig config_;
   NamePatterns excluded_;
 };
@@ -66,22 +78,36 @@ bool QuantizeDynamic::selected(const ir::Node& n, const DecodedBody* body) const
   return true;
 }
 
+bool QuantizeDynamic::selectedLstm(const ir::Node& n, const DecodedBody* body) const {
+  if (!config_.lstm || !n.domain().empty() || n.opType() != "LSTM") return false;
+  if (!config_.opTypes.empty() && !config_.opTypes.contains("LSTM")) return false;
+  if (config_.excludeOpTypes.contains("LSTM") || excluded_.matches(n.name())) return false;
+  if (n.attrInt("layout", 0) != 0) return false;  // DynamicQuantizeLSTM has no layout attribute
+  const ir::Value* x = n.input(0);
+  if (x == nullptr || (x->dtype() != ir::DataType::kFloat && x->dtype() != ir::DataType::kUndefined)) return false;
+  const ir::Tensor* w = constantIn(n.input(1), body);
+  const ir::Tensor* r = constantIn(n.input(2), body);
+  return w != nullptr && r != nullptr && w->dtype() == ir::DataType::kFloat && r->dtype() == ir::DataType::kFloat &&
+         w->rank() == 3 && r->rank() == 3 && w->dims()[0] == r->dims()[0] && w->dims()[1] == r->dims()[1];
+}
+
 Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
   // The bodies of If/Loop/Scan nodes (at any depth) are quantized as the main graph is: each is
   // decoded, rewritten and stored back.
   WH_ASSIGN_OR_RETURN(auto bodies, decodeBodies(*model.graph));
   auto count = [&]() {
     int64_t found = 0;
-    for (const ir::Node* n : model.graph->nodes()) found += selected(*n, nullptr) ? 1 : 0;
+    for (const ir::Node* n : model.graph->nodes()) found += selected(*n, nullptr) || selectedLstm(*n, nullptr) ? 1 : 0;
     for (const auto& body : bodies) {
-      for (const ir::Node* n : body->graph().nodes()) found += selected(*n, body.get()) ? 1 : 0;
+      for (const ir::Node* n : body->graph().nodes()) found += selected(*n, body.get()) || selectedLstm(*n, body.get()) ? 1 : 0;
     }
     return found;
   };
-  noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
-  for (const auto& body : bodies) noteFloatWeightOps(body->graph(), ctx, "quantize-dynamic");
   if (count() == 0) {
-    ctx.note("quantize-dynamic: no MatMul/Gemm with a constant 2-D weight to quantize");
+    noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
+    for (const auto& body : bodies) noteFloatWeightOps(body->graph(), ctx, "quantize-dynamic");
+    ctx.note(config_.lstm ? "quantize-dynamic: no MatMul/Gemm with a constant 2-D weight or LSTM with constant weights to quantize"
+                          : "quantize-dynamic: no MatMul/Gemm with a constant 2-D weight to quantize");
     return Status::ok();
   }
   if (model.opsetVersion("") < 11) {
@@ -91,20 +117,96 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
     ctx.note("quantize-dynamic: upgraded the model for DynamicQuantizeLinear, " + up->summary());
     WH_ASSIGN_OR_RETURN(bodies, decodeBodies(*model.graph));
   }
+  WH_ASSIGN_OR_RETURN(int64_t lstms, quantizeLstms(*model.graph, nullptr));
   WH_ASSIGN_OR_RETURN(int64_t done, quantizeGraph(*model.graph, nullptr));
   int64_t inBodies = 0;
   for (const auto& body : bodies) {
+    WH_ASSIGN_OR_RETURN(int64_t bodyLstms, quantizeLstms(body->graph(), body.get()));
+    lstms += bodyLstms;
     WH_ASSIGN_OR_RETURN(int64_t here, quantizeGraph(body->graph(), body.get()));
     done += here;
     inBodies += here;
   }
+  // What stays float with weights (the LSTMs left, GRU, RNN, ...), after the rewrite.
+  noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
+  for (const auto& body : bodies) noteFloatWeightOps(body->graph(), ctx, "quantize-dynamic");
   WH_RETURN_IF_ERROR(storeBodies(bodies, *model.graph));
   if (inBodies > 0) {
     ctx.note("quantize-dynamic: " + std::to_string(inBodies) + " MatMul/Gemm quantized inside If/Loop/Scan bodies");
   }
-  ctx.stats().rewrites = done;
+  if (lstms > 0) {
+    if (model.opsetVersion("com.microsoft") == 0) model.setOpsetVersion("com.microsoft", 1);
+    ctx.note("quantize-dynamic: " + std::to_string(lstms) +
+             " LSTM written as com.microsoft DynamicQuantizeLSTM (ONNX Runtime's op, not standard ONNX)");
+  }
+  ctx.stats().rewrites = done + lstms;
   ctx.stats().counters["matmuls-quantized"] = done;
+  ctx.stats().counters["lstms-quantized"] = lstms;
   return Status::ok();
+}
+
+/// A recurrent weight [dirs, G, K] as DynamicQuantizeLSTM stores it: int8 transposed to
+/// [dirs, K, G], symmetric, with one scale per direction and row g (perChannel) or per direction.
+struct LstmWeight {
+  ir::Tensor values;
+  std::vector<float> scales;
+};
+
+Expected<LstmWeight> quantizeLstmWeight(const ir::Tensor& w, bool perChannel, bool reduceRange) {
+  const int64_t dirs = w.dims()[0], rows = w.dims()[1], k = w.dims()[2];
+  const ir::Tensor flat = perChannel ? ir::Tensor(w.dtype(), {dirs * rows, k}, w.buffer())
+                                     : ir::Tensor(w.dtype(), {dirs, rows * k}, w.buffer());
+  WH_ASSIGN_OR_RETURN(quant::QuantizedWeight q, quant::quantizeWeight(flat, 0, reduceRange));
+  LstmWeight out{ir::Tensor(ir::DataType::kInt8, {dirs, k, rows}), std::move(q.scales)};
+  const int8_t* src = q.values.data<int8_t>();
+  int8_t* dst = out.values.mutableData<int8_t>();
+  for (int64_t d = 0; d < dirs; ++d) {
+    for (int64_t g = 0; g < rows; ++g) {
+      for (int64_t j = 0; j < k; ++j) dst[(d * k + j) * rows + g] = src[(d * rows + g) * k + j];
+    }
+  }
+  return out;
+}
+
+Expected<int64_t> QuantizeDynamic::quantizeLstms(ir::Graph& graph, const DecodedBody* body) const {
+  std::vector<ir::Node*> targets;
+  for (ir::Node* n : graph.nodes()) {
+    if (selectedLstm(*n, body)) targets.push_back(n);
+  }
+  for (ir::Node* n : targets) {
+    const std::string base = n->name().empty() ? n->output(0) != nullptr ? n->output(0)->name() : "lstm" : n->name();
+    std::vector<ir::Value*> inputs;
+    for (size_t i = 0; i < 8; ++i) inputs.push_back(n->input(i));
+    for (size_t i = 1; i <= 2; ++i) {
+      auto quantized = quantizeLstmWeight(*constantIn(n->input(i), body), config_.perChannel, config_.reduceRange);
+      if (!quantized.isOk()) return quantized.status().withContext(n->describe());
+      LstmWeight q = std::move(quantized).value();
+      const std::string name = n->input(i)->name();
+      const int64_t dirs = q.values.dims()[0];
+      inputs[i] = graph.addInitializer(graph.uniqueValueName(name + "_quantized"), std::move(q.values));
+      const int64_t perDir = static_cast<int64_t>(q.scales.size()) / dirs;
+      ir::Tensor scale = ir::Tensor::fromVector(ir::DataType::kFloat, perDir == 1 ? std::vector<int64_t>{dirs} : std::vector<int64_t>{dirs, perDir}, q.scales);
+      ir::Tensor zero(ir::DataType::kInt8, scale.dims());
+      inputs.push_back(graph.addInitializer(graph.uniqueValueName(name + "_scale"), std::move(scale)));
+      inputs.push_back(graph.addInitializer(graph.uniqueValueName(name + "_zero_point"), std::move(zero)));
+    }
+    // Inputs 8-11 are W_scale, W_zero_point, R_scale, R_zero_point: the order above.
+    std::vector<std::string> outputNames;
+    for (const ir::Value* out : n->outputs()) outputNames.push_back(out == nullptr ? "" : out->name() + "_quantized_lstm");
+    ir::Node* q = graph.addNode("DynamicQuantizeLSTM", inputs, outputNames, graph.uniqueNodeName(base + "_quant"),
+                                "com.microsoft", n);
+    for (const ir::Attribute& a : n->attributes()) {
+      if (a.name != "layout") q->setAttribute(a);
+    }
+    for (size_t i = 0; i < n->numOutputs(); ++i) {
+      if (n->output(i) == nullptr) continue;
+      q->output(i)->mutableType() = n->output(i)->type();
+      graph.replaceAllUsesWith(n->output(i), q->output(i));
+    }
+    graph.eraseNode(n);
+  }
+  if (!targets.empty()) removeDeadNodes(graph);
+  return static_cast<int64_t>(targets.size());
 }
 
 Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const DecodedBody* body) const {
@@ -165,6 +267,7 @@ Expected<std::unique_ptr<Pass>> makeQuantizeDynamic(const QuantizeDynamicOptions
   c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
   c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
   c.excludeNodes = options.excludeNodes;
+  c.lstm = options.lstm;
   return std::unique_ptr<Pass>(std::make_unique<QuantizeDynamic>(std::move(c)));
 }
 

@@ -6,6 +6,9 @@
     quant_reference.py run MODEL.onnx INPUT.npy OUTPUT.npy
         runs MODEL in ONNX Runtime (all graph optimizations on, so QDQ groups are fused into
         int8 kernels) on its only input and writes its first output.
+    quant_reference.py runall MODEL.onnx OUT_DIR NAME=INPUT.npy...
+        runs MODEL in ONNX Runtime (all graph optimizations on) on the named inputs and writes
+        every output K as OUT_DIR/output_K.npy.
     quant_reference.py ops MODEL.onnx
         prints the op types of the graph ORT optimized (one per line), to see what it fused."""
 import gzip
@@ -57,6 +60,14 @@ def main():
         s = session(sys.argv[2])
         x = np.load(sys.argv[3])
         np.save(sys.argv[4], s.run(None, {s.get_inputs()[0].name: x})[0])
+    elif cmd == "runall":
+        s = session(sys.argv[2])
+        feeds = {}
+        for arg in sys.argv[4:]:
+            name, path = arg.split("=", 1)
+            feeds[name] = np.load(path)
+        for k, y in enumerate(s.run(None, feeds)):
+            np.save(os.path.join(sys.argv[3], "output_%d.npy" % k), y)
     elif cmd == "ops":
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "opt.onnx")

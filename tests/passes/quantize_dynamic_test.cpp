@@ -6,7 +6,10 @@
 #include "passes/pass_test_util.h"
 #include "support/graph_queries.h"
 #include "quant/quant_test_util.h"
+#include "support/python.h"
 #include "support/temp_dir.h"
+#include "whittle/data/npy.h"
+#include "whittle/onnx_io/onnx_io.h"
 #include "whittle/quant/calibration.h"
 
 using namespace whittle;
@@ -104,5 +107,104 @@ TEST_CASE("quantize-dynamic and quantize-int8 note the com.microsoft ops with we
     CHECK(countOps(*after.graph, "MatMul") == (std::string(pass) == "quantize-int8" ? 1 : 0));
     auto out = testing::runModel(after, feeds);
     CHECK(testing::normRelativeError(out[0].second, before[0].second) < 0.05);
+  }
+}
+
+namespace {
+
+/// X [5, 2, 6] -> LSTM (bidirectional, hidden 8, with B and initial_h) -> Y, Y_h; `layout` 0
+/// or 1 (then X is [2, 5, 6]).
+ir::Model lstmModel(int64_t layout) {
+  testing::GraphBuilder b(21);
+  const int64_t dirs = 2, hidden = 8, input = 6;
+  ir::Value* x = b.input("x", ir::DataType::kFloat, layout == 0 ? std::vector<int64_t>{5, 2, input} : std::vector<int64_t>{2, 5, input});
+  ir::Value* w = b.weight("W", {dirs, 4 * hidden, input});
+  ir::Value* r = b.weight("R", {dirs, 4 * hidden, hidden});
+  ir::Value* bias = b.weight("B", {dirs, 8 * hidden});
+  ir::Value* h0 = b.input("h0", ir::DataType::kFloat, layout == 0 ? std::vector<int64_t>{dirs, 2, hidden} : std::vector<int64_t>{2, dirs, hidden});
+  ir::Graph& g = b.graph();
+  ir::Node* n = g.addNode("LSTM", {x, w, r, bias, nullptr, h0}, {"y", "y_h"}, "enc_lstm");
+  n->setAttribute(ir::Attribute::makeInt("hidden_size", hidden));
+  n->setAttribute(ir::Attribute::makeString("direction", "bidirectional"));
+  n->setAttribute(ir::Attribute::makeInt("layout", layout));
+  b.output(n->output(0), ir::DataType::kFloat, layout == 0 ? std::vector<int64_t>{5, dirs, 2, hidden} : std::vector<int64_t>{2, 5, dirs, hidden});
+  b.output(n->output(1), ir::DataType::kFloat, layout == 0 ? std::vector<int64_t>{dirs, 2, hidden} : std::vector<int64_t>{2, dirs, hidden});
+  return b.build(14);
+}
+
+/// Every output of `model` run by ONNX Runtime (all optimizations on) on `feeds`.
+std::vector<ir::Tensor> ortOutputs(const ir::Model& model, const std::vector<std::pair<std::string, ir::Tensor>>& feeds) {
+  testing::TempDir dir;
+  REQUIRE(onnx_io::save(model, dir.file("m.onnx")).isOk());
+  std::string cmd = testing::python() + " " + testing::shellQuote(std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py") +
+                    " runall " + testing::shellQuote(dir.file("m.onnx")) + " " + testing::shellQuote(dir.path());
+  for (const auto& [name, t] : feeds) {
+    REQUIRE(data::writeNpy(t, dir.file(name + ".npy")).isOk());
+    cmd += " " + testing::shellQuote(name + "=" + dir.file(name + ".npy"));
+  }
+  REQUIRE(testing::shell(cmd) == 0);
+  std::vector<ir::Tensor> out;
+  for (size_t k = 0; k < model.graph->outputs().size(); ++k) {
+    auto y = data::readNpy(dir.file("output_" + std::to_string(k) + ".npy"));
+    REQUIRE(y.isOk());
+    out.push_back(*y);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("quantize-dynamic{lstm=true} writes an LSTM as ONNX Runtime's DynamicQuantizeLSTM; ORT runs it alike",
+          "[passes][quantize-dynamic][ort]") {
+  ir::Model model = lstmModel(0);
+  auto feeds = testing::randomFeeds(model, 9);
+  auto before = testing::runModel(model, feeds);
+
+  SECTION("by default the LSTM stays float, and the note names the option") {
+    ir::Model after = model.clone();
+    passes::PassContext ctx(after);
+    auto pipeline = passes::parsePipeline("quantize-dynamic");
+    REQUIRE(pipeline.isOk());
+    REQUIRE(passes::runPipeline(after, *pipeline, ctx, {}).isOk());
+    CHECK(countOps(*after.graph, "LSTM") == 1);
+    bool named = false;
+    for (const std::string& n : ctx.notes()) named = named || n.find("quantize-dynamic{lstm=true}") != std::string::npos;
+    CHECK(named);
+  }
+  for (bool perChannel : {true, false}) {
+    DYNAMIC_SECTION("per-channel=" << perChannel) {
+      auto run = testing::runPipelineOn(model, std::string("quantize-dynamic{lstm=true,per-channel=") +
+                                                   (perChannel ? "true" : "false") + "}");
+      const ir::Graph& g = *run.after.graph;
+      CHECK(countOps(g, "LSTM") == 0);
+      REQUIRE(countOps(g, "DynamicQuantizeLSTM") == 1);
+      CHECK(run.after.opsetVersion("com.microsoft") == 1);
+      const ir::Node* q = nullptr;
+      for (const ir::Node* n : g.nodes()) q = n->opType() == "DynamicQuantizeLSTM" ? n : q;
+      REQUIRE(q->numInputs() == 12);
+      CHECK(q->domain() == "com.microsoft");
+      // W [2, 32, 6] and R [2, 32, 8] stored transposed, int8; scales per direction and gate row.
+      CHECK(q->input(1)->constant()->dims() == std::vector<int64_t>{2, 6, 32});
+      CHECK(q->input(2)->constant()->dims() == std::vector<int64_t>{2, 8, 32});
+      CHECK(q->input(1)->constant()->dtype() == ir::DataType::kInt8);
+      CHECK(q->input(8)->constant()->numel() == (perChannel ? 64 : 2));
+      CHECK(q->input(10)->constant()->numel() == (perChannel ? 64 : 2));
+      CHECK(q->input(9)->constant()->dtype() == ir::DataType::kInt8);
+      CHECK(q->attrString("direction", "") == "bidirectional");
+      auto after = testing::runModel(run.after, feeds);
+      REQUIRE(after.size() == 2);
+      for (size_t i = 0; i < 2; ++i) CHECK(testing::normRelativeError(after[i].second, before[i].second) < 0.03);
+      // ONNX Runtime runs the emitted model with the same arithmetic (rounding ties aside).
+      if (testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime check")) {
+        auto ort = ortOutputs(run.after, feeds);
+        REQUIRE(ort.size() == 2);
+        for (size_t i = 0; i < 2; ++i) CHECK(testing::normRelativeError(after[i].second, ort[i]) < 1e-4);
+      }
+    }
+  }
+  SECTION("layout 1 (batch first) stays float: the op has no layout attribute") {
+    auto run = testing::runPipelineOn(lstmModel(1), "quantize-dynamic{lstm=true}");
+    CHECK(countOps(*run.after.graph, "LSTM") == 1);
+    CHECK(countOps(*run.after.graph, "DynamicQuantizeLSTM") == 0);
   }
 }
