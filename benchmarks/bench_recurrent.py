@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import cpu_model, update_results  # noqa: E402
+import bench_vs_ort  # noqa: E402
 from bench_vs_ort import interleaved, ort_round, ort_session, whittle_round  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,8 +83,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall = elapsed time per run (default); cpu = the process's CPU time per run (fairer on a loaded machine)")
     parser.add_argument("--update-results", action="store_true", help="rewrite this section of benchmarks/RESULTS.md")
     args = parser.parse_args()
+    bench_vs_ort.CLOCK = args.clock
     lines = ["| op | direction | seq | batch | input | hidden | whittle p50 (ms) | ORT p50 (ms) | whittle / ORT |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for case in CASES:
@@ -95,14 +99,16 @@ def main():
     if args.update_results:
         command = ".venv/bin/python benchmarks/bench_recurrent.py --update-results"
         for flag, value, default in (("--threads", args.threads, 1), ("--rounds", args.rounds, 5),
-                                     ("--iterations", args.iterations, 30), ("--warmup", args.warmup, 5)):
+                                     ("--iterations", args.iterations, 30), ("--warmup", args.warmup, 5),
+                                     ("--clock", args.clock, "wall")):
             if value != default:
                 command += f" {flag} {value}"
         text = "\n".join([
             "## Recurrent ops: whittle vs ONNX Runtime", "", f"Command: `{command}`", "",
             f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; ONNX Runtime {ort.__version__}; "
             f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. {args.threads} thread(s); "
-            f"{args.rounds} interleaved rounds of {args.iterations} timed runs (after {args.warmup} warm-up runs); a "
+            f"{args.rounds} interleaved rounds of {args.iterations} timed runs (after {args.warmup} warm-up runs), "
+            f"{'CPU time' if args.clock == 'cpu' else 'elapsed time'} per run; a "
             "figure is the median over rounds of each round's median. One-node models (opset 14, default "
             "activations, bias, X fed, Y/Y_h(/Y_c) all produced). The machine was shared with other jobs "
             "(builds) while this ran, so absolute figures are noisy; the ratios come from interleaved runs.", ""]

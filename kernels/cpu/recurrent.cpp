@@ -50,6 +50,7 @@
 
 #include "cpu/elementwise_common.h"
 #include "cpu/families.h"
+#include "cpu/gemv.h"
 #include "cpu/kernel_util.h"
 
 namespace whittle::runtime::cpu {
@@ -249,6 +250,12 @@ struct Weights {
   std::vector<float> wScale;    // [dirs * G*H]
   std::vector<int32_t> rZero;   // [dirs * G*H]
   std::vector<float> rScale;    // [dirs * G*H]
+  // With AVX-512 VNNI: wq and each direction's rq packed once for the few-row products.
+  std::vector<PackedInt8B> wPacked;  // empty, or one
+  std::vector<PackedInt8B> rPacked;  // empty, or one per direction
+  // With AVX-512, float weights: each direction's rt packed once for the steps of batch <= 16
+  // (LSTM, RNN, GRU with linear_before_reset: the products over all G*H columns).
+  std::vector<PackedFloatB> rtPacked;  // empty, or one per direction
 };
 
 void copyFloats(const ir::Tensor& t, std::vector<float>& out) {
@@ -320,6 +327,9 @@ Status buildWeights(const Attrs& a, const std::string& who, const ir::Tensor& w,
       for (int64_t k = 0; k < a.hidden; ++k) dst[k * gh + j] = src[j * a.hidden + k];
     }
   }
+  if (floatGemmPackedAvailable() && (a.cell != Cell::kGru || a.linearBeforeReset)) {
+    for (int64_t d = 0; d < a.dirs; ++d) out.rtPacked.push_back(packFloatB(out.rt.data() + d * gh * a.hidden, a.hidden, gh, gh));
+  }
   return buildBiasAndPeep(a, who, b, p, out);
 }
 
@@ -390,6 +400,10 @@ Status buildQuantizedWeights(const Attrs& a, const std::string& who, const ir::T
   }
   out.rq.resize(static_cast<size_t>(r.numel()));
   for (int64_t i = 0; i < r.numel(); ++i) out.rq[static_cast<size_t>(i)] = shifted(r, i);
+  if (int8GemvAvailable()) {
+    out.wPacked.push_back(packInt8B(out.wq.data(), in, cols, cols));
+    for (int64_t d = 0; d < a.dirs; ++d) out.rPacked.push_back(packInt8B(out.rq.data() + d * a.hidden * gh, a.hidden, gh, gh));
+  }
   WH_RETURN_IF_ERROR(perColumn(*q[0], *q[1], w.dtype(), a.dirs, gh, "W", who, out.wScale, out.wZero));
   WH_RETURN_IF_ERROR(perColumn(*q[2], *q[3], w.dtype(), a.dirs, gh, "R", who, out.rScale, out.rZero));
   return buildBiasAndPeep(a, who, b, p, out);
@@ -397,10 +411,11 @@ Status buildQuantizedWeights(const Attrs& a, const std::string& who, const ir::T
 
 /// C[m, n] (ldc) = A[m, k] (lda) * B[k, n] (ldb) the way ONNX Runtime's quantized LSTM does it:
 /// A quantized to uint8 over [min(0, min A), max(0, max A)], B int8 with a zero point and a scale
-/// per column, int32 sums scaled by scale_A * scale_B[j]. `qa` and `acc` are scratch.
+/// per column, int32 sums scaled by scale_A * scale_B[j]. `qa` and `acc` are scratch. `packed`
+/// (null: none) is B packed for the VNNI product, which a product of a few rows takes.
 Status quantizedGemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const int8_t* b, int64_t ldb,
                      const int32_t* bZero, const float* bScale, float* c, int64_t ldc, std::vector<uint8_t>& qa,
-                     std::vector<int32_t>& acc, const std::string& who) {
+                     std::vector<int32_t>& acc, const std::string& who, const PackedInt8B* packed) {
   if (m == 0 || n == 0) return Status::ok();
   float lo = 0.f, hi = 0.f;
   for (int64_t i = 0; i < m; ++i) {
@@ -422,7 +437,9 @@ Status quantizedGemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t ld
     }
   }
   acc.resize(static_cast<size_t>(m * n));
-  if (k > 0) {
+  if (k > 0 && packed != nullptr && m <= 32) {
+    int8GemmPacked(m, qa.data(), k, zero, *packed, acc.data(), n);
+  } else if (k > 0) {
     const int32_t offset = 0;
     dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'N', 'F', m, n, k, 1.f, qa.data(), k, static_cast<uint8_t>(zero), b, ldb, 0,
                                          0.f, acc.data(), n, &offset);
@@ -604,7 +621,7 @@ Status RecurrentKernel::run(KernelContext& ctx) {
   if (wts->quantized) {
     WH_RETURN_IF_ERROR(quantizedGemm(rows, a_.dirs * gh, wts->input, xf.data<float>(), wts->input, wts->wq.data(),
                                      a_.dirs * gh, wts->wZero.data(), wts->wScale.data(), xproj_.data(), a_.dirs * gh,
-                                     quantizedA_, sums_, who));
+                                     quantizedA_, sums_, who, wts->wPacked.empty() ? nullptr : &wts->wPacked[0]));
   } else {
     WH_RETURN_IF_ERROR(gemm(rows, a_.dirs * gh, wts->input, xf.data<float>(), wts->input, wts->wt.data(), a_.dirs * gh,
                             xproj_.data(), a_.dirs * gh, who));
@@ -683,7 +700,9 @@ Status RecurrentKernel::runDirection(KernelContext& ctx, const Weights& w, int d
     if (w.quantized) {  // LSTM only
       WH_RETURN_IF_ERROR(quantizedGemm(batch, gh, H, state_.data(), H, w.rq.data() + d * H * gh, gh,
                                        w.rZero.data() + d * gh, w.rScale.data() + d * gh, gates_.data(), gh,
-                                       quantizedA_, sums_, who));
+                                       quantizedA_, sums_, who, w.rPacked.empty() ? nullptr : &w.rPacked[static_cast<size_t>(d)]));
+    } else if (!w.rtPacked.empty() && batch <= 16) {
+      floatGemmPacked(batch, state_.data(), H, w.rtPacked[static_cast<size_t>(d)], gates_.data(), gh);
     } else {
       WH_RETURN_IF_ERROR(gemm(batch, gruTwoGemms ? 2 * H : gh, H, state_.data(), H, rt, gh, gates_.data(), gh, who));
     }

@@ -1,0 +1,155 @@
+#include "cpu/gemv.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace whittle::runtime::cpu {
+
+bool int8GemvAvailable() {
+  static const bool has =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+PackedInt8B packInt8B(const int8_t* b, int64_t k, int64_t n, int64_t ldb) {
+  PackedInt8B p;
+  p.k = k;
+  p.n = n;
+  p.kBlocks = (k + 3) / 4;
+  p.nBlocks = (n + 15) / 16;
+  p.data.assign(static_cast<size_t>(p.kBlocks * p.nBlocks * 64), 0);
+  p.colSums.assign(static_cast<size_t>(n), 0);
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      const int8_t v = b[r * ldb + j];
+      p.data[static_cast<size_t>(((j / 16) * p.kBlocks + r / 4) * 64 + (j % 16) * 4 + r % 4)] = v;
+      p.colSums[static_cast<size_t>(j)] += v;
+    }
+  }
+  return p;
+}
+
+namespace {
+
+/// One row: out[j] = sum_r a[r] * B[r, j] (no zero point), four column blocks at a time.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void rowVnni(const uint32_t* aWords, const PackedInt8B& b,
+                                                                    int32_t* out) {
+  const int64_t kb = b.kBlocks;
+  const int8_t* base = b.data.data();
+  int64_t nb = 0;
+  for (; nb + 4 <= b.nBlocks; nb += 4) {
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+    __m512i acc2 = _mm512_setzero_si512(), acc3 = _mm512_setzero_si512();
+    const int8_t* p0 = base + nb * kb * 64;
+    const int8_t* p1 = p0 + kb * 64;
+    const int8_t* p2 = p1 + kb * 64;
+    const int8_t* p3 = p2 + kb * 64;
+    for (int64_t r = 0; r < kb; ++r) {
+      const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(aWords[r]));
+      acc0 = _mm512_dpbusd_epi32(acc0, a, _mm512_loadu_si512(p0 + r * 64));
+      acc1 = _mm512_dpbusd_epi32(acc1, a, _mm512_loadu_si512(p1 + r * 64));
+      acc2 = _mm512_dpbusd_epi32(acc2, a, _mm512_loadu_si512(p2 + r * 64));
+      acc3 = _mm512_dpbusd_epi32(acc3, a, _mm512_loadu_si512(p3 + r * 64));
+    }
+    const __m512i accs[4] = {acc0, acc1, acc2, acc3};
+    for (int64_t q = 0; q < 4; ++q) {
+      const int64_t col = (nb + q) * 16;
+      const int64_t left = std::min<int64_t>(16, b.n - col);
+      _mm512_mask_storeu_epi32(out + col, static_cast<__mmask16>((1u << left) - 1u), accs[q]);
+    }
+  }
+  for (; nb < b.nBlocks; ++nb) {
+    __m512i acc = _mm512_setzero_si512();
+    const int8_t* p = base + nb * kb * 64;
+    for (int64_t r = 0; r < kb; ++r) {
+      acc = _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(static_cast<int32_t>(aWords[r])), _mm512_loadu_si512(p + r * 64));
+    }
+    const int64_t col = nb * 16;
+    const int64_t left = std::min<int64_t>(16, b.n - col);
+    _mm512_mask_storeu_epi32(out + col, static_cast<__mmask16>((1u << left) - 1u), acc);
+  }
+}
+
+}  // namespace
+
+void int8GemmPacked(int64_t m, const uint8_t* a, int64_t lda, int32_t aZero, const PackedInt8B& b, int32_t* acc,
+                    int64_t ldacc) {
+  std::vector<uint32_t> words(static_cast<size_t>(b.kBlocks));
+  for (int64_t i = 0; i < m; ++i) {
+    const uint8_t* row = a + i * lda;
+    // Four uint8 of the row per word, the last group padded with zeros (B's padding rows are zero).
+    std::memset(words.data(), 0, words.size() * sizeof(uint32_t));
+    std::memcpy(words.data(), row, static_cast<size_t>(b.k));
+    int32_t* out = acc + i * ldacc;
+    rowVnni(words.data(), b, out);
+    for (int64_t j = 0; j < b.n; ++j) out[j] -= aZero * b.colSums[static_cast<size_t>(j)];
+  }
+}
+
+bool floatGemmPackedAvailable() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+PackedFloatB packFloatB(const float* b, int64_t k, int64_t n, int64_t ldb) {
+  PackedFloatB p;
+  p.k = k;
+  p.n = n;
+  p.nBlocks = (n + 63) / 64;
+  p.data.assign(static_cast<size_t>(p.nBlocks * k * 64), 0.f);
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t j = 0; j < n; ++j) p.data[static_cast<size_t>(((j / 64) * k + r) * 64 + j % 64)] = b[r * ldb + j];
+  }
+  return p;
+}
+
+namespace {
+
+/// ROWS rows of c: each block of 64 columns in four accumulators per row over the whole k, so that
+/// each load of B serves every row.
+template <int ROWS>
+__attribute__((target("avx512f"))) void floatRows(const float* a, int64_t lda, const PackedFloatB& b, float* c,
+                                                 int64_t ldc) {
+  for (int64_t nb = 0; nb < b.nBlocks; ++nb) {
+    __m512 acc[ROWS][4];
+    for (int i = 0; i < ROWS; ++i) {
+      for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_setzero_ps();
+    }
+    const float* p = b.data.data() + nb * b.k * 64;
+    for (int64_t r = 0; r < b.k; ++r, p += 64) {
+      const __m512 w0 = _mm512_loadu_ps(p), w1 = _mm512_loadu_ps(p + 16);
+      const __m512 w2 = _mm512_loadu_ps(p + 32), w3 = _mm512_loadu_ps(p + 48);
+      for (int i = 0; i < ROWS; ++i) {
+        const __m512 x = _mm512_set1_ps(a[i * lda + r]);
+        acc[i][0] = _mm512_fmadd_ps(x, w0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(x, w1, acc[i][1]);
+        acc[i][2] = _mm512_fmadd_ps(x, w2, acc[i][2]);
+        acc[i][3] = _mm512_fmadd_ps(x, w3, acc[i][3]);
+      }
+    }
+    for (int q = 0; q < 4; ++q) {
+      const int64_t col = nb * 64 + q * 16;
+      if (col >= b.n) break;
+      const int64_t left = std::min<int64_t>(16, b.n - col);
+      const auto mask = static_cast<__mmask16>(left == 16 ? 0xffffu : (1u << left) - 1u);
+      for (int i = 0; i < ROWS; ++i) _mm512_mask_storeu_ps(c + i * ldc + col, mask, acc[i][q]);
+    }
+  }
+}
+
+}  // namespace
+
+void floatGemmPacked(int64_t m, const float* a, int64_t lda, const PackedFloatB& b, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) floatRows<4>(a + i * lda, lda, b, c + i * ldc, ldc);
+  switch (m - i) {
+    case 3: floatRows<3>(a + i * lda, lda, b, c + i * ldc, ldc); break;
+    case 2: floatRows<2>(a + i * lda, lda, b, c + i * ldc, ldc); break;
+    case 1: floatRows<1>(a + i * lda, lda, b, c + i * ldc, ldc); break;
+    default: break;
+  }
+}
+
+}  // namespace whittle::runtime::cpu
