@@ -131,6 +131,7 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
   noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
   for (const auto& body : bodies) noteFloatWeightOps(body->graph(), ctx, "quantize-dynamic");
   WH_RETURN_IF_ERROR(storeBodies(bodies, *model.graph));
+  if (!bodies.empty()) removeDeadNodes(*model.graph);  // float weights only the bodies read, now int8 there
   if (inBodies > 0) {
     ctx.note("quantize-dynamic: " + std::to_string(inBodies) + " MatMul/Gemm quantized inside If/Loop/Scan bodies");
   }

@@ -631,6 +631,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     if (work.body != nullptr) ++counts.bodies;
   }
   WH_RETURN_IF_ERROR(storeBodies(bodies, *model.graph));
+  if (!bodies.empty()) removeDeadNodes(*model.graph);  // float weights only the bodies read, now int8 there
   if (counts.bodies > 0) {
     ctx.note("quantize-int8: quantized inside " + std::to_string(counts.bodies) + " If/Loop/Scan bod" +
              (counts.bodies == 1 ? "y" : "ies"));

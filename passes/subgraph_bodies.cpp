@@ -86,9 +86,35 @@ Expected<std::vector<std::unique_ptr<DecodedBody>>> decodeBodies(ir::Graph& grap
   return bodies;
 }
 
+namespace {
+
+/// Drops from the implicit inputs of the control-flow nodes in `scope` every value that none of
+/// their bodies reads any more (a rewrite gave the body its own int8 copy of a captured
+/// weight): the float original can then go, where nothing else reads it.
+void pruneCaptures(std::vector<std::unique_ptr<DecodedBody>>& bodies, const ir::Graph& scope) {
+  std::map<ir::Node*, std::set<std::string>> read;
+  for (const auto& b : bodies) {
+    if (&b->holder->graph() != &scope) continue;
+    std::set<std::string>& names = read[b->holder];
+    for (size_t j = 0; j < b->sub.captures.size(); ++j) {
+      const ir::Value* input = b->sub.graph->inputs()[b->sub.numFormalInputs + j];
+      if (input->hasUses() || input->isGraphOutput() || input->hasImplicitUses()) names.insert(input->name());
+    }
+  }
+  for (auto& [holder, names] : read) {
+    const std::vector<ir::Value*> captured = holder->implicitInputs();
+    for (ir::Value* v : captured) {
+      if (!names.contains(v->name())) holder->removeImplicitInput(v);
+    }
+  }
+}
+
+}  // namespace
+
 Status storeBodies(std::vector<std::unique_ptr<DecodedBody>>& bodies, ir::Graph& main) {
   for (auto it = bodies.rbegin(); it != bodies.rend(); ++it) {
     DecodedBody& body = **it;
+    pruneCaptures(bodies, body.graph());  // the control-flow nodes inside it, whose bodies are stored
     std::set<std::string> enclosing;
     for (int p = body.parent;; p = bodies[static_cast<size_t>(p)]->parent) {
       const ir::Graph& scope = p < 0 ? main : bodies[static_cast<size_t>(p)]->graph();
@@ -113,6 +139,7 @@ Status storeBodies(std::vector<std::unique_ptr<DecodedBody>>& bodies, ir::Graph&
     WH_RETURN_IF_ERROR(onnx_io::storeSubgraph(body.sub, stored).withContext(body.label()));
     body.holder->setAttribute(std::move(stored));
   }
+  pruneCaptures(bodies, main);
   return Status::ok();
 }
 

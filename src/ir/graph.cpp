@@ -175,6 +175,22 @@ void Node::addImplicitInput(Value* value) {
   if (GraphListener* l = listener()) l->inputChanged(*this, nullptr, value);
 }
 
+void Node::removeImplicitInput(Value* value) {
+  if (std::find(implicitInputs_.begin(), implicitInputs_.end(), value) == implicitInputs_.end()) return;
+  // Implicit uses are numbered by position: drop them all and number the rest again.
+  std::vector<Value*> kept;
+  for (size_t k = 0; k < implicitInputs_.size(); ++k) {
+    removeUse(implicitInputs_[k], static_cast<int32_t>(-static_cast<int32_t>(k) - 1));
+    if (implicitInputs_[k] != value) kept.push_back(implicitInputs_[k]);
+  }
+  implicitInputs_.clear();
+  for (Value* v : kept) {
+    implicitInputs_.push_back(v);
+    v->uses_.push_back({this, static_cast<int32_t>(-static_cast<int32_t>(implicitInputs_.size()))});
+  }
+  if (GraphListener* l = listener()) l->inputChanged(*this, value, nullptr);
+}
+
 bool Node::hasSubgraphs() const {
   return std::any_of(attributes_.begin(), attributes_.end(), [](const Attribute& a) {
     return a.kind == Attribute::Kind::kGraph || a.kind == Attribute::Kind::kGraphs;
@@ -322,6 +338,13 @@ void Graph::setOutput(size_t i, Value* value) {
     listener_->valueModified(*old);
     listener_->valueModified(*value);
   }
+}
+
+void Graph::removeOutput(size_t i) {
+  WH_CHECK(i < outputs_.size(), "output index out of range");
+  Value* old = outputs_[i];
+  outputs_.erase(outputs_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (listener_ != nullptr) listener_->valueModified(*old);
 }
 
 void Graph::removeInput(Value* value) {

@@ -209,6 +209,8 @@ class Node {
   /// Values that subgraph attributes (If/Loop/Scan bodies) read from the enclosing graph.
   const std::vector<Value*>& implicitInputs() const { return implicitInputs_; }
   void addImplicitInput(Value* value);
+  /// Drops `value` from the implicit inputs (a rewrite left no subgraph reading it).
+  void removeImplicitInput(Value* value);
   bool hasSubgraphs() const;
 
   const std::vector<Attribute>& attributes() const { return attributes_; }
@@ -303,6 +305,8 @@ class Graph {
   const std::vector<Value*>& outputs() const { return outputs_; }
   void addOutput(Value* value);
   void setOutput(size_t i, Value* value);
+  /// Drops graph output `i` from the list (the value stays, with its producer and uses).
+  void removeOutput(size_t i);
   void removeInput(Value* value);
   /// Initializers in the order the model listed them, then those added since.
   const std::vector<Value*>& initializers() const { return initializers_; }
