@@ -629,6 +629,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   // kernel per Constant on every run.
   ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
   lowerBlockwiseWeights(graph, keep);
+  lowerBlockwiseGathers(graph, keep);
   lowerQdqGroups(graph, keep);
   bypassIdentities(graph, keep);
   foldConstantReshapes(graph, keep);

@@ -38,6 +38,13 @@ int64_t lowerQdqGemms(ir::Graph& graph, const std::unordered_set<const ir::Value
 /// runs with q kept packed (src/runtime/lower_nbits.cpp). Values in `keep` stay.
 void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Step E of lowerForCpu: Gather (along any axis but the last) from DequantizeLinear(q, s, z;
+/// axis = last, block_size) of a constant int4/uint4/int8/uint8 table becomes com.microsoft
+/// GatherBlockQuantized, which dequantizes only the gathered rows, instead of the whole table on
+/// every run (src/runtime/lower_gather_blockwise.cpp). Values in `keep` stay. Returns the
+/// Gathers rewritten.
+int64_t lowerBlockwiseGathers(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
 /// Step R of lowerForCpu: Reshape, Squeeze, Unsqueeze and Flatten of a constant with constant
 /// shape operands become initializers sharing the constant's buffer (Paddle2ONNX reshapes
 /// every Conv bias to [1, C, 1, 1] at run time); Transpose of a constant becomes the
@@ -100,6 +107,8 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 ///    written as Constant nodes (Paddle2ONNX exports) fold and fuse like initializers.
 ///
 /// W. lowerBlockwiseWeights(): block-wise weight-only MatMuls onto the low-bit kernel.
+///
+/// E. lowerBlockwiseGathers(): Gathers from block-wise quantized embeddings dequantize the rows.
 ///
 /// Q. lowerQdqGroups().
 ///
