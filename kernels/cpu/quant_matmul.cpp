@@ -131,46 +131,8 @@ void referenceMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape
   }
 }
 
-// acc for every batch through exact float32 GEMMs (see the top of the file); the same result
-// as referenceMatMul.
-void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
-                      const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
-  constexpr int64_t kChunk = 258;  // 258 * 255 * 255 < 2^24
-  std::vector<float> aF(static_cast<size_t>(s.m * s.k)), bF(static_cast<size_t>(s.k * s.n)),
-      part(static_cast<size_t>(s.m * s.n));
-  for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
-    const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
-    centredRows(a, ao, s, aZp, transA, aF.data());
-    for (int64_t kk = 0; kk < s.k; ++kk) {
-      for (int64_t j = 0; j < s.n; ++j) {
-        const int32_t z = bZp.size() == 1 ? bZp[0] : bZp[static_cast<size_t>(j)];
-        const int64_t idx = transB ? j * s.k + kk : kk * s.n + j;
-        bF[static_cast<size_t>(kk * s.n + j)] = static_cast<float>(byteAt(b, bo + idx) - z);
-      }
-    }
-    int32_t* out = acc + static_cast<int64_t>(batch) * s.m * s.n;
-    for (int64_t k0 = 0; k0 < s.k; k0 += kChunk) {
-      const int64_t kc = std::min(kChunk, s.k - k0);
-      dnnl_status_t st = dnnl_sgemm('N', 'N', s.m, s.n, kc, 1.0f, aF.data() + k0, s.k, bF.data() + k0 * s.n, s.n, 0.0f,
-                                    part.data(), s.n);
-      WH_CHECK(st == dnnl_success, "dnnl_sgemm failed on valid dims");
-      for (int64_t i = 0; i < s.m * s.n; ++i) {
-        out[i] = static_cast<int32_t>(static_cast<uint32_t>(out[i]) +
-                                      static_cast<uint32_t>(static_cast<int32_t>(part[static_cast<size_t>(i)])));
-      }
-    }
-  }
-}
+// ---- exact float products (see the top of the file) ----
 
-/// Below this many multiply-adds per batch entry the reference's dot products are as fast.
-constexpr int64_t kFloatExactMinMacs = int64_t{1} << 15;
-
-// ---- QLinearMatMul of two activations with K <= 258: one exact float product, requantised ----
-//
-// With K <= 258 every dot product is one exact float sum (the top of the file), so the
-// QLinearMatMul output is requantised straight from it: no int32 accumulators, no chunks. Small
-// batch entries (attention's 16 x 16 x 32 per head) run a loop the compiler vectorises over N,
-// larger ones oneDNN's sgemm; both exact in any order of summation.
 constexpr int64_t kExactChunk = 258;  // 258 * 255 * 255 < 2^24
 
 // out = the M x K rows of a batch entry of `a` (read transposed when `trans`) minus the zero
@@ -202,6 +164,69 @@ WH_QUANT_SIMD void centreColsFloat(const X* b, int64_t k, int64_t n, bool trans,
     std::fill(row + n, row + ld, 0.0f);
   }
 }
+
+// The M x K rows of the batch entry of `a` at element `offset`, centred, as float (see centreRowsFloat).
+void centreRows(const ir::Tensor& a, int64_t offset, int64_t m, int64_t k, bool trans, const std::vector<int32_t>& zp, float* out) {
+  if (a.dtype() == DataType::kInt8) {
+    centreRowsFloat(reinterpret_cast<const int8_t*>(a.rawData()) + offset, m, k, trans, zp.data(), zp.size() > 1, out);
+  } else {
+    centreRowsFloat(reinterpret_cast<const uint8_t*>(a.rawData()) + offset, m, k, trans, zp.data(), zp.size() > 1, out);
+  }
+}
+
+// The K x N matrix of the batch entry of `b` at element `offset`, centred, as float in rows of `ld`.
+void centreCols(const ir::Tensor& b, int64_t offset, int64_t k, int64_t n, bool trans, const std::vector<int32_t>& zp, int64_t ld,
+                float* out) {
+  if (b.dtype() == DataType::kInt8) {
+    centreColsFloat(reinterpret_cast<const int8_t*>(b.rawData()) + offset, k, n, trans, zp.data(), zp.size() > 1, ld, out);
+  } else {
+    centreColsFloat(reinterpret_cast<const uint8_t*>(b.rawData()) + offset, k, n, trans, zp.data(), zp.size() > 1, ld, out);
+  }
+}
+
+// acc for every batch through exact float32 GEMMs (see the top of the file); the same result
+// as referenceMatMul.
+void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
+                      const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
+  std::vector<float> aF(static_cast<size_t>(s.m * s.k)), bF(static_cast<size_t>(s.k * s.n)),
+      part(static_cast<size_t>(s.m * s.n));
+  int64_t lastB = -1;
+  for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
+    centreRows(a, s.aOffsets[batch], s.m, s.k, transA, aZp, aF.data());
+    if (s.bOffsets[batch] != lastB) centreCols(b, lastB = s.bOffsets[batch], s.k, s.n, transB, bZp, s.n, bF.data());
+    int32_t* out = acc + static_cast<int64_t>(batch) * s.m * s.n;
+    for (int64_t k0 = 0; k0 < s.k; k0 += kExactChunk) {
+      const int64_t kc = std::min(kExactChunk, s.k - k0);
+      dnnl_status_t st = dnnl_sgemm('N', 'N', s.m, s.n, kc, 1.0f, aF.data() + k0, s.k, bF.data() + k0 * s.n, s.n, 0.0f,
+                                    part.data(), s.n);
+      WH_CHECK(st == dnnl_success, "dnnl_sgemm failed on valid dims");
+      for (int64_t i = 0; i < s.m * s.n; ++i) {
+        out[i] = static_cast<int32_t>(static_cast<uint32_t>(out[i]) +
+                                      static_cast<uint32_t>(static_cast<int32_t>(part[static_cast<size_t>(i)])));
+      }
+    }
+  }
+}
+
+/// Below this many multiply-adds per batch entry the reference's dot products are as fast.
+constexpr int64_t kFloatExactMinMacs = int64_t{1} << 15;
+
+// acc for every batch: exact float GEMMs for large problems, the reference for small ones.
+void matMulAcc(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
+               const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
+  if (s.m * s.n * s.k >= kFloatExactMinMacs) {
+    floatExactMatMul(a, b, s, aZp, bZp, transA, transB, acc);
+  } else {
+    referenceMatMul(a, b, s, aZp, bZp, transA, transB, acc);
+  }
+}
+
+// ---- QLinearMatMul of two activations with K <= 258: one exact float product, requantised ----
+//
+// With K <= 258 every dot product is one exact float sum (the top of the file), so the
+// QLinearMatMul output is requantised straight from it: no int32 accumulators, no chunks. Small
+// batch entries (attention's 16 x 16 x 32 per head) run 4 x 16 register tiles, larger ones
+// oneDNN's sgemm; both exact in any order of summation.
 
 constexpr int64_t kTileRows = 4, kTileCols = 16;
 using Float16Lanes = float __attribute__((vector_size(kTileCols * sizeof(float))));  // one zmm; two ymm or four xmm elsewhere
@@ -239,11 +264,6 @@ WH_QUANT_SIMD void requantizeRows(const float* acc, int64_t rows, int64_t n, con
   }
 }
 
-template <class X>
-const X* bytesOf(const ir::Tensor& t) {
-  return reinterpret_cast<const X*>(t.rawData());
-}
-
 // QLinearMatMul (no transposes) for s.k <= kExactChunk: y = requantised exact products.
 // scales[j] = a_scale * b_scale[j] / y_scale (one value or N).
 void exactFloatQLinear(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
@@ -254,20 +274,8 @@ void exactFloatQLinear(const ir::Tensor& a, const ir::Tensor& b, const MatMulSha
       part(static_cast<size_t>(s.m * s.n));
   int64_t lastB = -1;
   for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
-    const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
-    if (a.dtype() == DataType::kInt8) {
-      centreRowsFloat(bytesOf<int8_t>(a) + ao, s.m, s.k, false, aZp.data(), aZp.size() > 1, aF.data());
-    } else {
-      centreRowsFloat(bytesOf<uint8_t>(a) + ao, s.m, s.k, false, aZp.data(), aZp.size() > 1, aF.data());
-    }
-    if (bo != lastB) {  // a B broadcast over A's batches is centred once
-      if (b.dtype() == DataType::kInt8) {
-        centreColsFloat(bytesOf<int8_t>(b) + bo, s.k, s.n, false, bZp.data(), bZp.size() > 1, ldb, bF.data());
-      } else {
-        centreColsFloat(bytesOf<uint8_t>(b) + bo, s.k, s.n, false, bZp.data(), bZp.size() > 1, ldb, bF.data());
-      }
-      lastB = bo;
-    }
+    centreRows(a, s.aOffsets[batch], s.m, s.k, false, aZp, aF.data());
+    if (s.bOffsets[batch] != lastB) centreCols(b, lastB = s.bOffsets[batch], s.k, s.n, false, bZp, ldb, bF.data());
     if (s.m * s.n * s.k < (int64_t{1} << 18)) {
       smallSgemm(aF.data(), bF.data(), s.m, s.n, s.k, ldb, part.data());
     } else {
@@ -280,16 +288,6 @@ void exactFloatQLinear(const ir::Tensor& a, const ir::Tensor& b, const MatMulSha
     } else {
       requantizeRows(part.data(), s.m, s.n, scales.data(), scales.size() > 1, range, yZp, y.mutableData<uint8_t>() + offset);
     }
-  }
-}
-
-// acc for every batch: exact float GEMMs for large problems, the reference for small ones.
-void matMulAcc(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
-               const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
-  if (s.m * s.n * s.k >= kFloatExactMinMacs) {
-    floatExactMatMul(a, b, s, aZp, bZp, transA, transB, acc);
-  } else {
-    referenceMatMul(a, b, s, aZp, bZp, transA, transB, acc);
   }
 }
 
