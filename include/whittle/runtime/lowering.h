@@ -153,6 +153,8 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 ///    4-D Transpose that a Conv reads and whose output, channels last, is its input's memory
 ///    (NHWC -> NCHW, perm [0, 3, 1, 2] up to axes of size 1), or that reads a Conv's output and
 ///    whose channels-last input is its output's memory ([0, 2, 3, 1]), becomes a Reshape view.
+///    A nearest Resize of H and W only passes through, its scales or sizes permuted to [N, H, W, C];
+///    a ReduceMean over axes 2 and 3 with keepdims becomes a GlobalAveragePool first.
 ///
 /// `keep` names values that must survive unchanged (SessionOptions::extraOutputs).
 /// Rewrites that do not apply are skipped; an error means the graph was malformed.
