@@ -308,9 +308,16 @@ void globalPool(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, Layout 
         for (int64_t s = 1; s < spatial; ++s) best = xp[s] > best ? xp[s] : best;
         y[plane] = best;
       } else if (kind == PoolKind::kAverage) {
-        T acc = 0;
-        for (int64_t s = 0; s < spatial; ++s) acc += xp[s];
-        y[plane] = spatial > 0 ? acc / static_cast<T>(spatial) : T(0);
+        // Eight double partial sums: one float sum over a 80 x 112 plane drifted by 1e-4
+        // relative (ReduceMean in ONNX Runtime sums in blocks), and one chain waits on each add.
+        double acc[8] = {};
+        int64_t s = 0;
+        for (; s + 8 <= spatial; s += 8) {
+          for (int64_t l = 0; l < 8; ++l) acc[l] += static_cast<double>(xp[s + l]);
+        }
+        for (; s < spatial; ++s) acc[0] += static_cast<double>(xp[s]);
+        const double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        y[plane] = spatial > 0 ? static_cast<T>(sum / static_cast<double>(spatial)) : T(0);
       } else {
         double acc = 0;
         for (int64_t s = 0; s < spatial; ++s) acc += std::pow(std::fabs(static_cast<double>(xp[s])), p);
@@ -335,18 +342,19 @@ void globalPool(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, Layout 
       std::fill(yb, yb + c, T(0));
       continue;
     }
+    if (kind == PoolKind::kAverage) {  // per-channel sums in double, as above
+      std::vector<double> acc(static_cast<size_t>(c), 0.0);
+      for (int64_t s = 0; s < spatial; ++s) {
+        const T* row = xb + s * c;
+        for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += static_cast<double>(row[ch]);
+      }
+      for (int64_t ch = 0; ch < c; ++ch) yb[ch] = static_cast<T>(acc[static_cast<size_t>(ch)] / static_cast<double>(spatial));
+      continue;
+    }
     std::copy(xb, xb + c, yb);
     for (int64_t s = 1; s < spatial; ++s) {
       const T* row = xb + s * c;
-      if (kind == PoolKind::kMax) {
-        for (int64_t ch = 0; ch < c; ++ch) yb[ch] = row[ch] > yb[ch] ? row[ch] : yb[ch];
-      } else {
-        for (int64_t ch = 0; ch < c; ++ch) yb[ch] += row[ch];
-      }
-    }
-    if (kind == PoolKind::kAverage) {
-      T scale = T(1) / static_cast<T>(spatial);
-      for (int64_t ch = 0; ch < c; ++ch) yb[ch] *= scale;
+      for (int64_t ch = 0; ch < c; ++ch) yb[ch] = row[ch] > yb[ch] ? row[ch] : yb[ch];
     }
   }
 }

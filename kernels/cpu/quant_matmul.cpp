@@ -27,6 +27,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 #include "cpu/dnnl_glue.h"
 #include "cpu/kernel_util.h"
@@ -130,26 +131,72 @@ void referenceMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape
   }
 }
 
+// ---- exact float products (see the top of the file) ----
+
+constexpr int64_t kExactChunk = 258;  // 258 * 255 * 255 < 2^24
+
+// out = the M x K rows of a batch entry of `a` (read transposed when `trans`) minus the zero
+// point of their row (one value, or one per row), as float.
+template <class X>
+WH_QUANT_SIMD void centreRowsFloat(const X* a, int64_t m, int64_t k, bool trans, const int32_t* zp, bool zpPerRow, float* out) {
+  for (int64_t i = 0; i < m; ++i) {
+    const auto z = static_cast<float>(zp[zpPerRow ? i : 0]);
+    float* row = out + i * k;
+    if (trans) {
+      for (int64_t kk = 0; kk < k; ++kk) row[kk] = static_cast<float>(a[kk * m + i]) - z;
+    } else {
+      for (int64_t kk = 0; kk < k; ++kk) row[kk] = static_cast<float>(a[i * k + kk]) - z;
+    }
+  }
+}
+
+// out = the K x N matrix of a batch entry of `b` (read transposed when `trans`) minus the zero
+// point of its column (one value, or one per column), as float, in rows of `ld` >= N floats
+// whose tail is zero.
+template <class X>
+WH_QUANT_SIMD void centreColsFloat(const X* b, int64_t k, int64_t n, bool trans, const int32_t* zp, bool zpPerCol, int64_t ld,
+                                   float* out) {
+  for (int64_t kk = 0; kk < k; ++kk) {
+    float* row = out + kk * ld;
+    for (int64_t j = 0; j < n; ++j) {
+      row[j] = static_cast<float>(trans ? b[j * k + kk] : b[kk * n + j]) - static_cast<float>(zp[zpPerCol ? j : 0]);
+    }
+    std::fill(row + n, row + ld, 0.0f);
+  }
+}
+
+// The M x K rows of the batch entry of `a` at element `offset`, centred, as float (see centreRowsFloat).
+void centreRows(const ir::Tensor& a, int64_t offset, int64_t m, int64_t k, bool trans, const std::vector<int32_t>& zp, float* out) {
+  if (a.dtype() == DataType::kInt8) {
+    centreRowsFloat(reinterpret_cast<const int8_t*>(a.rawData()) + offset, m, k, trans, zp.data(), zp.size() > 1, out);
+  } else {
+    centreRowsFloat(reinterpret_cast<const uint8_t*>(a.rawData()) + offset, m, k, trans, zp.data(), zp.size() > 1, out);
+  }
+}
+
+// The K x N matrix of the batch entry of `b` at element `offset`, centred, as float in rows of `ld`.
+void centreCols(const ir::Tensor& b, int64_t offset, int64_t k, int64_t n, bool trans, const std::vector<int32_t>& zp, int64_t ld,
+                float* out) {
+  if (b.dtype() == DataType::kInt8) {
+    centreColsFloat(reinterpret_cast<const int8_t*>(b.rawData()) + offset, k, n, trans, zp.data(), zp.size() > 1, ld, out);
+  } else {
+    centreColsFloat(reinterpret_cast<const uint8_t*>(b.rawData()) + offset, k, n, trans, zp.data(), zp.size() > 1, ld, out);
+  }
+}
+
 // acc for every batch through exact float32 GEMMs (see the top of the file); the same result
 // as referenceMatMul.
 void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
                       const std::vector<int32_t>& bZp, bool transA, bool transB, int32_t* acc) {
-  constexpr int64_t kChunk = 258;  // 258 * 255 * 255 < 2^24
   std::vector<float> aF(static_cast<size_t>(s.m * s.k)), bF(static_cast<size_t>(s.k * s.n)),
       part(static_cast<size_t>(s.m * s.n));
+  int64_t lastB = -1;
   for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
-    const int64_t ao = s.aOffsets[batch], bo = s.bOffsets[batch];
-    centredRows(a, ao, s, aZp, transA, aF.data());
-    for (int64_t kk = 0; kk < s.k; ++kk) {
-      for (int64_t j = 0; j < s.n; ++j) {
-        const int32_t z = bZp.size() == 1 ? bZp[0] : bZp[static_cast<size_t>(j)];
-        const int64_t idx = transB ? j * s.k + kk : kk * s.n + j;
-        bF[static_cast<size_t>(kk * s.n + j)] = static_cast<float>(byteAt(b, bo + idx) - z);
-      }
-    }
+    centreRows(a, s.aOffsets[batch], s.m, s.k, transA, aZp, aF.data());
+    if (s.bOffsets[batch] != lastB) centreCols(b, lastB = s.bOffsets[batch], s.k, s.n, transB, bZp, s.n, bF.data());
     int32_t* out = acc + static_cast<int64_t>(batch) * s.m * s.n;
-    for (int64_t k0 = 0; k0 < s.k; k0 += kChunk) {
-      const int64_t kc = std::min(kChunk, s.k - k0);
+    for (int64_t k0 = 0; k0 < s.k; k0 += kExactChunk) {
+      const int64_t kc = std::min(kExactChunk, s.k - k0);
       dnnl_status_t st = dnnl_sgemm('N', 'N', s.m, s.n, kc, 1.0f, aF.data() + k0, s.k, bF.data() + k0 * s.n, s.n, 0.0f,
                                     part.data(), s.n);
       WH_CHECK(st == dnnl_success, "dnnl_sgemm failed on valid dims");
@@ -171,6 +218,76 @@ void matMulAcc(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, c
     floatExactMatMul(a, b, s, aZp, bZp, transA, transB, acc);
   } else {
     referenceMatMul(a, b, s, aZp, bZp, transA, transB, acc);
+  }
+}
+
+// ---- QLinearMatMul of two activations with K <= 258: one exact float product, requantised ----
+//
+// With K <= 258 every dot product is one exact float sum (the top of the file), so the
+// QLinearMatMul output is requantised straight from it: no int32 accumulators, no chunks. Small
+// batch entries (attention's 16 x 16 x 32 per head) run 4 x 16 register tiles, larger ones
+// oneDNN's sgemm; both exact in any order of summation.
+
+constexpr int64_t kTileRows = 4, kTileCols = 16;
+using Float16Lanes = float __attribute__((vector_size(kTileCols * sizeof(float))));  // one zmm; two ymm or four xmm elsewhere
+
+// y = a (M x K, rows padded with zeros to a multiple of kTileRows) * b (K x N in rows of ldb, a
+// multiple of kTileCols, zero-padded), y M x N: 4 x 16 tiles of accumulators held in registers
+// across K (accumulating in memory made every step wait on the store before it).
+WH_QUANT_SIMD void smallSgemm(const float* a, const float* b, int64_t m, int64_t n, int64_t k, int64_t ldb, float* y) {
+  for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
+    for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
+      Float16Lanes acc[kTileRows] = {};
+      for (int64_t kk = 0; kk < k; ++kk) {
+        Float16Lanes bv;
+        std::memcpy(&bv, b + kk * ldb + j0, sizeof(bv));
+        for (int64_t r = 0; r < kTileRows; ++r) acc[r] += a[(i0 + r) * k + kk] * bv;
+      }
+      for (int64_t r = 0; r < std::min(kTileRows, m - i0); ++r) {
+        float tile[kTileCols];
+        std::memcpy(tile, &acc[r], sizeof(tile));
+        std::copy(tile, tile + std::min(kTileCols, n - j0), y + (i0 + r) * n + j0);
+      }
+    }
+  }
+}
+
+// y[i, j] = saturate(round(acc[i, j] * scales[j or 0]) + zp), acc holding exact integers.
+template <class Y>
+WH_QUANT_SIMD void requantizeRows(const float* acc, int64_t rows, int64_t n, const float* scales, bool perCol, IntRange range,
+                                  int32_t zp, Y* y) {
+  const auto lo = static_cast<float>(range.lo - zp), hi = static_cast<float>(range.hi - zp);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      y[r * n + j] = static_cast<Y>(clampRoundAddZp(acc[r * n + j] * scales[perCol ? j : 0], lo, hi, zp));
+    }
+  }
+}
+
+// QLinearMatMul (no transposes) for s.k <= kExactChunk: y = requantised exact products.
+// scales[j] = a_scale * b_scale[j] / y_scale (one value or N).
+void exactFloatQLinear(const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const std::vector<int32_t>& aZp,
+                       const std::vector<int32_t>& bZp, const std::vector<float>& scales, IntRange range, int32_t yZp,
+                       ir::Tensor& y) {
+  const int64_t mPad = (s.m + kTileRows - 1) / kTileRows * kTileRows, ldb = (s.n + kTileCols - 1) / kTileCols * kTileCols;
+  std::vector<float> aF(static_cast<size_t>(mPad * s.k), 0.0f), bF(static_cast<size_t>(s.k * ldb)),
+      part(static_cast<size_t>(s.m * s.n));
+  int64_t lastB = -1;
+  for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
+    centreRows(a, s.aOffsets[batch], s.m, s.k, false, aZp, aF.data());
+    if (s.bOffsets[batch] != lastB) centreCols(b, lastB = s.bOffsets[batch], s.k, s.n, false, bZp, ldb, bF.data());
+    if (s.m * s.n * s.k < (int64_t{1} << 18)) {
+      smallSgemm(aF.data(), bF.data(), s.m, s.n, s.k, ldb, part.data());
+    } else {
+      dnnl_status_t st = dnnl_sgemm('N', 'N', s.m, s.n, s.k, 1.0f, aF.data(), s.k, bF.data(), ldb, 0.0f, part.data(), s.n);
+      WH_CHECK(st == dnnl_success, "dnnl_sgemm failed on valid dims");
+    }
+    const int64_t offset = static_cast<int64_t>(batch) * s.m * s.n;
+    if (y.dtype() == DataType::kInt8) {
+      requantizeRows(part.data(), s.m, s.n, scales.data(), scales.size() > 1, range, yZp, y.mutableData<int8_t>() + offset);
+    } else {
+      requantizeRows(part.data(), s.m, s.n, scales.data(), scales.size() > 1, range, yZp, y.mutableData<uint8_t>() + offset);
+    }
   }
 }
 
@@ -218,6 +335,12 @@ class Int8MatMulKernel final : public Kernel {
       if (st.isOk()) return runOnednn(ctx, a, p.aZp[0]);
       if (st.code() != StatusCode::kUnimplemented) return st;
       fastPath_ = false;
+    }
+    if (qlinear_ && s.k <= kExactChunk) {  // attention's Q K^T and P V: exact float products, requantised
+      std::vector<float> scales(p.bScales.size());
+      for (size_t j = 0; j < scales.size(); ++j) scales[j] = p.aScale * p.bScales[j] / p.yScale;
+      exactFloatQLinear(a, b, s, p.aZp, p.bZp, scales, *intRange(p.yType), p.yZp, ctx.allocateOutput(0, p.yType, s.outDims));
+      return Status::ok();
     }
     const int64_t count = static_cast<int64_t>(s.aOffsets.size()) * s.m * s.n;
     std::vector<int32_t> accBuffer;

@@ -13,6 +13,7 @@
 #include <cfloat>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <optional>
 #include <unordered_map>
@@ -46,6 +47,7 @@ class Lowering {
   Status fuseEpilogues();
   Status keepChannelsLast();
   void markSumInPlace();
+  void reduceMeansAsGlobalPools();
 
  private:
   bool pinned(const ir::Value* v) const {
@@ -326,7 +328,36 @@ Status Lowering::fuseEpilogues() {
 /// kToLast: a Transpose whose output, kept channels last, is its input's memory (perm
 /// [0, 3, 1, 2], NHWC -> NCHW, as tf2onnx writes before a Conv); kFromLast: one whose output is
 /// its channels-last input's memory ([0, 2, 3, 1], after a Conv). Either becomes a view.
-enum class Role { kOther, kConv, kPool, kGlobalPool, kSameLayout, kShape, kToLast, kFromLast };
+enum class Role { kOther, kConv, kPool, kGlobalPool, kSameLayout, kShape, kToLast, kFromLast, kResize };
+
+/// Whether a 4-D Resize leaves N and C alone in a way that holds in either layout: nearest
+/// mode, no `axes`, no crop, and constant scales [1, 1, sh, sw] (or sizes [N, C, h, w] that
+/// keep N and C). An axis of scale 1 maps every index to itself in every coordinate mode but
+/// tf_crop_and_resize, so the same Resize on [N, H, W, C] with the scales permuted computes
+/// the same values (FPN upsampling between channels-last convolutions).
+std::optional<int> layoutFreeResizeInput(const ir::Node& n) {
+  if (!n.domain().empty() || n.opType() != "Resize" || n.output(0) == nullptr) return std::nullopt;
+  if (n.attrString("mode", "nearest") != "nearest" || n.hasAttribute("axes") ||
+      n.attrString("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize" ||
+      n.attrString("keep_aspect_ratio_policy", "stretch") != "stretch") {
+    return std::nullopt;
+  }
+  for (int i : {2, 3}) {  // scales, or sizes (opset 11+); opset 10 has scales at 1
+    const int at = n.numInputs() == 2 ? 1 : i;
+    if (static_cast<size_t>(at) >= n.numInputs() || n.input(static_cast<size_t>(at)) == nullptr) continue;
+    const ir::Tensor* t = ir::constantOf(n.input(static_cast<size_t>(at)), ir::ConstantScope::kSession);
+    if (t == nullptr || t->numel() == 0) continue;
+    if (t->numel() != 4) return std::nullopt;
+    if (t->dtype() == ir::DataType::kFloat) {
+      return t->data<float>()[0] == 1.0f && t->data<float>()[1] == 1.0f ? std::optional<int>(at) : std::nullopt;
+    }
+    const auto& in = n.input(0)->type().shape;
+    if (t->dtype() != ir::DataType::kInt64 || !in || in->size() != 4) return std::nullopt;
+    const int64_t* z = t->data<int64_t>();
+    return (*in)[0].value == z[0] && (*in)[1].value == z[1] && z[0] > 0 ? std::optional<int>(at) : std::nullopt;
+  }
+  return std::nullopt;
+}
 
 /// Whether the axes of a 4-D tensor of `dims`, read in the order `axes` (keyed by `keys`),
 /// are in memory order: the keys increase once axes of size 1 are left out.
@@ -387,7 +418,28 @@ class ValueClasses {
   std::unordered_map<const ir::Value*, const ir::Value*> parent_;
 };
 
+/// ReduceMean over axes 2 and 3 of a 4-D float32 tensor with keepdims is GlobalAveragePool,
+/// which step 2 keeps channels last (PP-OCRv6's squeeze-excitation blocks write it so).
+void Lowering::reduceMeansAsGlobalPools() {
+  for (ir::Node* n : graph_.nodes()) {
+    if (!n->domain().empty() || n->opType() != "ReduceMean" || n->output(0) == nullptr) continue;
+    const ir::Value* x = n->input(0);
+    if (x == nullptr || x->dtype() != ir::DataType::kFloat || rankOf(x) != 4 || n->attrInt("keepdims", 1) != 1) continue;
+    std::vector<int64_t> axes = n->attrInts("axes");
+    if (n->numInputs() > 1 && n->input(1) != nullptr) {  // opset 18: axes as an input
+      const ir::Tensor* t = ir::constantOf(n->input(1), kSession);
+      if (t == nullptr || t->dtype() != ir::DataType::kInt64) continue;
+      axes.assign(t->data<int64_t>(), t->data<int64_t>() + t->numel());
+    }
+    for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
+    std::sort(axes.begin(), axes.end());
+    if (axes != std::vector<int64_t>{2, 3}) continue;
+    replaceNodes({n}, n->output(0), "GlobalAveragePool", "", n->name(), {n->input(0)}, {});
+  }
+}
+
 Status Lowering::keepChannelsLast() {
+  reduceMeansAsGlobalPools();
   std::vector<ir::Node*> nodes = graph_.nodes();
   auto isConv = [](const ir::Node* n) {
     return (n->opType() == "Conv" && n->domain().empty()) ||
@@ -402,7 +454,8 @@ Status Lowering::keepChannelsLast() {
     if (isConv(n)) {
       r = rankOf(n->input(1));
     } else if (n->domain().empty() && (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-                                       op == "GlobalMaxPool" || op == "Concat" || isUnaryLayoutFree(op))) {
+                                       op == "GlobalMaxPool" || op == "Concat" || op == "Resize" ||
+                                       isUnaryLayoutFree(op))) {
       r = rankOf(n->input(0));
     } else if (n->domain().empty() && isBinaryLayoutFree(op)) {
       for (const ir::Value* in : n->inputs()) {
@@ -460,6 +513,7 @@ Status Lowering::keepChannelsLast() {
     }
     if (op == "GlobalAveragePool" || op == "GlobalMaxPool") return Role::kGlobalPool;
     if (op == "Shape") return Role::kShape;
+    if (op == "Resize") return layoutFreeResizeInput(*n) ? Role::kResize : Role::kOther;
     if (op == "Concat") {
       int64_t axis = n->attrInt("axis", 1);
       if (axis != 1 && axis != -3) return Role::kOther;
@@ -502,6 +556,9 @@ Status Lowering::keepChannelsLast() {
         break;
       case Role::kFromLast:
         forced.insert(n->output(0));
+        break;
+      case Role::kResize:
+        classes.unite(n->input(0), n->output(0));
         break;
       case Role::kSameLayout: {
         bool unary = isUnaryLayoutFree(n->opType());
@@ -556,6 +613,7 @@ Status Lowering::keepChannelsLast() {
   };
   std::vector<Change> changes;
   std::vector<ir::Node*> views;  // Transposes that become a Reshape of the same memory
+  std::vector<std::pair<ir::Node*, int>> resizes;  // Resizes whose scales or sizes (input at) go to [N, H, W, C] order
   std::vector<ir::Value*> permuted;
   for (ir::Value* v : graph_.values()) {
     if (channelsLast(v)) permuted.push_back(v);
@@ -577,6 +635,8 @@ Status Lowering::keepChannelsLast() {
       changes.push_back({n, rebuild, role == Role::kConv ? "FusedConv" : n->opType(), std::move(attrs)});
     } else if (role == Role::kSameLayout && n->opType() == "Concat" && channelsLast(n->output(0))) {
       changes.push_back({n, false, "", {ir::Attribute::makeInt("axis", 3)}});
+    } else if (role == Role::kResize && channelsLast(n->output(0))) {
+      resizes.emplace_back(n, *layoutFreeResizeInput(*n));  // before the shapes below are permuted
     } else if (role == Role::kSameLayout && n->opType() == "ChannelGather" && channelsLast(n->output(0))) {
       changes.push_back({n, false, "", {ir::Attribute::makeInt("channels_last", 1)}});
     } else if ((role == Role::kToLast && channelsLast(n->output(0))) ||
@@ -596,6 +656,16 @@ Status Lowering::keepChannelsLast() {
     std::vector<ir::Attribute> attrs = mergedAttributes(*c.node, std::move(c.attrs));
     replaceNodes({c.node}, c.node->output(0), c.opType, kInternalDomain, c.node->name(), c.node->inputs(),
                  std::move(attrs));
+  }
+  for (auto [n, at] : resizes) {
+    ir::Value* v = n->input(static_cast<size_t>(at));
+    ir::Tensor t = *ir::constantOf(v, kSession);
+    std::byte* b = t.mutableRawData();
+    const size_t es = ir::elementSize(t.dtype());
+    std::vector<std::byte> c(b + es, b + 2 * es);  // [a, b, c, d] -> [a, c, d, b]
+    std::memmove(b + es, b + 2 * es, 2 * es);
+    std::memcpy(b + 3 * es, c.data(), es);
+    n->setInput(static_cast<size_t>(at), graph_.addInitializer(graph_.uniqueValueName(v->name() + "_channels_last"), std::move(t)));
   }
   for (ir::Node* n : views) {
     // The output's stored dims (permuted above when it went channels last), as a shape input
@@ -629,6 +699,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   // kernel per Constant on every run.
   ir::constantNodesToInitializers(graph, /*eraseNodes=*/true, keep);
   lowerBlockwiseWeights(graph, keep);
+  lowerBlockwiseGathers(graph, keep);
   lowerQdqGroups(graph, keep);
   bypassIdentities(graph, keep);
   foldConstantReshapes(graph, keep);

@@ -466,3 +466,76 @@ TEST_CASE("A Transpose that no Conv reads or writes stays", "[runtime][lowering]
   CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Transpose", "Relu"});
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 5, 3})}});
 }
+
+TEST_CASE("Nearest Resize (FPN upsampling) and a ReduceMean over H and W stay channels last", "[runtime][lowering]") {
+  // x -> conv -> ReduceMean(2, 3) -> conv -> Sigmoid -> Mul (squeeze-excitation) -> Resize x2 -> conv
+  for (bool bySizes : {false, true}) {
+    CAPTURE(bySizes);
+    GraphBuilder b(13);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 10, 12});
+    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 8, 3, "c1")}, {}, "r1");
+    ir::Value* mean = b.node("ReduceMean", {c1}, {ir::Attribute::makeInts("axes", {-1, 2})}, "mean");
+    ir::Value* gate = b.node("Sigmoid", {conv(b, mean, 8, 8, 1, "se")}, {}, "gate");
+    ir::Value* se = b.node("Mul", {c1, gate}, {}, "scaled");
+    ir::Value* up = nullptr;
+    if (bySizes) {
+      up = b.node("Resize", {se, nullptr, nullptr, b.constant("sizes", ir::Tensor::fromVector<int64_t>(ir::DataType::kInt64, {4}, {1, 8, 20, 24}))},
+                  {ir::Attribute::makeString("mode", "nearest"), ir::Attribute::makeString("coordinate_transformation_mode", "half_pixel"),
+                   ir::Attribute::makeString("nearest_mode", "round_prefer_ceil")},
+                  "up");
+    } else {
+      up = b.node("Resize", {se, b.constant("roi", {0}, {}), b.constant("scales", {4}, {1.0f, 1.0f, 2.0f, 2.0f})},
+                  {ir::Attribute::makeString("mode", "nearest"), ir::Attribute::makeString("coordinate_transformation_mode", "asymmetric"),
+                   ir::Attribute::makeString("nearest_mode", "floor")},
+                  "up");
+    }
+    b.output(conv(b, up, 8, 4, 3, "c2"));
+    ir::Model model = b.build(13);
+    ir::Model m = lowered(model);
+    CHECK(findOp(m, "ReduceMean") == nullptr);
+    const ir::Node* gap = findOp(m, "GlobalAveragePool");
+    REQUIRE(gap != nullptr);
+    CHECK(gap->attrInt("channels_last_in", 0) == 1);
+    const ir::Node* resize = findOp(m, "Resize");
+    REQUIRE(resize != nullptr);
+    REQUIRE(resize->output(0)->type().shape);
+    CHECK((*resize->output(0)->type().shape)[3].value == 8);  // [N, H, W, C]
+    const ir::Tensor* factors = resize->input(bySizes ? 3 : 2)->constant();
+    REQUIRE(factors != nullptr);
+    if (bySizes) {
+      CHECK(std::vector<int64_t>(factors->data<int64_t>(), factors->data<int64_t>() + 4) == std::vector<int64_t>{1, 20, 24, 8});
+    } else {
+      CHECK(std::vector<float>(factors->data<float>(), factors->data<float>() + 4) == std::vector<float>{1, 2, 2, 1});
+    }
+    for (const ir::Node* n : m.graph->nodes()) {
+      INFO(n->describe());
+      if (n->opType() == "FusedConv" && n->name() != "c1") CHECK(n->attrInt("channels_last_in", 0) == 1);
+    }
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}}, 1e-5);
+  }
+}
+
+TEST_CASE("A Resize that is not nearest, or scales N or C, keeps its convolutions channels first", "[runtime][lowering]") {
+  for (int variant = 0; variant < 3; ++variant) {
+    CAPTURE(variant);
+    GraphBuilder b(13);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 4, 3, "c1")}, {}, "r1");
+    std::vector<float> scales = variant == 1 ? std::vector<float>{1, 2, 1, 1} : std::vector<float>{1, 1, 2, 2};
+    std::vector<ir::Attribute> attrs = {ir::Attribute::makeString("mode", variant == 0 ? "linear" : "nearest")};
+    if (variant == 2) attrs.push_back(ir::Attribute::makeString("coordinate_transformation_mode", "tf_crop_and_resize"));
+    ir::Value* roi = b.constant("roi", {8}, {0, 0, 0, 0, 1, 1, 1, 1});
+    ir::Value* up = b.node("Resize", {c1, roi, b.constant("scales", {4}, scales)}, attrs, "up");
+    b.output(conv(b, up, variant == 1 ? 8 : 4, 2, 3, "c2"));
+    ir::Model model = b.build(13);
+    ir::Model m = lowered(model);
+    for (const ir::Node* n : m.graph->nodes()) {
+      INFO(n->describe());
+      if (n->opType() == "FusedConv") {
+        CHECK(n->attrInt("channels_last_in", 0) == 0);
+        CHECK(n->attrInt("channels_last_out", 0) == 0);
+      }
+    }
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 8, 8})}}, 1e-5);
+  }
+}

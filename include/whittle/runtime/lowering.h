@@ -38,6 +38,13 @@ int64_t lowerQdqGemms(ir::Graph& graph, const std::unordered_set<const ir::Value
 /// runs with q kept packed (src/runtime/lower_nbits.cpp). Values in `keep` stay.
 void lowerBlockwiseWeights(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Step E of lowerForCpu: Gather (along any axis but the last) from DequantizeLinear(q, s, z;
+/// axis = last, block_size) of a constant int4/uint4/int8/uint8 table becomes com.microsoft
+/// GatherBlockQuantized, which dequantizes only the gathered rows, instead of the whole table on
+/// every run (src/runtime/lower_gather_blockwise.cpp). Values in `keep` stay. Returns the
+/// Gathers rewritten.
+int64_t lowerBlockwiseGathers(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
 /// Step R of lowerForCpu: Reshape, Squeeze, Unsqueeze and Flatten of a constant with constant
 /// shape operands become initializers sharing the constant's buffer (Paddle2ONNX reshapes
 /// every Conv bias to [1, C, 1, 1] at run time); Transpose of a constant becomes the
@@ -101,6 +108,8 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 ///
 /// W. lowerBlockwiseWeights(): block-wise weight-only MatMuls onto the low-bit kernel.
 ///
+/// E. lowerBlockwiseGathers(): Gathers from block-wise quantized embeddings dequantize the rows.
+///
 /// Q. lowerQdqGroups().
 ///
 /// I. bypassIdentities().
@@ -144,6 +153,8 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 ///    4-D Transpose that a Conv reads and whose output, channels last, is its input's memory
 ///    (NHWC -> NCHW, perm [0, 3, 1, 2] up to axes of size 1), or that reads a Conv's output and
 ///    whose channels-last input is its output's memory ([0, 2, 3, 1]), becomes a Reshape view.
+///    A nearest Resize of H and W only passes through, its scales or sizes permuted to [N, H, W, C];
+///    a ReduceMean over axes 2 and 3 with keepdims becomes a GlobalAveragePool first.
 ///
 /// `keep` names values that must survive unchanged (SessionOptions::extraOutputs).
 /// Rewrites that do not apply are skipped; an error means the graph was malformed.

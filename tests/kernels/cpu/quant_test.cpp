@@ -319,6 +319,65 @@ TEST_CASE("QLinearMatMul matches int32 accumulation and MLAS requantisation", "[
   }
 }
 
+TEST_CASE("QLinearMatMul of two activations (K <= 258) requantises exact float products: the int32 result, extremes included",
+          "[kernels][quant]") {
+  // Attention's Q K^T and P V: both operands are run-time tensors, so the products run as float
+  // tiles (4 x 16 in registers) and are requantised without int32 accumulators. Shapes with row
+  // and column tails, batch broadcasting, per-column b zero points, and K = 258 with every
+  // product at +-65025 (a float sum that lost a unit would show).
+  struct Case {
+    MatMulCase shape;
+    DataType aType, bType, yType;
+    bool perColumn, extreme;
+  };
+  const std::vector<Case> cases = {
+      {{{1, 12, 16, 32}, {1, 12, 32, 16}}, DataType::kUint8, DataType::kUint8, DataType::kUint8, false, false},
+      {{{1, 12, 16, 16}, {1, 12, 16, 32}}, DataType::kUint8, DataType::kInt8, DataType::kInt8, true, false},
+      {{{2, 5, 7}, {7, 33}}, DataType::kInt8, DataType::kUint8, DataType::kUint8, true, false},
+      {{{3, 1, 9, 40}, {4, 40, 17}}, DataType::kInt8, DataType::kInt8, DataType::kInt8, false, false},
+      {{{2, 70, 258}, {2, 258, 20}}, DataType::kUint8, DataType::kUint8, DataType::kUint8, false, true},
+      {{{6, 258}, {258, 65}}, DataType::kInt8, DataType::kUint8, DataType::kInt8, true, true},
+  };
+  std::mt19937_64 rng(12);
+  for (const Case& c : cases) {
+    CAPTURE(c.shape.a, c.shape.b, ir::dataTypeName(c.aType), ir::dataTypeName(c.bType), c.perColumn, c.extreme);
+    const int64_t n = c.shape.b.back();
+    const int32_t aZp = c.extreme ? typeMin(c.aType) : (typeMin(c.aType) + typeMax(c.aType)) / 2 + 3;
+    std::vector<int32_t> bZp = c.perColumn ? randomInts(rng, n, typeMin(c.bType) + 100, typeMin(c.bType) + 150)
+                                           : std::vector<int32_t>{c.extreme ? typeMin(c.bType) : typeMin(c.bType) + 128};
+    std::vector<int32_t> a = randomInts(rng, numel(c.shape.a), typeMin(c.aType), typeMax(c.aType));
+    std::vector<int32_t> b = randomInts(rng, numel(c.shape.b), typeMin(c.bType), typeMax(c.bType));
+    if (c.extreme) {  // a - aZp = 255, b as far from its zero point as its type allows
+      std::fill(a.begin(), a.end(), typeMax(c.aType));
+      for (size_t i = 0; i < b.size(); ++i) {
+        const int32_t z = bZp[c.perColumn ? i % static_cast<size_t>(n) : 0];
+        b[i] = z - typeMin(c.bType) > 127 ? typeMin(c.bType) : typeMax(c.bType);
+      }
+      a[3] = typeMax(c.aType) - 1;
+    }
+    std::vector<int64_t> outDims;
+    const std::vector<int64_t> acc = refMatMul(c.shape, a, b, {aZp}, bZp, outDims);
+    int64_t maxAbs = 1;
+    for (int64_t v : acc) maxAbs = std::max<int64_t>(maxAbs, std::llabs(v));
+    const std::vector<float> bScales = randomFloats(rng, c.perColumn ? n : 1, 0.002f, 0.01f);
+    const float aScale = 0.04f, yScale = static_cast<float>(maxAbs) * aScale * 0.01f / 100.0f;
+    const int32_t yZp = c.yType == DataType::kInt8 ? -3 : 121;
+    GraphBuilder gb;
+    ir::Value* bs = gb.constant("bs", c.perColumn ? floatTensor({n}, bScales) : scalar(bScales[0]));
+    ir::Value* bz = gb.constant("bz", c.perColumn ? intTensor(c.bType, {n}, bZp) : scalar(c.bType, bZp[0]));
+    gb.output(gb.node("QLinearMatMul", {gb.input("a", c.aType, c.shape.a), gb.constant("as", scalar(aScale)),
+                                        gb.constant("az", scalar(c.aType, aZp)), gb.input("b", c.bType, c.shape.b), bs, bz,
+                                        gb.constant("ys", scalar(yScale)), gb.constant("yz", scalar(c.yType, yZp))}));
+    auto out = runOutputs(gb.build(21), {{"a", intTensor(c.aType, c.shape.a, a)}, {"b", intTensor(c.bType, c.shape.b, b)}}, 1);
+    REQUIRE(out[0].dims() == outDims);
+    std::vector<int32_t> expected(acc.size());
+    for (size_t i = 0; i < acc.size(); ++i) {
+      expected[i] = refRequantize(acc[i], aScale * bScales[c.perColumn ? i % static_cast<size_t>(n) : 0] / yScale, yZp, c.yType);
+    }
+    checkInts(out[0], expected);
+  }
+}
+
 TEST_CASE("MatMulInteger matches int32 accumulation", "[kernels][quant]") {
   std::mt19937_64 rng(5);
   for (const MatMulCase& c : kMatMulCases) {
