@@ -30,7 +30,8 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import cpu_model, update_results  # noqa: E402
+import bench_vs_ort  # noqa: E402
+from bench_common import CLOCKS, cpu_model, update_results  # noqa: E402
 from bench_vs_ort import interleaved, ort_round, ort_session, whittle_round  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,8 +76,9 @@ def perplexity(binary, fp32, q4, windows):
     return p["original"], p["optimized"]
 
 
-def latency(binary, models, seq, rounds, iterations, tmp):
-    """p50 ms per contender: whittle on each model in `models`, ORT on the fp32 and MatMulNBits files."""
+def latency(binary, models, seq, rounds, iterations, tmp, baseline=None):
+    """p50 ms per contender: whittle on each model in `models`, ORT on the fp32 and MatMulNBits files, and
+    the `baseline` build of whittle on the MatMulNBits file when given."""
     ids = np.random.default_rng(7).integers(0, 49152, size=(1, seq), dtype=np.int64)
     path = os.path.join(tmp, f"ids_{seq}.npy")
     np.save(path, ids)
@@ -86,6 +88,9 @@ def latency(binary, models, seq, rounds, iterations, tmp):
     for name, model in models.items():
         contenders.append(lambda m=model: whittle_round(binary, m, 1, args, iterations, 2))
         names.append(f"whittle {name}")
+    if baseline:
+        contenders.append(lambda: whittle_round(baseline, models["nbits"], 1, args, iterations, 2))
+        names.append("baseline nbits")
     for name in ["fp32", "nbits"]:
         session = ort_session(models[name], 1)
         contenders.append(lambda s=session: ort_round(s, feeds, iterations, 2))
@@ -105,8 +110,14 @@ def main():
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--prefill-iterations", type=int, default=2)
     ap.add_argument("--skip-perplexity", action="store_true")
+    ap.add_argument("--clock", choices=CLOCKS, default="wall",
+                    help="wall: elapsed time per run; cpu: the process's CPU time per run (1 thread: leaves out waiting "
+                    "for a core on a shared machine)")
+    ap.add_argument("--baseline-binary", help="an earlier build of whittle, timed on the nbits file in the same rounds")
+    ap.add_argument("--skip-one-token", action="store_true", help="time the prefill shape only")
     ap.add_argument("--update-results", action="store_true")
     a = ap.parse_args()
+    bench_vs_ort.CLOCK = a.clock
     import onnxruntime as ort
 
     os.makedirs(a.work, exist_ok=True)
@@ -118,9 +129,9 @@ def main():
             ppl[name] = perplexity(a.binary, a.fp32, q4[name], a.windows)
             print(name, "perplexity", ppl[name], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        one = latency(a.binary, models, 1, a.rounds, a.iterations, tmp)
+        one = None if a.skip_one_token else latency(a.binary, models, 1, a.rounds, a.iterations, tmp, a.baseline_binary)
         print("M=1", one, flush=True)
-        pre = latency(a.binary, models, a.prefill, a.rounds, a.prefill_iterations, tmp)
+        pre = latency(a.binary, models, a.prefill, a.rounds, a.prefill_iterations, tmp, a.baseline_binary)
         print(f"seq {a.prefill}", pre, flush=True)
     sizes = {k: os.path.getsize(v) / 1e6 for k, v in models.items()}
     text = render(a, ort.__version__, ppl, one, pre, sizes)
@@ -132,13 +143,15 @@ def main():
 def render(a, ort_version, ppl, one, pre, sizes):
     out = [f"## 4-bit weight-only SmolLM2-135M: whittle vs ONNX Runtime MatMulNBits", "",
            f"Command: `PYTHONPATH=DIR_WITH_ONNX_IR .venv/bin/python benchmarks/bench_nbits.py --windows {a.windows} "
-           f"--prefill {a.prefill} --update-results`  ",
+           f"--prefill {a.prefill} --clock {a.clock}{' --baseline-binary B' if a.baseline_binary else ''}"
+           f"{' --skip-one-token' if a.skip_one_token else ''}{' --skip-perplexity' if a.skip_perplexity else ''} "
+           "--update-results`  ",
            f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, shared with other jobs (builds) while this ran; "
            f"ONNX Runtime {ort_version}; {datetime.date.today().isoformat()}.  ",
            f"Models: ORT's `MatMulNBitsQuantizer(bits=4, block_size={a.block}, is_symmetric=True)` (RTN, accuracy_level "
            "unset) on the fp32 model, as com.microsoft MatMulNBits (`nbits`) and as opset-21 block-wise "
            "DequantizeLinear -> MatMul (`qdq`, which whittle's lowering turns into the same kernel). Latency: p50 of "
-           f"`whittle bench` and of an ORT session (all graph optimizations), 1 thread, median of {a.rounds} interleaved "
+           f"`whittle bench` and of an ORT session (all graph optimizations), 1 thread, {a.clock} clock, median of {a.rounds} interleaved "
            "rounds; one token is input_ids [1, 1], prefill is input_ids [1, "
            f"{a.prefill}] (no KV cache: the model recomputes the whole sequence).", ""]
     if ppl:
@@ -149,11 +162,15 @@ def render(a, ort_version, ppl, one, pre, sizes):
             o, q = ppl[name]
             out.append(f"| {name} | {o:.2f} | {q:.2f} | {100 * (q / o - 1):+.1f} % | {sizes[name]:.0f} (fp32 {sizes['fp32']:.0f}) |")
         out.append("")
-    out += ["| shape | whittle fp32 | whittle nbits | whittle qdq | ORT fp32 | ORT nbits | whittle nbits / ORT nbits |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    before = ["whittle nbits, baseline build", "baseline / ORT nbits"] if a.baseline_binary else []
+    out += ["| shape | whittle fp32 | whittle nbits | whittle qdq | ORT fp32 | ORT nbits | " + " | ".join(before + [""])
+            + "whittle nbits / ORT nbits |", "| --- " * (7 + len(before)) + "|"]
     for label, r in [("one token [1, 1]", one), (f"prefill [1, {a.prefill}]", pre)]:
+        if r is None:
+            continue
+        base = (f"{r['baseline nbits']:.2f} ms | {r['baseline nbits'] / r['ORT nbits']:.2f} | " if a.baseline_binary else "")
         out.append(f"| {label} | {r['whittle fp32']:.2f} ms | {r['whittle nbits']:.2f} ms | {r['whittle qdq']:.2f} ms | "
-                   f"{r['ORT fp32']:.2f} ms | {r['ORT nbits']:.2f} ms | {r['whittle nbits'] / r['ORT nbits']:.2f} |")
+                   f"{r['ORT fp32']:.2f} ms | {r['ORT nbits']:.2f} ms | {base}{r['whittle nbits'] / r['ORT nbits']:.2f} |")
     out += ["", NOTES]
     return "\n".join(out)
 

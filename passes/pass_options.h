@@ -100,6 +100,10 @@ struct QuantizeDynamicOptions {
   std::vector<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
   bool lstm;
+  int64_t keepSensitive;
+  std::string keepFormat;
+  int64_t sensitivitySamples;
+  int64_t sensitivityCandidates;
   static const OptionList<QuantizeDynamicOptions>& declare() {
     using S = QuantizeDynamicOptions;
     static const auto list = [] {
@@ -109,6 +113,19 @@ struct QuantizeDynamicOptions {
              "write each LSTM with constant weights as ONNX Runtime's com.microsoft DynamicQuantizeLSTM (int8 W and R, "
              "as ORT's quantize_dynamic does; runs in ONNX Runtime and whittle, not standard ONNX)");
       declareQuantizeSelection(l, "only these op types (MatMul, Gemm, LSTM), ';'-separated");
+      l.integer(&S::keepSensitive, "keep-sensitive", 0,
+                "keep the K MatMul/Gemm whose W8A8 costs the model's outputs most on the calibration data out of "
+                "W8A8 (ranked by the modeled per-layer error, then the top candidates by the measured end-to-end "
+                "error; needs --calib)",
+                OptionRange::closed(0, 1 << 20))
+          .oneOf(&S::keepFormat, "keep-format", "matmulnbits", {"matmulnbits", "qdq", "float"},
+                 "what the kept ones become: 8-bit weight-only (com.microsoft MatMulNBits, or opset-21 block-wise "
+                 "DequantizeLinear, blocks of 128), or float")
+          .integer(&S::sensitivitySamples, "sensitivity-samples", 2,
+                   "calibration samples the end-to-end error of keep-sensitive is measured on", OptionRange::closed(1, 1 << 20))
+          .integer(&S::sensitivityCandidates, "sensitivity-candidates", 0,
+                   "how many of the modeled ranking's top are measured end to end (0: 3 x keep-sensitive)",
+                   OptionRange::closed(0, 1 << 20));
       return l;
     }();
     return list;
@@ -153,6 +170,7 @@ struct QuantizeWeightsOptions {
   std::vector<std::string> opTypes;
   std::vector<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
+  std::vector<std::string> nodes;
   static const OptionList<QuantizeWeightsOptions>& declare() {
     using S = QuantizeWeightsOptions;
     static const auto list =
@@ -188,7 +206,8 @@ struct QuantizeWeightsOptions {
                      OptionRange::closed(0, 4))
             .list(&S::opTypes, "op-types", {}, "only these op types (MatMul, Gemm, Gather), ';'-separated")
             .list(&S::excludeOpTypes, "exclude-op-types", {}, "never these op types, ';'-separated")
-            .list(&S::excludeNodes, "exclude-nodes", {}, "never these nodes: names or regular expressions, ';'-separated");
+            .list(&S::excludeNodes, "exclude-nodes", {}, "never these nodes: names or regular expressions, ';'-separated")
+            .list(&S::nodes, "nodes", {}, "only these nodes (empty: all): names or regular expressions, ';'-separated");
     return list;
   }
 };

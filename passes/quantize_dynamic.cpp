@@ -16,13 +16,31 @@
 // per direction, stored transposed as [dirs, input, 4H] and [dirs, H, 4H]; X and H_{t-1} are
 // quantized to uint8 at run time inside the op. It is not standard ONNX (ONNX Runtime and
 // whittle run it), hence opt-in; without it each LSTM gets a note naming the option.
+//
+// keep-sensitive=K (needs calibration data) keeps the K MatMul/Gemm whose W8A8 costs the model
+// most out of it, as 8-bit weight-only (quantize-weights{bits=8} on those nodes) or float. The
+// ranking is measured on calibration samples only, in two stages:
+//   1. modeled: each layer's W8A8 output error relative to its output energy, from the input's
+//      per-channel statistics (quant::smoothedW8A8Error with s = 1: a per-tensor uint8 step
+//      over the input's range, int8 weights per column), one streaming calibration run;
+//   2. measured: the top C of that ranking (sensitivity-candidates, 3K by default), one at a
+//      time left float in the otherwise all-W8A8 model; each one's gain is how much the
+//      relative squared error of the model's float outputs against the float model drops.
+// The K largest gains are kept. Only the main graph's nodes are ranked.
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <set>
 
 #include "pass_factories.h"
 #include "whittle/passes/upgrade_opset.h"
+#include "whittle/quant/calibration.h"
+#include "whittle/quant/collectors.h"
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/quant_math.h"
+#include "whittle/quant/smoothquant.h"
+#include "whittle/runtime/session.h"
 #include "name_patterns.h"
 #include "subgraph_bodies.h"
 #include "subgraph_float.h"
@@ -37,7 +55,62 @@ struct DynamicConfig {
   std::set<std::string> opTypes;
   std::set<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
-  bool lstm;
+  int64_t keepSensitive = 0;
+  std::string keepFormat;  // matmulnbits | qdq | float
+  int64_t sensitivitySamples = 2;
+  int64_t sensitivityCandidates = 0;  // 0: 3 x keepSensitive
+  bool lstm = false;
+};
+
+using Feeds = std::vector<std::vector<std::pair<std::string, ir::Tensor>>>;
+using Outputs = std::vector<std::map<std::string, ir::Tensor>>;
+
+/// The model's float outputs on every feed set.
+Expected<Outputs> runOutputs(const ir::Model& model, const Feeds& feeds, int threads) {
+  runtime::SessionOptions options;
+  options.threads = threads;
+  WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, options));
+  Outputs results;
+  for (const auto& feed : feeds) {
+    WH_ASSIGN_OR_RETURN(auto outs, session->run(std::vector<runtime::NamedTensor>(feed.begin(), feed.end())));
+    std::map<std::string, ir::Tensor> byName;
+    for (auto& [name, t] : outs) {
+      if (t.dtype() == ir::DataType::kFloat) byName[name] = std::move(t);
+    }
+    results.push_back(std::move(byName));
+  }
+  return results;
+}
+
+/// sum |y - r|^2 / sum |r|^2 per output, averaged over the outputs and feed sets.
+double relativeOutputError(const Outputs& got, const Outputs& expected) {
+  double total = 0;
+  int64_t terms = 0;
+  for (size_t f = 0; f < got.size() && f < expected.size(); ++f) {
+    for (const auto& [name, r] : expected[f]) {
+      auto it = got[f].find(name);
+      if (it == got[f].end() || it->second.numel() != r.numel()) continue;
+      const float* y = it->second.data<float>();
+      const float* e = r.data<float>();
+      double err = 0, energy = 0;
+      for (int64_t i = 0; i < r.numel(); ++i) {
+        const double d = static_cast<double>(y[i]) - e[i];
+        err += d * d;
+        energy += static_cast<double>(e[i]) * e[i];
+      }
+      total += energy > 0 ? err / energy : err;
+      ++terms;
+    }
+  }
+  return terms > 0 ? total / static_cast<double>(terms) : 0.0;
+}
+
+/// One layer's rank: the modeled relative error, then the measured gain (when measured).
+struct Sensitivity {
+  std::string node;
+  double modeled = 0;
+  double gain = 0;
+  bool measured = false;
 };
 
 class QuantizeDynamic final : public Pass {
@@ -48,8 +121,12 @@ class QuantizeDynamic final : public Pass {
  private:
   /// `body`: the decoded If/Loop/Scan body `n` is in, null in the main graph.
   bool selected(const ir::Node& n, const DecodedBody* body) const;
-  /// Rewrites the selected nodes of one graph; returns how many.
-  Expected<int64_t> quantizeGraph(ir::Graph& graph, const DecodedBody* body) const;
+  /// Rewrites the selected nodes of one graph but those named in `keep`; returns how many.
+  Expected<int64_t> quantizeGraph(ir::Graph& graph, const DecodedBody* body, const std::set<std::string>& keep = {}) const;
+  /// keep-sensitive: the ranking (file comment), most sensitive first; the first K are kept.
+  Expected<std::vector<Sensitivity>> rankSensitivity(ir::Model& model, PassContext& ctx) const;
+  /// The kept nodes to 8-bit weight-only (quantize-weights on them alone).
+  Status quantizeKept(ir::Model& model, PassContext& ctx, const std::set<std::string>& keep) const;
   /// Whether `n` is an LSTM this pass writes as DynamicQuantizeLSTM (lstm=true).
   bool selectedLstm(const ir::Node& n, const DecodedBody* body) const;
   /// Rewrites the selected LSTMs of one graph; returns how many.
@@ -117,8 +194,36 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
     ctx.note("quantize-dynamic: upgraded the model for DynamicQuantizeLinear, " + up->summary());
     WH_ASSIGN_OR_RETURN(bodies, decodeBodies(*model.graph));
   }
+  std::set<std::string> keep;
+  if (config_.keepSensitive > 0) {
+    const auto started = std::chrono::steady_clock::now();
+    WH_ASSIGN_OR_RETURN(std::vector<Sensitivity> ranked, rankSensitivity(model, ctx));
+    std::string list;
+    int64_t measured = 0;
+    for (size_t i = 0; i < ranked.size(); ++i) {
+      measured += ranked[i].measured ? 1 : 0;
+      if (static_cast<int64_t>(i) >= config_.keepSensitive) continue;
+      keep.insert(ranked[i].node);
+      char buf[96];
+      if (ranked[i].measured) {
+        std::snprintf(buf, sizeof buf, " (gain %.3g, modeled %.3g)", ranked[i].gain, ranked[i].modeled);
+      } else {
+        std::snprintf(buf, sizeof buf, " (modeled %.3g)", ranked[i].modeled);
+      }
+      list += (list.empty() ? "" : ", ") + ranked[i].node + buf;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    char head[160];
+    std::snprintf(head, sizeof head, "quantize-dynamic: keep-sensitive kept %zu of %zu MatMul/Gemm out of W8A8 as %s "
+                  "(%lld measured end to end on %lld calibration samples, %.1f s): ",
+                  keep.size(), ranked.size(), config_.keepFormat == "float" ? "float" : ("8-bit " + config_.keepFormat).c_str(),
+                  static_cast<long long>(measured), static_cast<long long>(config_.sensitivitySamples), seconds);
+    ctx.note(head + list);
+    ctx.stats().counters["kept-sensitive"] = static_cast<int64_t>(keep.size());
+    ctx.stats().counters["sensitivity-trials"] = measured;
+  }
   WH_ASSIGN_OR_RETURN(int64_t lstms, quantizeLstms(*model.graph, nullptr));
-  WH_ASSIGN_OR_RETURN(int64_t done, quantizeGraph(*model.graph, nullptr));
+  WH_ASSIGN_OR_RETURN(int64_t done, quantizeGraph(*model.graph, nullptr, keep));
   int64_t inBodies = 0;
   for (const auto& body : bodies) {
     WH_ASSIGN_OR_RETURN(int64_t bodyLstms, quantizeLstms(body->graph(), body.get()));
@@ -143,6 +248,105 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
   ctx.stats().rewrites = done + lstms;
   ctx.stats().counters["matmuls-quantized"] = done;
   ctx.stats().counters["lstms-quantized"] = lstms;
+  if (!keep.empty() && config_.keepFormat != "float") WH_RETURN_IF_ERROR(quantizeKept(model, ctx, keep));
+  return Status::ok();
+}
+
+Expected<std::vector<Sensitivity>> QuantizeDynamic::rankSensitivity(ir::Model& model, PassContext& ctx) const {
+  if (ctx.calibration == nullptr) {
+    return invalidInput("quantize-dynamic: keep-sensitive ranks the MatMul/Gemm on calibration data: whittle optimize --calib DATA");
+  }
+  ir::Graph& graph = *model.graph;
+  std::vector<ir::Node*> candidates;
+  for (ir::Node* n : graph.nodes()) {
+    if (!selected(*n, nullptr)) continue;
+    // Kept nodes are told apart by name: an unnamed one gets one.
+    if (n->name().empty()) n->setName(graph.uniqueNodeName(n->opType() + "_dynamic"));
+    candidates.push_back(n);
+  }
+  // 1. Modeled: the W8A8 error of each layer relative to its output energy, from its input's statistics.
+  std::map<const ir::Value*, std::unique_ptr<quant::InputStatsCollector>> stats;
+  std::map<std::string, quant::TensorCollector*> collectors;
+  for (ir::Node* n : candidates) {
+    auto& c = stats[n->input(0)];
+    if (c == nullptr) {
+      c = std::make_unique<quant::InputStatsCollector>(constantOf(n->input(1))->dims()[0], /*secondMoment=*/false);
+      collectors[n->input(0)->name()] = c.get();
+    }
+  }
+  WH_ASSIGN_OR_RETURN(int64_t samples, ctx.calibration->collect(model, collectors));
+  if (samples == 0) return invalidInput("quantize-dynamic: keep-sensitive: the calibration data set is empty");
+  std::vector<Sensitivity> ranked;
+  for (ir::Node* n : candidates) {
+    const quant::InputStatsCollector& st = *stats[n->input(0)];
+    const ir::Tensor& w = *constantOf(n->input(1));
+    const int64_t k = w.dims()[0], cols = w.dims()[1];
+    if (st.channels() != k || st.rows() == 0) {
+      return invalidInput("quantize-dynamic: keep-sensitive: input '" + n->input(0)->name() + "' of node '" + n->name() +
+                          "' has " + std::to_string(st.channels()) + " channels, its weight " + std::to_string(k) + " rows");
+    }
+    std::vector<float> wt(static_cast<size_t>(k * cols));  // [N, K], as smoothedW8A8Error reads it
+    const float* wd = w.data<float>();
+    for (int64_t j = 0; j < k; ++j) {
+      for (int64_t c = 0; c < cols; ++c) wt[static_cast<size_t>(c * k + j)] = wd[j * cols + c];
+    }
+    const std::vector<double> meanSq = st.meanSquare();
+    const quant::ChannelStats channels{st.minValue(), st.maxValue(), meanSq};
+    const std::vector<float> ones(static_cast<size_t>(k), 1.0f);
+    const double error = quant::smoothedW8A8Error({std::span<const float>(wt)}, {cols}, k, channels, ones, config_.perChannel);
+    double energy = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      double column = 0;
+      for (int64_t c = 0; c < cols; ++c) column += static_cast<double>(wd[j * cols + c]) * wd[j * cols + c];
+      energy += meanSq[static_cast<size_t>(j)] * column;
+    }
+    ranked.push_back({n->name(), energy > 0 ? error / energy : error, 0, false});
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Sensitivity& a, const Sensitivity& b) { return a.modeled > b.modeled; });
+  // 2. Measured: the top candidates one at a time float in the all-W8A8 model.
+  const int64_t wanted = config_.sensitivityCandidates > 0 ? config_.sensitivityCandidates : 3 * config_.keepSensitive;
+  const size_t measuredCount = std::min(ranked.size(), static_cast<size_t>(std::max(wanted, config_.keepSensitive)));
+  if (measuredCount <= static_cast<size_t>(config_.keepSensitive)) {
+    // Every candidate is kept anyway: nothing to choose between.
+    return ranked;
+  }
+  WH_ASSIGN_OR_RETURN(Feeds feeds, ctx.calibration->sampleFeeds(config_.sensitivitySamples));
+  if (feeds.empty()) return invalidInput("quantize-dynamic: keep-sensitive: the calibration data set is empty");
+  WH_ASSIGN_OR_RETURN(Outputs expected, runOutputs(model, feeds, ctx.threads));
+  auto errorWith = [&](const std::set<std::string>& floatNodes) -> Expected<double> {
+    ir::Model trial = model.clone();
+    WH_RETURN_IF_ERROR(quantizeGraph(*trial.graph, nullptr, floatNodes).status());
+    WH_ASSIGN_OR_RETURN(Outputs got, runOutputs(trial, feeds, ctx.threads));
+    return relativeOutputError(got, expected);
+  };
+  WH_ASSIGN_OR_RETURN(double all, errorWith({}));
+  for (size_t i = 0; i < measuredCount; ++i) {
+    WH_ASSIGN_OR_RETURN(double without, errorWith({ranked[i].node}));
+    ranked[i].gain = all - without;
+    ranked[i].measured = true;
+  }
+  std::stable_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(measuredCount),
+                   [](const Sensitivity& a, const Sensitivity& b) { return a.gain > b.gain; });
+  return ranked;
+}
+
+Status QuantizeDynamic::quantizeKept(ir::Model& model, PassContext& ctx, const std::set<std::string>& keep) const {
+  QuantizeWeightsOptions options = QuantizeWeightsOptions::declare().defaults();
+  options.bits = 8;
+  options.block = 128;
+  options.format = config_.keepFormat;
+  options.embeddings = false;
+  options.clipSearch = "false";
+  options.opTypes = {"MatMul", "Gemm"};
+  options.nodes.assign(keep.begin(), keep.end());
+  WH_ASSIGN_OR_RETURN(auto pass, makeQuantizeWeights(options));
+  PassStats& outer = ctx.stats();
+  PassStats inner;
+  ctx.setCurrentStats(&inner);
+  Status st = pass->run(model, ctx);
+  ctx.setCurrentStats(&outer);
+  WH_RETURN_IF_ERROR(st.withContext("quantize-dynamic: keep-sensitive's 8-bit weights"));
+  outer.counters["kept-weight-only"] = inner.rewrites;
   return Status::ok();
 }
 
@@ -210,10 +414,10 @@ Expected<int64_t> QuantizeDynamic::quantizeLstms(ir::Graph& graph, const Decoded
   return static_cast<int64_t>(targets.size());
 }
 
-Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const DecodedBody* body) const {
+Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const DecodedBody* body, const std::set<std::string>& keep) const {
   std::vector<ir::Node*> targets;
   for (ir::Node* n : graph.nodes()) {
-    if (selected(*n, body)) targets.push_back(n);
+    if (selected(*n, body) && !keep.contains(n->name())) targets.push_back(n);
   }
   std::map<const ir::Value*, std::array<ir::Value*, 3>> dynamicOf;  // x -> (xq, sx, zx), shared by users
   for (ir::Node* n : targets) {
@@ -268,6 +472,10 @@ Expected<std::unique_ptr<Pass>> makeQuantizeDynamic(const QuantizeDynamicOptions
   c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
   c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
   c.excludeNodes = options.excludeNodes;
+  c.keepSensitive = options.keepSensitive;
+  c.keepFormat = options.keepFormat;
+  c.sensitivitySamples = options.sensitivitySamples;
+  c.sensitivityCandidates = options.sensitivityCandidates;
   c.lstm = options.lstm;
   return std::unique_ptr<Pass>(std::make_unique<QuantizeDynamic>(std::move(c)));
 }

@@ -61,6 +61,7 @@ struct Config {
   std::set<std::string> opTypes;
   std::set<std::string> excludeOpTypes;
   std::vector<std::string> excludeNodes;
+  std::vector<std::string> nodes;  // only these (empty: all)
 };
 
 // How a consumer reads its weight source.
@@ -91,7 +92,8 @@ const ir::Tensor* float2d(const ir::Value* v) {
 
 class QuantizeWeights final : public Pass {
  public:
-  explicit QuantizeWeights(Config c) : config_(std::move(c)), excluded_(config_.excludeNodes) {}
+  explicit QuantizeWeights(Config c)
+      : config_(std::move(c)), excluded_(config_.excludeNodes), included_(config_.nodes) {}
   Status run(ir::Model& model, PassContext& ctx) override;
 
  private:
@@ -108,6 +110,7 @@ class QuantizeWeights final : public Pass {
   Status emitMatMulNBits(ir::Graph& graph, Source& s, PassContext& ctx) const;
   Config config_;
   NamePatterns excluded_;
+  NamePatterns included_;
 };
 
 const quant::BlockConfig& QuantizeWeights::blockConfigOf(const Source& s) const {
@@ -129,6 +132,7 @@ bool QuantizeWeights::selected(const ir::Node& n) const {
   if (op == "Gather" && !config_.embeddings) return false;
   if (!config_.opTypes.empty() && !config_.opTypes.contains(op)) return false;
   if (config_.excludeOpTypes.contains(op)) return false;
+  if (!included_.empty() && !included_.matches(n.name())) return false;
   return !excluded_.matches(n.name());
 }
 
@@ -584,6 +588,7 @@ Expected<std::unique_ptr<Pass>> makeQuantizeWeights(const QuantizeWeightsOptions
   c.opTypes.insert(options.opTypes.begin(), options.opTypes.end());
   c.excludeOpTypes.insert(options.excludeOpTypes.begin(), options.excludeOpTypes.end());
   c.excludeNodes = options.excludeNodes;
+  c.nodes = options.nodes;
   return std::unique_ptr<Pass>(std::make_unique<QuantizeWeights>(std::move(c)));
 }
 

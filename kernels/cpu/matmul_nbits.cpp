@@ -248,6 +248,54 @@ void gemvAvx512(const PackedNBits& w, const float* a, int64_t m, float* y, int64
   }
 }
 
+/// Transposes the 16 x 16 floats in r (row i in r[i]) in registers.
+WH_AVX512 inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + c], 128-bit lane L: column 4L + c of rows 4i .. 4i + 3.
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  // Column 4L + c gathers lane L of r[c], r[4 + c], r[8 + c], r[12 + c].
+  for (int c = 0; c < 4; ++c) {
+    const __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    t[c] = _mm512_shuffle_f32x4(a, e, 0x88);
+    t[8 + c] = _mm512_shuffle_f32x4(a, e, 0xdd);
+    t[4 + c] = _mm512_shuffle_f32x4(b, f, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+/// Columns [c0, c0 + 16) dequantized k-major: dst[k * ld + j] for k < rows (a multiple of 16,
+/// at most kPad), 32 k at a time (each column's two vectors of 16 k, transposed in registers).
+WH_AVX512 void dequantizeKMajor16Avx512(const PackedNBits& w, int64_t c0, float* dst, int64_t ld, int64_t rows) {
+  const int64_t cb = w.columnBytes();
+  for (int64_t g = 0; g * 32 < rows; ++g) {
+    __m512 lo[16], hi[16];
+    for (int j = 0; j < 16; ++j) {
+      const int64_t c = c0 + j;
+      dequantGroupAvx512(w, w.q.data() + c * cb, w.scale.data() + c * w.scaleBlocks, w.offset.data() + c * w.scaleBlocks, g,
+                         lo[j], hi[j]);
+    }
+    transpose16x16(lo);
+    transpose16x16(hi);
+    float* d = dst + g * 32 * ld;
+    for (int kk = 0; kk < 16; ++kk) _mm512_storeu_ps(d + kk * ld, lo[kk]);
+    if (g * 32 + 16 >= rows) break;
+    for (int kk = 0; kk < 16; ++kk) _mm512_storeu_ps(d + (16 + kk) * ld, hi[kk]);
+  }
+}
+
 #pragma GCC diagnostic pop
 
 void dequantizeColumn(const PackedNBits& w, int64_t col, float* dst, Isa isa) {
@@ -274,10 +322,11 @@ void parallelColumns(int64_t n, int threads, int64_t align, F&& fn) {
   }
 }
 
-/// Columns per dequantized panel of the GEMM path: about 1 MiB of floats, a multiple of 16.
+/// Columns per dequantized panel of the GEMM path: about 512 KiB of floats (in L2 while the GEMM
+/// reads it), whole blocks of kPanelBlock.
 int64_t panelColumns(const PackedNBits& w) {
-  const int64_t cols = (int64_t{1} << 18) / std::max<int64_t>(w.kPad, 1);
-  return std::clamp<int64_t>(cols / 16 * 16, 16, roundUp(w.n, 16));
+  const int64_t cols = (int64_t{1} << 17) / std::max<int64_t>(w.kPad, 1);
+  return std::clamp<int64_t>(cols / kPanelBlock * kPanelBlock, kPanelBlock, roundUp(w.n, kPanelBlock));
 }
 
 }  // namespace
@@ -379,6 +428,38 @@ void dequantizeColumns(const PackedNBits& w, int64_t n0, int64_t n1, float* dst,
   for (int64_t c = n0; c < n1; ++c) dequantizeColumn(w, c, dst + (c - n0) * w.kPad, isa);
 }
 
+void dequantizeKMajor(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, int64_t ld, int64_t rows, Isa isa,
+                      std::vector<float>& column) {
+  int64_t c = n0;
+  if (isa == Isa::kAvx512) {
+    for (; c + 16 <= n1; c += 16) dequantizeKMajor16Avx512(w, c, dst + (c - n0), ld, rows);
+  }
+  // The rest (and the AVX2 and scalar paths) a column at a time, written out with a stride.
+  column.resize(static_cast<size_t>(w.kPad));
+  for (; c < n1; ++c) {
+    dequantizeColumn(w, c, column.data(), isa);
+    for (int64_t k = 0; k < rows; ++k) dst[k * ld + (c - n0)] = column[static_cast<size_t>(k)];
+  }
+}
+
+/// Rows of a panel block: K rounded up to 16 (the blocked layout's k blocks).
+int64_t blockRows(const PackedNBits& w) { return roundUp(w.k, 16); }
+
+void dequantizePanel(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, Isa isa, std::vector<float>& column) {
+  const int64_t rows = blockRows(w);
+  for (int64_t c0 = n0; c0 < n1; c0 += kPanelBlock) {
+    float* block = dst + (c0 - n0) / kPanelBlock * rows * kPanelBlock;
+    const int64_t cols = std::min(kPanelBlock, n1 - c0);
+    dequantizeKMajor(w, c0, c0 + cols, block, kPanelBlock, rows, isa, column);
+    // k from K to the block's end multiply A's absent columns, and columns past N make outputs
+    // nobody reads: zero, so that whatever the GEMM does with them adds nothing.
+    for (int64_t k = w.k; k < rows; ++k) std::fill_n(block + k * kPanelBlock, cols, 0.0f);
+    if (cols < kPanelBlock) {
+      for (int64_t k = 0; k < rows; ++k) std::fill_n(block + k * kPanelBlock + cols, kPanelBlock - cols, 0.0f);
+    }
+  }
+}
+
 Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias, float* y, int threads, Isa isa,
               std::vector<float>& scratch, const PanelGemm& gemm) {
   if (m == 0) return Status::ok();
@@ -400,23 +481,28 @@ Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias
     const int64_t panel = panelColumns(w);
     const int64_t panels = (w.n + panel - 1) / panel;
     const int useThreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, panels)));
-    scratch.resize(static_cast<size_t>(useThreads * panel * w.kPad));
+    const int64_t rows = blockRows(w), perThread = rows * panel;
+    scratch.resize(static_cast<size_t>(useThreads * perThread));
     std::vector<Status> failed(static_cast<size_t>(useThreads), Status::ok());
 #pragma omp parallel for num_threads(useThreads) schedule(static) if (useThreads > 1)
     for (int64_t p = 0; p < panels; ++p) {
       const int t = omp_get_thread_num();
-      float* buf = scratch.data() + static_cast<int64_t>(t) * panel * w.kPad;
+      float* buf = scratch.data() + static_cast<int64_t>(t) * perThread;
+      std::vector<float> column;
       const int64_t n0 = p * panel, n1 = std::min(w.n, n0 + panel);
-      // The panel as W^T[n1 - n0, kPad]: each column dequantizes to contiguous floats; the GEMM
-      // reads it transposed (ldb = kPad).
-      dequantizeColumns(w, n0, n1, buf, isa);
+      // The panel in oneDNN's blocked weight layout (BA16a64b): the GEMM reads it as it is.
+      dequantizePanel(w, n0, n1, buf, isa, column);
       if (gemm) {
-        Status st = gemm(m, n1 - n0, a, buf, w.kPad, y + n0, w.n);
+        Status st = gemm(m, n1 - n0, a, buf, y + n0, w.n);
         if (!st.isOk()) failed[static_cast<size_t>(t)] = std::move(st);
         continue;
       }
-      const dnnl_status_t st = dnnl_sgemm('N', 'T', m, n1 - n0, w.k, 1.0f, a, w.k, buf, w.kPad, 0.0f, y + n0, w.n);
-      if (st != dnnl_success) failed[static_cast<size_t>(t)] = internalError("dnnl_sgemm failed with status " + std::to_string(st));
+      for (int64_t c0 = n0; c0 < n1; c0 += kPanelBlock) {
+        const float* block = buf + (c0 - n0) / kPanelBlock * rows * kPanelBlock;
+        const dnnl_status_t st = dnnl_sgemm('N', 'N', m, std::min(kPanelBlock, n1 - c0), w.k, 1.0f, a, w.k, block, kPanelBlock,
+                                            0.0f, y + c0, w.n);
+        if (st != dnnl_success) failed[static_cast<size_t>(t)] = internalError("dnnl_sgemm failed with status " + std::to_string(st));
+      }
     }
     for (Status& st : failed) WH_RETURN_IF_ERROR(st);
   }
@@ -479,8 +565,8 @@ class MatMulNBitsKernel final : public Kernel {
     const int64_t m = a.numel() / k_;
     ir::Tensor& y = ctx.allocateOutput(0, DataType::kFloat, outDims);
     dnnl::stream& stream = streamOf(ctx.context());
-    nbits::PanelGemm gemm = [this, &stream](int64_t rows, int64_t cols, const float* src, const float* wei, int64_t ldb,
-                                            float* dst, int64_t ldy) { return panelGemm(stream, rows, cols, src, wei, ldb, dst, ldy); };
+    nbits::PanelGemm gemm = [this, &stream](int64_t rows, int64_t cols, const float* src, const float* wei, float* dst,
+                                            int64_t ldy) { return panelGemm(stream, rows, cols, src, wei, dst, ldy); };
     return nbits::matmul(weights_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), isa_, scratch_, gemm);
   }
 
@@ -519,10 +605,12 @@ class MatMulNBitsKernel final : public Kernel {
   /// dst[rows, cols] (stride ldy) = src[rows, K] * wei[K, cols] (stride ldb) on a oneDNN matmul
   /// primitive made once per shape: on SmolLM2's 576 x 1536 at M = 128 it took 4.5 ms where dnnl_sgemm
   /// took 7.1 ms on the same transposed panels.
-  Status panelGemm(dnnl::stream& stream, int64_t rows, int64_t cols, const float* src, const float* wei, int64_t ldb,
-                   float* dst, int64_t ldy) {
+  Status panelGemm(dnnl::stream& stream, int64_t rows, int64_t cols, const float* src, const float* wei, float* dst,
+                   int64_t ldy) {
     using dnnl::memory;
-    const auto key = std::make_tuple(rows, cols, ldb, ldy);
+    // oneDNN's brgemm takes the blocked weights only with a dense dst (a strided one falls to its
+    // reference kernel, 1000x slower): the panel's product goes to a dense buffer, then into y.
+    const auto key = std::make_tuple(rows, cols, cols);
     const Plan* plan = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);  // map nodes stay put: the plan outlives the lock
@@ -530,8 +618,8 @@ class MatMulNBitsKernel final : public Kernel {
       if (it == primitives_.end()) {
         try {
           memory::desc srcMd({rows, k_}, memory::data_type::f32, memory::dims{k_, 1});
-          memory::desc weiMd({k_, cols}, memory::data_type::f32, memory::dims{1, ldb});
-          memory::desc dstMd({rows, cols}, memory::data_type::f32, memory::dims{ldy, 1});
+          memory::desc weiMd({k_, cols}, memory::data_type::f32, memory::format_tag::BA16a64b);
+          memory::desc dstMd({rows, cols}, memory::data_type::f32, memory::dims{cols, 1});
           dnnl::primitive_attr attr;
           attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
           dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(srcMd, weiMd, dstMd), attr, engine_);
@@ -546,8 +634,11 @@ class MatMulNBitsKernel final : public Kernel {
     try {
       memory s(plan->src, engine_, const_cast<float*>(src));
       memory w(plan->wei, engine_, const_cast<float*>(wei));
-      memory d(plan->dst, engine_, dst);
+      thread_local std::vector<float> dense;
+      dense.resize(static_cast<size_t>(rows * cols));
+      memory d(plan->dst, engine_, dense.data());
       plan->primitive.execute(stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}});
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * ldy, dense.data() + r * cols, static_cast<size_t>(cols) * sizeof(float));
     } catch (const dnnl::error& e) {
       return internalError(std::string("MatMulNBits: oneDNN matmul failed: ") + e.what());
     }
@@ -560,7 +651,7 @@ class MatMulNBitsKernel final : public Kernel {
   };
   dnnl::engine engine_;
   std::mutex mutex_;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, Plan> primitives_;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> primitives_;
   int64_t k_, n_, bits_, blockSize_;
   nbits::Isa isa_;
   bool packed_ = false;

@@ -8,8 +8,9 @@
 // a scalar reference, AVX2 and AVX-512 (picked from what the CPU has). Up to kGemvMaxRows rows
 // of A, each block of W is dequantized into registers and multiplied there (memory-bound GEMV:
 // 4-bit weights are read once, at half a byte each); more rows dequantize panels of W into a
-// float buffer and multiply them with oneDNN (a matmul primitive per panel shape), in parallel
-// over panels of N.
+// float buffer in oneDNN's own blocked weight layout (kPanelBlock below; AVX-512 transposes 16
+// columns x 16 k in registers) and multiply them with a oneDNN matmul primitive per panel shape
+// that reads that layout as it is, in parallel over panels of N.
 
 #include <cstdint>
 #include <functional>
@@ -66,10 +67,13 @@ const char* isaName(Isa isa);
 Expected<PackedNBits> packMatMulNBits(const ir::Tensor& b, const ir::Tensor& scales, const ir::Tensor* zeroPoints,
                                       int64_t k, int64_t n, int64_t bits, int64_t blockSize, const std::string& who);
 
-/// y[m, cols] (row stride ldy) = a[m, K] * b[K, cols], b given transposed ([cols, K], row
-/// stride ldb): the product of one dequantized panel. Called from several threads at once, one panel each.
-using PanelGemm = std::function<Status(int64_t m, int64_t cols, const float* a, const float* b, int64_t ldb, float* y,
-                                       int64_t ldy)>;
+/// Columns per block of a dequantized panel: each block is k-major, [roundUp(K, 16)][64], the
+/// blocks one after another (oneDNN's BA16a64b weight layout); k from K and columns from N are 0.
+inline constexpr int64_t kPanelBlock = 64;
+
+/// y[m, cols] (row stride ldy) = a[m, K] * b[K, cols], b a dequantized panel in blocks of
+/// kPanelBlock columns (above). Called from several threads at once, one panel each.
+using PanelGemm = std::function<Status(int64_t m, int64_t cols, const float* a, const float* b, float* y, int64_t ldy)>;
 
 /// y[M, N] = a[M, K] * W + bias (bias may be null), with `isa`'s kernels and up to `threads`
 /// threads. `scratch` is reused between calls. `gemm` multiplies the dequantized panels above
@@ -79,5 +83,11 @@ Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias
 
 /// Dequantizes columns [n0, n1) into dst, column after column, kPad floats each (W transposed).
 void dequantizeColumns(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, Isa isa);
+/// Dequantizes columns [n0, n1) k-major: dst[k * ld + (c - n0)] for k < rows (a multiple of
+/// 16, at most kPad; W as the MatMul reads it). AVX-512 transposes 16 columns at a time in registers; `column` is scratch.
+void dequantizeKMajor(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, int64_t ld, int64_t rows, Isa isa,
+                      std::vector<float>& column);
+/// Dequantizes columns [n0, n1) as one panel of the GEMM path (kPanelBlock above).
+void dequantizePanel(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, Isa isa, std::vector<float>& column);
 
 }  // namespace whittle::runtime::cpu::nbits

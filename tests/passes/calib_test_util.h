@@ -3,6 +3,9 @@
 // seeded random inputs (one input channel made loud, as transformer activations have), and a
 // pipeline runner with a provider.
 
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,6 +38,7 @@ class RandomInputsProvider final : public quant::CalibrationProvider {
     return invalidInput("this provider collects statistics only, no ranges");
   }
   Expected<int64_t> collect(const ir::Model& model, const std::map<std::string, quant::TensorCollector*>& collectors) override {
+    lastModel_ = &model;
     runtime::SessionOptions so;
     for (const auto& [name, c] : collectors) so.extraOutputs.push_back(name);
     WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, so));
@@ -54,12 +58,46 @@ class RandomInputsProvider final : public quant::CalibrationProvider {
     ++calls;
     return kSamples;
   }
+  /// The first `count` of the same seeded runs, for the model collect() last ran (passes
+  /// collect statistics before they sample feeds).
+  Expected<std::vector<std::vector<std::pair<std::string, ir::Tensor>>>> sampleFeeds(int64_t count) override {
+    if (lastModel_ == nullptr) return invalidInput("RandomInputsProvider: sampleFeeds before collect");
+    std::vector<std::vector<std::pair<std::string, ir::Tensor>>> feeds;
+    for (int64_t s = 0; s < std::min<int64_t>(count, 24); ++s) {
+      feeds.push_back(loudFeeds(*lastModel_, 100 + static_cast<uint64_t>(s), loud_, gain_));
+    }
+    return feeds;
+  }
   int calls = 0;
 
  private:
   int loud_;
   float gain_;
+  const ir::Model* lastModel_ = nullptr;
 };
+
+/// The norm-relative error of `model`'s first output against `reference`'s on 8 seeded
+/// feeds (loudFeeds), sqrt(sum (y - r)^2 / sum r^2).
+inline double loudOutputError(const ir::Model& reference, const ir::Model& model, int loud, float gain) {
+  auto a = runtime::Session::create(reference);
+  auto b = runtime::Session::create(model);
+  REQUIRE(a.isOk());
+  REQUIRE(b.isOk());
+  double num = 0, den = 0;
+  for (uint64_t seed = 500; seed < 508; ++seed) {
+    auto feeds = loudFeeds(reference, seed, loud, gain);
+    auto ya = (*a)->run(feeds);
+    auto yb = (*b)->run(feeds);
+    REQUIRE(ya.isOk());
+    REQUIRE(yb.isOk());
+    auto va = ya->front().second.values<float>(), vb = yb->front().second.values<float>();
+    for (size_t i = 0; i < va.size(); ++i) {
+      num += (va[i] - vb[i]) * (va[i] - vb[i]);
+      den += va[i] * va[i];
+    }
+  }
+  return std::sqrt(num / den);
+}
 
 inline Expected<std::vector<passes::PassStats>> runWith(ir::Model& model, const std::string& pipeline,
                                                         quant::CalibrationProvider* provider = nullptr) {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "passes/calib_test_util.h"
 #include "passes/pass_test_util.h"
 #include "support/graph_queries.h"
 #include "quant/quant_test_util.h"
@@ -152,6 +153,35 @@ std::vector<ir::Tensor> ortOutputs(const ir::Model& model, const std::vector<std
   return out;
 }
 
+// Four MatMuls in a chain. The input of "planted" has one channel 40x louder (a Mul) and the
+// matching weight row 40x smaller: the function is the same, but the per-tensor uint8 step
+// over that input is 40x coarser, so W8A8 costs most there.
+ir::Model plantedOutlierChain() {
+  testing::GraphBuilder b(11);
+  constexpr int64_t kWidth = 32, kLoud = 5;
+  constexpr float kGain = 40.0f;
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 8, kWidth});
+  ir::Value* h = b.node("MatMul", {x, b.weight("w0", {kWidth, kWidth}, ir::DataType::kFloat, -0.3, 0.3)}, {}, "layer0");
+  h = b.node("MatMul", {h, b.weight("w1", {kWidth, kWidth}, ir::DataType::kFloat, -0.3, 0.3)}, {}, "layer1");
+  std::vector<float> gain(kWidth, 1.0f);
+  gain[kLoud] = kGain;
+  h = b.node("Mul", {h, b.constant("gain", {kWidth}, gain)}, {}, "loud");
+  ir::Tensor w2 = b.randomTensor(ir::DataType::kFloat, {kWidth, kWidth}, -0.3, 0.3);
+  float* row = w2.mutableData<float>() + kLoud * kWidth;
+  for (int64_t c = 0; c < kWidth; ++c) row[c] /= kGain;
+  h = b.node("MatMul", {h, b.constant("w2", std::move(w2))}, {}, "planted");
+  h = b.node("MatMul", {h, b.weight("w3", {kWidth, kWidth}, ir::DataType::kFloat, -0.3, 0.3)}, {}, "layer3");
+  b.output(h, ir::DataType::kFloat, {2, 8, kWidth});
+  return b.build(17);
+}
+
+const ir::Node* nodeStartingWith(const ir::Graph& g, const std::string& prefix) {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->name().rfind(prefix, 0) == 0) return n;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 TEST_CASE("quantize-dynamic{lstm=true} writes an LSTM as ONNX Runtime's DynamicQuantizeLSTM; ORT runs it alike",
@@ -207,4 +237,57 @@ TEST_CASE("quantize-dynamic{lstm=true} writes an LSTM as ONNX Runtime's DynamicQ
     CHECK(countOps(*run.after.graph, "LSTM") == 1);
     CHECK(countOps(*run.after.graph, "DynamicQuantizeLSTM") == 0);
   }
+}
+
+TEST_CASE("quantize-dynamic keep-sensitive keeps the layer with a planted outlier input at 8-bit weight-only",
+          "[passes][quantize-dynamic]") {
+  const ir::Model model = plantedOutlierChain();
+  ir::Model all = model.clone();
+  REQUIRE(testing::runWith(all, "quantize-dynamic").isOk());
+  // The default (3 x K candidates measured end to end) and every candidate measured.
+  for (const std::string options : {"keep-sensitive=1", "keep-sensitive=1,sensitivity-candidates=4,sensitivity-samples=4"}) {
+    INFO(options);
+    ir::Model kept = model.clone();
+    testing::RandomInputsProvider provider;
+    auto stats = testing::runWith(kept, "quantize-dynamic{" + options + "}", &provider);
+    INFO(stats.status().message());
+    REQUIRE(stats.isOk());
+    REQUIRE(ir::verify(*kept.graph).isOk());
+    const ir::Graph& g = *kept.graph;
+    CHECK(countOps(g, "MatMulInteger") == 3);
+    const ir::Node* planted = nodeStartingWith(g, "planted");
+    REQUIRE(planted != nullptr);
+    CHECK(planted->opType() == "MatMulNBits");
+    CHECK(planted->attrInt("bits", 0) == 8);
+    const auto& counters = stats->front().counters;
+    CHECK(counters.at("kept-sensitive") == 1);
+    CHECK(counters.at("kept-weight-only") == 1);
+    CHECK(counters.at("sensitivity-trials") >= 3);
+    // Before against after: keeping it takes most of the W8A8 error away.
+    const double allError = testing::loudOutputError(model, all, -1, 1.0f);
+    const double keptError = testing::loudOutputError(model, kept, -1, 1.0f);
+    INFO("all W8A8 " << allError << ", planted kept " << keptError);
+    CHECK(keptError < 0.5 * allError);
+    CHECK(keptError < 0.05);
+  }
+}
+
+TEST_CASE("quantize-dynamic keep-sensitive: float kept layers, and calibration is required", "[passes][quantize-dynamic]") {
+  const ir::Model model = plantedOutlierChain();
+  ir::Model kept = model.clone();
+  testing::RandomInputsProvider provider;
+  auto stats = testing::runWith(kept, "quantize-dynamic{keep-sensitive=2,keep-format=float}", &provider);
+  INFO(stats.status().message());
+  REQUIRE(stats.isOk());
+  CHECK(countOps(*kept.graph, "MatMulInteger") == 2);
+  CHECK(countOps(*kept.graph, "MatMul") == 2);
+  const ir::Node* planted = nodeStartingWith(*kept.graph, "planted");
+  REQUIRE(planted != nullptr);
+  CHECK(planted->opType() == "MatMul");
+  testing::requireSameOutputs(model, kept, 0.05);
+
+  ir::Model noCalib = model.clone();
+  auto missing = testing::runWith(noCalib, "quantize-dynamic{keep-sensitive=1}");
+  REQUIRE_FALSE(missing.isOk());
+  CHECK(missing.status().message().find("--calib") != std::string::npos);
 }

@@ -45,24 +45,7 @@ const ir::Tensor& constantNamed(const ir::Graph& g, const std::string& name) {
 
 // The norm-relative output error of `model` against `reference` on loud feeds.
 double loudError(const ir::Model& reference, const ir::Model& model) {
-  auto a = runtime::Session::create(reference);
-  auto b = runtime::Session::create(model);
-  REQUIRE(a.isOk());
-  REQUIRE(b.isOk());
-  double num = 0, den = 0;
-  for (uint64_t seed = 500; seed < 508; ++seed) {
-    auto feeds = testing::loudFeeds(reference, seed, kLoud, 60.0f);
-    auto ya = (*a)->run(feeds);
-    auto yb = (*b)->run(feeds);
-    REQUIRE(ya.isOk());
-    REQUIRE(yb.isOk());
-    auto va = ya->front().second.values<float>(), vb = yb->front().second.values<float>();
-    for (size_t i = 0; i < va.size(); ++i) {
-      num += (va[i] - vb[i]) * (va[i] - vb[i]);
-      den += va[i] * va[i];
-    }
-  }
-  return std::sqrt(num / den);
+  return testing::loudOutputError(reference, model, kLoud, 60.0f);
 }
 
 }  // namespace

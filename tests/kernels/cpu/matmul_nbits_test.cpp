@@ -175,6 +175,34 @@ TEST_CASE("MatMulNBits dequantized panels agree across instruction sets", "[kern
   }
 }
 
+TEST_CASE("MatMulNBits k-major panels are the columns transposed on every instruction set", "[kernels][nbits]") {
+  std::mt19937_64 rng(5);
+  for (const NBitsCase c : {NBitsCase{1, 88, 37, 4, 16, true, false}, NBitsCase{1, 300, 40, 8, 64, false, false}}) {
+    const NBitsData d = makeData(c, rng);
+    auto packed = runtime::cpu::nbits::packMatMulNBits(d.b, d.scales, c.zeroPoints ? &d.zp : nullptr, c.k, c.n, c.bits,
+                                                        c.block, "t");
+    REQUIRE(packed.isOk());
+    const int64_t kPad = packed->kPad;
+    std::vector<float> columns(static_cast<size_t>(c.n * kPad));
+    runtime::cpu::nbits::dequantizeColumns(*packed, 0, c.n, columns.data(), Isa::kScalar);
+    // Columns 3 .. n of the weight (an offset panel, not a multiple of 16 wide), rows 7 floats apart more than the panel.
+    const int64_t n0 = 3, cols = c.n - n0, ld = cols + 7;
+    for (Isa isa : availableIsas()) {
+      CAPTURE(c.k, c.n, c.bits, runtime::cpu::nbits::isaName(isa));
+      std::vector<float> panel(static_cast<size_t>(kPad * ld), -7.0f), scratch;
+      runtime::cpu::nbits::dequantizeKMajor(*packed, n0, c.n, panel.data(), ld, kPad, isa, scratch);
+      int64_t wrong = 0;
+      for (int64_t k = 0; k < kPad; ++k) {
+        for (int64_t j = 0; j < ld; ++j) {
+          const float want = j < cols ? columns[static_cast<size_t>((n0 + j) * kPad + k)] : -7.0f;  // padding untouched
+          wrong += panel[static_cast<size_t>(k * ld + j)] != want ? 1 : 0;
+        }
+      }
+      CHECK(wrong == 0);
+    }
+  }
+}
+
 namespace {
 
 ir::Model nbitsModel(const NBitsCase& c, const NBitsData& d, std::vector<int64_t> aDims, const ir::Tensor* gidx) {
