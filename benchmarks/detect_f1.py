@@ -1,15 +1,16 @@
 """Decoded-detection F1 of int8 detectors against their fp32 originals, and their speed.
 
 usage: detect_f1.py [--whittle build/whittle] [--work .cache/detect] [--detectors a,b,...]
-                    [--photos ../shared/data/photos] [--tuned-flags '...'] [--bench-rounds 2]
-                    [--no-optimize] [--update-results]
+                    [--budget '--min-sqnr 25'] [--tag tuned] [--also TAG,...] [--tuned-only]
+                    [--no-optimize] [--no-bench] [--bench-rounds 2] [--json rows.json]
 
 For each detector the photos (sorted by name) are split: even positions calibrate, odd positions
 evaluate. Two int8 models are made with `whittle optimize --quantize int8` on the calibration
-photos: the plain all-int8 baseline, and the tuned one (`--eval` photos, `--min-sqnr 25` and any
---tuned-flags); a third is ONNX Runtime's quantize_static (QDQ, per-channel, MinMax) on the same
-calibration photos, as a yardstick. On every evaluation photo the fp32 model runs in ONNX Runtime (the reference) and
-each int8 model runs in ONNX Runtime and in whittle's runtime (`whittle run`); every output is
+photos: the plain all-int8 baseline, and the tuned one (`--eval` photos and the --budget flags,
+`{scores}` in them standing for the detector's --scores spec below; --tag names it, --also adds
+earlier tuned models of the work folder to the measurements); a third is ONNX Runtime's
+quantize_static (QDQ, per-channel, MinMax) on the same calibration photos, as a yardstick. On
+every evaluation photo the fp32 model runs in ONNX Runtime (the reference) and each int8 model runs in ONNX Runtime and in whittle's runtime (`whittle run`); every output is
 decoded into boxes (score threshold, then NMS, as each model's own project does it) and the int8
 boxes are matched to the fp32 boxes greedily (highest score first, IoU >= 0.5, same class where the
 model has classes). F1 = 2 TP / (fp32 boxes + int8 boxes), summed over the photos. The fp32 model
@@ -211,8 +212,10 @@ def decode_yolov8(out, w, h):
 
 
 def decode_picodet(out, w, h):
-    names = sorted(out, key=lambda k: int(k.split("_")[1].split(".")[0]))  # transpose_0 .. transpose_7
-    score_t, dist_t = names[:4], names[4:]
+    # Per stride, a score tensor [1,N,classes] and a distribution [1,N,32]; finest stride first.
+    by_rows = sorted(out, key=lambda k: -out[k].shape[1])
+    dist_t = [k for k in by_rows if out[k].shape[-1] == 32]
+    score_t = [k for k in by_rows if out[k].shape[-1] != 32]
     boxes, scores, classes = [], [], []
     for stride, sn, dn in zip((8, 16, 32, 64), score_t, dist_t):
         sc, dist = out[sn][0], out[dn][0]
@@ -354,6 +357,7 @@ def main():
     ap.add_argument("--budget", default="--min-sqnr 25",
                     help="the tuned model's budget flags; {scores} stands for the detector's --scores spec")
     ap.add_argument("--tag", default="tuned", help="name of the tuned model (several flag sets side by side)")
+    ap.add_argument("--also", default="", help="tags of earlier tuned models in --work to measure beside (f1,sqnr32)")
     ap.add_argument("--bench-rounds", type=int, default=2)
     ap.add_argument("--no-optimize", action="store_true", help="reuse the int8 models in --work")
     ap.add_argument("--tuned-only", action="store_true", help="make only the tuned model (reuse the others)")
@@ -388,13 +392,17 @@ def main():
             input_name = onnx.load(model, load_external_data=False).graph.input[0].name
             ort_quantize_static(model, ortq, ({input_name: pixels(os.path.join(dirs["calib"][0], p), w, h, **spec["pre"])}
                                               for p in dirs["calib"][1]))
+        quantized = {"int8": base, args.tag: tuned, "ort-int8": ortq}
+        for t in filter(None, args.also.split(",")):
+            quantized[t] = os.path.join(args.work, f"{name}.{t}.onnx")
+        quantized = {k: v for k, v in quantized.items() if os.path.exists(v)}
         counts = {}
         with tempfile.TemporaryDirectory() as tmp:
             for photo in dirs["eval"][1]:
                 x = pixels(os.path.join(dirs["eval"][0], photo), w, h, **spec["pre"])
                 ref = spec["decode"](ort_outputs(model, x), w, h)
                 runs = {("fp32", "whittle"): whittle_outputs(args.whittle, model, x, tmp)}
-                for label, m in (("int8", base), (args.tag, tuned), ("ort-int8", ortq)):
+                for label, m in quantized.items():
                     runs[(label, "ort")] = ort_outputs(m, x)
                     runs[(label, "whittle")] = whittle_outputs(args.whittle, m, x, tmp)
                 for key, out in runs.items():
@@ -403,10 +411,10 @@ def main():
                     c[0] += len(ref[0])
                     c[1] += len(det[0])
                     c[2] += match(ref, det)
-        speed = {} if args.no_bench else bench_cpu_ms(args.whittle, [model, base, tuned, ortq], args.bench_rounds)
+        speed = {} if args.no_bench else bench_cpu_ms(args.whittle, [model] + list(quantized.values()), args.bench_rounds)
         for (label, runtime), (nref, ntest, tp) in counts.items():
             f1 = 100.0 * 2 * tp / max(nref + ntest, 1)
-            m = {"fp32": model, "int8": base, "ort-int8": ortq}.get(label, tuned)
+            m = model if label == "fp32" else quantized[label]
             row = dict(detector=name, model=label, runtime=runtime, fp32_boxes=nref, boxes=ntest, tp=tp,
                        f1=round(f1, 2))
             if speed:
