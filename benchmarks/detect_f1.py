@@ -2,7 +2,7 @@
 
 usage: detect_f1.py [--whittle build/whittle] [--work .cache/detect] [--detectors a,b,...]
                     [--budget '--min-sqnr 25'] [--tag tuned] [--also TAG,...] [--tuned-only]
-                    [--no-optimize] [--no-bench] [--bench-rounds 2] [--json rows.json]
+                    [--no-optimize] [--no-bench] [--bench-rounds 2] [--ort-only ort-int8] [--json rows.json]
 
 For each detector the photos (sorted by name) are split: even positions calibrate, odd positions
 evaluate. Two int8 models are made with `whittle optimize --quantize int8` on the calibration
@@ -359,6 +359,7 @@ def main():
     ap.add_argument("--tag", default="tuned", help="name of the tuned model (several flag sets side by side)")
     ap.add_argument("--also", default="", help="tags of earlier tuned models in --work to measure beside (f1,sqnr32)")
     ap.add_argument("--bench-rounds", type=int, default=2)
+    ap.add_argument("--ort-only", default="", help="labels (ort-int8, ...) run in ONNX Runtime only: not in whittle, not timed")
     ap.add_argument("--no-optimize", action="store_true", help="reuse the int8 models in --work")
     ap.add_argument("--tuned-only", action="store_true", help="make only the tuned model (reuse the others)")
     ap.add_argument("--no-bench", action="store_true")
@@ -404,20 +405,22 @@ def main():
                 runs = {("fp32", "whittle"): whittle_outputs(args.whittle, model, x, tmp)}
                 for label, m in quantized.items():
                     runs[(label, "ort")] = ort_outputs(m, x)
-                    runs[(label, "whittle")] = whittle_outputs(args.whittle, m, x, tmp)
+                    if label not in args.ort_only.split(","):
+                        runs[(label, "whittle")] = whittle_outputs(args.whittle, m, x, tmp)
                 for key, out in runs.items():
                     det = spec["decode"](out, w, h)
                     c = counts.setdefault(key, [0, 0, 0])
                     c[0] += len(ref[0])
                     c[1] += len(det[0])
                     c[2] += match(ref, det)
-        speed = {} if args.no_bench else bench_cpu_ms(args.whittle, [model] + list(quantized.values()), args.bench_rounds)
+        timed = [model] + [m for k, m in quantized.items() if k not in args.ort_only.split(",")]
+        speed = {} if args.no_bench else bench_cpu_ms(args.whittle, timed, args.bench_rounds)
         for (label, runtime), (nref, ntest, tp) in counts.items():
             f1 = 100.0 * 2 * tp / max(nref + ntest, 1)
             m = model if label == "fp32" else quantized[label]
             row = dict(detector=name, model=label, runtime=runtime, fp32_boxes=nref, boxes=ntest, tp=tp,
                        f1=round(f1, 2))
-            if speed:
+            if speed and m in speed:
                 row["cpu_ms"] = round(speed[m], 3)
                 row["speedup"] = round(speed[model] / speed[m], 3)
             rows.append(row)
