@@ -56,3 +56,31 @@ def ort_median_ms(session, feeds, iterations, warmup=3, clock="wall"):
         session.run(None, feeds)
         times.append((now() - start) * 1000.0)
     return statistics.median(times)
+
+
+def ort_quantize_static(model, out, samples):
+    """ONNX Runtime's quantize_static of `model` into `out` (QDQ, per-channel, MinMax) on
+    `samples`, an iterable of feed dicts. Per-channel QDQ needs DequantizeLinear's axis (opset
+    13): quantize_static does not upgrade by itself and writes a model ORT refuses, so a model
+    below opset 13 is converted first (ORT's quantization guide asks for it), to out + ".opset13.onnx"."""
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
+
+    m = onnx.load(model)
+    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < 13:
+        m = version_converter.convert_version(m, 13)
+        m.ir_version = max(m.ir_version, 7)  # the converter keeps IR 3, which ORT reads as pre-opset-13
+        model = out + ".opset13.onnx"
+        onnx.save(m, model)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(model, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    calibrate_method=CalibrationMethod.MinMax)

@@ -21,7 +21,7 @@ import tempfile
 
 import numpy as np
 
-from bench_common import cpu_model, update_results  # noqa: E402  (beside this script)
+from bench_common import cpu_model, ort_quantize_static, update_results  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -99,32 +99,10 @@ def ort_top1(model, tensors, labels):
 
 def ort_quantize(model, out, calib_folder, name):
     """Run in a subprocess of its own (so that /usr/bin/time measures it alone)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static, CalibrationDataReader
     spec = MODELS[name]
     files = sorted(f for f in os.listdir(calib_folder) if f.endswith(".JPEG"))
     input_name = ort_session(model).get_inputs()[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(files)
-
-        def get_next(self):
-            f = next(self.it, None)
-            return None if f is None else {input_name: preprocess(os.path.join(calib_folder, f), spec)}
-
-    import onnx
-    m = onnx.load(model)
-    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
-    if opset < 13:
-        # Per-channel QDQ needs DequantizeLinear's axis (opset 13); quantize_static does not
-        # upgrade by itself and writes an invalid model otherwise (ORT's docs say to convert).
-        from onnx import version_converter
-        m = version_converter.convert_version(m, 13)
-        m.ir_version = max(m.ir_version, 7)  # the converter keeps IR 3, which ORT reads as pre-opset-13
-        model = out + ".opset13.onnx"
-        onnx.save(m, model)
-    quantize_static(model, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    calibrate_method=CalibrationMethod.MinMax)
+    ort_quantize_static(model, out, ({input_name: preprocess(os.path.join(calib_folder, f), spec)} for f in files))
 
 
 def timed(cmd):

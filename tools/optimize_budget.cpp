@@ -22,6 +22,14 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "Budget: SQNR of every output and of every channel of its last axis at least DB dB (detectors, "
                  "regressors, embeddings)")
       ->group(group);
+  cmd.add_option("--min-score-f1", args.budget.minScoreF1Pct,
+                 "Budget for detectors: the F1 of the quantized model's thresholded scores against the float model's "
+                 "at least PCT percent (a score above the threshold is a detection; needs --scores)")
+      ->group(group);
+  cmd.add_option("--scores", args.scores,
+                 "OUTPUT:CHANNELS:THRESHOLD: the scores --min-score-f1 checks, channels of the output's last axis (C, "
+                 "A-B or *), e.g. scores:1:0.7")
+      ->group(group);
   cmd.add_option("--time-budget", args.timeBudget,
                  "Stop the search after this long (90s, 10m, 1h; default 10m); the best model so far is written")
       ->group(group);
@@ -61,6 +69,9 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   request.eval = request.optimize.report.eval;
   if (!evalGiven) request.eval.reset();  // the budget is checked on --eval data only
   request.budget = args.budget;
+  if (!args.scores.empty()) {
+    WH_ASSIGN_OR_RETURN(request.budget.scores, tune::parseScoreSpec(args.scores));
+  }
   if (!args.timeBudget.empty()) {
     WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, tune::parseDuration(args.timeBudget));
   }

@@ -26,9 +26,12 @@ struct BudgetArgs {
   std::vector<std::string> mergeShards;  // --merge-shards LOG,...
   std::string fallbackCost = "measured";  // --fallback-cost measured|estimate
   double minSpeedup = 0;                  // --min-speedup X
+  std::string scores;                     // --scores OUTPUT:CHANNELS:THRESHOLD
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
-  bool wanted() const { return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty(); }
+  bool wanted() const {
+    return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty() || !scores.empty();
+  }
 };
 
 /// Adds the flags to `cmd`, in the help's "Accuracy budget" group.

@@ -90,6 +90,22 @@ std::pair<double, int64_t> ChannelErrorAccumulator::minSqnrDb() const {
   return worst;
 }
 
+void ThresholdF1Accumulator::add(std::span<const float> ref, std::span<const float> test, double threshold) {
+  WH_CHECK(ref.size() == test.size(), "ThresholdF1Accumulator::add: lengths differ");
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const bool r = ref[i] > threshold;  // false for NaN
+    const bool t = test[i] > threshold;
+    ref_ += r;
+    test_ += t;
+    both_ += r && t;
+  }
+}
+
+double ThresholdF1Accumulator::f1Pct() const {
+  if (ref_ + test_ == 0) return 100.0;
+  return 200.0 * static_cast<double>(both_) / static_cast<double>(ref_ + test_);
+}
+
 void RelativeErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
   WH_CHECK(ref.size() == test.size(), "RelativeErrorAccumulator::add: lengths differ");
   for (size_t i = 0; i < ref.size(); ++i) {

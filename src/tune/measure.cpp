@@ -33,10 +33,27 @@ int64_t realElements(const ir::Tensor& t, int64_t rows, int64_t count) {
   return t.numel();
 }
 
+/// The elements of `values` (rows of `channels` along the last axis) in channels first..last.
+std::vector<float> channelSlice(const std::vector<float>& values, int64_t channels, const ScoreSpec& spec) {
+  const auto c = static_cast<size_t>(std::max<int64_t>(channels, 1));
+  const auto first = static_cast<size_t>(spec.firstChannel);
+  const size_t last = spec.lastChannel < 0 ? c - 1 : static_cast<size_t>(spec.lastChannel);
+  std::vector<float> out;
+  out.reserve(values.size() / c * (last - first + 1));
+  for (size_t row = 0; row + c <= values.size(); row += c) {
+    out.insert(out.end(), values.begin() + static_cast<ptrdiff_t>(row + first),
+               values.begin() + static_cast<ptrdiff_t>(row + last + 1));
+  }
+  return out;
+}
+
 /// The accumulators of one measurement.
 struct Accumulators {
   std::vector<eval::ErrorAccumulator> error;
   std::vector<eval::ChannelErrorAccumulator> channel;
+  eval::ThresholdF1Accumulator scoreF1;
+  eval::ErrorAccumulator scoreError;
+  bool scored = false;
   eval::ClassificationAccumulator classes;
   int64_t samples = 0;
   double seconds = 0;
@@ -66,6 +83,11 @@ struct Accumulators {
     if (classOutput >= 0 && static_cast<size_t>(classOutput) < error.size() && error[static_cast<size_t>(classOutput)].count() > 0) {
       const double s = error[static_cast<size_t>(classOutput)].sqnrDb();
       m.classSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
+    }
+    if (scored) {
+      m.scoreF1Pct = scoreF1.f1Pct();
+      const double s = scoreError.sqnrDb();
+      m.scoreSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }
     if (classes.pairs() > 0) m.agreementPct = classes.agreement() * 100.0;
     if (labels && classes.labelled() > 0) m.top1Pct = classes.top1Optimized() * 100.0;
@@ -199,6 +221,37 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   return ref;
 }
 
+Status Reference::setScores(const ScoreSpec& spec) {
+  const auto it = std::find(outputNames_.begin(), outputNames_.end(), spec.output);
+  if (it == outputNames_.end()) {
+    std::string names;
+    for (const auto& n : outputNames_) names += (names.empty() ? "'" : ", '") + n + "'";
+    return invalidInput("--scores: the model has no output '" + spec.output + "' (outputs: " + names + ")");
+  }
+  const auto k = static_cast<size_t>(it - outputNames_.begin());
+  const int64_t channels = std::max<int64_t>(channels_[k], 1);
+  const int64_t last = spec.lastChannel < 0 ? channels - 1 : spec.lastChannel;
+  if (last >= channels) {
+    return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' has " + std::to_string(channels) +
+                        " channel(s) along its last axis");
+  }
+  eval::ThresholdF1Accumulator own;
+  for (const auto& batch : outs_) {
+    const std::vector<float> r = channelSlice(batch[k], channels, spec);
+    own.add(r, r, spec.threshold);
+  }
+  if (own.referencePositives() == 0) {
+    return invalidInput("--scores " + spec.text() +
+                        ": no score of the float model is above the threshold on the --eval data (an F1 over no "
+                        "detection says nothing)");
+  }
+  scores_ = spec;
+  scoreOutput_ = static_cast<int>(k);
+  notes.push_back("--scores " + spec.text() + ": " + std::to_string(own.referencePositives()) +
+                  " float scores above the threshold on the --eval data");
+  return Status::ok();
+}
+
 Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t firstSamples, bool firstOnly,
                                                  int threads) {
   runtime::SessionOptions so;
@@ -227,6 +280,12 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
       std::vector<float> q = eval::floatValues(t, static_cast<int64_t>(r.size()));
       acc.error[k].add(r, q);
       if (channels_[k] > 1 && static_cast<int64_t>(r.size()) % channels_[k] == 0) acc.channel[k].add(r, q, channels_[k]);
+      if (static_cast<int>(k) == scoreOutput_) {
+        const std::vector<float> rs = channelSlice(r, channels_[k], *scores_), qs = channelSlice(q, channels_[k], *scores_);
+        acc.scoreF1.add(rs, qs, scores_->threshold);
+        acc.scoreError.add(rs, qs);
+        acc.scored = true;
+      }
       if (static_cast<int>(k) == classOutput_) {
         const auto c = static_cast<size_t>(classes_);
         for (int64_t s = 0; s < counts_[b] && (static_cast<size_t>(s) + 1) * c <= r.size(); ++s) {

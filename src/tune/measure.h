@@ -42,6 +42,11 @@ class Reference {
     Metrics first;
   };
   Expected<Measured> measure(const ir::Model& model, int64_t firstSamples, bool firstOnly, int threads);
+  /// Measures the thresholded F1 and the SQNR of `spec`'s score elements from now on
+  /// (Metrics::scoreF1Pct, scoreSqnrDb). An error when the output is not one of the model's, the
+  /// channels are not on its last axis, or no float score is above the threshold (an F1 over no
+  /// detection says nothing).
+  Status setScores(const ScoreSpec& spec);
   /// The inputs of the first batch (what the tuner times per-node latency on).
   Expected<std::vector<data::NamedTensor>> firstInputs() {
     WH_ASSIGN_OR_RETURN(data::Batch b, batch(0));
@@ -60,6 +65,8 @@ class Reference {
   bool labelsFit_ = true;
   std::vector<std::string> outputNames_;
   std::vector<int64_t> channels_;                      ///< per output, along its last axis
+  std::optional<ScoreSpec> scores_;
+  int scoreOutput_ = -1;
   std::vector<data::Batch> cached_;                    ///< every batch, when they fit
   std::vector<int64_t> counts_;                        ///< real samples per batch
   std::vector<int64_t> rows_;                          ///< batch dim as run

@@ -230,6 +230,7 @@ double slack(const Budget& b, const Metrics& m, std::optional<double> dropPp) {
   if (b.maxAccuracyDropPp) s = std::min(s, dropPp ? *b.maxAccuracyDropPp - *dropPp : -kCapDb);
   if (b.minAgreementPct) s = std::min(s, m.agreementPct ? *m.agreementPct - *b.minAgreementPct : -kCapDb);
   if (b.minSqnrDb) s = std::min(s, capped(m.minChannelSqnrDb) - *b.minSqnrDb);
+  if (b.minScoreF1Pct) s = std::min(s, m.scoreF1Pct ? *m.scoreF1Pct - *b.minScoreF1Pct : -kCapDb);
   return s;
 }
 
@@ -249,6 +250,11 @@ std::string shortfallText(const Budget& b, const Metrics& m, std::optional<doubl
     parts.push_back("SQNR " + num(m.minChannelSqnrDb) + " dB < " + num(*b.minSqnrDb) + " dB (short by " +
                     num(*b.minSqnrDb - m.minChannelSqnrDb) + " dB, at '" + m.worstOutput + "'" +
                     (m.worstChannel >= 0 ? " channel " + std::to_string(m.worstChannel) : std::string()) + ")");
+  }
+  if (b.minScoreF1Pct && (!m.scoreF1Pct || *m.scoreF1Pct < *b.minScoreF1Pct)) {
+    parts.push_back("score F1 " + (m.scoreF1Pct ? num(*m.scoreF1Pct) : std::string("?")) + " % < " +
+                    num(*b.minScoreF1Pct) + " % (short by " +
+                    (m.scoreF1Pct ? num(*b.minScoreF1Pct - *m.scoreF1Pct) : std::string("?")) + " pp)");
   }
   std::string s;
   for (const auto& p : parts) s += (s.empty() ? "" : "; ") + p;
@@ -272,6 +278,7 @@ class Search {
   /// (smoother than accuracy on a few samples).
   double rankOf(const Metrics& m) const {
     if (req_.budget.minSqnrDb) return capped(m.minChannelSqnrDb);
+    if (req_.budget.minScoreF1Pct) return capped(m.scoreSqnrDb);
     return capped(ref_ && ref_->classOutput() >= 0 ? m.classSqnrDb : m.outputSqnrDb);
   }
   Expected<ir::Model> quantize(const Config& c);
@@ -462,6 +469,7 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
                      change + ": SQNR " + num(t.metrics.outputSqnrDb, 1) + " dB, channel min " +
                      num(t.metrics.minChannelSqnrDb, 1) + " dB";
   if (t.metrics.agreementPct) line += ", agreement " + num(*t.metrics.agreementPct) + " %";
+  if (t.metrics.scoreF1Pct) line += ", score F1 " + num(*t.metrics.scoreF1Pct) + " %";
   if (t.accuracyDropPp) line += ", top-1 drop " + num(*t.accuracyDropPp) + " pp";
   say(line + (t.meetsBudget ? " (meets the budget)" : ""));
   result_.trials.push_back(std::move(t));
@@ -651,12 +659,22 @@ Status Search::run() {
   const Budget& budget = req_.budget;
   // ---- Bad input ----
   if (o.quantize.mode != QuantizeMode::kInt8) return invalidInput("an accuracy budget applies to --quantize int8");
+  if (budget.scores && !budget.minScoreF1Pct) return invalidInput("--scores names what --min-score-f1 PCT checks: give both");
   if (!budget.any() && !req_.sensitivityOnly) {
-    return invalidInput("tuning needs a budget: --max-accuracy-drop PP, --min-agreement PCT or --min-sqnr DB (or --sensitivity-only)");
+    return invalidInput(
+        "tuning needs a budget: --max-accuracy-drop PP, --min-agreement PCT, --min-sqnr DB or --min-score-f1 PCT (or "
+        "--sensitivity-only)");
+  }
+  if (budget.minScoreF1Pct && !budget.scores) {
+    return invalidInput("--min-score-f1 needs the scores it checks: --scores OUTPUT:CHANNELS:THRESHOLD (e.g. scores:1:0.7)");
+  }
+  if (budget.minScoreF1Pct && !(*budget.minScoreF1Pct >= 0 && *budget.minScoreF1Pct <= 100)) {
+    return invalidInput("--min-score-f1 must be a percentage in 0..100");
   }
   std::string flag = budget.maxAccuracyDropPp ? "--max-accuracy-drop"
                      : budget.minAgreementPct ? "--min-agreement"
                      : budget.minSqnrDb       ? "--min-sqnr"
+                     : budget.minScoreF1Pct   ? "--min-score-f1"
                                               : "--sensitivity-only";
   if (!req_.eval) return invalidInput(flag + " needs evaluation data: --eval DATA");
   if (!o.calibration.wanted()) return invalidInput(flag + " needs calibration data: --calib DATA or --load-calib FILE");
@@ -703,6 +721,7 @@ Status Search::run() {
   // ---- Reference and calibration ----
   say("measuring the float model on the evaluation data");
   WH_ASSIGN_OR_RETURN(ref_, Reference::build(float_, *req_.eval, req_.threads, req_.inputCacheBytes));
+  if (budget.scores) WH_RETURN_IF_ERROR(ref_->setScores(*budget.scores));
   for (const auto& n : ref_->notes) result_.notes.push_back(n);
   result_.reference = ref_->own();
   if (budget.maxAccuracyDropPp) {
@@ -1152,6 +1171,9 @@ std::string Budget::text() const {
   if (maxAccuracyDropPp) parts.push_back("top-1 drop <= " + num(*maxAccuracyDropPp) + " pp");
   if (minAgreementPct) parts.push_back("top-1 agreement >= " + num(*minAgreementPct) + " %");
   if (minSqnrDb) parts.push_back("SQNR (per output and last-axis channel) >= " + num(*minSqnrDb) + " dB");
+  if (minScoreF1Pct) {
+    parts.push_back("score F1 (" + (scores ? scores->text() : std::string("?")) + ") >= " + num(*minScoreF1Pct) + " %");
+  }
   std::string s;
   for (const auto& p : parts) s += (s.empty() ? "" : " and ") + p;
   return s.empty() ? "none" : s;
@@ -1216,6 +1238,10 @@ nlohmann::json metricsJson(const Metrics& m) {
   j["samples"] = m.samples;
   j["output_sqnr_db"] = numberOrText(m.outputSqnrDb);
   j["class_sqnr_db"] = numberOrText(m.classSqnrDb);
+  if (m.scoreF1Pct) {
+    j["score_f1_pct"] = *m.scoreF1Pct;
+    j["score_sqnr_db"] = numberOrText(m.scoreSqnrDb);
+  }
   j["min_channel_sqnr_db"] = numberOrText(m.minChannelSqnrDb);
   j["worst_output"] = m.worstOutput;
   j["worst_channel"] = m.worstChannel;
@@ -1236,6 +1262,8 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
   if (request.budget.maxAccuracyDropPp) b["max_accuracy_drop_pp"] = *request.budget.maxAccuracyDropPp;
   if (request.budget.minAgreementPct) b["min_agreement_pct"] = *request.budget.minAgreementPct;
   if (request.budget.minSqnrDb) b["min_sqnr_db"] = *request.budget.minSqnrDb;
+  if (request.budget.minScoreF1Pct) b["min_score_f1_pct"] = *request.budget.minScoreF1Pct;
+  if (request.budget.scores) b["scores"] = request.budget.scores->text();
   j["budget"] = b;
   j["time_budget_s"] = request.timeBudgetSeconds;
   j["ranking_samples"] = request.rankingSamples;

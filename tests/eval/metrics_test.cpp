@@ -97,6 +97,27 @@ TEST_CASE("ChannelErrorAccumulator catches a collapsed low-range channel beside 
   }
 }
 
+TEST_CASE("ThresholdF1Accumulator counts the scores that cross the threshold", "[eval][metrics]") {
+  // 6 reference positives; the test drops two near the threshold (0.72 -> 0.69, 0.75 -> 0.5) and
+  // adds one (0.65 -> 0.71); far-off scores move without effect. NaN is never positive.
+  const std::vector<float> ref = {0.9f, 0.72f, 0.75f, 0.8f, 0.95f, 0.99f, 0.65f, 0.1f, 0.0f, 0.3f};
+  const std::vector<float> test = {0.85f, 0.69f, 0.5f, 0.81f, 0.9f, 0.97f, 0.71f, 0.4f, 0.2f, std::nanf("")};
+  eval::ThresholdF1Accumulator f1;
+  f1.add(std::span(ref).first(4), std::span(test).first(4), 0.7);  // streams in chunks
+  f1.add(std::span(ref).subspan(4), std::span(test).subspan(4), 0.7);
+  CHECK(f1.referencePositives() == 6);
+  CHECK(f1.testPositives() == 5);
+  CHECK(f1.bothPositive() == 4);
+  CHECK(f1.f1Pct() == Approx(200.0 * 4 / 11));
+
+  eval::ThresholdF1Accumulator none;
+  none.add(std::vector<float>{0.1f, 0.2f}, std::vector<float>{0.3f, 0.0f}, 0.5);
+  CHECK(none.f1Pct() == 100.0);  // nothing detected on either side
+  eval::ThresholdF1Accumulator collapsed;
+  collapsed.add(ref, std::vector<float>(ref.size(), 0.0f), 0.7);
+  CHECK(collapsed.f1Pct() == 0.0);
+}
+
 TEST_CASE("topK orders by score, ties to the lower index", "[eval][metrics]") {
   std::vector<float> s = {0.1f, 0.5f, 0.5f, 0.2f, NAN};
   CHECK(topK(s, 2) == std::vector<int64_t>{1, 2});

@@ -332,6 +332,20 @@ TEST_CASE("whittle optimize with an accuracy budget: exit codes, best model, tri
     CHECK_THAT(badTime.out, Catch::Contains("--time-budget"));
     CHECK_FALSE(std::filesystem::exists(dir.file("out.onnx")));
   }
+  SECTION("a score-F1 budget: --min-score-f1 with --scores") {
+    RunResult r = runWhittle(base + eval + " --min-score-f1 99 --scores 'mm3:*:0' --trial-log " + q(dir.file("t.json")));
+    INFO(r.out);
+    CHECK(r.exitCode == 0);
+    CHECK_THAT(r.out, Catch::Contains("score F1") && Catch::Contains("kept float: hostile"));
+    nlohmann::json log = nlohmann::json::parse(std::ifstream(dir.file("t.json")));
+    CHECK(log["budget"]["scores"] == "mm3:*:0");
+    RunResult bad = runWhittle(base + eval + " --min-score-f1 99 --scores mm3:0.5");
+    CHECK(bad.exitCode == 2);
+    CHECK_THAT(bad.out, Catch::Contains("--scores 'mm3:0.5': expected OUTPUT:CHANNELS:THRESHOLD"));
+    RunResult alone = runWhittle(base + eval + " --scores mm3:*:0");
+    CHECK(alone.exitCode == 2);
+    CHECK_THAT(alone.out, Catch::Contains("--scores names what --min-score-f1 PCT checks"));
+  }
   SECTION("--sensitivity-only ranks and writes no model") {
     RunResult r = runWhittle(base + eval + " --sensitivity-only");
     INFO(r.out);

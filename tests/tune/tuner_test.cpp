@@ -190,6 +190,86 @@ TEST_CASE("tune: bad input is a one-line error naming the flag", "[tune]") {
   }
 }
 
+TEST_CASE("tune: a score-F1 budget counts the float model's positive scores that int8 keeps", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  r.budget.minScoreF1Pct = 99;
+  r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 0.0};  // every element of the output (mm3) is a score, positive above 0
+  r.trialLogPath = dir.file("trials.json");
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  const tune::Trial& baseline = result->trials.front();
+  REQUIRE(baseline.metrics.scoreF1Pct.has_value());
+  CHECK(*baseline.metrics.scoreF1Pct < 99);  // the hostile layer's scale flips signs of the output
+  CHECK_FALSE(baseline.meetsBudget);
+  INFO(result->shortfall);
+  CHECK(result->met);
+  const tune::Trial& best = result->trials[static_cast<size_t>(result->best)];
+  REQUIRE(best.metrics.scoreF1Pct.has_value());
+  CHECK(*best.metrics.scoreF1Pct >= 99);
+  CHECK(best.metrics.scoreSqnrDb > baseline.metrics.scoreSqnrDb);
+  CHECK(std::find(best.floatNodes.begin(), best.floatNodes.end(), "hostile") != best.floatNodes.end());
+  CHECK(std::any_of(result->notes.begin(), result->notes.end(),
+                    [](const std::string& n) { return n.find("--scores mm3:*:0:") == 0; }));
+
+  auto text = readFile(r.trialLogPath);
+  REQUIRE(text.isOk());
+  nlohmann::json log = nlohmann::json::parse(*text);
+  CHECK(log["budget"]["min_score_f1_pct"] == 99.0);
+  CHECK(log["budget"]["scores"] == "mm3:*:0");
+  CHECK(log["trials"][0]["metrics"]["score_f1_pct"].get<double>() == Approx(*baseline.metrics.scoreF1Pct));
+
+  SECTION("an unreachable F1 is the shortfall in points") {
+    r.budget.minScoreF1Pct = 100;
+    r.budget.scores->threshold = -1e-4;  // a threshold among many near-zero scores: flips stay
+    r.trialLogPath.clear();
+    r.timeBudgetSeconds = 20;
+    auto missed = tune::tune(r);
+    REQUIRE(missed.isOk());
+    REQUIRE_FALSE(missed->met);
+    CHECK_THAT(missed->shortfall, Catch::Contains("score F1") && Catch::Contains("% < 100.00 %"));
+  }
+}
+
+TEST_CASE("tune: score-F1 budget bad input names the flag", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  auto message = [&] {
+    auto s = tune::tune(r).status();
+    CHECK(s.code() == StatusCode::kInvalidInput);
+    return s.message();
+  };
+  SECTION("no --scores") {
+    r.budget.minScoreF1Pct = 97;
+    CHECK_THAT(message(), Catch::Contains("--min-score-f1 needs the scores it checks: --scores"));
+  }
+  SECTION("--scores alone") {
+    r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 0.0};
+    CHECK_THAT(message(), Catch::Contains("--scores names what --min-score-f1 PCT checks"));
+  }
+  r.budget.minScoreF1Pct = 97;
+  SECTION("not a percentage") {
+    r.budget.minScoreF1Pct = 120;
+    r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 0.0};
+    CHECK_THAT(message(), Catch::Contains("0..100"));
+  }
+  SECTION("no such output") {
+    r.budget.scores = tune::ScoreSpec{"boxes", 0, -1, 0.0};
+    CHECK_THAT(message(), Catch::Contains("no output 'boxes'") && Catch::Contains("'mm3'"));
+  }
+  SECTION("channels past the last axis") {
+    r.budget.scores = tune::ScoreSpec{"mm3", 3, 16, 0.0};
+    CHECK_THAT(message(), Catch::Contains("mm3:3-16:0") && Catch::Contains("16 channel(s)"));
+  }
+  SECTION("no float score above the threshold") {
+    r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 1e30};
+    CHECK_THAT(message(), Catch::Contains("no score of the float model is above the threshold"));
+  }
+}
+
 TEST_CASE("tune: sensitivity shards merge into the ranking one process measures", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeHostileModel(dir);

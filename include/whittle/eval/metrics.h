@@ -68,6 +68,29 @@ class ChannelErrorAccumulator {
   std::vector<double> noiseSq_;
 };
 
+/// Threshold decisions of a tested tensor against a reference: an element is positive when it
+/// is above the threshold (a detector's score: the anchor or cell becomes a detection). What a
+/// detector's decoded output loses shows here before box regression and NMS: an int8 score that
+/// crosses the threshold the other way adds or drops a detection, however small its error.
+///   F1 = 2 |both positive| / (|reference positives| + |test positives|)
+/// A NaN is never positive.
+class ThresholdF1Accumulator {
+ public:
+  /// Adds elements of `ref` and `test` (same length).
+  void add(std::span<const float> ref, std::span<const float> test, double threshold);
+
+  int64_t referencePositives() const { return ref_; }
+  int64_t testPositives() const { return test_; }
+  int64_t bothPositive() const { return both_; }
+  /// F1 in percent; 100 when neither side has a positive.
+  double f1Pct() const;
+
+ private:
+  int64_t ref_ = 0;
+  int64_t test_ = 0;
+  int64_t both_ = 0;
+};
+
 /// The largest error relative to the largest reference magnitude, over every element seen:
 ///   max |t - r| / max(max |r|, 1e-12)
 /// over the elements whose reference is finite; +infinity as soon as the tested value is not

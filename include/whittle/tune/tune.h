@@ -41,13 +41,35 @@
 
 namespace whittle::tune {
 
+/// A detector's scores (--scores OUTPUT:CHANNELS:THRESHOLD): the elements of one output in a
+/// range of its last-axis channels, each a detection when above the threshold (ultraface
+/// "scores:1:0.7": column 1 of [1, A, 2] is the face probability, kept above 0.7).
+struct ScoreSpec {
+  std::string output;
+  int64_t firstChannel = 0;
+  int64_t lastChannel = -1;  ///< inclusive; -1: every channel
+  double threshold = 0.5;
+  /// "scores:1:0.7" as parseScoreSpec reads it.
+  std::string text() const;
+};
+
+/// "OUTPUT:CHANNELS:THRESHOLD" with CHANNELS a channel C, a range A-B, or * (every channel); the
+/// output name may itself hold ':' (the last two fields are split off from the right).
+Expected<ScoreSpec> parseScoreSpec(const std::string& text);
+
 /// What the quantized model must keep; every budget given must hold.
 struct Budget {
   std::optional<double> maxAccuracyDropPp;  ///< top-1 percentage points below the float model (needs labels)
   std::optional<double> minAgreementPct;    ///< top-1 agreement with the float model, percent
   std::optional<double> minSqnrDb;          ///< the lowest SQNR over every output and every last-axis channel
+  /// F1 of the quantized model's thresholded scores against the float model's, percent
+  /// (eval::ThresholdF1Accumulator over `scores`, every evaluation sample): a detector's
+  /// detections appear and vanish where a score crosses its threshold, which an SQNR does not
+  /// bound (a crowd of faces near the threshold loses some at 27 dB). Needs `scores`.
+  std::optional<double> minScoreF1Pct;
+  std::optional<ScoreSpec> scores;
 
-  bool any() const { return maxAccuracyDropPp || minAgreementPct || minSqnrDb; }
+  bool any() const { return maxAccuracyDropPp || minAgreementPct || minSqnrDb || minScoreF1Pct; }
   /// "accuracy drop <= 0.5 pp", "agreement >= 99 %", ... joined by " and ".
   std::string text() const;
 };
@@ -107,6 +129,8 @@ struct Metrics {
   std::optional<double> top1Pct;       ///< with labels and a class-score output
   std::optional<double> agreementPct;  ///< with a class-score output
   double classSqnrDb = 0;              ///< the class-score output's SQNR (with one; else the lowest output's)
+  std::optional<double> scoreF1Pct;    ///< with Budget::scores: the thresholded scores' F1 against the float model
+  double scoreSqnrDb = 0;              ///< with Budget::scores: the SQNR of those score elements
   double msPerSample = 0;              ///< the quantized model's run time over the data, per sample
   /// Per sample of the class-score output, in data order: top-1 equals the label (with labels),
   /// top-1 equals the float model's. What the fallback's acceptance counts flips on.
