@@ -26,7 +26,8 @@ double elementAsDouble(const ir::Tensor& t, int64_t i) {
   }
 }
 
-/// The DequantizeLinear behind `v` with a constant integer input, or nullptr.
+}  // namespace
+
 const ir::Node* constantDq(const ir::Value* v) {
   const ir::Node* dq = v != nullptr ? v->producer() : nullptr;
   if (dq == nullptr || dq->opType() != "DequantizeLinear" || !dq->domain().empty() || dq->numInputs() < 2) return nullptr;
@@ -36,6 +37,8 @@ const ir::Node* constantDq(const ir::Value* v) {
   if (dq->numInputs() > 2 && dq->input(2) != nullptr && ir::constantOf(dq->input(2)) == nullptr) return nullptr;
   return dq;
 }
+
+namespace {
 
 /// A constant DequantizeLinear's output as floats (per-tensor or per-axis scales).
 std::vector<double> dequantized(const ir::Node& dq) {
