@@ -26,8 +26,7 @@ double elementAsDouble(const ir::Tensor& t, int64_t i) {
   }
 }
 
-}  // namespace
-
+/// The DequantizeLinear behind `v` with a constant integer input, or nullptr.
 const ir::Node* constantDq(const ir::Value* v) {
   const ir::Node* dq = v != nullptr ? v->producer() : nullptr;
   if (dq == nullptr || dq->opType() != "DequantizeLinear" || !dq->domain().empty() || dq->numInputs() < 2) return nullptr;
@@ -37,8 +36,6 @@ const ir::Node* constantDq(const ir::Value* v) {
   if (dq->numInputs() > 2 && dq->input(2) != nullptr && ir::constantOf(dq->input(2)) == nullptr) return nullptr;
   return dq;
 }
-
-namespace {
 
 /// A constant DequantizeLinear's output as floats (per-tensor or per-axis scales).
 std::vector<double> dequantized(const ir::Node& dq) {

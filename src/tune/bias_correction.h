@@ -26,10 +26,6 @@
 
 namespace whittle::tune {
 
-/// The DequantizeLinear behind `v` with a constant integer input (and constant scale and zero
-/// point), or nullptr.
-const ir::Node* constantDq(const ir::Value* v);
-
 /// One quantized Conv/Gemm whose bias can be corrected.
 struct BiasSite {
   std::string node;         ///< its name (the same in the float and the quantized model)

@@ -15,7 +15,6 @@
 
 #include "tune/accept.h"
 #include "tune/bias_correction.h"
-#include "tune/weight_rounding.h"
 #include "tune/cost.h"
 #include "tune/equalize.h"
 #include "tune/measure.h"
@@ -41,13 +40,13 @@ using Clock = std::chrono::steady_clock;
 // The share of the time budget the fallback has before minimize()'s time begins (when the
 // budget holds by then; short of it, the fallback goes on).
 constexpr double kFallbackShare = 0.8;
-constexpr double kCapDb = 100.0;
+constexpr double kCapDb = 100.0;  // SQNR beyond this (or +inf: no error) counts as this
 // The samples a search's measured sensitivity runs on (at most the ranking samples).
 constexpr int64_t kSensitivitySamples = 32;
 // The share of the fully quantized model's profiled time that the nodes kept float on their
 // SQNR gain alone (accept.h's smooth rule) may add: the model keeps at least 1 / 1.25 of the
 // all-int8 speedup (MobileNetV2: 2.5x fp32 -> 2.0x) for them.
-constexpr double kSmoothCostShare = 0.25;  // SQNR beyond this (or +inf: no error) counts as this
+constexpr double kSmoothCostShare = 0.25;
 
 double capped(double db) {
   if (std::isnan(db)) return -kCapDb;
@@ -177,7 +176,6 @@ struct Config {
   std::map<std::string, quant::CalibrationMethod> methods;
   bool equalize = false;        ///< quantize the equalized float model
   bool biasCorrection = false;  ///< correct biases by the measured mean output shift
-  bool rounding = false;        ///< depthwise weights rounded by their output error (weight_rounding.h)
 };
 
 /// The output-decoding tail: nodes none of whose paths to a graph output crosses a
@@ -317,9 +315,6 @@ class Search {
   std::string costWord() const { return cost_ ? "measured cost" : "est. cost"; }
   /// Measures the bias-correction moments of `c`'s quantization (one calibration run).
   Status measureBias(const Config& c);
-  /// Measures the depthwise patch moments of `c`'s float model (one calibration run) into
-  /// rounding_ or roundingEq_; the count of sites.
-  Expected<size_t> measureRounding(const Config& c);
   RangeProvider& rangesFor(const Config& c) { return c.equalize ? *rangesEq_ : *ranges_; }
   const ir::Model& floatFor(const Config& c) const { return c.equalize ? floatEq_ : float_; }
 
@@ -337,8 +332,6 @@ class Search {
   std::unique_ptr<RoutingProvider> routeEq_;
   std::unique_ptr<RangeProvider> rangesEq_;
   std::map<std::string, SiteMoments> moments_;  ///< bias-correction input means, by node
-  std::map<std::string, PatchMoments> rounding_;    ///< depthwise input patch moments of float_, by node
-  std::map<std::string, PatchMoments> roundingEq_;  ///< the same of floatEq_
   std::unique_ptr<Reference> ref_;
   std::optional<FallbackCost> cost_;
   std::vector<std::string> candidates_;  ///< quantized nodes, in graph order
@@ -346,7 +339,6 @@ class Search {
   ir::Model bestModel_;
   Metrics lastFirst_;  ///< the last trial's metrics on the ranking samples
   bool reserveNoted_ = false;
-  bool roundingNoted_ = false;
   bool notesTaken_ = false;
   std::map<std::string, double> mergedGains_;  ///< node -> gain dB, from req_.mergeLogs
   std::string mergedMethod_;                   ///< the range method the merged gains were measured with
@@ -380,16 +372,11 @@ void Search::finish() {
   e.options = passes::PassOptions(options);
   pipeline.push_back(e);
   result_.pipeline = passes::printPipeline(pipeline);
-  std::vector<std::string> repairs;
-  if (best.equalized) repairs.push_back("cross-layer equalization");
-  if (best.weightsRounded) repairs.push_back("adaptive rounding of the depthwise weights");
-  if (best.biasCorrected) repairs.push_back("bias correction");
-  if (!repairs.empty()) {
-    std::string list;
-    for (size_t i = 0; i < repairs.size(); ++i) {
-      list += (i == 0 ? "" : i + 1 == repairs.size() ? " and " : ", ") + repairs[i];
-    }
-    result_.notes.push_back("the best model also has " + list +
+  if (best.equalized || best.biasCorrected) {
+    result_.notes.push_back(std::string("the best model also has ") +
+                            (best.equalized ? "cross-layer equalization" : "") +
+                            (best.equalized && best.biasCorrected ? " and " : "") +
+                            (best.biasCorrected ? "bias correction" : "") +
                             ", which the tuner applies around the pipeline (the pipeline alone does not reproduce it)");
   }
 }
@@ -413,17 +400,6 @@ Expected<ir::Model> Search::quantize(const Config& c) {
       notesTaken_ = true;
       for (const auto& n : ctx.notes()) result_.notes.push_back(n);
       for (const auto& w : ctx.warnings()) result_.notes.push_back("warning: " + w);
-    }
-  }
-  if (c.rounding) {
-    auto rounded = roundWeights(m, floatFor(c), c.equalize ? roundingEq_ : rounding_);
-    if (!rounded.isOk()) return rounded.status().withContext(req_.optimize.inputPath);
-    if (!roundingNoted_ && rounded->channels > 0) {
-      roundingNoted_ = true;
-      result_.notes.push_back("adaptive rounding: " + std::to_string(rounded->weightsChanged) +
-                              " depthwise weights rounded the other way in " + std::to_string(rounded->layers) +
-                              " layers; their output error on the calibration patches " +
-                              num(100.0 * (rounded->errorAfter / std::max(rounded->errorBefore, 1e-30) - 1.0), 1) + " %");
     }
   }
   if (c.biasCorrection) {
@@ -462,21 +438,6 @@ Status Search::measureBias(const Config& c) {
   return Status::ok();
 }
 
-Expected<size_t> Search::measureRounding(const Config& c) {
-  Config plain = c;
-  plain.rounding = false;
-  plain.biasCorrection = false;
-  WH_ASSIGN_OR_RETURN(ir::Model q, quantize(plain));
-  const auto t0 = Clock::now();
-  auto measured = measurePatchMoments(floatFor(c), roundingSites(q, floatFor(c)), *calib_);
-  if (!measured.isOk()) return measured.status().withContext("weight rounding");
-  (c.equalize ? roundingEq_ : rounding_) = std::move(measured).value();
-  const size_t sites = (c.equalize ? roundingEq_ : rounding_).size();
-  say("weight rounding: patch moments of " + std::to_string(sites) + " depthwise layers in " +
-      num(std::chrono::duration<double>(Clock::now() - t0).count(), 1) + " s");
-  return sites;
-}
-
 bool Search::better(const Trial& a, const Trial& b) const {
   if (a.meetsBudget != b.meetsBudget) return a.meetsBudget;
   if (a.meetsBudget && a.floatNodes.size() != b.floatNodes.size()) return a.floatNodes.size() < b.floatNodes.size();
@@ -499,7 +460,6 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
   t.defaultMethod = std::string(quant::calibrationMethodName(c.defaultMethod));
   t.equalized = c.equalize;
   t.biasCorrected = c.biasCorrection;
-  t.weightsRounded = c.rounding;
   for (const auto& [tensor, method] : c.methods) t.methods[tensor] = std::string(quant::calibrationMethodName(method));
   t.fullData = full;
   t.metrics = full ? measured.full : measured.first;
@@ -508,8 +468,10 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
   t.meetsBudget = full && req_.budget.any() && slack(req_.budget, t.metrics, t.accuracyDropPp) >= 0;
   t.parameterBytes = passes::parameterBytes(*m.graph);
   t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::string line = "trial " + std::to_string(t.index) + " (" + stage + (full ? "" : samples > 0 && samples < req_.rankingSamples ? ", first " + std::to_string(samples) + " samples" : std::string(", ranking samples")) + "): " +
-                     change + ": SQNR " + num(t.metrics.outputSqnrDb, 1) + " dB, channel min " +
+  const std::string subset = full ? std::string()
+                              : samples > 0 && samples < req_.rankingSamples ? ", first " + std::to_string(samples) + " samples"
+                                                                             : std::string(", ranking samples");
+  std::string line = "trial " + std::to_string(t.index) + " (" + stage + subset + "): " + change + ": SQNR " + num(t.metrics.outputSqnrDb, 1) + " dB, channel min " +
                      num(t.metrics.minChannelSqnrDb, 1) + " dB";
   if (t.metrics.agreementPct) line += ", agreement " + num(*t.metrics.agreementPct) + " %";
   if (t.accuracyDropPp) line += ", top-1 drop " + num(*t.accuracyDropPp) + " pp";
@@ -846,26 +808,13 @@ Status Search::run() {
     base->kept = true;
     return Status::ok();
   }
-  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp)};
 
-  // ---- Repair 1a: depthwise weights rounded by their output error (one statistics run) ----
-  const bool haveSamples = calibData_ != nullptr;
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.3)) {
-    WH_ASSIGN_OR_RETURN(size_t sites, measureRounding(config));
-    if (sites > 0) {
-      Config c = config;
-      c.rounding = true;
-      WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "rounding",
-                                                 "adaptive rounding of " + std::to_string(sites) +
-                                                     " depthwise Conv weights (least output error on the calibration data)"));
-      if (t->meetsBudget) return Status::ok();
-    }
-  }
-  // ---- Repair 1b: one range method for every tensor (before ranking: it changes the ranking) ----
+  // ---- Repair 1a: one range method for every tensor (before ranking: it changes the ranking) ----
   const std::vector<quant::CalibrationMethod> allMethods = {quant::CalibrationMethod::kMinMax,
                                                             quant::CalibrationMethod::kPercentile,
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
+  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp)};
   for (auto m : allMethods) {
     if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
     Config c = config;
@@ -875,6 +824,7 @@ Status Search::run() {
     if (t->meetsBudget) return Status::ok();
   }
   // ---- Repair 1c: bias correction by each layer's mean output shift (one statistics run) ----
+  const bool haveSamples = calibData_ != nullptr;
   if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
     WH_RETURN_IF_ERROR(measureBias(config));
     if (!moments_.empty()) {
@@ -899,7 +849,6 @@ Status Search::run() {
       Config c = config;
       c.equalize = true;
       std::map<std::string, SiteMoments> saved = moments_;
-      if (c.rounding) WH_RETURN_IF_ERROR(measureRounding(c).status());
       if (c.biasCorrection) WH_RETURN_IF_ERROR(measureBias(c));
       WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "equalize",
                                                  "cross-layer equalization: " + std::to_string(eq->pairs) +
@@ -917,7 +866,7 @@ Status Search::run() {
   }
   // ---- Sensitivity, of the model with the chosen method and repairs ----
   say("sensitivity: per-layer SQNR of the quantized model");
-  if (config.defaultMethod != *method || config.equalize || config.biasCorrection || config.rounding) {
+  if (config.defaultMethod != *method || config.equalize || config.biasCorrection) {
     WH_ASSIGN_OR_RETURN(q0, quantize(config));
   }
   WH_RETURN_IF_ERROR(cheapSensitivity(q0));
@@ -1000,8 +949,7 @@ Status Search::run() {
     }
     current = standing.rank;
   } else if (!judgedOnBudget() &&
-             (config.defaultMethod != *method || !config.methods.empty() || config.equalize || config.biasCorrection ||
-              config.rounding)) {
+             (config.defaultMethod != *method || !config.methods.empty() || config.equalize || config.biasCorrection)) {
     WH_ASSIGN_OR_RETURN(bool met, fullCheck("range", "the chosen ranges and repairs, on every sample"));
     if (met) return Status::ok();
   }
@@ -1256,7 +1204,6 @@ Expected<TuneResult> tune(const TuneRequest& request) {
                                                  "; trial " + std::to_string(best.index) + " of " +
                                                  std::to_string(result.trials.size()) +
                                                  (best.equalized ? "; cross-layer equalization" : "") +
-                                                 (best.weightsRounded ? "; adaptive rounding" : "") +
                                                  (best.biasCorrected ? "; bias correction" : ""));
     if (!o.outputPath.empty()) {
       onnx_io::SaveOptions saveOptions;
@@ -1335,7 +1282,6 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
     x["default_method"] = t.defaultMethod;
     x["equalized"] = t.equalized;
     x["bias_corrected"] = t.biasCorrected;
-    x["weights_rounded"] = t.weightsRounded;
     x["methods"] = t.methods;
     x["full_data"] = t.fullData;
     x["metrics"] = metricsJson(t.metrics);

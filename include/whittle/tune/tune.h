@@ -123,7 +123,6 @@ struct Trial {
   std::string defaultMethod;
   bool equalized = false;       ///< cross-layer equalization of depthwise -> pointwise pairs
   bool biasCorrected = false;   ///< biases corrected by each layer's mean output shift
-  bool weightsRounded = false;  ///< depthwise weights rounded by their output error, not to nearest
   Metrics metrics;
   std::optional<double> accuracyDropPp;
   bool fullData = false;  ///< measured on every evaluation sample (else on the ranking samples)
