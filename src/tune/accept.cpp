@@ -34,7 +34,7 @@ std::string flipText(const char* what, const Flips& f) {
 }  // namespace
 
 Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metrics& trial, bool meetsBudget,
-                          double rankGainDb, bool affordable, bool smooth) {
+                          double rankGainDb, bool smooth) {
   struct Measure {
     const char* name;
     Flips flips;
@@ -60,10 +60,7 @@ Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metri
   }
   if (loss) return {false, text + ": a loss beyond noise"};
   if (gain) return {true, text};
-  if (!affordable) {
-    return {false, text + ": within noise, and its speed cost is over what noise may spend", false, false, true};
-  }
-  if (meetsBudget) return {true, text + ": within noise, but meets the budget", true};
+  if (meetsBudget) return {true, text + ": within noise, but meets the budget"};
   if (smooth && rankGainDb >= kSmoothGainDb) {
     const Flips agreement = flips(last.agrees, trial.agrees);
     char buf[64];
@@ -72,7 +69,7 @@ Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metri
       return {true,
               text + ": within noise; " + buf +
                   (budget.minAgreementPct ? std::string() : ", " + flipText("agreement", agreement)) + " (a smooth gain)",
-              true, true};
+              true};
     }
     return {false, text + ": within noise; " + buf + ", but " + flipText("agreement", agreement) +
                        ": it moves away from the float model's decisions"};

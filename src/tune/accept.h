@@ -46,9 +46,7 @@ Flips flips(const std::vector<uint8_t>& before, const std::vector<uint8_t>& afte
 struct Acceptance {
   bool keep = false;
   std::string why;
-  bool noise = false;   ///< kept without a gain beyond noise (meets the budget, or the smooth rule)
   bool smooth = false;  ///< kept on the SQNR alone (the smooth rule)
-  bool overCost = false;  ///< reverted because its speed cost is not affordable
 };
 
 /// Judges `trial` (the fallback, measured on every sample) against `last` (the configuration it
@@ -56,14 +54,12 @@ struct Acceptance {
 ///  - with an accuracy or agreement budget (per-sample vectors in the metrics), it stays when one
 ///    of those measures gains beyond its noise and none loses beyond it, or when it meets the
 ///    budget and loses on none beyond noise (the budget is defined on these samples);
-///  - a keep without a gain beyond noise spends speed on noise: it needs `affordable` (the search
-///    can afford the node's speed cost; a gain beyond noise needs nothing);
-///  - with `smooth` (and `affordable`), also when those measures are within noise, agreement with
-///    the float model does not fall (net flips >= 0), and `rankGainDb` (the class-score SQNR's
-///    change on every sample) is at least kSmoothGainDb;
+///  - with `smooth` (the search can afford the node's speed cost), also when those measures are
+///    within noise, agreement with the float model does not fall (net flips >= 0), and
+///    `rankGainDb` (the class-score SQNR's change on every sample) is at least kSmoothGainDb;
 ///  - with only an SQNR budget (or no per-sample vectors), when it meets the budget or raises
 ///    `rankGainDb` (the ranking SQNR's change) above 0.05 dB: the SQNR is itself the measure.
 Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metrics& trial, bool meetsBudget,
-                          double rankGainDb, bool affordable = true, bool smooth = false);
+                          double rankGainDb, bool smooth = false);
 
 }  // namespace whittle::tune
