@@ -1122,7 +1122,7 @@ Status Search::run() {
   if (overAllowance > 0) {
     result_.notes.push_back(std::to_string(overAllowance) + " fallback candidate(s) not tried: each would take the float nodes' " +
                             "measured cost over " + num(kSpeedShare * 100, 0) + " % of the quantized model's profiled time (" +
-                            num(allowanceMs / 1000.0, 1) + " ms)");
+                            num(allowanceMs, 1) + " ms)");
   }
   if (overFloor > 0) {
     result_.notes.push_back("--min-speedup " + num(req_.minSpeedup) + ": " + std::to_string(overFloor) +
