@@ -54,7 +54,8 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
       ->group(group);
   cmd.add_option("--min-speedup", args.minSpeedup,
                  "A speed floor against the float model (e.g. 1.5), by the measured per-node profile: float-fallback "
-                 "candidates that would bring the estimated speedup under it are not tried")
+                 "candidates that would bring the estimated speedup under it are not tried. Under an accuracy or "
+                 "agreement budget the float nodes also stay within 40 % of the quantized model's profiled time")
       ->check(CLI::PositiveNumber)
       ->group(group);
   cmd.add_option("--ranking-samples", args.rankingSamples,

@@ -34,7 +34,7 @@ std::string flipText(const char* what, const Flips& f) {
 }  // namespace
 
 Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metrics& trial, bool meetsBudget,
-                          double rankGainDb) {
+                          double rankGainDb, bool smooth) {
   struct Measure {
     const char* name;
     Flips flips;
@@ -61,6 +61,19 @@ Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metri
   if (loss) return {false, text + ": a loss beyond noise"};
   if (gain) return {true, text};
   if (meetsBudget) return {true, text + ": within noise, but meets the budget"};
+  if (smooth && rankGainDb >= kSmoothGainDb) {
+    const Flips agreement = flips(last.agrees, trial.agrees);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "class SQNR %+.2f dB", rankGainDb);
+    if (budget.minAgreementPct || agreement.net() >= 0) {  // an agreement budget counted its flips above
+      return {true,
+              text + ": within noise; " + buf +
+                  (budget.minAgreementPct ? std::string() : ", " + flipText("agreement", agreement)) + " (a smooth gain)",
+              true};
+    }
+    return {false, text + ": within noise; " + buf + ", but " + flipText("agreement", agreement) +
+                       ": it moves away from the float model's decisions"};
+  }
   return {false, text + ": within noise"};
 }
 

@@ -41,6 +41,13 @@ using Clock = std::chrono::steady_clock;
 // budget holds by then; short of it, the fallback goes on).
 constexpr double kFallbackShare = 0.8;
 constexpr double kCapDb = 100.0;  // SQNR beyond this (or +inf: no error) counts as this
+// The samples a search's measured sensitivity runs on (at most the ranking samples).
+constexpr int64_t kSensitivitySamples = 32;
+// Under an accuracy or agreement budget, the shares of the fully quantized model's profiled time
+// that the fallback's float nodes may add: all of them 40 %, those the smooth rule keeps (accept.h)
+// 20 %. MobileNetV2 at 2.55x fp32 all-int8 stays at >= 1.8x (>= 2.1x for the smooth nodes alone).
+constexpr double kSpeedShare = 0.4;
+constexpr double kSmoothCostShare = 0.2;
 
 double capped(double db) {
   if (std::isnan(db)) return -kCapDb;
@@ -284,7 +291,9 @@ class Search {
   Expected<ir::Model> quantize(const Config& c);
   /// Quantizes and measures `c` (on every sample when `full`), records the trial and keeps the
   /// best full-data model.
-  Expected<Trial*> trial(const Config& c, const std::string& stage, const std::string& change, bool full);
+  /// `samples`: how many of the first samples a trial that is not full measures (0: the ranking samples).
+  Expected<Trial*> trial(const Config& c, const std::string& stage, const std::string& change, bool full,
+                         int64_t samples = 0);
   bool better(const Trial& a, const Trial& b) const;
   /// Where the search stands: the kept configuration's ranking metric and, when it was measured
   /// on every sample, its slack to the budget.
@@ -445,10 +454,12 @@ bool Search::better(const Trial& a, const Trial& b) const {
   return rankOf(a.metrics) > rankOf(b.metrics);
 }
 
-Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const std::string& change, bool full) {
+Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const std::string& change, bool full,
+                               int64_t samples) {
   auto t0 = Clock::now();
   WH_ASSIGN_OR_RETURN(ir::Model m, quantize(c));
-  WH_ASSIGN_OR_RETURN(Reference::Measured measured, ref_->measure(m, req_.rankingSamples, !full, req_.threads));
+  WH_ASSIGN_OR_RETURN(Reference::Measured measured,
+                      ref_->measure(m, samples > 0 ? samples : req_.rankingSamples, !full, req_.threads));
   Trial t;
   t.index = static_cast<int>(result_.trials.size());
   t.stage = stage;
@@ -465,8 +476,10 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
   t.meetsBudget = full && req_.budget.any() && slack(req_.budget, t.metrics, t.accuracyDropPp) >= 0;
   t.parameterBytes = passes::parameterBytes(*m.graph);
   t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::string line = "trial " + std::to_string(t.index) + " (" + stage + (full ? "" : ", ranking samples") + "): " +
-                     change + ": SQNR " + num(t.metrics.outputSqnrDb, 1) + " dB, channel min " +
+  const std::string subset = full ? std::string()
+                              : samples > 0 && samples < req_.rankingSamples ? ", first " + std::to_string(samples) + " samples"
+                                                                             : std::string(", ranking samples");
+  std::string line = "trial " + std::to_string(t.index) + " (" + stage + subset + "): " + change + ": SQNR " + num(t.metrics.outputSqnrDb, 1) + " dB, channel min " +
                      num(t.metrics.minChannelSqnrDb, 1) + " dB";
   if (t.metrics.agreementPct) line += ", agreement " + num(*t.metrics.agreementPct) + " %";
   if (t.metrics.scoreF1Pct) line += ", score F1 " + num(*t.metrics.scoreF1Pct) + " %";
@@ -563,8 +576,17 @@ Status Search::cheapSensitivity(const ir::Model& quantized) {
 Status Search::measuredSensitivity(const Config& base, double baseRank) {
   // All-but-one: each node float alone, in the cheap pass's order, while a share of the time
   // budget lasts.
-  const double share = req_.sensitivityOnly ? 1.0 : 0.45;
+  // Inside a search it measures until 45 % of the time budget, and at least for 20 % of it when
+  // the stages before it ran late (a loaded machine), but not past 70 %: the fallback it orders
+  // needs the rest. Session 10's and 11's 5-minute runs at load 9-14 reached it after 45 %.
+  const double begun = elapsed() / req_.timeBudgetSeconds;
+  const double share = req_.sensitivityOnly ? 1.0 : std::min(std::max(0.45, begun + 0.2), 0.7);
   const bool sharded = req_.shardCount > 0;
+  // Inside a search the gains only order the fallback: they are measured on the first
+  // kSensitivitySamples samples (a third of a ranking trial's time), against the base
+  // configuration measured on the same samples. --sensitivity-only measures on the ranking samples.
+  const int64_t samples = req_.sensitivityOnly ? req_.rankingSamples : std::min(req_.rankingSamples, kSensitivitySamples);
+  bool baseMeasured = samples == req_.rankingSamples;
   size_t toMeasure = 0, position = 0, merged = 0;  // toMeasure: this shard's slice (every node when not sharded)
   for (size_t p = 0; p < result_.sensitivity.size(); ++p) {
     toMeasure += !sharded || static_cast<int>(p % static_cast<size_t>(req_.shardCount)) == req_.shardIndex;
@@ -586,9 +608,17 @@ Status Search::measuredSensitivity(const Config& base, double baseRank) {
                               (sharded ? " nodes of this shard" : " nodes") + "; the rest are ranked by the per-layer pass");
       break;
     }
+    if (!baseMeasured) {
+      WH_ASSIGN_OR_RETURN(Trial * b, trial(base, "sensitivity",
+                                           "every node quantized (the reference of the gains, on the first " +
+                                               std::to_string(samples) + " samples)",
+                                           false, samples));
+      baseRank = rankOf(b->metrics);
+      baseMeasured = true;
+    }
     Config c = base;
     c.floatNodes.push_back(s.node);
-    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "sensitivity", "'" + s.node + "' (" + s.opType + ") float", false));
+    WH_ASSIGN_OR_RETURN(Trial * t, trial(c, "sensitivity", "'" + s.node + "' (" + s.opType + ") float", false, samples));
     s.gainDb = rankOf(t->metrics) - baseRank;
   }
   if (merged > 0) {
@@ -1039,6 +1069,14 @@ Status Search::run() {
   }
   int overFloor = 0;
   bool met = false;
+  // Under an accuracy or agreement budget every verdict reads top-1 flips at one sigma of their
+  // noise, so the nodes kept float may cost at most kSpeedShare of the fully quantized model's
+  // profiled time (a candidate that would pass it is not tried), those of the smooth rule
+  // kSmoothCostShare; --min-speedup, when given, is checked as well.
+  const double allowanceMs = judgedOnBudget() && cost_ ? kSpeedShare * cost_->int8TotalMs() : -1;
+  double spentMs = 0;   // the measured cost of the nodes kept float by the fallback
+  double smoothMs = 0;  // of them, those the smooth rule kept
+  int overAllowance = 0;
   Metrics last = result_.trials.front().metrics;
   for (auto it = result_.trials.rbegin(); it != result_.trials.rend(); ++it) {
     if (it->fullData && (it->kept || it->stage == "baseline")) {
@@ -1062,6 +1100,10 @@ Status Search::run() {
       ++overFloor;  // it would bring the estimated speedup under the floor
       continue;
     }
+    if (allowanceMs >= 0 && spentMs + addMs > allowanceMs) {
+      ++overAllowance;
+      continue;
+    }
     config.floatNodes.push_back(s->node);
     // Screen on the ranking samples first (a ninth of a full trial here): a fallback that does
     // not raise the ranking SQNR there is quantized again without the run on every sample.
@@ -1074,7 +1116,11 @@ Status Search::run() {
                                          "'" + s->node + "' (" + s->opType + ") float, " + costWord() + " " +
                                              num(cost.at(s->node), 0) + " us",
                                          true));
-    const Acceptance verdict = acceptFallback(req_.budget, last, t->metrics, t->meetsBudget, rankOf(t->metrics) - rankOf(last));
+    // The smooth rule (accept.h) keeps a node on its SQNR gain alone while the nodes it kept
+    // cost at most kSmoothCostShare of the quantized model's profiled time.
+    const bool smooth = judgedOnBudget() && cost_ && smoothMs + addMs <= kSmoothCostShare * cost_->int8TotalMs();
+    const Acceptance verdict = acceptFallback(req_.budget, last, t->metrics, t->meetsBudget,
+                                              rankOf(t->metrics) - rankOf(last), smooth);
     t->verdict = verdict.why;
     say("  " + std::string(verdict.keep ? "kept: " : "reverted: ") + verdict.why);
     if (!verdict.keep) {
@@ -1083,6 +1129,8 @@ Status Search::run() {
     }
     t->kept = true;
     quantMs += addMs;
+    spentMs += addMs;
+    if (verdict.smooth) smoothMs += addMs;
     last = t->metrics;
     current = rankOf(lastFirst_);
     result_.fellBack.emplace_back(
@@ -1093,6 +1141,11 @@ Status Search::run() {
       met = true;
       break;
     }
+  }
+  if (overAllowance > 0) {
+    result_.notes.push_back(std::to_string(overAllowance) + " fallback candidate(s) not tried: each would take the float nodes' " +
+                            "measured cost over " + num(kSpeedShare * 100, 0) + " % of the quantized model's profiled time (" +
+                            num(allowanceMs, 1) + " ms)");
   }
   if (overFloor > 0) {
     result_.notes.push_back("--min-speedup " + num(req_.minSpeedup) + ": " + std::to_string(overFloor) +

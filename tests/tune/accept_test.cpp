@@ -68,6 +68,7 @@ TEST_CASE("accept: a fallback that raises the SQNR but does not change decisions
   Acceptance meets = acceptFallback(budget, last, withCorrect(firstRight(641), 20.0), true, 0.0);
   CHECK(meets.keep);
   CHECK_THAT(meets.why, Catch::Contains("meets the budget"));
+
 }
 
 TEST_CASE("accept: an agreement budget counts agreement flips; an SQNR budget keeps an SQNR gain", "[tune][accept]") {
@@ -88,4 +89,34 @@ TEST_CASE("accept: an agreement budget counts agreement flips; an SQNR budget ke
 }
 
 }  // namespace
+TEST_CASE("accept: with the smooth rule, an SQNR gain within top-1 noise stays unless agreement loses", "[tune][accept]") {
+  Budget budget;
+  budget.maxAccuracyDropPp = 0.5;
+  const Metrics last = withCorrect(firstRight(640), 20.0);
+
+  // The same decisions, +0.5 dB on every sample: kept only where the search allows it.
+  CHECK_FALSE(acceptFallback(budget, last, withCorrect(firstRight(640), 20.5), false, 0.5).keep);
+  Acceptance smooth = acceptFallback(budget, last, withCorrect(firstRight(640), 20.5), false, 0.5, true);
+  CHECK(smooth.keep);
+  CHECK(smooth.smooth);
+  CHECK_THAT(smooth.why, Catch::Contains("class SQNR +0.50 dB"));
+  CHECK_THAT(smooth.why, Catch::Contains("a smooth gain"));
+
+  // Under the threshold: within noise, reverted.
+  Acceptance small = acceptFallback(budget, last, withCorrect(firstRight(640), 20.1), false, kSmoothGainDb - 0.05, true);
+  CHECK_FALSE(small.keep);
+  CHECK_THAT(small.why, Catch::Contains("within noise"));
+
+  // Top-1 within noise, but 2 images leave the float model's decision: not kept.
+  Metrics disagrees = withCorrect(firstRight(640), 21.0);
+  for (size_t i = 0; i < 2; ++i) disagrees.agrees[i] = 0;
+  Acceptance lost = acceptFallback(budget, last, disagrees, false, 1.0, true);
+  CHECK_FALSE(lost.keep);
+  CHECK_THAT(lost.why, Catch::Contains("agreement -2"));
+  CHECK_THAT(lost.why, Catch::Contains("moves away"));
+
+  // A top-1 loss beyond noise is reverted whatever the SQNR.
+  CHECK_FALSE(acceptFallback(budget, last, withCorrect(firstRight(620), 25.0), false, 5.0, true).keep);
+}
+
 }  // namespace whittle::tune
