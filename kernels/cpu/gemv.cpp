@@ -13,20 +13,36 @@ bool int8GemvAvailable() {
   return has;
 }
 
+namespace {
+
+/// B [k, n] in blocks of `cols` columns x `group` rows (k and n padded with zeros): block (nb, kb)
+/// at (nb * kGroups + kb) * cols * group, element (row kb * group + r, column nb * cols + c) at
+/// c * group + r. The layout of both packed forms (int8: 16 x 4, float: 64 x 1).
+template <typename T>
+std::vector<T> packBlocks(const T* b, int64_t k, int64_t n, int64_t ldb, int64_t cols, int64_t group) {
+  const int64_t kGroups = (k + group - 1) / group, nBlocks = (n + cols - 1) / cols;
+  std::vector<T> data(static_cast<size_t>(kGroups * nBlocks * cols * group), T{0});
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      data[static_cast<size_t>(((j / cols) * kGroups + r / group) * cols * group + (j % cols) * group + r % group)] =
+          b[r * ldb + j];
+    }
+  }
+  return data;
+}
+
+}  // namespace
+
 PackedInt8B packInt8B(const int8_t* b, int64_t k, int64_t n, int64_t ldb) {
   PackedInt8B p;
   p.k = k;
   p.n = n;
   p.kBlocks = (k + 3) / 4;
   p.nBlocks = (n + 15) / 16;
-  p.data.assign(static_cast<size_t>(p.kBlocks * p.nBlocks * 64), 0);
+  p.data = packBlocks(b, k, n, ldb, 16, 4);
   p.colSums.assign(static_cast<size_t>(n), 0);
   for (int64_t r = 0; r < k; ++r) {
-    for (int64_t j = 0; j < n; ++j) {
-      const int8_t v = b[r * ldb + j];
-      p.data[static_cast<size_t>(((j / 16) * p.kBlocks + r / 4) * 64 + (j % 16) * 4 + r % 4)] = v;
-      p.colSums[static_cast<size_t>(j)] += v;
-    }
+    for (int64_t j = 0; j < n; ++j) p.colSums[static_cast<size_t>(j)] += b[r * ldb + j];
   }
   return p;
 }
@@ -98,10 +114,7 @@ PackedFloatB packFloatB(const float* b, int64_t k, int64_t n, int64_t ldb) {
   p.k = k;
   p.n = n;
   p.nBlocks = (n + 63) / 64;
-  p.data.assign(static_cast<size_t>(p.nBlocks * k * 64), 0.f);
-  for (int64_t r = 0; r < k; ++r) {
-    for (int64_t j = 0; j < n; ++j) p.data[static_cast<size_t>(((j / 64) * k + r) * 64 + j % 64)] = b[r * ldb + j];
-  }
+  p.data = packBlocks(b, k, n, ldb, 64, 1);
   return p;
 }
 
