@@ -338,6 +338,16 @@ QdqGroupMatch matchQdqGroup(const ir::Node& q, const QdqGroupOptions& options) {
         if (!p->perTensor && (p->scale->numel() != channels || normalizedAxis(p->axis, data->rank()) != 0)) {
           return refuse(t.describe() + ": weight scales are not one per output channel (axis 0)");
         }
+        if (options.centredConvWeightsOnly) {
+          const int64_t centre = p->type == ir::DataType::kUint8 ? 128 : 0;
+          for (int64_t c = 0; c < (p->perTensor ? 1 : channels); ++c) {
+            if (p->zeroPointAt(c) != centre) {
+              return refuse(t.describe() + ": weight zero point " + std::to_string(p->zeroPointAt(c)) +
+                            " (the int8 convolution runs only " + std::to_string(centre) +
+                            " on oneDNN: the group runs as its float definition)");
+            }
+          }
+        }
       }
       if (qop && g.kind == QdqGroupKind::kMatMul && !p->perTensor &&
           (data->rank() != 2 || normalizedAxis(p->axis, 2) != 1 || p->scale->numel() != data->dims()[1])) {

@@ -43,6 +43,7 @@ class QdqLowering {
  public:
   QdqLowering(ir::Graph& graph, const std::vector<std::string>& keep) : graph_(graph) {
     options_.scope = kSession;
+    options_.centredConvWeightsOnly = true;
     for (const std::string& name : keep) {
       if (const ir::Value* v = graph.findValue(name)) options_.keep.insert(v);
     }

@@ -109,6 +109,12 @@ struct QdqGroupOptions {
   /// Values that must survive (a session's extra outputs): never fused away. Graph inputs,
   /// outputs, initializers and values captured by subgraphs never are either.
   std::unordered_set<const ir::Value*> keep;
+  /// Conv groups only with the weight zero points that the runtime's int8 convolution runs on
+  /// oneDNN: 0 for int8 weights, 128 for uint8 (the lowering). Any other (ONNX Runtime's
+  /// quantize_static can write them) would run the int32 reference, 100x slower than the float
+  /// model; such a group stays QDQ and runs as its definition, a float Conv of the dequantized
+  /// weights.
+  bool centredConvWeightsOnly = false;
 };
 
 /// One QDQ group: nodes of the graph.
