@@ -110,7 +110,9 @@ Expected<int64_t> LoopStateToCapture::rewrite(ir::Graph& graph, ir::Node* loop) 
   for (size_t i = 0; i < loop->numOutputs(); ++i) {
     ir::Value* old = loop->output(i);
     if (i < carried && dropped(i)) {
-      if (old != nullptr && (old->hasUses() || old->isGraphOutput())) graph.replaceAllUsesWith(old, loop->input(2 + i));
+      if (old != nullptr && (old->hasUses() || old->isGraphOutput() || old->hasImplicitUses())) {
+        graph.replaceAllUsesWith(old, loop->input(2 + i));
+      }
       continue;
     }
     ir::Value* now = rebuilt->output(next++);
