@@ -3,14 +3,13 @@
 // same, ONNX Runtime runs the result, and quantize-int8 then keeps no float copy of the weight.
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 
+#include "passes/ort_outputs.h"
 #include "passes/pass_test_util.h"
 #include "quant/quant_test_util.h"
 #include "support/graph_queries.h"
 #include "support/python.h"
 #include "support/temp_dir.h"
-#include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/onnx_io/subgraph.h"
 #include "whittle/passes/pass_manager.h"
@@ -25,19 +24,6 @@ const ir::Node* loopNode(const ir::Model& model) {
     if (n->opType() == "Loop") return n;
   }
   return nullptr;
-}
-
-/// The first output of `model` run by ONNX Runtime (all optimizations on) on `x`.
-ir::Tensor ortFirstOutput(const ir::Model& model, const ir::Tensor& x) {
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(model, dir.file("m.onnx")).isOk());
-  REQUIRE(data::writeNpy(x, dir.file("x.npy")).isOk());
-  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py";
-  REQUIRE(testing::shell(testing::python() + " " + testing::shellQuote(script) + " run " + testing::shellQuote(dir.file("m.onnx")) +
-                         " " + testing::shellQuote(dir.file("x.npy")) + " " + testing::shellQuote(dir.file("y.npy"))) == 0);
-  auto y = data::readNpy(dir.file("y.npy"));
-  REQUIRE(y.isOk());
-  return *y;
 }
 
 }  // namespace
@@ -73,7 +59,7 @@ TEST_CASE("loop-state-to-capture turns a state handed back unchanged into a capt
   auto after = testing::runModel(run.after, feeds);
   REQUIRE(after.size() == 2);
   for (size_t i = 0; i < 2; ++i) CHECK(testing::normRelativeError(after[i].second, before[i].second) == 0.0);
-  CHECK(testing::normRelativeError(ortFirstOutput(run.after, feeds[0].second), before[0].second) < 1e-6);
+  CHECK(testing::normRelativeError(testing::ortOutput(run.after, feeds[0].second), before[0].second) < 1e-6);
 
   SECTION("then quantize-int8 keeps no float copy of the weight") {
     // As tf2onnx writes it, nothing reads the Loop's final weight: drop that graph output.
@@ -103,7 +89,7 @@ TEST_CASE("loop-state-to-capture turns a state handed back unchanged into a capt
       CHECK(l->implicitInputs().empty());  // the body reads its own int8 copy, not the float weight
       auto out = testing::runModel(q, feeds);
       CHECK(testing::normRelativeError(out[0].second, before[0].second) < 0.05);
-      CHECK(testing::normRelativeError(ortFirstOutput(q, feeds[0].second), before[0].second) < 0.05);
+      CHECK(testing::normRelativeError(testing::ortOutput(q, feeds[0].second), before[0].second) < 0.05);
     }
   }
 }

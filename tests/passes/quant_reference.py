@@ -3,12 +3,10 @@
 
     quant_reference.py mnist MODEL.onnx MNIST_DIR [--first N]
         prints 'accuracy CORRECT TOTAL' of MODEL on the MNIST test set (pixels 0..255 float).
-    quant_reference.py run MODEL.onnx INPUT.npy OUTPUT.npy
-        runs MODEL in ONNX Runtime (all graph optimizations on, so QDQ groups are fused into
-        int8 kernels) on its only input and writes its first output.
     quant_reference.py runall MODEL.onnx OUT_DIR NAME=INPUT.npy...
-        runs MODEL in ONNX Runtime (all graph optimizations on) on the named inputs and writes
-        every output K as OUT_DIR/output_K.npy.
+        runs MODEL in ONNX Runtime (all graph optimizations on, so QDQ groups are fused into
+        int8 kernels) on the named inputs and writes every output K as OUT_DIR/output_K.npy
+        (tests/passes/ort_outputs.h).
     quant_reference.py ops MODEL.onnx
         prints the op types of the graph ORT optimized (one per line), to see what it fused."""
 import gzip
@@ -56,10 +54,6 @@ def main():
     if cmd == "mnist":
         first = int(sys.argv[sys.argv.index("--first") + 1]) if "--first" in sys.argv else 0
         mnist(sys.argv[2], sys.argv[3], first)
-    elif cmd == "run":
-        s = session(sys.argv[2])
-        x = np.load(sys.argv[3])
-        np.save(sys.argv[4], s.run(None, {s.get_inputs()[0].name: x})[0])
     elif cmd == "runall":
         s = session(sys.argv[2])
         feeds = {}

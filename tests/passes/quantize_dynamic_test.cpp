@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "passes/calib_test_util.h"
+#include "passes/ort_outputs.h"
 #include "passes/pass_test_util.h"
 #include "support/graph_queries.h"
 #include "quant/quant_test_util.h"
@@ -133,26 +134,6 @@ ir::Model lstmModel(int64_t layout) {
   return b.build(14);
 }
 
-/// Every output of `model` run by ONNX Runtime (all optimizations on) on `feeds`.
-std::vector<ir::Tensor> ortOutputs(const ir::Model& model, const std::vector<std::pair<std::string, ir::Tensor>>& feeds) {
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(model, dir.file("m.onnx")).isOk());
-  std::string cmd = testing::python() + " " + testing::shellQuote(std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py") +
-                    " runall " + testing::shellQuote(dir.file("m.onnx")) + " " + testing::shellQuote(dir.path());
-  for (const auto& [name, t] : feeds) {
-    REQUIRE(data::writeNpy(t, dir.file(name + ".npy")).isOk());
-    cmd += " " + testing::shellQuote(name + "=" + dir.file(name + ".npy"));
-  }
-  REQUIRE(testing::shell(cmd) == 0);
-  std::vector<ir::Tensor> out;
-  for (size_t k = 0; k < model.graph->outputs().size(); ++k) {
-    auto y = data::readNpy(dir.file("output_" + std::to_string(k) + ".npy"));
-    REQUIRE(y.isOk());
-    out.push_back(*y);
-  }
-  return out;
-}
-
 // Four MatMuls in a chain. The input of "planted" has one channel 40x louder (a Mul) and the
 // matching weight row 40x smaller: the function is the same, but the per-tensor uint8 step
 // over that input is 40x coarser, so W8A8 costs most there.
@@ -226,7 +207,7 @@ TEST_CASE("quantize-dynamic{lstm=true} writes an LSTM as ONNX Runtime's DynamicQ
       for (size_t i = 0; i < 2; ++i) CHECK(testing::normRelativeError(after[i].second, before[i].second) < 0.03);
       // ONNX Runtime runs the emitted model with the same arithmetic (rounding ties aside).
       if (testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime check")) {
-        auto ort = ortOutputs(run.after, feeds);
+        auto ort = testing::ortOutputs(run.after, feeds);
         REQUIRE(ort.size() == 2);
         for (size_t i = 0; i < 2; ++i) CHECK(testing::normRelativeError(after[i].second, ort[i]) < 1e-4);
       }

@@ -10,6 +10,7 @@
 #include <map>
 #include <sys/wait.h>
 
+#include "passes/ort_outputs.h"
 #include "passes/pass_test_util.h"
 #include "support/graph_queries.h"
 #include "quant/quant_test_util.h"
@@ -99,19 +100,6 @@ bool haveOrt() {
 
 std::string script() { return std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py"; }
 
-// The first output of `model` in ONNX Runtime on input `x` (quant_reference.py run).
-ir::Tensor ortOutput(const ir::Model& model, const ir::Tensor& x) {
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(model, dir.file("q.onnx")).isOk());
-  REQUIRE(data::writeNpy(x, dir.file("x.npy")).isOk());
-  std::string cmd = testing::python() + " '" + script() + "' run '" + dir.file("q.onnx") + "' '" + dir.file("x.npy") +
-                    "' '" + dir.file("y.npy") + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  auto ort = data::readNpy(dir.file("y.npy"));
-  REQUIRE(ort.isOk());
-  return *ort;
-}
-
 }  // namespace
 
 TEST_CASE("quantize-int8 places QDQ pairs as ONNX Runtime's QDQ quantizer does", "[passes][quantize-int8]") {
@@ -179,7 +167,7 @@ TEST_CASE("quantize-int8 output runs in ONNX Runtime, fused, close to whittle's 
   ir::Model model = smallCnn();
   Quantized q = quantize(model, "quantize-int8");
   auto feeds = testing::randomFeeds(model, 5);
-  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
   auto mine = testing::runModel(q.model, feeds);
   // ORT runs real int8 kernels (requantizing in integers), whittle may simulate in float:
   // they differ by rounding of a few quantization steps at most.
@@ -457,7 +445,7 @@ TEST_CASE("quantize-int8 format=qoperator emits QLinear ops with Q/DQ only at th
   auto c = testing::runModel(q.model, feeds);
   CHECK(sqnrDb(c[0].second, a[0].second) > 20.0);
   if (!haveOrt()) return;
-  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
   CHECK(testing::normRelativeError(c[0].second, ort) < 0.05);
 }
 
@@ -563,7 +551,7 @@ TEST_CASE("quantize-int8 format=qoperator turns AveragePool into QLinearAverageP
   REQUIRE(c.isOk());
   CHECK(sqnrDb((*c)[0].second, (*a)[0].second) > 20.0);
   if (!haveOrt()) return;
-  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
   CHECK(testing::normRelativeError((*c)[0].second, ort) < 0.05);
 }
 
@@ -627,7 +615,7 @@ TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between
   auto mine = testing::runModel(q.model, feeds);
   CHECK(testing::normRelativeError(mine[0].second, ref[0].second) < 0.05);
   if (!haveOrt()) return;
-  const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
   CHECK(testing::normRelativeError(mine[0].second, ort) < 0.05);
 }
 

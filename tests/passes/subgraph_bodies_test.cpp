@@ -2,11 +2,12 @@
 // values of each body on the branches and iterations that ran and puts Q/DQ pairs and int8
 // weights inside it, weights captured from the main graph included; quantize-dynamic puts its
 // DynamicQuantizeLinear/MatMulInteger there. The models come from subgraph_quant_models.py, and
-// ONNX Runtime runs every model the passes emit (quant_reference.py run).
+// ONNX Runtime runs every model the passes emit (passes/ort_outputs.h).
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 
+#include "passes/ort_outputs.h"
 #include "passes/pass_test_util.h"
 #include "quant/quant_test_util.h"
 #include "support/graph_queries.h"
@@ -84,20 +85,6 @@ std::string modelsDir(const testing::TempDir& dir) {
   return dir.path();
 }
 
-/// Output `index` of `model` run by ONNX Runtime (all optimizations on) on `x`.
-ir::Tensor ortOutput(const ir::Model& model, const ir::Tensor& x) {
-  testing::TempDir dir;
-  REQUIRE(onnx_io::save(model, dir.file("q.onnx")).isOk());
-  REQUIRE(data::writeNpy(x, dir.file("x.npy")).isOk());
-  const std::string script = std::string(WHITTLE_SOURCE_DIR) + "/tests/passes/quant_reference.py";
-  const std::string cmd = testing::python() + " '" + script + "' run '" + dir.file("q.onnx") + "' '" +
-                          dir.file("x.npy") + "' '" + dir.file("y.npy") + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  auto y = data::readNpy(dir.file("y.npy"));
-  REQUIRE(y.isOk());
-  return *y;
-}
-
 /// On inputs of each sign in turn (mean(x) > 0 picks the If's then branch), `quantized` run by
 /// whittle and by ONNX Runtime (all optimizations on) stays near `model` and the two agree.
 void checkEachBranch(const ir::Model& model, const ir::Model& quantized, uint64_t seed) {
@@ -106,7 +93,7 @@ void checkEachBranch(const ir::Model& model, const ir::Model& quantized, uint64_
     auto feeds = testing::randomFeeds(model, seed, sign > 0 ? 0.0 : -1.0, sign > 0 ? 1.0 : 0.0);
     const ir::Tensor expected = testing::runModel(model, feeds)[0].second;
     const ir::Tensor ours = testing::runModel(quantized, feeds)[0].second;
-    const ir::Tensor ort = ortOutput(quantized, feeds[0].second);
+    const ir::Tensor ort = testing::ortOutput(quantized, feeds[0].second);
     CHECK(testing::normRelativeError(ours, expected) < 0.05);
     CHECK(testing::normRelativeError(ort, expected) < 0.05);
     CHECK(testing::normRelativeError(ours, ort) < 0.02);
@@ -169,7 +156,7 @@ TEST_CASE("quantize-int8 and quantize-dynamic quantize a Loop body; ONNX Runtime
     REQUIRE(mm->input(0)->producer() != nullptr);
     CHECK(mm->input(0)->producer()->opType() == "DequantizeLinear");
     const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
-    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
     CHECK(testing::normRelativeError(ours, expected) < 0.05);
     CHECK(testing::normRelativeError(ort, expected) < 0.05);
   }
@@ -181,7 +168,7 @@ TEST_CASE("quantize-int8 and quantize-dynamic quantize a Loop body; ONNX Runtime
     CHECK(testing::countOps(*loop.graph, "MatMulInteger") == 1);
     CHECK(testing::countOps(*loop.graph, "MatMul") == 0);
     const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
-    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
     CHECK(testing::normRelativeError(ours, expected) < 0.05);
     CHECK(testing::normRelativeError(ours, ort) < 1e-4);
   }
@@ -212,7 +199,7 @@ TEST_CASE("A weight the Loop carries unchanged from a main-graph initializer is 
     const auto outs = testing::runModel(q.model, feeds);
     REQUIRE(outs.size() == 2);
     CHECK(testing::normRelativeError(outs[1].second, testing::runModel(*model, feeds)[1].second) == 0.0);
-    const ir::Tensor ort = ortOutput(q.model, feeds[0].second);
+    const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
     CHECK(testing::normRelativeError(outs[0].second, expected) < 0.05);
     CHECK(testing::normRelativeError(ort, expected) < 0.05);
     CHECK(testing::normRelativeError(outs[0].second, ort) < 0.02);
