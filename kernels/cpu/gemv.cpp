@@ -92,7 +92,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void rowVnni(const uint32
 
 void int8GemmPacked(int64_t m, const uint8_t* a, int64_t lda, int32_t aZero, const PackedInt8B& b, int32_t* acc,
                     int64_t ldacc) {
-  std::vector<uint32_t> words(static_cast<size_t>(b.kBlocks));
+  thread_local std::vector<uint32_t> words;  // a row as vpdpbusd reads it; called once per recurrent step
+  words.resize(static_cast<size_t>(b.kBlocks));
   for (int64_t i = 0; i < m; ++i) {
     const uint8_t* row = a + i * lda;
     // Four uint8 of the row per word, the last group padded with zeros (B's padding rows are zero).
