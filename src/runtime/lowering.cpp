@@ -394,8 +394,20 @@ bool isUnaryLayoutFree(const std::string& op) {
 }
 
 bool isBinaryLayoutFree(const std::string& op) {
-  static const std::unordered_set<std::string> ops = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean"};
+  static const std::unordered_set<std::string> ops = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "PRelu"};
   return ops.contains(op);
+}
+
+/// The channel count of a constant that holds one value per channel of a 4-D NCHW operand:
+/// shape [1, C, 1, 1] or [C, 1, 1] (a per-channel scale, shift or PRelu slope); 0 otherwise.
+/// Its bytes are also the per-channel vector of an NHWC operand, as [1, 1, 1, C] or [1, 1, C].
+int64_t channelVectorLength(const ir::Value* v) {
+  const ir::Tensor* t = ir::constantOf(v, kSession);
+  if (t == nullptr) return 0;
+  const std::vector<int64_t>& d = t->dims();
+  if (d.size() == 4 && d[0] == 1 && d[1] > 1 && d[2] == 1 && d[3] == 1) return d[1];
+  if (d.size() == 3 && d[0] > 1 && d[1] == 1 && d[2] == 1) return d[0];
+  return 0;
 }
 
 /// Union-find over values.
@@ -533,6 +545,10 @@ Status Lowering::keepChannelsLast() {
   };
 
   ValueClasses classes;
+  // Per-channel constants of element-wise ops ([1, C, 1, 1] scales, PRelu slopes): they take
+  // no part in the layout vote, and become [1, 1, 1, C] where the op goes channels last, so
+  // that a Conv -> PRelu -> MaxPool chain (MTCNN, ArcFace) stays channels last.
+  std::vector<std::pair<ir::Node*, size_t>> channelOperands;
   std::unordered_set<const ir::Value*> forced;  // values that must stay channels first
   std::unordered_set<const ir::Value*> convOutputs;
   std::unordered_map<const ir::Node*, Role> roles;
@@ -562,9 +578,14 @@ Status Lowering::keepChannelsLast() {
         break;
       case Role::kSameLayout: {
         bool unary = isUnaryLayoutFree(n->opType());
+        bool binary = isBinaryLayoutFree(n->opType());
         for (size_t i = 0; i < n->numInputs(); ++i) {
           const ir::Value* in = n->input(i);
           if (in == nullptr || (unary && i > 0) || (!unary && ir::scalarConstant(in, kSession))) continue;
+          if (binary && channelVectorLength(in) > 0) {  // follows the output's layout (reshaped below)
+            channelOperands.emplace_back(const_cast<ir::Node*>(n), i);
+            continue;
+          }
           classes.unite(in, n->output(0));
         }
         break;
@@ -643,6 +664,15 @@ Status Lowering::keepChannelsLast() {
                (role == Role::kFromLast && channelsLast(n->input(0)))) {
       views.push_back(n);
     }
+  }
+  for (auto [n, at] : channelOperands) {
+    if (!channelsLast(n->output(0))) continue;
+    ir::Value* v = n->input(at);
+    const ir::Tensor& t = *ir::constantOf(v, kSession);
+    std::vector<int64_t> dims(t.dims().size(), 1);
+    dims.back() = channelVectorLength(v);
+    n->setInput(at, graph_.addInitializer(graph_.uniqueValueName(v->name() + "_channels_last"),
+                                          ir::Tensor(t.dtype(), std::move(dims), t.buffer())));
   }
   for (ir::Value* v : permuted) {
     auto& shape = v->mutableType().shape;

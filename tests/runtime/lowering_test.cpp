@@ -247,6 +247,57 @@ TEST_CASE("Values between convolutions stay channels last", "[runtime][lowering]
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 20, 20})}}, 1e-4);
 }
 
+TEST_CASE("Per-channel PRelu slopes and Mul/Add constants follow a channels-last chain", "[runtime][lowering]") {
+  // MTCNN/ArcFace: conv -> PRelu(slope [C,1,1]) -> MaxPool -> conv -> Mul([1,C,1,1]) -> Add([1,C,1,1]) -> conv.
+  // Before, the slope (an initializer) forced its chain channels first: two reorders and
+  // oneDNN's plain-layout pooling per run.
+  GraphBuilder b(18);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 14, 18});
+  ir::Value* p1 = b.node("PRelu", {conv(b, x, 3, 8, 3, "c1"), b.weight("slope1", {8, 1, 1})}, {}, "prelu1");
+  ir::Value* pool =
+      b.node("MaxPool", {p1},
+             {ir::Attribute::makeInts("kernel_shape", {2, 2}), ir::Attribute::makeInts("strides", {2, 2}),
+              ir::Attribute::makeString("auto_pad", "SAME_UPPER")},
+             "pool");
+  ir::Value* p2 = b.node("PRelu", {conv(b, pool, 8, 16, 3, "c2"), b.weight("slope2", {1, 16, 1, 1})}, {}, "prelu2");
+  ir::Value* scaled = b.node("Mul", {p2, b.weight("scale", {1, 16, 1, 1})}, {}, "scale");
+  ir::Value* shifted = b.node("Add", {b.weight("shift", {1, 16, 1, 1}), scaled}, {}, "shift");
+  b.output(conv(b, shifted, 16, 4, 1, "c3"));
+  ir::Model model = b.build(17);
+  ir::Model m = lowered(model);
+  for (const ir::Node* n : m.graph->nodes()) {
+    INFO(n->describe());
+    if (n->opType() == "FusedConv" || n->opType() == "MaxPool") {
+      CHECK(n->attrInt("channels_last_in", 0) == (n->name() == "c1" ? 0 : 1));
+      CHECK(n->attrInt("channels_last_out", 0) == (n->name() == "c3" ? 0 : 1));
+    } else {
+      // the element-wise ops read their constant as [1, 1, 1, C] (or [1, 1, C])
+      const ir::Value* c = n->opType() == "Add" ? n->input(0) : n->input(1);
+      const ir::Tensor* t = ir::constantOf(c);
+      REQUIRE(t != nullptr);
+      CHECK(t->dims().back() == (n->name() == "prelu1" ? 8 : 16));
+      CHECK(t->numel() == t->dims().back());
+    }
+  }
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 14, 18})}}, 1e-4);
+}
+
+TEST_CASE("A per-channel constant whose chain stays channels first keeps its shape", "[runtime][lowering]") {
+  // The Mul's output is a graph output read as NCHW: nothing goes channels last after c1 (the
+  // Relu keeps the Mul from folding into c1's weights).
+  GraphBuilder b(19);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* r = b.node("Relu", {conv(b, x, 3, 6, 3, "c1")}, {}, "relu");
+  ir::Value* y = b.node("Mul", {r, b.weight("scale", {1, 6, 1, 1})}, {}, "scale");
+  b.output(y);
+  ir::Model model = b.build(17);
+  ir::Model m = lowered(model);
+  const ir::Node* mul = findOp(m, "Mul");
+  REQUIRE(mul != nullptr);
+  CHECK(ir::constantOf(mul->input(1))->dims() == std::vector<int64_t>{1, 6, 1, 1});
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 8, 8})}}, 1e-4);
+}
+
 TEST_CASE("A residual Add whose operand has no other reader overwrites it in place", "[runtime][lowering]") {
   SECTION("MobileNetV2-style blocks: the operand is read twice, so it is copied") {
     GraphBuilder b(15);
