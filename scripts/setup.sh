@@ -43,22 +43,26 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 fi
 
-# The ONNX backend node tests (the runtime's conformance suite) ship in the onnx wheel up to
-# 1.16; newer wheels leave them out. Unpack them once into .cache/onnx-node-tests.
+# The ONNX backend tests (the runtime's conformance suite: node, and the small models of
+# pytorch-converted, pytorch-operator and simple) ship in the onnx wheel up to 1.16; newer
+# wheels leave them out. Unpack them once into .cache/onnx-node-tests.
 NODE_TESTS_DIR=".cache/onnx-node-tests"
-if [ ! -d "$NODE_TESTS_DIR/node" ]; then
-  echo "setup: unpacking the ONNX backend node tests (onnx 1.16.2 wheel)"
+if [ ! -d "$NODE_TESTS_DIR/node" ] || [ ! -d "$NODE_TESTS_DIR/pytorch-converted" ] \
+  || [ ! -d "$NODE_TESTS_DIR/pytorch-operator" ] || [ ! -d "$NODE_TESTS_DIR/simple" ]; then
+  echo "setup: unpacking the ONNX backend tests (onnx 1.16.2 wheel)"
   tmp=$(mktemp -d)
   "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d "$tmp" onnx==1.16.2
   mkdir -p "$NODE_TESTS_DIR.partial"
   "$PY" - "$tmp" "$NODE_TESTS_DIR.partial" <<'PYEOF'
 import glob, os, sys, zipfile
 wheel = glob.glob(os.path.join(sys.argv[1], "onnx-*.whl"))[0]
-prefix = "onnx/backend/test/data/node/"
+prefix = "onnx/backend/test/data/"
+suites = ("node/", "pytorch-converted/", "pytorch-operator/", "simple/")
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
-            dest = os.path.join(sys.argv[2], "node", name[len(prefix):])
+        rest = name[len(prefix):]
+        if name.startswith(prefix) and rest.startswith(suites) and not name.endswith("/"):
+            dest = os.path.join(sys.argv[2], rest)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with z.open(name) as src, open(dest, "wb") as out:
                 out.write(src.read())

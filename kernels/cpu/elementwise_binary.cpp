@@ -12,6 +12,7 @@
 #pragma GCC optimize("no-trapping-math", "no-math-errno")
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -284,11 +285,21 @@ struct PlanCache {
 
 class BinaryKernel final : public Kernel {
  public:
-  explicit BinaryKernel(BinaryKind kind) : kind_(kind) {}
+  explicit BinaryKernel(BinaryKind kind, bool channelSlope = false) : kind_(kind), channelSlope_(channelSlope) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& a = ctx.input(0);
-    const ir::Tensor& b = ctx.input(1);
+    const ir::Tensor* slope = &ctx.input(1);
+    // PRelu before opset 7 has no broadcasting: a 1-D slope of X's channel count holds one value
+    // per channel (axis 1), as [C, 1, ..., 1] does from opset 7 on (PyTorch's exports of that era).
+    std::optional<ir::Tensor> perChannel;
+    if (channelSlope_ && slope->rank() == 1 && a.rank() >= 3 && slope->dims()[0] == a.dims()[1] && slope->dims()[0] > 1) {
+      std::vector<int64_t> dims(static_cast<size_t>(a.rank() - 1), 1);
+      dims[0] = slope->dims()[0];
+      perChannel.emplace(slope->dtype(), std::move(dims), slope->buffer());
+      slope = &*perChannel;
+    }
+    const ir::Tensor& b = *slope;
     if (kind_ != BinaryKind::kPow && a.dtype() != b.dtype()) {
       return ctx.error("inputs have different dtypes " + std::string(ir::dataTypeName(a.dtype())) + " and " +
                        std::string(ir::dataTypeName(b.dtype())));
@@ -412,6 +423,7 @@ class BinaryKernel final : public Kernel {
   }
 
   BinaryKind kind_;
+  bool channelSlope_ = false;  ///< PRelu-1/6: a 1-D slope is per channel
   PlanCache cache_;
 };
 
@@ -571,7 +583,8 @@ KernelFactory binary(BinaryKind kind) {
     if (info.node.numInputs() != 2 || info.node.input(0) == nullptr || info.node.input(1) == nullptr) {
       return info.error("needs two inputs");
     }
-    return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel>(kind));
+    return std::unique_ptr<Kernel>(
+        std::make_unique<BinaryKernel>(kind, kind == BinaryKind::kPRelu && info.opset < 7));
   };
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <optional>
+#include <string>
 
 #include "data/byte_source.h"
 #include "data/zip.h"
@@ -119,7 +121,7 @@ class DictParser {
 Expected<DataType> dtypeFromDescr(const std::string& descr, const std::string& label) {
   auto unsupported = [&] {
     return unimplemented(label + ": .npy dtype '" + descr +
-                         "' is not supported (supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, little-endian)");
+                         "' is not supported (supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 and unicode U, little-endian)");
   };
   if (descr.size() < 3) return unsupported();
   char order = descr[0];
@@ -138,8 +140,9 @@ Expected<DataType> dtypeFromDescr(const std::string& descr, const std::string& l
     case 'b': type = size == 1 ? DataType::kBool : type; break;
     default: break;
   }
+  if (kind == 'U' && size > 0) type = DataType::kString;
   if (!type) return unsupported();
-  if (order == '>' && size > 1) {
+  if (order == '>' && (size > 1 || kind == 'U')) {
     return unimplemented(label + ": big-endian .npy data ('" + descr +
                          "') is not supported; convert it with arr.astype(arr.dtype.newbyteorder('<'))");
   }
@@ -210,7 +213,101 @@ int64_t NpyHeader::numel() const {
   return n;
 }
 
-size_t NpyHeader::dataBytes() const { return ir::storageBytes(dtype, numel()); }
+size_t NpyHeader::dataBytes() const {
+  if (dtype == DataType::kString) return static_cast<size_t>(numel()) * static_cast<size_t>(stringChars) * 4;
+  return ir::storageBytes(dtype, numel());
+}
+
+namespace {
+
+/// The code points of UTF-8 `s`, or nullopt where it is not valid UTF-8.
+std::optional<std::u32string> utf8ToCodePoints(const std::string& s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    int extra = b < 0x80 ? 0 : (b >> 5) == 0x6 ? 1 : (b >> 4) == 0xE ? 2 : (b >> 3) == 0x1E ? 3 : -1;
+    if (extra < 0 || i + static_cast<size_t>(extra) >= s.size() + (extra == 0 ? 1 : 0)) return std::nullopt;
+    char32_t c = extra == 0 ? b : (b & (0x3F >> extra));
+    for (int k = 1; k <= extra; ++k) {
+      const auto cont = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
+      if ((cont >> 6) != 0x2) return std::nullopt;
+      c = (c << 6) | (cont & 0x3F);
+    }
+    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return std::nullopt;
+    out.push_back(c);
+    i += static_cast<size_t>(extra) + 1;
+  }
+  return out;
+}
+
+/// UTF-8 of code point `c` appended to `out`; false for a value that is no code point.
+bool appendUtf8(char32_t c, std::string& out) {
+  if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return false;
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return true;
+}
+
+/// A string tensor as numpy's unicode array data: each element `chars` UTF-32LE code units,
+/// padded with zeros. `chars` is set to the longest element's length (at least 1, as numpy's
+/// '<U0' reads back as '<U1').
+Expected<std::string> encodeStrings(const ir::Tensor& t, int64_t* chars) {
+  std::vector<std::u32string> points;
+  size_t longest = 1;
+  for (size_t i = 0; i < t.stringValues().size(); ++i) {
+    auto p = utf8ToCodePoints(t.stringValues()[i]);
+    if (!p) return invalidInput("string element " + std::to_string(i) + " is not valid UTF-8");
+    longest = std::max(longest, p->size());
+    points.push_back(std::move(*p));
+  }
+  *chars = static_cast<int64_t>(longest);
+  std::string out(points.size() * longest * 4, '\0');
+  for (size_t i = 0; i < points.size(); ++i) {
+    for (size_t k = 0; k < points[i].size(); ++k) {
+      const char32_t c = points[i][k];
+      for (size_t b = 0; b < 4; ++b) out[(i * longest + k) * 4 + b] = static_cast<char>((c >> (8 * b)) & 0xFF);
+    }
+  }
+  return out;
+}
+
+/// The string tensor of numpy unicode data (`chars` UTF-32LE units per element, trailing zeros
+/// dropped, as numpy drops them).
+Expected<ir::Tensor> decodeStrings(const std::byte* data, const NpyHeader& header, const std::string& label) {
+  std::vector<std::string> values(static_cast<size_t>(header.numel()));
+  const size_t chars = static_cast<size_t>(header.stringChars);
+  for (size_t i = 0; i < values.size(); ++i) {
+    size_t len = chars;
+    auto unit = [&](size_t k) {
+      const std::byte* p = data + (i * chars + k) * 4;
+      return static_cast<char32_t>(std::to_integer<uint32_t>(p[0]) | (std::to_integer<uint32_t>(p[1]) << 8) |
+                                   (std::to_integer<uint32_t>(p[2]) << 16) | (std::to_integer<uint32_t>(p[3]) << 24));
+    };
+    while (len > 0 && unit(len - 1) == 0) --len;
+    for (size_t k = 0; k < len; ++k) {
+      if (!appendUtf8(unit(k), values[i])) {
+        return invalidInput(label + ": element " + std::to_string(i) + " holds " + std::to_string(unit(k)) +
+                            ", which is not a Unicode code point");
+      }
+    }
+  }
+  return ir::Tensor::strings(header.shape, std::move(values));
+}
+
+}  // namespace
 
 std::string npyDescr(DataType dtype) {
   switch (dtype) {
@@ -284,6 +381,7 @@ Expected<NpyHeader> parseNpyHeader(std::string_view bytes, const std::string& la
     return p.error(std::string("missing key '") + (!haveDescr ? "descr" : !haveOrder ? "fortran_order" : "shape") + "'");
   }
   WH_ASSIGN_OR_RETURN(header.dtype, dtypeFromDescr(descr, label));
+  if (header.dtype == DataType::kString) header.stringChars = std::stoll(descr.substr(2));
   int64_t numel = 0;
   WH_RETURN_IF_ERROR(checkedNumel(header.shape, header.dtype, label, &numel));
   // A Fortran-order array of rank <= 1 has the same bytes as a C-order one.
@@ -295,8 +393,8 @@ Expected<NpyHeader> parseNpyHeader(std::string_view bytes, const std::string& la
   return header;
 }
 
-Expected<std::string> encodeNpyHeader(DataType dtype, const std::vector<int64_t>& shape) {
-  std::string descr = npyDescr(dtype);
+Expected<std::string> encodeNpyHeader(DataType dtype, const std::vector<int64_t>& shape, int64_t stringChars) {
+  std::string descr = dtype == DataType::kString ? "<U" + std::to_string(std::max<int64_t>(stringChars, 1)) : npyDescr(dtype);
   if (descr.empty()) {
     return unimplemented("tensors of type " + std::string(ir::dataTypeName(dtype)) + " have no .npy equivalent");
   }
@@ -321,6 +419,12 @@ Expected<std::string> encodeNpyHeader(DataType dtype, const std::vector<int64_t>
 }
 
 Expected<std::string> encodeNpy(const ir::Tensor& tensor) {
+  if (tensor.dtype() == DataType::kString) {
+    int64_t chars = 0;
+    WH_ASSIGN_OR_RETURN(std::string data, encodeStrings(tensor, &chars));
+    WH_ASSIGN_OR_RETURN(std::string out, encodeNpyHeader(tensor.dtype(), tensor.dims(), chars));
+    return out + data;
+  }
   WH_ASSIGN_OR_RETURN(std::string out, encodeNpyHeader(tensor.dtype(), tensor.dims()));
   size_t bytes = ir::storageBytes(tensor.dtype(), tensor.numel());
   if (bytes > 0) out.append(reinterpret_cast<const char*>(tensor.rawData()), bytes);
@@ -328,6 +432,14 @@ Expected<std::string> encodeNpy(const ir::Tensor& tensor) {
 }
 
 Status writeNpy(const ir::Tensor& tensor, const std::string& path) {
+  if (tensor.dtype() == DataType::kString) {
+    auto bytes = encodeNpy(tensor);
+    if (!bytes.isOk()) return bytes.status().withContext(path);
+    AtomicFileWriter writer(path);
+    WH_RETURN_IF_ERROR(writer.open());
+    WH_RETURN_IF_ERROR(writer.write(bytes->data(), bytes->size()));
+    return writer.commit();
+  }
   auto header = encodeNpyHeader(tensor.dtype(), tensor.dims());
   if (!header.isOk()) return header.status().withContext(path);
   AtomicFileWriter writer(path);
@@ -382,11 +494,15 @@ int64_t NpyArrayReader::rows() const { return header_.shape.empty() ? 0 : header
 size_t NpyArrayReader::rowBytes() const {
   int64_t n = 1;
   for (size_t i = 1; i < header_.shape.size(); ++i) n *= header_.shape[i];
+  if (header_.dtype == DataType::kString) return static_cast<size_t>(n * header_.stringChars * 4);
   return ir::storageBytes(header_.dtype, n);
 }
 
 Status NpyArrayReader::readRows(int64_t first, int64_t count, std::byte* dst) {
   if (header_.shape.empty()) return invalidInput(label_ + ": a 0-dimensional array has no rows");
+  if (header_.dtype == DataType::kString) {
+    return unimplemented(label_ + ": a unicode (string) array is read whole, not by rows");
+  }
   if (first < 0 || count < 0 || first + count > rows()) {
     return invalidInput(label_ + ": rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
                         ") out of range (the array has " + std::to_string(rows()) + ")");
@@ -401,6 +517,7 @@ Expected<ir::Tensor> NpyArrayReader::readAll() {
   size_t bytes = header_.dataBytes();
   auto buffer = ir::Buffer::allocateUninitialized(bytes);
   if (bytes > 0) WH_RETURN_IF_ERROR(source_->bytes->readAt(header_.dataOffset, buffer->mutableData(), bytes));
+  if (header_.dtype == DataType::kString) return decodeStrings(buffer->data(), header_, label_);
   return ir::Tensor(header_.dtype, header_.shape, std::move(buffer));
 }
 

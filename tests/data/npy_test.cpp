@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <filesystem>
 
 #include "data/data_test_util.h"
 #include "support/python.h"
@@ -81,7 +82,9 @@ TEST_CASE("npy: header text matches numpy's", "[data][npy]") {
   REQUIRE(scalar.isOk());
   CHECK(scalar->find("'shape': ()") != std::string::npos);
   CHECK_FALSE(data::encodeNpyHeader(DataType::kBFloat16, {2}).isOk());
-  CHECK_FALSE(data::encodeNpyHeader(DataType::kString, {2}).isOk());
+  auto strings = data::encodeNpyHeader(DataType::kString, {2}, 7);
+  REQUIRE(strings.isOk());
+  CHECK(strings->find("'descr': '<U7'") != std::string::npos);
 }
 
 TEST_CASE("npy: version 2.0 and 3.0 headers and odd spacing parse", "[data][npy]") {
@@ -121,7 +124,11 @@ TEST_CASE("npy: bad headers are errors that name the file", "[data][npy]") {
   expectError(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", four), "truncated");
   expectError(npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", std::string(24, '\0')), "Fortran");
   expectError(npyBytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", four), "big-endian");
-  expectError(npyBytes("{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", four), "'<U3'");
+  expectError(npyBytes("{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", four), "truncated");
+  expectError(npyBytes("{'descr': '>U3', 'fortran_order': False, 'shape': (2,), }", four), "big-endian");
+  expectError(npyBytes("{'descr': '<S3', 'fortran_order': False, 'shape': (2,), }", four), "'<S3'");
+  expectError(npyBytes("{'descr': '<U1', 'fortran_order': False, 'shape': (1,), }", std::string("\0\xd8\0\0", 4)),
+              "not a Unicode code point");
   expectError(npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", four), "structured");
   expectError(npyBytes("{'descr': '<f4', 'shape': (2,), }", four), "fortran_order");
   expectError(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -1), }", four), "shape");
@@ -212,7 +219,48 @@ TEST_CASE("npy: files written by numpy read back, and numpy reads ours", "[data]
   REQUIRE_FALSE(fortran.isOk());
   CHECK(fortran.status().message().find("Fortran") != std::string::npos);
   CHECK_FALSE(data::readNpy(dir.file("bigendian.npy")).isOk());
-  CHECK_FALSE(data::readNpy(dir.file("unicode.npy")).isOk());
+  auto unicode = data::readNpy(dir.file("unicode.npy"));  // np.array(["ab", "cd"]): '<U2'
+  REQUIRE(unicode.isOk());
+  CHECK(unicode->dtype() == DataType::kString);
+  CHECK(unicode->stringValues() == std::vector<std::string>{"ab", "cd"});
+}
+
+TEST_CASE("npy: string tensors are numpy unicode arrays both ways", "[data][npy]") {
+  TempDir dir;
+  // UTF-8 in the tensor, UTF-32 in the file, '<U' + the longest length; "" and non-ASCII kept.
+  ir::Tensor t = ir::Tensor::strings({2, 2}, {"monday", "", "\xc3\xa9t\xc3\xa9", "\xf0\x9f\x98\x80!"});
+  std::string path = dir.file("s.npy");
+  REQUIRE(data::writeNpy(t, path).isOk());
+  auto header = data::parseNpyHeader(testing::readBytes(path), path);
+  REQUIRE(header.isOk());
+  CHECK(header->dtype == DataType::kString);
+  CHECK(header->stringChars == 6);
+  auto back = data::readNpy(path);
+  REQUIRE(back.isOk());
+  CHECK(back->bitwiseEqual(t));
+  // Rows of a string array are not raw bytes: reading by rows says so.
+  auto reader = NpyArrayReader::open(path);
+  REQUIRE(reader.isOk());
+  std::vector<std::byte> row((*reader)->rowBytes());
+  auto rows = (*reader)->readRows(0, 1, row.data());
+  REQUIRE_FALSE(rows.isOk());
+  CHECK(rows.message().find("read whole") != std::string::npos);
+  // Invalid UTF-8 in a tensor is an error naming the element, and nothing is written.
+  ir::Tensor bad = ir::Tensor::strings({2}, {"ok", "\xff"});
+  auto written = data::writeNpy(bad, dir.file("bad.npy"));
+  REQUIRE_FALSE(written.isOk());
+  CHECK(written.message().find("element 1") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("bad.npy")));
+  // numpy reads ours as the same strings.
+  if (!testing::requirePython("numpy", "to read the string .npy back")) return;
+  std::string out;
+  int rc = testing::shell(testing::python() + " -c \"import numpy as np, sys\n"
+                              "a=np.load(sys.argv[1])\n"
+                              "assert a.dtype == np.dtype('<U6') and a.tolist() == [['monday', ''], ['\u00e9t\u00e9', '\U0001F600!']], a\n"
+                              "print('ok')\" " + testing::shellQuote(path),
+                          &out);
+  INFO(out);
+  CHECK(rc == 0);
 }
 
 }  // namespace

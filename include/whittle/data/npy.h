@@ -24,13 +24,15 @@ struct NpyHeader {
   int minorVersion = 0;
   /// Bytes from the start of the file to the first element.
   size_t dataOffset = 0;
+  /// Characters per element of a numpy unicode array ('<U' + this, UTF-32): dtype kString.
+  int64_t stringChars = 0;
 
   int64_t numel() const;
   size_t dataBytes() const;
 };
 
 /// The numpy type string for `dtype` ("<f4", "|u1", "|b1"), or "" when .npy has none
-/// (strings, bfloat16, float8, 4-bit types).
+/// (bfloat16, float8, 4-bit types; strings are "<U" + their longest length, encodeNpyHeader).
 std::string npyDescr(ir::DataType dtype);
 
 /// Parses the magic, version and header dictionary at the start of `bytes`, which must hold
@@ -39,8 +41,9 @@ std::string npyDescr(ir::DataType dtype);
 Expected<NpyHeader> parseNpyHeader(std::string_view bytes, const std::string& label);
 
 /// The header bytes for an array: version 1.0, or 2.0 when the dictionary does not fit in
-/// 65535 bytes; padded with spaces so that the data starts at a multiple of 64.
-Expected<std::string> encodeNpyHeader(ir::DataType dtype, const std::vector<int64_t>& shape);
+/// 65535 bytes; padded with spaces so that the data starts at a multiple of 64. A string array
+/// (dtype kString) is numpy's unicode '<U' + `stringChars`.
+Expected<std::string> encodeNpyHeader(ir::DataType dtype, const std::vector<int64_t>& shape, int64_t stringChars = 0);
 
 /// Reads a whole .npy file into a tensor (64-byte aligned).
 Expected<ir::Tensor> readNpy(const std::string& path);
@@ -68,7 +71,8 @@ class NpyArrayReader {
   int64_t rows() const;
   /// Bytes of one row: the product of shape[1:] times the element size.
   size_t rowBytes() const;
-  /// Copies rows [first, first + count) into `dst`, which holds count * rowBytes() bytes.
+  /// Copies rows [first, first + count) into `dst`, which holds count * rowBytes() bytes
+  /// (numeric arrays; a string array is read whole, readAll).
   Status readRows(int64_t first, int64_t count, std::byte* dst);
   /// The whole array as a tensor.
   Expected<ir::Tensor> readAll();

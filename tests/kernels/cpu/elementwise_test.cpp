@@ -114,6 +114,17 @@ TEST_CASE("PRelu broadcasts the slope onto X", "[kernels][elementwise]") {
   CHECK_FALSE(out.isOk());
 }
 
+TEST_CASE("PRelu before opset 7 reads a 1-D slope per channel", "[kernels][elementwise]") {
+  // X [2, 3, 2]: channel c's negatives scale by slope[c]; the onnx pytorch-converted
+  // test_PReLU_*_multiparam models (opset 6) are written so.
+  ir::Tensor x = makeTensor(DataType::kFloat, {2, 3, 2}, {-1, 2, -1, -2, -4, 1, 3, -1, -2, -2, 5, -1});
+  ir::Tensor slope = makeTensor(DataType::kFloat, {3}, {0.5f, 0.25f, 2});
+  ir::Tensor y = runOk("PRelu", {{"x", x}, {"s", slope}}, {}, 6);
+  checkClose(y, {-0.5, 2, -0.25, -0.5, -8, 1, 3, -0.5, -0.5, -0.5, 5, -2}, 0, 0, "PRelu-6");
+  // From opset 7 the slope broadcasts numpy-style: [3] against [2, 3, 2] does not.
+  CHECK_FALSE(runNode("PRelu", {{"x", x}, {"s", slope}}, {}, 16).isOk());
+}
+
 TEST_CASE("Logical ops and Not on bool", "[kernels][elementwise]") {
   std::vector<DataType> b = {DataType::kBool};
   checkBinary({"And", [](double x, double y) { return (x != 0) && (y != 0); }, b, true, 0, 1, 0, 1});
