@@ -207,8 +207,21 @@ bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
   return !excluded_.matches(n.name());
 }
 
+/// Whether `n` already reads a DequantizeLinear output (the model is quantized there: a QDQ
+/// model such as pipecat's smart-turn, or int8 weight-only). Quantizing such a node again
+/// stacked a second Q/DQ pair on the first, and the doubled chain ran 2.7x slower than the
+/// model as given.
+bool readsDequantized(const ir::Node& n) {
+  for (const ir::Value* v : n.inputs()) {
+    const ir::Node* p = v == nullptr ? nullptr : v->producer();
+    if (p != nullptr && ir::isDefaultDomainOp(*p, {"DequantizeLinear"})) return true;
+  }
+  return false;
+}
+
 std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqOpRule& rule,
                                                    const DecodedBody* body) const {
+  if (readsDequantized(n)) return {};
   std::vector<size_t> idx;
   for (size_t i = 0; i < rule.inputs.size(); ++i) {
     const ir::Value* v = n.input(i);
@@ -250,6 +263,7 @@ struct GraphWork {
   // Outputs of quantized nodes left without a Q/DQ pair: no int8 node reads them, and ONNX
   // Runtime would carry their DequantizeLinear into a subgraph capture (dqPropagatesIntoCapture).
   int64_t keptFloatForCaptures = 0;
+  int64_t alreadyQuantized = 0;  // nodes reading a DequantizeLinear already, kept as they are
 };
 
 void QuantizeInt8::choose(GraphWork& work) const {
@@ -318,6 +332,7 @@ void QuantizeInt8::choose(GraphWork& work) const {
       continue;
     }
     std::vector<size_t> idx = activationInputs(*n, *rule, body);
+    if (idx.empty() && readsDequantized(*n) && selected(*n, *rule)) ++work.alreadyQuantized;
     if (idx.empty()) {
       if (fromTable) tableOutputs.insert(n->output(0));
       continue;
@@ -570,6 +585,11 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
                (work.body != nullptr ? work.body->label() : std::string("the main graph")) +
                " kept float: no int8 node reads them, and ONNX Runtime would move their DequantizeLinear "
                "into a subgraph's capture, where it cannot load the model");
+    }
+    if (work.alreadyQuantized > 0) {
+      ctx.note("quantize-int8: " + std::to_string(work.alreadyQuantized) + " node(s) in " +
+               (work.body != nullptr ? work.body->label() : std::string("the main graph")) +
+               " already read DequantizeLinear outputs (quantized before): kept as they are");
     }
   }
   if (total == 0) {

@@ -639,3 +639,39 @@ TEST_CASE("quantize-int8 leaves a head that no int8 group reads in float", "[pas
   }
   CHECK(countOps(g, "QuantizeLinear") == 2);  // the Conv's input and output
 }
+
+TEST_CASE("quantize-int8 keeps nodes that already read DequantizeLinear outputs as they are", "[passes][quantize-int8]") {
+  // A model quantized before (QDQ around a MatMul, pipecat's smart-turn) with one float Conv
+  // branch left: the MatMul gets no second Q/DQ pair, the float Conv is quantized, and a note
+  // says how many nodes were kept.
+  testing::GraphBuilder b(33);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* c = b.node("Conv", {x, b.weight("w", {4, 3, 3, 3}), b.weight("bias", {4})},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* flat = b.node("Reshape", {c, b.constantInt64("shape", {2}, {4, 64})}, {}, "flat");
+  ir::Value* scale = b.constant("s", {}, {0.05f});
+  ir::Value* zero = b.constant("z", ir::Tensor::fromVector<uint8_t>(ir::DataType::kUint8, {}, {128}));
+  ir::Value* xq = b.node("QuantizeLinear", {flat, scale, zero}, {}, "xq");
+  ir::Value* xd = b.node("DequantizeLinear", {xq, scale, zero}, {}, "xd");
+  std::vector<int8_t> wq(64 * 5);
+  for (size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(static_cast<int>(i * 7 % 31) - 15);
+  ir::Value* wd = b.node("DequantizeLinear",
+                         {b.constant("wq", ir::Tensor::fromVector<int8_t>(ir::DataType::kInt8, {64, 5}, wq)),
+                          b.constant("ws", {}, {0.02f})},
+                         {}, "wd");
+  b.output(b.node("MatMul", {xd, wd}, {}, "mm"), ir::DataType::kFloat, {4, 5});
+  ir::Model model = b.build(13);
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  const ir::Node* mm = findNode(g, "MatMul", "mm");
+  REQUIRE(mm != nullptr);
+  CHECK(producerOf(*mm, 0)->name() == "xd");  // no second pair
+  CHECK(producerOf(*mm, 1)->name() == "wd");
+  const ir::Node* conv = findNode(g, "Conv", "conv");
+  REQUIRE(conv != nullptr);
+  CHECK(producerOf(*conv, 0)->opType() == "DequantizeLinear");  // the float branch is quantized
+  CHECK(countOps(g, "QuantizeLinear") == 3);                   // the model's xq, the Conv's input and output
+  bool noted = false;
+  for (const std::string& note : q.notes) noted = noted || note.find("1 node(s) in the main graph already read") != std::string::npos;
+  CHECK(noted);
+}
