@@ -1,6 +1,7 @@
-// BatchNormalization (inference, and training_mode=1 for completeness) and LRN: plain loops,
-// memory-bound, parallel over channels when large. Each has its scalar form inline: the
-// per-element formula is the whole kernel.
+// BatchNormalization (inference, and training_mode=1 for completeness), the lowering's
+// com.whittle.internal BatchNormRelu (BatchNormalization then Relu, one pass: step N of
+// lowerForCpu) and LRN: plain loops, memory-bound, parallel over channels when large. Each has
+// its scalar form inline: the per-element formula is the whole kernel.
 #include <omp.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "cpu/dnnl_glue.h"
+#include "cpu/elementwise_common.h"
 #include "cpu/kernel_util.h"
 
 namespace whittle::runtime::cpu {
@@ -22,10 +24,23 @@ std::vector<double> channelValues(const ir::Tensor& t) {
   return v;
 }
 
-/// y = x * a[c] + b[c] over [N, C, spatial].
+/// y = x * a + b over one plane, then Relu's max(y, 0) when kRelu.
+template <typename T, bool kRelu>
+WH_ALWAYS_INLINE void affinePlane(const T* x, T* y, int64_t n, T a, T b) {
+  for (int64_t s = 0; s < n; ++s) {
+    const T v = x[s] * a + b;
+    y[s] = kRelu ? (v > T{0} ? v : T{0}) : v;
+  }
+}
+template <typename T, bool kRelu>
+WH_SIMD_CLONES void affinePlaneSimd(const T* x, T* y, int64_t n, T a, T b) {
+  affinePlane<T, kRelu>(x, y, n, a, b);
+}
+
+/// y = x * a[c] + b[c] over [N, C, spatial] (then max(y, 0) when `relu`).
 template <typename T>
 void affinePerChannel(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, const std::vector<double>& a,
-                      const std::vector<double>& b) {
+                      const std::vector<double>& b, bool relu) {
   int64_t planes = n * c;
 #pragma omp parallel for if (planes * spatial > 32768)
   for (int64_t plane = 0; plane < planes; ++plane) {
@@ -33,11 +48,12 @@ void affinePerChannel(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, c
     T sa = static_cast<T>(a[ch]), sb = static_cast<T>(b[ch]);
     const T* xp = x + plane * spatial;
     T* yp = y + plane * spatial;
-    for (int64_t s = 0; s < spatial; ++s) yp[s] = xp[s] * sa + sb;
+    if (relu) affinePlaneSimd<T, true>(xp, yp, spatial, sa, sb);
+    else affinePlaneSimd<T, false>(xp, yp, spatial, sa, sb);
   }
 }
 
-Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool training) {
+Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool training, bool relu) {
   const ir::Tensor& x = ctx.input(0);
   if (x.rank() < 2) return ctx.error("X must have rank 2 or more, got " + shapeToString(x.dims()));
   for (size_t i = 1; i < 5; ++i) {
@@ -90,14 +106,14 @@ Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool trai
   }
   if (type == ir::DataType::kFloat) {
     ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
-    affinePerChannel<float>(x.data<float>(), y.mutableData<float>(), n, c, spatial, a, b);
+    affinePerChannel<float>(x.data<float>(), y.mutableData<float>(), n, c, spatial, a, b, relu);
   } else if (type == ir::DataType::kDouble) {
     ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
-    affinePerChannel<double>(x.data<double>(), y.mutableData<double>(), n, c, spatial, a, b);
+    affinePerChannel<double>(x.data<double>(), y.mutableData<double>(), n, c, spatial, a, b, relu);
   } else {
     ir::Tensor xf = toFloat32(x);
     ir::Tensor yf(ir::DataType::kFloat, x.dims());
-    affinePerChannel<float>(xf.data<float>(), yf.mutableData<float>(), n, c, spatial, a, b);
+    affinePerChannel<float>(xf.data<float>(), yf.mutableData<float>(), n, c, spatial, a, b, relu);
     ctx.setOutput(0, fromFloat32(yf, type));
   }
   if (training) {
@@ -136,7 +152,12 @@ Expected<std::unique_ptr<Kernel>> createBatchNorm(const KernelCreateInfo& info) 
     }
   }
   return makeFunctionKernel(
-      [epsilon, momentum, training](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, momentum, training); });
+      [epsilon, momentum, training](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, momentum, training, false); });
+}
+
+Expected<std::unique_ptr<Kernel>> createBatchNormRelu(const KernelCreateInfo& info) {
+  const float epsilon = info.node.attrFloat("epsilon", 1e-5f);
+  return makeFunctionKernel([epsilon](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, 0.0f, false, true); });
 }
 
 /// y = x / (bias + alpha / size * sum of x^2 over nearby channels)^beta, in float for float
@@ -208,6 +229,7 @@ Expected<std::unique_ptr<Kernel>> createLrn(const KernelCreateInfo& info) {
 
 void registerPoolNormKernels(KernelRegistry& registry) {
   registry.add("", "BatchNormalization", 1, createBatchNorm);
+  registry.add(kInternalDomain, "BatchNormRelu", 1, createBatchNormRelu);
   registry.add("", "LRN", 1, createLrn);
 }
 

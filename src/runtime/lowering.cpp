@@ -709,6 +709,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   lowering.foldBatchNorms();
   foldConvAffine(graph, keep);
   foldBatchNormAffine(graph, keep);
+  fuseBatchNormRelu(graph, keep);
   // Subnormal weights cost a microcode assist per multiply (the flush-subnormals pass).
   ir::flushSubnormalConstants(graph);
   fuseHardSwishChains(graph, keep);
