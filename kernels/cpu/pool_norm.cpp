@@ -1,6 +1,8 @@
-// BatchNormalization (inference, and training_mode=1 for completeness) and LRN: plain loops,
-// memory-bound, parallel over channels when large. Each has its scalar form inline: the
-// per-element formula is the whole kernel.
+// BatchNormalization (inference, and training_mode=1 for completeness), the lowering's
+// com.whittle.internal BatchNormRelu (BatchNormalization then Relu, one pass: step N of
+// lowerForCpu; float32 [N, H, W, C] when channels_last, as the channels-last plan keeps a
+// DenseNet's Concat -> BN -> Relu -> Conv) and LRN: plain loops, memory-bound, parallel over channels when large. Each has
+// its scalar form inline: the per-element formula is the whole kernel.
 #include <omp.h>
 
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "cpu/dnnl_glue.h"
+#include "cpu/elementwise_common.h"
 #include "cpu/kernel_util.h"
 
 namespace whittle::runtime::cpu {
@@ -22,10 +25,35 @@ std::vector<double> channelValues(const ir::Tensor& t) {
   return v;
 }
 
-/// y = x * a[c] + b[c] over [N, C, spatial].
+/// y = x * a + b over one plane, then Relu's max(y, 0) when kRelu.
+template <typename T, bool kRelu>
+WH_ALWAYS_INLINE void affinePlane(const T* x, T* y, int64_t n, T a, T b) {
+  for (int64_t s = 0; s < n; ++s) {
+    const T v = x[s] * a + b;
+    y[s] = kRelu ? (v > T{0} ? v : T{0}) : v;
+  }
+}
+template <typename T, bool kRelu>
+WH_SIMD_CLONES void affinePlaneSimd(const T* x, T* y, int64_t n, T a, T b) {
+  affinePlane<T, kRelu>(x, y, n, a, b);
+}
+
+/// y = max(x * a + b, 0) per element over `rows` rows of c channels: [N, H, W, C] float32.
+WH_SIMD_CLONES void affineReluRows(const float* x, float* y, int64_t rows, int64_t c, const float* a, const float* b) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    float* yr = y + r * c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float v = xr[ch] * a[ch] + b[ch];
+      yr[ch] = v > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+/// y = x * a[c] + b[c] over [N, C, spatial] (then max(y, 0) when `relu`).
 template <typename T>
 void affinePerChannel(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, const std::vector<double>& a,
-                      const std::vector<double>& b) {
+                      const std::vector<double>& b, bool relu) {
   int64_t planes = n * c;
 #pragma omp parallel for if (planes * spatial > 32768)
   for (int64_t plane = 0; plane < planes; ++plane) {
@@ -33,18 +61,25 @@ void affinePerChannel(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, c
     T sa = static_cast<T>(a[ch]), sb = static_cast<T>(b[ch]);
     const T* xp = x + plane * spatial;
     T* yp = y + plane * spatial;
-    for (int64_t s = 0; s < spatial; ++s) yp[s] = xp[s] * sa + sb;
+    if (relu) affinePlaneSimd<T, true>(xp, yp, spatial, sa, sb);
+    else affinePlaneSimd<T, false>(xp, yp, spatial, sa, sb);
   }
 }
 
-Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool training) {
+// channelsLast: x is float32 [N, H, W, C] (BatchNormRelu in the channels-last plan).
+Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool training, bool relu, bool channelsLast = false) {
   const ir::Tensor& x = ctx.input(0);
   if (x.rank() < 2) return ctx.error("X must have rank 2 or more, got " + shapeToString(x.dims()));
+  if (channelsLast && (x.rank() != 4 || x.dtype() != ir::DataType::kFloat)) {
+    return ctx.error("channels-last X must be 4-D float32, got " + shapeToString(x.dims()));
+  }
   for (size_t i = 1; i < 5; ++i) {
     if (!ctx.hasInput(i)) return ctx.error("needs inputs X, scale, B, input_mean and input_var");
   }
-  int64_t n = x.dims()[0], c = x.dims()[1], spatial = 1;
-  for (size_t i = 2; i < x.dims().size(); ++i) spatial *= x.dims()[i];
+  int64_t n = x.dims()[0], c = x.dims()[channelsLast ? 3 : 1], spatial = 1;
+  for (size_t i = 1; i < x.dims().size(); ++i) {
+    if (i != (channelsLast ? 3u : 1u)) spatial *= x.dims()[i];
+  }
   for (size_t i = 1; i < 5; ++i) {
     if (ctx.input(i).numel() != c) {
       return ctx.error("input " + std::to_string(i) + " has " + std::to_string(ctx.input(i).numel()) +
@@ -88,16 +123,23 @@ Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool trai
     a[ch] = scale[ch] / std::sqrt(useVar[ch] + static_cast<double>(epsilon));
     b[ch] = bias[ch] - useMean[ch] * a[ch];
   }
-  if (type == ir::DataType::kFloat) {
+  if (channelsLast) {
+    std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
     ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
-    affinePerChannel<float>(x.data<float>(), y.mutableData<float>(), n, c, spatial, a, b);
+    const int64_t rows = n * spatial;
+    parallelChunks(rows, ctx.threads(), std::max<int64_t>(1, 32768 / std::max<int64_t>(c, 1)), [&](int64_t r0, int64_t r1) {
+      affineReluRows(x.data<float>() + r0 * c, y.mutableData<float>() + r0 * c, r1 - r0, c, af.data(), bf.data());
+    });
+  } else if (type == ir::DataType::kFloat) {
+    ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
+    affinePerChannel<float>(x.data<float>(), y.mutableData<float>(), n, c, spatial, a, b, relu);
   } else if (type == ir::DataType::kDouble) {
     ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
-    affinePerChannel<double>(x.data<double>(), y.mutableData<double>(), n, c, spatial, a, b);
+    affinePerChannel<double>(x.data<double>(), y.mutableData<double>(), n, c, spatial, a, b, relu);
   } else {
     ir::Tensor xf = toFloat32(x);
     ir::Tensor yf(ir::DataType::kFloat, x.dims());
-    affinePerChannel<float>(xf.data<float>(), yf.mutableData<float>(), n, c, spatial, a, b);
+    affinePerChannel<float>(xf.data<float>(), yf.mutableData<float>(), n, c, spatial, a, b, relu);
     ctx.setOutput(0, fromFloat32(yf, type));
   }
   if (training) {
@@ -136,7 +178,13 @@ Expected<std::unique_ptr<Kernel>> createBatchNorm(const KernelCreateInfo& info) 
     }
   }
   return makeFunctionKernel(
-      [epsilon, momentum, training](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, momentum, training); });
+      [epsilon, momentum, training](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, momentum, training, false); });
+}
+
+Expected<std::unique_ptr<Kernel>> createBatchNormRelu(const KernelCreateInfo& info) {
+  const float epsilon = info.node.attrFloat("epsilon", 1e-5f);
+  const bool last = info.node.attrInt("channels_last", 0) != 0;
+  return makeFunctionKernel([epsilon, last](KernelContext& ctx) { return runBatchNorm(ctx, epsilon, 0.0f, false, true, last); });
 }
 
 /// y = x / (bias + alpha / size * sum of x^2 over nearby channels)^beta, in float for float
@@ -208,6 +256,7 @@ Expected<std::unique_ptr<Kernel>> createLrn(const KernelCreateInfo& info) {
 
 void registerPoolNormKernels(KernelRegistry& registry) {
   registry.add("", "BatchNormalization", 1, createBatchNorm);
+  registry.add(kInternalDomain, "BatchNormRelu", 1, createBatchNormRelu);
   registry.add("", "LRN", 1, createLrn);
 }
 

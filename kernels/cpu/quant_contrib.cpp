@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/elementwise_common.h"
 #include "cpu/kernel_util.h"
 #include "cpu/quant_common.h"
 
@@ -58,15 +59,32 @@ Status forEachBroadcastRun(const KernelContext& ctx, const std::vector<int64_t>&
     fn(0, 0, 0, 1, 0, total);
     return Status::ok();
   }
-  const std::vector<int64_t> aStrides = broadcastStrides(aDims, outDims), bStrides = broadcastStrides(bDims, outDims);
-  const size_t rank = outDims.size();
-  const int64_t inner = outDims[rank - 1];
+  // Adjacent dims that both inputs walk alike (contiguously or not at all) merge, so that runs
+  // are as long as they can be: [1, C, H, W] by an SE gate [1, C, 1, 1] is C runs of H * W, not
+  // C * H runs of W.
+  const std::vector<int64_t> aFull = broadcastStrides(aDims, outDims), bFull = broadcastStrides(bDims, outDims);
+  std::vector<int64_t> dims, aStrides, bStrides;
+  for (size_t d = 0; d < outDims.size(); ++d) {
+    if (outDims[d] == 1) continue;
+    auto walks = [](int64_t outer, int64_t inner, int64_t innerSize) { return outer == 0 ? inner == 0 : outer == inner * innerSize; };
+    if (!dims.empty() && walks(aStrides.back(), aFull[d], outDims[d]) && walks(bStrides.back(), bFull[d], outDims[d])) {
+      dims.back() *= outDims[d];
+      aStrides.back() = aFull[d];
+      bStrides.back() = bFull[d];
+      continue;
+    }
+    dims.push_back(outDims[d]);
+    aStrides.push_back(aFull[d]);
+    bStrides.push_back(bFull[d]);
+  }
+  const size_t rank = dims.size();
+  const int64_t inner = dims[rank - 1];
   const int64_t aStep = aStrides[rank - 1] != 0 ? 1 : 0, bStep = bStrides[rank - 1] != 0 ? 1 : 0;
   for (int64_t row = 0; row < total / inner; ++row) {
     int64_t rem = row, ao = 0, bo = 0;
     for (size_t d = rank - 1; d-- > 0;) {
-      const int64_t idx = rem % outDims[d];
-      rem /= outDims[d];
+      const int64_t idx = rem % dims[d];
+      rem /= dims[d];
       ao += idx * aStrides[d];
       bo += idx * bStrides[d];
     }
@@ -96,12 +114,37 @@ WH_QUANT_SIMD void addRowScalar(const T* a, T* c, int64_t n, float ra, float fix
 }
 
 template <typename T>
-WH_QUANT_SIMD void mulRows(const T* a, int64_t aStep, const T* b, int64_t bStep, T* c, int64_t n, int32_t za, int32_t zb,
-                           float ratio, float zc, float lo, float hi) {
+WH_QUANT_SIMD void mulRows(const T* a, const T* b, T* c, int64_t n, int32_t za, int32_t zb, float ratio, float zc, float lo,
+                           float hi) {
   for (int64_t i = 0; i < n; ++i) {
-    const int32_t prod = (static_cast<int32_t>(a[i * aStep]) - za) * (static_cast<int32_t>(b[i * bStep]) - zb);
+    const int32_t prod = (static_cast<int32_t>(a[i]) - za) * (static_cast<int32_t>(b[i]) - zb);
     const float v = static_cast<float>(prod) * ratio + zc;
     c[i] = static_cast<T>(clampRoundAddZp(v, lo, hi, 0));
+  }
+}
+
+// mulRows by one broadcast operand, k = its value less its zero point (the integer product
+// commutes, so either side may be the broadcast one): vectorises, where a step of 0 did not.
+template <typename T>
+WH_QUANT_SIMD void mulRowScalar(const T* a, T* c, int64_t n, int32_t za, int32_t k, float ratio, float zc, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = static_cast<float>((static_cast<int32_t>(a[i]) - za) * k) * ratio + zc;
+    c[i] = static_cast<T>(clampRoundAddZp(v, lo, hi, 0));
+  }
+}
+
+// QLinearMul of `pixels` rows of ch bytes by one gate row of ch (an SE block on NHWC bytes), in
+// one call: mulRows' arithmetic.
+template <typename T>
+WH_QUANT_SIMD void mulGateRows(const T* x, const T* g, T* c, int64_t pixels, int64_t ch, int32_t zx, int32_t zg, float ratio,
+                               float zc, float lo, float hi) {
+  for (int64_t px = 0; px < pixels; ++px) {
+    const T* row = x + px * ch;
+    T* out = c + px * ch;
+    for (int64_t j = 0; j < ch; ++j) {
+      const int32_t prod = (static_cast<int32_t>(row[j]) - zx) * (static_cast<int32_t>(g[j]) - zg);
+      out[j] = static_cast<T>(clampRoundAddZp(static_cast<float>(prod) * ratio + zc, lo, hi, 0));
+    }
   }
 }
 
@@ -110,7 +153,17 @@ void binaryRun(bool isAdd, const BinaryParams& p, const T* a, int64_t aStep, con
   const IntRange range = *intRange(std::is_signed_v<T> ? DataType::kInt8 : DataType::kUint8);
   const float lo = static_cast<float>(range.lo), hi = static_cast<float>(range.hi);
   if (!isAdd) {
-    mulRows(a, aStep, b, bStep, c, n, p.za, p.zb, p.sa * p.sb / p.sc, static_cast<float>(p.zc), lo, hi);
+    const float ratio = p.sa * p.sb / p.sc, zc = static_cast<float>(p.zc);
+    if (aStep == 1 && bStep == 1) {
+      mulRows(a, b, c, n, p.za, p.zb, ratio, zc, lo, hi);
+    } else if (aStep == 1) {
+      mulRowScalar(a, c, n, p.za, static_cast<int32_t>(b[0]) - p.zb, ratio, zc, lo, hi);
+    } else if (bStep == 1) {
+      mulRowScalar(b, c, n, p.zb, static_cast<int32_t>(a[0]) - p.za, ratio, zc, lo, hi);
+    } else {
+      mulRows(a, b, c, 1, p.za, p.zb, ratio, zc, lo, hi);
+      std::fill(c + 1, c + n, c[0]);
+    }
     return;
   }
   const float ra = p.sa / p.sc, rb = p.sb / p.sc;
@@ -163,6 +216,19 @@ class QLinearBinaryKernel final : public Kernel {
         using T = std::remove_pointer_t<decltype(cd)>;
         const T* fd = reinterpret_cast<const T*>(full.rawData());
         const T* vd = reinterpret_cast<const T*>(vec.rawData());
+        if (!isAdd_) {  // the product commutes: x by the gate, one call per image (per thread's share)
+          const IntRange range = *intRange(a.dtype());
+          const int32_t zx = gateB ? p.za : p.zb, zg = gateB ? p.zb : p.za;
+          const float ratio = p.sa * p.sb / p.sc, lo = static_cast<float>(range.lo), hi = static_cast<float>(range.hi);
+          parallelChunks(n * hw, ctx.threads(), std::max<int64_t>(1, kParallelMin / std::max<int64_t>(ch, 1)), [&](int64_t b, int64_t e) {
+            for (int64_t px = b; px < e;) {  // [px, end) within one image, whose gate row is vd + image * ch
+              const int64_t image = px / hw, end = std::min(e, (image + 1) * hw);
+              mulGateRows<T>(fd + px * ch, vd + image * ch, cd + px * ch, end - px, ch, zx, zg, ratio, static_cast<float>(p.zc), lo, hi);
+              px = end;
+            }
+          });
+          return;
+        }
 #pragma omp parallel for if (n * hw * ch > kParallelMin) schedule(static)
         for (int64_t px = 0; px < n * hw; ++px) {
           const T* row = fd + px * ch;

@@ -10,15 +10,17 @@
 // NHWC activations (brgconv / jit VNNI or AMX kernels): weights are packed once per input shape,
 // per-channel output scales and the eltwise_round post-op give MLAS's requantisation, and the
 // zero points go in as oneDNN zero points, or are folded into the bias when the convolution has
-// no padding (bias' = bias - x_zp * sum_k w[m, k]). ConvInteger takes any constant weight zero
-// point (per tensor or per channel): with w8 = w - 128 (uint8) or w (int8) and c_m = 128 - wz[m]
-// (or -wz[m]),
+// no padding (bias' = bias - x_zp * sum_k w[m, k]). Any other constant weight zero point (per
+// tensor or per channel, ConvInteger or QLinearConv): with w8 = w - 128 (uint8) or w (int8) and
+// c_m = 128 - wz[m] (or -wz[m]),
 //   acc[n, m, p] = conv(x - x_zp, w8)[n, m, p] + c_m * S[n, g(m), p],
 //   S[n, g, p]   = sum over the group's channels and the taps of p's window inside x of (x - x_zp),
-// so oneDNN runs the first term and windowSums() the second (exact, in wrapping int32). Its
-// x_zero_point, often a DynamicQuantizeLinear output, is a run-time oneDNN zero point, so a new
-// value does not rebuild the primitive. Everything else (3-D, runtime weights, QLinearConv with
-// other weight zero points) runs the plain int32 reference below.
+// so oneDNN runs the first term (int32 out, no bias, no scales) and windowSums() the second, exact
+// in wrapping int32; QLinearConv then adds its bias and requantises element by element with
+// requantize(), the reference's own arithmetic (ORT's quantize_static with WeightSymmetric=False
+// gives such zero points, -128..127). ConvInteger's x_zero_point, often a DynamicQuantizeLinear
+// output, is a run-time oneDNN zero point, so a new value does not rebuild the primitive.
+// Everything else (3-D, runtime weights) runs the plain int32 reference below.
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -95,10 +97,11 @@ void referenceConvAcc(const X* x, const W* w, int32_t* acc, const std::vector<in
 }
 
 // S[n, g, oh, ow] = sum over the channels of group g and the taps (kh, kw) of the window of
-// (oh, ow) that fall inside x of (x - xZp), for NCHW x: per-pixel channel sums, then a box sum over
-// the window (strided, dilated, padding contributes 0). Arithmetic wraps as int32 accumulators do.
+// (oh, ow) that fall inside x of (x - xZp), for NCHW x (NHWC when `nhwc`; xDims stay NCHW):
+// per-pixel channel sums, then a box sum over the window (strided, dilated, padding contributes 0).
+// Arithmetic wraps as int32 accumulators do.
 template <typename X>
-void windowSums(const X* x, int32_t xZp, const std::vector<int64_t>& xDims, int64_t group, const ConvGeometry& g,
+void windowSums(const X* x, bool nhwc, int32_t xZp, const std::vector<int64_t>& xDims, int64_t group, const ConvGeometry& g,
                 int32_t* out, int threads) {
   const int64_t n = xDims[0], c = xDims[1], h = xDims[2], w = xDims[3], cg = c / group;
   const int64_t oh = g.outSpatial[0], ow = g.outSpatial[1], hw = h * w;
@@ -107,11 +110,20 @@ void windowSums(const X* x, int32_t xZp, const std::vector<int64_t>& xDims, int6
     std::vector<uint32_t> sums(static_cast<size_t>(hw));
 #pragma omp for
     for (int64_t ng = 0; ng < n * group; ++ng) {
-      const X* src = x + ng * cg * hw;  // batch n, group g: channels (n * C + g * cg ...) are contiguous
       std::fill(sums.begin(), sums.end(), 0u);
-      for (int64_t ic = 0; ic < cg; ++ic) {
-        const X* plane = src + ic * hw;
-        for (int64_t i = 0; i < hw; ++i) sums[static_cast<size_t>(i)] += static_cast<uint32_t>(static_cast<int32_t>(plane[i]) - xZp);
+      if (nhwc) {  // pixel i of batch n: its group's channels are the cg bytes at (n * hw + i) * C + g * cg
+        const X* src = x + (ng / group) * hw * c + (ng % group) * cg;
+        for (int64_t i = 0; i < hw; ++i) {
+          uint32_t sum = 0;
+          for (int64_t ic = 0; ic < cg; ++ic) sum += static_cast<uint32_t>(static_cast<int32_t>(src[i * c + ic]) - xZp);
+          sums[static_cast<size_t>(i)] = sum;
+        }
+      } else {
+        const X* src = x + ng * cg * hw;  // batch n, group g: channels (n * C + g * cg ...) are contiguous
+        for (int64_t ic = 0; ic < cg; ++ic) {
+          const X* plane = src + ic * hw;
+          for (int64_t i = 0; i < hw; ++i) sums[static_cast<size_t>(i)] += static_cast<uint32_t>(static_cast<int32_t>(plane[i]) - xZp);
+        }
       }
       int32_t* dst = out + ng * oh * ow;
       for (int64_t y = 0; y < oh; ++y) {
@@ -226,6 +238,8 @@ class Int8ConvKernel final : public Kernel {
     std::unordered_map<int, dnnl::memory> args;
     std::shared_ptr<ir::Buffer> scratchBuffer, srcBuffer, dstBuffer;
     std::vector<int32_t> effectiveBias;
+    std::vector<float> outScales;  // requantizesAfter(): x_scale * w_scale[m] / y_scale per channel
+    std::vector<uint8_t> yBytes;   // requantizesAfter() with an NCHW y: the NHWC bytes before the transpose
     int32_t srcZp = 0, dstZp = 0;
   };
 
@@ -241,6 +255,9 @@ class Int8ConvKernel final : public Kernel {
   }
 
   size_t wIdx() const { return qlinear_ ? 3 : 1; }
+  // QLinearConv whose weight zero points are not oneDNN's: oneDNN gives the int32 accumulators and
+  // requantizeWithWindowSums() finishes.
+  bool requantizesAfter() const { return qlinear_ && !wZpCorr_.empty(); }
   size_t wZpIdx() const { return qlinear_ ? 5 : 3; }
 
   // Decides the fast path and prepares what only depends on constants: int8 weights, their
@@ -259,13 +276,11 @@ class Int8ConvKernel final : public Kernel {
     if (zps.size() != 1 && static_cast<int64_t>(zps.size()) != m0) {
       return info.error("w_zero_point has " + std::to_string(zps.size()) + " values, expected 1 or " + std::to_string(m0));
     }
-    // QLinearConv: only the zero point oneDNN's int8 weights imply. ConvInteger: any, the
-    // difference applied through the window sums (the header's c_m).
+    // Zero points other than the one oneDNN's int8 weights imply: the difference goes through
+    // the window sums (the header's c_m).
     wZpCorr_.clear();
     for (size_t i = 0; i < zps.size(); ++i) {
-      if (zps[i] == wantZp) continue;
-      if (qlinear_) return Status::ok();
-      if (wZpCorr_.empty()) wZpCorr_.assign(static_cast<size_t>(m0), 0);
+      if (zps[i] != wantZp && wZpCorr_.empty()) wZpCorr_.assign(static_cast<size_t>(m0), 0);
     }
     if (!wZpCorr_.empty()) {
       for (int64_t oc = 0; oc < m0; ++oc) wZpCorr_[static_cast<size_t>(oc)] = wantZp - zps[zps.size() == 1 ? 0 : static_cast<size_t>(oc)];
@@ -472,7 +487,8 @@ class Int8ConvKernel final : public Kernel {
     const bool foldSrcZp = !srcZpDynamic_ && p.xZp != 0 && std::all_of(geom.padsBegin.begin(), geom.padsBegin.end(), [](int64_t v) { return v == 0; }) &&
                            std::all_of(geom.padsEnd.begin(), geom.padsEnd.end(), [](int64_t v) { return v == 0; });
     const bool useSrcZp = srcZpDynamic_ || (p.xZp != 0 && !foldSrcZp);
-    const dt dstType = !qlinear_ ? dt::s32 : p.yType == DataType::kUint8 ? dt::u8 : dt::s8;
+    const bool after = requantizesAfter();
+    const dt dstType = !qlinear_ || after ? dt::s32 : p.yType == DataType::kUint8 ? dt::u8 : dt::s8;
     const memory::dims srcDims{xd[0], xd[1], xd[2], xd[3]};
     const memory::dims dstDims{xd[0], m, geom.outSpatial[0], geom.outSpatial[1]};
     const memory::dims wDims = group_ > 1 ? memory::dims{group_, m / group_, wDims_[1], wDims_[2], wDims_[3]}
@@ -486,7 +502,7 @@ class Int8ConvKernel final : public Kernel {
       if (foldSrcZp) b -= p.xZp * weightSums_[static_cast<size_t>(oc)];
       plan.effectiveBias[static_cast<size_t>(oc)] = b;
     }
-    const bool hasBias = !p.bias.empty() || foldSrcZp;
+    const bool hasBias = (!p.bias.empty() || foldSrcZp) && !after;  // after: requantizeWithWindowSums() adds it
     auto biasMd = memory::desc({m}, dt::s32, tag::x);
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd, wMd,
@@ -495,7 +511,11 @@ class Int8ConvKernel final : public Kernel {
         {geom.padsEnd[0], geom.padsEnd[1]});
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (qlinear_) {
+    if (after) {
+      plan.outScales.resize(static_cast<size_t>(m));
+      for (int64_t oc = 0; oc < m; ++oc) plan.outScales[static_cast<size_t>(oc)] = outputScale(p, wScales_, oc);
+      if (!yChannelsLast_) plan.yBytes.resize(dstMd.get_size() / sizeof(int32_t));
+    } else if (qlinear_) {
       std::vector<float> scales(wScales_.size() == 1 ? 1 : static_cast<size_t>(m));
       for (size_t oc = 0; oc < scales.size(); ++oc) scales[oc] = outputScale(p, wScales_, static_cast<int64_t>(oc));
       attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
@@ -504,14 +524,14 @@ class Int8ConvKernel final : public Kernel {
       attr.set_post_ops(ops);
     }
     if (useSrcZp) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-    if (p.yZp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    if (p.yZp != 0 && !after) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
     chooseImpl(pd, xd[1] / group_, m / group_);
     plan.prim = dnnl::convolution_forward(pd);
 
     packInt8Plan(plan, pd, engine, {wDims, dt::s8, group_ > 1 ? tag::goihw : tag::oihw}, weights_.data(), srcMd, dstMd);
     if (!xChannelsLast_) plan.srcBuffer = ir::Buffer::allocateUninitialized(srcMd.get_size());
-    if (!yChannelsLast_) plan.dstBuffer = ir::Buffer::allocateUninitialized(dstMd.get_size());
+    if (!yChannelsLast_ || after) plan.dstBuffer = ir::Buffer::allocateUninitialized(dstMd.get_size());
     plan.args = {{DNNL_ARG_SRC, plan.src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_DST, plan.dst},
                  {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
     if (hasBias) {
@@ -524,7 +544,7 @@ class Int8ConvKernel final : public Kernel {
       plan.srcZpMem = memory({{1}, dt::s32, tag::x}, engine, &plan.srcZp);
       plan.args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = plan.srcZpMem;
     }
-    if (p.yZp != 0) {
+    if (p.yZp != 0 && !after) {
       plan.dstZpMem = memory({{1}, dt::s32, tag::x}, engine, &plan.dstZp);
       plan.args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = plan.dstZpMem;
     }
@@ -572,11 +592,14 @@ class Int8ConvKernel final : public Kernel {
                  x.dims()[0], x.dims()[1], hwIn);
       src = plan.srcBuffer->mutableData();
     }
-    void* dst = yChannelsLast_ ? static_cast<void*>(y.mutableRawData()) : static_cast<void*>(plan.dstBuffer->mutableData());
+    const bool after = requantizesAfter();
+    void* dst = yChannelsLast_ && !after ? static_cast<void*>(y.mutableRawData()) : static_cast<void*>(plan.dstBuffer->mutableData());
     plan.src.set_data_handle(src);
     plan.dst.set_data_handle(dst);
     WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); }));
-    if (!yChannelsLast_) {
+    if (after) {
+      requantizeWithWindowSums(ctx, x, xZp, reinterpret_cast<const int32_t*>(dst), y);
+    } else if (!yChannelsLast_) {
       if (yType == DataType::kInt32 && !wZpCorr_.empty()) {
         addWeightZeroPointTerm(ctx, x, xZp, reinterpret_cast<const int32_t*>(dst), y.mutableData<int32_t>());
       } else if (yType == DataType::kInt32) {
@@ -588,18 +611,51 @@ class Int8ConvKernel final : public Kernel {
     return Status::ok();
   }
 
+  // S (windowSums) of this run's x into windowSumBuffer_: [N, group, OH * OW].
+  const int32_t* computeWindowSums(KernelContext& ctx, const ir::Tensor& x, int32_t xZp) {
+    const Plan& plan = *plan_;
+    windowSumBuffer_.resize(static_cast<size_t>(plan.yDims[0] * group_ * plan.yDims[2] * plan.yDims[3]));
+    if (x.dtype() == DataType::kUint8) {
+      windowSums(x.data<uint8_t>(), xChannelsLast_, xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
+    } else {
+      windowSums(x.data<int8_t>(), xChannelsLast_, xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
+    }
+    return windowSumBuffer_.data();
+  }
+
+  // QLinearConv with weight zero points other than oneDNN's: y[n, m, p] = requantize(acc8[n, p, m]
+  // (NHWC, from oneDNN) + c_m * S[n, g(m), p] + bias'[m]) in wrapping int32, bias' the bias less
+  // x_zp * sum(w8) when that was folded; y written NHWC or NCHW as the plan stores it.
+  void requantizeWithWindowSums(KernelContext& ctx, const ir::Tensor& x, int32_t xZp, const int32_t* accNhwc, ir::Tensor& y) {
+    Plan& plan = *plan_;
+    const int64_t n = plan.yDims[0], m = plan.yDims[1], hw = plan.yDims[2] * plan.yDims[3], mg = m / group_;
+    const int32_t* sums = computeWindowSums(ctx, x, xZp);
+    const IntRange range = *intRange(plan.yType);
+    const int32_t yZp = plan.yZp;
+    uint8_t* out = yChannelsLast_ ? reinterpret_cast<uint8_t*>(y.mutableRawData()) : plan.yBytes.data();
+    const int32_t* corr = wZpCorr_.data();
+    const int32_t* bias = plan.effectiveBias.data();
+    const float* scales = plan.outScales.data();
+#pragma omp parallel for num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
+    for (int64_t r = 0; r < n * hw; ++r) {  // r: one output pixel, its m channels contiguous
+      const int32_t* a = accNhwc + r * m;
+      const int32_t* s = sums + (r / hw) * group_ * hw + r % hw;
+      uint8_t* dst = out + r * m;
+      for (int64_t oc = 0; oc < m; ++oc) {
+        const uint32_t v = static_cast<uint32_t>(a[oc]) + static_cast<uint32_t>(corr[oc]) * static_cast<uint32_t>(s[(oc / mg) * hw]) +
+                           static_cast<uint32_t>(bias[oc]);
+        dst[oc] = static_cast<uint8_t>(requantize(static_cast<int32_t>(v), scales[oc], range, yZp));  // int8: its byte
+      }
+    }
+    if (!yChannelsLast_) nhwcToNchw(out, reinterpret_cast<uint8_t*>(y.mutableRawData()), n, m, hw);
+  }
+
   // ConvInteger with weight zero points other than oneDNN's: y[n, m, p] = acc8[n, p, m] (NHWC,
   // from oneDNN) + c_m * S[n, g(m), p], written NCHW.
   void addWeightZeroPointTerm(KernelContext& ctx, const ir::Tensor& x, int32_t xZp, const int32_t* accNhwc, int32_t* y) {
     const Plan& plan = *plan_;
     const int64_t n = plan.yDims[0], m = plan.yDims[1], hw = plan.yDims[2] * plan.yDims[3], mg = m / group_;
-    windowSumBuffer_.resize(static_cast<size_t>(n * group_ * hw));
-    if (x.dtype() == DataType::kUint8) {
-      windowSums(x.data<uint8_t>(), xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
-    } else {
-      windowSums(x.data<int8_t>(), xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
-    }
-    const int32_t* sums = windowSumBuffer_.data();
+    const int32_t* sums = computeWindowSums(ctx, x, xZp);
 #pragma omp parallel for collapse(2) num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
     for (int64_t b = 0; b < n; ++b) {
       for (int64_t oc = 0; oc < m; ++oc) {
@@ -617,7 +673,7 @@ class Int8ConvKernel final : public Kernel {
   bool qlinear_;
   int64_t group_;
   bool srcZpDynamic_ = false;  // ConvInteger whose x_zero_point is computed: a run-time oneDNN zero point
-  std::vector<int32_t> wZpCorr_;  // ConvInteger: c_m per output channel; empty when all are 0
+  std::vector<int32_t> wZpCorr_;  // c_m per output channel; empty when all are 0
   std::vector<int32_t> windowSumBuffer_;
   bool xChannelsLast_ = false;
   bool yChannelsLast_ = false;

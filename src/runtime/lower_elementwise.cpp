@@ -24,6 +24,9 @@
 // I. Before: y = Identity(x)  (or an inference Dropout without mask output)
 //    After:  y's readers read x (Paddle2ONNX writes an Identity after most ops: 191 in the
 //            PP-OCRv5 recognizer, each between a Conv and its activation, which kept them apart)
+// N. Before: y = Relu(BatchNormalization(x, s, beta, mean, var))   inference, after step B
+//    After:  y = com.whittle.internal BatchNormRelu(x, s, beta, mean, var)  (DenseNet's
+//            pre-activation BN -> Relu -> Conv: one pass over memory instead of two)
 // G. Before: y = Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)   GELU written out, in the forms
 //            exporters write: Div by sqrt 2 or Mul by 1/sqrt 2, the 0.5 applied to x, to the
 //            product or to the Erf term, Mul operands in either order
@@ -590,6 +593,35 @@ int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& ke
     ++count;
   }
   eraseUnread(graph, replaced, pinned);
+  return count;
+}
+
+int64_t fuseBatchNormRelu(ir::Graph& graph, const std::vector<std::string>& keep) {
+  Pins pinned(graph, keep);
+  std::vector<ir::Node*> bns;  // collected first: each rewrite erases its node
+  for (ir::Node* n : graph.nodes()) {
+    if (ir::isDefaultDomainOp(*n, {"BatchNormalization"}) && n->numInputs() == 5 && n->attrInt("training_mode", 0) == 0 &&
+        n->attrInt("spatial", 1) == 1) {
+      bns.push_back(n);
+    }
+  }
+  int64_t count = 0;
+  for (ir::Node* bn : bns) {
+    bool extraOutputs = false;
+    for (size_t i = 1; i < bn->numOutputs(); ++i) extraOutputs = extraOutputs || bn->output(i) != nullptr;
+    ir::Value* y = bn->output(0);
+    if (extraOutputs || !isFloat32(y)) continue;
+    ir::Node* relu = soleReader(y, pinned);
+    if (relu == nullptr || !ir::isDefaultDomainOp(*relu, {"Relu"}) || relu->numOutputs() != 1 || relu->output(0) == nullptr ||
+        pinned.kept(relu->output(0))) {
+      continue;
+    }
+    std::vector<ir::Value*> inputs;
+    for (size_t i = 0; i < 5; ++i) inputs.push_back(bn->input(i));
+    ir::replaceChain(graph, {bn, relu}, relu->output(0), "BatchNormRelu", "com.whittle.internal", relu->name(), inputs,
+                     {ir::Attribute::makeFloat("epsilon", bn->attrFloat("epsilon", 1e-5f))});
+    ++count;
+  }
   return count;
 }
 

@@ -518,6 +518,9 @@ Status Lowering::keepChannelsLast() {
       return rank4 && rankOf(n->input(1)) == 4 && x->dtype() == ir::DataType::kFloat ? Role::kConv : Role::kOther;
     }
     if (n->domain() == kInternalDomain && op == "ChannelGather") return rank4 ? Role::kSameLayout : Role::kOther;
+    if (n->domain() == kInternalDomain && op == "BatchNormRelu") {  // DenseNet's Concat -> BN -> Relu -> Conv
+      return rank4 && x->dtype() == ir::DataType::kFloat ? Role::kSameLayout : Role::kOther;
+    }
     if (op == "Transpose" && n->domain().empty() && rank4 && n->numOutputs() == 1) return transposeRole(n);
     if (!n->domain().empty() || !rank4) return Role::kOther;
     if ((op == "MaxPool" && (n->numOutputs() == 1 || n->output(1) == nullptr)) || op == "AveragePool") {
@@ -577,7 +580,8 @@ Status Lowering::keepChannelsLast() {
         classes.unite(n->input(0), n->output(0));
         break;
       case Role::kSameLayout: {
-        bool unary = isUnaryLayoutFree(n->opType());
+        // One data input: the rest are parameters (BatchNormRelu's per-channel scale, bias, ...).
+        bool unary = isUnaryLayoutFree(n->opType()) || n->opType() == "BatchNormRelu";
         bool binary = isBinaryLayoutFree(n->opType());
         for (size_t i = 0; i < n->numInputs(); ++i) {
           const ir::Value* in = n->input(i);
@@ -658,7 +662,8 @@ Status Lowering::keepChannelsLast() {
       changes.push_back({n, false, "", {ir::Attribute::makeInt("axis", 3)}});
     } else if (role == Role::kResize && channelsLast(n->output(0))) {
       resizes.emplace_back(n, *layoutFreeResizeInput(*n));  // before the shapes below are permuted
-    } else if (role == Role::kSameLayout && n->opType() == "ChannelGather" && channelsLast(n->output(0))) {
+    } else if (role == Role::kSameLayout && (n->opType() == "ChannelGather" || n->opType() == "BatchNormRelu") &&
+               channelsLast(n->output(0))) {
       changes.push_back({n, false, "", {ir::Attribute::makeInt("channels_last", 1)}});
     } else if ((role == Role::kToLast && channelsLast(n->output(0))) ||
                (role == Role::kFromLast && channelsLast(n->input(0)))) {
@@ -739,6 +744,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   lowering.foldBatchNorms();
   foldConvAffine(graph, keep);
   foldBatchNormAffine(graph, keep);
+  fuseBatchNormRelu(graph, keep);
   // Subnormal weights cost a microcode assist per multiply (the flush-subnormals pass).
   ir::flushSubnormalConstants(graph);
   fuseHardSwishChains(graph, keep);

@@ -161,7 +161,7 @@ TEST_CASE("Per-channel Mul and Add after a BatchNormalization fold into its scal
   b.output(conv(b, b.node("Relu", {y}, {}, "relu"), 5, 3, 3, "conv"));
   ir::Model model = b.build(13);
   ir::Model m = lowered(model);
-  CHECK(opTypes(*m.graph) == std::vector<std::string>{"BatchNormalization", "Relu", "Conv"});
+  CHECK(opTypes(*m.graph) == std::vector<std::string>{"BatchNormRelu", "Conv"});
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 5, 6, 6})}});
   SECTION("not when the BN output has another reader") {
     GraphBuilder b2(44);
@@ -173,6 +173,68 @@ TEST_CASE("Per-channel Mul and Add after a BatchNormalization fold into its scal
     b2.output(b2.node("Mul", {n, b2.weight("w", {2, 1, 1})}, {}, "mul"));
     b2.output(b2.node("Relu", {n}, {}, "relu"));
     CHECK(opTypes(*lowered(b2.build(13)).graph) == std::vector<std::string>{"BatchNormalization", "Mul", "Relu"});
+  }
+}
+
+TEST_CASE("A BatchNormalization read only by a Relu runs as one BatchNormRelu", "[runtime][lowering]") {
+  // DenseNet's pre-activation: BN -> Relu -> Conv 1x1, and a second pair on the same x whose BN
+  // output is also a graph output (it stays).
+  GraphBuilder b(45);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 7, 9, 11});
+  auto bn = [&](ir::Value* in, int64_t c, const std::string& name) {
+    return b.node("BatchNormalization",
+                  {in, b.weight(name + "_s", {c}), b.weight(name + "_beta", {c}), b.weight(name + "_mean", {c}),
+                   b.weight(name + "_var", {c}, ir::DataType::kFloat, 0.2, 2.0)},
+                  {ir::Attribute::makeFloat("epsilon", 1e-3f)}, name);
+  };
+  b.output(conv(b, b.node("Relu", {bn(x, 7, "bn1")}, {}, "relu1"), 7, 4, 1, "conv"));
+  ir::Value* n2 = bn(x, 7, "bn2");
+  b.output(b.node("Relu", {n2}, {}, "relu2"));
+  b.output(n2);
+  ir::Model model = b.build(13);
+  ir::Model m = lowered(model);
+  CHECK(opTypes(*m.graph) == std::vector<std::string>{"BatchNormRelu", "Conv", "BatchNormalization", "Relu"});
+  CHECK(m.graph->nodes().front()->attrFloat("epsilon", 0.0f) == 1e-3f);
+  checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {2, 7, 9, 11})}});
+  SECTION("a dense block stays channels last through it") {
+    // Conv -> {BN -> Relu -> Conv 1x1} -> Concat -> BN -> Relu -> Conv 1x1 -> Concat -> AveragePool:
+    // BatchNormRelu reads and writes [N, H, W, C], so no convolution reorders its input.
+    GraphBuilder b2(47);
+    ir::Value* x2 = b2.input("x", ir::DataType::kFloat, {1, 3, 10, 10});
+    auto bnRelu = [&](ir::Value* in, int64_t c, const std::string& name) {
+      return b2.node("Relu",
+                     {b2.node("BatchNormalization",
+                              {in, b2.weight(name + "_s", {c}), b2.weight(name + "_beta", {c}), b2.weight(name + "_mean", {c}),
+                               b2.weight(name + "_var", {c}, ir::DataType::kFloat, 0.2, 2.0)},
+                              {}, name)},
+                     {}, name + "_relu");
+    };
+    ir::Value* c0 = conv(b2, x2, 3, 8, 3, "c0");
+    ir::Value* cat1 = b2.node("Concat", {c0, conv(b2, bnRelu(c0, 8, "bn1"), 8, 4, 1, "c1")},
+                              {ir::Attribute::makeInt("axis", 1)}, "cat1");
+    ir::Value* cat2 = b2.node("Concat", {cat1, conv(b2, bnRelu(cat1, 12, "bn2"), 12, 4, 1, "c2")},
+                              {ir::Attribute::makeInt("axis", 1)}, "cat2");
+    b2.output(b2.node("AveragePool", {cat2},
+                      {ir::Attribute::makeInts("kernel_shape", {2, 2}), ir::Attribute::makeInts("strides", {2, 2})}, "pool"));
+    ir::Model dense = b2.build(13);
+    ir::Model m2 = lowered(dense);
+    CHECK(countOps(*m2.graph, "BatchNormRelu") == 2);
+    for (const ir::Node* n : m2.graph->nodes()) {
+      CAPTURE(n->opType(), n->name());
+      if (n->opType() == "BatchNormRelu") CHECK(n->attrInt("channels_last", 0) == 1);
+      if (n->opType() == "FusedConv" && n->name() != "c0") CHECK(n->attrInt("channels_last_in", 0) == 1);
+    }
+    checkSameAsUnlowered(dense, {{"x", b2.randomTensor(ir::DataType::kFloat, {1, 3, 10, 10})}});
+  }
+  SECTION("not in training mode") {
+    GraphBuilder b2(46);
+    ir::Value* x2 = b2.input("x", ir::DataType::kFloat, {1, 2, 3, 3});
+    ir::Value* n = b2.node("BatchNormalization",
+                           {x2, b2.weight("s", {2}), b2.weight("beta", {2}), b2.weight("mean", {2}),
+                            b2.weight("var", {2}, ir::DataType::kFloat, 0.2, 2.0)},
+                           {ir::Attribute::makeInt("training_mode", 1)}, "bn");
+    b2.output(b2.node("Relu", {n}, {}, "relu"));
+    CHECK(opTypes(*lowered(b2.build(15)).graph) == std::vector<std::string>{"BatchNormalization", "Relu"});
   }
 }
 

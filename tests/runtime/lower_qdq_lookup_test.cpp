@@ -266,4 +266,8 @@ TEST_CASE("A squeeze-excitation gate (QLinearMul by [N, C, 1, 1]) stays channels
     worst = std::max(worst, std::fabs(static_cast<double>((*got)[0].second.data<float>()[i]) - expected[0].data<float>()[i]));
   }
   CHECK(worst <= 3 * 0.1 + 1e-6);  // integer accumulation against float: within three output steps
+  // The lowered graph node by node (NCHW bytes, the broadcast runs) gives the session's (NHWC, the
+  // gate rows) bits.
+  const std::vector<ir::Tensor> nchw = runNodeByNode(lowered, {{"x", in}});
+  CHECK(nchw[0].bitwiseEqual((*got)[0].second));
 }

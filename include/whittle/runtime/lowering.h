@@ -67,6 +67,11 @@ int64_t foldConvAffine(ir::Graph& graph, const std::vector<std::string>& keep = 
 /// into its scale and bias. Returns the folds made.
 int64_t foldBatchNormAffine(ir::Graph& graph, const std::vector<std::string>& keep = {});
 
+/// Step N of lowerForCpu: an inference BatchNormalization (float32, only output Y) whose only
+/// reader is a Relu becomes com.whittle.internal BatchNormRelu (same inputs, epsilon): the
+/// pre-activation BN -> Relu of a DenseNet in one pass. Returns the pairs fused.
+int64_t fuseBatchNormRelu(ir::Graph& graph, const std::vector<std::string>& keep = {});
+
 /// Step H of lowerForCpu: HardSwish written out, x * Clip(x + 3, 0, 6) / 6 (the division as
 /// Div by 6 or Mul by 1/6, before or after the Mul), becomes one HardSwish node on x, which
 /// the epilogue fusion takes into a Conv before it. Returns the chains replaced.
@@ -124,6 +129,8 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 /// A. foldConvAffine(): per-channel Add/Sub/Mul/Div after a Conv go into its bias and weights.
 ///
 /// B. foldBatchNormAffine(): those after a BatchNormalization go into its scale and bias.
+///
+/// N. fuseBatchNormRelu().
 ///
 /// H. fuseHardSwishChains().
 ///

@@ -2,7 +2,8 @@
 // requantisation, bit for bit, over one shape list (channel counts at, below and above 16 and 64,
 // 1x1 / 3x3 / strided / padded / asymmetric / dilated / grouped / depthwise, 1-D and 3-D) and
 // parameter variants that take each path: oneDNN u8s8 and s8s8, uint8 weights shifted to int8,
-// non-zero weight zero points and runtime weights (reference). Also: a chain of quantized ops,
+// non-zero weight zero points (oneDNN on shifted weights plus window sums) and runtime weights
+// (reference). Also: a chain of quantized ops,
 // which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
 #include <catch2/catch.hpp>
 
@@ -61,6 +62,9 @@ const std::vector<Variant> kVariants = {
     {"s8s8 per-tensor", DataType::kInt8, DataType::kInt8, DataType::kInt8, -5, 2, 0, false, false, false, true},
     {"u8u8 zp 128", DataType::kUint8, DataType::kUint8, DataType::kUint8, 0, 0, 128, false, true, true, true},
     {"u8u8 zp per channel", DataType::kUint8, DataType::kUint8, DataType::kInt8, 100, -3, 10, true, true, true, true},
+    // ORT's quantize_static with WeightSymmetric=False: int8 weights, off-centre zero points.
+    {"u8s8 zp per channel", DataType::kUint8, DataType::kInt8, DataType::kUint8, 7, 3, -7, true, true, true, true},
+    {"s8s8 zp per tensor", DataType::kInt8, DataType::kInt8, DataType::kInt8, -5, 2, 9, false, false, false, true},
     {"runtime weights", DataType::kUint8, DataType::kInt8, DataType::kUint8, 7, 3, 0, false, true, true, false},
 };
 
@@ -241,8 +245,9 @@ namespace {
 
 // A quantized block: Q -> conv 3x3 (padded, x_zp != 0) -> conv 1x1 (x_zp folded) -> add with the
 // first conv -> depthwise 3x3 s2 -> global average pool -> DQ, and a second output that
-// dequantizes the depthwise conv (so that value stays NCHW).
-ir::Model quantizedBlock(std::mt19937_64& rng, int64_t c, int64_t hw, DataType actType) {
+// dequantizes the depthwise conv (so that value stays NCHW). The int8 weights' zero points are
+// wZp + channel % 3.
+ir::Model quantizedBlock(std::mt19937_64& rng, int64_t c, int64_t hw, DataType actType, int32_t wZp = 0) {
   GraphBuilder gb;
   gb.importDomain("com.microsoft", 1);
   const int32_t zp = actType == DataType::kUint8 ? 120 : -8;
@@ -253,9 +258,12 @@ ir::Model quantizedBlock(std::mt19937_64& rng, int64_t c, int64_t hw, DataType a
                   std::pair<ir::Value*, ir::Value*> yq, const std::string& name) {
     const int64_t inC = name == "c1" ? c : 16;  // the first conv reads x, the others 16 channels
     const std::vector<int64_t> wd{m, inC / group, k, k};
-    ir::Value* w = gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -40, 40)));
+    std::vector<int32_t> zps(static_cast<size_t>(m), wZp), wv = randomInts(rng, numel(wd), -40, 40);
+    for (size_t i = 0; i < zps.size(); ++i) zps[i] += wZp == 0 ? 0 : static_cast<int32_t>(i % 3);
+    for (size_t i = 0; i < wv.size(); ++i) wv[i] += zps[i / static_cast<size_t>(numel(wd) / m)];
+    ir::Value* w = gb.constant(name + "_w", intTensor(DataType::kInt8, wd, wv));
     ir::Value* ws = gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f)));
-    ir::Value* wz = gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(static_cast<size_t>(m), 0)));
+    ir::Value* wz = gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, zps));
     ir::Value* b = gb.constant(name + "_b", intTensor(DataType::kInt32, {m}, randomInts(rng, m, -500, 500)));
     const int64_t p = k / 2;
     return gb.node("QLinearConv", {x, xq.first, xq.second, w, ws, wz, yq.first, yq.second, b},
@@ -284,9 +292,9 @@ ir::Model quantizedBlock(std::mt19937_64& rng, int64_t c, int64_t hw, DataType a
 TEST_CASE("A chain of quantized ops on NHWC activations gives the bytes of the ops run one by one", "[kernels][quant]") {
   std::mt19937_64 rng(13);
   for (DataType act : {DataType::kUint8, DataType::kInt8}) {
-    for (int64_t c : {3, 16}) {
-      CAPTURE(ir::dataTypeName(act), c);
-      ir::Model model = quantizedBlock(rng, c, 9, act);
+    for (auto [c, wZp] : {std::pair<int64_t, int32_t>{3, 0}, {16, 0}, {16, -7}}) {
+      CAPTURE(ir::dataTypeName(act), c, wZp);
+      ir::Model model = quantizedBlock(rng, c, 9, act, wZp);
       const ir::Tensor x = floatTensor({2, c, 9, 9}, randomFloats(rng, 2 * c * 81, -2.5f, 2.5f));
       const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}});
       for (int threads : {1, 2}) {
