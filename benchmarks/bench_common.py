@@ -58,9 +58,10 @@ def ort_median_ms(session, feeds, iterations, warmup=3, clock="wall"):
     return statistics.median(times)
 
 
-def ort_quantize_static(model, out, samples):
-    """ONNX Runtime's quantize_static of `model` into `out` (QDQ, per-channel, MinMax) on
-    `samples`, an iterable of feed dicts. Per-channel QDQ needs DequantizeLinear's axis (opset
+def ort_quantize_static(model, out, samples, quant_format="QDQ", **options):
+    """ONNX Runtime's quantize_static of `model` into `out` (QDQ or "QOperator", per-channel, MinMax)
+    on `samples`, an iterable of feed dicts; `options` go to quantize_static as they are
+    (op_types_to_quantize, extra_options, ...). Per-channel QDQ needs DequantizeLinear's axis (opset
     13): quantize_static does not upgrade by itself and writes a model ORT refuses, so a model
     below opset 13 is converted first (ORT's quantization guide asks for it), to out + ".opset13.onnx"."""
     import onnx
@@ -82,5 +83,5 @@ def ort_quantize_static(model, out, samples):
         def get_next(self):
             return next(self.it, None)
 
-    quantize_static(model, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    calibrate_method=CalibrationMethod.MinMax)
+    quantize_static(model, out, Reader(), quant_format=getattr(QuantFormat, quant_format), per_channel=True,
+                    calibrate_method=CalibrationMethod.MinMax, **options)

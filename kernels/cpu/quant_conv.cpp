@@ -96,48 +96,81 @@ void referenceConvAcc(const X* x, const W* w, int32_t* acc, const std::vector<in
   }
 }
 
-// S[n, g, oh, ow] = sum over the channels of group g and the taps (kh, kw) of the window of
-// (oh, ow) that fall inside x of (x - xZp), for NCHW x (NHWC when `nhwc`; xDims stay NCHW):
-// per-pixel channel sums, then a box sum over the window (strided, dilated, padding contributes 0).
-// Arithmetic wraps as int32 accumulators do.
+// dst[j] += src[j], j < n: one tap of a window, all groups at once (a depthwise conv's G = C lanes).
+WH_QUANT_SIMD void addLanes(uint32_t* dst, const uint32_t* src, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+
+// NHWC per-pixel group sums of one pixel `px` of C = group * cg bytes, less cg * xZp (`shift`).
+template <typename X>
+WH_QUANT_SIMD void pixelGroupSums(const X* px, int64_t group, int64_t cg, uint32_t shift, uint32_t* dst) {
+  if (cg == 1) {  // depthwise: one channel per group
+    for (int64_t gi = 0; gi < group; ++gi) dst[gi] = static_cast<uint32_t>(static_cast<int32_t>(px[gi])) - shift;
+    return;
+  }
+  for (int64_t gi = 0; gi < group; ++gi) {
+    uint32_t sum = 0;
+    for (int64_t ic = 0; ic < cg; ++ic) sum += static_cast<uint32_t>(static_cast<int32_t>(px[gi * cg + ic]));
+    dst[gi] = sum - shift;
+  }
+}
+
+// One output pixel of requantizeWithWindowSums: dst[oc] = requantize(a[oc] + corr[oc] * S + bias[oc]),
+// S = s[oc] (sStep 1: a depthwise conv) or s[0] (sStep 0: one group), in wrapping int32; lo and hi
+// are the output range less zp, as requantize() takes them.
+WH_QUANT_SIMD void requantizeRow(const int32_t* a, const int32_t* s, int64_t sStep, const int32_t* corr, const int32_t* bias,
+                                 const float* scales, uint8_t* dst, int64_t m, float lo, float hi, int32_t zp) {
+  for (int64_t oc = 0; oc < m; ++oc) {
+    const uint32_t v = static_cast<uint32_t>(a[oc]) + static_cast<uint32_t>(corr[oc]) * static_cast<uint32_t>(s[oc * sStep]) +
+                       static_cast<uint32_t>(bias[oc]);
+    dst[oc] = static_cast<uint8_t>(clampRoundAddZp(static_cast<float>(static_cast<int32_t>(v)) * scales[oc], lo, hi, zp));
+  }
+}
+
+// S[n, p, g] = sum over the channels of group g and the taps of output pixel p's window that fall
+// inside x of (x - xZp), for NCHW x (NHWC when `nhwc`; xDims stay NCHW), pixel-major [N, OH * OW,
+// group] as the passes after oneDNN read it: per-pixel group sums P[n, i, g] in one pass over x,
+// then per output pixel the sum of its window's P rows (strided, dilated, padding contributes 0).
+// `pixels` is scratch. Arithmetic wraps as int32 accumulators do.
 template <typename X>
 void windowSums(const X* x, bool nhwc, int32_t xZp, const std::vector<int64_t>& xDims, int64_t group, const ConvGeometry& g,
-                int32_t* out, int threads) {
+                int32_t* out, std::vector<uint32_t>& pixels, int threads) {
   const int64_t n = xDims[0], c = xDims[1], h = xDims[2], w = xDims[3], cg = c / group;
   const int64_t oh = g.outSpatial[0], ow = g.outSpatial[1], hw = h * w;
-#pragma omp parallel num_threads(threads) if (n * c * hw > (1 << 16))
-  {
-    std::vector<uint32_t> sums(static_cast<size_t>(hw));
-#pragma omp for
-    for (int64_t ng = 0; ng < n * group; ++ng) {
-      std::fill(sums.begin(), sums.end(), 0u);
-      if (nhwc) {  // pixel i of batch n: its group's channels are the cg bytes at (n * hw + i) * C + g * cg
-        const X* src = x + (ng / group) * hw * c + (ng % group) * cg;
-        for (int64_t i = 0; i < hw; ++i) {
-          uint32_t sum = 0;
-          for (int64_t ic = 0; ic < cg; ++ic) sum += static_cast<uint32_t>(static_cast<int32_t>(src[i * c + ic]) - xZp);
-          sums[static_cast<size_t>(i)] = sum;
-        }
-      } else {
-        const X* src = x + ng * cg * hw;  // batch n, group g: channels (n * C + g * cg ...) are contiguous
-        for (int64_t ic = 0; ic < cg; ++ic) {
-          const X* plane = src + ic * hw;
-          for (int64_t i = 0; i < hw; ++i) sums[static_cast<size_t>(i)] += static_cast<uint32_t>(static_cast<int32_t>(plane[i]) - xZp);
-        }
+  if (nhwc) pixels.resize(static_cast<size_t>(n * hw * group));  // every element written below
+  else pixels.assign(static_cast<size_t>(n * hw * group), 0u);        // accumulated channel by channel
+  uint32_t* pix = pixels.data();
+  const auto shift = static_cast<uint32_t>(cg) * static_cast<uint32_t>(xZp);  // sum(x - xZp) = sum(x) - cg * xZp
+  if (nhwc) {  // pixel i of batch b: group gi's channels are the cg bytes at (b * hw + i) * C + gi * cg
+#pragma omp parallel for num_threads(threads) if (n * c * hw > (1 << 16))
+    for (int64_t r = 0; r < n * hw; ++r) pixelGroupSums(x + r * c, group, cg, shift, pix + r * group);
+  } else {
+#pragma omp parallel for num_threads(threads) if (n * c * hw > (1 << 16))
+    for (int64_t b = 0; b < n; ++b) {
+      uint32_t* dst = pix + b * hw * group;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const X* plane = x + (b * c + ch) * hw;
+        const int64_t gi = ch / cg;
+        for (int64_t i = 0; i < hw; ++i) dst[i * group + gi] += static_cast<uint32_t>(static_cast<int32_t>(plane[i]) - xZp);
       }
-      int32_t* dst = out + ng * oh * ow;
-      for (int64_t y = 0; y < oh; ++y) {
-        for (int64_t xo = 0; xo < ow; ++xo) {
-          uint32_t sum = 0;
-          for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
-            const int64_t iy = y * g.strides[0] + kh * g.dilations[0] - g.padsBegin[0];
-            if (iy < 0 || iy >= h) continue;
-            for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
-              const int64_t ix = xo * g.strides[1] + kw * g.dilations[1] - g.padsBegin[1];
-              if (ix >= 0 && ix < w) sum += sums[static_cast<size_t>(iy * w + ix)];
-            }
+    }
+  }
+#pragma omp parallel for collapse(2) num_threads(threads) if (n * oh * ow * group * g.kernel[0] * g.kernel[1] > (1 << 16))
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t y = 0; y < oh; ++y) {
+      for (int64_t xo = 0; xo < ow; ++xo) {
+        auto* dst = reinterpret_cast<uint32_t*>(out) + ((b * oh + y) * ow + xo) * group;
+        std::fill(dst, dst + group, 0u);
+        for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+          const int64_t iy = y * g.strides[0] + kh * g.dilations[0] - g.padsBegin[0];
+          if (iy < 0 || iy >= h) continue;
+          for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+            const int64_t ix = xo * g.strides[1] + kw * g.dilations[1] - g.padsBegin[1];
+            if (ix < 0 || ix >= w) continue;
+            const uint32_t* src = pix + (b * hw + iy * w + ix) * group;
+            if (group == 1) dst[0] += src[0];
+            else addLanes(dst, src, group);
           }
-          dst[y * ow + xo] = static_cast<int32_t>(sum);
         }
       }
     }
@@ -611,14 +644,16 @@ class Int8ConvKernel final : public Kernel {
     return Status::ok();
   }
 
-  // S (windowSums) of this run's x into windowSumBuffer_: [N, group, OH * OW].
+  // S (windowSums) of this run's x into windowSumBuffer_: [N, OH * OW, group].
   const int32_t* computeWindowSums(KernelContext& ctx, const ir::Tensor& x, int32_t xZp) {
     const Plan& plan = *plan_;
     windowSumBuffer_.resize(static_cast<size_t>(plan.yDims[0] * group_ * plan.yDims[2] * plan.yDims[3]));
     if (x.dtype() == DataType::kUint8) {
-      windowSums(x.data<uint8_t>(), xChannelsLast_, xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
+      windowSums(x.data<uint8_t>(), xChannelsLast_, xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(),
+                 pixelSumBuffer_, ctx.threads());
     } else {
-      windowSums(x.data<int8_t>(), xChannelsLast_, xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(), ctx.threads());
+      windowSums(x.data<int8_t>(), xChannelsLast_, xZp, plan.xDims, group_, plan.geom, windowSumBuffer_.data(),
+                 pixelSumBuffer_, ctx.threads());
     }
     return windowSumBuffer_.data();
   }
@@ -632,19 +667,26 @@ class Int8ConvKernel final : public Kernel {
     const int32_t* sums = computeWindowSums(ctx, x, xZp);
     const IntRange range = *intRange(plan.yType);
     const int32_t yZp = plan.yZp;
+    const auto lo = static_cast<float>(range.lo - yZp), hi = static_cast<float>(range.hi - yZp);
     uint8_t* out = yChannelsLast_ ? reinterpret_cast<uint8_t*>(y.mutableRawData()) : plan.yBytes.data();
     const int32_t* corr = wZpCorr_.data();
     const int32_t* bias = plan.effectiveBias.data();
     const float* scales = plan.outScales.data();
+    const int64_t groups = group_;
 #pragma omp parallel for num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
-    for (int64_t r = 0; r < n * hw; ++r) {  // r: one output pixel, its m channels contiguous
+    for (int64_t r = 0; r < n * hw; ++r) {  // r: one output pixel, its m channels and its groups' sums contiguous
       const int32_t* a = accNhwc + r * m;
-      const int32_t* s = sums + (r / hw) * group_ * hw + r % hw;
+      const int32_t* s = sums + r * groups;
       uint8_t* dst = out + r * m;
-      for (int64_t oc = 0; oc < m; ++oc) {
-        const uint32_t v = static_cast<uint32_t>(a[oc]) + static_cast<uint32_t>(corr[oc]) * static_cast<uint32_t>(s[(oc / mg) * hw]) +
+      auto one = [&](int64_t oc, int32_t sum) {
+        const uint32_t v = static_cast<uint32_t>(a[oc]) + static_cast<uint32_t>(corr[oc]) * static_cast<uint32_t>(sum) +
                            static_cast<uint32_t>(bias[oc]);
         dst[oc] = static_cast<uint8_t>(requantize(static_cast<int32_t>(v), scales[oc], range, yZp));  // int8: its byte
+      };
+      if (groups == 1 || mg == 1) {
+        requantizeRow(a, s, groups == 1 ? 0 : 1, corr, bias, scales, dst, m, lo, hi, yZp);
+      } else {
+        for (int64_t oc = 0; oc < m; ++oc) one(oc, s[oc / mg]);
       }
     }
     if (!yChannelsLast_) nhwcToNchw(out, reinterpret_cast<uint8_t*>(y.mutableRawData()), n, m, hw);
@@ -660,11 +702,11 @@ class Int8ConvKernel final : public Kernel {
     for (int64_t b = 0; b < n; ++b) {
       for (int64_t oc = 0; oc < m; ++oc) {
         const auto c = static_cast<uint32_t>(wZpCorr_[static_cast<size_t>(oc)]);
-        const int32_t* s = sums + (b * group_ + oc / mg) * hw;
+        const int32_t* s = sums + b * hw * group_ + oc / mg;  // pixel i's sum at s[i * group_]
         const int32_t* a = accNhwc + b * hw * m + oc;
         int32_t* dst = y + (b * m + oc) * hw;
         for (int64_t i = 0; i < hw; ++i) {
-          dst[i] = static_cast<int32_t>(static_cast<uint32_t>(a[i * m]) + c * static_cast<uint32_t>(s[i]));
+          dst[i] = static_cast<int32_t>(static_cast<uint32_t>(a[i * m]) + c * static_cast<uint32_t>(s[i * group_]));
         }
       }
     }
@@ -675,6 +717,7 @@ class Int8ConvKernel final : public Kernel {
   bool srcZpDynamic_ = false;  // ConvInteger whose x_zero_point is computed: a run-time oneDNN zero point
   std::vector<int32_t> wZpCorr_;  // c_m per output channel; empty when all are 0
   std::vector<int32_t> windowSumBuffer_;
+  std::vector<uint32_t> pixelSumBuffer_;  // windowSums' per-pixel group sums
   bool xChannelsLast_ = false;
   bool yChannelsLast_ = false;
   bool fastPath_ = false;
