@@ -64,6 +64,39 @@ TEST_CASE("QLinearAdd and QLinearMul match dequantize-compute-quantize within on
   }
 }
 
+TEST_CASE("QLinearMul by a broadcast gate equals QLinearMul by the gate written out", "[kernels][quant]") {
+  // A squeeze-excitation gate [N, C, 1, 1] (and a scalar, on either side) runs the contiguous
+  // one-value path; it must give the very bytes of the element-by-element product.
+  std::mt19937_64 rng(23);
+  for (DataType type : {DataType::kUint8, DataType::kInt8}) {
+    for (const BinaryCase& c : std::vector<BinaryCase>{{{2, 6, 5, 7}, {2, 6, 1, 1}}, {{1, 9, 3, 4}, {}}, {{2, 6, 1, 1}, {2, 6, 5, 7}}}) {
+      CAPTURE(ir::dataTypeName(type), c.a, c.b);
+      const std::vector<int64_t> od = testing::broadcastDims(c.a, c.b);
+      const std::vector<int32_t> a = randomInts(rng, numel(c.a), typeMin(type), typeMax(type));
+      const std::vector<int32_t> b = randomInts(rng, numel(c.b), typeMin(type), typeMax(type));
+      auto expand = [&](const std::vector<int32_t>& v, const std::vector<int64_t>& dims) {
+        std::vector<int32_t> out(static_cast<size_t>(numel(od)));
+        for (int64_t i = 0; i < numel(od); ++i) out[static_cast<size_t>(i)] = v[static_cast<size_t>(testing::broadcastIndex(od, dims, i))];
+        return out;
+      };
+      auto run = [&](const std::vector<int64_t>& ad, const std::vector<int32_t>& av, const std::vector<int64_t>& bd,
+                     const std::vector<int32_t>& bv) {
+        GraphBuilder gb;
+        ir::Value* x = gb.input("a", type, ad);
+        ir::Value* y = gb.input("b", type, bd);
+        gb.output(gb.node("QLinearMul", {x, gb.constant("sa", scalar(0.03f)), gb.constant("za", scalar(type, 7)), y,
+                                         gb.constant("sb", scalar(0.021f)), gb.constant("zb", scalar(type, -2)),
+                                         gb.constant("sc", scalar(0.37f)), gb.constant("zc", scalar(type, 3))},
+                          {}, "", kMs));
+        return runOutputs(gb.build(13), {{"a", intTensor(type, ad, av)}, {"b", intTensor(type, bd, bv)}}, 1)[0];
+      };
+      ir::Tensor broadcast = run(c.a, a, c.b, b);
+      ir::Tensor full = run(od, expand(a, c.a), od, expand(b, c.b));
+      CHECK(broadcast.bitwiseEqual(full));
+    }
+  }
+}
+
 TEST_CASE("QLinearGlobalAveragePool matches the integer sum and MLAS requantisation", "[kernels][quant]") {
   std::mt19937_64 rng(22);
   for (bool channelsLast : {false, true}) {
