@@ -105,6 +105,41 @@ double relativeOutputError(const Outputs& got, const Outputs& expected) {
   return terms > 0 ? total / static_cast<double>(terms) : 0.0;
 }
 
+/// In `graph` (a copy of the model after quantizeGraph, which filled `replaced`: original output
+/// name -> the W8A8 chain's result), `original`'s chain (a MatMul/Gemm of the model before it)
+/// gives way to a copy of `original`: its input, its float weight (the model's tensor, shared) and,
+/// for Gemm, its bias and attributes.
+Status restoreFloatNode(ir::Graph& graph, const ir::Node& original, const std::map<std::string, std::string>& replaced) {
+  auto valueFor = [&](const std::string& name) {  // an input may itself be a rewritten node's output
+    auto it = replaced.find(name);
+    return graph.findValue(it != replaced.end() ? it->second : name);
+  };
+  auto chain = replaced.find(original.output(0)->name());
+  ir::Value* y = chain == replaced.end() ? nullptr : graph.findValue(chain->second);
+  if (y == nullptr) return internalError("quantize-dynamic: keep-sensitive: no W8A8 chain for node '" + original.name() + "'");
+  std::vector<ir::Value*> inputs;
+  for (size_t i = 0; i < original.numInputs(); ++i) {
+    const ir::Value* in = original.input(i);
+    ir::Value* here = in == nullptr ? nullptr : valueFor(in->name());
+    if (in != nullptr && here == nullptr && i > 0) {  // the float weight, gone from the quantized graph
+      const ir::Tensor* w = ir::constantOf(in);
+      if (w == nullptr) return internalError("quantize-dynamic: keep-sensitive: input '" + in->name() + "' is not a constant");
+      here = graph.addInitializer(graph.uniqueValueName(in->name()), *w);
+    }
+    if (in != nullptr && here == nullptr) {
+      return internalError("quantize-dynamic: keep-sensitive: input '" + in->name() + "' of '" + original.name() + "' is gone");
+    }
+    inputs.push_back(here);
+  }
+  ir::Node* n = graph.addNode(original.opType(), inputs, {graph.uniqueValueName(original.name() + "_float")},
+                              graph.uniqueNodeName(original.name() + "_float"), original.domain(), y->producer());
+  for (const ir::Attribute& a : original.attributes()) n->setAttribute(a);
+  n->output(0)->mutableType() = y->type();
+  graph.replaceAllUsesWith(y, n->output(0));
+  removeDeadNodes(graph);
+  return graph.topologicalSort();
+}
+
 /// One layer's rank: the modeled relative error, then the measured gain (when measured).
 struct Sensitivity {
   std::string node;
@@ -122,7 +157,10 @@ class QuantizeDynamic final : public Pass {
   /// `body`: the decoded If/Loop/Scan body `n` is in, null in the main graph.
   bool selected(const ir::Node& n, const DecodedBody* body) const;
   /// Rewrites the selected nodes of one graph but those named in `keep`; returns how many.
-  Expected<int64_t> quantizeGraph(ir::Graph& graph, const DecodedBody* body, const std::set<std::string>& keep = {}) const;
+  /// `replaced` (when given) maps each rewritten node's output name to the name of the value that
+  /// now stands for it.
+  Expected<int64_t> quantizeGraph(ir::Graph& graph, const DecodedBody* body, const std::set<std::string>& keep = {},
+                                  std::map<std::string, std::string>* replaced = nullptr) const;
   /// keep-sensitive: the ranking (file comment), most sensitive first; the first K are kept.
   Expected<std::vector<Sensitivity>> rankSensitivity(ir::Model& model, PassContext& ctx) const;
   /// The kept nodes to 8-bit weight-only (quantize-weights on them alone).
@@ -313,16 +351,23 @@ Expected<std::vector<Sensitivity>> QuantizeDynamic::rankSensitivity(ir::Model& m
   WH_ASSIGN_OR_RETURN(Feeds feeds, ctx.calibration->sampleFeeds(config_.sensitivitySamples));
   if (feeds.empty()) return invalidInput("quantize-dynamic: keep-sensitive: the calibration data set is empty");
   WH_ASSIGN_OR_RETURN(Outputs expected, runOutputs(model, feeds, ctx.threads));
-  auto errorWith = [&](const std::set<std::string>& floatNodes) -> Expected<double> {
-    ir::Model trial = model.clone();
-    WH_RETURN_IF_ERROR(quantizeGraph(*trial.graph, nullptr, floatNodes).status());
-    WH_ASSIGN_OR_RETURN(Outputs got, runOutputs(trial, feeds, ctx.threads));
-    return relativeOutputError(got, expected);
-  };
-  WH_ASSIGN_OR_RETURN(double all, errorWith({}));
+  // Every weight is quantized once; a trial is that model with one layer's W8A8 chain swapped
+  // back to the float node (before, each trial quantized all of them again).
+  ir::Model allW8A8 = model.clone();
+  std::map<std::string, std::string> replaced;
+  WH_RETURN_IF_ERROR(quantizeGraph(*allW8A8.graph, nullptr, {}, &replaced).status());
+  WH_ASSIGN_OR_RETURN(Outputs quantized, runOutputs(allW8A8, feeds, ctx.threads));
+  const double all = relativeOutputError(quantized, expected);
   for (size_t i = 0; i < measuredCount; ++i) {
-    WH_ASSIGN_OR_RETURN(double without, errorWith({ranked[i].node}));
-    ranked[i].gain = all - without;
+    const ir::Node* original = nullptr;
+    for (const ir::Node* n : candidates) {
+      if (n->name() == ranked[i].node) original = n;
+    }
+    if (original == nullptr) return internalError("quantize-dynamic: keep-sensitive: node '" + ranked[i].node + "' is gone");
+    ir::Model trial = allW8A8.clone();
+    WH_RETURN_IF_ERROR(restoreFloatNode(*trial.graph, *original, replaced));
+    WH_ASSIGN_OR_RETURN(Outputs got, runOutputs(trial, feeds, ctx.threads));
+    ranked[i].gain = all - relativeOutputError(got, expected);
     ranked[i].measured = true;
   }
   std::stable_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(measuredCount),
@@ -414,7 +459,8 @@ Expected<int64_t> QuantizeDynamic::quantizeLstms(ir::Graph& graph, const Decoded
   return static_cast<int64_t>(targets.size());
 }
 
-Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const DecodedBody* body, const std::set<std::string>& keep) const {
+Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const DecodedBody* body, const std::set<std::string>& keep,
+                                                 std::map<std::string, std::string>* replaced) const {
   std::vector<ir::Node*> targets;
   for (ir::Node* n : graph.nodes()) {
     if (selected(*n, body) && !keep.contains(n->name())) targets.push_back(n);
@@ -455,7 +501,9 @@ Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const Decoded
       add->output(0)->mutableType() = n->output(0)->type();
       y = add->output(0);
     }
+    const std::string outputName = n->output(0)->name();
     graph.replaceAllUsesWith(n->output(0), y);
+    if (replaced != nullptr) (*replaced)[outputName] = y->name();
     graph.eraseNode(n);
   }
   removeDeadNodes(graph);

@@ -187,18 +187,22 @@ TEST_CASE("MatMulNBits k-major panels are the columns transposed on every instru
     runtime::cpu::nbits::dequantizeColumns(*packed, 0, c.n, columns.data(), Isa::kScalar);
     // Columns 3 .. n of the weight (an offset panel, not a multiple of 16 wide), rows 7 floats apart more than the panel.
     const int64_t n0 = 3, cols = c.n - n0, ld = cols + 7;
-    for (Isa isa : availableIsas()) {
-      CAPTURE(c.k, c.n, c.bits, runtime::cpu::nbits::isaName(isa));
-      std::vector<float> panel(static_cast<size_t>(kPad * ld), -7.0f), scratch;
-      runtime::cpu::nbits::dequantizeKMajor(*packed, n0, c.n, panel.data(), ld, kPad, isa, scratch);
-      int64_t wrong = 0;
-      for (int64_t k = 0; k < kPad; ++k) {
-        for (int64_t j = 0; j < ld; ++j) {
-          const float want = j < cols ? columns[static_cast<size_t>((n0 + j) * kPad + k)] : -7.0f;  // padding untouched
-          wrong += panel[static_cast<size_t>(k * ld + j)] != want ? 1 : 0;
+    // All kPad rows, and 16 fewer (a panel's rows end half-way through a group of 32 k).
+    for (const int64_t rows : {kPad, kPad - 16}) {
+      for (Isa isa : availableIsas()) {
+        CAPTURE(c.k, c.n, c.bits, rows, runtime::cpu::nbits::isaName(isa));
+        std::vector<float> panel(static_cast<size_t>(kPad * ld), -7.0f), scratch;
+        runtime::cpu::nbits::dequantizeKMajor(*packed, n0, c.n, panel.data(), ld, rows, isa, scratch);
+        int64_t wrong = 0;
+        for (int64_t k = 0; k < kPad; ++k) {
+          for (int64_t j = 0; j < ld; ++j) {
+            // Columns past the panel and rows past `rows` stay untouched.
+            const float want = j < cols && k < rows ? columns[static_cast<size_t>((n0 + j) * kPad + k)] : -7.0f;
+            wrong += panel[static_cast<size_t>(k * ld + j)] != want ? 1 : 0;
+          }
         }
+        CHECK(wrong == 0);
       }
-      CHECK(wrong == 0);
     }
   }
 }
@@ -241,6 +245,23 @@ TEST_CASE("MatMulNBits runs in a session: batch dims, bias, trivial g_idx; act-o
   auto result = testing::tryRunModel(nbitsModel(c, d, {2, 3, c.k}, &gidx), {{"a", ir::Tensor(DataType::kFloat, {2, 3, c.k})}});
   REQUIRE_FALSE(result.isOk());
   CHECK_THAT(result.status().message(), Catch::Contains("act-order"));
+}
+
+TEST_CASE("MatMulNBits in a session: several dequantized panels, each product copied into y's columns", "[kernels][nbits]") {
+  // K = 1024 leaves room for a few 64-column panels (a quarter of L2 each, at least one block of
+  // 64), so N = 200 takes several, the last one partial; N = 48 takes one, written into y directly.
+  std::mt19937_64 rng(12);
+  for (const NBitsCase c : {NBitsCase{9, 1024, 200, 4, 128, true, true}, NBitsCase{9, 1024, 48, 4, 64, false, false}}) {
+    INFO("N = " << c.n);
+    const NBitsData d = makeData(c, rng);
+    for (int threads : {1, 2}) {
+      ir::Tensor a(DataType::kFloat, {c.m, c.k});
+      std::copy(d.a.begin(), d.a.end(), a.mutableData<float>());
+      auto out = testing::runOutputs(nbitsModel(c, d, {c.m, c.k}, nullptr), {{"a", a}}, threads);
+      REQUIRE(out[0].dims() == std::vector<int64_t>{c.m, c.n});
+      checkAgainstDouble(c, d, out[0].data<float>());
+    }
+  }
 }
 
 TEST_CASE("MatMulNBits refuses bits it does not run and malformed weights, naming the node", "[kernels][nbits]") {

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Quantization time on SmolLM2-135M: whittle's passes against ONNX Runtime's quantizers for the
+same method, in one run on one machine, regenerating the `quant-time` section of benchmarks/RESULTS.md.
+
+    PYTHONPATH=DIR_WITH_ONNX_IR .venv/bin/python benchmarks/bench_quant_time.py --update-results
+
+Each job is one process that loads the fp32 model, quantizes it and saves the result; its wall time
+and CPU time (user + system, all threads: `resource.getrusage(RUSAGE_CHILDREN)`) are what the table
+shows. CPU time is the figure to compare on a machine shared with other jobs.
+
+Methods (block 128, symmetric, 4 bits; whittle at -O0 so that only the quantization runs):
+- rtn: ORT `MatMulNBitsQuantizer` with `DefaultWeightOnlyQuantConfig` (MLAS round-to-nearest) against
+  `quantize-weights{method=rtn, clip-search=false, embeddings=false}`, both as com.microsoft MatMulNBits.
+- gptq: ORT `GPTQWeightOnlyQuantConfig` (percdamp 0.01, no act-order, per-channel) against
+  `quantize-weights{method=gptq, act-order=false, embeddings=false}`, both on the first --gptq-windows
+  windows of calib_512.npz.
+- dynamic: ORT `quantize_dynamic` (int8 weights per channel) against `quantize-dynamic`.
+- keep-sensitive (whittle only, no ORT counterpart): `quantize-dynamic{keep-sensitive=10}` on 4 calibration
+  windows, the session-11 command (smooth-quant first is left out: it is its own pass).
+ORT's quantizer imports onnx_ir, which requirements.txt does not pin: set PYTHONPATH to a folder that has it.
+"""
+import argparse
+import datetime
+import importlib.util
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import cpu_model, update_results  # noqa: E402
+from bench_nbits import FP32_CANDIDATES, ROOT, SHARED  # noqa: E402
+
+CALIB = os.path.join(SHARED, "data", "wikitext2", "calib_512.npz")
+
+ORT_RTN = """
+import sys, onnx
+from onnxruntime.quantization import matmul_nbits_quantizer as mnq
+model = onnx.load(sys.argv[1])
+config = mnq.DefaultWeightOnlyQuantConfig(block_size=128, is_symmetric=True)
+q = mnq.MatMulNBitsQuantizer(model, block_size=128, is_symmetric=True, algo_config=config)
+q.process()
+q.model.save_model_to_file(sys.argv[2], use_external_data_format=False)
+"""
+
+ORT_GPTQ = """
+import sys, numpy as np, onnx
+from onnxruntime.quantization import CalibrationDataReader
+from onnxruntime.quantization import matmul_nbits_quantizer as mnq
+ids = np.load(sys.argv[3])["input_ids"][: int(sys.argv[4])]
+class Reader(CalibrationDataReader):
+    def __init__(self):
+        self.rows = iter([{"input_ids": ids[i : i + 1]} for i in range(len(ids))])
+    def get_next(self):
+        return next(self.rows, None)
+model = onnx.load(sys.argv[1])
+config = mnq.GPTQWeightOnlyQuantConfig(calibration_data_reader=Reader(), percdamp=0.01, block_size=128,
+                                       actorder=False, mse=False, perchannel=True)
+q = mnq.MatMulNBitsQuantizer(model, block_size=128, is_symmetric=True, algo_config=config)
+q.process()
+q.model.save_model_to_file(sys.argv[2], use_external_data_format=False)
+"""
+
+ORT_DYNAMIC = """
+import sys
+from onnxruntime.quantization import QuantType, quantize_dynamic
+quantize_dynamic(sys.argv[1], sys.argv[2], per_channel=True, weight_type=QuantType.QInt8)
+"""
+
+
+def timed(cmd):
+    """(wall s, CPU s) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])}...: exit {r.returncode}: {r.stderr.strip()[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def whittle_cmd(binary, fp32, out, passes, calib_size=None):
+    cmd = [binary, "optimize", fp32, "-o", out, "-O", "0", "--passes", passes]
+    if calib_size is not None:
+        cmd += ["--calib", CALIB, "--calib-size", str(calib_size)]
+    return cmd
+
+
+def jobs(a, tmp):
+    """(method, whittle command, ORT command or None, why ORT is not run), in --methods order."""
+    py = sys.executable
+    out = lambda name: os.path.join(tmp, name + ".onnx")  # noqa: E731
+    rows = []
+    # ORT's GPTQ runs through its neural_compressor code, which needs torch (not in requirements.txt).
+    gptq_ort = importlib.util.find_spec("torch") is not None
+    if "rtn" in a.methods:
+        rows.append(("RTN 4-bit", whittle_cmd(a.binary, a.fp32, out("w_rtn"), "quantize-weights{bits=4,block=128,symmetric=true,"
+                                                                                    "method=rtn,clip-search=false,embeddings=false,format=matmulnbits}"),
+                     [py, "-c", ORT_RTN, a.fp32, out("o_rtn")], ""))
+    if "gptq" in a.methods:
+        rows.append((f"GPTQ 4-bit, {a.gptq_windows} calibration windows",
+                     whittle_cmd(a.binary, a.fp32, out("w_gptq"), "quantize-weights{bits=4,block=128,symmetric=true,method=gptq,"
+                                                                     "act-order=false,embeddings=false,format=matmulnbits}", a.gptq_windows),
+                     [py, "-c", ORT_GPTQ, a.fp32, out("o_gptq"), CALIB, str(a.gptq_windows)] if gptq_ort else None,
+                     "" if gptq_ort else "not run: its GPTQ imports torch, which this environment lacks"))
+    if "dynamic" in a.methods:
+        rows.append(("dynamic int8 (W8A8)", whittle_cmd(a.binary, a.fp32, out("w_dyn"), "quantize-dynamic"),
+                     [py, "-c", ORT_DYNAMIC, a.fp32, out("o_dyn")], ""))
+    if "keep-sensitive" in a.methods:
+        rows.append(("`quantize-dynamic{keep-sensitive=10}`, 4 calibration windows",
+                     whittle_cmd(a.binary, a.fp32, out("w_ks"), "quantize-dynamic{keep-sensitive=10}", 4), None,
+                     "no counterpart"))
+    order = [m.strip() for m in a.methods.split(",")]
+    keys = {"RTN": "rtn", "GPTQ": "gptq", "dynamic": "dynamic", "`quantize-dynamic{keep": "keep-sensitive"}
+    key = lambda row: next(order.index(v) for k, v in keys.items() if row[0].startswith(k))  # noqa: E731
+    return sorted(rows, key=key)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "whittle"))
+    ap.add_argument("--fp32", default=next((p for p in FP32_CANDIDATES if os.path.exists(p)), FP32_CANDIDATES[-1]))
+    ap.add_argument("--methods", default="rtn,gptq,dynamic,keep-sensitive",
+                    help="comma-separated: rtn, gptq, dynamic, keep-sensitive")
+    ap.add_argument("--gptq-windows", type=int, default=8)
+    ap.add_argument("--baseline-binary", help="an earlier build of whittle, timed on keep-sensitive in the same run")
+    ap.add_argument("--update-results", action="store_true")
+    a = ap.parse_args()
+    import onnxruntime as ort
+
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, wcmd, ocmd, why in jobs(a, tmp):
+            w = timed(wcmd)
+            o = timed(ocmd) if ocmd else None
+            b = None
+            if a.baseline_binary and "keep-sensitive" in method:
+                b = timed([a.baseline_binary] + wcmd[1:])
+            print(method, "whittle", w, "ORT", o, "baseline", b, flush=True)
+            fmt = lambda t: f"{t[0]:.1f} s / {t[1]:.1f} s" if t else "—"  # noqa: E731
+            ratio = f"{w[1] / o[1]:.2f}" if o else "—"
+            lines.append(f"| {method} | {fmt(w)} | {fmt(o) if o else why} | {ratio} |" + (f" {fmt(b)} |" if a.baseline_binary else ""))
+    passes = " ".join(a.methods.split(","))
+    text = "\n".join([
+        "## Quantization time on SmolLM2-135M: whittle vs ONNX Runtime's quantizers (session 12)",
+        "",
+        f"Command: `PYTHONPATH=DIR_WITH_ONNX_IR .venv/bin/python benchmarks/bench_quant_time.py --methods {a.methods} "
+        f"--gptq-windows {a.gptq_windows}{' --baseline-binary B0' if a.baseline_binary else ''} --update-results`  ",
+        f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, shared with other jobs; ONNX Runtime {ort.__version__}; "
+        f"{datetime.date.today().isoformat()}. One process per job (load the fp32 model, quantize, save); "
+        "wall / CPU time (user + system, all threads). Methods: benchmarks/bench_quant_time.py's docstring "
+        f"({passes}).",
+        "",
+        "| method | whittle wall / CPU | ONNX Runtime wall / CPU | whittle / ORT, CPU |"
+        + (" whittle before (B0) wall / CPU |" if a.baseline_binary else ""),
+        "| --- | --- | --- | --- |" + (" --- |" if a.baseline_binary else ""),
+    ] + lines)
+    print(text)
+    if a.update_results:
+        update_results("quant-time", text)
+
+
+if __name__ == "__main__":
+    main()
