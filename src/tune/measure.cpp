@@ -258,6 +258,7 @@ Status Reference::setChannelAxes(const std::vector<ChannelAxisRule>& rules) {
 
 Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
   std::vector<Scored> scored;
+  int64_t positives = 0;
   for (const ScoreSpec& spec : specs) {
     WH_ASSIGN_OR_RETURN(size_t k, outputIndex(outputNames_, spec.output, "--scores " + spec.text()));
     const auto rank = static_cast<int64_t>(dims_[k].size());
@@ -277,14 +278,18 @@ Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
       const std::vector<float> r = channelSlice(batch[k], layout, spec);
       own.add(r, r, spec.threshold);
     }
-    if (own.referencePositives() == 0) {
-      return invalidInput("--scores " + spec.text() +
-                          ": no score of the float model is above the threshold on the --eval data (an F1 over no "
-                          "detection says nothing)");
-    }
+    positives += own.referencePositives();
     notes.push_back("--scores " + spec.text() + ": " + std::to_string(own.referencePositives()) +
-                    " float scores above the threshold on the --eval data");
+                    " float scores above the threshold on the --eval data" +
+                    (own.referencePositives() == 0 ? " (its int8 scores above it count as false detections)" : ""));
     scored.push_back({spec, k, layout});
+  }
+  if (positives == 0) {
+    std::string texts;
+    for (const ScoreSpec& spec : specs) texts += (texts.empty() ? "" : " ") + spec.text();
+    return invalidInput("--scores " + texts +
+                        ": no score of the float model is above the threshold on the --eval data (an F1 over no "
+                        "detection says nothing)");
   }
   scores_ = std::move(scored);
   return Status::ok();

@@ -48,8 +48,9 @@ class Reference {
   Status setChannelAxes(const std::vector<ChannelAxisRule>& rules);
   /// Measures the thresholded F1 and the SQNR of the score elements of `specs` (pooled) from now
   /// on (Metrics::scoreF1Pct, scoreSqnrDb). An error when an output is not one of the model's,
-  /// the axis is outside its rank, the channels are not on that axis, or no float score of a
-  /// spec is above its threshold (an F1 over no detection says nothing).
+  /// the axis is outside its rank, the channels are not on that axis, or no float score of any
+  /// spec is above its threshold (an F1 over no detection says nothing; one spec without any is
+  /// a note: PicoDet's finest stride may hold no detection on the data).
   Status setScores(const std::vector<ScoreSpec>& specs);
   /// The inputs of the first batch (what the tuner times per-node latency on).
   Expected<std::vector<data::NamedTensor>> firstInputs() {

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "support/graph_builder.h"
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
@@ -129,6 +131,14 @@ TEST_CASE("Reference: scores on axis 1 of [N, C, H, W] count the heatmap's detec
     auto none = f.ref->setScores({ScoreSpec{"add", 1, 1, 2.0, 1}});
     REQUIRE_FALSE(none.isOk());
     CHECK_THAT(none.message(), Catch::Contains("add:axis=1:1:2") && Catch::Contains("no score of the float model"));
+    // Pooled with a spec that has float positives, one without any is a note: its int8 positives
+    // are false detections.
+    REQUIRE(f.ref->setScores({ScoreSpec{"add", 1, 1, 2.0, 1}, ScoreSpec{"add", 0, 0, 10.0, 1}}).isOk());
+    CHECK(std::any_of(f.ref->notes.begin(), f.ref->notes.end(), [](const std::string& n) {
+      return n.find("add:axis=1:1:2: 0 float scores above the threshold") != std::string::npos;
+    }));
+    REQUIRE(f.measure().scoreF1Pct.has_value());
+    CHECK(*f.measure().scoreF1Pct == Approx(100.0));
   }
 }
 
