@@ -47,6 +47,19 @@ struct Fixture {
     REQUIRE(built.isOk());
     ref = std::move(built).value();
   }
+  /// The metrics with the score specs `texts` (parsed) set; the score F1 is there.
+  Metrics measureScores(const std::vector<std::string>& texts) {
+    std::vector<ScoreSpec> specs;
+    for (const std::string& t : texts) {
+      auto spec = parseScoreSpec(t);
+      REQUIRE(spec.isOk());
+      specs.push_back(*spec);
+    }
+    REQUIRE(ref->setScores(specs).isOk());
+    Metrics m = measure();
+    REQUIRE(m.scoreF1Pct.has_value());
+    return m;
+  }
   Metrics measure() {
     auto m = ref->measure(collapsed, 1000, false, 1);
     INFO(m.status().message());
@@ -93,31 +106,19 @@ TEST_CASE("Reference: a collapsed channel of [N, C, H, W] shows on axis 1, not o
 TEST_CASE("Reference: scores on axis 1 of [N, C, H, W] count the heatmap's detections", "[tune]") {
   Fixture f;
   SECTION("the heatmap channel on axis 1: every float detection is lost") {
-    auto spec = parseScoreSpec("add:axis=1:1:0.5");
-    REQUIRE(spec.isOk());
-    REQUIRE(f.ref->setScores({*spec}).isOk());
-    const Metrics m = f.measure();
-    REQUIRE(m.scoreF1Pct.has_value());
+    const Metrics m = f.measureScores({"add:axis=1:1:0.5"});
     CHECK(*m.scoreF1Pct == Approx(0.0));
     CHECK(m.scoreSqnrDb == Approx(0.0).margin(1e-6));
   }
   SECTION("column 1 of the last axis mixes in the sizes: the collapse hides") {
-    auto spec = parseScoreSpec("add:1:0.5");
-    REQUIRE(spec.isOk());
-    REQUIRE(f.ref->setScores({*spec}).isOk());
-    const Metrics m = f.measure();
-    REQUIRE(m.scoreF1Pct.has_value());
+    const Metrics m = f.measureScores({"add:1:0.5"});
     CHECK(*m.scoreF1Pct > 80.0);
     CHECK(m.scoreSqnrDb > 25.0);
   }
   SECTION("several specs pool their elements") {
     // The sizes (channels 0 and 2, all above 10) are kept exactly; the heatmap loses all: the
     // pooled F1 is 2 |both| / (|ref| + |test|) over the three channels.
-    auto sizes = parseScoreSpec("add:axis=1:0:10"), far = parseScoreSpec("add:axis=-3:2:10"), heat = parseScoreSpec("add:axis=1:1:0.5");
-    REQUIRE((sizes.isOk() && far.isOk() && heat.isOk()));
-    REQUIRE(f.ref->setScores({*sizes, *far, *heat}).isOk());
-    const Metrics m = f.measure();
-    REQUIRE(m.scoreF1Pct.has_value());
+    const Metrics m = f.measureScores({"add:axis=1:0:10", "add:axis=-3:2:10", "add:axis=1:1:0.5"});
     CHECK(*m.scoreF1Pct > 70.0);
     CHECK(*m.scoreF1Pct < 100.0);
   }
