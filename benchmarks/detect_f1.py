@@ -3,6 +3,7 @@
 usage: detect_f1.py [--whittle build/whittle] [--work .cache/detect] [--detectors a,b,...]
                     [--budget '--min-sqnr 25'] [--tag tuned] [--also TAG,...] [--tuned-only]
                     [--no-optimize] [--no-bench] [--bench-rounds 2] [--ort-only ort-int8] [--json rows.json]
+                    [--swap OUTPUT:THRESHOLD]
 
 For each detector the photos (sorted by name) are split: even positions calibrate, odd positions
 evaluate. Two int8 models are made with `whittle optimize --quantize int8` on the calibration
@@ -366,6 +367,10 @@ def main():
     ap.add_argument("--tuned-only", action="store_true", help="make only the tuned model (reuse the others)")
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--swap", default="",
+                    help="OUTPUT:THRESHOLD: also decode, per int8 model, the fp32 outputs with the int8 OUTPUT alone "
+                         "(label+OUTPUT) and the int8 outputs with the fp32 OUTPUT (label-OUTPUT), run in ORT; and "
+                         "count OUTPUT's elements that cross THRESHOLD each way")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     dirs = split_photos(args.photos, args.work)
@@ -400,6 +405,7 @@ def main():
             quantized[t] = os.path.join(args.work, f"{name}.{t}.onnx")
         quantized = {k: v for k, v in quantized.items() if os.path.exists(v)}
         counts = {}
+        crossings = {}  # --swap: label -> [elements lost, gained] across the threshold
         with tempfile.TemporaryDirectory() as tmp:
             for photo in dirs["eval"][1]:
                 x = pixels(os.path.join(dirs["eval"][0], photo), w, h, **spec["pre"])
@@ -409,6 +415,17 @@ def main():
                     runs[(label, "ort")] = ort_outputs(m, x)
                     if label not in args.ort_only.split(","):
                         runs[(label, "whittle")] = whittle_outputs(args.whittle, m, x, tmp)
+                if args.swap:
+                    out_name, thr = args.swap.rsplit(":", 1)
+                    fp = ort_outputs(model, x)
+                    for label in quantized:
+                        q = runs[(label, "ort")]
+                        runs[(f"{label}+{out_name}", "ort")] = {**fp, out_name: q[out_name]}
+                        runs[(f"{label}-{out_name}", "ort")] = {**q, out_name: fp[out_name]}
+                        a, b = fp[out_name] > float(thr), q[out_name] > float(thr)
+                        c = crossings.setdefault(label, [0, 0])
+                        c[0] += int((a & ~b).sum())
+                        c[1] += int((~a & b).sum())
                 for key, out in runs.items():
                     det = spec["decode"](out, w, h)
                     c = counts.setdefault(key, [0, 0, 0])
@@ -419,7 +436,7 @@ def main():
         speed = {} if args.no_bench else bench_cpu_ms(args.whittle, timed, args.bench_rounds)
         for (label, runtime), (nref, ntest, tp) in counts.items():
             f1 = 100.0 * 2 * tp / max(nref + ntest, 1)
-            m = model if label == "fp32" else quantized[label]
+            m = model if label == "fp32" else quantized.get(label)
             row = dict(detector=name, model=label, runtime=runtime, fp32_boxes=nref, boxes=ntest, tp=tp,
                        f1=round(f1, 2))
             if speed and m in speed:
@@ -427,6 +444,8 @@ def main():
                 row["speedup"] = round(speed[model] / speed[m], 3)
             rows.append(row)
             print(json.dumps(row), flush=True)
+        for label, (lost, gained) in crossings.items():
+            print(json.dumps(dict(detector=name, model=label, swap=args.swap, lost=lost, gained=gained)), flush=True)
         if not args.no_optimize:
             print(f"{name}: trial log {trial_summary(log)}", flush=True)
     if args.json:
