@@ -31,12 +31,16 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "axis A of the output (default -1, the last), e.g. scores:1:0.7, heatmap:axis=1:0:0.2 for "
                  "[N, 1, H, W], output0:axis=1:4-21:0.25 for YOLOv8's [1, 4+C, A]; repeat it for scores in several "
                  "outputs (one F1 over all of them)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group(group);
   cmd.add_option("--channel-axis", args.channelAxes,
                  "The axis of the per-channel SQNR (--min-sqnr, the ranking): AXIS or auto for every output, "
                  "OUTPUT=AXIS or OUTPUT=auto for one (repeatable; negative from the end). Default: the last axis of "
                  "every output. auto: axis 1 of [N, C, H, W] (rank >= 4), of a rank-3 output the shorter of axes 1 "
                  "and 2, else the last")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group(group);
   cmd.add_option("--time-budget", args.timeBudget,
                  "Stop the search after this long (90s, 10m, 1h; default 10m); the best model so far is written")
