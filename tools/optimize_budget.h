@@ -26,11 +26,13 @@ struct BudgetArgs {
   std::vector<std::string> mergeShards;  // --merge-shards LOG,...
   std::string fallbackCost = "measured";  // --fallback-cost measured|estimate
   double minSpeedup = 0;                  // --min-speedup X
-  std::string scores;                     // --scores OUTPUT:CHANNELS:THRESHOLD
+  std::vector<std::string> scores;        // --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD (repeatable)
+  std::vector<std::string> channelAxes;   // --channel-axis AXIS|auto|OUTPUT=AXIS (repeatable)
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
   bool wanted() const {
-    return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty() || !scores.empty();
+    return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty() || !scores.empty() ||
+           !channelAxes.empty();
   }
 };
 

@@ -50,22 +50,29 @@ double ErrorAccumulator::sqnrDb() const {
   return 10.0 * std::log10(sumRefSq_ / sumNoiseSq_);
 }
 
-void ChannelErrorAccumulator::add(std::span<const float> ref, std::span<const float> test, int64_t channels) {
+void ChannelErrorAccumulator::add(std::span<const float> ref, std::span<const float> test, int64_t channels,
+                                  int64_t inner) {
   WH_CHECK(ref.size() == test.size(), "ChannelErrorAccumulator::add: lengths differ");
-  WH_CHECK(channels >= 1 && ref.size() % static_cast<size_t>(channels) == 0,
-           "ChannelErrorAccumulator::add: length is not a multiple of the channel count");
+  WH_CHECK(channels >= 1 && inner >= 1 && ref.size() % static_cast<size_t>(channels * inner) == 0,
+           "ChannelErrorAccumulator::add: length is not a multiple of the channel count times the inner size");
   if (refSq_.empty()) {
     refSq_.assign(static_cast<size_t>(channels), 0.0);
     noiseSq_.assign(static_cast<size_t>(channels), 0.0);
   }
   WH_CHECK(static_cast<int64_t>(refSq_.size()) == channels, "ChannelErrorAccumulator::add: the channel count changed");
   const auto c = static_cast<size_t>(channels);
-  for (size_t i = 0; i < ref.size(); i += c) {
+  const auto step = static_cast<size_t>(inner);
+  for (size_t i = 0; i < ref.size(); i += c * step) {
     for (size_t k = 0; k < c; ++k) {
-      double r = ref[i + k];
-      double e = static_cast<double>(test[i + k]) - r;
-      refSq_[k] += r * r;
-      noiseSq_[k] += e * e;
+      double r2 = 0, e2 = 0;
+      for (size_t j = i + k * step, end = j + step; j < end; ++j) {
+        const double r = ref[j];
+        const double e = static_cast<double>(test[j]) - r;
+        r2 += r * r;
+        e2 += e * e;
+      }
+      refSq_[k] += r2;
+      noiseSq_[k] += e2;
     }
   }
 }

@@ -33,16 +33,18 @@ int64_t realElements(const ir::Tensor& t, int64_t rows, int64_t count) {
   return t.numel();
 }
 
-/// The elements of `values` (rows of `channels` along the last axis) in channels first..last.
-std::vector<float> channelSlice(const std::vector<float>& values, int64_t channels, const ScoreSpec& spec) {
-  const auto c = static_cast<size_t>(std::max<int64_t>(channels, 1));
+/// The elements of `values` in channels first..last (spec) of `layout`'s axis, in order.
+template <typename Layout>
+std::vector<float> channelSlice(const std::vector<float>& values, const Layout& layout, const ScoreSpec& spec) {
+  const auto c = static_cast<size_t>(std::max<int64_t>(layout.channels, 1));
+  const auto inner = static_cast<size_t>(std::max<int64_t>(layout.inner, 1));
   const auto first = static_cast<size_t>(spec.firstChannel);
   const size_t last = spec.lastChannel < 0 ? c - 1 : static_cast<size_t>(spec.lastChannel);
   std::vector<float> out;
   out.reserve(values.size() / c * (last - first + 1));
-  for (size_t row = 0; row + c <= values.size(); row += c) {
-    out.insert(out.end(), values.begin() + static_cast<ptrdiff_t>(row + first),
-               values.begin() + static_cast<ptrdiff_t>(row + last + 1));
+  for (size_t row = 0; row + c * inner <= values.size(); row += c * inner) {
+    out.insert(out.end(), values.begin() + static_cast<ptrdiff_t>(row + first * inner),
+               values.begin() + static_cast<ptrdiff_t>(row + (last + 1) * inner));
   }
   return out;
 }
@@ -152,7 +154,8 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
       for (size_t k = 0; k < outs->size(); ++k) {
         const ir::Tensor& t = (*outs)[k].second;
         ref->outputNames_.push_back((*outs)[k].first);
-        ref->channels_.push_back(eval::lastAxisChannels(t.dims()));
+        ref->dims_.push_back(t.dims());
+        ref->channels_.push_back(layoutOf(t.dims(), t.rank() - 1));
         int64_t c = isNumeric(t.dtype()) ? classCount(t.dims(), rows) : 0;
         if (c > 0) candidates.emplace_back(k, c);
       }
@@ -221,34 +224,74 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   return ref;
 }
 
-Status Reference::setScores(const ScoreSpec& spec) {
-  const auto it = std::find(outputNames_.begin(), outputNames_.end(), spec.output);
-  if (it == outputNames_.end()) {
-    std::string names;
-    for (const auto& n : outputNames_) names += (names.empty() ? "'" : ", '") + n + "'";
-    return invalidInput("--scores: the model has no output '" + spec.output + "' (outputs: " + names + ")");
+Reference::Layout Reference::layoutOf(const std::vector<int64_t>& dims, int64_t axis) {
+  Layout l;
+  if (dims.size() < 2 || axis < 0 || axis >= static_cast<int64_t>(dims.size())) return l;
+  l.channels = std::max<int64_t>(dims[static_cast<size_t>(axis)], 1);
+  for (size_t i = static_cast<size_t>(axis) + 1; i < dims.size(); ++i) l.inner *= std::max<int64_t>(dims[i], 1);
+  return l;
+}
+
+namespace {
+
+/// The output named `name`, or an error for `flag` listing the outputs.
+Expected<size_t> outputIndex(const std::vector<std::string>& names, const std::string& name, const std::string& flag) {
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it != names.end()) return static_cast<size_t>(it - names.begin());
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "'" : ", '") + n + "'";
+  return invalidInput(flag + ": the model has no output '" + name + "' (outputs: " + list + ")");
+}
+
+}  // namespace
+
+Status Reference::setChannelAxes(const std::vector<ChannelAxisRule>& rules) {
+  for (const ChannelAxisRule& r : rules) {
+    if (!r.output.empty()) WH_RETURN_IF_ERROR(outputIndex(outputNames_, r.output, "--channel-axis " + r.text()).status());
   }
-  const auto k = static_cast<size_t>(it - outputNames_.begin());
-  const int64_t channels = std::max<int64_t>(channels_[k], 1);
-  const int64_t last = spec.lastChannel < 0 ? channels - 1 : spec.lastChannel;
-  if (last >= channels) {
-    return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' has " + std::to_string(channels) +
-                        " channel(s) along its last axis");
+  for (size_t k = 0; k < outputNames_.size(); ++k) {
+    WH_ASSIGN_OR_RETURN(int64_t axis, channelAxisOf(rules, outputNames_[k], dims_[k]));
+    channels_[k] = layoutOf(dims_[k], axis);
   }
-  eval::ThresholdF1Accumulator own;
-  for (const auto& batch : outs_) {
-    const std::vector<float> r = channelSlice(batch[k], channels, spec);
-    own.add(r, r, spec.threshold);
+  return Status::ok();
+}
+
+Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
+  std::vector<Scored> scored;
+  int64_t positives = 0;
+  for (const ScoreSpec& spec : specs) {
+    WH_ASSIGN_OR_RETURN(size_t k, outputIndex(outputNames_, spec.output, "--scores " + spec.text()));
+    const auto rank = static_cast<int64_t>(dims_[k].size());
+    const int64_t axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
+    if (axis < 0 || axis >= std::max<int64_t>(rank, 1)) {
+      return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' has rank " + std::to_string(rank) +
+                          ", no axis " + std::to_string(spec.axis));
+    }
+    const Layout layout = layoutOf(dims_[k], axis);
+    const int64_t last = spec.lastChannel < 0 ? layout.channels - 1 : spec.lastChannel;
+    if (last >= layout.channels) {
+      return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' " + data::dimsText(dims_[k]) + " has " +
+                          std::to_string(layout.channels) + " channel(s) along axis " + std::to_string(axis));
+    }
+    eval::ThresholdF1Accumulator own;
+    for (const auto& batch : outs_) {
+      const std::vector<float> r = channelSlice(batch[k], layout, spec);
+      own.add(r, r, spec.threshold);
+    }
+    positives += own.referencePositives();
+    notes.push_back("--scores " + spec.text() + ": " + std::to_string(own.referencePositives()) +
+                    " float scores above the threshold on the --eval data" +
+                    (own.referencePositives() == 0 ? " (its int8 scores above it count as false detections)" : ""));
+    scored.push_back({spec, k, layout});
   }
-  if (own.referencePositives() == 0) {
-    return invalidInput("--scores " + spec.text() +
+  if (positives == 0) {
+    std::string texts;
+    for (const ScoreSpec& spec : specs) texts += (texts.empty() ? "" : " ") + spec.text();
+    return invalidInput("--scores " + texts +
                         ": no score of the float model is above the threshold on the --eval data (an F1 over no "
                         "detection says nothing)");
   }
-  scores_ = spec;
-  scoreOutput_ = static_cast<int>(k);
-  notes.push_back("--scores " + spec.text() + ": " + std::to_string(own.referencePositives()) +
-                  " float scores above the threshold on the --eval data");
+  scores_ = std::move(scored);
   return Status::ok();
 }
 
@@ -279,10 +322,14 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
       }
       std::vector<float> q = eval::floatValues(t, static_cast<int64_t>(r.size()));
       acc.error[k].add(r, q);
-      if (channels_[k] > 1 && static_cast<int64_t>(r.size()) % channels_[k] == 0) acc.channel[k].add(r, q, channels_[k]);
-      if (static_cast<int>(k) == scoreOutput_) {
-        const std::vector<float> rs = channelSlice(r, channels_[k], *scores_), qs = channelSlice(q, channels_[k], *scores_);
-        acc.scoreF1.add(rs, qs, scores_->threshold);
+      const Layout& layout = channels_[k];
+      if (layout.channels > 1 && static_cast<int64_t>(r.size()) % (layout.channels * layout.inner) == 0) {
+        acc.channel[k].add(r, q, layout.channels, layout.inner);
+      }
+      for (const Scored& s : scores_) {
+        if (s.output != k) continue;
+        const std::vector<float> rs = channelSlice(r, s.layout, s.spec), qs = channelSlice(q, s.layout, s.spec);
+        acc.scoreF1.add(rs, qs, s.spec.threshold);
         acc.scoreError.add(rs, qs);
         acc.scored = true;
       }

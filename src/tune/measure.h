@@ -42,11 +42,16 @@ class Reference {
     Metrics first;
   };
   Expected<Measured> measure(const ir::Model& model, int64_t firstSamples, bool firstOnly, int threads);
-  /// Measures the thresholded F1 and the SQNR of `spec`'s score elements from now on
-  /// (Metrics::scoreF1Pct, scoreSqnrDb). An error when the output is not one of the model's, the
-  /// channels are not on its last axis, or no float score is above the threshold (an F1 over no
-  /// detection says nothing).
-  Status setScores(const ScoreSpec& spec);
+  /// Reads the per-channel SQNR of each output along the axis `rules` give it (the last axis
+  /// when no rule names it) from now on. An error when a rule names no output of the model or an
+  /// axis outside an output's rank.
+  Status setChannelAxes(const std::vector<ChannelAxisRule>& rules);
+  /// Measures the thresholded F1 and the SQNR of the score elements of `specs` (pooled) from now
+  /// on (Metrics::scoreF1Pct, scoreSqnrDb). An error when an output is not one of the model's,
+  /// the axis is outside its rank, the channels are not on that axis, or no float score of any
+  /// spec is above its threshold (an F1 over no detection says nothing; one spec without any is
+  /// a note: PicoDet's finest stride may hold no detection on the data).
+  Status setScores(const std::vector<ScoreSpec>& specs);
   /// The inputs of the first batch (what the tuner times per-node latency on).
   Expected<std::vector<data::NamedTensor>> firstInputs() {
     WH_ASSIGN_OR_RETURN(data::Batch b, batch(0));
@@ -64,9 +69,21 @@ class Reference {
   int64_t classes_ = 0;
   bool labelsFit_ = true;
   std::vector<std::string> outputNames_;
-  std::vector<int64_t> channels_;                      ///< per output, along its last axis
-  std::optional<ScoreSpec> scores_;
-  int scoreOutput_ = -1;
+  /// Channels along one axis of an output: element i is in channel (i / inner) % channels.
+  struct Layout {
+    int64_t channels = 1;
+    int64_t inner = 1;
+  };
+  /// `dims`' layout along `axis` (one channel for rank < 2: the output is its own channel).
+  static Layout layoutOf(const std::vector<int64_t>& dims, int64_t axis);
+  std::vector<std::vector<int64_t>> dims_;             ///< per output, of the first batch
+  std::vector<Layout> channels_;                       ///< per output, the per-channel SQNR's axis
+  struct Scored {
+    ScoreSpec spec;
+    size_t output = 0;
+    Layout layout;
+  };
+  std::vector<Scored> scores_;
   std::vector<data::Batch> cached_;                    ///< every batch, when they fit
   std::vector<int64_t> counts_;                        ///< real samples per batch
   std::vector<int64_t> rows_;                          ///< batch dim as run

@@ -1,5 +1,6 @@
-// --scores OUTPUT:CHANNELS:THRESHOLD: which elements of a detector's output are scores that a
-// threshold turns into detections (the --min-score-f1 budget).
+// --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD: which elements of a detector's output are scores
+// that a threshold turns into detections (the --min-score-f1 budget), and --channel-axis: which
+// axis of an output the per-channel SQNR reads.
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -28,6 +29,14 @@ std::optional<int64_t> channelIndex(const std::string& text) {
   return static_cast<int64_t>(*v);
 }
 
+/// An axis: a whole number, negative from the end.
+std::optional<int64_t> axisNumber(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  auto v = channelIndex(text[0] == '-' ? text.substr(1) : text);
+  if (!v) return std::nullopt;
+  return text[0] == '-' ? -*v : *v;
+}
+
 }  // namespace
 
 std::string ScoreSpec::text() const {
@@ -37,19 +46,31 @@ std::string ScoreSpec::text() const {
                              : std::to_string(firstChannel) + "-" + std::to_string(lastChannel);
   char t[32];
   std::snprintf(t, sizeof t, "%g", threshold);
-  return output + ":" + channels + ":" + t;
+  return output + (axis == -1 ? std::string() : ":axis=" + std::to_string(axis)) + ":" + channels + ":" + t;
 }
 
 Expected<ScoreSpec> parseScoreSpec(const std::string& text) {
   const std::string error = "--scores '" + text +
-                            "': expected OUTPUT:CHANNELS:THRESHOLD, CHANNELS a last-axis channel C, a range A-B "
-                            "or * (e.g. scores:1:0.7)";
+                            "': expected OUTPUT[:axis=A]:CHANNELS:THRESHOLD, CHANNELS a channel C, a range B-E or * "
+                            "along axis A (default the last, -1) (e.g. scores:1:0.7, heatmap:axis=1:0:0.2)";
   const size_t second = text.rfind(':');
   if (second == std::string::npos || second == 0) return invalidInput(error);
-  const size_t first = text.rfind(':', second - 1);
+  size_t first = text.rfind(':', second - 1);
   if (first == std::string::npos || first == 0) return invalidInput(error);
   ScoreSpec spec;
-  spec.output = text.substr(0, first);
+  // An optional ":axis=A" field before CHANNELS.
+  const size_t axisField = text.rfind(':', first - 1);
+  const size_t axisStart = axisField == std::string::npos ? 0 : axisField + 1;
+  if (text.compare(axisStart, 5, "axis=") == 0) {
+    const std::string a = text.substr(axisStart + 5, first - axisStart - 5);
+    auto axis = axisNumber(a);
+    if (!axis) return invalidInput("--scores '" + text + "': the axis '" + a + "' is not a whole number (axis=1, axis=-1)");
+    if (axisField == std::string::npos || axisField == 0) return invalidInput(error);
+    spec.axis = *axis;
+    spec.output = text.substr(0, axisField);
+  } else {
+    spec.output = text.substr(0, first);
+  }
   const std::string channels = text.substr(first + 1, second - first - 1);
   auto threshold = wholeNumber(text.substr(second + 1));
   if (!threshold || !std::isfinite(*threshold)) return invalidInput(error);
@@ -63,6 +84,55 @@ Expected<ScoreSpec> parseScoreSpec(const std::string& text) {
   spec.firstChannel = *a;
   spec.lastChannel = *b;
   return spec;
+}
+
+std::string ChannelAxisRule::text() const {
+  const std::string a = automatic ? std::string("auto") : std::to_string(axis);
+  return output.empty() ? a : output + "=" + a;
+}
+
+Expected<ChannelAxisRule> parseChannelAxis(const std::string& text) {
+  ChannelAxisRule rule;
+  const size_t eq = text.rfind('=');
+  std::string a = text;
+  if (eq != std::string::npos) {
+    rule.output = text.substr(0, eq);
+    a = text.substr(eq + 1);
+    if (rule.output.empty()) return invalidInput("--channel-axis '" + text + "': no output name before '='");
+  }
+  if (a == "auto") {
+    rule.automatic = true;
+    return rule;
+  }
+  auto axis = axisNumber(a);
+  if (!axis) {
+    return invalidInput("--channel-axis '" + text +
+                        "': expected AXIS, auto, OUTPUT=AXIS or OUTPUT=auto (AXIS a whole number, negative from the end)");
+  }
+  rule.axis = *axis;
+  return rule;
+}
+
+Expected<int64_t> channelAxisOf(const std::vector<ChannelAxisRule>& rules, const std::string& output,
+                                const std::vector<int64_t>& dims) {
+  const auto rank = static_cast<int64_t>(dims.size());
+  const ChannelAxisRule* chosen = nullptr;
+  for (const ChannelAxisRule& r : rules) {
+    if (r.output == output || (r.output.empty() && (chosen == nullptr || chosen->output.empty()))) chosen = &r;
+  }
+  if (rank == 0) return int64_t{0};
+  if (chosen == nullptr) return rank - 1;
+  if (chosen->automatic) {
+    if (rank >= 4) return int64_t{1};
+    if (rank == 3) return dims[1] < dims[2] ? int64_t{1} : int64_t{2};
+    return rank - 1;
+  }
+  const int64_t axis = chosen->axis < 0 ? chosen->axis + rank : chosen->axis;
+  if (axis < 0 || axis >= rank) {
+    return invalidInput("--channel-axis " + chosen->text() + ": output '" + output + "' has rank " + std::to_string(rank) +
+                        " (" + std::to_string(-rank) + " .. " + std::to_string(rank - 1) + ")");
+  }
+  return axis;
 }
 
 }  // namespace whittle::tune

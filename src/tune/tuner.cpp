@@ -279,7 +279,7 @@ class Search {
   void say(const std::string& line) const {
     if (req_.progress) req_.progress(line);
   }
-  /// The ranking metric: the lowest last-axis channel SQNR under an SQNR budget, else the SQNR
+  /// The ranking metric: the lowest per-channel SQNR under an SQNR budget, else the SQNR
   /// of the class-score output (an accuracy or agreement budget reads only that one; other
   /// outputs, such as a classifier's hidden states, do not count), else the lowest output SQNR
   /// (smoother than accuracy on a few samples).
@@ -689,14 +689,17 @@ Status Search::run() {
   const Budget& budget = req_.budget;
   // ---- Bad input ----
   if (o.quantize.mode != QuantizeMode::kInt8) return invalidInput("an accuracy budget applies to --quantize int8");
-  if (budget.scores && !budget.minScoreF1Pct) return invalidInput("--scores names what --min-score-f1 PCT checks: give both");
+  if (!budget.scores.empty() && !budget.minScoreF1Pct) {
+    return invalidInput("--scores names what --min-score-f1 PCT checks: give both");
+  }
   if (!budget.any() && !req_.sensitivityOnly) {
     return invalidInput(
         "tuning needs a budget: --max-accuracy-drop PP, --min-agreement PCT, --min-sqnr DB or --min-score-f1 PCT (or "
         "--sensitivity-only)");
   }
-  if (budget.minScoreF1Pct && !budget.scores) {
-    return invalidInput("--min-score-f1 needs the scores it checks: --scores OUTPUT:CHANNELS:THRESHOLD (e.g. scores:1:0.7)");
+  if (budget.minScoreF1Pct && budget.scores.empty()) {
+    return invalidInput(
+        "--min-score-f1 needs the scores it checks: --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD (e.g. scores:1:0.7)");
   }
   if (budget.minScoreF1Pct && !(*budget.minScoreF1Pct >= 0 && *budget.minScoreF1Pct <= 100)) {
     return invalidInput("--min-score-f1 must be a percentage in 0..100");
@@ -751,7 +754,8 @@ Status Search::run() {
   // ---- Reference and calibration ----
   say("measuring the float model on the evaluation data");
   WH_ASSIGN_OR_RETURN(ref_, Reference::build(float_, *req_.eval, req_.threads, req_.inputCacheBytes));
-  if (budget.scores) WH_RETURN_IF_ERROR(ref_->setScores(*budget.scores));
+  WH_RETURN_IF_ERROR(ref_->setChannelAxes(budget.channelAxes));
+  if (!budget.scores.empty()) WH_RETURN_IF_ERROR(ref_->setScores(budget.scores));
   for (const auto& n : ref_->notes) result_.notes.push_back(n);
   result_.reference = ref_->own();
   if (budget.maxAccuracyDropPp) {
@@ -1223,9 +1227,16 @@ std::string Budget::text() const {
   std::vector<std::string> parts;
   if (maxAccuracyDropPp) parts.push_back("top-1 drop <= " + num(*maxAccuracyDropPp) + " pp");
   if (minAgreementPct) parts.push_back("top-1 agreement >= " + num(*minAgreementPct) + " %");
-  if (minSqnrDb) parts.push_back("SQNR (per output and last-axis channel) >= " + num(*minSqnrDb) + " dB");
+  if (minSqnrDb) {
+    std::string axes;
+    for (const ChannelAxisRule& r : channelAxes) axes += (axes.empty() ? "" : ", ") + r.text();
+    parts.push_back("SQNR (per output and channel, " + (axes.empty() ? std::string("last axis") : "axis " + axes) +
+                    ") >= " + num(*minSqnrDb) + " dB");
+  }
   if (minScoreF1Pct) {
-    parts.push_back("score F1 (" + (scores ? scores->text() : std::string("?")) + ") >= " + num(*minScoreF1Pct) + " %");
+    std::string specs;
+    for (const ScoreSpec& sc : scores) specs += (specs.empty() ? "" : ", ") + sc.text();
+    parts.push_back("score F1 (" + (specs.empty() ? std::string("?") : specs) + ") >= " + num(*minScoreF1Pct) + " %");
   }
   std::string s;
   for (const auto& p : parts) s += (s.empty() ? "" : " and ") + p;
@@ -1316,7 +1327,15 @@ nlohmann::json tuneResultJson(const TuneRequest& request, const TuneResult& resu
   if (request.budget.minAgreementPct) b["min_agreement_pct"] = *request.budget.minAgreementPct;
   if (request.budget.minSqnrDb) b["min_sqnr_db"] = *request.budget.minSqnrDb;
   if (request.budget.minScoreF1Pct) b["min_score_f1_pct"] = *request.budget.minScoreF1Pct;
-  if (request.budget.scores) b["scores"] = request.budget.scores->text();
+  if (!request.budget.scores.empty()) {
+    // One spec: its text (as before); several: a list.
+    if (request.budget.scores.size() == 1) {
+      b["scores"] = request.budget.scores[0].text();
+    } else {
+      for (const ScoreSpec& sc : request.budget.scores) b["scores"].push_back(sc.text());
+    }
+  }
+  for (const ChannelAxisRule& r : request.budget.channelAxes) b["channel_axes"].push_back(r.text());
   j["budget"] = b;
   j["time_budget_s"] = request.timeBudgetSeconds;
   j["ranking_samples"] = request.rankingSamples;

@@ -97,6 +97,38 @@ TEST_CASE("ChannelErrorAccumulator catches a collapsed low-range channel beside 
   }
 }
 
+TEST_CASE("ChannelErrorAccumulator reads channels on an inner axis ([N, C, H, W])", "[eval][metrics]") {
+  // [2, 3, 4, 5] maps: channel 1 (a heatmap, 0..1) collapses to zero in the test tensor, channels
+  // 0 and 2 (sizes, offsets in the tens) carry a small error. On axis 1 (inner = 4 * 5) the
+  // collapse is its own channel at 0 dB; on the last axis (5 pixel columns) every column mixes
+  // the three maps and stays far above it.
+  const int64_t n = 2, c = 3, h = 4, w = 5;
+  std::vector<float> ref, test;
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t k = 0; k < c; ++k) {
+      for (int64_t i = 0; i < h * w; ++i) {
+        const float v = k == 1 ? static_cast<float>(i % 7) / 7.0f : 20.0f + static_cast<float>(k * 10 + i);
+        ref.push_back(v);
+        test.push_back(k == 1 ? 0.0f : v + 0.05f);
+      }
+    }
+  }
+  eval::ChannelErrorAccumulator axis1;
+  const size_t half = ref.size() / 2;  // one sample per call: streams in chunks
+  axis1.add(std::span(ref).first(half), std::span(test).first(half), c, h * w);
+  axis1.add(std::span(ref).subspan(half), std::span(test).subspan(half), c, h * w);
+  REQUIRE(axis1.channels() == 3);
+  CHECK(axis1.minSqnrDb().second == 1);
+  CHECK(axis1.minSqnrDb().first == Approx(0.0).margin(1e-9));
+  CHECK(axis1.sqnrDb(0) > 40.0);
+  CHECK(axis1.sqnrDb(2) > 40.0);
+
+  eval::ChannelErrorAccumulator last;
+  last.add(ref, test, w);
+  REQUIRE(last.channels() == 5);
+  CHECK(last.minSqnrDb().first > 25.0);  // the collapse hides behind the sizes in every column
+}
+
 TEST_CASE("ThresholdF1Accumulator counts the scores that cross the threshold", "[eval][metrics]") {
   // 6 reference positives; the test drops two near the threshold (0.72 -> 0.69, 0.75 -> 0.5) and
   // adds one (0.65 -> 0.71); far-off scores move without effect. NaN is never positive.

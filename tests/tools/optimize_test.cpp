@@ -339,12 +339,31 @@ TEST_CASE("whittle optimize with an accuracy budget: exit codes, best model, tri
     CHECK_THAT(r.out, Catch::Contains("score F1") && Catch::Contains("kept float: hostile"));
     nlohmann::json log = nlohmann::json::parse(std::ifstream(dir.file("t.json")));
     CHECK(log["budget"]["scores"] == "mm3:*:0");
-    RunResult bad = runWhittle(base + eval + " --min-score-f1 99 --scores mm3:0.5");
-    CHECK(bad.exitCode == 2);
-    CHECK_THAT(bad.out, Catch::Contains("--scores 'mm3:0.5': expected OUTPUT:CHANNELS:THRESHOLD"));
-    RunResult alone = runWhittle(base + eval + " --scores mm3:*:0");
-    CHECK(alone.exitCode == 2);
-    CHECK_THAT(alone.out, Catch::Contains("--scores names what --min-score-f1 PCT checks"));
+  }
+  SECTION("--scores repeated: one F1 over every spec; --channel-axis") {
+    RunResult r = runWhittle(base + eval + " --min-score-f1 99 --scores mm3:axis=1:0-7:0 --scores mm3:8-15:0 " +
+                             "--channel-axis mm3=-1 --trial-log " + q(dir.file("t.json")));
+    INFO(r.out);
+    CHECK(r.exitCode == 0);
+    nlohmann::json log = nlohmann::json::parse(std::ifstream(dir.file("t.json")));
+    CHECK(log["budget"]["scores"] == nlohmann::json::array({"mm3:axis=1:0-7:0", "mm3:8-15:0"}));
+    CHECK(log["budget"]["channel_axes"] == nlohmann::json::array({"mm3=-1"}));
+  }
+  SECTION("bad --scores and --channel-axis: one line naming the spec, exit 2") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"--min-score-f1 99 --scores mm3:0.5", "--scores 'mm3:0.5': expected OUTPUT[:axis=A]:CHANNELS:THRESHOLD"},
+        {"--scores mm3:*:0", "--scores names what --min-score-f1 PCT checks"},
+        {"--min-score-f1 99 --scores mm3:axis=2:*:0", "--scores mm3:axis=2:*:0: output 'mm3' has rank 2, no axis 2"},
+        {"--min-sqnr 20 --channel-axis channels", "--channel-axis 'channels': expected AXIS, auto, OUTPUT=AXIS"},
+        {"--min-sqnr 20 --channel-axis mm3=2", "--channel-axis mm3=2: output 'mm3' has rank 2"},
+        {"--min-sqnr 20 --channel-axis heat=1", "--channel-axis heat=1: the model has no output 'heat'"},
+    };
+    for (const auto& [flags, message] : cases) {
+      RunResult bad = runWhittle(base + eval + " " + flags);
+      INFO(flags << "\n" << bad.out);
+      CHECK(bad.exitCode == 2);
+      CHECK_THAT(bad.out, Catch::Contains(message));
+    }
   }
   SECTION("--sensitivity-only ranks and writes no model") {
     RunResult r = runWhittle(base + eval + " --sensitivity-only");

@@ -195,7 +195,7 @@ TEST_CASE("tune: a score-F1 budget counts the float model's positive scores that
   std::string model = testing::writeHostileModel(dir);
   tune::TuneRequest r = requestFor(dir, model);
   r.budget.minScoreF1Pct = 99;
-  r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 0.0};  // every element of the output (mm3) is a score, positive above 0
+  r.budget.scores = {tune::ScoreSpec{"mm3", 0, -1, 0.0}};  // every element of the output (mm3) is a score, positive above 0
   r.trialLogPath = dir.file("trials.json");
   auto result = tune::tune(r);
   INFO(result.status().message());
@@ -223,7 +223,7 @@ TEST_CASE("tune: a score-F1 budget counts the float model's positive scores that
 
   SECTION("an unreachable F1 is the shortfall in points") {
     r.budget.minScoreF1Pct = 100;
-    r.budget.scores->threshold = -1e-4;  // a threshold among many near-zero scores: flips stay
+    r.budget.scores[0].threshold = -1e-4;  // a threshold among many near-zero scores: flips stay
     r.trialLogPath.clear();
     r.timeBudgetSeconds = 20;
     auto missed = tune::tune(r);
@@ -247,25 +247,25 @@ TEST_CASE("tune: score-F1 budget bad input names the flag", "[tune]") {
     CHECK_THAT(message(), Catch::Contains("--min-score-f1 needs the scores it checks: --scores"));
   }
   SECTION("--scores alone") {
-    r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 0.0};
+    r.budget.scores = {tune::ScoreSpec{"mm3", 0, -1, 0.0}};
     CHECK_THAT(message(), Catch::Contains("--scores names what --min-score-f1 PCT checks"));
   }
   r.budget.minScoreF1Pct = 97;
   SECTION("not a percentage") {
     r.budget.minScoreF1Pct = 120;
-    r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 0.0};
+    r.budget.scores = {tune::ScoreSpec{"mm3", 0, -1, 0.0}};
     CHECK_THAT(message(), Catch::Contains("0..100"));
   }
   SECTION("no such output") {
-    r.budget.scores = tune::ScoreSpec{"boxes", 0, -1, 0.0};
+    r.budget.scores = {tune::ScoreSpec{"boxes", 0, -1, 0.0}};
     CHECK_THAT(message(), Catch::Contains("no output 'boxes'") && Catch::Contains("'mm3'"));
   }
   SECTION("channels past the last axis") {
-    r.budget.scores = tune::ScoreSpec{"mm3", 3, 16, 0.0};
+    r.budget.scores = {tune::ScoreSpec{"mm3", 3, 16, 0.0}};
     CHECK_THAT(message(), Catch::Contains("mm3:3-16:0") && Catch::Contains("16 channel(s)"));
   }
   SECTION("no float score above the threshold") {
-    r.budget.scores = tune::ScoreSpec{"mm3", 0, -1, 1e30};
+    r.budget.scores = {tune::ScoreSpec{"mm3", 0, -1, 1e30}};
     CHECK_THAT(message(), Catch::Contains("no score of the float model is above the threshold"));
   }
 }

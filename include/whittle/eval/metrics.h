@@ -46,15 +46,17 @@ class ErrorAccumulator {
   double maxAbs_ = 0;
 };
 
-/// Error per channel along the last axis of a tensor: elements are laid out row-major, so
-/// element i belongs to channel i % C. A detector that concatenates box coordinates (hundreds
-/// of pixels) with scores (0..1) along its last axis has an output SQNR that the boxes dominate;
-/// the scores' collapse shows only in their own channel. Sums are kept in double.
+/// Error per channel along one axis of a tensor: elements are laid out row-major, so with C
+/// channels on that axis and `inner` elements per step of it (the product of the dims after it)
+/// element i belongs to channel (i / inner) % C; the last axis has inner = 1. A detector that
+/// concatenates box coordinates (hundreds of pixels) with scores (0..1) along its last axis has
+/// an output SQNR that the boxes dominate; the scores' collapse shows only in their own channel
+/// ([N, C, H, W] maps and YOLOv8's [1, 4+C, A] rows hold theirs on axis 1). Sums are kept in double.
 class ChannelErrorAccumulator {
  public:
-  /// Adds elements of `ref` and `test` (same length, a multiple of `channels` >= 1). The first
-  /// call fixes the channel count; a later call with another count is an error.
-  void add(std::span<const float> ref, std::span<const float> test, int64_t channels);
+  /// Adds elements of `ref` and `test` (same length, a multiple of `channels` * `inner`, both
+  /// >= 1). The first call fixes the channel count; a later call with another count is an error.
+  void add(std::span<const float> ref, std::span<const float> test, int64_t channels, int64_t inner = 1);
 
   int64_t channels() const { return static_cast<int64_t>(refSq_.size()); }
   /// SQNR of channel `c` in dB (as ErrorAccumulator::sqnrDb()).

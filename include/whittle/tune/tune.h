@@ -41,33 +41,59 @@
 
 namespace whittle::tune {
 
-/// A detector's scores (--scores OUTPUT:CHANNELS:THRESHOLD): the elements of one output in a
-/// range of its last-axis channels, each a detection when above the threshold (ultraface
-/// "scores:1:0.7": column 1 of [1, A, 2] is the face probability, kept above 0.7).
+/// A detector's scores (--scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD): the elements of one output
+/// in a range of channels along one of its axes (the last unless `axis` says otherwise), each a
+/// detection when above the threshold. ultraface "scores:1:0.7": column 1 of [1, A, 2] is the
+/// face probability, kept above 0.7; CenterFace "537:axis=1:0:0.2": the heatmap, channel 0 of
+/// [1, 1, H, W]; YOLOv8 "output0:axis=1:4-21:0.25": the class rows of [1, 4+C, A].
 struct ScoreSpec {
   std::string output;
   int64_t firstChannel = 0;
   int64_t lastChannel = -1;  ///< inclusive; -1: every channel
   double threshold = 0.5;
-  /// "scores:1:0.7" as parseScoreSpec reads it.
+  int64_t axis = -1;         ///< the channel axis, negative from the end as in ONNX (-1: the last)
+  /// "scores:1:0.7" as parseScoreSpec reads it (":axis=A" only when it is not the last).
   std::string text() const;
 };
 
-/// "OUTPUT:CHANNELS:THRESHOLD" with CHANNELS a channel C, a range A-B, or * (every channel); the
-/// output name may itself hold ':' (the last two fields are split off from the right).
+/// "OUTPUT[:axis=A]:CHANNELS:THRESHOLD" with CHANNELS a channel C, a range A-B, or * (every
+/// channel) and A an axis (negative from the end); the output name may itself hold ':' (the
+/// fields are split off from the right).
 Expected<ScoreSpec> parseScoreSpec(const std::string& text);
+
+/// Which axis of an output holds the channels of the per-channel SQNR (--channel-axis): `AXIS`
+/// or `auto` for every output, `OUTPUT=AXIS` or `OUTPUT=auto` for one (it wins over a rule for
+/// every output). Without a rule the axis is the last one. `auto` takes the channel axis from
+/// the shape: axis 1 of a rank >= 4 output ([N, C, H, W]); of a rank-3 output the shorter of
+/// axes 1 and 2 (the last on a tie: [1, A, C] rows and [1, C, A] maps alike); else the last.
+struct ChannelAxisRule {
+  std::string output;      ///< empty: every output
+  bool automatic = false;  ///< the axis from the shape
+  int64_t axis = -1;       ///< when not automatic, negative from the end
+  std::string text() const;
+};
+Expected<ChannelAxisRule> parseChannelAxis(const std::string& text);
+/// The channel axis (0 .. rank-1) of output `output` of shape `dims` under `rules`; an error
+/// naming the rule when its axis is outside the output's rank. Rank 0 gives 0.
+Expected<int64_t> channelAxisOf(const std::vector<ChannelAxisRule>& rules, const std::string& output,
+                                const std::vector<int64_t>& dims);
 
 /// What the quantized model must keep; every budget given must hold.
 struct Budget {
   std::optional<double> maxAccuracyDropPp;  ///< top-1 percentage points below the float model (needs labels)
   std::optional<double> minAgreementPct;    ///< top-1 agreement with the float model, percent
-  std::optional<double> minSqnrDb;          ///< the lowest SQNR over every output and every last-axis channel
+  std::optional<double> minSqnrDb;          ///< the lowest SQNR over every output and every channel (channelAxes)
   /// F1 of the quantized model's thresholded scores against the float model's, percent
   /// (eval::ThresholdF1Accumulator over `scores`, every evaluation sample): a detector's
   /// detections appear and vanish where a score crosses its threshold, which an SQNR does not
   /// bound (a crowd of faces near the threshold loses some at 27 dB). Needs `scores`.
   std::optional<double> minScoreF1Pct;
-  std::optional<ScoreSpec> scores;
+  /// The scores of --min-score-f1: one spec per output (or per channel range); the F1 and the
+  /// score SQNR pool the elements of every spec (PicoDet's four stride outputs, one budget).
+  std::vector<ScoreSpec> scores;
+  /// The channel axes of the per-channel SQNR (--min-sqnr and the ranking): every output's last
+  /// axis when empty.
+  std::vector<ChannelAxisRule> channelAxes;
 
   bool any() const { return maxAccuracyDropPp || minAgreementPct || minSqnrDb || minScoreF1Pct; }
   /// "accuracy drop <= 0.5 pp", "agreement >= 99 %", ... joined by " and ".
@@ -123,7 +149,7 @@ struct TuneRequest {
 struct Metrics {
   int64_t samples = 0;
   double outputSqnrDb = 0;      ///< the lowest output SQNR
-  double minChannelSqnrDb = 0;  ///< the lowest over outputs and their last-axis channels
+  double minChannelSqnrDb = 0;  ///< the lowest over outputs and their channels (Budget::channelAxes)
   std::string worstOutput;      ///< the output holding minChannelSqnrDb
   int64_t worstChannel = -1;
   std::optional<double> top1Pct;       ///< with labels and a class-score output
