@@ -3,7 +3,7 @@
 // 1x1 / 3x3 / strided / padded / asymmetric / dilated / grouped / depthwise, 1-D and 3-D) and
 // parameter variants that take each path: oneDNN u8s8 and s8s8, uint8 weights shifted to int8,
 // non-zero weight zero points (oneDNN on shifted weights plus window sums) and runtime weights
-// (reference). Also: a chain of quantized ops,
+// (reference), few channels with long windows (im2col + GEMM). Also: a chain of quantized ops,
 // which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
 #include <catch2/catch.hpp>
 
@@ -43,6 +43,11 @@ const std::vector<ConvShape> kShapes = {
     {{1, 80, 40}, 64, {3}, {1}, {1, 1}, {1}},   // Whisper's first Conv1d, shortened
     {{1, 64, 40}, 48, {3}, {2}, {1, 1}, {2}},   // strided and dilated 1-D
     {{1, 16, 30}, 16, {5}, {1}, {2, 2}, {1}, 16},  // depthwise 1-D
+    // Few channels, long windows: im2col + GEMM (openWakeWord's mel front end, shortened;
+    // padded and dilated; 2-D with two channels).
+    {{1, 1, 1400}, 21, {512}, {160}, {0, 0}, {1}},
+    {{2, 1, 300}, 9, {128}, {7}, {5, 3}, {2}},
+    {{1, 2, 12, 80}, 8, {4, 64}, {2, 3}, {1, 2, 0, 3}, {1, 1}},
     {{1, 3, 5, 6, 7}, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}},
 };
 
