@@ -133,6 +133,17 @@ WH_QUANT_SIMD void requantizeRow(const int32_t* a, const int32_t* s, int64_t sSt
   }
 }
 
+// One row of the GEMM path: dst[oc] = requantize(a[oc] + corr[oc] * sum + bias[oc]) in wrapping
+// int32, one sum for the row (requantizeRow reads it per channel, which keeps this loop scalar).
+WH_QUANT_SIMD void requantizeGemmRow(const int32_t* a, int32_t sum, const int32_t* corr, const int32_t* bias,
+                                     const float* scales, uint8_t* dst, int64_t m, float lo, float hi, int32_t zp) {
+  const auto s = static_cast<uint32_t>(sum);
+  for (int64_t oc = 0; oc < m; ++oc) {
+    const uint32_t v = static_cast<uint32_t>(a[oc]) + static_cast<uint32_t>(corr[oc]) * s + static_cast<uint32_t>(bias[oc]);
+    dst[oc] = static_cast<uint8_t>(clampRoundAddZp(static_cast<float>(static_cast<int32_t>(v)) * scales[oc], lo, hi, zp));
+  }
+}
+
 // S[n, p, g] = sum over the channels of group g and the taps of output pixel p's window that fall
 // inside x of (x - xZp), for NCHW x (NHWC when `nhwc`; xDims stay NCHW), pixel-major [N, OH * OW,
 // group] as the passes after oneDNN read it: per-pixel group sums P[n, i, g] in one pass over x,
@@ -183,10 +194,29 @@ void windowSums(const X* x, bool nhwc, int32_t xZp, const std::vector<int64_t>& 
   }
 }
 
+// b[i] ^= 0x80 for i < n: int8 bytes as uint8 ones (x + 128), eight at a time.
+void flipBytes(uint8_t* b, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, b + i, 8);
+    v ^= 0x8080808080808080ull;
+    std::memcpy(b + i, &v, 8);
+  }
+  for (; i < n; ++i) b[i] ^= 0x80;
+}
+
+// Sum of n bytes (wrapping uint32).
+WH_QUANT_SIMD uint32_t byteSum(const uint8_t* b, int64_t n) {
+  uint32_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += b[i];
+  return sum;
+}
+
 // im2col of a 2-D (lifted) convolution with one group: row r = (b * OH + oy) * OW + ox of `cols`
 // holds the k = C * KH * KW bytes of output pixel r's window in (c, kh, kw) order, OIHW weights'
 // order, each byte x ^ flip, taps in the padding `pad`; rowSums[r] = sum of the row - k * aZero
-// (wrapping int32). x is NCHW, or NHWC when `nhwc` (xDims stay NCHW).
+// (wrapping int32) unless rowSums is null (no weight zero point term needs it). x is NCHW, or NHWC when `nhwc` (xDims stay NCHW).
 void im2colU8(const uint8_t* x, bool nhwc, const std::vector<int64_t>& xDims, const ConvGeometry& g, uint8_t flip,
               uint8_t pad, int32_t aZero, uint8_t* cols, int32_t* rowSums, int threads) {
   const int64_t n = xDims[0], c = xDims[1], h = xDims[2], w = xDims[3];
@@ -206,9 +236,9 @@ void im2colU8(const uint8_t* x, bool nhwc, const std::vector<int64_t>& xDims, co
         }
         const int64_t ix0 = ox * g.strides[1] - g.padsBegin[1];
         const int64_t ixLast = ix0 + (kw - 1) * g.dilations[1];
-        if (!nhwc && g.dilations[1] == 1 && ix0 >= 0 && ixLast < w) {  // the whole row of taps inside x
-          const uint8_t* src = x + ((b * c + ch) * h + iy) * w + ix0;
-          for (int64_t kx = 0; kx < kw; ++kx) d[kx] = src[kx] ^ flip;
+        if ((!nhwc || c == 1) && g.dilations[1] == 1 && ix0 >= 0 && ixLast < w) {  // all taps inside x, contiguous
+          std::memcpy(d, x + ((b * c + ch) * h + iy) * w + ix0, static_cast<size_t>(kw));
+          if (flip != 0) flipBytes(d, kw);
           continue;
         }
         for (int64_t kx = 0; kx < kw; ++kx) {
@@ -221,9 +251,7 @@ void im2colU8(const uint8_t* x, bool nhwc, const std::vector<int64_t>& xDims, co
         }
       }
     }
-    uint32_t sum = 0;
-    for (int64_t i = 0; i < k; ++i) sum += dst[i];
-    rowSums[r] = static_cast<int32_t>(sum - static_cast<uint32_t>(k) * static_cast<uint32_t>(aZero));
+    if (rowSums != nullptr) rowSums[r] = static_cast<int32_t>(byteSum(dst, k) - static_cast<uint32_t>(k) * static_cast<uint32_t>(aZero));
   }
 }
 
@@ -599,7 +627,7 @@ class Int8ConvKernel final : public Kernel {
                  {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
     plan.cols.resize(static_cast<size_t>(rows * k));
     plan.gemmAcc.resize(static_cast<size_t>(rows * m));
-    plan.rowSums.resize(static_cast<size_t>(rows));
+    plan.rowSums.assign(static_cast<size_t>(rows), 0);  // stays 0 without weight zero point terms
     plan.gemmBias.resize(static_cast<size_t>(m));
     plan.gemmCorr = wZpCorr_.empty() ? std::vector<int32_t>(static_cast<size_t>(m), 0) : wZpCorr_;
     if (qlinear_) {
@@ -757,7 +785,8 @@ class Int8ConvKernel final : public Kernel {
     const bool s8 = plan.xType == DataType::kInt8;
     const int32_t aZero = xZp + (s8 ? 128 : 0);  // int8 x goes in as uint8: x ^ 0x80 = x + 128
     im2colU8(reinterpret_cast<const uint8_t*>(x.rawData()), xChannelsLast_, plan.xDims, plan.geom, s8 ? 0x80 : 0,
-             static_cast<uint8_t>(aZero), aZero, plan.cols.data(), plan.rowSums.data(), ctx.threads());
+             static_cast<uint8_t>(aZero), aZero, plan.cols.data(), wZpCorr_.empty() ? nullptr : plan.rowSums.data(),
+             ctx.threads());
     plan.src.set_data_handle(plan.cols.data());
     plan.dst.set_data_handle(plan.gemmAcc.data());
     WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.gemmPrim.execute(streamOf(ctx.context()), plan.args); }));
@@ -792,7 +821,7 @@ class Int8ConvKernel final : public Kernel {
     const float* scales = plan.outScales.data();
     const int32_t yZp = plan.yZp;
 #pragma omp parallel for num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
-    for (int64_t r = 0; r < n * hw; ++r) requantizeRow(acc + r * m, sums + r, 0, corr, bias, scales, out + r * m, m, lo, hi, yZp);
+    for (int64_t r = 0; r < n * hw; ++r) requantizeGemmRow(acc + r * m, sums[r], corr, bias, scales, out + r * m, m, lo, hi, yZp);
     if (!yChannelsLast_) nhwcToNchw(out, reinterpret_cast<uint8_t*>(y.mutableRawData()), n, m, hw);
     return Status::ok();
   }
