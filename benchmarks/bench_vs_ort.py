@@ -459,7 +459,8 @@ def main():
                 if name not in specs or not os.path.exists(path):
                     sys.exit(f"bench_vs_ort.py: --file {item}: expected NAME=PATH with NAME a corpus model "
                              "and PATH an existing file")
-                models.append((os.path.basename(path)[:-5], "file", path, specs[name]))
+                # named after the corpus model too: two files both called int8.onnx stay two rows
+                models.append((f"{name} ({os.path.basename(path)})", "file", path, specs[name]))
         for name, _source, path, spec in models:
             try:
                 row = corpus_speed_row(args, name, path, spec)

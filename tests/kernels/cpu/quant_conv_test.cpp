@@ -3,7 +3,7 @@
 // 1x1 / 3x3 / strided / padded / asymmetric / dilated / grouped / depthwise, 1-D and 3-D) and
 // parameter variants that take each path: oneDNN u8s8 and s8s8, uint8 weights shifted to int8,
 // non-zero weight zero points (oneDNN on shifted weights plus window sums) and runtime weights
-// (reference). Also: a chain of quantized ops,
+// (reference), few channels with long windows (im2col + GEMM). Also: a chain of quantized ops,
 // which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
 #include <catch2/catch.hpp>
 
@@ -43,6 +43,11 @@ const std::vector<ConvShape> kShapes = {
     {{1, 80, 40}, 64, {3}, {1}, {1, 1}, {1}},   // Whisper's first Conv1d, shortened
     {{1, 64, 40}, 48, {3}, {2}, {1, 1}, {2}},   // strided and dilated 1-D
     {{1, 16, 30}, 16, {5}, {1}, {2, 2}, {1}, 16},  // depthwise 1-D
+    // Few channels, long windows: im2col + GEMM (openWakeWord's mel front end, shortened;
+    // padded and dilated; 2-D with two channels).
+    {{1, 1, 1400}, 21, {512}, {160}, {0, 0}, {1}},
+    {{2, 1, 300}, 9, {128}, {7}, {5, 3}, {2}},
+    {{1, 2, 12, 80}, 8, {4, 64}, {2, 3}, {1, 2, 0, 3}, {1, 1}},
     {{1, 3, 5, 6, 7}, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}},
 };
 
@@ -384,6 +389,52 @@ TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the 
     for (const char* name : {"q", "c1", "pool", "e1", "e3", "cat"}) {
       CAPTURE(name);
       CHECK(plan.contains(model.graph->findValue(name)));
+    }
+  }
+}
+
+TEST_CASE("A long-window convolution (im2col + GEMM) in a quantized chain gives the bytes of the ops run one by one",
+          "[kernels][quant]") {
+  // Q -> QLinearConv with one input channel and a 128-tap window (the GEMM path) -> a 3-tap conv
+  // over its channels (oneDNN's direct path) -> DQ: the first conv's x and y may live channels-last.
+  std::mt19937_64 rng(19);
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (int32_t wZp : {0, -7}) {
+      CAPTURE(ir::dataTypeName(act), wZp);
+      GraphBuilder gb;
+      const int32_t zp = act == DataType::kUint8 ? 120 : -8;
+      auto q = [&](const std::string& name, float scale, int32_t z) {
+        return std::pair{gb.constant(name + "_s", scalar(scale)), gb.constant(name + "_z", scalar(act, z))};
+      };
+      auto conv = [&](ir::Value* x, std::pair<ir::Value*, ir::Value*> xq, int64_t c, int64_t m, int64_t k, int64_t stride,
+                      int64_t pad, std::pair<ir::Value*, ir::Value*> yq, const std::string& name) {
+        const std::vector<int64_t> wd{m, c, k};
+        std::vector<int32_t> zps(static_cast<size_t>(m), wZp), wv = randomInts(rng, numel(wd), -40, 40);
+        for (size_t i = 0; i < zps.size(); ++i) zps[i] += wZp == 0 ? 0 : static_cast<int32_t>(i % 3);
+        for (size_t i = 0; i < wv.size(); ++i) wv[i] += zps[i / static_cast<size_t>(c * k)];
+        return gb.node("QLinearConv",
+                       {x, xq.first, xq.second, gb.constant(name + "_w", intTensor(DataType::kInt8, wd, wv)),
+                        gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.002f, 0.004f))),
+                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, zps)), yq.first, yq.second,
+                        gb.constant(name + "_b", intTensor(DataType::kInt32, {m}, randomInts(rng, m, -500, 500)))},
+                       {ir::Attribute::makeInts("kernel_shape", {k}), ir::Attribute::makeInts("strides", {stride}),
+                        ir::Attribute::makeInts("pads", {pad, pad})},
+                       name);
+      };
+      ir::Value* x = gb.input("x", DataType::kFloat, {2, 1, 700});
+      auto q0 = q("q0", 0.02f, zp), q1 = q("q1", 0.2f, zp + 3), q2 = q("q2", 0.3f, zp - 2);
+      ir::Value* xq = gb.node("QuantizeLinear", {x, q0.first, q0.second}, {}, "q");
+      ir::Value* c1 = conv(xq, q0, 1, 24, 128, 16, 9, q1, "c1");
+      ir::Value* c2 = conv(c1, q1, 24, 16, 3, 1, 1, q2, "c2");
+      gb.output(gb.node("DequantizeLinear", {c2, q2.first, q2.second}, {}, "dq"));
+      const ir::Model model = gb.build(13);
+      const ir::Tensor xt = floatTensor({2, 1, 700}, randomFloats(rng, 1400, -2.5f, 2.5f));
+      const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xt}});
+      for (int threads : {1, 2}) {
+        auto out = runOutputs(model, {{"x", xt}}, threads);
+        REQUIRE(out.size() == expected.size());
+        for (size_t i = 0; i < out.size(); ++i) CHECK(out[i].bitwiseEqual(expected[i]));
+      }
     }
   }
 }
