@@ -49,6 +49,10 @@ const std::vector<ConvShape> kShapes = {
     {{2, 1, 300}, 9, {128}, {7}, {5, 3}, {2}},
     {{1, 2, 12, 80}, 8, {4, 64}, {2, 3}, {1, 2, 0, 3}, {1, 1}},
     {{1, 3, 5, 6, 7}, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}},
+    // Along H alone (W = 1, a 1-wide kernel): described to oneDNN along W (magika's 5x1 over
+    // [256, 512, 1], shortened; strided, padded and dilated along H).
+    {{1, 32, 40, 1}, 24, {5, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+    {{2, 8, 33, 1}, 16, {3, 1}, {2, 1}, {2, 0, 1, 0}, {2, 1}},
 };
 
 struct Variant {
