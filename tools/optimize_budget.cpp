@@ -27,10 +27,13 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "at least PCT percent (a score above the threshold is a detection; needs --scores)")
       ->group(group);
   cmd.add_option("--scores", args.scores,
-                 "OUTPUT[:axis=A]:CHANNELS:THRESHOLD: the scores --min-score-f1 checks, channels C, B-E or * along "
-                 "axis A of the output (default -1, the last), e.g. scores:1:0.7, heatmap:axis=1:0:0.2 for "
-                 "[N, 1, H, W], output0:axis=1:4-21:0.25 for YOLOv8's [1, 4+C, A]; repeat it for scores in several "
-                 "outputs (one F1 over all of them)")
+                 "OUTPUT[:axis=A]:CHANNELS:THRESHOLD[:peaks[=K[/R]]]: the scores --min-score-f1 checks, channels C, "
+                 "B-E or * along axis A of the output (default -1, the last), e.g. scores:1:0.7, heatmap:axis=1:0:0.2 "
+                 "for [N, 1, H, W], output0:axis=1:4-21:0.25 for YOLOv8's [1, 4+C, A]; repeat it for scores in "
+                 "several outputs (one F1 over all of them). With peaks (a CenterNet-style heatmap: the map on the "
+                 "last two axes) a detection is a cell above the threshold that is also the largest of its K x K "
+                 "neighbourhood (K odd, default 3), found again when the int8 peak is within R cells (default K/2), "
+                 "e.g. heatmap:axis=1:0:0.2:peaks; without, every score above the threshold counts")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group(group);

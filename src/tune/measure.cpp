@@ -10,6 +10,7 @@
 #include "whittle/eval/latency.h"
 #include "whittle/eval/metrics.h"
 #include "whittle/runtime/session.h"
+#include "tune/peaks.h"
 
 namespace whittle::tune {
 namespace {
@@ -53,7 +54,8 @@ std::vector<float> channelSlice(const std::vector<float>& values, const Layout& 
 struct Accumulators {
   std::vector<eval::ErrorAccumulator> error;
   std::vector<eval::ChannelErrorAccumulator> channel;
-  eval::ThresholdF1Accumulator scoreF1;
+  eval::ThresholdF1Accumulator scoreF1;  ///< the cell specs
+  PeakF1Accumulator scorePeaks;          ///< the peak specs (pooled with the cells into one F1)
   eval::ErrorAccumulator scoreError;
   bool scored = false;
   eval::ClassificationAccumulator classes;
@@ -87,7 +89,10 @@ struct Accumulators {
       m.classSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }
     if (scored) {
-      m.scoreF1Pct = scoreF1.f1Pct();
+      const int64_t found = scoreF1.referencePositives() + scoreF1.testPositives() + scorePeaks.referencePeaks() +
+                            scorePeaks.testPeaks();
+      const int64_t both = scoreF1.bothPositive() + scorePeaks.matched();
+      m.scoreF1Pct = found == 0 ? 100.0 : 200.0 * static_cast<double>(both) / static_cast<double>(found);
       const double s = scoreError.sqnrDb();
       m.scoreSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }
@@ -273,16 +278,34 @@ Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
       return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' " + data::dimsText(dims_[k]) + " has " +
                           std::to_string(layout.channels) + " channel(s) along axis " + std::to_string(axis));
     }
-    eval::ThresholdF1Accumulator own;
+    // Peaks: the map is the last two axes, the channel axis before them.
+    int64_t height = 1, width = 1;
+    if (spec.peakWindow > 0) {
+      if (rank < 3 || axis >= rank - 2) {
+        return invalidInput("--scores " + spec.text() + ": peaks need a map on the last two axes of output '" +
+                            spec.output + "' and the channel axis before them; it is " + data::dimsText(dims_[k]) +
+                            " with axis " + std::to_string(axis));
+      }
+      height = dims_[k][static_cast<size_t>(rank - 2)];
+      width = dims_[k][static_cast<size_t>(rank - 1)];
+    }
+    eval::ThresholdF1Accumulator cells;
+    PeakF1Accumulator peaks;
     for (const auto& batch : outs_) {
       const std::vector<float> r = channelSlice(batch[k], layout, spec);
-      own.add(r, r, spec.threshold);
+      if (spec.peakWindow > 0) {
+        peaks.add(r, r, height, width, spec.threshold, spec.peakWindow, spec.peakRadius);
+      } else {
+        cells.add(r, r, spec.threshold);
+      }
     }
-    positives += own.referencePositives();
-    notes.push_back("--scores " + spec.text() + ": " + std::to_string(own.referencePositives()) +
-                    " float scores above the threshold on the --eval data" +
-                    (own.referencePositives() == 0 ? " (its int8 scores above it count as false detections)" : ""));
-    scored.push_back({spec, k, layout});
+    const int64_t own = spec.peakWindow > 0 ? peaks.referencePeaks() : cells.referencePositives();
+    const std::string what = spec.peakWindow > 0 ? "peaks" : "scores";
+    positives += own;
+    notes.push_back("--scores " + spec.text() + ": " + std::to_string(own) + " float " + what +
+                    " above the threshold on the --eval data" +
+                    (own == 0 ? " (its int8 " + what + " above it count as false detections)" : ""));
+    scored.push_back({spec, k, layout, height, width});
   }
   if (positives == 0) {
     std::string texts;
@@ -329,7 +352,11 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
       for (const Scored& s : scores_) {
         if (s.output != k) continue;
         const std::vector<float> rs = channelSlice(r, s.layout, s.spec), qs = channelSlice(q, s.layout, s.spec);
-        acc.scoreF1.add(rs, qs, s.spec.threshold);
+        if (s.spec.peakWindow > 0) {
+          acc.scorePeaks.add(rs, qs, s.height, s.width, s.spec.threshold, s.spec.peakWindow, s.spec.peakRadius);
+        } else {
+          acc.scoreF1.add(rs, qs, s.spec.threshold);
+        }
         acc.scoreError.add(rs, qs);
         acc.scored = true;
       }

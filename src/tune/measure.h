@@ -47,8 +47,10 @@ class Reference {
   /// axis outside an output's rank.
   Status setChannelAxes(const std::vector<ChannelAxisRule>& rules);
   /// Measures the thresholded F1 and the SQNR of the score elements of `specs` (pooled) from now
-  /// on (Metrics::scoreF1Pct, scoreSqnrDb). An error when an output is not one of the model's,
-  /// the axis is outside its rank, the channels are not on that axis, or no float score of any
+  /// on (Metrics::scoreF1Pct, scoreSqnrDb); a peaks spec counts its maps' peaks (tune/peaks.h)
+  /// where the others count elements, into the same F1. An error when an output is not one of the
+  /// model's, the axis is outside its rank, the channels are not on that axis, a peaks spec's
+  /// output has no map on its last two axes after the channel axis, or no float score of any
   /// spec is above its threshold (an F1 over no detection says nothing; one spec without any is
   /// a note: PicoDet's finest stride may hold no detection on the data).
   Status setScores(const std::vector<ScoreSpec>& specs);
@@ -82,6 +84,7 @@ class Reference {
     ScoreSpec spec;
     size_t output = 0;
     Layout layout;
+    int64_t height = 1, width = 1;  ///< the map of a peaks spec (the output's last two axes)
   };
   std::vector<Scored> scores_;
   std::vector<data::Batch> cached_;                    ///< every batch, when they fit

@@ -1,6 +1,7 @@
-// --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD: which elements of a detector's output are scores
+// --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD[:peaks[=K[/R]]]: which elements of a detector's output are scores
 // that a threshold turns into detections (the --min-score-f1 budget), and --channel-axis: which
 // axis of an output the per-channel SQNR reads.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -37,22 +38,8 @@ std::optional<int64_t> axisNumber(const std::string& text) {
   return text[0] == '-' ? -*v : *v;
 }
 
-}  // namespace
-
-std::string ScoreSpec::text() const {
-  std::string channels = lastChannel < 0                ? std::string("*")
-                         : firstChannel == lastChannel
-                             ? std::to_string(firstChannel)
-                             : std::to_string(firstChannel) + "-" + std::to_string(lastChannel);
-  char t[32];
-  std::snprintf(t, sizeof t, "%g", threshold);
-  return output + (axis == -1 ? std::string() : ":axis=" + std::to_string(axis)) + ":" + channels + ":" + t;
-}
-
-Expected<ScoreSpec> parseScoreSpec(const std::string& text) {
-  const std::string error = "--scores '" + text +
-                            "': expected OUTPUT[:axis=A]:CHANNELS:THRESHOLD, CHANNELS a channel C, a range B-E or * "
-                            "along axis A (default the last, -1) (e.g. scores:1:0.7, heatmap:axis=1:0:0.2)";
+/// OUTPUT[:axis=A]:CHANNELS:THRESHOLD (parseScoreSpec without the peaks field).
+Expected<ScoreSpec> parseCells(const std::string& text, const std::string& full, const std::string& error) {
   const size_t second = text.rfind(':');
   if (second == std::string::npos || second == 0) return invalidInput(error);
   size_t first = text.rfind(':', second - 1);
@@ -64,7 +51,7 @@ Expected<ScoreSpec> parseScoreSpec(const std::string& text) {
   if (text.compare(axisStart, 5, "axis=") == 0) {
     const std::string a = text.substr(axisStart + 5, first - axisStart - 5);
     auto axis = axisNumber(a);
-    if (!axis) return invalidInput("--scores '" + text + "': the axis '" + a + "' is not a whole number (axis=1, axis=-1)");
+    if (!axis) return invalidInput("--scores '" + full + "': the axis '" + a + "' is not a whole number (axis=1, axis=-1)");
     if (axisField == std::string::npos || axisField == 0) return invalidInput(error);
     spec.axis = *axis;
     spec.output = text.substr(0, axisField);
@@ -80,9 +67,65 @@ Expected<ScoreSpec> parseScoreSpec(const std::string& text) {
   auto a = channelIndex(channels.substr(0, dash));
   auto b = dash == std::string::npos ? a : channelIndex(channels.substr(dash + 1));
   if (!a || !b) return invalidInput(error);
-  if (*b < *a) return invalidInput("--scores '" + text + "': the channel range " + channels + " is empty");
+  if (*b < *a) return invalidInput("--scores '" + full + "': the channel range " + channels + " is empty");
   spec.firstChannel = *a;
   spec.lastChannel = *b;
+  return spec;
+}
+
+}  // namespace
+
+int64_t defaultPeakRadius(int64_t window) { return std::max<int64_t>(1, window / 2); }
+
+std::string ScoreSpec::text() const {
+  std::string channels = lastChannel < 0                ? std::string("*")
+                         : firstChannel == lastChannel
+                             ? std::to_string(firstChannel)
+                             : std::to_string(firstChannel) + "-" + std::to_string(lastChannel);
+  char t[32];
+  std::snprintf(t, sizeof t, "%g", threshold);
+  std::string peaks;
+  if (peakWindow > 0) {
+    peaks = ":peaks";
+    if (peakWindow != 3 || peakRadius != 1) peaks += "=" + std::to_string(peakWindow);
+    if (peakRadius != defaultPeakRadius(peakWindow)) peaks += "/" + std::to_string(peakRadius);
+  }
+  return output + (axis == -1 ? std::string() : ":axis=" + std::to_string(axis)) + ":" + channels + ":" + t + peaks;
+}
+
+Expected<ScoreSpec> parseScoreSpec(const std::string& full) {
+  const std::string error = "--scores '" + full +
+                            "': expected OUTPUT[:axis=A]:CHANNELS:THRESHOLD[:peaks[=K[/R]]], CHANNELS a channel C, a "
+                            "range B-E or * along axis A (default the last, -1) (e.g. scores:1:0.7, "
+                            "heatmap:axis=1:0:0.2:peaks)";
+  // An optional ":peaks[=K[/R]]" field last (the threshold before it is a number, never "peaks").
+  std::string text = full;
+  int64_t peakWindow = 0, peakRadius = 1;
+  if (const size_t last = full.rfind(':'); last != std::string::npos && full.compare(last + 1, 5, "peaks") == 0) {
+    const std::string field = full.substr(last + 1);
+    text = full.substr(0, last);
+    peakWindow = 3;
+    if (field != "peaks") {
+      const std::string bad = "--scores '" + full + "': '" + field +
+                              "' is not peaks, peaks=K or peaks=K/R (K an odd window >= 3, R a radius in cells >= 0)";
+      if (field[5] != '=') return invalidInput(bad);
+      const std::string value = field.substr(6);
+      const size_t slash = value.find('/');
+      auto k = channelIndex(value.substr(0, slash));
+      if (!k || *k < 3 || *k % 2 == 0) return invalidInput(bad);
+      peakWindow = *k;
+      if (slash != std::string::npos) {
+        auto r = channelIndex(value.substr(slash + 1));
+        if (!r) return invalidInput(bad);
+        peakRadius = *r;
+      } else {
+        peakRadius = defaultPeakRadius(peakWindow);
+      }
+    }
+  }
+  WH_ASSIGN_OR_RETURN(ScoreSpec spec, parseCells(text, full, error));
+  spec.peakWindow = peakWindow;
+  spec.peakRadius = peakRadius;
   return spec;
 }
 

@@ -143,5 +143,34 @@ TEST_CASE("Reference: scores on axis 1 of [N, C, H, W] count the heatmap's detec
   }
 }
 
+TEST_CASE("Reference: peaks of the heatmap channel count its local maxima", "[tune]") {
+  Fixture f;
+  SECTION("the collapsed heatmap loses every float peak") {
+    const Metrics m = f.measureScores({"add:axis=1:1:0.5:peaks"});
+    CHECK(*m.scoreF1Pct == Approx(0.0));
+    CHECK(std::any_of(f.ref->notes.begin(), f.ref->notes.end(), [](const std::string& n) {
+      return n.find("add:axis=1:1:0.5:peaks: ") != std::string::npos && n.find(" float peaks above") != std::string::npos;
+    }));
+  }
+  SECTION("the kept channels keep their peaks, pooled with cells into one F1") {
+    // Channel 0 (20 + x) is unchanged: every peak found; pooled with the lost heatmap cells the
+    // F1 is 2 |peaks| / (|peaks| + |peaks| + |heatmap cells|), strictly between 0 and 100.
+    const Metrics kept = f.measureScores({"add:axis=1:0:20.5:peaks=3/0"});
+    CHECK(*kept.scoreF1Pct == Approx(100.0));
+    const Metrics pooled = f.measureScores({"add:axis=1:0:20.5:peaks", "add:axis=1:1:0.5"});
+    CHECK(*pooled.scoreF1Pct > 0.0);
+    CHECK(*pooled.scoreF1Pct < 100.0);
+  }
+  SECTION("peaks need the map on the last two axes") {
+    auto last = f.ref->setScores({ScoreSpec{"add", 1, 1, 0.5, -1, 3, 1}});
+    REQUIRE_FALSE(last.isOk());
+    CHECK_THAT(last.message(), Catch::Contains("--scores add:1:0.5:peaks") && Catch::Contains("last two axes") &&
+                                   Catch::Contains("axis 3"));
+    auto rows = f.ref->setScores({ScoreSpec{"add", 1, 1, 0.5, 2, 3, 1}});
+    REQUIRE_FALSE(rows.isOk());
+    CHECK_THAT(rows.message(), Catch::Contains("axis 2"));
+  }
+}
+
 }  // namespace
 }  // namespace whittle::tune

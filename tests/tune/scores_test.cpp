@@ -42,6 +42,52 @@ TEST_CASE("parseScoreSpec reads OUTPUT:CHANNELS:THRESHOLD", "[tune]") {
   CHECK_THAT(empty.status().message(), Catch::Contains("range 5-2 is empty"));
 }
 
+TEST_CASE("parseScoreSpec reads a peaks field", "[tune]") {
+  auto plain = tune::parseScoreSpec("537:axis=1:0:0.2");
+  REQUIRE(plain.isOk());
+  CHECK(plain->peakWindow == 0);
+
+  auto peaks = tune::parseScoreSpec("537:axis=1:0:0.2:peaks");
+  REQUIRE(peaks.isOk());
+  CHECK(peaks->output == "537");
+  CHECK(peaks->axis == 1);
+  CHECK(peaks->threshold == Approx(0.2));
+  CHECK(peaks->peakWindow == 3);
+  CHECK(peaks->peakRadius == 1);
+  CHECK(peaks->text() == "537:axis=1:0:0.2:peaks");
+
+  auto five = tune::parseScoreSpec("heat:0:0.3:peaks=5");
+  REQUIRE(five.isOk());
+  CHECK(five->peakWindow == 5);
+  CHECK(five->peakRadius == 2);
+  CHECK(five->text() == "heat:0:0.3:peaks=5");
+
+  auto radius = tune::parseScoreSpec("heat:axis=-3:*:0.3:peaks=3/2");
+  REQUIRE(radius.isOk());
+  CHECK(radius->axis == -3);
+  CHECK(radius->lastChannel == -1);
+  CHECK(radius->peakWindow == 3);
+  CHECK(radius->peakRadius == 2);
+  CHECK(radius->text() == "heat:axis=-3:*:0.3:peaks=3/2");
+  auto exact = tune::parseScoreSpec("heat:0:0.3:peaks=7/0");
+  REQUIRE(exact.isOk());
+  CHECK(exact->peakRadius == 0);
+  CHECK(exact->text() == "heat:0:0.3:peaks=7/0");
+
+  for (const char* bad : {"heat:0:0.3:peaks=4", "heat:0:0.3:peaks=1", "heat:0:0.3:peaks=", "heat:0:0.3:peaks=3/",
+                          "heat:0:0.3:peaks=3/-1", "heat:0:0.3:peaksx", "heat:0:0.3:peaks=a"}) {
+    INFO(bad);
+    auto r = tune::parseScoreSpec(bad);
+    REQUIRE_FALSE(r.isOk());
+    CHECK_THAT(r.status().message(), Catch::Contains("--scores '" + std::string(bad) + "'") &&
+                                         Catch::Contains("peaks=K/R"));
+  }
+  // The rest of the spec is checked as without the field; the message quotes the whole spec.
+  auto noThreshold = tune::parseScoreSpec("heat:0:peaks");
+  REQUIRE_FALSE(noThreshold.isOk());
+  CHECK_THAT(noThreshold.status().message(), Catch::Contains("--scores 'heat:0:peaks'"));
+}
+
 TEST_CASE("parseScoreSpec reads an axis field", "[tune]") {
   auto heat = tune::parseScoreSpec("537:axis=1:0:0.2");
   REQUIRE(heat.isOk());

@@ -52,14 +52,25 @@ struct ScoreSpec {
   int64_t lastChannel = -1;  ///< inclusive; -1: every channel
   double threshold = 0.5;
   int64_t axis = -1;         ///< the channel axis, negative from the end as in ONNX (-1: the last)
+  /// Peaks instead of cells (":peaks[=K[/R]]", a CenterNet-style heatmap): 0 counts every element
+  /// above the threshold; K (odd, >= 3) counts an element only when it is also the largest of its
+  /// K x K neighbourhood on the output's last two axes (the map; the channel axis is before them),
+  /// as the decoder's max-pool NMS keeps it, and a float peak is found again when an int8 peak is
+  /// within `peakRadius` cells (Chebyshev distance). A face is one peak amid many cells above the
+  /// threshold: counting cells weighs a blob by its area, counting peaks weighs it once.
+  int64_t peakWindow = 0;
+  int64_t peakRadius = 1;  ///< default K / 2 (1 for K = 3)
   /// "scores:1:0.7" as parseScoreSpec reads it (":axis=A" only when it is not the last).
   std::string text() const;
 };
 
-/// "OUTPUT[:axis=A]:CHANNELS:THRESHOLD" with CHANNELS a channel C, a range A-B, or * (every
-/// channel) and A an axis (negative from the end); the output name may itself hold ':' (the
-/// fields are split off from the right).
+/// "OUTPUT[:axis=A]:CHANNELS:THRESHOLD[:peaks[=K[/R]]]" with CHANNELS a channel C, a range A-B,
+/// or * (every channel) and A an axis (negative from the end); `peaks` counts local maxima of the
+/// map in a K x K window (K odd, default 3) matched within R cells (default K / 2). The output name
+/// may itself hold ':' (the fields are split off from the right).
 Expected<ScoreSpec> parseScoreSpec(const std::string& text);
+/// The matching radius of a peaks field that names only the window K: K / 2, at least 1.
+int64_t defaultPeakRadius(int64_t window);
 
 /// Which axis of an output holds the channels of the per-channel SQNR (--channel-axis): `AXIS`
 /// or `auto` for every output, `OUTPUT=AXIS` or `OUTPUT=auto` for one (it wins over a rule for
