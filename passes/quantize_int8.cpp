@@ -332,7 +332,7 @@ void QuantizeInt8::choose(GraphWork& work) const {
       continue;
     }
     std::vector<size_t> idx = activationInputs(*n, *rule, body);
-    if (idx.empty() && readsDequantized(*n) && selected(*n, *rule)) ++work.alreadyQuantized;
+    if (idx.empty() && readsDequantized(*n)) ++work.alreadyQuantized;
     if (idx.empty()) {
       if (fromTable) tableOutputs.insert(n->output(0));
       continue;

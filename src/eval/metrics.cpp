@@ -108,10 +108,12 @@ void ThresholdF1Accumulator::add(std::span<const float> ref, std::span<const flo
   }
 }
 
-double ThresholdF1Accumulator::f1Pct() const {
-  if (ref_ + test_ == 0) return 100.0;
-  return 200.0 * static_cast<double>(both_) / static_cast<double>(ref_ + test_);
+double f1Pct(int64_t both, int64_t reference, int64_t tested) {
+  if (reference + tested == 0) return 100.0;
+  return 200.0 * static_cast<double>(both) / static_cast<double>(reference + tested);
 }
+
+double ThresholdF1Accumulator::f1Pct() const { return eval::f1Pct(both_, ref_, test_); }
 
 void RelativeErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
   WH_CHECK(ref.size() == test.size(), "RelativeErrorAccumulator::add: lengths differ");

@@ -555,7 +555,7 @@ Status Lowering::keepChannelsLast() {
   std::unordered_set<const ir::Value*> forced;  // values that must stay channels first
   std::unordered_set<const ir::Value*> convOutputs;
   std::unordered_map<const ir::Node*, Role> roles;
-  for (const ir::Node* n : nodes) {
+  for (ir::Node* n : nodes) {
     Role role = roleOf(n);
     roles[n] = role;
     switch (role) {
@@ -587,7 +587,7 @@ Status Lowering::keepChannelsLast() {
           const ir::Value* in = n->input(i);
           if (in == nullptr || (unary && i > 0) || (!unary && ir::scalarConstant(in, kSession))) continue;
           if (binary && channelVectorLength(in) > 0) {  // follows the output's layout (reshaped below)
-            channelOperands.emplace_back(const_cast<ir::Node*>(n), i);
+            channelOperands.emplace_back(n, i);
             continue;
           }
           classes.unite(in, n->output(0));

@@ -89,10 +89,9 @@ struct Accumulators {
       m.classSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }
     if (scored) {
-      const int64_t found = scoreF1.referencePositives() + scoreF1.testPositives() + scorePeaks.referencePeaks() +
-                            scorePeaks.testPeaks();
-      const int64_t both = scoreF1.bothPositive() + scorePeaks.matched();
-      m.scoreF1Pct = found == 0 ? 100.0 : 200.0 * static_cast<double>(both) / static_cast<double>(found);
+      m.scoreF1Pct = eval::f1Pct(scoreF1.bothPositive() + scorePeaks.matched(),
+                                 scoreF1.referencePositives() + scorePeaks.referencePeaks(),
+                                 scoreF1.testPositives() + scorePeaks.testPeaks());
       const double s = scoreError.sqnrDb();
       m.scoreSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
     }

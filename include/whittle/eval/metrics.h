@@ -70,6 +70,10 @@ class ChannelErrorAccumulator {
   std::vector<double> noiseSq_;
 };
 
+/// F1 in percent of detections matched between a reference and a tested run:
+///   200 |both| / (|reference| + |tested|), and 100 when neither side has any.
+double f1Pct(int64_t both, int64_t reference, int64_t tested);
+
 /// Threshold decisions of a tested tensor against a reference: an element is positive when it
 /// is above the threshold (a detector's score: the anchor or cell becomes a detection). What a
 /// detector's decoded output loses shows here before box regression and NMS: an int8 score that
