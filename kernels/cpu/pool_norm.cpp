@@ -38,14 +38,16 @@ WH_SIMD_CLONES void affinePlaneSimd(const T* x, T* y, int64_t n, T a, T b) {
   affinePlane<T, kRelu>(x, y, n, a, b);
 }
 
-/// y = max(x * a + b, 0) per element over `rows` rows of c channels: [N, H, W, C] float32.
-WH_SIMD_CLONES void affineReluRows(const float* x, float* y, int64_t rows, int64_t c, const float* a, const float* b) {
+/// y = x * a[ch] + b[ch] per element over `rows` rows of c channels ([N, H, W, C] float32), then
+/// Relu's max(y, 0) when kRelu.
+template <bool kRelu>
+WH_SIMD_CLONES void affineRows(const float* x, float* y, int64_t rows, int64_t c, const float* a, const float* b) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * c;
     float* yr = y + r * c;
     for (int64_t ch = 0; ch < c; ++ch) {
       const float v = xr[ch] * a[ch] + b[ch];
-      yr[ch] = v > 0.0f ? v : 0.0f;
+      yr[ch] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
     }
   }
 }
@@ -128,7 +130,8 @@ Status runBatchNorm(KernelContext& ctx, float epsilon, float momentum, bool trai
     ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
     const int64_t rows = n * spatial;
     parallelChunks(rows, ctx.threads(), std::max<int64_t>(1, 32768 / std::max<int64_t>(c, 1)), [&](int64_t r0, int64_t r1) {
-      affineReluRows(x.data<float>() + r0 * c, y.mutableData<float>() + r0 * c, r1 - r0, c, af.data(), bf.data());
+      (relu ? affineRows<true> : affineRows<false>)(x.data<float>() + r0 * c, y.mutableData<float>() + r0 * c, r1 - r0, c,
+                                                    af.data(), bf.data());
     });
   } else if (type == ir::DataType::kFloat) {
     ir::Tensor& y = ctx.allocateOutput(0, type, x.dims());
