@@ -37,6 +37,7 @@ struct CompareArgs {
   std::vector<std::string> metrics;
   std::string tokensInput = "input_ids";
   std::string output;
+  std::vector<std::string> channelAxes;
   // Reports and gates.
   report::ReportPaths reports;
   report::Gates gates;
@@ -49,8 +50,9 @@ void printSummary(const report::CompareResult& r) {
     std::printf("  output %s: SQNR %s, cosine %.6f, max |err| %.4g, mean |err| %.4g", o.name.c_str(),
                 formatDb(o.sqnrDb, 2).c_str(), o.cosine, o.maxAbsError, o.meanAbsError);
     if (o.channels > 1) {
-      std::printf(", lowest channel SQNR %s (channel %lld of %lld on the last axis)", formatDb(o.minChannelSqnrDb, 2).c_str(),
-                  static_cast<long long>(o.minChannel), static_cast<long long>(o.channels));
+      std::printf(", lowest channel SQNR %s (channel %lld of %lld on axis %lld)", formatDb(o.minChannelSqnrDb, 2).c_str(),
+                  static_cast<long long>(o.minChannel), static_cast<long long>(o.channels),
+                  static_cast<long long>(o.channelAxis));
     }
     if (o.agreement) std::printf(", top-1 agreement %.2f %%", *o.agreement * 100);
     if (o.perplexityOriginal) {
@@ -109,6 +111,11 @@ int runCompare(const CompareArgs& args) {
   options.metrics = args.metrics;
   options.tokensInput = args.tokensInput;
   options.output = args.output;
+  for (const std::string& text : args.channelAxes) {
+    auto rule = eval::parseChannelAxis(text);
+    if (!rule.isOk()) return reportError(rule.status());
+    options.channelAxes.push_back(*rule);
+  }
   options.progress = [&bar](std::string_view phase, int64_t done, int64_t total) { bar.update(phase, done, total); };
   auto result = report::compareFiles(args.original, args.optimized, *spec, options, args.gates, args.reports);
   bar.finish();
@@ -183,6 +190,13 @@ void registerCompare(CLI::App& app) {
   cmd->add_option("--min-agreement", a->gates.minAgreement,
                   "Gate: at least PCT % of samples keep the same top-1 class");
   cmd->add_option("--min-sqnr", a->gates.minSqnr, "Gate: every output's SQNR is at least DB dB");
+  cmd->add_option("--min-channel-sqnr", a->gates.minChannelSqnr,
+                  "Gate: every channel of every output (along --channel-axis) has an SQNR of at least DB dB: a detector's "
+                  "collapsed score channel that its box coordinates hide from the output SQNR");
+  cmd->add_option("--channel-axis", a->channelAxes,
+                  "Which axis holds an output's channels for the per-channel SQNR: AXIS or auto for every output, "
+                  "OUTPUT=AXIS for one (repeatable; default the last axis; auto: axis 1 of [N, C, H, W], the shorter of "
+                  "axes 1 and 2 of a rank-3 output)");
   cmd->add_option("--min-speedup", a->gates.minSpeedup, "Gate: original p50 / optimized p50 is at least X");
   cmd->add_option("--max-size-ratio", a->gates.maxSizeRatio, "Gate: optimized / original file size is at most R");
   cmd->callback([a] { setExitCode(runCompare(*a)); });

@@ -36,21 +36,23 @@ int64_t classCount(std::span<const int64_t> dims, int64_t rows) {
 
 }  // namespace
 
-int64_t lastAxisChannels(std::span<const int64_t> dims) {
-  return dims.size() >= 2 && dims.back() >= 1 ? dims.back() : 1;
-}
-
 namespace {
 
+/// Output error, with the per-channel SQNR read along `axis` of the output (fixed from its
+/// first batch; -1: one channel). A later batch whose channel count differs (a dynamic dim on
+/// that axis) ends the per-channel measure: it is not defined then.
 class ErrorMetric final : public MetricAccumulator {
  public:
+  ErrorMetric(int64_t axis, Status error) : axis_(axis), error_(std::move(error)) {}
   Status add(const OutputBatch& batch) override {
+    if (!error_.isOk()) return error_;
     acc_.add(batch.original, batch.optimized);
-    int64_t c = lastAxisChannels(batch.dims);
-    if (channels_.channels() == 0 || channels_.channels() == c) {
-      channels_.add(batch.original, batch.optimized, c);
+    const ChannelLayout l = channelLayout(std::vector<int64_t>(batch.dims.begin(), batch.dims.end()), axis_);
+    if (!channelsChanged_ && (channels_.channels() == 0 || channels_.channels() == l.channels) &&
+        batch.original.size() % static_cast<size_t>(l.channels * l.inner) == 0) {
+      channels_.add(batch.original, batch.optimized, l.channels, l.inner);
     } else {
-      channelsChanged_ = true;  // a dynamic last dim: per-channel error is not defined
+      channelsChanged_ = true;
     }
     return Status::ok();
   }
@@ -65,6 +67,7 @@ class ErrorMetric final : public MetricAccumulator {
       auto [sqnr, channel] = channels_.minSqnrDb();
       m.minChannelSqnrDb = sqnr;
       m.minChannel = channel;
+      m.channelAxis = axis_;
     } else {
       m.minChannelSqnrDb = m.sqnrDb;
       m.minChannel = m.elements > 0 ? 0 : -1;
@@ -72,6 +75,8 @@ class ErrorMetric final : public MetricAccumulator {
   }
 
  private:
+  int64_t axis_;
+  Status error_;
   ErrorAccumulator acc_;
   ChannelErrorAccumulator channels_;
   bool channelsChanged_ = false;
@@ -138,10 +143,13 @@ SplitResults split(const std::vector<runtime::NamedTensor>& results, const std::
 
 }  // namespace
 
-MetricFactory errorMetric() {
-  return [](const OutputInfo& output) -> std::unique_ptr<MetricAccumulator> {
+MetricFactory errorMetric(std::vector<ChannelAxisRule> channelAxes) {
+  return [rules = std::move(channelAxes)](const OutputInfo& output) -> std::unique_ptr<MetricAccumulator> {
     if (!output.paired) return nullptr;
-    return std::make_unique<ErrorMetric>();
+    // An axis outside this output's rank is an error at its first batch, naming the rule.
+    auto axis = channelAxisOf(rules, output.name, output.dims);
+    if (!axis.isOk()) return std::make_unique<ErrorMetric>(-1, axis.status());
+    return std::make_unique<ErrorMetric>(output.dims.size() >= 2 ? *axis : -1, Status::ok());
   };
 }
 

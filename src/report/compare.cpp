@@ -130,11 +130,15 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   eval::EvalOptions evalOptions;
   evalOptions.batchSize = options.batchSize;
   evalOptions.progress = options.progress;
+  std::vector<std::string> outputNames;
+  for (const ir::Value* v : original.graph->outputs()) outputNames.push_back(v->name());
+  WH_RETURN_IF_ERROR(eval::checkChannelAxisOutputs(options.channelAxes, outputNames).withContext(originalPath));
+  evalOptions.metrics = {eval::errorMetric(options.channelAxes), eval::classificationMetric()};
   if (!options.output.empty()) {
-    bool found = false;
-    for (const ir::Value* v : original.graph->outputs()) found = found || v->name() == options.output;
-    if (!found) return invalidInput("--output '" + options.output + "': " + originalPath + " has no output of that name");
-    evalOptions.metrics = {eval::errorMetric(), eval::classificationMetric(options.output)};
+    if (std::find(outputNames.begin(), outputNames.end(), options.output) == outputNames.end()) {
+      return invalidInput("--output '" + options.output + "': " + originalPath + " has no output of that name");
+    }
+    evalOptions.metrics = {eval::errorMetric(options.channelAxes), eval::classificationMetric(options.output)};
   }
   for (const std::string& metric : options.metrics) {
     if (metric == "perplexity") {
@@ -216,6 +220,27 @@ Status evaluateGates(CompareResult& result, const Gates& gates) {
     bool ok = s >= *gates.minSqnr;
     add("min-sqnr", *gates.minSqnr, s, ok,
         "output SQNR " + formatDb(s) + " " + (ok ? ">=" : "<") + " " + fmt("%g", *gates.minSqnr) + " dB");
+  }
+  if (gates.minChannelSqnr) {
+    const OutputMetrics* worst = nullptr;
+    for (const auto& o : result.outputs) {
+      if (worst == nullptr || std::min(o.sqnrDb, o.minChannelSqnrDb) < std::min(worst->sqnrDb, worst->minChannelSqnrDb)) {
+        worst = &o;
+      }
+    }
+    double s = result.minChannelSqnr();
+    bool ok = s >= *gates.minChannelSqnr;
+    std::string where;
+    if (worst != nullptr) {
+      where = " at '" + worst->name + "'";
+      if (worst->channels > 1 && worst->minChannelSqnrDb <= worst->sqnrDb) {
+        where += " channel " + std::to_string(worst->minChannel) + " of " + std::to_string(worst->channels) + " on axis " +
+                 std::to_string(worst->channelAxis);
+      }
+    }
+    add("min-channel-sqnr", *gates.minChannelSqnr, s, ok,
+        "lowest channel SQNR " + formatDb(s) + where + " " + (ok ? ">=" : "<") + " " + fmt("%g", *gates.minChannelSqnr) +
+            " dB");
   }
   if (gates.minSpeedup) {
     if (result.originalLatency.runs == 0) return invalidInput("--min-speedup needs timed runs (--latency-runs > 0)");

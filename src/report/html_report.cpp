@@ -57,7 +57,7 @@ section,figure{break-inside:avoid}details{display:block}details>*{display:block}
 std::string channelText(const OutputMetrics& o) {
   if (o.channels <= 1) return "—";
   return formatDb(o.minChannelSqnrDb, 2) + " (channel " + std::to_string(o.minChannel) + " of " +
-         std::to_string(o.channels) + ")";
+         std::to_string(o.channels) + " on axis " + std::to_string(o.channelAxis) + ")";
 }
 
 std::string card(const std::string& key, const std::string& value, const std::string& id) {

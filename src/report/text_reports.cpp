@@ -126,6 +126,7 @@ std::string jsonReport(const CompareResult& r) {
     x["channels"] = o.channels;
     x["min_channel_sqnr_db"] = number(o.minChannelSqnrDb);
     x["min_channel"] = o.minChannel;
+    x["channel_axis"] = o.channelAxis;
     x["max_abs_error"] = number(o.maxAbsError);
     x["mean_abs_error"] = number(o.meanAbsError);
     x["class_scores"] = o.classScores;
@@ -242,7 +243,7 @@ std::string markdownReport(const CompareResult& r) {
           (p->perplexityOptimized ? fmt("%+.2f %%", CompareResult::perplexityIncreasePct(*p)) : std::string("?")) + " |\n";
   }
   md += "| output SQNR (min) | | | " + formatDb(r.minOutputSqnr()) + " |\n";
-  md += "| per-channel SQNR (min over the last axis) | | | " + formatDb(r.minChannelSqnr()) + " |\n";
+  md += "| per-channel SQNR (min over each output's channel axis) | | | " + formatDb(r.minChannelSqnr()) + " |\n";
   if (r.originalLatency.runs > 0) {
     md += "| p50 latency | " + fmt("%.3f ms", r.originalLatency.p50Ms) + " | " +
           fmt("%.3f ms", r.optimizedLatency.p50Ms) + " | " + fmt("%.2fx", r.speedup()) + " |\n";

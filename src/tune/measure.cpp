@@ -159,7 +159,7 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
         const ir::Tensor& t = (*outs)[k].second;
         ref->outputNames_.push_back((*outs)[k].first);
         ref->dims_.push_back(t.dims());
-        ref->channels_.push_back(layoutOf(t.dims(), t.rank() - 1));
+        ref->channels_.push_back(eval::channelLayout(t.dims(), t.rank() - 1));
         int64_t c = isNumeric(t.dtype()) ? classCount(t.dims(), rows) : 0;
         if (c > 0) candidates.emplace_back(k, c);
       }
@@ -228,14 +228,6 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   return ref;
 }
 
-Reference::Layout Reference::layoutOf(const std::vector<int64_t>& dims, int64_t axis) {
-  Layout l;
-  if (dims.size() < 2 || axis < 0 || axis >= static_cast<int64_t>(dims.size())) return l;
-  l.channels = std::max<int64_t>(dims[static_cast<size_t>(axis)], 1);
-  for (size_t i = static_cast<size_t>(axis) + 1; i < dims.size(); ++i) l.inner *= std::max<int64_t>(dims[i], 1);
-  return l;
-}
-
 namespace {
 
 /// The output named `name`, or an error for `flag` listing the outputs.
@@ -255,7 +247,7 @@ Status Reference::setChannelAxes(const std::vector<ChannelAxisRule>& rules) {
   }
   for (size_t k = 0; k < outputNames_.size(); ++k) {
     WH_ASSIGN_OR_RETURN(int64_t axis, channelAxisOf(rules, outputNames_[k], dims_[k]));
-    channels_[k] = layoutOf(dims_[k], axis);
+    channels_[k] = eval::channelLayout(dims_[k], axis);
   }
   return Status::ok();
 }
@@ -271,7 +263,7 @@ Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
       return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' has rank " + std::to_string(rank) +
                           ", no axis " + std::to_string(spec.axis));
     }
-    const Layout layout = layoutOf(dims_[k], axis);
+    const Layout layout = eval::channelLayout(dims_[k], axis);
     const int64_t last = spec.lastChannel < 0 ? layout.channels - 1 : spec.lastChannel;
     if (last >= layout.channels) {
       return invalidInput("--scores " + spec.text() + ": output '" + spec.output + "' " + data::dimsText(dims_[k]) + " has " +

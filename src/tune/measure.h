@@ -71,13 +71,9 @@ class Reference {
   int64_t classes_ = 0;
   bool labelsFit_ = true;
   std::vector<std::string> outputNames_;
-  /// Channels along one axis of an output: element i is in channel (i / inner) % channels.
-  struct Layout {
-    int64_t channels = 1;
-    int64_t inner = 1;
-  };
-  /// `dims`' layout along `axis` (one channel for rank < 2: the output is its own channel).
-  static Layout layoutOf(const std::vector<int64_t>& dims, int64_t axis);
+  /// Channels along one axis of an output: element i is in channel (i / inner) % channels
+  /// (one channel for rank < 2: the output is its own channel).
+  using Layout = eval::ChannelLayout;
   std::vector<std::vector<int64_t>> dims_;             ///< per output, of the first batch
   std::vector<Layout> channels_;                       ///< per output, the per-channel SQNR's axis
   struct Scored {

@@ -1,6 +1,5 @@
 // --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD[:peaks[=K[/R]]]: which elements of a detector's output are scores
-// that a threshold turns into detections (the --min-score-f1 budget), and --channel-axis: which
-// axis of an output the per-channel SQNR reads.
+// that a threshold turns into detections (the --min-score-f1 budget).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -30,14 +29,6 @@ std::optional<int64_t> channelIndex(const std::string& text) {
   return static_cast<int64_t>(*v);
 }
 
-/// An axis: a whole number, negative from the end.
-std::optional<int64_t> axisNumber(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  auto v = channelIndex(text[0] == '-' ? text.substr(1) : text);
-  if (!v) return std::nullopt;
-  return text[0] == '-' ? -*v : *v;
-}
-
 /// OUTPUT[:axis=A]:CHANNELS:THRESHOLD (parseScoreSpec without the peaks field).
 Expected<ScoreSpec> parseCells(const std::string& text, const std::string& full, const std::string& error) {
   const size_t second = text.rfind(':');
@@ -50,7 +41,7 @@ Expected<ScoreSpec> parseCells(const std::string& text, const std::string& full,
   const size_t axisStart = axisField == std::string::npos ? 0 : axisField + 1;
   if (text.compare(axisStart, 5, "axis=") == 0) {
     const std::string a = text.substr(axisStart + 5, first - axisStart - 5);
-    auto axis = axisNumber(a);
+    auto axis = eval::parseAxisNumber(a);
     if (!axis) return invalidInput("--scores '" + full + "': the axis '" + a + "' is not a whole number (axis=1, axis=-1)");
     if (axisField == std::string::npos || axisField == 0) return invalidInput(error);
     spec.axis = *axis;
@@ -127,55 +118,6 @@ Expected<ScoreSpec> parseScoreSpec(const std::string& full) {
   spec.peakWindow = peakWindow;
   spec.peakRadius = peakRadius;
   return spec;
-}
-
-std::string ChannelAxisRule::text() const {
-  const std::string a = automatic ? std::string("auto") : std::to_string(axis);
-  return output.empty() ? a : output + "=" + a;
-}
-
-Expected<ChannelAxisRule> parseChannelAxis(const std::string& text) {
-  ChannelAxisRule rule;
-  const size_t eq = text.rfind('=');
-  std::string a = text;
-  if (eq != std::string::npos) {
-    rule.output = text.substr(0, eq);
-    a = text.substr(eq + 1);
-    if (rule.output.empty()) return invalidInput("--channel-axis '" + text + "': no output name before '='");
-  }
-  if (a == "auto") {
-    rule.automatic = true;
-    return rule;
-  }
-  auto axis = axisNumber(a);
-  if (!axis) {
-    return invalidInput("--channel-axis '" + text +
-                        "': expected AXIS, auto, OUTPUT=AXIS or OUTPUT=auto (AXIS a whole number, negative from the end)");
-  }
-  rule.axis = *axis;
-  return rule;
-}
-
-Expected<int64_t> channelAxisOf(const std::vector<ChannelAxisRule>& rules, const std::string& output,
-                                const std::vector<int64_t>& dims) {
-  const auto rank = static_cast<int64_t>(dims.size());
-  const ChannelAxisRule* chosen = nullptr;
-  for (const ChannelAxisRule& r : rules) {
-    if (r.output == output || (r.output.empty() && (chosen == nullptr || chosen->output.empty()))) chosen = &r;
-  }
-  if (rank == 0) return int64_t{0};
-  if (chosen == nullptr) return rank - 1;
-  if (chosen->automatic) {
-    if (rank >= 4) return int64_t{1};
-    if (rank == 3) return dims[1] < dims[2] ? int64_t{1} : int64_t{2};
-    return rank - 1;
-  }
-  const int64_t axis = chosen->axis < 0 ? chosen->axis + rank : chosen->axis;
-  if (axis < 0 || axis >= rank) {
-    return invalidInput("--channel-axis " + chosen->text() + ": output '" + output + "' has rank " + std::to_string(rank) +
-                        " (" + std::to_string(-rank) + " .. " + std::to_string(rank - 1) + ")");
-  }
-  return axis;
 }
 
 }  // namespace whittle::tune

@@ -152,6 +152,67 @@ TEST_CASE("compare: --output picks the output classification reads; unknown name
   CHECK_THAT(unknown.status().message(), Catch::Contains("unknown metric 'bleu'"));
 }
 
+/// x[N, 4] times k, seen as maps [N, 2, 2] (axis 1: two channels of two elements).
+ir::Model scaledMaps(const std::vector<float>& k) {
+  GraphBuilder b(5);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat, {ir::Dim::symbolic("batch"), ir::Dim::known(4)});
+  ir::Value* y = b.node("Mul", {x, b.constant("k", {4}, k)}, {}, "scaled");
+  ir::Value* maps = b.node("Reshape", {y, b.constantInt64("shape", {3}, {-1, 2, 2})}, {}, "maps");
+  b.output(maps, ir::DataType::kFloat, {-1, 2, 2});
+  ir::Model m = b.build();
+  m.graph->outputs()[0]->mutableType().shape =
+      std::vector<ir::Dim>{ir::Dim::symbolic("batch"), ir::Dim::known(2), ir::Dim::known(2)};
+  return m;
+}
+
+TEST_CASE("compare: --channel-axis reads the per-channel SQNR on the axis asked; the min-channel-sqnr gate",
+          "[report][compare]") {
+  TempDir dir;
+  Files f = writeData(dir);
+  // The optimized model halves channel 1 of axis 1 (elements 2 and 3): SQNR 20 log10(2) there.
+  std::string a = save(scaledMaps({1, 1, 1, 1}), dir, "a.onnx");
+  std::string b = save(scaledMaps({1, 1, 0.5f, 0.5f}), dir, "b.onnx");
+  data::DatasetSpec spec;
+  spec.path = f.data;
+  CompareOptions options = quick();
+  options.perLayer = false;
+
+  auto last = compareFiles(a, b, spec, options, {}, {});
+  REQUIRE(last.isOk());
+  const OutputMetrics& l = last->outputs[0];
+  CHECK(l.channelAxis == 2);  // the default: the last axis mixes both halves into each channel
+  CHECK(l.channels == 2);
+  CHECK(l.minChannelSqnrDb > 6.03);
+
+  options.channelAxes = {*eval::parseChannelAxis("maps=1")};
+  Gates gate;
+  gate.minChannelSqnr = 10;
+  auto maps = compareFiles(a, b, spec, options, gate, {});
+  REQUIRE(maps.isOk());
+  const OutputMetrics& m = maps->outputs[0];
+  CHECK(m.channelAxis == 1);
+  CHECK(m.minChannel == 1);
+  CHECK(m.minChannelSqnrDb == Approx(20 * std::log10(2.0)).margin(1e-4));
+  CHECK(m.sqnrDb > m.minChannelSqnrDb);
+  REQUIRE(maps->gates.size() == 1);
+  CHECK_FALSE(maps->gates[0].passed);
+  CHECK_THAT(maps->gates[0].message, Catch::Contains("min-channel-sqnr: lowest channel SQNR 6.0") &&
+                                          Catch::Contains("at 'maps' channel 1 of 2 on axis 1 < 10 dB"));
+  gate.minChannelSqnr = 6;
+  auto passes = compareFiles(a, b, spec, options, gate, {});
+  REQUIRE(passes.isOk());
+  CHECK(passes->gates[0].passed);
+
+  options.channelAxes = {*eval::parseChannelAxis("logits=1")};
+  auto unknown = compareFiles(a, b, spec, options, {}, {});
+  REQUIRE_FALSE(unknown.isOk());
+  CHECK_THAT(unknown.status().message(), Catch::Contains("--channel-axis logits=1: the model has no output 'logits'"));
+  options.channelAxes = {*eval::parseChannelAxis("3")};
+  auto far = compareFiles(a, b, spec, options, {}, {});
+  REQUIRE_FALSE(far.isOk());
+  CHECK_THAT(far.status().message(), Catch::Contains("--channel-axis 3: output 'maps' has rank 3"));
+}
+
 TEST_CASE("compare: bad inputs are errors that name the problem", "[report][compare]") {
   TempDir dir;
   Files f = writeData(dir);

@@ -61,7 +61,8 @@ TEST_CASE("whittle compare: --help documents the gates and exit codes", "[tools]
   TempDir dir;
   Result r = whittle("compare --help", dir);
   CHECK(r.code == 0);
-  for (const char* s : {"--max-accuracy-drop", "--min-agreement", "--min-sqnr", "--min-speedup", "--max-size-ratio",
+  for (const char* s : {"--max-accuracy-drop", "--min-agreement", "--min-sqnr", "--min-channel-sqnr", "--channel-axis",
+                        "--min-speedup", "--max-size-ratio",
                         "--report", "--json", "--markdown", "--junit", "--per-layer", "--preprocess", "3 a gate failed",
                         "2 bad input", "1 internal error"}) {
     INFO(s);
@@ -101,7 +102,8 @@ TEST_CASE("whittle compare: each gate fails with exit code 3, named on stderr an
   };
   // The damaged model: top-1 changes on some samples, finite SQNR; same size; a speedup of
   // 1000x is never reached.
-  for (Case c : {Case{"--min-sqnr 200", "min-sqnr"}, Case{"--min-speedup 1000", "min-speedup"},
+  for (Case c : {Case{"--min-sqnr 200", "min-sqnr"}, Case{"--min-channel-sqnr 200 --channel-axis 1", "min-channel-sqnr"},
+                 Case{"--min-speedup 1000", "min-speedup"},
                  Case{"--max-size-ratio 0.5", "max-size-ratio"}, Case{"--min-agreement 100.5", "min-agreement"},
                  Case{"--max-accuracy-drop -101", "max-accuracy-drop"}}) {
     INFO(c.flag);
@@ -122,7 +124,7 @@ TEST_CASE("whittle compare: each gate fails with exit code 3, named on stderr an
   }
   // The same gates with thresholds the damaged model meets pass.
   Result ok = whittle(f.args(f.damaged,
-                             "--min-sqnr -100 --min-speedup 0.001 --max-size-ratio 1.5 --min-agreement 0 "
+                             "--min-sqnr -100 --min-channel-sqnr -100 --min-speedup 0.001 --max-size-ratio 1.5 --min-agreement 0 "
                              "--max-accuracy-drop 100"),
                       f.dir);
   INFO(ok.output);
@@ -168,6 +170,11 @@ TEST_CASE("whittle compare: bad input exits 2 with one line", "[tools][compare]"
   }
   SECTION("unknown preprocessing key") {
     expectBadInput(whittle(f.args(f.same, "--preprocess resise=256"), f.dir), "resize");
+  }
+  SECTION("a channel axis that is not one") {
+    expectBadInput(whittle(f.args(f.same, "--channel-axis last"), f.dir), "--channel-axis 'last'");
+    expectBadInput(whittle(f.args(f.same, "--channel-axis probs=1"), f.dir), "no output 'probs'");
+    expectBadInput(whittle(f.args(f.same, "--channel-axis 2"), f.dir), "--channel-axis 2: output 'logits' has rank 2");
   }
 }
 

@@ -16,6 +16,7 @@
 
 #include "whittle/common/status.h"
 #include "whittle/data/dataset.h"
+#include "whittle/eval/channel_axis.h"
 #include "whittle/eval/latency.h"
 #include "whittle/eval/layers.h"
 #include "whittle/ir/graph.h"
@@ -34,13 +35,15 @@ struct OutputMetrics {
   double sqnrDb = 0;  ///< +infinity when the outputs are identical.
   double maxAbsError = 0;
   double meanAbsError = 0;
-  /// Channels along the output's last axis (1 when the output has rank < 2 or a last dim of 1).
+  /// Channels along the output's channel axis (errorMetric's --channel-axis rules; the last axis
+  /// unless a rule says otherwise): 1 when the output has rank < 2 or that dim is 1.
   int64_t channels = 1;
-  /// The lowest per-channel SQNR along the last axis (ChannelErrorAccumulator), over channels
-  /// whose reference is not all zero, and that channel (-1: none); equals sqnrDb with one
-  /// channel. What a budget checks: an output's SQNR can hide a collapsed channel.
+  /// The lowest per-channel SQNR along that axis (ChannelErrorAccumulator), over channels whose
+  /// reference is not all zero, and that channel (-1: none); equals sqnrDb with one channel.
+  /// What a budget checks: an output's SQNR can hide a collapsed channel.
   double minChannelSqnrDb = 0;
   int64_t minChannel = -1;
+  int64_t channelAxis = -1;  ///< The axis the channels were read on; -1 with one channel.
   /// The output holds one row of class scores per sample ([N, C] or [N, C, 1, 1], C >= 2):
   /// then top-1 agreement is measured, and top-1/top-5 accuracy when the labels fit (< C).
   bool classScores = false;
@@ -94,13 +97,12 @@ class MetricAccumulator {
 /// does not apply to that output.
 using MetricFactory = std::function<std::unique_ptr<MetricAccumulator>(const OutputInfo& output)>;
 
-/// The channels along the last axis that per-channel error uses: the last dim when `dims` has
-/// rank >= 2, else 1.
-int64_t lastAxisChannels(std::span<const int64_t> dims);
-
 /// elements, cosine, SQNR, per-channel SQNR, max and mean |error| of the optimized output
-/// against the original (ErrorAccumulator, ChannelErrorAccumulator); applies to every paired output.
-MetricFactory errorMetric();
+/// against the original (ErrorAccumulator, ChannelErrorAccumulator); applies to every paired
+/// output. The per-channel SQNR reads the axis `channelAxes` give each output (the last when
+/// none does); a rule whose axis is outside an output's rank fails the evaluation at that
+/// output's first batch, naming the rule.
+MetricFactory errorMetric(std::vector<ChannelAxisRule> channelAxes = {});
 /// classScores, classes, top-1 agreement and, when labels fit every sample (< C), top-1/top-5
 /// accuracy of both sessions (ClassificationAccumulator); applies to numeric outputs of class
 /// scores ([N, C] or [N, C, 1, ...], C >= 2).

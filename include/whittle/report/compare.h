@@ -46,14 +46,17 @@ struct Gates {
   std::optional<double> maxAccuracyDrop;  ///< Percentage points of top-1 (needs labels).
   std::optional<double> minAgreement;     ///< Percent of samples with the same top-1 class.
   std::optional<double> minSqnr;          ///< dB, the lowest over the outputs.
+  /// dB, the lowest over every output and every channel along its channel axis
+  /// (CompareOptions::channelAxes): a score channel that collapsed behind box coordinates.
+  std::optional<double> minChannelSqnr;
   std::optional<double> minSpeedup;       ///< Original p50 / optimized p50.
   std::optional<double> maxSizeRatio;     ///< Optimized file bytes / original file bytes.
-  bool any() const { return maxAccuracyDrop || minAgreement || minSqnr || minSpeedup || maxSizeRatio; }
+  bool any() const { return maxAccuracyDrop || minAgreement || minSqnr || minChannelSqnr || minSpeedup || maxSizeRatio; }
 };
 
 /// One gate as checked.
 struct GateResult {
-  std::string name;  ///< "max-accuracy-drop", "min-agreement", "min-sqnr", "min-speedup", "max-size-ratio".
+  std::string name;  ///< "max-accuracy-drop", "min-agreement", "min-sqnr", "min-channel-sqnr", "min-speedup", "max-size-ratio".
   double threshold = 0;
   double measured = 0;
   bool passed = false;
@@ -153,6 +156,9 @@ struct CompareOptions {
   /// The graph output that classification and task metrics read; empty: every output they fit.
   /// Naming an output the original model lacks is an error.
   std::string output;
+  /// Which axis of each output the per-channel SQNR reads (--channel-axis); the last axis of
+  /// every output when empty. A rule naming an output the original lacks is an error.
+  std::vector<eval::ChannelAxisRule> channelAxes;
 };
 
 /// Size, parameters, op histogram and pipeline of a model read from `path` ("" if none).

@@ -37,6 +37,7 @@
 
 #include "whittle/common/status.h"
 #include "whittle/data/dataset.h"
+#include "whittle/eval/channel_axis.h"
 #include "whittle/optimize.h"
 
 namespace whittle::tune {
@@ -72,22 +73,10 @@ Expected<ScoreSpec> parseScoreSpec(const std::string& text);
 /// The matching radius of a peaks field that names only the window K: K / 2, at least 1.
 int64_t defaultPeakRadius(int64_t window);
 
-/// Which axis of an output holds the channels of the per-channel SQNR (--channel-axis): `AXIS`
-/// or `auto` for every output, `OUTPUT=AXIS` or `OUTPUT=auto` for one (it wins over a rule for
-/// every output). Without a rule the axis is the last one. `auto` takes the channel axis from
-/// the shape: axis 1 of a rank >= 4 output ([N, C, H, W]); of a rank-3 output the shorter of
-/// axes 1 and 2 (the last on a tie: [1, A, C] rows and [1, C, A] maps alike); else the last.
-struct ChannelAxisRule {
-  std::string output;      ///< empty: every output
-  bool automatic = false;  ///< the axis from the shape
-  int64_t axis = -1;       ///< when not automatic, negative from the end
-  std::string text() const;
-};
-Expected<ChannelAxisRule> parseChannelAxis(const std::string& text);
-/// The channel axis (0 .. rank-1) of output `output` of shape `dims` under `rules`; an error
-/// naming the rule when its axis is outside the output's rank. Rank 0 gives 0.
-Expected<int64_t> channelAxisOf(const std::vector<ChannelAxisRule>& rules, const std::string& output,
-                                const std::vector<int64_t>& dims);
+/// The --channel-axis rules live with the evaluation engine (compare reads them too).
+using eval::ChannelAxisRule;
+using eval::channelAxisOf;
+using eval::parseChannelAxis;
 
 /// What the quantized model must keep; every budget given must hold.
 struct Budget {
