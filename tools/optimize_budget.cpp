@@ -73,6 +73,11 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "agreement budget the float nodes also stay within 40 % of the quantized model's profiled time")
       ->check(CLI::PositiveNumber)
       ->group(group);
+  cmd.add_option("--eval-workers", args.evalWorkers,
+                 "Sessions that measure each trial side by side on the evaluation data, each on --calib-threads "
+                 "threads (default 0: one per core); the metrics do not depend on it")
+      ->check(CLI::NonNegativeNumber)
+      ->group(group);
   cmd.add_option("--ranking-samples", args.rankingSamples,
                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
       ->check(CLI::PositiveNumber)
@@ -109,6 +114,7 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   request.mergeLogs = args.mergeShards;
   const int threads = request.optimize.calibration.threads;
   request.threads = threads > 0 ? threads : 1;
+  request.workers = args.evalWorkers;
   if (!json) request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   auto result = tune::tune(request);
   if (!result.isOk()) return result.status();

@@ -28,6 +28,7 @@ struct BudgetArgs {
   double minSpeedup = 0;                  // --min-speedup X
   std::vector<std::string> scores;        // --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD (repeatable)
   std::vector<std::string> channelAxes;   // --channel-axis AXIS|auto|OUTPUT=AXIS (repeatable)
+  int evalWorkers = 0;                    // --eval-workers N (0: one per core)
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
   bool wanted() const {

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
+#include <thread>
 
 #include "whittle/eval/evaluator.h"
 #include "whittle/eval/latency.h"
@@ -109,6 +111,7 @@ struct Accumulators {
 
 Expected<data::Batch> Reference::batch(size_t index) {
   if (index < cached_.size()) return cached_[index];
+  std::lock_guard<std::mutex> lock(readMutex_);
   return data_->read(static_cast<int64_t>(index) * batchSize_,
                      std::min(batchSize_, samples_ - static_cast<int64_t>(index) * batchSize_));
 }
@@ -310,27 +313,33 @@ Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
 }
 
 Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t firstSamples, bool firstOnly,
-                                                 int threads) {
+                                                 int threads, int workers) {
   runtime::SessionOptions so;
   so.threads = std::max(1, threads);
-  auto created = runtime::Session::create(model, so);
-  if (!created.isOk()) return created.status().withContext("the quantized model");
-  runtime::Session& session = **created;
   const size_t outputs = outputNames_.size();
+  // The batches this measurement reads: all, or (firstOnly) those up to firstSamples samples.
+  size_t needed = outs_.size();
+  if (firstOnly) {
+    int64_t seen = 0;
+    for (size_t b = 0; b < outs_.size(); ++b) {
+      seen += counts_[b];
+      if (seen >= firstSamples) {
+        needed = b + 1;
+        break;
+      }
+    }
+  }
   Accumulators acc(outputs);
   Measured result;
   bool firstDone = false;
-  for (size_t b = 0; b < outs_.size(); ++b) {
-    WH_ASSIGN_OR_RETURN(data::Batch in, batch(b));
-    auto start = Clock::now();
-    auto outs = session.run(in.inputs);
-    if (!outs.isOk()) return outs.status().withContext("the quantized model");
-    acc.seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    if (outs->size() != outputs) return internalError("the quantized model returned another number of outputs");
+  // Adds batch `b`'s outputs of the quantized model; true when firstOnly and the first samples are in.
+  auto accumulate = [&](size_t b, const std::vector<runtime::NamedTensor>& outs, double seconds) -> Expected<bool> {
+    acc.seconds += seconds;
+    if (outs.size() != outputs) return internalError("the quantized model returned another number of outputs");
     for (size_t k = 0; k < outputs; ++k) {
       const std::vector<float>& r = outs_[b][k];
       if (r.empty()) continue;
-      const ir::Tensor& t = (*outs)[k].second;
+      const ir::Tensor& t = outs[k].second;
       if (!isNumeric(t.dtype()) || t.numel() < static_cast<int64_t>(r.size())) {
         return invalidInput("output '" + outputNames_[k] + "': the quantized model gives " + data::dimsText(t.dims()));
       }
@@ -370,8 +379,111 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
     if (!firstDone && acc.samples >= firstSamples) {
       result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
       firstDone = true;
-      if (firstOnly) return result;
+      if (firstOnly) return true;
     }
+    return false;
+  };
+
+  const size_t team = std::min<size_t>(static_cast<size_t>(std::max(1, workers)), needed);
+  if (team <= 1) {
+    auto created = runtime::Session::create(model, so);
+    if (!created.isOk()) return created.status().withContext("the quantized model");
+    runtime::Session& session = **created;
+    for (size_t b = 0; b < needed; ++b) {
+      WH_ASSIGN_OR_RETURN(data::Batch in, batch(b));
+      auto start = Clock::now();
+      auto outs = session.run(in.inputs);
+      if (!outs.isOk()) return outs.status().withContext("the quantized model");
+      WH_ASSIGN_OR_RETURN(bool done, accumulate(b, *outs, std::chrono::duration<double>(Clock::now() - start).count()));
+      if (done) return result;
+    }
+  } else {
+    // Worker w runs batches w, w + team, ... on its own session, at most 2 x team batches ahead
+    // of the accumulation; this thread takes them in order. Leaving early (an error, or the
+    // first samples done) stops the workers before they are joined.
+    struct Slot {
+      bool ready = false;
+      Status status;
+      std::vector<runtime::NamedTensor> outs;
+      double seconds = 0;
+    };
+    std::vector<Slot> slots(needed);
+    std::mutex mutex;
+    std::condition_variable changed;
+    size_t accumulated = 0;
+    bool stop = false;
+    auto work = [&](size_t w) {
+      std::unique_ptr<runtime::Session> session;
+      auto created = runtime::Session::create(model, so);
+      Status failed = created.isOk() ? Status::ok() : created.status().withContext("the quantized model");
+      if (created.isOk()) session = std::move(created).value();
+      for (size_t b = w; b < needed; b += team) {
+        {
+          std::unique_lock<std::mutex> lock(mutex);
+          changed.wait(lock, [&] { return stop || b < accumulated + 2 * team; });
+          if (stop) return;
+        }
+        Slot slot;
+        if (failed.isOk()) {
+          auto in = batch(b);
+          if (!in.isOk()) {
+            failed = in.status();
+          } else {
+            auto start = Clock::now();
+            auto outs = session->run(in->inputs);
+            slot.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+            if (outs.isOk()) {
+              slot.outs = std::move(outs).value();
+            } else {
+              failed = outs.status().withContext("the quantized model");
+            }
+          }
+        }
+        slot.status = failed;
+        slot.ready = true;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          slots[b] = std::move(slot);
+        }
+        changed.notify_all();
+        if (!failed.isOk()) return;
+      }
+    };
+    std::vector<std::thread> crew;
+    for (size_t w = 0; w < team; ++w) crew.emplace_back(work, w);
+    auto halt = [&] {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        stop = true;
+      }
+      changed.notify_all();
+      for (auto& t : crew) t.join();
+      crew.clear();
+    };
+    for (size_t b = 0; b < needed; ++b) {
+      Slot slot;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return slots[b].ready; });
+        slot = std::move(slots[b]);
+      }
+      if (!slot.status.isOk()) {
+        halt();
+        return slot.status;
+      }
+      auto done = accumulate(b, slot.outs, slot.seconds);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        accumulated = b + 1;
+      }
+      changed.notify_all();
+      if (!done.isOk() || *done) {
+        halt();
+        if (!done.isOk()) return done.status();
+        return result;
+      }
+    }
+    halt();
   }
   result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
   if (!firstDone) result.first = result.full;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,7 +42,11 @@ class Reference {
     Metrics full;
     Metrics first;
   };
-  Expected<Measured> measure(const ir::Model& model, int64_t firstSamples, bool firstOnly, int threads);
+  /// With `workers` > 1 that many sessions of `model` (each on `threads` threads) run batches
+  /// side by side while this thread accumulates them in batch order, so the metrics are the same
+  /// as with one; msPerSample is then each run's time with the others running beside it.
+  Expected<Measured> measure(const ir::Model& model, int64_t firstSamples, bool firstOnly, int threads,
+                             int workers = 1);
   /// Reads the per-channel SQNR of each output along the axis `rules` give it (the last axis
   /// when no rule names it) from now on. An error when a rule names no output of the model or an
   /// axis outside an output's rank.
@@ -62,6 +67,9 @@ class Reference {
 
  private:
   Expected<data::Batch> batch(size_t index);
+  /// batch() for the measuring workers: reading the data set (when the inputs are not cached)
+  /// takes this lock.
+  std::mutex readMutex_;
 
   std::unique_ptr<data::Dataset> data_;
   int64_t batchSize_ = 1;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -341,6 +342,7 @@ class Search {
   std::unique_ptr<RangeProvider> rangesEq_;
   std::map<std::string, SiteMoments> moments_;  ///< bias-correction input means, by node
   std::unique_ptr<Reference> ref_;
+  int workers_ = 1;  ///< sessions that measure a trial side by side (TuneRequest::workers)
   std::optional<FallbackCost> cost_;
   std::vector<std::string> candidates_;  ///< quantized nodes, in graph order
   std::unordered_map<std::string, std::string> opOf_;
@@ -459,7 +461,7 @@ Expected<Trial*> Search::trial(const Config& c, const std::string& stage, const 
   auto t0 = Clock::now();
   WH_ASSIGN_OR_RETURN(ir::Model m, quantize(c));
   WH_ASSIGN_OR_RETURN(Reference::Measured measured,
-                      ref_->measure(m, samples > 0 ? samples : req_.rankingSamples, !full, req_.threads));
+                      ref_->measure(m, samples > 0 ? samples : req_.rankingSamples, !full, req_.threads, workers_));
   Trial t;
   t.index = static_cast<int>(result_.trials.size());
   t.stage = stage;
@@ -758,6 +760,12 @@ Status Search::run() {
   if (!budget.scores.empty()) WH_RETURN_IF_ERROR(ref_->setScores(budget.scores));
   for (const auto& n : ref_->notes) result_.notes.push_back(n);
   result_.reference = ref_->own();
+  workers_ = req_.workers > 0 ? req_.workers
+                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, req_.threads));
+  if (workers_ > 1) {
+    result_.notes.push_back("trials measured by " + std::to_string(workers_) + " sessions side by side, " +
+                            std::to_string(std::max(1, req_.threads)) + " thread(s) each");
+  }
   if (budget.maxAccuracyDropPp) {
     if (!ref_->hasLabels()) {
       return invalidInput("--max-accuracy-drop needs labels: --labels FILE (or a label file beside --eval data)");

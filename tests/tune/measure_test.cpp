@@ -172,5 +172,67 @@ TEST_CASE("Reference: peaks of the heatmap channel count its local maxima", "[tu
   }
 }
 
+TEST_CASE("Reference: sessions side by side measure what one session measures, and stop on an error", "[tune]") {
+  testing::TempDir dir;
+  GraphBuilder data(3);
+  // 37 samples: batches of 8, 8, 8, 8, 5.
+  REQUIRE(data::writeNpy(data.randomTensor(ir::DataType::kFloat, {37, 3, 4, 5}, 0, 1), dir.file("eval.npy")).isOk());
+  data::DatasetSpec spec;
+  spec.path = dir.file("eval.npy");
+  auto built = Reference::build(mapsModel(false), spec, 1, int64_t{1} << 20);
+  REQUIRE(built.isOk());
+  Reference& ref = **built;
+  REQUIRE(ref.setChannelAxes({ChannelAxisRule{"", false, 1}}).isOk());
+  REQUIRE(ref.setScores({*parseScoreSpec("add:axis=1:1:0.5")}).isOk());
+  // The quantized stand-in: channel 1 scaled by 0.9 (a small, even error on every sample).
+  GraphBuilder b(5);
+  ir::Value* x = b.symbolicInput("x", ir::DataType::kFloat,
+                                 {ir::Dim::symbolic("N"), ir::Dim::known(3), ir::Dim::known(4), ir::Dim::known(5)});
+  ir::Value* h = b.node("Mul", {x, b.constant("scale", {1, 3, 1, 1}, {1.0f, 0.9f, 1.0f})}, {}, "scale");
+  b.output(b.node("Add", {h, b.constant("bias", {1, 3, 1, 1}, {20.0f, 0.0f, 30.0f})}, {}, "add"),
+           ir::DataType::kFloat, {1, 3, 4, 5});
+  ir::Model scaled = b.build(13);
+  scaled.graph->outputs()[0]->mutableType().shape =
+      std::vector<ir::Dim>{ir::Dim::symbolic("N"), ir::Dim::known(3), ir::Dim::known(4), ir::Dim::known(5)};
+
+  auto one = ref.measure(scaled, 10, false, 1, 1);
+  REQUIRE(one.isOk());
+  CHECK(one->full.samples == 37);
+  CHECK(one->first.samples == 16);  // whole batches: at least 10
+  CHECK(one->full.worstChannel == 1);
+  for (int workers : {2, 3, 8}) {
+    INFO(workers << " workers");
+    auto many = ref.measure(scaled, 10, false, 1, workers);
+    REQUIRE(many.isOk());
+    for (auto [a, c] : {std::pair{&one->full, &many->full}, std::pair{&one->first, &many->first}}) {
+      CHECK(c->samples == a->samples);
+      CHECK(c->outputSqnrDb == a->outputSqnrDb);
+      CHECK(c->minChannelSqnrDb == a->minChannelSqnrDb);
+      CHECK(c->worstChannel == a->worstChannel);
+      REQUIRE(c->scoreF1Pct.has_value());
+      CHECK(*c->scoreF1Pct == *a->scoreF1Pct);
+      CHECK(c->scoreSqnrDb == a->scoreSqnrDb);
+    }
+    auto firstOnly = ref.measure(scaled, 10, true, 1, workers);
+    REQUIRE(firstOnly.isOk());
+    CHECK(firstOnly->first.samples == 16);
+    CHECK(firstOnly->first.minChannelSqnrDb == one->first.minChannelSqnrDb);
+  }
+
+  // A model whose output is smaller than the reference's: an error naming the output, from the
+  // first batch, whatever the number of sessions (the others are stopped, not waited for).
+  GraphBuilder s(5);
+  ir::Value* xs = s.symbolicInput("x", ir::DataType::kFloat,
+                                  {ir::Dim::symbolic("N"), ir::Dim::known(3), ir::Dim::known(4), ir::Dim::known(5)});
+  s.output(s.node("ReduceMax", {xs}, {ir::Attribute::makeInts("axes", {3})}, "add"), ir::DataType::kFloat, {1, 3, 4, 1});
+  ir::Model shrunk = s.build(13);
+  for (int workers : {1, 4}) {
+    INFO(workers << " workers");
+    auto bad = ref.measure(shrunk, 10, false, 1, workers);
+    REQUIRE_FALSE(bad.isOk());
+    CHECK_THAT(bad.status().message(), Catch::Contains("output 'add': the quantized model gives"));
+  }
+}
+
 }  // namespace
 }  // namespace whittle::tune

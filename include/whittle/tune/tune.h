@@ -128,6 +128,10 @@ struct TuneRequest {
   int64_t rankingSamples = 100;
   /// Threads of the runtime sessions.
   int threads = 1;
+  /// Sessions that measure one trial side by side on the evaluation data, each on `threads`
+  /// threads, its batches accumulated in order (the same metrics as one session). 0: the cores
+  /// divided by `threads`. Per-node profiles (the fallback's measured cost) stay one session.
+  int workers = 0;
   /// Order the fallback by the measured speed cost of each float node (a per-node profile of the
   /// float and the quantized model, src/tune/cost.cpp); false: by the graph estimate alone, which
   /// does not depend on the machine's timing (a reproducible search).
