@@ -403,6 +403,10 @@ void parallelColumns(int64_t n, int threads, int64_t align, F&& fn) {
   }
 }
 
+float* alignTo64(float* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64);
+}
+
 /// Columns per dequantized panel of the GEMM path: all of N (rounded up to kPanelBlock), unless
 /// that panel would pass kMaxPanelBytes; then as many whole blocks of kPanelBlock as fit.
 int64_t panelColumns(const PackedNBits& w) {
@@ -562,8 +566,9 @@ Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias
     // One panel of all N columns (when it fits kMaxPanelBytes), dequantized in parallel over blocks
     // of kPanelBlock columns, then one GEMM over it that oneDNN runs on the session's threads.
     const int64_t panel = panelColumns(w), rows = blockRows(w);
-    scratch.resize(static_cast<size_t>(rows * panel));
-    float* buf = scratch.data();
+    // 64-byte aligned (a vector's bytes in one cache line, for the stores here and the GEMM's loads).
+    scratch.resize(static_cast<size_t>(rows * panel + 16));
+    float* buf = alignTo64(scratch.data());
     const int dequantThreads = static_cast<int>(std::min<int64_t>(threads, w.n * w.kPad / (1 << 16) + 1));
     for (int64_t n0 = 0; n0 < w.n; n0 += panel) {
       const int64_t n1 = std::min(w.n, n0 + panel);
