@@ -10,7 +10,6 @@
 
 #include <immintrin.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -403,22 +402,15 @@ void parallelColumns(int64_t n, int threads, int64_t align, F&& fn) {
   }
 }
 
-/// Bytes of one dequantized panel of the GEMM path: a quarter of this core's L2 cache (the panel,
-/// A's rows and the panel's product stay in L2 while the GEMM runs), 512 KiB when the system does
-/// not say. SmolLM2 prefill [1, 128], CPU clock, on an AMD EPYC with 1 MiB of L2: 512 KiB panels
-/// ~412 ms, 256 KiB ~392 ms, 128 KiB ~396 ms (the Xeon the 512 KiB were tuned on has 2 MiB).
-int64_t panelBytes() {
-  static const int64_t bytes = [] {
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return l2 > 0 ? std::clamp<int64_t>(l2 / 4, int64_t{64} << 10, int64_t{1} << 20) : int64_t{512} << 10;
-  }();
-  return bytes;
+float* alignTo64(float* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64);
 }
 
-/// Columns per dequantized panel of the GEMM path: about panelBytes() of floats, whole blocks of kPanelBlock.
+/// Columns per dequantized panel of the GEMM path: all of N (rounded up to kPanelBlock), unless
+/// that panel would pass kMaxPanelBytes; then as many whole blocks of kPanelBlock as fit.
 int64_t panelColumns(const PackedNBits& w) {
-  const int64_t cols = panelBytes() / static_cast<int64_t>(sizeof(float)) / std::max<int64_t>(w.kPad, 1);
-  return std::clamp<int64_t>(cols / kPanelBlock * kPanelBlock, kPanelBlock, roundUp(w.n, kPanelBlock));
+  const int64_t fit = kMaxPanelBytes / static_cast<int64_t>(sizeof(float)) / std::max<int64_t>(roundUp(w.k, 16), 1);
+  return std::clamp<int64_t>(fit / kPanelBlock * kPanelBlock, kPanelBlock, roundUp(w.n, kPanelBlock));
 }
 
 }  // namespace
@@ -570,33 +562,31 @@ Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias
       }
     });
   } else {
-    const int64_t panel = panelColumns(w);
-    const int64_t panels = (w.n + panel - 1) / panel;
-    const int useThreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, panels)));
-    const int64_t rows = blockRows(w), perThread = rows * panel;
-    scratch.resize(static_cast<size_t>(useThreads * perThread));
-    std::vector<Status> failed(static_cast<size_t>(useThreads), Status::ok());
-#pragma omp parallel for num_threads(useThreads) schedule(static) if (useThreads > 1)
-    for (int64_t p = 0; p < panels; ++p) {
-      const int t = omp_get_thread_num();
-      float* buf = scratch.data() + static_cast<int64_t>(t) * perThread;
-      std::vector<float> column;
-      const int64_t n0 = p * panel, n1 = std::min(w.n, n0 + panel);
+    // One panel of all N columns (when it fits kMaxPanelBytes), dequantized in parallel over blocks
+    // of kPanelBlock columns, then one GEMM over it that oneDNN runs on the session's threads.
+    const int64_t panel = panelColumns(w), rows = blockRows(w);
+    // 64-byte aligned (a vector's bytes in one cache line, for the stores here and the GEMM's loads).
+    scratch.resize(static_cast<size_t>(rows * panel + 16));
+    float* buf = alignTo64(scratch.data());
+    const int dequantThreads = static_cast<int>(std::min<int64_t>(threads, w.n * w.kPad / (1 << 16) + 1));
+    for (int64_t n0 = 0; n0 < w.n; n0 += panel) {
+      const int64_t n1 = std::min(w.n, n0 + panel);
       // The panel in oneDNN's blocked weight layout (BA16a64b): the GEMM reads it as it is.
-      dequantizePanel(w, n0, n1, buf, isa, column);
+      parallelColumns(n1 - n0, dequantThreads, kPanelBlock, [&](int64_t c0, int64_t c1) {
+        std::vector<float> column;
+        dequantizePanel(w, n0 + c0, n0 + c1, buf + c0 / kPanelBlock * rows * kPanelBlock, isa, column);
+      });
       if (gemm) {
-        Status st = gemm(m, n1 - n0, a, buf, y + n0, w.n);
-        if (!st.isOk()) failed[static_cast<size_t>(t)] = std::move(st);
+        WH_RETURN_IF_ERROR(gemm(m, n1 - n0, a, buf, y + n0, w.n));
         continue;
       }
       for (int64_t c0 = n0; c0 < n1; c0 += kPanelBlock) {
         const float* block = buf + (c0 - n0) / kPanelBlock * rows * kPanelBlock;
         const dnnl_status_t st = dnnl_sgemm('N', 'N', m, std::min(kPanelBlock, n1 - c0), w.k, 1.0f, a, w.k, block, kPanelBlock,
                                             0.0f, y + c0, w.n);
-        if (st != dnnl_success) failed[static_cast<size_t>(t)] = internalError("dnnl_sgemm failed with status " + std::to_string(st));
+        if (st != dnnl_success) return internalError("dnnl_sgemm failed with status " + std::to_string(st));
       }
     }
-    for (Status& st : failed) WH_RETURN_IF_ERROR(st);
   }
   if (bias != nullptr) {
     for (int64_t r = 0; r < m; ++r) {
@@ -659,7 +649,10 @@ class MatMulNBitsKernel final : public Kernel {
     dnnl::stream& stream = streamOf(ctx.context());
     nbits::PanelGemm gemm = [this, &stream](int64_t rows, int64_t cols, const float* src, const float* wei, float* dst,
                                             int64_t ldy) { return panelGemm(stream, rows, cols, src, wei, dst, ldy); };
-    return nbits::matmul(weights_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), isa_, scratch_, gemm);
+    // One buffer per thread for every MatMulNBits: the dequantized panel is a whole weight in float
+    // (up to kMaxPanelBytes), which a buffer per node would keep alive for each of them.
+    thread_local std::vector<float> scratch;
+    return nbits::matmul(weights_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), isa_, scratch, gemm);
   }
 
  private:
@@ -701,7 +694,8 @@ class MatMulNBitsKernel final : public Kernel {
                    int64_t ldy) {
     using dnnl::memory;
     // oneDNN's brgemm takes the blocked weights only with a dense dst (a strided one falls to its
-    // reference kernel, 1000x slower): the panel's product goes to a dense buffer, then into y.
+    // reference kernel, 1000x slower): a panel narrower than N (a weight over kMaxPanelBytes) has
+    // its product go to a dense buffer, then into y.
     const auto key = std::make_tuple(rows, cols, cols);
     const Plan* plan = nullptr;
     {
@@ -714,9 +708,9 @@ class MatMulNBitsKernel final : public Kernel {
           memory::desc dstMd({rows, cols}, memory::data_type::f32, memory::dims{cols, 1});
           dnnl::primitive_attr attr;
           attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-          // Panels run on several threads at once, often through the same primitive: each call
-          // brings its own scratchpad (a primitive's library-held one is shared, and two threads
-          // on it corrupted a panel now and then: 0.17 relative error in 1 run of 20).
+          // Each call brings its own scratchpad: when panels ran on several threads at once through
+          // the same primitive, its library-held one was shared, and two threads on it corrupted a
+          // panel now and then (0.17 relative error in 1 run of 20).
           attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
           dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(srcMd, weiMd, dstMd), attr, engine_);
           it = primitives_.emplace(key, Plan{dnnl::matmul(pd), srcMd, weiMd, dstMd, pd.scratchpad_desc()}).first;
@@ -760,7 +754,6 @@ class MatMulNBitsKernel final : public Kernel {
   nbits::Isa isa_;
   bool packed_ = false;
   nbits::PackedNBits weights_;
-  std::vector<float> scratch_;
 };
 
 }  // namespace

@@ -7,10 +7,11 @@
 // The weights stay packed in memory (see PackedNBits). Three paths compute the same product:
 // a scalar reference, AVX2 and AVX-512 (picked from what the CPU has). Up to kGemvMaxRows rows
 // of A, each block of W is dequantized into registers and multiplied there (memory-bound GEMV:
-// 4-bit weights are read once, at half a byte each); more rows dequantize panels of W into a
-// float buffer in oneDNN's own blocked weight layout (kPanelBlock below; AVX-512 transposes 16
-// columns x 16 k in registers) and multiply them with a oneDNN matmul primitive per panel shape
-// that reads that layout as it is, in parallel over panels of N.
+// 4-bit weights are read once, at half a byte each); more rows dequantize W (all of it, up to
+// kMaxPanelBytes) into a float buffer in oneDNN's own blocked weight layout (kPanelBlock below;
+// AVX-512 transposes 16 columns x 16 k of packed bytes in registers), in parallel over blocks of
+// columns, and multiply it with one oneDNN matmul primitive per shape that reads that layout as it
+// is and runs on the session's threads.
 
 #include <cstdint>
 #include <functional>
@@ -71,12 +72,17 @@ Expected<PackedNBits> packMatMulNBits(const ir::Tensor& b, const ir::Tensor& sca
 /// blocks one after another (oneDNN's BA16a64b weight layout); k from K and columns from N are 0.
 inline constexpr int64_t kPanelBlock = 64;
 
+/// Bytes of float weights one dequantized panel may take: a weight whose float copy is larger is
+/// dequantized and multiplied in panels of as many whole blocks of kPanelBlock columns as fit.
+inline constexpr int64_t kMaxPanelBytes = int64_t{16} << 20;
+
 /// y[m, cols] (row stride ldy) = a[m, K] * b[K, cols], b a dequantized panel in blocks of
-/// kPanelBlock columns (above). Called from several threads at once, one panel each.
+/// kPanelBlock columns (above).
 using PanelGemm = std::function<Status(int64_t m, int64_t cols, const float* a, const float* b, float* y, int64_t ldy)>;
 
 /// y[M, N] = a[M, K] * W + bias (bias may be null), with `isa`'s kernels and up to `threads`
-/// threads. `scratch` is reused between calls. `gemm` multiplies the dequantized panels above
+/// threads. `scratch` is reused between calls (above kGemvMaxRows rows it holds the dequantized
+/// panel: K x N floats, up to kMaxPanelBytes). `gemm` multiplies the dequantized panels above
 /// kGemvMaxRows rows (the kernel passes oneDNN's matmul primitive); empty: dnnl_sgemm.
 Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias, float* y, int threads, Isa isa,
               std::vector<float>& scratch, const PanelGemm& gemm = {});
