@@ -724,13 +724,21 @@ Status qgemmReference(KernelContext& ctx) {
   const ir::Tensor& b = ctx.input(3);
   WH_RETURN_IF_ERROR(checkByteType(ctx, a, "A"));
   WH_RETURN_IF_ERROR(checkByteType(ctx, b, "B"));
-  if (a.rank() != 2 || b.rank() != 2) return ctx.error("A and B must be 2-D, got " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()));
+  // A of another rank with transA = 0: rows of K (quant_gemm.cpp's extension of ORT's 2-D QGemm).
+  if ((a.rank() != 2 && (transA || a.rank() < 1)) || b.rank() != 2) {
+    return ctx.error("A and B must be 2-D, got " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()));
+  }
   MatMulShape s;
-  s.m = transA ? a.dims()[1] : a.dims()[0];
-  s.k = transA ? a.dims()[0] : a.dims()[1];
+  s.k = transA ? a.dims()[0] : a.dims().back();
+  s.m = transA ? a.dims()[1] : (s.k == 0 ? 0 : a.numel() / s.k);
   s.n = transB ? b.dims()[0] : b.dims()[1];
   if ((transB ? b.dims()[1] : b.dims()[0]) != s.k) return ctx.error("cannot multiply " + shapeToString(a.dims()) + " by " + shapeToString(b.dims()));
-  s.outDims = {s.m, s.n};
+  if (transA) {
+    s.outDims = {s.m, s.n};
+  } else {
+    s.outDims.assign(a.dims().begin(), a.dims().end() - 1);
+    s.outDims.push_back(s.n);
+  }
   s.aOffsets = {0};
   s.bOffsets = {0};
   WH_ASSIGN_OR_RETURN(float aScale, scalarScale(ctx, 1, "a_scale"));
@@ -742,9 +750,10 @@ Status qgemmReference(KernelContext& ctx) {
   if (ctx.hasInput(6)) {  // C broadcasts to [M, N]
     const ir::Tensor& c = ctx.input(6);
     if (c.dtype() != DataType::kInt32) return ctx.error("C must be int32, got " + typeName(c.dtype()));
-    auto shape = broadcastShapes(c.dims(), s.outDims);
-    if (!shape || *shape != s.outDims) return ctx.error("C " + shapeToString(c.dims()) + " does not broadcast to " + shapeToString(s.outDims));
-    std::vector<int64_t> strides = broadcastStrides(c.dims(), s.outDims);
+    const std::vector<int64_t> rows{s.m, s.n};  // A's rows of K (see above)
+    auto shape = broadcastShapes(c.dims(), rows);
+    if (!shape || *shape != rows) return ctx.error("C " + shapeToString(c.dims()) + " does not broadcast to " + shapeToString(rows));
+    std::vector<int64_t> strides = broadcastStrides(c.dims(), rows);
     for (int64_t i = 0; i < s.m; ++i) {
       for (int64_t j = 0; j < s.n; ++j) acc[static_cast<size_t>(i * s.n + j)] = c.data<int32_t>()[i * strides[0] + j * strides[1]];
     }
