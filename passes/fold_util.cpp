@@ -1,6 +1,8 @@
 #include "fold_util.h"
 
 #include <cmath>
+#include <functional>
+#include <set>
 
 #include "whittle/ir/match.h"
 
@@ -76,6 +78,55 @@ bool bnAffine(const ir::Node& bn, int64_t channels, std::vector<double>& factor,
     shift[c] = beta[c] - mean[c] * factor[c];
   }
   return true;
+}
+
+Expected<int64_t> foldComputedConstants(ir::Model& model, const std::vector<const ir::Value*>& values, const PassContext& ctx) {
+  ir::Graph& graph = *model.graph;
+  // The nodes between each value and the constants it is computed from; a value whose way back
+  // meets anything else adds none of them.
+  std::set<const ir::Node*> chain;
+  for (const ir::Value* value : values) {
+    std::set<const ir::Node*> mine;
+    std::function<bool(const ir::Value*)> collect = [&](const ir::Value* v) {
+      if (v == nullptr || constantOf(v) != nullptr) return true;
+      const ir::Node* p = v->producer();
+      if (p == nullptr || !ir::foldableOp(*p)) return false;
+      if (chain.contains(p) || mine.contains(p)) return true;
+      for (const ir::Value* out : p->outputs()) {
+        if (out != nullptr && out->isGraphOutput()) return false;
+      }
+      for (const ir::Value* in : p->inputs()) {
+        if (!collect(in)) return false;
+      }
+      mine.insert(p);
+      return true;
+    };
+    if (collect(value)) chain.insert(mine.begin(), mine.end());
+  }
+  if (chain.empty()) return int64_t{0};
+  WH_RETURN_IF_ERROR(graph.topologicalSort());
+  WH_ASSIGN_OR_RETURN(const runtime::Backend* backend, runtime::backendFor(ctx.device));
+  int64_t folded = 0;
+  for (ir::Node* node : graph.nodes()) {
+    if (!chain.contains(node)) continue;
+    std::vector<const ir::Tensor*> inputs;
+    bool ready = true;
+    for (const ir::Value* in : node->inputs()) {
+      inputs.push_back(in != nullptr ? constantOf(in) : nullptr);
+      ready = ready && (in == nullptr || inputs.back() != nullptr);
+    }
+    const int64_t opset = model.opsetVersion(node->domain());
+    if (!ready || !backend->supports(*node, opset)) continue;  // an input left unfolded, or no kernel
+    auto outputs = runtime::evaluateNode(*node, opset, inputs, ctx.threads, *backend);
+    if (!outputs.isOk()) {
+      if (outputs.status().code() == StatusCode::kUnimplemented) continue;
+      return outputs.status().withContext("evaluating " + node->describe());
+    }
+    ir::replaceOutputsWithConstants(graph, *node, std::move(*outputs));
+    ++folded;
+  }
+  removeDeadNodes(graph);
+  return folded;
 }
 
 }  // namespace whittle::passes

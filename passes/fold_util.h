@@ -8,6 +8,7 @@
 
 #include "whittle/ir/fold.h"
 #include "whittle/ir/graph.h"
+#include "whittle/passes/pass.h"
 
 namespace whittle::passes {
 
@@ -34,5 +35,18 @@ void replaceConvParameters(ir::Node& conv, ir::Tensor weight, ir::Tensor bias);
 /// Returns false when `bn` is not an inference BN with float constant parameters of
 /// `channels` elements.
 bool bnAffine(const ir::Node& bn, int64_t channels, std::vector<double>& factor, std::vector<double>& shift);
+
+}  // namespace whittle::passes
+
+namespace whittle::passes {
+
+/// Folds the nodes that compute any of `values` from constants alone (a weight written as a
+/// ConstantOfShape fill, a Reshape or Transpose of an initializer), at any size: what the
+/// quantization passes call before they choose their nodes, so that such a weight is quantized
+/// as an initializer is and stored int8 (fold-constants keeps them, since a float copy of a
+/// fill would grow the file). A value is left as it is when a node on its way to the
+/// constants is not foldable (ir::foldableOp), reads a graph input, produces a graph output or
+/// has no kernel. Returns how many nodes it folded.
+Expected<int64_t> foldComputedConstants(ir::Model& model, const std::vector<const ir::Value*>& values, const PassContext& ctx);
 
 }  // namespace whittle::passes

@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <set>
 
+#include "fold_util.h"
 #include "pass_factories.h"
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/calibration.h"
@@ -207,6 +208,24 @@ bool QuantizeDynamic::selectedLstm(const ir::Node& n, const DecodedBody* body) c
 }
 
 Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
+  // Weights computed from constants alone (ConstantOfShape fills, ...) are folded first, however
+  // large, so that they are quantized as initializers are (quantize-int8 does the same).
+  {
+    std::vector<const ir::Value*> weights;
+    for (const ir::Node* n : model.graph->nodes()) {
+      if (!n->domain().empty() || excluded_.matches(n->name())) continue;
+      const std::string& op = n->opType();
+      const bool product = (op == "MatMul" || op == "Gemm") && (config_.opTypes.empty() || config_.opTypes.contains(op)) &&
+                           !config_.excludeOpTypes.contains(op);
+      const size_t last = product ? 2 : config_.lstm && op == "LSTM" ? 3 : 0;
+      for (size_t i = 1; i <= last && i < n->numInputs(); ++i) weights.push_back(n->input(i));
+    }
+    WH_ASSIGN_OR_RETURN(int64_t computed, foldComputedConstants(model, weights, ctx));
+    if (computed > 0) {
+      ctx.note("quantize-dynamic: folded " + std::to_string(computed) +
+               " node(s) that compute weights from constants (ConstantOfShape, ...), to quantize those weights");
+    }
+  }
   // The bodies of If/Loop/Scan nodes (at any depth) are quantized as the main graph is: each is
   // decoded, rewritten and stored back.
   WH_ASSIGN_OR_RETURN(auto bodies, decodeBodies(*model.graph));

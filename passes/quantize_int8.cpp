@@ -42,6 +42,7 @@
 #include "whittle/quant/qdq.h"
 #include "whittle/quant/qdq_groups.h"
 #include "whittle/quant/quant_math.h"
+#include "fold_util.h"
 #include "name_patterns.h"
 #include "subgraph_bodies.h"
 #include "subgraph_float.h"
@@ -520,6 +521,27 @@ Status QuantizeInt8::rewrite(GraphWork& work, const std::map<std::string, quant:
 }
 
 Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
+  // Weights and biases computed from constants alone (BVLC AlexNet's ConstantOfShape fills)
+  // are folded first, however large: then they are quantized, and stored int8, as initializers
+  // are (fold-constants leaves a fill that would grow the file by more than its limit).
+  {
+    std::vector<const ir::Value*> parameters;
+    for (const ir::Node* n : model.graph->nodes()) {
+      std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+      if (!rule || !selected(*n, *rule)) continue;
+      for (size_t i = 0; i < rule->inputs.size() && i < n->numInputs(); ++i) {
+        const QdqInputRole role = rule->inputs[i];
+        if (role == QdqInputRole::kWeight || role == QdqInputRole::kWeightOrActivation || role == QdqInputRole::kBias) {
+          parameters.push_back(n->input(i));
+        }
+      }
+    }
+    WH_ASSIGN_OR_RETURN(int64_t computed, foldComputedConstants(model, parameters, ctx));
+    if (computed > 0) {
+      ctx.note("quantize-int8: folded " + std::to_string(computed) +
+               " node(s) that compute weights from constants (ConstantOfShape, ...), to quantize those weights");
+    }
+  }
   // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
   // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
   // a model with nothing to quantize is left at its opset.

@@ -11,6 +11,9 @@
 // (C[n] - a_zp * sum_k b[k, n]), which oneDNN adds to the accumulator before the per-column
 // output scales; the dequantization is the output scale, so the float output costs no pass
 // of its own. Everything else (and CPUs where oneDNN's int8 is not exact) runs qgemmReference.
+// Beyond ORT's QGemm, which takes a 2-D A: with transA = 0 an A of any other rank is read as rows
+// of K and y keeps its leading dims, as MatMul's (the lowering of a MatMul of any rank: a hoisted
+// LSTM input projection over [T, B, I]).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -111,11 +114,12 @@ class QGemmKernel final : public Kernel {
   Status run(KernelContext& ctx) override {
     if (!fast_) return qgemmReference(ctx);
     const ir::Tensor& a = ctx.input(0);
-    const bool aFits = a.rank() == 2 && a.dims()[1] == k_ &&
+    const bool aFits = a.rank() >= 1 && a.dims().back() == k_ &&
                        (a.dtype() == DataType::kUint8 || a.dtype() == DataType::kInt8) &&
                        (aType_ == DataType::kUndefined || aType_ == a.dtype());
     if (!aFits) return qgemmReference(ctx);  // its message names what is wrong, if anything is
-    if (!plan_ || plan_->rows != a.dims()[0] || plan_->aType != a.dtype() || plan_->threads != ctx.threads()) {
+    const int64_t rows = a.numel() / k_;
+    if (!plan_ || plan_->rows != rows || plan_->aType != a.dtype() || plan_->threads != ctx.threads()) {
       plan_.reset();
       if (!int8KernelsExact() && (a.dtype() != DataType::kUint8 || !weightsFit7Bits_)) {
         // Without VNNI oneDNN's int8 kernels could saturate or round: use the exact reference.
@@ -123,7 +127,7 @@ class QGemmKernel final : public Kernel {
         return qgemmReference(ctx);
       }
       auto plan = std::make_unique<Plan>();
-      plan->rows = a.dims()[0];
+      plan->rows = rows;
       plan->aType = a.dtype();
       plan->threads = ctx.threads();
       Status st = dnnlGuard(ctx.node(), [&] { buildPlan(engineOf(ctx.context()), *plan); });
@@ -135,7 +139,9 @@ class QGemmKernel final : public Kernel {
       plan_ = std::move(plan);
     }
     Plan& plan = *plan_;
-    ir::Tensor& y = ctx.allocateOutput(0, requantize_ ? yType_ : DataType::kFloat, {plan.rows, n_});
+    std::vector<int64_t> yDims(a.dims().begin(), a.dims().end() - 1);
+    yDims.push_back(n_);
+    ir::Tensor& y = ctx.allocateOutput(0, requantize_ ? yType_ : DataType::kFloat, yDims);
     plan.src.set_data_handle(const_cast<std::byte*>(a.rawData()));
     plan.dst.set_data_handle(y.mutableRawData());
     return dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); });

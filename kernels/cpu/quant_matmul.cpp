@@ -17,6 +17,15 @@
 // folded bias, the primitive is kept. Everything else accumulates exactly through float32 GEMMs
 // (below) when the problem is large, else runs the reference: int16 operands, int32 dot products.
 //
+// Two activations (QLinearMatMul, attention's Q K^T and P V in QDQ transformers: B computed, one
+// zero point per tensor) run on a oneDNN u8/s8 x s8 matmul built once per shape, B given per run
+// in plain layout: uint8 B as int8 (b ^ 0x80, its zero point less 128), a's and b's zero points
+// as oneDNN zero points, a_scale * b_scale / y_scale as output scale, eltwise_round and y's zero
+// point: exact int32 sums and MLAS's requantisation, as on the constant-B path. VitTrack's
+// attention, 1 thread, CPU ms a product: [320, 48] x [48, 320] 0.111 -> 0.058, [320, 320] x
+// [320, 48] 0.135 -> 0.037 (float32 MatMul: 0.090 and 0.087). Small products (MiniLM's 16 x 32 x
+// 16 heads: kOnednnActivationMinMacs), per-column b zero points, and CPUs without VNNI
+// (int8KernelsExact() false; ctest quant_matmul_without_vnni runs that way):
 // Exact float accumulation (activation x activation products: attention's Q K^T and P V in
 // QDQ transformers, Smart Turn's 20 of 34 QLinearMatMuls): the operands minus their zero points
 // are integers of at most 255 in magnitude, so their products are at most 65025 and any sum of
@@ -208,6 +217,11 @@ void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShap
   }
 }
 
+/// From this many multiply-adds per batch entry two activations go to oneDNN's int8 matmul; below,
+/// its call costs more than the float tiles (1 thread, 12 heads of 16 x 32 x 16: 0.025 ms against
+/// 0.011; of 64 x 32 x 64: 0.063 against 0.099).
+constexpr int64_t kOnednnActivationMinMacs = int64_t{1} << 16;
+
 /// Below this many multiply-adds per batch entry the reference's dot products are as fast.
 constexpr int64_t kFloatExactMinMacs = int64_t{1} << 15;
 
@@ -335,6 +349,12 @@ class Int8MatMulKernel final : public Kernel {
       if (st.isOk()) return runOnednn(ctx, a, p.aZp[0]);
       if (st.code() != StatusCode::kUnimplemented) return st;
       fastPath_ = false;
+    }
+    if (qlinear_ && activationsFast_ && b.rank() >= 2 && p.aZp.size() == 1 && p.bZp.size() == 1 &&
+        s.m * s.n * s.k >= kOnednnActivationMinMacs) {
+      Status st = runActivations(ctx, a, b, s, p);
+      if (st.code() != StatusCode::kUnimplemented) return st;
+      activationsFast_ = false;  // no oneDNN kernel for it: the exact float products below
     }
     if (qlinear_ && s.k <= kExactChunk) {  // attention's Q K^T and P V: exact float products, requantised
       std::vector<float> scales(p.bScales.size());
@@ -540,6 +560,108 @@ class Int8MatMulKernel final : public Kernel {
     }
   }
 
+  // ---- QLinearMatMul of two activations on oneDNN (see the top of the file) ----
+  struct ActivationPlan {
+    int64_t m = 0, k = 0, n = 0;
+    DataType aType = DataType::kUndefined, bType = DataType::kUndefined, yType = DataType::kUndefined;
+    std::vector<float> scales;
+    int32_t zps[3] = {0, 0, 0};  // a's, b's as oneDNN's int8 B sees it, y's
+    int threads = 0;
+    dnnl::matmul prim;
+    dnnl::memory src, weights, dst, scratchpad, zpMem[3];
+    std::unordered_map<int, dnnl::memory> args;
+    std::shared_ptr<ir::Buffer> scratchBuffer;
+    std::vector<int8_t> b8;  // uint8 B as int8, one batch entry
+  };
+
+  bool activationPlanFits(const MatMulShape& s, const ir::Tensor& a, const ir::Tensor& b, const Params& p,
+                          const std::vector<float>& scales, int32_t bZp8, int threads) const {
+    const ActivationPlan* q = actPlan_.get();
+    return q != nullptr && q->m == s.m && q->k == s.k && q->n == s.n && q->aType == a.dtype() && q->bType == b.dtype() &&
+           q->yType == p.yType && q->scales == scales && q->zps[0] == p.aZp[0] && q->zps[1] == bZp8 && q->zps[2] == p.yZp &&
+           q->threads == threads;
+  }
+
+  Status runActivations(KernelContext& ctx, const ir::Tensor& a, const ir::Tensor& b, const MatMulShape& s, const Params& p) {
+    if (!int8KernelsExact()) return unimplemented(ctx.describe() + ": no exact oneDNN int8 kernel on this CPU");
+    const bool bU8 = b.dtype() == DataType::kUint8;
+    const int32_t bZp8 = p.bZp[0] - (bU8 ? 128 : 0);
+    std::vector<float> scales(p.bScales.size());
+    for (size_t j = 0; j < scales.size(); ++j) scales[j] = p.aScale * p.bScales[j] / p.yScale;
+    if (!activationPlanFits(s, a, b, p, scales, bZp8, ctx.threads())) {
+      actPlan_.reset();
+      auto q = std::make_unique<ActivationPlan>();
+      q->m = s.m;
+      q->k = s.k;
+      q->n = s.n;
+      q->aType = a.dtype();
+      q->bType = b.dtype();
+      q->yType = p.yType;
+      q->scales = scales;
+      q->zps[0] = p.aZp[0];
+      q->zps[1] = bZp8;
+      q->zps[2] = p.yZp;
+      q->threads = ctx.threads();
+      WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { buildActivationPlan(engineOf(ctx.context()), *q); }));
+      actPlan_ = std::move(q);
+    }
+    ActivationPlan& q = *actPlan_;
+    ir::Tensor& y = ctx.allocateOutput(0, p.yType, s.outDims);
+    const auto* aBytes = reinterpret_cast<const std::byte*>(a.rawData());
+    const auto* bBytes = reinterpret_cast<const uint8_t*>(b.rawData());
+    auto* yBytes = reinterpret_cast<std::byte*>(y.mutableRawData());
+    int64_t lastB = -1;
+    for (size_t batch = 0; batch < s.aOffsets.size(); ++batch) {
+      const int64_t bo = s.bOffsets[batch];
+      void* bData = const_cast<uint8_t*>(bBytes + bo);
+      if (bU8) {
+        if (bo != lastB) {
+          for (int64_t i = 0; i < s.k * s.n; ++i) q.b8[static_cast<size_t>(i)] = static_cast<int8_t>(bBytes[bo + i] ^ 0x80u);
+        }
+        bData = q.b8.data();
+      }
+      lastB = bo;
+      q.src.set_data_handle(const_cast<std::byte*>(aBytes + s.aOffsets[batch]));
+      q.weights.set_data_handle(bData);
+      q.dst.set_data_handle(yBytes + static_cast<int64_t>(batch) * s.m * s.n);
+      WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { q.prim.execute(streamOf(ctx.context()), q.args); }));
+    }
+    return Status::ok();
+  }
+
+  void buildActivationPlan(dnnl::engine& engine, ActivationPlan& q) {
+    using dnnl::memory;
+    using tag = memory::format_tag;
+    using dt = memory::data_type;
+    auto srcMd = memory::desc({q.m, q.k}, q.aType == DataType::kUint8 ? dt::u8 : dt::s8, tag::ab);
+    auto wMd = memory::desc({q.k, q.n}, dt::s8, tag::ab);
+    auto dstMd = memory::desc({q.m, q.n}, q.yType == DataType::kUint8 ? dt::u8 : dt::s8, tag::ab);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    attr.set_output_scales(q.scales.size() == 1 ? 0 : 1 << 1, q.scales);
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_round, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+    const int zpArgs[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    for (int i = 0; i < 3; ++i) {
+      if (q.zps[i] != 0) attr.set_zero_points(zpArgs[i], 0, {DNNL_RUNTIME_S32_VAL});
+    }
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(srcMd, wMd, dstMd), attr, engine);
+    q.prim = dnnl::matmul(pd);
+    q.scratchBuffer = ir::Buffer::allocateUninitialized(std::max<size_t>(pd.scratchpad_desc().get_size(), 64));
+    q.scratchpad = memory(pd.scratchpad_desc(), engine, q.scratchBuffer->mutableData());
+    q.src = memory(srcMd, engine, DNNL_MEMORY_NONE);
+    q.weights = memory(wMd, engine, DNNL_MEMORY_NONE);
+    q.dst = memory(dstMd, engine, DNNL_MEMORY_NONE);
+    q.args = {{DNNL_ARG_SRC, q.src}, {DNNL_ARG_WEIGHTS, q.weights}, {DNNL_ARG_DST, q.dst}, {DNNL_ARG_SCRATCHPAD, q.scratchpad}};
+    for (int i = 0; i < 3; ++i) {
+      if (q.zps[i] == 0) continue;
+      q.zpMem[i] = memory({{1}, dt::s32, tag::x}, engine, &q.zps[i]);
+      q.args[DNNL_ARG_ATTR_ZERO_POINTS | zpArgs[i]] = q.zpMem[i];
+    }
+    if (q.bType == DataType::kUint8) q.b8.resize(static_cast<size_t>(q.k * q.n));
+  }
+
   // B is 2-D, so A's batches are one (rows x K) matrix. aZp: this run's a_zero_point.
   Status runOnednn(KernelContext& ctx, const ir::Tensor& a, int32_t aZp) {
     Plan& plan = *plan_;
@@ -585,6 +707,8 @@ class Int8MatMulKernel final : public Kernel {
   std::vector<int32_t> bZpCorr_;     // MatMulInteger: c_n per column; empty when all are 0
   std::vector<float> bScales_;
   std::unique_ptr<Plan> plan_;
+  bool activationsFast_ = true;  // QLinearMatMul with a computed B: oneDNN until it has no kernel
+  std::unique_ptr<ActivationPlan> actPlan_;
 };
 
 }  // namespace
@@ -600,13 +724,21 @@ Status qgemmReference(KernelContext& ctx) {
   const ir::Tensor& b = ctx.input(3);
   WH_RETURN_IF_ERROR(checkByteType(ctx, a, "A"));
   WH_RETURN_IF_ERROR(checkByteType(ctx, b, "B"));
-  if (a.rank() != 2 || b.rank() != 2) return ctx.error("A and B must be 2-D, got " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()));
+  // A of another rank with transA = 0: rows of K (quant_gemm.cpp's extension of ORT's 2-D QGemm).
+  if ((a.rank() != 2 && (transA || a.rank() < 1)) || b.rank() != 2) {
+    return ctx.error("A and B must be 2-D, got " + shapeToString(a.dims()) + " and " + shapeToString(b.dims()));
+  }
   MatMulShape s;
-  s.m = transA ? a.dims()[1] : a.dims()[0];
-  s.k = transA ? a.dims()[0] : a.dims()[1];
+  s.k = transA ? a.dims()[0] : a.dims().back();
+  s.m = transA ? a.dims()[1] : (s.k == 0 ? 0 : a.numel() / s.k);
   s.n = transB ? b.dims()[0] : b.dims()[1];
   if ((transB ? b.dims()[1] : b.dims()[0]) != s.k) return ctx.error("cannot multiply " + shapeToString(a.dims()) + " by " + shapeToString(b.dims()));
-  s.outDims = {s.m, s.n};
+  if (transA) {
+    s.outDims = {s.m, s.n};
+  } else {
+    s.outDims.assign(a.dims().begin(), a.dims().end() - 1);
+    s.outDims.push_back(s.n);
+  }
   s.aOffsets = {0};
   s.bOffsets = {0};
   WH_ASSIGN_OR_RETURN(float aScale, scalarScale(ctx, 1, "a_scale"));
@@ -618,9 +750,10 @@ Status qgemmReference(KernelContext& ctx) {
   if (ctx.hasInput(6)) {  // C broadcasts to [M, N]
     const ir::Tensor& c = ctx.input(6);
     if (c.dtype() != DataType::kInt32) return ctx.error("C must be int32, got " + typeName(c.dtype()));
-    auto shape = broadcastShapes(c.dims(), s.outDims);
-    if (!shape || *shape != s.outDims) return ctx.error("C " + shapeToString(c.dims()) + " does not broadcast to " + shapeToString(s.outDims));
-    std::vector<int64_t> strides = broadcastStrides(c.dims(), s.outDims);
+    const std::vector<int64_t> rows{s.m, s.n};  // A's rows of K (see above)
+    auto shape = broadcastShapes(c.dims(), rows);
+    if (!shape || *shape != rows) return ctx.error("C " + shapeToString(c.dims()) + " does not broadcast to " + shapeToString(rows));
+    std::vector<int64_t> strides = broadcastStrides(c.dims(), rows);
     for (int64_t i = 0; i < s.m; ++i) {
       for (int64_t j = 0; j < s.n; ++j) acc[static_cast<size_t>(i * s.n + j)] = c.data<int32_t>()[i * strides[0] + j * strides[1]];
     }

@@ -4,7 +4,7 @@
 //
 // Before: y = Gemm(DQ(xq), DQ(wq), b)             After: y = QGemm(xq, xs, xz, wq, ws, wz, c)   (y float)
 // Before: yq = Q(Gemm(DQ(xq), DQ(wq), b))         After: yq = QGemm(xq, .., c, ys, yz)
-// Before: y = MatMul(DQ(xq), DQ(wq)), x 2-D       After: y = QGemm(xq, .., wq, ..)              (y float)
+// Before: y = MatMul(DQ(xq), DQ(wq)), x any rank  After: y = QGemm(xq, .., wq, ..)              (y float)
 //         c[n] = round(beta * b[n] / (alpha * xs * ws[n])): the int32 bias at the accumulator's
 //         scale (b a float constant, or a DequantizeLinear of an int32 constant; equal to its
 //         data when its scale is xs * ws, as quantizers write it)
@@ -107,10 +107,8 @@ bool QdqGemmLowering::lower(ir::Node& n) {
   auto w = dequantizeOf(n.input(1));
   if (!x || !w || !isQuantType(x->type) || !isQuantType(w->type)) return false;
   if (x->scale->numel() != 1 || ir::constantOf(x->node->input(0), kSession) != nullptr) return false;
-  if (!gemm) {  // QGemm is 2-D
-    const auto& shape = x->node->input(0)->type().shape;
-    if (!shape || shape->size() != 2) return false;
-  }
+  // MatMul: QGemm reads an x of any rank as rows of K, y keeping x's leading dims as MatMul's
+  // does (kernels/cpu/quant_gemm.cpp), so x's rank may be unknown (an LSTM loop's output).
   const ir::Tensor* wq = ir::constantOf(w->node->input(0), kSession);
   if (wq == nullptr || wq->rank() != 2) return false;
   const int64_t cols = transB ? wq->dims()[0] : wq->dims()[1];

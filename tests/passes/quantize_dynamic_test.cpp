@@ -63,6 +63,31 @@ TEST_CASE("quantize-dynamic leaves excluded and non-constant MatMuls alone", "[p
   }
 }
 
+TEST_CASE("quantize-dynamic folds weights computed from constants and quantizes them", "[passes][quantize-dynamic]") {
+  // A weight written as ConstantOfShape then Mul (the light BVLC AlexNet's fills, scaled per
+  // column here) is folded, then quantized like an initializer; the product of two activations
+  // is not touched.
+  testing::GraphBuilder b(9);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 4, 16});
+  ir::Value* fill = b.node("ConstantOfShape", {b.constantInt64("wshape", {2}, {16, 8})},
+                           {ir::Attribute::makeTensor("value", ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1}, {0.25f}))},
+                           "fill");
+  ir::Value* w = b.node("Mul", {fill, b.weight("per_column", {8})}, {}, "scale_w");
+  ir::Value* y = b.node("MatMul", {x, w}, {}, "proj");
+  b.output(b.node("MatMul", {y, b.node("Transpose", {y}, {ir::Attribute::makeInts("perm", {0, 2, 1})})}, {}, "scores"),
+           ir::DataType::kFloat, {2, 4, 4});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "quantize-dynamic");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(countOps(g, "ConstantOfShape") == 0);
+  CHECK(countOps(g, "MatMulInteger") == 1);
+  CHECK(countOps(g, "MatMul") == 1);
+  auto feeds = testing::randomFeeds(model, 4);
+  auto ya = testing::runModel(model, feeds);
+  auto yb = testing::runModel(run.after, feeds);
+  CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 0.03);
+}
+
 TEST_CASE("quantize-dynamic and quantize-int8 note the com.microsoft ops with weights they leave float",
           "[passes][quantize-dynamic][transformer]") {
   // ONNX Runtime's transformer optimizer packs Q, K and V weights into Attention, and its

@@ -675,3 +675,51 @@ TEST_CASE("quantize-int8 keeps nodes that already read DequantizeLinear outputs 
   for (const std::string& note : q.notes) noted = noted || note.find("1 node(s) in the main graph already read") != std::string::npos;
   CHECK(noted);
 }
+
+TEST_CASE("quantize-int8 folds weights computed from constants and quantizes them", "[passes][quantize-int8]") {
+  // BVLC AlexNet's light copy writes every weight as a ConstantOfShape fill (here scaled per
+  // output channel by a Mul, so that the channels differ): the fill is folded, then quantized
+  // per channel like an initializer. A weight computed from the input stays as it is.
+  testing::GraphBuilder b(41);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  ir::Value* fill = b.node("ConstantOfShape", {b.constantInt64("wshape", {4}, {4, 3, 3, 3})},
+                           {ir::Attribute::makeTensor("value", ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1}, {0.05f}))},
+                           "fill");
+  ir::Value* w = b.node("Mul", {fill, b.constant("per_channel", {4, 1, 1, 1}, {1.0f, -2.0f, 0.5f, 3.0f})}, {}, "scale_w");
+  ir::Value* c = b.node("Conv", {x, w, b.weight("bias", {4}, ir::DataType::kFloat, -0.2, 0.2)},
+                        {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv");
+  ir::Value* r = b.node("Relu", {c}, {}, "relu");
+  // Weight made from the activation: not a constant, not folded; the MatMul reads it as an activation.
+  ir::Value* flat = b.node("Reshape", {r, b.constantInt64("shape", {2}, {16, 16})}, {}, "flat");
+  ir::Value* t = b.node("Transpose", {flat}, {}, "t");
+  b.output(b.node("MatMul", {flat, t}, {}, "mm"), ir::DataType::kFloat, {16, 16});
+  ir::Model model = b.build(13);
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  CHECK(countOps(g, "ConstantOfShape") == 0);
+  CHECK(countOps(g, "Transpose") == 1);
+  const ir::Node* conv = findNode(g, "Conv", "conv");
+  REQUIRE(conv != nullptr);
+  const ir::Node* wdq = producerOf(*conv, 1);
+  REQUIRE(wdq != nullptr);
+  REQUIRE(wdq->opType() == "DequantizeLinear");
+  REQUIRE(wdq->input(0)->constant() != nullptr);
+  CHECK(wdq->input(0)->constant()->dtype() == ir::DataType::kInt8);
+  REQUIRE(wdq->input(1)->constant()->numel() == 4);  // per channel
+  // Each channel is one value, so the int8 weight holds it exactly: +-127 at that channel's scale.
+  const ir::Tensor& wq = *wdq->input(0)->constant();
+  const ir::Tensor& ws = *wdq->input(1)->constant();
+  const float want[4] = {0.05f, -0.1f, 0.025f, 0.15f};
+  for (int64_t ch = 0; ch < 4; ++ch) {
+    for (int64_t i = 0; i < 27; ++i) {
+      CHECK(static_cast<float>(wq.data<int8_t>()[ch * 27 + i]) * ws.data<float>()[ch] == Approx(want[ch]).epsilon(1e-6));
+    }
+  }
+  bool noted = false;
+  for (const std::string& note : q.notes) noted = noted || note.find("compute weights from constants") != std::string::npos;
+  CHECK(noted);
+  auto feeds = testing::randomFeeds(model, 7);
+  auto before = testing::runModel(model, feeds);
+  auto after = testing::runModel(q.model, feeds);
+  CHECK(sqnrDb(after[0].second, before[0].second) > 25.0);
+}

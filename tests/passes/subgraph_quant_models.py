@@ -15,6 +15,11 @@ Writes into OUT_DIR:
                    is a loop-carried value the body hands back unchanged, initialised from a
                    main-graph initializer (how tf2onnx passes an LSTM's kernels into its while
                    loop) -> y [1, 8] (the last h) and w's final value
+  loop_gather_matmul.onnx x [5, 1, 6] -> Relu -> xs; Loop 5 times over (t, h): h = Tanh(MatMul(
+                   Gather(xs, t), W) + MatMul(h, R)), t + 1, with W a body initializer and R the
+                   main graph's (tf2onnx's LSTM: the step's row of the sequence times the input
+                   kernel); a second MatMul gathers along xs's last axis (not hoistable) -> y
+                   [1, 4] (the last h), the scan output of every h, and the sum of the second product
   conv_capture.onnx x [1, 3, 8, 8] -> Conv -> Relu -> Transpose -> t; If(mean(x) > 0) whose
                    branches read t from the main graph (then Sigmoid, else Tanh) -> y [1, 8, 8, 4]:
                    the Conv's output is read only through a Transpose into a capture (as in
@@ -114,6 +119,51 @@ def loop_state_weight(rng):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
+def loop_gather_matmul(rng):
+    body = helper.make_graph(
+        [helper.make_node("Gather", ["xs", "t_in"], ["g"]),
+         helper.make_node("MatMul", ["g", "l_w"], ["m1"]),
+         helper.make_node("MatMul", ["h_in", "r"], ["m2"]),
+         helper.make_node("Add", ["m1", "m2"], ["a"]),
+         helper.make_node("Tanh", ["a"], ["h_out"]),
+         helper.make_node("Gather", ["xs", "k_in"], ["g_last"], axis=2),
+         helper.make_node("MatMul", ["g_last", "l_v"], ["m3"]),
+         helper.make_node("Add", ["s_in", "m3"], ["s_out"]),
+         helper.make_node("Add", ["t_in", "one"], ["t_out"]),
+         helper.make_node("Identity", ["h_out"], ["h_scan"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("t_in", TensorProto.INT64, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("s_in", TensorProto.FLOAT, [5, 1, 3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("t_out", TensorProto.INT64, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("s_out", TensorProto.FLOAT, [5, 1, 3]),
+         helper.make_tensor_value_info("h_scan", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(rng.uniform(-0.8, 0.8, (6, 4)).astype(np.float32), "l_w"),
+         numpy_helper.from_array(rng.uniform(-0.8, 0.8, (1, 3)).astype(np.float32), "l_v"),
+         numpy_helper.from_array(np.array(1, dtype=np.int64), "one"),
+         numpy_helper.from_array(np.array([2], dtype=np.int64), "k_in")])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["xs"]),
+         helper.make_node("Loop", ["trips", "keep_going", "t0", "h0", "s0"], ["t_final", "y", "s", "ys"], body=body,
+                          name="steps")],
+        "loop_gather_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [5, 1, 3]),
+         helper.make_tensor_value_info("ys", TensorProto.FLOAT, [5, 1, 4])],
+        [numpy_helper.from_array(np.array(5, dtype=np.int64), "trips"),
+         numpy_helper.from_array(np.array(True), "keep_going"),
+         numpy_helper.from_array(np.array(0, dtype=np.int64), "t0"),
+         numpy_helper.from_array(np.zeros((1, 4), dtype=np.float32), "h0"),
+         numpy_helper.from_array(np.zeros((5, 1, 3), dtype=np.float32), "s0"),
+         numpy_helper.from_array(rng.uniform(-0.8, 0.8, (4, 4)).astype(np.float32), "r")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
 def conv_capture(rng):
     then_branch = helper.make_graph([helper.make_node("Sigmoid", ["t"], ["a"])], "then", [],
                                     [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8, 8, 4])])
@@ -142,7 +192,7 @@ def main(argv):
         return 2
     rng = np.random.default_rng(14)
     for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul), ("conv_capture", conv_capture),
-                        ("loop_state_weight", loop_state_weight)):
+                        ("loop_state_weight", loop_state_weight), ("loop_gather_matmul", loop_gather_matmul)):
         model = build(rng)
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, os.path.join(argv[0], name + ".onnx"))

@@ -1,4 +1,4 @@
-// The QDQ lowering's Gemm step: a Gemm or 2-D MatMul of dequantized int8 data becomes one
+// The QDQ lowering's Gemm step: a Gemm or MatMul (x of rank >= 2) of dequantized int8 data becomes one
 // com.microsoft QGemm (float output, or quantized when a QuantizeLinear joins), which runs on
 // the int8 GEMM. Checked for structure and against the model run one node at a time (the float
 // simulation of the QDQ semantics), at two batch sizes and one and two threads.
@@ -25,6 +25,7 @@ struct GemmCase {
   bool perChannel = true;
   bool quantizedOutput = false;  // a QuantizeLinear (then DequantizeLinear) after the Gemm
   bool matmul = false;           // MatMul instead of Gemm (no bias)
+  bool threeD = false;           // MatMul: x [batch, 3, K]
   float alpha = 1.0f, beta = 1.0f;
   DataType xType = DataType::kUint8;
   DataType wType = DataType::kInt8;
@@ -38,7 +39,8 @@ ir::Model gemmModel(const GemmCase& c) {
   auto& gb = b.gb;
   std::mt19937_64 rng(5);
   const int32_t xZp = c.xType == DataType::kUint8 ? 120 : -3;
-  ir::Value* x = gb.symbolicInput("x", DataType::kFloat, {ir::Dim::symbolic("batch"), ir::Dim::known(c.k)});
+  ir::Value* x = c.threeD ? gb.symbolicInput("x", DataType::kFloat, {ir::Dim::symbolic("batch"), ir::Dim::known(3), ir::Dim::known(c.k)})
+                          : gb.symbolicInput("x", DataType::kFloat, {ir::Dim::symbolic("batch"), ir::Dim::known(c.k)});
   ir::Value* xdq = b.dq(b.q(x, kXScale, xZp, c.xType), kXScale, xZp, c.xType);
   const std::vector<int64_t> wDims = c.transB ? std::vector<int64_t>{c.n, c.k} : std::vector<int64_t>{c.k, c.n};
   const int64_t channels = c.perChannel ? c.n : 1;
@@ -99,7 +101,8 @@ void checkAgainstSimulation(const GemmCase& c) {
 
   std::mt19937_64 rng(41);
   for (int64_t batch : {1, 5}) {
-    const ir::Tensor x = floatTensor({batch, c.k}, randomFloats(rng, batch * c.k, -3.0f, 3.0f));
+    const ir::Tensor x = c.threeD ? floatTensor({batch, 3, c.k}, randomFloats(rng, batch * 3 * c.k, -3.0f, 3.0f))
+                                  : floatTensor({batch, c.k}, randomFloats(rng, batch * c.k, -3.0f, 3.0f));
     const ir::Tensor expected = testing::quant::runNodeByNode(model, {{"x", x}})[0];
     for (int threads : {1, 2}) {
       runtime::SessionOptions options;
@@ -145,6 +148,35 @@ TEST_CASE("A Gemm of dequantized int8 data with a float output runs as one int8 
     GemmCase c;
     c.matmul = true;
     c.transB = false;
+    checkAgainstSimulation(c);
+  }
+  SECTION("a 1-D MatMul: y [N]") {
+    std::mt19937_64 rng(3);
+    QdqGraphBuilder b;
+    ir::Value* x = b.qdq(b.gb.input("x", DataType::kFloat, {8}), 0.02f, 128);
+    ir::Value* w = b.dq(b.gb.constant("wq", intTensor(DataType::kInt8, {8, 4}, randomInts(rng, 32, -50, 50))), 0.01f, 0, DataType::kInt8);
+    b.gb.output(b.gb.node("MatMul", {x, w}, {}, "fc"));
+    ir::Model m = b.gb.build(13);
+    ir::Model lowered = m.clone();
+    ir::inferShapes(lowered);
+    CHECK(runtime::lowerQdqGemms(*lowered.graph) == 1);
+    const ir::Tensor xv = floatTensor({8}, {0.1f, -0.5f, 1.0f, 2.0f, -1.5f, 0.3f, 0.0f, 0.7f});
+    const ir::Tensor expected = testing::quant::runNodeByNode(m, {{"x", xv}})[0];
+    auto session = runtime::Session::create(m, {});
+    REQUIRE(session.isOk());
+    auto out = (*session)->run({{"x", xv}});
+    REQUIRE(out.isOk());
+    REQUIRE((*out)[0].second.dims() == std::vector<int64_t>{4});
+    CHECK(maxDiff((*out)[0].second, expected).first <= 1e-5);
+  }
+  SECTION("a 3-D MatMul: x read as rows of K, y keeping its leading dims") {
+    GemmCase c;
+    c.matmul = true;
+    c.transB = false;
+    c.threeD = true;
+    checkAgainstSimulation(c);
+    c.xType = DataType::kInt8;
+    c.perChannel = false;
     checkAgainstSimulation(c);
   }
 }

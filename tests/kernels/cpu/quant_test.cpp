@@ -321,10 +321,12 @@ TEST_CASE("QLinearMatMul matches int32 accumulation and MLAS requantisation", "[
 
 TEST_CASE("QLinearMatMul of two activations (K <= 258) requantises exact float products: the int32 result, extremes included",
           "[kernels][quant]") {
-  // Attention's Q K^T and P V: both operands are run-time tensors, so the products run as float
-  // tiles (4 x 16 in registers) and are requantised without int32 accumulators. Shapes with row
-  // and column tails, batch broadcasting, per-column b zero points, and K = 258 with every
-  // product at +-65025 (a float sum that lost a unit would show).
+  // Attention's Q K^T and P V: both operands are run-time tensors, so the products run on oneDNN's
+  // int8 matmul with B given per run (per-tensor zero points, VNNI), else as float tiles (4 x 16
+  // in registers) requantised without int32 accumulators (per-column b zero points; ctest
+  // quant_matmul_without_vnni runs every case so). Shapes with row and column tails, batch
+  // broadcasting, per-column b zero points, and K = 258 with every product at +-65025 (a float
+  // sum that lost a unit would show).
   struct Case {
     MatMulCase shape;
     DataType aType, bType, yType;
@@ -335,6 +337,8 @@ TEST_CASE("QLinearMatMul of two activations (K <= 258) requantises exact float p
       {{{1, 12, 16, 16}, {1, 12, 16, 32}}, DataType::kUint8, DataType::kInt8, DataType::kInt8, true, false},
       {{{2, 5, 7}, {7, 33}}, DataType::kInt8, DataType::kUint8, DataType::kUint8, true, false},
       {{{3, 1, 9, 40}, {4, 40, 17}}, DataType::kInt8, DataType::kInt8, DataType::kInt8, false, false},
+      {{{2, 1, 64, 80}, {3, 80, 40}}, DataType::kInt8, DataType::kInt8, DataType::kInt8, false, false},
+      {{{1, 2, 50, 96}, {1, 2, 96, 50}}, DataType::kInt8, DataType::kUint8, DataType::kUint8, false, false},
       {{{2, 70, 258}, {2, 258, 20}}, DataType::kUint8, DataType::kUint8, DataType::kUint8, false, true},
       {{{6, 258}, {258, 65}}, DataType::kInt8, DataType::kUint8, DataType::kInt8, true, true},
   };
