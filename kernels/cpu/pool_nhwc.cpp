@@ -147,4 +147,32 @@ void channelsLastPool2d(const PoolGeometry& g, bool max, bool countIncludePad, c
   }
 }
 
+// GCC 12 warns about the undefined pass-through operand inside _mm512_cvtps_pd.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void channelsLastSumRows(const float* x, double* acc, int64_t spatial,
+                                                             int64_t c) {
+  // Blocks of 64 channels stay in eight accumulators across all rows; then 8 at a time; the
+  // rest scalar.
+  int64_t ch = 0;
+  for (; ch + 64 <= c; ch += 64) {
+    __m512d sum[8];
+    for (int v = 0; v < 8; ++v) sum[v] = _mm512_loadu_pd(acc + ch + 8 * v);
+    for (int64_t s = 0; s < spatial; ++s) {
+      const float* row = x + s * c + ch;
+      for (int v = 0; v < 8; ++v) sum[v] = _mm512_add_pd(sum[v], _mm512_cvtps_pd(_mm256_loadu_ps(row + 8 * v)));
+    }
+    for (int v = 0; v < 8; ++v) _mm512_storeu_pd(acc + ch + 8 * v, sum[v]);
+  }
+  for (; ch + 8 <= c; ch += 8) {
+    __m512d sum = _mm512_loadu_pd(acc + ch);
+    for (int64_t s = 0; s < spatial; ++s) sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm256_loadu_ps(x + s * c + ch)));
+    _mm512_storeu_pd(acc + ch, sum);
+  }
+  for (; ch < c; ++ch) {
+    for (int64_t s = 0; s < spatial; ++s) acc[ch] += static_cast<double>(x[s * c + ch]);
+  }
+}
+#pragma GCC diagnostic pop
+
 }  // namespace whittle::runtime::cpu

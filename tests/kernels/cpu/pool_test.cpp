@@ -230,7 +230,10 @@ TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
           y[0], naivePool(c, Kind::kLp, false, static_cast<double>(p), whittle::testing::tensorValues(x)), 1e-5, 1e-6);
     }
   }
-  for (std::vector<int64_t> dims : {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
+  // Channel counts for the channels-last sums' paths: 8-channel vectors and a scalar tail (17),
+  // 64-channel blocks (64), all three (83).
+  for (std::vector<int64_t> dims :
+       {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {2, 83, 4, 9}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
     ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims);
     std::vector<double> xv = whittle::testing::tensorValues(x);
     int64_t spatial = whittle::testing::numel(dims, 2);
