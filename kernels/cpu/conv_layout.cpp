@@ -5,8 +5,9 @@
 // - ChannelGather(x), `channels` = m: y[n, c', h, w] = x[n, m[c'], h, w] (the lowering's step S:
 //   a channel shuffle or split written as Reshape/Transpose/Gather/Slice), on [N, C, H, W]
 //   (whole planes) or, with channels_last, on [N, H, W, C] (a gather per pixel; for 4-byte
-//   elements on AVX-512, 16 outputs at a time by one or two loads and a permute, planned once
-//   per channel count: yolo-fastestv2's 26 channel splits and shuffles took 2x ORT's Gathers).
+//   elements on AVX-512, 16 outputs at a time by a load and a masked permute per 16-element
+//   window of sources, planned once per channel count: yolo-fastestv2's 26 channel splits and
+//   shuffles took 2x ORT's Gathers).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,14 +23,16 @@ namespace whittle::runtime::cpu {
 namespace {
 
 /// 16 outputs of a channels-last gather of 4-byte elements, planned once per channel count:
-/// their sources lie in one 16-element window of the pixel's row (a load and a permute) or two
-/// (two loads and a two-source permute: a channel shuffle interleaves two halves); otherwise the
-/// chunk is gathered element by element.
+/// their sources grouped into 16-element windows of the pixel's row, each window one load and
+/// one masked permute (a channel split: one window; a shuffle of g groups: g windows); with
+/// more than kMaxGatherWindows windows the chunk is gathered element by element.
+constexpr size_t kMaxGatherWindows = 8;
 struct GatherChunk {
   int64_t first = 0, count = 0;  ///< outputs first ... first + count
-  int windows = 0;               ///< 1 or 2; 0: element by element
-  int64_t a = 0, b = 0;          ///< window starts in the row
-  std::array<int32_t, 16> index{};
+  size_t windows = 0;            ///< 0: element by element
+  std::array<int64_t, kMaxGatherWindows> start{};  ///< window starts in the row
+  std::array<uint16_t, kMaxGatherWindows> lanes{};  ///< the outputs each window fills
+  std::array<int32_t, 16> index{};                  ///< each output's source in its window
 };
 
 /// The chunks of `map` over rows of `c` elements, c >= 16 (windows must fit inside a row).
@@ -40,25 +43,25 @@ std::vector<GatherChunk> planGatherChunks(const std::vector<int64_t>& map, int64
     GatherChunk ch;
     ch.first = j0;
     ch.count = std::min<int64_t>(16, cout - j0);
-    auto begin = map.begin() + j0, end = begin + ch.count;
-    const int64_t lo = *std::min_element(begin, end);
-    ch.a = std::min(lo, c - 16);
-    int64_t restLo = -1, restHi = -1;
-    for (auto it = begin; it != end; ++it) {
-      if (*it - ch.a < 16) continue;
-      restLo = restLo < 0 ? *it : std::min(restLo, *it);
-      restHi = std::max(restHi, *it);
+    uint32_t left = (1u << ch.count) - 1u;  // outputs without a window yet
+    while (left != 0 && ch.windows < kMaxGatherWindows) {
+      int64_t lo = c;
+      for (int64_t i = 0; i < ch.count; ++i) {
+        if ((left >> i) & 1u) lo = std::min(lo, map[static_cast<size_t>(j0 + i)]);
+      }
+      const int64_t start = std::min(lo, c - 16);
+      uint16_t lanes = 0;
+      for (int64_t i = 0; i < ch.count; ++i) {
+        const int64_t offset = map[static_cast<size_t>(j0 + i)] - start;
+        if (((left >> i) & 1u) == 0 || offset >= 16) continue;
+        lanes = static_cast<uint16_t>(lanes | (1u << i));
+        ch.index[static_cast<size_t>(i)] = static_cast<int32_t>(offset);
+      }
+      left &= ~static_cast<uint32_t>(lanes);
+      ch.start[ch.windows] = start;
+      ch.lanes[ch.windows++] = lanes;
     }
-    if (restLo < 0) {
-      ch.windows = 1;
-    } else if (restHi - restLo < 16) {
-      ch.windows = 2;
-      ch.b = std::min(restLo, c - 16);
-    }
-    for (int64_t i = 0; ch.windows > 0 && i < ch.count; ++i) {
-      const int64_t src = begin[i];
-      ch.index[static_cast<size_t>(i)] = static_cast<int32_t>(src - ch.a < 16 ? src - ch.a : 16 + src - ch.b);
-    }
+    if (left != 0) ch.windows = 0;
     chunks.push_back(ch);
   }
   return chunks;
@@ -80,9 +83,10 @@ __attribute__((target("avx512f"))) void gatherRowsAvx512(const uint32_t* x, uint
         continue;
       }
       const __m512i index = _mm512_loadu_si512(ch.index.data());
-      const __m512i va = _mm512_loadu_si512(row + ch.a);
-      const __m512i v = ch.windows == 1 ? _mm512_permutexvar_epi32(index, va)
-                                        : _mm512_permutex2var_epi32(va, index, _mm512_loadu_si512(row + ch.b));
+      __m512i v = _mm512_maskz_permutexvar_epi32(ch.lanes[0], index, _mm512_loadu_si512(row + ch.start[0]));
+      for (size_t w = 1; w < ch.windows; ++w) {
+        v = _mm512_mask_permutexvar_epi32(v, ch.lanes[w], index, _mm512_loadu_si512(row + ch.start[w]));
+      }
       const auto mask = static_cast<__mmask16>(ch.count == 16 ? 0xffffu : (1u << ch.count) - 1u);
       _mm512_mask_storeu_epi32(out + ch.first, mask, v);
     }

@@ -1,5 +1,5 @@
 // The layout ops' kernels (kernels/cpu/conv_layout.cpp): ChannelGather channels last against a
-// naive gather, for float32 maps that take each path of the 16-output chunks (one window, two
+// naive gather, for float32 maps that take each path of the 16-output chunks (one to eight
 // windows, element by element, windows clamped to the end of the row, a short last chunk) and
 // for a channel count below 16 and 2-byte elements (the scalar loop).
 #include <catch2/catch.hpp>
@@ -69,7 +69,10 @@ TEST_CASE("ChannelGather channels last matches a naive gather", "[kernels][layou
       {"split, first half", 48, range(0, 24)},
       {"split, second half (windows clamped to the row's end)", 58, range(29, 58)},
       {"shuffle of two groups", 48, shuffle(48, 2)},
+      {"shuffle of three groups", 72, shuffle(72, 3)},
       {"shuffle of four groups", 64, shuffle(64, 4)},
+      {"shuffle of eight groups (a window per output)", 128, shuffle(128, 8)},
+      {"shuffle of sixteen groups (element by element)", 256, shuffle(256, 16)},
       {"shuffle, channels not a multiple of 16", 40, shuffle(40, 2)},
       {"reversed", 40, reversed},
       {"scattered (element by element), repeats", 48, scattered},
