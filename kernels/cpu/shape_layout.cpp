@@ -176,6 +176,26 @@ KernelPtr makeConcat(const KernelCreateInfo& info) {
       return Status::ok();
     }
     bool parallel = static_cast<int64_t>(outRow) * outer > kShapeParallelGrain * 4;
+    const size_t longest = *std::max_element(rowBytes.begin(), rowBytes.end());
+    if (es == 4 && longest <= 64) {
+      // Rows of a few 4-byte elements (basic-pitch stacks 8 one-element rows, 44k times): each
+      // input's rows copied word by word, in place of a memcpy call per row and input.
+      auto* out32 = reinterpret_cast<uint32_t*>(dst);
+      const size_t outWords = outRow / 4;
+      size_t offset = 0;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        const size_t words = rowBytes[i] / 4;
+        const auto* in32 = reinterpret_cast<const uint32_t*>(ins[i]->rawData());
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t o = 0; o < outer; ++o) {
+          uint32_t* d = out32 + static_cast<size_t>(o) * outWords + offset;
+          const uint32_t* src = in32 + static_cast<size_t>(o) * words;
+          for (size_t w = 0; w < words; ++w) d[w] = src[w];
+        }
+        offset += words;
+      }
+      return Status::ok();
+    }
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t o = 0; o < outer; ++o) {
       std::byte* d = dst + static_cast<size_t>(o) * outRow;
