@@ -52,10 +52,12 @@ struct Column {
 /// Reduces `lanes` (a multiple of 16, at most 64) channels of a kh x kw grid of rows starting
 /// at x into y: up to four independent accumulators, so that the max/add latency of one tap
 /// chain overlaps the next.
-template <bool kMax, int kVectors>
+/// kFixedH x kFixedW (when not 0) is the window, known at compile time (fully unrolled taps).
+template <bool kMax, int kVectors, int kFixedH = 0, int kFixedW = 0>
 __attribute__((target("avx512f"), always_inline)) inline void poolVectors(const float* x, float* y, int64_t rowStride,
-                                                                         int64_t colStride, int64_t kh, int64_t kw,
-                                                                         float scale) {
+                                                                         int64_t colStride, int64_t windowH,
+                                                                         int64_t windowW, float scale) {
+  const int64_t kh = kFixedH > 0 ? kFixedH : windowH, kw = kFixedW > 0 ? kFixedW : windowW;
   __m512 acc[kVectors];
   for (int v = 0; v < kVectors; ++v) acc[v] = _mm512_loadu_ps(x + 16 * v);
   for (int64_t i = 0; i < kh; ++i) {
@@ -74,18 +76,20 @@ __attribute__((target("avx512f"), always_inline)) inline void poolVectors(const 
 }
 
 /// One output pixel: reduces a kh x kw grid (at least one tap) of C-channel rows starting at x.
-template <bool kMax>
+template <bool kMax, int kFixedH = 0, int kFixedW = 0>
 __attribute__((target("avx512f"), always_inline)) inline void poolPixel(const float* x, float* y, int64_t c,
                                                                        int64_t rowStride, int64_t colStride,
                                                                        int64_t kh, int64_t kw, float scale) {
   int64_t ch = 0;
-  for (; ch + 64 <= c; ch += 64) poolVectors<kMax, 4>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
+  for (; ch + 64 <= c; ch += 64) {
+    poolVectors<kMax, 4, kFixedH, kFixedW>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
+  }
   if (ch + 32 <= c) {
-    poolVectors<kMax, 2>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
+    poolVectors<kMax, 2, kFixedH, kFixedW>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
     ch += 32;
   }
   if (ch + 16 <= c) {
-    poolVectors<kMax, 1>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
+    poolVectors<kMax, 1, kFixedH, kFixedW>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
     ch += 16;
   }
   if (ch == c) return;
@@ -125,7 +129,17 @@ __attribute__((target("avx512f"))) void poolRow(const PoolGeometry& g, bool coun
       continue;
     }
     int64_t divisor = countIncludePad ? wh.padded * col.taps.padded : kh * kw;
-    poolPixel<kMax>(image + col.first * c, out, c, rowStride, colStride, kh, kw, 1.0f / static_cast<float>(divisor));
+    const float* first = image + col.first * c;
+    const float scale = 1.0f / static_cast<float>(divisor);
+    // The common full windows unrolled (a 2x2 stride-1 pool over 16 channels spent more time
+    // on loop control than on its four loads).
+    if (kh == 2 && kw == 2) {
+      poolPixel<kMax, 2, 2>(first, out, c, rowStride, colStride, kh, kw, scale);
+    } else if (kh == 3 && kw == 3) {
+      poolPixel<kMax, 3, 3>(first, out, c, rowStride, colStride, kh, kw, scale);
+    } else {
+      poolPixel<kMax>(first, out, c, rowStride, colStride, kh, kw, scale);
+    }
   }
 }
 
