@@ -22,8 +22,8 @@
 // windows of X: window o starts at o * stride in the padded row, so the windows are the rows
 // of a matrix with leading dimension `stride` and Y = W [M, k] x windows^T (in chunks of at
 // most `stride` taps when windows overlap, as a GEMM's leading dimension must cover a row;
-// copied out a block of rows at a time when that would be more than a few chunks). onnx-asr's 44.1 -> 16 kHz resampler (160 filters of 475 taps,
-// stride 441) took 1.2 ms a run on oneDNN 2.6's brgconv, which blocks over input channels.
+// copied out a block of rows at a time when that would be more than a few chunks). onnx-asr's 44.1 -> 16 kHz resampler
+// (160 filters of 475 taps, stride 441) took 1.2 ms a run on oneDNN 2.6's brgconv, which blocks over input channels.
 // With constant weights the windows are always copied out and each block is a oneDNN matmul,
 // windows x W^T, whose W^T is packed once at the first run (dnnl_sgemm packs both operands on
 // every call); it writes a channels-last Y ([N, out, M]) directly and a channels-first one
@@ -563,7 +563,7 @@ Expected<bool> ConvKernel::tryWindowGemm(KernelContext& ctx, const ir::Tensor& x
 }
 
 Expected<ConvKernel::WindowMatmul*> ConvKernel::windowMatmulFor(int64_t rows, int64_t k, int64_t m, bool bias,
-                                                               int threads) {
+                                                                int threads) {
   for (const auto& mm : windowMatmuls_) {
     if (mm->rows == rows && mm->bias == bias) return mm.get();
   }
@@ -581,7 +581,8 @@ Expected<ConvKernel::WindowMatmul*> ConvKernel::windowMatmulFor(int64_t rows, in
     dnnl::matmul::primitive_desc pd(desc, attr, engine_);
     mm->primitive = dnnl::matmul(pd);
     dnnl::memory::desc want = pd.weights_desc();
-    auto found = std::find_if(windowPacked_.begin(), windowPacked_.end(), [&](const auto& p) { return p.first == want; });
+    auto found =
+        std::find_if(windowPacked_.begin(), windowPacked_.end(), [&](const auto& p) { return p.first == want; });
     if (found == windowPacked_.end()) {
       // W [M, k] row major is W^T [k, M] with strides {1, k}.
       dnnl::memory::desc plain({k, m}, dt::f32, dnnl::memory::dims{1, k});

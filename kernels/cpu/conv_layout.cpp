@@ -28,9 +28,9 @@ namespace {
 /// more than kMaxGatherWindows windows the chunk is gathered element by element.
 constexpr size_t kMaxGatherWindows = 8;
 struct GatherChunk {
-  int64_t first = 0, count = 0;  ///< outputs first ... first + count
-  size_t windows = 0;            ///< 0: element by element
-  std::array<int64_t, kMaxGatherWindows> start{};  ///< window starts in the row
+  int64_t first = 0, count = 0;                     ///< outputs first ... first + count
+  size_t windows = 0;                               ///< 0: element by element
+  std::array<int64_t, kMaxGatherWindows> start{};   ///< window starts in the row
   std::array<uint16_t, kMaxGatherWindows> lanes{};  ///< the outputs each window fills
   std::array<int32_t, 16> index{};                  ///< each output's source in its window
 };
@@ -71,8 +71,8 @@ std::vector<GatherChunk> planGatherChunks(const std::vector<int64_t>& map, int64
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f"))) void gatherRowsAvx512(const uint32_t* x, uint32_t* y, int64_t pixels, int64_t c,
-                                                          const std::vector<int64_t>& map,
-                                                          const std::vector<GatherChunk>& chunks) {
+                                                         const std::vector<int64_t>& map,
+                                                         const std::vector<GatherChunk>& chunks) {
   const auto cout = static_cast<int64_t>(map.size());
   for (int64_t p = 0; p < pixels; ++p) {
     const uint32_t* row = x + p * c;
@@ -144,8 +144,12 @@ Expected<std::unique_ptr<Kernel>> createChannelGather(const KernelCreateInfo& in
     }
     const int64_t pixels = dims[0] * dims[1] * dims[2];
     switch (size) {
-      case 1: gatherRows(reinterpret_cast<const uint8_t*>(src), reinterpret_cast<uint8_t*>(dst), pixels, c, map); break;
-      case 2: gatherRows(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<uint16_t*>(dst), pixels, c, map); break;
+      case 1:
+        gatherRows(reinterpret_cast<const uint8_t*>(src), reinterpret_cast<uint8_t*>(dst), pixels, c, map);
+        break;
+      case 2:
+        gatherRows(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<uint16_t*>(dst), pixels, c, map);
+        break;
       case 4:
         if (avx512 && c >= 16) {
           std::lock_guard<std::mutex> guard(planned->lock);
@@ -159,8 +163,11 @@ Expected<std::unique_ptr<Kernel>> createChannelGather(const KernelCreateInfo& in
           gatherRows(reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst), pixels, c, map);
         }
         break;
-      case 8: gatherRows(reinterpret_cast<const uint64_t*>(src), reinterpret_cast<uint64_t*>(dst), pixels, c, map); break;
-      default: return ctx.unsupported("elements of " + std::to_string(size) + " bytes are not supported");
+      case 8:
+        gatherRows(reinterpret_cast<const uint64_t*>(src), reinterpret_cast<uint64_t*>(dst), pixels, c, map);
+        break;
+      default:
+        return ctx.unsupported("elements of " + std::to_string(size) + " bytes are not supported");
     }
     return Status::ok();
   });

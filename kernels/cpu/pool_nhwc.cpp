@@ -55,8 +55,8 @@ struct Column {
 /// kFixedH x kFixedW (when not 0) is the window, known at compile time (fully unrolled taps).
 template <bool kMax, int kVectors, int kFixedH = 0, int kFixedW = 0>
 __attribute__((target("avx512f"), always_inline)) inline void poolVectors(const float* x, float* y, int64_t rowStride,
-                                                                         int64_t colStride, int64_t windowH,
-                                                                         int64_t windowW, float scale) {
+                                                                          int64_t colStride, int64_t windowH,
+                                                                          int64_t windowW, float scale) {
   const int64_t kh = kFixedH > 0 ? kFixedH : windowH, kw = kFixedW > 0 ? kFixedW : windowW;
   __m512 acc[kVectors];
   for (int v = 0; v < kVectors; ++v) acc[v] = _mm512_loadu_ps(x + 16 * v);
@@ -78,8 +78,8 @@ __attribute__((target("avx512f"), always_inline)) inline void poolVectors(const 
 /// One output pixel: reduces a kh x kw grid (at least one tap) of C-channel rows starting at x.
 template <bool kMax, int kFixedH = 0, int kFixedW = 0>
 __attribute__((target("avx512f"), always_inline)) inline void poolPixel(const float* x, float* y, int64_t c,
-                                                                       int64_t rowStride, int64_t colStride,
-                                                                       int64_t kh, int64_t kw, float scale) {
+                                                                        int64_t rowStride, int64_t colStride,
+                                                                        int64_t kh, int64_t kw, float scale) {
   int64_t ch = 0;
   for (; ch + 64 <= c; ch += 64) {
     poolVectors<kMax, 4, kFixedH, kFixedW>(x + ch, y + ch, rowStride, colStride, kh, kw, scale);
@@ -111,8 +111,8 @@ __attribute__((target("avx512f"), always_inline)) inline void poolPixel(const fl
 /// per-pixel window arithmetic cost more than the taps on small channel counts).
 template <bool kMax>
 __attribute__((target("avx512f"))) void poolRow(const PoolGeometry& g, bool countIncludePad,
-                                                 const std::vector<Column>& columns, int64_t b, int64_t i,
-                                                 const float* x, float* y) {
+                                                const std::vector<Column>& columns, int64_t b, int64_t i,
+                                                const float* x, float* y) {
   int64_t c = g.src[1], h = g.src[2], w = g.src[3];
   int64_t oh = g.dst[2], ow = g.dst[3];
   Window wh = window(i, g.strides[0], g.dilations[0], g.kernel[0], g.padBegin[0], g.padEnd[0], h);
@@ -164,8 +164,7 @@ void channelsLastPool2d(const PoolGeometry& g, bool max, bool countIncludePad, c
 // GCC 12 warns about the undefined pass-through operand inside _mm512_cvtps_pd.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f"))) void channelsLastSumRows(const float* x, double* acc, int64_t spatial,
-                                                             int64_t c) {
+__attribute__((target("avx512f"))) void channelsLastSumRows(const float* x, double* acc, int64_t spatial, int64_t c) {
   // Blocks of 64 channels stay in eight accumulators across all rows; then 8 at a time; the
   // rest scalar.
   int64_t ch = 0;

@@ -606,7 +606,8 @@ KernelPtr makePad(const KernelCreateInfo& info) {
             if (seg.src < 0) {
               fillElements(d + seg.dst * blockBytes, value.data(), seg.len * block, es);
             } else {
-              std::memcpy(d + seg.dst * blockBytes, sp + seg.src * blockBytes, static_cast<size_t>(seg.len * blockBytes));
+              std::memcpy(d + seg.dst * blockBytes, sp + seg.src * blockBytes,
+                          static_cast<size_t>(seg.len * blockBytes));
             }
           }
         }

@@ -3,7 +3,6 @@
 // windows, element by element, windows clamped to the end of the row, a short last chunk) and
 // for a channel count below 16 and 2-byte elements (the scalar loop).
 #include <catch2/catch.hpp>
-
 #include <numeric>
 
 #include "support/graph_builder.h"

@@ -233,21 +233,21 @@ TEST_CASE("The window GEMM writes channels last when a Conv reads its output", "
     int64_t stride, taps, len;
     bool bias;
   };
-  for (const Case& c : {Case{16, 48, 400, true}, Case{4, 48, 400, true}, Case{441, 475, 4000, false},
-                        Case{2, 256, 2000, true}}) {
+  for (const Case& c :
+       {Case{16, 48, 400, true}, Case{4, 48, 400, true}, Case{441, 475, 4000, false}, Case{2, 256, 2000, true}}) {
     INFO("stride " << c.stride << " taps " << c.taps << " bias " << c.bias);
     GraphBuilder gb(71);
     ir::Value* x = gb.input("x", ir::DataType::kFloat, {2, 1, 1, c.len});
     std::vector<ir::Value*> inputs = {x, gb.weight("w1", {8, 1, 1, c.taps})};
     if (c.bias) inputs.push_back(gb.weight("b1", {8}));
-    ir::Value* a = gb.node("Conv", inputs,
-                           {ir::Attribute::makeInts("strides", {1, c.stride}), ir::Attribute::makeInts("pads", {0, 8, 0, 8})},
-                           "window");
+    ir::Value* a = gb.node(
+        "Conv", inputs,
+        {ir::Attribute::makeInts("strides", {1, c.stride}), ir::Attribute::makeInts("pads", {0, 8, 0, 8})}, "window");
     gb.output(gb.node("Conv", {a, gb.weight("w2", {4, 8, 1, 3})}, {}, "next"));
     // Long windows sum hundreds of products in another order (blocked matmul vs sgemm chunks),
     // and the next Conv sums 24 of them with cancellation: 1e-4 for those.
-    whittle::testing::checkSameAsUnlowered(gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {2, 1, 1, c.len})}},
-                                           c.taps > 100 ? 1e-4 : 1e-5);
+    whittle::testing::checkSameAsUnlowered(
+        gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {2, 1, 1, c.len})}}, c.taps > 100 ? 1e-4 : 1e-5);
   }
 }
 

@@ -272,8 +272,8 @@ TEST_CASE("Channels-last pools match the channels-first ones", "[kernels][pool]"
   // Besides the shape list: channel counts that take the 4-, 2- and 1-vector paths of the
   // AVX-512 kernel and a masked tail together (32, 48, 64 + 16 + 3), SqueezeNet's 3x3 stride-2
   // ceil_mode pool and a padded, dilated window.
-  std::vector<PoolCase> cases = {kPoolCases[1], kPoolCases[2], kPoolCases[3], kPoolCases[4], kPoolCases[5],
-                                 kPoolCases[6]};
+  std::vector<PoolCase> cases = {kPoolCases[1], kPoolCases[2], kPoolCases[3],
+                                 kPoolCases[4], kPoolCases[5], kPoolCases[6]};
   cases.push_back({{1, 32, 10, 12}, {2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}});
   cases.push_back({{1, 48, 9, 9}, {3, 3}, {2, 2}, {0, 0, 0, 0}, {1, 1}, true});
   cases.push_back({{2, 83, 8, 7}, {3, 2}, {1, 2}, {1, 0, 2, 1}, {2, 1}, true});
