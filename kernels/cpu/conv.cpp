@@ -22,8 +22,12 @@
 // windows of X: window o starts at o * stride in the padded row, so the windows are the rows
 // of a matrix with leading dimension `stride` and Y = W [M, k] x windows^T (in chunks of at
 // most `stride` taps when windows overlap, as a GEMM's leading dimension must cover a row;
-// copied out a block of rows at a time when that would be more than a few chunks). onnx-asr's 44.1 -> 16 kHz resampler (160 filters of 475 taps,
-// stride 441) took 1.2 ms a run on oneDNN 2.6's brgconv, which blocks over input channels.
+// copied out a block of rows at a time when that would be more than a few chunks). onnx-asr's 44.1 -> 16 kHz resampler
+// (160 filters of 475 taps, stride 441) took 1.2 ms a run on oneDNN 2.6's brgconv, which blocks over input channels.
+// With constant weights the windows are always copied out and each block is a oneDNN matmul,
+// windows x W^T, whose W^T is packed once at the first run (dnnl_sgemm packs both operands on
+// every call); it writes a channels-last Y ([N, out, M]) directly and a channels-first one
+// through a transposing copy of the block.
 #include <omp.h>
 
 #include <algorithm>
@@ -159,6 +163,20 @@ class ConvKernel final : public Kernel {
   std::optional<ConvGeometry> windowGeo_;
   std::vector<float> windowRow_;
   std::vector<float> windowBlock_;  ///< copied windows, a block of rows (overlapping windows)
+  /// The window GEMM of a block of `rows` windows as a matmul with packed W^T (constant W,
+  /// channels-last Y); one per block height (a full block and the last one).
+  struct WindowMatmul {
+    int64_t rows = 0;
+    bool bias = false;
+    dnnl::matmul primitive;
+    dnnl::memory src, wei, dst, biasMemory;
+    DnnlArgs args;
+  };
+  Expected<WindowMatmul*> windowMatmulFor(int64_t rows, int64_t k, int64_t m, bool bias, int threads);
+  std::vector<std::unique_ptr<WindowMatmul>> windowMatmuls_;
+  std::vector<float> windowOut_;  ///< a block's [rows, M] product when Y is channels first
+  /// W^T [k, M] packed, by the descriptor the matmul asked for.
+  std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> windowPacked_;
 };
 
 /// The ONNX W dims as oneDNN weight dims: [G, M/G, C/G, k...] for grouped convolutions.
@@ -481,9 +499,34 @@ Expected<bool> ConvKernel::tryWindowGemm(KernelContext& ctx, const ir::Tensor& x
     if (to > from) std::memcpy(windowRow_.data() + padB + from, xn + from, static_cast<size_t>(to - from) * 4);
     float* yn = y.mutableData<float>() + n * m * out;
     const float beta = b != nullptr ? 1.0f : 0.0f;
-    if (b != nullptr) {
+    const bool packedW = constW_ != nullptr && constW_->dtype() == ir::DataType::kFloat;
+    if (b != nullptr && !packedW) {
       const float* bp = b->data<float>();
       for (int64_t i = 0; i < m * out; ++i) yn[i] = lastOut ? bp[i % m] : bp[i / out];
+    }
+    if (packedW) {
+      // Constant W: blocks of copied windows, each one matmul (bias included) with W^T packed once.
+      const int64_t rows = std::min(out, std::max<int64_t>(16, kWindowBlockFloats / k));
+      windowBlock_.resize(static_cast<size_t>(rows * k));
+      for (int64_t o0 = 0; o0 < out; o0 += rows) {
+        const int64_t count = std::min(rows, out - o0);
+        for (int64_t o = 0; o < count; ++o) {
+          std::memcpy(windowBlock_.data() + o * k, windowRow_.data() + (o0 + o) * stride, static_cast<size_t>(k) * 4);
+        }
+        WH_ASSIGN_OR_RETURN(WindowMatmul * mm, windowMatmulFor(count, k, m, b != nullptr, ctx.threads()));
+        if (!lastOut) windowOut_.resize(static_cast<size_t>(count * m));
+        mm->src.set_data_handle(windowBlock_.data());
+        mm->dst.set_data_handle(lastOut ? yn + o0 * m : windowOut_.data());
+        if (b != nullptr) mm->biasMemory.set_data_handle(const_cast<float*>(b->data<float>()));
+        WH_RETURN_IF_ERROR(dnnlCall(what_, [&] { mm->args.execute(mm->primitive, streamOf(ctx.context())); }));
+        if (lastOut) continue;
+        // Channels-first Y [M, out]: the block's [count, M] rows go to columns o0 ... o0 + count.
+        for (int64_t mi = 0; mi < m; ++mi) {
+          float* dst = yn + mi * out + o0;
+          for (int64_t o = 0; o < count; ++o) dst[o] = windowOut_[static_cast<size_t>(o * m + mi)];
+        }
+      }
+      continue;
     }
     if (k > kWindowGemmMaxChunks * stride) {
       // Windows that overlap by most of their taps (basic-pitch's half-band filters: 256 taps,
@@ -517,6 +560,54 @@ Expected<bool> ConvKernel::tryWindowGemm(KernelContext& ctx, const ir::Tensor& x
     }
   }
   return true;
+}
+
+Expected<ConvKernel::WindowMatmul*> ConvKernel::windowMatmulFor(int64_t rows, int64_t k, int64_t m, bool bias,
+                                                                int threads) {
+  for (const auto& mm : windowMatmuls_) {
+    if (mm->rows == rows && mm->bias == bias) return mm.get();
+  }
+  auto mm = std::make_unique<WindowMatmul>();
+  mm->rows = rows;
+  mm->bias = bias;
+  Status status = dnnlCall(what_, [&] {
+    using tag = dnnl::memory::format_tag;
+    ScopedThreads scoped(rows * k * m < kOneThreadMacs ? 1 : threads);
+    dnnl::memory::desc src({rows, k}, dt::f32, tag::ab), dst({rows, m}, dt::f32, tag::ab);
+    dnnl::memory::desc wei({k, m}, dt::f32, tag::any), biasDesc({1, m}, dt::f32, tag::ab);
+    dnnl::primitive_attr attr;
+    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    auto desc = bias ? dnnl::matmul::desc(src, wei, biasDesc, dst) : dnnl::matmul::desc(src, wei, dst);
+    dnnl::matmul::primitive_desc pd(desc, attr, engine_);
+    mm->primitive = dnnl::matmul(pd);
+    dnnl::memory::desc want = pd.weights_desc();
+    auto found =
+        std::find_if(windowPacked_.begin(), windowPacked_.end(), [&](const auto& p) { return p.first == want; });
+    if (found == windowPacked_.end()) {
+      // W [M, k] row major is W^T [k, M] with strides {1, k}.
+      dnnl::memory::desc plain({k, m}, dt::f32, dnnl::memory::dims{1, k});
+      dnnl::memory user(plain, engine_, const_cast<float*>(constW_->data<float>()));
+      dnnl::memory packed(want, engine_);
+      dnnl::stream stream(engine_);
+      dnnl::reorder(user, packed).execute(stream, user, packed);
+      stream.wait();
+      windowPacked_.emplace_back(want, packed);
+      found = windowPacked_.end() - 1;
+    }
+    mm->wei = found->second;
+    mm->src = dnnl::memory(pd.src_desc(), engine_, DNNL_MEMORY_NONE);
+    mm->dst = dnnl::memory(pd.dst_desc(), engine_, DNNL_MEMORY_NONE);
+    mm->args.set(DNNL_ARG_SRC, mm->src);
+    mm->args.set(DNNL_ARG_WEIGHTS, mm->wei);
+    mm->args.set(DNNL_ARG_DST, mm->dst);
+    if (bias) {
+      mm->biasMemory = dnnl::memory(biasDesc, engine_, DNNL_MEMORY_NONE);
+      mm->args.set(DNNL_ARG_BIAS, mm->biasMemory);
+    }
+  });
+  WH_RETURN_IF_ERROR(status);
+  windowMatmuls_.push_back(std::move(mm));
+  return windowMatmuls_.back().get();
 }
 
 template <typename T>

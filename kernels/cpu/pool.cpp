@@ -18,6 +18,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/dnnl_glue.h"
@@ -353,9 +354,19 @@ void globalPool(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, Layout 
     }
     if (kind == PoolKind::kAverage) {  // per-channel sums in double, as above
       std::vector<double> acc(static_cast<size_t>(c), 0.0);
-      for (int64_t s = 0; s < spatial; ++s) {
-        const T* row = xb + s * c;
-        for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += static_cast<double>(row[ch]);
+      if constexpr (std::is_same_v<T, float>) {
+        if (channelsLastPoolAvailable()) {
+          channelsLastSumRows(xb, acc.data(), spatial, c);
+        } else {
+          for (int64_t s = 0; s < spatial; ++s) {
+            for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += static_cast<double>(xb[s * c + ch]);
+          }
+        }
+      } else {
+        for (int64_t s = 0; s < spatial; ++s) {
+          const T* row = xb + s * c;
+          for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += static_cast<double>(row[ch]);
+        }
       }
       for (int64_t ch = 0; ch < c; ++ch) yb[ch] = static_cast<T>(acc[static_cast<size_t>(ch)] / static_cast<double>(spatial));
       continue;

@@ -13,4 +13,8 @@ bool channelsLastPoolAvailable();
 /// `countIncludePad` (windows overhanging the end padding in ceil_mode count only up to it).
 void channelsLastPool2d(const PoolGeometry& g, bool max, bool countIncludePad, const float* x, float* y);
 
+/// Adds channel ch of each of `spatial` rows of `c` floats (channels last) to acc[ch], in double,
+/// row after row (the order of the scalar loop, so the same sums). AVX-512F.
+void channelsLastSumRows(const float* x, double* acc, int64_t spatial, int64_t c);
+
 }  // namespace whittle::runtime::cpu

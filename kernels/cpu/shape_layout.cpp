@@ -176,6 +176,26 @@ KernelPtr makeConcat(const KernelCreateInfo& info) {
       return Status::ok();
     }
     bool parallel = static_cast<int64_t>(outRow) * outer > kShapeParallelGrain * 4;
+    const size_t longest = *std::max_element(rowBytes.begin(), rowBytes.end());
+    if (es == 4 && longest <= 64) {
+      // Rows of a few 4-byte elements (basic-pitch stacks 8 one-element rows, 44k times): each
+      // input's rows copied word by word, in place of a memcpy call per row and input.
+      auto* out32 = reinterpret_cast<uint32_t*>(dst);
+      const size_t outWords = outRow / 4;
+      size_t offset = 0;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        const size_t words = rowBytes[i] / 4;
+        const auto* in32 = reinterpret_cast<const uint32_t*>(ins[i]->rawData());
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t o = 0; o < outer; ++o) {
+          uint32_t* d = out32 + static_cast<size_t>(o) * outWords + offset;
+          const uint32_t* src = in32 + static_cast<size_t>(o) * words;
+          for (size_t w = 0; w < words; ++w) d[w] = src[w];
+        }
+        offset += words;
+      }
+      return Status::ok();
+    }
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t o = 0; o < outer; ++o) {
       std::byte* d = dst + static_cast<size_t>(o) * outRow;
@@ -414,36 +434,62 @@ KernelPtr makeTile(const KernelCreateInfo&) {
 
 enum class PadMode { kConstant, kReflect, kEdge, kWrap };
 
+/// The source index of output index `o` along one axis, or -1 for the constant.
+int64_t padSource(int64_t o, int64_t inDim, int64_t before, PadMode mode) {
+  int64_t p = o - before;
+  if (p >= 0 && p < inDim) return p;
+  switch (mode) {
+    case PadMode::kConstant:
+      return -1;
+    case PadMode::kEdge:
+      return std::clamp<int64_t>(p, 0, inDim - 1);
+    case PadMode::kWrap:
+      return ((p % inDim) + inDim) % inDim;
+    case PadMode::kReflect:
+      if (inDim == 1) return 0;
+      {
+        int64_t period = 2 * (inDim - 1);
+        p = ((p % period) + period) % period;
+        return p >= inDim ? period - p : p;
+      }
+  }
+  return -1;
+}
+
 /// For each output index along one axis, the source index, or -1 for the constant.
 std::vector<int64_t> padMap(int64_t inDim, int64_t outDim, int64_t before, PadMode mode) {
   std::vector<int64_t> map(static_cast<size_t>(outDim));
-  for (int64_t o = 0; o < outDim; ++o) {
-    int64_t p = o - before;
-    if (p < 0 || p >= inDim) {
-      switch (mode) {
-        case PadMode::kConstant:
-          p = -1;
-          break;
-        case PadMode::kEdge:
-          p = std::clamp<int64_t>(p, 0, inDim - 1);
-          break;
-        case PadMode::kWrap:
-          p = ((p % inDim) + inDim) % inDim;
-          break;
-        case PadMode::kReflect:
-          if (inDim == 1) {
-            p = 0;
-          } else {
-            int64_t period = 2 * (inDim - 1);
-            p = ((p % period) + period) % period;
-            if (p >= inDim) p = period - p;
-          }
-          break;
+  for (int64_t o = 0; o < outDim; ++o) map[static_cast<size_t>(o)] = padSource(o, inDim, before, mode);
+  return map;
+}
+
+/// A run of the innermost axis: `len` outputs from `dst` on copy consecutive sources from
+/// `src` on, or are the constant (src -1).
+struct PadSegment {
+  int64_t dst, src, len;
+};
+
+/// The innermost axis as runs, visiting only the padded outputs one by one: the inside is one
+/// run (a long audio row used to cost a map of every index, allocated and walked each run).
+std::vector<PadSegment> padSegments(int64_t inDim, int64_t outDim, int64_t before, PadMode mode) {
+  std::vector<PadSegment> segments;
+  auto add = [&](int64_t o, int64_t src, int64_t len) {
+    if (!segments.empty()) {
+      PadSegment& last = segments.back();
+      bool extends = src < 0 ? last.src < 0 : (last.src >= 0 && last.src + last.len == src);
+      if (extends) {
+        last.len += len;
+        return;
       }
     }
-    map[static_cast<size_t>(o)] = p;
-  }
-  return map;
+    segments.push_back({o, src, len});
+  };
+  const int64_t insideBegin = std::clamp<int64_t>(before, 0, outDim);
+  const int64_t insideEnd = std::clamp<int64_t>(before + inDim, insideBegin, outDim);
+  for (int64_t o = 0; o < insideBegin; ++o) add(o, padSource(o, inDim, before, mode), 1);
+  if (insideEnd > insideBegin) add(insideBegin, insideBegin - before, insideEnd - insideBegin);
+  for (int64_t o = insideEnd; o < outDim; ++o) add(o, padSource(o, inDim, before, mode), 1);
+  return segments;
 }
 
 KernelPtr makePad(const KernelCreateInfo& info) {
@@ -522,34 +568,24 @@ KernelPtr makePad(const KernelCreateInfo& info) {
       std::memcpy(dst, x.rawData(), es);
       return Status::ok();
     }
-    std::vector<std::vector<int64_t>> maps(rank);
-    for (size_t i = 0; i < rank; ++i) maps[i] = padMap(x.dims()[i], outDims[i], before[i], mode);
-    // The innermost axis as segments: runs of consecutive source elements, or constant runs.
-    struct Segment {
-      int64_t dst, src, len;  // src -1: constant
-    };
-    std::vector<Segment> segments;
-    const std::vector<int64_t>& inner = maps.back();
-    for (int64_t o = 0; o < outDims.back(); ++o) {
-      int64_t s = inner[static_cast<size_t>(o)];
-      if (!segments.empty()) {
-        Segment& last = segments.back();
-        bool extends = s < 0 ? last.src < 0 : (last.src >= 0 && last.src + last.len == s);
-        if (extends) {
-          ++last.len;
-          continue;
-        }
-      }
-      segments.push_back({o, s, 1});
-    }
+    // Rows end at the last padded axis `p`: the unpadded axes after it are whole blocks of
+    // `block` elements that move together (a [N, C, H, 1] pad along H is N * C rows of H
+    // blocks, not N * C * H rows of one element each).
+    size_t p = rank - 1;
+    while (p > 0 && before[p] == 0 && after[p] == 0) --p;
+    const int64_t block = dimProduct(outDims, p + 1, rank);
+    const auto blockBytes = static_cast<int64_t>(es) * block;
+    std::vector<std::vector<int64_t>> maps(p);  // the axes before p, index by index
+    for (size_t i = 0; i < p; ++i) maps[i] = padMap(x.dims()[i], outDims[i], before[i], mode);
+    const std::vector<PadSegment> segments = padSegments(x.dims()[p], outDims[p], before[p], mode);
     std::vector<int64_t> inStrides = contiguousStrides(x.dims());
-    int64_t rowLen = outDims.back();
+    int64_t rowLen = outDims[p] * block;
     int64_t rows = out.numel() / rowLen;
     const std::byte* src = x.rawData();
     auto rowsRange = [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> index(rank - 1, 0);
+      std::vector<int64_t> index(p, 0);
       int64_t rem = begin;
-      for (size_t k = rank - 1; k-- > 0;) {
+      for (size_t k = p; k-- > 0;) {
         index[k] = rem % outDims[k];
         rem /= outDims[k];
       }
@@ -557,7 +593,7 @@ KernelPtr makePad(const KernelCreateInfo& info) {
         std::byte* d = dst + r * rowLen * static_cast<int64_t>(es);
         int64_t srcRow = 0;
         bool constantRow = false;
-        for (size_t k = 0; k + 1 < rank; ++k) {
+        for (size_t k = 0; k < p; ++k) {
           int64_t s = maps[k][static_cast<size_t>(index[k])];
           if (s < 0) constantRow = true;
           srcRow += s * inStrides[k];
@@ -566,16 +602,16 @@ KernelPtr makePad(const KernelCreateInfo& info) {
           fillElements(d, value.data(), rowLen, es);
         } else {
           const std::byte* sp = src + srcRow * static_cast<int64_t>(es);
-          for (const Segment& seg : segments) {
+          for (const PadSegment& seg : segments) {
             if (seg.src < 0) {
-              fillElements(d + seg.dst * static_cast<int64_t>(es), value.data(), seg.len, es);
+              fillElements(d + seg.dst * blockBytes, value.data(), seg.len * block, es);
             } else {
-              std::memcpy(d + seg.dst * static_cast<int64_t>(es), sp + seg.src * static_cast<int64_t>(es),
-                          static_cast<size_t>(seg.len) * es);
+              std::memcpy(d + seg.dst * blockBytes, sp + seg.src * blockBytes,
+                          static_cast<size_t>(seg.len * blockBytes));
             }
           }
         }
-        for (size_t k = rank - 1; k-- > 0;) {
+        for (size_t k = p; k-- > 0;) {
           if (++index[k] < outDims[k]) break;
           index[k] = 0;
         }

@@ -230,7 +230,10 @@ TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
           y[0], naivePool(c, Kind::kLp, false, static_cast<double>(p), whittle::testing::tensorValues(x)), 1e-5, 1e-6);
     }
   }
-  for (std::vector<int64_t> dims : {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
+  // Channel counts for the channels-last sums' paths: 8-channel vectors and a scalar tail (17),
+  // 64-channel blocks (64), all three (83).
+  for (std::vector<int64_t> dims :
+       {std::vector<int64_t>{2, 17, 5, 6}, {1, 64, 13, 13}, {2, 83, 4, 9}, {1, 3, 7}, {1, 2, 3, 4, 5}}) {
     ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, dims);
     std::vector<double> xv = whittle::testing::tensorValues(x);
     int64_t spatial = whittle::testing::numel(dims, 2);
@@ -266,7 +269,15 @@ TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
 
 TEST_CASE("Channels-last pools match the channels-first ones", "[kernels][pool]") {
   GraphBuilder gb(9);
-  for (const PoolCase& c : {kPoolCases[1], kPoolCases[2], kPoolCases[3], kPoolCases[4], kPoolCases[5], kPoolCases[6]}) {
+  // Besides the shape list: channel counts that take the 4-, 2- and 1-vector paths of the
+  // AVX-512 kernel and a masked tail together (32, 48, 64 + 16 + 3), SqueezeNet's 3x3 stride-2
+  // ceil_mode pool and a padded, dilated window.
+  std::vector<PoolCase> cases = {kPoolCases[1], kPoolCases[2], kPoolCases[3],
+                                 kPoolCases[4], kPoolCases[5], kPoolCases[6]};
+  cases.push_back({{1, 32, 10, 12}, {2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}});
+  cases.push_back({{1, 48, 9, 9}, {3, 3}, {2, 2}, {0, 0, 0, 0}, {1, 1}, true});
+  cases.push_back({{2, 83, 8, 7}, {3, 2}, {1, 2}, {1, 0, 2, 1}, {2, 1}, true});
+  for (const PoolCase& c : cases) {
     ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, c.x);
     for (const char* op : {"MaxPool", "AveragePool"}) {
       for (int include : {0, 1}) {

@@ -472,6 +472,21 @@ TEST_CASE("Pad matches the reference in every mode", "[kernels][shape]") {
   y = run("Pad", {feed("x", x), init("p", ints({1, 1})), none(), init("a", ints({-1}))}, {}, 1, 18);
   CHECK(y[0].dims() == std::vector<int64_t>{2, 4});
   CHECK(y[0].data<float>()[1] == 1.0f);
+  // The innermost axis as runs: padding before and cropping after, and reflect on both sides.
+  ir::Tensor row = floats({1, 5}, {1, 2, 3, 4, 5});
+  y = run("Pad", {feed("x", row), init("p", ints({0, 2, 0, -1}))}, {}, 1, 18);
+  requireBitwiseEqual(floats({1, 6}, {0, 0, 1, 2, 3, 4}), y[0]);
+  y = run("Pad", {feed("x", row), init("p", ints({0, 3, 0, 2}))}, {ir::Attribute::makeString("mode", "reflect")}, 1,
+          18);
+  requireBitwiseEqual(floats({1, 10}, {4, 3, 2, 1, 2, 3, 4, 5, 4, 3}), y[0]);
+  // Unpadded trailing axes move as blocks: along H of [1, 2, 3, 2], constant and reflect.
+  ir::Tensor img = floats({1, 2, 3, 2}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  y = run("Pad", {feed("x", img), init("p", ints({0, 0, 1, 0, 0, 0, 1, 0}))}, {}, 1, 18);
+  requireBitwiseEqual(floats({1, 2, 5, 2}, {0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0}), y[0]);
+  y = run("Pad", {feed("x", img), init("p", ints({0, 0, 2, 0, 0, 0, 1, 0}))},
+          {ir::Attribute::makeString("mode", "reflect")}, 1, 18);
+  requireBitwiseEqual(
+      floats({1, 2, 6, 2}, {5, 6, 3, 4, 1, 2, 3, 4, 5, 6, 3, 4, 11, 12, 9, 10, 7, 8, 9, 10, 11, 12, 9, 10}), y[0]);
 }
 
 namespace {
