@@ -86,17 +86,20 @@ quantize_dynamic(sys.argv[1], sys.argv[2], per_channel=True, weight_type=QuantTy
 """
 
 
-def timed(cmd):
-    """(wall s, CPU s) of one process."""
+def timed(cmd, timeout=None):
+    """(wall s, CPU s, finished) of one process; stopped after `timeout` s (then finished is False)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:  # killed and waited for: its CPU time is in RUSAGE_CHILDREN
+        r = None
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
+    if r is not None and r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])}...: exit {r.returncode}: {r.stderr.strip()[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall, cpu, r is not None
 
 
 def perplexity(model, windows):
@@ -162,6 +165,9 @@ def main():
     ap.add_argument("--baseline-binary", help="an earlier build of whittle, timed on keep-sensitive and gptq in the same run")
     ap.add_argument("--perplexity-windows", type=int, default=0,
                     help="also the perplexity of each model written, on the first N windows of eval_512.npz (0: not measured)")
+    ap.add_argument("--ort-timeout", type=float, default=0,
+                    help="stop an ONNX Runtime job after this many seconds and report its time as a lower bound (0: none)")
+    ap.add_argument("--label", default="", help="appended to the section's title, e.g. 'session 13'")
     ap.add_argument("--update-results", action="store_true")
     a = ap.parse_args()
     import onnxruntime as ort
@@ -173,29 +179,33 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for method, wcmd, ocmd, why in jobs(a, tmp):
             w = timed(wcmd)
-            o = timed(ocmd) if ocmd else None
+            print(method, "whittle", w, flush=True)
+            o = timed(ocmd, a.ort_timeout or None) if ocmd else None
+            print(method, "ORT", o, flush=True)
             b = None
             if a.baseline_binary and ("keep-sensitive" in method or (method.startswith("GPTQ") and "default" not in method)):
                 b = timed([a.baseline_binary] + wcmd[1:])
             loads.append(os.getloadavg()[0])
-            print(method, "whittle", w, "ORT", o, "baseline", b, "load", loads[-1], flush=True)
-            fmt = lambda t: f"{t[0]:.1f} s / {t[1]:.1f} s" if t else "—"  # noqa: E731
-            ratio = f"{w[1] / o[1]:.2f}" if o else "—"
+            print(method, "baseline", b, "load", loads[-1], flush=True)
+            fmt = lambda t: (f"{t[0]:.1f} s / {t[1]:.1f} s" if t[2] else f"> {t[0]:.0f} s / > {t[1]:.0f} s (stopped)") if t else "—"  # noqa: E731
+            ratio = (f"{w[1] / o[1]:.2f}" if o[2] else f"< {w[1] / o[1]:.2f}") if o else "—"
             line = f"| {method} | {fmt(w)} | {fmt(o) if o else why} | {ratio} |" + (f" {fmt(b)} |" if a.baseline_binary else "")
             if ppl:
                 pw = ppl(wcmd[wcmd.index("-o") + 1]) if not method.startswith("dynamic") and "keep-sensitive" not in method else None
-                po = ppl(ocmd[4]) if ocmd and not method.startswith("dynamic") else None
+                po = ppl(ocmd[4]) if o and o[2] and not method.startswith("dynamic") else None
                 rel = lambda p: f"{p:.2f} ({100 * (p / fp32_ppl - 1):+.1f} %)" if p else "—"  # noqa: E731
                 print(method, "perplexity whittle", pw, "ORT", po, flush=True)
                 line += f" {rel(pw)} | {rel(po)} |"
             lines.append(line)
     passes = " ".join(a.methods.split(","))
     text = "\n".join([
-        "## Quantization time on SmolLM2-135M: whittle vs ONNX Runtime's quantizers (session 12)",
+        f"## Quantization time on SmolLM2-135M: whittle vs ONNX Runtime's quantizers{f' ({a.label})' if a.label else ''}",
         "",
-        f"Command: `PYTHONPATH=DIR_WITH_ONNX_IR .venv/bin/python benchmarks/bench_quant_time.py --methods {a.methods} "
+        f"Command: `{'BENCHVENV/bin/python' if 'gptq' in a.methods.split(',') else 'PYTHONPATH=DIR_WITH_ONNX_IR .venv/bin/python'} "
+        f"benchmarks/bench_quant_time.py --methods {a.methods} "
         f"--gptq-windows {a.gptq_windows}{' --baseline-binary B0' if a.baseline_binary else ''}"
-        f"{f' --perplexity-windows {a.perplexity_windows}' if a.perplexity_windows else ''} --update-results`  ",
+        f"{f' --perplexity-windows {a.perplexity_windows}' if a.perplexity_windows else ''}"
+        f"{f' --ort-timeout {a.ort_timeout:g}' if a.ort_timeout else ''} --update-results`  ",
         f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, shared with other jobs; ONNX Runtime {ort.__version__}; "
         f"{datetime.date.today().isoformat()}. One process per job (load the fp32 model, quantize, save); "
         "wall / CPU time (user + system, all threads). Methods: benchmarks/bench_quant_time.py's docstring "
