@@ -167,7 +167,7 @@ def main():
                     help="also the perplexity of each model written, on the first N windows of eval_512.npz (0: not measured)")
     ap.add_argument("--ort-timeout", type=float, default=0,
                     help="stop an ONNX Runtime job after this many seconds and report its time as a lower bound (0: none)")
-    ap.add_argument("--label", default="", help="appended to the section's title, e.g. 'session 13'")
+    ap.add_argument("--label", default="", help="appended to the section's title and its RESULTS.md marker, e.g. 'session 13'")
     ap.add_argument("--update-results", action="store_true")
     a = ap.parse_args()
     import onnxruntime as ort
@@ -222,7 +222,7 @@ def main():
     ] + lines)
     print(text)
     if a.update_results:
-        update_results("quant-time", text)
+        update_results("quant-time" + (f" {a.label}" if a.label else ""), text)
 
 
 if __name__ == "__main__":
