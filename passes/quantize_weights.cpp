@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "input_scaling.h"
@@ -487,36 +488,67 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
     }
   }
   if (config_.method == "awq") WH_RETURN_IF_ERROR(applyAwq(graph, sources, stats, ctx));
-  // Quantize each source once.
-  int64_t gptqFallbacks = 0, unweighted = 0;
+  // Quantize each source once. Groups of the sources that read one input with the same
+  // scaling (q/k/v, gate/up) share its second moment and GPTQ's factor; groups run in parallel.
+  std::map<std::pair<const ir::Value*, const Source*>, std::vector<Source*>> groupOf;
   for (auto& [v, s] : sources) {
-    const quant::InputStatsCollector* st = s.statsInput != nullptr && stats.contains(s.statsInput) ? stats.at(s.statsInput).get() : nullptr;
+    const bool shared = s.statsInput != nullptr && stats.contains(s.statsInput) && s.inputScale.empty();
+    groupOf[{shared ? s.statsInput : nullptr, shared ? nullptr : &s}].push_back(&s);
+  }
+  std::vector<const std::vector<Source*>*> groups;
+  for (const auto& [key, members] : groupOf) groups.push_back(&members);
+  std::vector<Status> failed(groups.size());
+  int64_t gptqFallbacks = 0, unweighted = 0;
+#pragma omp parallel for schedule(dynamic) reduction(+ : gptqFallbacks, unweighted)
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<Source*>& members = *groups[g];
+    const Source& first = *members.front();
+    const quant::InputStatsCollector* st =
+        first.statsInput != nullptr && stats.contains(first.statsInput) ? stats.at(first.statsInput).get() : nullptr;
     std::vector<double> h = st != nullptr ? st->secondMoment() : std::vector<double>{};
-    if (!h.empty() && !s.inputScale.empty()) {  // x / s: H -> diag(1/s) H diag(1/s)
-      for (int64_t i = 0; i < s.k; ++i) {
-        for (int64_t j = 0; j < s.k; ++j) {
-          h[static_cast<size_t>(i * s.k + j)] /= static_cast<double>(s.inputScale[static_cast<size_t>(i)]) *
-                                                 static_cast<double>(s.inputScale[static_cast<size_t>(j)]);
+    const int64_t k = first.k;
+    if (!h.empty() && !first.inputScale.empty()) {  // x / s: H -> diag(1/s) H diag(1/s)
+      for (int64_t i = 0; i < k; ++i) {
+        for (int64_t j = 0; j < k; ++j) {
+          h[static_cast<size_t>(i * k + j)] /= static_cast<double>(first.inputScale[static_cast<size_t>(i)]) *
+                                               static_cast<double>(first.inputScale[static_cast<size_t>(j)]);
         }
       }
     }
     std::vector<float> importance;
-    if (!h.empty()) {
-      for (int64_t i = 0; i < s.k; ++i) importance.push_back(static_cast<float>(h[static_cast<size_t>(i * s.k + i)]));
-    }
+    for (int64_t i = 0; i < k && !h.empty(); ++i) importance.push_back(static_cast<float>(h[static_cast<size_t>(i * k + i)]));
+    std::optional<quant::GptqFactor> factor;
     if (config_.method == "gptq" && !h.empty()) {
-      WH_ASSIGN_OR_RETURN(s.q, quant::quantizeGptq(s.w, s.rows, s.k, h, blockConfigOf(s), config_.gptq));
-    } else {
+      auto f = quant::factorGptq(h, k, config_.gptq);
+      if (!f.isOk()) {
+        failed[g] = f.status();
+        continue;
+      }
+      factor = std::move(*f);
+    }
+    for (Source* s : members) {
+      if (factor) {
+        auto q = quant::quantizeGptq(s->w, s->rows, s->k, h, *factor, blockConfigOf(*s), config_.gptq);
+        if (!q.isOk()) {
+          failed[g] = q.status();
+          break;
+        }
+        s->q = std::move(*q);
+        continue;
+      }
       if (config_.method == "gptq") ++gptqFallbacks;
-      quant::BlockConfig rtn = blockConfigOf(s);
+      quant::BlockConfig rtn = blockConfigOf(*s);
       if (config_.clipAuto && importance.empty() && rtn.clipSearch) {
         // Unweighted, the search minimises the weights' own error and clips the rare large weights
         // that carry the most signal (SmolLM2 4-bit RTN: perplexity 51.64 with it, 47.86 without).
         rtn.clipSearch = false;
         ++unweighted;
       }
-      s.q = quant::quantizeRtn(s.w, s.rows, s.k, rtn, importance);
+      s->q = quant::quantizeRtn(s->w, s->rows, s->k, rtn, importance);
     }
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!failed[g].isOk()) return failed[g].withContext("quantize-weights: '" + groups[g]->front()->value->name() + "'");
   }
   if (gptqFallbacks > 0) {
     ctx.note("quantize-weights: " + std::to_string(gptqFallbacks) +

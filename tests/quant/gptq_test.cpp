@@ -2,6 +2,8 @@
 #include "whittle/quant/gptq.h"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 using namespace whittle;
@@ -66,4 +68,53 @@ TEST_CASE("GPTQ handles dead input channels", "[quant][weights][gptq]") {
   auto g = quant::quantizeGptq(w, rows, k, h, {4, 16, false, true}, {});
   REQUIRE(g.isOk());
   CHECK(quant::relativeOutputError(w, *g, h) < 0.05);
+}
+
+TEST_CASE("GPTQ's factor is the upper Cholesky factor of the dampened, permuted H^-1", "[quant][weights][gptq]") {
+  const int64_t k = 48;
+  std::vector<double> h = correlatedSecondMoment(k, 400, 11);
+  for (int64_t j = 0; j < k; ++j) {  // a dead channel keeps H_kk = 1 in the factor
+    h[static_cast<size_t>(5 * k + j)] = 0;
+    h[static_cast<size_t>(j * k + 5)] = 0;
+  }
+  for (bool actOrder : {true, false}) {
+    quant::GptqOptions options;
+    options.actOrder = actOrder;
+    auto f = quant::factorGptq(h, k, options);
+    REQUIRE(f.isOk());
+    REQUIRE(f->perm.size() == static_cast<size_t>(k));
+    CHECK(f->dead[5] == 1);
+    CHECK(std::count(f->dead.begin(), f->dead.end(), 1) == 1);
+    // Hp = P H P^T with the dead diagonal set to 1, plus damp * mean(diag) * I.
+    std::vector<double> hp(static_cast<size_t>(k * k));
+    double mean = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t a = f->perm[static_cast<size_t>(i)], b = f->perm[static_cast<size_t>(j)];
+        hp[static_cast<size_t>(i * k + j)] = a == b && a == 5 ? 1.0 : h[static_cast<size_t>(a * k + b)];
+      }
+      mean += hp[static_cast<size_t>(i * k + i)] / static_cast<double>(k);
+    }
+    for (int64_t i = 0; i + 1 < k && actOrder; ++i) CHECK(hp[static_cast<size_t>(i * k + i)] >= hp[static_cast<size_t>((i + 1) * k + i + 1)]);
+    for (int64_t i = 0; i < k; ++i) hp[static_cast<size_t>(i * k + i)] += options.dampPercent * mean;
+    // U upper with a positive diagonal and U^T U Hp = I.
+    double worst = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      CHECK(f->u[static_cast<size_t>(i * k + i)] > 0);
+      for (int64_t j = 0; j < i; ++j) CHECK(f->u[static_cast<size_t>(i * k + j)] == 0);
+      for (int64_t j = 0; j < k; ++j) {
+        double acc = 0;
+        for (int64_t m = 0; m < k; ++m) {
+          double utu = 0;  // (U^T U)(i, m)
+          for (int64_t r = 0; r <= std::min(i, m); ++r) {
+            utu += static_cast<double>(f->u[static_cast<size_t>(r * k + i)]) * static_cast<double>(f->u[static_cast<size_t>(r * k + m)]);
+          }
+          acc += utu * hp[static_cast<size_t>(m * k + j)];
+        }
+        worst = std::max(worst, std::fabs(acc - (i == j ? 1.0 : 0.0)));
+      }
+    }
+    INFO("act-order " << actOrder);
+    CHECK(worst < 1e-3);  // U is stored in float
+  }
 }

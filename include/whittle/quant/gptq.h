@@ -12,9 +12,14 @@
 //   3. U = the upper Cholesky factor of H^-1; for each channel k in order (lazily, `blockSize`
 //      channels at a time): q_k = quant(w_k), e = (w_k - q_k) / U_kk, and every later
 //      channel j moves by -e * U_kj.
+// Steps 2-3's factor depends on H alone, so weights that read one input (q/k/v, gate/up)
+// share one GptqFactor. U comes without forming H^-1: with J the reversal permutation and
+// J H J = L L^T, H = (J L J)(J L J)^T, so U = J L^-1 J (one Cholesky and one triangular
+// inverse, half the flops of inverting H and factoring the inverse).
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "whittle/common/status.h"
 #include "whittle/quant/blockwise.h"
@@ -26,6 +31,23 @@ struct GptqOptions {
   bool actOrder = true;
   int64_t blockSize = 128;    ///< channels per lazy batch update
 };
+
+/// Steps 2-3's part that depends on H alone: the channel order, the dead channels and U.
+struct GptqFactor {
+  int64_t k = 0;
+  std::vector<int64_t> perm;  ///< visiting order (identity without act-order)
+  std::vector<char> dead;     ///< per original channel: H_kk == 0 (its weights are zeroed)
+  std::vector<float> u;       ///< U, K x K row-major (upper triangle), in the visiting order
+};
+
+/// The factor of `xtx` (K x K, row-major, symmetric) under `options`. An error when H stays
+/// singular after raising the dampening.
+Expected<GptqFactor> factorGptq(std::span<const double> xtx, int64_t k, const GptqOptions& options);
+
+/// Quantizes `w` ([N, K] row-major) with a factor of its inputs' second moment `xtx`
+/// (whose diagonal also weighs the static blocks' clipping search).
+Expected<BlockQuantized> quantizeGptq(std::span<const float> w, int64_t rows, int64_t k, std::span<const double> xtx,
+                                      const GptqFactor& factor, const BlockConfig& config, const GptqOptions& options);
 
 /// Quantizes `w` ([N, K] row-major) with the second moment `xtx` of its inputs (K x K,
 /// row-major, symmetric). An error when H stays singular after raising the dampening.
