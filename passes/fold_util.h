@@ -36,10 +36,6 @@ void replaceConvParameters(ir::Node& conv, ir::Tensor weight, ir::Tensor bias);
 /// `channels` elements.
 bool bnAffine(const ir::Node& bn, int64_t channels, std::vector<double>& factor, std::vector<double>& shift);
 
-}  // namespace whittle::passes
-
-namespace whittle::passes {
-
 /// Folds the nodes that compute any of `values` from constants alone (a weight written as a
 /// ConstantOfShape fill, a Reshape or Transpose of an initializer), at any size: what the
 /// quantization passes call before they choose their nodes, so that such a weight is quantized
