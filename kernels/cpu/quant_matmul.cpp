@@ -221,6 +221,14 @@ void floatExactMatMul(const ir::Tensor& a, const ir::Tensor& b, const MatMulShap
 /// its call costs more than the float tiles (1 thread, 12 heads of 16 x 32 x 16: 0.025 ms against
 /// 0.011; of 64 x 32 x 64: 0.063 against 0.099).
 constexpr int64_t kOnednnActivationMinMacs = int64_t{1} << 16;
+/// ... and at least this many rows of A: B is handed over (and a uint8 B flipped to int8) on every
+/// run, K x N bytes, which only many rows repay. A decoder's one-query attention (SLANet's Loop:
+/// M = 1 against the encoder's keys) ran 64 -> 123 ms a run on oneDNN.
+constexpr int64_t kOnednnActivationMinRows = 16;
+/// A QLinearMatMul of two activations that needed more oneDNN primitives than this (its shape or
+/// parameters changed between runs) keeps to the float products: building one costs more than
+/// the products it would speed up.
+constexpr int kMaxActivationPlanBuilds = 3;
 
 /// Below this many multiply-adds per batch entry the reference's dot products are as fast.
 constexpr int64_t kFloatExactMinMacs = int64_t{1} << 15;
@@ -351,7 +359,7 @@ class Int8MatMulKernel final : public Kernel {
       fastPath_ = false;
     }
     if (qlinear_ && activationsFast_ && b.rank() >= 2 && p.aZp.size() == 1 && p.bZp.size() == 1 &&
-        s.m * s.n * s.k >= kOnednnActivationMinMacs) {
+        s.m >= kOnednnActivationMinRows && s.m * s.n * s.k >= kOnednnActivationMinMacs) {
       Status st = runActivations(ctx, a, b, s, p);
       if (st.code() != StatusCode::kUnimplemented) return st;
       activationsFast_ = false;  // no oneDNN kernel for it: the exact float products below
@@ -589,6 +597,12 @@ class Int8MatMulKernel final : public Kernel {
     std::vector<float> scales(p.bScales.size());
     for (size_t j = 0; j < scales.size(); ++j) scales[j] = p.aScale * p.bScales[j] / p.yScale;
     if (!activationPlanFits(s, a, b, p, scales, bZp8, ctx.threads())) {
+      // A primitive is built per shape and parameters; a node whose shape or scales change from
+      // run to run (attention inside a decoder Loop: SLANet's int8 QLinearMatMuls took 64 -> 163 ms
+      // a run rebuilding it every step) goes back to the exact float products for good.
+      if (++activationPlanBuilds_ > kMaxActivationPlanBuilds) {
+        return unimplemented(ctx.describe() + ": the product's shape or parameters change from run to run");
+      }
       actPlan_.reset();
       auto q = std::make_unique<ActivationPlan>();
       q->m = s.m;
@@ -708,6 +722,7 @@ class Int8MatMulKernel final : public Kernel {
   std::vector<float> bScales_;
   std::unique_ptr<Plan> plan_;
   bool activationsFast_ = true;  // QLinearMatMul with a computed B: oneDNN until it has no kernel
+  int activationPlanBuilds_ = 0;  // oneDNN primitives built for it (a new one for every new shape)
   std::unique_ptr<ActivationPlan> actPlan_;
 };
 

@@ -339,6 +339,9 @@ TEST_CASE("QLinearMatMul of two activations (K <= 258) requantises exact float p
       {{{3, 1, 9, 40}, {4, 40, 17}}, DataType::kInt8, DataType::kInt8, DataType::kInt8, false, false},
       {{{2, 1, 64, 80}, {3, 80, 40}}, DataType::kInt8, DataType::kInt8, DataType::kInt8, false, false},
       {{{1, 2, 50, 96}, {1, 2, 96, 50}}, DataType::kInt8, DataType::kUint8, DataType::kUint8, false, false},
+      // One query row against many keys (a decoder step's attention): >= 2^16 products but one row
+      // of A, so the float tiles run it (kOnednnActivationMinRows).
+      {{{2, 1, 256}, {256, 300}}, DataType::kUint8, DataType::kUint8, DataType::kInt8, false, false},
       {{{2, 70, 258}, {2, 258, 20}}, DataType::kUint8, DataType::kUint8, DataType::kUint8, false, true},
       {{{6, 258}, {258, 65}}, DataType::kInt8, DataType::kUint8, DataType::kInt8, true, true},
   };
