@@ -63,15 +63,25 @@ TEST_CASE("whittle run writes a sequence output as a folder of .npy files", "[to
   CHECK(fs::exists(dir.file("out/y.npy")));
 }
 
-TEST_CASE("whittle run writes ZipMap's sequence of maps as keys and values files", "[tools][sequence]") {
-  testing::TempDir dir;
+namespace {
+
+/// x [2, 2] -> ZipMap (labels 5, 9) -> probabilities, written to DIR/m.onnx; returns the path of an
+/// x.npy to feed it.
+std::string writeZipMapModel(const testing::TempDir& dir) {
   testing::ProtoGraph g("g");
   g.input("x", onnx::TensorProto::FLOAT, {2, 2});
   g.node("ZipMap", {"x"}, {"probabilities"}, {testing::onnxInts("classlabels_int64s", {5, 9})});
   onnx::GraphProto proto = g.output("probabilities").proto();
   proto.mutable_node(0)->set_domain("ai.onnx.ml");
   writeModel(proto, dir.file("m.onnx"));
-  std::string x = floatsFile(dir, "x.npy", {2, 2}, {0.25f, 0.75f, 0.5f, 0.5f});
+  return floatsFile(dir, "x.npy", {2, 2}, {0.25f, 0.75f, 0.5f, 0.5f});
+}
+
+}  // namespace
+
+TEST_CASE("whittle run writes ZipMap's sequence of maps as keys and values files", "[tools][sequence]") {
+  testing::TempDir dir;
+  std::string x = writeZipMapModel(dir);
   std::string out;
   int rc = testing::shell(std::string(WHITTLE_BINARY) + " run " + dir.file("m.onnx") + " --input x=" + x +
                               " --output-dir " + dir.file("out"),
@@ -90,13 +100,7 @@ TEST_CASE("whittle run writes ZipMap's sequence of maps as keys and values files
 
 TEST_CASE("whittle bench times a model whose output is ZipMap's sequence of maps", "[tools][sequence]") {
   testing::TempDir dir;
-  testing::ProtoGraph g("g");
-  g.input("x", onnx::TensorProto::FLOAT, {2, 2});
-  g.node("ZipMap", {"x"}, {"probabilities"}, {testing::onnxInts("classlabels_int64s", {5, 9})});
-  onnx::GraphProto proto = g.output("probabilities").proto();
-  proto.mutable_node(0)->set_domain("ai.onnx.ml");
-  writeModel(proto, dir.file("m.onnx"));
-  std::string x = floatsFile(dir, "x.npy", {2, 2}, {0.25f, 0.75f, 0.5f, 0.5f});
+  std::string x = writeZipMapModel(dir);
   std::string out;
   int rc = testing::shell(std::string(WHITTLE_BINARY) + " bench " + dir.file("m.onnx") + " --input x=" + x +
                               " --iterations 3 --warmup 1 --json",
