@@ -63,7 +63,7 @@ Expected<int64_t> channelAxisOf(const std::vector<ChannelAxisRule>& rules, const
   return axis;
 }
 
-ChannelLayout channelLayout(const std::vector<int64_t>& dims, int64_t axis) {
+ChannelLayout channelLayout(std::span<const int64_t> dims, int64_t axis) {
   ChannelLayout l;
   if (dims.size() < 2 || axis < 0 || axis >= static_cast<int64_t>(dims.size())) return l;
   l.channels = std::max<int64_t>(dims[static_cast<size_t>(axis)], 1);

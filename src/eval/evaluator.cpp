@@ -47,7 +47,7 @@ class ErrorMetric final : public MetricAccumulator {
   Status add(const OutputBatch& batch) override {
     if (!error_.isOk()) return error_;
     acc_.add(batch.original, batch.optimized);
-    const ChannelLayout l = channelLayout(std::vector<int64_t>(batch.dims.begin(), batch.dims.end()), axis_);
+    const ChannelLayout l = channelLayout(batch.dims, axis_);
     if (!channelsChanged_ && (channels_.channels() == 0 || channels_.channels() == l.channels) &&
         batch.original.size() % static_cast<size_t>(l.channels * l.inner) == 0) {
       channels_.add(batch.original, batch.optimized, l.channels, l.inner);

@@ -133,13 +133,12 @@ Expected<CompareResult> compareModels(const ir::Model& original, const std::stri
   std::vector<std::string> outputNames;
   for (const ir::Value* v : original.graph->outputs()) outputNames.push_back(v->name());
   WH_RETURN_IF_ERROR(eval::checkChannelAxisOutputs(options.channelAxes, outputNames).withContext(originalPath));
-  evalOptions.metrics = {eval::errorMetric(options.channelAxes), eval::classificationMetric()};
-  if (!options.output.empty()) {
-    if (std::find(outputNames.begin(), outputNames.end(), options.output) == outputNames.end()) {
-      return invalidInput("--output '" + options.output + "': " + originalPath + " has no output of that name");
-    }
-    evalOptions.metrics = {eval::errorMetric(options.channelAxes), eval::classificationMetric(options.output)};
+  if (!options.output.empty() && std::find(outputNames.begin(), outputNames.end(), options.output) == outputNames.end()) {
+    return invalidInput("--output '" + options.output + "': " + originalPath + " has no output of that name");
   }
+  evalOptions.metrics = {eval::errorMetric(options.channelAxes), options.output.empty()
+                                                                     ? eval::classificationMetric()
+                                                                     : eval::classificationMetric(options.output)};
   for (const std::string& metric : options.metrics) {
     if (metric == "perplexity") {
       evalOptions.metrics.push_back(eval::perplexityMetric(options.tokensInput, options.output));
@@ -222,13 +221,12 @@ Status evaluateGates(CompareResult& result, const Gates& gates) {
         "output SQNR " + formatDb(s) + " " + (ok ? ">=" : "<") + " " + fmt("%g", *gates.minSqnr) + " dB");
   }
   if (gates.minChannelSqnr) {
+    // The output holding the lowest SQNR, whole or of one channel (CompareResult::minChannelSqnr's).
     const OutputMetrics* worst = nullptr;
+    const double s = result.minChannelSqnr();
     for (const auto& o : result.outputs) {
-      if (worst == nullptr || std::min(o.sqnrDb, o.minChannelSqnrDb) < std::min(worst->sqnrDb, worst->minChannelSqnrDb)) {
-        worst = &o;
-      }
+      if (worst == nullptr && std::min(o.sqnrDb, o.minChannelSqnrDb) == s) worst = &o;
     }
-    double s = result.minChannelSqnr();
     bool ok = s >= *gates.minChannelSqnr;
     std::string where;
     if (worst != nullptr) {

@@ -332,8 +332,8 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
   Accumulators acc(outputs);
   Measured result;
   bool firstDone = false;
-  // Adds batch `b`'s outputs of the quantized model; true when firstOnly and the first samples are in.
-  auto accumulate = [&](size_t b, const std::vector<runtime::NamedTensor>& outs, double seconds) -> Expected<bool> {
+  // Adds batch `b`'s outputs of the quantized model.
+  auto accumulate = [&](size_t b, const std::vector<runtime::NamedTensor>& outs, double seconds) -> Status {
     acc.seconds += seconds;
     if (outs.size() != outputs) return internalError("the quantized model returned another number of outputs");
     for (size_t k = 0; k < outputs; ++k) {
@@ -379,44 +379,54 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
     if (!firstDone && acc.samples >= firstSamples) {
       result.first = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
       firstDone = true;
-      if (firstOnly) return true;
     }
-    return false;
+    return Status::ok();
+  };
+  // One batch run: its outputs and time, or what went wrong.
+  struct Slot {
+    bool ready = false;
+    Status status;
+    std::vector<runtime::NamedTensor> outs;
+    double seconds = 0;
+  };
+  auto runBatch = [&](runtime::Session& session, size_t b) {
+    Slot slot;
+    auto in = batch(b);
+    if (!in.isOk()) {
+      slot.status = in.status();
+      return slot;
+    }
+    auto start = Clock::now();
+    auto outs = session.run(in->inputs);
+    slot.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (outs.isOk()) {
+      slot.outs = std::move(outs).value();
+    } else {
+      slot.status = outs.status().withContext("the quantized model");
+    }
+    return slot;
   };
 
   const size_t team = std::min<size_t>(static_cast<size_t>(std::max(1, workers)), needed);
   if (team <= 1) {
     auto created = runtime::Session::create(model, so);
     if (!created.isOk()) return created.status().withContext("the quantized model");
-    runtime::Session& session = **created;
     for (size_t b = 0; b < needed; ++b) {
-      WH_ASSIGN_OR_RETURN(data::Batch in, batch(b));
-      auto start = Clock::now();
-      auto outs = session.run(in.inputs);
-      if (!outs.isOk()) return outs.status().withContext("the quantized model");
-      WH_ASSIGN_OR_RETURN(bool done, accumulate(b, *outs, std::chrono::duration<double>(Clock::now() - start).count()));
-      if (done) return result;
+      Slot slot = runBatch(**created, b);
+      WH_RETURN_IF_ERROR(slot.status);
+      WH_RETURN_IF_ERROR(accumulate(b, slot.outs, slot.seconds));
     }
   } else {
     // Worker w runs batches w, w + team, ... on its own session, at most 2 x team batches ahead
-    // of the accumulation; this thread takes them in order. Leaving early (an error, or the
-    // first samples done) stops the workers before they are joined.
-    struct Slot {
-      bool ready = false;
-      Status status;
-      std::vector<runtime::NamedTensor> outs;
-      double seconds = 0;
-    };
+    // of the accumulation; this thread takes them in order. An error stops the workers before
+    // they are joined.
     std::vector<Slot> slots(needed);
     std::mutex mutex;
     std::condition_variable changed;
     size_t accumulated = 0;
     bool stop = false;
     auto work = [&](size_t w) {
-      std::unique_ptr<runtime::Session> session;
       auto created = runtime::Session::create(model, so);
-      Status failed = created.isOk() ? Status::ok() : created.status().withContext("the quantized model");
-      if (created.isOk()) session = std::move(created).value();
       for (size_t b = w; b < needed; b += team) {
         {
           std::unique_lock<std::mutex> lock(mutex);
@@ -424,29 +434,19 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
           if (stop) return;
         }
         Slot slot;
-        if (failed.isOk()) {
-          auto in = batch(b);
-          if (!in.isOk()) {
-            failed = in.status();
-          } else {
-            auto start = Clock::now();
-            auto outs = session->run(in->inputs);
-            slot.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-            if (outs.isOk()) {
-              slot.outs = std::move(outs).value();
-            } else {
-              failed = outs.status().withContext("the quantized model");
-            }
-          }
+        if (created.isOk()) {
+          slot = runBatch(**created, b);
+        } else {
+          slot.status = created.status().withContext("the quantized model");
         }
-        slot.status = failed;
+        const bool ok = slot.status.isOk();
         slot.ready = true;
         {
           std::lock_guard<std::mutex> lock(mutex);
           slots[b] = std::move(slot);
         }
         changed.notify_all();
-        if (!failed.isOk()) return;
+        if (!ok) return;
       }
     };
     std::vector<std::thread> crew;
@@ -458,7 +458,6 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
       }
       changed.notify_all();
       for (auto& t : crew) t.join();
-      crew.clear();
     };
     for (size_t b = 0; b < needed; ++b) {
       Slot slot;
@@ -467,24 +466,21 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
         changed.wait(lock, [&] { return slots[b].ready; });
         slot = std::move(slots[b]);
       }
-      if (!slot.status.isOk()) {
-        halt();
-        return slot.status;
-      }
-      auto done = accumulate(b, slot.outs, slot.seconds);
+      const Status status = slot.status.isOk() ? accumulate(b, slot.outs, slot.seconds) : slot.status;
       {
         std::lock_guard<std::mutex> lock(mutex);
         accumulated = b + 1;
       }
       changed.notify_all();
-      if (!done.isOk() || *done) {
+      if (!status.isOk()) {
         halt();
-        if (!done.isOk()) return done.status();
-        return result;
+        return status;
       }
     }
     halt();
   }
+  // `needed` stopped at the first samples when that is all that was asked.
+  if (firstOnly && firstDone) return result;
   result.full = acc.metrics(outputNames_, hasLabels_ && labelsFit_, classOutput_);
   if (!firstDone) result.first = result.full;
   return result;

@@ -59,14 +59,14 @@ TEST_CASE("parseChannelAxis and channelAxisOf choose each output's channel axis"
 }
 
 TEST_CASE("channelLayout and checkChannelAxisOutputs", "[eval]") {
-  const ChannelLayout maps = channelLayout({1, 2, 120, 160}, 1);
+  const ChannelLayout maps = channelLayout(std::vector<int64_t>{1, 2, 120, 160}, 1);
   CHECK(maps.channels == 2);
   CHECK(maps.inner == 120 * 160);
-  const ChannelLayout last = channelLayout({1, 4420, 2}, 2);
+  const ChannelLayout last = channelLayout(std::vector<int64_t>{1, 4420, 2}, 2);
   CHECK(last.channels == 2);
   CHECK(last.inner == 1);
-  CHECK(channelLayout({7}, 0).channels == 1);       // rank < 2: the output is its own channel
-  CHECK(channelLayout({1, 3, 4}, 3).channels == 1);  // outside the rank
+  CHECK(channelLayout(std::vector<int64_t>{7}, 0).channels == 1);       // rank < 2: the output is its own channel
+  CHECK(channelLayout(std::vector<int64_t>{1, 3, 4}, 3).channels == 1);  // outside the rank
 
   auto rules = [](std::vector<const char*> texts) {
     std::vector<ChannelAxisRule> r;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,7 @@ struct ChannelLayout {
   int64_t channels = 1;
   int64_t inner = 1;
 };
-ChannelLayout channelLayout(const std::vector<int64_t>& dims, int64_t axis);
+ChannelLayout channelLayout(std::span<const int64_t> dims, int64_t axis);
 
 /// An error naming the rule and listing `outputs` unless every rule that names an output names
 /// one of them.
