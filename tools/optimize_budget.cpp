@@ -78,6 +78,12 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "threads (default 0: one per core); the metrics do not depend on it")
       ->check(CLI::NonNegativeNumber)
       ->group(group);
+  cmd.add_option("--eval-cache", args.evalCacheMib,
+                 "MiB of evaluation data kept in memory between trials (default 1024): the float model's outputs up "
+                 "to a quarter of it (the rest in a temporary file), the decoded inputs when they all fit in the rest "
+                 "(else each trial decodes them again); memory then does not grow with the number of samples")
+      ->check(CLI::PositiveNumber)
+      ->group(group);
   cmd.add_option("--ranking-samples", args.rankingSamples,
                  "Evaluation samples that rank layers and choose ranges (default 100); the budget is checked on all")
       ->check(CLI::PositiveNumber)
@@ -115,6 +121,7 @@ Status runBudget(const BudgetArgs& args, OptimizeRequest optimizeRequest, bool e
   const int threads = request.optimize.calibration.threads;
   request.threads = threads > 0 ? threads : 1;
   request.workers = args.evalWorkers;
+  request.evalCacheBytes = args.evalCacheMib << 20;
   if (!json) request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   auto result = tune::tune(request);
   if (!result.isOk()) return result.status();

@@ -29,6 +29,7 @@ struct BudgetArgs {
   std::vector<std::string> scores;        // --scores OUTPUT[:axis=A]:CHANNELS:THRESHOLD (repeatable)
   std::vector<std::string> channelAxes;   // --channel-axis AXIS|auto|OUTPUT=AXIS (repeatable)
   int evalWorkers = 0;                    // --eval-workers N (0: one per core)
+  int64_t evalCacheMib = 1024;            // --eval-cache MIB
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
   bool wanted() const {

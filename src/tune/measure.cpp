@@ -143,6 +143,8 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   }
   ref->batchSize_ = batch;
   const int64_t batches = (ds.size() + batch - 1) / batch;
+  const int64_t outputBytes = cacheBytes / 4, inputBytes = cacheBytes - outputBytes;
+  ref->outs_ = std::make_unique<OutputStore>(outputBytes);
   Accumulators own(0);
   // Outputs shaped as class scores ([N, C], [N, C, 1, ...]): with labels, the one whose float
   // top-1 is highest holds the classes (a classifier may also return an embedding of the same
@@ -188,13 +190,13 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
         correct[i] += std::max_element(row, row + c) - row == labels[static_cast<size_t>(s)];
       }
     }
-    ref->outs_.push_back(std::move(kept));
+    WH_RETURN_IF_ERROR(ref->outs_->append(std::move(kept)));
     ref->labels_.push_back(std::move(labels));
     ref->counts_.push_back(in.count);
     ref->rows_.push_back(rows);
     size_t bytes = 0;
     for (const auto& t : in.inputs) bytes += static_cast<size_t>(t.second.numel()) * ir::elementSize(t.second.dtype());
-    if (static_cast<int64_t>(bytes) * batches <= cacheBytes) ref->cached_.push_back(std::move(in));
+    if (static_cast<int64_t>(bytes) * batches <= inputBytes) ref->cached_.push_back(std::move(in));
   }
   if (!candidates.empty()) {
     size_t best = 0;
@@ -209,8 +211,10 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
                            " outputs shaped [N, C])");
     }
     const auto c = static_cast<size_t>(ref->classes_);
-    for (size_t b = 0; b < ref->outs_.size(); ++b) {
-      const auto& scores = ref->outs_[b][static_cast<size_t>(ref->classOutput_)];
+    BatchOutputs scratch;
+    for (size_t b = 0; b < ref->outs_->size(); ++b) {
+      WH_ASSIGN_OR_RETURN(const BatchOutputs* outs, ref->outs_->get(b, scratch));
+      const auto& scores = (*outs)[static_cast<size_t>(ref->classOutput_)];
       const auto& labels = ref->labels_[b];
       for (int64_t s = 0; s < ref->counts_[b] && (static_cast<size_t>(s) + 1) * c <= scores.size(); ++s) {
         int64_t label = static_cast<size_t>(s) < labels.size() ? labels[static_cast<size_t>(s)] : -1;
@@ -222,7 +226,11 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   }
   if (static_cast<int64_t>(ref->cached_.size()) != batches) {
     ref->cached_.clear();
-    ref->notes.push_back("the evaluation inputs do not fit the input cache: every trial reads them again");
+    ref->notes.push_back("the evaluation inputs do not fit the evaluation cache: every trial reads them again");
+  }
+  if (ref->outs_->fileBytes() > 0) {
+    ref->notes.push_back("the float outputs past the evaluation cache (" + std::to_string(ref->outs_->fileBytes() >> 20) +
+                         " MiB) are kept in a temporary file");
   }
   ref->own_ = own.metrics(ref->outputNames_, ref->hasLabels_, ref->classOutput_);
   if (own.classes.labelled() > 0) ref->own_.top1Pct = own.classes.top1Original() * 100.0;
@@ -285,8 +293,10 @@ Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
     }
     eval::ThresholdF1Accumulator cells;
     PeakF1Accumulator peaks;
-    for (const auto& batch : outs_) {
-      const std::vector<float> r = channelSlice(batch[k], layout, spec);
+    BatchOutputs scratch;
+    for (size_t b = 0; b < outs_->size(); ++b) {
+      WH_ASSIGN_OR_RETURN(const BatchOutputs* batch, outs_->get(b, scratch));
+      const std::vector<float> r = channelSlice((*batch)[k], layout, spec);
       if (spec.peakWindow > 0) {
         peaks.add(r, r, height, width, spec.threshold, spec.peakWindow, spec.peakRadius);
       } else {
@@ -318,10 +328,10 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
   so.threads = std::max(1, threads);
   const size_t outputs = outputNames_.size();
   // The batches this measurement reads: all, or (firstOnly) those up to firstSamples samples.
-  size_t needed = outs_.size();
+  size_t needed = outs_->size();
   if (firstOnly) {
     int64_t seen = 0;
-    for (size_t b = 0; b < outs_.size(); ++b) {
+    for (size_t b = 0; b < outs_->size(); ++b) {
       seen += counts_[b];
       if (seen >= firstSamples) {
         needed = b + 1;
@@ -332,12 +342,14 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
   Accumulators acc(outputs);
   Measured result;
   bool firstDone = false;
+  BatchOutputs scratch;
   // Adds batch `b`'s outputs of the quantized model.
   auto accumulate = [&](size_t b, const std::vector<runtime::NamedTensor>& outs, double seconds) -> Status {
     acc.seconds += seconds;
     if (outs.size() != outputs) return internalError("the quantized model returned another number of outputs");
+    WH_ASSIGN_OR_RETURN(const BatchOutputs* reference, outs_->get(b, scratch));
     for (size_t k = 0; k < outputs; ++k) {
-      const std::vector<float>& r = outs_[b][k];
+      const std::vector<float>& r = (*reference)[k];
       if (r.empty()) continue;
       const ir::Tensor& t = outs[k].second;
       if (!isNumeric(t.dtype()) || t.numel() < static_cast<int64_t>(r.size())) {

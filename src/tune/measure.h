@@ -1,7 +1,8 @@
 #pragma once
 // The tuner's measuring side: the evaluation data read once (inputs kept in memory when they
-// fit), the float model's outputs kept as the reference, and one quantized model measured
-// against them on whittle's runtime with the evaluation engine's accumulators.
+// fit), the float model's outputs kept as the reference (in memory up to a budget, then in a
+// temporary file), and one quantized model measured against them on whittle's runtime with the
+// evaluation engine's accumulators.
 
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "whittle/data/dataset.h"
 #include "whittle/ir/graph.h"
 #include "whittle/tune/tune.h"
+#include "tune/output_store.h"
 
 namespace whittle::tune {
 
@@ -20,7 +22,9 @@ namespace whittle::tune {
 class Reference {
  public:
   /// Runs `floatModel` over `spec` (opened for the model's inputs) and keeps its outputs.
-  /// `needLabels`: an error unless the data has labels that fit a class-score output.
+  /// `cacheBytes` bounds what is kept in memory between trials (TuneRequest::evalCacheBytes):
+  /// the float outputs up to a quarter of it (the rest in a temporary file), the inputs when
+  /// they all fit in the other three quarters (else every trial reads them again).
   static Expected<std::unique_ptr<Reference>> build(const ir::Model& floatModel, const data::DatasetSpec& spec,
                                                     int threads, int64_t cacheBytes);
 
@@ -95,7 +99,7 @@ class Reference {
   std::vector<int64_t> counts_;                        ///< real samples per batch
   std::vector<int64_t> rows_;                          ///< batch dim as run
   std::vector<std::vector<int64_t>> labels_;           ///< per batch
-  std::vector<std::vector<std::vector<float>>> outs_;  ///< [batch][output] real elements
+  std::unique_ptr<OutputStore> outs_;                  ///< [batch][output] real elements
   Metrics own_;
 };
 

@@ -755,7 +755,7 @@ Status Search::run() {
 
   // ---- Reference and calibration ----
   say("measuring the float model on the evaluation data");
-  WH_ASSIGN_OR_RETURN(ref_, Reference::build(float_, *req_.eval, req_.threads, req_.inputCacheBytes));
+  WH_ASSIGN_OR_RETURN(ref_, Reference::build(float_, *req_.eval, req_.threads, req_.evalCacheBytes));
   WH_RETURN_IF_ERROR(ref_->setChannelAxes(budget.channelAxes));
   if (!budget.scores.empty()) WH_RETURN_IF_ERROR(ref_->setScores(budget.scores));
   for (const auto& n : ref_->notes) result_.notes.push_back(n);

@@ -219,6 +219,26 @@ TEST_CASE("Reference: sessions side by side measure what one session measures, a
     CHECK(firstOnly->first.minChannelSqnrDb == one->first.minChannelSqnrDb);
   }
 
+  // An evaluation cache of 8 KiB: the first batch's float outputs (1,920 bytes) stay in memory,
+  // the other four go to the temporary file, and the inputs (8,880 bytes) are read again each
+  // trial; the measurements are the same to the last digit.
+  auto small = Reference::build(mapsModel(false), spec, 1, 8192);
+  REQUIRE(small.isOk());
+  CHECK_THAT((*small)->notes, Catch::VectorContains(std::string(
+                                  "the evaluation inputs do not fit the evaluation cache: every trial reads them again")));
+  REQUIRE((*small)->setChannelAxes({ChannelAxisRule{"", false, 1}}).isOk());
+  REQUIRE((*small)->setScores({*parseScoreSpec("add:axis=1:1:0.5")}).isOk());
+  for (int workers : {1, 3}) {
+    INFO(workers << " workers, outputs in a file");
+    auto spilled = (*small)->measure(scaled, 10, false, 1, workers);
+    REQUIRE(spilled.isOk());
+    CHECK(spilled->full.samples == 37);
+    CHECK(spilled->full.outputSqnrDb == one->full.outputSqnrDb);
+    CHECK(spilled->full.minChannelSqnrDb == one->full.minChannelSqnrDb);
+    CHECK(*spilled->full.scoreF1Pct == *one->full.scoreF1Pct);
+    CHECK(spilled->first.minChannelSqnrDb == one->first.minChannelSqnrDb);
+  }
+
   // A model whose output is smaller than the reference's: an error naming the output, from the
   // first batch, whatever the number of sessions (the others are stopped, not waited for).
   GraphBuilder s(5);

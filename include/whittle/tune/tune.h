@@ -140,9 +140,11 @@ struct TuneRequest {
   /// fallback candidate that would bring the estimated speedup (float time over the quantized
   /// time plus the measured cost of every float node) under it is not tried. 0: none.
   double minSpeedup = 0;
-  /// Evaluation inputs are kept in memory between trials when they fit in this many bytes;
-  /// beyond it every trial reads them again.
-  int64_t inputCacheBytes = int64_t{768} << 20;
+  /// Memory the evaluation data keeps between trials (`--eval-cache`): the float model's outputs
+  /// up to a quarter of it, the rest of them in an unnamed temporary file; the inputs when they
+  /// all fit in the other three quarters, else every trial reads (decodes) them again. The
+  /// tuner's memory then does not grow with the number of evaluation samples.
+  int64_t evalCacheBytes = int64_t{1024} << 20;
   /// Write the trial log (JSON, schema whittle.tune/1) here.
   std::string trialLogPath;
   /// Progress lines ("trial 3: ...").
