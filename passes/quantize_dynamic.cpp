@@ -1,6 +1,8 @@
 // quantize-dynamic: int8 weights, activations quantized at run time (no calibration).
 //
-// Before: y = MatMul(x, W)            (or Gemm(x, W, b) with transA = 0, alpha = beta = 1)
+// Before: y = MatMul(x, W)            (or Gemm(x, W, b) with transA = 0 and a constant b; with
+//                                      transB = 1 W is stored [N, K] and quantized transposed,
+//                                      alpha goes into sW, beta into b: nn.Linear's export)
 // After:
 //   xq, sx, zx = DynamicQuantizeLinear(x)                      (uint8, per tensor, per run)
 //   acc = MatMulInteger(xq, Wq, zx, 0)                          (Wq int8, per column or tensor)
@@ -29,6 +31,7 @@
 // The K largest gains are kept. Only the main graph's nodes are ranked.
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -149,6 +152,18 @@ struct Sensitivity {
   bool measured = false;
 };
 
+/// The weight of a selected MatMul/Gemm as [K, N]: a Gemm with transB = 1 stores it [N, K].
+ir::Tensor weightKN(const ir::Node& n, const ir::Tensor& w) {
+  if (n.opType() != "Gemm" || n.attrInt("transB", 0) == 0) return w;
+  const int64_t rows = w.dims()[0], cols = w.dims()[1];
+  std::vector<float> t(static_cast<size_t>(rows * cols));
+  const float* d = w.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) t[static_cast<size_t>(c * rows + r)] = d[r * cols + c];
+  }
+  return ir::Tensor::fromVector(ir::DataType::kFloat, {cols, rows}, t);
+}
+
 class QuantizeDynamic final : public Pass {
  public:
   explicit QuantizeDynamic(DynamicConfig c) : config_(std::move(c)), excluded_(config_.excludeNodes) {}
@@ -186,9 +201,9 @@ bool QuantizeDynamic::selected(const ir::Node& n, const DecodedBody* body) const
   const ir::Tensor* w = constantIn(n.input(1), body);
   if (w == nullptr || w->dtype() != ir::DataType::kFloat || w->rank() != 2) return false;
   if (op == "Gemm") {
-    if (n.attrInt("transA", 0) != 0 || n.attrInt("transB", 0) != 0) return false;
-    if (n.attrFloat("alpha", 1.0f) != 1.0f || n.attrFloat("beta", 1.0f) != 1.0f) return false;
-    if (n.input(2) != nullptr && constantIn(n.input(2), body) == nullptr) return false;
+    if (n.attrInt("transA", 0) != 0 || !std::isfinite(n.attrFloat("alpha", 1.0f))) return false;
+    const ir::Value* c = n.numInputs() > 2 ? n.input(2) : nullptr;
+    if (c != nullptr && (constantIn(c, body) == nullptr || constantIn(c, body)->dtype() != ir::DataType::kFloat)) return false;
     // Gemm's input is 2-D; MatMulInteger then gives the same [M, N].
   }
   return true;
@@ -327,7 +342,8 @@ Expected<std::vector<Sensitivity>> QuantizeDynamic::rankSensitivity(ir::Model& m
   for (ir::Node* n : candidates) {
     auto& c = stats[n->input(0)];
     if (c == nullptr) {
-      c = std::make_unique<quant::InputStatsCollector>(constantOf(n->input(1))->dims()[0], /*secondMoment=*/false);
+      c = std::make_unique<quant::InputStatsCollector>(weightKN(*n, *constantOf(n->input(1))).dims()[0],
+                                                       /*secondMoment=*/false);
       collectors[n->input(0)->name()] = c.get();
     }
   }
@@ -336,7 +352,7 @@ Expected<std::vector<Sensitivity>> QuantizeDynamic::rankSensitivity(ir::Model& m
   std::vector<Sensitivity> ranked;
   for (ir::Node* n : candidates) {
     const quant::InputStatsCollector& st = *stats[n->input(0)];
-    const ir::Tensor& w = *constantOf(n->input(1));
+    const ir::Tensor w = weightKN(*n, *constantOf(n->input(1)));
     const int64_t k = w.dims()[0], cols = w.dims()[1];
     if (st.channels() != k || st.rows() == 0) {
       return invalidInput("quantize-dynamic: keep-sensitive: input '" + n->input(0)->name() + "' of node '" + n->name() +
@@ -498,8 +514,13 @@ Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const Decoded
       it = dynamicOf.emplace(x, std::array<ir::Value*, 3>{dql->output(0), dql->output(1), dql->output(2)}).first;
     }
     auto [xq, sx, zx] = it->second;
-    const ir::Tensor w = *constantIn(n->input(1), body);
+    const ir::Tensor w = weightKN(*n, *constantIn(n->input(1), body));
     WH_ASSIGN_OR_RETURN(quant::QuantizedWeight qw, quant::quantizeWeight(w, config_.perChannel ? 1 : -1, config_.reduceRange));
+    const bool gemm = n->opType() == "Gemm";
+    // Gemm's alpha scales the product: it joins the weight's scales (exact: y = alpha sx sW acc).
+    if (gemm) {
+      for (float& sc : qw.scales) sc *= n->attrFloat("alpha", 1.0f);
+    }
     std::string base = n->name().empty() ? n->output(0)->name() : n->name();
     ir::Value* wq = graph.addInitializer(graph.uniqueValueName(n->input(1)->name() + "_quantized"), qw.values);
     ir::Value* wzp = quant::addZeroPointInitializer(graph, n->input(1)->name(), ir::DataType::kInt8,
@@ -515,8 +536,16 @@ Expected<int64_t> QuantizeDynamic::quantizeGraph(ir::Graph& graph, const Decoded
     ir::Node* mul = graph.addNode("Mul", {cast->output(0), scale->output(0)}, {base + "_scaled"}, graph.uniqueNodeName(base + "_Mul"), "", n);
     ir::Value* y = mul->output(0);
     y->mutableType() = n->output(0)->type();
-    if (n->opType() == "Gemm" && n->input(2) != nullptr) {
-      ir::Node* add = graph.addNode("Add", {y, n->input(2)}, {base + "_biased"}, graph.uniqueNodeName(base + "_Add"), "", n);
+    if (gemm && n->numInputs() > 2 && n->input(2) != nullptr) {
+      ir::Value* bias = n->input(2);
+      const float beta = n->attrFloat("beta", 1.0f);
+      if (beta != 1.0f) {  // beta scales the constant C once, here
+        ir::Tensor scaled = *constantIn(bias, body);
+        float* d = scaled.mutableData<float>();
+        for (int64_t i = 0; i < scaled.numel(); ++i) d[i] *= beta;
+        bias = graph.addInitializer(graph.uniqueValueName(bias->name() + "_beta"), std::move(scaled));
+      }
+      ir::Node* add = graph.addNode("Add", {y, bias}, {base + "_biased"}, graph.uniqueNodeName(base + "_Add"), "", n);
       add->output(0)->mutableType() = n->output(0)->type();
       y = add->output(0);
     }

@@ -51,6 +51,42 @@ TEST_CASE("quantize-dynamic quantizes MatMuls with constant weights", "[passes][
   CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 0.03);
 }
 
+TEST_CASE("quantize-dynamic quantizes Gemm as torch's nn.Linear exports it (transB = 1), alpha and beta included",
+          "[passes][quantize-dynamic]") {
+  // x [4, 24] · W^T (W [16, 24], transB = 1) · alpha + beta · C; and a transA = 1 Gemm, which stays float.
+  for (auto [alpha, beta] : {std::pair{1.0f, 1.0f}, std::pair{0.5f, 2.0f}}) {
+    INFO("alpha " << alpha << ", beta " << beta);
+    testing::GraphBuilder b(12);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {4, 24});
+    ir::Value* y = b.node("Gemm", {x, b.weight("w", {16, 24}), b.weight("c", {16})},
+                          {ir::Attribute::makeInt("transB", 1), ir::Attribute::makeFloat("alpha", alpha),
+                           ir::Attribute::makeFloat("beta", beta)},
+                          "linear");
+    ir::Value* z = b.node("Gemm", {b.node("Transpose", {y}, {ir::Attribute::makeInts("perm", {1, 0})}), b.weight("v", {16, 8})},
+                          {ir::Attribute::makeInt("transA", 1)}, "transposed_a");
+    b.output(z, ir::DataType::kFloat, {4, 8});
+    ir::Model model = b.build(17);
+    auto run = testing::runPipelineOn(model, "quantize-dynamic");
+    const ir::Graph& g = *run.after.graph;
+    CHECK(countOps(g, "MatMulInteger") == 1);
+    CHECK(countOps(g, "Gemm") == 1);  // transA = 1 stays float
+    for (const ir::Node* n : g.nodes()) {
+      if (n->opType() != "MatMulInteger") continue;
+      CHECK(n->input(1)->constant()->dims() == std::vector<int64_t>{24, 16});  // stored [K, N]
+      CHECK(n->input(3)->constant()->numel() == 16);                          // a scale per output column
+    }
+    auto feeds = testing::randomFeeds(model, 4);
+    auto ya = testing::runModel(model, feeds);
+    auto yb = testing::runModel(run.after, feeds);
+    CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 0.03);
+    if (testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime check")) {
+      auto ort = testing::ortOutputs(run.after, feeds);
+      REQUIRE(ort.size() == 1);
+      CHECK(testing::normRelativeError(yb[0].second, ort[0]) < 1e-4);
+    }
+  }
+}
+
 TEST_CASE("quantize-dynamic leaves excluded and non-constant MatMuls alone", "[passes][quantize-dynamic]") {
   ir::Model model = transformerBlock();
   auto run = testing::runPipelineOn(model, "quantize-dynamic{exclude-nodes=proj_.*}");
