@@ -87,6 +87,11 @@ int64_t bypassIdentities(ir::Graph& graph, const std::vector<std::string>& keep 
 /// Erf term; Mul operands in either order), becomes one Gelu node (approximate "none") on x,
 /// which the epilogue fusion takes into a Conv before it. Returns the chains replaced.
 int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step G2 of lowerForCpu (src/runtime/lower_contrib_gelu.cpp): ONNX Runtime's contrib Gelu,
+/// BiasGelu and FastGelu (float32; a bias over the last axis) become ONNX Gelu (approximate
+/// "none", or "tanh" for FastGelu) after an Add of the bias: the vector kernel and the epilogue
+/// fusion instead of the contrib kernel's per-element erf. Returns the nodes rewritten.
+int64_t lowerContribGelus(ir::Graph& graph, const std::vector<std::string>& keep = {});
 /// Step F of lowerForCpu (src/runtime/lower_float16.cpp): float16 is computed in float32. Every
 /// node of a list of float-generic ops (convolutions, MatMul/Gemm, activations, elementwise
 /// math, pools, normalizations, reductions, data movement) that reads or writes float16 has
@@ -134,7 +139,7 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 ///
 /// H. fuseHardSwishChains().
 ///
-/// G. fuseGeluChains().
+/// G. fuseGeluChains(), then lowerContribGelus().
 ///
 /// S. lowerChannelGathers().
 ///
