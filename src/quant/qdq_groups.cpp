@@ -169,7 +169,8 @@ std::string_view qdqGroupKindName(QdqGroupKind kind) {
 bool isTableOp(const ir::Node& node) {
   static const std::unordered_set<std::string> ops = {
       "Sigmoid", "Tanh", "Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Elu", "Exp", "Neg", "Abs",
-      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"};
+      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow",
+      "PRelu"};
   return ir::isDefaultDomain(node) && node.numOutputs() == 1 && ops.contains(node.opType());
 }
 
@@ -251,9 +252,11 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason) {
     const bool picks = node.attrString("mode", "nearest") == "nearest" &&
                        node.attrString("coordinate_transformation_mode", "half_pixel") != "tf_crop_and_resize";
     if (op != "Resize" || picks) rule.qoperatorOp = op;
-  } else if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Tanh") {
+  } else if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Tanh" ||
+             op == "PRelu") {
     // Element-wise functions of one quantized tensor: QDQ form (ORT's QDQ format quantizes
-    // Sigmoid, LeakyRelu and the like the same way); the runtime runs them as a table lookup.
+    // Sigmoid, LeakyRelu and the like the same way); the runtime runs them as a table lookup,
+    // PRelu with a slope per channel as QLinearPRelu (its slope stays a float parameter).
     rule.kind = QdqGroupKind::kUnary;
     setRoles({R::kActivation});
     rule.needsQuantizedInputs = true;

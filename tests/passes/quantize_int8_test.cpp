@@ -21,6 +21,7 @@
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/quant/calibration.h"
+#include "whittle/ir/shape_inference.h"
 #include "whittle/runtime/lowering.h"
 
 using namespace whittle;
@@ -609,6 +610,64 @@ TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between
   const ir::Node* up = findNode(*lowered.graph, "Resize");
   REQUIRE(up != nullptr);
   CHECK(up->input(0)->producer()->opType() == "QLinearConcat");
+  // Close to the float model, in whittle's runtime and in ONNX Runtime.
+  auto feeds = testing::randomFeeds(model, 5);
+  auto ref = testing::runModel(model, feeds);
+  auto mine = testing::runModel(q.model, feeds);
+  CHECK(testing::normRelativeError(mine[0].second, ref[0].second) < 0.05);
+  if (!haveOrt()) return;
+  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
+  CHECK(testing::normRelativeError(mine[0].second, ort) < 0.05);
+}
+
+// MTCNN's shape: x -> Conv -> PRelu (slope [C, 1, 1]) -> MaxPool -> Conv -> PRelu -> Flatten
+//   -> Gemm -> PRelu (slope [C]) -> Gemm -> y
+ir::Model preluCnn() {
+  testing::GraphBuilder b(37);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 12, 12});
+  auto conv = [&](ir::Value* in, int64_t c, int64_t m, const std::string& name) {
+    return b.node("Conv", {in, b.weight(name + "_w", {m, c, 3, 3}), b.weight(name + "_b", {m}, ir::DataType::kFloat, -0.2, 0.2)},
+                  {}, name);
+  };
+  auto slope = [&](const std::string& name, std::vector<int64_t> dims) {
+    return b.weight(name, std::move(dims), ir::DataType::kFloat, 0.05, 0.5);
+  };
+  ir::Value* p1 = b.node("PRelu", {conv(x, 3, 10, "conv1"), slope("a1", {10, 1, 1})}, {}, "prelu1");
+  ir::Value* m1 = b.node("MaxPool", {p1}, {ir::Attribute::makeInts("kernel_shape", {2, 2}), ir::Attribute::makeInts("strides", {2, 2})}, "pool1");
+  ir::Value* p2 = b.node("PRelu", {conv(m1, 10, 12, "conv2"), slope("a2", {12, 1, 1})}, {}, "prelu2");
+  ir::Value* f = b.node("Flatten", {p2}, {}, "flatten");
+  ir::Value* g1 = b.node("Gemm", {f, b.weight("wg1", {16, 12 * 3 * 3}), b.weight("bg1", {16}, ir::DataType::kFloat, -0.2, 0.2)},
+                         {ir::Attribute::makeInt("transB", 1)}, "fc1");
+  ir::Value* p3 = b.node("PRelu", {g1, slope("a3", {16})}, {}, "prelu3");
+  ir::Value* y = b.node("Gemm", {p3, b.weight("wg2", {4, 16}), b.weight("bg2", {4}, ir::DataType::kFloat, -0.2, 0.2)},
+                        {ir::Attribute::makeInt("transB", 1)}, "fc2");
+  b.output(y, ir::DataType::kFloat, {1, 4});
+  return b.build(13);
+}
+
+TEST_CASE("quantize-int8 keeps PRelu with a slope per channel between int8 tensors", "[passes][quantize-int8]") {
+  ir::Model model = preluCnn();
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  // Each PRelu is a group: its input dequantized, its output quantized, its slope left float;
+  // so the MaxPool and the Flatten after them move quantized tensors.
+  for (const char* name : {"prelu1", "prelu2", "prelu3", "pool1", "flatten"}) {
+    CAPTURE(name);
+    const ir::Node* n = nullptr;
+    for (const ir::Node* m : g.nodes()) n = m->name() == name ? m : n;
+    REQUIRE(n != nullptr);
+    REQUIRE(n->output(0)->uses().size() == 1);
+    CHECK(n->output(0)->uses()[0].user->opType() == "QuantizeLinear");
+    CHECK(producerOf(*n, 0)->opType() == "DequantizeLinear");
+    if (n->opType() == "PRelu") CHECK(n->input(1)->isInitializer());
+  }
+  // whittle's runtime runs every PRelu as QLinearPRelu: no float op between the convolutions.
+  ir::Model lowered = q.model.clone();
+  (void)ir::inferShapes(lowered);  // as the session does before lowering
+  runtime::lowerQdqGroups(*lowered.graph);
+  CHECK(countOps(*lowered.graph, "QLinearPRelu") == 3);
+  CHECK(countOps(*lowered.graph, "PRelu") == 0);
+  CHECK(countOps(*lowered.graph, "QLinearConv") == 2);
   // Close to the float model, in whittle's runtime and in ONNX Runtime.
   auto feeds = testing::randomFeeds(model, 5);
   auto ref = testing::runModel(model, feeds);
