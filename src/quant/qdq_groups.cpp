@@ -218,12 +218,13 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason) {
     rule.kind = QdqGroupKind::kGemm;
     setRoles({R::kActivation, R::kWeight, R::kBias});
     rule.absorbsActivation = true;
-  } else if (op == "Add" || op == "Mul") {
+  } else if (op == "Add" || op == "Mul" || (op == "Sum" && node.numInputs() == 2)) {
+    // Sum of two tensors is Add (ShuffleNet's shortcuts, from Caffe2, are written so).
     rule.kind = QdqGroupKind::kBinary;
     setRoles({R::kActivation, R::kActivation});
     rule.absorbsActivation = true;
     rule.needsQuantizedInputs = true;
-    rule.qoperatorOp = op == "Add" ? "QLinearAdd" : "QLinearMul";
+    rule.qoperatorOp = op == "Mul" ? "QLinearMul" : "QLinearAdd";
     rule.qoperatorDomain = kMicrosoft;
   } else if (op == "AveragePool" || op == "GlobalAveragePool") {
     for (int64_t d : node.attrInts("dilations")) {

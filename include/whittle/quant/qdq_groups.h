@@ -11,7 +11,7 @@
 // and in QOperator form, one node reading the quantized tensors:
 //   Conv                          QLinearConv (bias requantized to int32 at x_scale * w_scale)
 //   MatMul                        QLinearMatMul
-//   Add, Mul                      com.microsoft QLinearAdd, QLinearMul
+//   Add, Mul, Sum of two          com.microsoft QLinearAdd, QLinearMul (Sum as QLinearAdd)
 //   AveragePool, GlobalAveragePool com.microsoft QLinearAveragePool, QLinearGlobalAveragePool
 //   Concat                        com.microsoft QLinearConcat
 //   MaxPool, Reshape, Transpose,  the op itself on the quantized tensor, when the DQ and the Q
@@ -49,7 +49,7 @@ enum class QdqGroupKind {
   kConvTranspose,  ///< ConvTranspose (QDQ form only)
   kMatMul,         ///< MatMul
   kGemm,           ///< Gemm (QDQ form only)
-  kBinary,         ///< Add, Mul
+  kBinary,         ///< Add, Mul, Sum of two inputs
   kAveragePool,    ///< AveragePool, GlobalAveragePool
   kConcat,         ///< Concat
   kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize, Slice
