@@ -368,10 +368,14 @@ void QuantizeInt8::choose(GraphWork& work) const {
   // so that a chain of them goes at once; a Relu/Clip folded into the output counts as a reader,
   // and so does a Split/Slice/Reshape/... whose outputs an int8 group reads (the runtime moves
   // the bytes: runtime::lowerQdqGroups), as in a YOLOv8 C2f block's Split.
+  // An element-wise table op over it (a Relu after a Concat, as in ShuffleNet's downsampling
+  // blocks) counts too when an int8 group reads the op's output: the runtime runs DQ -> op -> Q
+  // as one table lookup on the bytes.
   std::function<bool(const ir::Value*)> readByInt8 = [&](const ir::Value* v) {
     if (foldedActivation.contains(v)) return true;
     for (const ir::Value::Use& u : v->uses()) {
       if (quantized.contains(u.user)) return true;
+      if (u.user->numOutputs() > 0 && tableOutputs.contains(u.user->output(0)) && readByInt8(u.user->output(0))) return true;
       if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"}) &&
           u.index == 0) {
         for (const ir::Value* o : u.user->outputs()) {

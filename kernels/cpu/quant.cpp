@@ -455,6 +455,7 @@ void registerQuantKernels(KernelRegistry& registry) {
   quant::registerQuantMatMulKernels(registry);
   quant::registerQuantContribKernels(registry);
   quant::registerQuantLookupKernels(registry);
+  quant::registerQuantPReluKernels(registry);
 }
 
 }  // namespace whittle::runtime::cpu

@@ -278,8 +278,12 @@ bool isQLinearAdd(const ir::Node* n) {
   return (isOp(n, kMicrosoft, "QLinearAdd") || isOp(n, kMicrosoft, "QLinearMul")) && n->numInputs() >= 7;
 }
 
-// The table lookup of an element-wise chain: any memory order passes through.
-bool isLookup(const ir::Node* n) { return isOp(n, "com.whittle.internal", "QLinearLookup") && n->numInputs() == 2; }
+// The table lookup of an element-wise chain: any memory order passes through. So does
+// QLinearPRelu, which reads its slope along the row of channels when X is channels last.
+bool isByteElementwise(const ir::Node* n) {
+  return (isOp(n, "com.whittle.internal", "QLinearLookup") && n->numInputs() == 2) ||
+         (isOp(n, "com.whittle.internal", "QLinearPRelu") && n->numInputs() == 6);
+}
 
 // A MaxPool that pools a 4-D value in 2-D, without dilation and without Indices.
 bool isMaxPool2d(const ir::Node* n) {
@@ -327,7 +331,7 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     auto b = knownDims(producer->input(3), memo);
     if (a && b && *a == *b) result = a;
   }
-  if (!result && (isPerTensorQuantize4d(producer) || isLookup(producer))) result = knownDims(producer->input(0), memo);
+  if (!result && (isPerTensorQuantize4d(producer) || isByteElementwise(producer))) result = knownDims(producer->input(0), memo);
   if (!result && isOp(producer, kMicrosoft, "QLinearGlobalAveragePool") &&
       producer->attrInt("channels_last", 0) == 0) {
     auto x = knownDims(producer->input(0), memo);
@@ -376,7 +380,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     if (!eligible(out)) continue;
     if (isConv2d(n) || isPerTensorQuantize4d(n)) {
       set.insert(out);
-    } else if (isMaxPool2d(n) || isLookup(n)) {
+    } else if (isMaxPool2d(n) || isByteElementwise(n)) {
       if (set.contains(n->input(0))) set.insert(out);
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
@@ -399,7 +403,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           case BinaryLayout::kBroadcastA: ok = set.contains(producer->input(3)); break;
           case BinaryLayout::kNone: ok = false; break;
         }
-      } else if (isMaxPool2d(producer) || isLookup(producer)) {
+      } else if (isMaxPool2d(producer) || isByteElementwise(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {
         ok = allConcatInputs(producer, set);
@@ -413,7 +417,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
         } else if (isQLinearAdd(user)) {
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
-        } else if (isMaxPool2d(user) || isLookup(user)) {
+        } else if (isMaxPool2d(user) || isByteElementwise(user)) {
           ok = use.index == 0 && set.contains(user->output(0));
         } else if (isChannelConcat(user)) {
           ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));

@@ -169,7 +169,8 @@ std::string_view qdqGroupKindName(QdqGroupKind kind) {
 bool isTableOp(const ir::Node& node) {
   static const std::unordered_set<std::string> ops = {
       "Sigmoid", "Tanh", "Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Elu", "Exp", "Neg", "Abs",
-      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"};
+      "Softplus", "Erf", "Sqrt", "Reciprocal", "Identity", "Mish", "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow",
+      "PRelu"};
   return ir::isDefaultDomain(node) && node.numOutputs() == 1 && ops.contains(node.opType());
 }
 
@@ -217,12 +218,13 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason) {
     rule.kind = QdqGroupKind::kGemm;
     setRoles({R::kActivation, R::kWeight, R::kBias});
     rule.absorbsActivation = true;
-  } else if (op == "Add" || op == "Mul") {
+  } else if (op == "Add" || op == "Mul" || (op == "Sum" && node.numInputs() == 2)) {
+    // Sum of two tensors is Add (ShuffleNet's shortcuts, from Caffe2, are written so).
     rule.kind = QdqGroupKind::kBinary;
     setRoles({R::kActivation, R::kActivation});
     rule.absorbsActivation = true;
     rule.needsQuantizedInputs = true;
-    rule.qoperatorOp = op == "Add" ? "QLinearAdd" : "QLinearMul";
+    rule.qoperatorOp = op == "Mul" ? "QLinearMul" : "QLinearAdd";
     rule.qoperatorDomain = kMicrosoft;
   } else if (op == "AveragePool" || op == "GlobalAveragePool") {
     for (int64_t d : node.attrInts("dilations")) {
@@ -251,9 +253,11 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason) {
     const bool picks = node.attrString("mode", "nearest") == "nearest" &&
                        node.attrString("coordinate_transformation_mode", "half_pixel") != "tf_crop_and_resize";
     if (op != "Resize" || picks) rule.qoperatorOp = op;
-  } else if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Tanh") {
+  } else if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Tanh" ||
+             op == "PRelu") {
     // Element-wise functions of one quantized tensor: QDQ form (ORT's QDQ format quantizes
-    // Sigmoid, LeakyRelu and the like the same way); the runtime runs them as a table lookup.
+    // Sigmoid, LeakyRelu and the like the same way); the runtime runs them as a table lookup,
+    // PRelu with a slope per channel as QLinearPRelu (its slope stays a float parameter).
     rule.kind = QdqGroupKind::kUnary;
     setRoles({R::kActivation});
     rule.needsQuantizedInputs = true;

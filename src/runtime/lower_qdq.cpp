@@ -15,6 +15,8 @@
 //         scale and zero point (also Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity)
 // Before: yq = Q(f(DQ(xq), DQ(xq), ...))       After: yq = QLinearLookup(xq, table) for any chain f of
 //         element-wise ops of one 8-bit tensor (lower_qdq_lookup.cpp), before the groups above
+// Before: yq = Q(PRelu(DQ(xq), slope))          After: yq = QLinearPRelu(xq, .., slope, ..) for a slope
+//         per channel (lower_qdq_prelu.cpp), after the tables
 // Before: y = Gemm(DQ(xq), DQ(wq), b), y float or Q(y)   After: com.microsoft QGemm, after the groups
 //         above (lower_qdq_gemm.cpp)
 // Then:   a DequantizeLinear of a constant (weights of ops left in float) becomes a float constant.
@@ -54,6 +56,7 @@ class QdqLowering {
     // Element-wise chains first: the QDQ form of SiLU holds a Mul group that would otherwise
     // become a QLinearMul of the input and a separate Sigmoid table.
     lowerQdqLookups(graph_, options_.keep);
+    lowerQdqPRelus(graph_, options_.keep);
     quant::rewriteQdqGroupsAsQOperator(graph_, options_);
     lowerQdqGemms(graph_, options_.keep);
     removeDeadDequantizes();

@@ -248,6 +248,7 @@ class LookupLowering {
     if (op == "Max") return binary([](float p, float q) { return std::fmax(p, q); });
     if (op == "Min") return binary([](float p, float q) { return std::fmin(p, q); });
     if (op == "Pow") return binary([](float p, float q) { return std::pow(p, q); });
+    if (op == "PRelu") return binary([](float p, float q) { return p < 0.0f ? p * q : p; });
     (void)a2;
     return std::nullopt;
   }

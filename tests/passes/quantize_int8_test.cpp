@@ -21,6 +21,7 @@
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
 #include "whittle/quant/calibration.h"
+#include "whittle/ir/shape_inference.h"
 #include "whittle/runtime/lowering.h"
 
 using namespace whittle;
@@ -555,6 +556,34 @@ TEST_CASE("quantize-int8 format=qoperator turns AveragePool into QLinearAverageP
   CHECK(testing::normRelativeError((*c)[0].second, ort) < 0.05);
 }
 
+const ir::Node* nodeNamed(const ir::Graph& g, const std::string& name) {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->name() == name) return n;
+  }
+  return nullptr;
+}
+
+// The node `name`, whose output only a QuantizeLinear reads (a QDQ group's target).
+const ir::Node* onlyReadByQuantize(const ir::Graph& g, const std::string& name) {
+  const ir::Node* n = nodeNamed(g, name);
+  REQUIRE(n != nullptr);
+  REQUIRE(n->output(0)->uses().size() == 1);
+  CHECK(n->output(0)->uses()[0].user->opType() == "QuantizeLinear");
+  return n;
+}
+
+// The quantized model close to the float model on random inputs, in whittle's runtime and in
+// ONNX Runtime.
+void checkCloseToFloat(const ir::Model& model, const ir::Model& quantized) {
+  auto feeds = testing::randomFeeds(model, 5);
+  auto ref = testing::runModel(model, feeds);
+  auto mine = testing::runModel(quantized, feeds);
+  CHECK(testing::normRelativeError(mine[0].second, ref[0].second) < 0.05);
+  if (!haveOrt()) return;
+  const ir::Tensor ort = testing::ortOutput(quantized, feeds[0].second);
+  CHECK(testing::normRelativeError(mine[0].second, ort) < 0.05);
+}
+
 // x -> {Conv -> SiLU (x * Sigmoid(x)), Conv -> HardSwish as x * Clip(x + 3, 0, 6) / 6}
 //   -> Concat -> Resize (nearest) -> Conv -> y
 ir::Model siluHardSwishCnn() {
@@ -585,11 +614,7 @@ TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between
   // HardSwish chain is quantized because the Concat reads it; Concat and Resize are groups.
   for (const char* name : {"sig", "silu", "hs_mul", "cat", "up"}) {
     CAPTURE(name);
-    const ir::Node* n = nullptr;
-    for (const ir::Node* m : g.nodes()) n = m->name() == name ? m : n;
-    REQUIRE(n != nullptr);
-    REQUIRE(n->output(0)->uses().size() == 1);
-    CHECK(n->output(0)->uses()[0].user->opType() == "QuantizeLinear");
+    const ir::Node* n = onlyReadByQuantize(g, name);
     for (const ir::Value* in : n->inputs()) {
       if (in == nullptr || in->producer() == nullptr || in->isInitializer()) continue;
       if (std::string(name) == "hs_mul" && in->producer()->opType() == "Div") continue;  // inside the chain
@@ -609,14 +634,106 @@ TEST_CASE("quantize-int8 keeps SiLU, HardSwish chains, Concat and Resize between
   const ir::Node* up = findNode(*lowered.graph, "Resize");
   REQUIRE(up != nullptr);
   CHECK(up->input(0)->producer()->opType() == "QLinearConcat");
-  // Close to the float model, in whittle's runtime and in ONNX Runtime.
-  auto feeds = testing::randomFeeds(model, 5);
-  auto ref = testing::runModel(model, feeds);
-  auto mine = testing::runModel(q.model, feeds);
-  CHECK(testing::normRelativeError(mine[0].second, ref[0].second) < 0.05);
-  if (!haveOrt()) return;
-  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
-  CHECK(testing::normRelativeError(mine[0].second, ort) < 0.05);
+  checkCloseToFloat(model, q.model);
+}
+
+// MTCNN's shape: x -> Conv -> PRelu (slope [C, 1, 1]) -> MaxPool -> Conv -> PRelu -> Flatten
+//   -> Gemm -> PRelu (slope [C]) -> Gemm -> y
+ir::Model preluCnn() {
+  testing::GraphBuilder b(37);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 12, 12});
+  auto conv = [&](ir::Value* in, int64_t c, int64_t m, const std::string& name) {
+    return b.node("Conv", {in, b.weight(name + "_w", {m, c, 3, 3}), b.weight(name + "_b", {m}, ir::DataType::kFloat, -0.2, 0.2)},
+                  {}, name);
+  };
+  auto slope = [&](const std::string& name, std::vector<int64_t> dims) {
+    return b.weight(name, std::move(dims), ir::DataType::kFloat, 0.05, 0.5);
+  };
+  ir::Value* p1 = b.node("PRelu", {conv(x, 3, 10, "conv1"), slope("a1", {10, 1, 1})}, {}, "prelu1");
+  ir::Value* m1 = b.node("MaxPool", {p1}, {ir::Attribute::makeInts("kernel_shape", {2, 2}), ir::Attribute::makeInts("strides", {2, 2})}, "pool1");
+  ir::Value* p2 = b.node("PRelu", {conv(m1, 10, 12, "conv2"), slope("a2", {12, 1, 1})}, {}, "prelu2");
+  ir::Value* f = b.node("Flatten", {p2}, {}, "flatten");
+  ir::Value* g1 = b.node("Gemm", {f, b.weight("wg1", {16, 12 * 3 * 3}), b.weight("bg1", {16}, ir::DataType::kFloat, -0.2, 0.2)},
+                         {ir::Attribute::makeInt("transB", 1)}, "fc1");
+  ir::Value* p3 = b.node("PRelu", {g1, slope("a3", {16})}, {}, "prelu3");
+  ir::Value* y = b.node("Gemm", {p3, b.weight("wg2", {4, 16}), b.weight("bg2", {4}, ir::DataType::kFloat, -0.2, 0.2)},
+                        {ir::Attribute::makeInt("transB", 1)}, "fc2");
+  b.output(y, ir::DataType::kFloat, {1, 4});
+  return b.build(13);
+}
+
+TEST_CASE("quantize-int8 keeps PRelu with a slope per channel between int8 tensors", "[passes][quantize-int8]") {
+  ir::Model model = preluCnn();
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  // Each PRelu is a group: its input dequantized, its output quantized, its slope left float;
+  // so the MaxPool and the Flatten after them move quantized tensors.
+  for (const char* name : {"prelu1", "prelu2", "prelu3", "pool1", "flatten"}) {
+    CAPTURE(name);
+    const ir::Node* n = onlyReadByQuantize(g, name);
+    CHECK(producerOf(*n, 0)->opType() == "DequantizeLinear");
+    if (n->opType() == "PRelu") CHECK(n->input(1)->isInitializer());
+  }
+  // whittle's runtime runs every PRelu as QLinearPRelu: no float op between the convolutions.
+  ir::Model lowered = q.model.clone();
+  (void)ir::inferShapes(lowered);  // as the session does before lowering
+  runtime::lowerQdqGroups(*lowered.graph);
+  CHECK(countOps(*lowered.graph, "QLinearPRelu") == 3);
+  CHECK(countOps(*lowered.graph, "PRelu") == 0);
+  CHECK(countOps(*lowered.graph, "QLinearConv") == 2);
+  checkCloseToFloat(model, q.model);
+}
+
+// ShuffleNet (v1, Caffe2 export)'s blocks: x -> Conv -> MaxPool -> {AveragePool, Conv} -> Concat
+//   -> Relu -> Conv -> Sum(with the Relu) -> Relu -> Conv -> y
+ir::Model shuffleBlocks() {
+  testing::GraphBuilder b(41);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 16, 16});
+  auto conv = [&](ir::Value* in, int64_t c, int64_t m, int64_t stride, const std::string& name) {
+    return b.node("Conv", {in, b.weight(name + "_w", {m, c, 3, 3}), b.weight(name + "_b", {m}, ir::DataType::kFloat, -0.2, 0.2)},
+                  {ir::Attribute::makeInts("pads", {1, 1, 1, 1}), ir::Attribute::makeInts("strides", {stride, stride})}, name);
+  };
+  auto pool = [&](const std::string& op, ir::Value* in, const std::string& name) {
+    return b.node(op, {in}, {ir::Attribute::makeInts("kernel_shape", {3, 3}), ir::Attribute::makeInts("strides", {2, 2}),
+                             ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, name);
+  };
+  ir::Value* m = pool("MaxPool", conv(x, 3, 6, 1, "conv0"), "maxpool");
+  ir::Value* cat = b.node("Concat", {conv(m, 6, 6, 2, "conv1"), pool("AveragePool", m, "avgpool")},
+                          {ir::Attribute::makeInt("axis", 1)}, "cat");
+  ir::Value* r1 = b.node("Relu", {cat}, {}, "relu_cat");
+  ir::Value* sum = b.node("Sum", {conv(r1, 12, 12, 1, "conv2"), r1}, {}, "sum");
+  ir::Value* r2 = b.node("Relu", {sum}, {}, "relu_sum");
+  b.output(conv(r2, 12, 4, 1, "conv3"), ir::DataType::kFloat, {1, 4, 4, 4});
+  return b.build(13);
+}
+
+TEST_CASE("quantize-int8 keeps ShuffleNet's Sum shortcuts and Concat -> Relu int8", "[passes][quantize-int8]") {
+  ir::Model model = shuffleBlocks();
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  // The Sum is an Add group that absorbs its Relu; the Concat and the AveragePool are groups
+  // because the Relu after the Concat is read by an int8 Conv (a table on the bytes).
+  for (const ir::Node* n : g.nodes()) CHECK(n->name() != "relu_sum");  // folded into the Sum's range
+  for (const char* name : {"avgpool", "cat", "relu_cat", "sum"}) {
+    CAPTURE(name);
+    const ir::Node* n = nodeNamed(g, name);
+    REQUIRE(n != nullptr);
+    bool quantizedOut = false;
+    for (const ir::Value::Use& u : n->output(0)->uses()) quantizedOut = quantizedOut || u.user->opType() == "QuantizeLinear";
+    CHECK(quantizedOut);
+  }
+  ir::Model lowered = q.model.clone();
+  (void)ir::inferShapes(lowered);
+  runtime::lowerQdqGroups(*lowered.graph);
+  CHECK(countOps(*lowered.graph, "QLinearAdd") == 1);
+  CHECK(countOps(*lowered.graph, "QLinearConcat") == 1);
+  CHECK(countOps(*lowered.graph, "QLinearAveragePool") == 1);
+  CHECK(countOps(*lowered.graph, "QLinearLookup") == 1);
+  for (const char* gone : {"Sum", "Relu", "Concat", "AveragePool"}) {
+    CAPTURE(gone);
+    CHECK(countOps(*lowered.graph, gone) == 0);
+  }
+  checkCloseToFloat(model, q.model);
 }
 
 TEST_CASE("quantize-int8 leaves a head that no int8 group reads in float", "[passes][quantize-int8]") {

@@ -11,7 +11,7 @@
 // and in QOperator form, one node reading the quantized tensors:
 //   Conv                          QLinearConv (bias requantized to int32 at x_scale * w_scale)
 //   MatMul                        QLinearMatMul
-//   Add, Mul                      com.microsoft QLinearAdd, QLinearMul
+//   Add, Mul, Sum of two          com.microsoft QLinearAdd, QLinearMul (Sum as QLinearAdd)
 //   AveragePool, GlobalAveragePool com.microsoft QLinearAveragePool, QLinearGlobalAveragePool
 //   Concat                        com.microsoft QLinearConcat
 //   MaxPool, Reshape, Transpose,  the op itself on the quantized tensor, when the DQ and the Q
@@ -21,7 +21,8 @@
 //   Gemm, ConvTranspose, Resize   no QOperator form: the group stays in QDQ form
 //   (interpolating), Sigmoid,     (the runtime's lowering runs the unary ones, and any chain of
 //   HardSigmoid, HardSwish,       element-wise ops of one quantized tensor, as a 256-entry table:
-//   LeakyRelu, Tanh               runtime::lowerQdqLookups)
+//   LeakyRelu, Tanh, PRelu        runtime::lowerQdqLookups; PRelu with a slope per channel as
+//                                 com.whittle.internal QLinearPRelu: runtime::lowerQdqPRelus)
 // A Relu or Clip between the target (Conv, MatMul, Gemm, ConvTranspose, Add, Mul) and the Q is
 // part of the group when the Q's saturation does what it does: the Q's lowest code is at or
 // above the activation's lower bound, and its highest code at or below the upper bound
@@ -48,11 +49,11 @@ enum class QdqGroupKind {
   kConvTranspose,  ///< ConvTranspose (QDQ form only)
   kMatMul,         ///< MatMul
   kGemm,           ///< Gemm (QDQ form only)
-  kBinary,         ///< Add, Mul
+  kBinary,         ///< Add, Mul, Sum of two inputs
   kAveragePool,    ///< AveragePool, GlobalAveragePool
   kConcat,         ///< Concat
   kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize, Slice
-  kUnary,          ///< Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh (QDQ form only)
+  kUnary,          ///< Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, PRelu (QDQ form only)
 };
 
 /// "conv", "matmul", ... for messages and statistics.
@@ -96,7 +97,7 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason = n
 /// Whether `node` is an element-wise op that the runtime folds into a table lookup when every
 /// value it reads is a function of one quantized tensor (its other operands one-element float
 /// constants): Sigmoid, Tanh, Relu, LeakyRelu, HardSigmoid, HardSwish, Clip, Elu, Exp, Neg, Abs,
-/// Softplus, Erf, Sqrt, Reciprocal, Identity, Mish, Add, Sub, Mul, Div, Max, Min, Pow in the
+/// Softplus, Erf, Sqrt, Reciprocal, Identity, Mish, Add, Sub, Mul, Div, Max, Min, Pow, PRelu in the
 /// default domain. quantize-int8 quantizes the end of such a chain where an int8 group reads it
 /// (a Concat of SiLU or HardSwish outputs), and runtime::lowerQdqLookups folds it.
 bool isTableOp(const ir::Node& node);

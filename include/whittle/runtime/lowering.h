@@ -26,6 +26,12 @@ void lowerQdqGroups(ir::Graph& graph, const std::vector<std::string>& keep = {})
 /// `keep` survive. Returns how many chains were rewritten.
 int64_t lowerQdqLookups(ir::Graph& graph, const std::unordered_set<const ir::Value*>& keep = {});
 
+/// The second step of lowerQdqGroups (src/runtime/lower_qdq_prelu.cpp): Q(PRelu(DQ(xq), slope)),
+/// per-tensor Q and DQ and a float constant slope of one value per channel (axis 1), becomes
+/// com.whittle.internal QLinearPRelu(xq, xs, xz, slope, ys, yz), equal to the group run node by
+/// node. Values in `keep` survive. Returns how many were rewritten.
+int64_t lowerQdqPRelus(ir::Graph& graph, const std::unordered_set<const ir::Value*>& keep = {});
+
 /// A step of lowerQdqGroups, after the groups (src/runtime/lower_qdq_gemm.cpp): Gemm (transA 0)
 /// or 2-D MatMul of DequantizeLinear(uint8/int8 activation, per tensor) by DequantizeLinear(constant
 /// uint8/int8 weight, per tensor or per output column), float bias or int32 DequantizeLinear bias,
