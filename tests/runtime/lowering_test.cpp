@@ -590,3 +590,65 @@ TEST_CASE("A Resize that is not nearest, or scales N or C, keeps its convolution
     checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 8, 8})}}, 1e-5);
   }
 }
+
+TEST_CASE("A Split along channels stays channels last", "[runtime][lowering]") {
+  // YOLOv8's C2f block: conv -> Split in halves along C -> conv on one half -> Concat of both
+  // halves and the conv -> conv. Before, the Split (an op the layout pass did not know) kept
+  // the whole block channels first: a reorder at every convolution of it.
+  for (int64_t opset : {11, 13, 18}) {
+    INFO("opset " << opset);
+    GraphBuilder b(20);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 10, 12});
+    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 32, 3, "c1")}, {}, "r1");
+    std::vector<ir::Value*> inputs = {c1};
+    std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("axis", 1)};
+    if (opset == 11) attrs.push_back(ir::Attribute::makeInts("split", {16, 16}));
+    if (opset == 13) inputs.push_back(b.constantInt64("sizes", {2}, {16, 16}));
+    if (opset == 18) attrs.push_back(ir::Attribute::makeInt("num_outputs", 2));
+    std::vector<ir::Value*> halves = b.nodeN("Split", inputs, 2, attrs, "split");
+    ir::Value* m = b.node("Relu", {conv(b, halves[1], 16, 16, 3, "m")}, {}, "rm");
+    ir::Value* cat = b.node("Concat", {halves[0], halves[1], m}, {ir::Attribute::makeInt("axis", 1)}, "cat");
+    b.output(conv(b, cat, 48, 8, 1, "c2"));
+    ir::Model model = b.build(opset);
+    ir::Model lowModel = lowered(model);
+    for (const ir::Node* n : lowModel.graph->nodes()) {
+      INFO(n->describe());
+      if (n->opType() == "FusedConv") {
+        CHECK(n->attrInt("channels_last_in", 0) == (n->name() == "c1" ? 0 : 1));
+        CHECK(n->attrInt("channels_last_out", 0) == (n->name() == "c2" ? 0 : 1));
+      } else if (n->opType() == "Split" || n->opType() == "Concat") {
+        CHECK(n->attrInt("axis", 1) == 3);
+      }
+    }
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}}, 1e-4);
+  }
+}
+
+TEST_CASE("A Split along a spatial axis or into a graph output keeps its block channels first",
+          "[runtime][lowering]") {
+  for (bool spatial : {true, false}) {
+    INFO((spatial ? "split along H" : "a half is a graph output"));
+    GraphBuilder b(21);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 10, 12});
+    ir::Value* c1 = conv(b, x, 3, 32, 3, "c1");
+    const std::vector<int64_t> sizes = spatial ? std::vector<int64_t>{5, 5} : std::vector<int64_t>{16, 16};
+    std::vector<ir::Value*> halves = b.nodeN(
+        "Split", {c1}, 2, {ir::Attribute::makeInt("axis", spatial ? 2 : 1), ir::Attribute::makeInts("split", sizes)},
+        "split");
+    const int64_t cin = spatial ? 32 : 16;
+    b.output(conv(b, halves[1], cin, 8, 1, "c2"));
+    if (!spatial) b.output(halves[0]);
+    ir::Model model = b.build(11);
+    ir::Model lowModel = lowered(model);
+    for (const ir::Node* n : lowModel.graph->nodes()) {
+      INFO(n->describe());
+      if (n->opType() == "FusedConv") {
+        CHECK(n->attrInt("channels_last_in", 0) == 0);
+        CHECK(n->attrInt("channels_last_out", 0) == 0);
+      } else if (n->opType() == "Split") {
+        CHECK(n->attrInt("axis", 1) == (spatial ? 2 : 1));
+      }
+    }
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}}, 1e-4);
+  }
+}

@@ -51,7 +51,9 @@ TEST_CASE("floatGemmPacked gives the float32 product of a few rows", "[kernels]"
   }
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 256, 1024}, {2, 7, 70}, {1, 3, 5}, {2, 64, 128}, {3, 5, 64}, {7, 33, 100}, {8, 256, 1024}}) {
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 256, 1024}, {2, 7, 70}, {1, 3, 5}, {2, 64, 128}, {3, 5, 64}, {7, 33, 100}, {8, 256, 1024},
+                               // last blocks of 2 and 1 vectors (a GRU's 3 x 112 gates), 48 rows (its input projection)
+                               {5, 9, 96}, {1, 112, 336}, {48, 56, 672}}) {
     INFO("m " << m << " k " << k << " n " << n);
     const int64_t lda = k + 1, ldb = n + 5, ldc = n + 2;
     std::vector<float> a(static_cast<size_t>(m * lda)), b(static_cast<size_t>(k * ldb));

@@ -407,6 +407,16 @@ std::vector<Variant> variants() {
     lstm.clip = 3.0f;
     out.push_back(lstm);
   }
+  // More than 64 steps x batch: the input projection on dnnl_sgemm instead of the packed W.
+  for (Cell cell : {Cell::kRnn, Cell::kGru, Cell::kLstm}) {
+    Variant longer;
+    longer.cell = cell;
+    longer.label = "70 steps x batch 2";
+    longer.seq = 35;
+    longer.batch = 2;
+    longer.direction = "bidirectional";
+    out.push_back(longer);
+  }
   Variant lower;
   lower.cell = Cell::kGru;
   lower.label = "lower-case activation names";

@@ -321,6 +321,45 @@ TEST_CASE("Concat, Split and Slice match the reference on every axis", "[kernels
   }
 }
 
+TEST_CASE("Concat and Split of channels-last rows of 64-byte multiples match the reference", "[kernels][shape]") {
+  // The 64-byte row copies (rows of 16 to 64 float channels, YOLOv8's C2f and PP-OCR's stem),
+  // over enough rows to split across threads, beside rows of other lengths in one Concat.
+  uint64_t seed = 300;
+  const std::vector<std::vector<int64_t>> channelSets = {{16, 16}, {16, 32, 16}, {64, 16}, {16, 8}, {48, 24}};
+  for (const auto& channels : channelSets) {
+    for (DataType dt : {DataType::kFloat, DataType::kInt8}) {
+      std::vector<ir::Tensor> parts;
+      std::vector<In> feeds;
+      int64_t total = 0;
+      for (int64_t c : channels) {
+        parts.push_back(randomTensor(dt, {1, 37, 61, c}, seed++));
+        feeds.push_back(feed("p" + std::to_string(feeds.size()), parts.back()));
+        total += c;
+      }
+      ir::Tensor expected(dt, {1, 37, 61, total});
+      const size_t es = ir::elementSize(dt);
+      for (int64_t px = 0; px < 37 * 61; ++px) {
+        int64_t at = 0;
+        for (size_t i = 0; i < parts.size(); ++i) {
+          std::memcpy(expected.mutableRawData() + (px * total + at) * static_cast<int64_t>(es),
+                      parts[i].rawData() + px * channels[i] * static_cast<int64_t>(es),
+                      static_cast<size_t>(channels[i]) * es);
+          at += channels[i];
+        }
+      }
+      for (int threads : testing::kThreadCounts) {
+        INFO("channels " << cpu::shapeToString(channels) << " " << ir::dataTypeName(dt) << ", " << threads
+                         << " threads");
+        auto y = run("Concat", feeds, {ir::Attribute::makeInt("axis", 3)}, 1, 18, threads);
+        requireBitwiseEqual(expected, y[0]);
+        auto back = run("Split", {feed("x", y[0]), init("s", ints(channels))}, {ir::Attribute::makeInt("axis", -1)},
+                        channels.size(), 18, threads);
+        for (size_t i = 0; i < parts.size(); ++i) requireBitwiseEqual(parts[i], back[i]);
+      }
+    }
+  }
+}
+
 TEST_CASE("Split handles num_outputs, uneven chunks and the opset-11 attribute", "[kernels][shape]") {
   ir::Tensor x = randomTensor(DataType::kFloat, {7, 2}, 8);
   auto parts = run("Split", {feed("x", x)}, {ir::Attribute::makeInt("num_outputs", 4)}, 4, 18);
