@@ -12,84 +12,16 @@
 #include <unordered_map>
 
 #include "cpu/families.h"
+#include "cpu/ml_common.h"
 #include "cpu/kernel_util.h"
 #include "cpu/value_io.h"
 
 namespace whittle::runtime::cpu {
 namespace {
 
+using namespace ml;
 using KernelPtr = Expected<std::unique_ptr<Kernel>>;
 constexpr std::string_view kMl = "ai.onnx.ml";
-
-std::string dtypeName(ir::DataType t) {
-  return std::string(ir::dataTypeName(t));
-}
-
-// ---- post transforms (LinearClassifier, TreeEnsemble) ----
-
-enum class PostTransform { kNone, kSoftmax, kLogistic, kSoftmaxZero, kProbit };
-
-std::optional<PostTransform> postTransformByName(const std::string& s) {
-  if (s == "NONE") return PostTransform::kNone;
-  if (s == "SOFTMAX") return PostTransform::kSoftmax;
-  if (s == "LOGISTIC") return PostTransform::kLogistic;
-  if (s == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
-  if (s == "PROBIT") return PostTransform::kProbit;
-  return std::nullopt;
-}
-
-/// The inverse of the standard normal CDF as ONNX's ml ops define PROBIT: √2 · erfinv(2p - 1),
-/// with Winitzki's approximation of erfinv (a = 0.147), as ONNX Runtime computes it.
-double probit(double p) {
-  double x = 2.0 * p - 1.0;
-  double sign = x < 0 ? -1.0 : 1.0;
-  double t = (1.0 - x) * (1.0 + x);
-  if (t == 0) return 0;
-  double log = std::log(t);
-  double v = 2.0 / (std::numbers::pi * 0.147) + 0.5 * log;
-  double v2 = log / 0.147;
-  return 1.41421356 * sign * std::sqrt(-v + std::sqrt(v * v - v2));
-}
-
-void postTransform(PostTransform kind, double* row, int64_t n) {
-  switch (kind) {
-    case PostTransform::kNone:
-      return;
-    case PostTransform::kLogistic:
-      for (int64_t i = 0; i < n; ++i) row[i] = 1.0 / (1.0 + std::exp(-row[i]));
-      return;
-    case PostTransform::kProbit:
-      for (int64_t i = 0; i < n; ++i) row[i] = probit(row[i]);
-      return;
-    case PostTransform::kSoftmax: {
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; ++i) sum += row[i] = std::exp(row[i] - mx);
-      for (int64_t i = 0; i < n; ++i) row[i] /= sum;
-      return;
-    }
-    case PostTransform::kSoftmaxZero: {
-      // Softmax over the non-zero scores; zeros stay (near) zero.
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        row[i] = std::fabs(row[i]) > 1e-7 ? std::exp(row[i] - mx) : row[i] * std::exp(-mx);
-        sum += row[i];
-      }
-      for (int64_t i = 0; i < n; ++i) row[i] = sum == 0 ? 0.5 : row[i] / sum;
-      return;
-    }
-  }
-}
-
-/// Rows and columns of a [N, C] or [C] input (a [C] input is one row).
-Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, const ir::Tensor& x) {
-  if (x.rank() == 1) return std::make_pair(int64_t{1}, x.dims()[0]);
-  if (x.rank() == 2) return std::make_pair(x.dims()[0], x.dims()[1]);
-  return ctx.error("X must be [N, C] or [C], got " + shapeToString(x.dims()));
-}
 
 Status requireNumeric(const KernelContext& ctx, const ir::Tensor& x) {
   ir::DataType t = x.dtype();
@@ -241,7 +173,6 @@ KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
 
 // ---- TreeEnsemble ----
 
-enum class NodeMode : uint8_t { kLeq = 0, kLt, kGte, kGt, kEq, kNeq, kMember };
 enum class Aggregate { kAverage = 0, kSum, kMin, kMax };
 
 struct TreeEnsembleConfig {
@@ -263,24 +194,9 @@ std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
 }
 
 bool takeBranch(NodeMode mode, double x, double split, const std::vector<double>& members, bool missingTrue) {
+  if (mode != NodeMode::kMember) return compareSplit(mode, x, split, missingTrue);
   if (std::isnan(x) && missingTrue) return true;
-  switch (mode) {
-    case NodeMode::kLeq:
-      return x <= split;
-    case NodeMode::kLt:
-      return x < split;
-    case NodeMode::kGte:
-      return x >= split;
-    case NodeMode::kGt:
-      return x > split;
-    case NodeMode::kEq:
-      return x == split;
-    case NodeMode::kNeq:
-      return x != split;
-    case NodeMode::kMember:
-      return std::find(members.begin(), members.end(), x) != members.end();
-  }
-  return false;
+  return std::find(members.begin(), members.end(), x) != members.end();
 }
 
 KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {

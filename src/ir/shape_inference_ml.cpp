@@ -1,6 +1,7 @@
 // Shape rules of the text and ai.onnx.ml ops: StringConcat, StringSplit, StringNormalizer,
 // RegexFullMatch, TfIdfVectorizer, ImageDecoder, LabelEncoder, TreeEnsemble,
-// ArrayFeatureExtractor, Binarizer, LinearClassifier and Normalizer.
+// ArrayFeatureExtractor, Binarizer, LinearClassifier, Normalizer, TreeEnsembleClassifier and
+// TreeEnsembleRegressor.
 #include <algorithm>
 
 #include "ir/shape_inference_internal.h"
@@ -107,6 +108,21 @@ void linearClassifier(NodeContext& c) {
   c.set(1, DataType::kFloat, SymShape{rows(c), scores > 0 ? SymInt::of(scores) : SymInt()});
 }
 
+/// Labels [N] (int64 or string), scores float [N, labels].
+void treeEnsembleClassifier(NodeContext& c) {
+  const Node& n = c.node();
+  const Attribute* strings = n.findAttribute("classlabels_strings");
+  size_t labels = strings != nullptr ? strings->strings.size() : n.attrInts("classlabels_int64s").size();
+  c.set(0, strings != nullptr ? DataType::kString : DataType::kInt64, SymShape{rows(c)});
+  c.set(1, DataType::kFloat, SymShape{rows(c), labels > 0 ? SymInt::of(static_cast<int64_t>(labels)) : SymInt()});
+}
+
+/// float [N, n_targets] whatever X's dtype.
+void treeEnsembleRegressor(NodeContext& c) {
+  int64_t targets = c.node().attrInt("n_targets", 1);
+  c.set(0, DataType::kFloat, SymShape{rows(c), targets > 0 ? SymInt::of(targets) : SymInt()});
+}
+
 void normalizer(NodeContext& c) {
   c.set(0, DataType::kFloat, shapeOf(c, 0));
 }
@@ -126,6 +142,8 @@ void addMlRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMl, "Binarizer", binarizer});
   rules.push_back({kMl, "LinearClassifier", linearClassifier});
   rules.push_back({kMl, "Normalizer", normalizer});
+  rules.push_back({kMl, "TreeEnsembleClassifier", treeEnsembleClassifier});
+  rules.push_back({kMl, "TreeEnsembleRegressor", treeEnsembleRegressor});
 }
 
 }  // namespace whittle::ir::shape

@@ -1,0 +1,117 @@
+#pragma once
+// What the ai.onnx.ml kernels share (kernels/cpu/ml.cpp, kernels/cpu/ml_trees.cpp): the post
+// transforms of the classifiers and tree ensembles, the [N, C] reading of X, and the comparison
+// of a tree node.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "cpu/kernel_util.h"
+
+namespace whittle::runtime::cpu::ml {
+
+inline std::string dtypeName(ir::DataType t) {
+  return std::string(ir::dataTypeName(t));
+}
+
+enum class PostTransform { kNone, kSoftmax, kLogistic, kSoftmaxZero, kProbit };
+
+inline std::optional<PostTransform> postTransformByName(const std::string& s) {
+  if (s == "NONE") return PostTransform::kNone;
+  if (s == "SOFTMAX") return PostTransform::kSoftmax;
+  if (s == "LOGISTIC") return PostTransform::kLogistic;
+  if (s == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
+  if (s == "PROBIT") return PostTransform::kProbit;
+  return std::nullopt;
+}
+
+/// The inverse of the standard normal CDF as ONNX's ml ops define PROBIT: √2 · erfinv(2p - 1),
+/// with Winitzki's approximation of erfinv (a = 0.147), as ONNX Runtime computes it.
+inline double probit(double p) {
+  double x = 2.0 * p - 1.0;
+  double sign = x < 0 ? -1.0 : 1.0;
+  double t = (1.0 - x) * (1.0 + x);
+  if (t == 0) return 0;
+  double log = std::log(t);
+  double v = 2.0 / (std::numbers::pi * 0.147) + 0.5 * log;
+  double v2 = log / 0.147;
+  return 1.41421356 * sign * std::sqrt(-v + std::sqrt(v * v - v2));
+}
+
+inline double logistic(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+
+inline void postTransform(PostTransform kind, double* row, int64_t n) {
+  switch (kind) {
+    case PostTransform::kNone:
+      return;
+    case PostTransform::kLogistic:
+      for (int64_t i = 0; i < n; ++i) row[i] = logistic(row[i]);
+      return;
+    case PostTransform::kProbit:
+      for (int64_t i = 0; i < n; ++i) row[i] = probit(row[i]);
+      return;
+    case PostTransform::kSoftmax: {
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) sum += row[i] = std::exp(row[i] - mx);
+      for (int64_t i = 0; i < n; ++i) row[i] /= sum;
+      return;
+    }
+    case PostTransform::kSoftmaxZero: {
+      // Softmax over the non-zero scores; zeros stay (near) zero.
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        row[i] = std::fabs(row[i]) > 1e-7 ? std::exp(row[i] - mx) : row[i] * std::exp(-mx);
+        sum += row[i];
+      }
+      for (int64_t i = 0; i < n; ++i) row[i] = sum == 0 ? 0.5 : row[i] / sum;
+      return;
+    }
+  }
+}
+
+/// Rows and columns of a [N, C] or [C] input (a [C] input is one row).
+inline Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, const ir::Tensor& x) {
+  if (x.rank() == 1) return std::make_pair(int64_t{1}, x.dims()[0]);
+  if (x.rank() == 2) return std::make_pair(x.dims()[0], x.dims()[1]);
+  return ctx.error("X must be [N, C] or [C], got " + shapeToString(x.dims()));
+}
+
+/// A tree node's test. kMember (TreeEnsemble 5) is a set lookup its caller does; kLeaf (the
+/// TreeEnsembleClassifier/Regressor string mode LEAF) never branches.
+enum class NodeMode : uint8_t { kLeq = 0, kLt, kGte, kGt, kEq, kNeq, kMember, kLeaf };
+
+/// Whether a value goes to the true branch: a NaN goes there when the node says missing values
+/// track true, else it takes the comparison (false for all but NEQ).
+inline bool compareSplit(NodeMode mode, double x, double split, bool missingTrue) {
+  if (missingTrue && std::isnan(x)) return true;
+  switch (mode) {
+    case NodeMode::kLeq:
+      return x <= split;
+    case NodeMode::kLt:
+      return x < split;
+    case NodeMode::kGte:
+      return x >= split;
+    case NodeMode::kGt:
+      return x > split;
+    case NodeMode::kEq:
+      return x == split;
+    case NodeMode::kNeq:
+      return x != split;
+    case NodeMode::kMember:
+    case NodeMode::kLeaf:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace whittle::runtime::cpu::ml
