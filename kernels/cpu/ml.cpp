@@ -1,6 +1,7 @@
 // The ai.onnx.ml operators: LabelEncoder (opsets 1 to 4, keys and values as lists or, from 4,
 // tensors), TreeEnsemble (opset 5), ArrayFeatureExtractor, Binarizer, LinearClassifier and
-// Normalizer. Plain reference code in double, checked against ONNX Runtime 1.32
+// Normalizer, LinearRegressor and Scaler (the tree ensembles of opsets 1 and 3 are in
+// ml_trees.cpp). Plain reference code in double, checked against ONNX Runtime 1.32
 // (tests/kernels/cpu/ml_test.cpp). TreeEnsemble's post_transform follows the spec's numbering
 // (1 SOFTMAX, 2 LOGISTIC); ONNX Runtime 1.32 swaps the two (it applies softmax for 2), so only
 // post_transform 0 is compared with it and the others are checked against the formulas.
@@ -476,6 +477,81 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
   });
 }
 
+// ---- LinearRegressor ----
+
+KernelPtr makeLinearRegressor(const KernelCreateInfo& info) {
+  const ir::Node& n = info.node;
+  std::vector<float> coefficients = n.attrFloats("coefficients");
+  std::vector<float> intercepts = n.attrFloats("intercepts");
+  int64_t targets = n.attrInt("targets", 1);
+  auto post = postTransformByName(n.attrString("post_transform", "NONE"));
+  if (!post) return info.error("post_transform '" + n.attrString("post_transform", "") + "' is not known");
+  if (targets < 1) return info.error("targets must be positive");
+  if (coefficients.empty() || static_cast<int64_t>(coefficients.size()) % targets != 0) {
+    return info.error("coefficients (" + std::to_string(coefficients.size()) + " values) do not split into " +
+                      std::to_string(targets) + " targets");
+  }
+  if (!intercepts.empty() && static_cast<int64_t>(intercepts.size()) != targets) {
+    return info.error(std::to_string(intercepts.size()) + " intercepts for " + std::to_string(targets) + " targets");
+  }
+  return makeFunctionKernel([coefficients, intercepts, targets, post = *post](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+    auto [rows, features] = rc;
+    if (features * targets != static_cast<int64_t>(coefficients.size())) {
+      return ctx.error("X has " + std::to_string(features) + " features; the coefficients hold " +
+                       std::to_string(static_cast<int64_t>(coefficients.size()) / targets) + " per target");
+    }
+    auto* y = ctx.allocateOutput(0, ir::DataType::kFloat, {rows, targets}).mutableData<float>();
+    std::vector<double> row(static_cast<size_t>(targets));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t t = 0; t < targets; ++t) {
+        double sum = intercepts.empty() ? 0.0 : intercepts[static_cast<size_t>(t)];
+        for (int64_t f = 0; f < features; ++f) {
+          sum += static_cast<double>(coefficients[static_cast<size_t>(t * features + f)]) *
+                 x.valueAsDouble(r * features + f);
+        }
+        row[static_cast<size_t>(t)] = sum;
+      }
+      // One target: ONNX Runtime applies PROBIT and no other transform (as for the tree regressor).
+      if (targets > 1 || post == PostTransform::kProbit) postTransform(post, row.data(), targets);
+      for (int64_t t = 0; t < targets; ++t) y[r * targets + t] = static_cast<float>(row[static_cast<size_t>(t)]);
+    }
+    return Status::ok();
+  });
+}
+
+// ---- Scaler ----
+
+KernelPtr makeScaler(const KernelCreateInfo& info) {
+  std::vector<float> offset = info.node.attrFloats("offset"), scale = info.node.attrFloats("scale");
+  if (offset.empty() || scale.empty()) return info.error("offset and scale are required");
+  if (offset.size() != scale.size()) {
+    return info.error("offset and scale differ in length (" + std::to_string(offset.size()) + " and " +
+                      std::to_string(scale.size()) + ")");
+  }
+  return makeFunctionKernel([offset, scale](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    int64_t columns = x.rank() == 0 ? 1 : x.dims().back();
+    // One offset (scale) for every column, or one per column of X's last dim.
+    for (const auto* v : {&offset, &scale}) {
+      if (v->size() != 1 && static_cast<int64_t>(v->size()) != columns) {
+        return ctx.error(std::string(v == &offset ? "offset" : "scale") + " holds " + std::to_string(v->size()) +
+                         " values for " + std::to_string(columns) + " columns");
+      }
+    }
+    auto* y = ctx.allocateOutput(0, ir::DataType::kFloat, x.dims()).mutableData<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      auto c = static_cast<size_t>(columns == 0 ? 0 : i % columns);
+      double o = offset.size() == 1 ? offset[0] : offset[c], s = scale.size() == 1 ? scale[0] : scale[c];
+      y[i] = static_cast<float>((x.valueAsDouble(i) - o) * s);
+    }
+    return Status::ok();
+  });
+}
+
 // ---- Normalizer ----
 
 enum class Norm { kMax, kL1, kL2 };
@@ -525,6 +601,8 @@ void registerMlKernels(KernelRegistry& r) {
   r.add(ml, "Binarizer", 1, makeBinarizer);
   r.add(ml, "LinearClassifier", 1, makeLinearClassifier);
   r.add(ml, "Normalizer", 1, makeNormalizer);
+  r.add(ml, "LinearRegressor", 1, makeLinearRegressor);
+  r.add(ml, "Scaler", 1, makeScaler);
 }
 
 }  // namespace whittle::runtime::cpu

@@ -1,7 +1,7 @@
 // Shape rules of the text and ai.onnx.ml ops: StringConcat, StringSplit, StringNormalizer,
 // RegexFullMatch, TfIdfVectorizer, ImageDecoder, LabelEncoder, TreeEnsemble,
-// ArrayFeatureExtractor, Binarizer, LinearClassifier, Normalizer, TreeEnsembleClassifier and
-// TreeEnsembleRegressor.
+// ArrayFeatureExtractor, Binarizer, LinearClassifier, LinearRegressor, Normalizer, Scaler,
+// TreeEnsembleClassifier and TreeEnsembleRegressor.
 #include <algorithm>
 
 #include "ir/shape_inference_internal.h"
@@ -123,6 +123,12 @@ void treeEnsembleRegressor(NodeContext& c) {
   c.set(0, DataType::kFloat, SymShape{rows(c), targets > 0 ? SymInt::of(targets) : SymInt()});
 }
 
+/// float [N, targets].
+void linearRegressor(NodeContext& c) {
+  int64_t targets = c.node().attrInt("targets", 1);
+  c.set(0, DataType::kFloat, SymShape{rows(c), targets > 0 ? SymInt::of(targets) : SymInt()});
+}
+
 void normalizer(NodeContext& c) {
   c.set(0, DataType::kFloat, shapeOf(c, 0));
 }
@@ -142,6 +148,8 @@ void addMlRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMl, "Binarizer", binarizer});
   rules.push_back({kMl, "LinearClassifier", linearClassifier});
   rules.push_back({kMl, "Normalizer", normalizer});
+  rules.push_back({kMl, "Scaler", normalizer});  // float, X's shape
+  rules.push_back({kMl, "LinearRegressor", linearRegressor});
   rules.push_back({kMl, "TreeEnsembleClassifier", treeEnsembleClassifier});
   rules.push_back({kMl, "TreeEnsembleRegressor", treeEnsembleRegressor});
 }

@@ -176,6 +176,23 @@ def ml(out):
     save_case(out, "LinearClassifier_binary", "LinearClassifier", [("x", x)], 2,
               {"coefficients": coefficients[:4], "intercepts": [0.1], "classlabels_ints": [0, 1],
                "post_transform": "LOGISTIC"}, domain=ML, ml_opset=1)
+    # PROBIT keeps away from p = 0.5, where ONNX Runtime's float erfinv loses its digits.
+    for post in ("NONE", "LOGISTIC", "SOFTMAX", "PROBIT"):
+        for targets in (1, 3):
+            coef = (RNG.standard_normal(4 * targets) * (0.05 if post == "PROBIT" else 1)).astype(np.float32).tolist()
+            save_case(out, f"LinearRegressor_{post}_{targets}", "LinearRegressor",
+                      [("x", (x * 0.5 if post == "PROBIT" else x))], 1,
+                      {"coefficients": coef, "intercepts": ([0.25, 0.75, 0.3][:targets] if post == "PROBIT"
+                                                            else [0.1, -0.2, 0.3][:targets]),
+                       "targets": targets, "post_transform": post}, domain=ML, ml_opset=1)
+    save_case(out, "LinearRegressor_nointercept", "LinearRegressor", [("x", x)], 1,
+              {"coefficients": [1.0, -2.0, 0.5, 0.25]}, domain=ML, ml_opset=1)
+    save_case(out, "Scaler", "Scaler", [("x", x)], 1, {"offset": [0.1, -0.2, 0.3, 0.0], "scale": [2.0, 0.5, -1.0, 3.0]},
+              domain=ML, ml_opset=1)
+    save_case(out, "Scaler_broadcast_int64", "Scaler", [("x", RNG.integers(-5, 5, size=(3, 4)).astype(np.int64))], 1,
+              {"offset": [1.5], "scale": [0.25]}, domain=ML, ml_opset=1)
+    save_case(out, "Scaler_double", "Scaler", [("x", x.astype(np.float64))], 1,
+              {"offset": [0.1, -0.2, 0.3, 0.0], "scale": [2.0, 1.0, 0.5, -1.0]}, domain=ML, ml_opset=1)
     keys = np.array(["a", "b", "c"], dtype=object)
     save_case(out, "LabelEncoder_string_int", "LabelEncoder", [("x", np.array(["a", "c", "z", "b"], dtype=object))], 1,
               {"keys_strings": ["a", "b", "c"], "values_int64s": [5, 6, 7], "default_int64": -9}, domain=ML, ml_opset=4)

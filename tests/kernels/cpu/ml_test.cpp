@@ -11,7 +11,7 @@ using whittle::testing::runDomainNode;
 using whittle::testing::stringsAttr;
 
 TEST_CASE("ai.onnx.ml ops match ONNX Runtime", "[kernels][ml][ort]") {
-  whittle::testing::checkOrtCases("ml", 21);
+  whittle::testing::checkOrtCases("ml", 33);
 }
 
 TEST_CASE("TreeEnsembleClassifier and TreeEnsembleRegressor match ONNX Runtime", "[kernels][ml][ort]") {
@@ -142,6 +142,23 @@ TEST_CASE("ai.onnx.ml ops refuse bad input naming the node", "[kernels][ml]") {
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "LinearClassifier", {x}, linear, 2)),
              Catch::Contains("LinearClassifier 'node'") &&
                  Catch::Contains("X has 3 features; the coefficients hold 2 per class"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "LinearRegressor", {x},
+                                     {ir::Attribute::makeFloats("coefficients", {1, 2, 3, 4}),
+                                      ir::Attribute::makeInt("targets", 2)})),
+             Catch::Contains("LinearRegressor 'node'") &&
+                 Catch::Contains("X has 3 features; the coefficients hold 2 per target"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "LinearRegressor", {x},
+                                     {ir::Attribute::makeFloats("coefficients", {1, 2, 3}),
+                                      ir::Attribute::makeInt("targets", 2)})),
+             Catch::Contains("do not split into 2 targets"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "Scaler", {x},
+                                     {ir::Attribute::makeFloats("offset", {1, 2}),
+                                      ir::Attribute::makeFloats("scale", {1, 2})})),
+             Catch::Contains("Scaler 'node'") && Catch::Contains("offset holds 2 values for 3 columns"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "Scaler", {x},
+                                     {ir::Attribute::makeFloats("offset", {1}),
+                                      ir::Attribute::makeFloats("scale", {1, 2, 3})})),
+             Catch::Contains("offset and scale differ in length (1 and 3)"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "Normalizer", {x}, {ir::Attribute::makeString("norm", "L3")})),
              Catch::Contains("norm must be MAX, L1 or L2"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "ArrayFeatureExtractor",
