@@ -33,6 +33,7 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerTfIdfKernels(r);
     cpu::registerMlKernels(r);
     cpu::registerMlTreeKernels(r);
+    cpu::registerMlSvmKernels(r);
     cpu::registerImageDecoderKernels(r);
     cpu::registerTransformerKernels(r);
     cpu::registerSequenceKernels(r);

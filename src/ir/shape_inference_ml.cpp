@@ -1,7 +1,7 @@
 // Shape rules of the text and ai.onnx.ml ops: StringConcat, StringSplit, StringNormalizer,
 // RegexFullMatch, TfIdfVectorizer, ImageDecoder, LabelEncoder, TreeEnsemble,
 // ArrayFeatureExtractor, Binarizer, LinearClassifier, LinearRegressor, Normalizer, Scaler,
-// TreeEnsembleClassifier and TreeEnsembleRegressor.
+// SVMRegressor, TreeEnsembleClassifier and TreeEnsembleRegressor.
 #include <algorithm>
 
 #include "ir/shape_inference_internal.h"
@@ -129,6 +129,11 @@ void linearRegressor(NodeContext& c) {
   c.set(0, DataType::kFloat, SymShape{rows(c), targets > 0 ? SymInt::of(targets) : SymInt()});
 }
 
+/// float [N, 1].
+void svmRegressor(NodeContext& c) {
+  c.set(0, DataType::kFloat, SymShape{rows(c), SymInt::of(1)});
+}
+
 void normalizer(NodeContext& c) {
   c.set(0, DataType::kFloat, shapeOf(c, 0));
 }
@@ -150,6 +155,7 @@ void addMlRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMl, "Normalizer", normalizer});
   rules.push_back({kMl, "Scaler", normalizer});  // float, X's shape
   rules.push_back({kMl, "LinearRegressor", linearRegressor});
+  rules.push_back({kMl, "SVMRegressor", svmRegressor});
   rules.push_back({kMl, "TreeEnsembleClassifier", treeEnsembleClassifier});
   rules.push_back({kMl, "TreeEnsembleRegressor", treeEnsembleRegressor});
 }

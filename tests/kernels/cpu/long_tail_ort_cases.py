@@ -193,6 +193,17 @@ def ml(out):
               {"offset": [1.5], "scale": [0.25]}, domain=ML, ml_opset=1)
     save_case(out, "Scaler_double", "Scaler", [("x", x.astype(np.float64))], 1,
               {"offset": [0.1, -0.2, 0.3, 0.0], "scale": [2.0, 1.0, 0.5, -1.0]}, domain=ML, ml_opset=1)
+    supports = RNG.standard_normal((5, 4)).astype(np.float32)
+    svm_coef = RNG.standard_normal(5).astype(np.float32).tolist()
+    for kernel in ("LINEAR", "POLY", "RBF", "SIGMOID"):
+        save_case(out, f"SVMRegressor_{kernel}", "SVMRegressor", [("x", x)], 1,
+                  {"kernel_type": kernel, "kernel_params": [0.3, 0.5, 3.0], "support_vectors": supports.ravel().tolist(),
+                   "coefficients": svm_coef, "n_supports": 5, "rho": [0.2]}, domain=ML, ml_opset=1)
+    save_case(out, "SVMRegressor_one_class", "SVMRegressor", [("x", x)], 1,
+              {"kernel_type": "RBF", "kernel_params": [0.3, 0.0, 3.0], "support_vectors": supports.ravel().tolist(),
+               "coefficients": svm_coef, "n_supports": 5, "rho": [0.1], "one_class": 1}, domain=ML, ml_opset=1)
+    save_case(out, "SVMRegressor_linear_form", "SVMRegressor", [("x", x)], 1,
+              {"coefficients": [0.5, -1.0, 0.25, 2.0], "rho": [0.3], "kernel_params": [0.0, 0.0, 0.0]}, domain=ML, ml_opset=1)
     keys = np.array(["a", "b", "c"], dtype=object)
     save_case(out, "LabelEncoder_string_int", "LabelEncoder", [("x", np.array(["a", "c", "z", "b"], dtype=object))], 1,
               {"keys_strings": ["a", "b", "c"], "values_int64s": [5, 6, 7], "default_int64": -9}, domain=ML, ml_opset=4)

@@ -11,7 +11,7 @@ using whittle::testing::runDomainNode;
 using whittle::testing::stringsAttr;
 
 TEST_CASE("ai.onnx.ml ops match ONNX Runtime", "[kernels][ml][ort]") {
-  whittle::testing::checkOrtCases("ml", 33);
+  whittle::testing::checkOrtCases("ml", 39);
 }
 
 TEST_CASE("TreeEnsembleClassifier and TreeEnsembleRegressor match ONNX Runtime", "[kernels][ml][ort]") {
@@ -159,6 +159,14 @@ TEST_CASE("ai.onnx.ml ops refuse bad input naming the node", "[kernels][ml]") {
                                      {ir::Attribute::makeFloats("offset", {1}),
                                       ir::Attribute::makeFloats("scale", {1, 2, 3})})),
              Catch::Contains("offset and scale differ in length (1 and 3)"));
+  std::vector<ir::Attribute> svm = {ir::Attribute::makeFloats("coefficients", {1, 2}),
+                                    ir::Attribute::makeFloats("support_vectors", {1, 2, 3, 4, 5, 6, 7, 8}),
+                                    ir::Attribute::makeInt("n_supports", 2), ir::Attribute::makeFloats("rho", {0})};
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMRegressor", {x}, svm)),
+             Catch::Contains("SVMRegressor 'node'") && Catch::Contains("X has 3 features; the model has 4"));
+  svm.push_back(ir::Attribute::makeString("kernel_type", "CUBIC"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMRegressor", {x}, svm)),
+             Catch::Contains("SVMRegressor 'node'") && Catch::Contains("kernel_type 'CUBIC' is not"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "Normalizer", {x}, {ir::Attribute::makeString("norm", "L3")})),
              Catch::Contains("norm must be MAX, L1 or L2"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "ArrayFeatureExtractor",
