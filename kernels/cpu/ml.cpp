@@ -413,9 +413,7 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
   if (c->intLabels.empty() == c->stringLabels.empty()) {
     return info.error("exactly one of classlabels_ints and classlabels_strings is required");
   }
-  auto post = postTransformByName(n.attrString("post_transform", "NONE"));
-  if (!post) return info.error("post_transform '" + n.attrString("post_transform", "") + "' is not known");
-  c->post = *post;
+  WH_ASSIGN_OR_RETURN(c->post, readPostTransform(info));
   int64_t labels = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
   c->classes = c->intercepts.empty() ? labels : static_cast<int64_t>(c->intercepts.size());
   if (c->coefficients.empty() || c->classes < 1 || static_cast<int64_t>(c->coefficients.size()) % c->classes != 0) {
@@ -484,8 +482,7 @@ KernelPtr makeLinearRegressor(const KernelCreateInfo& info) {
   std::vector<float> coefficients = n.attrFloats("coefficients");
   std::vector<float> intercepts = n.attrFloats("intercepts");
   int64_t targets = n.attrInt("targets", 1);
-  auto post = postTransformByName(n.attrString("post_transform", "NONE"));
-  if (!post) return info.error("post_transform '" + n.attrString("post_transform", "") + "' is not known");
+  WH_ASSIGN_OR_RETURN(PostTransform post, readPostTransform(info));
   if (targets < 1) return info.error("targets must be positive");
   if (coefficients.empty() || static_cast<int64_t>(coefficients.size()) % targets != 0) {
     return info.error("coefficients (" + std::to_string(coefficients.size()) + " values) do not split into " +
@@ -494,7 +491,7 @@ KernelPtr makeLinearRegressor(const KernelCreateInfo& info) {
   if (!intercepts.empty() && static_cast<int64_t>(intercepts.size()) != targets) {
     return info.error(std::to_string(intercepts.size()) + " intercepts for " + std::to_string(targets) + " targets");
   }
-  return makeFunctionKernel([coefficients, intercepts, targets, post = *post](KernelContext& ctx) -> Status {
+  return makeFunctionKernel([coefficients, intercepts, targets, post](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
     WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));

@@ -29,6 +29,14 @@ inline std::optional<PostTransform> postTransformByName(const std::string& s) {
   return std::nullopt;
 }
 
+/// The node's post_transform attribute (default NONE); an unknown name is an error naming the node.
+inline Expected<PostTransform> readPostTransform(const KernelCreateInfo& info) {
+  std::string name = info.node.attrString("post_transform", "NONE");
+  auto post = postTransformByName(name);
+  if (!post) return info.error("post_transform '" + name + "' is not known");
+  return *post;
+}
+
 /// The inverse of the standard normal CDF as ONNX's ml ops define PROBIT: √2 · erfinv(2p - 1),
 /// with Winitzki's approximation of erfinv (a = 0.147), as ONNX Runtime computes it.
 inline double probit(double p) {

@@ -72,8 +72,7 @@ KernelPtr makeSvmRegressor(const KernelCreateInfo& info) {
   std::vector<float> rho = n.attrFloats("rho");
   int64_t count = n.attrInt("n_supports", 0);
   bool oneClass = n.attrInt("one_class", 0) != 0;
-  auto post = postTransformByName(n.attrString("post_transform", "NONE"));
-  if (!post) return info.error("post_transform '" + n.attrString("post_transform", "") + "' is not known");
+  WH_ASSIGN_OR_RETURN(PostTransform post, readPostTransform(info));
   if (rho.empty()) return info.error("rho is required");
   if (coefficients.empty()) return info.error("coefficients are required");
   if (count < 0) return info.error("n_supports is negative");
@@ -85,7 +84,7 @@ KernelPtr makeSvmRegressor(const KernelCreateInfo& info) {
                         std::to_string(supports.size()) + ")");
     }
   }
-  return makeFunctionKernel([=, post = *post](KernelContext& ctx) -> Status {
+  return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
     auto [rows, features] = rc;

@@ -163,10 +163,7 @@ Status readTrees(const KernelCreateInfo& info, const std::string& prefix, Trees&
     trees.nodes[i].weightEnd = static_cast<int32_t>(trees.weightTarget.size());
   }
   WH_ASSIGN_OR_RETURN(trees.base, floatsOrTensor(info, "base_values"));
-  std::string post = n.attrString("post_transform", "NONE");
-  auto transform = postTransformByName(post);
-  if (!transform) return info.error("post_transform '" + post + "' is not known");
-  trees.post = *transform;
+  WH_ASSIGN_OR_RETURN(trees.post, readPostTransform(info));
   return Status::ok();
 }
 
