@@ -59,7 +59,7 @@ void registerTfIdfKernels(KernelRegistry& registry);
 void registerMlKernels(KernelRegistry& registry);
 /// ai.onnx.ml TreeEnsembleClassifier and TreeEnsembleRegressor (opsets 1 and 3).
 void registerMlTreeKernels(KernelRegistry& registry);
-/// ai.onnx.ml SVMRegressor.
+/// ai.onnx.ml SVMRegressor and SVMClassifier.
 void registerMlSvmKernels(KernelRegistry& registry);
 /// ImageDecoder (JPEG, PNG, BMP, PNM, TIFF, WebP, JPEG 2000).
 void registerImageDecoderKernels(KernelRegistry& registry);

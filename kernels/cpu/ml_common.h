@@ -87,6 +87,27 @@ inline void postTransform(PostTransform kind, double* row, int64_t n) {
   }
 }
 
+/// How ONNX Runtime widens one score s of a two-label classifier to two columns: `mode` 0 or 1
+/// (all weights non-negative: s is a probability) gives [1 - s, s]; 2 or 3 (mixed signs) gives
+/// [σ(-s), σ(s)] under LOGISTIC, else [-s, s]. PROBIT transforms s alone, as does mode -1.
+inline void widenBinaryScore(PostTransform post, int mode, double s, double* z) {
+  z[1] = 0;
+  if (post == PostTransform::kProbit) {
+    z[0] = probit(s);
+  } else if (mode == 0 || mode == 1) {
+    z[0] = 1.0 - s;
+    z[1] = s;
+  } else if ((mode == 2 || mode == 3) && post == PostTransform::kLogistic) {
+    z[0] = logistic(-s);
+    z[1] = logistic(s);
+  } else if (mode == 2 || mode == 3) {
+    z[0] = -s;
+    z[1] = s;
+  } else {
+    z[0] = s;
+  }
+}
+
 /// Rows and columns of a [N, C] or [C] input (a [C] input is one row).
 inline Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, const ir::Tensor& x) {
   if (x.rank() == 1) return std::make_pair(int64_t{1}, x.dims()[0]);

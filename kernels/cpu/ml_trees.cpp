@@ -349,23 +349,7 @@ ClassifierRow finishClassifierRow(const ClassifierConfig& c, std::vector<Acc>& s
     postTransform(t.post, z, 2);
     return row;
   }
-  auto v = static_cast<double>(s[0]);
-  if (t.post == PostTransform::kProbit) {
-    z[0] = probit(v);
-    z[1] = 0;
-  } else if (mode == 0 || mode == 1) {
-    z[0] = 1.0 - v;
-    z[1] = v;
-  } else if ((mode == 2 || mode == 3) && t.post == PostTransform::kLogistic) {
-    z[0] = logistic(-v);
-    z[1] = logistic(v);
-  } else if (mode == 2 || mode == 3) {
-    z[0] = -v;
-    z[1] = v;
-  } else {
-    z[0] = v;
-    z[1] = 0;
-  }
+  widenBinaryScore(t.post, mode, static_cast<double>(s[0]), z);
   return row;
 }
 

@@ -1,7 +1,7 @@
 // Shape rules of the text and ai.onnx.ml ops: StringConcat, StringSplit, StringNormalizer,
 // RegexFullMatch, TfIdfVectorizer, ImageDecoder, LabelEncoder, TreeEnsemble,
 // ArrayFeatureExtractor, Binarizer, LinearClassifier, LinearRegressor, Normalizer, Scaler,
-// SVMRegressor, TreeEnsembleClassifier and TreeEnsembleRegressor.
+// SVMClassifier, SVMRegressor, TreeEnsembleClassifier and TreeEnsembleRegressor.
 #include <algorithm>
 
 #include "ir/shape_inference_internal.h"
@@ -134,6 +134,20 @@ void svmRegressor(NodeContext& c) {
   c.set(0, DataType::kFloat, SymShape{rows(c), SymInt::of(1)});
 }
 
+/// Labels [N]; scores float [N, classes] with probabilities or the linear form, else one
+/// decision value per pair of classes (2 for two classes).
+void svmClassifier(NodeContext& c) {
+  const Node& n = c.node();
+  const Attribute* strings = n.findAttribute("classlabels_strings");
+  auto classes = static_cast<int64_t>(strings != nullptr ? strings->strings.size()
+                                                         : n.attrInts("classlabels_ints").size());
+  std::vector<int64_t> perClass = n.attrInts("vectors_per_class");
+  bool svc = std::any_of(perClass.begin(), perClass.end(), [](int64_t v) { return v > 0; });
+  int64_t columns = !svc || n.hasAttribute("prob_a") ? classes : (classes > 2 ? classes * (classes - 1) / 2 : 2);
+  c.set(0, strings != nullptr ? DataType::kString : DataType::kInt64, SymShape{rows(c)});
+  c.set(1, DataType::kFloat, SymShape{rows(c), columns > 0 ? SymInt::of(columns) : SymInt()});
+}
+
 void normalizer(NodeContext& c) {
   c.set(0, DataType::kFloat, shapeOf(c, 0));
 }
@@ -156,6 +170,7 @@ void addMlRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMl, "Scaler", normalizer});  // float, X's shape
   rules.push_back({kMl, "LinearRegressor", linearRegressor});
   rules.push_back({kMl, "SVMRegressor", svmRegressor});
+  rules.push_back({kMl, "SVMClassifier", svmClassifier});
   rules.push_back({kMl, "TreeEnsembleClassifier", treeEnsembleClassifier});
   rules.push_back({kMl, "TreeEnsembleRegressor", treeEnsembleRegressor});
 }

@@ -204,6 +204,36 @@ def ml(out):
                "coefficients": svm_coef, "n_supports": 5, "rho": [0.1], "one_class": 1}, domain=ML, ml_opset=1)
     save_case(out, "SVMRegressor_linear_form", "SVMRegressor", [("x", x)], 1,
               {"coefficients": [0.5, -1.0, 0.25, 2.0], "rho": [0.3], "kernel_params": [0.0, 0.0, 0.0]}, domain=ML, ml_opset=1)
+    # SVMClassifier: 3 classes of 2, 1 and 2 support vectors, every kernel, with and without
+    # probabilities; two classes; the linear form.
+    sv = RNG.standard_normal((5, 4)).astype(np.float32).ravel().tolist()
+    svc = {"support_vectors": sv, "vectors_per_class": [2, 1, 2], "kernel_params": [0.4, 0.3, 2.0],
+           "coefficients": RNG.standard_normal(10).astype(np.float32).tolist(), "rho": [0.1, -0.2, 0.05],
+           "classlabels_ints": [3, 4, 5]}
+    for kernel in ("LINEAR", "POLY", "RBF", "SIGMOID"):
+        save_case(out, f"SVMClassifier_{kernel}", "SVMClassifier", [("x", x)], 2, dict(svc, kernel_type=kernel),
+                  domain=ML, ml_opset=1)
+        save_case(out, f"SVMClassifier_{kernel}_proba", "SVMClassifier", [("x", x)], 2,
+                  dict(svc, kernel_type=kernel, prob_a=[-1.5, -2.0, -0.8], prob_b=[0.1, -0.05, 0.2]), domain=ML,
+                  ml_opset=1)
+    save_case(out, "SVMClassifier_softmax_strings", "SVMClassifier", [("x", x)], 2,
+              dict({k: v for k, v in svc.items() if k != "classlabels_ints"}, kernel_type="RBF",
+                   post_transform="SOFTMAX", classlabels_strings=["a", "b", "c"]), domain=ML, ml_opset=1)
+    binary = {"support_vectors": sv[:12], "vectors_per_class": [1, 2], "kernel_params": [0.4, 0.3, 2.0],
+              "coefficients": [0.7, -0.4, -0.3], "rho": [0.15], "classlabels_ints": [0, 1], "kernel_type": "RBF"}
+    save_case(out, "SVMClassifier_binary", "SVMClassifier", [("x", x)], 2, binary, domain=ML, ml_opset=1)
+    save_case(out, "SVMClassifier_binary_proba", "SVMClassifier", [("x", x)], 2,
+              dict(binary, prob_a=[-2.0], prob_b=[0.3]), domain=ML, ml_opset=1)
+    # (Not PROBIT: ONNX Runtime leaves the second column as whatever its buffer held.)
+    for post in ("LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"):
+        save_case(out, f"SVMClassifier_binary_{post}", "SVMClassifier", [("x", x)], 2,
+                  dict(binary, post_transform=post), domain=ML, ml_opset=1)
+    save_case(out, "SVMClassifier_linear", "SVMClassifier", [("x", x)], 2,
+              {"coefficients": RNG.standard_normal(12).astype(np.float32).tolist(), "rho": [0.2],
+               "kernel_params": [0.0, 0.0, 0.0], "classlabels_ints": [7, 8, 9]}, domain=ML, ml_opset=1)
+    save_case(out, "SVMClassifier_linear_binary", "SVMClassifier", [("x", x)], 2,
+              {"coefficients": RNG.standard_normal(8).astype(np.float32).tolist(), "rho": [0.2],
+               "kernel_params": [0.0, 0.0, 0.0], "classlabels_ints": [0, 1]}, domain=ML, ml_opset=1)
     keys = np.array(["a", "b", "c"], dtype=object)
     save_case(out, "LabelEncoder_string_int", "LabelEncoder", [("x", np.array(["a", "c", "z", "b"], dtype=object))], 1,
               {"keys_strings": ["a", "b", "c"], "values_int64s": [5, 6, 7], "default_int64": -9}, domain=ML, ml_opset=4)

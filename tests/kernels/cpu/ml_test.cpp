@@ -11,7 +11,7 @@ using whittle::testing::runDomainNode;
 using whittle::testing::stringsAttr;
 
 TEST_CASE("ai.onnx.ml ops match ONNX Runtime", "[kernels][ml][ort]") {
-  whittle::testing::checkOrtCases("ml", 39);
+  whittle::testing::checkOrtCases("ml", 55);
 }
 
 TEST_CASE("TreeEnsembleClassifier and TreeEnsembleRegressor match ONNX Runtime", "[kernels][ml][ort]") {
@@ -164,6 +164,17 @@ TEST_CASE("ai.onnx.ml ops refuse bad input naming the node", "[kernels][ml]") {
                                     ir::Attribute::makeInt("n_supports", 2), ir::Attribute::makeFloats("rho", {0})};
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMRegressor", {x}, svm)),
              Catch::Contains("SVMRegressor 'node'") && Catch::Contains("X has 3 features; the model has 4"));
+  std::vector<ir::Attribute> svc = {ir::Attribute::makeFloats("coefficients", {1, 2, 3}),
+                                    ir::Attribute::makeFloats("support_vectors", {1, 2, 3, 4, 5, 6, 7, 8, 9}),
+                                    ir::Attribute::makeInts("vectors_per_class", {1, 2}),
+                                    ir::Attribute::makeFloats("rho", {0}),
+                                    ir::Attribute::makeInts("classlabels_ints", {0, 1, 2})};
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMClassifier", {x}, svc, 2)),
+             Catch::Contains("SVMClassifier 'node'") && Catch::Contains("vectors_per_class has 2 counts for 3 classes"));
+  svc[4] = ir::Attribute::makeInts("classlabels_ints", {0, 1});
+  svc.push_back(ir::Attribute::makeFloats("prob_a", {1}));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMClassifier", {x}, svc, 2)),
+             Catch::Contains("prob_a and prob_b differ in length"));
   svm.push_back(ir::Attribute::makeString("kernel_type", "CUBIC"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMRegressor", {x}, svm)),
              Catch::Contains("SVMRegressor 'node'") && Catch::Contains("kernel_type 'CUBIC' is not"));
