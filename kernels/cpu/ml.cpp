@@ -439,10 +439,7 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
     // One row of coefficients for two labels: the scores are [-s, s] (ONNX Runtime, the reference).
     bool binary = c->classes == 1;
     int64_t scores = binary ? 2 : c->classes;
-    bool stringOut = !c->stringLabels.empty();
-    std::vector<std::string> stringLabels;
-    int64_t* intLabels = nullptr;
-    if (!stringOut) intLabels = ctx.allocateOutput(0, ir::DataType::kInt64, {rows}).mutableData<int64_t>();
+    LabelOutput labels(ctx, rows, c->intLabels, c->stringLabels);
     ir::Tensor& z = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, scores});
     auto* zOut = z.mutableData<float>();
     std::vector<double> s(static_cast<size_t>(scores));
@@ -464,13 +461,9 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
         if (s[k] > s[best]) best = k;
       }
       for (int64_t k = 0; k < scores; ++k) zOut[r * scores + k] = static_cast<float>(s[static_cast<size_t>(k)]);
-      if (stringOut) {
-        stringLabels.push_back(c->stringLabels[best]);
-      } else {
-        intLabels[r] = c->intLabels[best];
-      }
+      labels.set(r, best);
     }
-    if (stringOut) ctx.setOutput(0, ir::Tensor::strings({rows}, std::move(stringLabels)));
+    labels.finish();
     return Status::ok();
   });
 }

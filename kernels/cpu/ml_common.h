@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cpu/kernel_util.h"
 
@@ -107,6 +108,38 @@ inline void widenBinaryScore(PostTransform post, int mode, double s, double* z) 
     z[0] = s;
   }
 }
+
+/// A classifier's label output (output 0, [rows]): int64 labels written as they come, or
+/// string labels gathered and set at the end.
+class LabelOutput {
+ public:
+  LabelOutput(KernelContext& ctx, int64_t rows, const std::vector<int64_t>& ints,
+              const std::vector<std::string>& strings)
+      : ctx_(ctx), rows_(rows), ints_(ints), strings_(strings) {
+    if (strings_.empty()) out_ = ctx.allocateOutput(0, ir::DataType::kInt64, {rows}).mutableData<int64_t>();
+  }
+  /// Row `row` gets label `index` (of the int64 or string labels).
+  void set(int64_t row, size_t index) {
+    if (out_ != nullptr) {
+      out_[row] = ints_[index];
+    } else {
+      gathered_.push_back(strings_[index]);
+    }
+  }
+  /// Row `row` gets the int64 value `value` itself (ONNX Runtime's literal 0/1 in places).
+  void setValue(int64_t row, int64_t value) { out_[row] = value; }
+  void finish() {
+    if (out_ == nullptr) ctx_.setOutput(0, ir::Tensor::strings({rows_}, std::move(gathered_)));
+  }
+
+ private:
+  KernelContext& ctx_;
+  int64_t rows_;
+  const std::vector<int64_t>& ints_;
+  const std::vector<std::string>& strings_;
+  int64_t* out_ = nullptr;
+  std::vector<std::string> gathered_;
+};
 
 /// Rows and columns of a [N, C] or [C] input (a [C] input is one row).
 inline Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, const ir::Tensor& x) {

@@ -235,10 +235,7 @@ KernelPtr makeSvmClassifier(const KernelCreateInfo& info) {
     // Z: class scores (linear form, or probabilities), else one decision value per pair
     // (two columns for two classes).
     int64_t columns = !c->svc || proba ? k : (k > 2 ? pairs : 2);
-    bool strings = !c->stringLabels.empty();
-    std::vector<std::string> stringOut;
-    int64_t* intOut = nullptr;
-    if (!strings) intOut = ctx.allocateOutput(0, ir::DataType::kInt64, {rows}).mutableData<int64_t>();
+    LabelOutput labels(ctx, rows, c->intLabels, c->stringLabels);
     auto* zOut = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, columns}).mutableData<float>();
     std::vector<double> row(static_cast<size_t>(features)), kernels(static_cast<size_t>(c->vectors));
     std::vector<double> z(static_cast<size_t>(std::max(columns, pairs)));
@@ -325,13 +322,9 @@ KernelPtr makeSvmClassifier(const KernelCreateInfo& info) {
         postTransform(c->post, z.data(), columns);
       }
       for (int64_t j = 0; j < columns; ++j) zOut[r * columns + j] = static_cast<float>(z[static_cast<size_t>(j)]);
-      if (strings) {
-        stringOut.push_back(c->stringLabels[label]);
-      } else {
-        intOut[r] = c->intLabels[label];
-      }
+      labels.set(r, label);
     }
-    if (strings) ctx.setOutput(0, ir::Tensor::strings({rows}, std::move(stringOut)));
+    labels.finish();
     return Status::ok();
   });
 }

@@ -375,10 +375,7 @@ KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
     const Trees& t = c->trees;
     return withInput(ctx, t, [&](const auto* x, int64_t rows, int64_t columns, auto acc) -> Status {
       using Acc = decltype(acc);
-      bool strings = !c->stringLabels.empty();
-      std::vector<std::string> stringOut;
-      int64_t* intOut = nullptr;
-      if (!strings) intOut = ctx.allocateOutput(0, ir::DataType::kInt64, {rows}).mutableData<int64_t>();
+      LabelOutput labels(ctx, rows, c->intLabels, c->stringLabels);
       ir::Tensor& z = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, t.targets});
       auto* zOut = z.mutableData<float>();
       std::vector<Acc> score(static_cast<size_t>(t.targets));
@@ -388,13 +385,13 @@ KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
         WH_RETURN_IF_ERROR(accumulate(ctx, t, x + r * columns, score, has));
         ClassifierRow row = finishClassifierRow(*c, score, has, zRow.data());
         for (size_t k = 0; k < zRow.size(); ++k) zOut[r * t.targets + static_cast<int64_t>(k)] = static_cast<float>(zRow[k]);
-        if (strings) {
-          stringOut.push_back(c->stringLabels[static_cast<size_t>(row.label)]);
+        if (row.literalLabel) {
+          labels.setValue(r, row.label);
         } else {
-          intOut[r] = row.literalLabel ? row.label : c->intLabels[static_cast<size_t>(row.label)];
+          labels.set(r, static_cast<size_t>(row.label));
         }
       }
-      if (strings) ctx.setOutput(0, ir::Tensor::strings({rows}, std::move(stringOut)));
+      labels.finish();
       return Status::ok();
     });
   });
