@@ -57,6 +57,10 @@ void registerStringKernels(KernelRegistry& registry);
 void registerTfIdfKernels(KernelRegistry& registry);
 /// ai.onnx.ml LabelEncoder, TreeEnsemble, ArrayFeatureExtractor, Binarizer, LinearClassifier, Normalizer.
 void registerMlKernels(KernelRegistry& registry);
+/// ai.onnx.ml TreeEnsembleClassifier and TreeEnsembleRegressor (opsets 1 and 3).
+void registerMlTreeKernels(KernelRegistry& registry);
+/// ai.onnx.ml SVMRegressor and SVMClassifier.
+void registerMlSvmKernels(KernelRegistry& registry);
 /// ImageDecoder (JPEG, PNG, BMP, PNM, TIFF, WebP, JPEG 2000).
 void registerImageDecoderKernels(KernelRegistry& registry);
 /// The com.microsoft ops of ONNX Runtime's transformer optimizer: Gelu, BiasGelu, FastGelu, QuickGelu,

@@ -1,6 +1,7 @@
 // The ai.onnx.ml operators: LabelEncoder (opsets 1 to 4, keys and values as lists or, from 4,
 // tensors), TreeEnsemble (opset 5), ArrayFeatureExtractor, Binarizer, LinearClassifier and
-// Normalizer. Plain reference code in double, checked against ONNX Runtime 1.32
+// Normalizer, LinearRegressor and Scaler (the tree ensembles of opsets 1 and 3 are in
+// ml_trees.cpp). Plain reference code in double, checked against ONNX Runtime 1.32
 // (tests/kernels/cpu/ml_test.cpp). TreeEnsemble's post_transform follows the spec's numbering
 // (1 SOFTMAX, 2 LOGISTIC); ONNX Runtime 1.32 swaps the two (it applies softmax for 2), so only
 // post_transform 0 is compared with it and the others are checked against the formulas.
@@ -12,84 +13,16 @@
 #include <unordered_map>
 
 #include "cpu/families.h"
+#include "cpu/ml_common.h"
 #include "cpu/kernel_util.h"
 #include "cpu/value_io.h"
 
 namespace whittle::runtime::cpu {
 namespace {
 
+using namespace ml;
 using KernelPtr = Expected<std::unique_ptr<Kernel>>;
 constexpr std::string_view kMl = "ai.onnx.ml";
-
-std::string dtypeName(ir::DataType t) {
-  return std::string(ir::dataTypeName(t));
-}
-
-// ---- post transforms (LinearClassifier, TreeEnsemble) ----
-
-enum class PostTransform { kNone, kSoftmax, kLogistic, kSoftmaxZero, kProbit };
-
-std::optional<PostTransform> postTransformByName(const std::string& s) {
-  if (s == "NONE") return PostTransform::kNone;
-  if (s == "SOFTMAX") return PostTransform::kSoftmax;
-  if (s == "LOGISTIC") return PostTransform::kLogistic;
-  if (s == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
-  if (s == "PROBIT") return PostTransform::kProbit;
-  return std::nullopt;
-}
-
-/// The inverse of the standard normal CDF as ONNX's ml ops define PROBIT: √2 · erfinv(2p - 1),
-/// with Winitzki's approximation of erfinv (a = 0.147), as ONNX Runtime computes it.
-double probit(double p) {
-  double x = 2.0 * p - 1.0;
-  double sign = x < 0 ? -1.0 : 1.0;
-  double t = (1.0 - x) * (1.0 + x);
-  if (t == 0) return 0;
-  double log = std::log(t);
-  double v = 2.0 / (std::numbers::pi * 0.147) + 0.5 * log;
-  double v2 = log / 0.147;
-  return 1.41421356 * sign * std::sqrt(-v + std::sqrt(v * v - v2));
-}
-
-void postTransform(PostTransform kind, double* row, int64_t n) {
-  switch (kind) {
-    case PostTransform::kNone:
-      return;
-    case PostTransform::kLogistic:
-      for (int64_t i = 0; i < n; ++i) row[i] = 1.0 / (1.0 + std::exp(-row[i]));
-      return;
-    case PostTransform::kProbit:
-      for (int64_t i = 0; i < n; ++i) row[i] = probit(row[i]);
-      return;
-    case PostTransform::kSoftmax: {
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; ++i) sum += row[i] = std::exp(row[i] - mx);
-      for (int64_t i = 0; i < n; ++i) row[i] /= sum;
-      return;
-    }
-    case PostTransform::kSoftmaxZero: {
-      // Softmax over the non-zero scores; zeros stay (near) zero.
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        row[i] = std::fabs(row[i]) > 1e-7 ? std::exp(row[i] - mx) : row[i] * std::exp(-mx);
-        sum += row[i];
-      }
-      for (int64_t i = 0; i < n; ++i) row[i] = sum == 0 ? 0.5 : row[i] / sum;
-      return;
-    }
-  }
-}
-
-/// Rows and columns of a [N, C] or [C] input (a [C] input is one row).
-Expected<std::pair<int64_t, int64_t>> rowsAndColumns(const KernelContext& ctx, const ir::Tensor& x) {
-  if (x.rank() == 1) return std::make_pair(int64_t{1}, x.dims()[0]);
-  if (x.rank() == 2) return std::make_pair(x.dims()[0], x.dims()[1]);
-  return ctx.error("X must be [N, C] or [C], got " + shapeToString(x.dims()));
-}
 
 Status requireNumeric(const KernelContext& ctx, const ir::Tensor& x) {
   ir::DataType t = x.dtype();
@@ -241,7 +174,6 @@ KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
 
 // ---- TreeEnsemble ----
 
-enum class NodeMode : uint8_t { kLeq = 0, kLt, kGte, kGt, kEq, kNeq, kMember };
 enum class Aggregate { kAverage = 0, kSum, kMin, kMax };
 
 struct TreeEnsembleConfig {
@@ -263,24 +195,9 @@ std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
 }
 
 bool takeBranch(NodeMode mode, double x, double split, const std::vector<double>& members, bool missingTrue) {
+  if (mode != NodeMode::kMember) return compareSplit(mode, x, split, missingTrue);
   if (std::isnan(x) && missingTrue) return true;
-  switch (mode) {
-    case NodeMode::kLeq:
-      return x <= split;
-    case NodeMode::kLt:
-      return x < split;
-    case NodeMode::kGte:
-      return x >= split;
-    case NodeMode::kGt:
-      return x > split;
-    case NodeMode::kEq:
-      return x == split;
-    case NodeMode::kNeq:
-      return x != split;
-    case NodeMode::kMember:
-      return std::find(members.begin(), members.end(), x) != members.end();
-  }
-  return false;
+  return std::find(members.begin(), members.end(), x) != members.end();
 }
 
 KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
@@ -496,9 +413,7 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
   if (c->intLabels.empty() == c->stringLabels.empty()) {
     return info.error("exactly one of classlabels_ints and classlabels_strings is required");
   }
-  auto post = postTransformByName(n.attrString("post_transform", "NONE"));
-  if (!post) return info.error("post_transform '" + n.attrString("post_transform", "") + "' is not known");
-  c->post = *post;
+  WH_ASSIGN_OR_RETURN(c->post, readPostTransform(info));
   int64_t labels = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
   c->classes = c->intercepts.empty() ? labels : static_cast<int64_t>(c->intercepts.size());
   if (c->coefficients.empty() || c->classes < 1 || static_cast<int64_t>(c->coefficients.size()) % c->classes != 0) {
@@ -524,10 +439,7 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
     // One row of coefficients for two labels: the scores are [-s, s] (ONNX Runtime, the reference).
     bool binary = c->classes == 1;
     int64_t scores = binary ? 2 : c->classes;
-    bool stringOut = !c->stringLabels.empty();
-    std::vector<std::string> stringLabels;
-    int64_t* intLabels = nullptr;
-    if (!stringOut) intLabels = ctx.allocateOutput(0, ir::DataType::kInt64, {rows}).mutableData<int64_t>();
+    LabelOutput labels(ctx, rows, c->intLabels, c->stringLabels);
     ir::Tensor& z = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, scores});
     auto* zOut = z.mutableData<float>();
     std::vector<double> s(static_cast<size_t>(scores));
@@ -549,13 +461,83 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
         if (s[k] > s[best]) best = k;
       }
       for (int64_t k = 0; k < scores; ++k) zOut[r * scores + k] = static_cast<float>(s[static_cast<size_t>(k)]);
-      if (stringOut) {
-        stringLabels.push_back(c->stringLabels[best]);
-      } else {
-        intLabels[r] = c->intLabels[best];
+      labels.set(r, best);
+    }
+    labels.finish();
+    return Status::ok();
+  });
+}
+
+// ---- LinearRegressor ----
+
+KernelPtr makeLinearRegressor(const KernelCreateInfo& info) {
+  const ir::Node& n = info.node;
+  std::vector<float> coefficients = n.attrFloats("coefficients");
+  std::vector<float> intercepts = n.attrFloats("intercepts");
+  int64_t targets = n.attrInt("targets", 1);
+  WH_ASSIGN_OR_RETURN(PostTransform post, readPostTransform(info));
+  if (targets < 1) return info.error("targets must be positive");
+  if (coefficients.empty() || static_cast<int64_t>(coefficients.size()) % targets != 0) {
+    return info.error("coefficients (" + std::to_string(coefficients.size()) + " values) do not split into " +
+                      std::to_string(targets) + " targets");
+  }
+  if (!intercepts.empty() && static_cast<int64_t>(intercepts.size()) != targets) {
+    return info.error(std::to_string(intercepts.size()) + " intercepts for " + std::to_string(targets) + " targets");
+  }
+  return makeFunctionKernel([coefficients, intercepts, targets, post](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+    auto [rows, features] = rc;
+    if (features * targets != static_cast<int64_t>(coefficients.size())) {
+      return ctx.error("X has " + std::to_string(features) + " features; the coefficients hold " +
+                       std::to_string(static_cast<int64_t>(coefficients.size()) / targets) + " per target");
+    }
+    auto* y = ctx.allocateOutput(0, ir::DataType::kFloat, {rows, targets}).mutableData<float>();
+    std::vector<double> row(static_cast<size_t>(targets));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t t = 0; t < targets; ++t) {
+        double sum = intercepts.empty() ? 0.0 : intercepts[static_cast<size_t>(t)];
+        for (int64_t f = 0; f < features; ++f) {
+          sum += static_cast<double>(coefficients[static_cast<size_t>(t * features + f)]) *
+                 x.valueAsDouble(r * features + f);
+        }
+        row[static_cast<size_t>(t)] = sum;
+      }
+      // One target: ONNX Runtime applies PROBIT and no other transform (as for the tree regressor).
+      if (targets > 1 || post == PostTransform::kProbit) postTransform(post, row.data(), targets);
+      for (int64_t t = 0; t < targets; ++t) y[r * targets + t] = static_cast<float>(row[static_cast<size_t>(t)]);
+    }
+    return Status::ok();
+  });
+}
+
+// ---- Scaler ----
+
+KernelPtr makeScaler(const KernelCreateInfo& info) {
+  std::vector<float> offset = info.node.attrFloats("offset"), scale = info.node.attrFloats("scale");
+  if (offset.empty() || scale.empty()) return info.error("offset and scale are required");
+  if (offset.size() != scale.size()) {
+    return info.error("offset and scale differ in length (" + std::to_string(offset.size()) + " and " +
+                      std::to_string(scale.size()) + ")");
+  }
+  return makeFunctionKernel([offset, scale](KernelContext& ctx) -> Status {
+    const ir::Tensor& x = ctx.input(0);
+    WH_RETURN_IF_ERROR(requireNumeric(ctx, x));
+    int64_t columns = x.rank() == 0 ? 1 : x.dims().back();
+    // One offset (scale) for every column, or one per column of X's last dim.
+    for (const auto* v : {&offset, &scale}) {
+      if (v->size() != 1 && static_cast<int64_t>(v->size()) != columns) {
+        return ctx.error(std::string(v == &offset ? "offset" : "scale") + " holds " + std::to_string(v->size()) +
+                         " values for " + std::to_string(columns) + " columns");
       }
     }
-    if (stringOut) ctx.setOutput(0, ir::Tensor::strings({rows}, std::move(stringLabels)));
+    auto* y = ctx.allocateOutput(0, ir::DataType::kFloat, x.dims()).mutableData<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      auto c = static_cast<size_t>(columns == 0 ? 0 : i % columns);
+      double o = offset.size() == 1 ? offset[0] : offset[c], s = scale.size() == 1 ? scale[0] : scale[c];
+      y[i] = static_cast<float>((x.valueAsDouble(i) - o) * s);
+    }
     return Status::ok();
   });
 }
@@ -609,6 +591,8 @@ void registerMlKernels(KernelRegistry& r) {
   r.add(ml, "Binarizer", 1, makeBinarizer);
   r.add(ml, "LinearClassifier", 1, makeLinearClassifier);
   r.add(ml, "Normalizer", 1, makeNormalizer);
+  r.add(ml, "LinearRegressor", 1, makeLinearRegressor);
+  r.add(ml, "Scaler", 1, makeScaler);
 }
 
 }  // namespace whittle::runtime::cpu

@@ -32,6 +32,8 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerStringKernels(r);
     cpu::registerTfIdfKernels(r);
     cpu::registerMlKernels(r);
+    cpu::registerMlTreeKernels(r);
+    cpu::registerMlSvmKernels(r);
     cpu::registerImageDecoderKernels(r);
     cpu::registerTransformerKernels(r);
     cpu::registerSequenceKernels(r);

@@ -1,6 +1,7 @@
 // Shape rules of the text and ai.onnx.ml ops: StringConcat, StringSplit, StringNormalizer,
 // RegexFullMatch, TfIdfVectorizer, ImageDecoder, LabelEncoder, TreeEnsemble,
-// ArrayFeatureExtractor, Binarizer, LinearClassifier and Normalizer.
+// ArrayFeatureExtractor, Binarizer, LinearClassifier, LinearRegressor, Normalizer, Scaler,
+// SVMClassifier, SVMRegressor, TreeEnsembleClassifier and TreeEnsembleRegressor.
 #include <algorithm>
 
 #include "ir/shape_inference_internal.h"
@@ -107,6 +108,46 @@ void linearClassifier(NodeContext& c) {
   c.set(1, DataType::kFloat, SymShape{rows(c), scores > 0 ? SymInt::of(scores) : SymInt()});
 }
 
+/// Labels [N] (int64 or string), scores float [N, labels].
+void treeEnsembleClassifier(NodeContext& c) {
+  const Node& n = c.node();
+  const Attribute* strings = n.findAttribute("classlabels_strings");
+  size_t labels = strings != nullptr ? strings->strings.size() : n.attrInts("classlabels_int64s").size();
+  c.set(0, strings != nullptr ? DataType::kString : DataType::kInt64, SymShape{rows(c)});
+  c.set(1, DataType::kFloat, SymShape{rows(c), labels > 0 ? SymInt::of(static_cast<int64_t>(labels)) : SymInt()});
+}
+
+/// float [N, n_targets] whatever X's dtype.
+void treeEnsembleRegressor(NodeContext& c) {
+  int64_t targets = c.node().attrInt("n_targets", 1);
+  c.set(0, DataType::kFloat, SymShape{rows(c), targets > 0 ? SymInt::of(targets) : SymInt()});
+}
+
+/// float [N, targets].
+void linearRegressor(NodeContext& c) {
+  int64_t targets = c.node().attrInt("targets", 1);
+  c.set(0, DataType::kFloat, SymShape{rows(c), targets > 0 ? SymInt::of(targets) : SymInt()});
+}
+
+/// float [N, 1].
+void svmRegressor(NodeContext& c) {
+  c.set(0, DataType::kFloat, SymShape{rows(c), SymInt::of(1)});
+}
+
+/// Labels [N]; scores float [N, classes] with probabilities or the linear form, else one
+/// decision value per pair of classes (2 for two classes).
+void svmClassifier(NodeContext& c) {
+  const Node& n = c.node();
+  const Attribute* strings = n.findAttribute("classlabels_strings");
+  auto classes = static_cast<int64_t>(strings != nullptr ? strings->strings.size()
+                                                         : n.attrInts("classlabels_ints").size());
+  std::vector<int64_t> perClass = n.attrInts("vectors_per_class");
+  bool svc = std::any_of(perClass.begin(), perClass.end(), [](int64_t v) { return v > 0; });
+  int64_t columns = !svc || n.hasAttribute("prob_a") ? classes : (classes > 2 ? classes * (classes - 1) / 2 : 2);
+  c.set(0, strings != nullptr ? DataType::kString : DataType::kInt64, SymShape{rows(c)});
+  c.set(1, DataType::kFloat, SymShape{rows(c), columns > 0 ? SymInt::of(columns) : SymInt()});
+}
+
 void normalizer(NodeContext& c) {
   c.set(0, DataType::kFloat, shapeOf(c, 0));
 }
@@ -126,6 +167,12 @@ void addMlRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMl, "Binarizer", binarizer});
   rules.push_back({kMl, "LinearClassifier", linearClassifier});
   rules.push_back({kMl, "Normalizer", normalizer});
+  rules.push_back({kMl, "Scaler", normalizer});  // float, X's shape
+  rules.push_back({kMl, "LinearRegressor", linearRegressor});
+  rules.push_back({kMl, "SVMRegressor", svmRegressor});
+  rules.push_back({kMl, "SVMClassifier", svmClassifier});
+  rules.push_back({kMl, "TreeEnsembleClassifier", treeEnsembleClassifier});
+  rules.push_back({kMl, "TreeEnsembleRegressor", treeEnsembleRegressor});
 }
 
 }  // namespace whittle::ir::shape

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One-node models of the long-tail op families, built with onnx.helper, with ONNX Runtime's outputs.
 
-usage: long_tail_ort_cases.py FAMILY OUT_DIR      (FAMILY: bitwise, signal, strings, tfidf, ml)
+usage: long_tail_ort_cases.py FAMILY OUT_DIR      (FAMILY: bitwise, signal, strings, tfidf, ml, trees)
 
 Writes one folder per case into OUT_DIR: model.onnx, input_<i>.pb for every graph input (in
 graph order) and output_<i>.pb in the model's output order, computed by ONNX Runtime (CPU,
@@ -176,6 +176,64 @@ def ml(out):
     save_case(out, "LinearClassifier_binary", "LinearClassifier", [("x", x)], 2,
               {"coefficients": coefficients[:4], "intercepts": [0.1], "classlabels_ints": [0, 1],
                "post_transform": "LOGISTIC"}, domain=ML, ml_opset=1)
+    # PROBIT keeps away from p = 0.5, where ONNX Runtime's float erfinv loses its digits.
+    for post in ("NONE", "LOGISTIC", "SOFTMAX", "PROBIT"):
+        for targets in (1, 3):
+            coef = (RNG.standard_normal(4 * targets) * (0.05 if post == "PROBIT" else 1)).astype(np.float32).tolist()
+            save_case(out, f"LinearRegressor_{post}_{targets}", "LinearRegressor",
+                      [("x", (x * 0.5 if post == "PROBIT" else x))], 1,
+                      {"coefficients": coef, "intercepts": ([0.25, 0.75, 0.3][:targets] if post == "PROBIT"
+                                                            else [0.1, -0.2, 0.3][:targets]),
+                       "targets": targets, "post_transform": post}, domain=ML, ml_opset=1)
+    save_case(out, "LinearRegressor_nointercept", "LinearRegressor", [("x", x)], 1,
+              {"coefficients": [1.0, -2.0, 0.5, 0.25]}, domain=ML, ml_opset=1)
+    save_case(out, "Scaler", "Scaler", [("x", x)], 1, {"offset": [0.1, -0.2, 0.3, 0.0], "scale": [2.0, 0.5, -1.0, 3.0]},
+              domain=ML, ml_opset=1)
+    save_case(out, "Scaler_broadcast_int64", "Scaler", [("x", RNG.integers(-5, 5, size=(3, 4)).astype(np.int64))], 1,
+              {"offset": [1.5], "scale": [0.25]}, domain=ML, ml_opset=1)
+    save_case(out, "Scaler_double", "Scaler", [("x", x.astype(np.float64))], 1,
+              {"offset": [0.1, -0.2, 0.3, 0.0], "scale": [2.0, 1.0, 0.5, -1.0]}, domain=ML, ml_opset=1)
+    supports = RNG.standard_normal((5, 4)).astype(np.float32)
+    svm_coef = RNG.standard_normal(5).astype(np.float32).tolist()
+    for kernel in ("LINEAR", "POLY", "RBF", "SIGMOID"):
+        save_case(out, f"SVMRegressor_{kernel}", "SVMRegressor", [("x", x)], 1,
+                  {"kernel_type": kernel, "kernel_params": [0.3, 0.5, 3.0], "support_vectors": supports.ravel().tolist(),
+                   "coefficients": svm_coef, "n_supports": 5, "rho": [0.2]}, domain=ML, ml_opset=1)
+    save_case(out, "SVMRegressor_one_class", "SVMRegressor", [("x", x)], 1,
+              {"kernel_type": "RBF", "kernel_params": [0.3, 0.0, 3.0], "support_vectors": supports.ravel().tolist(),
+               "coefficients": svm_coef, "n_supports": 5, "rho": [0.1], "one_class": 1}, domain=ML, ml_opset=1)
+    save_case(out, "SVMRegressor_linear_form", "SVMRegressor", [("x", x)], 1,
+              {"coefficients": [0.5, -1.0, 0.25, 2.0], "rho": [0.3], "kernel_params": [0.0, 0.0, 0.0]}, domain=ML, ml_opset=1)
+    # SVMClassifier: 3 classes of 2, 1 and 2 support vectors, every kernel, with and without
+    # probabilities; two classes; the linear form.
+    sv = RNG.standard_normal((5, 4)).astype(np.float32).ravel().tolist()
+    svc = {"support_vectors": sv, "vectors_per_class": [2, 1, 2], "kernel_params": [0.4, 0.3, 2.0],
+           "coefficients": RNG.standard_normal(10).astype(np.float32).tolist(), "rho": [0.1, -0.2, 0.05],
+           "classlabels_ints": [3, 4, 5]}
+    for kernel in ("LINEAR", "POLY", "RBF", "SIGMOID"):
+        save_case(out, f"SVMClassifier_{kernel}", "SVMClassifier", [("x", x)], 2, dict(svc, kernel_type=kernel),
+                  domain=ML, ml_opset=1)
+        save_case(out, f"SVMClassifier_{kernel}_proba", "SVMClassifier", [("x", x)], 2,
+                  dict(svc, kernel_type=kernel, prob_a=[-1.5, -2.0, -0.8], prob_b=[0.1, -0.05, 0.2]), domain=ML,
+                  ml_opset=1)
+    save_case(out, "SVMClassifier_softmax_strings", "SVMClassifier", [("x", x)], 2,
+              dict({k: v for k, v in svc.items() if k != "classlabels_ints"}, kernel_type="RBF",
+                   post_transform="SOFTMAX", classlabels_strings=["a", "b", "c"]), domain=ML, ml_opset=1)
+    binary = {"support_vectors": sv[:12], "vectors_per_class": [1, 2], "kernel_params": [0.4, 0.3, 2.0],
+              "coefficients": [0.7, -0.4, -0.3], "rho": [0.15], "classlabels_ints": [0, 1], "kernel_type": "RBF"}
+    save_case(out, "SVMClassifier_binary", "SVMClassifier", [("x", x)], 2, binary, domain=ML, ml_opset=1)
+    save_case(out, "SVMClassifier_binary_proba", "SVMClassifier", [("x", x)], 2,
+              dict(binary, prob_a=[-2.0], prob_b=[0.3]), domain=ML, ml_opset=1)
+    # (Not PROBIT: ONNX Runtime leaves the second column as whatever its buffer held.)
+    for post in ("LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"):
+        save_case(out, f"SVMClassifier_binary_{post}", "SVMClassifier", [("x", x)], 2,
+                  dict(binary, post_transform=post), domain=ML, ml_opset=1)
+    save_case(out, "SVMClassifier_linear", "SVMClassifier", [("x", x)], 2,
+              {"coefficients": RNG.standard_normal(12).astype(np.float32).tolist(), "rho": [0.2],
+               "kernel_params": [0.0, 0.0, 0.0], "classlabels_ints": [7, 8, 9]}, domain=ML, ml_opset=1)
+    save_case(out, "SVMClassifier_linear_binary", "SVMClassifier", [("x", x)], 2,
+              {"coefficients": RNG.standard_normal(8).astype(np.float32).tolist(), "rho": [0.2],
+               "kernel_params": [0.0, 0.0, 0.0], "classlabels_ints": [0, 1]}, domain=ML, ml_opset=1)
     keys = np.array(["a", "b", "c"], dtype=object)
     save_case(out, "LabelEncoder_string_int", "LabelEncoder", [("x", np.array(["a", "c", "z", "b"], dtype=object))], 1,
               {"keys_strings": ["a", "b", "c"], "values_int64s": [5, 6, 7], "default_int64": -9}, domain=ML, ml_opset=4)
@@ -207,9 +265,120 @@ def ml(out):
                       ml_opset=5)
 
 
+def legacy_tree_attrs(prefix, modes, weights, missing=None, values_as_tensor=False, weights_as_tensor=False):
+    """Two trees in the TreeEnsembleClassifier/Regressor layout: tree 0 is three branches deep on
+    features 0, 1 and 2; tree 1 (node ids 0, 5, 7, out of order) is a stump on feature 2. `modes`
+    holds the four branch modes; `weights` the (tree, node, target, weight) rows."""
+    tree_ids = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    node_ids = [0, 1, 2, 3, 4, 5, 6, 0, 7, 5]
+    features = [0, 1, 2, 0, 0, 0, 0, 2, 0, 0]
+    splits = [0.1, -0.3, 0.5, 0, 0, 0, 0, 0.0, 0, 0]
+    node_modes = [modes[0], modes[1], modes[2], "LEAF", "LEAF", "LEAF", "LEAF", modes[3], "LEAF", "LEAF"]
+    true_ids = [1, 3, 5, 0, 0, 0, 0, 5, 0, 0]
+    false_ids = [2, 4, 6, 0, 0, 0, 0, 7, 0, 0]
+    attrs = {"nodes_treeids": tree_ids, "nodes_nodeids": node_ids, "nodes_featureids": features,
+             "nodes_modes": node_modes, "nodes_truenodeids": true_ids, "nodes_falsenodeids": false_ids}
+    if missing is not None:
+        attrs["nodes_missing_value_tracks_true"] = missing
+    if values_as_tensor:
+        attrs["nodes_values_as_tensor"] = numpy_helper.from_array(np.array(splits, np.float32), "v")
+    else:
+        attrs["nodes_values"] = splits
+    attrs[f"{prefix}_treeids"] = [w[0] for w in weights]
+    attrs[f"{prefix}_nodeids"] = [w[1] for w in weights]
+    attrs[f"{prefix}_ids"] = [w[2] for w in weights]
+    if weights_as_tensor:
+        attrs[f"{prefix}_weights_as_tensor"] = numpy_helper.from_array(np.array([w[3] for w in weights], np.float32), "w")
+    else:
+        attrs[f"{prefix}_weights"] = [w[3] for w in weights]
+    return attrs
+
+
+def legacy_trees(out):
+    """TreeEnsembleRegressor and TreeEnsembleClassifier (ai.onnx.ml 1 and 3) over their variants."""
+    x = RNG.standard_normal((12, 3)).astype(np.float32)
+    x[0, 0] = np.nan
+    x[1, 1] = np.nan
+    x[2, 2] = np.nan
+    leq = ["BRANCH_LEQ"] * 4
+    leaves = [(0, 3), (0, 4), (0, 5), (0, 6), (1, 5), (1, 7)]
+    one = [(t, n, 0, w) for (t, n), w in zip(leaves, [0.5, -1.25, 2.0, 0.75, -0.5, 1.5])]
+    two = one + [(t, n, 1, w) for (t, n), w in zip(leaves, [1.0, 0.25, -2.0, 3.0, 0.5, -0.75])]
+    for aggregate in ("SUM", "AVERAGE", "MIN", "MAX"):
+        for targets, weights in ((1, one), (2, two)):
+            attrs = legacy_tree_attrs("target", leq, weights, missing=[1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+            attrs.update(n_targets=targets, aggregate_function=aggregate, base_values=[0.25] * targets)
+            save_case(out, f"TreeRegressor_{aggregate}_{targets}", "TreeEnsembleRegressor", [("x", x)], 1, attrs,
+                      domain=ML, ml_opset=1)
+    for modes in (["BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ"], ["BRANCH_NEQ", "BRANCH_LEQ", "BRANCH_LT",
+                                                                         "BRANCH_GT"]):
+        attrs = legacy_tree_attrs("target", modes, two, missing=[0, 1, 0, 0, 0, 0, 0, 1, 0, 0])
+        attrs.update(n_targets=2)
+        save_case(out, f"TreeRegressor_{modes[0]}", "TreeEnsembleRegressor", [("x", x)], 1, attrs, domain=ML,
+                  ml_opset=1)
+    for post in ("LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"):
+        for targets, weights in ((1, one), (2, two)):
+            attrs = legacy_tree_attrs("target", leq, weights)
+            attrs.update(n_targets=targets, post_transform=post)
+            save_case(out, f"TreeRegressor_{post}_{targets}", "TreeEnsembleRegressor", [("x", x)], 1, attrs,
+                      domain=ML, ml_opset=1)
+    attrs = legacy_tree_attrs("target", leq, [(t, n, 0, w) for (t, n), w in zip(leaves, [0.1, 0.2, 0.05, 0.3, 0.15,
+                                                                                        0.2])])
+    attrs.update(n_targets=1, post_transform="PROBIT")
+    save_case(out, "TreeRegressor_PROBIT", "TreeEnsembleRegressor", [("x", x)], 1, attrs, domain=ML, ml_opset=1)
+    attrs = legacy_tree_attrs("target", leq, two, values_as_tensor=True, weights_as_tensor=True)
+    attrs.update(n_targets=2, base_values_as_tensor=numpy_helper.from_array(np.array([1.0, -1.0], np.float32), "b"))
+    save_case(out, "TreeRegressor_as_tensor", "TreeEnsembleRegressor", [("x", x)], 1, attrs, domain=ML, ml_opset=3)
+    save_case(out, "TreeRegressor_double", "TreeEnsembleRegressor", [("x", x.astype(np.float64))], 1,
+              dict(legacy_tree_attrs("target", leq, two), n_targets=2), domain=ML, ml_opset=1)
+    xi = RNG.integers(-2, 3, size=(12, 3)).astype(np.int64)
+
+    # Classifiers: three classes, then the two-label layouts converters write.
+    three = two + [(t, n, 2, w) for (t, n), w in zip(leaves, [0.2, 0.9, -0.1, 0.4, 1.1, 0.0])]
+    for post in ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO"):
+        attrs = legacy_tree_attrs("class", leq, three, missing=[1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+        attrs.update(classlabels_int64s=[4, 5, 6], post_transform=post)
+        save_case(out, f"TreeClassifier3_{post}", "TreeEnsembleClassifier", [("x", x)], 2, attrs, domain=ML,
+                  ml_opset=1)
+    attrs = legacy_tree_attrs("class", leq, three[:8])  # class 2 never scored; base values fill it
+    attrs.update(classlabels_strings=["a", "b", "c"], base_values=[0.1, -0.2, 0.3])
+    save_case(out, "TreeClassifier3_strings_base", "TreeEnsembleClassifier", [("x", x)], 2, attrs, domain=ML,
+              ml_opset=1)
+    probabilities = [(t, n, 0, w) for (t, n), w in zip(leaves, [0.1, 0.4, 0.2, 0.35, 0.15, 0.3])]
+    attrs = legacy_tree_attrs("class", leq, probabilities)
+    attrs.update(classlabels_int64s=[0, 1])  # all weights positive: label at > 0.5, scores [1 - p, p]
+    save_case(out, "TreeClassifier2_positive", "TreeEnsembleClassifier", [("x", x)], 2, attrs, domain=ML, ml_opset=1)
+    for post, base in (("LOGISTIC", [0.3]), ("NONE", [0.3]), ("NONE", None), ("LOGISTIC", None)):
+        attrs = legacy_tree_attrs("class", leq, one)  # mixed signs: label at > 0
+        attrs.update(classlabels_int64s=[0, 1], post_transform=post)
+        if base:
+            attrs["base_values"] = base
+        save_case(out, f"TreeClassifier2_mixed_{post}_{len(base or [])}", "TreeEnsembleClassifier", [("x", x)], 2,
+                  attrs, domain=ML, ml_opset=1)
+    for base in (None, [0.5, 0.5]):
+        attrs = legacy_tree_attrs("class", leq, two)  # two weight columns
+        attrs.update(classlabels_strings=["no", "yes"])
+        if base:
+            attrs["base_values"] = base
+        save_case(out, f"TreeClassifier2_columns_{len(base or [])}", "TreeEnsembleClassifier", [("x", x)], 2, attrs,
+                  domain=ML, ml_opset=1)
+    attrs = legacy_tree_attrs("class", leq, two)
+    attrs.update(classlabels_int64s=[3, 7])  # ONNX Runtime answers 0 or 1 here, not 3 or 7
+    save_case(out, "TreeClassifier2_columns_int", "TreeEnsembleClassifier", [("x", x)], 2, attrs, domain=ML,
+              ml_opset=1)
+    attrs = legacy_tree_attrs("class", leq, three, values_as_tensor=True, weights_as_tensor=True)
+    attrs.update(classlabels_int64s=[4, 5, 6], base_values_as_tensor=numpy_helper.from_array(np.array([0.5, 0, 0], np.float32), "b"))
+    save_case(out, "TreeClassifier3_as_tensor", "TreeEnsembleClassifier", [("x", x)], 2, attrs, domain=ML, ml_opset=3)
+    save_case(out, "TreeClassifier3_double", "TreeEnsembleClassifier", [("x", x.astype(np.float64))], 2,
+              dict(legacy_tree_attrs("class", leq, three), classlabels_int64s=[4, 5, 6]), domain=ML, ml_opset=1)
+    save_case(out, "TreeClassifier3_int64", "TreeEnsembleClassifier", [("x", xi)], 2,
+              dict(legacy_tree_attrs("class", leq, three), classlabels_int64s=[4, 5, 6]), domain=ML, ml_opset=1)
+
+
 def main():
     family, out = sys.argv[1], sys.argv[2]
-    {"bitwise": bitwise, "signal": signal, "strings": strings, "tfidf": tfidf, "ml": ml}[family](out)
+    {"bitwise": bitwise, "signal": signal, "strings": strings, "tfidf": tfidf, "ml": ml,
+     "trees": legacy_trees}[family](out)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,88 @@ using whittle::testing::runDomainNode;
 using whittle::testing::stringsAttr;
 
 TEST_CASE("ai.onnx.ml ops match ONNX Runtime", "[kernels][ml][ort]") {
-  whittle::testing::checkOrtCases("ml", 21);
+  whittle::testing::checkOrtCases("ml", 55);
+}
+
+TEST_CASE("TreeEnsembleClassifier and TreeEnsembleRegressor match ONNX Runtime", "[kernels][ml][ort]") {
+  whittle::testing::checkOrtCases("trees", 34);
+}
+
+namespace {
+
+/// A stump on feature 0 (x <= 0.5: leaf 1, else leaf 2) in the TreeEnsembleRegressor layout.
+std::vector<ir::Attribute> stump() {
+  return {ir::Attribute::makeInts("nodes_treeids", {0, 0, 0}),
+          ir::Attribute::makeInts("nodes_nodeids", {0, 1, 2}),
+          ir::Attribute::makeInts("nodes_featureids", {0, 0, 0}),
+          stringsAttr("nodes_modes", {"BRANCH_LEQ", "LEAF", "LEAF"}),
+          ir::Attribute::makeFloats("nodes_values", {0.5f, 0, 0}),
+          ir::Attribute::makeInts("nodes_truenodeids", {1, 0, 0}),
+          ir::Attribute::makeInts("nodes_falsenodeids", {2, 0, 0}),
+          ir::Attribute::makeInts("target_treeids", {0, 0}),
+          ir::Attribute::makeInts("target_nodeids", {1, 2}),
+          ir::Attribute::makeInts("target_ids", {0, 0}),
+          ir::Attribute::makeFloats("target_weights", {1, 2})};
+}
+
+}  // namespace
+
+TEST_CASE("TreeEnsembleRegressor refuses bad attributes naming the node", "[kernels][ml]") {
+  const std::string ml = "ai.onnx.ml";
+  ir::Tensor x = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {2, 1}, {0.0f, 1.0f});
+  auto y = runDomainNode(ml, 1, "TreeEnsembleRegressor", {x}, stump());
+  REQUIRE(y.isOk());
+  CHECK((*y)[0].data<float>()[0] == 1.0f);
+  CHECK((*y)[0].data<float>()[1] == 2.0f);
+  auto with = [](size_t i, ir::Attribute a) {
+    auto attrs = stump();
+    attrs[i] = std::move(a);
+    return attrs;
+  };
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x},
+                                     with(3, stringsAttr("nodes_modes", {"BRANCH_LEQ", "LEAF", "BRANCH_ISH"})))),
+             Catch::Contains("TreeEnsembleRegressor 'node'") && Catch::Contains("nodes_modes[2] is 'BRANCH_ISH'"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x},
+                                     with(5, ir::Attribute::makeInts("nodes_truenodeids", {9, 0, 0})))),
+             Catch::Contains("node 0 of tree 0 points at a node not in its tree"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x},
+                                     with(8, ir::Attribute::makeInts("target_nodeids", {1, 7})))),
+             Catch::Contains("target weight 1 names node 7 of tree 0, which is not there"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x},
+                                     with(9, ir::Attribute::makeInts("target_ids", {0, 1})))),
+             Catch::Contains("target_ids holds 1, not below 1"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x},
+                                     with(4, ir::Attribute::makeFloats("nodes_values", {0.5f})))),
+             Catch::Contains("the nodes_* attributes differ in length"));
+  auto dup = with(1, ir::Attribute::makeInts("nodes_nodeids", {0, 1, 1}));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x}, dup)),
+             Catch::Contains("node 1 of tree 0 is given twice"));
+  auto post = stump();
+  post.push_back(ir::Attribute::makeString("post_transform", "TANH"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x}, post)),
+             Catch::Contains("post_transform 'TANH' is not known"));
+  auto aggregate = stump();
+  aggregate.push_back(ir::Attribute::makeString("aggregate_function", "MEDIAN"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {x}, aggregate)),
+             Catch::Contains("aggregate_function 'MEDIAN' is not known"));
+  // A cycle: node 0's false branch is node 1, whose branches both lead back to node 0.
+  auto cycle = stump();
+  cycle[3] = stringsAttr("nodes_modes", {"BRANCH_LEQ", "BRANCH_LEQ", "LEAF"});
+  cycle[5] = ir::Attribute::makeInts("nodes_truenodeids", {2, 0, 0});
+  cycle[6] = ir::Attribute::makeInts("nodes_falsenodeids", {1, 0, 0});
+  ir::Tensor big = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1, 1}, {1.0f});
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {big}, cycle)), Catch::Contains("has a cycle"));
+  ir::Tensor wide = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1, 1}, {1.0f});
+  auto far = with(2, ir::Attribute::makeInts("nodes_featureids", {3, 0, 0}));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleRegressor", {wide}, far)),
+             Catch::Contains("reads feature 3 of 1"));
+  auto classifier = stump();
+  for (auto& a : classifier) {
+    if (a.name.rfind("target_", 0) == 0) a.name = "class_" + a.name.substr(7);
+  }
+  classifier.push_back(ir::Attribute::makeInts("classlabels_int64s", {1}));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "TreeEnsembleClassifier", {x}, classifier, 2)),
+             Catch::Contains("TreeEnsembleClassifier 'node'") && Catch::Contains("at least two class labels"));
 }
 
 TEST_CASE("TreeEnsemble's post transforms follow the spec's numbering", "[kernels][ml]") {
@@ -61,6 +142,42 @@ TEST_CASE("ai.onnx.ml ops refuse bad input naming the node", "[kernels][ml]") {
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "LinearClassifier", {x}, linear, 2)),
              Catch::Contains("LinearClassifier 'node'") &&
                  Catch::Contains("X has 3 features; the coefficients hold 2 per class"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "LinearRegressor", {x},
+                                     {ir::Attribute::makeFloats("coefficients", {1, 2, 3, 4}),
+                                      ir::Attribute::makeInt("targets", 2)})),
+             Catch::Contains("LinearRegressor 'node'") &&
+                 Catch::Contains("X has 3 features; the coefficients hold 2 per target"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "LinearRegressor", {x},
+                                     {ir::Attribute::makeFloats("coefficients", {1, 2, 3}),
+                                      ir::Attribute::makeInt("targets", 2)})),
+             Catch::Contains("do not split into 2 targets"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "Scaler", {x},
+                                     {ir::Attribute::makeFloats("offset", {1, 2}),
+                                      ir::Attribute::makeFloats("scale", {1, 2})})),
+             Catch::Contains("Scaler 'node'") && Catch::Contains("offset holds 2 values for 3 columns"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "Scaler", {x},
+                                     {ir::Attribute::makeFloats("offset", {1}),
+                                      ir::Attribute::makeFloats("scale", {1, 2, 3})})),
+             Catch::Contains("offset and scale differ in length (1 and 3)"));
+  std::vector<ir::Attribute> svm = {ir::Attribute::makeFloats("coefficients", {1, 2}),
+                                    ir::Attribute::makeFloats("support_vectors", {1, 2, 3, 4, 5, 6, 7, 8}),
+                                    ir::Attribute::makeInt("n_supports", 2), ir::Attribute::makeFloats("rho", {0})};
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMRegressor", {x}, svm)),
+             Catch::Contains("SVMRegressor 'node'") && Catch::Contains("X has 3 features; the model has 4"));
+  std::vector<ir::Attribute> svc = {ir::Attribute::makeFloats("coefficients", {1, 2, 3}),
+                                    ir::Attribute::makeFloats("support_vectors", {1, 2, 3, 4, 5, 6, 7, 8, 9}),
+                                    ir::Attribute::makeInts("vectors_per_class", {1, 2}),
+                                    ir::Attribute::makeFloats("rho", {0}),
+                                    ir::Attribute::makeInts("classlabels_ints", {0, 1, 2})};
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMClassifier", {x}, svc, 2)),
+             Catch::Contains("SVMClassifier 'node'") && Catch::Contains("vectors_per_class has 2 counts for 3 classes"));
+  svc[4] = ir::Attribute::makeInts("classlabels_ints", {0, 1});
+  svc.push_back(ir::Attribute::makeFloats("prob_a", {1}));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMClassifier", {x}, svc, 2)),
+             Catch::Contains("prob_a and prob_b differ in length"));
+  svm.push_back(ir::Attribute::makeString("kernel_type", "CUBIC"));
+  CHECK_THAT(failureOf(runDomainNode(ml, 1, "SVMRegressor", {x}, svm)),
+             Catch::Contains("SVMRegressor 'node'") && Catch::Contains("kernel_type 'CUBIC' is not"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "Normalizer", {x}, {ir::Attribute::makeString("norm", "L3")})),
              Catch::Contains("norm must be MAX, L1 or L2"));
   CHECK_THAT(failureOf(runDomainNode(ml, 1, "ArrayFeatureExtractor",

@@ -1,0 +1,408 @@
+// TreeEnsembleClassifier and TreeEnsembleRegressor (ai.onnx.ml opsets 1 and 3; 3 adds the
+// *_as_tensor attributes): the tree models sklearn, LightGBM and XGBoost convert to. The
+// nodes are flattened once into one array (children as indexes, each leaf's weights as a range
+// of one weight array) and each row walks it reading X in its own dtype. Scores accumulate in
+// the dtype ONNX Runtime uses for them (float, double for a double X) so that a label decided
+// by a threshold agrees with it. Where the spec is vague the kernel does what ONNX Runtime
+// 1.32 does (checked in tests/kernels/cpu/ml_test.cpp against it):
+//  - a tree's root is the first node of each run of nodes with one tree id;
+//  - a one-target regressor applies PROBIT only (ONNX Runtime ignores the other post
+//    transforms for one target) and adds base_values[0] when there is one;
+//  - a two-label classifier whose weights name one class (sklearn's and LightGBM's binary
+//    models) has one score s per row: the label is the second one when s > 0.5 (all weights
+//    non-negative: a probability) or s > 0, and the scores are [1 - s, s], or with LOGISTIC
+//    [σ(-s), σ(s)], or else [-s, s];
+//  - a two-label classifier with two weight columns decides the label from the second score
+//    alone (> 0: the label 1 — ONNX Runtime's literal 1, not the second label — for int64
+//    labels, the second string for string labels).
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "cpu/families.h"
+#include "cpu/ml_common.h"
+#include "cpu/value_io.h"
+
+namespace whittle::runtime::cpu {
+namespace {
+
+using namespace ml;
+using KernelPtr = Expected<std::unique_ptr<Kernel>>;
+
+enum class Aggregate { kAverage, kSum, kMin, kMax };
+
+struct FlatNode {
+  double split = 0;
+  int64_t feature = 0;
+  int32_t trueNode = -1, falseNode = -1;  // indexes into nodes
+  int32_t weightBegin = 0, weightEnd = 0;  // into weightTarget / weightValue
+  NodeMode mode = NodeMode::kLeaf;
+  bool missingTrue = false;
+};
+
+/// The parsed trees of either op. `targets` is n_targets (regressor) or the label count.
+struct Trees {
+  std::vector<FlatNode> nodes;
+  std::vector<int32_t> roots;
+  std::vector<int64_t> weightTarget;
+  std::vector<double> weightValue;
+  std::vector<double> base;
+  int64_t targets = 0, maxFeature = -1;
+  Aggregate aggregate = Aggregate::kSum;
+  PostTransform post = PostTransform::kNone;
+};
+
+/// `name` as floats, or `name`_as_tensor (opset 3) as doubles; both is an error.
+Expected<std::vector<double>> floatsOrTensor(const KernelCreateInfo& info, const std::string& name) {
+  const ir::Node& n = info.node;
+  const ir::Attribute* t = n.findAttribute(name + "_as_tensor");
+  std::vector<double> v;
+  if (t != nullptr) {
+    if (n.hasAttribute(name)) return info.error("both " + name + " and " + name + "_as_tensor are set");
+    if (t->kind != ir::Attribute::Kind::kTensor || !ir::isFloatingPoint(t->t.dtype()))
+      return info.error(name + "_as_tensor must be a float or double tensor");
+    for (int64_t i = 0; i < t->t.numel(); ++i) v.push_back(t->t.valueAsDouble(i));
+    return v;
+  }
+  for (float f : n.attrFloats(name)) v.push_back(f);
+  return v;
+}
+
+std::optional<NodeMode> nodeModeByName(const std::string& s) {
+  static const std::map<std::string, NodeMode, std::less<>> kModes = {
+      {"BRANCH_LEQ", NodeMode::kLeq}, {"BRANCH_LT", NodeMode::kLt}, {"BRANCH_GTE", NodeMode::kGte},
+      {"BRANCH_GT", NodeMode::kGt},   {"BRANCH_EQ", NodeMode::kEq}, {"BRANCH_NEQ", NodeMode::kNeq},
+      {"LEAF", NodeMode::kLeaf}};
+  auto it = kModes.find(s);
+  return it == kModes.end() ? std::nullopt : std::optional(it->second);
+}
+
+/// Reads the nodes_* attributes and the weights (`prefix` class or target) into `trees`.
+Status readTrees(const KernelCreateInfo& info, const std::string& prefix, Trees& trees) {
+  const ir::Node& n = info.node;
+  for (const std::string& required : {std::string("nodes_treeids"), std::string("nodes_nodeids"),
+                                      std::string("nodes_featureids"), std::string("nodes_modes"),
+                                      std::string("nodes_truenodeids"), std::string("nodes_falsenodeids")}) {
+    if (!n.hasAttribute(required)) return info.error("attribute '" + required + "' is required");
+  }
+  std::vector<int64_t> treeIds = n.attrInts("nodes_treeids"), nodeIds = n.attrInts("nodes_nodeids");
+  std::vector<int64_t> features = n.attrInts("nodes_featureids"), trueIds = n.attrInts("nodes_truenodeids");
+  std::vector<int64_t> falseIds = n.attrInts("nodes_falsenodeids");
+  std::vector<int64_t> missing = n.attrInts("nodes_missing_value_tracks_true");
+  const std::vector<std::string>& modes = n.findAttribute("nodes_modes")->strings;
+  WH_ASSIGN_OR_RETURN(std::vector<double> splits, floatsOrTensor(info, "nodes_values"));
+  size_t count = treeIds.size();
+  if (splits.empty()) splits.resize(count, 0.0);  // a model of leaves only needs none
+  for (size_t size : {nodeIds.size(), features.size(), trueIds.size(), falseIds.size(), modes.size(), splits.size()}) {
+    if (size != count) return info.error("the nodes_* attributes differ in length");
+  }
+  if (!missing.empty() && missing.size() != count) return info.error("the nodes_* attributes differ in length");
+  if (count == 0) return info.error("the ensemble has no nodes");
+  if (count > static_cast<size_t>(std::numeric_limits<int32_t>::max())) return info.error("too many nodes");
+  std::map<std::pair<int64_t, int64_t>, int32_t> index;
+  trees.nodes.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    FlatNode& node = trees.nodes[i];
+    auto mode = nodeModeByName(modes[i]);
+    if (!mode) return info.error("nodes_modes[" + std::to_string(i) + "] is '" + modes[i] + "', not a known mode");
+    node.mode = *mode;
+    node.split = splits[i];
+    node.feature = features[i];
+    node.missingTrue = !missing.empty() && missing[i] == 1;
+    if (node.mode != NodeMode::kLeaf) {
+      if (node.feature < 0) return info.error("nodes_featureids[" + std::to_string(i) + "] is negative");
+      trees.maxFeature = std::max(trees.maxFeature, node.feature);
+    }
+    if (!index.emplace(std::pair(treeIds[i], nodeIds[i]), static_cast<int32_t>(i)).second) {
+      return info.error("node " + std::to_string(nodeIds[i]) + " of tree " + std::to_string(treeIds[i]) +
+                        " is given twice");
+    }
+    if (i == 0 || treeIds[i] != treeIds[i - 1]) trees.roots.push_back(static_cast<int32_t>(i));
+  }
+  auto find = [&](int64_t tree, int64_t node) -> int32_t {
+    auto it = index.find({tree, node});
+    return it == index.end() ? -1 : it->second;
+  };
+  for (size_t i = 0; i < count; ++i) {
+    FlatNode& node = trees.nodes[i];
+    if (node.mode == NodeMode::kLeaf) continue;
+    node.trueNode = find(treeIds[i], trueIds[i]);
+    node.falseNode = find(treeIds[i], falseIds[i]);
+    if (node.trueNode < 0 || node.falseNode < 0 || node.trueNode == static_cast<int32_t>(i) ||
+        node.falseNode == static_cast<int32_t>(i)) {
+      return info.error("node " + std::to_string(nodeIds[i]) + " of tree " + std::to_string(treeIds[i]) +
+                        " points at a node not in its tree (or at itself)");
+    }
+  }
+  // The weights, grouped by node in the order given.
+  std::vector<int64_t> wTargets = n.attrInts(prefix + "_ids"), wNodes = n.attrInts(prefix + "_nodeids");
+  std::vector<int64_t> wTrees = n.attrInts(prefix + "_treeids");
+  WH_ASSIGN_OR_RETURN(std::vector<double> wValues, floatsOrTensor(info, prefix + "_weights"));
+  if (wNodes.size() != wTargets.size() || wTrees.size() != wTargets.size() || wValues.size() != wTargets.size()) {
+    return info.error("the " + prefix + "_* attributes differ in length");
+  }
+  std::vector<std::vector<size_t>> perNode(count);
+  for (size_t k = 0; k < wTargets.size(); ++k) {
+    int32_t at = find(wTrees[k], wNodes[k]);
+    if (at < 0) {
+      return info.error(prefix + " weight " + std::to_string(k) + " names node " + std::to_string(wNodes[k]) +
+                        " of tree " + std::to_string(wTrees[k]) + ", which is not there");
+    }
+    if (wTargets[k] < 0 || wTargets[k] >= trees.targets) {
+      return info.error(prefix + "_ids holds " + std::to_string(wTargets[k]) + ", not below " +
+                        std::to_string(trees.targets));
+    }
+    perNode[static_cast<size_t>(at)].push_back(k);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    trees.nodes[i].weightBegin = static_cast<int32_t>(trees.weightTarget.size());
+    for (size_t k : perNode[i]) {
+      trees.weightTarget.push_back(wTargets[k]);
+      trees.weightValue.push_back(wValues[k]);
+    }
+    trees.nodes[i].weightEnd = static_cast<int32_t>(trees.weightTarget.size());
+  }
+  WH_ASSIGN_OR_RETURN(trees.base, floatsOrTensor(info, "base_values"));
+  WH_ASSIGN_OR_RETURN(trees.post, readPostTransform(info));
+  return Status::ok();
+}
+
+/// The leaf row `x` reaches from `root`; -1 when the walk does not end (a cycle).
+template <typename T>
+int32_t walk(const Trees& trees, int32_t root, const T* x) {
+  const FlatNode* nodes = trees.nodes.data();
+  int32_t at = root;
+  for (size_t step = 0; step <= trees.nodes.size(); ++step) {
+    const FlatNode& node = nodes[at];
+    if (node.mode == NodeMode::kLeaf) return at;
+    auto v = static_cast<double>(x[node.feature]);
+    at = compareSplit(node.mode, v, node.split, node.missingTrue) ? node.trueNode : node.falseNode;
+  }
+  return -1;
+}
+
+/// Sums (or takes the min/max of) the weights of the leaves row `x` reaches, per target.
+template <typename T, typename Acc>
+Status accumulate(const KernelContext& ctx, const Trees& trees, const T* x, std::vector<Acc>& score,
+                  std::vector<uint8_t>& has) {
+  std::fill(score.begin(), score.end(), Acc(0));
+  std::fill(has.begin(), has.end(), uint8_t{0});
+  for (int32_t root : trees.roots) {
+    int32_t leaf = walk(trees, root, x);
+    if (leaf < 0) return ctx.error("the tree at node " + std::to_string(root) + " has a cycle");
+    const FlatNode& node = trees.nodes[static_cast<size_t>(leaf)];
+    for (int32_t k = node.weightBegin; k < node.weightEnd; ++k) {
+      auto t = static_cast<size_t>(trees.weightTarget[static_cast<size_t>(k)]);
+      auto w = static_cast<Acc>(trees.weightValue[static_cast<size_t>(k)]);
+      switch (trees.aggregate) {
+        case Aggregate::kAverage:
+        case Aggregate::kSum:
+          score[t] += w;
+          break;
+        case Aggregate::kMin:
+          score[t] = has[t] != 0 && score[t] <= w ? score[t] : w;
+          break;
+        case Aggregate::kMax:
+          score[t] = has[t] != 0 && score[t] >= w ? score[t] : w;
+          break;
+      }
+      has[t] = 1;
+    }
+  }
+  return Status::ok();
+}
+
+/// Calls fn(const T* x, rows, columns, Acc{}) with X read in its dtype; Acc is the score dtype.
+template <typename Fn>
+Status withInput(const KernelContext& ctx, const Trees& trees, Fn&& fn) {
+  const ir::Tensor& x = ctx.input(0);
+  WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+  auto [rows, columns] = rc;
+  if (trees.maxFeature >= columns) {
+    return ctx.error("a node reads feature " + std::to_string(trees.maxFeature) + " of " + std::to_string(columns));
+  }
+  switch (x.dtype()) {
+    case ir::DataType::kFloat:
+      return fn(x.data<float>(), rows, columns, float{});
+    case ir::DataType::kDouble:
+      return fn(x.data<double>(), rows, columns, double{});
+    case ir::DataType::kInt64:
+      return fn(x.data<int64_t>(), rows, columns, float{});
+    case ir::DataType::kInt32:
+      return fn(x.data<int32_t>(), rows, columns, float{});
+    default:
+      return ctx.error("X has dtype " + dtypeName(x.dtype()) + "; float, double, int64 and int32 are supported");
+  }
+}
+
+// ---- TreeEnsembleRegressor ----
+
+KernelPtr makeTreeEnsembleRegressor(const KernelCreateInfo& info) {
+  auto trees = std::make_shared<Trees>();
+  trees->targets = info.node.attrInt("n_targets", 1);
+  if (trees->targets < 1) return info.error("n_targets must be positive");
+  std::string aggregate = info.node.attrString("aggregate_function", "SUM");
+  static const std::map<std::string, Aggregate, std::less<>> kAggregates = {
+      {"AVERAGE", Aggregate::kAverage}, {"SUM", Aggregate::kSum}, {"MIN", Aggregate::kMin}, {"MAX", Aggregate::kMax}};
+  auto it = kAggregates.find(aggregate);
+  if (it == kAggregates.end()) return info.error("aggregate_function '" + aggregate + "' is not known");
+  trees->aggregate = it->second;
+  WH_RETURN_IF_ERROR(readTrees(info, "target", *trees));
+  auto targets = static_cast<size_t>(trees->targets);
+  if (!trees->base.empty() && trees->base.size() != targets && !(targets == 1 && trees->base.size() == 1)) {
+    return info.error("base_values holds " + std::to_string(trees->base.size()) + " values for " +
+                      std::to_string(targets) + " targets");
+  }
+  return makeFunctionKernel([trees](KernelContext& ctx) -> Status {
+    const Trees& t = *trees;
+    return withInput(ctx, t, [&](const auto* x, int64_t rows, int64_t columns, auto acc) -> Status {
+      using Acc = decltype(acc);
+      ir::Tensor& y = ctx.allocateOutput(0, ir::DataType::kFloat, {rows, t.targets});  // float for any X
+      std::vector<Acc> score(static_cast<size_t>(t.targets));
+      std::vector<uint8_t> has(score.size());
+      std::vector<double> out(score.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        WH_RETURN_IF_ERROR(accumulate(ctx, t, x + r * columns, score, has));
+        for (size_t k = 0; k < score.size(); ++k) {
+          Acc v = score[k];
+          if (t.aggregate == Aggregate::kAverage) v /= static_cast<Acc>(t.roots.size());
+          if ((t.aggregate == Aggregate::kMin || t.aggregate == Aggregate::kMax) && has[k] == 0) v = 0;
+          if (!t.base.empty()) v += static_cast<Acc>(t.base[k]);
+          out[k] = static_cast<double>(v);
+        }
+        // One target: ONNX Runtime applies PROBIT and no other transform.
+        if (t.targets > 1 || t.post == PostTransform::kProbit) postTransform(t.post, out.data(), t.targets);
+        for (size_t k = 0; k < out.size(); ++k) storeDouble(y, r * t.targets + static_cast<int64_t>(k), out[k]);
+      }
+      return Status::ok();
+    });
+  });
+}
+
+// ---- TreeEnsembleClassifier ----
+
+struct ClassifierConfig {
+  Trees trees;
+  std::vector<int64_t> intLabels;
+  std::vector<std::string> stringLabels;
+  bool binaryCase = false;   // two labels, weights for one class id only
+  bool allPositive = true;   // no negative class weight
+};
+
+/// One row's label index (into the labels; for int64 labels with two weight columns, the
+/// label value itself is 0 or 1, see the file comment) and its scores, as ONNX Runtime does.
+struct ClassifierRow {
+  int64_t label = 0;
+  bool literalLabel = false;  // `label` is the label value, not an index
+};
+
+template <typename Acc>
+ClassifierRow finishClassifierRow(const ClassifierConfig& c, std::vector<Acc>& s, std::vector<uint8_t>& has,
+                                  double* z) {
+  const Trees& t = c.trees;
+  auto labels = static_cast<size_t>(t.targets);
+  ClassifierRow row;
+  if (labels > 2) {
+    for (size_t k = 0; k < t.base.size() && k < labels; ++k) {
+      s[k] = has[k] != 0 ? s[k] + static_cast<Acc>(t.base[k]) : static_cast<Acc>(t.base[k]);
+      has[k] = 1;
+    }
+    int64_t best = -1;
+    for (size_t k = 0; k < labels; ++k) {
+      if (has[k] != 0 && (best < 0 || s[k] > s[static_cast<size_t>(best)])) best = static_cast<int64_t>(k);
+    }
+    row.label = std::max<int64_t>(best, 0);
+    for (size_t k = 0; k < labels; ++k) z[k] = static_cast<double>(s[k]);
+    postTransform(t.post, z, t.targets);
+    return row;
+  }
+  // Two labels.
+  bool single = false;  // one score column
+  int mode = -1;        // how the second column is made from one score
+  if (t.base.size() == 2) {
+    if (has[1] != 0) {
+      s[1] = static_cast<Acc>(t.base[1]) + s[0];
+      s[0] = -s[1];
+    } else {
+      s[1] += static_cast<Acc>(t.base[1]);
+      s[0] += static_cast<Acc>(t.base[0]);
+    }
+  } else if (t.base.size() == 1) {
+    s[0] += static_cast<Acc>(t.base[0]);
+    single = has[1] == 0;
+  } else if (t.base.empty()) {
+    mode = 3;
+    single = has[1] == 0;
+  }
+  Acc positive = !single && has[1] != 0 ? s[1] : (has[0] != 0 ? s[0] : Acc(0));
+  if (c.binaryCase) {
+    bool second = c.allPositive ? positive > Acc(0.5) : positive > Acc(0);
+    mode = c.allPositive ? (second ? 0 : 1) : (second ? 2 : 3);
+    row.label = second ? 1 : 0;
+  } else {
+    row.label = positive > 0 ? 1 : 0;
+    row.literalLabel = !c.intLabels.empty();
+  }
+  if (!single) {
+    z[0] = static_cast<double>(s[0]);
+    z[1] = static_cast<double>(s[1]);
+    postTransform(t.post, z, 2);
+    return row;
+  }
+  widenBinaryScore(t.post, mode, static_cast<double>(s[0]), z);
+  return row;
+}
+
+KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
+  const ir::Node& n = info.node;
+  auto c = std::make_shared<ClassifierConfig>();
+  c->intLabels = n.attrInts("classlabels_int64s");
+  if (const ir::Attribute* a = n.findAttribute("classlabels_strings")) c->stringLabels = a->strings;
+  if (c->intLabels.empty() == c->stringLabels.empty()) {
+    return info.error("exactly one of classlabels_int64s and classlabels_strings is required");
+  }
+  c->trees.targets = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
+  if (c->trees.targets < 2) return info.error("a classifier needs at least two class labels");
+  WH_RETURN_IF_ERROR(readTrees(info, "class", c->trees));
+  std::set<int64_t> weightClasses(c->trees.weightTarget.begin(), c->trees.weightTarget.end());
+  c->binaryCase = c->trees.targets == 2 && weightClasses.size() == 1;
+  for (double w : c->trees.weightValue) c->allPositive = c->allPositive && w >= 0;
+  if (c->trees.base.size() > static_cast<size_t>(c->trees.targets)) {
+    return info.error("base_values holds " + std::to_string(c->trees.base.size()) + " values for " +
+                      std::to_string(c->trees.targets) + " classes");
+  }
+  return makeFunctionKernel([c](KernelContext& ctx) -> Status {
+    const Trees& t = c->trees;
+    return withInput(ctx, t, [&](const auto* x, int64_t rows, int64_t columns, auto acc) -> Status {
+      using Acc = decltype(acc);
+      LabelOutput labels(ctx, rows, c->intLabels, c->stringLabels);
+      ir::Tensor& z = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, t.targets});
+      auto* zOut = z.mutableData<float>();
+      std::vector<Acc> score(static_cast<size_t>(t.targets));
+      std::vector<uint8_t> has(score.size());
+      std::vector<double> zRow(score.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        WH_RETURN_IF_ERROR(accumulate(ctx, t, x + r * columns, score, has));
+        ClassifierRow row = finishClassifierRow(*c, score, has, zRow.data());
+        for (size_t k = 0; k < zRow.size(); ++k) zOut[r * t.targets + static_cast<int64_t>(k)] = static_cast<float>(zRow[k]);
+        if (row.literalLabel) {
+          labels.setValue(r, row.label);
+        } else {
+          labels.set(r, static_cast<size_t>(row.label));
+        }
+      }
+      labels.finish();
+      return Status::ok();
+    });
+  });
+}
+
+}  // namespace
+
+void registerMlTreeKernels(KernelRegistry& r) {
+  // Opset 3 adds the *_as_tensor attributes, which one kernel reads.
+  r.add("ai.onnx.ml", "TreeEnsembleClassifier", 1, makeTreeEnsembleClassifier);
+  r.add("ai.onnx.ml", "TreeEnsembleRegressor", 1, makeTreeEnsembleRegressor);
+}
+
+}  // namespace whittle::runtime::cpu
