@@ -661,6 +661,7 @@ void registerTransformerKernels(KernelRegistry& r) {
   r.add(ms, "RotaryEmbedding", 1, createRotaryEmbedding);
   r.add(ms, "EmbedLayerNormalization", 1, createEmbedLayerNorm);
   transformer::registerAttentionKernels(r);
+  registerFusedAttentionKernels(r);
 }
 
 }  // namespace whittle::runtime::cpu

@@ -24,3 +24,10 @@ Status sgemm(const KernelContext& ctx, bool transA, bool transB, int64_t m, int6
 void registerAttentionKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu::transformer
+
+namespace whittle::runtime::cpu {
+
+/// com.whittle.internal FusedAttention (kernels/cpu/fused_attention.cpp).
+void registerFusedAttentionKernels(KernelRegistry& registry);
+
+}  // namespace whittle::runtime::cpu

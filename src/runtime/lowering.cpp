@@ -749,6 +749,7 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   ir::flushSubnormalConstants(graph);
   fuseHardSwishChains(graph, keep);
   fuseGeluChains(graph, keep);
+  fuseAttentionChains(graph, keep);
   lowerChannelGathers(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());

@@ -87,6 +87,12 @@ int64_t bypassIdentities(ir::Graph& graph, const std::vector<std::string>& keep 
 /// Erf term; Mul operands in either order), becomes one Gelu node (approximate "none") on x,
 /// which the epilogue fusion takes into a Conv before it. Returns the chains replaced.
 int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step T (src/runtime/lower_attention.cpp): MatMul(Softmax(Add(Mul(MatMul(q, Transpose(k)), c), mask)), v),
+/// attention as exporters write it out (the Mul or a Div by a scalar c, the Add of an additive mask
+/// and the Transpose optional), becomes com.whittle.internal FusedAttention(q, k, v, mask?) with
+/// scale, divide and k_transposed: the scores stay in cache, a block of query rows at a time, and
+/// keys the mask rules out are skipped. Returns the chains fused.
+int64_t fuseAttentionChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
 /// Step F of lowerForCpu (src/runtime/lower_float16.cpp): float16 is computed in float32. Every
 /// node of a list of float-generic ops (convolutions, MatMul/Gemm, activations, elementwise
 /// math, pools, normalizations, reductions, data movement) that reads or writes float16 has
@@ -135,6 +141,8 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 /// H. fuseHardSwishChains().
 ///
 /// G. fuseGeluChains().
+///
+/// T. fuseAttentionChains().
 ///
 /// S. lowerChannelGathers().
 ///
