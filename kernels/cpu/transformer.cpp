@@ -662,6 +662,8 @@ void registerTransformerKernels(KernelRegistry& r) {
   r.add(ms, "EmbedLayerNormalization", 1, createEmbedLayerNorm);
   transformer::registerAttentionKernels(r);
   registerFusedAttentionKernels(r);
+  registerSwishMulKernels(r);
+  registerRmsNormKernels(r);
 }
 
 }  // namespace whittle::runtime::cpu

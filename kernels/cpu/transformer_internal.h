@@ -30,4 +30,18 @@ namespace whittle::runtime::cpu {
 /// com.whittle.internal FusedAttention (kernels/cpu/fused_attention.cpp).
 void registerFusedAttentionKernels(KernelRegistry& registry);
 
+/// com.whittle.internal RmsNorm (kernels/cpu/rms_norm.cpp).
+void registerRmsNormKernels(KernelRegistry& registry);
+
+/// RMSNorm of `rows` rows of n floats in double, rounded once (w read at i * wStride): the scalar
+/// reference of RmsNorm.
+void rmsNormReference(const float* x, const float* w, int64_t wStride, float epsilon, int64_t rows, int64_t n, float* y);
+
+/// com.whittle.internal SwishMul (kernels/cpu/swish_mul.cpp).
+void registerSwishMulKernels(KernelRegistry& registry);
+
+/// (x * sigmoid(x)) * u over n floats (u null: x * sigmoid(x)) in double, rounded once: the
+/// scalar reference of SwishMul.
+void swishMulReference(const float* x, const float* u, float* y, int64_t n);
+
 }  // namespace whittle::runtime::cpu
