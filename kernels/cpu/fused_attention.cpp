@@ -28,8 +28,13 @@ namespace whittle::runtime::cpu {
 
 namespace {
 
-/// exp(x - max) / sum in place over n floats, as the Softmax reference computes it.
-void softmaxRowScalar(float* row, int64_t n) {
+float kAt(const AttentionParams& p, const float* k, int64_t t, int64_t d) {
+  return p.kTransposed ? k[d * p.total + t] : k[t * p.head + d];
+}
+
+}  // namespace
+
+void transformer::softmaxRowScalar(float* row, int64_t n) {
   float mx = row[0];
   for (int64_t t = 1; t < n; ++t) mx = std::max(mx, row[t]);
   float sum = 0.f;
@@ -40,12 +45,6 @@ void softmaxRowScalar(float* row, int64_t n) {
   const float inv = 1.f / sum;
   for (int64_t t = 0; t < n; ++t) row[t] *= inv;
 }
-
-float kAt(const AttentionParams& p, const float* k, int64_t t, int64_t d) {
-  return p.kTransposed ? k[d * p.total + t] : k[t * p.head + d];
-}
-
-}  // namespace
 
 void attentionSliceReference(const AttentionParams& p, const AttentionSlice& s) {
   const int64_t S = p.seq, T = p.total, D = p.head, Dv = p.valueHead;
@@ -58,7 +57,7 @@ void attentionSliceReference(const AttentionParams& p, const AttentionSlice& s) 
       if (s.mask != nullptr) acc += s.mask[i * s.maskRowStride + t * s.maskColStride];
       row[static_cast<size_t>(t)] = acc;
     }
-    softmaxRowScalar(row.data(), T);
+    transformer::softmaxRowScalar(row.data(), T);
     float* y = s.y + i * s.yRowStride;
     for (int64_t j = 0; j < Dv; ++j) {
       float acc = 0.f;

@@ -20,6 +20,10 @@ Status requireFloat(const KernelContext& ctx, const ir::Tensor& t, const std::st
 Status sgemm(const KernelContext& ctx, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+/// Softmax of one row of n floats in place with libm's exp in float (max, exp, sum, times the
+/// reciprocal): the scalar softmax of the attention kernels (kernels/cpu/fused_attention.cpp).
+void softmaxRowScalar(float* row, int64_t n);
+
 /// Attention and MultiHeadAttention (kernels/cpu/transformer_attention.cpp).
 void registerAttentionKernels(KernelRegistry& registry);
 

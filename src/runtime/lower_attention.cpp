@@ -32,10 +32,6 @@ std::optional<size_t> rankOf(const ir::Value* v) {
   return dims->size();
 }
 
-bool isOp(const ir::Node* n, const char* op) {
-  return n != nullptr && n->domain().empty() && n->opType() == op;
-}
-
 /// Whether `t` = Transpose(k) swaps the last two of k's known rank and nothing else.
 bool swapsLastTwo(const ir::Node& t) {
   auto r = rankOf(t.input(0));
@@ -65,18 +61,18 @@ std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
   Chain c;
   // p = Softmax(x) read once, as the left operand of the second MatMul.
   ir::Node* second = soleReader(softmax->output(0), pinned);
-  if (!isOp(second, "MatMul") || second->input(0) != softmax->output(0) || second->input(1) == softmax->output(0)) {
+  if (!isDefaultOp(second, "MatMul") || second->input(0) != softmax->output(0) || second->input(1) == softmax->output(0)) {
     return std::nullopt;
   }
   c.v = second->input(1);
   std::vector<ir::Node*> back = {second, softmax};
   ir::Value* x = softmax->input(0);
   ir::Node* n = x->producer();
-  if (isOp(n, "Add") && soleReader(x, pinned) == softmax && n->numInputs() == 2) {
+  if (isDefaultOp(n, "Add") && soleReader(x, pinned) == softmax && n->numInputs() == 2) {
     // The scores are the operand a MatMul (through an optional scale) produced.
     for (size_t i = 0; i < 2 && c.mask == nullptr; ++i) {
       ir::Node* p = n->input(i)->producer();
-      if (isOp(p, "MatMul") || isOp(p, "Mul") || isOp(p, "Div")) {
+      if (isDefaultOp(p, "MatMul") || isDefaultOp(p, "Mul") || isDefaultOp(p, "Div")) {
         c.mask = n->input(1 - i);
         x = n->input(i);
       }
@@ -85,14 +81,14 @@ std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
     back.push_back(n);
     n = x->producer();
   }
-  if ((isOp(n, "Mul") || isOp(n, "Div")) && soleReader(x, pinned) == back.back() && n->numInputs() == 2) {
+  if ((isDefaultOp(n, "Mul") || isDefaultOp(n, "Div")) && soleReader(x, pinned) == back.back() && n->numInputs() == 2) {
     ir::Value* scores = nullptr;
     for (size_t i = 0; i < 2 && scores == nullptr; ++i) {
       if (n->opType() == "Div" && i == 1) break;
       ir::Value* constant = n->input(1 - i);
       auto value = ir::scalarConstant(constant, kSession);
       auto cr = rankOf(constant);
-      if (value && cr && *cr <= 1 && std::isfinite(*value) && *value != 0 && isOp(n->input(i)->producer(), "MatMul") &&
+      if (value && cr && *cr <= 1 && std::isfinite(*value) && *value != 0 && isDefaultOp(n->input(i)->producer(), "MatMul") &&
           constant->dtype() == ir::DataType::kFloat) {
         scores = n->input(i);
         c.scale = static_cast<float>(*value);
@@ -104,11 +100,11 @@ std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
     x = scores;
     n = x->producer();
   }
-  if (!isOp(n, "MatMul") || soleReader(x, pinned) != back.back()) return std::nullopt;
+  if (!isDefaultOp(n, "MatMul") || soleReader(x, pinned) != back.back()) return std::nullopt;
   back.push_back(n);
   c.q = n->input(0);
   c.k = n->input(1);
-  if (ir::Node* t = c.k->producer(); isOp(t, "Transpose") && soleReader(c.k, pinned) == n && swapsLastTwo(*t)) {
+  if (ir::Node* t = c.k->producer(); isDefaultOp(t, "Transpose") && soleReader(c.k, pinned) == n && swapsLastTwo(*t)) {
     c.k = t->input(0);
     c.kTransposed = false;
     back.push_back(t);
@@ -134,7 +130,7 @@ int64_t fuseAttentionChains(ir::Graph& graph, const std::vector<std::string>& ke
   // Each chain holds one Softmax and erases no other: the Softmaxes, collected first, stay valid.
   std::vector<ir::Node*> softmaxes;
   for (ir::Node* n : graph.nodes()) {
-    if (isOp(n, "Softmax") && n->numInputs() == 1 && n->numOutputs() == 1) softmaxes.push_back(n);
+    if (isDefaultOp(n, "Softmax") && n->numInputs() == 1 && n->numOutputs() == 1) softmaxes.push_back(n);
   }
   int64_t count = 0;
   for (ir::Node* softmax : softmaxes) {

@@ -37,6 +37,11 @@ inline ir::Node* soleReader(const ir::Value* v, const Pins& pinned) {
   return use->user;
 }
 
+/// Whether `n` (may be null) is a default-domain `op`.
+inline bool isDefaultOp(const ir::Node* n, const char* op) {
+  return n != nullptr && n->domain().empty() && n->opType() == op;
+}
+
 inline bool isFloat32(const ir::Value* v) {
   return v != nullptr && v->dtype() == ir::DataType::kFloat;
 }

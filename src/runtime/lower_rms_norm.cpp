@@ -24,10 +24,6 @@ namespace {
 
 constexpr ir::ConstantScope kSession = ir::ConstantScope::kSession;
 
-bool isDefaultOp(const ir::Node* n, const char* op) {
-  return n != nullptr && n->domain().empty() && n->opType() == op;
-}
-
 /// Whether the ReduceMean averages only the last axis of a rank-`rank` input, keeping it.
 bool meansLastAxis(const ir::Node& rm, int64_t rank) {
   if (rm.attrInt("keepdims", 1) != 1) return false;

@@ -19,14 +19,6 @@
 #include "whittle/runtime/lowering.h"
 
 namespace whittle::runtime {
-namespace {
-
-bool isDefaultOp(const ir::Node* n, const char* op) {
-  return n != nullptr && n->domain().empty() && n->opType() == op;
-}
-
-}  // namespace
-
 int64_t fuseSwishMuls(ir::Graph& graph, const std::vector<std::string>& keep) {
   Pins pinned(graph, keep);
   // Each match erases one Sigmoid and no other: the Sigmoids, collected first, stay valid.
