@@ -20,6 +20,10 @@ namespace whittle::runtime::cpu {
 /// Softmax, LogSoftmax and Hardmax (kernels/cpu/normalization_softmax.cpp).
 void registerSoftmaxKernels(KernelRegistry& registry);
 
+/// Softmax of one contiguous row of n floats (y may be x), as the Softmax kernel computes it in
+/// float32; returns the row's maximum (NaN when the row holds one and the reference path runs).
+float softmaxRowFloat(const float* x, float* y, int64_t n);
+
 /// Whether the CPU runs AVX-512F code (kernels compiled for it with a target attribute).
 inline bool haveAvx512() {
   static const bool have = __builtin_cpu_supports("avx512f");

@@ -14,6 +14,7 @@
 // reference in double.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -109,8 +110,8 @@ WH_AVX512 inline __mmask16 tailMask(int64_t count) {
   return static_cast<__mmask16>((1u << count) - 1u);
 }
 
-/// Softmax or LogSoftmax of one contiguous row of n floats.
-WH_AVX512 void softmaxRowAvx512(const float* xp, float* yp, int64_t n, bool log) {
+/// Softmax or LogSoftmax of one contiguous row of n floats; returns the row's maximum.
+WH_AVX512 float softmaxRowAvx512(const float* xp, float* yp, int64_t n, bool log) {
   const int64_t body = n & ~int64_t{15};
   const __mmask16 tail = tailMask(n - body);
   // Two vectors per step: independent chains keep both FMA ports busy.
@@ -164,6 +165,7 @@ WH_AVX512 void softmaxRowAvx512(const float* xp, float* yp, int64_t n, bool log)
     for (k = 0; k < body; k += 16) _mm512_storeu_ps(yp + k, _mm512_mul_ps(_mm512_loadu_ps(yp + k), inv));
     if (tail) _mm512_mask_storeu_ps(yp + body, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, yp + body), inv));
   }
+  return mx;
 }
 
 /// Softmax or LogSoftmax over the middle axis of [outer, n, inner] for the 16 columns of
@@ -292,6 +294,14 @@ KernelFactory softmaxFactory(SoftmaxMode mode) {
 }
 
 }  // namespace
+
+float softmaxRowFloat(const float* x, float* y, int64_t n) {
+  if (haveAvx512() && n >= 16) return softmaxRowAvx512(x, y, n, false);
+  float mx = x[0];
+  for (int64_t k = 1; k < n; ++k) mx = std::max(mx, x[k]);
+  softmaxReference(x, y, 1, n, 1, SoftmaxMode::kSoftmax);
+  return mx;
+}
 
 void registerSoftmaxKernels(KernelRegistry& registry) {
   registry.add("", "Softmax", 1, softmaxFactory(SoftmaxMode::kSoftmax));

@@ -661,6 +661,9 @@ void registerTransformerKernels(KernelRegistry& r) {
   r.add(ms, "RotaryEmbedding", 1, createRotaryEmbedding);
   r.add(ms, "EmbedLayerNormalization", 1, createEmbedLayerNorm);
   transformer::registerAttentionKernels(r);
+  registerFusedAttentionKernels(r);
+  registerSwishMulKernels(r);
+  registerRmsNormKernels(r);
 }
 
 }  // namespace whittle::runtime::cpu

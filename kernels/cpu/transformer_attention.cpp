@@ -148,15 +148,7 @@ Status attend(const KernelContext& ctx, const AttentionDims& d, const float* q, 
           const float* br = bias + (((bb == 1 ? 0 : b) * bn + (bn == 1 ? 0 : n)) * S + s) * T;
           for (int64_t t = 0; t < T; ++t) row[t] += br[t];
         }
-        float mx = row[0];
-        for (int64_t t = 1; t < T; ++t) mx = std::max(mx, row[t]);
-        float sum = 0.f;
-        for (int64_t t = 0; t < T; ++t) {
-          row[t] = std::exp(row[t] - mx);
-          sum += row[t];
-        }
-        const float inv = 1.f / sum;
-        for (int64_t t = 0; t < T; ++t) row[t] *= inv;
+        softmaxRowScalar(row, T);
       }
       st = sgemm(ctx, false, false, S, Hv, T, 1.f, scores.data(), T, v + p * T * Hv, Hv, 0.f,
                  out + b * S * N * Hv + n * Hv, N * Hv);

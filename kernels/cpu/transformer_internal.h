@@ -20,7 +20,32 @@ Status requireFloat(const KernelContext& ctx, const ir::Tensor& t, const std::st
 Status sgemm(const KernelContext& ctx, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+/// Softmax of one row of n floats in place with libm's exp in float (max, exp, sum, times the
+/// reciprocal): the scalar softmax of the attention kernels (kernels/cpu/fused_attention.cpp).
+void softmaxRowScalar(float* row, int64_t n);
+
 /// Attention and MultiHeadAttention (kernels/cpu/transformer_attention.cpp).
 void registerAttentionKernels(KernelRegistry& registry);
 
 }  // namespace whittle::runtime::cpu::transformer
+
+namespace whittle::runtime::cpu {
+
+/// com.whittle.internal FusedAttention (kernels/cpu/fused_attention.cpp).
+void registerFusedAttentionKernels(KernelRegistry& registry);
+
+/// com.whittle.internal RmsNorm (kernels/cpu/rms_norm.cpp).
+void registerRmsNormKernels(KernelRegistry& registry);
+
+/// RMSNorm of `rows` rows of n floats in double, rounded once (w read at i * wStride): the scalar
+/// reference of RmsNorm.
+void rmsNormReference(const float* x, const float* w, int64_t wStride, float epsilon, int64_t rows, int64_t n, float* y);
+
+/// com.whittle.internal SwishMul (kernels/cpu/swish_mul.cpp).
+void registerSwishMulKernels(KernelRegistry& registry);
+
+/// (x * sigmoid(x)) * u over n floats (u null: x * sigmoid(x)) in double, rounded once: the
+/// scalar reference of SwishMul.
+void swishMulReference(const float* x, const float* u, float* y, int64_t n);
+
+}  // namespace whittle::runtime::cpu

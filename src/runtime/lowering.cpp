@@ -774,6 +774,9 @@ Status lowerForCpu(ir::Graph& graph, const std::vector<std::string>& keep) {
   fuseHardSwishChains(graph, keep);
   fuseGeluChains(graph, keep);
   lowerContribGelus(graph, keep);
+  fuseAttentionChains(graph, keep);
+  fuseSwishMuls(graph, keep);
+  fuseRmsNorms(graph, keep);
   lowerChannelGathers(graph, keep);
   WH_RETURN_IF_ERROR(lowering.fuseEpilogues());
   WH_RETURN_IF_ERROR(lowering.keepChannelsLast());

@@ -98,6 +98,21 @@ int64_t fuseGeluChains(ir::Graph& graph, const std::vector<std::string>& keep = 
 /// "none", or "tanh" for FastGelu) after an Add of the bias: the vector kernel and the epilogue
 /// fusion instead of the contrib kernel's per-element erf. Returns the nodes rewritten.
 int64_t lowerContribGelus(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step T (src/runtime/lower_attention.cpp): MatMul(Softmax(Add(Mul(MatMul(q, Transpose(k)), c), mask)), v),
+/// attention as exporters write it out (the Mul or a Div by a scalar c, the Add of an additive mask
+/// and the Transpose optional), becomes com.whittle.internal FusedAttention(q, k, v, mask?) with
+/// scale, divide and k_transposed: the scores stay in cache, a block of query rows at a time, and
+/// keys the mask rules out are skipped. Returns the chains fused.
+int64_t fuseAttentionChains(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step U (src/runtime/lower_swish_mul.cpp): Mul(Mul(x, Sigmoid(x)), u), the SiLU-gated unit of
+/// Llama-family MLPs, becomes com.whittle.internal SwishMul(x, u) (one pass instead of three); a
+/// lone x * Sigmoid(x) SwishMul(x). Not after a Conv (its epilogue takes Swish). Returns the
+/// units fused.
+int64_t fuseSwishMuls(ir::Graph& graph, const std::vector<std::string>& keep = {});
+/// Step M (src/runtime/lower_rms_norm.cpp): Mul(Div(x, Sqrt(Add(ReduceMean(Mul(x, x), [-1]), eps))), w),
+/// RMSNorm written out, becomes com.whittle.internal RmsNorm(x, w){epsilon}: one row of the last
+/// axis at a time. Returns the norms fused.
+int64_t fuseRmsNorms(ir::Graph& graph, const std::vector<std::string>& keep = {});
 /// Step F of lowerForCpu (src/runtime/lower_float16.cpp): float16 is computed in float32. Every
 /// node of a list of float-generic ops (convolutions, MatMul/Gemm, activations, elementwise
 /// math, pools, normalizations, reductions, data movement) that reads or writes float16 has
@@ -146,6 +161,12 @@ int64_t lowerChannelGathers(ir::Graph& graph, const std::vector<std::string>& ke
 /// H. fuseHardSwishChains().
 ///
 /// G. fuseGeluChains(), then lowerContribGelus().
+///
+/// T. fuseAttentionChains().
+///
+/// U. fuseSwishMuls().
+///
+/// M. fuseRmsNorms().
 ///
 /// S. lowerChannelGathers().
 ///
