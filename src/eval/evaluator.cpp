@@ -227,6 +227,29 @@ MetricFactory perplexityMetric(const std::string& tokensInput, const std::string
   };
 }
 
+namespace {
+
+/// Runs `session` and returns its tensor outputs (then the extra outputs). An output that is
+/// not a tensor (ZipMap's sequence of maps beside a classifier's label) is left out and named in
+/// `skipped`, so that the others are still compared.
+Expected<std::vector<runtime::NamedTensor>> runTensors(runtime::Session& session,
+                                                       const std::vector<runtime::NamedTensor>& inputs,
+                                                       std::vector<std::string>& skipped) {
+  std::vector<runtime::NamedValue> feeds(inputs.begin(), inputs.end());  // tensors share their bytes
+  WH_ASSIGN_OR_RETURN(std::vector<runtime::NamedValue> values, session.runValues(feeds));
+  std::vector<runtime::NamedTensor> out;
+  for (auto& [name, value] : values) {
+    if (value.isTensor()) {
+      out.emplace_back(name, value.tensor());
+    } else if (std::find(skipped.begin(), skipped.end(), name) == skipped.end()) {
+      skipped.push_back(name);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Evaluator::Evaluator(runtime::Session& original, runtime::Session* optimized, EvalOptions options)
     : original_(original), optimized_(optimized), options_(std::move(options)) {}
 
@@ -245,11 +268,13 @@ Expected<EvalResult> Evaluator::run(data::Dataset& dataset) {
   // on failure run everything at batch 1 if that works, with a note.
   if (batch > 1 && !dataset.fixedBatch()) {
     WH_ASSIGN_OR_RETURN(data::Batch probe, dataset.read(0, batch));
-    Status failed = original_.run(probe.inputs).status();
-    if (failed.isOk() && optimized_ != nullptr) failed = optimized_->run(probe.inputs).status();
+    std::vector<std::string> ignored;
+    Status failed = runTensors(original_, probe.inputs, ignored).status();
+    if (failed.isOk() && optimized_ != nullptr) failed = runTensors(*optimized_, probe.inputs, ignored).status();
     if (!failed.isOk()) {
       WH_ASSIGN_OR_RETURN(data::Batch one, dataset.read(0, 1));
-      if (!original_.run(one.inputs).isOk() || (optimized_ != nullptr && !optimized_->run(one.inputs).isOk())) {
+      if (!runTensors(original_, one.inputs, ignored).isOk() ||
+          (optimized_ != nullptr && !runTensors(*optimized_, one.inputs, ignored).isOk())) {
         return failed;
       }
       result.notes.push_back("ran at batch 1: at batch " + std::to_string(batch) + " the model failed (" +
@@ -274,14 +299,16 @@ Expected<EvalResult> Evaluator::run(data::Dataset& dataset) {
 
   dataset.reset();
   int64_t done = 0;
+  std::vector<std::string> skipped;  // outputs that are not tensors: not compared
   for (;;) {
     WH_ASSIGN_OR_RETURN(data::Batch b, dataset.next(batch));
     if (b.empty()) break;
     int64_t rows = samplesPerRun(b, dataset.fixedBatch());
-    WH_ASSIGN_OR_RETURN(auto resA, original_.run(b.inputs));
+    WH_ASSIGN_OR_RETURN(auto resA, runTensors(original_, b.inputs, skipped));
     std::vector<runtime::NamedTensor> resB;
     if (paired) {
-      WH_ASSIGN_OR_RETURN(resB, optimized_->run(b.inputs));
+      std::vector<std::string> skippedB;
+      WH_ASSIGN_OR_RETURN(resB, runTensors(*optimized_, b.inputs, skippedB));
     }
     SplitResults a = split(resA, layerNamesA);
     SplitResults o = split(resB, layerNamesB);
@@ -338,6 +365,9 @@ Expected<EvalResult> Evaluator::run(data::Dataset& dataset) {
     if (options_.progress) options_.progress(phase, done, dataset.size());
   }
   result.samples = done;
+  for (const std::string& name : skipped) {
+    result.notes.push_back("output '" + name + "' is not a tensor (a sequence or map, as ZipMap writes): not compared");
+  }
 
   for (size_t k = 0; k < outputs.size(); ++k) {
     for (const auto& m : metrics[k]) m->finish(outputs[k]);

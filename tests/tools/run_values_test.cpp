@@ -109,3 +109,25 @@ TEST_CASE("whittle bench times a model whose output is ZipMap's sequence of maps
   REQUIRE(rc == 0);  // it was "output 'probabilities' is a sequence ..., this caller takes tensor outputs only"
   CHECK(out.find("\"iterations\": 3") != std::string::npos);
 }
+
+TEST_CASE("whittle compare leaves ZipMap's sequence of maps out and compares the tensor outputs", "[tools][sequence]") {
+  // A classifier as skl2onnx writes it: a tensor output beside ZipMap's sequence of maps.
+  testing::TempDir dir;
+  testing::ProtoGraph g("g");
+  g.input("x", onnx::TensorProto::FLOAT, {2, 2});
+  g.node("Identity", {"x"}, {"scores"});
+  g.node("ZipMap", {"x"}, {"probabilities"}, {testing::onnxInts("classlabels_int64s", {5, 9})});
+  g.output("scores");
+  onnx::GraphProto proto = g.output("probabilities").proto();
+  proto.mutable_node(1)->set_domain("ai.onnx.ml");
+  writeModel(proto, dir.file("m.onnx"));
+  const std::string x = floatsFile(dir, "x.npy", {2, 2}, {0.25f, 0.75f, 0.5f, 0.5f});
+  std::string out;
+  int rc = testing::shell(std::string(WHITTLE_BINARY) + " compare " + dir.file("m.onnx") + " " + dir.file("m.onnx") +
+                              " --data " + x + " --latency-runs 2",
+                          &out);
+  INFO(out);
+  REQUIRE(rc == 0);  // it was "output 'probabilities' is a sequence ..., this caller takes tensor outputs only"
+  CHECK(out.find("output scores: SQNR inf dB") != std::string::npos);
+  CHECK(out.find("note: output 'probabilities' is not a tensor") != std::string::npos);
+}
