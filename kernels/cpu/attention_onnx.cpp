@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/elementwise_common.h"
 #include "cpu/families.h"
 #include "cpu/kernel_util.h"
 #include "cpu/transformer_internal.h"
@@ -45,6 +46,46 @@ using transformer::requireFloat;
 using transformer::sgemm;
 
 namespace {
+
+/// The largest of n > 0 floats, in sixteen lanes (vectorised; max has no rounding to keep in order).
+WH_SIMD_CLONES float rowMax(const float* x, int64_t n) {
+  float lanes[16];
+  for (int j = 0; j < 16; ++j) lanes[j] = x[0];
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
+  }
+  float m = lanes[0];
+  for (int j = 1; j < 16; ++j) m = std::max(m, lanes[j]);
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+/// x[i] = e^(x[i] - shift) (expFast, vectorised); returns their sum, in sixteen float lanes
+/// summed in double.
+WH_SIMD_CLONES double expShifted(float* x, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) x[i] = expFast(x[i] - shift);
+  float lanes[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) lanes[j] += x[i + j];
+  }
+  double sum = 0;
+  for (int j = 0; j < 16; ++j) sum += lanes[j];
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+/// x[i] = cap * tanh(x[i] / cap) (tanhFast, vectorised).
+WH_SIMD_CLONES void softcapRow(float* x, int64_t n, float cap) {
+  const float inv = 1.f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * tanhFast(x[i] * inv);
+}
+
+/// x[i] *= s (vectorised).
+WH_SIMD_CLONES void scaleRow(float* x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
 
 /// Where a [B, heads, rows, width] operand lives: element (b, h, r, c) is at
 /// base + b * batch + h * head + r * row + c.
@@ -203,10 +244,7 @@ class OnnxAttentionKernel final : public Kernel {
         const int64_t causalOffset = P > 0 || nonpad.empty() ? P : nonpad[static_cast<size_t>(b)] - Sq;
         for (int64_t s = 0; s < Sq; ++s) {
           float* row = scores.data() + s * T;
-          if (softcap_ > 0.f) {
-            const float inv = 1.f / softcap_;
-            for (int64_t t = 0; t < T; ++t) row[t] = softcap_ * std::tanh(row[t] * inv);
-          }
+          if (softcap_ > 0.f) softcapRow(row, T, softcap_);
           if (qk != nullptr && mode_ == 1) std::copy(row, row + T, qk + s * T);
           int64_t limit = end;
           if (causal_) limit = std::min(limit, std::max<int64_t>(0, s + causalOffset + 1));
@@ -262,24 +300,18 @@ class OnnxAttentionKernel final : public Kernel {
 
   /// In place; a row with every key masked becomes zeros.
   void softmaxRow(float* row, int64_t T) const {
-    float mx = row[0];
-    for (int64_t t = 1; t < T; ++t) mx = std::max(mx, row[t]);
-    if (mx == -std::numeric_limits<float>::infinity() || std::isnan(mx)) {
-      if (!std::isnan(mx)) std::fill(row, row + T, 0.f);
+    const float mx = rowMax(row, T);
+    if (mx == -std::numeric_limits<float>::infinity()) {
+      std::fill(row, row + T, 0.f);
       return;
     }
-    double sum = 0;
     if (doubleSoftmax_) {
+      double sum = 0;
       for (int64_t t = 0; t < T; ++t) sum += std::exp(static_cast<double>(row[t]) - mx);
       for (int64_t t = 0; t < T; ++t) row[t] = static_cast<float>(std::exp(static_cast<double>(row[t]) - mx) / sum);
       return;
     }
-    for (int64_t t = 0; t < T; ++t) {
-      row[t] = std::exp(row[t] - mx);
-      sum += row[t];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int64_t t = 0; t < T; ++t) row[t] *= inv;
+    scaleRow(row, T, static_cast<float>(1.0 / expShifted(row, T, mx)));
   }
 
   /// Checks attn_mask against [B, Hq, Sq, T] and fills `m`.
