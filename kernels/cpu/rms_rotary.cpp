@@ -30,6 +30,38 @@ namespace whittle::runtime::cpu {
 using ir::DataType;
 using transformer::requireFloat;
 
+namespace transformer {
+
+void rotateHead(const float* x, float* y, const float* c, const float* s, int64_t half, int64_t head,
+                bool interleaved) {
+  if (interleaved) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float x1 = x[2 * i], x2 = x[2 * i + 1];
+      y[2 * i] = x1 * c[i] - x2 * s[i];
+      y[2 * i + 1] = x1 * s[i] + x2 * c[i];
+    }
+  } else {
+    for (int64_t i = 0; i < half; ++i) y[i] = x[i] * c[i] - x[i + half] * s[i];
+    for (int64_t i = 0; i < half; ++i) y[i + half] = x[i] * s[i] + x[i + half] * c[i];
+  }
+  std::copy(x + 2 * half, x + head, y + 2 * half);
+}
+
+Expected<RotaryAttributes> rotaryAttributes(const KernelCreateInfo& info) {
+  const int64_t interleaved = info.node.attrInt("interleaved", 0);
+  if (interleaved != 0 && interleaved != 1) {
+    return info.error("interleaved must be 0 or 1, got " + std::to_string(interleaved));
+  }
+  RotaryAttributes a;
+  a.interleaved = interleaved == 1;
+  a.heads = info.node.attrInt("num_heads", 0);
+  a.rotaryDim = info.node.attrInt("rotary_embedding_dim", 0);
+  if (a.heads < 0 || a.rotaryDim < 0) return info.error("num_heads and rotary_embedding_dim must be >= 0");
+  return a;
+}
+
+}  // namespace transformer
+
 namespace {
 
 constexpr int64_t kParallelElements = 1 << 15;
@@ -198,19 +230,7 @@ class RotaryKernel final : public Kernel {
       const int64_t row = withIds ? ids[static_cast<size_t>(b * seq + s)] : b * seq + s;
       const float* c = cp + row * half;
       const float* sn = sp + row * half;
-      const float* xv = xp + off;
-      float* yv = yp + off;
-      if (interleaved) {
-        for (int64_t i = 0; i < half; ++i) {
-          const float x1 = xv[2 * i], x2 = xv[2 * i + 1];
-          yv[2 * i] = x1 * c[i] - x2 * sn[i];
-          yv[2 * i + 1] = x1 * sn[i] + x2 * c[i];
-        }
-      } else {
-        for (int64_t i = 0; i < half; ++i) yv[i] = xv[i] * c[i] - xv[i + half] * sn[i];
-        for (int64_t i = 0; i < half; ++i) yv[i + half] = xv[i] * sn[i] + xv[i + half] * c[i];
-      }
-      std::copy(xv + rot, xv + head, yv + rot);
+      transformer::rotateHead(xp + off, yp + off, c, sn, half, head, interleaved);
     }
     return Status::ok();
   }
@@ -221,14 +241,8 @@ class RotaryKernel final : public Kernel {
 };
 
 Expected<std::unique_ptr<Kernel>> createRotary(const KernelCreateInfo& info) {
-  const int64_t interleaved = info.node.attrInt("interleaved", 0);
-  if (interleaved != 0 && interleaved != 1) {
-    return info.error("interleaved must be 0 or 1, got " + std::to_string(interleaved));
-  }
-  const int64_t heads = info.node.attrInt("num_heads", 0);
-  const int64_t rot = info.node.attrInt("rotary_embedding_dim", 0);
-  if (heads < 0 || rot < 0) return info.error("num_heads and rotary_embedding_dim must be >= 0");
-  return std::unique_ptr<Kernel>(std::make_unique<RotaryKernel>(interleaved == 1, heads, rot));
+  WH_ASSIGN_OR_RETURN(transformer::RotaryAttributes a, transformer::rotaryAttributes(info));
+  return std::unique_ptr<Kernel>(std::make_unique<RotaryKernel>(a.interleaved, a.heads, a.rotaryDim));
 }
 
 }  // namespace

@@ -24,19 +24,6 @@ using ir::Attribute;
 using ir::DataType;
 using testing::NodeInput;
 
-/// Largest |got - expected| over the largest |expected| (at least 1e-6); NaN when the dims differ.
-double relativeError(const ir::Tensor& got, const ir::Tensor& expected) {
-  if (got.dims() != expected.dims()) return std::nan("");
-  double worst = 0, scale = 1e-6;
-  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::abs(expected.valueAsDouble(i)));
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    const double e = expected.valueAsDouble(i), g = got.valueAsDouble(i);
-    if (std::isinf(e) && g == e) continue;  // masked qk entries
-    worst = std::max(worst, std::abs(g - e));
-  }
-  return worst / scale;
-}
-
 TEST_CASE("opset-23 Attention, RMSNormalization and RotaryEmbedding match ONNX Runtime and the spec",
           "[kernels][attention_onnx][ort]") {
   if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime reference")) return;
@@ -45,28 +32,7 @@ TEST_CASE("opset-23 Attention, RMSNormalization and RotaryEmbedding match ONNX R
   std::set<std::string> ops;
   int specCases = 0;
   for (const testing::ReferenceCase& c : cases) {
-    CAPTURE(c.name);
-    std::vector<runtime::NamedTensor> feeds;
-    for (const ir::Value* in : c.model.graph->inputs()) feeds.emplace_back(in->name(), c.arrays.at(in->name()));
-    for (int threads : {1, 2}) {
-      CAPTURE(threads);
-      auto outputs = testing::runModel(c.model, feeds, threads);
-      REQUIRE(outputs.size() == c.model.graph->outputs().size());
-      for (const auto& [name, got] : outputs) {
-        CAPTURE(name);
-        const ir::Tensor& expected = c.arrays.at("expected_" + name);
-        REQUIRE(got.dims() == expected.dims());
-        CHECK(relativeError(got, expected) < 1e-5);
-      }
-    }
-    ir::Model inferred = c.model.clone();
-    ir::inferShapes(inferred);
-    for (const ir::Value* out : inferred.graph->outputs()) {
-      CAPTURE(out->name());
-      auto dims = out->type().staticDims();
-      REQUIRE(dims.has_value());
-      CHECK(*dims == c.arrays.at("expected_" + out->name()).dims());
-    }
+    testing::checkReferenceCase(c, 1e-5);
     ops.insert(c.model.graph->nodes().front()->opType());
     if (c.name.size() > 5 && c.name.substr(c.name.size() - 5) == "_spec") ++specCases;
   }
