@@ -23,6 +23,8 @@
 //   j >= nonpad_kv_seqlen[b]. This is the order of the ONNX reference implementation: softcap
 //   before the mask, so a masked key stays at -inf. A query whose keys are all masked gets a
 //   zero row (the reference's softmax would give NaN; ONNX Runtime gives zeros too).
+//   Query rows go in blocks of 64: each block multiplies only the keys its rows may see (causal
+//   or nonpad limits), which halves a long causal prefill.
 //   softmax_precision: float32 throughout, the sums in double (float, float16 and bfloat16 ask
 //   for no more); 11 (double) computes the exponentials in double as well.
 #pragma GCC optimize("no-math-errno")
@@ -86,6 +88,9 @@ WH_SIMD_CLONES void softcapRow(float* x, int64_t n, float cap) {
 WH_SIMD_CLONES void scaleRow(float* x, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
+
+/// Query rows per block of the products (a causal block multiplies only the keys its rows see).
+constexpr int64_t kQueryBlock = 64;
 
 /// Where a [B, heads, rows, width] operand lives: element (b, h, r, c) is at
 /// base + b * batch + h * head + r * row + c.
@@ -222,7 +227,8 @@ class OnnxAttentionKernel final : public Kernel {
     std::vector<Status> failures(static_cast<size_t>(pairs));
 #pragma omp parallel if (pairs > 1 && Sq * T * std::max(D, Dv) > 4096)
     {
-      std::vector<float> scores(static_cast<size_t>(Sq * std::max<int64_t>(T, 1)));
+      const int64_t bufferRows = qkOut != nullptr ? Sq : std::min(Sq, kQueryBlock);
+      std::vector<float> scores(static_cast<size_t>(bufferRows * std::max<int64_t>(T, 1)));
 #pragma omp for schedule(dynamic)
       for (int64_t p = 0; p < pairs; ++p) {
         const int64_t b = p / Hq, h = p % Hq, kvh = h / group;
@@ -231,45 +237,64 @@ class OnnxAttentionKernel final : public Kernel {
           for (int64_t s = 0; s < Sq; ++s) std::fill(yp + s * yView.row, yp + s * yView.row + Dv, 0.f);
           continue;
         }
-        Status st = sgemm(ctx, false, true, Sq, T, D, scale, qView.at(b, h), qView.row, kView.at(b, kvh), kView.row,
-                          0.f, scores.data(), T);
-        if (!st.isOk()) {
-          failures[static_cast<size_t>(p)] = st;
-          continue;
-        }
         float* qk = qkOut != nullptr ? qkOut + p * Sq * T : nullptr;
-        if (qk != nullptr && mode_ == 0) std::copy(scores.begin(), scores.begin() + Sq * T, qk);
         // Keys >= end are masked: the nonpad length; causal adds a per-row limit.
         const int64_t end = nonpad.empty() ? T : nonpad[static_cast<size_t>(b)];
         const int64_t causalOffset = P > 0 || nonpad.empty() ? P : nonpad[static_cast<size_t>(b)] - Sq;
-        for (int64_t s = 0; s < Sq; ++s) {
-          float* row = scores.data() + s * T;
-          if (softcap_ > 0.f) softcapRow(row, T, softcap_);
-          if (qk != nullptr && mode_ == 1) std::copy(row, row + T, qk + s * T);
-          int64_t limit = end;
-          if (causal_) limit = std::min(limit, std::max<int64_t>(0, s + causalOffset + 1));
-          if (mask.floats != nullptr || mask.bools != nullptr) {
-            const int64_t off = b * mask.strides[0] + h * mask.strides[1] + s * mask.strides[2];
-            const int64_t len = std::min(mask.length, T);
-            if (mask.floats != nullptr) {
-              const float* mr = mask.floats + off;
-              for (int64_t t = 0; t < len; ++t) row[t] += mr[t];
-            } else {
-              const uint8_t* mr = mask.bools + off;
-              for (int64_t t = 0; t < len; ++t) {
-                if (mr[t] == 0) row[t] = negInf;
-              }
-            }
-            limit = std::min(limit, mask.length);
+        // Query rows in blocks; a block multiplies only the keys some row of it may see (a causal
+        // block stops at its last row's limit). The qk output needs every key: one block.
+        const int64_t rowsPerBlock = qk != nullptr ? Sq : kQueryBlock;
+        for (int64_t s0 = 0; s0 < Sq; s0 += rowsPerBlock) {
+          const int64_t rows = std::min(rowsPerBlock, Sq - s0);
+          int64_t keys = T;
+          if (qk == nullptr) {
+            keys = std::min(end, mask.floats != nullptr || mask.bools != nullptr ? mask.length : T);
+            if (causal_) keys = std::min(keys, std::max<int64_t>(0, s0 + rows + causalOffset));
           }
-          for (int64_t t = limit; t < T; ++t) row[t] = negInf;
-          if (qk != nullptr && mode_ == 2) std::copy(row, row + T, qk + s * T);
-          softmaxRow(row, T);
-          if (qk != nullptr && mode_ == 3) std::copy(row, row + T, qk + s * T);
+          float* yBlock = yp + s0 * yView.row;
+          if (keys == 0) {  // every key masked: zero rows
+            for (int64_t s = 0; s < rows; ++s) std::fill(yBlock + s * yView.row, yBlock + s * yView.row + Dv, 0.f);
+            continue;
+          }
+          Status st = sgemm(ctx, false, true, rows, keys, D, scale, qView.at(b, h) + s0 * qView.row, qView.row,
+                            kView.at(b, kvh), kView.row, 0.f, scores.data(), T);
+          if (!st.isOk()) {
+            failures[static_cast<size_t>(p)] = st;
+            break;
+          }
+          if (qk != nullptr && mode_ == 0) std::copy(scores.begin(), scores.begin() + Sq * T, qk);
+          for (int64_t s = s0; s < s0 + rows; ++s) {
+            float* row = scores.data() + (s - s0) * T;
+            if (softcap_ > 0.f) softcapRow(row, keys, softcap_);
+            if (qk != nullptr && mode_ == 1) std::copy(row, row + T, qk + s * T);
+            int64_t limit = end;
+            if (causal_) limit = std::min(limit, std::max<int64_t>(0, s + causalOffset + 1));
+            if (mask.floats != nullptr || mask.bools != nullptr) {
+              const int64_t off = b * mask.strides[0] + h * mask.strides[1] + s * mask.strides[2];
+              const int64_t len = std::min(mask.length, keys);
+              if (mask.floats != nullptr) {
+                const float* mr = mask.floats + off;
+                for (int64_t t = 0; t < len; ++t) row[t] += mr[t];
+              } else {
+                const uint8_t* mr = mask.bools + off;
+                for (int64_t t = 0; t < len; ++t) {
+                  if (mr[t] == 0) row[t] = negInf;
+                }
+              }
+              limit = std::min(limit, mask.length);
+            }
+            for (int64_t t = limit; t < keys; ++t) row[t] = negInf;
+            if (qk != nullptr && mode_ == 2) std::copy(row, row + T, qk + s * T);
+            softmaxRow(row, keys);
+            if (qk != nullptr && mode_ == 3) std::copy(row, row + T, qk + s * T);
+          }
+          st = sgemm(ctx, false, false, rows, Dv, keys, 1.f, scores.data(), T, vView.at(b, kvh), vView.row, 0.f,
+                     yBlock, yView.row);
+          if (!st.isOk()) {
+            failures[static_cast<size_t>(p)] = st;
+            break;
+          }
         }
-        st = sgemm(ctx, false, false, Sq, Dv, T, 1.f, scores.data(), T, vView.at(b, kvh), vView.row, 0.f, yp,
-                   yView.row);
-        if (!st.isOk()) failures[static_cast<size_t>(p)] = st;
       }
     }
     for (Status& st : failures) WH_RETURN_IF_ERROR(st);

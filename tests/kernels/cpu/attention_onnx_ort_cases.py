@@ -250,6 +250,12 @@ def attention_cases(c):
         is_causal=1, opset=24)
     add("opset24", q, k, v, is_causal=1, opset=24)
     add("long", f32(1, 2, 200, 32), f32(1, 2, 200, 32), f32(1, 2, 200, 32), is_causal=1)
+    # Several 64-row query blocks, each with its own key limit.
+    lq, lk, lv = f32(2, 2, 130, 16), f32(2, 2, 130, 16), f32(2, 2, 130, 16)
+    add("long_bool_mask_causal", lq, lk, lv, mask=RNG.random((2, 1, 130, 130)) > 0.2, is_causal=1)
+    add("long_nonpad_causal", lq, lk, lv, nonpad=np.array([100, 130], dtype=np.int64), is_causal=1, opset=24)
+    add("long_past_causal", f32(1, 2, 70, 16), f32(1, 2, 70, 16), f32(1, 2, 70, 16), past_k=f32(1, 2, 5, 16),
+        past_v=f32(1, 2, 5, 16), is_causal=1)
 
 
 def main():
