@@ -67,6 +67,10 @@ void registerImageDecoderKernels(KernelRegistry& registry);
 /// SkipLayerNormalization, (Skip)SimplifiedLayerNormalization, FusedMatMul, RotaryEmbedding, Attention,
 /// MultiHeadAttention (kernels/cpu/transformer*.cpp).
 void registerTransformerKernels(KernelRegistry& registry);
+/// The opset-23 RMSNormalization and RotaryEmbedding (rms_rotary.cpp).
+void registerRmsRotaryKernels(KernelRegistry& registry);
+/// The opset-23/24 Attention (attention_onnx.cpp).
+void registerOnnxAttentionKernels(KernelRegistry& registry);
 /// Sequence and optional ops (Sequence*, SplitToSequence, ConcatFromSequence, Optional*) and
 /// ai.onnx.ml ZipMap, on runtime Values.
 void registerSequenceKernels(KernelRegistry& registry);

@@ -37,6 +37,8 @@ const KernelRegistry& KernelRegistry::cpu() {
     cpu::registerImageDecoderKernels(r);
     cpu::registerTransformerKernels(r);
     cpu::registerSequenceKernels(r);
+    cpu::registerRmsRotaryKernels(r);
+    cpu::registerOnnxAttentionKernels(r);
     return r;
   }();
   return registry;

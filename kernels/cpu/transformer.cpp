@@ -489,18 +489,7 @@ class RotaryEmbeddingKernel final : public Kernel {
       }
       const int64_t off = bnsh ? ((b * heads + nh) * seq + s) * head : ((b * seq + s) * heads + nh) * head;
       const int64_t p = perToken ? ids[static_cast<size_t>(b * seq + s)] : ids[0] + s;
-      const float* xv = xp + off;
-      float* yv = yp + off;
-      const float* c = cp + p * half;
-      const float* sn = sp + p * half;
-      for (int64_t i = 0; i < half; ++i) {
-        const int64_t i1 = interleaved ? 2 * i : i;
-        const int64_t i2 = interleaved ? 2 * i + 1 : i + half;
-        const float x1 = xv[i1], x2 = xv[i2];
-        yv[i1] = x1 * c[i] - x2 * sn[i];
-        yv[i2] = x2 * c[i] + x1 * sn[i];
-      }
-      for (int64_t i = rot; i < head; ++i) yv[i] = xv[i];
+      transformer::rotateHead(xp + off, yp + off, cp + p * half, sp + p * half, half, head, interleaved);
     }
     return Status::ok();
   }
@@ -514,17 +503,11 @@ Expected<std::unique_ptr<Kernel>> createRotaryEmbedding(const KernelCreateInfo& 
   if (info.node.attrInt("is_packed_batching", 0) != 0) {
     return info.unsupported("is_packed_batching=1 is not supported");
   }
-  int64_t interleaved = info.node.attrInt("interleaved", 0);
-  if (interleaved != 0 && interleaved != 1) {
-    return info.error("interleaved must be 0 or 1, got " + std::to_string(interleaved));
-  }
-  int64_t heads = info.node.attrInt("num_heads", 0);
-  int64_t rot = info.node.attrInt("rotary_embedding_dim", 0);
-  if (heads < 0 || rot < 0) return info.error("num_heads and rotary_embedding_dim must be >= 0");
+  WH_ASSIGN_OR_RETURN(transformer::RotaryAttributes a, transformer::rotaryAttributes(info));
   if (info.node.attrFloat("scale", 1.0f) != 1.0f) {
     return info.unsupported("scale other than 1 is not supported (ONNX Runtime's CPU kernel ignores it)");
   }
-  return std::unique_ptr<Kernel>(std::make_unique<RotaryEmbeddingKernel>(interleaved == 1, heads, rot));
+  return std::unique_ptr<Kernel>(std::make_unique<RotaryEmbeddingKernel>(a.interleaved, a.heads, a.rotaryDim));
 }
 
 // ---------------------------------------------------------------- EmbedLayerNormalization

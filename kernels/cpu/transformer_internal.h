@@ -24,6 +24,20 @@ Status sgemm(const KernelContext& ctx, bool transA, bool transB, int64_t m, int6
 /// reciprocal): the scalar softmax of the attention kernels (kernels/cpu/fused_attention.cpp).
 void softmaxRowScalar(float* row, int64_t n);
 
+/// Rotates one head of `head` values x into y (may not alias): the first 2 * half values in
+/// pairs (x[i], x[i + half]) (interleaved: (x[2i], x[2i + 1])) by angle cos c[i], sin s[i]; the
+/// rest copied. Shared by both RotaryEmbedding kernels (kernels/cpu/rms_rotary.cpp).
+void rotateHead(const float* x, float* y, const float* c, const float* s, int64_t half, int64_t head,
+                bool interleaved);
+
+/// The attributes both RotaryEmbedding ops share, checked: interleaved 0 or 1, num_heads and
+/// rotary_embedding_dim >= 0 (kernels/cpu/rms_rotary.cpp).
+struct RotaryAttributes {
+  bool interleaved = false;
+  int64_t heads = 0, rotaryDim = 0;
+};
+Expected<RotaryAttributes> rotaryAttributes(const KernelCreateInfo& info);
+
 /// Attention and MultiHeadAttention (kernels/cpu/transformer_attention.cpp).
 void registerAttentionKernels(KernelRegistry& registry);
 

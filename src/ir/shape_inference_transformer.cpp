@@ -1,6 +1,6 @@
 // Shape rules of the com.microsoft ops that ONNX Runtime's transformer optimizer writes and
 // that have their own output shapes: Attention, MultiHeadAttention, FusedMatMul and
-// EmbedLayerNormalization. (Gelu,
+// EmbedLayerNormalization; and the standard Attention of opset 23. (Gelu,
 // BiasGelu, FastGelu, QuickGelu, RotaryEmbedding and the layer normalizations keep the input's
 // shape: shape_inference_elementwise.cpp.)
 #include <utility>
@@ -136,6 +136,41 @@ void embedLayerNorm(NodeContext& c) {
   if (c.numOutputs() > 2) c.set(2, c.dtype(2), y);
 }
 
+/// ONNX Attention (opset 23/24): Y [B, Hq, Sq, Dv] (rank 4) or [B, Sq, Hq * Dv] (rank 3);
+/// present_key/present_value [B, Hkv, P + Skv, D|Dv]; qk_matmul_output [B, Hq, Sq, P + Skv].
+void onnxAttention(NodeContext& c) {
+  const SymShape* q = c.shape(0);
+  const SymShape* k = c.shape(1);
+  const SymShape* v = c.shape(2);
+  const int64_t qh = c.node().attrInt("q_num_heads", 0), kvh = c.node().attrInt("kv_num_heads", 0);
+  auto known = [](int64_t n) { return n > 0 && n <= kMaxAttr ? SymInt::of(n) : SymInt(); };
+  SymInt batch, hq, hkv, sq, skv, d, dv;
+  const bool rank4 = q != nullptr && q->size() == 4;
+  if (rank4) {
+    batch = (*q)[0], hq = (*q)[1], sq = (*q)[2], d = (*q)[3];
+    if (k != nullptr && k->size() == 4) hkv = (*k)[1], skv = (*k)[2];
+    if (v != nullptr && v->size() == 4) dv = (*v)[3];
+  } else if (q != nullptr && q->size() == 3) {
+    batch = (*q)[0], sq = (*q)[1], hq = known(qh), hkv = known(kvh);
+    if (qh > 0) d = divExact((*q)[2], hq);
+    if (k != nullptr && k->size() == 3) skv = (*k)[1];
+    if (v != nullptr && v->size() == 3 && kvh > 0) dv = divExact((*v)[2], hkv);
+  }
+  SymInt total = skv;
+  if (c.has(4)) {
+    const SymShape* pk = c.shape(4);
+    total = pk != nullptr && pk->size() == 4 ? (*pk)[2] + skv : SymInt();
+  }
+  if (q == nullptr || (q->size() != 3 && q->size() != 4)) {
+    for (size_t i = 0; i < c.numOutputs(); ++i) c.set(i, c.dtype(0), std::nullopt);
+    return;
+  }
+  c.set(0, c.dtype(0), rank4 ? SymShape{batch, hq, sq, dv} : SymShape{batch, sq, hq * dv});
+  if (c.numOutputs() > 1) c.set(1, c.dtype(0), SymShape{batch, hkv, total, d});
+  if (c.numOutputs() > 2) c.set(2, c.dtype(0), SymShape{batch, hkv, total, dv});
+  if (c.numOutputs() > 3) c.set(3, c.dtype(0), SymShape{batch, hq, sq, total});
+}
+
 }  // namespace
 
 void addTransformerRules(std::vector<RuleEntry>& rules) {
@@ -143,6 +178,7 @@ void addTransformerRules(std::vector<RuleEntry>& rules) {
   rules.push_back({kMicrosoft, "MultiHeadAttention", multiHeadAttention});
   rules.push_back({kMicrosoft, "FusedMatMul", fusedMatMul});
   rules.push_back({kMicrosoft, "EmbedLayerNormalization", embedLayerNorm});
+  rules.push_back({"", "Attention", onnxAttention});
 }
 
 }  // namespace whittle::ir::shape

@@ -1,11 +1,13 @@
 #include "support/kernel_harness.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "support/python.h"
 #include "support/shell.h"
 #include "whittle/data/npy.h"
+#include "whittle/ir/shape_inference.h"
 #include "whittle/onnx_io/onnx_io.h"
 
 namespace whittle::testing {
@@ -237,6 +239,46 @@ std::vector<ReferenceCase> referenceCases(const std::string& script, const std::
     cases.push_back(std::move(c));
   }
   return cases;
+}
+
+double relativeError(const ir::Tensor& got, const ir::Tensor& expected) {
+  double worst = 0, scale = 1e-6;
+  for (int64_t i = 0; i < expected.numel(); ++i) {
+    const double e = expected.valueAsDouble(i);
+    if (!std::isinf(e)) scale = std::max(scale, std::abs(e));
+  }
+  for (int64_t i = 0; i < expected.numel(); ++i) {
+    const double e = expected.valueAsDouble(i), g = got.valueAsDouble(i);
+    if (std::isinf(e) && g == e) continue;
+    worst = std::max(worst, std::abs(g - e));
+  }
+  return worst / scale;
+}
+
+void checkReferenceCase(const ReferenceCase& c, double tolerance) {
+  CAPTURE(c.name);
+  std::vector<runtime::NamedTensor> feeds;
+  for (const ir::Value* in : c.model.graph->inputs()) feeds.emplace_back(in->name(), c.arrays.at(in->name()));
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    auto outputs = runModel(c.model, feeds, threads);
+    REQUIRE(outputs.size() == c.model.graph->outputs().size());
+    for (const auto& [name, got] : outputs) {
+      CAPTURE(name);
+      const ir::Tensor& expected = c.arrays.at("expected_" + name);
+      REQUIRE(got.dims() == expected.dims());
+      CHECK(relativeError(got, expected) < tolerance);
+    }
+  }
+  // Shape inference gives every output the dims the reference produced.
+  ir::Model inferred = c.model.clone();
+  ir::inferShapes(inferred);
+  for (const ir::Value* out : inferred.graph->outputs()) {
+    CAPTURE(out->name());
+    auto dims = out->type().staticDims();
+    REQUIRE(dims.has_value());
+    CHECK(*dims == c.arrays.at("expected_" + out->name()).dims());
+  }
 }
 
 }  // namespace whittle::testing

@@ -195,6 +195,15 @@ struct ReferenceCase {
   std::map<std::string, ir::Tensor> arrays;
 };
 
+/// Largest |got - expected| over the largest |expected| (at least 1e-6); equal infinities count
+/// as no error. The dims must match (checked by the caller).
+double relativeError(const ir::Tensor& got, const ir::Tensor& expected);
+
+/// Runs `c`'s model at 1 and 2 threads on its graph inputs' arrays and checks every output
+/// against its array expected_<name> (dims exactly, values within `tolerance` relative error),
+/// then that shape inference gives every graph output those dims.
+void checkReferenceCase(const ReferenceCase& c, double tolerance);
+
 /// Runs `script` (a path under the source tree) with the project's Python on the folder `dir`;
 /// the script writes each case's model and arrays there and prints the case names, one a line.
 std::vector<ReferenceCase> referenceCases(const std::string& script, const std::string& dir);

@@ -22,15 +22,7 @@
 namespace whittle {
 namespace {
 
-/// Largest |got - expected| over the largest |expected| (at least 1e-6).
-double relativeError(const ir::Tensor& got, const ir::Tensor& expected) {
-  double worst = 0, scale = 1e-6;
-  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::abs(expected.valueAsDouble(i)));
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    worst = std::max(worst, std::abs(got.valueAsDouble(i) - expected.valueAsDouble(i)));
-  }
-  return worst / scale;
-}
+using testing::relativeError;
 
 size_t countMicrosoft(const ir::Model& m, const std::string& op) {
   size_t n = 0;

@@ -20,45 +20,13 @@ namespace {
 using ir::DataType;
 using testing::NodeInput;
 
-/// Largest |got - expected| over the largest |expected| (at least 1e-6).
-double relativeError(const ir::Tensor& got, const ir::Tensor& expected) {
-  double worst = 0, scale = 1e-6;
-  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::abs(expected.valueAsDouble(i)));
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    worst = std::max(worst, std::abs(got.valueAsDouble(i) - expected.valueAsDouble(i)));
-  }
-  return worst / scale;
-}
-
 TEST_CASE("com.microsoft transformer ops match ONNX Runtime", "[kernels][transformer][ort]") {
   if (!testing::requirePython("numpy, onnx, onnxruntime", "for the ONNX Runtime reference")) return;
   testing::TempDir dir;
   auto cases = testing::referenceCases("tests/kernels/cpu/transformer_ort_cases.py", dir.path());
   std::set<std::string> ops;
   for (const testing::ReferenceCase& c : cases) {
-    CAPTURE(c.name);
-    std::vector<runtime::NamedTensor> feeds;
-    for (const ir::Value* in : c.model.graph->inputs()) feeds.emplace_back(in->name(), c.arrays.at(in->name()));
-    for (int threads : {1, 2}) {
-      CAPTURE(threads);
-      auto outputs = testing::runModel(c.model, feeds, threads);
-      REQUIRE(outputs.size() == c.model.graph->outputs().size());
-      for (const auto& [name, got] : outputs) {
-        CAPTURE(name);
-        const ir::Tensor& expected = c.arrays.at("expected_" + name);
-        REQUIRE(got.dims() == expected.dims());
-        CHECK(relativeError(got, expected) < 1e-5);
-      }
-    }
-    // Shape inference gives every output the dims ONNX Runtime produced.
-    ir::Model inferred = c.model.clone();
-    ir::inferShapes(inferred);
-    for (const ir::Value* out : inferred.graph->outputs()) {
-      CAPTURE(out->name());
-      auto dims = out->type().staticDims();
-      REQUIRE(dims.has_value());
-      CHECK(*dims == c.arrays.at("expected_" + out->name()).dims());
-    }
+    testing::checkReferenceCase(c, 1e-5);
     ops.insert(c.model.graph->nodes().front()->opType());
   }
   CHECK(cases.size() >= 60);
