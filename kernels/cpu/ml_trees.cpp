@@ -15,6 +15,7 @@
 //  - a two-label classifier with two weight columns decides the label from the second score
 //    alone (> 0: the label 1 — ONNX Runtime's literal 1, not the second label — for int64
 //    labels, the second string for string labels).
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -50,7 +51,62 @@ struct Trees {
   int64_t targets = 0, maxFeature = -1;
   Aggregate aggregate = Aggregate::kSum;
   PostTransform post = PostTransform::kNone;
+  /// The fast walk (prepareFastWalk): when every internal node is BRANCH_LEQ or BRANCH_LT (what
+  /// sklearn, LightGBM and XGBoost write), each node with its two children, a leaf pointing at
+  /// itself, and the depth of each tree; empty otherwise.
+  struct FastNode {
+    double split = 0;
+    int32_t feature = 0;
+    int32_t child[2] = {0, 0};  // [0] the true side, [1] the false side
+    uint8_t lessThan = 0;       // BRANCH_LT (else BRANCH_LEQ)
+    uint8_t missingTrue = 0;
+  };
+  std::vector<FastNode> fast;
+  std::vector<int32_t> depth;  // per root
 };
+
+/// Fills trees.fast and trees.depth when every internal node compares with <= or <; leaves them
+/// empty (the general walk) for other modes or a tree that does not end (a cycle, reported by the
+/// general walk when it runs).
+void prepareFastWalk(Trees& trees) {
+  const size_t count = trees.nodes.size();
+  std::vector<Trees::FastNode> fast(count);
+  for (size_t i = 0; i < count; ++i) {
+    const FlatNode& n = trees.nodes[i];
+    Trees::FastNode& f = fast[i];
+    if (n.mode == NodeMode::kLeaf) {
+      f.child[0] = f.child[1] = static_cast<int32_t>(i);
+      continue;
+    }
+    if (n.mode != NodeMode::kLeq && n.mode != NodeMode::kLt) return;
+    f.split = n.split;
+    f.feature = static_cast<int32_t>(n.feature);
+    f.child[0] = n.trueNode;
+    f.child[1] = n.falseNode;
+    f.lessThan = n.mode == NodeMode::kLt ? 1 : 0;
+    f.missingTrue = n.missingTrue ? 1 : 0;
+  }
+  // Depths by a walk over each tree; a path longer than the node count is a cycle.
+  std::vector<int32_t> depth;
+  for (int32_t root : trees.roots) {
+    int32_t deepest = 0;
+    std::vector<std::pair<int32_t, int32_t>> stack = {{root, 0}};
+    while (!stack.empty()) {
+      auto [at, d] = stack.back();
+      stack.pop_back();
+      if (d > static_cast<int32_t>(count)) return;
+      if (trees.nodes[static_cast<size_t>(at)].mode == NodeMode::kLeaf) {
+        deepest = std::max(deepest, d);
+        continue;
+      }
+      stack.emplace_back(fast[static_cast<size_t>(at)].child[0], d + 1);
+      stack.emplace_back(fast[static_cast<size_t>(at)].child[1], d + 1);
+    }
+    depth.push_back(deepest);
+  }
+  trees.fast = std::move(fast);
+  trees.depth = std::move(depth);
+}
 
 /// `name` as floats, or `name`_as_tensor (opset 3) as doubles; both is an error.
 Expected<std::vector<double>> floatsOrTensor(const KernelCreateInfo& info, const std::string& name) {
@@ -164,6 +220,7 @@ Status readTrees(const KernelCreateInfo& info, const std::string& prefix, Trees&
   }
   WH_ASSIGN_OR_RETURN(trees.base, floatsOrTensor(info, "base_values"));
   WH_ASSIGN_OR_RETURN(trees.post, readPostTransform(info));
+  prepareFastWalk(trees);
   return Status::ok();
 }
 
@@ -207,6 +264,68 @@ Status accumulate(const KernelContext& ctx, const Trees& trees, const T* x, std:
           break;
       }
       has[t] = 1;
+    }
+  }
+  return Status::ok();
+}
+
+/// The leaf weights of every row, scores[r * targets + t] and has[...] as accumulate() leaves
+/// them. With the fast walk, a block of rows goes down one tree together, each step a select
+/// rather than a branch, the rows' independent walks overlapping their loads; each row still
+/// takes the trees in order, so its sums are accumulate()'s, bit for bit.
+template <typename T, typename Acc>
+Status scoreRows(const KernelContext& ctx, const Trees& trees, const T* x, int64_t rows, int64_t columns,
+                 std::vector<Acc>& scores, std::vector<uint8_t>& has) {
+  const auto targets = static_cast<size_t>(trees.targets);
+  scores.assign(static_cast<size_t>(rows) * targets, Acc(0));
+  has.assign(scores.size(), uint8_t{0});
+  if (trees.fast.empty() || columns < 1) {
+    std::vector<Acc> score(targets);
+    std::vector<uint8_t> hit(targets);
+    for (int64_t r = 0; r < rows; ++r) {
+      WH_RETURN_IF_ERROR(accumulate(ctx, trees, x + r * columns, score, hit));
+      std::copy(score.begin(), score.end(), scores.begin() + r * static_cast<int64_t>(targets));
+      std::copy(hit.begin(), hit.end(), has.begin() + r * static_cast<int64_t>(targets));
+    }
+    return Status::ok();
+  }
+  constexpr int64_t kBlock = 8;
+  const Trees::FastNode* nodes = trees.fast.data();
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    const int64_t n = std::min(kBlock, rows - r0);
+    for (size_t t = 0; t < trees.roots.size(); ++t) {
+      int32_t at[kBlock];
+      for (int64_t j = 0; j < n; ++j) at[j] = trees.roots[t];
+      for (int32_t d = 0; d < trees.depth[t]; ++d) {
+        for (int64_t j = 0; j < n; ++j) {
+          const Trees::FastNode& node = nodes[at[j]];
+          const auto v = static_cast<double>(x[(r0 + j) * columns + node.feature]);
+          const bool yes = (node.lessThan != 0 ? v < node.split : v <= node.split) || (node.missingTrue != 0 && v != v);
+          at[j] = node.child[yes ? 0 : 1];
+        }
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        const FlatNode& leaf = trees.nodes[static_cast<size_t>(at[j])];
+        Acc* score = scores.data() + (r0 + j) * static_cast<int64_t>(targets);
+        uint8_t* hit = has.data() + (r0 + j) * static_cast<int64_t>(targets);
+        for (int32_t k = leaf.weightBegin; k < leaf.weightEnd; ++k) {
+          auto tg = static_cast<size_t>(trees.weightTarget[static_cast<size_t>(k)]);
+          auto w = static_cast<Acc>(trees.weightValue[static_cast<size_t>(k)]);
+          switch (trees.aggregate) {
+            case Aggregate::kAverage:
+            case Aggregate::kSum:
+              score[tg] += w;
+              break;
+            case Aggregate::kMin:
+              score[tg] = hit[tg] != 0 && score[tg] <= w ? score[tg] : w;
+              break;
+            case Aggregate::kMax:
+              score[tg] = hit[tg] != 0 && score[tg] >= w ? score[tg] : w;
+              break;
+          }
+          hit[tg] = 1;
+        }
+      }
     }
   }
   return Status::ok();
@@ -258,12 +377,14 @@ KernelPtr makeTreeEnsembleRegressor(const KernelCreateInfo& info) {
     return withInput(ctx, t, [&](const auto* x, int64_t rows, int64_t columns, auto acc) -> Status {
       using Acc = decltype(acc);
       ir::Tensor& y = ctx.allocateOutput(0, ir::DataType::kFloat, {rows, t.targets});  // float for any X
-      std::vector<Acc> score(static_cast<size_t>(t.targets));
-      std::vector<uint8_t> has(score.size());
-      std::vector<double> out(score.size());
+      std::vector<Acc> scores;
+      std::vector<uint8_t> hits;
+      WH_RETURN_IF_ERROR(scoreRows(ctx, t, x, rows, columns, scores, hits));
+      std::vector<double> out(static_cast<size_t>(t.targets));
       for (int64_t r = 0; r < rows; ++r) {
-        WH_RETURN_IF_ERROR(accumulate(ctx, t, x + r * columns, score, has));
-        for (size_t k = 0; k < score.size(); ++k) {
+        const Acc* score = scores.data() + r * t.targets;
+        const uint8_t* has = hits.data() + r * t.targets;
+        for (size_t k = 0; k < out.size(); ++k) {
           Acc v = score[k];
           if (t.aggregate == Aggregate::kAverage) v /= static_cast<Acc>(t.roots.size());
           if ((t.aggregate == Aggregate::kMin || t.aggregate == Aggregate::kMax) && has[k] == 0) v = 0;
@@ -378,11 +499,13 @@ KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
       LabelOutput labels(ctx, rows, c->intLabels, c->stringLabels);
       ir::Tensor& z = ctx.allocateOutput(1, ir::DataType::kFloat, {rows, t.targets});
       auto* zOut = z.mutableData<float>();
-      std::vector<Acc> score(static_cast<size_t>(t.targets));
-      std::vector<uint8_t> has(score.size());
+      std::vector<Acc> scores, score(static_cast<size_t>(t.targets));
+      std::vector<uint8_t> hits, has(score.size());
+      WH_RETURN_IF_ERROR(scoreRows(ctx, t, x, rows, columns, scores, hits));
       std::vector<double> zRow(score.size());
       for (int64_t r = 0; r < rows; ++r) {
-        WH_RETURN_IF_ERROR(accumulate(ctx, t, x + r * columns, score, has));
+        std::copy_n(scores.begin() + r * t.targets, t.targets, score.begin());
+        std::copy_n(hits.begin() + r * t.targets, t.targets, has.begin());
         ClassifierRow row = finishClassifierRow(*c, score, has, zRow.data());
         for (size_t k = 0; k < zRow.size(); ++k) zOut[r * t.targets + static_cast<int64_t>(k)] = static_cast<float>(zRow[k]);
         if (row.literalLabel) {
