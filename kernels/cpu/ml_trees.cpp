@@ -86,23 +86,37 @@ void prepareFastWalk(Trees& trees) {
     f.lessThan = n.mode == NodeMode::kLt ? 1 : 0;
     f.missingTrue = n.missingTrue ? 1 : 0;
   }
-  // Depths by a walk over each tree; a path longer than the node count is a cycle.
+  // The depth below each node, memoised (a node two parents share is walked once); a node met
+  // again on its own path is a cycle.
+  std::vector<int32_t> below(count, -1);
+  std::vector<uint8_t> open(count, 0);
   std::vector<int32_t> depth;
   for (int32_t root : trees.roots) {
-    int32_t deepest = 0;
-    std::vector<std::pair<int32_t, int32_t>> stack = {{root, 0}};
+    std::vector<int32_t> stack = {root};
     while (!stack.empty()) {
-      auto [at, d] = stack.back();
-      stack.pop_back();
-      if (d > static_cast<int32_t>(count)) return;
-      if (trees.nodes[static_cast<size_t>(at)].mode == NodeMode::kLeaf) {
-        deepest = std::max(deepest, d);
+      const auto at = static_cast<size_t>(stack.back());
+      if (below[at] >= 0) {
+        stack.pop_back();
         continue;
       }
-      stack.emplace_back(fast[static_cast<size_t>(at)].child[0], d + 1);
-      stack.emplace_back(fast[static_cast<size_t>(at)].child[1], d + 1);
+      if (trees.nodes[at].mode == NodeMode::kLeaf) {
+        below[at] = 0;
+        stack.pop_back();
+        continue;
+      }
+      const auto a = static_cast<size_t>(fast[at].child[0]), b = static_cast<size_t>(fast[at].child[1]);
+      if (below[a] >= 0 && below[b] >= 0) {
+        below[at] = 1 + std::max(below[a], below[b]);
+        open[at] = 0;
+        stack.pop_back();
+        continue;
+      }
+      if (open[at] != 0) return;  // back on a node whose children are still open: a cycle
+      open[at] = 1;
+      if (below[a] < 0) stack.push_back(static_cast<int32_t>(a));
+      if (below[b] < 0) stack.push_back(static_cast<int32_t>(b));
     }
-    depth.push_back(deepest);
+    depth.push_back(below[static_cast<size_t>(root)]);
   }
   trees.fast = std::move(fast);
   trees.depth = std::move(depth);
