@@ -564,7 +564,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   if (!candidates) {
-    ctx.note("quantize-int8: no node to quantize");
+    ctx.note("quantize-int8: no node to quantize (int8 takes Conv, ConvTranspose, MatMul and Gemm with constant "
+             "weights and the ops between them; the model holds " + opTypeSummary(*model.graph) + ")");
     return Status::ok();
   }
   bool perChannel = config_.perChannel;
@@ -619,7 +620,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   if (total == 0) {
-    ctx.note("quantize-int8: no node to quantize");
+    ctx.note("quantize-int8: no node to quantize (int8 takes Conv, ConvTranspose, MatMul and Gemm with constant "
+             "weights and the ops between them; the model holds " + opTypeSummary(*model.graph) + ")");
     return Status::ok();
   }
 

@@ -1,6 +1,9 @@
 #include "subgraph_float.h"
 
+#include <algorithm>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace whittle::passes {
 
@@ -20,6 +23,19 @@ void noteFloatWeightOps(const ir::Graph& graph, PassContext& ctx, std::string_vi
       ctx.note(std::string(pass) + ": " + n->describe() + " stays float32 (no int8 form here; its weights stay float)");
     }
   }
+}
+
+std::string opTypeSummary(const ir::Graph& graph, size_t limit) {
+  std::map<std::string, int64_t> counts;
+  for (const ir::Node* n : graph.nodes()) counts[n->domain().empty() ? n->opType() : n->domain() + "." + n->opType()]++;
+  std::vector<std::pair<std::string, int64_t>> ranked(counts.begin(), counts.end());
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (size_t i = 0; i < ranked.size() && i < limit; ++i) {
+    out += (i ? ", " : "") + ranked[i].first + " " + std::to_string(ranked[i].second);
+  }
+  if (ranked.size() > limit) out += ", ... (" + std::to_string(ranked.size()) + " op types)";
+  return out;
 }
 
 }  // namespace whittle::passes

@@ -840,3 +840,18 @@ TEST_CASE("quantize-int8 folds weights computed from constants and quantizes the
   auto after = testing::runModel(q.model, feeds);
   CHECK(sqnrDb(after[0].second, before[0].second) > 25.0);
 }
+
+TEST_CASE("quantize-int8 on a model with nothing to quantize says what the model holds", "[passes][quantize-int8]") {
+  // A classical-ML model (here a Binarizer and two Relus): nothing int8 takes; the note names the ops.
+  testing::GraphBuilder b(5);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {2, 4});
+  ir::Value* h = b.node("Relu", {b.node("Relu", {x}, {}, "r1")}, {}, "r2");
+  b.output(b.node("Binarizer", {h}, {ir::Attribute::makeFloat("threshold", 0.5f)}, "bin", "ai.onnx.ml"),
+           ir::DataType::kFloat, {2, 4});
+  Quantized q = quantize(b.build(17), "quantize-int8");
+  std::string notes;
+  for (const std::string& n : q.notes) notes += n + "\n";
+  INFO(notes);
+  CHECK_THAT(notes, Catch::Contains("quantize-int8: no node to quantize") &&
+                        Catch::Contains("the model holds Relu 2, ai.onnx.ml.Binarizer 1"));
+}
