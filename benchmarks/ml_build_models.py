@@ -8,9 +8,9 @@ Trains 18 tabular models on scikit-learn's bundled data sets (digits, breast can
 wine) and converts them with skl2onnx / onnxmltools at their default opsets into OUT_DIR/NAME.onnx,
 with the first 64 rows as OUT_DIR/NAME.x.npy (rows the models were trained on: a conformance check
 against ONNX Runtime, not an accuracy measure). skl-hgb-cancer does not convert with these versions,
-so 17 are written. It needs packages the project does not: run it in a separate virtual
-environment with skl2onnx 1.20, onnxmltools 1.16, lightgbm 4.7, xgboost 3.2 and scikit-learn
-1.9.1 (the session-14 versions). No test runs it.
+so 17 are written. Its converters and trainers (skl2onnx, onnxmltools, lightgbm, xgboost-cpu,
+scikit-learn) are pinned in requirements.txt: `.venv/bin/python benchmarks/ml_build_models.py OUT`.
+No test runs it.
 """
 import numpy as np, os, sys, warnings
 warnings.filterwarnings("ignore")
