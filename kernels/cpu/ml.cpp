@@ -408,11 +408,7 @@ KernelPtr makeLinearClassifier(const KernelCreateInfo& info) {
   auto c = std::make_shared<LinearClassifierConfig>();
   for (float v : n.attrFloats("coefficients")) c->coefficients.push_back(v);
   for (float v : n.attrFloats("intercepts")) c->intercepts.push_back(v);
-  c->intLabels = n.attrInts("classlabels_ints");
-  if (const ir::Attribute* a = n.findAttribute("classlabels_strings")) c->stringLabels = a->strings;
-  if (c->intLabels.empty() == c->stringLabels.empty()) {
-    return info.error("exactly one of classlabels_ints and classlabels_strings is required");
-  }
+  WH_RETURN_IF_ERROR(readClassLabels(info, "classlabels_ints", c->intLabels, c->stringLabels));
   WH_ASSIGN_OR_RETURN(c->post, readPostTransform(info));
   int64_t labels = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
   c->classes = c->intercepts.empty() ? labels : static_cast<int64_t>(c->intercepts.size());

@@ -38,6 +38,18 @@ inline Expected<PostTransform> readPostTransform(const KernelCreateInfo& info) {
   return *post;
 }
 
+/// A classifier's labels: the int64 list `intsName` (classlabels_ints, or TreeEnsembleClassifier's
+/// classlabels_int64s) or classlabels_strings; exactly one of them is an error naming the node.
+inline Status readClassLabels(const KernelCreateInfo& info, const std::string& intsName, std::vector<int64_t>& ints,
+                              std::vector<std::string>& strings) {
+  ints = info.node.attrInts(intsName);
+  if (const ir::Attribute* a = info.node.findAttribute("classlabels_strings")) strings = a->strings;
+  if (ints.empty() == strings.empty()) {
+    return info.error("exactly one of " + intsName + " and classlabels_strings is required");
+  }
+  return Status::ok();
+}
+
 /// The inverse of the standard normal CDF as ONNX's ml ops define PROBIT: √2 · erfinv(2p - 1),
 /// with Winitzki's approximation of erfinv (a = 0.147), as ONNX Runtime computes it.
 inline double probit(double p) {

@@ -179,11 +179,7 @@ KernelPtr makeSvmClassifier(const KernelCreateInfo& info) {
   c->probA = n.attrFloats("prob_a");
   c->probB = n.attrFloats("prob_b");
   c->perClass = n.attrInts("vectors_per_class");
-  c->intLabels = n.attrInts("classlabels_ints");
-  if (const ir::Attribute* a = n.findAttribute("classlabels_strings")) c->stringLabels = a->strings;
-  if (c->intLabels.empty() == c->stringLabels.empty()) {
-    return info.error("exactly one of classlabels_ints and classlabels_strings is required");
-  }
+  WH_RETURN_IF_ERROR(readClassLabels(info, "classlabels_ints", c->intLabels, c->stringLabels));
   c->classes = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
   if (c->classes < 2) return info.error("a classifier needs at least two class labels");
   if (c->coefficients.empty()) return info.error("coefficients are required");

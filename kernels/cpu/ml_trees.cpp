@@ -489,13 +489,8 @@ ClassifierRow finishClassifierRow(const ClassifierConfig& c, std::vector<Acc>& s
 }
 
 KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
-  const ir::Node& n = info.node;
   auto c = std::make_shared<ClassifierConfig>();
-  c->intLabels = n.attrInts("classlabels_int64s");
-  if (const ir::Attribute* a = n.findAttribute("classlabels_strings")) c->stringLabels = a->strings;
-  if (c->intLabels.empty() == c->stringLabels.empty()) {
-    return info.error("exactly one of classlabels_int64s and classlabels_strings is required");
-  }
+  WH_RETURN_IF_ERROR(readClassLabels(info, "classlabels_int64s", c->intLabels, c->stringLabels));
   c->trees.targets = static_cast<int64_t>(std::max(c->intLabels.size(), c->stringLabels.size()));
   if (c->trees.targets < 2) return info.error("a classifier needs at least two class labels");
   WH_RETURN_IF_ERROR(readTrees(info, "class", c->trees));
