@@ -152,9 +152,12 @@ struct Sensitivity {
   bool measured = false;
 };
 
-/// The weight of a selected MatMul/Gemm as [K, N]: a Gemm with transB = 1 stores it [N, K].
+/// Whether a selected MatMul/Gemm stores its weight [N, K] (a Gemm with transB = 1).
+bool weightTransposed(const ir::Node& n) { return n.opType() == "Gemm" && n.attrInt("transB", 0) != 0; }
+
+/// The weight of a selected MatMul/Gemm as [K, N].
 ir::Tensor weightKN(const ir::Node& n, const ir::Tensor& w) {
-  if (n.opType() != "Gemm" || n.attrInt("transB", 0) == 0) return w;
+  if (!weightTransposed(n)) return w;
   const int64_t rows = w.dims()[0], cols = w.dims()[1];
   std::vector<float> t(static_cast<size_t>(rows * cols));
   const float* d = w.data<float>();
@@ -342,8 +345,8 @@ Expected<std::vector<Sensitivity>> QuantizeDynamic::rankSensitivity(ir::Model& m
   for (ir::Node* n : candidates) {
     auto& c = stats[n->input(0)];
     if (c == nullptr) {
-      c = std::make_unique<quant::InputStatsCollector>(weightKN(*n, *constantOf(n->input(1))).dims()[0],
-                                                       /*secondMoment=*/false);
+      const ir::Tensor& w = *constantOf(n->input(1));  // its reduction axis K: the input's channels
+      c = std::make_unique<quant::InputStatsCollector>(w.dims()[weightTransposed(*n) ? 1 : 0], /*secondMoment=*/false);
       collectors[n->input(0)->name()] = c.get();
     }
   }
