@@ -9,13 +9,12 @@
 // Add is a bias Add like any other. The formulas are the same: BiasGelu is Gelu(x + b) with erf,
 // FastGelu is x * (0.5 + 0.5 tanh(sqrt(2/pi) (x + 0.044715 x^3))), ONNX's Gelu with
 // approximate "tanh". Only float32 nodes whose bias is a vector over the last axis are rewritten.
+#include "lower_pins.h"
 #include "whittle/ir/rewrite.h"
 #include "whittle/runtime/lowering.h"
 
 namespace whittle::runtime {
 namespace {
-
-bool isFloat32(const ir::Value* v) { return v != nullptr && v->dtype() == ir::DataType::kFloat; }
 
 /// Whether `b` is a float32 vector as long as the last axis of `x` (a bias over the hidden axis).
 bool isHiddenBias(const ir::Value* x, const ir::Value* b) {
