@@ -252,6 +252,29 @@ int32_t walk(const Trees& trees, int32_t root, const T* x) {
   return -1;
 }
 
+/// Adds `leaf`'s weights into one row's scores by the ensemble's aggregate (`has`: which targets a
+/// leaf reached already, for MIN and MAX).
+template <typename Acc>
+void addLeaf(const Trees& trees, const FlatNode& leaf, Acc* score, uint8_t* has) {
+  for (int32_t k = leaf.weightBegin; k < leaf.weightEnd; ++k) {
+    auto t = static_cast<size_t>(trees.weightTarget[static_cast<size_t>(k)]);
+    auto w = static_cast<Acc>(trees.weightValue[static_cast<size_t>(k)]);
+    switch (trees.aggregate) {
+      case Aggregate::kAverage:
+      case Aggregate::kSum:
+        score[t] += w;
+        break;
+      case Aggregate::kMin:
+        score[t] = has[t] != 0 && score[t] <= w ? score[t] : w;
+        break;
+      case Aggregate::kMax:
+        score[t] = has[t] != 0 && score[t] >= w ? score[t] : w;
+        break;
+    }
+    has[t] = 1;
+  }
+}
+
 /// Sums (or takes the min/max of) the weights of the leaves row `x` reaches, per target.
 template <typename T, typename Acc>
 Status accumulate(const KernelContext& ctx, const Trees& trees, const T* x, std::vector<Acc>& score,
@@ -261,24 +284,7 @@ Status accumulate(const KernelContext& ctx, const Trees& trees, const T* x, std:
   for (int32_t root : trees.roots) {
     int32_t leaf = walk(trees, root, x);
     if (leaf < 0) return ctx.error("the tree at node " + std::to_string(root) + " has a cycle");
-    const FlatNode& node = trees.nodes[static_cast<size_t>(leaf)];
-    for (int32_t k = node.weightBegin; k < node.weightEnd; ++k) {
-      auto t = static_cast<size_t>(trees.weightTarget[static_cast<size_t>(k)]);
-      auto w = static_cast<Acc>(trees.weightValue[static_cast<size_t>(k)]);
-      switch (trees.aggregate) {
-        case Aggregate::kAverage:
-        case Aggregate::kSum:
-          score[t] += w;
-          break;
-        case Aggregate::kMin:
-          score[t] = has[t] != 0 && score[t] <= w ? score[t] : w;
-          break;
-        case Aggregate::kMax:
-          score[t] = has[t] != 0 && score[t] >= w ? score[t] : w;
-          break;
-      }
-      has[t] = 1;
-    }
+    addLeaf(trees, trees.nodes[static_cast<size_t>(leaf)], score.data(), has.data());
   }
   return Status::ok();
 }
@@ -319,26 +325,8 @@ Status scoreRows(const KernelContext& ctx, const Trees& trees, const T* x, int64
         }
       }
       for (int64_t j = 0; j < n; ++j) {
-        const FlatNode& leaf = trees.nodes[static_cast<size_t>(at[j])];
-        Acc* score = scores.data() + (r0 + j) * static_cast<int64_t>(targets);
-        uint8_t* hit = has.data() + (r0 + j) * static_cast<int64_t>(targets);
-        for (int32_t k = leaf.weightBegin; k < leaf.weightEnd; ++k) {
-          auto tg = static_cast<size_t>(trees.weightTarget[static_cast<size_t>(k)]);
-          auto w = static_cast<Acc>(trees.weightValue[static_cast<size_t>(k)]);
-          switch (trees.aggregate) {
-            case Aggregate::kAverage:
-            case Aggregate::kSum:
-              score[tg] += w;
-              break;
-            case Aggregate::kMin:
-              score[tg] = hit[tg] != 0 && score[tg] <= w ? score[tg] : w;
-              break;
-            case Aggregate::kMax:
-              score[tg] = hit[tg] != 0 && score[tg] >= w ? score[tg] : w;
-              break;
-          }
-          hit[tg] = 1;
-        }
+        const int64_t row = (r0 + j) * static_cast<int64_t>(targets);
+        addLeaf(trees, trees.nodes[static_cast<size_t>(at[j])], scores.data() + row, has.data() + row);
       }
     }
   }
