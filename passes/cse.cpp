@@ -1,13 +1,14 @@
 // cse
 // Before: y1 = Op(a, b){attrs}; y2 = Op(a, b){attrs}       (same op, inputs, attributes)
 // After:  y1 = Op(a, b){attrs}; uses of y2 read y1
-// Also merges initializers with the same dtype, dims and bytes (up to 64 KiB each, which
-// covers the shape and scale constants exporters repeat).
+// Also merges initializers with the same dtype, dims and bytes, of any size: the shape and
+// scale constants exporters repeat, and a weight written twice.
 // Requires: no subgraphs; the op is deterministic (not Random*); graph outputs keep their
 // names (canForward).
 #include <cstring>
 #include <map>
 #include <unordered_map>
+#include <vector>
 
 #include "pass_factories.h"
 #include "whittle/onnx_io/onnx_io.h"
@@ -100,20 +101,44 @@ class Cse final : public Pass {
   }
 
  private:
+  /// dtype, dims and a 64-bit hash of the bytes: the key under which equal initializers meet
+  /// (the bytes themselves decide, so a hash collision only costs a comparison).
+  static std::string initializerKey(const ir::Tensor& t) {
+    std::string key = std::to_string(static_cast<int>(t.dtype())) + "[";
+    for (int64_t d : t.dims()) key += std::to_string(d) + ",";
+    uint64_t h = 1469598103934665603ull;
+    const std::byte* p = t.rawData();
+    const size_t n = t.byteSize();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < n; ++i) h = (h ^ static_cast<uint64_t>(p[i])) * 1099511628211ull;
+    return key + "]" + std::to_string(h);
+  }
+
   static int64_t mergeInitializers(ir::Graph& graph) {
-    constexpr size_t kMaxBytes = 64 * 1024;
-    std::unordered_map<std::string, ir::Value*> seen;
+    std::unordered_map<std::string, std::vector<ir::Value*>> seen;
     int64_t merged = 0;
     for (ir::Value* v : std::vector<ir::Value*>(graph.initializers())) {
       const ir::Tensor& t = *v->constant();
-      if (v->isGraphInput() || v->isGraphOutput() || t.byteSize() > kMaxBytes || t.dtype() == ir::DataType::kString) continue;
-      std::string key = std::to_string(static_cast<int>(t.dtype())) + "[";
-      for (int64_t d : t.dims()) key += std::to_string(d) + ",";
-      key += "]";
-      key.append(reinterpret_cast<const char*>(t.rawData()), t.byteSize());
-      auto [it, inserted] = seen.emplace(std::move(key), v);
-      if (inserted || v->hasImplicitUses()) continue;
-      graph.replaceAllUsesWith(v, it->second);
+      if (v->isGraphInput() || v->isGraphOutput() || t.dtype() == ir::DataType::kString) continue;
+      std::vector<ir::Value*>& same = seen[initializerKey(t)];
+      ir::Value* match = nullptr;
+      for (ir::Value* s : same) {
+        if (std::memcmp(s->constant()->rawData(), t.rawData(), t.byteSize()) == 0) {
+          match = s;
+          break;
+        }
+      }
+      if (match == nullptr) {
+        same.push_back(v);
+        continue;
+      }
+      if (v->hasImplicitUses()) continue;
+      graph.replaceAllUsesWith(v, match);
       ++merged;
     }
     return merged;

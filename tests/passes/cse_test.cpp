@@ -1,4 +1,4 @@
-// cse: nodes computing the same thing, and identical small initializers, merged.
+// cse: nodes computing the same thing, and identical initializers, merged.
 #include <catch2/catch.hpp>
 
 #include "passes/pass_test_util.h"
@@ -48,4 +48,19 @@ TEST_CASE("cse keeps nodes that differ or must stay apart", "[passes][cse]") {
     CHECK(testing::interfaceNames(run.after) == testing::interfaceNames(model));
     testing::requireSameOutputs(model, run.after);
   }
+}
+
+TEST_CASE("cse merges identical initializers of any size", "[passes][cse]") {
+  testing::GraphBuilder b(503);
+  ir::Value* x = b.input("x", DataType::kFloat, {2, 256});
+  ir::Value* w1 = b.weight("w1", {256, 256});  // 256 KiB
+  ir::Value* w2 = b.constant("w2", *w1->constant());
+  ir::Value* w3 = b.weight("w3", {256, 256});  // same shape, other values: stays
+  ir::Value* y = b.node("Add", {b.node("MatMul", {x, w1}), b.node("MatMul", {x, w2})});
+  b.output(b.node("Add", {y, b.node("MatMul", {x, w3})}), DataType::kFloat, {2, 256});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "cse");
+  CHECK(run.after.graph->initializers().size() == 2);
+  CHECK(testing::opTypes(*run.after.graph) == std::vector<std::string>{"MatMul", "Add", "MatMul", "Add"});
+  testing::requireSameOutputs(model, run.after);
 }
