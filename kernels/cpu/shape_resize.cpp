@@ -390,24 +390,44 @@ void resizeAxis(const float* src, float* dst, int64_t outer, int64_t inner, cons
   });
 }
 
-/// Bilinear on the last two axes: planes of [inH, inW] to [outH, outW] (float32).
+/// Bilinear on the last two axes: planes of [inH, inW] to [outH, outW] (float32). Each source row
+/// is interpolated along x once into a row of outW (kept while consecutive output rows read it:
+/// an 8x upsample reads each pair of source rows 8 times), then an output row is the blend of two
+/// such rows, a plain vector loop. The arithmetic is the same as one pixel at a time:
+/// wy0 * (wx0 a + wx1 b) + wy1 * (wx0 c + wx1 d).
 void bilinear2d(const float* src, float* dst, int64_t planes, const AxisPlan& py, const AxisPlan& px) {
   int64_t inH = py.inDim, inW = px.inDim, outH = py.outDim, outW = px.outDim;
   int64_t items = planes * outH;
   parallelRanges(items, items * outW > kShapeParallelGrain, [&](int64_t begin, int64_t end) {
+    const int64_t* xi = px.index.data();
+    const float* xw = px.weight.data();
+    std::vector<float> rowA(static_cast<size_t>(outW)), rowB(static_cast<size_t>(outW));
+    float* h0 = rowA.data();
+    float* h1 = rowB.data();
+    int64_t k0 = -1, k1 = -1;  // the source rows (plane * inH + y) that h0 and h1 hold
+    auto alongX = [&](int64_t key, float* h) {
+      const float* r = src + key * inW;
+      for (int64_t ox = 0; ox < outW; ++ox) h[ox] = xw[2 * ox] * r[xi[2 * ox]] + xw[2 * ox + 1] * r[xi[2 * ox + 1]];
+    };
     for (int64_t item = begin; item < end; ++item) {
       int64_t plane = item / outH, oy = item % outH;
-      const float* r0 = src + (plane * inH + py.index[static_cast<size_t>(2 * oy)]) * inW;
-      const float* r1 = src + (plane * inH + py.index[static_cast<size_t>(2 * oy + 1)]) * inW;
-      float wy0 = py.weight[static_cast<size_t>(2 * oy)], wy1 = py.weight[static_cast<size_t>(2 * oy + 1)];
-      float* d = dst + item * outW;
-      const int64_t* xi = px.index.data();
-      const float* xw = px.weight.data();
-      for (int64_t ox = 0; ox < outW; ++ox) {
-        int64_t x0 = xi[2 * ox], x1 = xi[2 * ox + 1];
-        float wx0 = xw[2 * ox], wx1 = xw[2 * ox + 1];
-        d[ox] = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
+      int64_t key0 = plane * inH + py.index[static_cast<size_t>(2 * oy)];
+      int64_t key1 = plane * inH + py.index[static_cast<size_t>(2 * oy + 1)];
+      if (key0 == k1 && key0 != k0) {  // the lower row of the last pair is the upper one now
+        std::swap(h0, h1);
+        std::swap(k0, k1);
       }
+      if (k0 != key0) {
+        alongX(key0, h0);
+        k0 = key0;
+      }
+      if (k1 != key1) {
+        alongX(key1, h1);
+        k1 = key1;
+      }
+      const float wy0 = py.weight[static_cast<size_t>(2 * oy)], wy1 = py.weight[static_cast<size_t>(2 * oy + 1)];
+      float* d = dst + item * outW;
+      for (int64_t ox = 0; ox < outW; ++ox) d[ox] = wy0 * h0[ox] + wy1 * h1[ox];
     }
   });
 }
