@@ -58,7 +58,7 @@ def torchvision_cases():
         "maskrcnn_r50": lambda: (DetWrap(D.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None), ["boxes", "scores", "labels", "masks"]), img(320, 320)),
         "keypointrcnn_r50": lambda: (DetWrap(D.keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None), ["boxes", "scores", "keypoints"]), img(320, 320)),
         "r3d_18": lambda: (V.r3d_18(), (torch.rand(1, 3, 8, 112, 112),)),
-        "s3d": lambda: (V.s3d(), (torch.rand(1, 3, 16, 160, 160),)),
+        "s3d": lambda: (V.s3d(), (torch.rand(1, 3, 16, 224, 224),)),
         "raft_small": lambda: (FlowWrap(torchvision.models.optical_flow.raft_small()), (torch.rand(1, 3, 128, 128), torch.rand(1, 3, 128, 128))),
     }
     for name in ("ssdlite320", "fasterrcnn_mbv3_320", "retinanet_r50", "fcos_r50", "maskrcnn_r50", "keypointrcnn_r50"):
