@@ -124,14 +124,15 @@ void parallelColumns(int64_t n, int threads, int64_t align, F&& fn) {
 struct PackedNBitsI8 {
   int64_t k = 0, n = 0, bits = 4, blockSize = 0;
   int64_t blocks = 0;  ///< ceil(K / blockSize).
-  int64_t kq = 0;      ///< blocks * blockSize: the k each panel and each quantized row of A holds.
+  int64_t kq = 0;      ///< blocks * blockSize: the k each quantized row of A holds.
+  int64_t octets = 0;  ///< ceil(K / 8): the octets of k each panel holds (the last block may stop short).
   int64_t panels = 0;  ///< ceil(N / 16).
   std::vector<uint8_t> q;
   /// [panels][blocks][16]: scale and offset of each column of a panel (0 past N).
   std::vector<float> scale, offset;
 
   int64_t octetBytes() const { return bits == 4 ? 64 : 128; }
-  int64_t panelBytes() const { return kq / 8 * octetBytes(); }
+  int64_t panelBytes() const { return octets * octetBytes(); }
 };
 
 /// Repacks column-layout weights (packMatMulNBits) for the int8 kernels.

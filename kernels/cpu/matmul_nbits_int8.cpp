@@ -57,7 +57,8 @@ void matmulScalar(const PackedNBitsI8& w, const QuantizedRows& qa, int64_t m, fl
       float acc = 0.0f;
       for (int64_t b = 0; b < w.blocks; ++b) {
         int32_t dot = 0;
-        for (int64_t k = b * w.blockSize; k < (b + 1) * w.blockSize; ++k) dot += ar[k] * panelCode(w, col, k);
+        const int64_t end = std::min((b + 1) * w.blockSize, w.octets * 8);
+        for (int64_t k = b * w.blockSize; k < end; ++k) dot += ar[k] * panelCode(w, col, k);
         const float s = w.scale[static_cast<size_t>(at + b * kPanel)], o = w.offset[static_cast<size_t>(at + b * kPanel)];
         acc += static_cast<float>(dot) * (qa.scale[static_cast<size_t>(r * w.blocks + b)] * s) +
                o * qa.sum[static_cast<size_t>(r * w.blocks + b)];
@@ -99,7 +100,7 @@ WH_VNNI void quantizeBlockAvx512(const float* a, int64_t len, int64_t blockSize,
 /// column), then scaled into float accumulators.
 template <int R, int CV>
 WH_VNNI void tileVnni(const PackedNBitsI8& w, const QuantizedRows& qa, int64_t r0, int64_t p0, float* y) {
-  const int64_t octets = w.blockSize / 8, ob = w.octetBytes();
+  const int64_t perBlock = w.blockSize / 8, ob = w.octetBytes();
   const __m512i low = _mm512_set1_epi8(15);
   __m512 f[R][CV];
   for (int r = 0; r < R; ++r) {
@@ -111,8 +112,9 @@ WH_VNNI void tileVnni(const PackedNBitsI8& w, const QuantizedRows& qa, int64_t r
       for (int c = 0; c < CV; ++c) acc[r][c] = _mm512_setzero_si512();
     }
     const uint8_t* wb[CV];
-    for (int c = 0; c < CV; ++c) wb[c] = w.q.data() + (p0 + c) * w.panelBytes() + b * octets * ob;
+    for (int c = 0; c < CV; ++c) wb[c] = w.q.data() + (p0 + c) * w.panelBytes() + b * perBlock * ob;
     const int8_t* ab = qa.q.data() + r0 * w.kq + b * w.blockSize;
+    const int64_t octets = std::min(perBlock, w.octets - b * perBlock);  // the last block stops at K
     for (int64_t o = 0; o < octets; ++o) {
       __m512i lo[CV], hi[CV];
       for (int c = 0; c < CV; ++c) {
@@ -196,6 +198,7 @@ PackedNBitsI8 packInt8(const PackedNBits& w) {
   p.blockSize = w.blockSize;
   p.blocks = (w.k + w.blockSize - 1) / w.blockSize;
   p.kq = p.blocks * w.blockSize;
+  p.octets = (w.k + 7) / 8;
   p.panels = (w.n + kPanel - 1) / kPanel;
   p.q.assign(static_cast<size_t>(p.panels * p.panelBytes()), 0);
   p.scale.assign(static_cast<size_t>(p.panels * p.blocks * kPanel), 0.0f);
