@@ -175,6 +175,12 @@ void panelsVnni(const PackedNBitsI8& w, const QuantizedRows& qa, int64_t m, floa
   for (int64_t rb = 0; rb < m; rb += 64) {
     const int64_t re = std::min(m, rb + 64);
     int64_t p = p0;
+    if (re - rb == 1) {
+      for (; p + 8 <= p1; p += 8) tileVnni<1, 8>(w, qa, rb, p, y);
+    }
+    if (re - rb <= 2) {  // token generation: four weight streams in flight (the registers allow it up to 2 rows)
+      for (; p + 4 <= p1; p += 4) rowsVnni<4>(w, qa, rb, re, p, y);
+    }
     for (; p + 2 <= p1; p += 2) rowsVnni<2>(w, qa, rb, re, p, y);
     if (p < p1) rowsVnni<1>(w, qa, rb, re, p, y);
   }

@@ -82,6 +82,8 @@ TEST_CASE("int8-activation MatMulNBits: scalar reference and VNNI against the ex
       {3, 40, 9, 4, 16, true, false},    {2, 200, 31, 8, 64, true, true},   {1, 130, 5, 8, 128, false, true},
       {4, 48, 17, 4, 16, false, true},   {5, 100, 7, 4, 32, true, true},    {512, 96, 70, 4, 32, true, true},
       {512, 130, 33, 8, 64, false, false}, {17, 300, 200, 4, 128, true, false}, {70, 576, 48, 4, 128, false, false},
+      // M = 1 runs 8 panels at a time, M = 2 four: N = 150 and 100 leave pairs and single panels after them.
+      {1, 200, 150, 4, 32, true, true},  {2, 136, 100, 8, 16, true, false},  {1, 256, 130, 8, 128, false, true},
   };
   std::mt19937_64 rng(41);
   for (const NBitsCase& c : cases) {
