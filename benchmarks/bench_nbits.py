@@ -18,6 +18,11 @@ Steps:
 3. latency, 1 thread: input_ids [1, 1] (one token, M = 1 in every MatMul) and [1, S] (prefill,
    --prefill, default 512): whittle (`whittle bench`) on both 4-bit files and on fp32, ONNX
    Runtime on the MatMulNBits file and on fp32, interleaved in rounds as bench_vs_ort.py does.
+
+--files NAME=PATH ... instead takes MatMulNBits files made elsewhere (e.g. whittle's quantize-weights
+with format=matmulnbits and accuracy-level=4) and compares the two runtimes on each same file:
+perplexity in whittle (`whittle compare`) and in ONNX Runtime (benchmarks/perplexity.py), and latency
+of both at one token and at the prefill shape (with --baseline-binary timed on every file too).
 """
 import argparse
 import datetime
@@ -76,6 +81,79 @@ def perplexity(binary, fp32, q4, windows):
     return p["original"], p["optimized"]
 
 
+def ort_perplexity(model, windows):
+    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "perplexity.py"), model, "--data", EVAL, "--windows", str(windows),
+           "--threads", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return float(r.stdout.split("perplexity ")[1].split()[0])
+
+
+def same_file_latency(binary, files, seq, rounds, iterations, tmp, baseline=None):
+    """p50 ms of whittle (and `baseline`) and of ONNX Runtime on each of `files`, interleaved."""
+    ids = np.random.default_rng(7).integers(0, 49152, size=(1, seq), dtype=np.int64)
+    path = os.path.join(tmp, f"ids_{seq}.npy")
+    np.save(path, ids)
+    args = ["--input", f"input_ids={path}"]
+    contenders, names = [], []
+    for name, model in files.items():
+        contenders.append(lambda m=model: whittle_round(binary, m, 1, args, iterations, 2))
+        names.append(f"whittle {name}")
+        if baseline:
+            contenders.append(lambda m=model: whittle_round(baseline, m, 1, args, iterations, 2))
+            names.append(f"baseline {name}")
+        session = ort_session(model, 1)
+        contenders.append(lambda s=session: ort_round(s, {"input_ids": ids}, iterations, 2))
+        names.append(f"ORT {name}")
+    return dict(zip(names, interleaved(contenders, rounds)))
+
+
+def both_shapes(a, timer, models):
+    """timer(...) at one token (unless --skip-one-token) and at the prefill shape."""
+    with tempfile.TemporaryDirectory() as tmp:
+        one = None if a.skip_one_token else timer(a.binary, models, 1, a.rounds, a.iterations, tmp, a.baseline_binary)
+        print("M=1", one, flush=True)
+        pre = timer(a.binary, models, a.prefill, a.rounds, a.prefill_iterations, tmp, a.baseline_binary)
+        print(f"seq {a.prefill}", pre, flush=True)
+    return one, pre
+
+
+def compare_files(a):
+    import onnxruntime as ort
+
+    files = dict(f.split("=", 1) for f in a.files)
+    ppl = {}
+    if not a.skip_perplexity:
+        for name, path in files.items():
+            fp32, whittle = perplexity(a.binary, a.fp32, path, a.windows)
+            ppl[name] = (fp32, whittle, ort_perplexity(path, a.windows))
+            print(name, "perplexity fp32 / whittle / ORT", ppl[name], flush=True)
+    one, pre = both_shapes(a, same_file_latency, files)
+    out = [f"Command: `.venv/bin/python benchmarks/bench_nbits.py --files {' '.join(a.files)} --windows {a.windows} "
+           f"--prefill {a.prefill} --clock {a.clock} --rounds {a.rounds}{' --baseline-binary B' if a.baseline_binary else ''}`; "
+           f"ONNX Runtime {ort.__version__}, {cpu_model()}, 1 thread, {a.clock} clock, {datetime.date.today().isoformat()}.", ""]
+    if ppl:
+        out += [f"| file | fp32 perplexity | whittle runtime | ONNX Runtime | file MB |", "| --- | --- | --- | --- | --- |"]
+        for name, (o, w, r) in ppl.items():
+            out.append(f"| {name} | {o:.2f} | {w:.2f} ({100 * (w / o - 1):+.1f} %) | {r:.2f} ({100 * (r / o - 1):+.1f} %) | "
+                       f"{os.path.getsize(files[name]) / 1e6:.1f} |")
+        out.append("")
+    cols = ["whittle", "baseline", "ORT"] if a.baseline_binary else ["whittle", "ORT"]
+    out += ["| shape | file | " + " | ".join(f"{c} ms" for c in cols) + " | whittle / ORT |" +
+            (" baseline / ORT |" if a.baseline_binary else ""), "| --- " * (len(cols) + 3 + bool(a.baseline_binary)) + "|"]
+    for label, r in [("one token [1, 1]", one), (f"prefill [1, {a.prefill}]", pre)]:
+        if r is None:
+            continue
+        for name in files:
+            row = f"| {label} | {name} | " + " | ".join(f"{r[f'{c} {name}']:.2f}" for c in cols)
+            row += f" | {r[f'whittle {name}'] / r[f'ORT {name}']:.2f} |"
+            if a.baseline_binary:
+                row += f" {r[f'baseline {name}'] / r[f'ORT {name}']:.2f} |"
+            out.append(row)
+    print("\n".join(out))
+
+
 def latency(binary, models, seq, rounds, iterations, tmp, baseline=None):
     """p50 ms per contender: whittle on each model in `models`, ORT on the fp32 and MatMulNBits files, and
     the `baseline` build of whittle on the MatMulNBits file when given."""
@@ -116,8 +194,13 @@ def main():
     ap.add_argument("--baseline-binary", help="an earlier build of whittle, timed on the nbits file in the same rounds")
     ap.add_argument("--skip-one-token", action="store_true", help="time the prefill shape only")
     ap.add_argument("--update-results", action="store_true")
+    ap.add_argument("--files", nargs="+", metavar="NAME=PATH",
+                    help="compare the two runtimes on these MatMulNBits files instead of ORT's quantizer's (printed only)")
     a = ap.parse_args()
     bench_vs_ort.CLOCK = a.clock
+    if a.files:
+        compare_files(a)
+        return
     import onnxruntime as ort
 
     os.makedirs(a.work, exist_ok=True)
@@ -128,11 +211,7 @@ def main():
         for name in ["nbits", "qdq"]:
             ppl[name] = perplexity(a.binary, a.fp32, q4[name], a.windows)
             print(name, "perplexity", ppl[name], flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        one = None if a.skip_one_token else latency(a.binary, models, 1, a.rounds, a.iterations, tmp, a.baseline_binary)
-        print("M=1", one, flush=True)
-        pre = latency(a.binary, models, a.prefill, a.rounds, a.prefill_iterations, tmp, a.baseline_binary)
-        print(f"seq {a.prefill}", pre, flush=True)
+    one, pre = both_shapes(a, latency, models)
     sizes = {k: os.path.getsize(v) / 1e6 for k, v in models.items()}
     text = render(a, ort.__version__, ppl, one, pre, sizes)
     print(text)

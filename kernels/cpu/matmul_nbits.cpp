@@ -386,22 +386,6 @@ void dequantizeColumn(const PackedNBits& w, int64_t col, float* dst, Isa isa) {
   }
 }
 
-/// Runs fn(n0, n1) over [0, n) in `threads` contiguous ranges whose starts are multiples of `align`.
-template <typename F>
-void parallelColumns(int64_t n, int threads, int64_t align, F&& fn) {
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(align, 1)));
-  if (chunks <= 1) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  auto bound = [&](int64_t c) { return c == chunks ? n : n * c / chunks / align * align; };
-#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t b = bound(c), e = bound(c + 1);
-    if (e > b) fn(b, e);
-  }
-}
-
 float* alignTo64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64);
 }
@@ -619,7 +603,10 @@ class MatMulNBitsKernel final : public Kernel {
         n_(info.node.attrInt("N", 0)),
         bits_(info.node.attrInt("bits", 4)),
         blockSize_(info.node.attrInt("block_size", 0)),
-        isa_(nbits::bestIsa()) {}
+        isa_(nbits::bestIsa()),
+        // accuracy_level 4 asks for int8 activations (ONNX Runtime's CompInt8); a CPU without
+        // AVX-512 VNNI keeps float activations (the level is the least accuracy allowed, as in ORT).
+        int8_(info.node.attrInt("accuracy_level", 0) == 4 && nbits::int8VnniAvailable()) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& a = ctx.input(0);
@@ -631,7 +618,7 @@ class MatMulNBitsKernel final : public Kernel {
       WH_RETURN_IF_ERROR(checkGroupIndex(ctx.describe(), ctx.hasInput(4) ? &ctx.input(4) : nullptr));
       WH_ASSIGN_OR_RETURN(nbits::PackedNBits w, nbits::packMatMulNBits(ctx.input(1), ctx.input(2), ctx.hasInput(3) ? &ctx.input(3) : nullptr,
                                                                       k_, n_, bits_, blockSize_, ctx.describe()));
-      weights_ = std::move(w);
+      setWeights(std::move(w));
     }
     const float* bias = nullptr;
     if (ctx.hasInput(5)) {
@@ -651,6 +638,10 @@ class MatMulNBitsKernel final : public Kernel {
                                             int64_t ldy) { return panelGemm(stream, rows, cols, src, wei, dst, ldy); };
     // One buffer per thread for every MatMulNBits: the dequantized panel is a whole weight in float
     // (up to kMaxPanelBytes), which a buffer per node would keep alive for each of them.
+    if (int8_) {
+      thread_local nbits::QuantizedRows rows;
+      return nbits::matmulInt8(weightsI8_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), true, rows);
+    }
     thread_local std::vector<float> scratch;
     return nbits::matmul(weights_, a.data<float>(), m, bias, y.mutableData<float>(), ctx.threads(), isa_, scratch, gemm);
   }
@@ -668,9 +659,18 @@ class MatMulNBitsKernel final : public Kernel {
     if (b == nullptr || scales == nullptr || (hasZp && zp == nullptr) || (hasGidx && gidx == nullptr)) return Status::ok();
     WH_RETURN_IF_ERROR(checkGroupIndex(who, gidx));
     WH_ASSIGN_OR_RETURN(nbits::PackedNBits w, nbits::packMatMulNBits(*b, *scales, zp, k_, n_, bits_, blockSize_, who));
-    weights_ = std::move(w);
+    setWeights(std::move(w));
     packed_ = true;
     return Status::ok();
+  }
+
+  /// Keeps the layout the kernel runs: the column layout, or the int8 panels made from it.
+  void setWeights(nbits::PackedNBits w) {
+    if (int8_) {
+      weightsI8_ = nbits::packInt8(w);
+    } else {
+      weights_ = std::move(w);
+    }
   }
 
   /// g_idx maps each k to its block; only the trivial k / block_size is supported.
@@ -752,8 +752,10 @@ class MatMulNBitsKernel final : public Kernel {
   std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> primitives_;
   int64_t k_, n_, bits_, blockSize_;
   nbits::Isa isa_;
+  bool int8_;
   bool packed_ = false;
   nbits::PackedNBits weights_;
+  nbits::PackedNBitsI8 weightsI8_;
 };
 
 }  // namespace

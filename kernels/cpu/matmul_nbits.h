@@ -13,6 +13,7 @@
 // columns, and multiply it with one oneDNN matmul primitive per shape that reads that layout as it
 // is and runs on the session's threads.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -86,6 +87,73 @@ using PanelGemm = std::function<Status(int64_t m, int64_t cols, const float* a, 
 /// kGemvMaxRows rows (the kernel passes oneDNN's matmul primitive); empty: dnnl_sgemm.
 Status matmul(const PackedNBits& w, const float* a, int64_t m, const float* bias, float* y, int threads, Isa isa,
               std::vector<float>& scratch, const PanelGemm& gemm = {});
+
+/// Runs fn(n0, n1) over [0, n) in `threads` contiguous ranges whose starts are multiples of `align`.
+template <typename F>
+void parallelColumns(int64_t n, int threads, int64_t align, F&& fn) {
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(align, 1)));
+  if (chunks <= 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  auto bound = [&](int64_t c) { return c == chunks ? n : n * c / chunks / align * align; };
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t b = bound(c), e = bound(c + 1);
+    if (e > b) fn(b, e);
+  }
+}
+
+// ---- accuracy_level 4: int8 activations (matmul_nbits_int8.cpp) ----
+//
+// ONNX Runtime's meaning of accuracy_level 4 (MLAS's "CompInt8"): each row of A is quantized per
+// block of K (the weight's block): symmetric int8, scale sa = max|a| / 127, q = round-half-even(a *
+// (127 / max|a|)). Then, per output, with the weight W = s * q_w + o (o = -zero_point * s):
+//
+//   y = sum_b sa[b] * s[b] * dot(q_a, q_w)[b]  +  sum_b o[b] * (sa[b] * sum(q_a)[b])
+//
+// dot() is an integer dot product: AVX-512 VNNI vpdpbusd multiplies unsigned bytes by signed bytes,
+// and the weights' codes are unsigned (0..15, 0..255) with the zero point kept out of the product
+// (the second sum), so the weights go in as the unsigned operand and A's int8 as the signed one:
+// no +128 offset and no sign correction is needed.
+
+/// The weights of one MatMulNBits repacked for int8 dot products: N in panels of 16 columns, each
+/// panel K-major in octets of 8 k: 4 bits: 64 bytes per octet, byte 4c + j holding k = j (low
+/// nibble) and k = j + 4 (high nibble) of column c (one mask gives vpdpbusd's 16 x 4 bytes for
+/// k 0..3, a shift and a mask those for k 4..7); 8 bits: 128 bytes per octet, k 0..3 then 4..7.
+struct PackedNBitsI8 {
+  int64_t k = 0, n = 0, bits = 4, blockSize = 0;
+  int64_t blocks = 0;  ///< ceil(K / blockSize).
+  int64_t kq = 0;      ///< blocks * blockSize: the k each quantized row of A holds.
+  int64_t octets = 0;  ///< ceil(K / 8): the octets of k each panel holds (the last block may stop short).
+  int64_t panels = 0;  ///< ceil(N / 16).
+  std::vector<uint8_t> q;
+  /// [panels][blocks][16]: scale and offset of each column of a panel (0 past N).
+  std::vector<float> scale, offset;
+
+  int64_t octetBytes() const { return bits == 4 ? 64 : 128; }
+  int64_t panelBytes() const { return octets * octetBytes(); }
+};
+
+/// Repacks column-layout weights (packMatMulNBits) for the int8 kernels.
+PackedNBitsI8 packInt8(const PackedNBits& w);
+
+/// Rows of A quantized per block: q [m][kq] (zeros past K), scale and scaled sum [m][blocks].
+struct QuantizedRows {
+  std::vector<int8_t> q;
+  std::vector<float> scale, sum;  ///< sa, and sa * sum(q) (the zero points' term)
+};
+
+/// Quantizes a [m, k] per block of `blockSize` into `out` (AVX-512 when `vector`; the same bits either way).
+void quantizeRows(const float* a, int64_t m, int64_t k, int64_t blockSize, int64_t kq, bool vector, QuantizedRows& out);
+
+/// Whether this CPU runs the VNNI kernel (AVX-512 F, BW, VL and VNNI).
+bool int8VnniAvailable();
+
+/// y[M, N] = a[M, K] * W + bias with int8 activations: the VNNI kernel when `vnni`, else the
+/// scalar reference. `scratch` holds the quantized rows between calls.
+Status matmulInt8(const PackedNBitsI8& w, const float* a, int64_t m, const float* bias, float* y, int threads, bool vnni,
+                  QuantizedRows& scratch);
 
 /// Dequantizes columns [n0, n1) into dst, column after column, kPad floats each (W transposed).
 void dequantizeColumns(const PackedNBits& w, int64_t n0, int64_t n1, float* dst, Isa isa);

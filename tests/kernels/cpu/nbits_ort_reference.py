@@ -7,7 +7,9 @@ writes, for each case NAME, DIR/NAME.onnx and DIR/NAME.npz (arrays a and y: ONNX
 output at 1 thread), and prints the case names, one a line. Cases: 4 and 8 bits, blocks 32
 and 128, symmetric and not, as com.microsoft MatMulNBits (nbits) and, for 4 bits, as opset-21
 block-wise DequantizeLinear -> MatMul (qdq); K = 200 (not a multiple of either block),
-N = 47, A [2, 3, K] and [1, K] and [64, K].
+N = 47, A [2, 3, K] and [1, K] and [64, K]. The MatMulNBits models also come with accuracy_level 4
+(NAME_acc4: ONNX Runtime quantizes A to int8 per block), their npz holding y_float as well: ONNX
+Runtime's output on the same weights at accuracy_level 0.
 
 The qdq models run with ONNX Runtime's graph optimizations off: with them on, ONNX Runtime fuses
 DequantizeLinear -> MatMul into MatMulNBits at accuracy level 4 (its session option
@@ -30,7 +32,7 @@ w = rng.normal(size=(K, N)).astype(np.float32) * 0.1
 bias = rng.normal(size=(N,)).astype(np.float32)
 
 
-def nbits_model(bits, block, sym, with_bias):
+def nbits_model(bits, block, sym, with_bias, accuracy_level=0):
     k_blocks = (K + block - 1) // block
     kpack = 8 // bits
     padded = np.pad(w, ((0, k_blocks * block - K), (0, 0)))
@@ -46,7 +48,8 @@ def nbits_model(bits, block, sym, with_bias):
     if with_bias:
         inputs += [""] * (5 - len(inputs)) + ["bias"]
         inits.append(numpy_helper.from_array(bias, "bias"))
-    node = helper.make_node("MatMulNBits", inputs, ["y"], domain="com.microsoft", K=K, N=N, bits=bits, block_size=block)
+    node = helper.make_node("MatMulNBits", inputs, ["y"], domain="com.microsoft", K=K, N=N, bits=bits, block_size=block,
+                            accuracy_level=accuracy_level)
     return [node], inits, [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
 
 
@@ -79,10 +82,13 @@ cases = []
 for bits in (4, 8):
     for block in (32, 128):
         for sym in (True, False):
-            cases.append((f"nbits_b{bits}_k{block}_{'sym' if sym else 'asym'}", nbits_model(bits, block, sym, not sym)))
+            name = f"nbits_b{bits}_k{block}_{'sym' if sym else 'asym'}"
+            cases.append((name, nbits_model(bits, block, sym, not sym)))
+            cases.append((name + "_acc4", nbits_model(bits, block, sym, not sym, accuracy_level=4)))
 for block in (32, 128):
     for sym in (True, False):
         cases.append((f"qdq_b4_k{block}_{'sym' if sym else 'asym'}", qdq_model(block, sym)))
+float_models = {}
 for name, (nodes, inits, opsets) in cases:
     for shape_name, a_shape in (("m6", [2, 3, K]), ("m1", [1, K]), ("m64", [64, K])):
         graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("a", TensorProto.FLOAT, a_shape)],
@@ -93,5 +99,11 @@ for name, (nodes, inits, opsets) in cases:
         a = rng.normal(size=a_shape).astype(np.float32)
         options = plain if name.startswith("qdq") else so
         y = ort.InferenceSession(path + ".onnx", options, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
-        np.savez(path + ".npz", a=a, y=y)
+        arrays = {"a": a, "y": y}
+        if name.endswith("_acc4"):
+            level0 = float_models[f"{name[:-len('_acc4')]}_{shape_name}"]
+            arrays["y_float"] = ort.InferenceSession(level0, so, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
+        else:
+            float_models[f"{name}_{shape_name}"] = path + ".onnx"
+        np.savez(path + ".npz", **arrays)
         print(f"{name}_{shape_name}")
