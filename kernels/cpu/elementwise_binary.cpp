@@ -310,7 +310,11 @@ class BinaryKernel final : public Kernel {
     }
     if (kind_ == BinaryKind::kEqual && a.dtype() == ir::DataType::kString) return equalStrings(ctx, a, b);
     ir::DataType outType = isComparison(kind_) ? ir::DataType::kBool : a.dtype();
-    ir::Tensor& out = ctx.allocateOutput(0, outType, cache_.outDims);
+    // Over an input of the output's shape that nobody reads after this node (a residual Add, a
+    // squeeze-excitation gate's Mul): element k of the output is computed from element k of it.
+    const bool overA = a.dims() == cache_.outDims, overB = !overA && b.dims() == cache_.outDims && b.dtype() == outType;
+    std::byte* out = overA || overB ? ctx.allocateOutputOver(0, overA ? 0 : 1, outType, cache_.outDims)
+                                    : ctx.allocateOutput(0, outType, cache_.outDims).mutableRawData();
     if (cache_.plan.numel == 0) return Status::ok();
     switch (kind_) {
       case BinaryKind::kAdd: return same<kNumeric, false>(ctx, a, b, out, AddOp{});
@@ -345,11 +349,11 @@ class BinaryKernel final : public Kernel {
 
  private:
   template <uint32_t kMask, bool kCompare, typename Op>
-  Status same(KernelContext& ctx, const ir::Tensor& a, const ir::Tensor& b, ir::Tensor& out, const Op& op) {
+  Status same(KernelContext& ctx, const ir::Tensor& a, const ir::Tensor& b, std::byte* out, const Op& op) {
     bool ok = dispatchTypes<kMask>(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
       using O = std::conditional_t<kCompare, bool, T>;
-      runBinary(cache_.plan, a.data<T>(), b.data<T>(), out.mutableData<O>(), ctx.threads(), op);
+      runBinary(cache_.plan, a.data<T>(), b.data<T>(), reinterpret_cast<O*>(out), ctx.threads(), op);
     });
     if (!ok) return ctx.unsupported("dtype " + std::string(ir::dataTypeName(a.dtype())) + " is not supported");
     return Status::ok();
@@ -363,7 +367,7 @@ class BinaryKernel final : public Kernel {
 
   /// Pow: a scalar exponent of 1, 2, 3, 0.5 or -1 on a float base becomes a multiply, a
   /// square root or a divide; otherwise std::pow per element.
-  Status pow(KernelContext& ctx, const ir::Tensor& a, const ir::Tensor& b, ir::Tensor& out) {
+  Status pow(KernelContext& ctx, const ir::Tensor& a, const ir::Tensor& b, std::byte* out) {
     constexpr uint32_t kBase = kFloatTypes | kI32 | kI64;
     if (b.numel() == 1 && ir::isFloatingPoint(a.dtype())) {
       double e = b.valueAsDouble(0);
@@ -372,7 +376,7 @@ class BinaryKernel final : public Kernel {
           using T = decltype(tag);
           using C = ComputeT<T>;
           const T* x = a.data<T>();
-          T* y = out.mutableData<T>();
+          T* y = reinterpret_cast<T*>(out);
           // The exponent operand is ignored; x stands in for it (the plan reads element 0).
           auto run = [&](auto op) { runBinary(cache_.plan, x, x, y, ctx.threads(), op); };
           if (e == 1.0) run([](C v, C) { return v; });
@@ -396,7 +400,7 @@ class BinaryKernel final : public Kernel {
       using A = decltype(baseTag);
       ok = dispatchTypes<kNumeric>(b.dtype(), [&](auto expTag) {
         using B = decltype(expTag);
-        runBinary(cache_.plan, a.data<A>(), b.data<B>(), out.mutableData<A>(), ctx.threads(),
+        runBinary(cache_.plan, a.data<A>(), b.data<B>(), reinterpret_cast<A*>(out), ctx.threads(),
                   PowOp<ComputeT<A>, ComputeT<B>>{});
       });
     });

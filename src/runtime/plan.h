@@ -99,6 +99,7 @@ class Plan {
     std::vector<int> releaseAfter;   // slots whose last use is this step
     std::vector<SubgraphPlan> subplans;  // a control-flow node's compiled subgraphs (owned by its kernel)
     std::vector<std::pair<size_t, std::string>> observed;  // outputs handed to env.observer
+    std::vector<char> dyingInputs;   // per input: this step releases it and reads it once (not a feed)
   };
   void appendProfile(const std::string& scope, std::vector<NodeTime>& out) const;
 

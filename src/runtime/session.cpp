@@ -29,6 +29,32 @@ ir::Tensor& KernelContext::allocateOutput(size_t i, ir::DataType dtype, std::vec
   return outputs_[i].mutableTensor();
 }
 
+bool KernelContext::inputDiesHere(size_t i) const {
+  if (dying_ == nullptr || i >= dying_->size() || (*dying_)[i] == 0 || !hasInput(i)) return false;
+  const ir::Tensor& x = inputs_[i]->tensor();
+  // The slot is the buffer's only holder: no view of it lives elsewhere, nobody kept a copy.
+  return x.dtype() != ir::DataType::kString && x.buffer() && x.buffer().use_count() == 1 && x.buffer()->writable();
+}
+
+std::byte* KernelContext::allocateOutputOver(size_t o, size_t in, ir::DataType dtype, std::vector<int64_t> dims) {
+  WH_CHECK(o < outputs_.size(), describe() + ": output index out of range");
+  if (dtype != ir::DataType::kString && inputDiesHere(in)) {
+    int64_t numel = 1;
+    for (int64_t d : dims) numel *= d;
+    const ir::Tensor& x = inputs_[in]->tensor();
+    const std::shared_ptr<ir::Buffer>& buffer = x.buffer();
+    // Element k over element k: the same number of bytes (a bool output over a float input
+    // would write ahead of what the other threads' chunks have read).
+    if (ir::storageBytes(dtype, numel) == ir::storageBytes(x.dtype(), x.numel())) {
+      outputs_[o] = Value(ir::Tensor(dtype, std::move(dims), buffer));
+      // Not Tensor::mutableRawData, which would copy the bytes: the input's slot shares them
+      // until the plan lets it go after this node.
+      return buffer->mutableData();
+    }
+  }
+  return allocateOutput(o, dtype, std::move(dims)).mutableRawData();
+}
+
 void KernelContext::setOutput(size_t i, ir::Tensor tensor) {
   WH_CHECK(i < outputs_.size(), describe() + ": output index out of range");
   outputs_[i] = Value(std::move(tensor));
@@ -128,7 +154,7 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
       for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
       WH_ASSIGN_OR_RETURN(kernel, (*factory)(info));
     }
-    Step step{node, std::move(kernel), {}, {}, {}, {}, std::move(subplans)};
+    Step step{node, std::move(kernel), {}, {}, {}, {}, std::move(subplans), {}, {}};
     for (const ir::Value* in : node->inputs()) {
       int s = in ? slotFor(in) : -1;
       step.inputSlots.push_back(s);
@@ -157,6 +183,23 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
   for (auto [slot, stepIndex] : lastUse) {
     if (!isConstantSlot_[static_cast<size_t>(slot)]) steps_[stepIndex].releaseAfter.push_back(slot);
   }
+  // An input dies at the step that releases it, when that step reads it once (not as two
+  // inputs, nor as an input and a capture) and it is no feed (the caller's bytes; a subgraph's
+  // formal inputs and captures are its feeds). Constants and outputs are never released.
+  // KernelContext::allocateOutputOver may then write an output over its bytes.
+  std::vector<char> isFeed(slots_.size(), 0);
+  for (int s : feedSlots_) isFeed[static_cast<size_t>(s)] = 1;
+  for (Step& step : steps_) {
+    step.dyingInputs.assign(step.inputSlots.size(), 0);
+    for (size_t i = 0; i < step.inputSlots.size(); ++i) {
+      const int s = step.inputSlots[i];
+      if (s < 0 || isFeed[static_cast<size_t>(s)] != 0) continue;
+      if (std::find(step.releaseAfter.begin(), step.releaseAfter.end(), s) == step.releaseAfter.end()) continue;
+      const auto reads = std::count(step.inputSlots.begin(), step.inputSlots.end(), s) +
+                         std::count(step.implicitSlots.begin(), step.implicitSlots.end(), s);
+      step.dyingInputs[i] = reads == 1 ? 1 : 0;
+    }
+  }
   nodeMs_.assign(steps_.size(), 0.0);
   return Status::ok();
 }
@@ -181,6 +224,7 @@ Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
     for (int slot : step.implicitSlots) ins.push_back(&slots_[static_cast<size_t>(slot)]);
     outs.assign(step.outputSlots.size(), Value());
     KernelContext ctx(*step.node, ins, outs, *env_.pool, *env_.context);
+    ctx.setDyingInputs(&step.dyingInputs);
     auto start = std::chrono::steady_clock::now();
     Status status = step.kernel->run(ctx);
     if (!status.isOk()) {

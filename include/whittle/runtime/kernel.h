@@ -43,6 +43,18 @@ class KernelContext {
 
   /// A new output tensor with uninitialised contents, from the session's buffer pool.
   ir::Tensor& allocateOutput(size_t i, ir::DataType dtype, std::vector<int64_t> dims);
+  /// Output `o` written over input `in`'s bytes when they die here, else a new output as
+  /// allocateOutput makes it; returns the bytes to write (uninitialised, or input `in`'s values).
+  /// The input's buffer is taken only when the plan proved this node its last reader, reading it
+  /// once (not a graph input, output or constant), nothing else holds the buffer (a view, a
+  /// caller), it is writable, output and input take the same number of bytes, and neither is a
+  /// string. For kernels that read input element k before they write output element k
+  /// (elementwise ops whose output has the input's shape and element size).
+  std::byte* allocateOutputOver(size_t o, size_t in, ir::DataType dtype, std::vector<int64_t> dims);
+  /// Whether input `i`'s bytes may become an output's (allocateOutputOver's test).
+  bool inputDiesHere(size_t i) const;
+  /// Per input, whether this node is its last reader (the plan's knowledge; null: none dies here).
+  void setDyingInputs(const std::vector<char>* dying) { dying_ = dying; }
   /// A tensor with uninitialised contents from the pool, not (yet) an output: a sequence's element.
   ir::Tensor allocateTensor(ir::DataType dtype, std::vector<int64_t> dims);
   /// Sets output `i` to an existing tensor (a view sharing an input's buffer, say).
@@ -66,6 +78,7 @@ class KernelContext {
   std::vector<Value>& outputs_;
   BufferPool& pool_;
   ExecutionContext& context_;
+  const std::vector<char>* dying_ = nullptr;
 };
 
 /// A compiled node: created once per session (packing weights, creating primitives), then
