@@ -29,6 +29,8 @@
 //   for no more); 11 (double) computes the exponentials in double as well.
 #pragma GCC optimize("no-math-errno")
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -38,6 +40,7 @@
 
 #include "cpu/elementwise_common.h"
 #include "cpu/families.h"
+#include "cpu/fused_attention.h"
 #include "cpu/kernel_util.h"
 #include "cpu/transformer_internal.h"
 
@@ -223,6 +226,12 @@ class OnnxAttentionKernel final : public Kernel {
     if (B == 0 || Hq == 0 || Sq == 0) return Status::ok();
 
     const int64_t pairs = B * Hq, group = Hq / Hkv;
+    // What torch's F.scaled_dot_product_attention exports (no mask input, or is_causal): the
+    // register-tiled kernel of the fused attention that step T lowers written-out attention to.
+    if (qkOut == nullptr && softcap_ == 0.f && !doubleSoftmax_ && !ctx.hasInput(3) && nonpad.empty() && T > 0 &&
+        D > 0 && qView.row == D && kView.row == D && vView.row == Dv) {
+      return runTiled(ctx, qView, kView, vView, yView, B, Hq, group, Sq, T, D, Dv, P, scale);
+    }
     const float negInf = -std::numeric_limits<float>::infinity();
     std::vector<Status> failures(static_cast<size_t>(pairs));
 #pragma omp parallel if (pairs > 1 && Sq * T * std::max(D, Dv) > 4096)
@@ -302,6 +311,46 @@ class OnnxAttentionKernel final : public Kernel {
   }
 
  private:
+  /// Every (batch, query head) slice through attentionSlice (kernels/cpu/fused_attention.h): rows
+  /// in blocks of 32 whose scores stay in the cache, AVX-512 products. A causal node shares one
+  /// additive [Sq, T] mask (0, or -inf past key s + P) across the heads, so the kernel skips the
+  /// keys above the diagonal exactly; every row sees at least key 0, so none is all masked.
+  Status runTiled(KernelContext& ctx, const View& qView, const View& kView, const View& vView, const View& yView,
+                  int64_t B, int64_t Hq, int64_t group, int64_t Sq, int64_t T, int64_t D, int64_t Dv, int64_t P,
+                  float scale) {
+    AttentionParams params;
+    params.seq = Sq, params.total = T, params.head = D, params.valueHead = Dv, params.scale = scale;
+    AttentionSlice shape;
+    MaskTails tails;
+    if (causal_) {
+      causalMask_.assign(static_cast<size_t>(Sq * T), 0.f);
+      for (int64_t s = 0; s < Sq; ++s) {
+        const int64_t first = std::max<int64_t>(0, s + P + 1);
+        std::fill(causalMask_.begin() + s * T + std::min(first, T), causalMask_.begin() + (s + 1) * T,
+                  -std::numeric_limits<float>::infinity());
+      }
+      shape.mask = causalMask_.data(), shape.maskRowStride = T, shape.maskColStride = 1;
+      findMaskTails(params, shape, tails);
+    }
+    const int threads = std::max(1, ctx.threads());
+    const size_t perThread = static_cast<size_t>(attentionScratchFloats(params));
+    if (tiledScratch_.size() < perThread * static_cast<size_t>(threads)) tiledScratch_.resize(perThread * threads);
+    const int64_t pairs = B * Hq;
+    bool ok = true;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && pairs > 1 && Sq * T * std::max(D, Dv) > 4096) \
+    schedule(dynamic) reduction(&& : ok)
+    for (int64_t p = 0; p < pairs; ++p) {
+      const int64_t b = p / Hq, h = p % Hq, kvh = h / group;
+      AttentionSlice slice = shape;
+      slice.q = qView.at(b, h), slice.k = kView.at(b, kvh), slice.v = vView.at(b, kvh);
+      slice.y = const_cast<float*>(yView.at(b, h)), slice.yRowStride = yView.row;
+      float* scratch = tiledScratch_.data() + perThread * static_cast<size_t>(omp_get_thread_num());
+      ok = attentionSlice(params, slice, causal_ ? &tails : nullptr, scratch) && ok;
+    }
+    if (!ok) return internalError(ctx.describe() + ": dnnl_sgemm failed");
+    return Status::ok();
+  }
+
   /// Output `i` when the node has it, else `scratch`, sized to `dims`.
   static float* presentBuffer(KernelContext& ctx, size_t i, const std::vector<int64_t>& dims,
                               std::vector<float>& scratch) {
@@ -378,6 +427,7 @@ class OnnxAttentionKernel final : public Kernel {
   int64_t mode_;
   bool doubleSoftmax_;
   std::vector<float> presentK_, presentV_;
+  std::vector<float> causalMask_, tiledScratch_;  // runTiled's shared causal mask and per-thread scratch
 };
 
 Expected<std::unique_ptr<Kernel>> createOnnxAttention(const KernelCreateInfo& info) {
