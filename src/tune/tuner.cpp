@@ -1144,7 +1144,11 @@ Status Search::run() {
     // Screen on the ranking samples first (a ninth of a full trial here): a fallback that does
     // not raise the ranking SQNR there is quantized again without the run on every sample.
     WH_ASSIGN_OR_RETURN(Trial * screen, trial(config, "screen", "'" + s->node + "' (" + s->opType + ") float", false));
-    if (rankOf(screen->metrics) <= current + 0.05) {
+    // Under a box-F1 budget a screen that measured every sample also passes on more boxes matched
+    // (CenterFace's decoded boxes rise with nodes whose SQNR gain is nil).
+    const bool moreBoxes = req_.budget.minBoxF1Pct && screen->metrics.boxF1Pct && last.boxF1Pct &&
+                           screen->metrics.samples == last.samples && *screen->metrics.boxF1Pct > *last.boxF1Pct;
+    if (rankOf(screen->metrics) <= current + 0.05 && !moreBoxes) {
       config.floatNodes.pop_back();
       continue;
     }

@@ -194,6 +194,13 @@ TEST_CASE("tune: bad input is a one-line error naming the flag", "[tune]") {
   }
 }
 
+/// tune() on `r`, which must fail on bad input: the message.
+std::string invalidInputMessage(const tune::TuneRequest& r) {
+  auto s = tune::tune(r).status();
+  CHECK(s.code() == StatusCode::kInvalidInput);
+  return s.message();
+}
+
 TEST_CASE("tune: a score-F1 budget counts the float model's positive scores that int8 keeps", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeHostileModel(dir);
@@ -311,11 +318,7 @@ TEST_CASE("tune: box-F1 budget bad input names the flag", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeHostileModel(dir);
   tune::TuneRequest r = requestFor(dir, model);
-  auto message = [&] {
-    auto s = tune::tune(r).status();
-    CHECK(s.code() == StatusCode::kInvalidInput);
-    return s.message();
-  };
+  auto message = [&] { return invalidInputMessage(r); };
   SECTION("no --detections") {
     r.budget.minBoxF1Pct = 97;
     CHECK_THAT(message(), Catch::Contains("--min-box-f1 needs the detector's decoder: --detections DECODER.onnx"));
@@ -344,11 +347,7 @@ TEST_CASE("tune: score-F1 budget bad input names the flag", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeHostileModel(dir);
   tune::TuneRequest r = requestFor(dir, model);
-  auto message = [&] {
-    auto s = tune::tune(r).status();
-    CHECK(s.code() == StatusCode::kInvalidInput);
-    return s.message();
-  };
+  auto message = [&] { return invalidInputMessage(r); };
   SECTION("no --scores") {
     r.budget.minScoreF1Pct = 97;
     CHECK_THAT(message(), Catch::Contains("--min-score-f1 needs the scores it checks: --scores"));
