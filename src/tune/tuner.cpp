@@ -1063,8 +1063,8 @@ Status Search::run() {
       unmeasured.push_back(&s);
     } else if (*s.gainDb >= 0.1) {
       order.push_back(&s);
-    } else if (*s.gainDb > 0) {
-      small.push_back(&s);
+    } else if (*s.gainDb > 0 || req_.budget.minBoxF1Pct) {
+      small.push_back(&s);  // under a box-F1 budget every node: boxes move where the SQNR does not
     }
   }
   std::stable_sort(order.begin(), order.end(), [&](const Sensitivity* x, const Sensitivity* y) {

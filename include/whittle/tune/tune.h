@@ -1,9 +1,9 @@
 #pragma once
 // Accuracy-aware int8 quantization: `whittle optimize --quantize int8 --eval DATA` with a budget
-// (--max-accuracy-drop, --min-agreement, --min-sqnr). The tuner quantizes the model, measures it
-// against the float model on the evaluation data with whittle's runtime, ranks the quantized
-// nodes by how much of the output error each one causes (sensitivity), and repairs, cheapest
-// first, until the budget holds or the time is up:
+// (--max-accuracy-drop, --min-agreement, --min-sqnr, --min-score-f1, --min-box-f1). The tuner
+// quantizes the model, measures it against the float model on the evaluation data with whittle's
+// runtime, ranks the quantized nodes by how much of the output error each one causes
+// (sensitivity), and repairs, cheapest first, until the budget holds or the time is up:
 //   1. a better range method for all tensors, then per tensor for the most sensitive nodes
 //      (minmax, percentile, entropy, mse, chosen by the measured output error); cross-layer
 //      equalization of depthwise -> pointwise Conv pairs and bias correction (each kept when it
