@@ -26,6 +26,18 @@ void addBudgetOptions(CLI::App& cmd, BudgetArgs& args) {
                  "Budget for detectors: the F1 of the quantized model's thresholded scores against the float model's "
                  "at least PCT percent (a score above the threshold is a detection; needs --scores)")
       ->group(group);
+  cmd.add_option("--min-box-f1", args.budget.minBoxF1Pct,
+                 "Budget for detectors with their own post-processing: the F1 of the quantized model's decoded boxes "
+                 "against the float model's at least PCT percent (IoU >= 0.5, greedy by score, per class when the "
+                 "decoder gives classes; needs --detections)")
+      ->group(group);
+  cmd.add_option("--detections", args.budget.detections,
+                 "DECODER.onnx: the detector's decoder as an ONNX graph, run on whittle's runtime on the float and the "
+                 "quantized outputs of each --eval sample. Its inputs are model outputs (matched by name; one sample "
+                 "each, [1, ...]); its outputs, in order: boxes [N, 4] (x1, y1, x2, y2), scores [N] and optionally "
+                 "classes [N]. Thresholds, NMS (NonMaxSuppression), anchors: whatever the detector's project does "
+                 "(see benchmarks/decoder_graphs.py)")
+      ->group(group);
   cmd.add_option("--scores", args.scores,
                  "OUTPUT[:axis=A]:CHANNELS:THRESHOLD[:peaks[=K[/R]]]: the scores --min-score-f1 checks, channels C, "
                  "B-E or * along axis A of the output (default -1, the last), e.g. scores:1:0.7, heatmap:axis=1:0:0.2 "

@@ -33,7 +33,7 @@ struct BudgetArgs {
 
   /// Whether the flags ask for the tuner (a budget, or the ranking alone).
   bool wanted() const {
-    return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty() || !scores.empty() ||
+    return budget.any() || sensitivityOnly || !shard.empty() || !mergeShards.empty() || !scores.empty() || !budget.detections.empty() ||
            !channelAxes.empty();
   }
 };

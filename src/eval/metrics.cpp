@@ -115,6 +115,58 @@ double f1Pct(int64_t both, int64_t reference, int64_t tested) {
 
 double ThresholdF1Accumulator::f1Pct() const { return eval::f1Pct(both_, ref_, test_); }
 
+double boxIou(const float* a, const float* b) {
+  const double iw = std::max(0.0, static_cast<double>(std::min(a[2], b[2])) - std::max(a[0], b[0]));
+  const double ih = std::max(0.0, static_cast<double>(std::min(a[3], b[3])) - std::max(a[1], b[1]));
+  const auto area = [](const float* r) {
+    return std::max(0.0, static_cast<double>(r[2]) - r[0]) * std::max(0.0, static_cast<double>(r[3]) - r[1]);
+  };
+  const double inter = iw * ih, uni = area(a) + area(b) - inter;
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+int64_t matchDetections(const Detections& ref, const Detections& test, double iouThreshold) {
+  WH_CHECK(ref.boxes.size() == 4 * ref.size() && test.boxes.size() == 4 * test.size(),
+           "matchDetections: not four coordinates per box");
+  WH_CHECK((ref.classes.empty() || ref.classes.size() == ref.size()) &&
+               (test.classes.empty() || test.classes.size() == test.size()),
+           "matchDetections: not one class per box");
+  const auto classOf = [](const Detections& d, size_t i) { return d.classes.empty() ? int64_t{0} : d.classes[i]; };
+  std::vector<size_t> order(test.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Highest score first; a NaN score last.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const float sa = test.scores[a], sb = test.scores[b];
+    if (std::isnan(sb)) return !std::isnan(sa);
+    return sa > sb;
+  });
+  std::vector<bool> used(ref.size(), false);
+  int64_t matched = 0;
+  for (size_t i : order) {
+    double best = -1;
+    size_t which = 0;
+    for (size_t j = 0; j < ref.size(); ++j) {
+      if (used[j] || classOf(ref, j) != classOf(test, i)) continue;
+      const double iou = boxIou(&test.boxes[4 * i], &ref.boxes[4 * j]);
+      if (iou > best) {
+        best = iou;
+        which = j;
+      }
+    }
+    if (best >= iouThreshold) {
+      used[which] = true;
+      ++matched;
+    }
+  }
+  return matched;
+}
+
+void BoxF1Accumulator::add(const Detections& ref, const Detections& test, double iouThreshold) {
+  ref_ += static_cast<int64_t>(ref.size());
+  test_ += static_cast<int64_t>(test.size());
+  matched_ += matchDetections(ref, test, iouThreshold);
+}
+
 void RelativeErrorAccumulator::add(std::span<const float> ref, std::span<const float> test) {
   WH_CHECK(ref.size() == test.size(), "RelativeErrorAccumulator::add: lengths differ");
   for (size_t i = 0; i < ref.size(); ++i) {

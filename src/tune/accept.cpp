@@ -46,6 +46,15 @@ Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metri
   if (budget.minAgreementPct && !trial.agrees.empty() && trial.agrees.size() == last.agrees.size()) {
     measures.push_back({"agreement", flips(last.agrees, trial.agrees)});
   }
+  if (budget.minBoxF1Pct && trial.boxF1Pct && last.boxF1Pct) {
+    // The box F1 is the budget's own measure, a count of boxes with no per-sample vector: a
+    // fallback that loses boxes goes, one that keeps them stays on a box or SQNR gain.
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "box F1 %+.2f pp, ranking SQNR %+.2f dB", *trial.boxF1Pct - *last.boxF1Pct, rankGainDb);
+    if (meetsBudget) return {true, "meets the budget"};
+    if (*trial.boxF1Pct < *last.boxF1Pct) return {false, std::string(buf) + ": loses boxes"};
+    return {*trial.boxF1Pct > *last.boxF1Pct || rankGainDb > 0.05, buf};
+  }
   if (measures.empty()) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "ranking SQNR %+.2f dB", rankGainDb);

@@ -60,6 +60,9 @@ struct Accumulators {
   PeakF1Accumulator scorePeaks;          ///< the peak specs (pooled with the cells into one F1)
   eval::ErrorAccumulator scoreError;
   bool scored = false;
+  eval::BoxF1Accumulator boxes;                  ///< --detections
+  bool decoded = false;
+  std::vector<size_t> decoderReads;  ///< the outputs the decoder reads (decodedSqnrDb)
   eval::ClassificationAccumulator classes;
   int64_t samples = 0;
   double seconds = 0;
@@ -96,6 +99,15 @@ struct Accumulators {
                                  scoreF1.testPositives() + scorePeaks.testPeaks());
       const double s = scoreError.sqnrDb();
       m.scoreSqnrDb = std::isnan(s) ? -std::numeric_limits<double>::infinity() : s;
+    }
+    if (decoded) {
+      m.boxF1Pct = boxes.f1Pct();
+      m.decodedSqnrDb = std::numeric_limits<double>::infinity();
+      for (size_t k : decoderReads) {
+        if (k >= error.size() || error[k].count() == 0) continue;
+        const double s = error[k].sqnrDb();
+        m.decodedSqnrDb = std::min(m.decodedSqnrDb, std::isnan(s) ? -std::numeric_limits<double>::infinity() : s);
+      }
     }
     if (classes.pairs() > 0) m.agreementPct = classes.agreement() * 100.0;
     if (labels && classes.labelled() > 0) m.top1Pct = classes.top1Optimized() * 100.0;
@@ -322,6 +334,43 @@ Status Reference::setScores(const std::vector<ScoreSpec>& specs) {
   return Status::ok();
 }
 
+std::vector<std::vector<int64_t>> Reference::batchDims(size_t b) const {
+  std::vector<std::vector<int64_t>> dims = dims_;
+  for (auto& d : dims) {
+    if (!d.empty() && !rows_.empty() && d[0] == rows_[0]) d[0] = rows_[b];
+  }
+  return dims;
+}
+
+Status Reference::setDetections(const std::string& path) {
+  WH_ASSIGN_OR_RETURN(decoder_, DetectionDecoder::load(path, outputNames_));
+  decoded_.clear();
+  int64_t boxes = 0;
+  BatchOutputs scratch;
+  for (size_t b = 0; b < outs_->size(); ++b) {
+    WH_ASSIGN_OR_RETURN(const BatchOutputs* batch, outs_->get(b, scratch));
+    std::vector<eval::Detections> samples;
+    for (int64_t s = 0; s < counts_[b]; ++s) {
+      auto det = decoder_->decode(*batch, batchDims(b), rows_[b], s);
+      if (!det.isOk()) return det.status().withContext("the float model's outputs of --eval sample " +
+                                                       std::to_string(b * static_cast<size_t>(batchSize_) + static_cast<size_t>(s)));
+      boxes += static_cast<int64_t>(det->size());
+      samples.push_back(std::move(det).value());
+    }
+    decoded_.push_back(std::move(samples));
+  }
+  if (boxes == 0) {
+    decoder_.reset();
+    decoded_.clear();
+    return invalidInput("--detections " + path +
+                        ": the decoder finds no detection in the float model's outputs on the --eval data (an F1 over "
+                        "no box says nothing)");
+  }
+  notes.push_back("--detections " + path + ": " + std::to_string(boxes) + " float detections on the " +
+                  std::to_string(samples_) + " --eval samples");
+  return Status::ok();
+}
+
 Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t firstSamples, bool firstOnly,
                                                  int threads, int workers) {
   runtime::SessionOptions so;
@@ -340,6 +389,7 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
     }
   }
   Accumulators acc(outputs);
+  if (decoder_) acc.decoderReads = decoder_->reads();
   Measured result;
   bool firstDone = false;
   BatchOutputs scratch;
@@ -386,6 +436,15 @@ Expected<Reference::Measured> Reference::measure(const ir::Model& model, int64_t
           if (label >= 0 && label < classes_) acc.correct.push_back(topQ == label ? 1 : 0);
         }
       }
+    }
+    if (decoder_) {
+      std::vector<std::vector<float>> q(outputs);
+      for (size_t k : decoder_->reads()) q[k] = eval::floatValues(outs[k].second, static_cast<int64_t>((*reference)[k].size()));
+      for (int64_t s = 0; s < counts_[b]; ++s) {
+        WH_ASSIGN_OR_RETURN(eval::Detections det, decoder_->decode(q, batchDims(b), rows_[b], s));
+        acc.boxes.add(decoded_[b][static_cast<size_t>(s)], det);
+      }
+      acc.decoded = true;
     }
     acc.samples += counts_[b];
     if (!firstDone && acc.samples >= firstSamples) {

@@ -14,6 +14,7 @@
 #include "whittle/data/dataset.h"
 #include "whittle/ir/graph.h"
 #include "whittle/tune/tune.h"
+#include "tune/detections.h"
 #include "tune/output_store.h"
 
 namespace whittle::tune {
@@ -63,6 +64,11 @@ class Reference {
   /// spec is above its threshold (an F1 over no detection says nothing; one spec without any is
   /// a note: PicoDet's finest stride may hold no detection on the data).
   Status setScores(const std::vector<ScoreSpec>& specs);
+  /// Measures the box F1 of the decoded detections (Metrics::boxF1Pct) and the SQNR of the outputs
+  /// the decoder reads (decodedSqnrDb) from now on: the decoder at `path` (tune/detections.h) runs
+  /// on the float outputs of every sample here, and on each measured model's. An error when the
+  /// decoder does not fit the model's outputs, or decodes no float detection on the data.
+  Status setDetections(const std::string& path);
   /// The inputs of the first batch (what the tuner times per-node latency on).
   Expected<std::vector<data::NamedTensor>> firstInputs() {
     WH_ASSIGN_OR_RETURN(data::Batch b, batch(0));
@@ -71,6 +77,8 @@ class Reference {
 
  private:
   Expected<data::Batch> batch(size_t index);
+  /// The output dims of batch `b` (those of the first batch, their batch axis as `b` ran).
+  std::vector<std::vector<int64_t>> batchDims(size_t b) const;
   /// batch() for the measuring workers: reading the data set (when the inputs are not cached)
   /// takes this lock.
   std::mutex readMutex_;
@@ -95,6 +103,8 @@ class Reference {
     int64_t height = 1, width = 1;  ///< the map of a peaks spec (the output's last two axes)
   };
   std::vector<Scored> scores_;
+  std::unique_ptr<DetectionDecoder> decoder_;           ///< --detections
+  std::vector<std::vector<eval::Detections>> decoded_;  ///< [batch][sample]: the float model's
   std::vector<data::Batch> cached_;                    ///< every batch, when they fit
   std::vector<int64_t> counts_;                        ///< real samples per batch
   std::vector<int64_t> rows_;                          ///< batch dim as run

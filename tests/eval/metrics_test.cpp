@@ -261,3 +261,72 @@ TEST_CASE("PerplexityAccumulator: uniform logits give the vocabulary size; bad i
 
 }  // namespace
 }  // namespace whittle::eval
+
+namespace whittle::eval {
+namespace {
+
+TEST_CASE("BoxF1Accumulator: greedy matching by score at IoU 0.5", "[eval]") {
+  using eval::Detections;
+  const Detections ref{{0, 0, 10, 10, 20, 20, 30, 30}, {0.9f, 0.8f}, {}};
+  SECTION("the same boxes: 100 %") {
+    eval::BoxF1Accumulator acc;
+    acc.add(ref, ref);
+    CHECK(acc.matched() == 2);
+    CHECK(acc.f1Pct() == Approx(100.0));
+  }
+  SECTION("a duplicate just beside a box counts once: the second is a false detection") {
+    // The duplicate (IoU 0.82 with the first box) has the higher score: it takes the box, and
+    // the original finds it taken. 2 matched of 2 + 3: F1 = 80 %.
+    const Detections test{{0, 0, 10, 10, 1, 0, 11, 10, 20, 20, 30, 30}, {0.5f, 0.95f, 0.8f}, {}};
+    eval::BoxF1Accumulator acc;
+    acc.add(ref, test);
+    CHECK(acc.referenceBoxes() == 2);
+    CHECK(acc.testBoxes() == 3);
+    CHECK(acc.matched() == 2);
+    CHECK(acc.f1Pct() == Approx(80.0));
+  }
+  SECTION("a box that moved past IoU 0.5 misses; one just within matches") {
+    // [0, 0, 10, 10] against [5, 0, 15, 10]: IoU 50 / 150 = 0.33; against [3, 0, 13, 10]: 70 / 130 = 0.54.
+    CHECK(eval::boxIou(ref.boxes.data(), std::vector<float>{5, 0, 15, 10}.data()) == Approx(1.0 / 3.0));
+    CHECK(eval::matchDetections(ref, Detections{{5, 0, 15, 10}, {0.9f}, {}}) == 0);
+    CHECK(eval::matchDetections(ref, Detections{{3, 0, 13, 10}, {0.9f}, {}}) == 1);
+  }
+  SECTION("empty sides") {
+    eval::BoxF1Accumulator none;
+    none.add(Detections{}, Detections{});
+    CHECK(none.f1Pct() == Approx(100.0));  // nothing to find, nothing found
+    eval::BoxF1Accumulator lost;
+    lost.add(ref, Detections{});
+    CHECK(lost.f1Pct() == Approx(0.0));
+    eval::BoxF1Accumulator invented;
+    invented.add(Detections{}, ref);
+    CHECK(invented.f1Pct() == Approx(0.0));
+  }
+  SECTION("all miss: every box elsewhere") {
+    eval::BoxF1Accumulator acc;
+    acc.add(ref, Detections{{100, 100, 110, 110, 200, 200, 210, 210}, {0.9f, 0.8f}, {}});
+    CHECK(acc.matched() == 0);
+    CHECK(acc.f1Pct() == Approx(0.0));
+  }
+  SECTION("classes: a box of another class does not match") {
+    const Detections classed{ref.boxes, ref.scores, {1, 2}};
+    CHECK(eval::matchDetections(classed, Detections{ref.boxes, ref.scores, {1, 2}}) == 2);
+    CHECK(eval::matchDetections(classed, Detections{ref.boxes, ref.scores, {2, 1}}) == 0);
+  }
+  SECTION("the highest-scoring test box chooses first, by IoU") {
+    // Two reference boxes; test box A (score 0.9) overlaps both, the second more; test box B
+    // (0.5) overlaps only the second. A takes the second, B finds nothing: 1 matched.
+    const Detections two{{0, 0, 10, 10, 4, 0, 14, 10}, {0.9f, 0.8f}, {}};
+    const Detections test{{3, 0, 13, 10, 5, 0, 15, 10}, {0.9f, 0.5f}, {}};
+    CHECK(eval::matchDetections(two, test) == 1);
+    // Sums accumulate over samples.
+    eval::BoxF1Accumulator acc;
+    acc.add(two, test);
+    acc.add(ref, ref);
+    CHECK(acc.matched() == 3);
+    CHECK(acc.f1Pct() == Approx(200.0 * 3 / 8));
+  }
+}
+
+}  // namespace
+}  // namespace whittle::eval

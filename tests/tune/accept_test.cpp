@@ -88,6 +88,32 @@ TEST_CASE("accept: an agreement budget counts agreement flips; an SQNR budget ke
   CHECK(acceptFallback(sqnr, last, last, true, 0.0).keep);
 }
 
+TEST_CASE("accept: a box-F1 budget keeps a fallback that loses no box", "[tune][accept]") {
+  Budget budget;
+  budget.minBoxF1Pct = 97;
+  Metrics last, trial;
+  last.boxF1Pct = 90.0;
+  SECTION("fewer boxes matched: reverted, whatever the SQNR") {
+    trial.boxF1Pct = 89.5;
+    const Acceptance a = acceptFallback(budget, last, trial, false, 3.0);
+    CHECK_FALSE(a.keep);
+    CHECK_THAT(a.why, Catch::Contains("box F1 -0.50 pp") && Catch::Contains("loses boxes"));
+  }
+  SECTION("more boxes matched: kept, even with the SQNR lower") {
+    trial.boxF1Pct = 91.0;
+    CHECK(acceptFallback(budget, last, trial, false, -1.0).keep);
+  }
+  SECTION("the same boxes: kept on an SQNR gain only") {
+    trial.boxF1Pct = 90.0;
+    CHECK(acceptFallback(budget, last, trial, false, 0.5).keep);
+    CHECK_FALSE(acceptFallback(budget, last, trial, false, 0.01).keep);
+  }
+  SECTION("meeting the budget keeps it") {
+    trial.boxF1Pct = 97.5;
+    CHECK(acceptFallback(budget, last, trial, true, -1.0).why == "meets the budget");
+  }
+}
+
 }  // namespace
 TEST_CASE("accept: with the smooth rule, an SQNR gain within top-1 noise stays unless agreement loses", "[tune][accept]") {
   Budget budget;

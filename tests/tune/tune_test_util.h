@@ -78,4 +78,61 @@ inline std::string writeDepthwiseModel(const TempDir& dir) {
   return path;
 }
 
+
+/// What writeCellDecoder's decoder gets wrong on purpose (the error tests).
+enum class DecoderFlaw { kNone, kReadsMissingOutput, kBoxesRank1, kBoxesRank1Undeclared };
+
+/// A detection decoder for the hostile model's output mm3 [N, 16] (read one sample at a time,
+/// [1, 16]): each of the 16 values is a cell's score, a detection when above `threshold`; cell i's
+/// box is (4 i, 0, 4 i + 1 + exp(score), 2), so neighbouring cells overlap only when a score
+/// passes ln 3. NonMaxSuppression at IoU 0.5, then TopK orders the kept ones by score. Written
+/// to dir/`name`; outputs boxes [K, 4], scores [K] (and classes [K], all 0, with `classes`).
+inline std::string writeCellDecoder(const TempDir& dir, const std::string& name, float threshold = 0.0f,
+                                    DecoderFlaw flaw = DecoderFlaw::kNone, bool classes = false) {
+  GraphBuilder b(5);
+  ir::Value* in = b.input(flaw == DecoderFlaw::kReadsMissingOutput ? "boxes" : "mm3", ir::DataType::kFloat, {1, 16});
+  ir::Value* flat = b.node("Reshape", {in, b.constantInt64("flat", {1}, {-1})});
+  ir::Value* above = b.node("Greater", {flat, b.constant("thr", {}, {threshold})});
+  ir::Value* idx = b.node("Reshape", {b.node("NonZero", {above}), b.constantInt64("flat2", {1}, {-1})});
+  ir::Value* score = b.node("Gather", {flat, idx}, {ir::Attribute::makeInt("axis", 0)});
+  ir::Value* x1 = b.node("Mul", {b.node("Cast", {idx}, {ir::Attribute::makeInt("to", 1)}), b.constant("four", {}, {4.0f})});
+  ir::Value* x2 = b.node("Add", {b.node("Add", {x1, b.constant("one", {}, {1.0f})}), b.node("Exp", {score})});
+  ir::Value* y1 = b.node("Mul", {x1, b.constant("zero", {}, {0.0f})});
+  ir::Value* y2 = b.node("Add", {y1, b.constant("two", {}, {2.0f})});
+  ir::Value* axis1 = b.constantInt64("axis1", {1}, {1});
+  std::vector<ir::Value*> cols;
+  for (ir::Value* c : {x1, y1, x2, y2}) cols.push_back(b.node("Unsqueeze", {c, axis1}));
+  ir::Value* boxes = b.node("Concat", cols, {ir::Attribute::makeInt("axis", 1)});
+  ir::Value* sel = b.node("NonMaxSuppression",
+                          {b.node("Unsqueeze", {boxes, b.constantInt64("axis0", {1}, {0})}),
+                           b.node("Reshape", {score, b.constantInt64("s3", {3}, {1, 1, -1})}),
+                           b.constantInt64("max", {1}, {100}), b.constant("iou", {1}, {0.5f})});
+  ir::Value* kept = b.node("Gather", {sel, b.constantInt64("col", {}, {2})}, {ir::Attribute::makeInt("axis", 1)});
+  ir::Value* keptScores = b.node("Gather", {score, kept}, {ir::Attribute::makeInt("axis", 0)});
+  auto top = b.nodeN("TopK", {keptScores, b.node("Shape", {keptScores})}, 2);
+  ir::Value* order = b.node("Gather", {kept, top[1]}, {ir::Attribute::makeInt("axis", 0)});
+  ir::Value* outBoxes = b.node("Gather", {boxes, order}, {ir::Attribute::makeInt("axis", 0)});
+  if (flaw == DecoderFlaw::kBoxesRank1 || flaw == DecoderFlaw::kBoxesRank1Undeclared) {
+    outBoxes = b.node("Reshape", {outBoxes, b.constantInt64("flat3", {1}, {-1})});
+  }
+  b.output(outBoxes, ir::DataType::kFloat, flaw == DecoderFlaw::kBoxesRank1 ? std::vector<int64_t>{1} : std::vector<int64_t>{1, 4});
+  b.output(top[0], ir::DataType::kFloat, {1});
+  if (classes) b.output(b.node("Mul", {top[1], b.constantInt64("no_class", {}, {0})}), ir::DataType::kInt64, {1});
+  ir::Model m = b.build(13);
+  // The number of detections is not known before the run.
+  const auto& outs = m.graph->outputs();
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (flaw == DecoderFlaw::kBoxesRank1Undeclared && i == 0) {
+      outs[i]->mutableType().shape.reset();
+    } else if (i == 0 && flaw != DecoderFlaw::kBoxesRank1) {
+      outs[i]->mutableType().shape = std::vector<ir::Dim>{ir::Dim::symbolic("K"), ir::Dim::known(4)};
+    } else {
+      outs[i]->mutableType().shape = std::vector<ir::Dim>{ir::Dim::symbolic("K")};
+    }
+  }
+  const std::string path = dir.file(name);
+  REQUIRE(onnx_io::save(m, path).isOk());
+  return path;
+}
+
 }  // namespace whittle::testing

@@ -11,6 +11,10 @@
 #include "tune/tune_test_util.h"
 #include "whittle/common/file_util.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "tune/detections.h"
+#include "whittle/data/npy.h"
+#include "whittle/eval/metrics.h"
+#include "whittle/runtime/session.h"
 #include "whittle/tune/tune.h"
 
 namespace whittle {
@@ -190,6 +194,13 @@ TEST_CASE("tune: bad input is a one-line error naming the flag", "[tune]") {
   }
 }
 
+/// tune() on `r`, which must fail on bad input: the message.
+std::string invalidInputMessage(const tune::TuneRequest& r) {
+  auto s = tune::tune(r).status();
+  CHECK(s.code() == StatusCode::kInvalidInput);
+  return s.message();
+}
+
 TEST_CASE("tune: a score-F1 budget counts the float model's positive scores that int8 keeps", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeHostileModel(dir);
@@ -233,15 +244,111 @@ TEST_CASE("tune: a score-F1 budget counts the float model's positive scores that
   }
 }
 
+TEST_CASE("tune: a box-F1 budget decodes both models with the user's decoder graph", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  r.budget.minBoxF1Pct = 99;
+  r.budget.detections = testing::writeCellDecoder(dir, "decoder.onnx");
+  r.trialLogPath = dir.file("trials.json");
+  auto result = tune::tune(r);
+  INFO(result.status().message());
+  REQUIRE(result.isOk());
+  const tune::Trial& baseline = result->trials.front();
+  REQUIRE(baseline.metrics.boxF1Pct.has_value());
+  CHECK(*baseline.metrics.boxF1Pct < 99);  // the hostile layer's scale moves and drops boxes
+  INFO(result->shortfall);
+  CHECK(result->met);
+  const tune::Trial& best = result->trials[static_cast<size_t>(result->best)];
+  REQUIRE(best.metrics.boxF1Pct.has_value());
+  CHECK(*best.metrics.boxF1Pct >= 99);
+  CHECK(std::any_of(result->notes.begin(), result->notes.end(), [&](const std::string& n) {
+    return n.find("--detections " + r.budget.detections + ": ") == 0 && n.find(" float detections on the 96 --eval") != std::string::npos;
+  }));
+
+  // The same F1, decoded here: both models on the whole evaluation set in one run, each sample's
+  // row through the decoder, boxes matched by eval::BoxF1Accumulator.
+  auto decoder = tune::DetectionDecoder::load(r.budget.detections, {"mm3"});
+  REQUIRE(decoder.isOk());
+  auto x = data::readNpy(dir.file("eval.npy"));
+  REQUIRE(x.isOk());
+  auto outputsOf = [&](const ir::Model& m) {
+    auto session = runtime::Session::create(m);
+    REQUIRE(session.isOk());
+    auto outs = (*session)->run({{"x", *x}});
+    REQUIRE(outs.isOk());
+    return eval::floatValues((*outs)[0].second);
+  };
+  auto floatModel = onnx_io::load(model);
+  REQUIRE(floatModel.isOk());
+  const std::vector<std::vector<float>> f = {outputsOf(*floatModel)}, q = {outputsOf(result->model)};
+  eval::BoxF1Accumulator acc;
+  for (int64_t s = 0; s < 96; ++s) {
+    auto rd = (*decoder)->decode(f, {{96, 16}}, 96, s);
+    auto qd = (*decoder)->decode(q, {{96, 16}}, 96, s);
+    REQUIRE(rd.isOk());
+    REQUIRE(qd.isOk());
+    acc.add(*rd, *qd);
+  }
+  CHECK(acc.referenceBoxes() > 96);
+  CHECK(acc.f1Pct() == Approx(*best.metrics.boxF1Pct).margin(1e-9));
+
+  auto text = readFile(r.trialLogPath);
+  REQUIRE(text.isOk());
+  nlohmann::json log = nlohmann::json::parse(*text);
+  CHECK(log["budget"]["min_box_f1_pct"] == 99.0);
+  CHECK(log["budget"]["detections"] == r.budget.detections);
+  CHECK(log["trials"][0]["metrics"]["box_f1_pct"].get<double>() == Approx(*baseline.metrics.boxF1Pct));
+  CHECK_THAT(tune::tuneResultText(r, *result), Catch::Contains(", box F1 "));
+  CHECK_THAT(r.budget.text(), Catch::Contains("box F1 (" + r.budget.detections + ") >= 99"));
+
+  SECTION("an unreachable F1 is the shortfall in points") {
+    r.budget.minBoxF1Pct = 100;
+    r.budget.detections = testing::writeCellDecoder(dir, "near.onnx", -1e-4f);  // among many near-zero scores
+    r.minSpeedup = 1000;  // no node may fall back (every node float would decode exactly)
+    r.trialLogPath.clear();
+    r.timeBudgetSeconds = 20;
+    auto missed = tune::tune(r);
+    REQUIRE(missed.isOk());
+    REQUIRE_FALSE(missed->met);
+    CHECK_THAT(missed->shortfall, Catch::Contains("box F1") && Catch::Contains("% < 100.00 %"));
+  }
+}
+
+TEST_CASE("tune: box-F1 budget bad input names the flag", "[tune]") {
+  testing::TempDir dir;
+  std::string model = testing::writeHostileModel(dir);
+  tune::TuneRequest r = requestFor(dir, model);
+  auto message = [&] { return invalidInputMessage(r); };
+  SECTION("no --detections") {
+    r.budget.minBoxF1Pct = 97;
+    CHECK_THAT(message(), Catch::Contains("--min-box-f1 needs the detector's decoder: --detections DECODER.onnx"));
+  }
+  SECTION("--detections alone") {
+    r.budget.detections = testing::writeCellDecoder(dir, "decoder.onnx");
+    CHECK_THAT(message(), Catch::Contains("--detections names the decoder --min-box-f1 PCT checks"));
+  }
+  r.budget.minBoxF1Pct = 97;
+  SECTION("not a percentage") {
+    r.budget.minBoxF1Pct = -1;
+    r.budget.detections = testing::writeCellDecoder(dir, "decoder.onnx");
+    CHECK_THAT(message(), Catch::Contains("--min-box-f1 must be a percentage in 0..100"));
+  }
+  SECTION("a decoder input that is not a model output") {
+    r.budget.detections = testing::writeCellDecoder(dir, "decoder.onnx", 0.0f, testing::DecoderFlaw::kReadsMissingOutput);
+    CHECK_THAT(message(), Catch::Contains("input 'boxes' is not an output of the model (outputs: 'mm3')"));
+  }
+  SECTION("no float detection") {
+    r.budget.detections = testing::writeCellDecoder(dir, "decoder.onnx", 1e30f);
+    CHECK_THAT(message(), Catch::Contains("the decoder finds no detection in the float model's outputs"));
+  }
+}
+
 TEST_CASE("tune: score-F1 budget bad input names the flag", "[tune]") {
   testing::TempDir dir;
   std::string model = testing::writeHostileModel(dir);
   tune::TuneRequest r = requestFor(dir, model);
-  auto message = [&] {
-    auto s = tune::tune(r).status();
-    CHECK(s.code() == StatusCode::kInvalidInput);
-    return s.message();
-  };
+  auto message = [&] { return invalidInputMessage(r); };
   SECTION("no --scores") {
     r.budget.minScoreF1Pct = 97;
     CHECK_THAT(message(), Catch::Contains("--min-score-f1 needs the scores it checks: --scores"));

@@ -97,6 +97,44 @@ class ThresholdF1Accumulator {
   int64_t both_ = 0;
 };
 
+/// Decoded detections of one sample: boxes as corners (x1, y1, x2, y2), four floats each, a
+/// score per box and, when the detector has classes, a class per box (empty: one class).
+struct Detections {
+  std::vector<float> boxes;
+  std::vector<float> scores;
+  std::vector<int64_t> classes;
+  size_t size() const { return scores.size(); }
+};
+
+/// Intersection over union of two corner-form boxes (0 when the union is empty).
+double boxIou(const float* a, const float* b);
+
+/// Tested detections matched to reference ones, as a detector's evaluation matches them: each
+/// tested box, highest score first (ties: the earlier box), takes the unmatched reference box of
+/// its class with the highest IoU (the first on a tie) when that IoU reaches `iouThreshold`.
+/// Returns the number matched.
+int64_t matchDetections(const Detections& ref, const Detections& test, double iouThreshold = 0.5);
+
+/// Box F1 of tested detections against reference ones, summed over samples:
+///   F1 = 2 |matched| / (|reference boxes| + |tested boxes|)   (matchDetections per sample)
+/// What a detector's user sees: a duplicate box that NMS lets through, or a box that moved, counts
+/// where a score or peak count cannot see it.
+class BoxF1Accumulator {
+ public:
+  void add(const Detections& ref, const Detections& test, double iouThreshold = 0.5);
+
+  int64_t referenceBoxes() const { return ref_; }
+  int64_t testBoxes() const { return test_; }
+  int64_t matched() const { return matched_; }
+  /// F1 in percent; 100 when neither side has a box.
+  double f1Pct() const { return eval::f1Pct(matched_, ref_, test_); }
+
+ private:
+  int64_t ref_ = 0;
+  int64_t test_ = 0;
+  int64_t matched_ = 0;
+};
+
 /// The largest error relative to the largest reference magnitude, over every element seen:
 ///   max |t - r| / max(max |r|, 1e-12)
 /// over the elements whose reference is finite; +infinity as soon as the tested value is not

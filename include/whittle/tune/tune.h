@@ -1,9 +1,9 @@
 #pragma once
 // Accuracy-aware int8 quantization: `whittle optimize --quantize int8 --eval DATA` with a budget
-// (--max-accuracy-drop, --min-agreement, --min-sqnr). The tuner quantizes the model, measures it
-// against the float model on the evaluation data with whittle's runtime, ranks the quantized
-// nodes by how much of the output error each one causes (sensitivity), and repairs, cheapest
-// first, until the budget holds or the time is up:
+// (--max-accuracy-drop, --min-agreement, --min-sqnr, --min-score-f1, --min-box-f1). The tuner
+// quantizes the model, measures it against the float model on the evaluation data with whittle's
+// runtime, ranks the quantized nodes by how much of the output error each one causes
+// (sensitivity), and repairs, cheapest first, until the budget holds or the time is up:
 //   1. a better range method for all tensors, then per tensor for the most sensitive nodes
 //      (minmax, percentile, entropy, mse, chosen by the measured output error); cross-layer
 //      equalization of depthwise -> pointwise Conv pairs and bias correction (each kept when it
@@ -91,11 +91,19 @@ struct Budget {
   /// The scores of --min-score-f1: one spec per output (or per channel range); the F1 and the
   /// score SQNR pool the elements of every spec (PicoDet's four stride outputs, one budget).
   std::vector<ScoreSpec> scores;
+  /// F1 of the quantized model's decoded detections against the float model's, percent, boxes
+  /// matched at IoU 0.5 (eval::BoxF1Accumulator, per class when the decoder gives classes),
+  /// every evaluation sample: the detector's own post-processing, written by the user as an ONNX
+  /// graph (`detections`), decides what a detection is. Needs `detections`.
+  std::optional<double> minBoxF1Pct;
+  /// The decoder of --min-box-f1 (--detections DECODER.onnx): inputs are outputs of the model (by
+  /// name), outputs are boxes [N, 4] (x1, y1, x2, y2), scores [N] and optionally classes [N].
+  std::string detections;
   /// The channel axes of the per-channel SQNR (--min-sqnr and the ranking): every output's last
   /// axis when empty.
   std::vector<ChannelAxisRule> channelAxes;
 
-  bool any() const { return maxAccuracyDropPp || minAgreementPct || minSqnrDb || minScoreF1Pct; }
+  bool any() const { return maxAccuracyDropPp || minAgreementPct || minSqnrDb || minScoreF1Pct || minBoxF1Pct; }
   /// "accuracy drop <= 0.5 pp", "agreement >= 99 %", ... joined by " and ".
   std::string text() const;
 };
@@ -163,6 +171,8 @@ struct Metrics {
   double classSqnrDb = 0;              ///< the class-score output's SQNR (with one; else the lowest output's)
   std::optional<double> scoreF1Pct;    ///< with Budget::scores: the thresholded scores' F1 against the float model
   double scoreSqnrDb = 0;              ///< with Budget::scores: the SQNR of those score elements
+  std::optional<double> boxF1Pct;      ///< with Budget::detections: the decoded boxes' F1 against the float model
+  double decodedSqnrDb = 0;            ///< with Budget::detections: the lowest SQNR of the outputs the decoder reads
   double msPerSample = 0;              ///< the quantized model's run time over the data, per sample
   /// Per sample of the class-score output, in data order: top-1 equals the label (with labels),
   /// top-1 equals the float model's. What the fallback's acceptance counts flips on.
