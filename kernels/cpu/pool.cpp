@@ -124,16 +124,23 @@ void maxPool2dPlanes(const PoolGeometry& g, const T* x, T* y) {
   }
 }
 
+/// Output pixel (o, q)'s window of a 2-D pool clipped to the input: rows [r0, r1), columns [c0, c1).
+struct ClippedWindow {
+  int64_t r0, r1, c0, c1;
+};
+inline ClippedWindow clippedWindow(const PoolGeometry& g, int64_t o, int64_t q) {
+  const int64_t r = o * g.strides[0] - g.padBegin[0], c = q * g.strides[1] - g.padBegin[1];
+  return {std::max<int64_t>(r, 0), std::min<int64_t>(r + g.kernel[0], g.src[2]), std::max<int64_t>(c, 0),
+          std::min<int64_t>(c + g.kernel[1], g.src[3])};
+}
+
 /// One output row `o` of image `b` of maxPool2dBytesNhwc: each output pixel is the max of the
 /// window's pixels, C bytes at a time.
 template <typename T>
 void maxPoolRowBytesNhwc(const PoolGeometry& g, const T* x, T* y, int64_t b, int64_t o) {
   const int64_t c = g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
-  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
-  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
-  const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
   for (int64_t q = 0; q < ow; ++q) {
-    const int64_t c0 = std::max<int64_t>(q * sw - pl, 0), c1 = std::min<int64_t>(q * sw - pl + kw, iw);
+    const auto [r0, r1, c0, c1] = clippedWindow(g, o, q);
     T* out = y + ((b * oh + o) * ow + q) * c;
     std::memcpy(out, x + ((b * ih + r0) * iw + c0) * c, static_cast<size_t>(c) * sizeof(T));
     for (int64_t r = r0; r < r1; ++r) {
@@ -158,11 +165,8 @@ template <bool kSigned>
 __attribute__((target("avx512f,avx512bw"))) void maxPoolRowBytesAvx512(const PoolGeometry& g, const uint8_t* x, uint8_t* y,
                                                                        int64_t b, int64_t o) {
   const int64_t c = g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
-  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
-  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
-  const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
   for (int64_t q = 0; q < ow; ++q) {
-    const int64_t c0 = std::max<int64_t>(q * sw - pl, 0), c1 = std::min<int64_t>(q * sw - pl + kw, iw);
+    const auto [r0, r1, c0, c1] = clippedWindow(g, o, q);
     uint8_t* out = y + ((b * oh + o) * ow + q) * c;
     for (int64_t k = 0; k < c; k += 64) {
       const __mmask64 m = c - k >= 64 ? ~__mmask64{0} : (__mmask64{1} << (c - k)) - 1;
