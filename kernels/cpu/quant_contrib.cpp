@@ -472,6 +472,36 @@ struct AveragePoolPlane {
 WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x, uint8_t* y, float* scratch) {
   const int64_t inSize = g.in[0] * g.in[1] * g.in[2], ow = g.out[2], iw = g.in[2], k2 = g.k[2], s2 = g.s[2], p2 = g.pb[2];
   const auto lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi);
+  const float ys = g.ys, yz = static_cast<float>(g.yz);
+  auto quantize = [&](float sum, int64_t count) {
+    float v = sum / static_cast<float>(count) / ys + yz;
+    v = v > lo ? v : lo;  // NaN goes to lo, as the integer conversion of nearbyint(NaN) clamped did
+    v = v < hi ? v : hi;
+    return static_cast<int32_t>(roundHalfEvenSmall(v));
+  };
+  if (ow < 8) {  // narrow outputs (a 3x3 plane pooled to 1x1): the loops below would cost more in set-up than in work
+    for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
+      const int64_t d0 = std::max<int64_t>(o0 * g.s[0] - g.pb[0], 0), e0 = std::min(o0 * g.s[0] - g.pb[0] + g.k[0], g.in[0]);
+      for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
+        const int64_t d1 = std::max<int64_t>(o1 * g.s[1] - g.pb[1], 0), e1 = std::min(o1 * g.s[1] - g.pb[1] + g.k[1], g.in[1]);
+        for (int64_t o2 = 0; o2 < ow; ++o2) {
+          const int64_t d2 = std::max<int64_t>(o2 * s2 - p2, 0), e2 = std::min(o2 * s2 - p2 + k2, iw);
+          float sum = 0.0f;
+          for (int64_t i0 = d0; i0 < e0; ++i0) {
+            for (int64_t i1 = d1; i1 < e1; ++i1) {
+              for (int64_t i2 = d2; i2 < e2; ++i2) {
+                const uint8_t b = x[(i0 * g.in[1] + i1) * iw + i2];
+                sum += g.xs * static_cast<float>((g.isSigned ? static_cast<int8_t>(b) : b) - g.xz);
+              }
+            }
+          }
+          const int64_t count = g.includePad ? g.k[0] * g.k[1] * k2 : (e0 - d0) * (e1 - d1) * (e2 - d2);
+          y[(o0 * g.out[1] + o1) * ow + o2] = static_cast<uint8_t>(quantize(sum, count));
+        }
+      }
+    }
+    return;
+  }
   float* xf = scratch;
   float* sums = xf + inSize;  // one output row's sums
   float* counts = sums + ow;  // one output row's divisors
@@ -488,7 +518,6 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
   for (int64_t o2 = 0; o2 < ow; ++o2) {
     cols[o2] = static_cast<int32_t>(std::min(o2 * s2 - p2 + k2, iw) - std::max<int64_t>(o2 * s2 - p2, 0));
   }
-  const float ys = g.ys, yz = static_cast<float>(g.yz);
   for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
     const int64_t d0 = std::max<int64_t>(o0 * g.s[0] - g.pb[0], 0), e0 = std::min(o0 * g.s[0] - g.pb[0] + g.k[0], g.in[0]);
     for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
@@ -520,7 +549,7 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
       for (int64_t o2 = 0; o2 < ow; ++o2) counts[o2] = static_cast<float>(g.includePad ? all : rows * cols[o2]);
       for (int64_t o2 = 0; o2 < ow; ++o2) {
         float v = sums[o2] / counts[o2] / ys + yz;
-        v = v > lo ? v : lo;  // NaN goes to lo, as the integer conversion of nearbyint(NaN) clamped did
+        v = v > lo ? v : lo;
         v = v < hi ? v : hi;
         codes[o2] = static_cast<int32_t>(roundHalfEvenSmall(v));
       }
