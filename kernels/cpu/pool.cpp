@@ -10,6 +10,7 @@
 // The CPU lowering may give these ops channels-last inputs or outputs: it re-creates them in
 // the com.whittle.internal domain with the ints channels_last_in / channels_last_out (the
 // global pools write [N, 1, 1, C] for channels last: the same memory as [N, C, 1, 1]).
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -49,66 +50,153 @@ struct PoolPlan {
   DnnlArgs args;
 };
 
+/// One plane of maxPool2dPlanes: the max over each row window first (the windows inside the row
+/// column by column across all of them, which vectorises; the clipped ones at the ends one by
+/// one, each in the same order as before), then over the rows of each column window. `rows` is
+/// IH * OW scratch.
+template <typename T>
+inline void maxPoolPlane(const PoolGeometry& g, const T* xp, T* yp, T* rows) {
+  const int64_t ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
+  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
+  int64_t first = 0, last = ow;  // outputs [first, last) have their whole window inside the row
+  while (first < ow && first * sw - pl < 0) ++first;
+  while (last > first && (last - 1) * sw - pl + kw > iw) --last;
+  auto clipped = [&](const T* xr, T* out, int64_t o) {
+    const int64_t c0 = std::max<int64_t>(o * sw - pl, 0), c1 = std::min<int64_t>(o * sw - pl + kw, iw);
+    T m = xr[c0];
+    for (int64_t c = c0 + 1; c < c1; ++c) m = std::max(m, xr[c]);
+    out[o] = m;
+  };
+  for (int64_t r = 0; r < ih; ++r) {
+    const T* xr = xp + r * iw;
+    T* out = rows + r * ow;
+    for (int64_t o = 0; o < first; ++o) clipped(xr, out, o);
+    T* inside = out + first;
+    const T* start = xr + first * sw - pl;
+    const int64_t len = last - first;
+    for (int64_t j = 0; j < len; ++j) inside[j] = start[j * sw];
+    for (int64_t kx = 1; kx < kw; ++kx) {
+      if (sw == 1) {
+        for (int64_t j = 0; j < len; ++j) inside[j] = std::max(inside[j], start[j + kx]);
+      } else {
+        for (int64_t j = 0; j < len; ++j) inside[j] = std::max(inside[j], start[j * sw + kx]);
+      }
+    }
+    for (int64_t o = std::max(last, first); o < ow; ++o) clipped(xr, out, o);
+  }
+  for (int64_t o = 0; o < oh; ++o) {
+    const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
+    T* out = yp + o * ow;
+    std::memcpy(out, rows + r0 * ow, static_cast<size_t>(ow) * sizeof(T));
+    for (int64_t r = r0 + 1; r < r1; ++r) {
+      const T* in = rows + r * ow;
+      for (int64_t c = 0; c < ow; ++c) out[c] = std::max(out[c], in[c]);
+    }
+  }
+}
+
+// The byte planes compiled for AVX-512, AVX2 and baseline (baseline x86-64 has no signed byte max).
+WH_QUANT_SIMD void maxPoolPlaneU8(const PoolGeometry& g, const uint8_t* xp, uint8_t* yp, uint8_t* rows) {
+  maxPoolPlane(g, xp, yp, rows);
+}
+WH_QUANT_SIMD void maxPoolPlaneS8(const PoolGeometry& g, const int8_t* xp, int8_t* yp, int8_t* rows) {
+  maxPoolPlane(g, xp, yp, rows);
+}
+
 /// 2-D max pooling of NCHW planes without dilation (int8/uint8, and float32 where oneDNN's only
 /// plain-layout pooling is its slow simple_nchw): the max over each row window first, then over
 /// the rows of each column window. Windows are clipped to the input (padding never wins).
 template <typename T>
 void maxPool2dPlanes(const PoolGeometry& g, const T* x, T* y) {
   const int64_t planes = g.src[0] * g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
-  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
-  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
 #pragma omp parallel
   {
     std::vector<T> rows(static_cast<size_t>(ih * ow));
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
       const T* xp = x + p * ih * iw;
-      for (int64_t r = 0; r < ih; ++r) {
-        const T* xr = xp + r * iw;
-        T* out = rows.data() + r * ow;
-        for (int64_t o = 0; o < ow; ++o) {
-          const int64_t c0 = std::max<int64_t>(o * sw - pl, 0), c1 = std::min<int64_t>(o * sw - pl + kw, iw);
-          T m = xr[c0];
-          for (int64_t c = c0 + 1; c < c1; ++c) m = std::max(m, xr[c]);
-          out[o] = m;
-        }
-      }
       T* yp = y + p * oh * ow;
-      for (int64_t o = 0; o < oh; ++o) {
-        const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
-        T* out = yp + o * ow;
-        std::memcpy(out, rows.data() + r0 * ow, static_cast<size_t>(ow) * sizeof(T));
-        for (int64_t r = r0 + 1; r < r1; ++r) {
-          const T* in = rows.data() + r * ow;
-          for (int64_t c = 0; c < ow; ++c) out[c] = std::max(out[c], in[c]);
-        }
+      if constexpr (std::is_same_v<T, uint8_t>) maxPoolPlaneU8(g, xp, yp, rows.data());
+      else if constexpr (std::is_same_v<T, int8_t>) maxPoolPlaneS8(g, xp, yp, rows.data());
+      else maxPoolPlane(g, xp, yp, rows.data());
+    }
+  }
+}
+
+/// Output pixel (o, q)'s window of a 2-D pool clipped to the input: rows [r0, r1), columns [c0, c1).
+struct ClippedWindow {
+  int64_t r0, r1, c0, c1;
+};
+inline ClippedWindow clippedWindow(const PoolGeometry& g, int64_t o, int64_t q) {
+  const int64_t r = o * g.strides[0] - g.padBegin[0], c = q * g.strides[1] - g.padBegin[1];
+  return {std::max<int64_t>(r, 0), std::min<int64_t>(r + g.kernel[0], g.src[2]), std::max<int64_t>(c, 0),
+          std::min<int64_t>(c + g.kernel[1], g.src[3])};
+}
+
+/// One output row `o` of image `b` of maxPool2dBytesNhwc: each output pixel is the max of the
+/// window's pixels, C bytes at a time.
+template <typename T>
+void maxPoolRowBytesNhwc(const PoolGeometry& g, const T* x, T* y, int64_t b, int64_t o) {
+  const int64_t c = g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
+  for (int64_t q = 0; q < ow; ++q) {
+    const auto [r0, r1, c0, c1] = clippedWindow(g, o, q);
+    T* out = y + ((b * oh + o) * ow + q) * c;
+    std::memcpy(out, x + ((b * ih + r0) * iw + c0) * c, static_cast<size_t>(c) * sizeof(T));
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t s = r == r0 ? c0 + 1 : c0; s < c1; ++s) {
+        const T* in = x + ((b * ih + r) * iw + s) * c;
+        for (int64_t k = 0; k < c; ++k) out[k] = std::max(out[k], in[k]);
       }
     }
   }
 }
 
-/// maxPool2dPlanes over NHWC bytes (dims in `g` are NCHW): each output pixel is the max of the
-/// window's pixels, C bytes at a time.
+#if defined(__x86_64__)
+bool hasAvx512Bytes() {
+  static const bool yes = __builtin_cpu_supports("avx512bw") != 0;
+  return yes;
+}
+
+// maxPoolRowBytesNhwc with AVX-512BW: 64 bytes of a pixel at a time, the last block masked (a
+// 24-channel ShuffleNet stem took one 16-byte vector and eight scalar steps per tap before;
+// baseline x86-64 has no signed byte max, so int8 ran scalar).
+template <bool kSigned>
+__attribute__((target("avx512f,avx512bw"))) void maxPoolRowBytesAvx512(const PoolGeometry& g, const uint8_t* x, uint8_t* y,
+                                                                       int64_t b, int64_t o) {
+  const int64_t c = g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
+  for (int64_t q = 0; q < ow; ++q) {
+    const auto [r0, r1, c0, c1] = clippedWindow(g, o, q);
+    uint8_t* out = y + ((b * oh + o) * ow + q) * c;
+    for (int64_t k = 0; k < c; k += 64) {
+      const __mmask64 m = c - k >= 64 ? ~__mmask64{0} : (__mmask64{1} << (c - k)) - 1;
+      __m512i acc = _mm512_maskz_loadu_epi8(m, x + ((b * ih + r0) * iw + c0) * c + k);
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t s = c0; s < c1; ++s) {
+          const __m512i v = _mm512_maskz_loadu_epi8(m, x + ((b * ih + r) * iw + s) * c + k);
+          acc = kSigned ? _mm512_max_epi8(acc, v) : _mm512_max_epu8(acc, v);
+        }
+      }
+      _mm512_mask_storeu_epi8(out + k, m, acc);
+    }
+  }
+}
+#endif
+
+/// maxPool2dPlanes over NHWC bytes (dims in `g` are NCHW), one output row at a time.
 template <typename T>
 void maxPool2dBytesNhwc(const PoolGeometry& g, const T* x, T* y) {
-  const int64_t n = g.src[0], c = g.src[1], ih = g.src[2], iw = g.src[3], oh = g.dst[2], ow = g.dst[3];
-  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
-  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
+  const int64_t n = g.src[0], oh = g.dst[2];
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t o = 0; o < oh; ++o) {
-      const int64_t r0 = std::max<int64_t>(o * sh - pt, 0), r1 = std::min<int64_t>(o * sh - pt + kh, ih);
-      for (int64_t q = 0; q < ow; ++q) {
-        const int64_t c0 = std::max<int64_t>(q * sw - pl, 0), c1 = std::min<int64_t>(q * sw - pl + kw, iw);
-        T* out = y + ((b * oh + o) * ow + q) * c;
-        std::memcpy(out, x + ((b * ih + r0) * iw + c0) * c, static_cast<size_t>(c) * sizeof(T));
-        for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t s = r == r0 ? c0 + 1 : c0; s < c1; ++s) {
-            const T* in = x + ((b * ih + r) * iw + s) * c;
-            for (int64_t k = 0; k < c; ++k) out[k] = std::max(out[k], in[k]);
-          }
-        }
+#if defined(__x86_64__)
+      if (hasAvx512Bytes()) {
+        maxPoolRowBytesAvx512<std::is_same_v<T, int8_t>>(g, reinterpret_cast<const uint8_t*>(x), reinterpret_cast<uint8_t*>(y), b, o);
+        continue;
       }
+#endif
+      maxPoolRowBytesNhwc(g, x, y, b, o);
     }
   }
 }

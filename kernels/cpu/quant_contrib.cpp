@@ -448,6 +448,117 @@ Status qlinearConcat(KernelContext& ctx, bool nhwc) {
 
 // ---- QLinearAveragePool ----
 
+// One channel plane of QLinearAveragePool: geometry padded to three spatial dims, and the
+// quantisation parameters.
+struct AveragePoolPlane {
+  int64_t in[3], k[3], s[3], pb[3], out[3];
+  bool includePad;
+  float xs;
+  int32_t xz;
+  float ys;
+  int32_t yz;
+  IntRange range;
+  bool isSigned;
+};
+
+// Pools one NCHW plane of bytes `x` into `y`. Every output's sum runs over its window in the
+// reference order (rows i0, i1, then columns i2 ascending, each term xs * (q - xz) in float), so
+// the bytes are those of the plain loop; the sums of one output row are kept side by side and
+// the window's columns added to all of them at once, which vectorises across the row's outputs
+// whose windows lie inside the columns (the clipped ones at the two ends go one by one).
+// `scratch` holds the plane in float and four rows of OW values. The rounding clamps first and
+// rounds half to even by adding 1.5 * 2^23 (exact within the clamped range), the result of
+// clamp(nearbyint(v)) without the libm call per output.
+WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x, uint8_t* y, float* scratch) {
+  const int64_t inSize = g.in[0] * g.in[1] * g.in[2], ow = g.out[2], iw = g.in[2], k2 = g.k[2], s2 = g.s[2], p2 = g.pb[2];
+  const auto lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi);
+  const float ys = g.ys, yz = static_cast<float>(g.yz);
+  auto quantize = [&](float sum, int64_t count) {
+    float v = sum / static_cast<float>(count) / ys + yz;
+    v = v > lo ? v : lo;  // NaN goes to lo, as the integer conversion of nearbyint(NaN) clamped did
+    v = v < hi ? v : hi;
+    return static_cast<int32_t>(roundHalfEvenSmall(v));
+  };
+  if (ow < 8) {  // narrow outputs (a 3x3 plane pooled to 1x1): the loops below would cost more in set-up than in work
+    for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
+      const int64_t d0 = std::max<int64_t>(o0 * g.s[0] - g.pb[0], 0), e0 = std::min(o0 * g.s[0] - g.pb[0] + g.k[0], g.in[0]);
+      for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
+        const int64_t d1 = std::max<int64_t>(o1 * g.s[1] - g.pb[1], 0), e1 = std::min(o1 * g.s[1] - g.pb[1] + g.k[1], g.in[1]);
+        for (int64_t o2 = 0; o2 < ow; ++o2) {
+          const int64_t d2 = std::max<int64_t>(o2 * s2 - p2, 0), e2 = std::min(o2 * s2 - p2 + k2, iw);
+          float sum = 0.0f;
+          for (int64_t i0 = d0; i0 < e0; ++i0) {
+            for (int64_t i1 = d1; i1 < e1; ++i1) {
+              for (int64_t i2 = d2; i2 < e2; ++i2) {
+                const uint8_t b = x[(i0 * g.in[1] + i1) * iw + i2];
+                sum += g.xs * static_cast<float>((g.isSigned ? static_cast<int8_t>(b) : b) - g.xz);
+              }
+            }
+          }
+          const int64_t count = g.includePad ? g.k[0] * g.k[1] * k2 : (e0 - d0) * (e1 - d1) * (e2 - d2);
+          y[(o0 * g.out[1] + o1) * ow + o2] = static_cast<uint8_t>(quantize(sum, count));
+        }
+      }
+    }
+    return;
+  }
+  float* xf = scratch;
+  float* sums = xf + inSize;  // one output row's sums
+  float* counts = sums + ow;  // one output row's divisors
+  int32_t* cols = reinterpret_cast<int32_t*>(counts + ow);  // each output column's window width inside x
+  int32_t* codes = cols + ow;                               // one output row's codes
+  for (int64_t i = 0; i < inSize; ++i) {
+    const int32_t q = g.isSigned ? static_cast<int8_t>(x[i]) : x[i];
+    xf[i] = g.xs * static_cast<float>(q - g.xz);
+  }
+  // Outputs [first, last) have their whole window inside the columns.
+  int64_t first = 0, last = ow;
+  while (first < ow && first * s2 - p2 < 0) ++first;
+  while (last > first && (last - 1) * s2 - p2 + k2 > iw) --last;
+  for (int64_t o2 = 0; o2 < ow; ++o2) {
+    cols[o2] = static_cast<int32_t>(std::min(o2 * s2 - p2 + k2, iw) - std::max<int64_t>(o2 * s2 - p2, 0));
+  }
+  for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
+    const int64_t d0 = std::max<int64_t>(o0 * g.s[0] - g.pb[0], 0), e0 = std::min(o0 * g.s[0] - g.pb[0] + g.k[0], g.in[0]);
+    for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
+      const int64_t d1 = std::max<int64_t>(o1 * g.s[1] - g.pb[1], 0), e1 = std::min(o1 * g.s[1] - g.pb[1] + g.k[1], g.in[1]);
+      std::fill(sums, sums + ow, 0.0f);
+      for (int64_t i0 = d0; i0 < e0; ++i0) {
+        for (int64_t i1 = d1; i1 < e1; ++i1) {
+          const float* row = xf + (i0 * g.in[1] + i1) * iw;
+          for (int64_t o2 = 0; o2 < first; ++o2) {
+            for (int64_t i2 = std::max<int64_t>(o2 * s2 - p2, 0); i2 < std::min(o2 * s2 - p2 + k2, iw); ++i2) sums[o2] += row[i2];
+          }
+          // The inside outputs: column kx of every window at once.
+          float* inside = sums + first;
+          const int64_t len = last - first;
+          for (int64_t kx = 0; kx < k2; ++kx) {
+            const float* col = row + first * s2 - p2 + kx;
+            if (s2 == 1) {
+              for (int64_t j = 0; j < len; ++j) inside[j] += col[j];
+            } else {
+              for (int64_t j = 0; j < len; ++j) inside[j] += col[j * s2];
+            }
+          }
+          for (int64_t o2 = std::max(last, first); o2 < ow; ++o2) {
+            for (int64_t i2 = std::max<int64_t>(o2 * s2 - p2, 0); i2 < std::min(o2 * s2 - p2 + k2, iw); ++i2) sums[o2] += row[i2];
+          }
+        }
+      }
+      const int64_t rows = (e0 - d0) * (e1 - d1), all = g.k[0] * g.k[1] * k2;
+      for (int64_t o2 = 0; o2 < ow; ++o2) counts[o2] = static_cast<float>(g.includePad ? all : rows * cols[o2]);
+      for (int64_t o2 = 0; o2 < ow; ++o2) {
+        float v = sums[o2] / counts[o2] / ys + yz;
+        v = v > lo ? v : lo;
+        v = v < hi ? v : hi;
+        codes[o2] = static_cast<int32_t>(roundHalfEvenSmall(v));
+      }
+      uint8_t* dst = y + (o0 * g.out[1] + o1) * ow;
+      for (int64_t o2 = 0; o2 < ow; ++o2) dst[o2] = static_cast<uint8_t>(codes[o2]);  // int8: its byte
+    }
+  }
+}
+
 // Inputs X, x_scale, x_zero_point, y_scale, y_zero_point. Pools the dequantized values in float
 // (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp).
 Status qlinearAveragePool(KernelContext& ctx) {
@@ -503,19 +614,6 @@ Status qlinearAveragePool(KernelContext& ctx) {
     pb[j] = padBegin;
     out[j] = o;
   }
-  // Dequantize to NCHW floats.
-  std::vector<float> xf(static_cast<size_t>(xIn.numel()));
-  const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
-  const bool isSigned = xIn.dtype() == DataType::kInt8;
-  for (int64_t b = 0; b < n; ++b) {
-    for (int64_t ch = 0; ch < c; ++ch) {
-      for (int64_t p = 0; p < imageSize; ++p) {
-        const int64_t src = channelsLast ? (b * imageSize + p) * c + ch : (b * c + ch) * imageSize + p;
-        const int32_t q = isSigned ? static_cast<int8_t>(xb[src]) : xb[src];
-        xf[static_cast<size_t>((b * c + ch) * imageSize + p)] = xs * static_cast<float>(q - xz);
-      }
-    }
-  }
   std::vector<int64_t> yDims = {n, c};
   for (size_t i = 0; i < spatial; ++i) yDims.push_back(out[3 - spatial + i]);
   const int64_t outSize = out[0] * out[1] * out[2];
@@ -524,32 +622,31 @@ Status qlinearAveragePool(KernelContext& ctx) {
     yDims.erase(yDims.begin() + 1);
   }
   ir::Tensor& y = ctx.allocateOutput(0, xIn.dtype(), yDims);
+  AveragePoolPlane plane{{}, {}, {}, {}, {}, includePad, xs, xz, ys, yz, *intRange(xIn.dtype()), xIn.dtype() == DataType::kInt8};
+  for (size_t j = 0; j < 3; ++j) {
+    plane.in[j] = in[j];
+    plane.k[j] = k[j];
+    plane.s[j] = s[j];
+    plane.pb[j] = pb[j];
+    plane.out[j] = out[j];
+  }
+  const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
   auto* yb = reinterpret_cast<uint8_t*>(y.mutableRawData());
-  const IntRange range = *intRange(xIn.dtype());
-  for (int64_t b = 0; b < n; ++b) {
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float* img = xf.data() + (b * c + ch) * imageSize;
-      for (int64_t o0 = 0; o0 < out[0]; ++o0) {
-        const int64_t d0 = std::max<int64_t>(o0 * s[0] - pb[0], 0), e0 = std::min(o0 * s[0] - pb[0] + k[0], in[0]);
-        for (int64_t o1 = 0; o1 < out[1]; ++o1) {
-          const int64_t d1 = std::max<int64_t>(o1 * s[1] - pb[1], 0), e1 = std::min(o1 * s[1] - pb[1] + k[1], in[1]);
-          for (int64_t o2 = 0; o2 < out[2]; ++o2) {
-            const int64_t d2 = std::max<int64_t>(o2 * s[2] - pb[2], 0), e2 = std::min(o2 * s[2] - pb[2] + k[2], in[2]);
-            float sum = 0.0f;
-            for (int64_t i0 = d0; i0 < e0; ++i0) {
-              for (int64_t i1 = d1; i1 < e1; ++i1) {
-                for (int64_t i2 = d2; i2 < e2; ++i2) sum += img[(i0 * in[1] + i1) * in[2] + i2];
-              }
-            }
-            const int64_t countAll = includePad ? k[0] * k[1] * k[2] : (e0 - d0) * (e1 - d1) * (e2 - d2);
-            const float avg = sum / static_cast<float>(countAll);
-            const auto q = std::clamp(static_cast<int32_t>(std::nearbyint(avg / ys + static_cast<float>(yz))), range.lo, range.hi);
-            const int64_t p = (o0 * out[1] + o1) * out[2] + o2;
-            const int64_t dst = channelsLast ? (b * outSize + p) * c + ch : (b * c + ch) * outSize + p;
-            yb[dst] = static_cast<uint8_t>(q);
-          }
-        }
+#pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[0] * k[1] * k[2] > (1 << 16))
+  {
+    std::vector<float> scratch(static_cast<size_t>(imageSize + 4 * out[2]));
+    std::vector<uint8_t> bytes(channelsLast ? static_cast<size_t>(imageSize + outSize) : 0);
+#pragma omp for schedule(static)
+    for (int64_t bc = 0; bc < n * c; ++bc) {
+      const int64_t b = bc / c, ch = bc % c;
+      if (!channelsLast) {
+        averagePoolPlane(plane, xb + bc * imageSize, yb + bc * outSize, scratch.data());
+        continue;
       }
+      for (int64_t p = 0; p < imageSize; ++p) bytes[static_cast<size_t>(p)] = xb[(b * imageSize + p) * c + ch];
+      uint8_t* planeOut = bytes.data() + imageSize;
+      averagePoolPlane(plane, bytes.data(), planeOut, scratch.data());
+      for (int64_t p = 0; p < outSize; ++p) yb[(b * outSize + p) * c + ch] = planeOut[p];
     }
   }
   return Status::ok();

@@ -221,6 +221,12 @@ TEST_CASE("QLinearAveragePool averages dequantized values", "[kernels][quant]") 
       {{1, 4, 7, 6}, {3, 2}, {2, 2}, {0, 0, 0, 0}, false, true, false},
       {{1, 6, 6, 16}, {3, 3}, {1, 1}, {1, 1, 1, 1}, false, false, true},
       {{2, 3, 11}, {4}, {3}, {1, 2}, true, false, false},
+      // ShuffleNet's shortcut pools (3x3, stride 2, padded) and its final 7x7 one, on planes with
+      // windows inside the columns and clipped at both ends.
+      {{1, 4, 9, 40}, {3, 3}, {2, 2}, {1, 1, 1, 1}, false, false, false},
+      {{1, 3, 10, 33}, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, true, false},
+      {{1, 5, 7, 7}, {7, 7}, {1, 1}, {0, 0, 0, 0}, false, false, false},
+      {{1, 9, 12, 20}, {3, 5}, {1, 3}, {1, 2, 1, 2}, false, false, true},
   };
   for (const PoolCase& c : cases) {
     for (DataType type : {DataType::kUint8, DataType::kInt8}) {
@@ -254,6 +260,8 @@ TEST_CASE("QLinearAveragePool averages dequantized values", "[kernels][quant]") 
       }
       const int64_t n = nchw[0], ch = nchw[1], inSize = numel(nchw) / (n * ch), outSize = numel(outSp);
       std::vector<int32_t> expected(static_cast<size_t>(n * ch * outSize));
+      // ONNX Runtime's float arithmetic: the terms summed in float in the window's row-major order.
+      std::vector<int32_t> expectedFloat(expected.size());
       std::vector<int64_t> oi(sp), ii(sp);
       for (int64_t b = 0; b < n; ++b) {
         for (int64_t k = 0; k < ch; ++k) {
@@ -264,6 +272,7 @@ TEST_CASE("QLinearAveragePool averages dequantized values", "[kernels][quant]") 
               rem /= outSp[d];
             }
             double sum = 0;
+            float sumFloat = 0.0f;
             int64_t count = 0;
             for (int64_t p = 0; p < inSize; ++p) {
               int64_t r2 = p;
@@ -277,16 +286,21 @@ TEST_CASE("QLinearAveragePool averages dequantized values", "[kernels][quant]") 
               if (!inside) continue;
               const int64_t src = c.channelsLast ? (b * inSize + p) * ch + k : (b * ch + k) * inSize + p;
               sum += xs * static_cast<double>(x[static_cast<size_t>(src)] - xz);
+              sumFloat += xs * static_cast<float>(x[static_cast<size_t>(src)] - xz);
               ++count;
             }
             const int64_t divisor = c.includePad ? numel(c.kernel) : count;
             const double r = std::nearbyint(sum / static_cast<double>(divisor) / ys) + yz;
             const int64_t dst = c.channelsLast ? (b * outSize + o) * ch + k : (b * ch + k) * outSize + o;
             expected[static_cast<size_t>(dst)] = static_cast<int32_t>(std::clamp<double>(r, typeMin(type), typeMax(type)));
+            const float avg = sumFloat / static_cast<float>(divisor);
+            const auto q = static_cast<int32_t>(std::nearbyint(avg / ys + static_cast<float>(yz)));
+            expectedFloat[static_cast<size_t>(dst)] = std::clamp(q, typeMin(type), typeMax(type));
           }
         }
       }
       checkInts(out[0], expected, 1);
+      checkInts(out[0], expectedFloat, 0);
     }
   }
 }

@@ -445,3 +445,46 @@ TEST_CASE("A long-window convolution (im2col + GEMM) in a quantized chain gives 
     }
   }
 }
+
+TEST_CASE("MaxPool on channels-last bytes gives the bytes of the NCHW pool for any channel count", "[kernels][quant]") {
+  // q -> MaxPool -> conv 1x1 -> DQ: the pool reads and writes NHWC bytes (64 channels a vector,
+  // the last block masked); the one-by-one run pools NCHW planes.
+  std::mt19937_64 rng(31);
+  struct PoolShape {
+    int64_t c, h, w, k, stride, pad;
+    bool ceil;
+  };
+  const std::vector<PoolShape> shapes = {
+      {24, 17, 17, 3, 2, 1, false}, {64, 9, 9, 3, 1, 1, false}, {70, 8, 11, 2, 2, 0, true}, {130, 6, 7, 3, 2, 0, true}, {5, 7, 7, 5, 1, 2, false}};
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (const PoolShape& ps : shapes) {
+      CAPTURE(ir::dataTypeName(act), ps.c, ps.h, ps.w, ps.k, ps.stride, ps.pad, ps.ceil);
+      GraphBuilder gb;
+      const int32_t zp = act == DataType::kUint8 ? 100 : -7;
+      auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+      auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+      ir::Value* x = gb.input("x", DataType::kFloat, {1, ps.c, ps.h, ps.w});
+      ir::Value* xq = gb.node("QuantizeLinear", {x, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+      ir::Value* pool = gb.node("MaxPool", {xq},
+                                {ir::Attribute::makeInts("kernel_shape", {ps.k, ps.k}), ir::Attribute::makeInts("strides", {ps.stride, ps.stride}),
+                                 ir::Attribute::makeInts("pads", {ps.pad, ps.pad, ps.pad, ps.pad}), ir::Attribute::makeInt("ceil_mode", ps.ceil)},
+                                "pool");
+      const std::vector<int64_t> wd{8, ps.c, 1, 1};
+      ir::Value* w = gb.constant("w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50)));
+      ir::Value* conv = gb.node("QLinearConv",
+                                {pool, s("s0b", 0.02f), z("z0b", zp), w, gb.constant("ws", floatTensor({8}, randomFloats(rng, 8, 0.002f, 0.006f))),
+                                 gb.constant("wz", intTensor(DataType::kInt8, {8}, std::vector<int32_t>(8, 0))), s("s1", 0.05f), z("z1", zp)},
+                                {ir::Attribute::makeInts("kernel_shape", {1, 1})}, "conv");
+      gb.output(gb.node("DequantizeLinear", {conv, s("s1b", 0.05f), z("z1b", zp)}, {}, "dq"));
+      ir::Model model = gb.build(13);
+      const ir::Tensor xv = floatTensor({1, ps.c, ps.h, ps.w}, randomFloats(rng, ps.c * ps.h * ps.w, -2.5f, 2.5f));
+      const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
+      for (int threads : {1, 2}) {
+        auto out = runOutputs(model, {{"x", xv}}, threads);
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].bitwiseEqual(expected[0]));
+      }
+      CHECK(runtime::cpu::quant::channelsLastValues(*model.graph).contains(model.graph->findValue("pool")));
+    }
+  }
+}
