@@ -34,7 +34,9 @@ Options: --models, --threads, --batch, --rounds, --iterations, --warmup, --binar
 build/whittle), --json FILE (the rows as JSON), --no-spin (both runtimes put idle worker
 threads to sleep instead of spinning: OMP_WAIT_POLICY=passive for whittle's OpenMP,
 session.intra_op.allow_spinning=0 for ORT; for machines shared with other jobs, where a
-spinning thread takes the core its partner needs).
+spinning thread takes the core its partner needs; corpus-speed's default), --wait default (each
+runtime waits as it does when nobody sets anything: whittle's bounded spin, `whittle --spin-count`,
+and ORT's spinning thread pool).
 """
 import argparse
 import datetime
@@ -296,7 +298,9 @@ def section_text(section, command, lines, rows, args):
             + ("Idle threads sleep instead of spinning in both runtimes (`--no-spin`): on this machine, shared "
                "with builds and so oversubscribed, OpenMP's spin-waiting made 2-thread whittle runs slower than "
                "1-thread ones by up to 20x (squeezenet1.1, batch 1: 943 ms spinning, 10 ms with "
-               "OMP_WAIT_POLICY=passive). " if args.no_spin else "")
+               "OMP_WAIT_POLICY=passive). " if args.no_spin else
+               "Idle threads wait as each runtime does by default (`--wait default`): whittle spins "
+               "`--spin-count` pauses, then sleeps; ORT's thread pool spins. ")
             + "The machine was shared with other jobs (builds) while this "
             "ran, so absolute figures are noisy; the ratios come from interleaved runs.", ""]
     body += lines
@@ -357,15 +361,15 @@ def corpus_speed_row(args, name, path, spec):
             np.save(f, value)
             input_args += ["--input", f"{key}={f}"]
         for threads in args.threads:
-            session = ort_session(path, threads, no_spin=True)
+            session = ort_session(path, threads, no_spin=args.no_spin)
             names = {i.name for i in session.get_inputs()}
             ort_feeds = {k: v for k, v in feeds.items() if k in names}
             contenders = [
-                lambda: whittle_round(args.binary, path, threads, input_args, args.iterations, args.warmup, True),
+                lambda: whittle_round(args.binary, path, threads, input_args, args.iterations, args.warmup, args.no_spin),
                 lambda: ort_round(session, ort_feeds, args.iterations, args.warmup)]
             if args.baseline_binary:  # the earlier build, in the same rounds
                 contenders.append(lambda: whittle_round(args.baseline_binary, path, threads, input_args,
-                                                        args.iterations, args.warmup, True))
+                                                        args.iterations, args.warmup, args.no_spin))
             figures = interleaved(contenders, args.rounds)
             w, o = figures[0], figures[1]
             row[f"whittle_ms_{threads}"], row[f"ort_ms_{threads}"], row[f"ratio_{threads}"] = w, o, w / o
@@ -462,6 +466,9 @@ def main():
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--no-spin", action="store_true", help="idle threads sleep instead of spinning, in both runtimes")
+    parser.add_argument("--wait", choices=["sleep", "default"],
+                        help="sleep: as --no-spin (corpus-speed's default); default: each runtime waits as it does "
+                        "when nothing is set (whittle: a bounded spin, `whittle --spin-count`; ORT: its spinning pool)")
     parser.add_argument("--clock", choices=CLOCKS, default="wall",
                         help="wall: elapsed time per run (default); cpu: the process's CPU time per run, which at "
                         "1 thread leaves out waiting for a core (fairer on a loaded machine; use with --threads 1)")
@@ -479,11 +486,13 @@ def main():
     args = parser.parse_args()
     global CLOCK
     CLOCK = args.clock
+    if args.wait == "sleep":
+        args.no_spin = True
     command = ".venv/bin/python benchmarks/bench_vs_ort.py " + " ".join(sys.argv[1:])
 
     rows = []
     if args.section == "corpus-speed":
-        args.no_spin = True  # a shared machine: idle threads sleep in both runtimes
+        args.no_spin = args.wait != "default"  # a shared machine: idle threads sleep in both runtimes
         listing = argparse.Namespace(shared=MODELS_DIR, corpus=args.corpus, models=",".join(args.models or []))
         baseline = json.load(open(args.baseline)) if args.baseline else []
         models = corpus.list_models(listing)

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <cstdlib>
 #include <thread>
 
 #include "commands.h"
@@ -32,6 +33,7 @@ struct BenchOptions {
   int warmup = 5;
   bool json = false;
   bool profile = false;
+  bool profileAllNodes = false;  // --profile-nodes: every node in the JSON profile, in graph order
   uint64_t seed = 0;
   /// --input values: NAME=FILE, or FILE for a model with one input.
   std::vector<std::string> inputFiles;
@@ -160,7 +162,10 @@ Status readInputFiles(const std::vector<std::string>& args, const std::vector<da
 struct OpTypeTime {
   std::string opType;
   int64_t nodes = 0;
+  int64_t oneThreadNodes = 0;  ///< nodes the runtime ran on one thread of several (too small to split)
   double msPerRun = 0;
+  double cpuMsPerRun = 0;       ///< the process's CPU time while they ran, every thread
+  double switchesPerRun = 0;    ///< the process's context switches while they ran
 };
 
 /// The peak resident set of this process image, in bytes: VmHWM from /proc/self/status.
@@ -182,6 +187,7 @@ int64_t processPeakRssBytes() {
 }
 
 Status benchCommand(const BenchOptions& opts) {
+  applySpinCount(opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency()));
   auto loaded = onnx_io::load(opts.model);
   if (!loaded.isOk()) return loaded.status();
   ir::Model& model = *loaded;
@@ -281,7 +287,8 @@ Status benchCommand(const BenchOptions& opts) {
   // Per-node time of the timed runs only: the difference from the snapshot after warm-up.
   std::vector<runtime::NodeProfile> nodes;
   std::vector<OpTypeTime> opTypes;
-  double nodeTotal = 0;
+  double nodeTotal = 0, nodeCpuTotal = 0, switchesTotal = 0;
+  std::vector<runtime::NodeProfile> graphOrder;
   if (opts.profile) {
     std::vector<runtime::NodeProfile> after = s.profile();
     for (size_t i = 0; i < after.size(); ++i) {
@@ -290,9 +297,13 @@ Status benchCommand(const BenchOptions& opts) {
       runtime::NodeProfile p = after[i];
       double prior = i < before.size() ? before[i].selfMs : 0;
       p.totalMs = (p.selfMs - prior) / opts.iterations;
+      p.selfCpuMs = (p.selfCpuMs - (i < before.size() ? before[i].selfCpuMs : 0)) / opts.iterations;
+      p.selfSwitches -= i < before.size() ? before[i].selfSwitches : 0;  // over all timed runs
       p.runs = opts.iterations;
       if (!p.scope.empty()) p.node = p.scope + "/" + p.node;
       nodeTotal += p.totalMs;
+      nodeCpuTotal += p.selfCpuMs;
+      switchesTotal += static_cast<double>(p.selfSwitches) / opts.iterations;
       nodes.push_back(p);
     }
     std::map<std::string, OpTypeTime> byType;
@@ -300,10 +311,14 @@ Status benchCommand(const BenchOptions& opts) {
       auto& t = byType[p.opType];
       t.opType = p.opType;
       t.nodes += 1;
+      t.oneThreadNodes += p.threads == 1 && sessionOptions.threads > 1;
       t.msPerRun += p.totalMs;
+      t.cpuMsPerRun += p.selfCpuMs;
+      t.switchesPerRun += static_cast<double>(p.selfSwitches) / opts.iterations;
     }
     for (auto& [_, t] : byType) opTypes.push_back(t);
     std::sort(opTypes.begin(), opTypes.end(), [](const OpTypeTime& a, const OpTypeTime& b) { return a.msPerRun > b.msPerRun; });
+    graphOrder = nodes;
     std::stable_sort(nodes.begin(), nodes.end(),
                      [](const runtime::NodeProfile& a, const runtime::NodeProfile& b) { return a.totalMs > b.totalMs; });
     notes.push_back("--profile times each node, which adds overhead to the latency figures");
@@ -318,6 +333,12 @@ Status benchCommand(const BenchOptions& opts) {
     j["model"] = opts.model;
     j["nodes"] = model.graph->numNodes();
     j["threads"] = sessionOptions.threads;
+    // How idle OpenMP threads waited (--spin-count: tools/spin_wait.cpp); null where not set.
+    auto envOrNull = [](const char* name) -> nlohmann::json {
+      const char* v = std::getenv(name);
+      return v != nullptr ? nlohmann::json(v) : nlohmann::json(nullptr);
+    };
+    j["wait"] = {{"GOMP_SPINCOUNT", envOrNull("GOMP_SPINCOUNT")}, {"OMP_WAIT_POLICY", envOrNull("OMP_WAIT_POLICY")}};
     j["device"] = std::string(runtime::deviceName(sessionOptions.device));
     j["batch"] = samples;
     j["warmup"] = opts.warmup;
@@ -339,13 +360,28 @@ Status benchCommand(const BenchOptions& opts) {
     if (opts.profile) {
       nlohmann::json types = nlohmann::json::array(), top = nlohmann::json::array();
       for (const auto& t : opTypes) {
-        types.push_back({{"op", t.opType}, {"nodes", t.nodes}, {"msPerRun", t.msPerRun}, {"fraction", fractionOf(t.msPerRun)}});
+        types.push_back({{"op", t.opType}, {"nodes", t.nodes}, {"oneThreadNodes", t.oneThreadNodes},
+                         {"msPerRun", t.msPerRun}, {"cpuMsPerRun", t.cpuMsPerRun},
+                         {"switchesPerRun", t.switchesPerRun}, {"fraction", fractionOf(t.msPerRun)}});
       }
       for (size_t i = 0; i < nodes.size() && i < kTopNodes; ++i) {
         top.push_back({{"node", nodes[i].node}, {"op", nodes[i].opType}, {"msPerRun", nodes[i].totalMs},
-                       {"fraction", fractionOf(nodes[i].totalMs)}});
+                       {"cpuMsPerRun", nodes[i].selfCpuMs},
+                       {"switchesPerRun", static_cast<double>(nodes[i].selfSwitches) / opts.iterations},
+                       {"threads", nodes[i].threads}, {"fraction", fractionOf(nodes[i].totalMs)}});
       }
-      j["profile"] = {{"nodeMsPerRun", nodeTotal}, {"opTypes", types}, {"topNodes", top}};
+      // Every node, in graph order, when asked (--profile-nodes): to compare runs node by node.
+      nlohmann::json all = nlohmann::json::array();
+      if (opts.profileAllNodes) {
+        for (const auto& p : graphOrder) {
+          all.push_back({{"node", p.node}, {"op", p.opType}, {"msPerRun", p.totalMs}, {"cpuMsPerRun", p.selfCpuMs},
+                         {"switchesPerRun", static_cast<double>(p.selfSwitches) / opts.iterations},
+                         {"threads", p.threads}});
+        }
+      }
+      j["profile"] = {{"nodeMsPerRun", nodeTotal}, {"nodeCpuMsPerRun", nodeCpuTotal},
+                      {"switchesPerRun", switchesTotal}, {"opTypes", types}, {"topNodes", top}};
+      if (opts.profileAllNodes) j["profile"]["nodes"] = all;
     } else {
       j["profile"] = nullptr;
     }
@@ -371,19 +407,26 @@ Status benchCommand(const BenchOptions& opts) {
   std::printf("memory      %sactivations peak %s, process peak RSS %s\n",
               sessionOptions.device == runtime::DeviceKind::kCuda ? "device " : "", bytesText(static_cast<int64_t>(s.peakActivationBytes())).c_str(), bytesText(peakRss).c_str());
   if (opts.profile) {
-    std::printf("\n%-24s %6s %12s %7s\n", "op type", "nodes", "ms/run", "%");
+    // cpu ms: the process's CPU time while the nodes ran (every thread: above ms x threads where
+    // idle threads spin, near ms where they sleep); switches: its context switches (wake-ups).
+    const double runs = opts.iterations;
+    std::printf("\n%-24s %6s %8s %12s %12s %9s %7s\n", "op type", "nodes", "1-thread", "ms/run", "cpu ms/run",
+                "switches", "%");
     for (const auto& t : opTypes) {
-      std::printf("%-24s %6lld %12.4f %6.1f%%\n", t.opType.c_str(), static_cast<long long>(t.nodes), t.msPerRun,
+      std::printf("%-24s %6lld %8lld %12.4f %12.4f %9.1f %6.1f%%\n", t.opType.c_str(), static_cast<long long>(t.nodes),
+                  static_cast<long long>(t.oneThreadNodes), t.msPerRun, t.cpuMsPerRun, t.switchesPerRun,
                   percentOf(t.msPerRun));
     }
-    std::printf("%-24s %6zu %12.4f %6.1f%%\n", "total", nodes.size(), nodeTotal, nodeTotal > 0 ? 100.0 : 0.0);
-    std::printf("\ntop %zu nodes\n%-4s %-40s %-20s %12s %7s\n", std::min(kTopNodes, nodes.size()), "#", "node", "op type",
-                "ms/run", "%");
+    std::printf("%-24s %6zu %8s %12.4f %12.4f %9.1f %6.1f%%\n", "total", nodes.size(), "", nodeTotal, nodeCpuTotal,
+                switchesTotal, nodeTotal > 0 ? 100.0 : 0.0);
+    std::printf("\ntop %zu nodes\n%-4s %-40s %-20s %7s %12s %12s %9s %7s\n", std::min(kTopNodes, nodes.size()), "#",
+                "node", "op type", "threads", "ms/run", "cpu ms/run", "switches", "%");
     for (size_t i = 0; i < nodes.size() && i < kTopNodes; ++i) {
       // The end of a long name: a subgraph node's own name comes after its scope.
       std::string name = nodes[i].node.size() > 40 ? "..." + nodes[i].node.substr(nodes[i].node.size() - 37) : nodes[i].node;
-      std::printf("%-4zu %-40s %-20s %12.4f %6.1f%%\n", i + 1, name.c_str(), nodes[i].opType.c_str(), nodes[i].totalMs,
-                  percentOf(nodes[i].totalMs));
+      std::printf("%-4zu %-40s %-20s %7d %12.4f %12.4f %9.1f %6.1f%%\n", i + 1, name.c_str(), nodes[i].opType.c_str(),
+                  nodes[i].threads, nodes[i].totalMs, nodes[i].selfCpuMs,
+                  static_cast<double>(nodes[i].selfSwitches) / runs, percentOf(nodes[i].totalMs));
     }
   }
   return Status::ok();
@@ -414,7 +457,8 @@ void registerBench(CLI::App& app) {
                   "random inputs, e.g. --dim width=320 for an OCR model's [1,3,48,width]; other symbolic dims "
                   "are 1, the first is the batch. Repeat for several");
   cmd->add_flag("--json", opts->json, "Print JSON (schema: docs/bench-schema.md)");
-  cmd->add_flag("--profile", opts->profile, "Time every node, inside If/Loop/Scan bodies too (a control-flow node counts the time outside its bodies' nodes): per op type and the top 20 nodes");
+  cmd->add_flag("--profile", opts->profile, "Time every node, inside If/Loop/Scan bodies too (a control-flow node counts the time outside its bodies' nodes): per op type and the top 20 nodes, each with the process's CPU time (all threads) and context switches while it ran, and the threads it ran on");
+  cmd->add_flag("--profile-nodes", opts->profileAllNodes, "With --profile --json: every node's figures, in graph order (\"profile\".\"nodes\")");
   cmd->callback([opts, batch] {
     opts->batchGiven = batch->count() > 0;
     Status status = benchCommand(*opts);

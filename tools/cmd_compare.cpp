@@ -88,6 +88,7 @@ void printSummary(const report::CompareResult& r) {
 }
 
 int runCompare(const CompareArgs& args) {
+  applySpinCount(args.threads);
   auto spec = datasetSpec(args.data, "--data-options", "--data-kind");
   if (!spec.isOk()) return reportError(spec.status());
   bool toStdout =

@@ -81,6 +81,9 @@ std::string optionHelp(std::string_view what, std::string_view pass, std::string
 }
 
 Status runOptimize(const OptimizeArgs& args) {
+  // Calibration runs on --calib-threads (0: every core).
+  const int calibThreads = args.request.calibration.threads;
+  applySpinCount(calibThreads > 0 ? calibThreads : static_cast<int>(std::thread::hardware_concurrency()));
   if (wantsTuning(args)) {
     if (args.request.outputPath.empty() && !args.tuning.sensitivityOnly) {
       return invalidInput("missing -o OUTPUT (the optimized model's path)");

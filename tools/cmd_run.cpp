@@ -200,6 +200,7 @@ Status writeValue(const runtime::Value& value, const std::string& name, const st
 }
 
 Status runCommand(const RunOptions& opts) {
+  applySpinCount(opts.threads);
   auto loaded = onnx_io::load(opts.model);
   if (!loaded.isOk()) return loaded.status();
   ir::Model& model = *loaded;

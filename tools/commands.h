@@ -46,6 +46,17 @@ Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::stri
 /// warning that this build's GPU path is unverified (runtime::cudaUnverifiedWarning()).
 Expected<runtime::DeviceKind> deviceOption(const std::string& value, const std::string& flag);
 
+/// Keeps argv for applySpinCount (main, before parsing).
+void rememberCommandLine(char** argv);
+/// Adds the global --spin-count option (tools/spin_wait.cpp).
+void addSpinCountOption(CLI::App& app);
+/// Called by a command before it creates sessions on `threads` threads: where more than one,
+/// sets GOMP_SPINCOUNT as --spin-count says (default auto: 0 on a busy machine, a bounded spin
+/// on a quiet one; the environment's OMP_WAIT_POLICY / GOMP_SPINCOUNT stand without the flag)
+/// and executes whittle again with the same arguments, once (libgomp reads its environment only
+/// when loaded); returns when nothing needs doing, or with a warning when the restart failed.
+void applySpinCount(int threads);
+
 /// Prints "whittle: MESSAGE" on stderr and returns the status's exit code.
 int reportError(const Status& status);
 void setExitCode(int code);

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("whittle ") + whittle::kVersion);
   app.require_subcommand(1);
   app.fallthrough();
+  whittle::tools::rememberCommandLine(argv);
+  whittle::tools::addSpinCountOption(app);
 
   whittle::tools::registerInspect(app);
   whittle::tools::registerRun(app);

@@ -1,10 +1,12 @@
 // The CPU backend (include/whittle/runtime/backend.h): the CPU kernel registry, the CPU
 // lowering (QDQ groups into int8 ops, epilogue fusion, channels-last convolutions), one oneDNN
-// engine and stream per session, and OpenMP threads set on entry.
+// engine and stream per session, and OpenMP threads set on entry and per node (a node too
+// small to split runs on one: cpu/thread_cost.h).
 #include <omp.h>
 
 #include "cpu/dnnl_glue.h"
 #include "cpu/quant_common.h"
+#include "cpu/thread_cost.h"
 #include "whittle/runtime/kernel.h"
 #include "whittle/runtime/lowering.h"
 #include "whittle/runtime/session.h"
@@ -33,6 +35,10 @@ class CpuBackend final : public Backend {
   }
   // oneDNN primitives fix their thread count when created, and OpenMP's is per calling thread.
   void enter(ExecutionContext& context) const override { omp_set_num_threads(context.threads()); }
+  int threadsFor(const ir::Node& node, int threads) const override {
+    return cpu::threadsForWork(cpu::estimateWork(node), threads);
+  }
+  void setThreads(ExecutionContext&, int threads) const override { omp_set_num_threads(threads); }
 };
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <ctime>
 
 namespace whittle::eval {
 
@@ -16,12 +15,6 @@ double percentile(std::vector<double> values, double q) {
   size_t hi = std::min(lo + 1, values.size() - 1);
   double frac = pos - static_cast<double>(lo);
   return values[lo] + (values[hi] - values[lo]) * frac;
-}
-
-double processCpuMs() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
 }
 
 LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch, const std::vector<double>& cpuMs) {

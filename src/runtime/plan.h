@@ -83,6 +83,9 @@ class Plan {
     double ms;
     double selfMs;
     int64_t runs;
+    double cpuMs, selfCpuMs;         // the process's CPU time while the node ran (all threads)
+    int64_t switches, selfSwitches;  // the process's context switches while it ran
+    int threads;
   };
   /// Every node of the plan in order, each control-flow node followed by the nodes of its
   /// subgraphs (depth first).
@@ -100,6 +103,7 @@ class Plan {
     std::vector<SubgraphPlan> subplans;  // a control-flow node's compiled subgraphs (owned by its kernel)
     std::vector<std::pair<size_t, std::string>> observed;  // outputs handed to env.observer
     std::vector<char> dyingInputs;   // per input: this step releases it and reads it once (not a feed)
+    int threads = 1;  // Backend::threadsFor: the session's threads, or fewer for small work
   };
   void appendProfile(const std::string& scope, std::vector<NodeTime>& out) const;
 
@@ -121,6 +125,8 @@ class Plan {
   std::vector<const ir::Value*> outputValues_;
   std::vector<int> outputSlots_;
   std::vector<double> nodeMs_;
+  std::vector<double> nodeCpuMs_;
+  std::vector<int64_t> nodeSwitches_;
   int64_t runs_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "whittle/common/process_clock.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/ir/shape_inference.h"
 #include "whittle/runtime/backend.h"
@@ -124,6 +125,7 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
     int64_t opset = model_.opsetVersion(node->domain());
     std::unique_ptr<Kernel> kernel;
     std::vector<SubgraphPlan> subplans;
+    int threads = env_.threads;  // a control-flow node's subgraphs decide per node themselves
     if (node->hasSubgraphs()) {
       if (!isControlFlow(*node)) {
         return unimplemented(node->describe() + ": op " + node->opType() + " has subgraphs and is not control flow the " +
@@ -150,11 +152,16 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
           }
         }
       }
-      KernelCreateInfo info{*node, opset, {}, env_.threads, *env_.context, &lowering_};
+      // A kernel is created on the threads it will run on: oneDNN fixes a primitive's threads then.
+      threads = backend->threadsFor(*node, env_.threads);
+      KernelCreateInfo info{*node, opset, {}, threads, *env_.context, &lowering_};
       for (const ir::Value* in : node->inputs()) info.inputTypes.push_back(in ? in->dtype() : ir::DataType::kUndefined);
-      WH_ASSIGN_OR_RETURN(kernel, (*factory)(info));
+      if (threads != env_.threads) backend->setThreads(*env_.context, threads);
+      auto created = (*factory)(info);
+      if (threads != env_.threads) backend->setThreads(*env_.context, env_.threads);
+      WH_ASSIGN_OR_RETURN(kernel, std::move(created));
     }
-    Step step{node, std::move(kernel), {}, {}, {}, {}, std::move(subplans), {}, {}};
+    Step step{node, std::move(kernel), {}, {}, {}, {}, std::move(subplans), {}, {}, threads};
     for (const ir::Value* in : node->inputs()) {
       int s = in ? slotFor(in) : -1;
       step.inputSlots.push_back(s);
@@ -201,6 +208,8 @@ Status Plan::compileSteps(const std::vector<std::string>& keep) {
     }
   }
   nodeMs_.assign(steps_.size(), 0.0);
+  nodeCpuMs_.assign(steps_.size(), 0.0);
+  nodeSwitches_.assign(steps_.size(), 0);
   return Status::ok();
 }
 
@@ -216,6 +225,12 @@ Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
   for (const auto& [i, name] : observedFeeds_) env_.observer->observe(name, slots_[static_cast<size_t>(feedSlots_[i])]);
   std::vector<const Value*> ins;
   std::vector<Value> outs;
+  // The thread count is set only where it changes from one step to the next (a node below
+  // the backend's work threshold runs on one thread), and is the session's again at the end.
+  int threads = env_.threads;
+  auto restoreThreads = [&] {
+    if (threads != env_.threads) env_.backend->setThreads(*env_.context, env_.threads);
+  };
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& step = steps_[i];
     ins.clear();
@@ -223,21 +238,31 @@ Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
     // A control-flow node's captures follow its explicit inputs (implicitInput()).
     for (int slot : step.implicitSlots) ins.push_back(&slots_[static_cast<size_t>(slot)]);
     outs.assign(step.outputSlots.size(), Value());
-    KernelContext ctx(*step.node, ins, outs, *env_.pool, *env_.context);
+    if (step.threads != threads) {
+      env_.backend->setThreads(*env_.context, step.threads);
+      threads = step.threads;
+    }
+    KernelContext ctx(*step.node, ins, outs, *env_.pool, *env_.context, step.threads);
     ctx.setDyingInputs(&step.dyingInputs);
     auto start = std::chrono::steady_clock::now();
+    const double cpuStart = env_.profile ? processCpuMs() : 0.0;
+    const int64_t switchesStart = env_.profile ? processContextSwitches() : 0;
     Status status = step.kernel->run(ctx);
     if (!status.isOk()) {
+      restoreThreads();
       clearSlots();
       return status;
     }
     if (env_.profile) {
       nodeMs_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      nodeCpuMs_[i] += processCpuMs() - cpuStart;
+      nodeSwitches_[i] += processContextSwitches() - switchesStart;
     }
     for (size_t o = 0; o < step.outputSlots.size(); ++o) {
       int slot = step.outputSlots[o];
       if (slot < 0) continue;
       if (!outs[o].defined()) {
+        restoreThreads();
         clearSlots();
         return internalError(step.node->describe() + ": kernel did not produce output " + std::to_string(o));
       }
@@ -253,6 +278,7 @@ Expected<std::vector<Value>> Plan::run(std::vector<Value> feeds) {
       if (buffer) env_.pool->release(std::move(buffer));
     }
   }
+  restoreThreads();
   ++runs_;
   std::vector<Value> results;
   results.reserve(outputSlots_.size());
@@ -273,7 +299,8 @@ void Plan::appendProfile(const std::string& scope, std::vector<NodeTime>& out) c
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& step = steps_[i];
     size_t self = out.size();
-    out.push_back({scope, step.node, nodeMs_[i], nodeMs_[i], runs_});
+    out.push_back({scope, step.node, nodeMs_[i], nodeMs_[i], runs_, nodeCpuMs_[i], nodeCpuMs_[i], nodeSwitches_[i],
+                   nodeSwitches_[i], step.threads});
     for (const SubgraphPlan& sub : step.subplans) {
       const std::string name = step.node->name().empty() ? step.node->opType() : step.node->name();
       const std::string subScope = (scope.empty() ? "" : scope + "/") + name + "/" + sub.attribute;
@@ -282,10 +309,16 @@ void Plan::appendProfile(const std::string& scope, std::vector<NodeTime>& out) c
       // The subgraph's own nodes (not those of deeper subgraphs, which they include) are
       // the time the control-flow node spent inside it.
       for (size_t j = first; j < out.size(); ++j) {
-        if (out[j].scope == subScope) out[self].selfMs -= out[j].ms;
+        if (out[j].scope == subScope) {
+          out[self].selfMs -= out[j].ms;
+          out[self].selfCpuMs -= out[j].cpuMs;
+          out[self].selfSwitches -= out[j].switches;
+        }
       }
     }
     if (out[self].selfMs < 0) out[self].selfMs = 0;
+    if (out[self].selfCpuMs < 0) out[self].selfCpuMs = 0;
+    if (out[self].selfSwitches < 0) out[self].selfSwitches = 0;
   }
 }
 
@@ -456,7 +489,7 @@ std::vector<NodeProfile> Session::profile() const {
   std::vector<NodeProfile> out;
   for (const detail::Plan::NodeTime& t : impl_->plan->profile()) {
     out.push_back({t.node->name().empty() ? t.node->describe() : t.node->name(), t.node->opType(), t.ms, t.runs,
-                   t.scope, t.selfMs});
+                   t.scope, t.selfMs, t.selfCpuMs, t.selfSwitches, t.threads});
   }
   return out;
 }

@@ -218,6 +218,89 @@ TEST_CASE("bench: --json has the documented fields", "[tools][bench]") {
   CHECK(j["notes"].is_array());
 }
 
+// `whittle` with none of the wait settings inherited from the test's environment, `env` before it.
+Result whittleClean(const std::string& env, const std::string& args) {
+  Result r;
+  r.code = testing::shell("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY -u WHITTLE_SPIN_APPLIED " + env + " " +
+                              std::string(WHITTLE_BINARY) + " " + args,
+                          &r.output);
+  return r;
+}
+
+/// bench --json's record of how idle threads waited: GOMP_SPINCOUNT, or "null".
+std::string spinCountOf(const Result& r) {
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  return nlohmann::json::parse(r.output)["wait"]["GOMP_SPINCOUNT"].dump();
+}
+
+TEST_CASE("bench: --spin-count sets how idle threads wait; the environment's setting stands without it",
+          "[tools][bench]") {
+  const std::string bench = "bench " + kDemo + " --iterations 2 --warmup 0 --json";
+  CHECK(spinCountOf(whittleClean("", bench + " --threads 2 --spin-count 123")) == "\"123\"");
+  CHECK(spinCountOf(whittleClean("", "--spin-count 0 " + bench + " --threads 2")) == "\"0\"");
+  // auto (the default): a bounded spin on a quiet machine, none on a busy one.
+  const std::string automatic = spinCountOf(whittleClean("", bench + " --threads 2"));
+  CHECK((automatic == "\"20000\"" || automatic == "\"0\""));
+  // The user's environment stands, unless the flag is given.
+  Result passive = whittleClean("OMP_WAIT_POLICY=passive", bench + " --threads 2");
+  CHECK(spinCountOf(passive) == "null");
+  CHECK(nlohmann::json::parse(passive.output)["wait"]["OMP_WAIT_POLICY"] == "passive");
+  CHECK(spinCountOf(whittleClean("GOMP_SPINCOUNT=77", bench + " --threads 2")) == "\"77\"");
+  CHECK(spinCountOf(whittleClean("GOMP_SPINCOUNT=77", bench + " --threads 2 --spin-count 5")) == "\"5\"");
+  // One thread has no worker to wait: nothing is set.
+  CHECK(spinCountOf(whittleClean("", bench + " --threads 1 --spin-count 123")) == "null");
+  for (const char* bad : {"-1", "many"}) {
+    Result r = whittleClean("", bench + " --threads 2 --spin-count '" + std::string(bad) + "'");
+    INFO(r.output);
+    CHECK(r.code == 2);
+    CHECK(r.output.find("--spin-count") != std::string::npos);
+  }
+}
+
+/// `x` [1, 4, 8, 8] -> Conv 3x3 -> Relu: static shapes, every node far too small to split.
+std::string smallStaticModel(const TempDir& dir) {
+  testing::GraphBuilder b;
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 8, 8});
+  ir::Value* y = b.node("Conv", {x, b.weight("w", {4, 4, 3, 3})}, {ir::Attribute::makeInts("pads", {1, 1, 1, 1})});
+  b.output(b.node("Relu", {y}), ir::DataType::kFloat, {1, 4, 8, 8});
+  std::string path = dir.file("small_static.onnx");
+  REQUIRE(onnx_io::save(b.build(/*opset=*/17), path).isOk());
+  return path;
+}
+
+TEST_CASE("bench: --profile gives each node's CPU time, context switches and threads", "[tools][bench]") {
+  TempDir dir;
+  const std::string small = smallStaticModel(dir);
+  Result r = whittle("bench " + small + " --iterations 3 --warmup 1 --threads 2 --json --profile --profile-nodes");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  nlohmann::json profile = nlohmann::json::parse(r.output)["profile"];
+  CHECK(profile["nodeCpuMsPerRun"].get<double>() > 0);
+  CHECK(profile["switchesPerRun"].get<double>() >= 0);
+  REQUIRE(profile["nodes"].size() >= 1);
+  REQUIRE(profile["nodes"].size() == profile["topNodes"].size());  // fewer than 20 nodes: all of them
+  for (const auto& n : profile["nodes"]) {
+    CHECK(n["cpuMsPerRun"].get<double>() >= 0);
+    CHECK(n["switchesPerRun"].get<double>() >= 0);
+    // 8x8 nodes with static shapes are far too small to split: each runs on one thread.
+    CHECK(n["threads"] == 1);
+  }
+  int64_t oneThread = 0;
+  for (const auto& t : profile["opTypes"]) oneThread += t["oneThreadNodes"].get<int64_t>();
+  CHECK(oneThread == static_cast<int64_t>(profile["nodes"].size()));
+  // The demo model's batch is symbolic: its work is not known when it is compiled, so its
+  // nodes keep both threads (their kernels' own size checks decide).
+  Result demo = whittle("bench " + kDemo + " --iterations 2 --warmup 0 --threads 2 --json --profile --profile-nodes");
+  REQUIRE(demo.code == 0);
+  for (const auto& n : nlohmann::json::parse(demo.output)["profile"]["nodes"]) CHECK(n["threads"] == 2);
+  // The text report has the same columns.
+  Result text = whittle("bench " + small + " --iterations 2 --warmup 0 --threads 2 --profile");
+  INFO(text.output);
+  CHECK(text.output.find("cpu ms/run") != std::string::npos);
+  CHECK(text.output.find("switches") != std::string::npos);
+}
+
 TEST_CASE("bench: text report, symbolic dims and bad input", "[tools][bench]") {
   Result r = whittle("bench " + kDemo + " --iterations 3 --warmup 0");
   if (ranOrUnsupported(r)) {

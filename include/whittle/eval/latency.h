@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "whittle/common/process_clock.h"
 #include "whittle/common/status.h"
 #include "whittle/data/dataset.h"
 #include "whittle/runtime/session.h"
@@ -42,8 +43,8 @@ double percentile(std::vector<double> values, double q);
 /// the runs' process CPU times `cpuMs` (empty: the CPU figures stay 0).
 LatencyStats latencyStats(const std::vector<double>& ms, int64_t batch, const std::vector<double>& cpuMs = {});
 
-/// CPU time the whole process has used so far, in milliseconds (every thread, user and system).
-double processCpuMs();
+/// CPU time the whole process has used so far (common/process_clock.h).
+using ::whittle::processCpuMs;
 
 /// Runs every session `runs` times on `feeds`, untimed, interleaved as measureLatency does.
 Status warmUp(std::span<runtime::Session* const> sessions, const std::vector<runtime::NamedTensor>& feeds, int runs);

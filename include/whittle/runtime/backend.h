@@ -65,6 +65,20 @@ class Backend {
   virtual Expected<std::unique_ptr<ExecutionContext>> createContext(int threads) const = 0;
   /// Called on the calling thread before kernels are created and before each run.
   virtual void enter(ExecutionContext& context) const = 0;
+  /// The threads worth giving `node` (its lowered form, shapes inferred) out of the session's
+  /// `threads`: fewer where its work per thread is below what handing work to another thread
+  /// costs (the CPU: kernels/cpu/thread_cost.h). The session creates and runs the node's
+  /// kernel on that many. All of them by default.
+  virtual int threadsFor(const ir::Node& node, int threads) const {
+    (void)node;
+    return threads;
+  }
+  /// Sets the threads the kernels run next on the calling thread use, between `enter` and the
+  /// end of a run (the CPU: OpenMP's thread count). Nothing by default.
+  virtual void setThreads(ExecutionContext& context, int threads) const {
+    (void)context;
+    (void)threads;
+  }
   /// A buffer for a value of `bytes` bytes in the backend's memory (the CPU: the heap).
   virtual std::shared_ptr<ir::Buffer> allocate(size_t bytes) const;
   /// A host tensor as the backend's kernels read it (the CPU: the same tensor, shared).

@@ -25,9 +25,15 @@ class BufferPool;
 /// `setValue`).
 class KernelContext {
  public:
+  /// `threads`: what the session gives this node (Backend::threadsFor); 0 for all of the context's.
   KernelContext(const ir::Node& node, std::vector<const Value*> inputs, std::vector<Value>& outputs, BufferPool& pool,
-                ExecutionContext& context)
-      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), context_(context) {}
+                ExecutionContext& context, int threads = 0)
+      : node_(node),
+        inputs_(std::move(inputs)),
+        outputs_(outputs),
+        pool_(pool),
+        context_(context),
+        threads_(threads > 0 ? threads : context.threads()) {}
 
   const ir::Node& node() const { return node_; }
   size_t numInputs() const { return inputs_.size(); }
@@ -62,7 +68,8 @@ class KernelContext {
   /// Sets output `i` to a value of any kind.
   void setValue(size_t i, Value value);
 
-  int threads() const { return context_.threads(); }
+  /// The threads this node runs on: the session's, or one where its work is too small to split.
+  int threads() const { return threads_; }
   /// The backend's per-session state (the CPU backend's engine and stream: kernels/cpu/).
   ExecutionContext& context() { return context_; }
 
@@ -79,6 +86,7 @@ class KernelContext {
   BufferPool& pool_;
   ExecutionContext& context_;
   const std::vector<char>* dying_ = nullptr;
+  int threads_;
 };
 
 /// A compiled node: created once per session (packing weights, creating primitives), then
@@ -96,6 +104,7 @@ struct KernelCreateInfo {
   int64_t opset;
   /// Input dtypes as far as they are known before running (kUndefined otherwise).
   std::vector<ir::DataType> inputTypes;
+  /// The threads the node runs on (Backend::threadsFor): the session's, or fewer for small work.
   int threads;
   /// The backend's per-session state, as in KernelContext::context().
   ExecutionContext& context;

@@ -52,6 +52,14 @@ struct NodeProfile {
   /// itself spent); equal to totalMs for nodes without subgraphs. The self times of all
   /// nodes, at every depth, add up to the model's node time.
   double selfMs = 0;
+  /// The process's CPU time (every thread) while the node ran, less its subgraphs' nodes as
+  /// selfMs: above selfMs × threads where threads wait busily, near selfMs where they are idle.
+  double selfCpuMs = 0;
+  /// The process's context switches while the node ran, less its subgraphs' nodes: a floor on
+  /// the wake-ups of sleeping threads its parallel regions cost (common/process_clock.h).
+  int64_t selfSwitches = 0;
+  /// The threads the node ran on (Backend::threadsFor).
+  int threads = 1;
 };
 
 /// A model compiled for a backend once (kernel selection, weight packing, primitive
