@@ -13,19 +13,13 @@
 
 using namespace whittle;
 using whittle::testing::checkSameAsUnlowered;
+using whittle::testing::findOp;
 using whittle::testing::countOps;
 using whittle::testing::GraphBuilder;
 using whittle::testing::lowered;
 using whittle::testing::opTypes;
 
 namespace {
-
-const ir::Node* findOp(const ir::Model& m, const std::string& op) {
-  for (const ir::Node* n : m.graph->nodes()) {
-    if (n->opType() == op) return n;
-  }
-  return nullptr;
-}
 
 /// A causal additive mask [S, S] of `masked` above the diagonal.
 ir::Tensor causal(int64_t s, float masked) {
@@ -71,7 +65,7 @@ TEST_CASE("Attention written out becomes one FusedAttention", "[runtime][lowerin
     ir::Model model = b.build(17);
     ir::Model m = lowered(model);
     REQUIRE(opTypes(*m.graph) == std::vector<std::string>{"FusedAttention"});
-    const ir::Node* f = findOp(m, "FusedAttention");
+    const ir::Node* f = findOp(*m.graph, "FusedAttention");
     CHECK(f->numInputs() == (form == Form::kNoMask ? 3u : 4u));
     CHECK(f->attrInt("k_transposed", -1) == (kt ? 1 : 0));
     CHECK(f->attrInt("divide", -1) == (form == Form::kDivMaskFirst ? 1 : 0));

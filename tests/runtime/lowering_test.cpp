@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/graph_builder.h"
+#include "support/graph_queries.h"
 #include "support/kernel_harness.h"
 #include "support/lowering_check.h"
 #include "support/tolerance.h"
@@ -18,17 +19,11 @@
 
 using namespace whittle;
 using whittle::testing::checkSameAsUnlowered;
+using whittle::testing::findOp;
 using whittle::testing::GraphBuilder;
 using whittle::testing::lowered;
 
 namespace {
-
-const ir::Node* findOp(const ir::Model& m, const std::string& op) {
-  for (const ir::Node* n : m.graph->nodes()) {
-    if (n->opType() == op) return n;
-  }
-  return nullptr;
-}
 
 ir::Value* conv(GraphBuilder& b, ir::Value* x, int64_t cin, int64_t cout, int64_t k, const std::string& name) {
   int64_t p = k / 2;
@@ -68,7 +63,7 @@ TEST_CASE("Conv and its activations become one FusedConv", "[runtime][lowering]"
     ir::Model model = b.build(17);
     ir::Model m = lowered(model);
     REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
-    const ir::Node* fused = findOp(m, "FusedConv");
+    const ir::Node* fused = findOp(*m.graph, "FusedConv");
     CHECK(fused->domain() == "com.whittle.internal");
     CHECK(fused->name() == "conv");
     CHECK(fused->output(0)->name() == "act");
@@ -93,7 +88,7 @@ TEST_CASE("Conv, a residual Add and an activation become one FusedConv with a Su
     ir::Model model = b.build(17);
     ir::Model m = lowered(model);
     REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
-    const ir::Node* fused = findOp(m, "FusedConv");
+    const ir::Node* fused = findOp(*m.graph, "FusedConv");
     CHECK(fused->findAttribute("post_ops")->strings == std::vector<std::string>{"Sum", "Relu"});
     REQUIRE(fused->numInputs() == 4);
     CHECK(fused->input(3)->name() == "z");
@@ -117,7 +112,7 @@ TEST_CASE("x * Sigmoid(x) and x * HardSigmoid(x) after a Conv fuse as Swish and 
     ir::Model model = b.build(17);
     ir::Model m = lowered(model);
     REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv"});
-    CHECK(findOp(m, "FusedConv")->findAttribute("post_ops")->strings ==
+    CHECK(findOp(*m.graph, "FusedConv")->findAttribute("post_ops")->strings ==
           std::vector<std::string>{gateOp == "Sigmoid" ? "Swish" : "HardSwish"});
     checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 4, 6, 6})}});
   }
@@ -138,7 +133,7 @@ TEST_CASE("Scalar Mul, Div, Add and Sub after a fused activation become one Line
   // One Linear per FusedConv: oneDNN 2.6 gives a second eltwise_linear of a chain the first
   // one's alpha and beta (HardSigmoid counts: it is one too). The second pair stays.
   REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"FusedConv", "Div", "Sub"});
-  const ir::Node* fused = findOp(m, "FusedConv");
+  const ir::Node* fused = findOp(*m.graph, "FusedConv");
   CHECK(fused->findAttribute("post_ops")->strings == std::vector<std::string>{"HardSwish", "Linear", "Relu"});
   const std::vector<float> params = fused->attrFloats("post_op_params");
   REQUIRE(params.size() == 6);
@@ -155,7 +150,7 @@ TEST_CASE("Scalar Mul, Div, Add and Sub after a fused activation become one Line
     ir::Model model3 = b3.build(17);
     ir::Model m3 = lowered(model3);
     REQUIRE(whittle::testing::opTypes(*m3.graph) == std::vector<std::string>{"FusedConv"});
-    CHECK(findOp(m3, "FusedConv")->attrFloats("post_op_params") == std::vector<float>{0, 0, 0.25f, -0.25f});
+    CHECK(findOp(*m3.graph, "FusedConv")->attrFloats("post_op_params") == std::vector<float>{0, 0, 0.25f, -0.25f});
     checkSameAsUnlowered(model3, {{"x", b3.randomTensor(ir::DataType::kFloat, {1, 2, 5, 5})}});
   }
   SECTION("not a constant divided by the chain, nor a per-channel constant after an activation") {
@@ -292,7 +287,7 @@ TEST_CASE("A per-channel constant whose chain stays channels first keeps its sha
   b.output(y);
   ir::Model model = b.build(17);
   ir::Model m = lowered(model);
-  const ir::Node* mul = findOp(m, "Mul");
+  const ir::Node* mul = findOp(*m.graph, "Mul");
   REQUIRE(mul != nullptr);
   CHECK(ir::constantOf(mul->input(1))->dims() == std::vector<int64_t>{1, 6, 1, 1});
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 8, 8})}}, 1e-4);
@@ -464,7 +459,7 @@ TEST_CASE("Transposes between NHWC and NCHW around a Conv become views of channe
   ir::Model model = b.build(13);
   ir::Model m = lowered(model);
   CHECK(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Reshape", "FusedConv", "Reshape"});
-  const ir::Node* fused = findOp(m, "FusedConv");
+  const ir::Node* fused = findOp(*m.graph, "FusedConv");
   CHECK(fused->attrInt("channels_last_in", 0) == 1);
   CHECK(fused->attrInt("channels_last_out", 0) == 1);
   checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 6, 5, 3})}});
@@ -484,9 +479,9 @@ TEST_CASE("A Transpose view needs only the non-batch dims static, the batch the 
   ir::Model model = b.build(13);
   ir::Model m = lowered(model);
   REQUIRE(whittle::testing::opTypes(*m.graph) == std::vector<std::string>{"Reshape", "FusedConv", "Reshape"});
-  const ir::Node* view = findOp(m, "Reshape");
+  const ir::Node* view = findOp(*m.graph, "Reshape");
   CHECK(view->attrInts("shape") == std::vector<int64_t>{0, 7, 1, 3});  // 0: the input's batch
-  const ir::Node* fused = findOp(m, "FusedConv");
+  const ir::Node* fused = findOp(*m.graph, "FusedConv");
   CHECK(fused->attrInt("channels_last_in", 0) == 1);
   CHECK(fused->attrInt("channels_last_out", 0) == 1);
   for (int64_t n : {1, 3}) checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {n, 7, 3, 1})}});
@@ -502,8 +497,8 @@ TEST_CASE("A Transpose view needs only the non-batch dims static, the batch the 
     ir::Value* cw = c.weight("conv_w", {4, moveBatch ? 1 : 3, 3, 1}, ir::DataType::kFloat, -0.3, 0.3);
     c.output(c.node("Conv", {t, cw}, {}, "conv"));
     ir::Model cm = lowered(c.build(13));
-    CHECK(findOp(cm, "Transpose") != nullptr);
-    CHECK(findOp(cm, "Reshape") == nullptr);
+    CHECK(findOp(*cm.graph, "Transpose") != nullptr);
+    CHECK(findOp(*cm.graph, "Reshape") == nullptr);
   }
 }
 
@@ -543,11 +538,11 @@ TEST_CASE("Nearest Resize (FPN upsampling) and a ReduceMean over H and W stay ch
     b.output(conv(b, up, 8, 4, 3, "c2"));
     ir::Model model = b.build(13);
     ir::Model m = lowered(model);
-    CHECK(findOp(m, "ReduceMean") == nullptr);
-    const ir::Node* gap = findOp(m, "GlobalAveragePool");
+    CHECK(findOp(*m.graph, "ReduceMean") == nullptr);
+    const ir::Node* gap = findOp(*m.graph, "GlobalAveragePool");
     REQUIRE(gap != nullptr);
     CHECK(gap->attrInt("channels_last_in", 0) == 1);
-    const ir::Node* resize = findOp(m, "Resize");
+    const ir::Node* resize = findOp(*m.graph, "Resize");
     REQUIRE(resize != nullptr);
     REQUIRE(resize->output(0)->type().shape);
     CHECK((*resize->output(0)->type().shape)[3].value == 8);  // [N, H, W, C]
