@@ -29,8 +29,6 @@
 //   for no more); 11 (double) computes the exponentials in double as well.
 #pragma GCC optimize("no-math-errno")
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -332,21 +330,16 @@ class OnnxAttentionKernel final : public Kernel {
       shape.mask = causalMask_.data(), shape.maskRowStride = T, shape.maskColStride = 1;
       findMaskTails(params, shape, tails);
     }
-    const int threads = std::max(1, ctx.threads());
-    const size_t perThread = static_cast<size_t>(attentionScratchFloats(params));
-    if (tiledScratch_.size() < perThread * static_cast<size_t>(threads)) tiledScratch_.resize(perThread * threads);
-    const int64_t pairs = B * Hq;
-    bool ok = true;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && pairs > 1 && Sq * T * std::max(D, Dv) > 4096) \
-    schedule(dynamic) reduction(&& : ok)
-    for (int64_t p = 0; p < pairs; ++p) {
-      const int64_t b = p / Hq, h = p % Hq, kvh = h / group;
-      AttentionSlice slice = shape;
-      slice.q = qView.at(b, h), slice.k = kView.at(b, kvh), slice.v = vView.at(b, kvh);
-      slice.y = const_cast<float*>(yView.at(b, h)), slice.yRowStride = yView.row;
-      float* scratch = tiledScratch_.data() + perThread * static_cast<size_t>(omp_get_thread_num());
-      ok = attentionSlice(params, slice, causal_ ? &tails : nullptr, scratch) && ok;
-    }
+    const bool ok = attentionSlices(
+        params, B * Hq, std::max(1, ctx.threads()), B * Hq > 1 && Sq * T * std::max(D, Dv) > 4096, tiledScratch_,
+        [&](int64_t p) {
+          const int64_t b = p / Hq, h = p % Hq, kvh = h / group;
+          AttentionSlice slice = shape;
+          slice.q = qView.at(b, h), slice.k = kView.at(b, kvh), slice.v = vView.at(b, kvh);
+          slice.y = const_cast<float*>(yView.at(b, h)), slice.yRowStride = yView.row;
+          return slice;
+        },
+        [&](int64_t) { return causal_ ? &tails : nullptr; });
     if (!ok) return internalError(ctx.describe() + ": dnnl_sgemm failed");
     return Status::ok();
   }

@@ -185,6 +185,20 @@ WH_AVX512 void valuesAvx512(const float* p, int64_t ldp, const float* v, int64_t
 
 }  // namespace
 
+bool attentionSlices(const AttentionParams& p, int64_t count, int threads, bool parallel, std::vector<float>& scratch,
+                     const std::function<AttentionSlice(int64_t)>& sliceAt,
+                     const std::function<const MaskTails*(int64_t)>& tailsOf) {
+  const size_t perThread = static_cast<size_t>(attentionScratchFloats(p));
+  if (scratch.size() < perThread * static_cast<size_t>(threads)) scratch.resize(perThread * threads);
+  bool ok = true;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && parallel) schedule(dynamic) reduction(&& : ok)
+  for (int64_t i = 0; i < count; ++i) {
+    float* mine = scratch.data() + perThread * static_cast<size_t>(omp_get_thread_num());
+    ok = attentionSlice(p, sliceAt(i), tailsOf(i), mine) && ok;
+  }
+  return ok;
+}
+
 int64_t attentionScratchFloats(const AttentionParams& p) {
   return kAttentionRowBlock * p.total + p.total + p.total * p.head;
 }
@@ -398,9 +412,6 @@ class FusedAttentionKernel final : public Kernel {
       }
       return Status::ok();
     }
-    const int threads = std::max(1, ctx.threads());
-    const size_t perThread = static_cast<size_t>(attentionScratchFloats(params_));
-    if (scratch_.size() < perThread * static_cast<size_t>(threads)) scratch_.resize(perThread * threads);
     // Heads that share a mask (it broadcasts over them) share its tails.
     tails_.clear();
     std::vector<size_t> tailOf(static_cast<size_t>(count), 0);
@@ -418,14 +429,9 @@ class FusedAttentionKernel final : public Kernel {
         tailOf[static_cast<size_t>(b)] = static_cast<size_t>(it - offsets.begin());
       }
     }
-    bool ok = true;
     const double work = static_cast<double>(count) * outS * outT * (D + vs.cols);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && count > 1 && work > 1e6) schedule(dynamic) reduction(&& : ok)
-    for (int64_t b = 0; b < count; ++b) {
-      const MaskTails* tails = hasMask ? &tails_[tailOf[static_cast<size_t>(b)]] : nullptr;
-      float* scratch = scratch_.data() + perThread * static_cast<size_t>(omp_get_thread_num());
-      ok = attentionSlice(params_, sliceAt(b), tails, scratch) && ok;
-    }
+    const bool ok = attentionSlices(params_, count, std::max(1, ctx.threads()), count > 1 && work > 1e6, scratch_, sliceAt,
+                                    [&](int64_t b) { return hasMask ? &tails_[tailOf[static_cast<size_t>(b)]] : nullptr; });
     if (!ok) return internalError(ctx.describe() + ": dnnl_sgemm failed");
     return Status::ok();
   }

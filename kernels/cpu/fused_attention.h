@@ -16,6 +16,7 @@
 // underflows to 0); otherwise the block is recomputed over all columns. A causal mask
 // (-10000 or -inf above the diagonal) so halves the products.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace whittle::runtime::cpu {
@@ -67,5 +68,12 @@ bool attentionSlice(const AttentionParams& p, const AttentionSlice& s, const Mas
 int64_t attentionScratchFloats(const AttentionParams& p);
 
 constexpr int64_t kAttentionRowBlock = 32;
+
+/// attentionSlice over slices 0 .. count-1 (`sliceAt(i)`, its mask's tails `tailsOf(i)` or null),
+/// on up to `threads` OpenMP threads when `parallel`, each with its share of `scratch` (grown to
+/// fit). Returns false when a product failed.
+bool attentionSlices(const AttentionParams& p, int64_t count, int threads, bool parallel, std::vector<float>& scratch,
+                     const std::function<AttentionSlice(int64_t)>& sliceAt,
+                     const std::function<const MaskTails*(int64_t)>& tailsOf);
 
 }  // namespace whittle::runtime::cpu
