@@ -101,60 +101,15 @@ Expected<ir::Tensor> randomTensor(const std::string& name, ir::DataType dtype, s
   return t;
 }
 
-// The tensors given with --input, by model input name, with the file each came from. A file
-// holds one array (.npy, .pb) or an array named after the input (.npz); its first dim is the
-// batch, the other dims and the element type must match the model input.
+// The tensors given with --input, by model input name, with the file each came from (the
+// rules of `whittle run`: collectFeeds); their first dim is the batch, the other dims and the
+// element type must match the model input.
 Status readInputFiles(const std::vector<std::string>& args, const std::vector<data::InputSpec>& inputs,
                       std::map<std::string, std::pair<ir::Tensor, std::string>>& given) {
-  for (const std::string& arg : args) {
-    std::string name, path = arg;
-    size_t eq = arg.find('=');
-    if (eq != std::string::npos && eq > 0) {
-      name = arg.substr(0, eq);
-      path = arg.substr(eq + 1);
-    } else if (inputs.size() == 1) {
-      name = inputs.front().name;
-    } else {
-      return invalidInput("--input " + arg + ": the model has " + std::to_string(inputs.size()) +
-                          " inputs; say which one it feeds (--input NAME=FILE)");
-    }
-    auto spec = std::find_if(inputs.begin(), inputs.end(), [&](const data::InputSpec& in) { return in.name == name; });
-    if (spec == inputs.end()) {
-      std::string names;
-      for (const auto& in : inputs) names += (names.empty() ? "" : ", ") + in.name;
-      return notFound("--input " + arg + ": the model has no input named '" + name + "' (inputs: " + names + ")");
-    }
-    if (given.count(name) != 0) return invalidInput("input '" + name + "' is given twice (" + given[name].second + ", " + path + ")");
-    if (path.empty()) return invalidInput("input '" + name + "': no file given (use --input " + name + "=FILE)");
-    auto tensors = data::readTensorsFromFile(path);
-    if (!tensors.isOk()) return tensors.status().withContext("input '" + name + "'");
-    ir::Tensor* chosen = nullptr;
-    if (tensors->size() == 1) {
-      chosen = &tensors->front().second;
-    } else {
-      for (auto& [n, t] : *tensors) {
-        if (n == name) chosen = &t;
-      }
-    }
-    if (chosen == nullptr) {
-      return invalidInput("input '" + name + "': " + path + " holds " + std::to_string(tensors->size()) +
-                          " arrays and none is named '" + name + "'");
-    }
-    const ir::Tensor& t = *chosen;
-    bool typeOk = spec->dtype == ir::DataType::kUndefined || spec->dtype == t.dtype();
-    bool shapeOk = true;
-    if (spec->dims) {
-      shapeOk = spec->dims->size() == t.dims().size();
-      for (size_t i = 0; shapeOk && i < spec->dims->size(); ++i) {
-        shapeOk = !(*spec->dims)[i].isKnown() || (*spec->dims)[i].value == t.dims()[i];
-      }
-    }
-    if (!typeOk || !shapeOk) {
-      std::string want = std::string(ir::dataTypeName(spec->dtype)) + (spec->dims ? " " + data::dimsText(*spec->dims) : "");
-      return invalidInput("input '" + name + "' (" + path + "): expected " + want + ", got " +
-                          std::string(ir::dataTypeName(t.dtype())) + " " + data::dimsText(t.dims()));
-    }
-    given[name] = {std::move(*chosen), path};
+  for (const std::string& arg : args) WH_RETURN_IF_ERROR(collectFeeds(arg, inputs, given));
+  for (const data::InputSpec& in : inputs) {
+    auto it = given.find(in.name);
+    if (it != given.end()) WH_RETURN_IF_ERROR(checkFeed(in, it->second.first, it->second.second));
   }
   return Status::ok();
 }
@@ -450,8 +405,9 @@ void registerBench(CLI::App& app) {
   cmd->add_option("--warmup", opts->warmup, "Untimed runs first (default 5)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", opts->seed, "Seed of the random inputs (default 0)");
   cmd->add_option("--input,-i", opts->inputFiles,
-                  "NAME=FILE (or FILE for a one-input model): bench on this tensor (.npy, .npz array named NAME, "
-                  ".pb TensorProto) instead of random data; its first dim is the batch. Repeat for several inputs");
+                  "NAME=FILE (or FILE for a one-input model, or an .npz whose arrays are named after the inputs, or a "
+                  "test_data_set folder): bench on these tensors (.npy, .npz, .pb TensorProto) instead of random data; "
+                  "their first dim is the batch. Repeat for several inputs; inputs not given get random data");
   cmd->add_option("--dim", opts->dims,
                   "NAME=N: the size of the symbolic input dim NAME (as `whittle inspect` lists the inputs) in the "
                   "random inputs, e.g. --dim width=320 for an OCR model's [1,3,48,width]; other symbolic dims "

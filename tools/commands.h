@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "whittle/common/status.h"
@@ -45,6 +47,16 @@ Expected<data::DatasetSpec> datasetSpec(const DatasetArgs& args, const std::stri
 /// The --device value ("cpu", "cuda") as a DeviceKind; choosing cuda prints the one-line
 /// warning that this build's GPU path is unverified (runtime::cudaUnverifiedWarning()).
 Expected<runtime::DeviceKind> deviceOption(const std::string& value, const std::string& flag);
+
+/// Adds the tensors of one --input value to `feeds` (input name -> tensor and where it came from):
+/// NAME=FILE (a .npy or .pb, or the array named NAME in an .npz), FILE (one array for a one-input
+/// model, or an .npz whose arrays are named after the inputs), or a test_data_set folder of
+/// input_K.pb files (by position). Errors name the input and the file (tools/input_files.cpp).
+Status collectFeeds(const std::string& arg, const std::vector<data::InputSpec>& inputs,
+                    std::map<std::string, std::pair<ir::Tensor, std::string>>& feeds);
+/// Checks a fed tensor's element type and known dims against the model input; the error names
+/// the input, the file, what the model expects and what the file holds.
+Status checkFeed(const data::InputSpec& input, const ir::Tensor& tensor, const std::string& source);
 
 /// Keeps argv for applySpinCount (main, before parsing).
 void rememberCommandLine(char** argv);

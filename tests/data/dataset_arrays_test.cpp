@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "support/npz.h"
 #include "support/python.h"
 #include "support/shell.h"
 #include "support/temp_dir.h"
@@ -19,6 +20,7 @@ using data::DatasetSpec;
 using data::InputSpec;
 using ir::DataType;
 using testing::TempDir;
+using testing::writeNpz;
 
 // A model input; -1 dims are symbolic, named `names[i]` or "d<i>".
 InputSpec input(const std::string& name, DataType dtype, std::vector<int64_t> dims,
@@ -53,26 +55,6 @@ ir::Tensor int64Tensor(std::vector<int64_t> dims, const std::vector<int64_t>& va
 std::vector<InputSpec> vadInputs() {
   return {input("x", DataType::kFloat, {-1, 4}, {"batch"}), input("state", DataType::kFloat, {2, -1, 3}, {"", "batch"}),
           input("sr", DataType::kInt64, {})};
-}
-
-// Writes `arrays` as a .npz with numpy (false when the test Python has none).
-bool writeNpz(const std::string& path, const std::vector<std::pair<std::string, ir::Tensor>>& arrays,
-              const std::string& folder) {
-  if (!testing::requirePython("numpy", "to write .npz fixtures")) return false;
-  std::string args;
-  for (const auto& [name, t] : arrays) {
-    std::string file = folder + "/" + name + ".npy";
-    REQUIRE(data::writeNpy(t, file).isOk());
-    args += " " + testing::shellQuote(name + "=" + file);
-  }
-  std::string script =
-      "import sys, numpy as np\n"
-      "np.savez(sys.argv[1], **{a.split('=', 1)[0]: np.load(a.split('=', 1)[1]) for a in sys.argv[2:]})\n";
-  std::string out;
-  int rc = testing::shell(testing::python() + " -c " + testing::shellQuote(script) + " " + testing::shellQuote(path) + args, &out);
-  INFO(out);
-  REQUIRE(rc == 0);
-  return true;
 }
 
 TEST_CASE("arrays: a scalar input is fed by [N] (N samples) or by a 0-d array (fixed)", "[data][dataset]") {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/graph_builder.h"
+#include "support/npz.h"
 #include "support/python.h"
 #include "support/shared_data.h"
 #include "support/shell.h"
@@ -386,6 +387,46 @@ TEST_CASE("bench: a bad --input file exits 2 naming the input", "[tools][bench]"
   expectBadInput(whittle("bench " + kDemo + " --input input=" + dir.file("double.npy")), "float64");
   std::string x = demoInput(dir, 2);
   expectBadInput(whittle("bench " + kDemo + " --input images=" + x), "no input named 'images'");
+}
+
+TEST_CASE("run and bench: one .npz feeds every input it names; a stray array is an error", "[tools][run][bench]") {
+  TempDir dir;
+  testing::GraphBuilder b;
+  ir::Value* a = b.input("a", ir::DataType::kFloat, {1, 4});
+  ir::Value* c = b.input("c", ir::DataType::kFloat, {1, 4});
+  b.output(b.node("Add", {a, c}));
+  std::string model = dir.file("two_inputs.onnx");
+  REQUIRE(onnx_io::save(b.build(13), model).isOk());
+  ir::Tensor x(ir::DataType::kFloat, {1, 4}), y(ir::DataType::kFloat, {1, 4});
+  for (int i = 0; i < 4; ++i) {
+    x.mutableData<float>()[i] = static_cast<float>(i);
+    y.mutableData<float>()[i] = 10.0f * static_cast<float>(i);
+  }
+  std::string both = dir.file("both.npz");
+  if (!testing::writeNpz(both, {{"a", x}, {"c", y}}, dir.path())) return;
+
+  Result ran = whittle("run " + model + " --input " + both + " --output-dir " + dir.file("out"));
+  INFO(ran.output);
+  REQUIRE(ran.code == 0);
+  auto sum = data::readNpy(dir.file("out/" + b.graph().outputs().front()->name() + ".npy"));
+  REQUIRE(sum.isOk());
+  for (int i = 0; i < 4; ++i) CHECK(sum->data<float>()[i] == 11.0f * static_cast<float>(i));
+
+  // bench takes the same file the same way (it asked for NAME=FILE per input before).
+  Result bench = whittle("bench " + model + " --input " + both + " --iterations 1 --warmup 0 --threads 1 --json");
+  INFO(bench.output);
+  REQUIRE(bench.code == 0);
+  nlohmann::json j = nlohmann::json::parse(bench.output);
+  REQUIRE(j["inputs"].size() == 2);
+  CHECK(j["inputs"][0]["source"] == both + ":a");
+  CHECK(j["inputs"][1]["source"] == both + ":c");
+
+  // An array named after no input is an error naming it, in both commands.
+  std::string stray = dir.file("stray.npz");
+  if (!testing::writeNpz(stray, {{"a", x}, {"d", y}}, dir.path())) return;
+  expectBadInput(whittle("bench " + model + " --input " + stray), "the model has no input named 'd' (inputs: a, c)");
+  expectBadInput(whittle("run " + model + " --input " + stray + " --output-dir " + dir.file("out2")),
+                 "the model has no input named 'd' (inputs: a, c)");
 }
 
 }  // namespace
