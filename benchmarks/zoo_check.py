@@ -109,7 +109,10 @@ def check_optimize(a, path, name):
 def check_speed(a, path, name):
     npz = os.path.join(a.dir, name + ".inputs.npz")
     inputs = np.load(npz)
-    s = ort_session(path, threads=1); feeds = feeds_for(s, inputs)
+    try:
+        s = ort_session(path, threads=1); feeds = feeds_for(s, inputs)
+    except Exception as e:
+        return {"ORT": str(e).splitlines()[0][:200]}
     mine, theirs = [], []
     for _ in range(a.rounds):
         p = subprocess.run([a.binary, "bench", path, "--threads", "1", "--iterations", str(a.iterations), "--warmup", "2",

@@ -2,7 +2,11 @@
 // becomes one com.whittle.internal RmsNorm (kernels/cpu/rms_norm.cpp).
 //
 // Before: y = Mul(Div(x, Sqrt(Add(ReduceMean(Mul(x, x), axes = [-1], keepdims = 1), eps))), w)
-//         (Pow(x, 2) for the square; the Add's and the last Mul's operands in either order)
+//         (Pow(x, 2) for the square; the Add's and the last Mul's operands in either order;
+//         x times the reciprocal for the Div, as torch's exporters write rsqrt: Mul(x, Reciprocal(s))
+//         from the dynamo exporter, Mul(x, Div(1, s)) from the TorchScript one; and a Cast to
+//         float32 of the float32 normalized value before the weight, as the TorchScript exporter
+//         leaves HF's `.to(input_dtype)`)
 // After:  y = RmsNorm(x, w) with epsilon = eps
 //
 // What it saves (SmolLM2-135M at sequence 512, 1 thread): six passes over the [512, 576] hidden
@@ -12,6 +16,7 @@
 // or [.., H] with leading 1s, no higher rank than x.
 #include <cmath>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "lower_pins.h"
@@ -45,6 +50,35 @@ ir::Value* squared(const ir::Node* sq) {
   return nullptr;
 }
 
+/// The nodes from Sqrt's output `root` to x / root and that value: Div(x, root), Mul(x,
+/// Reciprocal(root)) or Mul(x, Div(1, root)) (the Mul's operands in either order), then an optional
+/// Cast to float32 (a no-op on float32). Every intermediate value has one reader.
+std::optional<std::pair<std::vector<ir::Node*>, ir::Value*>> normalized(ir::Value* root, ir::Value* x,
+                                                                         const Pins& pinned) {
+  std::vector<ir::Node*> chain;
+  ir::Node* next = soleReader(root, pinned);
+  if (isDefaultOp(next, "Div") && next->numInputs() == 2 && next->input(0) == x && next->input(1) == root) {
+    chain.push_back(next);
+  } else {
+    bool reciprocal = isDefaultOp(next, "Reciprocal") ||
+                      (isDefaultOp(next, "Div") && next->numInputs() == 2 && next->input(1) == root &&
+                       ir::isScalarConstant(next->input(0), 1.0, 0.0, kSession));
+    if (!reciprocal) return std::nullopt;
+    ir::Node* mul = soleReader(next->output(0), pinned);
+    if (!isDefaultOp(mul, "Mul") || mul->numInputs() != 2 || ir::otherInput(*mul, next->output(0)) != x) {
+      return std::nullopt;
+    }
+    chain = {next, mul};
+  }
+  ir::Value* out = chain.back()->output(0);
+  ir::Node* cast = soleReader(out, pinned);
+  if (isDefaultOp(cast, "Cast") && cast->attrInt("to", 0) == static_cast<int64_t>(ir::DataType::kFloat)) {
+    chain.push_back(cast);
+    out = cast->output(0);
+  }
+  return std::make_pair(chain, out);
+}
+
 }  // namespace
 
 int64_t fuseRmsNorms(ir::Graph& graph, const std::vector<std::string>& keep) {
@@ -72,16 +106,19 @@ int64_t fuseRmsNorms(ir::Graph& graph, const std::vector<std::string>& keep) {
     if (!eps || !epsDims || epsDims->size() > xDims->size() || !(*eps >= 0) || !std::isfinite(*eps)) continue;
     ir::Node* root = soleReader(add->output(0), pinned);
     if (!isDefaultOp(root, "Sqrt")) continue;
-    ir::Node* div = soleReader(root->output(0), pinned);
-    if (!isDefaultOp(div, "Div") || div->input(0) != x || div->input(1) != root->output(0)) continue;
-    ir::Node* mul = soleReader(div->output(0), pinned);
+    auto norm = normalized(root->output(0), x, pinned);
+    if (!norm) continue;
+    ir::Node* mul = soleReader(norm->second, pinned);
     if (!isDefaultOp(mul, "Mul") || mul->numInputs() != 2 || mul->input(0) == mul->input(1)) continue;
-    ir::Value* w = ir::otherInput(*mul, div->output(0));
+    ir::Value* w = ir::otherInput(*mul, norm->second);
     const ir::Tensor* wt = ir::constantOf(w, kSession);
     if (wt == nullptr || wt->dtype() != ir::DataType::kFloat || wt->rank() > static_cast<int64_t>(xDims->size())) continue;
     bool shapeOk = wt->numel() == 1 || (wt->numel() == hidden && wt->rank() >= 1 && wt->dims().back() == hidden);
     if (!shapeOk || !isFloat32(mul->output(0))) continue;
-    ir::replaceChain(graph, {sq, rm, add, root, div, mul}, mul->output(0), "RmsNorm", "com.whittle.internal",
+    std::vector<ir::Node*> chain = {sq, rm, add, root};
+    chain.insert(chain.end(), norm->first.begin(), norm->first.end());
+    chain.push_back(mul);
+    ir::replaceChain(graph, chain, mul->output(0), "RmsNorm", "com.whittle.internal",
                      mul->name(), {x, w}, {ir::Attribute::makeFloat("epsilon", static_cast<float>(*eps))});
     ++count;
   }

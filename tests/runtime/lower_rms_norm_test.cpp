@@ -16,16 +16,36 @@ using whittle::testing::lowered;
 
 namespace {
 
-/// RMSNorm of x as SmolLM2's export writes it (opset 17: axes an attribute; 18: an input).
+/// How x / sqrt(mean + eps) is written: SmolLM2's Div; torch's dynamo exporter's rsqrt as
+/// Reciprocal and a Mul; its TorchScript exporter's as Div(1, .) and a Mul, then a Cast to float32
+/// (HF's `.to(input_dtype)`); and a Div(2, .) that is not a reciprocal.
+enum class Form { kDiv, kReciprocal, kDivOneCast, kDivTwo };
+
+/// RMSNorm of x as SmolLM2's export writes it (opset 17: axes an attribute; 18: an input), or
+/// with the division in another `form`.
 ir::Value* rmsNorm(GraphBuilder& b, ir::Value* x, const std::string& n, int64_t opset, bool pow, ir::Value* w,
-                   int64_t axis = -1) {
+                   int64_t axis = -1, Form form = Form::kDiv) {
   ir::Value* sq = pow ? b.node("Pow", {x, b.constant(n + "two", {}, {2.f})}, {}, n + "sq")
                       : b.node("Mul", {x, x}, {}, n + "sq");
   ir::Value* mean = opset >= 18
                         ? b.node("ReduceMean", {sq, b.constantInt64(n + "axes", {1}, {axis})}, {}, n + "mean")
                         : b.node("ReduceMean", {sq}, {ir::Attribute::makeInts("axes", {axis})}, n + "mean");
   ir::Value* root = b.node("Sqrt", {b.node("Add", {b.constant(n + "eps", {1}, {1e-5f}), mean}, {}, n + "add")}, {}, n + "sqrt");
-  return b.node("Mul", {b.node("Div", {x, root}, {}, n + "div"), w}, {}, n + "mul");
+  ir::Value* scaled = nullptr;
+  switch (form) {
+    case Form::kDiv: scaled = b.node("Div", {x, root}, {}, n + "div"); break;
+    case Form::kReciprocal: scaled = b.node("Mul", {x, b.node("Reciprocal", {root}, {}, n + "rsqrt")}, {}, n + "mulx"); break;
+    case Form::kDivOneCast:
+    case Form::kDivTwo: {
+      ir::Value* num = b.constant(n + "num", {}, {form == Form::kDivTwo ? 2.f : 1.f});
+      scaled = b.node("Mul", {b.node("Div", {num, root}, {}, n + "rsqrt"), x}, {}, n + "mulx");
+      if (form == Form::kDivOneCast) {
+        scaled = b.node("Cast", {scaled}, {ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DataType::kFloat))}, n + "cast");
+      }
+      break;
+    }
+  }
+  return b.node("Mul", {scaled, w}, {}, n + "mul");
 }
 
 }  // namespace
@@ -44,6 +64,27 @@ TEST_CASE("RMSNorm written out becomes one RmsNorm", "[runtime][lowering][rmsnor
       CHECK(m.graph->numNodes() == 2);
       checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 5, 48}, -3, 3)}});
     }
+  }
+  SECTION("rsqrt as torch's exporters write it: Reciprocal or Div(1, .) then Mul, a Cast to float32 after") {
+    for (Form form : {Form::kReciprocal, Form::kDivOneCast}) {
+      GraphBuilder b(64);
+      ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 5, 48});
+      b.output(b.node("Add", {rmsNorm(b, x, "n", 18, true, b.weight("w", {48}), -1, form), x}, {}, "residual"));
+      ir::Model model = b.build(18);
+      ir::Model m = lowered(model);
+      CHECK(countOps(*m.graph, "RmsNorm") == 1);
+      CHECK(m.graph->numNodes() == 2);
+      checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 5, 48}, -3, 3)}});
+    }
+  }
+  SECTION("Div(2, sqrt) is not a reciprocal and stays") {
+    GraphBuilder b(65);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 5, 48});
+    b.output(rmsNorm(b, x, "n", 18, true, b.weight("w", {48}), -1, Form::kDivTwo));
+    ir::Model model = b.build(18);
+    ir::Model m = lowered(model);
+    CHECK(countOps(*m.graph, "RmsNorm") == 0);
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 5, 48}, -3, 3)}});
   }
   SECTION("not over another axis, with a weight along another axis, or with the mean an output") {
     GraphBuilder b(63);
