@@ -46,6 +46,14 @@ void transformer::softmaxRowScalar(float* row, int64_t n) {
   for (int64_t t = 0; t < n; ++t) row[t] *= inv;
 }
 
+namespace {
+
+void zeroNaNs(float* row, int64_t n) {
+  for (int64_t t = 0; t < n; ++t) row[t] = std::isnan(row[t]) ? 0.f : row[t];
+}
+
+}  // namespace
+
 void attentionSliceReference(const AttentionParams& p, const AttentionSlice& s) {
   const int64_t S = p.seq, T = p.total, D = p.head, Dv = p.valueHead;
   std::vector<float> row(static_cast<size_t>(T));
@@ -58,6 +66,7 @@ void attentionSliceReference(const AttentionParams& p, const AttentionSlice& s) 
       row[static_cast<size_t>(t)] = acc;
     }
     transformer::softmaxRowScalar(row.data(), T);
+    if (p.nanToZero) zeroNaNs(row.data(), T);
     float* y = s.y + i * s.yRowStride;
     for (int64_t j = 0; j < Dv; ++j) {
       float acc = 0.f;
@@ -267,6 +276,7 @@ bool attentionSlice(const AttentionParams& p, const AttentionSlice& s, const Mas
           }
         }
         const float rowMax = softmaxRowFloat(row, row, end);
+        if (p.nanToZero) zeroNaNs(row, end);
         if (end < T) {
           // The keys cut off weigh exp(score + mask - max) = 0 in float32 when this holds
           // (|score| <= |scale| |q| |k|; 1 % on the norms for their rounding).
@@ -321,7 +331,8 @@ int64_t batchOffset(int64_t b, const std::vector<int64_t>& outBatch, const std::
 
 class FusedAttentionKernel final : public Kernel {
  public:
-  FusedAttentionKernel(float scale, bool divide, bool kTransposed) {
+  FusedAttentionKernel(float scale, bool divide, bool kTransposed, bool nanToZero) {
+    params_.nanToZero = nanToZero;
     params_.scale = scale;
     params_.divide = divide;
     params_.kTransposed = kTransposed;
@@ -469,7 +480,8 @@ Expected<std::unique_ptr<Kernel>> createFusedAttention(const KernelCreateInfo& i
   const float scale = info.node.attrFloat("scale", 1.f);
   if (!std::isfinite(scale) || scale == 0.f) return info.error("scale must be finite and non-zero");
   return std::unique_ptr<Kernel>(std::make_unique<FusedAttentionKernel>(
-      scale, info.node.attrInt("divide", 0) != 0, info.node.attrInt("k_transposed", 0) != 0));
+      scale, info.node.attrInt("divide", 0) != 0, info.node.attrInt("k_transposed", 0) != 0,
+      info.node.attrInt("nan_to_zero", 0) != 0));
 }
 
 }  // namespace

@@ -32,6 +32,8 @@ struct AttentionParams {
   float scale = 1.f;     // scores = q k^T * scale (or / scale when `divide`)
   bool divide = false;
   bool kTransposed = false;  // k is [D, T]
+  bool nanToZero = false;    // a NaN probability counts 0, as Where(IsNaN(p), 0, p) after the Softmax
+                             // (torch's exported SDPA: a row its mask rules out entirely gives y = 0)
 };
 
 /// One batch slice. The mask (null: none) is read at mask[s * maskRowStride + t * maskColStride]

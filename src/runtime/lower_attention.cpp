@@ -3,8 +3,12 @@
 //
 // Before: y = MatMul(Softmax(Add(Mul(MatMul(q, Transpose(k, [.., -1, -2])), c), mask), axis=-1), v)
 //         with the Mul (or a Div by c) and the Add (either operand order) optional, c a scalar
-//         float constant, and the Transpose optional (without it the MatMul reads k^T as it is)
-// After:  y = FusedAttention(q, k, v, mask) with scale = c, divide, k_transposed
+//         float constant, and the Transpose optional (without it the MatMul reads k^T as it is);
+//         or as torch's dynamo exporter writes scaled_dot_product_attention: the scale split over
+//         both operands, MatMul(Mul(q, c1), Mul(k^T, c2)), and the Softmax's NaNs (a row the mask
+//         rules out entirely) zeroed by Where(IsNaN(p), 0, p) before the second MatMul
+// After:  y = FusedAttention(q, k, v, mask) with scale = c (or c1 c2), divide, k_transposed,
+//         nan_to_zero
 //
 // What it saves (SmolLM2-135M at sequence 512, 1 thread): the [9, 512, 512] scores written and
 // read by a Mul, an Add and a Softmax in every layer, the copy of K that the Transpose made, and
@@ -49,8 +53,48 @@ struct Chain {
   std::vector<ir::Node*> nodes;  // graph order
   ir::Value *q = nullptr, *k = nullptr, *v = nullptr, *mask = nullptr;
   float scale = 1.f;
-  bool divide = false, kTransposed = true;
+  bool divide = false, kTransposed = true, nanToZero = false;
 };
+
+/// The Where(IsNaN(p), 0, p) that zeroes the NaNs of the Softmax output p (its only two readers,
+/// the IsNaN read only by the Where, 0 a scalar constant): {IsNaN, Where}, else empty.
+std::vector<ir::Node*> nanGuard(ir::Value* p, const Pins& pinned) {
+  if (pinned(p) || p->uses().size() != 2) return {};
+  ir::Node *isNan = nullptr, *where = nullptr;
+  for (const ir::Value::Use& use : p->uses()) {
+    if (use.implicit()) return {};
+    if (isDefaultOp(use.user, "IsNaN")) isNan = use.user;
+    if (isDefaultOp(use.user, "Where")) where = use.user;
+  }
+  if (isNan == nullptr || where == nullptr || where->numInputs() != 3 || soleReader(isNan->output(0), pinned) != where ||
+      where->input(0) != isNan->output(0) || where->input(2) != p ||
+      !ir::isScalarConstant(where->input(1), 0.0, 0.0, kSession)) {
+    return {};
+  }
+  return {isNan, where};
+}
+
+/// The value `v` = Mul(x, c) or Mul(c, x) multiplies, read only by `reader`, with c a finite
+/// scalar float constant of rank 0 or 1: {Mul, x, c}.
+struct Scaled {
+  ir::Node* mul = nullptr;
+  ir::Value* x = nullptr;
+  float c = 1.f;
+};
+std::optional<Scaled> scaledBy(ir::Value* v, const ir::Node* reader, const Pins& pinned) {
+  ir::Node* n = v->producer();
+  if (!isDefaultOp(n, "Mul") || n->numInputs() != 2 || soleReader(v, pinned) != reader) return std::nullopt;
+  for (size_t i = 0; i < 2; ++i) {
+    ir::Value* constant = n->input(1 - i);
+    auto value = ir::scalarConstant(constant, kSession);
+    auto cr = rankOf(constant);
+    if (value && cr && *cr <= 1 && std::isfinite(*value) && *value != 0 && constant->dtype() == ir::DataType::kFloat &&
+        !ir::scalarConstant(n->input(i), kSession)) {
+      return Scaled{n, n->input(i), static_cast<float>(*value)};
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
   const ir::Attribute* axis = softmax->findAttribute("axis");
@@ -59,13 +103,21 @@ std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
     return std::nullopt;
   }
   Chain c;
-  // p = Softmax(x) read once, as the left operand of the second MatMul.
-  ir::Node* second = soleReader(softmax->output(0), pinned);
-  if (!isDefaultOp(second, "MatMul") || second->input(0) != softmax->output(0) || second->input(1) == softmax->output(0)) {
+  // p = Softmax(x) read once, as the left operand of the second MatMul (through the NaN guard).
+  ir::Value* p = softmax->output(0);
+  std::vector<ir::Node*> guard = nanGuard(p, pinned);
+  if (!guard.empty()) {
+    p = guard.back()->output(0);
+    c.nanToZero = true;
+  }
+  ir::Node* second = soleReader(p, pinned);
+  if (!isDefaultOp(second, "MatMul") || second->input(0) != p || second->input(1) == p) {
     return std::nullopt;
   }
   c.v = second->input(1);
-  std::vector<ir::Node*> back = {second, softmax};
+  std::vector<ir::Node*> back = {second};
+  back.insert(back.end(), guard.rbegin(), guard.rend());
+  back.push_back(softmax);
   ir::Value* x = softmax->input(0);
   ir::Node* n = x->producer();
   if (isDefaultOp(n, "Add") && soleReader(x, pinned) == softmax && n->numInputs() == 2) {
@@ -104,7 +156,21 @@ std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
   back.push_back(n);
   c.q = n->input(0);
   c.k = n->input(1);
-  if (ir::Node* t = c.k->producer(); isDefaultOp(t, "Transpose") && soleReader(c.k, pinned) == n && swapsLastTwo(*t)) {
+  // The scale split over both operands (sqrt(1 / sqrt(D)) each): one scale on the product.
+  const ir::Node* kReader = n;
+  if (!c.divide && c.q != c.k) {
+    auto sq = scaledBy(c.q, n, pinned), sk = scaledBy(c.k, n, pinned);
+    const float both = sq && sk ? c.scale * sq->c * sk->c : 0.f;
+    if (sq && sk && std::isfinite(both) && both != 0.f) {
+      c.scale = both;
+      c.q = sq->x;
+      c.k = sk->x;
+      back.push_back(sk->mul);
+      back.push_back(sq->mul);
+      kReader = sk->mul;
+    }
+  }
+  if (ir::Node* t = c.k->producer(); isDefaultOp(t, "Transpose") && soleReader(c.k, pinned) == kReader && swapsLastTwo(*t)) {
     c.k = t->input(0);
     c.kTransposed = false;
     back.push_back(t);
@@ -141,7 +207,8 @@ int64_t fuseAttentionChains(ir::Graph& graph, const std::vector<std::string>& ke
     ir::Node* last = c->nodes.back();
     ir::replaceChain(graph, c->nodes, last->output(0), "FusedAttention", "com.whittle.internal", last->name(), inputs,
                      {ir::Attribute::makeFloat("scale", c->scale), ir::Attribute::makeInt("divide", c->divide),
-                      ir::Attribute::makeInt("k_transposed", c->kTransposed)});
+                      ir::Attribute::makeInt("k_transposed", c->kTransposed),
+                      ir::Attribute::makeInt("nan_to_zero", c->nanToZero)});
     ++count;
   }
   return count;

@@ -107,3 +107,48 @@ TEST_CASE("Attention chains that must stay unfused", "[runtime][lowering][attent
                                {"k", b.randomTensor(ir::DataType::kFloat, {2, S, D})},
                                {"v", b.randomTensor(ir::DataType::kFloat, {2, S, D})}});
 }
+
+TEST_CASE("Attention as torch's dynamo exporter writes SDPA: the scale on both operands, NaNs zeroed",
+          "[runtime][lowering][attention]") {
+  // MatMul(Mul(q, c), Mul(Transpose(k), c)), Add of a mask of 0 / -inf, Softmax, then
+  // Where(IsNaN(p), 0, p): a row the mask rules out entirely gives y = 0, not NaN.
+  const int64_t S = 24, D = 16;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (bool guardZero : {true, false}) {
+    INFO((guardZero ? "Where(IsNaN(p), 0, p)" : "Where(IsNaN(p), 1, p) is no guard to fuse"));
+    GraphBuilder b(51);
+    ir::Value* q = b.input("q", ir::DataType::kFloat, {1, 2, S, D});
+    ir::Value* k = b.input("k", ir::DataType::kFloat, {1, 2, S, D});
+    ir::Value* v = b.input("v", ir::DataType::kFloat, {1, 2, S, 8});
+    ir::Value* mask = b.input("mask", ir::DataType::kFloat, {1, 1, S, S});
+    ir::Value* c = b.constant("c", {}, {0.5f});
+    ir::Value* kt = b.node("Transpose", {k}, {ir::Attribute::makeInts("perm", {0, 1, 3, 2})}, "kt");
+    ir::Value* s = b.node("MatMul", {b.node("Mul", {q, c}, {}, "qs"), b.node("Mul", {kt, c}, {}, "ks")}, {}, "qk");
+    ir::Value* p = b.node("Softmax", {b.node("Add", {s, mask}, {}, "masked")}, {ir::Attribute::makeInt("axis", -1)}, "softmax");
+    ir::Value* fill = b.constant("fill", {}, {guardZero ? 0.f : 1.f});
+    ir::Value* guarded = b.node("Where", {b.node("IsNaN", {p}, {}, "isnan"), fill, p}, {}, "guard");
+    b.output(b.node("MatMul", {guarded, v}, {}, "pv"));
+    ir::Model model = b.build(18);
+    ir::Model m = lowered(model);
+    if (guardZero) {
+      REQUIRE(opTypes(*m.graph) == std::vector<std::string>{"FusedAttention"});
+      const ir::Node* f = findOp(*m.graph, "FusedAttention");
+      CHECK(f->attrInt("nan_to_zero", -1) == 1);
+      CHECK(f->attrInt("k_transposed", -1) == 0);
+      CHECK(f->attrFloat("scale", 0) == 0.25f);
+    } else {
+      CHECK(countOps(*m.graph, "FusedAttention") == 0);
+      CHECK(countOps(*m.graph, "Softmax") == 1);
+    }
+    // Causal, and the last query row masked out entirely.
+    ir::Tensor maskValues(ir::DataType::kFloat, {1, 1, S, S});
+    float* mv = maskValues.mutableData<float>();
+    for (int64_t i = 0; i < S; ++i) {
+      for (int64_t j = 0; j < S; ++j) mv[i * S + j] = j > i || i == S - 1 ? -inf : 0.f;
+    }
+    checkSameAsUnlowered(model, {{"q", b.randomTensor(ir::DataType::kFloat, {1, 2, S, D}, -2, 2)},
+                                 {"k", b.randomTensor(ir::DataType::kFloat, {1, 2, S, D}, -2, 2)},
+                                 {"v", b.randomTensor(ir::DataType::kFloat, {1, 2, S, 8})},
+                                 {"mask", maskValues}});
+  }
+}
