@@ -63,10 +63,20 @@ bool isFloatLike(DataType t) {
   return t == DataType::kFloat || t == DataType::kFloat16 || t == DataType::kBFloat16 || t == DataType::kDouble;
 }
 
-// Ops that always stay float32 (kHalfFixedFloatOps), and every node that holds a subgraph.
+// A ScatterElements or ScatterND that combines updates with what is there (reduction add, mul,
+// max, min): ONNX Runtime's CPU provider has no float16 kernel for most of them ("MLFloat16 data
+// type is not supported with ScatterElements opset 16 when reduction is 'add'": MiniMol's
+// message passing, minimol-v1 in the corpus), and a sum of many updates in float16 loses them.
+bool reducingScatter(const ir::Node& n) {
+  if (n.opType() != "ScatterElements" && n.opType() != "ScatterND") return false;
+  return n.attrString("reduction", "none") != "none";
+}
+
+// Ops that always stay float32 (kHalfFixedFloatOps, reducing scatters), and every node that
+// holds a subgraph.
 bool alwaysFloat(const ir::Node& n) {
   static const std::set<std::string_view, std::less<>> kOps(kHalfFixedFloatOps.begin(), kHalfFixedFloatOps.end());
-  return kOps.contains(n.opType()) || n.hasSubgraphs();
+  return kOps.contains(n.opType()) || reducingScatter(n) || n.hasSubgraphs();
 }
 
 // Input slots that must be float32 whatever the node computes in.

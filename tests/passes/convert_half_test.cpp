@@ -425,3 +425,32 @@ TEST_CASE("convert-fp16 keeps float32 a rank-3 Transpose that a MatMul reads; ON
   testing::TempDir dir;
   requireOrtLoads(run.after, dir.file("transpose_matmul.fp16.onnx"));
 }
+
+TEST_CASE("convert-fp16 keeps float32 a ScatterElements/ScatterND that reduces; ONNX Runtime runs the result",
+          "[passes][convert-half][ort]") {
+  // ONNX Runtime 1.32's CPU provider: "MLFloat16 data type is not supported with ScatterElements
+  // opset 16 when reduction is 'add'" (MiniMol's message passing, minimol-v1 in the corpus).
+  testing::GraphBuilder b(7);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {4, 3});
+  ir::Value* u = b.input("u", ir::DataType::kFloat, {2, 3});
+  ir::Value* h = b.node("Mul", {x, b.weight("w", {4, 3})}, {}, "mul");
+  ir::Value* idx = b.constantInt64("idx", {2, 3}, {0, 1, 3, 2, 1, 0});
+  ir::Value* sum = b.node("ScatterElements", {h, idx, u}, {ir::Attribute::makeString("reduction", "add")}, "scatter_add");
+  ir::Value* rows = b.constantInt64("rows", {2, 1}, {1, 3});
+  ir::Value* put = b.node("ScatterND", {sum, rows, u}, {}, "scatter_nd");  // no reduction: converted
+  ir::Value* y = b.node("Relu", {put}, {}, "relu");
+  b.output(y, ir::DataType::kFloat, {4, 3});
+  ir::Model model = b.build(18);
+  for (const char* reduction : {"add", "mul", "max", "min"}) {
+    INFO(reduction);
+    testing::findNode(*model.graph, "scatter_add")->setAttribute(ir::Attribute::makeString("reduction", reduction));
+    auto run = testing::runPipelineOn(model, "convert-fp16");
+    const ir::Graph& g = *run.after.graph;
+    CHECK(testing::findNode(g, "scatter_add")->output(0)->dtype() == ir::DataType::kFloat);
+    CHECK(testing::findNode(g, "mul")->output(0)->dtype() == ir::DataType::kFloat16);
+    CHECK(testing::findNode(g, "scatter_nd")->output(0)->dtype() == ir::DataType::kFloat16);
+    testing::requireSameOutputs(model, run.after, /*tolerance=*/1e-2);
+    testing::TempDir dir;
+    requireOrtLoads(run.after, dir.file(std::string("scatter_") + reduction + ".fp16.onnx"));
+  }
+}
