@@ -375,12 +375,19 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
 /// The largest magnitude a float16 value may reach on the calibration samples: float16 ends at
 /// 65504, and a factor 8 is left for inputs the samples did not cover.
 constexpr double kHalfSafeBound = 8192.0;
+/// float16's smallest normal number, 2^-14: below it a value keeps fewer than 11 significant bits
+/// (at 1e-6, about 4), and below 2^-25 it is zero.
+constexpr double kHalfSmallestNormal = 6.103515625e-05;
 
 // The range rule (float16 with calibration data, tolerance or not): runs the float32 model on
 // the calibration samples with every float node output as an extra output; a node whose output
 // exceeds kHalfSafeBound in magnitude (or is not finite) stays float32, and so does every node
-// that reads such a value (in half it would read it through a Cast to half: inf). A note names
-// each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
+// that reads such a value (in half it would read it through a Cast to half: inf). So does a node
+// whose output is not zero but never reaches kHalfSmallestNormal, and every node that reads it:
+// the whole tensor would be float16 subnormals. Such tensors are scales: an ORT dynamically
+// quantized MatMul multiplies DynamicQuantizeLinear's activation scale by the weight's, about
+// 1e-6, and in float16 that product kept 4 bits (voicefilter-embedder-int8's embedding came out
+// 38 % off). A note names each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
 // long reductions), as in onnxconverter-common's float16 converter, whose default block list
 // also names ops rather than ranges.
 Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& model, PassContext& ctx) const {
@@ -416,20 +423,26 @@ Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& mo
       const ir::Tensor& t = sample.at(name);
       for (int64_t i = 0; i < t.numel(); ++i) peak = std::max(peak, magnitude(t.valueAsDouble(i)));
     }
-    if (peak <= kHalfSafeBound) continue;
+    const bool tooLarge = peak > kHalfSafeBound;
+    const bool tooSmall = peak > 0 && peak < kHalfSmallestNormal;
+    if (!tooLarge && !tooSmall) continue;
     const ir::Value* v = model.graph->findValue(name);
     if (v == nullptr || v->producer() == nullptr) continue;
+    const std::string why = tooLarge ? "reaches " + text(peak) + " on the calibration samples (float16 ends at 65504; the bound is " +
+                                           text(kHalfSafeBound) + ")"
+                                     : "peaks at " + text(peak) + " on the calibration samples (float16 subnormals below " +
+                                           text(kHalfSmallestNormal) + ")";
     const ir::Node* producer = v->producer();
     if (producer->output(0) != nullptr && keep.insert(producer->output(0)->name()).second && converts(*producer, {})) {
-      ctx.note(std::string(passName()) + ": " + producer->describe() + " stays float32: its output '" + name + "' reaches " +
-               text(peak) + " on the calibration samples (float16 ends at 65504; the bound is " + text(kHalfSafeBound) + ")");
+      ctx.note(std::string(passName()) + ": " + producer->describe() + " stays float32: its output '" + name + "' " + why);
     }
     for (const ir::Value::Use& use : v->uses()) {
       const ir::Node* user = use.user;
       if (use.implicit() || user->output(0) == nullptr) continue;
       if (keep.insert(user->output(0)->name()).second && converts(*user, {})) {
-        ctx.note(std::string(passName()) + ": " + user->describe() + " stays float32: it reads '" + name + "', which reaches " +
-                 text(peak) + " (beyond float16's range once cast)");
+        ctx.note(std::string(passName()) + ": " + user->describe() + " stays float32: it reads '" + name + "', which " +
+                 (tooLarge ? "reaches " + text(peak) + " (beyond float16's range once cast)"
+                           : "peaks at " + text(peak) + " (float16 subnormals once cast)"));
       }
     }
   }
