@@ -385,9 +385,9 @@ constexpr double kHalfSmallestNormal = 6.103515625e-05;
 // that reads such a value (in half it would read it through a Cast to half: inf). So does a node
 // whose output is not zero but never reaches kHalfSmallestNormal, and every node that reads it:
 // the whole tensor would be float16 subnormals. Such tensors are scales: an ORT dynamically
-// quantized MatMul multiplies DynamicQuantizeLinear's activation scale by the weight's, about
-// 1e-6, and in float16 that product kept 4 bits (voicefilter-embedder-int8's embedding came out
-// 38 % off). A note names each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
+// quantized MatMul multiplies DynamicQuantizeLinear's activation scale by the weight's (1e-3
+// times 1e-3 gives 1e-6, which float16 holds with 4 significant bits; voicefilter-embedder-int8's
+// product is 6.7e-5, just above). A note names each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
 // long reductions), as in onnxconverter-common's float16 converter, whose default block list
 // also names ops rather than ranges.
 Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& model, PassContext& ctx) const {
