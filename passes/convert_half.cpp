@@ -63,10 +63,20 @@ bool isFloatLike(DataType t) {
   return t == DataType::kFloat || t == DataType::kFloat16 || t == DataType::kBFloat16 || t == DataType::kDouble;
 }
 
-// Ops that always stay float32 (kHalfFixedFloatOps), and every node that holds a subgraph.
+// A ScatterElements or ScatterND that combines updates with what is there (reduction add, mul,
+// max, min): ONNX Runtime's CPU provider has no float16 kernel for most of them ("MLFloat16 data
+// type is not supported with ScatterElements opset 16 when reduction is 'add'": MiniMol's
+// message passing, minimol-v1 in the corpus), and a sum of many updates in float16 loses them.
+bool reducingScatter(const ir::Node& n) {
+  if (n.opType() != "ScatterElements" && n.opType() != "ScatterND") return false;
+  return n.attrString("reduction", "none") != "none";
+}
+
+// Ops that always stay float32 (kHalfFixedFloatOps, reducing scatters), and every node that
+// holds a subgraph.
 bool alwaysFloat(const ir::Node& n) {
   static const std::set<std::string_view, std::less<>> kOps(kHalfFixedFloatOps.begin(), kHalfFixedFloatOps.end());
-  return kOps.contains(n.opType()) || n.hasSubgraphs();
+  return kOps.contains(n.opType()) || reducingScatter(n) || n.hasSubgraphs();
 }
 
 // Input slots that must be float32 whatever the node computes in.
@@ -365,12 +375,19 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
 /// The largest magnitude a float16 value may reach on the calibration samples: float16 ends at
 /// 65504, and a factor 8 is left for inputs the samples did not cover.
 constexpr double kHalfSafeBound = 8192.0;
+/// float16's smallest normal number, 2^-14: below it a value keeps fewer than 11 significant bits
+/// (at 1e-6, about 4), and below 2^-25 it is zero.
+constexpr double kHalfSmallestNormal = 6.103515625e-05;
 
 // The range rule (float16 with calibration data, tolerance or not): runs the float32 model on
 // the calibration samples with every float node output as an extra output; a node whose output
 // exceeds kHalfSafeBound in magnitude (or is not finite) stays float32, and so does every node
-// that reads such a value (in half it would read it through a Cast to half: inf). A note names
-// each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
+// that reads such a value (in half it would read it through a Cast to half: inf). So does a node
+// whose output is not zero but never reaches kHalfSmallestNormal, and every node that reads it:
+// the whole tensor would be float16 subnormals. Such tensors are scales: an ORT dynamically
+// quantized MatMul multiplies DynamicQuantizeLinear's activation scale by the weight's (1e-3
+// times 1e-3 gives 1e-6, which float16 holds with 4 significant bits; voicefilter-embedder-int8's
+// product is 6.7e-5, just above). A note names each. Without calibration data only the static rules hold (block-ops, kHalfFixedFloatOps,
 // long reductions), as in onnxconverter-common's float16 converter, whose default block list
 // also names ops rather than ranges.
 Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& model, PassContext& ctx) const {
@@ -406,20 +423,26 @@ Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& mo
       const ir::Tensor& t = sample.at(name);
       for (int64_t i = 0; i < t.numel(); ++i) peak = std::max(peak, magnitude(t.valueAsDouble(i)));
     }
-    if (peak <= kHalfSafeBound) continue;
+    const bool tooLarge = peak > kHalfSafeBound;
+    const bool tooSmall = peak > 0 && peak < kHalfSmallestNormal;
+    if (!tooLarge && !tooSmall) continue;
     const ir::Value* v = model.graph->findValue(name);
     if (v == nullptr || v->producer() == nullptr) continue;
+    const std::string why = tooLarge ? "reaches " + text(peak) + " on the calibration samples (float16 ends at 65504; the bound is " +
+                                           text(kHalfSafeBound) + ")"
+                                     : "peaks at " + text(peak) + " on the calibration samples (float16 subnormals below " +
+                                           text(kHalfSmallestNormal) + ")";
     const ir::Node* producer = v->producer();
     if (producer->output(0) != nullptr && keep.insert(producer->output(0)->name()).second && converts(*producer, {})) {
-      ctx.note(std::string(passName()) + ": " + producer->describe() + " stays float32: its output '" + name + "' reaches " +
-               text(peak) + " on the calibration samples (float16 ends at 65504; the bound is " + text(kHalfSafeBound) + ")");
+      ctx.note(std::string(passName()) + ": " + producer->describe() + " stays float32: its output '" + name + "' " + why);
     }
     for (const ir::Value::Use& use : v->uses()) {
       const ir::Node* user = use.user;
       if (use.implicit() || user->output(0) == nullptr) continue;
       if (keep.insert(user->output(0)->name()).second && converts(*user, {})) {
-        ctx.note(std::string(passName()) + ": " + user->describe() + " stays float32: it reads '" + name + "', which reaches " +
-                 text(peak) + " (beyond float16's range once cast)");
+        ctx.note(std::string(passName()) + ": " + user->describe() + " stays float32: it reads '" + name + "', which " +
+                 (tooLarge ? "reaches " + text(peak) + " (beyond float16's range once cast)"
+                           : "peaks at " + text(peak) + " (float16 subnormals once cast)"));
       }
     }
   }

@@ -27,6 +27,7 @@ inline constexpr auto kHalfBlockOps = std::to_array<std::string_view>({"Resize",
 /// - DFT and STFT: ONNX Runtime's CPU provider has float and double kernels only (a log-mel
 ///   front end such as onnx-asr's came out of the pass unrunnable in both runtimes), and a
 ///   512-point sum in float16 loses the small bins.
+/// (A ScatterElements/ScatterND with a reduction is kept too, by its attribute: convert_half.cpp.)
 inline constexpr auto kHalfFixedFloatOps = std::to_array<std::string_view>({
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
     "MatMulInteger", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",

