@@ -376,7 +376,7 @@ void QuantizeInt8::choose(GraphWork& work) const {
     for (const ir::Value::Use& u : v->uses()) {
       if (quantized.contains(u.user)) return true;
       if (u.user->numOutputs() > 0 && tableOutputs.contains(u.user->output(0)) && readByInt8(u.user->output(0))) return true;
-      if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"}) &&
+      if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Gather"}) &&
           u.index == 0) {
         for (const ir::Value* o : u.user->outputs()) {
           if (o != nullptr && readByInt8(o)) return true;
