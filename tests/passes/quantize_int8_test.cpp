@@ -684,6 +684,16 @@ TEST_CASE("quantize-int8 keeps PRelu with a slope per channel between int8 tenso
   checkCloseToFloat(model, q.model);
 }
 
+/// Whether the node named `name` exists and a QuantizeLinear reads its output.
+bool hasQuantizedOutput(const ir::Graph& g, const std::string& name) {
+  const ir::Node* n = nodeNamed(g, name);
+  if (n == nullptr) return false;
+  for (const ir::Value::Use& u : n->output(0)->uses()) {
+    if (u.user->opType() == "QuantizeLinear") return true;
+  }
+  return false;
+}
+
 // ShuffleNet (v1, Caffe2 export)'s blocks: x -> Conv -> MaxPool -> {AveragePool, Conv} -> Concat
 //   -> Relu -> Conv -> Sum(with the Relu) -> Relu -> Conv -> y
 ir::Model shuffleBlocks() {
@@ -716,11 +726,7 @@ TEST_CASE("quantize-int8 keeps ShuffleNet's Sum shortcuts and Concat -> Relu int
   for (const ir::Node* n : g.nodes()) CHECK(n->name() != "relu_sum");  // folded into the Sum's range
   for (const char* name : {"avgpool", "cat", "relu_cat", "sum"}) {
     CAPTURE(name);
-    const ir::Node* n = nodeNamed(g, name);
-    REQUIRE(n != nullptr);
-    bool quantizedOut = false;
-    for (const ir::Value::Use& u : n->output(0)->uses()) quantizedOut = quantizedOut || u.user->opType() == "QuantizeLinear";
-    CHECK(quantizedOut);
+    CHECK(hasQuantizedOutput(g, name));
   }
   ir::Model lowered = q.model.clone();
   (void)ir::inferShapes(lowered);
@@ -761,11 +767,7 @@ TEST_CASE("quantize-int8 keeps ShuffleNetV2's channel shuffle and split int8", "
   const ir::Graph& g = *q.model.graph;
   for (const char* name : {"cat", "reshape1", "transpose", "reshape2", "gather0", "gather1"}) {
     CAPTURE(name);
-    const ir::Node* n = nodeNamed(g, name);
-    REQUIRE(n != nullptr);
-    bool quantizedOut = false;
-    for (const ir::Value::Use& u : n->output(0)->uses()) quantizedOut = quantizedOut || u.user->opType() == "QuantizeLinear";
-    CHECK(quantizedOut);
+    CHECK(hasQuantizedOutput(g, name));
   }
   ir::Model lowered = q.model.clone();
   (void)ir::inferShapes(lowered);

@@ -347,6 +347,26 @@ TEST_CASE("Extra outputs inside a chain of quantized ops come back NCHW", "[kern
   CHECK(bad.status().message().find("no_such_value") != std::string::npos);
 }
 
+namespace {
+
+/// The one output of `model` on x (input "x"), at 1 and 2 threads, has the bytes of the ops run
+/// one by one (NCHW), and the channels-last plan holds each of `inPlan`.
+void checkChannelsLastChain(const ir::Model& model, const ir::Tensor& x, const std::vector<const char*>& inPlan) {
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}});
+  for (int threads : {1, 2}) {
+    auto out = runOutputs(model, {{"x", x}}, threads);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].bitwiseEqual(expected[0]));
+  }
+  auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
+  for (const char* name : inPlan) {
+    CAPTURE(name);
+    CHECK(plan.contains(model.graph->findValue(name)));
+  }
+}
+
+}  // namespace
+
 TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the chain's bytes", "[kernels][quant]") {
   // q -> conv -> MaxPool 3x3/2 (ceil) -> {conv 1x1, conv 3x3} -> QLinearConcat (requantizing one
   // input) -> conv -> DQ: the runtime keeps all of it NHWC; the one-by-one run is NCHW.
@@ -385,18 +405,7 @@ TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the 
     gb.output(gb.node("DequantizeLinear", {c2, s("s5b", 0.05f), z("z5b", zp)}, {}, "dq"));
     ir::Model model = gb.build(13);
     const ir::Tensor xv = floatTensor({2, 8, 15, 15}, randomFloats(rng, 2 * 8 * 225, -2.5f, 2.5f));
-    const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
-    for (int threads : {1, 2}) {
-      auto out = runOutputs(model, {{"x", xv}}, threads);
-      REQUIRE(out.size() == 1);
-      CHECK(out[0].bitwiseEqual(expected[0]));
-    }
-    // The plan covers the whole chain.
-    auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
-    for (const char* name : {"q", "c1", "pool", "e1", "e3", "cat"}) {
-      CAPTURE(name);
-      CHECK(plan.contains(model.graph->findValue(name)));
-    }
+    checkChannelsLastChain(model, xv, {"q", "c1", "pool", "e1", "e3", "cat"});  // the plan covers the whole chain
   }
 }
 
@@ -543,17 +552,7 @@ TEST_CASE("AveragePool, ChannelGather and nearest Resize on channels-last bytes 
         gb.output(gb.node("DequantizeLinear", {flat, s("s9", 0.03f), z("z9", zp)}, {}, "dq"));
         ir::Model model = gb.build(13);
         const ir::Tensor xv = floatTensor({1, 8, 13, 11}, randomFloats(rng, 8 * 13 * 11, -2.5f, 2.5f));
-        const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
-        for (int threads : {1, 2}) {
-          auto out = runOutputs(model, {{"x", xv}}, threads);
-          REQUIRE(out.size() == 1);
-          CHECK(out[0].bitwiseEqual(expected[0]));
-        }
-        auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
-        for (const char* name : {"c1", "pool", "gather", "resize", "c2", "gpool"}) {
-          CAPTURE(name);
-          CHECK(plan.contains(model.graph->findValue(name)));
-        }
+        checkChannelsLastChain(model, xv, {"c1", "pool", "gather", "resize", "c2", "gpool"});
       }
     }
   }
