@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 
+#include "subgraph_bodies.h"
 #include "whittle/ir/match.h"
 
 namespace whittle::passes {
@@ -126,6 +127,39 @@ Expected<int64_t> foldComputedConstants(ir::Model& model, const std::vector<cons
     ++folded;
   }
   removeDeadNodes(graph);
+  return folded;
+}
+
+Expected<int64_t> foldBodyComputedConstants(DecodedBody& body, const std::vector<ir::Value*>& values, int64_t opset,
+                                            const PassContext& ctx) {
+  ir::Graph& graph = body.graph();
+  int64_t folded = 0;
+  const runtime::Backend* backend = nullptr;
+  for (ir::Value* v : values) {
+    if (v == nullptr || constantIn(v, &body) != nullptr || v->isGraphOutput() || v->hasImplicitUses()) continue;
+    ir::Node* p = v->producer();
+    if (p == nullptr || !ir::foldableOp(*p) || p->numOutputs() != 1 || !p->domain().empty()) continue;
+    std::vector<const ir::Tensor*> inputs;
+    bool ready = true;
+    for (const ir::Value* in : p->inputs()) {
+      inputs.push_back(in != nullptr ? constantIn(in, &body) : nullptr);
+      ready = ready && (in == nullptr || inputs.back() != nullptr);
+    }
+    if (!ready) continue;
+    if (backend == nullptr) {
+      WH_ASSIGN_OR_RETURN(backend, runtime::backendFor(ctx.device));
+    }
+    if (!backend->supports(*p, opset)) continue;
+    auto outputs = runtime::evaluateNode(*p, opset, inputs, ctx.threads, *backend);
+    if (!outputs.isOk()) {
+      if (outputs.status().code() == StatusCode::kUnimplemented) continue;
+      return outputs.status().withContext("evaluating " + p->describe() + " in " + body.label());
+    }
+    ir::Value* c = graph.addInitializer(graph.uniqueValueName(v->name() + "_folded"), std::move((*outputs)[0]));
+    graph.replaceAllUsesWith(v, c);
+    graph.eraseNode(p);
+    ++folded;
+  }
   return folded;
 }
 

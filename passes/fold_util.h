@@ -45,4 +45,13 @@ bool bnAffine(const ir::Node& bn, int64_t channels, std::vector<double>& factor,
 /// has no kernel. Returns how many nodes it folded.
 Expected<int64_t> foldComputedConstants(ir::Model& model, const std::vector<const ir::Value*>& values, const PassContext& ctx);
 
+struct DecodedBody;
+/// The same inside a decoded If/Loop/Scan body (subgraph_bodies.h), one node deep: each of
+/// `values` that one foldable node computes from constants of the body or captures of enclosing
+/// constants becomes an initializer of the body (PaddlePaddle's GRU transposes its constant
+/// weights inside the decoding Loop, so quantize-int8 saw activations there and requantized
+/// them on every iteration). `opset`: the model's default-domain opset. Returns how many.
+Expected<int64_t> foldBodyComputedConstants(DecodedBody& body, const std::vector<ir::Value*>& values, int64_t opset,
+                                            const PassContext& ctx);
+
 }  // namespace whittle::passes

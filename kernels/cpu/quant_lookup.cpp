@@ -34,7 +34,13 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void lookupVbmi(const uin
     const __m512i hi = _mm512_permutex2var_epi8(t2, x, t3);
     _mm512_storeu_si512(dst + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi));
   }
-  lookupScalar(lut, src + i, dst + i, n - i);
+  if (i < n) {  // the tail under a mask (a channels-last row of 48 channels is all tail)
+    const __mmask64 m = (__mmask64{1} << (n - i)) - 1u;
+    const __m512i x = _mm512_maskz_loadu_epi8(m, src + i);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, x, t1);
+    const __m512i hi = _mm512_permutex2var_epi8(t2, x, t3);
+    _mm512_mask_storeu_epi8(dst + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi));
+  }
 }
 
 bool hasVbmi() {
@@ -43,12 +49,6 @@ bool hasVbmi() {
 }
 #endif
 
-void lookup(const uint8_t* lut, const uint8_t* src, uint8_t* dst, int64_t n) {
-#if defined(__x86_64__)
-  if (hasVbmi()) return lookupVbmi(lut, src, dst, n);
-#endif
-  lookupScalar(lut, src, dst, n);
-}
 
 class LookupKernel final : public Kernel {
  public:
@@ -73,13 +73,20 @@ class LookupKernel final : public Kernel {
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t begin = c * kChunk;
-      lookup(lut, src + begin, dst + begin, std::min(kChunk, n - begin));
+      lookupBytes(lut, src + begin, dst + begin, std::min(kChunk, n - begin));
     }
     return Status::ok();
   }
 };
 
 }  // namespace
+
+void lookupBytes(const uint8_t* lut, const uint8_t* src, uint8_t* dst, int64_t n) {
+#if defined(__x86_64__)
+  if (hasVbmi()) return lookupVbmi(lut, src, dst, n);
+#endif
+  lookupScalar(lut, src, dst, n);
+}
 
 void registerQuantLookupKernels(KernelRegistry& registry) {
   registry.add(kInternalDomain, "QLinearLookup", 1, [](const KernelCreateInfo&) -> Expected<std::unique_ptr<Kernel>> {

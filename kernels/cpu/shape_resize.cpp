@@ -434,7 +434,7 @@ void bilinear2d(const float* src, float* dst, int64_t planes, const AxisPlan& py
 
 class ResizeKernel final : public Kernel {
  public:
-  explicit ResizeKernel(ResizeAttrs attrs) : attrs_(std::move(attrs)) {}
+  ResizeKernel(ResizeAttrs attrs, bool bytesNhwc) : attrs_(std::move(attrs)), bytesNhwc_(bytesNhwc) {}
 
   Status run(KernelContext& ctx) override {
     const ir::Tensor& x = ctx.input(0);
@@ -451,6 +451,20 @@ class ResizeKernel final : public Kernel {
       scalarBytes(attrs_.extrapolation, x.dtype(), extrapolation);
       ir::Tensor& out = ctx.allocateOutput(0, x.dtype(), outDims_);
       if (x.rank() == 0 || out.numel() == 0) return Status::ok();
+      if (bytesNhwc_) {  // NCHW dims over NHWC bytes: the same gather with the axes in memory order
+        if (x.rank() != 4 || ir::elementSize(x.dtype()) != 1) return ctx.error("expects 4-D bytes in the channels-last plan");
+        const std::vector<int64_t> order = {0, 2, 3, 1};
+        std::vector<int64_t> inDims(4), outDims(4);
+        std::vector<AxisPlan> plans(4);
+        for (size_t i = 0; i < 4; ++i) {
+          const auto a = static_cast<size_t>(order[i]);
+          inDims[i] = x.dims()[a];
+          outDims[i] = outDims_[a];
+          plans[i] = plans_[a];
+        }
+        nearestGather(viewWithDims(x, inDims), out.mutableRawData(), outDims, plans, extrapolation);
+        return Status::ok();
+      }
       nearestGather(x, out.mutableRawData(), outDims_, plans_, extrapolation);
       return Status::ok();
     }
@@ -620,6 +634,7 @@ class ResizeKernel final : public Kernel {
   std::vector<int64_t> outDims_;
   std::vector<AxisPlan> plans_;
   std::vector<float> bufA_, bufB_;
+  bool bytesNhwc_;  ///< X and Y: NCHW dims over NHWC bytes (quant::channelsLastValues; nearest only)
 };
 
 Expected<std::unique_ptr<Kernel>> makeResizeKernel(const KernelCreateInfo& info, bool upsample) {
@@ -693,7 +708,8 @@ Expected<std::unique_ptr<Kernel>> makeResizeKernel(const KernelCreateInfo& info,
       }
     }
   }
-  return std::unique_ptr<Kernel>(std::make_unique<ResizeKernel>(std::move(at)));
+  const bool bytesNhwc = at.mode == Mode::kNearest && info.channelsLastInt8(node.input(0));
+  return std::unique_ptr<Kernel>(std::make_unique<ResizeKernel>(std::move(at), bytesNhwc));
 }
 
 }  // namespace

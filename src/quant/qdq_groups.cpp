@@ -242,7 +242,7 @@ std::optional<QdqOpRule> qdqOpRule(const ir::Node& node, std::string* reason) {
     rule.qoperatorOp = "QLinearConcat";
     rule.qoperatorDomain = kMicrosoft;
   } else if (op == "MaxPool" || op == "Reshape" || op == "Transpose" || op == "Flatten" || op == "Squeeze" ||
-             op == "Unsqueeze" || op == "Identity" || op == "Resize" || op == "Slice") {
+             op == "Unsqueeze" || op == "Identity" || op == "Resize" || op == "Slice" || op == "Gather") {
     rule.kind = QdqGroupKind::kDataMovement;
     setRoles({R::kActivation});
     rule.sameParams = true;

@@ -12,7 +12,7 @@
 //         GlobalAveragePool, AveragePool and Concat become QLinearGlobalAveragePool,
 //         QLinearAveragePool and QLinearConcat
 // Before: yq = Q(MaxPool(DQ(xq)))                After: yq = MaxPool(xq), when Q and DQ have the same
-//         scale and zero point (also Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity)
+//         scale and zero point (also Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Gather)
 // Before: yq = Q(f(DQ(xq), DQ(xq), ...))       After: yq = QLinearLookup(xq, table) for any chain f of
 //         element-wise ops of one 8-bit tensor (lower_qdq_lookup.cpp), before the groups above
 // Before: yq = Q(PRelu(DQ(xq), slope))          After: yq = QLinearPRelu(xq, .., slope, ..) for a slope
@@ -76,14 +76,14 @@ class QdqLowering {
   quant::QdqGroupOptions options_;
 };
 
-// Split, Slice, Reshape, ... of DQ(xq) (per tensor) move bytes instead of floats: the op reads xq
+// Split, Slice, Reshape, Gather, ... of DQ(xq) (per tensor) move bytes instead of floats: the op reads xq
 // and a DQ with the same parameters follows each of its outputs. The DQ -> Q pairs this leaves
 // fold later (same parameters: nothing; else a requantizing table), and the groups that read
 // the new DQs (Concat, Conv, ...) become int8 ops.
 void QdqLowering::pushDequantizesDown() {
   std::vector<ir::Node*> candidates;
   for (ir::Node* n : graph_.nodes()) {
-    if (ir::isDefaultDomainOp(*n, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"})) {
+    if (ir::isDefaultDomainOp(*n, {"Split", "Slice", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Gather"})) {
       candidates.push_back(n);
     }
   }

@@ -684,6 +684,16 @@ TEST_CASE("quantize-int8 keeps PRelu with a slope per channel between int8 tenso
   checkCloseToFloat(model, q.model);
 }
 
+/// Whether the node named `name` exists and a QuantizeLinear reads its output.
+bool hasQuantizedOutput(const ir::Graph& g, const std::string& name) {
+  const ir::Node* n = nodeNamed(g, name);
+  if (n == nullptr) return false;
+  for (const ir::Value::Use& u : n->output(0)->uses()) {
+    if (u.user->opType() == "QuantizeLinear") return true;
+  }
+  return false;
+}
+
 // ShuffleNet (v1, Caffe2 export)'s blocks: x -> Conv -> MaxPool -> {AveragePool, Conv} -> Concat
 //   -> Relu -> Conv -> Sum(with the Relu) -> Relu -> Conv -> y
 ir::Model shuffleBlocks() {
@@ -716,11 +726,7 @@ TEST_CASE("quantize-int8 keeps ShuffleNet's Sum shortcuts and Concat -> Relu int
   for (const ir::Node* n : g.nodes()) CHECK(n->name() != "relu_sum");  // folded into the Sum's range
   for (const char* name : {"avgpool", "cat", "relu_cat", "sum"}) {
     CAPTURE(name);
-    const ir::Node* n = nodeNamed(g, name);
-    REQUIRE(n != nullptr);
-    bool quantizedOut = false;
-    for (const ir::Value::Use& u : n->output(0)->uses()) quantizedOut = quantizedOut || u.user->opType() == "QuantizeLinear";
-    CHECK(quantizedOut);
+    CHECK(hasQuantizedOutput(g, name));
   }
   ir::Model lowered = q.model.clone();
   (void)ir::inferShapes(lowered);
@@ -732,6 +738,48 @@ TEST_CASE("quantize-int8 keeps ShuffleNet's Sum shortcuts and Concat -> Relu int
   for (const char* gone : {"Sum", "Relu", "Concat", "AveragePool"}) {
     CAPTURE(gone);
     CHECK(countOps(*lowered.graph, gone) == 0);
+  }
+  checkCloseToFloat(model, q.model);
+}
+
+TEST_CASE("quantize-int8 keeps ShuffleNetV2's channel shuffle and split int8", "[passes][quantize-int8]") {
+  // Yolo-FastestV2's unit: Concat(conv a, conv b) -> Reshape [C, 2, H*W] -> Transpose [2, C, H*W]
+  // -> Reshape [2, 1, C, H, W] -> Gather 0 and Gather 1 (the halves) -> a Conv each. The Gathers
+  // are data movement groups with their input's parameters, so the Concat and everything after it
+  // carry Q/DQ pairs, and the lowering leaves no float op between the convolutions.
+  testing::GraphBuilder b(43);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 4, 6, 6});
+  auto conv = [&](ir::Value* in, int64_t c, int64_t m, const std::string& name) {
+    return b.node("Conv", {in, b.weight(name + "_w", {m, c, 1, 1}), b.weight(name + "_b", {m}, ir::DataType::kFloat, -0.2, 0.2)},
+                  {}, name);
+  };
+  ir::Value* cat = b.node("Concat", {conv(x, 4, 4, "conv_a"), conv(x, 4, 4, "conv_b")}, {ir::Attribute::makeInt("axis", 1)},
+                          "cat");
+  ir::Value* r1 = b.node("Reshape", {cat, b.constantInt64("s1", {3}, {4, 2, 36})}, {}, "reshape1");
+  ir::Value* t = b.node("Transpose", {r1}, {ir::Attribute::makeInts("perm", {1, 0, 2})}, "transpose");
+  ir::Value* r2 = b.node("Reshape", {t, b.constantInt64("s2", {5}, {2, -1, 4, 6, 6})}, {}, "reshape2");
+  ir::Value* g0 = b.node("Gather", {r2, b.constantInt64("i0", {}, {0})}, {ir::Attribute::makeInt("axis", 0)}, "gather0");
+  ir::Value* g1 = b.node("Gather", {r2, b.constantInt64("i1", {}, {1})}, {ir::Attribute::makeInt("axis", 0)}, "gather1");
+  b.output(conv(g0, 4, 3, "conv_c"), ir::DataType::kFloat, {1, 3, 6, 6});
+  b.output(conv(g1, 4, 3, "conv_d"), ir::DataType::kFloat, {1, 3, 6, 6});
+  ir::Model model = b.build(13);
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  for (const char* name : {"cat", "reshape1", "transpose", "reshape2", "gather0", "gather1"}) {
+    CAPTURE(name);
+    CHECK(hasQuantizedOutput(g, name));
+  }
+  ir::Model lowered = q.model.clone();
+  (void)ir::inferShapes(lowered);
+  runtime::lowerQdqGroups(*lowered.graph);
+  CHECK(countOps(*lowered.graph, "QLinearConcat") == 1);
+  CHECK(countOps(*lowered.graph, "QLinearConv") == 4);
+  CHECK(countOps(*lowered.graph, "QuantizeLinear") == 1);    // the input's
+  CHECK(countOps(*lowered.graph, "DequantizeLinear") == 2);  // the outputs'
+  for (const ir::Node* n : lowered.graph->nodes()) {
+    if (n->opType() != "Gather" && n->opType() != "Reshape" && n->opType() != "Transpose") continue;
+    CAPTURE(n->name());
+    CHECK(n->output(0)->dtype() == ir::DataType::kUint8);
   }
   checkCloseToFloat(model, q.model);
 }

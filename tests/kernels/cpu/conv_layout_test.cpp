@@ -1,7 +1,7 @@
 // The layout ops' kernels (kernels/cpu/conv_layout.cpp): ChannelGather channels last against a
 // naive gather, for float32 maps that take each path of the 16-output chunks (one to eight
-// windows, element by element, windows clamped to the end of the row, a short last chunk) and
-// for a channel count below 16 and 2-byte elements (the scalar loop).
+// windows, element by element, windows clamped to the end of the row, a short last chunk), for
+// bytes (64-output chunks) and for a channel count below 16 and 2-byte elements (the scalar loop).
 #include <catch2/catch.hpp>
 #include <numeric>
 
@@ -85,6 +85,16 @@ TEST_CASE("ChannelGather channels last matches a naive gather", "[kernels][layou
     ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, {2, 3, 5, c.c});
     for (int threads : {1, 2}) {
       ir::Tensor y = runGather(x, c.map, threads);
+      ir::Tensor want = naiveGather(x, c.map);
+      REQUIRE(y.dims() == want.dims());
+      CHECK(std::memcmp(y.rawData(), want.rawData(), want.byteSize()) == 0);
+    }
+  }
+  SECTION("1-byte elements (64 outputs a vpermb, windows masked at the row's end)") {
+    for (const Case& c : cases) {
+      INFO(c.what);
+      ir::Tensor x = gb.randomTensor(ir::DataType::kUint8, {1, 3, 5, c.c}, 0, 255);
+      ir::Tensor y = runGather(x, c.map, 1);
       ir::Tensor want = naiveGather(x, c.map);
       REQUIRE(y.dims() == want.dims());
       CHECK(std::memcmp(y.rawData(), want.rawData(), want.byteSize()) == 0);

@@ -347,6 +347,26 @@ TEST_CASE("Extra outputs inside a chain of quantized ops come back NCHW", "[kern
   CHECK(bad.status().message().find("no_such_value") != std::string::npos);
 }
 
+namespace {
+
+/// The one output of `model` on x (input "x"), at 1 and 2 threads, has the bytes of the ops run
+/// one by one (NCHW), and the channels-last plan holds each of `inPlan`.
+void checkChannelsLastChain(const ir::Model& model, const ir::Tensor& x, const std::vector<const char*>& inPlan) {
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}});
+  for (int threads : {1, 2}) {
+    auto out = runOutputs(model, {{"x", x}}, threads);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].bitwiseEqual(expected[0]));
+  }
+  auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
+  for (const char* name : inPlan) {
+    CAPTURE(name);
+    CHECK(plan.contains(model.graph->findValue(name)));
+  }
+}
+
+}  // namespace
+
 TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the chain's bytes", "[kernels][quant]") {
   // q -> conv -> MaxPool 3x3/2 (ceil) -> {conv 1x1, conv 3x3} -> QLinearConcat (requantizing one
   // input) -> conv -> DQ: the runtime keeps all of it NHWC; the one-by-one run is NCHW.
@@ -385,18 +405,7 @@ TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the 
     gb.output(gb.node("DequantizeLinear", {c2, s("s5b", 0.05f), z("z5b", zp)}, {}, "dq"));
     ir::Model model = gb.build(13);
     const ir::Tensor xv = floatTensor({2, 8, 15, 15}, randomFloats(rng, 2 * 8 * 225, -2.5f, 2.5f));
-    const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
-    for (int threads : {1, 2}) {
-      auto out = runOutputs(model, {{"x", xv}}, threads);
-      REQUIRE(out.size() == 1);
-      CHECK(out[0].bitwiseEqual(expected[0]));
-    }
-    // The plan covers the whole chain.
-    auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
-    for (const char* name : {"q", "c1", "pool", "e1", "e3", "cat"}) {
-      CAPTURE(name);
-      CHECK(plan.contains(model.graph->findValue(name)));
-    }
+    checkChannelsLastChain(model, xv, {"q", "c1", "pool", "e1", "e3", "cat"});  // the plan covers the whole chain
   }
 }
 
@@ -485,6 +494,66 @@ TEST_CASE("MaxPool on channels-last bytes gives the bytes of the NCHW pool for a
         CHECK(out[0].bitwiseEqual(expected[0]));
       }
       CHECK(runtime::cpu::quant::channelsLastValues(*model.graph).contains(model.graph->findValue("pool")));
+    }
+  }
+}
+
+TEST_CASE("AveragePool, ChannelGather and nearest Resize on channels-last bytes give the bytes of the NCHW ops",
+          "[kernels][quant]") {
+  // q -> conv 3x3 -> QLinearAveragePool 3x3/2 -> ChannelGather (a shuffle of two groups, then the
+  // odd half) -> nearest Resize x2 -> conv 1x1 -> QLinearAveragePool over the whole image (one
+  // pixel) -> Flatten -> DQ: ShuffleNet's blocks and an FPN's upsampling. The runtime keeps the
+  // chain NHWC up to the one-pixel pool, whose [N, C, 1, 1] bytes the Flatten reads as they are;
+  // the one-by-one run is NCHW.
+  std::mt19937_64 rng(37);
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (int64_t c : {24, 70, 132}) {
+      for (bool includePad : {false, true}) {
+        CAPTURE(ir::dataTypeName(act), c, includePad);
+        GraphBuilder gb;
+        gb.importDomain("com.microsoft", 1);
+        gb.importDomain("com.whittle.internal", 1);
+        const int32_t zp = act == DataType::kUint8 ? 100 : -6;
+        auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+        auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+        auto conv = [&](ir::Value* x, const std::string& xq, int64_t in, int64_t m, int64_t k, const std::string& yq,
+                        const std::string& name) {
+          const std::vector<int64_t> wd{m, in, k, k};
+          const int64_t p = k / 2;
+          return gb.node("QLinearConv",
+                         {x, s(name + "_xs", 0.02f), z(name + "_xz", xq == "q" ? zp : zp + 2),
+                          gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
+                          gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.002f, 0.006f))),
+                          gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))),
+                          s(name + "_ys", 0.05f), z(name + "_yz", zp + 2)},
+                         {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})},
+                         name);
+        };
+        auto pool = [&](ir::Value* x, std::vector<int64_t> k, std::vector<int64_t> strides, std::vector<int64_t> pads,
+                        float ys, int32_t yz, const std::string& name) {
+          return gb.node("QLinearAveragePool", {x, s(name + "_xs", 0.05f), z(name + "_xz", zp + 2), s(name + "_ys", ys), z(name + "_yz", yz)},
+                         {ir::Attribute::makeInts("kernel_shape", k), ir::Attribute::makeInts("strides", strides),
+                          ir::Attribute::makeInts("pads", pads), ir::Attribute::makeInt("count_include_pad", includePad)},
+                         name, "com.microsoft");
+        };
+        ir::Value* x = gb.input("x", DataType::kFloat, {1, 8, 13, 11});
+        ir::Value* xq = gb.node("QuantizeLinear", {x, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+        ir::Value* c1 = conv(xq, "q", 8, c, 3, "c1", "c1");
+        ir::Value* p1 = pool(c1, {3, 3}, {2, 2}, {1, 1, 1, 1}, 0.05f, zp + 2, "pool");  // 7 x 6
+        std::vector<int64_t> map;
+        for (int64_t j = c / 2; j < c; ++j) map.push_back((j % 2) * (c / 2) + j / 2);  // the odd half of a shuffle
+        ir::Value* g = gb.node("ChannelGather", {p1}, {ir::Attribute::makeInts("channels", map)}, "gather",
+                               "com.whittle.internal");
+        ir::Value* r = gb.node("Resize", {g, gb.constant("roi", floatTensor({0}, {})), gb.constant("scales", floatTensor({4}, {1, 1, 2, 2}))},
+                               {ir::Attribute::makeString("mode", "nearest")}, "resize");  // 14 x 12
+        ir::Value* c2 = conv(r, "c1", c / 2, 16, 1, "c2", "c2");
+        ir::Value* p2 = pool(c2, {14, 12}, {1, 1}, {0, 0, 0, 0}, 0.03f, zp, "gpool");
+        ir::Value* flat = gb.node("Flatten", {p2}, {}, "flat");
+        gb.output(gb.node("DequantizeLinear", {flat, s("s9", 0.03f), z("z9", zp)}, {}, "dq"));
+        ir::Model model = gb.build(13);
+        const ir::Tensor xv = floatTensor({1, 8, 13, 11}, randomFloats(rng, 8 * 13 * 11, -2.5f, 2.5f));
+        checkChannelsLastChain(model, xv, {"c1", "pool", "gather", "resize", "c2", "gpool"});
+      }
     }
   }
 }
