@@ -307,6 +307,7 @@ class Search {
   struct Standing {
     double rank = 0;
     double slack = 0;
+    Metrics full;  ///< the kept configuration's measurement on every sample
   };
   /// Whether the repair stages are judged by the budget's own measure on every sample (an
   /// accuracy or agreement budget) rather than by the ranking metric on the ranking samples.
@@ -526,10 +527,14 @@ Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const C
   }
   WH_ASSIGN_OR_RETURN(t, trial(c, stage, change + ", on every sample", true));
   const double s = slack(req_.budget, t->metrics, t->accuracyDropPp);
-  if (t->meetsBudget || s > standing.slack) {
+  // Under an accuracy budget a repair that brings the model closer to the float one (agreement
+  // beyond noise, no top-1 loss beyond it) stays even when the top-1 draw went the other way.
+  const Acceptance closer = acceptRepair(req_.budget, standing.full, t->metrics);
+  if (req_.budget.maxAccuracyDropPp) t->verdict = closer.why;
+  if (t->meetsBudget || s > standing.slack || closer.keep) {
     t->kept = true;
     config = c;
-    standing = {rank, s};
+    standing = {rank, s, t->metrics};
   }
   return t;
 }
@@ -874,7 +879,7 @@ Status Search::run() {
                                                             quant::CalibrationMethod::kPercentile,
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
-  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp)};
+  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp), base->metrics};
   for (auto m : allMethods) {
     if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
     Config c = config;
@@ -1000,9 +1005,11 @@ Status Search::run() {
       t->kept = true;
       return Status::ok();
     }
-    if (slack(budget, t->metrics, t->accuracyDropPp) > standing.slack) {
+    const Acceptance closer = acceptRepair(budget, standing.full, t->metrics);
+    if (budget.maxAccuracyDropPp) t->verdict = closer.why;
+    if (slack(budget, t->metrics, t->accuracyDropPp) > standing.slack || closer.keep) {
       t->kept = true;
-      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp)};
+      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp), t->metrics};
     } else {
       config.methods.clear();
       if (config.biasCorrection) WH_RETURN_IF_ERROR(measureBias(config));
