@@ -307,7 +307,8 @@ class Search {
   struct Standing {
     double rank = 0;
     double slack = 0;
-    Metrics full;  ///< the kept configuration's measurement on every sample
+    Metrics full;   ///< the kept configuration's measurement on every sample
+    Metrics first;  ///< and on the ranking samples
   };
   /// Whether the repair stages are judged by the budget's own measure on every sample (an
   /// accuracy or agreement budget) rather than by the ranking metric on the ranking samples.
@@ -518,7 +519,12 @@ Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const C
   // 19.5 dB on the ranking samples and dropped top-1 by 2.00 pp on all of them (minmax: 1.11 pp).
   WH_ASSIGN_OR_RETURN(Trial * t, trial(c, stage, change, false));
   const double rank = rankOf(t->metrics);
-  if (rank <= standing.rank + 0.1) return t;
+  // Under an accuracy budget the screen also passes a repair that agrees with the float model on
+  // more ranking samples beyond noise: on MobileNetV2 bias correction took the ranking agreement
+  // from 96.15 to 99.04 % while its SQNR fell 0.7 dB.
+  const Flips agreement = flips(standing.first.agrees, t->metrics.agrees);
+  const bool agreesMore = req_.budget.maxAccuracyDropPp.has_value() && agreement.gain();
+  if (rank <= standing.rank + 0.1 && !agreesMore) return t;
   if (!repairsJudgedOnBudget()) {
     t->kept = true;
     config = c;
@@ -534,7 +540,7 @@ Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const C
   if (t->meetsBudget || s > standing.slack || closer.keep) {
     t->kept = true;
     config = c;
-    standing = {rank, s, t->metrics};
+    standing = {rank, s, t->metrics, lastFirst_};
   }
   return t;
 }
@@ -879,7 +885,7 @@ Status Search::run() {
                                                             quant::CalibrationMethod::kPercentile,
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
-  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp), base->metrics};
+  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp), base->metrics, lastFirst_};
   for (auto m : allMethods) {
     if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
     Config c = config;
@@ -1009,7 +1015,7 @@ Status Search::run() {
     if (budget.maxAccuracyDropPp) t->verdict = closer.why;
     if (slack(budget, t->metrics, t->accuracyDropPp) > standing.slack || closer.keep) {
       t->kept = true;
-      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp), t->metrics};
+      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp), t->metrics, lastFirst_};
     } else {
       config.methods.clear();
       if (config.biasCorrection) WH_RETURN_IF_ERROR(measureBias(config));
