@@ -171,6 +171,12 @@ std::string floatList(const std::vector<std::string>& nodes) {
 
 bool isCompute(const std::string& op) { return isComputeOp(op); }
 
+/// A repair's verdict under an accuracy budget: acceptRepair's, and whether the budget's own
+/// measure kept it (`nearer`: it meets the budget or comes closer to it) when that rule did not.
+std::string repairVerdict(const Acceptance& closer, bool nearer) {
+  return closer.keep || !nearer ? closer.why : closer.why + "; kept: the top-1 drop is smaller";
+}
+
 /// One point of the search: the nodes kept float, the range methods, the float-model repairs.
 struct Config {
   std::vector<std::string> floatNodes;
@@ -536,7 +542,7 @@ Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const C
   // Under an accuracy budget a repair that brings the model closer to the float one (agreement
   // beyond noise, no top-1 loss beyond it) stays even when the top-1 draw went the other way.
   const Acceptance closer = acceptRepair(req_.budget, standing.full, t->metrics);
-  if (req_.budget.maxAccuracyDropPp) t->verdict = closer.why;
+  if (req_.budget.maxAccuracyDropPp) t->verdict = repairVerdict(closer, t->meetsBudget || s > standing.slack);
   if (t->meetsBudget || s > standing.slack || closer.keep) {
     t->kept = true;
     config = c;
@@ -1012,8 +1018,9 @@ Status Search::run() {
       return Status::ok();
     }
     const Acceptance closer = acceptRepair(budget, standing.full, t->metrics);
-    if (budget.maxAccuracyDropPp) t->verdict = closer.why;
-    if (slack(budget, t->metrics, t->accuracyDropPp) > standing.slack || closer.keep) {
+    const bool nearer = slack(budget, t->metrics, t->accuracyDropPp) > standing.slack;
+    if (budget.maxAccuracyDropPp) t->verdict = repairVerdict(closer, nearer);
+    if (nearer || closer.keep) {
       t->kept = true;
       standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp), t->metrics, lastFirst_};
     } else {
