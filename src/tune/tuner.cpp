@@ -892,8 +892,12 @@ Status Search::run() {
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
   Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp), base->metrics, lastFirst_};
+  // Under an accuracy budget the whole-model repairs may start until half the budget: they are
+  // what moves agreement (session 16: a node float at a time is a draw of top-1 flips), and on a
+  // loaded machine the float reference and calibration alone passed 30 % of 5 minutes.
+  const double repairShare = req_.budget.maxAccuracyDropPp ? 0.5 : 0.3;
   for (auto m : allMethods) {
-    if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
+    if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(repairShare)) continue;
     Config c = config;
     c.defaultMethod = m;
     WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "method",
@@ -902,7 +906,7 @@ Status Search::run() {
   }
   // ---- Repair 1c: bias correction by each layer's mean output shift (one statistics run) ----
   const bool haveSamples = calibData_ != nullptr;
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(repairShare + 0.1)) {
     WH_RETURN_IF_ERROR(measureBias(config));
     if (!moments_.empty()) {
       Config c = config;
@@ -915,7 +919,7 @@ Status Search::run() {
   }
   // ---- Repair 1d: cross-layer equalization of depthwise -> pointwise pairs (float model; its
   // activations are observed again) ----
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(repairShare + 0.1)) {
     floatEq_ = float_.clone();
     auto eq = equalize(floatEq_, calib_.get());
     if (!eq.isOk()) return eq.status().withContext("cross-layer equalization");
