@@ -86,4 +86,16 @@ Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metri
   return {false, text + ": within noise"};
 }
 
+Acceptance acceptRepair(const Budget& budget, const Metrics& kept, const Metrics& trial) {
+  if (!budget.maxAccuracyDropPp || trial.agrees.empty() || trial.agrees.size() != kept.agrees.size() ||
+      trial.correct.size() != kept.correct.size()) {
+    return {false, "no per-sample agreement to compare"};
+  }
+  const Flips agreement = flips(kept.agrees, trial.agrees), top1 = flips(kept.correct, trial.correct);
+  const std::string text = flipText("agreement", agreement) + ", " + flipText("top-1", top1);
+  if (top1.loss()) return {false, text + ": top-1 loses beyond noise"};
+  if (agreement.gain()) return {true, text + ": closer to the float model"};
+  return {false, text + ": agreement within noise"};
+}
+
 }  // namespace whittle::tune

@@ -62,4 +62,15 @@ struct Acceptance {
 Acceptance acceptFallback(const Budget& budget, const Metrics& last, const Metrics& trial, bool meetsBudget,
                           double rankGainDb, bool smooth = false);
 
+/// Judges a whole-model repair (one range method for every tensor, bias correction,
+/// equalization; `trial` measured on every sample) against `kept`, the configuration it would
+/// replace, under an accuracy budget: it stays when agreement with the float model gains beyond
+/// its noise and top-1 loses nothing beyond its noise. On MobileNetV2 (900 images) every
+/// activation kind adds error (quantized alone each gives 20-25 dB of class-score SQNR) and any
+/// change flips 30-40 images each way, so top-1 cannot tell a closer model from a draw; agreement
+/// is the measure of being closer. (Meeting the budget or a better slack keeps a repair anyway:
+/// the search checks that itself.) Without per-sample vectors of both, or under another budget:
+/// not kept by this rule.
+Acceptance acceptRepair(const Budget& budget, const Metrics& kept, const Metrics& trial);
+
 }  // namespace whittle::tune

@@ -121,11 +121,22 @@ struct Accumulators {
 
 }  // namespace
 
+std::vector<int64_t> spreadOrder(int64_t batches) {
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(std::max<int64_t>(batches, 0)));
+  int64_t stride = 1;
+  while (stride * stride < batches) ++stride;
+  for (int64_t r = 0; r < stride; ++r) {
+    for (int64_t b = r; b < batches; b += stride) order.push_back(b);
+  }
+  return order;
+}
+
 Expected<data::Batch> Reference::batch(size_t index) {
   if (index < cached_.size()) return cached_[index];
+  const int64_t start = order_.at(index) * batchSize_;
   std::lock_guard<std::mutex> lock(readMutex_);
-  return data_->read(static_cast<int64_t>(index) * batchSize_,
-                     std::min(batchSize_, samples_ - static_cast<int64_t>(index) * batchSize_));
+  return data_->read(start, std::min(batchSize_, samples_ - start));
 }
 
 Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatModel, const data::DatasetSpec& spec,
@@ -155,6 +166,9 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   }
   ref->batchSize_ = batch;
   const int64_t batches = (ds.size() + batch - 1) / batch;
+  // Batches are kept in spreadOrder(): the first ones (the ranking samples) reach across the data
+  // set rather than its first files, which may be one part of it (sorted by class, say).
+  ref->order_ = spreadOrder(batches);
   const int64_t outputBytes = cacheBytes / 4, inputBytes = cacheBytes - outputBytes;
   ref->outs_ = std::make_unique<OutputStore>(outputBytes);
   Accumulators own(0);
@@ -164,11 +178,12 @@ Expected<std::unique_ptr<Reference>> Reference::build(const ir::Model& floatMode
   std::vector<std::pair<size_t, int64_t>> candidates;  // output, classes
   std::vector<int64_t> correct;
   for (int64_t b = 0; b < batches; ++b) {
-    WH_ASSIGN_OR_RETURN(data::Batch in, ds.read(b * batch, std::min(batch, ds.size() - b * batch)));
+    const int64_t first = ref->order_[static_cast<size_t>(b)] * batch;
+    WH_ASSIGN_OR_RETURN(data::Batch in, ds.read(first, std::min(batch, ds.size() - first)));
     int64_t rows = eval::samplesPerRun(in, ds.fixedBatch());
     auto start = Clock::now();
     auto outs = session.run(in.inputs);
-    if (!outs.isOk()) return outs.status().withContext("the float model on --eval sample " + std::to_string(b * batch));
+    if (!outs.isOk()) return outs.status().withContext("the float model on --eval sample " + std::to_string(first));
     own.seconds += std::chrono::duration<double>(Clock::now() - start).count();
     own.samples += in.count;
     if (b == 0) {

@@ -19,6 +19,13 @@
 
 namespace whittle::tune {
 
+/// The order a Reference keeps `batches` batches of the data set in: every stride-th batch from
+/// the first, then from the second, ... (stride the ceiling of sqrt(batches)), so that the first
+/// ones of the order (a measurement's first samples) spread across the whole data set. The
+/// ranking samples used to be the first files: on the 900 ImageNet images sorted by class the
+/// fully quantized MobileNetV2 agrees with fp32 on 97.1 % of the first 104 and 94.3 % of all.
+std::vector<int64_t> spreadOrder(int64_t batches);
+
 /// The reference: inputs (or where to read them), the float model's outputs and the labels.
 class Reference {
  public:
@@ -42,7 +49,8 @@ class Reference {
   std::vector<std::string> notes;
 
   /// Measures `model` against the reference on every sample (`full`) and on the first
-  /// `firstSamples` of them (`first`, whole batches: at least that many), in one pass.
+  /// `firstSamples` of them in spreadOrder() (`first`, whole batches: at least that many), in one
+  /// pass.
   struct Measured {
     Metrics full;
     Metrics first;
@@ -105,6 +113,7 @@ class Reference {
   std::vector<Scored> scores_;
   std::unique_ptr<DetectionDecoder> decoder_;           ///< --detections
   std::vector<std::vector<eval::Detections>> decoded_;  ///< [batch][sample]: the float model's
+  std::vector<int64_t> order_;                         ///< position -> data set batch (spreadOrder)
   std::vector<data::Batch> cached_;                    ///< every batch, when they fit
   std::vector<int64_t> counts_;                        ///< real samples per batch
   std::vector<int64_t> rows_;                          ///< batch dim as run

@@ -171,6 +171,12 @@ std::string floatList(const std::vector<std::string>& nodes) {
 
 bool isCompute(const std::string& op) { return isComputeOp(op); }
 
+/// A repair's verdict under an accuracy budget: acceptRepair's, and whether the budget's own
+/// measure kept it (`nearer`: it meets the budget or comes closer to it) when that rule did not.
+std::string repairVerdict(const Acceptance& closer, bool nearer) {
+  return closer.keep || !nearer ? closer.why : closer.why + "; kept: the top-1 drop is smaller";
+}
+
 /// One point of the search: the nodes kept float, the range methods, the float-model repairs.
 struct Config {
   std::vector<std::string> floatNodes;
@@ -307,6 +313,8 @@ class Search {
   struct Standing {
     double rank = 0;
     double slack = 0;
+    Metrics full;   ///< the kept configuration's measurement on every sample
+    Metrics first;  ///< and on the ranking samples
   };
   /// Whether the repair stages are judged by the budget's own measure on every sample (an
   /// accuracy or agreement budget) rather than by the ranking metric on the ranking samples.
@@ -517,7 +525,12 @@ Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const C
   // 19.5 dB on the ranking samples and dropped top-1 by 2.00 pp on all of them (minmax: 1.11 pp).
   WH_ASSIGN_OR_RETURN(Trial * t, trial(c, stage, change, false));
   const double rank = rankOf(t->metrics);
-  if (rank <= standing.rank + 0.1) return t;
+  // Under an accuracy budget the screen also passes a repair that agrees with the float model on
+  // more ranking samples beyond noise: on MobileNetV2 bias correction took the ranking agreement
+  // from 96.15 to 99.04 % while its SQNR fell 0.7 dB.
+  const Flips agreement = flips(standing.first.agrees, t->metrics.agrees);
+  const bool agreesMore = req_.budget.maxAccuracyDropPp.has_value() && agreement.gain();
+  if (rank <= standing.rank + 0.1 && !agreesMore) return t;
   if (!repairsJudgedOnBudget()) {
     t->kept = true;
     config = c;
@@ -526,10 +539,14 @@ Expected<Trial*> Search::repairTrial(Config& config, Standing& standing, const C
   }
   WH_ASSIGN_OR_RETURN(t, trial(c, stage, change + ", on every sample", true));
   const double s = slack(req_.budget, t->metrics, t->accuracyDropPp);
-  if (t->meetsBudget || s > standing.slack) {
+  // Under an accuracy budget a repair that brings the model closer to the float one (agreement
+  // beyond noise, no top-1 loss beyond it) stays even when the top-1 draw went the other way.
+  const Acceptance closer = acceptRepair(req_.budget, standing.full, t->metrics);
+  if (req_.budget.maxAccuracyDropPp) t->verdict = repairVerdict(closer, t->meetsBudget || s > standing.slack);
+  if (t->meetsBudget || s > standing.slack || closer.keep) {
     t->kept = true;
     config = c;
-    standing = {rank, s};
+    standing = {rank, s, t->metrics, lastFirst_};
   }
   return t;
 }
@@ -874,9 +891,13 @@ Status Search::run() {
                                                             quant::CalibrationMethod::kPercentile,
                                                             quant::CalibrationMethod::kEntropy,
                                                             quant::CalibrationMethod::kMse};
-  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp)};
+  Standing standing{baseRank, slack(budget, base->metrics, base->accuracyDropPp), base->metrics, lastFirst_};
+  // Under an accuracy budget the whole-model repairs may start until half the budget: they are
+  // what moves agreement (session 16: a node float at a time is a draw of top-1 flips), and on a
+  // loaded machine the float reference and calibration alone passed 30 % of 5 minutes.
+  const double repairShare = req_.budget.maxAccuracyDropPp ? 0.5 : 0.3;
   for (auto m : allMethods) {
-    if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(0.3)) continue;
+    if (req_.sensitivityOnly || m == config.defaultMethod || !timeLeft(repairShare)) continue;
     Config c = config;
     c.defaultMethod = m;
     WH_ASSIGN_OR_RETURN(Trial * t, repairTrial(config, standing, c, "method",
@@ -885,7 +906,7 @@ Status Search::run() {
   }
   // ---- Repair 1c: bias correction by each layer's mean output shift (one statistics run) ----
   const bool haveSamples = calibData_ != nullptr;
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(repairShare + 0.1)) {
     WH_RETURN_IF_ERROR(measureBias(config));
     if (!moments_.empty()) {
       Config c = config;
@@ -898,7 +919,7 @@ Status Search::run() {
   }
   // ---- Repair 1d: cross-layer equalization of depthwise -> pointwise pairs (float model; its
   // activations are observed again) ----
-  if (!req_.sensitivityOnly && haveSamples && timeLeft(0.4)) {
+  if (!req_.sensitivityOnly && haveSamples && timeLeft(repairShare + 0.1)) {
     floatEq_ = float_.clone();
     auto eq = equalize(floatEq_, calib_.get());
     if (!eq.isOk()) return eq.status().withContext("cross-layer equalization");
@@ -1000,9 +1021,12 @@ Status Search::run() {
       t->kept = true;
       return Status::ok();
     }
-    if (slack(budget, t->metrics, t->accuracyDropPp) > standing.slack) {
+    const Acceptance closer = acceptRepair(budget, standing.full, t->metrics);
+    const bool nearer = slack(budget, t->metrics, t->accuracyDropPp) > standing.slack;
+    if (budget.maxAccuracyDropPp) t->verdict = repairVerdict(closer, nearer);
+    if (nearer || closer.keep) {
       t->kept = true;
-      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp)};
+      standing = {rankOf(lastFirst_), slack(budget, t->metrics, t->accuracyDropPp), t->metrics, lastFirst_};
     } else {
       config.methods.clear();
       if (config.biasCorrection) WH_RETURN_IF_ERROR(measureBias(config));

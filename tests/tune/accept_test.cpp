@@ -145,4 +145,42 @@ TEST_CASE("accept: with the smooth rule, an SQNR gain within top-1 noise stays u
   CHECK_FALSE(acceptFallback(budget, last, withCorrect(firstRight(620), 25.0), false, 5.0, true).keep);
 }
 
+TEST_CASE("accept: a repair stays when agreement gains beyond noise and top-1 loses nothing beyond it", "[tune][accept]") {
+  Budget budget;
+  budget.maxAccuracyDropPp = 0.5;
+  // 900 samples: the kept model agrees with the float one on the first 850, 640 of them right.
+  Metrics kept = withCorrect(firstRight(640), 15.0);
+  kept.agrees = firstRight(850);
+  auto repaired = [&](int64_t agreeing, int64_t right) {
+    Metrics m = withCorrect(firstRight(right), 19.0);
+    m.agrees = firstRight(agreeing);
+    return m;
+  };
+  // +10 agreeing (10 gained, none lost: noise 3.2), top-1 -4 (6 gained, 10 lost: noise 4):
+  // closer, whatever the top-1 draw.
+  Metrics drawn = repaired(860, 640);
+  for (size_t i = 0; i < 10; ++i) drawn.correct[i] = 0;
+  for (size_t i = 640; i < 646; ++i) drawn.correct[i] = 1;
+  Acceptance closer = acceptRepair(budget, kept, drawn);
+  CHECK(closer.keep);
+  CHECK_THAT(closer.why, Catch::Contains("agreement +10 (10 gained, 0 lost"));
+  CHECK_THAT(closer.why, Catch::Contains("top-1 -4 (6 gained, 10 lost"));
+  // Agreement +2 out of 6 flips (noise 2.4): within noise.
+  Metrics shuffled = repaired(850, 640);
+  shuffled.agrees[0] = shuffled.agrees[1] = 0;
+  shuffled.agrees[850] = shuffled.agrees[851] = shuffled.agrees[852] = shuffled.agrees[853] = 1;
+  Acceptance noise = acceptRepair(budget, kept, shuffled);
+  CHECK_FALSE(noise.keep);
+  CHECK_THAT(noise.why, Catch::Contains("agreement within noise"));
+  // Agreement gains, but top-1 loses 12 images outright: not kept.
+  Acceptance lost = acceptRepair(budget, kept, repaired(870, 628));
+  CHECK_FALSE(lost.keep);
+  CHECK_THAT(lost.why, Catch::Contains("top-1 loses beyond noise"));
+  // Another budget, or no per-sample vectors: this rule keeps nothing.
+  Budget sqnr;
+  sqnr.minSqnrDb = 20.0;
+  CHECK_FALSE(acceptRepair(sqnr, kept, repaired(870, 640)).keep);
+  CHECK_FALSE(acceptRepair(budget, Metrics{}, repaired(870, 640)).keep);
+}
+
 }  // namespace whittle::tune

@@ -254,5 +254,42 @@ TEST_CASE("Reference: sessions side by side measure what one session measures, a
   }
 }
 
+TEST_CASE("spreadOrder: every batch once, the first ones across the data set", "[tune]") {
+  CHECK(spreadOrder(0).empty());
+  CHECK(spreadOrder(1) == std::vector<int64_t>{0});
+  CHECK(spreadOrder(5) == std::vector<int64_t>{0, 3, 1, 4, 2});
+  for (int64_t n : {2, 8, 9, 10, 113}) {
+    std::vector<int64_t> order = spreadOrder(n);
+    std::vector<int64_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int64_t> all(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+    CHECK(sorted == all);
+  }
+  // 113 batches (900 samples of 8): the first 11 reach the last tenth of the data.
+  std::vector<int64_t> order = spreadOrder(113);
+  CHECK(*std::max_element(order.begin(), order.begin() + 11) >= 100);
+}
+
+TEST_CASE("Reference: the first samples of a measurement come from across the data set", "[tune]") {
+  testing::TempDir dir;
+  // 64 samples (8 batches of 8): the first 32 are zero, the last 32 in [0.5, 1].
+  GraphBuilder data(4);
+  ir::Tensor x = data.randomTensor(ir::DataType::kFloat, {64, 3, 4, 5}, 0.5, 1);
+  std::fill_n(x.mutableData<float>(), 32 * 60, 0.0f);
+  REQUIRE(data::writeNpy(x, dir.file("eval.npy")).isOk());
+  data::DatasetSpec spec;
+  spec.path = dir.file("eval.npy");
+  auto built = Reference::build(mapsModel(false), spec, 1, int64_t{1} << 20);
+  REQUIRE(built.isOk());
+  REQUIRE((*built)->setChannelAxes({ChannelAxisRule{"", false, 1}}).isOk());
+  // The stand-in multiplies channel 1 by 0: an error only where the input is not zero.
+  auto m = (*built)->measure(mapsModel(true), 24, true, 1);
+  REQUIRE(m.isOk());
+  CHECK(m->first.samples == 24);
+  // Batches 0, 3 and 6 (spreadOrder(8)): the last holds samples 48..55, whose channel 1 is lost.
+  CHECK(m->first.minChannelSqnrDb < 1.0);
+}
+
 }  // namespace
 }  // namespace whittle::tune

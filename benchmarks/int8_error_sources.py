@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Where an image classifier's int8 error comes from: one thing quantized at a time.
+
+Simulates whittle's int8 scheme in ONNX Runtime with float math (graph optimizations off, so
+QuantizeLinear/DequantizeLinear run as written): weights symmetric int8 per output channel,
+activations uint8 with a minmax range over the calibration images at every Conv output (after its
+Clip where one follows: the Clip's range is the tensor's), residual Add, pooled features and the
+logits. Variants keep a set of tensors float, per-channel (one scale per channel of axis 1) or
+16-bit, and report the class-output SQNR, top-1 agreement with fp32 and the top-1 drop on every
+--every-th evaluation image. Session 16 (benchmarks/RESULTS.md) ran it on MobileNetV2:
+
+  .venv/bin/python benchmarks/int8_error_sources.py ../shared/models/mobilenetv2-12-rebuilt-fp32.onnx \\
+      --calib calib --eval eval --every 3
+
+(calib/ and eval/: folders of images with a labels.tsv, as in RESULTS.md's accuracy-aware section).
+--ort adds ONNX Runtime's quantize_static (QDQ, per channel, MinMax) on the same split.
+"""
+import argparse
+import copy
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper
+from onnx import numpy_helper as nh
+from PIL import Image
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def load_images(folder):
+    """Images of `folder`'s labels.tsv: shorter side to 256 (bilinear), centre 224 crop, RGB, ImageNet mean/std."""
+    rows = [line.split("\t") for line in open(os.path.join(folder, "labels.tsv")).read().splitlines() if line.strip()]
+    xs, ys = [], []
+    for name, label in rows:
+        im = Image.open(os.path.join(folder, name)).convert("RGB")
+        w, h = im.size
+        s = 256 / min(w, h)
+        im = im.resize((max(224, round(w * s)), max(224, round(h * s))), Image.BILINEAR)
+        w, h = im.size
+        left, top = (w - 224) // 2, (h - 224) // 2
+        a = (np.asarray(im.crop((left, top, left + 224, top + 224)), np.float32) / 255 - MEAN) / STD
+        xs.append(a.transpose(2, 0, 1))
+        ys.append(int(label))
+    return np.stack(xs), np.array(ys)
+
+
+def session(model):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    data = model if isinstance(model, str) else model.SerializeToString()
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+
+def attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+class Simulator:
+    def __init__(self, path, calib):
+        self.base = onnx.load(path)
+        g = self.base.graph
+        self.input = g.input[0].name
+        self.init = {i.name: i for i in g.initializer}
+        prod = {o: n for n in g.node for o in n.output}
+        uses = {}
+        for n in g.node:
+            for i in n.input:
+                uses.setdefault(i, []).append(n)
+        self.convs = [n for n in g.node if n.op_type == "Conv"]
+        kinds = {self.input: "input"}
+        for i, n in enumerate(self.convs):
+            out, readers = n.output[0], uses.get(n.output[0], [])
+            if len(readers) == 1 and readers[0].op_type in ("Clip", "Relu"):
+                kind = "stem" if i == 0 else "dw" if attr(n, "group", 1) > 1 else "expand"
+                kinds[readers[0].output[0]] = kind
+            else:
+                kinds[out] = "proj"
+        for n in g.node:
+            if n.op_type == "Add" and n.input[0] not in self.init and n.input[1] not in self.init:
+                kinds[n.output[0]] = "add"
+            if n.op_type in ("GlobalAveragePool", "AveragePool"):
+                kinds[n.output[0]] = "pool"
+        logits = prod[g.output[0].name]
+        while logits.op_type == "Identity":
+            logits = prod[logits.input[0]]
+        kinds[logits.output[0]] = "logits"
+        self.output = g.output[0].name
+        self.logits = logits.output[0]
+        self.kinds = kinds
+        self.sites = [self.input] + [t for n in g.node for t in n.output if t in kinds]
+        self.weights = {n.input[1]: (i, 0) for i, n in enumerate(self.convs)}
+        for n in g.node:
+            if n.op_type in ("MatMul", "Gemm") and n.input[1] in self.init:
+                self.weights[n.input[1]] = ("gemm", 1 if n.op_type == "MatMul" or not attr(n, "transB", 0) else 0)
+        self.names = {t: self._node_name(prod, t) for t in self.sites}
+        self._observe(calib)
+
+    def _node_name(self, prod, t):
+        if t == self.input:
+            return "input"
+        n = prod[t]
+        if n.op_type in ("Clip", "Relu"):
+            n = prod[n.input[0]]
+        return n.name or t
+
+    def _observe(self, calib):
+        """Per-channel (axis 1) minimum and maximum of every site over the calibration images."""
+        m = copy.deepcopy(self.base)
+        for t in self.sites:
+            if t not in (self.input, self.output):
+                m.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+        outs = [o.name for o in m.graph.output]
+        s = session(m)
+        self.lo, self.hi = {}, {}
+        for i in range(0, len(calib), 10):
+            got = dict(zip(outs, s.run(outs, {self.input: calib[i:i + 10]})))
+            got[self.input] = calib[i:i + 10]
+            got.setdefault(self.logits, got[self.output])
+            for t in self.sites:
+                a = got[t]
+                axes = tuple(j for j in range(a.ndim) if j != 1)
+                lo, hi = a.min(axis=axes), a.max(axis=axes)
+                self.lo[t] = np.minimum(self.lo[t], lo) if t in self.lo else lo
+                self.hi[t] = np.maximum(self.hi[t], hi) if t in self.hi else hi
+
+    def build(self, acts, weights):
+        """acts: site -> 'pt' (uint8 per tensor), 'pc' (per channel), 'u16' (16-bit per tensor); absent: float.
+        weights: conv index or 'gemm' -> True to quantize (int8 per output channel)."""
+        m = copy.deepcopy(self.base)
+        g = m.graph
+        for ini in g.initializer:
+            if ini.name in self.weights and weights.get(self.weights[ini.name][0]):
+                w = nh.to_array(ini)
+                axis = self.weights[ini.name][1]
+                red = tuple(j for j in range(w.ndim) if j != axis)
+                scale = np.maximum(np.abs(w).max(axis=red, keepdims=True) / 127, 1e-12)
+                ini.CopyFrom(nh.from_array((np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32), ini.name))
+        const = []
+
+        def tensor(name, value, shape):
+            arr = np.asarray(value, np.float32)
+            const.append(nh.from_array(arr.reshape(shape) if arr.size > 1 else arr.reshape(1), name))
+            return name
+
+        def fake_quant(t):
+            mode = acts.get(t)
+            if mode is None:
+                return [], None
+            lo, hi = self.lo[t], self.hi[t]
+            if mode != "pc":
+                lo, hi = lo.min(), hi.max()
+            levels = 65535 if mode == "u16" else 255
+            lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
+            scale = np.maximum((hi - lo) / levels, 1e-12).astype(np.float32)
+            zero = np.clip(np.round(-lo / scale), 0, levels)
+            if mode == "pt":
+                const.append(nh.from_array(np.asarray(scale, np.float32), t + "_s"))
+                const.append(nh.from_array(np.asarray(zero).astype(np.uint8), t + "_z"))
+                return [helper.make_node("QuantizeLinear", [t, t + "_s", t + "_z"], [t + "_q"]),
+                        helper.make_node("DequantizeLinear", [t + "_q", t + "_s", t + "_z"], [t + "_fq"])], t + "_fq"
+            # Per channel or 16-bit: the same arithmetic in float ops (opset 12 has neither).
+            shape = (1, -1, 1, 1) if np.size(scale) > 1 else (1,)
+            s, z = tensor(t + "_s", scale, shape), tensor(t + "_z", zero, shape)
+            lo_q, hi_q = tensor(t + "_l", 0.0, (1,)), tensor(t + "_h", float(levels), (1,))
+            steps = [("Div", [t, s]), ("Round", None), ("Add", [None, z]), ("Max", [None, lo_q]), ("Min", [None, hi_q]),
+                     ("Sub", [None, z]), ("Mul", [None, s])]
+            nodes, prev = [], t
+            for k, (op, ins) in enumerate(steps):
+                ins = [prev] if ins is None else [prev if i is None else i for i in ins]
+                prev = f"{t}_fq{k}"
+                nodes.append(helper.make_node(op, ins, [prev]))
+            return nodes, prev
+
+        renamed, nodes = {}, []
+        pre, r = fake_quant(self.input)
+        if r:
+            renamed[self.input] = r
+        nodes += pre
+        for n in list(g.node):
+            for j, i in enumerate(n.input):
+                if i in renamed:
+                    n.input[j] = renamed[i]
+            nodes.append(n)
+            for t in n.output:
+                if t in self.kinds and t != self.input:
+                    q, r = fake_quant(t)
+                    if r:
+                        nodes += q
+                        renamed[t] = r
+        del g.node[:]
+        g.node.extend(nodes)
+        g.initializer.extend(const)
+        for o in g.output:
+            if o.name in renamed:
+                g.node.append(helper.make_node("Identity", [renamed[o.name]], [o.name + "_int8"]))
+                o.name += "_int8"
+        return m
+
+
+def logits(model, x, name):
+    s = session(model)
+    return np.concatenate([s.run(None, {name: x[i:i + 25]})[0] for i in range(0, len(x), 25)]).reshape(len(x), -1)
+
+
+def scores(ref, got, labels):
+    sqnr = 10 * np.log10((ref ** 2).sum() / max(((ref - got) ** 2).sum(), 1e-30))
+    agree = (ref.argmax(1) == got.argmax(1)).mean() * 100
+    drop = ((ref.argmax(1) == labels).mean() - (got.argmax(1) == labels).mean()) * 100
+    return sqnr, agree, drop
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--calib", required=True)
+    ap.add_argument("--eval", required=True)
+    ap.add_argument("--every", type=int, default=3, help="evaluate on every N-th evaluation image")
+    ap.add_argument("--per-tensor", action="store_true", help="also each activation tensor quantized alone")
+    ap.add_argument("--ort", action="store_true", help="also ONNX Runtime's quantize_static on the same split")
+    args = ap.parse_args()
+    calib, _ = load_images(args.calib)
+    xe, ye = load_images(args.eval)
+    xe, ye = xe[::args.every], ye[::args.every]
+    sim = Simulator(args.model, calib)
+    ref = logits(sim.base, xe, sim.input)
+    all_w = {i: True for i in range(len(sim.convs))} | {"gemm": True}
+    all_a = {t: "pt" for t in sim.sites}
+    kinds = sorted(set(sim.kinds.values()))
+    print(f"{len(calib)} calibration images, {len(xe)} evaluation images; fp32 top-1 "
+          f"{(ref.argmax(1) == ye).mean() * 100:.2f} %; sites: " +
+          ", ".join(f"{k} {sum(v == k for v in sim.kinds.values())}" for k in kinds))
+    print("| quantized | class SQNR dB | agreement % | top-1 drop pp |\n| --- | --- | --- | --- |")
+
+    def row(name, acts, weights):
+        s, a, d = scores(ref, logits(sim.build(acts, weights), xe, sim.input), ye)
+        print(f"| {name} | {s:.1f} | {a:.2f} | {d:.2f} |", flush=True)
+
+    def kind_set(mode, only=None, but=None):
+        return {t: mode for t in sim.sites if (only is None or sim.kinds[t] in only) and (but is None or sim.kinds[t] not in but)}
+
+    row("everything (weights per channel, activations per tensor)", all_a, all_w)
+    row("weights only", {}, all_w)
+    row("activations only", all_a, {})
+    for k in kinds:
+        row(f"only the {k} activations", kind_set("pt", only={k}), {})
+    for k in kinds:
+        row(f"everything but the {k} activations", kind_set("pt", but={k}), all_w)
+    row("everything, add + proj activations per channel", all_a | kind_set("pc", only={"add", "proj"}), all_w)
+    row("everything, activations per channel (pool, logits per tensor)",
+        all_a | kind_set("pc", but={"pool", "logits"}), all_w)
+    row("everything, add activations 16-bit", all_a | kind_set("u16", only={"add"}), all_w)
+    row("everything, add + proj activations 16-bit", all_a | kind_set("u16", only={"add", "proj"}), all_w)
+    if args.per_tensor:
+        print("\n| activation alone | kind | node | class SQNR dB | agreement % |\n| --- | --- | --- | --- | --- |")
+        alone = []
+        for t in sim.sites:
+            s, a, _ = scores(ref, logits(sim.build({t: "pt"}, {}), xe, sim.input), ye)
+            alone.append((s, a, t))
+        for s, a, t in sorted(alone):
+            print(f"| {t} | {sim.kinds[t]} | {sim.names[t]} | {s:.1f} | {a:.2f} |", flush=True)
+    if args.ort:
+        from onnx import version_converter
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                              quantize_static)
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.i = 0
+
+            def get_next(self):
+                if self.i >= len(calib):
+                    return None
+                self.i += 10
+                return {sim.input: calib[self.i - 10:self.i]}
+
+        tmp = tempfile.mkdtemp(prefix="int8_sources")
+        onnx.save(version_converter.convert_version(onnx.load(args.model), 13), f"{tmp}/m13.onnx")
+        quantize_static(f"{tmp}/m13.onnx", f"{tmp}/ort_qdq.onnx", Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        s = ort.InferenceSession(f"{tmp}/ort_qdq.onnx", so, providers=["CPUExecutionProvider"])
+        got = np.concatenate([s.run(None, {sim.input: xe[i:i + 25]})[0] for i in range(0, len(xe), 25)]).reshape(len(xe), -1)
+        sq, a, d = scores(ref, got, ye)
+        print(f"\nONNX Runtime quantize_static (QDQ, per channel, MinMax; its int8 kernels): SQNR {sq:.1f} dB, "
+              f"agreement {a:.2f} %, top-1 drop {d:.2f} pp")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
