@@ -294,6 +294,22 @@ bool isMaxPool2d(const ir::Node* n) {
   return n->attrInt("storage_order", 0) == 0;
 }
 
+// A Transpose [0, 3, 1, 2] of a 4-D uint8/int8 value (the QDQ lowering puts the Q of an NHWC
+// input before its Transpose): its output's NHWC bytes are its input's, so it writes them as
+// they are. Its input is never channels-last (a Transpose reads no channels-last value).
+bool isNhwcToNchwBytes(const ir::Node* n) {
+  if (!isOp(n, "", "Transpose") || n->input(0) == nullptr || !isByteQuantType(n->input(0)->dtype())) return false;
+  std::vector<int64_t> perm = n->attrInts("perm");
+  for (int64_t& p : perm) p = p < 0 ? p + 4 : p;
+  return perm == std::vector<int64_t>{0, 3, 1, 2};
+}
+
+// A QLinearAveragePool over the two spatial dims of a 4-D NCHW value.
+bool isAveragePool2d(const ir::Node* n) {
+  return isOp(n, kMicrosoft, "QLinearAveragePool") && n->numInputs() >= 4 && n->attrInt("channels_last", 0) == 0 &&
+         n->attrInts("kernel_shape").size() == 2;
+}
+
 // A QLinearConcat on the channel axis of 4-D values.
 bool isChannelConcat(const ir::Node* n) {
   if (!isOp(n, kMicrosoft, "QLinearConcat") || n->numInputs() < 5) return false;
@@ -378,9 +394,9 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
   for (const ir::Node* n : graph.nodes()) {
     const ir::Value* out = n->output(0);
     if (!eligible(out)) continue;
-    if (isConv2d(n) || isPerTensorQuantize4d(n)) {
+    if (isConv2d(n) || isPerTensorQuantize4d(n) || isNhwcToNchwBytes(n)) {
       set.insert(out);
-    } else if (isMaxPool2d(n) || isByteElementwise(n)) {
+    } else if (isMaxPool2d(n) || isAveragePool2d(n) || isByteElementwise(n)) {
       if (set.contains(n->input(0))) set.insert(out);
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
@@ -403,7 +419,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           case BinaryLayout::kBroadcastA: ok = set.contains(producer->input(3)); break;
           case BinaryLayout::kNone: ok = false; break;
         }
-      } else if (isMaxPool2d(producer) || isByteElementwise(producer)) {
+      } else if (isMaxPool2d(producer) || isAveragePool2d(producer) || isByteElementwise(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {
         ok = allConcatInputs(producer, set);
@@ -419,6 +435,8 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
         } else if (isMaxPool2d(user) || isByteElementwise(user)) {
           ok = use.index == 0 && set.contains(user->output(0));
+        } else if (isAveragePool2d(user)) {  // reads NHWC and writes either layout
+          ok = use.index == 0;
         } else if (isChannelConcat(user)) {
           ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));
         } else {

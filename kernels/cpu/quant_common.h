@@ -169,9 +169,11 @@ void nhwcToNchw(const T* in, T* out, int64_t n, int64_t c, int64_t hw) {
 /// kernels read through KernelCreateInfo::channelsLastInt8. A value qualifies when its producer can write
 /// NHWC (QLinearConv, QuantizeLinear per-tensor, QLinearAdd/QLinearMul of two such values, a 2-D
 /// MaxPool without dilation or Indices of such a value, a QLinearLookup or QLinearPRelu of such a
-/// value, a QLinearConcat on the channel axis of such values) and every consumer reads NHWC
-/// (QLinearConv input X, QLinearGlobalAveragePool input X, QLinearAdd/QLinearMul of two such
-/// values of equal shape, such a MaxPool, QLinearLookup, QLinearPRelu or QLinearConcat), and it is not
+/// value, a QLinearConcat on the channel axis of such values, a 2-D QLinearAveragePool of such a
+/// value, a Transpose [0, 3, 1, 2] of plain bytes, which are then the NHWC bytes of its output)
+/// and every consumer reads NHWC (QLinearConv input X, QLinearGlobalAveragePool or 2-D
+/// QLinearAveragePool input X, QLinearAdd/QLinearMul of two such values of equal shape, such a
+/// MaxPool, QLinearLookup, QLinearPRelu or QLinearConcat), and it is not
 /// a graph output. Every kernel that takes part reads the same recorded plan, so producer and
 /// consumers agree; a kernel created outside a session (runtime::evaluateNode) has no plan and
 /// works NCHW. (The session makes SessionOptions::extraOutputs graph outputs of its private

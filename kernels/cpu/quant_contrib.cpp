@@ -559,9 +559,48 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
   }
 }
 
+// A 2-D QLinearAveragePool over NHWC bytes (the channels-last int8 plan): per output pixel, the
+// sums of all its channels side by side, each over its window in averagePoolPlane's order (rows,
+// then columns ascending, each term xs * (q - xz) in float), so the bytes are the same. y is
+// written NHWC (`nhwcOut`) or NCHW. g's spatial dims are padded to three (g.in[0] = 1).
+WH_QUANT_SIMD void averagePoolNhwc(const AveragePoolPlane& g, int64_t c, const uint8_t* x, uint8_t* y, bool nhwcOut,
+                                   float* sums) {
+  const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
+  const float lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi), yz = static_cast<float>(g.yz);
+  const float xs = g.xs, ys = g.ys;
+  const int32_t xz = g.xz;
+  for (int64_t oy = 0; oy < oh; ++oy) {
+    const int64_t y0 = std::max<int64_t>(oy * g.s[1] - g.pb[1], 0), y1 = std::min(oy * g.s[1] - g.pb[1] + g.k[1], ih);
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const int64_t x0 = std::max<int64_t>(ox * g.s[2] - g.pb[2], 0), x1 = std::min(ox * g.s[2] - g.pb[2] + g.k[2], iw);
+      std::fill(sums, sums + c, 0.0f);
+      for (int64_t iy = y0; iy < y1; ++iy) {
+        for (int64_t ix = x0; ix < x1; ++ix) {
+          const uint8_t* px = x + (iy * iw + ix) * c;
+          if (g.isSigned) {
+            for (int64_t ch = 0; ch < c; ++ch) sums[ch] += xs * static_cast<float>(static_cast<int8_t>(px[ch]) - xz);
+          } else {
+            for (int64_t ch = 0; ch < c; ++ch) sums[ch] += xs * static_cast<float>(px[ch] - xz);
+          }
+        }
+      }
+      const auto count = static_cast<float>(g.includePad ? g.k[1] * g.k[2] : (y1 - y0) * (x1 - x0));
+      const int64_t p = oy * ow + ox;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float v = sums[ch] / count / ys + yz;
+        v = v > lo ? v : lo;  // NaN goes to lo, as in averagePoolPlane
+        v = v < hi ? v : hi;
+        const auto code = static_cast<uint8_t>(static_cast<int32_t>(roundHalfEvenSmall(v)));  // int8: its byte
+        y[nhwcOut ? p * c + ch : ch * oh * ow + p] = code;
+      }
+    }
+  }
+}
+
 // Inputs X, x_scale, x_zero_point, y_scale, y_zero_point. Pools the dequantized values in float
-// (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp).
-Status qlinearAveragePool(KernelContext& ctx) {
+// (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp). `nhwcIn` and
+// `nhwcOut`: X and Y hold NHWC bytes under NCHW dims (the channels-last int8 plan; 2-D only).
+Status qlinearAveragePool(KernelContext& ctx, bool nhwcIn, bool nhwcOut) {
   const ir::Node& node = ctx.node();
   const ir::Tensor& xIn = ctx.input(0);
   WH_RETURN_IF_ERROR(checkByteTensor(ctx, xIn, "X"));
@@ -632,6 +671,16 @@ Status qlinearAveragePool(KernelContext& ctx) {
   }
   const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
   auto* yb = reinterpret_cast<uint8_t*>(y.mutableRawData());
+  if (nhwcIn) {
+    if (spatial != 2 || channelsLast) return ctx.error("a channels-last X must be 4-D NCHW dims, got " + shapeToString(xIn.dims()));
+#pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[1] * k[2] > (1 << 16))
+    {
+      std::vector<float> sums(static_cast<size_t>(c));
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < n; ++b) averagePoolNhwc(plane, c, xb + b * c * imageSize, yb + b * c * outSize, nhwcOut, sums.data());
+    }
+    return Status::ok();
+  }
 #pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[0] * k[1] * k[2] > (1 << 16))
   {
     std::vector<float> scratch(static_cast<size_t>(imageSize + 4 * out[2]));
@@ -673,7 +722,10 @@ void registerQuantContribKernels(KernelRegistry& registry) {
     const bool nhwc = info.channelsLastInt8(info.node.output(0));
     return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearConcat(ctx, nhwc); });
   });
-  registry.add(kMicrosoft, "QLinearAveragePool", 1, functionFactory(qlinearAveragePool));
+  registry.add(kMicrosoft, "QLinearAveragePool", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+    const bool nhwcIn = info.channelsLastInt8(info.node.input(0)), nhwcOut = info.channelsLastInt8(info.node.output(0));
+    return makeFunctionKernel([nhwcIn, nhwcOut](KernelContext& ctx) { return qlinearAveragePool(ctx, nhwcIn, nhwcOut); });
+  });
   registry.add(kMicrosoft, "QLinearLeakyRelu", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
     const float alpha = info.node.attrFloat("alpha", 0.01f);
     return makeFunctionKernel([alpha](KernelContext& ctx) {

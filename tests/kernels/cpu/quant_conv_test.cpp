@@ -11,6 +11,7 @@
 
 #include "cpu/quant_common.h"
 #include "kernels/cpu/quant_test_util.h"
+#include "whittle/runtime/lowering.h"
 
 using namespace whittle;
 using namespace whittle::testing::quant;
@@ -485,6 +486,77 @@ TEST_CASE("MaxPool on channels-last bytes gives the bytes of the NCHW pool for a
         CHECK(out[0].bitwiseEqual(expected[0]));
       }
       CHECK(runtime::cpu::quant::channelsLastValues(*model.graph).contains(model.graph->findValue("pool")));
+    }
+  }
+}
+
+TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last chain keep the chain's bytes", "[kernels][quant]") {
+  // x [N, H, W, C] -> Transpose [0, 3, 1, 2] -> Q -> conv 3x3 -> QLinearAveragePool -> {conv 1x1 -> DQ,
+  // DQ}: the session quantizes before the Transpose (which then keeps the bytes), the convs and
+  // the pool read NHWC, the pool writes NHWC for the conv and NCHW for the DQ (two pools, one per
+  // reader). The one-by-one run transposes floats and pools NCHW planes.
+  std::mt19937_64 rng(37);
+  struct PoolCase {
+    int64_t k, stride, pad;
+    bool includePad, ceil;
+  };
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (const PoolCase& pc : {PoolCase{3, 2, 1, false, false}, PoolCase{3, 2, 1, true, true}, PoolCase{7, 1, 0, false, false},
+                               PoolCase{2, 2, 0, false, true}}) {
+      CAPTURE(ir::dataTypeName(act), pc.k, pc.stride, pc.pad, pc.includePad, pc.ceil);
+      GraphBuilder gb;
+      gb.importDomain("com.microsoft", 1);
+      const int32_t zp = act == DataType::kUint8 ? 105 : -9;
+      auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+      auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+      auto conv = [&](ir::Value* x, float xs, int32_t xz, int64_t c, int64_t m, int64_t k, float ys, int32_t yz,
+                      const std::string& name) {
+        const std::vector<int64_t> wd{m, c, k, k};
+        const int64_t p = k / 2;
+        return gb.node("QLinearConv",
+                       {x, s(name + "_xs", xs), z(name + "_xz", xz), gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
+                        gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
+                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))), s(name + "_ys", ys),
+                        z(name + "_yz", yz)},
+                       {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+      };
+      ir::Value* x = gb.input("x", DataType::kFloat, {2, 7, 7, 3});
+      ir::Value* xt = gb.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "t");
+      ir::Value* xq = gb.node("QuantizeLinear", {xt, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+      ir::Value* c1 = conv(xq, 0.02f, zp, 3, 24, 3, 0.05f, zp + 2, "c1");
+      auto pool = [&](const std::string& name, float ys, int32_t yz) {
+        return gb.node("QLinearAveragePool", {c1, s(name + "_xs", 0.05f), z(name + "_xz", zp + 2), s(name + "_ys", ys), z(name + "_yz", yz)},
+                       {ir::Attribute::makeInts("kernel_shape", {pc.k, pc.k}), ir::Attribute::makeInts("strides", {pc.stride, pc.stride}),
+                        ir::Attribute::makeInts("pads", {pc.pad, pc.pad, pc.pad, pc.pad}),
+                        ir::Attribute::makeInt("count_include_pad", pc.includePad), ir::Attribute::makeInt("ceil_mode", pc.ceil)},
+                       name, "com.microsoft");
+      };
+      ir::Value* p1 = pool("p1", 0.03f, zp);
+      ir::Value* p2 = pool("p2", 0.045f, zp - 3);
+      ir::Value* c2 = conv(p1, 0.03f, zp, 24, 8, 1, 0.05f, zp, "c2");
+      gb.output(gb.node("DequantizeLinear", {c2, s("s5", 0.05f), z("z5", zp)}, {}, "dq"));
+      gb.output(gb.node("DequantizeLinear", {p2, s("s6", 0.045f), z("z6", zp - 3)}, {}, "dq_pool"));
+      ir::Model model = gb.build(13);
+      const ir::Tensor xv = floatTensor({2, 7, 7, 3}, randomFloats(rng, 2 * 49 * 3, -2.5f, 2.5f));
+      const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
+      for (int threads : {1, 2}) {
+        auto out = runOutputs(model, {{"x", xv}}, threads);
+        REQUIRE(out.size() == 2);
+        CHECK(out[0].bitwiseEqual(expected[0]));
+        CHECK(out[1].bitwiseEqual(expected[1]));
+      }
+      // After the session's lowering the whole chain is channels-last but the pool the DQ reads.
+      ir::Model lowered = model.clone();
+      REQUIRE(runtime::lowerForCpu(*lowered.graph).isOk());
+      const ir::Node* first = lowered.graph->nodes().front();
+      CHECK(first->opType() == "QuantizeLinear");
+      CHECK(first->input(0)->name() == "x");
+      auto plan = runtime::cpu::quant::channelsLastValues(*lowered.graph);
+      const ir::Node* c1Node = lowered.graph->findValue("c1")->producer();
+      CHECK(plan.contains(c1Node->input(0)));  // the Transpose's output
+      CHECK(plan.contains(lowered.graph->findValue("c1")));
+      CHECK(plan.contains(lowered.graph->findValue("p1")));
+      CHECK_FALSE(plan.contains(lowered.graph->findValue("p2")));
     }
   }
 }
