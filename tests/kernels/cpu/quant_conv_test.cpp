@@ -40,6 +40,9 @@ const std::vector<ConvShape> kShapes = {
     {{1, 8, 6, 6}, 12, {3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 4},
     // Grouped and padded (MobileNetV3's 5x5 depthwise layers: strided along H, asymmetric pads).
     {{1, 40, 3, 17}, 40, {5, 5}, {2, 1}, {2, 2, 1, 2}, {1, 1}, 40},
+    // 5x5 and larger depthwise: the exact float route (batch 2, dilated; 7x7; 17 channels).
+    {{2, 24, 6, 20}, 24, {5, 5}, {1, 1}, {2, 2, 2, 2}, {2, 2}, 24},
+    {{1, 17, 9, 9}, 17, {7, 7}, {1, 2}, {3, 3, 3, 3}, {1, 1}, 17},
     {{2, 8, 6, 6}, 12, {3, 3}, {1, 1}, {1, 0, 0, 1}, {1, 1}, 4},
     {{1, 4, 11, 11}, 6, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
     {{1, 6, 7, 9}, 5, {2, 4}, {1, 3}, {1, 0, 0, 2}, {1, 1}},
@@ -150,6 +153,53 @@ TEST_CASE("QLinearConv matches a naive integer convolution and MLAS requantisati
         REQUIRE(out[0].dims() == ref.outDims());
         checkInts(out[0], expected);
       }
+    }
+  }
+}
+
+TEST_CASE("A depthwise QLinearConv at the float route's bound is exact", "[kernels][quant]") {
+  // 22 x 22 = 484 taps (the route takes up to 514), every x at the far end of its zero point and
+  // every weight -128 or 127: sums of up to 484 * 255 * 128 < 2^24, exact in float32. A 23 x 23
+  // kernel (529 taps) is past the bound and takes oneDNN's int8 kernel; both give the reference.
+  std::mt19937_64 rng(41);
+  for (int64_t k : {22, 23}) {
+    for (DataType xType : {DataType::kUint8, DataType::kInt8}) {
+      CAPTURE(k, ir::dataTypeName(xType));
+      const ConvShape s{{1, 16, k + 2, k + 3}, 16, {k, k}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 16};
+      const RefConv ref = refOf(s);
+      const int32_t xZp = xType == DataType::kUint8 ? 0 : 127;
+      const std::vector<int32_t> x(static_cast<size_t>(numel(s.x)), xType == DataType::kUint8 ? 255 : -128);
+      // Mostly one sign per channel (so that the sums are large), one weight in ten flipped.
+      std::vector<int32_t> w = randomInts(rng, numel(ref.w), 0, 9);
+      for (size_t i = 0; i < w.size(); ++i) {
+        const bool negative = (i / static_cast<size_t>(k * k)) % 2 == 0;
+        w[i] = (w[i] == 0) != negative ? -128 : 127;
+      }
+      const std::vector<int64_t> acc = ref.run(x, xZp, w, {0});
+      const int64_t outSpatial = numel(ref.outDims()) / s.m, ow = ref.outDims()[3];
+      // Scale 1 and a bias that brings the inside pixels' sums (each channel's largest) to 50: an
+      // error in the lowest bit of a sum shows there; the pixels at the edges saturate.
+      std::vector<int32_t> bias(static_cast<size_t>(s.m));
+      for (int64_t oc = 0; oc < s.m; ++oc) {
+        const int64_t inside = acc[static_cast<size_t>(oc * outSpatial + 2 * ow + 2)];
+        CHECK(std::llabs(inside) > (int64_t{1} << 22));
+        bias[static_cast<size_t>(oc)] = static_cast<int32_t>(50 - inside);
+      }
+      const float xScale = 1.0f, wScale = 1.0f, yScale = 1.0f;
+      std::vector<int32_t> expected(acc.size());
+      for (size_t i = 0; i < acc.size(); ++i) {
+        const auto oc = static_cast<size_t>(static_cast<int64_t>(i) / outSpatial);
+        expected[i] = refRequantize(acc[i] + bias[oc], xScale * wScale / yScale, 0, xType);
+      }
+      GraphBuilder gb;
+      gb.output(gb.node("QLinearConv",
+                        {gb.input("x", xType, s.x), gb.constant("xs", scalar(xScale)), gb.constant("xz", scalar(xType, xZp)),
+                         gb.constant("w", intTensor(DataType::kInt8, ref.w, w)), gb.constant("ws", scalar(wScale)),
+                         gb.constant("wz", scalar(DataType::kInt8, 0)), gb.constant("ys", scalar(yScale)),
+                         gb.constant("yz", scalar(xType, 0)), gb.constant("b", intTensor(DataType::kInt32, {s.m}, bias))},
+                        convAttrs(s)));
+      auto out = runOutputs(gb.build(13), {{"x", intTensor(xType, s.x, x)}}, 1);
+      checkInts(out[0], expected);
     }
   }
 }
