@@ -672,12 +672,14 @@ Status qlinearAveragePool(KernelContext& ctx, bool nhwcIn, bool nhwcOut) {
   const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
   auto* yb = reinterpret_cast<uint8_t*>(y.mutableRawData());
   if (nhwcIn) {
-    if (spatial != 2 || channelsLast) return ctx.error("a channels-last X must be 4-D NCHW dims, got " + shapeToString(xIn.dims()));
+    if (spatial != 2 || channelsLast)
+      return ctx.error("a channels-last X must be 4-D NCHW dims, got " + shapeToString(xIn.dims()));
 #pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[1] * k[2] > (1 << 16))
     {
       std::vector<float> sums(static_cast<size_t>(c));
 #pragma omp for schedule(static)
-      for (int64_t b = 0; b < n; ++b) averagePoolNhwc(plane, c, xb + b * c * imageSize, yb + b * c * outSize, nhwcOut, sums.data());
+      for (int64_t b = 0; b < n; ++b)
+        averagePoolNhwc(plane, c, xb + b * c * imageSize, yb + b * c * outSize, nhwcOut, sums.data());
     }
     return Status::ok();
   }
@@ -722,10 +724,13 @@ void registerQuantContribKernels(KernelRegistry& registry) {
     const bool nhwc = info.channelsLastInt8(info.node.output(0));
     return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearConcat(ctx, nhwc); });
   });
-  registry.add(kMicrosoft, "QLinearAveragePool", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
-    const bool nhwcIn = info.channelsLastInt8(info.node.input(0)), nhwcOut = info.channelsLastInt8(info.node.output(0));
-    return makeFunctionKernel([nhwcIn, nhwcOut](KernelContext& ctx) { return qlinearAveragePool(ctx, nhwcIn, nhwcOut); });
-  });
+  registry.add(kMicrosoft, "QLinearAveragePool", 1,
+               [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+                 const bool nhwcIn = info.channelsLastInt8(info.node.input(0)),
+                            nhwcOut = info.channelsLastInt8(info.node.output(0));
+                 return makeFunctionKernel(
+                     [nhwcIn, nhwcOut](KernelContext& ctx) { return qlinearAveragePool(ctx, nhwcIn, nhwcOut); });
+               });
   registry.add(kMicrosoft, "QLinearLeakyRelu", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
     const float alpha = info.node.attrFloat("alpha", 0.01f);
     return makeFunctionKernel([alpha](KernelContext& ctx) {

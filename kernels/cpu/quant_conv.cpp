@@ -168,7 +168,8 @@ WH_QUANT_SIMD void requantizeFloatRow(const float* a, const int32_t* bias, const
                                       float lo, float hi, int32_t zp) {
   for (int64_t oc = 0; oc < m; ++oc) {
     const uint32_t v = static_cast<uint32_t>(static_cast<int32_t>(a[oc])) + static_cast<uint32_t>(bias[oc]);
-    dst[oc] = static_cast<uint8_t>(clampRoundAddZp(static_cast<float>(static_cast<int32_t>(v)) * scales[oc], lo, hi, zp));
+    dst[oc] =
+        static_cast<uint8_t>(clampRoundAddZp(static_cast<float>(static_cast<int32_t>(v)) * scales[oc], lo, hi, zp));
   }
 }
 
@@ -699,20 +700,24 @@ class Int8ConvKernel final : public Kernel {
     const int64_t m = wDims_[0];
     const memory::dims srcDims{xd[0], xd[1], xd[2], xd[3]}, dstDims{xd[0], m, geom.outSpatial[0], geom.outSpatial[1]};
     const memory::dims wDims{group_, 1, 1, wDims_[2], wDims_[3]};
-    const memory::desc srcMd(srcDims, dt::f32, tag::nhwc), dstMd(dstDims, dt::f32, tag::nhwc), wMd(wDims, dt::f32, tag::any);
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd, wMd,
-                                         memory::desc(), dstMd, {geom.strides[0], geom.strides[1]},
-                                         {geom.dilations[0] - 1, geom.dilations[1] - 1}, {geom.padsBegin[0], geom.padsBegin[1]},
-                                         {geom.padsEnd[0], geom.padsEnd[1]});
+    const memory::desc srcMd(srcDims, dt::f32, tag::nhwc), dstMd(dstDims, dt::f32, tag::nhwc),
+        wMd(wDims, dt::f32, tag::any);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd,
+                                         wMd, memory::desc(), dstMd, {geom.strides[0], geom.strides[1]},
+                                         {geom.dilations[0] - 1, geom.dilations[1] - 1},
+                                         {geom.padsBegin[0], geom.padsBegin[1]}, {geom.padsEnd[0], geom.padsEnd[1]});
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
     plan.prim = dnnl::convolution_forward(pd);
     std::vector<float> wf(weights_.begin(), weights_.end());
     packInt8Plan(plan, pd, engine, {wDims, dt::f32, tag::goihw}, wf.data(), srcMd, dstMd);
-    plan.args = {{DNNL_ARG_SRC, plan.src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_DST, plan.dst},
+    plan.args = {{DNNL_ARG_SRC, plan.src},
+                 {DNNL_ARG_WEIGHTS, plan.weights},
+                 {DNNL_ARG_DST, plan.dst},
                  {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
-    if (!xChannelsLast_) plan.srcBuffer = ir::Buffer::allocateUninitialized(static_cast<size_t>(xd[0] * xd[1] * xd[2] * xd[3]));
+    if (!xChannelsLast_)
+      plan.srcBuffer = ir::Buffer::allocateUninitialized(static_cast<size_t>(xd[0] * xd[1] * xd[2] * xd[3]));
     plan.xfBytes = srcMd.get_size();
     plan.accfBytes = dstMd.get_size();
     plan.effectiveBias.assign(static_cast<size_t>(m), 0);

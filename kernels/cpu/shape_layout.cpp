@@ -58,7 +58,8 @@ KernelPtr makeTranspose(const KernelCreateInfo& info) {
     const ir::Tensor& x = ctx.input(0);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, x.dtype()));
     if (keepsBytes) {
-      if (x.rank() != 4 || (x.dtype() != ir::DataType::kUint8 && x.dtype() != ir::DataType::kInt8)) return ctx.error("a channels-last Transpose takes 4-D bytes, got " + shapeToString(x.dims()));
+      if (x.rank() != 4 || (x.dtype() != ir::DataType::kUint8 && x.dtype() != ir::DataType::kInt8))
+        return ctx.error("a channels-last Transpose takes 4-D bytes, got " + shapeToString(x.dims()));
       ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {x.dims()[0], x.dims()[3], x.dims()[1], x.dims()[2]});
       std::memcpy(y.mutableRawData(), x.rawData(), static_cast<size_t>(x.numel()));
       return Status::ok();

@@ -146,12 +146,16 @@ void QdqLowering::quantizeBeforeTransposes() {
     ir::Value* zp = q->numInputs() > 2 ? q->input(2) : nullptr;
     const ir::Tensor* zpc = ir::constantOf(zp, kSession);
     if (zp != nullptr && (zpc == nullptr || zpc->numel() != 1)) continue;
-    const auto type = zpc != nullptr ? zpc->dtype() : static_cast<ir::DataType>(q->attrInt("output_dtype", static_cast<int64_t>(ir::DataType::kUint8)));
+    const auto type =
+        zpc != nullptr
+            ? zpc->dtype()
+            : static_cast<ir::DataType>(q->attrInt("output_dtype", static_cast<int64_t>(ir::DataType::kUint8)));
     ir::Value* x = t->input(0);
     if (x == nullptr || !isQuantType(type)) continue;
     std::vector<ir::Value*> qInputs = q->inputs();
     qInputs[0] = x;
-    ir::Node* q2 = graph_.addNode("QuantizeLinear", qInputs, {graph_.uniqueValueName(x->name() + "_quantized")}, "", "", q);
+    ir::Node* q2 =
+        graph_.addNode("QuantizeLinear", qInputs, {graph_.uniqueValueName(x->name() + "_quantized")}, "", "", q);
     for (const ir::Attribute& a : q->attributes()) q2->setAttribute(a);
     ir::Value* xq = q2->output(0);
     xq->mutableType() = x->type();

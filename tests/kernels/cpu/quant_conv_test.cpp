@@ -6,7 +6,6 @@
 // (reference), few channels with long windows (im2col + GEMM). Also: a chain of quantized ops,
 // which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
 #include <catch2/catch.hpp>
-
 #include <map>
 
 #include "cpu/quant_common.h"
@@ -47,8 +46,8 @@ const std::vector<ConvShape> kShapes = {
     {{1, 4, 11, 11}, 6, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
     {{1, 6, 7, 9}, 5, {2, 4}, {1, 3}, {1, 0, 0, 2}, {1, 1}},
     {{2, 5, 20}, 7, {5}, {2}, {1, 2}, {1}},
-    {{1, 80, 40}, 64, {3}, {1}, {1, 1}, {1}},   // Whisper's first Conv1d, shortened
-    {{1, 64, 40}, 48, {3}, {2}, {1, 1}, {2}},   // strided and dilated 1-D
+    {{1, 80, 40}, 64, {3}, {1}, {1, 1}, {1}},      // Whisper's first Conv1d, shortened
+    {{1, 64, 40}, 48, {3}, {2}, {1, 1}, {2}},      // strided and dilated 1-D
     {{1, 16, 30}, 16, {5}, {1}, {2, 2}, {1}, 16},  // depthwise 1-D
     // Few channels, long windows: im2col + GEMM (openWakeWord's mel front end, shortened;
     // padded and dilated; 2-D with two channels).
@@ -192,12 +191,13 @@ TEST_CASE("A depthwise QLinearConv at the float route's bound is exact", "[kerne
         expected[i] = refRequantize(acc[i] + bias[oc], xScale * wScale / yScale, 0, xType);
       }
       GraphBuilder gb;
-      gb.output(gb.node("QLinearConv",
-                        {gb.input("x", xType, s.x), gb.constant("xs", scalar(xScale)), gb.constant("xz", scalar(xType, xZp)),
-                         gb.constant("w", intTensor(DataType::kInt8, ref.w, w)), gb.constant("ws", scalar(wScale)),
-                         gb.constant("wz", scalar(DataType::kInt8, 0)), gb.constant("ys", scalar(yScale)),
-                         gb.constant("yz", scalar(xType, 0)), gb.constant("b", intTensor(DataType::kInt32, {s.m}, bias))},
-                        convAttrs(s)));
+      gb.output(
+          gb.node("QLinearConv",
+                  {gb.input("x", xType, s.x), gb.constant("xs", scalar(xScale)), gb.constant("xz", scalar(xType, xZp)),
+                   gb.constant("w", intTensor(DataType::kInt8, ref.w, w)), gb.constant("ws", scalar(wScale)),
+                   gb.constant("wz", scalar(DataType::kInt8, 0)), gb.constant("ys", scalar(yScale)),
+                   gb.constant("yz", scalar(xType, 0)), gb.constant("b", intTensor(DataType::kInt32, {s.m}, bias))},
+                  convAttrs(s)));
       auto out = runOutputs(gb.build(13), {{"x", intTensor(xType, s.x, x)}}, 1);
       checkInts(out[0], expected);
     }
@@ -540,7 +540,8 @@ TEST_CASE("MaxPool on channels-last bytes gives the bytes of the NCHW pool for a
   }
 }
 
-TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last chain keep the chain's bytes", "[kernels][quant]") {
+TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last chain keep the chain's bytes",
+          "[kernels][quant]") {
   // x [N, H, W, C] -> Transpose [0, 3, 1, 2] -> Q -> conv 3x3 -> QLinearAveragePool -> {conv 1x1 -> DQ,
   // DQ}: the session quantizes before the Transpose (which then keeps the bytes), the convs and
   // the pool read NHWC, the pool writes NHWC for the conv and NCHW for the DQ (two pools, one per
@@ -551,8 +552,8 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
     bool includePad, ceil;
   };
   for (DataType act : {DataType::kUint8, DataType::kInt8}) {
-    for (const PoolCase& pc : {PoolCase{3, 2, 1, false, false}, PoolCase{3, 2, 1, true, true}, PoolCase{7, 1, 0, false, false},
-                               PoolCase{2, 2, 0, false, true}}) {
+    for (const PoolCase& pc : {PoolCase{3, 2, 1, false, false}, PoolCase{3, 2, 1, true, true},
+                               PoolCase{7, 1, 0, false, false}, PoolCase{2, 2, 0, false, true}}) {
       CAPTURE(ir::dataTypeName(act), pc.k, pc.stride, pc.pad, pc.includePad, pc.ceil);
       GraphBuilder gb;
       gb.importDomain("com.microsoft", 1);
@@ -564,22 +565,27 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
         const std::vector<int64_t> wd{m, c, k, k};
         const int64_t p = k / 2;
         return gb.node("QLinearConv",
-                       {x, s(name + "_xs", xs), z(name + "_xz", xz), gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
+                       {x, s(name + "_xs", xs), z(name + "_xz", xz),
+                        gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
                         gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
-                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))), s(name + "_ys", ys),
-                        z(name + "_yz", yz)},
-                       {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))),
+                        s(name + "_ys", ys), z(name + "_yz", yz)},
+                       {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})},
+                       name);
       };
       ir::Value* x = gb.input("x", DataType::kFloat, {2, 7, 7, 3});
       ir::Value* xt = gb.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "t");
       ir::Value* xq = gb.node("QuantizeLinear", {xt, s("s0", 0.02f), z("z0", zp)}, {}, "q");
       ir::Value* c1 = conv(xq, 0.02f, zp, 3, 24, 3, 0.05f, zp + 2, "c1");
       auto pool = [&](const std::string& name, float ys, int32_t yz) {
-        return gb.node("QLinearAveragePool", {c1, s(name + "_xs", 0.05f), z(name + "_xz", zp + 2), s(name + "_ys", ys), z(name + "_yz", yz)},
-                       {ir::Attribute::makeInts("kernel_shape", {pc.k, pc.k}), ir::Attribute::makeInts("strides", {pc.stride, pc.stride}),
-                        ir::Attribute::makeInts("pads", {pc.pad, pc.pad, pc.pad, pc.pad}),
-                        ir::Attribute::makeInt("count_include_pad", pc.includePad), ir::Attribute::makeInt("ceil_mode", pc.ceil)},
-                       name, "com.microsoft");
+        return gb.node(
+            "QLinearAveragePool",
+            {c1, s(name + "_xs", 0.05f), z(name + "_xz", zp + 2), s(name + "_ys", ys), z(name + "_yz", yz)},
+            {ir::Attribute::makeInts("kernel_shape", {pc.k, pc.k}),
+             ir::Attribute::makeInts("strides", {pc.stride, pc.stride}),
+             ir::Attribute::makeInts("pads", {pc.pad, pc.pad, pc.pad, pc.pad}),
+             ir::Attribute::makeInt("count_include_pad", pc.includePad), ir::Attribute::makeInt("ceil_mode", pc.ceil)},
+            name, "com.microsoft");
       };
       ir::Value* p1 = pool("p1", 0.03f, zp);
       ir::Value* p2 = pool("p2", 0.045f, zp - 3);
