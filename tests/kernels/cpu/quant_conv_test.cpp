@@ -306,6 +306,18 @@ TEST_CASE("QLinearConv reports channel mismatches and unsupported types", "[kern
 
 namespace {
 
+// The session's outputs of `model` at one and two threads against the model run one node at a
+// time (NCHW, no plan): the same bytes.
+void checkBytesOfNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds) {
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, feeds);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    auto out = runOutputs(model, feeds, threads);
+    REQUIRE(out.size() == expected.size());
+    for (size_t i = 0; i < out.size(); ++i) CHECK(out[i].bitwiseEqual(expected[i]));
+  }
+}
+
 // A quantized block: Q -> conv 3x3 (padded, x_zp != 0) -> conv 1x1 (x_zp folded) -> add with the
 // first conv -> depthwise 3x3 s2 -> global average pool -> DQ, and a second output that
 // dequantizes the depthwise conv (so that value stays NCHW). The int8 weights' zero points are
@@ -435,13 +447,7 @@ TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the 
     ir::Value* c2 = conv(cat, s("s4b", 0.06f), z("z4b", zp + 1), 16, 4, 3, s("s5", 0.05f), z("z5", zp), "c2");
     gb.output(gb.node("DequantizeLinear", {c2, s("s5b", 0.05f), z("z5b", zp)}, {}, "dq"));
     ir::Model model = gb.build(13);
-    const ir::Tensor xv = floatTensor({2, 8, 15, 15}, randomFloats(rng, 2 * 8 * 225, -2.5f, 2.5f));
-    const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
-    for (int threads : {1, 2}) {
-      auto out = runOutputs(model, {{"x", xv}}, threads);
-      REQUIRE(out.size() == 1);
-      CHECK(out[0].bitwiseEqual(expected[0]));
-    }
+    checkBytesOfNodeByNode(model, {{"x", floatTensor({2, 8, 15, 15}, randomFloats(rng, 2 * 8 * 225, -2.5f, 2.5f))}});
     // The plan covers the whole chain.
     auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
     for (const char* name : {"q", "c1", "pool", "e1", "e3", "cat"}) {
@@ -593,14 +599,7 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
       gb.output(gb.node("DequantizeLinear", {c2, s("s5", 0.05f), z("z5", zp)}, {}, "dq"));
       gb.output(gb.node("DequantizeLinear", {p2, s("s6", 0.045f), z("z6", zp - 3)}, {}, "dq_pool"));
       ir::Model model = gb.build(13);
-      const ir::Tensor xv = floatTensor({2, 7, 7, 3}, randomFloats(rng, 2 * 49 * 3, -2.5f, 2.5f));
-      const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", xv}});
-      for (int threads : {1, 2}) {
-        auto out = runOutputs(model, {{"x", xv}}, threads);
-        REQUIRE(out.size() == 2);
-        CHECK(out[0].bitwiseEqual(expected[0]));
-        CHECK(out[1].bitwiseEqual(expected[1]));
-      }
+      checkBytesOfNodeByNode(model, {{"x", floatTensor({2, 7, 7, 3}, randomFloats(rng, 2 * 49 * 3, -2.5f, 2.5f))}});
       // After the session's lowering the whole chain is channels-last but the pool the DQ reads.
       ir::Model lowered = model.clone();
       REQUIRE(runtime::lowerForCpu(*lowered.graph).isOk());
