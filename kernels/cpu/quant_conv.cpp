@@ -162,14 +162,15 @@ float* floatScratch(int which, size_t bytes) {
   return reinterpret_cast<float*>(b->mutableData());
 }
 
-// One output pixel of the float route: dst[oc] = requantize(int32(a[oc]) + bias[oc]) in wrapping
-// int32, a[oc] being the exact integer the float convolution gave.
-WH_QUANT_SIMD void requantizeFloatRow(const float* a, const int32_t* bias, const float* scales, uint8_t* dst, int64_t m,
-                                      float lo, float hi, int32_t zp) {
-  for (int64_t oc = 0; oc < m; ++oc) {
-    const uint32_t v = static_cast<uint32_t>(static_cast<int32_t>(a[oc])) + static_cast<uint32_t>(bias[oc]);
-    dst[oc] =
-        static_cast<uint8_t>(clampRoundAddZp(static_cast<float>(static_cast<int32_t>(v)) * scales[oc], lo, hi, zp));
+// A block of outputs of the float route, as oneDNN's int8 convolution computes them from its
+// int32 accumulator: v = (float(acc) + bias) * scale, rounded half to even, + zp, saturated. `a`
+// holds sum (x - x_zp) * w exactly; `shift` adds x_zp * sum(w) back where the int8 plan would
+// have folded the zero point into the bias (no padding), so that float(acc) is the same value.
+// A bias near the int32 limits (a dead channel) makes the add round: it does so as oneDNN's does.
+WH_QUANT_SIMD void requantizeFloatRow(const float* a, const float* shift, const float* bias, const float* scales,
+                                      uint8_t* dst, int64_t n, float lo, float hi, int32_t zp) {
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] = static_cast<uint8_t>(clampRoundAddZp(((a[i] + shift[i]) + bias[i]) * scales[i], lo, hi, zp));
   }
 }
 
@@ -389,8 +390,7 @@ class Int8ConvKernel final : public Kernel {
     // for them, so that a row is long enough to vectorise whatever the channel count (8 and 24
     // channels a row, one call per pixel, cost 20 us a layer).
     int64_t pixelsPerBlock = 1;
-    std::vector<int32_t> blockBias;
-    std::vector<float> blockScales;
+    std::vector<float> blockShift, blockBias, blockScales;
     // im2col + GEMM (gemmPreferred()): `gemmPrim` on cols [rows, k] u8 x weights [k, m] s8 -> acc s32.
     bool gemm = false;
     dnnl::matmul gemmPrim;
@@ -680,12 +680,22 @@ class Int8ConvKernel final : public Kernel {
   // A depthwise convolution (one input and one output channel per group) runs as a float32 one on
   // x - x_zp and the int8 weights as floats, which is exact: every product and partial sum is an
   // integer below 2^24 (|x - x_zp| <= 255, |w| <= 128, at most 514 taps), whatever order oneDNN
-  // adds them in; then int32 + bias and requantize(), the reference's arithmetic. oneDNN's int8
+  // adds them in; then requantizeFloatRow() finishes as oneDNN's int8 convolution does (bytes
+  // equal to the int8 plan's, a bias near the int32 limits included). oneDNN's int8
   // depthwise kernels widen each tap's bytes before a 16-lane multiply-add and took about twice
   // its float32 kernel's time. The two conversions cost per element and the gain grows with the
   // taps: measured on rapidocr-cls-v2 (1 thread, per-node CPU us, oneDNN int8 -> float route),
   // 5x5: 200 channels over 2 x 96 44 -> 34, 88 over 3 x 96 32 -> 27, 40 over 3 x 96 19 -> 16;
   // 3x3: 8 channels 24 x 96 stride 2 15 -> 18, 32 over 6 x 96 11 -> 13. So 5x5 and up only.
+  // Whether the int8 plan folds x_zp into the bias (bias - x_zp * sum(w)): a constant zero point
+  // and no padding (oneDNN's zero point would otherwise be needed for the padded taps).
+  bool foldsSourceZeroPoint(const Params& p, const ConvGeometry& geom) const {
+    auto zero = [](const std::vector<int64_t>& v) {
+      return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 0; });
+    };
+    return !srcZpDynamic_ && p.xZp != 0 && zero(geom.padsBegin) && zero(geom.padsEnd);
+  }
+
   bool floatDepthwisePreferred(const std::vector<int64_t>& xDims, int64_t m) const {
     const int64_t taps = wDims_[2] * wDims_[3];
     return qlinear_ && !requantizesAfter() && !srcZpDynamic_ && group_ > 1 && group_ == xDims[1] && m == group_ &&
@@ -720,15 +730,24 @@ class Int8ConvKernel final : public Kernel {
       plan.srcBuffer = ir::Buffer::allocateUninitialized(static_cast<size_t>(xd[0] * xd[1] * xd[2] * xd[3]));
     plan.xfBytes = srcMd.get_size();
     plan.accfBytes = dstMd.get_size();
-    plan.effectiveBias.assign(static_cast<size_t>(m), 0);
-    if (!p.bias.empty()) plan.effectiveBias = p.bias;
-    plan.outScales.resize(static_cast<size_t>(m));
-    for (int64_t oc = 0; oc < m; ++oc) plan.outScales[static_cast<size_t>(oc)] = outputScale(p, wScales_, oc);
+    // The bias as the int8 plan gives it to oneDNN (buildPlan: x_zp * sum(w) folded in, wrapping,
+    // when there is no padding) and the shift that makes `a` that plan's accumulator.
+    const bool fold = foldsSourceZeroPoint(p, geom);
+    std::vector<float> shift(static_cast<size_t>(m)), bias(static_cast<size_t>(m)), scales(static_cast<size_t>(m));
+    for (int64_t oc = 0; oc < m; ++oc) {
+      const auto c = static_cast<size_t>(oc);
+      const uint32_t b = static_cast<uint32_t>(p.bias.empty() ? 0 : p.bias[c]) -
+                         (fold ? static_cast<uint32_t>(p.xZp) * static_cast<uint32_t>(weightSums_[c]) : 0u);
+      bias[c] = static_cast<float>(static_cast<int32_t>(b));
+      shift[c] = fold ? static_cast<float>(p.xZp * weightSums_[c]) : 0.0f;
+      scales[c] = outputScale(p, wScales_, oc);
+    }
     if (!yChannelsLast_) plan.yBytes.resize(dstMd.get_size() / sizeof(float));
     plan.pixelsPerBlock = std::max<int64_t>(1, 256 / m);
     for (int64_t i = 0; i < plan.pixelsPerBlock; ++i) {
-      plan.blockBias.insert(plan.blockBias.end(), plan.effectiveBias.begin(), plan.effectiveBias.end());
-      plan.blockScales.insert(plan.blockScales.end(), plan.outScales.begin(), plan.outScales.end());
+      plan.blockShift.insert(plan.blockShift.end(), shift.begin(), shift.end());
+      plan.blockBias.insert(plan.blockBias.end(), bias.begin(), bias.end());
+      plan.blockScales.insert(plan.blockScales.end(), scales.begin(), scales.end());
     }
     plan.floatDepthwise = true;
   }
@@ -747,8 +766,7 @@ class Int8ConvKernel final : public Kernel {
     using dt = memory::data_type;
     const std::vector<int64_t>& xd = plan.xDims;
     const int64_t m = wDims_[0];
-    const bool foldSrcZp = !srcZpDynamic_ && p.xZp != 0 && std::all_of(geom.padsBegin.begin(), geom.padsBegin.end(), [](int64_t v) { return v == 0; }) &&
-                           std::all_of(geom.padsEnd.begin(), geom.padsEnd.end(), [](int64_t v) { return v == 0; });
+    const bool foldSrcZp = foldsSourceZeroPoint(p, geom);
     const bool useSrcZp = srcZpDynamic_ || (p.xZp != 0 && !foldSrcZp);
     const bool after = requantizesAfter();
     const dt dstType = !qlinear_ || after ? dt::s32 : p.yType == DataType::kUint8 ? dt::u8 : dt::s8;
@@ -936,7 +954,7 @@ class Int8ConvKernel final : public Kernel {
   }
 
   // The exact float route (buildFloatDepthwisePlan): x - x_zp as floats, the float32 depthwise
-  // convolution, then int32 + bias and requantize() per output.
+  // convolution, then requantizeFloatRow() per block of outputs.
   Status runFloatDepthwise(KernelContext& ctx, const ir::Tensor& x, int32_t xZp) {
     Plan& plan = *plan_;
     const std::vector<int64_t>& yDims = plan.yDims;
@@ -963,14 +981,15 @@ class Int8ConvKernel final : public Kernel {
     const auto lo = static_cast<float>(range.lo - plan.yZp), hi = static_cast<float>(range.hi - plan.yZp);
     uint8_t* out = yChannelsLast_ ? reinterpret_cast<uint8_t*>(y.mutableRawData()) : plan.yBytes.data();
     const float* acc = accf;
-    const int32_t* bias = plan.blockBias.data();
+    const float* shift = plan.blockShift.data();
+    const float* bias = plan.blockBias.data();
     const float* scales = plan.blockScales.data();
     const int32_t yZp = plan.yZp;
     const int64_t pixels = n * hw, block = plan.pixelsPerBlock, blocks = (pixels + block - 1) / block;
 #pragma omp parallel for num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t first = b * block, count = std::min(block, pixels - first);
-      requantizeFloatRow(acc + first * m, bias, scales, out + first * m, count * m, lo, hi, yZp);
+      requantizeFloatRow(acc + first * m, shift, bias, scales, out + first * m, count * m, lo, hi, yZp);
     }
     if (!yChannelsLast_) nhwcToNchw(out, reinterpret_cast<uint8_t*>(y.mutableRawData()), n, m, hw);
     return Status::ok();

@@ -6,6 +6,7 @@
 // (reference), few channels with long windows (im2col + GEMM). Also: a chain of quantized ops,
 // which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
 #include <catch2/catch.hpp>
+#include <limits>
 #include <map>
 
 #include "cpu/quant_common.h"
@@ -200,6 +201,51 @@ TEST_CASE("A depthwise QLinearConv at the float route's bound is exact", "[kerne
                   convAttrs(s)));
       auto out = runOutputs(gb.build(13), {{"x", intTensor(xType, s.x, x)}}, 1);
       checkInts(out[0], expected);
+    }
+  }
+}
+
+TEST_CASE("The depthwise float route finishes as oneDNN's int8 convolution, biases near the int32 limits included",
+          "[kernels][quant]") {
+  // Two equal channels through a 5x5 depthwise QLinearConv (the float route) against one channel
+  // through a one-group QLinearConv (oneDNN's int8 kernel): the same bytes per channel, padded
+  // (oneDNN's source zero point) and unpadded (x_zp folded into the bias), with biases a dead
+  // channel has (near -2^31 and 2^31) and ordinary ones.
+  std::mt19937_64 rng(43);
+  for (DataType xType : {DataType::kUint8, DataType::kInt8}) {
+    for (int64_t pad : {0, 2}) {
+      for (int32_t bias : {std::numeric_limits<int32_t>::min() + 90, std::numeric_limits<int32_t>::max() - 1000, -1234}) {
+        CAPTURE(ir::dataTypeName(xType), pad, bias);
+        const int64_t h = 9, w = 11;
+        const int32_t xZp = xType == DataType::kUint8 ? 46 : -20;
+        const std::vector<int32_t> plane = randomInts(rng, h * w, typeMin(xType), typeMax(xType));
+        const std::vector<int32_t> wv = randomInts(rng, 25, -127, 127);
+        auto conv = [&](int64_t c) {
+          std::vector<int32_t> x, weights, biases;
+          for (int64_t i = 0; i < c; ++i) {
+            x.insert(x.end(), plane.begin(), plane.end());
+            weights.insert(weights.end(), wv.begin(), wv.end());
+            biases.push_back(bias);
+          }
+          GraphBuilder gb;
+          gb.output(gb.node("QLinearConv",
+                            {gb.input("x", xType, {1, c, h, w}), gb.constant("xs", scalar(0.05f)), gb.constant("xz", scalar(xType, xZp)),
+                             gb.constant("w", intTensor(DataType::kInt8, {c, 1, 5, 5}, weights)),
+                             gb.constant("ws", floatTensor({c}, std::vector<float>(static_cast<size_t>(c), 3e-9f))),
+                             gb.constant("wz", intTensor(DataType::kInt8, {c}, std::vector<int32_t>(static_cast<size_t>(c), 0))),
+                             gb.constant("ys", scalar(0.02f)), gb.constant("yz", scalar(xType, 3)),
+                             gb.constant("b", intTensor(DataType::kInt32, {c}, biases))},
+                            {ir::Attribute::makeInts("kernel_shape", {5, 5}), ir::Attribute::makeInts("pads", {pad, pad, pad, pad}),
+                             ir::Attribute::makeInt("group", c)}));
+          return runOutputs(gb.build(13), {{"x", intTensor(xType, {1, c, h, w}, x)}}, 1)[0];
+        };
+        const ir::Tensor two = conv(2), one = conv(1);
+        const auto* a = reinterpret_cast<const uint8_t*>(two.rawData());
+        const auto* b = reinterpret_cast<const uint8_t*>(one.rawData());
+        const int64_t n = one.numel();
+        CHECK(std::equal(a, a + n, b));
+        CHECK(std::equal(a + n, a + 2 * n, b));
+      }
     }
   }
 }
