@@ -214,7 +214,8 @@ TEST_CASE("The depthwise float route finishes as oneDNN's int8 convolution, bias
   std::mt19937_64 rng(43);
   for (DataType xType : {DataType::kUint8, DataType::kInt8}) {
     for (int64_t pad : {0, 2}) {
-      for (int32_t bias : {std::numeric_limits<int32_t>::min() + 90, std::numeric_limits<int32_t>::max() - 1000, -1234}) {
+      for (int32_t bias :
+           {std::numeric_limits<int32_t>::min() + 90, std::numeric_limits<int32_t>::max() - 1000, -1234}) {
         CAPTURE(ir::dataTypeName(xType), pad, bias);
         const int64_t h = 9, w = 11;
         const int32_t xZp = xType == DataType::kUint8 ? 46 : -20;
@@ -228,15 +229,17 @@ TEST_CASE("The depthwise float route finishes as oneDNN's int8 convolution, bias
             biases.push_back(bias);
           }
           GraphBuilder gb;
-          gb.output(gb.node("QLinearConv",
-                            {gb.input("x", xType, {1, c, h, w}), gb.constant("xs", scalar(0.05f)), gb.constant("xz", scalar(xType, xZp)),
-                             gb.constant("w", intTensor(DataType::kInt8, {c, 1, 5, 5}, weights)),
-                             gb.constant("ws", floatTensor({c}, std::vector<float>(static_cast<size_t>(c), 3e-9f))),
-                             gb.constant("wz", intTensor(DataType::kInt8, {c}, std::vector<int32_t>(static_cast<size_t>(c), 0))),
-                             gb.constant("ys", scalar(0.02f)), gb.constant("yz", scalar(xType, 3)),
-                             gb.constant("b", intTensor(DataType::kInt32, {c}, biases))},
-                            {ir::Attribute::makeInts("kernel_shape", {5, 5}), ir::Attribute::makeInts("pads", {pad, pad, pad, pad}),
-                             ir::Attribute::makeInt("group", c)}));
+          gb.output(gb.node(
+              "QLinearConv",
+              {gb.input("x", xType, {1, c, h, w}), gb.constant("xs", scalar(0.05f)),
+               gb.constant("xz", scalar(xType, xZp)),
+               gb.constant("w", intTensor(DataType::kInt8, {c, 1, 5, 5}, weights)),
+               gb.constant("ws", floatTensor({c}, std::vector<float>(static_cast<size_t>(c), 3e-9f))),
+               gb.constant("wz", intTensor(DataType::kInt8, {c}, std::vector<int32_t>(static_cast<size_t>(c), 0))),
+               gb.constant("ys", scalar(0.02f)), gb.constant("yz", scalar(xType, 3)),
+               gb.constant("b", intTensor(DataType::kInt32, {c}, biases))},
+              {ir::Attribute::makeInts("kernel_shape", {5, 5}), ir::Attribute::makeInts("pads", {pad, pad, pad, pad}),
+               ir::Attribute::makeInt("group", c)}));
           return runOutputs(gb.build(13), {{"x", intTensor(xType, {1, c, h, w}, x)}}, 1)[0];
         };
         const ir::Tensor two = conv(2), one = conv(1);
