@@ -293,13 +293,6 @@ bool isByteChannelGather(const ir::Node* n) {
          n->attrInt("channels_last", 0) == 0;
 }
 
-// A QLinearAveragePool that pools a 4-D value in 2-D (QLinearAveragePool has no dilations), of
-// NCHW dims (not its own channels_last form).
-bool isAveragePool2d(const ir::Node* n) {
-  return isOp(n, kMicrosoft, "QLinearAveragePool") && n->numInputs() >= 5 && n->attrInts("kernel_shape").size() == 2 &&
-         n->attrInt("channels_last", 0) == 0;
-}
-
 // A nearest Resize (Upsample): it picks elements, so it gathers NHWC bytes as it does NCHW ones
 // (an FPN's upsampling between int8 Concats); its input is 4-D where it is in the plan.
 bool isNearestResize(const ir::Node* n) {
@@ -313,6 +306,22 @@ bool isMaxPool2d(const ir::Node* n) {
     if (d != 1) return false;
   }
   return n->attrInt("storage_order", 0) == 0;
+}
+
+// A Transpose [0, 3, 1, 2] of a 4-D uint8/int8 value (the QDQ lowering puts the Q of an NHWC
+// input before its Transpose): its output's NHWC bytes are its input's, so it writes them as
+// they are. Its input is never channels-last (a Transpose reads no channels-last value).
+bool isNhwcToNchwBytes(const ir::Node* n) {
+  if (!isOp(n, "", "Transpose") || n->input(0) == nullptr || !isByteQuantType(n->input(0)->dtype())) return false;
+  std::vector<int64_t> perm = n->attrInts("perm");
+  for (int64_t& p : perm) p = p < 0 ? p + 4 : p;
+  return perm == std::vector<int64_t>{0, 3, 1, 2};
+}
+
+// A QLinearAveragePool over the two spatial dims of a 4-D NCHW value.
+bool isAveragePool2d(const ir::Node* n) {
+  return isOp(n, kMicrosoft, "QLinearAveragePool") && n->numInputs() >= 4 && n->attrInt("channels_last", 0) == 0 &&
+         n->attrInts("kernel_shape").size() == 2;
 }
 
 // A QLinearConcat on the channel axis of 4-D values.
@@ -447,7 +456,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
   for (const ir::Node* n : graph.nodes()) {
     const ir::Value* out = n->output(0);
     if (!eligible(out)) continue;
-    if (isConv2d(n) || isPerTensorQuantize4d(n)) {
+    if (isConv2d(n) || isPerTensorQuantize4d(n) || isNhwcToNchwBytes(n)) {
       set.insert(out);
     } else if (isMaxPool2d(n) || isAveragePool2d(n) || isByteElementwise(n) || isByteChannelGather(n) || isNearestResize(n)) {
       if (set.contains(n->input(0))) set.insert(out);
@@ -492,9 +501,10 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           ok = use.index == 0 && user->attrInt("channels_last", 0) == 0;
         } else if (isQLinearAdd(user)) {
           ok = (use.index == 0 || use.index == 3) && set.contains(user->output(0));
-        } else if (isMaxPool2d(user) || isAveragePool2d(user) || isByteElementwise(user) || isByteChannelGather(user) ||
-                   isNearestResize(user)) {
+        } else if (isMaxPool2d(user) || isByteElementwise(user) || isByteChannelGather(user) || isNearestResize(user)) {
           ok = use.index == 0 && set.contains(user->output(0));
+        } else if (isAveragePool2d(user)) {  // reads NHWC and writes either layout
+          ok = use.index == 0;
         } else if (isChannelConcat(user)) {
           ok = use.index >= 2 && (use.index - 2) % 3 == 0 && set.contains(user->output(0));
         } else {

@@ -173,10 +173,13 @@ void nhwcToNchw(const T* in, T* out, int64_t n, int64_t c, int64_t hw) {
 /// NHWC (QLinearConv, QuantizeLinear per-tensor, QLinearAdd/QLinearMul of two such values, a 2-D
 /// MaxPool without dilation or Indices or a 2-D QLinearAveragePool of such a value, a QLinearLookup,
 /// QLinearPRelu, byte ChannelGather or nearest Resize of such a value, a QLinearConcat on the
-/// channel axis of such values) and every consumer reads NHWC (QLinearConv input X,
+/// channel axis of such values, a Transpose [0, 3, 1, 2] of plain bytes, which are then the NHWC
+/// bytes of its output) and every consumer reads NHWC (QLinearConv input X,
 /// QLinearGlobalAveragePool input X, QLinearAdd/QLinearMul of two such values of equal shape, such
 /// a pool, QLinearLookup, QLinearPRelu, ChannelGather, Resize or QLinearConcat) or its dims are
-/// [N, C, 1, 1] (the same bytes in either order: any consumer), and it is not a graph output. Every kernel that takes part reads the same recorded plan, so producer and
+/// [N, C, 1, 1] (the same bytes in either order: any consumer), and it is not a graph output.
+/// (A QLinearAveragePool reads and writes either layout, so its input may be in the plan and its
+/// output not.) Every kernel that takes part reads the same recorded plan, so producer and
 /// consumers agree; a kernel created outside a session (runtime::evaluateNode) has no plan and
 /// works NCHW. (The session makes SessionOptions::extraOutputs graph outputs of its private
 /// graph before lowering, so they stay NCHW.)

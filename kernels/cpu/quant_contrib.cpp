@@ -565,14 +565,15 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
 }
 
 // Pools output row `o1` of image `b` of a 2-D pool (g padded to three spatial dims, g.in[0] = 1)
-// over NHWC bytes `x` ([N, H, W, C]) into `y`, a pixel at a time with the C channels side by
-// side: each channel's sum runs over the window in averagePoolPlane's order (rows, then columns
-// ascending, each term xs * (q - xz) in float), so the bytes are the plane kernel's. `sums`
-// holds C floats. The quantized kernels' channels-last plan (quant::channelsLastValues) gives
-// the pool NHWC bytes under NCHW dims; pooling them plane by plane cost a strided copy of every
-// channel in and out (light-shufflenet's 4 pools: 0.67 ms a run against 0.07 ms in float).
+// over NHWC bytes `x` ([N, H, W, C]) into `y`, NHWC (`nhwcOut`) or NCHW, a pixel at a time with
+// the C channels side by side: each channel's sum runs over the window in averagePoolPlane's
+// order (rows, then columns ascending, each term xs * (q - xz) in float), so the bytes are the
+// plane kernel's. `sums` holds C floats. The quantized kernels' channels-last plan
+// (quant::channelsLastValues) gives the pool NHWC bytes under NCHW dims; pooling them plane by
+// plane cost a strided copy of every channel in and out (light-shufflenet's 4 pools: 0.67 ms a
+// run against 0.07 ms in float).
 WH_QUANT_SIMD void averagePoolRowNhwc(const AveragePoolPlane& g, int64_t c, int64_t b, int64_t o1, const uint8_t* x,
-                                      uint8_t* y, float* sums) {
+                                      uint8_t* y, bool nhwcOut, float* sums) {
   const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
   const auto lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi);
   const float xs = g.xs, ys = g.ys, yz = static_cast<float>(g.yz);
@@ -592,19 +593,22 @@ WH_QUANT_SIMD void averagePoolRowNhwc(const AveragePoolPlane& g, int64_t c, int6
       }
     }
     const auto count = static_cast<float>(g.includePad ? g.k[1] * g.k[2] : (e1 - d1) * (e2 - d2));
-    uint8_t* dst = y + ((b * oh + o1) * ow + o2) * c;
+    // NHWC: the C channels of this pixel side by side; NCHW: one byte in each channel's plane.
+    uint8_t* dst = nhwcOut ? y + ((b * oh + o1) * ow + o2) * c : y + (b * c * oh + o1) * ow + o2;
+    const int64_t step = nhwcOut ? 1 : oh * ow;
     for (int64_t k = 0; k < c; ++k) {
       float v = sums[k] / count / ys + yz;
       v = v > lo ? v : lo;  // NaN goes to lo, as in averagePoolPlane
       v = v < hi ? v : hi;
-      dst[k] = static_cast<uint8_t>(static_cast<int32_t>(roundHalfEvenSmall(v)));  // int8: its byte
+      dst[k * step] = static_cast<uint8_t>(static_cast<int32_t>(roundHalfEvenSmall(v)));  // int8: its byte
     }
   }
 }
 
 // Inputs X, x_scale, x_zero_point, y_scale, y_zero_point. Pools the dequantized values in float
-// (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp).
-Status qlinearAveragePool(KernelContext& ctx, bool bytesNhwc) {
+// (ONNX Runtime's qlinear_pool.cc), then quantizes round(avg / y_scale + y_zp). `nhwcIn` and
+// `nhwcOut`: X and Y hold NHWC bytes under NCHW dims (the channels-last int8 plan; 2-D only).
+Status qlinearAveragePool(KernelContext& ctx, bool nhwcIn, bool nhwcOut) {
   const ir::Node& node = ctx.node();
   const ir::Tensor& xIn = ctx.input(0);
   WH_RETURN_IF_ERROR(checkByteTensor(ctx, xIn, "X"));
@@ -675,14 +679,15 @@ Status qlinearAveragePool(KernelContext& ctx, bool bytesNhwc) {
   }
   const auto* xb = reinterpret_cast<const uint8_t*>(xIn.rawData());
   auto* yb = reinterpret_cast<uint8_t*>(y.mutableRawData());
-  if (bytesNhwc) {  // NCHW dims over NHWC bytes
-    if (spatial != 2 || channelsLast) return ctx.error("expects a 2-D pool of NCHW dims in the channels-last plan");
+  if (nhwcIn) {
+    if (spatial != 2 || channelsLast)
+      return ctx.error("a channels-last X must be 4-D NCHW dims, got " + shapeToString(xIn.dims()));
 #pragma omp parallel num_threads(ctx.threads()) if (xIn.numel() * k[1] * k[2] > (1 << 16))
     {
       std::vector<float> sums(static_cast<size_t>(c));
 #pragma omp for schedule(static)
       for (int64_t row = 0; row < n * out[1]; ++row) {
-        averagePoolRowNhwc(plane, c, row / out[1], row % out[1], xb, yb, sums.data());
+        averagePoolRowNhwc(plane, c, row / out[1], row % out[1], xb, yb, nhwcOut, sums.data());
       }
     }
     return Status::ok();
@@ -728,10 +733,13 @@ void registerQuantContribKernels(KernelRegistry& registry) {
     const bool nhwc = info.channelsLastInt8(info.node.output(0));
     return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearConcat(ctx, nhwc); });
   });
-  registry.add(kMicrosoft, "QLinearAveragePool", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
-    const bool nhwc = info.channelsLastInt8(info.node.input(0));
-    return makeFunctionKernel([nhwc](KernelContext& ctx) { return qlinearAveragePool(ctx, nhwc); });
-  });
+  registry.add(kMicrosoft, "QLinearAveragePool", 1,
+               [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
+                 const bool nhwcIn = info.channelsLastInt8(info.node.input(0)),
+                            nhwcOut = info.channelsLastInt8(info.node.output(0));
+                 return makeFunctionKernel(
+                     [nhwcIn, nhwcOut](KernelContext& ctx) { return qlinearAveragePool(ctx, nhwcIn, nhwcOut); });
+               });
   registry.add(kMicrosoft, "QLinearLeakyRelu", 1, [](const KernelCreateInfo& info) -> Expected<std::unique_ptr<Kernel>> {
     const float alpha = info.node.attrFloat("alpha", 0.01f);
     return makeFunctionKernel([alpha](KernelContext& ctx) {

@@ -144,6 +144,36 @@ WH_QUANT_SIMD void requantizeGemmRow(const int32_t* a, int32_t sum, const int32_
   }
 }
 
+// The exact float route of a depthwise QLinearConv (Plan::floatDepthwise): x - x_zp as floats,
+// n values of x (uint8 or int8 bytes).
+template <typename X>
+WH_QUANT_SIMD void centredFloats(const X* x, float* dst, int64_t n, int32_t zp) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<int32_t>(x[i]) - zp);
+}
+
+// Buffer `which` (0: x as floats, 1: the float accumulators) of the float route, at least `bytes`
+// long, 64-byte aligned, one per calling thread and shared by every depthwise conv it runs: the
+// layers run one after another, so the same memory stays in cache. With a buffer per kernel the
+// float32 convolution ran 5-10 us slower per layer than in the float32 model (cold lines).
+float* floatScratch(int which, size_t bytes) {
+  thread_local std::shared_ptr<ir::Buffer> buffers[2];
+  std::shared_ptr<ir::Buffer>& b = buffers[which];
+  if (!b || b->size() < bytes) b = ir::Buffer::allocateUninitialized(bytes);
+  return reinterpret_cast<float*>(b->mutableData());
+}
+
+// A block of outputs of the float route, as oneDNN's int8 convolution computes them from its
+// int32 accumulator: v = (float(acc) + bias) * scale, rounded half to even, + zp, saturated. `a`
+// holds sum (x - x_zp) * w exactly; `shift` adds x_zp * sum(w) back where the int8 plan would
+// have folded the zero point into the bias (no padding), so that float(acc) is the same value.
+// A bias near the int32 limits (a dead channel) makes the add round: it does so as oneDNN's does.
+WH_QUANT_SIMD void requantizeFloatRow(const float* a, const float* shift, const float* bias, const float* scales,
+                                      uint8_t* dst, int64_t n, float lo, float hi, int32_t zp) {
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] = static_cast<uint8_t>(clampRoundAddZp(((a[i] + shift[i]) + bias[i]) * scales[i], lo, hi, zp));
+  }
+}
+
 // S[n, p, g] = sum over the channels of group g and the taps of output pixel p's window that fall
 // inside x of (x - xZp), for NCHW x (NHWC when `nhwc`; xDims stay NCHW), pixel-major [N, OH * OW,
 // group] as the passes after oneDNN read it: per-pixel group sums P[n, i, g] in one pass over x,
@@ -352,6 +382,15 @@ class Int8ConvKernel final : public Kernel {
     std::vector<float> outScales;  // requantizesAfter(): x_scale * w_scale[m] / y_scale per channel
     std::vector<uint8_t> yBytes;   // requantizesAfter() with an NCHW y: the NHWC bytes before the transpose
     int32_t srcZp = 0, dstZp = 0;
+    // The exact float route of a depthwise conv (floatDepthwisePreferred()): `prim` is a float32
+    // convolution of x - x_zp (`xf`, NHWC) by the int8 weights as floats into `accf` (NHWC).
+    bool floatDepthwise = false;
+    size_t xfBytes = 0, accfBytes = 0;  // sizes of the thread's floatScratch() buffers this plan uses
+    // Requantisation a block of `pixelsPerBlock` pixels at a time: bias and outScales repeated
+    // for them, so that a row is long enough to vectorise whatever the channel count (8 and 24
+    // channels a row, one call per pixel, cost 20 us a layer).
+    int64_t pixelsPerBlock = 1;
+    std::vector<float> blockShift, blockBias, blockScales;
     // im2col + GEMM (gemmPreferred()): `gemmPrim` on cols [rows, k] u8 x weights [k, m] s8 -> acc s32.
     bool gemm = false;
     dnnl::matmul gemmPrim;
@@ -638,9 +677,88 @@ class Int8ConvKernel final : public Kernel {
     plan.gemm = true;
   }
 
+  // A depthwise convolution (one input and one output channel per group) runs as a float32 one on
+  // x - x_zp and the int8 weights as floats, which is exact: every product and partial sum is an
+  // integer below 2^24 (|x - x_zp| <= 255, |w| <= 128, at most 514 taps), whatever order oneDNN
+  // adds them in; then requantizeFloatRow() finishes as oneDNN's int8 convolution does (bytes
+  // equal to the int8 plan's, a bias near the int32 limits included). oneDNN's int8
+  // depthwise kernels widen each tap's bytes before a 16-lane multiply-add and took about twice
+  // its float32 kernel's time. The two conversions cost per element and the gain grows with the
+  // taps: measured on rapidocr-cls-v2 (1 thread, per-node CPU us, oneDNN int8 -> float route),
+  // 5x5: 200 channels over 2 x 96 44 -> 34, 88 over 3 x 96 32 -> 27, 40 over 3 x 96 19 -> 16;
+  // 3x3: 8 channels 24 x 96 stride 2 15 -> 18, 32 over 6 x 96 11 -> 13. So 5x5 and up only.
+  // Whether the int8 plan folds x_zp into the bias (bias - x_zp * sum(w)): a constant zero point
+  // and no padding (oneDNN's zero point would otherwise be needed for the padded taps).
+  bool foldsSourceZeroPoint(const Params& p, const ConvGeometry& geom) const {
+    auto zero = [](const std::vector<int64_t>& v) {
+      return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 0; });
+    };
+    return !srcZpDynamic_ && p.xZp != 0 && zero(geom.padsBegin) && zero(geom.padsEnd);
+  }
+
+  bool floatDepthwisePreferred(const std::vector<int64_t>& xDims, int64_t m) const {
+    const int64_t taps = wDims_[2] * wDims_[3];
+    return qlinear_ && !requantizesAfter() && !srcZpDynamic_ && group_ > 1 && group_ == xDims[1] && m == group_ &&
+           wDims_[1] == 1 && taps >= 25 && taps * 255 * 128 < (int64_t{1} << 24);
+  }
+
+  void buildFloatDepthwisePlan(dnnl::engine& engine, Plan& plan, const Params& p, const ConvGeometry& geom) {
+    using dnnl::memory;
+    using tag = memory::format_tag;
+    using dt = memory::data_type;
+    const std::vector<int64_t>& xd = plan.xDims;
+    const int64_t m = wDims_[0];
+    const memory::dims srcDims{xd[0], xd[1], xd[2], xd[3]}, dstDims{xd[0], m, geom.outSpatial[0], geom.outSpatial[1]};
+    const memory::dims wDims{group_, 1, 1, wDims_[2], wDims_[3]};
+    const memory::desc srcMd(srcDims, dt::f32, tag::nhwc), dstMd(dstDims, dt::f32, tag::nhwc),
+        wMd(wDims, dt::f32, tag::any);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd,
+                                         wMd, memory::desc(), dstMd, {geom.strides[0], geom.strides[1]},
+                                         {geom.dilations[0] - 1, geom.dilations[1] - 1},
+                                         {geom.padsBegin[0], geom.padsBegin[1]}, {geom.padsEnd[0], geom.padsEnd[1]});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+    plan.prim = dnnl::convolution_forward(pd);
+    std::vector<float> wf(weights_.begin(), weights_.end());
+    packInt8Plan(plan, pd, engine, {wDims, dt::f32, tag::goihw}, wf.data(), srcMd, dstMd);
+    plan.args = {{DNNL_ARG_SRC, plan.src},
+                 {DNNL_ARG_WEIGHTS, plan.weights},
+                 {DNNL_ARG_DST, plan.dst},
+                 {DNNL_ARG_SCRATCHPAD, plan.scratchpad}};
+    if (!xChannelsLast_)
+      plan.srcBuffer = ir::Buffer::allocateUninitialized(static_cast<size_t>(xd[0] * xd[1] * xd[2] * xd[3]));
+    plan.xfBytes = srcMd.get_size();
+    plan.accfBytes = dstMd.get_size();
+    // The bias as the int8 plan gives it to oneDNN (buildPlan: x_zp * sum(w) folded in, wrapping,
+    // when there is no padding) and the shift that makes `a` that plan's accumulator.
+    const bool fold = foldsSourceZeroPoint(p, geom);
+    std::vector<float> shift(static_cast<size_t>(m)), bias(static_cast<size_t>(m)), scales(static_cast<size_t>(m));
+    for (int64_t oc = 0; oc < m; ++oc) {
+      const auto c = static_cast<size_t>(oc);
+      const uint32_t b = static_cast<uint32_t>(p.bias.empty() ? 0 : p.bias[c]) -
+                         (fold ? static_cast<uint32_t>(p.xZp) * static_cast<uint32_t>(weightSums_[c]) : 0u);
+      bias[c] = static_cast<float>(static_cast<int32_t>(b));
+      shift[c] = fold ? static_cast<float>(p.xZp * weightSums_[c]) : 0.0f;
+      scales[c] = outputScale(p, wScales_, oc);
+    }
+    if (!yChannelsLast_) plan.yBytes.resize(dstMd.get_size() / sizeof(float));
+    plan.pixelsPerBlock = std::max<int64_t>(1, 256 / m);
+    for (int64_t i = 0; i < plan.pixelsPerBlock; ++i) {
+      plan.blockShift.insert(plan.blockShift.end(), shift.begin(), shift.end());
+      plan.blockBias.insert(plan.blockBias.end(), bias.begin(), bias.end());
+      plan.blockScales.insert(plan.blockScales.end(), scales.begin(), scales.end());
+    }
+    plan.floatDepthwise = true;
+  }
+
   void buildPlan(dnnl::engine& engine, Plan& plan, const Params& p, const ConvGeometry& geom) {
     if (gemmPreferred(group_, plan.xDims, geom)) {
       buildGemmPlan(engine, plan, p, geom);
+      return;
+    }
+    if (floatDepthwisePreferred(plan.xDims, wDims_[0])) {
+      buildFloatDepthwisePlan(engine, plan, p, geom);
       return;
     }
     using dnnl::memory;
@@ -648,8 +766,7 @@ class Int8ConvKernel final : public Kernel {
     using dt = memory::data_type;
     const std::vector<int64_t>& xd = plan.xDims;
     const int64_t m = wDims_[0];
-    const bool foldSrcZp = !srcZpDynamic_ && p.xZp != 0 && std::all_of(geom.padsBegin.begin(), geom.padsBegin.end(), [](int64_t v) { return v == 0; }) &&
-                           std::all_of(geom.padsEnd.begin(), geom.padsEnd.end(), [](int64_t v) { return v == 0; });
+    const bool foldSrcZp = foldsSourceZeroPoint(p, geom);
     const bool useSrcZp = srcZpDynamic_ || (p.xZp != 0 && !foldSrcZp);
     const bool after = requantizesAfter();
     const dt dstType = !qlinear_ || after ? dt::s32 : p.yType == DataType::kUint8 ? dt::u8 : dt::s8;
@@ -754,6 +871,7 @@ class Int8ConvKernel final : public Kernel {
   // xZp: this run's x_zero_point (the plan's run-time source zero point when srcZpDynamic_).
   Status runOnednn(KernelContext& ctx, const ir::Tensor& x, int32_t xZp) {
     if (plan_->gemm) return runGemm(ctx, x, xZp);
+    if (plan_->floatDepthwise) return runFloatDepthwise(ctx, x, xZp);
     Plan& plan = *plan_;
     plan.srcZp = xZp;
     const std::vector<int64_t>& yDims = plan.yDims;
@@ -831,6 +949,48 @@ class Int8ConvKernel final : public Kernel {
     const int32_t yZp = plan.yZp;
 #pragma omp parallel for num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
     for (int64_t r = 0; r < n * hw; ++r) requantizeGemmRow(acc + r * m, sums[r], corr, bias, scales, out + r * m, m, lo, hi, yZp);
+    if (!yChannelsLast_) nhwcToNchw(out, reinterpret_cast<uint8_t*>(y.mutableRawData()), n, m, hw);
+    return Status::ok();
+  }
+
+  // The exact float route (buildFloatDepthwisePlan): x - x_zp as floats, the float32 depthwise
+  // convolution, then requantizeFloatRow() per block of outputs.
+  Status runFloatDepthwise(KernelContext& ctx, const ir::Tensor& x, int32_t xZp) {
+    Plan& plan = *plan_;
+    const std::vector<int64_t>& yDims = plan.yDims;
+    const int64_t n = yDims[0], m = yDims[1], hw = yDims[2] * yDims[3];
+    const auto* xb = reinterpret_cast<const uint8_t*>(x.rawData());
+    if (!xChannelsLast_) {
+      nchwToNhwc(xb, reinterpret_cast<uint8_t*>(plan.srcBuffer->mutableData()), plan.xDims[0], plan.xDims[1],
+                 plan.xDims[2] * plan.xDims[3]);
+      xb = reinterpret_cast<const uint8_t*>(plan.srcBuffer->mutableData());
+    }
+    const auto count = static_cast<int64_t>(plan.xfBytes / sizeof(float));
+    float* xf = floatScratch(0, plan.xfBytes);
+    float* accf = floatScratch(1, plan.accfBytes);
+    if (plan.xType == DataType::kInt8) {
+      centredFloats(reinterpret_cast<const int8_t*>(xb), xf, count, xZp);
+    } else {
+      centredFloats(xb, xf, count, xZp);
+    }
+    plan.src.set_data_handle(xf);
+    plan.dst.set_data_handle(accf);
+    WH_RETURN_IF_ERROR(dnnlGuard(ctx.node(), [&] { plan.prim.execute(streamOf(ctx.context()), plan.args); }));
+    ir::Tensor& y = ctx.allocateOutput(0, plan.yType, plan.outDims);
+    const IntRange range = *intRange(plan.yType);
+    const auto lo = static_cast<float>(range.lo - plan.yZp), hi = static_cast<float>(range.hi - plan.yZp);
+    uint8_t* out = yChannelsLast_ ? reinterpret_cast<uint8_t*>(y.mutableRawData()) : plan.yBytes.data();
+    const float* acc = accf;
+    const float* shift = plan.blockShift.data();
+    const float* bias = plan.blockBias.data();
+    const float* scales = plan.blockScales.data();
+    const int32_t yZp = plan.yZp;
+    const int64_t pixels = n * hw, block = plan.pixelsPerBlock, blocks = (pixels + block - 1) / block;
+#pragma omp parallel for num_threads(ctx.threads()) if (n * m * hw > (1 << 16))
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t first = b * block, count = std::min(block, pixels - first);
+      requantizeFloatRow(acc + first * m, shift, bias, scales, out + first * m, count * m, lo, hi, yZp);
+    }
     if (!yChannelsLast_) nhwcToNchw(out, reinterpret_cast<uint8_t*>(y.mutableRawData()), n, m, hw);
     return Status::ok();
   }

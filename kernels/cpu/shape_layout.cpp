@@ -51,9 +51,19 @@ Status transposeInto(KernelContext& ctx, const ir::Tensor& x, const std::vector<
 KernelPtr makeTranspose(const KernelCreateInfo& info) {
   std::optional<std::vector<int64_t>> permAttr;
   if (info.node.hasAttribute("perm")) permAttr = info.node.attrInts("perm");
+  // In the channels-last int8 plan (kernels/cpu/quant_common.h) a Transpose [0, 3, 1, 2] of NHWC
+  // bytes writes NCHW dims over NHWC bytes: its input's bytes as they are.
+  const bool keepsBytes = info.channelsLastInt8(info.node.output(0));
   return makeFunctionKernel([=](KernelContext& ctx) -> Status {
     const ir::Tensor& x = ctx.input(0);
     WH_RETURN_IF_ERROR(checkByteCopyable(ctx, x.dtype()));
+    if (keepsBytes) {
+      if (x.rank() != 4 || (x.dtype() != ir::DataType::kUint8 && x.dtype() != ir::DataType::kInt8))
+        return ctx.error("a channels-last Transpose takes 4-D bytes, got " + shapeToString(x.dims()));
+      ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {x.dims()[0], x.dims()[3], x.dims()[1], x.dims()[2]});
+      std::memcpy(y.mutableRawData(), x.rawData(), static_cast<size_t>(x.numel()));
+      return Status::ok();
+    }
     auto rank = static_cast<size_t>(x.rank());
     std::vector<int64_t> perm(rank);
     if (permAttr) {

@@ -20,6 +20,9 @@
 // Before: y = Gemm(DQ(xq), DQ(wq), b), y float or Q(y)   After: com.microsoft QGemm, after the groups
 //         above (lower_qdq_gemm.cpp)
 // Then:   a DequantizeLinear of a constant (weights of ops left in float) becomes a float constant.
+// First:  yq = Q(Transpose(x)) (per tensor, the Transpose read only by Q) becomes
+//         yq = Transpose(Q(x)): the same bytes, moved as bytes (a TensorFlow export's NHWC input,
+//         which the channels-last int8 plan then reads without moving it at all)
 //
 // Requires: per-tensor activation scales and zero points (constants); constant weights with a
 // per-tensor or per-output-channel scale; every value fused away read only by the group and
@@ -52,6 +55,7 @@ class QdqLowering {
   }
 
   void run() {
+    quantizeBeforeTransposes();
     pushDequantizesDown();
     // Element-wise chains first: the QDQ form of SiLU holds a Mul group that would otherwise
     // become a QLinearMul of the input and a separate Sigmoid table.
@@ -71,6 +75,7 @@ class QdqLowering {
   void removeDeadDequantizes();
   void foldConstantDequantizes();
   void pushDequantizesDown();
+  void quantizeBeforeTransposes();
 
   ir::Graph& graph_;
   quant::QdqGroupOptions options_;
@@ -117,6 +122,55 @@ void QdqLowering::pushDequantizesDown() {
       o->mutableType().dtype = type;
       for (const ir::Value::Use& u : uses) u.user->replaceInput(o, d);
     }
+  }
+}
+
+// Q(Transpose(x)) with one scale and zero point quantizes each element on its own, so it equals
+// Transpose(Q(x)) byte for byte; the Transpose then moves a quarter of the bytes, and a NHWC ->
+// NCHW one in front of an int8 convolution is no move at all in the channels-last int8 plan
+// (kernels/cpu/quant_common.h: a Transpose [0, 3, 1, 2] of bytes writes them as they are).
+// VWW's MobileNetV1 and MTCNN's R-Net take NHWC images: 17 us of float Transpose a run before.
+void QdqLowering::quantizeBeforeTransposes() {
+  std::vector<ir::Node*> candidates;
+  for (ir::Node* n : graph_.nodes()) {
+    if (isOp(n, "QuantizeLinear")) candidates.push_back(n);
+  }
+  for (ir::Node* q : candidates) {
+    ir::Value* tv = q->input(0);
+    ir::Node* t = tv != nullptr ? tv->producer() : nullptr;
+    if (!isOp(t, "Transpose") || t->numOutputs() != 1 || pinned(tv) || ir::onlyUse(tv) == nullptr) continue;
+    ir::Value* yq = q->output(0);
+    if (yq == nullptr || pinned(yq) || q->numOutputs() != 1 || q->attrInt("block_size", 0) != 0) continue;
+    const ir::Tensor* scale = ir::constantOf(q->input(1), kSession);
+    if (scale == nullptr || scale->numel() != 1) continue;
+    ir::Value* zp = q->numInputs() > 2 ? q->input(2) : nullptr;
+    const ir::Tensor* zpc = ir::constantOf(zp, kSession);
+    if (zp != nullptr && (zpc == nullptr || zpc->numel() != 1)) continue;
+    const auto type =
+        zpc != nullptr
+            ? zpc->dtype()
+            : static_cast<ir::DataType>(q->attrInt("output_dtype", static_cast<int64_t>(ir::DataType::kUint8)));
+    ir::Value* x = t->input(0);
+    if (x == nullptr || !isQuantType(type)) continue;
+    std::vector<ir::Value*> qInputs = q->inputs();
+    qInputs[0] = x;
+    ir::Node* q2 =
+        graph_.addNode("QuantizeLinear", qInputs, {graph_.uniqueValueName(x->name() + "_quantized")}, "", "", q);
+    for (const ir::Attribute& a : q->attributes()) q2->setAttribute(a);
+    ir::Value* xq = q2->output(0);
+    xq->mutableType() = x->type();
+    xq->mutableType().dtype = type;
+    ir::Node* t2 = graph_.addNode("Transpose", {xq}, {graph_.uniqueValueName(yq->name() + "_transposed")}, "", "", q);
+    for (const ir::Attribute& a : t->attributes()) t2->setAttribute(a);
+    ir::Value* ty = t2->output(0);
+    ty->mutableType() = yq->type();
+    ty->mutableType().dtype = type;
+    for (const ir::Value::Use& u : std::vector<ir::Value::Use>(yq->uses())) u.user->replaceInput(yq, ty);
+    std::string qName = q->name(), tName = t->name();
+    graph_.eraseNode(q);
+    graph_.eraseNode(t);
+    q2->setName(std::move(qName));  // the profile keeps the model's node names
+    t2->setName(std::move(tName));
   }
 }
 

@@ -6,11 +6,12 @@
 // (reference), few channels with long windows (im2col + GEMM). Also: a chain of quantized ops,
 // which the runtime runs on NHWC activations, gives the same bytes as the ops run one by one.
 #include <catch2/catch.hpp>
-
+#include <limits>
 #include <map>
 
 #include "cpu/quant_common.h"
 #include "kernels/cpu/quant_test_util.h"
+#include "whittle/runtime/lowering.h"
 
 using namespace whittle;
 using namespace whittle::testing::quant;
@@ -39,12 +40,15 @@ const std::vector<ConvShape> kShapes = {
     {{1, 8, 6, 6}, 12, {3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 4},
     // Grouped and padded (MobileNetV3's 5x5 depthwise layers: strided along H, asymmetric pads).
     {{1, 40, 3, 17}, 40, {5, 5}, {2, 1}, {2, 2, 1, 2}, {1, 1}, 40},
+    // 5x5 and larger depthwise: the exact float route (batch 2, dilated; 7x7; 17 channels).
+    {{2, 24, 6, 20}, 24, {5, 5}, {1, 1}, {2, 2, 2, 2}, {2, 2}, 24},
+    {{1, 17, 9, 9}, 17, {7, 7}, {1, 2}, {3, 3, 3, 3}, {1, 1}, 17},
     {{2, 8, 6, 6}, 12, {3, 3}, {1, 1}, {1, 0, 0, 1}, {1, 1}, 4},
     {{1, 4, 11, 11}, 6, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
     {{1, 6, 7, 9}, 5, {2, 4}, {1, 3}, {1, 0, 0, 2}, {1, 1}},
     {{2, 5, 20}, 7, {5}, {2}, {1, 2}, {1}},
-    {{1, 80, 40}, 64, {3}, {1}, {1, 1}, {1}},   // Whisper's first Conv1d, shortened
-    {{1, 64, 40}, 48, {3}, {2}, {1, 1}, {2}},   // strided and dilated 1-D
+    {{1, 80, 40}, 64, {3}, {1}, {1, 1}, {1}},      // Whisper's first Conv1d, shortened
+    {{1, 64, 40}, 48, {3}, {2}, {1, 1}, {2}},      // strided and dilated 1-D
     {{1, 16, 30}, 16, {5}, {1}, {2, 2}, {1}, 16},  // depthwise 1-D
     // Few channels, long windows: im2col + GEMM (openWakeWord's mel front end, shortened;
     // padded and dilated; 2-D with two channels).
@@ -153,6 +157,102 @@ TEST_CASE("QLinearConv matches a naive integer convolution and MLAS requantisati
   }
 }
 
+TEST_CASE("A depthwise QLinearConv at the float route's bound is exact", "[kernels][quant]") {
+  // 22 x 22 = 484 taps (the route takes up to 514), every x at the far end of its zero point and
+  // every weight -128 or 127: sums of up to 484 * 255 * 128 < 2^24, exact in float32. A 23 x 23
+  // kernel (529 taps) is past the bound and takes oneDNN's int8 kernel; both give the reference.
+  std::mt19937_64 rng(41);
+  for (int64_t k : {22, 23}) {
+    for (DataType xType : {DataType::kUint8, DataType::kInt8}) {
+      CAPTURE(k, ir::dataTypeName(xType));
+      const ConvShape s{{1, 16, k + 2, k + 3}, 16, {k, k}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 16};
+      const RefConv ref = refOf(s);
+      const int32_t xZp = xType == DataType::kUint8 ? 0 : 127;
+      const std::vector<int32_t> x(static_cast<size_t>(numel(s.x)), xType == DataType::kUint8 ? 255 : -128);
+      // Mostly one sign per channel (so that the sums are large), one weight in ten flipped.
+      std::vector<int32_t> w = randomInts(rng, numel(ref.w), 0, 9);
+      for (size_t i = 0; i < w.size(); ++i) {
+        const bool negative = (i / static_cast<size_t>(k * k)) % 2 == 0;
+        w[i] = (w[i] == 0) != negative ? -128 : 127;
+      }
+      const std::vector<int64_t> acc = ref.run(x, xZp, w, {0});
+      const int64_t outSpatial = numel(ref.outDims()) / s.m, ow = ref.outDims()[3];
+      // Scale 1 and a bias that brings the inside pixels' sums (each channel's largest) to 50: an
+      // error in the lowest bit of a sum shows there; the pixels at the edges saturate.
+      std::vector<int32_t> bias(static_cast<size_t>(s.m));
+      for (int64_t oc = 0; oc < s.m; ++oc) {
+        const int64_t inside = acc[static_cast<size_t>(oc * outSpatial + 2 * ow + 2)];
+        CHECK(std::llabs(inside) > (int64_t{1} << 22));
+        bias[static_cast<size_t>(oc)] = static_cast<int32_t>(50 - inside);
+      }
+      const float xScale = 1.0f, wScale = 1.0f, yScale = 1.0f;
+      std::vector<int32_t> expected(acc.size());
+      for (size_t i = 0; i < acc.size(); ++i) {
+        const auto oc = static_cast<size_t>(static_cast<int64_t>(i) / outSpatial);
+        expected[i] = refRequantize(acc[i] + bias[oc], xScale * wScale / yScale, 0, xType);
+      }
+      GraphBuilder gb;
+      gb.output(
+          gb.node("QLinearConv",
+                  {gb.input("x", xType, s.x), gb.constant("xs", scalar(xScale)), gb.constant("xz", scalar(xType, xZp)),
+                   gb.constant("w", intTensor(DataType::kInt8, ref.w, w)), gb.constant("ws", scalar(wScale)),
+                   gb.constant("wz", scalar(DataType::kInt8, 0)), gb.constant("ys", scalar(yScale)),
+                   gb.constant("yz", scalar(xType, 0)), gb.constant("b", intTensor(DataType::kInt32, {s.m}, bias))},
+                  convAttrs(s)));
+      auto out = runOutputs(gb.build(13), {{"x", intTensor(xType, s.x, x)}}, 1);
+      checkInts(out[0], expected);
+    }
+  }
+}
+
+TEST_CASE("The depthwise float route finishes as oneDNN's int8 convolution, biases near the int32 limits included",
+          "[kernels][quant]") {
+  // Two equal channels through a 5x5 depthwise QLinearConv (the float route) against one channel
+  // through a one-group QLinearConv (oneDNN's int8 kernel): the same bytes per channel, padded
+  // (oneDNN's source zero point) and unpadded (x_zp folded into the bias), with biases a dead
+  // channel has (near -2^31 and 2^31) and ordinary ones.
+  std::mt19937_64 rng(43);
+  for (DataType xType : {DataType::kUint8, DataType::kInt8}) {
+    for (int64_t pad : {0, 2}) {
+      for (int32_t bias :
+           {std::numeric_limits<int32_t>::min() + 90, std::numeric_limits<int32_t>::max() - 1000, -1234}) {
+        CAPTURE(ir::dataTypeName(xType), pad, bias);
+        const int64_t h = 9, w = 11;
+        const int32_t xZp = xType == DataType::kUint8 ? 46 : -20;
+        const std::vector<int32_t> plane = randomInts(rng, h * w, typeMin(xType), typeMax(xType));
+        const std::vector<int32_t> wv = randomInts(rng, 25, -127, 127);
+        auto conv = [&](int64_t c) {
+          std::vector<int32_t> x, weights, biases;
+          for (int64_t i = 0; i < c; ++i) {
+            x.insert(x.end(), plane.begin(), plane.end());
+            weights.insert(weights.end(), wv.begin(), wv.end());
+            biases.push_back(bias);
+          }
+          GraphBuilder gb;
+          gb.output(gb.node(
+              "QLinearConv",
+              {gb.input("x", xType, {1, c, h, w}), gb.constant("xs", scalar(0.05f)),
+               gb.constant("xz", scalar(xType, xZp)),
+               gb.constant("w", intTensor(DataType::kInt8, {c, 1, 5, 5}, weights)),
+               gb.constant("ws", floatTensor({c}, std::vector<float>(static_cast<size_t>(c), 3e-9f))),
+               gb.constant("wz", intTensor(DataType::kInt8, {c}, std::vector<int32_t>(static_cast<size_t>(c), 0))),
+               gb.constant("ys", scalar(0.02f)), gb.constant("yz", scalar(xType, 3)),
+               gb.constant("b", intTensor(DataType::kInt32, {c}, biases))},
+              {ir::Attribute::makeInts("kernel_shape", {5, 5}), ir::Attribute::makeInts("pads", {pad, pad, pad, pad}),
+               ir::Attribute::makeInt("group", c)}));
+          return runOutputs(gb.build(13), {{"x", intTensor(xType, {1, c, h, w}, x)}}, 1)[0];
+        };
+        const ir::Tensor two = conv(2), one = conv(1);
+        const auto* a = reinterpret_cast<const uint8_t*>(two.rawData());
+        const auto* b = reinterpret_cast<const uint8_t*>(one.rawData());
+        const int64_t n = one.numel();
+        CHECK(std::equal(a, a + n, b));
+        CHECK(std::equal(a + n, a + 2 * n, b));
+      }
+    }
+  }
+}
+
 TEST_CASE("ConvInteger matches a naive integer convolution", "[kernels][quant]") {
   std::mt19937_64 rng(12);
   for (const ConvShape& s : kShapes) {
@@ -255,6 +355,18 @@ TEST_CASE("QLinearConv reports channel mismatches and unsupported types", "[kern
 
 namespace {
 
+// The session's outputs of `model` at one and two threads against the model run one node at a
+// time (NCHW, no plan): the same bytes.
+void checkBytesOfNodeByNode(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds) {
+  const std::vector<ir::Tensor> expected = runNodeByNode(model, feeds);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    auto out = runOutputs(model, feeds, threads);
+    REQUIRE(out.size() == expected.size());
+    for (size_t i = 0; i < out.size(); ++i) CHECK(out[i].bitwiseEqual(expected[i]));
+  }
+}
+
 // A quantized block: Q -> conv 3x3 (padded, x_zp != 0) -> conv 1x1 (x_zp folded) -> add with the
 // first conv -> depthwise 3x3 s2 -> global average pool -> DQ, and a second output that
 // dequantizes the depthwise conv (so that value stays NCHW). The int8 weights' zero points are
@@ -352,12 +464,7 @@ namespace {
 /// The one output of `model` on x (input "x"), at 1 and 2 threads, has the bytes of the ops run
 /// one by one (NCHW), and the channels-last plan holds each of `inPlan`.
 void checkChannelsLastChain(const ir::Model& model, const ir::Tensor& x, const std::vector<const char*>& inPlan) {
-  const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}});
-  for (int threads : {1, 2}) {
-    auto out = runOutputs(model, {{"x", x}}, threads);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].bitwiseEqual(expected[0]));
-  }
+  checkBytesOfNodeByNode(model, {{"x", x}});
   auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
   for (const char* name : inPlan) {
     CAPTURE(name);
@@ -554,6 +661,76 @@ TEST_CASE("AveragePool, ChannelGather and nearest Resize on channels-last bytes 
         const ir::Tensor xv = floatTensor({1, 8, 13, 11}, randomFloats(rng, 8 * 13 * 11, -2.5f, 2.5f));
         checkChannelsLastChain(model, xv, {"c1", "pool", "gather", "resize", "c2", "gpool"});
       }
+    }
+  }
+}
+
+TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last chain keep the chain's bytes",
+          "[kernels][quant]") {
+  // x [N, H, W, C] -> Transpose [0, 3, 1, 2] -> Q -> conv 3x3 -> QLinearAveragePool -> {conv 1x1 -> DQ,
+  // DQ}: the session quantizes before the Transpose (which then keeps the bytes), the convs and
+  // the pool read NHWC, the pool writes NHWC for the conv and NCHW for the DQ (two pools, one per
+  // reader). The one-by-one run transposes floats and pools NCHW planes.
+  std::mt19937_64 rng(37);
+  struct PoolCase {
+    int64_t k, stride, pad;
+    bool includePad, ceil;
+  };
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (const PoolCase& pc : {PoolCase{3, 2, 1, false, false}, PoolCase{3, 2, 1, true, true},
+                               PoolCase{7, 1, 0, false, false}, PoolCase{2, 2, 0, false, true}}) {
+      CAPTURE(ir::dataTypeName(act), pc.k, pc.stride, pc.pad, pc.includePad, pc.ceil);
+      GraphBuilder gb;
+      gb.importDomain("com.microsoft", 1);
+      const int32_t zp = act == DataType::kUint8 ? 105 : -9;
+      auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+      auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+      auto conv = [&](ir::Value* x, float xs, int32_t xz, int64_t c, int64_t m, int64_t k, float ys, int32_t yz,
+                      const std::string& name) {
+        const std::vector<int64_t> wd{m, c, k, k};
+        const int64_t p = k / 2;
+        return gb.node("QLinearConv",
+                       {x, s(name + "_xs", xs), z(name + "_xz", xz),
+                        gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
+                        gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
+                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))),
+                        s(name + "_ys", ys), z(name + "_yz", yz)},
+                       {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})},
+                       name);
+      };
+      ir::Value* x = gb.input("x", DataType::kFloat, {2, 7, 7, 3});
+      ir::Value* xt = gb.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "t");
+      ir::Value* xq = gb.node("QuantizeLinear", {xt, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+      ir::Value* c1 = conv(xq, 0.02f, zp, 3, 24, 3, 0.05f, zp + 2, "c1");
+      auto pool = [&](const std::string& name, float ys, int32_t yz) {
+        return gb.node(
+            "QLinearAveragePool",
+            {c1, s(name + "_xs", 0.05f), z(name + "_xz", zp + 2), s(name + "_ys", ys), z(name + "_yz", yz)},
+            {ir::Attribute::makeInts("kernel_shape", {pc.k, pc.k}),
+             ir::Attribute::makeInts("strides", {pc.stride, pc.stride}),
+             ir::Attribute::makeInts("pads", {pc.pad, pc.pad, pc.pad, pc.pad}),
+             ir::Attribute::makeInt("count_include_pad", pc.includePad), ir::Attribute::makeInt("ceil_mode", pc.ceil)},
+            name, "com.microsoft");
+      };
+      ir::Value* p1 = pool("p1", 0.03f, zp);
+      ir::Value* p2 = pool("p2", 0.045f, zp - 3);
+      ir::Value* c2 = conv(p1, 0.03f, zp, 24, 8, 1, 0.05f, zp, "c2");
+      gb.output(gb.node("DequantizeLinear", {c2, s("s5", 0.05f), z("z5", zp)}, {}, "dq"));
+      gb.output(gb.node("DequantizeLinear", {p2, s("s6", 0.045f), z("z6", zp - 3)}, {}, "dq_pool"));
+      ir::Model model = gb.build(13);
+      checkBytesOfNodeByNode(model, {{"x", floatTensor({2, 7, 7, 3}, randomFloats(rng, 2 * 49 * 3, -2.5f, 2.5f))}});
+      // After the session's lowering the whole chain is channels-last but the pool the DQ reads.
+      ir::Model lowered = model.clone();
+      REQUIRE(runtime::lowerForCpu(*lowered.graph).isOk());
+      const ir::Node* first = lowered.graph->nodes().front();
+      CHECK(first->opType() == "QuantizeLinear");
+      CHECK(first->input(0)->name() == "x");
+      auto plan = runtime::cpu::quant::channelsLastValues(*lowered.graph);
+      const ir::Node* c1Node = lowered.graph->findValue("c1")->producer();
+      CHECK(plan.contains(c1Node->input(0)));  // the Transpose's output
+      CHECK(plan.contains(lowered.graph->findValue("c1")));
+      CHECK(plan.contains(lowered.graph->findValue("p1")));
+      CHECK_FALSE(plan.contains(lowered.graph->findValue("p2")));
     }
   }
 }
