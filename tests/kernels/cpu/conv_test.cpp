@@ -313,3 +313,26 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
     }
   }
 }
+
+TEST_CASE("A residual sum is written over its operand where the operand dies at the FusedConv", "[kernels][conv]") {
+  // ResNet blocks: the block input z is read by the block's first Conv and by the residual Add
+  // of its last, so the lowering does not mark the Add in place (z has two readers); the plan
+  // knows the last Conv reads it last and the kernel takes z's buffer for its output. With a
+  // reader of z after the Add (a second block reading z again), z must survive the Add.
+  for (bool laterReader : {false, true}) {
+    INFO("a reader after the Add: " << laterReader);
+    GraphBuilder gb(72);
+    auto conv = [&](ir::Value* x, int64_t cin, int64_t cout, int64_t k, const std::string& name) {
+      const int64_t p = k / 2;
+      return gb.node("Conv", {x, gb.weight(name + "_w", {cout, cin, k, k}), gb.weight(name + "_b", {cout})},
+                     {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+    };
+    ir::Value* x = gb.input("x", ir::DataType::kFloat, {1, 8, 9, 9});
+    ir::Value* z = gb.node("Relu", {conv(x, 8, 32, 3, "stem")}, {}, "z");
+    ir::Value* a = gb.node("Relu", {conv(z, 32, 16, 1, "a")}, {}, "a_relu");
+    ir::Value* y = gb.node("Relu", {gb.node("Add", {conv(a, 16, 32, 3, "b"), z}, {}, "add")}, {}, "y");
+    if (laterReader) y = gb.node("Add", {conv(y, 32, 32, 1, "c"), z}, {}, "again");
+    gb.output(gb.node("GlobalAveragePool", {y}, {}, "gap"));
+    whittle::testing::checkSameAsUnlowered(gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {1, 8, 9, 9})}});
+  }
+}
