@@ -34,7 +34,8 @@ struct DeconvPlan {
   dnnl::memory src, wei, bia, dst, userSrc, userDst, userWei;
   bool reorderSrc = false, reorderDst = false;
   bool weightsPacked = false;  ///< constant W, reordered once when the plan was made
-  dnnl::reorder srcReorder, dstReorder, weiReorder;
+  ActivationReorder srcReorder, dstReorder;
+  dnnl::reorder weiReorder;
   DnnlArgs args;
 };
 
@@ -163,8 +164,8 @@ class ConvTransposeKernel final : public Kernel {
         plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
         plan->src = plan->reorderSrc ? dnnl::memory(pd.src_desc(), engine_) : plan->userSrc;
         plan->dst = plan->reorderDst ? dnnl::memory(pd.dst_desc(), engine_) : plan->userDst;
-        if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
-        if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
+        if (plan->reorderSrc) plan->srcReorder = ActivationReorder(plan->userSrc, plan->src, g.src);
+        if (plan->reorderDst) plan->dstReorder = ActivationReorder(plan->dst, plan->userDst, g.dst);
         plan->userWei = dnnl::memory(userWei, engine_, DNNL_MEMORY_NONE);
         plan->wei = dnnl::memory(pd.weights_desc(), engine_);
         plan->weiReorder = dnnl::reorder(plan->userWei, plan->wei);
