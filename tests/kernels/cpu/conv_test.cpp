@@ -268,8 +268,10 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
       {{1, 17, 6}, 5, 1, {4}, {2}, {1}, {1, 2}, {}, {}, {11}, {1}},
       {{1, 2, 3, 3, 3}, 3, 1, {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {}, {}, {}, {6, 6, 6}, {0, 0, 0}},
       // kernel == stride, no padding: the GEMM-and-scatter path (one block, several blocks
-      // with a partial last one, a non-square kernel, one output channel)
+      // with a partial last one, a non-square kernel, one output channel; 2 wide interleaves
+      // two rows of Z, 3 wide takes the general loop)
       {{2, 16, 5, 7}, 3, 1, {2, 2}, {2, 2}, {1, 1}, {}, {}, {}, {10, 14}, {0, 0}},
+      {{1, 4, 3, 5}, 2, 1, {2, 3}, {2, 3}, {1, 1}, {}, {}, {}, {6, 15}, {0, 0}},
       {{1, 8, 40, 64}, 16, 1, {2, 2}, {2, 2}, {1, 1}, {}, {}, {}, {80, 128}, {0, 0}},
       {{1, 5, 4, 3}, 1, 1, {3, 2}, {3, 2}, {1, 1}, {}, {}, {}, {12, 6}, {0, 0}},
       // kernel == stride but with end padding or output_padding: not that path
