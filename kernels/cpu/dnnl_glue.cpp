@@ -85,13 +85,12 @@ ActivationReorder::ActivationReorder(const dnnl::memory& from, const dnnl::memor
   const dnnl::memory::desc f = from.get_desc(), t = to.get_desc();
   const dnnl::memory::data_type type = f.data_type();
   const size_t es = dnnl::memory::data_type_size(type);
-  bool swap = false;
-  if (logical.size() >= 3 && type == t.data_type() && (es == 2 || es == 4)) {
-    for (Layout a : {Layout::kChannelsFirst, Layout::kChannelsLast}) {
-      const Layout b = a == Layout::kChannelsFirst ? Layout::kChannelsLast : Layout::kChannelsFirst;
-      swap = swap || (f == activationDesc(logical, type, a) && t == activationDesc(logical, type, b));
-    }
-  }
+  // Channels last -> first with at least kTransposeMinChannels channels: below that, and the
+  // other way, oneDNN's reorder is as fast or faster (an image's 3 channels first -> last:
+  // 0.025 ms against the transpose's 0.064 at 224 x 224).
+  const bool swap = logical.size() >= 3 && logical[1] >= kTransposeMinChannels && type == t.data_type() &&
+                    (es == 2 || es == 4) && f == activationDesc(logical, type, Layout::kChannelsLast) &&
+                    t == activationDesc(logical, type, Layout::kChannelsFirst);
   if (!swap) {
     reorder_ = dnnl::reorder(from, to);
     return;

@@ -32,18 +32,19 @@ void checkAgainstOneDnn(const dnnl::memory::desc& fromDesc, const dnnl::memory::
 
 }  // namespace
 
-TEST_CASE("ActivationReorder swaps channels first and last by a transpose", "[kernels][dnnl]") {
+TEST_CASE("ActivationReorder moves channels last to first by a transpose", "[kernels][dnnl]") {
   // 512 x 508 is magika's Conv output (oneDNN's reorder runs at 3.6 GB/s on it); the others: a
-  // spatial size under one tile, several images, 1-D and 3-D, and bfloat16.
+  // spatial size under one tile, several images, 1-D and 3-D, and bfloat16. Channels first ->
+  // last, and fewer than 32 channels, stay on oneDNN (as fast or faster there).
   const std::vector<std::vector<int64_t>> shapes = {
-      {1, 512, 1, 508}, {1, 3, 5, 7}, {2, 40, 9, 11}, {3, 17, 33}, {1, 20, 3, 4, 5}};
+      {1, 512, 1, 508}, {1, 32, 5, 7}, {2, 40, 9, 11}, {3, 33, 17}, {1, 48, 3, 4, 5}, {1, 3, 5, 7}, {1, 31, 9, 9}};
   for (const auto& dims : shapes) {
     for (dt type : {dt::f32, dt::bf16}) {
       INFO("rank " << dims.size() << " channels " << dims[1] << " bf16 " << (type == dt::bf16));
       dnnl::memory::desc first = activationDesc(dims, type, Layout::kChannelsFirst);
       dnnl::memory::desc last = activationDesc(dims, type, Layout::kChannelsLast);
-      checkAgainstOneDnn(last, first, dims, true);
-      checkAgainstOneDnn(first, last, dims, true);
+      checkAgainstOneDnn(last, first, dims, dims[1] >= ActivationReorder::kTransposeMinChannels);
+      checkAgainstOneDnn(first, last, dims, false);
     }
   }
 }
