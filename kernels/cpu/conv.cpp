@@ -14,7 +14,8 @@
 //     post_op_params   floats   two per post-op (LeakyRelu/Elu alpha, Clip min/max,
 //                               HardSigmoid alpha/beta, Linear alpha/beta: alpha * y + beta)
 //     channels_last_in / channels_last_out / channels_last_sum   ints   layouts of X, Y, Z
-//     sum_in_place     int      Z has no other reader: its buffer may become Y's
+//     sum_in_place     int      Z has no other reader: its buffer may become Y's (so may it where
+//                               the plan says Z dies here, KernelContext::inputDiesHere)
 //   inputs: X, W, B (optional), Z (the Sum operand, same shape as Y)
 //
 // A float32 Conv with one input channel and a long kernel along one axis (kernel width at
@@ -74,7 +75,8 @@ struct ConvPlan {
   dnnl::memory src, wei, bia, dst;  ///< what the primitive reads and writes
   dnnl::memory userSrc, userDst, userSum, userWei;
   bool reorderSrc = false, reorderDst = false, sumSameDesc = true;
-  dnnl::reorder srcReorder, dstReorder, sumReorder, weiReorder;
+  ActivationReorder srcReorder, dstReorder, sumReorder;
+  dnnl::reorder weiReorder;
   DnnlArgs args;
   std::shared_ptr<std::byte> srcHold, dstHold;  ///< scratch for reordered src / dst
   std::shared_ptr<std::byte> weiHold;           ///< the packed weights this plan reads
@@ -136,6 +138,10 @@ class ConvKernel final : public Kernel {
   template <typename T>
   Status runReference(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b,
                       const ir::Tensor* z, ir::Tensor* floatOut);
+  /// Whether Y may be written over Z's buffer: the lowering saw Z read by this node alone, or the
+  /// plan knows this node reads it last (a residual block's input, also read by the block's
+  /// first convolution, dies at the Add). runFloat32 checks the buffer itself.
+  bool mayTakeZ(const KernelContext& ctx) const { return sumInPlace_ || (hasSum_ && ctx.inputDiesHere(3)); }
   /// The window GEMM (see the top of the file) when it fits X's dims; false when it does not.
   Expected<bool> tryWindowGemm(KernelContext& ctx, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* b);
 
@@ -318,12 +324,12 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
     plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
     plan->src = plan->reorderSrc ? longLivedMemory(pd.src_desc(), engine_, plan->srcHold) : plan->userSrc;
     plan->dst = plan->reorderDst ? longLivedMemory(pd.dst_desc(), engine_, plan->dstHold) : plan->userDst;
-    if (plan->reorderSrc) plan->srcReorder = dnnl::reorder(plan->userSrc, plan->src);
-    if (plan->reorderDst) plan->dstReorder = dnnl::reorder(plan->dst, plan->userDst);
+    if (plan->reorderSrc) plan->srcReorder = ActivationReorder(plan->userSrc, plan->src, d.src);
+    if (plan->reorderDst) plan->dstReorder = ActivationReorder(plan->dst, plan->userDst, d.dst);
     if (hasSum_) {
       plan->userSum = dnnl::memory(activationDesc(d.dst, act, sumLayout_), engine_, DNNL_MEMORY_NONE);
       plan->sumSameDesc = plan->userSum.get_desc() == pd.dst_desc();
-      if (!plan->sumSameDesc) plan->sumReorder = dnnl::reorder(plan->userSum, plan->dst);
+      if (!plan->sumSameDesc) plan->sumReorder = ActivationReorder(plan->userSum, plan->dst, d.dst);
     }
     // Weights: packed once when constant, reordered per run otherwise.
     dnnl::memory::dims weiDims = weightDims(d);
@@ -392,12 +398,12 @@ Status ConvKernel::run(KernelContext& ctx) {
     if (done) return Status::ok();
   }
   if (type == ir::DataType::kFloat) {
-    return empty ? runReference<float>(ctx, x, w, b, z, nullptr) : runFloat32(ctx, x, w, b, z, sumInPlace_, nullptr);
+    return empty ? runReference<float>(ctx, x, w, b, z, nullptr) : runFloat32(ctx, x, w, b, z, mayTakeZ(ctx), nullptr);
   }
   if (type == ir::DataType::kBFloat16 && !empty) {  // native bfloat16 (f32 bias)
     std::optional<ir::Tensor> bf;
     if (b != nullptr) bf = toFloat32(*b);
-    return runFloat32(ctx, x, w, bf ? &*bf : nullptr, z, sumInPlace_, nullptr);
+    return runFloat32(ctx, x, w, bf ? &*bf : nullptr, z, mayTakeZ(ctx), nullptr);
   }
   // float16: compute in float32 and round once at the end.
   ir::Tensor xf = toFloat32(x);

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "cpu/shape_internal.h"
+
 namespace whittle::runtime::cpu {
 
 Layout layoutAttr(const ir::Node& node, std::string_view name) {
@@ -76,6 +78,39 @@ dnnl::memory::desc activationDesc(const std::vector<int64_t>& logical, dnnl::mem
   }
   strides[0] = stride;
   return dnnl::memory::desc(toDnnlDims(logical), type, strides);
+}
+
+ActivationReorder::ActivationReorder(const dnnl::memory& from, const dnnl::memory& to,
+                                     const std::vector<int64_t>& logical) {
+  const dnnl::memory::desc f = from.get_desc(), t = to.get_desc();
+  const dnnl::memory::data_type type = f.data_type();
+  const size_t es = dnnl::memory::data_type_size(type);
+  // Channels last -> first with at least kTransposeMinChannels channels: below that, and the
+  // other way, oneDNN's reorder is as fast or faster (an image's 3 channels first -> last:
+  // 0.025 ms against the transpose's 0.064 at 224 x 224).
+  const bool swap = logical.size() >= 3 && logical[1] >= kTransposeMinChannels && type == t.data_type() &&
+                    (es == 2 || es == 4) && f == activationDesc(logical, type, Layout::kChannelsLast) &&
+                    t == activationDesc(logical, type, Layout::kChannelsFirst);
+  if (!swap) {
+    reorder_ = dnnl::reorder(from, to);
+    return;
+  }
+  dims_ = logical;
+  const auto& fs = f.data.format_desc.blocking.strides;
+  const auto& ts = t.data.format_desc.blocking.strides;
+  fromStrides_.assign(fs, fs + logical.size());
+  toStrides_.assign(ts, ts + logical.size());
+  elementSize_ = es;
+}
+
+void ActivationReorder::execute(dnnl::stream& stream, dnnl::memory& from, dnnl::memory& to) const {
+  if (!transposes()) {
+    reorder_.execute(stream, from, to);
+    return;
+  }
+  stream.wait();  // what a primitive wrote before is complete
+  copyStrided(static_cast<std::byte*>(to.get_data_handle()), static_cast<const std::byte*>(from.get_data_handle()),
+              dims_, toStrides_, fromStrides_, elementSize_);
 }
 
 namespace {

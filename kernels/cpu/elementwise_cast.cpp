@@ -80,6 +80,13 @@ void convertPlain(const S* s, D* d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = convert<S, D>(s[i]);
 }
 
+/// bool to float from its bytes: a static_cast from bool does not vectorise (each byte is
+/// loaded as a bool), a byte compare does. magika's one-hot Cast of [1, 2048, 257] took 0.24 ms
+/// a run against ONNX Runtime's 0.085.
+WH_SIMD_CLONES void boolBytesToFloat(const uint8_t* s, float* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i] != 0 ? 1.0f : 0.0f;
+}
+
 // ---- float32 <-> float16 with F16C ----
 // The bit-twiddling conversion vectorises but takes a dozen instructions per vector; F16C
 // converts 8 values in one (round to nearest even, as floatToHalfFast). It is in every x86-64
@@ -231,6 +238,12 @@ class CastKernel final : public Kernel {
       return Status::ok();
     }
 #endif
+    if (from == ir::DataType::kBool && to == ir::DataType::kFloat) {
+      const auto* s = reinterpret_cast<const uint8_t*>(x.rawData());
+      float* d = y.mutableData<float>();
+      parallelChunks(n, ctx.threads(), kParallelGrain, [&](int64_t b, int64_t e) { boolBytesToFloat(s + b, d + b, e - b); });
+      return Status::ok();
+    }
     // Numeric to numeric: one direct loop per pair.
     bool handled = false;
     dispatchTypes<kAllTypes>(from, [&](auto fromTag) {

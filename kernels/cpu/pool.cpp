@@ -402,6 +402,12 @@ void globalPool(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, Layout 
     for (int64_t plane = 0; plane < planes; ++plane) {
       const T* xp = x + plane * spatial;
       if (kind == PoolKind::kMax) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (spatial > 0 && channelsLastPoolAvailable()) {
+            y[plane] = channelsFirstPlaneMax(xp, spatial);
+            continue;
+          }
+        }
         T best = spatial > 0 ? xp[0] : T(0);
         for (int64_t s = 1; s < spatial; ++s) best = xp[s] > best ? xp[s] : best;
         y[plane] = best;

@@ -1,6 +1,7 @@
 // 2-D max and average pooling of channels-last float32 tensors with AVX-512: every output
 // pixel is a running max / sum over the window's input rows, 16 channels per vector (a
-// masked tail for the rest). About twice as fast as oneDNN 2.6's channels-last pooling on
+// masked tail for the rest); and the global pools' loops (channels-last sums, the max of a
+// channels-first plane). About twice as fast as oneDNN 2.6's channels-last pooling on
 // SqueezeNet's pools. The scalar reference is referencePool (pool_reference.cpp).
 #include "cpu/pool_nhwc.h"
 
@@ -160,6 +161,28 @@ void channelsLastPool2d(const PoolGeometry& g, bool max, bool countIncludePad, c
     (max ? poolRow<true> : poolRow<false>)(g, countIncludePad, columns, r / oh, r % oh, x, y);
   }
 }
+
+// GCC 12 warns about the undefined pass-through operand inside _mm512_max_ps.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) float channelsFirstPlaneMax(const float* x, int64_t n) {
+  // Every lane starts from x[0], so a nan there reaches the result and a nan elsewhere is
+  // skipped, as in the scalar loop (_mm512_max_ps(a, b) is a > b ? a : b lane by lane).
+  __m512 acc[4];
+  for (__m512& a : acc) a = _mm512_set1_ps(x[0]);
+  int64_t s = 0;
+  for (; s + 64 <= n; s += 64) {
+    for (int v = 0; v < 4; ++v) acc[v] = _mm512_max_ps(_mm512_loadu_ps(x + s + 16 * v), acc[v]);
+  }
+  for (; s + 16 <= n; s += 16) acc[0] = _mm512_max_ps(_mm512_loadu_ps(x + s), acc[0]);
+  float lanes[64];
+  for (int v = 0; v < 4; ++v) _mm512_storeu_ps(lanes + 16 * v, acc[v]);
+  float best = x[0];
+  for (float l : lanes) best = l > best ? l : best;
+  for (; s < n; ++s) best = x[s] > best ? x[s] : best;
+  return best;
+}
+#pragma GCC diagnostic pop
 
 // GCC 12 warns about the undefined pass-through operand inside _mm512_cvtps_pd.
 #pragma GCC diagnostic push

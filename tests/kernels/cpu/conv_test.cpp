@@ -268,8 +268,10 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
       {{1, 17, 6}, 5, 1, {4}, {2}, {1}, {1, 2}, {}, {}, {11}, {1}},
       {{1, 2, 3, 3, 3}, 3, 1, {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {}, {}, {}, {6, 6, 6}, {0, 0, 0}},
       // kernel == stride, no padding: the GEMM-and-scatter path (one block, several blocks
-      // with a partial last one, a non-square kernel, one output channel)
+      // with a partial last one, a non-square kernel, one output channel; 2 wide interleaves
+      // two rows of Z, 3 wide takes the general loop)
       {{2, 16, 5, 7}, 3, 1, {2, 2}, {2, 2}, {1, 1}, {}, {}, {}, {10, 14}, {0, 0}},
+      {{1, 4, 3, 5}, 2, 1, {2, 3}, {2, 3}, {1, 1}, {}, {}, {}, {6, 15}, {0, 0}},
       {{1, 8, 40, 64}, 16, 1, {2, 2}, {2, 2}, {1, 1}, {}, {}, {}, {80, 128}, {0, 0}},
       {{1, 5, 4, 3}, 1, 1, {3, 2}, {3, 2}, {1, 1}, {}, {}, {}, {12, 6}, {0, 0}},
       // kernel == stride but with end padding or output_padding: not that path
@@ -311,5 +313,28 @@ TEST_CASE("ConvTranspose matches a naive scatter", "[kernels][conv]") {
                                                   whittle::testing::tensorValues(wt), &b),
           1e-4, 1e-4);
     }
+  }
+}
+
+TEST_CASE("A residual sum is written over its operand where the operand dies at the FusedConv", "[kernels][conv]") {
+  // ResNet blocks: the block input z is read by the block's first Conv and by the residual Add
+  // of its last, so the lowering does not mark the Add in place (z has two readers); the plan
+  // knows the last Conv reads it last and the kernel takes z's buffer for its output. With a
+  // reader of z after the Add (a second block reading z again), z must survive the Add.
+  for (bool laterReader : {false, true}) {
+    INFO("a reader after the Add: " << laterReader);
+    GraphBuilder gb(72);
+    auto conv = [&](ir::Value* x, int64_t cin, int64_t cout, int64_t k, const std::string& name) {
+      const int64_t p = k / 2;
+      return gb.node("Conv", {x, gb.weight(name + "_w", {cout, cin, k, k}), gb.weight(name + "_b", {cout})},
+                     {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
+    };
+    ir::Value* x = gb.input("x", ir::DataType::kFloat, {1, 8, 9, 9});
+    ir::Value* z = gb.node("Relu", {conv(x, 8, 32, 3, "stem")}, {}, "z");
+    ir::Value* a = gb.node("Relu", {conv(z, 32, 16, 1, "a")}, {}, "a_relu");
+    ir::Value* y = gb.node("Relu", {gb.node("Add", {conv(a, 16, 32, 3, "b"), z}, {}, "add")}, {}, "y");
+    if (laterReader) y = gb.node("Add", {conv(y, 32, 32, 1, "c"), z}, {}, "again");
+    gb.output(gb.node("GlobalAveragePool", {y}, {}, "gap"));
+    whittle::testing::checkSameAsUnlowered(gb.build(17), {{"x", gb.randomTensor(ir::DataType::kFloat, {1, 8, 9, 9})}});
   }
 }

@@ -84,6 +84,15 @@ TEST_CASE("Cast converts between every pair of numeric types", "[kernels][elemen
   }
 }
 
+TEST_CASE("Cast from bool to float32 over vector widths and threads", "[kernels][elementwise]") {
+  // The byte-compare loop (elementwise_cast.cpp boolBytesToFloat): a length of several vectors
+  // and a tail, split over two threads.
+  std::vector<double> values;
+  for (int64_t i = 0; i < 70001; ++i) values.push_back((i * 7) % 3 == 0 ? 1 : 0);
+  ir::Tensor x = makeTensor(DataType::kBool, {1, 70001}, values);
+  for (int threads : {1, 2}) checkClose(castTo(x, DataType::kFloat, threads), values, 0, 0, "bool -> float");
+}
+
 TEST_CASE("Cast rounds floats to nearest even and truncates to integers", "[kernels][elementwise]") {
   std::mt19937 rng(2);
   for (const auto& dims : kUnaryShapes) {

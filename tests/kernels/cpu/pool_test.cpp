@@ -270,6 +270,34 @@ TEST_CASE("LpPool and the global pools match naive loops", "[kernels][pool]") {
   }
 }
 
+TEST_CASE("GlobalMaxPool channels first skips nans but a first one, over every lane path", "[kernels][pool]") {
+  // Planes of 7 (scalar), 40 (16-lane steps and a tail) and 203 (64-lane blocks, 16-lane
+  // steps, a tail): a nan first in the plane is the result; a nan elsewhere is skipped, as in
+  // `best = x > best ? x : best` from best = x[0] (the order the vector lanes keep).
+  GraphBuilder gb(9);
+  for (int64_t spatial : {7, 40, 203}) {
+    ir::Tensor x = gb.randomTensor(ir::DataType::kFloat, {1, 4, spatial});
+    float* p = x.mutableData<float>();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    p[0] = nan;                                   // plane 0: nan first
+    p[spatial + 1] = nan;                         // plane 1: nan in lane 1
+    p[2 * spatial + spatial - 1] = nan;           // plane 2: nan in the tail
+    p[3 * spatial + spatial / 2] = 1000.0f;       // plane 3: the max in the middle
+    for (int threads : {1, 2}) {
+      auto y = runOne("GlobalMaxPool", x, {}, threads);
+      const float* out = y[0].data<float>();
+      CHECK(std::isnan(out[0]));
+      for (int64_t plane = 1; plane < 4; ++plane) {
+        float best = p[plane * spatial];
+        for (int64_t i = 1; i < spatial; ++i) best = p[plane * spatial + i] > best ? p[plane * spatial + i] : best;
+        INFO("spatial " << spatial << " plane " << plane);
+        CHECK(out[plane] == best);
+      }
+      CHECK(out[3] == 1000.0f);
+    }
+  }
+}
+
 TEST_CASE("Channels-last pools match the channels-first ones", "[kernels][pool]") {
   GraphBuilder gb(9);
   // Besides the shape list: channel counts that take the 4-, 2- and 1-vector paths of the
