@@ -51,6 +51,32 @@
 namespace whittle::passes {
 namespace {
 
+/// The note of a model with nothing to quantize: what int8 takes, what the model holds, and,
+/// where its Conv/ConvTranspose/MatMul/Gemm compute in float16 or bfloat16, that this is why
+/// (int8 quantizes float32 compute; a half model's weight ops are otherwise what it would take).
+std::string nothingToQuantize(const ir::Graph& graph) {
+  int64_t half = 0;
+  for (const ir::Node* n : graph.nodes()) {
+    const bool weightOp = n->domain().empty() && (n->opType() == "Conv" || n->opType() == "ConvTranspose" ||
+                                                  n->opType() == "MatMul" || n->opType() == "Gemm");
+    if (!weightOp) continue;
+    // The output's type, else (before shape inference) the first typed operand's.
+    ir::DataType t = n->numOutputs() > 0 && n->output(0) != nullptr ? n->output(0)->dtype() : ir::DataType::kUndefined;
+    for (size_t i = 0; i < n->numInputs() && i < 2 && t == ir::DataType::kUndefined; ++i) {
+      if (n->input(i) != nullptr) t = n->input(i)->dtype();
+    }
+    if (t == ir::DataType::kFloat16 || t == ir::DataType::kBFloat16) ++half;
+  }
+  std::string text = "quantize-int8: no node to quantize (int8 takes Conv, ConvTranspose, MatMul and Gemm with constant "
+                     "weights and the ops between them; the model holds " + opTypeSummary(graph) + ")";
+  if (half > 0) {
+    text += "; its " + std::to_string(half) +
+            " Conv/ConvTranspose/MatMul/Gemm node(s) compute in float16 or bfloat16, and int8 quantizes float32 "
+            "models: quantize the float32 model this one was converted from";
+  }
+  return text;
+}
+
 using quant::QdqInputRole;
 using quant::QdqOpRule;
 using quant::QuantParams;
@@ -572,8 +598,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   if (!candidates) {
-    ctx.note("quantize-int8: no node to quantize (int8 takes Conv, ConvTranspose, MatMul and Gemm with constant "
-             "weights and the ops between them; the model holds " + opTypeSummary(*model.graph) + ")");
+    ctx.note(nothingToQuantize(*model.graph));
     return Status::ok();
   }
   bool perChannel = config_.perChannel;
@@ -640,8 +665,7 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
     }
   }
   if (total == 0) {
-    ctx.note("quantize-int8: no node to quantize (int8 takes Conv, ConvTranspose, MatMul and Gemm with constant "
-             "weights and the ops between them; the model holds " + opTypeSummary(*model.graph) + ")");
+    ctx.note(nothingToQuantize(*model.graph));
     return Status::ok();
   }
 

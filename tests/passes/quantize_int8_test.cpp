@@ -903,3 +903,22 @@ TEST_CASE("quantize-int8 on a model with nothing to quantize says what the model
   CHECK_THAT(notes, Catch::Contains("quantize-int8: no node to quantize") &&
                         Catch::Contains("the model holds Relu 2, ai.onnx.ml.Binarizer 1"));
 }
+
+TEST_CASE("quantize-int8 on a float16 model says that its convolutions compute in float16", "[passes][quantize-int8]") {
+  // A float16 model with float32 inputs and outputs (as a converter's keep_io_types writes it;
+  // squeezenet1.1-fp16 is float16 throughout). int8 quantizes float32 compute, so nothing is
+  // taken; the note says why instead of only listing a Conv.
+  testing::GraphBuilder b(6);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  const auto to = [](ir::DataType t) { return std::vector<ir::Attribute>{ir::Attribute::makeInt("to", static_cast<int64_t>(t))}; };
+  ir::Value* h = b.node("Cast", {x}, to(ir::DataType::kFloat16), "to_half");
+  ir::Value* w = b.constant("w", b.randomTensor(ir::DataType::kFloat16, {4, 3, 3, 3}));
+  ir::Value* y = b.node("Relu", {b.node("Conv", {h, w}, {}, "conv")}, {}, "relu");
+  b.output(b.node("Cast", {y}, to(ir::DataType::kFloat), "to_float"), ir::DataType::kFloat, {1, 4, 6, 6});
+  Quantized q = quantize(b.build(17), "quantize-int8");
+  std::string notes;
+  for (const std::string& n : q.notes) notes += n + "\n";
+  INFO(notes);
+  CHECK_THAT(notes, Catch::Contains("quantize-int8: no node to quantize") &&
+                        Catch::Contains("its 1 Conv/ConvTranspose/MatMul/Gemm node(s) compute in float16"));
+}
