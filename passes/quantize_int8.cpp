@@ -36,7 +36,9 @@
 #include <set>
 
 #include "pass_factories.h"
+#include "widen_half.h"
 #include "whittle/common/file_util.h"
+#include "whittle/ir/shape_inference.h"
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/quant/qdq.h"
@@ -51,28 +53,34 @@
 namespace whittle::passes {
 namespace {
 
-/// The note of a model with nothing to quantize: what int8 takes, what the model holds, and,
-/// where its Conv/ConvTranspose/MatMul/Gemm compute in float16 or bfloat16, that this is why
-/// (int8 quantizes float32 compute; a half model's weight ops are otherwise what it would take).
-std::string nothingToQuantize(const ir::Graph& graph) {
+/// How many Conv/ConvTranspose/MatMul/Gemm nodes compute in float16 or bfloat16 (by their
+/// output's type, else, before shape inference, their first typed operand's).
+int64_t halfWeightOps(const ir::Graph& graph) {
   int64_t half = 0;
   for (const ir::Node* n : graph.nodes()) {
     const bool weightOp = n->domain().empty() && (n->opType() == "Conv" || n->opType() == "ConvTranspose" ||
                                                   n->opType() == "MatMul" || n->opType() == "Gemm");
     if (!weightOp) continue;
-    // The output's type, else (before shape inference) the first typed operand's.
     ir::DataType t = n->numOutputs() > 0 && n->output(0) != nullptr ? n->output(0)->dtype() : ir::DataType::kUndefined;
     for (size_t i = 0; i < n->numInputs() && i < 2 && t == ir::DataType::kUndefined; ++i) {
       if (n->input(i) != nullptr) t = n->input(i)->dtype();
     }
     if (t == ir::DataType::kFloat16 || t == ir::DataType::kBFloat16) ++half;
   }
+  return half;
+}
+
+/// The note of a model with nothing to quantize: what int8 takes, what the model holds, and,
+/// where its weight ops still compute in a half type (widen-half left it as it is), that this
+/// is why.
+std::string nothingToQuantize(const ir::Graph& graph) {
+  const int64_t half = halfWeightOps(graph);
   std::string text = "quantize-int8: no node to quantize (int8 takes Conv, ConvTranspose, MatMul and Gemm with constant "
                      "weights and the ops between them; the model holds " + opTypeSummary(graph) + ")";
   if (half > 0) {
     text += "; its " + std::to_string(half) +
             " Conv/ConvTranspose/MatMul/Gemm node(s) compute in float16 or bfloat16, and int8 quantizes float32 "
-            "models: quantize the float32 model this one was converted from";
+            "compute: quantize the float32 model this one was converted from";
   }
   return text;
 }
@@ -583,18 +591,33 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   // ---- 0. Opset: per-axis DequantizeLinear needs 13, QuantizeLinear 10 ----
   // The upgrade comes first, so that the nodes chosen below are those of the upgraded graph;
   // a model with nothing to quantize is left at its opset.
-  bool candidates = false;
-  for (const ir::Node* n : model.graph->nodes()) {
-    std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
-    candidates = candidates || (rule && selected(*n, *rule) && !activationInputs(*n, *rule, nullptr).empty());
-    if (candidates || !n->hasSubgraphs()) continue;
-    for (const ir::Attribute& a : n->attributes()) {  // bodies: ops that may be quantized
-      if (a.kind != ir::Attribute::Kind::kGraph) continue;
-      WH_ASSIGN_OR_RETURN(auto inner, onnx_io::subgraphNodes(a));
-      for (const onnx_io::SubgraphNode& s : inner) {
-        candidates = candidates || (s.domain.empty() && (s.opType == "Conv" || s.opType == "ConvTranspose" ||
-                                                         s.opType == "Gemm" || s.opType == "MatMul"));
+  auto anyCandidate = [&]() -> Expected<bool> {
+    for (const ir::Node* n : model.graph->nodes()) {
+      std::optional<QdqOpRule> rule = quant::qdqOpRule(*n);
+      if (rule && selected(*n, *rule) && !activationInputs(*n, *rule, nullptr).empty()) return true;
+      if (!n->hasSubgraphs()) continue;
+      for (const ir::Attribute& a : n->attributes()) {  // bodies: ops that may be quantized
+        if (a.kind != ir::Attribute::Kind::kGraph) continue;
+        WH_ASSIGN_OR_RETURN(auto inner, onnx_io::subgraphNodes(a));
+        for (const onnx_io::SubgraphNode& s : inner) {
+          if (s.domain.empty() && (s.opType == "Conv" || s.opType == "ConvTranspose" || s.opType == "Gemm" ||
+                                   s.opType == "MatMul")) {
+            return true;
+          }
+        }
       }
+    }
+    return false;
+  };
+  WH_ASSIGN_OR_RETURN(bool candidates, anyCandidate());
+  // A half model (float16/bfloat16 weights and compute): widened to float32 first, so that its
+  // weight ops can be quantized; its inputs and outputs keep their half types.
+  if (!candidates && halfWeightOps(*model.graph) > 0) {
+    WH_ASSIGN_OR_RETURN(int64_t widenedValues, widenHalfToFloat(model, ctx));
+    if (widenedValues > 0) {
+      ctx.note("quantize-int8: the model computes in float16/bfloat16; widened it to float32 to quantize it");
+      (void)ir::inferShapes(model);
+      WH_ASSIGN_OR_RETURN(candidates, anyCandidate());
     }
   }
   if (!candidates) {

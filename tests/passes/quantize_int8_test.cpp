@@ -904,10 +904,10 @@ TEST_CASE("quantize-int8 on a model with nothing to quantize says what the model
                         Catch::Contains("the model holds Relu 2, ai.onnx.ml.Binarizer 1"));
 }
 
-TEST_CASE("quantize-int8 on a float16 model says that its convolutions compute in float16", "[passes][quantize-int8]") {
+TEST_CASE("quantize-int8 widens a float16 model to float32 and quantizes its convolutions", "[passes][quantize-int8]") {
   // A float16 model with float32 inputs and outputs (as a converter's keep_io_types writes it;
-  // squeezenet1.1-fp16 is float16 throughout). int8 quantizes float32 compute, so nothing is
-  // taken; the note says why instead of only listing a Conv.
+  // squeezenet1.1-fp16 is float16 throughout). int8 quantizes float32 compute: the pass widens
+  // the model first (widen-half), then quantizes the Conv as in any float32 model.
   testing::GraphBuilder b(6);
   ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
   const auto to = [](ir::DataType t) { return std::vector<ir::Attribute>{ir::Attribute::makeInt("to", static_cast<int64_t>(t))}; };
@@ -915,10 +915,19 @@ TEST_CASE("quantize-int8 on a float16 model says that its convolutions compute i
   ir::Value* w = b.constant("w", b.randomTensor(ir::DataType::kFloat16, {4, 3, 3, 3}));
   ir::Value* y = b.node("Relu", {b.node("Conv", {h, w}, {}, "conv")}, {}, "relu");
   b.output(b.node("Cast", {y}, to(ir::DataType::kFloat), "to_float"), ir::DataType::kFloat, {1, 4, 6, 6});
-  Quantized q = quantize(b.build(17), "quantize-int8");
+  ir::Model model = b.build(17);
+  Quantized q = quantize(model, "quantize-int8");
   std::string notes;
   for (const std::string& n : q.notes) notes += n + "\n";
   INFO(notes);
-  CHECK_THAT(notes, Catch::Contains("quantize-int8: no node to quantize") &&
-                        Catch::Contains("its 1 Conv/ConvTranspose/MatMul/Gemm node(s) compute in float16"));
+  CHECK_THAT(notes, Catch::Contains("widened it to float32 to quantize it"));
+  CHECK(testing::countOps(*q.model.graph, "QuantizeLinear") >= 1);
+  const ir::Node* conv = testing::findOp(*q.model.graph, "Conv");
+  REQUIRE(conv != nullptr);
+  REQUIRE(conv->input(1)->producer() != nullptr);
+  CHECK(conv->input(1)->producer()->opType() == "DequantizeLinear");
+  auto feeds = testing::randomFeeds(model, 7);
+  auto before = testing::runModel(model, feeds);
+  auto after = testing::runModel(q.model, feeds);
+  CHECK(sqnrDb(after[0].second, before[0].second) > 25.0);
 }

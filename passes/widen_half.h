@@ -1,0 +1,17 @@
+#pragma once
+// Internal to the passes: widen-half as a step other passes take (passes/widen_half.cpp).
+
+#include <cstdint>
+
+#include "whittle/common/status.h"
+#include "whittle/ir/graph.h"
+#include "whittle/passes/pass.h"
+
+namespace whittle::passes {
+
+/// Computes a float16/bfloat16 model in float32 with its interface unchanged (Casts at the half
+/// inputs and outputs); returns how many values were widened (0: nothing half, or the model was
+/// left as it is, with a note saying why).
+Expected<int64_t> widenHalfToFloat(ir::Model& model, PassContext& ctx);
+
+}  // namespace whittle::passes
