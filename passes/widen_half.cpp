@@ -78,6 +78,23 @@ class WidenHalf final : public Pass {
 
 }  // namespace
 
+/// How many Conv/ConvTranspose/MatMul/Gemm nodes compute in float16 or bfloat16 (by their
+/// output's type, else, before shape inference, their first typed operand's).
+int64_t halfWeightOps(const ir::Graph& graph) {
+  int64_t half = 0;
+  for (const ir::Node* n : graph.nodes()) {
+    const bool weightOp = n->domain().empty() && (n->opType() == "Conv" || n->opType() == "ConvTranspose" ||
+                                                  n->opType() == "MatMul" || n->opType() == "Gemm");
+    if (!weightOp) continue;
+    ir::DataType t = n->numOutputs() > 0 && n->output(0) != nullptr ? n->output(0)->dtype() : ir::DataType::kUndefined;
+    for (size_t i = 0; i < n->numInputs() && i < 2 && t == ir::DataType::kUndefined; ++i) {
+      if (n->input(i) != nullptr) t = n->input(i)->dtype();
+    }
+    if (t == ir::DataType::kFloat16 || t == ir::DataType::kBFloat16) ++half;
+  }
+  return half;
+}
+
 Expected<int64_t> widenHalfToFloat(ir::Model& model, PassContext& ctx) {
   ir::Graph& graph = *model.graph;
   if (!halfInside(graph)) return int64_t{0};

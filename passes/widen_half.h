@@ -14,4 +14,9 @@ namespace whittle::passes {
 /// left as it is, with a note saying why).
 Expected<int64_t> widenHalfToFloat(ir::Model& model, PassContext& ctx);
 
+/// How many Conv/ConvTranspose/MatMul/Gemm nodes compute in float16 or bfloat16 (by their
+/// output's type, else, before shape inference, their first typed operand's): the quantizers
+/// widen a model that has some and nothing float32 to take.
+int64_t halfWeightOps(const ir::Graph& graph);
+
 }  // namespace whittle::passes

@@ -51,6 +51,28 @@ TEST_CASE("quantize-dynamic quantizes MatMuls with constant weights", "[passes][
   CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 0.03);
 }
 
+TEST_CASE("quantize-dynamic widens a float16 model to float32 and quantizes its MatMuls", "[passes][quantize-dynamic]") {
+  // A float16 block (weights, activations, interface): the pass widens it first (widen-half),
+  // then takes both weight MatMuls; the model still reads and writes float16.
+  testing::GraphBuilder b(9);
+  ir::Value* x = b.input("x", ir::DataType::kFloat16, {2, 4, 16});
+  ir::Value* h = b.node("MatMul", {x, b.constant("w1", b.randomTensor(ir::DataType::kFloat16, {16, 32}))}, {}, "proj_in");
+  ir::Value* y = b.node("MatMul", {b.node("Relu", {h}, {}, "act"),
+                                   b.constant("w2", b.randomTensor(ir::DataType::kFloat16, {32, 8}))}, {}, "proj_out");
+  b.output(y, ir::DataType::kFloat16, {2, 4, 8});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "quantize-dynamic");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(countOps(g, "MatMulInteger") == 2);
+  CHECK(g.inputs()[0]->dtype() == ir::DataType::kFloat16);
+  CHECK(g.outputs()[0]->dtype() == ir::DataType::kFloat16);
+  auto feeds = testing::randomFeeds(model, 4);
+  auto ya = testing::runModel(model, feeds);
+  auto yb = testing::runModel(run.after, feeds);
+  REQUIRE(yb[0].second.dtype() == ir::DataType::kFloat16);
+  CHECK(testing::normRelativeError(yb[0].second, ya[0].second) < 0.03);
+}
+
 TEST_CASE("quantize-dynamic quantizes Gemm as torch's nn.Linear exports it (transB = 1), alpha and beta included",
           "[passes][quantize-dynamic]") {
   // x [4, 24] · W^T (W [16, 24], transB = 1) · alpha + beta · C; and a transA = 1 Gemm, which stays float.
