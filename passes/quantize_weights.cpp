@@ -36,6 +36,7 @@
 #include "input_scaling.h"
 #include "name_patterns.h"
 #include "pass_factories.h"
+#include "widen_half.h"
 #include "whittle/ir/shape_inference.h"
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/awq.h"
@@ -408,6 +409,17 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
   bool nbits = config_.matmulNBits;
   int64_t nonConstant = 0;
   std::vector<Target> targets = findTargets(*model.graph, nonConstant);
+  // A half model (float16/bfloat16 weights and compute, as LLMs are often exported): widened to
+  // float32 first, so that its weights can be quantized; its inputs and outputs keep their types.
+  if (targets.empty() && halfWeightOps(*model.graph) > 0) {
+    WH_ASSIGN_OR_RETURN(int64_t widenedValues, widenHalfToFloat(model, ctx));
+    if (widenedValues > 0) {
+      ctx.note("quantize-weights: the model computes in float16/bfloat16; widened it to float32 to quantize it");
+      (void)ir::inferShapes(model);
+      nonConstant = 0;
+      targets = findTargets(*model.graph, nonConstant);
+    }
+  }
   if (targets.empty()) {
     ctx.note("quantize-weights: no MatMul/Gemm/Gather with a constant 2-D float weight to quantize");
     return Status::ok();

@@ -83,6 +83,24 @@ TEST_CASE("quantize-weights in QDQ form quantizes each weight once, the tied emb
   testing::requireSameOutputs(model, eight.after, 0.01);
 }
 
+TEST_CASE("quantize-weights widens a float16 model to float32 and quantizes its weights to 4 bits", "[passes][weights]") {
+  // A float16 block, as LLMs are often exported: widened first (widen-half), then both weights
+  // go to MatMulNBits; the model still reads and writes float16.
+  testing::GraphBuilder b(12);
+  ir::Value* x = b.input("x", ir::DataType::kFloat16, {1, 4, 64});
+  ir::Value* h = b.node("MatMul", {x, b.constant("w1", b.randomTensor(ir::DataType::kFloat16, {64, 64}))}, {}, "up");
+  ir::Value* y = b.node("MatMul", {b.node("Relu", {h}, {}, "act"),
+                                   b.constant("w2", b.randomTensor(ir::DataType::kFloat16, {64, 32}))}, {}, "down");
+  b.output(y, ir::DataType::kFloat16, {1, 4, 32});
+  ir::Model model = b.build(17);
+  auto run = testing::runPipelineOn(model, "quantize-weights{bits=4,block=32,format=matmulnbits}");
+  const ir::Graph& g = *run.after.graph;
+  CHECK(testing::countOps(g, "MatMulNBits") == 2);
+  CHECK(g.inputs()[0]->dtype() == ir::DataType::kFloat16);
+  CHECK(g.outputs()[0]->dtype() == ir::DataType::kFloat16);
+  testing::requireSameOutputs(model, run.after, 0.2);  // 4-bit blocks of 32, as the float32 case above
+}
+
 TEST_CASE("quantize-weights in MatMulNBits form shares the tied embedding's packed weight", "[passes][weights]") {
   ir::Model model = tiedModel();
   auto run = testing::runPipelineOn(model, "quantize-weights{bits=4,block=32,format=matmulnbits}");
