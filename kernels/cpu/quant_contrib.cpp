@@ -466,6 +466,16 @@ struct AveragePoolPlane {
   bool isSigned;
 };
 
+// The code of an average: sum / count / y_scale + y_zp clamped to the range, then rounded half
+// to even (NaN goes to the range's low end, as the integer conversion of nearbyint(NaN) clamped
+// did). Every QLinearAveragePool route finishes with it, so their bytes agree.
+inline int32_t averageCode(const AveragePoolPlane& g, float sum, float count) {
+  float v = sum / count / g.ys + static_cast<float>(g.yz);
+  v = v > static_cast<float>(g.range.lo) ? v : static_cast<float>(g.range.lo);
+  v = v < static_cast<float>(g.range.hi) ? v : static_cast<float>(g.range.hi);
+  return static_cast<int32_t>(roundHalfEvenSmall(v));
+}
+
 // Pools one NCHW plane of bytes `x` into `y`. Every output's sum runs over its window in the
 // reference order (rows i0, i1, then columns i2 ascending, each term xs * (q - xz) in float), so
 // the bytes are those of the plain loop; the sums of one output row are kept side by side and
@@ -476,14 +486,6 @@ struct AveragePoolPlane {
 // clamp(nearbyint(v)) without the libm call per output.
 WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x, uint8_t* y, float* scratch) {
   const int64_t inSize = g.in[0] * g.in[1] * g.in[2], ow = g.out[2], iw = g.in[2], k2 = g.k[2], s2 = g.s[2], p2 = g.pb[2];
-  const auto lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi);
-  const float ys = g.ys, yz = static_cast<float>(g.yz);
-  auto quantize = [&](float sum, int64_t count) {
-    float v = sum / static_cast<float>(count) / ys + yz;
-    v = v > lo ? v : lo;  // NaN goes to lo, as the integer conversion of nearbyint(NaN) clamped did
-    v = v < hi ? v : hi;
-    return static_cast<int32_t>(roundHalfEvenSmall(v));
-  };
   if (ow < 8) {  // narrow outputs (a 3x3 plane pooled to 1x1): the loops below would cost more in set-up than in work
     for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
       const int64_t d0 = std::max<int64_t>(o0 * g.s[0] - g.pb[0], 0), e0 = std::min(o0 * g.s[0] - g.pb[0] + g.k[0], g.in[0]);
@@ -501,7 +503,7 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
             }
           }
           const int64_t count = g.includePad ? g.k[0] * g.k[1] * k2 : (e0 - d0) * (e1 - d1) * (e2 - d2);
-          y[(o0 * g.out[1] + o1) * ow + o2] = static_cast<uint8_t>(quantize(sum, count));
+          y[(o0 * g.out[1] + o1) * ow + o2] = static_cast<uint8_t>(averageCode(g, sum, static_cast<float>(count)));
         }
       }
     }
@@ -552,12 +554,7 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
       }
       const int64_t rows = (e0 - d0) * (e1 - d1), all = g.k[0] * g.k[1] * k2;
       for (int64_t o2 = 0; o2 < ow; ++o2) counts[o2] = static_cast<float>(g.includePad ? all : rows * cols[o2]);
-      for (int64_t o2 = 0; o2 < ow; ++o2) {
-        float v = sums[o2] / counts[o2] / ys + yz;
-        v = v > lo ? v : lo;
-        v = v < hi ? v : hi;
-        codes[o2] = static_cast<int32_t>(roundHalfEvenSmall(v));
-      }
+      for (int64_t o2 = 0; o2 < ow; ++o2) codes[o2] = averageCode(g, sums[o2], counts[o2]);
       uint8_t* dst = y + (o0 * g.out[1] + o1) * ow;
       for (int64_t o2 = 0; o2 < ow; ++o2) dst[o2] = static_cast<uint8_t>(codes[o2]);  // int8: its byte
     }
@@ -575,8 +572,7 @@ WH_QUANT_SIMD void averagePoolPlane(const AveragePoolPlane& g, const uint8_t* x,
 WH_QUANT_SIMD void averagePoolRowNhwc(const AveragePoolPlane& g, int64_t c, int64_t b, int64_t o1, const uint8_t* x,
                                       uint8_t* y, bool nhwcOut, float* sums) {
   const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
-  const auto lo = static_cast<float>(g.range.lo), hi = static_cast<float>(g.range.hi);
-  const float xs = g.xs, ys = g.ys, yz = static_cast<float>(g.yz);
+  const float xs = g.xs;
   const int32_t xz = g.xz;
   const int64_t d1 = std::max<int64_t>(o1 * g.s[1] - g.pb[1], 0), e1 = std::min(o1 * g.s[1] - g.pb[1] + g.k[1], ih);
   for (int64_t o2 = 0; o2 < ow; ++o2) {
@@ -596,12 +592,7 @@ WH_QUANT_SIMD void averagePoolRowNhwc(const AveragePoolPlane& g, int64_t c, int6
     // NHWC: the C channels of this pixel side by side; NCHW: one byte in each channel's plane.
     uint8_t* dst = nhwcOut ? y + ((b * oh + o1) * ow + o2) * c : y + (b * c * oh + o1) * ow + o2;
     const int64_t step = nhwcOut ? 1 : oh * ow;
-    for (int64_t k = 0; k < c; ++k) {
-      float v = sums[k] / count / ys + yz;
-      v = v > lo ? v : lo;  // NaN goes to lo, as in averagePoolPlane
-      v = v < hi ? v : hi;
-      dst[k * step] = static_cast<uint8_t>(static_cast<int32_t>(roundHalfEvenSmall(v)));  // int8: its byte
-    }
+    for (int64_t k = 0; k < c; ++k) dst[k * step] = static_cast<uint8_t>(averageCode(g, sums[k], count));  // int8: its byte
   }
 }
 
