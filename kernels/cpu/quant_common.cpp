@@ -2,6 +2,7 @@
 #include "cpu/quant_common.h"
 
 #include "cpu/kernel_util.h"
+#include "cpu/pool_reference.h"
 
 #include <emmintrin.h>
 
@@ -324,6 +325,12 @@ bool isAveragePool2d(const ir::Node* n) {
          n->attrInts("kernel_shape").size() == 2;
 }
 
+// The one-input nodes whose output is in the plan exactly when their input is: they write NHWC
+// bytes from NHWC bytes (pools, byte elementwise ops and lookups, channel gathers, nearest Resize).
+bool followsItsInput(const ir::Node* n) {
+  return isMaxPool2d(n) || isAveragePool2d(n) || isByteElementwise(n) || isByteChannelGather(n) || isNearestResize(n);
+}
+
 // A QLinearConcat on the channel axis of 4-D values.
 bool isChannelConcat(const ir::Node* n) {
   if (!isOp(n, kMicrosoft, "QLinearConcat") || n->numInputs() < 5) return false;
@@ -368,21 +375,13 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     if (x && x->size() == 4) result = std::vector<ir::Dim>{(*x)[0], (*x)[1], ir::Dim::known(1), ir::Dim::known(1)};
   }
   if (!result && (isMaxPool2d(producer) || isAveragePool2d(producer)) && producer->attrString("auto_pad", "NOTSET") == "NOTSET") {
-    // [N, C, OH, OW] from X's dims and the window (ceil_mode as the pool kernels count it).
+    // [N, C, OH, OW] from X's spatial dims and the window, by the pool kernels' own geometry
+    // (resolvePool; N and C stand in as 1 and are carried over as they are).
     auto x = knownDims(producer->input(0), memo);
-    const std::vector<int64_t> k = producer->attrInts("kernel_shape");
-    const std::vector<int64_t> st = producer->attrInts("strides", {1, 1});
-    const std::vector<int64_t> pads = producer->attrInts("pads", {0, 0, 0, 0});
-    if (x && x->size() == 4 && (*x)[2].isKnown() && (*x)[3].isKnown() && st.size() == 2 && pads.size() == 4) {
-      std::vector<ir::Dim> out = {(*x)[0], (*x)[1]};
-      const bool ceil = producer->attrInt("ceil_mode", 0) != 0;
-      for (size_t i = 0; i < 2; ++i) {
-        const int64_t in = (*x)[2 + i].value, span = in + pads[i] + pads[i + 2] - k[i];
-        int64_t o = (ceil ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
-        if (ceil && (o - 1) * st[i] >= in + pads[i]) --o;
-        out.push_back(ir::Dim::known(o));
-      }
-      result = out;
+    auto attrs = readPoolAttrs(*producer);
+    if (x && x->size() == 4 && (*x)[2].isKnown() && (*x)[3].isKnown() && attrs.isOk()) {
+      auto g = resolvePool(*attrs, {1, 1, (*x)[2].value, (*x)[3].value}, producer->describe());
+      if (g.isOk()) result = std::vector<ir::Dim>{(*x)[0], (*x)[1], ir::Dim::known(g->dst[2]), ir::Dim::known(g->dst[3])};
     }
   }
   if (!result && isByteChannelGather(producer)) {
@@ -458,7 +457,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
     if (!eligible(out)) continue;
     if (isConv2d(n) || isPerTensorQuantize4d(n) || isNhwcToNchwBytes(n)) {
       set.insert(out);
-    } else if (isMaxPool2d(n) || isAveragePool2d(n) || isByteElementwise(n) || isByteChannelGather(n) || isNearestResize(n)) {
+    } else if (followsItsInput(n)) {
       if (set.contains(n->input(0))) set.insert(out);
     } else if (isChannelConcat(n)) {
       if (allConcatInputs(n, set)) set.insert(out);
@@ -481,8 +480,7 @@ std::unordered_set<const ir::Value*> channelsLastValues(const ir::Graph& graph) 
           case BinaryLayout::kBroadcastA: ok = set.contains(producer->input(3)); break;
           case BinaryLayout::kNone: ok = false; break;
         }
-      } else if (isMaxPool2d(producer) || isAveragePool2d(producer) || isByteElementwise(producer) ||
-                 isByteChannelGather(producer) || isNearestResize(producer)) {
+      } else if (followsItsInput(producer)) {
         ok = set.contains(producer->input(0));
       } else if (isChannelConcat(producer)) {
         ok = allConcatInputs(producer, set);
