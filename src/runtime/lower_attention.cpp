@@ -74,6 +74,17 @@ std::vector<ir::Node*> nanGuard(ir::Value* p, const Pins& pinned) {
   return {isNan, where};
 }
 
+/// `c` as a scale of the scores: a finite, non-zero scalar float constant of rank 0 or 1 (no
+/// higher, so that it cannot raise the scores' rank).
+std::optional<float> scaleConstant(const ir::Value* c) {
+  auto value = ir::scalarConstant(c, kSession);
+  auto rank = rankOf(c);
+  if (!value || !rank || *rank > 1 || !std::isfinite(*value) || *value == 0 || c->dtype() != ir::DataType::kFloat) {
+    return std::nullopt;
+  }
+  return static_cast<float>(*value);
+}
+
 /// The value `v` = Mul(x, c) or Mul(c, x) multiplies, read only by `reader`, with c a finite
 /// scalar float constant of rank 0 or 1: {Mul, x, c}.
 struct Scaled {
@@ -85,13 +96,8 @@ std::optional<Scaled> scaledBy(ir::Value* v, const ir::Node* reader, const Pins&
   ir::Node* n = v->producer();
   if (!isDefaultOp(n, "Mul") || n->numInputs() != 2 || soleReader(v, pinned) != reader) return std::nullopt;
   for (size_t i = 0; i < 2; ++i) {
-    ir::Value* constant = n->input(1 - i);
-    auto value = ir::scalarConstant(constant, kSession);
-    auto cr = rankOf(constant);
-    if (value && cr && *cr <= 1 && std::isfinite(*value) && *value != 0 && constant->dtype() == ir::DataType::kFloat &&
-        !ir::scalarConstant(n->input(i), kSession)) {
-      return Scaled{n, n->input(i), static_cast<float>(*value)};
-    }
+    auto value = scaleConstant(n->input(1 - i));
+    if (value && !ir::scalarConstant(n->input(i), kSession)) return Scaled{n, n->input(i), *value};
   }
   return std::nullopt;
 }
@@ -137,13 +143,10 @@ std::optional<Chain> match(ir::Node* softmax, const Pins& pinned) {
     ir::Value* scores = nullptr;
     for (size_t i = 0; i < 2 && scores == nullptr; ++i) {
       if (n->opType() == "Div" && i == 1) break;
-      ir::Value* constant = n->input(1 - i);
-      auto value = ir::scalarConstant(constant, kSession);
-      auto cr = rankOf(constant);
-      if (value && cr && *cr <= 1 && std::isfinite(*value) && *value != 0 && isDefaultOp(n->input(i)->producer(), "MatMul") &&
-          constant->dtype() == ir::DataType::kFloat) {
+      auto value = scaleConstant(n->input(1 - i));
+      if (value && isDefaultOp(n->input(i)->producer(), "MatMul")) {
         scores = n->input(i);
-        c.scale = static_cast<float>(*value);
+        c.scale = *value;
         c.divide = n->opType() == "Div";
       }
     }
