@@ -39,7 +39,6 @@
 #include "fold_util.h"
 #include "pass_factories.h"
 #include "widen_half.h"
-#include "whittle/ir/shape_inference.h"
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/quant/collectors.h"
@@ -259,14 +258,12 @@ Status QuantizeDynamic::run(ir::Model& model, PassContext& ctx) {
   };
   // A half model (float16/bfloat16 weights and compute): widened to float32 first, so that its
   // MatMul/Gemm weights can be quantized; its inputs and outputs keep their half types.
-  if (count() == 0 && halfWeightOps(*model.graph) > 0) {
-    WH_ASSIGN_OR_RETURN(int64_t widenedValues, widenHalfToFloat(model, ctx));
-    if (widenedValues > 0) {
-      ctx.note("quantize-dynamic: the model computes in float16/bfloat16; widened it to float32 to quantize it");
-      (void)ir::inferShapes(model);
-    }
+  int64_t found = count();
+  if (found == 0) {
+    WH_ASSIGN_OR_RETURN(bool widened, widenHalfForQuantizing(model, ctx, "quantize-dynamic"));
+    if (widened) found = count();
   }
-  if (count() == 0) {
+  if (found == 0) {
     noteFloatWeightOps(*model.graph, ctx, "quantize-dynamic");
     for (const auto& body : bodies) noteFloatWeightOps(body->graph(), ctx, "quantize-dynamic");
     ctx.note(config_.lstm ? "quantize-dynamic: no MatMul/Gemm with a constant 2-D weight or LSTM with constant weights to quantize"

@@ -38,7 +38,6 @@
 #include "pass_factories.h"
 #include "widen_half.h"
 #include "whittle/common/file_util.h"
-#include "whittle/ir/shape_inference.h"
 #include "whittle/passes/upgrade_opset.h"
 #include "whittle/quant/calibration.h"
 #include "whittle/quant/qdq.h"
@@ -595,11 +594,9 @@ Status QuantizeInt8::run(ir::Model& model, PassContext& ctx) {
   WH_ASSIGN_OR_RETURN(bool candidates, anyCandidate());
   // A half model (float16/bfloat16 weights and compute): widened to float32 first, so that its
   // weight ops can be quantized; its inputs and outputs keep their half types.
-  if (!candidates && halfWeightOps(*model.graph) > 0) {
-    WH_ASSIGN_OR_RETURN(int64_t widenedValues, widenHalfToFloat(model, ctx));
-    if (widenedValues > 0) {
-      ctx.note("quantize-int8: the model computes in float16/bfloat16; widened it to float32 to quantize it");
-      (void)ir::inferShapes(model);
+  if (!candidates) {
+    WH_ASSIGN_OR_RETURN(bool widened, widenHalfForQuantizing(model, ctx, "quantize-int8"));
+    if (widened) {
       WH_ASSIGN_OR_RETURN(candidates, anyCandidate());
     }
   }

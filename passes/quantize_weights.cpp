@@ -411,11 +411,9 @@ Status QuantizeWeights::run(ir::Model& model, PassContext& ctx) {
   std::vector<Target> targets = findTargets(*model.graph, nonConstant);
   // A half model (float16/bfloat16 weights and compute, as LLMs are often exported): widened to
   // float32 first, so that its weights can be quantized; its inputs and outputs keep their types.
-  if (targets.empty() && halfWeightOps(*model.graph) > 0) {
-    WH_ASSIGN_OR_RETURN(int64_t widenedValues, widenHalfToFloat(model, ctx));
-    if (widenedValues > 0) {
-      ctx.note("quantize-weights: the model computes in float16/bfloat16; widened it to float32 to quantize it");
-      (void)ir::inferShapes(model);
+  if (targets.empty()) {
+    WH_ASSIGN_OR_RETURN(bool widened, widenHalfForQuantizing(model, ctx, "quantize-weights"));
+    if (widened) {
       nonConstant = 0;
       targets = findTargets(*model.graph, nonConstant);
     }

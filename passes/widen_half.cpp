@@ -19,6 +19,7 @@
 #include "widen_half.h"
 
 #include "pass_factories.h"
+#include "whittle/ir/shape_inference.h"
 
 namespace whittle::passes {
 namespace {
@@ -78,8 +79,6 @@ class WidenHalf final : public Pass {
 
 }  // namespace
 
-/// How many Conv/ConvTranspose/MatMul/Gemm nodes compute in float16 or bfloat16 (by their
-/// output's type, else, before shape inference, their first typed operand's).
 int64_t halfWeightOps(const ir::Graph& graph) {
   int64_t half = 0;
   for (const ir::Node* n : graph.nodes()) {
@@ -173,6 +172,15 @@ Expected<int64_t> widenHalfToFloat(ir::Model& model, PassContext& ctx) {
   }
   WH_RETURN_IF_ERROR(graph.topologicalSort());
   return widenedValues;
+}
+
+Expected<bool> widenHalfForQuantizing(ir::Model& model, PassContext& ctx, std::string_view pass) {
+  if (halfWeightOps(*model.graph) == 0) return false;
+  WH_ASSIGN_OR_RETURN(int64_t widenedValues, widenHalfToFloat(model, ctx));
+  if (widenedValues == 0) return false;
+  ctx.note(std::string(pass) + ": the model computes in float16/bfloat16; widened it to float32 to quantize it");
+  (void)ir::inferShapes(model);
+  return true;
 }
 
 Expected<std::unique_ptr<Pass>> makeWidenHalf(const NoOptions&) {

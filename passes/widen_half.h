@@ -2,6 +2,7 @@
 // Internal to the passes: widen-half as a step other passes take (passes/widen_half.cpp).
 
 #include <cstdint>
+#include <string_view>
 
 #include "whittle/common/status.h"
 #include "whittle/ir/graph.h"
@@ -13,6 +14,11 @@ namespace whittle::passes {
 /// inputs and outputs); returns how many values were widened (0: nothing half, or the model was
 /// left as it is, with a note saying why).
 Expected<int64_t> widenHalfToFloat(ir::Model& model, PassContext& ctx);
+
+/// What a quantizer that found nothing float32 to take does: where the model's weight ops compute
+/// in a half type (halfWeightOps), widens it (widenHalfToFloat), says so in a note naming `pass`,
+/// and infers the widened value types. Returns whether the model changed (then look again).
+Expected<bool> widenHalfForQuantizing(ir::Model& model, PassContext& ctx, std::string_view pass);
 
 /// How many Conv/ConvTranspose/MatMul/Gemm nodes compute in float16 or bfloat16 (by their
 /// output's type, else, before shape inference, their first typed operand's): the quantizers
