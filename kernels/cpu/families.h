@@ -55,9 +55,9 @@ void registerRandomKernels(KernelRegistry& registry);
 void registerStringKernels(KernelRegistry& registry);
 /// TfIdfVectorizer.
 void registerTfIdfKernels(KernelRegistry& registry);
-/// ai.onnx.ml LabelEncoder, TreeEnsemble, ArrayFeatureExtractor, Binarizer, LinearClassifier, Normalizer.
+/// ai.onnx.ml LabelEncoder, ArrayFeatureExtractor, Binarizer, LinearClassifier, Normalizer, LinearRegressor, Scaler.
 void registerMlKernels(KernelRegistry& registry);
-/// ai.onnx.ml TreeEnsembleClassifier and TreeEnsembleRegressor (opsets 1 and 3).
+/// ai.onnx.ml TreeEnsembleClassifier and TreeEnsembleRegressor (opsets 1 and 3) and TreeEnsemble (opset 5).
 void registerMlTreeKernels(KernelRegistry& registry);
 /// ai.onnx.ml SVMRegressor and SVMClassifier.
 void registerMlSvmKernels(KernelRegistry& registry);

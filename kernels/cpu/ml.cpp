@@ -1,10 +1,7 @@
 // The ai.onnx.ml operators: LabelEncoder (opsets 1 to 4, keys and values as lists or, from 4,
-// tensors), TreeEnsemble (opset 5), ArrayFeatureExtractor, Binarizer, LinearClassifier and
-// Normalizer, LinearRegressor and Scaler (the tree ensembles of opsets 1 and 3 are in
-// ml_trees.cpp). Plain reference code in double, checked against ONNX Runtime 1.32
-// (tests/kernels/cpu/ml_test.cpp). TreeEnsemble's post_transform follows the spec's numbering
-// (1 SOFTMAX, 2 LOGISTIC); ONNX Runtime 1.32 swaps the two (it applies softmax for 2), so only
-// post_transform 0 is compared with it and the others are checked against the formulas.
+// tensors), ArrayFeatureExtractor, Binarizer, LinearClassifier and Normalizer, LinearRegressor
+// and Scaler (the tree ensembles, TreeEnsemble of opset 5 too, are in ml_trees.cpp). Plain
+// reference code in double, checked against ONNX Runtime 1.32 (tests/kernels/cpu/ml_test.cpp).
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -167,166 +164,6 @@ KernelPtr makeLabelEncoder(const KernelCreateInfo& info) {
     for (int64_t i = 0; i < x.numel(); ++i) {
       auto k = find(i);
       storeDouble(y, i, k ? c->values.numbers[*k] : c->defaultNumber);
-    }
-    return Status::ok();
-  });
-}
-
-// ---- TreeEnsemble ----
-
-enum class Aggregate { kAverage = 0, kSum, kMin, kMax };
-
-struct TreeEnsembleConfig {
-  std::vector<int64_t> feature, trueIds, falseIds, trueLeaf, falseLeaf, roots, leafTarget;
-  std::vector<NodeMode> modes;
-  std::vector<double> splits, leafWeight;
-  std::vector<uint8_t> missingTrue;
-  std::vector<std::vector<double>> members;  // per node; empty unless a member node
-  int64_t targets = 0, maxFeature = -1;
-  Aggregate aggregate = Aggregate::kSum;
-  PostTransform post = PostTransform::kNone;
-};
-
-std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
-  std::vector<double> v;
-  if (a == nullptr || a->kind != ir::Attribute::Kind::kTensor) return v;
-  for (int64_t i = 0; i < a->t.numel(); ++i) v.push_back(a->t.valueAsDouble(i));
-  return v;
-}
-
-bool takeBranch(NodeMode mode, double x, double split, const std::vector<double>& members, bool missingTrue) {
-  if (mode != NodeMode::kMember) return compareSplit(mode, x, split, missingTrue);
-  if (std::isnan(x) && missingTrue) return true;
-  return std::find(members.begin(), members.end(), x) != members.end();
-}
-
-KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
-  const ir::Node& n = info.node;
-  auto c = std::make_shared<TreeEnsembleConfig>();
-  for (const char* required :
-       {"nodes_splits", "nodes_featureids", "nodes_modes", "nodes_truenodeids", "nodes_falsenodeids", "nodes_trueleafs",
-        "nodes_falseleafs", "leaf_targetids", "leaf_weights", "tree_roots", "n_targets"}) {
-    if (!n.hasAttribute(required)) return info.error("attribute '" + std::string(required) + "' is required");
-  }
-  c->feature = n.attrInts("nodes_featureids");
-  c->trueIds = n.attrInts("nodes_truenodeids");
-  c->falseIds = n.attrInts("nodes_falsenodeids");
-  c->trueLeaf = n.attrInts("nodes_trueleafs");
-  c->falseLeaf = n.attrInts("nodes_falseleafs");
-  c->roots = n.attrInts("tree_roots");
-  c->leafTarget = n.attrInts("leaf_targetids");
-  c->splits = tensorAttrAsDoubles(n.findAttribute("nodes_splits"));
-  c->leafWeight = tensorAttrAsDoubles(n.findAttribute("leaf_weights"));
-  c->targets = n.attrInt("n_targets", 0);
-  std::vector<double> modes = tensorAttrAsDoubles(n.findAttribute("nodes_modes"));
-  std::vector<int64_t> missing = n.attrInts("nodes_missing_value_tracks_true");
-  size_t nodes = c->splits.size();
-  for (const auto* v : {&c->feature, &c->trueIds, &c->falseIds, &c->trueLeaf, &c->falseLeaf}) {
-    if (v->size() != nodes) return info.error("the nodes_* attributes differ in length");
-  }
-  if (modes.size() != nodes || (!missing.empty() && missing.size() != nodes)) {
-    return info.error("the nodes_* attributes differ in length");
-  }
-  if (c->leafTarget.size() != c->leafWeight.size())
-    return info.error("leaf_targetids and leaf_weights differ in length");
-  if (c->targets < 1) return info.error("n_targets must be positive");
-  int64_t aggregate = n.attrInt("aggregate_function", 1);
-  int64_t post = n.attrInt("post_transform", 0);
-  if (aggregate < 0 || aggregate > 3)
-    return info.error("aggregate_function " + std::to_string(aggregate) + " is not 0 to 3");
-  if (post < 0 || post > 4) return info.error("post_transform " + std::to_string(post) + " is not 0 to 4");
-  c->aggregate = static_cast<Aggregate>(aggregate);
-  c->post = static_cast<PostTransform>(post);
-  // Membership sets follow each other in membership_values, NaN after each, in node order.
-  std::vector<double> memberValues = tensorAttrAsDoubles(n.findAttribute("membership_values"));
-  size_t nextMember = 0;
-  c->members.resize(nodes);
-  c->missingTrue.resize(nodes, 0);
-  for (size_t i = 0; i < nodes; ++i) {
-    if (modes[i] < 0 || modes[i] > 6) return info.error("nodes_modes[" + std::to_string(i) + "] is not 0 to 6");
-    c->modes.push_back(static_cast<NodeMode>(static_cast<int>(modes[i])));
-    if (!missing.empty()) c->missingTrue[i] = missing[i] != 0;
-    c->maxFeature = std::max(c->maxFeature, c->feature[i]);
-    if (c->feature[i] < 0) return info.error("nodes_featureids[" + std::to_string(i) + "] is negative");
-    if (c->modes[i] == NodeMode::kMember) {
-      while (nextMember < memberValues.size() && !std::isnan(memberValues[nextMember])) {
-        c->members[i].push_back(memberValues[nextMember++]);
-      }
-      if (nextMember >= memberValues.size()) {
-        return info.error("membership_values has no NaN-terminated set for member node " + std::to_string(i));
-      }
-      ++nextMember;
-    }
-    for (auto [id, leaf] : {std::pair{c->trueIds[i], c->trueLeaf[i]}, std::pair{c->falseIds[i], c->falseLeaf[i]}}) {
-      int64_t limit = leaf != 0 ? static_cast<int64_t>(c->leafWeight.size()) : static_cast<int64_t>(nodes);
-      if (id < 0 || id >= limit)
-        return info.error("node " + std::to_string(i) + " points at " + std::to_string(id) + ", out of range");
-    }
-  }
-  for (int64_t t : c->leafTarget) {
-    if (t < 0 || t >= c->targets)
-      return info.error("leaf_targetids holds " + std::to_string(t) + ", not below n_targets");
-  }
-  for (int64_t r : c->roots) {
-    if (r < 0 || r >= static_cast<int64_t>(nodes))
-      return info.error("tree_roots holds " + std::to_string(r) + ", out of range");
-  }
-  return makeFunctionKernel([c](KernelContext& ctx) -> Status {
-    const ir::Tensor& x = ctx.input(0);
-    if (x.dtype() != ir::DataType::kFloat && x.dtype() != ir::DataType::kDouble &&
-        x.dtype() != ir::DataType::kFloat16) {
-      return ctx.error("X has dtype " + dtypeName(x.dtype()) + "; float, double and float16 are supported");
-    }
-    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
-    auto [rows, columns] = rc;
-    if (c->maxFeature >= columns) {
-      return ctx.error("a node reads feature " + std::to_string(c->maxFeature) + " of " + std::to_string(columns));
-    }
-    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {rows, c->targets});
-    std::vector<double> score(static_cast<size_t>(c->targets));
-    std::vector<uint8_t> hit(static_cast<size_t>(c->targets));
-    size_t steps = c->splits.size() + 1;
-    for (int64_t r = 0; r < rows; ++r) {
-      std::fill(score.begin(), score.end(), 0.0);
-      std::fill(hit.begin(), hit.end(), 0);
-      for (int64_t root : c->roots) {
-        auto i = static_cast<size_t>(root);
-        // A root whose two branches are the same leaf is that leaf.
-        bool isLeaf = c->trueLeaf[i] != 0 && c->falseLeaf[i] != 0 && c->trueIds[i] == c->falseIds[i];
-        int64_t at = isLeaf ? c->trueIds[i] : root;
-        for (size_t step = 0; !isLeaf; ++step) {
-          if (step == steps) return ctx.error("the tree at root " + std::to_string(root) + " has a cycle");
-          auto k = static_cast<size_t>(at);
-          double v = x.valueAsDouble(r * columns + c->feature[k]);
-          bool branch = takeBranch(c->modes[k], v, c->splits[k], c->members[k], c->missingTrue[k] != 0);
-          at = branch ? c->trueIds[k] : c->falseIds[k];
-          isLeaf = (branch ? c->trueLeaf[k] : c->falseLeaf[k]) != 0;
-        }
-        auto leaf = static_cast<size_t>(at);
-        auto target = static_cast<size_t>(c->leafTarget[leaf]);
-        double& s = score[target];
-        double w = c->leafWeight[leaf];
-        // MIN and MAX over the leaves that reached a target; one no leaf reached stays 0 (ONNX
-        // Runtime; the ONNX reference leaves the float type's extreme there).
-        switch (c->aggregate) {
-          case Aggregate::kAverage:
-          case Aggregate::kSum:
-            s += w;
-            break;
-          case Aggregate::kMin:
-            s = hit[target] != 0 ? std::min(s, w) : w;
-            break;
-          case Aggregate::kMax:
-            s = hit[target] != 0 ? std::max(s, w) : w;
-            break;
-        }
-        hit[target] = 1;
-      }
-      if (c->aggregate == Aggregate::kAverage && !c->roots.empty()) {
-        for (double& s : score) s /= static_cast<double>(c->roots.size());
-      }
-      postTransform(c->post, score.data(), c->targets);
-      for (int64_t t = 0; t < c->targets; ++t) storeDouble(y, r * c->targets + t, score[static_cast<size_t>(t)]);
     }
     return Status::ok();
   });
@@ -582,7 +419,6 @@ KernelPtr makeNormalizer(const KernelCreateInfo& info) {
 void registerMlKernels(KernelRegistry& r) {
   std::string ml(kMl);
   r.add(ml, "LabelEncoder", 2, makeLabelEncoder);  // version 1 (classes_strings) is not run
-  r.add(ml, "TreeEnsemble", 5, makeTreeEnsemble);
   r.add(ml, "ArrayFeatureExtractor", 1, makeArrayFeatureExtractor);
   r.add(ml, "Binarizer", 1, makeBinarizer);
   r.add(ml, "LinearClassifier", 1, makeLinearClassifier);

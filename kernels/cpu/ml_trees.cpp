@@ -1,6 +1,7 @@
 // TreeEnsembleClassifier and TreeEnsembleRegressor (ai.onnx.ml opsets 1 and 3; 3 adds the
-// *_as_tensor attributes): the tree models sklearn, LightGBM and XGBoost convert to. The
-// nodes are flattened once into one array (children as indexes, each leaf's weights as a range
+// *_as_tensor attributes) and TreeEnsemble (ai.onnx.ml opset 5, leaves apart from the nodes):
+// the tree models sklearn, LightGBM and XGBoost convert to. The nodes of either form are
+// flattened once into one array (children as indexes, each leaf a node whose weights are a range
 // of one weight array) and each row walks it reading X in its own dtype. Scores accumulate in
 // the dtype ONNX Runtime uses for them (float, double for a double X) so that a label decided
 // by a threshold agrees with it. Where the spec is vague the kernel does what ONNX Runtime
@@ -37,6 +38,7 @@ struct FlatNode {
   int64_t feature = 0;
   int32_t trueNode = -1, falseNode = -1;  // indexes into nodes
   int32_t weightBegin = 0, weightEnd = 0;  // into weightTarget / weightValue
+  int32_t memberSet = -1;                   // BRANCH_MEMBER (opset 5): into Trees::memberSets
   NodeMode mode = NodeMode::kLeaf;
   bool missingTrue = false;
 };
@@ -48,26 +50,27 @@ struct Trees {
   std::vector<int64_t> weightTarget;
   std::vector<double> weightValue;
   std::vector<double> base;
+  std::vector<std::vector<double>> memberSets;
   int64_t targets = 0, maxFeature = -1;
   Aggregate aggregate = Aggregate::kSum;
   PostTransform post = PostTransform::kNone;
   /// The fast walk (prepareFastWalk): when every internal node is BRANCH_LEQ or BRANCH_LT (what
-  /// sklearn, LightGBM and XGBoost write), each node with its two children, a leaf pointing at
-  /// itself, and the depth of each tree; empty otherwise.
+  /// sklearn, LightGBM and XGBoost write), each node with its two children and a leaf flag;
+  /// empty otherwise.
   struct FastNode {
     double split = 0;
     int32_t feature = 0;
     int32_t child[2] = {0, 0};  // [0] the true side, [1] the false side
     uint8_t lessThan = 0;       // BRANCH_LT (else BRANCH_LEQ)
     uint8_t missingTrue = 0;
+    uint8_t leaf = 0;
   };
   std::vector<FastNode> fast;
-  std::vector<int32_t> depth;  // per root
 };
 
-/// Fills trees.fast and trees.depth when every internal node compares with <= or <; leaves them
-/// empty (the general walk) for other modes or a tree that does not end (a cycle, reported by the
-/// general walk when it runs).
+/// Fills trees.fast when every internal node compares with <= or < and no tree has a cycle;
+/// leaves it empty (the general walk) for other modes or a tree that does not end (a cycle,
+/// reported by the general walk when it runs).
 void prepareFastWalk(Trees& trees) {
   const size_t count = trees.nodes.size();
   std::vector<Trees::FastNode> fast(count);
@@ -75,7 +78,7 @@ void prepareFastWalk(Trees& trees) {
     const FlatNode& n = trees.nodes[i];
     Trees::FastNode& f = fast[i];
     if (n.mode == NodeMode::kLeaf) {
-      f.child[0] = f.child[1] = static_cast<int32_t>(i);
+      f.leaf = 1;
       continue;
     }
     if (n.mode != NodeMode::kLeq && n.mode != NodeMode::kLt) return;
@@ -86,11 +89,10 @@ void prepareFastWalk(Trees& trees) {
     f.lessThan = n.mode == NodeMode::kLt ? 1 : 0;
     f.missingTrue = n.missingTrue ? 1 : 0;
   }
-  // The depth below each node, memoised (a node two parents share is walked once); a node met
-  // again on its own path is a cycle.
+  // A depth-first search over each tree, memoised (a node two parents share is walked once): a
+  // node met again on its own path is a cycle.
   std::vector<int32_t> below(count, -1);
   std::vector<uint8_t> open(count, 0);
-  std::vector<int32_t> depth;
   for (int32_t root : trees.roots) {
     std::vector<int32_t> stack = {root};
     while (!stack.empty()) {
@@ -116,10 +118,8 @@ void prepareFastWalk(Trees& trees) {
       if (below[a] < 0) stack.push_back(static_cast<int32_t>(a));
       if (below[b] < 0) stack.push_back(static_cast<int32_t>(b));
     }
-    depth.push_back(below[static_cast<size_t>(root)]);
   }
   trees.fast = std::move(fast);
-  trees.depth = std::move(depth);
 }
 
 /// `name` as floats, or `name`_as_tensor (opset 3) as doubles; both is an error.
@@ -247,7 +247,14 @@ int32_t walk(const Trees& trees, int32_t root, const T* x) {
     const FlatNode& node = nodes[at];
     if (node.mode == NodeMode::kLeaf) return at;
     auto v = static_cast<double>(x[node.feature]);
-    at = compareSplit(node.mode, v, node.split, node.missingTrue) ? node.trueNode : node.falseNode;
+    bool yes = false;
+    if (node.mode != NodeMode::kMember) {
+      yes = compareSplit(node.mode, v, node.split, node.missingTrue);
+    } else {
+      const std::vector<double>& set = trees.memberSets[static_cast<size_t>(node.memberSet)];
+      yes = (node.missingTrue && std::isnan(v)) || std::find(set.begin(), set.end(), v) != set.end();
+    }
+    at = yes ? node.trueNode : node.falseNode;
   }
   return -1;
 }
@@ -290,9 +297,12 @@ Status accumulate(const KernelContext& ctx, const Trees& trees, const T* x, std:
 }
 
 /// The leaf weights of every row, scores[r * targets + t] and has[...] as accumulate() leaves
-/// them. With the fast walk, a block of rows goes down one tree together, each step a select
-/// rather than a branch, the rows' independent walks overlapping their loads; each row still
-/// takes the trees in order, so its sums are accumulate()'s, bit for bit.
+/// them. With the fast walk, kLanes walks (a row and a tree each) step together, each step a
+/// select rather than a branch, so their loads overlap; a walk that reaches its leaf records it
+/// and its lane takes the next (row, tree) at once, so no lane steps past a short path and a
+/// single row still has kLanes walks in flight (its trees). The walks go tree by tree, the rows
+/// of a block side by side (one tree's nodes shared while they are in cache). Each row then adds
+/// its leaves in tree order, so its sums are accumulate()'s, bit for bit.
 template <typename T, typename Acc>
 Status scoreRows(const KernelContext& ctx, const Trees& trees, const T* x, int64_t rows, int64_t columns,
                  std::vector<Acc>& scores, std::vector<uint8_t>& has) {
@@ -309,24 +319,51 @@ Status scoreRows(const KernelContext& ctx, const Trees& trees, const T* x, int64
     }
     return Status::ok();
   }
-  constexpr int64_t kBlock = 8;
+  constexpr int kLanes = 16;
+  constexpr int64_t kBlockRows = 64;  // bounds the leaf record at 64 x trees
   const Trees::FastNode* nodes = trees.fast.data();
-  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
-    const int64_t n = std::min(kBlock, rows - r0);
-    for (size_t t = 0; t < trees.roots.size(); ++t) {
-      int32_t at[kBlock];
-      for (int64_t j = 0; j < n; ++j) at[j] = trees.roots[t];
-      for (int32_t d = 0; d < trees.depth[t]; ++d) {
-        for (int64_t j = 0; j < n; ++j) {
-          const Trees::FastNode& node = nodes[at[j]];
-          const auto v = static_cast<double>(x[(r0 + j) * columns + node.feature]);
-          const bool yes = (node.lessThan != 0 ? v < node.split : v <= node.split) || (node.missingTrue != 0 && v != v);
-          at[j] = node.child[yes ? 0 : 1];
-        }
+  const auto treeCount = static_cast<int64_t>(trees.roots.size());
+  std::vector<int32_t> leafOf;  // [tree * n + row in block]: the leaf each walk reached
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlockRows) {
+    const int64_t n = std::min(kBlockRows, rows - r0);
+    const int64_t walks = n * treeCount;
+    leafOf.assign(static_cast<size_t>(walks), 0);
+    int32_t at[kLanes];
+    int64_t walk[kLanes];  // the walk a lane runs (tree * n + row), -1 when idle
+    const T* row[kLanes];
+    int64_t next = 0;
+    int busy = 0;
+    auto start = [&](int j) {
+      if (next == walks) {
+        walk[j] = -1;
+        return;
       }
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t row = (r0 + j) * static_cast<int64_t>(targets);
-        addLeaf(trees, trees.nodes[static_cast<size_t>(at[j])], scores.data() + row, has.data() + row);
+      walk[j] = next++;
+      at[j] = trees.roots[static_cast<size_t>(walk[j] / n)];
+      row[j] = x + (r0 + walk[j] % n) * columns;
+      ++busy;
+    };
+    for (int j = 0; j < kLanes; ++j) start(j);
+    while (busy > 0) {
+      for (int j = 0; j < kLanes; ++j) {
+        if (walk[j] < 0) continue;
+        const Trees::FastNode& node = nodes[at[j]];
+        if (node.leaf != 0) {
+          leafOf[static_cast<size_t>(walk[j])] = at[j];
+          --busy;
+          start(j);
+          continue;
+        }
+        const auto v = static_cast<double>(row[j][node.feature]);
+        const bool yes = (node.lessThan != 0 ? v < node.split : v <= node.split) || (node.missingTrue != 0 && v != v);
+        at[j] = node.child[yes ? 0 : 1];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t out = (r0 + j) * static_cast<int64_t>(targets);
+      for (int64_t t = 0; t < treeCount; ++t) {
+        const int32_t leaf = leafOf[static_cast<size_t>(t * n + j)];
+        addLeaf(trees, trees.nodes[static_cast<size_t>(leaf)], scores.data() + out, has.data() + out);
       }
     }
   }
@@ -517,12 +554,163 @@ KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
   });
 }
 
+// ---- TreeEnsemble (opset 5) ----
+
+/// A tensor attribute's values as doubles (empty when absent).
+std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
+  std::vector<double> v;
+  if (a == nullptr || a->kind != ir::Attribute::Kind::kTensor) return v;
+  for (int64_t i = 0; i < a->t.numel(); ++i) v.push_back(a->t.valueAsDouble(i));
+  return v;
+}
+
+/// Reads opset 5's attributes into `trees`: its nodes first, then one leaf node per leaf weight,
+/// a child that is a leaf pointing past the nodes. A root whose two branches are the same leaf
+/// is that leaf.
+Status readTreeEnsemble(const KernelCreateInfo& info, Trees& trees) {
+  const ir::Node& n = info.node;
+  for (const char* required :
+       {"nodes_splits", "nodes_featureids", "nodes_modes", "nodes_truenodeids", "nodes_falsenodeids", "nodes_trueleafs",
+        "nodes_falseleafs", "leaf_targetids", "leaf_weights", "tree_roots", "n_targets"}) {
+    if (!n.hasAttribute(required)) return info.error("attribute '" + std::string(required) + "' is required");
+  }
+  std::vector<int64_t> features = n.attrInts("nodes_featureids"), trueIds = n.attrInts("nodes_truenodeids");
+  std::vector<int64_t> falseIds = n.attrInts("nodes_falsenodeids"), trueLeaf = n.attrInts("nodes_trueleafs");
+  std::vector<int64_t> falseLeaf = n.attrInts("nodes_falseleafs"), roots = n.attrInts("tree_roots");
+  std::vector<int64_t> leafTarget = n.attrInts("leaf_targetids");
+  std::vector<int64_t> missing = n.attrInts("nodes_missing_value_tracks_true");
+  std::vector<double> splits = tensorAttrAsDoubles(n.findAttribute("nodes_splits"));
+  std::vector<double> leafWeight = tensorAttrAsDoubles(n.findAttribute("leaf_weights"));
+  std::vector<double> modes = tensorAttrAsDoubles(n.findAttribute("nodes_modes"));
+  trees.targets = n.attrInt("n_targets", 0);
+  const size_t count = splits.size(), leaves = leafWeight.size();
+  for (const auto* v : {&features, &trueIds, &falseIds, &trueLeaf, &falseLeaf}) {
+    if (v->size() != count) return info.error("the nodes_* attributes differ in length");
+  }
+  if (modes.size() != count || (!missing.empty() && missing.size() != count)) {
+    return info.error("the nodes_* attributes differ in length");
+  }
+  if (leafTarget.size() != leaves) return info.error("leaf_targetids and leaf_weights differ in length");
+  if (trees.targets < 1) return info.error("n_targets must be positive");
+  if (count + leaves > static_cast<size_t>(std::numeric_limits<int32_t>::max())) return info.error("too many nodes");
+  int64_t aggregate = n.attrInt("aggregate_function", 1);
+  int64_t post = n.attrInt("post_transform", 0);
+  if (aggregate < 0 || aggregate > 3) {
+    return info.error("aggregate_function " + std::to_string(aggregate) + " is not 0 to 3");
+  }
+  if (post < 0 || post > 4) return info.error("post_transform " + std::to_string(post) + " is not 0 to 4");
+  trees.aggregate = static_cast<Aggregate>(aggregate);  // 0 AVERAGE, 1 SUM, 2 MIN, 3 MAX
+  trees.post = static_cast<PostTransform>(post);        // the spec's numbering: 1 SOFTMAX, 2 LOGISTIC
+  // Membership sets follow each other in membership_values, NaN after each, in node order.
+  std::vector<double> memberValues = tensorAttrAsDoubles(n.findAttribute("membership_values"));
+  size_t nextMember = 0;
+  trees.nodes.resize(count + leaves);
+  auto child = [&](int64_t id, int64_t leaf) { return static_cast<int32_t>(leaf != 0 ? count + id : id); };
+  for (size_t i = 0; i < count; ++i) {
+    FlatNode& node = trees.nodes[i];
+    if (modes[i] < 0 || modes[i] > 6) return info.error("nodes_modes[" + std::to_string(i) + "] is not 0 to 6");
+    node.mode = static_cast<NodeMode>(static_cast<int>(modes[i]));
+    node.split = splits[i];
+    node.feature = features[i];
+    node.missingTrue = !missing.empty() && missing[i] != 0;
+    if (node.feature < 0) return info.error("nodes_featureids[" + std::to_string(i) + "] is negative");
+    trees.maxFeature = std::max(trees.maxFeature, node.feature);
+    if (node.mode == NodeMode::kMember) {
+      std::vector<double> set;
+      while (nextMember < memberValues.size() && !std::isnan(memberValues[nextMember])) {
+        set.push_back(memberValues[nextMember++]);
+      }
+      if (nextMember >= memberValues.size()) {
+        return info.error("membership_values has no NaN-terminated set for member node " + std::to_string(i));
+      }
+      ++nextMember;
+      node.memberSet = static_cast<int32_t>(trees.memberSets.size());
+      trees.memberSets.push_back(std::move(set));
+    }
+    for (auto [id, leaf] : {std::pair{trueIds[i], trueLeaf[i]}, std::pair{falseIds[i], falseLeaf[i]}}) {
+      const auto limit = static_cast<int64_t>(leaf != 0 ? leaves : count);
+      if (id < 0 || id >= limit) {
+        return info.error("node " + std::to_string(i) + " points at " + std::to_string(id) + ", out of range");
+      }
+    }
+    node.trueNode = child(trueIds[i], trueLeaf[i]);
+    node.falseNode = child(falseIds[i], falseLeaf[i]);
+  }
+  for (size_t k = 0; k < leaves; ++k) {
+    if (leafTarget[k] < 0 || leafTarget[k] >= trees.targets) {
+      return info.error("leaf_targetids holds " + std::to_string(leafTarget[k]) + ", not below n_targets");
+    }
+    FlatNode& leaf = trees.nodes[count + k];
+    leaf.weightBegin = static_cast<int32_t>(k);
+    leaf.weightEnd = static_cast<int32_t>(k + 1);
+  }
+  trees.weightTarget = std::move(leafTarget);
+  trees.weightValue = std::move(leafWeight);
+  for (int64_t r : roots) {
+    if (r < 0 || r >= static_cast<int64_t>(count)) {
+      return info.error("tree_roots holds " + std::to_string(r) + ", out of range");
+    }
+    const auto i = static_cast<size_t>(r);
+    const bool isLeaf = trueLeaf[i] != 0 && falseLeaf[i] != 0 && trueIds[i] == falseIds[i];
+    trees.roots.push_back(isLeaf ? child(trueIds[i], 1) : static_cast<int32_t>(r));
+  }
+  prepareFastWalk(trees);
+  return Status::ok();
+}
+
+/// Scores in double, Y in X's dtype; MIN and MAX over the leaves that reached a target, one no
+/// leaf reached stays 0 (ONNX Runtime; the ONNX reference leaves the float type's extreme there);
+/// the post transform on every target.
+KernelPtr makeTreeEnsemble(const KernelCreateInfo& info) {
+  auto trees = std::make_shared<Trees>();
+  WH_RETURN_IF_ERROR(readTreeEnsemble(info, *trees));
+  return makeFunctionKernel([trees](KernelContext& ctx) -> Status {
+    const Trees& t = *trees;
+    const ir::Tensor& x = ctx.input(0);
+    WH_ASSIGN_OR_RETURN(auto rc, rowsAndColumns(ctx, x));
+    auto [rows, columns] = rc;
+    if (t.maxFeature >= columns) {
+      return ctx.error("a node reads feature " + std::to_string(t.maxFeature) + " of " + std::to_string(columns));
+    }
+    std::vector<double> scores;
+    std::vector<uint8_t> hits;
+    std::vector<float> widened;  // float16 X, read as float (exact)
+    switch (x.dtype()) {
+      case ir::DataType::kFloat:
+        WH_RETURN_IF_ERROR(scoreRows(ctx, t, x.data<float>(), rows, columns, scores, hits));
+        break;
+      case ir::DataType::kDouble:
+        WH_RETURN_IF_ERROR(scoreRows(ctx, t, x.data<double>(), rows, columns, scores, hits));
+        break;
+      case ir::DataType::kFloat16:
+        widened.resize(static_cast<size_t>(x.numel()));
+        for (int64_t i = 0; i < x.numel(); ++i) widened[static_cast<size_t>(i)] = static_cast<float>(x.valueAsDouble(i));
+        WH_RETURN_IF_ERROR(scoreRows(ctx, t, widened.data(), rows, columns, scores, hits));
+        break;
+      default:
+        return ctx.error("X has dtype " + dtypeName(x.dtype()) + "; float, double and float16 are supported");
+    }
+    ir::Tensor& y = ctx.allocateOutput(0, x.dtype(), {rows, t.targets});
+    const auto targets = static_cast<size_t>(t.targets);
+    for (int64_t r = 0; r < rows; ++r) {
+      double* score = scores.data() + static_cast<size_t>(r) * targets;
+      if (t.aggregate == Aggregate::kAverage && !t.roots.empty()) {
+        for (size_t k = 0; k < targets; ++k) score[k] /= static_cast<double>(t.roots.size());
+      }
+      postTransform(t.post, score, t.targets);
+      for (size_t k = 0; k < targets; ++k) storeDouble(y, r * t.targets + static_cast<int64_t>(k), score[k]);
+    }
+    return Status::ok();
+  });
+}
+
 }  // namespace
 
 void registerMlTreeKernels(KernelRegistry& r) {
   // Opset 3 adds the *_as_tensor attributes, which one kernel reads.
   r.add("ai.onnx.ml", "TreeEnsembleClassifier", 1, makeTreeEnsembleClassifier);
   r.add("ai.onnx.ml", "TreeEnsembleRegressor", 1, makeTreeEnsembleRegressor);
+  r.add("ai.onnx.ml", "TreeEnsemble", 5, makeTreeEnsemble);
 }
 
 }  // namespace whittle::runtime::cpu

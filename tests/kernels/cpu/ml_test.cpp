@@ -206,7 +206,7 @@ TEST_CASE("ai.onnx.ml ops refuse bad input naming the node", "[kernels][ml]") {
 
 TEST_CASE("TreeEnsembleRegressor: the blocked fast walk gives the general walk's sums, NaN and all", "[kernels][ml]") {
   // Two trees of depth 2 and 1 over 3 features, every internal node BRANCH_LEQ or BRANCH_LT (the
-  // fast walk, 8 rows at a time); the same trees written with BRANCH_GT / BRANCH_GTE and the
+  // fast walk: 8 walks in flight, a lane refilled when its walk ends, 64 rows a block); the same trees written with BRANCH_GT / BRANCH_GTE and the
   // branches swapped take the general walk. They agree on every value but NaN, so NaN rows go
   // to the side missing_value_tracks_true names in the fast form and are checked by hand.
   auto trees = [](bool fast) {
@@ -231,15 +231,16 @@ TEST_CASE("TreeEnsembleRegressor: the blocked fast walk gives the general walk's
   };
   const std::string ml = "ai.onnx.ml";
   std::vector<float> values;
-  for (int r = 0; r < 19; ++r) {  // 19 rows: two full blocks of 8 and a short one; values on the splits too
+  constexpr int64_t kRows = 150;  // two full blocks of 64 rows and a short one; values on the splits too
+  for (int r = 0; r < kRows; ++r) {
     for (int c = 0; c < 3; ++c) values.push_back(static_cast<float>((r * 7 + c * 5) % 9) * 0.25f - 1.0f);
   }
-  ir::Tensor x = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {19, 3}, values);
+  ir::Tensor x = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {kRows, 3}, values);
   auto fast = runDomainNode(ml, 1, "TreeEnsembleRegressor", {x}, trees(true));
   auto general = runDomainNode(ml, 1, "TreeEnsembleRegressor", {x}, trees(false));
   REQUIRE(fast.isOk());
   REQUIRE(general.isOk());
-  for (int64_t r = 0; r < 19; ++r) {
+  for (int64_t r = 0; r < kRows; ++r) {
     INFO("row " << r);
     CHECK((*fast)[0].data<float>()[r] == (*general)[0].data<float>()[r]);
   }
