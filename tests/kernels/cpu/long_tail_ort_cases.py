@@ -263,6 +263,22 @@ def ml(out):
             }
             save_case(out, f"TreeEnsemble_a{aggregate}", "TreeEnsemble", [("x", xt)], 1, attrs, domain=ML,
                       ml_opset=5)
+    # BRANCH_MEMBER: two NaN-terminated sets, one node tracking NaN to the true side, and a tree
+    # whose root's true branch is a node and false branch a leaf.
+    xm = np.array([[1, 0.2, 2], [3, 0.9, 5], [2, 0.1, 7], [np.nan, 0, np.nan], [1, 1, 4]], np.float32)
+    attrs = {
+        "nodes_featureids": [0, 1, 2],
+        "nodes_modes": numpy_helper.from_array(np.array([6, 0, 6], np.uint8), "m"),
+        "nodes_splits": numpy_helper.from_array(np.array([0.0, 0.5, 0.0], np.float32), "s"),
+        "nodes_truenodeids": [1, 0, 2], "nodes_trueleafs": [0, 1, 1],
+        "nodes_falsenodeids": [1, 1, 3], "nodes_falseleafs": [1, 1, 1],
+        "nodes_missing_value_tracks_true": [0, 0, 1],
+        "membership_values": numpy_helper.from_array(np.array([1, 3, np.nan, 2, 5, 7, np.nan], np.float32), "v"),
+        "leaf_targetids": [0, 0, 0, 0],
+        "leaf_weights": numpy_helper.from_array(np.array([1.0, 2.0, 4.0, 8.0], np.float32), "w"),
+        "tree_roots": [0, 2], "n_targets": 1, "aggregate_function": 1, "post_transform": 0,
+    }
+    save_case(out, "TreeEnsemble_member", "TreeEnsemble", [("x", xm)], 1, attrs, domain=ML, ml_opset=5)
 
 
 def legacy_tree_attrs(prefix, modes, weights, missing=None, values_as_tensor=False, weights_as_tensor=False):
