@@ -264,7 +264,11 @@ class QuantizeLinearKernel final : public Kernel {
   }
 
   // y is NHWC while its dims stay NCHW (the channels-last plan): quantize a tile of each channel
-  // plane, then interleave the tile's channels (vectorised for the 1 to 4 channels of images).
+  // plane, then interleave the tile's channels: the 1 to 4 channels of images by a vectorised
+  // interleave, more (densenet's BatchNorm-Relu-Quantize before every conv: 64 to 1024) in blocks
+  // of kBlock channels x kTile pixels transposed 16x16 bytes at a time (SSE2), each pixel's row of
+  // the block written whole (a byte at a time with stride C before: densenet121's 63 quantizes
+  // took 4.75 ms CPU a run, 3.05 ms after, against ORT's 1.7 ms of Quantize and 2.5 of Transposes).
   template <typename Y>
   static Status quantizeChannelsLast(const KernelContext& ctx, const ir::Tensor& x, Y* y, float scale, int32_t zp, IntRange range) {
     if constexpr (sizeof(Y) != 1) {
@@ -272,32 +276,41 @@ class QuantizeLinearKernel final : public Kernel {
     }
     if (x.rank() != 4) return ctx.error("a channels-last output needs a 4-D input, got " + shapeToString(x.dims()));
     const int64_t n = x.dims()[0], c = x.dims()[1], hw = x.dims()[2] * x.dims()[3];
-    constexpr int64_t kTile = 1024;
     const float lo = static_cast<float>(range.lo - zp), hi = static_cast<float>(range.hi - zp);
     const float* xd = x.data<float>();
     auto* yb = reinterpret_cast<uint8_t*>(y);
+    if (c > 4) {
+      constexpr int64_t kTile = 256, kBlock = 64;
+#pragma omp parallel for collapse(2) if (x.numel() > kParallelMin)
+      for (int64_t b = 0; b < n; ++b) {
+        for (int64_t p0 = 0; p0 < hw; p0 += kTile) {
+          alignas(64) Y planes[kTile * kBlock];
+          const int64_t len = std::min(kTile, hw - p0);
+          for (int64_t c0 = 0; c0 < c; c0 += kBlock) {
+            const int64_t cs = std::min(kBlock, c - c0);
+            for (int64_t k = 0; k < cs; ++k) {
+              quantizeRow<Y>(xd + (b * c + c0 + k) * hw + p0, planes + k * kTile, len, scale, zp, lo, hi);
+            }
+            transposeBytes(reinterpret_cast<const uint8_t*>(planes), kTile, yb + (b * hw + p0) * c + c0, c, cs, len);
+          }
+        }
+      }
+      return Status::ok();
+    }
+    constexpr int64_t kTile = 1024;
 #pragma omp parallel for collapse(2) if (x.numel() > kParallelMin)
     for (int64_t b = 0; b < n; ++b) {
       for (int64_t p0 = 0; p0 < hw; p0 += kTile) {
         alignas(64) Y planes[kTile * 4];
         const int64_t len = std::min(kTile, hw - p0);
-        for (int64_t c0 = 0; c0 < c; c0 += 4) {
-          const int64_t cs = std::min<int64_t>(4, c - c0);
-          for (int64_t k = 0; k < cs; ++k) {
-            quantizeRow<Y>(xd + (b * c + c0 + k) * hw + p0, planes + k * kTile, len, scale, zp, lo, hi);
-          }
-          const auto* pl = reinterpret_cast<const uint8_t*>(planes);
-          uint8_t* out = yb + (b * hw + p0) * c + c0;
-          switch (c) {
-            case 1: std::copy_n(pl, len, out); break;
-            case 2: interleave<2>(pl, kTile, out, len); break;
-            case 3: interleave<3>(pl, kTile, out, len); break;
-            case 4: interleave<4>(pl, kTile, out, len); break;
-            default:
-              for (int64_t p = 0; p < len; ++p) {
-                for (int64_t k = 0; k < cs; ++k) out[p * c + k] = pl[k * kTile + p];
-              }
-          }
+        for (int64_t k = 0; k < c; ++k) quantizeRow<Y>(xd + (b * c + k) * hw + p0, planes + k * kTile, len, scale, zp, lo, hi);
+        const auto* pl = reinterpret_cast<const uint8_t*>(planes);
+        uint8_t* out = yb + (b * hw + p0) * c;
+        switch (c) {
+          case 1: std::copy_n(pl, len, out); break;
+          case 2: interleave<2>(pl, kTile, out, len); break;
+          case 3: interleave<3>(pl, kTile, out, len); break;
+          default: interleave<4>(pl, kTile, out, len); break;
         }
       }
     }

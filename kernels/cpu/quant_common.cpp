@@ -215,13 +215,15 @@ void transpose16x16(const uint8_t* in, int64_t ldi, uint8_t* out, int64_t ldo) {
 
 }  // namespace
 
-void transposeBytes(const uint8_t* in, uint8_t* out, int64_t rows, int64_t cols) {
+void transposeBytes(const uint8_t* in, uint8_t* out, int64_t rows, int64_t cols) { transposeBytes(in, cols, out, rows, rows, cols); }
+
+void transposeBytes(const uint8_t* in, int64_t ldi, uint8_t* out, int64_t ldo, int64_t rows, int64_t cols) {
   const int64_t rows16 = rows / 16 * 16, cols16 = cols / 16 * 16;
   for (int64_t r = 0; r < rows16; r += 16) {
-    for (int64_t c = 0; c < cols16; c += 16) transpose16x16(in + r * cols + c, cols, out + c * rows + r, rows);
+    for (int64_t c = 0; c < cols16; c += 16) transpose16x16(in + r * ldi + c, ldi, out + c * ldo + r, ldo);
   }
   for (int64_t r = 0; r < rows; ++r) {  // the edges
-    for (int64_t c = r < rows16 ? cols16 : 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+    for (int64_t c = r < rows16 ? cols16 : 0; c < cols; ++c) out[c * ldo + r] = in[r * ldi + c];
   }
 }
 

@@ -134,6 +134,8 @@ Expected<ConvGeometry> convGeometry(const ir::Node& node, const std::vector<int6
 
 /// Transposes a rows x cols byte matrix into cols x rows: SSE2 16x16 blocks, scalar edges.
 void transposeBytes(const uint8_t* in, uint8_t* out, int64_t rows, int64_t cols);
+/// The same between strided matrices: out[c * ldo + r] = in[r * ldi + c].
+void transposeBytes(const uint8_t* in, int64_t ldi, uint8_t* out, int64_t ldo, int64_t rows, int64_t cols);
 
 /// Transposes a rows x cols matrix into cols x rows, in cache-sized tiles.
 template <typename T>

@@ -199,6 +199,8 @@ TEST_CASE("QDQ groups that do not fit stay as they are", "[runtime][lowering][qu
     CHECK(countOps(*m.graph, "QLinearConv") == 0);
   }
   SECTION("MaxPool between a DQ and a Q with different scales") {
+    // Not the Q(MaxPool(DQ)) group: the MaxPool pools the bytes (the DQ pushed after it) and the
+    // DQ -> Q of other parameters requantizes by table.
     QdqBuilder b;
     ir::Value* x = b.qdq(b.gb.input("x", DataType::kFloat, {1, 4, 6, 6}), 0.02f, 128);
     ir::Value* p = b.gb.node("MaxPool", {x}, {ir::Attribute::makeInts("kernel_shape", {2, 2})}, "p");
@@ -207,7 +209,56 @@ TEST_CASE("QDQ groups that do not fit stay as they are", "[runtime][lowering][qu
     runtime::lowerQdqGroups(*m.graph);
     CHECK(countOps(*m.graph, "MaxPool") == 1);
     CHECK(m.graph->nodes()[0]->opType() == "QuantizeLinear");
-    CHECK(countOps(*m.graph, "DequantizeLinear") == 2);
+    CHECK(countOps(*m.graph, "QLinearLookup") == 1);
+    CHECK(countOps(*m.graph, "DequantizeLinear") == 1);
+  }
+}
+
+TEST_CASE("A float MaxPool of a DQ pools the bytes and dequantizes after", "[runtime][lowering][quant]") {
+  // densenet121's stem: Q -> DQ -> MaxPool 3x3/2 (padded) -> float ops. With a positive scale
+  // the max commutes with the DQ, so MaxPool reads the uint8/int8 tensor; outputs bit for bit.
+  for (DataType type : {DataType::kUint8, DataType::kInt8}) {
+    CAPTURE(ir::dataTypeName(type));
+    QdqBuilder b;
+    const int32_t zp = type == DataType::kUint8 ? 100 : -20;
+    ir::Value* x = b.gb.input("x", DataType::kFloat, {2, 5, 11, 11});
+    ir::Value* a = b.dq(b.q(x, 0.02f, zp, type), 0.02f, zp, type);
+    ir::Value* p = b.gb.node("MaxPool", {a},
+                             {ir::Attribute::makeInts("kernel_shape", {3, 3}), ir::Attribute::makeInts("strides", {2, 2}),
+                              ir::Attribute::makeInts("pads", {1, 1, 1, 1})},
+                             "pool");
+    b.gb.output(b.gb.node("Relu", {p}, {}, "relu"), DataType::kFloat, {2, 5, 6, 6});
+    ir::Model model = b.gb.build(13);
+    ir::Model lowered = model.clone();
+    runtime::lowerQdqGroups(*lowered.graph);
+    REQUIRE(ir::verify(*lowered.graph).isOk());
+    const ir::Node* pool = nullptr;
+    for (const ir::Node* n : lowered.graph->nodes()) pool = n->opType() == "MaxPool" ? n : pool;
+    REQUIRE(pool != nullptr);
+    CHECK(pool->input(0)->producer()->opType() == "QuantizeLinear");
+    CHECK(pool->output(0)->dtype() == type);
+    CHECK(pool->output(0)->uses()[0].user->opType() == "DequantizeLinear");
+    std::mt19937_64 rng(5);
+    const ir::Tensor in = floatTensor({2, 5, 11, 11}, randomFloats(rng, 2 * 5 * 121, -3.0f, 3.0f));
+    const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", in}});
+    for (int threads : {1, 2}) {
+      auto out = runOutputs(model, {{"x", in}}, threads);
+      REQUIRE(out.size() == 1);
+      CHECK(out[0].bitwiseEqual(expected[0]));
+    }
+  }
+  SECTION("a dilated MaxPool stays float") {
+    QdqBuilder b;
+    ir::Value* x = b.qdq(b.gb.input("x", DataType::kFloat, {1, 4, 9, 9}), 0.02f, 128);
+    b.gb.output(b.gb.node("MaxPool", {x},
+                          {ir::Attribute::makeInts("kernel_shape", {2, 2}), ir::Attribute::makeInts("dilations", {2, 2})},
+                          "p"));
+    ir::Model m = b.gb.build(13);
+    runtime::lowerQdqGroups(*m.graph);
+    const ir::Node* pool = nullptr;
+    for (const ir::Node* n : m.graph->nodes()) pool = n->opType() == "MaxPool" ? n : pool;
+    REQUIRE(pool != nullptr);
+    CHECK(pool->input(0)->producer()->opType() == "DequantizeLinear");
   }
 }
 

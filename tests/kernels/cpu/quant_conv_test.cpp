@@ -516,6 +516,36 @@ TEST_CASE("MaxPool and channel QLinearConcat between int8 convolutions keep the 
   }
 }
 
+TEST_CASE("QuantizeLinear into the channels-last plan transposes many channels in blocks with the bytes of NCHW",
+          "[kernels][quant]") {
+  // Q of [2, C, 19, 17] (323 pixels: a full 256-pixel tile and a ragged one) -> conv 1x1 -> DQ:
+  // C = 83 is a full 64-channel block and a ragged one, neither a multiple of 16 (the 16x16
+  // transposes' edges); C = 32 one block of whole 16x16 transposes; C = 3 the interleave.
+  std::mt19937_64 rng(31);
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (int64_t c : {83, 32, 3}) {
+      CAPTURE(ir::dataTypeName(act), c);
+      GraphBuilder gb;
+      const int32_t zp = act == DataType::kUint8 ? 117 : -6;
+      auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+      auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+      const std::vector<int64_t> xd{2, c, 19, 17}, wd{8, c, 1, 1};
+      ir::Value* x = gb.input("x", DataType::kFloat, xd);
+      ir::Value* xq = gb.node("QuantizeLinear", {x, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+      ir::Value* w = gb.constant("w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50)));
+      ir::Value* c1 = gb.node("QLinearConv",
+                              {xq, s("s0b", 0.02f), z("z0b", zp), w, gb.constant("ws", floatTensor({8}, randomFloats(rng, 8, 0.004f, 0.01f))),
+                               gb.constant("wz", intTensor(DataType::kInt8, {8}, std::vector<int32_t>(8, 0))), s("s1", 0.3f),
+                               z("z1", zp + 1)},
+                              {ir::Attribute::makeInts("kernel_shape", {1, 1})}, "c1");
+      gb.output(gb.node("DequantizeLinear", {c1, s("s1b", 0.3f), z("z1b", zp + 1)}, {}, "dq"));
+      const ir::Model model = gb.build(13);
+      const ir::Tensor xv = floatTensor(xd, randomFloats(rng, numel(xd), -3.0f, 3.0f));
+      checkChannelsLastChain(model, xv, {"q"});  // the conv's x is NHWC bytes
+    }
+  }
+}
+
 TEST_CASE("A long-window convolution (im2col + GEMM) in a quantized chain gives the bytes of the ops run one by one",
           "[kernels][quant]") {
   // Q -> QLinearConv with one input channel and a 128-tap window (the GEMM path) -> a 3-tap conv
