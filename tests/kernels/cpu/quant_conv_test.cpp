@@ -665,6 +665,31 @@ TEST_CASE("AveragePool, ChannelGather and nearest Resize on channels-last bytes 
   }
 }
 
+namespace {
+
+// A QLinearConv of x (act bytes, scale xs, zero point xz) by seeded int8 weights [m, inC / group,
+// k, k] with zero points 0 and "same" pads, to act bytes at (ys, yz); the constants are named
+// after `name`.
+ir::Value* byteConv(GraphBuilder& gb, std::mt19937_64& rng, DataType act, ir::Value* x, float xs, int32_t xz, int64_t inC,
+                    int64_t m, int64_t k, int64_t group, const std::vector<int64_t>& strides, float ys, int32_t yz,
+                    const std::string& name) {
+  auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+  auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+  const std::vector<int64_t> wd{m, inC / group, k, k};
+  const int64_t p = k / 2;
+  return gb.node("QLinearConv",
+                 {x, s(name + "_xs", xs), z(name + "_xz", xz),
+                  gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
+                  gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
+                  gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))), s(name + "_ys", ys),
+                  z(name + "_yz", yz)},
+                 {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("strides", strides),
+                  ir::Attribute::makeInts("pads", {p, p, p, p}), ir::Attribute::makeInt("group", group)},
+                 name);
+}
+
+}  // namespace
+
 TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last chain keep the chain's bytes",
           "[kernels][quant]") {
   // x [N, H, W, C] -> Transpose [0, 3, 1, 2] -> Q -> conv 3x3 -> QLinearAveragePool -> {conv 1x1 -> DQ,
@@ -686,18 +711,7 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
       auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
       auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
       auto conv = [&](ir::Value* x, float xs, int32_t xz, int64_t c, int64_t m, int64_t k, float ys, int32_t yz,
-                      const std::string& name) {
-        const std::vector<int64_t> wd{m, c, k, k};
-        const int64_t p = k / 2;
-        return gb.node("QLinearConv",
-                       {x, s(name + "_xs", xs), z(name + "_xz", xz),
-                        gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
-                        gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
-                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))),
-                        s(name + "_ys", ys), z(name + "_yz", yz)},
-                       {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})},
-                       name);
-      };
+                      const std::string& name) { return byteConv(gb, rng, act, x, xs, xz, c, m, k, 1, {1, 1}, ys, yz, name); };
       ir::Value* x = gb.input("x", DataType::kFloat, {2, 7, 7, 3});
       ir::Value* xt = gb.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "t");
       ir::Value* xq = gb.node("QuantizeLinear", {xt, s("s0", 0.02f), z("z0", zp)}, {}, "q");
@@ -754,18 +768,8 @@ TEST_CASE("Squeeze-excitation blocks behind strided convolutions stay channels-l
         auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
         auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
         auto conv = [&](ir::Value* x, float xs, int32_t xz, int64_t inC, int64_t m, int64_t k, int64_t group,
-                        std::vector<int64_t> strides, float ys, int32_t yz, const std::string& name) {
-          const std::vector<int64_t> wd{m, inC / group, k, k};
-          const int64_t p = k / 2;
-          return gb.node("QLinearConv",
-                         {x, s(name + "_xs", xs), z(name + "_xz", xz),
-                          gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
-                          gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
-                          gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))),
-                          s(name + "_ys", ys), z(name + "_yz", yz)},
-                         {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("strides", strides),
-                          ir::Attribute::makeInts("pads", {p, p, p, p}), ir::Attribute::makeInt("group", group)},
-                         name);
+                        const std::vector<int64_t>& strides, float ys, int32_t yz, const std::string& name) {
+          return byteConv(gb, rng, act, x, xs, xz, inC, m, k, group, strides, ys, yz, name);
         };
         ir::Value* x = gb.symbolicInput("x", DataType::kFloat,
                                         {ir::Dim::symbolic("n"), ir::Dim::known(3), ir::Dim::symbolic("h"), ir::Dim::symbolic("w")});
