@@ -382,9 +382,17 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     for (int64_t x : v->constant()->dims()) d.push_back(ir::Dim::known(x));
     result = d;
   } else if (v->type().shape) {
+    // A graph input's unnamed dim (rapidocr's classifier: [, 3, ?, ?]) is one size wherever that
+    // input's dim goes: it stands as a symbol named after the input and the axis.
+    std::vector<ir::Dim> dims = *v->type().shape;
     bool ok = true;
-    for (const ir::Dim& d : *v->type().shape) ok = ok && (d.isKnown() || !d.param.empty());
-    if (ok) result = *v->type().shape;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (!dims[i].isKnown() && dims[i].param.empty() && v->isGraphInput()) {
+        dims[i] = ir::Dim::symbolic(v->name() + "#" + std::to_string(i));
+      }
+      ok = ok && (dims[i].isKnown() || !dims[i].param.empty());
+    }
+    if (ok) result = dims;
   }
   const ir::Node* producer = v->producer();
   if (!result && isQLinearAdd(producer)) {  // one shape, or an SE gate's [N, C, 1, 1] on [N, C, H, W]

@@ -751,7 +751,7 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
 
 TEST_CASE("Squeeze-excitation blocks behind strided convolutions stay channels-last when the input's dims are symbols",
           "[kernels][quant]") {
-  // x [N, 3, H, W] (symbols, as PaddleOCR's classifiers give) -> Q -> conv 3x3 s2 -> conv 1x1 ->
+  // x [N, 3, H, W] (symbols or unnamed, as PaddleOCR's classifiers give) -> Q -> conv 3x3 s2 -> conv 1x1 ->
   // conv 5x5 depthwise (s2 or s(2, 1)) -> SE: QLinearGlobalAveragePool -> conv 1x1 -> conv 1x1 ->
   // QLinearMul by the gate -> conv 1x1 -> QLinearAdd with a same-size branch -> conv 1x1 -> DQ. The plan
   // carries the symbols through the convolutions (the same formula of the same symbol is the same
@@ -771,8 +771,12 @@ TEST_CASE("Squeeze-excitation blocks behind strided convolutions stay channels-l
                         const std::vector<int64_t>& strides, float ys, int32_t yz, const std::string& name) {
           return byteConv(gb, rng, act, x, xs, xz, inC, m, k, group, strides, ys, yz, name);
         };
-        ir::Value* x = gb.symbolicInput("x", DataType::kFloat,
-                                        {ir::Dim::symbolic("n"), ir::Dim::known(3), ir::Dim::symbolic("h"), ir::Dim::symbolic("w")});
+        // PaddleOCR v5's [n, 3, h, w], or rapidocr's [, 3, ?, ?] (an unnamed batch, one name for both).
+        ir::Value* x = strideW == 1 ? gb.symbolicInput("x", DataType::kFloat,
+                                                       {ir::Dim::symbolic("n"), ir::Dim::known(3), ir::Dim::symbolic("h"),
+                                                        ir::Dim::symbolic("w")})
+                                    : gb.symbolicInput("x", DataType::kFloat,
+                                                       {ir::Dim{}, ir::Dim::known(3), ir::Dim::symbolic("?"), ir::Dim::symbolic("?")});
         ir::Value* xq = gb.node("QuantizeLinear", {x, s("s0", 0.02f), z("z0", zp)}, {}, "q");
         ir::Value* c1 = conv(xq, 0.02f, zp, 3, 8, 3, 1, {2, 2}, 0.05f, zp + 2, "c1");
         ir::Value* c2 = conv(c1, 0.05f, zp + 2, 8, c, 1, 1, {1, 1}, 0.04f, zp, "c2");
