@@ -241,21 +241,52 @@ std::vector<ir::Value*> QuantizeInt8::weightInputs(const ir::Graph& graph) const
   return weights;
 }
 
+/// The per-output-channel scales of a Conv's weight given as a weight-only DequantizeLinear of
+/// constants (int8/uint8 values, one scale or one per output channel on axis 0): what an int32
+/// bias of that Conv needs. nullopt for anything else, a DequantizeLinear of an activation
+/// included.
+std::optional<std::vector<float>> weightOnlyDqScales(const ir::Node& n, const DecodedBody* body) {
+  if (n.opType() != "Conv" || !n.domain().empty() || n.numInputs() < 2 || n.input(1) == nullptr) return std::nullopt;
+  const ir::Node* dq = n.input(1)->producer();
+  if (dq == nullptr || !ir::isDefaultDomainOp(*dq, {"DequantizeLinear"}) || dq->attrInt("block_size", 0) != 0) {
+    return std::nullopt;
+  }
+  const ir::Tensor* w = constantIn(dq->input(0), body);
+  const ir::Tensor* scale = dq->numInputs() > 1 ? constantIn(dq->input(1), body) : nullptr;
+  const ir::Value* zpValue = dq->numInputs() > 2 ? dq->input(2) : nullptr;
+  if (w == nullptr || scale == nullptr || scale->dtype() != ir::DataType::kFloat || w->rank() < 3) return std::nullopt;
+  if (w->dtype() != ir::DataType::kInt8 && w->dtype() != ir::DataType::kUint8) return std::nullopt;
+  if (zpValue != nullptr && constantIn(zpValue, body) == nullptr) return std::nullopt;
+  const int64_t channels = w->dims()[0];
+  int64_t axis = dq->attrInt("axis", 1);
+  if (axis < 0) axis += w->rank();
+  if (scale->numel() != 1 && !(scale->numel() == channels && axis == 0)) return std::nullopt;
+  std::vector<float> scales(static_cast<size_t>(scale->numel()));
+  for (int64_t c = 0; c < scale->numel(); ++c) scales[static_cast<size_t>(c)] = static_cast<float>(scale->valueAsDouble(c));
+  return scales;
+}
+
 /// Whether `n` already reads a DequantizeLinear output (the model is quantized there: a QDQ
-/// model such as pipecat's smart-turn, or int8 weight-only). Quantizing such a node again
-/// stacked a second Q/DQ pair on the first, and the doubled chain ran 2.7x slower than the
-/// model as given.
-bool readsDequantized(const ir::Node& n) {
-  for (const ir::Value* v : n.inputs()) {
+/// model such as pipecat's smart-turn). Quantizing such a node again stacked a second Q/DQ pair
+/// on the first, and the doubled chain ran 2.7x slower than the model as given. A Conv whose
+/// only dequantized input is its weight, int8 weight-only (MLPerf Tiny's DS-CNN
+/// float32io_int8w), is not: its activations get their Q/DQ pairs, its weight stays as given
+/// and its bias goes int32 on the given weight scales, so that the whole network runs int8
+/// (those convolutions stayed float32 and cut the int8 chain twice).
+bool readsDequantized(const ir::Node& n, const DecodedBody* body) {
+  const bool weightOnly = weightOnlyDqScales(n, body).has_value();
+  for (size_t i = 0; i < n.numInputs(); ++i) {
+    const ir::Value* v = n.input(i);
     const ir::Node* p = v == nullptr ? nullptr : v->producer();
-    if (p != nullptr && ir::isDefaultDomainOp(*p, {"DequantizeLinear"})) return true;
+    if (p != nullptr && ir::isDefaultDomainOp(*p, {"DequantizeLinear"}) && !(weightOnly && i == 1)) return true;
   }
   return false;
 }
 
 std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqOpRule& rule,
                                                    const DecodedBody* body) const {
-  if (readsDequantized(n)) return {};
+  if (readsDequantized(n, body)) return {};
+  const bool weightOnlyDq = weightOnlyDqScales(n, body).has_value();
   std::vector<size_t> idx;
   for (size_t i = 0; i < rule.inputs.size(); ++i) {
     const ir::Value* v = n.input(i);
@@ -265,7 +296,7 @@ std::vector<size_t> QuantizeInt8::activationInputs(const ir::Node& n, const QdqO
         idx.push_back(i);
         break;
       case QdqInputRole::kWeight:
-        if (floatConstant(v, body) == nullptr) return {};
+        if (floatConstant(v, body) == nullptr && !(weightOnlyDq && i == 1)) return {};
         break;
       case QdqInputRole::kWeightOrActivation:  // MatMul's B
         if (isFloatActivation(v, body)) {
@@ -366,7 +397,7 @@ void QuantizeInt8::choose(GraphWork& work) const {
       continue;
     }
     std::vector<size_t> idx = activationInputs(*n, *rule, body);
-    if (idx.empty() && readsDequantized(*n)) ++work.alreadyQuantized;
+    if (idx.empty() && readsDequantized(*n, body)) ++work.alreadyQuantized;
     if (idx.empty()) {
       if (fromTable) tableOutputs.insert(n->output(0));
       continue;
@@ -527,12 +558,17 @@ Status QuantizeInt8::rewrite(GraphWork& work, const std::map<std::string, quant:
     auto rule = quantized.find(n);
     if (rule == quantized.end() || !hasWeight(rule->second)) continue;
     const ir::Tensor* w = floatConstant(n->input(1), body);
-    if (w == nullptr) continue;
-    int64_t axis = perChannel ? quant::weightChannelAxis(*n, 1, w->rank()) : -1;
     std::vector<float> wScales;
-    WH_ASSIGN_OR_RETURN(ir::Value* wdq, quant::addWeightDq(graph, *w, n->input(1)->name(), axis, config_.reduceRange, &wScales));
-    n->setInput(1, wdq);
-    ++counts.weights;
+    if (w != nullptr) {
+      int64_t axis = perChannel ? quant::weightChannelAxis(*n, 1, w->rank()) : -1;
+      WH_ASSIGN_OR_RETURN(ir::Value* wdq, quant::addWeightDq(graph, *w, n->input(1)->name(), axis, config_.reduceRange, &wScales));
+      n->setInput(1, wdq);
+      ++counts.weights;
+    } else if (auto given = weightOnlyDqScales(*n, body)) {
+      wScales = *given;  // int8 weight-only: the weight stays as given, the bias uses its scales
+    } else {
+      continue;
+    }
     const ir::Tensor* b = n->input(2) != nullptr ? floatConstant(n->input(2), body) : nullptr;
     if (b == nullptr || (n->opType() != "Conv" && n->opType() != "ConvTranspose" && n->opType() != "Gemm")) continue;
     // Bias int32 needs one bias element per output channel and a plain y = xW + b.

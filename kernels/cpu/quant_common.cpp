@@ -348,6 +348,30 @@ bool allConcatInputs(const ir::Node* n, const std::unordered_set<const ir::Value
   return true;
 }
 
+// Spatial dim i of a convolution's output whose input dim is `in` (g: its geometry, computed with
+// a stand-in size where `in` is a symbol). Known in: g's size. A symbol: itself where the window
+// keeps the size (stride 1, the pads adding up to the window's extent less one, or SAME), else a
+// symbol that spells the formula of `in` (floor((in + pads - extent) / s) + 1, or ceil(in / s)
+// for SAME): the same formula of the same symbol is the same size, so an SE gate and a residual
+// Add behind a strided convolution still see equal dims (PaddleOCR's classifiers take [?, 3, ?, ?]).
+ir::Dim convOutputDim(const ir::Node& conv, const ConvGeometry& g, size_t i, const ir::Dim& in) {
+  if (in.isKnown()) return ir::Dim::known(g.outSpatial[i]);
+  const int64_t s = g.strides[i], extent = (g.kernel[i] - 1) * g.dilations[i] + 1;
+  const std::string autoPad = conv.attrString("auto_pad", "NOTSET");
+  if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    return s == 1 ? in : ir::Dim::symbolic("ceil((" + in.param + ")/" + std::to_string(s) + ")");
+  }
+  const int64_t shift = g.padsBegin[i] + g.padsEnd[i] - extent;
+  if (s == 1 && shift == -1) return in;
+  return ir::Dim::symbolic("floor(((" + in.param + ")+" + std::to_string(shift) + ")/" + std::to_string(s) + ")+1");
+}
+
+// `vec` is a squeeze-excitation gate of `full`: [N, C, 1, 1] against [N, C, H, W].
+bool isGateOf(const std::vector<ir::Dim>& full, const std::vector<ir::Dim>& vec) {
+  return full.size() == 4 && vec.size() == 4 && vec[0] == full[0] && vec[1] == full[1] && vec[2] == ir::Dim::known(1) &&
+         vec[3] == ir::Dim::known(1);
+}
+
 // The dims of `v` when its rank is known and every dim is a number or a named symbol.
 using DimsMemo = std::unordered_map<const ir::Value*, std::optional<std::vector<ir::Dim>>>;
 std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo) {
@@ -360,15 +384,24 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     for (int64_t x : v->constant()->dims()) d.push_back(ir::Dim::known(x));
     result = d;
   } else if (v->type().shape) {
+    // A graph input's unnamed dim (rapidocr's classifier: [, 3, ?, ?]) is one size wherever that
+    // input's dim goes: it stands as a symbol named after the input and the axis.
+    std::vector<ir::Dim> dims = *v->type().shape;
     bool ok = true;
-    for (const ir::Dim& d : *v->type().shape) ok = ok && (d.isKnown() || !d.param.empty());
-    if (ok) result = *v->type().shape;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (!dims[i].isKnown() && dims[i].param.empty() && v->isGraphInput()) {
+        dims[i] = ir::Dim::symbolic(v->name() + "#" + std::to_string(i));
+      }
+      ok = ok && (dims[i].isKnown() || !dims[i].param.empty());
+    }
+    if (ok) result = dims;
   }
   const ir::Node* producer = v->producer();
-  if (!result && isQLinearAdd(producer)) {
+  if (!result && isQLinearAdd(producer)) {  // one shape, or an SE gate's [N, C, 1, 1] on [N, C, H, W]
     auto a = knownDims(producer->input(0), memo);
     auto b = knownDims(producer->input(3), memo);
-    if (a && b && *a == *b) result = a;
+    if (a && b && (*a == *b || isGateOf(*a, *b))) result = a;
+    if (a && b && isGateOf(*b, *a)) result = b;
   }
   if (!result && (isPerTensorQuantize4d(producer) || isByteElementwise(producer))) result = knownDims(producer->input(0), memo);
   if (!result && isOp(producer, kMicrosoft, "QLinearGlobalAveragePool") &&
@@ -420,11 +453,16 @@ std::optional<std::vector<ir::Dim>> knownDims(const ir::Value* v, DimsMemo& memo
     // Shape inference stops at the first com.microsoft op; carry the shapes on through the convs.
     auto x = knownDims(producer->input(0), memo);
     const ir::Tensor* w = producer->input(3)->constant();
-    if (x && x->size() == 4 && w != nullptr && (*x)[2].isKnown() && (*x)[3].isKnown()) {
-      std::vector<int64_t> xd{1, w->dims()[1] * producer->attrInt("group", 1), (*x)[2].value, (*x)[3].value};
+    if (x && x->size() == 4 && w != nullptr) {
+      // A symbolic spatial dim goes through as convOutputDim names it; a known one is computed.
+      constexpr int64_t kStandIn = int64_t{1} << 20;
+      std::vector<int64_t> xd{1, w->dims()[1] * producer->attrInt("group", 1), (*x)[2].isKnown() ? (*x)[2].value : kStandIn,
+                              (*x)[3].isKnown() ? (*x)[3].value : kStandIn};
       auto g = convGeometry(*producer, xd, w->dims());
-      if (g.isOk()) result = std::vector<ir::Dim>{(*x)[0], ir::Dim::known(w->dims()[0]), ir::Dim::known(g->outSpatial[0]),
-                                                  ir::Dim::known(g->outSpatial[1])};
+      if (g.isOk()) {
+        result = std::vector<ir::Dim>{(*x)[0], ir::Dim::known(w->dims()[0]), convOutputDim(*producer, *g, 0, (*x)[2]),
+                                      convOutputDim(*producer, *g, 1, (*x)[3])};
+      }
     }
   }
   memo[v] = result;
@@ -440,11 +478,8 @@ BinaryLayout binaryLayout(const ir::Node* n, DimsMemo& memo) {
   auto b = knownDims(n->input(3), memo);
   if (!a || !b || a->size() != 4 || b->size() != 4) return BinaryLayout::kNone;
   if (*a == *b) return BinaryLayout::kSame;
-  auto gate = [](const std::vector<ir::Dim>& full, const std::vector<ir::Dim>& vec) {
-    return vec[0] == full[0] && vec[1] == full[1] && vec[2] == ir::Dim::known(1) && vec[3] == ir::Dim::known(1);
-  };
-  if (gate(*a, *b)) return BinaryLayout::kBroadcastB;
-  if (gate(*b, *a)) return BinaryLayout::kBroadcastA;
+  if (isGateOf(*a, *b)) return BinaryLayout::kBroadcastB;
+  if (isGateOf(*b, *a)) return BinaryLayout::kBroadcastA;
   return BinaryLayout::kNone;
 }
 

@@ -841,6 +841,64 @@ TEST_CASE("quantize-int8 keeps nodes that already read DequantizeLinear outputs 
   CHECK(noted);
 }
 
+TEST_CASE("quantize-int8 quantizes the activations of a Conv whose weight is int8 weight-only", "[passes][quantize-int8]") {
+  // MLPerf Tiny's DS-CNN float32io_int8w: Conv(x, DequantizeLinear(Wq int8, s[m], axis 0), float
+  // bias) -> Relu -> Conv(float weight). The weight-only Conv gets its activations' Q/DQ pairs, its
+  // weight's DequantizeLinear stays as given, and its bias goes int32 at x_scale * s[m]; so both
+  // Convs run int8 (the session lowers both to QLinearConv), close to the float model, in ORT too.
+  testing::GraphBuilder b(35);
+  ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 8, 8});
+  std::vector<int8_t> wq(4 * 3 * 9);
+  for (size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 201) - 100);
+  const std::vector<float> ws{0.004f, 0.006f, 0.005f, 0.003f};
+  ir::Value* wd = b.node("DequantizeLinear",
+                         {b.constant("wq", ir::Tensor::fromVector<int8_t>(ir::DataType::kInt8, {4, 3, 3, 3}, wq)),
+                          b.constant("ws", {4}, ws), b.constant("wz", ir::Tensor::fromVector<int8_t>(ir::DataType::kInt8, {4}, {0, 0, 0, 0}))},
+                         {ir::Attribute::makeInt("axis", 0)}, "wd");
+  ir::Value* c1 = b.node("Conv", {x, wd, b.weight("b1", {4}, ir::DataType::kFloat, -0.2, 0.2)},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv1");
+  ir::Value* r1 = b.node("Relu", {c1}, {}, "relu1");
+  ir::Value* c2 = b.node("Conv", {r1, b.weight("w2", {5, 4, 3, 3}), b.weight("b2", {5}, ir::DataType::kFloat, -0.2, 0.2)},
+                         {ir::Attribute::makeInts("pads", {1, 1, 1, 1})}, "conv2");
+  b.output(c2, ir::DataType::kFloat, {1, 5, 8, 8});
+  ir::Model model = b.build(13);
+  Quantized q = quantize(model, "quantize-int8");
+  const ir::Graph& g = *q.model.graph;
+  const ir::Node* conv1 = findNode(g, "Conv", "conv1");
+  REQUIRE(conv1 != nullptr);
+  const ir::Node* xdq = producerOf(*conv1, 0);
+  REQUIRE(xdq != nullptr);
+  CHECK(xdq->opType() == "DequantizeLinear");                  // x is quantized
+  CHECK(producerOf(*conv1, 1)->name() == "wd");                // the given weight, not quantized again
+  const ir::Node* bdq = producerOf(*conv1, 2);
+  REQUIRE(bdq != nullptr);
+  REQUIRE(bdq->opType() == "DequantizeLinear");
+  const ir::Tensor* bq = bdq->input(0)->constant();
+  const ir::Tensor* bs = bdq->input(1)->constant();
+  REQUIRE(bq != nullptr);
+  REQUIRE(bs != nullptr);
+  CHECK(bq->dtype() == ir::DataType::kInt32);
+  const float xs = static_cast<float>(xdq->input(1)->constant()->valueAsDouble(0));
+  REQUIRE(bs->numel() == 4);
+  for (int64_t c = 0; c < 4; ++c) CHECK(bs->valueAsDouble(c) == Approx(xs * ws[static_cast<size_t>(c)]).epsilon(1e-6));
+  CHECK(producerOf(*findNode(g, "Conv", "conv2"), 0)->opType() == "DequantizeLinear");  // the chain stays int8
+  for (const std::string& note : q.notes) CHECK(note.find("already read") == std::string::npos);
+  // The session runs both Convs as QLinearConv, near the float model.
+  ir::Model lowered = q.model.clone();
+  REQUIRE(runtime::lowerForCpu(*lowered.graph).isOk());
+  CHECK(countOps(*lowered.graph, "QLinearConv") == 2);
+  CHECK(countOps(*lowered.graph, "Conv") == 0);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> xv(3 * 64);
+  for (float& v : xv) v = u(rng);
+  const ir::Tensor xt = ir::Tensor::fromVector<float>(ir::DataType::kFloat, {1, 3, 8, 8}, xv);
+  const std::vector<std::pair<std::string, ir::Tensor>> feeds{{"x", xt}};
+  const ir::Tensor ref = testing::runModel(model, feeds)[0].second;
+  CHECK(sqnrDb(testing::runModel(q.model, feeds)[0].second, ref) > 20.0);
+  if (haveOrt()) CHECK(sqnrDb(testing::ortOutput(q.model, xt), ref) > 20.0);
+}
+
 TEST_CASE("quantize-int8 folds weights computed from constants and quantizes them", "[passes][quantize-int8]") {
   // BVLC AlexNet's light copy writes every weight as a ConstantOfShape fill (here scaled per
   // output channel by a Mul, so that the channels differ): the fill is folded, then quantized

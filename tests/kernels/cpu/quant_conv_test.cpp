@@ -695,6 +695,31 @@ TEST_CASE("AveragePool, ChannelGather and nearest Resize on channels-last bytes 
   }
 }
 
+namespace {
+
+// A QLinearConv of x (act bytes, scale xs, zero point xz) by seeded int8 weights [m, inC / group,
+// k, k] with zero points 0 and "same" pads, to act bytes at (ys, yz); the constants are named
+// after `name`.
+ir::Value* byteConv(GraphBuilder& gb, std::mt19937_64& rng, DataType act, ir::Value* x, float xs, int32_t xz, int64_t inC,
+                    int64_t m, int64_t k, int64_t group, const std::vector<int64_t>& strides, float ys, int32_t yz,
+                    const std::string& name) {
+  auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+  auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+  const std::vector<int64_t> wd{m, inC / group, k, k};
+  const int64_t p = k / 2;
+  return gb.node("QLinearConv",
+                 {x, s(name + "_xs", xs), z(name + "_xz", xz),
+                  gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
+                  gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
+                  gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))), s(name + "_ys", ys),
+                  z(name + "_yz", yz)},
+                 {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("strides", strides),
+                  ir::Attribute::makeInts("pads", {p, p, p, p}), ir::Attribute::makeInt("group", group)},
+                 name);
+}
+
+}  // namespace
+
 TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last chain keep the chain's bytes",
           "[kernels][quant]") {
   // x [N, H, W, C] -> Transpose [0, 3, 1, 2] -> Q -> conv 3x3 -> QLinearAveragePool -> {conv 1x1 -> DQ,
@@ -716,18 +741,7 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
       auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
       auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
       auto conv = [&](ir::Value* x, float xs, int32_t xz, int64_t c, int64_t m, int64_t k, float ys, int32_t yz,
-                      const std::string& name) {
-        const std::vector<int64_t> wd{m, c, k, k};
-        const int64_t p = k / 2;
-        return gb.node("QLinearConv",
-                       {x, s(name + "_xs", xs), z(name + "_xz", xz),
-                        gb.constant(name + "_w", intTensor(DataType::kInt8, wd, randomInts(rng, numel(wd), -50, 50))),
-                        gb.constant(name + "_ws", floatTensor({m}, randomFloats(rng, m, 0.004f, 0.01f))),
-                        gb.constant(name + "_wz", intTensor(DataType::kInt8, {m}, std::vector<int32_t>(m, 0))),
-                        s(name + "_ys", ys), z(name + "_yz", yz)},
-                       {ir::Attribute::makeInts("kernel_shape", {k, k}), ir::Attribute::makeInts("pads", {p, p, p, p})},
-                       name);
-      };
+                      const std::string& name) { return byteConv(gb, rng, act, x, xs, xz, c, m, k, 1, {1, 1}, ys, yz, name); };
       ir::Value* x = gb.input("x", DataType::kFloat, {2, 7, 7, 3});
       ir::Value* xt = gb.node("Transpose", {x}, {ir::Attribute::makeInts("perm", {0, 3, 1, 2})}, "t");
       ir::Value* xq = gb.node("QuantizeLinear", {xt, s("s0", 0.02f), z("z0", zp)}, {}, "q");
@@ -761,6 +775,69 @@ TEST_CASE("An NHWC input's Transpose and QLinearAveragePool in a channels-last c
       CHECK(plan.contains(lowered.graph->findValue("c1")));
       CHECK(plan.contains(lowered.graph->findValue("p1")));
       CHECK_FALSE(plan.contains(lowered.graph->findValue("p2")));
+    }
+  }
+}
+
+TEST_CASE("Squeeze-excitation blocks behind strided convolutions stay channels-last when the input's dims are symbols",
+          "[kernels][quant]") {
+  // x [N, 3, H, W] (symbols or unnamed, as PaddleOCR's classifiers give) -> Q -> conv 3x3 s2 -> conv 1x1 ->
+  // conv 5x5 depthwise (s2 or s(2, 1)) -> SE: QLinearGlobalAveragePool -> conv 1x1 -> conv 1x1 ->
+  // QLinearMul by the gate -> conv 1x1 -> QLinearAdd with a same-size branch -> conv 1x1 -> DQ. The plan
+  // carries the symbols through the convolutions (the same formula of the same symbol is the same
+  // size), so the gate's Mul and the residual Add read NHWC bytes; channel counts whose rows end
+  // in a partial vector (3, 40, 200) test the gate's and the pool's tiled rows.
+  std::mt19937_64 rng(41);
+  for (DataType act : {DataType::kUint8, DataType::kInt8}) {
+    for (int64_t c : {3, 40, 200}) {
+      for (int64_t strideW : {1, 2}) {
+        CAPTURE(ir::dataTypeName(act), c, strideW);
+        GraphBuilder gb;
+        gb.importDomain("com.microsoft", 1);
+        const int32_t zp = act == DataType::kUint8 ? 115 : -6;
+        auto s = [&](const std::string& n, float v) { return gb.constant(n, scalar(v)); };
+        auto z = [&](const std::string& n, int32_t v) { return gb.constant(n, scalar(act, v)); };
+        auto conv = [&](ir::Value* x, float xs, int32_t xz, int64_t inC, int64_t m, int64_t k, int64_t group,
+                        const std::vector<int64_t>& strides, float ys, int32_t yz, const std::string& name) {
+          return byteConv(gb, rng, act, x, xs, xz, inC, m, k, group, strides, ys, yz, name);
+        };
+        // PaddleOCR v5's [n, 3, h, w], or rapidocr's [, 3, ?, ?] (an unnamed batch, one name for both).
+        ir::Value* x = strideW == 1 ? gb.symbolicInput("x", DataType::kFloat,
+                                                       {ir::Dim::symbolic("n"), ir::Dim::known(3), ir::Dim::symbolic("h"),
+                                                        ir::Dim::symbolic("w")})
+                                    : gb.symbolicInput("x", DataType::kFloat,
+                                                       {ir::Dim{}, ir::Dim::known(3), ir::Dim::symbolic("?"), ir::Dim::symbolic("?")});
+        ir::Value* xq = gb.node("QuantizeLinear", {x, s("s0", 0.02f), z("z0", zp)}, {}, "q");
+        ir::Value* c1 = conv(xq, 0.02f, zp, 3, 8, 3, 1, {2, 2}, 0.05f, zp + 2, "c1");
+        ir::Value* c2 = conv(c1, 0.05f, zp + 2, 8, c, 1, 1, {1, 1}, 0.04f, zp, "c2");
+        ir::Value* dw = conv(c2, 0.04f, zp, c, c, 5, c, {2, strideW}, 0.06f, zp + 1, "dw");
+        ir::Value* gap = gb.node("QLinearGlobalAveragePool", {dw, s("g_xs", 0.06f), z("g_xz", zp + 1), s("g_ys", 0.03f), z("g_yz", zp)},
+                                 {ir::Attribute::makeInt("channels_last", 0)}, "gap", "com.microsoft");
+        ir::Value* se1 = conv(gap, 0.03f, zp, c, 8, 1, 1, {1, 1}, 0.02f, zp, "se1");
+        ir::Value* se2 = conv(se1, 0.02f, zp, 8, c, 1, 1, {1, 1}, 0.01f, zp - 20, "se2");
+        ir::Value* mul = gb.node("QLinearMul",
+                                 {dw, s("m_as", 0.06f), z("m_az", zp + 1), se2, s("m_bs", 0.01f), z("m_bz", zp - 20), s("m_cs", 0.05f),
+                                  z("m_cz", zp + 3)},
+                                 {}, "mul", "com.microsoft");
+        ir::Value* p1 = conv(mul, 0.05f, zp + 3, c, 16, 1, 1, {1, 1}, 0.05f, zp, "p1");
+        ir::Value* p2 = conv(p1, 0.05f, zp, 16, 16, 3, 1, {1, 1}, 0.05f, zp - 1, "p2");  // stride 1, same size
+        ir::Value* add = gb.node("QLinearAdd",
+                                 {p1, s("a_as", 0.05f), z("a_az", zp), p2, s("a_bs", 0.05f), z("a_bz", zp - 1), s("a_cs", 0.07f),
+                                  z("a_cz", zp)},
+                                 {}, "add", "com.microsoft");
+        ir::Value* tail = conv(add, 0.07f, zp, 16, 4, 1, 1, {1, 1}, 0.07f, zp, "tail");
+        gb.output(gb.node("DequantizeLinear", {tail, s("s9", 0.07f), z("z9", zp)}, {}, "dq"));
+        ir::Model model = gb.build(13);
+        for (auto [h, w] : {std::pair<int64_t, int64_t>{19, 23}, {12, 40}}) {
+          CAPTURE(h, w);
+          checkBytesOfNodeByNode(model, {{"x", floatTensor({1, 3, h, w}, randomFloats(rng, 3 * h * w, -2.5f, 2.5f))}});
+        }
+        auto plan = runtime::cpu::quant::channelsLastValues(*model.graph);
+        for (const char* name : {"c1", "c2", "dw", "mul", "p1", "p2", "add"}) {
+          CAPTURE(name);
+          CHECK(plan.contains(model.graph->findValue(name)));
+        }
+      }
     }
   }
 }
