@@ -511,6 +511,30 @@ std::unordered_set<const ir::Value*> blockedClasses(const std::vector<ir::Node*>
     roots.insert(classes.find(v));
   }
   for (const ir::Value* r : refused) roots.erase(r);
+  // A class that a convolution or pool both enters from channels last and leaves to channels
+  // last pays two reorders for one value (ddddocr-det's 1x1 48 -> 48 between a channels-last
+  // Concat and a 3x3/2: 0.22 ms of reorders for 0.07 ms gained): only chains go blocked.
+  auto isLast = [&](const ir::Value* v) { return lastValues.contains(v) && !roots.contains(classes.find(v)); };
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::unordered_set<const ir::Value*> linked;
+    for (const ir::Node* n : nodes) {
+      Role role = roles.at(n);
+      if (role != Role::kConv && role != Role::kPool) continue;
+      const ir::Value* in = classes.find(n->input(0));
+      const ir::Value* out = classes.find(n->output(0));
+      if (roots.contains(out) && !isLast(n->input(0))) linked.insert(out);
+      if (roots.contains(in) && roots.contains(out)) linked.insert(in);
+    }
+    for (auto it = roots.begin(); it != roots.end();) {
+      if (linked.contains(*it)) {
+        ++it;
+      } else {
+        it = roots.erase(it);
+        changed = true;
+      }
+    }
+  }
   return roots;
 }
 
