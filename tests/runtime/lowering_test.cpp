@@ -33,6 +33,18 @@ ir::Value* conv(GraphBuilder& b, ir::Value* x, int64_t cin, int64_t cout, int64_
       {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
 }
 
+/// x -> conv 3 -> 32 + Relu -> Split in halves along C, the sizes as opset `opset` writes them
+/// (11: attribute, 13: input, 18: num_outputs).
+std::vector<ir::Value*> convSplitInHalves(GraphBuilder& b, ir::Value* x, int64_t opset) {
+  ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 32, 3, "c1")}, {}, "r1");
+  std::vector<ir::Value*> inputs = {c1};
+  std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("axis", 1)};
+  if (opset == 11) attrs.push_back(ir::Attribute::makeInts("split", {16, 16}));
+  if (opset == 13) inputs.push_back(b.constantInt64("sizes", {2}, {16, 16}));
+  if (opset == 18) attrs.push_back(ir::Attribute::makeInt("num_outputs", 2));
+  return b.nodeN("Split", inputs, 2, attrs, "split");
+}
+
 }  // namespace
 
 TEST_CASE("Conv and its activations become one FusedConv", "[runtime][lowering]") {
@@ -594,13 +606,7 @@ TEST_CASE("A Split along channels stays channels last", "[runtime][lowering]") {
     INFO("opset " << opset);
     GraphBuilder b(20);
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 10, 12});
-    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 32, 3, "c1")}, {}, "r1");
-    std::vector<ir::Value*> inputs = {c1};
-    std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("axis", 1)};
-    if (opset == 11) attrs.push_back(ir::Attribute::makeInts("split", {16, 16}));
-    if (opset == 13) inputs.push_back(b.constantInt64("sizes", {2}, {16, 16}));
-    if (opset == 18) attrs.push_back(ir::Attribute::makeInt("num_outputs", 2));
-    std::vector<ir::Value*> halves = b.nodeN("Split", inputs, 2, attrs, "split");
+    std::vector<ir::Value*> halves = convSplitInHalves(b, x, opset);
     ir::Value* m = b.node("Relu", {conv(b, halves[1], 16, 16, 3, "m")}, {}, "rm");
     ir::Value* cat = b.node("Concat", {halves[0], halves[1], m}, {ir::Attribute::makeInt("axis", 1)}, "cat");
     b.output(conv(b, cat, 48, 8, 1, "c2"));
@@ -662,16 +668,11 @@ std::vector<int64_t> storedDims(const ir::Value* v) {
 TEST_CASE("Chains at 80 x 80 and above in whole 16-channel blocks go blocked (nChw16c)", "[runtime][lowering]") {
   // YOLO-like: conv 3 -> 32 -> Split(16, 16) -> conv + residual Add on one half -> Concat ->
   // MaxPool 3x3/1 -> Resize x2 -> conv -> conv 32 -> 8 (8 channels: not whole blocks).
-  for (int64_t opset : {11, 13}) {
+  for (int64_t opset : {11, 13, 18}) {
     INFO("opset " << opset);
     GraphBuilder b(20);
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 80, 80});
-    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 32, 3, "c1")}, {}, "r1");
-    std::vector<ir::Value*> inputs = {c1};
-    std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("axis", 1)};
-    if (opset == 11) attrs.push_back(ir::Attribute::makeInts("split", {16, 16}));
-    if (opset == 13) inputs.push_back(b.constantInt64("sizes", {2}, {16, 16}));
-    std::vector<ir::Value*> halves = b.nodeN("Split", inputs, 2, attrs, "split");
+    std::vector<ir::Value*> halves = convSplitInHalves(b, x, opset);
     ir::Value* m = b.node("Add", {b.node("Relu", {conv(b, halves[1], 16, 16, 3, "m")}, {}, "rm"), halves[1]}, {}, "res");
     ir::Value* cat = b.node("Concat", {halves[0], m}, {ir::Attribute::makeInt("axis", -3)}, "cat");
     ir::Value* pool = b.node("MaxPool", {cat},
