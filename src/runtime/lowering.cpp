@@ -6,7 +6,10 @@
 //                                                   [N, H, W, C]; Concat axis = 3
 // Requires: every fused-away value has one reader and is neither a graph output nor kept;
 // the Add operand has the Conv output's static shape; channels-last values are rank 4,
-// float32 at the convolutions, and read only by ops that know the layout or do not care.
+// float32 at the convolutions, and read only by ops that know the layout or do not care;
+// blocked values ([N, C/16, H, W, 16], chains at 80 x 80 and above) are rank 5, read and
+// written only by convolutions, pools, nearest Resizes, channel Concat/Split and same-shape
+// element-wise ops.
 #include "whittle/runtime/lowering.h"
 
 #include <array>
