@@ -14,6 +14,7 @@
 //     post_op_params   floats   two per post-op (LeakyRelu/Elu alpha, Clip min/max,
 //                               HardSigmoid alpha/beta, Linear alpha/beta: alpha * y + beta)
 //     channels_last_in / channels_last_out / channels_last_sum   ints   layouts of X, Y, Z
+//                               (0 channels first, 1 channels last, 2 blocked: [N, C/16, H, W, 16])
 //     sum_in_place     int      Z has no other reader: its buffer may become Y's (so may it where
 //                               the plan says Z dies here, KernelContext::inputDiesHere)
 //   inputs: X, W, B (optional), Z (the Sum operand, same shape as Y)
@@ -260,7 +261,7 @@ Expected<std::unique_ptr<Kernel>> ConvKernel::create(const KernelCreateInfo& inf
       (xType == ir::DataType::kFloat || xType == ir::DataType::kFloat16 || xType == ir::DataType::kBFloat16)) {
     bool empty = false;
     for (int64_t d : *xDims) empty = empty || d == 0;
-    if (!empty && xDims->size() == k->constW_->dims().size()) {
+    if (!empty && logicalDims(*xDims, k->inLayout_).size() == k->constW_->dims().size()) {
       ScopedThreads threads(info.threads);
       // Value types describe the stored tensor: channels last when the lowering made it so.
       auto plan = k->planFor(*xDims, k->constW_->dims(), xType == ir::DataType::kBFloat16 ? dt::bf16 : dt::f32);
@@ -309,8 +310,21 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
       return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
     };
     // Channels last first (brgconv); oneDNN's own choice when that only has a reference kernel.
-    dnnl::convolution_forward::primitive_desc pd = makePd(activationDesc(d.src, act, Layout::kChannelsLast),
-                                                          activationDesc(d.dst, act, Layout::kChannelsLast));
+    // A convolution the lowering put in a blocked chain runs blocked (nChw16c jit kernels), X
+    // read in its own layout where oneDNN takes it (an image's 3 channels first), else reordered.
+    const bool blocked = inLayout_ == Layout::kBlocked16 || outLayout_ == Layout::kBlocked16 ||
+                         (hasSum_ && sumLayout_ == Layout::kBlocked16);
+    const Layout run = blocked ? Layout::kBlocked16 : Layout::kChannelsLast;
+    // One channel is the same memory channels first or last: oneDNN's blocked kernels take it
+    // channels first (DNSMOS's 1 -> 32 first layer; as channels last it fell to brgconv and a
+    // 2 ms reorder of its output).
+    const Layout srcLayout = blocked && d.src[1] == 1 ? Layout::kChannelsFirst : inLayout_;
+    dnnl::convolution_forward::primitive_desc pd =
+        makePd(activationDesc(d.src, act, blocked ? srcLayout : run), activationDesc(d.dst, act, run));
+    for (Layout src : {Layout::kChannelsFirst, run}) {
+      if (!blocked || srcLayout == run || !isReferenceImpl(pd.impl_info_str())) break;
+      pd = makePd(activationDesc(d.src, act, src), activationDesc(d.dst, act, run));
+    }
     if (isReferenceImpl(pd.impl_info_str()) && rank > 3) {
       dnnl::memory::desc anySrc(toDnnlDims(d.src), act, dnnl::memory::format_tag::any);
       dnnl::memory::desc anyDst(toDnnlDims(d.dst), act, dnnl::memory::format_tag::any);
@@ -318,7 +332,7 @@ Expected<ConvPlan*> ConvKernel::planFor(const std::vector<int64_t>& xDims, const
       if (!isReferenceImpl(other.impl_info_str())) pd = other;
     }
     plan->conv = dnnl::convolution_forward(pd);
-    plan->userSrc = dnnl::memory(activationDesc(d.src, act, inLayout_), engine_, DNNL_MEMORY_NONE);
+    plan->userSrc = dnnl::memory(activationDesc(d.src, act, srcLayout), engine_, DNNL_MEMORY_NONE);
     plan->userDst = dnnl::memory(activationDesc(d.dst, act, outLayout_), engine_, DNNL_MEMORY_NONE);
     plan->reorderSrc = pd.src_desc() != plan->userSrc.get_desc();
     plan->reorderDst = pd.dst_desc() != plan->userDst.get_desc();
@@ -384,7 +398,7 @@ Status ConvKernel::run(KernelContext& ctx) {
   }
   if (b != nullptr && b->dtype() != type) return ctx.error("B must have the dtype of X");
   if (z != nullptr && z->dtype() != type) return ctx.error("Z must have the dtype of X");
-  if (x.rank() != w.rank() || x.rank() < 3) {
+  if (logicalDims(x.dims(), inLayout_).size() != w.dims().size() || w.rank() < 3) {
     return ctx.error("X " + shapeToString(x.dims()) + " and W " + shapeToString(w.dims()) +
                      " must have the same rank, at least 3");
   }
@@ -393,7 +407,7 @@ Status ConvKernel::run(KernelContext& ctx) {
     return ctx.unsupported("dtype " + std::string(ir::dataTypeName(type)) + " is not supported");
   }
   bool empty = x.empty() || w.empty();
-  if (type == ir::DataType::kFloat && !empty && postOps_.empty()) {
+  if (type == ir::DataType::kFloat && !empty && postOps_.empty() && outLayout_ != Layout::kBlocked16) {
     WH_ASSIGN_OR_RETURN(bool done, tryWindowGemm(ctx, x, w, b));
     if (done) return Status::ok();
   }

@@ -11,11 +11,18 @@
 namespace whittle::runtime::cpu {
 
 Layout layoutAttr(const ir::Node& node, std::string_view name) {
-  return node.attrInt(name, 0) != 0 ? Layout::kChannelsLast : Layout::kChannelsFirst;
+  int64_t v = node.attrInt(name, 0);
+  return v == 2 ? Layout::kBlocked16 : v != 0 ? Layout::kChannelsLast : Layout::kChannelsFirst;
 }
 
 std::vector<int64_t> physicalDims(const std::vector<int64_t>& logical, Layout layout) {
   if (layout == Layout::kChannelsFirst || logical.size() < 3) return logical;
+  if (layout == Layout::kBlocked16) {  // [N, C / 16, D..., 16]
+    std::vector<int64_t> out = logical;
+    out[1] = logical[1] / kChannelBlock;
+    out.push_back(kChannelBlock);
+    return out;
+  }
   std::vector<int64_t> out;
   out.reserve(logical.size());
   out.push_back(logical[0]);
@@ -26,6 +33,12 @@ std::vector<int64_t> physicalDims(const std::vector<int64_t>& logical, Layout la
 
 std::vector<int64_t> logicalDims(const std::vector<int64_t>& physical, Layout layout) {
   if (layout == Layout::kChannelsFirst || physical.size() < 3) return physical;
+  if (layout == Layout::kBlocked16) {
+    if (physical.size() < 4) return physical;
+    std::vector<int64_t> out(physical.begin(), physical.end() - 1);
+    out[1] = physical[1] * physical.back();
+    return out;
+  }
   std::vector<int64_t> out;
   out.reserve(physical.size());
   out.push_back(physical[0]);
@@ -66,6 +79,11 @@ dnnl::memory::desc plainDesc(const std::vector<int64_t>& dims, dnnl::memory::dat
 
 dnnl::memory::desc activationDesc(const std::vector<int64_t>& logical, dnnl::memory::data_type type, Layout layout) {
   if (layout == Layout::kChannelsFirst || logical.size() < 3) return plainDesc(logical, type);
+  if (layout == Layout::kBlocked16) {
+    using tag = dnnl::memory::format_tag;
+    tag t = logical.size() == 3 ? tag::nCw16c : logical.size() == 4 ? tag::nChw16c : tag::nCdhw16c;
+    return dnnl::memory::desc(toDnnlDims(logical), type, t);
+  }
   // Channels last: strides of the physical order [N, D..., C] mapped back to logical dims.
   size_t rank = logical.size();
   dnnl::memory::dims strides(rank);
@@ -174,6 +192,23 @@ bool isReferenceImpl(std::string_view implInfo) {
   return implInfo.rfind("ref", 0) == 0;
 }
 
+namespace {
+
+/// The element offset of (n, c, s) in a tensor of `c` channels and `spatial` positions stored in `layout`.
+int64_t layoutOffset(Layout layout, int64_t n, int64_t ch, int64_t s, int64_t c, int64_t spatial) {
+  switch (layout) {
+    case Layout::kChannelsFirst:
+      return (n * c + ch) * spatial + s;
+    case Layout::kChannelsLast:
+      return (n * spatial + s) * c + ch;
+    case Layout::kBlocked16:
+      return ((n * (c / kChannelBlock) + ch / kChannelBlock) * spatial + s) * kChannelBlock + ch % kChannelBlock;
+  }
+  return 0;
+}
+
+}  // namespace
+
 void permuteLayout(const std::byte* src, std::byte* dst, const std::vector<int64_t>& logical, Layout from, Layout to,
                    size_t elementBytes) {
   int64_t numel = 1;
@@ -185,15 +220,12 @@ void permuteLayout(const std::byte* src, std::byte* dst, const std::vector<int64
   int64_t n = logical[0], c = logical[1];
   int64_t spatial = numel / std::max<int64_t>(n * c, 1);
   if (n * c == 0) return;
+  const auto es = static_cast<int64_t>(elementBytes);
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t ch = 0; ch < c; ++ch) {
       for (int64_t s = 0; s < spatial; ++s) {
-        int64_t first = (b * c + ch) * spatial + s;
-        int64_t last = (b * spatial + s) * c + ch;
-        int64_t si = from == Layout::kChannelsFirst ? first : last;
-        int64_t di = to == Layout::kChannelsFirst ? first : last;
-        std::memcpy(dst + di * static_cast<int64_t>(elementBytes), src + si * static_cast<int64_t>(elementBytes),
-                    elementBytes);
+        std::memcpy(dst + layoutOffset(to, b, ch, s, c, spatial) * es,
+                    src + layoutOffset(from, b, ch, s, c, spatial) * es, elementBytes);
       }
     }
   }

@@ -34,13 +34,18 @@ inline dnnl::stream& streamOf(ExecutionContext& context) { return static_cast<Cp
 
 /// Where an activation tensor keeps its channels. ONNX tensors are channels first
 /// ([N, C, D1, ...]); the CPU lowering may keep values between convolutions channels last
-/// ([N, D1, ..., C]), which oneDNN's fastest convolution and pooling kernels read directly.
-enum class Layout { kChannelsFirst, kChannelsLast };
+/// ([N, D1, ..., C]), which oneDNN's fastest convolution and pooling kernels read directly,
+/// or, for chains of 2-D convolutions at large spatial sizes, blocked ([N, C / 16, H, W, 16],
+/// oneDNN's nChw16c: its jit kernels beat channels-last brgconv there; C a multiple of 16).
+enum class Layout { kChannelsFirst, kChannelsLast, kBlocked16 };
+
+/// The channel block of Layout::kBlocked16.
+inline constexpr int64_t kChannelBlock = 16;
 
 /// The internal domain of ops that the CPU lowering creates (FusedConv, channels-last pools).
 inline constexpr const char* kInternalDomain = "com.whittle.internal";
 
-/// Reads a layout attribute (an int: 1 = channels last); absent means channels first.
+/// Reads a layout attribute (an int: 1 = channels last, 2 = blocked); absent means channels first.
 Layout layoutAttr(const ir::Node& node, std::string_view name);
 
 /// The dims a tensor of logical (ONNX) dims `logical` has when stored in `layout`.

@@ -33,6 +33,18 @@ ir::Value* conv(GraphBuilder& b, ir::Value* x, int64_t cin, int64_t cout, int64_
       {ir::Attribute::makeInts("pads", {p, p, p, p})}, name);
 }
 
+/// x -> conv 3 -> 32 + Relu -> Split in halves along C, the sizes as opset `opset` writes them
+/// (11: attribute, 13: input, 18: num_outputs).
+std::vector<ir::Value*> convSplitInHalves(GraphBuilder& b, ir::Value* x, int64_t opset) {
+  ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 32, 3, "c1")}, {}, "r1");
+  std::vector<ir::Value*> inputs = {c1};
+  std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("axis", 1)};
+  if (opset == 11) attrs.push_back(ir::Attribute::makeInts("split", {16, 16}));
+  if (opset == 13) inputs.push_back(b.constantInt64("sizes", {2}, {16, 16}));
+  if (opset == 18) attrs.push_back(ir::Attribute::makeInt("num_outputs", 2));
+  return b.nodeN("Split", inputs, 2, attrs, "split");
+}
+
 }  // namespace
 
 TEST_CASE("Conv and its activations become one FusedConv", "[runtime][lowering]") {
@@ -594,13 +606,7 @@ TEST_CASE("A Split along channels stays channels last", "[runtime][lowering]") {
     INFO("opset " << opset);
     GraphBuilder b(20);
     ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 10, 12});
-    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 32, 3, "c1")}, {}, "r1");
-    std::vector<ir::Value*> inputs = {c1};
-    std::vector<ir::Attribute> attrs = {ir::Attribute::makeInt("axis", 1)};
-    if (opset == 11) attrs.push_back(ir::Attribute::makeInts("split", {16, 16}));
-    if (opset == 13) inputs.push_back(b.constantInt64("sizes", {2}, {16, 16}));
-    if (opset == 18) attrs.push_back(ir::Attribute::makeInt("num_outputs", 2));
-    std::vector<ir::Value*> halves = b.nodeN("Split", inputs, 2, attrs, "split");
+    std::vector<ir::Value*> halves = convSplitInHalves(b, x, opset);
     ir::Value* m = b.node("Relu", {conv(b, halves[1], 16, 16, 3, "m")}, {}, "rm");
     ir::Value* cat = b.node("Concat", {halves[0], halves[1], m}, {ir::Attribute::makeInt("axis", 1)}, "cat");
     b.output(conv(b, cat, 48, 8, 1, "c2"));
@@ -645,5 +651,89 @@ TEST_CASE("A Split along a spatial axis or into a graph output keeps its block c
       }
     }
     checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 10, 12})}}, 1e-4);
+  }
+}
+
+namespace {
+
+/// The stored dims of `v` (its shape after the lowering), -1 for a symbolic dim.
+std::vector<int64_t> storedDims(const ir::Value* v) {
+  std::vector<int64_t> dims;
+  for (const ir::Dim& d : *v->type().shape) dims.push_back(d.value);
+  return dims;
+}
+
+}  // namespace
+
+TEST_CASE("Chains at 80 x 80 and above in whole 16-channel blocks go blocked (nChw16c)", "[runtime][lowering]") {
+  // YOLO-like: conv 3 -> 32 -> Split(16, 16) -> conv + residual Add on one half -> Concat ->
+  // MaxPool 3x3/1 -> Resize x2 -> conv -> conv 32 -> 8 (8 channels: not whole blocks).
+  for (int64_t opset : {11, 13, 18}) {
+    INFO("opset " << opset);
+    GraphBuilder b(20);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, 80, 80});
+    std::vector<ir::Value*> halves = convSplitInHalves(b, x, opset);
+    ir::Value* m = b.node("Add", {b.node("Relu", {conv(b, halves[1], 16, 16, 3, "m")}, {}, "rm"), halves[1]}, {}, "res");
+    ir::Value* cat = b.node("Concat", {halves[0], m}, {ir::Attribute::makeInt("axis", -3)}, "cat");
+    ir::Value* pool = b.node("MaxPool", {cat},
+                             {ir::Attribute::makeInts("kernel_shape", {3, 3}), ir::Attribute::makeInts("pads", {1, 1, 1, 1})},
+                             "pool");
+    ir::Value* up = b.node("Resize", {pool, b.constant("roi", {0}, {}), b.constant("scales", {4}, {1.0f, 1.0f, 2.0f, 2.0f})},
+                           {ir::Attribute::makeString("mode", "nearest")}, "up");
+    ir::Value* c2 = b.node("Relu", {conv(b, up, 32, 32, 1, "c2")}, {}, "r2");
+    b.output(conv(b, c2, 32, 8, 3, "c3"));
+    ir::Model model = b.build(opset);
+    ir::Model low = lowered(model);
+    for (const ir::Node* n : low.graph->nodes()) {
+      INFO(n->describe());
+      if (n->opType() == "FusedConv") {
+        CHECK(n->attrInt("channels_last_in", 0) == (n->name() == "c1" ? 0 : 2));
+        CHECK(n->attrInt("channels_last_out", 0) == (n->name() == "c3" ? 0 : 2));
+      } else if (n->opType() == "Split") {
+        CHECK(n->attrInt("axis", 0) == 1);
+        if (opset == 11) CHECK(n->attrInts("split") == std::vector<int64_t>{1, 1});
+        if (opset == 13) {
+          const ir::Tensor* sizes = n->input(1)->constant();
+          REQUIRE(sizes != nullptr);
+          CHECK(std::vector<int64_t>(sizes->data<int64_t>(), sizes->data<int64_t>() + 2) == std::vector<int64_t>{1, 1});
+        }
+        CHECK(storedDims(n->output(0)) == std::vector<int64_t>{1, 1, 80, 80, 16});
+      } else if (n->opType() == "Concat") {
+        CHECK(n->attrInt("axis", 0) == 1);
+        CHECK(storedDims(n->output(0)) == std::vector<int64_t>{1, 2, 80, 80, 16});
+      } else if (n->opType() == "MaxPool") {
+        CHECK(n->attrInt("channels_last_in", 0) == 2);
+        CHECK(n->attrInt("channels_last_out", 0) == 2);
+      } else if (n->opType() == "Resize") {
+        const ir::Tensor* scales = n->input(2)->constant();
+        REQUIRE(scales != nullptr);
+        CHECK(std::vector<float>(scales->data<float>(), scales->data<float>() + scales->numel()) ==
+              std::vector<float>{1, 1, 2, 2, 1});
+        CHECK(storedDims(n->output(0)) == std::vector<int64_t>{1, 2, 160, 160, 16});
+      }
+    }
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, 80, 80})}}, 1e-5);
+  }
+}
+
+TEST_CASE("Values below 80 x 80, or read by a global pool, stay channels last", "[runtime][lowering]") {
+  for (int variant = 0; variant < 2; ++variant) {
+    CAPTURE(variant);
+    const int64_t side = variant == 0 ? 40 : 80;
+    GraphBuilder b(13);
+    ir::Value* x = b.input("x", ir::DataType::kFloat, {1, 3, side, side});
+    ir::Value* c1 = b.node("Relu", {conv(b, x, 3, 16, 3, "c1")}, {}, "r1");
+    ir::Value* c2 = conv(b, c1, 16, 16, 3, "c2");
+    b.output(variant == 0 ? c2 : b.node("GlobalAveragePool", {c2}, {}, "gap"));
+    ir::Model model = b.build(13);
+    ir::Model low = lowered(model);
+    for (const ir::Node* n : low.graph->nodes()) {
+      INFO(n->describe());
+      // At 80 x 80 c1's output (read by c2 alone) goes blocked; c2's (the global pool's input) does not.
+      if (n->name() == "c1") CHECK(n->attrInt("channels_last_out", 0) == (variant == 0 ? 1 : 2));
+      if (n->name() == "c2") CHECK(n->attrInt("channels_last_in", 0) == (variant == 0 ? 1 : 2));
+      if (n->name() == "c2") CHECK(n->attrInt("channels_last_out", 0) == (variant == 0 ? 0 : 1));
+    }
+    checkSameAsUnlowered(model, {{"x", b.randomTensor(ir::DataType::kFloat, {1, 3, side, side})}}, 1e-5);
   }
 }

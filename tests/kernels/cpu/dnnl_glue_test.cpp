@@ -60,3 +60,27 @@ TEST_CASE("ActivationReorder leaves other layouts and types to oneDNN", "[kernel
   // The same layout on both sides (a copy) is not a swap either.
   checkAgainstOneDnn(last, last, dims, false);
 }
+
+TEST_CASE("Blocked activations: dims, descriptor and permuteLayout agree with oneDNN's nChw16c", "[kernels][dnnl]") {
+  const std::vector<int64_t> logical = {2, 32, 3, 5};
+  CHECK(physicalDims(logical, Layout::kBlocked16) == std::vector<int64_t>{2, 2, 3, 5, 16});
+  CHECK(logicalDims({2, 2, 3, 5, 16}, Layout::kBlocked16) == logical);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  std::vector<float> first(2 * 32 * 3 * 5), blocked(first.size()), back(first.size()), expected(first.size());
+  for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<float>(i);
+  const auto* src = reinterpret_cast<const std::byte*>(first.data());
+  permuteLayout(src, reinterpret_cast<std::byte*>(blocked.data()), logical, Layout::kChannelsFirst, Layout::kBlocked16, 4);
+  dnnl::memory plain(activationDesc(logical, dt::f32, Layout::kChannelsFirst), engine, first.data());
+  dnnl::memory block(activationDesc(logical, dt::f32, Layout::kBlocked16), engine, expected.data());
+  dnnl::reorder(plain, block).execute(stream, plain, block);
+  stream.wait();
+  CHECK(blocked == expected);
+  // Blocked -> channels last -> channels first comes back to the start.
+  std::vector<float> last(first.size());
+  permuteLayout(reinterpret_cast<const std::byte*>(blocked.data()), reinterpret_cast<std::byte*>(last.data()), logical,
+                Layout::kBlocked16, Layout::kChannelsLast, 4);
+  permuteLayout(reinterpret_cast<const std::byte*>(last.data()), reinterpret_cast<std::byte*>(back.data()), logical,
+                Layout::kChannelsLast, Layout::kChannelsFirst, 4);
+  CHECK(back == first);
+}
