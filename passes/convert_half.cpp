@@ -272,26 +272,28 @@ int64_t cancelCastPairs(ir::Graph& graph) {
   return removed;
 }
 
-/// Runs `model` on every feed set with `names` as extra outputs; returns them by name, per feed.
-Expected<std::vector<std::map<std::string, ir::Tensor>>> runWith(
-    const ir::Model& model, const std::vector<std::string>& names,
-    const std::vector<std::vector<std::pair<std::string, ir::Tensor>>>& feeds) {
+using Feed = std::vector<std::pair<std::string, ir::Tensor>>;
+
+/// A session of `model` with `names` as extra outputs.
+Expected<std::unique_ptr<runtime::Session>> sessionWith(const ir::Model& model, const std::vector<std::string>& names) {
   runtime::SessionOptions options;
   options.extraOutputs = names;
-  WH_ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, options));
-  std::vector<std::map<std::string, ir::Tensor>> results;
-  for (const auto& feed : feeds) {
-    // As runtime values: a model's sequence or map outputs (a classifier's ZipMap) come back
-    // as such; only tensors are kept, and the callers skip the names that are no tensor.
-    std::vector<runtime::NamedValue> inputs(feed.begin(), feed.end());
-    WH_ASSIGN_OR_RETURN(auto outs, session->runValues(inputs));
-    std::map<std::string, ir::Tensor> byName;
-    for (auto& [name, v] : outs) {
-      if (v.isTensor()) byName[name] = v.tensor();
-    }
-    results.push_back(std::move(byName));
+  return runtime::Session::create(model, options);
+}
+
+/// One run of `session` on `feed`: its tensors by name. A model's sequence or map outputs (a
+/// classifier's ZipMap) come back as such; only tensors are kept, and the callers skip the names
+/// that are no tensor. The callers hold one sample's values at a time, so the memory of the
+/// checks below does not grow with the number of samples (an 800 x 800 segmenter's every value
+/// over 8 samples passed 18 GB when they were all kept).
+Expected<std::map<std::string, ir::Tensor>> runTensors(runtime::Session& session, const Feed& feed) {
+  std::vector<runtime::NamedValue> inputs(feed.begin(), feed.end());
+  WH_ASSIGN_OR_RETURN(auto outs, session.runValues(inputs));
+  std::map<std::string, ir::Tensor> byName;
+  for (auto& [name, v] : outs) {
+    if (v.isTensor()) byName[name] = v.tensor();
   }
-  return results;
+  return byName;
 }
 
 // A copy of `model` with inferred shapes and every value's element type, for the float32 runs
@@ -325,7 +327,7 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
       producerOf[out->name()] = n;
     }
   }
-  WH_ASSIGN_OR_RETURN(auto expected, runWith(reference, names, feeds));
+  WH_ASSIGN_OR_RETURN(auto referenceSession, sessionWith(reference, names));
   std::set<std::string> keepFloat;
   for (int round = 0; round < 8; ++round) {
     ir::Model candidate = model.clone();
@@ -335,17 +337,22 @@ Expected<std::set<std::string>> ConvertHalf::chooseFloatNodes(const ir::Model& m
     WH_RETURN_IF_ERROR(convert(candidate, scratch, keepFloat));
     std::vector<std::string> present;
     for (const std::string& name : names) {
-      // Tensors only: a sequence or map output is no float value to measure.
-      if (candidate.graph->findValue(name) != nullptr && expected.front().contains(name)) present.push_back(name);
+      if (candidate.graph->findValue(name) != nullptr) present.push_back(name);
     }
-    WH_ASSIGN_OR_RETURN(auto got, runWith(candidate, present, feeds));
+    WH_ASSIGN_OR_RETURN(auto candidateSession, sessionWith(candidate, present));
+    // The worst error of each tensor over the samples, one sample's values alive at a time (the
+    // float32 reference runs again each round rather than keeping every sample's values).
     std::unordered_map<std::string, double> error;
-    for (const std::string& name : present) {
-      double worst = 0;
-      for (size_t k = 0; k < feeds.size(); ++k) {
-        worst = std::max(worst, eval::relativeError(expected[k].at(name), got[k].at(name)));
+    for (const Feed& feed : feeds) {
+      WH_ASSIGN_OR_RETURN(auto expected, runTensors(*referenceSession, feed));
+      WH_ASSIGN_OR_RETURN(auto got, runTensors(*candidateSession, feed));
+      for (const std::string& name : present) {
+        auto e = expected.find(name);
+        auto g = got.find(name);
+        if (e == expected.end() || g == got.end()) continue;  // a sequence or map, no float value to measure
+        double& worst = error[name];
+        worst = std::max(worst, eval::relativeError(e->second, g->second));
       }
-      error[name] = worst;
     }
     std::set<std::string> crossing;
     for (const auto& [name, e] : error) {
@@ -400,29 +407,37 @@ Expected<std::set<std::string>> ConvertHalf::outOfRangeNodes(const ir::Model& mo
       if (out != nullptr && out->dtype() == DataType::kFloat && n->opType() != "Constant") names.push_back(out->name());
     }
   }
-  auto run = runWith(reference, names, feeds);
+  auto magnitude = [](double v) { return std::isnan(v) ? std::numeric_limits<double>::infinity() : std::fabs(v); };
+  // The peak magnitude of each tensor over the samples, one sample's values alive at a time.
+  std::unordered_map<std::string, double> peaks;
+  Status run = [&]() -> Status {
+    WH_ASSIGN_OR_RETURN(auto session, sessionWith(reference, names));
+    for (const Feed& feed : feeds) {
+      WH_ASSIGN_OR_RETURN(auto values, runTensors(*session, feed));
+      for (const auto& [name, t] : values) {
+        double& peak = peaks[name];
+        for (int64_t i = 0; i < t.numel(); ++i) peak = std::max(peak, magnitude(t.valueAsDouble(i)));
+      }
+    }
+    return Status::ok();
+  }();
   if (!run.isOk()) {
     // A model whittle's runtime cannot run (an op it lacks) still converts, with the static rules.
     WH_RETURN_IF_ERROR(ctx.fallback(std::string(passName()) + ": no range check, the float32 model does not run on the "
-                                    "calibration samples (" + run.status().message() +
+                                    "calibration samples (" + run.message() +
                                     "): only the static rules keep nodes float32"));
     return std::set<std::string>{};
   }
-  const auto& values = *run;
   std::set<std::string> keep;
-  auto magnitude = [](double v) { return std::isnan(v) ? std::numeric_limits<double>::infinity() : std::fabs(v); };
   auto text = [](double v) {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.3g", v);
     return std::string(buf);
   };
   for (const std::string& name : names) {
-    if (!values.front().contains(name)) continue;  // a sequence or map, not a tensor
-    double peak = 0;
-    for (const auto& sample : values) {
-      const ir::Tensor& t = sample.at(name);
-      for (int64_t i = 0; i < t.numel(); ++i) peak = std::max(peak, magnitude(t.valueAsDouble(i)));
-    }
+    auto found = peaks.find(name);
+    if (found == peaks.end()) continue;  // a sequence or map, not a tensor
+    const double peak = found->second;
     const bool tooLarge = peak > kHalfSafeBound;
     const bool tooSmall = peak > 0 && peak < kHalfSmallestNormal;
     if (!tooLarge && !tooSmall) continue;
