@@ -14,6 +14,15 @@ logits. Variants keep a set of tensors float, per-channel (one scale per channel
 
 (calib/ and eval/: folders of images with a labels.tsv, as in RESULTS.md's accuracy-aware section).
 --ort adds ONNX Runtime's quantize_static (QDQ, per channel, MinMax) on the same split.
+
+--repairs (session 17) prints instead the range methods (minmax, --percentile) and bias correction
+(each Conv's mean output shift from its own quantization, from fp32 activations) on per-tensor,
+per-channel and one-zero-point-per-channel activations; --fold-only the per-channel rows with the
+input scales folded into the 8-bit weights, as whittle's lowering runs them (exact only for
+depthwise Convs), also with the channel ranges widened to at least 1/4 or 1/16 of the widest;
+--groups-only channels bucketed into --sets sets by range, one scale each; --emit DIR writes the
+variants as standard QDQ models (opset 13, QuantizeLinear/DequantizeLinear axis=1 for per channel)
+for `whittle compare` and `whittle bench`.
 """
 import argparse
 import copy
@@ -113,14 +122,17 @@ class Simulator:
             n = prod[n.input[0]]
         return n.name or t
 
-    def _observe(self, calib):
-        """Per-channel (axis 1) minimum and maximum of every site over the calibration images."""
+    def _site_session(self):
+        """A session of the fp32 model with every site an output, and its output names."""
         m = copy.deepcopy(self.base)
         for t in self.sites:
             if t not in (self.input, self.output):
                 m.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-        outs = [o.name for o in m.graph.output]
-        s = session(m)
+        return session(m), [o.name for o in m.graph.output]
+
+    def _observe(self, calib):
+        """Per-channel (axis 1) minimum and maximum of every site over the calibration images."""
+        s, outs = self._site_session()
         self.lo, self.hi = {}, {}
         for i in range(0, len(calib), 10):
             got = dict(zip(outs, s.run(outs, {self.input: calib[i:i + 10]})))
@@ -134,6 +146,8 @@ class Simulator:
                 self.hi[t] = np.maximum(self.hi[t], hi) if t in self.hi else hi
         self.calib = calib
         self.pct = {}
+        self.spread = 0  # 0: each channel its own range
+        self.groups = 0  # 0: each channel its own range
 
     def percentile(self, p):
         """Per-channel and per-tensor ranges at percentile `p` of both tails, as whittle's `percentile`
@@ -142,12 +156,7 @@ class Simulator:
         if p in self.pct:
             return self.pct[p]
         bins = 2048
-        m = copy.deepcopy(self.base)
-        for t in self.sites:
-            if t not in (self.input, self.output):
-                m.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-        outs = [o.name for o in m.graph.output]
-        s = session(m)
+        s, outs = self._site_session()
         counts = {}
         rng = {t: float(max(np.abs(self.lo[t]).max(), np.abs(self.hi[t]).max(), 1e-12)) for t in self.sites}
         for i in range(0, len(self.calib), 10):
@@ -187,6 +196,19 @@ class Simulator:
             lo, hi = ranges[0][t][0 if per_channel else 1], ranges[1][t][0 if per_channel else 1]
         levels = 65535 if mode == "u16" else 255
         lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
+        if per_channel and self.spread:
+            # Channel ranges widened to at least 1/spread of the widest: the folded weights keep
+            # more of their 8 bits (w xs[c] spans at most `spread` within a row).
+            width = np.maximum(hi - lo, (hi - lo).max() / self.spread)
+            grow = width - (hi - lo)
+            share = np.where(hi - lo > 0, -lo / np.maximum(hi - lo, 1e-30), 0.0)
+            lo, hi = lo - grow * share, hi + grow * (1 - share)
+        if per_channel and self.groups:
+            # Channels bucketed by range into `groups` sets of equal count, each set one scale and
+            # zero point (a convolution split by input-channel set, each part a per-tensor int8 GEMM).
+            order = np.argsort(hi - lo)
+            for part in [p for p in np.array_split(order, self.groups) if len(p)]:
+                lo[part], hi[part] = lo[part].min(), hi[part].max()
         if mode == "pcz" and np.any(lo < 0):
             # One zero point for the tensor (128): each channel's scale covers its larger side.
             scale = np.maximum(2 * np.maximum(-lo, hi) / levels, 1e-12).astype(np.float32)
@@ -320,6 +342,63 @@ class Simulator:
         return m
 
 
+def emit_qdq(sim, acts, ranges=None, bias=None):
+    """The variant as a standard QDQ model (opset 13): activations QuantizeLinear/DequantizeLinear
+    uint8, per tensor or per channel (axis=1, a scale and zero point per channel), Conv weights int8
+    per output channel behind a DequantizeLinear, biases float (bias correction applied), the rest
+    as in the model: what whittle's runtime lowers to its int8 kernels (a Conv folds per-channel
+    scales into its weights) and runs the remaining QDQ in float."""
+    from onnx import version_converter
+    m = version_converter.convert_version(copy.deepcopy(sim.base), 13)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    for name, shift in (bias or {}).items():
+        inits[name].CopyFrom(nh.from_array((nh.to_array(inits[name]) - shift).astype(np.float32), name))
+    nodes, const, renamed = [], [], {}
+    for n in sim.convs:
+        w = nh.to_array(inits[n.input[1]])
+        scale = np.maximum(np.abs(w).max(axis=(1, 2, 3)) / 127, 1e-12).astype(np.float32)
+        q = np.clip(np.round(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
+        base = n.input[1]
+        const += [nh.from_array(q, base + "_q"), nh.from_array(scale, base + "_ws"),
+                  nh.from_array(np.zeros(len(scale), np.int8), base + "_wz")]
+        nodes.append(helper.make_node("DequantizeLinear", [base + "_q", base + "_ws", base + "_wz"], [base + "_dq"], axis=0))
+        renamed[base] = base + "_dq"
+
+    def pair(t):
+        mode = acts.get(t)
+        if mode is None:
+            return []
+        sc, z, _ = sim.qparams(t, mode, ranges)
+        # One float32 step down: 255 * scale may round above a Clip's bound (6), and then the
+        # Q's saturation is not the Clip's and the Conv group stays float.
+        sc = np.nextafter(np.asarray(sc, np.float32), np.float32(0))
+        per_channel = np.size(sc) > 1
+        const.append(nh.from_array(np.asarray(sc, np.float32).reshape(-1 if per_channel else ()), t + "_s"))
+        const.append(nh.from_array(np.asarray(z).astype(np.uint8).reshape(-1 if per_channel else ()), t + "_z"))
+        extra = {"axis": 1} if per_channel else {}
+        renamed[t] = t + "_dq"
+        return [helper.make_node("QuantizeLinear", [t, t + "_s", t + "_z"], [t + "_q"], **extra),
+                helper.make_node("DequantizeLinear", [t + "_q", t + "_s", t + "_z"], [t + "_dq"], **extra)]
+
+    nodes += pair(sim.input)
+    for n in list(g.node):
+        for j, i in enumerate(n.input):
+            if i in renamed:
+                n.input[j] = renamed[i]
+        nodes.append(n)
+        for t in n.output:
+            if t in sim.kinds and t != sim.input and t != sim.output:
+                nodes += pair(t)
+    for i in [i for i in g.initializer if i.name in renamed and i.name != sim.input]:
+        g.initializer.remove(i)
+    del g.node[:]
+    g.node.extend(nodes)
+    g.initializer.extend(const)
+    onnx.checker.check_model(m)
+    return m
+
+
 def logits(model, x, name):
     s = session(model)
     return np.concatenate([s.run(None, {name: x[i:i + 25]})[0] for i in range(0, len(x), 25)]).reshape(len(x), -1)
@@ -343,6 +422,14 @@ def main():
     ap.add_argument("--repairs", action="store_true",
                     help="only the range/bias/per-channel combinations (percentile at --percentile, bias correction)")
     ap.add_argument("--percentile", type=float, default=99.99)
+    ap.add_argument("--emit", metavar="DIR", help="with --repairs: write the variants below as QDQ models to DIR "
+                    "(pt.onnx: per tensor; pc.onnx: per channel; exact.onnx: per channel on the stem and expansion "
+                    "outputs; pc4.onnx: per channel, ranges at least 1/4 of the widest; each with bias correction) "
+                    "and stop")
+    ap.add_argument("--sets", type=int, nargs="+", default=[2, 4], help="with --groups-only: the numbers of sets")
+    ap.add_argument("--emit-only", help="with --emit: only these (comma-separated)")
+    ap.add_argument("--groups-only", action="store_true", help="with --repairs: only the rows with channels "
+                    "bucketed into 2 and 4 sets by range, each set one scale (not folded)")
     ap.add_argument("--fold-only", action="store_true", help="with --repairs: only the per-channel rows with the "
                     "input scales folded into the weights (what whittle's int8 convolutions run)")
     args = ap.parse_args()
@@ -380,7 +467,34 @@ def main():
             print(f"| {name} + bias correction | {s:.1f} | {a:.2f} | {d:.2f} |", flush=True)
 
         p = f"percentile {args.percentile:g}"
+        if args.emit:
+            os.makedirs(args.emit, exist_ok=True)
+            exact = all_a | kind_set("pc", only={"stem", "expand"})
+            # The image input stays per tensor: its channels' zero points differ, and a padded Conv
+            # (the stem) takes one zero point, so whittle would run the stem in float.
+            pc_in = pc | {sim.input: "pt"}
+            for name, acts in [v for v in (("pt", all_a), ("pc", pc_in), ("exact", exact), ("pc4", pc_in))
+                               if not args.emit_only or v[0] in args.emit_only.split(",")]:
+                sim.spread = 4 if name == "pc4" else 0
+                # Bias correction for the weights whittle runs: the per-channel input scales folded in.
+                m = emit_qdq(sim, acts, bias=sim.bias_shifts(acts, all_w, fold=True))
+                s_, a_, d_ = scores(ref, logits(m, xe, sim.input), ye)
+                print(f"| {name}.onnx + bias correction, in ONNX Runtime | {s_:.1f} | {a_:.2f} | {d_:.2f} |", flush=True)
+                onnx.save(m, os.path.join(args.emit, name + ".onnx"))
+            return 0
+        if args.groups_only:
+            for k in args.sets:
+                sim.groups = k
+                repaired(f"per channel set: {k} sets of channels by range, each one scale, minmax", pc, None)
+            return 0
         if args.fold_only:
+            exact = all_a | kind_set("pc", only={"stem", "expand"})
+            repaired("per channel where the fold is exact (stem and expansion outputs, read by depthwise), minmax",
+                     exact, None, fold=True)
+            for k in (4, 16):
+                sim.spread = k
+                repaired(f"per channel, channel ranges at least 1/{k} of the widest, minmax, folded", pc, None, fold=True)
+            sim.spread = 0
             repaired(f"per-channel scale, one zero point per tensor, {p}, folded", pcz, pct, fold=True)
             repaired("per-channel scale, one zero point per tensor, minmax, folded", pcz, None, fold=True)
             repaired(f"per channel, {p}, folded", pc, pct, fold=True)

@@ -301,14 +301,19 @@ TEST_CASE("ONNX Runtime's QDQ models run in int8 and agree with ONNX Runtime", "
 
 namespace {
 
-/// Q then DQ per channel (axis 1) with one zero point: `scales` one per channel.
-ir::Value* qdqPerChannel(QdqBuilder& b, ir::Value* x, const std::vector<float>& scales, int32_t zp,
-                         const std::string& n) {
+/// Q then DQ per channel (axis 1), "N_q" and "N_dq": a scale and a uint8 zero point per channel.
+ir::Value* qdqPerChannel(QdqBuilder& b, ir::Value* x, const std::vector<float>& scales,
+                         const std::vector<int32_t>& zeroPoints, const std::string& n) {
   const auto c = static_cast<int64_t>(scales.size());
   ir::Value* s = b.gb.constant(n + "_s", floatTensor({c}, scales));
-  ir::Value* z = b.gb.constant(n + "_z", intTensor(DataType::kUint8, {c}, std::vector<int32_t>(scales.size(), zp)));
+  ir::Value* z = b.gb.constant(n + "_z", intTensor(DataType::kUint8, {c}, zeroPoints));
   ir::Value* xq = b.gb.node("QuantizeLinear", {x, s, z}, {ir::Attribute::makeInt("axis", 1)}, n + "_q");
   return b.gb.node("DequantizeLinear", {xq, s, z}, {ir::Attribute::makeInt("axis", 1)}, n + "_dq");
+}
+
+/// The same with one zero point for every channel.
+ir::Value* qdqPerChannel(QdqBuilder& b, ir::Value* x, const std::vector<float>& scales, int32_t zp, const std::string& n) {
+  return qdqPerChannel(b, x, scales, std::vector<int32_t>(scales.size(), zp), n);
 }
 
 /// Scales spread over 20x across `c` channels, as a MobileNetV2 block's channel ranges are.
@@ -458,16 +463,9 @@ TEST_CASE("A 1x1 Conv quantized per channel with a zero point per channel folds 
   std::mt19937_64 rng(43);
   std::vector<float> xs = spreadScales(rng, 12, 0.004f), ys = spreadScales(rng, 10, 0.01f);
   std::vector<int32_t> xz = randomInts(rng, 12, 100, 160), yz = randomInts(rng, 10, 90, 170);
-  auto pc = [&](ir::Value* v, const std::vector<float>& s, const std::vector<int32_t>& z, const std::string& n) {
-    const auto c = static_cast<int64_t>(s.size());
-    ir::Value* sv = b.gb.constant(n + "_s", floatTensor({c}, s));
-    ir::Value* zv = b.gb.constant(n + "_z", intTensor(DataType::kUint8, {c}, z));
-    ir::Value* q = b.gb.node("QuantizeLinear", {v, sv, zv}, {ir::Attribute::makeInt("axis", 1)}, n + "_q");
-    return b.gb.node("DequantizeLinear", {q, sv, zv}, {ir::Attribute::makeInt("axis", 1)}, n + "_dq");
-  };
-  ir::Value* x = pc(b.gb.input("x", DataType::kFloat, {1, 12, 5, 5}), xs, xz, "x");
+  ir::Value* x = qdqPerChannel(b, b.gb.input("x", DataType::kFloat, {1, 12, 5, 5}), xs, xz, "x");
   ir::Value* c = b.conv(x, 0.01f, 12, 10, 1, "c");
-  b.gb.output(pc(c, ys, yz, "y"), DataType::kFloat, {1, 10, 5, 5});
+  b.gb.output(qdqPerChannel(b, c, ys, yz, "y"), DataType::kFloat, {1, 10, 5, 5});
   ir::Model model = b.gb.build(13);
   ir::Model lowered = model.clone();
   runtime::lowerQdqGroups(*lowered.graph);
