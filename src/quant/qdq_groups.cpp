@@ -2,6 +2,7 @@
 // so that the runtime's lowering, a module below quant, can use it (docs/DESIGN.md).
 #include "whittle/quant/qdq_groups.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -92,6 +93,31 @@ std::optional<Params> dequantized(const ir::Value* v, bool perTensorOnly, ir::Co
   return p;
 }
 
+/// Whether a per-axis quantization of a Conv's input (`conv`) or output (nullptr) along axis 1 (NCHW
+/// channels) folds into an int8 convolution, which takes one zero point per tensor: scales always
+/// (into the weights), zero points on the output always (into the bias), on the input only
+/// without padding (into the bias: a padded tap reads the tensor's one zero point, which is not
+/// the real zero of a channel with another).
+bool channelScalesFold(const Params& p, const ir::Node* conv, std::string& reason) {
+  if (p.perTensor) return true;
+  if (p.axis != 1) {
+    reason = p.node->describe() + ": per-axis scales along axis " + std::to_string(p.axis) + ", not the channels (1)";
+    return false;
+  }
+  if (conv == nullptr) return true;
+  bool padded = conv->attrString("auto_pad", "NOTSET") != "NOTSET" && conv->attrString("auto_pad", "NOTSET") != "VALID";
+  for (int64_t v : conv->attrInts("pads")) padded = padded || v != 0;
+  if (!padded) return true;
+  for (int64_t c = 1; c < p.scale->numel(); ++c) {
+    if (p.zeroPointAt(c) != p.zeroPointAt(0)) {
+      reason = p.node->describe() + ": per-channel zero points differ (" + std::to_string(p.zeroPointAt(0)) + ", " +
+               std::to_string(p.zeroPointAt(c)) + ") on the input of a padded Conv, whose padding takes one";
+      return false;
+    }
+  }
+  return true;
+}
+
 /// Whether two per-tensor quantizations are the same (scale bits, zero point, type).
 bool sameParams(const Params& a, const Params& b) {
   if (!a.perTensor || !b.perTensor || a.type != b.type) return false;
@@ -137,9 +163,13 @@ bool absorbs(const ir::Node& act, const Params& y, ir::ConstantScope scope, std:
       hi = act.attrFloat("max", std::numeric_limits<float>::max());
     }
   }
-  const double s = y.scaleAt(0);
-  const double lowest = static_cast<double>(lowestOf(y.type) - y.zeroPointAt(0)) * s;
-  const double highest = static_cast<double>(highestOf(y.type) - y.zeroPointAt(0)) * s;
+  // Per channel (a Conv's output scales along axis 1): every channel's codes lie within the bounds.
+  double lowest = -std::numeric_limits<double>::infinity(), highest = std::numeric_limits<double>::infinity();
+  for (int64_t c = 0; c < (y.perTensor ? 1 : y.scale->numel()); ++c) {
+    const double s = y.scaleAt(c);
+    lowest = std::max(lowest, static_cast<double>(lowestOf(y.type) - y.zeroPointAt(c)) * s);
+    highest = std::min(highest, static_cast<double>(highestOf(y.type) - y.zeroPointAt(c)) * s);
+  }
   if (lo <= lowest && hi >= highest) return true;
   reason = act.describe() + ": the output QuantizeLinear's range [" + std::to_string(lowest) + ", " +
            std::to_string(highest) + "] does not lie within the activation's bounds, so its saturation is not the " +
@@ -282,10 +312,11 @@ QdqGroupMatch matchQdqGroup(const ir::Node& q, const QdqGroupOptions& options) {
   }
   auto y = paramsOf(q, ir::DataType::kUndefined, scope, reason);
   if (!y) return refuse(reason);
-  if (!y->perTensor) {
+  // Per-axis output scales: only a Conv's (below), whose requantization is per output channel.
+  auto perAxisOutput = [&]() {
     return refuse(q.describe() + ": per-axis output scales (" + std::to_string(y->scale->numel()) +
-                  " values); a group's output is quantized per tensor");
-  }
+                  " values); a group's output is quantized per tensor, but for a Conv's per channel");
+  };
   if (!isQuantType(y->type)) {
     return refuse(q.describe() + ": quantizes to " + std::string(ir::dataTypeName(y->type)) + ", not uint8 or int8");
   }
@@ -318,6 +349,12 @@ QdqGroupMatch matchQdqGroup(const ir::Node& q, const QdqGroupOptions& options) {
   const bool qop = g.hasQOperatorForm();
   const ir::Node& t = *g.target;
   g.inputs.assign(t.numInputs(), nullptr);
+  // A Conv's activation input and output may be quantized per channel (axis 1; channelScalesFold):
+  // the QOperator form folds the scales into the weights (rewriteAsQOperator).
+  const bool channelScales = qop && g.kind == QdqGroupKind::kConv;
+  if (!y->perTensor && !channelScales) return perAxisOutput();
+  if (!channelScalesFold(*y, nullptr, reason)) return refuse(reason);
+  int64_t inputChannelScales = -1;
 
   // Output channels of a Conv from its weight, for per-channel weights and the bias.
   int64_t channels = -1;
@@ -330,8 +367,12 @@ QdqGroupMatch matchQdqGroup(const ir::Node& q, const QdqGroupOptions& options) {
     const bool weight = role == QdqInputRole::kWeight ||
                         (role == QdqInputRole::kWeightOrActivation && v->producer() != nullptr &&
                          v->producer()->numInputs() > 0 && ir::constantOf(v->producer()->input(0), scope) != nullptr);
-    auto p = dequantized(v, /*perTensorOnly=*/!weight, scope, reason);
+    auto p = dequantized(v, /*perTensorOnly=*/!weight && !(channelScales && i == 0), scope, reason);
     if (!p) return refuse(t.describe() + ": input " + std::to_string(i) + ": " + reason);
+    if (!weight && !p->perTensor) {
+      if (!channelScalesFold(*p, &t, reason)) return refuse(t.describe() + ": input 0: " + reason);
+      inputChannelScales = p->scale->numel();
+    }
     g.inputs[i] = const_cast<ir::Node*>(p->node);
     if (weight) {
       const ir::Tensor* data = ir::constantOf(p->node->input(0), scope);
@@ -365,6 +406,18 @@ QdqGroupMatch matchQdqGroup(const ir::Node& q, const QdqGroupOptions& options) {
     } else if (g.kind == QdqGroupKind::kDataMovement && !sameParams(*p, *y)) {
       return refuse(t.describe() + ": the DequantizeLinear and the QuantizeLinear around it differ in scale, zero "
                                    "point or type, so it cannot move quantized values");
+    }
+  }
+  if (channelScales) {
+    const ir::Tensor* w = ir::constantOf(g.inputs[1]->input(0), scope);
+    const int64_t inChannels = w->dims()[1] * t.attrInt("group", 1);
+    if (inputChannelScales >= 0 && inputChannelScales != inChannels) {
+      return refuse(t.describe() + ": " + std::to_string(inputChannelScales) + " input scales for " +
+                    std::to_string(inChannels) + " input channels");
+    }
+    if (!y->perTensor && y->scale->numel() != channels) {
+      return refuse(q.describe() + ": " + std::to_string(y->scale->numel()) + " output scales for " +
+                    std::to_string(channels) + " output channels");
     }
   }
   const int b = rule->inputWith(QdqInputRole::kBias);
@@ -426,38 +479,156 @@ ir::DataType typeOf(const ir::Node& qdq, ir::ConstantScope scope) {
   return p ? p->type : ir::DataType::kUndefined;
 }
 
-/// An int32 bias for QLinearConv: round(b / (x_scale * w_scale[m])), half to even, saturated,
-/// from a float constant or a DequantizeLinear of an int32 constant (equal to its data when its
-/// scale is x_scale * w_scale, as quantizers write it). nullptr when a product scale is not positive.
-ir::Value* requantizedBias(ir::Graph& graph, const ir::Value* bias, const Params& x, const Params& w, int64_t m,
-                           ir::ConstantScope scope) {
+/// The float values of a Conv's bias (m of them): a float constant, or a DequantizeLinear of an
+/// int32 constant computed in float as DequantizeLinear computes it.
+std::vector<double> biasValues(const ir::Value* bias, int64_t m, ir::ConstantScope scope) {
   std::vector<double> values(static_cast<size_t>(m));
   if (const ir::Tensor* f = ir::constantOf(bias, scope); f != nullptr) {
     for (int64_t i = 0; i < m; ++i) values[static_cast<size_t>(i)] = f->data<float>()[i];
-  } else {
-    const ir::Node* dq = bias->producer();
-    const ir::Tensor* data = ir::constantOf(dq->input(0), scope);
-    std::string unused;
-    auto p = paramsOf(*dq, ir::DataType::kInt32, scope, unused);
-    for (int64_t i = 0; i < m; ++i) {
-      const double zp = static_cast<double>(p->zeroPointAt(i));
-      // In float, as DequantizeLinear computes it.
-      values[static_cast<size_t>(i)] =
-          static_cast<float>(static_cast<float>(static_cast<double>(data->data<int32_t>()[i]) - zp) * p->scaleAt(i));
-    }
+    return values;
   }
-  const float xs = x.scaleAt(0);
+  const ir::Node* dq = bias->producer();
+  const ir::Tensor* data = ir::constantOf(dq->input(0), scope);
+  std::string unused;
+  auto p = paramsOf(*dq, ir::DataType::kInt32, scope, unused);
+  for (int64_t i = 0; i < m; ++i) {
+    const double zp = static_cast<double>(p->zeroPointAt(i));
+    values[static_cast<size_t>(i)] =
+        static_cast<float>(static_cast<float>(static_cast<double>(data->data<int32_t>()[i]) - zp) * p->scaleAt(i));
+  }
+  return values;
+}
+
+/// An int32 bias round(values[i] / scales[i]), half to even, saturated; nullptr when a scale is
+/// not positive.
+ir::Value* int32Bias(ir::Graph& graph, const std::string& name, const std::vector<double>& values,
+                     const std::vector<float>& scales) {
+  const auto m = static_cast<int64_t>(values.size());
   ir::Tensor out(ir::DataType::kInt32, {m});
   int32_t* dst = out.mutableData<int32_t>();
   for (int64_t i = 0; i < m; ++i) {
-    const float s = xs * w.scaleAt(i);
+    const float s = scales[static_cast<size_t>(i)];
     if (!(s > 0.0f)) return nullptr;
     double r = std::nearbyint(values[static_cast<size_t>(i)] / static_cast<double>(s));
     r = std::fmin(std::fmax(r, static_cast<double>(std::numeric_limits<int32_t>::min())),
                   static_cast<double>(std::numeric_limits<int32_t>::max()));
     dst[i] = static_cast<int32_t>(r);
   }
-  return graph.addInitializer(graph.uniqueValueName(bias->name() + "_int32"), std::move(out));
+  return graph.addInitializer(graph.uniqueValueName(name + "_int32"), std::move(out));
+}
+
+/// An int32 bias for QLinearConv: round(b / (x_scale * w_scale[m])), half to even, saturated,
+/// from a float constant or a DequantizeLinear of an int32 constant (equal to its data when its
+/// scale is x_scale * w_scale, as quantizers write it). nullptr when a product scale is not positive.
+ir::Value* requantizedBias(ir::Graph& graph, const ir::Value* bias, const Params& x, const Params& w, int64_t m,
+                           ir::ConstantScope scope) {
+  std::vector<float> scales(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) scales[static_cast<size_t>(i)] = x.scaleAt(0) * w.scaleAt(i);
+  return int32Bias(graph, bias->name(), biasValues(bias, m, scope), scales);
+}
+
+/// A one-value constant of `type` holding `v` (a scale of 1, a zero point).
+ir::Value* scalarConstant(ir::Graph& graph, const std::string& name, ir::DataType type, double v) {
+  ir::Tensor t(type, {});
+  switch (type) {
+    case ir::DataType::kFloat: t.mutableData<float>()[0] = static_cast<float>(v); break;
+    case ir::DataType::kUint8: t.mutableData<uint8_t>()[0] = static_cast<uint8_t>(v); break;
+    default: t.mutableData<int8_t>()[0] = static_cast<int8_t>(v); break;
+  }
+  return graph.addInitializer(graph.uniqueValueName(name), std::move(t));
+}
+
+/// QLinearConv's inputs for a Conv group whose input x or output y is quantized per channel
+/// (axis 1; see channelScalesFold). With xs[c], ys[o] the scales and xz[c], yz[o] the zero points,
+///   (y[o] - yz[o]) ys[o] = sum_{c,k} w[o,c,k] xs[c] (xq[c,k] - xz[c]) + b[o]
+/// so the convolution of the codes xq - xz[0] with w'[o,c,k] = w[o,c,k] xs[c] / ys[o] and the bias
+///   b[o] / ys[o] + sum_{c,k} w'[o,c,k] (xz[0] - xz[c]) + (yz[o] - yz[0])
+/// (in output codes; the int32 bias is that over w''s step) gives y in codes with one zero point
+/// each: x and y take scale 1 and w' is requantized to int8 per output channel. Where the scales that meet an output channel are one (a depthwise Conv, or x per
+/// tensor) w' is w times a number per output channel: its codes stay, only its scales change, and
+/// the fold is exact; else w' is rounded again (what benchmarks/int8_error_sources.py --fold
+/// measures). Empty when a scale is not positive.
+std::vector<ir::Value*> channelScaleConvInputs(ir::Graph& graph, const ir::Node& t, const ir::Node& x,
+                                               const ir::Node& w, const ir::Node& q, ir::ConstantScope scope) {
+  std::string unused;
+  auto xp = paramsOf(x, typeOf(x, scope), scope, unused);
+  auto wp = paramsOf(w, typeOf(w, scope), scope, unused);
+  auto yp = paramsOf(q, ir::DataType::kUndefined, scope, unused);
+  const ir::Tensor* wq = ir::constantOf(w.input(0), scope);
+  const int64_t m = wq->dims()[0], perGroup = wq->dims()[1];
+  const int64_t inner = wq->numel() / (m * perGroup);
+  const int64_t outPerGroup = m / std::max<int64_t>(t.attrInt("group", 1), 1);
+  const bool exact = perGroup == 1 || xp->perTensor;
+  auto wAt = [&](int64_t i) -> double {
+    const int64_t code = wq->dtype() == ir::DataType::kUint8 ? wq->data<uint8_t>()[i] : wq->data<int8_t>()[i];
+    const int64_t o = i / (perGroup * inner);
+    return static_cast<double>(code - wp->zeroPointAt(o));
+  };
+  ir::Tensor codes(ir::DataType::kInt8, wq->dims());
+  int8_t* dst = codes.mutableData<int8_t>();
+  std::vector<float> scales(static_cast<size_t>(m));
+  std::vector<double> w2(static_cast<size_t>(perGroup * inner));
+  for (int64_t o = 0; o < m; ++o) {
+    const int64_t firstIn = (o / outPerGroup) * perGroup;
+    const double ys = yp->scaleAt(o), ws = wp->scaleAt(o);
+    if (!(ys > 0) || !(ws > 0)) return {};
+    const int64_t base = o * perGroup * inner;
+    if (exact) {
+      for (int64_t i = 0; i < perGroup * inner; ++i) {
+        const double code = wAt(base + i);
+        if (code < -128 || code > 127) return {};
+        dst[base + i] = static_cast<int8_t>(code);
+      }
+      scales[static_cast<size_t>(o)] = static_cast<float>(ws * xp->scaleAt(firstIn) / ys);
+      continue;
+    }
+    double largest = 0;
+    for (int64_t c = 0; c < perGroup; ++c) {
+      const double f = ws * xp->scaleAt(firstIn + c) / ys;
+      for (int64_t k = 0; k < inner; ++k) {
+        const size_t i = static_cast<size_t>(c * inner + k);
+        w2[i] = wAt(base + c * inner + k) * f;
+        largest = std::max(largest, std::fabs(w2[i]));
+      }
+    }
+    const double s = largest > 0 ? largest / 127 : 1.0;
+    for (int64_t i = 0; i < perGroup * inner; ++i) {
+      dst[base + i] = static_cast<int8_t>(std::clamp(std::nearbyint(w2[static_cast<size_t>(i)] / s), -127.0, 127.0));
+    }
+    scales[static_cast<size_t>(o)] = static_cast<float>(s);
+  }
+  const std::string name = t.name().empty() ? w.input(0)->name() : t.name();
+  const bool hasBias = t.numInputs() > 2 && t.input(2) != nullptr;
+  std::vector<double> b = hasBias ? biasValues(t.input(2), m, scope) : std::vector<double>(static_cast<size_t>(m), 0.0);
+  bool zeroPointsDiffer = false;
+  for (int64_t o = 0; o < m; ++o) {
+    const int64_t firstIn = (o / outPerGroup) * perGroup;
+    double codes = 0;  // sum_{c,k} w'[o,c,k] (xz[0] - xz[c]), in accumulator units
+    for (int64_t c = 0; c < perGroup; ++c) {
+      const int64_t dz = xp->zeroPointAt(0) - xp->zeroPointAt(firstIn + c);
+      if (dz == 0) continue;
+      for (int64_t k = 0; k < inner; ++k) codes += static_cast<double>(dst[(o * perGroup + c) * inner + k]) * static_cast<double>(dz);
+    }
+    const double dy = static_cast<double>(yp->zeroPointAt(o) - yp->zeroPointAt(0));
+    zeroPointsDiffer = zeroPointsDiffer || codes != 0 || dy != 0;
+    b[static_cast<size_t>(o)] = b[static_cast<size_t>(o)] / yp->scaleAt(o) + dy + codes * scales[static_cast<size_t>(o)];
+  }
+  ir::Value* bias = nullptr;
+  if (hasBias || zeroPointsDiffer) {
+    bias = int32Bias(graph, name + "_bias", b, scales);
+    if (bias == nullptr) return {};
+  }
+  std::vector<ir::Value*> inputs = {
+      x.input(0),
+      scalarConstant(graph, name + "_x_scale", ir::DataType::kFloat, 1.0),
+      scalarConstant(graph, name + "_x_zero_point", xp->type, static_cast<double>(xp->zeroPointAt(0))),
+      graph.addInitializer(graph.uniqueValueName(name + "_w_channel_scaled"), std::move(codes)),
+      graph.addInitializer(graph.uniqueValueName(name + "_w_scale"), ir::Tensor::fromVector(ir::DataType::kFloat, {m}, scales)),
+      graph.addInitializer(graph.uniqueValueName(name + "_w_zero_point"), ir::Tensor(ir::DataType::kInt8, {m})),
+      scalarConstant(graph, name + "_y_scale", ir::DataType::kFloat, 1.0),
+      scalarConstant(graph, name + "_y_zero_point", yp->type, static_cast<double>(yp->zeroPointAt(0)))};
+  if (bias != nullptr) inputs.push_back(bias);
+  return inputs;
 }
 
 }  // namespace
@@ -486,6 +657,13 @@ ir::Node* rewriteAsQOperator(ir::Graph& graph, const QdqGroup& group, ir::Consta
       std::string unused;
       auto xp = paramsOf(*x, typeOf(*x, scope), scope, unused);
       auto wp = paramsOf(*w, typeOf(*w, scope), scope, unused);
+      auto yp = paramsOf(*q, ir::DataType::kUndefined, scope, unused);
+      if (!xp->perTensor || !yp->perTensor) {
+        inputs = channelScaleConvInputs(graph, *t, *x, *w, *q, scope);
+        if (inputs.empty()) return nullptr;
+        attrs.assign(t->attributes().begin(), t->attributes().end());
+        break;
+      }
       const int64_t m = ir::constantOf(w->input(0), scope)->dims()[0];
       ir::Value* bias = nullptr;
       if (t->numInputs() > 2 && t->input(2) != nullptr) {

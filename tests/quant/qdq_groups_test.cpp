@@ -69,6 +69,14 @@ const ir::Node* nodeNamed(const ir::Graph& g, const std::string& name) {
   return nullptr;
 }
 
+/// Input x [1, 4, 6, 6] quantized per tensor (0.02, 128), dequantized per channel (axis 1) by "dqx".
+ir::Value* perChannelInput(Qdq& b, const std::vector<float>& scales, const std::vector<int32_t>& zeroPoints) {
+  ir::Value* xq = b.q(b.gb.input("x", DataType::kFloat, {1, 4, 6, 6}), 0.02f, 128);
+  ir::Value* xs = b.gb.constant("xs", floatTensor({4}, scales));
+  ir::Value* xz = b.gb.constant("xz", intTensor(DataType::kUint8, {4}, zeroPoints));
+  return b.gb.node("DequantizeLinear", {xq, xs, xz}, {ir::Attribute::makeInt("axis", 1)}, "dqx");
+}
+
 std::string reasonAt(const ir::Graph& g, const std::string& qName, const quant::QdqGroupOptions& options = {}) {
   const ir::Node* q = nodeNamed(g, qName);
   REQUIRE(q != nullptr);
@@ -243,25 +251,65 @@ TEST_CASE("QDQ group conditions refuse with a reason", "[quant][qdq-groups]") {
     CHECK(countOps(*m.graph, "QLinearConv") == 2);
     CHECK_FALSE(shared->hasUses());
   }
-  SECTION("a Q with per-axis scales") {
+  SECTION("a Conv's output quantized per channel with several zero points: they fold into the bias") {
     Qdq b;
     ir::Value* x = b.qdq(b.gb.input("x", DataType::kFloat, {1, 4, 6, 6}), 0.02f, 128);
+    ir::Value* c = b.conv(x, 4, 4, "c");
+    ir::Value* s = b.gb.constant("qs", floatTensor({4}, {0.05f, 0.05f, 0.06f, 0.05f}));
+    ir::Value* z = b.gb.constant("qz", intTensor(DataType::kUint8, {4}, {128, 128, 120, 128}));
+    b.gb.output(b.gb.node("QuantizeLinear", {c, s, z}, {ir::Attribute::makeInt("axis", 1)}, "qc"));
+    ir::Model m = b.gb.build(13);
+    quant::QdqGroupMatch match = quant::matchQdqGroup(*nodeNamed(*m.graph, "qc"), {});
+    INFO(match.reason);
+    CHECK(match.group.has_value());
+  }
+  SECTION("a Q with per-axis scales after an op other than Conv") {
+    Qdq b;
+    ir::Value* x = b.qdq(b.gb.input("x", DataType::kFloat, {1, 4, 6, 6}), 0.02f, 128);
+    ir::Value* a = b.gb.node("Add", {x, x}, {}, "add");
+    ir::Value* s = b.gb.constant("qs", floatTensor({4}, {0.05f, 0.05f, 0.06f, 0.05f}));
+    ir::Value* z = b.gb.constant("qz", intTensor(DataType::kUint8, {4}, {128, 128, 128, 128}));
+    b.gb.output(b.gb.node("QuantizeLinear", {a, s, z}, {ir::Attribute::makeInt("axis", 1)}, "qa"));
+    ir::Model m = b.gb.build(13);
+    CHECK_THAT(reasonAt(*m.graph, "qa"), Catch::Contains("per-axis output scales (4 values)"));
+  }
+  SECTION("a padded Conv's input quantized per channel with several zero points") {
+    Qdq b;
+    ir::Value* x = perChannelInput(b, {0.02f, 0.02f, 0.03f, 0.02f}, {128, 128, 127, 128});
+    b.gb.output(b.dq(b.q(b.conv(x, 4, 4, "c"), 0.05f, 128, DataType::kUint8, "qc"), 0.05f, 128));
+    ir::Model m = b.gb.build(13);
+    CHECK_THAT(reasonAt(*m.graph, "qc"), Catch::Contains("per-channel zero points differ (128, 127) on the input of a padded Conv"));
+  }
+  SECTION("an activation DQ with per-axis scales read by an Add") {
+    Qdq b;
+    ir::Value* x = perChannelInput(b, {0.02f, 0.02f, 0.03f, 0.02f}, {128, 128, 128, 128});
+    b.gb.output(b.dq(b.q(b.gb.node("Add", {x, x}, {}, "add"), 0.05f, 128, DataType::kUint8, "qa"), 0.05f, 128));
+    ir::Model m = b.gb.build(13);
+    CHECK_THAT(reasonAt(*m.graph, "qa"), Catch::Contains("per-axis scales (4 values) where the group needs one per tensor"));
+  }
+  SECTION("a Conv whose input and output are quantized per channel, one zero point each") {
+    Qdq b;
+    ir::Value* x = perChannelInput(b, {0.02f, 0.01f, 0.03f, 0.02f}, {128, 128, 128, 128});
     ir::Value* c = b.conv(x, 4, 4, "c");
     ir::Value* s = b.gb.constant("qs", floatTensor({4}, {0.05f, 0.05f, 0.06f, 0.05f}));
     ir::Value* z = b.gb.constant("qz", intTensor(DataType::kUint8, {4}, {128, 128, 128, 128}));
     b.gb.output(b.gb.node("QuantizeLinear", {c, s, z}, {ir::Attribute::makeInt("axis", 1)}, "qc"));
     ir::Model m = b.gb.build(13);
-    CHECK_THAT(reasonAt(*m.graph, "qc"), Catch::Contains("per-axis output scales (4 values)"));
-  }
-  SECTION("an activation DQ with per-axis scales") {
-    Qdq b;
-    ir::Value* xq = b.q(b.gb.input("x", DataType::kFloat, {1, 4, 6, 6}), 0.02f, 128);
-    ir::Value* xs = b.gb.constant("xs", floatTensor({4}, {0.02f, 0.02f, 0.03f, 0.02f}));
-    ir::Value* xz = b.gb.constant("xz", intTensor(DataType::kUint8, {4}, {128, 128, 128, 128}));
-    ir::Value* x = b.gb.node("DequantizeLinear", {xq, xs, xz}, {ir::Attribute::makeInt("axis", 1)}, "dqx");
-    b.gb.output(b.dq(b.q(b.conv(x, 4, 4, "c"), 0.05f, 128, DataType::kUint8, "qc"), 0.05f, 128));
-    ir::Model m = b.gb.build(13);
-    CHECK_THAT(reasonAt(*m.graph, "qc"), Catch::Contains("per-axis scales (4 values) where the group needs one per tensor"));
+    quant::QdqGroupMatch match = quant::matchQdqGroup(*nodeNamed(*m.graph, "qc"), {});
+    INFO(match.reason);
+    CHECK(match.group.has_value());
+    CHECK(quant::rewriteQdqGroupsAsQOperator(*m.graph) == 1);
+    REQUIRE(countOps(*m.graph, "QLinearConv") == 1);
+    // The scales went into the weights: x and y take scale 1 and their one zero point.
+    const ir::Node* qc = nullptr;
+    for (const ir::Node* n : m.graph->nodes()) {
+      if (n->opType() == "QLinearConv") qc = n;
+    }
+    REQUIRE(qc != nullptr);
+    CHECK(ir::constantOf(qc->input(1))->valueAsDouble(0) == 1.0);
+    CHECK(ir::constantOf(qc->input(2))->valueAsDouble(0) == 128.0);
+    CHECK(ir::constantOf(qc->input(4))->numel() == 4);
+    CHECK(ir::constantOf(qc->input(6))->valueAsDouble(0) == 1.0);
   }
   SECTION("a Relu that the Q's saturation does not do") {
     Qdq b;

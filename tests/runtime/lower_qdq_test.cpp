@@ -17,6 +17,7 @@
 #include "support/temp_dir.h"
 #include "whittle/data/npy.h"
 #include "whittle/onnx_io/onnx_io.h"
+#include "whittle/ir/match.h"
 #include "whittle/ir/verifier.h"
 #include "whittle/runtime/lowering.h"
 
@@ -347,4 +348,211 @@ TEST_CASE("ONNX Runtime's QDQ models run in int8 and agree with ONNX Runtime", "
     CHECK(maxDiff <= 0.05 * maxRef);
     CHECK(argOurs == argRef);
   }
+}
+
+namespace {
+
+/// Q then DQ per channel (axis 1), "N_q" and "N_dq": a scale and a uint8 zero point per channel.
+ir::Value* qdqPerChannel(QdqBuilder& b, ir::Value* x, const std::vector<float>& scales,
+                         const std::vector<int32_t>& zeroPoints, const std::string& n) {
+  const auto c = static_cast<int64_t>(scales.size());
+  ir::Value* s = b.gb.constant(n + "_s", floatTensor({c}, scales));
+  ir::Value* z = b.gb.constant(n + "_z", intTensor(DataType::kUint8, {c}, zeroPoints));
+  ir::Value* xq = b.gb.node("QuantizeLinear", {x, s, z}, {ir::Attribute::makeInt("axis", 1)}, n + "_q");
+  return b.gb.node("DequantizeLinear", {xq, s, z}, {ir::Attribute::makeInt("axis", 1)}, n + "_dq");
+}
+
+/// The same with one zero point for every channel.
+ir::Value* qdqPerChannel(QdqBuilder& b, ir::Value* x, const std::vector<float>& scales, int32_t zp, const std::string& n) {
+  return qdqPerChannel(b, x, scales, std::vector<int32_t>(scales.size(), zp), n);
+}
+
+/// Scales spread over 20x across `c` channels, as a MobileNetV2 block's channel ranges are.
+std::vector<float> spreadScales(std::mt19937_64& rng, int64_t c, float lo) { return randomFloats(rng, c, lo, 20 * lo); }
+
+/// x -> Q (per tensor) -> conv 3x3 + Relu -> Q per channel -> depthwise 3x3 + Clip(0, 6) -> Q per
+/// channel -> conv 1x1 -> Q per channel, signed (zero point 128) -> {Add with itself, DQ output}:
+/// the pattern of a MobileNetV2 block with every activation scaled per channel.
+ir::Model channelScaledBlock() {
+  QdqBuilder b;
+  auto& gb = b.gb;
+  std::mt19937_64 rng(41);
+  ir::Value* x = b.qdq(gb.input("x", DataType::kFloat, {1, 8, 10, 10}), 0.02f, 128);
+  // Scales: each channel's own range of the layer below (roughly: weights ~0.5, sums of 72 terms).
+  ir::Value* c1 = gb.node("Relu", {b.conv(x, 0.02f, 8, 16, 3, "c1")}, {}, "relu1");
+  ir::Value* a1 = qdqPerChannel(b, c1, spreadScales(rng, 16, 0.01f), 0, "a1");
+  std::vector<float> dws;
+  ir::Value* dw = b.weights({16, 1, 3, 3}, 0, &dws);
+  std::vector<float> dwb(16);
+  for (float& v : dwb) v = std::uniform_real_distribution<float>(-0.5f, 0.5f)(rng);
+  ir::Value* c2 = gb.node("Conv", {a1, dw, gb.constant("dw_b", floatTensor({16}, dwb))},
+                          {ir::Attribute::makeInts("kernel_shape", {3, 3}), ir::Attribute::makeInts("pads", {1, 1, 1, 1}),
+                           ir::Attribute::makeInt("group", 16)},
+                          "dw");
+  ir::Value* clip = gb.node("Clip", {c2, gb.constant("lo", scalar(0.0f)), gb.constant("hi", scalar(6.0f))}, {}, "clip");
+  ir::Value* a2 = qdqPerChannel(b, clip, spreadScales(rng, 16, 0.0012f), 0, "a2");
+  std::vector<float> pws;
+  ir::Value* pw = b.weights({8, 16, 1, 1}, 0, &pws);
+  std::vector<float> pwb(8);
+  for (float& v : pwb) v = std::uniform_real_distribution<float>(-0.3f, 0.3f)(rng);
+  ir::Value* c3 = gb.node("Conv", {a2, pw, gb.constant("pw_b", floatTensor({8}, pwb))},
+                          {ir::Attribute::makeInts("kernel_shape", {1, 1})}, "proj");
+  ir::Value* a3 = qdqPerChannel(b, c3, spreadScales(rng, 8, 0.004f), 128, "a3");
+  gb.output(a3, DataType::kFloat, {1, 8, 10, 10});
+  // A reader with no per-channel int8 form: an Add of two per-channel tensors runs in float.
+  gb.output(b.dq(b.q(gb.node("Add", {a3, a3}, {}, "add"), 0.002f, 128), 0.002f, 128), DataType::kFloat, {1, 8, 10, 10});
+  return gb.build(13);
+}
+
+}  // namespace
+
+TEST_CASE("Conv groups quantized per channel fold the scales into the weights", "[runtime][lowering][quant]") {
+  // Per-channel activation scales (axis 1, one zero point) on a Conv's input and output: the
+  // QLinearConv takes scale 1 and weights w[o,c] xs[c] / ys[o], requantized per output channel
+  // (exact for the depthwise Conv and for a per-tensor input). Checked against the QDQ model run
+  // one node at a time (the float definition) and against ONNX Runtime on the saved model.
+  ir::Model model = channelScaledBlock();
+  REQUIRE(ir::verify(*model.graph).isOk());
+  ir::Model lowered = model.clone();
+  runtime::lowerQdqGroups(*lowered.graph);
+  INFO(ir::verify(*lowered.graph).message());
+  REQUIRE(ir::verify(*lowered.graph).isOk());
+  CHECK(countOps(*lowered.graph, "QLinearConv") == 3);
+  CHECK(countOps(*lowered.graph, "Conv") == 0);
+  CHECK(countOps(*lowered.graph, "Add") == 1);  // the per-channel Add stays float, between DQs and a Q
+
+  std::mt19937_64 rng(7);
+  const ir::Tensor x = floatTensor({1, 8, 10, 10}, randomFloats(rng, 800, -2.5f, 2.5f));
+  const std::vector<std::string> inner = {"a1_q", "a2_q", "a3_q"};
+  const std::vector<ir::Tensor> expected = testing::quant::runNodeByNode(model, {{"x", x}}, inner);
+  runtime::SessionOptions options;
+  options.extraOutputs = inner;
+  auto session = runtime::Session::create(model, options);
+  REQUIRE(session.isOk());
+  auto out = (*session)->run({{"x", x}});
+  REQUIRE(out.isOk());
+  REQUIRE(out->size() == 5);
+  // The 1x1 Conv's weights w[o,c] xs[c] / ys[o] are rounded again to its new per-output-channel
+  // step s[o]: each of its codes may move by half a step times the codes it multiplies,
+  // 0.5 s[o] sum_c |a2[c] - 0|, besides the one-code rounding of the exact folds.
+  const ir::Node* proj = nullptr;
+  for (const ir::Node* n : lowered.graph->nodes()) {
+    if (n->opType() == "QLinearConv" && n->output(0)->name() == "a3_q") proj = n;
+  }
+  REQUIRE(proj != nullptr);
+  const ir::Tensor* projScale = ir::constantOf(proj->input(4));
+  REQUIRE(projScale != nullptr);
+  REQUIRE(projScale->numel() == 8);
+  // The bound in codes of a3 at element k, for a2's codes.
+  auto codeBound = [&](const ir::Tensor& a2, int64_t k) {
+    const int64_t o = k / 100, pixel = k % 100;
+    double codes = 0;
+    for (int64_t c = 0; c < 16; ++c) codes += a2.data<uint8_t>()[c * 100 + pixel];
+    return 1 + 0.5 * projScale->valueAsDouble(o) * codes;
+  };
+  for (size_t i = 2; i < out->size(); ++i) {
+    const ir::Tensor& got = (*out)[i].second;
+    const ir::Tensor& want = expected[i];
+    CAPTURE((*out)[i].first);
+    REQUIRE(got.dtype() == DataType::kUint8);
+    REQUIRE(got.dims() == want.dims());
+    int64_t maxDiff = 0, differing = 0, beyond = 0;
+    for (int64_t k = 0; k < got.numel(); ++k) {
+      const int64_t d = std::abs(static_cast<int64_t>(got.data<uint8_t>()[k]) - want.data<uint8_t>()[k]);
+      maxDiff = std::max(maxDiff, d);
+      differing += d != 0;
+      beyond += static_cast<double>(d) > (i == 4 ? codeBound((*out)[3].second, k) : 1.0);
+    }
+    CAPTURE(maxDiff, differing);
+    CHECK(beyond == 0);
+    if (i < 4) CHECK(differing * 20 <= got.numel());  // the exact folds: as a per-tensor QLinearConv
+  }
+  // ONNX Runtime runs the saved model (QDQ with axis=1 on activations, opset 13) and agrees.
+  if (!testing::requirePython("numpy, onnxruntime", "for the ONNX Runtime reference (ort_reference.py)")) return;
+  testing::TempDir tmp;
+  const std::filesystem::path dir = tmp.path();
+  REQUIRE(onnx_io::save(model, (dir / "pc.onnx").string()).isOk());
+  const std::string cmd = testing::python() + " '" + std::string(WHITTLE_SOURCE_DIR) + "/tests/runtime/ort_reference.py' '" +
+                          (dir / "pc.onnx").string() + "' '" + dir.string() + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto feed = data::readNpy((dir / "input_0.npy").string());
+  REQUIRE(feed.isOk());
+  auto ours = (*session)->run({{"x", *feed}});
+  REQUIRE(ours.isOk());
+  const std::vector<float> a3Scales = [&] {
+    const ir::Tensor* t = ir::constantOf(model.graph->findValue("a3_s"));
+    std::vector<float> v;
+    for (int64_t o = 0; o < t->numel(); ++o) v.push_back(static_cast<float>(t->valueAsDouble(o)));
+    return v;
+  }();
+  for (size_t k = 0; k < 2; ++k) {
+    auto ref = data::readNpy((dir / ("output_" + std::to_string(k) + ".npy")).string());
+    REQUIRE(ref.isOk());
+    const ir::Tensor& y = (*ours)[k].second;
+    REQUIRE(y.dims() == ref->dims());
+    // ONNX Runtime computes the QDQ definition (in float where it fuses nothing): within the
+    // codes bound above times the channel's scale (twice for the Add, plus its own step).
+    int64_t beyond = 0;
+    double maxDiff = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const double d = std::fabs(y.valueAsDouble(i) - ref->valueAsDouble(i));
+      const double a3 = codeBound((*ours)[3].second, i) * a3Scales[static_cast<size_t>(i / 100)];
+      beyond += d > (k == 0 ? a3 : 2 * a3 + 0.002) + 1e-6;
+      maxDiff = std::max(maxDiff, d);
+    }
+    CAPTURE(k, maxDiff);
+    CHECK(beyond == 0);
+  }
+}
+
+TEST_CASE("A 1x1 Conv quantized per channel with a zero point per channel folds them into the bias",
+          "[runtime][lowering][quant]") {
+  // Signed tensors (a projection's output, a residual sum) quantized per channel each have their
+  // own zero point: on a Conv without padding the input's fold into the bias exactly, and so do
+  // the output's; what remains is the 1x1 weights rounded again (checked against the bound).
+  QdqBuilder b;
+  std::mt19937_64 rng(43);
+  std::vector<float> xs = spreadScales(rng, 12, 0.004f), ys = spreadScales(rng, 10, 0.01f);
+  std::vector<int32_t> xz = randomInts(rng, 12, 100, 160), yz = randomInts(rng, 10, 90, 170);
+  ir::Value* x = qdqPerChannel(b, b.gb.input("x", DataType::kFloat, {1, 12, 5, 5}), xs, xz, "x");
+  ir::Value* c = b.conv(x, 0.01f, 12, 10, 1, "c");
+  b.gb.output(qdqPerChannel(b, c, ys, yz, "y"), DataType::kFloat, {1, 10, 5, 5});
+  ir::Model model = b.gb.build(13);
+  ir::Model lowered = model.clone();
+  runtime::lowerQdqGroups(*lowered.graph);
+  REQUIRE(ir::verify(*lowered.graph).isOk());
+  REQUIRE(countOps(*lowered.graph, "QLinearConv") == 1);
+  CHECK(countOps(*lowered.graph, "Conv") == 0);
+  const ir::Node* qc = nullptr;
+  for (const ir::Node* n : lowered.graph->nodes()) {
+    if (n->opType() == "QLinearConv") qc = n;
+  }
+  const ir::Tensor* step = ir::constantOf(qc->input(4));
+  REQUIRE(step != nullptr);
+
+  const ir::Tensor in = floatTensor({1, 12, 5, 5}, randomFloats(rng, 300, -1.5f, 1.5f));
+  const std::vector<ir::Tensor> expected = testing::quant::runNodeByNode(model, {{"x", in}}, {"x_q", "y_q"});
+  runtime::SessionOptions options;
+  options.extraOutputs = {"x_q", "y_q"};
+  auto session = runtime::Session::create(model, options);
+  REQUIRE(session.isOk());
+  auto out = (*session)->run({{"x", in}});
+  REQUIRE(out.isOk());
+  const ir::Tensor& xq = (*out)[1].second;
+  const ir::Tensor& got = (*out)[2].second;
+  const ir::Tensor& want = expected[2];
+  REQUIRE(got.dims() == want.dims());
+  int64_t beyond = 0, maxDiff = 0;
+  for (int64_t k = 0; k < got.numel(); ++k) {
+    const int64_t o = k / 25, pixel = k % 25;
+    double codes = 0;  // sum_c |xq[c] - xz[c]|
+    for (int64_t ch = 0; ch < 12; ++ch) codes += std::abs(static_cast<int>(xq.data<uint8_t>()[ch * 25 + pixel]) - xz[static_cast<size_t>(ch)]);
+    const int64_t d = std::abs(static_cast<int64_t>(got.data<uint8_t>()[k]) - want.data<uint8_t>()[k]);
+    maxDiff = std::max(maxDiff, d);
+    beyond += static_cast<double>(d) > 1 + 0.5 * step->valueAsDouble(o) * codes;
+  }
+  CAPTURE(maxDiff);
+  CHECK(beyond == 0);
+  // Without the zero points' fold every code would be off by their offsets: the bias carries them.
+  CHECK(maxDiff < 10);
 }
