@@ -189,16 +189,11 @@ TEST_CASE("QDQ groups computed as QOperator ops agree with the QDQ simulation", 
   const std::vector<std::string> inner = {"q4", "q10", "q14", "q18"};  // conv+relu, concat, add+clip, gap
   for (const std::string& name : inner) REQUIRE(model.graph->findValue(name) != nullptr);
   const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}}, inner);
-  runtime::SessionOptions options;
-  options.extraOutputs = inner;
-  auto session = runtime::Session::create(model, options);
-  REQUIRE(session.isOk());
-  auto out = (*session)->run({{"x", x}});
-  REQUIRE(out.isOk());
-  REQUIRE(out->size() == expected.size());
-  for (size_t i = 1; i < out->size(); ++i) {
-    CAPTURE((*out)[i].first);
-    const ir::Tensor& got = (*out)[i].second;
+  const auto out = runLowered(model, {{"x", x}}, inner);
+  REQUIRE(out.size() == expected.size());
+  for (size_t i = 1; i < out.size(); ++i) {
+    CAPTURE(out[i].first);
+    const ir::Tensor& got = out[i].second;
     REQUIRE(got.dtype() == DataType::kUint8);
     REQUIRE(got.dims() == expected[i].dims());
     int64_t maxDiff = 0;
@@ -208,7 +203,7 @@ TEST_CASE("QDQ groups computed as QOperator ops agree with the QDQ simulation", 
     // Integer against float accumulation: a value may round to the neighbouring step.
     CHECK(maxDiff <= 2);
   }
-  const ir::Tensor& y = (*out)[0].second;
+  const ir::Tensor& y = out[0].second;
   for (int64_t k = 0; k < y.numel(); ++k) CHECK(std::fabs(y.data<float>()[k] - expected[0].data<float>()[k]) <= 3 * 0.03f + 1e-6f);
 }
 

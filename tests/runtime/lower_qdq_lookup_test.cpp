@@ -67,13 +67,8 @@ void checkLookup(const ir::Model& model, DataType type, int32_t xz, int64_t step
   }
   const ir::Tensor x = everyCode(type, xz);
   const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", x}}, {"yq"});
-  runtime::SessionOptions options;
-  options.extraOutputs = {"yq"};
-  auto session = runtime::Session::create(model, options);
-  REQUIRE(session.isOk());
-  auto out = (*session)->run({{"x", x}});
-  REQUIRE(out.isOk());
-  const ir::Tensor& got = (*out)[1].second;
+  const auto out = runLowered(model, {{"x", x}}, {"yq"});
+  const ir::Tensor& got = out[1].second;
   REQUIRE(got.dtype() == type);
   int64_t worst = 0;
   for (int64_t k = 0; k < got.numel(); ++k) {
@@ -198,14 +193,9 @@ TEST_CASE("Split of a DQ moves bytes; DQ -> Q pairs fold or requantize by table"
   for (int i = 0; i < 256; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i - 128) * kXs;
   const ir::Tensor in = floatTensor({1, 4, 8, 8}, v);
   const std::vector<ir::Tensor> expected = runNodeByNode(model, {{"x", in}}, {"same", "other"});
-  runtime::SessionOptions options;
-  options.extraOutputs = {"same", "other"};
-  auto session = runtime::Session::create(model, options);
-  REQUIRE(session.isOk());
-  auto out = (*session)->run({{"x", in}});
-  REQUIRE(out.isOk());
+  const auto out = runLowered(model, {{"x", in}}, {"same", "other"});
   for (size_t k : {size_t{2}, size_t{3}}) {
-    const ir::Tensor& got = (*out)[k].second;
+    const ir::Tensor& got = out[k].second;
     REQUIRE(got.dtype() == DataType::kUint8);
     REQUIRE(got.numel() == expected[k].numel());
     int64_t wrong = 0;

@@ -425,13 +425,8 @@ TEST_CASE("Conv groups quantized per channel fold the scales into the weights", 
   const ir::Tensor x = floatTensor({1, 8, 10, 10}, randomFloats(rng, 800, -2.5f, 2.5f));
   const std::vector<std::string> inner = {"a1_q", "a2_q", "a3_q"};
   const std::vector<ir::Tensor> expected = testing::quant::runNodeByNode(model, {{"x", x}}, inner);
-  runtime::SessionOptions options;
-  options.extraOutputs = inner;
-  auto session = runtime::Session::create(model, options);
-  REQUIRE(session.isOk());
-  auto out = (*session)->run({{"x", x}});
-  REQUIRE(out.isOk());
-  REQUIRE(out->size() == 5);
+  const auto out = testing::quant::runLowered(model, {{"x", x}}, inner);
+  REQUIRE(out.size() == 5);
   // The 1x1 Conv's weights w[o,c] xs[c] / ys[o] are rounded again to its new per-output-channel
   // step s[o]: each of its codes may move by half a step times the codes it multiplies,
   // 0.5 s[o] sum_c |a2[c] - 0|, besides the one-code rounding of the exact folds.
@@ -450,10 +445,10 @@ TEST_CASE("Conv groups quantized per channel fold the scales into the weights", 
     for (int64_t c = 0; c < 16; ++c) codes += a2.data<uint8_t>()[c * 100 + pixel];
     return 1 + 0.5 * projScale->valueAsDouble(o) * codes;
   };
-  for (size_t i = 2; i < out->size(); ++i) {
-    const ir::Tensor& got = (*out)[i].second;
+  for (size_t i = 2; i < out.size(); ++i) {
+    const ir::Tensor& got = out[i].second;
     const ir::Tensor& want = expected[i];
-    CAPTURE((*out)[i].first);
+    CAPTURE(out[i].first);
     REQUIRE(got.dtype() == DataType::kUint8);
     REQUIRE(got.dims() == want.dims());
     int64_t maxDiff = 0, differing = 0, beyond = 0;
@@ -461,7 +456,7 @@ TEST_CASE("Conv groups quantized per channel fold the scales into the weights", 
       const int64_t d = std::abs(static_cast<int64_t>(got.data<uint8_t>()[k]) - want.data<uint8_t>()[k]);
       maxDiff = std::max(maxDiff, d);
       differing += d != 0;
-      beyond += static_cast<double>(d) > (i == 4 ? codeBound((*out)[3].second, k) : 1.0);
+      beyond += static_cast<double>(d) > (i == 4 ? codeBound(out[3].second, k) : 1.0);
     }
     CAPTURE(maxDiff, differing);
     CHECK(beyond == 0);
@@ -477,8 +472,7 @@ TEST_CASE("Conv groups quantized per channel fold the scales into the weights", 
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto feed = data::readNpy((dir / "input_0.npy").string());
   REQUIRE(feed.isOk());
-  auto ours = (*session)->run({{"x", *feed}});
-  REQUIRE(ours.isOk());
+  const auto ours = testing::quant::runLowered(model, {{"x", *feed}}, inner);
   const std::vector<float> a3Scales = [&] {
     const ir::Tensor* t = ir::constantOf(model.graph->findValue("a3_s"));
     std::vector<float> v;
@@ -488,7 +482,7 @@ TEST_CASE("Conv groups quantized per channel fold the scales into the weights", 
   for (size_t k = 0; k < 2; ++k) {
     auto ref = data::readNpy((dir / ("output_" + std::to_string(k) + ".npy")).string());
     REQUIRE(ref.isOk());
-    const ir::Tensor& y = (*ours)[k].second;
+    const ir::Tensor& y = ours[k].second;
     REQUIRE(y.dims() == ref->dims());
     // ONNX Runtime computes the QDQ definition (in float where it fuses nothing): within the
     // codes bound above times the channel's scale (twice for the Add, plus its own step).
@@ -496,7 +490,7 @@ TEST_CASE("Conv groups quantized per channel fold the scales into the weights", 
     double maxDiff = 0;
     for (int64_t i = 0; i < y.numel(); ++i) {
       const double d = std::fabs(y.valueAsDouble(i) - ref->valueAsDouble(i));
-      const double a3 = codeBound((*ours)[3].second, i) * a3Scales[static_cast<size_t>(i / 100)];
+      const double a3 = codeBound(ours[3].second, i) * a3Scales[static_cast<size_t>(i / 100)];
       beyond += d > (k == 0 ? a3 : 2 * a3 + 0.002) + 1e-6;
       maxDiff = std::max(maxDiff, d);
     }
@@ -532,14 +526,9 @@ TEST_CASE("A 1x1 Conv quantized per channel with a zero point per channel folds 
 
   const ir::Tensor in = floatTensor({1, 12, 5, 5}, randomFloats(rng, 300, -1.5f, 1.5f));
   const std::vector<ir::Tensor> expected = testing::quant::runNodeByNode(model, {{"x", in}}, {"x_q", "y_q"});
-  runtime::SessionOptions options;
-  options.extraOutputs = {"x_q", "y_q"};
-  auto session = runtime::Session::create(model, options);
-  REQUIRE(session.isOk());
-  auto out = (*session)->run({{"x", in}});
-  REQUIRE(out.isOk());
-  const ir::Tensor& xq = (*out)[1].second;
-  const ir::Tensor& got = (*out)[2].second;
+  const auto out = testing::quant::runLowered(model, {{"x", in}}, {"x_q", "y_q"});
+  const ir::Tensor& xq = out[1].second;
+  const ir::Tensor& got = out[2].second;
   const ir::Tensor& want = expected[2];
   REQUIRE(got.dims() == want.dims());
   int64_t beyond = 0, maxDiff = 0;

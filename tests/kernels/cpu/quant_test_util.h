@@ -161,6 +161,21 @@ struct RefConv {
   }
 };
 
+/// Runs `model` as whittle's runtime lowers it, on `threads` threads, with `extra` as extra
+/// outputs; returns the session's outputs (the graph outputs, then the extra ones not already
+/// among them), to set beside runNodeByNode's.
+inline std::vector<runtime::NamedTensor> runLowered(const ir::Model& model, const std::vector<runtime::NamedTensor>& feeds,
+                                                    const std::vector<std::string>& extra, int threads = 1) {
+  runtime::SessionOptions options;
+  options.threads = threads;
+  options.extraOutputs = extra;
+  auto session = runtime::Session::create(model, options);
+  REQUIRE(session.isOk());
+  auto out = (*session)->run(feeds);
+  REQUIRE(out.isOk());
+  return std::move(*out);
+}
+
 /// Runs every node of `model` as a one-node model of its own (so every value is a graph output,
 /// stored NCHW), feeding it the values computed so far; returns the values of the graph outputs,
 /// then those named in `extra`.
