@@ -28,6 +28,9 @@ const std::vector<PoolCase> kPoolCases = {
     {{1, 3, 6, 6}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, true},
     {{1, 5, 10, 10}, {2, 2}, {1, 1}, {0, 0, 0, 0}, {2, 2}},
     {{1, 3, 12}, {3}, {2}, {1, 1}, {1}},
+    // 1-D max pools run as planes of one row: SincNet's k3/s3 over long rows, padded and ceil.
+    {{1, 4, 1001}, {3}, {3}, {0, 0}, {1}},
+    {{2, 3, 83}, {5}, {2}, {2, 1}, {1}, true},
     // Wide rows: max pooling of NCHW planes runs the windows inside a row side by side.
     {{1, 3, 9, 70}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
     {{1, 2, 5, 83}, {3, 5}, {1, 1}, {1, 2, 1, 2}, {1, 1}, true},
