@@ -122,18 +122,25 @@ void prepareFastWalk(Trees& trees) {
   trees.fast = std::move(fast);
 }
 
+/// A tensor attribute's values as doubles (empty when absent).
+std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
+  std::vector<double> v;
+  if (a == nullptr || a->kind != ir::Attribute::Kind::kTensor) return v;
+  for (int64_t i = 0; i < a->t.numel(); ++i) v.push_back(a->t.valueAsDouble(i));
+  return v;
+}
+
 /// `name` as floats, or `name`_as_tensor (opset 3) as doubles; both is an error.
 Expected<std::vector<double>> floatsOrTensor(const KernelCreateInfo& info, const std::string& name) {
   const ir::Node& n = info.node;
   const ir::Attribute* t = n.findAttribute(name + "_as_tensor");
-  std::vector<double> v;
   if (t != nullptr) {
     if (n.hasAttribute(name)) return info.error("both " + name + " and " + name + "_as_tensor are set");
     if (t->kind != ir::Attribute::Kind::kTensor || !ir::isFloatingPoint(t->t.dtype()))
       return info.error(name + "_as_tensor must be a float or double tensor");
-    for (int64_t i = 0; i < t->t.numel(); ++i) v.push_back(t->t.valueAsDouble(i));
-    return v;
+    return tensorAttrAsDoubles(t);
   }
+  std::vector<double> v;
   for (float f : n.attrFloats(name)) v.push_back(f);
   return v;
 }
@@ -555,14 +562,6 @@ KernelPtr makeTreeEnsembleClassifier(const KernelCreateInfo& info) {
 }
 
 // ---- TreeEnsemble (opset 5) ----
-
-/// A tensor attribute's values as doubles (empty when absent).
-std::vector<double> tensorAttrAsDoubles(const ir::Attribute* a) {
-  std::vector<double> v;
-  if (a == nullptr || a->kind != ir::Attribute::Kind::kTensor) return v;
-  for (int64_t i = 0; i < a->t.numel(); ++i) v.push_back(a->t.valueAsDouble(i));
-  return v;
-}
 
 /// Reads opset 5's attributes into `trees`: its nodes first, then one leaf node per leaf weight,
 /// a child that is a leaf pointing past the nodes. A root whose two branches are the same leaf
